@@ -1,0 +1,74 @@
+//! The error that crosses role boundaries. Each variant is a meaning; the
+//! front door maps each one to exactly one gRPC / Milvus status.
+
+/// What kind of failure an [`Error`] is; decides the status code a client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is wrong; retrying it unchanged cannot help.
+    InvalidArgument,
+    CollectionNotFound,
+    AlreadyExists,
+    /// A transient condition (no owner yet, node starting); retry may help.
+    Unavailable,
+    /// The writer lost ownership (a newer epoch exists).
+    Fenced,
+    DeadlineExceeded,
+    /// Stored data failed a checksum or could not be decoded.
+    Corrupt,
+    Io,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `field` names the offending field or parameter; `rule` says what was expected.
+    #[error("invalid {field}: {rule}")]
+    InvalidArgument { field: String, rule: String },
+    #[error("collection not found: {0}")]
+    CollectionNotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("fenced: {0}")]
+    Fenced(String),
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("i/o error: {0}")]
+    Io(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Fenced(_) => ErrorKind::Fenced,
+            Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
+            Error::Corrupt(_) => ErrorKind::Corrupt,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}

@@ -1,0 +1,25 @@
+//! Shared vocabulary of Quiver: ids, schema, timestamps, row batches and the
+//! error type that crosses role boundaries.
+//!
+//! Nothing here does I/O. Every role crate depends on this one and on no other
+//! role crate.
+
+mod batch;
+mod error;
+mod schema;
+mod timestamp;
+
+pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
+pub use error::{Error, ErrorKind, Result};
+pub use schema::{
+    CollectionSchema, DYNAMIC_FIELD, DataType, FieldSchema, MAX_DIM, MAX_VARCHAR_LENGTH, Metric,
+    validate_name,
+};
+pub use timestamp::{HybridClock, Timestamp, compose_ts, ts_logical, ts_physical_ms, wall_ts};
+
+/// Identifier of a collection (assigned by coord, never reused).
+pub type CollectionId = u64;
+/// Identifier of a sealed segment (unique within a shard).
+pub type SegmentId = u64;
+/// Index of a shard within its collection (0..shard_count).
+pub type ShardIndex = u32;
