@@ -1,0 +1,47 @@
+//! HNSW build (10k) and search (ef 40/80/160) on the checked-in glove50-10k.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use quiver_index::bench::read_fvecs;
+use quiver_index::{HnswIndex, HnswParams, Metric};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
+
+fn hnsw(c: &mut Criterion) {
+    let (dim, base) = read_fvecs(format!("{DATA}/base.fvecs")).expect("base");
+    let (_, queries) = read_fvecs(format!("{DATA}/query.fvecs")).expect("queries");
+    let params = HnswParams::default();
+
+    let mut g = c.benchmark_group("hnsw_build_10k");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(100));
+    g.measurement_time(Duration::from_secs(10));
+    for threads in [1, 2] {
+        g.bench_function(format!("m16_efc200_threads{threads}"), |b| {
+            b.iter(|| {
+                HnswIndex::build(&base, dim, Metric::L2, &params, threads, &|_| {}).expect("build")
+            })
+        });
+    }
+    g.finish();
+
+    let index = HnswIndex::build(&base, dim, Metric::L2, &params, 2, &|_| {}).expect("build");
+    let mut g = c.benchmark_group("hnsw_search_10k");
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_secs(2));
+    for ef in [40, 80, 160] {
+        g.bench_function(format!("k10_ef{ef}"), |b| {
+            let mut qs = queries.chunks_exact(dim).cycle();
+            b.iter(|| {
+                let q = qs.next().unwrap_or(&queries[..dim]);
+                index.search(black_box(&base), black_box(q), 10, ef, None)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, hnsw);
+criterion_main!(benches);

@@ -1,0 +1,219 @@
+//! Synchronous helpers for the `quiver bench index` command: TEXMEX vecs
+//! readers and a build + search benchmark with recall against ground truth.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use quiver_common::Metric;
+use serde::Serialize;
+
+use crate::error::{IndexError, Result};
+use crate::hnsw::{HnswIndex, HnswParams};
+
+fn read_vecs<T>(path: &Path, conv: fn([u8; 4]) -> T) -> Result<(usize, Vec<T>)> {
+    let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |msg: String| IndexError::Format(format!("{}: {msg}", path.display()));
+    let word =
+        |at: usize| -> Option<[u8; 4]> { bytes.get(at..at + 4).and_then(|s| s.try_into().ok()) };
+    let mut out = Vec::new();
+    let (mut at, mut dim) = (0usize, None);
+    while at < bytes.len() {
+        let d = word(at)
+            .map(i32::from_le_bytes)
+            .ok_or_else(|| bad(format!("truncated record at byte {at}")))?;
+        let d = usize::try_from(d)
+            .ok()
+            .filter(|&d| d > 0)
+            .ok_or_else(|| bad(format!("bad dimension {d}")))?;
+        if *dim.get_or_insert(d) != d {
+            return Err(bad(format!("dimension changes to {d} at byte {at}")));
+        }
+        let end = at + 4 + 4 * d;
+        if end > bytes.len() {
+            return Err(bad(format!("truncated record at byte {at}")));
+        }
+        out.extend((at + 4..end).step_by(4).filter_map(word).map(conv));
+        at = end;
+    }
+    Ok((dim.unwrap_or(0), out))
+}
+
+/// Reads a `.fvecs` file: (dimension, row-major floats).
+pub fn read_fvecs(path: impl AsRef<Path>) -> Result<(usize, Vec<f32>)> {
+    read_vecs(path.as_ref(), f32::from_le_bytes)
+}
+
+/// Reads an `.ivecs` file: (dimension, row-major ints).
+pub fn read_ivecs(path: impl AsRef<Path>) -> Result<(usize, Vec<i32>)> {
+    read_vecs(path.as_ref(), i32::from_le_bytes)
+}
+
+/// What to benchmark. Build and queries both use `threads` threads.
+#[derive(Clone, Debug)]
+pub struct IndexBenchConfig {
+    pub base: PathBuf,
+    pub query: PathBuf,
+    pub gt: PathBuf,
+    pub metric: Metric,
+    pub k: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub efs: Vec<usize>,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildReport {
+    pub build_s: f64,
+    pub n: usize,
+    pub dim: usize,
+    pub index_bytes: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EfReport {
+    pub ef: usize,
+    pub recall: f64,
+    pub qps: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// Builds an HNSW index over `cfg.base`, then for every ef runs all queries
+/// (batch size 1, on `cfg.threads` threads) and reports recall@k against the
+/// first k ground-truth ids, queries/s (queries / wall time) and latency
+/// percentiles. `progress(done, total)` reports build progress.
+pub fn run(
+    cfg: &IndexBenchConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    on_build: &mut dyn FnMut(&BuildReport),
+    on_ef: &mut dyn FnMut(&EfReport),
+) -> Result<()> {
+    let (dim, base) = read_fvecs(&cfg.base)?;
+    let (qdim, queries) = read_fvecs(&cfg.query)?;
+    let (gdim, gt) = read_ivecs(&cfg.gt)?;
+    if dim != qdim || dim == 0 {
+        return Err(IndexError::Format(format!(
+            "base dim {dim} != query dim {qdim}"
+        )));
+    }
+    let nq = queries.len() / dim;
+    if gdim < cfg.k || gt.len() / gdim.max(1) < nq {
+        return Err(IndexError::Format(format!(
+            "ground truth has {gdim} ids per query, fewer than k or queries"
+        )));
+    }
+    let n = base.len() / dim;
+    let params = HnswParams {
+        m: cfg.m,
+        ef_construction: cfg.ef_construction,
+        ..HnswParams::default()
+    };
+    let t = Instant::now();
+    let index = HnswIndex::build(&base, dim, cfg.metric, &params, cfg.threads, &|done| {
+        progress(done, n)
+    })?;
+    let build_s = t.elapsed().as_secs_f64();
+    on_build(&BuildReport {
+        build_s,
+        n,
+        dim,
+        index_bytes: index.memory_bytes(),
+    });
+    for &ef in &cfg.efs {
+        on_ef(&measure_ef(
+            &index,
+            &base,
+            &queries,
+            &gt,
+            gdim,
+            cfg.k,
+            ef,
+            cfg.threads,
+        ));
+    }
+    Ok(())
+}
+
+/// Runs every query of `queries` (row-major, `index.dim()` floats a row) once
+/// at beam width `ef` on `threads` threads, after a short warm-up, and scores
+/// recall@k against `gt` (`gdim` ids per query, nearest first).
+#[allow(clippy::too_many_arguments)]
+pub fn measure_ef(
+    index: &HnswIndex,
+    base: &[f32],
+    queries: &[f32],
+    gt: &[i32],
+    gdim: usize,
+    k: usize,
+    ef: usize,
+    threads: usize,
+) -> EfReport {
+    let dim = index.dim();
+    let nq = queries.len() / dim;
+    for q in queries.chunks_exact(dim).take(100) {
+        std::hint::black_box(index.search(base, q, k, ef, None));
+    }
+    let (hits, mut lat, wall) = run_queries(index, base, queries, dim, k, ef, threads, gt, gdim);
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)));
+    let us = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    EfReport {
+        ef,
+        recall: hits as f64 / (nq * k).max(1) as f64,
+        qps: nq as f64 / wall.as_secs_f64(),
+        p50_us: us(pct(0.50)),
+        p99_us: us(pct(0.99)),
+    }
+}
+
+/// Runs every query once; returns (ground-truth hits, latencies, wall time).
+#[allow(clippy::too_many_arguments)]
+fn run_queries(
+    index: &HnswIndex,
+    base: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    ef: usize,
+    threads: usize,
+    gt: &[i32],
+    gdim: usize,
+) -> (usize, Vec<Duration>, Duration) {
+    let nq = queries.len() / dim;
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    let per_thread: Vec<(usize, Vec<Duration>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut hits, mut lat) = (0usize, Vec::new());
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= nq {
+                            break;
+                        }
+                        let t = Instant::now();
+                        let res = index.search(base, &queries[i * dim..(i + 1) * dim], k, ef, None);
+                        lat.push(t.elapsed());
+                        let truth = &gt[i * gdim..i * gdim + k];
+                        hits += res
+                            .iter()
+                            .filter(|r| truth.contains(&(r.id as i32)))
+                            .count();
+                    }
+                    (hits, lat)
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|w| w.join().ok()).collect()
+    });
+    let wall = start.elapsed();
+    let hits = per_thread.iter().map(|p| p.0).sum();
+    let lat = per_thread.into_iter().flat_map(|p| p.1).collect();
+    (hits, lat, wall)
+}

@@ -1,0 +1,297 @@
+//! Parallel HNSW construction, hnswlib style: every node's adjacency list sits
+//! behind its own lock, worker threads pull the next row id from an atomic
+//! counter, and neighbours are chosen with the heuristic of the HNSW paper
+//! (Malkov & Yashunin, alg. 4, without extension or kept pruned links).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use super::Graph;
+use super::visited::{Visited, VisitedPool};
+use crate::distance::Space;
+use crate::topk::Cand;
+
+/// Highest level a node may get (keeps `u8` levels and bounds the work).
+const MAX_LEVEL: usize = 30;
+
+/// Deterministic level of node `i` from `seed` (geometric, factor 1/ln m).
+pub(crate) fn random_level(seed: u64, i: usize, m: usize) -> u8 {
+    let mut z = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let u = 1.0 - (z >> 11) as f64 / (1u64 << 53) as f64; // (0, 1]
+    let level = (-u.ln() / (m as f64).ln()).floor();
+    level.min(MAX_LEVEL as f64) as u8
+}
+
+struct Builder<'a, S> {
+    vectors: &'a [f32],
+    dim: usize,
+    m: usize,
+    efc: usize,
+    levels: Vec<u8>,
+    /// `links[node][level]`
+    links: Vec<Box<[Mutex<Vec<u32>>]>>,
+    /// (entry point, its level)
+    entry: Mutex<(u32, usize)>,
+    _space: PhantomData<S>,
+}
+
+/// Builds the graph over rows `0..n` on `threads` threads.
+pub(crate) fn build_graph<S: Space>(
+    vectors: &[f32],
+    dim: usize,
+    m: usize,
+    efc: usize,
+    seed: u64,
+    threads: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Graph {
+    let n = vectors.len() / dim;
+    let levels: Vec<u8> = (0..n).map(|i| random_level(seed, i, m)).collect();
+    let links = levels
+        .iter()
+        .map(|&l| {
+            (0..=l as usize)
+                .map(|lev| Mutex::new(Vec::with_capacity(if lev == 0 { 2 * m + 1 } else { m + 1 })))
+                .collect()
+        })
+        .collect();
+    let entry = Mutex::new((0, levels.first().map_or(0, |&l| l as usize)));
+    let b = Builder::<S> {
+        vectors,
+        dim,
+        m,
+        efc,
+        levels,
+        links,
+        entry,
+        _space: PhantomData,
+    };
+    if n > 1 {
+        let pool = VisitedPool::new(n);
+        let next = AtomicUsize::new(1);
+        let done = AtomicUsize::new(1);
+        let step = (n / 100).max(1);
+        std::thread::scope(|s| {
+            for _ in 0..threads.clamp(1, n) {
+                s.spawn(|| {
+                    let mut vis = pool.get();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        b.insert(i as u32, &mut vis);
+                        let c = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if c % step == 0 || c == n {
+                            progress(c);
+                        }
+                    }
+                });
+            }
+        });
+    } else if n == 1 {
+        progress(1);
+    }
+    b.freeze()
+}
+
+impl<S: Space> Builder<'_, S> {
+    #[inline]
+    fn vec(&self, id: u32) -> &[f32] {
+        let s = id as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+
+    /// Copies the adjacency list of `id` at `lev` into `buf`.
+    fn read_links(&self, id: u32, lev: usize, buf: &mut Vec<u32>) {
+        buf.clear();
+        if let Some(l) = self.links[id as usize].get(lev) {
+            buf.extend_from_slice(&l.lock());
+        }
+    }
+
+    fn insert(&self, q: u32, vis: &mut Visited) {
+        let level = self.levels[q as usize] as usize;
+        let qv = self.vec(q);
+        let guard = self.entry.lock();
+        let (ep, max_level) = *guard;
+        // A node that raises the top level keeps the entry lock while inserting.
+        let hold = if level > max_level {
+            Some(guard)
+        } else {
+            drop(guard);
+            None
+        };
+        let mut buf = std::mem::take(&mut vis.buf);
+        let mut cur = Cand {
+            d: S::dist(qv, self.vec(ep)),
+            id: ep,
+        };
+        for lev in (level + 1..=max_level).rev() {
+            cur = self.greedy(qv, cur, lev, &mut buf);
+        }
+        for lev in (0..=level.min(max_level)).rev() {
+            let mut w = self.search_layer(qv, cur, lev, vis, &mut buf);
+            w.retain(|c| c.id != q);
+            let sel = self.select(&w, self.m);
+            *self.links[q as usize][lev].lock() = sel.iter().map(|c| c.id).collect();
+            let cap = if lev == 0 { 2 * self.m } else { self.m };
+            for s in &sel {
+                self.connect(s.id, q, s.d, lev, cap);
+            }
+            if let Some(best) = w.first() {
+                cur = *best;
+            }
+        }
+        vis.buf = buf;
+        if let Some(mut g) = hold {
+            *g = (q, level);
+        }
+    }
+
+    fn greedy(&self, q: &[f32], mut cur: Cand, lev: usize, buf: &mut Vec<u32>) -> Cand {
+        loop {
+            let mut changed = false;
+            self.read_links(cur.id, lev, buf);
+            for &nb in buf.iter() {
+                let d = S::dist(q, self.vec(nb));
+                if d < cur.d {
+                    cur = Cand { d, id: nb };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search at one level with width `efc`; result sorted closest first.
+    fn search_layer(
+        &self,
+        q: &[f32],
+        ep: Cand,
+        lev: usize,
+        vis: &mut Visited,
+        buf: &mut Vec<u32>,
+    ) -> Vec<Cand> {
+        vis.clear();
+        vis.insert(ep.id);
+        let mut cands = BinaryHeap::with_capacity(self.efc * 2);
+        cands.push(Reverse(ep));
+        let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(self.efc + 1);
+        res.push(ep);
+        while let Some(Reverse(c)) = cands.pop() {
+            if res.len() >= self.efc && res.peek().is_some_and(|w| c.d > w.d) {
+                break;
+            }
+            self.read_links(c.id, lev, buf);
+            for &nb in buf.iter() {
+                if !vis.insert(nb) {
+                    continue;
+                }
+                let d = S::dist(q, self.vec(nb));
+                if res.len() < self.efc || res.peek().is_some_and(|w| d < w.d) {
+                    cands.push(Reverse(Cand { d, id: nb }));
+                    res.push(Cand { d, id: nb });
+                    if res.len() > self.efc {
+                        res.pop();
+                    }
+                }
+            }
+        }
+        res.into_sorted_vec()
+    }
+
+    /// Heuristic selection of at most `max` neighbours from `cands` (sorted
+    /// closest first): keep a candidate only if it is closer to the base than
+    /// to every neighbour kept so far.
+    fn select(&self, cands: &[Cand], max: usize) -> Vec<Cand> {
+        if cands.len() <= max {
+            return cands.to_vec();
+        }
+        let mut out: Vec<Cand> = Vec::with_capacity(max);
+        for &c in cands {
+            if out.len() >= max {
+                break;
+            }
+            let cv = self.vec(c.id);
+            if out.iter().all(|s| S::dist(cv, self.vec(s.id)) >= c.d) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Adds the back link `s -> q` at `lev`, pruning `s`'s list if full.
+    fn connect(&self, s: u32, q: u32, d: f32, lev: usize, cap: usize) {
+        let Some(lock) = self.links[s as usize].get(lev) else {
+            return;
+        };
+        let mut l = lock.lock();
+        if l.contains(&q) {
+            return;
+        }
+        if l.len() < cap {
+            l.push(q);
+            return;
+        }
+        let sv = self.vec(s);
+        let mut c: Vec<Cand> = l
+            .iter()
+            .map(|&x| Cand {
+                d: S::dist(sv, self.vec(x)),
+                id: x,
+            })
+            .collect();
+        c.push(Cand { d, id: q });
+        c.sort_unstable();
+        let sel = self.select(&c, cap);
+        l.clear();
+        l.extend(sel.iter().map(|c| c.id));
+    }
+
+    /// Converts to the compact read-only layout.
+    fn freeze(self) -> Graph {
+        let n = self.levels.len();
+        let (m, stride0, stride_up) = (self.m, 2 * self.m + 1, self.m + 1);
+        let (entry, max_level) = self.entry.into_inner();
+        let mut level0 = vec![0u32; n * stride0];
+        let mut upper_start = vec![u32::MAX; n];
+        let mut upper = Vec::new();
+        for (i, node) in self.links.into_iter().enumerate() {
+            for (lev, l) in node.into_vec().into_iter().enumerate() {
+                let l = l.into_inner();
+                if lev == 0 {
+                    let row = &mut level0[i * stride0..(i + 1) * stride0];
+                    row[0] = l.len() as u32;
+                    row[1..=l.len()].copy_from_slice(&l);
+                } else {
+                    if lev == 1 {
+                        upper_start[i] = upper.len() as u32;
+                    }
+                    let at = upper.len();
+                    upper.resize(at + stride_up, 0);
+                    upper[at] = l.len().min(m) as u32;
+                    let cnt = l.len().min(m);
+                    upper[at + 1..at + 1 + cnt].copy_from_slice(&l[..cnt]);
+                }
+            }
+        }
+        Graph {
+            entry,
+            max_level: max_level as u32,
+            level0,
+            levels: self.levels,
+            upper_start,
+            upper,
+        }
+    }
+}

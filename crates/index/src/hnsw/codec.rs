@@ -1,0 +1,209 @@
+//! Versioned, checksummed byte format of [`HnswIndex`].
+//!
+//! Layout (little-endian): magic `QVHNSW\0\0`, version u32, metric u32, dim,
+//! n, m, ef_construction, entry, max_level (u32 each), then the arrays
+//! `level0` (u32), `levels` (u8), `upper_start` (u32), `upper` (u32), each
+//! prefixed by its u64 length, and finally a u64 checksum of all prior bytes.
+
+use quiver_common::Metric;
+
+use super::{Graph, HnswIndex};
+use crate::error::{IndexError, Result};
+
+const MAGIC: &[u8; 8] = b"QVHNSW\0\0";
+const VERSION: u32 = 1;
+
+/// 64-bit checksum: every step is a bijection of the state, so any change
+/// confined to one 8-byte word is always detected.
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut mix = |w: u64| {
+        h = (h ^ w).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 32;
+    };
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        mix(u64::from_le_bytes(w));
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    mix(u64::from_le_bytes(w));
+    h = (h ^ (h >> 29)).wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 32)
+}
+
+fn corrupt(msg: impl Into<String>) -> IndexError {
+    IndexError::Corrupt(msg.into())
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.b.len() < n {
+            return Err(corrupt("truncated"));
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(a))
+    }
+    fn len(&mut self, elem: usize) -> Result<usize> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        let n = usize::try_from(u64::from_le_bytes(a)).map_err(|_| corrupt("length overflow"))?;
+        match n.checked_mul(elem) {
+            Some(bytes) if bytes <= self.b.len() => Ok(n),
+            _ => Err(corrupt("array longer than the input")),
+        }
+    }
+    fn u32s(&mut self) -> Result<Vec<u32>> {
+        let n = self.len(4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>> {
+        let n = self.len(1)?;
+        Ok(self.take(n)?.to_vec())
+    }
+}
+
+fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
+    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+impl HnswIndex {
+    /// Serialises the graph (not the vectors).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let g = &self.graph;
+        let mut out = Vec::with_capacity(self.memory_bytes() + 128);
+        out.extend_from_slice(MAGIC);
+        let metric = match self.metric {
+            Metric::L2 => 0u32,
+            Metric::Ip => 1,
+            Metric::Cosine => 2,
+        };
+        let header = [
+            VERSION,
+            metric,
+            self.dim as u32,
+            self.n as u32,
+            self.m as u32,
+        ];
+        let header2 = [self.ef_construction as u32, g.entry, g.max_level];
+        for x in header.iter().chain(&header2) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        put_u32s(&mut out, &g.level0);
+        out.extend_from_slice(&(g.levels.len() as u64).to_le_bytes());
+        out.extend_from_slice(&g.levels);
+        put_u32s(&mut out, &g.upper_start);
+        put_u32s(&mut out, &g.upper);
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Parses bytes from [`HnswIndex::to_bytes`]; any truncation, corruption,
+    /// unknown version or inconsistent structure is an error.
+    pub fn from_bytes(b: &[u8]) -> Result<HnswIndex> {
+        if b.len() < MAGIC.len() + 8 || &b[..MAGIC.len()] != MAGIC {
+            return Err(corrupt("not an HNSW index (bad magic or too short)"));
+        }
+        let (body, tail) = b.split_at(b.len() - 8);
+        let mut sum = [0u8; 8];
+        sum.copy_from_slice(tail);
+        if checksum(body) != u64::from_le_bytes(sum) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let mut r = Reader {
+            b: &body[MAGIC.len()..],
+        };
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(corrupt(format!("unsupported version {version}")));
+        }
+        let metric = match r.u32()? {
+            0 => Metric::L2,
+            1 => Metric::Ip,
+            2 => Metric::Cosine,
+            x => return Err(corrupt(format!("unknown metric {x}"))),
+        };
+        let [dim, n, m, efc, entry, max_level] = [(); 6].map(|_| r.u32());
+        let (dim, n, m, efc) = (dim? as usize, n? as usize, m? as usize, efc? as usize);
+        let (entry, max_level) = (entry?, max_level?);
+        let graph = Graph {
+            entry,
+            max_level,
+            level0: r.u32s()?,
+            levels: r.bytes()?,
+            upper_start: r.u32s()?,
+            upper: r.u32s()?,
+        };
+        if !r.b.is_empty() {
+            return Err(corrupt("trailing bytes"));
+        }
+        validate(&graph, dim, n, m)?;
+        Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph))
+    }
+}
+
+/// Checks every invariant search relies on, so that search never panics.
+fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
+    if dim == 0 || !(2..=2048).contains(&m) {
+        return Err(corrupt("bad dim or m"));
+    }
+    let stride0 = 2 * m + 1;
+    if g.level0.len() != n * stride0 || g.levels.len() != n || g.upper_start.len() != n {
+        return Err(corrupt("array sizes do not match n"));
+    }
+    if n > 0 && (g.entry as usize >= n || g.levels[g.entry as usize] as u32 != g.max_level) {
+        return Err(corrupt("bad entry point"));
+    }
+    let ids_ok = |row: &[u32], cap: usize| {
+        let cnt = row[0] as usize;
+        cnt <= cap && row[1..=cnt].iter().all(|&x| (x as usize) < n)
+    };
+    if !g.level0.chunks_exact(stride0).all(|row| ids_ok(row, 2 * m)) {
+        return Err(corrupt("bad level-0 adjacency"));
+    }
+    let mut next = 0usize;
+    for (i, &start) in g.upper_start.iter().enumerate() {
+        let levels = g.levels[i] as usize;
+        if levels == 0 {
+            if start != u32::MAX {
+                return Err(corrupt("level-0 node with upper links"));
+            }
+            continue;
+        }
+        let len = levels * (m + 1);
+        if start as usize != next || next + len > g.upper.len() {
+            return Err(corrupt("bad upper-level offsets"));
+        }
+        if !g.upper[next..next + len]
+            .chunks_exact(m + 1)
+            .all(|row| ids_ok(row, m))
+        {
+            return Err(corrupt("bad upper-level adjacency"));
+        }
+        next += len;
+    }
+    if next != g.upper.len() {
+        return Err(corrupt("bad upper-level size"));
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! HNSW graph index: parallel build, compact frozen layout, search.
+
+mod build;
+mod codec;
+mod search;
+mod visited;
+
+use quiver_common::Metric;
+
+use crate::distance::with_space;
+use crate::error::{IndexError, Result};
+use crate::filter::RowFilter;
+use crate::topk::Neighbor;
+use visited::VisitedPool;
+
+/// Build parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per node on the upper levels; level 0 keeps up to `2 * m`.
+    pub m: usize,
+    /// Beam width while inserting.
+    pub ef_construction: usize,
+    /// Seeds the level assignment (the graph also depends on thread timing).
+    pub seed: u64,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+            seed: 0x5157_4956_4552,
+        }
+    }
+}
+
+/// The frozen adjacency structure.
+pub(crate) struct Graph {
+    pub entry: u32,
+    pub max_level: u32,
+    /// `n` rows of `1 + 2m` words: count, then neighbour ids.
+    pub level0: Vec<u32>,
+    /// Top level of every node.
+    pub levels: Vec<u8>,
+    /// Offset into `upper` of node i's level-1 row, `u32::MAX` if level 0 only.
+    pub upper_start: Vec<u32>,
+    /// Per node with level `L > 0`: `L` rows of `1 + m` words (levels 1..=L).
+    pub upper: Vec<u32>,
+}
+
+/// A frozen HNSW graph over row offsets `0..n`. It does not own the vectors:
+/// pass the same row-major vectors to [`HnswIndex::search`] that were used to build it.
+pub struct HnswIndex {
+    metric: Metric,
+    dim: usize,
+    n: usize,
+    m: usize,
+    ef_construction: usize,
+    graph: Graph,
+    visited: VisitedPool,
+}
+
+impl std::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("metric", &self.metric)
+            .field("dim", &self.dim)
+            .field("n", &self.n)
+            .field("m", &self.m)
+            .field("ef_construction", &self.ef_construction)
+            .field("max_level", &self.graph.max_level)
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    /// Builds the graph over `vectors` (row-major, `dim` floats a row) on
+    /// `threads` threads; `progress(rows_inserted)` is called about every 1%.
+    pub fn build(
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        params: &HnswParams,
+        threads: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<HnswIndex> {
+        if dim == 0 || vectors.len() % dim != 0 {
+            return Err(IndexError::InvalidArgument(format!(
+                "{} floats are not a whole number of rows of dimension {dim}",
+                vectors.len()
+            )));
+        }
+        let n = vectors.len() / dim;
+        if n >= u32::MAX as usize {
+            return Err(IndexError::InvalidArgument(format!("{n} rows is too many")));
+        }
+        if params.m < 2 || params.m > 2048 || params.ef_construction == 0 {
+            return Err(IndexError::InvalidArgument(format!(
+                "m must be in 2..=2048 and ef_construction > 0 (got {params:?})"
+            )));
+        }
+        let efc = params.ef_construction.max(params.m);
+        let graph = with_space!(metric, S => build::build_graph::<S>(
+            vectors, dim, params.m, efc, params.seed, threads, progress
+        ));
+        Ok(HnswIndex::from_parts(metric, dim, n, params.m, efc, graph))
+    }
+
+    fn from_parts(
+        metric: Metric,
+        dim: usize,
+        n: usize,
+        m: usize,
+        efc: usize,
+        graph: Graph,
+    ) -> Self {
+        HnswIndex {
+            metric,
+            dim,
+            n,
+            m,
+            ef_construction: efc,
+            graph,
+            visited: VisitedPool::new(n),
+        }
+    }
+
+    /// Top-`k` of `query`, sorted best first, with beam width `max(ef, k)`.
+    /// Only ids allowed by `filter` are returned (others are still traversed);
+    /// a very selective filter (small `estimated_allowed`) switches to exact
+    /// search. Returns nothing if `query.len() != dim` or `vectors` holds
+    /// fewer than `len()` rows.
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> Vec<Neighbor> {
+        if self.n == 0 || k == 0 || query.len() != self.dim || vectors.len() < self.n * self.dim {
+            return Vec::new();
+        }
+        let vectors = &vectors[..self.n * self.dim];
+        with_space!(self.metric, S => self.search_impl::<S>(vectors, query, k, ef, filter))
+    }
+
+    /// Number of rows in the graph.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// Bytes held by the graph (vectors excluded).
+    pub fn memory_bytes(&self) -> usize {
+        let g = &self.graph;
+        std::mem::size_of::<Self>()
+            + 4 * (g.level0.capacity() + g.upper_start.capacity() + g.upper.capacity())
+            + g.levels.capacity()
+    }
+}

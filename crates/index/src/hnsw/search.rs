@@ -1,0 +1,157 @@
+//! Search over the frozen graph.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::HnswIndex;
+use super::visited::Visited;
+use crate::distance::Space;
+use crate::filter::RowFilter;
+use crate::flat::flat_impl;
+use crate::topk::{Cand, Neighbor, into_neighbors};
+
+/// Below this many allowed rows the filtered search is done exactly.
+pub(crate) fn flat_threshold(n: usize, ef: usize) -> usize {
+    (n / 50).max(ef.saturating_mul(10))
+}
+
+/// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
+#[inline(always)]
+fn prefetch<T>(s: &[T], idx: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = (len * std::mem::size_of::<T>()).min(256);
+        let Some(p) = s.get(idx) else { return };
+        let p = (p as *const T).cast::<i8>();
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is only a hint; it never faults, even past the end.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, idx, len);
+}
+
+impl HnswIndex {
+    /// `vectors` holds exactly `n * dim` floats, `query` exactly `dim`.
+    pub(crate) fn search_impl<S: Space>(
+        &self,
+        vectors: &[f32],
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> Vec<Neighbor> {
+        let ef = ef.max(k);
+        if let Some(est) = filter.and_then(|f| f.estimated_allowed())
+            && est < flat_threshold(self.n, ef)
+        {
+            return flat_impl::<S>(vectors, self.dim, query, k, filter);
+        }
+        let g = &self.graph;
+        let mut cur = Cand {
+            d: S::dist(query, self.row(vectors, g.entry)),
+            id: g.entry,
+        };
+        for lev in (1..=g.max_level as usize).rev() {
+            cur = self.greedy::<S>(vectors, query, cur, lev);
+        }
+        let mut vis = self.visited.get();
+        let res = self.search_level0::<S>(vectors, query, cur, ef, filter, &mut vis);
+        self.visited.put(vis);
+        into_neighbors(res, k, S::to_score)
+    }
+
+    #[inline]
+    fn row<'v>(&self, vectors: &'v [f32], id: u32) -> &'v [f32] {
+        let s = id as usize * self.dim;
+        &vectors[s..s + self.dim]
+    }
+
+    /// Neighbours of `id` at upper level `lev >= 1` (empty if it has none).
+    fn upper_links(&self, id: u32, lev: usize) -> &[u32] {
+        let g = &self.graph;
+        let start = g.upper_start.get(id as usize).copied().unwrap_or(u32::MAX);
+        if start == u32::MAX || lev == 0 || lev > g.levels[id as usize] as usize {
+            return &[];
+        }
+        let base = start as usize + (lev - 1) * (self.m + 1);
+        let cnt = g.upper.get(base).copied().unwrap_or(0) as usize;
+        g.upper.get(base + 1..base + 1 + cnt).unwrap_or(&[])
+    }
+
+    fn greedy<S: Space>(&self, vectors: &[f32], q: &[f32], mut cur: Cand, lev: usize) -> Cand {
+        loop {
+            let mut changed = false;
+            for &nb in self.upper_links(cur.id, lev) {
+                let d = S::dist(q, self.row(vectors, nb));
+                if d < cur.d {
+                    cur = Cand { d, id: nb };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search on level 0; returns a max-heap of at most `ef` allowed hits.
+    fn search_level0<S: Space>(
+        &self,
+        vectors: &[f32],
+        q: &[f32],
+        ep: Cand,
+        ef: usize,
+        filter: Option<&dyn RowFilter>,
+        vis: &mut Visited,
+    ) -> BinaryHeap<Cand> {
+        let stride = 2 * self.m + 1;
+        let dim = self.dim;
+        let level0 = &self.graph.level0;
+        let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
+        let mut buf = std::mem::take(&mut vis.buf);
+        vis.insert(ep.id);
+        let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef * 4);
+        cands.push(Reverse(ep));
+        let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+        if allowed(ep.id) {
+            res.push(ep);
+        }
+        while let Some(Reverse(c)) = cands.pop() {
+            if res.len() >= ef && res.peek().is_some_and(|w| c.d > w.d) {
+                break;
+            }
+            let base = c.id as usize * stride;
+            let cnt = level0[base] as usize;
+            buf.clear();
+            for &nb in &level0[base + 1..base + 1 + cnt] {
+                if vis.insert(nb) {
+                    prefetch(vectors, nb as usize * dim, dim);
+                    buf.push(nb);
+                }
+            }
+            if let Some(Reverse(next)) = cands.peek() {
+                prefetch(level0, next.id as usize * stride, stride);
+            }
+            for &nb in &buf {
+                let d = S::dist(q, self.row(vectors, nb));
+                if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
+                    cands.push(Reverse(Cand { d, id: nb }));
+                    if allowed(nb) {
+                        res.push(Cand { d, id: nb });
+                        if res.len() > ef {
+                            res.pop();
+                        }
+                    }
+                }
+            }
+        }
+        vis.buf = buf;
+        res
+    }
+}

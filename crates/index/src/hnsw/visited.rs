@@ -1,0 +1,72 @@
+//! Epoch-stamped visited sets, pooled so that each search reuses one.
+
+use parking_lot::Mutex;
+
+/// Visited marks for ids `0..n`; clearing is O(1) by bumping the epoch.
+pub(crate) struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+    /// Scratch buffer for neighbour ids, reused across searches.
+    pub buf: Vec<u32>,
+}
+
+impl Visited {
+    fn new(n: usize) -> Self {
+        Visited {
+            marks: vec![0; n],
+            epoch: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Starts a new search: forgets every mark.
+    pub fn clear(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `id`; returns true if it was not marked yet.
+    #[inline]
+    pub fn insert(&mut self, id: u32) -> bool {
+        match self.marks.get_mut(id as usize) {
+            Some(m) if *m != self.epoch => {
+                *m = self.epoch;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A pool of [`Visited`] sets for graphs of `n` nodes.
+pub(crate) struct VisitedPool {
+    n: usize,
+    free: Mutex<Vec<Visited>>,
+}
+
+impl VisitedPool {
+    pub fn new(n: usize) -> Self {
+        VisitedPool {
+            n,
+            free: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Takes a cleared set (allocates one if the pool is empty).
+    pub fn get(&self) -> Visited {
+        let mut v = self
+            .free
+            .lock()
+            .pop()
+            .unwrap_or_else(|| Visited::new(self.n));
+        v.clear();
+        v
+    }
+
+    pub fn put(&self, v: Visited) {
+        self.free.lock().push(v);
+    }
+}

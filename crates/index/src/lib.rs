@@ -1,0 +1,23 @@
+//! Vector index of Quiver: distance kernels (simsimd), exact search, an HNSW
+//! graph (parallel build, compact frozen layout, filtered search, byte
+//! format), the cross-segment top-k merge and helpers for `quiver bench index`.
+//!
+//! Scores follow Milvus: L2 is the squared Euclidean distance (ascending is
+//! closer); IP is the inner product and COSINE the cosine similarity
+//! (descending is closer). Synchronous code only.
+
+pub mod bench;
+mod distance;
+mod error;
+mod filter;
+mod flat;
+mod hnsw;
+mod topk;
+
+pub use distance::score;
+pub use error::{IndexError, Result};
+pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
+pub use flat::flat_search;
+pub use hnsw::{HnswIndex, HnswParams};
+pub use quiver_common::Metric;
+pub use topk::{Neighbor, merge_topk};

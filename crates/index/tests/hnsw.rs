@@ -1,0 +1,241 @@
+//! HNSW behaviour on the checked-in glove50-10k data.
+
+use std::sync::OnceLock;
+
+use quiver_index::bench::{read_fvecs, read_ivecs};
+use quiver_index::{Bitset, FnFilter, HnswIndex, HnswParams, Metric, RowFilter, flat_search};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
+
+struct Data {
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+    gt: Vec<i32>,
+    gdim: usize,
+    index: HnswIndex,
+}
+
+/// Built once per test binary (debug builds are slow); efc 100 keeps it quick.
+fn data() -> &'static Data {
+    static D: OnceLock<Data> = OnceLock::new();
+    D.get_or_init(|| {
+        let (dim, base) = read_fvecs(format!("{DATA}/base.fvecs")).expect("base");
+        let (_, queries) = read_fvecs(format!("{DATA}/query.fvecs")).expect("queries");
+        let (gdim, gt) = read_ivecs(format!("{DATA}/groundtruth.ivecs")).expect("gt");
+        let params = HnswParams {
+            m: 16,
+            ef_construction: 100,
+            seed: 7,
+        };
+        let index = HnswIndex::build(&base, dim, Metric::L2, &params, 2, &|_| {}).expect("build");
+        Data {
+            dim,
+            base,
+            queries,
+            gt,
+            gdim,
+            index,
+        }
+    })
+}
+
+impl Data {
+    fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+    fn nq(&self) -> usize {
+        self.queries.len() / self.dim
+    }
+}
+
+fn overlap(a: &[u32], b: &[u32]) -> usize {
+    a.iter().filter(|x| b.contains(x)).count()
+}
+
+#[test]
+fn recall_at_10_ef64() {
+    let d = data();
+    assert_eq!(d.index.len(), 10_000);
+    let mut hits = 0;
+    for i in 0..d.nq() {
+        let res = d.index.search(&d.base, d.query(i), 10, 64, None);
+        assert_eq!(res.len(), 10);
+        assert!(
+            res.windows(2).all(|w| w[0].score <= w[1].score),
+            "sorted best first"
+        );
+        let truth: Vec<u32> = d.gt[i * d.gdim..i * d.gdim + 10]
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        hits += overlap(&res.iter().map(|n| n.id).collect::<Vec<_>>(), &truth);
+    }
+    let recall = hits as f64 / (d.nq() * 10) as f64;
+    eprintln!("recall@10 ef64 = {recall}");
+    assert!(recall >= 0.95, "recall@10 {recall} < 0.95");
+}
+
+#[test]
+fn filtered_search_returns_only_allowed_ids_with_high_recall() {
+    let d = data();
+    // Half the rows (no estimate -> graph traversal) and a 30% bitset (graph).
+    let half = FnFilter(|id: u32| id % 2 == 0);
+    let third = Bitset::from_ids(10_000, (0..10_000).filter(|i| i % 10 < 3));
+    for (filter, name) in [(&half as &dyn RowFilter, "half"), (&third, "30%")] {
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let got = d.index.search(&d.base, d.query(i), 10, 64, Some(filter));
+            assert_eq!(got.len(), 10);
+            assert!(
+                got.iter().all(|n| filter.allows(n.id)),
+                "{name}: disallowed id returned"
+            );
+            let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 10, Some(filter));
+            let ids = |v: &[quiver_index::Neighbor]| v.iter().map(|n| n.id).collect::<Vec<_>>();
+            hits += overlap(&ids(&got), &ids(&exact));
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        eprintln!("{name} filtered recall = {recall}");
+        assert!(recall >= 0.93, "{name}: filtered recall {recall}");
+    }
+}
+
+#[test]
+fn selective_filter_is_exact() {
+    let d = data();
+    // 100 allowed rows (1%): the index must fall back to exact search.
+    let few = Bitset::from_ids(10_000, (0..10_000).step_by(100));
+    for i in 0..d.nq() {
+        let got = d.index.search(&d.base, d.query(i), 10, 64, Some(&few));
+        let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 10, Some(&few));
+        assert_eq!(got, exact);
+    }
+    // Tombstones: everything deleted but 3 rows, via a closure and no estimate.
+    let alive = FnFilter(|id: u32| id == 5 || id == 500 || id == 9_999);
+    let got = d.index.search(&d.base, d.query(0), 10, 64, Some(&alive));
+    let mut ids: Vec<u32> = got.iter().map(|n| n.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![5, 500, 9_999]);
+}
+
+#[test]
+fn bytes_round_trip_gives_identical_results() {
+    let d = data();
+    let bytes = d.index.to_bytes();
+    let back = HnswIndex::from_bytes(&bytes).expect("round trip");
+    assert_eq!(back.len(), d.index.len());
+    assert_eq!(back.memory_bytes(), d.index.memory_bytes());
+    assert_eq!(back.to_bytes(), bytes);
+    for i in 0..d.nq() {
+        assert_eq!(
+            back.search(&d.base, d.query(i), 10, 40, None),
+            d.index.search(&d.base, d.query(i), 10, 40, None)
+        );
+    }
+}
+
+#[test]
+fn corrupt_bytes_are_rejected() {
+    let d = data();
+    let bytes = d.index.to_bytes();
+    for len in [0, 1, 8, 15, 16, 40, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            HnswIndex::from_bytes(&bytes[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    for pos in [
+        0,
+        9,
+        12,
+        20,
+        45,
+        60,
+        bytes.len() / 3,
+        bytes.len() - 20,
+        bytes.len() - 1,
+    ] {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x40;
+        assert!(HnswIndex::from_bytes(&b).is_err(), "flip at {pos}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(HnswIndex::from_bytes(&longer).is_err());
+}
+
+#[test]
+fn bad_inputs_do_not_panic() {
+    let d = data();
+    assert!(
+        d.index.search(&d.base, &[0.0; 3], 10, 64, None).is_empty(),
+        "wrong query dim"
+    );
+    assert!(
+        d.index
+            .search(&d.base[..100], d.query(0), 10, 64, None)
+            .is_empty(),
+        "too few vectors"
+    );
+    assert!(d.index.search(&d.base, d.query(0), 0, 64, None).is_empty());
+    // k larger than ef and than n.
+    assert_eq!(
+        d.index.search(&d.base, d.query(0), 200, 10, None).len(),
+        200
+    );
+    assert!(
+        HnswIndex::build(&[1.0; 7], 2, Metric::L2, &HnswParams::default(), 1, &|_| {}).is_err()
+    );
+    assert!(
+        HnswIndex::build(&[1.0; 8], 0, Metric::L2, &HnswParams::default(), 1, &|_| {}).is_err()
+    );
+}
+
+#[test]
+fn tiny_and_empty_indexes() {
+    let empty =
+        HnswIndex::build(&[], 4, Metric::Ip, &HnswParams::default(), 2, &|_| {}).expect("empty");
+    assert!(empty.is_empty());
+    assert!(empty.search(&[], &[0.0; 4], 5, 10, None).is_empty());
+    let back = HnswIndex::from_bytes(&empty.to_bytes()).expect("empty round trip");
+    assert_eq!(back.len(), 0);
+    let v = [1.0f32, 0.0, 0.0, 1.0, 0.7, 0.7];
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let idx =
+            HnswIndex::build(&v, 2, metric, &HnswParams::default(), 3, &|_| {}).expect("tiny");
+        let got = idx.search(&v, &[1.0, 0.1], 3, 10, None);
+        let exact = flat_search(&v, 2, metric, &[1.0, 0.1], 3, None);
+        assert_eq!(got, exact, "{metric:?}");
+    }
+}
+
+#[test]
+fn other_metrics_have_good_recall() {
+    let d = data();
+    let n = 3_000;
+    let base = &d.base[..n * d.dim];
+    for metric in [Metric::Ip, Metric::Cosine] {
+        let p = HnswParams {
+            m: 12,
+            ef_construction: 60,
+            seed: 1,
+        };
+        let idx = HnswIndex::build(base, d.dim, metric, &p, 2, &|_| {}).expect("build");
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let got = idx.search(base, d.query(i), 10, 64, None);
+            let exact = flat_search(base, d.dim, metric, d.query(i), 10, None);
+            assert!(
+                got.windows(2).all(|w| w[0].score >= w[1].score),
+                "descending"
+            );
+            hits += overlap(
+                &got.iter().map(|n| n.id).collect::<Vec<_>>(),
+                &exact.iter().map(|n| n.id).collect::<Vec<_>>(),
+            );
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        assert!(recall >= 0.95, "{metric:?} recall {recall}");
+    }
+}
