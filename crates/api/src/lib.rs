@@ -1,0 +1,16 @@
+//! Internal role interfaces. Roles never depend on each other's crates: a
+//! datanode reaches coord through [`MetaClient`], a querynode follows a
+//! datanode through [`ShardFeed`], the front door writes through
+//! [`DataClient`] and reads through [`QueryClient`]. `quiver standalone`
+//! plugs the roles' in-process implementations together; cluster mode plugs
+//! network clients into the same traits.
+
+mod data;
+mod meta;
+mod query;
+
+pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
+pub use meta::{CollectionInfo, IndexKind, MetaClient, SegmentInfo, ShardId};
+pub use query::{
+    QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,
+};

@@ -1,0 +1,67 @@
+//! What roles need from coord.
+
+use async_trait::async_trait;
+use quiver_common::{CollectionId, CollectionSchema, Metric, Result, SegmentId, ShardIndex};
+use serde::{Deserialize, Serialize};
+
+/// One shard of one collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ShardId {
+    pub collection_id: CollectionId,
+    pub shard: ShardIndex,
+}
+
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.collection_id, self.shard)
+    }
+}
+
+/// How sealed segments of a collection are indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexKind {
+    /// Exact search only.
+    Flat,
+    Hnsw { m: usize, ef_construction: usize },
+}
+
+/// What a data or query node needs to know about a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub id: CollectionId,
+    pub schema: CollectionSchema,
+    pub shards: u32,
+    pub metric: Metric,
+    pub index: IndexKind,
+}
+
+/// A sealed segment as registered in coord's catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentInfo {
+    pub id: SegmentId,
+    pub rows: u64,
+    /// Every mutation of the shard with a timestamp <= `max_ts` that is not in
+    /// an earlier segment is in this one (the seal cut).
+    pub max_ts: u64,
+    /// The last WAL sequence number the segment covers.
+    pub wal_seq: u64,
+    pub has_index: bool,
+}
+
+/// Coord as seen by the data path.
+#[async_trait]
+pub trait MetaClient: Send + Sync {
+    /// Registers sealed segments and moves the shard's WAL checkpoint forward.
+    async fn register_segments(
+        &self,
+        shard: ShardId,
+        segments: Vec<SegmentInfo>,
+        wal_checkpoint: u64,
+    ) -> Result<()>;
+    /// The live segments of a shard and its WAL checkpoint.
+    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)>;
+    /// Allocates `count` unique ids; returns the first.
+    async fn allocate_ids(&self, count: u64) -> Result<u64>;
+    /// Makes `node_id` the owner of `shard`; returns the new fencing epoch.
+    async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64>;
+}

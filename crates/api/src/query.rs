@@ -1,0 +1,75 @@
+//! The read path: front door -> querynode, per shard.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use quiver_common::{PrimaryKey, Result, ScalarValue, Timestamp};
+
+use crate::meta::ShardId;
+
+/// Read access to one row, for filter predicates.
+pub trait RowAccess {
+    fn pk(&self) -> &PrimaryKey;
+    /// The value of a scalar field (None when the field does not exist).
+    fn field(&self, name: &str) -> Option<&ScalarValue>;
+}
+
+/// A compiled filter expression.
+pub trait RowPredicate: Send + Sync {
+    fn eval(&self, row: &dyn RowAccess) -> bool;
+}
+
+/// A top-k search of one shard for `nq` queries.
+#[derive(Clone)]
+pub struct ShardSearch {
+    pub shard: ShardId,
+    /// `nq * dim` floats.
+    pub queries: Arc<Vec<f32>>,
+    pub k: usize,
+    pub ef: usize,
+    /// Wait until the shard has applied everything up to this timestamp.
+    pub guarantee_ts: Timestamp,
+    pub filter: Option<Arc<dyn RowPredicate>>,
+    /// Scalar fields to return with each hit.
+    pub output_fields: Vec<String>,
+    pub with_vectors: bool,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardHit {
+    pub pk: PrimaryKey,
+    /// Milvus convention: L2 = squared distance, IP/COSINE = similarity.
+    pub score: f32,
+    pub fields: Vec<ScalarValue>,
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A scan of one shard (Query / Get).
+#[derive(Clone)]
+pub struct ShardQuery {
+    pub shard: ShardId,
+    pub guarantee_ts: Timestamp,
+    pub filter: Option<Arc<dyn RowPredicate>>,
+    /// Only these keys (Get); None = every row passing the filter.
+    pub pks: Option<Vec<PrimaryKey>>,
+    pub limit: usize,
+    pub output_fields: Vec<String>,
+    pub with_vectors: bool,
+}
+
+/// Rows found by a query (ordered by primary key).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryResult {
+    pub rows: Vec<ShardHit>,
+}
+
+/// The querynode as seen by the front door.
+#[async_trait]
+pub trait QueryClient: Send + Sync {
+    /// One hit list per query, best first.
+    async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>>;
+    async fn query(&self, req: ShardQuery) -> Result<QueryResult>;
+    /// Number of live rows of the shard.
+    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64>;
+}

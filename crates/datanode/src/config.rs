@@ -1,0 +1,63 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Datanode settings. Defaults suit a single machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataNodeConfig {
+    pub node_id: u64,
+    /// Seal the growing data of a shard once it holds this many rows.
+    pub seal_rows: usize,
+    /// ... or this many bytes of vectors.
+    pub seal_bytes: usize,
+    /// ... or when its oldest row is this old (milliseconds).
+    pub seal_age_ms: u64,
+    /// Emit a time tick when a shard has been idle this long (milliseconds).
+    pub tick_interval_ms: u64,
+    /// Sealed segments with fewer rows are searched exactly (no HNSW).
+    pub min_index_rows: usize,
+    /// Threads used to build one HNSW index.
+    pub index_threads: usize,
+    /// Largest number of rows one write may carry.
+    pub max_batch_rows: usize,
+}
+
+impl Default for DataNodeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            seal_rows: 100_000,
+            seal_bytes: 256 << 20,
+            seal_age_ms: 10 * 60 * 1000,
+            tick_interval_ms: 50,
+            min_index_rows: 1024,
+            index_threads: 2,
+            max_batch_rows: 100_000,
+        }
+    }
+}
+
+impl DataNodeConfig {
+    pub fn tick_interval(&self) -> Duration {
+        Duration::from_millis(self.tick_interval_ms.max(1))
+    }
+
+    pub fn seal_age(&self) -> Duration {
+        Duration::from_millis(self.seal_age_ms)
+    }
+
+    pub fn validate(&self) -> quiver_common::Result<()> {
+        use quiver_common::Error;
+        if self.seal_rows == 0 {
+            return Err(Error::invalid("datanode.seal_rows", "must be > 0"));
+        }
+        if self.index_threads == 0 {
+            return Err(Error::invalid("datanode.index_threads", "must be > 0"));
+        }
+        if self.max_batch_rows == 0 {
+            return Err(Error::invalid("datanode.max_batch_rows", "must be > 0"));
+        }
+        Ok(())
+    }
+}

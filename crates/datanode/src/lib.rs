@@ -1,0 +1,15 @@
+//! The datanode owns shards. For each shard it stamps every mutation with a
+//! hybrid timestamp, appends it to the shard's WAL (group commit), and only
+//! once the WAL batch is durable applies it to the growing data, streams it to
+//! subscribed querynodes and acknowledges it. It emits time ticks while idle,
+//! and seals growing data into segment files (with an HNSW index) that it
+//! registers with coord. It keeps nothing the object store does not have: a
+//! restart (or a new owner) replays the WAL from the last sealed segment.
+
+mod config;
+mod node;
+mod seal;
+mod shard;
+
+pub use config::DataNodeConfig;
+pub use node::DataNode;

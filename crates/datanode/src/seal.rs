@@ -1,0 +1,209 @@
+//! Sealing: the growing data of a shard, cut at a WAL sequence number, becomes
+//! an immutable segment (rows in their final version, plus tombstones for keys
+//! whose last operation was a delete), with an HNSW index, written to the
+//! object store and registered with coord. Only then is it handed off to
+//! subscribers and dropped from the growing data, so there is no gap and no
+//! duplicate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
+use quiver_common::{
+    CollectionSchema, Column, Error, Mutation, PrimaryKey, Result, ScalarValue, Timestamp,
+};
+use quiver_index::{HnswIndex, HnswParams};
+use quiver_storage::{ObjectStore, SegmentData, put_segment};
+
+use crate::shard::{Logged, ShardCtx};
+
+/// The sealer task of one shard: seals when the growing data is big or old
+/// enough, or when a flush is waiting.
+pub(crate) async fn run_sealer(
+    ctx: Arc<ShardCtx>,
+    store: Arc<dyn ObjectStore>,
+    meta: Arc<dyn MetaClient>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            () = ctx.seal_wakeup.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = ctx.cancel.cancelled() => break,
+        }
+        if !should_seal(&ctx) {
+            continue;
+        }
+        match seal_once(&ctx, &store, meta.as_ref()).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                tracing::warn!(shard = %ctx.id, error = %e, "seal failed; will retry");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = ctx.cancel.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                ctx.seal_wakeup.notify_one();
+            }
+        }
+    }
+}
+
+fn should_seal(ctx: &ShardCtx) -> bool {
+    let st = ctx.state.lock();
+    let Some(oldest) = st.growing.front() else {
+        return false;
+    };
+    !st.flush_waiters.is_empty()
+        || st.growing_rows >= ctx.config.seal_rows
+        || st.growing_bytes >= ctx.config.seal_bytes
+        || oldest.at.elapsed() >= ctx.config.seal_age()
+}
+
+async fn seal_once(ctx: &ShardCtx, store: &Arc<dyn ObjectStore>, meta: &dyn MetaClient) -> Result<()> {
+    let cut: Vec<Logged> = ctx.state.lock().growing.iter().cloned().collect();
+    let (Some(first), Some(last)) = (cut.first(), cut.last()) else {
+        return Ok(());
+    };
+    let (cut_seq, cut_ts) = (last.seq, last.mutation.ts());
+    tracing::debug!(shard = %ctx.id, from = first.seq, to = cut_seq, "sealing");
+    let segment_id = meta.allocate_ids(1).await?;
+    let schema = ctx.info.schema.clone();
+    let data = tokio::task::spawn_blocking(move || {
+        build_segment_data(&schema, segment_id, &cut, cut_seq, cut_ts)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("segment build task: {e}")))?;
+    let index = match ctx.info.index {
+        IndexKind::Hnsw { m, ef_construction } if data.pks.len() >= ctx.config.min_index_rows => {
+            Some(build_index(ctx, &data, m, ef_construction).await?)
+        }
+        _ => None,
+    };
+    let info = SegmentInfo {
+        id: segment_id,
+        rows: data.pks.len() as u64,
+        max_ts: cut_ts,
+        wal_seq: cut_seq,
+        has_index: index.is_some(),
+    };
+    put_segment(store.clone(), ctx.id.collection_id, ctx.id.shard, &data, index).await?;
+    meta.register_segments(ctx.id, vec![info], cut_seq).await?;
+    {
+        let mut st = ctx.state.lock();
+        st.pop_sealed(cut_seq);
+        st.sealed.push(info);
+        st.publish(ShardEvent::Sealed(info));
+        let (done, waiting): (Vec<_>, Vec<_>) =
+            st.flush_waiters.drain(..).partition(|(target, _)| *target <= cut_seq);
+        st.flush_waiters = waiting;
+        for (_, w) in done {
+            let _ = w.send(Ok(()));
+        }
+    }
+    if let Err(e) = ctx.wal.truncate(cut_seq).await {
+        // Harmless: recovery starts after the checkpoint; the next seal retries.
+        tracing::warn!(shard = %ctx.id, error = %e, "WAL truncation failed");
+    }
+    tracing::info!(shard = %ctx.id, segment = segment_id, rows = info.rows, "sealed");
+    Ok(())
+}
+
+async fn build_index(ctx: &ShardCtx, data: &SegmentData, m: usize, ef_construction: usize) -> Result<Vec<u8>> {
+    let vectors = data.vectors.clone();
+    let dim = data.dim;
+    let metric = ctx.info.metric;
+    let threads = ctx.config.index_threads;
+    tokio::task::spawn_blocking(move || {
+        let params = HnswParams {
+            m,
+            ef_construction,
+            ..HnswParams::default()
+        };
+        HnswIndex::build(&vectors, dim, metric, &params, threads, &|_| {})
+            .map(|index| index.to_bytes())
+            .map_err(|e| Error::Internal(format!("HNSW build: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("index build task: {e}")))?
+}
+
+/// The final state of each key within the cut: its last upsert becomes a row,
+/// its last delete a tombstone. Rows keep the order of their final writes.
+pub(crate) fn build_segment_data(
+    schema: &CollectionSchema,
+    segment_id: u64,
+    cut: &[Logged],
+    cut_seq: u64,
+    cut_ts: Timestamp,
+) -> SegmentData {
+    // (mutation index, row in batch or None for a delete)
+    let mut last: HashMap<&PrimaryKey, (usize, Option<usize>)> = HashMap::new();
+    for (mi, l) in cut.iter().enumerate() {
+        match &*l.mutation {
+            Mutation::Upsert { rows, .. } => {
+                for (r, pk) in rows.pks.iter().enumerate() {
+                    last.insert(pk, (mi, Some(r)));
+                }
+            }
+            Mutation::Delete { pks, .. } => {
+                for pk in pks {
+                    last.insert(pk, (mi, None));
+                }
+            }
+        }
+    }
+    let dim = schema.dim();
+    let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
+    let mut data = SegmentData {
+        segment_id,
+        dim,
+        pks: Vec::new(),
+        timestamps: Vec::new(),
+        vectors: Vec::new(),
+        columns: scalar_names
+            .iter()
+            .map(|n| Column {
+                name: n.clone(),
+                values: Vec::new(),
+            })
+            .collect(),
+        tombstones: Vec::new(),
+        max_ts: cut_ts,
+        wal_seq: cut_seq,
+    };
+    for (mi, l) in cut.iter().enumerate() {
+        match &*l.mutation {
+            Mutation::Upsert { ts, rows } => {
+                let cols: Vec<Option<&Column>> = scalar_names
+                    .iter()
+                    .map(|n| rows.columns.iter().find(|c| &c.name == n))
+                    .collect();
+                for (r, pk) in rows.pks.iter().enumerate() {
+                    if last.get(pk) != Some(&(mi, Some(r))) {
+                        continue;
+                    }
+                    data.pks.push(pk.clone());
+                    data.timestamps.push(*ts);
+                    data.vectors.extend_from_slice(rows.vector(r));
+                    for (out, col) in data.columns.iter_mut().zip(&cols) {
+                        let v = col
+                            .and_then(|c| c.values.get(r).cloned())
+                            .unwrap_or(ScalarValue::Null);
+                        out.values.push(v);
+                    }
+                }
+            }
+            Mutation::Delete { ts, pks } => {
+                for pk in pks {
+                    if last.get(pk) == Some(&(mi, None)) {
+                        data.tombstones.push((pk.clone(), *ts));
+                        last.remove(pk);
+                    }
+                }
+            }
+        }
+    }
+    data
+}

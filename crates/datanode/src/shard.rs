@@ -1,0 +1,216 @@
+//! One shard's writer: a task that takes write requests in rounds, stamps
+//! them, submits them to the WAL (one group commit per round), and once they
+//! are durable applies them to the growing data, streams them to subscribers
+//! and acknowledges them — in timestamp order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardId, Subscription, WriteOp};
+use quiver_common::{Error, HybridClock, Mutation, Result, Timestamp};
+use quiver_storage::Wal;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DataNodeConfig;
+
+/// A durable mutation not yet covered by a sealed segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Logged {
+    pub seq: u64,
+    pub mutation: Arc<Mutation>,
+    pub at: Instant,
+}
+
+pub(crate) enum Request {
+    Write(WriteOp, oneshot::Sender<Result<Timestamp>>),
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+/// State shared by the writer, the sealer and subscribers. Every change that
+/// subscribers must see is published under this lock, so a subscription's
+/// starting point and its live events never overlap or leave a gap.
+#[derive(Default)]
+pub(crate) struct ShardState {
+    pub sealed: Vec<SegmentInfo>,
+    pub growing: VecDeque<Logged>,
+    pub growing_rows: usize,
+    pub growing_bytes: usize,
+    pub subscribers: Vec<mpsc::UnboundedSender<ShardEvent>>,
+    pub last_ts: Timestamp,
+    /// The WAL failed: the shard takes no more writes until it is reopened.
+    pub failed: Option<String>,
+    /// Flush requests waiting until the WAL is sealed up to a sequence number.
+    pub flush_waiters: Vec<(u64, oneshot::Sender<Result<()>>)>,
+}
+
+impl ShardState {
+    pub fn publish(&mut self, event: ShardEvent) {
+        self.subscribers.retain(|s| s.send(event.clone()).is_ok());
+    }
+
+    pub fn push_growing(&mut self, logged: Logged) {
+        let (rows, bytes) = mutation_size(&logged.mutation);
+        self.growing_rows += rows;
+        self.growing_bytes += bytes;
+        self.growing.push_back(logged);
+    }
+
+    /// Drops growing entries covered by a seal up to `seq`.
+    pub fn pop_sealed(&mut self, seq: u64) {
+        while self.growing.front().is_some_and(|l| l.seq <= seq) {
+            if let Some(l) = self.growing.pop_front() {
+                let (rows, bytes) = mutation_size(&l.mutation);
+                self.growing_rows -= rows;
+                self.growing_bytes -= bytes;
+            }
+        }
+    }
+
+    pub fn subscribe(&mut self) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        Subscription {
+            sealed: self.sealed.clone(),
+            growing: self.growing.iter().map(|l| l.mutation.clone()).collect(),
+            events: rx,
+        }
+    }
+}
+
+fn mutation_size(m: &Mutation) -> (usize, usize) {
+    match m {
+        Mutation::Upsert { rows, .. } => (rows.len(), rows.vectors.len() * 4 + rows.len() * 16),
+        Mutation::Delete { pks, .. } => (pks.len(), pks.len() * 16),
+    }
+}
+
+/// Everything a shard's tasks share.
+pub(crate) struct ShardCtx {
+    pub id: ShardId,
+    pub info: CollectionInfo,
+    pub config: DataNodeConfig,
+    pub wal: Wal,
+    pub clock: HybridClock,
+    pub state: Mutex<ShardState>,
+    pub seal_wakeup: Notify,
+    pub cancel: CancellationToken,
+}
+
+/// The writer task of one shard.
+pub(crate) async fn run_writer(ctx: Arc<ShardCtx>, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let tick = ctx.config.tick_interval();
+    loop {
+        let first = tokio::select! {
+            r = requests.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+            () = tokio::time::sleep(tick) => {
+                let mut st = ctx.state.lock();
+                if st.failed.is_none() {
+                    let ts = ctx.clock.now();
+                    st.last_ts = ts;
+                    st.publish(ShardEvent::Tick(ts));
+                }
+                continue;
+            }
+            () = ctx.cancel.cancelled() => break,
+        };
+        let mut round = vec![first];
+        let mut rows = 0;
+        while rows < ctx.config.max_batch_rows {
+            match requests.try_recv() {
+                Ok(r) => {
+                    if let Request::Write(WriteOp::Upsert(b), _) = &r {
+                        rows += b.len();
+                    }
+                    round.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        process_round(&ctx, round).await;
+    }
+    let mut st = ctx.state.lock();
+    st.subscribers.clear();
+    for (_, w) in st.flush_waiters.drain(..) {
+        let _ = w.send(Err(Error::Unavailable(format!("shard {} closed", ctx.id))));
+    }
+}
+
+async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
+    let mut pending = Vec::with_capacity(round.len());
+    for req in round {
+        match req {
+            Request::Flush(reply) => flush_request(ctx, reply),
+            Request::Write(op, reply) => {
+                if let Some(why) = ctx.state.lock().failed.clone() {
+                    let _ = reply.send(Err(Error::Unavailable(why)));
+                    continue;
+                }
+                let mutation = match op {
+                    WriteOp::Upsert(mut rows) => {
+                        rows.dedup_last_wins();
+                        Mutation::Upsert {
+                            ts: ctx.clock.now(),
+                            rows,
+                        }
+                    }
+                    WriteOp::Delete(pks) => Mutation::Delete {
+                        ts: ctx.clock.now(),
+                        pks,
+                    },
+                };
+                let durable = ctx.wal.submit(mutation.clone());
+                pending.push((Arc::new(mutation), durable, reply));
+            }
+        }
+    }
+    let mut wrote = false;
+    for (mutation, durable, reply) in pending {
+        match durable.await {
+            Ok(seq) => {
+                let ts = mutation.ts();
+                let mut st = ctx.state.lock();
+                st.last_ts = ts;
+                st.publish(ShardEvent::Mutation(mutation.clone()));
+                st.push_growing(Logged {
+                    seq,
+                    mutation,
+                    at: Instant::now(),
+                });
+                drop(st);
+                wrote = true;
+                let _ = reply.send(Ok(ts));
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                tracing::error!(shard = %ctx.id, error = %e, "WAL write failed; shard stops taking writes");
+                ctx.state.lock().failed = Some(format!("WAL of shard {} failed: {e}", ctx.id));
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+    if wrote {
+        let st = ctx.state.lock();
+        if st.growing_rows >= ctx.config.seal_rows || st.growing_bytes >= ctx.config.seal_bytes {
+            ctx.seal_wakeup.notify_one();
+        }
+    }
+}
+
+fn flush_request(ctx: &ShardCtx, reply: oneshot::Sender<Result<()>>) {
+    let mut st = ctx.state.lock();
+    match st.growing.back().map(|l| l.seq) {
+        None => {
+            let _ = reply.send(Ok(()));
+        }
+        Some(target) => {
+            st.flush_waiters.push((target, reply));
+            ctx.seal_wakeup.notify_one();
+        }
+    }
+}

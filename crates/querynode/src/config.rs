@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Querynode settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryNodeConfig {
+    pub node_id: u64,
+    /// Local directory for downloaded segment files.
+    pub cache_dir: PathBuf,
+    /// Threads of the search pool.
+    pub search_threads: usize,
+    /// Longest a search waits for its guarantee timestamp (milliseconds).
+    pub max_wait_ms: u64,
+}
+
+impl Default for QueryNodeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            cache_dir: PathBuf::from("cache"),
+            search_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            max_wait_ms: 10_000,
+        }
+    }
+}
+
+impl QueryNodeConfig {
+    pub fn validate(&self) -> quiver_common::Result<()> {
+        if self.search_threads == 0 {
+            return Err(quiver_common::Error::invalid(
+                "querynode.search_threads",
+                "must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! Growing rows of a shard: appended in timestamp order as mutations arrive,
+//! searched exactly.
+
+use quiver_common::{PrimaryKey, RowBatch, ScalarValue, Timestamp};
+
+/// Row-aligned columns of the rows not yet sealed.
+#[derive(Debug, Default)]
+pub(crate) struct Growing {
+    pub dim: usize,
+    pub pks: Vec<PrimaryKey>,
+    pub timestamps: Vec<Timestamp>,
+    pub vectors: Vec<f32>,
+    /// One column per scalar field of the schema, in schema order.
+    pub columns: Vec<Vec<ScalarValue>>,
+    pub deleted: Vec<bool>,
+    pub live: usize,
+}
+
+impl Growing {
+    pub fn new(dim: usize, scalar_fields: usize) -> Self {
+        Self {
+            dim,
+            columns: vec![Vec::new(); scalar_fields],
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pks.len()
+    }
+
+    /// Appends row `r` of `batch`; `names` are the schema's scalar fields.
+    pub fn push(&mut self, ts: Timestamp, batch: &RowBatch, r: usize, names: &[String]) -> u32 {
+        let row = self.pks.len() as u32;
+        self.pks.push(batch.pks[r].clone());
+        self.timestamps.push(ts);
+        self.vectors.extend_from_slice(batch.vector(r));
+        for (col, name) in self.columns.iter_mut().zip(names) {
+            let v = batch
+                .columns
+                .iter()
+                .find(|c| &c.name == name)
+                .and_then(|c| c.values.get(r).cloned())
+                .unwrap_or(ScalarValue::Null);
+            col.push(v);
+        }
+        self.deleted.push(false);
+        self.live += 1;
+        row
+    }
+
+    pub fn delete(&mut self, row: u32) {
+        if let Some(d) = self.deleted.get_mut(row as usize) {
+            if !*d {
+                *d = true;
+                self.live -= 1;
+            }
+        }
+    }
+
+    pub fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Drops the first `n` rows (now held by a sealed segment).
+    pub fn drop_prefix(&mut self, n: usize) {
+        let n = n.min(self.len());
+        let dropped_live = self.deleted[..n].iter().filter(|d| !**d).count();
+        self.pks.drain(..n);
+        self.timestamps.drain(..n);
+        self.vectors.drain(..n * self.dim);
+        for c in &mut self.columns {
+            c.drain(..n);
+        }
+        self.deleted.drain(..n);
+        self.live -= dropped_live;
+    }
+}

@@ -1,0 +1,16 @@
+//! The querynode serves the shards placed on it: sealed segments (loaded from
+//! the object store into a local cache, memory-mapped, searched with HNSW)
+//! plus the growing data it follows live from the shard's datanode. A search
+//! waits until the shard has applied its guarantee timestamp, then covers
+//! sealed + growing minus deleted and superseded rows. Searches run on a
+//! dedicated thread pool, never on the network runtime.
+
+mod config;
+mod growing;
+mod node;
+mod replica;
+mod search;
+mod view;
+
+pub use config::QueryNodeConfig;
+pub use node::QueryNode;

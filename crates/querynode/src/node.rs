@@ -1,0 +1,158 @@
+//! The querynode: loads and releases shard replicas and runs searches on its
+//! own thread pool.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use quiver_api::{
+    CollectionInfo, QueryClient, QueryResult, ShardFeed, ShardHit, ShardId, ShardQuery, ShardSearch,
+};
+use quiver_common::{Error, Result, Timestamp};
+use quiver_storage::ObjectStore;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::QueryNodeConfig;
+use crate::replica::ShardReplica;
+use crate::search::Projection;
+
+pub struct QueryNode {
+    config: QueryNodeConfig,
+    store: Arc<dyn ObjectStore>,
+    feed: Arc<dyn ShardFeed>,
+    shards: RwLock<HashMap<ShardId, Arc<ShardReplica>>>,
+    pool: rayon::ThreadPool,
+    shutdown: CancellationToken,
+}
+
+impl QueryNode {
+    pub fn new(
+        config: QueryNodeConfig,
+        store: Arc<dyn ObjectStore>,
+        feed: Arc<dyn ShardFeed>,
+        shutdown: CancellationToken,
+    ) -> Result<Self> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.cache_dir)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.search_threads)
+            .thread_name(|i| format!("quiver-search-{i}"))
+            .build()
+            .map_err(|e| Error::Internal(format!("search pool: {e}")))?;
+        Ok(Self {
+            config,
+            store,
+            feed,
+            shards: RwLock::new(HashMap::new()),
+            pool,
+            shutdown,
+        })
+    }
+
+    /// Loads a shard: its sealed segments, then its growing data, then follows
+    /// the stream. Returns once the shard is searchable. Idempotent.
+    pub async fn load_shard(&self, info: &CollectionInfo, shard: u32) -> Result<()> {
+        let id = ShardId {
+            collection_id: info.id,
+            shard,
+        };
+        if self.shards.read().contains_key(&id) {
+            return Ok(());
+        }
+        let replica = Arc::new(ShardReplica::new(
+            info.clone(),
+            shard,
+            self.store.clone(),
+            self.config.cache_dir.join(format!("{}-{}", info.id, shard)),
+            self.shutdown.child_token(),
+        ));
+        let mut sub = self.feed.subscribe(id).await?;
+        replica.install(&mut sub).await?;
+        let mut shards = self.shards.write();
+        if shards.contains_key(&id) {
+            replica.cancel.cancel();
+            return Ok(());
+        }
+        shards.insert(id, replica.clone());
+        tokio::spawn(replica.follow(self.feed.clone(), sub));
+        Ok(())
+    }
+
+    pub fn release_shard(&self, id: ShardId) {
+        if let Some(r) = self.shards.write().remove(&id) {
+            r.cancel.cancel();
+        }
+    }
+
+    pub fn is_loaded(&self, id: ShardId) -> bool {
+        self.shards.read().contains_key(&id)
+    }
+
+    fn replica(&self, id: ShardId) -> Result<Arc<ShardReplica>> {
+        self.shards
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Unavailable(format!("shard {id} is not loaded on this querynode")))
+    }
+
+    async fn ready(&self, id: ShardId, ts: Timestamp) -> Result<Arc<ShardReplica>> {
+        let r = self.replica(id)?;
+        r.wait_for(ts, Duration::from_millis(self.config.max_wait_ms)).await?;
+        Ok(r)
+    }
+
+    /// Runs `f` on the search pool.
+    async fn on_pool<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.await
+            .map_err(|_| Error::Internal("search task dropped".into()))
+    }
+}
+
+#[async_trait]
+impl QueryClient for QueryNode {
+    async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
+        let r = self.ready(req.shard, req.guarantee_ts).await?;
+        let dim = r.info.schema.dim();
+        if dim == 0 || req.queries.len() % dim != 0 {
+            return Err(Error::invalid("data", format!("query vectors must have dim {dim}")));
+        }
+        self.on_pool(move || {
+            let view = r.view.read();
+            let proj = Projection {
+                fields: &req.output_fields,
+                with_vectors: req.with_vectors,
+            };
+            req.queries
+                .chunks_exact(dim)
+                .map(|q| view.search_one(q, req.k, req.ef, req.filter.as_deref(), &proj))
+                .collect()
+        })
+        .await
+    }
+
+    async fn query(&self, req: ShardQuery) -> Result<QueryResult> {
+        let r = self.ready(req.shard, req.guarantee_ts).await?;
+        self.on_pool(move || {
+            let view = r.view.read();
+            let proj = Projection {
+                fields: &req.output_fields,
+                with_vectors: req.with_vectors,
+            };
+            view.query(req.pks.as_deref(), req.filter.as_deref(), req.limit, &proj)
+        })
+        .await
+    }
+
+    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
+        let r = self.ready(shard, guarantee_ts).await?;
+        Ok(r.view.read().live_rows() as u64)
+    }
+}

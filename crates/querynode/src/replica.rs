@@ -1,0 +1,181 @@
+//! One shard served by this querynode: loads its sealed segments, follows
+//! the shard stream, and resubscribes from scratch when the stream ends
+//! (the datanode restarted or the shard moved).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardFeed, ShardId, Subscription};
+use quiver_common::{Error, Result, Timestamp};
+use quiver_index::HnswIndex;
+use quiver_storage::{ObjectStore, fetch_segment};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::view::{LoadedSegment, ShardView};
+
+pub(crate) struct ShardReplica {
+    pub id: ShardId,
+    pub info: CollectionInfo,
+    pub view: RwLock<ShardView>,
+    /// The timestamp up to which this replica has applied the stream.
+    pub service_ts: watch::Sender<Timestamp>,
+    store: Arc<dyn ObjectStore>,
+    cache_dir: PathBuf,
+    segments: Mutex<HashMap<u64, Arc<LoadedSegment>>>,
+    pub cancel: CancellationToken,
+}
+
+impl ShardReplica {
+    pub fn new(
+        info: CollectionInfo,
+        shard: u32,
+        store: Arc<dyn ObjectStore>,
+        cache_dir: PathBuf,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            id: ShardId {
+                collection_id: info.id,
+                shard,
+            },
+            view: RwLock::new(ShardView::new(info.clone())),
+            info,
+            service_ts: watch::Sender::new(0),
+            store,
+            cache_dir,
+            segments: Mutex::new(HashMap::new()),
+            cancel,
+        }
+    }
+
+    async fn load_segment(&self, info: SegmentInfo) -> Result<Arc<LoadedSegment>> {
+        if let Some(s) = self.segments.lock().get(&info.id) {
+            return Ok(s.clone());
+        }
+        let (data, index_bytes) = fetch_segment(
+            self.store.clone(),
+            self.id.collection_id,
+            self.id.shard,
+            info.id,
+            &self.cache_dir,
+        )
+        .await?;
+        let index = match index_bytes {
+            Some(bytes) => Some(
+                tokio::task::spawn_blocking(move || HnswIndex::from_bytes(&bytes))
+                    .await
+                    .map_err(|e| Error::Internal(format!("index load task: {e}")))?
+                    .map_err(|e| Error::Corrupt(format!("index of segment {}: {e}", info.id)))?,
+            ),
+            None => None,
+        };
+        let seg = Arc::new(LoadedSegment { info, data, index });
+        self.segments.lock().insert(info.id, seg.clone());
+        Ok(seg)
+    }
+
+    /// Builds a complete view from a subscription and installs it.
+    pub async fn install(&self, sub: &mut Subscription) -> Result<()> {
+        let mut sealed = sub.sealed.clone();
+        sealed.sort_by_key(|s| s.max_ts);
+        let mut loaded = Vec::with_capacity(sealed.len());
+        for s in sealed {
+            loaded.push(self.load_segment(s).await?);
+        }
+        let mut view = ShardView::new(self.info.clone());
+        for seg in loaded {
+            view.add_initial_segment(seg);
+        }
+        for m in sub.growing.drain(..) {
+            view.apply(&m);
+        }
+        let ts = view.applied_ts;
+        let live: std::collections::HashSet<u64> = view.sealed.iter().map(|s| s.seg.info.id).collect();
+        self.segments.lock().retain(|id, _| live.contains(id));
+        *self.view.write() = view;
+        self.service_ts.send_modify(|t| *t = (*t).max(ts));
+        Ok(())
+    }
+
+    fn apply(&self, event: ShardEvent) -> Option<SegmentInfo> {
+        match event {
+            ShardEvent::Mutation(m) => {
+                let ts = m.ts();
+                self.view.write().apply(&m);
+                self.service_ts.send_modify(|t| *t = (*t).max(ts));
+                None
+            }
+            ShardEvent::Tick(ts) => {
+                self.service_ts.send_modify(|t| *t = (*t).max(ts));
+                None
+            }
+            ShardEvent::Sealed(info) => Some(info),
+        }
+    }
+
+    /// Follows the stream until cancelled; resubscribes when it ends.
+    pub async fn follow(self: Arc<Self>, feed: Arc<dyn ShardFeed>, mut sub: Subscription) {
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            loop {
+                let event = tokio::select! {
+                    e = sub.events.recv() => e,
+                    () = self.cancel.cancelled() => return,
+                };
+                let Some(event) = event else { break };
+                if let Some(info) = self.apply(event) {
+                    // Load outside the lock; searches keep using growing data meanwhile.
+                    match self.load_segment(info).await {
+                        Ok(seg) => self.view.write().hand_off(seg),
+                        Err(e) => {
+                            tracing::warn!(shard = %self.id, segment = info.id, error = %e, "segment load failed; resubscribing");
+                            break;
+                        }
+                    }
+                }
+            }
+            // The stream ended: start again from a fresh subscription.
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = self.cancel.cancelled() => return,
+                }
+                let attempt = match feed.subscribe(self.id).await {
+                    Ok(mut s) => self.install(&mut s).await.map(|()| s),
+                    Err(e) => Err(e),
+                };
+                match attempt {
+                    Ok(s) => {
+                        tracing::info!(shard = %self.id, "resubscribed to shard stream");
+                        sub = s;
+                        backoff = Duration::from_millis(20);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(shard = %self.id, error = %e, "resubscribe failed");
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the replica has applied everything up to `ts`.
+    pub async fn wait_for(&self, ts: Timestamp, max_wait: Duration) -> Result<()> {
+        let mut rx = self.service_ts.subscribe();
+        match tokio::time::timeout(max_wait, rx.wait_for(|t| *t >= ts)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Unavailable(format!("shard {} is closing", self.id))),
+            Err(_) => Err(Error::DeadlineExceeded(format!(
+                "shard {} did not reach guarantee timestamp {ts} within {} ms (at {})",
+                self.id,
+                max_wait.as_millis(),
+                *rx.borrow()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Search and query over one shard view: sealed segments through their HNSW
+//! index (or exactly), growing rows exactly, all minus dead rows and rows the
+//! filter rejects, merged into one top-k.
+
+use quiver_api::{QueryResult, RowAccess, RowPredicate, ShardHit};
+use quiver_common::{PrimaryKey, ScalarValue};
+use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
+
+use crate::view::{Loc, SealedSeg, ShardView};
+
+struct SealedRow<'a> {
+    seg: &'a SealedSeg,
+    row: usize,
+}
+
+impl RowAccess for SealedRow<'_> {
+    fn pk(&self) -> &PrimaryKey {
+        self.seg.seg.data.pk(self.row)
+    }
+
+    fn field(&self, name: &str) -> Option<&ScalarValue> {
+        self.seg
+            .seg
+            .data
+            .columns()
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.values.get(self.row))
+    }
+}
+
+struct GrowingRow<'a> {
+    view: &'a ShardView,
+    row: usize,
+}
+
+impl RowAccess for GrowingRow<'_> {
+    fn pk(&self) -> &PrimaryKey {
+        &self.view.growing.pks[self.row]
+    }
+
+    fn field(&self, name: &str) -> Option<&ScalarValue> {
+        let i = self.view.scalar_names.iter().position(|n| n == name)?;
+        self.view.growing.columns[i].get(self.row)
+    }
+}
+
+struct SealedFilter<'a> {
+    seg: &'a SealedSeg,
+    predicate: Option<&'a dyn RowPredicate>,
+}
+
+impl RowFilter for SealedFilter<'_> {
+    fn allows(&self, id: u32) -> bool {
+        !self.seg.is_deleted(id)
+            && self.predicate.is_none_or(|p| {
+                p.eval(&SealedRow {
+                    seg: self.seg,
+                    row: id as usize,
+                })
+            })
+    }
+
+    fn estimated_allowed(&self) -> Option<usize> {
+        self.predicate.is_none().then_some(self.seg.live)
+    }
+}
+
+struct GrowingFilter<'a> {
+    view: &'a ShardView,
+    predicate: Option<&'a dyn RowPredicate>,
+}
+
+impl RowFilter for GrowingFilter<'_> {
+    fn allows(&self, id: u32) -> bool {
+        !self.view.growing.deleted[id as usize]
+            && self.predicate.is_none_or(|p| {
+                p.eval(&GrowingRow {
+                    view: self.view,
+                    row: id as usize,
+                })
+            })
+    }
+
+    fn estimated_allowed(&self) -> Option<usize> {
+        self.predicate.is_none().then_some(self.view.growing.live)
+    }
+}
+
+/// What a search or query returns per row besides its key.
+pub(crate) struct Projection<'a> {
+    pub fields: &'a [String],
+    pub with_vectors: bool,
+}
+
+impl ShardView {
+    /// Top-k of one query over the whole shard, best first.
+    pub fn search_one(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        predicate: Option<&dyn RowPredicate>,
+        proj: &Projection<'_>,
+    ) -> Vec<ShardHit> {
+        let metric = self.info.metric;
+        let dim = self.growing.dim;
+        let mut lists: Vec<Vec<(Loc, f32)>> = Vec::with_capacity(self.sealed.len() + 1);
+        for (si, seg) in self.sealed.iter().enumerate() {
+            if seg.live == 0 {
+                continue;
+            }
+            let filter = SealedFilter { seg, predicate };
+            let vectors = seg.seg.data.vectors();
+            let hits: Vec<Neighbor> = match &seg.seg.index {
+                Some(index) => index.search(vectors, query, k, ef.max(k), Some(&filter)),
+                None => flat_search(vectors, dim, metric, query, k, Some(&filter)),
+            };
+            lists.push(
+                hits.into_iter()
+                    .map(|n| (Loc::Sealed { seg: si as u32, row: n.id }, n.score))
+                    .collect(),
+            );
+        }
+        if self.growing.live > 0 {
+            let filter = GrowingFilter { view: self, predicate };
+            let hits = flat_search(&self.growing.vectors, dim, metric, query, k, Some(&filter));
+            lists.push(hits.into_iter().map(|n| (Loc::Growing { row: n.id }, n.score)).collect());
+        }
+        merge_topk(lists, k, metric)
+            .into_iter()
+            .map(|(loc, score)| self.materialize(loc, score, proj))
+            .collect()
+    }
+
+    /// Rows by key (`pks`) or by filter, ordered by key, at most `limit`.
+    pub fn query(
+        &self,
+        pks: Option<&[PrimaryKey]>,
+        predicate: Option<&dyn RowPredicate>,
+        limit: usize,
+        proj: &Projection<'_>,
+    ) -> QueryResult {
+        let mut locs: Vec<(&PrimaryKey, Loc)> = match pks {
+            Some(pks) => pks
+                .iter()
+                .filter_map(|pk| self.pk_index.get_key_value(pk).map(|(k, l)| (k, *l)))
+                .collect(),
+            None => self.pk_index.iter().map(|(k, l)| (k, *l)).collect(),
+        };
+        if let Some(p) = predicate {
+            locs.retain(|(_, loc)| self.eval(*loc, p));
+        }
+        locs.sort_by(|a, b| a.0.cmp(b.0));
+        locs.dedup_by(|a, b| a.0 == b.0);
+        locs.truncate(limit);
+        QueryResult {
+            rows: locs
+                .into_iter()
+                .map(|(_, loc)| self.materialize(loc, 0.0, proj))
+                .collect(),
+        }
+    }
+
+    fn eval(&self, loc: Loc, p: &dyn RowPredicate) -> bool {
+        match loc {
+            Loc::Sealed { seg, row } => p.eval(&SealedRow {
+                seg: &self.sealed[seg as usize],
+                row: row as usize,
+            }),
+            Loc::Growing { row } => p.eval(&GrowingRow { view: self, row: row as usize }),
+        }
+    }
+
+    fn materialize(&self, loc: Loc, score: f32, proj: &Projection<'_>) -> ShardHit {
+        match loc {
+            Loc::Sealed { seg, row } => {
+                let s = &self.sealed[seg as usize];
+                let access = SealedRow { seg: s, row: row as usize };
+                let dim = s.seg.data.dim();
+                ShardHit {
+                    pk: access.pk().clone(),
+                    score,
+                    fields: project(&access, proj.fields),
+                    vector: proj.with_vectors.then(|| {
+                        s.seg.data.vectors()[row as usize * dim..(row as usize + 1) * dim].to_vec()
+                    }),
+                }
+            }
+            Loc::Growing { row } => {
+                let access = GrowingRow { view: self, row: row as usize };
+                ShardHit {
+                    pk: access.pk().clone(),
+                    score,
+                    fields: project(&access, proj.fields),
+                    vector: proj.with_vectors.then(|| self.growing.vector(row as usize).to_vec()),
+                }
+            }
+        }
+    }
+}
+
+fn project(row: &dyn RowAccess, fields: &[String]) -> Vec<ScalarValue> {
+    fields
+        .iter()
+        .map(|f| row.field(f).cloned().unwrap_or(ScalarValue::Null))
+        .collect()
+}
