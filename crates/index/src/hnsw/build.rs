@@ -6,12 +6,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::Graph;
 use super::visited::{Visited, VisitedPool};
+use super::{Graph, prefetch};
 use crate::distance::Space;
 use crate::topk::Cand;
 
@@ -35,8 +35,13 @@ struct Builder<'a, S> {
     m: usize,
     efc: usize,
     levels: Vec<u8>,
-    /// `links[node][level]`
-    links: Vec<Box<[Mutex<Vec<u32>>]>>,
+    /// Level 0: `n` rows of `1 + 2m` words (count, ids). Readers take no lock
+    /// (they may see a list mid-update, which is harmless: every word is a
+    /// valid id); writers hold `locks0[node]` and write ids before the count.
+    level0: Vec<AtomicU32>,
+    locks0: Vec<Mutex<()>>,
+    /// `upper[node][level - 1]` for levels >= 1.
+    upper: Vec<Box<[Mutex<Vec<u32>>]>>,
     /// (entry point, its level)
     entry: Mutex<(u32, usize)>,
     _space: PhantomData<S>,
@@ -54,14 +59,16 @@ pub(crate) fn build_graph<S: Space>(
 ) -> Graph {
     let n = vectors.len() / dim;
     let levels: Vec<u8> = (0..n).map(|i| random_level(seed, i, m)).collect();
-    let links = levels
+    let upper = levels
         .iter()
         .map(|&l| {
-            (0..=l as usize)
-                .map(|lev| Mutex::new(Vec::with_capacity(if lev == 0 { 2 * m + 1 } else { m + 1 })))
+            (0..l as usize)
+                .map(|_| Mutex::new(Vec::with_capacity(m + 1)))
                 .collect()
         })
         .collect();
+    let level0 = (0..n * (2 * m + 1)).map(|_| AtomicU32::new(0)).collect();
+    let locks0 = (0..n).map(|_| Mutex::new(())).collect();
     let entry = Mutex::new((0, levels.first().map_or(0, |&l| l as usize)));
     let b = Builder::<S> {
         vectors,
@@ -69,7 +76,9 @@ pub(crate) fn build_graph<S: Space>(
         m,
         efc,
         levels,
-        links,
+        level0,
+        locks0,
+        upper,
         entry,
         _space: PhantomData,
     };
@@ -112,9 +121,27 @@ impl<S: Space> Builder<'_, S> {
     /// Copies the adjacency list of `id` at `lev` into `buf`.
     fn read_links(&self, id: u32, lev: usize, buf: &mut Vec<u32>) {
         buf.clear();
-        if let Some(l) = self.links[id as usize].get(lev) {
+        if lev == 0 {
+            let base = id as usize * (2 * self.m + 1);
+            let cnt = (self.level0[base].load(Ordering::Relaxed) as usize).min(2 * self.m);
+            buf.extend(
+                self.level0[base + 1..=base + cnt]
+                    .iter()
+                    .map(|x| x.load(Ordering::Relaxed)),
+            );
+        } else if let Some(l) = self.upper[id as usize].get(lev - 1) {
             buf.extend_from_slice(&l.lock());
         }
+    }
+
+    /// Replaces the level-0 list of `id`; the caller holds `locks0[id]`.
+    fn write_level0(&self, id: u32, ids: impl ExactSizeIterator<Item = u32>) {
+        let base = id as usize * (2 * self.m + 1);
+        let cnt = ids.len().min(2 * self.m);
+        for (slot, x) in self.level0[base + 1..=base + cnt].iter().zip(ids) {
+            slot.store(x, Ordering::Relaxed);
+        }
+        self.level0[base].store(cnt as u32, Ordering::Release);
     }
 
     fn insert(&self, q: u32, vis: &mut Visited) {
@@ -141,7 +168,12 @@ impl<S: Space> Builder<'_, S> {
             let mut w = self.search_layer(qv, cur, lev, vis, &mut buf);
             w.retain(|c| c.id != q);
             let sel = self.select(&w, self.m);
-            *self.links[q as usize][lev].lock() = sel.iter().map(|c| c.id).collect();
+            if lev == 0 {
+                let _g = self.locks0[q as usize].lock();
+                self.write_level0(q, sel.iter().map(|c| c.id));
+            } else {
+                *self.upper[q as usize][lev - 1].lock() = sel.iter().map(|c| c.id).collect();
+            }
             let cap = if lev == 0 { 2 * self.m } else { self.m };
             for s in &sel {
                 self.connect(s.id, q, s.d, lev, cap);
@@ -193,10 +225,20 @@ impl<S: Space> Builder<'_, S> {
                 break;
             }
             self.read_links(c.id, lev, buf);
+            buf.retain(|&nb| vis.insert(nb));
             for &nb in buf.iter() {
-                if !vis.insert(nb) {
-                    continue;
-                }
+                prefetch(self.vectors, nb as usize * self.dim, self.dim);
+            }
+            if lev == 0
+                && let Some(Reverse(next)) = cands.peek()
+            {
+                prefetch(
+                    &self.level0,
+                    next.id as usize * (2 * self.m + 1),
+                    2 * self.m + 1,
+                );
+            }
+            for &nb in buf.iter() {
                 let d = S::dist(q, self.vec(nb));
                 if res.len() < self.efc || res.peek().is_some_and(|w| d < w.d) {
                     cands.push(Reverse(Cand { d, id: nb }));
@@ -232,19 +274,32 @@ impl<S: Space> Builder<'_, S> {
 
     /// Adds the back link `s -> q` at `lev`, pruning `s`'s list if full.
     fn connect(&self, s: u32, q: u32, d: f32, lev: usize, cap: usize) {
-        let Some(lock) = self.links[s as usize].get(lev) else {
-            return;
-        };
-        let mut l = lock.lock();
-        if l.contains(&q) {
-            return;
+        if lev == 0 {
+            let _g = self.locks0[s as usize].lock();
+            let mut cur = Vec::with_capacity(cap + 1);
+            self.read_links(s, 0, &mut cur);
+            if let Some(new) = self.add_link(s, q, d, cur, cap) {
+                self.write_level0(s, new.into_iter());
+            }
+        } else if let Some(lock) = self.upper[s as usize].get(lev - 1) {
+            let mut l = lock.lock();
+            if let Some(new) = self.add_link(s, q, d, l.clone(), cap) {
+                *l = new;
+            }
         }
-        if l.len() < cap {
-            l.push(q);
-            return;
+    }
+
+    /// The list `cur` of `s` with `q` added (pruned to `cap`), or None if unchanged.
+    fn add_link(&self, s: u32, q: u32, d: f32, mut cur: Vec<u32>, cap: usize) -> Option<Vec<u32>> {
+        if cur.contains(&q) {
+            return None;
+        }
+        if cur.len() < cap {
+            cur.push(q);
+            return Some(cur);
         }
         let sv = self.vec(s);
-        let mut c: Vec<Cand> = l
+        let mut c: Vec<Cand> = cur
             .iter()
             .map(|&x| Cand {
                 d: S::dist(sv, self.vec(x)),
@@ -253,36 +308,28 @@ impl<S: Space> Builder<'_, S> {
             .collect();
         c.push(Cand { d, id: q });
         c.sort_unstable();
-        let sel = self.select(&c, cap);
-        l.clear();
-        l.extend(sel.iter().map(|c| c.id));
+        Some(self.select(&c, cap).iter().map(|c| c.id).collect())
     }
 
     /// Converts to the compact read-only layout.
     fn freeze(self) -> Graph {
         let n = self.levels.len();
-        let (m, stride0, stride_up) = (self.m, 2 * self.m + 1, self.m + 1);
+        let stride_up = self.m + 1;
         let (entry, max_level) = self.entry.into_inner();
-        let mut level0 = vec![0u32; n * stride0];
+        let level0 = self.level0.into_iter().map(AtomicU32::into_inner).collect();
         let mut upper_start = vec![u32::MAX; n];
         let mut upper = Vec::new();
-        for (i, node) in self.links.into_iter().enumerate() {
-            for (lev, l) in node.into_vec().into_iter().enumerate() {
+        for (i, node) in self.upper.into_iter().enumerate() {
+            for (lev, l) in node.into_iter().enumerate() {
                 let l = l.into_inner();
                 if lev == 0 {
-                    let row = &mut level0[i * stride0..(i + 1) * stride0];
-                    row[0] = l.len() as u32;
-                    row[1..=l.len()].copy_from_slice(&l);
-                } else {
-                    if lev == 1 {
-                        upper_start[i] = upper.len() as u32;
-                    }
-                    let at = upper.len();
-                    upper.resize(at + stride_up, 0);
-                    upper[at] = l.len().min(m) as u32;
-                    let cnt = l.len().min(m);
-                    upper[at + 1..at + 1 + cnt].copy_from_slice(&l[..cnt]);
+                    upper_start[i] = upper.len() as u32;
                 }
+                let cnt = l.len().min(self.m);
+                let at = upper.len();
+                upper.resize(at + stride_up, 0);
+                upper[at] = cnt as u32;
+                upper[at + 1..at + 1 + cnt].copy_from_slice(&l[..cnt]);
             }
         }
         Graph {

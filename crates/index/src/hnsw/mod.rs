@@ -13,6 +13,27 @@ use crate::filter::RowFilter;
 use crate::topk::Neighbor;
 use visited::VisitedPool;
 
+/// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
+#[inline(always)]
+pub(crate) fn prefetch<T>(s: &[T], idx: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = (len * std::mem::size_of::<T>()).min(256);
+        let Some(p) = s.get(idx) else { return };
+        let p = (p as *const T).cast::<i8>();
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is only a hint; it never faults, even past the end.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    p.wrapping_add(off),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, idx, len);
+}
+
 /// Build parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HnswParams {

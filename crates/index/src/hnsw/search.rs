@@ -3,8 +3,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::HnswIndex;
 use super::visited::Visited;
+use super::{HnswIndex, prefetch};
 use crate::distance::Space;
 use crate::filter::RowFilter;
 use crate::flat::flat_impl;
@@ -13,27 +13,6 @@ use crate::topk::{Cand, Neighbor, into_neighbors};
 /// Below this many allowed rows the filtered search is done exactly.
 pub(crate) fn flat_threshold(n: usize, ef: usize) -> usize {
     (n / 50).max(ef.saturating_mul(10))
-}
-
-/// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
-#[inline(always)]
-fn prefetch<T>(s: &[T], idx: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let bytes = (len * std::mem::size_of::<T>()).min(256);
-        let Some(p) = s.get(idx) else { return };
-        let p = (p as *const T).cast::<i8>();
-        for off in (0..bytes).step_by(64) {
-            // SAFETY: prefetching is only a hint; it never faults, even past the end.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    p.wrapping_add(off),
-                )
-            };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (s, idx, len);
 }
 
 impl HnswIndex {
