@@ -1,0 +1,100 @@
+//! What goes through the Raft log: commands, and what applying one returns.
+
+use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::error::RuleError;
+use crate::state::{IndexSpec, SegmentMeta};
+
+/// One change to the metadata. Collections are named by name (or alias where
+/// noted) because that is what clients send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum MetaCommand {
+    CreateCollection {
+        schema: CollectionSchema,
+        shards: u32,
+        metric: Metric,
+        /// `None` means no index yet.
+        index: Option<IndexSpec>,
+    },
+    /// By collection name only (not an alias); refused while aliases point to it.
+    DropCollection {
+        name: String,
+    },
+    /// By name or alias.
+    SetIndex {
+        collection: String,
+        index: IndexSpec,
+    },
+    /// By name or alias; refused while the collection is loaded.
+    DropIndex {
+        collection: String,
+    },
+    /// By name or alias; loading needs an index.
+    SetLoaded {
+        collection: String,
+        loaded: bool,
+    },
+    CreateAlias {
+        alias: String,
+        collection: String,
+    },
+    AlterAlias {
+        alias: String,
+        collection: String,
+    },
+    DropAlias {
+        alias: String,
+    },
+    RegisterSegments {
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        segments: Vec<SegmentMeta>,
+        wal_checkpoint: u64,
+    },
+    AcquireShard {
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        node_id: u64,
+    },
+    AllocateIds {
+        count: u64,
+    },
+}
+
+/// What a successfully applied command returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum MetaResponse {
+    /// Done; nothing to report (also the response to blank/membership entries).
+    Done,
+    CollectionCreated {
+        id: CollectionId,
+    },
+    /// The alias's new epoch.
+    AliasSet {
+        epoch: u64,
+    },
+    SegmentsRegistered {
+        added: u32,
+        wal_checkpoint: u64,
+    },
+    /// The new owner's fencing epoch.
+    ShardAcquired {
+        epoch: u64,
+    },
+    /// Ids `first..first + count` are now reserved for the caller.
+    IdsAllocated {
+        first: u64,
+    },
+}
+
+/// A Raft log entry's payload: the command and the proposer's timestamp
+/// (carried in the entry so that every replica applies the same value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaRequest {
+    pub(crate) ts: Timestamp,
+    pub(crate) cmd: MetaCommand,
+}
+
+/// The state machine's reply to one log entry.
+pub(crate) type MetaReply = Result<MetaResponse, RuleError>;

@@ -1,0 +1,163 @@
+//! Coord's errors: [`RuleError`] is the outcome of a rejected command (it travels
+//! through the Raft log as a response, so it is plain serde data); [`CoordError`]
+//! is everything a caller of [`crate::Coord`] can see.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a metadata rule rejected a command. Deterministic: every replica that
+/// applies the same command to the same state gets the same rule error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleError {
+    /// `field` names the offending field or parameter; `rule` says what was expected.
+    InvalidArgument {
+        field: String,
+        rule: String,
+    },
+    AlreadyExists(String),
+    CollectionNotFound(String),
+}
+
+impl RuleError {
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        RuleError::InvalidArgument {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleError::InvalidArgument { field, rule } => write!(f, "invalid {field}: {rule}"),
+            RuleError::AlreadyExists(what) => write!(f, "already exists: {what}"),
+            RuleError::CollectionNotFound(what) => write!(f, "collection not found: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+impl From<quiver_common::Error> for RuleError {
+    /// Schema and name validation in `quiver_common` only produce
+    /// `InvalidArgument`; anything else is reported against the schema.
+    fn from(e: quiver_common::Error) -> Self {
+        match e {
+            quiver_common::Error::InvalidArgument { field, rule } => {
+                RuleError::InvalidArgument { field, rule }
+            }
+            other => RuleError::invalid("schema", other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    /// A metadata rule rejected the command.
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("coord i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Stored coord data failed a checksum or could not be decoded.
+    #[error("corrupt coord data in {path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    /// Another coord (process or task) holds the directory's lock.
+    #[error("coord directory {0} is locked by another coord")]
+    Locked(PathBuf),
+    #[error("invalid coord option {field}: {rule}")]
+    Config { field: String, rule: String },
+    /// This node cannot accept writes; `leader` is the current leader if known.
+    #[error("this coord is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// A condition was not reached in time (e.g. no leader elected at start).
+    #[error("coord unavailable: {0}")]
+    Unavailable(String),
+    #[error("coord is shut down")]
+    Shutdown,
+    /// openraft reported a fatal or storage error.
+    #[error("raft error: {0}")]
+    Raft(String),
+}
+
+impl CoordError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CoordError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        CoordError::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<RuleError> for quiver_common::Error {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::InvalidArgument { field, rule } => {
+                quiver_common::Error::InvalidArgument { field, rule }
+            }
+            RuleError::AlreadyExists(what) => quiver_common::Error::AlreadyExists(what),
+            RuleError::CollectionNotFound(what) => quiver_common::Error::CollectionNotFound(what),
+        }
+    }
+}
+
+impl From<CoordError> for quiver_common::Error {
+    fn from(e: CoordError) -> Self {
+        use quiver_common::Error;
+        match e {
+            CoordError::Rule(rule) => rule.into(),
+            e @ CoordError::Io { .. } => Error::Io(e.to_string()),
+            e @ CoordError::Corrupt { .. } => Error::Corrupt(e.to_string()),
+            e @ CoordError::Locked(_) => Error::Unavailable(e.to_string()),
+            CoordError::Config { field, rule } => Error::InvalidArgument { field, rule },
+            e @ CoordError::NotLeader { .. } => Error::Unavailable(e.to_string()),
+            e @ CoordError::Unavailable(_) => Error::Unavailable(e.to_string()),
+            e @ CoordError::Shutdown => Error::Unavailable(e.to_string()),
+            e @ CoordError::Raft(_) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = CoordError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver_common::ErrorKind;
+
+    #[test]
+    fn rule_errors_map_to_common_kinds() {
+        let cases = [
+            (
+                RuleError::invalid("shards", "1..=64"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                RuleError::AlreadyExists("x".into()),
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                RuleError::CollectionNotFound("x".into()),
+                ErrorKind::CollectionNotFound,
+            ),
+        ];
+        for (rule, kind) in cases {
+            let e: quiver_common::Error = CoordError::from(rule).into();
+            assert_eq!(e.kind(), kind);
+        }
+        let e: quiver_common::Error = CoordError::NotLeader { leader: Some(2) }.into();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+    }
+}

@@ -1,0 +1,15 @@
+//! Quiver's coordinator: collections, aliases, the segment catalog, shard
+//! ownership and an id allocator, replicated with openraft and persisted on
+//! disk. The rules that change the metadata are pure functions
+//! ([`rules`]); openraft only carries them out.
+
+mod command;
+mod error;
+mod rules;
+mod state;
+
+pub use error::{CoordError, Result, RuleError};
+pub use state::{
+    AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, SegmentCatalog, SegmentMeta,
+    ShardOwner,
+};

@@ -1,0 +1,215 @@
+//! Collection rules: create, drop, index, load state.
+
+use quiver_common::{CollectionSchema, DataType, Metric, Timestamp, validate_name};
+
+use crate::command::MetaResponse;
+use crate::error::RuleError;
+use crate::state::{CollectionMeta, IndexKind, IndexSpec, MetaState};
+
+/// Milvus's limits on the number of shards of a collection.
+const MAX_SHARDS: u32 = 64;
+/// Milvus's bounds for HNSW's `M`.
+const HNSW_M: std::ops::RangeInclusive<u32> = 2..=2048;
+
+pub(super) fn create(
+    state: &mut MetaState,
+    schema: &CollectionSchema,
+    shards: u32,
+    metric: Metric,
+    index: Option<&IndexSpec>,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    schema.validate()?;
+    let name = &schema.name;
+    if state.names.contains_key(name) {
+        return Err(RuleError::AlreadyExists(format!("collection {name:?}")));
+    }
+    if state.aliases.contains_key(name) {
+        return Err(RuleError::AlreadyExists(format!(
+            "{name:?} is an alias; a collection cannot take an alias's name"
+        )));
+    }
+    if !(1..=MAX_SHARDS).contains(&shards) {
+        return Err(RuleError::invalid(
+            "shards_num",
+            format!("must be between 1 and {MAX_SHARDS} (got {shards})"),
+        ));
+    }
+    let index = match index {
+        Some(spec) => checked_index(schema, spec)?,
+        None => IndexSpec::none(&schema.vector_field().name),
+    };
+    let id = state.next_id;
+    state.next_id += 1;
+    state.names.insert(name.clone(), id);
+    state.collections.insert(
+        id,
+        CollectionMeta {
+            id,
+            name: name.clone(),
+            schema: schema.clone(),
+            shards,
+            metric,
+            index,
+            created_ts: ts,
+            updated_ts: ts,
+            loaded: false,
+        },
+    );
+    Ok(MetaResponse::CollectionCreated { id })
+}
+
+pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, RuleError> {
+    let Some(&id) = state.names.get(name) else {
+        if let Some(alias) = state.aliases.get(name) {
+            return Err(RuleError::invalid(
+                "collection_name",
+                format!(
+                    "{name:?} is an alias of {:?}; drop a collection by its own name",
+                    alias.collection
+                ),
+            ));
+        }
+        return Err(RuleError::CollectionNotFound(name.to_string()));
+    };
+    let aliases: Vec<&str> = state
+        .aliases
+        .iter()
+        .filter(|(_, a)| a.collection == name)
+        .map(|(alias, _)| alias.as_str())
+        .collect();
+    if !aliases.is_empty() {
+        return Err(RuleError::invalid(
+            "collection_name",
+            format!("collection {name:?} still has aliases {aliases:?}; drop or alter them first"),
+        ));
+    }
+    state.names.remove(name);
+    state.collections.remove(&id);
+    state.segments.remove(&id);
+    state.owners.remove(&id);
+    Ok(MetaResponse::Done)
+}
+
+pub(super) fn set_index(
+    state: &mut MetaState,
+    collection: &str,
+    spec: &IndexSpec,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    if spec.kind == IndexKind::None {
+        return Err(RuleError::invalid(
+            "index_type",
+            "an index needs a kind (HNSW or FLAT); use DropIndex to remove one",
+        ));
+    }
+    let meta = lookup_mut(state, collection)?;
+    let spec = checked_index(&meta.schema, spec)?;
+    if meta.index.kind != IndexKind::None && meta.index != spec {
+        return Err(RuleError::AlreadyExists(format!(
+            "index {:?} on field {:?} of collection {:?} with other parameters; drop it first",
+            meta.index.index_name, meta.index.field_name, meta.name
+        )));
+    }
+    meta.index = spec;
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
+pub(super) fn drop_index(
+    state: &mut MetaState,
+    collection: &str,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = lookup_mut(state, collection)?;
+    if meta.loaded {
+        return Err(RuleError::invalid(
+            "collection_name",
+            format!(
+                "collection {:?} is loaded; release it before dropping its index",
+                meta.name
+            ),
+        ));
+    }
+    meta.index = IndexSpec::none(&meta.index.field_name);
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
+pub(super) fn set_loaded(
+    state: &mut MetaState,
+    collection: &str,
+    loaded: bool,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = lookup_mut(state, collection)?;
+    if loaded && meta.index.kind == IndexKind::None {
+        return Err(RuleError::invalid(
+            "collection_name",
+            format!(
+                "collection {:?} has no vector index; create one before loading",
+                meta.name
+            ),
+        ));
+    }
+    meta.loaded = loaded;
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
+/// The collection named `name_or_alias` (aliases resolved), for changing it.
+fn lookup_mut<'a>(
+    state: &'a mut MetaState,
+    name_or_alias: &str,
+) -> Result<&'a mut CollectionMeta, RuleError> {
+    let id = state
+        .resolve(name_or_alias)
+        .and_then(|name| state.names.get(name))
+        .copied();
+    id.and_then(|id| state.collections.get_mut(&id))
+        .ok_or_else(|| RuleError::CollectionNotFound(name_or_alias.to_string()))
+}
+
+/// Checks an index spec against the schema; fills in the default index name.
+fn checked_index(schema: &CollectionSchema, spec: &IndexSpec) -> Result<IndexSpec, RuleError> {
+    let Some(field) = schema.field(&spec.field_name) else {
+        return Err(RuleError::invalid(
+            "field_name",
+            format!(
+                "no field {:?} in collection {:?}",
+                spec.field_name, schema.name
+            ),
+        ));
+    };
+    if field.data_type != DataType::FloatVector {
+        return Err(RuleError::invalid(
+            "field_name",
+            format!("field {:?} is not a FloatVector field", spec.field_name),
+        ));
+    }
+    if let IndexKind::Hnsw { m, ef_construction } = spec.kind {
+        if !HNSW_M.contains(&m) {
+            return Err(RuleError::invalid(
+                "M",
+                format!(
+                    "must be between {} and {} (got {m})",
+                    HNSW_M.start(),
+                    HNSW_M.end()
+                ),
+            ));
+        }
+        if ef_construction == 0 {
+            return Err(RuleError::invalid(
+                "efConstruction",
+                "must be at least 1 (got 0)",
+            ));
+        }
+    }
+    let mut spec = spec.clone();
+    if spec.index_name.is_empty() {
+        spec.index_name = spec.field_name.clone();
+    } else {
+        validate_name("index_name", &spec.index_name)?;
+    }
+    Ok(spec)
+}

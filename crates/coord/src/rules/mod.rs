@@ -1,0 +1,57 @@
+//! Coord's rules: pure functions from (state, command, timestamp) to a new
+//! state and a response. No I/O, no clocks, no randomness — every replica
+//! that applies the same log gets the same state. A rejected command leaves
+//! the state untouched.
+
+mod alias;
+mod collection;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+use quiver_common::Timestamp;
+
+use crate::command::{MetaCommand, MetaResponse};
+use crate::error::RuleError;
+use crate::state::MetaState;
+
+/// Applies one command. On success the state's version grows by one.
+pub(crate) fn apply(
+    state: &mut MetaState,
+    cmd: &MetaCommand,
+    log_ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let resp = match cmd {
+        MetaCommand::CreateCollection {
+            schema,
+            shards,
+            metric,
+            index,
+        } => collection::create(state, schema, *shards, *metric, index.as_ref(), log_ts),
+        MetaCommand::DropCollection { name } => collection::drop(state, name),
+        MetaCommand::SetIndex { collection, index } => {
+            collection::set_index(state, collection, index, log_ts)
+        }
+        MetaCommand::DropIndex { collection } => collection::drop_index(state, collection, log_ts),
+        MetaCommand::SetLoaded { collection, loaded } => {
+            collection::set_loaded(state, collection, *loaded, log_ts)
+        }
+        MetaCommand::CreateAlias { alias, collection } => alias::create(state, alias, collection),
+        MetaCommand::AlterAlias { alias, collection } => alias::alter(state, alias, collection),
+        MetaCommand::DropAlias { alias } => alias::drop(state, alias),
+        MetaCommand::RegisterSegments {
+            collection_id,
+            shard,
+            segments,
+            wal_checkpoint,
+        } => shard::register_segments(state, *collection_id, *shard, segments, *wal_checkpoint),
+        MetaCommand::AcquireShard {
+            collection_id,
+            shard,
+            node_id,
+        } => shard::acquire(state, *collection_id, *shard, *node_id),
+        MetaCommand::AllocateIds { count } => shard::allocate_ids(state, *count),
+    }?;
+    state.version += 1;
+    Ok(resp)
+}

@@ -1,0 +1,455 @@
+//! Each rule's success and each of its failures, without I/O.
+
+use quiver_common::{CollectionSchema, Metric};
+
+use super::apply;
+use crate::command::{MetaCommand, MetaResponse};
+use crate::error::RuleError;
+use crate::state::{IndexKind, IndexSpec, MetaState, SegmentMeta};
+
+fn create(name: &str, shards: u32) -> MetaCommand {
+    MetaCommand::CreateCollection {
+        schema: CollectionSchema::simple(name, 4),
+        shards,
+        metric: Metric::L2,
+        index: None,
+    }
+}
+
+fn hnsw() -> IndexSpec {
+    IndexSpec {
+        kind: IndexKind::Hnsw {
+            m: 16,
+            ef_construction: 200,
+        },
+        field_name: "vector".into(),
+        index_name: String::new(),
+    }
+}
+
+fn ok(state: &mut MetaState, cmd: MetaCommand) -> MetaResponse {
+    let before = state.version;
+    let resp = apply(state, &cmd, 7).expect("command should succeed");
+    assert_eq!(state.version, before + 1, "version bumps on success");
+    resp
+}
+
+/// Applies a command that must fail, checks the state did not change, returns the error.
+fn rejected(state: &mut MetaState, cmd: MetaCommand) -> RuleError {
+    let before = state.clone();
+    let err = apply(state, &cmd, 7).expect_err("command should be rejected");
+    assert_eq!(
+        *state, before,
+        "a rejected command leaves the state untouched"
+    );
+    err
+}
+
+fn seg(id: u64, wal_seq: u64) -> SegmentMeta {
+    SegmentMeta {
+        id,
+        rows: 10,
+        max_ts: 5,
+        wal_seq,
+        has_index: false,
+    }
+}
+
+fn state_with(names: &[&str]) -> MetaState {
+    let mut s = MetaState::default();
+    for n in names {
+        ok(&mut s, create(n, 2));
+    }
+    s
+}
+
+fn alias(alias: &str, collection: &str) -> MetaCommand {
+    MetaCommand::CreateAlias {
+        alias: alias.into(),
+        collection: collection.into(),
+    }
+}
+
+#[test]
+fn create_collection_assigns_ids_and_defaults() {
+    let mut s = MetaState::default();
+    assert_eq!(
+        ok(&mut s, create("a", 2)),
+        MetaResponse::CollectionCreated { id: 1 }
+    );
+    assert_eq!(
+        ok(&mut s, create("b", 1)),
+        MetaResponse::CollectionCreated { id: 2 }
+    );
+    let a = s.collection("a").expect("a");
+    assert_eq!((a.id, a.shards, a.created_ts, a.loaded), (1, 2, 7, false));
+    assert_eq!(a.index, IndexSpec::none("vector"));
+    let with_index = MetaCommand::CreateCollection {
+        schema: CollectionSchema::simple("c", 4),
+        shards: 1,
+        metric: Metric::Cosine,
+        index: Some(hnsw()),
+    };
+    ok(&mut s, with_index);
+    assert_eq!(s.collection("c").expect("c").index.index_name, "vector");
+}
+
+#[test]
+fn create_collection_failures() {
+    let mut s = state_with(&["a"]);
+    ok(&mut s, alias("al", "a"));
+    assert!(matches!(
+        rejected(&mut s, create("a", 1)),
+        RuleError::AlreadyExists(_)
+    ));
+    let e = rejected(&mut s, create("al", 1));
+    assert!(
+        matches!(&e, RuleError::AlreadyExists(m) if m.contains("alias")),
+        "{e}"
+    );
+    for shards in [0, 65] {
+        let e = rejected(&mut s, create("z", shards));
+        assert!(e.to_string().contains("shards_num"), "{e}");
+    }
+    let e = rejected(&mut s, create("1bad", 1));
+    assert!(e.to_string().contains("collection_name"), "{e}");
+    let mut bad = hnsw();
+    bad.field_name = "id".into();
+    let cmd = MetaCommand::CreateCollection {
+        schema: CollectionSchema::simple("z", 4),
+        shards: 1,
+        metric: Metric::L2,
+        index: Some(bad),
+    };
+    assert!(rejected(&mut s, cmd).to_string().contains("field_name"));
+}
+
+#[test]
+fn drop_collection_and_its_catalog() {
+    let mut s = state_with(&["a", "b"]);
+    let id = s.collection("a").expect("a").id;
+    ok(&mut s, register(id, 0, vec![seg(1, 3)], 3));
+    ok(
+        &mut s,
+        MetaCommand::AcquireShard {
+            collection_id: id,
+            shard: 0,
+            node_id: 9,
+        },
+    );
+    ok(&mut s, MetaCommand::DropCollection { name: "a".into() });
+    assert!(s.collection("a").is_none());
+    assert!(s.segments(id, 0).segments.is_empty());
+    assert!(s.shard_owner(id, 0).is_none());
+    assert!(s.collection("b").is_some());
+    let e = rejected(&mut s, MetaCommand::DropCollection { name: "a".into() });
+    assert!(matches!(e, RuleError::CollectionNotFound(_)));
+}
+
+#[test]
+fn drop_collection_refuses_while_aliased_or_by_alias() {
+    let mut s = state_with(&["a"]);
+    ok(&mut s, alias("al", "a"));
+    let e = rejected(&mut s, MetaCommand::DropCollection { name: "a".into() });
+    assert!(e.to_string().contains("still has aliases [\"al\"]"), "{e}");
+    let e = rejected(&mut s, MetaCommand::DropCollection { name: "al".into() });
+    assert!(e.to_string().contains("is an alias"), "{e}");
+    ok(&mut s, MetaCommand::DropAlias { alias: "al".into() });
+    ok(&mut s, MetaCommand::DropCollection { name: "a".into() });
+}
+
+#[test]
+fn index_rules() {
+    let mut s = state_with(&["a"]);
+    ok(&mut s, alias("al", "a"));
+    let set = |c: &str, index: IndexSpec| MetaCommand::SetIndex {
+        collection: c.into(),
+        index,
+    };
+    ok(&mut s, set("al", hnsw()));
+    ok(&mut s, set("a", hnsw())); // same parameters: idempotent
+    let mut other = hnsw();
+    other.kind = IndexKind::Flat;
+    assert!(matches!(
+        rejected(&mut s, set("a", other.clone())),
+        RuleError::AlreadyExists(_)
+    ));
+    let mut bad_m = hnsw();
+    bad_m.kind = IndexKind::Hnsw {
+        m: 1,
+        ef_construction: 8,
+    };
+    assert!(
+        rejected(&mut s, set("a", bad_m))
+            .to_string()
+            .contains("invalid M")
+    );
+    let mut bad_ef = hnsw();
+    bad_ef.kind = IndexKind::Hnsw {
+        m: 8,
+        ef_construction: 0,
+    };
+    assert!(
+        rejected(&mut s, set("a", bad_ef))
+            .to_string()
+            .contains("efConstruction")
+    );
+    let e = rejected(&mut s, set("a", IndexSpec::none("vector")));
+    assert!(e.to_string().contains("index_type"), "{e}");
+    let mut missing = hnsw();
+    missing.field_name = "nope".into();
+    assert!(
+        rejected(&mut s, set("a", missing))
+            .to_string()
+            .contains("no field \"nope\"")
+    );
+    let mut bad_name = hnsw();
+    bad_name.index_name = "bad name".into();
+    assert!(
+        rejected(&mut s, set("a", bad_name))
+            .to_string()
+            .contains("index_name")
+    );
+    assert!(matches!(
+        rejected(&mut s, set("zz", hnsw())),
+        RuleError::CollectionNotFound(_)
+    ));
+    ok(
+        &mut s,
+        MetaCommand::DropIndex {
+            collection: "a".into(),
+        },
+    );
+    ok(&mut s, set("a", other));
+    assert_eq!(s.collection("a").expect("a").index.kind, IndexKind::Flat);
+    let e = rejected(
+        &mut s,
+        MetaCommand::DropIndex {
+            collection: "zz".into(),
+        },
+    );
+    assert!(matches!(e, RuleError::CollectionNotFound(_)));
+}
+
+#[test]
+fn load_needs_an_index_and_blocks_drop_index() {
+    let mut s = state_with(&["a"]);
+    let load = |loaded| MetaCommand::SetLoaded {
+        collection: "a".into(),
+        loaded,
+    };
+    assert!(
+        rejected(&mut s, load(true))
+            .to_string()
+            .contains("no vector index")
+    );
+    ok(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: hnsw(),
+        },
+    );
+    ok(&mut s, load(true));
+    assert!(s.collection("a").expect("a").loaded);
+    let e = rejected(
+        &mut s,
+        MetaCommand::DropIndex {
+            collection: "a".into(),
+        },
+    );
+    assert!(e.to_string().contains("release it"), "{e}");
+    ok(&mut s, load(false));
+    ok(
+        &mut s,
+        MetaCommand::DropIndex {
+            collection: "a".into(),
+        },
+    );
+    let e = rejected(
+        &mut s,
+        MetaCommand::SetLoaded {
+            collection: "x".into(),
+            loaded: false,
+        },
+    );
+    assert!(matches!(e, RuleError::CollectionNotFound(_)));
+}
+
+#[test]
+fn alias_rules() {
+    let mut s = state_with(&["a", "b"]);
+    let MetaResponse::AliasSet { epoch: e1 } = ok(&mut s, alias("feed", "a")) else {
+        panic!("expected an epoch");
+    };
+    assert_eq!(s.collection("feed").expect("resolves").name, "a");
+    assert!(matches!(
+        rejected(&mut s, alias("feed", "b")),
+        RuleError::AlreadyExists(_)
+    ));
+    assert!(matches!(
+        rejected(&mut s, alias("b", "a")),
+        RuleError::AlreadyExists(_)
+    ));
+    assert!(matches!(
+        rejected(&mut s, alias("x", "nope")),
+        RuleError::CollectionNotFound(_)
+    ));
+    assert!(
+        rejected(&mut s, alias("x", "feed"))
+            .to_string()
+            .contains("is an alias")
+    );
+    assert!(
+        rejected(&mut s, alias("bad-name", "a"))
+            .to_string()
+            .contains("invalid alias")
+    );
+    let alter = |a: &str, c: &str| MetaCommand::AlterAlias {
+        alias: a.into(),
+        collection: c.into(),
+    };
+    let MetaResponse::AliasSet { epoch: e2 } = ok(&mut s, alter("feed", "b")) else {
+        panic!("expected an epoch");
+    };
+    assert!(e2 > e1, "alter bumps the epoch");
+    assert_eq!(s.collection("feed").expect("resolves").name, "b");
+    assert!(
+        rejected(&mut s, alter("nope", "a"))
+            .to_string()
+            .contains("does not exist")
+    );
+    assert!(matches!(
+        rejected(&mut s, alter("feed", "zz")),
+        RuleError::CollectionNotFound(_)
+    ));
+    ok(
+        &mut s,
+        MetaCommand::DropAlias {
+            alias: "feed".into(),
+        },
+    );
+    assert!(s.collection("feed").is_none());
+    let e = rejected(
+        &mut s,
+        MetaCommand::DropAlias {
+            alias: "feed".into(),
+        },
+    );
+    assert!(e.to_string().contains("does not exist"));
+    let MetaResponse::AliasSet { epoch: e3 } = ok(&mut s, alias("feed", "a")) else {
+        panic!("expected an epoch");
+    };
+    assert!(e3 > e2, "epochs never repeat, even across drop + create");
+}
+
+fn register(collection_id: u64, shard: u32, segments: Vec<SegmentMeta>, wal: u64) -> MetaCommand {
+    MetaCommand::RegisterSegments {
+        collection_id,
+        shard,
+        segments,
+        wal_checkpoint: wal,
+    }
+}
+
+#[test]
+fn register_segments_is_idempotent_and_checkpoint_moves_forward() {
+    let mut s = state_with(&["a"]);
+    let id = s.collection("a").expect("a").id;
+    let r = ok(&mut s, register(id, 1, vec![seg(5, 10), seg(2, 4)], 10));
+    assert_eq!(
+        r,
+        MetaResponse::SegmentsRegistered {
+            added: 2,
+            wal_checkpoint: 10
+        }
+    );
+    let r = ok(
+        &mut s,
+        register(id, 1, vec![seg(5, 10), seg(7, 12), seg(7, 12)], 3),
+    );
+    assert_eq!(
+        r,
+        MetaResponse::SegmentsRegistered {
+            added: 1,
+            wal_checkpoint: 10
+        }
+    );
+    let cat = s.segments(id, 1);
+    let ids: Vec<u64> = cat.segments.iter().map(|s| s.id).collect();
+    assert_eq!((ids, cat.wal_checkpoint), (vec![2, 5, 7], 10));
+    assert!(s.segments(id, 0).segments.is_empty());
+    let e = rejected(&mut s, register(id, 2, vec![seg(1, 1)], 1));
+    assert!(e.to_string().contains("invalid shard"), "{e}");
+    assert!(matches!(
+        rejected(&mut s, register(99, 0, vec![], 1)),
+        RuleError::CollectionNotFound(_)
+    ));
+}
+
+#[test]
+fn acquire_shard_bumps_epoch() {
+    let mut s = state_with(&["a"]);
+    let id = s.collection("a").expect("a").id;
+    let acq = |node_id, shard| MetaCommand::AcquireShard {
+        collection_id: id,
+        shard,
+        node_id,
+    };
+    assert_eq!(
+        ok(&mut s, acq(3, 0)),
+        MetaResponse::ShardAcquired { epoch: 1 }
+    );
+    assert_eq!(
+        ok(&mut s, acq(4, 0)),
+        MetaResponse::ShardAcquired { epoch: 2 }
+    );
+    assert_eq!(
+        ok(&mut s, acq(4, 1)),
+        MetaResponse::ShardAcquired { epoch: 1 }
+    );
+    let owner = s.shard_owner(id, 0).expect("owner");
+    assert_eq!((owner.node_id, owner.epoch), (4, 2));
+    assert!(
+        rejected(&mut s, acq(4, 2))
+            .to_string()
+            .contains("invalid shard")
+    );
+    let e = rejected(
+        &mut s,
+        MetaCommand::AcquireShard {
+            collection_id: 42,
+            shard: 0,
+            node_id: 1,
+        },
+    );
+    assert!(matches!(e, RuleError::CollectionNotFound(_)));
+}
+
+#[test]
+fn allocate_ids_hands_out_disjoint_ranges() {
+    let mut s = state_with(&["a"]); // the collection took id 1
+    assert_eq!(
+        ok(&mut s, MetaCommand::AllocateIds { count: 10 }),
+        MetaResponse::IdsAllocated { first: 2 }
+    );
+    assert_eq!(
+        ok(&mut s, MetaCommand::AllocateIds { count: 1 }),
+        MetaResponse::IdsAllocated { first: 12 }
+    );
+    assert_eq!(s.next_id(), 13);
+    assert!(
+        rejected(&mut s, MetaCommand::AllocateIds { count: 0 })
+            .to_string()
+            .contains("count")
+    );
+    let too_many = super::shard::MAX_ID_BATCH + 1;
+    assert!(
+        rejected(&mut s, MetaCommand::AllocateIds { count: too_many })
+            .to_string()
+            .contains("count")
+    );
+    s.next_id = u64::MAX - 1;
+    let e = rejected(&mut s, MetaCommand::AllocateIds { count: 5 });
+    assert!(e.to_string().contains("exhausted"), "{e}");
+}

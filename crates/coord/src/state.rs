@@ -1,0 +1,181 @@
+//! The metadata coord replicates: collections, aliases, the segment catalog,
+//! shard ownership and the id allocator. Plain serde data; only the rules in
+//! [`crate::rules`] change it.
+
+use std::collections::BTreeMap;
+
+use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Kind and build parameters of a vector index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexKind {
+    Hnsw {
+        m: u32,
+        ef_construction: u32,
+    },
+    Flat,
+    /// No index: the collection cannot be loaded until one is set.
+    None,
+}
+
+/// The index of a collection's vector field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSpec {
+    pub kind: IndexKind,
+    /// The vector field the index is built on.
+    pub field_name: String,
+    /// Defaults to the field name when empty.
+    pub index_name: String,
+}
+
+impl IndexSpec {
+    /// "No index" on `field_name`.
+    pub fn none(field_name: impl Into<String>) -> Self {
+        Self {
+            kind: IndexKind::None,
+            field_name: field_name.into(),
+            index_name: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    pub id: CollectionId,
+    pub name: String,
+    pub schema: CollectionSchema,
+    pub shards: u32,
+    pub metric: Metric,
+    pub index: IndexSpec,
+    pub created_ts: Timestamp,
+    pub updated_ts: Timestamp,
+    pub loaded: bool,
+}
+
+/// Where an alias points; `epoch` grows on every change (see `rules::alias`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasMeta {
+    pub collection: String,
+    pub epoch: u64,
+}
+
+/// A sealed segment registered by a shard's datanode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub id: u64,
+    pub rows: u64,
+    pub max_ts: Timestamp,
+    /// The highest WAL sequence number the segment covers.
+    pub wal_seq: u64,
+    pub has_index: bool,
+}
+
+/// The segments of one shard, sorted by id, and the WAL checkpoint they cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentCatalog {
+    pub segments: Vec<SegmentMeta>,
+    /// The highest WAL seq covered by registered segments; only moves forward.
+    pub wal_checkpoint: u64,
+}
+
+/// The datanode that owns a shard, with its fencing epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOwner {
+    pub node_id: u64,
+    pub epoch: u64,
+}
+
+/// All replicated metadata. `version` grows by one per successfully applied command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaState {
+    pub(crate) version: u64,
+    /// Next id the allocator hands out (0 is never an id).
+    pub(crate) next_id: u64,
+    pub(crate) collections: BTreeMap<CollectionId, CollectionMeta>,
+    /// Collection name -> id.
+    pub(crate) names: BTreeMap<String, CollectionId>,
+    pub(crate) aliases: BTreeMap<String, AliasMeta>,
+    pub(crate) segments: BTreeMap<CollectionId, BTreeMap<ShardIndex, SegmentCatalog>>,
+    pub(crate) owners: BTreeMap<CollectionId, BTreeMap<ShardIndex, ShardOwner>>,
+}
+
+impl Default for MetaState {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            next_id: 1,
+            collections: BTreeMap::new(),
+            names: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            segments: BTreeMap::new(),
+            owners: BTreeMap::new(),
+        }
+    }
+}
+
+impl MetaState {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The next id the allocator will hand out.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Resolves an alias to its collection name; a collection name resolves to itself.
+    pub fn resolve<'a>(&'a self, name_or_alias: &'a str) -> Option<&'a str> {
+        if self.names.contains_key(name_or_alias) {
+            Some(name_or_alias)
+        } else {
+            self.aliases
+                .get(name_or_alias)
+                .map(|a| a.collection.as_str())
+        }
+    }
+
+    /// The collection named `name_or_alias`, or the one that alias points to.
+    pub fn collection(&self, name_or_alias: &str) -> Option<&CollectionMeta> {
+        let name = self.resolve(name_or_alias)?;
+        self.names.get(name).and_then(|id| self.collections.get(id))
+    }
+
+    pub fn collection_by_id(&self, id: CollectionId) -> Option<&CollectionMeta> {
+        self.collections.get(&id)
+    }
+
+    /// All collections, by id.
+    pub fn collections(&self) -> impl Iterator<Item = &CollectionMeta> {
+        self.collections.values()
+    }
+
+    pub fn alias(&self, alias: &str) -> Option<&AliasMeta> {
+        self.aliases.get(alias)
+    }
+
+    /// All aliases, by alias name.
+    pub fn aliases(&self) -> &BTreeMap<String, AliasMeta> {
+        &self.aliases
+    }
+
+    /// The segment catalog of a shard (empty if nothing was registered).
+    pub fn segments(&self, collection_id: CollectionId, shard: ShardIndex) -> SegmentCatalog {
+        self.segments
+            .get(&collection_id)
+            .and_then(|s| s.get(&shard))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn shard_owner(
+        &self,
+        collection_id: CollectionId,
+        shard: ShardIndex,
+    ) -> Option<ShardOwner> {
+        self.owners
+            .get(&collection_id)
+            .and_then(|s| s.get(&shard))
+            .copied()
+    }
+}
