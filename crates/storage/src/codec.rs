@@ -1,0 +1,296 @@
+//! Hand-written little-endian encoding shared by the WAL and segment formats: primary keys,
+//! scalar values, columns and mutations. Vectors are raw LE f32 bytes. Decoding is
+//! bounds-checked and never panics on bad input; it reports `Corrupt` naming `what`.
+
+use quiver_common::{Column, Mutation, PrimaryKey, RowBatch, ScalarValue};
+
+use crate::error::{Result, StorageError};
+
+pub(crate) fn put_u8(b: &mut Vec<u8>, v: u8) {
+    b.push(v);
+}
+pub(crate) fn put_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_u64(b: &mut Vec<u8>, v: u64) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+pub(crate) fn put_len(b: &mut Vec<u8>, n: usize) {
+    put_u64(b, n as u64);
+}
+pub(crate) fn put_str(b: &mut Vec<u8>, s: &str) {
+    put_len(b, s.len());
+    b.extend_from_slice(s.as_bytes());
+}
+pub(crate) fn put_f32s(b: &mut Vec<u8>, v: &[f32]) {
+    b.reserve(v.len() * 4);
+    for x in v {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+pub(crate) fn put_pk(b: &mut Vec<u8>, pk: &PrimaryKey) {
+    match pk {
+        PrimaryKey::Int(v) => {
+            put_u8(b, 0);
+            put_u64(b, *v as u64);
+        }
+        PrimaryKey::Str(s) => {
+            put_u8(b, 1);
+            put_str(b, s);
+        }
+    }
+}
+
+pub(crate) fn put_pks(b: &mut Vec<u8>, pks: &[PrimaryKey]) {
+    put_len(b, pks.len());
+    for pk in pks {
+        put_pk(b, pk);
+    }
+}
+
+pub(crate) fn put_scalar(b: &mut Vec<u8>, v: &ScalarValue) {
+    match v {
+        ScalarValue::Null => put_u8(b, 0),
+        ScalarValue::Bool(x) => {
+            put_u8(b, 1);
+            put_u8(b, u8::from(*x));
+        }
+        ScalarValue::Int(x) => {
+            put_u8(b, 2);
+            put_u64(b, *x as u64);
+        }
+        ScalarValue::Float(x) => {
+            put_u8(b, 3);
+            put_u64(b, x.to_bits());
+        }
+        ScalarValue::Str(s) => {
+            put_u8(b, 4);
+            put_str(b, s);
+        }
+        ScalarValue::Json(s) => {
+            put_u8(b, 5);
+            put_str(b, s);
+        }
+    }
+}
+
+pub(crate) fn put_columns(b: &mut Vec<u8>, cols: &[Column]) {
+    put_len(b, cols.len());
+    for c in cols {
+        put_str(b, &c.name);
+        put_len(b, c.values.len());
+        for v in &c.values {
+            put_scalar(b, v);
+        }
+    }
+}
+
+/// Appends the encoding of `m` to `b`.
+pub(crate) fn put_mutation(b: &mut Vec<u8>, m: &Mutation) {
+    match m {
+        Mutation::Upsert { ts, rows } => {
+            put_u8(b, 0);
+            put_u64(b, *ts);
+            put_len(b, rows.dim);
+            put_pks(b, &rows.pks);
+            put_len(b, rows.vectors.len());
+            put_f32s(b, &rows.vectors);
+            put_columns(b, &rows.columns);
+        }
+        Mutation::Delete { ts, pks } => {
+            put_u8(b, 1);
+            put_u64(b, *ts);
+            put_pks(b, pks);
+        }
+    }
+}
+
+/// A bounds-checked cursor over bytes being decoded.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], what: &'a str) -> Self {
+        Self { buf, pos: 0, what }
+    }
+
+    pub(crate) fn err(&self, detail: impl Into<String>) -> StorageError {
+        StorageError::corrupt(
+            self.what,
+            format!("{} (at byte {})", detail.into(), self.pos),
+        )
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return Err(self.err(format!("need {n} bytes, {} left", self.remaining())));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.bytes(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// A count of items each at least `min_item_bytes` long (guards huge allocations).
+    pub(crate) fn len(&mut self, min_item_bytes: usize) -> Result<usize> {
+        let n = self.u64()?;
+        let fits = usize::try_from(n)
+            .ok()
+            .filter(|n| n.saturating_mul(min_item_bytes.max(1)) <= self.remaining());
+        fits.ok_or_else(|| self.err(format!("length {n} exceeds the remaining bytes")))
+    }
+
+    pub(crate) fn string(&mut self) -> Result<String> {
+        let n = self.len(1)?;
+        let s = self.bytes(n)?;
+        String::from_utf8(s.to_vec()).map_err(|_| self.err("invalid utf-8"))
+    }
+
+    pub(crate) fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
+        let bytes = self.bytes(n.checked_mul(4).ok_or_else(|| self.err("overflow"))?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    pub(crate) fn pk(&mut self) -> Result<PrimaryKey> {
+        match self.u8()? {
+            0 => Ok(PrimaryKey::Int(self.u64()? as i64)),
+            1 => Ok(PrimaryKey::Str(self.string()?)),
+            t => Err(self.err(format!("bad primary key tag {t}"))),
+        }
+    }
+
+    pub(crate) fn pks(&mut self) -> Result<Vec<PrimaryKey>> {
+        let n = self.len(9)?;
+        (0..n).map(|_| self.pk()).collect()
+    }
+
+    pub(crate) fn scalar(&mut self) -> Result<ScalarValue> {
+        Ok(match self.u8()? {
+            0 => ScalarValue::Null,
+            1 => match self.u8()? {
+                0 => ScalarValue::Bool(false),
+                1 => ScalarValue::Bool(true),
+                v => return Err(self.err(format!("bad bool {v}"))),
+            },
+            2 => ScalarValue::Int(self.u64()? as i64),
+            3 => ScalarValue::Float(f64::from_bits(self.u64()?)),
+            4 => ScalarValue::Str(self.string()?),
+            5 => ScalarValue::Json(self.string()?),
+            t => return Err(self.err(format!("bad scalar tag {t}"))),
+        })
+    }
+
+    pub(crate) fn columns(&mut self) -> Result<Vec<Column>> {
+        let n = self.len(16)?;
+        (0..n)
+            .map(|_| {
+                let name = self.string()?;
+                let count = self.len(1)?;
+                let values = (0..count).map(|_| self.scalar()).collect::<Result<_>>()?;
+                Ok(Column { name, values })
+            })
+            .collect()
+    }
+
+    pub(crate) fn mutation(&mut self) -> Result<Mutation> {
+        match self.u8()? {
+            0 => {
+                let ts = self.u64()?;
+                let dim = self.u64()?;
+                let dim = usize::try_from(dim).map_err(|_| self.err("dim overflows usize"))?;
+                let pks = self.pks()?;
+                let nv = self.len(4)?;
+                let vectors = self.f32s(nv)?;
+                let columns = self.columns()?;
+                Ok(Mutation::Upsert {
+                    ts,
+                    rows: RowBatch {
+                        dim,
+                        pks,
+                        vectors,
+                        columns,
+                    },
+                })
+            }
+            1 => {
+                let ts = self.u64()?;
+                Ok(Mutation::Delete {
+                    ts,
+                    pks: self.pks()?,
+                })
+            }
+            t => Err(self.err(format!("bad mutation tag {t}"))),
+        }
+    }
+
+    /// Fails unless every byte was consumed.
+    pub(crate) fn finish(&self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(self.err(format!("{} trailing bytes", self.remaining())));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_round_trip() {
+        let m = Mutation::Upsert {
+            ts: 99,
+            rows: RowBatch {
+                dim: 2,
+                pks: vec![PrimaryKey::Int(-1), PrimaryKey::Str("héllo".into())],
+                vectors: vec![1.0, -2.5, f32::MIN_POSITIVE, 3.25],
+                columns: vec![Column {
+                    name: "c".into(),
+                    values: vec![ScalarValue::Json("{}".into()), ScalarValue::Float(0.5)],
+                }],
+            },
+        };
+        let d = Mutation::Delete {
+            ts: 100,
+            pks: vec![PrimaryKey::Int(7)],
+        };
+        for m in [m, d] {
+            let mut b = Vec::new();
+            put_mutation(&mut b, &m);
+            let mut r = Reader::new(&b, "test");
+            assert_eq!(r.mutation().expect("decode"), m);
+            r.finish().expect("all consumed");
+            for cut in 0..b.len() {
+                let mut r = Reader::new(&b[..cut], "test");
+                assert!(r.mutation().and_then(|_| r.finish()).is_err());
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The byte format of a segment file.
+//!
+//! ```text
+//! header (128 bytes, little-endian):
+//!    0 magic "QSEG" | 4 version u32 | 8 segment_id | 16 dim | 24 rows | 32 wal_seq | 40 max_ts
+//!   48 vectors_off | 56 pks_off | 64 ts_off | 72 cols_off | 80 tomb_off | 88 end_off  (all u64)
+//!   96 header_crc u32 (crc32 of bytes 0..96) | zero padding to 128
+//! vectors  at 128 (64-byte aligned): rows*dim raw LE f32
+//! pks, timestamps, columns, tombstones: each a section starting at its offset
+//! footer at end_off: crc32 u32 of bytes 0..end_off | magic "QEND"
+//! ```
+
+use quiver_common::{Column, PrimaryKey, Timestamp};
+
+use super::SegmentData;
+use crate::codec::{Reader, put_columns, put_f32s, put_len, put_pk, put_pks, put_u32, put_u64};
+use crate::error::{Result, StorageError};
+
+const MAGIC: &[u8; 4] = b"QSEG";
+const FOOTER_MAGIC: &[u8; 4] = b"QEND";
+const VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 128;
+const FOOTER_LEN: usize = 8;
+
+/// Encodes a segment file. `d` should pass [`SegmentData::check`]; a file made from
+/// inconsistent data fails to open.
+pub fn encode_segment(d: &SegmentData) -> Vec<u8> {
+    let mut b = vec![0u8; HEADER_LEN];
+    b.reserve(d.vectors.len() * 4 + d.pks.len() * 24 + FOOTER_LEN);
+    let vectors_off = b.len();
+    put_f32s(&mut b, &d.vectors);
+    let pks_off = b.len();
+    put_pks(&mut b, &d.pks);
+    let ts_off = b.len();
+    put_len(&mut b, d.timestamps.len());
+    for t in &d.timestamps {
+        put_u64(&mut b, *t);
+    }
+    let cols_off = b.len();
+    put_columns(&mut b, &d.columns);
+    let tomb_off = b.len();
+    put_len(&mut b, d.tombstones.len());
+    for (pk, ts) in &d.tombstones {
+        put_pk(&mut b, pk);
+        put_u64(&mut b, *ts);
+    }
+    let end_off = b.len();
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(MAGIC);
+    put_u32(&mut h, VERSION);
+    let fields = [
+        d.segment_id,
+        d.dim as u64,
+        d.pks.len() as u64,
+        d.wal_seq,
+        d.max_ts,
+        vectors_off as u64,
+        pks_off as u64,
+        ts_off as u64,
+        cols_off as u64,
+        tomb_off as u64,
+        end_off as u64,
+    ];
+    for f in fields {
+        put_u64(&mut h, f);
+    }
+    let crc = crc32fast::hash(&h);
+    put_u32(&mut h, crc);
+    b[..h.len()].copy_from_slice(&h);
+    let crc = crc32fast::hash(&b);
+    put_u32(&mut b, crc);
+    b.extend_from_slice(FOOTER_MAGIC);
+    b
+}
+
+/// Everything but the vectors, decoded; the vectors' byte range in the file.
+pub(crate) struct Decoded {
+    pub segment_id: u64,
+    pub dim: usize,
+    pub rows: usize,
+    pub wal_seq: u64,
+    pub max_ts: Timestamp,
+    pub vectors: std::ops::Range<usize>,
+    pub pks: Vec<PrimaryKey>,
+    pub timestamps: Vec<Timestamp>,
+    pub columns: Vec<Column>,
+    pub tombstones: Vec<(PrimaryKey, Timestamp)>,
+}
+
+/// Validates the whole file (header, offsets, checksum) and decodes all but the vectors.
+pub(crate) fn decode(b: &[u8], what: &str) -> Result<Decoded> {
+    let bad = |d: String| StorageError::corrupt(what, d);
+    if b.len() < HEADER_LEN + FOOTER_LEN {
+        return Err(bad(format!("{} bytes is too short", b.len())));
+    }
+    let mut r = Reader::new(&b[..HEADER_LEN], what);
+    if r.bytes(4)? != MAGIC {
+        return Err(bad("bad magic".into()));
+    }
+    let version = r.u32()?;
+    let mut f = [0u64; 11];
+    for x in &mut f {
+        *x = r.u64()?;
+    }
+    if r.u32()? != crc32fast::hash(&b[..96]) {
+        return Err(bad("header checksum mismatch".into()));
+    }
+    if version != VERSION {
+        return Err(bad(format!("unsupported version {version}")));
+    }
+    let [
+        segment_id,
+        dim,
+        rows,
+        wal_seq,
+        max_ts,
+        voff,
+        poff,
+        toff,
+        coff,
+        tomboff,
+        end,
+    ] = f;
+    let offs = [voff, poff, toff, coff, tomboff, end];
+    if voff != HEADER_LEN as u64
+        || offs.windows(2).any(|w| w[0] > w[1])
+        || end.checked_add(FOOTER_LEN as u64) != Some(b.len() as u64)
+    {
+        return Err(bad(format!(
+            "bad section offsets {offs:?} for {} bytes",
+            b.len()
+        )));
+    }
+    let (footer, body) = (&b[b.len() - FOOTER_LEN..], &b[..b.len() - FOOTER_LEN]);
+    if &footer[4..] != FOOTER_MAGIC {
+        return Err(bad("bad footer magic".into()));
+    }
+    if u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]) != crc32fast::hash(body) {
+        return Err(bad("checksum mismatch".into()));
+    }
+    // Offsets are <= end < b.len(), so they fit in usize.
+    let o = |x: u64| x as usize;
+    let floats = rows.checked_mul(dim).and_then(|n| n.checked_mul(4));
+    if floats != Some(poff - voff) {
+        return Err(bad(format!(
+            "vectors section is not rows {rows} x dim {dim}"
+        )));
+    }
+    let section = |from: u64, to: u64| Reader::new(&b[o(from)..o(to)], what);
+    let mut r = section(poff, toff);
+    let pks = r.pks()?;
+    r.finish()?;
+    let mut r = section(toff, coff);
+    let n = r.len(8)?;
+    let timestamps = (0..n).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    let mut r = section(coff, tomboff);
+    let columns = r.columns()?;
+    r.finish()?;
+    let mut r = section(tomboff, end);
+    let n = r.len(17)?;
+    let tombstones = (0..n)
+        .map(|_| Ok((r.pk()?, r.u64()?)))
+        .collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    let rows = o(rows);
+    if pks.len() != rows
+        || timestamps.len() != rows
+        || columns.iter().any(|c| c.values.len() != rows)
+    {
+        return Err(bad("row counts of the sections disagree".into()));
+    }
+    Ok(Decoded {
+        segment_id,
+        dim: o(dim),
+        rows,
+        wal_seq,
+        max_ts,
+        vectors: o(voff)..o(poff),
+        pks,
+        timestamps,
+        columns,
+        tombstones,
+    })
+}

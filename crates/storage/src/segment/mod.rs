@@ -1,0 +1,53 @@
+//! Immutable segment files: encoding, memory-mapped reading, upload and cached download.
+
+mod format;
+mod mapped;
+mod remote;
+
+use quiver_common::{Column, PrimaryKey, Timestamp};
+
+pub use format::encode_segment;
+pub use mapped::MappedSegment;
+pub use remote::{fetch_segment, put_segment};
+
+/// The contents of a sealed segment: `pks[i]`, `timestamps[i]`,
+/// `vectors[i*dim..(i+1)*dim]` and `columns[c].values[i]` make row `i`. `tombstones` are the
+/// deletes sealed with it; `wal_seq` is the last WAL seq it covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SegmentData {
+    pub segment_id: u64,
+    pub dim: usize,
+    pub pks: Vec<PrimaryKey>,
+    pub timestamps: Vec<Timestamp>,
+    pub vectors: Vec<f32>,
+    pub columns: Vec<Column>,
+    pub tombstones: Vec<(PrimaryKey, Timestamp)>,
+    pub max_ts: Timestamp,
+    pub wal_seq: u64,
+}
+
+impl SegmentData {
+    /// Checks that the per-row arrays agree; a segment that fails this cannot be stored.
+    pub fn check(&self) -> crate::Result<()> {
+        let n = self.pks.len();
+        let bad = |m: String| Err(crate::StorageError::Invalid(m));
+        if self.timestamps.len() != n {
+            return bad(format!("{} timestamps for {n} rows", self.timestamps.len()));
+        }
+        if self.vectors.len() != n * self.dim {
+            return bad(format!(
+                "{} floats for {n} rows of dim {}",
+                self.vectors.len(),
+                self.dim
+            ));
+        }
+        if let Some(c) = self.columns.iter().find(|c| c.values.len() != n) {
+            return bad(format!(
+                "column {} has {} values for {n} rows",
+                c.name,
+                c.values.len()
+            ));
+        }
+        Ok(())
+    }
+}

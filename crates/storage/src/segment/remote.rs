@@ -1,0 +1,144 @@
+//! Segments in the object store: upload, and download into a local cache that is mapped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::io::AsyncWriteExt;
+
+use super::{MappedSegment, SegmentData, encode_segment};
+use crate::error::{Result, StorageError};
+use crate::layout;
+
+/// Uploads a segment: the index first (if any), then the segment file, so a visible segment
+/// file implies its index is there. Overwrites are harmless: segment ids are never reused.
+pub async fn put_segment(
+    store: &Arc<dyn ObjectStore>,
+    collection_id: u64,
+    shard: u32,
+    data: &SegmentData,
+    index_bytes: Option<Vec<u8>>,
+) -> Result<()> {
+    data.check()?;
+    if let Some(idx) = index_bytes {
+        let p = layout::index_path(collection_id, shard, data.segment_id);
+        store
+            .put(&p, PutPayload::from(idx))
+            .await
+            .map_err(|e| StorageError::io(p.to_string(), e))?;
+    }
+    let p = layout::segment_path(collection_id, shard, data.segment_id);
+    store
+        .put(&p, PutPayload::from(encode_segment(data)))
+        .await
+        .map_err(|e| StorageError::io(p.to_string(), e))?;
+    Ok(())
+}
+
+/// Returns a segment mapped from `cache_dir/<collection>/<shard>/<id>.seg` and its index bytes
+/// (`None` when it has no index), downloading what the cache lacks. Downloads go to a temp
+/// file that is renamed into place; a cached segment that fails validation is fetched again.
+pub async fn fetch_segment(
+    store: &Arc<dyn ObjectStore>,
+    collection_id: u64,
+    shard: u32,
+    segment_id: u64,
+    cache_dir: &Path,
+) -> Result<(MappedSegment, Option<Vec<u8>>)> {
+    let dir = cache_dir
+        .join(collection_id.to_string())
+        .join(shard.to_string());
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| StorageError::io(dir.display().to_string(), e))?;
+    let seg_file = dir.join(format!("{segment_id:020}.seg"));
+    let idx_file = dir.join(format!("{segment_id:020}.idx"));
+
+    let index = match tokio::fs::read(&idx_file).await {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let p = layout::index_path(collection_id, shard, segment_id);
+            match download(store, &p, &idx_file).await {
+                Ok(()) => Some(read(&idx_file).await?),
+                Err(StorageError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(StorageError::io(idx_file.display().to_string(), e)),
+    };
+
+    if tokio::fs::try_exists(&seg_file).await.unwrap_or(false) {
+        match open_blocking(seg_file.clone(), segment_id).await {
+            Ok(seg) => return Ok((seg, index)),
+            Err(e) => {
+                tracing::warn!(file = %seg_file.display(), error = %e, "cached segment invalid; fetching again");
+                let _ = tokio::fs::remove_file(&seg_file).await;
+            }
+        }
+    }
+    let p = layout::segment_path(collection_id, shard, segment_id);
+    download(store, &p, &seg_file).await?;
+    let seg = open_blocking(seg_file, segment_id).await?;
+    Ok((seg, index))
+}
+
+async fn read(path: &Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| StorageError::io(path.display().to_string(), e))
+}
+
+async fn open_blocking(path: PathBuf, segment_id: u64) -> Result<MappedSegment> {
+    let what = path.display().to_string();
+    let seg = tokio::task::spawn_blocking(move || MappedSegment::open(&path))
+        .await
+        .map_err(|e| StorageError::io(&what, e))??;
+    if seg.segment_id() != segment_id {
+        return Err(StorageError::corrupt(
+            what,
+            format!("holds segment {} instead of {segment_id}", seg.segment_id()),
+        ));
+    }
+    Ok(seg)
+}
+
+/// Streams object `p` into `dest` through a unique temp file in the same directory.
+async fn download(
+    store: &Arc<dyn ObjectStore>,
+    p: &object_store::path::Path,
+    dest: &Path,
+) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let got = store
+        .get(p)
+        .await
+        .map_err(|e| StorageError::store(p.to_string(), e))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dest.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let res = async {
+        let io = |e: std::io::Error| StorageError::io(tmp.display().to_string(), e);
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| StorageError::io(p.to_string(), e))?;
+            f.write_all(&chunk).await.map_err(io)?;
+        }
+        f.sync_all().await.map_err(io)?;
+        drop(f);
+        tokio::fs::rename(&tmp, dest).await.map_err(io)
+    }
+    .await;
+    if res.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    res
+}

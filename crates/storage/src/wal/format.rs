@@ -1,0 +1,144 @@
+//! The byte format of one WAL object (one group-committed batch).
+//!
+//! ```text
+//! header (40 bytes, little-endian):
+//!   magic "QWAL" | version u16 | kind u16 | epoch u64 | seq u64 | count u32 | body_len u64
+//!   | header_crc u32 (crc32 of the 36 bytes before it)
+//! body: `count` records, each  len u32 | crc u32 (crc32 of payload) | payload (a mutation)
+//! ```
+//! The object's size must be exactly `40 + body_len`: anything else is a torn write.
+
+use quiver_common::Mutation;
+
+use crate::codec::{Reader, put_mutation, put_u32};
+use crate::error::{Result, StorageError};
+
+pub(crate) const MAGIC: &[u8; 4] = b"QWAL";
+pub(crate) const VERSION: u16 = 1;
+pub(crate) const HEADER_LEN: usize = 40;
+
+/// What a WAL object holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Mutations written by the owner of `epoch`.
+    Data = 0,
+    /// No records: the owner of `epoch` claimed the log at this seq.
+    EpochMarker = 1,
+    /// No records: a torn object that recovery replaced (original kept in quarantine).
+    TornReplaced = 2,
+}
+
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub kind: Kind,
+    pub epoch: u64,
+    pub seq: u64,
+    pub count: u32,
+    pub body_len: u64,
+}
+
+/// Encodes one record (length, checksum, payload) to be concatenated into a batch body.
+pub(crate) fn encode_record(m: &Mutation) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64 + estimate(m));
+    b.extend_from_slice(&[0u8; 8]);
+    put_mutation(&mut b, m);
+    let len = (b.len() - 8) as u32;
+    let crc = crc32fast::hash(&b[8..]);
+    b[0..4].copy_from_slice(&len.to_le_bytes());
+    b[4..8].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn estimate(m: &Mutation) -> usize {
+    match m {
+        Mutation::Upsert { rows, .. } => rows.vectors.len() * 4 + rows.pks.len() * 9,
+        Mutation::Delete { pks, .. } => pks.len() * 9,
+    }
+}
+
+pub(crate) fn encode_header(h: &Header) -> Vec<u8> {
+    let mut b = Vec::with_capacity(HEADER_LEN);
+    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&VERSION.to_le_bytes());
+    b.extend_from_slice(&(h.kind as u16).to_le_bytes());
+    b.extend_from_slice(&h.epoch.to_le_bytes());
+    b.extend_from_slice(&h.seq.to_le_bytes());
+    put_u32(&mut b, h.count);
+    b.extend_from_slice(&h.body_len.to_le_bytes());
+    let crc = crc32fast::hash(&b);
+    put_u32(&mut b, crc);
+    b
+}
+
+/// A record-less object (epoch marker or torn replacement).
+pub(crate) fn encode_empty(kind: Kind, epoch: u64, seq: u64) -> Vec<u8> {
+    encode_header(&Header {
+        kind,
+        epoch,
+        seq,
+        count: 0,
+        body_len: 0,
+    })
+}
+
+fn decode_header(r: &mut Reader<'_>, raw: &[u8]) -> Result<Header> {
+    if r.bytes(4)? != MAGIC {
+        return Err(r.err("bad magic"));
+    }
+    let version = r.u32()?;
+    let (version, kind) = ((version & 0xffff) as u16, (version >> 16) as u16);
+    let epoch = r.u64()?;
+    let seq = r.u64()?;
+    let count = r.u32()?;
+    let body_len = r.u64()?;
+    let crc = r.u32()?;
+    if crc != crc32fast::hash(&raw[..HEADER_LEN - 4]) {
+        return Err(r.err("header checksum mismatch"));
+    }
+    if version != VERSION {
+        return Err(r.err(format!("unsupported version {version}")));
+    }
+    let kind = match kind {
+        0 => Kind::Data,
+        1 => Kind::EpochMarker,
+        2 => Kind::TornReplaced,
+        k => return Err(r.err(format!("bad kind {k}"))),
+    };
+    Ok(Header {
+        kind,
+        epoch,
+        seq,
+        count,
+        body_len,
+    })
+}
+
+/// Decodes a whole object, checking every checksum and that it is the object for `seq`.
+pub(crate) fn decode_object(raw: &[u8], seq: u64, what: &str) -> Result<(Header, Vec<Mutation>)> {
+    let mut r = Reader::new(raw, what);
+    let h = decode_header(&mut r, raw)?;
+    if h.seq != seq {
+        return Err(StorageError::corrupt(what, format!("holds seq {}", h.seq)));
+    }
+    if r.remaining() as u64 != h.body_len {
+        return Err(r.err(format!(
+            "body is {} bytes, header says {} (torn write?)",
+            r.remaining(),
+            h.body_len
+        )));
+    }
+    let mut out = Vec::with_capacity(h.count as usize);
+    for i in 0..h.count {
+        let len = r.u32()? as usize;
+        let crc = r.u32()?;
+        let payload = r.bytes(len)?;
+        if crc32fast::hash(payload) != crc {
+            return Err(r.err(format!("record {i} checksum mismatch")));
+        }
+        let mut pr = Reader::new(payload, what);
+        out.push(pr.mutation()?);
+        pr.finish()?;
+    }
+    r.finish()?;
+    Ok((h, out))
+}
