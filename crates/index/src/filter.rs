@@ -59,7 +59,7 @@ impl Bitset {
     /// `len` ids, all allowed (e.g. the live set before applying tombstones).
     pub fn new_full(len: usize) -> Self {
         let mut words = vec![u64::MAX; len.div_ceil(64)];
-        if len % 64 != 0
+        if !len.is_multiple_of(64)
             && let Some(last) = words.last_mut()
         {
             *last = (1u64 << (len % 64)) - 1;

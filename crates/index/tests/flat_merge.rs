@@ -38,14 +38,14 @@ proptest! {
         let vectors = &seed[..n * dim];
         let q = &seed[200 * 40..200 * 40 + dim];
         for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-            let f = FnFilter(|id: u32| id % modulo == 0);
+            let f = FnFilter(|id: u32| id.is_multiple_of(modulo));
             let got = flat_search(vectors, dim, metric, q, k, Some(&f));
-            let want = brute(vectors, dim, metric, q, k, |id| id % modulo == 0);
+            let want = brute(vectors, dim, metric, q, k, |id| id.is_multiple_of(modulo));
             prop_assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
                 // Same scores in order (ids may differ only on exact ties).
                 prop_assert!((g.score - w.1).abs() <= 1e-5 * (1.0 + w.1.abs()), "{:?} {:?}", g, w);
-                prop_assert!(g.id % modulo == 0);
+                prop_assert!(g.id.is_multiple_of(modulo));
                 prop_assert!((score(metric, q, &vectors[g.id as usize * dim..][..dim]) - g.score).abs() < 1e-6);
             }
         }

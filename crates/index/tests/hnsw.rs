@@ -80,7 +80,7 @@ fn recall_at_10_ef64() {
 fn filtered_search_returns_only_allowed_ids_with_high_recall() {
     let d = data();
     // Half the rows (no estimate -> graph traversal) and a 30% bitset (graph).
-    let half = FnFilter(|id: u32| id % 2 == 0);
+    let half = FnFilter(|id: u32| id.is_multiple_of(2));
     let third = Bitset::from_ids(10_000, (0..10_000).filter(|i| i % 10 < 3));
     for (filter, name) in [(&half as &dyn RowFilter, "half"), (&third, "30%")] {
         let mut hits = 0;

@@ -98,7 +98,7 @@ pub(crate) fn build_graph<S: Space>(
                         }
                         b.insert(i as u32, &mut vis);
                         let c = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if c % step == 0 || c == n {
+                        if c.is_multiple_of(step) || c == n {
                             progress(c);
                         }
                     }

@@ -105,7 +105,7 @@ impl HnswIndex {
         threads: usize,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
-        if dim == 0 || vectors.len() % dim != 0 {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!(
                 "{} floats are not a whole number of rows of dimension {dim}",
                 vectors.len()
@@ -187,7 +187,7 @@ impl HnswIndex {
     pub fn memory_bytes(&self) -> usize {
         let g = &self.graph;
         std::mem::size_of::<Self>()
-            + 4 * (g.level0.capacity() + g.upper_start.capacity() + g.upper.capacity())
-            + g.levels.capacity()
+            + 4 * (g.level0.len() + g.upper_start.len() + g.upper.len())
+            + g.levels.len()
     }
 }
