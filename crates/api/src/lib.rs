@@ -10,7 +10,9 @@ mod meta;
 mod query;
 
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
-pub use meta::{CollectionInfo, IndexKind, MetaClient, SegmentInfo, ShardId};
+pub use meta::{
+    CatalogClient, CollectionInfo, CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
+};
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,
 };

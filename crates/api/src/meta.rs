@@ -65,3 +65,27 @@ pub trait MetaClient: Send + Sync {
     /// Makes `node_id` the owner of `shard`; returns the new fencing epoch.
     async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64>;
 }
+
+/// What a new collection is made of (the front door fills the defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateCollection {
+    pub schema: CollectionSchema,
+    pub shards: u32,
+    pub metric: Metric,
+    pub index: IndexKind,
+}
+
+/// Coord's catalog as seen by the front door: DDL goes through coord; lookups
+/// come from a local cache that follows coord, so the data path never waits
+/// on coord.
+#[async_trait]
+pub trait CatalogClient: Send + Sync {
+    /// Creates the collection and makes it writable and searchable.
+    async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo>;
+    async fn drop_collection(&self, name: &str) -> Result<()>;
+    /// A collection by name or alias, from the local cache.
+    fn collection(&self, name_or_alias: &str) -> Option<CollectionInfo>;
+    fn collections(&self) -> Vec<CollectionInfo>;
+    /// Allocates `count` unique ids (auto_id keys); returns the first.
+    async fn allocate_ids(&self, count: u64) -> Result<u64>;
+}

@@ -88,7 +88,7 @@ async fn seal_once(ctx: &ShardCtx, store: &Arc<dyn ObjectStore>, meta: &dyn Meta
         wal_seq: cut_seq,
         has_index: index.is_some(),
     };
-    put_segment(store.clone(), ctx.id.collection_id, ctx.id.shard, &data, index).await?;
+    put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
     meta.register_segments(ctx.id, vec![info], cut_seq).await?;
     {
         let mut st = ctx.state.lock();

@@ -66,7 +66,7 @@ impl QueryNode {
             info.clone(),
             shard,
             self.store.clone(),
-            self.config.cache_dir.join(format!("{}-{}", info.id, shard)),
+            self.config.cache_dir.clone(),
             self.shutdown.child_token(),
         ));
         let mut sub = self.feed.subscribe(id).await?;

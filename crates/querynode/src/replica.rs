@@ -57,7 +57,7 @@ impl ShardReplica {
             return Ok(s.clone());
         }
         let (data, index_bytes) = fetch_segment(
-            self.store.clone(),
+            &self.store,
             self.id.collection_id,
             self.id.shard,
             info.id,
@@ -167,14 +167,17 @@ impl ShardReplica {
     /// Waits until the replica has applied everything up to `ts`.
     pub async fn wait_for(&self, ts: Timestamp, max_wait: Duration) -> Result<()> {
         let mut rx = self.service_ts.subscribe();
-        match tokio::time::timeout(max_wait, rx.wait_for(|t| *t >= ts)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(Error::Unavailable(format!("shard {} is closing", self.id))),
+        let reached = tokio::time::timeout(max_wait, rx.wait_for(|t| *t >= ts))
+            .await
+            .map(|r| r.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Unavailable(format!("shard {} is closing", self.id))),
             Err(_) => Err(Error::DeadlineExceeded(format!(
                 "shard {} did not reach guarantee timestamp {ts} within {} ms (at {})",
                 self.id,
                 max_wait.as_millis(),
-                *rx.borrow()
+                *self.service_ts.borrow()
             ))),
         }
     }

@@ -52,7 +52,7 @@ struct SealedFilter<'a> {
 
 impl RowFilter for SealedFilter<'_> {
     fn allows(&self, id: u32) -> bool {
-        !self.seg.is_deleted(id)
+        self.seg.alive.contains(id)
             && self.predicate.is_none_or(|p| {
                 p.eval(&SealedRow {
                     seg: self.seg,
@@ -62,7 +62,7 @@ impl RowFilter for SealedFilter<'_> {
     }
 
     fn estimated_allowed(&self) -> Option<usize> {
-        self.predicate.is_none().then_some(self.seg.live)
+        self.predicate.is_none().then_some(self.seg.live())
     }
 }
 
@@ -107,7 +107,7 @@ impl ShardView {
         let dim = self.growing.dim;
         let mut lists: Vec<Vec<(Loc, f32)>> = Vec::with_capacity(self.sealed.len() + 1);
         for (si, seg) in self.sealed.iter().enumerate() {
-            if seg.live == 0 {
+            if seg.live() == 0 {
                 continue;
             }
             let filter = SealedFilter { seg, predicate };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quiver_api::{CollectionInfo, SegmentInfo};
 use quiver_common::{Mutation, PrimaryKey, Timestamp};
-use quiver_index::HnswIndex;
+use quiver_index::{Bitset, HnswIndex};
 use quiver_storage::MappedSegment;
 
 use crate::growing::Growing;
@@ -21,32 +21,22 @@ pub(crate) struct LoadedSegment {
 /// A loaded segment plus which of its rows are dead in this view.
 pub(crate) struct SealedSeg {
     pub seg: Arc<LoadedSegment>,
-    pub deleted: Vec<u64>,
-    pub live: usize,
+    /// Rows that are the live version of their key.
+    pub alive: Bitset,
 }
 
 impl SealedSeg {
     fn new(seg: Arc<LoadedSegment>) -> Self {
-        let n = seg.data.len();
-        Self {
-            seg,
-            deleted: vec![0; n.div_ceil(64)],
-            live: n,
-        }
+        let alive = Bitset::new_full(seg.data.len());
+        Self { seg, alive }
     }
 
-    pub fn is_deleted(&self, row: u32) -> bool {
-        let r = row as usize;
-        self.deleted[r / 64] & (1 << (r % 64)) != 0
+    pub fn live(&self) -> usize {
+        self.alive.count_ones()
     }
 
     fn delete(&mut self, row: u32) {
-        let r = row as usize;
-        let bit = 1 << (r % 64);
-        if self.deleted[r / 64] & bit == 0 {
-            self.deleted[r / 64] |= bit;
-            self.live -= 1;
-        }
+        self.alive.remove(row);
     }
 }
 

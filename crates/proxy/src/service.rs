@@ -1,0 +1,347 @@
+//! The front door's operations, protocol-independent: the Milvus gRPC service
+//! and the CLI are thin layers over these.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use quiver_api::{
+    CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient, RowPredicate,
+    ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
+};
+use quiver_common::{
+    Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
+};
+use quiver_index::merge_topk;
+
+use crate::routing::shard_of;
+
+/// Bounds on requests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_batch_rows: usize,
+    pub max_topk: usize,
+    pub max_nq: usize,
+    pub default_ef: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch_rows: 100_000,
+            max_topk: 16_384,
+            max_nq: 16_384,
+            default_ef: 64,
+        }
+    }
+}
+
+/// Milvus's consistency levels, as the timestamp a read must have applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Consistency {
+    /// Everything acknowledged before the read started.
+    Strong,
+    /// Everything up to the client's last write timestamp (read-your-writes).
+    Session(Timestamp),
+    /// Everything older than the staleness bound.
+    Bounded(Duration),
+    /// Whatever has been applied.
+    Eventually,
+}
+
+pub struct SearchRequest {
+    pub collection: String,
+    /// `nq * dim` floats.
+    pub queries: Vec<f32>,
+    pub k: usize,
+    pub ef: Option<usize>,
+    pub filter: Option<Arc<dyn RowPredicate>>,
+    pub consistency: Consistency,
+    pub output_fields: Vec<String>,
+    pub with_vectors: bool,
+}
+
+/// The outcome of an insert, upsert or delete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteResult {
+    /// The write's timestamp: pass it as `Consistency::Session` to read it.
+    pub ts: Timestamp,
+    pub pks: Vec<PrimaryKey>,
+}
+
+pub struct Proxy {
+    catalog: Arc<dyn CatalogClient>,
+    data: Arc<dyn DataClient>,
+    query: Arc<dyn QueryClient>,
+    limits: Limits,
+}
+
+impl Proxy {
+    pub fn new(
+        catalog: Arc<dyn CatalogClient>,
+        data: Arc<dyn DataClient>,
+        query: Arc<dyn QueryClient>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            catalog,
+            data,
+            query,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo> {
+        req.schema.validate()?;
+        if !(1..=64).contains(&req.shards) {
+            return Err(Error::invalid("shards_num", format!("must be between 1 and 64 (got {})", req.shards)));
+        }
+        self.catalog.create_collection(req).await
+    }
+
+    pub async fn drop_collection(&self, name: &str) -> Result<()> {
+        self.catalog.drop_collection(name).await
+    }
+
+    /// The collection `name` names (directly or through an alias).
+    pub fn describe(&self, name: &str) -> Result<CollectionInfo> {
+        self.catalog
+            .collection(name)
+            .ok_or_else(|| Error::CollectionNotFound(name.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<CollectionInfo> {
+        self.catalog.collections()
+    }
+
+    /// Inserts rows (an existing key is replaced). Keys of an auto_id
+    /// collection are generated and must not be given.
+    pub async fn insert(&self, collection: &str, mut rows: RowBatch) -> Result<WriteResult> {
+        let info = self.describe(collection)?;
+        if info.schema.primary_field().auto_id {
+            if !rows.pks.is_empty() {
+                return Err(Error::invalid(
+                    &info.schema.primary_field().name,
+                    "the collection generates its keys (auto_id); do not pass them",
+                ));
+            }
+            let n = if rows.dim == 0 { 0 } else { rows.vectors.len() / rows.dim };
+            if n == 0 || n > self.limits.max_batch_rows {
+                return Err(Error::invalid(
+                    "num_rows",
+                    format!("a batch holds 1 to {} rows (got {n})", self.limits.max_batch_rows),
+                ));
+            }
+            let first = self.catalog.allocate_ids(n as u64).await?;
+            rows.pks = (0..n as u64).map(|i| PrimaryKey::Int((first + i) as i64)).collect();
+        }
+        self.upsert_validated(&info, rows).await
+    }
+
+    /// Inserts or replaces rows by key.
+    pub async fn upsert(&self, collection: &str, rows: RowBatch) -> Result<WriteResult> {
+        let info = self.describe(collection)?;
+        self.upsert_validated(&info, rows).await
+    }
+
+    async fn upsert_validated(&self, info: &CollectionInfo, rows: RowBatch) -> Result<WriteResult> {
+        rows.validate(&info.schema, self.limits.max_batch_rows)?;
+        let pks = rows.pks.clone();
+        let parts = split_by_shard(rows, info.shards);
+        let writes = parts.into_iter().map(|(shard, part)| {
+            self.data.write(ShardId { collection_id: info.id, shard }, WriteOp::Upsert(part))
+        });
+        let ts = try_join_all(writes).await?.into_iter().max().unwrap_or(0);
+        Ok(WriteResult { ts, pks })
+    }
+
+    /// Deletes rows by key (keys that do not exist are ignored).
+    pub async fn delete(&self, collection: &str, pks: Vec<PrimaryKey>) -> Result<WriteResult> {
+        let info = self.describe(collection)?;
+        if pks.len() > self.limits.max_batch_rows {
+            return Err(Error::invalid("pks", format!("at most {} keys per delete", self.limits.max_batch_rows)));
+        }
+        if pks.is_empty() {
+            return Ok(WriteResult { ts: 0, pks });
+        }
+        let mut by_shard: Vec<Vec<PrimaryKey>> = vec![Vec::new(); info.shards as usize];
+        for pk in &pks {
+            by_shard[shard_of(pk, info.shards) as usize].push(pk.clone());
+        }
+        let writes = by_shard.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(shard, part)| {
+            self.data.write(
+                ShardId { collection_id: info.id, shard: shard as u32 },
+                WriteOp::Delete(part),
+            )
+        });
+        let ts = try_join_all(writes).await?.into_iter().max().unwrap_or(0);
+        Ok(WriteResult { ts, pks })
+    }
+
+    /// Seals the growing data of every shard of the collection.
+    pub async fn flush(&self, collection: &str) -> Result<()> {
+        let info = self.describe(collection)?;
+        try_join_all(shards(&info).map(|s| self.data.flush(s))).await?;
+        Ok(())
+    }
+
+    async fn guarantee(&self, shard: ShardId, c: Consistency) -> Result<Timestamp> {
+        Ok(match c {
+            Consistency::Strong => self.data.last_ts(shard).await?,
+            Consistency::Session(ts) => ts,
+            Consistency::Bounded(staleness) => {
+                let now = ts_physical_ms(wall_ts());
+                compose_ts(now.saturating_sub(staleness.as_millis() as u64), 0)
+            }
+            Consistency::Eventually => 0,
+        })
+    }
+
+    /// Top-k per query, best first.
+    pub async fn search(&self, req: SearchRequest) -> Result<Vec<Vec<ShardHit>>> {
+        let info = self.describe(&req.collection)?;
+        let dim = info.schema.dim();
+        if req.k == 0 || req.k > self.limits.max_topk {
+            return Err(Error::invalid("limit", format!("must be between 1 and {} (got {})", self.limits.max_topk, req.k)));
+        }
+        if req.queries.is_empty() || req.queries.len() % dim != 0 {
+            return Err(Error::invalid(
+                &info.schema.vector_field().name,
+                format!("query vectors must have dim {dim} (got {} floats)", req.queries.len()),
+            ));
+        }
+        let nq = req.queries.len() / dim;
+        if nq > self.limits.max_nq {
+            return Err(Error::invalid("nq", format!("at most {} queries per search", self.limits.max_nq)));
+        }
+        if let Some(pos) = req.queries.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                &info.schema.vector_field().name,
+                format!("query values must be finite (query {} has {})", pos / dim, req.queries[pos]),
+            ));
+        }
+        for f in &req.output_fields {
+            if info.schema.field(f).is_none() {
+                return Err(Error::invalid("output_fields", format!("no field {f:?} in the collection")));
+            }
+        }
+        let ef = req.ef.unwrap_or(self.limits.default_ef).max(req.k);
+        let queries = Arc::new(req.queries);
+        let per_shard = shards(&info).map(|shard| {
+            let queries = queries.clone();
+            let filter = req.filter.clone();
+            let output_fields = req.output_fields.clone();
+            async move {
+                let guarantee_ts = self.guarantee(shard, req.consistency).await?;
+                self.query
+                    .search(ShardSearch {
+                        shard,
+                        queries,
+                        k: req.k,
+                        ef,
+                        guarantee_ts,
+                        filter,
+                        output_fields,
+                        with_vectors: req.with_vectors,
+                    })
+                    .await
+            }
+        });
+        let mut results = try_join_all(per_shard).await?;
+        if results.len() == 1 {
+            return Ok(results.pop().unwrap_or_default());
+        }
+        Ok((0..nq)
+            .map(|q| {
+                let lists = results
+                    .iter_mut()
+                    .map(|r| std::mem::take(&mut r[q]).into_iter().map(|h| { let s = h.score; (h, s) }).collect())
+                    .collect();
+                merge_topk(lists, req.k, info.metric).into_iter().map(|(h, _)| h).collect()
+            })
+            .collect())
+    }
+
+    /// Rows by key (pymilvus `get`) or by filter, ordered by key.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn query(
+        &self,
+        collection: &str,
+        pks: Option<Vec<PrimaryKey>>,
+        filter: Option<Arc<dyn RowPredicate>>,
+        limit: usize,
+        output_fields: Vec<String>,
+        with_vectors: bool,
+        consistency: Consistency,
+    ) -> Result<Vec<ShardHit>> {
+        let info = self.describe(collection)?;
+        for f in &output_fields {
+            if info.schema.field(f).is_none() {
+                return Err(Error::invalid("output_fields", format!("no field {f:?} in the collection")));
+            }
+        }
+        let per_shard = shards(&info).map(|shard| {
+            let pks = pks.as_ref().map(|p| {
+                p.iter().filter(|pk| shard_of(pk, info.shards) == shard.shard).cloned().collect()
+            });
+            let filter = filter.clone();
+            let output_fields = output_fields.clone();
+            async move {
+                let guarantee_ts = self.guarantee(shard, consistency).await?;
+                self.query
+                    .query(ShardQuery { shard, guarantee_ts, filter, pks, limit, output_fields, with_vectors })
+                    .await
+            }
+        });
+        let mut rows: Vec<ShardHit> = try_join_all(per_shard).await?.into_iter().flat_map(|r| r.rows).collect();
+        rows.sort_by(|a, b| a.pk.cmp(&b.pk));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    /// Live rows of the collection.
+    pub async fn count(&self, collection: &str, consistency: Consistency) -> Result<u64> {
+        let info = self.describe(collection)?;
+        let counts = shards(&info).map(|shard| async move {
+            let ts = self.guarantee(shard, consistency).await?;
+            self.query.count(shard, ts).await
+        });
+        Ok(try_join_all(counts).await?.into_iter().sum())
+    }
+}
+
+fn shards(info: &CollectionInfo) -> impl Iterator<Item = ShardId> + '_ {
+    (0..info.shards).map(|shard| ShardId { collection_id: info.id, shard })
+}
+
+/// Splits a validated batch into one batch per shard (order kept within each).
+fn split_by_shard(rows: RowBatch, shards: u32) -> Vec<(u32, RowBatch)> {
+    if shards <= 1 {
+        return vec![(0, rows)];
+    }
+    let mut parts: Vec<RowBatch> = (0..shards)
+        .map(|_| RowBatch {
+            dim: rows.dim,
+            pks: Vec::new(),
+            vectors: Vec::new(),
+            columns: rows
+                .columns
+                .iter()
+                .map(|c| quiver_common::Column { name: c.name.clone(), values: Vec::new() })
+                .collect(),
+        })
+        .collect();
+    for (i, pk) in rows.pks.iter().enumerate() {
+        let p = &mut parts[shard_of(pk, shards) as usize];
+        p.pks.push(pk.clone());
+        p.vectors.extend_from_slice(rows.vector(i));
+        for (out, col) in p.columns.iter_mut().zip(&rows.columns) {
+            out.values.push(col.values[i].clone());
+        }
+    }
+    parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(s, p)| (s as u32, p)).collect()
+}
