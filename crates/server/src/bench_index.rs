@@ -1,0 +1,117 @@
+//! `quiver bench index`: the index alone over TEXMEX files.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use quiver_common::Metric;
+use quiver_index::bench::{BuildReport, EfReport, IndexBenchConfig, run};
+
+#[derive(Debug, Args)]
+pub struct IndexBenchArgs {
+    /// Base vectors (.fvecs).
+    #[arg(long)]
+    base: PathBuf,
+    /// Query vectors (.fvecs).
+    #[arg(long)]
+    query: PathBuf,
+    /// Ground-truth neighbour ids (.ivecs, nearest first).
+    #[arg(long)]
+    gt: PathBuf,
+    /// l2, ip or cosine.
+    #[arg(long, default_value = "l2")]
+    metric: String,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Comma-separated search beam widths.
+    #[arg(long, value_delimiter = ',', default_value = "40,80,160")]
+    ef: Vec<usize>,
+    /// Threads for the build and for the queries (batch size 1 each).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
+    let metric = Metric::parse(&args.metric).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+    if args.k == 0 || args.m < 2 || args.ef_construction == 0 || args.threads == 0 {
+        anyhow::bail!("--k, --ef-construction and --threads must be > 0 and --m >= 2");
+    }
+    if args.ef.is_empty() || args.ef.iter().any(|ef| *ef == 0) {
+        anyhow::bail!("--ef needs one or more positive values");
+    }
+    let cfg = IndexBenchConfig {
+        base: args.base,
+        query: args.query,
+        gt: args.gt,
+        metric,
+        k: args.k,
+        m: args.m,
+        ef_construction: args.ef_construction,
+        efs: args.ef,
+        threads: args.threads,
+    };
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("building HNSW {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let out = std::io::stdout();
+    let json = args.json;
+    let mut on_build = |b: &BuildReport| {
+        bar.finish_and_clear();
+        let mut o = out.lock();
+        if json {
+            let _ = writeln!(o, "{}", serde_json::to_string(b).unwrap_or_default());
+        } else {
+            let _ = writeln!(
+                o,
+                "built {} x {} in {:.2} s (index {:.1} MiB)\n\n{:>6} {:>8} {:>10} {:>9} {:>9}",
+                b.n,
+                b.dim,
+                b.build_s,
+                b.index_bytes as f64 / (1 << 20) as f64,
+                "ef",
+                "recall",
+                "qps",
+                "p50_us",
+                "p99_us"
+            );
+        }
+    };
+    let mut on_ef = |e: &EfReport| {
+        let mut o = out.lock();
+        if json {
+            let _ = writeln!(o, "{}", serde_json::to_string(e).unwrap_or_default());
+        } else {
+            let _ = writeln!(
+                o,
+                "{:>6} {:>8.4} {:>10.0} {:>9.1} {:>9.1}",
+                e.ef, e.recall, e.qps, e.p50_us, e.p99_us
+            );
+        }
+    };
+    run(
+        &cfg,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &mut on_build,
+        &mut on_ef,
+    )
+    .context("index benchmark")
+}

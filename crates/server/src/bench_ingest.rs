@@ -1,0 +1,235 @@
+//! `quiver bench ingest`: durable ingest through the whole engine (front door
+//! -> datanode WAL with fsync -> querynode), the latency from an insert's
+//! acknowledgement to a search that returns it, and the memory of a fresh
+//! process serving the indexed data.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use quiver_api::{CreateCollection, IndexKind};
+use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
+use quiver_index::bench::read_fvecs;
+use quiver_proxy::{Consistency, SearchRequest};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::standalone::{Standalone, StandaloneConfig};
+
+const COLLECTION: &str = "bench";
+
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// Vectors to ingest (.fvecs).
+    #[arg(long)]
+    base: PathBuf,
+    /// Rows per insert.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Insert -> search probes after the ingest.
+    #[arg(long, default_value_t = 500)]
+    probes: usize,
+    /// Data directory (default: a fresh temporary one).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "l2")]
+    metric: String,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+    /// Internal: only open the data directory, serve a few searches and
+    /// report the resident memory (run in a fresh process).
+    #[arg(long, hide = true)]
+    serve_only: bool,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn report(json: bool, value: serde_json::Value, text: String) {
+    let mut o = std::io::stdout().lock();
+    let _ = if json { writeln!(o, "{value}") } else { writeln!(o, "{text}") };
+}
+
+pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
+    let (dim, base) = read_fvecs(&args.base).context("reading --base")?;
+    let metric = Metric::parse(&args.metric).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+    if args.batch == 0 {
+        bail!("--batch must be > 0");
+    }
+    let tmp;
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile_dir()?;
+            tmp.clone()
+        }
+    };
+    if args.serve_only {
+        return serve_only(&data_dir, &base, dim, args.json).await;
+    }
+    let server = Standalone::open(StandaloneConfig::new(&data_dir), CancellationToken::new()).await?;
+    let proxy = server.proxy.clone();
+    proxy
+        .create_collection(CreateCollection {
+            schema: CollectionSchema::simple(COLLECTION, dim as u32),
+            shards: 1,
+            metric,
+            index: IndexKind::Hnsw { m: 16, ef_construction: 200 },
+        })
+        .await?;
+    let n = base.len() / dim;
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    for (b, chunk) in base.chunks(args.batch * dim).enumerate() {
+        let rows = chunk.len() / dim;
+        let first = (b * args.batch) as i64;
+        let batch = RowBatch {
+            dim,
+            pks: (0..rows as i64).map(|i| PrimaryKey::Int(first + i)).collect(),
+            vectors: chunk.to_vec(),
+            columns: vec![],
+        };
+        let t = Instant::now();
+        proxy.insert(COLLECTION, batch).await?;
+        lat.push(t.elapsed());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    report(
+        args.json,
+        json!({"phase": "ingest", "rows": n, "batch": args.batch, "secs": secs, "rows_per_s": n as f64 / secs,
+               "batch_p50_ms": percentile(&lat, 0.5), "batch_p99_ms": percentile(&lat, 0.99)}),
+        format!(
+            "ingest: {n} rows in batches of {} in {secs:.2} s = {:.0} rows/s (durable; batch p50 {:.2} ms, p99 {:.2} ms)",
+            args.batch,
+            n as f64 / secs,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        ),
+    );
+
+    // Freshness: acknowledged -> returned by a search with read-your-writes.
+    let mut fresh = Vec::with_capacity(args.probes);
+    for p in 0..args.probes {
+        let src = p % n;
+        let pk = (n + p) as i64;
+        let vector = base[src * dim..(src + 1) * dim].to_vec();
+        let w = proxy
+            .insert(
+                COLLECTION,
+                RowBatch { dim, pks: vec![PrimaryKey::Int(pk)], vectors: vector.clone(), columns: vec![] },
+            )
+            .await?;
+        let acked = Instant::now();
+        let hits = proxy
+            .search(SearchRequest {
+                collection: COLLECTION.into(),
+                queries: vector,
+                k: 10,
+                ef: None,
+                filter: None,
+                consistency: Consistency::Session(w.ts),
+                output_fields: vec![],
+                with_vectors: false,
+            })
+            .await?;
+        fresh.push(acked.elapsed());
+        if !hits.first().is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk))) {
+            bail!("probe {p}: inserted row {pk} not returned by the next search");
+        }
+    }
+    fresh.sort_unstable();
+    report(
+        args.json,
+        json!({"phase": "freshness", "probes": args.probes, "p50_ms": percentile(&fresh, 0.5), "p99_ms": percentile(&fresh, 0.99), "max_ms": percentile(&fresh, 1.0)}),
+        format!(
+            "insert acknowledged -> returned by search: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} probes)",
+            percentile(&fresh, 0.5),
+            percentile(&fresh, 0.99),
+            percentile(&fresh, 1.0),
+            args.probes
+        ),
+    );
+
+    let t = Instant::now();
+    proxy.flush(COLLECTION).await?;
+    report(
+        args.json,
+        json!({"phase": "flush", "secs": t.elapsed().as_secs_f64()}),
+        format!("flush (seal + HNSW build + hand-off): {:.2} s", t.elapsed().as_secs_f64()),
+    );
+    server.close().await;
+
+    // Memory of a fresh process serving what was just written.
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["bench", "ingest", "--serve-only", "--base"])
+        .arg(&args.base)
+        .arg("--data-dir")
+        .arg(&data_dir);
+    if args.json {
+        cmd.arg("--json");
+    }
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("serving process failed: {status}");
+    }
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    Ok(())
+}
+
+async fn serve_only(data_dir: &std::path::Path, base: &[f32], dim: usize, json: bool) -> Result<()> {
+    let server = Standalone::open(StandaloneConfig::new(data_dir), CancellationToken::new()).await?;
+    for q in base.chunks_exact(dim).take(1000) {
+        server
+            .proxy
+            .search(SearchRequest {
+                collection: COLLECTION.into(),
+                queries: q.to_vec(),
+                k: 10,
+                ef: None,
+                filter: None,
+                consistency: Consistency::Eventually,
+                output_fields: vec![],
+                with_vectors: false,
+            })
+            .await?;
+    }
+    let rows = server.proxy.count(COLLECTION, Consistency::Strong).await?;
+    let rss = rss_bytes();
+    let raw = rows * dim as u64 * 4;
+    report(
+        json,
+        json!({"phase": "memory", "rows": rows, "rss_bytes": rss, "raw_vector_bytes": raw, "rss_over_raw": rss as f64 / raw.max(1) as f64}),
+        format!(
+            "serving {rows} rows: RSS {:.1} MiB; raw vectors {:.1} MiB (ratio {:.2})",
+            rss as f64 / (1 << 20) as f64,
+            raw as f64 / (1 << 20) as f64,
+            rss as f64 / raw.max(1) as f64
+        ),
+    );
+    server.close().await;
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("quiver-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

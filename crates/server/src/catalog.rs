@@ -1,0 +1,156 @@
+//! Coord as the data path sees it in one process: adapters from the `Coord`
+//! handle to the role interfaces, and the standalone placement (every shard on
+//! the local datanode and querynode).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use quiver_api::{
+    CatalogClient, CollectionInfo, CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
+};
+use quiver_common::Result;
+use quiver_coord::{CollectionMeta, Coord, IndexSpec, SegmentMeta};
+use quiver_datanode::DataNode;
+use quiver_querynode::QueryNode;
+
+/// `MetaClient` over the local coord.
+pub(crate) struct CoordMeta(pub Arc<Coord>);
+
+#[async_trait]
+impl MetaClient for CoordMeta {
+    async fn register_segments(
+        &self,
+        shard: ShardId,
+        segments: Vec<SegmentInfo>,
+        wal_checkpoint: u64,
+    ) -> Result<()> {
+        let segments = segments
+            .into_iter()
+            .map(|s| SegmentMeta {
+                id: s.id,
+                rows: s.rows,
+                max_ts: s.max_ts,
+                wal_seq: s.wal_seq,
+                has_index: s.has_index,
+            })
+            .collect();
+        self.0
+            .register_segments(shard.collection_id, shard.shard, segments, wal_checkpoint)
+            .await?;
+        Ok(())
+    }
+
+    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
+        let catalog = self.0.segments(shard.collection_id, shard.shard);
+        let segments = catalog
+            .segments
+            .iter()
+            .map(|s| SegmentInfo {
+                id: s.id,
+                rows: s.rows,
+                max_ts: s.max_ts,
+                wal_seq: s.wal_seq,
+                has_index: s.has_index,
+            })
+            .collect();
+        Ok((segments, catalog.wal_checkpoint))
+    }
+
+    async fn allocate_ids(&self, count: u64) -> Result<u64> {
+        Ok(self.0.allocate_ids(count).await?.start)
+    }
+
+    async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64> {
+        Ok(self.0.acquire_shard(shard.collection_id, shard.shard, node_id).await?)
+    }
+}
+
+pub(crate) fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
+    CollectionInfo {
+        id: meta.id,
+        schema: meta.schema.clone(),
+        shards: meta.shards,
+        metric: meta.metric,
+        index: match meta.index.kind {
+            quiver_coord::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
+                m: m as usize,
+                ef_construction: ef_construction as usize,
+            },
+            quiver_coord::IndexKind::Flat | quiver_coord::IndexKind::None => IndexKind::Flat,
+        },
+    }
+}
+
+/// The catalog in one process: DDL through coord, then every shard opened on
+/// the local datanode and loaded on the local querynode.
+pub(crate) struct LocalCatalog {
+    pub coord: Arc<Coord>,
+    pub datanode: Arc<DataNode>,
+    pub querynode: Arc<QueryNode>,
+}
+
+impl LocalCatalog {
+    /// Opens and loads every shard of a collection.
+    pub async fn bring_up(&self, info: &CollectionInfo) -> Result<()> {
+        for shard in 0..info.shards {
+            self.datanode.open_shard(info, shard).await?;
+            self.querynode.load_shard(info, shard).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CatalogClient for LocalCatalog {
+    async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo> {
+        let field = req.schema.vector_field().name.clone();
+        let kind = match req.index {
+            IndexKind::Flat => quiver_coord::IndexKind::Flat,
+            IndexKind::Hnsw { m, ef_construction } => quiver_coord::IndexKind::Hnsw {
+                m: m as u32,
+                ef_construction: ef_construction as u32,
+            },
+        };
+        let index = IndexSpec {
+            kind,
+            field_name: field.clone(),
+            index_name: field,
+        };
+        let meta = self
+            .coord
+            .create_collection(req.schema, req.shards, req.metric, Some(index))
+            .await?;
+        let info = collection_info(&meta);
+        self.bring_up(&info).await?;
+        Ok(info)
+    }
+
+    async fn drop_collection(&self, name: &str) -> Result<()> {
+        let meta = self
+            .coord
+            .collection(name)
+            .ok_or_else(|| quiver_common::Error::CollectionNotFound(name.to_string()))?;
+        self.coord.drop_collection(&meta.name).await?;
+        for shard in 0..meta.shards {
+            let id = ShardId {
+                collection_id: meta.id,
+                shard,
+            };
+            self.querynode.release_shard(id);
+            self.datanode.close_shard(id).await;
+        }
+        Ok(())
+    }
+
+    fn collection(&self, name_or_alias: &str) -> Option<CollectionInfo> {
+        self.coord.collection(name_or_alias).map(|m| collection_info(&m))
+    }
+
+    fn collections(&self) -> Vec<CollectionInfo> {
+        self.coord.collections().iter().map(collection_info).collect()
+    }
+
+    async fn allocate_ids(&self, count: u64) -> Result<u64> {
+        Ok(self.coord.allocate_ids(count).await?.start)
+    }
+}

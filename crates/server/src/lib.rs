@@ -1,0 +1,20 @@
+//! The `quiver` binary's library: the standalone server wiring, benchmarks
+//! and the crash-test writer. `main.rs` is only argument parsing.
+
+pub mod bench_index;
+pub mod bench_ingest;
+mod catalog;
+pub mod crash;
+mod standalone;
+
+pub use standalone::{Standalone, StandaloneConfig};
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use quiver_server::{Standalone, StandaloneConfig, bench_index, bench_ingest, crash, init_tracing};
+use tokio_util::sync::CancellationToken;
+
+/// Quiver: a real-time vector search engine with highly available collections.
+#[derive(Debug, Parser)]
+#[command(name = "quiver", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every role in one process, with its data in a local directory.
+    Standalone {
+        /// Where data lives (object store, coord log, segment cache).
+        #[arg(long, default_value = "quiver-data", env = "QUIVER_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+    /// The writer process of the crash test (kill -9 it at any point).
+    #[command(hide = true)]
+    CrashWriter(crash::WriterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The HNSW index alone over TEXMEX files: build time, recall, q/s, latency.
+    Index(bench_index::IndexBenchArgs),
+    /// Durable ingest through the engine, and insert -> searchable latency.
+    Ingest(bench_ingest::IngestBenchArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench {
+            what: BenchCommand::Index(args),
+        } => bench_index::run_cli(args),
+        Command::Bench {
+            what: BenchCommand::Ingest(args),
+        } => runtime()?.block_on(bench_ingest::run_cli(args)),
+        Command::CrashWriter(args) => runtime()?.block_on(crash::run_writer(args)),
+        Command::Standalone { data_dir } => {
+            init_tracing();
+            runtime()?.block_on(async move {
+                let shutdown = CancellationToken::new();
+                let server = Standalone::open(StandaloneConfig::new(&data_dir), shutdown).await?;
+                tracing::info!(data_dir = %data_dir.display(), "quiver standalone is up; Ctrl-C stops it");
+                tokio::signal::ctrl_c().await?;
+                server.close().await;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

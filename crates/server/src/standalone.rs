@@ -1,0 +1,101 @@
+//! `quiver standalone`: every role in one process — a one-node coord, a
+//! datanode, a querynode and the front door — with the object store on the
+//! local filesystem under the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use quiver_coord::Coord;
+use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_proxy::{Limits, Proxy};
+use quiver_querynode::{QueryNode, QueryNodeConfig};
+use quiver_storage::open_local_store;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{CoordMeta, LocalCatalog, collection_info};
+
+/// Settings of a standalone server.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    pub data_dir: PathBuf,
+    pub datanode: DataNodeConfig,
+    pub querynode: QueryNodeConfig,
+    pub limits: Limits,
+}
+
+impl StandaloneConfig {
+    pub fn new(data_dir: impl AsRef<Path>) -> Self {
+        Self {
+            data_dir: data_dir.as_ref().to_path_buf(),
+            datanode: DataNodeConfig::default(),
+            querynode: QueryNodeConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A running standalone server.
+pub struct Standalone {
+    pub proxy: Arc<Proxy>,
+    coord: Arc<Coord>,
+    datanode: Arc<DataNode>,
+    shutdown: CancellationToken,
+}
+
+impl Standalone {
+    /// Opens (or creates) the data directory and brings every collection back:
+    /// coord's metadata from its Raft log, each shard's growing data from its
+    /// WAL, sealed segments from the object store.
+    pub async fn open(mut config: StandaloneConfig, shutdown: CancellationToken) -> Result<Self> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store = open_local_store(&dir.join("objects")).context("opening the object store")?;
+        let coord = Arc::new(
+            Coord::open(&dir.join("coord"), 1)
+                .await
+                .context("opening coord")?,
+        );
+        let meta = Arc::new(CoordMeta(coord.clone()));
+        let datanode = Arc::new(DataNode::new(
+            config.datanode.clone(),
+            store.clone(),
+            meta,
+            shutdown.child_token(),
+        )?);
+        config.querynode.cache_dir = dir.join("cache");
+        let querynode = Arc::new(QueryNode::new(
+            config.querynode.clone(),
+            store,
+            datanode.clone(),
+            shutdown.child_token(),
+        )?);
+        let catalog = Arc::new(LocalCatalog {
+            coord: coord.clone(),
+            datanode: datanode.clone(),
+            querynode: querynode.clone(),
+        });
+        for meta in coord.collections() {
+            let info = collection_info(&meta);
+            catalog
+                .bring_up(&info)
+                .await
+                .with_context(|| format!("loading collection {}", meta.name))?;
+        }
+        let proxy = Arc::new(Proxy::new(catalog, datanode.clone(), querynode, config.limits));
+        Ok(Self {
+            proxy,
+            coord,
+            datanode,
+            shutdown,
+        })
+    }
+
+    /// Stops every role. Acknowledged data is already durable; this only
+    /// stops the tasks.
+    pub async fn close(self) {
+        self.shutdown.cancel();
+        self.datanode.close().await;
+        self.coord.shutdown().await;
+    }
+}
