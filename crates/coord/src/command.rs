@@ -9,7 +9,7 @@ use crate::state::{IndexSpec, SegmentMeta};
 /// One change to the metadata. Collections are named by name (or alias where
 /// noted) because that is what clients send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) enum MetaCommand {
+pub enum MetaCommand {
     CreateCollection {
         schema: CollectionSchema,
         shards: u32,
@@ -64,7 +64,7 @@ pub(crate) enum MetaCommand {
 
 /// What a successfully applied command returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum MetaResponse {
+pub enum MetaResponse {
     /// Done; nothing to report (also the response to blank/membership entries).
     Done,
     CollectionCreated {
@@ -97,4 +97,4 @@ pub struct MetaRequest {
 }
 
 /// The state machine's reply to one log entry.
-pub(crate) type MetaReply = Result<MetaResponse, RuleError>;
+pub type MetaReply = Result<MetaResponse, RuleError>;

@@ -1,0 +1,83 @@
+//! Coord's tunables (part of the role's config file later).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoordError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordOptions {
+    /// Build a snapshot (and compact the log) after this many new log entries.
+    pub snapshot_every: u64,
+    /// Log entries kept behind the last snapshot, for slow followers.
+    pub keep_logs_after_snapshot: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_ms: u64,
+    /// How long `open` waits for the directory lock and for leadership.
+    pub open_timeout_ms: u64,
+}
+
+impl Default for CoordOptions {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 1000,
+            keep_logs_after_snapshot: 100,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            heartbeat_ms: 50,
+            open_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl CoordOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, rule: &str| {
+            Err(CoordError::Config {
+                field: field.into(),
+                rule: rule.into(),
+            })
+        };
+        if self.snapshot_every == 0 {
+            return bad("snapshot_every", "must be at least 1");
+        }
+        if self.election_timeout_min_ms == 0
+            || self.election_timeout_min_ms >= self.election_timeout_max_ms
+        {
+            return bad(
+                "election_timeout_min_ms",
+                "must be above 0 and below election_timeout_max_ms",
+            );
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.election_timeout_min_ms {
+            return bad(
+                "heartbeat_ms",
+                "must be above 0 and below election_timeout_min_ms",
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn open_timeout(&self) -> Duration {
+        Duration::from_millis(self.open_timeout_ms)
+    }
+
+    pub(crate) fn raft_config(&self) -> Result<openraft::Config> {
+        let config = openraft::Config {
+            cluster_name: "quiver-coord".into(),
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            heartbeat_interval: self.heartbeat_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
+            ..Default::default()
+        };
+        config.validate().map_err(|e| CoordError::Config {
+            field: "raft".into(),
+            rule: e.to_string(),
+        })
+    }
+}

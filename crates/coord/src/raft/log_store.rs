@@ -1,0 +1,317 @@
+//! `RaftLogStorage` on disk: the log file (see `log_file`) plus a small
+//! `raft-state.json` (vote, committed, purged), written atomically.
+//!
+//! All entries since the last purge are also kept in memory: coord's log is
+//! small because it is compacted into snapshots, so reads never touch disk.
+//! Writes are synchronous (write + fsync) — metadata writes are rare and tiny.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{StorageIOError, Vote};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::durable::{read_optional, sync_parent, write_atomic};
+use super::log_file::{MAGIC, encode, scan};
+use super::{Entry, LogId, StorageError, TypeConfig};
+use crate::error::{CoordError, Result};
+
+const LOG_FILE: &str = "raft-log";
+const STATE_FILE: &str = "raft-state.json";
+const LOCK_FILE: &str = "LOCK";
+
+/// What must survive a restart besides the entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct HardState {
+    vote: Option<Vote<u64>>,
+    committed: Option<LogId>,
+    purged: Option<LogId>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    file: File,
+    /// Current length of the log file.
+    len: u64,
+    /// index -> (entry, offset of its record in the file).
+    entries: BTreeMap<u64, (Entry, u64)>,
+    hard: HardState,
+    /// Held (flock) for as long as the log is open: one coord per directory.
+    _lock: File,
+}
+
+/// Cheap to clone; clones share one log (the log reader is a clone).
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl LogStore {
+    /// Opens the log in `dir` (created if missing), dropping a torn last record.
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let lock = lock_dir(dir)?;
+        let hard: HardState = match read_optional(&dir.join(STATE_FILE))? {
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| CoordError::corrupt(dir.join(STATE_FILE), e.to_string()))?,
+            None => HardState::default(),
+        };
+        let path = dir.join(LOG_FILE);
+        let bytes = read_optional(&path)?.unwrap_or_default();
+        let scanned = scan(&path, &bytes)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| CoordError::io(&path, e))?;
+        let mut len = scanned.good_len;
+        if len < bytes.len() as u64 || len == 0 {
+            if len < bytes.len() as u64 {
+                tracing::warn!(path = %path.display(), dropped = bytes.len() as u64 - len, "dropping a torn last log record");
+            }
+            if len == 0 {
+                file.set_len(0).map_err(|e| CoordError::io(&path, e))?;
+                file.write_all(MAGIC)
+                    .map_err(|e| CoordError::io(&path, e))?;
+                len = MAGIC.len() as u64;
+            } else {
+                file.set_len(len).map_err(|e| CoordError::io(&path, e))?;
+            }
+            file.sync_all().map_err(|e| CoordError::io(&path, e))?;
+            sync_parent(&path)?;
+        }
+        let purged = hard.purged.map_or(0, |p| p.index + 1);
+        let mut entries = BTreeMap::new();
+        for (entry, offset) in scanned.entries {
+            // Entries at or below `purged` are left over from an interrupted purge.
+            if entry.log_id.index >= purged {
+                entries.insert(entry.log_id.index, (entry, offset));
+            }
+        }
+        let mut expect = None;
+        for &index in entries.keys() {
+            if expect.is_some_and(|e| e != index) {
+                return Err(CoordError::corrupt(
+                    &path,
+                    format!("log index gap before {index}"),
+                ));
+            }
+            expect = Some(index + 1);
+        }
+        let mut inner = Inner {
+            dir: dir.to_path_buf(),
+            file,
+            len,
+            entries,
+            hard,
+            _lock: lock,
+        };
+        inner.seek_end()?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(inner)),
+        })
+    }
+}
+
+/// Takes the directory's lock, or fails with [`CoordError::Locked`].
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CoordError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CoordError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(CoordError::io(&path, e)),
+    }
+}
+
+impl Inner {
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    fn seek_end(&mut self) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.log_path();
+        self.file
+            .seek(SeekFrom::Start(self.len))
+            .map_err(|e| CoordError::io(path, e))?;
+        Ok(())
+    }
+
+    fn save_hard(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(&self.hard)
+            .map_err(|e| CoordError::Raft(format!("cannot encode raft state: {e}")))?;
+        write_atomic(&self.dir.join(STATE_FILE), &bytes)
+    }
+
+    fn append(&mut self, entries: Vec<Entry>) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut placed = Vec::with_capacity(entries.len());
+        let mut next = self.entries.keys().next_back().map(|i| i + 1);
+        for entry in entries {
+            if next.is_some_and(|n| n != entry.log_id.index) {
+                return Err(CoordError::Raft(format!(
+                    "append of index {} does not follow the log's last index",
+                    entry.log_id.index
+                )));
+            }
+            next = Some(entry.log_id.index + 1);
+            let offset = self.len + buf.len() as u64;
+            encode(&entry, &mut buf)?;
+            placed.push((entry, offset));
+        }
+        let path = self.log_path();
+        self.file
+            .write_all(&buf)
+            .map_err(|e| CoordError::io(&path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| CoordError::io(&path, e))?;
+        self.len += buf.len() as u64;
+        for (entry, offset) in placed {
+            self.entries.insert(entry.log_id.index, (entry, offset));
+        }
+        Ok(())
+    }
+
+    /// Deletes entries with index >= `index`.
+    fn truncate(&mut self, index: u64) -> Result<()> {
+        let Some(&(_, offset)) = self.entries.get(&index) else {
+            return Ok(());
+        };
+        let path = self.log_path();
+        self.file
+            .set_len(offset)
+            .map_err(|e| CoordError::io(&path, e))?;
+        self.file.sync_all().map_err(|e| CoordError::io(&path, e))?;
+        self.len = offset;
+        self.seek_end()?;
+        self.entries.split_off(&index);
+        Ok(())
+    }
+
+    /// Deletes entries with index <= `log_id.index`: records the purge mark
+    /// first, then rewrites the log file without the purged records.
+    fn purge(&mut self, log_id: LogId) -> Result<()> {
+        self.hard.purged = Some(log_id);
+        self.save_hard()?;
+        self.entries = self.entries.split_off(&(log_id.index + 1));
+        let mut buf = MAGIC.to_vec();
+        for (entry, offset) in self.entries.values_mut() {
+            *offset = buf.len() as u64;
+            encode(entry, &mut buf)?;
+        }
+        let path = self.log_path();
+        write_atomic(&path, &buf)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CoordError::io(&path, e))?;
+        self.len = buf.len() as u64;
+        self.seek_end()
+    }
+}
+
+fn io_err(e: CoordError) -> StorageError {
+    StorageIOError::write_logs(&e).into()
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> std::result::Result<Vec<Entry>, StorageError> {
+        let inner = self.inner.lock();
+        Ok(inner
+            .entries
+            .range(range)
+            .map(|(_, (e, _))| e.clone())
+            .collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> std::result::Result<LogState<TypeConfig>, StorageError> {
+        let inner = self.inner.lock();
+        let last = inner.entries.values().next_back().map(|(e, _)| e.log_id);
+        Ok(LogState {
+            last_purged_log_id: inner.hard.purged,
+            last_log_id: last.or(inner.hard.purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> std::result::Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        inner.hard.vote = Some(*vote);
+        inner
+            .save_hard()
+            .map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> std::result::Result<Option<Vote<u64>>, StorageError> {
+        Ok(self.inner.lock().hard.vote)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId>,
+    ) -> std::result::Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        inner.hard.committed = committed;
+        inner.save_hard().map_err(io_err)
+    }
+
+    async fn read_committed(&mut self) -> std::result::Result<Option<LogId>, StorageError> {
+        Ok(self.inner.lock().hard.committed)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> std::result::Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let res = self.inner.lock().append(entries.into_iter().collect());
+        match res {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(io_err(e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
+        self.inner.lock().truncate(log_id.index).map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
+        self.inner.lock().purge(log_id).map_err(io_err)
+    }
+}

@@ -1,0 +1,35 @@
+//! openraft glue: the type config, the on-disk log and state machine, and the
+//! pluggable peer transport. Everything here only carries out `crate::rules`.
+
+mod durable;
+mod log_file;
+mod log_store;
+mod network;
+mod state_machine;
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+
+pub(crate) use log_store::LogStore;
+pub(crate) use network::Network;
+pub use network::{NoPeers, RaftTransport};
+pub(crate) use state_machine::StateMachine;
+
+use crate::command::{MetaReply, MetaRequest};
+
+openraft::declare_raft_types!(
+    /// Coord's openraft type configuration (node ids are `u64`).
+    pub TypeConfig:
+        D = MetaRequest,
+        R = MetaReply,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub(crate) type Entry = openraft::Entry<TypeConfig>;
+pub(crate) type LogId = openraft::LogId<u64>;
+pub(crate) type StorageError = openraft::StorageError<u64>;

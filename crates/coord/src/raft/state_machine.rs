@@ -1,0 +1,218 @@
+//! `RaftStateMachine`: applies entries through `crate::rules`, publishes each
+//! new state on a watch channel, and keeps snapshots in `snapshot.json`
+//! (`{"meta": SnapshotMeta, "state": MetaState}`, written atomically). The
+//! state itself is only persisted through snapshots: after a restart openraft
+//! re-applies the log from the snapshot on.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::durable::{read_optional, write_atomic};
+use super::{Entry, LogId, StorageError, TypeConfig};
+use crate::command::{MetaReply, MetaResponse};
+use crate::error::{CoordError, Result};
+use crate::rules;
+use crate::state::MetaState;
+
+const SNAPSHOT_FILE: &str = "snapshot.json";
+
+type Membership = StoredMembership<u64, BasicNode>;
+type Meta = SnapshotMeta<u64, BasicNode>;
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: Meta,
+    state: MetaState,
+}
+
+/// The snapshot file; the mutex keeps an older snapshot from replacing a newer one.
+#[derive(Clone)]
+struct SnapshotStore {
+    path: PathBuf,
+    lock: Arc<Mutex<()>>,
+}
+
+impl SnapshotStore {
+    fn load(&self) -> Result<Option<(SnapshotFile, Vec<u8>)>> {
+        let _guard = self.lock.lock();
+        let Some(bytes) = read_optional(&self.path)? else {
+            return Ok(None);
+        };
+        let file = decode(&self.path, &bytes)?;
+        Ok(Some((file, bytes)))
+    }
+
+    /// Writes `file` unless the stored snapshot is at least as new; returns its bytes.
+    fn save(&self, file: &SnapshotFile) -> Result<Vec<u8>> {
+        let bytes = serde_json::to_vec(file)
+            .map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))?;
+        let _guard = self.lock.lock();
+        if let Some(old) = read_optional(&self.path)? {
+            if decode(&self.path, &old)?.meta.last_log_id >= file.meta.last_log_id {
+                return Ok(bytes);
+            }
+        }
+        write_atomic(&self.path, &bytes)?;
+        Ok(bytes)
+    }
+}
+
+fn decode(path: &Path, bytes: &[u8]) -> Result<SnapshotFile> {
+    serde_json::from_slice(bytes).map_err(|e| CoordError::corrupt(path, e.to_string()))
+}
+
+pub(crate) struct StateMachine {
+    store: SnapshotStore,
+    state: MetaState,
+    applied: Option<LogId>,
+    membership: Membership,
+    tx: watch::Sender<Arc<MetaState>>,
+}
+
+impl StateMachine {
+    /// Opens the state machine in `dir` at its last snapshot.
+    pub(crate) fn open(dir: &Path) -> Result<(Self, watch::Receiver<Arc<MetaState>>)> {
+        let store = SnapshotStore {
+            path: dir.join(SNAPSHOT_FILE),
+            lock: Arc::new(Mutex::new(())),
+        };
+        let (state, applied, membership) = match store.load()? {
+            Some((file, _)) => (file.state, file.meta.last_log_id, file.meta.last_membership),
+            None => (MetaState::default(), None, Membership::default()),
+        };
+        let (tx, rx) = watch::channel(Arc::new(state.clone()));
+        let sm = Self {
+            store,
+            state,
+            applied,
+            membership,
+            tx,
+        };
+        Ok((sm, rx))
+    }
+
+    fn publish(&self) {
+        self.tx.send_replace(Arc::new(self.state.clone()));
+    }
+}
+
+fn snapshot_err(e: CoordError) -> StorageError {
+    StorageIOError::write_snapshot(None, &e).into()
+}
+
+/// Builds a snapshot from a copy of the state taken when the builder was made.
+pub(crate) struct SnapshotBuilder {
+    store: SnapshotStore,
+    state: MetaState,
+    applied: Option<LogId>,
+    membership: Membership,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
+        let snapshot_id = match self.applied {
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
+            None => "empty".to_string(),
+        };
+        let file = SnapshotFile {
+            meta: Meta {
+                last_log_id: self.applied,
+                last_membership: self.membership.clone(),
+                snapshot_id,
+            },
+            state: std::mem::take(&mut self.state),
+        };
+        let bytes = self.store.save(&file).map_err(snapshot_err)?;
+        Ok(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> std::result::Result<(Option<LogId>, Membership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<MetaReply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            let reply = match entry.payload {
+                EntryPayload::Blank => Ok(MetaResponse::Done),
+                EntryPayload::Normal(req) => rules::apply(&mut self.state, &req.cmd, req.ts),
+                EntryPayload::Membership(m) => {
+                    self.membership = Membership::new(Some(entry.log_id), m);
+                    Ok(MetaResponse::Done)
+                }
+            };
+            self.applied = Some(entry.log_id);
+            replies.push(reply);
+        }
+        self.publish();
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            store: self.store.clone(),
+            state: self.state.clone(),
+            applied: self.applied,
+            membership: self.membership.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> std::result::Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> std::result::Result<(), StorageError> {
+        let received = decode(&self.store.path, snapshot.get_ref()).map_err(snapshot_err)?;
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            state: received.state,
+        };
+        self.store.save(&file).map_err(snapshot_err)?;
+        self.state = file.state;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let loaded = self.store.load().map_err(snapshot_err)?;
+        Ok(loaded.map(|(file, bytes)| Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}
