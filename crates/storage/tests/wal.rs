@@ -94,7 +94,10 @@ async fn concurrent_submitters_are_group_committed_and_recovered_exactly_once() 
 
     let objects = wal_seqs(dir.path()).len();
     eprintln!("{} submits -> {objects} wal objects", tasks * per_task);
-    assert!(objects < tasks * per_task / 2, "group commit: {objects} objects for 5000 submits");
+    assert!(
+        objects < tasks * per_task / 2,
+        "group commit: {objects} objects for 5000 submits"
+    );
 
     let (wal2, recovered) = open(&store, 2, 0).await.expect("reopen");
     assert_eq!(recovered.len(), tasks * per_task);
@@ -112,10 +115,19 @@ async fn concurrent_submitters_are_group_committed_and_recovered_exactly_once() 
         };
         assert_eq!(acked.get(&pk), Some(&r.seq), "acked seq of {pk}");
         assert_eq!(r.epoch, 1);
-        assert_eq!(rows.vectors, (0..4).map(|i| pk as f32 + i as f32 / 8.0).collect::<Vec<_>>());
+        assert_eq!(
+            rows.vectors,
+            (0..4)
+                .map(|i| pk as f32 + i as f32 / 8.0)
+                .collect::<Vec<_>>()
+        );
         assert!(seen.insert(pk, ()).is_none(), "{pk} recovered twice");
     }
-    assert_eq!(wal2.last_seq(), last + 1, "the new epoch's marker follows the log");
+    assert_eq!(
+        wal2.last_seq(),
+        last + 1,
+        "the new epoch's marker follows the log"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +136,9 @@ async fn newer_epoch_fences_the_old_writer() {
     let store = open_local_store(dir.path()).expect("store");
     let (w1, _) = open(&store, 1, 0).await.expect("open 1");
     for ts in 1..=3 {
-        w1.submit(upsert(ts, ts as i64, 2)).await.expect("epoch 1 write");
+        w1.submit(upsert(ts, ts as i64, 2))
+            .await
+            .expect("epoch 1 write");
     }
     let (w2, rec) = open(&store, 2, 0).await.expect("open 2");
     assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -137,7 +151,12 @@ async fn newer_epoch_fences_the_old_writer() {
         quiver_common::Error::from(e).kind(),
         quiver_common::ErrorKind::Fenced
     );
-    assert!(w1.truncate(100).await.expect_err("fenced truncate").is_fenced());
+    assert!(
+        w1.truncate(100)
+            .await
+            .expect_err("fenced truncate")
+            .is_fenced()
+    );
     w2.submit(upsert(6, 6, 2)).await.expect("epoch 2 write");
 
     // An older epoch cannot take the log back.
@@ -202,12 +221,18 @@ async fn torn_tail_is_skipped_and_reported_but_middle_corruption_fails() {
 
         hurt(s3);
         let (w2, rec) = open(&store, 2, 0).await.expect("torn tail recovers");
-        assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2], "{damage}");
+        assert_eq!(
+            rec.iter().map(ts_of).collect::<Vec<_>>(),
+            vec![1, 2],
+            "{damage}"
+        );
         let torn = w2.recovery().torn_tail.clone().expect("torn tail reported");
         assert_eq!(torn.seq, s3);
         assert!(dir.path().join(&torn.quarantined_to).exists());
         assert!(w2.last_seq() > s3);
-        w2.submit(upsert(10, 10, 8)).await.expect("write after recovery");
+        w2.submit(upsert(10, 10, 8))
+            .await
+            .expect("write after recovery");
         drop(w2);
         // The replaced object now sits in the middle and reads as empty, not corrupt.
         let (w3, rec) = open(&store, 3, 0).await.expect("reopen");
@@ -231,7 +256,10 @@ async fn truncate_removes_covered_objects_and_recovery_starts_after_the_checkpoi
     let left = wal_seqs(dir.path());
     let mut want = vec![marker];
     want.extend(&seqs[4..]);
-    assert_eq!(left, want, "data objects <= checkpoint deleted, epoch marker kept");
+    assert_eq!(
+        left, want,
+        "data objects <= checkpoint deleted, epoch marker kept"
+    );
     // Truncating everything still keeps the newest object (it anchors the next seq).
     w.truncate(u64::MAX).await.expect("truncate all");
     assert_eq!(wal_seqs(dir.path()), vec![marker, seqs[5]]);
@@ -258,7 +286,9 @@ async fn a_failed_put_fails_its_waiters_and_stops_the_log() {
     let (w2, rec) = open(&store, 1, 0).await.expect("same epoch reopens");
     assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1]);
     assert!(w2.last_seq() > seq);
-    w2.submit(upsert(4, 4, 2)).await.expect("write after reopen");
+    w2.submit(upsert(4, 4, 2))
+        .await
+        .expect("write after reopen");
 }
 
 #[tokio::test]
@@ -269,12 +299,20 @@ async fn a_batch_larger_than_the_limits_goes_out_alone() {
         max_batch_bytes: 64,
         max_batch_records: 2,
     };
-    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, opts).await.expect("open");
-    let futs: Vec<_> = (1..=5).map(|ts| w.submit(upsert(ts, ts as i64, 64))).collect();
+    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, opts)
+        .await
+        .expect("open");
+    let futs: Vec<_> = (1..=5)
+        .map(|ts| w.submit(upsert(ts, ts as i64, 64)))
+        .collect();
     let mut seqs = Vec::new();
     for f in futs {
         seqs.push(f.await.expect("write"));
     }
     seqs.dedup();
-    assert_eq!(seqs.len(), 5, "each 256-byte record exceeds max_batch_bytes");
+    assert_eq!(
+        seqs.len(),
+        5,
+        "each 256-byte record exceeds max_batch_bytes"
+    );
 }

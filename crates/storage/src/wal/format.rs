@@ -142,3 +142,65 @@ pub(crate) fn decode_object(raw: &[u8], seq: u64, what: &str) -> Result<(Header,
     r.finish()?;
     Ok((h, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use quiver_common::{PrimaryKey, RowBatch};
+
+    fn object(seq: u64) -> (Vec<u8>, Vec<Mutation>) {
+        let muts = vec![
+            Mutation::Delete {
+                ts: 1,
+                pks: vec![PrimaryKey::Str("a".into())],
+            },
+            Mutation::Upsert {
+                ts: 2,
+                rows: RowBatch {
+                    dim: 3,
+                    pks: vec![PrimaryKey::Int(1), PrimaryKey::Int(2)],
+                    vectors: vec![0.5; 6],
+                    columns: vec![],
+                },
+            },
+        ];
+        let body: Vec<u8> = muts.iter().flat_map(encode_record).collect();
+        let mut b = encode_header(&Header {
+            kind: Kind::Data,
+            epoch: 4,
+            seq,
+            count: muts.len() as u32,
+            body_len: body.len() as u64,
+        });
+        b.extend(body);
+        (b, muts)
+    }
+
+    #[test]
+    fn object_round_trip() {
+        let (b, muts) = object(9);
+        let (h, got) = decode_object(&b, 9, "t").expect("decode");
+        assert_eq!((h.kind, h.epoch, h.seq), (Kind::Data, 4, 9));
+        assert_eq!(got, muts);
+        assert!(
+            decode_object(&b, 8, "t")
+                .expect_err("wrong seq")
+                .is_corrupt()
+        );
+        let m = encode_empty(Kind::EpochMarker, 2, 5);
+        assert_eq!(m.len(), HEADER_LEN);
+        let (h, got) = decode_object(&m, 5, "t").expect("marker");
+        assert_eq!((h.kind, h.epoch, got.len()), (Kind::EpochMarker, 2, 0));
+    }
+
+    proptest! {
+        #[test]
+        fn damage_is_detected(i in any::<prop::sample::Index>(), x in 1u8..=255, cut in any::<bool>()) {
+            let (mut b, _) = object(1);
+            let i = i.index(b.len());
+            if cut { b.truncate(i) } else { b[i] ^= x }
+            prop_assert!(decode_object(&b, 1, "t").expect_err("damaged").is_corrupt());
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Segment encode / open (mmap) round trips, corruption, upload and cached download.
+
+use std::sync::Arc;
+
+use object_store::ObjectStoreExt;
+use proptest::prelude::*;
+use quiver_common::{Column, PrimaryKey, ScalarValue};
+use quiver_storage::{
+    MappedSegment, ObjectStore, SegmentData, encode_segment, fetch_segment, layout,
+    open_local_store, put_segment,
+};
+
+fn sample(segment_id: u64, rows: usize, dim: usize, str_pks: bool) -> SegmentData {
+    let kinds = |i: usize| match i % 6 {
+        0 => ScalarValue::Null,
+        1 => ScalarValue::Bool(i % 4 == 1),
+        2 => ScalarValue::Int(-(i as i64) * 1_000_000_007),
+        3 => ScalarValue::Float(i as f64 / 3.0),
+        4 => ScalarValue::Str(format!("s-{i}-ü")),
+        _ => ScalarValue::Json(format!("{{\"k\":{i}}}")),
+    };
+    SegmentData {
+        segment_id,
+        dim,
+        pks: (0..rows)
+            .map(|i| {
+                if str_pks {
+                    PrimaryKey::Str(format!("key-{i}"))
+                } else {
+                    PrimaryKey::Int(i as i64 * 7 - 3)
+                }
+            })
+            .collect(),
+        timestamps: (0..rows as u64).map(|i| 1000 + i).collect(),
+        vectors: (0..rows * dim).map(|i| i as f32 * 0.25 - 1.0).collect(),
+        columns: vec![
+            Column {
+                name: "mixed".into(),
+                values: (0..rows).map(kinds).collect(),
+            },
+            Column {
+                name: "n".into(),
+                values: (0..rows).map(|i| ScalarValue::Int(i as i64)).collect(),
+            },
+        ],
+        tombstones: if rows.is_multiple_of(2) {
+            vec![]
+        } else {
+            vec![
+                (PrimaryKey::Int(42), 5),
+                (PrimaryKey::Str("gone".into()), 6),
+            ]
+        },
+        max_ts: 1000 + rows as u64,
+        wal_seq: 99,
+    }
+}
+
+fn assert_same(seg: &MappedSegment, d: &SegmentData) {
+    assert_eq!(seg.segment_id(), d.segment_id);
+    assert_eq!(seg.len(), d.pks.len());
+    assert_eq!(seg.dim(), d.dim);
+    assert_eq!(seg.vectors(), &d.vectors[..]);
+    for i in 0..seg.len() {
+        assert_eq!(seg.pk(i), &d.pks[i]);
+        assert_eq!(seg.timestamp(i), d.timestamps[i]);
+    }
+    assert_eq!(seg.columns(), &d.columns[..]);
+    assert_eq!(seg.tombstones(), &d.tombstones[..]);
+    assert_eq!(seg.max_ts(), d.max_ts);
+    assert_eq!(seg.wal_seq(), d.wal_seq);
+}
+
+#[test]
+fn round_trips_through_a_mapped_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (rows, dim, str_pks) in [
+        (0, 8, false),
+        (1, 1, true),
+        (100, 50, false),
+        (33, 128, true),
+    ] {
+        let d = sample(rows as u64 + 1, rows, dim, str_pks);
+        d.check().expect("consistent");
+        let bytes = encode_segment(&d);
+        let path = dir.path().join(format!("{rows}.seg"));
+        std::fs::write(&path, &bytes).expect("write");
+        let seg = MappedSegment::open(&path).expect("open");
+        assert!(seg.is_mapped(), "vectors are read in place");
+        assert_same(&seg, &d);
+        assert_same(&MappedSegment::from_bytes(bytes).expect("from bytes"), &d);
+    }
+}
+
+#[test]
+fn corrupt_files_are_errors() {
+    let d = sample(1, 10, 4, true);
+    let bytes = encode_segment(&d);
+    for i in [0, 10, 100, 128, 200, bytes.len() - 5, bytes.len() - 1] {
+        let mut b = bytes.clone();
+        b[i] ^= 1;
+        let e = MappedSegment::from_bytes(b).expect_err("flipped");
+        assert!(e.is_corrupt(), "{e}");
+    }
+    assert!(MappedSegment::from_bytes(bytes[..bytes.len() - 1].to_vec()).is_err());
+    assert!(MappedSegment::from_bytes(vec![]).is_err());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.seg");
+    std::fs::write(&p, &bytes[..200]).expect("write");
+    assert!(MappedSegment::open(&p).expect_err("truncated").is_corrupt());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn damaged_bytes_never_panic(
+        rows in 0usize..20,
+        dim in 1usize..9,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..4),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let d = sample(3, rows, dim, rows % 3 == 0);
+        let original = encode_segment(&d);
+        let mut b = original.clone();
+        for (i, x) in &flips {
+            let i = i.index(b.len());
+            b[i] ^= x;
+        }
+        if let Some(c) = cut {
+            let len = c.index(b.len());
+            b.truncate(len);
+        }
+        let damaged = b != original;
+        match MappedSegment::from_bytes(b) {
+            Ok(seg) => {
+                prop_assert!(!damaged, "damage went unnoticed");
+                assert_same(&seg, &d);
+            }
+            Err(e) => prop_assert!(damaged && e.is_corrupt(), "{}", e),
+        }
+    }
+}
+
+#[tokio::test]
+async fn put_then_fetch_through_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ObjectStore> = open_local_store(&dir.path().join("store")).expect("store");
+    let cache = dir.path().join("cache");
+    let d = sample(5, 40, 16, false);
+    put_segment(&store, 1, 2, &d, Some(b"index!".to_vec()))
+        .await
+        .expect("put");
+    let plain = sample(6, 3, 16, true);
+    put_segment(&store, 1, 2, &plain, None).await.expect("put");
+
+    let (seg, idx) = fetch_segment(&store, 1, 2, 5, &cache).await.expect("fetch");
+    assert_same(&seg, &d);
+    assert!(seg.is_mapped());
+    assert_eq!(idx.as_deref(), Some(&b"index!"[..]));
+    let (seg, idx) = fetch_segment(&store, 1, 2, 6, &cache).await.expect("fetch");
+    assert_same(&seg, &plain);
+    assert_eq!(idx, None);
+
+    // A valid cached copy is reused even when the store no longer has the object.
+    store
+        .delete(&layout::segment_path(1, 2, 5))
+        .await
+        .expect("delete");
+    let (seg, _) = fetch_segment(&store, 1, 2, 5, &cache)
+        .await
+        .expect("cached");
+    assert_same(&seg, &d);
+
+    // A damaged cached copy is fetched again.
+    let cached = cache.join("1/2").join(format!("{:020}.seg", 6));
+    let mut b = std::fs::read(&cached).expect("cached file");
+    b[150] ^= 0xff;
+    std::fs::write(&cached, b).expect("damage");
+    let (seg, _) = fetch_segment(&store, 1, 2, 6, &cache)
+        .await
+        .expect("refetch");
+    assert_same(&seg, &plain);
+
+    let e = fetch_segment(&store, 1, 2, 77, &cache)
+        .await
+        .expect_err("missing");
+    assert!(
+        matches!(e, quiver_storage::StorageError::NotFound(_)),
+        "{e}"
+    );
+    let bad = SegmentData {
+        dim: 3,
+        ..sample(8, 2, 4, false)
+    };
+    assert!(put_segment(&store, 1, 2, &bad, None).await.is_err());
+}
