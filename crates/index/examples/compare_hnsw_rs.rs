@@ -22,18 +22,32 @@ impl Distance<f32> for SimdL2 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(args.first().map_or("/work/shared/datasets/glove50-100k", String::as_str));
+    let dir = PathBuf::from(
+        args.first()
+            .map_or("/work/shared/datasets/glove50-100k", String::as_str),
+    );
     let efs = args.get(1).map_or("40,80,160", String::as_str);
-    let efs = efs.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>()?;
+    let efs = efs
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<usize>, _>>()?;
     let (dim, base) = read_fvecs(dir.join("base.fvecs"))?;
     let (_, queries) = read_fvecs(dir.join("query.fvecs"))?;
     let (gdim, gt) = read_ivecs(dir.join("groundtruth.ivecs"))?;
     let n = base.len() / dim;
     let hnsw = Hnsw::<f32, SimdL2>::new(16, n, 16, 200, SimdL2);
-    let data: Vec<(&[f32], usize)> = base.chunks_exact(dim).enumerate().map(|(i, v)| (v, i)).collect();
+    let data: Vec<(&[f32], usize)> = base
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, v)| (v, i))
+        .collect();
     let t = Instant::now();
     hnsw.parallel_insert_slice(&data);
-    println!("hnsw_rs build_s {:.2} (rayon threads {})", t.elapsed().as_secs_f64(), rayon::current_num_threads());
+    println!(
+        "hnsw_rs build_s {:.2} (rayon threads {})",
+        t.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
     let nq = queries.len() / dim;
     for _round in 0..2 {
         for &ef in &efs {
@@ -47,7 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let res = hnsw.search(q, 10, ef);
                 lat.push(t.elapsed().as_secs_f64() * 1e6);
                 let truth = &gt[i * gdim..i * gdim + 10];
-                hits += res.iter().filter(|r| truth.contains(&(r.d_id as i32))).count();
+                hits += res
+                    .iter()
+                    .filter(|r| truth.contains(&(r.d_id as i32)))
+                    .count();
             }
             let wall = t0.elapsed().as_secs_f64();
             lat.sort_by(f64::total_cmp);

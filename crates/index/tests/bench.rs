@@ -1,0 +1,80 @@
+//! bench::run and the vecs readers on the checked-in glove50-10k data.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use quiver_index::Metric;
+use quiver_index::bench::{IndexBenchConfig, read_fvecs, read_ivecs, run};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
+
+#[test]
+fn readers_parse_the_test_data() {
+    let (dim, base) = read_fvecs(format!("{DATA}/base.fvecs")).expect("base");
+    assert_eq!((dim, base.len()), (50, 500_000));
+    // Rows are unit vectors.
+    let norm: f32 = base[..50].iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-4);
+    let (gdim, gt) = read_ivecs(format!("{DATA}/groundtruth.ivecs")).expect("gt");
+    assert_eq!((gdim, gt.len()), (100, 10_000));
+    assert!(gt.iter().all(|&id| (0..10_000).contains(&id)));
+}
+
+#[test]
+fn readers_reject_bad_files() {
+    let dir = std::env::temp_dir().join(format!("quiver-index-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bytes = std::fs::read(format!("{DATA}/query.fvecs")).expect("read");
+    let truncated = dir.join("truncated.fvecs");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 3]).expect("write");
+    assert!(read_fvecs(&truncated).is_err());
+    let mut mixed = bytes[..204].to_vec();
+    mixed.extend_from_slice(&3i32.to_le_bytes());
+    mixed.extend_from_slice(&[0u8; 12]);
+    let mixed_path = dir.join("mixed.fvecs");
+    std::fs::write(&mixed_path, &mixed).expect("write");
+    assert!(read_fvecs(&mixed_path).is_err(), "dimension change");
+    let negative = dir.join("negative.ivecs");
+    std::fs::write(&negative, (-1i32).to_le_bytes()).expect("write");
+    assert!(read_ivecs(&negative).is_err());
+    assert!(read_fvecs(dir.join("missing.fvecs")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_reports_build_and_recall() {
+    let cfg = IndexBenchConfig {
+        base: PathBuf::from(format!("{DATA}/base.fvecs")),
+        query: PathBuf::from(format!("{DATA}/query.fvecs")),
+        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
+        metric: Metric::L2,
+        k: 10,
+        m: 16,
+        ef_construction: 100,
+        efs: vec![16, 64],
+        threads: 2,
+    };
+    let last_progress = AtomicUsize::new(0);
+    let (mut builds, mut efs) = (Vec::new(), Vec::new());
+    run(
+        &cfg,
+        &|done, total| {
+            assert_eq!(total, 10_000);
+            last_progress.fetch_max(done, Ordering::Relaxed);
+        },
+        &mut |b| builds.push(b.clone()),
+        &mut |e| efs.push(e.clone()),
+    )
+    .expect("run");
+    assert_eq!(last_progress.load(Ordering::Relaxed), 10_000);
+    assert_eq!(builds.len(), 1);
+    assert_eq!((builds[0].n, builds[0].dim), (10_000, 50));
+    assert!(builds[0].build_s > 0.0 && builds[0].index_bytes > 10_000 * 33 * 4);
+    assert_eq!(efs.iter().map(|e| e.ef).collect::<Vec<_>>(), vec![16, 64]);
+    assert!(efs[1].recall >= 0.95, "recall {}", efs[1].recall);
+    assert!(efs[0].recall <= efs[1].recall);
+    assert!(
+        efs.iter()
+            .all(|e| e.qps > 0.0 && e.p50_us > 0.0 && e.p99_us >= e.p50_us)
+    );
+}
