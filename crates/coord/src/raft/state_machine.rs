@@ -56,10 +56,10 @@ impl SnapshotStore {
         let bytes = serde_json::to_vec(file)
             .map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))?;
         let _guard = self.lock.lock();
-        if let Some(old) = read_optional(&self.path)? {
-            if decode(&self.path, &old)?.meta.last_log_id >= file.meta.last_log_id {
-                return Ok(bytes);
-            }
+        if let Some(old) = read_optional(&self.path)?
+            && decode(&self.path, &old)?.meta.last_log_id >= file.meta.last_log_id
+        {
+            return Ok(bytes);
         }
         write_atomic(&self.path, &bytes)?;
         Ok(bytes)

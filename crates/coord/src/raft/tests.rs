@@ -27,8 +27,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
 }
 
 #[test]
-fn openraft_storage_suite() -> Result<(), StorageError> {
-    Suite::test_all(Builder)
+fn openraft_storage_suite() {
+    Suite::test_all(Builder).expect("openraft storage suite");
 }
 
 fn blank(term: u64, index: u64) -> Entry {
@@ -69,12 +69,18 @@ async fn log_survives_reopen_with_truncate_purge_and_vote() {
     let dir = TempDir::new().expect("dir");
     {
         let mut log = LogStore::open(dir.path()).expect("open");
-        log.blocking_append((1..=6).map(|i| blank(1, i))).await.expect("append");
+        log.blocking_append((1..=6).map(|i| blank(1, i)))
+            .await
+            .expect("append");
         log.truncate(log_id(1, 1, 5)).await.expect("truncate");
-        log.blocking_append([blank(2, 5)]).await.expect("append after truncate");
+        log.blocking_append([blank(2, 5)])
+            .await
+            .expect("append after truncate");
         log.purge(log_id(1, 1, 2)).await.expect("purge");
         log.save_vote(&Vote::new(2, 1)).await.expect("vote");
-        log.save_committed(Some(log_id(2, 1, 5))).await.expect("committed");
+        log.save_committed(Some(log_id(2, 1, 5)))
+            .await
+            .expect("committed");
         assert_eq!(indexes(&mut log).await, vec![3, 4, 5]);
     }
     let mut log = LogStore::open(dir.path()).expect("reopen");
@@ -83,7 +89,10 @@ async fn log_survives_reopen_with_truncate_purge_and_vote() {
     assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 2)));
     assert_eq!(state.last_log_id, Some(log_id(2, 1, 5)));
     assert_eq!(log.read_vote().await.expect("vote"), Some(Vote::new(2, 1)));
-    assert_eq!(log.read_committed().await.expect("c"), Some(log_id(2, 1, 5)));
+    assert_eq!(
+        log.read_committed().await.expect("c"),
+        Some(log_id(2, 1, 5))
+    );
     // Appends continue at the right place after a reopen.
     log.blocking_append([blank(2, 6)]).await.expect("append");
     drop(log);
@@ -95,16 +104,24 @@ async fn log_survives_reopen_with_truncate_purge_and_vote() {
 async fn torn_last_record_is_dropped_on_reopen() {
     let dir = TempDir::new().expect("dir");
     let mut log = LogStore::open(dir.path()).expect("open");
-    log.blocking_append((1..=3).map(|i| blank(1, i))).await.expect("append");
+    log.blocking_append((1..=3).map(|i| blank(1, i)))
+        .await
+        .expect("append");
     drop(log);
-    let len = std::fs::metadata(dir.path().join("raft-log")).expect("meta").len();
+    let len = std::fs::metadata(dir.path().join("raft-log"))
+        .expect("meta")
+        .len();
     // A record whose payload was cut short by a crash.
     append_raw(dir.path(), &[40, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
     let mut log = LogStore::open(dir.path()).expect("reopen");
     assert_eq!(indexes(&mut log).await, vec![1, 2, 3]);
-    let after = std::fs::metadata(dir.path().join("raft-log")).expect("meta").len();
+    let after = std::fs::metadata(dir.path().join("raft-log"))
+        .expect("meta")
+        .len();
     assert_eq!(after, len, "the torn bytes are cut off");
-    log.blocking_append([blank(1, 4)]).await.expect("append after repair");
+    log.blocking_append([blank(1, 4)])
+        .await
+        .expect("append after repair");
     drop(log);
     // A complete-length last record with a bad checksum is torn too.
     let mut bad = Vec::new();
@@ -124,7 +141,9 @@ async fn torn_last_record_is_dropped_on_reopen() {
 async fn corruption_before_the_tail_is_an_error() {
     let dir = TempDir::new().expect("dir");
     let mut log = LogStore::open(dir.path()).expect("open");
-    log.blocking_append((1..=3).map(|i| blank(1, i))).await.expect("append");
+    log.blocking_append((1..=3).map(|i| blank(1, i)))
+        .await
+        .expect("append");
     drop(log);
     let path = dir.path().join("raft-log");
     let mut bytes = std::fs::read(&path).expect("read");
@@ -146,27 +165,52 @@ async fn second_open_of_a_directory_is_refused() {
 async fn snapshot_restores_state_after_reopen() {
     let dir = TempDir::new().expect("dir");
     let (mut sm, rx) = StateMachine::open(dir.path()).expect("open");
-    let replies = sm.apply([create(1, 1, "a"), create(1, 2, "a")]).await.expect("apply");
+    let replies = sm
+        .apply([create(1, 1, "a"), create(1, 2, "a")])
+        .await
+        .expect("apply");
     assert_eq!(replies[0], Ok(MetaResponse::CollectionCreated { id: 1 }));
-    assert!(replies[1].is_err(), "duplicate name is a rule error, not a storage error");
+    assert!(
+        replies[1].is_err(),
+        "duplicate name is a rule error, not a storage error"
+    );
     assert_eq!(rx.borrow().version(), 1, "watch sees the applied state");
-    let snap = sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
+    let snap = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("build");
     assert_eq!(snap.meta.last_log_id, Some(log_id(1, 1, 2)));
-    sm.apply([create(1, 3, "b")]).await.expect("apply after snapshot");
+    sm.apply([create(1, 3, "b")])
+        .await
+        .expect("apply after snapshot");
     drop(sm);
     let (mut sm, rx) = StateMachine::open(dir.path()).expect("reopen");
     let (applied, _) = sm.applied_state().await.expect("applied");
-    assert_eq!(applied, Some(log_id(1, 1, 2)), "state is back at the snapshot");
+    assert_eq!(
+        applied,
+        Some(log_id(1, 1, 2)),
+        "state is back at the snapshot"
+    );
     assert!(rx.borrow().collection("a").is_some());
-    assert!(rx.borrow().collection("b").is_none(), "b is re-applied from the log by raft");
+    assert!(
+        rx.borrow().collection("b").is_none(),
+        "b is re-applied from the log by raft"
+    );
 
     // Install the snapshot into a fresh state machine.
     let other = TempDir::new().expect("dir");
     let (mut sm2, rx2) = StateMachine::open(other.path()).expect("open");
     let current = sm.get_current_snapshot().await.expect("get").expect("some");
-    sm2.install_snapshot(&current.meta, current.snapshot).await.expect("install");
+    sm2.install_snapshot(&current.meta, current.snapshot)
+        .await
+        .expect("install");
     assert!(rx2.borrow().collection("a").is_some());
-    assert_eq!(sm2.applied_state().await.expect("applied").0, Some(log_id(1, 1, 2)));
+    assert_eq!(
+        sm2.applied_state().await.expect("applied").0,
+        Some(log_id(1, 1, 2))
+    );
 }
 
 #[tokio::test]
@@ -174,7 +218,9 @@ async fn interrupted_purge_is_finished_on_reopen() {
     let dir = TempDir::new().expect("dir");
     let path = dir.path().join("raft-log");
     let mut log = LogStore::open(dir.path()).expect("open");
-    log.blocking_append((1..=5).map(|i| blank(1, i))).await.expect("append");
+    log.blocking_append((1..=5).map(|i| blank(1, i)))
+        .await
+        .expect("append");
     let before_rewrite = std::fs::read(&path).expect("read");
     log.purge(log_id(1, 1, 2)).await.expect("purge");
     drop(log);
