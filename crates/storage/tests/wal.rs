@@ -316,3 +316,28 @@ async fn a_batch_larger_than_the_limits_goes_out_alone() {
         "each 256-byte record exceeds max_batch_bytes"
     );
 }
+
+#[tokio::test]
+async fn claim_retries_when_the_old_owner_writes_the_seq_first() {
+    use object_store::ObjectStoreExt;
+    let fs = Arc::new(failing_store::FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let (w1, _) = open(&store, 1, 0).await.expect("open 1");
+    w1.submit(upsert(1, 1, 2)).await.expect("write");
+    let s2 = w1.submit(upsert(2, 2, 2)).await.expect("write");
+    w1.close().await.expect("close");
+    // Take the object back out, and have it land while epoch 2 tries to claim its seq.
+    let path = quiver_storage::layout::wal_path(C, S, s2);
+    let bytes = store
+        .get(&path)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    store.delete(&path).await.expect("delete");
+    fs.race_next_put(path, bytes.into());
+    let (w2, rec) = open(&store, 2, 0).await.expect("open 2");
+    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(w2.recovery().claimed_seq, s2 + 1);
+}

@@ -1,5 +1,6 @@
 //! An in-memory object store whose puts can be made to fail (fault injection for tests).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::stream::BoxStream;
@@ -14,11 +15,18 @@ use object_store::{
 pub struct FailingStore {
     inner: InMemory,
     fail: AtomicBool,
+    /// `(path, bytes)`: written just before the next put to `path` (a concurrent writer).
+    race: Mutex<Option<(Path, PutPayload)>>,
 }
 
 impl FailingStore {
     pub fn fail_puts(&self, on: bool) {
         self.fail.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the next put to `path` lose a race against a put of `bytes` to the same path.
+    pub fn race_next_put(&self, path: Path, bytes: PutPayload) {
+        *self.race.lock().expect("lock") = Some((path, bytes));
     }
 }
 
@@ -36,6 +44,19 @@ impl ObjectStore for FailingStore {
                 store: "FailingStore",
                 source: "injected put failure".into(),
             });
+        }
+        let race = {
+            let mut r = self.race.lock().expect("lock");
+            match r.take() {
+                Some((path, bytes)) if &path == l => Some(bytes),
+                other => {
+                    *r = other;
+                    None
+                }
+            }
+        };
+        if let Some(bytes) = race {
+            self.inner.put_opts(l, bytes, PutOptions::default()).await?;
         }
         self.inner.put_opts(l, p, o).await
     }
