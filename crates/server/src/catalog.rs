@@ -41,9 +41,8 @@ impl MetaClient for CoordMeta {
     }
 
     async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
-        let catalog = self.0.segments(shard.collection_id, shard.shard);
-        let segments = catalog
-            .segments
+        let (segments, checkpoint) = self.0.segments(shard.collection_id, shard.shard);
+        let segments = segments
             .iter()
             .map(|s| SegmentInfo {
                 id: s.id,
@@ -53,7 +52,7 @@ impl MetaClient for CoordMeta {
                 has_index: s.has_index,
             })
             .collect();
-        Ok((segments, catalog.wal_checkpoint))
+        Ok((segments, checkpoint))
     }
 
     async fn allocate_ids(&self, count: u64) -> Result<u64> {

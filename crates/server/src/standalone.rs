@@ -96,6 +96,8 @@ impl Standalone {
     pub async fn close(self) {
         self.shutdown.cancel();
         self.datanode.close().await;
-        self.coord.shutdown().await;
+        if let Err(e) = self.coord.shutdown().await {
+            tracing::warn!(error = %e, "coord shutdown");
+        }
     }
 }

@@ -1,0 +1,121 @@
+//! Durability under kill -9: a writer process is killed at random points and
+//! after each restart every acknowledged row must be present with identical
+//! vector bytes, nothing duplicated, nothing unacknowledged half-applied and
+//! deleted rows still deleted.
+//!
+//! `QUIVER_CRASH_ITERATIONS` sets the number of kills (default 50; raise it
+//! for a longer run).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use quiver_common::PrimaryKey;
+use quiver_proxy::{Consistency, SearchRequest};
+use quiver_server::Standalone;
+use quiver_server::crash::{COLLECTION, Model, crash_config};
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+async fn recovered_rows(dir: &std::path::Path) -> (HashMap<i64, Vec<f32>>, Standalone) {
+    let s = Standalone::open(crash_config(dir), CancellationToken::new())
+        .await
+        .expect("reopen after kill");
+    let mut out = HashMap::new();
+    if s.proxy.describe(COLLECTION).is_ok() {
+        let rows = s
+            .proxy
+            .query(COLLECTION, None, None, usize::MAX, vec![], true, Consistency::Strong)
+            .await
+            .expect("query all");
+        for r in rows {
+            let PrimaryKey::Int(pk) = r.pk else { panic!("int pk") };
+            assert!(out.insert(pk, r.vector.expect("vector")).is_none(), "duplicate row {pk}");
+        }
+    }
+    (out, s)
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_at_random_points() {
+    let iterations: u64 = std::env::var("QUIVER_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut model = Model::default();
+    let mut kills_before_ready = 0;
+    for it in 0..iterations {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .args(["crash-writer", "--seed", &it.to_string(), "--first-op"])
+            .arg((model.max_op + 1).to_string())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn writer");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // Kill during start-up/recovery now and then, else after a random
+        // number of writer events.
+        let kill_after = if rng.random_bool(0.1) { 0 } else { rng.random_range(1..400) };
+        let mut seen = 0;
+        while seen < kill_after {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    model.feed(&line).expect("writer protocol");
+                    seen += 1;
+                }
+                _ => break,
+            }
+        }
+        if kill_after == 0 {
+            kills_before_ready += 1;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        for line in lines.map_while(Result::ok) {
+            model.feed(&line).expect("writer protocol");
+        }
+        rt.block_on(async {
+            let (actual, server) = recovered_rows(dir.path()).await;
+            if let Err(e) = model.check_and_resolve(&actual) {
+                panic!("iteration {it}: {e:#}");
+            }
+            // Searches see the same rows, each once.
+            if let Some((pk, v)) = actual.iter().next() {
+                let hits = server
+                    .proxy
+                    .search(SearchRequest {
+                        collection: COLLECTION.into(),
+                        queries: v.clone(),
+                        k: 50,
+                        ef: Some(200),
+                        filter: None,
+                        consistency: Consistency::Strong,
+                        output_fields: vec![],
+                        with_vectors: false,
+                    })
+                    .await
+                    .expect("search");
+                let pks: HashSet<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
+                assert_eq!(pks.len(), hits[0].len(), "iteration {it}: duplicate search hits");
+                assert_eq!(hits[0][0].pk, PrimaryKey::Int(*pk), "iteration {it}: exact match not first");
+            }
+            server.close().await;
+        });
+    }
+    eprintln!(
+        "{iterations} kills ({kills_before_ready} during start-up), {} acknowledged writes, {} rows at the end",
+        model.acked,
+        model.len()
+    );
+    assert!(model.acked > iterations, "the writer made too little progress to test anything");
+}

@@ -1,0 +1,214 @@
+//! The engine end to end in one process: front door -> datanode -> querynode,
+//! with the real coord, WAL and object store on a temporary directory.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use quiver_api::{CreateCollection, IndexKind};
+use quiver_common::{CollectionSchema, ErrorKind, Metric, PrimaryKey, RowBatch};
+use quiver_proxy::{Consistency, SearchRequest};
+use quiver_server::{Standalone, StandaloneConfig};
+use tokio_util::sync::CancellationToken;
+
+const DIM: usize = 4;
+
+fn config(dir: &std::path::Path) -> StandaloneConfig {
+    let mut c = StandaloneConfig::new(dir);
+    c.datanode.min_index_rows = 64;
+    c.querynode.search_threads = 2;
+    c
+}
+
+async fn open(dir: &std::path::Path) -> Standalone {
+    Standalone::open(config(dir), CancellationToken::new())
+        .await
+        .expect("open standalone")
+}
+
+async fn create(s: &Standalone, name: &str, shards: u32) {
+    s.proxy
+        .create_collection(CreateCollection {
+            schema: CollectionSchema::simple(name, DIM as u32),
+            shards,
+            metric: Metric::L2,
+            index: IndexKind::Hnsw { m: 8, ef_construction: 64 },
+        })
+        .await
+        .expect("create collection");
+}
+
+fn vec_for(pk: i64, version: u32) -> Vec<f32> {
+    vec![pk as f32, version as f32, (pk % 7) as f32, 1.0]
+}
+
+fn batch(pks: &[i64], version: u32) -> RowBatch {
+    RowBatch {
+        dim: DIM,
+        pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
+        vectors: pks.iter().flat_map(|p| vec_for(*p, version)).collect(),
+        columns: vec![],
+    }
+}
+
+fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
+    SearchRequest {
+        collection: name.into(),
+        queries: q,
+        k,
+        ef: Some(128),
+        filter: None,
+        consistency: c,
+        output_fields: vec![],
+        with_vectors: true,
+    }
+}
+
+/// Every live row: pk -> vector.
+async fn all_rows(s: &Standalone, name: &str) -> std::collections::HashMap<i64, Vec<f32>> {
+    let rows = s
+        .proxy
+        .query(name, None, None, usize::MAX, vec![], true, Consistency::Strong)
+        .await
+        .expect("query");
+    let mut out = std::collections::HashMap::new();
+    for r in rows {
+        let PrimaryKey::Int(pk) = r.pk else { panic!("int pk") };
+        assert!(out.insert(pk, r.vector.expect("vector")).is_none(), "duplicate pk {pk}");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_insert_is_visible_to_the_next_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    create(&s, "c", 2).await;
+    for i in 0..200i64 {
+        let w = s.proxy.insert("c", batch(&[i], 0)).await.expect("insert");
+        let consistency = if i % 2 == 0 { Consistency::Session(w.ts) } else { Consistency::Strong };
+        let hits = s.proxy.search(search("c", vec_for(i, 0), 1, consistency)).await.expect("search");
+        assert_eq!(hits[0][0].pk, PrimaryKey::Int(i), "row {i} not visible right after its ack");
+        assert_eq!(hits[0][0].score, 0.0);
+    }
+    assert_eq!(s.proxy.count("c", Consistency::Strong).await.expect("count"), 200);
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_unique_last_write_wins_and_deletes_stick() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    create(&s, "c", 1).await;
+    s.proxy.insert("c", batch(&[1, 2, 3], 0)).await.expect("insert");
+    // Same key twice in one batch: the later row wins.
+    let mut b = batch(&[4, 4], 0);
+    b.vectors[DIM..].copy_from_slice(&vec_for(4, 9));
+    s.proxy.insert("c", b).await.expect("insert dup");
+    s.proxy.upsert("c", batch(&[2], 1)).await.expect("upsert");
+    s.proxy.flush("c").await.expect("flush");
+    // Replace and delete rows that are now sealed.
+    s.proxy.upsert("c", batch(&[3], 2)).await.expect("upsert sealed");
+    s.proxy.delete("c", vec![PrimaryKey::Int(1)]).await.expect("delete");
+    let rows = all_rows(&s, "c").await;
+    let expect = |pk: i64, v: u32| assert_eq!(rows.get(&pk), Some(&vec_for(pk, v)), "row {pk}");
+    assert_eq!(rows.len(), 3);
+    expect(2, 1);
+    expect(3, 2);
+    expect(4, 9);
+    // A search near the old version of 2 must not return the old version.
+    let hits = s.proxy.search(search("c", vec_for(2, 0), 10, Consistency::Strong)).await.expect("search");
+    let pks: Vec<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
+    assert_eq!(pks.len(), 3, "{pks:?}");
+    assert_eq!(pks.iter().collect::<HashSet<_>>().len(), 3, "duplicates: {pks:?}");
+    s.close().await;
+
+    // Everything holds after a restart, and after sealing the rest.
+    let s = open(dir.path()).await;
+    assert_eq!(all_rows(&s, "c").await, rows);
+    s.proxy.flush("c").await.expect("flush");
+    assert_eq!(all_rows(&s, "c").await, rows);
+    s.close().await;
+    let s = open(dir.path()).await;
+    assert_eq!(all_rows(&s, "c").await, rows);
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seal_hand_off_leaves_no_gap_and_no_duplicate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Arc::new(open(dir.path()).await);
+    create(&s, "c", 1).await;
+    let pks: Vec<i64> = (0..300).collect();
+    s.proxy.insert("c", batch(&pks, 0)).await.expect("insert");
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (s, stop) = (s.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut checks = 0u32;
+            while !stop.load(Ordering::SeqCst) || checks < 20 {
+                let hits = s.proxy.search(search("c", vec_for(150, 0), 300, Consistency::Eventually)).await.expect("search");
+                let seen: HashSet<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
+                assert_eq!(hits[0].len(), 300, "a row went missing during hand-off");
+                assert_eq!(seen.len(), 300, "a row was returned twice during hand-off");
+                assert_eq!(s.proxy.count("c", Consistency::Eventually).await.expect("count"), 300);
+                checks += 1;
+                tokio::task::yield_now().await;
+            }
+            checks
+        })
+    };
+    for round in 1..=3u32 {
+        s.proxy.upsert("c", batch(&pks[..100], round)).await.expect("upsert");
+        s.proxy.flush("c").await.expect("flush");
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(watcher.await.expect("watcher") >= 20);
+    let rows = all_rows(&s, "c").await;
+    assert_eq!(rows.len(), 300);
+    assert_eq!(rows[&5], vec_for(5, 3));
+    assert_eq!(rows[&200], vec_for(200, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    create(&s, "c", 2).await;
+    s.proxy.insert("c", batch(&[1, 2], 0)).await.expect("insert");
+
+    let mut wrong_dim = batch(&[10, 11], 0);
+    wrong_dim.dim = DIM + 1;
+    wrong_dim.vectors.extend([0.0, 0.0]);
+    let mut nan = batch(&[10, 11], 0);
+    nan.vectors[DIM + 2] = f32::NAN;
+    let mut inf = batch(&[10, 11], 0);
+    inf.vectors[1] = f32::INFINITY;
+    let empty = batch(&[], 0);
+    let big = batch(&(0..100_001).collect::<Vec<_>>(), 0);
+    let cases = [
+        ("wrong dimension", wrong_dim, "dim 4"),
+        ("NaN", nan, "finite"),
+        ("Inf", inf, "finite"),
+        ("empty batch", empty, "at least one row"),
+        ("over-large batch", big, "at most 100000"),
+    ];
+    for (what, rows, rule) in cases {
+        let e = s.proxy.insert("c", rows).await.expect_err(what);
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{what}: {e}");
+        assert!(e.to_string().contains(rule), "{what}: {e}");
+    }
+    let e = s.proxy.insert("nope", batch(&[1], 0)).await.expect_err("unknown collection");
+    assert_eq!(e.kind(), ErrorKind::CollectionNotFound);
+    assert!(e.to_string().contains("nope"));
+    let e = s.proxy.search(search("c", vec![0.0; DIM + 1], 1, Consistency::Strong)).await.expect_err("query dim");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = s.proxy.search(search("c", vec![f32::NAN; DIM], 1, Consistency::Strong)).await.expect_err("query nan");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = s.proxy.search(search("c", vec![0.0; DIM], 16_385, Consistency::Strong)).await.expect_err("topk");
+    assert!(e.to_string().contains("limit"), "{e}");
+
+    let rows = all_rows(&s, "c").await;
+    assert_eq!(rows.keys().copied().collect::<HashSet<_>>(), HashSet::from([1, 2]));
+    s.close().await;
+}
