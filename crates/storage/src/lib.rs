@@ -1,5 +1,14 @@
 //! Quiver storage: the object-store layout, the per-shard WAL (group commit, fencing by
 //! put-if-absent, torn-tail detection) and immutable segment files read through mmap.
+//!
+//! - [`open_local_store`]: `LocalFileSystem` with fsync on, so a successful put is durable.
+//! - [`Wal`]: one object per group-committed batch at `wal/<collection>/<shard>/<seq:020>.wal`.
+//!   The key is the seq, not `<epoch>/<first_ts>` as design.md §2 first sketched: fencing by
+//!   put-if-absent needs every epoch to compete for the same next key.
+//! - [`encode_segment`] / [`MappedSegment`] / [`put_segment`] / [`fetch_segment`]: segment files
+//!   at `segments/<collection>/<shard>/<id:020>.seg` (+ `.idx`), cached locally and mapped.
+//!
+//! All async functions need a tokio runtime; [`Wal::open`] spawns the log's writer task.
 
 mod codec;
 mod error;
