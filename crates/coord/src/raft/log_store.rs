@@ -6,21 +6,18 @@
 //! Writes are synchronous (write + fsync) — metadata writes are rare and tiny.
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{StorageIOError, Vote};
+use openraft::Vote;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::durable::{read_optional, sync_parent, write_atomic};
 use super::log_file::{MAGIC, encode, scan};
-use super::{Entry, LogId, StorageError, TypeConfig};
+use super::{Entry, LogId};
 use crate::error::{CoordError, Result};
 
 const LOG_FILE: &str = "raft-log";
@@ -29,20 +26,20 @@ const LOCK_FILE: &str = "LOCK";
 
 /// What must survive a restart besides the entries.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct HardState {
-    vote: Option<Vote<u64>>,
-    committed: Option<LogId>,
-    purged: Option<LogId>,
+pub(super) struct HardState {
+    pub(super) vote: Option<Vote<u64>>,
+    pub(super) committed: Option<LogId>,
+    pub(super) purged: Option<LogId>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     dir: PathBuf,
     file: File,
     /// Current length of the log file.
     len: u64,
     /// index -> (entry, offset of its record in the file).
-    entries: BTreeMap<u64, (Entry, u64)>,
-    hard: HardState,
+    pub(super) entries: BTreeMap<u64, (Entry, u64)>,
+    pub(super) hard: HardState,
     /// Held (flock) for as long as the log is open: one coord per directory.
     _lock: File,
 }
@@ -50,7 +47,7 @@ struct Inner {
 /// Cheap to clone; clones share one log (the log reader is a clone).
 #[derive(Clone)]
 pub(crate) struct LogStore {
-    inner: Arc<Mutex<Inner>>,
+    pub(super) inner: Arc<Mutex<Inner>>,
 }
 
 impl LogStore {
@@ -151,13 +148,13 @@ impl Inner {
         Ok(())
     }
 
-    fn save_hard(&self) -> Result<()> {
+    pub(super) fn save_hard(&self) -> Result<()> {
         let bytes = serde_json::to_vec(&self.hard)
             .map_err(|e| CoordError::Raft(format!("cannot encode raft state: {e}")))?;
         write_atomic(&self.dir.join(STATE_FILE), &bytes)
     }
 
-    fn append(&mut self, entries: Vec<Entry>) -> Result<()> {
+    pub(super) fn append(&mut self, entries: Vec<Entry>) -> Result<()> {
         let mut buf = Vec::new();
         let mut placed = Vec::with_capacity(entries.len());
         let mut next = self.entries.keys().next_back().map(|i| i + 1);
@@ -188,7 +185,7 @@ impl Inner {
     }
 
     /// Deletes entries with index >= `index`.
-    fn truncate(&mut self, index: u64) -> Result<()> {
+    pub(super) fn truncate(&mut self, index: u64) -> Result<()> {
         let Some(&(_, offset)) = self.entries.get(&index) else {
             return Ok(());
         };
@@ -205,7 +202,7 @@ impl Inner {
 
     /// Deletes entries with index <= `log_id.index`: records the purge mark
     /// first, then rewrites the log file without the purged records.
-    fn purge(&mut self, log_id: LogId) -> Result<()> {
+    pub(super) fn purge(&mut self, log_id: LogId) -> Result<()> {
         self.hard.purged = Some(log_id);
         self.save_hard()?;
         self.entries = self.entries.split_off(&(log_id.index + 1));
@@ -223,95 +220,5 @@ impl Inner {
             .map_err(|e| CoordError::io(&path, e))?;
         self.len = buf.len() as u64;
         self.seek_end()
-    }
-}
-
-fn io_err(e: CoordError) -> StorageError {
-    StorageIOError::write_logs(&e).into()
-}
-
-impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
-        &mut self,
-        range: RB,
-    ) -> std::result::Result<Vec<Entry>, StorageError> {
-        let inner = self.inner.lock();
-        Ok(inner
-            .entries
-            .range(range)
-            .map(|(_, (e, _))| e.clone())
-            .collect())
-    }
-}
-
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogStore;
-
-    async fn get_log_state(&mut self) -> std::result::Result<LogState<TypeConfig>, StorageError> {
-        let inner = self.inner.lock();
-        let last = inner.entries.values().next_back().map(|(e, _)| e.log_id);
-        Ok(LogState {
-            last_purged_log_id: inner.hard.purged,
-            last_log_id: last.or(inner.hard.purged),
-        })
-    }
-
-    async fn get_log_reader(&mut self) -> Self::LogReader {
-        self.clone()
-    }
-
-    async fn save_vote(&mut self, vote: &Vote<u64>) -> std::result::Result<(), StorageError> {
-        let mut inner = self.inner.lock();
-        inner.hard.vote = Some(*vote);
-        inner
-            .save_hard()
-            .map_err(|e| StorageIOError::write_vote(&e).into())
-    }
-
-    async fn read_vote(&mut self) -> std::result::Result<Option<Vote<u64>>, StorageError> {
-        Ok(self.inner.lock().hard.vote)
-    }
-
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId>,
-    ) -> std::result::Result<(), StorageError> {
-        let mut inner = self.inner.lock();
-        inner.hard.committed = committed;
-        inner.save_hard().map_err(io_err)
-    }
-
-    async fn read_committed(&mut self) -> std::result::Result<Option<LogId>, StorageError> {
-        Ok(self.inner.lock().hard.committed)
-    }
-
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> std::result::Result<(), StorageError>
-    where
-        I: IntoIterator<Item = Entry> + Send,
-        I::IntoIter: Send,
-    {
-        let res = self.inner.lock().append(entries.into_iter().collect());
-        match res {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(io_err(e))
-            }
-        }
-    }
-
-    async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.inner.lock().truncate(log_id.index).map_err(io_err)
-    }
-
-    async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.inner.lock().purge(log_id).map_err(io_err)
     }
 }

@@ -3,6 +3,7 @@
 
 mod durable;
 mod log_file;
+mod log_raft;
 mod log_store;
 mod network;
 mod state_machine;
