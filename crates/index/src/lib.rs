@@ -21,3 +21,15 @@ pub use flat::flat_search;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use quiver_common::Metric;
 pub use topk::{Neighbor, merge_topk};
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        assert_send_sync::<crate::HnswIndex>();
+        assert_send_sync::<crate::Bitset>();
+        assert_send_sync::<crate::IndexError>();
+    }
+}
