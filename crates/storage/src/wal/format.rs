@@ -127,7 +127,7 @@ pub(crate) fn decode_object(raw: &[u8], seq: u64, what: &str) -> Result<(Header,
             h.body_len
         )));
     }
-    let mut out = Vec::with_capacity(h.count as usize);
+    let mut out = Vec::with_capacity((h.count as usize).min(r.remaining() / 8));
     for i in 0..h.count {
         let len = r.u32()? as usize;
         let crc = r.u32()?;
