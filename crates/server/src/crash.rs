@@ -75,7 +75,9 @@ pub async fn ensure_collection(server: &Standalone) -> Result<()> {
         .proxy
         .create_collection(CreateCollection {
             schema: CollectionSchema::simple(COLLECTION, DIM as u32),
-            shards: 2,
+            // One shard: a write is atomic within a shard (one WAL record);
+            // see ARCHITECTURE.md on writes that span shards.
+            shards: 1,
             metric: Metric::L2,
             index: IndexKind::Hnsw { m: 8, ef_construction: 40 },
         })
