@@ -298,3 +298,27 @@ async fn kill_9_keeps_committed_state() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_directory_of_another_node_is_refused() -> Result<()> {
+    let dir = TempDir::new()?;
+    Coord::open(dir.path(), 1).await?.shutdown().await?;
+    let err = Coord::open(dir.path(), 2)
+        .await
+        .err()
+        .context("node 2 must be refused")?;
+    assert!(err.to_string().contains("not a voter"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_on_a_multi_threaded_runtime() -> Result<()> {
+    let dir = TempDir::new()?;
+    let coord = Coord::open(dir.path(), 1).await?;
+    let id = populate(&coord).await?;
+    coord.shutdown().await?;
+    let coord = Coord::open(dir.path(), 1).await?;
+    check(&coord, id);
+    coord.shutdown().await?;
+    Ok(())
+}

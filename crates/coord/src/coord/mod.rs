@@ -59,6 +59,7 @@ impl Coord {
                 .await
                 .map_err(|e| CoordError::Raft(e.to_string()))?;
         }
+        check_membership(&raft, node_id)?;
         let coord = Coord {
             raft,
             node_id,
@@ -125,6 +126,21 @@ fn fatal(e: Fatal<u64>) -> CoordError {
         Fatal::Stopped => CoordError::Shutdown,
         other => CoordError::Raft(other.to_string()),
     }
+}
+
+/// Refuses a directory whose cluster does not have `node_id` as a voter
+/// (e.g. it was created by another node) instead of waiting for an election
+/// this node can never win.
+fn check_membership(raft: &Raft<TypeConfig>, node_id: u64) -> Result<()> {
+    let metrics = raft.metrics();
+    let voters: Vec<u64> = metrics.borrow().membership_config.voter_ids().collect();
+    if voters.is_empty() || voters.contains(&node_id) {
+        return Ok(());
+    }
+    Err(CoordError::Config {
+        field: "node_id".into(),
+        rule: format!("{node_id} is not a voter of this directory's cluster (voters: {voters:?})"),
+    })
 }
 
 /// Opens the log, waiting while a previous coord in this directory (e.g. one

@@ -30,6 +30,16 @@ pub(crate) fn sync_parent(path: &Path) -> Result<()> {
         .map_err(|e| CoordError::io(dir, e))
 }
 
+/// Runs blocking file I/O (writes + fsync) from async code: on a
+/// multi-threaded runtime the worker hands its other tasks off first.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Reads a file that may not exist yet.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {

@@ -6,6 +6,7 @@ use std::ops::RangeBounds;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{StorageIOError, Vote};
 
+use super::durable::blocking;
 use super::log_store::LogStore;
 use super::{Entry, LogId, StorageError, TypeConfig};
 use crate::error::CoordError;
@@ -47,9 +48,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<u64>) -> std::result::Result<(), StorageError> {
         let mut inner = self.inner.lock();
         inner.hard.vote = Some(*vote);
-        inner
-            .save_hard()
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+        blocking(|| inner.save_hard()).map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> std::result::Result<Option<Vote<u64>>, StorageError> {
@@ -62,7 +61,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     ) -> std::result::Result<(), StorageError> {
         let mut inner = self.inner.lock();
         inner.hard.committed = committed;
-        inner.save_hard().map_err(io_err)
+        blocking(|| inner.save_hard()).map_err(io_err)
     }
 
     async fn read_committed(&mut self) -> std::result::Result<Option<LogId>, StorageError> {
@@ -78,7 +77,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let res = self.inner.lock().append(entries.into_iter().collect());
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let res = blocking(|| self.inner.lock().append(entries));
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -92,10 +92,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.inner.lock().truncate(log_id.index).map_err(io_err)
+        blocking(|| self.inner.lock().truncate(log_id.index)).map_err(io_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.inner.lock().purge(log_id).map_err(io_err)
+        blocking(|| self.inner.lock().purge(log_id)).map_err(io_err)
     }
 }

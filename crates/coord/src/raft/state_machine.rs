@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::durable::{read_optional, write_atomic};
+use super::durable::{blocking, read_optional, write_atomic};
 use super::{Entry, LogId, StorageError, TypeConfig};
 use crate::command::{MetaReply, MetaResponse};
 use crate::error::{CoordError, Result};
@@ -134,7 +134,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             },
             state: std::mem::take(&mut self.state),
         };
-        let bytes = self.store.save(&file).map_err(snapshot_err)?;
+        let bytes = blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
         Ok(Snapshot {
             meta: file.meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -198,7 +198,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             state: received.state,
         };
-        self.store.save(&file).map_err(snapshot_err)?;
+        blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
         self.state = file.state;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
