@@ -32,7 +32,7 @@ pub(crate) fn flat_impl<S: Space>(
     k: usize,
     filter: Option<&dyn RowFilter>,
 ) -> Vec<Neighbor> {
-    let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k.min(vectors.len() / dim) + 1);
     for (i, row) in vectors.chunks_exact(dim).enumerate() {
         let id = i as u32;
         if let Some(f) = filter

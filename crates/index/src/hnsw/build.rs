@@ -216,9 +216,10 @@ impl<S: Space> Builder<'_, S> {
     ) -> Vec<Cand> {
         vis.clear();
         vis.insert(ep.id);
-        let mut cands = BinaryHeap::with_capacity(self.efc * 2);
+        let mut cands = BinaryHeap::with_capacity(self.efc.min(self.levels.len()) * 2);
         cands.push(Reverse(ep));
-        let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(self.efc + 1);
+        let mut res: BinaryHeap<Cand> =
+            BinaryHeap::with_capacity(self.efc.min(self.levels.len()) + 1);
         res.push(ep);
         while let Some(Reverse(c)) = cands.pop() {
             if res.len() >= self.efc && res.peek().is_some_and(|w| c.d > w.d) {

@@ -207,3 +207,59 @@ fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hnsw::HnswParams;
+
+    fn small() -> (Vec<f32>, HnswIndex) {
+        let v: Vec<f32> = (0..400)
+            .map(|i| ((i * 7919) % 101) as f32 / 101.0)
+            .collect();
+        let idx =
+            HnswIndex::build(&v, 4, Metric::L2, &HnswParams::default(), 1, &|_| {}).expect("build");
+        (v, idx)
+    }
+
+    /// Re-seals `body` (all bytes before the checksum) with a valid checksum.
+    fn reseal(mut body: Vec<u8>) -> Vec<u8> {
+        let sum = checksum(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        body
+    }
+
+    #[test]
+    fn structurally_invalid_but_checksummed_input_is_rejected() {
+        let (_, idx) = small();
+        let bytes = idx.to_bytes();
+        let body = bytes[..bytes.len() - 8].to_vec();
+        assert!(HnswIndex::from_bytes(&reseal(body.clone())).is_ok());
+        // Header: 8 magic + 8 u32 = 40 bytes, then level0's u64 length, then row 0.
+        let first_neighbor = 40 + 8 + 4;
+        let mut b = body.clone();
+        b[first_neighbor..first_neighbor + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
+        assert!(matches!(
+            HnswIndex::from_bytes(&reseal(b)),
+            Err(IndexError::Corrupt(_))
+        ));
+        let mut b = body.clone();
+        b[40 + 8..40 + 12].copy_from_slice(&999u32.to_le_bytes()); // neighbour count
+        assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
+        let mut b = body.clone();
+        b[40..48].copy_from_slice(&u64::MAX.to_le_bytes()); // absurd array length
+        assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
+        let mut b = body;
+        b[8..12].copy_from_slice(&2u32.to_le_bytes()); // future version
+        assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
+    }
+
+    #[test]
+    fn huge_ef_and_k_do_not_overflow() {
+        let (v, idx) = small();
+        let all = idx.search(&v, &v[..4], usize::MAX, usize::MAX, None);
+        assert_eq!(all.len(), 100);
+        let flat = crate::flat_search(&v, 4, Metric::L2, &v[..4], usize::MAX, None);
+        assert_eq!(flat.len(), 100);
+    }
+}

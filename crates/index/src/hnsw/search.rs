@@ -95,9 +95,9 @@ impl HnswIndex {
         let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
         let mut buf = std::mem::take(&mut vis.buf);
         vis.insert(ep.id);
-        let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef * 4);
+        let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef.min(self.n) * 4);
         cands.push(Reverse(ep));
-        let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+        let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef.min(self.n) + 1);
         if allowed(ep.id) {
             res.push(ep);
         }
