@@ -22,7 +22,10 @@ impl std::fmt::Display for ShardId {
 pub enum IndexKind {
     /// Exact search only.
     Flat,
-    Hnsw { m: usize, ef_construction: usize },
+    Hnsw {
+        m: usize,
+        ef_construction: usize,
+    },
 }
 
 /// What a data or query node needs to know about a collection.

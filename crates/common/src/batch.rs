@@ -72,7 +72,10 @@ impl RowBatch {
     pub fn validate(&self, schema: &CollectionSchema, max_rows: usize) -> Result<()> {
         let n = self.pks.len();
         if n == 0 {
-            return Err(Error::invalid("num_rows", "a batch must hold at least one row"));
+            return Err(Error::invalid(
+                "num_rows",
+                "a batch must hold at least one row",
+            ));
         }
         if n > max_rows {
             return Err(Error::invalid(
@@ -152,7 +155,10 @@ impl RowBatch {
         }
         for f in schema.scalar_fields() {
             if !f.nullable && !self.columns.iter().any(|c| c.name == f.name) {
-                return Err(Error::invalid(&f.name, "missing: the field is not nullable"));
+                return Err(Error::invalid(
+                    &f.name,
+                    "missing: the field is not nullable",
+                ));
             }
         }
         Ok(())
@@ -287,7 +293,11 @@ mod tests {
         assert_eq!(b.vectors, vec![11.0, 30.0, 21.0]);
         assert_eq!(
             b.columns[0].values,
-            vec![ScalarValue::Int(2), ScalarValue::Int(3), ScalarValue::Int(4)]
+            vec![
+                ScalarValue::Int(2),
+                ScalarValue::Int(3),
+                ScalarValue::Int(4)
+            ]
         );
     }
 }

@@ -170,13 +170,22 @@ impl CollectionSchema {
                     ));
                 }
                 if f.auto_id && f.data_type != DataType::Int64 {
-                    return Err(Error::invalid(&f.name, "auto_id needs an Int64 primary key"));
+                    return Err(Error::invalid(
+                        &f.name,
+                        "auto_id needs an Int64 primary key",
+                    ));
                 }
                 if f.nullable {
-                    return Err(Error::invalid(&f.name, "the primary key cannot be nullable"));
+                    return Err(Error::invalid(
+                        &f.name,
+                        "the primary key cannot be nullable",
+                    ));
                 }
             } else if f.auto_id {
-                return Err(Error::invalid(&f.name, "auto_id is only for the primary key"));
+                return Err(Error::invalid(
+                    &f.name,
+                    "auto_id is only for the primary key",
+                ));
             }
             match f.data_type {
                 DataType::FloatVector => {
@@ -317,13 +326,28 @@ mod tests {
         let e = s.validate().expect_err("dim 0");
         assert!(e.to_string().contains("vector.dim"), "{e}");
         s = CollectionSchema::simple("1bad", 4);
-        assert!(s.validate().expect_err("name").to_string().contains("collection_name"));
+        assert!(
+            s.validate()
+                .expect_err("name")
+                .to_string()
+                .contains("collection_name")
+        );
         s = CollectionSchema::simple("c", 4);
         s.fields.push(FieldSchema::new("t", DataType::VarChar));
-        assert!(s.validate().expect_err("len").to_string().contains("t.max_length"));
+        assert!(
+            s.validate()
+                .expect_err("len")
+                .to_string()
+                .contains("t.max_length")
+        );
         s = CollectionSchema::simple("c", 4);
         s.fields[0].is_primary_key = false;
-        assert!(s.validate().expect_err("pk").to_string().contains("primary key"));
+        assert!(
+            s.validate()
+                .expect_err("pk")
+                .to_string()
+                .contains("primary key")
+        );
     }
 
     #[test]

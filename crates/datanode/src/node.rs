@@ -106,7 +106,11 @@ impl DataNode {
         let (tx, rx) = mpsc::unbounded_channel();
         let tasks = vec![
             tokio::spawn(run_writer(ctx.clone(), rx)),
-            tokio::spawn(run_sealer(ctx.clone(), self.store.clone(), self.meta.clone())),
+            tokio::spawn(run_sealer(
+                ctx.clone(),
+                self.store.clone(),
+                self.meta.clone(),
+            )),
         ];
         self.shards.write().insert(
             id,
@@ -160,8 +164,9 @@ impl DataClient for DataNode {
         s.requests
             .send(Request::Write(op, tx))
             .map_err(|_| Error::Unavailable(format!("shard {shard} is closing")))?;
-        rx.await
-            .map_err(|_| Error::Unavailable(format!("shard {shard} closed before the write finished")))?
+        rx.await.map_err(|_| {
+            Error::Unavailable(format!("shard {shard} closed before the write finished"))
+        })?
     }
 
     async fn last_ts(&self, shard: ShardId) -> Result<Timestamp> {
@@ -174,8 +179,9 @@ impl DataClient for DataNode {
         s.requests
             .send(Request::Flush(tx))
             .map_err(|_| Error::Unavailable(format!("shard {shard} is closing")))?;
-        rx.await
-            .map_err(|_| Error::Unavailable(format!("shard {shard} closed before the flush finished")))?
+        rx.await.map_err(|_| {
+            Error::Unavailable(format!("shard {shard} closed before the flush finished"))
+        })?
     }
 }
 

@@ -61,7 +61,11 @@ fn should_seal(ctx: &ShardCtx) -> bool {
         || oldest.at.elapsed() >= ctx.config.seal_age()
 }
 
-async fn seal_once(ctx: &ShardCtx, store: &Arc<dyn ObjectStore>, meta: &dyn MetaClient) -> Result<()> {
+async fn seal_once(
+    ctx: &ShardCtx,
+    store: &Arc<dyn ObjectStore>,
+    meta: &dyn MetaClient,
+) -> Result<()> {
     let cut: Vec<Logged> = ctx.state.lock().growing.iter().cloned().collect();
     let (Some(first), Some(last)) = (cut.first(), cut.last()) else {
         return Ok(());
@@ -95,8 +99,10 @@ async fn seal_once(ctx: &ShardCtx, store: &Arc<dyn ObjectStore>, meta: &dyn Meta
         st.pop_sealed(cut_seq);
         st.sealed.push(info);
         st.publish(ShardEvent::Sealed(info));
-        let (done, waiting): (Vec<_>, Vec<_>) =
-            st.flush_waiters.drain(..).partition(|(target, _)| *target <= cut_seq);
+        let (done, waiting): (Vec<_>, Vec<_>) = st
+            .flush_waiters
+            .drain(..)
+            .partition(|(target, _)| *target <= cut_seq);
         st.flush_waiters = waiting;
         for (_, w) in done {
             let _ = w.send(Ok(()));
@@ -110,7 +116,12 @@ async fn seal_once(ctx: &ShardCtx, store: &Arc<dyn ObjectStore>, meta: &dyn Meta
     Ok(())
 }
 
-async fn build_index(ctx: &ShardCtx, data: &SegmentData, m: usize, ef_construction: usize) -> Result<Vec<u8>> {
+async fn build_index(
+    ctx: &ShardCtx,
+    data: &SegmentData,
+    m: usize,
+    ef_construction: usize,
+) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
     let dim = data.dim;
     let metric = ctx.info.metric;

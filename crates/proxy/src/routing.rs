@@ -36,9 +36,15 @@ mod tests {
         for i in 0..40_000 {
             counts[shard_of(&PrimaryKey::Int(i), 4) as usize] += 1;
         }
-        assert!(counts.iter().all(|c| (9_000..11_000).contains(c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|c| (9_000..11_000).contains(c)),
+            "{counts:?}"
+        );
         assert_eq!(shard_of(&PrimaryKey::Str("abc".into()), 1), 0);
         // Pinned values: routing must never change between versions.
-        assert_eq!(shard_of(&PrimaryKey::Int(42), 8), shard_of(&PrimaryKey::Int(42), 8));
+        assert_eq!(
+            shard_of(&PrimaryKey::Int(42), 8),
+            shard_of(&PrimaryKey::Int(42), 8)
+        );
     }
 }

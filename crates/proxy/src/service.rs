@@ -98,7 +98,10 @@ impl Proxy {
     pub async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo> {
         req.schema.validate()?;
         if !(1..=64).contains(&req.shards) {
-            return Err(Error::invalid("shards_num", format!("must be between 1 and 64 (got {})", req.shards)));
+            return Err(Error::invalid(
+                "shards_num",
+                format!("must be between 1 and 64 (got {})", req.shards),
+            ));
         }
         self.catalog.create_collection(req).await
     }
@@ -129,15 +132,20 @@ impl Proxy {
                     "the collection generates its keys (auto_id); do not pass them",
                 ));
             }
-            let n = if rows.dim == 0 { 0 } else { rows.vectors.len() / rows.dim };
+            let n = rows.vectors.len().checked_div(rows.dim).unwrap_or(0);
             if n == 0 || n > self.limits.max_batch_rows {
                 return Err(Error::invalid(
                     "num_rows",
-                    format!("a batch holds 1 to {} rows (got {n})", self.limits.max_batch_rows),
+                    format!(
+                        "a batch holds 1 to {} rows (got {n})",
+                        self.limits.max_batch_rows
+                    ),
                 ));
             }
             let first = self.catalog.allocate_ids(n as u64).await?;
-            rows.pks = (0..n as u64).map(|i| PrimaryKey::Int((first + i) as i64)).collect();
+            rows.pks = (0..n as u64)
+                .map(|i| PrimaryKey::Int((first + i) as i64))
+                .collect();
         }
         self.upsert_validated(&info, rows).await
     }
@@ -153,7 +161,13 @@ impl Proxy {
         let pks = rows.pks.clone();
         let parts = split_by_shard(rows, info.shards);
         let writes = parts.into_iter().map(|(shard, part)| {
-            self.data.write(ShardId { collection_id: info.id, shard }, WriteOp::Upsert(part))
+            self.data.write(
+                ShardId {
+                    collection_id: info.id,
+                    shard,
+                },
+                WriteOp::Upsert(part),
+            )
         });
         let ts = try_join_all(writes).await?.into_iter().max().unwrap_or(0);
         Ok(WriteResult { ts, pks })
@@ -163,7 +177,10 @@ impl Proxy {
     pub async fn delete(&self, collection: &str, pks: Vec<PrimaryKey>) -> Result<WriteResult> {
         let info = self.describe(collection)?;
         if pks.len() > self.limits.max_batch_rows {
-            return Err(Error::invalid("pks", format!("at most {} keys per delete", self.limits.max_batch_rows)));
+            return Err(Error::invalid(
+                "pks",
+                format!("at most {} keys per delete", self.limits.max_batch_rows),
+            ));
         }
         if pks.is_empty() {
             return Ok(WriteResult { ts: 0, pks });
@@ -172,12 +189,19 @@ impl Proxy {
         for pk in &pks {
             by_shard[shard_of(pk, info.shards) as usize].push(pk.clone());
         }
-        let writes = by_shard.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(shard, part)| {
-            self.data.write(
-                ShardId { collection_id: info.id, shard: shard as u32 },
-                WriteOp::Delete(part),
-            )
-        });
+        let writes = by_shard
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(shard, part)| {
+                self.data.write(
+                    ShardId {
+                        collection_id: info.id,
+                        shard: shard as u32,
+                    },
+                    WriteOp::Delete(part),
+                )
+            });
         let ts = try_join_all(writes).await?.into_iter().max().unwrap_or(0);
         Ok(WriteResult { ts, pks })
     }
@@ -206,27 +230,46 @@ impl Proxy {
         let info = self.describe(&req.collection)?;
         let dim = info.schema.dim();
         if req.k == 0 || req.k > self.limits.max_topk {
-            return Err(Error::invalid("limit", format!("must be between 1 and {} (got {})", self.limits.max_topk, req.k)));
+            return Err(Error::invalid(
+                "limit",
+                format!(
+                    "must be between 1 and {} (got {})",
+                    self.limits.max_topk, req.k
+                ),
+            ));
         }
-        if req.queries.is_empty() || req.queries.len() % dim != 0 {
+        if req.queries.is_empty() || !req.queries.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 &info.schema.vector_field().name,
-                format!("query vectors must have dim {dim} (got {} floats)", req.queries.len()),
+                format!(
+                    "query vectors must have dim {dim} (got {} floats)",
+                    req.queries.len()
+                ),
             ));
         }
         let nq = req.queries.len() / dim;
         if nq > self.limits.max_nq {
-            return Err(Error::invalid("nq", format!("at most {} queries per search", self.limits.max_nq)));
+            return Err(Error::invalid(
+                "nq",
+                format!("at most {} queries per search", self.limits.max_nq),
+            ));
         }
         if let Some(pos) = req.queries.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 &info.schema.vector_field().name,
-                format!("query values must be finite (query {} has {})", pos / dim, req.queries[pos]),
+                format!(
+                    "query values must be finite (query {} has {})",
+                    pos / dim,
+                    req.queries[pos]
+                ),
             ));
         }
         for f in &req.output_fields {
             if info.schema.field(f).is_none() {
-                return Err(Error::invalid("output_fields", format!("no field {f:?} in the collection")));
+                return Err(Error::invalid(
+                    "output_fields",
+                    format!("no field {f:?} in the collection"),
+                ));
             }
         }
         let ef = req.ef.unwrap_or(self.limits.default_ef).max(req.k);
@@ -259,9 +302,20 @@ impl Proxy {
             .map(|q| {
                 let lists = results
                     .iter_mut()
-                    .map(|r| std::mem::take(&mut r[q]).into_iter().map(|h| { let s = h.score; (h, s) }).collect())
+                    .map(|r| {
+                        std::mem::take(&mut r[q])
+                            .into_iter()
+                            .map(|h| {
+                                let s = h.score;
+                                (h, s)
+                            })
+                            .collect()
+                    })
                     .collect();
-                merge_topk(lists, req.k, info.metric).into_iter().map(|(h, _)| h).collect()
+                merge_topk(lists, req.k, info.metric)
+                    .into_iter()
+                    .map(|(h, _)| h)
+                    .collect()
             })
             .collect())
     }
@@ -281,23 +335,41 @@ impl Proxy {
         let info = self.describe(collection)?;
         for f in &output_fields {
             if info.schema.field(f).is_none() {
-                return Err(Error::invalid("output_fields", format!("no field {f:?} in the collection")));
+                return Err(Error::invalid(
+                    "output_fields",
+                    format!("no field {f:?} in the collection"),
+                ));
             }
         }
         let per_shard = shards(&info).map(|shard| {
             let pks = pks.as_ref().map(|p| {
-                p.iter().filter(|pk| shard_of(pk, info.shards) == shard.shard).cloned().collect()
+                p.iter()
+                    .filter(|pk| shard_of(pk, info.shards) == shard.shard)
+                    .cloned()
+                    .collect()
             });
             let filter = filter.clone();
             let output_fields = output_fields.clone();
             async move {
                 let guarantee_ts = self.guarantee(shard, consistency).await?;
                 self.query
-                    .query(ShardQuery { shard, guarantee_ts, filter, pks, limit, output_fields, with_vectors })
+                    .query(ShardQuery {
+                        shard,
+                        guarantee_ts,
+                        filter,
+                        pks,
+                        limit,
+                        output_fields,
+                        with_vectors,
+                    })
                     .await
             }
         });
-        let mut rows: Vec<ShardHit> = try_join_all(per_shard).await?.into_iter().flat_map(|r| r.rows).collect();
+        let mut rows: Vec<ShardHit> = try_join_all(per_shard)
+            .await?
+            .into_iter()
+            .flat_map(|r| r.rows)
+            .collect();
         rows.sort_by(|a, b| a.pk.cmp(&b.pk));
         rows.truncate(limit);
         Ok(rows)
@@ -315,7 +387,10 @@ impl Proxy {
 }
 
 fn shards(info: &CollectionInfo) -> impl Iterator<Item = ShardId> + '_ {
-    (0..info.shards).map(|shard| ShardId { collection_id: info.id, shard })
+    (0..info.shards).map(|shard| ShardId {
+        collection_id: info.id,
+        shard,
+    })
 }
 
 /// Splits a validated batch into one batch per shard (order kept within each).
@@ -331,7 +406,10 @@ fn split_by_shard(rows: RowBatch, shards: u32) -> Vec<(u32, RowBatch)> {
             columns: rows
                 .columns
                 .iter()
-                .map(|c| quiver_common::Column { name: c.name.clone(), values: Vec::new() })
+                .map(|c| quiver_common::Column {
+                    name: c.name.clone(),
+                    values: Vec::new(),
+                })
                 .collect(),
         })
         .collect();
@@ -343,5 +421,10 @@ fn split_by_shard(rows: RowBatch, shards: u32) -> Vec<(u32, RowBatch)> {
             out.values.push(col.values[i].clone());
         }
     }
-    parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(s, p)| (s as u32, p)).collect()
+    parts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(s, p)| (s as u32, p))
+        .collect()
 }

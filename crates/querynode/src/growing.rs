@@ -50,11 +50,11 @@ impl Growing {
     }
 
     pub fn delete(&mut self, row: u32) {
-        if let Some(d) = self.deleted.get_mut(row as usize) {
-            if !*d {
-                *d = true;
-                self.live -= 1;
-            }
+        if let Some(d) = self.deleted.get_mut(row as usize)
+            && !*d
+        {
+            *d = true;
+            self.live -= 1;
         }
     }
 

@@ -92,21 +92,23 @@ impl QueryNode {
     }
 
     fn replica(&self, id: ShardId) -> Result<Arc<ShardReplica>> {
-        self.shards
-            .read()
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| Error::Unavailable(format!("shard {id} is not loaded on this querynode")))
+        self.shards.read().get(&id).cloned().ok_or_else(|| {
+            Error::Unavailable(format!("shard {id} is not loaded on this querynode"))
+        })
     }
 
     async fn ready(&self, id: ShardId, ts: Timestamp) -> Result<Arc<ShardReplica>> {
         let r = self.replica(id)?;
-        r.wait_for(ts, Duration::from_millis(self.config.max_wait_ms)).await?;
+        r.wait_for(ts, Duration::from_millis(self.config.max_wait_ms))
+            .await?;
         Ok(r)
     }
 
     /// Runs `f` on the search pool.
-    async fn on_pool<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         self.pool.spawn(move || {
             let _ = tx.send(f());
@@ -121,8 +123,11 @@ impl QueryClient for QueryNode {
     async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
         let dim = r.info.schema.dim();
-        if dim == 0 || req.queries.len() % dim != 0 {
-            return Err(Error::invalid("data", format!("query vectors must have dim {dim}")));
+        if dim == 0 || !req.queries.len().is_multiple_of(dim) {
+            return Err(Error::invalid(
+                "data",
+                format!("query vectors must have dim {dim}"),
+            ));
         }
         self.on_pool(move || {
             let view = r.view.read();

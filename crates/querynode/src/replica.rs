@@ -94,7 +94,8 @@ impl ShardReplica {
             view.apply(&m);
         }
         let ts = view.applied_ts;
-        let live: std::collections::HashSet<u64> = view.sealed.iter().map(|s| s.seg.info.id).collect();
+        let live: std::collections::HashSet<u64> =
+            view.sealed.iter().map(|s| s.seg.info.id).collect();
         self.segments.lock().retain(|id, _| live.contains(id));
         *self.view.write() = view;
         self.service_ts.send_modify(|t| *t = (*t).max(ts));

@@ -118,14 +118,29 @@ impl ShardView {
             };
             lists.push(
                 hits.into_iter()
-                    .map(|n| (Loc::Sealed { seg: si as u32, row: n.id }, n.score))
+                    .map(|n| {
+                        (
+                            Loc::Sealed {
+                                seg: si as u32,
+                                row: n.id,
+                            },
+                            n.score,
+                        )
+                    })
                     .collect(),
             );
         }
         if self.growing.live > 0 {
-            let filter = GrowingFilter { view: self, predicate };
+            let filter = GrowingFilter {
+                view: self,
+                predicate,
+            };
             let hits = flat_search(&self.growing.vectors, dim, metric, query, k, Some(&filter));
-            lists.push(hits.into_iter().map(|n| (Loc::Growing { row: n.id }, n.score)).collect());
+            lists.push(
+                hits.into_iter()
+                    .map(|n| (Loc::Growing { row: n.id }, n.score))
+                    .collect(),
+            );
         }
         merge_topk(lists, k, metric)
             .into_iter()
@@ -168,7 +183,10 @@ impl ShardView {
                 seg: &self.sealed[seg as usize],
                 row: row as usize,
             }),
-            Loc::Growing { row } => p.eval(&GrowingRow { view: self, row: row as usize }),
+            Loc::Growing { row } => p.eval(&GrowingRow {
+                view: self,
+                row: row as usize,
+            }),
         }
     }
 
@@ -176,7 +194,10 @@ impl ShardView {
         match loc {
             Loc::Sealed { seg, row } => {
                 let s = &self.sealed[seg as usize];
-                let access = SealedRow { seg: s, row: row as usize };
+                let access = SealedRow {
+                    seg: s,
+                    row: row as usize,
+                };
                 let dim = s.seg.data.dim();
                 ShardHit {
                     pk: access.pk().clone(),
@@ -188,12 +209,17 @@ impl ShardView {
                 }
             }
             Loc::Growing { row } => {
-                let access = GrowingRow { view: self, row: row as usize };
+                let access = GrowingRow {
+                    view: self,
+                    row: row as usize,
+                };
                 ShardHit {
                     pk: access.pk().clone(),
                     score,
                     fields: project(&access, proj.fields),
-                    vector: proj.with_vectors.then(|| self.growing.vector(row as usize).to_vec()),
+                    vector: proj
+                        .with_vectors
+                        .then(|| self.growing.vector(row as usize).to_vec()),
                 }
             }
         }

@@ -59,7 +59,11 @@ pub(crate) struct ShardView {
 
 impl ShardView {
     pub fn new(info: CollectionInfo) -> Self {
-        let scalar_names: Vec<String> = info.schema.scalar_fields().map(|f| f.name.clone()).collect();
+        let scalar_names: Vec<String> = info
+            .schema
+            .scalar_fields()
+            .map(|f| f.name.clone())
+            .collect();
         let growing = Growing::new(info.schema.dim(), scalar_names.len());
         Self {
             info,
@@ -95,7 +99,10 @@ impl ShardView {
             Mutation::Upsert { ts, rows } => {
                 for r in 0..rows.len() {
                     let row = self.growing.push(*ts, rows, r, &self.scalar_names);
-                    if let Some(old) = self.pk_index.insert(rows.pks[r].clone(), Loc::Growing { row }) {
+                    if let Some(old) = self
+                        .pk_index
+                        .insert(rows.pks[r].clone(), Loc::Growing { row })
+                    {
                         self.kill(old);
                     }
                 }
@@ -119,7 +126,10 @@ impl ShardView {
         self.sealed.push(SealedSeg::new(seg.clone()));
         let data = &seg.data;
         for row in 0..data.len() {
-            let new = Loc::Sealed { seg: si, row: row as u32 };
+            let new = Loc::Sealed {
+                seg: si,
+                row: row as u32,
+            };
             let ts = data.timestamp(row);
             match self.pk_index.get(data.pk(row)).copied() {
                 Some(old) if self.ts_of(old) > ts => self.kill(new),
@@ -133,11 +143,11 @@ impl ShardView {
             }
         }
         for (pk, del_ts) in data.tombstones() {
-            if let Some(old) = self.pk_index.get(pk).copied() {
-                if self.ts_of(old) < *del_ts {
-                    self.kill(old);
-                    self.pk_index.remove(pk);
-                }
+            if let Some(old) = self.pk_index.get(pk).copied()
+                && self.ts_of(old) < *del_ts
+            {
+                self.kill(old);
+                self.pk_index.remove(pk);
             }
         }
         self.applied_ts = self.applied_ts.max(max_ts);
@@ -156,11 +166,19 @@ impl ShardView {
         for row in 0..data.len() {
             let pk = data.pk(row);
             let same = match self.pk_index.get(pk) {
-                Some(Loc::Growing { row: g }) => self.growing.timestamps[*g as usize] == data.timestamp(row),
+                Some(Loc::Growing { row: g }) => {
+                    self.growing.timestamps[*g as usize] == data.timestamp(row)
+                }
                 _ => false,
             };
             if same {
-                self.pk_index.insert(pk.clone(), Loc::Sealed { seg: si, row: row as u32 });
+                self.pk_index.insert(
+                    pk.clone(),
+                    Loc::Sealed {
+                        seg: si,
+                        row: row as u32,
+                    },
+                );
             } else {
                 self.sealed[si as usize].delete(row as u32);
             }
@@ -169,7 +187,8 @@ impl ShardView {
         self.growing.drop_prefix(prefix);
         for (g, pk) in self.growing.pks.iter().enumerate() {
             if !self.growing.deleted[g] {
-                self.pk_index.insert(pk.clone(), Loc::Growing { row: g as u32 });
+                self.pk_index
+                    .insert(pk.clone(), Loc::Growing { row: g as u32 });
             }
         }
     }

@@ -45,7 +45,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     if args.k == 0 || args.m < 2 || args.ef_construction == 0 || args.threads == 0 {
         anyhow::bail!("--k, --ef-construction and --threads must be > 0 and --m >= 2");
     }
-    if args.ef.is_empty() || args.ef.iter().any(|ef| *ef == 0) {
+    if args.ef.is_empty() || args.ef.contains(&0) {
         anyhow::bail!("--ef needs one or more positive values");
     }
     let cfg = IndexBenchConfig {
@@ -64,8 +64,10 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     } else {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("building HNSW {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "building HNSW {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     };

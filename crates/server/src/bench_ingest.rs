@@ -61,7 +61,11 @@ fn rss_bytes() -> u64 {
 
 fn report(json: bool, value: serde_json::Value, text: String) {
     let mut o = std::io::stdout().lock();
-    let _ = if json { writeln!(o, "{value}") } else { writeln!(o, "{text}") };
+    let _ = if json {
+        writeln!(o, "{value}")
+    } else {
+        writeln!(o, "{text}")
+    };
 }
 
 pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
@@ -81,14 +85,18 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     if args.serve_only {
         return serve_only(&data_dir, &base, dim, args.json).await;
     }
-    let server = Standalone::open(StandaloneConfig::new(&data_dir), CancellationToken::new()).await?;
+    let server =
+        Standalone::open(StandaloneConfig::new(&data_dir), CancellationToken::new()).await?;
     let proxy = server.proxy.clone();
     proxy
         .create_collection(CreateCollection {
             schema: CollectionSchema::simple(COLLECTION, dim as u32),
             shards: 1,
             metric,
-            index: IndexKind::Hnsw { m: 16, ef_construction: 200 },
+            index: IndexKind::Hnsw {
+                m: 16,
+                ef_construction: 200,
+            },
         })
         .await?;
     let n = base.len() / dim;
@@ -99,7 +107,9 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         let first = (b * args.batch) as i64;
         let batch = RowBatch {
             dim,
-            pks: (0..rows as i64).map(|i| PrimaryKey::Int(first + i)).collect(),
+            pks: (0..rows as i64)
+                .map(|i| PrimaryKey::Int(first + i))
+                .collect(),
             vectors: chunk.to_vec(),
             columns: vec![],
         };
@@ -131,7 +141,12 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         let w = proxy
             .insert(
                 COLLECTION,
-                RowBatch { dim, pks: vec![PrimaryKey::Int(pk)], vectors: vector.clone(), columns: vec![] },
+                RowBatch {
+                    dim,
+                    pks: vec![PrimaryKey::Int(pk)],
+                    vectors: vector.clone(),
+                    columns: vec![],
+                },
             )
             .await?;
         let acked = Instant::now();
@@ -148,7 +163,10 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
             })
             .await?;
         fresh.push(acked.elapsed());
-        if !hits.first().is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk))) {
+        if !hits
+            .first()
+            .is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk)))
+        {
             bail!("probe {p}: inserted row {pk} not returned by the next search");
         }
     }
@@ -170,7 +188,10 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     report(
         args.json,
         json!({"phase": "flush", "secs": t.elapsed().as_secs_f64()}),
-        format!("flush (seal + HNSW build + hand-off): {:.2} s", t.elapsed().as_secs_f64()),
+        format!(
+            "flush (seal + HNSW build + hand-off): {:.2} s",
+            t.elapsed().as_secs_f64()
+        ),
     );
     server.close().await;
 
@@ -194,8 +215,14 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     Ok(())
 }
 
-async fn serve_only(data_dir: &std::path::Path, base: &[f32], dim: usize, json: bool) -> Result<()> {
-    let server = Standalone::open(StandaloneConfig::new(data_dir), CancellationToken::new()).await?;
+async fn serve_only(
+    data_dir: &std::path::Path,
+    base: &[f32],
+    dim: usize,
+    json: bool,
+) -> Result<()> {
+    let server =
+        Standalone::open(StandaloneConfig::new(data_dir), CancellationToken::new()).await?;
     for q in base.chunks_exact(dim).take(1000) {
         server
             .proxy

@@ -60,7 +60,10 @@ impl MetaClient for CoordMeta {
     }
 
     async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64> {
-        Ok(self.0.acquire_shard(shard.collection_id, shard.shard, node_id).await?)
+        Ok(self
+            .0
+            .acquire_shard(shard.collection_id, shard.shard, node_id)
+            .await?)
     }
 }
 
@@ -142,11 +145,17 @@ impl CatalogClient for LocalCatalog {
     }
 
     fn collection(&self, name_or_alias: &str) -> Option<CollectionInfo> {
-        self.coord.collection(name_or_alias).map(|m| collection_info(&m))
+        self.coord
+            .collection(name_or_alias)
+            .map(|m| collection_info(&m))
     }
 
     fn collections(&self) -> Vec<CollectionInfo> {
-        self.coord.collections().iter().map(collection_info).collect()
+        self.coord
+            .collections()
+            .iter()
+            .map(collection_info)
+            .collect()
     }
 
     async fn allocate_ids(&self, count: u64) -> Result<u64> {

@@ -79,7 +79,10 @@ pub async fn ensure_collection(server: &Standalone) -> Result<()> {
             // see ARCHITECTURE.md on writes that span shards.
             shards: 1,
             metric: Metric::L2,
-            index: IndexKind::Hnsw { m: 8, ef_construction: 40 },
+            index: IndexKind::Hnsw {
+                m: 8,
+                ef_construction: 40,
+            },
         })
         .await?;
     Ok(())
@@ -106,7 +109,11 @@ pub async fn run_writer(args: WriterArgs) -> Result<()> {
                     .collect();
                 pks.sort_unstable();
                 pks.dedup();
-                let list = pks.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+                let list = pks
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let keys: Vec<PrimaryKey> = pks.iter().map(|p| PrimaryKey::Int(*p)).collect();
                 let result = if rng.random_bool(0.2) {
                     emit(&format!("BEGIN {task} {op} delete {list}"));

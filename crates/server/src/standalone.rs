@@ -82,7 +82,12 @@ impl Standalone {
                 .await
                 .with_context(|| format!("loading collection {}", meta.name))?;
         }
-        let proxy = Arc::new(Proxy::new(catalog, datanode.clone(), querynode, config.limits));
+        let proxy = Arc::new(Proxy::new(
+            catalog,
+            datanode.clone(),
+            querynode,
+            config.limits,
+        ));
         Ok(Self {
             proxy,
             coord,

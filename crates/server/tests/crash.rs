@@ -25,12 +25,25 @@ async fn recovered_rows(dir: &std::path::Path) -> (HashMap<i64, Vec<f32>>, Stand
     if s.proxy.describe(COLLECTION).is_ok() {
         let rows = s
             .proxy
-            .query(COLLECTION, None, None, usize::MAX, vec![], true, Consistency::Strong)
+            .query(
+                COLLECTION,
+                None,
+                None,
+                usize::MAX,
+                vec![],
+                true,
+                Consistency::Strong,
+            )
             .await
             .expect("query all");
         for r in rows {
-            let PrimaryKey::Int(pk) = r.pk else { panic!("int pk") };
-            assert!(out.insert(pk, r.vector.expect("vector")).is_none(), "duplicate row {pk}");
+            let PrimaryKey::Int(pk) = r.pk else {
+                panic!("int pk")
+            };
+            assert!(
+                out.insert(pk, r.vector.expect("vector")).is_none(),
+                "duplicate row {pk}"
+            );
         }
     }
     (out, s)
@@ -65,7 +78,11 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         // Kill during start-up/recovery now and then, else after a random
         // number of writer events.
-        let kill_after = if rng.random_bool(0.1) { 0 } else { rng.random_range(1..400) };
+        let kill_after = if rng.random_bool(0.1) {
+            0
+        } else {
+            rng.random_range(1..400)
+        };
         let mut seen = 0;
         while seen < kill_after {
             match lines.next() {
@@ -106,8 +123,16 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
                     .await
                     .expect("search");
                 let pks: HashSet<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
-                assert_eq!(pks.len(), hits[0].len(), "iteration {it}: duplicate search hits");
-                assert_eq!(hits[0][0].pk, PrimaryKey::Int(*pk), "iteration {it}: exact match not first");
+                assert_eq!(
+                    pks.len(),
+                    hits[0].len(),
+                    "iteration {it}: duplicate search hits"
+                );
+                assert_eq!(
+                    hits[0][0].pk,
+                    PrimaryKey::Int(*pk),
+                    "iteration {it}: exact match not first"
+                );
             }
             server.close().await;
         });
@@ -117,5 +142,8 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
         model.acked,
         model.len()
     );
-    assert!(model.acked > iterations, "the writer made too little progress to test anything");
+    assert!(
+        model.acked > iterations,
+        "the writer made too little progress to test anything"
+    );
 }

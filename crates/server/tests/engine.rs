@@ -32,7 +32,10 @@ async fn create(s: &Standalone, name: &str, shards: u32) {
             schema: CollectionSchema::simple(name, DIM as u32),
             shards,
             metric: Metric::L2,
-            index: IndexKind::Hnsw { m: 8, ef_construction: 64 },
+            index: IndexKind::Hnsw {
+                m: 8,
+                ef_construction: 64,
+            },
         })
         .await
         .expect("create collection");
@@ -68,13 +71,26 @@ fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
 async fn all_rows(s: &Standalone, name: &str) -> std::collections::HashMap<i64, Vec<f32>> {
     let rows = s
         .proxy
-        .query(name, None, None, usize::MAX, vec![], true, Consistency::Strong)
+        .query(
+            name,
+            None,
+            None,
+            usize::MAX,
+            vec![],
+            true,
+            Consistency::Strong,
+        )
         .await
         .expect("query");
     let mut out = std::collections::HashMap::new();
     for r in rows {
-        let PrimaryKey::Int(pk) = r.pk else { panic!("int pk") };
-        assert!(out.insert(pk, r.vector.expect("vector")).is_none(), "duplicate pk {pk}");
+        let PrimaryKey::Int(pk) = r.pk else {
+            panic!("int pk")
+        };
+        assert!(
+            out.insert(pk, r.vector.expect("vector")).is_none(),
+            "duplicate pk {pk}"
+        );
     }
     out
 }
@@ -86,12 +102,30 @@ async fn every_acknowledged_insert_is_visible_to_the_next_search() {
     create(&s, "c", 2).await;
     for i in 0..200i64 {
         let w = s.proxy.insert("c", batch(&[i], 0)).await.expect("insert");
-        let consistency = if i % 2 == 0 { Consistency::Session(w.ts) } else { Consistency::Strong };
-        let hits = s.proxy.search(search("c", vec_for(i, 0), 1, consistency)).await.expect("search");
-        assert_eq!(hits[0][0].pk, PrimaryKey::Int(i), "row {i} not visible right after its ack");
+        let consistency = if i % 2 == 0 {
+            Consistency::Session(w.ts)
+        } else {
+            Consistency::Strong
+        };
+        let hits = s
+            .proxy
+            .search(search("c", vec_for(i, 0), 1, consistency))
+            .await
+            .expect("search");
+        assert_eq!(
+            hits[0][0].pk,
+            PrimaryKey::Int(i),
+            "row {i} not visible right after its ack"
+        );
         assert_eq!(hits[0][0].score, 0.0);
     }
-    assert_eq!(s.proxy.count("c", Consistency::Strong).await.expect("count"), 200);
+    assert_eq!(
+        s.proxy
+            .count("c", Consistency::Strong)
+            .await
+            .expect("count"),
+        200
+    );
     s.close().await;
 }
 
@@ -100,7 +134,10 @@ async fn keys_are_unique_last_write_wins_and_deletes_stick() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path()).await;
     create(&s, "c", 1).await;
-    s.proxy.insert("c", batch(&[1, 2, 3], 0)).await.expect("insert");
+    s.proxy
+        .insert("c", batch(&[1, 2, 3], 0))
+        .await
+        .expect("insert");
     // Same key twice in one batch: the later row wins.
     let mut b = batch(&[4, 4], 0);
     b.vectors[DIM..].copy_from_slice(&vec_for(4, 9));
@@ -108,8 +145,14 @@ async fn keys_are_unique_last_write_wins_and_deletes_stick() {
     s.proxy.upsert("c", batch(&[2], 1)).await.expect("upsert");
     s.proxy.flush("c").await.expect("flush");
     // Replace and delete rows that are now sealed.
-    s.proxy.upsert("c", batch(&[3], 2)).await.expect("upsert sealed");
-    s.proxy.delete("c", vec![PrimaryKey::Int(1)]).await.expect("delete");
+    s.proxy
+        .upsert("c", batch(&[3], 2))
+        .await
+        .expect("upsert sealed");
+    s.proxy
+        .delete("c", vec![PrimaryKey::Int(1)])
+        .await
+        .expect("delete");
     let rows = all_rows(&s, "c").await;
     let expect = |pk: i64, v: u32| assert_eq!(rows.get(&pk), Some(&vec_for(pk, v)), "row {pk}");
     assert_eq!(rows.len(), 3);
@@ -117,10 +160,18 @@ async fn keys_are_unique_last_write_wins_and_deletes_stick() {
     expect(3, 2);
     expect(4, 9);
     // A search near the old version of 2 must not return the old version.
-    let hits = s.proxy.search(search("c", vec_for(2, 0), 10, Consistency::Strong)).await.expect("search");
+    let hits = s
+        .proxy
+        .search(search("c", vec_for(2, 0), 10, Consistency::Strong))
+        .await
+        .expect("search");
     let pks: Vec<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
     assert_eq!(pks.len(), 3, "{pks:?}");
-    assert_eq!(pks.iter().collect::<HashSet<_>>().len(), 3, "duplicates: {pks:?}");
+    assert_eq!(
+        pks.iter().collect::<HashSet<_>>().len(),
+        3,
+        "duplicates: {pks:?}"
+    );
     s.close().await;
 
     // Everything holds after a restart, and after sealing the rest.
@@ -147,11 +198,21 @@ async fn seal_hand_off_leaves_no_gap_and_no_duplicate() {
         tokio::spawn(async move {
             let mut checks = 0u32;
             while !stop.load(Ordering::SeqCst) || checks < 20 {
-                let hits = s.proxy.search(search("c", vec_for(150, 0), 300, Consistency::Eventually)).await.expect("search");
+                let hits = s
+                    .proxy
+                    .search(search("c", vec_for(150, 0), 300, Consistency::Eventually))
+                    .await
+                    .expect("search");
                 let seen: HashSet<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
                 assert_eq!(hits[0].len(), 300, "a row went missing during hand-off");
                 assert_eq!(seen.len(), 300, "a row was returned twice during hand-off");
-                assert_eq!(s.proxy.count("c", Consistency::Eventually).await.expect("count"), 300);
+                assert_eq!(
+                    s.proxy
+                        .count("c", Consistency::Eventually)
+                        .await
+                        .expect("count"),
+                    300
+                );
                 checks += 1;
                 tokio::task::yield_now().await;
             }
@@ -159,7 +220,10 @@ async fn seal_hand_off_leaves_no_gap_and_no_duplicate() {
         })
     };
     for round in 1..=3u32 {
-        s.proxy.upsert("c", batch(&pks[..100], round)).await.expect("upsert");
+        s.proxy
+            .upsert("c", batch(&pks[..100], round))
+            .await
+            .expect("upsert");
         s.proxy.flush("c").await.expect("flush");
     }
     stop.store(true, Ordering::SeqCst);
@@ -175,7 +239,10 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = open(dir.path()).await;
     create(&s, "c", 2).await;
-    s.proxy.insert("c", batch(&[1, 2], 0)).await.expect("insert");
+    s.proxy
+        .insert("c", batch(&[1, 2], 0))
+        .await
+        .expect("insert");
 
     let mut wrong_dim = batch(&[10, 11], 0);
     wrong_dim.dim = DIM + 1;
@@ -198,17 +265,36 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{what}: {e}");
         assert!(e.to_string().contains(rule), "{what}: {e}");
     }
-    let e = s.proxy.insert("nope", batch(&[1], 0)).await.expect_err("unknown collection");
+    let e = s
+        .proxy
+        .insert("nope", batch(&[1], 0))
+        .await
+        .expect_err("unknown collection");
     assert_eq!(e.kind(), ErrorKind::CollectionNotFound);
     assert!(e.to_string().contains("nope"));
-    let e = s.proxy.search(search("c", vec![0.0; DIM + 1], 1, Consistency::Strong)).await.expect_err("query dim");
+    let e = s
+        .proxy
+        .search(search("c", vec![0.0; DIM + 1], 1, Consistency::Strong))
+        .await
+        .expect_err("query dim");
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let e = s.proxy.search(search("c", vec![f32::NAN; DIM], 1, Consistency::Strong)).await.expect_err("query nan");
+    let e = s
+        .proxy
+        .search(search("c", vec![f32::NAN; DIM], 1, Consistency::Strong))
+        .await
+        .expect_err("query nan");
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let e = s.proxy.search(search("c", vec![0.0; DIM], 16_385, Consistency::Strong)).await.expect_err("topk");
+    let e = s
+        .proxy
+        .search(search("c", vec![0.0; DIM], 16_385, Consistency::Strong))
+        .await
+        .expect_err("topk");
     assert!(e.to_string().contains("limit"), "{e}");
 
     let rows = all_rows(&s, "c").await;
-    assert_eq!(rows.keys().copied().collect::<HashSet<_>>(), HashSet::from([1, 2]));
+    assert_eq!(
+        rows.keys().copied().collect::<HashSet<_>>(),
+        HashSet::from([1, 2])
+    );
     s.close().await;
 }
