@@ -1,0 +1,105 @@
+//! The compiled form of an expression: fields resolved against the schema,
+//! templates filled in, types checked.
+
+use std::collections::HashSet;
+
+use crate::ast::{ArithOp, CmpOp, PathElem};
+use crate::like::LikePattern;
+
+/// A constant scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Const {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+/// An expression producing a value for a row.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Const(Const),
+    /// The primary key (read through `RowAccess::pk`).
+    Pk,
+    /// A scalar (non-JSON) field.
+    Field(String),
+    /// A JSON field and a path into it; `slot` indexes the per-row parse cache.
+    Json {
+        name: String,
+        slot: usize,
+        path: Vec<PathElem>,
+    },
+    Neg(Box<Val>),
+    Arith {
+        op: ArithOp,
+        lhs: Box<Val>,
+        rhs: Box<Val>,
+    },
+    /// A boolean sub-expression used as a value (`(a > 1) == true`).
+    Pred(Box<Pred>),
+}
+
+/// A boolean expression; evaluates to true, false or unknown (NULL).
+#[derive(Debug, Clone)]
+pub(crate) enum Pred {
+    Const(bool),
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
+    Not(Box<Pred>),
+    Cmp {
+        op: CmpOp,
+        lhs: Val,
+        rhs: Val,
+    },
+    In {
+        val: Val,
+        set: ValueSet,
+        negated: bool,
+    },
+    Like {
+        val: Val,
+        pattern: LikePattern,
+    },
+    IsNull {
+        val: Val,
+        negated: bool,
+    },
+    /// A boolean-valued field or JSON value used as a condition.
+    Truth(Val),
+}
+
+/// The constants after `in`, indexed for lookup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValueSet {
+    /// As written (for primary key extraction).
+    pub(crate) items: Vec<Const>,
+    pub(crate) ints: HashSet<i64>,
+    pub(crate) floats: Vec<f64>,
+    pub(crate) strs: HashSet<String>,
+    /// Whether `false` / `true` are members.
+    pub(crate) bools: [bool; 2],
+}
+
+impl ValueSet {
+    pub(crate) fn new(items: Vec<Const>) -> Self {
+        let mut s = ValueSet::default();
+        for c in &items {
+            match c {
+                Const::Bool(b) => s.bools[usize::from(*b)] = true,
+                Const::Int(i) => {
+                    s.ints.insert(*i);
+                }
+                Const::Float(x) => s.floats.push(*x),
+                Const::Str(v) => {
+                    s.strs.insert(v.clone());
+                }
+            }
+        }
+        s.items = items;
+        s
+    }
+
+    pub(crate) fn has_numbers(&self) -> bool {
+        !self.ints.is_empty() || !self.floats.is_empty()
+    }
+}
