@@ -65,6 +65,14 @@ impl Compiler<'_> {
         }
     }
 
+    /// A field-less type error inside `whole`, attributed to its field.
+    fn attribute(&self, whole: &Expr, err: ExprError) -> ExprError {
+        match err {
+            ExprError::Type(m) => self.type_err(whole, m),
+            other => other,
+        }
+    }
+
     /// `e` used as a condition.
     pub(crate) fn pred(&mut self, e: &Expr) -> Result<Pred, ExprError> {
         Ok(match e {
@@ -205,8 +213,8 @@ impl Compiler<'_> {
 
     /// `lhs op rhs` (`whole` is the expression for error messages).
     fn cmp(&mut self, whole: &Expr, op: CmpOp, lhs: &Expr, rhs: &Expr) -> Result<Pred, ExprError> {
-        let (l, lt) = self.val(lhs)?;
-        let (r, rt) = self.val(rhs)?;
+        let (l, lt) = self.val(lhs).map_err(|e| self.attribute(whole, e))?;
+        let (r, rt) = self.val(rhs).map_err(|e| self.attribute(whole, e))?;
         self.check_comparable(whole, op, (lhs, lt), (rhs, rt))?;
         if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
             return Ok(Pred::Const(

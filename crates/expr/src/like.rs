@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(LikePattern::new("%ab"), LikePattern::Suffix("ab".into()));
         assert_eq!(LikePattern::new("%a%%"), LikePattern::Contains("a".into()));
         assert_eq!(LikePattern::new("ab"), LikePattern::Exact("ab".into()));
-        assert_eq!(LikePattern::new("%"), LikePattern::Prefix(String::new()));
+        assert_eq!(LikePattern::new("%"), LikePattern::Suffix(String::new()));
         assert_eq!(LikePattern::new(r"a\%"), LikePattern::Exact("a%".into()));
         assert!(matches!(LikePattern::new("a_c"), LikePattern::General(_)));
     }

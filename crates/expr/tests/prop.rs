@@ -1,0 +1,213 @@
+//! Property tests: the parser never panics, printing an AST and reparsing
+//! gives the same AST, and compile + eval never panic.
+
+mod support;
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use quiver_api::RowPredicate;
+use quiver_expr::{ArithOp, CmpOp, Expr, PathElem, TemplateValue, compile, parse};
+
+const KEYWORDS: [&str; 9] = [
+    "and", "or", "not", "in", "like", "is", "null", "true", "false",
+];
+
+fn ident() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["id", "age", "score", "name", "flag", "tag", "meta", "city", "$meta", "vector"])
+            .prop_map(String::from),
+        1 => "[a-zA-Z_][a-zA-Z0-9_]{0,6}"
+            .prop_filter("keyword", |s| !KEYWORDS.contains(&s.to_ascii_lowercase().as_str())),
+    ]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z%_ ]{0,6}",
+        any::<String>(),
+        "[\\\\\"'%_\n\t\u{0}\u{7f}é😀]{0,6}",
+    ]
+}
+
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>().prop_filter("finite", |x| x.is_finite()),
+        (-1000i32..1000).prop_map(|i| f64::from(i) / 4.0),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = Expr> {
+    let path = prop::collection::vec(
+        prop_oneof![
+            text().prop_map(PathElem::Key),
+            (0u64..5).prop_map(PathElem::Index)
+        ],
+        0..3,
+    );
+    prop_oneof![
+        1 => any::<bool>().prop_map(Expr::Bool),
+        1 => any::<i64>().prop_map(Expr::Int),
+        1 => (-5i64..60).prop_map(Expr::Int),
+        1 => float().prop_map(Expr::Float),
+        1 => text().prop_map(Expr::Str),
+        3 => (ident(), path).prop_map(|(name, path)| Expr::Field { name, path }),
+        1 => ident().prop_map(Expr::Template),
+    ]
+}
+
+fn cmp_op() -> impl Strategy<Value = CmpOp> {
+    prop::sample::select(vec![
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ])
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    leaf().prop_recursive(5, 48, 4, |inner| {
+        let b = |e: Expr| Box::new(e);
+        let arith = prop::sample::select(vec![ArithOp::Add, ArithOp::Sub, ArithOp::Mul, ArithOp::Div, ArithOp::Mod]);
+        let list = prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Expr::Array),
+            ident().prop_map(Expr::Template),
+        ];
+        let pattern = prop_oneof![text().prop_map(Expr::Str), ident().prop_map(Expr::Template)];
+        prop_oneof![
+            1 => inner.clone().prop_map(move |e| Expr::Neg(b(e))),
+            1 => inner.clone().prop_map(move |e| Expr::Not(b(e))),
+            1 => (arith, inner.clone(), inner.clone())
+                .prop_map(move |(op, l, r)| Expr::Arith { op, lhs: b(l), rhs: b(r) }),
+            2 => (cmp_op(), inner.clone(), inner.clone())
+                .prop_map(move |(op, l, r)| Expr::Cmp { op, lhs: b(l), rhs: b(r) }),
+            1 => (any::<bool>(), any::<[bool; 2]>(), inner.clone(), inner.clone(), inner.clone()).prop_map(
+                move |(asc, strict, lower, mid, upper)| {
+                    let op = |s: bool| match (asc, s) {
+                        (true, true) => CmpOp::Lt,
+                        (true, false) => CmpOp::Le,
+                        (false, true) => CmpOp::Gt,
+                        (false, false) => CmpOp::Ge,
+                    };
+                    Expr::Range {
+                        lower: b(lower),
+                        lower_op: op(strict[0]),
+                        mid: b(mid),
+                        upper_op: op(strict[1]),
+                        upper: b(upper),
+                    }
+                }
+            ),
+            1 => (inner.clone(), list, any::<bool>())
+                .prop_map(move |(e, l, negated)| Expr::In { expr: b(e), list: b(l), negated }),
+            1 => (inner.clone(), pattern).prop_map(move |(e, p)| Expr::Like { expr: b(e), pattern: b(p) }),
+            1 => (inner.clone(), any::<bool>()).prop_map(move |(e, negated)| Expr::IsNull { expr: b(e), negated }),
+            1 => prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+            1 => prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::Or),
+            1 => prop::collection::vec(inner, 0..3).prop_map(Expr::Array),
+        ]
+    })
+}
+
+const VALID: [&str; 10] = [
+    "age > 10 and (name like 'a%' or not flag)",
+    "1 < age <= 40 && score != -2.5e3",
+    "id in [1, 2, 3] || id not in {ids}",
+    "meta[\"a\"][0] == \"x\\\"y\" and city IS NOT NULL",
+    "(age + 2) * 3 % 4 / 5 - -6 >= 7",
+    "$meta['k'] in ['a', \"b\", 1.5, true]",
+    "not (tag is null) and tag like \"r_d%\"",
+    "age == 0x1f or age == 0b11 or age < .5",
+    "{lo} < age < {hi}",
+    "(((a)))",
+];
+
+const TOKENS: [&str; 40] = [
+    "a", "meta", "[", "]", "(", ")", "'x'", "\"", "'", "1", "-", "1.5e3", "and", "or", "not", "in",
+    "like", "is", "null", "==", "<", ">=", "!", "!=", "{", "}", ",", "%", "*", "+", "\\", "$meta",
+    "0x", "1e", "&&", "||", "true", "=", "é", " ",
+];
+
+fn templates() -> HashMap<String, TemplateValue> {
+    let mut t = HashMap::new();
+    t.insert(
+        "ids".to_string(),
+        TemplateValue::Array(vec![TemplateValue::Int(1), TemplateValue::Str("x".into())]),
+    );
+    t.insert("lo".to_string(), TemplateValue::Int(1));
+    t.insert("name".to_string(), TemplateValue::Str("a%".into()));
+    t
+}
+
+/// Parses without panicking; when it parses, the printed form parses back
+/// to the same tree, and compiling and evaluating do not panic.
+fn check(text: &str) -> Result<(), TestCaseError> {
+    if let Ok(e) = parse(text) {
+        let shown = e.to_string();
+        let again =
+            parse(&shown).map_err(|err| TestCaseError::fail(format!("{shown:?}: {err}")))?;
+        prop_assert_eq!(&again, &e, "printed as {:?}", shown);
+        exercise(&e);
+    }
+    Ok(())
+}
+
+fn exercise(e: &Expr) {
+    if let Ok(f) = compile(e, &support::schema(), &templates()) {
+        for r in support::rows() {
+            f.eval(&r);
+        }
+        let _ = f.primary_keys();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_strings_never_panic(s in any::<String>()) {
+        check(&s)?;
+    }
+
+    #[test]
+    fn token_soup_never_panics(toks in prop::collection::vec(prop::sample::select(TOKENS.to_vec()), 0..24), sep in prop::sample::select(vec!["", " "])) {
+        check(&toks.join(sep))?;
+    }
+
+    #[test]
+    fn mutated_valid_expressions(
+        base in prop::sample::select(VALID.to_vec()),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..4, 0usize..6, prop::sample::select(TOKENS.to_vec())), 1..4),
+    ) {
+        let mut chars: Vec<char> = base.chars().collect();
+        for (at, kind, len, tok) in edits {
+            let i = at.index(chars.len() + 1);
+            let j = (i + len).min(chars.len());
+            match kind {
+                0 => { chars.drain(i..j); }
+                1 => { chars.splice(i..i, tok.chars()); }
+                2 => { let dup: Vec<char> = chars[i..j].to_vec(); chars.splice(i..i, dup); }
+                _ => { chars.splice(i..j, tok.chars()); }
+            }
+        }
+        check(&chars.into_iter().collect::<String>())?;
+    }
+
+    #[test]
+    fn display_then_parse_is_identity(e in expr()) {
+        let shown = e.to_string();
+        let again = parse(&shown).map_err(|err| TestCaseError::fail(format!("{shown:?}: {err}")))?;
+        prop_assert_eq!(&again, &e, "printed as {:?}", shown);
+        exercise(&e);
+    }
+}
+
+#[test]
+fn valid_examples_parse() {
+    for v in VALID {
+        let e = parse(v).unwrap_or_else(|err| panic!("{v}: {err}"));
+        assert_eq!(parse(&e.to_string()).expect("reparse"), e);
+    }
+}
