@@ -6,8 +6,13 @@ use crate::ast::{ArithOp, CmpOp, Expr};
 use crate::error::ExprError;
 use crate::lexer::{Tok, lex};
 
-/// Deepest nesting of an expression (parentheses, operators, arrays).
+/// Deepest tree an expression may produce (operators, arrays; `and` / `or`
+/// chains count once).
 pub const MAX_DEPTH: usize = 256;
+
+/// Deepest recursion of the parser: parentheses cost a level without
+/// deepening the tree, and a binary operator inside parentheses costs two.
+const MAX_NESTING: usize = 2 * MAX_DEPTH;
 
 // Binding powers, loosest first.
 const OR: u8 = 10;
@@ -103,7 +108,7 @@ impl Parser {
     /// An expression whose operators all bind at least as tightly as `min_bp`.
     pub(crate) fn expr(&mut self, min_bp: u8) -> Result<Node, ExprError> {
         self.nesting += 1;
-        if self.nesting > MAX_DEPTH {
+        if self.nesting > MAX_NESTING {
             return Err(too_deep(self.col()));
         }
         let mut lhs = self.prefix()?;

@@ -232,3 +232,49 @@ fn filter_is_send_sync_and_shareable() {
         assert_eq!(h.join().expect("thread"), 1);
     }
 }
+
+/// Trees at the depth limit compile, evaluate and print without running out
+/// of stack on a thread with `stack` bytes.
+fn deep_on_stack(stack: usize) -> bool {
+    let run = || {
+        let d = quiver_expr::MAX_DEPTH;
+        let nots = format!("{}flag", "not ".repeat(d - 1));
+        let sums = format!("age{} > 0", " + 1".repeat(d - 2));
+        let parens = format!("{}age > 0{}", "(".repeat(d - 1), ")".repeat(d - 1));
+        let negs = format!("{}age < 0", "-".repeat(d - 2));
+        let ors = format!("{}flag{}", "(flag or ".repeat(d - 1), ")".repeat(d - 1));
+        let mut n = 0;
+        for t in [nots, sums, parens, negs, ors] {
+            let f = filter(&t);
+            let shown = quiver_expr::parse(&t).expect("parse").to_string();
+            assert!(!shown.is_empty());
+            n += ids_of(&f).len();
+        }
+        n
+    };
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(run)
+        .expect("spawn")
+        .join()
+        .is_ok()
+}
+
+#[test]
+fn deep_expressions_fit_the_stack() {
+    assert!(deep_on_stack(1 << 20));
+}
+
+#[test]
+fn deepest_parentheses_fit_the_stack() {
+    let run = || {
+        let n = 2 * quiver_expr::MAX_DEPTH - 2;
+        let t = format!("{}age > 0{}", "(".repeat(n), ")".repeat(n));
+        ids_of(&filter(&t)).len()
+    };
+    let h = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(run)
+        .expect("spawn");
+    assert_eq!(h.join().expect("no overflow"), 5);
+}
