@@ -215,7 +215,8 @@ impl Compiler<'_> {
     fn cmp(&mut self, whole: &Expr, op: CmpOp, lhs: &Expr, rhs: &Expr) -> Result<Pred, ExprError> {
         let (l, lt) = self.val(lhs).map_err(|e| self.attribute(whole, e))?;
         let (r, rt) = self.val(rhs).map_err(|e| self.attribute(whole, e))?;
-        self.check_comparable(whole, op, (lhs, lt), (rhs, rt))?;
+        let how = format!("using '{}'", op.as_str());
+        self.check_comparable(whole, op, &how, (lhs, lt), (rhs, rt))?;
         if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
             return Ok(Pred::Const(
                 compare(op, a.as_v(), b.as_v()).unwrap_or(false),
@@ -228,6 +229,7 @@ impl Compiler<'_> {
         &self,
         whole: &Expr,
         op: CmpOp,
+        how: &str,
         (a, at): (&Expr, Ty),
         (b, bt): (&Expr, Ty),
     ) -> Result<(), ExprError> {
@@ -241,10 +243,9 @@ impl Compiler<'_> {
             return Ok(());
         }
         let message = format!(
-            "cannot compare {} with {} using '{}'",
+            "cannot compare {} with {} {how}",
             self.describe(a, at),
             self.describe(b, bt),
-            op.as_str()
         );
         Err(self.type_err(whole, message))
     }

@@ -109,7 +109,13 @@ impl Compiler<'_> {
             let t = Ty::of(c);
             if !checked.contains(&t) {
                 checked.push(t);
-                self.check_comparable(expr, CmpOp::Eq, (expr, ty), (&const_expr(c), t))?;
+                self.check_comparable(
+                    expr,
+                    CmpOp::Eq,
+                    "in an 'in' list",
+                    (expr, ty),
+                    (&const_expr(c), t),
+                )?;
             }
         }
         let set = ValueSet::new(items);

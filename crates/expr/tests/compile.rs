@@ -32,9 +32,13 @@ fn type_errors_name_the_field() {
     let cases = [
         ("name > 1", "name", "VarChar"),
         ("age == 'x'", "age", "Int32"),
-        ("age in [1, 'x']", "age", "\"x\""),
+        (
+            "age in [1, 'x']",
+            "age",
+            "with \"x\" (string) in an 'in' list",
+        ),
         ("name in [1]", "name", "VarChar"),
-        ("flag > true", "flag", "'>'"),
+        ("flag > true", "flag", "using '>'"),
         ("flag == 1", "flag", "Bool"),
         ("age like 'a%'", "age", "'like'"),
         ("score like 'a%'", "score", "Double"),
