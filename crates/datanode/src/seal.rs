@@ -126,18 +126,38 @@ async fn build_index(
     let dim = data.dim;
     let metric = ctx.info.metric;
     let threads = ctx.config.index_threads;
-    tokio::task::spawn_blocking(move || {
-        let params = HnswParams {
-            m,
-            ef_construction,
-            ..HnswParams::default()
-        };
-        HnswIndex::build(&vectors, dim, metric, &params, threads, &|_| {})
-            .map(|index| index.to_bytes())
-            .map_err(|e| Error::Internal(format!("HNSW build: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("index build task: {e}")))?
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A thread of its own at a lower CPU priority (inherited by the build's
+    // worker threads): searches and writes preempt index builds.
+    std::thread::Builder::new()
+        .name("quiver-index-build".into())
+        .spawn(move || {
+            lower_thread_priority();
+            let params = HnswParams {
+                m,
+                ef_construction,
+                ..HnswParams::default()
+            };
+            let built = HnswIndex::build(&vectors, dim, metric, &params, threads, &|_| {})
+                .map(|index| index.to_bytes())
+                .map_err(|e| Error::Internal(format!("HNSW build: {e}")));
+            let _ = tx.send(built);
+        })
+        .map_err(|e| Error::Internal(format!("index build thread: {e}")))?;
+    rx.await
+        .map_err(|_| Error::Internal("index build thread died".into()))?
+}
+
+/// Raises the calling thread's nice value (Linux: per thread, inherited by
+/// threads it starts). Best effort: an error only means normal priority.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id
+    // only changes this thread's scheduling priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
 }
 
 /// The final state of each key within the cut: its last upsert becomes a row,

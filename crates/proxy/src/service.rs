@@ -74,7 +74,12 @@ pub struct Proxy {
     data: Arc<dyn DataClient>,
     query: Arc<dyn QueryClient>,
     limits: Limits,
+    /// Ids reserved from coord for auto_id keys and not handed out yet.
+    ids: tokio::sync::Mutex<std::ops::Range<u64>>,
 }
+
+/// Auto ids are reserved from coord in blocks of at least this many.
+const ID_BLOCK: u64 = 100_000;
 
 impl Proxy {
     pub fn new(
@@ -88,7 +93,21 @@ impl Proxy {
             data,
             query,
             limits,
+            ids: tokio::sync::Mutex::new(0..0),
         }
+    }
+
+    /// `n` fresh ids for auto_id keys (one coord round trip per block).
+    async fn take_ids(&self, n: u64) -> Result<u64> {
+        let mut ids = self.ids.lock().await;
+        if ids.end - ids.start < n {
+            let size = n.max(ID_BLOCK);
+            let first = self.catalog.allocate_ids(size).await?;
+            *ids = first..first + size;
+        }
+        let first = ids.start;
+        ids.start += n;
+        Ok(first)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -142,7 +161,7 @@ impl Proxy {
                     ),
                 ));
             }
-            let first = self.catalog.allocate_ids(n as u64).await?;
+            let first = self.take_ids(n as u64).await?;
             rows.pks = (0..n as u64)
                 .map(|i| PrimaryKey::Int((first + i) as i64))
                 .collect();

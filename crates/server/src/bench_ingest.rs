@@ -12,7 +12,7 @@ use clap::Args;
 use quiver_api::{CreateCollection, IndexKind};
 use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
 use quiver_index::bench::read_fvecs;
-use quiver_proxy::{Consistency, SearchRequest};
+use quiver_proxy::{Consistency, Proxy, SearchRequest};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -50,13 +50,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-fn rss_bytes() -> u64 {
+/// A line of /proc/self/status in bytes (Linux; 0 elsewhere).
+fn proc_status_bytes(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
 }
 
 fn report(json: bool, value: serde_json::Value, text: String) {
@@ -132,57 +137,9 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         ),
     );
 
-    // Freshness: acknowledged -> returned by a search with read-your-writes.
-    let mut fresh = Vec::with_capacity(args.probes);
-    for p in 0..args.probes {
-        let src = p % n;
-        let pk = (n + p) as i64;
-        let vector = base[src * dim..(src + 1) * dim].to_vec();
-        let w = proxy
-            .insert(
-                COLLECTION,
-                RowBatch {
-                    dim,
-                    pks: vec![PrimaryKey::Int(pk)],
-                    vectors: vector.clone(),
-                    columns: vec![],
-                },
-            )
-            .await?;
-        let acked = Instant::now();
-        let hits = proxy
-            .search(SearchRequest {
-                collection: COLLECTION.into(),
-                queries: vector,
-                k: 10,
-                ef: None,
-                filter: None,
-                consistency: Consistency::Session(w.ts),
-                output_fields: vec![],
-                with_vectors: false,
-            })
-            .await?;
-        fresh.push(acked.elapsed());
-        if !hits
-            .first()
-            .is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk)))
-        {
-            bail!("probe {p}: inserted row {pk} not returned by the next search");
-        }
-    }
-    fresh.sort_unstable();
-    report(
-        args.json,
-        json!({"phase": "freshness", "probes": args.probes, "p50_ms": percentile(&fresh, 0.5), "p99_ms": percentile(&fresh, 0.99), "max_ms": percentile(&fresh, 1.0)}),
-        format!(
-            "insert acknowledged -> returned by search: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} probes)",
-            percentile(&fresh, 0.5),
-            percentile(&fresh, 0.99),
-            percentile(&fresh, 1.0),
-            args.probes
-        ),
-    );
-
+    // Right after the ingest the first segment is being sealed and indexed.
+    let fresh = probe_freshness(&proxy, &base, dim, n, args.probes).await?;
+    report_freshness(args.json, "while_indexing", &fresh);
     let t = Instant::now();
     proxy.flush(COLLECTION).await?;
     report(
@@ -193,6 +150,8 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
             t.elapsed().as_secs_f64()
         ),
     );
+    let fresh = probe_freshness(&proxy, &base, dim, n + args.probes, args.probes).await?;
+    report_freshness(args.json, "steady", &fresh);
     server.close().await;
 
     // Memory of a fresh process serving what was just written.
@@ -215,27 +174,85 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Inserts one row at a time and measures acknowledgement -> returned by a
+/// read-your-writes search. Keys start at `first_pk`.
+async fn probe_freshness(
+    proxy: &Proxy,
+    base: &[f32],
+    dim: usize,
+    first_pk: usize,
+    probes: usize,
+) -> Result<Vec<Duration>> {
+    let n = base.len() / dim;
+    let mut fresh = Vec::with_capacity(probes);
+    for p in 0..probes {
+        let src = p % n;
+        let pk = (first_pk + p) as i64;
+        let vector = base[src * dim..(src + 1) * dim].to_vec();
+        let rows = RowBatch {
+            dim,
+            pks: vec![PrimaryKey::Int(pk)],
+            vectors: vector.clone(),
+            columns: vec![],
+        };
+        let w = proxy.insert(COLLECTION, rows).await?;
+        let acked = Instant::now();
+        let hits = proxy
+            .search(search_request(vector, Consistency::Session(w.ts)))
+            .await?;
+        fresh.push(acked.elapsed());
+        if !hits
+            .first()
+            .is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk)))
+        {
+            bail!("probe {p}: inserted row {pk} not returned by the next search");
+        }
+    }
+    fresh.sort_unstable();
+    Ok(fresh)
+}
+
+fn report_freshness(json: bool, phase: &str, fresh: &[Duration]) {
+    report(
+        json,
+        json!({"phase": format!("freshness_{phase}"), "probes": fresh.len(), "p50_ms": percentile(fresh, 0.5),
+               "p99_ms": percentile(fresh, 0.99), "max_ms": percentile(fresh, 1.0)}),
+        format!(
+            "insert acknowledged -> returned by search ({phase}): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} probes)",
+            percentile(fresh, 0.5),
+            percentile(fresh, 0.99),
+            percentile(fresh, 1.0),
+            fresh.len()
+        ),
+    );
+}
+
+fn search_request(query: Vec<f32>, consistency: Consistency) -> SearchRequest {
+    SearchRequest {
+        collection: COLLECTION.into(),
+        queries: query,
+        k: 10,
+        ef: None,
+        filter: None,
+        consistency,
+        output_fields: vec![],
+        with_vectors: false,
+    }
+}
+
 async fn serve_only(
     data_dir: &std::path::Path,
     base: &[f32],
     dim: usize,
     json: bool,
 ) -> Result<()> {
+    let rss_at_start = rss_bytes();
     let server =
         Standalone::open(StandaloneConfig::new(data_dir), CancellationToken::new()).await?;
     for q in base.chunks_exact(dim).take(1000) {
         server
             .proxy
-            .search(SearchRequest {
-                collection: COLLECTION.into(),
-                queries: q.to_vec(),
-                k: 10,
-                ef: None,
-                filter: None,
-                consistency: Consistency::Eventually,
-                output_fields: vec![],
-                with_vectors: false,
-            })
+            .search(search_request(q.to_vec(), Consistency::Eventually))
             .await?;
     }
     let rows = server.proxy.count(COLLECTION, Consistency::Strong).await?;
@@ -243,10 +260,11 @@ async fn serve_only(
     let raw = rows * dim as u64 * 4;
     report(
         json,
-        json!({"phase": "memory", "rows": rows, "rss_bytes": rss, "raw_vector_bytes": raw, "rss_over_raw": rss as f64 / raw.max(1) as f64}),
+        json!({"phase": "memory", "rows": rows, "rss_bytes": rss, "rss_at_start_bytes": rss_at_start, "rss_anon_bytes": proc_status_bytes("RssAnon:"), "rss_file_bytes": proc_status_bytes("RssFile:"), "raw_vector_bytes": raw, "rss_over_raw": rss as f64 / raw.max(1) as f64}),
         format!(
-            "serving {rows} rows: RSS {:.1} MiB; raw vectors {:.1} MiB (ratio {:.2})",
+            "serving {rows} rows: RSS {:.1} MiB (process at start {:.1} MiB); raw vectors {:.1} MiB (ratio {:.2})",
             rss as f64 / (1 << 20) as f64,
+            rss_at_start as f64 / (1 << 20) as f64,
             raw as f64 / (1 << 20) as f64,
             rss as f64 / raw.max(1) as f64
         ),
