@@ -28,7 +28,8 @@ impl Default for DataNodeConfig {
         Self {
             node_id: 1,
             seal_rows: 100_000,
-            seal_bytes: 256 << 20,
+            // Growing rows are searched exactly: bound the bytes scanned per query.
+            seal_bytes: 64 << 20,
             seal_age_ms: 10 * 60 * 1000,
             tick_interval_ms: 50,
             min_index_rows: 1024,

@@ -120,6 +120,26 @@ fn selective_filter_is_exact() {
 }
 
 #[test]
+fn filter_without_estimate_that_leaves_fewer_than_k_rows_finds_them_all() {
+    let d = data();
+    // 40 allowed rows spread over the graph, a closure (no estimate), k = 100:
+    // graph paths through disallowed rows cannot hide any of them.
+    let allowed = FnFilter(|id: u32| id % 250 == 7);
+    for i in 0..d.nq() {
+        let got = d.index.search(&d.base, d.query(i), 100, 64, Some(&allowed));
+        let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 100, Some(&allowed));
+        assert_eq!(got.len(), 40);
+        assert_eq!(got, exact);
+    }
+    // A beam as wide as the graph is exact too.
+    let got = d.index.search(&d.base, d.query(0), 10, 10_000, None);
+    assert_eq!(
+        got,
+        flat_search(&d.base, d.dim, Metric::L2, d.query(0), 10, None)
+    );
+}
+
+#[test]
 fn bytes_round_trip_gives_identical_results() {
     let d = data();
     let bytes = d.index.to_bytes();

@@ -6,5 +6,6 @@
 mod routing;
 mod service;
 
+pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
 pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult};

@@ -1,6 +1,7 @@
 //! The front door's operations, protocol-independent: the Milvus gRPC service
 //! and the CLI are thin layers over these.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use quiver_api::{
 use quiver_common::{
     Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
 };
+use quiver_expr::TemplateValue;
 use quiver_index::merge_topk;
 
 use crate::routing::shard_of;
@@ -223,6 +225,52 @@ impl Proxy {
             });
         let ts = try_join_all(writes).await?.into_iter().max().unwrap_or(0);
         Ok(WriteResult { ts, pks })
+    }
+
+    /// Compiles a Milvus filter expression against the collection's schema.
+    pub fn compile_filter(
+        &self,
+        collection: &str,
+        expr: &str,
+        templates: &HashMap<String, TemplateValue>,
+    ) -> Result<Arc<quiver_expr::CompiledFilter>> {
+        let info = self.describe(collection)?;
+        let parsed = quiver_expr::parse(expr)?;
+        Ok(Arc::new(quiver_expr::compile(
+            &parsed,
+            &info.schema,
+            templates,
+        )?))
+    }
+
+    /// Deletes the rows an expression selects (Milvus's delete by `expr`):
+    /// the keys it names when it is of the `pk in [..]` shape, else the keys
+    /// of the rows matching it now.
+    pub async fn delete_where(
+        &self,
+        collection: &str,
+        expr: &str,
+        templates: &HashMap<String, TemplateValue>,
+    ) -> Result<WriteResult> {
+        let filter = self.compile_filter(collection, expr, templates)?;
+        let pks = match filter.primary_keys() {
+            Some(pks) => pks,
+            None => self
+                .query(
+                    collection,
+                    None,
+                    Some(filter),
+                    usize::MAX,
+                    vec![],
+                    false,
+                    Consistency::Strong,
+                )
+                .await?
+                .into_iter()
+                .map(|h| h.pk)
+                .collect(),
+        };
+        self.delete(collection, pks).await
     }
 
     /// Seals the growing data of every shard of the collection.

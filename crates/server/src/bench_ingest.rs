@@ -88,7 +88,10 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         }
     };
     if args.serve_only {
-        return serve_only(&data_dir, &base, dim, args.json).await;
+        // Keep only the query vectors, so the report is the server's memory.
+        let queries = base[..base.len().min(1000 * dim)].to_vec();
+        drop(base);
+        return serve_only(&data_dir, &queries, dim, args.json).await;
     }
     let server =
         Standalone::open(StandaloneConfig::new(&data_dir), CancellationToken::new()).await?;

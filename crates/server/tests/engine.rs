@@ -191,7 +191,8 @@ async fn seal_hand_off_leaves_no_gap_and_no_duplicate() {
     let s = Arc::new(open(dir.path()).await);
     create(&s, "c", 1).await;
     let pks: Vec<i64> = (0..300).collect();
-    s.proxy.insert("c", batch(&pks, 0)).await.expect("insert");
+    let w = s.proxy.insert("c", batch(&pks, 0)).await.expect("insert");
+    let seen_all = Consistency::Session(w.ts);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (s, stop) = (s.clone(), stop.clone());
@@ -296,5 +297,99 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
         rows.keys().copied().collect::<HashSet<_>>(),
         HashSet::from([1, 2])
     );
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_search_and_delete_by_expression_on_growing_and_sealed_rows() {
+    use quiver_common::{Column, DataType, FieldSchema, ScalarValue};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    let mut schema = CollectionSchema::simple("f", DIM as u32);
+    schema.fields.push(FieldSchema::new("age", DataType::Int64));
+    schema
+        .fields
+        .push(FieldSchema::new("tag", DataType::VarChar).with_max_length(16));
+    s.proxy
+        .create_collection(CreateCollection {
+            schema,
+            shards: 2,
+            metric: Metric::L2,
+            index: IndexKind::Hnsw {
+                m: 8,
+                ef_construction: 64,
+            },
+        })
+        .await
+        .expect("create");
+    let n = 400i64;
+    let insert = |from: i64| {
+        let pks: Vec<i64> = (from..from + n / 2).collect();
+        let mut b = batch(&pks, 0);
+        b.columns = vec![
+            Column {
+                name: "age".into(),
+                values: pks.iter().map(|p| ScalarValue::Int(p % 50)).collect(),
+            },
+            Column {
+                name: "tag".into(),
+                values: pks
+                    .iter()
+                    .map(|p| ScalarValue::Str(if p % 3 == 0 { "alpha" } else { "beta" }.into()))
+                    .collect(),
+            },
+        ];
+        b
+    };
+    // Half sealed, half growing.
+    s.proxy.insert("f", insert(0)).await.expect("insert");
+    s.proxy.flush("f").await.expect("flush");
+    s.proxy.insert("f", insert(n / 2)).await.expect("insert");
+    let matches = |p: i64| p % 50 > 40 && p % 3 == 0;
+    let none = std::collections::HashMap::new();
+    let filter = s
+        .proxy
+        .compile_filter("f", r#"age > 40 and tag like "al%""#, &none)
+        .expect("compile");
+    let mut req = search("f", vec_for(200, 0), 1000, Consistency::Strong);
+    req.filter = Some(filter);
+    req.output_fields = vec!["age".into(), "tag".into()];
+    let hits = s.proxy.search(req).await.expect("filtered search");
+    let got: HashSet<i64> = hits[0]
+        .iter()
+        .map(|h| {
+            let PrimaryKey::Int(p) = h.pk else {
+                panic!("int pk")
+            };
+            assert_eq!(h.fields[0], ScalarValue::Int(p % 50), "age of {p}");
+            p
+        })
+        .collect();
+    let want: HashSet<i64> = (0..n).filter(|p| matches(*p)).collect();
+    assert_eq!(got, want);
+
+    let e = s
+        .proxy
+        .compile_filter("f", "age > ", &none)
+        .expect_err("broken filter");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    let e = s
+        .proxy
+        .compile_filter("f", "nope == 1", &none)
+        .expect_err("unknown field");
+    assert!(e.to_string().contains("nope"), "{e}");
+
+    // Delete by expression: a key list, then a predicate.
+    s.proxy
+        .delete_where("f", "id in [0, 1, 2]", &none)
+        .await
+        .expect("delete by keys");
+    s.proxy
+        .delete_where("f", r#"tag == "alpha""#, &none)
+        .await
+        .expect("delete by predicate");
+    let left = all_rows(&s, "f").await;
+    let want: HashSet<i64> = (3..n).filter(|p| p % 3 != 0).collect();
+    assert_eq!(left.keys().copied().collect::<HashSet<_>>(), want);
     s.close().await;
 }

@@ -26,6 +26,10 @@ impl HnswIndex {
         filter: Option<&dyn RowFilter>,
     ) -> Vec<Neighbor> {
         let ef = ef.max(k);
+        // A beam as wide as the graph visits everything anyway: be exact.
+        if ef >= self.n {
+            return flat_impl::<S>(vectors, self.dim, query, k, filter);
+        }
         if let Some(est) = filter.and_then(|f| f.estimated_allowed())
             && est < flat_threshold(self.n, ef)
         {
@@ -42,7 +46,13 @@ impl HnswIndex {
         let mut vis = self.visited.get();
         let res = self.search_level0::<S>(vectors, query, cur, ef, filter, &mut vis);
         self.visited.put(vis);
-        into_neighbors(res, k, S::to_score)
+        let hits = into_neighbors(res, k, S::to_score);
+        // Fewer than k hits under a filter means the filter is selective
+        // (and may have cut the graph's paths): exact search finds them all.
+        if filter.is_some() && hits.len() < k {
+            return flat_impl::<S>(vectors, self.dim, query, k, filter);
+        }
+        hits
     }
 
     #[inline]
