@@ -1,0 +1,48 @@
+//! Milvus-compatible gRPC protocol for Quiver.
+//!
+//! The message and service definitions live in `proto/milvus/*.proto` at the repository
+//! root; they are written for wire compatibility with Milvus so that unmodified Milvus
+//! clients (pymilvus) work against Quiver. `tests/proto_conformance` checks them against
+//! the descriptors bundled with pymilvus.
+//!
+//! Modules mirror the protobuf packages:
+//! - [`common`] — `milvus.proto.common` (Status, KeyValuePair, MsgBase, PlaceholderGroup, enums)
+//! - [`schema`] — `milvus.proto.schema` (CollectionSchema, FieldData, IDs, SearchResultData)
+//! - [`msg`] — `milvus.proto.msg` (only MsgPosition, used by FlushResponse)
+//! - [`milvus`] — `milvus.proto.milvus` (requests/responses and `MilvusService`, with
+//!   [`milvus::milvus_service_server`] and [`milvus::milvus_service_client`])
+
+/// `milvus.proto.common`.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod common {
+    include!(concat!(env!("OUT_DIR"), "/milvus.proto.common.rs"));
+}
+
+/// `milvus.proto.schema`.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod schema {
+    include!(concat!(env!("OUT_DIR"), "/milvus.proto.schema.rs"));
+}
+
+/// `milvus.proto.msg` (only the messages the service needs).
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod msg {
+    include!(concat!(env!("OUT_DIR"), "/milvus.proto.msg.rs"));
+}
+
+/// `milvus.proto.milvus`: requests, responses and the `MilvusService` server/client.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod milvus {
+    include!(concat!(env!("OUT_DIR"), "/milvus.proto.milvus.rs"));
+}
+
+/// Serialized `google.protobuf.FileDescriptorSet` of all the files above (for gRPC
+/// reflection and tests).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/milvus_descriptor.bin"));
+
+/// Full gRPC service name, as used in request paths (`/milvus.proto.milvus.MilvusService/Search`).
+pub const MILVUS_SERVICE_NAME: &str = "milvus.proto.milvus.MilvusService";
+
+#[cfg(test)]
+mod tests;
