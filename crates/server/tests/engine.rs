@@ -201,19 +201,13 @@ async fn seal_hand_off_leaves_no_gap_and_no_duplicate() {
             while !stop.load(Ordering::SeqCst) || checks < 20 {
                 let hits = s
                     .proxy
-                    .search(search("c", vec_for(150, 0), 300, Consistency::Eventually))
+                    .search(search("c", vec_for(150, 0), 300, seen_all))
                     .await
                     .expect("search");
                 let seen: HashSet<_> = hits[0].iter().map(|h| h.pk.clone()).collect();
                 assert_eq!(hits[0].len(), 300, "a row went missing during hand-off");
                 assert_eq!(seen.len(), 300, "a row was returned twice during hand-off");
-                assert_eq!(
-                    s.proxy
-                        .count("c", Consistency::Eventually)
-                        .await
-                        .expect("count"),
-                    300
-                );
+                assert_eq!(s.proxy.count("c", seen_all).await.expect("count"), 300);
                 checks += 1;
                 tokio::task::yield_now().await;
             }
