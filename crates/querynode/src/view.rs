@@ -193,3 +193,156 @@ impl ShardView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver_api::IndexKind;
+    use quiver_common::{CollectionSchema, Metric, RowBatch};
+    use quiver_storage::{SegmentData, encode_segment};
+
+    fn info() -> CollectionInfo {
+        CollectionInfo {
+            id: 1,
+            schema: CollectionSchema::simple("c", 2),
+            shards: 1,
+            metric: Metric::L2,
+            index: IndexKind::Flat,
+        }
+    }
+
+    fn upsert(ts: Timestamp, pks: &[i64]) -> Mutation {
+        Mutation::Upsert {
+            ts,
+            rows: RowBatch {
+                dim: 2,
+                pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
+                vectors: pks.iter().flat_map(|p| [*p as f32, ts as f32]).collect(),
+                columns: vec![],
+            },
+        }
+    }
+
+    fn delete(ts: Timestamp, pks: &[i64]) -> Mutation {
+        Mutation::Delete {
+            ts,
+            pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
+        }
+    }
+
+    /// A segment holding `rows` (pk, ts) and `tombstones`, cut at `max_ts`.
+    fn segment(
+        id: u64,
+        rows: &[(i64, Timestamp)],
+        tombstones: &[(i64, Timestamp)],
+        max_ts: Timestamp,
+    ) -> Arc<LoadedSegment> {
+        let data = SegmentData {
+            segment_id: id,
+            dim: 2,
+            pks: rows.iter().map(|(p, _)| PrimaryKey::Int(*p)).collect(),
+            timestamps: rows.iter().map(|(_, t)| *t).collect(),
+            vectors: rows
+                .iter()
+                .flat_map(|(p, t)| [*p as f32, *t as f32])
+                .collect(),
+            columns: vec![],
+            tombstones: tombstones
+                .iter()
+                .map(|(p, t)| (PrimaryKey::Int(*p), *t))
+                .collect(),
+            max_ts,
+            wal_seq: id,
+        };
+        let info = SegmentInfo {
+            id,
+            rows: rows.len() as u64,
+            max_ts,
+            wal_seq: id,
+            has_index: false,
+        };
+        let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
+        Arc::new(LoadedSegment {
+            info,
+            data,
+            index: None,
+        })
+    }
+
+    /// Live rows as (pk, ts), sorted.
+    fn live(v: &ShardView) -> Vec<(i64, Timestamp)> {
+        let mut out: Vec<_> = v
+            .pk_index
+            .iter()
+            .map(|(pk, loc)| {
+                let PrimaryKey::Int(p) = pk else {
+                    panic!("int")
+                };
+                (*p, v.ts_of(*loc))
+            })
+            .collect();
+        out.sort_unstable();
+        let alive = v.sealed.iter().map(|s| s.live()).sum::<usize>() + v.growing.live;
+        assert_eq!(alive, out.len(), "alive rows and the key index disagree");
+        out
+    }
+
+    #[test]
+    fn live_mutations_keep_the_last_write_of_each_key() {
+        let mut v = ShardView::new(info());
+        v.apply(&upsert(10, &[1, 2, 3]));
+        v.apply(&upsert(11, &[2]));
+        v.apply(&delete(12, &[3, 99]));
+        assert_eq!(live(&v), vec![(1, 10), (2, 11)]);
+        assert_eq!(v.applied_ts, 12);
+    }
+
+    #[test]
+    fn hand_off_moves_rows_to_the_segment_and_keeps_later_writes() {
+        let mut v = ShardView::new(info());
+        v.apply(&upsert(10, &[1, 2, 3]));
+        v.apply(&upsert(11, &[2]));
+        v.apply(&delete(12, &[3]));
+        // Written after the cut at ts 12: must survive the hand-off.
+        v.apply(&upsert(13, &[1, 4]));
+        v.apply(&delete(14, &[2]));
+        // The sealed cut: final versions up to ts 12.
+        v.hand_off(segment(7, &[(1, 10), (2, 11)], &[(3, 12)], 12));
+        assert_eq!(live(&v), vec![(1, 13), (4, 13)]);
+        assert_eq!(v.growing.len(), 2, "only rows after the cut stay growing");
+        assert_eq!(
+            v.sealed[0].live(),
+            0,
+            "both segment rows were superseded later"
+        );
+    }
+
+    #[test]
+    fn hand_off_repoints_rows_still_live() {
+        let mut v = ShardView::new(info());
+        v.apply(&upsert(10, &[1, 2]));
+        v.apply(&upsert(11, &[3]));
+        v.hand_off(segment(7, &[(1, 10), (2, 10)], &[], 10));
+        assert_eq!(live(&v), vec![(1, 10), (2, 10), (3, 11)]);
+        assert!(matches!(
+            v.pk_index[&PrimaryKey::Int(1)],
+            Loc::Sealed { seg: 0, .. }
+        ));
+        assert!(matches!(
+            v.pk_index[&PrimaryKey::Int(3)],
+            Loc::Growing { row: 0 }
+        ));
+        assert_eq!(v.growing.live, 1);
+    }
+
+    #[test]
+    fn loading_from_scratch_applies_segments_in_order_with_tombstones() {
+        let mut v = ShardView::new(info());
+        v.add_initial_segment(segment(1, &[(1, 10), (2, 10), (3, 10)], &[], 10));
+        // Segment 2: 2 replaced, 3 deleted, 4 deleted before it ever existed.
+        v.add_initial_segment(segment(2, &[(2, 20)], &[(3, 21), (4, 22)], 22));
+        v.apply(&upsert(30, &[3]));
+        assert_eq!(live(&v), vec![(1, 10), (2, 20), (3, 30)]);
+        assert_eq!(v.applied_ts, 30);
+    }
+}
