@@ -254,3 +254,33 @@ impl Model {
         self.rows.is_empty()
     }
 }
+
+/// Every live row of an Int64-keyed collection as `pk -> vector`, read with
+/// Strong consistency. A key returned twice is an error.
+pub async fn rows_by_key(
+    proxy: &quiver_proxy::Proxy,
+    collection: &str,
+) -> Result<HashMap<i64, Vec<f32>>> {
+    let rows = proxy
+        .query(
+            collection,
+            None,
+            None,
+            usize::MAX,
+            vec![],
+            true,
+            quiver_proxy::Consistency::Strong,
+        )
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let PrimaryKey::Int(pk) = r.pk else {
+            bail!("{collection} has a non-integer key {}", r.pk)
+        };
+        let vector = r.vector.context("query returned no vector")?;
+        if out.insert(pk, vector).is_some() {
+            bail!("key {pk} returned twice");
+        }
+    }
+    Ok(out)
+}

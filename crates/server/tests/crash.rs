@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use quiver_common::PrimaryKey;
 use quiver_proxy::{Consistency, SearchRequest};
 use quiver_server::Standalone;
-use quiver_server::crash::{COLLECTION, Model, crash_config};
+use quiver_server::crash::{COLLECTION, Model, crash_config, rows_by_key};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
@@ -21,31 +21,13 @@ async fn recovered_rows(dir: &std::path::Path) -> (HashMap<i64, Vec<f32>>, Stand
     let s = Standalone::open(crash_config(dir), CancellationToken::new())
         .await
         .expect("reopen after kill");
-    let mut out = HashMap::new();
-    if s.proxy.describe(COLLECTION).is_ok() {
-        let rows = s
-            .proxy
-            .query(
-                COLLECTION,
-                None,
-                None,
-                usize::MAX,
-                vec![],
-                true,
-                Consistency::Strong,
-            )
+    let out = if s.proxy.describe(COLLECTION).is_ok() {
+        rows_by_key(&s.proxy, COLLECTION)
             .await
-            .expect("query all");
-        for r in rows {
-            let PrimaryKey::Int(pk) = r.pk else {
-                panic!("int pk")
-            };
-            assert!(
-                out.insert(pk, r.vector.expect("vector")).is_none(),
-                "duplicate row {pk}"
-            );
-        }
-    }
+            .expect("recovered rows")
+    } else {
+        HashMap::new()
+    };
     (out, s)
 }
 

@@ -69,30 +69,9 @@ fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
 
 /// Every live row: pk -> vector.
 async fn all_rows(s: &Standalone, name: &str) -> std::collections::HashMap<i64, Vec<f32>> {
-    let rows = s
-        .proxy
-        .query(
-            name,
-            None,
-            None,
-            usize::MAX,
-            vec![],
-            true,
-            Consistency::Strong,
-        )
+    quiver_server::crash::rows_by_key(&s.proxy, name)
         .await
-        .expect("query");
-    let mut out = std::collections::HashMap::new();
-    for r in rows {
-        let PrimaryKey::Int(pk) = r.pk else {
-            panic!("int pk")
-        };
-        assert!(
-            out.insert(pk, r.vector.expect("vector")).is_none(),
-            "duplicate pk {pk}"
-        );
-    }
-    out
+        .expect("all rows")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
