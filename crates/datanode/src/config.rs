@@ -21,6 +21,10 @@ pub struct DataNodeConfig {
     pub index_threads: usize,
     /// Largest number of rows one write may carry.
     pub max_batch_rows: usize,
+    /// Writes to a shard wait (backpressure) while its growing data exceeds
+    /// this many times `seal_rows` or `seal_bytes`: growing rows are searched
+    /// exactly, so an unbounded backlog would make every search slower.
+    pub max_growing_factor: usize,
 }
 
 impl Default for DataNodeConfig {
@@ -35,6 +39,7 @@ impl Default for DataNodeConfig {
             min_index_rows: 1024,
             index_threads: 2,
             max_batch_rows: 100_000,
+            max_growing_factor: 2,
         }
     }
 }
@@ -55,6 +60,9 @@ impl DataNodeConfig {
         }
         if self.index_threads == 0 {
             return Err(Error::invalid("datanode.index_threads", "must be > 0"));
+        }
+        if self.max_growing_factor == 0 {
+            return Err(Error::invalid("datanode.max_growing_factor", "must be > 0"));
         }
         if self.max_batch_rows == 0 {
             return Err(Error::invalid("datanode.max_batch_rows", "must be > 0"));

@@ -101,6 +101,7 @@ impl DataNode {
             clock: HybridClock::with_floor(floor),
             state: parking_lot::Mutex::new(state),
             seal_wakeup: Notify::new(),
+            sealed: Notify::new(),
             cancel: self.shutdown.child_token(),
         });
         let (tx, rx) = mpsc::unbounded_channel();

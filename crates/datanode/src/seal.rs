@@ -50,6 +50,26 @@ pub(crate) async fn run_sealer(
     }
 }
 
+/// The oldest growing entries, up to the seal thresholds (a segment never
+/// grows past them), ending on a WAL object boundary (entries sharing a seq
+/// are sealed together, since the checkpoint is a seq).
+fn take_cut(ctx: &ShardCtx) -> Vec<Logged> {
+    let st = ctx.state.lock();
+    let (mut rows, mut bytes) = (0usize, 0usize);
+    let mut cut: Vec<Logged> = Vec::new();
+    for l in &st.growing {
+        let full = rows >= ctx.config.seal_rows || bytes >= ctx.config.seal_bytes;
+        if full && cut.last().is_some_and(|last| last.seq != l.seq) {
+            break;
+        }
+        let (r, b) = crate::shard::mutation_size(&l.mutation);
+        rows += r;
+        bytes += b;
+        cut.push(l.clone());
+    }
+    cut
+}
+
 fn should_seal(ctx: &ShardCtx) -> bool {
     let st = ctx.state.lock();
     let Some(oldest) = st.growing.front() else {
@@ -66,7 +86,7 @@ async fn seal_once(
     store: &Arc<dyn ObjectStore>,
     meta: &dyn MetaClient,
 ) -> Result<()> {
-    let cut: Vec<Logged> = ctx.state.lock().growing.iter().cloned().collect();
+    let cut = take_cut(ctx);
     let (Some(first), Some(last)) = (cut.first(), cut.last()) else {
         return Ok(());
     };
@@ -107,6 +127,10 @@ async fn seal_once(
         for (_, w) in done {
             let _ = w.send(Ok(()));
         }
+    }
+    ctx.sealed.notify_waiters();
+    if should_seal(ctx) {
+        ctx.seal_wakeup.notify_one();
     }
     if let Err(e) = ctx.wal.truncate(cut_seq).await {
         // Harmless: recovery starts after the checkpoint; the next seal retries.

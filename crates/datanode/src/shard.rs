@@ -80,7 +80,7 @@ impl ShardState {
     }
 }
 
-fn mutation_size(m: &Mutation) -> (usize, usize) {
+pub(crate) fn mutation_size(m: &Mutation) -> (usize, usize) {
     match m {
         Mutation::Upsert { rows, .. } => (rows.len(), rows.vectors.len() * 4 + rows.len() * 16),
         Mutation::Delete { pks, .. } => (pks.len(), pks.len() * 16),
@@ -96,6 +96,8 @@ pub(crate) struct ShardCtx {
     pub clock: HybridClock,
     pub state: Mutex<ShardState>,
     pub seal_wakeup: Notify,
+    /// Signalled after every seal (growing data shrank).
+    pub sealed: Notify,
     pub cancel: CancellationToken,
 }
 
@@ -119,14 +121,23 @@ pub(crate) async fn run_writer(ctx: Arc<ShardCtx>, mut requests: mpsc::Unbounded
             }
             () = ctx.cancel.cancelled() => break,
         };
+        wait_for_room(&ctx).await;
         let mut round = vec![first];
-        let mut rows = 0;
-        while rows < ctx.config.max_batch_rows {
+        // A round takes what is queued, up to the batch limit, the room left
+        // under the growing bound and one segment's worth (a round can share
+        // one WAL object, and a seal cut ends on an object boundary, so a
+        // segment holds at most about 2 x seal_rows). The first request
+        // always goes.
+        let limit = ctx
+            .config
+            .max_batch_rows
+            .min(room_rows(&ctx))
+            .min(ctx.config.seal_rows);
+        let mut rows = request_rows(&round[0]);
+        while rows < limit {
             match requests.try_recv() {
                 Ok(r) => {
-                    if let Request::Write(WriteOp::Upsert(b), _) = &r {
-                        rows += b.len();
-                    }
+                    rows += request_rows(&r);
                     round.push(r);
                 }
                 Err(_) => break,
@@ -138,6 +149,52 @@ pub(crate) async fn run_writer(ctx: Arc<ShardCtx>, mut requests: mpsc::Unbounded
     st.subscribers.clear();
     for (_, w) in st.flush_waiters.drain(..) {
         let _ = w.send(Err(Error::Unavailable(format!("shard {} closed", ctx.id))));
+    }
+}
+
+fn request_rows(r: &Request) -> usize {
+    match r {
+        Request::Write(WriteOp::Upsert(b), _) => b.len(),
+        Request::Write(WriteOp::Delete(pks), _) => pks.len(),
+        Request::Flush(_) => 0,
+    }
+}
+
+/// Rows that fit under the growing bound now.
+fn room_rows(ctx: &ShardCtx) -> usize {
+    let bound = ctx
+        .config
+        .seal_rows
+        .saturating_mul(ctx.config.max_growing_factor);
+    bound.saturating_sub(ctx.state.lock().growing_rows)
+}
+
+/// Backpressure: while the growing data is over its bound, writes wait for
+/// the sealer to catch up (searches stay fast; writers see latency, not errors).
+async fn wait_for_room(ctx: &ShardCtx) {
+    let over = || {
+        let st = ctx.state.lock();
+        let f = ctx.config.max_growing_factor;
+        st.growing_rows >= ctx.config.seal_rows.saturating_mul(f)
+            || st.growing_bytes >= ctx.config.seal_bytes.saturating_mul(f)
+    };
+    let mut warned = false;
+    loop {
+        let sealed = ctx.sealed.notified();
+        tokio::pin!(sealed);
+        sealed.as_mut().enable();
+        if !over() {
+            return;
+        }
+        if !warned {
+            tracing::warn!(shard = %ctx.id, "growing data over its bound; writes wait for sealing");
+            warned = true;
+        }
+        ctx.seal_wakeup.notify_one();
+        tokio::select! {
+            () = sealed => {}
+            () = ctx.cancel.cancelled() => return,
+        }
     }
 }
 
