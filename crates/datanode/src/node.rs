@@ -135,6 +135,16 @@ impl DataNode {
         }
     }
 
+    /// Stops serving a shard whose collection was dropped and deletes its
+    /// objects (WAL, segments, indexes).
+    pub async fn drop_shard(&self, id: ShardId) -> Result<()> {
+        self.close_shard(id).await;
+        let deleted =
+            quiver_storage::delete_shard_data(&self.store, id.collection_id, id.shard).await?;
+        tracing::info!(shard = %id, objects = deleted, "dropped shard data");
+        Ok(())
+    }
+
     /// Stops every shard.
     pub async fn close(&self) {
         let ids: Vec<ShardId> = self.shards.read().keys().copied().collect();

@@ -87,6 +87,22 @@ impl QueryNode {
         }
     }
 
+    /// Releases a shard whose collection was dropped and deletes its cached
+    /// segment files.
+    pub fn drop_shard(&self, id: ShardId) -> Result<()> {
+        self.release_shard(id);
+        let dir = self
+            .config
+            .cache_dir
+            .join(id.collection_id.to_string())
+            .join(id.shard.to_string());
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn is_loaded(&self, id: ShardId) -> bool {
         self.shards.read().contains_key(&id)
     }

@@ -10,6 +10,7 @@
 //!
 //! All async functions need a tokio runtime; [`Wal::open`] spawns the log's writer task.
 
+mod cleanup;
 mod codec;
 mod error;
 pub mod layout;
@@ -17,6 +18,7 @@ mod segment;
 mod store;
 mod wal;
 
+pub use cleanup::delete_shard_data;
 pub use error::{Result, StorageError};
 pub use object_store::{ObjectStore, path::Path as ObjectPath};
 pub use segment::{MappedSegment, SegmentData, encode_segment, fetch_segment, put_segment};
