@@ -91,4 +91,11 @@ pub trait CatalogClient: Send + Sync {
     fn collections(&self) -> Vec<CollectionInfo>;
     /// Allocates `count` unique ids (auto_id keys); returns the first.
     async fn allocate_ids(&self, count: u64) -> Result<u64>;
+    /// Makes `alias` a second name of `collection` (a new alias).
+    async fn create_alias(&self, alias: &str, collection: &str) -> Result<()>;
+    /// Points an existing `alias` at `collection`.
+    async fn alter_alias(&self, alias: &str, collection: &str) -> Result<()>;
+    async fn drop_alias(&self, alias: &str) -> Result<()>;
+    /// Every alias with the name of the collection it points at, by alias.
+    fn aliases(&self) -> Vec<(String, String)>;
 }

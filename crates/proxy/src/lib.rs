@@ -3,9 +3,14 @@
 //! hash of the primary key, turns the consistency level into a guarantee
 //! timestamp, scatters searches to every shard and merges the results.
 
+mod milvus;
 mod routing;
 mod service;
 
+pub use milvus::{
+    DYNAMIC_COLUMN, MILVUS_API_VERSION, MilvusFilter, MilvusFront, MilvusServer, schema_from_bytes,
+    schema_from_proto, schema_to_proto,
+};
 pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
 pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult};

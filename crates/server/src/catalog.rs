@@ -161,4 +161,26 @@ impl CatalogClient for LocalCatalog {
     async fn allocate_ids(&self, count: u64) -> Result<u64> {
         Ok(self.coord.allocate_ids(count).await?.start)
     }
+
+    async fn create_alias(&self, alias: &str, collection: &str) -> Result<()> {
+        self.coord.create_alias(alias, collection).await?;
+        Ok(())
+    }
+
+    async fn alter_alias(&self, alias: &str, collection: &str) -> Result<()> {
+        self.coord.alter_alias(alias, collection).await?;
+        Ok(())
+    }
+
+    async fn drop_alias(&self, alias: &str) -> Result<()> {
+        Ok(self.coord.drop_alias(alias).await?)
+    }
+
+    fn aliases(&self) -> Vec<(String, String)> {
+        self.coord
+            .aliases()
+            .into_iter()
+            .map(|(alias, meta)| (alias, meta.collection))
+            .collect()
+    }
 }

@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -20,6 +21,9 @@ enum Command {
         /// Where data lives (object store, coord log, segment cache).
         #[arg(long, default_value = "quiver-data", env = "QUIVER_DATA_DIR")]
         data_dir: PathBuf,
+        /// Where the Milvus-compatible gRPC API listens.
+        #[arg(long, default_value = "127.0.0.1:19530", env = "QUIVER_LISTEN")]
+        listen: SocketAddr,
     },
     /// Benchmarks.
     Bench {
@@ -49,18 +53,43 @@ fn main() -> Result<()> {
             what: BenchCommand::Ingest(args),
         } => runtime()?.block_on(bench_ingest::run_cli(args)),
         Command::CrashWriter(args) => runtime()?.block_on(crash::run_writer(args)),
-        Command::Standalone { data_dir } => {
+        Command::Standalone { data_dir, listen } => {
             init_tracing();
             runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
-                let server = Standalone::open(StandaloneConfig::new(&data_dir), shutdown).await?;
-                tracing::info!(data_dir = %data_dir.display(), "quiver standalone is up; Ctrl-C stops it");
-                tokio::signal::ctrl_c().await?;
+                let server =
+                    Standalone::open(StandaloneConfig::new(&data_dir), shutdown.clone()).await?;
+                let (addr, grpc) = server.serve_milvus(listen).await?;
+                tracing::info!(data_dir = %data_dir.display(), %addr, "quiver standalone is up (Milvus gRPC API); Ctrl-C stops it");
+                println!("quiver standalone listening on {addr}");
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r?,
+                    _ = sigterm() => {}
+                }
+                tracing::info!("shutting down");
+                shutdown.cancel();
+                match grpc.await {
+                    Ok(r) => r?,
+                    Err(e) => tracing::warn!(error = %e, "gRPC server task"),
+                }
                 server.close().await;
                 Ok(())
             })
         }
     }
+}
+
+/// Resolves on SIGTERM (never on other platforms).
+async fn sigterm() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut s) = signal(SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -2,15 +2,17 @@
 //! datanode, a querynode and the front door — with the object store on the
 //! local filesystem under the data directory.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use quiver_coord::Coord;
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::{Limits, Proxy};
+use quiver_proxy::{Limits, MilvusFront, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{CoordMeta, LocalCatalog, collection_info};
@@ -38,6 +40,7 @@ impl StandaloneConfig {
 /// A running standalone server.
 pub struct Standalone {
     pub proxy: Arc<Proxy>,
+    catalog: Arc<LocalCatalog>,
     coord: Arc<Coord>,
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
@@ -83,17 +86,43 @@ impl Standalone {
                 .with_context(|| format!("loading collection {}", meta.name))?;
         }
         let proxy = Arc::new(Proxy::new(
-            catalog,
+            catalog.clone(),
             datanode.clone(),
             querynode,
             config.limits,
         ));
         Ok(Self {
             proxy,
+            catalog,
             coord,
             datanode,
             shutdown,
         })
+    }
+
+    /// Serves the Milvus gRPC API on `addr` (port 0 picks a free port) until
+    /// shutdown; returns the bound address and the server task.
+    pub async fn serve_milvus(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(SocketAddr, JoinHandle<Result<()>>)> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let bound = listener.local_addr()?;
+        let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
+        let shutdown = self.shutdown.clone();
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown.cancelled_owned(),
+                )
+                .await
+                .context("serving the Milvus API")
+        });
+        Ok((bound, task))
     }
 
     /// Stops every role. Acknowledged data is already durable; this only

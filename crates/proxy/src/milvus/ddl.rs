@@ -1,0 +1,141 @@
+//! Collection DDL: Create / Drop / Has / Describe / ShowCollections.
+//!
+//! Milvus creates a collection without a metric and indexes it later; Quiver
+//! fixes the metric and index at creation. A collection created through this
+//! door starts with [`DEFAULT_METRIC`] and [`DEFAULT_INDEX`]; CreateIndex then
+//! re-creates it with the requested metric while it is still empty (see
+//! [`super::index`]).
+
+use quiver_api::{CollectionInfo, CreateCollection, IndexKind};
+use quiver_common::{Error, Metric, Result};
+use quiver_proto::common::ConsistencyLevel;
+use quiver_proto::milvus::{
+    BoolResponse, CreateCollectionRequest, DescribeCollectionRequest, DescribeCollectionResponse,
+    DropCollectionRequest, HasCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
+};
+
+use super::MilvusFront;
+use super::schema::{schema_from_bytes, schema_to_proto};
+use super::status::{failure, status_of, success};
+
+pub const DEFAULT_METRIC: Metric = Metric::L2;
+pub const DEFAULT_INDEX: IndexKind = IndexKind::Hnsw {
+    m: 16,
+    ef_construction: 200,
+};
+
+impl MilvusFront {
+    pub(crate) async fn create_collection(
+        &self,
+        req: CreateCollectionRequest,
+    ) -> quiver_proto::common::Status {
+        status_of(self.create_collection_inner(req).await.map(|_| ()))
+    }
+
+    async fn create_collection_inner(&self, req: CreateCollectionRequest) -> Result<()> {
+        let schema = schema_from_bytes(&req.collection_name, &req.schema)?;
+        if req.num_partitions > 1 {
+            return Err(Error::invalid(
+                "num_partitions",
+                "partitions are not supported (partition keys neither)",
+            ));
+        }
+        let shards = if req.shards_num == 0 {
+            1
+        } else {
+            u32::try_from(req.shards_num).map_err(|_| {
+                Error::invalid(
+                    "shards_num",
+                    format!("must be between 1 and 64 (got {})", req.shards_num),
+                )
+            })?
+        };
+        self.proxy
+            .create_collection(CreateCollection {
+                schema,
+                shards,
+                metric: DEFAULT_METRIC,
+                index: DEFAULT_INDEX,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_collection(
+        &self,
+        req: DropCollectionRequest,
+    ) -> quiver_proto::common::Status {
+        // Milvus answers success when the collection does not exist.
+        match self.proxy.describe(&req.collection_name) {
+            Err(_) => success(),
+            Ok(_) => status_of(self.proxy.drop_collection(&req.collection_name).await),
+        }
+    }
+
+    pub(crate) fn has_collection(&self, req: HasCollectionRequest) -> BoolResponse {
+        BoolResponse {
+            status: Some(success()),
+            value: self.proxy.describe(&req.collection_name).is_ok(),
+        }
+    }
+
+    /// By name or alias, else by id.
+    pub(crate) fn find(&self, name: &str, id: i64) -> Result<CollectionInfo> {
+        if name.is_empty() && id != 0 {
+            return self
+                .proxy
+                .list()
+                .into_iter()
+                .find(|c| c.id as i64 == id)
+                .ok_or_else(|| Error::CollectionNotFound(format!("id {id}")));
+        }
+        self.proxy.describe(name)
+    }
+
+    pub(crate) fn describe_collection(
+        &self,
+        req: DescribeCollectionRequest,
+    ) -> DescribeCollectionResponse {
+        let info = match self.find(&req.collection_name, req.collection_id) {
+            Ok(info) => info,
+            Err(e) => {
+                return DescribeCollectionResponse {
+                    status: Some(failure(&e)),
+                    ..Default::default()
+                };
+            }
+        };
+        let channels: Vec<String> = (0..info.shards)
+            .map(|s| format!("quiver-dml_{}_{s}v0", info.id))
+            .collect();
+        DescribeCollectionResponse {
+            status: Some(success()),
+            schema: Some(schema_to_proto(&info.schema)),
+            collection_id: info.id as i64,
+            physical_channel_names: channels.clone(),
+            virtual_channel_names: channels,
+            shards_num: info.shards as i32,
+            aliases: self.aliases_of(&info.schema.name),
+            consistency_level: ConsistencyLevel::Bounded as i32,
+            collection_name: info.schema.name.clone(),
+            db_name: "default".to_string(),
+            num_partitions: 1,
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn show_collections(&self, _req: ShowCollectionsRequest) -> ShowCollectionsResponse {
+        let mut list = self.proxy.list();
+        list.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        let n = list.len();
+        ShowCollectionsResponse {
+            status: Some(success()),
+            collection_names: list.iter().map(|c| c.schema.name.clone()).collect(),
+            collection_ids: list.iter().map(|c| c.id as i64).collect(),
+            created_timestamps: vec![0; n],
+            created_utc_timestamps: vec![0; n],
+            in_memory_percentages: vec![100; n],
+            query_service_available: vec![true; n],
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Insert / Upsert / Delete: FieldData columns -> `RowBatch` -> Proxy.
+
+use quiver_api::CollectionInfo;
+use quiver_common::{Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue};
+use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
+use quiver_proto::schema::FieldData;
+
+use super::MilvusFront;
+use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
+use super::filter;
+use super::schema::DYNAMIC_COLUMN;
+use super::status::{failure, success};
+use crate::{Consistency, WriteResult};
+
+/// Builds the batch of an Insert / Upsert (keys left empty when absent).
+pub(crate) fn decode_rows(
+    info: &CollectionInfo,
+    fields: &[FieldData],
+    num_rows: u32,
+) -> Result<RowBatch> {
+    let schema = &info.schema;
+    let mut rows = RowBatch {
+        dim: schema.dim(),
+        ..Default::default()
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut has_vectors = false;
+    for fd in fields {
+        if seen.contains(&fd.field_name.as_str()) {
+            return Err(Error::invalid(&fd.field_name, "the field is given twice"));
+        }
+        seen.push(&fd.field_name);
+        if fd.is_dynamic || fd.field_name == DYNAMIC_FIELD {
+            if !schema.enable_dynamic_field {
+                return Err(Error::invalid(
+                    DYNAMIC_FIELD,
+                    "the collection has no dynamic field (enable_dynamic_field is false)",
+                ));
+            }
+            let Some(quiver_proto::schema::field_data::Field::Scalars(s)) = &fd.field else {
+                return Err(Error::invalid(DYNAMIC_FIELD, "expected JSON data"));
+            };
+            let Some(quiver_proto::schema::scalar_field::Data::JsonData(a)) = &s.data else {
+                return Err(Error::invalid(DYNAMIC_FIELD, "expected JSON data"));
+            };
+            let values = a
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| json_value(DYNAMIC_FIELD, i, b, true))
+                .collect::<Result<_>>()?;
+            rows.columns.push(Column {
+                name: DYNAMIC_COLUMN.to_string(),
+                values,
+            });
+            continue;
+        }
+        let f = schema
+            .field(&fd.field_name)
+            .filter(|f| f.name != DYNAMIC_COLUMN)
+            .ok_or_else(|| Error::invalid(&fd.field_name, "no such field in the collection"))?;
+        if f.is_primary_key {
+            rows.pks = pk_values(f, fd)?;
+        } else if f.data_type == DataType::FloatVector {
+            let (dim, data) = vector_values(f, fd)?;
+            if dim != 0 {
+                rows.dim = dim;
+            }
+            rows.vectors = data;
+            has_vectors = true;
+        } else {
+            rows.columns.push(Column {
+                name: f.name.clone(),
+                values: scalar_values(f, fd)?,
+            });
+        }
+    }
+    let pk = schema.primary_field();
+    if !has_vectors {
+        return Err(Error::invalid(
+            &schema.vector_field().name,
+            "missing: vectors are required",
+        ));
+    }
+    let n = rows.vectors.len().checked_div(rows.dim).unwrap_or(0);
+    if num_rows != 0 && n != num_rows as usize {
+        return Err(Error::invalid(
+            &schema.vector_field().name,
+            format!(
+                "expected {num_rows} vectors of dim {} (got {} floats)",
+                rows.dim,
+                rows.vectors.len()
+            ),
+        ));
+    }
+    if schema.enable_dynamic_field && !rows.columns.iter().any(|c| c.name == DYNAMIC_COLUMN) {
+        rows.columns.push(Column {
+            name: DYNAMIC_COLUMN.to_string(),
+            values: vec![ScalarValue::Json("{}".to_string()); n],
+        });
+    }
+    for c in &rows.columns {
+        if c.values.len() != n {
+            let name = if c.name == DYNAMIC_COLUMN {
+                DYNAMIC_FIELD
+            } else {
+                &c.name
+            };
+            return Err(Error::invalid(
+                name,
+                format!("expected {n} values (got {})", c.values.len()),
+            ));
+        }
+    }
+    if !pk.auto_id && rows.pks.is_empty() {
+        return Err(Error::invalid(
+            &pk.name,
+            "missing: the primary key is required",
+        ));
+    }
+    if !rows.pks.is_empty() && rows.pks.len() != n {
+        return Err(Error::invalid(
+            &pk.name,
+            format!("expected {n} keys (got {})", rows.pks.len()),
+        ));
+    }
+    Ok(rows)
+}
+
+fn mutation(info: &CollectionInfo, r: Result<WriteResult>, kind: Kind) -> MutationResult {
+    match r {
+        Ok(w) => {
+            let n = w.pks.len() as i64;
+            let (insert_cnt, upsert_cnt, delete_cnt) = match kind {
+                Kind::Insert => (n, 0, 0),
+                Kind::Upsert => (0, n, 0),
+                Kind::Delete => (0, 0, n),
+            };
+            MutationResult {
+                status: Some(success()),
+                i_ds: Some(ids(&w.pks, &info.schema)),
+                succ_index: (0..n as u32).collect(),
+                insert_cnt,
+                upsert_cnt,
+                delete_cnt,
+                timestamp: w.ts,
+                ..Default::default()
+            }
+        }
+        Err(e) => MutationResult {
+            status: Some(failure(&e)),
+            ..Default::default()
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Insert,
+    Upsert,
+    Delete,
+}
+
+fn failed(e: Error) -> MutationResult {
+    MutationResult {
+        status: Some(failure(&e)),
+        ..Default::default()
+    }
+}
+
+impl MilvusFront {
+    pub(crate) async fn insert(&self, req: InsertRequest) -> MutationResult {
+        let info = match self.proxy.describe(&req.collection_name) {
+            Ok(i) => i,
+            Err(e) => return failed(e),
+        };
+        let r = match decode_rows(&info, &req.fields_data, req.num_rows) {
+            Ok(rows) => self.proxy.insert(&info.schema.name, rows).await,
+            Err(e) => Err(e),
+        };
+        mutation(&info, r, Kind::Insert)
+    }
+
+    pub(crate) async fn upsert(&self, req: UpsertRequest) -> MutationResult {
+        let info = match self.proxy.describe(&req.collection_name) {
+            Ok(i) => i,
+            Err(e) => return failed(e),
+        };
+        let r = match decode_rows(&info, &req.fields_data, req.num_rows) {
+            Ok(rows) if rows.pks.is_empty() => Err(Error::invalid(
+                &info.schema.primary_field().name,
+                "missing: an upsert needs the primary keys",
+            )),
+            Ok(rows) => self.proxy.upsert(&info.schema.name, rows).await,
+            Err(e) => Err(e),
+        };
+        mutation(&info, r, Kind::Upsert)
+    }
+
+    pub(crate) async fn delete(&self, req: DeleteRequest) -> MutationResult {
+        let info = match self.proxy.describe(&req.collection_name) {
+            Ok(i) => i,
+            Err(e) => return failed(e),
+        };
+        let r = self.delete_where(&info, &req).await;
+        mutation(&info, r, Kind::Delete)
+    }
+
+    /// Deletes the rows `expr` selects: the keys it names (`pk in [..]`), else
+    /// the keys of the rows matching it now.
+    async fn delete_where(
+        &self,
+        info: &CollectionInfo,
+        req: &DeleteRequest,
+    ) -> Result<WriteResult> {
+        let name = &info.schema.name;
+        let filter = filter::compile(&self.proxy, name, &req.expr, &req.expr_template_values)?
+            .ok_or_else(|| Error::invalid("expr", "a delete needs a filter expression"))?;
+        let pks = match filter.primary_keys() {
+            Some(pks) => pks,
+            None => self
+                .proxy
+                .query(
+                    name,
+                    None,
+                    Some(filter),
+                    usize::MAX,
+                    vec![],
+                    false,
+                    Consistency::Strong,
+                )
+                .await?
+                .into_iter()
+                .map(|h| h.pk)
+                .collect(),
+        };
+        self.proxy.delete(name, pks).await
+    }
+}

@@ -1,0 +1,249 @@
+//! `schema.FieldData` columns <-> Quiver rows and values.
+
+use quiver_common::{
+    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, PrimaryKey, Result, ScalarValue,
+};
+use quiver_proto::schema::{
+    self as pb, BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
+    ScalarField, StringArray, VectorField, field_data, i_ds, scalar_field, vector_field,
+};
+
+use super::schema::{DYNAMIC_COLUMN, data_type_to};
+
+/// Values of a scalar FieldData, one per row (`Null` where `valid_data` says
+/// so; the data holds either one entry per row or one per valid row).
+pub(crate) fn scalar_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<ScalarValue>> {
+    use scalar_field::Data;
+    let Some(field_data::Field::Scalars(ScalarField { data: Some(data) })) = &fd.field else {
+        return Err(Error::invalid(&f.name, "expected scalar data"));
+    };
+    let values: Vec<ScalarValue> = match (f.data_type, data) {
+        (DataType::Bool, Data::BoolData(a)) => {
+            a.data.iter().map(|v| ScalarValue::Bool(*v)).collect()
+        }
+        (DataType::Int8 | DataType::Int16 | DataType::Int32, Data::IntData(a)) => a
+            .data
+            .iter()
+            .map(|v| ScalarValue::Int(i64::from(*v)))
+            .collect(),
+        (DataType::Int64, Data::LongData(a)) => {
+            a.data.iter().map(|v| ScalarValue::Int(*v)).collect()
+        }
+        (DataType::Float, Data::FloatData(a)) => a
+            .data
+            .iter()
+            .map(|v| ScalarValue::Float(f64::from(*v)))
+            .collect(),
+        (DataType::Double, Data::DoubleData(a)) => {
+            a.data.iter().map(|v| ScalarValue::Float(*v)).collect()
+        }
+        (DataType::VarChar, Data::StringData(a)) => {
+            a.data.iter().cloned().map(ScalarValue::Str).collect()
+        }
+        (DataType::Json, Data::JsonData(a)) => a
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, b)| json_value(&f.name, i, b, false))
+            .collect::<Result<_>>()?,
+        (t, _) => {
+            return Err(Error::invalid(
+                &f.name,
+                format!("the data does not match the field type {t:?}"),
+            ));
+        }
+    };
+    if fd.valid_data.is_empty() {
+        return Ok(values);
+    }
+    if values.len() == fd.valid_data.len() {
+        return Ok(fd
+            .valid_data
+            .iter()
+            .zip(values)
+            .map(|(ok, v)| if *ok { v } else { ScalarValue::Null })
+            .collect());
+    }
+    let mut compact = values.into_iter();
+    fd.valid_data
+        .iter()
+        .map(|ok| match ok {
+            false => Ok(ScalarValue::Null),
+            true => compact.next().ok_or_else(|| {
+                Error::invalid(&f.name, "fewer values than valid_data marks as valid")
+            }),
+        })
+        .collect()
+}
+
+/// A JSON cell: valid UTF-8 JSON (an object when `object`).
+pub(crate) fn json_value(
+    field: &str,
+    row: usize,
+    bytes: &[u8],
+    object: bool,
+) -> Result<ScalarValue> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid(field, format!("row {row}: not valid JSON: {e}")))?;
+    if object && !v.is_object() {
+        return Err(Error::invalid(
+            field,
+            format!("row {row}: must be a JSON object"),
+        ));
+    }
+    Ok(ScalarValue::Json(v.to_string()))
+}
+
+pub(crate) fn pk_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<PrimaryKey>> {
+    scalar_values(f, fd)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            ScalarValue::Int(x) => Ok(PrimaryKey::Int(x)),
+            ScalarValue::Str(s) => Ok(PrimaryKey::Str(s)),
+            _ => Err(Error::invalid(
+                &f.name,
+                format!("row {i}: a primary key cannot be null"),
+            )),
+        })
+        .collect()
+}
+
+/// The floats of a FloatVector FieldData and the dim it declares.
+pub(crate) fn vector_values(f: &FieldSchema, fd: &FieldData) -> Result<(usize, Vec<f32>)> {
+    match &fd.field {
+        Some(field_data::Field::Vectors(VectorField {
+            dim,
+            data: Some(vector_field::Data::FloatVector(a)),
+        })) => Ok((usize::try_from(*dim).unwrap_or(0), a.data.clone())),
+        _ => Err(Error::invalid(&f.name, "expected FloatVector data")),
+    }
+}
+
+pub(crate) fn ids(pks: &[PrimaryKey], schema: &CollectionSchema) -> IDs {
+    let field = if schema.primary_field().data_type == DataType::VarChar {
+        i_ds::IdField::StrId(StringArray {
+            data: pks
+                .iter()
+                .map(|p| match p {
+                    PrimaryKey::Str(s) => s.clone(),
+                    PrimaryKey::Int(i) => i.to_string(),
+                })
+                .collect(),
+        })
+    } else {
+        i_ds::IdField::IntId(LongArray {
+            data: pks
+                .iter()
+                .map(|p| match p {
+                    PrimaryKey::Int(i) => *i,
+                    PrimaryKey::Str(_) => 0,
+                })
+                .collect(),
+        })
+    };
+    IDs {
+        id_field: Some(field),
+    }
+}
+
+/// A scalar column for the client. The hidden dynamic column goes out as
+/// `$meta` with `is_dynamic`.
+pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldData {
+    use scalar_field::Data;
+    let dynamic = f.name == DYNAMIC_COLUMN;
+    let data = match f.data_type {
+        DataType::Bool => Data::BoolData(BoolArray {
+            data: values
+                .iter()
+                .map(|v| matches!(v, ScalarValue::Bool(true)))
+                .collect(),
+        }),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => Data::IntData(IntArray {
+            data: values.iter().map(|v| int(v) as i32).collect(),
+        }),
+        DataType::Int64 => Data::LongData(LongArray {
+            data: values.iter().map(|v| int(v)).collect(),
+        }),
+        DataType::Float => Data::FloatData(FloatArray {
+            data: values.iter().map(|v| float(v) as f32).collect(),
+        }),
+        DataType::Double => Data::DoubleData(DoubleArray {
+            data: values.iter().map(|v| float(v)).collect(),
+        }),
+        DataType::VarChar => Data::StringData(StringArray {
+            data: values
+                .iter()
+                .map(|v| match v {
+                    ScalarValue::Str(s) => s.clone(),
+                    _ => String::new(),
+                })
+                .collect(),
+        }),
+        DataType::Json | DataType::FloatVector => Data::JsonData(JsonArray {
+            data: values
+                .iter()
+                .map(|v| match v {
+                    ScalarValue::Json(s) => s.clone().into_bytes(),
+                    _ if dynamic => b"{}".to_vec(),
+                    _ => b"null".to_vec(),
+                })
+                .collect(),
+        }),
+    };
+    let valid_data = if f.nullable && !dynamic && values.iter().any(|v| **v == ScalarValue::Null) {
+        values.iter().map(|v| **v != ScalarValue::Null).collect()
+    } else {
+        Vec::new()
+    };
+    FieldData {
+        r#type: data_type_to(f.data_type) as i32,
+        field_name: if dynamic {
+            DYNAMIC_FIELD.to_string()
+        } else {
+            f.name.clone()
+        },
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+        is_dynamic: dynamic,
+        valid_data,
+        ..Default::default()
+    }
+}
+
+pub(crate) fn encode_vectors(name: &str, dim: usize, data: Vec<f32>) -> FieldData {
+    FieldData {
+        r#type: pb::DataType::FloatVector as i32,
+        field_name: name.to_string(),
+        field: Some(field_data::Field::Vectors(VectorField {
+            dim: dim as i64,
+            data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+        })),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn encode_pks(f: &FieldSchema, pks: &[&PrimaryKey]) -> FieldData {
+    let values: Vec<ScalarValue> = pks
+        .iter()
+        .map(|p| match p {
+            PrimaryKey::Int(i) => ScalarValue::Int(*i),
+            PrimaryKey::Str(s) => ScalarValue::Str(s.clone()),
+        })
+        .collect();
+    encode_scalar(f, &values.iter().collect::<Vec<_>>())
+}
+
+fn int(v: &ScalarValue) -> i64 {
+    match v {
+        ScalarValue::Int(i) => *i,
+        _ => 0,
+    }
+}
+
+fn float(v: &ScalarValue) -> f64 {
+    match v {
+        ScalarValue::Float(f) => *f,
+        ScalarValue::Int(i) => *i as f64,
+        _ => 0.0,
+    }
+}

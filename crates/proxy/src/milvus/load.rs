@@ -1,0 +1,172 @@
+//! Load / Release / GetLoadingProgress / GetLoadState, Flush /
+//! GetFlushState, GetCollectionStatistics, and the session RPCs (Connect,
+//! GetVersion, CheckHealth).
+//!
+//! Collections are always loaded in Quiver (every shard is served from its
+//! creation), so Load answers success, progress is 100 and Release is a no-op.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use quiver_common::{Result, wall_ts};
+use quiver_proto::common::{LoadState, ServerInfo, Status};
+use quiver_proto::milvus::{
+    CheckHealthResponse, ConnectResponse, FlushRequest, FlushResponse,
+    GetCollectionStatisticsRequest, GetCollectionStatisticsResponse, GetFlushStateRequest,
+    GetFlushStateResponse, GetLoadStateRequest, GetLoadStateResponse, GetLoadingProgressRequest,
+    GetLoadingProgressResponse, GetVersionResponse, LoadCollectionRequest,
+    ReleaseCollectionRequest,
+};
+use quiver_proto::schema::LongArray;
+
+use super::schema::kv;
+use super::status::{failure, success};
+use super::{MILVUS_API_VERSION, MilvusFront};
+use crate::Consistency;
+
+impl MilvusFront {
+    fn exists(&self, name: &str) -> Status {
+        match self.proxy.describe(name) {
+            Ok(_) => success(),
+            Err(e) => failure(&e),
+        }
+    }
+
+    pub(crate) fn load_collection(&self, req: LoadCollectionRequest) -> Status {
+        self.exists(&req.collection_name)
+    }
+
+    pub(crate) fn release_collection(&self, req: ReleaseCollectionRequest) -> Status {
+        self.exists(&req.collection_name)
+    }
+
+    pub(crate) fn loading_progress(
+        &self,
+        req: GetLoadingProgressRequest,
+    ) -> GetLoadingProgressResponse {
+        let status = self.exists(&req.collection_name);
+        let progress = if status.code == 0 { 100 } else { 0 };
+        GetLoadingProgressResponse {
+            status: Some(status),
+            progress,
+            refresh_progress: progress,
+        }
+    }
+
+    pub(crate) fn load_state(&self, req: GetLoadStateRequest) -> GetLoadStateResponse {
+        let status = self.exists(&req.collection_name);
+        let state = if status.code == 0 {
+            LoadState::Loaded
+        } else {
+            LoadState::NotExist
+        };
+        GetLoadStateResponse {
+            status: Some(status),
+            state: state as i32,
+        }
+    }
+
+    pub(crate) async fn flush(&self, req: FlushRequest) -> FlushResponse {
+        match self.flush_inner(&req.collection_names).await {
+            Ok(ts) => FlushResponse {
+                status: Some(success()),
+                db_name: "default".to_string(),
+                coll_seg_i_ds: names(&req.collection_names, LongArray::default()),
+                flush_coll_seg_i_ds: names(&req.collection_names, LongArray::default()),
+                coll_seal_times: names(&req.collection_names, (ts >> 18) as i64 / 1000),
+                coll_flush_ts: names(&req.collection_names, ts),
+                ..Default::default()
+            },
+            Err(e) => FlushResponse {
+                status: Some(failure(&e)),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Seals every named collection; returns a timestamp after the flush.
+    async fn flush_inner(&self, collections: &[String]) -> Result<u64> {
+        for c in collections {
+            self.proxy.describe(c)?;
+        }
+        for c in collections {
+            self.proxy.flush(c).await?;
+        }
+        Ok(wall_ts())
+    }
+
+    /// Flush is synchronous in Quiver: once it answered, data is flushed.
+    pub(crate) fn flush_state(&self, req: GetFlushStateRequest) -> GetFlushStateResponse {
+        if !req.collection_name.is_empty()
+            && let Err(e) = self.proxy.describe(&req.collection_name)
+        {
+            return GetFlushStateResponse {
+                status: Some(failure(&e)),
+                flushed: false,
+            };
+        }
+        GetFlushStateResponse {
+            status: Some(success()),
+            flushed: true,
+        }
+    }
+
+    pub(crate) async fn statistics(
+        &self,
+        req: GetCollectionStatisticsRequest,
+    ) -> GetCollectionStatisticsResponse {
+        match self
+            .proxy
+            .count(&req.collection_name, Consistency::Strong)
+            .await
+        {
+            Ok(n) => GetCollectionStatisticsResponse {
+                status: Some(success()),
+                stats: vec![kv("row_count", n.to_string())],
+            },
+            Err(e) => GetCollectionStatisticsResponse {
+                status: Some(failure(&e)),
+                stats: vec![],
+            },
+        }
+    }
+
+    pub(crate) fn connect(&self) -> ConnectResponse {
+        let mut reserved = HashMap::new();
+        reserved.insert(
+            "quiver_version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        );
+        ConnectResponse {
+            status: Some(success()),
+            server_info: Some(ServerInfo {
+                build_tags: MILVUS_API_VERSION.to_string(),
+                build_time: String::new(),
+                git_commit: String::new(),
+                go_version: "quiver (rust)".to_string(),
+                deploy_mode: "STANDALONE".to_string(),
+                reserved,
+            }),
+            identifier: self.next_client.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn version(&self) -> GetVersionResponse {
+        GetVersionResponse {
+            status: Some(success()),
+            version: MILVUS_API_VERSION.to_string(),
+        }
+    }
+
+    pub(crate) fn health(&self) -> CheckHealthResponse {
+        CheckHealthResponse {
+            status: Some(success()),
+            is_healthy: true,
+            ..Default::default()
+        }
+    }
+}
+
+fn names<T: Clone>(collections: &[String], v: T) -> HashMap<String, T> {
+    collections.iter().map(|c| (c.clone(), v.clone())).collect()
+}

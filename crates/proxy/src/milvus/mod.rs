@@ -1,0 +1,59 @@
+//! The Milvus-compatible gRPC front door: `MilvusService` over [`Proxy`], so
+//! that unmodified Milvus clients (pymilvus) work against Quiver.
+//!
+//! Every RPC answers gRPC OK with a `common.Status` (see [`status`]); only a
+//! transport failure is a gRPC error. Handlers are grouped by RPC family:
+//! [`ddl`] (collections), [`index`], [`load`] (load/release/flush/stats),
+//! [`dml`] (insert/upsert/delete), [`search`], [`query`], [`alias`].
+
+mod alias;
+mod ddl;
+mod dml;
+mod fields;
+mod filter;
+mod index;
+mod load;
+mod output;
+mod query;
+mod rpc;
+mod schema;
+mod search;
+mod server;
+mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use quiver_api::CatalogClient;
+
+use crate::Proxy;
+
+pub use filter::MilvusFilter;
+pub use schema::{DYNAMIC_COLUMN, schema_from_bytes, schema_from_proto, schema_to_proto};
+pub use server::MilvusServer;
+
+/// The version reported by GetVersion / Connect: the Milvus API level served.
+pub const MILVUS_API_VERSION: &str = "v2.5.0";
+
+/// State of the Milvus front door.
+pub struct MilvusFront {
+    proxy: Arc<Proxy>,
+    /// Alias DDL goes straight to the catalog (the proxy resolves aliases).
+    catalog: Arc<dyn CatalogClient>,
+    next_client: AtomicI64,
+}
+
+impl MilvusFront {
+    pub fn new(proxy: Arc<Proxy>, catalog: Arc<dyn CatalogClient>) -> Self {
+        Self {
+            proxy,
+            catalog,
+            next_client: AtomicI64::new(1),
+        }
+    }
+
+    /// The tonic service to add to a server.
+    pub fn into_service(self) -> MilvusServer {
+        MilvusServer::new(Arc::new(self))
+    }
+}

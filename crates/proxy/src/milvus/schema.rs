@@ -1,0 +1,231 @@
+//! Milvus schemas (`schema.CollectionSchema`) <-> Quiver's `CollectionSchema`.
+//!
+//! Dynamic fields: Quiver's schema rules do not admit a field named `$meta`,
+//! so a collection with `enable_dynamic_field` gets a hidden nullable JSON
+//! field [`DYNAMIC_COLUMN`] that stores the extra keys of each row. Towards
+//! Milvus clients it is called `$meta` (and flagged `is_dynamic`); filters see
+//! it as `$meta` through [`super::filter`].
+
+use prost::Message;
+use quiver_common::{
+    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, Result, validate_name,
+};
+use quiver_proto::common::KeyValuePair;
+use quiver_proto::schema as pb;
+
+/// The hidden column that holds a row's dynamic keys as a JSON object.
+pub const DYNAMIC_COLUMN: &str = "__quiver_dynamic";
+
+/// First field id reported to clients (Milvus starts user fields at 100).
+const FIRST_FIELD_ID: i64 = 100;
+
+fn data_type_from(t: i32, field: &str) -> Result<DataType> {
+    let t = pb::DataType::try_from(t)
+        .map_err(|_| Error::invalid(field, format!("unknown data type {t}")))?;
+    Ok(match t {
+        pb::DataType::Bool => DataType::Bool,
+        pb::DataType::Int8 => DataType::Int8,
+        pb::DataType::Int16 => DataType::Int16,
+        pb::DataType::Int32 => DataType::Int32,
+        pb::DataType::Int64 => DataType::Int64,
+        pb::DataType::Float => DataType::Float,
+        pb::DataType::Double => DataType::Double,
+        pb::DataType::VarChar | pb::DataType::String => DataType::VarChar,
+        pb::DataType::Json => DataType::Json,
+        pb::DataType::FloatVector => DataType::FloatVector,
+        other => {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, FloatVector are)",
+                    other.as_str_name()
+                ),
+            ));
+        }
+    })
+}
+
+pub(crate) fn data_type_to(t: DataType) -> pb::DataType {
+    match t {
+        DataType::Bool => pb::DataType::Bool,
+        DataType::Int8 => pb::DataType::Int8,
+        DataType::Int16 => pb::DataType::Int16,
+        DataType::Int32 => pb::DataType::Int32,
+        DataType::Int64 => pb::DataType::Int64,
+        DataType::Float => pb::DataType::Float,
+        DataType::Double => pb::DataType::Double,
+        DataType::VarChar => pb::DataType::VarChar,
+        DataType::Json => pb::DataType::Json,
+        DataType::FloatVector => pb::DataType::FloatVector,
+    }
+}
+
+fn param_u32(params: &[KeyValuePair], key: &str, field: &str) -> Result<Option<u32>> {
+    let Some(kv) = params.iter().find(|kv| kv.key == key) else {
+        return Ok(None);
+    };
+    kv.value.trim().parse::<u32>().map(Some).map_err(|_| {
+        Error::invalid(
+            format!("{field}.{key}"),
+            format!("must be a positive integer (got {:?})", kv.value),
+        )
+    })
+}
+
+/// Decodes the serialized schema of a CreateCollection request.
+pub fn schema_from_bytes(name: &str, bytes: &[u8]) -> Result<CollectionSchema> {
+    let proto = pb::CollectionSchema::decode(bytes)
+        .map_err(|e| Error::invalid("schema", format!("not a valid CollectionSchema: {e}")))?;
+    schema_from_proto(name, &proto)
+}
+
+pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<CollectionSchema> {
+    validate_name("collection_name", name)?;
+    if !proto.name.is_empty() && proto.name != name {
+        return Err(Error::invalid(
+            "schema.name",
+            format!("must match collection_name {name:?} (got {:?})", proto.name),
+        ));
+    }
+    if !proto.functions.is_empty() {
+        return Err(Error::invalid(
+            "schema.functions",
+            "functions are not supported",
+        ));
+    }
+    let mut fields = Vec::with_capacity(proto.fields.len() + 1);
+    for f in proto.fields.iter().filter(|f| !f.is_dynamic) {
+        if f.name == DYNAMIC_COLUMN || f.name == DYNAMIC_FIELD {
+            return Err(Error::invalid(&f.name, "this field name is reserved"));
+        }
+        let data_type = data_type_from(f.data_type, &f.name)?;
+        let mut field = FieldSchema::new(&f.name, data_type);
+        field.is_primary_key = f.is_primary_key;
+        field.auto_id = f.auto_id || (f.is_primary_key && proto.auto_id);
+        field.nullable = f.nullable;
+        field.description = f.description.clone();
+        if data_type == DataType::FloatVector {
+            field.dim = param_u32(&f.type_params, "dim", &f.name)?;
+        }
+        if data_type == DataType::VarChar {
+            field.max_length = param_u32(&f.type_params, "max_length", &f.name)?;
+        }
+        fields.push(field);
+    }
+    if proto.enable_dynamic_field {
+        fields.push(FieldSchema::new(DYNAMIC_COLUMN, DataType::Json).nullable());
+    }
+    let schema = CollectionSchema {
+        name: name.to_string(),
+        description: proto.description.clone(),
+        fields,
+        enable_dynamic_field: proto.enable_dynamic_field,
+    };
+    schema.validate()?;
+    Ok(schema)
+}
+
+/// The schema as Milvus describes it: without the hidden column (like Milvus,
+/// which does not list `$meta`; `enable_dynamic_field` tells clients about it).
+pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
+    let fields: Vec<pb::FieldSchema> = user_fields(schema)
+        .enumerate()
+        .map(|(i, f)| {
+            let mut type_params = Vec::new();
+            if let Some(dim) = f.dim {
+                type_params.push(kv("dim", dim.to_string()));
+            }
+            if let Some(len) = f.max_length {
+                type_params.push(kv("max_length", len.to_string()));
+            }
+            pb::FieldSchema {
+                field_id: FIRST_FIELD_ID + i as i64,
+                name: f.name.clone(),
+                is_primary_key: f.is_primary_key,
+                description: f.description.clone(),
+                data_type: data_type_to(f.data_type) as i32,
+                type_params,
+                auto_id: f.auto_id,
+                nullable: f.nullable,
+                ..Default::default()
+            }
+        })
+        .collect();
+    pb::CollectionSchema {
+        name: schema.name.clone(),
+        description: schema.description.clone(),
+        auto_id: schema.primary_field().auto_id,
+        fields,
+        enable_dynamic_field: schema.enable_dynamic_field,
+        db_name: "default".to_string(),
+        ..Default::default()
+    }
+}
+
+/// The fields a Milvus client sees (everything but the hidden column).
+pub fn user_fields(schema: &CollectionSchema) -> impl Iterator<Item = &FieldSchema> {
+    schema.fields.iter().filter(|f| f.name != DYNAMIC_COLUMN)
+}
+
+pub(crate) fn kv(key: &str, value: impl Into<String>) -> KeyValuePair {
+    KeyValuePair {
+        key: key.to_string(),
+        value: value.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, t: pb::DataType, params: &[(&str, &str)]) -> pb::FieldSchema {
+        pb::FieldSchema {
+            name: name.into(),
+            data_type: t as i32,
+            type_params: params.iter().map(|(k, v)| kv(k, *v)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn proto(dim: &str) -> pb::CollectionSchema {
+        let mut id = field("id", pb::DataType::VarChar, &[("max_length", "16")]);
+        id.is_primary_key = true;
+        pb::CollectionSchema {
+            name: "c".into(),
+            fields: vec![
+                id,
+                field("v", pb::DataType::FloatVector, &[("dim", dim)]),
+                field("j", pb::DataType::Json, &[]),
+            ],
+            enable_dynamic_field: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_hides_the_dynamic_column() {
+        let s = schema_from_proto("c", &proto("8")).expect("valid");
+        assert_eq!(s.dim(), 8);
+        assert!(s.field(DYNAMIC_COLUMN).is_some());
+        let back = schema_to_proto(&s);
+        let names: Vec<_> = back.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["id", "v", "j"]);
+        assert_eq!(back.fields[0].type_params, vec![kv("max_length", "16")]);
+        assert!(back.enable_dynamic_field);
+    }
+
+    #[test]
+    fn bad_schemas_name_the_field() {
+        let e = schema_from_proto("c", &proto("x")).expect_err("dim");
+        assert!(e.to_string().contains("v.dim"), "{e}");
+        let e = schema_from_proto("c", &proto("0")).expect_err("dim 0");
+        assert!(e.to_string().contains("v.dim"), "{e}");
+        let mut p = proto("4");
+        p.fields
+            .push(field("b", pb::DataType::BinaryVector, &[("dim", "8")]));
+        let e = schema_from_proto("c", &p).expect_err("binary");
+        assert!(e.to_string().contains("invalid b"), "{e}");
+        let e = schema_from_proto("other", &proto("4")).expect_err("name");
+        assert!(e.to_string().contains("schema.name"), "{e}");
+    }
+}

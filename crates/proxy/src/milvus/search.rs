@@ -1,0 +1,288 @@
+//! Search: the placeholder group (packed little-endian f32 vectors), search
+//! parameters, consistency, and `SearchResultData`.
+
+use std::time::Duration;
+
+use prost::Message;
+use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
+use quiver_common::{Error, Metric, Result};
+use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
+use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
+use quiver_proto::schema::SearchResultData;
+
+use super::MilvusFront;
+use super::fields::ids;
+use super::filter;
+use super::output::Outputs;
+use super::status::{failure, success};
+use crate::{Consistency, SearchRequest};
+
+/// pymilvus's special guarantee timestamps.
+const EVENTUALLY_TS: u64 = 1;
+const BOUNDED_TS: u64 = 2;
+/// Staleness of Bounded reads (Milvus's default `gracefulTime`).
+pub(crate) const BOUNDED_STALENESS: Duration = Duration::from_secs(5);
+
+/// The consistency of a read. A real guarantee timestamp (the client's last
+/// write) means read-your-writes (Session), unless Strong was asked for.
+pub(crate) fn consistency(level: i32, use_default: bool, guarantee_ts: u64) -> Consistency {
+    let level = if use_default {
+        ConsistencyLevel::Bounded
+    } else {
+        ConsistencyLevel::try_from(level).unwrap_or(ConsistencyLevel::Bounded)
+    };
+    if level == ConsistencyLevel::Strong {
+        return Consistency::Strong;
+    }
+    match guarantee_ts {
+        t if t > BOUNDED_TS => Consistency::Session(t),
+        BOUNDED_TS => Consistency::Bounded(BOUNDED_STALENESS),
+        EVENTUALLY_TS => Consistency::Eventually,
+        _ => match level {
+            ConsistencyLevel::Strong => Consistency::Strong,
+            ConsistencyLevel::Bounded => Consistency::Bounded(BOUNDED_STALENESS),
+            _ => Consistency::Eventually,
+        },
+    }
+}
+
+fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| kv.value.as_str())
+}
+
+fn int_param(params: &[KeyValuePair], key: &str) -> Result<Option<i64>> {
+    param(params, key)
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| Error::invalid(key, format!("must be an integer (got {v:?})")))
+        })
+        .transpose()
+}
+
+/// The query vectors of a placeholder group, `nq * dim` floats.
+pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result<Vec<f32>> {
+    let vf = &info.schema.vector_field().name;
+    let dim = info.schema.dim();
+    let group = PlaceholderGroup::decode(bytes)
+        .map_err(|e| Error::invalid("placeholder_group", format!("cannot be decoded: {e}")))?;
+    let [ph] = group.placeholders.as_slice() else {
+        return Err(Error::invalid(
+            "placeholder_group",
+            format!(
+                "must hold exactly one placeholder (got {})",
+                group.placeholders.len()
+            ),
+        ));
+    };
+    if ph.r#type != PlaceholderType::FloatVector as i32 {
+        return Err(Error::invalid(
+            vf,
+            format!(
+                "query vectors must be FloatVector (placeholder type {})",
+                ph.r#type
+            ),
+        ));
+    }
+    if ph.values.is_empty() {
+        return Err(Error::invalid(vf, "no query vectors"));
+    }
+    let mut out = Vec::with_capacity(ph.values.len() * dim);
+    for (q, v) in ph.values.iter().enumerate() {
+        if v.len() != dim * 4 {
+            return Err(Error::invalid(
+                vf,
+                format!(
+                    "query {q} must have dim {dim} (got {} bytes = {} floats)",
+                    v.len(),
+                    v.len() / 4
+                ),
+            ));
+        }
+        out.extend(
+            v.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+    }
+    Ok(out)
+}
+
+struct Params {
+    limit: usize,
+    offset: usize,
+    ef: Option<usize>,
+    round_decimal: i64,
+}
+
+fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Result<Params> {
+    let p = &req.search_params;
+    let limit = int_param(p, "topk")?.ok_or_else(|| Error::invalid("limit", "topk is required"))?;
+    let offset = int_param(p, "offset")?.unwrap_or(0);
+    if limit < 1 || offset < 0 || (limit + offset) as usize > max_topk {
+        return Err(Error::invalid(
+            "limit",
+            format!(
+                "limit must be >= 1 and limit + offset <= {max_topk} (got limit {limit}, offset {offset})"
+            ),
+        ));
+    }
+    if let Some(m) = param(p, "metric_type").filter(|m| !m.is_empty())
+        && Metric::parse(m)? != info.metric
+    {
+        return Err(Error::invalid(
+            "metric_type",
+            format!(
+                "the collection is indexed with {} (got {m})",
+                info.metric.as_str()
+            ),
+        ));
+    }
+    let vf = &info.schema.vector_field().name;
+    if let Some(a) = param(p, "anns_field").filter(|a| !a.is_empty() && a != vf) {
+        return Err(Error::invalid(
+            "anns_field",
+            format!("the vector field is {vf:?} (got {a:?})"),
+        ));
+    }
+    if param(p, "group_by_field").is_some_and(|g| !g.is_empty()) {
+        return Err(Error::invalid(
+            "group_by_field",
+            "grouping search is not supported",
+        ));
+    }
+    let json: serde_json::Value = match param(p, "params") {
+        Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
+            .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
+        _ => serde_json::Value::Null,
+    };
+    let ef = match json.get("ef") {
+        None => None,
+        Some(v) => Some(v.as_u64().filter(|e| *e >= 1).ok_or_else(|| {
+            Error::invalid("params.ef", format!("must be a positive integer (got {v})"))
+        })? as usize),
+    };
+    let round_decimal = int_param(p, "round_decimal")?.unwrap_or(-1);
+    if !(-1..=6).contains(&round_decimal) {
+        return Err(Error::invalid(
+            "round_decimal",
+            format!("must be between -1 and 6 (got {round_decimal})"),
+        ));
+    }
+    Ok(Params {
+        limit: limit as usize,
+        offset: offset as usize,
+        ef,
+        round_decimal,
+    })
+}
+
+impl MilvusFront {
+    pub(crate) async fn search(&self, req: PbSearch) -> SearchResults {
+        match self.search_inner(&req).await {
+            Ok(results) => SearchResults {
+                status: Some(success()),
+                results: Some(results),
+                collection_name: req.collection_name,
+                ..Default::default()
+            },
+            Err(e) => SearchResults {
+                status: Some(failure(&e)),
+                ..Default::default()
+            },
+        }
+    }
+
+    async fn search_inner(&self, req: &PbSearch) -> Result<SearchResultData> {
+        let info = self.proxy.describe(&req.collection_name)?;
+        if !req.sub_reqs.is_empty() || req.search_by_primary_keys {
+            return Err(Error::invalid(
+                "sub_reqs",
+                "hybrid search and search by keys are not supported",
+            ));
+        }
+        let p = search_params(req, &info, self.proxy.limits().max_topk)?;
+        let queries = decode_placeholders(&req.placeholder_group, &info)?;
+        let nq = queries.len() / info.schema.dim().max(1);
+        let outputs = Outputs::resolve(&info, &req.output_fields)?;
+        let filter = filter::compile(
+            &self.proxy,
+            &info.schema.name,
+            &req.dsl,
+            &req.expr_template_values,
+        )?
+        .map(|f| f as std::sync::Arc<dyn RowPredicate>);
+        let hits = self
+            .proxy
+            .search(SearchRequest {
+                collection: info.schema.name.clone(),
+                queries,
+                k: p.limit + p.offset,
+                ef: p.ef,
+                filter,
+                consistency: consistency(
+                    req.consistency_level,
+                    req.use_default_consistency,
+                    req.guarantee_timestamp,
+                ),
+                output_fields: outputs.engine_names(),
+                with_vectors: outputs.with_vectors,
+            })
+            .await?;
+        let per_query: Vec<&[ShardHit]> = hits
+            .iter()
+            .map(|h| h.get(p.offset.min(h.len())..).unwrap_or(&[]))
+            .collect();
+        let flat: Vec<&ShardHit> = per_query.iter().flat_map(|h| h.iter()).collect();
+        let scale = 10f32.powi(p.round_decimal.max(0) as i32);
+        let scores = flat
+            .iter()
+            .map(|h| {
+                if p.round_decimal >= 0 {
+                    (h.score * scale).round() / scale
+                } else {
+                    h.score
+                }
+            })
+            .collect();
+        let pks: Vec<_> = flat.iter().map(|h| h.pk.clone()).collect();
+        Ok(SearchResultData {
+            num_queries: nq as i64,
+            top_k: p.limit as i64,
+            fields_data: outputs.encode(&info, &flat),
+            scores,
+            ids: Some(ids(&pks, &info.schema)),
+            topks: per_query.iter().map(|h| h.len() as i64).collect(),
+            output_fields: outputs.names.clone(),
+            primary_field_name: info.schema.primary_field().name.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guarantee_timestamps_pick_the_consistency() {
+        let strong = ConsistencyLevel::Strong as i32;
+        let bounded = ConsistencyLevel::Bounded as i32;
+        assert_eq!(consistency(strong, false, 0), Consistency::Strong);
+        assert_eq!(
+            consistency(bounded, true, 1 << 30),
+            Consistency::Session(1 << 30)
+        );
+        assert_eq!(consistency(bounded, true, 1), Consistency::Eventually);
+        assert_eq!(
+            consistency(bounded, false, 2),
+            Consistency::Bounded(BOUNDED_STALENESS)
+        );
+        assert_eq!(
+            consistency(ConsistencyLevel::Eventually as i32, false, 0),
+            Consistency::Eventually
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Errors as Milvus statuses. A failed request is answered with gRPC OK and a
+//! `common.Status` that carries both Milvus codes: `code` (merr, Milvus 2.3+)
+//! and the deprecated `error_code` enum older clients read. pymilvus treats a
+//! gRPC error as retriable and retries it for a long time; a Status tells it
+//! the request itself is wrong.
+
+use quiver_common::{Error, ErrorKind};
+use quiver_proto::common::{ErrorCode, Status};
+
+/// Milvus `merr` codes (pkg/util/merr/errors.go).
+pub(crate) mod merr {
+    pub const SUCCESS: i32 = 0;
+    pub const SERVICE_UNAVAILABLE: i32 = 2;
+    pub const COLLECTION_NOT_FOUND: i32 = 100;
+    pub const IO_FAILED: i32 = 1001;
+    pub const PARAMETER_INVALID: i32 = 1100;
+    pub const ALIAS_NOT_FOUND: i32 = 1600;
+    pub const UNEXPECTED: i32 = 65_535;
+}
+
+/// The one mapping from an error kind to (merr code, error_code, retriable).
+pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
+    match kind {
+        ErrorKind::InvalidArgument => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
+        ErrorKind::CollectionNotFound => (
+            merr::COLLECTION_NOT_FOUND,
+            ErrorCode::CollectionNotExists,
+            false,
+        ),
+        // Milvus answers a duplicate collection (or alias) as an invalid parameter.
+        ErrorKind::AlreadyExists => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
+        ErrorKind::Unavailable => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
+        ErrorKind::Fenced => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
+        ErrorKind::DeadlineExceeded => (merr::UNEXPECTED, ErrorCode::UnexpectedError, true),
+        ErrorKind::Corrupt => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
+        ErrorKind::Io => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
+        ErrorKind::Internal => (merr::UNEXPECTED, ErrorCode::UnexpectedError, false),
+    }
+}
+
+pub(crate) fn success() -> Status {
+    Status {
+        error_code: ErrorCode::Success as i32,
+        code: merr::SUCCESS,
+        ..Default::default()
+    }
+}
+
+/// The status of a failed request; `reason` names the field and the rule.
+pub(crate) fn failure(e: &Error) -> Status {
+    let (code, error_code, retriable) = codes(e.kind());
+    if matches!(
+        e.kind(),
+        ErrorKind::Internal | ErrorKind::Io | ErrorKind::Corrupt
+    ) {
+        tracing::warn!(error = %e, "request failed");
+    }
+    Status {
+        error_code: error_code as i32,
+        code,
+        reason: e.to_string(),
+        retriable,
+        detail: e.to_string(),
+        ..Default::default()
+    }
+}
+
+/// An alias that does not exist (merr 1600).
+pub(crate) fn alias_not_found(alias: &str) -> Status {
+    Status {
+        error_code: ErrorCode::IllegalArgument as i32,
+        code: merr::ALIAS_NOT_FOUND,
+        reason: format!("alias not found: {alias}"),
+        ..Default::default()
+    }
+}
+
+/// `Ok(())` as success, an error as its status.
+pub(crate) fn status_of(r: quiver_common::Result<()>) -> Status {
+    match r {
+        Ok(()) => success(),
+        Err(e) => failure(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_is_1100_illegal_argument() {
+        let s = failure(&Error::invalid("limit", "must be between 1 and 16384"));
+        assert_eq!(s.code, 1100);
+        assert_eq!(s.error_code, ErrorCode::IllegalArgument as i32);
+        assert!(s.reason.contains("limit"), "{}", s.reason);
+        let s = failure(&Error::CollectionNotFound("c".into()));
+        assert_eq!((s.code, s.error_code), (100, 4));
+        assert_eq!(success().code, 0);
+    }
+}
