@@ -116,7 +116,8 @@ impl MilvusFront {
             virtual_channel_names: channels,
             shards_num: info.shards as i32,
             aliases: self.aliases_of(&info.schema.name),
-            consistency_level: ConsistencyLevel::Bounded as i32,
+            // Reads that use the default consistency are Strong (see search::consistency).
+            consistency_level: ConsistencyLevel::Strong as i32,
             collection_name: info.schema.name.clone(),
             db_name: "default".to_string(),
             num_partitions: 1,

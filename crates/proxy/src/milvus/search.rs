@@ -23,26 +23,23 @@ const BOUNDED_TS: u64 = 2;
 /// Staleness of Bounded reads (Milvus's default `gracefulTime`).
 pub(crate) const BOUNDED_STALENESS: Duration = Duration::from_secs(5);
 
-/// The consistency of a read. A real guarantee timestamp (the client's last
-/// write) means read-your-writes (Session), unless Strong was asked for.
+/// The consistency of a read. Quiver does not store a collection's default
+/// consistency level, so a request that uses the default reads Strong (a
+/// superset of every level; cheap in standalone). Otherwise Strong is Strong,
+/// a real guarantee timestamp (the client's last write, or one the caller
+/// chose) means read-your-writes (Session), and pymilvus's markers 2 / 1 mean
+/// Bounded / Eventually.
 pub(crate) fn consistency(level: i32, use_default: bool, guarantee_ts: u64) -> Consistency {
-    let level = if use_default {
-        ConsistencyLevel::Bounded
-    } else {
-        ConsistencyLevel::try_from(level).unwrap_or(ConsistencyLevel::Bounded)
-    };
-    if level == ConsistencyLevel::Strong {
+    let level = ConsistencyLevel::try_from(level).unwrap_or(ConsistencyLevel::Bounded);
+    if use_default || level == ConsistencyLevel::Strong {
         return Consistency::Strong;
     }
     match guarantee_ts {
         t if t > BOUNDED_TS => Consistency::Session(t),
         BOUNDED_TS => Consistency::Bounded(BOUNDED_STALENESS),
         EVENTUALLY_TS => Consistency::Eventually,
-        _ => match level {
-            ConsistencyLevel::Strong => Consistency::Strong,
-            ConsistencyLevel::Bounded => Consistency::Bounded(BOUNDED_STALENESS),
-            _ => Consistency::Eventually,
-        },
+        _ if level == ConsistencyLevel::Bounded => Consistency::Bounded(BOUNDED_STALENESS),
+        _ => Consistency::Eventually,
     }
 }
 
@@ -158,6 +155,12 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
         _ => serde_json::Value::Null,
     };
+    if json.get("radius").is_some() || json.get("range_filter").is_some() {
+        return Err(Error::invalid(
+            "params.radius",
+            "range search (radius / range_filter) is not supported",
+        ));
+    }
     let ef = match json.get("ef") {
         None => None,
         Some(v) => Some(v.as_u64().filter(|e| *e >= 1).ok_or_else(|| {
@@ -270,18 +273,20 @@ mod tests {
     fn guarantee_timestamps_pick_the_consistency() {
         let strong = ConsistencyLevel::Strong as i32;
         let bounded = ConsistencyLevel::Bounded as i32;
+        let session = ConsistencyLevel::Session as i32;
         assert_eq!(consistency(strong, false, 0), Consistency::Strong);
+        assert_eq!(consistency(bounded, true, 1), Consistency::Strong);
         assert_eq!(
-            consistency(bounded, true, 1 << 30),
+            consistency(session, false, 1 << 30),
             Consistency::Session(1 << 30)
         );
-        assert_eq!(consistency(bounded, true, 1), Consistency::Eventually);
+        assert_eq!(consistency(session, false, 1), Consistency::Eventually);
         assert_eq!(
             consistency(bounded, false, 2),
             Consistency::Bounded(BOUNDED_STALENESS)
         );
         assert_eq!(
-            consistency(ConsistencyLevel::Eventually as i32, false, 0),
+            consistency(ConsistencyLevel::Eventually as i32, false, 1),
             Consistency::Eventually
         );
     }
