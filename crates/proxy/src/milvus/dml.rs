@@ -5,11 +5,11 @@ use quiver_common::{Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, Sc
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
 use quiver_proto::schema::FieldData;
 
-use super::MilvusFront;
 use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
 use super::filter;
 use super::schema::DYNAMIC_COLUMN;
 use super::status::{failure, success};
+use super::{MilvusFront, check_partitions};
 use crate::{Consistency, WriteResult};
 
 /// Builds the batch of an Insert / Upsert (keys left empty when absent).
@@ -174,7 +174,9 @@ impl MilvusFront {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
-        let r = match decode_rows(&info, &req.fields_data, req.num_rows) {
+        let r = match check_partitions([&req.partition_name])
+            .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
+        {
             Ok(rows) => self.proxy.insert(&info.schema.name, rows).await,
             Err(e) => Err(e),
         };
@@ -186,7 +188,9 @@ impl MilvusFront {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
-        let r = match decode_rows(&info, &req.fields_data, req.num_rows) {
+        let r = match check_partitions([&req.partition_name])
+            .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
+        {
             Ok(rows) if rows.pks.is_empty() => Err(Error::invalid(
                 &info.schema.primary_field().name,
                 "missing: an upsert needs the primary keys",
@@ -213,6 +217,7 @@ impl MilvusFront {
         info: &CollectionInfo,
         req: &DeleteRequest,
     ) -> Result<WriteResult> {
+        check_partitions([&req.partition_name])?;
         let name = &info.schema.name;
         let filter = filter::compile(&self.proxy, name, &req.expr, &req.expr_template_values)?
             .ok_or_else(|| Error::invalid("expr", "a delete needs a filter expression"))?;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use quiver_api::CatalogClient;
+use quiver_common::{Error, Result};
 
 use crate::Proxy;
 
@@ -55,5 +56,19 @@ impl MilvusFront {
     /// The tonic service to add to a server.
     pub fn into_service(self) -> MilvusServer {
         MilvusServer::new(Arc::new(self))
+    }
+}
+
+/// Quiver has no partitions: only the default one may be named.
+pub(crate) fn check_partitions<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    match names
+        .into_iter()
+        .find(|p| !p.is_empty() && p.as_str() != "_default")
+    {
+        None => Ok(()),
+        Some(p) => Err(Error::invalid(
+            "partition_name",
+            format!("partitions are not supported; only \"_default\" may be named (got {p:?})"),
+        )),
     }
 }

@@ -8,12 +8,12 @@ use quiver_common::{Error, Result, ScalarValue};
 use quiver_proto::milvus::{QueryRequest, QueryResults};
 use quiver_proto::schema::FieldData;
 
-use super::MilvusFront;
 use super::fields::encode_scalar;
 use super::filter;
 use super::output::Outputs;
 use super::search::consistency;
 use super::status::{failure, success};
+use super::{MilvusFront, check_partitions};
 
 fn int_param(req: &QueryRequest, key: &str) -> Result<Option<usize>> {
     req.query_params
@@ -53,6 +53,7 @@ impl MilvusFront {
         req: &QueryRequest,
     ) -> Result<(Vec<FieldData>, Vec<String>, String)> {
         let info = self.proxy.describe(&req.collection_name)?;
+        check_partitions(&req.partition_names)?;
         let name = info.schema.name.clone();
         let pk_name = info.schema.primary_field().name.clone();
         let consistency = consistency(

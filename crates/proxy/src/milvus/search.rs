@@ -10,11 +10,11 @@ use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, Pla
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
 
-use super::MilvusFront;
 use super::fields::ids;
 use super::filter;
 use super::output::Outputs;
 use super::status::{failure, success};
+use super::{MilvusFront, check_partitions};
 use crate::{Consistency, SearchRequest};
 
 /// pymilvus's special guarantee timestamps.
@@ -206,6 +206,7 @@ impl MilvusFront {
                 "hybrid search and search by keys are not supported",
             ));
         }
+        check_partitions(&req.partition_names)?;
         let p = search_params(req, &info, self.proxy.limits().max_topk)?;
         let queries = decode_placeholders(&req.placeholder_group, &info)?;
         let nq = queries.len() / info.schema.dim().max(1);
