@@ -57,17 +57,17 @@ fn main() -> Result<()> {
             init_tracing();
             runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
-                let server =
-                    Standalone::open(StandaloneConfig::new(&data_dir), shutdown.clone()).await?;
-                let (addr, grpc) = server.serve_milvus(listen).await?;
+                let server = Standalone::open(StandaloneConfig::new(&data_dir), shutdown).await?;
+                let stop_grpc = CancellationToken::new();
+                let (addr, grpc) = server.serve_milvus(listen, stop_grpc.clone()).await?;
                 tracing::info!(data_dir = %data_dir.display(), %addr, "quiver standalone is up (Milvus gRPC API); Ctrl-C stops it");
                 println!("quiver standalone listening on {addr}");
                 tokio::select! {
                     r = tokio::signal::ctrl_c() => r?,
                     _ = sigterm() => {}
                 }
-                tracing::info!("shutting down");
-                shutdown.cancel();
+                tracing::info!("shutting down: draining gRPC requests");
+                stop_grpc.cancel();
                 match grpc.await {
                     Ok(r) => r?,
                     Err(e) => tracing::warn!(error = %e, "gRPC server task"),

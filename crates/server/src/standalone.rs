@@ -101,10 +101,14 @@ impl Standalone {
     }
 
     /// Serves the Milvus gRPC API on `addr` (port 0 picks a free port) until
-    /// shutdown; returns the bound address and the server task.
+    /// `stop` (or the server's shutdown) is cancelled; in-flight requests are
+    /// drained before the task ends. Returns the bound address and the task.
+    /// Cancel `stop` and await the task before [`Standalone::close`] so that
+    /// no request races the roles' shutdown.
     pub async fn serve_milvus(
         &self,
         addr: SocketAddr,
+        stop: CancellationToken,
     ) -> Result<(SocketAddr, JoinHandle<Result<()>>)> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -113,11 +117,17 @@ impl Standalone {
         let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(async move {
+            let stopped = async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            };
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    shutdown.cancelled_owned(),
+                    stopped,
                 )
                 .await
                 .context("serving the Milvus API")

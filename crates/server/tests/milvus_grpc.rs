@@ -28,7 +28,10 @@ async fn start(dir: &std::path::Path) -> (Standalone, Client) {
         .await
         .expect("open standalone");
     let (addr, _task) = server
-        .serve_milvus("127.0.0.1:0".parse().expect("addr"))
+        .serve_milvus(
+            "127.0.0.1:0".parse().expect("addr"),
+            CancellationToken::new(),
+        )
         .await
         .expect("serve");
     // (`MilvusServiceClient::connect` is the Connect RPC: build the channel.)
