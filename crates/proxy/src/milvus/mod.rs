@@ -42,6 +42,8 @@ pub struct MilvusFront {
     /// Alias DDL goes straight to the catalog (the proxy resolves aliases).
     catalog: Arc<dyn CatalogClient>,
     next_client: AtomicI64,
+    /// Serializes CreateIndex (it may drop and re-create an empty collection).
+    index_ddl: tokio::sync::Mutex<()>,
 }
 
 impl MilvusFront {
@@ -50,6 +52,7 @@ impl MilvusFront {
             proxy,
             catalog,
             next_client: AtomicI64::new(1),
+            index_ddl: tokio::sync::Mutex::new(()),
         }
     }
 
