@@ -138,8 +138,14 @@ impl CatalogClient for LocalCatalog {
                 collection_id: meta.id,
                 shard,
             };
-            self.querynode.release_shard(id);
-            self.datanode.close_shard(id).await;
+            // The collection is gone from the catalog; its files are only
+            // garbage now, so failing to delete them must not fail the drop.
+            if let Err(e) = self.querynode.drop_shard(id) {
+                tracing::warn!(shard = %id, error = %e, "could not delete cached segments");
+            }
+            if let Err(e) = self.datanode.drop_shard(id).await {
+                tracing::warn!(shard = %id, error = %e, "could not delete shard data");
+            }
         }
         Ok(())
     }

@@ -37,7 +37,12 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dir = tempfile::Builder::new()
+        .prefix("quiver-crash-")
+        .tempdir()
+        .expect("tempdir");
+    // QUIVER_CRASH_KEEP=1 keeps the data directory (for a post-mortem).
+    dir.disable_cleanup(std::env::var_os("QUIVER_CRASH_KEEP").is_some());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,7 +91,9 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
         rt.block_on(async {
             let (actual, server) = recovered_rows(dir.path()).await;
             if let Err(e) = model.check_and_resolve(&actual) {
-                panic!("iteration {it}: {e:#}");
+                let kept = dir.path().to_path_buf();
+                std::mem::forget(server);
+                panic!("iteration {it}: {e:#} (data kept in {})", kept.display());
             }
             // Searches see the same rows, each once.
             if let Some((pk, v)) = actual.iter().next() {

@@ -366,3 +366,51 @@ async fn filtered_search_and_delete_by_expression_on_growing_and_sealed_rows() {
     assert_eq!(left.keys().copied().collect::<HashSet<_>>(), want);
     s.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_collection_deletes_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    create(&s, "gone", 1).await;
+    s.proxy
+        .insert("gone", batch(&(0..300).collect::<Vec<_>>(), 0))
+        .await
+        .expect("insert");
+    s.proxy.flush("gone").await.expect("flush");
+    let files = |sub: &str| {
+        let root = dir.path().join(sub);
+        let mut n = 0;
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path())
+                } else {
+                    n += 1
+                }
+            }
+        }
+        n
+    };
+    assert!(files("objects/segments") > 0);
+    // The querynode downloads the new segment after the flush: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while files("cache") == 0 {
+        assert!(std::time::Instant::now() < deadline, "segment never cached");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    s.proxy.drop_collection("gone").await.expect("drop");
+    assert_eq!(files("objects/segments"), 0, "segment files left behind");
+    assert_eq!(files("objects/wal"), 0, "WAL objects left behind");
+    assert_eq!(files("cache"), 0, "cached segments left behind");
+    // The name can be used again, empty.
+    create(&s, "gone", 1).await;
+    assert_eq!(
+        s.proxy
+            .count("gone", Consistency::Strong)
+            .await
+            .expect("count"),
+        0
+    );
+    s.close().await;
+}
