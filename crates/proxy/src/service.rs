@@ -253,7 +253,19 @@ impl Proxy {
         templates: &HashMap<String, TemplateValue>,
     ) -> Result<WriteResult> {
         let filter = self.compile_filter(collection, expr, templates)?;
-        let pks = match filter.primary_keys() {
+        let keys = filter.primary_keys();
+        self.delete_matching(collection, keys, filter).await
+    }
+
+    /// Deletes `keys` when the filter is of the `pk in [..]` shape (the caller
+    /// passes them), else the rows that match `filter` now (read Strong).
+    pub async fn delete_matching(
+        &self,
+        collection: &str,
+        keys: Option<Vec<PrimaryKey>>,
+        filter: Arc<dyn RowPredicate>,
+    ) -> Result<WriteResult> {
+        let pks = match keys {
             Some(pks) => pks,
             None => self
                 .query(

@@ -10,7 +10,7 @@ use super::filter;
 use super::schema::DYNAMIC_COLUMN;
 use super::status::{failure, success};
 use super::{MilvusFront, check_partitions};
-use crate::{Consistency, WriteResult};
+use crate::WriteResult;
 
 /// Builds the batch of an Insert / Upsert (keys left empty when absent).
 pub(crate) fn decode_rows(
@@ -221,24 +221,7 @@ impl MilvusFront {
         let name = &info.schema.name;
         let filter = filter::compile(&self.proxy, name, &req.expr, &req.expr_template_values)?
             .ok_or_else(|| Error::invalid("expr", "a delete needs a filter expression"))?;
-        let pks = match filter.primary_keys() {
-            Some(pks) => pks,
-            None => self
-                .proxy
-                .query(
-                    name,
-                    None,
-                    Some(filter),
-                    usize::MAX,
-                    vec![],
-                    false,
-                    Consistency::Strong,
-                )
-                .await?
-                .into_iter()
-                .map(|h| h.pk)
-                .collect(),
-        };
-        self.proxy.delete(name, pks).await
+        let keys = filter.primary_keys();
+        self.proxy.delete_matching(name, keys, filter).await
     }
 }
