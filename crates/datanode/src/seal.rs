@@ -90,7 +90,7 @@ async fn seal_once(
     let (Some(first), Some(last)) = (cut.first(), cut.last()) else {
         return Ok(());
     };
-    let (cut_seq, cut_ts) = (last.seq, last.mutation.ts());
+    let (cut_seq, cut_ts, cut_len) = (last.seq, last.mutation.ts(), cut.len());
     tracing::debug!(shard = %ctx.id, from = first.seq, to = cut_seq, "sealing");
     let segment_id = meta.allocate_ids(1).await?;
     let schema = ctx.info.schema.clone();
@@ -114,9 +114,21 @@ async fn seal_once(
     };
     put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
     meta.register_segments(ctx.id, vec![info], cut_seq).await?;
+    let truncate_to;
     {
         let mut st = ctx.state.lock();
-        st.pop_sealed(cut_seq);
+        st.pop_sealed(cut_len);
+        if let Some(next) = st.growing.front()
+            && next.seq <= cut_seq
+        {
+            // Never expected: growing entries are pushed in WAL order.
+            tracing::error!(shard = %ctx.id, cut_seq, next_seq = next.seq, "growing data out of WAL order after a seal");
+        }
+        // The WAL may only lose objects every entry of which is sealed.
+        truncate_to = st
+            .growing
+            .front()
+            .map_or(cut_seq, |next| cut_seq.min(next.seq.saturating_sub(1)));
         st.sealed.push(info);
         st.publish(ShardEvent::Sealed(info));
         let (done, waiting): (Vec<_>, Vec<_>) = st
@@ -132,7 +144,7 @@ async fn seal_once(
     if should_seal(ctx) {
         ctx.seal_wakeup.notify_one();
     }
-    if let Err(e) = ctx.wal.truncate(cut_seq).await {
+    if let Err(e) = ctx.wal.truncate(truncate_to).await {
         // Harmless: recovery starts after the checkpoint; the next seal retries.
         tracing::warn!(shard = %ctx.id, error = %e, "WAL truncation failed");
     }

@@ -58,9 +58,10 @@ impl ShardState {
         self.growing.push_back(logged);
     }
 
-    /// Drops growing entries covered by a seal up to `seq`.
-    pub fn pop_sealed(&mut self, seq: u64) {
-        while self.growing.front().is_some_and(|l| l.seq <= seq) {
+    /// Drops the `n` oldest growing entries: exactly the ones a seal cut
+    /// (a cut is a prefix of the deque, and only the writer appends).
+    pub fn pop_sealed(&mut self, n: usize) {
+        for _ in 0..n {
             if let Some(l) = self.growing.pop_front() {
                 let (rows, bytes) = mutation_size(&l.mutation);
                 self.growing_rows -= rows;
