@@ -59,7 +59,12 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
             .arg(dir.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Warnings and errors of each writer, for a post-mortem.
+            .stderr(
+                std::fs::File::create(dir.path().join(format!("writer-{it}.log")))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .expect("spawn writer");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
