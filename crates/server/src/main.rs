@@ -52,7 +52,10 @@ fn main() -> Result<()> {
         Command::Bench {
             what: BenchCommand::Ingest(args),
         } => runtime()?.block_on(bench_ingest::run_cli(args)),
-        Command::CrashWriter(args) => runtime()?.block_on(crash::run_writer(args)),
+        Command::CrashWriter(args) => {
+            init_tracing();
+            runtime()?.block_on(crash::run_writer(args))
+        }
         Command::Standalone { data_dir, listen } => {
             init_tracing();
             runtime()?.block_on(async move {
