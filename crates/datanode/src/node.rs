@@ -53,10 +53,6 @@ impl DataNode {
         })
     }
 
-    pub fn config(&self) -> &DataNodeConfig {
-        &self.config
-    }
-
     /// Takes ownership of a shard: a new fencing epoch from coord, then the
     /// WAL replayed from the last sealed segment. Idempotent.
     pub async fn open_shard(&self, info: &CollectionInfo, shard: u32) -> Result<()> {

@@ -103,10 +103,6 @@ impl QueryNode {
         }
     }
 
-    pub fn is_loaded(&self, id: ShardId) -> bool {
-        self.shards.read().contains_key(&id)
-    }
-
     fn replica(&self, id: ShardId) -> Result<Arc<ShardReplica>> {
         self.shards.read().get(&id).cloned().ok_or_else(|| {
             Error::Unavailable(format!("shard {id} is not loaded on this querynode"))
