@@ -1,0 +1,117 @@
+//! The connection: address parsing, channel set-up, the generated stub.
+
+use std::time::Duration;
+
+use quiver_proto::milvus::milvus_service_client::MilvusServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{Error, Result};
+
+/// Where `quiver standalone` listens by default.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:19530";
+
+/// How long [`Client::connect`] waits for the TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest message either way (the server accepts up to 512 MiB too).
+const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// A client of one server. Cloning is cheap and clones share the connection,
+/// so one client can serve many tasks at once.
+#[derive(Clone, Debug)]
+pub struct Client {
+    stub: MilvusServiceClient<Channel>,
+    addr: String,
+}
+
+/// `host:port` or `http://host:port` (a trailing `/` is allowed) as the URI
+/// of the endpoint. TLS is not supported.
+pub fn endpoint_uri(addr: &str) -> Result<String> {
+    let bad = |reason: &str| Error::InvalidAddress {
+        addr: addr.to_string(),
+        reason: reason.to_string(),
+    };
+    let trimmed = addr.trim();
+    let rest = match trimmed.split_once("://") {
+        None => trimmed,
+        Some(("http", rest)) => rest,
+        Some(("https", _)) => return Err(bad("TLS (https://) is not supported; use http://")),
+        Some(_) => return Err(bad("expected host:port or http://host:port")),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err(bad("missing port (expected host:port)"));
+    };
+    if host.is_empty() || rest.contains('/') {
+        return Err(bad("expected host:port or http://host:port"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(bad("the port must be a number between 0 and 65535"));
+    }
+    Ok(format!("http://{rest}"))
+}
+
+impl Client {
+    /// Connects to `addr` (`host:port` or `http://host:port`), failing after
+    /// 5 s if the server cannot be reached.
+    pub async fn connect(addr: &str) -> Result<Self> {
+        let uri = endpoint_uri(addr)?;
+        let endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| Error::InvalidAddress {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await.map_err(|source| Error::Connect {
+            addr: uri.clone(),
+            source,
+        })?;
+        Ok(Self::from_channel(channel, uri))
+    }
+
+    /// A client over a channel the caller set up (timeouts, TLS, ...).
+    pub fn from_channel(channel: Channel, addr: impl Into<String>) -> Self {
+        Self {
+            stub: MilvusServiceClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            addr: addr.into(),
+        }
+    }
+
+    /// The server's URI.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The generated stub, for RPCs this client does not wrap.
+    pub fn stub(&self) -> MilvusServiceClient<Channel> {
+        self.stub.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_with_and_without_scheme() {
+        let ok = |a: &str| endpoint_uri(a).expect(a);
+        assert_eq!(ok("127.0.0.1:19530"), "http://127.0.0.1:19530");
+        assert_eq!(ok("http://localhost:19530/"), "http://localhost:19530");
+        assert_eq!(ok(" [::1]:1 "), "http://[::1]:1");
+        for bad in [
+            "localhost",
+            "https://h:1",
+            "grpc://h:1",
+            ":19530",
+            "h:port",
+            "h:1/x",
+            "h:70000",
+        ] {
+            let e = endpoint_uri(bad).expect_err(bad);
+            assert!(matches!(e, Error::InvalidAddress { .. }), "{bad}: {e}");
+        }
+    }
+}
