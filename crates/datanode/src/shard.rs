@@ -227,30 +227,47 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
             }
         }
     }
-    let mut wrote = false;
+    // Wait for the whole round before anything becomes visible: a WAL object
+    // only ever holds entries of one round, so applying a round at once (under
+    // one lock) means the growing data never holds part of a WAL object. A
+    // seal cut taken between two entries of one object would otherwise register
+    // that object's seq as sealed while some of its entries are not in the
+    // segment — and a restart, which replays only after that seq, loses them.
+    let mut outcomes = Vec::with_capacity(pending.len());
     for (mutation, durable, reply) in pending {
-        match durable.await {
-            Ok(seq) => {
-                let ts = mutation.ts();
-                let mut st = ctx.state.lock();
-                st.last_ts = ts;
-                st.publish(ShardEvent::Mutation(mutation.clone()));
-                st.push_growing(Logged {
-                    seq,
-                    mutation,
-                    at: Instant::now(),
-                });
-                drop(st);
-                wrote = true;
-                let _ = reply.send(Ok(ts));
-            }
-            Err(e) => {
-                let e = Error::from(e);
-                tracing::error!(shard = %ctx.id, error = %e, "WAL write failed; shard stops taking writes");
-                ctx.state.lock().failed = Some(format!("WAL of shard {} failed: {e}", ctx.id));
-                let _ = reply.send(Err(e));
+        outcomes.push((mutation, durable.await, reply));
+    }
+    let mut replies = Vec::with_capacity(outcomes.len());
+    let mut wrote = false;
+    {
+        let mut st = ctx.state.lock();
+        for (mutation, outcome, reply) in outcomes {
+            match outcome {
+                Ok(seq) => {
+                    let ts = mutation.ts();
+                    st.last_ts = ts;
+                    st.publish(ShardEvent::Mutation(mutation.clone()));
+                    st.push_growing(Logged {
+                        seq,
+                        mutation,
+                        at: Instant::now(),
+                    });
+                    wrote = true;
+                    replies.push((reply, Ok(ts)));
+                }
+                Err(e) => {
+                    let e = Error::from(e);
+                    if st.failed.is_none() {
+                        tracing::error!(shard = %ctx.id, error = %e, "WAL write failed; shard stops taking writes");
+                        st.failed = Some(format!("WAL of shard {} failed: {e}", ctx.id));
+                    }
+                    replies.push((reply, Err(e)));
+                }
             }
         }
+    }
+    for (reply, result) in replies {
+        let _ = reply.send(result);
     }
     if wrote {
         let st = ctx.state.lock();
