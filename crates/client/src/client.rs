@@ -5,7 +5,7 @@ use std::time::Duration;
 use quiver_proto::milvus::milvus_service_client::MilvusServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, root_cause};
 
 /// Where `quiver standalone` listens by default.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:19530";
@@ -63,9 +63,10 @@ impl Client {
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|source| Error::Connect {
+        let channel = endpoint.connect().await.map_err(|error| Error::Connect {
             addr: uri.clone(),
-            source,
+            reason: root_cause(&error),
+            error,
         })?;
         Ok(Self::from_channel(channel, uri))
     }

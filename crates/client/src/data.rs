@@ -2,8 +2,8 @@
 
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, QueryRequest, UpsertRequest};
 use quiver_proto::schema::{
-    DataType, FieldData, FloatArray, LongArray, ScalarField, VectorField, field_data,
-    scalar_field, vector_field,
+    DataType, FieldData, FloatArray, LongArray, ScalarField, VectorField, field_data, scalar_field,
+    vector_field,
 };
 
 use crate::Client;
@@ -256,12 +256,11 @@ fn column_len(fd: &FieldData) -> usize {
             _ => 0,
         },
         Some(field_data::Field::Vectors(v)) => match &v.data {
-            Some(vector_field::Data::FloatVector(a)) => {
-                a.data
+            Some(vector_field::Data::FloatVector(a)) => a
+                .data
                 .len()
                 .checked_div(usize::try_from(v.dim).unwrap_or(0))
-                .unwrap_or(0)
-            }
+                .unwrap_or(0),
             _ => 0,
         },
         None => 0,
@@ -274,7 +273,9 @@ mod tests {
 
     #[test]
     fn rows_are_checked_before_sending() {
-        let e = Rows::new(3, vec![1.0; 4]).into_fields().expect_err("ragged");
+        let e = Rows::new(3, vec![1.0; 4])
+            .into_fields()
+            .expect_err("ragged");
         assert!(e.to_string().contains("vector"), "{e}");
         let e = Rows::new(2, vec![1.0; 4])
             .with_ids(vec![1])

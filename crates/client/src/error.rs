@@ -27,18 +27,18 @@ pub enum Error {
     /// The address is not `host:port` or `http://host:port`.
     #[error("invalid address {addr:?}: {reason}")]
     InvalidAddress { addr: String, reason: String },
-    /// No connection could be made.
-    #[error("cannot connect to {addr}: {source}")]
+    /// No connection could be made; `reason` is the innermost cause
+    /// ("Connection refused (os error 111)").
+    #[error("cannot connect to {addr}: {reason}")]
     Connect {
         addr: String,
-        #[source]
-        source: tonic::transport::Error,
+        reason: String,
+        error: tonic::transport::Error,
     },
     /// The call failed below the Milvus protocol (connection lost, unknown RPC, ...).
     #[error("{rpc}: gRPC error {}: {}", .status.code(), .status.message())]
     Grpc {
         rpc: &'static str,
-        #[source]
         status: Box<tonic::Status>,
     },
     /// The server answered with a failed `common.Status`.
@@ -95,6 +95,15 @@ impl Error {
             what: what.into(),
         }
     }
+}
+
+/// The message of the innermost cause of an error.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 /// `Ok` for a success status; a missing status counts as success (Milvus
@@ -155,8 +164,11 @@ mod tests {
     fn statuses_become_errors_with_their_code() {
         assert!(check("Rpc", None).is_ok());
         assert!(check("Rpc", status(0, 0, "")).is_ok());
-        let e = check("DescribeCollection", status(100, 4, "collection not found: x"))
-            .expect_err("fails");
+        let e = check(
+            "DescribeCollection",
+            status(100, 4, "collection not found: x"),
+        )
+        .expect_err("fails");
         assert_eq!(e.code(), Some(code::COLLECTION_NOT_FOUND));
         assert!(e.is_collection_not_found());
         assert_eq!(

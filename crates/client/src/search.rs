@@ -133,14 +133,11 @@ impl Client {
             ));
         }
         let mut fields = decode_rows("Search", &res.fields_data, ids.len())?.into_iter();
-        let mut hits = ids
-            .into_iter()
-            .zip(res.scores)
-            .map(|(id, distance)| Hit {
-                id,
-                distance,
-                fields: fields.next().unwrap_or_default(),
-            });
+        let mut hits = ids.into_iter().zip(res.scores).map(|(id, distance)| Hit {
+            id,
+            distance,
+            fields: fields.next().unwrap_or_default(),
+        });
         Ok(topks
             .into_iter()
             .map(|k| hits.by_ref().take(k).collect())

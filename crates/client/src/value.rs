@@ -68,7 +68,9 @@ pub(crate) fn decode_column(rpc: &'static str, fd: &FieldData, n: usize) -> Resu
                 Some(Data::BoolData(a)) => a.data.iter().map(|v| Value::Bool(*v)).collect(),
                 Some(Data::IntData(a)) => a.data.iter().map(|v| Value::Int(*v as i64)).collect(),
                 Some(Data::LongData(a)) => a.data.iter().map(|v| Value::Int(*v)).collect(),
-                Some(Data::FloatData(a)) => a.data.iter().map(|v| Value::Float(*v as f64)).collect(),
+                Some(Data::FloatData(a)) => {
+                    a.data.iter().map(|v| Value::Float(*v as f64)).collect()
+                }
                 Some(Data::DoubleData(a)) => a.data.iter().map(|v| Value::Float(*v)).collect(),
                 Some(Data::StringData(a)) => a.data.iter().map(|v| Value::Str(v.clone())).collect(),
                 Some(Data::JsonData(a)) => a
@@ -98,7 +100,10 @@ pub(crate) fn decode_column(rpc: &'static str, fd: &FieldData, n: usize) -> Resu
     }
     if !fd.valid_data.is_empty() {
         if fd.valid_data.len() != n {
-            return Err(bad(format!("{} validity flags for {n} rows", fd.valid_data.len())));
+            return Err(bad(format!(
+                "{} validity flags for {n} rows",
+                fd.valid_data.len()
+            )));
         }
         for (v, valid) in values.iter_mut().zip(&fd.valid_data) {
             if !valid {

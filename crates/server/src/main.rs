@@ -1,3 +1,5 @@
+mod cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -30,6 +32,8 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
     /// The writer process of the crash test (kill -9 it at any point).
     #[command(hide = true)]
     CrashWriter(crash::WriterArgs),
@@ -52,6 +56,14 @@ fn main() -> Result<()> {
         Command::Bench {
             what: BenchCommand::Ingest(args),
         } => runtime()?.block_on(bench_ingest::run_cli(args)),
+        Command::Client(cmd) => {
+            // A client command's error is one line for the user, not a backtrace.
+            if let Err(e) = runtime()?.block_on(cli::run(cmd)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::CrashWriter(args) => {
             init_tracing();
             runtime()?.block_on(crash::run_writer(args))

@@ -1,0 +1,230 @@
+//! `quiver collection create|list|describe|drop`.
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use quiver_client::{CollectionInfo, CollectionSpec, Index, IndexInfo, Metric};
+use serde_json::json;
+
+use super::{Conn, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum CollectionCommand {
+    /// Creates a collection (Int64 key `id`, FloatVector `vector`), indexes it
+    /// with HNSW and loads it.
+    Create(CreateArgs),
+    /// Lists the collections.
+    List {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Describes a collection (by name or alias): fields, index, rows, aliases.
+    Describe {
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Drops a collection (it must exist and have no aliases).
+    Drop {
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MetricArg {
+    L2,
+    Ip,
+    Cosine,
+}
+
+impl From<MetricArg> for Metric {
+    fn from(m: MetricArg) -> Self {
+        match m {
+            MetricArg::L2 => Metric::L2,
+            MetricArg::Ip => Metric::Ip,
+            MetricArg::Cosine => Metric::Cosine,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    name: String,
+    /// Vector dimension.
+    #[arg(long)]
+    dim: usize,
+    #[arg(long, value_enum, default_value = "l2")]
+    metric: MetricArg,
+    /// HNSW: neighbours per node.
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// HNSW: beam width while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Shards (default: the server's, 1).
+    #[arg(long)]
+    shards: Option<u32>,
+    /// The server assigns the keys.
+    #[arg(long)]
+    auto_id: bool,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub(super) async fn run(cmd: CollectionCommand) -> Result<()> {
+    match cmd {
+        CollectionCommand::Create(args) => create(args).await,
+        CollectionCommand::List { conn } => {
+            let names = conn.connect().await?.list_collections().await?;
+            if conn.json {
+                print_json(&json!({ "collections": names }));
+            } else {
+                for n in names {
+                    println!("{n}");
+                }
+            }
+            Ok(())
+        }
+        CollectionCommand::Describe { name, conn } => describe(&name, &conn).await,
+        CollectionCommand::Drop { name, conn } => {
+            let client = conn.connect().await?;
+            // The server answers success for a missing collection; say so instead.
+            let info = client.describe_collection(&name).await?;
+            if info.name != name {
+                bail!(
+                    "{name:?} is an alias of collection {:?}: drop the alias with `quiver alias drop {name}`, or the collection by its name",
+                    info.name
+                );
+            }
+            client.drop_collection(&name).await?;
+            if conn.json {
+                print_json(&json!({ "dropped": name }));
+            } else {
+                println!("dropped collection {name}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create(args: CreateArgs) -> Result<()> {
+    let client = args.conn.connect().await?;
+    let mut spec = CollectionSpec::new(&args.name, args.dim);
+    spec.metric = args.metric.into();
+    spec.index = Index::Hnsw {
+        m: args.m,
+        ef_construction: args.ef_construction,
+    };
+    spec.shards = args.shards;
+    spec.auto_id = args.auto_id;
+    client.create_collection(&spec).await?;
+    let info = client.describe_collection(&args.name).await?;
+    if args.conn.json {
+        print_json(&json!({
+            "created": info.name,
+            "dim": info.dim(),
+            "metric": spec.metric.as_str(),
+            "index": "HNSW",
+            "m": args.m,
+            "ef_construction": args.ef_construction,
+            "shards": info.shards,
+            "auto_id": info.auto_id(),
+        }));
+    } else {
+        println!(
+            "created collection {} (dim {}, {}, HNSW M={} efConstruction={}, {} shard{}{})",
+            info.name,
+            args.dim,
+            spec.metric,
+            args.m,
+            args.ef_construction,
+            info.shards,
+            if info.shards == 1 { "" } else { "s" },
+            if info.auto_id() { ", auto id" } else { "" },
+        );
+    }
+    Ok(())
+}
+
+async fn describe(name: &str, conn: &Conn) -> Result<()> {
+    let client = conn.connect().await?;
+    let info = client.describe_collection(name).await?;
+    let index = client.describe_index(&info.name).await?;
+    let rows = client.count(&info.name).await?;
+    if conn.json {
+        print_json(&describe_json(&info, &index, rows));
+        return Ok(());
+    }
+    println!("collection: {}", info.name);
+    println!("id:         {}", info.id);
+    println!("shards:     {}", info.shards);
+    println!("rows:       {rows}");
+    println!(
+        "index:      {} {} {}",
+        index.index_type, index.metric, index.params
+    );
+    println!("aliases:    {}", info.aliases.join(", "));
+    println!("fields:");
+    for f in &info.fields {
+        let mut notes = Vec::new();
+        if f.is_primary_key {
+            notes.push("primary key".to_string());
+        }
+        if f.auto_id {
+            notes.push("auto id".to_string());
+        }
+        if let Some(d) = f.dim {
+            notes.push(format!("dim {d}"));
+        }
+        if let Some(l) = f.max_length {
+            notes.push(format!("max length {l}"));
+        }
+        if f.nullable {
+            notes.push("nullable".to_string());
+        }
+        println!(
+            "  {:<16} {:<12} {}",
+            f.name,
+            f.data_type.as_str_name(),
+            notes.join(", ")
+        );
+    }
+    if info.enable_dynamic_field {
+        println!("  (dynamic fields enabled)");
+    }
+    Ok(())
+}
+
+fn describe_json(info: &CollectionInfo, index: &IndexInfo, rows: u64) -> serde_json::Value {
+    let params: serde_json::Value =
+        serde_json::from_str(&index.params).unwrap_or_else(|_| index.params.clone().into());
+    let fields: Vec<serde_json::Value> = info
+        .fields
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "type": f.data_type.as_str_name(),
+                "primary_key": f.is_primary_key,
+                "auto_id": f.auto_id,
+                "nullable": f.nullable,
+                "dim": f.dim,
+                "max_length": f.max_length,
+            })
+        })
+        .collect();
+    json!({
+        "name": info.name,
+        "id": info.id,
+        "shards": info.shards,
+        "dim": info.dim(),
+        "auto_id": info.auto_id(),
+        "metric": index.metric,
+        "index": { "type": index.index_type, "params": params },
+        "rows": rows,
+        "aliases": info.aliases,
+        "enable_dynamic_field": info.enable_dynamic_field,
+        "fields": fields,
+    })
+}

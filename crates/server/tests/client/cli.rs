@@ -1,0 +1,314 @@
+//! The `quiver` binary's client commands, run as a child process against an
+//! in-process server; `--json` output is parsed and checked.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::{Server, vectors, write_fvecs};
+
+const DIM: usize = 8;
+
+/// Runs `quiver ARGS --addr ADDR`.
+async fn quiver(addr: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .args(args)
+        .args(["--addr", addr])
+        .env_remove("QUIVER_ADDR")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .await
+        .expect("run quiver")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a command that must succeed and print JSON lines; returns them.
+async fn json_lines(addr: &str, args: &[&str]) -> Vec<Value> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let out = quiver(addr, &all).await;
+    assert!(
+        out.status.success(),
+        "quiver {args:?} failed: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+async fn json(addr: &str, args: &[&str]) -> Value {
+    let mut lines = json_lines(addr, args).await;
+    assert_eq!(lines.len(), 1, "{args:?}: one JSON object");
+    lines.remove(0)
+}
+
+/// Runs a command that must fail; returns its stderr.
+async fn fails(addr: &str, args: &[&str]) -> String {
+    let out = quiver(addr, args).await;
+    let err = stderr(&out);
+    assert!(!out.status.success(), "quiver {args:?} should fail");
+    assert!(!err.contains("panicked"), "quiver {args:?} panicked: {err}");
+    err
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_collection_insert_search_alias_with_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    // Both address forms.
+    let addr = server.addr.to_string();
+    let url = format!("http://{}", server.addr);
+
+    let base = dir.path().join("base.fvecs");
+    let data = vectors(100, DIM, 7);
+    write_fvecs(&base, DIM, &data);
+    let queries = dir.path().join("query.fvecs");
+    write_fvecs(&queries, DIM, &data[..5 * DIM]);
+
+    let created = json(
+        &addr,
+        &[
+            "collection",
+            "create",
+            "films",
+            "--dim",
+            "8",
+            "--metric",
+            "l2",
+            "--m",
+            "8",
+            "--ef-construction",
+            "64",
+        ],
+    )
+    .await;
+    assert_eq!(created["created"], "films");
+    assert_eq!(created["dim"], 8);
+    assert_eq!(created["metric"], "L2");
+    assert_eq!(created["m"], 8);
+    let list = json(&url, &["collection", "list"]).await;
+    assert_eq!(list["collections"], serde_json::json!(["films"]));
+
+    let inserted = json(
+        &addr,
+        &["insert", "films", "--fvecs", path(&base), "--batch", "30"],
+    )
+    .await;
+    assert_eq!(inserted["rows"], 100);
+    assert_eq!(inserted["batches"], 4);
+    assert!(
+        inserted["rows_per_s"].as_f64().is_some_and(|r| r > 0.0),
+        "{inserted}"
+    );
+
+    // Query i is row i: it finds itself first, at distance 0.
+    let results = json_lines(
+        &addr,
+        &[
+            "search",
+            "films",
+            "--fvecs",
+            path(&queries),
+            "--k",
+            "3",
+            "--ef",
+            "32",
+        ],
+    )
+    .await;
+    assert_eq!(results.len(), 5);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["query"], i);
+        let hits = r["hits"].as_array().expect("hits");
+        assert_eq!(hits.len(), 3);
+        assert_eq!(hits[0]["id"], i, "{r}");
+        assert_eq!(hits[0]["distance"], 0.0, "{r}");
+    }
+    let results = json_lines(
+        &addr,
+        &[
+            "search",
+            "films",
+            "--fvecs",
+            path(&queries),
+            "--k",
+            "4",
+            "--limit-queries",
+            "2",
+            "--filter",
+            "id >= 50",
+        ],
+    )
+    .await;
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let hits = r["hits"].as_array().expect("hits");
+        assert_eq!(hits.len(), 4);
+        assert!(
+            hits.iter()
+                .all(|h| h["id"].as_i64().is_some_and(|id| id >= 50)),
+            "{r}"
+        );
+    }
+
+    let described = json(&addr, &["collection", "describe", "films"]).await;
+    assert_eq!(described["name"], "films");
+    assert_eq!(described["rows"], 100);
+    assert_eq!(described["dim"], 8);
+    assert_eq!(described["metric"], "L2");
+    assert_eq!(described["auto_id"], false);
+    assert_eq!(described["index"]["type"], "HNSW");
+    assert_eq!(described["index"]["params"]["M"], 8);
+    assert_eq!(described["fields"][0]["name"], "id");
+    assert_eq!(described["fields"][1]["type"], "FloatVector");
+
+    // Aliases.
+    json(
+        &addr,
+        &[
+            "collection",
+            "create",
+            "films_v2",
+            "--dim",
+            "8",
+            "--auto-id",
+        ],
+    )
+    .await;
+    let a = json(&addr, &["alias", "create", "cinema", "films"]).await;
+    assert_eq!(
+        (&a["alias"], &a["collection"]),
+        (&"cinema".into(), &"films".into())
+    );
+    let list = json(&addr, &["alias", "list"]).await;
+    assert_eq!(
+        list["aliases"],
+        serde_json::json!([{"alias": "cinema", "collection": "films"}])
+    );
+    let by_alias = json(&addr, &["collection", "describe", "cinema"]).await;
+    assert_eq!(by_alias["name"], "films");
+    assert_eq!(by_alias["aliases"], serde_json::json!(["cinema"]));
+    json(&addr, &["alias", "alter", "cinema", "films_v2"]).await;
+    let list = json(&addr, &["alias", "list", "--collection", "films"]).await;
+    assert_eq!(list["aliases"], serde_json::json!([]));
+    let list = json(&addr, &["alias", "list", "--collection", "films_v2"]).await;
+    assert_eq!(
+        list["aliases"],
+        serde_json::json!([{"alias": "cinema", "collection": "films_v2"}])
+    );
+    // Inserting through the alias writes to films_v2, which assigns its keys.
+    let inserted = json(&addr, &["insert", "cinema", "--fvecs", path(&queries)]).await;
+    assert_eq!(
+        (&inserted["collection"], &inserted["rows"]),
+        (&"films_v2".into(), &5.into())
+    );
+    json(&addr, &["alias", "drop", "cinema"]).await;
+    assert_eq!(
+        json(&addr, &["alias", "list"]).await["aliases"],
+        serde_json::json!([])
+    );
+
+    let dropped = json(&addr, &["collection", "drop", "films_v2"]).await;
+    assert_eq!(dropped["dropped"], "films_v2");
+    let list = json(&addr, &["collection", "list"]).await;
+    assert_eq!(list["collections"], serde_json::json!(["films"]));
+
+    // Text output.
+    let out = quiver(&addr, &["insert", "films", "--fvecs", path(&queries)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("inserted 5 rows into films"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("rows/s"), "{}", stdout(&out));
+    let out = quiver(
+        &addr,
+        &["search", "films", "--fvecs", path(&queries), "--k", "1"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("query 0: 0 (0)"),
+        "{}",
+        stdout(&out)
+    );
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_errors_are_clear_and_exit_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    let addr = server.addr.to_string();
+
+    let err = fails(&addr, &["collection", "describe", "nope"]).await;
+    assert!(err.contains("collection not found: nope"), "{err}");
+    assert!(err.contains("Milvus code 100"), "{err}");
+    let err = fails(&addr, &["collection", "drop", "nope", "--json"]).await;
+    assert!(err.contains("Milvus code 100"), "{err}");
+    let err = fails(&addr, &["alias", "drop", "nope"]).await;
+    assert!(err.contains("alias not found: nope"), "{err}");
+
+    json(&addr, &["collection", "create", "c", "--dim", "8"]).await;
+    let err = fails(&addr, &["collection", "create", "c", "--dim", "8"]).await;
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(
+        &addr,
+        &["collection", "create", "bad", "--dim", "8", "--m", "1"],
+    )
+    .await;
+    assert!(err.contains("params.M"), "{err}");
+
+    // A file of the wrong dimension.
+    let wrong = dir.path().join("wrong.fvecs");
+    write_fvecs(&wrong, 3, &vectors(4, 3, 1));
+    let err = fails(&addr, &["insert", "c", "--fvecs", path(&wrong)]).await;
+    assert!(err.contains("dim 3") && err.contains("dim 8"), "{err}");
+    let err = fails(&addr, &["search", "c", "--fvecs", path(&wrong), "--json"]).await;
+    assert!(err.contains("Milvus code 1100"), "{err}");
+    let err = fails(
+        &addr,
+        &[
+            "insert",
+            "c",
+            "--fvecs",
+            path(&dir.path().join("missing.fvecs")),
+        ],
+    )
+    .await;
+    assert!(err.contains("missing.fvecs"), "{err}");
+    let base = dir.path().join("base.fvecs");
+    write_fvecs(&base, 8, &vectors(4, 8, 1));
+    let err = fails(
+        &addr,
+        &["search", "c", "--fvecs", path(&base), "--filter", "id >"],
+    )
+    .await;
+    assert!(err.contains("Milvus code 1100"), "{err}");
+
+    // Nothing listening, and a malformed address.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let err = fails(&closed, &["collection", "list"]).await;
+    assert!(err.contains("cannot connect"), "{err}");
+    let err = fails("not an address", &["collection", "list", "--json"]).await;
+    assert!(err.contains("invalid address"), "{err}");
+    server.close().await;
+}

@@ -1,0 +1,77 @@
+//! `quiver-client` and the `quiver` client commands against an in-process
+//! standalone server on 127.0.0.1:0.
+
+mod api;
+mod cli;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use quiver_server::{Standalone, StandaloneConfig};
+use tokio_util::sync::CancellationToken;
+
+/// A standalone server with its data in `dir`, serving Milvus gRPC.
+pub struct Server {
+    pub standalone: Standalone,
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Server {
+    pub async fn start(dir: &Path) -> Self {
+        let mut config = StandaloneConfig::new(dir);
+        config.querynode.search_threads = 2;
+        let standalone = Standalone::open(config, CancellationToken::new())
+            .await
+            .expect("open standalone");
+        let stop = CancellationToken::new();
+        let (addr, _task) = standalone
+            .serve_milvus("127.0.0.1:0".parse().expect("addr"), stop.clone())
+            .await
+            .expect("serve");
+        Self {
+            standalone,
+            addr,
+            stop,
+        }
+    }
+
+    pub async fn client(&self) -> quiver_client::Client {
+        quiver_client::Client::connect(&self.addr.to_string())
+            .await
+            .expect("connect")
+    }
+
+    pub async fn close(self) {
+        self.stop.cancel();
+        self.standalone.close().await;
+    }
+}
+
+/// `n` deterministic pseudo-random vectors of `dim` in [-1, 1), row-major.
+pub fn vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..n * dim)
+        .map(|_| {
+            // splitmix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Writes row-major vectors as a TEXMEX .fvecs file.
+pub fn write_fvecs(path: &Path, dim: usize, data: &[f32]) {
+    let mut bytes = Vec::with_capacity(data.len() * 4 + data.len() / dim * 4);
+    for row in data.chunks(dim) {
+        bytes.extend_from_slice(&(dim as i32).to_le_bytes());
+        for x in row {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(path, bytes).expect("write fvecs");
+}
