@@ -27,8 +27,8 @@ pub struct SearchArgs {
     #[arg(long)]
     ef: Option<usize>,
     /// Uses only the first N queries of the file.
-    #[arg(long)]
-    limit_queries: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    limit_queries: Option<u64>,
     /// A filter expression, e.g. 'id > 100'.
     #[arg(long)]
     filter: Option<String>,
@@ -40,6 +40,7 @@ pub(super) async fn run(args: SearchArgs) -> Result<()> {
     let client = args.conn.connect().await?;
     let (dim, mut queries) = super::read_fvecs(&args.fvecs)?;
     if let Some(limit) = args.limit_queries {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         queries.truncate(limit.saturating_mul(dim));
     }
     if queries.is_empty() {
