@@ -274,7 +274,13 @@ async fn truncate_removes_covered_objects_and_recovery_starts_after_the_checkpoi
 async fn a_failed_put_fails_its_waiters_and_stops_the_log() {
     let fs = Arc::new(failing_store::FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
-    let (w, _) = open(&store, 1, 0).await.expect("open");
+    let no_retry = WalOptions {
+        retry_for: std::time::Duration::ZERO,
+        ..WalOptions::default()
+    };
+    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, no_retry)
+        .await
+        .expect("open");
     let seq = w.submit(upsert(1, 1, 2)).await.expect("write");
     fs.fail_puts(true);
     let e = w.submit(upsert(2, 2, 2)).await.expect_err("put fails");
@@ -298,6 +304,7 @@ async fn a_batch_larger_than_the_limits_goes_out_alone() {
     let opts = WalOptions {
         max_batch_bytes: 64,
         max_batch_records: 2,
+        ..WalOptions::default()
     };
     let (w, _) = Wal::open(store.clone(), C, S, 1, 0, opts)
         .await
@@ -340,4 +347,37 @@ async fn claim_retries_when_the_old_owner_writes_the_seq_first() {
     let (w2, rec) = open(&store, 2, 0).await.expect("open 2");
     assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(w2.recovery().claimed_seq, s2 + 1);
+}
+
+#[tokio::test]
+async fn transient_put_failures_are_retried_and_acknowledged_once() {
+    let fs = Arc::new(failing_store::FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let (w, _) = open(&store, 1, 0).await.expect("open");
+    fs.fail_next_puts(3);
+    let seq = w.submit(upsert(1, 1, 2)).await.expect("retried write");
+    // A put that landed but whose answer was lost is recognised by its bytes.
+    fs.lose_next_answer();
+    let seq2 = w.submit(upsert(2, 2, 2)).await.expect("lost answer");
+    assert!(seq2 > seq);
+    let seq3 = w.submit(upsert(3, 3, 2)).await.expect("next write");
+    assert!(seq3 > seq2);
+    drop(w);
+    let (_w2, rec) = open(&store, 2, 0).await.expect("reopen");
+    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_retry_that_finds_another_owners_object_is_fenced() {
+    let fs = Arc::new(failing_store::FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let (w, _) = open(&store, 1, 0).await.expect("open");
+    w.submit(upsert(1, 1, 2)).await.expect("write");
+    // The first attempt fails; meanwhile a newer owner takes the next seq.
+    fs.fail_next_puts(1);
+    let next = w.last_seq() + 1;
+    let path = object_store::path::Path::from(format!("wal/{C}/{S}/{next:020}.wal"));
+    fs.race_next_put(path, object_store::PutPayload::from_static(b"someone else"));
+    let e = w.submit(upsert(2, 2, 2)).await.expect_err("fenced");
+    assert!(e.is_fenced(), "{e}");
 }

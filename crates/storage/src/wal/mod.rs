@@ -42,6 +42,9 @@ pub struct WalRecord {
 pub struct WalOptions {
     pub max_batch_bytes: usize,
     pub max_batch_records: usize,
+    /// How long a failing put is retried (with backoff) before the log stops. Writers see
+    /// latency, not errors, while the object store has a transient fault.
+    pub retry_for: std::time::Duration,
 }
 
 impl Default for WalOptions {
@@ -49,6 +52,7 @@ impl Default for WalOptions {
         Self {
             max_batch_bytes: 8 << 20,
             max_batch_records: 4096,
+            retry_for: std::time::Duration::from_secs(10),
         }
     }
 }

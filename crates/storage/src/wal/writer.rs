@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use object_store::{PutMode, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutPayload};
 
 use super::format::{self, Header, Kind};
 use super::{Pending, Shared};
@@ -94,20 +95,69 @@ async fn put_batch(shared: &Shared, seq: u64, batch: &[Pending]) -> Result<()> {
         count: batch.len() as u32,
         body_len: body_len as u64,
     });
-    let payload: PutPayload = std::iter::once(Bytes::from(header))
+    let parts: Vec<Bytes> = std::iter::once(Bytes::from(header))
         .chain(batch.iter().map(|p| p.record.clone()))
         .collect();
     let path = layout::wal_path(shared.collection_id, shared.shard, seq);
-    match shared
-        .store
-        .put_opts(&path, payload, PutMode::Create.into())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(object_store::Error::AlreadyExists { .. }) => Err(StorageError::Fenced(format!(
-            "{path} already exists: a newer owner than epoch {} claimed the log",
-            shared.epoch
-        ))),
-        Err(e) => Err(StorageError::io(path.to_string(), e)),
+    let deadline = Instant::now() + shared.opts.retry_for;
+    let mut backoff = Duration::from_millis(10);
+    let mut attempt = 0u32;
+    loop {
+        let payload: PutPayload = parts.iter().cloned().collect();
+        let err = match shared
+            .store
+            .put_opts(&path, payload, PutMode::Create.into())
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // After a failed attempt, the object may be ours: the put landed but its answer
+            // was lost. Only identical bytes prove that; anything else is a newer owner.
+            Err(object_store::Error::AlreadyExists { .. }) if attempt > 0 => {
+                match landed(shared, &path, &parts).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => return Err(fenced(&path, shared.epoch)),
+                    Err(e) => e,
+                }
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(fenced(&path, shared.epoch));
+            }
+            Err(e) => e,
+        };
+        attempt += 1;
+        if Instant::now() + backoff > deadline {
+            return Err(StorageError::io(path.to_string(), err));
+        }
+        tracing::warn!(collection = shared.collection_id, shard = shared.shard, seq,
+            attempt, error = %err, "wal put failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
+}
+
+fn fenced(path: &object_store::path::Path, epoch: u64) -> StorageError {
+    StorageError::Fenced(format!(
+        "{path} already exists: a newer owner than epoch {epoch} claimed the log"
+    ))
+}
+
+/// Whether the object at `path` holds exactly `parts` (an earlier attempt of ours landed).
+async fn landed(
+    shared: &Shared,
+    path: &object_store::path::Path,
+    parts: &[Bytes],
+) -> std::result::Result<bool, object_store::Error> {
+    let stored = shared.store.get(path).await?.bytes().await?;
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    if stored.len() != len {
+        return Ok(false);
+    }
+    let mut at = 0;
+    for p in parts {
+        if stored[at..at + p.len()] != p[..] {
+            return Ok(false);
+        }
+        at += p.len();
+    }
+    Ok(true)
 }

@@ -1,7 +1,7 @@
 //! An in-memory object store whose puts can be made to fail (fault injection for tests).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::stream::BoxStream;
 use object_store::memory::InMemory;
@@ -15,6 +15,10 @@ use object_store::{
 pub struct FailingStore {
     inner: InMemory,
     fail: AtomicBool,
+    /// Puts still to fail before they work again.
+    fail_next: AtomicUsize,
+    /// The next put lands but reports a failure (its answer is lost).
+    lose_answer: AtomicBool,
     /// `(path, bytes)`: written just before the next put to `path` (a concurrent writer).
     race: Mutex<Option<(Path, PutPayload)>>,
 }
@@ -22,6 +26,16 @@ pub struct FailingStore {
 impl FailingStore {
     pub fn fail_puts(&self, on: bool) {
         self.fail.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` puts fail (then they work again).
+    pub fn fail_next_puts(&self, n: usize) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next put land but report a failure, as when its answer is lost.
+    pub fn lose_next_answer(&self) {
+        self.lose_answer.store(true, Ordering::SeqCst);
     }
 
     /// Makes the next put to `path` lose a race against a put of `bytes` to the same path.
@@ -39,7 +53,11 @@ impl std::fmt::Display for FailingStore {
 #[async_trait::async_trait]
 impl ObjectStore for FailingStore {
     async fn put_opts(&self, l: &Path, p: PutPayload, o: PutOptions) -> Result<PutResult> {
-        if self.fail.load(Ordering::SeqCst) {
+        let failing_next = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if self.fail.load(Ordering::SeqCst) || failing_next {
             return Err(object_store::Error::Generic {
                 store: "FailingStore",
                 source: "injected put failure".into(),
@@ -58,7 +76,14 @@ impl ObjectStore for FailingStore {
         if let Some(bytes) = race {
             self.inner.put_opts(l, bytes, PutOptions::default()).await?;
         }
-        self.inner.put_opts(l, p, o).await
+        let put = self.inner.put_opts(l, p, o).await?;
+        if self.lose_answer.swap(false, Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "FailingStore",
+                source: "injected lost answer (the put landed)".into(),
+            });
+        }
+        Ok(put)
     }
     async fn put_multipart_opts(
         &self,
