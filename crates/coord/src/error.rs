@@ -72,9 +72,17 @@ pub enum CoordError {
     Locked(PathBuf),
     #[error("invalid coord option {field}: {rule}")]
     Config { field: String, rule: String },
-    /// This node cannot accept writes; `leader` is the current leader if known.
-    #[error("this coord is not the leader (leader: {leader:?})")]
-    NotLeader { leader: Option<u64> },
+    /// This node cannot accept writes; `leader` is the current leader and
+    /// `addr` its address, if known.
+    #[error("this coord is not the leader (leader: {leader:?} at {addr:?})")]
+    NotLeader {
+        leader: Option<u64>,
+        addr: Option<String>,
+    },
+    /// A write or read did not reach a quorum in time (its outcome is unknown
+    /// for a write), or a remote coord did not answer in time.
+    #[error("coord timeout: {0}")]
+    Timeout(String),
     /// A condition was not reached in time (e.g. no leader elected at start).
     #[error("coord unavailable: {0}")]
     Unavailable(String),
@@ -124,6 +132,7 @@ impl From<CoordError> for quiver_common::Error {
             CoordError::Config { field, rule } => Error::InvalidArgument { field, rule },
             e @ CoordError::NotLeader { .. } => Error::Unavailable(e.to_string()),
             e @ CoordError::Unavailable(_) => Error::Unavailable(e.to_string()),
+            e @ CoordError::Timeout(_) => Error::DeadlineExceeded(e.to_string()),
             e @ CoordError::Shutdown => Error::Unavailable(e.to_string()),
             e @ CoordError::Raft(_) => Error::Internal(e.to_string()),
         }
@@ -157,7 +166,11 @@ mod tests {
             let e: quiver_common::Error = CoordError::from(rule).into();
             assert_eq!(e.kind(), kind);
         }
-        let e: quiver_common::Error = CoordError::NotLeader { leader: Some(2) }.into();
+        let e: quiver_common::Error = CoordError::NotLeader {
+            leader: Some(2),
+            addr: None,
+        }
+        .into();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
 }

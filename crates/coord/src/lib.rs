@@ -4,9 +4,16 @@
 //!
 //! The rules that change the metadata are pure functions over [`MetaState`]
 //! (`rules::apply(state, command, log_ts)`), unit-tested without I/O; openraft
-//! only orders and carries out the commands. Today a coord is a one-node
-//! cluster ([`NoPeers`]); the peer transport is a trait object
-//! ([`RaftTransport`]) so a gRPC transport can be plugged in for three nodes.
+//! only orders and carries out the commands.
+//!
+//! A coord runs alone ([`Coord::open`], transport [`NoPeers`]) or as one
+//! member of an N-node cluster ([`Coord::open_cluster`], transport
+//! [`GrpcTransport`]; any [`RaftTransport`] can be injected). [`serve`] runs
+//! the gRPC server of a coord (`quiver.coord.v1`: Raft between peers and the
+//! metadata API); [`CoordClient`] is the client other processes use: it
+//! follows the leader, retries inside a deadline, and keeps a local copy of
+//! the metadata from a watch stream. Only the leader writes; followers answer
+//! with the leader's id and address.
 //!
 //! On-disk layout of a coord directory:
 //! - `LOCK` — flock'ed while a coord has the directory open.
@@ -23,12 +30,17 @@ mod command;
 mod coord;
 mod error;
 mod raft;
+mod remote;
 mod rules;
+mod server;
 mod state;
+mod wire;
 
-pub use coord::{Coord, CoordOptions};
+pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, Role};
 pub use error::{CoordError, Result, RuleError};
-pub use raft::{NoPeers, RaftTransport, TypeConfig};
+pub use raft::{GrpcTransport, NoPeers, RaftTransport, TypeConfig};
+pub use remote::{CoordClient, CoordClientOptions, collection_info};
+pub use server::serve;
 pub use state::{
     AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, SegmentCatalog, SegmentMeta,
     ShardOwner,

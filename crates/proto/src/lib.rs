@@ -36,6 +36,14 @@ pub mod milvus {
     include!(concat!(env!("OUT_DIR"), "/milvus.proto.milvus.rs"));
 }
 
+/// `quiver.coord.v1` (`proto/quiver/coord.proto`): Raft between coords
+/// ([`coord::raft_service_server`], [`coord::raft_service_client`]) and the
+/// metadata API ([`coord::coord_service_server`], [`coord::coord_service_client`]).
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod coord {
+    include!(concat!(env!("OUT_DIR"), "/quiver.coord.v1.rs"));
+}
+
 /// Serialized `google.protobuf.FileDescriptorSet` of all the files above (for gRPC
 /// reflection and tests).
 pub const FILE_DESCRIPTOR_SET: &[u8] =

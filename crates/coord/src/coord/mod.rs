@@ -1,33 +1,42 @@
-//! [`Coord`]: opens the on-disk Raft node, waits for it to lead, and turns
-//! API calls into commands (see `api`).
+//! [`Coord`]: opens the on-disk Raft node (alone, or as a member of a
+//! cluster), and turns API calls into commands (see `api`). Cluster status and
+//! leader changes are in `status`.
 
 mod api;
 mod options;
+mod status;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, Fatal, RaftError};
+use openraft::error::{
+    CheckIsLeaderError, ClientWriteError, Fatal, ForwardToLeader, InitializeError, RaftError,
+};
 use openraft::{BasicNode, Raft};
 use quiver_common::HybridClock;
 use tokio::sync::watch;
 
 pub use options::CoordOptions;
+pub use status::{ClusterStatus, LeaderWatch, Role};
 
 use crate::command::{MetaCommand, MetaRequest, MetaResponse};
 use crate::error::{CoordError, Result};
-use crate::raft::{LogStore, Network, NoPeers, RaftTransport, StateMachine, TypeConfig};
+use crate::raft::{
+    GrpcTransport, LogStore, Network, NoPeers, RaftTransport, StateMachine, TypeConfig,
+};
 use crate::state::MetaState;
 
 /// A coordinator node. Cheap to clone; clones share the node.
 #[derive(Clone)]
 pub struct Coord {
-    raft: Raft<TypeConfig>,
+    pub(crate) raft: Raft<TypeConfig>,
     node_id: u64,
     state: watch::Receiver<Arc<MetaState>>,
     clock: Arc<HybridClock>,
+    /// How long a write (or a linearizable read) may wait for a quorum.
+    write_timeout: Duration,
 }
 
 impl Coord {
@@ -44,8 +53,74 @@ impl Coord {
         options: &CoordOptions,
         transport: Arc<dyn RaftTransport>,
     ) -> Result<Coord> {
-        options.validate()?;
         let deadline = Instant::now() + options.open_timeout();
+        let members = BTreeMap::from([(node_id, BasicNode::default())]);
+        let coord = Self::start(dir, node_id, members, options, transport, deadline).await?;
+        coord.wait_ready(deadline).await?;
+        Ok(coord)
+    }
+
+    /// Opens (or creates) `dir` as coord `node_id` of the cluster `members`
+    /// (node id -> `host:port` of its gRPC server, this node included), with
+    /// the gRPC peer transport. Returns once the Raft node runs; it does not
+    /// wait for a leader (peers may not be up yet; see
+    /// [`Coord::wait_for_leader`]). Serve it with [`crate::serve`] so that
+    /// peers reach it.
+    ///
+    /// The first start of a directory initializes the cluster with `members`
+    /// (every member may do so with the same map); later starts rejoin with
+    /// the membership stored in the directory (a different `members` map is
+    /// logged and ignored: membership changes are not supported yet).
+    pub async fn open_cluster(
+        dir: &Path,
+        node_id: u64,
+        members: BTreeMap<u64, String>,
+        options: &CoordOptions,
+    ) -> Result<Coord> {
+        let transport = Arc::new(GrpcTransport::new(node_id, options));
+        Self::open_cluster_with(dir, node_id, members, options, transport).await
+    }
+
+    /// [`Coord::open_cluster`] with an explicit peer transport (tests wrap the
+    /// gRPC transport to drop RPCs).
+    pub async fn open_cluster_with(
+        dir: &Path,
+        node_id: u64,
+        members: BTreeMap<u64, String>,
+        options: &CoordOptions,
+        transport: Arc<dyn RaftTransport>,
+    ) -> Result<Coord> {
+        if !members.contains_key(&node_id) {
+            return Err(CoordError::Config {
+                field: "members".into(),
+                rule: format!("must contain this node ({node_id})"),
+            });
+        }
+        if let Some((id, _)) = members.iter().find(|(_, addr)| addr.is_empty()) {
+            return Err(CoordError::Config {
+                field: "members".into(),
+                rule: format!("member {id} has an empty address"),
+            });
+        }
+        let deadline = Instant::now() + options.open_timeout();
+        let members = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        Self::start(dir, node_id, members, options, transport, deadline).await
+    }
+
+    /// Opens the directory, starts the Raft node and initializes the cluster
+    /// with `members` if the directory is new.
+    async fn start(
+        dir: &Path,
+        node_id: u64,
+        members: BTreeMap<u64, BasicNode>,
+        options: &CoordOptions,
+        transport: Arc<dyn RaftTransport>,
+        deadline: Instant,
+    ) -> Result<Coord> {
+        options.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| CoordError::io(dir, e))?;
         let log = open_log(dir, deadline).await?;
         let (sm, state) = StateMachine::open(dir)?;
@@ -54,20 +129,34 @@ impl Coord {
             .await
             .map_err(fatal)?;
         if !raft.is_initialized().await.map_err(fatal)? {
-            let members = BTreeMap::from([(node_id, BasicNode::default())]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| CoordError::Raft(e.to_string()))?;
+            match raft.initialize(members).await {
+                Ok(()) => {}
+                // A peer initialized the cluster and reached us first.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(CoordError::Raft(e.to_string())),
+            }
+        } else {
+            let stored = raft.metrics().borrow().membership_config.clone();
+            let stored: BTreeMap<u64, BasicNode> = stored
+                .nodes()
+                .map(|(id, node)| (*id, node.clone()))
+                .collect();
+            if stored != members {
+                tracing::warn!(
+                    ?stored,
+                    given = ?members,
+                    "coord directory was initialized with other members; keeping the stored ones"
+                );
+            }
         }
         check_membership(&raft, node_id)?;
-        let coord = Coord {
+        Ok(Coord {
             raft,
             node_id,
             state,
             clock: Arc::new(HybridClock::new()),
-        };
-        coord.wait_ready(deadline).await?;
-        Ok(coord)
+            write_timeout: options.write_timeout(),
+        })
     }
 
     /// Waits until this node leads and has applied its whole log.
@@ -100,24 +189,66 @@ impl Coord {
             .map_err(|e| CoordError::Raft(format!("shutdown: {e}")))
     }
 
-    /// Proposes a command and waits until it is applied.
+    /// This node's id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// Proposes a command and waits until it is applied. Only the leader
+    /// accepts it; a follower answers [`CoordError::NotLeader`]. A leader that
+    /// cannot reach a quorum within `write_timeout_ms` answers
+    /// [`CoordError::Timeout`] (the command may still commit later if it
+    /// was replicated; if this leader was deposed it never will).
     async fn write(&self, cmd: MetaCommand) -> Result<MetaResponse> {
         let req = MetaRequest {
             ts: self.clock.now(),
             cmd,
         };
-        match self.raft.client_write(req).await {
+        let written = tokio::time::timeout(self.write_timeout, self.raft.client_write(req))
+            .await
+            .map_err(|_| {
+                CoordError::Timeout(format!(
+                    "write not committed within {} ms (no quorum reachable?); it may or may not be applied",
+                    self.write_timeout.as_millis()
+                ))
+            })?;
+        match written {
             Ok(resp) => Ok(resp.data?),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(CoordError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(f)),
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 Err(CoordError::Raft(e.to_string()))
             }
             Err(RaftError::Fatal(e)) => Err(fatal(e)),
         }
+    }
+
+    /// The applied state, after confirming with a quorum that this node
+    /// still leads (a linearizable read: it reflects every write acknowledged
+    /// before the call). Followers answer [`CoordError::NotLeader`].
+    pub async fn read_state(&self) -> Result<Arc<MetaState>> {
+        let checked = tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable())
+            .await
+            .map_err(|_| {
+                CoordError::Timeout(format!(
+                    "leadership not confirmed by a quorum within {} ms",
+                    self.write_timeout.as_millis()
+                ))
+            })?;
+        match checked {
+            Ok(_) => Ok(self.state()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(f)),
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                Err(CoordError::Unavailable(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(fatal(e)),
+        }
+    }
+}
+
+fn not_leader(f: ForwardToLeader<u64, BasicNode>) -> CoordError {
+    CoordError::NotLeader {
+        leader: f.leader_id,
+        addr: f.leader_node.map(|n| n.addr).filter(|a| !a.is_empty()),
     }
 }
 

@@ -18,6 +18,11 @@ pub struct CoordOptions {
     pub heartbeat_ms: u64,
     /// How long `open` waits for the directory lock and for leadership.
     pub open_timeout_ms: u64,
+    /// How long a write or a linearizable read waits for a quorum before it
+    /// fails (a leader cut off from its peers cannot commit).
+    pub write_timeout_ms: u64,
+    /// Timeout of a TCP connect to a peer coord (gRPC transport).
+    pub peer_connect_timeout_ms: u64,
 }
 
 impl Default for CoordOptions {
@@ -29,6 +34,8 @@ impl Default for CoordOptions {
             election_timeout_max_ms: 300,
             heartbeat_ms: 50,
             open_timeout_ms: 10_000,
+            write_timeout_ms: 3_000,
+            peer_connect_timeout_ms: 1_000,
         }
     }
 }
@@ -58,7 +65,21 @@ impl CoordOptions {
                 "must be above 0 and below election_timeout_min_ms",
             );
         }
+        if self.write_timeout_ms == 0 {
+            return bad("write_timeout_ms", "must be at least 1");
+        }
+        if self.peer_connect_timeout_ms == 0 {
+            return bad("peer_connect_timeout_ms", "must be at least 1");
+        }
         Ok(())
+    }
+
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub(crate) fn peer_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.peer_connect_timeout_ms)
     }
 
     pub(crate) fn open_timeout(&self) -> Duration {
@@ -73,6 +94,8 @@ impl CoordOptions {
             heartbeat_interval: self.heartbeat_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
+            // Snapshot chunks travel as JSON in one gRPC message each.
+            snapshot_max_chunk_size: 1024 * 1024,
             ..Default::default()
         };
         config.validate().map_err(|e| CoordError::Config {

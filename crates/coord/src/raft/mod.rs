@@ -2,6 +2,7 @@
 //! pluggable peer transport. Everything here only carries out `crate::rules`.
 
 mod durable;
+mod grpc;
 mod log_file;
 mod log_raft;
 mod log_store;
@@ -12,6 +13,8 @@ mod tests;
 
 use std::io::Cursor;
 
+pub use grpc::GrpcTransport;
+pub(crate) use grpc::MAX_MESSAGE_BYTES;
 pub(crate) use log_store::LogStore;
 pub(crate) use network::Network;
 pub use network::{NoPeers, RaftTransport};

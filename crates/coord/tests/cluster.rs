@@ -1,0 +1,527 @@
+//! Three coords over gRPC on loopback: election, redirects from followers,
+//! leader failover with a client that keeps working, a restarted node that
+//! catches up, and a leader cut off from its peers that cannot commit.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use async_trait::async_trait;
+use openraft::BasicNode;
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use parking_lot::Mutex;
+use quiver_api::CatalogClient;
+use quiver_common::{CollectionSchema, Metric};
+use quiver_coord::{
+    Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, GrpcTransport, RaftTransport,
+    Role, SegmentMeta, TypeConfig,
+};
+use quiver_proto::coord as pb;
+use quiver_proto::coord::coord_service_client::CoordServiceClient;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Polls `cond` until it holds or `timeout` passes.
+async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Nodes whose Raft RPCs are dropped, in both directions.
+#[derive(Default)]
+struct Faults {
+    cut: Mutex<HashSet<u64>>,
+}
+
+impl Faults {
+    fn blocks(&self, a: u64, b: u64) -> bool {
+        let cut = self.cut.lock();
+        cut.contains(&a) || cut.contains(&b)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("test partition between {0} and {1}")]
+struct Partitioned(u64, u64);
+
+type RpcResult<T, E = RaftError<u64>> = std::result::Result<T, RPCError<u64, BasicNode, E>>;
+
+/// The gRPC transport behind a switch the test controls.
+struct FaultyTransport {
+    me: u64,
+    inner: GrpcTransport,
+    faults: Arc<Faults>,
+}
+
+impl FaultyTransport {
+    /// The error of a dropped RPC, if `target` is cut off from this node.
+    fn dropped<E: std::error::Error>(&self, target: u64) -> Option<RPCError<u64, BasicNode, E>> {
+        self.faults
+            .blocks(self.me, target)
+            .then(|| RPCError::Unreachable(Unreachable::new(&Partitioned(self.me, target))))
+    }
+}
+
+#[async_trait]
+impl RaftTransport for FaultyTransport {
+    async fn append_entries(
+        &self,
+        target: u64,
+        node: &BasicNode,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        if let Some(e) = self.dropped(target) {
+            return Err(e);
+        }
+        self.inner.append_entries(target, node, rpc, option).await
+    }
+
+    async fn install_snapshot(
+        &self,
+        target: u64,
+        node: &BasicNode,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> {
+        if let Some(e) = self.dropped(target) {
+            return Err(e);
+        }
+        self.inner.install_snapshot(target, node, rpc, option).await
+    }
+
+    async fn vote(
+        &self,
+        target: u64,
+        node: &BasicNode,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
+        if let Some(e) = self.dropped(target) {
+            return Err(e);
+        }
+        self.inner.vote(target, node, rpc, option).await
+    }
+}
+
+struct Running {
+    coord: Coord,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<quiver_coord::Result<()>>,
+}
+
+struct Cluster {
+    _tmp: TempDir,
+    dirs: BTreeMap<u64, PathBuf>,
+    members: BTreeMap<u64, String>,
+    running: BTreeMap<u64, Running>,
+    faults: Arc<Faults>,
+    options: CoordOptions,
+}
+
+fn options() -> CoordOptions {
+    CoordOptions {
+        // Roomy for a loaded 2-core machine, still well inside 3 s failover.
+        election_timeout_min_ms: 300,
+        election_timeout_max_ms: 600,
+        heartbeat_ms: 75,
+        write_timeout_ms: 1_500,
+        snapshot_every: 50,
+        keep_logs_after_snapshot: 10,
+        ..Default::default()
+    }
+}
+
+fn client_options() -> CoordClientOptions {
+    CoordClientOptions {
+        call_timeout: Duration::from_secs(15),
+        attempt_timeout: Duration::from_secs(3),
+        ..Default::default()
+    }
+}
+
+impl Cluster {
+    async fn start(n: u64) -> Result<Cluster> {
+        let tmp = TempDir::new()?;
+        let mut listeners = BTreeMap::new();
+        let mut members = BTreeMap::new();
+        let mut dirs = BTreeMap::new();
+        for id in 1..=n {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            members.insert(id, listener.local_addr()?.to_string());
+            listeners.insert(id, listener);
+            dirs.insert(id, tmp.path().join(format!("coord-{id}")));
+        }
+        let mut cluster = Cluster {
+            _tmp: tmp,
+            dirs,
+            members,
+            running: BTreeMap::new(),
+            faults: Arc::new(Faults::default()),
+            options: options(),
+        };
+        for (id, listener) in listeners {
+            cluster.run(id, listener).await?;
+        }
+        Ok(cluster)
+    }
+
+    async fn run(&mut self, id: u64, listener: TcpListener) -> Result<()> {
+        let transport = Arc::new(FaultyTransport {
+            me: id,
+            inner: GrpcTransport::new(id, &self.options),
+            faults: Arc::clone(&self.faults),
+        });
+        let coord = Coord::open_cluster_with(
+            &self.dirs[&id],
+            id,
+            self.members.clone(),
+            &self.options,
+            transport,
+        )
+        .await?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        self.running.insert(
+            id,
+            Running {
+                coord,
+                stop,
+                server,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops a node's server and Raft node (its directory stays).
+    async fn kill(&mut self, id: u64) -> Result<()> {
+        let node = self.running.remove(&id).context("node not running")?;
+        let _ = node.stop.send(());
+        let server = node.server;
+        let abort = server.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        node.coord.shutdown().await?;
+        Ok(())
+    }
+
+    /// Restarts a killed node on its old address, from its directory.
+    async fn restart(&mut self, id: u64) -> Result<()> {
+        let addr = self.members[&id].clone();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(&addr).await {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebinding {addr}: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e).context("rebind the old address"),
+            }
+        };
+        self.run(id, listener).await
+    }
+
+    fn coord(&self, id: u64) -> &Coord {
+        &self.running[&id].coord
+    }
+
+    fn addr(&self, id: u64) -> String {
+        self.members[&id].clone()
+    }
+
+    fn addrs(&self) -> Vec<String> {
+        self.members.values().cloned().collect()
+    }
+
+    /// Waits until one node among `among` leads and every running node in
+    /// `among` agrees; returns it.
+    async fn wait_leader(&self, among: &[u64], timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let views: Vec<_> = among
+                .iter()
+                .filter_map(|id| self.running.get(id))
+                .map(|r| r.coord.status())
+                .collect();
+            if let Some(leader) = views[0].leader
+                && among.contains(&leader)
+                && views.iter().all(|s| s.leader == Some(leader))
+                && views
+                    .iter()
+                    .any(|s| s.node_id == leader && s.role == Role::Leader)
+            {
+                return Ok(leader);
+            }
+            if Instant::now() > deadline {
+                bail!("no agreed leader among {among:?} within {timeout:?}: {views:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn shutdown(mut self) -> Result<()> {
+        let ids: Vec<u64> = self.running.keys().copied().collect();
+        for id in ids {
+            self.kill(id).await?;
+        }
+        Ok(())
+    }
+}
+
+fn seg(id: u64, wal_seq: u64) -> SegmentMeta {
+    SegmentMeta {
+        id,
+        rows: 10,
+        max_ts: 5,
+        wal_seq,
+        has_index: false,
+    }
+}
+
+async fn create(client: &CoordClient, name: &str) -> Result<u64> {
+    let meta = client
+        .create_collection(CollectionSchema::simple(name, 4), 1, Metric::L2, None)
+        .await?;
+    Ok(meta.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_coords_elect_a_leader_and_followers_redirect() -> Result<()> {
+    let cluster = Cluster::start(3).await?;
+    let leader = cluster
+        .wait_leader(&[1, 2, 3], Duration::from_secs(10))
+        .await?;
+    let follower = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader)
+        .context("a follower")?;
+
+    // A follower refuses a write and names the leader.
+    let mut raw = CoordServiceClient::connect(format!("http://{}", cluster.addr(follower))).await?;
+    let status = raw
+        .allocate_ids(pb::AllocateIdsRequest { count: 1 })
+        .await
+        .expect_err("a follower does not write");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let named = status
+        .metadata()
+        .get("x-quiver-leader-addr")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert_eq!(named, Some(cluster.addr(leader)));
+    let err = cluster
+        .coord(follower)
+        .allocate_ids(1)
+        .await
+        .expect_err("follower");
+    assert!(
+        matches!(err, CoordError::NotLeader { leader: Some(l), .. } if l == leader),
+        "{err}"
+    );
+
+    // A client given only the follower follows the leader.
+    let client = CoordClient::connect(vec![cluster.addr(follower)], client_options()).await?;
+    let id = create(&client, "feed_a").await?;
+    client.create_alias("feed", "feed_a").await?;
+    assert_eq!(client.leader_addr(), Some(cluster.addr(leader)));
+    // The catalog's lookups (from the client's cache) see the writes at once.
+    let info = CatalogClient::collection(&client, "feed").context("alias in the cache")?;
+    assert_eq!(info.id, id);
+    assert_eq!(
+        CatalogClient::aliases(&client),
+        vec![("feed".to_string(), "feed_a".to_string())]
+    );
+    // Linearizable reads go to the leader too.
+    assert_eq!(client.describe_collection("feed").await?.name, "feed_a");
+    let err = client
+        .create_collection(CollectionSchema::simple("feed_a", 4), 1, Metric::L2, None)
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.kind(), quiver_common::ErrorKind::AlreadyExists);
+
+    // Every node applies the writes.
+    for id in [1, 2, 3] {
+        let coord = cluster.coord(id).clone();
+        wait_for(Duration::from_secs(5), "replication", || {
+            let coord = coord.clone();
+            async move { coord.collection("feed").is_some() }
+        })
+        .await?;
+    }
+    let status = client.status_of(&cluster.addr(follower)).await?;
+    assert_eq!(status.role, Role::Follower);
+    assert_eq!(status.leader, Some(leader));
+    assert_eq!(status.members.len(), 3);
+    cluster.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_failover_keeps_commits_and_the_client_keeps_working() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let old = cluster
+        .wait_leader(&[1, 2, 3], Duration::from_secs(10))
+        .await?;
+    // The leader first: the client's watch stream starts on the coord that dies.
+    let mut addrs = vec![cluster.addr(old)];
+    addrs.extend(
+        cluster
+            .addrs()
+            .into_iter()
+            .filter(|a| *a != cluster.addr(old)),
+    );
+    let client = CoordClient::connect(addrs, client_options()).await?;
+    let a = create(&client, "feed_a").await?;
+    client.create_alias("feed", "feed_a").await?;
+    client
+        .register_segments(a, 0, vec![seg(1, 10), seg(2, 20)], 20)
+        .await?;
+    assert_eq!(client.acquire_shard(a, 0, 7).await?, 1);
+    let ids = client.allocate_ids(100).await?;
+    let before = cluster.coord(old).state();
+
+    let killed_at = Instant::now();
+    cluster.kill(old).await?;
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != old).collect();
+    let new = cluster.wait_leader(&rest, Duration::from_secs(3)).await?;
+    let failover = killed_at.elapsed();
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}"
+    );
+    assert_ne!(new, old);
+
+    // Every committed change survived.
+    let state = cluster.coord(new).read_state().await?;
+    assert_eq!(state.collection("feed").map(|c| c.id), Some(a));
+    assert_eq!(state.segments(a, 0).wal_checkpoint, 20);
+    assert_eq!(state.shard_owner(a, 0).map(|o| o.epoch), Some(1));
+    assert!(state.next_id() >= ids.end);
+    assert!(state.version() >= before.version());
+
+    // The client keeps working: no error reaches the caller.
+    let b = create(&client, "feed_b").await?;
+    client.alter_alias("feed", "feed_b").await?;
+    let more = client.allocate_ids(10).await?;
+    assert!(more.start >= ids.end, "ids are never handed out twice");
+    let (segments, checkpoint) = client.segments(a, 0).await?;
+    assert_eq!((segments.len(), checkpoint), (2, 20));
+    assert_eq!(client.acquire_shard(a, 0, 8).await?, 2);
+    assert_eq!(client.leader_addr(), Some(cluster.addr(new)));
+    // Its cache followed onto another coord after its stream broke.
+    assert_eq!(
+        CatalogClient::collection(&client, "feed").map(|c| c.id),
+        Some(b)
+    );
+
+    // The old leader rejoins from its directory and catches up.
+    cluster.restart(old).await?;
+    let target = cluster.coord(new).state().version();
+    let rejoined = cluster.coord(old).clone();
+    wait_for(
+        Duration::from_secs(10),
+        "the old leader to catch up",
+        || {
+            let rejoined = rejoined.clone();
+            async move { rejoined.state().version() >= target }
+        },
+    )
+    .await?;
+    let caught_up = cluster.coord(old).state();
+    assert_eq!(caught_up.collection("feed").map(|c| c.id), Some(b));
+    assert_eq!(caught_up.segments(a, 0).wal_checkpoint, 20);
+    let leader = cluster
+        .wait_leader(&[1, 2, 3], Duration::from_secs(10))
+        .await?;
+    // And follows new writes.
+    create(&client, "feed_c").await?;
+    for id in [1, 2, 3] {
+        let coord = cluster.coord(id).clone();
+        wait_for(Duration::from_secs(5), "feed_c everywhere", || {
+            let coord = coord.clone();
+            async move { coord.collection("feed_c").is_some() }
+        })
+        .await?;
+    }
+    assert_eq!(cluster.coord(leader).status().role, Role::Leader);
+    cluster.shutdown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_its_peers_cannot_commit() -> Result<()> {
+    let cluster = Cluster::start(3).await?;
+    let stale = cluster
+        .wait_leader(&[1, 2, 3], Duration::from_secs(10))
+        .await?;
+    let client = CoordClient::connect(cluster.addrs(), client_options()).await?;
+    create(&client, "before").await?;
+    assert_eq!(client.leader_addr(), Some(cluster.addr(stale)));
+
+    cluster.faults.cut.lock().insert(stale);
+    // Writes on the cut-off leader fail (directly and over gRPC): it cannot
+    // reach a quorum, whatever it believes.
+    let direct = cluster
+        .coord(stale)
+        .create_collection(CollectionSchema::simple("stale", 4), 1, Metric::L2, None)
+        .await;
+    ensure!(direct.is_err(), "a cut-off leader committed a write");
+    let mut raw = CoordServiceClient::connect(format!("http://{}", cluster.addr(stale))).await?;
+    let over_grpc = raw.allocate_ids(pb::AllocateIdsRequest { count: 5 }).await;
+    ensure!(over_grpc.is_err(), "a cut-off leader allocated ids");
+    // Linearizable reads on it fail too.
+    ensure!(cluster.coord(stale).read_state().await.is_err());
+
+    let rest: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != stale).collect();
+    let new = cluster.wait_leader(&rest, Duration::from_secs(3)).await?;
+    // The client's leader guess is the stale one: it times out there and
+    // moves on without an error.
+    create(&client, "during").await?;
+    assert_eq!(client.leader_addr(), Some(cluster.addr(new)));
+
+    // Healed: the stale leader steps down, drops its uncommitted entries and
+    // catches up.
+    cluster.faults.cut.lock().clear();
+    let old = cluster.coord(stale).clone();
+    wait_for(
+        Duration::from_secs(10),
+        "the stale leader to catch up",
+        || {
+            let old = old.clone();
+            async move { old.collection("during").is_some() }
+        },
+    )
+    .await?;
+    assert_ne!(cluster.coord(stale).status().role, Role::Leader);
+    for id in [1, 2, 3] {
+        let state = cluster.coord(id).state();
+        assert!(state.collection("stale").is_none(), "node {id} has it");
+        assert!(state.collection("before").is_some());
+    }
+    cluster.shutdown().await
+}
