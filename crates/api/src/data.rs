@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quiver_common::{Mutation, PrimaryKey, Result, RowBatch, Timestamp};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::meta::{SegmentInfo, ShardId};
 
 /// A write to one shard, before the datanode stamps it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     Upsert(RowBatch),
     Delete(Vec<PrimaryKey>),

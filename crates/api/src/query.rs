@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quiver_common::{PrimaryKey, Result, ScalarValue, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::meta::ShardId;
 
@@ -17,6 +18,14 @@ pub trait RowAccess {
 /// A compiled filter expression.
 pub trait RowPredicate: Send + Sync {
     fn eval(&self, row: &dyn RowAccess) -> bool;
+
+    /// The predicate as bytes that a remote querynode can decode (for a
+    /// compiled expression: `quiver_expr::CompiledFilter::decode`). None when
+    /// the predicate cannot cross the network; a network client must then
+    /// refuse the request rather than drop the filter.
+    fn encode(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// A top-k search of one shard for `nq` queries.
@@ -36,7 +45,7 @@ pub struct ShardSearch {
 }
 
 /// One search hit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardHit {
     pub pk: PrimaryKey,
     /// Milvus convention: L2 = squared distance, IP/COSINE = similarity.

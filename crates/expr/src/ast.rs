@@ -1,5 +1,7 @@
 //! The syntax tree of a filter expression, as written (no schema knowledge).
 
+use serde::{Deserialize, Serialize};
+
 /// A parsed expression. Parentheses leave no node; `and` / `or` chains are
 /// n-ary (at least two operands) so long chains stay shallow.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,13 +61,13 @@ pub enum Expr {
 }
 
 /// One step of a JSON path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PathElem {
     Key(String),
     Index(u64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CmpOp {
     Eq,
     Ne,
@@ -93,7 +95,7 @@ impl CmpOp {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ArithOp {
     Add,
     Sub,

@@ -19,6 +19,10 @@ pub enum ExprError {
     /// A type error that involves no field (e.g. `1 == "a"`).
     #[error("{0}")]
     Type(String),
+    /// Bytes that are not an encoded filter of this build
+    /// ([`crate::CompiledFilter::decode`]).
+    #[error("cannot decode filter: {0}")]
+    Decode(String),
 }
 
 impl ExprError {

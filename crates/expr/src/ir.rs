@@ -1,13 +1,16 @@
 //! The compiled form of an expression: fields resolved against the schema,
-//! templates filled in, types checked.
+//! templates filled in, types checked. Serializable (see `wire.rs`) so a
+//! filter compiled by the front door can be evaluated on a remote querynode.
 
 use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
 
 use crate::ast::{ArithOp, CmpOp, PathElem};
 use crate::like::LikePattern;
 
 /// A constant scalar.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Const {
     Bool(bool),
     Int(i64),
@@ -15,8 +18,10 @@ pub(crate) enum Const {
     Str(String),
 }
 
-/// An expression producing a value for a row.
-#[derive(Debug, Clone)]
+/// An expression producing a value for a row. (De)serialized through
+/// `wire.rs`, which bounds the nesting depth of untrusted input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub(crate) enum Val {
     Const(Const),
     /// The primary key (read through `RowAccess::pk`).
@@ -40,7 +45,9 @@ pub(crate) enum Val {
 }
 
 /// A boolean expression; evaluates to true, false or unknown (NULL).
-#[derive(Debug, Clone)]
+/// (De)serialized through `wire.rs`, like [`Val`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub(crate) enum Pred {
     Const(bool),
     And(Vec<Pred>),
@@ -68,7 +75,8 @@ pub(crate) enum Pred {
     Truth(Val),
 }
 
-/// The constants after `in`, indexed for lookup.
+/// The constants after `in`, indexed for lookup. Serialized as `items`
+/// only; the indexes are rebuilt on decoding.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueSet {
     /// As written (for primary key extraction).

@@ -27,6 +27,7 @@ mod parser;
 mod parser_terms;
 mod pk;
 mod template;
+mod wire;
 
 use std::collections::HashMap;
 
@@ -78,11 +79,30 @@ impl CompiledFilter {
     pub fn primary_keys(&self) -> Option<Vec<PrimaryKey>> {
         self.pks.clone()
     }
+
+    /// Reads a filter encoded by [`RowPredicate::encode`] (a format version,
+    /// then the compiled tree; only a node of the same Quiver version reads
+    /// it). Fails with [`ExprError::Decode`] on bytes
+    /// of another format version, malformed or trailing bytes, and trees
+    /// nested deeper than any expression the parser accepts.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ExprError> {
+        let root = wire::decode(bytes)?;
+        Ok(CompiledFilter {
+            pks: pk::primary_keys(&root),
+            json_slots: wire::json_slots(&root)?,
+            root,
+        })
+    }
 }
 
 impl RowPredicate for CompiledFilter {
     fn eval(&self, row: &dyn RowAccess) -> bool {
         let cx = eval::Ctx::new(row, self.json_slots);
         eval::eval(&self.root, &cx) == Some(true)
+    }
+
+    /// The filter as bytes for a remote querynode ([`CompiledFilter::decode`]).
+    fn encode(&self) -> Option<Vec<u8>> {
+        wire::encode(&self.root)
     }
 }

@@ -1,7 +1,9 @@
 //! `like` patterns: `%` matches any run of characters, `_` exactly one,
 //! `\` makes the next character literal.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LikeTok {
     Char(char),
     One,
@@ -9,7 +11,7 @@ pub(crate) enum LikeTok {
 }
 
 /// A compiled pattern; the common shapes avoid the general matcher.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LikePattern {
     Exact(String),
     Prefix(String),

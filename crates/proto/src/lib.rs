@@ -44,6 +44,15 @@ pub mod coord {
     include!(concat!(env!("OUT_DIR"), "/quiver.coord.v1.rs"));
 }
 
+/// `quiver.node.v1` (`proto/quiver/node.proto`): the internal data path,
+/// datanodes ([`node::data_service_server`], [`node::data_service_client`])
+/// and querynodes ([`node::query_service_server`], [`node::query_service_client`]).
+/// Versioned with the binary; `quiver-rpc` holds both ends.
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod node {
+    include!(concat!(env!("OUT_DIR"), "/quiver.node.v1.rs"));
+}
+
 /// Serialized `google.protobuf.FileDescriptorSet` of all the files above (for gRPC
 /// reflection and tests).
 pub const FILE_DESCRIPTOR_SET: &[u8] =

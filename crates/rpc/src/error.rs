@@ -1,0 +1,163 @@
+//! Errors across the wire. A server answers a failed call with a gRPC status
+//! whose code follows the error kind, plus the metadata entry
+//! [`ERROR_HEADER`] carrying the whole [`Error`] (postcard of [`WireError`]),
+//! so the client rebuilds exactly the error the remote role returned (same
+//! kind, same message) and the front door maps it as if it were local. A
+//! status without that entry did not come from a Quiver handler: it is a
+//! transport failure (connection refused or reset, a node stopping) and
+//! becomes [`Error::Unavailable`], which callers may retry.
+
+use quiver_common::Error;
+use serde::{Deserialize, Serialize};
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+/// Binary metadata entry holding the postcard of a [`WireError`].
+pub const ERROR_HEADER: &str = "x-quiver-error-bin";
+
+/// [`Error`] as it travels: one variant per variant, same payloads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum WireError {
+    InvalidArgument { field: String, rule: String },
+    CollectionNotFound(String),
+    AlreadyExists(String),
+    Unavailable(String),
+    Fenced(String),
+    DeadlineExceeded(String),
+    Corrupt(String),
+    Io(String),
+    Internal(String),
+}
+
+impl From<&Error> for WireError {
+    fn from(e: &Error) -> Self {
+        match e {
+            Error::InvalidArgument { field, rule } => WireError::InvalidArgument {
+                field: field.clone(),
+                rule: rule.clone(),
+            },
+            Error::CollectionNotFound(m) => WireError::CollectionNotFound(m.clone()),
+            Error::AlreadyExists(m) => WireError::AlreadyExists(m.clone()),
+            Error::Unavailable(m) => WireError::Unavailable(m.clone()),
+            Error::Fenced(m) => WireError::Fenced(m.clone()),
+            Error::DeadlineExceeded(m) => WireError::DeadlineExceeded(m.clone()),
+            Error::Corrupt(m) => WireError::Corrupt(m.clone()),
+            Error::Io(m) => WireError::Io(m.clone()),
+            Error::Internal(m) => WireError::Internal(m.clone()),
+        }
+    }
+}
+
+impl From<WireError> for Error {
+    fn from(w: WireError) -> Self {
+        match w {
+            WireError::InvalidArgument { field, rule } => Error::InvalidArgument { field, rule },
+            WireError::CollectionNotFound(m) => Error::CollectionNotFound(m),
+            WireError::AlreadyExists(m) => Error::AlreadyExists(m),
+            WireError::Unavailable(m) => Error::Unavailable(m),
+            WireError::Fenced(m) => Error::Fenced(m),
+            WireError::DeadlineExceeded(m) => Error::DeadlineExceeded(m),
+            WireError::Corrupt(m) => Error::Corrupt(m),
+            WireError::Io(m) => Error::Io(m),
+            WireError::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+/// The one mapping from an error to a gRPC code.
+fn code(e: &Error) -> Code {
+    match e {
+        Error::InvalidArgument { .. } => Code::InvalidArgument,
+        Error::CollectionNotFound(_) => Code::NotFound,
+        Error::AlreadyExists(_) => Code::AlreadyExists,
+        Error::Unavailable(_) => Code::Unavailable,
+        Error::Fenced(_) => Code::FailedPrecondition,
+        Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        Error::Corrupt(_) => Code::DataLoss,
+        Error::Io(_) | Error::Internal(_) => Code::Internal,
+    }
+}
+
+/// The status a server answers for `e`.
+pub fn to_status(e: &Error) -> Status {
+    let mut status = Status::new(code(e), e.to_string());
+    if let Ok(bytes) = postcard::to_stdvec(&WireError::from(e)) {
+        status
+            .metadata_mut()
+            .insert_bin(ERROR_HEADER, MetadataValue::from_bytes(&bytes));
+    }
+    status
+}
+
+/// The error a client returns for a failed call.
+pub fn from_status(s: &Status) -> Error {
+    if let Some(v) = s.metadata().get_bin(ERROR_HEADER)
+        && let Ok(bytes) = v.to_bytes()
+        && let Ok(w) = postcard::from_bytes::<WireError>(&bytes)
+    {
+        return w.into();
+    }
+    let msg = s.message();
+    match s.code() {
+        Code::DeadlineExceeded => Error::DeadlineExceeded(format!("transport: {msg}")),
+        Code::InvalidArgument | Code::OutOfRange => {
+            Error::invalid("request", format!("refused by the transport: {msg}"))
+        }
+        Code::Unimplemented => Error::Internal(format!(
+            "the peer does not serve this call (every node must run the same Quiver version): {msg}"
+        )),
+        Code::Ok
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::ResourceExhausted
+        | Code::FailedPrecondition
+        | Code::Aborted
+        | Code::Internal
+        | Code::Unavailable
+        | Code::DataLoss
+        | Code::Unauthenticated => Error::Unavailable(format!("transport ({:?}): {msg}", s.code())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_round_trips_with_its_message() {
+        let all = [
+            Error::invalid("data", "dim 4"),
+            Error::CollectionNotFound("c".into()),
+            Error::AlreadyExists("c".into()),
+            Error::Unavailable("x".into()),
+            Error::Fenced("epoch 3".into()),
+            Error::DeadlineExceeded("slow".into()),
+            Error::Corrupt("crc".into()),
+            Error::Io("disk".into()),
+            Error::Internal("bug ü".into()),
+        ];
+        for e in all {
+            let back = from_status(&to_status(&e));
+            assert_eq!(back.kind(), e.kind());
+            assert_eq!(back.to_string(), e.to_string());
+        }
+    }
+
+    #[test]
+    fn statuses_from_the_transport_are_unavailable() {
+        for code in [
+            Code::Unavailable,
+            Code::Unknown,
+            Code::Cancelled,
+            Code::Internal,
+        ] {
+            let e = from_status(&Status::new(code, "connection reset"));
+            assert_eq!(e.kind(), quiver_common::ErrorKind::Unavailable, "{code:?}");
+        }
+        let e = from_status(&Status::deadline_exceeded("t"));
+        assert_eq!(e.kind(), quiver_common::ErrorKind::DeadlineExceeded);
+    }
+}

@@ -1,0 +1,91 @@
+//! `QueryService` over a querynode's [`QueryClient`].
+
+use std::sync::Arc;
+
+use quiver_api::{QueryClient, ShardQuery, ShardSearch};
+use quiver_common::{PrimaryKey, Result};
+use quiver_proto::node::query_service_server::{QueryService, QueryServiceServer};
+use quiver_proto::node::{
+    CountReply, CountRequest, QueryReply, QueryRequest, SearchReply, SearchRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::codec::{decode_arg, decode_filter, encode, shard_id, to_usize};
+use crate::config::MAX_MESSAGE_BYTES;
+use crate::server::reply;
+
+/// The querynode's side of the data path, as a tonic service.
+pub struct QueryServiceImpl {
+    query: Arc<dyn QueryClient>,
+}
+
+impl QueryServiceImpl {
+    pub fn new(query: Arc<dyn QueryClient>) -> Self {
+        Self { query }
+    }
+
+    /// The service to add to a tonic `Router`, with Quiver's message limits.
+    pub fn into_service(self) -> QueryServiceServer<Self> {
+        QueryServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    async fn search_shard(&self, r: SearchRequest) -> Result<SearchReply> {
+        let req = ShardSearch {
+            shard: shard_id(r.shard)?,
+            queries: Arc::new(r.queries),
+            k: to_usize("k", r.k)?,
+            ef: to_usize("ef", r.ef)?,
+            guarantee_ts: r.guarantee_ts,
+            filter: decode_filter(r.filter.as_deref())?,
+            output_fields: r.output_fields,
+            with_vectors: r.with_vectors,
+        };
+        let hits = self.query.search(req).await?;
+        Ok(SearchReply {
+            hits: encode("search hits", &hits)?,
+        })
+    }
+
+    async fn query_shard(&self, r: QueryRequest) -> Result<QueryReply> {
+        let pks = match r.pks.as_deref() {
+            Some(b) => Some(decode_arg::<Vec<PrimaryKey>>("pks", b)?),
+            None => None,
+        };
+        let req = ShardQuery {
+            shard: shard_id(r.shard)?,
+            guarantee_ts: r.guarantee_ts,
+            filter: decode_filter(r.filter.as_deref())?,
+            pks,
+            limit: to_usize("limit", r.limit)?,
+            output_fields: r.output_fields,
+            with_vectors: r.with_vectors,
+        };
+        let result = self.query.query(req).await?;
+        Ok(QueryReply {
+            rows: encode("query rows", &result.rows)?,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl QueryService for QueryServiceImpl {
+    async fn search(&self, req: Request<SearchRequest>) -> Result<Response<SearchReply>, Status> {
+        reply("Search", self.search_shard(req.into_inner()).await)
+    }
+
+    async fn query(&self, req: Request<QueryRequest>) -> Result<Response<QueryReply>, Status> {
+        reply("Query", self.query_shard(req.into_inner()).await)
+    }
+
+    async fn count(&self, req: Request<CountRequest>) -> Result<Response<CountReply>, Status> {
+        let r = req.into_inner();
+        let result = async {
+            let count = self.query.count(shard_id(r.shard)?, r.guarantee_ts).await?;
+            Ok(CountReply { count })
+        }
+        .await;
+        reply("Count", result)
+    }
+}
