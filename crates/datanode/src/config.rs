@@ -25,6 +25,9 @@ pub struct DataNodeConfig {
     /// this many times `seal_rows` or `seal_bytes`: growing rows are searched
     /// exactly, so an unbounded backlog would make every search slower.
     pub max_growing_factor: usize,
+    /// How long a failing WAL put is retried before the shard's log stops
+    /// (milliseconds); the shard then reopens itself with a new epoch.
+    pub wal_retry_ms: u64,
 }
 
 impl Default for DataNodeConfig {
@@ -40,6 +43,7 @@ impl Default for DataNodeConfig {
             index_threads: 2,
             max_batch_rows: 100_000,
             max_growing_factor: 2,
+            wal_retry_ms: 10_000,
         }
     }
 }

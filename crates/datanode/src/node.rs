@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DataNodeConfig;
 use crate::seal::run_sealer;
-use crate::shard::{Logged, Request, ShardCtx, ShardState, run_writer};
+use crate::shard::{Logged, Request, ShardCtx, ShardState, WriterExit, run_writer};
 
 struct OpenShard {
     ctx: Arc<ShardCtx>,
@@ -24,8 +24,13 @@ struct OpenShard {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// A datanode: the owner of some shards.
+/// A datanode: the owner of some shards. Cheap to clone; clones share the node.
+#[derive(Clone)]
 pub struct DataNode {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     config: DataNodeConfig,
     store: Arc<dyn ObjectStore>,
     meta: Arc<dyn MetaClient>,
@@ -44,18 +49,66 @@ impl DataNode {
     ) -> Result<Self> {
         config.validate()?;
         Ok(Self {
-            config,
-            store,
-            meta,
-            shards: RwLock::new(HashMap::new()),
-            opening: tokio::sync::Mutex::new(()),
-            shutdown,
+            inner: Arc::new(Inner {
+                config,
+                store,
+                meta,
+                shards: RwLock::new(HashMap::new()),
+                opening: tokio::sync::Mutex::new(()),
+                shutdown,
+            }),
         })
     }
 
     /// Takes ownership of a shard: a new fencing epoch from coord, then the
-    /// WAL replayed from the last sealed segment. Idempotent.
+    /// WAL replayed from the last sealed segment. Idempotent. If the shard's
+    /// WAL later fails for good (not fenced), the node reopens the shard by
+    /// itself (new epoch, replay) until that works or the node shuts down.
     pub async fn open_shard(&self, info: &CollectionInfo, shard: u32) -> Result<()> {
+        Inner::open_shard(&self.inner, info, shard).await
+    }
+
+    /// Stops serving a shard (its subscribers' streams end).
+    pub async fn close_shard(&self, id: ShardId) {
+        self.inner.close_shard(id).await;
+    }
+
+    /// Stops serving a shard whose collection was dropped and deletes its
+    /// objects (WAL, segments, indexes).
+    pub async fn drop_shard(&self, id: ShardId) -> Result<()> {
+        self.inner.close_shard(id).await;
+        let deleted =
+            quiver_storage::delete_shard_data(&self.inner.store, id.collection_id, id.shard)
+                .await?;
+        tracing::info!(shard = %id, objects = deleted, "dropped shard data");
+        Ok(())
+    }
+
+    /// Stops every shard.
+    pub async fn close(&self) {
+        let ids: Vec<ShardId> = self.inner.shards.read().keys().copied().collect();
+        for id in ids {
+            self.inner.close_shard(id).await;
+        }
+    }
+
+    fn shard(&self, id: ShardId) -> Result<Arc<OpenShard>> {
+        self.inner.shard(id)
+    }
+
+    /// Rows and bytes of growing (not yet sealed) data of a shard.
+    pub fn growing_rows(&self, id: ShardId) -> Result<usize> {
+        Ok(self.shard(id)?.ctx.state.lock().growing_rows)
+    }
+
+    /// The fencing epoch this node holds for a shard.
+    pub fn shard_epoch(&self, id: ShardId) -> Result<u64> {
+        Ok(self.shard(id)?.ctx.wal.epoch())
+    }
+}
+
+impl Inner {
+    async fn open_shard(self: &Arc<Self>, info: &CollectionInfo, shard: u32) -> Result<()> {
         let id = ShardId {
             collection_id: info.id,
             shard,
@@ -72,7 +125,10 @@ impl DataNode {
             id.shard,
             epoch,
             checkpoint,
-            WalOptions::default(),
+            WalOptions {
+                retry_for: std::time::Duration::from_millis(self.config.wal_retry_ms),
+                ..WalOptions::default()
+            },
         )
         .await?;
         let mut state = ShardState::default();
@@ -101,14 +157,22 @@ impl DataNode {
             cancel: self.shutdown.child_token(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let tasks = vec![
-            tokio::spawn(run_writer(ctx.clone(), rx)),
-            tokio::spawn(run_sealer(
-                ctx.clone(),
-                self.store.clone(),
-                self.meta.clone(),
-            )),
-        ];
+        let sealer = tokio::spawn(run_sealer(
+            ctx.clone(),
+            self.store.clone(),
+            self.meta.clone(),
+        ));
+        let writer = {
+            let node = Arc::downgrade(self);
+            let (ctx, info) = (ctx.clone(), info.clone());
+            tokio::spawn(async move {
+                let exit = run_writer(ctx.clone(), rx).await;
+                if let (WriterExit::Failed { fenced: false }, Some(node)) = (exit, node.upgrade()) {
+                    node.reopen(ctx, info).await;
+                }
+            })
+        };
+        let tasks = vec![writer, sealer];
         self.shards.write().insert(
             id,
             Arc::new(OpenShard {
@@ -120,32 +184,13 @@ impl DataNode {
         Ok(())
     }
 
-    /// Stops serving a shard (its subscribers' streams end).
-    pub async fn close_shard(&self, id: ShardId) {
+    async fn close_shard(&self, id: ShardId) {
         let shard = self.shards.write().remove(&id);
         if let Some(shard) = shard {
             shard.ctx.cancel.cancel();
             for t in &shard.tasks {
                 t.abort();
             }
-        }
-    }
-
-    /// Stops serving a shard whose collection was dropped and deletes its
-    /// objects (WAL, segments, indexes).
-    pub async fn drop_shard(&self, id: ShardId) -> Result<()> {
-        self.close_shard(id).await;
-        let deleted =
-            quiver_storage::delete_shard_data(&self.store, id.collection_id, id.shard).await?;
-        tracing::info!(shard = %id, objects = deleted, "dropped shard data");
-        Ok(())
-    }
-
-    /// Stops every shard.
-    pub async fn close(&self) {
-        let ids: Vec<ShardId> = self.shards.read().keys().copied().collect();
-        for id in ids {
-            self.close_shard(id).await;
         }
     }
 
@@ -157,9 +202,60 @@ impl DataNode {
             .ok_or_else(|| Error::Unavailable(format!("shard {id} is not open on this datanode")))
     }
 
-    /// Rows and bytes of growing (not yet sealed) data of a shard.
-    pub fn growing_rows(&self, id: ShardId) -> Result<usize> {
-        Ok(self.shard(id)?.ctx.state.lock().growing_rows)
+    /// After the WAL of `failed` stopped for good: stops its sealer (waits for
+    /// a seal in progress, so nothing registers behind the new owner's back),
+    /// then opens the shard again — a new epoch, the WAL replayed from the
+    /// checkpoint — retrying with backoff until it works or the node stops.
+    /// (Boxed: it calls `open_shard`, which spawns the task that calls this.)
+    fn reopen(
+        self: Arc<Self>,
+        failed: Arc<ShardCtx>,
+        info: CollectionInfo,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(self.reopen_inner(failed, info))
+    }
+
+    async fn reopen_inner(self: Arc<Self>, failed: Arc<ShardCtx>, info: CollectionInfo) {
+        let id = failed.id;
+        failed.cancel.cancel();
+        let old = {
+            let mut shards = self.shards.write();
+            match shards.get(&id) {
+                Some(s) if Arc::ptr_eq(&s.ctx, &failed) => shards.remove(&id),
+                _ => None,
+            }
+        };
+        let Some(old) = old else {
+            return; // closed or replaced meanwhile
+        };
+        if let Some(sealer) = old.tasks.get(1) {
+            while !sealer.is_finished() {
+                tokio::select! {
+                    () = failed.sealed.notified() => {}
+                    () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                }
+            }
+        }
+        let mut backoff = std::time::Duration::from_millis(100);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            match Inner::open_shard(&self, &info, id.shard).await {
+                Ok(()) => {
+                    tracing::info!(shard = %id, "shard reopened after a WAL failure");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(shard = %id, error = %e, "reopening the shard failed; retrying");
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+        }
     }
 }
 

@@ -102,9 +102,23 @@ pub(crate) struct ShardCtx {
     pub cancel: CancellationToken,
 }
 
-/// The writer task of one shard.
-pub(crate) async fn run_writer(ctx: Arc<ShardCtx>, mut requests: mpsc::UnboundedReceiver<Request>) {
+/// Why a shard's writer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterExit {
+    /// Closed or shut down.
+    Stopped,
+    /// The WAL stopped for good; `fenced`: a newer owner took the shard.
+    Failed { fenced: bool },
+}
+
+/// The writer task of one shard. Returns when the shard closes or its WAL
+/// fails (then subscribers' streams end and queued writes are refused).
+pub(crate) async fn run_writer(
+    ctx: Arc<ShardCtx>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) -> WriterExit {
     let tick = ctx.config.tick_interval();
+    let mut exit = WriterExit::Stopped;
     loop {
         let first = tokio::select! {
             r = requests.recv() => match r {
@@ -144,13 +158,34 @@ pub(crate) async fn run_writer(ctx: Arc<ShardCtx>, mut requests: mpsc::Unbounded
                 Err(_) => break,
             }
         }
-        process_round(&ctx, round).await;
+        if let Some(fenced) = process_round(&ctx, round).await {
+            exit = WriterExit::Failed { fenced };
+            break;
+        }
     }
+    requests.close();
     let mut st = ctx.state.lock();
     st.subscribers.clear();
     for (_, w) in st.flush_waiters.drain(..) {
         let _ = w.send(Err(Error::Unavailable(format!("shard {} closed", ctx.id))));
     }
+    let why = st
+        .failed
+        .clone()
+        .unwrap_or_else(|| format!("shard {} closed", ctx.id));
+    drop(st);
+    // Writes queued behind the failure: refused, retryable (never acknowledged).
+    while let Ok(r) = requests.try_recv() {
+        match r {
+            Request::Write(_, reply) => {
+                let _ = reply.send(Err(Error::Unavailable(why.clone())));
+            }
+            Request::Flush(reply) => {
+                let _ = reply.send(Err(Error::Unavailable(why.clone())));
+            }
+        }
+    }
+    exit
 }
 
 fn request_rows(r: &Request) -> usize {
@@ -199,7 +234,8 @@ async fn wait_for_room(ctx: &ShardCtx) {
     }
 }
 
-async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
+/// Returns `Some(fenced)` once the WAL has failed for good.
+async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
     let mut pending = Vec::with_capacity(round.len());
     for req in round {
         match req {
@@ -239,6 +275,7 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
     }
     let mut replies = Vec::with_capacity(outcomes.len());
     let mut wrote = false;
+    let mut failure = None;
     {
         let mut st = ctx.state.lock();
         for (mutation, outcome, reply) in outcomes {
@@ -256,6 +293,7 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
                     replies.push((reply, Ok(ts)));
                 }
                 Err(e) => {
+                    failure = Some(e.is_fenced());
                     let e = Error::from(e);
                     if st.failed.is_none() {
                         tracing::error!(shard = %ctx.id, error = %e, "WAL write failed; shard stops taking writes");
@@ -275,6 +313,7 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) {
             ctx.seal_wakeup.notify_one();
         }
     }
+    failure
 }
 
 fn flush_request(ctx: &ShardCtx, reply: oneshot::Sender<Result<()>>) {

@@ -1,63 +1,15 @@
 //! Sealing under a burst of writes: segments stay within the seal thresholds
 //! and writers are held back while the growing data is over its bound.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use parking_lot::Mutex;
-use quiver_api::{
-    CollectionInfo, DataClient, IndexKind, MetaClient, SegmentInfo, ShardFeed, ShardId, WriteOp,
-};
-use quiver_common::{CollectionSchema, Metric, PrimaryKey, Result, RowBatch};
+use quiver_api::{CollectionInfo, DataClient, IndexKind, MetaClient, ShardFeed, ShardId, WriteOp};
+use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
 use quiver_datanode::{DataNode, DataNodeConfig};
 use tokio_util::sync::CancellationToken;
 
-/// Coord's catalog in memory.
-#[derive(Default)]
-struct MemMeta {
-    segments: Mutex<HashMap<ShardId, (Vec<SegmentInfo>, u64)>>,
-    next_id: Mutex<u64>,
-    epochs: Mutex<HashMap<ShardId, u64>>,
-}
-
-#[async_trait]
-impl MetaClient for MemMeta {
-    async fn register_segments(
-        &self,
-        shard: ShardId,
-        segs: Vec<SegmentInfo>,
-        checkpoint: u64,
-    ) -> Result<()> {
-        let mut all = self.segments.lock();
-        let e = all.entry(shard).or_default();
-        e.0.extend(segs);
-        e.1 = e.1.max(checkpoint);
-        Ok(())
-    }
-
-    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
-        Ok(self
-            .segments
-            .lock()
-            .get(&shard)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn allocate_ids(&self, count: u64) -> Result<u64> {
-        let mut n = self.next_id.lock();
-        *n += count;
-        Ok(*n - count + 1)
-    }
-
-    async fn acquire_shard(&self, shard: ShardId, _node: u64) -> Result<u64> {
-        let mut e = self.epochs.lock();
-        let epoch = e.entry(shard).or_default();
-        *epoch += 1;
-        Ok(*epoch)
-    }
-}
+mod common;
+use common::MemMeta;
 
 const SEAL_ROWS: usize = 200;
 const BATCH: usize = 50;
