@@ -1,6 +1,7 @@
 //! Errors across the wire. A server answers a failed call with a gRPC status
 //! whose code follows the error kind, plus the metadata entry
-//! [`ERROR_HEADER`] carrying the whole [`Error`] (postcard of [`WireError`]),
+//! [`ERROR_HEADER`] carrying the whole [`Error`] (the JSON of `WireError`,
+//! the same entry and format as coord's services, `crates/coord/src/wire.rs`),
 //! so the client rebuilds exactly the error the remote role returned (same
 //! kind, same message) and the front door maps it as if it were local. A
 //! status without that entry did not come from a Quiver handler: it is a
@@ -12,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-/// Binary metadata entry holding the postcard of a [`WireError`].
+/// Binary metadata entry holding the JSON of a `WireError`
+/// (`{"CollectionNotFound":"c"}`, `{"InvalidArgument":{"field":..,"rule":..}}`).
 pub const ERROR_HEADER: &str = "x-quiver-error-bin";
 
 /// [`Error`] as it travels: one variant per variant, same payloads.
@@ -71,7 +73,7 @@ fn code(e: &Error) -> Code {
         Error::CollectionNotFound(_) => Code::NotFound,
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::Unavailable(_) => Code::Unavailable,
-        Error::Fenced(_) => Code::FailedPrecondition,
+        Error::Fenced(_) => Code::Aborted,
         Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
         Error::Corrupt(_) => Code::DataLoss,
         Error::Io(_) | Error::Internal(_) => Code::Internal,
@@ -81,7 +83,7 @@ fn code(e: &Error) -> Code {
 /// The status a server answers for `e`.
 pub fn to_status(e: &Error) -> Status {
     let mut status = Status::new(code(e), e.to_string());
-    if let Ok(bytes) = postcard::to_stdvec(&WireError::from(e)) {
+    if let Ok(bytes) = serde_json::to_vec(&WireError::from(e)) {
         status
             .metadata_mut()
             .insert_bin(ERROR_HEADER, MetadataValue::from_bytes(&bytes));
@@ -93,7 +95,7 @@ pub fn to_status(e: &Error) -> Status {
 pub fn from_status(s: &Status) -> Error {
     if let Some(v) = s.metadata().get_bin(ERROR_HEADER)
         && let Ok(bytes) = v.to_bytes()
-        && let Ok(w) = postcard::from_bytes::<WireError>(&bytes)
+        && let Ok(w) = serde_json::from_slice::<WireError>(&bytes)
     {
         return w.into();
     }
@@ -144,6 +146,17 @@ mod tests {
             assert_eq!(back.kind(), e.kind());
             assert_eq!(back.to_string(), e.to_string());
         }
+    }
+
+    #[test]
+    fn the_error_entry_is_the_json_coord_uses() {
+        let s = to_status(&Error::CollectionNotFound("c".into()));
+        let v = s.metadata().get_bin(ERROR_HEADER).expect("entry");
+        assert_eq!(
+            v.to_bytes().expect("bytes").as_ref(),
+            br#"{"CollectionNotFound":"c"}"#
+        );
+        assert_eq!(s.code(), Code::NotFound);
     }
 
     #[test]
