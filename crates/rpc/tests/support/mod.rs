@@ -23,7 +23,10 @@ use quiver_datanode::{DataNode, DataNodeConfig};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{ClientConfig, DataServiceImpl, QueryServiceImpl, RemoteData, RemoteQuery};
 use quiver_storage::ObjectStore;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
@@ -205,6 +208,106 @@ pub async fn unused_addr() -> String {
     addr.to_string()
 }
 
+/// A TCP relay that can drop its connections (a crash or a network cut)
+/// or stop forwarding bytes while keeping them open (a frozen process).
+pub struct Relay {
+    pub addr: SocketAddr,
+    paused: watch::Sender<bool>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Connections that ended (either side closed).
+    pub closed: Arc<AtomicUsize>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let addr = listener.local_addr().expect("addr");
+        let (paused, _) = watch::channel(false);
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let accept = {
+            let (paused, conns, closed) = (paused.clone(), conns.clone(), closed.clone());
+            tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
+                        continue;
+                    };
+                    let (p, closed) = (paused.subscribe(), closed.clone());
+                    conns.lock().push(tokio::spawn(async move {
+                        pipe(inbound, outbound, p).await;
+                        closed.fetch_add(1, Ordering::SeqCst);
+                    }));
+                }
+            })
+        };
+        Relay {
+            addr,
+            paused,
+            conns,
+            closed,
+            accept,
+        }
+    }
+
+    /// Drops every open connection.
+    pub fn cut(&self) {
+        for c in self.conns.lock().drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Stops (or resumes) forwarding bytes; connections stay open.
+    pub fn pause(&self, on: bool) {
+        self.paused.send_replace(on);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+async fn pipe(a: TcpStream, b: TcpStream, paused: watch::Receiver<bool>) {
+    let (ar, aw) = a.into_split();
+    let (br, bw) = b.into_split();
+    tokio::select! {
+        _ = copy(ar, bw, paused.clone()) => {}
+        _ = copy(br, aw, paused) => {}
+    }
+}
+
+/// Forwards bytes in order; while paused it keeps reading (so it sees the
+/// other side close) but holds the bytes back.
+async fn copy(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut paused: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pending = Vec::new();
+    loop {
+        tokio::select! {
+            n = from.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return Ok(());
+                }
+                pending.extend_from_slice(&buf[..n]);
+            }
+            r = async { paused.wait_for(|p| !*p).await.is_ok() }, if !pending.is_empty() => {
+                if !r {
+                    return Ok(());
+                }
+                to.write_all(&pending).await?;
+                pending.clear();
+            }
+        }
+    }
+}
+
 struct DataProc {
     node: Arc<DataNode>,
     server: Served,
@@ -220,14 +323,30 @@ pub struct Cluster {
     pub querynode: Arc<QueryNode>,
     querynode_shutdown: CancellationToken,
     query_server: Served,
-    /// The datanode through the network (also the querynode's feed).
+    /// The datanode through the network (also the querynode's feed unless
+    /// it goes through `relay`).
     pub data: RemoteData,
+    /// Between the querynode and the datanode, when asked for.
+    pub relay: Option<Relay>,
     /// The querynode through the network.
     pub query: RemoteQuery,
 }
 
+/// How the querynode reaches the datanode.
+#[derive(Default)]
+pub struct Options {
+    /// Through a [`Relay`] (to cut or freeze the connection).
+    pub relay: bool,
+    /// The querynode's client settings.
+    pub feed: ClientConfig,
+}
+
 impl Cluster {
     pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = quiver_storage::open_local_store(&dir.path().join("objects")).expect("store");
         let meta = Arc::new(MemMeta::default());
@@ -238,6 +357,12 @@ impl Cluster {
 
         let data =
             RemoteData::new(&data_addr.to_string(), ClientConfig::default()).expect("data client");
+        let relay = match options.relay {
+            true => Some(Relay::start(data_addr).await),
+            false => None,
+        };
+        let feed_addr = relay.as_ref().map_or(data_addr, |r| r.addr);
+        let feed = RemoteData::new(&feed_addr.to_string(), options.feed).expect("feed client");
         let querynode_shutdown = CancellationToken::new();
         let querynode = Arc::new(
             QueryNode::new(
@@ -247,7 +372,7 @@ impl Cluster {
                     ..QueryNodeConfig::default()
                 },
                 store.clone(),
-                Arc::new(data.clone()),
+                Arc::new(feed),
                 querynode_shutdown.clone(),
             )
             .expect("querynode"),
@@ -274,6 +399,7 @@ impl Cluster {
             querynode_shutdown,
             query_server,
             data,
+            relay,
             query,
         }
     }
