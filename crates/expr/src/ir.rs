@@ -111,3 +111,41 @@ impl ValueSet {
         !self.ints.is_empty() || !self.floats.is_empty()
     }
 }
+
+impl Pred {
+    /// Makes every reference to field `from` read field `to` instead.
+    pub(crate) fn rename_field(&mut self, from: &str, to: &str) {
+        match self {
+            Pred::Const(_) => {}
+            Pred::And(v) | Pred::Or(v) => v.iter_mut().for_each(|p| p.rename_field(from, to)),
+            Pred::Not(p) => p.rename_field(from, to),
+            Pred::Cmp { lhs, rhs, .. } => {
+                lhs.rename_field(from, to);
+                rhs.rename_field(from, to);
+            }
+            Pred::In { val, .. }
+            | Pred::Like { val, .. }
+            | Pred::IsNull { val, .. }
+            | Pred::Truth(val) => val.rename_field(from, to),
+        }
+    }
+}
+
+impl Val {
+    fn rename_field(&mut self, from: &str, to: &str) {
+        match self {
+            Val::Const(_) | Val::Pk => {}
+            Val::Field(name) | Val::Json { name, .. } => {
+                if name == from {
+                    *name = to.to_string();
+                }
+            }
+            Val::Neg(v) => v.rename_field(from, to),
+            Val::Arith { lhs, rhs, .. } => {
+                lhs.rename_field(from, to);
+                rhs.rename_field(from, to);
+            }
+            Val::Pred(p) => p.rename_field(from, to),
+        }
+    }
+}

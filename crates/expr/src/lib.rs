@@ -80,6 +80,16 @@ impl CompiledFilter {
         self.pks.clone()
     }
 
+    /// The same filter reading the column `to` wherever it read the field
+    /// `from` (for a front door that stores a field under another column
+    /// name, e.g. the dynamic field `$meta`). Unlike a wrapper around the
+    /// row, the renaming is part of the filter, so it survives
+    /// [`RowPredicate::encode`].
+    pub fn rename_field(mut self, from: &str, to: &str) -> Self {
+        self.root.rename_field(from, to);
+        self
+    }
+
     /// Reads a filter encoded by [`RowPredicate::encode`] (a format version,
     /// then the compiled tree; only a node of the same Quiver version reads
     /// it). Fails with [`ExprError::Decode`] on bytes

@@ -106,3 +106,40 @@ fn hostile_nesting_is_refused() {
     // The depth counter is reset: a good filter still decodes afterwards.
     assert!(CompiledFilter::decode(&one).is_ok());
 }
+
+/// A front door that stores the dynamic field under another column renames
+/// it in the filter itself, so the renaming crosses the wire.
+#[test]
+fn a_renamed_field_survives_encoding() {
+    use std::collections::HashMap;
+
+    use quiver_common::{PrimaryKey, ScalarValue};
+    use support::Row;
+
+    let row = |id: i64, city: &str| Row {
+        pk: PrimaryKey::Int(id),
+        fields: HashMap::from([
+            ("age".to_string(), ScalarValue::Int(id)),
+            (
+                "hidden".to_string(),
+                ScalarValue::Json(format!(r#"{{"city":"{city}"}}"#)),
+            ),
+        ]),
+    };
+    let rows = [row(1, "paris"), row(2, "rome"), row(3, "paris")];
+    let pass = |f: &CompiledFilter| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| f.eval(*r))
+            .map(|r| match r.pk {
+                PrimaryKey::Int(i) => i,
+                PrimaryKey::Str(_) => -1,
+            })
+            .collect()
+    };
+    // `city` is a dynamic key: the filter reads `$meta["city"]`.
+    let f = filter("city == 'paris' and age > 0");
+    assert!(pass(&f).is_empty());
+    let renamed = f.rename_field("$meta", "hidden");
+    assert_eq!(pass(&renamed), [1, 3]);
+    assert_eq!(pass(&round_trip(&renamed)), [1, 3]);
+}
