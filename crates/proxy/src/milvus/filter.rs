@@ -1,11 +1,13 @@
 //! Milvus filter expressions over collections with a hidden dynamic column:
-//! the compiled filter reads `$meta`, rows hold it as [`DYNAMIC_COLUMN`].
+//! the compiled filter reads `$meta`, rows hold it as [`DYNAMIC_COLUMN`]; the
+//! filter is rewritten to read that column, so it also works when encoded
+//! and evaluated on a remote querynode.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use quiver_api::{RowAccess, RowPredicate};
-use quiver_common::{DYNAMIC_FIELD, Error, PrimaryKey, Result, ScalarValue};
+use quiver_common::{DYNAMIC_FIELD, Error, PrimaryKey, Result};
 use quiver_expr::{CompiledFilter, TemplateValue};
 use quiver_proto::schema::{TemplateArrayValue, TemplateValue as PbTemplate};
 use quiver_proto::schema::{template_array_value, template_value};
@@ -25,25 +27,13 @@ impl MilvusFilter {
     }
 }
 
-struct Renamed<'a>(&'a dyn RowAccess);
-
-impl RowAccess for Renamed<'_> {
-    fn pk(&self) -> &PrimaryKey {
-        self.0.pk()
-    }
-
-    fn field(&self, name: &str) -> Option<&ScalarValue> {
-        if name == DYNAMIC_FIELD {
-            self.0.field(DYNAMIC_COLUMN)
-        } else {
-            self.0.field(name)
-        }
-    }
-}
-
 impl RowPredicate for MilvusFilter {
     fn eval(&self, row: &dyn RowAccess) -> bool {
-        self.inner.eval(&Renamed(row))
+        self.inner.eval(row)
+    }
+
+    fn encode(&self) -> Option<Vec<u8>> {
+        self.inner.encode()
     }
 }
 
@@ -61,7 +51,11 @@ pub fn compile(
         .iter()
         .map(|(k, v)| Ok((k.clone(), template(k, v)?)))
         .collect::<Result<HashMap<_, _>>>()?;
-    let inner = proxy.compile_filter(collection, expr, &templates)?;
+    // The rename lives inside the compiled filter (not in a row wrapper), so
+    // that a remote querynode decoding it reads the same column.
+    let compiled = proxy.compile_filter(collection, expr, &templates)?;
+    let inner =
+        Arc::new(CompiledFilter::clone(&compiled).rename_field(DYNAMIC_FIELD, DYNAMIC_COLUMN));
     Ok(Some(Arc::new(MilvusFilter { inner })))
 }
 
