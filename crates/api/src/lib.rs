@@ -8,6 +8,7 @@
 mod data;
 mod meta;
 mod query;
+mod route;
 
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use meta::{
@@ -16,3 +17,4 @@ pub use meta::{
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,
 };
+pub use route::{NodeAddr, RouteTable, ShardRoute};
