@@ -52,7 +52,10 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
     let mut model = Model::default();
     let mut kills_before_ready = 0;
     for it in 0..iterations {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
+        // QUIVER_BIN: run a copy of the binary (long campaigns while the tree is rebuilt).
+        let bin = std::env::var_os("QUIVER_BIN")
+            .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_quiver")));
+        let mut child = Command::new(bin)
             .args(["crash-writer", "--seed", &it.to_string(), "--first-op"])
             .arg((model.max_op + 1).to_string())
             .arg("--data-dir")
