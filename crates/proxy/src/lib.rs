@@ -3,10 +3,12 @@
 //! hash of the primary key, turns the consistency level into a guarantee
 //! timestamp, scatters searches to every shard and merges the results.
 
+mod cluster;
 mod milvus;
 mod routing;
 mod service;
 
+pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
 pub use milvus::{
     DYNAMIC_COLUMN, MILVUS_API_VERSION, MilvusFilter, MilvusFront, MilvusServer, schema_from_bytes,
     schema_from_proto, schema_to_proto,
