@@ -612,3 +612,132 @@ async fn bad_requests_fail_at_once_and_unserved_shards_at_the_deadline() {
     assert_eq!(c.query.count(SHARD, ts4).await.expect("count"), 4);
     c.stop().await;
 }
+
+/// The catalog of one fixed collection (the front door's view of coord).
+struct OneCollection;
+
+#[async_trait]
+impl quiver_api::CatalogClient for OneCollection {
+    async fn create_collection(
+        &self,
+        _req: quiver_api::CreateCollection,
+    ) -> Result<CollectionInfo> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    async fn drop_collection(&self, _name: &str) -> Result<()> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    fn collection(&self, name_or_alias: &str) -> Option<CollectionInfo> {
+        (name_or_alias == "c").then(info)
+    }
+    fn collections(&self) -> Vec<CollectionInfo> {
+        vec![info()]
+    }
+    async fn allocate_ids(&self, _count: u64) -> Result<u64> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    async fn create_alias(&self, _alias: &str, _collection: &str) -> Result<()> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    async fn alter_alias(&self, _alias: &str, _collection: &str) -> Result<()> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    async fn drop_alias(&self, _alias: &str) -> Result<()> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    fn aliases(&self) -> Vec<(String, String)> {
+        vec![]
+    }
+}
+
+/// The real front door over the cluster clients: inserts and strong
+/// searches run while a querynode stops and the datanode restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_proxy_serves_through_a_querynode_stop_and_a_datanode_restart() {
+    let mut c = Cluster::start().await;
+    let proxy = Arc::new(quiver_proxy::Proxy::new(
+        Arc::new(OneCollection),
+        c.data.clone(),
+        c.query.clone(),
+        quiver_proxy::Limits::default(),
+    ));
+    let inserted = Arc::new(AtomicUsize::new(0));
+    let searched = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (proxy, inserted, searched, failed, done) = (
+            proxy.clone(),
+            inserted.clone(),
+            searched.clone(),
+            failed.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move {
+            let mut pk = 0i64;
+            while !done.load(Ordering::SeqCst) {
+                match proxy.insert("c", batch(&[pk])).await {
+                    Ok(_) => {
+                        inserted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => failed.lock().push(format!("insert {pk}: {e}")),
+                }
+                let req = quiver_proxy::SearchRequest {
+                    collection: "c".into(),
+                    queries: vector(pk),
+                    k: 1,
+                    ef: None,
+                    filter: None,
+                    consistency: quiver_proxy::Consistency::Strong,
+                    output_fields: vec![],
+                    with_vectors: false,
+                };
+                match proxy.search(req).await {
+                    Ok(hits) if hits[0].first().map(pk_of) == Some(pk) => {
+                        searched.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(hits) => failed.lock().push(format!("search {pk}: {hits:?}")),
+                    Err(e) => failed.lock().push(format!("search {pk}: {e}")),
+                }
+                pk += 1;
+            }
+        })
+    };
+    let searched_at_least = |n: usize| {
+        let searched = searched.clone();
+        move || {
+            let len = searched.load(Ordering::SeqCst);
+            async move { len >= n }
+        }
+    };
+    wait_for("requests before the faults", searched_at_least(20)).await;
+    let gone = c.querynodes[1].server.take().expect("server");
+    gone.stop().await;
+    c.querynodes[1].shutdown.cancel();
+    let before = searched.load(Ordering::SeqCst);
+    wait_for(
+        "requests after the querynode stop",
+        searched_at_least(before + 20),
+    )
+    .await;
+    let addr = c.kill_datanode().await;
+    let listener = TcpListener::bind(&addr.addr).await.expect("rebind");
+    c.start_datanode_on(addr.id, listener).await;
+    let before = searched.load(Ordering::SeqCst);
+    wait_for(
+        "requests after the datanode restart",
+        searched_at_least(before + 20),
+    )
+    .await;
+    done.store(true, Ordering::SeqCst);
+    client.await.expect("client");
+    let failed = failed.lock().clone();
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    let n = inserted.load(Ordering::SeqCst) as u64;
+    let count = proxy
+        .count("c", quiver_proxy::Consistency::Strong)
+        .await
+        .expect("count");
+    assert_eq!(count, n, "acknowledged inserts missing");
+    c.stop().await;
+}
