@@ -66,3 +66,48 @@ impl RouteTable for StaticRoutes {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use quiver_api::NodeAddr;
+
+    use super::*;
+
+    const SHARD: ShardId = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+
+    #[tokio::test]
+    async fn a_change_wakes_the_waiters_and_bumps_the_version() {
+        let routes = Arc::new(StaticRoutes::new());
+        assert_eq!(routes.route(SHARD), ShardRoute::default());
+        let v0 = routes.version();
+        let waiter = {
+            let routes = routes.clone();
+            tokio::spawn(async move { routes.changed(v0).await })
+        };
+        let route = ShardRoute {
+            owner: Some(NodeAddr {
+                id: 1,
+                addr: "127.0.0.1:1".into(),
+            }),
+            replicas: vec![],
+        };
+        routes.set(SHARD, route.clone());
+        let v1 = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken")
+            .expect("task");
+        assert!(v1 > v0);
+        assert_eq!(routes.route(SHARD), route);
+        // An old version resolves at once.
+        assert_eq!(routes.changed(v0).await, v1);
+        routes.remove(SHARD);
+        assert!(routes.version() > v1);
+        assert_eq!(routes.route(SHARD), ShardRoute::default());
+    }
+}
