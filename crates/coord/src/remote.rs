@@ -15,8 +15,11 @@
 //!   holds the write, so a lookup right after a DDL call sees it.
 //!
 //! A write whose outcome was lost (the leader died after committing it)
-//! is retried: creating a collection or an alias may then answer
-//! `AlreadyExists`, and allocated ids may be skipped.
+//! is retried. Creates and drops of collections and aliases recognise
+//! their own earlier success (the retry answers "already exists" / "not
+//! found" and the metadata is as asked): they succeed. Allocated ids may be
+//! skipped, and a retried `acquire_shard` may skip an epoch (harmless: the
+//! caller owns the newest one).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -162,7 +165,10 @@ impl Connections {
 
     /// Runs `call` against the leader, following redirects and retrying
     /// other coords with backoff until it answers or the deadline passes.
-    async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
+    /// The flag is true if an attempt failed in a way that may have left
+    /// the call applied (no answer, or a timeout on a coord) before the
+    /// final one: a write's final answer may then describe its own retry.
+    async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> (Result<T>, bool)
     where
         F: FnMut(CoordServiceClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
@@ -172,18 +178,22 @@ impl Connections {
         let mut backoff = o.backoff_min;
         let mut redirects = 0u32;
         let mut last: String;
+        let mut ambiguous = false;
         loop {
             let addr = self.pick();
             let left = deadline.saturating_duration_since(Instant::now());
-            let client = self.client(&addr)?;
+            let client = match self.client(&addr) {
+                Ok(c) => c,
+                Err(e) => return (Err(e), ambiguous),
+            };
             let attempt = tokio::time::timeout(left.min(o.attempt_timeout), call(client)).await;
             let pause = match attempt {
                 Ok(Ok(reply)) => {
                     self.set_leader(Some(addr));
-                    return Ok(reply.into_inner());
+                    return (Ok(reply.into_inner()), ambiguous);
                 }
                 Ok(Err(status)) => match classify(&status) {
-                    Failure::Final(e) => return Err(e),
+                    Failure::Final(e) => return (Err(e), ambiguous),
                     Failure::Redirect { leader, addr: to } => {
                         last = format!("coord at {addr} is not the leader (leader: {leader:?})");
                         redirects += 1;
@@ -196,6 +206,7 @@ impl Connections {
                     Failure::Retry(msg) => {
                         last = format!("coord at {addr}: {msg}");
                         self.leader_failed(&addr);
+                        ambiguous = true;
                         true
                     }
                 },
@@ -205,15 +216,17 @@ impl Connections {
                         o.attempt_timeout
                     );
                     self.leader_failed(&addr);
+                    ambiguous = true;
                     true
                 }
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Unavailable(format!(
+                let e = Error::Unavailable(format!(
                     "{what}: no coord leader answered within {:?}; last: {last}",
                     o.call_timeout
-                )));
+                ));
+                return (Err(e), ambiguous);
             }
             if pause {
                 tracing::debug!(what, %last, "coord call retrying");
@@ -294,6 +307,16 @@ impl CoordClient {
         F: FnMut(CoordServiceClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.inner.conn.call(what, call).await.0
+    }
+
+    /// [`Self::call`] for a write that is not idempotent: also says whether
+    /// an earlier attempt may have applied it (see [`Connections::call`]).
+    async fn call_write<T, F, Fut>(&self, what: &str, call: F) -> (Result<T>, bool)
+    where
+        F: FnMut(CoordServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
         self.inner.conn.call(what, call).await
     }
 
@@ -311,25 +334,46 @@ impl CoordClient {
             metric_json: json(&metric, "metric")?,
             index: index.as_ref().map(index_to_pb),
         };
-        let reply = self
-            .call("create collection", |mut c| {
+        let (reply, ambiguous) = self
+            .call_write("create collection", |mut c| {
                 let req = req.clone();
                 async move { c.create_collection(req).await }
             })
-            .await?;
+            .await;
+        let reply = match reply {
+            // An earlier attempt committed (its answer was lost): the
+            // collection exists as asked, so the call succeeded.
+            Err(Error::AlreadyExists(what)) if ambiguous => {
+                let existing = self.describe_collection(&schema.name).await?;
+                if existing.schema == schema
+                    && existing.shards == shards
+                    && existing.metric == metric
+                {
+                    self.seen(self.state().version()).await;
+                    return Ok(existing);
+                }
+                return Err(Error::AlreadyExists(what));
+            }
+            other => other?,
+        };
         self.seen(reply.version).await;
         from_json_reply(&reply.collection_json, "collection")
     }
 
     pub async fn drop_collection(&self, name: &str) -> Result<()> {
         let req = pb::NameRequest { name: name.into() };
-        let reply = self
-            .call("drop collection", |mut c| {
+        let (reply, ambiguous) = self
+            .call_write("drop collection", |mut c| {
                 let req = req.clone();
                 async move { c.drop_collection(req).await }
             })
-            .await?;
-        self.seen(reply.version).await;
+            .await;
+        match reply {
+            Ok(reply) => self.seen(reply.version).await,
+            // An earlier attempt dropped it.
+            Err(Error::CollectionNotFound(_)) if ambiguous => {}
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
@@ -411,12 +455,23 @@ impl CoordClient {
             alias: alias.into(),
             collection: collection.into(),
         };
-        let reply = self
-            .call("create alias", |mut c| {
+        let (reply, ambiguous) = self
+            .call_write("create alias", |mut c| {
                 let req = req.clone();
                 async move { c.create_alias(req).await }
             })
-            .await?;
+            .await;
+        let reply = match reply {
+            // An earlier attempt created it, pointing where asked.
+            Err(Error::AlreadyExists(what)) if ambiguous => {
+                let aliases = self.list_aliases().await?;
+                return match aliases.into_iter().find(|(a, _)| a == alias) {
+                    Some((_, meta)) if meta.collection == collection => Ok(meta.epoch),
+                    _ => Err(Error::AlreadyExists(what)),
+                };
+            }
+            other => other?,
+        };
         self.seen(reply.version).await;
         Ok(reply.epoch)
     }
@@ -439,13 +494,18 @@ impl CoordClient {
 
     pub async fn drop_alias(&self, alias: &str) -> Result<()> {
         let req = pb::NameRequest { name: alias.into() };
-        let reply = self
-            .call("drop alias", |mut c| {
+        let (reply, ambiguous) = self
+            .call_write("drop alias", |mut c| {
                 let req = req.clone();
                 async move { c.drop_alias(req).await }
             })
-            .await?;
-        self.seen(reply.version).await;
+            .await;
+        match reply {
+            Ok(reply) => self.seen(reply.version).await,
+            // An earlier attempt dropped it ("alias ... does not exist").
+            Err(Error::InvalidArgument { field, .. }) if ambiguous && field == "alias" => {}
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
