@@ -1,34 +1,50 @@
 #!/usr/bin/env bash
-# Runs the pymilvus suite against `quiver standalone`, unchanged pymilvus:
-#   1. venv under target/pymilvus-venv (pip install -r requirements.txt; reused);
+# Runs the pymilvus suite against `quiver standalone`, unchanged pymilvus, once per
+# supported pymilvus release (2.5.x and 3.0.x):
+#   1. one venv per release under target/pymilvus-venv-<release>, from
+#      tests/pymilvus/requirements-<release>.txt (created once, reused while the file is unchanged);
 #   2. cargo build of the `quiver` binary (target/debug/quiver);
 #   3. the server on a free port with a temporary data dir;
-#   4. pytest tests/pymilvus (QUIVER_URI tells the tests where the server is);
+#   4. pytest tests/pymilvus with each venv in turn (QUIVER_URI tells the tests where the server is);
 #   5. the server is stopped (SIGINT, graceful) and the data dir removed.
-# Env: PYTHON picks the interpreter (default python3); extra args go to pytest.
+# Env: PYMILVUS_RELEASES picks releases (default "2.5 3.0"); PYTHON picks the interpreter
+# (default python3); QUIVER_BIN uses a prebuilt binary instead of step 2. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/pymilvus
 python=${PYTHON:-python3}
-venv=target/pymilvus-venv
+releases=${PYMILVUS_RELEASES:-2.5 3.0}
 
-stamp="$venv/.requirements.$(sha256sum "$here/requirements.txt" | cut -c1-16)"
-if [[ ! -f $stamp ]]; then
-    [[ -x $venv/bin/python ]] || "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-    rm -f "$venv"/.requirements.* && touch "$stamp"
+venv() { # venv DIR REQUIREMENTS
+    local dir=$1 req=$2 stamp
+    stamp="$dir/.requirements.$(sha256sum "$req" | cut -c1-16)"
+    if [[ ! -f $stamp ]]; then
+        [[ -x $dir/bin/python ]] || "$python" -m venv "$dir"
+        "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+        rm -f "$dir"/.requirements.* && touch "$stamp"
+    fi
+}
+
+for r in $releases; do
+    venv "target/pymilvus-venv-$r" "$here/requirements-$r.txt"
+done
+
+if [[ -n ${QUIVER_BIN:-} ]]; then
+    bin=$QUIVER_BIN
+else
+    cargo build --quiet -p quiver-server --bin quiver
+    bin=target/debug/quiver
 fi
-
-cargo build --quiet -p quiver-server --bin quiver
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+first=${releases%% *}
+port=$("target/pymilvus-venv-$first/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 data=$(mktemp -d)
 log="$data.log"
-target/debug/quiver standalone --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+"$bin" standalone --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 cleanup() {
     kill -INT "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
-    rm -rf "$data"
+    rm -rf "$data" "$log"
 }
 trap cleanup EXIT
 
@@ -40,10 +56,13 @@ done
 grep -q "listening on" "$log" || { echo "server did not start"; cat "$log"; exit 1; }
 
 status=0
-QUIVER_URI="http://127.0.0.1:$port" "$venv/bin/python" -m pytest -q "$here" "$@" || status=1
+for r in $releases; do
+    py="target/pymilvus-venv-$r/bin/python"
+    echo "== pymilvus $("$py" -c 'import pymilvus; print(pymilvus.__version__)')"
+    QUIVER_URI="http://127.0.0.1:$port" "$py" -m pytest -q -p no:cacheprovider "$here" "$@" || status=1
+done
 if [[ $status != 0 ]]; then
     echo "--- server log (tail) ---"
     tail -n 50 "$log"
 fi
-rm -f "$log"
 exit $status

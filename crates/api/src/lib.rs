@@ -12,7 +12,8 @@ mod route;
 
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use meta::{
-    CatalogClient, CollectionInfo, CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
+    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,
+    SegmentInfo, ShardId,
 };
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,

@@ -1,7 +1,9 @@
 //! What roles need from coord.
 
 use async_trait::async_trait;
-use quiver_common::{CollectionId, CollectionSchema, Metric, Result, SegmentId, ShardIndex};
+use quiver_common::{
+    CollectionId, CollectionSchema, Metric, Result, SegmentId, ShardIndex, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// One shard of one collection.
@@ -98,4 +100,20 @@ pub trait CatalogClient: Send + Sync {
     async fn drop_alias(&self, alias: &str) -> Result<()>;
     /// Every alias with the name of the collection it points at, by alias.
     fn aliases(&self) -> Vec<(String, String)>;
+    /// When a collection (by name or alias) was created and last changed, if
+    /// the catalog records it (front doors report it; Milvus clients key their
+    /// schema caches on it).
+    fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {
+        let _ = name_or_alias;
+        None
+    }
+}
+
+/// Creation and last-change times of a collection, as hybrid timestamps
+/// (Milvus layout, `ms << 18 | logical`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionTimes {
+    pub id: CollectionId,
+    pub created: Timestamp,
+    pub updated: Timestamp,
 }

@@ -34,6 +34,20 @@ pub enum ScalarValue {
     Json(String),
 }
 
+impl ScalarValue {
+    /// What kind of value this is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScalarValue::Null => "null",
+            ScalarValue::Bool(_) => "a bool",
+            ScalarValue::Int(_) => "an integer",
+            ScalarValue::Float(_) => "a float",
+            ScalarValue::Str(_) => "a string",
+            ScalarValue::Json(_) => "JSON",
+        }
+    }
+}
+
 /// Values of one scalar field, one per row.
 pub type ColumnData = Vec<ScalarValue>;
 
@@ -197,32 +211,37 @@ impl RowBatch {
 }
 
 fn check_value(f: &crate::schema::FieldSchema, row: usize, v: &ScalarValue) -> Result<()> {
-    let ok = match (f.data_type, v) {
-        (_, ScalarValue::Null) => f.nullable,
-        (DataType::Bool, ScalarValue::Bool(_)) => true,
-        (DataType::Int8, ScalarValue::Int(x)) => i8::try_from(*x).is_ok(),
-        (DataType::Int16, ScalarValue::Int(x)) => i16::try_from(*x).is_ok(),
-        (DataType::Int32, ScalarValue::Int(x)) => i32::try_from(*x).is_ok(),
-        (DataType::Int64, ScalarValue::Int(_)) => true,
-        (DataType::Float | DataType::Double, ScalarValue::Float(x)) => x.is_finite(),
-        (DataType::VarChar, ScalarValue::Str(s)) => {
-            s.len() <= f.max_length.unwrap_or(u32::MAX) as usize
-        }
-        (DataType::Json, ScalarValue::Json(_)) => true,
-        _ => false,
+    let range = |lo: i64, hi: i64, x: i64| {
+        (lo..=hi)
+            .contains(&x)
+            .then_some(())
+            .ok_or_else(|| format!("{x} is out of range for {:?} ({lo}..={hi})", f.data_type))
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            &f.name,
-            format!(
-                "row {row}: {v:?} is not a valid {:?}{}",
-                f.data_type,
-                if f.nullable { "" } else { " (not nullable)" }
-            ),
-        ))
-    }
+    let checked = match (f.data_type, v) {
+        (_, ScalarValue::Null) if f.nullable => Ok(()),
+        (_, ScalarValue::Null) => {
+            Err("null is not allowed (the field is not nullable)".to_string())
+        }
+        (DataType::Bool, ScalarValue::Bool(_)) => Ok(()),
+        (DataType::Int8, ScalarValue::Int(x)) => range(i8::MIN.into(), i8::MAX.into(), *x),
+        (DataType::Int16, ScalarValue::Int(x)) => range(i16::MIN.into(), i16::MAX.into(), *x),
+        (DataType::Int32, ScalarValue::Int(x)) => range(i32::MIN.into(), i32::MAX.into(), *x),
+        (DataType::Int64, ScalarValue::Int(_)) => Ok(()),
+        (DataType::Float | DataType::Double, ScalarValue::Float(x)) if x.is_finite() => Ok(()),
+        (DataType::Float | DataType::Double, ScalarValue::Float(x)) => {
+            Err(format!("{x} is not a finite number"))
+        }
+        (DataType::VarChar, ScalarValue::Str(s)) => match f.max_length {
+            Some(max) if s.len() > max as usize => Err(format!(
+                "the string is {} bytes long, longer than max_length {max}",
+                s.len()
+            )),
+            _ => Ok(()),
+        },
+        (DataType::Json, ScalarValue::Json(_)) => Ok(()),
+        (t, v) => Err(format!("expected {t:?}, got {}", v.kind())),
+    };
+    checked.map_err(|why| Error::invalid(&f.name, format!("row {row}: {why}")))
 }
 
 /// A change to a shard, stamped with the shard's hybrid timestamp. An upsert

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quiver_api::{
-    CatalogClient, CollectionInfo, CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
+    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,
+    SegmentInfo, ShardId,
 };
 use quiver_common::Result;
 use quiver_coord::{CollectionMeta, Coord, IndexSpec, SegmentMeta};
@@ -188,5 +189,15 @@ impl CatalogClient for LocalCatalog {
             .into_iter()
             .map(|(alias, meta)| (alias, meta.collection))
             .collect()
+    }
+
+    fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {
+        self.coord
+            .collection(name_or_alias)
+            .map(|m| CollectionTimes {
+                id: m.id,
+                created: m.created_ts,
+                updated: m.updated_ts,
+            })
     }
 }

@@ -33,6 +33,9 @@ impl MilvusFront {
     }
 
     pub(crate) async fn alter_alias(&self, req: AlterAliasRequest) -> Status {
+        if !self.catalog.aliases().iter().any(|(a, _)| *a == req.alias) {
+            return alias_not_found(&req.alias);
+        }
         status_of(
             self.catalog
                 .alter_alias(&req.alias, &req.collection_name)

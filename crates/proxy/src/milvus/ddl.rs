@@ -6,8 +6,8 @@
 //! re-creates it with the requested metric while it is still empty (see
 //! [`super::index`]).
 
-use quiver_api::{CollectionInfo, CreateCollection, IndexKind};
-use quiver_common::{Error, Metric, Result};
+use quiver_api::{CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
+use quiver_common::{Error, Metric, Result, ts_physical_ms};
 use quiver_proto::common::ConsistencyLevel;
 use quiver_proto::milvus::{
     BoolResponse, CreateCollectionRequest, DescribeCollectionRequest, DescribeCollectionResponse,
@@ -92,6 +92,20 @@ impl MilvusFront {
         self.proxy.describe(name)
     }
 
+    /// When `info`'s collection was created and last changed (hybrid
+    /// timestamps); zero when the catalog does not record it (or the name now
+    /// belongs to another collection).
+    pub(crate) fn times(&self, info: &CollectionInfo) -> CollectionTimes {
+        self.catalog
+            .collection_times(&info.schema.name)
+            .filter(|t| t.id == info.id)
+            .unwrap_or(CollectionTimes {
+                id: info.id,
+                created: 0,
+                updated: 0,
+            })
+    }
+
     pub(crate) fn describe_collection(
         &self,
         req: DescribeCollectionRequest,
@@ -105,6 +119,7 @@ impl MilvusFront {
                 };
             }
         };
+        let times = self.times(&info);
         let channels: Vec<String> = (0..info.shards)
             .map(|s| format!("quiver-dml_{}_{s}v0", info.id))
             .collect();
@@ -112,6 +127,10 @@ impl MilvusFront {
             status: Some(success()),
             schema: Some(schema_to_proto(&info.schema)),
             collection_id: info.id as i64,
+            created_timestamp: times.created,
+            created_utc_timestamp: ts_physical_ms(times.created),
+            update_timestamp: times.updated,
+            update_timestamp_str: times.updated.to_string(),
             physical_channel_names: channels.clone(),
             virtual_channel_names: channels,
             shards_num: info.shards as i32,
@@ -129,12 +148,13 @@ impl MilvusFront {
         let mut list = self.proxy.list();
         list.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
         let n = list.len();
+        let created: Vec<u64> = list.iter().map(|c| self.times(c).created).collect();
         ShowCollectionsResponse {
             status: Some(success()),
             collection_names: list.iter().map(|c| c.schema.name.clone()).collect(),
             collection_ids: list.iter().map(|c| c.id as i64).collect(),
-            created_timestamps: vec![0; n],
-            created_utc_timestamps: vec![0; n],
+            created_utc_timestamps: created.iter().map(|&t| ts_physical_ms(t)).collect(),
+            created_timestamps: created,
             in_memory_percentages: vec![100; n],
             query_service_available: vec![true; n],
         }

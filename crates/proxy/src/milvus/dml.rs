@@ -2,13 +2,14 @@
 
 use quiver_api::CollectionInfo;
 use quiver_common::{Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue};
+use quiver_proto::common::Status;
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
-use quiver_proto::schema::FieldData;
+use quiver_proto::schema::{FieldData, IDs};
 
 use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
 use super::filter;
 use super::schema::DYNAMIC_COLUMN;
-use super::status::{failure, success};
+use super::status::{failure, schema_mismatch, success};
 use super::{MilvusFront, check_partitions};
 use crate::WriteResult;
 
@@ -136,10 +137,16 @@ fn mutation(info: &CollectionInfo, r: Result<WriteResult>, kind: Kind) -> Mutati
                 Kind::Upsert => (0, n, 0),
                 Kind::Delete => (0, 0, n),
             };
+            // Milvus (since 2.3.2) answers a delete with its count only; pymilvus
+            // returns the keys instead of `delete_count` when there are any.
+            let (i_ds, succ_index) = match kind {
+                Kind::Delete => (IDs::default(), Vec::new()),
+                Kind::Insert | Kind::Upsert => (ids(&w.pks, &info.schema), (0..n as u32).collect()),
+            };
             MutationResult {
                 status: Some(success()),
-                i_ds: Some(ids(&w.pks, &info.schema)),
-                succ_index: (0..n as u32).collect(),
+                i_ds: Some(i_ds),
+                succ_index,
                 insert_cnt,
                 upsert_cnt,
                 delete_cnt,
@@ -162,18 +169,36 @@ enum Kind {
 }
 
 fn failed(e: Error) -> MutationResult {
+    status_only(failure(&e))
+}
+
+fn status_only(status: Status) -> MutationResult {
     MutationResult {
-        status: Some(failure(&e)),
+        status: Some(status),
         ..Default::default()
     }
 }
 
 impl MilvusFront {
+    /// Milvus clients cache a collection's schema with its `update_timestamp`
+    /// and send it with rows (`schema_timestamp`, 0 = unknown). Rows laid out
+    /// for another version of the collection (e.g. dropped and re-created
+    /// under the same name) are refused with `SchemaMismatch`, on which
+    /// pymilvus describes the collection again and retries once.
+    fn stale_schema(&self, info: &CollectionInfo, schema_ts: u64) -> Option<Status> {
+        let current = self.times(info).updated;
+        (schema_ts != 0 && current != 0 && schema_ts != current)
+            .then(|| schema_mismatch(&info.schema.name, schema_ts, current))
+    }
+
     pub(crate) async fn insert(&self, req: InsertRequest) -> MutationResult {
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
+        if let Some(status) = self.stale_schema(&info, req.schema_timestamp) {
+            return status_only(status);
+        }
         let r = match check_partitions([&req.partition_name])
             .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
         {
@@ -188,6 +213,9 @@ impl MilvusFront {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
+        if let Some(status) = self.stale_schema(&info, req.schema_timestamp) {
+            return status_only(status);
+        }
         let r = match check_partitions([&req.partition_name])
             .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
         {

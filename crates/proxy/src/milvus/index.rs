@@ -200,13 +200,25 @@ impl MilvusFront {
             .count(&info.schema.name, Consistency::Eventually)
             .await
             .unwrap_or(0) as i64;
-        let (index_type, params) = match info.index {
-            IndexKind::Flat => ("FLAT", "{}".to_string()),
-            IndexKind::Hnsw { m, ef_construction } => (
-                "HNSW",
-                format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
-            ),
-        };
+        // Milvus lists an index's parameters as flat pairs next to its type
+        // (pymilvus: `describe_index(..)["M"]`); `params` also carries them as
+        // JSON, the form they were created with (read by `quiver-client`).
+        let mut params = vec![kv("metric_type", info.metric.as_str())];
+        match info.index {
+            IndexKind::Flat => {
+                params.push(kv("index_type", "FLAT"));
+                params.push(kv("params", "{}"));
+            }
+            IndexKind::Hnsw { m, ef_construction } => {
+                params.push(kv("index_type", "HNSW"));
+                params.push(kv("M", m.to_string()));
+                params.push(kv("efConstruction", ef_construction.to_string()));
+                params.push(kv(
+                    "params",
+                    format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
+                ));
+            }
+        }
         DescribeIndexResponse {
             status: Some(success()),
             index_descriptions: vec![IndexDescription {
@@ -217,11 +229,7 @@ impl MilvusFront {
                     req.index_name
                 },
                 index_id: info.id as i64,
-                params: vec![
-                    kv("index_type", index_type),
-                    kv("metric_type", info.metric.as_str()),
-                    kv("params", params),
-                ],
+                params,
                 field_name: vector,
                 indexed_rows: rows,
                 total_rows: rows,

@@ -1,6 +1,6 @@
 //! Load / Release / GetLoadingProgress / GetLoadState, Flush /
 //! GetFlushState, GetCollectionStatistics, and the session RPCs (Connect,
-//! GetVersion, CheckHealth).
+//! GetVersion, CheckHealth, AllocTimestamp).
 //!
 //! Collections are always loaded in Quiver (every shard is served from its
 //! creation), so Load answers success, progress is 100 and Release is a no-op.
@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use quiver_common::{Result, wall_ts};
 use quiver_proto::common::{LoadState, ServerInfo, Status};
 use quiver_proto::milvus::{
-    CheckHealthResponse, ConnectResponse, FlushRequest, FlushResponse,
+    AllocTimestampResponse, CheckHealthResponse, ConnectResponse, FlushRequest, FlushResponse,
     GetCollectionStatisticsRequest, GetCollectionStatisticsResponse, GetFlushStateRequest,
     GetFlushStateResponse, GetLoadStateRequest, GetLoadStateResponse, GetLoadingProgressRequest,
     GetLoadingProgressResponse, GetVersionResponse, LoadCollectionRequest,
@@ -148,6 +148,15 @@ impl MilvusFront {
                 reserved,
             }),
             identifier: self.next_client.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// A timestamp for "now", unique and increasing (pymilvus asks for one
+    /// before it polls an index build).
+    pub(crate) fn alloc_timestamp(&self) -> AllocTimestampResponse {
+        AllocTimestampResponse {
+            status: Some(success()),
+            timestamp: self.clock.now(),
         }
     }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use quiver_api::CatalogClient;
-use quiver_common::{Error, Result};
+use quiver_common::{Error, HybridClock, Result};
 
 use crate::Proxy;
 
@@ -44,6 +44,8 @@ pub struct MilvusFront {
     next_client: AtomicI64,
     /// Serializes CreateIndex (it may drop and re-create an empty collection).
     index_ddl: tokio::sync::Mutex<()>,
+    /// AllocTimestamp: unique, increasing hybrid timestamps.
+    clock: HybridClock,
 }
 
 impl MilvusFront {
@@ -53,12 +55,13 @@ impl MilvusFront {
             catalog,
             next_client: AtomicI64::new(1),
             index_ddl: tokio::sync::Mutex::new(()),
+            clock: HybridClock::new(),
         }
     }
 
     /// The tonic service to add to a server.
     pub fn into_service(self) -> MilvusServer {
-        MilvusServer::new(Arc::new(self))
+        server::service(Arc::new(self))
     }
 }
 

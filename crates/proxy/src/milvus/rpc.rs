@@ -224,4 +224,12 @@ impl MilvusService for MilvusFront {
         let _r = req.into_inner();
         Ok(Response::new(MilvusFront::connect(self)))
     }
+
+    async fn alloc_timestamp(
+        &self,
+        req: Request<AllocTimestampRequest>,
+    ) -> Result<Response<AllocTimestampResponse>, Status> {
+        let _r = req.into_inner();
+        Ok(Response::new(self.alloc_timestamp()))
+    }
 }

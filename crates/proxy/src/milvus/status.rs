@@ -12,6 +12,7 @@ pub(crate) mod merr {
     pub const SUCCESS: i32 = 0;
     pub const SERVICE_UNAVAILABLE: i32 = 2;
     pub const COLLECTION_NOT_FOUND: i32 = 100;
+    pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
     pub const IO_FAILED: i32 = 1001;
     pub const PARAMETER_INVALID: i32 = 1100;
     pub const ALIAS_NOT_FOUND: i32 = 1600;
@@ -71,6 +72,20 @@ pub(crate) fn alias_not_found(alias: &str) -> Status {
         error_code: ErrorCode::IllegalArgument as i32,
         code: merr::ALIAS_NOT_FOUND,
         reason: format!("alias not found: {alias}"),
+        ..Default::default()
+    }
+}
+
+/// The client described the collection before its last change (a schema
+/// timestamp that is not the collection's): pymilvus re-describes it and
+/// retries once (merr 109, `SchemaMismatch`).
+pub(crate) fn schema_mismatch(collection: &str, client_ts: u64, current_ts: u64) -> Status {
+    Status {
+        error_code: ErrorCode::SchemaMismatch as i32,
+        code: merr::COLLECTION_SCHEMA_MISMATCH,
+        reason: format!(
+            "collection schema mismatch: {collection:?} changed since the client described it (schema_timestamp {client_ts}, collection {current_ts}); describe it again"
+        ),
         ..Default::default()
     }
 }
