@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_api::{
-    CatalogClient, CollectionInfo, CreateCollection, MetaClient, SegmentInfo, ShardId,
+    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, MetaClient, SegmentInfo,
+    ShardId,
 };
 use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
 use quiver_proto::coord as pb;
@@ -843,5 +844,15 @@ impl CatalogClient for CoordClient {
             .iter()
             .map(|(alias, meta)| (alias.clone(), meta.collection.clone()))
             .collect()
+    }
+
+    fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {
+        self.state()
+            .collection(name_or_alias)
+            .map(|m| CollectionTimes {
+                id: m.id,
+                created: m.created_ts,
+                updated: m.updated_ts,
+            })
     }
 }
