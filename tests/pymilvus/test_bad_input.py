@@ -326,3 +326,29 @@ def test_bad_create_collection(mclient):
     expect_error(lambda: mclient.create_collection(name, dimension=3), 1100, name)
     assert count(mclient, name) == 1
     mclient.drop_collection(name)
+
+
+@pytest.mark.parametrize(
+    "call,rpc",
+    [
+        (lambda c, n: c.create_partition(n, "p1"), "CreatePartition"),
+        (lambda c, n: c.list_partitions(n), "ShowPartitions"),
+        (lambda c, n: c.rename_collection(n, n + "_renamed"), "RenameCollection"),
+        (lambda c, n: c.list_databases(), "ListDatabases"),
+    ],
+    ids=["create_partition", "list_partitions", "rename_collection", "list_databases"],
+)
+def test_unserved_rpc_fails_fast_and_says_which(mclient, coll, call, rpc):
+    """An RPC Quiver does not serve answers UNIMPLEMENTED (pymilvus does not retry it) with a
+    message naming the call."""
+    import time
+
+    import grpc
+
+    start = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        call(mclient, coll)
+    assert time.monotonic() - start < 10
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert f'"{rpc}"' in info.value.details() and "Quiver does not serve" in info.value.details()
+    assert mclient.has_collection(coll)

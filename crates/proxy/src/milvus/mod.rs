@@ -61,7 +61,7 @@ impl MilvusFront {
 
     /// The tonic service to add to a server.
     pub fn into_service(self) -> MilvusServer {
-        server::service(Arc::new(self))
+        MilvusServer::new(Arc::new(self))
     }
 }
 
