@@ -97,6 +97,11 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.GetCollectionStatisticsRequest",
         "milvus.GetCollectionStatisticsResponse",
     ),
+    (
+        "AllocTimestamp",
+        "milvus.AllocTimestampRequest",
+        "milvus.AllocTimestampResponse",
+    ),
 ];
 
 fn descriptor_set() -> FileDescriptorSet {
