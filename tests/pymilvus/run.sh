@@ -5,7 +5,8 @@
 #      tests/pymilvus/requirements-<release>.txt (created once, reused while the file is unchanged);
 #   2. cargo build of the `quiver` binary (target/debug/quiver);
 #   3. the server on a free port with a temporary data dir;
-#   4. pytest tests/pymilvus with each venv in turn (QUIVER_URI tells the tests where the server is);
+#   4. pytest tests/pymilvus with each venv in turn (QUIVER_URI tells the tests where the server is;
+#      QUIVER_SERVER_BIN lets test_restart.py run and kill -9 a server of its own);
 #   5. the server is stopped (SIGINT, graceful) and the data dir removed.
 # Env: PYMILVUS_RELEASES picks releases (default "2.5 3.0"); PYTHON picks the interpreter
 # (default python3); QUIVER_BIN uses a prebuilt binary instead of step 2. Extra args go to pytest.
@@ -59,7 +60,7 @@ status=0
 for r in $releases; do
     py="target/pymilvus-venv-$r/bin/python"
     echo "== pymilvus $("$py" -c 'import pymilvus; print(pymilvus.__version__)')"
-    QUIVER_URI="http://127.0.0.1:$port" "$py" -m pytest -q -p no:cacheprovider "$here" "$@" || status=1
+    QUIVER_URI="http://127.0.0.1:$port" QUIVER_SERVER_BIN="$bin" "$py" -m pytest -q -p no:cacheprovider "$here" "$@" || status=1
 done
 if [[ $status != 0 ]]; then
     echo "--- server log (tail) ---"
