@@ -57,9 +57,13 @@ pub struct SegmentInfo {
 #[async_trait]
 pub trait MetaClient: Send + Sync {
     /// Registers sealed segments and moves the shard's WAL checkpoint forward.
+    /// `epoch` is the caller's fencing epoch for the shard (from
+    /// `acquire_shard`); coord refuses it with `Fenced` unless it is the
+    /// shard's current one.
     async fn register_segments(
         &self,
         shard: ShardId,
+        epoch: u64,
         segments: Vec<SegmentInfo>,
         wal_checkpoint: u64,
     ) -> Result<()>;

@@ -4,7 +4,7 @@ use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestam
 use serde::{Deserialize, Serialize};
 
 use crate::error::RuleError;
-use crate::state::{IndexSpec, SegmentMeta};
+use crate::state::{IndexSpec, NodeRole, SegmentMeta};
 
 /// One change to the metadata. Collections are named by name (or alias where
 /// noted) because that is what clients send.
@@ -30,10 +30,13 @@ pub enum MetaCommand {
     DropIndex {
         collection: String,
     },
-    /// By name or alias; loading needs an index.
+    /// By name or alias; loading needs an index. `replica_number`: how
+    /// many querynodes serve each shard (None keeps the current value).
     SetLoaded {
         collection: String,
         loaded: bool,
+        #[serde(default)]
+        replica_number: Option<u32>,
     },
     CreateAlias {
         alias: String,
@@ -46,9 +49,13 @@ pub enum MetaCommand {
     DropAlias {
         alias: String,
     },
+    /// Refused unless `epoch` is the shard's current owner epoch (0 while
+    /// the shard has no owner).
     RegisterSegments {
         collection_id: CollectionId,
         shard: ShardIndex,
+        #[serde(default)]
+        epoch: u64,
         segments: Vec<SegmentMeta>,
         wal_checkpoint: u64,
     },
@@ -59,6 +66,20 @@ pub enum MetaCommand {
     },
     AllocateIds {
         count: u64,
+    },
+    /// Registers a datanode or querynode, or changes its address. An id
+    /// keeps its role for good.
+    RegisterNode {
+        id: u64,
+        role: NodeRole,
+        addr: String,
+    },
+    /// The querynodes serving one shard, in order (each a registered
+    /// querynode, no duplicates); empty clears them.
+    SetReplicas {
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        nodes: Vec<u64>,
     },
 }
 

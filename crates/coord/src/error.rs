@@ -18,6 +18,9 @@ pub enum RuleError {
     },
     AlreadyExists(String),
     CollectionNotFound(String),
+    /// The caller's fencing epoch is not the shard's current one: a newer
+    /// owner exists (or the caller never owned the shard).
+    Fenced(String),
 }
 
 impl RuleError {
@@ -35,6 +38,7 @@ impl fmt::Display for RuleError {
             RuleError::InvalidArgument { field, rule } => write!(f, "invalid {field}: {rule}"),
             RuleError::AlreadyExists(what) => write!(f, "already exists: {what}"),
             RuleError::CollectionNotFound(what) => write!(f, "collection not found: {what}"),
+            RuleError::Fenced(what) => write!(f, "fenced: {what}"),
         }
     }
 }
@@ -117,6 +121,7 @@ impl From<RuleError> for quiver_common::Error {
             }
             RuleError::AlreadyExists(what) => quiver_common::Error::AlreadyExists(what),
             RuleError::CollectionNotFound(what) => quiver_common::Error::CollectionNotFound(what),
+            RuleError::Fenced(what) => quiver_common::Error::Fenced(what),
         }
     }
 }
@@ -161,6 +166,7 @@ mod tests {
                 RuleError::CollectionNotFound("x".into()),
                 ErrorKind::CollectionNotFound,
             ),
+            (RuleError::Fenced("x".into()), ErrorKind::Fenced),
         ];
         for (rule, kind) in cases {
             let e: quiver_common::Error = CoordError::from(rule).into();

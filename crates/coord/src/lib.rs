@@ -1,5 +1,6 @@
 //! Quiver's coordinator: collections, aliases, the segment catalog, shard
-//! ownership and an id allocator, replicated with openraft (storage-v2) and
+//! ownership, datanodes and querynodes with their leases and each shard's
+//! placement, and an id allocator, replicated with openraft (storage-v2) and
 //! persisted on disk.
 //!
 //! The rules that change the metadata are pure functions over [`MetaState`]
@@ -36,12 +37,12 @@ mod server;
 mod state;
 mod wire;
 
-pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, Role};
+pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
 pub use raft::{GrpcTransport, NoPeers, RaftTransport, TypeConfig};
 pub use remote::{CoordClient, CoordClientOptions, collection_info};
 pub use server::serve;
 pub use state::{
-    AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, SegmentCatalog, SegmentMeta,
-    ShardOwner,
+    AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, NodeMeta, NodeRole, SegmentCatalog,
+    SegmentMeta, ShardOwner,
 };

@@ -41,6 +41,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
+mod nodes;
+
 use crate::coord::{ClusterStatus, Role};
 use crate::raft::MAX_MESSAGE_BYTES;
 use crate::state::{AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, SegmentMeta};
@@ -435,10 +437,24 @@ impl CoordClient {
         Ok(())
     }
 
-    pub async fn set_loaded(&self, collection: &str, loaded: bool) -> Result<()> {
+    /// Loads or releases a collection; `replica_number` (None keeps the
+    /// current value) is how many querynodes serve each shard while loaded.
+    pub async fn set_loaded(
+        &self,
+        collection: &str,
+        loaded: bool,
+        replica_number: Option<u32>,
+    ) -> Result<()> {
+        if replica_number == Some(0) {
+            return Err(Error::invalid(
+                "replica_number",
+                "must be at least 1 (got 0)",
+            ));
+        }
         let req = pb::SetLoadedRequest {
             collection: collection.into(),
             loaded,
+            replica_number: replica_number.unwrap_or(0),
         };
         let reply = self
             .call("set loaded", |mut c| {
@@ -531,10 +547,13 @@ impl CoordClient {
     }
 
     /// Registers sealed segments; returns the shard's WAL checkpoint.
+    /// `epoch` must be the shard's current owner epoch, else the call fails
+    /// with `Fenced`.
     pub async fn register_segments(
         &self,
         collection_id: CollectionId,
         shard: ShardIndex,
+        epoch: u64,
         segments: Vec<SegmentMeta>,
         wal_checkpoint: u64,
     ) -> Result<u64> {
@@ -543,6 +562,7 @@ impl CoordClient {
             shard,
             segments: segments.iter().map(segment_to_pb).collect(),
             wal_checkpoint,
+            epoch,
         };
         let reply = self
             .call("register segments", |mut c| {
@@ -737,6 +757,7 @@ impl MetaClient for CoordClient {
     async fn register_segments(
         &self,
         shard: ShardId,
+        epoch: u64,
         segments: Vec<SegmentInfo>,
         wal_checkpoint: u64,
     ) -> Result<()> {
@@ -754,6 +775,7 @@ impl MetaClient for CoordClient {
             self,
             shard.collection_id,
             shard.shard,
+            epoch,
             segments,
             wal_checkpoint,
         )

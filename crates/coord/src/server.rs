@@ -27,7 +27,8 @@ use crate::error::{CoordError, Result};
 use crate::raft::{MAX_MESSAGE_BYTES, TypeConfig};
 use crate::state::MetaState;
 use crate::wire::{
-    from_json_arg, index_from_pb, segment_from_pb, segment_to_pb, to_json, to_status,
+    from_json_arg, health_to_pb, index_from_pb, role_from_pb, segment_from_pb, segment_to_pb,
+    to_json, to_status,
 };
 
 /// Serves both services of `coord` on `listener` until `shutdown` resolves;
@@ -218,8 +219,9 @@ impl CoordService for MetaService {
 
     async fn set_loaded(&self, request: Request<pb::SetLoadedRequest>) -> Reply<pb::WriteReply> {
         let req = request.into_inner();
+        let replicas = Some(req.replica_number).filter(|n| *n != 0);
         self.coord
-            .set_loaded(&req.collection, req.loaded)
+            .set_loaded(&req.collection, req.loaded, replicas)
             .await
             .map_err(to_status)?;
         self.write_reply()
@@ -282,7 +284,13 @@ impl CoordService for MetaService {
         let segments = req.segments.iter().map(segment_from_pb).collect();
         let wal_checkpoint = self
             .coord
-            .register_segments(req.collection_id, req.shard, segments, req.wal_checkpoint)
+            .register_segments(
+                req.collection_id,
+                req.shard,
+                req.epoch,
+                segments,
+                req.wal_checkpoint,
+            )
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::RegisterSegmentsReply {
@@ -349,6 +357,24 @@ impl CoordService for MetaService {
             Some((item, f))
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::WriteReply> {
+        let req = request.into_inner();
+        let role = role_from_pb(req.role, "role").map_err(to_status)?;
+        self.coord
+            .heartbeat(req.id, role, &req.addr)
+            .await
+            .map_err(to_status)?;
+        self.write_reply()
+    }
+
+    async fn node_health(&self, _request: Request<pb::Empty>) -> Reply<pb::NodeHealthReply> {
+        let nodes = self.coord.node_health().map_err(to_status)?;
+        Ok(Response::new(pb::NodeHealthReply {
+            nodes: nodes.iter().map(health_to_pb).collect(),
+            version: self.version(),
+        }))
     }
 
     async fn cluster_status(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterStatusReply> {

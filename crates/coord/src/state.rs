@@ -1,5 +1,6 @@
 //! The metadata coord replicates: collections, aliases, the segment catalog,
-//! shard ownership and the id allocator. Plain serde data; only the rules in
+//! shard ownership, the registered nodes with each shard's replicas, and the
+//! id allocator. Plain serde data; only the rules in
 //! [`crate::rules`] change it.
 
 use std::collections::BTreeMap;
@@ -51,6 +52,47 @@ pub struct CollectionMeta {
     pub created_ts: Timestamp,
     pub updated_ts: Timestamp,
     pub loaded: bool,
+    /// How many querynodes serve each shard while loaded (Milvus's
+    /// `replica_number`; at least 1).
+    #[serde(default = "one")]
+    pub replica_number: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What a registered node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NodeRole {
+    /// Owns shards: writes, WAL, sealing.
+    DataNode,
+    /// Serves searches and queries of shard replicas.
+    QueryNode,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::DataNode => "datanode",
+            NodeRole::QueryNode => "querynode",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A datanode or querynode known to coord (registered by its first heartbeat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeMeta {
+    pub id: u64,
+    pub role: NodeRole,
+    /// `host:port` of the node's internal gRPC endpoint.
+    pub addr: String,
 }
 
 /// Where an alias points; `epoch` grows on every change (see `rules::alias`).
@@ -98,6 +140,12 @@ pub struct MetaState {
     pub(crate) aliases: BTreeMap<String, AliasMeta>,
     pub(crate) segments: BTreeMap<CollectionId, BTreeMap<ShardIndex, SegmentCatalog>>,
     pub(crate) owners: BTreeMap<CollectionId, BTreeMap<ShardIndex, ShardOwner>>,
+    /// Registered datanodes and querynodes, by id.
+    #[serde(default)]
+    pub(crate) nodes: BTreeMap<u64, NodeMeta>,
+    /// The querynodes serving each shard of a loaded collection, in order.
+    #[serde(default)]
+    pub(crate) replicas: BTreeMap<CollectionId, BTreeMap<ShardIndex, Vec<u64>>>,
 }
 
 impl Default for MetaState {
@@ -110,6 +158,8 @@ impl Default for MetaState {
             aliases: BTreeMap::new(),
             segments: BTreeMap::new(),
             owners: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            replicas: BTreeMap::new(),
         }
     }
 }
@@ -177,5 +227,23 @@ impl MetaState {
             .get(&collection_id)
             .and_then(|s| s.get(&shard))
             .copied()
+    }
+
+    /// Registered nodes, by id.
+    pub fn nodes(&self) -> &BTreeMap<u64, NodeMeta> {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: u64) -> Option<&NodeMeta> {
+        self.nodes.get(&id)
+    }
+
+    /// The querynodes serving a shard (empty when none or not loaded).
+    pub fn shard_replicas(&self, collection_id: CollectionId, shard: ShardIndex) -> Vec<u64> {
+        self.replicas
+            .get(&collection_id)
+            .and_then(|s| s.get(&shard))
+            .cloned()
+            .unwrap_or_default()
     }
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
+use crate::coord::NodeHealth;
 use crate::error::CoordError;
-use crate::state::{IndexKind, IndexSpec, SegmentMeta};
+use crate::state::{IndexKind, IndexSpec, NodeRole, SegmentMeta};
 
 /// Binary metadata entry holding the JSON of a [`WireError`].
 pub(crate) const ERROR_KEY: &str = "x-quiver-error-bin";
@@ -193,6 +194,47 @@ pub(crate) fn segment_from_pb(s: &pb::Segment) -> SegmentMeta {
     }
 }
 
+pub(crate) fn role_to_pb(role: NodeRole) -> pb::NodeRole {
+    match role {
+        NodeRole::DataNode => pb::NodeRole::Datanode,
+        NodeRole::QueryNode => pb::NodeRole::Querynode,
+    }
+}
+
+/// A node role from the wire (`field` names it in the error).
+pub(crate) fn role_from_pb(role: i32, field: &str) -> Result<NodeRole, CoordError> {
+    match pb::NodeRole::try_from(role) {
+        Ok(pb::NodeRole::Datanode) => Ok(NodeRole::DataNode),
+        Ok(pb::NodeRole::Querynode) => Ok(NodeRole::QueryNode),
+        _ => Err(CoordError::Config {
+            field: field.into(),
+            rule: format!("must be DATANODE or QUERYNODE (got {role})"),
+        }),
+    }
+}
+
+pub(crate) fn health_to_pb(h: &NodeHealth) -> pb::NodeHealth {
+    pb::NodeHealth {
+        id: h.id,
+        role: role_to_pb(h.role) as i32,
+        addr: h.addr.clone(),
+        alive: h.alive,
+        last_seen_ms: h.last_seen_ms,
+    }
+}
+
+pub(crate) fn health_from_pb(h: &pb::NodeHealth) -> quiver_common::Result<NodeHealth> {
+    let role = role_from_pb(h.role, "role")
+        .map_err(|e| quiver_common::Error::Internal(format!("bad node health from coord: {e}")))?;
+    Ok(NodeHealth {
+        id: h.id,
+        role,
+        addr: h.addr.clone(),
+        alive: h.alive,
+        last_seen_ms: h.last_seen_ms,
+    })
+}
+
 pub(crate) fn index_to_pb(i: &IndexSpec) -> pb::IndexSpec {
     use pb::index_spec::Kind;
     let (kind, m, ef_construction) = match i.kind {
@@ -288,5 +330,19 @@ mod tests {
             index_name: "v_idx".into(),
         };
         assert_eq!(index_from_pb(&index_to_pb(&spec)).ok(), Some(spec));
+    }
+
+    #[test]
+    fn node_roles_round_trip_and_unspecified_is_refused() {
+        for role in [NodeRole::DataNode, NodeRole::QueryNode] {
+            assert_eq!(
+                role_from_pb(role_to_pb(role) as i32, "role").ok(),
+                Some(role)
+            );
+        }
+        assert!(matches!(
+            role_from_pb(0, "role"),
+            Err(CoordError::Config { field, .. }) if field == "role"
+        ));
     }
 }

@@ -401,7 +401,7 @@ async fn leader_failover_keeps_commits_and_the_client_keeps_working() -> Result<
     let a = create(&client, "feed_a").await?;
     client.create_alias("feed", "feed_a").await?;
     client
-        .register_segments(a, 0, vec![seg(1, 10), seg(2, 20)], 20)
+        .register_segments(a, 0, 0, vec![seg(1, 10), seg(2, 20)], 20)
         .await?;
     assert_eq!(client.acquire_shard(a, 0, 7).await?, 1);
     let ids = client.allocate_ids(100).await?;
@@ -642,6 +642,17 @@ impl pb::coord_service_server::CoordService for LossyFront {
         request: tonic::Request<pb::Empty>,
     ) -> Reply<pb::ClusterStatusReply> {
         self.client().cluster_status(request.into_inner()).await
+    }
+
+    async fn heartbeat(
+        &self,
+        request: tonic::Request<pb::HeartbeatRequest>,
+    ) -> Reply<pb::WriteReply> {
+        self.client().heartbeat(request.into_inner()).await
+    }
+
+    async fn node_health(&self, request: tonic::Request<pb::Empty>) -> Reply<pb::NodeHealthReply> {
+        self.client().node_health(request.into_inner()).await
     }
 
     async fn create_collection(

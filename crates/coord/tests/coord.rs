@@ -62,7 +62,7 @@ async fn populate(coord: &Coord) -> Result<u64> {
         )
         .await?;
     coord.set_index("feed_a", hnsw()).await?;
-    coord.set_loaded("feed_a", true).await?;
+    coord.set_loaded("feed_a", true, None).await?;
     let e1 = coord.create_alias("feed", "feed_a").await?;
     let e2 = coord.alter_alias("feed", "feed_b").await?;
     assert!(e2 > e1);
@@ -70,7 +70,7 @@ async fn populate(coord: &Coord) -> Result<u64> {
     coord.drop_alias("other").await?;
     assert_eq!(
         coord
-            .register_segments(a.id, 1, vec![seg(1, 10), seg(2, 20)], 20)
+            .register_segments(a.id, 1, 0, vec![seg(1, 10), seg(2, 20)], 20)
             .await?,
         20
     );

@@ -113,7 +113,8 @@ async fn seal_once(
         has_index: index.is_some(),
     };
     put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
-    meta.register_segments(ctx.id, vec![info], cut_seq).await?;
+    meta.register_segments(ctx.id, ctx.wal.epoch(), vec![info], cut_seq)
+        .await?;
     let truncate_to;
     {
         let mut st = ctx.state.lock();

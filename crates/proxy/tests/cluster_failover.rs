@@ -51,6 +51,7 @@ impl MetaClient for MemMeta {
     async fn register_segments(
         &self,
         shard: ShardId,
+        _epoch: u64,
         segs: Vec<SegmentInfo>,
         checkpoint: u64,
     ) -> Result<()> {

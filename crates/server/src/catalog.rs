@@ -22,6 +22,7 @@ impl MetaClient for CoordMeta {
     async fn register_segments(
         &self,
         shard: ShardId,
+        epoch: u64,
         segments: Vec<SegmentInfo>,
         wal_checkpoint: u64,
     ) -> Result<()> {
@@ -36,7 +37,13 @@ impl MetaClient for CoordMeta {
             })
             .collect();
         self.0
-            .register_segments(shard.collection_id, shard.shard, segments, wal_checkpoint)
+            .register_segments(
+                shard.collection_id,
+                shard.shard,
+                epoch,
+                segments,
+                wal_checkpoint,
+            )
             .await?;
         Ok(())
     }

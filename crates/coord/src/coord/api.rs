@@ -70,10 +70,21 @@ impl Coord {
         .await
     }
 
-    pub async fn set_loaded(&self, collection: &str, loaded: bool) -> Result<()> {
+    /// Loads or releases a collection; `replica_number` (None keeps the
+    /// current value, at least 1) is how many querynodes serve each shard.
+    pub async fn set_loaded(
+        &self,
+        collection: &str,
+        loaded: bool,
+        replica_number: Option<u32>,
+    ) -> Result<()> {
         let collection = collection.into();
-        self.done(MetaCommand::SetLoaded { collection, loaded })
-            .await
+        self.done(MetaCommand::SetLoaded {
+            collection,
+            loaded,
+            replica_number,
+        })
+        .await
     }
 
     /// Creates `alias` -> `collection`; returns the alias's epoch.
@@ -104,16 +115,20 @@ impl Coord {
 
     /// Registers sealed segments of a shard (idempotent per segment id) and
     /// moves its WAL checkpoint forward; returns the checkpoint now in force.
+    /// `epoch` must be the shard's current owner epoch (0 while it has no
+    /// owner); otherwise the call fails as fenced.
     pub async fn register_segments(
         &self,
         collection_id: CollectionId,
         shard: ShardIndex,
+        epoch: u64,
         segments: Vec<SegmentMeta>,
         wal_checkpoint: u64,
     ) -> Result<u64> {
         let cmd = MetaCommand::RegisterSegments {
             collection_id,
             shard,
+            epoch,
             segments,
             wal_checkpoint,
         };

@@ -1,9 +1,11 @@
 //! [`Coord`]: opens the on-disk Raft node (alone, or as a member of a
 //! cluster), and turns API calls into commands (see `api`). Cluster status and
-//! leader changes are in `status`.
+//! leader changes are in `status`; node leases and the placement loop in
+//! `placement`.
 
 mod api;
 mod options;
+mod placement;
 mod status;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use quiver_common::HybridClock;
 use tokio::sync::watch;
 
 pub use options::CoordOptions;
+pub use placement::NodeHealth;
 pub use status::{ClusterStatus, LeaderWatch, Role};
 
 use crate::command::{MetaCommand, MetaRequest, MetaResponse};
@@ -37,6 +40,11 @@ pub struct Coord {
     clock: Arc<HybridClock>,
     /// How long a write (or a linearizable read) may wait for a quorum.
     write_timeout: Duration,
+    /// Heartbeats seen while this node leads.
+    leases: Arc<placement::Leases>,
+    node_lease: Duration,
+    /// Stops the placement loop with the last handle (None in the loop's own handle).
+    placement: Option<Arc<placement::LoopGuard>>,
 }
 
 impl Coord {
@@ -150,13 +158,19 @@ impl Coord {
             }
         }
         check_membership(&raft, node_id)?;
-        Ok(Coord {
+        let mut coord = Coord {
             raft,
             node_id,
             state,
             clock: Arc::new(HybridClock::new()),
             write_timeout: options.write_timeout(),
-        })
+            leases: Arc::new(placement::Leases::default()),
+            node_lease: options.node_lease(),
+            placement: None,
+        };
+        let guard = placement::spawn(coord.clone(), options.placement_interval());
+        coord.placement = Some(Arc::new(guard));
+        Ok(coord)
     }
 
     /// Waits until this node leads and has applied its whole log.
@@ -183,6 +197,9 @@ impl Coord {
 
     /// Stops the Raft node; later calls fail with [`CoordError::Shutdown`].
     pub async fn shutdown(&self) -> Result<()> {
+        if let Some(placement) = &self.placement {
+            placement.stop();
+        }
         self.raft
             .shutdown()
             .await

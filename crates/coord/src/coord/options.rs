@@ -23,6 +23,12 @@ pub struct CoordOptions {
     pub write_timeout_ms: u64,
     /// Timeout of a TCP connect to a peer coord (gRPC transport).
     pub peer_connect_timeout_ms: u64,
+    /// A datanode or querynode is live while its last heartbeat is younger
+    /// than this; a new leader also counts nodes it has not heard from yet
+    /// as live for this long after it took over.
+    pub node_lease_ms: u64,
+    /// How often the leader checks leases and repairs the placement.
+    pub placement_interval_ms: u64,
 }
 
 impl Default for CoordOptions {
@@ -36,6 +42,8 @@ impl Default for CoordOptions {
             open_timeout_ms: 10_000,
             write_timeout_ms: 3_000,
             peer_connect_timeout_ms: 1_000,
+            node_lease_ms: 2_000,
+            placement_interval_ms: 200,
         }
     }
 }
@@ -71,6 +79,12 @@ impl CoordOptions {
         if self.peer_connect_timeout_ms == 0 {
             return bad("peer_connect_timeout_ms", "must be at least 1");
         }
+        if self.placement_interval_ms == 0 {
+            return bad("placement_interval_ms", "must be at least 1");
+        }
+        if self.node_lease_ms <= self.placement_interval_ms {
+            return bad("node_lease_ms", "must be above placement_interval_ms");
+        }
         Ok(())
     }
 
@@ -80,6 +94,14 @@ impl CoordOptions {
 
     pub(crate) fn peer_connect_timeout(&self) -> Duration {
         Duration::from_millis(self.peer_connect_timeout_ms)
+    }
+
+    pub(crate) fn node_lease(&self) -> Duration {
+        Duration::from_millis(self.node_lease_ms)
+    }
+
+    pub(crate) fn placement_interval(&self) -> Duration {
+        Duration::from_millis(self.placement_interval_ms)
     }
 
     pub(crate) fn open_timeout(&self) -> Duration {

@@ -54,6 +54,7 @@ pub(super) fn create(
             created_ts: ts,
             updated_ts: ts,
             loaded: false,
+            replica_number: 1,
         },
     );
     Ok(MetaResponse::CollectionCreated { id })
@@ -88,6 +89,7 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
     state.collections.remove(&id);
     state.segments.remove(&id);
     state.owners.remove(&id);
+    state.replicas.remove(&id);
     Ok(MetaResponse::Done)
 }
 
@@ -140,8 +142,15 @@ pub(super) fn set_loaded(
     state: &mut MetaState,
     collection: &str,
     loaded: bool,
+    replica_number: Option<u32>,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
+    if replica_number == Some(0) {
+        return Err(RuleError::invalid(
+            "replica_number",
+            "must be at least 1 (got 0)",
+        ));
+    }
     let meta = lookup_mut(state, collection)?;
     if loaded && meta.index.kind == IndexKind::None {
         return Err(RuleError::invalid(
@@ -153,6 +162,9 @@ pub(super) fn set_loaded(
         ));
     }
     meta.loaded = loaded;
+    if let Some(n) = replica_number {
+        meta.replica_number = n;
+    }
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)
 }

@@ -5,6 +5,10 @@
 
 mod alias;
 mod collection;
+mod node;
+pub(crate) mod placement;
+#[cfg(test)]
+mod placement_tests;
 mod shard;
 #[cfg(test)]
 mod tests;
@@ -33,24 +37,40 @@ pub(crate) fn apply(
             collection::set_index(state, collection, index, log_ts)
         }
         MetaCommand::DropIndex { collection } => collection::drop_index(state, collection, log_ts),
-        MetaCommand::SetLoaded { collection, loaded } => {
-            collection::set_loaded(state, collection, *loaded, log_ts)
-        }
+        MetaCommand::SetLoaded {
+            collection,
+            loaded,
+            replica_number,
+        } => collection::set_loaded(state, collection, *loaded, *replica_number, log_ts),
         MetaCommand::CreateAlias { alias, collection } => alias::create(state, alias, collection),
         MetaCommand::AlterAlias { alias, collection } => alias::alter(state, alias, collection),
         MetaCommand::DropAlias { alias } => alias::drop(state, alias),
         MetaCommand::RegisterSegments {
             collection_id,
             shard,
+            epoch,
             segments,
             wal_checkpoint,
-        } => shard::register_segments(state, *collection_id, *shard, segments, *wal_checkpoint),
+        } => shard::register_segments(
+            state,
+            *collection_id,
+            *shard,
+            *epoch,
+            segments,
+            *wal_checkpoint,
+        ),
         MetaCommand::AcquireShard {
             collection_id,
             shard,
             node_id,
         } => shard::acquire(state, *collection_id, *shard, *node_id),
         MetaCommand::AllocateIds { count } => shard::allocate_ids(state, *count),
+        MetaCommand::RegisterNode { id, role, addr } => node::register(state, *id, *role, addr),
+        MetaCommand::SetReplicas {
+            collection_id,
+            shard,
+            nodes,
+        } => node::set_replicas(state, *collection_id, *shard, nodes),
     }?;
     state.version += 1;
     Ok(resp)

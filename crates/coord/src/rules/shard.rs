@@ -13,10 +13,21 @@ pub(super) fn register_segments(
     state: &mut MetaState,
     collection_id: CollectionId,
     shard: ShardIndex,
+    epoch: u64,
     segments: &[SegmentMeta],
     wal_checkpoint: u64,
 ) -> Result<MetaResponse, RuleError> {
     check_shard(state, collection_id, shard)?;
+    // Only the current owner registers: a deposed datanode (an older epoch)
+    // must not move the checkpoint of a shard another node now writes.
+    let current = state
+        .shard_owner(collection_id, shard)
+        .map_or(0, |o| o.epoch);
+    if epoch != current {
+        return Err(RuleError::Fenced(format!(
+            "shard {collection_id}/{shard}: epoch {epoch} is not the current owner epoch {current}"
+        )));
+    }
     let catalog = state
         .segments
         .entry(collection_id)
@@ -66,7 +77,7 @@ pub(super) fn allocate_ids(state: &mut MetaState, count: u64) -> Result<MetaResp
     Ok(MetaResponse::IdsAllocated { first })
 }
 
-fn check_shard(
+pub(super) fn check_shard(
     state: &MetaState,
     collection_id: CollectionId,
     shard: ShardIndex,

@@ -237,6 +237,7 @@ fn load_needs_an_index_and_blocks_drop_index() {
     let load = |loaded| MetaCommand::SetLoaded {
         collection: "a".into(),
         loaded,
+        replica_number: None,
     };
     assert!(
         rejected(&mut s, load(true))
@@ -271,6 +272,7 @@ fn load_needs_an_index_and_blocks_drop_index() {
         MetaCommand::SetLoaded {
             collection: "x".into(),
             loaded: false,
+            replica_number: None,
         },
     );
     assert!(matches!(e, RuleError::CollectionNotFound(_)));
@@ -347,6 +349,7 @@ fn register(collection_id: u64, shard: u32, segments: Vec<SegmentMeta>, wal: u64
     MetaCommand::RegisterSegments {
         collection_id,
         shard,
+        epoch: 0,
         segments,
         wal_checkpoint: wal,
     }

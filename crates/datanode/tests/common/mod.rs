@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_api::{MetaClient, SegmentInfo, ShardId};
-use quiver_common::Result;
+use quiver_common::{Error, Result};
 
 /// Coord's catalog in memory.
 #[derive(Default)]
@@ -20,9 +20,17 @@ impl MetaClient for MemMeta {
     async fn register_segments(
         &self,
         shard: ShardId,
+        epoch: u64,
         segs: Vec<SegmentInfo>,
         checkpoint: u64,
     ) -> Result<()> {
+        // Fenced like coord: only the shard's current owner registers.
+        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
+        if epoch != current {
+            return Err(Error::Fenced(format!(
+                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
+            )));
+        }
         let mut all = self.segments.lock();
         let e = all.entry(shard).or_default();
         e.0.extend(segs);

@@ -1,0 +1,215 @@
+//! Node leases and the leader's placement loop.
+//!
+//! Datanodes and querynodes heartbeat the leader ([`Coord::heartbeat`]); the
+//! leader keeps the time of each node's last heartbeat in memory (not in the
+//! Raft log). A node is live while its last heartbeat is younger than
+//! `node_lease_ms`. A node this leader has not heard from yet counts as live
+//! until `node_lease_ms` after the leader took over, so that a failover does
+//! not move every shard. Every `placement_interval_ms` the leader computes
+//! the live set, asks [`crate::rules::placement::plan`] what to change and
+//! proposes it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
+use super::Coord;
+use crate::command::MetaCommand;
+use crate::error::{CoordError, Result};
+use crate::rules::placement::plan;
+use crate::state::{MetaState, NodeRole};
+
+/// A registered node as the leader sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHealth {
+    pub id: u64,
+    pub role: NodeRole,
+    pub addr: String,
+    /// Whether its lease holds (or the leader's grace period covers it).
+    pub alive: bool,
+    /// Milliseconds since its last heartbeat to this leader (None: not
+    /// heard from since this coord became leader).
+    pub last_seen_ms: Option<u64>,
+}
+
+/// Last heartbeats seen by this coord while it leads.
+#[derive(Default)]
+pub(crate) struct Leases {
+    inner: Mutex<LeaseTable>,
+}
+
+#[derive(Default)]
+struct LeaseTable {
+    seen: HashMap<u64, Instant>,
+    /// When this coord became leader (None while it does not lead).
+    leader_since: Option<Instant>,
+}
+
+impl Leases {
+    fn record(&self, id: u64, at: Instant) {
+        self.inner.lock().seen.insert(id, at);
+    }
+
+    /// Starts or ends a leadership period; a new one forgets old heartbeats.
+    fn set_leading(&self, leading: bool, now: Instant) {
+        let mut t = self.inner.lock();
+        match (leading, t.leader_since) {
+            (true, None) => {
+                t.leader_since = Some(now);
+                t.seen.clear();
+            }
+            (false, Some(_)) => {
+                t.leader_since = None;
+                t.seen.clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `id` is live at `now`, and how long ago it was seen.
+    fn check(&self, id: u64, lease: Duration, now: Instant) -> (bool, Option<Duration>) {
+        let t = self.inner.lock();
+        match t.seen.get(&id) {
+            Some(at) => {
+                let ago = now.saturating_duration_since(*at);
+                (ago < lease, Some(ago))
+            }
+            None => {
+                let grace = t
+                    .leader_since
+                    .is_some_and(|since| now.saturating_duration_since(since) < lease);
+                (grace, None)
+            }
+        }
+    }
+
+    fn live(&self, state: &MetaState, lease: Duration, now: Instant) -> BTreeSet<u64> {
+        state
+            .nodes()
+            .keys()
+            .copied()
+            .filter(|id| self.check(*id, lease, now).0)
+            .collect()
+    }
+}
+
+/// Stops the placement loop when the last user handle of the coord goes.
+pub(crate) struct LoopGuard(JoinHandle<()>);
+
+impl LoopGuard {
+    pub(crate) fn stop(&self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the placement loop of `coord` (a handle without a guard, so the
+/// loop does not keep itself alive).
+pub(crate) fn spawn(coord: Coord, interval: Duration) -> LoopGuard {
+    LoopGuard(tokio::spawn(run(coord, interval)))
+}
+
+async fn run(coord: Coord, interval: Duration) {
+    let mut leader = coord.leader_watch();
+    let me = coord.node_id();
+    coord
+        .leases
+        .set_leading(leader.current() == Some(me), Instant::now());
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = leader.changed() => match changed {
+                Ok(now) => coord.leases.set_leading(now == Some(me), Instant::now()),
+                Err(_) => return, // shut down
+            },
+            _ = tick.tick() => {
+                if leader.current() == Some(me) && coord.is_leader() {
+                    coord.place().await;
+                }
+            }
+        }
+    }
+}
+
+impl Coord {
+    /// A heartbeat from datanode or querynode `id` serving at `addr`.
+    /// Leader only (a follower answers [`CoordError::NotLeader`]). Registers
+    /// the node (or its new address) through Raft first if needed; an id
+    /// registered with the other role is refused.
+    pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
+        self.ensure_leader()?;
+        let known = self
+            .state()
+            .node(id)
+            .is_some_and(|n| n.role == role && n.addr == addr);
+        if !known {
+            let cmd = MetaCommand::RegisterNode {
+                id,
+                role,
+                addr: addr.to_string(),
+            };
+            self.write(cmd).await?;
+        }
+        self.leases.record(id, Instant::now());
+        Ok(())
+    }
+
+    /// Every registered node with its liveness as this leader sees it.
+    /// Leader only.
+    pub fn node_health(&self) -> Result<Vec<NodeHealth>> {
+        self.ensure_leader()?;
+        let now = Instant::now();
+        Ok(self
+            .state()
+            .nodes()
+            .values()
+            .map(|n| {
+                let (alive, ago) = self.leases.check(n.id, self.node_lease, now);
+                NodeHealth {
+                    id: n.id,
+                    role: n.role,
+                    addr: n.addr.clone(),
+                    alive,
+                    last_seen_ms: ago.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                }
+            })
+            .collect())
+    }
+
+    /// [`CoordError::NotLeader`] (with the leader this node knows) unless it leads.
+    fn ensure_leader(&self) -> Result<()> {
+        if self.is_leader() {
+            return Ok(());
+        }
+        let status = self.status();
+        Err(CoordError::NotLeader {
+            leader: status.leader,
+            addr: status.leader_addr,
+        })
+    }
+
+    /// One round of the placement loop: plan from the live nodes, propose.
+    async fn place(&self) {
+        let state = self.state();
+        if state.nodes().is_empty() {
+            return;
+        }
+        let live = self.leases.live(&state, self.node_lease, Instant::now());
+        for cmd in plan(&state, &live) {
+            if let Err(e) = self.write(cmd.clone()).await {
+                tracing::warn!(?cmd, error = %e, "placement command failed");
+                if matches!(e, CoordError::NotLeader { .. } | CoordError::Shutdown) {
+                    return;
+                }
+            }
+        }
+    }
+}

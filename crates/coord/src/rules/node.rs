@@ -1,0 +1,91 @@
+//! Node rules: registering datanodes and querynodes, and each shard's
+//! replica set.
+
+use std::collections::BTreeSet;
+
+use quiver_common::{CollectionId, ShardIndex};
+
+use super::shard::check_shard;
+use crate::command::MetaResponse;
+use crate::error::RuleError;
+use crate::state::{MetaState, NodeMeta, NodeRole};
+
+pub(super) fn register(
+    state: &mut MetaState,
+    id: u64,
+    role: NodeRole,
+    addr: &str,
+) -> Result<MetaResponse, RuleError> {
+    if id == 0 {
+        return Err(RuleError::invalid("id", "node id 0 is reserved"));
+    }
+    if addr.trim().is_empty() {
+        return Err(RuleError::invalid(
+            "addr",
+            format!("node {id} needs a host:port address"),
+        ));
+    }
+    if let Some(known) = state.nodes.get(&id)
+        && known.role != role
+    {
+        return Err(RuleError::invalid(
+            "id",
+            format!(
+                "node {id} is registered as a {}; it cannot register as a {role}",
+                known.role
+            ),
+        ));
+    }
+    state.nodes.insert(
+        id,
+        NodeMeta {
+            id,
+            role,
+            addr: addr.to_string(),
+        },
+    );
+    Ok(MetaResponse::Done)
+}
+
+pub(super) fn set_replicas(
+    state: &mut MetaState,
+    collection_id: CollectionId,
+    shard: ShardIndex,
+    nodes: &[u64],
+) -> Result<MetaResponse, RuleError> {
+    check_shard(state, collection_id, shard)?;
+    let mut seen = BTreeSet::new();
+    for id in nodes {
+        match state.nodes.get(id) {
+            Some(n) if n.role == NodeRole::QueryNode => {}
+            Some(n) => {
+                return Err(RuleError::invalid(
+                    "nodes",
+                    format!("node {id} is a {}, not a querynode", n.role),
+                ));
+            }
+            None => {
+                return Err(RuleError::invalid(
+                    "nodes",
+                    format!("node {id} is not registered"),
+                ));
+            }
+        }
+        if !seen.insert(*id) {
+            return Err(RuleError::invalid(
+                "nodes",
+                format!("node {id} appears twice: one replica per node"),
+            ));
+        }
+    }
+    let shards = state.replicas.entry(collection_id).or_default();
+    if nodes.is_empty() {
+        shards.remove(&shard);
+        if shards.is_empty() {
+            state.replicas.remove(&collection_id);
+        }
+    } else {
+        shards.insert(shard, nodes.to_vec());
+    }
+    Ok(MetaResponse::Done)
+}
