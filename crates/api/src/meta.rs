@@ -111,6 +111,13 @@ pub trait CatalogClient: Send + Sync {
         let _ = name_or_alias;
         None
     }
+    /// Sets how many querynodes serve each shard of a collection (by name or
+    /// alias; `replicas` >= 1). Where there is one querynode (standalone) the
+    /// number is accepted and changes nothing.
+    async fn set_replica_number(&self, name_or_alias: &str, replicas: u32) -> Result<()> {
+        let _ = (name_or_alias, replicas);
+        Ok(())
+    }
 }
 
 /// Creation and last-change times of a collection, as hybrid timestamps

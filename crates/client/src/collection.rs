@@ -388,6 +388,25 @@ impl Client {
         check("DropCollection", Some(status))
     }
 
+    /// Loads a collection (Quiver always serves collections) with
+    /// `replica_number` querynodes per shard in a cluster (0 keeps the
+    /// current number).
+    pub async fn load_collection(&self, name: &str, replica_number: u32) -> Result<()> {
+        let replica_number = i32::try_from(replica_number)
+            .map_err(|_| Error::protocol("LoadCollection", "replica_number too large"))?;
+        let status = grpc(
+            "LoadCollection",
+            self.stub()
+                .load_collection(LoadCollectionRequest {
+                    collection_name: name.to_string(),
+                    replica_number,
+                    ..Default::default()
+                })
+                .await,
+        )?;
+        check("LoadCollection", Some(status))
+    }
+
     /// Seals the collections' fresh data into indexed segments; returns when done.
     pub async fn flush(&self, collections: &[&str]) -> Result<()> {
         let r = grpc(

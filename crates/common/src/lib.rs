@@ -6,11 +6,13 @@
 
 mod batch;
 mod error;
+mod memory;
 mod schema;
 mod timestamp;
 
 pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
 pub use error::{Error, ErrorKind, Result};
+pub use memory::{release_free_memory, tune_allocator};
 pub use schema::{
     CollectionSchema, DYNAMIC_FIELD, DataType, FieldSchema, MAX_DIM, MAX_VARCHAR_LENGTH, Metric,
     validate_name,

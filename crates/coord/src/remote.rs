@@ -821,7 +821,20 @@ impl CatalogClient for CoordClient {
         let meta =
             CoordClient::create_collection(self, req.schema, req.shards, req.metric, Some(index))
                 .await?;
+        // The front door serves every collection from its creation (as in
+        // one process): loaded with one replica until LoadCollection asks
+        // for more.
+        CoordClient::set_loaded(self, &meta.name, true, None).await?;
         Ok(collection_info(&meta))
+    }
+
+    async fn set_replica_number(&self, name_or_alias: &str, replicas: u32) -> Result<()> {
+        let name = self
+            .state()
+            .collection(name_or_alias)
+            .map(|m| m.name.clone())
+            .ok_or_else(|| Error::CollectionNotFound(name_or_alias.to_string()))?;
+        CoordClient::set_loaded(self, &name, true, Some(replicas)).await
     }
 
     async fn drop_collection(&self, name: &str) -> Result<()> {

@@ -96,6 +96,16 @@ impl DataNode {
         self.inner.shard(id)
     }
 
+    /// The shards this node serves, with the fencing epoch it holds for each.
+    pub fn open_shards(&self) -> Vec<(ShardId, u64)> {
+        self.inner
+            .shards
+            .read()
+            .iter()
+            .map(|(id, s)| (*id, s.ctx.wal.epoch()))
+            .collect()
+    }
+
     /// Rows and bytes of growing (not yet sealed) data of a shard.
     pub fn growing_rows(&self, id: ShardId) -> Result<usize> {
         Ok(self.shard(id)?.ctx.state.lock().growing_rows)

@@ -150,6 +150,9 @@ async fn seal_once(
         tracing::warn!(shard = %ctx.id, error = %e, "WAL truncation failed");
     }
     tracing::info!(shard = %ctx.id, segment = segment_id, rows = info.rows, "sealed");
+    // The sealed rows, the segment's buffers and the index build's memory
+    // were just freed: give the pages back.
+    tokio::task::spawn_blocking(quiver_common::release_free_memory);
     Ok(())
 }
 

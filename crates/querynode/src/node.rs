@@ -81,6 +81,11 @@ impl QueryNode {
         Ok(())
     }
 
+    /// The shards this node serves.
+    pub fn loaded_shards(&self) -> Vec<ShardId> {
+        self.shards.read().keys().copied().collect()
+    }
+
     pub fn release_shard(&self, id: ShardId) {
         if let Some(r) = self.shards.write().remove(&id) {
             r.cancel.cancel();

@@ -131,7 +131,11 @@ impl ShardReplica {
                 if let Some(info) = self.apply(event) {
                     // Load outside the lock; searches keep using growing data meanwhile.
                     match self.load_segment(info).await {
-                        Ok(seg) => self.view.write().hand_off(seg),
+                        Ok(seg) => {
+                            self.view.write().hand_off(seg);
+                            // The handed-off growing rows were just freed.
+                            tokio::task::spawn_blocking(quiver_common::release_free_memory);
+                        }
                         Err(e) => {
                             tracing::warn!(shard = %self.id, segment = info.id, error = %e, "segment load failed; resubscribing");
                             break;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use quiver_server::cluster::{self, Role};
 use quiver_server::{Standalone, StandaloneConfig, bench_index, bench_ingest, crash, init_tracing};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +33,19 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// A coordinator of a cluster (one member of its Raft group).
+    Coord(cluster::RoleArgs),
+    /// A datanode of a cluster (owns shards: WAL, growing data, sealing).
+    Datanode(cluster::RoleArgs),
+    /// A querynode of a cluster (serves searches of the shards placed on it).
+    Querynode(cluster::RoleArgs),
+    /// A proxy of a cluster (the Milvus-compatible front door).
+    Proxy(cluster::RoleArgs),
+    /// A local cluster on loopback: up, status, start, down.
+    Cluster {
+        #[command(subcommand)]
+        what: cluster::ClusterCommand,
+    },
     #[command(flatten)]
     Client(cli::ClientCommand),
     /// The writer process of the crash test (kill -9 it at any point).
@@ -48,6 +62,7 @@ enum BenchCommand {
 }
 
 fn main() -> Result<()> {
+    quiver_common::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::Bench {
@@ -59,6 +74,18 @@ fn main() -> Result<()> {
         Command::Client(cmd) => {
             // A client command's error is one line for the user, not a backtrace.
             if let Err(e) = runtime()?.block_on(cli::run(cmd)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Coord(args) => role(Role::Coord, args),
+        Command::Datanode(args) => role(Role::DataNode, args),
+        Command::Querynode(args) => role(Role::QueryNode, args),
+        Command::Proxy(args) => role(Role::Proxy, args),
+        Command::Cluster { what } => {
+            init_tracing();
+            if let Err(e) = runtime()?.block_on(cluster::run_cluster(what)) {
                 eprintln!("error: {e:#}");
                 std::process::exit(1);
             }
@@ -92,6 +119,15 @@ fn main() -> Result<()> {
             })
         }
     }
+}
+
+fn role(role: Role, args: cluster::RoleArgs) -> Result<()> {
+    init_tracing();
+    if let Err(e) = runtime()?.block_on(cluster::run_role(role, args)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM (never on other platforms).

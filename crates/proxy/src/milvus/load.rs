@@ -3,7 +3,8 @@
 //! GetVersion, CheckHealth, AllocTimestamp).
 //!
 //! Collections are always loaded in Quiver (every shard is served from its
-//! creation), so Load answers success, progress is 100 and Release is a no-op.
+//! creation), so Load answers success (and sets the replica number in a
+//! cluster), progress is 100 and Release is a no-op.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -32,8 +33,34 @@ impl MilvusFront {
         }
     }
 
-    pub(crate) fn load_collection(&self, req: LoadCollectionRequest) -> Status {
-        self.exists(&req.collection_name)
+    /// Collections are always served; Load sets how many querynodes serve
+    /// each shard (`replica_number`, 0 = keep the current number) where the
+    /// catalog places replicas (cluster mode).
+    pub(crate) async fn load_collection(&self, req: LoadCollectionRequest) -> Status {
+        let status = self.exists(&req.collection_name);
+        if status.code != 0 {
+            return status;
+        }
+        let replicas = match u32::try_from(req.replica_number) {
+            Ok(n) => n,
+            Err(_) => {
+                return failure(&quiver_common::Error::invalid(
+                    "replica_number",
+                    format!("must be >= 0 (got {})", req.replica_number),
+                ));
+            }
+        };
+        if replicas == 0 {
+            return status;
+        }
+        match self
+            .catalog
+            .set_replica_number(&req.collection_name, replicas)
+            .await
+        {
+            Ok(()) => success(),
+            Err(e) => failure(&e),
+        }
     }
 
     pub(crate) fn release_collection(&self, req: ReleaseCollectionRequest) -> Status {

@@ -39,7 +39,7 @@ impl MilvusService for MilvusFront {
         req: Request<LoadCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
         let r = req.into_inner();
-        Ok(Response::new(self.load_collection(r)))
+        Ok(Response::new(self.load_collection(r).await))
     }
 
     async fn release_collection(

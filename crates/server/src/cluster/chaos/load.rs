@@ -1,0 +1,168 @@
+//! The client load of a chaos scenario: sequential searches without pause,
+//! and inserts of 10 rows every 20 ms, through the proxy, counting every
+//! failure and remembering every acknowledged row.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use quiver_client::{Client, Rows, SearchParams};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const DIM: usize = 16;
+const INSERT_EVERY: Duration = Duration::from_millis(20);
+const ROWS_PER_INSERT: i64 = 10;
+/// Errors kept per load (the first ones; the counts are complete).
+const KEEP_ERRORS: usize = 10;
+
+/// A deterministic vector for a key.
+pub fn vector(id: i64) -> Vec<f32> {
+    (0..DIM)
+        .map(|d| ((id as f32) * 0.37 + d as f32 * 1.3).sin())
+        .collect()
+}
+
+/// What a load saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadStats {
+    pub searches_ok: u64,
+    pub searches_failed: u64,
+    /// Slowest successful search (a retried one is slow, not failed).
+    pub max_search_ms: u64,
+    pub inserts_ok: u64,
+    pub inserts_failed: u64,
+    /// Longest time from an insert failing until one succeeded again.
+    pub longest_insert_outage_ms: u64,
+    pub errors: Vec<String>,
+    #[serde(skip)]
+    pub acked: Vec<i64>,
+}
+
+pub struct Load {
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    stats: Arc<Mutex<LoadStats>>,
+}
+
+impl Load {
+    /// Starts searching and inserting into `collection` through `proxy`;
+    /// new keys start at `first_id`.
+    pub async fn start(proxy: &str, collection: &str, first_id: i64) -> anyhow::Result<Load> {
+        let client = Client::connect(proxy).await?;
+        let stats = Arc::new(Mutex::new(LoadStats::default()));
+        let stop = CancellationToken::new();
+        let searcher = {
+            let (client, stats, stop, name) = (
+                client.clone(),
+                stats.clone(),
+                stop.clone(),
+                collection.to_string(),
+            );
+            tokio::spawn(async move {
+                let params = SearchParams::new(10).with_ef(32);
+                let mut i = 0i64;
+                while !stop.is_cancelled() {
+                    i += 1;
+                    let started = Instant::now();
+                    let r = client.search(&name, &vector(i), DIM, &params).await;
+                    let ms = started.elapsed().as_millis() as u64;
+                    let mut s = stats.lock();
+                    match r {
+                        Ok(_) => {
+                            s.searches_ok += 1;
+                            s.max_search_ms = s.max_search_ms.max(ms);
+                        }
+                        Err(e) => {
+                            s.searches_failed += 1;
+                            if s.errors.len() < KEEP_ERRORS {
+                                s.errors.push(format!("search after {ms} ms: {e}"));
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let inserter = {
+            let (stats, stop, name) = (stats.clone(), stop.clone(), collection.to_string());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(INSERT_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut next = first_id;
+                let mut failing_since: Option<Instant> = None;
+                while !stop.is_cancelled() {
+                    tick.tick().await;
+                    let ids: Vec<i64> = (next..next + ROWS_PER_INSERT).collect();
+                    next += ROWS_PER_INSERT;
+                    let vectors = ids.iter().flat_map(|&id| vector(id)).collect();
+                    let rows = Rows::new(DIM, vectors).with_ids(ids.clone());
+                    let r = client.insert(&name, rows).await;
+                    let mut s = stats.lock();
+                    match r {
+                        Ok(_) => {
+                            s.inserts_ok += 1;
+                            s.acked.extend(ids);
+                            if let Some(since) = failing_since.take() {
+                                let ms = since.elapsed().as_millis() as u64;
+                                s.longest_insert_outage_ms = s.longest_insert_outage_ms.max(ms);
+                            }
+                        }
+                        Err(e) => {
+                            s.inserts_failed += 1;
+                            failing_since.get_or_insert_with(Instant::now);
+                            if s.errors.len() < KEEP_ERRORS {
+                                s.errors.push(format!("insert: {e}"));
+                            }
+                        }
+                    }
+                }
+                if let Some(since) = failing_since {
+                    let mut s = stats.lock();
+                    let ms = since.elapsed().as_millis() as u64;
+                    s.longest_insert_outage_ms = s.longest_insert_outage_ms.max(ms);
+                }
+            })
+        };
+        Ok(Load {
+            stop,
+            tasks: vec![searcher, inserter],
+            stats,
+        })
+    }
+
+    /// Stops the load once the requests in flight finished.
+    pub async fn stop(self) -> LoadStats {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.stats.lock().clone()
+    }
+}
+
+/// Keys of `acked` that a Strong query through `proxy` does not find.
+pub async fn missing(proxy: &str, collection: &str, acked: &[i64]) -> anyhow::Result<Vec<i64>> {
+    let client = Client::connect(proxy).await?;
+    let mut missing = Vec::new();
+    for chunk in acked.chunks(2000) {
+        let list: Vec<String> = chunk.iter().map(|i| i.to_string()).collect();
+        let rows = client
+            .query(
+                collection,
+                &format!("id in [{}]", list.join(",")),
+                &["id"],
+                Some(chunk.len()),
+            )
+            .await?;
+        let found: std::collections::HashSet<i64> = rows
+            .iter()
+            .filter_map(|r| match r.get("id") {
+                Some(quiver_client::Value::Int(i)) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        missing.extend(chunk.iter().filter(|i| !found.contains(i)));
+    }
+    Ok(missing)
+}

@@ -1,0 +1,162 @@
+//! Cluster mode: each role as its own process (`quiver coord|datanode|
+//! querynode|proxy --config FILE`), the node agents that follow coord's
+//! placement, and `quiver cluster up|status|start|down` for a local cluster.
+
+mod agent;
+pub mod chaos;
+pub mod config;
+pub mod local;
+mod roles;
+pub mod status;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+pub use roles::{run_coord, run_datanode, run_proxy, run_querynode};
+
+/// `quiver ROLE --config FILE [--id N] [--listen HOST:PORT]`.
+#[derive(Debug, Clone, Args)]
+pub struct RoleArgs {
+    /// The role's TOML config file (see docs/cluster.md); `QUIVER_*`
+    /// environment variables and these flags override it.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Overrides `id`.
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Overrides `listen`.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+impl RoleArgs {
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let mut f = Vec::new();
+        if let Some(id) = self.id {
+            f.push(("id", id.to_string()));
+        }
+        if let Some(l) = &self.listen {
+            // Quoted: a bare host:port is not a TOML value.
+            f.push(("listen", format!("{l:?}")));
+        }
+        f
+    }
+
+    fn load<T: serde::de::DeserializeOwned + config::Validate>(&self) -> Result<T> {
+        config::load(&self.config, std::env::vars(), &self.flags())
+    }
+}
+
+/// Which role a process runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    Coord,
+    DataNode,
+    QueryNode,
+    Proxy,
+}
+
+/// Runs one role until SIGINT/SIGTERM.
+pub async fn run_role(role: Role, args: RoleArgs) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        crate::wait_for_signal().await;
+        tracing::info!("stopping");
+        stop.cancel();
+    });
+    match role {
+        Role::Coord => run_coord(args.load()?, shutdown).await,
+        Role::DataNode => run_datanode(args.load()?, shutdown).await,
+        Role::QueryNode => run_querynode(args.load()?, shutdown).await,
+        Role::Proxy => run_proxy(args.load()?, shutdown).await,
+    }
+}
+
+/// `quiver cluster ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Starts a cluster on loopback, one process per role; returns once it serves.
+    Up {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        coords: u32,
+        #[arg(long, default_value_t = 2)]
+        datanodes: u32,
+        #[arg(long, default_value_t = 2)]
+        querynodes: u32,
+        #[arg(long, default_value_t = 1)]
+        proxies: u32,
+    },
+    /// Coord's leader, where each collection is served, every process's health.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restarts one stopped or killed process of the cluster.
+    Start {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        id: u64,
+    },
+    /// Stops every process (SIGTERM, SIGKILL after 10 s).
+    Down {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Brings a 3/2/2/1 cluster up in --dir, runs the fault scenarios under
+    /// load and writes the chaos report (see chaos/README.md).
+    Chaos(chaos::ChaosArgs),
+}
+
+pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
+    match cmd {
+        ClusterCommand::Up {
+            dir,
+            coords,
+            datanodes,
+            querynodes,
+            proxies,
+        } => {
+            let shape = local::Shape {
+                coords,
+                datanodes,
+                querynodes,
+                proxies,
+            };
+            let file = local::up(&dir, shape).await?;
+            println!(
+                "cluster up: proxy (Milvus API) on {}; {} processes; {}/cluster.json",
+                file.proxy,
+                file.processes.len(),
+                dir.display()
+            );
+        }
+        ClusterCommand::Status { dir, json } => {
+            let v = status::status(&dir).await?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", status::render(&v));
+            }
+        }
+        ClusterCommand::Start { dir, id } => {
+            let pid = local::start(&dir, id).await?;
+            println!("process {id} started (pid {pid})");
+        }
+        ClusterCommand::Down { dir } => {
+            let stopped = local::down(&dir, Duration::from_secs(10)).await?;
+            println!("stopped {} processes", stopped.len());
+        }
+        ClusterCommand::Chaos(args) => chaos::run(args).await?,
+    }
+    Ok(())
+}

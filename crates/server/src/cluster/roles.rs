@@ -1,0 +1,226 @@
+//! Each cluster role as its own process: `run_*(config, shutdown)` starts the
+//! role, serves until `shutdown` is cancelled, then stops it.
+//!
+//! Datanodes and querynodes heartbeat to coord and follow its placement
+//! through the watch stream (see [`super::agent`]); the proxy reads the same
+//! stream as its route table. None of them waits on coord on the data path.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use quiver_api::{CatalogClient, RouteTable};
+use quiver_coord::{Coord, CoordClient, CoordClientOptions};
+use quiver_datanode::DataNode;
+use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy};
+use quiver_querynode::QueryNode;
+use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use super::agent;
+use super::config::{
+    CoordConfig, DataNodeProcConfig, ProxyConfig, QueryNodeProcConfig, StoreConfig,
+};
+
+/// Prints the line `quiver cluster up` (and scripts) wait for.
+fn announce(role: &str, id: u64, addr: &std::net::SocketAddr) {
+    tracing::info!(role, id, %addr, "serving");
+    println!("quiver {role} {id} listening on {addr}");
+}
+
+async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+fn open_store(cfg: &StoreConfig) -> Result<Arc<dyn object_store::ObjectStore>> {
+    match cfg {
+        StoreConfig::Local { path } => quiver_storage::open_local_store(path)
+            .with_context(|| format!("opening the object store at {}", path.display())),
+    }
+}
+
+async fn connect_coord(coords: &[String]) -> Result<CoordClient> {
+    CoordClient::connect(coords.to_vec(), CoordClientOptions::default())
+        .await
+        .context("connecting to coord")
+}
+
+/// `quiver coord`: one member of the Raft group.
+pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<()> {
+    let members: BTreeMap<u64, String> =
+        cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
+    let listen = match &cfg.listen {
+        Some(l) => l.clone(),
+        None => members[&cfg.id].clone(),
+    };
+    let listener = bind(&listen).await?;
+    let addr = listener.local_addr()?;
+    let coord = Coord::open_cluster(&cfg.dir, cfg.id, members, &cfg.raft)
+        .await
+        .context("opening coord")?;
+    let stop = shutdown.clone();
+    let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
+        stop.cancelled().await
+    }));
+    announce("coord", cfg.id, &addr);
+    shutdown.cancelled().await;
+    match server.await {
+        Ok(r) => r.context("coord gRPC server")?,
+        Err(e) => tracing::warn!(error = %e, "coord server task"),
+    }
+    coord.shutdown().await.context("stopping coord")?;
+    Ok(())
+}
+
+/// `quiver datanode`: owns the shards coord gives it.
+pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let store = open_store(&cfg.store)?;
+    let coord = connect_coord(&cfg.coords).await?;
+    let mut node_cfg = cfg.datanode.clone();
+    node_cfg.node_id = cfg.id;
+    let datanode = DataNode::new(
+        node_cfg,
+        store,
+        Arc::new(coord.clone()),
+        shutdown.child_token(),
+    )?;
+    let node = Arc::new(datanode.clone());
+    let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
+    let router = Server::builder().add_service(svc.into_service());
+    let server = serve(listener, shutdown.clone(), |incoming, stopped| {
+        router.serve_with_incoming_shutdown(incoming, stopped)
+    });
+    let advertised = advertise(&cfg.listen, &addr);
+    let agents = agent::spawn_datanode(
+        coord,
+        datanode.clone(),
+        cfg.id,
+        advertised,
+        Duration::from_millis(cfg.heartbeat_ms),
+        shutdown.clone(),
+    );
+    announce("datanode", cfg.id, &addr);
+    shutdown.cancelled().await;
+    finish(server, agents).await;
+    datanode.close().await;
+    Ok(())
+}
+
+/// `quiver querynode`: serves the shards coord places on it.
+pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let store = open_store(&cfg.store)?;
+    let coord = connect_coord(&cfg.coords).await?;
+    let routes: Arc<dyn RouteTable> = Arc::new(coord.clone());
+    let feed = Arc::new(ClusterData::new(routes, ClusterClientConfig::default())?);
+    let mut node_cfg = cfg.querynode.clone();
+    node_cfg.node_id = cfg.id;
+    node_cfg.cache_dir = cfg.cache_dir.clone();
+    let querynode = Arc::new(QueryNode::new(
+        node_cfg,
+        store,
+        feed,
+        shutdown.child_token(),
+    )?);
+    let svc = QueryServiceImpl::new(querynode.clone());
+    let router = Server::builder().add_service(svc.into_service());
+    let server = serve(listener, shutdown.clone(), |incoming, stopped| {
+        router.serve_with_incoming_shutdown(incoming, stopped)
+    });
+    let advertised = advertise(&cfg.listen, &addr);
+    let agents = agent::spawn_querynode(
+        coord,
+        querynode,
+        cfg.id,
+        advertised,
+        Duration::from_millis(cfg.heartbeat_ms),
+        shutdown.clone(),
+    );
+    announce("querynode", cfg.id, &addr);
+    shutdown.cancelled().await;
+    finish(server, agents).await;
+    Ok(())
+}
+
+/// `quiver proxy`: the Milvus front door of a cluster.
+pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let coord = connect_coord(&cfg.coords).await?;
+    let routes: Arc<dyn RouteTable> = Arc::new(coord.clone());
+    let client_cfg = ClusterClientConfig {
+        request_deadline: Duration::from_millis(cfg.request_deadline_ms),
+        ..ClusterClientConfig::default()
+    };
+    let data = Arc::new(ClusterData::new(routes.clone(), client_cfg.clone())?);
+    let query = Arc::new(ClusterQuery::new(routes, client_cfg)?);
+    let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
+    let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
+    let service = MilvusFront::new(proxy, catalog).into_service();
+    let router = Server::builder().add_service(service);
+    let server = serve(listener, shutdown.clone(), |incoming, stopped| {
+        router.serve_with_incoming_shutdown(incoming, stopped)
+    });
+    announce("proxy", cfg.id, &addr);
+    shutdown.cancelled().await;
+    finish(server, Vec::new()).await;
+    Ok(())
+}
+
+/// The address other processes reach this node at: the configured one, with
+/// the bound port when it asked for port 0.
+fn advertise(listen: &str, bound: &std::net::SocketAddr) -> String {
+    match listen.rsplit_once(':') {
+        Some((host, "0")) => format!("{host}:{}", bound.port()),
+        _ => listen.to_string(),
+    }
+}
+
+/// Runs a tonic server built by `make` on `listener` until `shutdown`.
+fn serve<F, Fut>(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    make: F,
+) -> JoinHandle<Result<()>>
+where
+    F: FnOnce(TcpIncoming, tokio_util::sync::WaitForCancellationFutureOwned) -> Fut,
+    Fut: Future<Output = std::result::Result<(), tonic::transport::Error>> + Send + 'static,
+{
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let fut = make(incoming, shutdown.cancelled_owned());
+    tokio::spawn(async move { fut.await.context("gRPC server") })
+}
+
+async fn finish(server: JoinHandle<Result<()>>, agents: Vec<JoinHandle<()>>) {
+    match server.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server"),
+        Err(e) => tracing::warn!(error = %e, "gRPC server task"),
+        Ok(Ok(())) => {}
+    }
+    for a in agents {
+        let _ = a.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertise;
+
+    #[test]
+    fn advertised_address_takes_the_bound_port_for_port_zero() {
+        let bound = "127.0.0.1:4567".parse().expect("addr");
+        assert_eq!(advertise("127.0.0.1:0", &bound), "127.0.0.1:4567");
+        assert_eq!(advertise("10.0.0.1:7200", &bound), "10.0.0.1:7200");
+    }
+}

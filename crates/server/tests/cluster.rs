@@ -1,0 +1,215 @@
+//! Multi-process cluster tests: the `quiver cluster` tooling contract, and the
+//! chaos scenarios (kill -9 of the leader coord, a querynode, a datanode;
+//! SIGSTOP of the leader; a restart of everything) under load, each checked
+//! against the cluster-mode bounds.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use quiver_client::{Client, CollectionSpec, Rows};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_quiver");
+
+fn quiver(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("runs quiver");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn status(dir: &Path) -> Value {
+    let (ok, out, err) = quiver(&[
+        "cluster",
+        "status",
+        "--dir",
+        dir.to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(ok, "status failed: {err}");
+    serde_json::from_str(out.trim()).expect("status is JSON")
+}
+
+fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Stops the cluster even when an assertion fails.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = quiver(&[
+            "cluster",
+            "down",
+            "--dir",
+            self.0.to_str().unwrap_or_default(),
+        ]);
+    }
+}
+
+fn dump_logs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir.join("logs")) {
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            eprintln!("--- {} (tail)", e.path().display());
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cluster_up_status_start_down() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().expect("utf8");
+    let (ok, out, err) = quiver(&[
+        "cluster",
+        "up",
+        "--dir",
+        d,
+        "--coords",
+        "3",
+        "--datanodes",
+        "2",
+        "--querynodes",
+        "2",
+    ]);
+    let _down = Down(&dir);
+    if !ok {
+        dump_logs(&dir);
+        panic!("cluster up failed: {out}{err}");
+    }
+
+    // cluster.json: {"proxy", "processes": [{"role", "id", "pid", "addr"}]}
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cluster.json")).expect("cluster.json"),
+    )
+    .expect("JSON");
+    let proxy = file["proxy"].as_str().expect("proxy").to_string();
+    let procs = file["processes"].as_array().expect("processes");
+    assert_eq!(
+        procs.len(),
+        8,
+        "3 coords + 2 datanodes + 2 querynodes + 1 proxy"
+    );
+    for role in ["coord", "datanode", "querynode", "proxy"] {
+        assert!(procs.iter().any(|p| p["role"] == role), "no {role}");
+    }
+    for p in procs {
+        assert!(p["id"].as_u64().is_some() && p["pid"].as_u64().is_some() && p["addr"].is_string());
+    }
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = Client::connect(&proxy).await.expect("connect");
+        let mut spec = CollectionSpec::new("items", 4);
+        spec.shards = Some(2);
+        c.create_collection(&spec).await.expect("create");
+        c.load_collection("items", 2).await.expect("load");
+        c.insert("items", Rows::new(4, vec![0.5; 8]).with_ids(vec![1, 2]))
+            .await
+            .expect("insert");
+        assert_eq!(c.count("items").await.expect("count"), 2);
+    });
+
+    let dn_ids: Vec<u64> = procs
+        .iter()
+        .filter(|p| p["role"] == "datanode")
+        .filter_map(|p| p["id"].as_u64())
+        .collect();
+    wait_for(Duration::from_secs(30), "placement in status", || {
+        let s = status(&dir);
+        let c = &s["collections"]["items"];
+        s["coord_leader"].as_u64().is_some()
+            && c["querynodes"].as_array().is_some_and(|q| q.len() == 2)
+            && c["datanodes"].as_array().is_some_and(|d| !d.is_empty())
+    });
+
+    // kill -9 one datanode: status shows it stopped; start brings it back.
+    let victim = procs
+        .iter()
+        .find(|p| p["id"].as_u64() == Some(dn_ids[0]))
+        .expect("datanode");
+    let pid = victim["pid"].as_i64().expect("pid") as i32;
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_for(
+        Duration::from_secs(10),
+        "the datanode to show as stopped",
+        || {
+            status(&dir)["processes"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["id"].as_u64() == Some(dn_ids[0]) && p["running"] == false)
+            })
+        },
+    );
+    let id = dn_ids[0].to_string();
+    let (ok, out, err) = quiver(&["cluster", "start", "--dir", d, "--id", &id]);
+    assert!(ok, "start failed: {out}{err}");
+    let (ok, _, err) = quiver(&["cluster", "start", "--dir", d, "--id", &id]);
+    assert!(!ok && err.contains("already running"), "{err}");
+    wait_for(Duration::from_secs(30), "the datanode's lease", || {
+        status(&dir)["processes"].as_array().is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["id"].as_u64() == Some(dn_ids[0]) && p["running"] == true && p["lease"] == "alive"
+            })
+        })
+    });
+
+    let (ok, out, err) = quiver(&["cluster", "down", "--dir", d]);
+    assert!(ok, "down failed: {out}{err}");
+    let s = status(&dir);
+    assert!(
+        s["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .all(|p| p["running"] == false),
+        "{s}"
+    );
+}
+
+#[test]
+fn chaos_scenarios_hold_their_bounds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("chaos");
+    let d = dir.to_str().expect("utf8");
+    let (ok, out, err) = quiver(&["cluster", "chaos", "--dir", d, "--json"]);
+    let _down = Down(&dir);
+    let report: Option<Value> = out
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok());
+    let Some(report) = report else {
+        dump_logs(&dir);
+        panic!("chaos printed no report: {out}{err}");
+    };
+    let mut failed = Vec::new();
+    for s in report["scenarios"].as_array().expect("scenarios") {
+        for c in s["checks"].as_array().expect("checks") {
+            if c["passed"] != true {
+                failed.push(format!(
+                    "{}: {} (errors: {})",
+                    s["name"], c["what"], s["load"]["errors"]
+                ));
+            }
+        }
+    }
+    if !failed.is_empty() || !ok {
+        dump_logs(&dir);
+    }
+    assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
+    assert!(ok, "chaos exited non-zero: {err}");
+    assert_eq!(report["scenarios"].as_array().map(Vec::len), Some(5));
+}
