@@ -52,3 +52,39 @@ async fn s3_store_passes_the_suite() {
     store_suite::run_all(a, "s3 under a prefix", expect()).await;
     eprintln!("s3 suite done in {:?}", t.elapsed());
 }
+
+/// Opt-in: the whole suite, create race included, on an S3 you name (AWS, MinIO) with
+/// `QUIVER_TEST_S3='{"kind":"s3","bucket":"...",...}'` (a StoreConfig as JSON). Runs under a
+/// fresh prefix and deletes what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_s3_passes_the_suite() {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let Ok(json) = std::env::var("QUIVER_TEST_S3") else {
+        return;
+    };
+    let mut cfg: StoreConfig = serde_json::from_str(&json).expect("QUIVER_TEST_S3: a StoreConfig");
+    let run = format!(
+        "quiver-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
+    if let StoreConfig::S3 { prefix, .. } = &mut cfg {
+        *prefix = Some(match prefix.take() {
+            Some(p) => format!("{p}/{run}"),
+            None => run,
+        });
+    }
+    let store = open_store(&cfg).expect("open the QUIVER_TEST_S3 store");
+    let expect = store_suite::Expect {
+        atomic_create_race: true,
+    };
+    store_suite::run_all(store.clone(), "external s3", expect).await;
+    let left: Vec<_> = store.list(None).try_collect().await.expect("list");
+    for m in left {
+        store.delete(&m.location).await.expect("clean up");
+    }
+}
