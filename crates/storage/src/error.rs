@@ -15,6 +15,9 @@ pub enum StorageError {
     /// The object does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A [`crate::StoreConfig`] setting breaks a rule.
+    #[error("invalid store config {field}: {rule}")]
+    Config { field: String, rule: String },
     /// The caller handed data that cannot be stored (a bug upstream).
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -61,6 +64,7 @@ impl From<StorageError> for quiver_common::Error {
             StorageError::Fenced(m) => Error::Fenced(m),
             StorageError::Corrupt { .. } => Error::Corrupt(e.to_string()),
             StorageError::Io { .. } | StorageError::NotFound(_) => Error::Io(e.to_string()),
+            StorageError::Config { field, rule } => Error::invalid(field, rule),
             StorageError::Invalid(m) => Error::Internal(m),
         }
     }
@@ -79,5 +83,10 @@ mod tests {
         assert_eq!(k(StorageError::io("a", "b")), ErrorKind::Io);
         assert_eq!(k(StorageError::NotFound("a".into())), ErrorKind::Io);
         assert_eq!(k(StorageError::Invalid("a".into())), ErrorKind::Internal);
+        let config = StorageError::Config {
+            field: "bucket".into(),
+            rule: "r".into(),
+        };
+        assert_eq!(k(config), ErrorKind::InvalidArgument);
     }
 }

@@ -2,6 +2,8 @@
 //! put-if-absent, torn-tail detection) and immutable segment files read through mmap.
 //!
 //! - [`open_local_store`]: `LocalFileSystem` with fsync on, so a successful put is durable.
+//! - [`StoreConfig`] / [`open_store`]: a local directory or an S3-compatible bucket (with
+//!   real conditional writes, which the WAL's fencing needs).
 //! - [`Wal`]: one object per group-committed batch at `wal/<collection>/<shard>/<seq:020>.wal`.
 //!   The key is the seq, not `<epoch>/<first_ts>` as design.md §2 first sketched: fencing by
 //!   put-if-absent needs every epoch to compete for the same next key.
@@ -12,6 +14,7 @@
 
 mod cleanup;
 mod codec;
+mod config;
 mod error;
 pub mod layout;
 mod segment;
@@ -19,8 +22,9 @@ mod store;
 mod wal;
 
 pub use cleanup::delete_shard_data;
+pub use config::StoreConfig;
 pub use error::{Result, StorageError};
 pub use object_store::{ObjectStore, path::Path as ObjectPath};
 pub use segment::{MappedSegment, SegmentData, encode_segment, fetch_segment, put_segment};
-pub use store::open_local_store;
+pub use store::{open_local_store, open_store};
 pub use wal::{RecoveryReport, TornTail, Wal, WalOptions, WalRecord};

@@ -40,12 +40,9 @@ pub struct CoordConfig {
     pub raft: CoordOptions,
 }
 
-/// Where the object store is. Only a local (shared) directory for now.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
-pub enum StoreConfig {
-    Local { path: PathBuf },
-}
+/// Where the object store is: a shared local directory or an S3 bucket
+/// (see docs/cluster.md, "Object store").
+pub use quiver_storage::StoreConfig;
 
 /// `quiver datanode --config FILE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +161,9 @@ impl Validate for DataNodeProcConfig {
         check_addr("listen", &self.listen)?;
         check_coords(&self.coords)?;
         check_heartbeat(self.heartbeat_ms)?;
+        self.store
+            .validate()
+            .map_err(|e| anyhow::anyhow!("store: {e}"))?;
         self.datanode.validate().map_err(anyhow::Error::from)
     }
 }
@@ -176,6 +176,9 @@ impl Validate for QueryNodeProcConfig {
         check_addr("listen", &self.listen)?;
         check_coords(&self.coords)?;
         check_heartbeat(self.heartbeat_ms)?;
+        self.store
+            .validate()
+            .map_err(|e| anyhow::anyhow!("store: {e}"))?;
         self.querynode.validate().map_err(anyhow::Error::from)
     }
 }
@@ -325,8 +328,10 @@ path = "/tmp/objects"
         assert_eq!(c.listen, "0.0.0.0:9");
         assert_eq!(c.datanode.seal_rows, 5000);
         assert_eq!(c.heartbeat_ms, 500);
-        let StoreConfig::Local { path } = &c.store;
-        assert_eq!(path, Path::new("/data/o"));
+        match &c.store {
+            StoreConfig::Local { path } => assert_eq!(path, Path::new("/data/o")),
+            other => panic!("expected a local store, got {other:?}"),
+        }
     }
 
     #[test]
@@ -357,5 +362,35 @@ members = [{ id = 1, addr = "127.0.0.1:7101" }]
         );
         let e = load::<CoordConfig>(f.path(), vec![], &[]).expect_err("not a member");
         assert!(format!("{e:#}").contains("members"), "{e:#}");
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+
+    #[test]
+    fn an_s3_store_is_configured_and_checked() {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(
+            f.path(),
+            r#"
+id = 6
+listen = "127.0.0.1:7300"
+coords = ["127.0.0.1:7100"]
+cache_dir = "/tmp/cache"
+store = { kind = "s3", endpoint = "http://127.0.0.1:9000", bucket = "quiver", allow_http = true }
+"#,
+        )
+        .expect("write");
+        let c: QueryNodeProcConfig = load(f.path(), vec![], &[]).expect("loads");
+        assert!(matches!(c.store, StoreConfig::S3 { .. }));
+        let e = load::<QueryNodeProcConfig>(
+            f.path(),
+            vec![("QUIVER_STORE__BUCKET".to_string(), "Bad_Bucket".to_string())],
+            &[],
+        )
+        .expect_err("bad bucket name");
+        assert!(format!("{e:#}").contains("bucket"), "{e:#}");
     }
 }

@@ -41,10 +41,7 @@ async fn bind(addr: &str) -> Result<TcpListener> {
 }
 
 fn open_store(cfg: &StoreConfig) -> Result<Arc<dyn object_store::ObjectStore>> {
-    match cfg {
-        StoreConfig::Local { path } => quiver_storage::open_local_store(path)
-            .with_context(|| format!("opening the object store at {}", path.display())),
-    }
+    quiver_storage::open_store(cfg).context("opening the object store")
 }
 
 async fn connect_coord(coords: &[String]) -> Result<CoordClient> {

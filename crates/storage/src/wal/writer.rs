@@ -110,17 +110,15 @@ async fn put_batch(shared: &Shared, seq: u64, batch: &[Pending]) -> Result<()> {
             .await
         {
             Ok(_) => return Ok(()),
-            // After a failed attempt, the object may be ours: the put landed but its answer
-            // was lost. Only identical bytes prove that; anything else is a newer owner.
-            Err(object_store::Error::AlreadyExists { .. }) if attempt > 0 => {
+            // The object may be ours: an earlier attempt landed but its answer was lost, or
+            // the S3 client retried a 5xx answer to a put that had landed. Only identical
+            // bytes (the header holds our epoch) prove that; anything else is a newer owner.
+            Err(object_store::Error::AlreadyExists { .. }) => {
                 match landed(shared, &path, &parts).await {
                     Ok(true) => return Ok(()),
                     Ok(false) => return Err(fenced(&path, shared.epoch)),
                     Err(e) => e,
                 }
-            }
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                return Err(fenced(&path, shared.epoch));
             }
             Err(e) => e,
         };
