@@ -23,6 +23,9 @@ pub struct ScenarioReport {
 pub struct Check {
     pub what: String,
     pub passed: bool,
+    /// A time bound of the contract (e.g. a new leader within 3 s): the
+    /// report checks it; tests leave timing to the report.
+    pub timing: bool,
 }
 
 impl ScenarioReport {
@@ -45,6 +48,16 @@ impl ScenarioReport {
         self.checks.push(Check {
             what: what.into(),
             passed,
+            timing: false,
+        });
+    }
+
+    /// A time bound of the contract.
+    pub fn check_time(&mut self, what: impl Into<String>, passed: bool) {
+        self.checks.push(Check {
+            what: what.into(),
+            passed,
+            timing: true,
         });
     }
 
@@ -99,9 +112,10 @@ impl Report {
             md.push_str(&format!("\n## {}\n\n{}\n\n", s.name, s.fault));
             for c in &s.checks {
                 md.push_str(&format!(
-                    "- [{}] {}\n",
+                    "- [{}] {}{}\n",
                     if c.passed { "x" } else { " " },
-                    c.what
+                    c.what,
+                    if c.timing { " (time bound)" } else { "" }
                 ));
             }
             if !s.load.errors.is_empty() {
