@@ -50,12 +50,15 @@ pub enum MetaCommand {
         alias: String,
     },
     /// Refused unless `epoch` is the shard's current owner epoch (0 while
-    /// the shard has no owner).
+    /// the shard has no owner). `None` only in entries written before the
+    /// epoch was carried: a Raft log replays them as they were accepted
+    /// then (without the check), so upgrading never drops a registered
+    /// segment.
     RegisterSegments {
         collection_id: CollectionId,
         shard: ShardIndex,
         #[serde(default)]
-        epoch: u64,
+        epoch: Option<u64>,
         segments: Vec<SegmentMeta>,
         wal_checkpoint: u64,
     },

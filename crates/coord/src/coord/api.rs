@@ -128,7 +128,7 @@ impl Coord {
         let cmd = MetaCommand::RegisterSegments {
             collection_id,
             shard,
-            epoch,
+            epoch: Some(epoch),
             segments,
             wal_checkpoint,
         };

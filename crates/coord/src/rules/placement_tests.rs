@@ -178,7 +178,7 @@ fn register_segments_is_fenced_by_the_owner_epoch() {
     let reg = |epoch, id| MetaCommand::RegisterSegments {
         collection_id: c,
         shard: 0,
-        epoch,
+        epoch: Some(epoch),
         segments: vec![SegmentMeta {
             id,
             rows: 1,

@@ -13,7 +13,7 @@ pub(super) fn register_segments(
     state: &mut MetaState,
     collection_id: CollectionId,
     shard: ShardIndex,
-    epoch: u64,
+    epoch: Option<u64>,
     segments: &[SegmentMeta],
     wal_checkpoint: u64,
 ) -> Result<MetaResponse, RuleError> {
@@ -23,7 +23,9 @@ pub(super) fn register_segments(
     let current = state
         .shard_owner(collection_id, shard)
         .map_or(0, |o| o.epoch);
-    if epoch != current {
+    if let Some(epoch) = epoch
+        && epoch != current
+    {
         return Err(RuleError::Fenced(format!(
             "shard {collection_id}/{shard}: epoch {epoch} is not the current owner epoch {current}"
         )));

@@ -349,7 +349,7 @@ fn register(collection_id: u64, shard: u32, segments: Vec<SegmentMeta>, wal: u64
     MetaCommand::RegisterSegments {
         collection_id,
         shard,
-        epoch: 0,
+        epoch: Some(0),
         segments,
         wal_checkpoint: wal,
     }
@@ -455,4 +455,30 @@ fn allocate_ids_hands_out_disjoint_ranges() {
     s.next_id = u64::MAX - 1;
     let e = rejected(&mut s, MetaCommand::AllocateIds { count: 5 });
     assert!(e.to_string().contains("exhausted"), "{e}");
+}
+
+#[test]
+fn a_register_segments_entry_without_an_epoch_replays_as_accepted_then() {
+    // An entry written before RegisterSegments carried the owner epoch: the
+    // shard has an owner now (epoch 1), and replay must still register it.
+    let mut s = MetaState::default();
+    let id = match ok(&mut s, create("a", 1)) {
+        MetaResponse::CollectionCreated { id } => id,
+        other => panic!("unexpected {other:?}"),
+    };
+    ok(
+        &mut s,
+        MetaCommand::AcquireShard {
+            collection_id: id,
+            shard: 0,
+            node_id: 1,
+        },
+    );
+    let legacy = format!(
+        r#"{{"RegisterSegments":{{"collection_id":{id},"shard":0,"segments":[{{"id":9,"rows":5,"max_ts":7,"wal_seq":3,"has_index":false}}],"wal_checkpoint":3}}}}"#
+    );
+    let cmd: MetaCommand = serde_json::from_str(&legacy).expect("legacy entry decodes");
+    ok(&mut s, cmd);
+    assert_eq!(s.segments(id, 0).segments.len(), 1);
+    assert_eq!(s.segments(id, 0).wal_checkpoint, 3);
 }
