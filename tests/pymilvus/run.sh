@@ -7,7 +7,10 @@
 #   3. the server on a free port with a temporary data dir;
 #   4. pytest tests/pymilvus with each venv in turn (QUIVER_URI tells the tests where the server is;
 #      QUIVER_SERVER_BIN lets test_restart.py run and kill -9 a server of its own);
-#   5. the server is stopped (SIGINT, graceful) and the data dir removed.
+#   5. the server is stopped (SIGINT, graceful) and the data dir removed;
+#   6. the suite again, with the first release, against the proxy of a local cluster
+#      (`quiver cluster up`: 3 coords, 2 datanodes, 2 querynodes, each its own process),
+#      which is then stopped (`quiver cluster down`). PYMILVUS_CLUSTER=0 skips this.
 # Env: PYMILVUS_RELEASES picks releases (default "2.5 3.0"); PYTHON picks the interpreter
 # (default python3); QUIVER_BIN uses a prebuilt binary instead of step 2. Extra args go to pytest.
 set -euo pipefail
@@ -42,10 +45,12 @@ data=$(mktemp -d)
 log="$data.log"
 "$bin" standalone --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
+cluster=$(mktemp -d)
 cleanup() {
     kill -INT "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
-    rm -rf "$data" "$log"
+    [[ -f $cluster/c/cluster.json ]] && "$bin" cluster down --dir "$cluster/c" >/dev/null 2>&1
+    rm -rf "$data" "$log" "$cluster"
 }
 trap cleanup EXIT
 
@@ -65,5 +70,20 @@ done
 if [[ $status != 0 ]]; then
     echo "--- server log (tail) ---"
     tail -n 50 "$log"
+fi
+
+if [[ ${PYMILVUS_CLUSTER:-1} != 0 ]]; then
+    py="target/pymilvus-venv-$first/bin/python"
+    echo "== pymilvus $("$py" -c 'import pymilvus; print(pymilvus.__version__)') against a cluster (quiver cluster up)"
+    if "$bin" cluster up --dir "$cluster/c" --coords 3 --datanodes 2 --querynodes 2; then
+        proxy=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["proxy"])' "$cluster/c/cluster.json")
+        QUIVER_URI="http://$proxy" "$py" -m pytest -q -p no:cacheprovider "$here" "$@" || {
+            status=1
+            for f in "$cluster"/c/logs/*.log; do echo "--- $f (tail)"; tail -n 20 "$f"; done
+        }
+    else
+        status=1
+        for f in "$cluster"/c/logs/*.log; do echo "--- $f (tail)"; tail -n 20 "$f"; done
+    fi
 fi
 exit $status
