@@ -153,32 +153,45 @@ impl Validate for CoordConfig {
     }
 }
 
+/// What datanodes and querynodes share: id, address, coords, heartbeat, store.
+fn check_node(
+    id: u64,
+    listen: &str,
+    coords: &[String],
+    heartbeat_ms: u64,
+    store: &StoreConfig,
+) -> Result<()> {
+    if id == 0 {
+        bail!("id: must be > 0");
+    }
+    check_addr("listen", listen)?;
+    check_coords(coords)?;
+    check_heartbeat(heartbeat_ms)?;
+    store.validate().map_err(|e| anyhow::anyhow!("store: {e}"))
+}
+
 impl Validate for DataNodeProcConfig {
     fn validate(&self) -> Result<()> {
-        if self.id == 0 {
-            bail!("id: must be > 0");
-        }
-        check_addr("listen", &self.listen)?;
-        check_coords(&self.coords)?;
-        check_heartbeat(self.heartbeat_ms)?;
-        self.store
-            .validate()
-            .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+        check_node(
+            self.id,
+            &self.listen,
+            &self.coords,
+            self.heartbeat_ms,
+            &self.store,
+        )?;
         self.datanode.validate().map_err(anyhow::Error::from)
     }
 }
 
 impl Validate for QueryNodeProcConfig {
     fn validate(&self) -> Result<()> {
-        if self.id == 0 {
-            bail!("id: must be > 0");
-        }
-        check_addr("listen", &self.listen)?;
-        check_coords(&self.coords)?;
-        check_heartbeat(self.heartbeat_ms)?;
-        self.store
-            .validate()
-            .map_err(|e| anyhow::anyhow!("store: {e}"))?;
+        check_node(
+            self.id,
+            &self.listen,
+            &self.coords,
+            self.heartbeat_ms,
+            &self.store,
+        )?;
         self.querynode.validate().map_err(anyhow::Error::from)
     }
 }

@@ -27,28 +27,6 @@ pub async fn status(dir: &Path) -> Result<Value> {
     let mut aliases = serde_json::Map::new();
     let mut leases: BTreeMap<u64, bool> = BTreeMap::new();
 
-    // The leader as the coord with the newest term sees it (a paused or
-    // cut-off coord may still believe in an older one).
-    let mut newest: Option<(u64, Option<u64>)> = None;
-    for p in file.by_role("coord").filter(|p| running(p.pid)) {
-        let Ok(Ok(client)) = tokio::time::timeout(
-            COORD_TIMEOUT,
-            CoordClient::connect(vec![p.addr.clone()], Default::default()),
-        )
-        .await
-        else {
-            continue;
-        };
-        if let Ok(Ok(s)) = tokio::time::timeout(COORD_TIMEOUT, client.status_of(&p.addr)).await
-            && newest.is_none_or(|(term, _)| s.term > term)
-        {
-            newest = Some((s.term, s.leader));
-        }
-    }
-    if let Some((_, Some(id))) = newest {
-        leader = json!(id);
-    }
-
     let coords: Vec<String> = file
         .by_role("coord")
         .filter(|p| running(p.pid))
@@ -56,11 +34,24 @@ pub async fn status(dir: &Path) -> Result<Value> {
         .collect();
     match tokio::time::timeout(
         COORD_TIMEOUT,
-        CoordClient::connect(coords, Default::default()),
+        CoordClient::connect(coords.clone(), Default::default()),
     )
     .await
     {
         Ok(Ok(client)) => {
+            // The leader as the coord with the newest term sees it (a paused
+            // or cut-off coord may still believe in an older one).
+            let mut newest: Option<(u64, Option<u64>)> = None;
+            for addr in &coords {
+                if let Ok(Ok(s)) = tokio::time::timeout(COORD_TIMEOUT, client.status_of(addr)).await
+                    && newest.is_none_or(|(term, _)| s.term > term)
+                {
+                    newest = Some((s.term, s.leader));
+                }
+            }
+            if let Some((_, Some(id))) = newest {
+                leader = json!(id);
+            }
             let state = client.state();
             for meta in state.collections() {
                 let mut qn = BTreeSet::new();
