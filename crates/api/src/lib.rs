@@ -5,11 +5,13 @@
 //! plugs the roles' in-process implementations together; cluster mode plugs
 //! network clients into the same traits.
 
+mod alias;
 mod data;
 mod meta;
 mod query;
 mod route;
 
+pub use alias::{ALIAS_HISTORY, Actor, AliasChange, AliasEvent, AliasMeta, MirrorMeta};
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use meta::{
     CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,

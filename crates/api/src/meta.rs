@@ -6,6 +6,8 @@ use quiver_common::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::alias::{Actor, AliasChange, AliasMeta};
+
 /// One shard of one collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShardId {
@@ -110,6 +112,19 @@ pub trait CatalogClient: Send + Sync {
     fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {
         let _ = name_or_alias;
         None
+    }
+    /// An alias with its mirror and history, from the local cache.
+    fn alias(&self, alias: &str) -> Option<AliasMeta> {
+        let _ = alias;
+        None
+    }
+    /// An admin API alias change (mirror, flip, pin, compare-and-swap alter),
+    /// recorded with `actor`; returns the alias's new epoch.
+    async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        let _ = (change, actor);
+        Err(quiver_common::Error::Unavailable(
+            "this front door has no alias admin".into(),
+        ))
     }
     /// Sets how many querynodes serve each shard of a collection (by name or
     /// alias; `replicas` >= 1). Where there is one querynode (standalone) the

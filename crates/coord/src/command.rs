@@ -1,5 +1,6 @@
 //! What goes through the Raft log: commands, and what applying one returns.
 
+pub use quiver_api::{Actor, AliasChange};
 use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,12 @@ pub enum MetaCommand {
         id: u64,
         role: NodeRole,
         addr: String,
+    },
+    /// An alias change of the admin API (mirrors, flips, pins,
+    /// compare-and-swap), recorded with who made it and why.
+    AliasAdmin {
+        change: AliasChange,
+        actor: Actor,
     },
     /// The querynodes serving one shard, in order (each a registered
     /// querynode, no duplicates); empty clears them.

@@ -37,12 +37,13 @@ mod server;
 mod state;
 mod wire;
 
+pub use command::{Actor, AliasChange};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
 pub use raft::{GrpcTransport, NoPeers, RaftTransport, TypeConfig};
 pub use remote::{CoordClient, CoordClientOptions, collection_info};
 pub use server::serve;
 pub use state::{
-    AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState, NodeMeta, NodeRole, SegmentCatalog,
-    SegmentMeta, ShardOwner,
+    ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState,
+    MirrorMeta, NodeMeta, NodeRole, SegmentCatalog, SegmentMeta, ShardOwner,
 };

@@ -41,6 +41,7 @@ mod roles;
 
 pub use roles::collection_info;
 
+use crate::command::{Actor, AliasChange};
 use crate::coord::{ClusterStatus, Role};
 use crate::raft::MAX_MESSAGE_BYTES;
 use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, SegmentMeta};
@@ -535,13 +536,68 @@ impl CoordClient {
             .aliases
             .into_iter()
             .map(|a| {
-                let meta = AliasMeta {
+                let meta = serde_json::from_slice(&a.alias_json).unwrap_or(AliasMeta {
                     collection: a.collection,
                     epoch: a.epoch,
-                };
+                    mirror: None,
+                    history: Vec::new(),
+                });
                 (a.alias, meta)
             })
             .collect())
+    }
+
+    /// An admin API alias change, recorded with `actor`; returns the
+    /// alias's new epoch. A flip without `expect` is sent as a
+    /// compare-and-swap against the target this client knows, so a retry
+    /// after an ambiguous failure can never flip twice; if that retry finds
+    /// the alias already changed by this very request, it succeeds.
+    pub async fn alias_admin(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        let change = match change {
+            AliasChange::Flip {
+                alias,
+                expect: None,
+            } => {
+                let current = self.state().alias(&alias).map(|a| a.collection.clone());
+                AliasChange::Flip {
+                    alias,
+                    expect: current,
+                }
+            }
+            other => other,
+        };
+        let req = pb::AliasAdminRequest {
+            change_json: json(&change, "change")?,
+            actor_json: json(&actor, "actor")?,
+        };
+        let (reply, ambiguous) = self
+            .call_write("alias admin", |mut c| {
+                let req = req.clone();
+                async move { c.alias_admin(req).await }
+            })
+            .await;
+        let reply = match reply {
+            Err(e) if ambiguous => {
+                let alias = match &change {
+                    AliasChange::Alter { alias, .. }
+                    | AliasChange::Mirror { alias, .. }
+                    | AliasChange::Flip { alias, .. }
+                    | AliasChange::Pin { alias, .. } => alias.clone(),
+                };
+                let aliases = self.list_aliases().await?;
+                let last = aliases
+                    .into_iter()
+                    .find(|(a, _)| *a == alias)
+                    .and_then(|(_, meta)| meta.history.last().cloned());
+                return match last {
+                    Some(ev) if ev.by == actor.by && ev.reason == actor.reason => Ok(ev.epoch),
+                    _ => Err(e),
+                };
+            }
+            other => other?,
+        };
+        self.seen(reply.version).await;
+        Ok(reply.epoch)
     }
 
     /// Registers sealed segments; returns the shard's WAL checkpoint.

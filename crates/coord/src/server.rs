@@ -253,6 +253,21 @@ impl CoordService for MetaService {
         }))
     }
 
+    async fn alias_admin(&self, request: Request<pb::AliasAdminRequest>) -> Reply<pb::AliasReply> {
+        let req = request.into_inner();
+        let change = from_json_arg(&req.change_json, "change_json")?;
+        let actor = from_json_arg(&req.actor_json, "actor_json")?;
+        let epoch = self
+            .coord
+            .alias_admin(change, actor)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::AliasReply {
+            epoch,
+            version: self.version(),
+        }))
+    }
+
     async fn drop_alias(&self, request: Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
         let name = request.into_inner().name;
         self.coord.drop_alias(&name).await.map_err(to_status)?;
@@ -264,12 +279,15 @@ impl CoordService for MetaService {
         let aliases = state
             .aliases()
             .iter()
-            .map(|(alias, meta)| pb::Alias {
-                alias: alias.clone(),
-                collection: meta.collection.clone(),
-                epoch: meta.epoch,
+            .map(|(alias, meta)| {
+                Ok(pb::Alias {
+                    alias: alias.clone(),
+                    collection: meta.collection.clone(),
+                    epoch: meta.epoch,
+                    alias_json: to_json(meta, "alias")?,
+                })
             })
-            .collect();
+            .collect::<Result<_, Status>>()?;
         Ok(Response::new(pb::ListAliasesReply {
             aliases,
             version: state.version(),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+pub use quiver_api::{ALIAS_HISTORY, AliasEvent, AliasMeta, MirrorMeta};
 use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -93,13 +94,6 @@ pub struct NodeMeta {
     pub role: NodeRole,
     /// `host:port` of the node's internal gRPC endpoint.
     pub addr: String,
-}
-
-/// Where an alias points; `epoch` grows on every change (see `rules::alias`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AliasMeta {
-    pub collection: String,
-    pub epoch: u64,
 }
 
 /// A sealed segment registered by a shard's datanode.

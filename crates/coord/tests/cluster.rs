@@ -609,6 +609,13 @@ impl pb::coord_service_server::CoordService for LossyFront {
         self.client().drop_alias(request.into_inner()).await
     }
 
+    async fn alias_admin(
+        &self,
+        request: tonic::Request<pb::AliasAdminRequest>,
+    ) -> Reply<pb::AliasReply> {
+        self.client().alias_admin(request.into_inner()).await
+    }
+
     async fn list_aliases(
         &self,
         request: tonic::Request<pb::Empty>,

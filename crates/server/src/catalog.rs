@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quiver_api::{
-    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,
-    SegmentInfo, ShardId,
+    Actor, AliasChange, AliasMeta, CatalogClient, CollectionInfo, CollectionTimes,
+    CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
 };
 use quiver_common::Result;
 use quiver_coord::{CollectionMeta, Coord, IndexSpec, SegmentMeta};
@@ -196,6 +196,14 @@ impl CatalogClient for LocalCatalog {
             .into_iter()
             .map(|(alias, meta)| (alias, meta.collection))
             .collect()
+    }
+
+    fn alias(&self, alias: &str) -> Option<AliasMeta> {
+        self.coord.state().alias(alias).cloned()
+    }
+
+    async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        Ok(self.coord.alias_admin(change, actor).await?)
     }
 
     fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {

@@ -8,7 +8,7 @@ use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex};
 use tokio::sync::watch;
 
 use super::Coord;
-use crate::command::{MetaCommand, MetaResponse};
+use crate::command::{Actor, AliasChange, MetaCommand, MetaResponse};
 use crate::error::{CoordError, Result};
 use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, SegmentMeta};
 
@@ -98,6 +98,13 @@ impl Coord {
     pub async fn alter_alias(&self, alias: &str, collection: &str) -> Result<u64> {
         let (alias, collection) = (alias.into(), collection.into());
         self.alias_epoch(MetaCommand::AlterAlias { alias, collection })
+            .await
+    }
+
+    /// An admin API alias change (mirror, flip, pin, compare-and-swap
+    /// alter), recorded with `actor`; returns the alias's new epoch.
+    pub async fn alias_admin(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        self.alias_epoch(MetaCommand::AliasAdmin { change, actor })
             .await
     }
 

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use quiver_api::{
-    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, MetaClient, SegmentInfo,
-    ShardId,
+    Actor, AliasChange, AliasMeta, CatalogClient, CollectionInfo, CollectionTimes,
+    CreateCollection, MetaClient, SegmentInfo, ShardId,
 };
 use quiver_common::{Error, Result};
 
@@ -166,6 +166,14 @@ impl CatalogClient for CoordClient {
             .iter()
             .map(|(alias, meta)| (alias.clone(), meta.collection.clone()))
             .collect()
+    }
+
+    fn alias(&self, alias: &str) -> Option<AliasMeta> {
+        self.state().alias(alias).cloned()
+    }
+
+    async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        CoordClient::alias_admin(self, change, actor).await
     }
 
     fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {

@@ -1,19 +1,266 @@
 //! Alias rules. Alias names and collection names share one namespace. An
 //! alias's epoch is the metadata version at which it was last set: it grows
-//! on every alter and never repeats, even across drop + create, so a request
-//! pinned to (alias, epoch) can always tell that the alias moved.
+//! on every change and never repeats, even across drop + create, so a request
+//! pinned to (alias, epoch) can always tell that the alias moved. Every change
+//! is kept in the alias's history with who made it and why.
+//!
+//! A mirrored alias pairs a primary and a standby collection of the same
+//! shape (fields, dimension, metric, shard count); its target is always one
+//! of the two, and a flip points it at the other.
 
-use quiver_common::validate_name;
+use quiver_common::{Timestamp, ts_physical_ms, validate_name};
 
-use crate::command::MetaResponse;
+use crate::command::{Actor, AliasChange, MetaResponse};
 use crate::error::RuleError;
-use crate::state::{AliasMeta, MetaState};
+use crate::state::{ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, MetaState, MirrorMeta};
+
+/// Who Milvus's CreateAlias / AlterAlias are recorded as.
+const MILVUS_API: &str = "milvus-api";
 
 pub(super) fn create(
     state: &mut MetaState,
     alias: &str,
     collection: &str,
+    ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
+    check_new(state, alias)?;
+    check_target(state, alias, collection)?;
+    let actor = Actor::new(MILVUS_API, "CreateAlias");
+    set(state, alias, collection, None, "create", &actor, ts)
+}
+
+pub(super) fn alter(
+    state: &mut MetaState,
+    alias: &str,
+    collection: &str,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let actor = Actor::new(MILVUS_API, "AlterAlias");
+    alter_checked(state, alias, collection, None, &actor, ts)
+}
+
+pub(super) fn drop(state: &mut MetaState, alias: &str) -> Result<MetaResponse, RuleError> {
+    if state.aliases.remove(alias).is_none() {
+        return Err(missing(alias));
+    }
+    Ok(MetaResponse::Done)
+}
+
+/// The admin API's changes.
+pub(super) fn admin(
+    state: &mut MetaState,
+    change: &AliasChange,
+    actor: &Actor,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    match change {
+        AliasChange::Alter {
+            alias,
+            collection,
+            expect,
+        } => {
+            if !state.aliases.contains_key(alias) {
+                if let Some(expected) = expect {
+                    return Err(RuleError::invalid(
+                        "expect",
+                        format!(
+                            "alias {alias:?} does not exist (expected it to target {expected:?})"
+                        ),
+                    ));
+                }
+                check_new(state, alias)?;
+                check_target(state, alias, collection)?;
+                return set(state, alias, collection, None, "create", actor, ts);
+            }
+            alter_checked(state, alias, collection, expect.as_deref(), actor, ts)
+        }
+        AliasChange::Mirror {
+            alias,
+            primary,
+            standby,
+            auto_failover,
+            max_lag_ms,
+        } => mirror(
+            state,
+            alias,
+            MirrorMeta {
+                primary: primary.clone(),
+                standby: standby.clone(),
+                auto_failover: *auto_failover,
+                max_lag_ms: *max_lag_ms,
+                pinned: false,
+            },
+            actor,
+            ts,
+        ),
+        AliasChange::Flip { alias, expect } => {
+            let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
+            let Some(mirror) = &meta.mirror else {
+                return Err(RuleError::invalid(
+                    "alias",
+                    format!("alias {alias:?} is not mirrored; only a mirrored alias can flip"),
+                ));
+            };
+            let to = mirror.other(&meta.collection).to_string();
+            check_expect(meta, alias, expect.as_deref())?;
+            check_target(state, alias, &to)?;
+            let mirror = Some(mirror.clone());
+            set(state, alias, &to, mirror, "flip", actor, ts)
+        }
+        AliasChange::Pin { alias, pinned } => {
+            let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
+            let Some(mirror) = &meta.mirror else {
+                return Err(RuleError::invalid(
+                    "alias",
+                    format!("alias {alias:?} is not mirrored; pinning stops automatic flips"),
+                ));
+            };
+            let mut mirror = mirror.clone();
+            mirror.pinned = *pinned;
+            let target = meta.collection.clone();
+            let action = if *pinned { "pin" } else { "unpin" };
+            set(state, alias, &target, Some(mirror), action, actor, ts)
+        }
+    }
+}
+
+fn mirror(
+    state: &mut MetaState,
+    alias: &str,
+    mut spec: MirrorMeta,
+    actor: &Actor,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    if spec.primary == spec.standby {
+        return Err(RuleError::invalid(
+            "standby",
+            format!("must differ from the primary (both are {:?})", spec.primary),
+        ));
+    }
+    check_target(state, alias, &spec.primary)?;
+    check_target(state, alias, &spec.standby)?;
+    let (Some(a), Some(b)) = (
+        state.collection(&spec.primary),
+        state.collection(&spec.standby),
+    ) else {
+        return Err(RuleError::CollectionNotFound(spec.primary.clone()));
+    };
+    check_same_shape(a, b)?;
+    let target = match state.aliases.get(alias) {
+        None => {
+            check_new(state, alias)?;
+            spec.primary.clone()
+        }
+        Some(meta) => {
+            if let Some(old) = &meta.mirror {
+                spec.pinned = old.pinned;
+            }
+            if meta.collection == spec.primary || meta.collection == spec.standby {
+                meta.collection.clone()
+            } else {
+                spec.primary.clone()
+            }
+        }
+    };
+    set(state, alias, &target, Some(spec), "mirror", actor, ts)
+}
+
+/// Both sides of a mirror must take the same rows and answer the same
+/// searches: same fields (names, types, dimensions, keys), same metric, and
+/// the same shard count (shard `i` of one mirrors shard `i` of the other).
+fn check_same_shape(a: &CollectionMeta, b: &CollectionMeta) -> Result<(), RuleError> {
+    let differ = |what: &str, x: String, y: String| {
+        RuleError::invalid(
+            "standby",
+            format!(
+                "{what} differs: {:?} has {x}, {:?} has {y}; a mirror needs two collections of the same shape",
+                a.name, b.name
+            ),
+        )
+    };
+    if a.metric != b.metric {
+        return Err(differ(
+            "metric",
+            format!("{:?}", a.metric),
+            format!("{:?}", b.metric),
+        ));
+    }
+    if a.shards != b.shards {
+        return Err(differ(
+            "shard count",
+            a.shards.to_string(),
+            b.shards.to_string(),
+        ));
+    }
+    let shape = |m: &CollectionMeta| {
+        let mut fields: Vec<String> = m
+            .schema
+            .fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{:?}{}{}{}",
+                    f.name,
+                    f.data_type,
+                    f.dim.map(|d| format!("[{d}]")).unwrap_or_default(),
+                    if f.is_primary_key { " pk" } else { "" },
+                    if f.auto_id { " auto_id" } else { "" },
+                )
+            })
+            .collect();
+        if m.schema.enable_dynamic_field {
+            fields.push("$meta".into());
+        }
+        fields.join(", ")
+    };
+    let (x, y) = (shape(a), shape(b));
+    if x != y {
+        return Err(differ("schema", format!("[{x}]"), format!("[{y}]")));
+    }
+    Ok(())
+}
+
+fn alter_checked(
+    state: &mut MetaState,
+    alias: &str,
+    collection: &str,
+    expect: Option<&str>,
+    actor: &Actor,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
+    check_expect(meta, alias, expect)?;
+    if let Some(mirror) = &meta.mirror
+        && collection != mirror.primary
+        && collection != mirror.standby
+    {
+        return Err(RuleError::invalid(
+            "collection_name",
+            format!(
+                "alias {alias:?} mirrors {:?} and {:?}; it can only target one of them (mirror it again to change the pair)",
+                mirror.primary, mirror.standby
+            ),
+        ));
+    }
+    check_target(state, alias, collection)?;
+    let mirror = meta.mirror.clone();
+    set(state, alias, collection, mirror, "alter", actor, ts)
+}
+
+fn check_expect(meta: &AliasMeta, alias: &str, expect: Option<&str>) -> Result<(), RuleError> {
+    match expect {
+        Some(expected) if expected != meta.collection => Err(RuleError::invalid(
+            "expect",
+            format!(
+                "alias {alias:?} targets {:?}, not {expected:?} (changed at epoch {}); nothing was changed",
+                meta.collection, meta.epoch
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_new(state: &MetaState, alias: &str) -> Result<(), RuleError> {
     validate_name("alias", alias)?;
     if state.aliases.contains_key(alias) {
         return Err(RuleError::AlreadyExists(format!("alias {alias:?}")));
@@ -23,33 +270,11 @@ pub(super) fn create(
             "{alias:?} is a collection; an alias cannot take a collection's name"
         )));
     }
-    check_target(state, alias, collection)?;
-    set(state, alias, collection)
+    Ok(())
 }
 
-pub(super) fn alter(
-    state: &mut MetaState,
-    alias: &str,
-    collection: &str,
-) -> Result<MetaResponse, RuleError> {
-    if !state.aliases.contains_key(alias) {
-        return Err(RuleError::invalid(
-            "alias",
-            format!("alias {alias:?} does not exist"),
-        ));
-    }
-    check_target(state, alias, collection)?;
-    set(state, alias, collection)
-}
-
-pub(super) fn drop(state: &mut MetaState, alias: &str) -> Result<MetaResponse, RuleError> {
-    if state.aliases.remove(alias).is_none() {
-        return Err(RuleError::invalid(
-            "alias",
-            format!("alias {alias:?} does not exist"),
-        ));
-    }
-    Ok(MetaResponse::Done)
+fn missing(alias: &str) -> RuleError {
+    RuleError::invalid("alias", format!("alias {alias:?} does not exist"))
 }
 
 /// An alias must point to an existing collection, never to another alias.
@@ -68,13 +293,39 @@ fn check_target(state: &MetaState, alias: &str, collection: &str) -> Result<(), 
     )))
 }
 
-fn set(state: &mut MetaState, alias: &str, collection: &str) -> Result<MetaResponse, RuleError> {
+fn set(
+    state: &mut MetaState,
+    alias: &str,
+    collection: &str,
+    mirror: Option<MirrorMeta>,
+    action: &str,
+    actor: &Actor,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
     let epoch = state.version + 1;
+    let (from, mut history) = match state.aliases.remove(alias) {
+        Some(old) => (Some(old.collection), old.history),
+        None => (None, Vec::new()),
+    };
+    history.push(AliasEvent {
+        epoch,
+        at_ms: ts_physical_ms(ts),
+        action: action.to_string(),
+        from,
+        to: collection.to_string(),
+        by: actor.by.clone(),
+        reason: actor.reason.clone(),
+    });
+    if history.len() > ALIAS_HISTORY {
+        history.drain(..history.len() - ALIAS_HISTORY);
+    }
     state.aliases.insert(
         alias.to_string(),
         AliasMeta {
             collection: collection.to_string(),
             epoch,
+            mirror,
+            history,
         },
     );
     Ok(MetaResponse::AliasSet { epoch })

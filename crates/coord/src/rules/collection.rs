@@ -76,7 +76,12 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
     let aliases: Vec<&str> = state
         .aliases
         .iter()
-        .filter(|(_, a)| a.collection == name)
+        .filter(|(_, a)| {
+            a.collection == name
+                || a.mirror
+                    .as_ref()
+                    .is_some_and(|m| m.primary == name || m.standby == name)
+        })
         .map(|(alias, _)| alias.as_str())
         .collect();
     if !aliases.is_empty() {

@@ -4,6 +4,8 @@
 //! the state untouched.
 
 mod alias;
+#[cfg(test)]
+mod alias_tests;
 mod collection;
 mod node;
 pub(crate) mod placement;
@@ -42,8 +44,13 @@ pub(crate) fn apply(
             loaded,
             replica_number,
         } => collection::set_loaded(state, collection, *loaded, *replica_number, log_ts),
-        MetaCommand::CreateAlias { alias, collection } => alias::create(state, alias, collection),
-        MetaCommand::AlterAlias { alias, collection } => alias::alter(state, alias, collection),
+        MetaCommand::CreateAlias { alias, collection } => {
+            alias::create(state, alias, collection, log_ts)
+        }
+        MetaCommand::AlterAlias { alias, collection } => {
+            alias::alter(state, alias, collection, log_ts)
+        }
+        MetaCommand::AliasAdmin { change, actor } => alias::admin(state, change, actor, log_ts),
         MetaCommand::DropAlias { alias } => alias::drop(state, alias),
         MetaCommand::RegisterSegments {
             collection_id,
