@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use quiver_proto::admin::admin_service_client::AdminServiceClient;
 use quiver_proto::milvus::milvus_service_client::MilvusServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
@@ -21,6 +22,7 @@ const MAX_MESSAGE_BYTES: usize = 512 << 20;
 #[derive(Clone, Debug)]
 pub struct Client {
     stub: MilvusServiceClient<Channel>,
+    admin: AdminServiceClient<Channel>,
     addr: String,
 }
 
@@ -74,9 +76,10 @@ impl Client {
     /// A client over a channel the caller set up (timeouts, TLS, ...).
     pub fn from_channel(channel: Channel, addr: impl Into<String>) -> Self {
         Self {
-            stub: MilvusServiceClient::new(channel)
+            stub: MilvusServiceClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            admin: AdminServiceClient::new(channel),
             addr: addr.into(),
         }
     }
@@ -89,6 +92,11 @@ impl Client {
     /// The generated stub, for RPCs this client does not wrap.
     pub fn stub(&self) -> MilvusServiceClient<Channel> {
         self.stub.clone()
+    }
+
+    /// The generated stub of Quiver's admin API (`quiver.admin.v1`).
+    pub fn admin_stub(&self) -> AdminServiceClient<Channel> {
+        self.admin.clone()
     }
 }
 

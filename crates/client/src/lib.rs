@@ -22,6 +22,7 @@
 //! A request the server refuses comes back as [`Error::Server`], which
 //! carries the Milvus code (see [`code`]) and the server's reason.
 
+mod admin;
 mod alias;
 mod client;
 mod collection;
@@ -30,6 +31,7 @@ mod error;
 mod search;
 mod value;
 
+pub use admin::{Actor, AliasEvent, AliasStatus, MirrorSpec};
 pub use client::{Client, DEFAULT_ADDR, endpoint_uri};
 pub use collection::{
     CollectionInfo, CollectionSpec, DEFAULT_PK_FIELD, DEFAULT_VECTOR_FIELD, FieldInfo, Index,

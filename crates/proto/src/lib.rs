@@ -53,6 +53,14 @@ pub mod node {
     include!(concat!(env!("OUT_DIR"), "/quiver.node.v1.rs"));
 }
 
+/// `quiver.admin.v1` (`proto/quiver/admin.proto`): the admin API (mirrored
+/// aliases, flips, pins), served next to the Milvus API
+/// ([`admin::admin_service_server`], [`admin::admin_service_client`]).
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod admin {
+    include!(concat!(env!("OUT_DIR"), "/quiver.admin.v1.rs"));
+}
+
 /// Serialized `google.protobuf.FileDescriptorSet` of all the files above (for gRPC
 /// reflection and tests).
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -3,11 +3,13 @@
 //! hash of the primary key, turns the consistency level into a guarantee
 //! timestamp, scatters searches to every shard and merges the results.
 
+mod admin;
 mod cluster;
 mod milvus;
 mod routing;
 mod service;
 
+pub use admin::{AdminFront, DEFAULT_MAX_LAG_MS, alias_status};
 pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
 pub use milvus::{
     DYNAMIC_COLUMN, MILVUS_API_VERSION, MilvusFilter, MilvusFront, MilvusServer, schema_from_bytes,

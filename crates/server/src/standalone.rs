@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use quiver_coord::Coord;
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::{Limits, MilvusFront, Proxy};
+use quiver_proxy::{AdminFront, Limits, MilvusFront, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
@@ -115,6 +115,7 @@ impl Standalone {
             .with_context(|| format!("binding {addr}"))?;
         let bound = listener.local_addr()?;
         let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
+        let admin = AdminFront::new(self.catalog.clone()).into_service();
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(async move {
             let stopped = async move {
@@ -125,6 +126,7 @@ impl Standalone {
             };
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(admin)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                     stopped,

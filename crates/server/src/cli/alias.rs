@@ -1,10 +1,34 @@
-//! `quiver alias create|alter|drop|list`.
+//! `quiver alias create|alter|drop|list` (the Milvus API) and
+//! `quiver alias mirror|show|flip|pin|unpin` (Quiver's admin API; `alter`
+//! with `--expect` or `--reason` too).
 
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use quiver_client::{Actor, AliasStatus, MirrorSpec};
 use serde_json::json;
 
 use super::{Conn, print_json};
+
+/// Why a change is made, recorded in the alias's history with who made it.
+#[derive(Debug, Args)]
+pub struct Why {
+    /// Why (kept in the alias's history).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Who, for the history [default: cli:$USER].
+    #[arg(long)]
+    by: Option<String>,
+}
+
+impl Why {
+    fn actor(&self) -> Actor {
+        let by = self.by.clone().unwrap_or_else(|| {
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            format!("cli:{user}")
+        });
+        Actor::new(by, self.reason.clone())
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum AliasCommand {
@@ -19,6 +43,63 @@ pub enum AliasCommand {
     Alter {
         alias: String,
         collection: String,
+        /// Only if the alias targets this collection now (compare-and-swap).
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        why: Why,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Pairs two collections of the same shape under an alias: writes
+    /// through it reach both; it targets the primary until it flips.
+    Mirror {
+        alias: String,
+        #[arg(long)]
+        primary: String,
+        #[arg(long)]
+        standby: String,
+        /// Lets coord flip the alias by itself when its target is unhealthy.
+        #[arg(long)]
+        auto_failover: bool,
+        /// An automatic flip needs the other side within this lag [default: 1000].
+        #[arg(long)]
+        max_lag_ms: Option<u64>,
+        #[command(flatten)]
+        why: Why,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// An alias's target, mirror, lag, divergence and history.
+    Show {
+        alias: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Points a mirrored alias at the other collection of its pair.
+    Flip {
+        alias: String,
+        /// Only if the alias targets this collection now (compare-and-swap).
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        why: Why,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Stops automatic flips of a mirrored alias until `unpin`.
+    Pin {
+        alias: String,
+        #[command(flatten)]
+        why: Why,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Allows automatic flips again.
+    Unpin {
+        alias: String,
+        #[command(flatten)]
+        why: Why,
         #[command(flatten)]
         conn: Conn,
     },
@@ -54,13 +135,77 @@ pub(super) async fn run(cmd: AliasCommand) -> Result<()> {
         AliasCommand::Alter {
             alias,
             collection,
+            expect,
+            why,
             conn,
         } => {
-            conn.connect()
+            let client = conn.connect().await?;
+            if expect.is_some() || !why.reason.is_empty() || why.by.is_some() {
+                // The admin API: compare-and-swap, and a history entry with
+                // who and why.
+                let s = client
+                    .alter_alias_checked(&alias, &collection, expect.as_deref(), &why.actor())
+                    .await?;
+                show(&conn, &s);
+            } else {
+                client.alter_alias(&alias, &collection).await?;
+                report(&conn, &alias, &collection, "altered");
+            }
+        }
+        AliasCommand::Mirror {
+            alias,
+            primary,
+            standby,
+            auto_failover,
+            max_lag_ms,
+            why,
+            conn,
+        } => {
+            let spec = MirrorSpec {
+                alias,
+                primary,
+                standby,
+                auto_failover,
+                max_lag_ms,
+            };
+            let s = conn
+                .connect()
                 .await?
-                .alter_alias(&alias, &collection)
+                .mirror_alias(&spec, &why.actor())
                 .await?;
-            report(&conn, &alias, &collection, "altered");
+            show(&conn, &s);
+        }
+        AliasCommand::Show { alias, conn } => {
+            let s = conn.connect().await?.show_alias(&alias).await?;
+            show(&conn, &s);
+        }
+        AliasCommand::Flip {
+            alias,
+            expect,
+            why,
+            conn,
+        } => {
+            let client = conn.connect().await?;
+            let s = client
+                .flip_alias(&alias, expect.as_deref(), &why.actor())
+                .await?;
+            show(&conn, &s);
+        }
+        AliasCommand::Pin { alias, why, conn } => {
+            let s = conn
+                .connect()
+                .await?
+                .pin_alias(&alias, true, &why.actor())
+                .await?;
+            show(&conn, &s);
+        }
+        AliasCommand::Unpin { alias, why, conn } => {
+            let s = conn
+                .connect()
+                .await?
+                .pin_alias(&alias, false, &why.actor())
+                .await?;
+            show(&conn, &s);
         }
         AliasCommand::Drop { alias, conn } => {
             let client = conn.connect().await?;
@@ -97,5 +242,121 @@ fn report(conn: &Conn, alias: &str, collection: &str, what: &str) {
         print_json(&json!({ "alias": alias, "collection": collection, what: true }));
     } else {
         println!("{what} alias {alias} -> {collection}");
+    }
+}
+
+/// `alias show --json`: `{alias, target, primary, standby, epoch,
+/// standby_lag_ms, divergent_rows, mirrored, auto_failover, max_lag_ms,
+/// pinned, history: [{epoch, at_ms, at, action, from, to, by, reason}]}`;
+/// `primary`/`standby` are null unless mirrored, lag and divergence null
+/// while unknown.
+pub(crate) fn alias_json(s: &AliasStatus) -> serde_json::Value {
+    let named = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    let history: Vec<_> = s
+        .history
+        .iter()
+        .map(|e| {
+            json!({
+                "epoch": e.epoch,
+                "at_ms": e.at_ms,
+                "at": utc(e.at_ms),
+                "action": e.action,
+                "from": named(&e.from),
+                "to": e.to,
+                "by": e.by,
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    json!({
+        "alias": s.alias,
+        "target": s.target,
+        "primary": named(&s.primary),
+        "standby": named(&s.standby),
+        "epoch": s.epoch,
+        "standby_lag_ms": s.standby_lag_ms,
+        "divergent_rows": s.divergent_rows,
+        "mirrored": s.mirrored,
+        "auto_failover": s.auto_failover,
+        "max_lag_ms": s.max_lag_ms,
+        "pinned": s.pinned,
+        "history": history,
+    })
+}
+
+fn show(conn: &Conn, s: &AliasStatus) {
+    if conn.json {
+        print_json(&alias_json(s));
+        return;
+    }
+    println!("{} -> {} (epoch {})", s.alias, s.target, s.epoch);
+    if s.mirrored {
+        println!(
+            "  mirror: primary {}, standby {}; automatic failover {} (max lag {} ms){}",
+            s.primary,
+            s.standby,
+            if s.auto_failover { "on" } else { "off" },
+            s.max_lag_ms,
+            if s.pinned { "; PINNED" } else { "" }
+        );
+        let known =
+            |v: Option<u64>, unit: &str| v.map_or("unknown".to_string(), |v| format!("{v}{unit}"));
+        println!(
+            "  standby lag: {}; divergent rows: {}",
+            known(s.standby_lag_ms, " ms"),
+            known(s.divergent_rows, "")
+        );
+    }
+    println!("  history (oldest first):");
+    for e in &s.history {
+        let from = if e.from.is_empty() { "-" } else { &e.from };
+        let why = if e.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", e.reason)
+        };
+        println!(
+            "    {}  epoch {:>6}  {:<6} {from} -> {}  by {}{why}",
+            utc(e.at_ms),
+            e.epoch,
+            e.action,
+            e.to,
+            e.by
+        );
+    }
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(crate) fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(utc(1_795_340_645_123), "2026-11-22T09:44:05.123Z");
     }
 }

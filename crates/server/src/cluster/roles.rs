@@ -14,7 +14,9 @@ use anyhow::{Context, Result};
 use quiver_api::{CatalogClient, RouteTable};
 use quiver_coord::{Coord, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
-use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy};
+use quiver_proxy::{
+    AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
+};
 use quiver_querynode::QueryNode;
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use tokio::net::TcpListener;
@@ -164,8 +166,9 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
     let query = Arc::new(ClusterQuery::new(routes, client_cfg)?);
     let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
     let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
-    let service = MilvusFront::new(proxy, catalog).into_service();
-    let router = Server::builder().add_service(service);
+    let service = MilvusFront::new(proxy, catalog.clone()).into_service();
+    let admin = AdminFront::new(catalog).into_service();
+    let router = Server::builder().add_service(service).add_service(admin);
     let server = serve(listener, shutdown.clone(), |incoming, stopped| {
         router.serve_with_incoming_shutdown(incoming, stopped)
     });

@@ -312,3 +312,171 @@ async fn cli_errors_are_clear_and_exit_non_zero() {
     assert!(err.contains("invalid address"), "{err}");
     server.close().await;
 }
+
+/// `quiver alias mirror|show|flip|pin|unpin` and `alter --expect`: the admin
+/// API end to end (CLI -> quiver.admin.v1 -> coord -> cache -> show).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_mirrored_alias_flip_pin_and_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    let addr = server.addr.to_string();
+    for (name, dim) in [("feed_a", "8"), ("feed_b", "8"), ("feed_c", "16")] {
+        json(&addr, &["collection", "create", name, "--dim", dim]).await;
+    }
+
+    // Mirroring needs two collections of the same shape.
+    let err = fails(
+        &addr,
+        &[
+            "alias",
+            "mirror",
+            "feed",
+            "--primary",
+            "feed_a",
+            "--standby",
+            "feed_c",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("invalid standby") && err.contains("schema differs"),
+        "{err}"
+    );
+    let err = fails(&addr, &["alias", "show", "feed"]).await;
+    assert!(err.contains("alias \"feed\" does not exist"), "{err}");
+
+    let m = json(
+        &addr,
+        &[
+            "alias",
+            "mirror",
+            "feed",
+            "--primary",
+            "feed_a",
+            "--standby",
+            "feed_b",
+            "--auto-failover",
+            "--max-lag-ms",
+            "250",
+            "--by",
+            "sre-1",
+            "--reason",
+            "set up",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (&m["target"], &m["primary"], &m["standby"]),
+        (
+            &Value::from("feed_a"),
+            &Value::from("feed_a"),
+            &Value::from("feed_b")
+        )
+    );
+    assert_eq!(
+        (&m["auto_failover"], &m["max_lag_ms"], &m["pinned"]),
+        (&Value::from(true), &Value::from(250), &Value::from(false))
+    );
+    for key in ["epoch", "standby_lag_ms", "divergent_rows", "history"] {
+        assert!(m.get(key).is_some(), "alias show --json has {key}: {m}");
+    }
+    let e0 = m["epoch"].as_u64().expect("epoch");
+
+    // Compare-and-swap: a flip expecting the wrong target changes nothing.
+    let err = fails(&addr, &["alias", "flip", "feed", "--expect", "feed_b"]).await;
+    assert!(
+        err.contains("invalid expect") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    let f = json(
+        &addr,
+        &[
+            "alias", "flip", "feed", "--expect", "feed_a", "--by", "sre-1", "--reason", "drill",
+        ],
+    )
+    .await;
+    assert_eq!(f["target"], "feed_b");
+    let e1 = f["epoch"].as_u64().expect("epoch");
+    assert!(e1 > e0, "a flip takes a new epoch");
+    // Requests through the alias now go to feed_b.
+    let d = json(&addr, &["collection", "describe", "feed"]).await;
+    assert_eq!(d["name"], "feed_b");
+
+    let p = json(&addr, &["alias", "pin", "feed", "--reason", "maintenance"]).await;
+    assert_eq!(
+        (&p["pinned"], &p["target"]),
+        (&Value::from(true), &Value::from("feed_b"))
+    );
+    json(&addr, &["alias", "unpin", "feed"]).await;
+    let err = fails(
+        &addr,
+        &["alias", "alter", "feed", "feed_c", "--expect", "feed_b"],
+    )
+    .await;
+    assert!(err.contains("can only target one of them"), "{err}");
+    let back = json(
+        &addr,
+        &[
+            "alias", "alter", "feed", "feed_a", "--expect", "feed_b", "--reason", "failback",
+        ],
+    )
+    .await;
+    assert_eq!(back["target"], "feed_a");
+
+    let s = json(&addr, &["alias", "show", "feed"]).await;
+    let history = s["history"].as_array().expect("history");
+    let actions: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["mirror", "flip", "pin", "unpin", "alter"]);
+    let flip = &history[1];
+    assert_eq!(
+        (
+            &flip["from"],
+            &flip["to"],
+            &flip["by"],
+            &flip["reason"],
+            &flip["epoch"]
+        ),
+        (
+            &Value::from("feed_a"),
+            &Value::from("feed_b"),
+            &Value::from("sre-1"),
+            &Value::from("drill"),
+            &Value::from(e1)
+        )
+    );
+    assert!(
+        history[0]["from"].is_null(),
+        "a new alias comes from nowhere"
+    );
+    assert!(
+        history[4]["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("cli:")),
+        "{s}"
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let at = flip["at_ms"].as_u64().expect("at_ms");
+    assert!(
+        at <= now_ms && now_ms - at < 600_000,
+        "at_ms {at} is wall-clock ms"
+    );
+    assert!(
+        flip["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{flip}"
+    );
+
+    // Text output names the target and the pair.
+    let out = quiver(&addr, &["alias", "show", "feed"]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("feed -> feed_a") && text.contains("standby feed_b"),
+        "{text}"
+    );
+    server.close().await;
+}

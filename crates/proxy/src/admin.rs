@@ -1,0 +1,191 @@
+//! `quiver.admin.v1`: the admin API next to the Milvus API (mirrored aliases,
+//! flips, pins, compare-and-swap). Changes go to coord through the catalog;
+//! reads come from the front door's cache of coord's metadata, so they show
+//! what this front door routes by.
+
+use std::sync::Arc;
+
+use quiver_api::{Actor, AliasChange, AliasMeta, CatalogClient};
+use quiver_common::Error;
+use quiver_proto::admin as pb;
+use quiver_proto::admin::admin_service_server::{AdminService, AdminServiceServer};
+use quiver_rpc::to_status;
+use tonic::{Request, Response, Status};
+
+/// What a change is recorded as when the caller gives no name.
+const DEFAULT_ACTOR: &str = "admin-api";
+/// `max_lag_ms` when a mirror request leaves it 0.
+pub const DEFAULT_MAX_LAG_MS: u64 = 1000;
+
+/// The admin service over a catalog.
+pub struct AdminFront {
+    catalog: Arc<dyn CatalogClient>,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl AdminFront {
+    pub fn new(catalog: Arc<dyn CatalogClient>) -> Self {
+        Self { catalog }
+    }
+
+    /// The tonic service (add it to a `Server` next to the Milvus one).
+    pub fn into_service(self) -> AdminServiceServer<AdminFront> {
+        AdminServiceServer::new(self)
+    }
+
+    async fn change(
+        &self,
+        change: AliasChange,
+        actor: Option<pb::Actor>,
+    ) -> Reply<pb::AliasStatus> {
+        let alias = match &change {
+            AliasChange::Alter { alias, .. }
+            | AliasChange::Mirror { alias, .. }
+            | AliasChange::Flip { alias, .. }
+            | AliasChange::Pin { alias, .. } => alias.clone(),
+        };
+        if alias.is_empty() {
+            return Err(to_status(&Error::invalid("alias", "must not be empty")));
+        }
+        let actor = actor.unwrap_or_default();
+        let by = if actor.by.trim().is_empty() {
+            DEFAULT_ACTOR.to_string()
+        } else {
+            actor.by
+        };
+        let epoch = self
+            .catalog
+            .change_alias(change, Actor::new(by, actor.reason))
+            .await
+            .map_err(|e| to_status(&e))?;
+        // The catalog returns once its cache holds the write (or a later one).
+        let meta = self.catalog.alias(&alias).ok_or_else(|| {
+            Status::unavailable(format!(
+                "alias {alias:?} changed (epoch {epoch}) but is not in this front door's cache yet"
+            ))
+        })?;
+        Ok(Response::new(alias_status(&alias, &meta)))
+    }
+}
+
+/// The admin view of an alias.
+pub fn alias_status(alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
+    let mirror = meta.mirror.as_ref();
+    pb::AliasStatus {
+        alias: alias.to_string(),
+        target: meta.collection.clone(),
+        epoch: meta.epoch,
+        mirrored: mirror.is_some(),
+        primary: mirror.map(|m| m.primary.clone()).unwrap_or_default(),
+        standby: mirror.map(|m| m.standby.clone()).unwrap_or_default(),
+        auto_failover: mirror.is_some_and(|m| m.auto_failover),
+        max_lag_ms: mirror.map_or(0, |m| m.max_lag_ms),
+        pinned: mirror.is_some_and(|m| m.pinned),
+        standby_lag_ms: None,
+        divergent_rows: None,
+        history: meta
+            .history
+            .iter()
+            .map(|e| pb::AliasEvent {
+                epoch: e.epoch,
+                at_ms: e.at_ms,
+                action: e.action.clone(),
+                from: e.from.clone().unwrap_or_default(),
+                to: e.to.clone(),
+                by: e.by.clone(),
+                reason: e.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn not_found(alias: &str) -> Status {
+    Status::not_found(format!("alias {alias:?} does not exist"))
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminFront {
+    async fn mirror_alias(
+        &self,
+        request: Request<pb::MirrorAliasRequest>,
+    ) -> Reply<pb::AliasStatus> {
+        let r = request.into_inner();
+        for (field, value) in [("primary", &r.primary), ("standby", &r.standby)] {
+            if value.is_empty() {
+                return Err(to_status(&Error::invalid(field, "must name a collection")));
+            }
+        }
+        let change = AliasChange::Mirror {
+            alias: r.alias,
+            primary: r.primary,
+            standby: r.standby,
+            auto_failover: r.auto_failover,
+            max_lag_ms: if r.max_lag_ms == 0 {
+                DEFAULT_MAX_LAG_MS
+            } else {
+                r.max_lag_ms
+            },
+        };
+        self.change(change, r.actor).await
+    }
+
+    async fn alter_alias(&self, request: Request<pb::AlterAliasRequest>) -> Reply<pb::AliasStatus> {
+        let r = request.into_inner();
+        if r.collection.is_empty() {
+            return Err(to_status(&Error::invalid(
+                "collection",
+                "must name a collection",
+            )));
+        }
+        let change = AliasChange::Alter {
+            alias: r.alias,
+            collection: r.collection,
+            expect: r.expect,
+        };
+        self.change(change, r.actor).await
+    }
+
+    async fn flip_alias(&self, request: Request<pb::FlipAliasRequest>) -> Reply<pb::AliasStatus> {
+        let r = request.into_inner();
+        let change = AliasChange::Flip {
+            alias: r.alias,
+            expect: r.expect,
+        };
+        self.change(change, r.actor).await
+    }
+
+    async fn pin_alias(&self, request: Request<pb::PinAliasRequest>) -> Reply<pb::AliasStatus> {
+        let r = request.into_inner();
+        let change = AliasChange::Pin {
+            alias: r.alias,
+            pinned: r.pinned,
+        };
+        self.change(change, r.actor).await
+    }
+
+    async fn show_alias(&self, request: Request<pb::ShowAliasRequest>) -> Reply<pb::AliasStatus> {
+        let alias = request.into_inner().alias;
+        let meta = self
+            .catalog
+            .alias(&alias)
+            .ok_or_else(|| not_found(&alias))?;
+        Ok(Response::new(alias_status(&alias, &meta)))
+    }
+
+    async fn list_aliases(
+        &self,
+        _request: Request<pb::ListAliasesRequest>,
+    ) -> Reply<pb::ListAliasesReply> {
+        let aliases = self
+            .catalog
+            .aliases()
+            .into_iter()
+            .filter_map(|(alias, _)| {
+                let meta = self.catalog.alias(&alias)?;
+                Some(alias_status(&alias, &meta))
+            })
+            .collect();
+        Ok(Response::new(pb::ListAliasesReply { aliases }))
+    }
+}
