@@ -40,7 +40,7 @@ mod wire;
 pub use command::{Actor, AliasChange};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
-pub use raft::{GrpcTransport, NoPeers, RaftTransport, TypeConfig};
+pub use raft::{DropRule, FaultyTransport, GrpcTransport, NoPeers, RaftTransport, TypeConfig};
 pub use remote::{CoordClient, CoordClientOptions, collection_info};
 pub use server::serve;
 pub use state::{

@@ -362,6 +362,7 @@ impl CoordService for MetaService {
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Reply<WatchStream> {
         let after = request.into_inner().after_version;
         let follow = Follow {
+            coord: self.coord.clone(),
             state: self.coord.watch(),
             closing: self.closing.clone(),
             node_id: self.coord.node_id(),
@@ -415,7 +416,13 @@ impl CoordService for MetaService {
 }
 
 /// One `Watch` stream's position.
+/// How often an idle watch stream checks that its coord is still in touch
+/// with the cluster (a cut-off coord's state freezes: the stream ends so the
+/// watcher resumes on another coord).
+const IN_TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Follow {
+    coord: Coord,
     state: watch::Receiver<Arc<MetaState>>,
     closing: watch::Receiver<bool>,
     node_id: u64,
@@ -450,6 +457,14 @@ impl Follow {
             tokio::select! {
                 changed = self.state.changed() => changed.ok()?,
                 closing = self.closing.changed() => closing.ok()?,
+                () = tokio::time::sleep(IN_TOUCH_EVERY) => {
+                    if !self.coord.in_touch().await {
+                        return Some(Err(Status::unavailable(format!(
+                            "coord {} lost touch with the cluster; resume the watch on another coord",
+                            self.node_id
+                        ))));
+                    }
+                }
             }
         }
     }

@@ -9,20 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use async_trait::async_trait;
-use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
-use openraft::network::RPCOption;
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
 use parking_lot::Mutex;
 use quiver_api::CatalogClient;
 use quiver_common::{CollectionSchema, Metric};
 use quiver_coord::{
-    Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, GrpcTransport, RaftTransport,
-    Role, SegmentMeta, TypeConfig,
+    Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, FaultyTransport,
+    GrpcTransport, Role, SegmentMeta,
 };
 use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
@@ -57,70 +49,6 @@ impl Faults {
     fn blocks(&self, a: u64, b: u64) -> bool {
         let cut = self.cut.lock();
         cut.contains(&a) || cut.contains(&b)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("test partition between {0} and {1}")]
-struct Partitioned(u64, u64);
-
-type RpcResult<T, E = RaftError<u64>> = std::result::Result<T, RPCError<u64, BasicNode, E>>;
-
-/// The gRPC transport behind a switch the test controls.
-struct FaultyTransport {
-    me: u64,
-    inner: GrpcTransport,
-    faults: Arc<Faults>,
-}
-
-impl FaultyTransport {
-    /// The error of a dropped RPC, if `target` is cut off from this node.
-    fn dropped<E: std::error::Error>(&self, target: u64) -> Option<RPCError<u64, BasicNode, E>> {
-        self.faults
-            .blocks(self.me, target)
-            .then(|| RPCError::Unreachable(Unreachable::new(&Partitioned(self.me, target))))
-    }
-}
-
-#[async_trait]
-impl RaftTransport for FaultyTransport {
-    async fn append_entries(
-        &self,
-        target: u64,
-        node: &BasicNode,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> RpcResult<AppendEntriesResponse<u64>> {
-        if let Some(e) = self.dropped(target) {
-            return Err(e);
-        }
-        self.inner.append_entries(target, node, rpc, option).await
-    }
-
-    async fn install_snapshot(
-        &self,
-        target: u64,
-        node: &BasicNode,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>> {
-        if let Some(e) = self.dropped(target) {
-            return Err(e);
-        }
-        self.inner.install_snapshot(target, node, rpc, option).await
-    }
-
-    async fn vote(
-        &self,
-        target: u64,
-        node: &BasicNode,
-        rpc: VoteRequest<u64>,
-        option: RPCOption,
-    ) -> RpcResult<VoteResponse<u64>> {
-        if let Some(e) = self.dropped(target) {
-            return Err(e);
-        }
-        self.inner.vote(target, node, rpc, option).await
     }
 }
 
@@ -187,11 +115,12 @@ impl Cluster {
     }
 
     async fn run(&mut self, id: u64, listener: TcpListener) -> Result<()> {
-        let transport = Arc::new(FaultyTransport {
-            me: id,
-            inner: GrpcTransport::new(id, &self.options),
-            faults: Arc::clone(&self.faults),
-        });
+        let faults = Arc::clone(&self.faults);
+        let transport = Arc::new(FaultyTransport::new(
+            id,
+            GrpcTransport::new(id, &self.options),
+            Arc::new(move |a, b| faults.blocks(a, b)),
+        ));
         let coord = Coord::open_cluster_with(
             &self.dirs[&id],
             id,

@@ -55,6 +55,14 @@ pub struct ClusterClientConfig {
     /// `backoff_max`. A change of the route table ends a wait early.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// A read that has no answer from its replica after this long is also
+    /// sent to the next replica (a hedged read); the first answer wins. A
+    /// replica that hangs (partitioned, stopped) then costs a read this
+    /// delay, not its deadline.
+    pub hedge_after: Duration,
+    /// How long a replica that failed stays at the back of the line (tried
+    /// only when the others fail).
+    pub suspect_for: Duration,
     /// How each node is reached (timeouts, keep-alive).
     pub rpc: ClientConfig,
 }
@@ -65,6 +73,8 @@ impl Default for ClusterClientConfig {
             request_deadline: Duration::from_secs(10),
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
+            hedge_after: Duration::from_millis(100),
+            suspect_for: Duration::from_secs(5),
             rpc: ClientConfig::default(),
         }
     }
@@ -80,6 +90,9 @@ impl ClusterClientConfig {
                 "cluster.backoff_min/backoff_max",
                 "need 0 < backoff_min <= backoff_max",
             ));
+        }
+        if self.hedge_after.is_zero() {
+            return Err(Error::invalid("cluster.hedge_after", "must be > 0"));
         }
         self.rpc.validate()
     }

@@ -146,6 +146,10 @@ impl Coord {
     /// registered with the other role is refused.
     pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
         self.ensure_leader()?;
+        // A leader cut off from its peers must not keep nodes' leases: they
+        // would never look for the leader the others elected, and that one
+        // would count them dead. Confirm leadership with a quorum first.
+        self.read_state().await?;
         let known = self
             .state()
             .node(id)

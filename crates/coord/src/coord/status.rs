@@ -101,6 +101,18 @@ impl Coord {
 
     /// Whether this node believes it leads (a cut-off leader may still
     /// believe so; its writes fail, see [`Coord::read_state`]).
+    /// Whether this coord's applied state keeps up with the cluster: a
+    /// leader whose leadership a quorum confirms, or a follower that knows a
+    /// leader. A cut-off coord's state freezes while the others move on.
+    pub async fn in_touch(&self) -> bool {
+        let status = self.status();
+        match status.role {
+            Role::Leader => self.read_state().await.is_ok(),
+            Role::Follower => status.leader.is_some(),
+            Role::Candidate | Role::Learner | Role::Shutdown => false,
+        }
+    }
+
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }

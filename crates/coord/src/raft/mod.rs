@@ -2,6 +2,7 @@
 //! pluggable peer transport. Everything here only carries out `crate::rules`.
 
 mod durable;
+mod faulty;
 mod grpc;
 mod log_file;
 mod log_raft;
@@ -13,6 +14,7 @@ mod tests;
 
 use std::io::Cursor;
 
+pub use faulty::{DropRule, FaultyTransport};
 pub use grpc::GrpcTransport;
 pub(crate) use grpc::MAX_MESSAGE_BYTES;
 pub(crate) use log_store::LogStore;

@@ -25,6 +25,21 @@ pub(crate) fn retryable(e: &Error) -> bool {
     }
 }
 
+/// Runs one attempt of `rpc` to `addr`, cut at `deadline`.
+pub(crate) async fn bounded<T>(
+    deadline: Instant,
+    rpc: &str,
+    addr: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::DeadlineExceeded(format!(
+            "{rpc} to {addr}: cut at the request deadline"
+        ))),
+    }
+}
+
 pub(crate) struct Attempts<'a> {
     routes: &'a dyn RouteTable,
     shard: ShardId,
@@ -68,13 +83,11 @@ impl<'a> Attempts<'a> {
         addr: &str,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout_at(self.deadline, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::DeadlineExceeded(format!(
-                "{} to {addr}: cut at the request deadline",
-                self.rpc
-            ))),
-        }
+        bounded(self.deadline, self.rpc, addr, fut).await
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     /// Records a retryable failure of one attempt.

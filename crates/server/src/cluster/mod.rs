@@ -2,7 +2,7 @@
 //! querynode|proxy --config FILE`), the node agents that follow coord's
 //! placement, and `quiver cluster up|status|start|down` for a local cluster.
 
-mod agent;
+pub mod agent;
 pub mod chaos;
 pub mod config;
 pub mod local;

@@ -1,0 +1,565 @@
+//! The harness: start a cluster, inject faults, kill and restart nodes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use parking_lot::RwLock;
+use quiver_api::{CatalogClient, RouteTable};
+use quiver_coord::{
+    Coord, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
+};
+use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_proxy::{
+    AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
+};
+use quiver_querynode::{QueryNode, QueryNodeConfig};
+use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
+use quiver_server::cluster::agent;
+use quiver_storage::StoreConfig;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::faults::Faults;
+use crate::link::Link;
+use crate::routes::RewriteRoutes;
+use crate::wait::wait_for;
+
+/// What a node does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Coord,
+    DataNode,
+    QueryNode,
+    Proxy,
+}
+
+/// The shape of a cluster and the settings of its roles.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub coords: u64,
+    pub datanodes: u64,
+    pub querynodes: u64,
+    pub coord: CoordOptions,
+    pub datanode: DataNodeConfig,
+    pub querynode: QueryNodeConfig,
+    /// How long the proxy retries one request (another replica, a new owner).
+    pub request_deadline: Duration,
+    pub heartbeat: Duration,
+}
+
+impl ClusterSpec {
+    /// Settings roomy enough for a loaded 2-core machine.
+    pub fn new(coords: u64, datanodes: u64, querynodes: u64) -> Self {
+        let querynode = QueryNodeConfig {
+            search_threads: 1,
+            ..QueryNodeConfig::default()
+        };
+        Self {
+            coords,
+            datanodes,
+            querynodes,
+            coord: CoordOptions {
+                election_timeout_min_ms: 300,
+                election_timeout_max_ms: 600,
+                heartbeat_ms: 75,
+                write_timeout_ms: 1_500,
+                node_lease_ms: 1_500,
+                placement_interval_ms: 100,
+                ..CoordOptions::default()
+            },
+            datanode: DataNodeConfig::default(),
+            querynode,
+            request_deadline: Duration::from_secs(10),
+            heartbeat: Duration::from_millis(200),
+        }
+    }
+}
+
+struct Slot {
+    role: Role,
+    /// The node's own listening address (kept across restarts).
+    addr: String,
+    listener: Option<TcpListener>,
+    running: Option<Running>,
+}
+
+struct Running {
+    token: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    coord: Option<Coord>,
+    datanode: Option<DataNode>,
+}
+
+/// A running in-process cluster; see the crate docs.
+pub struct Cluster {
+    tmp: TempDir,
+    spec: ClusterSpec,
+    faults: Arc<Faults>,
+    slots: BTreeMap<u64, Slot>,
+    members: BTreeMap<u64, String>,
+    /// (node, coord) -> the link address the node dials for that coord.
+    coord_links: HashMap<(u64, u64), String>,
+    /// node -> (peer -> link address), read by the node's route table.
+    peer_links: HashMap<u64, Arc<RwLock<HashMap<u64, String>>>>,
+    links: Vec<Link>,
+    /// Set once the coords run.
+    observer: Option<CoordClient>,
+    proxy: u64,
+}
+
+async fn bind(addr: &str) -> Result<TcpListener> {
+    // A restarted node takes its old port back; the old socket may linger.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!(addr, error = %e, "rebinding");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding {addr}")),
+        }
+    }
+}
+
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+fn spawn_server<F>(fut: F) -> JoinHandle<()>
+where
+    F: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            tracing::warn!(error = %e, "test node server");
+        }
+    })
+}
+
+fn client_options() -> CoordClientOptions {
+    CoordClientOptions {
+        call_timeout: Duration::from_secs(15),
+        attempt_timeout: Duration::from_secs(2),
+        ..CoordClientOptions::default()
+    }
+}
+
+impl Cluster {
+    /// Starts every node and returns once each datanode and querynode is
+    /// registered and alive at the leader.
+    pub async fn start(spec: ClusterSpec) -> Result<Cluster> {
+        let tmp = TempDir::new()?;
+        let mut slots = BTreeMap::new();
+        let mut next = 1;
+        let roles = [
+            (Role::Coord, spec.coords),
+            (Role::DataNode, spec.datanodes),
+            (Role::QueryNode, spec.querynodes),
+            (Role::Proxy, 1),
+        ];
+        for (role, n) in roles {
+            for _ in 0..n {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?.to_string();
+                slots.insert(
+                    next,
+                    Slot {
+                        role,
+                        addr,
+                        listener: Some(listener),
+                        running: None,
+                    },
+                );
+                next += 1;
+            }
+        }
+        let proxy = next - 1;
+        let members: BTreeMap<u64, String> = slots
+            .iter()
+            .filter(|(_, s)| s.role == Role::Coord)
+            .map(|(id, s)| (*id, s.addr.clone()))
+            .collect();
+        let faults = Arc::new(Faults::default());
+
+        // Links: every non-coord node to every coord; the proxy to every
+        // datanode and querynode; every querynode to every datanode.
+        let mut links = Vec::new();
+        let mut coord_links = HashMap::new();
+        let mut peer_links: HashMap<u64, Arc<RwLock<HashMap<u64, String>>>> = HashMap::new();
+        for (&from, slot) in &slots {
+            if slot.role == Role::Coord {
+                continue;
+            }
+            for (&coord, addr) in &members {
+                let link = Link::spawn(from, coord, addr.clone(), faults.clone()).await?;
+                coord_links.insert((from, coord), link.addr().to_string());
+                links.push(link);
+            }
+            let peers: Vec<(u64, String)> = slots
+                .iter()
+                .filter(|(_, s)| match slot.role {
+                    Role::Proxy => matches!(s.role, Role::DataNode | Role::QueryNode),
+                    Role::QueryNode => s.role == Role::DataNode,
+                    Role::Coord | Role::DataNode => false,
+                })
+                .map(|(id, s)| (*id, s.addr.clone()))
+                .collect();
+            let mut table = HashMap::new();
+            for (to, addr) in peers {
+                let link = Link::spawn(from, to, addr, faults.clone()).await?;
+                table.insert(to, link.addr().to_string());
+                links.push(link);
+            }
+            peer_links.insert(from, Arc::new(RwLock::new(table)));
+        }
+
+        let mut cluster = Cluster {
+            tmp,
+            spec,
+            faults,
+            slots,
+            members,
+            coord_links,
+            peer_links,
+            links,
+            observer: None,
+            proxy,
+        };
+        // Coords first, all at once (each waits for a quorum).
+        let coords = cluster.ids(Role::Coord);
+        let mut started = Vec::new();
+        for id in &coords {
+            started.push(cluster.coord_future(*id)?);
+        }
+        for (id, fut) in coords.iter().zip(started) {
+            let running = fut.await.with_context(|| format!("starting coord {id}"))?;
+            cluster.slot(*id)?.running = Some(running);
+        }
+        let coord_addrs = cluster.members.values().cloned().collect();
+        cluster.observer = Some(CoordClient::connect(coord_addrs, client_options()).await?);
+        for id in cluster.ids(Role::DataNode) {
+            cluster.start_node(id).await?;
+        }
+        for id in cluster.ids(Role::QueryNode) {
+            cluster.start_node(id).await?;
+        }
+        cluster.start_node(proxy).await?;
+        let expected = cluster.ids(Role::DataNode).len() + cluster.ids(Role::QueryNode).len();
+        let observer = cluster.observer().clone();
+        wait_for(
+            Duration::from_secs(30),
+            "every node alive at the leader",
+            || {
+                let observer = observer.clone();
+                async move {
+                    observer
+                        .node_health()
+                        .await
+                        .is_ok_and(|h| h.iter().filter(|n| n.alive).count() == expected)
+                }
+            },
+        )
+        .await?;
+        Ok(cluster)
+    }
+
+    /// The faults in force; change them to cut and heal links.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The ids of the nodes of one role, ascending.
+    pub fn ids(&self, role: Role) -> Vec<u64> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.role == role)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The proxy's Milvus gRPC address.
+    pub fn proxy_addr(&self) -> String {
+        self.slots
+            .get(&self.proxy)
+            .map(|s| s.addr.clone())
+            .unwrap_or_default()
+    }
+
+    /// A Milvus-protocol client of the proxy.
+    pub async fn client(&self) -> Result<quiver_client::Client> {
+        Ok(quiver_client::Client::connect(&self.proxy_addr()).await?)
+    }
+
+    /// A coord client that reaches every coord directly (never cut).
+    pub fn observer(&self) -> &CoordClient {
+        match &self.observer {
+            Some(o) => o,
+            None => unreachable!("Cluster::start connects the observer before returning"),
+        }
+    }
+
+    /// The running coords that believe they lead.
+    pub fn leaders(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .filter_map(|(id, s)| {
+                let coord = s.running.as_ref()?.coord.as_ref()?;
+                coord.is_leader().then_some(*id)
+            })
+            .collect()
+    }
+
+    /// Whether a node is running.
+    pub fn is_running(&self, id: u64) -> bool {
+        self.slots.get(&id).is_some_and(|s| s.running.is_some())
+    }
+
+    /// Stops a node at once: its servers and tasks end, its in-flight calls
+    /// fail; what it made durable stays.
+    pub async fn kill(&mut self, id: u64) -> Result<()> {
+        let running = self.slot(id)?.running.take().context("node not running")?;
+        running.token.cancel();
+        for t in &running.tasks {
+            t.abort();
+        }
+        if let Some(d) = running.datanode {
+            d.close().await;
+        }
+        if let Some(c) = running.coord {
+            c.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts a stopped node on its old address, from its directory.
+    pub async fn restart(&mut self, id: u64) -> Result<()> {
+        if self.is_running(id) {
+            bail!("node {id} is running");
+        }
+        if self.slot(id)?.role == Role::Coord {
+            let running = self.coord_future(id)?.await?;
+            self.slot(id)?.running = Some(running);
+            return Ok(());
+        }
+        self.start_node(id).await
+    }
+
+    fn slot(&mut self, id: u64) -> Result<&mut Slot> {
+        self.slots
+            .get_mut(&id)
+            .with_context(|| format!("no node {id}"))
+    }
+
+    fn dir(&self, what: &str, id: u64) -> std::path::PathBuf {
+        self.tmp.path().join(format!("{what}-{id}"))
+    }
+
+    fn store(&self) -> Result<Arc<dyn object_store::ObjectStore>> {
+        let cfg = StoreConfig::Local {
+            path: self.tmp.path().join("store"),
+        };
+        Ok(quiver_storage::open_store(&cfg)?)
+    }
+
+    fn coords_of(&self, id: u64) -> Vec<String> {
+        self.members
+            .keys()
+            .filter_map(|c| self.coord_links.get(&(id, *c)).cloned())
+            .collect()
+    }
+
+    fn routes_of(&self, id: u64, coord: &CoordClient) -> Arc<dyn RouteTable> {
+        let table = self.peer_links.get(&id).cloned().unwrap_or_default();
+        Arc::new(RewriteRoutes::new(Arc::new(coord.clone()), table))
+    }
+
+    fn coord_future(&mut self, id: u64) -> Result<impl Future<Output = Result<Running>> + use<>> {
+        let dir = self.dir("coord", id);
+        let members = self.members.clone();
+        let options = self.spec.coord.clone();
+        let faults = self.faults.clone();
+        let slot = self.slot(id)?;
+        let listener = slot.listener.take();
+        let addr = slot.addr.clone();
+        Ok(async move {
+            let listener = match listener {
+                Some(l) => l,
+                None => bind(&addr).await?,
+            };
+            let rule: quiver_coord::DropRule = Arc::new(move |a, b| faults.blocks(a, b));
+            let transport = Arc::new(FaultyTransport::new(
+                id,
+                GrpcTransport::new(id, &options),
+                rule,
+            ));
+            let coord = Coord::open_cluster_with(&dir, id, members, &options, transport).await?;
+            let token = CancellationToken::new();
+            let stop = token.clone();
+            let served = coord.clone();
+            let server = tokio::spawn(async move {
+                let stopped = async move { stop.cancelled().await };
+                if let Err(e) = quiver_coord::serve(served, listener, stopped).await {
+                    tracing::warn!(error = %e, "test coord server");
+                }
+            });
+            Ok(Running {
+                token,
+                tasks: vec![server],
+                coord: Some(coord),
+                datanode: None,
+            })
+        })
+    }
+
+    async fn start_node(&mut self, id: u64) -> Result<()> {
+        let (role, addr, listener) = {
+            let slot = self.slot(id)?;
+            (slot.role, slot.addr.clone(), slot.listener.take())
+        };
+        let listener = match listener {
+            Some(l) => l,
+            None => bind(&addr).await?,
+        };
+        let coord = CoordClient::connect(self.coords_of(id), client_options()).await?;
+        let token = CancellationToken::new();
+        let heartbeat = self.spec.heartbeat;
+        let cluster_cfg = ClusterClientConfig {
+            request_deadline: self.spec.request_deadline,
+            ..ClusterClientConfig::default()
+        };
+        let mut running = Running {
+            token: token.clone(),
+            tasks: Vec::new(),
+            coord: None,
+            datanode: None,
+        };
+        match role {
+            Role::Coord => bail!("coords start with coord_future"),
+            Role::DataNode => {
+                let mut cfg = self.spec.datanode.clone();
+                cfg.node_id = id;
+                let datanode = DataNode::new(
+                    cfg,
+                    self.store()?,
+                    Arc::new(coord.clone()),
+                    token.child_token(),
+                )?;
+                let node = Arc::new(datanode.clone());
+                let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(token.clone());
+                let stop = token.clone().cancelled_owned();
+                running.tasks.push(spawn_server(
+                    Server::builder()
+                        .add_service(svc.into_service())
+                        .serve_with_incoming_shutdown(incoming(listener), stop),
+                ));
+                running.tasks.extend(agent::spawn_datanode(
+                    coord,
+                    datanode.clone(),
+                    id,
+                    addr,
+                    heartbeat,
+                    token.clone(),
+                ));
+                running.datanode = Some(datanode);
+            }
+            Role::QueryNode => {
+                let feed = Arc::new(ClusterData::new(self.routes_of(id, &coord), cluster_cfg)?);
+                let mut cfg = self.spec.querynode.clone();
+                cfg.node_id = id;
+                cfg.cache_dir = self.dir("querynode-cache", id);
+                let querynode = Arc::new(QueryNode::new(
+                    cfg,
+                    self.store()?,
+                    feed,
+                    token.child_token(),
+                )?);
+                let svc = QueryServiceImpl::new(querynode.clone());
+                let stop = token.clone().cancelled_owned();
+                running.tasks.push(spawn_server(
+                    Server::builder()
+                        .add_service(svc.into_service())
+                        .serve_with_incoming_shutdown(incoming(listener), stop),
+                ));
+                running.tasks.extend(agent::spawn_querynode(
+                    coord,
+                    querynode,
+                    id,
+                    addr,
+                    heartbeat,
+                    token.clone(),
+                ));
+            }
+            Role::Proxy => {
+                let routes = self.routes_of(id, &coord);
+                let data = Arc::new(ClusterData::new(routes.clone(), cluster_cfg.clone())?);
+                let query = Arc::new(ClusterQuery::new(routes, cluster_cfg)?);
+                let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
+                let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
+                let milvus = MilvusFront::new(proxy, catalog.clone()).into_service();
+                let admin = AdminFront::new(catalog).into_service();
+                let stop = token.clone().cancelled_owned();
+                running.tasks.push(spawn_server(
+                    Server::builder()
+                        .add_service(milvus)
+                        .add_service(admin)
+                        .serve_with_incoming_shutdown(incoming(listener), stop),
+                ));
+            }
+        }
+        self.slot(id)?.running = Some(running);
+        Ok(())
+    }
+
+    /// Whether the leader sees `id` alive (its lease holds).
+    pub async fn alive(&self, id: u64) -> bool {
+        self.observer()
+            .node_health()
+            .await
+            .is_ok_and(|h| h.iter().any(|n| n.id == id && n.alive))
+    }
+
+    /// The datanode that owns each shard of `collection`, by shard.
+    pub fn owners(&self, collection: &str) -> Vec<Option<u64>> {
+        let state = self.observer().state();
+        let Some(meta) = state.collection(collection) else {
+            return Vec::new();
+        };
+        (0..meta.shards)
+            .map(|s| state.shard_owner(meta.id, s).map(|o| o.node_id))
+            .collect()
+    }
+
+    /// The querynodes serving each shard of `collection`, by shard.
+    pub fn replicas(&self, collection: &str) -> Vec<Vec<u64>> {
+        let state = self.observer().state();
+        let Some(meta) = state.collection(collection) else {
+            return Vec::new();
+        };
+        (0..meta.shards)
+            .map(|s| state.shard_replicas(meta.id, s))
+            .collect()
+    }
+
+    /// A node's role.
+    pub fn role(&self, id: u64) -> Option<Role> {
+        self.slots.get(&id).map(|s| s.role)
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        let ids: Vec<u64> = self.slots.keys().rev().copied().collect();
+        for id in ids {
+            if self.is_running(id) {
+                let _ = self.kill(id).await;
+            }
+        }
+        self.links.clear();
+    }
+}
