@@ -15,6 +15,21 @@ use crate::meta::{SegmentInfo, ShardId};
 pub enum WriteOp {
     Upsert(RowBatch),
     Delete(Vec<PrimaryKey>),
+    /// A write a mirror copies from the partner collection's shard of the
+    /// same index: applied like the inner op, marked in the WAL so it is
+    /// never shipped back. Only datanodes send it.
+    Mirrored(Box<WriteOp>),
+}
+
+impl WriteOp {
+    /// Rows (or keys) it touches.
+    pub fn rows(&self) -> usize {
+        match self {
+            WriteOp::Upsert(b) => b.len(),
+            WriteOp::Delete(pks) => pks.len(),
+            WriteOp::Mirrored(op) => op.rows(),
+        }
+    }
 }
 
 /// What a querynode receives from a shard's owner, in timestamp order.

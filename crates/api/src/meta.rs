@@ -118,6 +118,12 @@ pub trait CatalogClient: Send + Sync {
         let _ = alias;
         None
     }
+    /// How far the mirror partner of `collection` is behind it (ms), where
+    /// this front door can tell (None: unknown or not mirrored).
+    fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+        let _ = collection;
+        None
+    }
     /// An admin API alias change (mirror, flip, pin, compare-and-swap alter),
     /// recorded with `actor`; returns the alias's new epoch.
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {

@@ -232,6 +232,23 @@ impl MetaState {
         self.nodes.get(&id)
     }
 
+    /// The other collection of the mirrored pair `collection_id` is in
+    /// (the first mirrored alias naming it, by alias name).
+    pub fn mirror_partner(&self, collection_id: CollectionId) -> Option<CollectionId> {
+        let name = &self.collections.get(&collection_id)?.name;
+        self.aliases.values().find_map(|a| {
+            let m = a.mirror.as_ref()?;
+            let other = if *name == m.primary {
+                &m.standby
+            } else if *name == m.standby {
+                &m.primary
+            } else {
+                return None;
+            };
+            self.names.get(other).copied()
+        })
+    }
+
     /// The querynodes serving a shard (empty when none or not loaded).
     pub fn shard_replicas(&self, collection_id: CollectionId, shard: ShardIndex) -> Vec<u64> {
         self.replicas

@@ -7,9 +7,11 @@
 //! restart (or a new owner) replays the WAL from the last sealed segment.
 
 mod config;
+mod mirror;
 mod node;
 mod seal;
 mod shard;
 
 pub use config::DataNodeConfig;
+pub use mirror::MirrorRoutes;
 pub use node::DataNode;

@@ -10,11 +10,12 @@ use quiver_api::{
     CollectionInfo, DataClient, MetaClient, ShardFeed, ShardId, Subscription, WriteOp,
 };
 use quiver_common::{Error, HybridClock, Result, Timestamp};
-use quiver_storage::{ObjectStore, Wal, WalOptions};
+use quiver_storage::{ObjectStore, Wal, WalOptions, read_mirror_cursor};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DataNodeConfig;
+use crate::mirror::{MirrorQueue, MirrorRoutes, run_shipper};
 use crate::seal::run_sealer;
 use crate::shard::{Logged, Request, ShardCtx, ShardState, WriterExit, run_writer};
 
@@ -37,6 +38,8 @@ struct Inner {
     shards: RwLock<HashMap<ShardId, Arc<OpenShard>>>,
     /// Serialises shard opening: two concurrent opens would fence each other.
     opening: tokio::sync::Mutex<()>,
+    /// Where mirrored collections' writes are copied (none: no mirroring).
+    mirror: RwLock<Option<Arc<dyn MirrorRoutes>>>,
     shutdown: CancellationToken,
 }
 
@@ -55,9 +58,30 @@ impl DataNode {
                 meta,
                 shards: RwLock::new(HashMap::new()),
                 opening: tokio::sync::Mutex::new(()),
+                mirror: RwLock::new(None),
                 shutdown,
             }),
         })
+    }
+
+    /// Enables mirroring: shards opened from now on ship their own writes
+    /// to their partner collection when coord's metadata pairs them (see
+    /// `mirror.rs`). Set it before opening shards.
+    pub fn set_mirror_routes(&self, routes: Arc<dyn MirrorRoutes>) {
+        *self.inner.mirror.write() = Some(routes);
+    }
+
+    /// How far the mirror partner of `collection` is behind this node's
+    /// shards of it: the age of the oldest write not yet shipped, in ms
+    /// (the largest over its shards here; None when none is mirrored here).
+    pub fn mirror_lag_ms(&self, collection: quiver_common::CollectionId) -> Option<u64> {
+        self.inner
+            .shards
+            .read()
+            .iter()
+            .filter(|(id, _)| id.collection_id == collection)
+            .filter_map(|(_, s)| crate::mirror::lag_ms(&s.ctx))
+            .max()
     }
 
     /// Takes ownership of a shard: a new fencing epoch from coord, then the
@@ -129,12 +153,19 @@ impl Inner {
         }
         let epoch = self.meta.acquire_shard(id, self.config.node_id).await?;
         let (sealed, checkpoint) = self.meta.segments(id).await?;
+        let routes = self.mirror.read().clone();
+        // A mirror that shipped from this shard before: its WAL is kept from
+        // the cursor, and what the partner did not get is shipped again.
+        let cursor = match &routes {
+            Some(_) => read_mirror_cursor(&self.store, id.collection_id, id.shard).await?,
+            None => None,
+        };
         let (wal, records) = Wal::open(
             self.store.clone(),
             id.collection_id,
             id.shard,
             epoch,
-            checkpoint,
+            cursor.map_or(checkpoint, |c| c.min(checkpoint)),
             WalOptions {
                 retry_for: std::time::Duration::from_millis(self.config.wal_retry_ms),
                 ..WalOptions::default()
@@ -144,13 +175,25 @@ impl Inner {
         let mut state = ShardState::default();
         let mut floor = sealed.iter().map(|s| s.max_ts).max().unwrap_or(0);
         let now = std::time::Instant::now();
+        let mut mirror = MirrorQueue {
+            active: cursor.is_some(),
+            cursor: cursor.unwrap_or(0),
+            last_seq: wal.last_seq(),
+            ..MirrorQueue::default()
+        };
         for r in records {
             floor = floor.max(r.mutation.ts());
-            state.push_growing(Logged {
-                seq: r.seq,
-                mutation: Arc::new(r.mutation),
-                at: now,
-            });
+            let mutation = Arc::new(r.mutation);
+            if mirror.active && r.seq > mirror.cursor && !r.replicated {
+                mirror.pending.push_back((r.seq, mutation.clone()));
+            }
+            if r.seq > checkpoint {
+                state.push_growing(Logged {
+                    seq: r.seq,
+                    mutation,
+                    at: now,
+                });
+            }
         }
         tracing::info!(shard = %id, epoch, segments = sealed.len(), replayed = state.growing.len(), "shard opened");
         state.sealed = sealed;
@@ -164,6 +207,9 @@ impl Inner {
             state: parking_lot::Mutex::new(state),
             seal_wakeup: Notify::new(),
             sealed: Notify::new(),
+            mirror: parking_lot::Mutex::new(mirror),
+            mirror_routes: routes.clone(),
+            mirror_wakeup: Notify::new(),
             cancel: self.shutdown.child_token(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -182,7 +228,14 @@ impl Inner {
                 }
             })
         };
-        let tasks = vec![writer, sealer];
+        let mut tasks = vec![writer, sealer];
+        if let Some(routes) = routes {
+            tasks.push(tokio::spawn(run_shipper(
+                ctx.clone(),
+                routes,
+                self.store.clone(),
+            )));
+        }
         self.shards.write().insert(
             id,
             Arc::new(OpenShard {

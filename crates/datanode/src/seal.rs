@@ -141,6 +141,11 @@ async fn seal_once(
             let _ = w.send(Ok(()));
         }
     }
+    // ... and a mirror may still need to ship from them.
+    let truncate_to = match ctx.mirror.lock().keep_from() {
+        Some(keep) => truncate_to.min(keep.saturating_sub(1)),
+        None => truncate_to,
+    };
     ctx.sealed.notify_waiters();
     if should_seal(ctx) {
         ctx.seal_wakeup.notify_one();

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DataNodeConfig;
+use crate::mirror::{MirrorQueue, MirrorRoutes};
 
 /// A durable mutation not yet covered by a sealed segment.
 #[derive(Debug, Clone)]
@@ -99,6 +100,12 @@ pub(crate) struct ShardCtx {
     pub seal_wakeup: Notify,
     /// Signalled after every seal (growing data shrank).
     pub sealed: Notify,
+    /// Own writes not yet shipped to the mirror partner (see `mirror.rs`).
+    pub mirror: Mutex<MirrorQueue>,
+    /// Where mirrored writes go (None: this node does not mirror).
+    pub mirror_routes: Option<Arc<dyn MirrorRoutes>>,
+    /// Signalled after every round that wrote something.
+    pub mirror_wakeup: Notify,
     pub cancel: CancellationToken,
 }
 
@@ -190,8 +197,7 @@ pub(crate) async fn run_writer(
 
 fn request_rows(r: &Request) -> usize {
     match r {
-        Request::Write(WriteOp::Upsert(b), _) => b.len(),
-        Request::Write(WriteOp::Delete(pks), _) => pks.len(),
+        Request::Write(op, _) => op.rows(),
         Request::Flush(_) => 0,
     }
 }
@@ -236,6 +242,12 @@ async fn wait_for_room(ctx: &ShardCtx) {
 
 /// Returns `Some(fenced)` once the WAL has failed for good.
 async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
+    // Whether this round's own writes are owed to a mirror partner: decided
+    // before they are stamped, so none written after the pairing is missed.
+    let mirrored = ctx
+        .mirror_routes
+        .as_ref()
+        .is_some_and(|r| r.partner(ctx.id.collection_id).is_some());
     let mut pending = Vec::with_capacity(round.len());
     for req in round {
         match req {
@@ -245,6 +257,10 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
                     let _ = reply.send(Err(Error::Unavailable(why)));
                     continue;
                 }
+                let (op, replicated) = match op {
+                    WriteOp::Mirrored(inner) => (*inner, true),
+                    op => (op, false),
+                };
                 let mutation = match op {
                     WriteOp::Upsert(mut rows) => {
                         rows.dedup_last_wins();
@@ -257,9 +273,16 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
                         ts: ctx.clock.now(),
                         pks,
                     },
+                    WriteOp::Mirrored(_) => {
+                        let _ = reply.send(Err(Error::invalid(
+                            "op",
+                            "a mirrored write cannot wrap another mirrored write",
+                        )));
+                        continue;
+                    }
                 };
-                let durable = ctx.wal.submit(mutation.clone());
-                pending.push((Arc::new(mutation), durable, reply));
+                let durable = ctx.wal.submit_from(mutation.clone(), replicated);
+                pending.push((Arc::new(mutation), replicated, durable, reply));
             }
         }
     }
@@ -270,19 +293,28 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
     // that object's seq as sealed while some of its entries are not in the
     // segment — and a restart, which replays only after that seq, loses them.
     let mut outcomes = Vec::with_capacity(pending.len());
-    for (mutation, durable, reply) in pending {
-        outcomes.push((mutation, durable.await, reply));
+    for (mutation, replicated, durable, reply) in pending {
+        outcomes.push((mutation, replicated, durable.await, reply));
     }
     let mut replies = Vec::with_capacity(outcomes.len());
     let mut wrote = false;
     let mut failure = None;
     {
         let mut st = ctx.state.lock();
-        for (mutation, outcome, reply) in outcomes {
+        let mut mirror = ctx.mirror.lock();
+        if mirrored && !mirror.active {
+            mirror.start();
+        }
+        for (mutation, replicated, outcome, reply) in outcomes {
             match outcome {
                 Ok(seq) => {
                     let ts = mutation.ts();
                     st.last_ts = ts;
+                    if replicated {
+                        mirror.last_seq = mirror.last_seq.max(seq);
+                    } else {
+                        mirror.push(seq, &mutation);
+                    }
                     st.publish(ShardEvent::Mutation(mutation.clone()));
                     st.push_growing(Logged {
                         seq,
@@ -308,6 +340,7 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
         let _ = reply.send(result);
     }
     if wrote {
+        ctx.mirror_wakeup.notify_one();
         let st = ctx.state.lock();
         if st.growing_rows >= ctx.config.seal_rows || st.growing_bytes >= ctx.config.seal_bytes {
             ctx.seal_wakeup.notify_one();

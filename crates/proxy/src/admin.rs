@@ -65,7 +65,16 @@ impl AdminFront {
                 "alias {alias:?} changed (epoch {epoch}) but is not in this front door's cache yet"
             ))
         })?;
-        Ok(Response::new(alias_status(&alias, &meta)))
+        Ok(Response::new(self.status(&alias, &meta)))
+    }
+
+    /// The admin view of an alias, with the lag this front door can see.
+    fn status(&self, alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
+        let mut s = alias_status(alias, meta);
+        if s.mirrored {
+            s.standby_lag_ms = self.catalog.mirror_lag_ms(&s.target);
+        }
+        s
     }
 }
 
@@ -170,7 +179,7 @@ impl AdminService for AdminFront {
             .catalog
             .alias(&alias)
             .ok_or_else(|| not_found(&alias))?;
-        Ok(Response::new(alias_status(&alias, &meta)))
+        Ok(Response::new(self.status(&alias, &meta)))
     }
 
     async fn list_aliases(
@@ -183,7 +192,7 @@ impl AdminService for AdminFront {
             .into_iter()
             .filter_map(|(alias, _)| {
                 let meta = self.catalog.alias(&alias)?;
-                Some(alias_status(&alias, &meta))
+                Some(self.status(&alias, &meta))
             })
             .collect();
         Ok(Response::new(pb::ListAliasesReply { aliases }))

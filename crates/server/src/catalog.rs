@@ -11,8 +11,28 @@ use quiver_api::{
 };
 use quiver_common::Result;
 use quiver_coord::{CollectionMeta, Coord, IndexSpec, SegmentMeta};
-use quiver_datanode::DataNode;
+use quiver_datanode::{DataNode, MirrorRoutes};
 use quiver_querynode::QueryNode;
+
+/// Mirroring in one process: partners from the local coord's aliases,
+/// copies written to the local datanode.
+pub(crate) struct LocalMirror {
+    pub coord: Arc<Coord>,
+    pub data: Arc<DataNode>,
+}
+
+impl MirrorRoutes for LocalMirror {
+    fn partner(
+        &self,
+        collection: quiver_common::CollectionId,
+    ) -> Option<quiver_common::CollectionId> {
+        self.coord.state().mirror_partner(collection)
+    }
+
+    fn data(&self) -> Arc<dyn quiver_api::DataClient> {
+        self.data.clone()
+    }
+}
 
 /// `MetaClient` over the local coord.
 pub(crate) struct CoordMeta(pub Arc<Coord>);
@@ -200,6 +220,11 @@ impl CatalogClient for LocalCatalog {
 
     fn alias(&self, alias: &str) -> Option<AliasMeta> {
         self.coord.state().alias(alias).cloned()
+    }
+
+    fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+        let meta = self.coord.collection(collection)?;
+        self.datanode.mirror_lag_ms(meta.id)
     }
 
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {

@@ -15,7 +15,7 @@ use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{CoordMeta, LocalCatalog, collection_info};
+use crate::catalog::{CoordMeta, LocalCatalog, LocalMirror, collection_info};
 
 /// Settings of a standalone server.
 #[derive(Debug, Clone)]
@@ -66,6 +66,10 @@ impl Standalone {
             meta,
             shutdown.child_token(),
         )?);
+        datanode.set_mirror_routes(Arc::new(LocalMirror {
+            coord: coord.clone(),
+            data: datanode.clone(),
+        }));
         config.querynode.cache_dir = dir.join("cache");
         let querynode = Arc::new(QueryNode::new(
             config.querynode.clone(),

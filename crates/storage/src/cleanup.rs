@@ -20,6 +20,7 @@ pub async fn delete_shard_data(
     for prefix in [
         layout::wal_prefix(collection_id, shard),
         layout::segments_prefix(collection_id, shard),
+        layout::mirror_prefix(collection_id, shard),
     ] {
         let metas: Vec<_> = store
             .list(Some(&prefix))

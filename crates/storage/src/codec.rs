@@ -86,11 +86,22 @@ pub(crate) fn put_columns(b: &mut Vec<u8>, cols: &[Column]) {
     }
 }
 
+/// Tag bit of a mutation a mirror copied from another collection (WAL
+/// records only): upsert 2, delete 3.
+const REPLICATED: u8 = 2;
+
 /// Appends the encoding of `m` to `b`.
+#[cfg(test)]
 pub(crate) fn put_mutation(b: &mut Vec<u8>, m: &Mutation) {
+    put_mutation_from(b, m, false);
+}
+
+/// Appends the encoding of `m`, marked as copied by a mirror when `replicated`.
+pub(crate) fn put_mutation_from(b: &mut Vec<u8>, m: &Mutation, replicated: bool) {
+    let bit = if replicated { REPLICATED } else { 0 };
     match m {
         Mutation::Upsert { ts, rows } => {
-            put_u8(b, 0);
+            put_u8(b, bit);
             put_u64(b, *ts);
             put_len(b, rows.dim);
             put_pks(b, &rows.pks);
@@ -99,7 +110,7 @@ pub(crate) fn put_mutation(b: &mut Vec<u8>, m: &Mutation) {
             put_columns(b, &rows.columns);
         }
         Mutation::Delete { ts, pks } => {
-            put_u8(b, 1);
+            put_u8(b, 1 | bit);
             put_u64(b, *ts);
             put_pks(b, pks);
         }
@@ -219,8 +230,19 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
+    #[cfg(test)]
     pub(crate) fn mutation(&mut self) -> Result<Mutation> {
-        match self.u8()? {
+        match self.mutation_from()? {
+            (m, false) => Ok(m),
+            (_, true) => Err(self.err("a mirrored mutation where none may be")),
+        }
+    }
+
+    /// A mutation and whether a mirror copied it (see [`put_mutation_from`]).
+    pub(crate) fn mutation_from(&mut self) -> Result<(Mutation, bool)> {
+        let tag = self.u8()?;
+        let replicated = tag & REPLICATED != 0;
+        let m = match tag & !REPLICATED {
             0 => {
                 let ts = self.u64()?;
                 let dim = self.u64()?;
@@ -246,8 +268,9 @@ impl<'a> Reader<'a> {
                     pks: self.pks()?,
                 })
             }
-            t => Err(self.err(format!("bad mutation tag {t}"))),
-        }
+            _ => Err(self.err(format!("bad mutation tag {tag}"))),
+        }?;
+        Ok((m, replicated))
     }
 
     /// Fails unless every byte was consumed.

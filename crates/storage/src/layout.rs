@@ -3,6 +3,8 @@
 //! - `wal/<collection_id>/<shard>/<seq:020>.wal` — one group-committed WAL batch per object;
 //! - `segments/<collection_id>/<shard>/<segment_id:020>.seg` — a sealed segment;
 //! - `segments/<collection_id>/<shard>/<segment_id:020>.idx` — its index bytes (opaque here);
+//! - `mirror/<collection_id>/<shard>/cursor` — the last WAL seq whose writes a mirror shipped
+//!   to the partner collection;
 //! - `quarantine/wal/<collection_id>/<shard>/<seq:020>.<epoch>.wal` — a torn WAL tail, kept
 //!   for inspection after recovery replaced it.
 
@@ -16,6 +18,16 @@ pub fn wal_prefix(collection_id: u64, shard: u32) -> ObjectPath {
 /// The WAL object holding batch `seq` of a shard.
 pub fn wal_path(collection_id: u64, shard: u32, seq: u64) -> ObjectPath {
     ObjectPath::from(format!("wal/{collection_id}/{shard}/{seq:020}.wal"))
+}
+
+/// Prefix of a shard's mirror state.
+pub fn mirror_prefix(collection_id: u64, shard: u32) -> ObjectPath {
+    ObjectPath::from(format!("mirror/{collection_id}/{shard}"))
+}
+
+/// The mirror cursor of a shard.
+pub fn mirror_cursor_path(collection_id: u64, shard: u32) -> ObjectPath {
+    ObjectPath::from(format!("mirror/{collection_id}/{shard}/cursor"))
 }
 
 /// The seq of a WAL object path, if `path` names one.

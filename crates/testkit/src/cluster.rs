@@ -204,10 +204,13 @@ impl Cluster {
             }
             let peers: Vec<(u64, String)> = slots
                 .iter()
+                .filter(|(id, _)| **id != from)
                 .filter(|(_, s)| match slot.role {
                     Role::Proxy => matches!(s.role, Role::DataNode | Role::QueryNode),
-                    Role::QueryNode => s.role == Role::DataNode,
-                    Role::Coord | Role::DataNode => false,
+                    // Querynodes follow shard streams; datanodes ship
+                    // mirrored writes to each other.
+                    Role::QueryNode | Role::DataNode => s.role == Role::DataNode,
+                    Role::Coord => false,
                 })
                 .map(|(id, s)| (*id, s.addr.clone()))
                 .collect();
@@ -451,6 +454,11 @@ impl Cluster {
                     Arc::new(coord.clone()),
                     token.child_token(),
                 )?;
+                let routes = self.routes_of(id, &coord);
+                datanode.set_mirror_routes(Arc::new(agent::ClusterMirror {
+                    coord: coord.clone(),
+                    data: Arc::new(ClusterData::new(routes, cluster_cfg.clone())?),
+                }));
                 let node = Arc::new(datanode.clone());
                 let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(token.clone());
                 let stop = token.clone().cancelled_owned();

@@ -21,6 +21,27 @@ use tokio_util::sync::CancellationToken;
 
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
+/// Mirroring in a cluster: partners from the coord client's metadata cache,
+/// copies written through the cluster's routes (to whichever datanode owns
+/// the partner's shard, retried like the proxy's writes).
+pub struct ClusterMirror {
+    pub coord: CoordClient,
+    pub data: Arc<dyn quiver_api::DataClient>,
+}
+
+impl quiver_datanode::MirrorRoutes for ClusterMirror {
+    fn partner(
+        &self,
+        collection: quiver_common::CollectionId,
+    ) -> Option<quiver_common::CollectionId> {
+        self.coord.state().mirror_partner(collection)
+    }
+
+    fn data(&self) -> Arc<dyn quiver_api::DataClient> {
+        self.data.clone()
+    }
+}
+
 /// Heartbeats every `every` until `shutdown`.
 fn spawn_heartbeat(
     coord: CoordClient,

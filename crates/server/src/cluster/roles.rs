@@ -93,6 +93,11 @@ pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) 
         Arc::new(coord.clone()),
         shutdown.child_token(),
     )?;
+    let routes: Arc<dyn RouteTable> = Arc::new(coord.clone());
+    datanode.set_mirror_routes(Arc::new(agent::ClusterMirror {
+        coord: coord.clone(),
+        data: Arc::new(ClusterData::new(routes, ClusterClientConfig::default())?),
+    }));
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
     let router = Server::builder().add_service(svc.into_service());

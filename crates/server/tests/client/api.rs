@@ -321,3 +321,92 @@ async fn server_errors_carry_the_milvus_code_and_reason() {
     assert!(matches!(e, Error::Connect { .. }), "{e}");
     server.close().await;
 }
+
+/// Writes through a mirrored alias reach both collections (each side ships
+/// its own writes to the other, never back), after a flip too; deletes as
+/// well; the standby's lag is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_a_mirrored_alias_reach_both_collections() {
+    use quiver_client::{Actor, MirrorSpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let client = server.client().await;
+    for name in ["feed_a", "feed_b"] {
+        let mut spec = CollectionSpec::new(name, DIM);
+        spec.shards = Some(2);
+        client.create_collection(&spec).await.expect("create");
+    }
+    let spec = MirrorSpec {
+        alias: "feed".into(),
+        primary: "feed_a".into(),
+        standby: "feed_b".into(),
+        auto_failover: false,
+        max_lag_ms: None,
+    };
+    let actor = Actor::new("test", "");
+    client.mirror_alias(&spec, &actor).await.expect("mirror");
+
+    let data = vectors(40, DIM, 5);
+    let ids: Vec<i64> = (0..40).collect();
+    client
+        .insert("feed", Rows::new(DIM, data.clone()).with_ids(ids))
+        .await
+        .expect("insert through the alias");
+    client.delete("feed", "id in [0, 1]").await.expect("delete");
+    let count = |name: &'static str| {
+        let client = client.clone();
+        async move { client.count(name).await.expect("count") }
+    };
+    assert_eq!(
+        count("feed_a").await,
+        38,
+        "the target has the writes at once"
+    );
+    wait_until("the standby has the writes", || async {
+        count("feed_b").await == 38
+    })
+    .await;
+
+    // Flip: writes now go to feed_b and are shipped to feed_a.
+    client.flip_alias("feed", None, &actor).await.expect("flip");
+    let more = vectors(10, DIM, 6);
+    client
+        .insert("feed", Rows::new(DIM, more).with_ids((100..110).collect()))
+        .await
+        .expect("insert after the flip");
+    assert_eq!(count("feed_b").await, 48);
+    wait_until("the old target has the new writes", || async {
+        count("feed_a").await == 48
+    })
+    .await;
+    // Nothing echoes back and forth: the counts stay put and the lag drains.
+    wait_until("the lag drains", || async {
+        client
+            .show_alias("feed")
+            .await
+            .is_ok_and(|s| s.standby_lag_ms == Some(0))
+    })
+    .await;
+    assert_eq!((count("feed_a").await, count("feed_b").await), (48, 48));
+    let rows = client
+        .query("feed_a", "id in [0, 5, 105]", &["id"], None)
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 2, "the delete was mirrored, the rest arrived");
+    server.close().await;
+}
+
+async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

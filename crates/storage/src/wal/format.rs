@@ -10,7 +10,7 @@
 
 use quiver_common::Mutation;
 
-use crate::codec::{Reader, put_mutation, put_u32};
+use crate::codec::{Reader, put_mutation_from, put_u32};
 use crate::error::{Result, StorageError};
 
 pub(crate) const MAGIC: &[u8; 4] = b"QWAL";
@@ -38,10 +38,10 @@ pub(crate) struct Header {
 }
 
 /// Encodes one record (length, checksum, payload) to be concatenated into a batch body.
-pub(crate) fn encode_record(m: &Mutation) -> Vec<u8> {
+pub(crate) fn encode_record(m: &Mutation, replicated: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(64 + estimate(m));
     b.extend_from_slice(&[0u8; 8]);
-    put_mutation(&mut b, m);
+    put_mutation_from(&mut b, m, replicated);
     let len = (b.len() - 8) as u32;
     let crc = crc32fast::hash(&b[8..]);
     b[0..4].copy_from_slice(&len.to_le_bytes());
@@ -114,7 +114,11 @@ fn decode_header(r: &mut Reader<'_>, raw: &[u8]) -> Result<Header> {
 }
 
 /// Decodes a whole object, checking every checksum and that it is the object for `seq`.
-pub(crate) fn decode_object(raw: &[u8], seq: u64, what: &str) -> Result<(Header, Vec<Mutation>)> {
+pub(crate) fn decode_object(
+    raw: &[u8],
+    seq: u64,
+    what: &str,
+) -> Result<(Header, Vec<(Mutation, bool)>)> {
     let mut r = Reader::new(raw, what);
     let h = decode_header(&mut r, raw)?;
     if h.seq != seq {
@@ -136,7 +140,7 @@ pub(crate) fn decode_object(raw: &[u8], seq: u64, what: &str) -> Result<(Header,
             return Err(r.err(format!("record {i} checksum mismatch")));
         }
         let mut pr = Reader::new(payload, what);
-        out.push(pr.mutation()?);
+        out.push(pr.mutation_from()?);
         pr.finish()?;
     }
     r.finish()?;
@@ -165,7 +169,7 @@ mod tests {
                 },
             },
         ];
-        let body: Vec<u8> = muts.iter().flat_map(encode_record).collect();
+        let body: Vec<u8> = muts.iter().flat_map(|m| encode_record(m, false)).collect();
         let mut b = encode_header(&Header {
             kind: Kind::Data,
             epoch: 4,
@@ -178,11 +182,35 @@ mod tests {
     }
 
     #[test]
+    fn mirrored_records_keep_their_mark() {
+        let m = Mutation::Delete {
+            ts: 7,
+            pks: vec![PrimaryKey::Int(3)],
+        };
+        for replicated in [false, true] {
+            let body = encode_record(&m, replicated);
+            let mut b = encode_header(&Header {
+                kind: Kind::Data,
+                epoch: 1,
+                seq: 2,
+                count: 1,
+                body_len: body.len() as u64,
+            });
+            b.extend(body);
+            let (_, got) = decode_object(&b, 2, "t").expect("decode");
+            assert_eq!(got, vec![(m.clone(), replicated)]);
+        }
+    }
+
+    #[test]
     fn object_round_trip() {
         let (b, muts) = object(9);
         let (h, got) = decode_object(&b, 9, "t").expect("decode");
         assert_eq!((h.kind, h.epoch, h.seq), (Kind::Data, 4, 9));
-        assert_eq!(got, muts);
+        assert_eq!(
+            got,
+            muts.into_iter().map(|m| (m, false)).collect::<Vec<_>>()
+        );
         assert!(
             decode_object(&b, 8, "t")
                 .expect_err("wrong seq")

@@ -34,6 +34,9 @@ pub struct WalRecord {
     pub seq: u64,
     pub epoch: u64,
     pub mutation: Mutation,
+    /// A mirror copied it from the collection's mirror partner (it is not
+    /// shipped back).
+    pub replicated: bool,
 }
 
 /// Limits of one group-committed batch (one WAL object). A single mutation larger than
@@ -128,7 +131,17 @@ impl Wal {
     /// resolves with the seq of the WAL object holding it once that object is durable, or with
     /// the error that kept it from being written (then it was never acknowledged).
     pub fn submit(&self, m: Mutation) -> impl Future<Output = Result<u64>> + Send + 'static {
-        let record = bytes::Bytes::from(format::encode_record(&m));
+        self.submit_from(m, false)
+    }
+
+    /// [`Wal::submit`], marking the record as copied by a mirror when
+    /// `replicated` (recovered as [`WalRecord::replicated`]).
+    pub fn submit_from(
+        &self,
+        m: Mutation,
+        replicated: bool,
+    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+        let record = bytes::Bytes::from(format::encode_record(&m, replicated));
         let (tx, rx) = oneshot::channel();
         let early = {
             let mut q = self.shared.queue.lock();

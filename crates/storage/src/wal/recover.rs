@@ -123,10 +123,11 @@ pub(crate) async fn recover(
             max_epoch = h.epoch;
             if h.kind == Kind::Data {
                 report.records += muts.len();
-                records.extend(muts.into_iter().map(|mutation| WalRecord {
+                records.extend(muts.into_iter().map(|(mutation, replicated)| WalRecord {
                     seq,
                     epoch: h.epoch,
                     mutation,
+                    replicated,
                 }));
             }
         }
