@@ -209,6 +209,7 @@ impl Inner {
             sealed: Notify::new(),
             mirror: parking_lot::Mutex::new(mirror),
             mirror_routes: routes.clone(),
+            store: self.store.clone(),
             mirror_wakeup: Notify::new(),
             cancel: self.shutdown.child_token(),
         });

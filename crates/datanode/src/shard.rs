@@ -10,7 +10,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardId, Subscription, WriteOp};
 use quiver_common::{Error, HybridClock, Mutation, Result, Timestamp};
-use quiver_storage::Wal;
+use quiver_storage::{ObjectStore, Wal, write_mirror_cursor};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +104,7 @@ pub(crate) struct ShardCtx {
     pub mirror: Mutex<MirrorQueue>,
     /// Where mirrored writes go (None: this node does not mirror).
     pub mirror_routes: Option<Arc<dyn MirrorRoutes>>,
+    pub store: Arc<dyn ObjectStore>,
     /// Signalled after every round that wrote something.
     pub mirror_wakeup: Notify,
     pub cancel: CancellationToken,
@@ -248,6 +249,27 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
         .mirror_routes
         .as_ref()
         .is_some_and(|r| r.partner(ctx.id.collection_id).is_some());
+    let starting = {
+        let q = ctx.mirror.lock();
+        (mirrored && !q.active).then_some(q.last_seq)
+    };
+    if let Some(from) = starting {
+        // The cursor object is what tells a later owner of this shard that
+        // writes are owed to a partner: it must exist before any owed write
+        // is acknowledged. Until it does, the round waits (retrying).
+        while let Err(e) =
+            write_mirror_cursor(&ctx.store, ctx.id.collection_id, ctx.id.shard, from).await
+        {
+            tracing::warn!(shard = %ctx.id, error = %e, "saving the mirror cursor; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                () = ctx.cancel.cancelled() => {
+                    refuse(round, &format!("shard {} closed", ctx.id));
+                    return None;
+                }
+            }
+        }
+    }
     let mut pending = Vec::with_capacity(round.len());
     for req in round {
         match req {
@@ -347,6 +369,20 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
         }
     }
     failure
+}
+
+/// Answers every request of a round that will not run (never acknowledged).
+fn refuse(round: Vec<Request>, why: &str) {
+    for r in round {
+        match r {
+            Request::Write(_, reply) => {
+                let _ = reply.send(Err(Error::Unavailable(why.to_string())));
+            }
+            Request::Flush(reply) => {
+                let _ = reply.send(Err(Error::Unavailable(why.to_string())));
+            }
+        }
+    }
 }
 
 fn flush_request(ctx: &ShardCtx, reply: oneshot::Sender<Result<()>>) {
