@@ -45,7 +45,7 @@ async fn http_with(
         .expect("status code");
     let chunked = head
         .lines()
-        .any(|l| l.to_ascii_lowercase() == "transfer-encoding: chunked");
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
     let body = if chunked {
         dechunk(body)
     } else {
