@@ -54,6 +54,24 @@ async fn http_with(
     (status, body)
 }
 
+/// The response head of an empty POST with `content_type`.
+async fn raw_head(addr: &str, path: &str, content_type: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n")
+        .map_or(text.clone(), |(head, _)| head.to_string())
+}
+
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     loop {
@@ -203,6 +221,13 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
     assert_eq!(code, 400, "{body}");
     let (code, _) = http(&addr, "GET", "/no/such/page", None).await;
     assert_eq!(code, 404);
+    // A gRPC call to a service nobody serves still gets gRPC's UNIMPLEMENTED.
+    let head = raw_head(&addr, "/quiver.nope.v1.Nope/Call", "application/grpc").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("grpc-status: 12"),
+        "{head}"
+    );
 
     // The right expectation flips, and the history says who and why.
     let (code, body) = http(
