@@ -10,7 +10,9 @@
 #   5. the server is stopped (SIGINT, graceful) and the data dir removed;
 #   6. the suite again, with the first release, against the proxy of a local cluster
 #      (`quiver cluster up`: 3 coords, 2 datanodes, 2 querynodes, each its own process),
-#      which is then stopped (`quiver cluster down`). PYMILVUS_CLUSTER=0 skips this.
+#      which is then stopped (`quiver cluster down`). PYMILVUS_CLUSTER=0 skips this;
+#   7. tests/status_page/run.sh with the same binary: the status page in headless Chromium
+#      (STATUS_PAGE_TEST=0 skips it).
 # Env: PYMILVUS_RELEASES picks releases (default "2.5 3.0"); PYTHON picks the interpreter
 # (default python3); QUIVER_BIN uses a prebuilt binary instead of step 2. Extra args go to pytest.
 set -euo pipefail
@@ -86,4 +88,7 @@ if [[ ${PYMILVUS_CLUSTER:-1} != 0 ]]; then
         for f in "$cluster"/c/logs/*.log; do echo "--- $f (tail)"; tail -n 20 "$f"; done
     fi
 fi
+
+echo "== status page (tests/status_page/run.sh)"
+QUIVER_BIN="$bin" PYTHON="$python" tests/status_page/run.sh || status=1
 exit $status

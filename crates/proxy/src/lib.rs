@@ -8,6 +8,7 @@ mod cluster;
 mod milvus;
 mod routing;
 mod service;
+mod status_page;
 
 pub use admin::{AdminFront, DEFAULT_MAX_LAG_MS, alias_status};
 pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
@@ -18,3 +19,6 @@ pub use milvus::{
 pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
 pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult};
+pub use status_page::{
+    NodeHealth, NodeStatus, RECENT_FLIPS, STATUS_PAGE_ACTOR, StatusPage, alias_json, utc,
+};

@@ -104,9 +104,10 @@ impl Standalone {
         })
     }
 
-    /// Serves the Milvus gRPC API on `addr` (port 0 picks a free port) until
-    /// `stop` (or the server's shutdown) is cancelled; in-flight requests are
-    /// drained before the task ends. Returns the bound address and the task.
+    /// Serves the Milvus gRPC API, the admin API and the status page (HTTP,
+    /// `/`) on `addr` (port 0 picks a free port) until `stop` (or the
+    /// server's shutdown) is cancelled; in-flight requests are drained before
+    /// the task ends. Returns the bound address and the task.
     /// Cancel `stop` and await the task before [`Standalone::close`] so that
     /// no request races the roles' shutdown.
     pub async fn serve_milvus(
@@ -120,6 +121,43 @@ impl Standalone {
         let bound = listener.local_addr()?;
         let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
         let admin = AdminFront::new(self.catalog.clone()).into_service();
+        // The status page (HTTP/1.1 for browsers) on the same port. Every
+        // role lives in this process: coord reports its Raft role, the others
+        // are up if the page answers.
+        let coord = self.coord.clone();
+        let nodes: quiver_proxy::NodeHealth = Arc::new(move || {
+            let s = coord.status();
+            let node =
+                |role: &str, id, addr: String, healthy, detail: String| quiver_proxy::NodeStatus {
+                    role: role.to_string(),
+                    id,
+                    addr,
+                    healthy,
+                    last_seen_ms: None,
+                    detail,
+                };
+            let here = format!("{bound} (this process)");
+            let nodes = vec![
+                node(
+                    "coord",
+                    Some(s.node_id),
+                    here.clone(),
+                    s.role == quiver_coord::Role::Leader,
+                    format!(
+                        "{}, term {}, applied {}, metadata v{}",
+                        s.role, s.term, s.last_applied, s.meta_version
+                    ),
+                ),
+                node("datanode", None, here.clone(), true, "standalone".into()),
+                node("querynode", None, here.clone(), true, "standalone".into()),
+                node("proxy", None, here, true, "standalone".into()),
+            ];
+            Box::pin(async move { Ok(nodes) })
+        });
+        let routes = quiver_proxy::StatusPage::new(self.catalog.clone(), nodes)
+            .routes()
+            .add_service(service)
+            .add_service(admin);
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(async move {
             let stopped = async move {
@@ -129,8 +167,8 @@ impl Standalone {
                 }
             };
             tonic::transport::Server::builder()
-                .add_service(service)
-                .add_service(admin)
+                .accept_http1(true)
+                .add_routes(routes)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                     stopped,

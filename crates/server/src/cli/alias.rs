@@ -245,44 +245,9 @@ fn report(conn: &Conn, alias: &str, collection: &str, what: &str) {
     }
 }
 
-/// `alias show --json`: `{alias, target, primary, standby, epoch,
-/// standby_lag_ms, divergent_rows, mirrored, auto_failover, max_lag_ms,
-/// pinned, history: [{epoch, at_ms, at, action, from, to, by, reason}]}`;
-/// `primary`/`standby` are null unless mirrored, lag and divergence null
-/// while unknown.
-pub(crate) fn alias_json(s: &AliasStatus) -> serde_json::Value {
-    let named = |v: &str| (!v.is_empty()).then(|| v.to_string());
-    let history: Vec<_> = s
-        .history
-        .iter()
-        .map(|e| {
-            json!({
-                "epoch": e.epoch,
-                "at_ms": e.at_ms,
-                "at": utc(e.at_ms),
-                "action": e.action,
-                "from": named(&e.from),
-                "to": e.to,
-                "by": e.by,
-                "reason": e.reason,
-            })
-        })
-        .collect();
-    json!({
-        "alias": s.alias,
-        "target": s.target,
-        "primary": named(&s.primary),
-        "standby": named(&s.standby),
-        "epoch": s.epoch,
-        "standby_lag_ms": s.standby_lag_ms,
-        "divergent_rows": s.divergent_rows,
-        "mirrored": s.mirrored,
-        "auto_failover": s.auto_failover,
-        "max_lag_ms": s.max_lag_ms,
-        "pinned": s.pinned,
-        "history": history,
-    })
-}
+/// `alias show --json`: the one alias shape, shared with the status page
+/// (`quiver_proxy::alias_json`).
+pub(crate) use quiver_proxy::{alias_json, utc};
 
 fn show(conn: &Conn, s: &AliasStatus) {
     if conn.json {
@@ -323,40 +288,5 @@ fn show(conn: &Conn, s: &AliasStatus) {
             e.to,
             e.by
         );
-    }
-}
-
-/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub(crate) fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(utc(1_795_340_645_123), "2026-11-22T09:44:05.123Z");
     }
 }

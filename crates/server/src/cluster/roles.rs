@@ -169,11 +169,95 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
     };
     let data = Arc::new(ClusterData::new(routes.clone(), client_cfg.clone())?);
     let query = Arc::new(ClusterQuery::new(routes, client_cfg)?);
+    // Node health for the status page: each coord's view of itself, the
+    // leader's leases of datanodes and querynodes, and this proxy.
+    let health = coord.clone();
+    let coord_addrs = cfg.coords.clone();
+    let (proxy_id, proxy_addr) = (cfg.id, addr.to_string());
+    let nodes: quiver_proxy::NodeHealth = Arc::new(move || {
+        let (coord, coord_addrs, proxy_addr) =
+            (health.clone(), coord_addrs.clone(), proxy_addr.clone());
+        Box::pin(async move {
+            let node =
+                |role: &str, id, addr: &str, healthy, detail: String| quiver_proxy::NodeStatus {
+                    role: role.to_string(),
+                    id,
+                    addr: addr.to_string(),
+                    healthy,
+                    last_seen_ms: None,
+                    detail,
+                };
+            let mut asks = tokio::task::JoinSet::new();
+            for (i, a) in coord_addrs.iter().enumerate() {
+                let (coord, a) = (coord.clone(), a.clone());
+                asks.spawn(async move { (i, coord.status_of(&a).await) });
+            }
+            let mut statuses: Vec<_> = asks.join_all().await;
+            statuses.sort_by_key(|(i, _)| *i);
+            let mut nodes: Vec<_> = coord_addrs
+                .iter()
+                .zip(statuses)
+                .map(|(a, (_, s))| match s {
+                    Ok(s) => node(
+                        "coord",
+                        Some(s.node_id),
+                        a,
+                        matches!(
+                            s.role,
+                            quiver_coord::Role::Leader | quiver_coord::Role::Follower
+                        ),
+                        format!(
+                            "{}, term {}, applied {}, metadata v{}",
+                            s.role, s.term, s.last_applied, s.meta_version
+                        ),
+                    ),
+                    Err(e) => node("coord", None, a, false, e.to_string()),
+                })
+                .collect();
+            match coord.node_health().await {
+                Ok(health) => nodes.extend(health.into_iter().map(|n| {
+                    quiver_proxy::NodeStatus {
+                        role: n.role.to_string(),
+                        id: Some(n.id),
+                        addr: n.addr,
+                        healthy: n.alive,
+                        last_seen_ms: n.last_seen_ms,
+                        detail: if n.alive {
+                            "lease held"
+                        } else {
+                            "lease expired"
+                        }
+                        .into(),
+                    }
+                })),
+                Err(e) => nodes.push(node(
+                    "datanode/querynode",
+                    None,
+                    "-",
+                    false,
+                    format!("node health unknown: {e}"),
+                )),
+            }
+            nodes.push(node(
+                "proxy",
+                Some(proxy_id),
+                &proxy_addr,
+                true,
+                "this process".into(),
+            ));
+            Ok(nodes)
+        })
+    });
     let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
     let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
     let service = MilvusFront::new(proxy, catalog.clone()).into_service();
-    let admin = AdminFront::new(catalog).into_service();
-    let router = Server::builder().add_service(service).add_service(admin);
+    let admin = AdminFront::new(catalog.clone()).into_service();
+    // The status page (HTTP/1.1 for browsers) on the Milvus port.
+    let routes = quiver_proxy::StatusPage::new(catalog, nodes)
+        .routes()
+        .add_service(service)
+        .add_service(admin);
+    let router = Server::builder().accept_http1(true).add_routes(routes);
     let server = serve(listener, shutdown.clone(), |incoming, stopped| {
         router.serve_with_incoming_shutdown(incoming, stopped)
     });

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod status_page;
 
 use std::net::SocketAddr;
 use std::path::Path;

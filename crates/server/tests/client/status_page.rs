@@ -1,0 +1,265 @@
+//! The status page on the Milvus port: plain HTTP/1.1 next to gRPC, the
+//! status JSON, and flips with a compare-and-swap guard.
+
+use quiver_client::{Actor, CollectionSpec, MirrorSpec};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Server;
+
+/// One HTTP/1.1 request (`Connection: close`); the status and the body.
+async fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_with(addr, method, path, body, "application/json").await
+}
+
+async fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read response");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let chunked = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+/// The response head of an empty POST with `content_type`.
+async fn raw_head(addr: &str, path: &str, content_type: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n")
+        .map_or(text.clone(), |(head, _)| head.to_string())
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").expect("chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        s = &rest[size + 2..];
+    }
+}
+
+async fn get_json(addr: &str, path: &str) -> Value {
+    let (status, body) = http(addr, "GET", path, None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn alias<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["aliases"]
+        .as_array()
+        .expect("aliases")
+        .iter()
+        .find(|a| a["alias"] == name)
+        .unwrap_or_else(|| panic!("alias {name} in {status}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let addr = server.addr.to_string();
+    let client = server.client().await;
+    for name in ["feed_a", "feed_b"] {
+        client
+            .create_collection(&CollectionSpec::new(name, 8))
+            .await
+            .expect("create collection");
+    }
+    let spec = MirrorSpec {
+        alias: "feed".into(),
+        primary: "feed_a".into(),
+        standby: "feed_b".into(),
+        auto_failover: false,
+        max_lag_ms: None,
+    };
+    client
+        .mirror_alias(&spec, &Actor::new("test", "set up"))
+        .await
+        .expect("mirror");
+
+    // The page itself, over HTTP/1.1 on the gRPC port.
+    let (status, page) = http(&addr, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Quiver status</title>"), "{page}");
+
+    let s = get_json(&addr, "/api/status").await;
+    let names: Vec<&str> = s["collections"]
+        .as_array()
+        .expect("collections")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["feed_a", "feed_b"]);
+    assert_eq!(s["collections"][0]["shards"], 1);
+    assert_eq!(s["collections"][0]["dim"], 8);
+    assert_eq!(s["collections"][0]["aliases"], json!(["feed"]));
+    let feed = alias(&s, "feed");
+    assert_eq!(feed["target"], "feed_a");
+    assert_eq!(feed["primary"], "feed_a");
+    assert_eq!(feed["standby"], "feed_b");
+    assert_eq!(feed["mirrored"], true);
+    assert_eq!(feed["standby_lag_ms"], Value::Null);
+    assert_eq!(feed["divergent_rows"], Value::Null);
+    let epoch = feed["epoch"].as_u64().expect("epoch");
+    let roles: Vec<&str> = s["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["coord", "datanode", "querynode", "proxy"]);
+    assert!(
+        s["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["healthy"] == true),
+        "{s}"
+    );
+    assert_eq!(s["recent_flips"], json!([]));
+
+    // A wrong expectation is refused and changes nothing.
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/aliases/feed/flip",
+        Some(r#"{"expect": "feed_b", "reason": "stale page"}"#),
+    )
+    .await;
+    assert_eq!(code, 409, "{body}");
+    let refusal: Value = serde_json::from_str(&body).expect("JSON error");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("feed_a")),
+        "{body}"
+    );
+    let s = get_json(&addr, "/api/status").await;
+    assert_eq!(alias(&s, "feed")["target"], "feed_a");
+    assert_eq!(alias(&s, "feed")["epoch"].as_u64(), Some(epoch));
+
+    // Bad requests: no expect, not JSON, unknown alias, unmirrored alias.
+    let (code, _) = http(&addr, "POST", "/api/aliases/feed/flip", Some("{}")).await;
+    assert_eq!(code, 400);
+    let (code, _) = http(&addr, "POST", "/api/aliases/feed/flip", Some("nope")).await;
+    assert_eq!(code, 400);
+    let (code, _) = http_with(
+        &addr,
+        "POST",
+        "/api/aliases/feed/flip",
+        Some(r#"{"expect": "feed_a"}"#),
+        "text/plain",
+    )
+    .await;
+    assert_eq!(code, 415);
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/aliases/nope/flip",
+        Some(r#"{"expect": "feed_a"}"#),
+    )
+    .await;
+    assert_eq!(code, 404, "{body}");
+    client
+        .create_alias("plain", "feed_a")
+        .await
+        .expect("plain alias");
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/aliases/plain/flip",
+        Some(r#"{"expect": "feed_a"}"#),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = http(&addr, "GET", "/no/such/page", None).await;
+    assert_eq!(code, 404);
+    // A gRPC call to a service nobody serves still gets gRPC's UNIMPLEMENTED.
+    let head = raw_head(&addr, "/quiver.nope.v1.Nope/Call", "application/grpc").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("grpc-status: 12"),
+        "{head}"
+    );
+
+    // The right expectation flips, and the history says who and why.
+    let (code, body) = http(
+        &addr,
+        "POST",
+        "/api/aliases/feed/flip",
+        Some(r#"{"expect": "feed_a", "reason": "drill"}"#),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let flipped: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(flipped["target"], "feed_b");
+    assert!(flipped["epoch"].as_u64().expect("epoch") > epoch);
+
+    let s = get_json(&addr, "/api/status").await;
+    assert_eq!(alias(&s, "feed")["target"], "feed_b");
+    let last = &s["recent_flips"][0];
+    assert_eq!(last["alias"], "feed");
+    assert_eq!(last["action"], "flip");
+    assert_eq!(last["from"], "feed_a");
+    assert_eq!(last["to"], "feed_b");
+    assert_eq!(last["by"], "status-page");
+    assert_eq!(last["reason"], "drill");
+
+    // gRPC on the same port sees it too.
+    let shown = client.show_alias("feed").await.expect("show alias");
+    assert_eq!(shown.target, "feed_b");
+    let event = shown.history.last().expect("history");
+    assert_eq!(
+        (event.action.as_str(), event.by.as_str()),
+        ("flip", "status-page")
+    );
+
+    server.close().await;
+}
