@@ -68,17 +68,25 @@ impl AdminFront {
         Ok(Response::new(self.status(&alias, &meta)))
     }
 
-    /// The admin view of an alias, with the lag this front door can see.
     fn status(&self, alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
-        let mut s = alias_status(alias, meta);
-        if s.mirrored {
-            s.standby_lag_ms = self.catalog.mirror_lag_ms(&s.target);
-        }
-        s
+        alias_status_seen(self.catalog.as_ref(), alias, meta)
     }
 }
 
-/// The admin view of an alias.
+/// The admin view of an alias with the standby lag this front door can see.
+pub fn alias_status_seen(
+    catalog: &dyn CatalogClient,
+    alias: &str,
+    meta: &AliasMeta,
+) -> pb::AliasStatus {
+    let mut s = alias_status(alias, meta);
+    if s.mirrored {
+        s.standby_lag_ms = catalog.mirror_lag_ms(&s.target);
+    }
+    s
+}
+
+/// The admin view of an alias (lag and divergence unknown).
 pub fn alias_status(alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
     let mirror = meta.mirror.as_ref();
     pb::AliasStatus {

@@ -5,7 +5,7 @@ use quiver_api::{AliasMeta, CatalogClient, CollectionInfo, IndexKind};
 use quiver_proto::admin as pb;
 use serde_json::{Value, json};
 
-use crate::admin::alias_status;
+use crate::admin::alias_status_seen;
 
 /// How many alias changes `recent_flips` lists.
 pub const RECENT_FLIPS: usize = 20;
@@ -137,9 +137,9 @@ pub(super) fn recent_flips(aliases: &[(String, AliasMeta)], limit: usize) -> Vec
         .collect()
 }
 
-/// `alias_json` of an alias's meta.
-pub(super) fn alias_meta_json(alias: &str, meta: &AliasMeta) -> Value {
-    alias_json(&alias_status(alias, meta))
+/// `alias_json` of an alias's meta, with the lag `catalog` can see.
+pub(super) fn alias_meta_json(catalog: &dyn CatalogClient, alias: &str, meta: &AliasMeta) -> Value {
+    alias_json(&alias_status_seen(catalog, alias, meta))
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ impl StatusPage {
             .collect();
         let alias_list: Vec<Value> = aliases
             .iter()
-            .map(|(a, m)| json::alias_meta_json(a, m))
+            .map(|(a, m)| json::alias_meta_json(self.catalog.as_ref(), a, m))
             .collect();
         let recent_flips = json::recent_flips(&aliases, RECENT_FLIPS);
         let (nodes, nodes_error) =
@@ -214,7 +214,7 @@ impl StatusPage {
             )
         })?;
         tracing::info!(alias, epoch, target = %meta.collection, "alias flipped from the status page");
-        Ok(json::alias_meta_json(alias, &meta))
+        Ok(json::alias_meta_json(self.catalog.as_ref(), alias, &meta))
     }
 }
 
