@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(got, vec![("other", "alter"), ("feed", "flip")]);
         assert_eq!(recent_flips(&aliases, 1).len(), 1);
 
-        let shown = alias_meta_json("feed", &feed);
+        let shown = alias_json(&crate::admin::alias_status("feed", &feed));
         assert_eq!(shown["target"], "b");
         assert_eq!(shown["primary"], "a");
         assert_eq!(shown["standby_lag_ms"], Value::Null);
