@@ -120,7 +120,7 @@ pub trait CatalogClient: Send + Sync {
     }
     /// How far the mirror partner of `collection` is behind it (ms), where
     /// this front door can tell (None: unknown or not mirrored).
-    fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+    async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
         let _ = collection;
         None
     }

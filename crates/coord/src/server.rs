@@ -381,8 +381,9 @@ impl CoordService for MetaService {
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::WriteReply> {
         let req = request.into_inner();
         let role = role_from_pb(req.role, "role").map_err(to_status)?;
+        let lags = req.mirror_lag_ms.into_iter().collect();
         self.coord
-            .heartbeat(req.id, role, &req.addr)
+            .heartbeat_with(req.id, role, &req.addr, &lags)
             .await
             .map_err(to_status)?;
         self.write_reply()
@@ -393,6 +394,7 @@ impl CoordService for MetaService {
         Ok(Response::new(pb::NodeHealthReply {
             nodes: nodes.iter().map(health_to_pb).collect(),
             version: self.version(),
+            mirror_lag_ms: self.coord.mirror_lags().into_iter().collect(),
         }))
     }
 

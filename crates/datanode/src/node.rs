@@ -71,6 +71,19 @@ impl DataNode {
         *self.inner.mirror.write() = Some(routes);
     }
 
+    /// [`DataNode::mirror_lag_ms`] of every mirrored collection with shards
+    /// here (collection id -> ms).
+    pub fn mirror_lags(&self) -> std::collections::BTreeMap<u64, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for (id, s) in self.inner.shards.read().iter() {
+            if let Some(lag) = crate::mirror::lag_ms(&s.ctx) {
+                let e = out.entry(id.collection_id).or_insert(0);
+                *e = lag.max(*e);
+            }
+        }
+        out
+    }
+
     /// How far the mirror partner of `collection` is behind this node's
     /// shards of it: the age of the oldest write not yet shipped, in ms
     /// (the largest over its shards here; None when none is mirrored here).

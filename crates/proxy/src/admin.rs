@@ -65,23 +65,23 @@ impl AdminFront {
                 "alias {alias:?} changed (epoch {epoch}) but is not in this front door's cache yet"
             ))
         })?;
-        Ok(Response::new(self.status(&alias, &meta)))
+        Ok(Response::new(self.status(&alias, &meta).await))
     }
 
-    fn status(&self, alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
-        alias_status_seen(self.catalog.as_ref(), alias, meta)
+    async fn status(&self, alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
+        alias_status_seen(self.catalog.as_ref(), alias, meta).await
     }
 }
 
 /// The admin view of an alias with the standby lag this front door can see.
-pub fn alias_status_seen(
+pub async fn alias_status_seen(
     catalog: &dyn CatalogClient,
     alias: &str,
     meta: &AliasMeta,
 ) -> pb::AliasStatus {
     let mut s = alias_status(alias, meta);
     if s.mirrored {
-        s.standby_lag_ms = catalog.mirror_lag_ms(&s.target);
+        s.standby_lag_ms = catalog.mirror_lag_ms(&s.target).await;
     }
     s
 }
@@ -187,22 +187,19 @@ impl AdminService for AdminFront {
             .catalog
             .alias(&alias)
             .ok_or_else(|| not_found(&alias))?;
-        Ok(Response::new(self.status(&alias, &meta)))
+        Ok(Response::new(self.status(&alias, &meta).await))
     }
 
     async fn list_aliases(
         &self,
         _request: Request<pb::ListAliasesRequest>,
     ) -> Reply<pb::ListAliasesReply> {
-        let aliases = self
-            .catalog
-            .aliases()
-            .into_iter()
-            .filter_map(|(alias, _)| {
-                let meta = self.catalog.alias(&alias)?;
-                Some(self.status(&alias, &meta))
-            })
-            .collect();
+        let mut aliases = Vec::new();
+        for (alias, _) in self.catalog.aliases() {
+            if let Some(meta) = self.catalog.alias(&alias) {
+                aliases.push(self.status(&alias, &meta).await);
+            }
+        }
         Ok(Response::new(pb::ListAliasesReply { aliases }))
     }
 }

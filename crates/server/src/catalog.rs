@@ -222,7 +222,7 @@ impl CatalogClient for LocalCatalog {
         self.coord.state().alias(alias).cloned()
     }
 
-    fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+    async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
         let meta = self.coord.collection(collection)?;
         self.datanode.mirror_lag_ms(meta.id)
     }

@@ -17,6 +17,7 @@ use quiver_proxy::{
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use quiver_server::cluster::agent;
+use quiver_server::cluster::failover::{self, FailoverOptions};
 use quiver_storage::StoreConfig;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -51,6 +52,8 @@ pub struct ClusterSpec {
     /// How long the proxy retries one request (another replica, a new owner).
     pub request_deadline: Duration,
     pub heartbeat: Duration,
+    /// Automatic failover of mirrored aliases, run next to every coord.
+    pub failover: FailoverOptions,
 }
 
 impl ClusterSpec {
@@ -77,6 +80,10 @@ impl ClusterSpec {
             querynode,
             request_deadline: Duration::from_secs(10),
             heartbeat: Duration::from_millis(200),
+            failover: FailoverOptions {
+                probe_every_ms: 100,
+                ..FailoverOptions::default()
+            },
         }
     }
 }
@@ -388,6 +395,7 @@ impl Cluster {
         let members = self.members.clone();
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();
+        let failover = self.spec.failover.clone();
         let slot = self.slot(id)?;
         let listener = slot.listener.take();
         let addr = slot.addr.clone();
@@ -412,9 +420,10 @@ impl Cluster {
                     tracing::warn!(error = %e, "test coord server");
                 }
             });
+            let failover = failover::spawn(coord.clone(), failover, token.clone());
             Ok(Running {
                 token,
-                tasks: vec![server],
+                tasks: vec![server, failover],
                 coord: Some(coord),
                 datanode: None,
             })

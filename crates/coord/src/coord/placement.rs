@@ -9,7 +9,7 @@
 //! the live set, asks [`crate::rules::placement::plan`] what to change and
 //! proposes it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -43,6 +43,8 @@ pub(crate) struct Leases {
 #[derive(Default)]
 struct LeaseTable {
     seen: HashMap<u64, Instant>,
+    /// Mirror lags reported by datanodes: collection -> node -> (lag ms, when).
+    lags: HashMap<u64, HashMap<u64, (u64, Instant)>>,
     /// When this coord became leader (None while it does not lead).
     leader_since: Option<Instant>,
 }
@@ -52,6 +54,39 @@ impl Leases {
         self.inner.lock().seen.insert(id, at);
     }
 
+    fn record_lags(&self, id: u64, lags: &BTreeMap<u64, u64>, at: Instant) {
+        let mut t = self.inner.lock();
+        for per_node in t.lags.values_mut() {
+            per_node.remove(&id);
+        }
+        for (collection, lag) in lags {
+            t.lags
+                .entry(*collection)
+                .or_default()
+                .insert(id, (*lag, at));
+        }
+        t.lags.retain(|_, per_node| !per_node.is_empty());
+    }
+
+    fn lags(&self, fresh: Duration, now: Instant) -> BTreeMap<u64, u64> {
+        let collections: Vec<u64> = self.inner.lock().lags.keys().copied().collect();
+        collections
+            .into_iter()
+            .filter_map(|c| Some((c, self.lag(c, fresh, now)?)))
+            .collect()
+    }
+
+    /// The largest lag reported within `fresh` for a collection.
+    fn lag(&self, collection: u64, fresh: Duration, now: Instant) -> Option<u64> {
+        let t = self.inner.lock();
+        t.lags
+            .get(&collection)?
+            .values()
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= fresh)
+            .map(|(lag, _)| *lag)
+            .max()
+    }
+
     /// Starts or ends a leadership period; a new one forgets old heartbeats.
     fn set_leading(&self, leading: bool, now: Instant) {
         let mut t = self.inner.lock();
@@ -59,10 +94,12 @@ impl Leases {
             (true, None) => {
                 t.leader_since = Some(now);
                 t.seen.clear();
+                t.lags.clear();
             }
             (false, Some(_)) => {
                 t.leader_since = None;
                 t.seen.clear();
+                t.lags.clear();
             }
             _ => {}
         }
@@ -145,6 +182,29 @@ impl Coord {
     /// the node (or its new address) through Raft first if needed; an id
     /// registered with the other role is refused.
     pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
+        self.heartbeat_with(id, role, addr, &BTreeMap::new()).await
+    }
+
+    /// Every collection's [`Coord::mirror_lag_ms`]. Leader only.
+    pub fn mirror_lags(&self) -> BTreeMap<u64, u64> {
+        self.leases.lags(self.node_lease, Instant::now())
+    }
+
+    /// How far the mirror partner of `collection` is behind it (ms), as its
+    /// datanodes last reported within a lease. Leader only; None: unknown.
+    pub fn mirror_lag_ms(&self, collection: u64) -> Option<u64> {
+        self.leases.lag(collection, self.node_lease, Instant::now())
+    }
+
+    /// [`Coord::heartbeat`] carrying a datanode's mirror lags (collection
+    /// id -> ms).
+    pub async fn heartbeat_with(
+        &self,
+        id: u64,
+        role: NodeRole,
+        addr: &str,
+        mirror_lag_ms: &BTreeMap<u64, u64>,
+    ) -> Result<()> {
         self.ensure_leader()?;
         // A leader cut off from its peers must not keep nodes' leases: they
         // would never look for the leader the others elected, and that one
@@ -162,7 +222,9 @@ impl Coord {
             };
             self.write(cmd).await?;
         }
-        self.leases.record(id, Instant::now());
+        let now = Instant::now();
+        self.leases.record(id, now);
+        self.leases.record_lags(id, mirror_lag_ms, now);
         Ok(())
     }
 

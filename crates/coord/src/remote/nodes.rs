@@ -16,6 +16,19 @@ impl CoordClient {
     /// registers the node or its new address on first contact. Send one
     /// every fraction of coord's `node_lease_ms` (a third, say).
     pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
+        self.heartbeat_with(id, role, addr, &std::collections::BTreeMap::new())
+            .await
+    }
+
+    /// [`CoordClient::heartbeat`] carrying a datanode's mirror lags
+    /// (collection id -> ms behind).
+    pub async fn heartbeat_with(
+        &self,
+        id: u64,
+        role: NodeRole,
+        addr: &str,
+        mirror_lag_ms: &std::collections::BTreeMap<u64, u64>,
+    ) -> Result<()> {
         if addr.is_empty() {
             return Err(Error::invalid("addr", "a node needs a host:port address"));
         }
@@ -23,6 +36,7 @@ impl CoordClient {
             id,
             role: role_to_pb(role) as i32,
             addr: addr.to_string(),
+            mirror_lag_ms: mirror_lag_ms.iter().map(|(k, v)| (*k, *v)).collect(),
         };
         self.call("heartbeat", |mut c| {
             let req = req.clone();
@@ -30,6 +44,17 @@ impl CoordClient {
         })
         .await?;
         Ok(())
+    }
+
+    /// Mirror lags as the leader last heard them from datanodes
+    /// (collection id -> ms behind).
+    pub async fn mirror_lags(&self) -> Result<std::collections::BTreeMap<u64, u64>> {
+        let reply = self
+            .call("node health", |mut c| async move {
+                c.node_health(pb::Empty {}).await
+            })
+            .await?;
+        Ok(reply.mirror_lag_ms.into_iter().collect())
     }
 
     /// Every registered node with its liveness, as the leader sees it.

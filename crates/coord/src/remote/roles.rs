@@ -172,6 +172,15 @@ impl CatalogClient for CoordClient {
         self.state().alias(alias).cloned()
     }
 
+    async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+        let id = self.state().collection(collection)?.id;
+        let lags = tokio::time::timeout(std::time::Duration::from_secs(2), self.mirror_lags())
+            .await
+            .ok()?
+            .ok()?;
+        lags.get(&id).copied()
+    }
+
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
         CoordClient::alias_admin(self, change, actor).await
     }

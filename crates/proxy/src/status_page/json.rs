@@ -138,8 +138,12 @@ pub(super) fn recent_flips(aliases: &[(String, AliasMeta)], limit: usize) -> Vec
 }
 
 /// `alias_json` of an alias's meta, with the lag `catalog` can see.
-pub(super) fn alias_meta_json(catalog: &dyn CatalogClient, alias: &str, meta: &AliasMeta) -> Value {
-    alias_json(&alias_status_seen(catalog, alias, meta))
+pub(super) async fn alias_meta_json(
+    catalog: &dyn CatalogClient,
+    alias: &str,
+    meta: &AliasMeta,
+) -> Value {
+    alias_json(&alias_status_seen(catalog, alias, meta).await)
 }
 
 #[cfg(test)]

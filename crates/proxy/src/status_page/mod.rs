@@ -119,10 +119,10 @@ impl StatusPage {
             .iter()
             .map(|c| json::collection_json(c, &aliases))
             .collect();
-        let alias_list: Vec<Value> = aliases
-            .iter()
-            .map(|(a, m)| json::alias_meta_json(self.catalog.as_ref(), a, m))
-            .collect();
+        let mut alias_list: Vec<Value> = Vec::with_capacity(aliases.len());
+        for (a, m) in &aliases {
+            alias_list.push(json::alias_meta_json(self.catalog.as_ref(), a, m).await);
+        }
         let recent_flips = json::recent_flips(&aliases, RECENT_FLIPS);
         let (nodes, nodes_error) =
             match tokio::time::timeout(NODE_HEALTH_TIMEOUT, (self.nodes)()).await {
@@ -214,7 +214,7 @@ impl StatusPage {
             )
         })?;
         tracing::info!(alias, epoch, target = %meta.collection, "alias flipped from the status page");
-        Ok(json::alias_meta_json(self.catalog.as_ref(), alias, &meta))
+        Ok(json::alias_meta_json(self.catalog.as_ref(), alias, &meta).await)
     }
 }
 

@@ -7,7 +7,7 @@
 //! longer this node's; it runs on every metadata change and once a second, so
 //! a failed open is retried.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,11 +50,12 @@ fn spawn_heartbeat(
     addr: String,
     every: Duration,
     shutdown: CancellationToken,
+    lags: impl Fn() -> BTreeMap<u64, u64> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failing = false;
         loop {
-            match coord.heartbeat(id, role, &addr).await {
+            match coord.heartbeat_with(id, role, &addr, &lags()).await {
                 Ok(()) if failing => {
                     tracing::info!("heartbeats reach coord again");
                     failing = false;
@@ -119,6 +120,7 @@ pub fn spawn_datanode(
     heartbeat: Duration,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
+    let node = datanode.clone();
     let beat = spawn_heartbeat(
         coord.clone(),
         id,
@@ -126,6 +128,7 @@ pub fn spawn_datanode(
         addr,
         heartbeat,
         shutdown.clone(),
+        move || node.mirror_lags(),
     );
     let opening = InFlight::default();
     let stop = shutdown.clone();
@@ -210,6 +213,7 @@ pub fn spawn_querynode(
         addr,
         heartbeat,
         shutdown.clone(),
+        BTreeMap::new,
     );
     let loading = InFlight::default();
     let pass = move |state: &MetaState| {

@@ -38,6 +38,9 @@ pub struct CoordConfig {
     pub members: Vec<Member>,
     #[serde(default)]
     pub raft: CoordOptions,
+    /// Automatic failover of mirrored aliases (see docs/aliases.md).
+    #[serde(default)]
+    pub failover: super::failover::FailoverOptions,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket

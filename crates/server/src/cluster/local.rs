@@ -142,6 +142,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             listen: None,
             members: members.clone(),
             raft: Default::default(),
+            failover: Default::default(),
         };
         config::write(&config_path(dir, "coord", m.id), &cfg)?;
         planned.push(("coord".into(), m.id, m.addr.clone()));

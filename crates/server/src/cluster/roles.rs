@@ -69,12 +69,14 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
     let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
         stop.cancelled().await
     }));
+    let failover = super::failover::spawn(coord.clone(), cfg.failover.clone(), shutdown.clone());
     announce("coord", cfg.id, &addr);
     shutdown.cancelled().await;
     match server.await {
         Ok(r) => r.context("coord gRPC server")?,
         Err(e) => tracing::warn!(error = %e, "coord server task"),
     }
+    failover.abort();
     coord.shutdown().await.context("stopping coord")?;
     Ok(())
 }
