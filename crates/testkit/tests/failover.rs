@@ -114,15 +114,19 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
         let (client, stop, failures) = (client.clone(), stop.clone(), failures.clone());
         tokio::spawn(async move {
             let mut i = 0;
+            let mut slowest = Duration::ZERO;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
+                let started = std::time::Instant::now();
                 if let Err(e) = client
                     .search("feed", &vector(i), DIM, &SearchParams::new(3))
                     .await
                 {
                     failures.lock().push(format!("search: {e}"));
                 }
+                slowest = slowest.max(started.elapsed());
             }
+            slowest
         })
     };
     wait_for(
@@ -145,6 +149,7 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
     )
     .await?;
 
+    let killed = std::time::Instant::now();
     cluster.kill(qa).await?;
     wait_for(
         Duration::from_secs(30),
@@ -152,6 +157,11 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
         || async { target(&client).await == "feed_b" },
     )
     .await?;
+    // Figures for the record (printed, not asserted: timing is no pass/fail).
+    eprintln!(
+        "flip seen {} ms after the kill",
+        killed.elapsed().as_millis()
+    );
     let shown = client.show_alias("feed").await?;
     let flip = shown.history.last().context("history")?;
     ensure!(
@@ -165,7 +175,11 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
     .await?;
     stop.store(true, Ordering::Relaxed);
     writer.await?;
-    searcher.await?;
+    let slowest = searcher.await?;
+    eprintln!(
+        "slowest search through the alias: {} ms",
+        slowest.as_millis()
+    );
     let failures = failures.lock().clone();
     ensure!(
         failures.is_empty(),
