@@ -11,6 +11,10 @@
 //!   (in their order), then the least-loaded live querynodes (fewest
 //!   replicas held, ties to the lowest id). Never two on one node.
 //! - An unloaded collection has no replicas.
+//! - The two collections of a mirrored alias keep apart: a new owner or
+//!   replica of one is picked among the nodes that hold nothing of the
+//!   other when there is such a node (else among all), so that losing a
+//!   node does not take both sides down.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,12 +56,36 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
         }
     }
 
+    // What each collection holds, as planned so far (for mirrored pairs).
+    let mut owners_of: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    let mut replicas_of: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for (c, shards) in &state.owners {
+        owners_of
+            .entry(*c)
+            .or_default()
+            .extend(shards.values().map(|o| o.node_id));
+    }
+    for (c, shards) in &state.replicas {
+        replicas_of
+            .entry(*c)
+            .or_default()
+            .extend(shards.values().flatten().copied());
+    }
+
     for meta in state.collections.values() {
+        let partner = state.mirror_partner(meta.id);
+        let apart = |of: &BTreeMap<u64, BTreeSet<u64>>| -> BTreeSet<u64> {
+            partner
+                .and_then(|p| of.get(&p).cloned())
+                .unwrap_or_default()
+        };
         for shard in 0..meta.shards {
             let owner = state.shard_owner(meta.id, shard);
             if !owner.is_some_and(|o| datanodes.contains(&o.node_id))
-                && let Some(node_id) = least_loaded(&owned, &BTreeSet::new())
+                && let Some(node_id) = least_loaded(&owned, &apart(&owners_of))
+                    .or_else(|| least_loaded(&owned, &BTreeSet::new()))
             {
+                owners_of.entry(meta.id).or_default().insert(node_id);
                 *owned.entry(node_id).or_default() += 1;
                 out.push(MetaCommand::AcquireShard {
                     collection_id: meta.id,
@@ -77,7 +105,11 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
                     .collect();
                 while target.len() < want {
                     let taken: BTreeSet<u64> = target.iter().copied().collect();
-                    let Some(id) = least_loaded(&held, &taken) else {
+                    let mut avoid = apart(&replicas_of);
+                    avoid.extend(&taken);
+                    let Some(id) =
+                        least_loaded(&held, &avoid).or_else(|| least_loaded(&held, &taken))
+                    else {
                         break;
                     };
                     target.push(id);
@@ -95,6 +127,7 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
                 for id in &target {
                     *held.entry(*id).or_default() += 1;
                 }
+                replicas_of.entry(meta.id).or_default().extend(&target);
                 out.push(MetaCommand::SetReplicas {
                     collection_id: meta.id,
                     shard,

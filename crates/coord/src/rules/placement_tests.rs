@@ -358,3 +358,59 @@ fn release_clears_replicas() {
     settle(&mut s, &live(&[11]));
     assert!(s.shard_replicas(c, 0).is_empty() && s.shard_replicas(c, 1).is_empty());
 }
+
+#[test]
+fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
+    use crate::command::{Actor, AliasChange};
+    let mut s = MetaState::default();
+    for id in [1, 2] {
+        ok(&mut s, node(id, NodeRole::DataNode));
+    }
+    for id in [3, 4] {
+        ok(&mut s, node(id, NodeRole::QueryNode));
+    }
+    let a = collection(&mut s, "a", 1);
+    let b = collection(&mut s, "b", 1);
+    let mirror = MetaCommand::AliasAdmin {
+        change: AliasChange::Mirror {
+            alias: "feed".into(),
+            primary: "a".into(),
+            standby: "b".into(),
+            auto_failover: true,
+            max_lag_ms: 100,
+        },
+        actor: Actor::new("t", ""),
+    };
+    ok(&mut s, mirror);
+    // Load a first and place it, then b: plain least-loaded would put b's
+    // replica on the node a left empty anyway, so make a's node the less
+    // loaded one by giving the other node an unrelated replica.
+    let c = collection(&mut s, "c", 1);
+    load(&mut s, "c", true, None);
+    ok(&mut s, replicas(c, 0, vec![4]));
+    load(&mut s, "a", true, None);
+    load(&mut s, "b", true, None);
+    let everyone = live(&[1, 2, 3, 4]);
+    for cmd in plan(&s, &everyone) {
+        ok(&mut s, cmd);
+    }
+    let (ra, rb) = (s.shard_replicas(a, 0), s.shard_replicas(b, 0));
+    assert_eq!(ra.len(), 1);
+    assert_eq!(rb.len(), 1);
+    assert_ne!(ra, rb, "a and b on different querynodes: {ra:?} {rb:?}");
+    let (oa, ob) = (s.shard_owner(a, 0), s.shard_owner(b, 0));
+    assert_ne!(
+        oa.map(|o| o.node_id),
+        ob.map(|o| o.node_id),
+        "and different datanodes"
+    );
+
+    // With one querynode left, both sides share it rather than go unserved.
+    let survivor = if ra[0] == 3 { 4 } else { 3 };
+    let fewer = live(&[1, 2, survivor]);
+    for cmd in plan(&s, &fewer) {
+        ok(&mut s, cmd);
+    }
+    assert_eq!(s.shard_replicas(a, 0), vec![survivor]);
+    assert_eq!(s.shard_replicas(b, 0), vec![survivor]);
+}
