@@ -62,6 +62,11 @@ pub struct CoordClientOptions {
     /// First and largest pause between attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How this process reaches coords, by id, when the addresses coords
+    /// advertise (their Raft membership) are not the ones to dial from here
+    /// (NAT, proxies, fault-injection links): a redirect to a leader listed
+    /// here goes to this address instead.
+    pub coord_addrs: std::collections::BTreeMap<u64, String>,
 }
 
 impl Default for CoordClientOptions {
@@ -72,6 +77,7 @@ impl Default for CoordClientOptions {
             connect_timeout: Duration::from_millis(500),
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
+            coord_addrs: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -199,6 +205,9 @@ impl Connections {
                     Failure::Redirect { leader, addr: to } => {
                         last = format!("coord at {addr} is not the leader (leader: {leader:?})");
                         redirects += 1;
+                        let to = leader
+                            .and_then(|id| self.options.coord_addrs.get(&id).cloned())
+                            .or(to);
                         let known = to.is_some();
                         self.set_leader(to);
                         // Follow a named leader at once, unless redirects

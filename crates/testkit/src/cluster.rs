@@ -439,7 +439,16 @@ impl Cluster {
             Some(l) => l,
             None => bind(&addr).await?,
         };
-        let coord = CoordClient::connect(self.coords_of(id), client_options()).await?;
+        // Redirects to the leader must go through this node's links too.
+        let options = CoordClientOptions {
+            coord_addrs: self
+                .members
+                .keys()
+                .filter_map(|c| Some((*c, self.coord_links.get(&(id, *c))?.clone())))
+                .collect(),
+            ..client_options()
+        };
+        let coord = CoordClient::connect(self.coords_of(id), options).await?;
         let token = CancellationToken::new();
         let heartbeat = self.spec.heartbeat;
         let cluster_cfg = ClusterClientConfig {

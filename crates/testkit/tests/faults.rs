@@ -166,12 +166,21 @@ async fn a_datanode_cut_off_from_coord_is_fenced_and_nothing_acknowledged_is_los
     for coord in cluster.ids(Role::Coord) {
         cluster.faults().cut(victim, coord);
     }
-    wait_for(
+    let moved = wait_for(
         Duration::from_secs(30),
         "the victim's shards moved",
         || async { owners().iter().all(|o| o.is_some() && *o != Some(victim)) },
     )
-    .await?;
+    .await;
+    if moved.is_err() {
+        eprintln!(
+            "victim {victim}; owners {:?}; leaders {:?}; health {:?}",
+            owners(),
+            cluster.leaders(),
+            cluster.observer().node_health().await
+        );
+    }
+    moved?;
     load.progress("load after the move").await?;
     cluster.faults().heal();
     load.progress("load after healing").await?;
