@@ -111,8 +111,9 @@ def test_page_lists_collections_alias_and_nodes(browser, feed):
     wait(browser, target_is("feed_a"), "feed -> feed_a")
     assert text(browser, f"{ROW} td.primary") == "feed_a"
     assert text(browser, f"{ROW} td.standby") == "feed_b"
-    # Mirroring does not measure lag or divergence yet: shown as unknown, not 0.
-    assert text(browser, f"{ROW} td.lag") == "unknown"
+    # The standby's lag is measured (nothing written: caught up); divergence
+    # is not measured yet: shown as unknown, not 0.
+    assert text(browser, f"{ROW} td.lag") == "0 ms"
     assert text(browser, f"{ROW} td.divergent") == "unknown"
     button = browser.find_element(By.CSS_SELECTOR, f"{ROW} button.flip")
     assert (button.get_attribute("data-from"), button.get_attribute("data-to")) == ("feed_a", "feed_b")

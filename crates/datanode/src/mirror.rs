@@ -175,8 +175,18 @@ pub(crate) async fn run_shipper(
     }
 }
 
-/// The partner's lag for a shard, in ms (None while not mirrored).
+/// The partner's lag for a shard, in ms (None while not mirrored). A shard
+/// whose pairing its shipper has not seen yet owes nothing: 0.
 pub(crate) fn lag_ms(ctx: &ShardCtx) -> Option<u64> {
-    let q = ctx.mirror.lock();
-    q.active.then(|| q.lag_ms(wall_ts()))
+    {
+        let q = ctx.mirror.lock();
+        if q.active {
+            return Some(q.lag_ms(wall_ts()));
+        }
+    }
+    let paired = ctx
+        .mirror_routes
+        .as_ref()
+        .is_some_and(|r| r.partner(ctx.id.collection_id).is_some());
+    paired.then_some(0)
 }
