@@ -39,7 +39,7 @@ use tonic::transport::{Channel, Endpoint};
 mod nodes;
 mod roles;
 
-pub use roles::collection_info;
+pub use roles::{collection_info, segment_info, segment_meta};
 
 use crate::command::{Actor, AliasChange};
 use crate::coord::{ClusterStatus, Role};

@@ -183,16 +183,11 @@ pub(crate) async fn run_writer(
         .unwrap_or_else(|| format!("shard {} closed", ctx.id));
     drop(st);
     // Writes queued behind the failure: refused, retryable (never acknowledged).
+    let mut queued = Vec::new();
     while let Ok(r) = requests.try_recv() {
-        match r {
-            Request::Write(_, reply) => {
-                let _ = reply.send(Err(Error::Unavailable(why.clone())));
-            }
-            Request::Flush(reply) => {
-                let _ = reply.send(Err(Error::Unavailable(why.clone())));
-            }
-        }
+        queued.push(r);
     }
+    refuse(queued, &why);
     exit
 }
 

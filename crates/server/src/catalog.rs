@@ -10,7 +10,7 @@ use quiver_api::{
     CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
 };
 use quiver_common::Result;
-use quiver_coord::{CollectionMeta, Coord, IndexSpec, SegmentMeta};
+use quiver_coord::{Coord, IndexSpec, collection_info, segment_info, segment_meta};
 use quiver_datanode::{DataNode, MirrorRoutes};
 use quiver_querynode::QueryNode;
 
@@ -46,16 +46,7 @@ impl MetaClient for CoordMeta {
         segments: Vec<SegmentInfo>,
         wal_checkpoint: u64,
     ) -> Result<()> {
-        let segments = segments
-            .into_iter()
-            .map(|s| SegmentMeta {
-                id: s.id,
-                rows: s.rows,
-                max_ts: s.max_ts,
-                wal_seq: s.wal_seq,
-                has_index: s.has_index,
-            })
-            .collect();
+        let segments = segments.iter().map(segment_meta).collect();
         self.0
             .register_segments(
                 shard.collection_id,
@@ -70,17 +61,7 @@ impl MetaClient for CoordMeta {
 
     async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
         let (segments, checkpoint) = self.0.segments(shard.collection_id, shard.shard);
-        let segments = segments
-            .iter()
-            .map(|s| SegmentInfo {
-                id: s.id,
-                rows: s.rows,
-                max_ts: s.max_ts,
-                wal_seq: s.wal_seq,
-                has_index: s.has_index,
-            })
-            .collect();
-        Ok((segments, checkpoint))
+        Ok((segments.iter().map(segment_info).collect(), checkpoint))
     }
 
     async fn allocate_ids(&self, count: u64) -> Result<u64> {
@@ -92,22 +73,6 @@ impl MetaClient for CoordMeta {
             .0
             .acquire_shard(shard.collection_id, shard.shard, node_id)
             .await?)
-    }
-}
-
-pub(crate) fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
-    CollectionInfo {
-        id: meta.id,
-        schema: meta.schema.clone(),
-        shards: meta.shards,
-        metric: meta.metric,
-        index: match meta.index.kind {
-            quiver_coord::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
-                m: m as usize,
-                ef_construction: ef_construction as usize,
-            },
-            quiver_coord::IndexKind::Flat | quiver_coord::IndexKind::None => IndexKind::Flat,
-        },
     }
 }
 

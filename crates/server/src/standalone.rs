@@ -15,7 +15,8 @@ use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{CoordMeta, LocalCatalog, LocalMirror, collection_info};
+use crate::catalog::{CoordMeta, LocalCatalog, LocalMirror};
+use quiver_coord::collection_info;
 
 /// Settings of a standalone server.
 #[derive(Debug, Clone)]

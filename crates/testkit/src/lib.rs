@@ -18,12 +18,14 @@
 //! A cut forwarder closes its open connections and holds new ones without
 //! reading them: calls hang until their deadline, as over a dead network.
 
+pub mod check;
 pub mod cluster;
 pub mod faults;
 pub mod link;
 pub mod routes;
 pub mod wait;
 
+pub use check::{has_all, missing_keys};
 pub use cluster::{Cluster, ClusterSpec, Role};
 pub use faults::Faults;
 pub use wait::wait_for;

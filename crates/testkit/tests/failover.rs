@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use parking_lot::Mutex;
 use quiver_client::{Actor, Client, CollectionSpec, MirrorSpec, Rows, SearchParams};
-use quiver_testkit::{Cluster, ClusterSpec, wait_for};
+use quiver_testkit::{Cluster, ClusterSpec, has_all, wait_for};
 
 const DIM: usize = 8;
 
@@ -19,24 +19,6 @@ fn vector(i: i64) -> Vec<f32> {
     (0..DIM)
         .map(|d| ((i as usize * 7 + d) % 13) as f32)
         .collect()
-}
-
-async fn has_all(client: &Client, collection: &str, ids: &[i64]) -> Result<bool> {
-    for chunk in ids.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let rows = client
-            .query(
-                collection,
-                &format!("id in [{}]", list.join(",")),
-                &["id"],
-                None,
-            )
-            .await?;
-        if rows.len() != chunk.len() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 async fn target(client: &Client) -> String {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use parking_lot::Mutex;
 use quiver_client::{Client, CollectionSpec, Rows, SearchParams};
-use quiver_testkit::{Cluster, ClusterSpec, Role, wait_for};
+use quiver_testkit::{Cluster, ClusterSpec, Role, missing_keys, wait_for};
 use tokio::task::JoinHandle;
 
 const DIM: usize = 8;
@@ -132,17 +132,12 @@ impl Load {
 
 /// Every acknowledged key is readable (Strong query through the proxy).
 async fn all_present(client: &Client, collection: &str, acked: &[i64]) -> Result<()> {
-    for chunk in acked.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let filter = format!("id in [{}]", list.join(","));
-        let rows = client.query(collection, &filter, &["id"], None).await?;
-        ensure!(
-            rows.len() == chunk.len(),
-            "{} of {} acknowledged keys found",
-            rows.len(),
-            chunk.len()
-        );
-    }
+    let missing = missing_keys(client, collection, acked).await?;
+    ensure!(
+        missing == 0,
+        "{missing} of {} acknowledged keys missing",
+        acked.len()
+    );
     Ok(())
 }
 

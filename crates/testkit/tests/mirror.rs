@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use quiver_client::{Actor, Client, CollectionSpec, MirrorSpec, Rows};
-use quiver_testkit::{Cluster, ClusterSpec, wait_for};
+use quiver_testkit::{Cluster, ClusterSpec, has_all, wait_for};
 
 fn owner(cluster: &Cluster, collection: &str) -> Option<u64> {
     cluster.owners(collection).first().copied().flatten()
@@ -25,24 +25,6 @@ async fn insert(client: &Client, from: i64, n: i64) -> Result<Vec<i64>> {
         .insert("feed", Rows::new(DIM, data).with_ids(ids.clone()))
         .await?;
     Ok(ids)
-}
-
-async fn has_all(client: &Client, collection: &str, ids: &[i64]) -> Result<bool> {
-    for chunk in ids.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let rows = client
-            .query(
-                collection,
-                &format!("id in [{}]", list.join(",")),
-                &["id"],
-                None,
-            )
-            .await?;
-        if rows.len() != chunk.len() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,8 +12,20 @@ use quiver_common::{Error, Result};
 use super::CoordClient;
 use crate::state::{CollectionMeta, IndexKind, IndexSpec, SegmentMeta};
 
-fn segment_info(s: &SegmentMeta) -> SegmentInfo {
+/// A catalog segment as the role interfaces see it.
+pub fn segment_info(s: &SegmentMeta) -> SegmentInfo {
     SegmentInfo {
+        id: s.id,
+        rows: s.rows,
+        max_ts: s.max_ts,
+        wal_seq: s.wal_seq,
+        has_index: s.has_index,
+    }
+}
+
+/// A segment from the role interfaces as the catalog keeps it.
+pub fn segment_meta(s: &SegmentInfo) -> SegmentMeta {
+    SegmentMeta {
         id: s.id,
         rows: s.rows,
         max_ts: s.max_ts,
@@ -48,16 +60,7 @@ impl MetaClient for CoordClient {
         segments: Vec<SegmentInfo>,
         wal_checkpoint: u64,
     ) -> Result<()> {
-        let segments = segments
-            .into_iter()
-            .map(|s| SegmentMeta {
-                id: s.id,
-                rows: s.rows,
-                max_ts: s.max_ts,
-                wal_seq: s.wal_seq,
-                has_index: s.has_index,
-            })
-            .collect();
+        let segments = segments.iter().map(segment_meta).collect();
         CoordClient::register_segments(
             self,
             shard.collection_id,

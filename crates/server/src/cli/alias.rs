@@ -191,22 +191,8 @@ pub(super) async fn run(cmd: AliasCommand) -> Result<()> {
                 .await?;
             show(&conn, &s);
         }
-        AliasCommand::Pin { alias, why, conn } => {
-            let s = conn
-                .connect()
-                .await?
-                .pin_alias(&alias, true, &why.actor())
-                .await?;
-            show(&conn, &s);
-        }
-        AliasCommand::Unpin { alias, why, conn } => {
-            let s = conn
-                .connect()
-                .await?
-                .pin_alias(&alias, false, &why.actor())
-                .await?;
-            show(&conn, &s);
-        }
+        AliasCommand::Pin { alias, why, conn } => pin(&alias, true, &why, &conn).await?,
+        AliasCommand::Unpin { alias, why, conn } => pin(&alias, false, &why, &conn).await?,
         AliasCommand::Drop { alias, conn } => {
             let client = conn.connect().await?;
             // The server answers success for a missing alias; this fails with 1600 instead.
@@ -248,6 +234,13 @@ fn report(conn: &Conn, alias: &str, collection: &str, what: &str) {
 /// `alias show --json`: the one alias shape, shared with the status page
 /// (`quiver_proxy::alias_json`).
 pub(crate) use quiver_proxy::{alias_json, utc};
+
+async fn pin(alias: &str, pinned: bool, why: &Why, conn: &Conn) -> Result<()> {
+    let client = conn.connect().await?;
+    let s = client.pin_alias(alias, pinned, &why.actor()).await?;
+    show(conn, &s);
+    Ok(())
+}
 
 fn show(conn: &Conn, s: &AliasStatus) {
     if conn.json {

@@ -63,20 +63,15 @@ impl FailoverOptions {
     }
 }
 
-/// What the leader knows about one side of a mirrored alias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Side {
-    pub available: bool,
-}
-
 /// The pure decision: the reason to flip `alias` now, or None.
 /// `unavailable_for`: how long the target has been unavailable (None: it is
-/// available); `lag_ms`: how far the other side is behind (None: unknown);
-/// `now_ms`: wall clock.
+/// available); `other_available`: whether the other collection answered;
+/// `lag_ms`: how far the other side is behind (None: unknown); `now_ms`:
+/// wall clock.
 pub fn decide(
     meta: &AliasMeta,
     unavailable_for: Option<Duration>,
-    other: Side,
+    other_available: bool,
     lag_ms: Option<u64>,
     now_ms: u64,
     opts: &FailoverOptions,
@@ -86,7 +81,7 @@ pub fn decide(
         return None;
     }
     let down_for = unavailable_for?;
-    if down_for < opts.after() || !other.available {
+    if down_for < opts.after() || !other_available {
         return None;
     }
     let lag = lag_ms?;
@@ -156,9 +151,7 @@ pub fn spawn(coord: Coord, opts: FailoverOptions, shutdown: CancellationToken) -
                         down.insert(alias.clone(), (target.clone(), since));
                     }
                 }
-                let other = Side {
-                    available: prober.available(&state, mirror.other(&target), &opts).await,
-                };
+                let other = prober.available(&state, mirror.other(&target), &opts).await;
                 let lag = state
                     .collection(&target)
                     .and_then(|c| coord.mirror_lag_ms(c.id));
@@ -293,8 +286,7 @@ mod tests {
     #[test]
     fn flips_only_when_every_condition_holds() {
         let opts = FailoverOptions::default();
-        let up = Side { available: true };
-        let down = Side { available: false };
+        let (up, down) = (true, false);
         let now = 1_000_000;
         let old = now - 60_000; // a pin 50 s ago does not hold a flip down
         let long = Some(Duration::from_secs(2));
@@ -304,7 +296,7 @@ mod tests {
                 .is_some_and(|r| r.contains("a unavailable") && r.contains("b available")),
             "{flip:?}"
         );
-        let no = |m: &AliasMeta, d: Option<Duration>, o: Side, lag: Option<u64>| {
+        let no = |m: &AliasMeta, d: Option<Duration>, o: bool, lag: Option<u64>| {
             decide(m, d, o, lag, now, &opts).is_none()
         };
         assert!(
