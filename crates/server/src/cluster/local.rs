@@ -82,7 +82,17 @@ pub struct Shape {
     pub proxies: u32,
 }
 
+/// A port that is free now, for a process started next. Picked below Linux's
+/// ephemeral range (32768-60999), where outgoing connections take their
+/// local ports: a port from `bind(:0)` could be taken by some connection
+/// before the process binds it (seen as "Address already in use").
 fn free_port() -> Result<u16> {
+    for _ in 0..200 {
+        let port: u16 = rand::random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(l.local_addr()?.port())
 }
