@@ -7,12 +7,17 @@
 
 mod alias;
 mod data;
+mod digest;
 mod meta;
 mod query;
 mod route;
 
 pub use alias::{ALIAS_HISTORY, Actor, AliasChange, AliasEvent, AliasMeta, MirrorMeta};
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
+pub use digest::{
+    BucketDigest, DIGEST_BUCKETS, DigestBuilder, DigestRequest, MAX_DIGEST_BUCKETS, RowHasher,
+    ShardDigest, pk_bucket, row_hash,
+};
 pub use meta::{
     CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,
     SegmentInfo, ShardId,

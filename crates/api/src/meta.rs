@@ -124,6 +124,12 @@ pub trait CatalogClient: Send + Sync {
         let _ = collection;
         None
     }
+    /// Rows that differ between the two collections of a mirrored alias, as
+    /// the divergence check last counted them (None: unknown).
+    async fn divergent_rows(&self, alias: &str) -> Option<u64> {
+        let _ = alias;
+        None
+    }
     /// An admin API alias change (mirror, flip, pin, compare-and-swap alter),
     /// recorded with `actor`; returns the alias's new epoch.
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use quiver_common::{PrimaryKey, Result, ScalarValue, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::{DigestRequest, ShardDigest};
 use crate::meta::ShardId;
 
 /// Read access to one row, for filter predicates.
@@ -81,4 +82,6 @@ pub trait QueryClient: Send + Sync {
     async fn query(&self, req: ShardQuery) -> Result<QueryResult>;
     /// Number of live rows of the shard.
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64>;
+    /// The shard's digest (see [`crate::ShardDigest`]).
+    async fn digest(&self, req: DigestRequest) -> Result<ShardDigest>;
 }

@@ -8,7 +8,7 @@ use quiver_proto::admin as pb;
 use crate::Client;
 use crate::error::{Result, grpc};
 
-pub use pb::{AliasEvent, AliasStatus};
+pub use pb::{AliasEvent, AliasStatus, DivergentRow, VerifyReport};
 
 /// Who makes a change and why (kept in the alias's history).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +107,24 @@ impl Client {
             alias: alias.to_string(),
         };
         grpc("ShowAlias", self.admin_stub().show_alias(req).await)
+    }
+
+    /// Compares the two collections of a mirrored alias now; with `repair`,
+    /// copies the rows that differ from the alias's target to the other
+    /// collection. `settle_ms`: time between the two looks (None: the
+    /// server's choice, the mirror lag plus a second).
+    pub async fn verify_alias(
+        &self,
+        alias: &str,
+        repair: bool,
+        settle_ms: Option<u64>,
+    ) -> Result<VerifyReport> {
+        let req = pb::VerifyAliasRequest {
+            alias: alias.to_string(),
+            repair,
+            settle_ms: settle_ms.unwrap_or(0),
+        };
+        grpc("VerifyAlias", self.admin_stub().verify_alias(req).await)
     }
 
     /// Every alias, as [`Client::show_alias`] shows it.

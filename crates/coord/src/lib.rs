@@ -41,7 +41,9 @@ pub use command::{Actor, AliasChange};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
 pub use raft::{DropRule, FaultyTransport, GrpcTransport, NoPeers, RaftTransport, TypeConfig};
-pub use remote::{CoordClient, CoordClientOptions, collection_info, segment_info, segment_meta};
+pub use remote::{
+    CoordClient, CoordClientOptions, collection_info, route_of, segment_info, segment_meta,
+};
 pub use server::serve;
 pub use state::{
     ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState,

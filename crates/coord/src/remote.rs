@@ -39,6 +39,7 @@ use tonic::transport::{Channel, Endpoint};
 mod nodes;
 mod roles;
 
+pub use nodes::route_of;
 pub use roles::{collection_info, segment_info, segment_meta};
 
 use crate::command::{Actor, AliasChange};

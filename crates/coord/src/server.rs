@@ -395,6 +395,7 @@ impl CoordService for MetaService {
             nodes: nodes.iter().map(health_to_pb).collect(),
             version: self.version(),
             mirror_lag_ms: self.coord.mirror_lags().into_iter().collect(),
+            divergent_rows: self.coord.divergence().into_iter().collect(),
         }))
     }
 

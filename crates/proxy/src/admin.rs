@@ -5,11 +5,15 @@
 
 use std::sync::Arc;
 
-use quiver_api::{Actor, AliasChange, AliasMeta, CatalogClient};
+use std::time::Duration;
+
+use quiver_api::{Actor, AliasChange, AliasMeta, CatalogClient, DataClient, QueryClient};
 use quiver_common::Error;
 use quiver_proto::admin as pb;
 use quiver_proto::admin::admin_service_server::{AdminService, AdminServiceServer};
 use quiver_rpc::to_status;
+
+use crate::divergence::{CatalogPairs, verify};
 use tonic::{Request, Response, Status};
 
 /// What a change is recorded as when the caller gives no name.
@@ -20,13 +24,28 @@ pub const DEFAULT_MAX_LAG_MS: u64 = 1000;
 /// The admin service over a catalog.
 pub struct AdminFront {
     catalog: Arc<dyn CatalogClient>,
+    /// Reads and writes for `VerifyAlias` (None: not offered here).
+    data_path: Option<(Arc<dyn QueryClient>, Arc<dyn DataClient>)>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
 
 impl AdminFront {
     pub fn new(catalog: Arc<dyn CatalogClient>) -> Self {
-        Self { catalog }
+        Self {
+            catalog,
+            data_path: None,
+        }
+    }
+
+    /// Offers `VerifyAlias`, reading and repairing through these clients.
+    pub fn with_data_path(
+        mut self,
+        query: Arc<dyn QueryClient>,
+        data: Arc<dyn DataClient>,
+    ) -> Self {
+        self.data_path = Some((query, data));
+        self
     }
 
     /// The tonic service (add it to a `Server` next to the Milvus one).
@@ -82,6 +101,7 @@ pub async fn alias_status_seen(
     let mut s = alias_status(alias, meta);
     if s.mirrored {
         s.standby_lag_ms = catalog.mirror_lag_ms(&s.target).await;
+        s.divergent_rows = catalog.divergent_rows(alias).await;
     }
     s
 }
@@ -188,6 +208,59 @@ impl AdminService for AdminFront {
             .alias(&alias)
             .ok_or_else(|| not_found(&alias))?;
         Ok(Response::new(self.status(&alias, &meta).await))
+    }
+
+    async fn verify_alias(
+        &self,
+        request: Request<pb::VerifyAliasRequest>,
+    ) -> Reply<pb::VerifyReport> {
+        let r = request.into_inner();
+        let Some((query, data)) = &self.data_path else {
+            return Err(Status::unimplemented(
+                "this server does not verify aliases (no data path)",
+            ));
+        };
+        let meta = self
+            .catalog
+            .alias(&r.alias)
+            .ok_or_else(|| not_found(&r.alias))?;
+        let settle = if r.settle_ms > 0 {
+            Duration::from_millis(r.settle_ms)
+        } else {
+            let lag = self.catalog.mirror_lag_ms(&meta.collection).await;
+            Duration::from_millis(lag.unwrap_or(0) + 1_000)
+        };
+        let pairs = CatalogPairs(self.catalog.clone());
+        let report = verify(
+            query.as_ref(),
+            data.as_ref(),
+            &pairs,
+            &r.alias,
+            settle,
+            r.repair,
+        )
+        .await
+        .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::VerifyReport {
+            alias: r.alias,
+            target: report.target,
+            other: report.other,
+            target_rows: report.target_rows,
+            other_rows: report.other_rows,
+            divergent_rows: report.divergent_rows,
+            repaired_rows: report.repaired_rows,
+            remaining_rows: report.remaining_rows,
+            samples: report
+                .samples
+                .iter()
+                .map(|d| pb::DivergentRow {
+                    shard: d.shard,
+                    pk: d.pk.to_string(),
+                    kind: d.kind().to_string(),
+                })
+                .collect(),
+            settle_ms: report.settle.as_millis() as u64,
+        }))
     }
 
     async fn list_aliases(

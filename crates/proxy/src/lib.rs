@@ -5,6 +5,7 @@
 
 mod admin;
 mod cluster;
+pub mod divergence;
 mod milvus;
 mod routing;
 mod service;

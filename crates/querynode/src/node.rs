@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use quiver_api::{
-    CollectionInfo, QueryClient, QueryResult, ShardFeed, ShardHit, ShardId, ShardQuery, ShardSearch,
+    CollectionInfo, DigestRequest, MAX_DIGEST_BUCKETS, QueryClient, QueryResult, ShardDigest,
+    ShardFeed, ShardHit, ShardId, ShardQuery, ShardSearch,
 };
 use quiver_common::{Error, Result, Timestamp};
 use quiver_storage::ObjectStore;
@@ -176,5 +177,16 @@ impl QueryClient for QueryNode {
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
         let r = self.ready(shard, guarantee_ts).await?;
         Ok(r.view.read().live_rows() as u64)
+    }
+
+    async fn digest(&self, req: DigestRequest) -> Result<ShardDigest> {
+        if req.buckets == 0 || req.buckets > MAX_DIGEST_BUCKETS {
+            return Err(Error::invalid(
+                "buckets",
+                format!("must be 1..={MAX_DIGEST_BUCKETS}"),
+            ));
+        }
+        let r = self.ready(req.shard, req.guarantee_ts).await?;
+        self.on_pool(move || r.view.read().digest(&req)).await
     }
 }

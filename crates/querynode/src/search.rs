@@ -2,7 +2,10 @@
 //! index (or exactly), growing rows exactly, all minus dead rows and rows the
 //! filter rejects, merged into one top-k.
 
-use quiver_api::{QueryResult, RowAccess, RowPredicate, ShardHit};
+use quiver_api::{
+    DigestBuilder, DigestRequest, QueryResult, RowAccess, RowPredicate, ShardDigest, ShardHit,
+    row_hash,
+};
 use quiver_common::{PrimaryKey, ScalarValue};
 use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
 
@@ -175,6 +178,49 @@ impl ShardView {
                 .map(|(_, loc)| self.materialize(loc, 0.0, proj))
                 .collect(),
         }
+    }
+
+    /// The digest of the live rows (see [`quiver_api::ShardDigest`]): each
+    /// row hashed over its key, vector and scalar fields in schema order.
+    pub fn digest(&self, req: &DigestRequest) -> ShardDigest {
+        let mut out = DigestBuilder::new(req);
+        let rows: Box<dyn Iterator<Item = (&PrimaryKey, &Loc)>> = if req.pks_only {
+            Box::new(
+                req.pks
+                    .iter()
+                    .filter_map(|pk| self.pk_index.get_key_value(pk)),
+            )
+        } else {
+            Box::new(self.pk_index.iter())
+        };
+        for (pk, loc) in rows {
+            let hash = match *loc {
+                Loc::Sealed { seg, row } => {
+                    let s = &self.sealed[seg as usize];
+                    let access = SealedRow {
+                        seg: s,
+                        row: row as usize,
+                    };
+                    let dim = s.seg.data.dim();
+                    let r = row as usize;
+                    row_hash(
+                        pk,
+                        &s.seg.data.vectors()[r * dim..(r + 1) * dim],
+                        self.scalar_names.iter().map(|n| access.field(n)),
+                    )
+                }
+                Loc::Growing { row } => {
+                    let r = row as usize;
+                    row_hash(
+                        pk,
+                        self.growing.vector(r),
+                        self.growing.columns.iter().map(|c| c.get(r)),
+                    )
+                }
+            };
+            out.add(pk, hash);
+        }
+        out.finish()
     }
 
     fn eval(&self, loc: Loc, p: &dyn RowPredicate) -> bool {

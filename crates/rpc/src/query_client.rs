@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use quiver_api::{QueryClient, QueryResult, ShardHit, ShardId, ShardQuery, ShardSearch};
+use quiver_api::{
+    DigestRequest as ShardDigestRequest, QueryClient, QueryResult, ShardDigest, ShardHit, ShardId,
+    ShardQuery, ShardSearch,
+};
 use quiver_common::{Result, Timestamp};
 use quiver_proto::node::query_service_client::QueryServiceClient;
-use quiver_proto::node::{CountRequest, QueryRequest, SearchRequest};
+use quiver_proto::node::{CountRequest, DigestRequest, QueryRequest, SearchRequest};
 use tonic::transport::Channel;
 
 use crate::client::Conn;
@@ -99,5 +102,20 @@ impl QueryClient for RemoteQuery {
             .call("Count", c.config.call_timeout(), self.client().count(wire))
             .await?;
         Ok(r.count)
+    }
+
+    async fn digest(&self, req: ShardDigestRequest) -> Result<ShardDigest> {
+        let wire = DigestRequest {
+            request: encode("digest request", &req)?,
+        };
+        let c = &self.conn;
+        let r = c
+            .call(
+                "Digest",
+                c.config.call_timeout(),
+                self.client().digest(wire),
+            )
+            .await?;
+        decode_reply("digest", &r.digest)
     }
 }

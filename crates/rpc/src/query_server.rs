@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use quiver_api::{QueryClient, ShardQuery, ShardSearch};
+use quiver_api::{DigestRequest as ShardDigestRequest, QueryClient, ShardQuery, ShardSearch};
 use quiver_common::{PrimaryKey, Result};
 use quiver_proto::node::query_service_server::{QueryService, QueryServiceServer};
 use quiver_proto::node::{
-    CountReply, CountRequest, QueryReply, QueryRequest, SearchReply, SearchRequest,
+    CountReply, CountRequest, DigestReply, DigestRequest, QueryReply, QueryRequest, SearchReply,
+    SearchRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -87,5 +88,18 @@ impl QueryService for QueryServiceImpl {
         }
         .await;
         reply("Count", result)
+    }
+
+    async fn digest(&self, req: Request<DigestRequest>) -> Result<Response<DigestReply>, Status> {
+        let r = req.into_inner();
+        let result = async {
+            let req: ShardDigestRequest = decode_arg("request", &r.request)?;
+            let digest = self.query.digest(req).await?;
+            Ok(DigestReply {
+                digest: encode("digest", &digest)?,
+            })
+        }
+        .await;
+        reply("Digest", result)
     }
 }

@@ -82,6 +82,8 @@ pub(crate) struct LocalCatalog {
     pub coord: Arc<Coord>,
     pub datanode: Arc<DataNode>,
     pub querynode: Arc<QueryNode>,
+    /// Divergent rows per mirrored alias, as the local check last counted.
+    pub divergence: Arc<quiver_proxy::divergence::Board>,
 }
 
 impl LocalCatalog {
@@ -190,6 +192,10 @@ impl CatalogClient for LocalCatalog {
     async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
         let meta = self.coord.collection(collection)?;
         self.datanode.mirror_lag_ms(meta.id)
+    }
+
+    async fn divergent_rows(&self, alias: &str) -> Option<u64> {
+        self.divergence.get(alias)
     }
 
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {

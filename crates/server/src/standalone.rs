@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use quiver_coord::Coord;
 use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_proxy::divergence::{Board, CatalogPairs, DivergenceOptions, spawn_watch};
 use quiver_proxy::{AdminFront, Limits, MilvusFront, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
@@ -25,6 +26,8 @@ pub struct StandaloneConfig {
     pub datanode: DataNodeConfig,
     pub querynode: QueryNodeConfig,
     pub limits: Limits,
+    /// The continuous comparison of mirrored aliases' collections.
+    pub divergence: DivergenceOptions,
 }
 
 impl StandaloneConfig {
@@ -34,6 +37,7 @@ impl StandaloneConfig {
             datanode: DataNodeConfig::default(),
             querynode: QueryNodeConfig::default(),
             limits: Limits::default(),
+            divergence: DivergenceOptions::default(),
         }
     }
 }
@@ -42,6 +46,7 @@ impl StandaloneConfig {
 pub struct Standalone {
     pub proxy: Arc<Proxy>,
     catalog: Arc<LocalCatalog>,
+    querynode: Arc<QueryNode>,
     coord: Arc<Coord>,
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
@@ -78,10 +83,12 @@ impl Standalone {
             datanode.clone(),
             shutdown.child_token(),
         )?);
+        let board = Arc::new(Board::default());
         let catalog = Arc::new(LocalCatalog {
             coord: coord.clone(),
             datanode: datanode.clone(),
             querynode: querynode.clone(),
+            divergence: board.clone(),
         });
         for meta in coord.collections() {
             let info = collection_info(&meta);
@@ -90,15 +97,26 @@ impl Standalone {
                 .await
                 .with_context(|| format!("loading collection {}", meta.name))?;
         }
+        config.divergence.validate()?;
+        spawn_watch(
+            Arc::new(CatalogPairs(catalog.clone())),
+            querynode.clone(),
+            datanode.clone(),
+            config.divergence.clone(),
+            Arc::new(|| true),
+            Arc::new(move |alias, rows| board.publish(alias, rows)),
+            shutdown.child_token(),
+        );
         let proxy = Arc::new(Proxy::new(
             catalog.clone(),
             datanode.clone(),
-            querynode,
+            querynode.clone(),
             config.limits,
         ));
         Ok(Self {
             proxy,
             catalog,
+            querynode,
             coord,
             datanode,
             shutdown,
@@ -121,7 +139,9 @@ impl Standalone {
             .with_context(|| format!("binding {addr}"))?;
         let bound = listener.local_addr()?;
         let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
-        let admin = AdminFront::new(self.catalog.clone()).into_service();
+        let admin = AdminFront::new(self.catalog.clone())
+            .with_data_path(self.querynode.clone(), self.datanode.clone())
+            .into_service();
         // The status page (HTTP/1.1 for browsers) on the same port. Every
         // role lives in this process: coord reports its Raft role, the others
         // are up if the page answers.

@@ -11,12 +11,14 @@ use quiver_coord::{
     Coord, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
 };
 use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_proxy::divergence::DivergenceOptions;
 use quiver_proxy::{
     AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
 };
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use quiver_server::cluster::agent;
+use quiver_server::cluster::divergence;
 use quiver_server::cluster::failover::{self, FailoverOptions};
 use quiver_storage::StoreConfig;
 use tempfile::TempDir;
@@ -54,6 +56,8 @@ pub struct ClusterSpec {
     pub heartbeat: Duration,
     /// Automatic failover of mirrored aliases, run next to every coord.
     pub failover: FailoverOptions,
+    /// The divergence check of mirrored aliases, run next to every coord.
+    pub divergence: DivergenceOptions,
 }
 
 impl ClusterSpec {
@@ -83,6 +87,11 @@ impl ClusterSpec {
             failover: FailoverOptions {
                 probe_every_ms: 100,
                 ..FailoverOptions::default()
+            },
+            divergence: DivergenceOptions {
+                every_ms: 500,
+                settle_ms: 1_000,
+                ..DivergenceOptions::default()
             },
         }
     }
@@ -396,6 +405,7 @@ impl Cluster {
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();
         let failover = self.spec.failover.clone();
+        let divergence_opts = self.spec.divergence.clone();
         let slot = self.slot(id)?;
         let listener = slot.listener.take();
         let addr = slot.addr.clone();
@@ -421,9 +431,10 @@ impl Cluster {
                 }
             });
             let failover = failover::spawn(coord.clone(), failover, token.clone());
+            let divergence = divergence::spawn(coord.clone(), divergence_opts, token.clone())?;
             Ok(Running {
                 token,
-                tasks: vec![server, failover],
+                tasks: vec![server, failover, divergence],
                 coord: Some(coord),
                 datanode: None,
             })
@@ -527,9 +538,16 @@ impl Cluster {
                 let data = Arc::new(ClusterData::new(routes.clone(), cluster_cfg.clone())?);
                 let query = Arc::new(ClusterQuery::new(routes, cluster_cfg)?);
                 let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
-                let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
+                let proxy = Arc::new(Proxy::new(
+                    catalog.clone(),
+                    data.clone(),
+                    query.clone(),
+                    Limits::default(),
+                ));
                 let milvus = MilvusFront::new(proxy, catalog.clone()).into_service();
-                let admin = AdminFront::new(catalog).into_service();
+                let admin = AdminFront::new(catalog)
+                    .with_data_path(query, data)
+                    .into_service();
                 let stop = token.clone().cancelled_owned();
                 running.tasks.push(spawn_server(
                     Server::builder()

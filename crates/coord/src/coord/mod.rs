@@ -42,6 +42,9 @@ pub struct Coord {
     write_timeout: Duration,
     /// Heartbeats seen while this node leads.
     leases: Arc<placement::Leases>,
+    /// Divergent rows per mirrored alias, as this node's divergence check
+    /// last counted (it runs on the leader only).
+    divergence: Arc<parking_lot::Mutex<BTreeMap<String, u64>>>,
     node_lease: Duration,
     /// Stops the placement loop with the last handle (None in the loop's own handle).
     placement: Option<Arc<placement::LoopGuard>>,
@@ -165,6 +168,7 @@ impl Coord {
             clock: Arc::new(HybridClock::new()),
             write_timeout: options.write_timeout(),
             leases: Arc::new(placement::Leases::default()),
+            divergence: Arc::default(),
             node_lease: options.node_lease(),
             placement: None,
         };

@@ -196,6 +196,29 @@ impl Coord {
         self.leases.lag(collection, self.node_lease, Instant::now())
     }
 
+    /// Records the divergence check's count for a mirrored alias (None:
+    /// unknown).
+    pub fn set_divergence(&self, alias: &str, rows: Option<u64>) {
+        let mut m = self.divergence.lock();
+        match rows {
+            Some(n) => {
+                m.insert(alias.to_string(), n);
+            }
+            None => {
+                m.remove(alias);
+            }
+        }
+    }
+
+    /// Divergent rows per mirrored alias as last counted here. Leader only
+    /// (a coord that is not leading reports nothing: its counts are stale).
+    pub fn divergence(&self) -> BTreeMap<String, u64> {
+        if !self.is_leader() {
+            return BTreeMap::new();
+        }
+        self.divergence.lock().clone()
+    }
+
     /// [`Coord::heartbeat`] carrying a datanode's mirror lags (collection
     /// id -> ms).
     pub async fn heartbeat_with(

@@ -57,6 +57,16 @@ impl CoordClient {
         Ok(reply.mirror_lag_ms.into_iter().collect())
     }
 
+    /// Divergent rows per mirrored alias as the leader last counted them.
+    pub async fn divergence(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let reply = self
+            .call("node health", |mut c| async move {
+                c.node_health(pb::Empty {}).await
+            })
+            .await?;
+        Ok(reply.divergent_rows.into_iter().collect())
+    }
+
     /// Every registered node with its liveness, as the leader sees it.
     pub async fn node_health(&self) -> Result<Vec<NodeHealth>> {
         let reply = self
@@ -77,7 +87,7 @@ fn node_addr(state: &MetaState, id: u64) -> Option<NodeAddr> {
 
 /// A shard's route in `state`: its owner and replicas with their addresses
 /// (a node that is not registered is left out).
-pub(crate) fn route_of(state: &MetaState, shard: ShardId) -> ShardRoute {
+pub fn route_of(state: &MetaState, shard: ShardId) -> ShardRoute {
     let owner = state
         .shard_owner(shard.collection_id, shard.shard)
         .and_then(|o| node_addr(state, o.node_id));

@@ -184,6 +184,14 @@ impl CatalogClient for CoordClient {
         lags.get(&id).copied()
     }
 
+    async fn divergent_rows(&self, alias: &str) -> Option<u64> {
+        let rows = tokio::time::timeout(std::time::Duration::from_secs(2), self.divergence())
+            .await
+            .ok()?
+            .ok()?;
+        rows.get(alias).copied()
+    }
+
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
         CoordClient::alias_admin(self, change, actor).await
     }

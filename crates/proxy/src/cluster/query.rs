@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 use quiver_api::{
-    NodeAddr, QueryClient, QueryResult, RouteTable, ShardHit, ShardId, ShardQuery, ShardSearch,
+    DigestRequest, NodeAddr, QueryClient, QueryResult, RouteTable, ShardDigest, ShardHit, ShardId,
+    ShardQuery, ShardSearch,
 };
 use quiver_common::{Error, Result, Timestamp};
 use quiver_rpc::RemoteQuery;
@@ -182,6 +183,14 @@ impl QueryClient for ClusterQuery {
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
         self.call(shard, "Count", |c| async move {
             c.count(shard, guarantee_ts).await
+        })
+        .await
+    }
+
+    async fn digest(&self, req: DigestRequest) -> Result<ShardDigest> {
+        let req = &req;
+        self.call(req.shard, "Digest", |c| async move {
+            c.digest(req.clone()).await
         })
         .await
     }

@@ -1,10 +1,10 @@
 //! `quiver alias create|alter|drop|list` (the Milvus API) and
-//! `quiver alias mirror|show|flip|pin|unpin` (Quiver's admin API; `alter`
-//! with `--expect` or `--reason` too).
+//! `quiver alias mirror|show|flip|pin|unpin|verify` (Quiver's admin API;
+//! `alter` with `--expect` or `--reason` too).
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use quiver_client::{Actor, AliasStatus, MirrorSpec};
+use quiver_client::{Actor, AliasStatus, MirrorSpec, VerifyReport};
 use serde_json::json;
 
 use super::{Conn, print_json};
@@ -103,6 +103,21 @@ pub enum AliasCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Compares the two collections of a mirrored alias now and reports
+    /// the rows that differ (exit status 1 if any still differ).
+    Verify {
+        alias: String,
+        /// Copy the rows that differ from the alias's target to the other
+        /// collection.
+        #[arg(long)]
+        repair: bool,
+        /// Time between the two looks at differing rows (a row still in
+        /// flight is not divergent) [default: the mirror lag plus 1 s].
+        #[arg(long)]
+        settle_ms: Option<u64>,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Drops an alias (it must exist).
     Drop {
         alias: String,
@@ -193,6 +208,28 @@ pub(super) async fn run(cmd: AliasCommand) -> Result<()> {
         }
         AliasCommand::Pin { alias, why, conn } => pin(&alias, true, &why, &conn).await?,
         AliasCommand::Unpin { alias, why, conn } => pin(&alias, false, &why, &conn).await?,
+        AliasCommand::Verify {
+            alias,
+            repair,
+            settle_ms,
+            conn,
+        } => {
+            let r = conn
+                .connect()
+                .await?
+                .verify_alias(&alias, repair, settle_ms)
+                .await?;
+            print_verify(&conn, &r);
+            if r.remaining_rows > 0 {
+                anyhow::bail!(
+                    "{} row(s) of {} differ between {} and {}",
+                    r.remaining_rows,
+                    r.alias,
+                    r.target,
+                    r.other
+                );
+            }
+        }
         AliasCommand::Drop { alias, conn } => {
             let client = conn.connect().await?;
             // The server answers success for a missing alias; this fails with 1600 instead.
@@ -234,6 +271,43 @@ fn report(conn: &Conn, alias: &str, collection: &str, what: &str) {
 /// `alias show --json`: the one alias shape, shared with the status page
 /// (`quiver_proxy::alias_json`).
 pub(crate) use quiver_proxy::{alias_json, utc};
+
+fn print_verify(conn: &Conn, r: &VerifyReport) {
+    if conn.json {
+        let samples: Vec<_> = r
+            .samples
+            .iter()
+            .map(|d| json!({ "shard": d.shard, "pk": d.pk, "kind": d.kind }))
+            .collect();
+        print_json(&json!({
+            "alias": r.alias,
+            "target": r.target,
+            "other": r.other,
+            "target_rows": r.target_rows,
+            "other_rows": r.other_rows,
+            "divergent_rows": r.divergent_rows,
+            "repaired_rows": r.repaired_rows,
+            "remaining_rows": r.remaining_rows,
+            "settle_ms": r.settle_ms,
+            "samples": samples,
+        }));
+        return;
+    }
+    println!(
+        "{}: target {} ({} rows), other {} ({} rows); looked twice, {} ms apart",
+        r.alias, r.target, r.target_rows, r.other, r.other_rows, r.settle_ms
+    );
+    println!("  divergent rows: {}", r.divergent_rows);
+    if r.repaired_rows > 0 || r.divergent_rows > 0 {
+        println!(
+            "  repaired: {}; still differing: {}",
+            r.repaired_rows, r.remaining_rows
+        );
+    }
+    for d in &r.samples {
+        println!("  shard {} key {}: {}", d.shard, d.pk, d.kind);
+    }
+}
 
 async fn pin(alias: &str, pinned: bool, why: &Why, conn: &Conn) -> Result<()> {
     let client = conn.connect().await?;

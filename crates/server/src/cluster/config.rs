@@ -41,6 +41,9 @@ pub struct CoordConfig {
     /// Automatic failover of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
     pub failover: super::failover::FailoverOptions,
+    /// The divergence check of mirrored aliases (see docs/aliases.md).
+    #[serde(default)]
+    pub divergence: quiver_proxy::divergence::DivergenceOptions,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket

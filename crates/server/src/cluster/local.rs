@@ -153,6 +153,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             members: members.clone(),
             raft: Default::default(),
             failover: Default::default(),
+            divergence: Default::default(),
         };
         config::write(&config_path(dir, "coord", m.id), &cfg)?;
         planned.push(("coord".into(), m.id, m.addr.clone()));

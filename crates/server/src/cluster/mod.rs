@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod chaos;
 pub mod config;
+pub mod divergence;
 pub mod failover;
 pub mod local;
 mod roles;

@@ -70,6 +70,8 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
         stop.cancelled().await
     }));
     let failover = super::failover::spawn(coord.clone(), cfg.failover.clone(), shutdown.clone());
+    let divergence =
+        super::divergence::spawn(coord.clone(), cfg.divergence.clone(), shutdown.clone())?;
     announce("coord", cfg.id, &addr);
     shutdown.cancelled().await;
     match server.await {
@@ -77,6 +79,7 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
         Err(e) => tracing::warn!(error = %e, "coord server task"),
     }
     failover.abort();
+    divergence.abort();
     coord.shutdown().await.context("stopping coord")?;
     Ok(())
 }
@@ -251,9 +254,16 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
         })
     });
     let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
-    let proxy = Arc::new(Proxy::new(catalog.clone(), data, query, Limits::default()));
+    let proxy = Arc::new(Proxy::new(
+        catalog.clone(),
+        data.clone(),
+        query.clone(),
+        Limits::default(),
+    ));
     let service = MilvusFront::new(proxy, catalog.clone()).into_service();
-    let admin = AdminFront::new(catalog.clone()).into_service();
+    let admin = AdminFront::new(catalog.clone())
+        .with_data_path(query, data)
+        .into_service();
     // The status page (HTTP/1.1 for browsers) on the Milvus port.
     let routes = quiver_proxy::StatusPage::new(catalog, nodes)
         .routes()
