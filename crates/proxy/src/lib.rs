@@ -6,6 +6,7 @@
 mod admin;
 mod cluster;
 pub mod divergence;
+pub mod metrics;
 mod milvus;
 mod routing;
 mod service;

@@ -175,7 +175,14 @@ impl Standalone {
             ];
             Box::pin(async move { Ok(nodes) })
         });
+        let metrics = Arc::new(quiver_proxy::metrics::Metrics::default());
+        crate::cluster::time_alias_changes(
+            self.coord.watch(),
+            metrics.clone(),
+            self.shutdown.child_token(),
+        );
         let routes = quiver_proxy::StatusPage::new(self.catalog.clone(), nodes)
+            .with_metrics(metrics)
             .routes()
             .add_service(service)
             .add_service(admin);

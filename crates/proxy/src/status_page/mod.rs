@@ -6,6 +6,7 @@
 //!   polls `/api/status` every second.
 //! - `GET /api/status`: collections, aliases (the shape of
 //!   `quiver alias show --json`), node health, recent flips.
+//! - `GET /metrics`: Prometheus text (`crate::metrics`).
 //! - `POST /api/aliases/{alias}/flip` with `{"expect": "<current target>",
 //!   "reason": "..."}`: flips a mirrored alias if it still targets `expect`
 //!   (compare-and-swap through coord), recorded as made by `status-page`.
@@ -30,6 +31,8 @@ use futures::future::BoxFuture;
 use quiver_api::{Actor, AliasChange, CatalogClient};
 use quiver_common::Error;
 use serde_json::{Value, json};
+
+use crate::metrics::Metrics;
 
 pub use json::{RECENT_FLIPS, alias_json, utc};
 
@@ -77,11 +80,23 @@ pub type NodeHealth =
 pub struct StatusPage {
     catalog: Arc<dyn CatalogClient>,
     nodes: NodeHealth,
+    metrics: Arc<Metrics>,
 }
 
 impl StatusPage {
     pub fn new(catalog: Arc<dyn CatalogClient>, nodes: NodeHealth) -> Self {
-        Self { catalog, nodes }
+        Self {
+            catalog,
+            nodes,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Serves these metrics at `/metrics` (by default: a set of its own,
+    /// with no alias changes timed).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A node health source that always reports `nodes` (a process whose
@@ -98,6 +113,7 @@ impl StatusPage {
         Router::new()
             .route("/", get(index))
             .route("/api/status", get(status))
+            .route("/metrics", get(metrics))
             .route("/api/aliases/{alias}/flip", post(flip))
             .fallback(fallback)
             .with_state(Arc::new(self))
@@ -290,6 +306,16 @@ async fn index() -> Response {
 
 async fn status(State(page): State<Arc<StatusPage>>) -> Response {
     json_response(StatusCode::OK, &page.snapshot().await)
+}
+
+async fn metrics(State(page): State<Arc<StatusPage>>) -> Response {
+    let text = page.metrics.render(page.catalog.as_ref()).await;
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 async fn flip(

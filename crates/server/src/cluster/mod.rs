@@ -18,6 +18,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use roles::time_alias_changes;
 pub use roles::{run_coord, run_datanode, run_proxy, run_querynode};
 
 /// `quiver ROLE --config FILE [--id N] [--listen HOST:PORT]`.

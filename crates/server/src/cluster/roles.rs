@@ -253,6 +253,8 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
             Ok(nodes)
         })
     });
+    let metrics = Arc::new(quiver_proxy::metrics::Metrics::default());
+    let timing = time_alias_changes(coord.subscribe(), metrics.clone(), shutdown.clone());
     let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
     let proxy = Arc::new(Proxy::new(
         catalog.clone(),
@@ -266,6 +268,7 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
         .into_service();
     // The status page (HTTP/1.1 for browsers) on the Milvus port.
     let routes = quiver_proxy::StatusPage::new(catalog, nodes)
+        .with_metrics(metrics)
         .routes()
         .add_service(service)
         .add_service(admin);
@@ -275,8 +278,28 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
     });
     announce("proxy", cfg.id, &addr);
     shutdown.cancelled().await;
-    finish(server, Vec::new()).await;
+    finish(server, vec![timing]).await;
     Ok(())
+}
+
+/// Times every alias change this proxy's metadata cache receives
+/// (`quiver_alias_propagation_seconds`).
+pub(crate) fn time_alias_changes(
+    mut cache: tokio::sync::watch::Receiver<Arc<quiver_coord::MetaState>>,
+    metrics: Arc<quiver_proxy::metrics::Metrics>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let state = cache.borrow_and_update().clone();
+            let now_ms = quiver_common::ts_physical_ms(quiver_common::wall_ts());
+            metrics.aliases_seen(state.aliases(), now_ms);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = cache.changed() => if changed.is_err() { return },
+            }
+        }
+    })
 }
 
 /// The address other processes reach this node at: the configured one, with

@@ -22,6 +22,7 @@ impl Server {
     pub async fn start(dir: &Path) -> Self {
         let mut config = StandaloneConfig::new(dir);
         config.querynode.search_threads = 2;
+        config.divergence.every_ms = 200;
         let standalone = Standalone::open(config, CancellationToken::new())
             .await
             .expect("open standalone");

@@ -149,7 +149,20 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
         feed["standby_lag_ms"], 0,
         "mirrored, nothing written: caught up"
     );
-    assert_eq!(feed["divergent_rows"], Value::Null);
+    // Divergence is unknown until the first pass of the check, then 0.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = get_json(&addr, "/api/status").await;
+        let rows = alias(&s, "feed")["divergent_rows"].clone();
+        if rows == json!(0) {
+            break;
+        }
+        assert!(
+            rows == Value::Null && std::time::Instant::now() < deadline,
+            "divergent_rows: {rows}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let epoch = feed["epoch"].as_u64().expect("epoch");
     let roles: Vec<&str> = s["nodes"]
         .as_array()
@@ -262,6 +275,33 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
     assert_eq!(
         (event.action.as_str(), event.by.as_str()),
         ("flip", "status-page")
+    );
+
+    // Prometheus metrics on the same port: the flip was timed (the alias
+    // changes before it too: the mirror, the plain alias), divergence and
+    // lag of the mirrored alias are gauges.
+    let (code, text) = http(&addr, "GET", "/metrics", None).await;
+    assert_eq!(code, 200, "{text}");
+    let count: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("quiver_alias_propagation_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("propagation count in {text}"));
+    assert!(count >= 2, "{text}");
+    let p99 =
+        quiver_proxy::metrics::quantile_from_text(&text, "quiver_alias_propagation_seconds", 0.99);
+    assert!(p99.is_some_and(|s| s <= 1.0), "in-process: {p99:?}\n{text}");
+    assert!(
+        text.contains("quiver_alias_divergent_rows{alias=\"feed\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quiver_alias_standby_lag_ms{alias=\"feed\"} "),
+        "{text}"
+    );
+    assert!(
+        text.contains("quiver_alias_epoch{alias=\"plain\"} "),
+        "{text}"
     );
 
     server.close().await;
