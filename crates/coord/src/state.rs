@@ -249,6 +249,16 @@ impl MetaState {
         })
     }
 
+    /// Whether a mirrored alias targets this collection now.
+    pub fn is_mirror_target(&self, collection_id: CollectionId) -> bool {
+        let Some(meta) = self.collections.get(&collection_id) else {
+            return false;
+        };
+        self.aliases
+            .values()
+            .any(|a| a.mirror.is_some() && a.collection == meta.name)
+    }
+
     /// The querynodes serving a shard (empty when none or not loaded).
     pub fn shard_replicas(&self, collection_id: CollectionId, shard: ShardIndex) -> Vec<u64> {
         self.replicas

@@ -71,6 +71,10 @@ pub struct WriteResult {
     pub pks: Vec<PrimaryKey>,
 }
 
+/// How often a search through a mirrored alias checks whether the alias
+/// flipped under it.
+const FLIP_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub struct Proxy {
     catalog: Arc<dyn CatalogClient>,
     data: Arc<dyn DataClient>,
@@ -305,8 +309,47 @@ impl Proxy {
     }
 
     /// Top-k per query, best first.
-    pub async fn search(&self, req: SearchRequest) -> Result<Vec<Vec<ShardHit>>> {
-        let info = self.describe(&req.collection)?;
+    ///
+    /// Through a mirrored alias the request is pinned to the collection the
+    /// alias names when it starts; if the alias flips while the search is
+    /// still waiting (its target is failing over), the whole search starts
+    /// again on the new target — never a mix of the two collections.
+    pub async fn search(&self, mut req: SearchRequest) -> Result<Vec<Vec<ShardHit>>> {
+        let queries = Arc::new(std::mem::take(&mut req.queries));
+        loop {
+            let info = self.describe(&req.collection)?;
+            let mirrored = self
+                .catalog
+                .alias(&req.collection)
+                .is_some_and(|a| a.mirror.is_some());
+            let run = self.search_on(&info, &req, queries.clone());
+            if !mirrored {
+                return run.await;
+            }
+            tokio::pin!(run);
+            let flipped = async {
+                loop {
+                    tokio::time::sleep(FLIP_CHECK).await;
+                    if self.catalog.collection(&req.collection).map(|c| c.id) != Some(info.id) {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                r = &mut run => return r,
+                () = flipped => {
+                    tracing::debug!(alias = req.collection, from = info.schema.name, "alias flipped during a search: starting it again on the new target");
+                }
+            }
+        }
+    }
+
+    async fn search_on(
+        &self,
+        info: &CollectionInfo,
+        req: &SearchRequest,
+        queries: Arc<Vec<f32>>,
+    ) -> Result<Vec<Vec<ShardHit>>> {
         let dim = info.schema.dim();
         if req.k == 0 || req.k > self.limits.max_topk {
             return Err(Error::invalid(
@@ -317,29 +360,29 @@ impl Proxy {
                 ),
             ));
         }
-        if req.queries.is_empty() || !req.queries.len().is_multiple_of(dim) {
+        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 &info.schema.vector_field().name,
                 format!(
                     "query vectors must have dim {dim} (got {} floats)",
-                    req.queries.len()
+                    queries.len()
                 ),
             ));
         }
-        let nq = req.queries.len() / dim;
+        let nq = queries.len() / dim;
         if nq > self.limits.max_nq {
             return Err(Error::invalid(
                 "nq",
                 format!("at most {} queries per search", self.limits.max_nq),
             ));
         }
-        if let Some(pos) = req.queries.iter().position(|v| !v.is_finite()) {
+        if let Some(pos) = queries.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 &info.schema.vector_field().name,
                 format!(
                     "query values must be finite (query {} has {})",
                     pos / dim,
-                    req.queries[pos]
+                    queries[pos]
                 ),
             ));
         }
@@ -352,8 +395,7 @@ impl Proxy {
             }
         }
         let ef = req.ef.unwrap_or(self.limits.default_ef).max(req.k);
-        let queries = Arc::new(req.queries);
-        let per_shard = shards(&info).map(|shard| {
+        let per_shard = shards(info).map(|shard| {
             let queries = queries.clone();
             let filter = req.filter.clone();
             let output_fields = req.output_fields.clone();

@@ -11,10 +11,20 @@
 //!   (in their order), then the least-loaded live querynodes (fewest
 //!   replicas held, ties to the lowest id). Never two on one node.
 //! - An unloaded collection has no replicas.
-//! - The two collections of a mirrored alias keep apart: a new owner or
-//!   replica of one is picked among the nodes that hold nothing of the
-//!   other when there is such a node (else among all), so that losing a
-//!   node does not take both sides down.
+//! - The two collections of a mirrored alias keep apart. Owners: a new
+//!   owner of one is picked among the datanodes that own nothing of the
+//!   other when there is one (else among all); owners are never moved for
+//!   this (a move fences the WAL and pauses writes). Querynodes: the live
+//!   querynodes are split in two groups, the target's — the
+//!   `max(replica_number, ceil(n/2))` nodes holding most of the target's
+//!   replicas (ties: lowest id), so the target moves as little as possible
+//!   — and the rest for the other side. When the other group can hold the
+//!   other side's `replica_number`, each side's replicas live in its own
+//!   group: new ones are picked there, and ones outside it move in (their
+//!   shard's searches wait for the load; at mirror time, or for the side
+//!   the alias does not target when a node comes back). Otherwise (too few
+//!   querynodes) both sides are placed as any collection: served beats
+//!   separated.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,29 +66,27 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
         }
     }
 
-    // What each collection holds, as planned so far (for mirrored pairs).
+    // The datanodes each collection's shards are owned by, as planned so
+    // far (mirrored pairs keep owners apart).
     let mut owners_of: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
-    let mut replicas_of: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     for (c, shards) in &state.owners {
         owners_of
             .entry(*c)
             .or_default()
             .extend(shards.values().map(|o| o.node_id));
     }
-    for (c, shards) in &state.replicas {
-        replicas_of
-            .entry(*c)
-            .or_default()
-            .extend(shards.values().flatten().copied());
-    }
 
+    let groups = mirror_groups(state, &querynodes);
     for meta in state.collections.values() {
         let partner = state.mirror_partner(meta.id);
+        // The querynodes its replicas must stay in (a mirrored pair's side).
+        let group = groups.get(&meta.id);
         let apart = |of: &BTreeMap<u64, BTreeSet<u64>>| -> BTreeSet<u64> {
             partner
                 .and_then(|p| of.get(&p).cloned())
                 .unwrap_or_default()
         };
+
         for shard in 0..meta.shards {
             let owner = state.shard_owner(meta.id, shard);
             if !owner.is_some_and(|o| datanodes.contains(&o.node_id))
@@ -100,16 +108,18 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
                 let mut target: Vec<u64> = current
                     .iter()
                     .copied()
-                    .filter(|id| querynodes.contains(id))
+                    .filter(|id| querynodes.contains(id) && group.is_none_or(|g| g.contains(id)))
                     .take(want)
                     .collect();
+                // Outside the group: every live querynode not in it.
+                let outside: BTreeSet<u64> = match group {
+                    Some(g) => querynodes.difference(g).copied().collect(),
+                    None => BTreeSet::new(),
+                };
                 while target.len() < want {
-                    let taken: BTreeSet<u64> = target.iter().copied().collect();
-                    let mut avoid = apart(&replicas_of);
-                    avoid.extend(&taken);
-                    let Some(id) =
-                        least_loaded(&held, &avoid).or_else(|| least_loaded(&held, &taken))
-                    else {
+                    let mut avoid: BTreeSet<u64> = target.iter().copied().collect();
+                    avoid.extend(&outside);
+                    let Some(id) = least_loaded(&held, &avoid) else {
                         break;
                     };
                     target.push(id);
@@ -127,7 +137,6 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
                 for id in &target {
                     *held.entry(*id).or_default() += 1;
                 }
-                replicas_of.entry(meta.id).or_default().extend(&target);
                 out.push(MetaCommand::SetReplicas {
                     collection_id: meta.id,
                     shard,
@@ -137,6 +146,47 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
         }
     }
     out
+}
+
+/// The querynode group of each side of every mirrored pair that can be
+/// kept apart (see the module docs).
+fn mirror_groups(state: &MetaState, querynodes: &BTreeSet<u64>) -> BTreeMap<u64, BTreeSet<u64>> {
+    let mut groups = BTreeMap::new();
+    let n = querynodes.len();
+    for alias in state.aliases.values() {
+        let Some(mirror) = &alias.mirror else {
+            continue;
+        };
+        let (Some(&t), Some(&o)) = (
+            state.names.get(&alias.collection),
+            state.names.get(mirror.other(&alias.collection)),
+        ) else {
+            continue;
+        };
+        let (Some(tm), Some(om)) = (state.collections.get(&t), state.collections.get(&o)) else {
+            continue;
+        };
+        let k = (tm.replica_number.max(1) as usize)
+            .max(n.div_ceil(2))
+            .min(n);
+        let mut held: Vec<(usize, u64)> = querynodes
+            .iter()
+            .map(|q| {
+                let count = (0..tm.shards)
+                    .filter(|s| state.shard_replicas(t, *s).contains(q))
+                    .count();
+                (count, *q)
+            })
+            .collect();
+        held.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mine: BTreeSet<u64> = held.iter().take(k).map(|(_, q)| *q).collect();
+        let theirs: BTreeSet<u64> = querynodes.difference(&mine).copied().collect();
+        if theirs.len() >= om.replica_number.max(1) as usize {
+            groups.insert(t, mine);
+            groups.insert(o, theirs);
+        }
+    }
+    groups
 }
 
 /// The node with the smallest load (ties: lowest id), not in `except`.

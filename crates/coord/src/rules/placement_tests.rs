@@ -413,4 +413,96 @@ fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
     }
     assert_eq!(s.shard_replicas(a, 0), vec![survivor]);
     assert_eq!(s.shard_replicas(b, 0), vec![survivor]);
+
+    // The node returns: the side the alias does not target (b) moves to
+    // it; the target's replica stays where it serves.
+    settle(&mut s, &everyone);
+    assert_eq!(s.shard_replicas(a, 0), vec![survivor]);
+    assert_eq!(s.shard_replicas(b, 0), vec![ra[0]]);
+}
+
+#[test]
+fn a_pair_placed_together_before_mirroring_moves_apart() {
+    use crate::command::{Actor, AliasChange};
+    let mut s = MetaState::default();
+    ok(&mut s, node(1, NodeRole::DataNode));
+    for id in [3, 4] {
+        ok(&mut s, node(id, NodeRole::QueryNode));
+    }
+    let a = collection(&mut s, "a", 2);
+    let b = collection(&mut s, "b", 2);
+    load(&mut s, "a", true, None);
+    load(&mut s, "b", true, None);
+    for shard in 0..2 {
+        ok(&mut s, replicas(a, shard, vec![3]));
+        ok(&mut s, replicas(b, shard, vec![3]));
+    }
+    let everyone = live(&[1, 3, 4]);
+    settle(&mut s, &everyone);
+    assert_eq!(s.shard_replicas(b, 0), vec![3], "not mirrored: left alone");
+    let mirror = MetaCommand::AliasAdmin {
+        change: AliasChange::Mirror {
+            alias: "feed".into(),
+            primary: "b".into(),
+            standby: "a".into(),
+            auto_failover: false,
+            max_lag_ms: 100,
+        },
+        actor: Actor::new("t", ""),
+    };
+    ok(&mut s, mirror);
+    settle(&mut s, &everyone);
+    for shard in 0..2 {
+        assert_eq!(s.shard_replicas(b, shard), vec![3], "the target stays");
+        assert_eq!(s.shard_replicas(a, shard), vec![4], "the standby moves");
+    }
+}
+
+#[test]
+fn a_pair_spread_over_every_querynode_regroups_on_disjoint_ones() {
+    use crate::command::{Actor, AliasChange};
+    let mut s = MetaState::default();
+    ok(&mut s, node(1, NodeRole::DataNode));
+    for id in [3, 4] {
+        ok(&mut s, node(id, NodeRole::QueryNode));
+    }
+    let a = collection(&mut s, "a", 2);
+    let b = collection(&mut s, "b", 2);
+    load(&mut s, "a", true, None);
+    load(&mut s, "b", true, None);
+    // Each collection's shards spread over both querynodes.
+    for (c, nodes) in [(a, [3, 4]), (b, [4, 3])] {
+        for (shard, q) in nodes.into_iter().enumerate() {
+            ok(&mut s, replicas(c, shard as u32, vec![q]));
+        }
+    }
+    let mirror = MetaCommand::AliasAdmin {
+        change: AliasChange::Mirror {
+            alias: "feed".into(),
+            primary: "a".into(),
+            standby: "b".into(),
+            auto_failover: false,
+            max_lag_ms: 100,
+        },
+        actor: Actor::new("t", ""),
+    };
+    ok(&mut s, mirror);
+    let everyone = live(&[1, 3, 4]);
+    settle(&mut s, &everyone);
+    for shard in 0..2 {
+        assert_eq!(s.shard_replicas(a, shard), vec![3], "the target gathers");
+        assert_eq!(
+            s.shard_replicas(b, shard),
+            vec![4],
+            "the standby keeps apart"
+        );
+    }
+    // Too few querynodes to separate two replicas each: left as placed.
+    load(&mut s, "a", true, Some(2));
+    load(&mut s, "b", true, Some(2));
+    settle(&mut s, &everyone);
+    for shard in 0..2 {
+        assert_eq!(s.shard_replicas(a, shard).len(), 2);
+        assert_eq!(s.shard_replicas(b, shard).len(), 2);
+    }
 }

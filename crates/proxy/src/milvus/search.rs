@@ -218,10 +218,22 @@ impl MilvusFront {
             &req.expr_template_values,
         )?
         .map(|f| f as std::sync::Arc<dyn RowPredicate>);
+        // Through a mirrored alias the proxy keeps the alias (it restarts a
+        // search that a flip overtakes on the new target; both sides have
+        // this schema). Otherwise the collection resolved above.
+        let mirrored = self
+            .catalog
+            .alias(&req.collection_name)
+            .is_some_and(|a| a.mirror.is_some());
+        let collection = if mirrored {
+            req.collection_name.clone()
+        } else {
+            info.schema.name.clone()
+        };
         let hits = self
             .proxy
             .search(SearchRequest {
-                collection: info.schema.name.clone(),
+                collection,
                 queries,
                 k: p.limit + p.offset,
                 ef: p.ef,

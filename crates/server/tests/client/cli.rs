@@ -478,5 +478,31 @@ async fn cli_mirrored_alias_flip_pin_and_history() {
         text.contains("feed -> feed_a") && text.contains("standby feed_b"),
         "{text}"
     );
+
+    // Verify: the pair holds the same rows (none yet); an unmirrored alias
+    // is refused naming the rule.
+    let v = json(
+        &addr,
+        &["alias", "verify", "feed", "--settle-ms", "100", "--repair"],
+    )
+    .await;
+    assert_eq!(
+        (
+            &v["target"],
+            &v["other"],
+            &v["divergent_rows"],
+            &v["remaining_rows"]
+        ),
+        (
+            &Value::from("feed_a"),
+            &Value::from("feed_b"),
+            &Value::from(0),
+            &Value::from(0)
+        ),
+        "{v}"
+    );
+    json(&addr, &["alias", "create", "plain", "feed_c"]).await;
+    let err = fails(&addr, &["alias", "verify", "plain"]).await;
+    assert!(err.contains("not a mirrored alias"), "{err}");
     server.close().await;
 }

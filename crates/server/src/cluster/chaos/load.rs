@@ -31,6 +31,9 @@ pub struct LoadStats {
     pub searches_failed: u64,
     /// Slowest successful search (a retried one is slow, not failed).
     pub max_search_ms: u64,
+    /// Longest time between two successful searches finishing (the search
+    /// outage a client saw: includes searches that failed in between).
+    pub longest_search_gap_ms: u64,
     pub inserts_ok: u64,
     pub inserts_failed: u64,
     /// Longest time from an insert failing until one succeeded again.
@@ -63,6 +66,7 @@ impl Load {
             tokio::spawn(async move {
                 let params = SearchParams::new(10).with_ef(32);
                 let mut i = 0i64;
+                let mut last_ok = Instant::now();
                 while !stop.is_cancelled() {
                     i += 1;
                     let started = Instant::now();
@@ -73,6 +77,9 @@ impl Load {
                         Ok(_) => {
                             s.searches_ok += 1;
                             s.max_search_ms = s.max_search_ms.max(ms);
+                            let gap = last_ok.elapsed().as_millis() as u64;
+                            s.longest_search_gap_ms = s.longest_search_gap_ms.max(gap);
+                            last_ok = Instant::now();
                         }
                         Err(e) => {
                             s.searches_failed += 1;

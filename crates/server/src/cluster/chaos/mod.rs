@@ -8,7 +8,11 @@
 //! 2. kill -9 a querynode (then restart it);
 //! 3. kill -9 the datanode owning the shards (then restart it);
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
-//! 5. kill -9 every process, start them all again.
+//! 5. a mirrored alias with automatic failover: kill -9 every querynode of
+//!    the primary (flip, outage, nothing missing from the standby,
+//!    divergence back to 0 after they return, manual failback, alias
+//!    propagation p99);
+//! 6. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
@@ -37,7 +41,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Runs only these scenarios (comma list of: leader, querynode,
-    /// datanode, sigstop, restart-all).
+    /// datanode, sigstop, mirror, restart-all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leaves the cluster running at the end (default: stopped).
