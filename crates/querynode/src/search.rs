@@ -138,12 +138,14 @@ impl ShardView {
                 view: self,
                 predicate,
             };
-            let hits = flat_search(&self.growing.vectors, dim, metric, query, k, Some(&filter));
-            lists.push(
-                hits.into_iter()
-                    .map(|n| (Loc::Growing { row: n.id }, n.score))
-                    .collect(),
-            );
+            lists.extend(scan_growing(
+                &self.growing.vectors,
+                dim,
+                query,
+                k,
+                &filter,
+                metric,
+            ));
         }
         merge_topk(lists, k, metric)
             .into_iter()
@@ -269,6 +271,66 @@ impl ShardView {
                 }
             }
         }
+    }
+}
+
+/// Growing rows at or above this many are scanned in parallel chunks (on
+/// the search pool: the scan is exact, and right after a seal starts the
+/// growing rows being indexed are still scanned, so a query would take
+/// milliseconds on one core).
+const PARALLEL_SCAN_ROWS: usize = 32_768;
+/// Rows per chunk of a parallel scan.
+const SCAN_CHUNK_ROWS: usize = 16_384;
+
+/// Exact top-k of the growing rows: one hit list, or one per chunk when
+/// there are many rows (ids are row numbers in `vectors` either way).
+fn scan_growing(
+    vectors: &[f32],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    filter: &GrowingFilter<'_>,
+    metric: quiver_common::Metric,
+) -> Vec<Vec<(Loc, f32)>> {
+    let to_locs = |hits: Vec<Neighbor>, offset: u32| -> Vec<(Loc, f32)> {
+        hits.into_iter()
+            .map(|n| (Loc::Growing { row: n.id + offset }, n.score))
+            .collect()
+    };
+    let rows = vectors.len() / dim.max(1);
+    if rows < PARALLEL_SCAN_ROWS {
+        return vec![to_locs(
+            flat_search(vectors, dim, metric, query, k, Some(filter)),
+            0,
+        )];
+    }
+    use rayon::prelude::*;
+    vectors
+        .par_chunks(SCAN_CHUNK_ROWS * dim)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let offset = (c * SCAN_CHUNK_ROWS) as u32;
+            let part = Offset {
+                inner: filter,
+                offset,
+            };
+            to_locs(
+                flat_search(chunk, dim, metric, query, k, Some(&part)),
+                offset,
+            )
+        })
+        .collect()
+}
+
+/// A filter over a chunk of rows starting at `offset`.
+struct Offset<'a, F> {
+    inner: &'a F,
+    offset: u32,
+}
+
+impl<F: RowFilter> RowFilter for Offset<'_, F> {
+    fn allows(&self, id: u32) -> bool {
+        self.inner.allows(id + self.offset)
     }
 }
 

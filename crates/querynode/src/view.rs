@@ -345,4 +345,34 @@ mod tests {
         assert_eq!(live(&v), vec![(1, 10), (2, 20), (3, 30)]);
         assert_eq!(v.applied_ts, 30);
     }
+
+    #[test]
+    fn a_large_growing_set_is_scanned_in_chunks_with_the_same_answer() {
+        use crate::search::Projection;
+        let mut v = ShardView::new(info());
+        // 40,000 rows (over the parallel threshold), vector (pk, ts): the
+        // nearest rows to (30000.2, 1) are 30000, 30001, 29999, ...; a few
+        // deleted ones (30000, 16384 at a chunk edge) must not come back.
+        let pks: Vec<i64> = (0..40_000).collect();
+        v.apply(&upsert(1, &pks));
+        v.apply(&delete(2, &[30_000, 16_384]));
+        let proj = Projection {
+            fields: &[],
+            with_vectors: false,
+        };
+        let hits = v.search_one(&[30_000.2, 1.0], 4, 16, None, &proj);
+        let got: Vec<PrimaryKey> = hits.into_iter().map(|h| h.pk).collect();
+        let want: Vec<PrimaryKey> = [30_001, 29_999, 30_002, 29_998]
+            .into_iter()
+            .map(PrimaryKey::Int)
+            .collect();
+        assert_eq!(got, want);
+        let edge = v.search_one(&[16_384.0, 1.0], 3, 16, None, &proj);
+        let got: Vec<PrimaryKey> = edge.into_iter().map(|h| h.pk).collect();
+        assert_eq!(
+            got,
+            [16_383, 16_385, 16_382].map(PrimaryKey::Int).to_vec(),
+            "across the chunk edge"
+        );
+    }
 }
