@@ -14,6 +14,10 @@ pub(crate) struct Growing {
     pub columns: Vec<Vec<ScalarValue>>,
     pub deleted: Vec<bool>,
     pub live: usize,
+    /// Digest hashes of the first rows (`quiver_api::row_hash`), filled in
+    /// by the first digest that needs them: rows never change once pushed,
+    /// so a digest hashes each row once, and writes never pay for it.
+    pub hashes: parking_lot::Mutex<Vec<u64>>,
 }
 
 impl Growing {
@@ -73,6 +77,9 @@ impl Growing {
             c.drain(..n);
         }
         self.deleted.drain(..n);
+        let mut hashes = self.hashes.lock();
+        let cached = n.min(hashes.len());
+        hashes.drain(..cached);
         self.live -= dropped_live;
     }
 }

@@ -73,7 +73,12 @@ impl ShardReplica {
             ),
             None => None,
         };
-        let seg = Arc::new(LoadedSegment { info, data, index });
+        let seg = Arc::new(LoadedSegment {
+            info,
+            data,
+            index,
+            row_hashes: Default::default(),
+        });
         self.segments.lock().insert(info.id, seg.clone());
         Ok(seg)
     }

@@ -185,6 +185,26 @@ impl ShardView {
     /// The digest of the live rows (see [`quiver_api::ShardDigest`]): each
     /// row hashed over its key, vector and scalar fields in schema order.
     pub fn digest(&self, req: &DigestRequest) -> ShardDigest {
+        // Row hashes are cached: a sealed segment's on first use, growing
+        // rows up to where the last digest got (rows never change).
+        let sealed: Vec<&[u64]> = self
+            .sealed
+            .iter()
+            .map(|s| {
+                s.seg
+                    .row_hashes
+                    .get_or_init(|| self.sealed_hashes(s))
+                    .as_slice()
+            })
+            .collect();
+        let mut growing = self.growing.hashes.lock();
+        for r in growing.len()..self.growing.len() {
+            growing.push(row_hash(
+                &self.growing.pks[r],
+                self.growing.vector(r),
+                self.growing.columns.iter().map(|c| c.get(r)),
+            ));
+        }
         let mut out = DigestBuilder::new(req);
         let rows: Box<dyn Iterator<Item = (&PrimaryKey, &Loc)>> = if req.pks_only {
             Box::new(
@@ -197,32 +217,28 @@ impl ShardView {
         };
         for (pk, loc) in rows {
             let hash = match *loc {
-                Loc::Sealed { seg, row } => {
-                    let s = &self.sealed[seg as usize];
-                    let access = SealedRow {
-                        seg: s,
-                        row: row as usize,
-                    };
-                    let dim = s.seg.data.dim();
-                    let r = row as usize;
-                    row_hash(
-                        pk,
-                        &s.seg.data.vectors()[r * dim..(r + 1) * dim],
-                        self.scalar_names.iter().map(|n| access.field(n)),
-                    )
-                }
-                Loc::Growing { row } => {
-                    let r = row as usize;
-                    row_hash(
-                        pk,
-                        self.growing.vector(r),
-                        self.growing.columns.iter().map(|c| c.get(r)),
-                    )
-                }
+                Loc::Sealed { seg, row } => sealed[seg as usize][row as usize],
+                Loc::Growing { row } => growing[row as usize],
             };
             out.add(pk, hash);
         }
         out.finish()
+    }
+
+    /// The digest hash of every row of a sealed segment.
+    fn sealed_hashes(&self, s: &SealedSeg) -> Vec<u64> {
+        let dim = s.seg.data.dim();
+        let vectors = s.seg.data.vectors();
+        (0..s.seg.data.len())
+            .map(|row| {
+                let access = SealedRow { seg: s, row };
+                row_hash(
+                    access.pk(),
+                    &vectors[row * dim..(row + 1) * dim],
+                    self.scalar_names.iter().map(|n| access.field(n)),
+                )
+            })
+            .collect()
     }
 
     fn eval(&self, loc: Loc, p: &dyn RowPredicate) -> bool {
