@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::meta::ShardId;
 
 /// Buckets per shard when a caller has no reason to pick another number.
-pub const DIGEST_BUCKETS: u32 = 64;
+pub const DIGEST_BUCKETS: u32 = 1024;
 /// More buckets than this is refused (a digest reply stays small).
 pub const MAX_DIGEST_BUCKETS: u32 = 65_536;
 
