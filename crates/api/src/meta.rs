@@ -130,6 +130,15 @@ pub trait CatalogClient: Send + Sync {
         let _ = alias;
         None
     }
+    /// A mirrored alias's (standby lag of `target`, divergent rows) — what
+    /// [`CatalogClient::mirror_lag_ms`] and [`CatalogClient::divergent_rows`]
+    /// say; a network catalog answers both with one call.
+    async fn mirror_status(&self, alias: &str, target: &str) -> (Option<u64>, Option<u64>) {
+        (
+            self.mirror_lag_ms(target).await,
+            self.divergent_rows(alias).await,
+        )
+    }
     /// An admin API alias change (mirror, flip, pin, compare-and-swap alter),
     /// recorded with `actor`; returns the alias's new epoch.
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {

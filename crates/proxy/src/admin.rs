@@ -100,8 +100,7 @@ pub async fn alias_status_seen(
 ) -> pb::AliasStatus {
     let mut s = alias_status(alias, meta);
     if s.mirrored {
-        s.standby_lag_ms = catalog.mirror_lag_ms(&s.target).await;
-        s.divergent_rows = catalog.divergent_rows(alias).await;
+        (s.standby_lag_ms, s.divergent_rows) = catalog.mirror_status(alias, &s.target).await;
     }
     s
 }

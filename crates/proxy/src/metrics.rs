@@ -76,15 +76,16 @@ impl Histogram {
 /// A front door's metrics.
 pub struct Metrics {
     pub alias_propagation: Histogram,
-    /// The last epoch seen per alias (to tell which changed).
-    seen: Mutex<HashMap<String, u64>>,
+    /// The last epoch seen per alias (to tell which changed); None before
+    /// the first state.
+    seen: Mutex<Option<HashMap<String, u64>>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self {
             alias_propagation: Histogram::new(&PROPAGATION_BUCKETS),
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(None),
         }
     }
 }
@@ -99,12 +100,12 @@ impl Metrics {
         now_ms: u64,
     ) {
         let mut seen = self.seen.lock();
-        let first = seen.is_empty();
         let mut next = HashMap::new();
         for (alias, meta) in aliases {
-            let known = seen.get(alias).copied();
-            if !first
-                && known.is_none_or(|e| e < meta.epoch)
+            let changed = seen
+                .as_ref()
+                .is_some_and(|old| old.get(alias).is_none_or(|e| *e < meta.epoch));
+            if changed
                 && let Some(event) = meta.history.last()
                 && event.epoch == meta.epoch
             {
@@ -113,11 +114,7 @@ impl Metrics {
             }
             next.insert(alias.clone(), meta.epoch);
         }
-        // An empty map would look like "first call" again: keep a marker.
-        if next.is_empty() {
-            next.insert(String::new(), 0);
-        }
-        *seen = next;
+        *seen = Some(next);
     }
 
     /// The metrics as Prometheus text.
@@ -146,13 +143,14 @@ impl Metrics {
             if meta.mirror.is_none() {
                 continue;
             }
-            if let Some(lag) = catalog.mirror_lag_ms(target).await {
+            let (lag, rows) = catalog.mirror_status(alias, target).await;
+            if let Some(lag) = lag {
                 let _ = writeln!(
                     lags,
                     "quiver_alias_standby_lag_ms{{alias=\"{label}\"}} {lag}"
                 );
             }
-            if let Some(rows) = catalog.divergent_rows(alias).await {
+            if let Some(rows) = rows {
                 let _ = writeln!(
                     divergent,
                     "quiver_alias_divergent_rows{{alias=\"{label}\"}} {rows}"

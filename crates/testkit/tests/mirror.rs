@@ -194,6 +194,21 @@ async fn mirrored_pair(repair: bool, backfill: bool) -> Result<(Cluster, Client,
     Ok((cluster, client, acked))
 }
 
+/// Waits until the continuous check reports `rows` divergent rows.
+async fn check_counts(client: &Client, rows: u64) -> Result<()> {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("the check counts {rows}"),
+        || async {
+            client
+                .show_alias("feed")
+                .await
+                .is_ok_and(|s| s.divergent_rows == Some(rows))
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verify_finds_each_kind_of_divergence_and_repair_ends_it() -> Result<()> {
     let (cluster, client, _) = mirrored_pair(false, false).await?;
@@ -209,13 +224,7 @@ async fn verify_finds_each_kind_of_divergence_and_repair_ends_it() -> Result<()>
         sealed.divergent_rows == 0 && sealed.target_rows == 200,
         "one side sealed, the other growing: {sealed:?}"
     );
-    wait_for(Duration::from_secs(30), "the check counts 0", || async {
-        client
-            .show_alias("feed")
-            .await
-            .is_ok_and(|s| s.divergent_rows == Some(0))
-    })
-    .await?;
+    check_counts(&client, 0).await?;
 
     diverge(&cluster).await?;
     let found = client.verify_alias("feed", false, Some(200)).await?;
@@ -239,13 +248,7 @@ async fn verify_finds_each_kind_of_divergence_and_repair_ends_it() -> Result<()>
         "kinds: {kinds:?}"
     );
     // The continuous check (repair off here) counts them too.
-    wait_for(Duration::from_secs(30), "the check counts 3", || async {
-        client
-            .show_alias("feed")
-            .await
-            .is_ok_and(|s| s.divergent_rows == Some(3))
-    })
-    .await?;
+    check_counts(&client, 3).await?;
 
     let repaired = client.verify_alias("feed", true, Some(200)).await?;
     ensure!(
@@ -287,13 +290,7 @@ async fn the_continuous_check_repairs_divergence_and_backfills_by_itself() -> Re
         },
     )
     .await?;
-    wait_for(Duration::from_secs(30), "the check counts 0", || async {
-        client
-            .show_alias("feed")
-            .await
-            .is_ok_and(|s| s.divergent_rows == Some(0))
-    })
-    .await?;
+    check_counts(&client, 0).await?;
     let after = client.verify_alias("feed", false, Some(200)).await?;
     ensure!(after.divergent_rows == 0, "after the repair: {after:?}");
     cluster.shutdown().await;

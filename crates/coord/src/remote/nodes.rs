@@ -46,25 +46,19 @@ impl CoordClient {
         Ok(())
     }
 
-    /// Mirror lags as the leader last heard them from datanodes
-    /// (collection id -> ms behind).
-    pub async fn mirror_lags(&self) -> Result<std::collections::BTreeMap<u64, u64>> {
+    /// What the leader knows of mirrored aliases, in one call: mirror lags
+    /// as datanodes last reported them (collection id -> ms behind), and
+    /// divergent rows per alias as its divergence check last counted them.
+    pub async fn mirror_health(&self) -> Result<MirrorHealth> {
         let reply = self
             .call("node health", |mut c| async move {
                 c.node_health(pb::Empty {}).await
             })
             .await?;
-        Ok(reply.mirror_lag_ms.into_iter().collect())
-    }
-
-    /// Divergent rows per mirrored alias as the leader last counted them.
-    pub async fn divergence(&self) -> Result<std::collections::BTreeMap<String, u64>> {
-        let reply = self
-            .call("node health", |mut c| async move {
-                c.node_health(pb::Empty {}).await
-            })
-            .await?;
-        Ok(reply.divergent_rows.into_iter().collect())
+        Ok(MirrorHealth {
+            lag_ms: reply.mirror_lag_ms.into_iter().collect(),
+            divergent_rows: reply.divergent_rows.into_iter().collect(),
+        })
     }
 
     /// Every registered node with its liveness, as the leader sees it.
@@ -97,6 +91,13 @@ pub fn route_of(state: &MetaState, shard: ShardId) -> ShardRoute {
         .filter_map(|id| node_addr(state, id))
         .collect();
     ShardRoute { owner, replicas }
+}
+
+/// See [`CoordClient::mirror_health`].
+#[derive(Debug, Clone, Default)]
+pub struct MirrorHealth {
+    pub lag_ms: std::collections::BTreeMap<u64, u64>,
+    pub divergent_rows: std::collections::BTreeMap<String, u64>,
 }
 
 /// Routes from the watch-fed cache: never waits on coord.

@@ -177,19 +177,26 @@ impl CatalogClient for CoordClient {
 
     async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
         let id = self.state().collection(collection)?.id;
-        let lags = tokio::time::timeout(std::time::Duration::from_secs(2), self.mirror_lags())
-            .await
-            .ok()?
-            .ok()?;
-        lags.get(&id).copied()
+        self.mirror_health_in_time().await?.lag_ms.get(&id).copied()
     }
 
     async fn divergent_rows(&self, alias: &str) -> Option<u64> {
-        let rows = tokio::time::timeout(std::time::Duration::from_secs(2), self.divergence())
-            .await
-            .ok()?
-            .ok()?;
-        rows.get(alias).copied()
+        self.mirror_health_in_time()
+            .await?
+            .divergent_rows
+            .get(alias)
+            .copied()
+    }
+
+    async fn mirror_status(&self, alias: &str, target: &str) -> (Option<u64>, Option<u64>) {
+        let Some(health) = self.mirror_health_in_time().await else {
+            return (None, None);
+        };
+        let lag = self
+            .state()
+            .collection(target)
+            .and_then(|c| health.lag_ms.get(&c.id).copied());
+        (lag, health.divergent_rows.get(alias).copied())
     }
 
     async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
@@ -204,5 +211,15 @@ impl CatalogClient for CoordClient {
                 created: m.created_ts,
                 updated: m.updated_ts,
             })
+    }
+}
+
+impl CoordClient {
+    /// [`CoordClient::mirror_health`] within 2 s (None: no answer).
+    async fn mirror_health_in_time(&self) -> Option<super::nodes::MirrorHealth> {
+        tokio::time::timeout(std::time::Duration::from_secs(2), self.mirror_health())
+            .await
+            .ok()?
+            .ok()
     }
 }

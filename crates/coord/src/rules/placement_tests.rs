@@ -359,9 +359,23 @@ fn release_clears_replicas() {
     assert!(s.shard_replicas(c, 0).is_empty() && s.shard_replicas(c, 1).is_empty());
 }
 
+/// Mirrors `primary` and `standby` under the alias `feed`.
+fn mirror(primary: &str, standby: &str) -> MetaCommand {
+    use crate::command::{Actor, AliasChange};
+    MetaCommand::AliasAdmin {
+        change: AliasChange::Mirror {
+            alias: "feed".into(),
+            primary: primary.into(),
+            standby: standby.into(),
+            auto_failover: false,
+            max_lag_ms: 100,
+        },
+        actor: Actor::new("t", ""),
+    }
+}
+
 #[test]
 fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
-    use crate::command::{Actor, AliasChange};
     let mut s = MetaState::default();
     for id in [1, 2] {
         ok(&mut s, node(id, NodeRole::DataNode));
@@ -371,17 +385,7 @@ fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
     }
     let a = collection(&mut s, "a", 1);
     let b = collection(&mut s, "b", 1);
-    let mirror = MetaCommand::AliasAdmin {
-        change: AliasChange::Mirror {
-            alias: "feed".into(),
-            primary: "a".into(),
-            standby: "b".into(),
-            auto_failover: true,
-            max_lag_ms: 100,
-        },
-        actor: Actor::new("t", ""),
-    };
-    ok(&mut s, mirror);
+    ok(&mut s, mirror("a", "b"));
     // Load a first and place it, then b: plain least-loaded would put b's
     // replica on the node a left empty anyway, so make a's node the less
     // loaded one by giving the other node an unrelated replica.
@@ -423,7 +427,6 @@ fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
 
 #[test]
 fn a_pair_placed_together_before_mirroring_moves_apart() {
-    use crate::command::{Actor, AliasChange};
     let mut s = MetaState::default();
     ok(&mut s, node(1, NodeRole::DataNode));
     for id in [3, 4] {
@@ -440,17 +443,7 @@ fn a_pair_placed_together_before_mirroring_moves_apart() {
     let everyone = live(&[1, 3, 4]);
     settle(&mut s, &everyone);
     assert_eq!(s.shard_replicas(b, 0), vec![3], "not mirrored: left alone");
-    let mirror = MetaCommand::AliasAdmin {
-        change: AliasChange::Mirror {
-            alias: "feed".into(),
-            primary: "b".into(),
-            standby: "a".into(),
-            auto_failover: false,
-            max_lag_ms: 100,
-        },
-        actor: Actor::new("t", ""),
-    };
-    ok(&mut s, mirror);
+    ok(&mut s, mirror("b", "a"));
     settle(&mut s, &everyone);
     for shard in 0..2 {
         assert_eq!(s.shard_replicas(b, shard), vec![3], "the target stays");
@@ -460,7 +453,6 @@ fn a_pair_placed_together_before_mirroring_moves_apart() {
 
 #[test]
 fn a_pair_spread_over_every_querynode_regroups_on_disjoint_ones() {
-    use crate::command::{Actor, AliasChange};
     let mut s = MetaState::default();
     ok(&mut s, node(1, NodeRole::DataNode));
     for id in [3, 4] {
@@ -476,17 +468,7 @@ fn a_pair_spread_over_every_querynode_regroups_on_disjoint_ones() {
             ok(&mut s, replicas(c, shard as u32, vec![q]));
         }
     }
-    let mirror = MetaCommand::AliasAdmin {
-        change: AliasChange::Mirror {
-            alias: "feed".into(),
-            primary: "a".into(),
-            standby: "b".into(),
-            auto_failover: false,
-            max_lag_ms: 100,
-        },
-        actor: Actor::new("t", ""),
-    };
-    ok(&mut s, mirror);
+    ok(&mut s, mirror("a", "b"));
     let everyone = live(&[1, 3, 4]);
     settle(&mut s, &everyone);
     for shard in 0..2 {

@@ -18,6 +18,7 @@
 //! report is JSON and Markdown (see `chaos/README.md`).
 
 mod load;
+mod mirror;
 mod report;
 mod scenarios;
 
