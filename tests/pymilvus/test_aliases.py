@@ -51,6 +51,8 @@ def test_alias_lifecycle_and_use(client, name):
         client.load_collection(alias)
         assert client.get_load_state(alias)["state"].name == "Loaded"
         client.release_collection(alias)
+        assert client.get_load_state(name)["state"].name == "NotLoad"
+        client.load_collection(alias)
 
         # Alter: the alias now names the other collection (which has another schema).
         client.alter_alias(other, alias)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus.client.types import LoadState
 
 from conftest import fresh_name
 
@@ -211,5 +212,35 @@ def test_kill9_and_restart_keeps_everything_acknowledged(server):
         # And the restarted server takes writes again.
         client.insert(alias, [{"id": 10**9, "vec": [0.0] * DIM, "tag": "after"}])
         assert client.get(alias, ids=[10**9], output_fields=["tag"])[0]["tag"] == "after"
+    finally:
+        client.close()
+
+
+def test_release_and_consistency_level_survive_a_restart(server):
+    uri = f"http://127.0.0.1:{server.port}"
+    released, served = fresh_name("released"), fresh_name("served")
+    client = MilvusClient(uri=uri)
+    client.create_collection(released, dimension=4, consistency_level="Eventually")
+    client.create_collection(served, dimension=4, consistency_level="Strong")
+    for n in (released, served):
+        client.insert(n, [{"id": i, "vector": [float(i), 1.0, 0.0, 1.0]} for i in range(5)])
+    client.release_collection(released)
+    client.close()
+
+    server.kill9()
+    server.start()
+    client = MilvusClient(uri=uri)
+    try:
+        assert client.get_load_state(released)["state"] == LoadState.NotLoad
+        assert client.get_load_state(served)["state"] == LoadState.Loaded
+        assert client.describe_collection(released)["consistency_level"] == 3
+        assert client.describe_collection(served)["consistency_level"] == 0
+        with pytest.raises(MilvusException) as info:
+            client.search(released, data=[[1.0, 1.0, 0.0, 1.0]], limit=1)
+        assert info.value.code == 101, info.value
+        client.load_collection(released)
+        for n in (released, served):
+            got = client.query(n, filter="id >= 0", consistency_level="Strong")
+            assert sorted(r["id"] for r in got) == list(range(5)), n
     finally:
         client.close()

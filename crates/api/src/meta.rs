@@ -147,13 +147,17 @@ pub trait CatalogClient: Send + Sync {
             "this front door has no alias admin".into(),
         ))
     }
-    /// Sets how many querynodes serve each shard of a collection (by name or
-    /// alias; `replicas` >= 1). Where there is one querynode (standalone) the
+    /// Loads the collection, by name or alias (serves its reads again after a release;
+    /// idempotent); `replicas` sets how many querynodes serve each shard
+    /// (None keeps the number). Where there is one querynode (standalone) the
     /// number is accepted and changes nothing.
-    async fn set_replica_number(&self, name_or_alias: &str, replicas: u32) -> Result<()> {
-        let _ = (name_or_alias, replicas);
-        Ok(())
-    }
+    async fn load_collection(&self, name_or_alias: &str, replicas: Option<u32>) -> Result<()>;
+    /// Releases the collection: querynodes stop serving it (its memory is
+    /// freed) and its reads are refused until it is loaded again. Writes
+    /// still land.
+    async fn release_collection(&self, name_or_alias: &str) -> Result<()>;
+    /// Whether reads of the collection are served (false once released).
+    fn is_loaded(&self, name_or_alias: &str) -> bool;
 }
 
 /// Creation and last-change times of a collection, as hybrid timestamps

@@ -7,6 +7,8 @@ pub enum ErrorKind {
     /// The request is wrong; retrying it unchanged cannot help.
     InvalidArgument,
     CollectionNotFound,
+    /// The collection exists but was released: reads wait for a load.
+    NotLoaded,
     AlreadyExists,
     /// A transient condition (no owner yet, node starting); retry may help.
     Unavailable,
@@ -26,6 +28,9 @@ pub enum Error {
     InvalidArgument { field: String, rule: String },
     #[error("collection not found: {0}")]
     CollectionNotFound(String),
+    /// Reads of a released collection (Milvus: collection not loaded).
+    #[error("collection not loaded: {0}")]
+    NotLoaded(String),
     #[error("already exists: {0}")]
     AlreadyExists(String),
     #[error("unavailable: {0}")]
@@ -56,6 +61,7 @@ impl Error {
         match self {
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
             Error::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
+            Error::NotLoaded(_) => ErrorKind::NotLoaded,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Fenced(_) => ErrorKind::Fenced,

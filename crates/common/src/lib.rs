@@ -14,8 +14,8 @@ pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue}
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{release_free_memory, tune_allocator};
 pub use schema::{
-    CollectionSchema, DYNAMIC_FIELD, DataType, FieldSchema, MAX_DIM, MAX_VARCHAR_LENGTH, Metric,
-    validate_name,
+    CollectionSchema, ConsistencyLevel, DYNAMIC_FIELD, DataType, FieldSchema, MAX_DIM,
+    MAX_VARCHAR_LENGTH, Metric, validate_name,
 };
 pub use timestamp::{HybridClock, Timestamp, compose_ts, ts_logical, ts_physical_ms, wall_ts};
 

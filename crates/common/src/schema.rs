@@ -131,6 +131,24 @@ impl FieldSchema {
     }
 }
 
+/// The consistency level a collection's reads use when a request does not
+/// name one (Milvus's `consistency_level` of CreateCollection).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConsistencyLevel {
+    /// Everything acknowledged before the read started. The default for
+    /// collections that never chose one.
+    #[default]
+    Strong,
+    /// The client's own writes (the guarantee timestamp it sends).
+    Session,
+    /// Everything older than the staleness bound.
+    Bounded,
+    /// Whatever has been applied.
+    Eventually,
+    /// The guarantee timestamp the client sends, whatever it is.
+    Customized,
+}
+
 /// The schema of a collection: exactly one primary key field, exactly one
 /// FloatVector field, any number of scalar fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +160,9 @@ pub struct CollectionSchema {
     /// Extra keys of inserted rows are kept in the `$meta` JSON field.
     #[serde(default)]
     pub enable_dynamic_field: bool,
+    /// The consistency of reads that do not name one.
+    #[serde(default)]
+    pub consistency: ConsistencyLevel,
 }
 
 /// Name of the hidden JSON field holding dynamic keys.
@@ -285,6 +306,7 @@ impl CollectionSchema {
                 FieldSchema::new("vector", DataType::FloatVector).with_dim(dim),
             ],
             enable_dynamic_field: false,
+            consistency: ConsistencyLevel::Strong,
         }
     }
 }
@@ -354,5 +376,17 @@ mod tests {
     fn metric_parse() {
         assert_eq!(Metric::parse("cosine").expect("ok"), Metric::Cosine);
         assert!(Metric::parse("HAMMING").is_err());
+    }
+
+    #[test]
+    fn schemas_stored_before_consistency_levels_read_as_strong() {
+        let mut schema = CollectionSchema::simple("c", 4);
+        schema.consistency = ConsistencyLevel::Bounded;
+        let mut json = serde_json::to_value(&schema).expect("encodes");
+        let back: CollectionSchema = serde_json::from_value(json.clone()).expect("decodes");
+        assert_eq!(back.consistency, ConsistencyLevel::Bounded);
+        json.as_object_mut().expect("object").remove("consistency");
+        let old: CollectionSchema = serde_json::from_value(json).expect("decodes");
+        assert_eq!(old.consistency, ConsistencyLevel::Strong);
     }
 }

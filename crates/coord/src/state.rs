@@ -53,6 +53,12 @@ pub struct CollectionMeta {
     pub created_ts: Timestamp,
     pub updated_ts: Timestamp,
     pub loaded: bool,
+    /// Released by a user (ReleaseCollection) and not loaded since: its
+    /// reads are refused. Unlike `!loaded` this is never true of a
+    /// collection nobody released (standalone never set `loaded` before
+    /// releases existed).
+    #[serde(default)]
+    pub released: bool,
     /// How many querynodes serve each shard while loaded (Milvus's
     /// `replica_number`; at least 1).
     #[serde(default = "one")]

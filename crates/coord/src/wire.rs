@@ -66,6 +66,11 @@ impl From<CoordError> for WireError {
             E::InvalidArgument { field, rule } => WireError::InvalidArgument { field, rule },
             E::CollectionNotFound(s) => WireError::CollectionNotFound(s),
             E::AlreadyExists(s) => WireError::AlreadyExists(s),
+            // Coord never answers it (it is the front door's); kept final.
+            E::NotLoaded(s) => WireError::InvalidArgument {
+                field: "collection_name".to_string(),
+                rule: format!("collection not loaded: {s}"),
+            },
             E::Unavailable(s) => WireError::Unavailable(s),
             E::Fenced(s) => WireError::Fenced(s),
             E::DeadlineExceeded(s) => WireError::DeadlineExceeded(s),

@@ -20,6 +20,13 @@ pub use milvus::{
 };
 pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
+
+/// The error of a read of a released collection (Milvus code 101).
+pub fn not_loaded(collection: &str) -> quiver_common::Error {
+    quiver_common::Error::NotLoaded(format!(
+        "collection {collection:?} was released; load it (load_collection) before searching or querying it"
+    ))
+}
 pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult};
 pub use status_page::{
     NodeHealth, NodeStatus, RECENT_FLIPS, STATUS_PAGE_ACTOR, StatusPage, alias_json, utc,

@@ -142,6 +142,15 @@ impl Proxy {
             .ok_or_else(|| Error::CollectionNotFound(name.to_string()))
     }
 
+    /// Refuses reads of a released collection (they would wait for a
+    /// querynode that no longer serves it).
+    fn check_loaded(&self, info: &CollectionInfo) -> Result<()> {
+        if self.catalog.is_loaded(&info.schema.name) {
+            return Ok(());
+        }
+        Err(crate::not_loaded(&info.schema.name))
+    }
+
     pub fn list(&self) -> Vec<CollectionInfo> {
         self.catalog.collections()
     }
@@ -350,6 +359,7 @@ impl Proxy {
         req: &SearchRequest,
         queries: Arc<Vec<f32>>,
     ) -> Result<Vec<Vec<ShardHit>>> {
+        self.check_loaded(info)?;
         let dim = info.schema.dim();
         if req.k == 0 || req.k > self.limits.max_topk {
             return Err(Error::invalid(
@@ -454,6 +464,7 @@ impl Proxy {
         consistency: Consistency,
     ) -> Result<Vec<ShardHit>> {
         let info = self.describe(collection)?;
+        self.check_loaded(&info)?;
         for f in &output_fields {
             if info.schema.field(f).is_none() {
                 return Err(Error::invalid(
@@ -499,6 +510,7 @@ impl Proxy {
     /// Live rows of the collection.
     pub async fn count(&self, collection: &str, consistency: Consistency) -> Result<u64> {
         let info = self.describe(collection)?;
+        self.check_loaded(&info)?;
         let counts = shards(&info).map(|shard| async move {
             let ts = self.guarantee(shard, consistency).await?;
             self.query.count(shard, ts).await

@@ -22,6 +22,7 @@ pub const ERROR_HEADER: &str = "x-quiver-error-bin";
 pub(crate) enum WireError {
     InvalidArgument { field: String, rule: String },
     CollectionNotFound(String),
+    NotLoaded(String),
     AlreadyExists(String),
     Unavailable(String),
     Fenced(String),
@@ -39,6 +40,7 @@ impl From<&Error> for WireError {
                 rule: rule.clone(),
             },
             Error::CollectionNotFound(m) => WireError::CollectionNotFound(m.clone()),
+            Error::NotLoaded(m) => WireError::NotLoaded(m.clone()),
             Error::AlreadyExists(m) => WireError::AlreadyExists(m.clone()),
             Error::Unavailable(m) => WireError::Unavailable(m.clone()),
             Error::Fenced(m) => WireError::Fenced(m.clone()),
@@ -55,6 +57,7 @@ impl From<WireError> for Error {
         match w {
             WireError::InvalidArgument { field, rule } => Error::InvalidArgument { field, rule },
             WireError::CollectionNotFound(m) => Error::CollectionNotFound(m),
+            WireError::NotLoaded(m) => Error::NotLoaded(m),
             WireError::AlreadyExists(m) => Error::AlreadyExists(m),
             WireError::Unavailable(m) => Error::Unavailable(m),
             WireError::Fenced(m) => Error::Fenced(m),
@@ -71,6 +74,7 @@ fn code(e: &Error) -> Code {
     match e {
         Error::InvalidArgument { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_) => Code::NotFound,
+        Error::NotLoaded(_) => Code::FailedPrecondition,
         Error::AlreadyExists(_) => Code::AlreadyExists,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Fenced(_) => Code::Aborted,

@@ -16,6 +16,7 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
                 }
                 ErrorKind::InvalidArgument
                 | ErrorKind::CollectionNotFound
+                | ErrorKind::NotLoaded
                 | ErrorKind::AlreadyExists
                 | ErrorKind::Unavailable
                 | ErrorKind::Fenced

@@ -87,13 +87,27 @@ pub(crate) struct LocalCatalog {
 }
 
 impl LocalCatalog {
-    /// Opens and loads every shard of a collection.
+    /// Opens every shard of a collection for writes and, unless it was
+    /// released, loads it for reads.
     pub async fn bring_up(&self, info: &CollectionInfo) -> Result<()> {
+        let released = self
+            .coord
+            .state()
+            .collection_by_id(info.id)
+            .is_some_and(|m| m.released);
         for shard in 0..info.shards {
             self.datanode.open_shard(info, shard).await?;
-            self.querynode.load_shard(info, shard).await?;
+            if !released {
+                self.querynode.load_shard(info, shard).await?;
+            }
         }
         Ok(())
+    }
+
+    fn meta(&self, name_or_alias: &str) -> Result<quiver_coord::CollectionMeta> {
+        self.coord
+            .collection(name_or_alias)
+            .ok_or_else(|| quiver_common::Error::CollectionNotFound(name_or_alias.to_string()))
     }
 }
 
@@ -117,9 +131,37 @@ impl CatalogClient for LocalCatalog {
             .coord
             .create_collection(req.schema, req.shards, req.metric, Some(index))
             .await?;
+        // Served from its creation, as through a cluster's coord.
+        self.coord.set_loaded(&meta.name, true, None).await?;
         let info = collection_info(&meta);
         self.bring_up(&info).await?;
         Ok(info)
+    }
+
+    async fn load_collection(&self, name_or_alias: &str, replicas: Option<u32>) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.set_loaded(&meta.name, true, replicas).await?;
+        self.bring_up(&collection_info(&meta)).await
+    }
+
+    /// Marks the collection released (reads refused from then on), then
+    /// frees its shards on the querynode.
+    async fn release_collection(&self, name_or_alias: &str) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.set_loaded(&meta.name, false, None).await?;
+        for shard in 0..meta.shards {
+            self.querynode.release_shard(ShardId {
+                collection_id: meta.id,
+                shard,
+            });
+        }
+        Ok(())
+    }
+
+    fn is_loaded(&self, name_or_alias: &str) -> bool {
+        self.coord
+            .collection(name_or_alias)
+            .is_some_and(|m| !m.released)
     }
 
     async fn drop_collection(&self, name: &str) -> Result<()> {

@@ -118,13 +118,20 @@ impl CatalogClient for CoordClient {
         Ok(collection_info(&meta))
     }
 
-    async fn set_replica_number(&self, name_or_alias: &str, replicas: u32) -> Result<()> {
-        let name = self
-            .state()
+    async fn load_collection(&self, name_or_alias: &str, replicas: Option<u32>) -> Result<()> {
+        let name = self.collection_name(name_or_alias)?;
+        CoordClient::set_loaded(self, &name, true, replicas).await
+    }
+
+    async fn release_collection(&self, name_or_alias: &str) -> Result<()> {
+        let name = self.collection_name(name_or_alias)?;
+        CoordClient::set_loaded(self, &name, false, None).await
+    }
+
+    fn is_loaded(&self, name_or_alias: &str) -> bool {
+        self.state()
             .collection(name_or_alias)
-            .map(|m| m.name.clone())
-            .ok_or_else(|| Error::CollectionNotFound(name_or_alias.to_string()))?;
-        CoordClient::set_loaded(self, &name, true, Some(replicas)).await
+            .is_some_and(|m| m.loaded)
     }
 
     async fn drop_collection(&self, name: &str) -> Result<()> {
@@ -215,6 +222,14 @@ impl CatalogClient for CoordClient {
 }
 
 impl CoordClient {
+    /// The own name of the collection `name_or_alias` names, from the cache.
+    fn collection_name(&self, name_or_alias: &str) -> Result<String> {
+        self.state()
+            .collection(name_or_alias)
+            .map(|m| m.name.clone())
+            .ok_or_else(|| Error::CollectionNotFound(name_or_alias.to_string()))
+    }
+
     /// [`CoordClient::mirror_health`] within 2 s (None: no answer).
     async fn mirror_health_in_time(&self) -> Option<super::nodes::MirrorHealth> {
         tokio::time::timeout(std::time::Duration::from_secs(2), self.mirror_health())

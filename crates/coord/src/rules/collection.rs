@@ -54,6 +54,7 @@ pub(super) fn create(
             created_ts: ts,
             updated_ts: ts,
             loaded: false,
+            released: false,
             replica_number: 1,
         },
     );
@@ -167,6 +168,7 @@ pub(super) fn set_loaded(
         ));
     }
     meta.loaded = loaded;
+    meta.released = !loaded;
     if let Some(n) = replica_number {
         meta.replica_number = n;
     }

@@ -279,6 +279,37 @@ fn load_needs_an_index_and_blocks_drop_index() {
 }
 
 #[test]
+fn a_release_is_remembered_until_the_next_load() {
+    let mut s = state_with(&["a"]);
+    ok(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: hnsw(),
+        },
+    );
+    let load = |loaded| MetaCommand::SetLoaded {
+        collection: "a".into(),
+        loaded,
+        replica_number: None,
+    };
+    // Never loaded is not released (standalone never loaded collections
+    // before releases existed, and serves them).
+    assert!(!s.collection("a").expect("a").released);
+    ok(&mut s, load(false));
+    assert!(s.collection("a").expect("a").released);
+    ok(&mut s, load(true));
+    let a = s.collection("a").expect("a");
+    assert!(a.loaded && !a.released);
+
+    // State written before the field existed reads as not released.
+    let mut json = serde_json::to_value(a).expect("encodes");
+    json.as_object_mut().expect("object").remove("released");
+    let old: crate::state::CollectionMeta = serde_json::from_value(json).expect("decodes");
+    assert!(!old.released);
+}
+
+#[test]
 fn alias_rules() {
     let mut s = state_with(&["a", "b"]);
     let MetaResponse::AliasSet { epoch: e1 } = ok(&mut s, alias("feed", "a")) else {

@@ -18,6 +18,7 @@ pub(crate) fn retryable(e: &Error) -> bool {
         ErrorKind::Unavailable | ErrorKind::Fenced | ErrorKind::DeadlineExceeded => true,
         ErrorKind::InvalidArgument
         | ErrorKind::CollectionNotFound
+        | ErrorKind::NotLoaded
         | ErrorKind::AlreadyExists
         | ErrorKind::Corrupt
         | ErrorKind::Io

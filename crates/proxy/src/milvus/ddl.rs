@@ -8,7 +8,6 @@
 
 use quiver_api::{CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
 use quiver_common::{Error, Metric, Result, ts_physical_ms};
-use quiver_proto::common::ConsistencyLevel;
 use quiver_proto::milvus::{
     BoolResponse, CreateCollectionRequest, DescribeCollectionRequest, DescribeCollectionResponse,
     DropCollectionRequest, HasCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
@@ -16,6 +15,7 @@ use quiver_proto::milvus::{
 
 use super::MilvusFront;
 use super::schema::{schema_from_bytes, schema_to_proto};
+use super::search::{level_from_proto, level_to_proto};
 use super::status::{failure, status_of, success};
 
 pub const DEFAULT_METRIC: Metric = Metric::L2;
@@ -33,7 +33,8 @@ impl MilvusFront {
     }
 
     async fn create_collection_inner(&self, req: CreateCollectionRequest) -> Result<()> {
-        let schema = schema_from_bytes(&req.collection_name, &req.schema)?;
+        let mut schema = schema_from_bytes(&req.collection_name, &req.schema)?;
+        schema.consistency = level_from_proto(req.consistency_level)?;
         if req.num_partitions > 1 {
             return Err(Error::invalid(
                 "num_partitions",
@@ -135,8 +136,7 @@ impl MilvusFront {
             virtual_channel_names: channels,
             shards_num: info.shards as i32,
             aliases: self.aliases_of(&info.schema.name),
-            // Reads that use the default consistency are Strong (see search::consistency).
-            consistency_level: ConsistencyLevel::Strong as i32,
+            consistency_level: level_to_proto(info.schema.consistency) as i32,
             collection_name: info.schema.name.clone(),
             db_name: "default".to_string(),
             num_partitions: 1,
@@ -147,7 +147,10 @@ impl MilvusFront {
     pub(crate) fn show_collections(&self, _req: ShowCollectionsRequest) -> ShowCollectionsResponse {
         let mut list = self.proxy.list();
         list.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
-        let n = list.len();
+        let loaded: Vec<bool> = list
+            .iter()
+            .map(|c| self.catalog.is_loaded(&c.schema.name))
+            .collect();
         let created: Vec<u64> = list.iter().map(|c| self.times(c).created).collect();
         ShowCollectionsResponse {
             status: Some(success()),
@@ -155,8 +158,8 @@ impl MilvusFront {
             collection_ids: list.iter().map(|c| c.id as i64).collect(),
             created_utc_timestamps: created.iter().map(|&t| ts_physical_ms(t)).collect(),
             created_timestamps: created,
-            in_memory_percentages: vec![100; n],
-            query_service_available: vec![true; n],
+            in_memory_percentages: loaded.iter().map(|&l| if l { 100 } else { 0 }).collect(),
+            query_service_available: loaded,
         }
     }
 }

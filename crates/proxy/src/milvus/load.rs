@@ -2,9 +2,9 @@
 //! GetFlushState, GetCollectionStatistics, and the session RPCs (Connect,
 //! GetVersion, CheckHealth, AllocTimestamp).
 //!
-//! Collections are always loaded in Quiver (every shard is served from its
-//! creation), so Load answers success (and sets the replica number in a
-//! cluster), progress is 100 and Release is a no-op.
+//! A collection is loaded from its creation (every shard served). Release
+//! frees its querynode memory and refuses its reads until Load serves it
+//! again; writes land meanwhile.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -21,9 +21,10 @@ use quiver_proto::milvus::{
 use quiver_proto::schema::LongArray;
 
 use super::schema::kv;
-use super::status::{failure, success};
+use super::status::{failure, status_of, success};
 use super::{MILVUS_API_VERSION, MilvusFront};
 use crate::Consistency;
+use crate::not_loaded;
 
 impl MilvusFront {
     fn exists(&self, name: &str) -> Status {
@@ -33,16 +34,17 @@ impl MilvusFront {
         }
     }
 
-    /// Collections are always served; Load sets how many querynodes serve
-    /// each shard (`replica_number`, 0 = keep the current number) where the
-    /// catalog places replicas (cluster mode).
+    /// Serves the collection's reads (again, after a release) and sets how
+    /// many querynodes serve each shard (`replica_number`, 0 = keep the
+    /// current number) where the catalog places replicas (cluster mode).
     pub(crate) async fn load_collection(&self, req: LoadCollectionRequest) -> Status {
         let status = self.exists(&req.collection_name);
         if status.code != 0 {
             return status;
         }
         let replicas = match u32::try_from(req.replica_number) {
-            Ok(n) => n,
+            Ok(0) => None,
+            Ok(n) => Some(n),
             Err(_) => {
                 return failure(&quiver_common::Error::invalid(
                     "replica_number",
@@ -50,28 +52,33 @@ impl MilvusFront {
                 ));
             }
         };
-        if replicas == 0 {
+        status_of(
+            self.catalog
+                .load_collection(&req.collection_name, replicas)
+                .await,
+        )
+    }
+
+    /// Frees the collection's querynode memory; its reads answer
+    /// "collection not loaded" (101) until it is loaded again. Writes land.
+    pub(crate) async fn release_collection(&self, req: ReleaseCollectionRequest) -> Status {
+        let status = self.exists(&req.collection_name);
+        if status.code != 0 {
             return status;
         }
-        match self
-            .catalog
-            .set_replica_number(&req.collection_name, replicas)
-            .await
-        {
-            Ok(()) => success(),
-            Err(e) => failure(&e),
-        }
+        status_of(self.catalog.release_collection(&req.collection_name).await)
     }
 
-    pub(crate) fn release_collection(&self, req: ReleaseCollectionRequest) -> Status {
-        self.exists(&req.collection_name)
-    }
-
+    /// 100 once loaded (a load answers when its shards are served); a
+    /// released collection answers "not loaded", as Milvus does.
     pub(crate) fn loading_progress(
         &self,
         req: GetLoadingProgressRequest,
     ) -> GetLoadingProgressResponse {
-        let status = self.exists(&req.collection_name);
+        let mut status = self.exists(&req.collection_name);
+        if status.code == 0 && !self.catalog.is_loaded(&req.collection_name) {
+            status = failure(&not_loaded(&req.collection_name));
+        }
         let progress = if status.code == 0 { 100 } else { 0 };
         GetLoadingProgressResponse {
             status: Some(status),
@@ -82,10 +89,12 @@ impl MilvusFront {
 
     pub(crate) fn load_state(&self, req: GetLoadStateRequest) -> GetLoadStateResponse {
         let status = self.exists(&req.collection_name);
-        let state = if status.code == 0 {
+        let state = if status.code != 0 {
+            LoadState::NotExist
+        } else if self.catalog.is_loaded(&req.collection_name) {
             LoadState::Loaded
         } else {
-            LoadState::NotExist
+            LoadState::NotLoad
         };
         GetLoadStateResponse {
             status: Some(status),

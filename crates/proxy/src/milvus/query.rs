@@ -60,6 +60,7 @@ impl MilvusFront {
             req.consistency_level,
             req.use_default_consistency,
             req.guarantee_timestamp,
+            info.schema.consistency,
         );
         let filter = filter::compile(&self.proxy, &name, &req.expr, &req.expr_template_values)?;
         let limit = int_param(req, "limit")?;

@@ -47,7 +47,7 @@ impl MilvusService for MilvusFront {
         req: Request<ReleaseCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
         let r = req.into_inner();
-        Ok(Response::new(self.release_collection(r)))
+        Ok(Response::new(self.release_collection(r).await))
     }
 
     async fn describe_collection(

@@ -120,6 +120,7 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         description: proto.description.clone(),
         fields,
         enable_dynamic_field: proto.enable_dynamic_field,
+        consistency: Default::default(),
     };
     schema.validate()?;
     Ok(schema)

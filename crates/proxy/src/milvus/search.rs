@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prost::Message;
 use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
-use quiver_common::{Error, Metric, Result};
+use quiver_common::{Error, Metric, Result, compose_ts, ts_physical_ms, wall_ts};
 use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
@@ -23,15 +23,46 @@ const BOUNDED_TS: u64 = 2;
 /// Staleness of Bounded reads (Milvus's default `gracefulTime`).
 pub(crate) const BOUNDED_STALENESS: Duration = Duration::from_secs(5);
 
-/// The consistency of a read. Quiver does not store a collection's default
-/// consistency level, so a request that uses the default reads Strong (a
-/// superset of every level; cheap in standalone). Otherwise Strong is Strong,
-/// a real guarantee timestamp (the client's last write, or one the caller
-/// chose) means read-your-writes (Session), and pymilvus's markers 2 / 1 mean
-/// Bounded / Eventually.
-pub(crate) fn consistency(level: i32, use_default: bool, guarantee_ts: u64) -> Consistency {
+/// The consistency of a read.
+///
+/// A request that names a level gets it: Strong is Strong, a real guarantee
+/// timestamp (the client's last write, or one the caller chose) means
+/// read-your-writes (Session), and pymilvus's markers 2 / 1 mean Bounded /
+/// Eventually.
+///
+/// A request that uses the default (`use_default_consistency`) reads at the
+/// collection's level, as in Milvus, with one addition: pymilvus then sends
+/// the client's last write timestamp on the collection, and a Bounded or
+/// Eventually read still waits for it, so a client always reads its own
+/// writes (Milvus ignores it and may miss them).
+pub(crate) fn consistency(
+    level: i32,
+    use_default: bool,
+    guarantee_ts: u64,
+    default: quiver_common::ConsistencyLevel,
+) -> Consistency {
+    use quiver_common::ConsistencyLevel as Default;
+    let own_writes = (guarantee_ts > BOUNDED_TS).then_some(guarantee_ts);
+    if use_default {
+        return match default {
+            Default::Strong => Consistency::Strong,
+            Default::Bounded => {
+                let bound = compose_ts(
+                    ts_physical_ms(wall_ts()).saturating_sub(BOUNDED_STALENESS.as_millis() as u64),
+                    0,
+                );
+                match own_writes {
+                    Some(t) => Consistency::Session(t.max(bound)),
+                    None => Consistency::Bounded(BOUNDED_STALENESS),
+                }
+            }
+            Default::Session | Default::Eventually | Default::Customized => {
+                own_writes.map_or(Consistency::Eventually, Consistency::Session)
+            }
+        };
+    }
     let level = ConsistencyLevel::try_from(level).unwrap_or(ConsistencyLevel::Bounded);
-    if use_default || level == ConsistencyLevel::Strong {
+    if level == ConsistencyLevel::Strong {
         return Consistency::Strong;
     }
     match guarantee_ts {
@@ -41,6 +72,38 @@ pub(crate) fn consistency(level: i32, use_default: bool, guarantee_ts: u64) -> C
         _ if level == ConsistencyLevel::Bounded => Consistency::Bounded(BOUNDED_STALENESS),
         _ => Consistency::Eventually,
     }
+}
+
+/// Milvus's `consistency_level` of a collection.
+pub(crate) fn level_to_proto(level: quiver_common::ConsistencyLevel) -> ConsistencyLevel {
+    use quiver_common::ConsistencyLevel as L;
+    match level {
+        L::Strong => ConsistencyLevel::Strong,
+        L::Session => ConsistencyLevel::Session,
+        L::Bounded => ConsistencyLevel::Bounded,
+        L::Eventually => ConsistencyLevel::Eventually,
+        L::Customized => ConsistencyLevel::Customized,
+    }
+}
+
+/// A collection's level from CreateCollection's `consistency_level`.
+pub(crate) fn level_from_proto(level: i32) -> Result<quiver_common::ConsistencyLevel> {
+    use quiver_common::ConsistencyLevel as L;
+    Ok(match ConsistencyLevel::try_from(level) {
+        Ok(ConsistencyLevel::Strong) => L::Strong,
+        Ok(ConsistencyLevel::Session) => L::Session,
+        Ok(ConsistencyLevel::Bounded) => L::Bounded,
+        Ok(ConsistencyLevel::Eventually) => L::Eventually,
+        Ok(ConsistencyLevel::Customized) => L::Customized,
+        Err(_) => {
+            return Err(Error::invalid(
+                "consistency_level",
+                format!(
+                    "must be 0 (Strong), 1 (Session), 2 (Bounded), 3 (Eventually) or 4 (Customized) (got {level})"
+                ),
+            ));
+        }
+    })
 }
 
 fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
@@ -242,6 +305,7 @@ impl MilvusFront {
                     req.consistency_level,
                     req.use_default_consistency,
                     req.guarantee_timestamp,
+                    info.schema.consistency,
                 ),
                 output_fields: outputs.engine_names(),
                 with_vectors: outputs.with_vectors,
@@ -284,23 +348,77 @@ mod tests {
 
     #[test]
     fn guarantee_timestamps_pick_the_consistency() {
+        use quiver_common::ConsistencyLevel as L;
         let strong = ConsistencyLevel::Strong as i32;
         let bounded = ConsistencyLevel::Bounded as i32;
         let session = ConsistencyLevel::Session as i32;
-        assert_eq!(consistency(strong, false, 0), Consistency::Strong);
-        assert_eq!(consistency(bounded, true, 1), Consistency::Strong);
         assert_eq!(
-            consistency(session, false, 1 << 30),
+            consistency(strong, false, 0, L::Eventually),
+            Consistency::Strong
+        );
+        assert_eq!(
+            consistency(session, false, 1 << 30, L::Strong),
             Consistency::Session(1 << 30)
         );
-        assert_eq!(consistency(session, false, 1), Consistency::Eventually);
         assert_eq!(
-            consistency(bounded, false, 2),
+            consistency(session, false, 1, L::Strong),
+            Consistency::Eventually
+        );
+        assert_eq!(
+            consistency(bounded, false, 2, L::Strong),
             Consistency::Bounded(BOUNDED_STALENESS)
         );
         assert_eq!(
-            consistency(ConsistencyLevel::Eventually as i32, false, 1),
+            consistency(ConsistencyLevel::Eventually as i32, false, 1, L::Strong),
             Consistency::Eventually
         );
+    }
+
+    #[test]
+    fn default_reads_use_the_collections_level_and_the_clients_writes() {
+        use quiver_common::ConsistencyLevel as L;
+        let bounded = ConsistencyLevel::Bounded as i32;
+        // pymilvus sends 1 when the client has not written to the collection.
+        assert_eq!(
+            consistency(bounded, true, 1, L::Strong),
+            Consistency::Strong
+        );
+        assert_eq!(
+            consistency(bounded, true, 1, L::Bounded),
+            Consistency::Bounded(BOUNDED_STALENESS)
+        );
+        assert_eq!(
+            consistency(bounded, true, 1, L::Eventually),
+            Consistency::Eventually
+        );
+        assert_eq!(
+            consistency(bounded, true, 1, L::Session),
+            Consistency::Eventually
+        );
+        // Its last write timestamp: read-your-writes at every level.
+        let recent = wall_ts();
+        for level in [L::Session, L::Eventually, L::Customized, L::Bounded] {
+            assert_eq!(
+                consistency(bounded, true, recent, level),
+                Consistency::Session(recent),
+                "{level:?}"
+            );
+        }
+        // An old write does not weaken Bounded below its staleness bound.
+        let Consistency::Session(t) = consistency(bounded, true, 3, L::Bounded) else {
+            panic!("Bounded with a client timestamp waits for a timestamp");
+        };
+        let bound = ts_physical_ms(wall_ts()) - BOUNDED_STALENESS.as_millis() as u64;
+        assert!(ts_physical_ms(t).abs_diff(bound) < 1_000, "{t}");
+    }
+
+    #[test]
+    fn levels_round_trip_and_unknown_ones_are_refused() {
+        for n in 0..=4 {
+            let level = level_from_proto(n).expect("known level");
+            assert_eq!(level_to_proto(level) as i32, n);
+        }
+        let e = level_from_proto(9).expect_err("unknown level");
+        assert!(e.to_string().contains("consistency_level"), "{e}");
     }
 }

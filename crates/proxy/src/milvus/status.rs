@@ -12,6 +12,7 @@ pub(crate) mod merr {
     pub const SUCCESS: i32 = 0;
     pub const SERVICE_UNAVAILABLE: i32 = 2;
     pub const COLLECTION_NOT_FOUND: i32 = 100;
+    pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
     pub const IO_FAILED: i32 = 1001;
     pub const PARAMETER_INVALID: i32 = 1100;
@@ -29,6 +30,12 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
             false,
         ),
         // Milvus answers a duplicate collection (or alias) as an invalid parameter.
+        // Milvus maps it to the legacy UnexpectedError; pymilvus does not retry it.
+        ErrorKind::NotLoaded => (
+            merr::COLLECTION_NOT_LOADED,
+            ErrorCode::UnexpectedError,
+            false,
+        ),
         ErrorKind::AlreadyExists => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
         ErrorKind::Unavailable => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
         ErrorKind::Fenced => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),

@@ -259,7 +259,9 @@ impl Refusal {
                 _ => StatusCode::BAD_REQUEST,
             },
             Error::CollectionNotFound(_) => StatusCode::NOT_FOUND,
-            Error::AlreadyExists(_) | Error::Fenced(_) => StatusCode::CONFLICT,
+            Error::AlreadyExists(_) | Error::Fenced(_) | Error::NotLoaded(_) => {
+                StatusCode::CONFLICT
+            }
             Error::Unavailable(_) | Error::DeadlineExceeded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Corrupt(_) | Error::Io(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
