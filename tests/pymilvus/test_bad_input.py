@@ -325,6 +325,9 @@ def test_bad_create_collection(mclient):
     mclient.insert(name, [{"id": 1, "vector": [1.0, 2.0]}])
     expect_error(lambda: mclient.create_collection(name, dimension=3), 1100, name)
     assert count(mclient, name) == 1
+    # The same parameters again are accepted (as by Milvus) and change nothing.
+    mclient.create_collection(name, dimension=2)
+    assert count(mclient, name) == 1
     mclient.drop_collection(name)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pymilvus import DataType
 
-from conftest import count
+from conftest import count, expect_error
 
 
 def vec(i, dim=4):
@@ -137,6 +137,28 @@ def test_flush_and_collection_stats(client, name):
     more = list(client.insert(name, [{"v": v} for v in data[:10]])["ids"])
     assert client.get_collection_stats(name)["row_count"] == 460
     assert len(client.get(name, ids=more + ids[50:60])) == 20
+    client.drop_collection(name)
+
+
+def test_varchar_auto_id_keys(client, name):
+    """auto_id on a VarChar primary key: the server generates unique decimal-string keys."""
+    schema = client.create_schema(auto_id=True, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index)
+    assert client.describe_collection(name)["auto_id"] is True
+    ids = list(client.insert(name, [{"v": [float(i), 0.0]} for i in range(5)])["ids"])
+    assert len(set(ids)) == 5 and all(isinstance(i, str) and i.isdigit() for i in ids)
+    got = client.get(name, ids=ids[:2], output_fields=["v"])
+    assert {r["pk"]: r["v"][0] for r in got} == {ids[0]: 0.0, ids[1]: 1.0}
+    assert client.search(name, data=[[3.0, 0.0]], limit=1)[0][0]["pk"] == ids[3]
+    assert client.delete(name, filter=f'pk in ["{ids[4]}"]')["delete_count"] == 1
+    assert count(client, name) == 4
+    # Keys are generated: passing one is refused, writing nothing.
+    expect_error(lambda: client.insert(name, [{"pk": "mine", "v": [0.0, 0.0]}]), 1100, "pk")
+    assert count(client, name) == 4
     client.drop_collection(name)
 
 

@@ -190,12 +190,6 @@ impl CollectionSchema {
                         "the primary key must be Int64 or VarChar",
                     ));
                 }
-                if f.auto_id && f.data_type != DataType::Int64 {
-                    return Err(Error::invalid(
-                        &f.name,
-                        "auto_id needs an Int64 primary key",
-                    ));
-                }
                 if f.nullable {
                     return Err(Error::invalid(
                         &f.name,

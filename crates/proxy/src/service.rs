@@ -11,7 +11,7 @@ use quiver_api::{
     ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
 };
 use quiver_common::{
-    Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
+    DataType, Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
 };
 use quiver_expr::TemplateValue;
 use quiver_index::merge_topk;
@@ -156,7 +156,8 @@ impl Proxy {
     }
 
     /// Inserts rows (an existing key is replaced). Keys of an auto_id
-    /// collection are generated and must not be given.
+    /// collection are generated and must not be given: unique int64 ids, as
+    /// decimal strings for a VarChar key (as Milvus does).
     pub async fn insert(&self, collection: &str, mut rows: RowBatch) -> Result<WriteResult> {
         let info = self.describe(collection)?;
         if info.schema.primary_field().auto_id {
@@ -177,8 +178,16 @@ impl Proxy {
                 ));
             }
             let first = self.take_ids(n as u64).await?;
+            let varchar = info.schema.primary_field().data_type == DataType::VarChar;
             rows.pks = (0..n as u64)
-                .map(|i| PrimaryKey::Int((first + i) as i64))
+                .map(|i| {
+                    let id = (first + i) as i64;
+                    if varchar {
+                        PrimaryKey::Str(id.to_string())
+                    } else {
+                        PrimaryKey::Int(id)
+                    }
+                })
                 .collect();
         }
         self.upsert_validated(&info, rows).await

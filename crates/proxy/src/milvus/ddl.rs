@@ -51,15 +51,32 @@ impl MilvusFront {
                 )
             })?
         };
-        self.proxy
+        let result = self
+            .proxy
             .create_collection(CreateCollection {
-                schema,
+                schema: schema.clone(),
                 shards,
                 metric: DEFAULT_METRIC,
                 index: DEFAULT_INDEX,
             })
-            .await?;
-        Ok(())
+            .await;
+        match result {
+            // As Milvus: creating a collection that exists with the same
+            // schema and shards succeeds; anything else is a duplicate.
+            Err(Error::AlreadyExists(what)) => match self.proxy.describe(&schema.name) {
+                Ok(info)
+                    if info.schema.name == schema.name
+                        && info.schema == schema
+                        && info.shards == shards =>
+                {
+                    Ok(())
+                }
+                _ => Err(Error::AlreadyExists(format!(
+                    "{what} (with other parameters; drop it first or pick another name)"
+                ))),
+            },
+            other => other.map(|_| ()),
+        }
     }
 
     pub(crate) async fn drop_collection(
