@@ -573,3 +573,89 @@ async fn milvus_api_end_to_end() {
     assert!(!h.value);
     server.close().await;
 }
+
+/// CreateIndex with another metric re-creates an empty collection; writes
+/// racing it either land before (and the metric change is refused) or after
+/// (in the re-created collection): none that was acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_index_racing_writes_loses_no_acknowledged_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, mut c) = start(dir.path()).await;
+    for round in 0..8 {
+        let s = c
+            .create_collection(CreateCollectionRequest {
+                collection_name: C.into(),
+                schema: schema_bytes(DIM),
+                ..Default::default()
+            })
+            .await
+            .expect("rpc")
+            .into_inner();
+        ok(&Some(s));
+        let writers: Vec<_> = (0..4i64)
+            .map(|w| {
+                let mut c = c.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    for i in 0..10 {
+                        let id = w * 100 + i;
+                        let r = c
+                            .insert(InsertRequest {
+                                collection_name: C.into(),
+                                fields_data: rows(&[id], &[1]),
+                                num_rows: 1,
+                                ..Default::default()
+                            })
+                            .await
+                            .expect("rpc")
+                            .into_inner();
+                        if r.status.as_ref().is_some_and(|s| s.code == 0) {
+                            acked.push(id);
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let metric = if round % 2 == 0 { "IP" } else { "COSINE" };
+        let s = c
+            .create_index(CreateIndexRequest {
+                collection_name: C.into(),
+                field_name: "vec".into(),
+                extra_params: vec![kv("index_type", "HNSW"), kv("metric_type", metric)],
+                ..Default::default()
+            })
+            .await
+            .expect("rpc")
+            .into_inner();
+        // Accepted (the collection was still empty) or refused naming the
+        // metric (rows had landed) — never anything else.
+        assert!(
+            s.code == 0 || (s.code == 1100 && s.reason.contains("metric_type")),
+            "{s:?}"
+        );
+        let mut acked = Vec::new();
+        for w in writers {
+            acked.extend(w.await.expect("writer"));
+        }
+        acked.sort_unstable();
+        assert_eq!(
+            acked.len(),
+            40,
+            "every insert is acknowledged (round {round})"
+        );
+        let mut found = query_ids(&mut c, "id >= 0").await;
+        found.sort_unstable();
+        assert_eq!(found, acked, "round {round}: acknowledged rows lost");
+        let s = c
+            .drop_collection(DropCollectionRequest {
+                collection_name: C.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("rpc")
+            .into_inner();
+        ok(&Some(s));
+    }
+    server.close().await;
+}

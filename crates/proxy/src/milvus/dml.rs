@@ -192,6 +192,7 @@ impl MilvusFront {
     }
 
     pub(crate) async fn insert(&self, req: InsertRequest) -> MutationResult {
+        let _shared = self.index_ddl.read().await;
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
@@ -209,6 +210,7 @@ impl MilvusFront {
     }
 
     pub(crate) async fn upsert(&self, req: UpsertRequest) -> MutationResult {
+        let _shared = self.index_ddl.read().await;
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
@@ -230,6 +232,7 @@ impl MilvusFront {
     }
 
     pub(crate) async fn delete(&self, req: DeleteRequest) -> MutationResult {
+        let _shared = self.index_ddl.read().await;
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),

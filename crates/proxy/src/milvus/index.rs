@@ -11,11 +11,13 @@
 //!
 //! DropIndex is accepted and ignored: the vector index is part of the collection.
 //!
-//! The re-creation is not atomic: a write that races it (between the emptiness
-//! check and the drop) is lost, and a crash between drop and create loses the
-//! (empty) collection. Clients create the index before writing, so this window
-//! is only hit by concurrent misuse; a coord-side "set metric while empty"
-//! command would close it.
+//! The re-creation is not atomic. Writes through this front door wait while
+//! it runs (they hold `index_ddl` shared), so none is lost between the
+//! emptiness check and the drop; a write through another proxy of a cluster
+//! at that moment could be, and a crash between drop and create loses the
+//! (empty) collection and its aliases. Clients create the index before
+//! writing, so this window is only hit by concurrent misuse; a coord-side
+//! "set metric while empty" command would close it.
 
 use quiver_api::{CollectionInfo, CreateCollection, IndexKind};
 use quiver_common::{Error, Metric, Result};
@@ -100,7 +102,7 @@ impl MilvusFront {
     }
 
     async fn create_index_inner(&self, req: CreateIndexRequest) -> Result<()> {
-        let _serial = self.index_ddl.lock().await;
+        let _exclusive = self.index_ddl.write().await;
         let info = self.proxy.describe(&req.collection_name)?;
         let vector = &info.schema.vector_field().name;
         if !req.field_name.is_empty() && req.field_name != *vector {

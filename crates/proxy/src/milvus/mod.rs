@@ -42,8 +42,10 @@ pub struct MilvusFront {
     /// Alias DDL goes straight to the catalog (the proxy resolves aliases).
     catalog: Arc<dyn CatalogClient>,
     next_client: AtomicI64,
-    /// Serializes CreateIndex (it may drop and re-create an empty collection).
-    index_ddl: tokio::sync::Mutex<()>,
+    /// CreateIndex holds it exclusively (it may drop and re-create an empty
+    /// collection); writes hold it shared, so none lands in a collection
+    /// between CreateIndex's emptiness check and the drop.
+    index_ddl: tokio::sync::RwLock<()>,
     /// AllocTimestamp: unique, increasing hybrid timestamps.
     clock: HybridClock,
 }
@@ -54,7 +56,7 @@ impl MilvusFront {
             proxy,
             catalog,
             next_client: AtomicI64::new(1),
-            index_ddl: tokio::sync::Mutex::new(()),
+            index_ddl: tokio::sync::RwLock::new(()),
             clock: HybridClock::new(),
         }
     }
