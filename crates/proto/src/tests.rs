@@ -41,6 +41,41 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.ShowCollectionsRequest",
         "milvus.ShowCollectionsResponse",
     ),
+    (
+        "CreatePartition",
+        "milvus.CreatePartitionRequest",
+        "common.Status",
+    ),
+    (
+        "DropPartition",
+        "milvus.DropPartitionRequest",
+        "common.Status",
+    ),
+    (
+        "HasPartition",
+        "milvus.HasPartitionRequest",
+        "milvus.BoolResponse",
+    ),
+    (
+        "LoadPartitions",
+        "milvus.LoadPartitionsRequest",
+        "common.Status",
+    ),
+    (
+        "ReleasePartitions",
+        "milvus.ReleasePartitionsRequest",
+        "common.Status",
+    ),
+    (
+        "GetPartitionStatistics",
+        "milvus.GetPartitionStatisticsRequest",
+        "milvus.GetPartitionStatisticsResponse",
+    ),
+    (
+        "ShowPartitions",
+        "milvus.ShowPartitionsRequest",
+        "milvus.ShowPartitionsResponse",
+    ),
     ("CreateIndex", "milvus.CreateIndexRequest", "common.Status"),
     (
         "DescribeIndex",

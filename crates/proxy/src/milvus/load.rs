@@ -75,7 +75,11 @@ impl MilvusFront {
         &self,
         req: GetLoadingProgressRequest,
     ) -> GetLoadingProgressResponse {
-        let mut status = self.exists(&req.collection_name);
+        let mut status = self.check_partition_names(
+            &req.collection_name,
+            "partition_names",
+            &req.partition_names,
+        );
         if status.code == 0 && !self.catalog.is_loaded(&req.collection_name) {
             status = failure(&not_loaded(&req.collection_name));
         }
@@ -88,7 +92,11 @@ impl MilvusFront {
     }
 
     pub(crate) fn load_state(&self, req: GetLoadStateRequest) -> GetLoadStateResponse {
-        let status = self.exists(&req.collection_name);
+        let status = self.check_partition_names(
+            &req.collection_name,
+            "partition_names",
+            &req.partition_names,
+        );
         let state = if status.code != 0 {
             LoadState::NotExist
         } else if self.catalog.is_loaded(&req.collection_name) {

@@ -3,8 +3,9 @@
 //!
 //! Every RPC answers gRPC OK with a `common.Status` (see [`status`]); only a
 //! transport failure is a gRPC error. Handlers are grouped by RPC family:
-//! [`ddl`] (collections), [`index`], [`load`] (load/release/flush/stats),
-//! [`dml`] (insert/upsert/delete), [`search`], [`query`], [`alias`].
+//! [`ddl`] (collections), [`partition`] (the one `_default` partition),
+//! [`index`], [`load`] (load/release/flush/stats), [`dml`]
+//! (insert/upsert/delete), [`search`], [`query`], [`alias`].
 
 mod alias;
 mod ddl;
@@ -14,6 +15,7 @@ mod filter;
 mod index;
 mod load;
 mod output;
+mod partition;
 mod query;
 mod rpc;
 mod schema;
@@ -67,7 +69,7 @@ impl MilvusFront {
     }
 }
 
-/// Quiver has no partitions: only the default one may be named.
+/// Quiver has one partition per collection: only `_default` may be named.
 pub(crate) fn check_partitions<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<()> {
     match names
         .into_iter()

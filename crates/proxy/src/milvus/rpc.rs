@@ -74,6 +74,64 @@ impl MilvusService for MilvusFront {
         Ok(Response::new(self.show_collections(r)))
     }
 
+    async fn create_partition(
+        &self,
+        req: Request<CreatePartitionRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(MilvusFront::create_partition(self, r)))
+    }
+
+    async fn drop_partition(
+        &self,
+        req: Request<DropPartitionRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(MilvusFront::drop_partition(self, r)))
+    }
+
+    async fn has_partition(
+        &self,
+        req: Request<HasPartitionRequest>,
+    ) -> Result<Response<BoolResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(MilvusFront::has_partition(self, r)))
+    }
+
+    async fn load_partitions(
+        &self,
+        req: Request<LoadPartitionsRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(MilvusFront::load_partitions(self, r).await))
+    }
+
+    async fn release_partitions(
+        &self,
+        req: Request<ReleasePartitionsRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(
+            MilvusFront::release_partitions(self, r).await,
+        ))
+    }
+
+    async fn get_partition_statistics(
+        &self,
+        req: Request<GetPartitionStatisticsRequest>,
+    ) -> Result<Response<GetPartitionStatisticsResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(self.partition_statistics(r).await))
+    }
+
+    async fn show_partitions(
+        &self,
+        req: Request<ShowPartitionsRequest>,
+    ) -> Result<Response<ShowPartitionsResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(MilvusFront::show_partitions(self, r)))
+    }
+
     async fn get_loading_progress(
         &self,
         req: Request<GetLoadingProgressRequest>,

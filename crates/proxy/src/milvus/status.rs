@@ -14,6 +14,7 @@ pub(crate) mod merr {
     pub const COLLECTION_NOT_FOUND: i32 = 100;
     pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
+    pub const PARTITION_NOT_FOUND: i32 = 200;
     pub const IO_FAILED: i32 = 1001;
     pub const PARAMETER_INVALID: i32 = 1100;
     pub const ALIAS_NOT_FOUND: i32 = 1600;
@@ -83,6 +84,24 @@ pub(crate) fn alias_not_found(alias: &str) -> Status {
     }
 }
 
+/// A partition other than `_default` (merr 200 `PartitionNotFound`; Milvus's
+/// legacy `error_code` for it is `MetaFailed`). The reason starts the way
+/// Milvus's does (`partition not found[partition=..]`); `field` is the request
+/// field that named it.
+pub(crate) fn partition_not_found(field: &str, collection: &str, partition: &str) -> Status {
+    let reason = format!(
+        "partition not found[partition={partition}]: invalid {field}: collection {collection:?} \
+         has the one partition \"_default\" (partitions are not supported; got {partition:?})"
+    );
+    Status {
+        error_code: ErrorCode::MetaFailed as i32,
+        code: merr::PARTITION_NOT_FOUND,
+        detail: reason.clone(),
+        reason,
+        ..Default::default()
+    }
+}
+
 /// The client described the collection before its last change (a schema
 /// timestamp that is not the collection's): pymilvus re-describes it and
 /// retries once (merr 109, `SchemaMismatch`).
@@ -118,5 +137,22 @@ mod tests {
         let s = failure(&Error::CollectionNotFound("c".into()));
         assert_eq!((s.code, s.error_code), (100, 4));
         assert_eq!(success().code, 0);
+    }
+
+    #[test]
+    fn unknown_partition_is_200_meta_failed_naming_it() {
+        let s = partition_not_found("partition_names", "c", "p1");
+        assert_eq!(s.code, 200);
+        assert_eq!(s.error_code, ErrorCode::MetaFailed as i32);
+        assert!(!s.retriable);
+        for w in [
+            "partition not found",
+            "\"p1\"",
+            "partition_names",
+            "\"c\"",
+            "_default",
+        ] {
+            assert!(s.reason.contains(w), "{w} not in {}", s.reason);
+        }
     }
 }
