@@ -649,6 +649,15 @@ impl quiver_api::CatalogClient for OneCollection {
     fn aliases(&self) -> Vec<(String, String)> {
         vec![]
     }
+    async fn load_collection(&self, _name: &str, _replicas: Option<u32>) -> Result<()> {
+        Ok(())
+    }
+    async fn release_collection(&self, _name: &str) -> Result<()> {
+        Err(quiver_common::Error::Internal("fixed catalog".into()))
+    }
+    fn is_loaded(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 /// The real front door over the cluster clients: inserts and strong
