@@ -257,11 +257,17 @@ async fn server_errors_carry_the_milvus_code_and_reason() {
         .create_collection(&CollectionSpec::new("c", DIM))
         .await
         .expect("create");
-    let e = client
+    // The same parameters again: accepted, as by Milvus; other ones: refused.
+    client
         .create_collection(&CollectionSpec::new("c", DIM))
+        .await
+        .expect("create again");
+    let e = client
+        .create_collection(&CollectionSpec::new("c", DIM + 1))
         .await
         .expect_err("duplicate");
     assert_eq!(e.code(), Some(code::PARAMETER_INVALID), "{e}");
+    assert!(e.to_string().contains("other parameters"), "{e}");
 
     // Wrong dimension: refused by the server, naming the vector field; nothing written.
     let e = client

@@ -265,7 +265,7 @@ async fn cli_errors_are_clear_and_exit_non_zero() {
     assert!(err.contains("alias not found: nope"), "{err}");
 
     json(&addr, &["collection", "create", "c", "--dim", "8"]).await;
-    let err = fails(&addr, &["collection", "create", "c", "--dim", "8"]).await;
+    let err = fails(&addr, &["collection", "create", "c", "--dim", "16"]).await;
     assert!(err.contains("already exists"), "{err}");
     let err = fails(
         &addr,
