@@ -111,7 +111,7 @@ SEARCH_CASES = [
     ("wrong metric", dict(search_params={"metric_type": "COSINE"}), 1100, ["metric_type"]),
     ("wrong anns_field", dict(anns_field="other"), 1100, ["anns_field"]),
     ("negative ef", dict(search_params={"params": {"ef": -1}}), 1100, ["ef"]),
-    ("range search", dict(search_params={"params": {"radius": 1.0}}), 1100, ["radius"]),
+    ("range_filter past radius", dict(search_params={"params": {"radius": 1.0, "range_filter": 2.0}}), 1100, ["range_filter", "radius"]),
     ("partition", dict(partition_names=["p1"]), 1100, ["partition"]),
 ]
 

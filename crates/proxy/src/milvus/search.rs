@@ -175,6 +175,89 @@ struct Params {
     offset: usize,
     ef: Option<usize>,
     round_decimal: i64,
+    range: Option<Range>,
+}
+
+/// A range search's bounds (Milvus's `radius` / `range_filter`), in the
+/// collection's score: for L2 (smaller is closer) hits with
+/// `range_filter <= score < radius`; for IP / COSINE (larger is closer)
+/// hits with `radius < score <= range_filter`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Range {
+    radius: f32,
+    range_filter: Option<f32>,
+    smaller_is_closer: bool,
+}
+
+impl Range {
+    fn parse(json: &serde_json::Value, metric: Metric) -> Result<Option<Self>> {
+        let number = |key: &str| -> Result<Option<f32>> {
+            match json.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| Some(f as f32))
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("params.{key}"),
+                            format!("must be a number (got {v})"),
+                        )
+                    }),
+            }
+        };
+        let radius = number("radius")?;
+        let range_filter = number("range_filter")?;
+        let Some(radius) = radius else {
+            if range_filter.is_some() {
+                return Err(Error::invalid(
+                    "params.range_filter",
+                    "needs params.radius (range search)",
+                ));
+            }
+            return Ok(None);
+        };
+        let smaller_is_closer = metric == Metric::L2;
+        if let Some(rf) = range_filter {
+            let ordered = if smaller_is_closer {
+                rf < radius
+            } else {
+                rf > radius
+            };
+            if !ordered {
+                return Err(Error::invalid(
+                    "params.range_filter",
+                    format!(
+                        "must be {} radius for {} (got range_filter {rf}, radius {radius})",
+                        if smaller_is_closer { "below" } else { "above" },
+                        metric.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(Some(Self {
+            radius,
+            range_filter,
+            smaller_is_closer,
+        }))
+    }
+
+    fn contains(&self, score: f32) -> bool {
+        if self.smaller_is_closer {
+            score < self.radius && self.range_filter.is_none_or(|rf| score >= rf)
+        } else {
+            score > self.radius && self.range_filter.is_none_or(|rf| score <= rf)
+        }
+    }
+
+    /// Whether `score` is beyond the radius (so is every later, worse hit).
+    fn beyond(&self, score: f32) -> bool {
+        if self.smaller_is_closer {
+            score >= self.radius
+        } else {
+            score <= self.radius
+        }
+    }
 }
 
 fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Result<Params> {
@@ -218,12 +301,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
         _ => serde_json::Value::Null,
     };
-    if json.get("radius").is_some() || json.get("range_filter").is_some() {
-        return Err(Error::invalid(
-            "params.radius",
-            "range search (radius / range_filter) is not supported",
-        ));
-    }
+    let range = Range::parse(&json, info.metric)?;
     let ef = match json.get("ef") {
         None => None,
         Some(v) => Some(v.as_u64().filter(|e| *e >= 1).ok_or_else(|| {
@@ -242,6 +320,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
         offset: offset as usize,
         ef,
         round_decimal,
+        range,
     })
 }
 
@@ -271,7 +350,7 @@ impl MilvusFront {
         }
         check_partitions(&req.partition_names)?;
         let p = search_params(req, &info, self.proxy.limits().max_topk)?;
-        let queries = decode_placeholders(&req.placeholder_group, &info)?;
+        let mut queries = decode_placeholders(&req.placeholder_group, &info)?;
         let nq = queries.len() / info.schema.dim().max(1);
         let outputs = Outputs::resolve(&info, &req.output_fields)?;
         let filter = filter::compile(
@@ -293,24 +372,55 @@ impl MilvusFront {
         } else {
             info.schema.name.clone()
         };
-        let hits = self
-            .proxy
-            .search(SearchRequest {
-                collection,
-                queries,
-                k: p.limit + p.offset,
-                ef: p.ef,
-                filter,
-                consistency: consistency(
-                    req.consistency_level,
-                    req.use_default_consistency,
-                    req.guarantee_timestamp,
-                    info.schema.consistency,
-                ),
-                output_fields: outputs.engine_names(),
-                with_vectors: outputs.with_vectors,
-            })
-            .await?;
+        let consistency = consistency(
+            req.consistency_level,
+            req.use_default_consistency,
+            req.guarantee_timestamp,
+            info.schema.consistency,
+        );
+        let want = p.limit + p.offset;
+        let max_topk = self.proxy.limits().max_topk;
+        // A range search asks for more neighbours until each query has
+        // `want` hits in range, its hits pass the radius, or the collection
+        // (or the top-k limit) is exhausted.
+        let mut k = want;
+        let hits = loop {
+            let mut hits = self
+                .proxy
+                .search(SearchRequest {
+                    collection: collection.clone(),
+                    // Only a range search may need the queries again.
+                    queries: if p.range.is_some() {
+                        queries.clone()
+                    } else {
+                        std::mem::take(&mut queries)
+                    },
+                    k,
+                    ef: p.ef.map(|ef| ef.max(k)),
+                    filter: filter.clone(),
+                    consistency,
+                    output_fields: outputs.engine_names(),
+                    with_vectors: outputs.with_vectors,
+                })
+                .await?;
+            let Some(range) = p.range else {
+                break hits;
+            };
+            let complete = k >= max_topk
+                || hits.iter().all(|h| {
+                    h.len() < k
+                        || h.last().is_some_and(|last| range.beyond(last.score))
+                        || h.iter().filter(|x| range.contains(x.score)).count() >= want
+                });
+            if complete {
+                for h in &mut hits {
+                    h.retain(|x| range.contains(x.score));
+                    h.truncate(want);
+                }
+                break hits;
+            }
+            k = (k * 4).min(max_topk);
+        };
         let per_query: Vec<&[ShardHit]> = hits
             .iter()
             .map(|h| h.get(p.offset.min(h.len())..).unwrap_or(&[]))
@@ -410,6 +520,64 @@ mod tests {
         };
         let bound = ts_physical_ms(wall_ts()) - BOUNDED_STALENESS.as_millis() as u64;
         assert!(ts_physical_ms(t).abs_diff(bound) < 1_000, "{t}");
+    }
+
+    #[test]
+    fn range_bounds_follow_the_metric() {
+        let json = |v: serde_json::Value| v;
+        let l2 = Range::parse(
+            &json(serde_json::json!({"radius": 2.0, "range_filter": 1.0})),
+            Metric::L2,
+        )
+        .expect("valid")
+        .expect("a range");
+        assert!(l2.contains(1.0) && l2.contains(1.5));
+        assert!(!l2.contains(0.5) && !l2.contains(2.0));
+        assert!(l2.beyond(2.0) && !l2.beyond(1.9));
+        let ip = Range::parse(
+            &json(serde_json::json!({"radius": 0.2, "range_filter": 0.9})),
+            Metric::Ip,
+        )
+        .expect("valid")
+        .expect("a range");
+        assert!(ip.contains(0.9) && ip.contains(0.5));
+        assert!(!ip.contains(0.2) && !ip.contains(0.95));
+        assert!(ip.beyond(0.2) && !ip.beyond(0.3));
+        let open = Range::parse(&json(serde_json::json!({"radius": 0.5})), Metric::Cosine)
+            .expect("valid")
+            .expect("a range");
+        assert!(open.contains(1.0) && !open.contains(0.5));
+        assert_eq!(
+            Range::parse(&json(serde_json::json!({"ef": 10})), Metric::L2).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_ranges_name_the_parameter() {
+        let bad = |v: serde_json::Value, metric| {
+            Range::parse(&v, metric).expect_err("refused").to_string()
+        };
+        let e = bad(
+            serde_json::json!({"radius": 1.0, "range_filter": 2.0}),
+            Metric::L2,
+        );
+        assert!(
+            e.contains("params.range_filter") && e.contains("below"),
+            "{e}"
+        );
+        let e = bad(
+            serde_json::json!({"radius": 0.5, "range_filter": 0.1}),
+            Metric::Ip,
+        );
+        assert!(
+            e.contains("params.range_filter") && e.contains("above"),
+            "{e}"
+        );
+        let e = bad(serde_json::json!({"range_filter": 0.1}), Metric::Ip);
+        assert!(e.contains("needs params.radius"), "{e}");
+        let e = bad(serde_json::json!({"radius": "far"}), Metric::L2);
+        assert!(e.contains("params.radius"), "{e}");
     }
 
     #[test]
