@@ -8,8 +8,8 @@ use prost::Message;
 use quiver_proto::common::KeyValuePair;
 use quiver_proto::milvus::{
     CreateCollectionRequest, CreateIndexRequest, DescribeCollectionRequest, DescribeIndexRequest,
-    DropCollectionRequest, FlushRequest, HasCollectionRequest, LoadCollectionRequest,
-    ShowCollectionsRequest,
+    DropCollectionRequest, FlushRequest, GetLoadStateRequest, HasCollectionRequest,
+    LoadCollectionRequest, ReleaseCollectionRequest, ShowCollectionsRequest,
 };
 use quiver_proto::schema::{self as pb, DataType};
 
@@ -388,9 +388,9 @@ impl Client {
         check("DropCollection", Some(status))
     }
 
-    /// Loads a collection (Quiver always serves collections) with
-    /// `replica_number` querynodes per shard in a cluster (0 keeps the
-    /// current number).
+    /// Loads a collection (collections are loaded from their creation; this
+    /// serves a released one again) with `replica_number` querynodes per
+    /// shard in a cluster (0 keeps the current number).
     pub async fn load_collection(&self, name: &str, replica_number: u32) -> Result<()> {
         let replica_number = i32::try_from(replica_number)
             .map_err(|_| Error::protocol("LoadCollection", "replica_number too large"))?;
@@ -405,6 +405,37 @@ impl Client {
                 .await,
         )?;
         check("LoadCollection", Some(status))
+    }
+
+    /// Releases a collection: the querynodes free it and its searches and
+    /// queries fail with [`Error::is_not_loaded`] until it is loaded again.
+    /// Writes still land.
+    pub async fn release_collection(&self, name: &str) -> Result<()> {
+        let status = grpc(
+            "ReleaseCollection",
+            self.stub()
+                .release_collection(ReleaseCollectionRequest {
+                    collection_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await,
+        )?;
+        check("ReleaseCollection", Some(status))
+    }
+
+    /// Whether the collection is loaded (its reads are served).
+    pub async fn is_loaded(&self, name: &str) -> Result<bool> {
+        let r = grpc(
+            "GetLoadState",
+            self.stub()
+                .get_load_state(GetLoadStateRequest {
+                    collection_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await,
+        )?;
+        check("GetLoadState", r.status)?;
+        Ok(r.state == quiver_proto::common::LoadState::Loaded as i32)
     }
 
     /// Seals the collections' fresh data into indexed segments; returns when done.

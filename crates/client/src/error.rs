@@ -9,6 +9,8 @@ pub mod code {
     pub const SERVICE_UNAVAILABLE: i32 = 2;
     /// The collection (or alias used as a collection name) does not exist.
     pub const COLLECTION_NOT_FOUND: i32 = 100;
+    /// The collection was released: load it before reading it.
+    pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const INDEX_NOT_FOUND: i32 = 700;
     pub const IO_FAILED: i32 = 1001;
     /// Bad input: the reason names the field and the rule.
@@ -80,6 +82,11 @@ impl Error {
     /// Whether the server said the collection does not exist.
     pub fn is_collection_not_found(&self) -> bool {
         self.code() == Some(code::COLLECTION_NOT_FOUND)
+    }
+
+    /// Whether the server said the collection is released (not loaded).
+    pub fn is_not_loaded(&self) -> bool {
+        self.code() == Some(code::COLLECTION_NOT_LOADED)
     }
 
     pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {

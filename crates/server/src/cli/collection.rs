@@ -1,4 +1,4 @@
-//! `quiver collection create|list|describe|drop`.
+//! `quiver collection create|list|describe|drop|load|release`.
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -25,6 +25,22 @@ pub enum CollectionCommand {
     },
     /// Drops a collection (it must exist and have no aliases).
     Drop {
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Loads a released collection (by name or alias): its reads are served again.
+    Load {
+        name: String,
+        /// Querynodes per shard in a cluster (0 keeps the current number).
+        #[arg(long, default_value_t = 0)]
+        replicas: u32,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Releases a collection (by name or alias): querynodes free it and its
+    /// reads are refused until it is loaded again; writes still land.
+    Release {
         name: String,
         #[command(flatten)]
         conn: Conn,
@@ -105,6 +121,31 @@ pub(super) async fn run(cmd: CollectionCommand) -> Result<()> {
             }
             Ok(())
         }
+        CollectionCommand::Load {
+            name,
+            replicas,
+            conn,
+        } => {
+            conn.connect()
+                .await?
+                .load_collection(&name, replicas)
+                .await?;
+            if conn.json {
+                print_json(&json!({ "loaded": name }));
+            } else {
+                println!("loaded collection {name}");
+            }
+            Ok(())
+        }
+        CollectionCommand::Release { name, conn } => {
+            conn.connect().await?.release_collection(&name).await?;
+            if conn.json {
+                print_json(&json!({ "released": name }));
+            } else {
+                println!("released collection {name}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -151,15 +192,27 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
     let client = conn.connect().await?;
     let info = client.describe_collection(name).await?;
     let index = client.describe_index(&info.name).await?;
-    let rows = client.count(&info.name).await?;
+    // A released collection's rows cannot be counted (no querynode serves it).
+    let loaded = client.is_loaded(&info.name).await?;
+    let rows = match loaded {
+        true => Some(client.count(&info.name).await?),
+        false => None,
+    };
     if conn.json {
-        print_json(&describe_json(&info, &index, rows));
+        print_json(&describe_json(&info, &index, rows, loaded));
         return Ok(());
     }
     println!("collection: {}", info.name);
     println!("id:         {}", info.id);
     println!("shards:     {}", info.shards);
-    println!("rows:       {rows}");
+    println!(
+        "loaded:     {}",
+        if loaded { "yes" } else { "no (released)" }
+    );
+    match rows {
+        Some(rows) => println!("rows:       {rows}"),
+        None => println!("rows:       (load the collection to count them)"),
+    }
     println!(
         "index:      {} {} {}",
         index.index_type, index.metric, index.params
@@ -196,7 +249,12 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
     Ok(())
 }
 
-fn describe_json(info: &CollectionInfo, index: &IndexInfo, rows: u64) -> serde_json::Value {
+fn describe_json(
+    info: &CollectionInfo,
+    index: &IndexInfo,
+    rows: Option<u64>,
+    loaded: bool,
+) -> serde_json::Value {
     let params: serde_json::Value =
         serde_json::from_str(&index.params).unwrap_or_else(|_| index.params.clone().into());
     let fields: Vec<serde_json::Value> = info
@@ -223,6 +281,7 @@ fn describe_json(info: &CollectionInfo, index: &IndexInfo, rows: u64) -> serde_j
         "metric": index.metric,
         "index": { "type": index.index_type, "params": params },
         "rows": rows,
+        "loaded": loaded,
         "aliases": info.aliases,
         "enable_dynamic_field": info.enable_dynamic_field,
         "fields": fields,

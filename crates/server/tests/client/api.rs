@@ -133,6 +133,55 @@ async fn create_insert_search_query_through_the_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_refuses_reads_until_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let client = server.client().await;
+    client
+        .create_collection(&CollectionSpec::new("r", DIM))
+        .await
+        .expect("create");
+    let data = vectors(20, DIM, 3);
+    client
+        .insert(
+            "r",
+            Rows::new(DIM, data[..10 * DIM].to_vec()).with_ids((0..10).collect()),
+        )
+        .await
+        .expect("insert");
+    assert!(client.is_loaded("r").await.expect("state"));
+
+    client.release_collection("r").await.expect("release");
+    assert!(!client.is_loaded("r").await.expect("state"));
+    let e = client
+        .search("r", row(&data, 0), DIM, &SearchParams::new(1))
+        .await
+        .expect_err("released");
+    assert!(e.is_not_loaded(), "{e}");
+    assert!(
+        client
+            .count("r")
+            .await
+            .expect_err("released")
+            .is_not_loaded()
+    );
+    // Writes land while released.
+    client
+        .insert(
+            "r",
+            Rows::new(DIM, data[10 * DIM..].to_vec()).with_ids((10..20).collect()),
+        )
+        .await
+        .expect("insert while released");
+
+    client.load_collection("r", 0).await.expect("load");
+    assert!(client.is_loaded("r").await.expect("state"));
+    assert_eq!(client.count("r").await.expect("count"), 20);
+    assert_eq!(top1(&client, "r", row(&data, 15)).await.0, Id::Int(15));
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_id_and_cosine_collections() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path()).await;

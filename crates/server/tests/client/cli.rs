@@ -175,6 +175,33 @@ async fn cli_collection_insert_search_alias_with_json() {
     assert_eq!(described["index"]["params"]["M"], 8);
     assert_eq!(described["fields"][0]["name"], "id");
     assert_eq!(described["fields"][1]["type"], "FloatVector");
+    assert_eq!(described["loaded"], true);
+
+    // Release and load: a released collection is described without a row
+    // count, its searches fail saying so, and a load serves it again.
+    assert_eq!(
+        json(&addr, &["collection", "release", "films"]).await["released"],
+        "films"
+    );
+    let described = json(&addr, &["collection", "describe", "films"]).await;
+    assert_eq!(
+        (&described["loaded"], &described["rows"]),
+        (&Value::Bool(false), &Value::Null)
+    );
+    let err = fails(
+        &addr,
+        &["search", "films", "--fvecs", path(&queries), "--k", "1"],
+    )
+    .await;
+    assert!(err.contains("not loaded") && err.contains("101"), "{err}");
+    assert_eq!(
+        json(&addr, &["collection", "load", "films"]).await["loaded"],
+        "films"
+    );
+    assert_eq!(
+        json(&addr, &["collection", "describe", "films"]).await["rows"],
+        100
+    );
 
     // Aliases.
     json(
