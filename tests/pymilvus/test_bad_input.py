@@ -286,6 +286,13 @@ def test_raw_search_checks(stub, coll, unchanged):
     expect_status(raw_search(stub, coll, []).status, 1100, "vector")
     r = stub.Search(milvus_pb2.SearchRequest(collection_name=coll, placeholder_group=b"\xff\xff", search_params=[common_pb2.KeyValuePair(key="topk", value="1")]))
     expect_status(r.status, 1100, "placeholder")
+    # limit + offset that overflow 64 bits are refused, not wrapped around.
+    big = str(2**63 - 1)
+    expect_status(raw_search(stub, coll, [[0.0, 1.0, 0.0, 0.5]], topk=big, offset=big).status, 1100, "limit", "offset")
+    r = stub.Query(milvus_pb2.QueryRequest(
+        collection_name=coll, expr="id >= 0", output_fields=["id"],
+        query_params=[common_pb2.KeyValuePair(key="limit", value=str(2**64 - 1)), common_pb2.KeyValuePair(key="offset", value="1")]))
+    expect_status(r.status, 1100, "limit", "offset")
 
 
 def test_limit_16384_is_accepted(mclient, coll, unchanged):

@@ -66,11 +66,13 @@ impl MilvusFront {
         let limit = int_param(req, "limit")?;
         let offset = int_param(req, "offset")?.unwrap_or(0);
         let max = self.proxy.limits().max_topk;
-        if limit.is_some_and(|l| l == 0 || l + offset > max) {
+        if let Some(l) = limit
+            && (l == 0 || l.saturating_add(offset) > max)
+        {
             return Err(Error::invalid(
                 "limit",
                 format!(
-                    "limit must be >= 1 and limit + offset <= {max} (got {limit:?}, offset {offset})"
+                    "limit must be >= 1 and limit + offset <= {max} (got limit {l}, offset {offset})"
                 ),
             ));
         }

@@ -264,7 +264,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
     let p = &req.search_params;
     let limit = int_param(p, "topk")?.ok_or_else(|| Error::invalid("limit", "topk is required"))?;
     let offset = int_param(p, "offset")?.unwrap_or(0);
-    if limit < 1 || offset < 0 || (limit + offset) as usize > max_topk {
+    if limit < 1 || offset < 0 || limit.saturating_add(offset) as usize > max_topk {
         return Err(Error::invalid(
             "limit",
             format!(
