@@ -318,10 +318,7 @@ impl Proxy {
         Ok(match c {
             Consistency::Strong => self.data.last_ts(shard).await?,
             Consistency::Session(ts) => ts,
-            Consistency::Bounded(staleness) => {
-                let now = ts_physical_ms(wall_ts());
-                compose_ts(now.saturating_sub(staleness.as_millis() as u64), 0)
-            }
+            Consistency::Bounded(staleness) => bounded_ts(staleness),
             Consistency::Eventually => 0,
         })
     }
@@ -526,6 +523,12 @@ impl Proxy {
         });
         Ok(try_join_all(counts).await?.into_iter().sum())
     }
+}
+
+/// The guarantee timestamp of a Bounded read: `staleness` before now.
+pub(crate) fn bounded_ts(staleness: Duration) -> Timestamp {
+    let now = ts_physical_ms(wall_ts());
+    compose_ts(now.saturating_sub(staleness.as_millis() as u64), 0)
 }
 
 fn shards(info: &CollectionInfo) -> impl Iterator<Item = ShardId> + '_ {

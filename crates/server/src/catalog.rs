@@ -159,16 +159,15 @@ impl CatalogClient for LocalCatalog {
     }
 
     fn is_loaded(&self, name_or_alias: &str) -> bool {
+        // Every read asks: look at the state without cloning the collection.
         self.coord
+            .state()
             .collection(name_or_alias)
             .is_some_and(|m| !m.released)
     }
 
     async fn drop_collection(&self, name: &str) -> Result<()> {
-        let meta = self
-            .coord
-            .collection(name)
-            .ok_or_else(|| quiver_common::Error::CollectionNotFound(name.to_string()))?;
+        let meta = self.meta(name)?;
         self.coord.drop_collection(&meta.name).await?;
         for shard in 0..meta.shards {
             let id = ShardId {

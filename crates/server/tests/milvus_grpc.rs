@@ -196,6 +196,20 @@ fn search_req(query: &[f32], limit: usize, expr: &str, out: &[&str]) -> SearchRe
     }
 }
 
+/// Creates collection `C` with the schema of [`schema_bytes`].
+async fn create_books(c: &mut Client) {
+    let s = c
+        .create_collection(CreateCollectionRequest {
+            collection_name: C.into(),
+            schema: schema_bytes(DIM),
+            ..Default::default()
+        })
+        .await
+        .expect("rpc")
+        .into_inner();
+    ok(&Some(s));
+}
+
 fn int_ids(ids: &Option<pb::IDs>) -> Vec<i64> {
     match ids.as_ref().and_then(|i| i.id_field.as_ref()) {
         Some(i_ds::IdField::IntId(l)) => l.data.clone(),
@@ -266,16 +280,7 @@ async fn milvus_api_end_to_end() {
         .into_inner();
     assert!(r.is_healthy);
 
-    let s = c
-        .create_collection(CreateCollectionRequest {
-            collection_name: C.into(),
-            schema: schema_bytes(DIM),
-            ..Default::default()
-        })
-        .await
-        .expect("rpc")
-        .into_inner();
-    ok(&Some(s));
+    create_books(&mut c).await;
     let d = c
         .describe_collection(DescribeCollectionRequest {
             collection_name: C.into(),
@@ -582,16 +587,7 @@ async fn create_index_racing_writes_loses_no_acknowledged_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (server, mut c) = start(dir.path()).await;
     for round in 0..8 {
-        let s = c
-            .create_collection(CreateCollectionRequest {
-                collection_name: C.into(),
-                schema: schema_bytes(DIM),
-                ..Default::default()
-            })
-            .await
-            .expect("rpc")
-            .into_inner();
-        ok(&Some(s));
+        create_books(&mut c).await;
         let writers: Vec<_> = (0..4i64)
             .map(|w| {
                 let mut c = c.clone();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use quiver_common::{CollectionSchema, Metric};
+use quiver_common::{CollectionId, CollectionSchema, Metric};
 
 use super::apply;
 use super::placement::plan;
@@ -425,8 +425,9 @@ fn the_two_sides_of_a_mirror_are_placed_apart_when_they_can_be() {
     assert_eq!(s.shard_replicas(b, 0), vec![ra[0]]);
 }
 
-#[test]
-fn a_pair_placed_together_before_mirroring_moves_apart() {
+/// One datanode (1), two querynodes (3, 4), collections `a` and `b` of two
+/// shards each, loaded; returns the state and their ids.
+fn two_loaded_collections() -> (MetaState, CollectionId, CollectionId) {
     let mut s = MetaState::default();
     ok(&mut s, node(1, NodeRole::DataNode));
     for id in [3, 4] {
@@ -436,6 +437,12 @@ fn a_pair_placed_together_before_mirroring_moves_apart() {
     let b = collection(&mut s, "b", 2);
     load(&mut s, "a", true, None);
     load(&mut s, "b", true, None);
+    (s, a, b)
+}
+
+#[test]
+fn a_pair_placed_together_before_mirroring_moves_apart() {
+    let (mut s, a, b) = two_loaded_collections();
     for shard in 0..2 {
         ok(&mut s, replicas(a, shard, vec![3]));
         ok(&mut s, replicas(b, shard, vec![3]));
@@ -453,15 +460,7 @@ fn a_pair_placed_together_before_mirroring_moves_apart() {
 
 #[test]
 fn a_pair_spread_over_every_querynode_regroups_on_disjoint_ones() {
-    let mut s = MetaState::default();
-    ok(&mut s, node(1, NodeRole::DataNode));
-    for id in [3, 4] {
-        ok(&mut s, node(id, NodeRole::QueryNode));
-    }
-    let a = collection(&mut s, "a", 2);
-    let b = collection(&mut s, "b", 2);
-    load(&mut s, "a", true, None);
-    load(&mut s, "b", true, None);
+    let (mut s, a, b) = two_loaded_collections();
     // Each collection's shards spread over both querynodes.
     for (c, nodes) in [(a, [3, 4]), (b, [4, 3])] {
         for (shard, q) in nodes.into_iter().enumerate() {

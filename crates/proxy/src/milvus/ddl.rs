@@ -64,13 +64,7 @@ impl MilvusFront {
             // As Milvus: creating a collection that exists with the same
             // schema and shards succeeds; anything else is a duplicate.
             Err(Error::AlreadyExists(what)) => match self.proxy.describe(&schema.name) {
-                Ok(info)
-                    if info.schema.name == schema.name
-                        && info.schema == schema
-                        && info.shards == shards =>
-                {
-                    Ok(())
-                }
+                Ok(info) if info.schema == schema && info.shards == shards => Ok(()),
                 _ => Err(Error::AlreadyExists(format!(
                     "{what} (with other parameters; drop it first or pick another name)"
                 ))),

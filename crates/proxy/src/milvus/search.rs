@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prost::Message;
 use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
-use quiver_common::{Error, Metric, Result, compose_ts, ts_physical_ms, wall_ts};
+use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
@@ -15,6 +15,7 @@ use super::filter;
 use super::output::Outputs;
 use super::status::{failure, success};
 use super::{MilvusFront, check_partitions};
+use crate::service::bounded_ts;
 use crate::{Consistency, SearchRequest};
 
 /// pymilvus's special guarantee timestamps.
@@ -46,16 +47,10 @@ pub(crate) fn consistency(
     if use_default {
         return match default {
             Default::Strong => Consistency::Strong,
-            Default::Bounded => {
-                let bound = compose_ts(
-                    ts_physical_ms(wall_ts()).saturating_sub(BOUNDED_STALENESS.as_millis() as u64),
-                    0,
-                );
-                match own_writes {
-                    Some(t) => Consistency::Session(t.max(bound)),
-                    None => Consistency::Bounded(BOUNDED_STALENESS),
-                }
-            }
+            Default::Bounded => match own_writes {
+                Some(t) => Consistency::Session(t.max(bounded_ts(BOUNDED_STALENESS))),
+                None => Consistency::Bounded(BOUNDED_STALENESS),
+            },
             Default::Session | Default::Eventually | Default::Customized => {
                 own_writes.map_or(Consistency::Eventually, Consistency::Session)
             }
@@ -454,6 +449,8 @@ impl MilvusFront {
 
 #[cfg(test)]
 mod tests {
+    use quiver_common::{ts_physical_ms, wall_ts};
+
     use super::*;
 
     #[test]
