@@ -51,8 +51,7 @@ pub struct AliasEvent {
     pub epoch: u64,
     /// When coord accepted it (wall clock, ms since the Unix epoch).
     pub at_ms: u64,
-    /// `create`, `alter`, `mirror`, `flip`, `pin` or `unpin`.
-    pub action: String,
+    pub action: AliasAction,
     /// The target before the change (`None` for a new alias).
     pub from: Option<String>,
     /// The target after the change.
@@ -60,6 +59,73 @@ pub struct AliasEvent {
     /// Who or what made it: a user, `milvus-api`, `coord:auto-failover`.
     pub by: String,
     pub reason: String,
+}
+
+/// What an alias change did; stored and shown as its lowercase name
+/// (`create`, `alter`, `mirror`, `flip`, `pin`, `unpin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AliasAction {
+    Create,
+    Alter,
+    Mirror,
+    Flip,
+    Pin,
+    Unpin,
+}
+
+impl AliasAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AliasAction::Create => "create",
+            AliasAction::Alter => "alter",
+            AliasAction::Mirror => "mirror",
+            AliasAction::Flip => "flip",
+            AliasAction::Pin => "pin",
+            AliasAction::Unpin => "unpin",
+        }
+    }
+
+    /// Whether the change moved (or may have moved) the alias to another
+    /// collection by hand or by failover: the hold-down of automatic
+    /// failover and the status page's recent flips count these.
+    pub fn moves_target(self) -> bool {
+        matches!(self, AliasAction::Flip | AliasAction::Alter)
+    }
+}
+
+impl std::fmt::Display for AliasAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AliasAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_keep_their_stored_names() -> Result<(), serde_json::Error> {
+        for a in [
+            AliasAction::Create,
+            AliasAction::Alter,
+            AliasAction::Mirror,
+            AliasAction::Flip,
+            AliasAction::Pin,
+            AliasAction::Unpin,
+        ] {
+            let json = serde_json::to_string(&a)?;
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            assert_eq!(serde_json::from_str::<AliasAction>(&json)?, a);
+        }
+        Ok(())
+    }
 }
 
 /// Who changes an alias and why (kept in the alias's history).

@@ -12,7 +12,9 @@ mod meta;
 mod query;
 mod route;
 
-pub use alias::{ALIAS_HISTORY, Actor, AliasChange, AliasEvent, AliasMeta, MirrorMeta};
+pub use alias::{
+    ALIAS_HISTORY, Actor, AliasAction, AliasChange, AliasEvent, AliasMeta, MirrorMeta,
+};
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use digest::{
     BucketDigest, DIGEST_BUCKETS, DigestBuilder, DigestRequest, MAX_DIGEST_BUCKETS, RowHasher,

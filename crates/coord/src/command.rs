@@ -119,12 +119,48 @@ pub enum MetaResponse {
     },
 }
 
-/// A Raft log entry's payload: the command and the proposer's timestamp
-/// (carried in the entry so that every replica applies the same value).
+impl MetaCommand {
+    /// What the command does, for logs and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MetaCommand::CreateCollection { .. } => "create collection",
+            MetaCommand::DropCollection { .. } => "drop collection",
+            MetaCommand::SetIndex { .. } => "set index",
+            MetaCommand::DropIndex { .. } => "drop index",
+            MetaCommand::SetLoaded { .. } => "set loaded",
+            MetaCommand::CreateAlias { .. } => "create alias",
+            MetaCommand::AlterAlias { .. } => "alter alias",
+            MetaCommand::DropAlias { .. } => "drop alias",
+            MetaCommand::RegisterSegments { .. } => "register segments",
+            MetaCommand::AcquireShard { .. } => "acquire shard",
+            MetaCommand::AllocateIds { .. } => "allocate ids",
+            MetaCommand::RegisterNode { .. } => "register node",
+            MetaCommand::AliasAdmin { .. } => "alias admin",
+            MetaCommand::SetReplicas { .. } => "set replicas",
+        }
+    }
+}
+
+/// Identifies one proposal across its retries: a client picks `client`
+/// at random once and numbers its proposals with `seq`. The state machine
+/// remembers the replies of the most recent ids (`crate::requests`), so a
+/// retried proposal applies once and gets its first answer again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    pub client: u64,
+    pub seq: u64,
+}
+
+/// A Raft log entry's payload: the command, the proposer's timestamp
+/// (carried in the entry so that every replica applies the same value) and
+/// the request id (None: not deduplicated; entries written before request
+/// ids existed have none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetaRequest {
     pub(crate) ts: Timestamp,
     pub(crate) cmd: MetaCommand,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) request: Option<RequestId>,
 }
 
 /// The state machine's reply to one log entry.

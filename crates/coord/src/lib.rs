@@ -5,7 +5,12 @@
 //!
 //! The rules that change the metadata are pure functions over [`MetaState`]
 //! (`rules::apply(state, command, log_ts)`), unit-tested without I/O; openraft
-//! only orders and carries out the commands.
+//! only orders and carries out the commands. Every change is one
+//! [`MetaCommand`] proposed through one entry ([`CoordApi::propose`]: the
+//! in-process [`Coord`] and the network [`CoordClient`] both implement it);
+//! the typed calls ([`MetaOps`]) and the role interfaces ([`Catalog`]) are
+//! written once over that trait. Retried proposals carry a [`RequestId`] and
+//! apply once (`requests.rs`).
 //!
 //! A coord runs alone ([`Coord::open`], transport [`NoPeers`]) or as one
 //! member of an N-node cluster ([`Coord::open_cluster`], transport
@@ -24,26 +29,30 @@
 //!   after it is reported as corruption.
 //! - `raft-state.json` — vote, committed and purged log ids (temp file +
 //!   fsync + rename).
-//! - `snapshot.json` — `{"meta": SnapshotMeta, "state": MetaState}` (temp
-//!   file + fsync + rename); the log is compacted behind it.
+//! - `snapshot.json` — `{"meta": SnapshotMeta, "state": MetaState,
+//!   "requests": [[RequestId, reply], ...]}` (temp file + fsync + rename;
+//!   `requests` absent in older snapshots); the log is compacted behind it.
 
+mod catalog;
 mod command;
 mod coord;
 mod error;
+mod meta;
 mod raft;
 mod remote;
+mod requests;
 mod rules;
 mod server;
 mod state;
 mod wire;
 
-pub use command::{Actor, AliasChange};
+pub use catalog::{Catalog, LocalNodes, collection_info, segment_info, segment_meta};
+pub use command::{Actor, AliasChange, MetaCommand, MetaResponse, RequestId};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
+pub use meta::{CoordApi, MetaOps, MirrorHealth, Proposed};
 pub use raft::{DropRule, FaultyTransport, GrpcTransport, NoPeers, RaftTransport, TypeConfig};
-pub use remote::{
-    CoordClient, CoordClientOptions, collection_info, route_of, segment_info, segment_meta,
-};
+pub use remote::{CoordClient, CoordClientOptions, route_of};
 pub use server::serve;
 pub use state::{
     ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState,

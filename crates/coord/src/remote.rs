@@ -14,22 +14,21 @@
 //! - After a write the client waits (within the deadline) until its cache
 //!   holds the write, so a lookup right after a DDL call sees it.
 //!
-//! A write whose outcome was lost (the leader died after committing it)
-//! is retried. Creates and drops of collections and aliases recognise
-//! their own earlier success (the retry answers "already exists" / "not
-//! found" and the metadata is as asked): they succeed. Allocated ids may be
-//! skipped, and a retried `acquire_shard` may skip an epoch (harmless: the
-//! caller owns the newest one).
+//! Every metadata change is one `Propose` carrying a request id (this
+//! client's random id and a sequence number): a proposal whose answer was
+//! lost (the leader died after committing it) is retried with the same id,
+//! and the state machine answers it with its first reply instead of
+//! applying it again — no skipped ids or epochs, no double flips.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use parking_lot::Mutex;
-use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
+use quiver_common::{Error, Result};
 use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
 use tokio::sync::watch;
@@ -37,18 +36,15 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
 mod nodes;
-mod roles;
 
 pub use nodes::route_of;
-pub use roles::{collection_info, segment_info, segment_meta};
 
-use crate::command::{Actor, AliasChange};
-use crate::coord::{ClusterStatus, Role};
+use crate::command::{MetaCommand, MetaResponse, RequestId};
+use crate::coord::{ClusterStatus, NodeHealth, Role};
+use crate::meta::{CoordApi, MirrorHealth, Proposed};
 use crate::raft::MAX_MESSAGE_BYTES;
-use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, SegmentMeta};
-use crate::wire::{
-    Failure, classify, from_json_reply, index_to_pb, segment_from_pb, segment_to_pb,
-};
+use crate::state::{MetaState, NodeRole};
+use crate::wire::{Failure, classify, from_json_reply, health_from_pb, role_to_pb};
 
 /// Timeouts and backoff of a [`CoordClient`].
 #[derive(Debug, Clone)]
@@ -94,6 +90,9 @@ struct Inner {
     conn: Arc<Connections>,
     cache: watch::Receiver<Arc<MetaState>>,
     watcher: JoinHandle<()>,
+    /// This client's part of its request ids (random), and the next seq.
+    client_id: u64,
+    seq: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -174,10 +173,7 @@ impl Connections {
 
     /// Runs `call` against the leader, following redirects and retrying
     /// other coords with backoff until it answers or the deadline passes.
-    /// The flag is true if an attempt failed in a way that may have left
-    /// the call applied (no answer, or a timeout on a coord) before the
-    /// final one: a write's final answer may then describe its own retry.
-    async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> (Result<T>, bool)
+    async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
     where
         F: FnMut(CoordServiceClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
@@ -187,22 +183,21 @@ impl Connections {
         let mut backoff = o.backoff_min;
         let mut redirects = 0u32;
         let mut last: String;
-        let mut ambiguous = false;
         loop {
             let addr = self.pick();
             let left = deadline.saturating_duration_since(Instant::now());
             let client = match self.client(&addr) {
                 Ok(c) => c,
-                Err(e) => return (Err(e), ambiguous),
+                Err(e) => return Err(e),
             };
             let attempt = tokio::time::timeout(left.min(o.attempt_timeout), call(client)).await;
             let pause = match attempt {
                 Ok(Ok(reply)) => {
                     self.set_leader(Some(addr));
-                    return (Ok(reply.into_inner()), ambiguous);
+                    return Ok(reply.into_inner());
                 }
                 Ok(Err(status)) => match classify(&status) {
-                    Failure::Final(e) => return (Err(e), ambiguous),
+                    Failure::Final(e) => return Err(e),
                     Failure::Redirect { leader, addr: to } => {
                         last = format!("coord at {addr} is not the leader (leader: {leader:?})");
                         redirects += 1;
@@ -218,7 +213,6 @@ impl Connections {
                     Failure::Retry(msg) => {
                         last = format!("coord at {addr}: {msg}");
                         self.leader_failed(&addr);
-                        ambiguous = true;
                         true
                     }
                 },
@@ -228,7 +222,6 @@ impl Connections {
                         o.attempt_timeout
                     );
                     self.leader_failed(&addr);
-                    ambiguous = true;
                     true
                 }
             };
@@ -238,7 +231,7 @@ impl Connections {
                     "{what}: no coord leader answered within {:?}; last: {last}",
                     o.call_timeout
                 ));
-                return (Err(e), ambiguous);
+                return Err(e);
             }
             if pause {
                 tracing::debug!(what, %last, "coord call retrying");
@@ -273,6 +266,8 @@ impl CoordClient {
                 conn,
                 cache: cache.clone(),
                 watcher,
+                client_id: random_client_id(),
+                seq: AtomicU64::new(1),
             }),
         };
         let first = cache.wait_for(|_| synced.load(Ordering::Acquire));
@@ -319,371 +314,15 @@ impl CoordClient {
         F: FnMut(CoordServiceClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.inner.conn.call(what, call).await.0
-    }
-
-    /// [`Self::call`] for a write that is not idempotent: also says whether
-    /// an earlier attempt may have applied it (see [`Connections::call`]).
-    async fn call_write<T, F, Fut>(&self, what: &str, call: F) -> (Result<T>, bool)
-    where
-        F: FnMut(CoordServiceClient<Channel>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-    {
         self.inner.conn.call(what, call).await
     }
 
-    /// Creates a collection (metadata only; see [`Coord::create_collection`](crate::Coord::create_collection)).
-    pub async fn create_collection(
-        &self,
-        schema: CollectionSchema,
-        shards: u32,
-        metric: Metric,
-        index: Option<IndexSpec>,
-    ) -> Result<CollectionMeta> {
-        let req = pb::CreateCollectionRequest {
-            schema_json: json(&schema, "schema")?,
-            shards,
-            metric_json: json(&metric, "metric")?,
-            index: index.as_ref().map(index_to_pb),
-        };
-        let (reply, ambiguous) = self
-            .call_write("create collection", |mut c| {
-                let req = req.clone();
-                async move { c.create_collection(req).await }
-            })
-            .await;
-        let reply = match reply {
-            // An earlier attempt committed (its answer was lost): the
-            // collection exists as asked, so the call succeeded.
-            Err(Error::AlreadyExists(what)) if ambiguous => {
-                let existing = self.describe_collection(&schema.name).await?;
-                if existing.schema == schema
-                    && existing.shards == shards
-                    && existing.metric == metric
-                {
-                    self.seen(self.state().version()).await;
-                    return Ok(existing);
-                }
-                return Err(Error::AlreadyExists(what));
-            }
-            other => other?,
-        };
-        self.seen(reply.version).await;
-        from_json_reply(&reply.collection_json, "collection")
-    }
-
-    pub async fn drop_collection(&self, name: &str) -> Result<()> {
-        let req = pb::NameRequest { name: name.into() };
-        let (reply, ambiguous) = self
-            .call_write("drop collection", |mut c| {
-                let req = req.clone();
-                async move { c.drop_collection(req).await }
-            })
-            .await;
-        match reply {
-            Ok(reply) => self.seen(reply.version).await,
-            // An earlier attempt dropped it.
-            Err(Error::CollectionNotFound(_)) if ambiguous => {}
-            Err(e) => return Err(e),
+    /// A request id for one proposal (reused by its retries).
+    fn next_request(&self) -> RequestId {
+        RequestId {
+            client: self.inner.client_id,
+            seq: self.inner.seq.fetch_add(1, Ordering::Relaxed),
         }
-        Ok(())
-    }
-
-    /// A collection by name or alias, read from the leader (linearizable).
-    pub async fn describe_collection(&self, name_or_alias: &str) -> Result<CollectionMeta> {
-        let req = pb::NameRequest {
-            name: name_or_alias.into(),
-        };
-        let reply = self
-            .call("describe collection", |mut c| {
-                let req = req.clone();
-                async move { c.describe_collection(req).await }
-            })
-            .await?;
-        from_json_reply(&reply.collection_json, "collection")
-    }
-
-    /// All collections, read from the leader (linearizable).
-    pub async fn list_collections(&self) -> Result<Vec<CollectionMeta>> {
-        let reply = self
-            .call("list collections", |mut c| async move {
-                c.list_collections(pb::Empty {}).await
-            })
-            .await?;
-        reply
-            .collections_json
-            .iter()
-            .map(|j| from_json_reply(j, "collection"))
-            .collect()
-    }
-
-    pub async fn set_index(&self, collection: &str, index: IndexSpec) -> Result<()> {
-        let req = pb::SetIndexRequest {
-            collection: collection.into(),
-            index: Some(index_to_pb(&index)),
-        };
-        let reply = self
-            .call("set index", |mut c| {
-                let req = req.clone();
-                async move { c.set_index(req).await }
-            })
-            .await?;
-        self.seen(reply.version).await;
-        Ok(())
-    }
-
-    pub async fn drop_index(&self, collection: &str) -> Result<()> {
-        let req = pb::NameRequest {
-            name: collection.into(),
-        };
-        let reply = self
-            .call("drop index", |mut c| {
-                let req = req.clone();
-                async move { c.drop_index(req).await }
-            })
-            .await?;
-        self.seen(reply.version).await;
-        Ok(())
-    }
-
-    /// Loads or releases a collection; `replica_number` (None keeps the
-    /// current value) is how many querynodes serve each shard while loaded.
-    pub async fn set_loaded(
-        &self,
-        collection: &str,
-        loaded: bool,
-        replica_number: Option<u32>,
-    ) -> Result<()> {
-        if replica_number == Some(0) {
-            return Err(Error::invalid(
-                "replica_number",
-                "must be at least 1 (got 0)",
-            ));
-        }
-        let req = pb::SetLoadedRequest {
-            collection: collection.into(),
-            loaded,
-            replica_number: replica_number.unwrap_or(0),
-        };
-        let reply = self
-            .call("set loaded", |mut c| {
-                let req = req.clone();
-                async move { c.set_loaded(req).await }
-            })
-            .await?;
-        self.seen(reply.version).await;
-        Ok(())
-    }
-
-    /// Creates `alias` -> `collection`; returns the alias's epoch.
-    pub async fn create_alias(&self, alias: &str, collection: &str) -> Result<u64> {
-        let req = pb::AliasRequest {
-            alias: alias.into(),
-            collection: collection.into(),
-        };
-        let (reply, ambiguous) = self
-            .call_write("create alias", |mut c| {
-                let req = req.clone();
-                async move { c.create_alias(req).await }
-            })
-            .await;
-        let reply = match reply {
-            // An earlier attempt created it, pointing where asked.
-            Err(Error::AlreadyExists(what)) if ambiguous => {
-                let aliases = self.list_aliases().await?;
-                return match aliases.into_iter().find(|(a, _)| a == alias) {
-                    Some((_, meta)) if meta.collection == collection => Ok(meta.epoch),
-                    _ => Err(Error::AlreadyExists(what)),
-                };
-            }
-            other => other?,
-        };
-        self.seen(reply.version).await;
-        Ok(reply.epoch)
-    }
-
-    /// Points `alias` at `collection`; returns the new epoch.
-    pub async fn alter_alias(&self, alias: &str, collection: &str) -> Result<u64> {
-        let req = pb::AliasRequest {
-            alias: alias.into(),
-            collection: collection.into(),
-        };
-        let reply = self
-            .call("alter alias", |mut c| {
-                let req = req.clone();
-                async move { c.alter_alias(req).await }
-            })
-            .await?;
-        self.seen(reply.version).await;
-        Ok(reply.epoch)
-    }
-
-    pub async fn drop_alias(&self, alias: &str) -> Result<()> {
-        let req = pb::NameRequest { name: alias.into() };
-        let (reply, ambiguous) = self
-            .call_write("drop alias", |mut c| {
-                let req = req.clone();
-                async move { c.drop_alias(req).await }
-            })
-            .await;
-        match reply {
-            Ok(reply) => self.seen(reply.version).await,
-            // An earlier attempt dropped it ("alias ... does not exist").
-            Err(Error::InvalidArgument { field, .. }) if ambiguous && field == "alias" => {}
-            Err(e) => return Err(e),
-        }
-        Ok(())
-    }
-
-    /// All aliases, read from the leader (linearizable).
-    pub async fn list_aliases(&self) -> Result<Vec<(String, AliasMeta)>> {
-        let reply = self
-            .call("list aliases", |mut c| async move {
-                c.list_aliases(pb::Empty {}).await
-            })
-            .await?;
-        Ok(reply
-            .aliases
-            .into_iter()
-            .map(|a| {
-                let meta = serde_json::from_slice(&a.alias_json).unwrap_or(AliasMeta {
-                    collection: a.collection,
-                    epoch: a.epoch,
-                    mirror: None,
-                    history: Vec::new(),
-                });
-                (a.alias, meta)
-            })
-            .collect())
-    }
-
-    /// An admin API alias change, recorded with `actor`; returns the
-    /// alias's new epoch. A flip without `expect` is sent as a
-    /// compare-and-swap against the target this client knows, so a retry
-    /// after an ambiguous failure can never flip twice; if that retry finds
-    /// the alias already changed by this very request, it succeeds.
-    pub async fn alias_admin(&self, change: AliasChange, actor: Actor) -> Result<u64> {
-        let change = match change {
-            AliasChange::Flip {
-                alias,
-                expect: None,
-            } => {
-                let current = self.state().alias(&alias).map(|a| a.collection.clone());
-                AliasChange::Flip {
-                    alias,
-                    expect: current,
-                }
-            }
-            other => other,
-        };
-        let req = pb::AliasAdminRequest {
-            change_json: json(&change, "change")?,
-            actor_json: json(&actor, "actor")?,
-        };
-        let (reply, ambiguous) = self
-            .call_write("alias admin", |mut c| {
-                let req = req.clone();
-                async move { c.alias_admin(req).await }
-            })
-            .await;
-        let reply = match reply {
-            Err(e) if ambiguous => {
-                let alias = match &change {
-                    AliasChange::Alter { alias, .. }
-                    | AliasChange::Mirror { alias, .. }
-                    | AliasChange::Flip { alias, .. }
-                    | AliasChange::Pin { alias, .. } => alias.clone(),
-                };
-                let aliases = self.list_aliases().await?;
-                let last = aliases
-                    .into_iter()
-                    .find(|(a, _)| *a == alias)
-                    .and_then(|(_, meta)| meta.history.last().cloned());
-                return match last {
-                    Some(ev) if ev.by == actor.by && ev.reason == actor.reason => Ok(ev.epoch),
-                    _ => Err(e),
-                };
-            }
-            other => other?,
-        };
-        self.seen(reply.version).await;
-        Ok(reply.epoch)
-    }
-
-    /// Registers sealed segments; returns the shard's WAL checkpoint.
-    /// `epoch` must be the shard's current owner epoch, else the call fails
-    /// with `Fenced`.
-    pub async fn register_segments(
-        &self,
-        collection_id: CollectionId,
-        shard: ShardIndex,
-        epoch: u64,
-        segments: Vec<SegmentMeta>,
-        wal_checkpoint: u64,
-    ) -> Result<u64> {
-        let req = pb::RegisterSegmentsRequest {
-            collection_id,
-            shard,
-            segments: segments.iter().map(segment_to_pb).collect(),
-            wal_checkpoint,
-            epoch,
-        };
-        let reply = self
-            .call("register segments", |mut c| {
-                let req = req.clone();
-                async move { c.register_segments(req).await }
-            })
-            .await?;
-        Ok(reply.wal_checkpoint)
-    }
-
-    /// A shard's segments and WAL checkpoint, read from the leader (linearizable).
-    pub async fn segments(
-        &self,
-        collection_id: CollectionId,
-        shard: ShardIndex,
-    ) -> Result<(Vec<SegmentMeta>, u64)> {
-        let req = pb::ShardRequest {
-            collection_id,
-            shard,
-        };
-        let reply = self
-            .call("segments", |mut c| async move { c.segments(req).await })
-            .await?;
-        let segments = reply.segments.iter().map(segment_from_pb).collect();
-        Ok((segments, reply.wal_checkpoint))
-    }
-
-    /// Makes `node_id` the shard's owner; returns its fencing epoch.
-    pub async fn acquire_shard(
-        &self,
-        collection_id: CollectionId,
-        shard: ShardIndex,
-        node_id: u64,
-    ) -> Result<u64> {
-        let req = pb::AcquireShardRequest {
-            collection_id,
-            shard,
-            node_id,
-        };
-        let reply = self
-            .call("acquire shard", |mut c| async move {
-                c.acquire_shard(req).await
-            })
-            .await?;
-        Ok(reply.epoch)
-    }
-
-    /// Reserves `count` ids that are never handed out again.
-    pub async fn allocate_ids(&self, count: u64) -> Result<Range<u64>> {
-        let req = pb::AllocateIdsRequest { count };
-        let reply = self
-            .call(
-                "allocate ids",
-                |mut c| async move { c.allocate_ids(req).await },
-            )
-            .await?;
-        Ok(reply.first..reply.first + reply.count)
     }
 
     /// The cluster as the coord at `addr` sees it (one attempt, no retry).
@@ -715,6 +354,102 @@ impl CoordClient {
             term: reply.term,
             last_applied: reply.last_applied,
             meta_version: reply.meta_version,
+        })
+    }
+}
+
+/// A client id that no other client picks (in practice): the process's
+/// random hasher keys, the time and the process id, hashed.
+fn random_client_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+#[async_trait]
+impl CoordApi for CoordClient {
+    async fn propose(&self, cmd: MetaCommand) -> Result<Proposed> {
+        let what = cmd.name();
+        let request = self.next_request();
+        let req = pb::ProposeRequest {
+            command_json: json(&cmd, "command")?,
+            client_id: request.client,
+            seq: request.seq,
+        };
+        let reply = self
+            .call(what, |mut c| {
+                let req = req.clone();
+                async move { c.propose(req).await }
+            })
+            .await?;
+        let response: MetaResponse = from_json_reply(&reply.response_json, "response")?;
+        self.seen(reply.version).await;
+        Ok(Proposed {
+            response,
+            version: reply.version,
+        })
+    }
+
+    async fn read(&self) -> Result<Arc<MetaState>> {
+        let reply = self
+            .call("read metadata", |mut c| async move {
+                c.read(pb::Empty {}).await
+            })
+            .await?;
+        Ok(Arc::new(from_json_reply(&reply.state_json, "metadata")?))
+    }
+
+    fn state(&self) -> Arc<MetaState> {
+        CoordClient::state(self)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Arc<MetaState>> {
+        CoordClient::subscribe(self)
+    }
+
+    async fn heartbeat(
+        &self,
+        id: u64,
+        role: NodeRole,
+        addr: &str,
+        mirror_lag_ms: &std::collections::BTreeMap<u64, u64>,
+    ) -> Result<()> {
+        if addr.is_empty() {
+            return Err(Error::invalid("addr", "a node needs a host:port address"));
+        }
+        let req = pb::HeartbeatRequest {
+            id,
+            role: role_to_pb(role) as i32,
+            addr: addr.to_string(),
+            mirror_lag_ms: mirror_lag_ms.iter().map(|(k, v)| (*k, *v)).collect(),
+        };
+        self.call("heartbeat", |mut c| {
+            let req = req.clone();
+            async move { c.heartbeat(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn node_health(&self) -> Result<Vec<NodeHealth>> {
+        self.node_health_reply()
+            .await?
+            .nodes
+            .iter()
+            .map(health_from_pb)
+            .collect()
+    }
+
+    async fn mirror_health(&self) -> Result<MirrorHealth> {
+        let reply = self.node_health_reply().await?;
+        Ok(MirrorHealth {
+            lag_ms: reply.mirror_lag_ms.into_iter().collect(),
+            divergent_rows: reply.divergent_rows.into_iter().collect(),
         })
     }
 }

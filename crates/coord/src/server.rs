@@ -1,9 +1,10 @@
 //! The coord's gRPC server: `quiver.coord.v1.RaftService` (peers) and
 //! `quiver.coord.v1.CoordService` (the metadata API) over one [`Coord`].
 //!
-//! Writes go to [`Coord`]'s Raft write path, which only the leader accepts
+//! Every metadata change is one `Propose` (a `MetaCommand` and its request
+//! id) handed to [`Coord::propose`], which only the leader accepts
 //! (followers answer FAILED_PRECONDITION with the leader's id and address);
-//! reads of metadata are linearizable ([`Coord::read_state`], leader only);
+//! `Read` is linearizable ([`Coord::read_state`], leader only);
 //! `Watch` and `ClusterStatus` are answered by every node from its own
 //! applied state.
 
@@ -22,14 +23,12 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::command::{MetaCommand, RequestId};
 use crate::coord::Coord;
 use crate::error::{CoordError, Result};
 use crate::raft::{MAX_MESSAGE_BYTES, TypeConfig};
 use crate::state::MetaState;
-use crate::wire::{
-    from_json_arg, health_to_pb, index_from_pb, role_from_pb, segment_from_pb, segment_to_pb,
-    to_json, to_status,
-};
+use crate::wire::{from_json_arg, health_to_pb, role_from_pb, to_json, to_status};
 
 /// Serves both services of `coord` on `listener` until `shutdown` resolves;
 /// then open `Watch` streams end and in-flight calls drain. Does not stop
@@ -122,238 +121,32 @@ impl MetaService {
             version: self.version(),
         }))
     }
-
-    /// A linearizable read of the metadata (leader only).
-    async fn read(&self) -> Result<Arc<MetaState>, Status> {
-        self.coord.read_state().await.map_err(to_status)
-    }
-}
-
-fn not_found(name: &str) -> Status {
-    to_status(CoordError::Rule(crate::RuleError::CollectionNotFound(
-        name.to_string(),
-    )))
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::MetaSnapshot, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl CoordService for MetaService {
-    async fn create_collection(
-        &self,
-        request: Request<pb::CreateCollectionRequest>,
-    ) -> Reply<pb::CollectionReply> {
+    async fn propose(&self, request: Request<pb::ProposeRequest>) -> Reply<pb::ProposeReply> {
         let req = request.into_inner();
-        let schema = from_json_arg(&req.schema_json, "schema_json")?;
-        let metric = from_json_arg(&req.metric_json, "metric_json")?;
-        let index = req.index.as_ref().map(index_from_pb).transpose()?;
-        let meta = self
-            .coord
-            .create_collection(schema, req.shards, metric, index)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::CollectionReply {
-            collection_json: to_json(&meta, "collection")?,
+        let cmd: MetaCommand = from_json_arg(&req.command_json, "command_json")?;
+        let id = (req.client_id != 0).then_some(RequestId {
+            client: req.client_id,
+            seq: req.seq,
+        });
+        let response = self.coord.propose(cmd, id).await.map_err(to_status)?;
+        Ok(Response::new(pb::ProposeReply {
+            response_json: to_json(&response, "response")?,
             version: self.version(),
         }))
     }
 
-    async fn drop_collection(&self, request: Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
-        let name = request.into_inner().name;
-        self.coord.drop_collection(&name).await.map_err(to_status)?;
-        self.write_reply()
-    }
-
-    async fn describe_collection(
-        &self,
-        request: Request<pb::NameRequest>,
-    ) -> Reply<pb::CollectionReply> {
-        let name = request.into_inner().name;
-        let state = self.read().await?;
-        let meta = state.collection(&name).ok_or_else(|| not_found(&name))?;
-        Ok(Response::new(pb::CollectionReply {
-            collection_json: to_json(meta, "collection")?,
+    async fn read(&self, _request: Request<pb::Empty>) -> Reply<pb::MetaSnapshot> {
+        let state = self.coord.read_state().await.map_err(to_status)?;
+        Ok(Response::new(pb::MetaSnapshot {
             version: state.version(),
-        }))
-    }
-
-    async fn list_collections(
-        &self,
-        _request: Request<pb::Empty>,
-    ) -> Reply<pb::ListCollectionsReply> {
-        let state = self.read().await?;
-        let collections = state
-            .collections()
-            .map(|c| to_json(c, "collection"))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ListCollectionsReply {
-            collections_json: collections,
-            version: state.version(),
-        }))
-    }
-
-    async fn set_index(&self, request: Request<pb::SetIndexRequest>) -> Reply<pb::WriteReply> {
-        let req = request.into_inner();
-        let index = req
-            .index
-            .as_ref()
-            .ok_or_else(|| {
-                to_status(CoordError::Config {
-                    field: "index".into(),
-                    rule: "is required".into(),
-                })
-            })
-            .and_then(index_from_pb)?;
-        self.coord
-            .set_index(&req.collection, index)
-            .await
-            .map_err(to_status)?;
-        self.write_reply()
-    }
-
-    async fn drop_index(&self, request: Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
-        let name = request.into_inner().name;
-        self.coord.drop_index(&name).await.map_err(to_status)?;
-        self.write_reply()
-    }
-
-    async fn set_loaded(&self, request: Request<pb::SetLoadedRequest>) -> Reply<pb::WriteReply> {
-        let req = request.into_inner();
-        let replicas = Some(req.replica_number).filter(|n| *n != 0);
-        self.coord
-            .set_loaded(&req.collection, req.loaded, replicas)
-            .await
-            .map_err(to_status)?;
-        self.write_reply()
-    }
-
-    async fn create_alias(&self, request: Request<pb::AliasRequest>) -> Reply<pb::AliasReply> {
-        let req = request.into_inner();
-        let epoch = self
-            .coord
-            .create_alias(&req.alias, &req.collection)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AliasReply {
-            epoch,
-            version: self.version(),
-        }))
-    }
-
-    async fn alter_alias(&self, request: Request<pb::AliasRequest>) -> Reply<pb::AliasReply> {
-        let req = request.into_inner();
-        let epoch = self
-            .coord
-            .alter_alias(&req.alias, &req.collection)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AliasReply {
-            epoch,
-            version: self.version(),
-        }))
-    }
-
-    async fn alias_admin(&self, request: Request<pb::AliasAdminRequest>) -> Reply<pb::AliasReply> {
-        let req = request.into_inner();
-        let change = from_json_arg(&req.change_json, "change_json")?;
-        let actor = from_json_arg(&req.actor_json, "actor_json")?;
-        let epoch = self
-            .coord
-            .alias_admin(change, actor)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AliasReply {
-            epoch,
-            version: self.version(),
-        }))
-    }
-
-    async fn drop_alias(&self, request: Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
-        let name = request.into_inner().name;
-        self.coord.drop_alias(&name).await.map_err(to_status)?;
-        self.write_reply()
-    }
-
-    async fn list_aliases(&self, _request: Request<pb::Empty>) -> Reply<pb::ListAliasesReply> {
-        let state = self.read().await?;
-        let aliases = state
-            .aliases()
-            .iter()
-            .map(|(alias, meta)| {
-                Ok(pb::Alias {
-                    alias: alias.clone(),
-                    collection: meta.collection.clone(),
-                    epoch: meta.epoch,
-                    alias_json: to_json(meta, "alias")?,
-                })
-            })
-            .collect::<Result<_, Status>>()?;
-        Ok(Response::new(pb::ListAliasesReply {
-            aliases,
-            version: state.version(),
-        }))
-    }
-
-    async fn register_segments(
-        &self,
-        request: Request<pb::RegisterSegmentsRequest>,
-    ) -> Reply<pb::RegisterSegmentsReply> {
-        let req = request.into_inner();
-        let segments = req.segments.iter().map(segment_from_pb).collect();
-        let wal_checkpoint = self
-            .coord
-            .register_segments(
-                req.collection_id,
-                req.shard,
-                req.epoch,
-                segments,
-                req.wal_checkpoint,
-            )
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::RegisterSegmentsReply {
-            wal_checkpoint,
-            version: self.version(),
-        }))
-    }
-
-    async fn segments(&self, request: Request<pb::ShardRequest>) -> Reply<pb::SegmentsReply> {
-        let req = request.into_inner();
-        let state = self.read().await?;
-        let catalog = state.segments(req.collection_id, req.shard);
-        Ok(Response::new(pb::SegmentsReply {
-            segments: catalog.segments.iter().map(segment_to_pb).collect(),
-            wal_checkpoint: catalog.wal_checkpoint,
-            version: state.version(),
-        }))
-    }
-
-    async fn acquire_shard(
-        &self,
-        request: Request<pb::AcquireShardRequest>,
-    ) -> Reply<pb::AcquireShardReply> {
-        let req = request.into_inner();
-        let epoch = self
-            .coord
-            .acquire_shard(req.collection_id, req.shard, req.node_id)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AcquireShardReply {
-            epoch,
-            version: self.version(),
-        }))
-    }
-
-    async fn allocate_ids(
-        &self,
-        request: Request<pb::AllocateIdsRequest>,
-    ) -> Reply<pb::AllocateIdsReply> {
-        let count = request.into_inner().count;
-        let ids = self.coord.allocate_ids(count).await.map_err(to_status)?;
-        Ok(Response::new(pb::AllocateIdsReply {
-            first: ids.start,
-            count: ids.end - ids.start,
-            version: self.version(),
+            state_json: to_json(&*state, "metadata state")?,
+            node_id: self.coord.node_id(),
         }))
     }
 

@@ -1,95 +1,36 @@
 //! How coord's values and errors travel in `quiver.coord.v1` messages: the
-//! typed records (segments, index specs), the JSON-carried ones, and the
-//! error <-> gRPC status mapping shared by the server and [`crate::CoordClient`].
+//! typed records (node roles and health), the JSON-carried ones, and the
+//! error <-> gRPC status mapping shared by the server and
+//! [`crate::CoordClient`] (over the one wire error of every Quiver service,
+//! `quiver_rpc::WireError`).
 
 use quiver_proto::coord as pb;
+use quiver_rpc::WireError;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
 use crate::coord::NodeHealth;
 use crate::error::CoordError;
-use crate::state::{IndexKind, IndexSpec, NodeRole, SegmentMeta};
+use crate::state::NodeRole;
 
-/// Binary metadata entry holding the JSON of a [`WireError`].
-pub(crate) const ERROR_KEY: &str = "x-quiver-error-bin";
 /// ASCII metadata entries of a not-leader answer (for non-Rust callers).
 pub(crate) const LEADER_ID_KEY: &str = "x-quiver-leader-id";
 pub(crate) const LEADER_ADDR_KEY: &str = "x-quiver-leader-addr";
 
-/// An error as it crosses the wire: `quiver_common::Error`'s variants plus
-/// "not the leader".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum WireError {
-    InvalidArgument {
-        field: String,
-        rule: String,
-    },
-    CollectionNotFound(String),
-    AlreadyExists(String),
-    Unavailable(String),
-    Fenced(String),
-    DeadlineExceeded(String),
-    Corrupt(String),
-    Io(String),
-    Internal(String),
-    NotLeader {
-        leader: Option<u64>,
-        addr: Option<String>,
-    },
-}
-
-impl WireError {
-    fn code(&self) -> Code {
-        match self {
-            WireError::InvalidArgument { .. } => Code::InvalidArgument,
-            WireError::CollectionNotFound(_) => Code::NotFound,
-            WireError::AlreadyExists(_) => Code::AlreadyExists,
-            WireError::Unavailable(_) => Code::Unavailable,
-            WireError::Fenced(_) => Code::Aborted,
-            WireError::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            WireError::Corrupt(_) => Code::DataLoss,
-            WireError::Io(_) | WireError::Internal(_) => Code::Internal,
-            WireError::NotLeader { .. } => Code::FailedPrecondition,
-        }
-    }
-}
-
-impl From<CoordError> for WireError {
-    fn from(e: CoordError) -> Self {
-        use quiver_common::Error as E;
-        if let CoordError::NotLeader { leader, addr } = e {
-            return WireError::NotLeader { leader, addr };
-        }
-        match quiver_common::Error::from(e) {
-            E::InvalidArgument { field, rule } => WireError::InvalidArgument { field, rule },
-            E::CollectionNotFound(s) => WireError::CollectionNotFound(s),
-            E::AlreadyExists(s) => WireError::AlreadyExists(s),
-            // Coord never answers it (it is the front door's); kept final.
-            E::NotLoaded(s) => WireError::InvalidArgument {
-                field: "collection_name".to_string(),
-                rule: format!("collection not loaded: {s}"),
-            },
-            E::Unavailable(s) => WireError::Unavailable(s),
-            E::Fenced(s) => WireError::Fenced(s),
-            E::DeadlineExceeded(s) => WireError::DeadlineExceeded(s),
-            E::Corrupt(s) => WireError::Corrupt(s),
-            E::Io(s) => WireError::Io(s),
-            E::Internal(s) => WireError::Internal(s),
-        }
-    }
-}
-
-/// The gRPC status for a coord error (see `proto/quiver/coord.proto`).
+/// The gRPC status for a coord error (see `proto/quiver/coord.proto`): the
+/// one wire error of every Quiver service ([`WireError`]), plus the leader's
+/// id and address as ASCII entries on a not-leader answer.
 pub(crate) fn to_status(e: CoordError) -> Status {
     let message = e.to_string();
-    let wire = WireError::from(e);
-    let mut metadata = MetadataMap::new();
-    if let Ok(json) = serde_json::to_vec(&wire) {
-        metadata.insert_bin(ERROR_KEY, MetadataValue::from_bytes(&json));
-    }
+    let wire = match e {
+        CoordError::NotLeader { leader, addr } => WireError::NotLeader { leader, addr },
+        other => WireError::from(&quiver_common::Error::from(other)),
+    };
+    let mut status = wire.to_status(message);
     if let WireError::NotLeader { leader, addr } = &wire {
+        let metadata = status.metadata_mut();
         if let Some(id) = leader {
             metadata.insert(LEADER_ID_KEY, MetadataValue::from(*id));
         }
@@ -99,7 +40,7 @@ pub(crate) fn to_status(e: CoordError) -> Status {
             metadata.insert(LEADER_ADDR_KEY, value);
         }
     }
-    Status::with_metadata(wire.code(), message, metadata)
+    status
 }
 
 /// What a caller should do with a failed call.
@@ -118,12 +59,7 @@ pub(crate) enum Failure {
 
 /// Classifies a status returned by a coord (or by the transport).
 pub(crate) fn classify(status: &Status) -> Failure {
-    let wire = status
-        .metadata()
-        .get_bin(ERROR_KEY)
-        .and_then(|v| v.to_bytes().ok())
-        .and_then(|b| serde_json::from_slice::<WireError>(&b).ok());
-    let Some(wire) = wire else {
+    let Some(wire) = WireError::from_status(status) else {
         // No coord error: the transport failed, or the server is not a coord.
         return match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
@@ -139,20 +75,11 @@ pub(crate) fn classify(status: &Status) -> Failure {
             ))),
         };
     };
-    use quiver_common::Error as E;
     match wire {
         WireError::NotLeader { leader, addr } => Failure::Redirect { leader, addr },
         // Retryable on another coord: this one is starting, stopping or cut off.
         WireError::Unavailable(s) | WireError::DeadlineExceeded(s) => Failure::Retry(s),
-        WireError::InvalidArgument { field, rule } => {
-            Failure::Final(E::InvalidArgument { field, rule })
-        }
-        WireError::CollectionNotFound(s) => Failure::Final(E::CollectionNotFound(s)),
-        WireError::AlreadyExists(s) => Failure::Final(E::AlreadyExists(s)),
-        WireError::Fenced(s) => Failure::Final(E::Fenced(s)),
-        WireError::Corrupt(s) => Failure::Final(E::Corrupt(s)),
-        WireError::Io(s) => Failure::Final(E::Io(s)),
-        WireError::Internal(s) => Failure::Final(E::Internal(s)),
+        final_error => Failure::Final(final_error.into()),
     }
 }
 
@@ -177,26 +104,6 @@ pub(crate) fn from_json_reply<T: DeserializeOwned>(
 ) -> quiver_common::Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| quiver_common::Error::Internal(format!("bad {field} from coord: {e}")))
-}
-
-pub(crate) fn segment_to_pb(s: &SegmentMeta) -> pb::Segment {
-    pb::Segment {
-        id: s.id,
-        rows: s.rows,
-        max_ts: s.max_ts,
-        wal_seq: s.wal_seq,
-        has_index: s.has_index,
-    }
-}
-
-pub(crate) fn segment_from_pb(s: &pb::Segment) -> SegmentMeta {
-    SegmentMeta {
-        id: s.id,
-        rows: s.rows,
-        max_ts: s.max_ts,
-        wal_seq: s.wal_seq,
-        has_index: s.has_index,
-    }
 }
 
 pub(crate) fn role_to_pb(role: NodeRole) -> pb::NodeRole {
@@ -237,45 +144,6 @@ pub(crate) fn health_from_pb(h: &pb::NodeHealth) -> quiver_common::Result<NodeHe
         addr: h.addr.clone(),
         alive: h.alive,
         last_seen_ms: h.last_seen_ms,
-    })
-}
-
-pub(crate) fn index_to_pb(i: &IndexSpec) -> pb::IndexSpec {
-    use pb::index_spec::Kind;
-    let (kind, m, ef_construction) = match i.kind {
-        IndexKind::None => (Kind::None, 0, 0),
-        IndexKind::Flat => (Kind::Flat, 0, 0),
-        IndexKind::Hnsw { m, ef_construction } => (Kind::Hnsw, m, ef_construction),
-    };
-    pb::IndexSpec {
-        kind: kind as i32,
-        m,
-        ef_construction,
-        field_name: i.field_name.clone(),
-        index_name: i.index_name.clone(),
-    }
-}
-
-pub(crate) fn index_from_pb(i: &pb::IndexSpec) -> Result<IndexSpec, Status> {
-    use pb::index_spec::Kind;
-    let kind = match Kind::try_from(i.kind) {
-        Ok(Kind::None) => IndexKind::None,
-        Ok(Kind::Flat) => IndexKind::Flat,
-        Ok(Kind::Hnsw) => IndexKind::Hnsw {
-            m: i.m,
-            ef_construction: i.ef_construction,
-        },
-        Err(_) => {
-            return Err(to_status(CoordError::Config {
-                field: "index.kind".into(),
-                rule: format!("unknown index kind {}", i.kind),
-            }));
-        }
-    };
-    Ok(IndexSpec {
-        kind,
-        field_name: i.field_name.clone(),
-        index_name: i.index_name.clone(),
     })
 }
 
@@ -322,19 +190,6 @@ mod tests {
         assert!(matches!(classify(&status), Failure::Retry(_)));
         let bare = Status::unavailable("connection refused");
         assert!(matches!(classify(&bare), Failure::Retry(_)));
-    }
-
-    #[test]
-    fn index_specs_round_trip() {
-        let spec = IndexSpec {
-            kind: IndexKind::Hnsw {
-                m: 16,
-                ef_construction: 200,
-            },
-            field_name: "v".into(),
-            index_name: "v_idx".into(),
-        };
-        assert_eq!(index_from_pb(&index_to_pb(&spec)).ok(), Some(spec));
     }
 
     #[test]

@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use quiver_api::CatalogClient;
 use quiver_common::{CollectionSchema, Metric};
 use quiver_coord::{
-    Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, FaultyTransport,
-    GrpcTransport, Role, SegmentMeta,
+    Catalog, Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, FaultyTransport,
+    GrpcTransport, MetaCommand, MetaOps, Role, SegmentMeta,
 };
 use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
@@ -22,6 +22,15 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// A raw `Propose` of `cmd` without a request id.
+fn propose(cmd: &MetaCommand) -> Result<pb::ProposeRequest> {
+    Ok(pb::ProposeRequest {
+        command_json: serde_json::to_vec(cmd)?,
+        client_id: 0,
+        seq: 0,
+    })
+}
 
 /// Polls `cond` until it holds or `timeout` passes.
 async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut cond: F) -> Result<()>
@@ -255,7 +264,7 @@ async fn three_coords_elect_a_leader_and_followers_redirect() -> Result<()> {
     // A follower refuses a write and names the leader.
     let mut raw = CoordServiceClient::connect(format!("http://{}", cluster.addr(follower))).await?;
     let status = raw
-        .allocate_ids(pb::AllocateIdsRequest { count: 1 })
+        .propose(propose(&MetaCommand::AllocateIds { count: 1 })?)
         .await
         .expect_err("a follower does not write");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
@@ -267,7 +276,7 @@ async fn three_coords_elect_a_leader_and_followers_redirect() -> Result<()> {
     assert_eq!(named, Some(cluster.addr(leader)));
     let err = cluster
         .coord(follower)
-        .allocate_ids(1)
+        .propose(MetaCommand::AllocateIds { count: 1 }, None)
         .await
         .expect_err("follower");
     assert!(
@@ -282,10 +291,11 @@ async fn three_coords_elect_a_leader_and_followers_redirect() -> Result<()> {
     // (Where it went: the leader, unless a re-election under load moved it.)
     assert!(client.leader_addr().is_some());
     // The catalog's lookups (from the client's cache) see the writes at once.
-    let info = CatalogClient::collection(&client, "feed").context("alias in the cache")?;
+    let info = CatalogClient::collection(&Catalog::new(Arc::new(client.clone())), "feed")
+        .context("alias in the cache")?;
     assert_eq!(info.id, id);
     assert_eq!(
-        CatalogClient::aliases(&client),
+        CatalogClient::aliases(&Catalog::new(Arc::new(client.clone()))),
         vec![("feed".to_string(), "feed_a".to_string())]
     );
     // Linearizable reads go to the leader too.
@@ -360,13 +370,13 @@ async fn leader_failover_keeps_commits_and_the_client_keeps_working() -> Result<
     client.alter_alias("feed", "feed_b").await?;
     let more = client.allocate_ids(10).await?;
     assert!(more.start >= ids.end, "ids are never handed out twice");
-    let (segments, checkpoint) = client.segments(a, 0).await?;
+    let (segments, checkpoint) = client.shard_segments(a, 0).await?;
     assert_eq!((segments.len(), checkpoint), (2, 20));
     assert_eq!(client.acquire_shard(a, 0, 8).await?, 2);
     assert_ne!(client.leader_addr(), Some(cluster.addr(old)));
     // Its cache followed onto another coord after its stream broke.
     assert_eq!(
-        CatalogClient::collection(&client, "feed").map(|c| c.id),
+        CatalogClient::collection(&Catalog::new(Arc::new(client.clone())), "feed").map(|c| c.id),
         Some(b)
     );
 
@@ -422,7 +432,9 @@ async fn a_leader_cut_off_from_its_peers_cannot_commit() -> Result<()> {
         .await;
     ensure!(direct.is_err(), "a cut-off leader committed a write");
     let mut raw = CoordServiceClient::connect(format!("http://{}", cluster.addr(stale))).await?;
-    let over_grpc = raw.allocate_ids(pb::AllocateIdsRequest { count: 5 }).await;
+    let over_grpc = raw
+        .propose(propose(&MetaCommand::AllocateIds { count: 5 })?)
+        .await;
     ensure!(over_grpc.is_err(), "a cut-off leader allocated ids");
     // Linearizable reads on it fail too.
     ensure!(cluster.coord(stale).read_state().await.is_err());
@@ -464,7 +476,7 @@ async fn a_leader_cut_off_from_its_peers_cannot_commit() -> Result<()> {
 }
 
 /// A coord front that forwards every call to `leader`, except that the
-/// first `CreateCollection` and `CreateAlias` are applied by the leader but
+/// first proposal of each kind of command is applied by the leader but
 /// answered with UNAVAILABLE (the answer "was lost").
 struct LossyFront {
     leader: CoordServiceClient<tonic::transport::Channel>,
@@ -486,98 +498,22 @@ type Reply<T> = std::result::Result<tonic::Response<T>, tonic::Status>;
 
 #[tonic::async_trait]
 impl pb::coord_service_server::CoordService for LossyFront {
-    async fn drop_collection(
+    async fn propose(
         &self,
-        request: tonic::Request<pb::NameRequest>,
-    ) -> Reply<pb::WriteReply> {
-        self.client().drop_collection(request.into_inner()).await
+        request: tonic::Request<pb::ProposeRequest>,
+    ) -> Reply<pb::ProposeReply> {
+        let req = request.into_inner();
+        let cmd: quiver_coord::MetaCommand = serde_json::from_slice(&req.command_json)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let reply = self.client().propose(req).await?;
+        if self.lose(cmd.name()) {
+            return Err(tonic::Status::unavailable("answer lost"));
+        }
+        Ok(reply)
     }
 
-    async fn describe_collection(
-        &self,
-        request: tonic::Request<pb::NameRequest>,
-    ) -> Reply<pb::CollectionReply> {
-        self.client()
-            .describe_collection(request.into_inner())
-            .await
-    }
-
-    async fn list_collections(
-        &self,
-        request: tonic::Request<pb::Empty>,
-    ) -> Reply<pb::ListCollectionsReply> {
-        self.client().list_collections(request.into_inner()).await
-    }
-
-    async fn set_index(
-        &self,
-        request: tonic::Request<pb::SetIndexRequest>,
-    ) -> Reply<pb::WriteReply> {
-        self.client().set_index(request.into_inner()).await
-    }
-
-    async fn drop_index(&self, request: tonic::Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
-        self.client().drop_index(request.into_inner()).await
-    }
-
-    async fn set_loaded(
-        &self,
-        request: tonic::Request<pb::SetLoadedRequest>,
-    ) -> Reply<pb::WriteReply> {
-        self.client().set_loaded(request.into_inner()).await
-    }
-
-    async fn alter_alias(
-        &self,
-        request: tonic::Request<pb::AliasRequest>,
-    ) -> Reply<pb::AliasReply> {
-        self.client().alter_alias(request.into_inner()).await
-    }
-
-    async fn drop_alias(&self, request: tonic::Request<pb::NameRequest>) -> Reply<pb::WriteReply> {
-        self.client().drop_alias(request.into_inner()).await
-    }
-
-    async fn alias_admin(
-        &self,
-        request: tonic::Request<pb::AliasAdminRequest>,
-    ) -> Reply<pb::AliasReply> {
-        self.client().alias_admin(request.into_inner()).await
-    }
-
-    async fn list_aliases(
-        &self,
-        request: tonic::Request<pb::Empty>,
-    ) -> Reply<pb::ListAliasesReply> {
-        self.client().list_aliases(request.into_inner()).await
-    }
-
-    async fn register_segments(
-        &self,
-        request: tonic::Request<pb::RegisterSegmentsRequest>,
-    ) -> Reply<pb::RegisterSegmentsReply> {
-        self.client().register_segments(request.into_inner()).await
-    }
-
-    async fn segments(
-        &self,
-        request: tonic::Request<pb::ShardRequest>,
-    ) -> Reply<pb::SegmentsReply> {
-        self.client().segments(request.into_inner()).await
-    }
-
-    async fn acquire_shard(
-        &self,
-        request: tonic::Request<pb::AcquireShardRequest>,
-    ) -> Reply<pb::AcquireShardReply> {
-        self.client().acquire_shard(request.into_inner()).await
-    }
-
-    async fn allocate_ids(
-        &self,
-        request: tonic::Request<pb::AllocateIdsRequest>,
-    ) -> Reply<pb::AllocateIdsReply> {
-        self.client().allocate_ids(request.into_inner()).await
+    async fn read(&self, request: tonic::Request<pb::Empty>) -> Reply<pb::MetaSnapshot> {
+        self.client().read(request.into_inner()).await
     }
 
     async fn cluster_status(
@@ -596,31 +532,6 @@ impl pb::coord_service_server::CoordService for LossyFront {
 
     async fn node_health(&self, request: tonic::Request<pb::Empty>) -> Reply<pb::NodeHealthReply> {
         self.client().node_health(request.into_inner()).await
-    }
-
-    async fn create_collection(
-        &self,
-        request: tonic::Request<pb::CreateCollectionRequest>,
-    ) -> std::result::Result<tonic::Response<pb::CollectionReply>, tonic::Status> {
-        let reply = self
-            .client()
-            .create_collection(request.into_inner())
-            .await?;
-        if self.lose("create_collection") {
-            return Err(tonic::Status::unavailable("answer lost"));
-        }
-        Ok(reply)
-    }
-
-    async fn create_alias(
-        &self,
-        request: tonic::Request<pb::AliasRequest>,
-    ) -> std::result::Result<tonic::Response<pb::AliasReply>, tonic::Status> {
-        let reply = self.client().create_alias(request.into_inner()).await?;
-        if self.lose("create_alias") {
-            return Err(tonic::Status::unavailable("answer lost"));
-        }
-        Ok(reply)
     }
 
     type WatchStream = std::pin::Pin<
@@ -666,8 +577,9 @@ async fn a_retried_create_whose_answer_was_lost_succeeds() -> Result<()> {
             ),
     );
     let client = CoordClient::connect(vec![front_addr], client_options()).await?;
-    // Applied by the leader, answer lost, retried: "already exists" as
-    // asked, so the caller sees success.
+    // Each first proposal of a kind is applied by the leader, its answer
+    // lost, and retried with the same request id: it applies once and the
+    // retry gets the first answer.
     let meta = client
         .create_collection(CollectionSchema::simple("once", 4), 1, Metric::L2, None)
         .await?;
@@ -681,6 +593,31 @@ async fn a_retried_create_whose_answer_was_lost_succeeds() -> Result<()> {
             .map(|a| a.epoch),
         Some(epoch)
     );
+    // Ids and epochs are not skipped by a retry: the next call continues
+    // right after the first one's answer.
+    let next_id = cluster.coord(leader).state().next_id();
+    let ids = client.allocate_ids(10).await?;
+    assert_eq!(ids, next_id..next_id + 10);
+    assert_eq!(cluster.coord(leader).state().next_id(), next_id + 10);
+    assert_eq!(client.acquire_shard(meta.id, 0, 7).await?, 1);
+    assert_eq!(client.acquire_shard(meta.id, 0, 8).await?, 2);
+    // A flip whose answer was lost flips once.
+    let flip = quiver_coord::AliasChange::Alter {
+        alias: "once_alias".into(),
+        collection: "once".into(),
+        expect: None,
+    };
+    let before = client.list_aliases().await?;
+    let history = |aliases: &[(String, quiver_coord::AliasMeta)]| {
+        aliases
+            .iter()
+            .find(|(a, _)| a == "once_alias")
+            .map_or(0, |(_, m)| m.history.len())
+    };
+    client
+        .alias_admin(flip, quiver_coord::Actor::new("test", "lost answer"))
+        .await?;
+    assert_eq!(history(&client.list_aliases().await?), history(&before) + 1);
     // A real conflict still fails.
     let err = client
         .create_collection(CollectionSchema::simple("once", 4), 1, Metric::L2, None)

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use quiver_common::{CollectionSchema, ErrorKind, Metric};
-use quiver_coord::{Coord, CoordError, CoordOptions, IndexKind, IndexSpec, NoPeers, SegmentMeta};
+use quiver_coord::{
+    Coord, CoordError, CoordOptions, IndexKind, IndexSpec, MetaCommand, MetaOps, NoPeers,
+    SegmentMeta,
+};
 use tempfile::TempDir;
 
 async fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
@@ -110,7 +113,10 @@ async fn reopen_after_shutdown_restores_everything() -> Result<()> {
     check(&coord, id);
     let before = coord.state();
     coord.shutdown().await?;
-    let err = coord.allocate_ids(1).await.expect_err("shut down");
+    let err = coord
+        .propose(MetaCommand::AllocateIds { count: 1 }, None)
+        .await
+        .expect_err("shut down");
     assert!(matches!(err, CoordError::Shutdown), "{err}");
     drop(coord);
     let coord = Coord::open(dir.path(), 1).await?;
@@ -191,7 +197,7 @@ async fn rule_errors_reach_the_caller_with_their_kind() -> Result<()> {
     coord
         .create_collection(CollectionSchema::simple("c", 4), 1, Metric::L2, None)
         .await?;
-    let kind = |e: CoordError| quiver_common::Error::from(e).kind();
+    let kind = |e: quiver_common::Error| e.kind();
     let e = coord
         .create_collection(CollectionSchema::simple("c", 4), 1, Metric::L2, None)
         .await;

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail, ensure};
 use quiver_api::{RouteTable, ShardId};
 use quiver_common::{CollectionSchema, ErrorKind, Metric};
 use quiver_coord::{
-    Coord, CoordClient, CoordClientOptions, CoordError, CoordOptions, IndexKind, IndexSpec,
-    NodeRole, Role, SegmentMeta,
+    Coord, CoordApi, CoordClient, CoordClientOptions, CoordError, CoordOptions, IndexKind,
+    IndexSpec, MetaOps, NodeRole, Role, SegmentMeta,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -151,7 +151,7 @@ fn fake_node(client: &CoordClient, id: u64, role: NodeRole) -> FakeNode {
     FakeNode(tokio::spawn(async move {
         let addr = format!("127.0.0.1:{}", 7000 + id);
         loop {
-            if let Err(e) = client.heartbeat(id, role, &addr).await {
+            if let Err(e) = CoordApi::heartbeat(&client, id, role, &addr, &BTreeMap::new()).await {
                 eprintln!("heartbeat of node {id}: {e}");
             }
             tokio::time::sleep(Duration::from_millis(LEASE_MS / 5)).await;

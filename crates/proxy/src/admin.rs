@@ -126,7 +126,7 @@ pub fn alias_status(alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
             .map(|e| pb::AliasEvent {
                 epoch: e.epoch,
                 at_ms: e.at_ms,
-                action: e.action.clone(),
+                action: e.action.to_string(),
                 from: e.from.clone().unwrap_or_default(),
                 to: e.to.clone(),
                 by: e.by.clone(),

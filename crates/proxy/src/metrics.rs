@@ -232,7 +232,7 @@ mod tests {
             history: vec![AliasEvent {
                 epoch,
                 at_ms,
-                action: "alter".into(),
+                action: quiver_api::AliasAction::Alter,
                 from: None,
                 to: "a".into(),
                 by: "t".into(),

@@ -1,7 +1,8 @@
-//! Errors across the wire. A server answers a failed call with a gRPC status
-//! whose code follows the error kind, plus the metadata entry
-//! [`ERROR_HEADER`] carrying the whole [`Error`] (the JSON of `WireError`,
-//! the same entry and format as coord's services, `crates/coord/src/wire.rs`),
+//! Errors across the wire, for every Quiver service (the data path here,
+//! coord's services in `crates/coord/src/wire.rs`). A server answers a
+//! failed call with a gRPC status whose code follows the error kind, plus
+//! the metadata entry [`ERROR_HEADER`] carrying the whole error (the JSON of
+//! [`WireError`]),
 //! so the client rebuilds exactly the error the remote role returned (same
 //! kind, same message) and the front door maps it as if it were local. A
 //! status without that entry did not come from a Quiver handler: it is a
@@ -17,10 +18,14 @@ use tonic::{Code, Status};
 /// (`{"CollectionNotFound":"c"}`, `{"InvalidArgument":{"field":..,"rule":..}}`).
 pub const ERROR_HEADER: &str = "x-quiver-error-bin";
 
-/// [`Error`] as it travels: one variant per variant, same payloads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) enum WireError {
-    InvalidArgument { field: String, rule: String },
+/// [`Error`] as it travels (one variant per variant, same payloads), plus
+/// coord's "not the leader, go there".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireError {
+    InvalidArgument {
+        field: String,
+        rule: String,
+    },
     CollectionNotFound(String),
     NotLoaded(String),
     AlreadyExists(String),
@@ -30,6 +35,11 @@ pub(crate) enum WireError {
     Corrupt(String),
     Io(String),
     Internal(String),
+    /// A coord that cannot take a write: the leader's id and address, if known.
+    NotLeader {
+        leader: Option<u64>,
+        addr: Option<String>,
+    },
 }
 
 impl From<&Error> for WireError {
@@ -65,42 +75,57 @@ impl From<WireError> for Error {
             WireError::Corrupt(m) => Error::Corrupt(m),
             WireError::Io(m) => Error::Io(m),
             WireError::Internal(m) => Error::Internal(m),
+            WireError::NotLeader { leader, addr } => Error::Unavailable(format!(
+                "this coord is not the leader (leader: {leader:?} at {addr:?})"
+            )),
         }
     }
 }
 
-/// The one mapping from an error to a gRPC code.
-fn code(e: &Error) -> Code {
-    match e {
-        Error::InvalidArgument { .. } => Code::InvalidArgument,
-        Error::CollectionNotFound(_) => Code::NotFound,
-        Error::NotLoaded(_) => Code::FailedPrecondition,
-        Error::AlreadyExists(_) => Code::AlreadyExists,
-        Error::Unavailable(_) => Code::Unavailable,
-        Error::Fenced(_) => Code::Aborted,
-        Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        Error::Corrupt(_) => Code::DataLoss,
-        Error::Io(_) | Error::Internal(_) => Code::Internal,
+impl WireError {
+    /// The one mapping from an error to a gRPC code.
+    pub fn code(&self) -> Code {
+        match self {
+            WireError::InvalidArgument { .. } => Code::InvalidArgument,
+            WireError::CollectionNotFound(_) => Code::NotFound,
+            WireError::NotLoaded(_) | WireError::NotLeader { .. } => Code::FailedPrecondition,
+            WireError::AlreadyExists(_) => Code::AlreadyExists,
+            WireError::Unavailable(_) => Code::Unavailable,
+            WireError::Fenced(_) => Code::Aborted,
+            WireError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            WireError::Corrupt(_) => Code::DataLoss,
+            WireError::Io(_) | WireError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The status a server answers: the code, `message`, and the error in
+    /// [`ERROR_HEADER`].
+    pub fn to_status(&self, message: String) -> Status {
+        let mut status = Status::new(self.code(), message);
+        if let Ok(bytes) = serde_json::to_vec(self) {
+            status
+                .metadata_mut()
+                .insert_bin(ERROR_HEADER, MetadataValue::from_bytes(&bytes));
+        }
+        status
+    }
+
+    /// The error a Quiver server put in a status (None: the status came
+    /// from the transport or from a server that is not Quiver's).
+    pub fn from_status(s: &Status) -> Option<WireError> {
+        let bytes = s.metadata().get_bin(ERROR_HEADER)?.to_bytes().ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 }
 
 /// The status a server answers for `e`.
 pub fn to_status(e: &Error) -> Status {
-    let mut status = Status::new(code(e), e.to_string());
-    if let Ok(bytes) = serde_json::to_vec(&WireError::from(e)) {
-        status
-            .metadata_mut()
-            .insert_bin(ERROR_HEADER, MetadataValue::from_bytes(&bytes));
-    }
-    status
+    WireError::from(e).to_status(e.to_string())
 }
 
 /// The error a client returns for a failed call.
 pub fn from_status(s: &Status) -> Error {
-    if let Some(v) = s.metadata().get_bin(ERROR_HEADER)
-        && let Ok(bytes) = v.to_bytes()
-        && let Ok(w) = serde_json::from_slice::<WireError>(&bytes)
-    {
+    if let Some(w) = WireError::from_status(s) {
         return w.into();
     }
     let msg = s.message();

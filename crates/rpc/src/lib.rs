@@ -32,6 +32,6 @@ mod server;
 pub use config::{ClientConfig, MAX_MESSAGE_BYTES};
 pub use data_client::RemoteData;
 pub use data_server::DataServiceImpl;
-pub use error::{ERROR_HEADER, from_status, to_status};
+pub use error::{ERROR_HEADER, WireError, from_status, to_status};
 pub use query_client::RemoteQuery;
 pub use query_server::QueryServiceImpl;

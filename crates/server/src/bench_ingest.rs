@@ -16,7 +16,7 @@ use quiver_proxy::{Consistency, Proxy, SearchRequest};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::standalone::{Standalone, StandaloneConfig};
+use quiver_roles::{Standalone, StandaloneConfig};
 
 const COLLECTION: &str = "bench";
 

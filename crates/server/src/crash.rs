@@ -21,7 +21,7 @@ use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use crate::standalone::{Standalone, StandaloneConfig};
+use quiver_roles::{Standalone, StandaloneConfig};
 
 pub const COLLECTION: &str = "crash";
 pub const DIM: usize = 8;

@@ -1,14 +1,13 @@
-//! The `quiver` binary's library: the standalone server wiring, benchmarks
-//! and the crash-test writer. `main.rs` is only argument parsing.
+//! The `quiver` binary's library: the cluster process runners and local
+//! cluster tooling, benchmarks and the crash-test writer. Every role is
+//! built by `quiver_roles`; `main.rs` is only argument parsing.
 
 pub mod bench_index;
 pub mod bench_ingest;
-mod catalog;
 pub mod cluster;
 pub mod crash;
-mod standalone;
 
-pub use standalone::{Standalone, StandaloneConfig};
+pub use quiver_roles::{Standalone, StandaloneConfig};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {

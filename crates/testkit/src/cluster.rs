@@ -6,27 +6,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use parking_lot::RwLock;
-use quiver_api::{CatalogClient, RouteTable};
+use quiver_api::RouteTable;
 use quiver_coord::{
-    Coord, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
+    Coord, CoordApi, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
 };
-use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_datanode::DataNodeConfig;
 use quiver_proxy::divergence::DivergenceOptions;
-use quiver_proxy::{
-    AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
+use quiver_querynode::QueryNodeConfig;
+use quiver_roles::config::{
+    CoordConfig, DataNodeProcConfig, Member, ProxyConfig, QueryNodeProcConfig,
 };
-use quiver_querynode::{QueryNode, QueryNodeConfig};
-use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
-use quiver_server::cluster::agent;
-use quiver_server::cluster::divergence;
-use quiver_server::cluster::failover::{self, FailoverOptions};
+use quiver_roles::failover::FailoverOptions;
+use quiver_roles::{CoordRole, Links, NodeRole};
 use quiver_storage::StoreConfig;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::faults::Faults;
 use crate::link::Link;
@@ -105,11 +100,24 @@ struct Slot {
     running: Option<Running>,
 }
 
+/// A running node: the production role, built by `quiver_roles`.
 struct Running {
     token: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    coord: Option<Coord>,
-    datanode: Option<DataNode>,
+    role: Started,
+}
+
+enum Started {
+    Coord(CoordRole),
+    Node(NodeRole),
+}
+
+impl Running {
+    fn coord(&self) -> Option<&Coord> {
+        match &self.role {
+            Started::Coord(c) => Some(&c.coord),
+            Started::Node(_) => None,
+        }
+    }
 }
 
 /// A running in-process cluster; see the crate docs.
@@ -142,21 +150,6 @@ async fn bind(addr: &str) -> Result<TcpListener> {
             Err(e) => return Err(e).with_context(|| format!("binding {addr}")),
         }
     }
-}
-
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-fn spawn_server<F>(fut: F) -> JoinHandle<()>
-where
-    F: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
-{
-    tokio::spawn(async move {
-        if let Err(e) = fut.await {
-            tracing::warn!(error = %e, "test node server");
-        }
-    })
 }
 
 fn client_options() -> CoordClientOptions {
@@ -278,8 +271,7 @@ impl Cluster {
             || {
                 let observer = observer.clone();
                 async move {
-                    observer
-                        .node_health()
+                    CoordApi::node_health(&observer)
                         .await
                         .is_ok_and(|h| h.iter().filter(|n| n.alive).count() == expected)
                 }
@@ -329,7 +321,7 @@ impl Cluster {
         self.slots
             .iter()
             .filter_map(|(id, s)| {
-                let coord = s.running.as_ref()?.coord.as_ref()?;
+                let coord = s.running.as_ref()?.coord()?;
                 coord.is_leader().then_some(*id)
             })
             .collect()
@@ -345,14 +337,9 @@ impl Cluster {
     pub async fn kill(&mut self, id: u64) -> Result<()> {
         let running = self.slot(id)?.running.take().context("node not running")?;
         running.token.cancel();
-        for t in &running.tasks {
-            t.abort();
-        }
-        if let Some(d) = running.datanode {
-            d.close().await;
-        }
-        if let Some(c) = running.coord {
-            c.shutdown().await?;
+        match running.role {
+            Started::Coord(c) => c.kill().await?,
+            Started::Node(n) => n.kill().await,
         }
         Ok(())
     }
@@ -380,11 +367,10 @@ impl Cluster {
         self.tmp.path().join(format!("{what}-{id}"))
     }
 
-    fn store(&self) -> Result<Arc<dyn object_store::ObjectStore>> {
-        let cfg = StoreConfig::Local {
+    fn store(&self) -> StoreConfig {
+        StoreConfig::Local {
             path: self.tmp.path().join("store"),
-        };
-        Ok(quiver_storage::open_store(&cfg)?)
+        }
     }
 
     fn coords_of(&self, id: u64) -> Vec<String> {
@@ -400,12 +386,24 @@ impl Cluster {
     }
 
     fn coord_future(&mut self, id: u64) -> Result<impl Future<Output = Result<Running>> + use<>> {
-        let dir = self.dir("coord", id);
-        let members = self.members.clone();
+        let cfg = CoordConfig {
+            id,
+            dir: self.dir("coord", id),
+            listen: None,
+            members: self
+                .members
+                .iter()
+                .map(|(id, addr)| Member {
+                    id: *id,
+                    addr: addr.clone(),
+                })
+                .collect(),
+            raft: self.spec.coord.clone(),
+            failover: self.spec.failover.clone(),
+            divergence: self.spec.divergence.clone(),
+        };
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();
-        let failover = self.spec.failover.clone();
-        let divergence_opts = self.spec.divergence.clone();
         let slot = self.slot(id)?;
         let listener = slot.listener.take();
         let addr = slot.addr.clone();
@@ -420,27 +418,18 @@ impl Cluster {
                 GrpcTransport::new(id, &options),
                 rule,
             ));
-            let coord = Coord::open_cluster_with(&dir, id, members, &options, transport).await?;
             let token = CancellationToken::new();
-            let stop = token.clone();
-            let served = coord.clone();
-            let server = tokio::spawn(async move {
-                let stopped = async move { stop.cancelled().await };
-                if let Err(e) = quiver_coord::serve(served, listener, stopped).await {
-                    tracing::warn!(error = %e, "test coord server");
-                }
-            });
-            let failover = failover::spawn(coord.clone(), failover, token.clone());
-            let divergence = divergence::spawn(coord.clone(), divergence_opts, token.clone())?;
+            let role =
+                quiver_roles::start_coord(&cfg, Some(transport), listener, token.clone()).await?;
             Ok(Running {
                 token,
-                tasks: vec![server, failover, divergence],
-                coord: Some(coord),
-                datanode: None,
+                role: Started::Coord(role),
             })
         })
     }
 
+    /// Starts a datanode, querynode or proxy exactly as its process does,
+    /// with links that go through this node's fault-injection forwarders.
     async fn start_node(&mut self, id: u64) -> Result<()> {
         let (role, addr, listener) = {
             let slot = self.slot(id)?;
@@ -459,112 +448,60 @@ impl Cluster {
                 .collect(),
             ..client_options()
         };
-        let coord = CoordClient::connect(self.coords_of(id), options).await?;
+        let coords = self.coords_of(id);
+        let coord = CoordClient::connect(coords.clone(), options).await?;
+        let links = Links {
+            routes: self.routes_of(id, &coord),
+            coord,
+        };
         let token = CancellationToken::new();
-        let heartbeat = self.spec.heartbeat;
-        let cluster_cfg = ClusterClientConfig {
-            request_deadline: self.spec.request_deadline,
-            ..ClusterClientConfig::default()
-        };
-        let mut running = Running {
-            token: token.clone(),
-            tasks: Vec::new(),
-            coord: None,
-            datanode: None,
-        };
-        match role {
+        let heartbeat_ms = u64::try_from(self.spec.heartbeat.as_millis()).unwrap_or(u64::MAX);
+        let started = match role {
             Role::Coord => bail!("coords start with coord_future"),
             Role::DataNode => {
-                let mut cfg = self.spec.datanode.clone();
-                cfg.node_id = id;
-                let datanode = DataNode::new(
-                    cfg,
-                    self.store()?,
-                    Arc::new(coord.clone()),
-                    token.child_token(),
-                )?;
-                let routes = self.routes_of(id, &coord);
-                datanode.set_mirror_routes(Arc::new(agent::ClusterMirror {
-                    coord: coord.clone(),
-                    data: Arc::new(ClusterData::new(routes, cluster_cfg.clone())?),
-                }));
-                let node = Arc::new(datanode.clone());
-                let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(token.clone());
-                let stop = token.clone().cancelled_owned();
-                running.tasks.push(spawn_server(
-                    Server::builder()
-                        .add_service(svc.into_service())
-                        .serve_with_incoming_shutdown(incoming(listener), stop),
-                ));
-                running.tasks.extend(agent::spawn_datanode(
-                    coord,
-                    datanode.clone(),
+                let cfg = DataNodeProcConfig {
                     id,
-                    addr,
-                    heartbeat,
-                    token.clone(),
-                ));
-                running.datanode = Some(datanode);
+                    listen: addr,
+                    coords,
+                    store: self.store(),
+                    heartbeat_ms,
+                    datanode: self.spec.datanode.clone(),
+                };
+                quiver_roles::start_datanode(&cfg, links, listener, token.clone()).await?
             }
             Role::QueryNode => {
-                let feed = Arc::new(ClusterData::new(self.routes_of(id, &coord), cluster_cfg)?);
-                let mut cfg = self.spec.querynode.clone();
-                cfg.node_id = id;
-                cfg.cache_dir = self.dir("querynode-cache", id);
-                let querynode = Arc::new(QueryNode::new(
-                    cfg,
-                    self.store()?,
-                    feed,
-                    token.child_token(),
-                )?);
-                let svc = QueryServiceImpl::new(querynode.clone());
-                let stop = token.clone().cancelled_owned();
-                running.tasks.push(spawn_server(
-                    Server::builder()
-                        .add_service(svc.into_service())
-                        .serve_with_incoming_shutdown(incoming(listener), stop),
-                ));
-                running.tasks.extend(agent::spawn_querynode(
-                    coord,
-                    querynode,
+                let cfg = QueryNodeProcConfig {
                     id,
-                    addr,
-                    heartbeat,
-                    token.clone(),
-                ));
+                    listen: addr,
+                    coords,
+                    store: self.store(),
+                    cache_dir: self.dir("querynode-cache", id),
+                    heartbeat_ms,
+                    querynode: self.spec.querynode.clone(),
+                };
+                quiver_roles::start_querynode(&cfg, links, listener, token.clone()).await?
             }
             Role::Proxy => {
-                let routes = self.routes_of(id, &coord);
-                let data = Arc::new(ClusterData::new(routes.clone(), cluster_cfg.clone())?);
-                let query = Arc::new(ClusterQuery::new(routes, cluster_cfg)?);
-                let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
-                let proxy = Arc::new(Proxy::new(
-                    catalog.clone(),
-                    data.clone(),
-                    query.clone(),
-                    Limits::default(),
-                ));
-                let milvus = MilvusFront::new(proxy, catalog.clone()).into_service();
-                let admin = AdminFront::new(catalog)
-                    .with_data_path(query, data)
-                    .into_service();
-                let stop = token.clone().cancelled_owned();
-                running.tasks.push(spawn_server(
-                    Server::builder()
-                        .add_service(milvus)
-                        .add_service(admin)
-                        .serve_with_incoming_shutdown(incoming(listener), stop),
-                ));
+                let cfg = ProxyConfig {
+                    id,
+                    listen: addr,
+                    coords,
+                    request_deadline_ms: u64::try_from(self.spec.request_deadline.as_millis())
+                        .unwrap_or(u64::MAX),
+                };
+                quiver_roles::start_proxy(&cfg, links, listener, token.clone()).await?
             }
-        }
-        self.slot(id)?.running = Some(running);
+        };
+        self.slot(id)?.running = Some(Running {
+            token,
+            role: Started::Node(started),
+        });
         Ok(())
     }
 
     /// Whether the leader sees `id` alive (its lease holds).
     pub async fn alive(&self, id: u64) -> bool {
-        self.observer()
-            .node_health()
+        CoordApi::node_health(self.observer())
             .await
             .is_ok_and(|h| h.iter().any(|n| n.id == id && n.alive))
     }

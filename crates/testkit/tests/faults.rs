@@ -172,7 +172,7 @@ async fn a_datanode_cut_off_from_coord_is_fenced_and_nothing_acknowledged_is_los
             "victim {victim}; owners {:?}; leaders {:?}; health {:?}",
             owners(),
             cluster.leaders(),
-            cluster.observer().node_health().await
+            quiver_coord::CoordApi::node_health(cluster.observer()).await
         );
     }
     moved?;

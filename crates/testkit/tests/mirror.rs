@@ -124,13 +124,15 @@ async fn write_one_side(
     pk: i64,
     op: quiver_api::WriteOp,
 ) -> Result<()> {
-    use quiver_api::{CatalogClient, DataClient, RouteTable, ShardId, WriteOp};
+    use quiver_api::{DataClient, RouteTable, ShardId, WriteOp};
     let routes: std::sync::Arc<dyn RouteTable> = std::sync::Arc::new(cluster.observer().clone());
     let data =
         quiver_proxy::ClusterData::new(routes, quiver_proxy::ClusterClientConfig::default())?;
     let info = cluster
         .observer()
+        .state()
         .collection(collection)
+        .cloned()
         .context("collection")?;
     let shard = ShardId {
         collection_id: info.id,

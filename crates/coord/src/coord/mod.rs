@@ -1,9 +1,9 @@
 //! [`Coord`]: opens the on-disk Raft node (alone, or as a member of a
-//! cluster), and turns API calls into commands (see `api`). Cluster status and
+//! cluster) and proposes commands ([`Coord::propose`]; the typed calls are
+//! [`crate::MetaOps`], shared with [`crate::CoordClient`]). Cluster status and
 //! leader changes are in `status`; node leases and the placement loop in
 //! `placement`.
 
-mod api;
 mod options;
 mod placement;
 mod status;
@@ -24,7 +24,7 @@ pub use options::CoordOptions;
 pub use placement::NodeHealth;
 pub use status::{ClusterStatus, LeaderWatch, Role};
 
-use crate::command::{MetaCommand, MetaRequest, MetaResponse};
+use crate::command::{MetaCommand, MetaRequest, MetaResponse, RequestId};
 use crate::error::{CoordError, Result};
 use crate::raft::{
     GrpcTransport, LogStore, Network, NoPeers, RaftTransport, StateMachine, TypeConfig,
@@ -215,15 +215,22 @@ impl Coord {
         self.node_id
     }
 
-    /// Proposes a command and waits until it is applied. Only the leader
-    /// accepts it; a follower answers [`CoordError::NotLeader`]. A leader that
-    /// cannot reach a quorum within `write_timeout_ms` answers
-    /// [`CoordError::Timeout`] (the command may still commit later if it
-    /// was replicated; if this leader was deposed it never will).
-    async fn write(&self, cmd: MetaCommand) -> Result<MetaResponse> {
+    /// The one entry for metadata changes: proposes a command and waits
+    /// until it is applied. Only the leader accepts it; a follower answers
+    /// [`CoordError::NotLeader`]. A leader that cannot reach a quorum within
+    /// `write_timeout_ms` answers [`CoordError::Timeout`] (the command may
+    /// still commit later if it was replicated; if this leader was deposed
+    /// it never will). A command with a `request` id that was already
+    /// applied is not applied again: it answers what it answered then.
+    pub async fn propose(
+        &self,
+        cmd: MetaCommand,
+        request: Option<RequestId>,
+    ) -> Result<MetaResponse> {
         let req = MetaRequest {
             ts: self.clock.now(),
             cmd,
+            request,
         };
         let written = tokio::time::timeout(self.write_timeout, self.raft.client_write(req))
             .await
@@ -305,5 +312,44 @@ async fn open_log(dir: &Path, deadline: Instant) -> Result<LogStore> {
             }
             other => return other,
         }
+    }
+}
+
+/// Reads of the applied state (not linearizable: a follower lags the
+/// leader; see [`Coord::read_state`]).
+impl Coord {
+    /// The applied state; a new value is sent after each applied batch of commands.
+    pub fn watch(&self) -> watch::Receiver<Arc<MetaState>> {
+        self.state.clone()
+    }
+
+    /// The applied state now.
+    pub fn state(&self) -> Arc<MetaState> {
+        Arc::clone(&self.state.borrow())
+    }
+
+    /// The collection named `name_or_alias` (aliases are resolved).
+    pub fn collection(&self, name_or_alias: &str) -> Option<crate::state::CollectionMeta> {
+        self.state().collection(name_or_alias).cloned()
+    }
+
+    /// All collections, by id.
+    pub fn collections(&self) -> Vec<crate::state::CollectionMeta> {
+        self.state().collections().cloned().collect()
+    }
+
+    /// All aliases: alias name -> (collection, epoch).
+    pub fn aliases(&self) -> BTreeMap<String, crate::state::AliasMeta> {
+        self.state().aliases().clone()
+    }
+
+    /// A shard's registered segments (by id) and its WAL checkpoint.
+    pub fn segments(
+        &self,
+        collection_id: quiver_common::CollectionId,
+        shard: quiver_common::ShardIndex,
+    ) -> (Vec<crate::state::SegmentMeta>, u64) {
+        let catalog = self.state().segments(collection_id, shard);
+        (catalog.segments, catalog.wal_checkpoint)
     }
 }

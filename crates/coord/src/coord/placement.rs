@@ -243,7 +243,7 @@ impl Coord {
                 role,
                 addr: addr.to_string(),
             };
-            self.write(cmd).await?;
+            self.propose(cmd, None).await?;
         }
         let now = Instant::now();
         self.leases.record(id, now);
@@ -293,7 +293,7 @@ impl Coord {
         }
         let live = self.leases.live(&state, self.node_lease, Instant::now());
         for cmd in plan(&state, &live) {
-            if let Err(e) = self.write(cmd.clone()).await {
+            if let Err(e) = self.propose(cmd.clone(), None).await {
                 tracing::warn!(?cmd, error = %e, "placement command failed");
                 if matches!(e, CoordError::NotLeader { .. } | CoordError::Shutdown) {
                     return;

@@ -20,6 +20,7 @@ use super::durable::{blocking, read_optional, write_atomic};
 use super::{Entry, LogId, StorageError, TypeConfig};
 use crate::command::{MetaReply, MetaResponse};
 use crate::error::{CoordError, Result};
+use crate::requests::RecentRequests;
 use crate::rules;
 use crate::state::MetaState;
 
@@ -32,6 +33,10 @@ type Meta = SnapshotMeta<u64, BasicNode>;
 struct SnapshotFile {
     meta: Meta,
     state: MetaState,
+    /// Replies of recent request ids (absent in snapshots written before
+    /// request dedup existed).
+    #[serde(default)]
+    requests: RecentRequests,
 }
 
 /// The snapshot file; the mutex keeps an older snapshot from replacing a newer one.
@@ -73,6 +78,7 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SnapshotFile> {
 pub(crate) struct StateMachine {
     store: SnapshotStore,
     state: MetaState,
+    requests: RecentRequests,
     applied: Option<LogId>,
     membership: Membership,
     tx: watch::Sender<Arc<MetaState>>,
@@ -85,14 +91,25 @@ impl StateMachine {
             path: dir.join(SNAPSHOT_FILE),
             lock: Arc::new(Mutex::new(())),
         };
-        let (state, applied, membership) = match store.load()? {
-            Some((file, _)) => (file.state, file.meta.last_log_id, file.meta.last_membership),
-            None => (MetaState::default(), None, Membership::default()),
+        let (state, requests, applied, membership) = match store.load()? {
+            Some((file, _)) => (
+                file.state,
+                file.requests,
+                file.meta.last_log_id,
+                file.meta.last_membership,
+            ),
+            None => (
+                MetaState::default(),
+                RecentRequests::default(),
+                None,
+                Membership::default(),
+            ),
         };
         let (tx, rx) = watch::channel(Arc::new(state.clone()));
         let sm = Self {
             store,
             state,
+            requests,
             applied,
             membership,
             tx,
@@ -113,6 +130,7 @@ fn snapshot_err(e: CoordError) -> StorageError {
 pub(crate) struct SnapshotBuilder {
     store: SnapshotStore,
     state: MetaState,
+    requests: RecentRequests,
     applied: Option<LogId>,
     membership: Membership,
 }
@@ -133,6 +151,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 snapshot_id,
             },
             state: std::mem::take(&mut self.state),
+            requests: std::mem::take(&mut self.requests),
         };
         let bytes = blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
         Ok(Snapshot {
@@ -160,7 +179,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             let reply = match entry.payload {
                 EntryPayload::Blank => Ok(MetaResponse::Done),
-                EntryPayload::Normal(req) => rules::apply(&mut self.state, &req.cmd, req.ts),
+                EntryPayload::Normal(req) => match req.request {
+                    // A retry of a proposal already applied: its first answer.
+                    Some(id) => match self.requests.get(&id) {
+                        Some(first) => first.clone(),
+                        None => {
+                            let reply = rules::apply(&mut self.state, &req.cmd, req.ts);
+                            self.requests.record(id, reply.clone());
+                            reply
+                        }
+                    },
+                    None => rules::apply(&mut self.state, &req.cmd, req.ts),
+                },
                 EntryPayload::Membership(m) => {
                     self.membership = Membership::new(Some(entry.log_id), m);
                     Ok(MetaResponse::Done)
@@ -177,6 +207,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             store: self.store.clone(),
             state: self.state.clone(),
+            requests: self.requests.clone(),
             applied: self.applied,
             membership: self.membership.clone(),
         }
@@ -197,9 +228,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let file = SnapshotFile {
             meta: meta.clone(),
             state: received.state,
+            requests: received.requests,
         };
         blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
         self.state = file.state;
+        self.requests = file.requests;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.publish();

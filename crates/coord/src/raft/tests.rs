@@ -47,7 +47,11 @@ fn create(term: u64, index: u64, name: &str) -> Entry {
     };
     Entry {
         log_id: log_id(term, 1, index),
-        payload: EntryPayload::Normal(MetaRequest { ts: index, cmd }),
+        payload: EntryPayload::Normal(MetaRequest {
+            ts: index,
+            cmd,
+            request: None,
+        }),
     }
 }
 

@@ -1,74 +1,22 @@
-//! [`CoordClient`] for datanodes and querynodes: heartbeats, node health,
-//! and the shard routes ([`RouteTable`]) read from the watch-fed cache.
+//! [`CoordClient`] for datanodes, querynodes and proxies: node health and
+//! the shard routes ([`RouteTable`]) read from the watch-fed cache.
 
 use async_trait::async_trait;
 use quiver_api::{NodeAddr, RouteTable, ShardId, ShardRoute};
-use quiver_common::{Error, Result};
+use quiver_common::Result;
 use quiver_proto::coord as pb;
 
 use super::CoordClient;
-use crate::coord::NodeHealth;
-use crate::state::{MetaState, NodeRole};
-use crate::wire::{health_from_pb, role_to_pb};
+use crate::state::MetaState;
 
 impl CoordClient {
-    /// A heartbeat of node `id` (`role`, serving at `addr`) to the leader;
-    /// registers the node or its new address on first contact. Send one
-    /// every fraction of coord's `node_lease_ms` (a third, say).
-    pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
-        self.heartbeat_with(id, role, addr, &std::collections::BTreeMap::new())
-            .await
-    }
-
-    /// [`CoordClient::heartbeat`] carrying a datanode's mirror lags
-    /// (collection id -> ms behind).
-    pub async fn heartbeat_with(
-        &self,
-        id: u64,
-        role: NodeRole,
-        addr: &str,
-        mirror_lag_ms: &std::collections::BTreeMap<u64, u64>,
-    ) -> Result<()> {
-        if addr.is_empty() {
-            return Err(Error::invalid("addr", "a node needs a host:port address"));
-        }
-        let req = pb::HeartbeatRequest {
-            id,
-            role: role_to_pb(role) as i32,
-            addr: addr.to_string(),
-            mirror_lag_ms: mirror_lag_ms.iter().map(|(k, v)| (*k, *v)).collect(),
-        };
-        self.call("heartbeat", |mut c| {
-            let req = req.clone();
-            async move { c.heartbeat(req).await }
+    /// The leader's `NodeHealth` answer (node leases, mirror lags,
+    /// divergence counts).
+    pub(super) async fn node_health_reply(&self) -> Result<pb::NodeHealthReply> {
+        self.call("node health", |mut c| async move {
+            c.node_health(pb::Empty {}).await
         })
-        .await?;
-        Ok(())
-    }
-
-    /// What the leader knows of mirrored aliases, in one call: mirror lags
-    /// as datanodes last reported them (collection id -> ms behind), and
-    /// divergent rows per alias as its divergence check last counted them.
-    pub async fn mirror_health(&self) -> Result<MirrorHealth> {
-        let reply = self
-            .call("node health", |mut c| async move {
-                c.node_health(pb::Empty {}).await
-            })
-            .await?;
-        Ok(MirrorHealth {
-            lag_ms: reply.mirror_lag_ms.into_iter().collect(),
-            divergent_rows: reply.divergent_rows.into_iter().collect(),
-        })
-    }
-
-    /// Every registered node with its liveness, as the leader sees it.
-    pub async fn node_health(&self) -> Result<Vec<NodeHealth>> {
-        let reply = self
-            .call("node health", |mut c| async move {
-                c.node_health(pb::Empty {}).await
-            })
-            .await?;
-        reply.nodes.iter().map(health_from_pb).collect()
+        .await
     }
 }
 
@@ -91,13 +39,6 @@ pub fn route_of(state: &MetaState, shard: ShardId) -> ShardRoute {
         .filter_map(|id| node_addr(state, id))
         .collect();
     ShardRoute { owner, replicas }
-}
-
-/// See [`CoordClient::mirror_health`].
-#[derive(Debug, Clone, Default)]
-pub struct MirrorHealth {
-    pub lag_ms: std::collections::BTreeMap<u64, u64>,
-    pub divergent_rows: std::collections::BTreeMap<String, u64>,
 }
 
 /// Routes from the watch-fed cache: never waits on coord.

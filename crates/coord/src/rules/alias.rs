@@ -13,6 +13,7 @@ use quiver_common::{Timestamp, ts_physical_ms, validate_name};
 use crate::command::{Actor, AliasChange, MetaResponse};
 use crate::error::RuleError;
 use crate::state::{ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, MetaState, MirrorMeta};
+use quiver_api::AliasAction;
 
 /// Who Milvus's CreateAlias / AlterAlias are recorded as.
 const MILVUS_API: &str = "milvus-api";
@@ -26,7 +27,15 @@ pub(super) fn create(
     check_new(state, alias)?;
     check_target(state, alias, collection)?;
     let actor = Actor::new(MILVUS_API, "CreateAlias");
-    set(state, alias, collection, None, "create", &actor, ts)
+    set(
+        state,
+        alias,
+        collection,
+        None,
+        AliasAction::Create,
+        &actor,
+        ts,
+    )
 }
 
 pub(super) fn alter(
@@ -70,7 +79,15 @@ pub(super) fn admin(
                 }
                 check_new(state, alias)?;
                 check_target(state, alias, collection)?;
-                return set(state, alias, collection, None, "create", actor, ts);
+                return set(
+                    state,
+                    alias,
+                    collection,
+                    None,
+                    AliasAction::Create,
+                    actor,
+                    ts,
+                );
             }
             alter_checked(state, alias, collection, expect.as_deref(), actor, ts)
         }
@@ -105,7 +122,7 @@ pub(super) fn admin(
             check_expect(meta, alias, expect.as_deref())?;
             check_target(state, alias, &to)?;
             let mirror = Some(mirror.clone());
-            set(state, alias, &to, mirror, "flip", actor, ts)
+            set(state, alias, &to, mirror, AliasAction::Flip, actor, ts)
         }
         AliasChange::Pin { alias, pinned } => {
             let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
@@ -118,7 +135,11 @@ pub(super) fn admin(
             let mut mirror = mirror.clone();
             mirror.pinned = *pinned;
             let target = meta.collection.clone();
-            let action = if *pinned { "pin" } else { "unpin" };
+            let action = if *pinned {
+                AliasAction::Pin
+            } else {
+                AliasAction::Unpin
+            };
             set(state, alias, &target, Some(mirror), action, actor, ts)
         }
     }
@@ -162,7 +183,15 @@ fn mirror(
             }
         }
     };
-    set(state, alias, &target, Some(spec), "mirror", actor, ts)
+    set(
+        state,
+        alias,
+        &target,
+        Some(spec),
+        AliasAction::Mirror,
+        actor,
+        ts,
+    )
 }
 
 /// Both sides of a mirror must take the same rows and answer the same
@@ -244,7 +273,15 @@ fn alter_checked(
     }
     check_target(state, alias, collection)?;
     let mirror = meta.mirror.clone();
-    set(state, alias, collection, mirror, "alter", actor, ts)
+    set(
+        state,
+        alias,
+        collection,
+        mirror,
+        AliasAction::Alter,
+        actor,
+        ts,
+    )
 }
 
 fn check_expect(meta: &AliasMeta, alias: &str, expect: Option<&str>) -> Result<(), RuleError> {
@@ -298,7 +335,7 @@ fn set(
     alias: &str,
     collection: &str,
     mirror: Option<MirrorMeta>,
-    action: &str,
+    action: AliasAction,
     actor: &Actor,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
@@ -310,7 +347,7 @@ fn set(
     history.push(AliasEvent {
         epoch,
         at_ms: ts_physical_ms(ts),
-        action: action.to_string(),
+        action,
         from,
         to: collection.to_string(),
         by: actor.by.clone(),

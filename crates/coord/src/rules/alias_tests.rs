@@ -209,11 +209,8 @@ fn pin_and_unpin_keep_the_target_and_are_recorded() {
         let a = alias(&s, "feed");
         assert_eq!(a.mirror.as_ref().map(|m| m.pinned), Some(pinned));
         assert_eq!(a.collection, "feed_a");
-        let action = a.history.last().map(|e| e.action.clone());
-        assert_eq!(
-            action.as_deref(),
-            Some(if pinned { "pin" } else { "unpin" })
-        );
+        let action = a.history.last().map(|e| e.action.as_str());
+        assert_eq!(action, Some(if pinned { "pin" } else { "unpin" }));
     }
     // Mirroring again keeps the pin state and the target.
     run(&mut s, flip("feed", None, "x")).expect("flip");

@@ -115,7 +115,7 @@ pub(super) fn recent_flips(aliases: &[(String, AliasMeta)], limit: usize) -> Vec
     let mut events: Vec<(&str, &quiver_api::AliasEvent)> = aliases
         .iter()
         .flat_map(|(a, m)| m.history.iter().map(move |e| (a.as_str(), e)))
-        .filter(|(_, e)| e.action == "flip" || e.action == "alter")
+        .filter(|(_, e)| e.action.moves_target())
         .collect();
     events.sort_by(|(a, x), (b, y)| (y.at_ms, y.epoch, *b).cmp(&(x.at_ms, x.epoch, *a)));
     events
@@ -158,11 +158,17 @@ mod tests {
         assert_eq!(utc(1_795_340_645_123), "2026-11-22T09:44:05.123Z");
     }
 
-    fn event(epoch: u64, at_ms: u64, action: &str, from: Option<&str>, to: &str) -> AliasEvent {
+    fn event(
+        epoch: u64,
+        at_ms: u64,
+        action: quiver_api::AliasAction,
+        from: Option<&str>,
+        to: &str,
+    ) -> AliasEvent {
         AliasEvent {
             epoch,
             at_ms,
-            action: action.into(),
+            action,
             from: from.map(String::from),
             to: to.into(),
             by: "t".into(),
@@ -183,9 +189,9 @@ mod tests {
                 pinned: false,
             }),
             history: vec![
-                event(1, 10, "mirror", None, "a"),
-                event(2, 30, "flip", Some("a"), "b"),
-                event(3, 50, "pin", Some("b"), "b"),
+                event(1, 10, quiver_api::AliasAction::Mirror, None, "a"),
+                event(2, 30, quiver_api::AliasAction::Flip, Some("a"), "b"),
+                event(3, 50, quiver_api::AliasAction::Pin, Some("b"), "b"),
             ],
         };
         let other = AliasMeta {
@@ -193,8 +199,8 @@ mod tests {
             epoch: 2,
             mirror: None,
             history: vec![
-                event(1, 5, "create", None, "d"),
-                event(2, 40, "alter", Some("d"), "c"),
+                event(1, 5, quiver_api::AliasAction::Create, None, "d"),
+                event(2, 40, quiver_api::AliasAction::Alter, Some("d"), "c"),
             ],
         };
         let aliases = vec![("feed".to_string(), feed.clone()), ("other".into(), other)];

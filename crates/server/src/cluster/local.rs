@@ -294,6 +294,7 @@ async fn wait_listening(
 /// Waits until coord has a leader that sees every datanode and querynode of
 /// the file alive.
 async fn wait_serving(file: &ClusterFile, deadline: Instant) -> Result<()> {
+    use quiver_coord::CoordApi as _;
     let coord = quiver_coord::CoordClient::connect(file.coords(), Default::default())
         .await
         .context("connecting to coord")?;

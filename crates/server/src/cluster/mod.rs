@@ -1,15 +1,13 @@
 //! Cluster mode: each role as its own process (`quiver coord|datanode|
-//! querynode|proxy --config FILE`), the node agents that follow coord's
-//! placement, and `quiver cluster up|status|start|down` for a local cluster.
+//! querynode|proxy --config FILE`, built by `quiver_roles`), and `quiver
+//! cluster up|status|start|down|chaos` for a local cluster.
 
-pub mod agent;
 pub mod chaos;
-pub mod config;
-pub mod divergence;
-pub mod failover;
 pub mod local;
-mod roles;
+mod run;
 pub mod status;
+
+pub use quiver_roles::config;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,8 +16,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use roles::time_alias_changes;
-pub use roles::{run_coord, run_datanode, run_proxy, run_querynode};
+pub use run::{run_coord, run_datanode, run_proxy, run_querynode};
 
 /// `quiver ROLE --config FILE [--id N] [--listen HOST:PORT]`.
 #[derive(Debug, Clone, Args)]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use quiver_coord::CoordApi as _;
 use quiver_coord::CoordClient;
 use serde_json::{Value, json};
 

@@ -424,15 +424,20 @@ async fn sigstop_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     Ok(r)
 }
 
-/// Sends CreateAlias straight to the coord at `addr`; describes the answer.
+/// Proposes CreateAlias straight to the coord at `addr`; describes the answer.
 async fn stale_write(addr: &str) -> String {
-    use quiver_proto::coord::AliasRequest;
+    use quiver_proto::coord::ProposeRequest;
     use quiver_proto::coord::coord_service_client::CoordServiceClient;
     let call = async {
-        let mut c = CoordServiceClient::connect(format!("http://{addr}")).await?;
-        c.create_alias(AliasRequest {
+        let cmd = quiver_coord::MetaCommand::CreateAlias {
             alias: "stale_write".into(),
             collection: COLLECTION.into(),
+        };
+        let mut c = CoordServiceClient::connect(format!("http://{addr}")).await?;
+        c.propose(ProposeRequest {
+            command_json: serde_json::to_vec(&cmd)?,
+            client_id: 0,
+            seq: 0,
         })
         .await
         .map_err(anyhow::Error::from)

@@ -7,17 +7,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use quiver_coord::Coord;
+use quiver_coord::{Catalog, Coord};
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::divergence::{Board, CatalogPairs, DivergenceOptions, spawn_watch};
-use quiver_proxy::{AdminFront, Limits, MilvusFront, Proxy};
+use quiver_proxy::divergence::{CatalogPairs, DivergenceOptions, spawn_watch};
+use quiver_proxy::{Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{CoordMeta, LocalCatalog, LocalMirror};
-use quiver_coord::collection_info;
+use crate::failover::{self, FailoverOptions};
+use crate::front::{FrontDoor, front_door};
+use crate::local::{LocalMirror, LocalRoles};
+use crate::nodes::node_status;
+use crate::serve::Running;
 
 /// Settings of a standalone server.
 #[derive(Debug, Clone)]
@@ -28,6 +31,8 @@ pub struct StandaloneConfig {
     pub limits: Limits,
     /// The continuous comparison of mirrored aliases' collections.
     pub divergence: DivergenceOptions,
+    /// Automatic failover of mirrored aliases (as next to a cluster's coords).
+    pub failover: FailoverOptions,
 }
 
 impl StandaloneConfig {
@@ -38,6 +43,7 @@ impl StandaloneConfig {
             querynode: QueryNodeConfig::default(),
             limits: Limits::default(),
             divergence: DivergenceOptions::default(),
+            failover: FailoverOptions::default(),
         }
     }
 }
@@ -45,9 +51,9 @@ impl StandaloneConfig {
 /// A running standalone server.
 pub struct Standalone {
     pub proxy: Arc<Proxy>,
-    catalog: Arc<LocalCatalog>,
+    catalog: Arc<Catalog>,
     querynode: Arc<QueryNode>,
-    coord: Arc<Coord>,
+    coord: Coord,
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
 }
@@ -55,17 +61,17 @@ pub struct Standalone {
 impl Standalone {
     /// Opens (or creates) the data directory and brings every collection back:
     /// coord's metadata from its Raft log, each shard's growing data from its
-    /// WAL, sealed segments from the object store.
+    /// WAL, sealed segments from the object store. Starts the control loops
+    /// of mirrored aliases (divergence check, automatic failover).
     pub async fn open(mut config: StandaloneConfig, shutdown: CancellationToken) -> Result<Self> {
+        config.divergence.validate()?;
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = open_local_store(&dir.join("objects")).context("opening the object store")?;
-        let coord = Arc::new(
-            Coord::open(&dir.join("coord"), 1)
-                .await
-                .context("opening coord")?,
-        );
-        let meta = Arc::new(CoordMeta(coord.clone()));
+        let coord = Coord::open(&dir.join("coord"), 1)
+            .await
+            .context("opening coord")?;
+        let meta = Arc::new(Catalog::new(Arc::new(coord.clone())));
         let datanode = Arc::new(DataNode::new(
             config.datanode.clone(),
             store.clone(),
@@ -83,28 +89,26 @@ impl Standalone {
             datanode.clone(),
             shutdown.child_token(),
         )?);
-        let board = Arc::new(Board::default());
-        let catalog = Arc::new(LocalCatalog {
-            coord: coord.clone(),
+        let local = Arc::new(LocalRoles {
             datanode: datanode.clone(),
             querynode: querynode.clone(),
-            divergence: board.clone(),
         });
-        for meta in coord.collections() {
-            let info = collection_info(&meta);
-            catalog
-                .bring_up(&info)
-                .await
-                .with_context(|| format!("loading collection {}", meta.name))?;
-        }
-        config.divergence.validate()?;
+        let catalog = Arc::new(Catalog::with_local(Arc::new(coord.clone()), local.clone()));
+        catalog.serve_all().await?;
+        let board = coord.clone();
         spawn_watch(
             Arc::new(CatalogPairs(catalog.clone())),
             querynode.clone(),
             datanode.clone(),
             config.divergence.clone(),
             Arc::new(|| true),
-            Arc::new(move |alias, rows| board.publish(alias, rows)),
+            Arc::new(move |alias, rows| board.set_divergence(alias, rows)),
+            shutdown.child_token(),
+        );
+        failover::spawn_with(
+            coord.clone(),
+            config.failover.clone(),
+            local,
             shutdown.child_token(),
         );
         let proxy = Arc::new(Proxy::new(
@@ -138,73 +142,59 @@ impl Standalone {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let bound = listener.local_addr()?;
-        let service = MilvusFront::new(self.proxy.clone(), self.catalog.clone()).into_service();
-        let admin = AdminFront::new(self.catalog.clone())
-            .with_data_path(self.querynode.clone(), self.datanode.clone())
-            .into_service();
-        // The status page (HTTP/1.1 for browsers) on the same port. Every
-        // role lives in this process: coord reports its Raft role, the others
-        // are up if the page answers.
+        let (routes, timing) = front_door(
+            FrontDoor {
+                catalog: self.catalog.clone(),
+                data: self.datanode.clone(),
+                query: self.querynode.clone(),
+                proxy: self.proxy.clone(),
+                nodes: self.health(bound),
+                metadata: self.coord.watch(),
+            },
+            self.shutdown.child_token(),
+        );
+        // Stops with `stop` or with the whole server.
+        let stopped = CancellationToken::new();
+        let (either, shutdown) = (stopped.clone(), self.shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = shutdown.cancelled() => {}
+            }
+            either.cancel();
+        });
+        let running = Running::serve(routes, listener, true, stopped).with_tasks([timing]);
+        let task = tokio::spawn(async move {
+            running.finish().await;
+            Ok(())
+        });
+        Ok((bound, task))
+    }
+
+    /// The status page's node table: every role lives in this process;
+    /// coord reports its Raft role, the others are up if the page answers.
+    fn health(&self, bound: SocketAddr) -> quiver_proxy::NodeHealth {
         let coord = self.coord.clone();
-        let nodes: quiver_proxy::NodeHealth = Arc::new(move || {
+        Arc::new(move || {
             let s = coord.status();
-            let node =
-                |role: &str, id, addr: String, healthy, detail: String| quiver_proxy::NodeStatus {
-                    role: role.to_string(),
-                    id,
-                    addr,
-                    healthy,
-                    last_seen_ms: None,
-                    detail,
-                };
             let here = format!("{bound} (this process)");
             let nodes = vec![
-                node(
+                node_status(
                     "coord",
                     Some(s.node_id),
-                    here.clone(),
+                    &here,
                     s.role == quiver_coord::Role::Leader,
                     format!(
                         "{}, term {}, applied {}, metadata v{}",
                         s.role, s.term, s.last_applied, s.meta_version
                     ),
                 ),
-                node("datanode", None, here.clone(), true, "standalone".into()),
-                node("querynode", None, here.clone(), true, "standalone".into()),
-                node("proxy", None, here, true, "standalone".into()),
+                node_status("datanode", None, &here, true, "standalone".into()),
+                node_status("querynode", None, &here, true, "standalone".into()),
+                node_status("proxy", None, &here, true, "standalone".into()),
             ];
             Box::pin(async move { Ok(nodes) })
-        });
-        let metrics = Arc::new(quiver_proxy::metrics::Metrics::default());
-        crate::cluster::time_alias_changes(
-            self.coord.watch(),
-            metrics.clone(),
-            self.shutdown.child_token(),
-        );
-        let routes = quiver_proxy::StatusPage::new(self.catalog.clone(), nodes)
-            .with_metrics(metrics)
-            .routes()
-            .add_service(service)
-            .add_service(admin);
-        let shutdown = self.shutdown.clone();
-        let task = tokio::spawn(async move {
-            let stopped = async move {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = shutdown.cancelled() => {}
-                }
-            };
-            tonic::transport::Server::builder()
-                .accept_http1(true)
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    stopped,
-                )
-                .await
-                .context("serving the Milvus API")
-        });
-        Ok((bound, task))
+        })
     }
 
     /// Stops every role. Acknowledged data is already durable; this only

@@ -1,7 +1,8 @@
 //! A node's side of placement: heartbeat to coord (the lease that keeps its
 //! shards here) and make the node serve what coord's metadata assigns to it.
 //!
-//! Both loops read coord's metadata from the client's watch-fed copy. A
+//! Both loops read coord's metadata from the local copy ([`CoordApi::state`]:
+//! the client's watch-fed cache in a cluster). A
 //! reconcile pass starts whatever is missing (in the background: opening a
 //! shard replays its WAL, loading one downloads segments) and stops what is no
 //! longer this node's; it runs on every metadata change and once a second, so
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use quiver_api::ShardId;
-use quiver_coord::{CoordClient, MetaState, NodeRole, collection_info};
+use quiver_coord::{CoordApi, MetaState, NodeRole, collection_info};
 use quiver_datanode::DataNode;
 use quiver_querynode::QueryNode;
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// copies written through the cluster's routes (to whichever datanode owns
 /// the partner's shard, retried like the proxy's writes).
 pub struct ClusterMirror {
-    pub coord: CoordClient,
+    pub coord: Arc<dyn CoordApi>,
     pub data: Arc<dyn quiver_api::DataClient>,
 }
 
@@ -44,7 +45,7 @@ impl quiver_datanode::MirrorRoutes for ClusterMirror {
 
 /// Heartbeats every `every` until `shutdown`.
 fn spawn_heartbeat(
-    coord: CoordClient,
+    coord: Arc<dyn CoordApi>,
     id: u64,
     role: NodeRole,
     addr: String,
@@ -55,7 +56,7 @@ fn spawn_heartbeat(
     tokio::spawn(async move {
         let mut failing = false;
         loop {
-            match coord.heartbeat_with(id, role, &addr, &lags()).await {
+            match coord.heartbeat(id, role, &addr, &lags()).await {
                 Ok(()) if failing => {
                     tracing::info!("heartbeats reach coord again");
                     failing = false;
@@ -78,7 +79,7 @@ fn spawn_heartbeat(
 
 /// Runs `pass` on every metadata change and every second until `shutdown`.
 fn spawn_reconciler(
-    coord: CoordClient,
+    coord: Arc<dyn CoordApi>,
     shutdown: CancellationToken,
     mut pass: impl FnMut(&MetaState) + Send + 'static,
 ) -> JoinHandle<()> {
@@ -113,7 +114,7 @@ impl InFlight {
 
 /// Heartbeat + shard ownership for a datanode.
 pub fn spawn_datanode(
-    coord: CoordClient,
+    coord: Arc<dyn CoordApi>,
     datanode: DataNode,
     id: u64,
     addr: String,
@@ -199,7 +200,7 @@ pub fn spawn_datanode(
 
 /// Heartbeat + replica placement for a querynode.
 pub fn spawn_querynode(
-    coord: CoordClient,
+    coord: Arc<dyn CoordApi>,
     querynode: Arc<QueryNode>,
     id: u64,
     addr: String,

@@ -12,15 +12,18 @@
 //! `hold_down` (so it never flaps), the
 //! leader flips the alias — a compare-and-swap on the target it probed —
 //! recorded as `coord:auto-failover` with the reason. A pinned alias is
-//! never flipped.
+//! never flipped. Standalone runs the same loop with a [`Canary`] that
+//! reads its own querynode.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_api::{QueryClient, ShardId};
-use quiver_common::wall_ts;
-use quiver_coord::{Actor, AliasChange, AliasMeta, Coord, MetaState};
+use quiver_common::{CollectionId, wall_ts};
+use quiver_coord::{Actor, AliasChange, AliasMeta, Coord, MetaOps, MetaState};
 use quiver_rpc::{ClientConfig, RemoteQuery};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -92,7 +95,7 @@ pub fn decide(
         .history
         .iter()
         .rev()
-        .find(|e| e.action == "flip" || e.action == "alter")
+        .find(|e| e.action.moves_target())
         .map_or(0, |e| e.at_ms);
     if now_ms.saturating_sub(last_move) < opts.hold_down_ms {
         return None;
@@ -106,10 +109,29 @@ pub fn decide(
     ))
 }
 
-/// Probes and flips; see the module docs.
+/// Whether a collection can serve reads now: a canary read per shard.
+#[async_trait]
+pub trait Canary: Send + Sync + 'static {
+    async fn available(&self, state: &MetaState, collection: &str, opts: &FailoverOptions) -> bool;
+    /// How far the mirror partner of a collection is behind it (ms; None:
+    /// unknown).
+    fn mirror_lag_ms(&self, coord: &Coord, collection: CollectionId) -> Option<u64>;
+}
+
+/// Probes and flips (see the module docs) in a cluster: canary reads go to
+/// each shard's querynode replicas, lags come from datanodes' heartbeats.
 pub fn spawn(coord: Coord, opts: FailoverOptions, shutdown: CancellationToken) -> JoinHandle<()> {
+    spawn_with(coord, opts, Arc::new(Prober::default()), shutdown)
+}
+
+/// [`spawn`] with another canary (standalone probes its own querynode).
+pub fn spawn_with(
+    coord: Coord,
+    opts: FailoverOptions,
+    prober: Arc<dyn Canary>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let prober = Prober::default();
         // Alias -> (target probed, unavailable since).
         let mut down: HashMap<String, (String, Instant)> = HashMap::new();
         loop {
@@ -154,7 +176,7 @@ pub fn spawn(coord: Coord, opts: FailoverOptions, shutdown: CancellationToken) -
                 let other = prober.available(&state, mirror.other(&target), &opts).await;
                 let lag = state
                     .collection(&target)
-                    .and_then(|c| coord.mirror_lag_ms(c.id));
+                    .and_then(|c| prober.mirror_lag_ms(&coord, c.id));
                 let now_ms = quiver_common::ts_physical_ms(wall_ts());
                 let Some(reason) =
                     decide(&meta, since.map(|s| s.elapsed()), other, lag, now_ms, &opts)
@@ -192,6 +214,17 @@ struct Prober {
     clients: Mutex<HashMap<String, RemoteQuery>>,
 }
 
+#[async_trait]
+impl Canary for Prober {
+    async fn available(&self, state: &MetaState, collection: &str, opts: &FailoverOptions) -> bool {
+        self.probe(state, collection, opts).await
+    }
+
+    fn mirror_lag_ms(&self, coord: &Coord, collection: CollectionId) -> Option<u64> {
+        coord.mirror_lag_ms(collection)
+    }
+}
+
 impl Prober {
     fn client(&self, addr: &str, timeout: Duration) -> Option<RemoteQuery> {
         let mut clients = self.clients.lock();
@@ -210,7 +243,7 @@ impl Prober {
 
     /// Whether `collection` is loaded and every shard has a replica that
     /// answers a count in time.
-    async fn available(&self, state: &MetaState, collection: &str, opts: &FailoverOptions) -> bool {
+    async fn probe(&self, state: &MetaState, collection: &str, opts: &FailoverOptions) -> bool {
         let Some(meta) = state.collection(collection) else {
             return false;
         };
@@ -247,7 +280,7 @@ impl Prober {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quiver_api::{AliasEvent, MirrorMeta};
+    use quiver_api::{AliasAction, AliasEvent, MirrorMeta};
 
     fn alias(auto: bool, pinned: bool, last_flip_ms: u64) -> AliasMeta {
         AliasMeta {
@@ -264,7 +297,7 @@ mod tests {
                 AliasEvent {
                     epoch: 2,
                     at_ms: last_flip_ms,
-                    action: "flip".into(),
+                    action: AliasAction::Flip,
                     from: Some("b".into()),
                     to: "a".into(),
                     by: "t".into(),
@@ -273,7 +306,7 @@ mod tests {
                 AliasEvent {
                     epoch: 3,
                     at_ms: last_flip_ms + 10_000,
-                    action: "pin".into(),
+                    action: AliasAction::Pin,
                     from: Some("a".into()),
                     to: "a".into(),
                     by: "t".into(),

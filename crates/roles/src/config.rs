@@ -40,7 +40,7 @@ pub struct CoordConfig {
     pub raft: CoordOptions,
     /// Automatic failover of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
-    pub failover: super::failover::FailoverOptions,
+    pub failover: crate::failover::FailoverOptions,
     /// The divergence check of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
     pub divergence: quiver_proxy::divergence::DivergenceOptions,

@@ -1,0 +1,349 @@
+//! [`Catalog`]: the role interfaces over any [`CoordApi`] — [`MetaClient`]
+//! for datanodes and [`CatalogClient`] for the front door — written once
+//! for the in-process coord (standalone) and the coord cluster alike.
+//!
+//! In a cluster, coord's placement loop and the nodes' agents open shards
+//! and load replicas. In one process (standalone) the roles are right here,
+//! and a [`LocalNodes`] hook serves a collection on them the moment its
+//! metadata says so.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use quiver_api::{
+    Actor, AliasChange, AliasMeta, CatalogClient, CollectionInfo, CollectionTimes,
+    CreateCollection, MetaClient, SegmentInfo, ShardId,
+};
+use quiver_common::{Error, Result};
+
+use crate::meta::{CoordApi, MetaOps, MirrorHealth};
+use crate::state::{CollectionMeta, IndexKind, IndexSpec, SegmentMeta};
+
+/// A catalog segment as the role interfaces see it.
+pub fn segment_info(s: &SegmentMeta) -> SegmentInfo {
+    SegmentInfo {
+        id: s.id,
+        rows: s.rows,
+        max_ts: s.max_ts,
+        wal_seq: s.wal_seq,
+        has_index: s.has_index,
+    }
+}
+
+/// A segment from the role interfaces as the catalog keeps it.
+pub fn segment_meta(s: &SegmentInfo) -> SegmentMeta {
+    SegmentMeta {
+        id: s.id,
+        rows: s.rows,
+        max_ts: s.max_ts,
+        wal_seq: s.wal_seq,
+        has_index: s.has_index,
+    }
+}
+
+/// What the role interfaces see of a collection.
+pub fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
+    CollectionInfo {
+        id: meta.id,
+        schema: meta.schema.clone(),
+        shards: meta.shards,
+        metric: meta.metric,
+        index: match meta.index.kind {
+            IndexKind::Hnsw { m, ef_construction } => quiver_api::IndexKind::Hnsw {
+                m: m as usize,
+                ef_construction: ef_construction as usize,
+            },
+            IndexKind::Flat | IndexKind::None => quiver_api::IndexKind::Flat,
+        },
+    }
+}
+
+/// The roles of this process, when they live next to coord (standalone):
+/// the catalog serves a collection on them as soon as its metadata changes.
+#[async_trait]
+pub trait LocalNodes: Send + Sync + 'static {
+    /// Opens every shard for writes and, if `loaded`, loads it for reads.
+    async fn serve(&self, info: &CollectionInfo, loaded: bool) -> Result<()>;
+    /// Frees a released collection's replicas (its writes still land).
+    async fn release(&self, info: &CollectionInfo);
+    /// Deletes a dropped collection's local files.
+    async fn dropped(&self, info: &CollectionInfo);
+    /// How far the mirror partner of a collection is behind it (ms).
+    fn mirror_lag_ms(&self, collection: quiver_common::CollectionId) -> Option<u64>;
+}
+
+/// The role interfaces over a coord; see the module docs.
+#[derive(Clone)]
+pub struct Catalog {
+    coord: Arc<dyn CoordApi>,
+    local: Option<Arc<dyn LocalNodes>>,
+}
+
+impl Catalog {
+    /// The catalog of a cluster process (placement is coord's).
+    pub fn new(coord: Arc<dyn CoordApi>) -> Self {
+        Self { coord, local: None }
+    }
+
+    /// The catalog of one process whose roles are `local`.
+    pub fn with_local(coord: Arc<dyn CoordApi>, local: Arc<dyn LocalNodes>) -> Self {
+        Self {
+            coord,
+            local: Some(local),
+        }
+    }
+
+    /// The coord under this catalog.
+    pub fn coord(&self) -> &Arc<dyn CoordApi> {
+        &self.coord
+    }
+
+    /// Serves every collection on the local roles (a standalone start).
+    pub async fn serve_all(&self) -> Result<()> {
+        let Some(local) = &self.local else {
+            return Ok(());
+        };
+        for meta in self.coord.state().collections() {
+            local
+                .serve(&collection_info(meta), !meta.released)
+                .await
+                .map_err(|e| context(e, &format!("loading collection {}", meta.name)))?;
+        }
+        Ok(())
+    }
+
+    fn meta(&self, name_or_alias: &str) -> Result<CollectionMeta> {
+        self.coord
+            .state()
+            .collection(name_or_alias)
+            .cloned()
+            .ok_or_else(|| Error::CollectionNotFound(name_or_alias.to_string()))
+    }
+
+    /// The mirror health within 2 s (None: no answer).
+    async fn mirror_health(&self) -> Option<MirrorHealth> {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.coord.mirror_health(),
+        )
+        .await
+        .ok()?
+        .ok()
+    }
+
+    fn lag_of(&self, health: Option<&MirrorHealth>, collection: &str) -> Option<u64> {
+        let id = self.coord.state().collection(collection)?.id;
+        match &self.local {
+            Some(local) => local.mirror_lag_ms(id),
+            None => health?.lag_ms.get(&id).copied(),
+        }
+    }
+}
+
+fn context(e: Error, what: &str) -> Error {
+    match e {
+        Error::Io(m) => Error::Io(format!("{what}: {m}")),
+        Error::Corrupt(m) => Error::Corrupt(format!("{what}: {m}")),
+        Error::Internal(m) => Error::Internal(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl MetaClient for Catalog {
+    async fn register_segments(
+        &self,
+        shard: ShardId,
+        epoch: u64,
+        segments: Vec<SegmentInfo>,
+        wal_checkpoint: u64,
+    ) -> Result<()> {
+        let segments = segments.iter().map(segment_meta).collect();
+        self.coord
+            .register_segments(
+                shard.collection_id,
+                shard.shard,
+                epoch,
+                segments,
+                wal_checkpoint,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
+        let (segments, checkpoint) = self
+            .coord
+            .shard_segments(shard.collection_id, shard.shard)
+            .await?;
+        Ok((segments.iter().map(segment_info).collect(), checkpoint))
+    }
+
+    async fn allocate_ids(&self, count: u64) -> Result<u64> {
+        Ok(self.coord.allocate_ids(count).await?.start)
+    }
+
+    async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64> {
+        self.coord
+            .acquire_shard(shard.collection_id, shard.shard, node_id)
+            .await
+    }
+}
+
+#[async_trait]
+impl CatalogClient for Catalog {
+    /// Creates the collection, loaded with one replica per shard (the front
+    /// door serves a collection from its creation until it is released).
+    async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo> {
+        let field = req.schema.vector_field().name.clone();
+        let kind = match req.index {
+            quiver_api::IndexKind::Flat => IndexKind::Flat,
+            quiver_api::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
+                m: u32::try_from(m).map_err(|_| Error::invalid("index.m", "too large"))?,
+                ef_construction: u32::try_from(ef_construction)
+                    .map_err(|_| Error::invalid("index.ef_construction", "too large"))?,
+            },
+        };
+        let index = IndexSpec {
+            kind,
+            field_name: field.clone(),
+            index_name: field,
+        };
+        let meta = self
+            .coord
+            .create_collection(req.schema, req.shards, req.metric, Some(index))
+            .await?;
+        self.coord.set_loaded(&meta.name, true, None).await?;
+        let info = collection_info(&meta);
+        if let Some(local) = &self.local {
+            local.serve(&info, true).await?;
+        }
+        Ok(info)
+    }
+
+    async fn load_collection(&self, name_or_alias: &str, replicas: Option<u32>) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.set_loaded(&meta.name, true, replicas).await?;
+        if let Some(local) = &self.local {
+            local.serve(&collection_info(&meta), true).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the collection released (reads refused from then on), then
+    /// frees its replicas.
+    async fn release_collection(&self, name_or_alias: &str) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.set_loaded(&meta.name, false, None).await?;
+        if let Some(local) = &self.local {
+            local.release(&collection_info(&meta)).await;
+        }
+        Ok(())
+    }
+
+    /// Reads are served unless the collection was released (every read
+    /// asks: no clone of the collection).
+    fn is_loaded(&self, name_or_alias: &str) -> bool {
+        self.coord
+            .state()
+            .collection(name_or_alias)
+            .is_some_and(|m| !m.released)
+    }
+
+    /// Drops by name or alias (an alias names its collection). A name the
+    /// local copy does not know yet goes to coord as it is.
+    async fn drop_collection(&self, name: &str) -> Result<()> {
+        let meta = self.coord.state().collection(name).cloned();
+        let own = meta.as_ref().map_or(name, |m| m.name.as_str());
+        self.coord.drop_collection(own).await?;
+        if let (Some(local), Some(meta)) = (&self.local, &meta) {
+            local.dropped(&collection_info(meta)).await;
+        }
+        Ok(())
+    }
+
+    fn collection(&self, name_or_alias: &str) -> Option<CollectionInfo> {
+        self.coord
+            .state()
+            .collection(name_or_alias)
+            .map(collection_info)
+    }
+
+    fn collections(&self) -> Vec<CollectionInfo> {
+        self.coord
+            .state()
+            .collections()
+            .map(collection_info)
+            .collect()
+    }
+
+    async fn allocate_ids(&self, count: u64) -> Result<u64> {
+        Ok(self.coord.allocate_ids(count).await?.start)
+    }
+
+    async fn create_alias(&self, alias: &str, collection: &str) -> Result<()> {
+        self.coord.create_alias(alias, collection).await?;
+        Ok(())
+    }
+
+    async fn alter_alias(&self, alias: &str, collection: &str) -> Result<()> {
+        self.coord.alter_alias(alias, collection).await?;
+        Ok(())
+    }
+
+    async fn drop_alias(&self, alias: &str) -> Result<()> {
+        self.coord.drop_alias(alias).await
+    }
+
+    fn aliases(&self) -> Vec<(String, String)> {
+        self.coord
+            .state()
+            .aliases()
+            .iter()
+            .map(|(alias, meta)| (alias.clone(), meta.collection.clone()))
+            .collect()
+    }
+
+    fn alias(&self, alias: &str) -> Option<AliasMeta> {
+        self.coord.state().alias(alias).cloned()
+    }
+
+    async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
+        let health = match self.local {
+            Some(_) => None,
+            None => Some(self.mirror_health().await?),
+        };
+        self.lag_of(health.as_ref(), collection)
+    }
+
+    async fn divergent_rows(&self, alias: &str) -> Option<u64> {
+        self.mirror_health()
+            .await?
+            .divergent_rows
+            .get(alias)
+            .copied()
+    }
+
+    /// One mirror-health call answers both.
+    async fn mirror_status(&self, alias: &str, target: &str) -> (Option<u64>, Option<u64>) {
+        let health = self.mirror_health().await;
+        let lag = self.lag_of(health.as_ref(), target);
+        let rows = health.and_then(|h| h.divergent_rows.get(alias).copied());
+        (lag, rows)
+    }
+
+    async fn change_alias(&self, change: AliasChange, actor: Actor) -> Result<u64> {
+        self.coord.alias_admin(change, actor).await
+    }
+
+    fn collection_times(&self, name_or_alias: &str) -> Option<CollectionTimes> {
+        self.coord
+            .state()
+            .collection(name_or_alias)
+            .map(|m| CollectionTimes {
+                id: m.id,
+                created: m.created_ts,
+                updated: m.updated_ts,
+            })
+    }
+}

@@ -1,0 +1,83 @@
+//! The coord role: one member of the Raft group, its gRPC server
+//! (`quiver.coord.v1`), and the control loops that run next to every coord
+//! and act on the leader only (automatic failover, the divergence check).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use quiver_coord::{Coord, RaftTransport};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::CoordConfig;
+
+/// A running coord member.
+pub struct CoordRole {
+    pub coord: Coord,
+    pub addr: SocketAddr,
+    server: tokio::task::JoinHandle<quiver_coord::Result<()>>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens `cfg.dir` as coord `cfg.id` of `cfg.members`, serves it on
+/// `listener` until `shutdown`, and starts its control loops. `transport`
+/// replaces the gRPC peer transport (tests inject one that drops RPCs).
+pub async fn start_coord(
+    cfg: &CoordConfig,
+    transport: Option<Arc<dyn RaftTransport>>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<CoordRole> {
+    let addr = listener.local_addr()?;
+    let members: BTreeMap<u64, String> =
+        cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
+    let coord = match transport {
+        Some(t) => Coord::open_cluster_with(&cfg.dir, cfg.id, members, &cfg.raft, t).await,
+        None => Coord::open_cluster(&cfg.dir, cfg.id, members, &cfg.raft).await,
+    }
+    .context("opening coord")?;
+    let stop = shutdown.clone();
+    let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
+        stop.cancelled().await
+    }));
+    let failover = crate::failover::spawn(coord.clone(), cfg.failover.clone(), shutdown.clone());
+    let divergence =
+        crate::divergence::spawn(coord.clone(), cfg.divergence.clone(), shutdown.clone())?;
+    Ok(CoordRole {
+        coord,
+        addr,
+        server,
+        loops: vec![failover, divergence],
+    })
+}
+
+impl CoordRole {
+    /// After the role's shutdown token was cancelled: waits for the server
+    /// to drain, stops the loops and the Raft node.
+    pub async fn stop(self) -> Result<()> {
+        let served = match self.server.await {
+            Ok(r) => r.context("coord gRPC server"),
+            Err(e) => {
+                tracing::warn!(error = %e, "coord server task");
+                Ok(())
+            }
+        };
+        halt(&self.coord, &self.loops).await?;
+        served
+    }
+
+    /// Stops everything at once (a crash, for tests).
+    pub async fn kill(self) -> Result<()> {
+        self.server.abort();
+        halt(&self.coord, &self.loops).await
+    }
+}
+
+async fn halt(coord: &Coord, loops: &[tokio::task::JoinHandle<()>]) -> Result<()> {
+    for l in loops {
+        l.abort();
+    }
+    coord.shutdown().await.context("stopping coord")
+}

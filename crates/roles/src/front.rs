@@ -1,0 +1,99 @@
+//! The front door as every deployment serves it on one port: the Milvus
+//! gRPC API, the admin API, the status page (HTTP/1.1, `/`) and its
+//! `/metrics`.
+
+use std::sync::Arc;
+
+use quiver_api::{CatalogClient, DataClient, QueryClient};
+use quiver_coord::MetaState;
+use quiver_proxy::metrics::Metrics;
+use quiver_proxy::{AdminFront, MilvusFront, NodeHealth, Proxy, StatusPage};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// What a front door is made of.
+pub struct FrontDoor {
+    pub catalog: Arc<dyn CatalogClient>,
+    pub data: Arc<dyn DataClient>,
+    pub query: Arc<dyn QueryClient>,
+    /// The protocol-independent front door over the three above.
+    pub proxy: Arc<Proxy>,
+    /// Node health for the status page.
+    pub nodes: NodeHealth,
+    /// The metadata this front door follows (alias changes are timed from it).
+    pub metadata: watch::Receiver<Arc<MetaState>>,
+}
+
+/// A front door over `catalog`, `data` and `query`.
+impl FrontDoor {
+    pub fn new(
+        catalog: Arc<dyn CatalogClient>,
+        data: Arc<dyn DataClient>,
+        query: Arc<dyn QueryClient>,
+        limits: quiver_proxy::Limits,
+        nodes: NodeHealth,
+        metadata: watch::Receiver<Arc<MetaState>>,
+    ) -> Self {
+        let proxy = Arc::new(Proxy::new(
+            catalog.clone(),
+            data.clone(),
+            query.clone(),
+            limits,
+        ));
+        Self {
+            catalog,
+            data,
+            query,
+            proxy,
+            nodes,
+            metadata,
+        }
+    }
+}
+
+/// Builds the front door's routes (Milvus, admin, status page, metrics) and
+/// starts timing alias changes; the task ends with `shutdown`.
+pub fn front_door(parts: FrontDoor, shutdown: CancellationToken) -> (Routes, JoinHandle<()>) {
+    let FrontDoor {
+        catalog,
+        data,
+        query,
+        proxy,
+        nodes,
+        metadata,
+    } = parts;
+    let metrics = Arc::new(Metrics::default());
+    let timing = time_alias_changes(metadata, metrics.clone(), shutdown);
+    let milvus = MilvusFront::new(proxy, catalog.clone()).into_service();
+    let admin = AdminFront::new(catalog.clone())
+        .with_data_path(query, data)
+        .into_service();
+    let routes = StatusPage::new(catalog, nodes)
+        .with_metrics(metrics)
+        .routes()
+        .add_service(milvus)
+        .add_service(admin);
+    (routes, timing)
+}
+
+/// Times every alias change this front door's metadata receives
+/// (`quiver_alias_propagation_seconds`).
+pub fn time_alias_changes(
+    mut metadata: watch::Receiver<Arc<MetaState>>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let state = metadata.borrow_and_update().clone();
+            let now_ms = quiver_common::ts_physical_ms(quiver_common::wall_ts());
+            metrics.aliases_seen(state.aliases(), now_ms);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = metadata.changed() => if changed.is_err() { return },
+            }
+        }
+    })
+}

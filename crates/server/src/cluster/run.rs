@@ -1,0 +1,76 @@
+//! Each cluster role as its own process: `run_*(config, shutdown)` binds the
+//! role's port, starts it with `quiver_roles` over plain gRPC links, prints
+//! the line `quiver cluster up` waits for, serves until `shutdown` is
+//! cancelled, then stops it.
+
+use anyhow::{Context, Result};
+use quiver_roles::Links;
+use quiver_roles::config::{CoordConfig, DataNodeProcConfig, ProxyConfig, QueryNodeProcConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Prints the line `quiver cluster up` (and scripts) wait for.
+fn announce(role: &str, id: u64, addr: &std::net::SocketAddr) {
+    tracing::info!(role, id, %addr, "serving");
+    println!("quiver {role} {id} listening on {addr}");
+}
+
+async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+/// `quiver coord`: one member of the Raft group.
+pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<()> {
+    let listen = match &cfg.listen {
+        Some(l) => l.clone(),
+        None => cfg
+            .members
+            .iter()
+            .find(|m| m.id == cfg.id)
+            .map(|m| m.addr.clone())
+            .context("members: must contain this coord's id")?,
+    };
+    let listener = bind(&listen).await?;
+    let role = quiver_roles::start_coord(&cfg, None, listener, shutdown.clone()).await?;
+    announce("coord", cfg.id, &role.addr);
+    shutdown.cancelled().await;
+    role.stop().await
+}
+
+/// `quiver datanode`: owns the shards coord gives it.
+pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let links = Links::connect(&cfg.coords).await?;
+    let node = quiver_roles::start_datanode(&cfg, links, listener, shutdown.clone()).await?;
+    announce("datanode", cfg.id, &addr);
+    shutdown.cancelled().await;
+    node.stop().await;
+    Ok(())
+}
+
+/// `quiver querynode`: serves the shards coord places on it.
+pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let links = Links::connect(&cfg.coords).await?;
+    let node = quiver_roles::start_querynode(&cfg, links, listener, shutdown.clone()).await?;
+    announce("querynode", cfg.id, &addr);
+    shutdown.cancelled().await;
+    node.stop().await;
+    Ok(())
+}
+
+/// `quiver proxy`: the Milvus front door of a cluster.
+pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<()> {
+    let listener = bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let links = Links::connect(&cfg.coords).await?;
+    let node = quiver_roles::start_proxy(&cfg, links, listener, shutdown.clone()).await?;
+    announce("proxy", cfg.id, &addr);
+    shutdown.cancelled().await;
+    node.stop().await;
+    Ok(())
+}
