@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod compat;
 mod status_page;
 
 use std::net::SocketAddr;
