@@ -83,7 +83,7 @@ pub(crate) struct LocalCatalog {
     pub datanode: Arc<DataNode>,
     pub querynode: Arc<QueryNode>,
     /// Divergent rows per mirrored alias, as the local check last counted.
-    pub divergence: Arc<quiver_proxy::divergence::Board>,
+    pub divergence: Arc<quiver_admin::divergence::Board>,
 }
 
 impl LocalCatalog {

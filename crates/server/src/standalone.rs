@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use quiver_admin::AdminFront;
+use quiver_admin::divergence::{Board, CatalogPairs, DivergenceOptions, spawn_watch};
 use quiver_coord::Coord;
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::divergence::{Board, CatalogPairs, DivergenceOptions, spawn_watch};
-use quiver_proxy::{AdminFront, Limits, MilvusFront, Proxy};
+use quiver_milvus::MilvusFront;
+use quiver_proxy::{Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
@@ -146,10 +148,10 @@ impl Standalone {
         // role lives in this process: coord reports its Raft role, the others
         // are up if the page answers.
         let coord = self.coord.clone();
-        let nodes: quiver_proxy::NodeHealth = Arc::new(move || {
+        let nodes: quiver_admin::NodeHealth = Arc::new(move || {
             let s = coord.status();
             let node =
-                |role: &str, id, addr: String, healthy, detail: String| quiver_proxy::NodeStatus {
+                |role: &str, id, addr: String, healthy, detail: String| quiver_admin::NodeStatus {
                     role: role.to_string(),
                     id,
                     addr,
@@ -175,13 +177,13 @@ impl Standalone {
             ];
             Box::pin(async move { Ok(nodes) })
         });
-        let metrics = Arc::new(quiver_proxy::metrics::Metrics::default());
+        let metrics = Arc::new(quiver_admin::metrics::Metrics::default());
         crate::cluster::time_alias_changes(
             self.coord.watch(),
             metrics.clone(),
             self.shutdown.child_token(),
         );
-        let routes = quiver_proxy::StatusPage::new(self.catalog.clone(), nodes)
+        let routes = quiver_admin::StatusPage::new(self.catalog.clone(), nodes)
             .with_metrics(metrics)
             .routes()
             .add_service(service)

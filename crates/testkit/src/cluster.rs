@@ -6,15 +6,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use parking_lot::RwLock;
+use quiver_admin::AdminFront;
+use quiver_admin::divergence::DivergenceOptions;
 use quiver_api::{CatalogClient, RouteTable};
 use quiver_coord::{
     Coord, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
 };
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::divergence::DivergenceOptions;
-use quiver_proxy::{
-    AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
-};
+use quiver_milvus::MilvusFront;
+use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use quiver_server::cluster::agent;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use quiver_admin::AdminFront;
 use quiver_api::{CatalogClient, RouteTable};
 use quiver_coord::{Coord, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
-use quiver_proxy::{
-    AdminFront, ClusterClientConfig, ClusterData, ClusterQuery, Limits, MilvusFront, Proxy,
-};
+use quiver_milvus::MilvusFront;
+use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits, Proxy};
 use quiver_querynode::QueryNode;
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use tokio::net::TcpListener;
@@ -179,12 +179,12 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
     let health = coord.clone();
     let coord_addrs = cfg.coords.clone();
     let (proxy_id, proxy_addr) = (cfg.id, addr.to_string());
-    let nodes: quiver_proxy::NodeHealth = Arc::new(move || {
+    let nodes: quiver_admin::NodeHealth = Arc::new(move || {
         let (coord, coord_addrs, proxy_addr) =
             (health.clone(), coord_addrs.clone(), proxy_addr.clone());
         Box::pin(async move {
             let node =
-                |role: &str, id, addr: &str, healthy, detail: String| quiver_proxy::NodeStatus {
+                |role: &str, id, addr: &str, healthy, detail: String| quiver_admin::NodeStatus {
                     role: role.to_string(),
                     id,
                     addr: addr.to_string(),
@@ -221,7 +221,7 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
                 .collect();
             match coord.node_health().await {
                 Ok(health) => nodes.extend(health.into_iter().map(|n| {
-                    quiver_proxy::NodeStatus {
+                    quiver_admin::NodeStatus {
                         role: n.role.to_string(),
                         id: Some(n.id),
                         addr: n.addr,
@@ -253,7 +253,7 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
             Ok(nodes)
         })
     });
-    let metrics = Arc::new(quiver_proxy::metrics::Metrics::default());
+    let metrics = Arc::new(quiver_admin::metrics::Metrics::default());
     let timing = time_alias_changes(coord.subscribe(), metrics.clone(), shutdown.clone());
     let catalog: Arc<dyn CatalogClient> = Arc::new(coord);
     let proxy = Arc::new(Proxy::new(
@@ -267,7 +267,7 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
         .with_data_path(query, data)
         .into_service();
     // The status page (HTTP/1.1 for browsers) on the Milvus port.
-    let routes = quiver_proxy::StatusPage::new(catalog, nodes)
+    let routes = quiver_admin::StatusPage::new(catalog, nodes)
         .with_metrics(metrics)
         .routes()
         .add_service(service)
@@ -286,7 +286,7 @@ pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<
 /// (`quiver_alias_propagation_seconds`).
 pub(crate) fn time_alias_changes(
     mut cache: tokio::sync::watch::Receiver<Arc<quiver_coord::MetaState>>,
-    metrics: Arc<quiver_proxy::metrics::Metrics>,
+    metrics: Arc<quiver_admin::metrics::Metrics>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {

@@ -289,7 +289,7 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
         .unwrap_or_else(|| panic!("propagation count in {text}"));
     assert!(count >= 2, "{text}");
     let p99 =
-        quiver_proxy::metrics::quantile_from_text(&text, "quiver_alias_propagation_seconds", 0.99);
+        quiver_admin::metrics::quantile_from_text(&text, "quiver_alias_propagation_seconds", 0.99);
     assert!(p99.is_some_and(|s| s <= 1.0), "in-process: {p99:?}\n{text}");
     assert!(
         text.contains("quiver_alias_divergent_rows{alias=\"feed\"} 0"),
