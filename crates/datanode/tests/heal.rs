@@ -4,18 +4,14 @@
 //! acknowledged before is lost.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quiver_api::{CollectionInfo, DataClient, IndexKind, ShardFeed, ShardId, WriteOp};
 use quiver_common::{CollectionSchema, Error, Metric, Mutation, PrimaryKey, RowBatch};
 use quiver_datanode::{DataNode, DataNodeConfig};
 use quiver_storage::ObjectStore;
+use quiver_test_util::{FailingStore, MemMeta, wait_for};
 use tokio_util::sync::CancellationToken;
-
-mod common;
-#[allow(dead_code)] // shared with the storage tests; not every knob is used here
-#[path = "../../storage/tests/failing_store/mod.rs"]
-mod failing_store;
 
 fn rows(first: i64, n: usize) -> RowBatch {
     RowBatch {
@@ -28,9 +24,9 @@ fn rows(first: i64, n: usize) -> RowBatch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
-    let fs = Arc::new(failing_store::FailingStore::default());
+    let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
-    let meta = Arc::new(common::MemMeta::default());
+    let meta = Arc::new(MemMeta::default());
     let config = DataNodeConfig {
         wal_retry_ms: 0,
         ..DataNodeConfig::default()
@@ -61,16 +57,17 @@ async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
     assert!(matches!(e, Error::Io(_) | Error::Unavailable(_)), "{e}");
 
     // Writes are refused (retryable) until the shard is back, then work.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match node.write(shard, WriteOp::Upsert(rows(200, 10))).await {
-            Ok(_) => break,
-            Err(Error::Unavailable(_)) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+    wait_for(
+        Duration::from_secs(20),
+        "the shard to take writes again",
+        async || match node.write(shard, WriteOp::Upsert(rows(200, 10))).await {
+            Ok(_) => true,
+            Err(Error::Unavailable(_)) => false,
             Err(e) => panic!("shard did not come back: {e}"),
-        }
-    }
+        },
+    )
+    .await
+    .expect("the shard comes back");
     assert!(node.shard_epoch(shard).expect("epoch") > first_epoch);
 
     // What was acknowledged is all there; the refused write is not.

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use quiver_api::{CollectionInfo, DataClient, IndexKind, MetaClient, ShardFeed, ShardId, WriteOp};
 use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
 use quiver_datanode::{DataNode, DataNodeConfig};
+use quiver_test_util::MemMeta;
 use tokio_util::sync::CancellationToken;
-
-mod common;
-use common::MemMeta;
 
 const SEAL_ROWS: usize = 200;
 const BATCH: usize = 50;

@@ -1,25 +1,21 @@
-//! The front door. Validates every request before anything is written,
-//! resolves the collection once per request, routes writes to shards by the
-//! hash of the primary key, turns the consistency level into a guarantee
-//! timestamp, scatters searches to every shard and merges the results.
+//! The front door's protocol-independent core. Validates every request before
+//! anything is written, resolves the collection once per request, routes
+//! writes to shards by the hash of the primary key, turns the consistency
+//! level into a guarantee timestamp, scatters searches to every shard and
+//! merges the results.
+//!
+//! Protocols sit on top in their own crates: `quiver-milvus` (the Milvus gRPC
+//! service) and `quiver-admin` (the admin API and the status page).
+//! `ClusterData`/`ClusterQuery` are the data path of a cluster front door.
 
-mod admin;
 mod cluster;
-pub mod divergence;
-pub mod metrics;
-mod milvus;
 mod routing;
 mod service;
-mod status_page;
 
-pub use admin::{AdminFront, DEFAULT_MAX_LAG_MS, alias_status};
 pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
-pub use milvus::{
-    DYNAMIC_COLUMN, MILVUS_API_VERSION, MilvusFilter, MilvusFront, MilvusServer, schema_from_bytes,
-    schema_from_proto, schema_to_proto,
-};
 pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
+pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult, bounded_ts};
 
 /// The error of a read of a released collection (Milvus code 101).
 pub fn not_loaded(collection: &str) -> quiver_common::Error {
@@ -27,7 +23,3 @@ pub fn not_loaded(collection: &str) -> quiver_common::Error {
         "collection {collection:?} was released; load it (load_collection) before searching or querying it"
     ))
 }
-pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult};
-pub use status_page::{
-    NodeHealth, NodeStatus, RECENT_FLIPS, STATUS_PAGE_ACTOR, StatusPage, alias_json, utc,
-};

@@ -526,7 +526,7 @@ impl Proxy {
 }
 
 /// The guarantee timestamp of a Bounded read: `staleness` before now.
-pub(crate) fn bounded_ts(staleness: Duration) -> Timestamp {
+pub fn bounded_ts(staleness: Duration) -> Timestamp {
     let now = ts_physical_ms(wall_ts());
     compose_ts(now.saturating_sub(staleness.as_millis() as u64), 0)
 }

@@ -4,8 +4,6 @@
 //! querynodes follow the shard through `ClusterData` too, so they find a
 //! moved owner the same way the front door does.
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_api::{
-    CollectionInfo, DataClient, IndexKind, MetaClient, NodeAddr, QueryClient, SegmentInfo, ShardId,
-    ShardQuery, ShardRoute, ShardSearch, WriteOp,
+    CollectionInfo, DataClient, IndexKind, NodeAddr, QueryClient, ShardId, ShardQuery, ShardRoute,
+    ShardSearch, WriteOp,
 };
 use quiver_common::{
     CollectionSchema, Column, DataType, ErrorKind, FieldSchema, Metric, PrimaryKey, Result,
@@ -25,6 +23,7 @@ use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes}
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{ClientConfig, DataServiceImpl, QueryServiceImpl, RemoteData, RemoteQuery};
 use quiver_storage::ObjectStore;
+use quiver_test_util::{MemMeta, wait_for};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -37,53 +36,6 @@ const SHARD: ShardId = ShardId {
     collection_id: 1,
     shard: 0,
 };
-
-/// Coord's catalog in memory.
-#[derive(Default)]
-struct MemMeta {
-    segments: Mutex<HashMap<ShardId, (Vec<SegmentInfo>, u64)>>,
-    next_id: Mutex<u64>,
-    epochs: Mutex<HashMap<ShardId, u64>>,
-}
-
-#[async_trait]
-impl MetaClient for MemMeta {
-    async fn register_segments(
-        &self,
-        shard: ShardId,
-        _epoch: u64,
-        segs: Vec<SegmentInfo>,
-        checkpoint: u64,
-    ) -> Result<()> {
-        let mut all = self.segments.lock();
-        let e = all.entry(shard).or_default();
-        e.0.extend(segs);
-        e.1 = e.1.max(checkpoint);
-        Ok(())
-    }
-
-    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
-        Ok(self
-            .segments
-            .lock()
-            .get(&shard)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn allocate_ids(&self, count: u64) -> Result<u64> {
-        let mut n = self.next_id.lock();
-        *n += count;
-        Ok(*n - count + 1)
-    }
-
-    async fn acquire_shard(&self, shard: ShardId, _node: u64) -> Result<u64> {
-        let mut e = self.epochs.lock();
-        let epoch = e.entry(shard).or_default();
-        *epoch += 1;
-        Ok(*epoch)
-    }
-}
 
 fn info() -> CollectionInfo {
     let mut schema = CollectionSchema::simple("c", DIM as u32);
@@ -126,18 +78,8 @@ fn search(shard: ShardId, q: Vec<f32>, k: usize, guarantee_ts: Timestamp) -> Sha
     }
 }
 
-/// Polls `cond` until it holds; fails the test after 60 s.
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long a test waits for a condition.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// One gRPC server task.
 struct Served {
@@ -394,11 +336,12 @@ async fn searches_survive_a_querynode_stopping() {
             }
         })
     };
-    wait_for("searches on both replicas", || {
+    wait_for(WAIT, "searches on both replicas", || {
         let n = ok.load(Ordering::SeqCst);
         async move { n >= 40 }
     })
-    .await;
+    .await
+    .expect("waited");
 
     // Querynode 0 goes away while the searches run.
     let gone = c.querynodes[0].server.take().expect("server");
@@ -413,11 +356,12 @@ async fn searches_survive_a_querynode_stopping() {
         .expect_err("querynode 0 is down");
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
 
-    wait_for("searches after the stop", || {
+    wait_for(WAIT, "searches after the stop", || {
         let n = ok.load(Ordering::SeqCst);
         async move { n >= at_stop + 100 }
     })
-    .await;
+    .await
+    .expect("waited");
     done.store(true, Ordering::SeqCst);
     searcher.await.expect("searcher");
     let failed = failed.lock().clone();
@@ -459,7 +403,9 @@ async fn writes_ride_out_a_datanode_restart_and_a_move() {
             async move { len >= n }
         }
     };
-    wait_for("writes before the restart", acked_at_least(20)).await;
+    wait_for(WAIT, "writes before the restart", acked_at_least(20))
+        .await
+        .expect("waited");
 
     // 1. The datanode stops and comes back on the same address.
     let addr = c.kill_datanode().await;
@@ -472,7 +418,13 @@ async fn writes_ride_out_a_datanode_restart_and_a_move() {
     let before = acked.lock().len();
     let listener = TcpListener::bind(&addr.addr).await.expect("rebind");
     c.start_datanode_on(addr.id, listener).await;
-    wait_for("writes after the restart", acked_at_least(before + 20)).await;
+    wait_for(
+        WAIT,
+        "writes after the restart",
+        acked_at_least(before + 20),
+    )
+    .await
+    .expect("waited");
 
     // 2. The shard moves to a datanode on another address: for a while it
     // has no owner, then the new one.
@@ -484,7 +436,9 @@ async fn writes_ride_out_a_datanode_restart_and_a_move() {
     assert_ne!(c.owner_addr(), old.addr);
     let new_owner = c.datanode.as_ref().map(|d| d.addr.clone());
     c.set_owner(new_owner);
-    wait_for("writes after the move", acked_at_least(before + 20)).await;
+    wait_for(WAIT, "writes after the move", acked_at_least(before + 20))
+        .await
+        .expect("waited");
 
     done.store(true, Ordering::SeqCst);
     let slowest = writer.await.expect("writer");
@@ -595,11 +549,12 @@ async fn bad_requests_fail_at_once_and_unserved_shards_at_the_deadline() {
         let data = data.clone();
         tokio::spawn(async move { data.write(SHARD, WriteOp::Upsert(batch(&[4]))).await })
     };
-    wait_for("the write to be waiting", || {
+    wait_for(WAIT, "the write to be waiting", || {
         let waited = started.elapsed();
         async move { waited >= Duration::from_millis(100) }
     })
-    .await;
+    .await
+    .expect("waited");
     assert!(!pending.is_finished(), "wrote without an owner");
     routes.set(
         SHARD,
@@ -720,25 +675,31 @@ async fn the_proxy_serves_through_a_querynode_stop_and_a_datanode_restart() {
             async move { len >= n }
         }
     };
-    wait_for("requests before the faults", searched_at_least(20)).await;
+    wait_for(WAIT, "requests before the faults", searched_at_least(20))
+        .await
+        .expect("waited");
     let gone = c.querynodes[1].server.take().expect("server");
     gone.stop().await;
     c.querynodes[1].shutdown.cancel();
     let before = searched.load(Ordering::SeqCst);
     wait_for(
+        WAIT,
         "requests after the querynode stop",
         searched_at_least(before + 20),
     )
-    .await;
+    .await
+    .expect("waited");
     let addr = c.kill_datanode().await;
     let listener = TcpListener::bind(&addr.addr).await.expect("rebind");
     c.start_datanode_on(addr.id, listener).await;
     let before = searched.load(Ordering::SeqCst);
     wait_for(
+        WAIT,
         "requests after the datanode restart",
         searched_at_least(before + 20),
     )
-    .await;
+    .await
+    .expect("waited");
     done.store(true, Ordering::SeqCst);
     client.await.expect("client");
     let failed = failed.lock().clone();

@@ -43,7 +43,7 @@ pub struct CoordConfig {
     pub failover: crate::failover::FailoverOptions,
     /// The divergence check of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
-    pub divergence: quiver_proxy::divergence::DivergenceOptions,
+    pub divergence: quiver_admin::divergence::DivergenceOptions,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket

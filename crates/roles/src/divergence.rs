@@ -1,15 +1,15 @@
 //! The divergence check of mirrored aliases in cluster mode: run next to
 //! every coord, active on the leader only, reading shards through the
 //! querynodes and repairing through the datanodes that coord's placement
-//! names (see `quiver_proxy::divergence`). Its counts are reported by the
+//! names (see `quiver_admin::divergence`). Its counts are reported by the
 //! leader (`NodeHealth`), which proxies show as `divergent_rows`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use quiver_admin::divergence::{DivergenceOptions, PairCatalog, spawn_watch};
 use quiver_api::{AliasMeta, CollectionInfo, RouteTable, ShardId, ShardRoute};
 use quiver_coord::{Coord, collection_info, route_of};
-use quiver_proxy::divergence::{DivergenceOptions, PairCatalog, spawn_watch};
 use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use quiver_admin::metrics::Metrics;
+use quiver_admin::{AdminFront, NodeHealth, StatusPage};
 use quiver_api::{CatalogClient, DataClient, QueryClient};
 use quiver_coord::MetaState;
-use quiver_proxy::metrics::Metrics;
-use quiver_proxy::{AdminFront, MilvusFront, NodeHealth, Proxy, StatusPage};
+use quiver_milvus::MilvusFront;
+use quiver_proxy::Proxy;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use quiver_admin::NodeStatus;
 use quiver_api::RouteTable;
 use quiver_coord::{Catalog, CoordApi, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
-use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits, NodeStatus};
+use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits};
 use quiver_querynode::QueryNode;
 use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
 use tokio::net::TcpListener;
@@ -205,7 +206,7 @@ fn cluster_health(
     coord: CoordClient,
     cfg: &ProxyConfig,
     proxy_addr: String,
-) -> quiver_proxy::NodeHealth {
+) -> quiver_admin::NodeHealth {
     let coord_addrs = cfg.coords.clone();
     let proxy_id = cfg.id;
     Arc::new(move || {

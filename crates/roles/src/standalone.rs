@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use quiver_admin::divergence::{CatalogPairs, DivergenceOptions, spawn_watch};
 use quiver_coord::{Catalog, Coord};
 use quiver_datanode::{DataNode, DataNodeConfig};
-use quiver_proxy::divergence::{CatalogPairs, DivergenceOptions, spawn_watch};
 use quiver_proxy::{Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
@@ -173,7 +173,7 @@ impl Standalone {
 
     /// The status page's node table: every role lives in this process;
     /// coord reports its Raft role, the others are up if the page answers.
-    fn health(&self, bound: SocketAddr) -> quiver_proxy::NodeHealth {
+    fn health(&self, bound: SocketAddr) -> quiver_admin::NodeHealth {
         let coord = self.coord.clone();
         Arc::new(move || {
             let s = coord.status();

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use quiver_api::{DataClient, QueryClient, WriteOp};
 use quiver_rpc::ClientConfig;
-use support::{Cluster, Options, SHARD, batch, wait_for};
+use quiver_test_util::wait_for;
+use support::{Cluster, Options, SHARD, WAIT, batch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_ends_the_stream_and_the_querynode_resubscribes() {
@@ -23,10 +24,11 @@ async fn a_cut_connection_ends_the_stream_and_the_querynode_resubscribes() {
         .expect("write");
     let relay = c.relay.as_ref().expect("relay");
     relay.cut();
-    wait_for("the querynode to resubscribe", || {
+    wait_for(WAIT, "the querynode to resubscribe", async || {
         c.subscribes.load(Ordering::SeqCst) >= 2
     })
-    .await;
+    .await
+    .expect("resubscribed");
     let ts = c
         .data
         .write(SHARD, WriteOp::Upsert(batch(&[3])))
@@ -57,16 +59,20 @@ async fn a_frozen_datanode_is_dropped_by_keepalive_and_followed_again() {
         .write(SHARD, WriteOp::Upsert(batch(&[1, 2, 3])))
         .await
         .expect("write");
-    wait_for("the querynode to drop the silent connection", || {
-        relay.closed.load(Ordering::SeqCst) >= 1
-    })
-    .await;
+    wait_for(
+        WAIT,
+        "the querynode to drop the silent connection",
+        async || relay.closed.load(Ordering::SeqCst) >= 1,
+    )
+    .await
+    .expect("the connection dropped");
     assert_eq!(c.subscribes.load(Ordering::SeqCst), 1);
     relay.pause(false);
-    wait_for("the querynode to resubscribe", || {
+    wait_for(WAIT, "the querynode to resubscribe", async || {
         c.subscribes.load(Ordering::SeqCst) >= 2
     })
-    .await;
+    .await
+    .expect("resubscribed");
     assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 3);
     c.stop().await;
 }

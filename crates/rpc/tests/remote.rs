@@ -12,7 +12,8 @@ use quiver_api::{
 };
 use quiver_common::{ErrorKind, PrimaryKey, ScalarValue};
 use quiver_rpc::{ClientConfig, RemoteData, RemoteQuery};
-use support::{Cluster, DIM, SHARD, batch, search, vector};
+use quiver_test_util::wait_for;
+use support::{Cluster, DIM, SHARD, WAIT, batch, search, vector};
 
 fn pks(hits: &[quiver_api::ShardHit]) -> Vec<i64> {
     let mut v: Vec<i64> = hits
@@ -169,10 +170,11 @@ async fn a_restarted_datanode_is_resubscribed() {
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
 
     c.restart_datanode().await;
-    support::wait_for("the querynode to resubscribe", || {
+    wait_for(WAIT, "the querynode to resubscribe", async || {
         c.subscribes.load(Ordering::SeqCst) >= 2
     })
-    .await;
+    .await
+    .expect("resubscribed");
     let ts = c
         .data
         .write(SHARD, WriteOp::Upsert(batch(&[4, 5])))

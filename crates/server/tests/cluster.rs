@@ -5,9 +5,10 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quiver_client::{Client, CollectionSpec, Rows};
+use quiver_test_util::wait_for_blocking;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_quiver");
@@ -31,14 +32,6 @@ fn status(dir: &Path) -> Value {
     ]);
     assert!(ok, "status failed: {err}");
     serde_json::from_str(out.trim()).expect("status is JSON")
-}
-
-fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Stops the cluster even when an assertion fails.
@@ -128,13 +121,14 @@ fn cluster_up_status_start_down() {
         .filter(|p| p["role"] == "datanode")
         .filter_map(|p| p["id"].as_u64())
         .collect();
-    wait_for(Duration::from_secs(30), "placement in status", || {
+    wait_for_blocking(Duration::from_secs(30), "placement in status", || {
         let s = status(&dir);
         let c = &s["collections"]["items"];
         s["coord_leader"].as_u64().is_some()
             && c["querynodes"].as_array().is_some_and(|q| q.len() == 2)
             && c["datanodes"].as_array().is_some_and(|d| !d.is_empty())
-    });
+    })
+    .expect("waited");
 
     // kill -9 one datanode: status shows it stopped; start brings it back.
     let victim = procs
@@ -144,7 +138,7 @@ fn cluster_up_status_start_down() {
     let pid = victim["pid"].as_i64().expect("pid") as i32;
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    wait_for(
+    wait_for_blocking(
         Duration::from_secs(10),
         "the datanode to show as stopped",
         || {
@@ -153,19 +147,21 @@ fn cluster_up_status_start_down() {
                     .any(|p| p["id"].as_u64() == Some(dn_ids[0]) && p["running"] == false)
             })
         },
-    );
+    )
+    .expect("waited");
     let id = dn_ids[0].to_string();
     let (ok, out, err) = quiver(&["cluster", "start", "--dir", d, "--id", &id]);
     assert!(ok, "start failed: {out}{err}");
     let (ok, _, err) = quiver(&["cluster", "start", "--dir", d, "--id", &id]);
     assert!(!ok && err.contains("already running"), "{err}");
-    wait_for(Duration::from_secs(30), "the datanode's lease", || {
+    wait_for_blocking(Duration::from_secs(30), "the datanode's lease", || {
         status(&dir)["processes"].as_array().is_some_and(|ps| {
             ps.iter().any(|p| {
                 p["id"].as_u64() == Some(dn_ids[0]) && p["running"] == true && p["lease"] == "alive"
             })
         })
-    });
+    })
+    .expect("waited");
 
     let (ok, out, err) = quiver(&["cluster", "down", "--dir", d]);
     assert!(ok, "down failed: {out}{err}");

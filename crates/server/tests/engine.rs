@@ -9,6 +9,7 @@ use quiver_api::{CreateCollection, IndexKind};
 use quiver_common::{CollectionSchema, ErrorKind, Metric, PrimaryKey, RowBatch};
 use quiver_proxy::{Consistency, SearchRequest};
 use quiver_server::{Standalone, StandaloneConfig};
+use quiver_test_util::wait_for;
 use tokio_util::sync::CancellationToken;
 
 const DIM: usize = 4;
@@ -394,11 +395,13 @@ async fn dropping_a_collection_deletes_its_files() {
     };
     assert!(files("objects/segments") > 0);
     // The querynode downloads the new segment after the flush: wait for it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while files("cache") == 0 {
-        assert!(std::time::Instant::now() < deadline, "segment never cached");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for(
+        std::time::Duration::from_secs(10),
+        "the segment to be cached",
+        async || files("cache") > 0,
+    )
+    .await
+    .expect("segment cached");
     s.proxy.drop_collection("gone").await.expect("drop");
     assert_eq!(files("objects/segments"), 0, "segment files left behind");
     assert_eq!(files("objects/wal"), 0, "WAL objects left behind");

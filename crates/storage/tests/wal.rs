@@ -1,13 +1,12 @@
 //! WAL behaviour against the real (fsync'd) local object store and a fault-injecting store.
 
-mod failing_store;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use quiver_common::{Mutation, PrimaryKey, RowBatch};
 use quiver_storage::{ObjectStore, StorageError, Wal, WalOptions, WalRecord, open_local_store};
+use quiver_test_util::FailingStore;
 
 const C: u64 = 7;
 const S: u32 = 1;
@@ -272,7 +271,7 @@ async fn truncate_removes_covered_objects_and_recovery_starts_after_the_checkpoi
 
 #[tokio::test]
 async fn a_failed_put_fails_its_waiters_and_stops_the_log() {
-    let fs = Arc::new(failing_store::FailingStore::default());
+    let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let no_retry = WalOptions {
         retry_for: std::time::Duration::ZERO,
@@ -327,7 +326,7 @@ async fn a_batch_larger_than_the_limits_goes_out_alone() {
 #[tokio::test]
 async fn claim_retries_when_the_old_owner_writes_the_seq_first() {
     use object_store::ObjectStoreExt;
-    let fs = Arc::new(failing_store::FailingStore::default());
+    let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let (w1, _) = open(&store, 1, 0).await.expect("open 1");
     w1.submit(upsert(1, 1, 2)).await.expect("write");
@@ -351,7 +350,7 @@ async fn claim_retries_when_the_old_owner_writes_the_seq_first() {
 
 #[tokio::test]
 async fn transient_put_failures_are_retried_and_acknowledged_once() {
-    let fs = Arc::new(failing_store::FailingStore::default());
+    let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let (w, _) = open(&store, 1, 0).await.expect("open");
     fs.fail_next_puts(3);
@@ -369,7 +368,7 @@ async fn transient_put_failures_are_retried_and_acknowledged_once() {
 
 #[tokio::test]
 async fn a_retry_that_finds_another_owners_object_is_fenced() {
-    let fs = Arc::new(failing_store::FailingStore::default());
+    let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let (w, _) = open(&store, 1, 0).await.expect("open");
     w.submit(upsert(1, 1, 2)).await.expect("write");

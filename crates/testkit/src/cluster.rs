@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use parking_lot::RwLock;
+use quiver_admin::divergence::DivergenceOptions;
 use quiver_api::RouteTable;
 use quiver_coord::{
     Coord, CoordApi, CoordClient, CoordClientOptions, CoordOptions, FaultyTransport, GrpcTransport,
 };
 use quiver_datanode::DataNodeConfig;
-use quiver_proxy::divergence::DivergenceOptions;
 use quiver_querynode::QueryNodeConfig;
 use quiver_roles::config::{
     CoordConfig, DataNodeProcConfig, Member, ProxyConfig, QueryNodeProcConfig,

@@ -12,8 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_api::{
-    CollectionInfo, IndexKind, MetaClient, RowPredicate, SegmentInfo, ShardFeed, ShardId,
-    ShardSearch, Subscription,
+    CollectionInfo, IndexKind, RowPredicate, ShardFeed, ShardId, ShardSearch, Subscription,
 };
 use quiver_common::{
     CollectionSchema, Column, DataType, FieldSchema, Metric, PrimaryKey, Result, RowBatch,
@@ -23,6 +22,7 @@ use quiver_datanode::{DataNode, DataNodeConfig};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_rpc::{ClientConfig, DataServiceImpl, QueryServiceImpl, RemoteData, RemoteQuery};
 use quiver_storage::ObjectStore;
+use quiver_test_util::MemMeta;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,53 +37,6 @@ pub const SHARD: ShardId = ShardId {
     collection_id: 1,
     shard: 0,
 };
-
-/// Coord's catalog in memory.
-#[derive(Default)]
-pub struct MemMeta {
-    segments: Mutex<HashMap<ShardId, (Vec<SegmentInfo>, u64)>>,
-    next_id: Mutex<u64>,
-    epochs: Mutex<HashMap<ShardId, u64>>,
-}
-
-#[async_trait]
-impl MetaClient for MemMeta {
-    async fn register_segments(
-        &self,
-        shard: ShardId,
-        _epoch: u64,
-        segs: Vec<SegmentInfo>,
-        checkpoint: u64,
-    ) -> Result<()> {
-        let mut all = self.segments.lock();
-        let e = all.entry(shard).or_default();
-        e.0.extend(segs);
-        e.1 = e.1.max(checkpoint);
-        Ok(())
-    }
-
-    async fn segments(&self, shard: ShardId) -> Result<(Vec<SegmentInfo>, u64)> {
-        Ok(self
-            .segments
-            .lock()
-            .get(&shard)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn allocate_ids(&self, count: u64) -> Result<u64> {
-        let mut n = self.next_id.lock();
-        *n += count;
-        Ok(*n - count + 1)
-    }
-
-    async fn acquire_shard(&self, shard: ShardId, _node: u64) -> Result<u64> {
-        let mut e = self.epochs.lock();
-        let epoch = e.entry(shard).or_default();
-        *epoch += 1;
-        Ok(*epoch)
-    }
-}
 
 /// The datanode's feed, counting subscriptions (each one is a querynode
 /// (re)subscribing through the network).
@@ -189,17 +142,8 @@ pub fn filter(text: &str) -> Arc<dyn RowPredicate> {
     Arc::new(quiver_expr::compile(&e, &info().schema, &HashMap::new()).expect("compile"))
 }
 
-/// Polls `cond` until it holds; fails the test after 30 s.
-pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long a test waits for a condition.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// An address nobody listens on (bound, then released).
 pub async fn unused_addr() -> String {

@@ -269,8 +269,8 @@ fn report(conn: &Conn, alias: &str, collection: &str, what: &str) {
 }
 
 /// `alias show --json`: the one alias shape, shared with the status page
-/// (`quiver_proxy::alias_json`).
-pub(crate) use quiver_proxy::{alias_json, utc};
+/// (`quiver_admin::alias_json`).
+pub(crate) use quiver_admin::{alias_json, utc};
 
 fn print_verify(conn: &Conn, r: &VerifyReport) {
     if conn.json {

@@ -3,10 +3,13 @@
 use quiver_client::{
     Client, CollectionSpec, DataType, Error, Id, Index, Metric, Rows, SearchParams, Value, code,
 };
+use quiver_test_util::wait_for;
 
 use super::{Server, vectors};
 
 const DIM: usize = 8;
+/// How long a test waits for a condition.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn row(data: &[f32], i: usize) -> &[f32] {
     &data[i * DIM..(i + 1) * DIM]
@@ -417,10 +420,11 @@ async fn writes_through_a_mirrored_alias_reach_both_collections() {
         38,
         "the target has the writes at once"
     );
-    wait_until("the standby has the writes", || async {
+    wait_for(WAIT, "the standby has the writes", || async {
         count("feed_b").await == 38
     })
-    .await;
+    .await
+    .expect("waited");
 
     // Flip: writes now go to feed_b and are shipped to feed_a.
     client.flip_alias("feed", None, &actor).await.expect("flip");
@@ -430,18 +434,20 @@ async fn writes_through_a_mirrored_alias_reach_both_collections() {
         .await
         .expect("insert after the flip");
     assert_eq!(count("feed_b").await, 48);
-    wait_until("the old target has the new writes", || async {
+    wait_for(WAIT, "the old target has the new writes", || async {
         count("feed_a").await == 48
     })
-    .await;
+    .await
+    .expect("waited");
     // Nothing echoes back and forth: the counts stay put and the lag drains.
-    wait_until("the lag drains", || async {
+    wait_for(WAIT, "the lag drains", || async {
         client
             .show_alias("feed")
             .await
             .is_ok_and(|s| s.standby_lag_ms == Some(0))
     })
-    .await;
+    .await
+    .expect("waited");
     assert_eq!((count("feed_a").await, count("feed_b").await), (48, 48));
     let rows = client
         .query("feed_a", "id in [0, 5, 105]", &["id"], None)
@@ -449,19 +455,4 @@ async fn writes_through_a_mirrored_alias_reach_both_collections() {
         .expect("query");
     assert_eq!(rows.len(), 2, "the delete was mirrored, the rest arrived");
     server.close().await;
-}
-
-async fn wait_until<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !cond().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }

@@ -2,6 +2,7 @@
 //! status JSON, and flips with a compare-and-swap guard.
 
 use quiver_client::{Actor, CollectionSpec, MirrorSpec};
+use quiver_test_util::wait_for;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -150,19 +151,21 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
         "mirrored, nothing written: caught up"
     );
     // Divergence is unknown until the first pass of the check, then 0.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let s = get_json(&addr, "/api/status").await;
-        let rows = alias(&s, "feed")["divergent_rows"].clone();
-        if rows == json!(0) {
-            break;
-        }
-        assert!(
-            rows == Value::Null && std::time::Instant::now() < deadline,
-            "divergent_rows: {rows}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_for(
+        std::time::Duration::from_secs(30),
+        "the first divergence check",
+        async || {
+            let s = get_json(&addr, "/api/status").await;
+            let rows = alias(&s, "feed")["divergent_rows"].clone();
+            assert!(
+                rows == json!(0) || rows == Value::Null,
+                "divergent_rows: {rows}"
+            );
+            rows == json!(0)
+        },
+    )
+    .await
+    .expect("divergence checked");
     let epoch = feed["epoch"].as_u64().expect("epoch");
     let roles: Vec<&str> = s["nodes"]
         .as_array()
@@ -289,7 +292,7 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
         .unwrap_or_else(|| panic!("propagation count in {text}"));
     assert!(count >= 2, "{text}");
     let p99 =
-        quiver_proxy::metrics::quantile_from_text(&text, "quiver_alias_propagation_seconds", 0.99);
+        quiver_admin::metrics::quantile_from_text(&text, "quiver_alias_propagation_seconds", 0.99);
     assert!(p99.is_some_and(|s| s <= 1.0), "in-process: {p99:?}\n{text}");
     assert!(
         text.contains("quiver_alias_divergent_rows{alias=\"feed\"} 0"),

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use quiver_admin::metrics::quantile_from_text;
 use quiver_client::{Client, CollectionSpec};
 use quiver_coord::CoordClient;
-use quiver_proxy::metrics::quantile_from_text;
 
 use super::load::{self, DIM};
 use super::report::ScenarioReport;

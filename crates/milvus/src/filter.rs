@@ -13,7 +13,7 @@ use quiver_proto::schema::{TemplateArrayValue, TemplateValue as PbTemplate};
 use quiver_proto::schema::{template_array_value, template_value};
 
 use super::schema::DYNAMIC_COLUMN;
-use crate::Proxy;
+use quiver_proxy::Proxy;
 
 /// A compiled filter that reads `$meta` from the hidden dynamic column.
 pub struct MilvusFilter {

@@ -31,7 +31,7 @@ use super::MilvusFront;
 use super::ddl::DEFAULT_INDEX;
 use super::schema::kv;
 use super::status::{failure, status_of, success};
-use crate::Consistency;
+use quiver_proxy::Consistency;
 
 fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
     params

@@ -15,8 +15,8 @@ use super::filter;
 use super::output::Outputs;
 use super::status::{failure, success};
 use super::{MilvusFront, check_partitions};
-use crate::service::bounded_ts;
-use crate::{Consistency, SearchRequest};
+use quiver_proxy::bounded_ts;
+use quiver_proxy::{Consistency, SearchRequest};
 
 /// pymilvus's special guarantee timestamps.
 const EVENTUALLY_TS: u64 = 1;

@@ -6,6 +6,9 @@
 //! [`ddl`] (collections), [`partition`] (the one `_default` partition),
 //! [`index`], [`load`] (load/release/flush/stats), [`dml`]
 //! (insert/upsert/delete), [`search`], [`query`], [`alias`].
+//!
+//! This crate is only the protocol adapter: validation, routing, consistency
+//! and scatter/gather live in `quiver-proxy`, which knows nothing of Milvus.
 
 mod alias;
 mod ddl;
@@ -29,7 +32,7 @@ use std::sync::atomic::AtomicI64;
 use quiver_api::CatalogClient;
 use quiver_common::{Error, HybridClock, Result};
 
-use crate::Proxy;
+use quiver_proxy::Proxy;
 
 pub use filter::MilvusFilter;
 pub use schema::{DYNAMIC_COLUMN, schema_from_bytes, schema_from_proto, schema_to_proto};

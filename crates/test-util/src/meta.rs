@@ -1,4 +1,4 @@
-//! Shared test helpers: coord's catalog in memory.
+//! Coord's catalog in memory.
 
 use std::collections::HashMap;
 
@@ -7,7 +7,9 @@ use parking_lot::Mutex;
 use quiver_api::{MetaClient, SegmentInfo, ShardId};
 use quiver_common::{Error, Result};
 
-/// Coord's catalog in memory.
+/// Coord's catalog in memory: segments per shard, ids, and owner epochs
+/// (a registration with an epoch that is not the shard's current one is
+/// refused as `Fenced`, as coord refuses it).
 #[derive(Default)]
 pub struct MemMeta {
     segments: Mutex<HashMap<ShardId, (Vec<SegmentInfo>, u64)>>,

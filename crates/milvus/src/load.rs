@@ -23,8 +23,8 @@ use quiver_proto::schema::LongArray;
 use super::schema::kv;
 use super::status::{failure, status_of, success};
 use super::{MILVUS_API_VERSION, MilvusFront};
-use crate::Consistency;
-use crate::not_loaded;
+use quiver_proxy::Consistency;
+use quiver_proxy::not_loaded;
 
 impl MilvusFront {
     fn exists(&self, name: &str) -> Status {

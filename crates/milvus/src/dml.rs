@@ -11,7 +11,7 @@ use super::filter;
 use super::schema::DYNAMIC_COLUMN;
 use super::status::{failure, schema_mismatch, success};
 use super::{MilvusFront, check_partitions};
-use crate::WriteResult;
+use quiver_proxy::WriteResult;
 
 /// Builds the batch of an Insert / Upsert (keys left empty when absent).
 pub(crate) fn decode_rows(
