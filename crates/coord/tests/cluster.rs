@@ -3,7 +3,6 @@
 //! catches up, and a leader cut off from its peers that cannot commit.
 
 use std::collections::{BTreeMap, HashSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use quiver_coord::{
 };
 use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
+use quiver_test_util::wait_for;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -30,22 +30,6 @@ fn propose(cmd: &MetaCommand) -> Result<pb::ProposeRequest> {
         client_id: 0,
         seq: 0,
     })
-}
-
-/// Polls `cond` until it holds or `timeout` passes.
-async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut cond: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !cond().await {
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
 }
 
 /// Nodes whose Raft RPCs are dropped, in both directions.

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use quiver_common::{CollectionSchema, ErrorKind, Metric};
@@ -12,18 +12,8 @@ use quiver_coord::{
     Coord, CoordError, CoordOptions, IndexKind, IndexSpec, MetaCommand, MetaOps, NoPeers,
     SegmentMeta,
 };
+use quiver_test_util::wait_for;
 use tempfile::TempDir;
-
-async fn wait_for(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
-}
 
 fn hnsw() -> IndexSpec {
     IndexSpec {
@@ -158,9 +148,13 @@ async fn compaction_by_snapshot_then_reopen() -> Result<()> {
         coord.allocate_ids(3).await?;
     }
     let snap = dir.path().join("snapshot.json");
-    wait_for(Duration::from_secs(10), "a snapshot file", || snap.exists()).await?;
+    wait_for(Duration::from_secs(10), "a snapshot file", async || {
+        snap.exists()
+    })
+    .await?;
     let raft_state = dir.path().join("raft-state.json");
-    let purged = || std::fs::read_to_string(&raft_state).is_ok_and(|s| s.contains("\"purged\":{"));
+    let purged =
+        async || std::fs::read_to_string(&raft_state).is_ok_and(|s| s.contains("\"purged\":{"));
     wait_for(Duration::from_secs(10), "the log to be purged", purged).await?;
     let before = coord.state();
     drop(coord);

@@ -4,7 +4,6 @@
 //! leader failover (grace), and the client's `RouteTable` follows.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,27 +14,13 @@ use quiver_coord::{
     Coord, CoordApi, CoordClient, CoordClientOptions, CoordError, CoordOptions, IndexKind,
     IndexSpec, MetaOps, NodeRole, Role, SegmentMeta,
 };
+use quiver_test_util::wait_for;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const LEASE_MS: u64 = 1_500;
-
-async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut cond: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !cond().await {
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
 
 struct Running {
     coord: Coord,
