@@ -43,9 +43,13 @@ impl Metric {
         }
     }
 
-    /// True when a larger score is closer (IP, COSINE).
+    /// True when a larger score is closer (IP, COSINE); false when a smaller
+    /// one is (L2). Every decision about the order of scores goes through this.
     pub fn higher_is_closer(self) -> bool {
-        !matches!(self, Metric::L2)
+        match self {
+            Metric::L2 => false,
+            Metric::Ip | Metric::Cosine => true,
+        }
     }
 }
 

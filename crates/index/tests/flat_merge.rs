@@ -18,9 +18,9 @@ fn brute(
         .map(|(i, v)| (i as u32, score(metric, q, v)))
         .filter(|(i, _)| allow(*i))
         .collect();
-    all.sort_by(|x, y| match metric {
-        Metric::L2 => x.1.total_cmp(&y.1),
-        _ => y.1.total_cmp(&x.1),
+    all.sort_by(|x, y| match metric.higher_is_closer() {
+        false => x.1.total_cmp(&y.1),
+        true => y.1.total_cmp(&x.1),
     });
     all.truncate(k);
     all
