@@ -30,7 +30,7 @@ use quiver_api::{
     AliasMeta, CatalogClient, CollectionInfo, DIGEST_BUCKETS, DataClient, DigestRequest,
     QueryClient, ShardDigest, ShardId, ShardQuery, WriteOp,
 };
-use quiver_common::{Column, Error, PrimaryKey, Result, RowBatch, Timestamp};
+use quiver_common::{Column, Error, PrimaryKey, Result, RowBatch, Timestamp, VectorSlice, Vectors};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -399,9 +399,8 @@ pub async fn repair(
                 continue;
             }
             let mut batch = RowBatch {
-                dim,
                 pks: Vec::with_capacity(found.rows.len()),
-                vectors: Vec::with_capacity(found.rows.len() * dim),
+                vectors: Vectors::f32(dim, Vec::with_capacity(found.rows.len() * dim)),
                 columns: fields
                     .iter()
                     .map(|name| Column {
@@ -415,7 +414,7 @@ pub async fn repair(
                     Error::Internal(format!("row {} came back without its vector", row.pk))
                 })?;
                 batch.pks.push(row.pk);
-                batch.vectors.extend_from_slice(&vector);
+                batch.vectors.push_row(VectorSlice::F32(&vector));
                 for (col, value) in batch.columns.iter_mut().zip(row.fields) {
                     col.values.push(value);
                 }

@@ -13,7 +13,7 @@
 //! processes, machines and Rust versions (a cluster may run mixed builds
 //! during an upgrade), and not meant to resist an adversary.
 
-use quiver_common::{PrimaryKey, ScalarValue, Timestamp};
+use quiver_common::{PrimaryKey, ScalarValue, Timestamp, VectorSlice};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ShardId;
@@ -161,11 +161,12 @@ pub fn pk_bucket(pk: &PrimaryKey, buckets: u32) -> u32 {
 /// A row's hash: its key, vector bytes and scalar values in schema order.
 pub fn row_hash<'a>(
     pk: &PrimaryKey,
-    vector: &[f32],
+    vector: VectorSlice<'_>,
     values: impl IntoIterator<Item = Option<&'a ScalarValue>>,
 ) -> u64 {
     let mut h = RowHasher::default();
-    h.pk(pk).vector(vector);
+    let VectorSlice::F32(v) = vector;
+    h.pk(pk).vector(v);
     for v in values {
         h.value(v.unwrap_or(&ScalarValue::Null));
     }
@@ -257,7 +258,11 @@ mod tests {
         let rows: Vec<(PrimaryKey, u64)> = (0..100)
             .map(|i| {
                 let pk = PrimaryKey::Int(i);
-                let h = row_hash(&pk, &[i as f32, 1.0], [Some(&ScalarValue::Int(i))]);
+                let h = row_hash(
+                    &pk,
+                    VectorSlice::F32(&[i as f32, 1.0]),
+                    [Some(&ScalarValue::Int(i))],
+                );
                 (pk, h)
             })
             .collect();
@@ -282,27 +287,39 @@ mod tests {
     #[test]
     fn the_hash_sees_every_part_of_a_row() {
         let pk = PrimaryKey::Int(1);
-        let base = row_hash(&pk, &[1.0, 2.0], [Some(&ScalarValue::Str("a".into()))]);
+        let base = row_hash(
+            &pk,
+            VectorSlice::F32(&[1.0, 2.0]),
+            [Some(&ScalarValue::Str("a".into()))],
+        );
         assert_ne!(
             base,
             row_hash(
                 &PrimaryKey::Int(2),
-                &[1.0, 2.0],
+                VectorSlice::F32(&[1.0, 2.0]),
                 [Some(&ScalarValue::Str("a".into()))]
             )
         );
         assert_ne!(
             base,
-            row_hash(&pk, &[1.0, 2.5], [Some(&ScalarValue::Str("a".into()))])
+            row_hash(
+                &pk,
+                VectorSlice::F32(&[1.0, 2.5]),
+                [Some(&ScalarValue::Str("a".into()))]
+            )
         );
         assert_ne!(
             base,
-            row_hash(&pk, &[1.0, 2.0], [Some(&ScalarValue::Json("a".into()))])
+            row_hash(
+                &pk,
+                VectorSlice::F32(&[1.0, 2.0]),
+                [Some(&ScalarValue::Json("a".into()))]
+            )
         );
-        assert_ne!(base, row_hash(&pk, &[1.0, 2.0], [None]));
+        assert_ne!(base, row_hash(&pk, VectorSlice::F32(&[1.0, 2.0]), [None]));
         assert_ne!(
-            row_hash(&PrimaryKey::Int(1), &[], []),
-            row_hash(&PrimaryKey::Str("1".into()), &[], [])
+            row_hash(&PrimaryKey::Int(1), VectorSlice::F32(&[]), []),
+            row_hash(&PrimaryKey::Str("1".into()), VectorSlice::F32(&[]), [])
         );
         // Stable across builds and versions (nodes of a cluster being
         // upgraded compare digests): a fixed row has a fixed hash.

@@ -1,11 +1,13 @@
 //! Rows as they travel from the front door to the WAL and the segments:
 //! column-oriented batches, primary keys and scalar values.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::schema::{CollectionSchema, DataType};
 use crate::timestamp::Timestamp;
+use crate::vectors::{VectorData, VectorSlice, Vectors};
 
 /// A primary key value (Int64 or VarChar).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,14 +60,51 @@ pub struct Column {
     pub values: ColumnData,
 }
 
-/// Rows in column order: `pks[i]`, `vectors[i*dim..(i+1)*dim]` and
+/// Rows in column order: `pks[i]`, `vectors.row(i)` and
 /// `columns[c].values[i]` make row `i`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The serde form is that of the struct `{dim, pks, vectors: [f32], columns}`
+/// (what it was before vectors were typed), so that F32 batches cross the
+/// network byte for byte as before.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(from = "RowBatchWire")]
 pub struct RowBatch {
-    pub dim: usize,
     pub pks: Vec<PrimaryKey>,
-    pub vectors: Vec<f32>,
+    pub vectors: Vectors,
     pub columns: Vec<Column>,
+}
+
+impl Serialize for RowBatch {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("RowBatch", 4)?;
+        st.serialize_field("dim", &self.vectors.dim())?;
+        st.serialize_field("pks", &self.pks)?;
+        match self.vectors.data() {
+            VectorData::F32(v) => st.serialize_field("vectors", v)?,
+        }
+        st.serialize_field("columns", &self.columns)?;
+        st.end()
+    }
+}
+
+/// The serde form of [`RowBatch`].
+#[derive(Deserialize)]
+#[serde(rename = "RowBatch")]
+struct RowBatchWire {
+    dim: usize,
+    pks: Vec<PrimaryKey>,
+    vectors: Vec<f32>,
+    columns: Vec<Column>,
+}
+
+impl From<RowBatchWire> for RowBatch {
+    fn from(w: RowBatchWire) -> Self {
+        RowBatch {
+            pks: w.pks,
+            vectors: Vectors::f32(w.dim, w.vectors),
+            columns: w.columns,
+        }
+    }
 }
 
 impl RowBatch {
@@ -77,8 +116,14 @@ impl RowBatch {
         self.pks.is_empty()
     }
 
-    pub fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    /// Dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.vectors.dim()
+    }
+
+    /// The vector of row `row`. Panics if `row >= vectors.len()`.
+    pub fn vector(&self, row: usize) -> VectorSlice<'_> {
+        self.vectors.row(row)
     }
 
     /// Checks the batch against `schema`; on error nothing may be written.
@@ -99,32 +144,46 @@ impl RowBatch {
         }
         let vf = schema.vector_field();
         let dim = schema.dim();
-        if self.dim != dim {
+        let element = schema.element_type();
+        if self.vectors.element_type() != element {
             return Err(Error::invalid(
                 &vf.name,
-                format!("vectors must have dim {dim} (got {})", self.dim),
+                format!(
+                    "vectors must be {element} (got {})",
+                    self.vectors.element_type()
+                ),
             ));
         }
-        if self.vectors.len() != n * dim {
+        if self.vectors.dim() != dim {
+            return Err(Error::invalid(
+                &vf.name,
+                format!("vectors must have dim {dim} (got {})", self.vectors.dim()),
+            ));
+        }
+        if self.vectors.raw_len() != n * dim {
             return Err(Error::invalid(
                 &vf.name,
                 format!(
                     "expected {n} vectors of dim {dim} = {} floats (got {})",
                     n * dim,
-                    self.vectors.len()
+                    self.vectors.raw_len()
                 ),
             ));
         }
-        if let Some(pos) = self.vectors.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(
-                &vf.name,
-                format!(
-                    "values must be finite (row {} has {} at position {})",
-                    pos / dim,
-                    self.vectors[pos],
-                    pos % dim
-                ),
-            ));
+        match self.vectors.data() {
+            VectorData::F32(v) => {
+                if let Some(pos) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::invalid(
+                        &vf.name,
+                        format!(
+                            "values must be finite (row {} has {} at position {})",
+                            pos / dim,
+                            v[pos],
+                            pos % dim
+                        ),
+                    ));
+                }
+            }
         }
         let pkf = schema.primary_field();
         for (i, pk) in self.pks.iter().enumerate() {
@@ -189,24 +248,17 @@ impl RowBatch {
         if keep.iter().all(|k| *k) {
             return;
         }
-        let dim = self.dim;
-        let mut j = 0;
-        let mut pks = Vec::with_capacity(seen.len());
-        let mut vectors = Vec::with_capacity(seen.len() * dim);
-        for (i, k) in keep.iter().enumerate() {
-            if *k {
-                pks.push(self.pks[i].clone());
-                vectors.extend_from_slice(&self.vectors[i * dim..(i + 1) * dim]);
-                j += 1;
-            }
-        }
-        debug_assert_eq!(j, pks.len());
+        let pks = std::mem::take(&mut self.pks);
+        self.pks = pks
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(pk, k)| k.then_some(pk))
+            .collect();
+        self.vectors.retain_rows(&keep);
         for col in &mut self.columns {
             let mut it = keep.iter();
             col.values.retain(|_| *it.next().unwrap_or(&true));
         }
-        self.pks = pks;
-        self.vectors = vectors;
     }
 }
 
@@ -267,12 +319,13 @@ mod tests {
 
     fn batch(pks: &[i64], dim: usize) -> RowBatch {
         RowBatch {
-            dim,
             pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
-            vectors: pks
-                .iter()
-                .flat_map(|p| std::iter::repeat_n(*p as f32, dim))
-                .collect(),
+            vectors: Vectors::f32(
+                dim,
+                pks.iter()
+                    .flat_map(|p| std::iter::repeat_n(*p as f32, dim))
+                    .collect(),
+            ),
             columns: vec![],
         }
     }
@@ -288,18 +341,21 @@ mod tests {
         let e = batch(&[1], 3).validate(&s, 10).expect_err("dim");
         assert!(e.to_string().contains("dim 2"), "{e}");
         let mut b = batch(&[1, 2], 2);
-        b.vectors[3] = f32::NAN;
+        b.vectors = Vectors::f32(2, vec![1.0, 1.0, 2.0, f32::NAN]);
         let e = b.validate(&s, 10).expect_err("nan");
         assert!(e.to_string().contains("finite"), "{e}");
         assert!(e.to_string().contains("row 1"), "{e}");
-        b.vectors[3] = f32::INFINITY;
+        b.vectors = Vectors::f32(2, vec![1.0, 1.0, 2.0, f32::INFINITY]);
         assert!(b.validate(&s, 10).is_err());
+        b.vectors = Vectors::f32(2, vec![1.0, 1.0, 2.0]);
+        let e = b.validate(&s, 10).expect_err("partial row");
+        assert!(e.to_string().contains("= 4 floats (got 3)"), "{e}");
     }
 
     #[test]
     fn dedup_keeps_last_occurrence() {
         let mut b = batch(&[1, 2, 1, 3, 2], 1);
-        b.vectors = vec![10.0, 20.0, 11.0, 30.0, 21.0];
+        b.vectors = Vectors::f32(1, vec![10.0, 20.0, 11.0, 30.0, 21.0]);
         b.columns.push(Column {
             name: "x".into(),
             values: (0..5).map(ScalarValue::Int).collect(),
@@ -309,7 +365,7 @@ mod tests {
             b.pks,
             vec![PrimaryKey::Int(1), PrimaryKey::Int(3), PrimaryKey::Int(2)]
         );
-        assert_eq!(b.vectors, vec![11.0, 30.0, 21.0]);
+        assert_eq!(b.vectors, Vectors::f32(1, vec![11.0, 30.0, 21.0]));
         assert_eq!(
             b.columns[0].values,
             vec![
@@ -318,5 +374,37 @@ mod tests {
                 ScalarValue::Int(4)
             ]
         );
+    }
+
+    /// The serde form of a batch is that of the struct it was before vectors
+    /// were typed (postcard, the RPC encoding, is positional: same fields in
+    /// the same order with the same types give the same bytes).
+    #[test]
+    fn serde_form_is_unchanged() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct RowBatch0 {
+            dim: usize,
+            pks: Vec<PrimaryKey>,
+            vectors: Vec<f32>,
+            columns: Vec<Column>,
+        }
+        let old = RowBatch0 {
+            dim: 2,
+            pks: vec![PrimaryKey::Int(1), PrimaryKey::Str("b".into())],
+            vectors: vec![0.5, -1.0, 2.25, 3.0],
+            columns: vec![Column {
+                name: "x".into(),
+                values: vec![ScalarValue::Int(1), ScalarValue::Null],
+            }],
+        };
+        let new = RowBatch {
+            pks: old.pks.clone(),
+            vectors: Vectors::f32(2, old.vectors.clone()),
+            columns: old.columns.clone(),
+        };
+        let json = serde_json::to_string(&old).expect("old");
+        assert_eq!(serde_json::to_string(&new).expect("new"), json);
+        let back: RowBatch = serde_json::from_str(&json).expect("decode");
+        assert_eq!(back, new);
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod memory;
 mod schema;
 mod timestamp;
+mod vectors;
 
 pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
 pub use error::{Error, ErrorKind, Result};
@@ -18,6 +19,7 @@ pub use schema::{
     MAX_VARCHAR_LENGTH, Metric, validate_name,
 };
 pub use timestamp::{HybridClock, Timestamp, compose_ts, ts_logical, ts_physical_ms, wall_ts};
+pub use vectors::{ElementType, VectorData, VectorSlice, Vectors, VectorsRef};
 
 /// Identifier of a collection (assigned by coord, never reused).
 pub type CollectionId = u64;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::vectors::ElementType;
 
 /// Largest vector dimension accepted (Milvus's limit).
 pub const MAX_DIM: u32 = 32_768;
@@ -42,9 +43,13 @@ impl Metric {
         }
     }
 
-    /// True when a larger score is closer (IP, COSINE).
+    /// True when a larger score is closer (IP, COSINE); false when a smaller
+    /// one is (L2). Every decision about the order of scores goes through this.
     pub fn higher_is_closer(self) -> bool {
-        !matches!(self, Metric::L2)
+        match self {
+            Metric::L2 => false,
+            Metric::Ip | Metric::Cosine => true,
+        }
     }
 }
 
@@ -69,6 +74,14 @@ impl DataType {
             self,
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
         )
+    }
+
+    /// The element type of a vector type (None for scalars).
+    pub fn element_type(self) -> Option<ElementType> {
+        match self {
+            DataType::FloatVector => Some(ElementType::F32),
+            _ => None,
+        }
     }
 }
 
@@ -271,6 +284,14 @@ impl CollectionSchema {
             .iter()
             .find(|f| f.data_type == DataType::FloatVector)
             .unwrap_or(&self.fields[0])
+    }
+
+    /// Element type of the vector field.
+    pub fn element_type(&self) -> ElementType {
+        self.vector_field()
+            .data_type
+            .element_type()
+            .unwrap_or(ElementType::F32)
     }
 
     /// Dimension of the vector field.

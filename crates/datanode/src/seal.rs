@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{
-    CollectionSchema, Column, Error, Mutation, PrimaryKey, Result, ScalarValue, Timestamp,
+    CollectionSchema, Column, Error, Mutation, PrimaryKey, Result, ScalarValue, Timestamp, Vectors,
 };
 use quiver_index::{HnswIndex, HnswParams};
 use quiver_storage::{ObjectStore, SegmentData, put_segment};
@@ -168,7 +168,6 @@ async fn build_index(
     ef_construction: usize,
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
-    let dim = data.dim;
     let metric = ctx.info.metric;
     let threads = ctx.config.index_threads;
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -183,7 +182,7 @@ async fn build_index(
                 ef_construction,
                 ..HnswParams::default()
             };
-            let built = HnswIndex::build(&vectors, dim, metric, &params, threads, &|_| {})
+            let built = HnswIndex::build(vectors.view(), metric, &params, threads, &|_| {})
                 .map(|index| index.to_bytes())
                 .map_err(|e| Error::Internal(format!("HNSW build: {e}")));
             let _ = tx.send(built);
@@ -230,14 +229,14 @@ pub(crate) fn build_segment_data(
             }
         }
     }
-    let dim = schema.dim();
+    let vectors = Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
+        .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new()));
     let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
     let mut data = SegmentData {
         segment_id,
-        dim,
         pks: Vec::new(),
         timestamps: Vec::new(),
-        vectors: Vec::new(),
+        vectors,
         columns: scalar_names
             .iter()
             .map(|n| Column {
@@ -262,7 +261,7 @@ pub(crate) fn build_segment_data(
                     }
                     data.pks.push(pk.clone());
                     data.timestamps.push(*ts);
-                    data.vectors.extend_from_slice(rows.vector(r));
+                    data.vectors.push_row(rows.vector(r));
                     for (out, col) in data.columns.iter_mut().zip(&cols) {
                         let v = col
                             .and_then(|c| c.values.get(r).cloned())

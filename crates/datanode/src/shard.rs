@@ -84,7 +84,7 @@ impl ShardState {
 
 pub(crate) fn mutation_size(m: &Mutation) -> (usize, usize) {
     match m {
-        Mutation::Upsert { rows, .. } => (rows.len(), rows.vectors.len() * 4 + rows.len() * 16),
+        Mutation::Upsert { rows, .. } => (rows.len(), rows.vectors.byte_size() + rows.len() * 16),
         Mutation::Delete { pks, .. } => (pks.len(), pks.len() * 16),
     }
 }

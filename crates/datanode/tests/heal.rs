@@ -15,9 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 fn rows(first: i64, n: usize) -> RowBatch {
     RowBatch {
-        dim: 2,
         pks: (first..first + n as i64).map(PrimaryKey::Int).collect(),
-        vectors: vec![0.25; n * 2],
+        vectors: quiver_common::Vectors::f32(2, vec![0.25; n * 2]),
         columns: vec![],
     }
 }

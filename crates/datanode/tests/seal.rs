@@ -48,9 +48,8 @@ async fn segments_are_bounded_and_writers_wait_for_sealing() {
         async move {
             let first = (b * BATCH) as i64;
             let rows = RowBatch {
-                dim: 2,
                 pks: (first..first + BATCH as i64).map(PrimaryKey::Int).collect(),
-                vectors: vec![0.5; BATCH * 2],
+                vectors: quiver_common::Vectors::f32(2, vec![0.5; BATCH * 2]),
                 columns: vec![],
             };
             node.write(shard, WriteOp::Upsert(rows))
@@ -148,9 +147,8 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
                 for i in 0..4 {
                     let first = ((w * 4 + i) * ROWS) as i64;
                     let rows = RowBatch {
-                        dim: 2,
                         pks: (first..first + ROWS as i64).map(PrimaryKey::Int).collect(),
-                        vectors: vec![0.5; ROWS * 2],
+                        vectors: quiver_common::Vectors::f32(2, vec![0.5; ROWS * 2]),
                         columns: vec![],
                     };
                     node.write(shard, WriteOp::Upsert(rows))

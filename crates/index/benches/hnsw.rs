@@ -4,6 +4,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use quiver_common::VectorsRef;
 use quiver_index::bench::read_fvecs;
 use quiver_index::{HnswIndex, HnswParams, Metric};
 
@@ -21,13 +22,21 @@ fn hnsw(c: &mut Criterion) {
     for threads in [1, 2] {
         g.bench_function(format!("m16_efc200_threads{threads}"), |b| {
             b.iter(|| {
-                HnswIndex::build(&base, dim, Metric::L2, &params, threads, &|_| {}).expect("build")
+                HnswIndex::build(
+                    VectorsRef::f32(dim, &base),
+                    Metric::L2,
+                    &params,
+                    threads,
+                    &|_| {},
+                )
+                .expect("build")
             })
         });
     }
     g.finish();
 
-    let index = HnswIndex::build(&base, dim, Metric::L2, &params, 2, &|_| {}).expect("build");
+    let index = HnswIndex::build(VectorsRef::f32(dim, &base), Metric::L2, &params, 2, &|_| {})
+        .expect("build");
     let mut g = c.benchmark_group("hnsw_search_10k");
     g.warm_up_time(Duration::from_millis(300));
     g.measurement_time(Duration::from_secs(2));
@@ -36,7 +45,13 @@ fn hnsw(c: &mut Criterion) {
             let mut qs = queries.chunks_exact(dim).cycle();
             b.iter(|| {
                 let q = qs.next().unwrap_or(&queries[..dim]);
-                index.search(black_box(&base), black_box(q), 10, ef, None)
+                index.search(
+                    black_box(VectorsRef::f32(dim, &base)),
+                    black_box(q),
+                    10,
+                    ef,
+                    None,
+                )
             })
         });
     }

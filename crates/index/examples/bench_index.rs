@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use quiver_common::VectorsRef;
 use quiver_index::bench::{measure_ef, read_fvecs, read_ivecs};
 use quiver_index::{HnswIndex, HnswParams, Metric};
 
@@ -29,7 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let t = Instant::now();
-    let index = HnswIndex::build(&base, dim, Metric::L2, &params, threads, &|_| {})?;
+    let index = HnswIndex::build(
+        VectorsRef::f32(dim, &base),
+        Metric::L2,
+        &params,
+        threads,
+        &|_| {},
+    )?;
     println!(
         "build_s {:.2} (threads {threads}, n {}, m {m}, efc {efc}) graph_bytes {}",
         t.elapsed().as_secs_f64(),
@@ -38,7 +45,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for _round in 0..2 {
         for &ef in &efs {
-            let e = measure_ef(&index, &base, &queries, &gt, gdim, 10, ef, query_threads);
+            let e = measure_ef(
+                &index,
+                VectorsRef::f32(dim, &base),
+                &queries,
+                &gt,
+                gdim,
+                10,
+                ef,
+                query_threads,
+            );
             println!(
                 "ef {:4} recall {:.4} qps {:8.0} p50_us {:7.1} p99_us {:7.1}",
                 e.ef, e.recall, e.qps, e.p50_us, e.p99_us

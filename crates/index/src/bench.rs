@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use quiver_common::Metric;
+use quiver_common::{Metric, VectorsRef};
 use serde::Serialize;
 
 use crate::error::{IndexError, Result};
@@ -114,7 +114,8 @@ pub fn run(
         ..HnswParams::default()
     };
     let t = Instant::now();
-    let index = HnswIndex::build(&base, dim, cfg.metric, &params, cfg.threads, &|done| {
+    let base = VectorsRef::f32(dim, &base);
+    let index = HnswIndex::build(base, cfg.metric, &params, cfg.threads, &|done| {
         progress(done, n)
     })?;
     let build_s = t.elapsed().as_secs_f64();
@@ -127,7 +128,7 @@ pub fn run(
     for &ef in &cfg.efs {
         on_ef(&measure_ef(
             &index,
-            &base,
+            base,
             &queries,
             &gt,
             gdim,
@@ -145,7 +146,7 @@ pub fn run(
 #[allow(clippy::too_many_arguments)]
 pub fn measure_ef(
     index: &HnswIndex,
-    base: &[f32],
+    base: VectorsRef<'_>,
     queries: &[f32],
     gt: &[i32],
     gdim: usize,
@@ -175,7 +176,7 @@ pub fn measure_ef(
 #[allow(clippy::too_many_arguments)]
 fn run_queries(
     index: &HnswIndex,
-    base: &[f32],
+    base: VectorsRef<'_>,
     queries: &[f32],
     dim: usize,
     k: usize,

@@ -2,26 +2,27 @@
 
 use std::collections::BinaryHeap;
 
-use quiver_common::Metric;
+use quiver_common::{Metric, VectorSlice, VectorsRef};
 
 use crate::distance::{Space, with_space};
 use crate::filter::RowFilter;
 use crate::topk::{Cand, Neighbor, into_neighbors};
 
-/// Exact top-`k` of `query` among `vectors` (row-major, `dim` floats a row),
-/// honouring `filter`; sorted best first. Returns nothing when `dim` is 0 or
-/// `query.len() != dim`; a trailing partial row is ignored.
+/// Exact top-`k` of `query` among `vectors`, honouring `filter`; sorted best
+/// first. Returns nothing when the dimension is 0 or `query.len()` differs
+/// from it; a trailing partial row is ignored.
 pub fn flat_search(
-    vectors: &[f32],
-    dim: usize,
+    vectors: VectorsRef<'_>,
     metric: Metric,
     query: &[f32],
     k: usize,
     filter: Option<&dyn RowFilter>,
 ) -> Vec<Neighbor> {
+    let dim = vectors.dim();
     if dim == 0 || query.len() != dim || k == 0 {
         return Vec::new();
     }
+    let VectorSlice::F32(vectors) = vectors.data();
     with_space!(metric, S => flat_impl::<S>(vectors, dim, query, k, filter))
 }
 

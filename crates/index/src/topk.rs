@@ -66,7 +66,8 @@ impl Ord for Head {
 /// Merges per-segment result lists (each sorted best first) into the global
 /// top-`k` for `metric` (ascending scores for L2, descending for IP/COSINE).
 pub fn merge_topk<T: Clone>(lists: Vec<Vec<(T, f32)>>, k: usize, metric: Metric) -> Vec<(T, f32)> {
-    let key = |s: f32| if metric == Metric::L2 { -s } else { s };
+    let higher = metric.higher_is_closer();
+    let key = |s: f32| if higher { s } else { -s };
     let mut heap: BinaryHeap<Head> = lists
         .iter()
         .enumerate()

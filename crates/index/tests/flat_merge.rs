@@ -1,6 +1,7 @@
 //! flat_search against a brute-force reference; merge_topk for both orderings.
 
 use proptest::prelude::*;
+use quiver_common::VectorsRef;
 use quiver_index::{Bitset, FnFilter, Metric, RowFilter, flat_search, merge_topk, score};
 
 fn brute(
@@ -17,9 +18,9 @@ fn brute(
         .map(|(i, v)| (i as u32, score(metric, q, v)))
         .filter(|(i, _)| allow(*i))
         .collect();
-    all.sort_by(|x, y| match metric {
-        Metric::L2 => x.1.total_cmp(&y.1),
-        _ => y.1.total_cmp(&x.1),
+    all.sort_by(|x, y| match metric.higher_is_closer() {
+        false => x.1.total_cmp(&y.1),
+        true => y.1.total_cmp(&x.1),
     });
     all.truncate(k);
     all
@@ -39,7 +40,7 @@ proptest! {
         let q = &seed[200 * 40..200 * 40 + dim];
         for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
             let f = FnFilter(|id: u32| id.is_multiple_of(modulo));
-            let got = flat_search(vectors, dim, metric, q, k, Some(&f));
+            let got = flat_search(VectorsRef::f32(dim, vectors), metric, q, k, Some(&f));
             let want = brute(vectors, dim, metric, q, k, |id| id.is_multiple_of(modulo));
             prop_assert_eq!(got.len(), want.len());
             for (g, w) in got.iter().zip(&want) {
@@ -56,15 +57,24 @@ proptest! {
 fn flat_edge_cases() {
     let v = [0.0f32, 0.0, 1.0, 1.0, 2.0, 2.0];
     assert!(
-        flat_search(&v, 2, Metric::L2, &[0.0], 3, None).is_empty(),
+        flat_search(VectorsRef::f32(2, &v), Metric::L2, &[0.0], 3, None).is_empty(),
         "wrong query dim"
     );
-    assert!(flat_search(&v, 0, Metric::L2, &[], 3, None).is_empty());
-    assert!(flat_search(&v, 2, Metric::L2, &[0.0, 0.0], 0, None).is_empty());
-    let all = flat_search(&v, 2, Metric::L2, &[2.1, 2.1], 10, None);
+    assert!(flat_search(VectorsRef::f32(0, &v), Metric::L2, &[], 3, None).is_empty());
+    assert!(flat_search(VectorsRef::f32(2, &v), Metric::L2, &[0.0, 0.0], 0, None).is_empty());
+    let all = flat_search(VectorsRef::f32(2, &v), Metric::L2, &[2.1, 2.1], 10, None);
     assert_eq!(all.iter().map(|n| n.id).collect::<Vec<_>>(), vec![2, 1, 0]);
     let none = Bitset::new_empty(3);
-    assert!(flat_search(&v, 2, Metric::L2, &[0.0, 0.0], 3, Some(&none)).is_empty());
+    assert!(
+        flat_search(
+            VectorsRef::f32(2, &v),
+            Metric::L2,
+            &[0.0, 0.0],
+            3,
+            Some(&none)
+        )
+        .is_empty()
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use quiver_common::VectorsRef;
 use quiver_index::bench::{read_fvecs, read_ivecs};
 use quiver_index::{Bitset, FnFilter, HnswIndex, HnswParams, Metric, RowFilter, flat_search};
 
@@ -28,7 +29,8 @@ fn data() -> &'static Data {
             ef_construction: 100,
             seed: 7,
         };
-        let index = HnswIndex::build(&base, dim, Metric::L2, &params, 2, &|_| {}).expect("build");
+        let index = HnswIndex::build(VectorsRef::f32(dim, &base), Metric::L2, &params, 2, &|_| {})
+            .expect("build");
         Data {
             dim,
             base,
@@ -41,6 +43,9 @@ fn data() -> &'static Data {
 }
 
 impl Data {
+    fn vectors(&self) -> VectorsRef<'_> {
+        VectorsRef::f32(self.dim, &self.base)
+    }
     fn query(&self, i: usize) -> &[f32] {
         &self.queries[i * self.dim..(i + 1) * self.dim]
     }
@@ -59,7 +64,7 @@ fn recall_at_10_ef64() {
     assert_eq!(d.index.len(), 10_000);
     let mut hits = 0;
     for i in 0..d.nq() {
-        let res = d.index.search(&d.base, d.query(i), 10, 64, None);
+        let res = d.index.search(d.vectors(), d.query(i), 10, 64, None);
         assert_eq!(res.len(), 10);
         assert!(
             res.windows(2).all(|w| w[0].score <= w[1].score),
@@ -85,13 +90,21 @@ fn filtered_search_returns_only_allowed_ids_with_high_recall() {
     for (filter, name) in [(&half as &dyn RowFilter, "half"), (&third, "30%")] {
         let mut hits = 0;
         for i in 0..d.nq() {
-            let got = d.index.search(&d.base, d.query(i), 10, 64, Some(filter));
+            let got = d
+                .index
+                .search(d.vectors(), d.query(i), 10, 64, Some(filter));
             assert_eq!(got.len(), 10);
             assert!(
                 got.iter().all(|n| filter.allows(n.id)),
                 "{name}: disallowed id returned"
             );
-            let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 10, Some(filter));
+            let exact = flat_search(
+                VectorsRef::f32(d.dim, &d.base),
+                Metric::L2,
+                d.query(i),
+                10,
+                Some(filter),
+            );
             let ids = |v: &[quiver_index::Neighbor]| v.iter().map(|n| n.id).collect::<Vec<_>>();
             hits += overlap(&ids(&got), &ids(&exact));
         }
@@ -107,13 +120,21 @@ fn selective_filter_is_exact() {
     // 100 allowed rows (1%): the index must fall back to exact search.
     let few = Bitset::from_ids(10_000, (0..10_000).step_by(100));
     for i in 0..d.nq() {
-        let got = d.index.search(&d.base, d.query(i), 10, 64, Some(&few));
-        let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 10, Some(&few));
+        let got = d.index.search(d.vectors(), d.query(i), 10, 64, Some(&few));
+        let exact = flat_search(
+            VectorsRef::f32(d.dim, &d.base),
+            Metric::L2,
+            d.query(i),
+            10,
+            Some(&few),
+        );
         assert_eq!(got, exact);
     }
     // Tombstones: everything deleted but 3 rows, via a closure and no estimate.
     let alive = FnFilter(|id: u32| id == 5 || id == 500 || id == 9_999);
-    let got = d.index.search(&d.base, d.query(0), 10, 64, Some(&alive));
+    let got = d
+        .index
+        .search(d.vectors(), d.query(0), 10, 64, Some(&alive));
     let mut ids: Vec<u32> = got.iter().map(|n| n.id).collect();
     ids.sort_unstable();
     assert_eq!(ids, vec![5, 500, 9_999]);
@@ -126,16 +147,30 @@ fn filter_without_estimate_that_leaves_fewer_than_k_rows_finds_them_all() {
     // graph paths through disallowed rows cannot hide any of them.
     let allowed = FnFilter(|id: u32| id % 250 == 7);
     for i in 0..d.nq() {
-        let got = d.index.search(&d.base, d.query(i), 100, 64, Some(&allowed));
-        let exact = flat_search(&d.base, d.dim, Metric::L2, d.query(i), 100, Some(&allowed));
+        let got = d
+            .index
+            .search(d.vectors(), d.query(i), 100, 64, Some(&allowed));
+        let exact = flat_search(
+            VectorsRef::f32(d.dim, &d.base),
+            Metric::L2,
+            d.query(i),
+            100,
+            Some(&allowed),
+        );
         assert_eq!(got.len(), 40);
         assert_eq!(got, exact);
     }
     // A beam as wide as the graph is exact too.
-    let got = d.index.search(&d.base, d.query(0), 10, 10_000, None);
+    let got = d.index.search(d.vectors(), d.query(0), 10, 10_000, None);
     assert_eq!(
         got,
-        flat_search(&d.base, d.dim, Metric::L2, d.query(0), 10, None)
+        flat_search(
+            VectorsRef::f32(d.dim, &d.base),
+            Metric::L2,
+            d.query(0),
+            10,
+            None
+        )
     );
 }
 
@@ -149,8 +184,8 @@ fn bytes_round_trip_gives_identical_results() {
     assert_eq!(back.to_bytes(), bytes);
     for i in 0..d.nq() {
         assert_eq!(
-            back.search(&d.base, d.query(i), 10, 40, None),
-            d.index.search(&d.base, d.query(i), 10, 40, None)
+            back.search(d.vectors(), d.query(i), 10, 40, None),
+            d.index.search(d.vectors(), d.query(i), 10, 40, None)
         );
     }
 }
@@ -189,43 +224,85 @@ fn corrupt_bytes_are_rejected() {
 fn bad_inputs_do_not_panic() {
     let d = data();
     assert!(
-        d.index.search(&d.base, &[0.0; 3], 10, 64, None).is_empty(),
+        d.index
+            .search(d.vectors(), &[0.0; 3], 10, 64, None)
+            .is_empty(),
         "wrong query dim"
     );
     assert!(
         d.index
-            .search(&d.base[..100], d.query(0), 10, 64, None)
+            .search(
+                VectorsRef::f32(d.dim, &d.base[..100]),
+                d.query(0),
+                10,
+                64,
+                None
+            )
             .is_empty(),
         "too few vectors"
     );
-    assert!(d.index.search(&d.base, d.query(0), 0, 64, None).is_empty());
+    assert!(
+        d.index
+            .search(d.vectors(), d.query(0), 0, 64, None)
+            .is_empty()
+    );
     // k larger than ef and than n.
     assert_eq!(
-        d.index.search(&d.base, d.query(0), 200, 10, None).len(),
+        d.index.search(d.vectors(), d.query(0), 200, 10, None).len(),
         200
     );
     assert!(
-        HnswIndex::build(&[1.0; 7], 2, Metric::L2, &HnswParams::default(), 1, &|_| {}).is_err()
+        HnswIndex::build(
+            VectorsRef::f32(2, &[1.0; 7]),
+            Metric::L2,
+            &HnswParams::default(),
+            1,
+            &|_| {}
+        )
+        .is_err()
     );
     assert!(
-        HnswIndex::build(&[1.0; 8], 0, Metric::L2, &HnswParams::default(), 1, &|_| {}).is_err()
+        HnswIndex::build(
+            VectorsRef::f32(0, &[1.0; 8]),
+            Metric::L2,
+            &HnswParams::default(),
+            1,
+            &|_| {}
+        )
+        .is_err()
     );
 }
 
 #[test]
 fn tiny_and_empty_indexes() {
-    let empty =
-        HnswIndex::build(&[], 4, Metric::Ip, &HnswParams::default(), 2, &|_| {}).expect("empty");
+    let empty = HnswIndex::build(
+        VectorsRef::f32(4, &[]),
+        Metric::Ip,
+        &HnswParams::default(),
+        2,
+        &|_| {},
+    )
+    .expect("empty");
     assert!(empty.is_empty());
-    assert!(empty.search(&[], &[0.0; 4], 5, 10, None).is_empty());
+    assert!(
+        empty
+            .search(VectorsRef::f32(4, &[]), &[0.0; 4], 5, 10, None)
+            .is_empty()
+    );
     let back = HnswIndex::from_bytes(&empty.to_bytes()).expect("empty round trip");
     assert_eq!(back.len(), 0);
     let v = [1.0f32, 0.0, 0.0, 1.0, 0.7, 0.7];
     for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-        let idx =
-            HnswIndex::build(&v, 2, metric, &HnswParams::default(), 3, &|_| {}).expect("tiny");
-        let got = idx.search(&v, &[1.0, 0.1], 3, 10, None);
-        let exact = flat_search(&v, 2, metric, &[1.0, 0.1], 3, None);
+        let idx = HnswIndex::build(
+            VectorsRef::f32(2, &v),
+            metric,
+            &HnswParams::default(),
+            3,
+            &|_| {},
+        )
+        .expect("tiny");
+        let got = idx.search(VectorsRef::f32(2, &v), &[1.0, 0.1], 3, 10, None);
+        let exact = flat_search(VectorsRef::f32(2, &v), metric, &[1.0, 0.1], 3, None);
         assert_eq!(got, exact, "{metric:?}");
     }
 }
@@ -241,11 +318,12 @@ fn other_metrics_have_good_recall() {
             ef_construction: 60,
             seed: 1,
         };
-        let idx = HnswIndex::build(base, d.dim, metric, &p, 2, &|_| {}).expect("build");
+        let idx =
+            HnswIndex::build(VectorsRef::f32(d.dim, base), metric, &p, 2, &|_| {}).expect("build");
         let mut hits = 0;
         for i in 0..d.nq() {
-            let got = idx.search(base, d.query(i), 10, 64, None);
-            let exact = flat_search(base, d.dim, metric, d.query(i), 10, None);
+            let got = idx.search(VectorsRef::f32(d.dim, base), d.query(i), 10, 64, None);
+            let exact = flat_search(VectorsRef::f32(d.dim, base), metric, d.query(i), 10, None);
             assert!(
                 got.windows(2).all(|w| w[0].score >= w[1].score),
                 "descending"

@@ -1,7 +1,9 @@
 //! Insert / Upsert / Delete: FieldData columns -> `RowBatch` -> Proxy.
 
 use quiver_api::CollectionInfo;
-use quiver_common::{Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue};
+use quiver_common::{
+    Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue, Vectors,
+};
 use quiver_proto::common::Status;
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
 use quiver_proto::schema::{FieldData, IDs};
@@ -21,7 +23,7 @@ pub(crate) fn decode_rows(
 ) -> Result<RowBatch> {
     let schema = &info.schema;
     let mut rows = RowBatch {
-        dim: schema.dim(),
+        vectors: Vectors::f32(schema.dim(), Vec::new()),
         ..Default::default()
     };
     let mut seen: Vec<&str> = Vec::new();
@@ -64,10 +66,8 @@ pub(crate) fn decode_rows(
             rows.pks = pk_values(f, fd)?;
         } else if f.data_type == DataType::FloatVector {
             let (dim, data) = vector_values(f, fd)?;
-            if dim != 0 {
-                rows.dim = dim;
-            }
-            rows.vectors = data;
+            let dim = if dim != 0 { dim } else { rows.dim() };
+            rows.vectors = Vectors::f32(dim, data);
             has_vectors = true;
         } else {
             rows.columns.push(Column {
@@ -83,14 +83,14 @@ pub(crate) fn decode_rows(
             "missing: vectors are required",
         ));
     }
-    let n = rows.vectors.len().checked_div(rows.dim).unwrap_or(0);
+    let n = rows.vectors.len();
     if num_rows != 0 && n != num_rows as usize {
         return Err(Error::invalid(
             &schema.vector_field().name,
             format!(
                 "expected {num_rows} vectors of dim {} (got {} floats)",
-                rows.dim,
-                rows.vectors.len()
+                rows.dim(),
+                rows.vectors.raw_len()
             ),
         ));
     }

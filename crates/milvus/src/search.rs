@@ -212,7 +212,7 @@ impl Range {
             }
             return Ok(None);
         };
-        let smaller_is_closer = metric == Metric::L2;
+        let smaller_is_closer = !metric.higher_is_closer();
         if let Some(rf) = range_filter {
             let ordered = if smaller_is_closer {
                 rf < radius

@@ -167,7 +167,7 @@ impl Proxy {
                     "the collection generates its keys (auto_id); do not pass them",
                 ));
             }
-            let n = rows.vectors.len().checked_div(rows.dim).unwrap_or(0);
+            let n = rows.vectors.len();
             if n == 0 || n > self.limits.max_batch_rows {
                 return Err(Error::invalid(
                     "num_rows",
@@ -545,9 +545,8 @@ fn split_by_shard(rows: RowBatch, shards: u32) -> Vec<(u32, RowBatch)> {
     }
     let mut parts: Vec<RowBatch> = (0..shards)
         .map(|_| RowBatch {
-            dim: rows.dim,
             pks: Vec::new(),
-            vectors: Vec::new(),
+            vectors: rows.vectors.empty_like(),
             columns: rows
                 .columns
                 .iter()
@@ -561,7 +560,7 @@ fn split_by_shard(rows: RowBatch, shards: u32) -> Vec<(u32, RowBatch)> {
     for (i, pk) in rows.pks.iter().enumerate() {
         let p = &mut parts[shard_of(pk, shards) as usize];
         p.pks.push(pk.clone());
-        p.vectors.extend_from_slice(rows.vector(i));
+        p.vectors.push_row(rows.vector(i));
         for (out, col) in p.columns.iter_mut().zip(&rows.columns) {
             out.values.push(col.values[i].clone());
         }

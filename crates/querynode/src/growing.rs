@@ -1,15 +1,16 @@
 //! Growing rows of a shard: appended in timestamp order as mutations arrive,
 //! searched exactly.
 
-use quiver_common::{PrimaryKey, RowBatch, ScalarValue, Timestamp};
+use quiver_common::{
+    ElementType, PrimaryKey, RowBatch, ScalarValue, Timestamp, VectorSlice, Vectors,
+};
 
 /// Row-aligned columns of the rows not yet sealed.
 #[derive(Debug, Default)]
 pub(crate) struct Growing {
-    pub dim: usize,
     pub pks: Vec<PrimaryKey>,
     pub timestamps: Vec<Timestamp>,
-    pub vectors: Vec<f32>,
+    pub vectors: Vectors,
     /// One column per scalar field of the schema, in schema order.
     pub columns: Vec<Vec<ScalarValue>>,
     pub deleted: Vec<bool>,
@@ -21,9 +22,12 @@ pub(crate) struct Growing {
 }
 
 impl Growing {
-    pub fn new(dim: usize, scalar_fields: usize) -> Self {
+    /// No rows yet (element types Quiver cannot store never get this far:
+    /// their schemas are refused).
+    pub fn new(element: ElementType, dim: usize, scalar_fields: usize) -> Self {
         Self {
-            dim,
+            vectors: Vectors::with_capacity(element, dim, 0)
+                .unwrap_or_else(|| Vectors::f32(dim, Vec::new())),
             columns: vec![Vec::new(); scalar_fields],
             ..Self::default()
         }
@@ -38,7 +42,7 @@ impl Growing {
         let row = self.pks.len() as u32;
         self.pks.push(batch.pks[r].clone());
         self.timestamps.push(ts);
-        self.vectors.extend_from_slice(batch.vector(r));
+        self.vectors.push_row(batch.vector(r));
         for (col, name) in self.columns.iter_mut().zip(names) {
             let v = batch
                 .columns
@@ -62,8 +66,8 @@ impl Growing {
         }
     }
 
-    pub fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    pub fn vector(&self, row: usize) -> VectorSlice<'_> {
+        self.vectors.row(row)
     }
 
     /// Drops the first `n` rows (now held by a sealed segment).
@@ -72,7 +76,7 @@ impl Growing {
         let dropped_live = self.deleted[..n].iter().filter(|d| !**d).count();
         self.pks.drain(..n);
         self.timestamps.drain(..n);
-        self.vectors.drain(..n * self.dim);
+        self.vectors.drain_front(n);
         for c in &mut self.columns {
             c.drain(..n);
         }

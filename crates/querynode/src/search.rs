@@ -6,7 +6,7 @@ use quiver_api::{
     DigestBuilder, DigestRequest, QueryResult, RowAccess, RowPredicate, ShardDigest, ShardHit,
     row_hash,
 };
-use quiver_common::{PrimaryKey, ScalarValue};
+use quiver_common::{PrimaryKey, ScalarValue, VectorSlice, VectorsRef};
 use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
 
 use crate::view::{Loc, SealedSeg, ShardView};
@@ -107,7 +107,6 @@ impl ShardView {
         proj: &Projection<'_>,
     ) -> Vec<ShardHit> {
         let metric = self.info.metric;
-        let dim = self.growing.dim;
         let mut lists: Vec<Vec<(Loc, f32)>> = Vec::with_capacity(self.sealed.len() + 1);
         for (si, seg) in self.sealed.iter().enumerate() {
             if seg.live() == 0 {
@@ -117,7 +116,7 @@ impl ShardView {
             let vectors = seg.seg.data.vectors();
             let hits: Vec<Neighbor> = match &seg.seg.index {
                 Some(index) => index.search(vectors, query, k, ef.max(k), Some(&filter)),
-                None => flat_search(vectors, dim, metric, query, k, Some(&filter)),
+                None => flat_search(vectors, metric, query, k, Some(&filter)),
             };
             lists.push(
                 hits.into_iter()
@@ -139,8 +138,7 @@ impl ShardView {
                 predicate,
             };
             lists.extend(scan_growing(
-                &self.growing.vectors,
-                dim,
+                self.growing.vectors.view(),
                 query,
                 k,
                 &filter,
@@ -227,14 +225,13 @@ impl ShardView {
 
     /// The digest hash of every row of a sealed segment.
     fn sealed_hashes(&self, s: &SealedSeg) -> Vec<u64> {
-        let dim = s.seg.data.dim();
         let vectors = s.seg.data.vectors();
         (0..s.seg.data.len())
             .map(|row| {
                 let access = SealedRow { seg: s, row };
                 row_hash(
                     access.pk(),
-                    &vectors[row * dim..(row + 1) * dim],
+                    vectors.row(row),
                     self.scalar_names.iter().map(|n| access.field(n)),
                 )
             })
@@ -262,14 +259,13 @@ impl ShardView {
                     seg: s,
                     row: row as usize,
                 };
-                let dim = s.seg.data.dim();
                 ShardHit {
                     pk: access.pk().clone(),
                     score,
                     fields: project(&access, proj.fields),
-                    vector: proj.with_vectors.then(|| {
-                        s.seg.data.vectors()[row as usize * dim..(row as usize + 1) * dim].to_vec()
-                    }),
+                    vector: proj
+                        .with_vectors
+                        .then(|| hit_vector(s.seg.data.vector(row as usize))),
                 }
             }
             Loc::Growing { row } => {
@@ -283,7 +279,7 @@ impl ShardView {
                     fields: project(&access, proj.fields),
                     vector: proj
                         .with_vectors
-                        .then(|| self.growing.vector(row as usize).to_vec()),
+                        .then(|| hit_vector(self.growing.vector(row as usize))),
                 }
             }
         }
@@ -298,11 +294,16 @@ const PARALLEL_SCAN_ROWS: usize = 32_768;
 /// Rows per chunk of a parallel scan.
 const SCAN_CHUNK_ROWS: usize = 16_384;
 
+/// A hit's vector as returned to clients.
+fn hit_vector(v: VectorSlice<'_>) -> Vec<f32> {
+    let VectorSlice::F32(v) = v;
+    v.to_vec()
+}
+
 /// Exact top-k of the growing rows: one hit list, or one per chunk when
 /// there are many rows (ids are row numbers in `vectors` either way).
 fn scan_growing(
-    vectors: &[f32],
-    dim: usize,
+    vectors: VectorsRef<'_>,
     query: &[f32],
     k: usize,
     filter: &GrowingFilter<'_>,
@@ -313,27 +314,24 @@ fn scan_growing(
             .map(|n| (Loc::Growing { row: n.id + offset }, n.score))
             .collect()
     };
-    let rows = vectors.len() / dim.max(1);
+    let rows = vectors.len();
     if rows < PARALLEL_SCAN_ROWS {
         return vec![to_locs(
-            flat_search(vectors, dim, metric, query, k, Some(filter)),
+            flat_search(vectors, metric, query, k, Some(filter)),
             0,
         )];
     }
     use rayon::prelude::*;
-    vectors
-        .par_chunks(SCAN_CHUNK_ROWS * dim)
-        .enumerate()
-        .map(|(c, chunk)| {
+    (0..rows.div_ceil(SCAN_CHUNK_ROWS))
+        .into_par_iter()
+        .map(|c| {
+            let chunk = vectors.rows(c * SCAN_CHUNK_ROWS..((c + 1) * SCAN_CHUNK_ROWS).min(rows));
             let offset = (c * SCAN_CHUNK_ROWS) as u32;
             let part = Offset {
                 inner: filter,
                 offset,
             };
-            to_locs(
-                flat_search(chunk, dim, metric, query, k, Some(&part)),
-                offset,
-            )
+            to_locs(flat_search(chunk, metric, query, k, Some(&part)), offset)
         })
         .collect()
 }

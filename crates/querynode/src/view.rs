@@ -66,7 +66,11 @@ impl ShardView {
             .scalar_fields()
             .map(|f| f.name.clone())
             .collect();
-        let growing = Growing::new(info.schema.dim(), scalar_names.len());
+        let growing = Growing::new(
+            info.schema.element_type(),
+            info.schema.dim(),
+            scalar_names.len(),
+        );
         Self {
             info,
             scalar_names,
@@ -217,9 +221,11 @@ mod tests {
         Mutation::Upsert {
             ts,
             rows: RowBatch {
-                dim: 2,
                 pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
-                vectors: pks.iter().flat_map(|p| [*p as f32, ts as f32]).collect(),
+                vectors: quiver_common::Vectors::f32(
+                    2,
+                    pks.iter().flat_map(|p| [*p as f32, ts as f32]).collect(),
+                ),
                 columns: vec![],
             },
         }
@@ -241,13 +247,14 @@ mod tests {
     ) -> Arc<LoadedSegment> {
         let data = SegmentData {
             segment_id: id,
-            dim: 2,
             pks: rows.iter().map(|(p, _)| PrimaryKey::Int(*p)).collect(),
             timestamps: rows.iter().map(|(_, t)| *t).collect(),
-            vectors: rows
-                .iter()
-                .flat_map(|(p, t)| [*p as f32, *t as f32])
-                .collect(),
+            vectors: quiver_common::Vectors::f32(
+                2,
+                rows.iter()
+                    .flat_map(|(p, t)| [*p as f32, *t as f32])
+                    .collect(),
+            ),
             columns: vec![],
             tombstones: tombstones
                 .iter()

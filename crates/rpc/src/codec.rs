@@ -122,9 +122,8 @@ mod tests {
         let m = Mutation::Upsert {
             ts: 7,
             rows: RowBatch {
-                dim: 2,
                 pks: vec![PrimaryKey::Int(1), PrimaryKey::Str("k".into())],
-                vectors: vec![0.5, 1.0, -2.0, 3.25],
+                vectors: quiver_common::Vectors::f32(2, vec![0.5, 1.0, -2.0, 3.25]),
                 columns: vec![],
             },
         };
@@ -149,5 +148,34 @@ mod tests {
                 (a, b) => panic!("{a:?} came back as {b:?}"),
             }
         }
+    }
+
+    /// Batches cross the network as the struct they were before vectors were
+    /// typed: the same postcard bytes both ways, so nodes of the previous
+    /// release and of this one understand each other.
+    #[test]
+    fn row_batches_keep_their_wire_bytes() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct RowBatch0 {
+            dim: usize,
+            pks: Vec<PrimaryKey>,
+            vectors: Vec<f32>,
+            columns: Vec<quiver_common::Column>,
+        }
+        let old = RowBatch0 {
+            dim: 3,
+            pks: vec![PrimaryKey::Int(-4), PrimaryKey::Int(9)],
+            vectors: vec![0.5, 1.0, -2.0, 3.25, 0.0, 7.0],
+            columns: vec![],
+        };
+        let new = RowBatch {
+            pks: old.pks.clone(),
+            vectors: quiver_common::Vectors::f32(3, old.vectors.clone()),
+            columns: vec![],
+        };
+        let bytes = postcard::to_stdvec(&old).expect("old");
+        assert_eq!(postcard::to_stdvec(&new).expect("new"), bytes);
+        let back: RowBatch = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back, new);
     }
 }

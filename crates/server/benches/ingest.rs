@@ -15,9 +15,11 @@ const DIM: usize = 128;
 
 fn rows(rng: &mut impl Rng, first: i64, n: usize) -> RowBatch {
     RowBatch {
-        dim: DIM,
         pks: (first..first + n as i64).map(PrimaryKey::Int).collect(),
-        vectors: (0..n * DIM).map(|_| rng.random::<f32>()).collect(),
+        vectors: quiver_common::Vectors::f32(
+            DIM,
+            (0..n * DIM).map(|_| rng.random::<f32>()).collect(),
+        ),
         columns: vec![],
     }
 }
@@ -76,7 +78,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("insert_1_then_search_finds_it", |b| {
         b.iter(|| {
             let batch = rows(&mut rng, next, 1);
-            let (pk, v) = (batch.pks[0].clone(), batch.vectors.clone());
+            let quiver_common::VectorData::F32(v) = batch.vectors.clone().into_data();
+            let pk = batch.pks[0].clone();
             next += 1;
             rt.block_on(async {
                 let w = proxy.insert("b", batch).await.expect("insert");

@@ -114,11 +114,10 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         let rows = chunk.len() / dim;
         let first = (b * args.batch) as i64;
         let batch = RowBatch {
-            dim,
             pks: (0..rows as i64)
                 .map(|i| PrimaryKey::Int(first + i))
                 .collect(),
-            vectors: chunk.to_vec(),
+            vectors: quiver_common::Vectors::f32(dim, chunk.to_vec()),
             columns: vec![],
         };
         let t = Instant::now();
@@ -193,9 +192,8 @@ async fn probe_freshness(
         let pk = (first_pk + p) as i64;
         let vector = base[src * dim..(src + 1) * dim].to_vec();
         let rows = RowBatch {
-            dim,
             pks: vec![PrimaryKey::Int(pk)],
-            vectors: vector.clone(),
+            vectors: quiver_common::Vectors::f32(dim, vector.clone()),
             columns: vec![],
         };
         let w = proxy.insert(COLLECTION, rows).await?;

@@ -121,8 +121,10 @@ pub async fn run_writer(args: WriterArgs) -> Result<()> {
                 } else {
                     emit(&format!("BEGIN {task} {op} upsert {list}"));
                     let rows = RowBatch {
-                        dim: DIM,
-                        vectors: pks.iter().flat_map(|p| vector_of(*p, op)).collect(),
+                        vectors: quiver_common::Vectors::f32(
+                            DIM,
+                            pks.iter().flat_map(|p| vector_of(*p, op)).collect(),
+                        ),
                         pks: keys,
                         columns: vec![],
                     };

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use quiver_api::{CreateCollection, IndexKind};
-use quiver_common::{CollectionSchema, ErrorKind, Metric, PrimaryKey, RowBatch};
+use quiver_common::{
+    CollectionSchema, ErrorKind, Metric, PrimaryKey, RowBatch, VectorData, Vectors,
+};
 use quiver_proxy::{Consistency, SearchRequest};
 use quiver_server::{Standalone, StandaloneConfig};
 use quiver_test_util::wait_for;
@@ -48,9 +50,8 @@ fn vec_for(pk: i64, version: u32) -> Vec<f32> {
 
 fn batch(pks: &[i64], version: u32) -> RowBatch {
     RowBatch {
-        dim: DIM,
         pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
-        vectors: pks.iter().flat_map(|p| vec_for(*p, version)).collect(),
+        vectors: Vectors::f32(DIM, pks.iter().flat_map(|p| vec_for(*p, version)).collect()),
         columns: vec![],
     }
 }
@@ -120,7 +121,7 @@ async fn keys_are_unique_last_write_wins_and_deletes_stick() {
         .expect("insert");
     // Same key twice in one batch: the later row wins.
     let mut b = batch(&[4, 4], 0);
-    b.vectors[DIM..].copy_from_slice(&vec_for(4, 9));
+    b.vectors = Vectors::f32(DIM, [vec_for(4, 0), vec_for(4, 9)].concat());
     s.proxy.insert("c", b).await.expect("insert dup");
     s.proxy.upsert("c", batch(&[2], 1)).await.expect("upsert");
     s.proxy.flush("c").await.expect("flush");
@@ -219,13 +220,20 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
         .await
         .expect("insert");
 
+    let floats = |b: &RowBatch| {
+        let VectorData::F32(v) = b.vectors.clone().into_data();
+        v
+    };
     let mut wrong_dim = batch(&[10, 11], 0);
-    wrong_dim.dim = DIM + 1;
-    wrong_dim.vectors.extend([0.0, 0.0]);
+    wrong_dim.vectors = Vectors::f32(DIM + 1, [floats(&wrong_dim), vec![0.0, 0.0]].concat());
     let mut nan = batch(&[10, 11], 0);
-    nan.vectors[DIM + 2] = f32::NAN;
+    let mut v = floats(&nan);
+    v[DIM + 2] = f32::NAN;
+    nan.vectors = Vectors::f32(DIM, v);
     let mut inf = batch(&[10, 11], 0);
-    inf.vectors[1] = f32::INFINITY;
+    let mut v = floats(&inf);
+    v[1] = f32::INFINITY;
+    inf.vectors = Vectors::f32(DIM, v);
     let empty = batch(&[], 0);
     let big = batch(&(0..100_001).collect::<Vec<_>>(), 0);
     let cases = [

@@ -15,9 +15,11 @@ fn upsert(ts: u64, rows: usize, dim: usize) -> Mutation {
     Mutation::Upsert {
         ts,
         rows: RowBatch {
-            dim,
             pks: (0..rows as i64).map(PrimaryKey::Int).collect(),
-            vectors: (0..rows * dim).map(|i| i as f32 * 0.001).collect(),
+            vectors: quiver_common::Vectors::f32(
+                dim,
+                (0..rows * dim).map(|i| i as f32 * 0.001).collect(),
+            ),
             columns: vec![],
         },
     }

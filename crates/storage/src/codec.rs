@@ -1,8 +1,13 @@
 //! Hand-written little-endian encoding shared by the WAL and segment formats: primary keys,
 //! scalar values, columns and mutations. Vectors are raw LE f32 bytes. Decoding is
 //! bounds-checked and never panics on bad input; it reports `Corrupt` naming `what`.
+//!
+//! Element types: every byte format here predates typed vectors and holds F32 rows without
+//! saying so. A record or file of another element type must get a tag or version of its own
+//! (an upsert tag other than 0, a segment version other than 1), so that everything written
+//! so far keeps decoding as F32 and stays byte-identical.
 
-use quiver_common::{Column, Mutation, PrimaryKey, RowBatch, ScalarValue};
+use quiver_common::{Column, Mutation, PrimaryKey, RowBatch, ScalarValue, VectorSlice, Vectors};
 
 use crate::error::{Result, StorageError};
 
@@ -26,6 +31,13 @@ pub(crate) fn put_f32s(b: &mut Vec<u8>, v: &[f32]) {
     b.reserve(v.len() * 4);
     for x in v {
         b.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// The raw elements of `v`: LE f32 for F32 (see the module docs for other types).
+pub(crate) fn put_vectors(b: &mut Vec<u8>, v: VectorSlice<'_>) {
+    match v {
+        VectorSlice::F32(v) => put_f32s(b, v),
     }
 }
 
@@ -103,10 +115,10 @@ pub(crate) fn put_mutation_from(b: &mut Vec<u8>, m: &Mutation, replicated: bool)
         Mutation::Upsert { ts, rows } => {
             put_u8(b, bit);
             put_u64(b, *ts);
-            put_len(b, rows.dim);
+            put_len(b, rows.dim());
             put_pks(b, &rows.pks);
-            put_len(b, rows.vectors.len());
-            put_f32s(b, &rows.vectors);
+            put_len(b, rows.vectors.raw_len());
+            put_vectors(b, rows.vectors.view().data());
             put_columns(b, &rows.columns);
         }
         Mutation::Delete { ts, pks } => {
@@ -254,9 +266,8 @@ impl<'a> Reader<'a> {
                 Ok(Mutation::Upsert {
                     ts,
                     rows: RowBatch {
-                        dim,
                         pks,
-                        vectors,
+                        vectors: Vectors::f32(dim, vectors),
                         columns,
                     },
                 })
@@ -291,9 +302,8 @@ mod tests {
         let m = Mutation::Upsert {
             ts: 99,
             rows: RowBatch {
-                dim: 2,
                 pks: vec![PrimaryKey::Int(-1), PrimaryKey::Str("héllo".into())],
-                vectors: vec![1.0, -2.5, f32::MIN_POSITIVE, 3.25],
+                vectors: Vectors::f32(2, vec![1.0, -2.5, f32::MIN_POSITIVE, 3.25]),
                 columns: vec![Column {
                     name: "c".into(),
                     values: vec![ScalarValue::Json("{}".into()), ScalarValue::Float(0.5)],
@@ -315,5 +325,54 @@ mod tests {
                 assert!(r.mutation().and_then(|_| r.finish()).is_err());
             }
         }
+    }
+
+    /// An upsert record as written by the release before vectors were typed,
+    /// built byte by byte: it decodes as F32 rows, and encoding those rows
+    /// gives back exactly these bytes.
+    #[test]
+    fn decodes_upserts_written_before_typed_vectors() {
+        let mut b: Vec<u8> = vec![0]; // upsert, not mirrored
+        b.extend(42u64.to_le_bytes()); // ts
+        b.extend(2u64.to_le_bytes()); // dim
+        b.extend(2u64.to_le_bytes()); // 2 pks
+        b.push(0);
+        b.extend(7u64.to_le_bytes()); // Int(7)
+        b.push(1);
+        b.extend(2u64.to_le_bytes());
+        b.extend("é".as_bytes()); // Str("é")
+        b.extend(4u64.to_le_bytes()); // 4 floats
+        for x in [1.0f32, -2.0, 0.5, 3.0] {
+            b.extend(x.to_le_bytes());
+        }
+        b.extend(1u64.to_le_bytes()); // 1 column
+        b.extend(1u64.to_le_bytes());
+        b.push(b'c');
+        b.extend(2u64.to_le_bytes()); // 2 values
+        b.push(2);
+        b.extend(5u64.to_le_bytes()); // Int(5)
+        b.push(0); // Null
+        let want = Mutation::Upsert {
+            ts: 42,
+            rows: RowBatch {
+                pks: vec![PrimaryKey::Int(7), PrimaryKey::Str("é".into())],
+                vectors: Vectors::f32(2, vec![1.0, -2.0, 0.5, 3.0]),
+                columns: vec![Column {
+                    name: "c".into(),
+                    values: vec![ScalarValue::Int(5), ScalarValue::Null],
+                }],
+            },
+        };
+        let mut r = Reader::new(&b, "old record");
+        let got = r.mutation().expect("decode");
+        r.finish().expect("all consumed");
+        assert_eq!(got, want);
+        let Mutation::Upsert { rows, .. } = &got else {
+            panic!("not an upsert")
+        };
+        assert_eq!(rows.vectors.element_type(), quiver_common::ElementType::F32);
+        let mut again = Vec::new();
+        put_mutation(&mut again, &got);
+        assert_eq!(again, b);
     }
 }

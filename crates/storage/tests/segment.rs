@@ -21,7 +21,6 @@ fn sample(segment_id: u64, rows: usize, dim: usize, str_pks: bool) -> SegmentDat
     };
     SegmentData {
         segment_id,
-        dim,
         pks: (0..rows)
             .map(|i| {
                 if str_pks {
@@ -32,7 +31,10 @@ fn sample(segment_id: u64, rows: usize, dim: usize, str_pks: bool) -> SegmentDat
             })
             .collect(),
         timestamps: (0..rows as u64).map(|i| 1000 + i).collect(),
-        vectors: (0..rows * dim).map(|i| i as f32 * 0.25 - 1.0).collect(),
+        vectors: quiver_common::Vectors::f32(
+            dim,
+            (0..rows * dim).map(|i| i as f32 * 0.25 - 1.0).collect(),
+        ),
         columns: vec![
             Column {
                 name: "mixed".into(),
@@ -59,8 +61,8 @@ fn sample(segment_id: u64, rows: usize, dim: usize, str_pks: bool) -> SegmentDat
 fn assert_same(seg: &MappedSegment, d: &SegmentData) {
     assert_eq!(seg.segment_id(), d.segment_id);
     assert_eq!(seg.len(), d.pks.len());
-    assert_eq!(seg.dim(), d.dim);
-    assert_eq!(seg.vectors(), &d.vectors[..]);
+    assert_eq!(seg.dim(), d.dim());
+    assert_eq!(seg.vectors(), d.vectors.view());
     for i in 0..seg.len() {
         assert_eq!(seg.pk(i), &d.pks[i]);
         assert_eq!(seg.timestamp(i), d.timestamps[i]);
@@ -188,9 +190,7 @@ async fn put_then_fetch_through_the_cache() {
         matches!(e, quiver_storage::StorageError::NotFound(_)),
         "{e}"
     );
-    let bad = SegmentData {
-        dim: 3,
-        ..sample(8, 2, 4, false)
-    };
+    let mut bad = sample(8, 2, 4, false);
+    bad.vectors = quiver_common::Vectors::f32(3, vec![0.5; 8]);
     assert!(put_segment(&store, 1, 2, &bad, None).await.is_err());
 }

@@ -15,9 +15,11 @@ fn upsert(ts: u64, pk: i64, dim: usize) -> Mutation {
     Mutation::Upsert {
         ts,
         rows: RowBatch {
-            dim,
             pks: vec![PrimaryKey::Int(pk)],
-            vectors: (0..dim).map(|i| pk as f32 + i as f32 / 8.0).collect(),
+            vectors: quiver_common::Vectors::f32(
+                dim,
+                (0..dim).map(|i| pk as f32 + i as f32 / 8.0).collect(),
+            ),
             columns: vec![],
         },
     }
@@ -116,9 +118,7 @@ async fn concurrent_submitters_are_group_committed_and_recovered_exactly_once() 
         assert_eq!(r.epoch, 1);
         assert_eq!(
             rows.vectors,
-            (0..4)
-                .map(|i| pk as f32 + i as f32 / 8.0)
-                .collect::<Vec<_>>()
+            quiver_common::Vectors::f32(4, (0..4).map(|i| pk as f32 + i as f32 / 8.0).collect())
         );
         assert!(seen.insert(pk, ()).is_none(), "{pk} recovered twice");
     }

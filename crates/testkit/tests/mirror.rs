@@ -144,9 +144,8 @@ async fn write_one_side(
 
 fn row(pk: i64, value: f32) -> quiver_api::WriteOp {
     quiver_api::WriteOp::Upsert(quiver_common::RowBatch {
-        dim: DIM,
         pks: vec![quiver_common::PrimaryKey::Int(pk)],
-        vectors: vec![value; DIM],
+        vectors: quiver_common::Vectors::f32(DIM, vec![value; DIM]),
         columns: Vec::new(),
     })
 }

@@ -4,6 +4,8 @@
 //! n, m, ef_construction, entry, max_level (u32 each), then the arrays
 //! `level0` (u32), `levels` (u8), `upper_start` (u32), `upper` (u32), each
 //! prefixed by its u64 length, and finally a u64 checksum of all prior bytes.
+//! Version 1 graphs are over F32 rows; a graph over another element type
+//! needs a version of its own that records it.
 
 use quiver_common::Metric;
 
@@ -212,13 +214,20 @@ fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
 mod tests {
     use super::*;
     use crate::hnsw::HnswParams;
+    use quiver_common::VectorsRef;
 
     fn small() -> (Vec<f32>, HnswIndex) {
         let v: Vec<f32> = (0..400)
             .map(|i| ((i * 7919) % 101) as f32 / 101.0)
             .collect();
-        let idx =
-            HnswIndex::build(&v, 4, Metric::L2, &HnswParams::default(), 1, &|_| {}).expect("build");
+        let idx = HnswIndex::build(
+            VectorsRef::f32(4, &v),
+            Metric::L2,
+            &HnswParams::default(),
+            1,
+            &|_| {},
+        )
+        .expect("build");
         (v, idx)
     }
 
@@ -257,9 +266,21 @@ mod tests {
     #[test]
     fn huge_ef_and_k_do_not_overflow() {
         let (v, idx) = small();
-        let all = idx.search(&v, &v[..4], usize::MAX, usize::MAX, None);
+        let all = idx.search(
+            VectorsRef::f32(4, &v),
+            &v[..4],
+            usize::MAX,
+            usize::MAX,
+            None,
+        );
         assert_eq!(all.len(), 100);
-        let flat = crate::flat_search(&v, 4, Metric::L2, &v[..4], usize::MAX, None);
+        let flat = crate::flat_search(
+            VectorsRef::f32(4, &v),
+            Metric::L2,
+            &v[..4],
+            usize::MAX,
+            None,
+        );
         assert_eq!(flat.len(), 100);
     }
 }

@@ -5,7 +5,7 @@ mod codec;
 mod search;
 mod visited;
 
-use quiver_common::Metric;
+use quiver_common::{Metric, VectorSlice, VectorsRef};
 
 use crate::distance::with_space;
 use crate::error::{IndexError, Result};
@@ -70,7 +70,7 @@ pub(crate) struct Graph {
 }
 
 /// A frozen HNSW graph over row offsets `0..n`. It does not own the vectors:
-/// pass the same row-major vectors to [`HnswIndex::search`] that were used to build it.
+/// pass the same vectors to [`HnswIndex::search`] that were used to build it.
 pub struct HnswIndex {
     metric: Metric,
     dim: usize,
@@ -95,23 +95,23 @@ impl std::fmt::Debug for HnswIndex {
 }
 
 impl HnswIndex {
-    /// Builds the graph over `vectors` (row-major, `dim` floats a row) on
-    /// `threads` threads; `progress(rows_inserted)` is called about every 1%.
+    /// Builds the graph over `vectors` on `threads` threads;
+    /// `progress(rows_inserted)` is called about every 1%.
     pub fn build(
-        vectors: &[f32],
-        dim: usize,
+        vectors: VectorsRef<'_>,
         metric: Metric,
         params: &HnswParams,
         threads: usize,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
-        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+        let dim = vectors.dim();
+        if dim == 0 || !vectors.is_whole_rows() {
             return Err(IndexError::InvalidArgument(format!(
                 "{} floats are not a whole number of rows of dimension {dim}",
-                vectors.len()
+                vectors.raw_len()
             )));
         }
-        let n = vectors.len() / dim;
+        let n = vectors.len();
         if n >= u32::MAX as usize {
             return Err(IndexError::InvalidArgument(format!("{n} rows is too many")));
         }
@@ -121,6 +121,7 @@ impl HnswIndex {
             )));
         }
         let efc = params.ef_construction.max(params.m);
+        let VectorSlice::F32(vectors) = vectors.data();
         let graph = with_space!(metric, S => build::build_graph::<S>(
             vectors, dim, params.m, efc, params.seed, threads, progress
         ));
@@ -149,19 +150,26 @@ impl HnswIndex {
     /// Top-`k` of `query`, sorted best first, with beam width `max(ef, k)`.
     /// Only ids allowed by `filter` are returned (others are still traversed);
     /// a very selective filter (small `estimated_allowed`) switches to exact
-    /// search. Returns nothing if `query.len() != dim` or `vectors` holds
-    /// fewer than `len()` rows.
+    /// search. `vectors` are the rows the graph was built over. Returns
+    /// nothing if `query.len()` or `vectors.dim()` is not `dim()` or `vectors`
+    /// holds fewer than `len()` rows.
     pub fn search(
         &self,
-        vectors: &[f32],
+        vectors: VectorsRef<'_>,
         query: &[f32],
         k: usize,
         ef: usize,
         filter: Option<&dyn RowFilter>,
     ) -> Vec<Neighbor> {
-        if self.n == 0 || k == 0 || query.len() != self.dim || vectors.len() < self.n * self.dim {
+        if self.n == 0
+            || k == 0
+            || query.len() != self.dim
+            || vectors.dim() != self.dim
+            || vectors.len() < self.n
+        {
             return Vec::new();
         }
+        let VectorSlice::F32(vectors) = vectors.data();
         let vectors = &vectors[..self.n * self.dim];
         with_space!(self.metric, S => self.search_impl::<S>(vectors, query, k, ef, filter))
     }

@@ -109,9 +109,8 @@ pub fn vector(pk: i64) -> Vec<f32> {
 /// Rows with `age = pk`.
 pub fn batch(pks: &[i64]) -> RowBatch {
     RowBatch {
-        dim: DIM,
         pks: pks.iter().map(|p| PrimaryKey::Int(*p)).collect(),
-        vectors: pks.iter().flat_map(|p| vector(*p)).collect(),
+        vectors: quiver_common::Vectors::f32(DIM, pks.iter().flat_map(|p| vector(*p)).collect()),
         columns: vec![Column {
             name: "age".into(),
             values: pks.iter().map(|p| ScalarValue::Int(*p)).collect(),

@@ -5,7 +5,8 @@
 //!    0 magic "QSEG" | 4 version u32 | 8 segment_id | 16 dim | 24 rows | 32 wal_seq | 40 max_ts
 //!   48 vectors_off | 56 pks_off | 64 ts_off | 72 cols_off | 80 tomb_off | 88 end_off  (all u64)
 //!   96 header_crc u32 (crc32 of bytes 0..96) | zero padding to 128
-//! vectors  at 128 (64-byte aligned): rows*dim raw LE f32
+//! vectors  at 128 (64-byte aligned): rows*dim raw LE f32 (version 1 is F32 only; another
+//!          element type needs a version of its own, see `crate::codec`)
 //! pks, timestamps, columns, tombstones: each a section starting at its offset
 //! footer at end_off: crc32 u32 of bytes 0..end_off | magic "QEND"
 //! ```
@@ -13,7 +14,7 @@
 use quiver_common::{Column, PrimaryKey, Timestamp};
 
 use super::SegmentData;
-use crate::codec::{Reader, put_columns, put_f32s, put_len, put_pk, put_pks, put_u32, put_u64};
+use crate::codec::{Reader, put_columns, put_len, put_pk, put_pks, put_u32, put_u64, put_vectors};
 use crate::error::{Result, StorageError};
 
 const MAGIC: &[u8; 4] = b"QSEG";
@@ -26,9 +27,9 @@ const FOOTER_LEN: usize = 8;
 /// inconsistent data fails to open.
 pub fn encode_segment(d: &SegmentData) -> Vec<u8> {
     let mut b = vec![0u8; HEADER_LEN];
-    b.reserve(d.vectors.len() * 4 + d.pks.len() * 24 + FOOTER_LEN);
+    b.reserve(d.vectors.byte_size() + d.pks.len() * 24 + FOOTER_LEN);
     let vectors_off = b.len();
-    put_f32s(&mut b, &d.vectors);
+    put_vectors(&mut b, d.vectors.view().data());
     let pks_off = b.len();
     put_pks(&mut b, &d.pks);
     let ts_off = b.len();
@@ -50,7 +51,7 @@ pub fn encode_segment(d: &SegmentData) -> Vec<u8> {
     put_u32(&mut h, VERSION);
     let fields = [
         d.segment_id,
-        d.dim as u64,
+        d.vectors.dim() as u64,
         d.pks.len() as u64,
         d.wal_seq,
         d.max_ts,
@@ -182,4 +183,92 @@ pub(crate) fn decode(b: &[u8], what: &str) -> Result<Decoded> {
         columns,
         tombstones,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use quiver_common::{ScalarValue, Vectors};
+
+    use super::*;
+    use crate::segment::MappedSegment;
+
+    /// A segment file as written by the release before vectors were typed,
+    /// built byte by byte: it opens as F32 rows, and encoding what it holds
+    /// gives back exactly these bytes.
+    #[test]
+    fn opens_segments_written_before_typed_vectors() {
+        let floats = [0.25f32, -1.0, 3.5, 8.0, 0.0, -0.125];
+        let mut body = Vec::new();
+        for x in floats {
+            body.extend(x.to_le_bytes()); // 2 rows x dim 3
+        }
+        let pks_off = HEADER_LEN + body.len();
+        body.extend(2u64.to_le_bytes());
+        for pk in [10u64, 11] {
+            body.push(0);
+            body.extend(pk.to_le_bytes());
+        }
+        let ts_off = HEADER_LEN + body.len();
+        body.extend(2u64.to_le_bytes());
+        body.extend(100u64.to_le_bytes());
+        body.extend(101u64.to_le_bytes());
+        let cols_off = HEADER_LEN + body.len();
+        body.extend(1u64.to_le_bytes());
+        body.extend(1u64.to_le_bytes());
+        body.push(b'x');
+        body.extend(2u64.to_le_bytes());
+        body.push(3);
+        body.extend(1.5f64.to_bits().to_le_bytes());
+        body.push(0);
+        let tomb_off = HEADER_LEN + body.len();
+        body.extend(1u64.to_le_bytes());
+        body.push(0);
+        body.extend(9u64.to_le_bytes());
+        body.extend(99u64.to_le_bytes());
+        let end_off = HEADER_LEN + body.len();
+        let mut h = b"QSEG".to_vec();
+        h.extend(1u32.to_le_bytes());
+        for f in [
+            5u64, // segment id
+            3,    // dim
+            2,    // rows
+            77,   // wal_seq
+            102,  // max_ts
+            HEADER_LEN as u64,
+            pks_off as u64,
+            ts_off as u64,
+            cols_off as u64,
+            tomb_off as u64,
+            end_off as u64,
+        ] {
+            h.extend(f.to_le_bytes());
+        }
+        h.extend(crc32fast::hash(&h).to_le_bytes());
+        h.resize(HEADER_LEN, 0);
+        let mut file = h;
+        file.extend(body);
+        file.extend(crc32fast::hash(&file).to_le_bytes());
+        file.extend(b"QEND");
+
+        let seg = MappedSegment::from_bytes(file.clone()).expect("opens");
+        assert_eq!(
+            seg.vectors().element_type(),
+            quiver_common::ElementType::F32
+        );
+        assert_eq!(seg.vectors().to_vectors(), Vectors::f32(3, floats.to_vec()));
+        let data = SegmentData {
+            segment_id: seg.segment_id(),
+            pks: seg.pks().to_vec(),
+            timestamps: seg.timestamps().to_vec(),
+            vectors: seg.vectors().to_vectors(),
+            columns: seg.columns().to_vec(),
+            tombstones: seg.tombstones().to_vec(),
+            max_ts: seg.max_ts(),
+            wal_seq: seg.wal_seq(),
+        };
+        assert_eq!(data.pks, [PrimaryKey::Int(10), PrimaryKey::Int(11)]);
+        assert_eq!(data.columns[0].values[0], ScalarValue::Float(1.5));
+        assert_eq!(data.tombstones, [(PrimaryKey::Int(9), 99)]);
+        assert_eq!(encode_segment(&data), file);
+    }
 }

@@ -4,12 +4,13 @@ use std::fs::File;
 use std::path::Path;
 
 use memmap2::Mmap;
-use quiver_common::{Column, PrimaryKey, Timestamp};
+use quiver_common::{Column, PrimaryKey, Timestamp, VectorSlice, VectorsRef};
 
 use super::format::{self, Decoded};
 use crate::error::{Result, StorageError};
 
-enum Vectors {
+/// Where the F32 rows of a segment (format version 1) live.
+enum Storage {
     /// Rows of f32 read in place from the map (`range` is in bytes, 4-byte aligned).
     Mapped {
         map: Mmap,
@@ -21,7 +22,7 @@ enum Vectors {
 /// A validated, immutable segment. The file behind a mapped segment must not be modified or
 /// truncated while it is open (cache files are only ever created by rename).
 pub struct MappedSegment {
-    vectors: Vectors,
+    vectors: Storage,
     meta: Decoded,
 }
 
@@ -38,9 +39,9 @@ impl MappedSegment {
         let aligned =
             (map.as_ptr() as usize + range.start).is_multiple_of(std::mem::align_of::<f32>());
         let vectors = if cfg!(target_endian = "little") && aligned {
-            Vectors::Mapped { map, range }
+            Storage::Mapped { map, range }
         } else {
-            Vectors::Owned(decode_f32s(&map[range]))
+            Storage::Owned(decode_f32s(&map[range]))
         };
         Ok(MappedSegment { vectors, meta })
     }
@@ -48,7 +49,7 @@ impl MappedSegment {
     /// Validates and reads a segment held in memory (vectors are copied out).
     pub fn from_bytes(b: Vec<u8>) -> Result<MappedSegment> {
         let meta = format::decode(&b, "segment bytes")?;
-        let vectors = Vectors::Owned(decode_f32s(&b[meta.vectors.clone()]));
+        let vectors = Storage::Owned(decode_f32s(&b[meta.vectors.clone()]));
         Ok(MappedSegment { vectors, meta })
     }
 
@@ -69,10 +70,14 @@ impl MappedSegment {
         self.meta.dim
     }
 
-    /// All vectors, row-major (`len() * dim()` floats).
-    pub fn vectors(&self) -> &[f32] {
+    /// All vectors (`len()` rows of `dim()`).
+    pub fn vectors(&self) -> VectorsRef<'_> {
+        VectorsRef::f32(self.meta.dim, self.f32s())
+    }
+
+    fn f32s(&self) -> &[f32] {
         match &self.vectors {
-            Vectors::Mapped { map, range } => {
+            Storage::Mapped { map, range } => {
                 let bytes = &map[range.clone()];
                 // SAFETY: `open` checked that the start is aligned for f32 and that the target
                 // is little-endian; the length is a multiple of 4 (rows * dim * 4, checked by
@@ -80,14 +85,13 @@ impl MappedSegment {
                 // the map, which lives as long as `self`.
                 unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
             }
-            Vectors::Owned(v) => v,
+            Storage::Owned(v) => v,
         }
     }
 
     /// The vector of row `row`. Panics if `row >= len()`.
-    pub fn vector(&self, row: usize) -> &[f32] {
-        let d = self.meta.dim;
-        &self.vectors()[row * d..(row + 1) * d]
+    pub fn vector(&self, row: usize) -> VectorSlice<'_> {
+        self.vectors().row(row)
     }
 
     /// Primary key of row `row`. Panics if `row >= len()`.
@@ -126,7 +130,7 @@ impl MappedSegment {
 
     /// True when the vectors are read in place from a memory map.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.vectors, Vectors::Mapped { .. })
+        matches!(self.vectors, Storage::Mapped { .. })
     }
 }
 

@@ -4,22 +4,22 @@ mod format;
 mod mapped;
 mod remote;
 
-use quiver_common::{Column, PrimaryKey, Timestamp};
+use quiver_common::{Column, PrimaryKey, Timestamp, Vectors};
 
 pub use format::encode_segment;
 pub use mapped::MappedSegment;
 pub use remote::{fetch_segment, put_segment};
 
 /// The contents of a sealed segment: `pks[i]`, `timestamps[i]`,
-/// `vectors[i*dim..(i+1)*dim]` and `columns[c].values[i]` make row `i`. `tombstones` are the
+/// `vectors.row(i)` and `columns[c].values[i]` make row `i`. `tombstones` are the
 /// deletes sealed with it; `wal_seq` is the last WAL seq it covers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegmentData {
     pub segment_id: u64,
-    pub dim: usize,
     pub pks: Vec<PrimaryKey>,
     pub timestamps: Vec<Timestamp>,
-    pub vectors: Vec<f32>,
+    /// The rows' vectors; their dimension is the segment's.
+    pub vectors: Vectors,
     pub columns: Vec<Column>,
     pub tombstones: Vec<(PrimaryKey, Timestamp)>,
     pub max_ts: Timestamp,
@@ -27,6 +27,11 @@ pub struct SegmentData {
 }
 
 impl SegmentData {
+    /// Dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.vectors.dim()
+    }
+
     /// Checks that the per-row arrays agree; a segment that fails this cannot be stored.
     pub fn check(&self) -> crate::Result<()> {
         let n = self.pks.len();
@@ -34,11 +39,11 @@ impl SegmentData {
         if self.timestamps.len() != n {
             return bad(format!("{} timestamps for {n} rows", self.timestamps.len()));
         }
-        if self.vectors.len() != n * self.dim {
+        if self.vectors.raw_len() != n * self.vectors.dim() {
             return bad(format!(
                 "{} floats for {n} rows of dim {}",
-                self.vectors.len(),
-                self.dim
+                self.vectors.raw_len(),
+                self.vectors.dim()
             ));
         }
         if let Some(c) = self.columns.iter().find(|c| c.values.len() != n) {

@@ -51,7 +51,7 @@ pub(crate) fn encode_record(m: &Mutation, replicated: bool) -> Vec<u8> {
 
 fn estimate(m: &Mutation) -> usize {
     match m {
-        Mutation::Upsert { rows, .. } => rows.vectors.len() * 4 + rows.pks.len() * 9,
+        Mutation::Upsert { rows, .. } => rows.vectors.byte_size() + rows.pks.len() * 9,
         Mutation::Delete { pks, .. } => pks.len() * 9,
     }
 }
@@ -162,9 +162,8 @@ mod tests {
             Mutation::Upsert {
                 ts: 2,
                 rows: RowBatch {
-                    dim: 3,
                     pks: vec![PrimaryKey::Int(1), PrimaryKey::Int(2)],
-                    vectors: vec![0.5; 6],
+                    vectors: quiver_common::Vectors::f32(3, vec![0.5; 6]),
                     columns: vec![],
                 },
             },

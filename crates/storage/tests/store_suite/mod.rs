@@ -20,9 +20,8 @@ fn upsert(ts: u64, pk: i64) -> Mutation {
     Mutation::Upsert {
         ts,
         rows: RowBatch {
-            dim: 2,
             pks: vec![PrimaryKey::Int(pk)],
-            vectors: vec![pk as f32, 0.5],
+            vectors: quiver_common::Vectors::f32(2, vec![pk as f32, 0.5]),
             columns: vec![],
         },
     }
@@ -226,10 +225,12 @@ fn segment(id: u64, rows: usize) -> SegmentData {
     let dim = 4;
     SegmentData {
         segment_id: id,
-        dim,
         pks: (0..rows as i64).map(PrimaryKey::Int).collect(),
         timestamps: (0..rows as u64).map(|i| 100 + i).collect(),
-        vectors: (0..rows * dim).map(|i| i as f32 / 7.0).collect(),
+        vectors: quiver_common::Vectors::f32(
+            dim,
+            (0..rows * dim).map(|i| i as f32 / 7.0).collect(),
+        ),
         columns: vec![],
         tombstones: vec![(PrimaryKey::Int(-1), 50)],
         max_ts: 100 + rows as u64,
@@ -255,7 +256,7 @@ async fn segments_round_trip_and_list(store: &Arc<dyn ObjectStore>) {
         .await
         .expect("fetch");
     assert_eq!((seg.segment_id(), seg.len(), seg.dim()), (1, 300, 4));
-    assert_eq!(seg.vectors(), &with_index.vectors[..]);
+    assert_eq!(seg.vectors(), with_index.vectors.view());
     assert_eq!(seg.tombstones(), &with_index.tombstones[..]);
     assert_eq!(idx.as_deref(), Some(&[7u8; 5000][..]));
     let (seg, idx) = fetch_segment(store, C, S, 2, cache.path())
