@@ -4,8 +4,10 @@
 //! cancelled, then stops it.
 
 use anyhow::{Context, Result};
-use quiver_roles::Links;
+use std::future::Future;
+
 use quiver_roles::config::{CoordConfig, DataNodeProcConfig, ProxyConfig, QueryNodeProcConfig};
+use quiver_roles::{Links, NodeRole};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -39,38 +41,68 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
     role.stop().await
 }
 
-/// `quiver datanode`: owns the shards coord gives it.
-pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
-    let listener = bind(&cfg.listen).await?;
+/// Runs a node role until `shutdown`: binds `listen`, connects to
+/// `coords`, starts the role with `start`, announces it, waits, stops it.
+async fn run_node<F, Fut>(
+    role: &str,
+    id: u64,
+    listen: &str,
+    coords: &[String],
+    shutdown: CancellationToken,
+    start: F,
+) -> Result<()>
+where
+    F: FnOnce(Links, TcpListener, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<NodeRole>>,
+{
+    let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let links = Links::connect(&cfg.coords).await?;
-    let node = quiver_roles::start_datanode(&cfg, links, listener, shutdown.clone()).await?;
-    announce("datanode", cfg.id, &addr);
+    let links = Links::connect(coords).await?;
+    let node = start(links, listener, shutdown.clone()).await?;
+    announce(role, id, &addr);
     shutdown.cancelled().await;
     node.stop().await;
     Ok(())
+}
+
+/// `quiver datanode`: owns the shards coord gives it.
+pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
+    let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    run_node(
+        "datanode",
+        id,
+        &listen,
+        &coords,
+        shutdown,
+        move |links, l, s| async move { quiver_roles::start_datanode(&cfg, links, l, s).await },
+    )
+    .await
 }
 
 /// `quiver querynode`: serves the shards coord places on it.
 pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
-    let listener = bind(&cfg.listen).await?;
-    let addr = listener.local_addr()?;
-    let links = Links::connect(&cfg.coords).await?;
-    let node = quiver_roles::start_querynode(&cfg, links, listener, shutdown.clone()).await?;
-    announce("querynode", cfg.id, &addr);
-    shutdown.cancelled().await;
-    node.stop().await;
-    Ok(())
+    let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    run_node(
+        "querynode",
+        id,
+        &listen,
+        &coords,
+        shutdown,
+        move |links, l, s| async move { quiver_roles::start_querynode(&cfg, links, l, s).await },
+    )
+    .await
 }
 
 /// `quiver proxy`: the Milvus front door of a cluster.
 pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<()> {
-    let listener = bind(&cfg.listen).await?;
-    let addr = listener.local_addr()?;
-    let links = Links::connect(&cfg.coords).await?;
-    let node = quiver_roles::start_proxy(&cfg, links, listener, shutdown.clone()).await?;
-    announce("proxy", cfg.id, &addr);
-    shutdown.cancelled().await;
-    node.stop().await;
-    Ok(())
+    let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    run_node(
+        "proxy",
+        id,
+        &listen,
+        &coords,
+        shutdown,
+        move |links, l, s| async move { quiver_roles::start_proxy(&cfg, links, l, s).await },
+    )
+    .await
 }
