@@ -142,17 +142,6 @@ impl Standalone {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let bound = listener.local_addr()?;
-        let (routes, timing) = front_door(
-            FrontDoor {
-                catalog: self.catalog.clone(),
-                data: self.datanode.clone(),
-                query: self.querynode.clone(),
-                proxy: self.proxy.clone(),
-                nodes: self.health(bound),
-                metadata: self.coord.watch(),
-            },
-            self.shutdown.child_token(),
-        );
         // Stops with `stop` or with the whole server.
         let stopped = CancellationToken::new();
         let (either, shutdown) = (stopped.clone(), self.shutdown.clone());
@@ -163,6 +152,17 @@ impl Standalone {
             }
             either.cancel();
         });
+        let (routes, timing) = front_door(
+            FrontDoor {
+                catalog: self.catalog.clone(),
+                data: self.datanode.clone(),
+                query: self.querynode.clone(),
+                proxy: self.proxy.clone(),
+                nodes: self.health(bound),
+                metadata: self.coord.watch(),
+            },
+            stopped.clone(),
+        );
         let running = Running::serve(routes, listener, true, stopped).with_tasks([timing]);
         let task = tokio::spawn(async move {
             running.finish().await;

@@ -17,6 +17,7 @@ pub struct Server {
     pub standalone: Standalone,
     pub addr: SocketAddr,
     stop: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
@@ -28,7 +29,7 @@ impl Server {
             .await
             .expect("open standalone");
         let stop = CancellationToken::new();
-        let (addr, _task) = standalone
+        let (addr, task) = standalone
             .serve_milvus("127.0.0.1:0".parse().expect("addr"), stop.clone())
             .await
             .expect("serve");
@@ -36,6 +37,7 @@ impl Server {
             standalone,
             addr,
             stop,
+            task,
         }
     }
 
@@ -45,8 +47,15 @@ impl Server {
             .expect("connect")
     }
 
+    /// Stops serving as `quiver standalone` does on SIGINT: the serve task
+    /// must end (in-flight calls drained) before the roles close.
     pub async fn close(self) {
         self.stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
+            .await
+            .expect("the Milvus server stops when asked")
+            .expect("serve task")
+            .expect("serve");
         self.standalone.close().await;
     }
 }
