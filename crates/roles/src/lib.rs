@@ -29,5 +29,5 @@ mod standalone;
 pub use coord::{CoordRole, start_coord};
 pub use front::{FrontDoor, front_door, time_alias_changes};
 pub use nodes::{Links, NodeRole, advertise, start_datanode, start_proxy, start_querynode};
-pub use serve::Running;
+pub use serve::{BIND_PATIENCE, Running, bind};
 pub use standalone::{Standalone, StandaloneConfig};

@@ -1,12 +1,40 @@
 //! Running a role's gRPC server and tasks, and stopping them together.
 
 use anyhow::{Context, Result};
-use tokio::net::TcpListener;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+
+/// How long [`bind`] waits for a port that is still in use.
+pub const BIND_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Binds a role's listening port. A port still in use is retried for up to
+/// `patience`: a process restarted right after `kill -9` can find its port
+/// held for a moment by the predecessor's threads that are still exiting, or
+/// by a connection's short-lived local port. Any other error (a bad address,
+/// no permission) fails at once, naming the address.
+pub async fn bind<A>(addr: A, patience: Duration) -> Result<TcpListener>
+where
+    A: ToSocketAddrs + std::fmt::Display + Copy,
+{
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                tracing::info!(%addr, "port still in use; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding {addr}")),
+        }
+    }
+}
 
 /// A role's server and background tasks.
 pub struct Running {
@@ -61,5 +89,47 @@ impl Running {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bind_waits_for_a_port_its_predecessor_still_holds() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = held.local_addr().expect("addr").to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let release = std::thread::spawn(move || {
+            // Released only once the retrying bind below has started.
+            let _ = rx.blocking_recv();
+            drop(held);
+        });
+        let bound = {
+            let binding = bind(addr.as_str(), Duration::from_secs(10));
+            tokio::pin!(binding);
+            // The first attempt fails while the port is held ...
+            assert!(
+                tokio::time::timeout(Duration::from_millis(50), &mut binding)
+                    .await
+                    .is_err()
+            );
+            let _ = tx.send(());
+            // ... and a later one succeeds once it is released.
+            binding.await.expect("bound after release")
+        };
+        assert_eq!(bound.local_addr().expect("addr").to_string(), addr);
+        release.join().expect("thread");
+    }
+
+    #[tokio::test]
+    async fn bind_gives_up_after_its_patience_naming_the_address() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = held.local_addr().expect("addr").to_string();
+        let err = bind(addr.as_str(), Duration::from_millis(100))
+            .await
+            .expect_err("port held throughout");
+        assert!(err.to_string().contains(&addr), "{err:#}");
     }
 }

@@ -138,9 +138,7 @@ impl Standalone {
         addr: SocketAddr,
         stop: CancellationToken,
     ) -> Result<(SocketAddr, JoinHandle<Result<()>>)> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let listener = crate::serve::bind(addr, crate::serve::BIND_PATIENCE).await?;
         let bound = listener.local_addr()?;
         // Stops with `stop` or with the whole server.
         let stopped = CancellationToken::new();

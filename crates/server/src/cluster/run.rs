@@ -18,9 +18,7 @@ fn announce(role: &str, id: u64, addr: &std::net::SocketAddr) {
 }
 
 async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))
+    quiver_roles::bind(addr, quiver_roles::BIND_PATIENCE).await
 }
 
 /// `quiver coord`: one member of the Raft group.
