@@ -41,6 +41,12 @@ pub enum ShardEvent {
     Tick(Timestamp),
     /// A segment now holds every mutation with ts <= `segment.max_ts`.
     Sealed(SegmentInfo),
+    /// Sealed segments `inputs` were replaced by `output` (their live rows,
+    /// `None` when none was left): swap them without touching growing data.
+    Compacted {
+        inputs: Vec<quiver_common::SegmentId>,
+        output: Option<SegmentInfo>,
+    },
 }
 
 /// A consistent starting point plus the live stream after it: load

@@ -21,8 +21,8 @@ pub use digest::{
     ShardDigest, pk_bucket, row_hash,
 };
 pub use meta::{
-    CatalogClient, CollectionInfo, CollectionTimes, CreateCollection, IndexKind, MetaClient,
-    SegmentInfo, ShardId,
+    CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
+    CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
 };
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,

@@ -75,6 +75,48 @@ pub trait MetaClient: Send + Sync {
     async fn allocate_ids(&self, count: u64) -> Result<u64>;
     /// Makes `node_id` the owner of `shard`; returns the new fencing epoch.
     async fn acquire_shard(&self, shard: ShardId, node_id: u64) -> Result<u64>;
+    /// Replaces sealed `inputs` by their compacted `output` (`None`: no
+    /// input row was live) in one step; refused (`Fenced`) unless `epoch` is
+    /// the shard's current one, and refused if an input is no longer
+    /// registered. `job`: the manual compaction it is part of.
+    async fn compact_segments(
+        &self,
+        shard: ShardId,
+        epoch: u64,
+        inputs: Vec<SegmentId>,
+        output: Option<SegmentInfo>,
+        job: Option<u64>,
+    ) -> Result<()>;
+    /// Manual compactions waiting for this shard's owner, oldest first.
+    async fn pending_compactions(&self, shard: ShardId) -> Result<Vec<u64>> {
+        let _ = shard;
+        Ok(Vec::new())
+    }
+    /// The owner has done what manual compaction `job` asked of `shard`.
+    async fn finish_compaction(&self, shard: ShardId, epoch: u64, job: u64) -> Result<()> {
+        let _ = (shard, epoch, job);
+        Ok(())
+    }
+}
+
+/// One compaction of a manual compaction job: inputs and output segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionPlan {
+    pub shard: ShardIndex,
+    pub inputs: Vec<SegmentId>,
+    /// `None` when no input row was live.
+    pub output: Option<SegmentId>,
+}
+
+/// A manual compaction's progress (Milvus `GetCompactionState`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionStatus {
+    pub id: u64,
+    pub collection_id: CollectionId,
+    /// Shards whose owner has not finished yet.
+    pub pending_shards: Vec<ShardIndex>,
+    pub plans: Vec<CompactionPlan>,
+    pub finished: bool,
 }
 
 /// What a new collection is made of (the front door fills the defaults).
@@ -158,6 +200,19 @@ pub trait CatalogClient: Send + Sync {
     async fn release_collection(&self, name_or_alias: &str) -> Result<()>;
     /// Whether reads of the collection are served (false once released).
     fn is_loaded(&self, name_or_alias: &str) -> bool;
+    /// Starts a manual compaction of every shard of a collection (by name or
+    /// alias); returns its id.
+    async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {
+        let _ = name_or_alias;
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot start compactions".into(),
+        ))
+    }
+    /// A manual compaction's progress (None: unknown or long finished).
+    async fn compaction(&self, id: u64) -> Result<Option<CompactionStatus>> {
+        let _ = id;
+        Ok(None)
+    }
 }
 
 /// Creation and last-change times of a collection, as hybrid timestamps

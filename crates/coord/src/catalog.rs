@@ -188,6 +188,33 @@ impl MetaClient for Catalog {
             .acquire_shard(shard.collection_id, shard.shard, node_id)
             .await
     }
+
+    async fn compact_segments(
+        &self,
+        shard: ShardId,
+        epoch: u64,
+        inputs: Vec<quiver_common::SegmentId>,
+        output: Option<SegmentInfo>,
+        job: Option<u64>,
+    ) -> Result<()> {
+        let output = output.as_ref().map(segment_meta);
+        self.coord
+            .compact_segments(shard.collection_id, shard.shard, epoch, inputs, output, job)
+            .await
+    }
+
+    async fn pending_compactions(&self, shard: ShardId) -> Result<Vec<u64>> {
+        Ok(self
+            .coord
+            .state()
+            .pending_compactions(shard.collection_id, shard.shard))
+    }
+
+    async fn finish_compaction(&self, shard: ShardId, epoch: u64, job: u64) -> Result<()> {
+        self.coord
+            .finish_compaction(shard.collection_id, shard.shard, epoch, job)
+            .await
+    }
 }
 
 #[async_trait]
@@ -248,6 +275,32 @@ impl CatalogClient for Catalog {
             .state()
             .collection(name_or_alias)
             .is_some_and(|m| !m.released)
+    }
+
+    async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {
+        self.coord.request_compaction(name_or_alias).await
+    }
+
+    async fn compaction(&self, id: u64) -> Result<Option<quiver_api::CompactionStatus>> {
+        Ok(self
+            .coord
+            .state()
+            .compaction(id)
+            .map(|j| quiver_api::CompactionStatus {
+                id: j.id,
+                collection_id: j.collection_id,
+                pending_shards: j.pending.iter().copied().collect(),
+                plans: j
+                    .plans
+                    .iter()
+                    .map(|p| quiver_api::CompactionPlan {
+                        shard: p.shard,
+                        inputs: p.inputs.clone(),
+                        output: p.output,
+                    })
+                    .collect(),
+                finished: j.finished_ts.is_some(),
+            }))
     }
 
     /// Drops by name or alias (an alias names its collection). A name the

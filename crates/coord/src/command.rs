@@ -1,7 +1,7 @@
 //! What goes through the Raft log: commands, and what applying one returns.
 
 pub use quiver_api::{Actor, AliasChange};
-use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
+use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RuleError;
@@ -91,6 +91,31 @@ pub enum MetaCommand {
         shard: ShardIndex,
         nodes: Vec<u64>,
     },
+    /// Replaces sealed segments of a shard by their compacted output (`None`
+    /// when none of their rows is live) in one step. Refused unless `epoch`
+    /// is the shard's current owner epoch and every input is still
+    /// registered; `job` records it under a manual compaction.
+    CompactSegments {
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        epoch: u64,
+        inputs: Vec<SegmentId>,
+        output: Option<SegmentMeta>,
+        job: Option<u64>,
+    },
+    /// Starts a manual compaction of every shard of a collection (by name
+    /// or alias); answers its id.
+    RequestCompaction {
+        collection: String,
+    },
+    /// The shard's owner has compacted what manual compaction `job` asked
+    /// of this shard.
+    FinishCompaction {
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        epoch: u64,
+        job: u64,
+    },
 }
 
 /// What a successfully applied command returns.
@@ -117,6 +142,10 @@ pub enum MetaResponse {
     IdsAllocated {
         first: u64,
     },
+    /// A manual compaction's id.
+    CompactionRequested {
+        id: u64,
+    },
 }
 
 impl MetaCommand {
@@ -137,6 +166,9 @@ impl MetaCommand {
             MetaCommand::RegisterNode { .. } => "register node",
             MetaCommand::AliasAdmin { .. } => "alias admin",
             MetaCommand::SetReplicas { .. } => "set replicas",
+            MetaCommand::CompactSegments { .. } => "compact segments",
+            MetaCommand::RequestCompaction { .. } => "request compaction",
+            MetaCommand::FinishCompaction { .. } => "finish compaction",
         }
     }
 }

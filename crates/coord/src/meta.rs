@@ -251,6 +251,58 @@ pub trait MetaOps: CoordApi {
         }
     }
 
+    /// Swaps a shard's compacted `inputs` for `output` (see
+    /// `MetaCommand::CompactSegments`).
+    async fn compact_segments(
+        &self,
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        epoch: u64,
+        inputs: Vec<quiver_common::SegmentId>,
+        output: Option<SegmentMeta>,
+        job: Option<u64>,
+    ) -> Result<()> {
+        let cmd = MetaCommand::CompactSegments {
+            collection_id,
+            shard,
+            epoch,
+            inputs,
+            output,
+            job,
+        };
+        self.propose(cmd).await?;
+        Ok(())
+    }
+
+    /// Starts a manual compaction of a collection; returns its id.
+    async fn request_compaction(&self, collection: &str) -> Result<u64> {
+        let cmd = MetaCommand::RequestCompaction {
+            collection: collection.to_string(),
+        };
+        match self.propose(cmd).await?.response {
+            MetaResponse::CompactionRequested { id } => Ok(id),
+            other => Err(unexpected("request compaction", other)),
+        }
+    }
+
+    /// The shard's owner finished its part of manual compaction `job`.
+    async fn finish_compaction(
+        &self,
+        collection_id: CollectionId,
+        shard: ShardIndex,
+        epoch: u64,
+        job: u64,
+    ) -> Result<()> {
+        let cmd = MetaCommand::FinishCompaction {
+            collection_id,
+            shard,
+            epoch,
+            job,
+        };
+        self.propose(cmd).await?;
+        Ok(())
+    }
+
     /// Makes `node_id` the shard's owner; returns its fencing epoch
     /// (previous + 1).
     async fn acquire_shard(

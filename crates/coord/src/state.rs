@@ -3,10 +3,10 @@
 //! id allocator. Plain serde data; only the rules in
 //! [`crate::rules`] change it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use quiver_api::{ALIAS_HISTORY, AliasEvent, AliasMeta, MirrorMeta};
-use quiver_common::{CollectionId, CollectionSchema, Metric, ShardIndex, Timestamp};
+use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Kind and build parameters of a vector index.
@@ -119,6 +119,34 @@ pub struct SegmentCatalog {
     pub segments: Vec<SegmentMeta>,
     /// The highest WAL seq covered by registered segments; only moves forward.
     pub wal_checkpoint: u64,
+    /// Compactions applied to this shard so far.
+    #[serde(default)]
+    pub compactions: u64,
+    /// When the last one was applied (hybrid timestamp of its log entry).
+    #[serde(default)]
+    pub last_compaction_ts: Option<Timestamp>,
+}
+
+/// One compaction as applied: its input segments and the output that
+/// replaced them (`None` when no input row was live any more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionPlanRecord {
+    pub shard: ShardIndex,
+    pub inputs: Vec<SegmentId>,
+    pub output: Option<SegmentId>,
+}
+
+/// A manual compaction of a collection (Milvus `ManualCompaction`): done
+/// once the owner of every shard has compacted what the shard held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionJob {
+    pub id: u64,
+    pub collection_id: CollectionId,
+    pub requested_ts: Timestamp,
+    /// Shards whose owner has not finished yet.
+    pub pending: BTreeSet<ShardIndex>,
+    pub plans: Vec<CompactionPlanRecord>,
+    pub finished_ts: Option<Timestamp>,
 }
 
 /// The datanode that owns a shard, with its fencing epoch.
@@ -146,6 +174,9 @@ pub struct MetaState {
     /// The querynodes serving each shard of a loaded collection, in order.
     #[serde(default)]
     pub(crate) replicas: BTreeMap<CollectionId, BTreeMap<ShardIndex, Vec<u64>>>,
+    /// Manual compactions, by id (the newest few finished ones are kept).
+    #[serde(default)]
+    pub(crate) compactions: BTreeMap<u64, CompactionJob>,
 }
 
 impl Default for MetaState {
@@ -160,6 +191,7 @@ impl Default for MetaState {
             owners: BTreeMap::new(),
             nodes: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            compactions: BTreeMap::new(),
         }
     }
 }
@@ -263,6 +295,20 @@ impl MetaState {
         self.aliases
             .values()
             .any(|a| a.mirror.is_some() && a.collection == meta.name)
+    }
+
+    /// A manual compaction by id.
+    pub fn compaction(&self, id: u64) -> Option<&CompactionJob> {
+        self.compactions.get(&id)
+    }
+
+    /// Manual compactions still waiting for this shard's owner, oldest first.
+    pub fn pending_compactions(&self, collection_id: CollectionId, shard: ShardIndex) -> Vec<u64> {
+        self.compactions
+            .values()
+            .filter(|j| j.collection_id == collection_id && j.pending.contains(&shard))
+            .map(|j| j.id)
+            .collect()
     }
 
     /// The querynodes serving a shard (empty when none or not loaded).

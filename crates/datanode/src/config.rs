@@ -28,6 +28,8 @@ pub struct DataNodeConfig {
     /// How long a failing WAL put is retried before the shard's log stops
     /// (milliseconds); the shard then reopens itself with a new epoch.
     pub wal_retry_ms: u64,
+    /// Compaction and garbage collection (`[datanode.compaction]`).
+    pub compaction: crate::compact::CompactionConfig,
 }
 
 impl Default for DataNodeConfig {
@@ -44,6 +46,7 @@ impl Default for DataNodeConfig {
             max_batch_rows: 100_000,
             max_growing_factor: 2,
             wal_retry_ms: 10_000,
+            compaction: crate::compact::CompactionConfig::default(),
         }
     }
 }
@@ -71,6 +74,6 @@ impl DataNodeConfig {
         if self.max_batch_rows == 0 {
             return Err(Error::invalid("datanode.max_batch_rows", "must be > 0"));
         }
-        Ok(())
+        self.compaction.validate()
     }
 }

@@ -5,13 +5,17 @@
 //! and seals growing data into segment files (with an HNSW index) that it
 //! registers with coord. It keeps nothing the object store does not have: a
 //! restart (or a new owner) replays the WAL from the last sealed segment.
+//! In the background it compacts the sealed segments of its shards and
+//! deletes the objects nothing references any more (`compact/`).
 
+mod compact;
 mod config;
 mod mirror;
 mod node;
 mod seal;
 mod shard;
 
+pub use compact::{CompactionConfig, CompactionStats};
 pub use config::DataNodeConfig;
 pub use mirror::MirrorRoutes;
 pub use node::DataNode;

@@ -14,6 +14,7 @@ use quiver_storage::{ObjectStore, Wal, WalOptions, read_mirror_cursor};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::compact::{CompactionStats, run_compactor};
 use crate::config::DataNodeConfig;
 use crate::mirror::{MirrorQueue, MirrorRoutes, run_shipper};
 use crate::seal::run_sealer;
@@ -40,6 +41,8 @@ struct Inner {
     opening: tokio::sync::Mutex<()>,
     /// Where mirrored collections' writes are copied (none: no mirroring).
     mirror: RwLock<Option<Arc<dyn MirrorRoutes>>>,
+    /// One compaction at a time on this node (bounded CPU and memory).
+    compactions: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -59,6 +62,7 @@ impl DataNode {
                 shards: RwLock::new(HashMap::new()),
                 opening: tokio::sync::Mutex::new(()),
                 mirror: RwLock::new(None),
+                compactions: Arc::new(tokio::sync::Semaphore::new(1)),
                 shutdown,
             }),
         })
@@ -148,6 +152,19 @@ impl DataNode {
         Ok(self.shard(id)?.ctx.state.lock().growing_rows)
     }
 
+    /// What the compactor of each shard open here last saw.
+    pub fn compaction_stats(&self) -> Vec<(ShardId, CompactionStats)> {
+        let mut out: Vec<(ShardId, CompactionStats)> = self
+            .inner
+            .shards
+            .read()
+            .iter()
+            .map(|(id, s)| (*id, s.ctx.compaction.lock().clone()))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+
     /// The fencing epoch this node holds for a shard.
     pub fn shard_epoch(&self, id: ShardId) -> Result<u64> {
         Ok(self.shard(id)?.ctx.wal.epoch())
@@ -210,6 +227,9 @@ impl Inner {
         }
         tracing::info!(shard = %id, epoch, segments = sealed.len(), replayed = state.growing.len(), "shard opened");
         state.sealed = sealed;
+        // Seal order is timestamp order (a compaction's output has a newer id
+        // than segments sealed after its inputs).
+        state.sealed.sort_by_key(|s| s.max_ts);
         state.last_ts = floor;
         let ctx = Arc::new(ShardCtx {
             id,
@@ -224,6 +244,9 @@ impl Inner {
             mirror_routes: routes.clone(),
             store: self.store.clone(),
             mirror_wakeup: Notify::new(),
+            compact_wakeup: Notify::new(),
+            in_flight: parking_lot::Mutex::new(Default::default()),
+            compaction: parking_lot::Mutex::new(Default::default()),
             cancel: self.shutdown.child_token(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -250,6 +273,12 @@ impl Inner {
                 self.store.clone(),
             )));
         }
+        tasks.push(tokio::spawn(run_compactor(
+            ctx.clone(),
+            self.store.clone(),
+            self.meta.clone(),
+            self.compactions.clone(),
+        )));
         self.shards.write().insert(
             id,
             Arc::new(OpenShard {

@@ -112,9 +112,16 @@ async fn seal_once(
         wal_seq: cut_seq,
         has_index: index.is_some(),
     };
-    put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
-    meta.register_segments(ctx.id, ctx.wal.epoch(), vec![info], cut_seq)
-        .await?;
+    // In flight until registered: garbage collection must not take it.
+    ctx.in_flight.lock().insert(segment_id);
+    let registered = async {
+        put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
+        meta.register_segments(ctx.id, ctx.wal.epoch(), vec![info], cut_seq)
+            .await
+    }
+    .await;
+    ctx.in_flight.lock().remove(&segment_id);
+    registered?;
     let truncate_to;
     {
         let mut st = ctx.state.lock();
@@ -147,6 +154,7 @@ async fn seal_once(
         None => truncate_to,
     };
     ctx.sealed.notify_waiters();
+    ctx.compact_wakeup.notify_one();
     if should_seal(ctx) {
         ctx.seal_wakeup.notify_one();
     }
@@ -161,7 +169,7 @@ async fn seal_once(
     Ok(())
 }
 
-async fn build_index(
+pub(crate) async fn build_index(
     ctx: &ShardCtx,
     data: &SegmentData,
     m: usize,

@@ -107,6 +107,13 @@ pub(crate) struct ShardCtx {
     pub store: Arc<dyn ObjectStore>,
     /// Signalled after every round that wrote something.
     pub mirror_wakeup: Notify,
+    /// Signalled after every seal (the compactor looks for work).
+    pub compact_wakeup: Notify,
+    /// Segment ids being written and not yet registered (a seal or a
+    /// compaction in flight): garbage collection never takes them.
+    pub in_flight: Mutex<std::collections::HashSet<u64>>,
+    /// What the compactor last saw.
+    pub compaction: Mutex<crate::compact::CompactionStats>,
     pub cancel: CancellationToken,
 }
 

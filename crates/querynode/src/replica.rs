@@ -11,11 +11,20 @@ use parking_lot::{Mutex, RwLock};
 use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardFeed, ShardId, Subscription};
 use quiver_common::{Error, Result, Timestamp};
 use quiver_index::HnswIndex;
-use quiver_storage::{ObjectStore, fetch_segment};
+use quiver_storage::{ObjectStore, fetch_segment, prune_segment_cache};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::view::{LoadedSegment, ShardView};
+
+/// A stream event that needs segments loaded outside the view's lock.
+enum Pending {
+    Sealed(SegmentInfo),
+    Compacted {
+        inputs: Vec<u64>,
+        output: Option<SegmentInfo>,
+    },
+}
 
 pub(crate) struct ShardReplica {
     pub id: ShardId,
@@ -104,10 +113,32 @@ impl ShardReplica {
         self.segments.lock().retain(|id, _| live.contains(id));
         *self.view.write() = view;
         self.service_ts.send_modify(|t| *t = (*t).max(ts));
+        // Cached files of segments compacted away meanwhile.
+        let (c, s) = (self.id.collection_id, self.id.shard);
+        prune_segment_cache(&self.cache_dir, c, s, |id| live.contains(&id)).await;
         Ok(())
     }
 
-    fn apply(&self, event: ShardEvent) -> Option<SegmentInfo> {
+    /// Swaps compacted segments: loads the output outside the lock, then
+    /// replaces the inputs under it, then deletes the inputs' cached files.
+    async fn swap(&self, inputs: Vec<u64>, output: Option<SegmentInfo>) -> Result<()> {
+        let out = match output {
+            Some(info) => Some(self.load_segment(info).await?),
+            None => None,
+        };
+        if !self.view.write().swap(&inputs, out) {
+            return Err(Error::Internal(format!(
+                "compaction of segments {inputs:?} does not match this replica's view"
+            )));
+        }
+        self.segments.lock().retain(|id, _| !inputs.contains(id));
+        let (c, s) = (self.id.collection_id, self.id.shard);
+        prune_segment_cache(&self.cache_dir, c, s, |id| !inputs.contains(&id)).await;
+        tokio::task::spawn_blocking(quiver_common::release_free_memory);
+        Ok(())
+    }
+
+    fn apply(&self, event: ShardEvent) -> Option<Pending> {
         match event {
             ShardEvent::Mutation(m) => {
                 let ts = m.ts();
@@ -119,7 +150,8 @@ impl ShardReplica {
                 self.service_ts.send_modify(|t| *t = (*t).max(ts));
                 None
             }
-            ShardEvent::Sealed(info) => Some(info),
+            ShardEvent::Sealed(info) => Some(Pending::Sealed(info)),
+            ShardEvent::Compacted { inputs, output } => Some(Pending::Compacted { inputs, output }),
         }
     }
 
@@ -133,9 +165,10 @@ impl ShardReplica {
                     () = self.cancel.cancelled() => return,
                 };
                 let Some(event) = event else { break };
-                if let Some(info) = self.apply(event) {
+                match self.apply(event) {
+                    None => {}
                     // Load outside the lock; searches keep using growing data meanwhile.
-                    match self.load_segment(info).await {
+                    Some(Pending::Sealed(info)) => match self.load_segment(info).await {
                         Ok(seg) => {
                             self.view.write().hand_off(seg);
                             // The handed-off growing rows were just freed.
@@ -143,6 +176,12 @@ impl ShardReplica {
                         }
                         Err(e) => {
                             tracing::warn!(shard = %self.id, segment = info.id, error = %e, "segment load failed; resubscribing");
+                            break;
+                        }
+                    },
+                    Some(Pending::Compacted { inputs, output }) => {
+                        if let Err(e) = self.swap(inputs, output).await {
+                            tracing::warn!(shard = %self.id, error = %e, "compaction swap failed; resubscribing");
                             break;
                         }
                     }

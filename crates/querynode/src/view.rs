@@ -200,6 +200,94 @@ impl ShardView {
     }
 }
 
+impl ShardView {
+    /// Replaces sealed segments `inputs` by their compacted `output` (None:
+    /// none of their rows was live). A row of the output is live exactly
+    /// when its key's live version is the same version (same timestamp) in
+    /// one of the inputs; rows superseded or deleted while the compaction ran
+    /// stay dead. Runs under the view's write lock: no gap, no duplicate.
+    /// Returns false (and changes nothing) if an input's live row is missing
+    /// from the output, which a correct compaction never produces.
+    pub fn swap(&mut self, inputs: &[u64], output: Option<Arc<LoadedSegment>>) -> bool {
+        let mut slots: Vec<usize> = (0..self.sealed.len())
+            .filter(|&i| inputs.contains(&self.sealed[i].seg.info.id))
+            .collect();
+        let is_input = |loc: Option<&Loc>, slots: &[usize]| match loc {
+            Some(Loc::Sealed { seg, .. }) => slots.contains(&(*seg as usize)),
+            _ => false,
+        };
+        // Which output rows take over a live input row.
+        let mut takes_over: Vec<u32> = Vec::new();
+        if let Some(out) = &output {
+            let data = &out.data;
+            for row in 0..data.len() {
+                let loc = self.pk_index.get(data.pk(row));
+                if is_input(loc, &slots)
+                    && let Some(loc) = loc
+                    && self.ts_of(*loc) == data.timestamp(row)
+                {
+                    takes_over.push(row as u32);
+                }
+            }
+        }
+        let live_in_inputs: usize = slots.iter().map(|&i| self.sealed[i].live()).sum();
+        if live_in_inputs != takes_over.len() {
+            tracing::error!(
+                ?inputs,
+                live_in_inputs,
+                in_output = takes_over.len(),
+                "a compaction's output lacks live rows of its inputs; keeping the inputs"
+            );
+            return false;
+        }
+        let Some(keep) = slots.first().copied() else {
+            // None of the inputs is here (this view was built after the swap).
+            return true;
+        };
+        if let Some(out) = output {
+            let mut seg = SealedSeg::new(out.clone());
+            seg.alive = Bitset::from_ids(out.data.len(), takes_over.iter().copied());
+            self.sealed[keep] = seg;
+            for &row in &takes_over {
+                self.pk_index.insert(
+                    out.data.pk(row as usize).clone(),
+                    Loc::Sealed {
+                        seg: keep as u32,
+                        row,
+                    },
+                );
+            }
+            slots.remove(0);
+        }
+        // Highest first, so the slot that moves into a freed one is never an input.
+        for &slot in slots.iter().rev() {
+            self.remove_slot(slot);
+        }
+        true
+    }
+
+    /// Removes sealed slot `slot` (its rows must all be dead); the last slot
+    /// moves into its place and its live keys follow it.
+    fn remove_slot(&mut self, slot: usize) {
+        self.sealed.swap_remove(slot);
+        let Some(moved) = self.sealed.get(slot) else {
+            return;
+        };
+        let seg = moved.seg.clone();
+        for row in 0..seg.data.len() {
+            if moved.alive.contains(row as u32) {
+                self.pk_index.insert(
+                    seg.data.pk(row).clone(),
+                    Loc::Sealed {
+                        seg: slot as u32,
+                        row: row as u32,
+                    },
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +413,65 @@ mod tests {
             0,
             "both segment rows were superseded later"
         );
+    }
+
+    /// Rows of every sealed slot agree with the key index, slot by slot.
+    fn check_slots(v: &ShardView) {
+        for (pk, loc) in &v.pk_index {
+            if let Loc::Sealed { seg, row } = loc {
+                let s = &v.sealed[*seg as usize];
+                assert!(s.alive.contains(*row), "{pk:?} points at a dead row");
+                assert_eq!(s.seg.data.pk(*row as usize), pk);
+            }
+        }
+    }
+
+    #[test]
+    fn a_compaction_swap_keeps_exactly_the_live_rows() {
+        let mut v = ShardView::new(info());
+        v.add_initial_segment(segment(1, &[(1, 10), (2, 10), (3, 10)], &[], 10));
+        v.add_initial_segment(segment(2, &[(2, 20), (4, 20)], &[(3, 20)], 20));
+        v.add_initial_segment(segment(3, &[(5, 30)], &[], 30));
+        // Written while the compaction ran: must win over the compacted copy.
+        v.apply(&upsert(40, &[4]));
+        v.apply(&delete(41, &[1]));
+        assert_eq!(live(&v), vec![(2, 20), (4, 40), (5, 30)]);
+        // Compacting 1 and 2: the live versions at the time (1@10, 2@20,
+        // 4@20) and the tombstone of 3.
+        let out = segment(9, &[(1, 10), (2, 20), (4, 20)], &[(3, 20)], 20);
+        assert!(v.swap(&[1, 2], Some(out)));
+        assert_eq!(live(&v), vec![(2, 20), (4, 40), (5, 30)]);
+        let ids: Vec<u64> = v.sealed.iter().map(|s| s.seg.info.id).collect();
+        assert_eq!(ids, vec![9, 3]);
+        check_slots(&v);
+        // A segment whose every row is dead goes without an output.
+        v.apply(&upsert(50, &[5]));
+        assert!(v.swap(&[3], None));
+        assert_eq!(live(&v), vec![(2, 20), (4, 40), (5, 50)]);
+        check_slots(&v);
+    }
+
+    #[test]
+    fn a_swap_whose_output_lacks_a_live_row_changes_nothing() {
+        let mut v = ShardView::new(info());
+        v.add_initial_segment(segment(1, &[(1, 10), (2, 10)], &[], 10));
+        let before = live(&v);
+        assert!(!v.swap(&[1], Some(segment(9, &[(1, 10)], &[], 10))));
+        assert!(!v.swap(&[1], None));
+        assert_eq!(live(&v), before);
+        assert_eq!(v.sealed.len(), 1);
+    }
+
+    #[test]
+    fn removing_a_middle_slot_moves_the_last_one_with_its_keys() {
+        let mut v = ShardView::new(info());
+        v.add_initial_segment(segment(1, &[(1, 10)], &[], 10));
+        v.add_initial_segment(segment(2, &[(2, 20)], &[], 20));
+        v.add_initial_segment(segment(3, &[(3, 30)], &[], 30));
+        v.apply(&delete(40, &[1]));
+        assert!(v.swap(&[1], None));
+        check_slots(&v);
+        assert_eq!(live(&v), vec![(2, 20), (3, 30)]);
     }
 
     #[test]

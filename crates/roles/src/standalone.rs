@@ -195,6 +195,16 @@ impl Standalone {
         })
     }
 
+    /// This process's coord (metadata, segment catalog).
+    pub fn coord(&self) -> &Coord {
+        &self.coord
+    }
+
+    /// This process's datanode (compaction statistics of its shards).
+    pub fn datanode(&self) -> &Arc<DataNode> {
+        &self.datanode
+    }
+
     /// Stops every role. Acknowledged data is already durable; this only
     /// stops the tasks.
     pub async fn close(self) {

@@ -84,6 +84,7 @@ pub(crate) enum EventOut<'a> {
     Mutation(&'a Mutation),
     Tick(Timestamp),
     Sealed(&'a SegmentInfo),
+    Compacted(&'a [u64], &'a Option<SegmentInfo>),
 }
 
 /// The same event as the client reads it; same variants, same order.
@@ -92,6 +93,7 @@ pub(crate) enum EventIn {
     Mutation(Mutation),
     Tick(Timestamp),
     Sealed(SegmentInfo),
+    Compacted(Vec<u64>, Option<SegmentInfo>),
 }
 
 pub(crate) fn encode_event(e: &ShardEvent) -> Result<Vec<u8>> {
@@ -99,6 +101,7 @@ pub(crate) fn encode_event(e: &ShardEvent) -> Result<Vec<u8>> {
         ShardEvent::Mutation(m) => EventOut::Mutation(m),
         ShardEvent::Tick(ts) => EventOut::Tick(*ts),
         ShardEvent::Sealed(s) => EventOut::Sealed(s),
+        ShardEvent::Compacted { inputs, output } => EventOut::Compacted(inputs, output),
     };
     encode("shard event", &out)
 }
@@ -108,6 +111,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<ShardEvent> {
         EventIn::Mutation(m) => ShardEvent::Mutation(Arc::new(m)),
         EventIn::Tick(ts) => ShardEvent::Tick(ts),
         EventIn::Sealed(s) => ShardEvent::Sealed(s),
+        EventIn::Compacted(inputs, output) => ShardEvent::Compacted { inputs, output },
     })
 }
 
@@ -138,6 +142,14 @@ mod tests {
             ShardEvent::Mutation(Arc::new(m.clone())),
             ShardEvent::Tick(11),
             ShardEvent::Sealed(seg),
+            ShardEvent::Compacted {
+                inputs: vec![1, 2],
+                output: Some(seg),
+            },
+            ShardEvent::Compacted {
+                inputs: vec![5],
+                output: None,
+            },
         ];
         for e in &events {
             let back = decode_event(&encode_event(e).expect("encode")).expect("decode");
@@ -145,6 +157,13 @@ mod tests {
                 (ShardEvent::Mutation(a), ShardEvent::Mutation(b)) => assert_eq!(**a, *b),
                 (ShardEvent::Tick(a), ShardEvent::Tick(b)) => assert_eq!(*a, b),
                 (ShardEvent::Sealed(a), ShardEvent::Sealed(b)) => assert_eq!(*a, b),
+                (
+                    ShardEvent::Compacted { inputs, output },
+                    ShardEvent::Compacted {
+                        inputs: i,
+                        output: o,
+                    },
+                ) => assert_eq!((inputs, output), (&i, &o)),
                 (a, b) => panic!("{a:?} came back as {b:?}"),
             }
         }

@@ -66,6 +66,11 @@ pub fn parse_segment_id(path: &ObjectPath) -> Option<u64> {
     parse_numbered(path, ".seg")
 }
 
+/// The segment id of an index (`.idx`) path, if `path` names one.
+pub fn parse_index_id(path: &ObjectPath) -> Option<u64> {
+    parse_numbered(path, ".idx")
+}
+
 fn parse_numbered(path: &ObjectPath, ext: &str) -> Option<u64> {
     let name = path.filename()?;
     let digits = name.strip_suffix(ext)?;
@@ -87,6 +92,8 @@ mod tests {
         assert_eq!(parse_wal_seq(&segment_path(7, 3, 42)), None);
         let s = segment_path(7, 3, u64::MAX);
         assert_eq!(parse_segment_id(&s), Some(u64::MAX));
+        assert_eq!(parse_index_id(&s), None);
+        assert_eq!(parse_index_id(&index_path(7, 3, 5)), Some(5));
         assert_eq!(
             index_path(1, 0, 5).as_ref(),
             "segments/1/0/00000000000000000005.idx"

@@ -55,6 +55,33 @@ impl MetaClient for MemMeta {
         Ok(*n - count + 1)
     }
 
+    async fn compact_segments(
+        &self,
+        shard: ShardId,
+        epoch: u64,
+        inputs: Vec<u64>,
+        output: Option<SegmentInfo>,
+        _job: Option<u64>,
+    ) -> Result<()> {
+        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
+        if epoch != current {
+            return Err(Error::Fenced(format!(
+                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
+            )));
+        }
+        let mut all = self.segments.lock();
+        let e = all.entry(shard).or_default();
+        if let Some(id) = inputs.iter().find(|id| !e.0.iter().any(|s| s.id == **id)) {
+            return Err(Error::invalid(
+                "inputs",
+                format!("segment {id} is not registered"),
+            ));
+        }
+        e.0.retain(|s| !inputs.contains(&s.id));
+        e.0.extend(output);
+        Ok(())
+    }
+
     async fn acquire_shard(&self, shard: ShardId, _node: u64) -> Result<u64> {
         let mut e = self.epochs.lock();
         let epoch = e.entry(shard).or_default();

@@ -7,6 +7,7 @@ mod alias;
 #[cfg(test)]
 mod alias_tests;
 mod collection;
+mod compaction;
 mod node;
 pub(crate) mod placement;
 #[cfg(test)]
@@ -78,6 +79,34 @@ pub(crate) fn apply(
             shard,
             nodes,
         } => node::set_replicas(state, *collection_id, *shard, nodes),
+        MetaCommand::CompactSegments {
+            collection_id,
+            shard,
+            epoch,
+            inputs,
+            output,
+            job,
+        } => compaction::compact(
+            state,
+            compaction::Swap {
+                collection_id: *collection_id,
+                shard: *shard,
+                epoch: *epoch,
+                inputs,
+                output: output.as_ref(),
+                job: *job,
+            },
+            log_ts,
+        ),
+        MetaCommand::RequestCompaction { collection } => {
+            compaction::request(state, collection, log_ts)
+        }
+        MetaCommand::FinishCompaction {
+            collection_id,
+            shard,
+            epoch,
+            job,
+        } => compaction::finish(state, *collection_id, *shard, *epoch, *job, log_ts),
     }?;
     state.version += 1;
     Ok(resp)

@@ -20,15 +20,8 @@ pub(super) fn register_segments(
     check_shard(state, collection_id, shard)?;
     // Only the current owner registers: a deposed datanode (an older epoch)
     // must not move the checkpoint of a shard another node now writes.
-    let current = state
-        .shard_owner(collection_id, shard)
-        .map_or(0, |o| o.epoch);
-    if let Some(epoch) = epoch
-        && epoch != current
-    {
-        return Err(RuleError::Fenced(format!(
-            "shard {collection_id}/{shard}: epoch {epoch} is not the current owner epoch {current}"
-        )));
+    if let Some(epoch) = epoch {
+        check_epoch(state, collection_id, shard, epoch)?;
     }
     let catalog = state
         .segments
@@ -77,6 +70,25 @@ pub(super) fn allocate_ids(state: &mut MetaState, count: u64) -> Result<MetaResp
     };
     state.next_id = next;
     Ok(MetaResponse::IdsAllocated { first })
+}
+
+/// Refuses a change by anyone but the shard's current owner (epoch 0 while
+/// the shard has no owner).
+pub(super) fn check_epoch(
+    state: &MetaState,
+    collection_id: CollectionId,
+    shard: ShardIndex,
+    epoch: u64,
+) -> Result<(), RuleError> {
+    let current = state
+        .shard_owner(collection_id, shard)
+        .map_or(0, |o| o.epoch);
+    if epoch != current {
+        return Err(RuleError::Fenced(format!(
+            "shard {collection_id}/{shard}: epoch {epoch} is not the current owner epoch {current}"
+        )));
+    }
+    Ok(())
 }
 
 pub(super) fn check_shard(

@@ -84,6 +84,39 @@ pub async fn fetch_segment(
     Ok((seg, index))
 }
 
+/// Deletes the cached files (segment and index) of a shard's segments for
+/// which `keep` says no; returns how many files went. Readers that mapped a
+/// file keep their mapping (Linux frees it when the last one is gone).
+pub async fn prune_segment_cache(
+    cache_dir: &Path,
+    collection_id: u64,
+    shard: u32,
+    keep: impl Fn(u64) -> bool,
+) -> usize {
+    let dir = cache_dir
+        .join(collection_id.to_string())
+        .join(shard.to_string());
+    let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let id = name
+            .strip_suffix(".seg")
+            .or_else(|| name.strip_suffix(".idx"))
+            .filter(|d| d.len() == 20)
+            .and_then(|d| d.parse::<u64>().ok());
+        if let Some(id) = id
+            && !keep(id)
+            && tokio::fs::remove_file(e.path()).await.is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 async fn read(path: &Path) -> Result<Vec<u8>> {
     tokio::fs::read(path)
         .await

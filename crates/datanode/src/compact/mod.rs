@@ -1,0 +1,446 @@
+//! Compaction and garbage collection of one shard, run by its owner.
+//!
+//! The compactor keeps a [`Directory`] of every key version in the shard's
+//! sealed segments, plans by it ([`plan::plan`]: rewrite a segment whose dead
+//! share passed `dead_ratio`, merge runs of small neighbours), writes the
+//! output (live rows only, its own HNSW built at low priority), swaps inputs
+//! for output in coord with one command fenced by the owner epoch, and only
+//! then swaps them in the shard's sealed list and tells subscribers
+//! (`ShardEvent::Compacted`), under the same lock as every other event.
+//! Querynodes switch as for a seal hand-off. Garbage collection deletes the
+//! segment objects nothing references once they stayed unreferenced for the
+//! grace period. A crash at any point leaves the old or the new catalog and,
+//! at worst, an unreferenced object the next pass removes.
+
+pub(crate) mod plan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
+use quiver_common::{Column, Error, Result, SegmentId, Vectors};
+use quiver_storage::{MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment};
+use tokio::sync::Semaphore;
+
+use crate::shard::ShardCtx;
+pub use plan::CompactionConfig;
+use plan::{Directory, Reason, SegStats, Version};
+
+/// What a shard's compactor last saw, for describe, the status page and
+/// `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    pub segments: u64,
+    /// Rows in sealed segments, live or not.
+    pub rows: u64,
+    /// Rows that are their key's live version.
+    pub live_rows: u64,
+    /// Superseded or deleted rows and tombstones nothing needs.
+    pub dead: u64,
+    pub tombstones: u64,
+    /// Bytes of the shard's segment and index objects.
+    pub bytes: u64,
+    /// Compactions the planner would run now.
+    pub backlog: u64,
+    /// Compactions done by this owner since it opened the shard.
+    pub compactions: u64,
+    /// Unreferenced objects deleted by this owner.
+    pub collected: u64,
+    /// Wall-clock ms since the Unix epoch of the last compaction (0: none).
+    pub last_run_ms: u64,
+}
+
+/// The compactor task of one shard.
+pub(crate) async fn run_compactor(
+    ctx: Arc<ShardCtx>,
+    store: Arc<dyn ObjectStore>,
+    meta: Arc<dyn MetaClient>,
+    limiter: Arc<Semaphore>,
+) {
+    let cfg = ctx.config.compaction.clone();
+    let mut c = Compactor {
+        ctx,
+        store,
+        meta,
+        dir: Directory::default(),
+        unreferenced: HashMap::new(),
+        last_gc: None,
+    };
+    let mut last_plan = Instant::now() - Duration::from_millis(cfg.interval_ms);
+    loop {
+        tokio::select! {
+            () = c.ctx.compact_wakeup.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = c.ctx.cancel.cancelled() => return,
+        }
+        let jobs = c
+            .meta
+            .pending_compactions(c.ctx.id)
+            .await
+            .unwrap_or_default();
+        let due = last_plan.elapsed() >= Duration::from_millis(cfg.interval_ms);
+        let changed = c.refresh().await;
+        match changed {
+            Ok(changed) if changed || due || !jobs.is_empty() => {
+                last_plan = Instant::now();
+                let _permit = tokio::select! {
+                    p = limiter.clone().acquire_owned() => p,
+                    () = c.ctx.cancel.cancelled() => return,
+                };
+                if let Err(e) = c.compact_all(&cfg, &jobs).await {
+                    tracing::warn!(shard = %c.ctx.id, error = %e, "compaction failed; will retry");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        () = c.ctx.cancel.cancelled() => return,
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(shard = %c.ctx.id, error = %e, "reading sealed segments failed")
+            }
+        }
+        let gc_every = Duration::from_millis(cfg.gc_grace_ms.clamp(1_000, 10_000));
+        if c.last_gc.is_none_or(|t| t.elapsed() >= gc_every) {
+            c.last_gc = Some(Instant::now());
+            if let Err(e) = c
+                .collect_garbage(Duration::from_millis(cfg.gc_grace_ms))
+                .await
+            {
+                tracing::warn!(shard = %c.ctx.id, error = %e, "garbage collection failed");
+            }
+        }
+    }
+}
+
+struct Compactor {
+    ctx: Arc<ShardCtx>,
+    store: Arc<dyn ObjectStore>,
+    meta: Arc<dyn MetaClient>,
+    dir: Directory,
+    /// Unreferenced objects, with when this owner first saw them so.
+    unreferenced: HashMap<ObjectPath, Instant>,
+    last_gc: Option<Instant>,
+}
+
+impl Compactor {
+    /// Brings the directory up to the shard's sealed list; true if it changed.
+    async fn refresh(&mut self) -> Result<bool> {
+        let sealed = self.ctx.state.lock().sealed.clone();
+        let gone: Vec<SegmentId> = self
+            .dir
+            .segment_ids()
+            .into_iter()
+            .filter(|id| !sealed.iter().any(|s| s.id == *id))
+            .collect();
+        self.dir.remove(&gone);
+        let mut changed = !gone.is_empty();
+        for s in sealed {
+            if !self.dir.knows(s.id) {
+                let seg = self.read(s.id).await?;
+                add_to(&mut self.dir, &s, &seg);
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn read(&self, id: SegmentId) -> Result<MappedSegment> {
+        let p = layout::segment_path(self.ctx.id.collection_id, self.ctx.id.shard, id);
+        let bytes = self
+            .store
+            .get(&p)
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading {p}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading {p}: {e}")))?;
+        MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    /// Runs plans until none is left; then finishes the manual `jobs`.
+    async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
+        let manual = !jobs.is_empty();
+        loop {
+            let stats = self.dir.stats();
+            self.publish_stats(&stats, cfg);
+            if !cfg.enabled && !manual {
+                return Ok(());
+            }
+            let Some((inputs, reason)) = plan::plan(&stats, cfg, manual) else {
+                break;
+            };
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(());
+            }
+            self.compact(&inputs, reason, jobs.first().copied()).await?;
+        }
+        let epoch = self.ctx.wal.epoch();
+        for &job in jobs {
+            self.meta.finish_compaction(self.ctx.id, epoch, job).await?;
+        }
+        Ok(())
+    }
+
+    async fn compact(&mut self, ids: &[SegmentId], reason: Reason, job: Option<u64>) -> Result<()> {
+        let started = Instant::now();
+        let inputs: Vec<SegmentInfo> = {
+            let st = self.ctx.state.lock();
+            ids.iter()
+                .filter_map(|id| st.sealed.iter().find(|s| s.id == *id).copied())
+                .collect()
+        };
+        if inputs.len() != ids.len() {
+            return Ok(()); // changed meanwhile; plan again
+        }
+        let mut loaded = Vec::with_capacity(inputs.len());
+        for s in &inputs {
+            loaded.push(self.read(s.id).await?);
+        }
+        let output_id = self.meta.allocate_ids(1).await?;
+        let data = merge(&self.ctx, &self.dir, &inputs, &loaded, output_id);
+        drop(loaded);
+        let (c, s) = (self.ctx.id.collection_id, self.ctx.id.shard);
+        let output = if data.pks.is_empty() && data.tombstones.is_empty() {
+            None
+        } else {
+            let index = match self.ctx.info.index {
+                IndexKind::Hnsw { m, ef_construction }
+                    if data.pks.len() >= self.ctx.config.min_index_rows =>
+                {
+                    Some(crate::seal::build_index(&self.ctx, &data, m, ef_construction).await?)
+                }
+                _ => None,
+            };
+            let info = SegmentInfo {
+                id: output_id,
+                rows: data.pks.len() as u64,
+                max_ts: data.max_ts,
+                wal_seq: data.wal_seq,
+                has_index: index.is_some(),
+            };
+            self.ctx.in_flight.lock().insert(output_id);
+            let put = put_segment(&self.store, c, s, &data, index).await;
+            if let Err(e) = put {
+                self.ctx.in_flight.lock().remove(&output_id);
+                return Err(e.into());
+            }
+            Some(info)
+        };
+        let swapped = self
+            .meta
+            .compact_segments(self.ctx.id, self.ctx.wal.epoch(), ids.to_vec(), output, job)
+            .await;
+        self.ctx.in_flight.lock().remove(&output_id);
+        swapped?;
+        {
+            let mut st = self.ctx.state.lock();
+            st.sealed.retain(|x| !ids.contains(&x.id));
+            st.sealed.extend(output);
+            st.sealed.sort_by_key(|x| x.max_ts);
+            st.publish(ShardEvent::Compacted {
+                inputs: ids.to_vec(),
+                output,
+            });
+        }
+        self.dir.remove(ids);
+        if let Some(info) = &output {
+            self.dir.add(
+                info.id,
+                info.max_ts,
+                data.pks.iter().zip(data.timestamps.iter().copied()),
+                data.tombstones.iter().map(|(p, t)| (p, *t)),
+                row_bytes(&data.vectors),
+            );
+        }
+        let mut stats = self.ctx.compaction.lock();
+        stats.compactions += 1;
+        stats.last_run_ms = now_ms();
+        drop(stats);
+        tracing::info!(
+            shard = %self.ctx.id, ?reason, inputs = ?ids, output = ?output.map(|o| o.id),
+            rows_in = inputs.iter().map(|i| i.rows).sum::<u64>(), rows_out = data.pks.len(),
+            ms = started.elapsed().as_millis() as u64, "compacted"
+        );
+        tokio::task::spawn_blocking(quiver_common::release_free_memory);
+        Ok(())
+    }
+
+    fn publish_stats(&self, stats: &[SegStats], cfg: &CompactionConfig) {
+        let backlog = backlog(stats, cfg);
+        let mut out = self.ctx.compaction.lock();
+        out.segments = stats.len() as u64;
+        out.rows = stats.iter().map(|s| s.rows).sum();
+        out.live_rows = stats.iter().map(|s| s.live_rows).sum();
+        out.dead = stats.iter().map(|s| s.dead()).sum();
+        out.tombstones = stats.iter().map(|s| s.tombstones).sum();
+        out.backlog = backlog;
+    }
+
+    /// Deletes the shard's segment objects that no catalog entry references
+    /// and that stayed so for `grace` (first seen by this owner). Objects
+    /// being written (a seal or compaction in flight) are never candidates.
+    async fn collect_garbage(&mut self, grace: Duration) -> Result<()> {
+        let id = self.ctx.id;
+        let prefix = layout::segments_prefix(id.collection_id, id.shard);
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| Error::Unavailable(format!("listing {prefix}: {e}")))?;
+        // Listed first, then the catalog: a segment registered after the
+        // listing is referenced by the catalog read here.
+        let (catalog, _) = self.meta.segments(id).await?;
+        let in_flight = self.ctx.in_flight.lock().clone();
+        let local: Vec<SegmentId> = self.ctx.state.lock().sealed.iter().map(|s| s.id).collect();
+        let referenced = |seg: SegmentId| {
+            catalog.iter().any(|s| s.id == seg) || local.contains(&seg) || in_flight.contains(&seg)
+        };
+        let now = Instant::now();
+        let mut bytes = 0u64;
+        let mut seen = HashMap::new();
+        let mut deleted = 0u64;
+        for o in objects {
+            let Some(seg) = layout::parse_segment_id(&o.location)
+                .or_else(|| layout::parse_index_id(&o.location))
+            else {
+                continue;
+            };
+            if referenced(seg) {
+                bytes += o.size;
+                continue;
+            }
+            let first = self.unreferenced.get(&o.location).copied().unwrap_or(now);
+            if now.duration_since(first) >= grace {
+                match self.store.delete(&o.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => {
+                        tracing::warn!(object = %o.location, error = %e, "deleting garbage failed");
+                        seen.insert(o.location, first);
+                    }
+                }
+            } else {
+                bytes += o.size;
+                seen.insert(o.location, first);
+            }
+        }
+        // Only objects still unreferenced keep their first-seen time.
+        self.unreferenced = seen;
+        let mut stats = self.ctx.compaction.lock();
+        stats.bytes = bytes;
+        stats.collected += deleted;
+        if deleted > 0 {
+            tracing::info!(shard = %id, objects = deleted, "garbage collected");
+        }
+        Ok(())
+    }
+}
+
+fn add_to(dir: &mut Directory, info: &SegmentInfo, seg: &MappedSegment) {
+    let row_bytes = (seg.dim() * 4) as u64;
+    dir.add(
+        info.id,
+        info.max_ts,
+        seg.pks().iter().zip(seg.timestamps().iter().copied()),
+        seg.tombstones().iter().map(|(p, t)| (p, *t)),
+        row_bytes,
+    );
+}
+
+fn row_bytes(v: &Vectors) -> u64 {
+    (v.byte_size() / v.len().max(1)) as u64
+}
+
+/// Compactions the planner would run now (each plan's inputs removed before
+/// planning the next), at most 64.
+fn backlog(stats: &[SegStats], cfg: &CompactionConfig) -> u64 {
+    let mut left = stats.to_vec();
+    let mut n = 0;
+    while n < 64 {
+        let Some((ids, _)) = plan::plan(&left, cfg, false) else {
+            break;
+        };
+        left.retain(|s| !ids.contains(&s.id));
+        n += 1;
+    }
+    n
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The output of compacting `inputs` (in timestamp order, `loaded` alike):
+/// every row that is its key's newest version, and every tombstone that
+/// still hides an older row outside the inputs; original timestamps kept.
+fn merge(
+    ctx: &ShardCtx,
+    dir: &Directory,
+    inputs: &[SegmentInfo],
+    loaded: &[MappedSegment],
+    output_id: SegmentId,
+) -> SegmentData {
+    let schema = &ctx.info.schema;
+    let leaving: Vec<SegmentId> = inputs.iter().map(|s| s.id).collect();
+    let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
+    let mut data = SegmentData {
+        segment_id: output_id,
+        pks: Vec::new(),
+        timestamps: Vec::new(),
+        vectors: Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
+            .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new())),
+        columns: scalar_names
+            .iter()
+            .map(|n| Column {
+                name: n.clone(),
+                values: Vec::new(),
+            })
+            .collect(),
+        tombstones: Vec::new(),
+        max_ts: inputs.iter().map(|s| s.max_ts).max().unwrap_or(0),
+        wal_seq: inputs.iter().map(|s| s.wal_seq).max().unwrap_or(0),
+    };
+    for (info, seg) in inputs.iter().zip(loaded) {
+        let cols: Vec<Option<&Column>> = scalar_names
+            .iter()
+            .map(|n| seg.columns().iter().find(|c| &c.name == n))
+            .collect();
+        for row in 0..seg.len() {
+            let (pk, ts) = (seg.pk(row), seg.timestamp(row));
+            let v = Version {
+                seg: info.id,
+                ts,
+                tombstone: false,
+            };
+            if !dir.keep(pk, v, &leaving) {
+                continue;
+            }
+            data.pks.push(pk.clone());
+            data.timestamps.push(ts);
+            data.vectors.push_row(seg.vector(row));
+            for (out, col) in data.columns.iter_mut().zip(&cols) {
+                let value = col
+                    .and_then(|c| c.values.get(row).cloned())
+                    .unwrap_or(quiver_common::ScalarValue::Null);
+                out.values.push(value);
+            }
+        }
+        for (pk, ts) in seg.tombstones() {
+            let v = Version {
+                seg: info.id,
+                ts: *ts,
+                tombstone: true,
+            };
+            if dir.keep(pk, v, &leaving) {
+                data.tombstones.push((pk.clone(), *ts));
+            }
+        }
+    }
+    data
+}
