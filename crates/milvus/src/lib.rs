@@ -11,6 +11,7 @@
 //! and scatter/gather live in `quiver-proxy`, which knows nothing of Milvus.
 
 mod alias;
+mod compaction;
 mod ddl;
 mod dml;
 mod fields;

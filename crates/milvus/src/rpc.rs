@@ -241,6 +241,30 @@ impl MilvusService for MilvusFront {
         Ok(Response::new(MilvusFront::search(self, r).await))
     }
 
+    async fn manual_compaction(
+        &self,
+        req: Request<ManualCompactionRequest>,
+    ) -> Result<Response<ManualCompactionResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(self.manual_compaction(r).await))
+    }
+
+    async fn get_compaction_state(
+        &self,
+        req: Request<GetCompactionStateRequest>,
+    ) -> Result<Response<GetCompactionStateResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(self.compaction_state(r).await))
+    }
+
+    async fn get_compaction_state_with_plans(
+        &self,
+        req: Request<GetCompactionPlansRequest>,
+    ) -> Result<Response<GetCompactionPlansResponse>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(self.compaction_plans(r).await))
+    }
+
     async fn flush(&self, req: Request<FlushRequest>) -> Result<Response<FlushResponse>, Status> {
         let r = req.into_inner();
         Ok(Response::new(MilvusFront::flush(self, r).await))

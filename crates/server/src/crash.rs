@@ -63,6 +63,12 @@ pub fn crash_config(data_dir: &std::path::Path) -> StandaloneConfig {
     c.datanode.seal_rows = 1500;
     c.datanode.min_index_rows = 500;
     c.datanode.index_threads = 1;
+    // Compaction and garbage collection all the time, so that kills land
+    // in them too (a run, a swap, a deletion).
+    c.datanode.compaction.interval_ms = 100;
+    c.datanode.compaction.dead_ratio = 0.1;
+    c.datanode.compaction.merge_small = 2;
+    c.datanode.compaction.gc_grace_ms = 0;
     c.querynode.search_threads = 1;
     c
 }
