@@ -4,6 +4,7 @@
 
 pub mod bench_index;
 pub mod bench_ingest;
+pub mod bench_util;
 pub mod cluster;
 pub mod crash;
 
