@@ -195,6 +195,11 @@ impl Standalone {
         })
     }
 
+    /// The in-process coord (metadata, segment catalog, status).
+    pub fn coord(&self) -> &Coord {
+        &self.coord
+    }
+
     /// Stops every role. Acknowledged data is already durable; this only
     /// stops the tasks.
     pub async fn close(self) {
