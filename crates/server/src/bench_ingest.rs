@@ -3,22 +3,23 @@
 //! acknowledgement to a search that returns it, and the memory of a fresh
 //! process serving the indexed data.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use quiver_api::{CreateCollection, IndexKind};
-use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
+use quiver_common::{Metric, PrimaryKey, RowBatch};
 use quiver_index::bench::read_fvecs;
-use quiver_proxy::{Consistency, Proxy, SearchRequest};
+use quiver_proxy::{Consistency, Proxy};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use quiver_roles::{Standalone, StandaloneConfig};
 
-const COLLECTION: &str = "bench";
+use crate::bench_util::{
+    COLLECTION, ProbeWrite, create_collection, percentile, probe, proc_status_bytes, report,
+    rss_bytes, search_latencies,
+};
 
 #[derive(Debug, Args)]
 pub struct IngestBenchArgs {
@@ -45,48 +46,13 @@ pub struct IngestBenchArgs {
     serve_only: bool,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
-    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
-}
-
-/// A line of /proc/self/status in bytes (Linux; 0 elsewhere).
-fn proc_status_bytes(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn rss_bytes() -> u64 {
-    proc_status_bytes("VmRSS:")
-}
-
-fn report(json: bool, value: serde_json::Value, text: String) {
-    let mut o = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(o, "{value}")
-    } else {
-        writeln!(o, "{text}")
-    };
-}
-
 pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     let (dim, base) = read_fvecs(&args.base).context("reading --base")?;
     let metric = Metric::parse(&args.metric).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
     if args.batch == 0 {
         bail!("--batch must be > 0");
     }
-    let tmp;
-    let data_dir = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile_dir()?;
-            tmp.clone()
-        }
-    };
+    let (data_dir, remove_data_dir) = crate::bench_util::data_dir(args.data_dir.as_deref())?;
     if args.serve_only {
         // Keep only the query vectors, so the report is the server's memory.
         let queries = base[..base.len().min(1000 * dim)].to_vec();
@@ -96,17 +62,7 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     let server =
         Standalone::open(StandaloneConfig::new(&data_dir), CancellationToken::new()).await?;
     let proxy = server.proxy.clone();
-    proxy
-        .create_collection(CreateCollection {
-            schema: CollectionSchema::simple(COLLECTION, dim as u32),
-            shards: 1,
-            metric,
-            index: IndexKind::Hnsw {
-                m: 16,
-                ef_construction: 200,
-            },
-        })
-        .await?;
+    create_collection(&proxy, dim, metric).await?;
     let n = base.len() / dim;
     let mut lat = Vec::new();
     let start = Instant::now();
@@ -170,7 +126,7 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     if !status.success() {
         bail!("serving process failed: {status}");
     }
-    if args.data_dir.is_none() {
+    if remove_data_dir {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
     Ok(())
@@ -189,25 +145,12 @@ async fn probe_freshness(
     let mut fresh = Vec::with_capacity(probes);
     for p in 0..probes {
         let src = p % n;
-        let pk = (first_pk + p) as i64;
         let vector = base[src * dim..(src + 1) * dim].to_vec();
-        let rows = RowBatch {
-            pks: vec![PrimaryKey::Int(pk)],
-            vectors: quiver_common::Vectors::f32(dim, vector.clone()),
-            columns: vec![],
-        };
-        let w = proxy.insert(COLLECTION, rows).await?;
-        let acked = Instant::now();
-        let hits = proxy
-            .search(search_request(vector, Consistency::Session(w.ts)))
-            .await?;
-        fresh.push(acked.elapsed());
-        if !hits
-            .first()
-            .is_some_and(|h| h.iter().any(|h| h.pk == PrimaryKey::Int(pk)))
-        {
-            bail!("probe {p}: inserted row {pk} not returned by the next search");
-        }
+        let pk = (first_pk + p) as i64;
+        let took = probe(proxy, ProbeWrite::Insert, pk, vector)
+            .await
+            .with_context(|| format!("probe {p}"))?;
+        fresh.push(took);
     }
     fresh.sort_unstable();
     Ok(fresh)
@@ -228,19 +171,6 @@ fn report_freshness(json: bool, phase: &str, fresh: &[Duration]) {
     );
 }
 
-fn search_request(query: Vec<f32>, consistency: Consistency) -> SearchRequest {
-    SearchRequest {
-        collection: COLLECTION.into(),
-        queries: query,
-        k: 10,
-        ef: None,
-        filter: None,
-        consistency,
-        output_fields: vec![],
-        with_vectors: false,
-    }
-}
-
 async fn serve_only(
     data_dir: &std::path::Path,
     base: &[f32],
@@ -250,12 +180,7 @@ async fn serve_only(
     let rss_at_start = rss_bytes();
     let server =
         Standalone::open(StandaloneConfig::new(data_dir), CancellationToken::new()).await?;
-    for q in base.chunks_exact(dim).take(1000) {
-        server
-            .proxy
-            .search(search_request(q.to_vec(), Consistency::Eventually))
-            .await?;
-    }
+    search_latencies(&server.proxy, &base[..base.len().min(1000 * dim)], dim).await?;
     let rows = server.proxy.count(COLLECTION, Consistency::Strong).await?;
     let rss = rss_bytes();
     let raw = rows * dim as u64 * 4;
@@ -272,10 +197,4 @@ async fn serve_only(
     );
     server.close().await;
     Ok(())
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("quiver-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

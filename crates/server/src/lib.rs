@@ -2,8 +2,10 @@
 //! cluster tooling, benchmarks and the crash-test writer. Every role is
 //! built by `quiver_roles`; `main.rs` is only argument parsing.
 
+pub mod bench_churn;
 pub mod bench_index;
 pub mod bench_ingest;
+pub mod bench_util;
 pub mod cluster;
 pub mod crash;
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use quiver_server::cluster::{self, Role};
-use quiver_server::{Standalone, StandaloneConfig, bench_index, bench_ingest, crash, init_tracing};
+use quiver_server::{
+    Standalone, StandaloneConfig, bench_churn, bench_index, bench_ingest, crash, init_tracing,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Quiver: a real-time vector search engine with highly available collections.
@@ -59,6 +61,9 @@ enum BenchCommand {
     Index(bench_index::IndexBenchArgs),
     /// Durable ingest through the engine, and insert -> searchable latency.
     Ingest(bench_ingest::IngestBenchArgs),
+    /// Rewrites and deletes the same keys round after round: memory, disk,
+    /// segments and latencies per round, then an exact check of every key.
+    Churn(bench_churn::ChurnBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -71,6 +76,9 @@ fn main() -> Result<()> {
         Command::Bench {
             what: BenchCommand::Ingest(args),
         } => runtime()?.block_on(bench_ingest::run_cli(args)),
+        Command::Bench {
+            what: BenchCommand::Churn(args),
+        } => runtime()?.block_on(bench_churn::run_cli(args)),
         Command::Client(cmd) => {
             // A client command's error is one line for the user, not a backtrace.
             if let Err(e) = runtime()?.block_on(cli::run(cmd)) {
