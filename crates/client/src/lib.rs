@@ -26,6 +26,7 @@ mod admin;
 mod alias;
 mod client;
 mod collection;
+mod compaction;
 mod data;
 mod error;
 mod search;
@@ -37,6 +38,7 @@ pub use collection::{
     CollectionInfo, CollectionSpec, DEFAULT_PK_FIELD, DEFAULT_VECTOR_FIELD, FieldInfo, Index,
     IndexInfo, Metric,
 };
+pub use compaction::{CompactionPlan, CompactionProgress};
 pub use data::{Rows, WriteResult};
 pub use error::{Error, Result, code};
 pub use quiver_proto::schema::DataType;

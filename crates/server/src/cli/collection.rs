@@ -1,4 +1,4 @@
-//! `quiver collection create|list|describe|drop|load|release`.
+//! `quiver collection create|list|describe|drop|load|release|compact`.
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -42,6 +42,19 @@ pub enum CollectionCommand {
     /// reads are refused until it is loaded again; writes still land.
     Release {
         name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Compacts a collection (by name or alias) now: every shard rewrites
+    /// segments holding superseded or deleted rows and merges small ones.
+    Compact {
+        name: String,
+        /// Wait until every shard is done, then print what was compacted.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
         #[command(flatten)]
         conn: Conn,
     },
@@ -137,6 +150,12 @@ pub(super) async fn run(cmd: CollectionCommand) -> Result<()> {
             }
             Ok(())
         }
+        CollectionCommand::Compact {
+            name,
+            wait,
+            timeout,
+            conn,
+        } => super::compact::run(&name, wait, timeout, &conn).await,
         CollectionCommand::Release { name, conn } => {
             conn.connect().await?.release_collection(&name).await?;
             if conn.json {

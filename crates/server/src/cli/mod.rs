@@ -6,6 +6,7 @@
 
 mod alias;
 mod collection;
+mod compact;
 mod insert;
 mod search;
 

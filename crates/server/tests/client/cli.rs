@@ -533,3 +533,41 @@ async fn cli_mirrored_alias_flip_pin_and_history() {
     assert!(err.contains("not a mirrored alias"), "{err}");
     server.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_compact_waits_and_reports_what_was_compacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data")).await;
+    let addr = server.addr.to_string();
+    let base = dir.path().join("base.fvecs");
+    write_fvecs(&base, DIM, &vectors(100, DIM, 3));
+    json(&addr, &["collection", "create", "feed", "--dim", "8"]).await;
+    let client = server.client().await;
+    // 100 keys, then 10 of them again, each time sealed: the first segment
+    // is 10 % dead, under the background threshold (20 %), so only a
+    // manual compaction rewrites it (merging the small second one in).
+    let again = dir.path().join("again.fvecs");
+    write_fvecs(&again, DIM, &vectors(10, DIM, 4));
+    for file in [&base, &again] {
+        json(&addr, &["insert", "feed", "--fvecs", path(file)]).await;
+        client.flush(&["feed"]).await.expect("flush");
+    }
+    let done = json(&addr, &["collection", "compact", "feed", "--wait"]).await;
+    assert_eq!(done["collection"], "feed");
+    assert_eq!(done["state"], "completed");
+    let plans = done["plans"].as_array().expect("plans");
+    assert_eq!(plans.len(), 1, "{done}");
+    assert_eq!(
+        plans[0]["sources"].as_array().map(Vec::len),
+        Some(2),
+        "{done}"
+    );
+    assert!(plans[0]["target"].as_i64().is_some(), "{done}");
+    assert_eq!(client.count("feed").await.expect("count"), 100);
+    // Without --wait it answers at once with the id to follow.
+    let started = json(&addr, &["collection", "compact", "feed"]).await;
+    assert!(started["compaction_id"].as_i64().is_some(), "{started}");
+    let err = fails(&addr, &["collection", "compact", "nope"]).await;
+    assert!(err.contains("nope"), "{err}");
+    server.close().await;
+}
