@@ -262,6 +262,37 @@ impl AdminService for AdminFront {
         }))
     }
 
+    async fn collection_storage(
+        &self,
+        request: Request<pb::CollectionStorageRequest>,
+    ) -> Reply<pb::CollectionStorageReply> {
+        let name = request.into_inner().collection;
+        let Some(info) = self.catalog.collection(&name) else {
+            return Err(Status::not_found(format!("collection not found: {name:?}")));
+        };
+        let all = self.catalog.storage().await;
+        let shards = crate::storage::of(&all, &info)
+            .into_iter()
+            .map(|s| pb::ShardStorage {
+                shard: s.shard,
+                segments: s.segments,
+                rows: s.rows,
+                live_rows: s.live_rows,
+                dead: s.dead,
+                tombstones: s.tombstones,
+                bytes: s.bytes,
+                backlog: s.backlog,
+                compactions: s.compactions,
+                collected: s.collected,
+                last_run_ms: s.last_run_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::CollectionStorageReply {
+            collection: info.schema.name,
+            shards,
+        }))
+    }
+
     async fn list_aliases(
         &self,
         _request: Request<pb::ListAliasesRequest>,

@@ -10,6 +10,7 @@ mod admin;
 pub mod divergence;
 pub mod metrics;
 mod status_page;
+pub mod storage;
 
 pub use admin::{AdminFront, DEFAULT_MAX_LAG_MS, alias_status};
 pub use status_page::{

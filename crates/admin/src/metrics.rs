@@ -178,11 +178,14 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} gauge");
             out.push_str(&body);
         }
+        let mut collections = catalog.collections();
+        collections.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        crate::storage::render_metrics(&mut out, &collections, &catalog.storage().await);
         out
     }
 }
 
-fn escape(label: &str) -> String {
+pub(crate) fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

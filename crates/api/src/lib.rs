@@ -11,6 +11,7 @@ mod digest;
 mod meta;
 mod query;
 mod route;
+mod storage;
 
 pub use alias::{
     ALIAS_HISTORY, Actor, AliasAction, AliasChange, AliasEvent, AliasMeta, MirrorMeta,
@@ -28,3 +29,4 @@ pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,
 };
 pub use route::{NodeAddr, RouteTable, ShardRoute};
+pub use storage::{NodeReport, ShardStorage};

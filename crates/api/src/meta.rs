@@ -208,6 +208,11 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot start compactions".into(),
         ))
     }
+    /// The storage of every shard (segments, live and dead rows, bytes,
+    /// compaction backlog and last run), as their owners last reported it.
+    async fn storage(&self) -> Vec<crate::ShardStorage> {
+        Vec::new()
+    }
     /// A manual compaction's progress (None: unknown or long finished).
     async fn compaction(&self, id: u64) -> Result<Option<CompactionStatus>> {
         let _ = id;

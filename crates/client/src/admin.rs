@@ -8,7 +8,7 @@ use quiver_proto::admin as pb;
 use crate::Client;
 use crate::error::{Result, grpc};
 
-pub use pb::{AliasEvent, AliasStatus, DivergentRow, VerifyReport};
+pub use pb::{AliasEvent, AliasStatus, DivergentRow, ShardStorage, VerifyReport};
 
 /// Who makes a change and why (kept in the alias's history).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +102,19 @@ impl Client {
     }
 
     /// An alias with its target, mirror, lag, divergence and history.
+    /// A collection's sealed storage per shard, as the shard owners last
+    /// reported it (a shard whose owner has not reported yet is absent).
+    pub async fn collection_storage(&self, collection: &str) -> Result<Vec<ShardStorage>> {
+        let req = pb::CollectionStorageRequest {
+            collection: collection.to_string(),
+        };
+        let reply = grpc(
+            "CollectionStorage",
+            self.admin_stub().collection_storage(req).await,
+        )?;
+        Ok(reply.shards)
+    }
+
     pub async fn show_alias(&self, alias: &str) -> Result<AliasStatus> {
         let req = pb::ShowAliasRequest {
             alias: alias.to_string(),

@@ -32,7 +32,9 @@ mod error;
 mod search;
 mod value;
 
-pub use admin::{Actor, AliasEvent, AliasStatus, DivergentRow, MirrorSpec, VerifyReport};
+pub use admin::{
+    Actor, AliasEvent, AliasStatus, DivergentRow, MirrorSpec, ShardStorage, VerifyReport,
+};
 pub use client::{Client, DEFAULT_ADDR, endpoint_uri};
 pub use collection::{
     CollectionInfo, CollectionSpec, DEFAULT_PK_FIELD, DEFAULT_VECTOR_FIELD, FieldInfo, Index,

@@ -70,6 +70,8 @@ pub trait LocalNodes: Send + Sync + 'static {
     async fn dropped(&self, info: &CollectionInfo);
     /// How far the mirror partner of a collection is behind it (ms).
     fn mirror_lag_ms(&self, collection: quiver_common::CollectionId) -> Option<u64>;
+    /// The storage of the shards this process owns.
+    fn storage(&self) -> Vec<quiver_api::ShardStorage>;
 }
 
 /// The role interfaces over a coord; see the module docs.
@@ -275,6 +277,16 @@ impl CatalogClient for Catalog {
             .state()
             .collection(name_or_alias)
             .is_some_and(|m| !m.released)
+    }
+
+    async fn storage(&self) -> Vec<quiver_api::ShardStorage> {
+        match &self.local {
+            Some(local) => local.storage(),
+            None => self.coord.storage().await.unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "shard storage unknown");
+                Vec::new()
+            }),
+        }
     }
 
     async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use quiver_api::{NodeReport, ShardStorage};
 use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
 use tokio::sync::watch;
 
@@ -52,19 +53,22 @@ pub trait CoordApi: Send + Sync + 'static {
     /// Follows [`CoordApi::state`]; a new value arrives per newer version.
     fn subscribe(&self) -> watch::Receiver<Arc<MetaState>>;
     /// A datanode's or querynode's heartbeat (its lease); registers the
-    /// node or its new address on first contact. `mirror_lag_ms`: a
-    /// datanode's mirror lags (collection id -> ms behind).
+    /// node or its new address on first contact. `report`: a datanode's
+    /// mirror lags and the storage of the shards it owns.
     async fn heartbeat(
         &self,
         id: u64,
         role: NodeRole,
         addr: &str,
-        mirror_lag_ms: &BTreeMap<u64, u64>,
+        report: &NodeReport,
     ) -> Result<()>;
     /// Every registered node with its liveness, as the leader sees it.
     async fn node_health(&self) -> Result<Vec<NodeHealth>>;
     /// See [`MirrorHealth`].
     async fn mirror_health(&self) -> Result<MirrorHealth>;
+    /// The storage of every shard, as the owners last reported it to the
+    /// leader within a lease.
+    async fn storage(&self) -> Result<Vec<ShardStorage>>;
 }
 
 #[async_trait]
@@ -94,9 +98,9 @@ impl CoordApi for Coord {
         id: u64,
         role: NodeRole,
         addr: &str,
-        mirror_lag_ms: &BTreeMap<u64, u64>,
+        report: &NodeReport,
     ) -> Result<()> {
-        Ok(self.heartbeat_with(id, role, addr, mirror_lag_ms).await?)
+        Ok(self.heartbeat_with(id, role, addr, report).await?)
     }
 
     async fn node_health(&self) -> Result<Vec<NodeHealth>> {
@@ -108,6 +112,10 @@ impl CoordApi for Coord {
             lag_ms: self.mirror_lags(),
             divergent_rows: self.divergence(),
         })
+    }
+
+    async fn storage(&self) -> Result<Vec<ShardStorage>> {
+        Ok(Coord::storage(self))
     }
 }
 

@@ -417,7 +417,7 @@ impl CoordApi for CoordClient {
         id: u64,
         role: NodeRole,
         addr: &str,
-        mirror_lag_ms: &std::collections::BTreeMap<u64, u64>,
+        report: &quiver_api::NodeReport,
     ) -> Result<()> {
         if addr.is_empty() {
             return Err(Error::invalid("addr", "a node needs a host:port address"));
@@ -426,7 +426,12 @@ impl CoordApi for CoordClient {
             id,
             role: role_to_pb(role) as i32,
             addr: addr.to_string(),
-            mirror_lag_ms: mirror_lag_ms.iter().map(|(k, v)| (*k, *v)).collect(),
+            mirror_lag_ms: report.mirror_lag_ms.clone().into_iter().collect(),
+            storage: if report.storage.is_empty() {
+                Vec::new()
+            } else {
+                json(&report.storage, "storage")?
+            },
         };
         self.call("heartbeat", |mut c| {
             let req = req.clone();
@@ -451,6 +456,15 @@ impl CoordApi for CoordClient {
             lag_ms: reply.mirror_lag_ms.into_iter().collect(),
             divergent_rows: reply.divergent_rows.into_iter().collect(),
         })
+    }
+
+    async fn storage(&self) -> Result<Vec<quiver_api::ShardStorage>> {
+        let reply = self.node_health_reply().await?;
+        if reply.storage.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_slice(&reply.storage)
+            .map_err(|e| Error::Internal(format!("coord's shard storage report: {e}")))
     }
 }
 

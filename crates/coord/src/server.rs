@@ -174,9 +174,19 @@ impl CoordService for MetaService {
     async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Reply<pb::WriteReply> {
         let req = request.into_inner();
         let role = role_from_pb(req.role, "role").map_err(to_status)?;
-        let lags = req.mirror_lag_ms.into_iter().collect();
+        let storage = if req.storage.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&req.storage).map_err(|e| {
+                Status::invalid_argument(format!("invalid storage: not shard storage JSON ({e})"))
+            })?
+        };
+        let report = quiver_api::NodeReport {
+            mirror_lag_ms: req.mirror_lag_ms.into_iter().collect(),
+            storage,
+        };
         self.coord
-            .heartbeat_with(req.id, role, &req.addr, &lags)
+            .heartbeat_with(req.id, role, &req.addr, &report)
             .await
             .map_err(to_status)?;
         self.write_reply()
@@ -189,6 +199,7 @@ impl CoordService for MetaService {
             version: self.version(),
             mirror_lag_ms: self.coord.mirror_lags().into_iter().collect(),
             divergent_rows: self.coord.divergence().into_iter().collect(),
+            storage: serde_json::to_vec(&self.coord.storage()).unwrap_or_default(),
         }))
     }
 

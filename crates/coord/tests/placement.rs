@@ -136,7 +136,8 @@ fn fake_node(client: &CoordClient, id: u64, role: NodeRole) -> FakeNode {
     FakeNode(tokio::spawn(async move {
         let addr = format!("127.0.0.1:{}", 7000 + id);
         loop {
-            if let Err(e) = CoordApi::heartbeat(&client, id, role, &addr, &BTreeMap::new()).await {
+            if let Err(e) = CoordApi::heartbeat(&client, id, role, &addr, &Default::default()).await
+            {
                 eprintln!("heartbeat of node {id}: {e}");
             }
             tokio::time::sleep(Duration::from_millis(LEASE_MS / 5)).await;

@@ -15,7 +15,7 @@ mod node;
 mod seal;
 mod shard;
 
-pub use compact::{CompactionConfig, CompactionStats};
+pub use compact::CompactionConfig;
 pub use config::DataNodeConfig;
 pub use mirror::MirrorRoutes;
 pub use node::DataNode;

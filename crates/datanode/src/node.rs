@@ -14,7 +14,7 @@ use quiver_storage::{ObjectStore, Wal, WalOptions, read_mirror_cursor};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::compact::{CompactionStats, run_compactor};
+use crate::compact::run_compactor;
 use crate::config::DataNodeConfig;
 use crate::mirror::{MirrorQueue, MirrorRoutes, run_shipper};
 use crate::seal::run_sealer;
@@ -152,16 +152,20 @@ impl DataNode {
         Ok(self.shard(id)?.ctx.state.lock().growing_rows)
     }
 
-    /// What the compactor of each shard open here last saw.
-    pub fn compaction_stats(&self) -> Vec<(ShardId, CompactionStats)> {
-        let mut out: Vec<(ShardId, CompactionStats)> = self
+    /// The storage of every shard open here, as its compactor last saw it.
+    pub fn storage(&self) -> Vec<quiver_api::ShardStorage> {
+        let mut out: Vec<quiver_api::ShardStorage> = self
             .inner
             .shards
             .read()
             .iter()
-            .map(|(id, s)| (*id, s.ctx.compaction.lock().clone()))
+            .map(|(id, s)| quiver_api::ShardStorage {
+                collection_id: id.collection_id,
+                shard: id.shard,
+                ..s.ctx.compaction.lock().clone()
+            })
             .collect();
-        out.sort_by_key(|(id, _)| *id);
+        out.sort_by_key(|s| (s.collection_id, s.shard));
         out
     }
 

@@ -113,7 +113,7 @@ pub(crate) struct ShardCtx {
     /// compaction in flight): garbage collection never takes them.
     pub in_flight: Mutex<std::collections::HashSet<u64>>,
     /// What the compactor last saw.
-    pub compaction: Mutex<crate::compact::CompactionStats>,
+    pub compaction: Mutex<quiver_api::ShardStorage>,
     pub cancel: CancellationToken,
 }
 

@@ -8,7 +8,7 @@
 //! longer this node's; it runs on every metadata change and once a second, so
 //! a failed open is retried.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,12 +51,12 @@ fn spawn_heartbeat(
     addr: String,
     every: Duration,
     shutdown: CancellationToken,
-    lags: impl Fn() -> BTreeMap<u64, u64> + Send + 'static,
+    report: impl Fn() -> quiver_api::NodeReport + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failing = false;
         loop {
-            match coord.heartbeat(id, role, &addr, &lags()).await {
+            match coord.heartbeat(id, role, &addr, &report()).await {
                 Ok(()) if failing => {
                     tracing::info!("heartbeats reach coord again");
                     failing = false;
@@ -129,7 +129,10 @@ pub fn spawn_datanode(
         addr,
         heartbeat,
         shutdown.clone(),
-        move || node.mirror_lags(),
+        move || quiver_api::NodeReport {
+            mirror_lag_ms: node.mirror_lags(),
+            storage: node.storage(),
+        },
     );
     let opening = InFlight::default();
     let stop = shutdown.clone();
@@ -214,7 +217,7 @@ pub fn spawn_querynode(
         addr,
         heartbeat,
         shutdown.clone(),
-        BTreeMap::new,
+        quiver_api::NodeReport::default,
     );
     let loading = InFlight::default();
     let pass = move |state: &MetaState| {

@@ -61,6 +61,10 @@ impl LocalNodes for LocalRoles {
     fn mirror_lag_ms(&self, collection: CollectionId) -> Option<u64> {
         self.datanode.mirror_lag_ms(collection)
     }
+
+    fn storage(&self) -> Vec<quiver_api::ShardStorage> {
+        self.datanode.storage()
+    }
 }
 
 /// Failover's canary in one process: the local querynode answers a count

@@ -131,9 +131,14 @@ impl StatusPage {
         let aliases = json::aliases(self.catalog.as_ref());
         let mut collections = self.catalog.collections();
         collections.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
+        let storage = self.catalog.storage().await;
         let collections: Vec<Value> = collections
             .iter()
-            .map(|c| json::collection_json(c, &aliases))
+            .map(|c| {
+                let mut v = json::collection_json(c, &aliases);
+                v["storage"] = crate::storage::storage_json(&crate::storage::of(&storage, c));
+                v
+            })
             .collect();
         let mut alias_list: Vec<Value> = Vec::with_capacity(aliases.len());
         for (a, m) in &aliases {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use quiver_api::{NodeReport, ShardStorage};
 use tokio::task::JoinHandle;
 
 use super::Coord;
@@ -45,6 +46,8 @@ struct LeaseTable {
     seen: HashMap<u64, Instant>,
     /// Mirror lags reported by datanodes: collection -> node -> (lag ms, when).
     lags: HashMap<u64, HashMap<u64, (u64, Instant)>>,
+    /// Shard storage reported by datanodes: node -> (its shards, when).
+    storage: HashMap<u64, (Vec<ShardStorage>, Instant)>,
     /// When this coord became leader (None while it does not lead).
     leader_since: Option<Instant>,
 }
@@ -66,6 +69,34 @@ impl Leases {
                 .insert(id, (*lag, at));
         }
         t.lags.retain(|_, per_node| !per_node.is_empty());
+    }
+
+    fn record_storage(&self, id: u64, storage: &[ShardStorage], at: Instant) {
+        let mut t = self.inner.lock();
+        if storage.is_empty() {
+            t.storage.remove(&id);
+        } else {
+            t.storage.insert(id, (storage.to_vec(), at));
+        }
+    }
+
+    /// Every shard's storage reported within `fresh`; where two nodes
+    /// report a shard (an owner change), the later report wins.
+    fn storage(&self, fresh: Duration, now: Instant) -> Vec<ShardStorage> {
+        let t = self.inner.lock();
+        let mut by_shard: BTreeMap<(u64, u32), (&ShardStorage, Instant)> = BTreeMap::new();
+        for (shards, at) in t.storage.values() {
+            if now.saturating_duration_since(*at) > fresh {
+                continue;
+            }
+            for s in shards {
+                let key = (s.collection_id, s.shard);
+                if by_shard.get(&key).is_none_or(|(_, seen)| *seen < *at) {
+                    by_shard.insert(key, (s, *at));
+                }
+            }
+        }
+        by_shard.into_values().map(|(s, _)| s.clone()).collect()
     }
 
     fn lags(&self, fresh: Duration, now: Instant) -> BTreeMap<u64, u64> {
@@ -95,11 +126,13 @@ impl Leases {
                 t.leader_since = Some(now);
                 t.seen.clear();
                 t.lags.clear();
+                t.storage.clear();
             }
             (false, Some(_)) => {
                 t.leader_since = None;
                 t.seen.clear();
                 t.lags.clear();
+                t.storage.clear();
             }
             _ => {}
         }
@@ -182,7 +215,17 @@ impl Coord {
     /// the node (or its new address) through Raft first if needed; an id
     /// registered with the other role is refused.
     pub async fn heartbeat(&self, id: u64, role: NodeRole, addr: &str) -> Result<()> {
-        self.heartbeat_with(id, role, addr, &BTreeMap::new()).await
+        self.heartbeat_with(id, role, addr, &NodeReport::default())
+            .await
+    }
+
+    /// The storage of every shard as its owner last reported it within a
+    /// lease. Leader only (empty elsewhere).
+    pub fn storage(&self) -> Vec<ShardStorage> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        self.leases.storage(self.node_lease, Instant::now())
     }
 
     /// Every collection's [`Coord::mirror_lag_ms`]. Leader only.
@@ -219,14 +262,14 @@ impl Coord {
         self.divergence.lock().clone()
     }
 
-    /// [`Coord::heartbeat`] carrying a datanode's mirror lags (collection
-    /// id -> ms).
+    /// [`Coord::heartbeat`] carrying a node's report (a datanode's mirror
+    /// lags and shard storage).
     pub async fn heartbeat_with(
         &self,
         id: u64,
         role: NodeRole,
         addr: &str,
-        mirror_lag_ms: &BTreeMap<u64, u64>,
+        report: &NodeReport,
     ) -> Result<()> {
         self.ensure_leader()?;
         // A leader cut off from its peers must not keep nodes' leases: they
@@ -247,7 +290,8 @@ impl Coord {
         }
         let now = Instant::now();
         self.leases.record(id, now);
-        self.leases.record_lags(id, mirror_lag_ms, now);
+        self.leases.record_lags(id, &report.mirror_lag_ms, now);
+        self.leases.record_storage(id, &report.storage, now);
         Ok(())
     }
 

@@ -29,30 +29,6 @@ use crate::shard::ShardCtx;
 pub use plan::CompactionConfig;
 use plan::{Directory, Reason, SegStats, Version};
 
-/// What a shard's compactor last saw, for describe, the status page and
-/// `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CompactionStats {
-    pub segments: u64,
-    /// Rows in sealed segments, live or not.
-    pub rows: u64,
-    /// Rows that are their key's live version.
-    pub live_rows: u64,
-    /// Superseded or deleted rows and tombstones nothing needs.
-    pub dead: u64,
-    pub tombstones: u64,
-    /// Bytes of the shard's segment and index objects.
-    pub bytes: u64,
-    /// Compactions the planner would run now.
-    pub backlog: u64,
-    /// Compactions done by this owner since it opened the shard.
-    pub compactions: u64,
-    /// Unreferenced objects deleted by this owner.
-    pub collected: u64,
-    /// Wall-clock ms since the Unix epoch of the last compaction (0: none).
-    pub last_run_ms: u64,
-}
-
 /// The compactor task of one shard.
 pub(crate) async fn run_compactor(
     ctx: Arc<ShardCtx>,

@@ -217,8 +217,16 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
         true => Some(client.count(&info.name).await?),
         false => None,
     };
+    // Quiver's admin API; a plain Milvus server has none.
+    let storage = client
+        .collection_storage(&info.name)
+        .await
+        .ok()
+        .map(|shards| storage_json(&shards));
     if conn.json {
-        print_json(&describe_json(&info, &index, rows, loaded));
+        let mut v = describe_json(&info, &index, rows, loaded);
+        v["storage"] = storage.unwrap_or(serde_json::Value::Null);
+        print_json(&v);
         return Ok(());
     }
     println!("collection: {}", info.name);
@@ -237,6 +245,23 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
         index.index_type, index.metric, index.params
     );
     println!("aliases:    {}", info.aliases.join(", "));
+    if let Some(s) = &storage {
+        let last = match s["last_compaction_ms"].as_u64() {
+            Some(ms) if ms > 0 => format!(
+                "{} ms ago",
+                quiver_common::ts_physical_ms(quiver_common::wall_ts()).saturating_sub(ms)
+            ),
+            _ => "never".to_string(),
+        };
+        println!(
+            "storage:    {} segments, {} live rows, {} dead rows, {:.1} MiB, compaction backlog {}, last compaction {last}",
+            s["segments"],
+            s["live_rows"],
+            s["dead_rows"],
+            s["bytes"].as_u64().unwrap_or(0) as f64 / (1 << 20) as f64,
+            s["compaction_backlog"],
+        );
+    }
     println!("fields:");
     for f in &info.fields {
         let mut notes = Vec::new();
@@ -266,6 +291,28 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
         println!("  (dynamic fields enabled)");
     }
     Ok(())
+}
+
+/// The storage figures in the shape the status page shows them.
+fn storage_json(shards: &[quiver_client::ShardStorage]) -> serde_json::Value {
+    let shards: Vec<quiver_api::ShardStorage> = shards
+        .iter()
+        .map(|s| quiver_api::ShardStorage {
+            collection_id: 0,
+            shard: s.shard,
+            segments: s.segments,
+            rows: s.rows,
+            live_rows: s.live_rows,
+            dead: s.dead,
+            tombstones: s.tombstones,
+            bytes: s.bytes,
+            backlog: s.backlog,
+            compactions: s.compactions,
+            collected: s.collected,
+            last_run_ms: s.last_run_ms,
+        })
+        .collect();
+    quiver_admin::storage::storage_json(&shards.iter().collect::<Vec<_>>())
 }
 
 fn describe_json(

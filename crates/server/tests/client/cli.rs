@@ -563,6 +563,39 @@ async fn cli_compact_waits_and_reports_what_was_compacted() {
         "{done}"
     );
     assert!(plans[0]["target"].as_i64().is_some(), "{done}");
+    // What is left shows in describe, on the status page and in /metrics.
+    let mut described = serde_json::Value::Null;
+    quiver_test_util::wait_for(
+        std::time::Duration::from_secs(20),
+        "describe to show the compacted storage",
+        async || {
+            described = json(&addr, &["collection", "describe", "feed"]).await;
+            let s = &described["storage"];
+            s["segments"] == 1 && s["live_rows"] == 100 && s["dead_rows"] == 0 && s["bytes"] != 0
+        },
+    )
+    .await
+    .expect("storage");
+    let s = &described["storage"];
+    assert!(s["compactions"].as_u64() >= Some(1), "{described}");
+    assert!(s["last_compaction_ms"].as_u64() > Some(0), "{described}");
+    assert_eq!(s["shards"].as_array().map(Vec::len), Some(1), "{described}");
+    let status = super::status_page::get_json(&addr, "/api/status").await;
+    assert_eq!(
+        status["collections"][0]["storage"]["segments"], 1,
+        "{status}"
+    );
+    let (_, metrics) = super::status_page::http(&addr, "GET", "/metrics", None).await;
+    for line in [
+        "quiver_shard_segments{collection=\"feed\",shard=\"0\"} 1",
+        "quiver_shard_live_rows{collection=\"feed\",shard=\"0\"} 100",
+        "quiver_shard_dead_rows{collection=\"feed\",shard=\"0\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
     assert_eq!(client.count("feed").await.expect("count"), 100);
     // Without --wait it answers at once with the id to follow.
     let started = json(&addr, &["collection", "compact", "feed"]).await;

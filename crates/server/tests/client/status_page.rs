@@ -10,7 +10,12 @@ use tokio::net::TcpStream;
 use super::Server;
 
 /// One HTTP/1.1 request (`Connection: close`); the status and the body.
-async fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+pub(super) async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     http_with(addr, method, path, body, "application/json").await
 }
 
@@ -86,7 +91,7 @@ fn dechunk(mut s: &str) -> String {
     }
 }
 
-async fn get_json(addr: &str, path: &str) -> Value {
+pub(super) async fn get_json(addr: &str, path: &str) -> Value {
     let (status, body) = http(addr, "GET", path, None).await;
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).expect("JSON")

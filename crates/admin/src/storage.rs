@@ -1,0 +1,125 @@
+//! Shard storage (segments, live and dead rows, bytes, compaction backlog and
+//! last run) as the status page, `/metrics` and the admin API show it.
+
+use std::fmt::Write as _;
+
+use quiver_api::{CollectionInfo, ShardStorage};
+use serde_json::{Value, json};
+
+/// One collection's storage: totals and each shard's figures.
+pub fn storage_json(shards: &[&ShardStorage]) -> Value {
+    let sum = |f: fn(&ShardStorage) -> u64| shards.iter().map(|s| f(s)).sum::<u64>();
+    let per_shard: Vec<Value> = shards
+        .iter()
+        .map(|s| {
+            json!({
+                "shard": s.shard, "segments": s.segments, "rows": s.rows,
+                "live_rows": s.live_rows, "dead_rows": s.dead, "tombstones": s.tombstones,
+                "bytes": s.bytes, "compaction_backlog": s.backlog, "compactions": s.compactions,
+                "collected_objects": s.collected, "last_compaction_ms": s.last_run_ms,
+            })
+        })
+        .collect();
+    json!({
+        "segments": sum(|s| s.segments),
+        "rows": sum(|s| s.rows),
+        "live_rows": sum(|s| s.live_rows),
+        "dead_rows": sum(|s| s.dead),
+        "tombstones": sum(|s| s.tombstones),
+        "bytes": sum(|s| s.bytes),
+        "compaction_backlog": sum(|s| s.backlog),
+        "compactions": sum(|s| s.compactions),
+        "collected_objects": sum(|s| s.collected),
+        "last_compaction_ms": shards.iter().map(|s| s.last_run_ms).max().unwrap_or(0),
+        "shards": per_shard,
+    })
+}
+
+/// The shards of `collection` in `all`.
+pub fn of<'a>(all: &'a [ShardStorage], collection: &CollectionInfo) -> Vec<&'a ShardStorage> {
+    all.iter()
+        .filter(|s| s.collection_id == collection.id)
+        .collect()
+}
+
+/// Per-shard gauges and counters in Prometheus text.
+pub fn render_metrics(out: &mut String, collections: &[CollectionInfo], all: &[ShardStorage]) {
+    type Field = fn(&ShardStorage) -> u64;
+    let families: [(&str, &str, &str, Field); 10] = [
+        (
+            "quiver_shard_segments",
+            "gauge",
+            "Sealed segments of the shard.",
+            |s| s.segments,
+        ),
+        (
+            "quiver_shard_rows",
+            "gauge",
+            "Rows in the shard's sealed segments, live or not.",
+            |s| s.rows,
+        ),
+        (
+            "quiver_shard_live_rows",
+            "gauge",
+            "Rows that are their key's live version.",
+            |s| s.live_rows,
+        ),
+        (
+            "quiver_shard_dead_rows",
+            "gauge",
+            "Superseded or deleted rows and unneeded tombstones not compacted away yet.",
+            |s| s.dead,
+        ),
+        (
+            "quiver_shard_tombstones",
+            "gauge",
+            "Tombstones in the shard's sealed segments.",
+            |s| s.tombstones,
+        ),
+        (
+            "quiver_shard_bytes",
+            "gauge",
+            "Bytes of the shard's segment and index objects.",
+            |s| s.bytes,
+        ),
+        (
+            "quiver_compaction_backlog",
+            "gauge",
+            "Compactions the shard's planner would run now.",
+            |s| s.backlog,
+        ),
+        (
+            "quiver_compactions_total",
+            "counter",
+            "Compactions run by the shard's current owner.",
+            |s| s.compactions,
+        ),
+        (
+            "quiver_gc_deleted_objects_total",
+            "counter",
+            "Unreferenced objects the shard's current owner deleted.",
+            |s| s.collected,
+        ),
+        (
+            "quiver_compaction_last_run_timestamp_ms",
+            "gauge",
+            "When the shard was last compacted (ms since the Unix epoch; 0: never).",
+            |s| s.last_run_ms,
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for c in collections {
+            for s in of(all, c) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{collection=\"{}\",shard=\"{}\"}} {}",
+                    crate::metrics::escape(&c.schema.name),
+                    s.shard,
+                    field(s)
+                );
+            }
+        }
+    }
+}
