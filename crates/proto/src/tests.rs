@@ -137,6 +137,21 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.AllocTimestampRequest",
         "milvus.AllocTimestampResponse",
     ),
+    (
+        "ManualCompaction",
+        "milvus.ManualCompactionRequest",
+        "milvus.ManualCompactionResponse",
+    ),
+    (
+        "GetCompactionState",
+        "milvus.GetCompactionStateRequest",
+        "milvus.GetCompactionStateResponse",
+    ),
+    (
+        "GetCompactionStateWithPlans",
+        "milvus.GetCompactionPlansRequest",
+        "milvus.GetCompactionPlansResponse",
+    ),
 ];
 
 fn descriptor_set() -> FileDescriptorSet {

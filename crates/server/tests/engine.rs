@@ -486,7 +486,12 @@ async fn churn_is_compacted_and_collected_and_every_key_keeps_its_last_version()
     let stats = s.datanode().storage();
     assert!(stats[0].compactions > 0, "{stats:?}");
     assert!(stats[0].collected > 0, "{stats:?}");
-    assert_eq!(stats[0].dead, 0, "{stats:?}");
+    // What is left dead is under the threshold (the last round's
+    // tombstones, which no longer hide anything).
+    assert!(
+        stats[0].dead * 5 < stats[0].rows + stats[0].tombstones,
+        "{stats:?}"
+    );
     // Every key holds its last version; the last deletes stick.
     let rows = all_rows(&s, "churn").await;
     assert_eq!(rows.len(), keys.len() - deleted.len());

@@ -43,13 +43,24 @@ pub(crate) async fn run_compactor(
         meta,
         dir: Directory::default(),
         unreferenced: HashMap::new(),
-        last_gc: None,
+        last_sweep: None,
+        sweep_soon: false,
+        retired: Vec::new(),
     };
+    let grace = Duration::from_millis(cfg.gc_grace_ms);
     let mut last_plan = Instant::now() - Duration::from_millis(cfg.interval_ms);
     loop {
+        // Wake for new seals, for retired objects coming due, and every second.
+        let nap = c
+            .retired
+            .first()
+            .map_or(Duration::from_secs(1), |(at, _)| {
+                (*at + grace).saturating_duration_since(Instant::now())
+            })
+            .min(Duration::from_secs(1));
         tokio::select! {
             () = c.ctx.compact_wakeup.notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = tokio::time::sleep(nap) => {}
             () = c.ctx.cancel.cancelled() => return,
         }
         let jobs = c
@@ -79,13 +90,17 @@ pub(crate) async fn run_compactor(
                 tracing::warn!(shard = %c.ctx.id, error = %e, "reading sealed segments failed")
             }
         }
-        let gc_every = Duration::from_millis(cfg.gc_grace_ms.clamp(1_000, 10_000));
-        if c.last_gc.is_none_or(|t| t.elapsed() >= gc_every) {
-            c.last_gc = Some(Instant::now());
-            if let Err(e) = c
-                .collect_garbage(Duration::from_millis(cfg.gc_grace_ms))
-                .await
-            {
+        c.delete_retired(grace).await;
+        // A full sweep (a listing) at start, after compactions, and every
+        // `gc_sweep_ms`: what a crash left behind, and the bytes figure.
+        let sweep_due = c.last_sweep.is_none_or(|t| {
+            t.elapsed() >= Duration::from_millis(cfg.gc_sweep_ms)
+                || (c.sweep_soon && t.elapsed() >= grace)
+        });
+        if sweep_due {
+            c.last_sweep = Some(Instant::now());
+            c.sweep_soon = false;
+            if let Err(e) = c.sweep(grace).await {
                 tracing::warn!(shard = %c.ctx.id, error = %e, "garbage collection failed");
             }
         }
@@ -99,7 +114,12 @@ struct Compactor {
     dir: Directory,
     /// Unreferenced objects, with when this owner first saw them so.
     unreferenced: HashMap<ObjectPath, Instant>,
-    last_gc: Option<Instant>,
+    last_sweep: Option<Instant>,
+    /// A compaction ran since the last sweep.
+    sweep_soon: bool,
+    /// Segments this owner swapped out, with when: deleted once `gc_grace_ms`
+    /// passed (no listing needed).
+    retired: Vec<(Instant, Vec<SegmentId>)>,
 }
 
 impl Compactor {
@@ -222,6 +242,8 @@ impl Compactor {
                 output,
             });
         }
+        self.retired.push((Instant::now(), ids.to_vec()));
+        self.sweep_soon = true;
         self.dir.remove(ids);
         if let Some(info) = &output {
             self.dir.add(
@@ -256,10 +278,47 @@ impl Compactor {
         out.backlog = backlog;
     }
 
-    /// Deletes the shard's segment objects that no catalog entry references
-    /// and that stayed so for `grace` (first seen by this owner). Objects
-    /// being written (a seal or compaction in flight) are never candidates.
-    async fn collect_garbage(&mut self, grace: Duration) -> Result<()> {
+    /// Deletes the objects of segments this owner swapped out at least
+    /// `grace` ago (ids are never reused: nothing can reference them again).
+    async fn delete_retired(&mut self, grace: Duration) {
+        let (c, s) = (self.ctx.id.collection_id, self.ctx.id.shard);
+        let mut deleted = 0u64;
+        while let Some((at, _)) = self.retired.first() {
+            if at.elapsed() < grace {
+                break;
+            }
+            let (at, ids) = self.retired.remove(0);
+            let mut failed = Vec::new();
+            for id in ids {
+                for p in [layout::segment_path(c, s, id), layout::index_path(c, s, id)] {
+                    match self.store.delete(&p).await {
+                        Ok(()) => deleted += 1,
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => {
+                            tracing::warn!(object = %p, error = %e, "deleting garbage failed");
+                            failed.push(id);
+                        }
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                failed.dedup();
+                // Retried on a later pass (a sweep also finds them).
+                self.retired.push((at, failed));
+                break;
+            }
+        }
+        if deleted > 0 {
+            self.ctx.compaction.lock().collected += deleted;
+            tracing::debug!(shard = %self.ctx.id, objects = deleted, "retired segments deleted");
+        }
+    }
+
+    /// Lists the shard's segment objects and deletes those that no catalog
+    /// entry references and that stayed so for `grace` (first seen by this
+    /// owner); also counts the bytes of the referenced ones. Objects being
+    /// written (a seal or compaction in flight) are never candidates.
+    async fn sweep(&mut self, grace: Duration) -> Result<()> {
         let id = self.ctx.id;
         let prefix = layout::segments_prefix(id.collection_id, id.shard);
         let objects: Vec<_> = self

@@ -31,6 +31,10 @@ pub struct CompactionConfig {
     /// querynode whose fetch finds a segment gone subscribes again and gets
     /// the current list; it only bounds that retry.
     pub gc_grace_ms: u64,
+    /// How often the shard's objects are listed to find garbage nobody
+    /// retired (what a crash left behind) and to count bytes (ms). Segments
+    /// a compaction swaps out are deleted after the grace period without it.
+    pub gc_sweep_ms: u64,
 }
 
 impl Default for CompactionConfig {
@@ -42,7 +46,8 @@ impl Default for CompactionConfig {
             target_bytes: 256 << 20,
             merge_small: 4,
             interval_ms: 10_000,
-            gc_grace_ms: 5_000,
+            gc_grace_ms: 2_000,
+            gc_sweep_ms: 60_000,
         }
     }
 }
@@ -253,8 +258,10 @@ pub(crate) fn plan(
             s.dead_share() >= cfg.dead_ratio
         }
     };
-    // 1. The dirtiest segment, widened over dirty or small neighbours
-    //    while the output still fits.
+    // 1. The dirtiest segment, widened over dirty neighbours while the
+    //    output still fits, and over small ones once it has an output
+    //    anyway (a segment with no live row goes alone: dropping it costs
+    //    nothing, rewriting a neighbour would).
     let seed = (0..segs.len())
         .filter(|&i| dirty(&segs[i]))
         .max_by(|&a, &b| segs[a].dead_share().total_cmp(&segs[b].dead_share()));
@@ -263,11 +270,9 @@ pub(crate) fn plan(
         let mut live = segs[i].live_rows;
         let row_bytes = segs.iter().map(|s| s.row_bytes).max().unwrap_or(0);
         loop {
-            let left = lo
-                .checked_sub(1)
-                .filter(|&j| dirty(&segs[j]) || small(&segs[j]));
-            let right =
-                Some(hi + 1).filter(|&j| j < segs.len() && (dirty(&segs[j]) || small(&segs[j])));
+            let takes = |j: usize| dirty(&segs[j]) || (live > 0 && small(&segs[j]));
+            let left = lo.checked_sub(1).filter(|&j| takes(j));
+            let right = Some(hi + 1).filter(|&j| j < segs.len() && takes(j));
             let next = match (left, right) {
                 (Some(l), Some(r)) if segs[l].live_rows <= segs[r].live_rows => Some(l),
                 (Some(_), Some(r)) => Some(r),
@@ -402,6 +407,13 @@ mod tests {
         assert_eq!(why, Reason::Dead);
         // 2 is dirty; 3 is small and fits; 1 and 4 are neither.
         assert_eq!(ids, vec![2, 3]);
+    }
+
+    #[test]
+    fn a_dead_segment_goes_alone() {
+        // The churn of a feed: each round supersedes the whole previous one.
+        let segs = [stat(1, 50, 0), stat(2, 50, 50)];
+        assert_eq!(plan(&segs, &cfg(), false), Some((vec![1], Reason::Dead)));
     }
 
     #[test]

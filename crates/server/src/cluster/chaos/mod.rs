@@ -8,15 +8,19 @@
 //! 2. kill -9 a querynode (then restart it);
 //! 3. kill -9 the datanode owning the shards (then restart it);
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
-//! 5. a mirrored alias with automatic failover: kill -9 every querynode of
+//! 5. compaction under load: the same 2,000 keys rewritten 5 times (each
+//!    round flushed), then a manual compaction to the end: no failed
+//!    request, every key at its last version;
+//! 6. a mirrored alias with automatic failover: kill -9 every querynode of
 //!    the primary (flip, outage, nothing missing from the standby,
 //!    divergence back to 0 after they return, manual failback, alias
 //!    propagation p99);
-//! 6. kill -9 every process, start them all again.
+//! 7. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
 
+mod compaction;
 mod load;
 mod mirror;
 mod report;

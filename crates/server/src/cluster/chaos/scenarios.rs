@@ -16,7 +16,7 @@ use super::load::{self, DIM, Load, LoadStats};
 use super::report::{Report, ScenarioReport};
 use crate::cluster::local::{self, ClusterFile, Shape};
 
-const COLLECTION: &str = "chaos";
+pub(super) const COLLECTION: &str = "chaos";
 const ALIAS: &str = "chaos_live";
 const SHAPE: Shape = Shape {
     coords: 3,
@@ -24,11 +24,12 @@ const SHAPE: Shape = Shape {
     querynodes: 2,
     proxies: 1,
 };
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "leader",
     "querynode",
     "datanode",
     "sigstop",
+    "compaction",
     "mirror",
     "restart-all",
 ];
@@ -83,7 +84,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    async fn load(&mut self) -> Result<Load> {
+    pub(super) async fn load(&mut self) -> Result<Load> {
         self.load_on(COLLECTION).await
     }
 
@@ -95,7 +96,12 @@ impl Ctx<'_> {
     }
 
     /// Stops the load and checks its acknowledged rows are all there.
-    async fn finish(&mut self, name: &str, fault: &str, load: Load) -> Result<ScenarioReport> {
+    pub(super) async fn finish(
+        &mut self,
+        name: &str,
+        fault: &str,
+        load: Load,
+    ) -> Result<ScenarioReport> {
         let stats: LoadStats = load.stop().await;
         let missing = load::missing(&self.file.proxy, COLLECTION, &stats.acked).await?;
         self.acked.extend(&stats.acked);
@@ -222,6 +228,9 @@ async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<Scenari
     }
     if wanted("sigstop") {
         reports.push(sigstop_leader(ctx).await?);
+    }
+    if wanted("compaction") {
+        reports.push(super::compaction::compaction_under_load(ctx).await?);
     }
     if wanted("mirror") {
         reports.push(super::mirror::mirror_failover(ctx).await?);
