@@ -94,6 +94,8 @@ pub async fn start_datanode(
     let store = quiver_storage::open_store(&cfg.store).context("opening the object store")?;
     let mut node_cfg = cfg.datanode.clone();
     node_cfg.node_id = cfg.id;
+    let local = matches!(cfg.store, quiver_storage::StoreConfig::Local { .. });
+    node_cfg.compaction = node_cfg.compaction.for_store(local);
     let catalog = Arc::new(Catalog::new(links.api()));
     let datanode = DataNode::new(node_cfg, store, catalog, shutdown.child_token())?;
     datanode.set_mirror_routes(Arc::new(agent::ClusterMirror {

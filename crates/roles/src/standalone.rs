@@ -72,8 +72,10 @@ impl Standalone {
             .await
             .context("opening coord")?;
         let meta = Arc::new(Catalog::new(Arc::new(coord.clone())));
+        let mut datanode_cfg = config.datanode.clone();
+        datanode_cfg.compaction = datanode_cfg.compaction.for_store(true);
         let datanode = Arc::new(DataNode::new(
-            config.datanode.clone(),
+            datanode_cfg,
             store.clone(),
             meta,
             shutdown.child_token(),

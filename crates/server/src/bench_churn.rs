@@ -143,6 +143,7 @@ impl Round {
     fn print(&self, json: bool) {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let (s50, s99) = (self.search_p50(), percentile(&self.search, 0.99));
+        let smax = percentile(&self.search, 1.0);
         let (v50, v99) = (
             percentile(&self.visible, 0.5),
             percentile(&self.visible, 0.99),
@@ -151,10 +152,10 @@ impl Round {
             json,
             json!({"phase": "round", "round": self.round, "upserts_total": self.upserts_total,
                    "rss_bytes": self.rss_bytes, "data_dir_bytes": self.data_dir_bytes,
-                   "segments": self.segments, "search_p50_ms": s50, "search_p99_ms": s99,
+                   "segments": self.segments, "search_p50_ms": s50, "search_p99_ms": s99, "search_max_ms": smax,
                    "visible_p50_ms": v50, "visible_p99_ms": v99, "round_secs": self.secs}),
             format!(
-                "round {:>3}: {} upserts, RSS {:.1} MiB, data dir {:.1} MiB, {} segments; search p50 {s50:.3} ms, p99 {s99:.3} ms; visible p50 {v50:.3} ms, p99 {v99:.3} ms; {:.2} s",
+                "round {:>3}: {} upserts, RSS {:.1} MiB, data dir {:.1} MiB, {} segments; search p50 {s50:.3} ms, p99 {s99:.3} ms, max {smax:.1} ms; visible p50 {v50:.3} ms, p99 {v99:.3} ms; {:.2} s",
                 self.round,
                 self.upserts_total,
                 mib(self.rss_bytes),
@@ -252,6 +253,16 @@ async fn churn(
         ratio(last.data_dir_bytes as f64, first.data_dir_bytes as f64),
         ratio(last.search_p50(), first.search_p50()),
     );
+    let slowest = rounds
+        .iter()
+        .map(|r| percentile(&r.search, 1.0))
+        .fold(0.0f64, f64::max);
+    let compactions: u64 = server
+        .datanode()
+        .storage()
+        .iter()
+        .map(|s| s.compactions)
+        .sum();
     let count = proxy.count(COLLECTION, Consistency::Strong).await?;
     let expected = (work.keys - work.deleted) as u64;
     let first_wrong = if count != expected {
@@ -263,12 +274,13 @@ async fn churn(
     report(
         args.json,
         json!({"phase": "summary", "rounds": args.rounds, "keys": work.keys, "deleted": work.deleted,
+               "slowest_search_ms": slowest, "compactions": compactions,
                "upserts_total": upserts_total, "segments": last.segments,
                "rss_ratio": rss_ratio, "disk_ratio": disk_ratio, "search_p50_ratio": search_ratio,
                "count": count, "expected_count": expected, "verified": verified,
                "first_wrong": first_wrong}),
         format!(
-            "after {} rounds (last / round 1): RSS x{rss_ratio:.2}, data dir x{disk_ratio:.2}, search p50 x{search_ratio:.2}; count {count} (expected {expected}); verified: {verified}",
+            "after {} rounds (last / round 1): RSS x{rss_ratio:.2}, data dir x{disk_ratio:.2}, search p50 x{search_ratio:.2}; slowest search {slowest:.1} ms; {compactions} compactions; count {count} (expected {expected}); verified: {verified}",
             args.rounds
         ),
     );

@@ -68,7 +68,7 @@ pub fn crash_config(data_dir: &std::path::Path) -> StandaloneConfig {
     c.datanode.compaction.interval_ms = 100;
     c.datanode.compaction.dead_ratio = 0.1;
     c.datanode.compaction.merge_small = 2;
-    c.datanode.compaction.gc_grace_ms = 0;
+    c.datanode.compaction.gc_grace_ms = Some(0);
     c.querynode.search_threads = 1;
     c
 }

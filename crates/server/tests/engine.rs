@@ -447,7 +447,7 @@ async fn churn_is_compacted_and_collected_and_every_key_keeps_its_last_version()
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(dir.path());
     cfg.datanode.compaction.interval_ms = 100;
-    cfg.datanode.compaction.gc_grace_ms = 0;
+    cfg.datanode.compaction.gc_grace_ms = Some(0);
     let s = Standalone::open(cfg, CancellationToken::new())
         .await
         .expect("open");

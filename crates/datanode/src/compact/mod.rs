@@ -47,7 +47,7 @@ pub(crate) async fn run_compactor(
         sweep_soon: false,
         retired: Vec::new(),
     };
-    let grace = Duration::from_millis(cfg.gc_grace_ms);
+    let grace = cfg.gc_grace();
     let mut last_plan = Instant::now() - Duration::from_millis(cfg.interval_ms);
     loop {
         // Wake for new seals, for retired objects coming due, and every second.

@@ -29,8 +29,9 @@ pub struct CompactionConfig {
     /// An object no catalog entry references is deleted once it has stayed
     /// unreferenced this long (ms). Nothing's correctness depends on it: a
     /// querynode whose fetch finds a segment gone subscribes again and gets
-    /// the current list; it only bounds that retry.
-    pub gc_grace_ms: u64,
+    /// the current list; it only bounds that retry. Unset: 1 s on a local
+    /// store (a fetch is a file copy), 60 s on S3 (see [`Self::for_store`]).
+    pub gc_grace_ms: Option<u64>,
     /// How often the shard's objects are listed to find garbage nobody
     /// retired (what a crash left behind) and to count bytes (ms). Segments
     /// a compaction swaps out are deleted after the grace period without it.
@@ -46,13 +47,27 @@ impl Default for CompactionConfig {
             target_bytes: 256 << 20,
             merge_small: 4,
             interval_ms: 10_000,
-            gc_grace_ms: 2_000,
+            gc_grace_ms: None,
             gc_sweep_ms: 60_000,
         }
     }
 }
 
 impl CompactionConfig {
+    /// The grace period when none is set: a local store's readers copy a
+    /// segment in milliseconds; an S3 download of a large one takes longer.
+    pub fn for_store(mut self, local: bool) -> Self {
+        if self.gc_grace_ms.is_none() {
+            self.gc_grace_ms = Some(if local { 1_000 } else { 60_000 });
+        }
+        self
+    }
+
+    /// The grace period in force (1 s if none was set or resolved).
+    pub fn gc_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.gc_grace_ms.unwrap_or(1_000))
+    }
+
     pub fn validate(&self) -> quiver_common::Result<()> {
         use quiver_common::Error;
         if !(self.dead_ratio > 0.0 && self.dead_ratio <= 1.0) {
