@@ -327,10 +327,13 @@ impl Compactor {
             .try_collect()
             .await
             .map_err(|e| Error::Unavailable(format!("listing {prefix}: {e}")))?;
-        // Listed first, then the catalog: a segment registered after the
-        // listing is referenced by the catalog read here.
-        let (catalog, _) = self.meta.segments(id).await?;
+        // Listed, then the in-flight ids, then the catalog (a linearizable
+        // read). A listed object was put after its id went in flight; if it
+        // left the in-flight set before the snapshot, its registration had
+        // committed, and the catalog read after the snapshot holds it. So a
+        // candidate is never a segment being registered, grace or not.
         let in_flight = self.ctx.in_flight.lock().clone();
+        let (catalog, _) = self.meta.segments(id).await?;
         let local: Vec<SegmentId> = self.ctx.state.lock().sealed.iter().map(|s| s.id).collect();
         let referenced = |seg: SegmentId| {
             catalog.iter().any(|s| s.id == seg) || local.contains(&seg) || in_flight.contains(&seg)

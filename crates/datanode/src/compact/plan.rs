@@ -29,8 +29,10 @@ pub struct CompactionConfig {
     /// An object no catalog entry references is deleted once it has stayed
     /// unreferenced this long (ms). Nothing's correctness depends on it: a
     /// querynode whose fetch finds a segment gone subscribes again and gets
-    /// the current list; it only bounds that retry. Unset: 1 s on a local
-    /// store (a fetch is a file copy), 60 s on S3 (see [`Self::for_store`]).
+    /// the current list; it only bounds that retry. Unset: 0 on a local
+    /// store (a reader that opened a file keeps reading it after the unlink;
+    /// one that opens it later subscribes again), 60 s on S3, where a
+    /// download in progress would fail (see [`Self::for_store`]).
     pub gc_grace_ms: Option<u64>,
     /// How often the shard's objects are listed to find garbage nobody
     /// retired (what a crash left behind) and to count bytes (ms). Segments
@@ -54,18 +56,19 @@ impl Default for CompactionConfig {
 }
 
 impl CompactionConfig {
-    /// The grace period when none is set: a local store's readers copy a
-    /// segment in milliseconds; an S3 download of a large one takes longer.
+    /// The grace period when none is set: none on a local store (an open
+    /// file outlives its unlink), 60 s on S3 (a download must not lose
+    /// its object midway).
     pub fn for_store(mut self, local: bool) -> Self {
         if self.gc_grace_ms.is_none() {
-            self.gc_grace_ms = Some(if local { 1_000 } else { 60_000 });
+            self.gc_grace_ms = Some(if local { 0 } else { 60_000 });
         }
         self
     }
 
-    /// The grace period in force (1 s if none was set or resolved).
+    /// The grace period in force (60 s if none was set or resolved).
     pub fn gc_grace(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.gc_grace_ms.unwrap_or(1_000))
+        std::time::Duration::from_millis(self.gc_grace_ms.unwrap_or(60_000))
     }
 
     pub fn validate(&self) -> quiver_common::Result<()> {
