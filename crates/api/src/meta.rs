@@ -87,6 +87,8 @@ pub trait MetaClient: Send + Sync {
         output: Option<SegmentInfo>,
         job: Option<u64>,
     ) -> Result<()>;
+    /// The shard's current owner epoch (0: no owner), read linearizably.
+    async fn shard_epoch(&self, shard: ShardId) -> Result<u64>;
     /// Manual compactions waiting for this shard's owner, oldest first.
     async fn pending_compactions(&self, shard: ShardId) -> Result<Vec<u64>> {
         let _ = shard;

@@ -205,6 +205,15 @@ impl MetaClient for Catalog {
             .await
     }
 
+    async fn shard_epoch(&self, shard: ShardId) -> Result<u64> {
+        Ok(self
+            .coord
+            .read()
+            .await?
+            .shard_owner(shard.collection_id, shard.shard)
+            .map_or(0, |o| o.epoch))
+    }
+
     async fn pending_compactions(&self, shard: ShardId) -> Result<Vec<u64>> {
         Ok(self
             .coord

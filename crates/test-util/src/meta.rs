@@ -82,6 +82,10 @@ impl MetaClient for MemMeta {
         Ok(())
     }
 
+    async fn shard_epoch(&self, shard: ShardId) -> Result<u64> {
+        Ok(self.epochs.lock().get(&shard).copied().unwrap_or(0))
+    }
+
     async fn acquire_shard(&self, shard: ShardId, _node: u64) -> Result<u64> {
         let mut e = self.epochs.lock();
         let epoch = e.entry(shard).or_default();

@@ -334,6 +334,16 @@ impl Compactor {
         // candidate is never a segment being registered, grace or not.
         let in_flight = self.ctx.in_flight.lock().clone();
         let (catalog, _) = self.meta.segments(id).await?;
+        // Only the current owner sweeps: a newer owner's segment being
+        // registered is in its in-flight set, not ours. Read after the
+        // listing, so no newer owner existed when the listing was taken.
+        let current = self.meta.shard_epoch(id).await?;
+        if current != self.ctx.wal.epoch() {
+            return Err(Error::Fenced(format!(
+                "shard {id}: epoch {} is not the current owner epoch {current}; not sweeping",
+                self.ctx.wal.epoch()
+            )));
+        }
         let local: Vec<SegmentId> = self.ctx.state.lock().sealed.iter().map(|s| s.id).collect();
         let referenced = |seg: SegmentId| {
             catalog.iter().any(|s| s.id == seg) || local.contains(&seg) || in_flight.contains(&seg)
