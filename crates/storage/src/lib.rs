@@ -28,7 +28,8 @@ pub use error::{Result, StorageError};
 pub use mirror::{read_mirror_cursor, write_mirror_cursor};
 pub use object_store::{ObjectStore, path::Path as ObjectPath};
 pub use segment::{
-    MappedSegment, SegmentData, encode_segment, fetch_segment, prune_segment_cache, put_segment,
+    MappedSegment, SegmentData, SegmentKeys, encode_segment, fetch_segment, prune_segment_cache,
+    put_segment, read_segment_keys,
 };
 pub use store::{open_local_store, open_store};
 pub use wal::{RecoveryReport, TornTail, Wal, WalOptions, WalRecord};

@@ -22,7 +22,9 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{Column, Error, Result, SegmentId, Vectors};
-use quiver_storage::{MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment};
+use quiver_storage::{
+    MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
+};
 use tokio::sync::Semaphore;
 
 use crate::shard::ShardCtx;
@@ -136,8 +138,16 @@ impl Compactor {
         let mut changed = !gone.is_empty();
         for s in sealed {
             if !self.dir.knows(s.id) {
-                let seg = self.read(s.id).await?;
-                add_to(&mut self.dir, &s, &seg);
+                // Only its keys: a range read, never its vectors.
+                let (c, sh) = (self.ctx.id.collection_id, self.ctx.id.shard);
+                let keys = read_segment_keys(&self.store, c, sh, s.id).await?;
+                self.dir.add(
+                    s.id,
+                    s.max_ts,
+                    keys.pks.iter().zip(keys.timestamps.iter().copied()),
+                    keys.tombstones.iter().map(|(p, t)| (p, *t)),
+                    (keys.dim * 4) as u64,
+                );
                 changed = true;
             }
         }
@@ -386,17 +396,6 @@ impl Compactor {
         }
         Ok(())
     }
-}
-
-fn add_to(dir: &mut Directory, info: &SegmentInfo, seg: &MappedSegment) {
-    let row_bytes = (seg.dim() * 4) as u64;
-    dir.add(
-        info.id,
-        info.max_ts,
-        seg.pks().iter().zip(seg.timestamps().iter().copied()),
-        seg.tombstones().iter().map(|(p, t)| (p, *t)),
-        row_bytes,
-    );
 }
 
 fn row_bytes(v: &Vectors) -> u64 {

@@ -88,13 +88,24 @@ pub(crate) struct Decoded {
     pub tombstones: Vec<(PrimaryKey, Timestamp)>,
 }
 
-/// Validates the whole file (header, offsets, checksum) and decodes all but the vectors.
-pub(crate) fn decode(b: &[u8], what: &str) -> Result<Decoded> {
+/// A segment's header fields: `[segment_id, dim, rows, wal_seq, max_ts,
+/// vectors, pks, timestamps, columns, tombstones, end]` (offsets in order).
+pub(crate) struct Header(pub [u64; 11]);
+
+impl Header {
+    pub const PKS: usize = 6;
+    pub const COLUMNS: usize = 8;
+    pub const TOMBSTONES: usize = 9;
+    pub const END: usize = 10;
+}
+
+/// Checks a header (magic, checksum, version, section order) and returns it.
+pub(crate) fn decode_header(h: &[u8], what: &str) -> Result<Header> {
     let bad = |d: String| StorageError::corrupt(what, d);
-    if b.len() < HEADER_LEN + FOOTER_LEN {
-        return Err(bad(format!("{} bytes is too short", b.len())));
+    if h.len() < HEADER_LEN {
+        return Err(bad(format!("a {}-byte header is too short", h.len())));
     }
-    let mut r = Reader::new(&b[..HEADER_LEN], what);
+    let mut r = Reader::new(&h[..HEADER_LEN], what);
     if r.bytes(4)? != MAGIC {
         return Err(bad("bad magic".into()));
     }
@@ -103,12 +114,72 @@ pub(crate) fn decode(b: &[u8], what: &str) -> Result<Decoded> {
     for x in &mut f {
         *x = r.u64()?;
     }
-    if r.u32()? != crc32fast::hash(&b[..96]) {
+    if r.u32()? != crc32fast::hash(&h[..96]) {
         return Err(bad("header checksum mismatch".into()));
     }
     if version != VERSION {
         return Err(bad(format!("unsupported version {version}")));
     }
+    if f[5] != HEADER_LEN as u64 || f[5..].windows(2).any(|w| w[0] > w[1]) {
+        return Err(bad(format!("bad section offsets {:?}", &f[5..])));
+    }
+    Ok(Header(f))
+}
+
+/// Row keys with their timestamps, and tombstones, decoded from the
+/// sections `pks..columns` and `tombstones..end` of a segment whose header
+/// is `h`.
+pub(crate) fn decode_keys(
+    h: &Header,
+    pks_and_ts: &[u8],
+    tombs: &[u8],
+    what: &str,
+) -> Result<SegmentKeys> {
+    let bad = |d: String| StorageError::corrupt(what, d);
+    let split = (h.0[7] - h.0[Header::PKS]) as usize;
+    if split > pks_and_ts.len() {
+        return Err(bad("pk section out of range".into()));
+    }
+    let mut r = Reader::new(&pks_and_ts[..split], what);
+    let pks = r.pks()?;
+    r.finish()?;
+    let mut r = Reader::new(&pks_and_ts[split..], what);
+    let n = r.len(8)?;
+    let timestamps = (0..n).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    let mut r = Reader::new(tombs, what);
+    let n = r.len(17)?;
+    let tombstones = (0..n)
+        .map(|_| Ok((r.pk()?, r.u64()?)))
+        .collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    if pks.len() as u64 != h.0[2] || timestamps.len() as u64 != h.0[2] {
+        return Err(bad("row counts of the sections disagree".into()));
+    }
+    Ok(SegmentKeys {
+        dim: h.0[1] as usize,
+        pks,
+        timestamps,
+        tombstones,
+    })
+}
+
+/// A segment's keys, read without its vectors or columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentKeys {
+    pub dim: usize,
+    pub pks: Vec<PrimaryKey>,
+    pub timestamps: Vec<Timestamp>,
+    pub tombstones: Vec<(PrimaryKey, Timestamp)>,
+}
+
+/// Validates the whole file (header, offsets, checksum) and decodes all but the vectors.
+pub(crate) fn decode(b: &[u8], what: &str) -> Result<Decoded> {
+    let bad = |d: String| StorageError::corrupt(what, d);
+    if b.len() < HEADER_LEN + FOOTER_LEN {
+        return Err(bad(format!("{} bytes is too short", b.len())));
+    }
+    let Header(f) = decode_header(b, what)?;
     let [
         segment_id,
         dim,
@@ -191,6 +262,36 @@ mod tests {
 
     use super::*;
     use crate::segment::MappedSegment;
+
+    #[test]
+    fn keys_decode_from_their_sections_and_a_bad_header_is_refused() {
+        let d = SegmentData {
+            segment_id: 9,
+            pks: vec![PrimaryKey::Int(3), PrimaryKey::Str("k".into())],
+            timestamps: vec![10, 11],
+            vectors: Vectors::f32(2, vec![1.0, 2.0, 3.0, 4.0]),
+            columns: vec![],
+            tombstones: vec![(PrimaryKey::Int(8), 12)],
+            max_ts: 12,
+            wal_seq: 4,
+        };
+        let b = encode_segment(&d);
+        let h = decode_header(&b, "s").expect("header");
+        let f = &h.0;
+        let keys = decode_keys(
+            &h,
+            &b[f[Header::PKS] as usize..f[Header::COLUMNS] as usize],
+            &b[f[Header::TOMBSTONES] as usize..f[Header::END] as usize],
+            "s",
+        )
+        .expect("keys");
+        assert_eq!((keys.pks, keys.timestamps), (d.pks, d.timestamps));
+        assert_eq!((keys.tombstones, keys.dim), (d.tombstones, 2));
+        let mut bad = b.clone();
+        bad[30] ^= 1;
+        let e = decode_header(&bad, "s").err().expect("corrupt header");
+        assert!(e.to_string().contains("checksum"), "{e}");
+    }
 
     /// A segment file as written by the release before vectors were typed,
     /// built byte by byte: it opens as F32 rows, and encoding what it holds

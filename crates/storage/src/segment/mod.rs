@@ -6,9 +6,9 @@ mod remote;
 
 use quiver_common::{Column, PrimaryKey, Timestamp, Vectors};
 
-pub use format::encode_segment;
+pub use format::{SegmentKeys, encode_segment};
 pub use mapped::MappedSegment;
-pub use remote::{fetch_segment, prune_segment_cache, put_segment};
+pub use remote::{fetch_segment, prune_segment_cache, put_segment, read_segment_keys};
 
 /// The contents of a sealed segment: `pks[i]`, `timestamps[i]`,
 /// `vectors.row(i)` and `columns[c].values[i]` make row `i`. `tombstones` are the

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
 
+use super::format::{HEADER_LEN, Header, SegmentKeys, decode_header, decode_keys};
 use super::{MappedSegment, SegmentData, encode_segment};
 use crate::error::{Result, StorageError};
 use crate::layout;
@@ -82,6 +83,33 @@ pub async fn fetch_segment(
     download(store, &p, &seg_file).await?;
     let seg = open_blocking(seg_file, segment_id).await?;
     Ok((seg, index))
+}
+
+/// The keys of a stored segment (row keys, their timestamps, tombstones),
+/// read with range requests for the header and those sections only: not
+/// the vectors, which are most of its bytes.
+pub async fn read_segment_keys(
+    store: &Arc<dyn ObjectStore>,
+    collection_id: u64,
+    shard: u32,
+    segment_id: u64,
+) -> Result<SegmentKeys> {
+    let p = layout::segment_path(collection_id, shard, segment_id);
+    let what = p.to_string();
+    let range = |r: std::ops::Range<u64>| {
+        let p = p.clone();
+        async move {
+            store
+                .get_range(&p, r)
+                .await
+                .map_err(|e| StorageError::store(p.to_string(), e))
+        }
+    };
+    let header = decode_header(&range(0..HEADER_LEN as u64).await?, &what)?;
+    let f = &header.0;
+    let keys = range(f[Header::PKS]..f[Header::COLUMNS]).await?;
+    let tombs = range(f[Header::TOMBSTONES]..f[Header::END]).await?;
+    decode_keys(&header, &keys, &tombs, &what)
 }
 
 /// Deletes the cached files (segment and index) of a shard's segments for

@@ -263,6 +263,21 @@ async fn segments_round_trip_and_list(store: &Arc<dyn ObjectStore>) {
         .await
         .expect("fetch");
     assert_eq!((seg.len(), idx), (3, None));
+    // Keys alone, by range reads.
+    let keys = quiver_storage::read_segment_keys(store, C, S, 1)
+        .await
+        .expect("keys");
+    assert_eq!(keys.pks, with_index.pks);
+    assert_eq!(keys.timestamps, with_index.timestamps);
+    assert_eq!(keys.tombstones, with_index.tombstones);
+    assert_eq!(keys.dim, 4);
+    let e = quiver_storage::read_segment_keys(store, C, S, 99)
+        .await
+        .expect_err("missing");
+    assert!(
+        matches!(e, quiver_storage::StorageError::NotFound(_)),
+        "{e}"
+    );
     let e = fetch_segment(store, C, S, 99, cache.path())
         .await
         .expect_err("missing");
