@@ -21,6 +21,11 @@ async fn segments_are_bounded_and_writers_wait_for_sealing() {
         seal_rows: SEAL_ROWS,
         max_growing_factor: 2,
         min_index_rows: usize::MAX,
+        // The seals' own bound is under test: no merging of small segments.
+        compaction: quiver_datanode::CompactionConfig {
+            enabled: false,
+            ..Default::default()
+        },
         ..DataNodeConfig::default()
     };
     let node = DataNode::new(
