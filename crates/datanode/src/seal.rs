@@ -101,7 +101,7 @@ async fn seal_once(
     .map_err(|e| Error::Internal(format!("segment build task: {e}")))?;
     let index = match ctx.info.index {
         IndexKind::Hnsw { m, ef_construction } if data.pks.len() >= ctx.config.min_index_rows => {
-            Some(build_index(ctx, &data, m, ef_construction).await?)
+            Some(build_index(ctx, &data, m, ef_construction, ctx.config.index_threads).await?)
         }
         _ => None,
     };
@@ -174,10 +174,10 @@ pub(crate) async fn build_index(
     data: &SegmentData,
     m: usize,
     ef_construction: usize,
+    threads: usize,
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
     let metric = ctx.info.metric;
-    let threads = ctx.config.index_threads;
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A thread of its own at a lower CPU priority (inherited by the build's
     // worker threads): searches and writes preempt index builds.

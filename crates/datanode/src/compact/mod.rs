@@ -217,7 +217,11 @@ impl Compactor {
                 IndexKind::Hnsw { m, ef_construction }
                     if data.pks.len() >= self.ctx.config.min_index_rows =>
                 {
-                    Some(crate::seal::build_index(&self.ctx, &data, m, ef_construction).await?)
+                    let threads = self.ctx.config.compaction.index_threads;
+                    Some(
+                        crate::seal::build_index(&self.ctx, &data, m, ef_construction, threads)
+                            .await?,
+                    )
                 }
                 _ => None,
             };

@@ -26,6 +26,10 @@ pub struct CompactionConfig {
     pub merge_small: usize,
     /// How often a shard looks for work without being woken (ms).
     pub interval_ms: u64,
+    /// Threads building a compaction output's HNSW (at low priority). One by
+    /// default: a compaction is never urgent, and the other cores stay with
+    /// searches and seals.
+    pub index_threads: usize,
     /// An object no catalog entry references is deleted once it has stayed
     /// unreferenced this long (ms). Nothing's correctness depends on it: a
     /// querynode whose fetch finds a segment gone subscribes again and gets
@@ -49,6 +53,7 @@ impl Default for CompactionConfig {
             target_bytes: 256 << 20,
             merge_small: 4,
             interval_ms: 10_000,
+            index_threads: 1,
             gc_grace_ms: None,
             gc_sweep_ms: 60_000,
         }
@@ -83,6 +88,12 @@ impl CompactionConfig {
             return Err(Error::invalid(
                 "datanode.compaction.target_rows",
                 "target_rows and target_bytes must be > 0",
+            ));
+        }
+        if self.index_threads == 0 {
+            return Err(Error::invalid(
+                "datanode.compaction.index_threads",
+                "must be > 0",
             ));
         }
         if self.merge_small < 2 {
