@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quiver_api::{Actor, AliasChange, AliasMeta, CatalogClient, DataClient, QueryClient};
+use quiver_auth::{Caller, Guard, MANAGE_ALIASES, Need};
 use quiver_common::Error;
 use quiver_proto::admin as pb;
 use quiver_proto::admin::admin_service_server::{AdminService, AdminServiceServer};
@@ -18,6 +19,8 @@ use tonic::{Request, Response, Status};
 
 /// What a change is recorded as when the caller gives no name.
 const DEFAULT_ACTOR: &str = "admin-api";
+/// Actor names only coord records (automatic failover).
+const RESERVED_ACTOR_PREFIX: &str = "coord:";
 /// `max_lag_ms` when a mirror request leaves it 0.
 pub const DEFAULT_MAX_LAG_MS: u64 = 1000;
 
@@ -26,6 +29,8 @@ pub struct AdminFront {
     catalog: Arc<dyn CatalogClient>,
     /// Reads and writes for `VerifyAlias` (None: not offered here).
     data_path: Option<(Arc<dyn QueryClient>, Arc<dyn DataClient>)>,
+    /// Checks callers' privileges: alias changes need `ManageAliases`.
+    guard: Arc<Guard>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -35,7 +40,30 @@ impl AdminFront {
         Self {
             catalog,
             data_path: None,
+            guard: Arc::new(Guard::off()),
         }
+    }
+
+    /// Checks callers against `guard` (the one the front door's gate uses).
+    pub fn with_guard(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The gate's caller, if allowed what `need` says, and the message.
+    fn allow<T>(
+        &self,
+        req: Request<T>,
+        need: impl FnOnce(&T) -> Need,
+    ) -> Result<(Caller, T), Status> {
+        let caller = req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+            Status::permission_denied("the request carries no caller identity (not authenticated)")
+        })?;
+        let r = req.into_inner();
+        self.guard
+            .authorize(&caller, &need(&r))
+            .map_err(|d| Status::permission_denied(d.to_string()))?;
+        Ok((caller, r))
     }
 
     /// Offers `VerifyAlias`, reading and repairing through these clients.
@@ -57,6 +85,7 @@ impl AdminFront {
         &self,
         change: AliasChange,
         actor: Option<pb::Actor>,
+        caller: &Caller,
     ) -> Reply<pb::AliasStatus> {
         let alias = match &change {
             AliasChange::Alter { alias, .. }
@@ -68,11 +97,7 @@ impl AdminFront {
             return Err(to_status(&Error::invalid("alias", "must not be empty")));
         }
         let actor = actor.unwrap_or_default();
-        let by = if actor.by.trim().is_empty() {
-            DEFAULT_ACTOR.to_string()
-        } else {
-            actor.by
-        };
+        let by = recorded_actor(caller, &actor.by).map_err(|e| to_status(&e))?;
         let epoch = self
             .catalog
             .change_alias(change, Actor::new(by, actor.reason))
@@ -136,6 +161,35 @@ pub fn alias_status(alias: &str, meta: &AliasMeta) -> pb::AliasStatus {
     }
 }
 
+/// Who an alias change is recorded as: the authenticated user (whatever
+/// the client wrote), or with auth off the client's name — never one of
+/// coord's own (`coord:…`).
+fn recorded_actor(caller: &Caller, claimed: &str) -> Result<String, Error> {
+    if let Some(user) = caller.user() {
+        return Ok(user.to_string());
+    }
+    let claimed = claimed.trim();
+    if claimed.starts_with(RESERVED_ACTOR_PREFIX) {
+        return Err(Error::invalid(
+            "actor.by",
+            format!("names starting with {RESERVED_ACTOR_PREFIX:?} are coord's own"),
+        ));
+    }
+    Ok(if claimed.is_empty() {
+        DEFAULT_ACTOR.to_string()
+    } else {
+        claimed.to_string()
+    })
+}
+
+impl AdminFront {
+    /// A privilege on an alias or the collection it targets.
+    fn on_alias(&self, privilege: &'static str, alias: &str) -> Need {
+        let target = self.catalog.alias(alias).map(|m| m.collection);
+        Need::on(privilege, std::iter::once(alias.to_string()).chain(target))
+    }
+}
+
 fn not_found(alias: &str) -> Status {
     Status::not_found(format!("alias {alias:?} does not exist"))
 }
@@ -146,7 +200,7 @@ impl AdminService for AdminFront {
         &self,
         request: Request<pb::MirrorAliasRequest>,
     ) -> Reply<pb::AliasStatus> {
-        let r = request.into_inner();
+        let (caller, r) = self.allow(request, |_| Need::global(MANAGE_ALIASES))?;
         for (field, value) in [("primary", &r.primary), ("standby", &r.standby)] {
             if value.is_empty() {
                 return Err(to_status(&Error::invalid(field, "must name a collection")));
@@ -163,11 +217,11 @@ impl AdminService for AdminFront {
                 r.max_lag_ms
             },
         };
-        self.change(change, r.actor).await
+        self.change(change, r.actor, &caller).await
     }
 
     async fn alter_alias(&self, request: Request<pb::AlterAliasRequest>) -> Reply<pb::AliasStatus> {
-        let r = request.into_inner();
+        let (caller, r) = self.allow(request, |_| Need::global(MANAGE_ALIASES))?;
         if r.collection.is_empty() {
             return Err(to_status(&Error::invalid(
                 "collection",
@@ -179,29 +233,30 @@ impl AdminService for AdminFront {
             collection: r.collection,
             expect: r.expect,
         };
-        self.change(change, r.actor).await
+        self.change(change, r.actor, &caller).await
     }
 
     async fn flip_alias(&self, request: Request<pb::FlipAliasRequest>) -> Reply<pb::AliasStatus> {
-        let r = request.into_inner();
+        let (caller, r) = self.allow(request, |_| Need::global(MANAGE_ALIASES))?;
         let change = AliasChange::Flip {
             alias: r.alias,
             expect: r.expect,
         };
-        self.change(change, r.actor).await
+        self.change(change, r.actor, &caller).await
     }
 
     async fn pin_alias(&self, request: Request<pb::PinAliasRequest>) -> Reply<pb::AliasStatus> {
-        let r = request.into_inner();
+        let (caller, r) = self.allow(request, |_| Need::global(MANAGE_ALIASES))?;
         let change = AliasChange::Pin {
             alias: r.alias,
             pinned: r.pinned,
         };
-        self.change(change, r.actor).await
+        self.change(change, r.actor, &caller).await
     }
 
     async fn show_alias(&self, request: Request<pb::ShowAliasRequest>) -> Reply<pb::AliasStatus> {
-        let alias = request.into_inner().alias;
+        let (_, r) = self.allow(request, |r| self.on_alias("DescribeAlias", &r.alias))?;
+        let alias = r.alias;
         let meta = self
             .catalog
             .alias(&alias)
@@ -213,7 +268,13 @@ impl AdminService for AdminFront {
         &self,
         request: Request<pb::VerifyAliasRequest>,
     ) -> Reply<pb::VerifyReport> {
-        let r = request.into_inner();
+        let (_, r) = self.allow(request, |r| {
+            if r.repair {
+                Need::global(MANAGE_ALIASES)
+            } else {
+                self.on_alias("DescribeAlias", &r.alias)
+            }
+        })?;
         let Some((query, data)) = &self.data_path else {
             return Err(Status::unimplemented(
                 "this server does not verify aliases (no data path)",
@@ -266,7 +327,17 @@ impl AdminService for AdminFront {
         &self,
         request: Request<pb::CollectionStorageRequest>,
     ) -> Reply<pb::CollectionStorageReply> {
-        let name = request.into_inner().collection;
+        let (_, r) = self.allow(request, |r| {
+            let resolved = self
+                .catalog
+                .collection(&r.collection)
+                .map(|c| c.schema.name);
+            Need::on(
+                "GetStatistics",
+                std::iter::once(r.collection.clone()).chain(resolved),
+            )
+        })?;
+        let name = r.collection;
         let Some(info) = self.catalog.collection(&name) else {
             return Err(Status::not_found(format!("collection not found: {name:?}")));
         };
@@ -295,8 +366,9 @@ impl AdminService for AdminFront {
 
     async fn list_aliases(
         &self,
-        _request: Request<pb::ListAliasesRequest>,
+        request: Request<pb::ListAliasesRequest>,
     ) -> Reply<pb::ListAliasesReply> {
+        self.allow(request, |_| Need::global("ListAliases"))?;
         let mut aliases = Vec::new();
         for (alias, _) in self.catalog.aliases() {
             if let Some(meta) = self.catalog.alias(&alias) {

@@ -220,6 +220,18 @@ pub trait CatalogClient: Send + Sync {
         let _ = id;
         Ok(None)
     }
+    /// Users, roles and grants as this front door sees them now.
+    fn security(&self) -> std::sync::Arc<quiver_auth::SecurityState> {
+        std::sync::Arc::default()
+    }
+    /// Changes users, roles or grants (passwords arrive hashed); returns
+    /// once this front door's view holds the change.
+    async fn change_security(&self, op: quiver_auth::SecurityOp) -> Result<()> {
+        let _ = op;
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change users or roles".into(),
+        ))
+    }
 }
 
 /// Creation and last-change times of a collection, as hybrid timestamps

@@ -190,7 +190,7 @@ impl Guard {
     }
 
     /// Whether `caller` may do what `need` says (always, with auth off).
-    pub fn authorize(&self, caller: &Caller, need: &Need<'_>) -> Result<(), Denied> {
+    pub fn authorize(&self, caller: &Caller, need: &Need) -> Result<(), Denied> {
         match caller {
             Caller::Anyone => Ok(()),
             Caller::User(user) if self.security().allows(user, need) => Ok(()),
@@ -258,7 +258,9 @@ mod tests {
             Err(AuthError::Malformed)
         );
         assert_eq!(
-            guard.authenticate(Some(header("no-colon").as_bytes())).await,
+            guard
+                .authenticate(Some(header("no-colon").as_bytes()))
+                .await,
             Err(AuthError::Malformed)
         );
         // The password changes: the cached verification no longer counts.
@@ -294,14 +296,8 @@ mod tests {
                 .authorize(&Caller::Anyone, &Need::global("DropCollection"))
                 .is_ok()
         );
-        let denied = Guard::new(
-            true,
-            Arc::new(|| Arc::new(SecurityState::default())),
-        )
-        .authorize(
-            &Caller::User("bob".into()),
-            &Need::on("Insert", ["books"]),
-        );
+        let denied = Guard::new(true, Arc::new(|| Arc::new(SecurityState::default())))
+            .authorize(&Caller::User("bob".into()), &Need::on("Insert", ["books"]));
         assert_eq!(
             denied.map_err(|d| d.to_string()),
             Err("PrivilegeInsert: permission deny to bob in the `default` database".into())

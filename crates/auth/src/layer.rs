@@ -61,7 +61,7 @@ pub async fn check(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) 
         };
     }
     if let Err(refusal) = same_site(req.method(), req.headers(), &gate.http) {
-        return refusal;
+        return *refusal;
     }
     let open = req.uri().path() == "/metrics" && !gate.http.protect_metrics;
     let caller = if open || !gate.guard.enabled() {
@@ -128,8 +128,12 @@ fn host_of(authority: &str) -> &str {
 /// DNS rebinding and cross-site requests: the `Host` must be an IP
 /// literal, `localhost` or an allowed name; a request that is not a read
 /// must carry no `Origin`, or one whose authority is the `Host`.
-fn same_site(method: &Method, headers: &HeaderMap, policy: &HttpPolicy) -> Result<(), Response> {
-    let refuse = |msg: String| Err((StatusCode::FORBIDDEN, msg).into_response());
+fn same_site(
+    method: &Method,
+    headers: &HeaderMap,
+    policy: &HttpPolicy,
+) -> Result<(), Box<Response>> {
+    let refuse = |msg: String| Err(Box::new((StatusCode::FORBIDDEN, msg).into_response()));
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -5,8 +5,8 @@
 //! the front door's gate (`layer.rs`: gRPC and HTTP credentials, Host and
 //! Origin checks).
 
-pub mod layer;
 mod guard;
+pub mod layer;
 mod model;
 mod password;
 pub mod privilege;

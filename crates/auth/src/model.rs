@@ -142,9 +142,7 @@ fn invalid(field: &str, rule: impl Into<String>) -> SecurityError {
 pub fn check_name(field: &str, name: &str) -> Result<(), SecurityError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !first_ok
-        || name.len() > 32
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    if !first_ok || name.len() > 32 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         return Err(invalid(
             field,
@@ -172,47 +170,54 @@ pub fn check_password(field: &str, password: &str) -> Result<(), SecurityError> 
 /// What a request needs: a privilege on some objects (collection names,
 /// a user name, or `*` for global privileges).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Need<'a> {
+pub struct Need {
     pub privilege: &'static str,
-    pub objects: Vec<&'a str>,
+    pub objects: Vec<String>,
 }
 
-impl<'a> Need<'a> {
+impl Need {
     /// A global privilege (its object is `*`).
     pub fn global(privilege: &'static str) -> Self {
         Self {
             privilege,
-            objects: vec!["*"],
+            objects: vec!["*".into()],
         }
     }
 
-    /// A privilege on named objects (a collection and its alias, a user).
-    pub fn on(privilege: &'static str, objects: impl IntoIterator<Item = &'a str>) -> Self {
-        let objects: Vec<&str> = objects.into_iter().filter(|o| !o.is_empty()).collect();
-        Self {
-            privilege,
-            objects: if objects.is_empty() {
-                vec!["*"]
-            } else {
-                objects
-            },
+    /// A privilege on named objects (a collection and its alias, a user);
+    /// none named means `*`.
+    pub fn on<S: Into<String>>(
+        privilege: &'static str,
+        objects: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let mut objects: Vec<String> = objects
+            .into_iter()
+            .map(Into::into)
+            .filter(|o| !o.is_empty())
+            .collect();
+        if objects.is_empty() {
+            objects.push("*".into());
         }
+        Self { privilege, objects }
     }
 }
 
 impl SecurityState {
     /// The roles `user` holds, the implicit `public` included.
     pub fn roles_of<'s>(&'s self, user: &str) -> impl Iterator<Item = &'s str> + 's {
-        let own = self.users.get(user).into_iter().flat_map(|u| u.roles.iter());
-        own.map(String::as_str)
-            .chain(std::iter::once(PUBLIC_ROLE))
+        let own = self
+            .users
+            .get(user)
+            .into_iter()
+            .flat_map(|u| u.roles.iter());
+        own.map(String::as_str).chain(std::iter::once(PUBLIC_ROLE))
     }
 
     /// Whether `user` may do what `need` says: root and holders of `admin`
     /// may do anything; anyone else needs a grant (on one of its roles,
     /// `public` included) that covers the privilege on `*` or on one of the
     /// named objects (a collection's name or the alias the client used).
-    pub fn allows(&self, user: &str, need: &Need<'_>) -> bool {
+    pub fn allows(&self, user: &str, need: &Need) -> bool {
         if user == ROOT {
             return true;
         }
@@ -222,8 +227,7 @@ impl SecurityState {
                 || self.roles.get(role).is_some_and(|grants| {
                     grants.iter().any(|g| {
                         privilege::covers(&g.privilege, need.privilege)
-                            && (g.object_name == "*"
-                                || need.objects.iter().any(|o| *o == g.object_name))
+                            && (g.object_name == "*" || need.objects.contains(&g.object_name))
                     })
                 })
         })
@@ -331,10 +335,7 @@ impl SecurityState {
             SecurityOp::RemoveUserFromRole { user, role } => {
                 self.role_exists(role)?;
                 if user == ROOT && role == ADMIN_ROLE {
-                    return Err(invalid(
-                        "role_name",
-                        "the root user keeps the admin role",
-                    ));
+                    return Err(invalid("role_name", "the root user keeps the admin role"));
                 }
                 self.users
                     .get_mut(user)
@@ -345,7 +346,10 @@ impl SecurityState {
             SecurityOp::Grant { role, grant } => {
                 check_grant(grant)?;
                 if role == ADMIN_ROLE {
-                    return Err(invalid("role", "the admin role holds every privilege already"));
+                    return Err(invalid(
+                        "role",
+                        "the admin role holds every privilege already",
+                    ));
                 }
                 self.roles
                     .get_mut(role)
@@ -383,7 +387,10 @@ fn check_grant(g: &Grant) -> Result<(), SecurityError> {
     let Some(canonical) = privilege::canonical(&g.privilege) else {
         return Err(invalid(
             "privilege",
-            format!("{:?} is not a Milvus privilege or built-in privilege group", g.privilege),
+            format!(
+                "{:?} is not a Milvus privilege or built-in privilege group",
+                g.privilege
+            ),
         ));
     };
     if canonical != g.privilege {

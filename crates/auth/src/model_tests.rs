@@ -80,9 +80,13 @@ fn refused_changes_leave_the_state_alone() {
     let before = s.clone();
     for op in [
         SecurityOp::DeleteUser { name: ROOT.into() },
-        SecurityOp::DeleteUser { name: "ghost".into() },
+        SecurityOp::DeleteUser {
+            name: "ghost".into(),
+        },
         SecurityOp::CreateRole { name: "r".into() },
-        SecurityOp::CreateRole { name: "1bad".into() },
+        SecurityOp::CreateRole {
+            name: "1bad".into(),
+        },
         SecurityOp::DropRole {
             name: PUBLIC_ROLE.into(),
             force: true,

@@ -3,9 +3,9 @@
 //! travel inside the string, so stronger defaults later still verify old
 //! hashes.
 
-use rand::RngCore;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::RngCore;
 
 /// Hashes `password` (slow by design: tens of milliseconds; call it off
 /// the async runtime's worker threads).

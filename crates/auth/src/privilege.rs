@@ -188,7 +188,11 @@ const GROUPS: &[Group] = &[
     Group {
         name: "CollectionAdmin",
         object: ObjectType::Collection,
-        tiers: &[COLLECTION_READ_ONLY, COLLECTION_READ_WRITE, COLLECTION_ADMIN],
+        tiers: &[
+            COLLECTION_READ_ONLY,
+            COLLECTION_READ_WRITE,
+            COLLECTION_ADMIN,
+        ],
     },
     Group {
         name: "DatabaseReadOnly",
@@ -276,7 +280,12 @@ pub fn covers(granted: &str, privilege: &str) -> bool {
 pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     GROUPS
         .iter()
-        .map(|g| (g.name, g.tiers.iter().flat_map(|t| t.iter().copied()).collect()))
+        .map(|g| {
+            (
+                g.name,
+                g.tiers.iter().flat_map(|t| t.iter().copied()).collect(),
+            )
+        })
         .collect()
 }
 

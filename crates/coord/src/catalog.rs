@@ -288,6 +288,14 @@ impl CatalogClient for Catalog {
             .is_some_and(|m| !m.released)
     }
 
+    fn security(&self) -> Arc<quiver_auth::SecurityState> {
+        self.coord.state().security().clone()
+    }
+
+    async fn change_security(&self, op: quiver_auth::SecurityOp) -> Result<()> {
+        self.coord.change_security(op).await
+    }
+
     async fn storage(&self) -> Vec<quiver_api::ShardStorage> {
         match &self.local {
             Some(local) => local.storage(),

@@ -116,6 +116,10 @@ pub enum MetaCommand {
         epoch: u64,
         job: u64,
     },
+    /// Users, roles and grants (passwords arrive hashed).
+    Security {
+        op: quiver_auth::SecurityOp,
+    },
 }
 
 /// What a successfully applied command returns.
@@ -169,6 +173,7 @@ impl MetaCommand {
             MetaCommand::CompactSegments { .. } => "compact segments",
             MetaCommand::RequestCompaction { .. } => "request compaction",
             MetaCommand::FinishCompaction { .. } => "finish compaction",
+            MetaCommand::Security { .. } => "change users or roles",
         }
     }
 }

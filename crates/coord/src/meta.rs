@@ -282,6 +282,12 @@ pub trait MetaOps: CoordApi {
         Ok(())
     }
 
+    /// Changes users, roles or grants.
+    async fn change_security(&self, op: quiver_auth::SecurityOp) -> Result<()> {
+        self.propose(MetaCommand::Security { op }).await?;
+        Ok(())
+    }
+
     /// Starts a manual compaction of a collection; returns its id.
     async fn request_compaction(&self, collection: &str) -> Result<u64> {
         let cmd = MetaCommand::RequestCompaction {

@@ -4,6 +4,9 @@
 //! [`crate::rules`] change it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+pub use quiver_auth::SecurityState;
 
 pub use quiver_api::{ALIAS_HISTORY, AliasEvent, AliasMeta, MirrorMeta};
 use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
@@ -177,6 +180,10 @@ pub struct MetaState {
     /// Manual compactions, by id (the newest few finished ones are kept).
     #[serde(default)]
     pub(crate) compactions: BTreeMap<u64, CompactionJob>,
+    /// Users, roles and grants (`quiver_auth`); data dirs written before
+    /// security existed open with the built-in roles and no users.
+    #[serde(default)]
+    pub(crate) security: Arc<SecurityState>,
 }
 
 impl Default for MetaState {
@@ -192,11 +199,17 @@ impl Default for MetaState {
             nodes: BTreeMap::new(),
             replicas: BTreeMap::new(),
             compactions: BTreeMap::new(),
+            security: Arc::default(),
         }
     }
 }
 
 impl MetaState {
+    /// Users, roles and grants.
+    pub fn security(&self) -> &Arc<SecurityState> {
+        &self.security
+    }
+
     pub fn version(&self) -> u64 {
         self.version
     }

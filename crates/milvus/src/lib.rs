@@ -10,6 +10,7 @@
 //! This crate is only the protocol adapter: validation, routing, consistency
 //! and scatter/gather live in `quiver-proxy`, which knows nothing of Milvus.
 
+mod access;
 mod alias;
 mod compaction;
 mod ddl;
@@ -26,11 +27,13 @@ mod schema;
 mod search;
 mod server;
 mod status;
+mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use quiver_api::CatalogClient;
+use quiver_auth::Guard;
 use quiver_common::{Error, HybridClock, Result};
 
 use quiver_proxy::Proxy;
@@ -54,6 +57,8 @@ pub struct MilvusFront {
     index_ddl: tokio::sync::RwLock<()>,
     /// AllocTimestamp: unique, increasing hybrid timestamps.
     clock: HybridClock,
+    /// Checks callers' privileges (`access.rs`); auth off unless set.
+    guard: Arc<Guard>,
 }
 
 impl MilvusFront {
@@ -64,7 +69,14 @@ impl MilvusFront {
             next_client: AtomicI64::new(1),
             index_ddl: tokio::sync::RwLock::new(()),
             clock: HybridClock::new(),
+            guard: Arc::new(Guard::off()),
         }
+    }
+
+    /// Checks callers against `guard` (the one the front door's gate uses).
+    pub fn with_guard(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// The tonic service to add to a server.

@@ -6,6 +6,8 @@ use quiver_proto::milvus::milvus_service_server::MilvusService;
 use quiver_proto::milvus::*;
 use tonic::{Request, Response, Status};
 
+use quiver_auth::Need;
+
 use super::MilvusFront;
 
 #[tonic::async_trait]
@@ -14,7 +16,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<CreateCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |_| vec![Need::global("CreateCollection")])?;
         Ok(Response::new(self.create_collection(r).await))
     }
 
@@ -22,7 +24,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DropCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |_| vec![Need::global("DropCollection")])?;
         Ok(Response::new(self.drop_collection(r).await))
     }
 
@@ -30,7 +32,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<HasCollectionRequest>,
     ) -> Result<Response<BoolResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DescribeCollection", &r.collection_name))?;
         Ok(Response::new(self.has_collection(r)))
     }
 
@@ -38,7 +40,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<LoadCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Load", &r.collection_name))?;
         Ok(Response::new(self.load_collection(r).await))
     }
 
@@ -46,7 +48,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ReleaseCollectionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Release", &r.collection_name))?;
         Ok(Response::new(self.release_collection(r).await))
     }
 
@@ -54,7 +56,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DescribeCollectionRequest>,
     ) -> Result<Response<DescribeCollectionResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DescribeCollection", &r.collection_name))?;
         Ok(Response::new(self.describe_collection(r)))
     }
 
@@ -62,7 +64,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetCollectionStatisticsRequest>,
     ) -> Result<Response<GetCollectionStatisticsResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("GetStatistics", &r.collection_name))?;
         Ok(Response::new(self.statistics(r).await))
     }
 
@@ -70,7 +72,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ShowCollectionsRequest>,
     ) -> Result<Response<ShowCollectionsResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |_| vec![Need::global("ShowCollections")])?;
         Ok(Response::new(self.show_collections(r)))
     }
 
@@ -78,7 +80,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<CreatePartitionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("CreatePartition", &r.collection_name))?;
         Ok(Response::new(MilvusFront::create_partition(self, r)))
     }
 
@@ -86,7 +88,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DropPartitionRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DropPartition", &r.collection_name))?;
         Ok(Response::new(MilvusFront::drop_partition(self, r)))
     }
 
@@ -94,7 +96,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<HasPartitionRequest>,
     ) -> Result<Response<BoolResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("HasPartition", &r.collection_name))?;
         Ok(Response::new(MilvusFront::has_partition(self, r)))
     }
 
@@ -102,7 +104,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<LoadPartitionsRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Load", &r.collection_name))?;
         Ok(Response::new(MilvusFront::load_partitions(self, r).await))
     }
 
@@ -110,7 +112,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ReleasePartitionsRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Release", &r.collection_name))?;
         Ok(Response::new(
             MilvusFront::release_partitions(self, r).await,
         ))
@@ -120,7 +122,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetPartitionStatisticsRequest>,
     ) -> Result<Response<GetPartitionStatisticsResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("GetStatistics", &r.collection_name))?;
         Ok(Response::new(self.partition_statistics(r).await))
     }
 
@@ -128,7 +130,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ShowPartitionsRequest>,
     ) -> Result<Response<ShowPartitionsResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("ShowPartitions", &r.collection_name))?;
         Ok(Response::new(MilvusFront::show_partitions(self, r)))
     }
 
@@ -136,7 +138,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetLoadingProgressRequest>,
     ) -> Result<Response<GetLoadingProgressResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("GetLoadingProgress", &r.collection_name))?;
         Ok(Response::new(self.loading_progress(r)))
     }
 
@@ -144,7 +146,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetLoadStateRequest>,
     ) -> Result<Response<GetLoadStateResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("GetLoadState", &r.collection_name))?;
         Ok(Response::new(self.load_state(r)))
     }
 
@@ -152,7 +154,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<CreateAliasRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("CreateAlias", &r.collection_name))?;
         Ok(Response::new(MilvusFront::create_alias(self, r).await))
     }
 
@@ -160,7 +162,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DropAliasRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DropAlias", &r.alias))?;
         Ok(Response::new(MilvusFront::drop_alias(self, r).await))
     }
 
@@ -168,7 +170,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<AlterAliasRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("CreateAlias", &r.collection_name))?;
         Ok(Response::new(MilvusFront::alter_alias(self, r).await))
     }
 
@@ -176,7 +178,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DescribeAliasRequest>,
     ) -> Result<Response<DescribeAliasResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DescribeAlias", &r.alias))?;
         Ok(Response::new(MilvusFront::describe_alias(self, r)))
     }
 
@@ -184,7 +186,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ListAliasesRequest>,
     ) -> Result<Response<ListAliasesResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("ListAliases", &r.collection_name))?;
         Ok(Response::new(MilvusFront::list_aliases(self, r)))
     }
 
@@ -192,7 +194,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<CreateIndexRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("CreateIndex", &r.collection_name))?;
         Ok(Response::new(MilvusFront::create_index(self, r).await))
     }
 
@@ -200,7 +202,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DescribeIndexRequest>,
     ) -> Result<Response<DescribeIndexResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("IndexDetail", &r.collection_name))?;
         Ok(Response::new(MilvusFront::describe_index(self, r).await))
     }
 
@@ -208,7 +210,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DropIndexRequest>,
     ) -> Result<Response<common::Status>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("DropIndex", &r.collection_name))?;
         Ok(Response::new(MilvusFront::drop_index(self, r)))
     }
 
@@ -216,7 +218,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<InsertRequest>,
     ) -> Result<Response<MutationResult>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Insert", &r.collection_name))?;
         Ok(Response::new(MilvusFront::insert(self, r).await))
     }
 
@@ -224,7 +226,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<MutationResult>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Delete", &r.collection_name))?;
         Ok(Response::new(MilvusFront::delete(self, r).await))
     }
 
@@ -232,12 +234,12 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<UpsertRequest>,
     ) -> Result<Response<MutationResult>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Upsert", &r.collection_name))?;
         Ok(Response::new(MilvusFront::upsert(self, r).await))
     }
 
     async fn search(&self, req: Request<SearchRequest>) -> Result<Response<SearchResults>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Search", &r.collection_name))?;
         Ok(Response::new(MilvusFront::search(self, r).await))
     }
 
@@ -245,7 +247,9 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ManualCompactionRequest>,
     ) -> Result<Response<ManualCompactionResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| {
+            self.on_id("Compaction", r.collection_id, &r.collection_name)
+        })?;
         Ok(Response::new(self.manual_compaction(r).await))
     }
 
@@ -253,6 +257,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetCompactionStateRequest>,
     ) -> Result<Response<GetCompactionStateResponse>, Status> {
+        self.caller(&req)?;
         let r = req.into_inner();
         Ok(Response::new(self.compaction_state(r).await))
     }
@@ -261,17 +266,18 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetCompactionPlansRequest>,
     ) -> Result<Response<GetCompactionPlansResponse>, Status> {
+        self.caller(&req)?;
         let r = req.into_inner();
         Ok(Response::new(self.compaction_plans(r).await))
     }
 
     async fn flush(&self, req: Request<FlushRequest>) -> Result<Response<FlushResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on_all("Flush", &r.collection_names))?;
         Ok(Response::new(MilvusFront::flush(self, r).await))
     }
 
     async fn query(&self, req: Request<QueryRequest>) -> Result<Response<QueryResults>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("Query", &r.collection_name))?;
         Ok(Response::new(MilvusFront::query(self, r).await))
     }
 
@@ -279,7 +285,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetFlushStateRequest>,
     ) -> Result<Response<GetFlushStateResponse>, Status> {
-        let r = req.into_inner();
+        let r = self.allow(req, |r| self.on("GetFlushState", &r.collection_name))?;
         Ok(Response::new(self.flush_state(r)))
     }
 
@@ -287,6 +293,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<GetVersionRequest>,
     ) -> Result<Response<GetVersionResponse>, Status> {
+        self.caller(&req)?;
         let _r = req.into_inner();
         Ok(Response::new(self.version()))
     }
@@ -295,6 +302,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<CheckHealthRequest>,
     ) -> Result<Response<CheckHealthResponse>, Status> {
+        self.caller(&req)?;
         let _r = req.into_inner();
         Ok(Response::new(self.health()))
     }
@@ -303,6 +311,7 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<ConnectRequest>,
     ) -> Result<Response<ConnectResponse>, Status> {
+        self.caller(&req)?;
         let _r = req.into_inner();
         Ok(Response::new(MilvusFront::connect(self)))
     }
@@ -311,7 +320,158 @@ impl MilvusService for MilvusFront {
         &self,
         req: Request<AllocTimestampRequest>,
     ) -> Result<Response<AllocTimestampResponse>, Status> {
+        self.caller(&req)?;
         let _r = req.into_inner();
         Ok(Response::new(self.alloc_timestamp()))
+    }
+
+    async fn create_credential(
+        &self,
+        req: Request<CreateCredentialRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateOwnership")])?;
+        Ok(Response::new(MilvusFront::create_credential(self, r).await))
+    }
+
+    /// A user may change its own password; changing another's needs
+    /// `UpdateUser` on it.
+    async fn update_credential(
+        &self,
+        req: Request<UpdateCredentialRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let caller = self.caller(&req)?;
+        let own = caller.user() == Some(req.get_ref().username.as_str());
+        let r = self.allow(req, |r| {
+            if own {
+                Vec::new()
+            } else {
+                vec![Need::on("UpdateUser", [r.username.as_str()])]
+            }
+        })?;
+        Ok(Response::new(
+            MilvusFront::update_credential(self, &caller, r).await,
+        ))
+    }
+
+    async fn delete_credential(
+        &self,
+        req: Request<DeleteCredentialRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DropOwnership")])?;
+        Ok(Response::new(MilvusFront::delete_credential(self, r).await))
+    }
+
+    async fn list_cred_users(
+        &self,
+        req: Request<ListCredUsersRequest>,
+    ) -> Result<Response<ListCredUsersResponse>, Status> {
+        self.allow(req, |_| vec![Need::global("SelectOwnership")])?;
+        Ok(Response::new(MilvusFront::list_cred_users(self)))
+    }
+
+    async fn create_role(
+        &self,
+        req: Request<CreateRoleRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateOwnership")])?;
+        Ok(Response::new(MilvusFront::create_role(self, r).await))
+    }
+
+    async fn drop_role(
+        &self,
+        req: Request<DropRoleRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DropOwnership")])?;
+        Ok(Response::new(MilvusFront::drop_role(self, r).await))
+    }
+
+    async fn operate_user_role(
+        &self,
+        req: Request<OperateUserRoleRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("ManageOwnership")])?;
+        Ok(Response::new(MilvusFront::operate_user_role(self, r).await))
+    }
+
+    async fn select_role(
+        &self,
+        req: Request<SelectRoleRequest>,
+    ) -> Result<Response<SelectRoleResponse>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("SelectOwnership")])?;
+        Ok(Response::new(MilvusFront::select_role(self, r)))
+    }
+
+    /// A user may see its own roles.
+    async fn select_user(
+        &self,
+        req: Request<SelectUserRequest>,
+    ) -> Result<Response<SelectUserResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let named = req.get_ref().user.as_ref().map(|u| u.name.clone());
+        let own = named.is_some() && caller.user() == named.as_deref();
+        let r = self.allow(req, |_| {
+            if own {
+                Vec::new()
+            } else {
+                vec![Need::on("SelectUser", named.clone())]
+            }
+        })?;
+        Ok(Response::new(MilvusFront::select_user(self, r)))
+    }
+
+    async fn operate_privilege(
+        &self,
+        req: Request<OperatePrivilegeRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let caller = self.caller(&req)?;
+        let r = self.allow(req, |_| vec![Need::global("ManageOwnership")])?;
+        Ok(Response::new(
+            MilvusFront::operate_privilege(self, &caller, r).await,
+        ))
+    }
+
+    async fn operate_privilege_v2(
+        &self,
+        req: Request<OperatePrivilegeV2Request>,
+    ) -> Result<Response<common::Status>, Status> {
+        let caller = self.caller(&req)?;
+        let r = self.allow(req, |_| vec![Need::global("ManageOwnership")])?;
+        Ok(Response::new(
+            MilvusFront::operate_privilege_v2(self, &caller, r).await,
+        ))
+    }
+
+    /// A user may see the grants of its own roles.
+    async fn select_grant(
+        &self,
+        req: Request<SelectGrantRequest>,
+    ) -> Result<Response<SelectGrantResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let role = req
+            .get_ref()
+            .entity
+            .as_ref()
+            .and_then(|e| e.role.as_ref())
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        let own = caller
+            .user()
+            .is_some_and(|u| self.catalog.security().roles_of(u).any(|r| r == role));
+        let r = self.allow(req, |_| {
+            if own {
+                Vec::new()
+            } else {
+                vec![Need::global("SelectOwnership")]
+            }
+        })?;
+        Ok(Response::new(MilvusFront::select_grant(self, r)))
+    }
+
+    async fn list_privilege_groups(
+        &self,
+        req: Request<ListPrivilegeGroupsRequest>,
+    ) -> Result<Response<ListPrivilegeGroupsResponse>, Status> {
+        self.allow(req, |_| vec![Need::global("ListPrivilegeGroups")])?;
+        Ok(Response::new(MilvusFront::list_privilege_groups(self)))
     }
 }

@@ -49,8 +49,8 @@ fn unimplemented_message(path: &str) -> String {
         .take(64)
         .collect();
     format!(
-        "Quiver does not serve the Milvus RPC {method:?} (no databases, users, iterators \
-         or hybrid search; see the README's Milvus compatibility notes)"
+        "Quiver does not serve the Milvus RPC {method:?} (no databases, resource groups, \
+         custom privilege groups or hybrid search; see the README's Milvus compatibility notes)"
     )
 }
 

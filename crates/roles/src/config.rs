@@ -44,6 +44,15 @@ pub struct CoordConfig {
     /// The divergence check of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
     pub divergence: quiver_admin::divergence::DivergenceOptions,
+    /// Accepted in every role's config (and `QUIVER_AUTH`); credentials
+    /// are checked at the front door (proxy). Internal ports are guarded by
+    /// cluster TLS (docs/security.md).
+    #[serde(
+        default,
+        deserialize_with = "crate::auth::flag_or_table",
+        skip_serializing_if = "crate::auth::is_off"
+    )]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket
@@ -66,6 +75,15 @@ pub struct DataNodeProcConfig {
     pub heartbeat_ms: u64,
     #[serde(default)]
     pub datanode: DataNodeConfig,
+    /// Accepted in every role's config (and `QUIVER_AUTH`); credentials
+    /// are checked at the front door (proxy). Internal ports are guarded by
+    /// cluster TLS (docs/security.md).
+    #[serde(
+        default,
+        deserialize_with = "crate::auth::flag_or_table",
+        skip_serializing_if = "crate::auth::is_off"
+    )]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// `quiver querynode --config FILE`.
@@ -82,6 +100,15 @@ pub struct QueryNodeProcConfig {
     pub heartbeat_ms: u64,
     #[serde(default)]
     pub querynode: QueryNodeConfig,
+    /// Accepted in every role's config (and `QUIVER_AUTH`); credentials
+    /// are checked at the front door (proxy). Internal ports are guarded by
+    /// cluster TLS (docs/security.md).
+    #[serde(
+        default,
+        deserialize_with = "crate::auth::flag_or_table",
+        skip_serializing_if = "crate::auth::is_off"
+    )]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// `quiver proxy --config FILE`.
@@ -96,6 +123,14 @@ pub struct ProxyConfig {
     /// owner of a shard before it fails (milliseconds).
     #[serde(default = "default_request_deadline_ms")]
     pub request_deadline_ms: u64,
+    /// Who may call this front door (`auth = true` or `[auth]`; see
+    /// docs/security.md).
+    #[serde(
+        default,
+        deserialize_with = "crate::auth::flag_or_table",
+        skip_serializing_if = "crate::auth::is_off"
+    )]
+    pub auth: crate::auth::AuthConfig,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -266,6 +301,7 @@ fn set(table: &mut toml::Table, path: &[String], raw: &str, known_only: bool) {
         "querynode",
         "cache_dir",
         "request_deadline_ms",
+        "auth",
     ];
     let Some((last, parents)) = path.split_last() else {
         return;

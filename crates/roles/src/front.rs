@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Result;
 use quiver_admin::metrics::Metrics;
 use quiver_admin::{AdminFront, NodeHealth, StatusPage};
 use quiver_api::{CatalogClient, DataClient, QueryClient};
@@ -14,6 +15,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
+
+use crate::auth::AuthConfig;
 
 /// What a front door is made of.
 pub struct FrontDoor {
@@ -26,6 +29,8 @@ pub struct FrontDoor {
     pub nodes: NodeHealth,
     /// The metadata this front door follows (alias changes are timed from it).
     pub metadata: watch::Receiver<Arc<MetaState>>,
+    /// Who may call (auth off by default).
+    pub auth: AuthConfig,
 }
 
 /// A front door over `catalog`, `data` and `query`.
@@ -51,13 +56,25 @@ impl FrontDoor {
             proxy,
             nodes,
             metadata,
+            auth: AuthConfig::default(),
         }
+    }
+
+    /// Requires credentials as `auth` says.
+    pub fn with_auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = auth;
+        self
     }
 }
 
-/// Builds the front door's routes (Milvus, admin, status page, metrics) and
-/// starts timing alias changes; the task ends with `shutdown`.
-pub fn front_door(parts: FrontDoor, shutdown: CancellationToken) -> (Routes, JoinHandle<()>) {
+/// Builds the front door's routes (Milvus, admin, status page, metrics),
+/// every one behind the gate (`quiver_auth::layer`: credentials, Host and
+/// Origin checks), and starts timing alias changes; the task ends with
+/// `shutdown`. With auth on, the root user is created at the first start.
+pub async fn front_door(
+    parts: FrontDoor,
+    shutdown: CancellationToken,
+) -> Result<(Routes, JoinHandle<()>)> {
     let FrontDoor {
         catalog,
         data,
@@ -65,19 +82,31 @@ pub fn front_door(parts: FrontDoor, shutdown: CancellationToken) -> (Routes, Joi
         proxy,
         nodes,
         metadata,
+        auth,
     } = parts;
+    let gate = crate::auth::gate(&auth, catalog.clone()).await?;
+    let guard = gate.guard.clone();
     let metrics = Arc::new(Metrics::default());
     let timing = time_alias_changes(metadata, metrics.clone(), shutdown);
-    let milvus = MilvusFront::new(proxy, catalog.clone()).into_service();
+    let milvus = MilvusFront::new(proxy, catalog.clone())
+        .with_guard(guard.clone())
+        .into_service();
     let admin = AdminFront::new(catalog.clone())
         .with_data_path(query, data)
+        .with_guard(guard.clone())
         .into_service();
-    let routes = StatusPage::new(catalog, nodes)
+    let router = StatusPage::new(catalog, nodes)
         .with_metrics(metrics)
+        .with_guard(guard)
         .routes()
         .add_service(milvus)
-        .add_service(admin);
-    (routes, timing)
+        .add_service(admin)
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            gate,
+            quiver_auth::layer::check,
+        ));
+    Ok((Routes::from(router), timing))
 }
 
 /// Times every alias change this front door's metadata receives

@@ -16,6 +16,7 @@
 //! `divergence` (mirrored aliases).
 
 pub mod agent;
+pub mod auth;
 pub mod config;
 mod coord;
 pub mod divergence;

@@ -193,8 +193,10 @@ pub async fn start_proxy(
         Limits::default(),
         nodes,
         links.coord.subscribe(),
-    );
-    let (routes, timing) = front_door(door, shutdown.clone());
+    )
+    .with_auth(cfg.auth.clone());
+    let (routes, timing) = front_door(door, shutdown.clone()).await?;
+    crate::auth::warn_if_open(&cfg.auth, addr);
     let running = Running::serve(routes, listener, true, shutdown).with_tasks([timing]);
     Ok(NodeRole {
         running,

@@ -33,6 +33,8 @@ pub struct StandaloneConfig {
     pub divergence: DivergenceOptions,
     /// Automatic failover of mirrored aliases (as next to a cluster's coords).
     pub failover: FailoverOptions,
+    /// Who may call the front door (off by default; `--auth`).
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl StandaloneConfig {
@@ -44,6 +46,7 @@ impl StandaloneConfig {
             limits: Limits::default(),
             divergence: DivergenceOptions::default(),
             failover: FailoverOptions::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct Standalone {
     coord: Coord,
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
+    auth: crate::auth::AuthConfig,
 }
 
 impl Standalone {
@@ -126,6 +130,7 @@ impl Standalone {
             coord,
             datanode,
             shutdown,
+            auth: config.auth.clone(),
         })
     }
 
@@ -160,9 +165,12 @@ impl Standalone {
                 proxy: self.proxy.clone(),
                 nodes: self.health(bound),
                 metadata: self.coord.watch(),
+                auth: self.auth.clone(),
             },
             stopped.clone(),
-        );
+        )
+        .await?;
+        crate::auth::warn_if_open(&self.auth, bound);
         let running = Running::serve(routes, listener, true, stopped).with_tasks([timing]);
         let task = tokio::spawn(async move {
             running.finish().await;

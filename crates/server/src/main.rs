@@ -29,6 +29,10 @@ enum Command {
         /// Where the Milvus-compatible gRPC API listens.
         #[arg(long, default_value = "127.0.0.1:19530", env = "QUIVER_LISTEN")]
         listen: SocketAddr,
+        /// Require credentials (Milvus users and roles) on every call; the
+        /// root user's first password comes from QUIVER_ROOT_PASSWORD.
+        #[arg(long, env = "QUIVER_AUTH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+        auth: bool,
     },
     /// Benchmarks.
     Bench {
@@ -103,11 +107,17 @@ fn main() -> Result<()> {
             init_tracing();
             runtime()?.block_on(crash::run_writer(args))
         }
-        Command::Standalone { data_dir, listen } => {
+        Command::Standalone {
+            data_dir,
+            listen,
+            auth,
+        } => {
             init_tracing();
             runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
-                let server = Standalone::open(StandaloneConfig::new(&data_dir), shutdown).await?;
+                let mut config = StandaloneConfig::new(&data_dir);
+                config.auth.enabled = auth;
+                let server = Standalone::open(config, shutdown).await?;
                 let stop_grpc = CancellationToken::new();
                 let (addr, grpc) = server.serve_milvus(listen, stop_grpc.clone()).await?;
                 tracing::info!(data_dir = %data_dir.display(), %addr, "quiver standalone is up (Milvus gRPC API); Ctrl-C stops it");

@@ -401,6 +401,7 @@ impl Cluster {
             raft: self.spec.coord.clone(),
             failover: self.spec.failover.clone(),
             divergence: self.spec.divergence.clone(),
+            auth: Default::default(),
         };
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();
@@ -466,6 +467,7 @@ impl Cluster {
                     store: self.store(),
                     heartbeat_ms,
                     datanode: self.spec.datanode.clone(),
+                    auth: Default::default(),
                 };
                 quiver_roles::start_datanode(&cfg, links, listener, token.clone()).await?
             }
@@ -478,6 +480,7 @@ impl Cluster {
                     cache_dir: self.dir("querynode-cache", id),
                     heartbeat_ms,
                     querynode: self.spec.querynode.clone(),
+                    auth: Default::default(),
                 };
                 quiver_roles::start_querynode(&cfg, links, listener, token.clone()).await?
             }
@@ -488,6 +491,7 @@ impl Cluster {
                     coords,
                     request_deadline_ms: u64::try_from(self.spec.request_deadline.as_millis())
                         .unwrap_or(u64::MAX),
+                    auth: Default::default(),
                 };
                 quiver_roles::start_proxy(&cfg, links, listener, token.clone()).await?
             }

@@ -23,12 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
 use quiver_api::{Actor, AliasChange, CatalogClient};
+use quiver_auth::{Caller, Guard, MANAGE_ALIASES, Need};
 use quiver_common::Error;
 use serde_json::{Value, json};
 
@@ -81,6 +82,8 @@ pub struct StatusPage {
     catalog: Arc<dyn CatalogClient>,
     nodes: NodeHealth,
     metrics: Arc<Metrics>,
+    /// Flips need `ManageAliases` (the gate authenticated the caller).
+    guard: Arc<Guard>,
 }
 
 impl StatusPage {
@@ -89,7 +92,14 @@ impl StatusPage {
             catalog,
             nodes,
             metrics: Arc::default(),
+            guard: Arc::new(Guard::off()),
         }
+    }
+
+    /// Checks flips against `guard` (the one the front door's gate uses).
+    pub fn with_guard(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Serves these metrics at `/metrics` (by default: a set of its own,
@@ -169,7 +179,13 @@ impl StatusPage {
         })
     }
 
-    async fn flip(&self, alias: &str, headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
+    async fn flip(
+        &self,
+        alias: &str,
+        actor: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Value, Refusal> {
         // Only JSON bodies: a cross-site form cannot send one without a CORS
         // preflight, which this server does not grant.
         let is_json = headers
@@ -222,7 +238,7 @@ impl StatusPage {
         };
         let epoch = self
             .catalog
-            .change_alias(change, Actor::new(STATUS_PAGE_ACTOR, reason))
+            .change_alias(change, Actor::new(actor, reason))
             .await
             .map_err(|e| Refusal::from_error(&e))?;
         // The catalog returns once its cache holds the write (or a later one).
@@ -327,12 +343,21 @@ async fn metrics(State(page): State<Arc<StatusPage>>) -> Response {
 
 async fn flip(
     State(page): State<Arc<StatusPage>>,
+    caller: Option<Extension<Caller>>,
     alias: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Fail closed: a request that did not pass the gate has no caller.
+    let Some(Extension(caller)) = caller else {
+        return Refusal::new(StatusCode::FORBIDDEN, "not authenticated").into_response();
+    };
+    if let Err(denied) = page.guard.authorize(&caller, &Need::global(MANAGE_ALIASES)) {
+        return Refusal::new(StatusCode::FORBIDDEN, denied.to_string()).into_response();
+    }
+    let actor = caller.user().unwrap_or(STATUS_PAGE_ACTOR).to_string();
     let result = match alias {
-        Ok(Path(alias)) => page.flip(&alias, &headers, &body).await,
+        Ok(Path(alias)) => page.flip(&alias, &actor, &headers, &body).await,
         Err(e) => Err(Refusal::new(StatusCode::BAD_REQUEST, e.body_text())),
     };
     match result {

@@ -12,6 +12,7 @@ mod node;
 pub(crate) mod placement;
 #[cfg(test)]
 mod placement_tests;
+mod security;
 mod shard;
 #[cfg(test)]
 mod tests;
@@ -107,6 +108,7 @@ pub(crate) fn apply(
             epoch,
             job,
         } => compaction::finish(state, *collection_id, *shard, *epoch, *job, log_ts),
+        MetaCommand::Security { op } => security::apply(state, op),
     }?;
     state.version += 1;
     Ok(resp)

@@ -154,6 +154,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             raft: Default::default(),
             failover: Default::default(),
             divergence: Default::default(),
+            auth: Default::default(),
         };
         config::write(&config_path(dir, "coord", m.id), &cfg)?;
         planned.push(("coord".into(), m.id, m.addr.clone()));
@@ -167,6 +168,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             store: store.clone(),
             heartbeat_ms: 500,
             datanode: Default::default(),
+            auth: Default::default(),
         };
         config::write(&config_path(dir, "datanode", id), &cfg)?;
         planned.push(("datanode".into(), id, addr));
@@ -181,6 +183,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             cache_dir: dir.join(format!("cache-{id}")),
             heartbeat_ms: 500,
             querynode: Default::default(),
+            auth: Default::default(),
         };
         config::write(&config_path(dir, "querynode", id), &cfg)?;
         planned.push(("querynode".into(), id, addr));
@@ -192,6 +195,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             listen: addr.clone(),
             coords: coords.clone(),
             request_deadline_ms: 10_000,
+            auth: Default::default(),
         };
         config::write(&config_path(dir, "proxy", id), &cfg)?;
         planned.push(("proxy".into(), id, addr));
