@@ -45,7 +45,11 @@ impl MilvusFront {
     }
 
     /// A privilege on each of several collections.
+    /// None named means every collection (`*`).
     pub(crate) fn on_all(&self, privilege: &'static str, names: &[String]) -> Vec<Need> {
+        if names.is_empty() {
+            return vec![Need::global(privilege)];
+        }
         names.iter().flat_map(|n| self.on(privilege, n)).collect()
     }
 
