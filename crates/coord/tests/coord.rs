@@ -322,3 +322,68 @@ async fn works_on_a_multi_threaded_runtime() -> Result<()> {
     coord.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn users_roles_and_grants_survive_snapshots_and_refusals_change_nothing() -> Result<()> {
+    use quiver_auth::{Grant, Need, ObjectType, SecurityOp};
+    let dir = TempDir::new()?;
+    let options = CoordOptions {
+        snapshot_every: 3,
+        keep_logs_after_snapshot: 1,
+        ..Default::default()
+    };
+    let coord = Coord::open_with(dir.path(), 1, &options, Arc::new(NoPeers)).await?;
+    let ops = [
+        SecurityOp::CreateUser {
+            name: "alice".into(),
+            password_hash: "$argon2id$stand-in".into(),
+            if_absent: false,
+        },
+        SecurityOp::CreateRole {
+            name: "readers".into(),
+        },
+        SecurityOp::Grant {
+            role: "readers".into(),
+            grant: Grant {
+                object: ObjectType::Collection,
+                object_name: "books".into(),
+                privilege: "Search".into(),
+                grantor: "root".into(),
+            },
+        },
+        SecurityOp::AddUserToRole {
+            user: "alice".into(),
+            role: "readers".into(),
+        },
+    ];
+    for op in ops {
+        coord.change_security(op).await?;
+    }
+    let before = coord.state();
+    // A refused change: an error of kind AlreadyExists, and nothing changes.
+    let dup = coord
+        .change_security(SecurityOp::CreateUser {
+            name: "alice".into(),
+            password_hash: "other".into(),
+            if_absent: false,
+        })
+        .await
+        .expect_err("a second alice");
+    assert_eq!(dup.kind(), ErrorKind::AlreadyExists, "{dup}");
+    assert_eq!(coord.state().security(), before.security());
+    for _ in 0..6 {
+        coord.allocate_ids(1).await?;
+    }
+    let snap = dir.path().join("snapshot.json");
+    wait_for(Duration::from_secs(10), "a snapshot file", async || {
+        snap.exists()
+    })
+    .await?;
+    drop(coord);
+    let coord = Coord::open_with(dir.path(), 1, &options, Arc::new(NoPeers)).await?;
+    let security = coord.state().security().clone();
+    assert_eq!(security, *before.security());
+    assert!(security.allows("alice", &Need::on("Search", ["books"])));
+    assert!(!security.allows("alice", &Need::on("Insert", ["books"])));
+    Ok(())
+}

@@ -14,6 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// Where the root user's first password comes from (never a flag: argv is
 /// visible to every user of the machine).
 pub const ROOT_PASSWORD_ENV: &str = "QUIVER_ROOT_PASSWORD";
+/// How long a front door without a root password waits to see the root
+/// user another one created, before it refuses to start.
+const ROOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `[auth]` of a role's config (or `auth = true`).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,12 +92,20 @@ pub fn flag_or_table<'de, D: Deserializer<'de>>(d: D) -> Result<AuthConfig, D::E
 pub async fn gate(cfg: &AuthConfig, catalog: Arc<dyn CatalogClient>) -> Result<Arc<Gate>> {
     let source = catalog.clone();
     let guard = Arc::new(Guard::new(cfg.enabled, Arc::new(move || source.security())));
+    let password = cfg
+        .root_password
+        .clone()
+        .or_else(|| std::env::var(ROOT_PASSWORD_ENV).ok())
+        .filter(|p| !p.is_empty());
+    if cfg.enabled && password.is_none() {
+        // Another front door may have created root already: a cluster
+        // proxy's view of coord's metadata can lag its start for a moment.
+        let deadline = std::time::Instant::now() + ROOT_WAIT;
+        while !catalog.security().users.contains_key(ROOT) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     if cfg.enabled && !catalog.security().users.contains_key(ROOT) {
-        let password = cfg
-            .root_password
-            .clone()
-            .or_else(|| std::env::var(ROOT_PASSWORD_ENV).ok())
-            .filter(|p| !p.is_empty());
         let Some(password) = password else {
             bail!(
                 "auth is on and the root user does not exist yet: set {ROOT_PASSWORD_ENV} \
