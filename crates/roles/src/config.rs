@@ -15,6 +15,8 @@ use quiver_querynode::QueryNodeConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::tls::{ClusterTlsConfig, TlsConfig};
+
 /// A coord's identity in the member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +46,9 @@ pub struct CoordConfig {
     /// The divergence check of mirrored aliases (see docs/aliases.md).
     #[serde(default)]
     pub divergence: quiver_admin::divergence::DivergenceOptions,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket
@@ -66,6 +71,9 @@ pub struct DataNodeProcConfig {
     pub heartbeat_ms: u64,
     #[serde(default)]
     pub datanode: DataNodeConfig,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// `quiver querynode --config FILE`.
@@ -82,6 +90,9 @@ pub struct QueryNodeProcConfig {
     pub heartbeat_ms: u64,
     #[serde(default)]
     pub querynode: QueryNodeConfig,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// `quiver proxy --config FILE`.
@@ -96,6 +107,12 @@ pub struct ProxyConfig {
     /// owner of a shard before it fails (milliseconds).
     #[serde(default = "default_request_deadline_ms")]
     pub request_deadline_ms: u64,
+    /// The front door over TLS (mutual TLS with `ca`; see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -266,6 +283,8 @@ fn set(table: &mut toml::Table, path: &[String], raw: &str, known_only: bool) {
         "querynode",
         "cache_dir",
         "request_deadline_ms",
+        "tls",
+        "cluster_tls",
     ];
     let Some((last, parents)) = path.split_last() else {
         return;

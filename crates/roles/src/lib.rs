@@ -16,6 +16,7 @@
 //! `divergence` (mirrored aliases).
 
 pub mod agent;
+pub mod certs;
 pub mod config;
 mod coord;
 pub mod divergence;
@@ -25,6 +26,7 @@ mod local;
 mod nodes;
 mod serve;
 mod standalone;
+pub mod tls;
 
 pub use coord::{CoordRole, start_coord};
 pub use front::{FrontDoor, front_door, time_alias_changes};

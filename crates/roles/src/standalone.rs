@@ -14,6 +14,7 @@ use quiver_proxy::{Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::failover::{self, FailoverOptions};
@@ -21,6 +22,7 @@ use crate::front::{FrontDoor, front_door};
 use crate::local::{LocalMirror, LocalRoles};
 use crate::nodes::node_status;
 use crate::serve::Running;
+use crate::tls::TlsConfig;
 
 /// Settings of a standalone server.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct StandaloneConfig {
     pub divergence: DivergenceOptions,
     /// Automatic failover of mirrored aliases (as next to a cluster's coords).
     pub failover: FailoverOptions,
+    /// The front door over TLS (`--tls-cert`, `--tls-key`, `--tls-ca`).
+    pub tls: Option<TlsConfig>,
 }
 
 impl StandaloneConfig {
@@ -44,6 +48,7 @@ impl StandaloneConfig {
             limits: Limits::default(),
             divergence: DivergenceOptions::default(),
             failover: FailoverOptions::default(),
+            tls: None,
         }
     }
 }
@@ -56,6 +61,7 @@ pub struct Standalone {
     coord: Coord,
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl Standalone {
@@ -65,6 +71,11 @@ impl Standalone {
     /// of mirrored aliases (divergence check, automatic failover).
     pub async fn open(mut config: StandaloneConfig, shutdown: CancellationToken) -> Result<Self> {
         config.divergence.validate()?;
+        // Bad TLS files fail the start, before anything is opened.
+        let tls = match &config.tls {
+            Some(t) => Some(t.server_config(crate::tls::FLAGS)?),
+            None => None,
+        };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = open_local_store(&dir.join("objects")).context("opening the object store")?;
@@ -126,6 +137,7 @@ impl Standalone {
             coord,
             datanode,
             shutdown,
+            tls,
         })
     }
 
@@ -163,7 +175,8 @@ impl Standalone {
             },
             stopped.clone(),
         );
-        let running = Running::serve(routes, listener, true, stopped).with_tasks([timing]);
+        let running = Running::serve_tls(routes, listener, true, self.tls.clone(), stopped)
+            .with_tasks([timing]);
         let task = tokio::spawn(async move {
             running.finish().await;
             Ok(())
