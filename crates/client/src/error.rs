@@ -29,6 +29,10 @@ pub enum Error {
     /// The address is not `host:port` or `http://host:port`.
     #[error("invalid address {addr:?}: {reason}")]
     InvalidAddress { addr: String, reason: String },
+    /// The connection options cannot be used (a TLS file missing or not
+    /// PEM, a token that is not `user:password`); the reason names the option.
+    #[error("{0}")]
+    Options(String),
     /// No connection could be made; `reason` is the innermost cause
     /// ("Connection refused (os error 111)").
     #[error("cannot connect to {addr}: {reason}")]

@@ -27,6 +27,7 @@ mod alias;
 mod client;
 mod collection;
 mod compaction;
+mod connect;
 mod data;
 mod error;
 mod search;
@@ -41,6 +42,7 @@ pub use collection::{
     IndexInfo, Metric,
 };
 pub use compaction::{CompactionPlan, CompactionProgress};
+pub use connect::{Auth, ConnectOptions, Transport};
 pub use data::{Rows, WriteResult};
 pub use error::{Error, Result, code};
 pub use quiver_proto::schema::DataType;

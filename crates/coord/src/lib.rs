@@ -53,7 +53,7 @@ pub use error::{CoordError, Result, RuleError};
 pub use meta::{CoordApi, MetaOps, MirrorHealth, Proposed};
 pub use raft::{DropRule, FaultyTransport, GrpcTransport, NoPeers, RaftTransport, TypeConfig};
 pub use remote::{CoordClient, CoordClientOptions, route_of};
-pub use server::serve;
+pub use server::{serve, serve_tls};
 pub use state::{
     ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState,
     MirrorMeta, NodeMeta, NodeRole, SegmentCatalog, SegmentMeta, ShardOwner,

@@ -33,7 +33,7 @@ use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 mod nodes;
 
@@ -64,6 +64,9 @@ pub struct CoordClientOptions {
     /// (NAT, proxies, fault-injection links): a redirect to a leader listed
     /// here goes to this address instead.
     pub coord_addrs: std::collections::BTreeMap<u64, String>,
+    /// Cluster-internal mutual TLS: this process's identity and the
+    /// cluster CA (coords then refuse a client without it).
+    pub tls: Option<quiver_rpc::ClusterTls>,
 }
 
 impl Default for CoordClientOptions {
@@ -75,6 +78,7 @@ impl Default for CoordClientOptions {
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
             coord_addrs: std::collections::BTreeMap::new(),
+            tls: None,
         }
     }
 }
@@ -118,8 +122,8 @@ impl Connections {
             match channels.get(addr) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = Endpoint::from_shared(format!("http://{addr}"))
-                        .map_err(|e| Error::invalid("coord address", format!("{addr:?}: {e}")))?
+                    let c = quiver_rpc::tls::endpoint(addr, self.options.tls.as_ref())
+                        .map_err(|e| Error::invalid("coord address", e.to_string()))?
                         .connect_timeout(self.options.connect_timeout)
                         .tcp_nodelay(true)
                         .http2_keep_alive_interval(Duration::from_secs(1))

@@ -38,6 +38,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    serve_tls(coord, listener, None, shutdown).await
+}
+
+/// [`serve`], over mutual TLS when `tls` is given: a client without a
+/// certificate signed by the cluster CA (peers and cluster processes have
+/// one) is refused during the handshake.
+pub async fn serve_tls(
+    coord: Coord,
+    listener: TcpListener,
+    tls: Option<quiver_rpc::ClusterTls>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
     let (closing_tx, closing) = watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -51,12 +63,26 @@ pub async fn serve(
     let meta = CoordServiceServer::new(MetaService { coord, closing })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    Server::builder()
-        .add_service(raft)
-        .add_service(meta)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
-        .await
-        .map_err(|e| CoordError::Unavailable(format!("coord gRPC server failed: {e}")))
+    let router = Server::builder().add_service(raft).add_service(meta);
+    let served = match tls {
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    signal,
+                )
+                .await
+        }
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(
+                    quiver_rpc::tls::incoming(listener, tls.server_config()),
+                    signal,
+                )
+                .await
+        }
+    };
+    served.map_err(|e| CoordError::Unavailable(format!("coord gRPC server failed: {e}")))
 }
 
 /// Raft RPCs from peers, handed to the local Raft node.

@@ -15,6 +15,8 @@ use quiver_querynode::QueryNodeConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::tls::{ClusterTlsConfig, TlsConfig};
+
 /// A coord's identity in the member list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +55,9 @@ pub struct CoordConfig {
         skip_serializing_if = "crate::auth::is_off"
     )]
     pub auth: crate::auth::AuthConfig,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket
@@ -84,6 +89,9 @@ pub struct DataNodeProcConfig {
         skip_serializing_if = "crate::auth::is_off"
     )]
     pub auth: crate::auth::AuthConfig,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// `quiver querynode --config FILE`.
@@ -109,6 +117,9 @@ pub struct QueryNodeProcConfig {
         skip_serializing_if = "crate::auth::is_off"
     )]
     pub auth: crate::auth::AuthConfig,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 /// `quiver proxy --config FILE`.
@@ -131,6 +142,12 @@ pub struct ProxyConfig {
         skip_serializing_if = "crate::auth::is_off"
     )]
     pub auth: crate::auth::AuthConfig,
+    /// The front door over TLS (mutual TLS with `ca`; see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Cluster-internal mutual TLS (see docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_tls: Option<ClusterTlsConfig>,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -302,6 +319,8 @@ fn set(table: &mut toml::Table, path: &[String], raw: &str, known_only: bool) {
         "cache_dir",
         "request_deadline_ms",
         "auth",
+        "tls",
+        "cluster_tls",
     ];
     let Some((last, parents)) = path.split_last() else {
         return;

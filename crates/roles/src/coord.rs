@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use quiver_coord::{Coord, RaftTransport};
+use quiver_coord::{Coord, GrpcTransport, RaftTransport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,9 @@ pub struct CoordRole {
 
 /// Opens `cfg.dir` as coord `cfg.id` of `cfg.members`, serves it on
 /// `listener` until `shutdown`, and starts its control loops. `transport`
-/// replaces the gRPC peer transport (tests inject one that drops RPCs).
+/// replaces the gRPC peer transport (tests inject one that drops RPCs; it
+/// must then carry `cfg.cluster_tls` itself). With `[cluster_tls]` the
+/// server requires mutual TLS and the loops' clients present the identity.
 pub async fn start_coord(
     cfg: &CoordConfig,
     transport: Option<Arc<dyn RaftTransport>>,
@@ -33,18 +35,28 @@ pub async fn start_coord(
     let addr = listener.local_addr()?;
     let members: BTreeMap<u64, String> =
         cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
-    let coord = match transport {
-        Some(t) => Coord::open_cluster_with(&cfg.dir, cfg.id, members, &cfg.raft, t).await,
-        None => Coord::open_cluster(&cfg.dir, cfg.id, members, &cfg.raft).await,
-    }
-    .context("opening coord")?;
+    // Bad TLS files fail the start, before the Raft directory is opened.
+    let tls = crate::tls::load_cluster_tls(cfg.cluster_tls.as_ref())?;
+    let transport = transport
+        .unwrap_or_else(|| Arc::new(GrpcTransport::new(cfg.id, &cfg.raft).with_tls(tls.clone())));
+    let coord = Coord::open_cluster_with(&cfg.dir, cfg.id, members, &cfg.raft, transport)
+        .await
+        .context("opening coord")?;
     let stop = shutdown.clone();
-    let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
-        stop.cancelled().await
-    }));
-    let failover = crate::failover::spawn(coord.clone(), cfg.failover.clone(), shutdown.clone());
+    let server = tokio::spawn(quiver_coord::serve_tls(
+        coord.clone(),
+        listener,
+        tls.clone(),
+        async move { stop.cancelled().await },
+    ));
+    let failover = crate::failover::spawn(
+        coord.clone(),
+        cfg.failover.clone(),
+        tls.clone(),
+        shutdown.clone(),
+    );
     let divergence =
-        crate::divergence::spawn(coord.clone(), cfg.divergence.clone(), shutdown.clone())?;
+        crate::divergence::spawn(coord.clone(), cfg.divergence.clone(), tls, shutdown.clone())?;
     Ok(CoordRole {
         coord,
         addr,

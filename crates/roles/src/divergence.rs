@@ -63,11 +63,13 @@ impl PairCatalog for CoordPairs {
 pub fn spawn(
     coord: Coord,
     opts: DivergenceOptions,
+    tls: Option<quiver_rpc::ClusterTls>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     opts.validate()?;
     let routes: Arc<dyn RouteTable> = Arc::new(CoordRoutes(coord.clone()));
-    let config = ClusterClientConfig::default();
+    let mut config = ClusterClientConfig::default();
+    config.rpc.tls = tls;
     let query = Arc::new(ClusterQuery::new(routes.clone(), config.clone())?);
     let data = Arc::new(ClusterData::new(routes, config)?);
     let leader = coord.clone();

@@ -120,8 +120,18 @@ pub trait Canary: Send + Sync + 'static {
 
 /// Probes and flips (see the module docs) in a cluster: canary reads go to
 /// each shard's querynode replicas, lags come from datanodes' heartbeats.
-pub fn spawn(coord: Coord, opts: FailoverOptions, shutdown: CancellationToken) -> JoinHandle<()> {
-    spawn_with(coord, opts, Arc::new(Prober::default()), shutdown)
+/// `tls`: the cluster identity the probes present to querynodes.
+pub fn spawn(
+    coord: Coord,
+    opts: FailoverOptions,
+    tls: Option<quiver_rpc::ClusterTls>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    let prober = Prober {
+        tls,
+        ..Prober::default()
+    };
+    spawn_with(coord, opts, Arc::new(prober), shutdown)
 }
 
 /// [`spawn`] with another canary (standalone probes its own querynode).
@@ -212,6 +222,7 @@ pub fn spawn_with(
 #[derive(Default)]
 struct Prober {
     clients: Mutex<HashMap<String, RemoteQuery>>,
+    tls: Option<quiver_rpc::ClusterTls>,
 }
 
 #[async_trait]
@@ -234,6 +245,7 @@ impl Prober {
         let config = ClientConfig {
             call_timeout_ms: timeout.as_millis() as u64,
             connect_timeout_ms: timeout.as_millis() as u64,
+            tls: self.tls.clone(),
             ..ClientConfig::default()
         };
         let c = RemoteQuery::new(addr, config).ok()?;

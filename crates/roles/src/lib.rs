@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod certs;
 pub mod config;
 mod coord;
 pub mod divergence;
@@ -26,6 +27,7 @@ mod local;
 mod nodes;
 mod serve;
 mod standalone;
+pub mod tls;
 
 pub use coord::{CoordRole, start_coord};
 pub use front::{FrontDoor, front_door, time_alias_changes};

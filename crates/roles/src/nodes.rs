@@ -13,8 +13,9 @@ use quiver_coord::{Catalog, CoordApi, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
 use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits};
 use quiver_querynode::QueryNode;
-use quiver_rpc::{DataServiceImpl, QueryServiceImpl};
+use quiver_rpc::{ClusterTls, DataServiceImpl, QueryServiceImpl};
 use tokio::net::TcpListener;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -29,18 +30,44 @@ use crate::serve::Running;
 pub struct Links {
     pub coord: CoordClient,
     pub routes: Arc<dyn RouteTable>,
+    /// Cluster-internal mutual TLS (`[cluster_tls]`): the node's server
+    /// requires it and its clients of peers present it. (The coord client
+    /// above carries its own copy in its options.)
+    pub tls: Option<ClusterTls>,
 }
 
 impl Links {
     /// Plain gRPC: a coord client over `coords`, routes from its cache.
     pub async fn connect(coords: &[String]) -> Result<Links> {
-        let coord = CoordClient::connect(coords.to_vec(), CoordClientOptions::default())
+        Self::connect_tls(coords, None).await
+    }
+
+    /// gRPC, over mutual TLS with `tls`.
+    pub async fn connect_tls(coords: &[String], tls: Option<ClusterTls>) -> Result<Links> {
+        let options = CoordClientOptions {
+            tls: tls.clone(),
+            ..CoordClientOptions::default()
+        };
+        let coord = CoordClient::connect(coords.to_vec(), options)
             .await
             .context("connecting to coord")?;
         Ok(Links {
             routes: Arc::new(coord.clone()),
             coord,
+            tls,
         })
+    }
+
+    /// Settings of this node's clients of its peers.
+    fn client_config(&self) -> ClusterClientConfig {
+        let mut c = ClusterClientConfig::default();
+        c.rpc.tls = self.tls.clone();
+        c
+    }
+
+    /// This node's internal server settings (mutual TLS when configured).
+    fn server_tls(&self) -> Option<Arc<ServerConfig>> {
+        self.tls.as_ref().map(ClusterTls::server_config)
     }
 
     fn api(&self) -> Arc<dyn CoordApi> {
@@ -102,15 +129,16 @@ pub async fn start_datanode(
         coord: links.api(),
         data: Arc::new(ClusterData::new(
             links.routes.clone(),
-            ClusterClientConfig::default(),
+            links.client_config(),
         )?),
     }));
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
-    let running = Running::serve(
+    let running = Running::serve_tls(
         Routes::new(svc.into_service()),
         listener,
         false,
+        links.server_tls(),
         shutdown.clone(),
     );
     let agents = agent::spawn_datanode(
@@ -138,7 +166,7 @@ pub async fn start_querynode(
     let store = quiver_storage::open_store(&cfg.store).context("opening the object store")?;
     let feed = Arc::new(ClusterData::new(
         links.routes.clone(),
-        ClusterClientConfig::default(),
+        links.client_config(),
     )?);
     let mut node_cfg = cfg.querynode.clone();
     node_cfg.node_id = cfg.id;
@@ -150,10 +178,11 @@ pub async fn start_querynode(
         shutdown.child_token(),
     )?);
     let svc = QueryServiceImpl::new(querynode.clone());
-    let running = Running::serve(
+    let running = Running::serve_tls(
         Routes::new(svc.into_service()),
         listener,
         false,
+        links.server_tls(),
         shutdown.clone(),
     );
     let agents = agent::spawn_querynode(
@@ -179,9 +208,14 @@ pub async fn start_proxy(
     shutdown: CancellationToken,
 ) -> Result<NodeRole> {
     let addr = listener.local_addr()?;
+    // The front door's own TLS (clients of the Milvus API), not the cluster's.
+    let front_tls = match &cfg.tls {
+        Some(t) => Some(t.server_config(crate::tls::TLS_KEYS)?),
+        None => None,
+    };
     let client_cfg = ClusterClientConfig {
         request_deadline: Duration::from_millis(cfg.request_deadline_ms),
-        ..ClusterClientConfig::default()
+        ..links.client_config()
     };
     let data = Arc::new(ClusterData::new(links.routes.clone(), client_cfg.clone())?);
     let query = Arc::new(ClusterQuery::new(links.routes.clone(), client_cfg)?);
@@ -197,7 +231,8 @@ pub async fn start_proxy(
     .with_auth(cfg.auth.clone());
     let (routes, timing) = front_door(door, shutdown.clone()).await?;
     crate::auth::warn_if_open(&cfg.auth, addr);
-    let running = Running::serve(routes, listener, true, shutdown).with_tasks([timing]);
+    let running =
+        Running::serve_tls(routes, listener, true, front_tls, shutdown).with_tasks([timing]);
     Ok(NodeRole {
         running,
         datanode: None,

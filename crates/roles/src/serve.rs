@@ -1,9 +1,11 @@
 //! Running a role's gRPC server and tasks, and stopping them together.
 
 use anyhow::{Context, Result};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -45,20 +47,33 @@ pub struct Running {
 impl Running {
     /// Serves `routes` on `listener` (HTTP/1.1 accepted when `http1`, for
     /// the status page) until `shutdown` is cancelled; in-flight calls
-    /// drain before the server task ends.
-    pub(crate) fn serve(
+    /// drain before the server task ends. Over TLS when `tls` is given
+    /// (mutual TLS when it verifies clients); a connection that fails the
+    /// handshake is closed.
+    pub(crate) fn serve_tls(
         routes: Routes,
         listener: TcpListener,
         http1: bool,
+        tls: Option<Arc<ServerConfig>>,
         shutdown: CancellationToken,
     ) -> Running {
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = Server::builder()
-            .accept_http1(http1)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned());
+        let router = Server::builder().accept_http1(http1).add_routes(routes);
+        let stop = shutdown.cancelled_owned();
+        let server = tokio::spawn(async move {
+            match tls {
+                None => {
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    router.serve_with_incoming_shutdown(incoming, stop).await
+                }
+                Some(tls) => {
+                    let incoming = quiver_rpc::tls::incoming(listener, tls);
+                    router.serve_with_incoming_shutdown(incoming, stop).await
+                }
+            }
+            .context("gRPC server")
+        });
         Running {
-            server: tokio::spawn(async move { server.await.context("gRPC server") }),
+            server,
             tasks: Vec::new(),
         }
     }

@@ -14,6 +14,7 @@ use quiver_proxy::{Limits, Proxy};
 use quiver_querynode::{QueryNode, QueryNodeConfig};
 use quiver_storage::open_local_store;
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::failover::{self, FailoverOptions};
@@ -21,6 +22,7 @@ use crate::front::{FrontDoor, front_door};
 use crate::local::{LocalMirror, LocalRoles};
 use crate::nodes::node_status;
 use crate::serve::Running;
+use crate::tls::TlsConfig;
 
 /// Settings of a standalone server.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct StandaloneConfig {
     pub failover: FailoverOptions,
     /// Who may call the front door (off by default; `--auth`).
     pub auth: crate::auth::AuthConfig,
+    /// The front door over TLS (`--tls-cert`, `--tls-key`, `--tls-ca`).
+    pub tls: Option<TlsConfig>,
 }
 
 impl StandaloneConfig {
@@ -47,6 +51,7 @@ impl StandaloneConfig {
             divergence: DivergenceOptions::default(),
             failover: FailoverOptions::default(),
             auth: crate::auth::AuthConfig::default(),
+            tls: None,
         }
     }
 }
@@ -60,6 +65,7 @@ pub struct Standalone {
     datanode: Arc<DataNode>,
     shutdown: CancellationToken,
     auth: crate::auth::AuthConfig,
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl Standalone {
@@ -69,6 +75,11 @@ impl Standalone {
     /// of mirrored aliases (divergence check, automatic failover).
     pub async fn open(mut config: StandaloneConfig, shutdown: CancellationToken) -> Result<Self> {
         config.divergence.validate()?;
+        // Bad TLS files fail the start, before anything is opened.
+        let tls = match &config.tls {
+            Some(t) => Some(t.server_config(crate::tls::FLAGS)?),
+            None => None,
+        };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let store = open_local_store(&dir.join("objects")).context("opening the object store")?;
@@ -131,6 +142,7 @@ impl Standalone {
             datanode,
             shutdown,
             auth: config.auth.clone(),
+            tls,
         })
     }
 
@@ -171,7 +183,8 @@ impl Standalone {
         )
         .await?;
         crate::auth::warn_if_open(&self.auth, bound);
-        let running = Running::serve(routes, listener, true, stopped).with_tasks([timing]);
+        let running = Running::serve_tls(routes, listener, true, self.tls.clone(), stopped)
+            .with_tasks([timing]);
         let task = tokio::spawn(async move {
             running.finish().await;
             Ok(())

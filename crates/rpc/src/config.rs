@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use quiver_common::{Error, Result};
 use serde::{Deserialize, Serialize};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::tls::ClusterTls;
 
 /// Largest message either side sends or accepts. A write carries a whole
 /// batch and a subscription's growing data travels one mutation per message,
@@ -31,6 +33,10 @@ pub struct ClientConfig {
     /// partitioned node ends its streams instead of hanging them).
     pub keepalive_interval_ms: u64,
     pub keepalive_timeout_ms: u64,
+    /// Cluster-internal mutual TLS: this process's identity and the cluster
+    /// CA (not a config key: set from the role's `[cluster_tls]`).
+    #[serde(skip)]
+    pub tls: Option<ClusterTls>,
 }
 
 impl Default for ClientConfig {
@@ -42,6 +48,7 @@ impl Default for ClientConfig {
             subscribe_timeout_ms: 60_000,
             keepalive_interval_ms: 5_000,
             keepalive_timeout_ms: 5_000,
+            tls: None,
         }
     }
 }
@@ -75,16 +82,12 @@ impl ClientConfig {
         Duration::from_millis(self.subscribe_timeout_ms)
     }
 
-    /// A lazily connected channel to `addr` (`host:port` or `http://host:port`):
+    /// A lazily connected channel to `addr` (`host:port` or `http://host:port`;
+    /// TLS with [`ClientConfig::tls`]):
     /// it connects on the first call and reconnects after a failure.
     pub(crate) fn channel(&self, addr: &str) -> Result<Channel> {
-        let uri = if addr.contains("://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
-        };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| Error::invalid("address", format!("{addr:?}: {e}")))?
+        let endpoint = crate::tls::endpoint(addr, self.tls.as_ref())
+            .map_err(|e| Error::invalid("address", e.to_string()))?
             .connect_timeout(Duration::from_millis(self.connect_timeout_ms))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_millis(self.keepalive_interval_ms))

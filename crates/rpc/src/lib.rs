@@ -28,6 +28,7 @@ mod error;
 mod query_client;
 mod query_server;
 mod server;
+pub mod tls;
 
 pub use config::{ClientConfig, MAX_MESSAGE_BYTES};
 pub use data_client::RemoteData;
@@ -35,3 +36,4 @@ pub use data_server::DataServiceImpl;
 pub use error::{ERROR_HEADER, WireError, from_status, to_status};
 pub use query_client::RemoteQuery;
 pub use query_server::QueryServiceImpl;
+pub use tls::{CLUSTER_SERVER_NAME, ClusterTls};

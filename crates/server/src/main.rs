@@ -33,6 +33,8 @@ enum Command {
         /// root user's first password comes from QUIVER_ROOT_PASSWORD.
         #[arg(long, env = "QUIVER_AUTH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
         auth: bool,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Benchmarks.
     Bench {
@@ -57,6 +59,20 @@ enum Command {
     /// The writer process of the crash test (kill -9 it at any point).
     #[command(hide = true)]
     CrashWriter(crash::WriterArgs),
+}
+
+/// The front door over TLS (see docs/security.md).
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// The server's certificate (PEM; the chain if any): serves TLS.
+    #[arg(long, env = "QUIVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "QUIVER_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// A CA (PEM): mutual TLS, clients must present a certificate it signed.
+    #[arg(long, env = "QUIVER_TLS_CA")]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,16 +127,32 @@ fn main() -> Result<()> {
             data_dir,
             listen,
             auth,
+            tls,
         } => {
             init_tracing();
-            runtime()?.block_on(async move {
+            let tls = match quiver_roles::tls::TlsConfig::from_flags(
+                tls.tls_cert,
+                tls.tls_key,
+                tls.tls_ca,
+            ) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let served = runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
-                let mut config = StandaloneConfig::new(&data_dir);
+                let mut config = StandaloneConfig {
+                    tls,
+                    ..StandaloneConfig::new(&data_dir)
+                };
                 config.auth.enabled = auth;
                 let server = Standalone::open(config, shutdown).await?;
                 let stop_grpc = CancellationToken::new();
                 let (addr, grpc) = server.serve_milvus(listen, stop_grpc.clone()).await?;
-                tracing::info!(data_dir = %data_dir.display(), %addr, "quiver standalone is up (Milvus gRPC API); Ctrl-C stops it");
+                tracing::info!(data_dir = %data_dir.display(), %addr, scheme, "quiver standalone is up (Milvus gRPC API); Ctrl-C stops it");
                 println!("quiver standalone listening on {addr}");
                 tokio::select! {
                     r = tokio::signal::ctrl_c() => r?,
@@ -133,8 +165,14 @@ fn main() -> Result<()> {
                     Err(e) => tracing::warn!(error = %e, "gRPC server task"),
                 }
                 server.close().await;
-                Ok(())
-            })
+                Ok::<_, anyhow::Error>(())
+            });
+            // A start-up error (a bad TLS file, a port in use) is one line.
+            if let Err(e) = served {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

@@ -14,7 +14,7 @@ use quiver_coord::{
 use quiver_datanode::DataNodeConfig;
 use quiver_querynode::QueryNodeConfig;
 use quiver_roles::config::{
-    CoordConfig, DataNodeProcConfig, Member, ProxyConfig, QueryNodeProcConfig,
+    ClusterTlsConfig, CoordConfig, DataNodeProcConfig, Member, ProxyConfig, QueryNodeProcConfig,
 };
 use quiver_roles::failover::FailoverOptions;
 use quiver_roles::{CoordRole, Links, NodeRole};
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::faults::Faults;
 use crate::link::Link;
 use crate::routes::RewriteRoutes;
+use crate::tls::TestCerts;
 use crate::wait::wait_for;
 
 /// What a node does.
@@ -53,6 +54,9 @@ pub struct ClusterSpec {
     pub failover: FailoverOptions,
     /// The divergence check of mirrored aliases, run next to every coord.
     pub divergence: DivergenceOptions,
+    /// Cluster-internal mutual TLS (`[cluster_tls]`): every coord, datanode
+    /// and querynode port requires a client certificate of the cluster's CA.
+    pub tls: bool,
 }
 
 impl ClusterSpec {
@@ -88,6 +92,7 @@ impl ClusterSpec {
                 settle_ms: 1_000,
                 ..DivergenceOptions::default()
             },
+            tls: false,
         }
     }
 }
@@ -135,6 +140,8 @@ pub struct Cluster {
     /// Set once the coords run.
     observer: Option<CoordClient>,
     proxy: u64,
+    /// With `ClusterSpec::tls`: every node's identity and the harness's.
+    certs: Option<TestCerts>,
 }
 
 async fn bind(addr: &str) -> Result<TcpListener> {
@@ -196,6 +203,14 @@ impl Cluster {
             .map(|(id, s)| (*id, s.addr.clone()))
             .collect();
         let faults = Arc::new(Faults::default());
+        let certs = if spec.tls {
+            Some(TestCerts::create(
+                &tmp.path().join("tls"),
+                slots.keys().copied(),
+            )?)
+        } else {
+            None
+        };
 
         // Links: every non-coord node to every coord; the proxy to every
         // datanode and querynode; every querynode to every datanode.
@@ -243,6 +258,7 @@ impl Cluster {
             links,
             observer: None,
             proxy,
+            certs,
         };
         // Coords first, all at once (each waits for a quorum).
         let coords = cluster.ids(Role::Coord);
@@ -255,7 +271,11 @@ impl Cluster {
             cluster.slot(*id)?.running = Some(running);
         }
         let coord_addrs = cluster.members.values().cloned().collect();
-        cluster.observer = Some(CoordClient::connect(coord_addrs, client_options()).await?);
+        let options = CoordClientOptions {
+            tls: cluster.tls_identity(),
+            ..client_options()
+        };
+        cluster.observer = Some(CoordClient::connect(coord_addrs, options).await?);
         for id in cluster.ids(Role::DataNode) {
             cluster.start_node(id).await?;
         }
@@ -306,6 +326,29 @@ impl Cluster {
     /// A Milvus-protocol client of the proxy.
     pub async fn client(&self) -> Result<quiver_client::Client> {
         Ok(quiver_client::Client::connect(&self.proxy_addr()).await?)
+    }
+
+    /// The listening address of node `id` (reached directly, not through a link).
+    pub fn addr(&self, id: u64) -> Option<String> {
+        self.slots.get(&id).map(|s| s.addr.clone())
+    }
+
+    /// With `ClusterSpec::tls`: the cluster CA (PEM file).
+    pub fn tls_ca(&self) -> Option<&std::path::Path> {
+        self.certs.as_ref().map(|c| c.ca.as_path())
+    }
+
+    /// With `ClusterSpec::tls`: a client identity of the cluster (the one
+    /// the harness's observer presents).
+    pub fn tls_identity(&self) -> Option<quiver_rpc::ClusterTls> {
+        self.certs.as_ref().map(|c| c.harness.clone())
+    }
+
+    fn node_tls(&self, id: u64) -> (Option<ClusterTlsConfig>, Option<quiver_rpc::ClusterTls>) {
+        match self.certs.as_ref().and_then(|c| c.node(id)) {
+            Some((cfg, tls)) => (Some(cfg), Some(tls)),
+            None => (None, None),
+        }
     }
 
     /// A coord client that reaches every coord directly (never cut).
@@ -386,6 +429,7 @@ impl Cluster {
     }
 
     fn coord_future(&mut self, id: u64) -> Result<impl Future<Output = Result<Running>> + use<>> {
+        let (cluster_tls, tls) = self.node_tls(id);
         let cfg = CoordConfig {
             id,
             dir: self.dir("coord", id),
@@ -402,6 +446,7 @@ impl Cluster {
             failover: self.spec.failover.clone(),
             divergence: self.spec.divergence.clone(),
             auth: Default::default(),
+            cluster_tls,
         };
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();
@@ -416,7 +461,7 @@ impl Cluster {
             let rule: quiver_coord::DropRule = Arc::new(move |a, b| faults.blocks(a, b));
             let transport = Arc::new(FaultyTransport::new(
                 id,
-                GrpcTransport::new(id, &options),
+                GrpcTransport::new(id, &options).with_tls(tls),
                 rule,
             ));
             let token = CancellationToken::new();
@@ -440,8 +485,10 @@ impl Cluster {
             Some(l) => l,
             None => bind(&addr).await?,
         };
+        let (cluster_tls, tls) = self.node_tls(id);
         // Redirects to the leader must go through this node's links too.
         let options = CoordClientOptions {
+            tls: tls.clone(),
             coord_addrs: self
                 .members
                 .keys()
@@ -454,6 +501,7 @@ impl Cluster {
         let links = Links {
             routes: self.routes_of(id, &coord),
             coord,
+            tls,
         };
         let token = CancellationToken::new();
         let heartbeat_ms = u64::try_from(self.spec.heartbeat.as_millis()).unwrap_or(u64::MAX);
@@ -468,6 +516,7 @@ impl Cluster {
                     heartbeat_ms,
                     datanode: self.spec.datanode.clone(),
                     auth: Default::default(),
+                    cluster_tls,
                 };
                 quiver_roles::start_datanode(&cfg, links, listener, token.clone()).await?
             }
@@ -481,6 +530,7 @@ impl Cluster {
                     heartbeat_ms,
                     querynode: self.spec.querynode.clone(),
                     auth: Default::default(),
+                    cluster_tls,
                 };
                 quiver_roles::start_querynode(&cfg, links, listener, token.clone()).await?
             }
@@ -492,6 +542,8 @@ impl Cluster {
                     request_deadline_ms: u64::try_from(self.spec.request_deadline.as_millis())
                         .unwrap_or(u64::MAX),
                     auth: Default::default(),
+                    tls: None,
+                    cluster_tls,
                 };
                 quiver_roles::start_proxy(&cfg, links, listener, token.clone()).await?
             }

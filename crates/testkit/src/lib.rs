@@ -15,6 +15,9 @@
 //!   forwarder per pair: the node's route table rewrites each peer's
 //!   address to the forwarder of that pair ([`routes::RewriteRoutes`]).
 //!
+//! With [`ClusterSpec::tls`] every internal port requires mutual TLS, as
+//! with `[cluster_tls]` in cluster mode (the forwarders pass TLS through).
+//!
 //! A cut forwarder closes its open connections and holds new ones without
 //! reading them: calls hang until their deadline, as over a dead network.
 
@@ -23,6 +26,7 @@ pub mod cluster;
 pub mod faults;
 pub mod link;
 pub mod routes;
+mod tls;
 pub mod wait;
 
 pub use check::{has_all, missing_keys};

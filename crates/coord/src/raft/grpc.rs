@@ -20,7 +20,7 @@ use quiver_proto::coord::RaftPayload;
 use quiver_proto::coord::raft_service_client::RaftServiceClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::{RaftTransport, TypeConfig};
 use crate::coord::CoordOptions;
@@ -42,6 +42,8 @@ pub struct GrpcTransport {
     node_id: u64,
     connect_timeout: Duration,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Cluster-internal mutual TLS (this coord's identity, the cluster CA).
+    tls: Option<quiver_rpc::ClusterTls>,
 }
 
 impl GrpcTransport {
@@ -50,7 +52,14 @@ impl GrpcTransport {
             node_id,
             connect_timeout: options.peer_connect_timeout(),
             channels: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// Dials peers over mutual TLS with this identity (see `quiver_rpc::tls`).
+    pub fn with_tls(mut self, tls: Option<quiver_rpc::ClusterTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     fn channel(&self, addr: &str) -> Result<Channel, TransportError> {
@@ -61,8 +70,8 @@ impl GrpcTransport {
         if let Some(channel) = channels.get(addr) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| TransportError(format!("bad peer address {addr:?}: {e}")))?
+        let channel = quiver_rpc::tls::endpoint(addr, self.tls.as_ref())
+            .map_err(|e| TransportError(format!("peer {addr:?}: {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .connect_lazy();

@@ -1,6 +1,7 @@
 //! The client commands of `quiver` (`collection`, `insert`, `search`,
-//! `alias`), built on `quiver-client`. Every command takes `--addr` and
-//! `--json`; with `--json` it prints JSON objects on stdout, one per line.
+//! `alias`), built on `quiver-client`. Every command takes `--addr`,
+//! `--json`, `--token` and the TLS flags (`--tls-ca`, `--tls-cert`,
+//! `--tls-key`); with `--json` it prints JSON objects on stdout, one per line.
 //! Errors (including a server's refusal, with its Milvus code) go to stderr
 //! and make the process exit non-zero.
 
@@ -19,25 +20,54 @@ pub use collection::CollectionCommand;
 pub use insert::InsertArgs;
 pub use search::SearchArgs;
 
-/// Where the server is, and how to print.
+/// Where the server is, how to reach it, and how to print.
 #[derive(Debug, Clone, Args)]
 pub struct Conn {
-    /// The server's Milvus gRPC address: host:port or http://host:port.
+    /// The server's Milvus gRPC address: host:port, http://host:port or
+    /// https://host:port (TLS; also implied by --tls-ca).
     #[arg(long, default_value = quiver_client::DEFAULT_ADDR, env = "QUIVER_ADDR")]
     pub addr: String,
     /// Prints JSON (one object per line) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// user:password, sent with every call (the `authorization` metadata
+    /// pymilvus sends).
+    #[arg(long, env = "QUIVER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The CA certificate (PEM) that signed the server's certificate: TLS.
+    #[arg(long, env = "QUIVER_CLIENT_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM), for a server that requires mutual TLS.
+    #[arg(long, env = "QUIVER_CLIENT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "QUIVER_CLIENT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry (default: the address's host).
+    #[arg(long)]
+    pub tls_server_name: Option<String>,
 }
 
 impl Conn {
+    fn options(&self) -> quiver_client::ConnectOptions {
+        quiver_client::ConnectOptions {
+            token: self.token.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        }
+    }
+
     async fn connect(&self) -> Result<Client> {
-        Client::connect(&self.addr).await.map_err(|e| match e {
-            quiver_client::Error::Connect { .. } => {
-                anyhow::anyhow!("{e} (is a Quiver server running there? --addr sets where)")
-            }
-            e => e.into(),
-        })
+        Client::connect_with(&self.addr, &self.options())
+            .await
+            .map_err(|e| match e {
+                quiver_client::Error::Connect { .. } => {
+                    anyhow::anyhow!("{e} (is a Quiver server running there? --addr sets where)")
+                }
+                e => e.into(),
+            })
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Process {
 pub struct ClusterFile {
     pub proxy: String,
     pub processes: Vec<Process>,
+    /// Set by `up --tls`: the cluster's CA and a client identity for tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 impl ClusterFile {
@@ -71,6 +74,24 @@ impl ClusterFile {
     pub fn process(&self, id: u64) -> Option<&Process> {
         self.processes.iter().find(|p| p.id == id)
     }
+
+    /// How a tool reaches the coords (with the tools' cluster identity
+    /// when the cluster runs TLS).
+    pub fn coord_options(&self) -> Result<quiver_coord::CoordClientOptions> {
+        Ok(quiver_coord::CoordClientOptions {
+            tls: self.tls.as_ref().map(|t| t.cluster_tls()).transpose()?,
+            ..Default::default()
+        })
+    }
+
+    /// How a client reaches the proxies (TLS verified with the cluster CA
+    /// when the cluster runs TLS).
+    pub fn client_options(&self) -> quiver_client::ConnectOptions {
+        quiver_client::ConnectOptions {
+            tls_ca: self.tls.as_ref().map(|t| t.ca.clone()),
+            ..Default::default()
+        }
+    }
 }
 
 /// How many processes of each role `up` starts.
@@ -80,6 +101,8 @@ pub struct Shape {
     pub datanodes: u32,
     pub querynodes: u32,
     pub proxies: u32,
+    /// Cluster-internal mutual TLS and TLS on the proxies (`up --tls`).
+    pub tls: bool,
 }
 
 /// A port that is free now, for a process started next. Picked below Linux's
@@ -145,6 +168,14 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
         path: dir.join("objects"),
     };
     let mut planned: Vec<(String, u64, String)> = Vec::new();
+    let certs = if shape.tls {
+        Some(super::tls::Certs::create(dir)?)
+    } else {
+        None
+    };
+    let identity = |role: &str, id: u64| -> Result<_> {
+        certs.as_ref().map(|c| c.identity(role, id)).transpose()
+    };
     for m in &members {
         let cfg = CoordConfig {
             id: m.id,
@@ -155,6 +186,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             failover: Default::default(),
             divergence: Default::default(),
             auth: Default::default(),
+            cluster_tls: identity("coord", m.id)?,
         };
         config::write(&config_path(dir, "coord", m.id), &cfg)?;
         planned.push(("coord".into(), m.id, m.addr.clone()));
@@ -169,6 +201,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             heartbeat_ms: 500,
             datanode: Default::default(),
             auth: Default::default(),
+            cluster_tls: identity("datanode", id)?,
         };
         config::write(&config_path(dir, "datanode", id), &cfg)?;
         planned.push(("datanode".into(), id, addr));
@@ -184,18 +217,22 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             heartbeat_ms: 500,
             querynode: Default::default(),
             auth: Default::default(),
+            cluster_tls: identity("querynode", id)?,
         };
         config::write(&config_path(dir, "querynode", id), &cfg)?;
         planned.push(("querynode".into(), id, addr));
     }
     for id in proxy_ids {
         let addr = format!("127.0.0.1:{}", free_port()?);
+        let identity = identity("proxy", id)?;
         let cfg = ProxyConfig {
             id,
             listen: addr.clone(),
             coords: coords.clone(),
             request_deadline_ms: 10_000,
             auth: Default::default(),
+            tls: identity.clone().map(super::tls::front_door),
+            cluster_tls: identity,
         };
         config::write(&config_path(dir, "proxy", id), &cfg)?;
         planned.push(("proxy".into(), id, addr));
@@ -208,6 +245,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             .map(|p| p.2.clone())
             .unwrap_or_default(),
         processes: Vec::new(),
+        tls: certs.map(|c| c.files),
     };
     let mut starting = Vec::new();
     for (role, id, addr) in planned {
@@ -299,7 +337,7 @@ async fn wait_listening(
 /// the file alive.
 async fn wait_serving(file: &ClusterFile, deadline: Instant) -> Result<()> {
     use quiver_coord::CoordApi as _;
-    let coord = quiver_coord::CoordClient::connect(file.coords(), Default::default())
+    let coord = quiver_coord::CoordClient::connect(file.coords(), file.coord_options()?)
         .await
         .context("connecting to coord")?;
     let nodes: Vec<u64> = file

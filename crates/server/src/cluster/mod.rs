@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod local;
 mod run;
 pub mod status;
+pub mod tls;
 
 pub use quiver_roles::config;
 
@@ -92,6 +93,11 @@ pub enum ClusterCommand {
         querynodes: u32,
         #[arg(long, default_value_t = 1)]
         proxies: u32,
+        /// Mutual TLS on every internal port (a private CA and one
+        /// certificate per process, in DIR/tls/) and TLS on the proxies;
+        /// clients connect with `--tls-ca DIR/tls/ca.crt`.
+        #[arg(long)]
+        tls: bool,
     },
     /// Coord's leader, where each collection is served, every process's health.
     Status {
@@ -125,12 +131,14 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             datanodes,
             querynodes,
             proxies,
+            tls,
         } => {
             let shape = local::Shape {
                 coords,
                 datanodes,
                 querynodes,
                 proxies,
+                tls,
             };
             let file = local::up(&dir, shape).await?;
             println!(
@@ -139,6 +147,14 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                 file.processes.len(),
                 dir.display()
             );
+            if let Some(t) = &file.tls {
+                println!(
+                    "TLS: internal ports require the cluster's client certificates; clients \
+                     connect with: quiver collection list --addr https://{} --tls-ca {}",
+                    file.proxy,
+                    t.ca.display()
+                );
+            }
         }
         ClusterCommand::Status { dir, json } => {
             let v = status::status(&dir).await?;

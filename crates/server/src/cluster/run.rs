@@ -6,7 +6,9 @@
 use anyhow::{Context, Result};
 use std::future::Future;
 
-use quiver_roles::config::{CoordConfig, DataNodeProcConfig, ProxyConfig, QueryNodeProcConfig};
+use quiver_roles::config::{
+    ClusterTlsConfig, CoordConfig, DataNodeProcConfig, ProxyConfig, QueryNodeProcConfig,
+};
 use quiver_roles::{Links, NodeRole};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +48,7 @@ async fn run_node<F, Fut>(
     id: u64,
     listen: &str,
     coords: &[String],
+    tls: Option<&ClusterTlsConfig>,
     shutdown: CancellationToken,
     start: F,
 ) -> Result<()>
@@ -53,9 +56,11 @@ where
     F: FnOnce(Links, TcpListener, CancellationToken) -> Fut,
     Fut: Future<Output = Result<NodeRole>>,
 {
+    // Bad TLS files fail the start, before the port is bound.
+    let tls = quiver_roles::tls::load_cluster_tls(tls)?;
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let links = Links::connect(coords).await?;
+    let links = Links::connect_tls(coords, tls).await?;
     let node = start(links, listener, shutdown.clone()).await?;
     announce(role, id, &addr);
     shutdown.cancelled().await;
@@ -66,11 +71,13 @@ where
 /// `quiver datanode`: owns the shards coord gives it.
 pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    let tls = cfg.cluster_tls.clone();
     run_node(
         "datanode",
         id,
         &listen,
         &coords,
+        tls.as_ref(),
         shutdown,
         move |links, l, s| async move { quiver_roles::start_datanode(&cfg, links, l, s).await },
     )
@@ -80,11 +87,13 @@ pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) 
 /// `quiver querynode`: serves the shards coord places on it.
 pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    let tls = cfg.cluster_tls.clone();
     run_node(
         "querynode",
         id,
         &listen,
         &coords,
+        tls.as_ref(),
         shutdown,
         move |links, l, s| async move { quiver_roles::start_querynode(&cfg, links, l, s).await },
     )
@@ -94,11 +103,13 @@ pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken
 /// `quiver proxy`: the Milvus front door of a cluster.
 pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
+    let tls = cfg.cluster_tls.clone();
     run_node(
         "proxy",
         id,
         &listen,
         &coords,
+        tls.as_ref(),
         shutdown,
         move |links, l, s| async move { quiver_roles::start_proxy(&cfg, links, l, s).await },
     )

@@ -35,7 +35,7 @@ pub async fn status(dir: &Path) -> Result<Value> {
         .collect();
     match tokio::time::timeout(
         COORD_TIMEOUT,
-        CoordClient::connect(coords.clone(), Default::default()),
+        CoordClient::connect(coords.clone(), file.coord_options()?),
     )
     .await
     {

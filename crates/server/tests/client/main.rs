@@ -6,6 +6,7 @@ mod bench_churn;
 mod cli;
 mod compat;
 mod status_page;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,7 +24,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(dir: &Path) -> Self {
-        let mut config = StandaloneConfig::new(dir);
+        Self::start_with(StandaloneConfig::new(dir)).await
+    }
+
+    /// [`Server::start`] with `config` (TLS, ...).
+    pub async fn start_with(mut config: StandaloneConfig) -> Self {
         config.querynode.search_threads = 2;
         config.divergence.every_ms = 200;
         let standalone = Standalone::open(config, CancellationToken::new())

@@ -26,7 +26,7 @@ fn version(k: i64, v: u32) -> Vec<f32> {
 }
 
 pub(super) async fn compaction_under_load(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
-    let client = Client::connect(&ctx.file.proxy).await?;
+    let client = super::connect(&ctx.file.proxy).await?;
     let compactions_before = compactions(ctx);
     let load = ctx.load().await?;
     let t0 = Instant::now();

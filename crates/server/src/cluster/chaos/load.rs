@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use quiver_client::{Client, Rows, SearchParams};
+use quiver_client::{Rows, SearchParams};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +53,7 @@ impl Load {
     /// Starts searching and inserting into `collection` through `proxy`;
     /// new keys start at `first_id`.
     pub async fn start(proxy: &str, collection: &str, first_id: i64) -> anyhow::Result<Load> {
-        let client = Client::connect(proxy).await?;
+        let client = super::connect(proxy).await?;
         let stats = Arc::new(Mutex::new(LoadStats::default()));
         let stop = CancellationToken::new();
         let searcher = {
@@ -150,7 +150,7 @@ impl Load {
 
 /// Keys of `acked` that a Strong query through `proxy` does not find.
 pub async fn missing(proxy: &str, collection: &str, acked: &[i64]) -> anyhow::Result<Vec<i64>> {
-    let client = Client::connect(proxy).await?;
+    let client = super::connect(proxy).await?;
     let mut missing = Vec::new();
     for chunk in acked.chunks(2000) {
         let list: Vec<String> = chunk.iter().map(|i| i.to_string()).collect();

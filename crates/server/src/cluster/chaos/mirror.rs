@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use quiver_admin::metrics::quantile_from_text;
-use quiver_client::{Client, CollectionSpec};
+use quiver_client::CollectionSpec;
 use quiver_coord::CoordClient;
 
 use super::load::{self, DIM};
@@ -75,7 +75,7 @@ async fn http_get(addr: &str, path: &str) -> Result<String> {
 /// must reach the proxy within 1 s (p99 of its metric).
 pub(super) async fn mirror_failover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     use quiver_client::{Actor, MirrorSpec};
-    let client = Client::connect(&ctx.file.proxy).await?;
+    let client = super::connect(&ctx.file.proxy).await?;
     for name in [MIRROR_A, MIRROR_B] {
         let mut spec = CollectionSpec::new(name, DIM);
         spec.shards = Some(2);

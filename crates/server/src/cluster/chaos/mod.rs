@@ -27,9 +27,14 @@ mod report;
 mod scenarios;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use quiver_client::{Client, ConnectOptions};
+use quiver_rpc::ClusterTls;
+
+use crate::cluster::local::ClusterFile;
 
 pub use report::{Report, ScenarioReport};
 
@@ -52,10 +57,47 @@ pub struct ChaosArgs {
     /// Leaves the cluster running at the end (default: stopped).
     #[arg(long)]
     pub keep: bool,
+    /// Runs the cluster with TLS (`quiver cluster up --tls`): mutual TLS
+    /// between the processes, TLS to the proxy.
+    #[arg(long)]
+    pub tls: bool,
+}
+
+/// How the scenarios reach the cluster (set once its files exist).
+static REACH: OnceLock<Reach> = OnceLock::new();
+
+#[derive(Default)]
+struct Reach {
+    client: ConnectOptions,
+    cluster: Option<ClusterTls>,
+}
+
+fn reach() -> &'static Reach {
+    REACH.get_or_init(Reach::default)
+}
+
+/// Remembers how to reach the cluster of `file` (TLS or not).
+fn set_reach(file: &ClusterFile) -> Result<()> {
+    let cluster = file.tls.as_ref().map(|t| t.cluster_tls()).transpose()?;
+    let _ = REACH.set(Reach {
+        client: file.client_options(),
+        cluster,
+    });
+    Ok(())
+}
+
+/// A client of the proxy at `proxy` (over TLS when the cluster runs it).
+pub(crate) async fn connect(proxy: &str) -> Result<Client> {
+    Ok(Client::connect_with(proxy, &reach().client).await?)
+}
+
+/// The cluster identity of the tools, if the cluster runs TLS.
+fn cluster_tls() -> Option<&'static ClusterTls> {
+    reach().cluster.as_ref()
 }
 
 pub async fn run(args: ChaosArgs) -> Result<()> {
-    let report = scenarios::run_all(&args.dir, &args.only, args.keep).await?;
+    let report = scenarios::run_all(&args.dir, &args.only, args.keep, args.tls).await?;
     if let Some(out) = &args.out {
         std::fs::write(out, report.markdown())
             .with_context(|| format!("writing {}", out.display()))?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use quiver_client::{Client, CollectionSpec, SearchParams};
+use quiver_client::{CollectionSpec, SearchParams};
 use quiver_coord::{CoordClient, Role};
 
 use super::load::{self, DIM, Load, LoadStats};
@@ -23,6 +23,7 @@ const SHAPE: Shape = Shape {
     datanodes: 2,
     querynodes: 2,
     proxies: 1,
+    tls: false,
 };
 const ALL: [&str; 7] = [
     "leader",
@@ -164,17 +165,18 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn run_all(dir: &Path, only: &[String], keep: bool) -> Result<Report> {
+pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Result<Report> {
     for o in only {
         if !ALL.contains(&o.as_str()) {
             bail!("--only: unknown scenario {o:?} (known: {})", ALL.join(", "));
         }
     }
     let started = utc_now();
-    let file = local::up(dir, SHAPE)
+    let file = local::up(dir, Shape { tls, ..SHAPE })
         .await
         .context("starting the cluster")?;
-    let coord = CoordClient::connect(file.coords(), Default::default()).await?;
+    super::set_reach(&file)?;
+    let coord = CoordClient::connect(file.coords(), file.coord_options()?).await?;
     let mut ctx = Ctx {
         dir,
         file,
@@ -207,7 +209,7 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool) -> Result<Report> 
 }
 
 async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<ScenarioReport>> {
-    let client = Client::connect(&ctx.file.proxy).await?;
+    let client = super::connect(&ctx.file.proxy).await?;
     let mut spec = CollectionSpec::new(COLLECTION, DIM);
     spec.shards = Some(2);
     client.create_collection(&spec).await?;
@@ -376,7 +378,7 @@ async fn sigstop_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     sample(coord_views(&ctx.coord, &ctx.file).await);
     local::kill(&ctx.file, old, libc::SIGSTOP)?;
     let paused = Instant::now();
-    let client = Client::connect(&ctx.file.proxy).await?;
+    let client = super::connect(&ctx.file.proxy).await?;
     let mut ddl_ok = None;
     while paused.elapsed() < Duration::from_secs(10) {
         sample(coord_views(&ctx.coord, &ctx.file).await);
@@ -442,7 +444,10 @@ async fn stale_write(addr: &str) -> String {
             alias: "stale_write".into(),
             collection: COLLECTION.into(),
         };
-        let mut c = CoordServiceClient::connect(format!("http://{addr}")).await?;
+        let channel = quiver_rpc::tls::endpoint(addr, super::cluster_tls())?
+            .connect()
+            .await?;
+        let mut c = CoordServiceClient::new(channel);
         c.propose(ProposeRequest {
             command_json: serde_json::to_vec(&cmd)?,
             client_id: 0,
@@ -477,7 +482,7 @@ async fn restart_all(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     let first_search = poll(Duration::from_secs(60), "a first search", || {
         let proxy = proxy.clone();
         async move {
-            let client = Client::connect(&proxy).await.ok()?;
+            let client = super::connect(&proxy).await.ok()?;
             client
                 .search(ALIAS, &load::vector(1), DIM, &SearchParams::new(10))
                 .await
@@ -487,7 +492,7 @@ async fn restart_all(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     })
     .await;
     let first_search_ms = t0.elapsed().as_millis() as u64;
-    let client = Client::connect(&ctx.file.proxy).await?;
+    let client = super::connect(&ctx.file.proxy).await?;
     let alias = client.describe_alias(ALIAS).await.unwrap_or_default();
     let missing = load::missing(&ctx.file.proxy, COLLECTION, &ctx.acked).await?;
     let mut r = ScenarioReport::new(

@@ -1,0 +1,86 @@
+//! `quiver cluster up --tls`: a private CA and one certificate per process in
+//! `DIR/tls/`, wired into every role's `[cluster_tls]` (mutual TLS on every
+//! internal port) and into the proxies' `[tls]` (the front door, one-way).
+//! Clients verify the proxies with `DIR/tls/ca.crt` (`quiver --tls-ca`);
+//! `DIR/tls/client.crt`/`.key` is the cluster identity of the local tools
+//! (`cluster status`, `cluster chaos`). Running `up` again makes new files
+//! (a new CA): every process restarts with them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use quiver_roles::certs::CertAuthority;
+use quiver_roles::config::{ClusterTlsConfig, TlsConfig};
+use quiver_rpc::ClusterTls;
+use serde::{Deserialize, Serialize};
+
+/// What `cluster.json` records of a TLS cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFiles {
+    /// The cluster CA: it signed every process's certificate, the proxies'
+    /// included (`quiver --tls-ca` this file).
+    pub ca: PathBuf,
+    /// A client identity for the local tools, signed by the CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The tools' cluster identity.
+    pub fn cluster_tls(&self) -> Result<ClusterTls> {
+        ClusterTlsConfig {
+            cert: self.client_cert.clone(),
+            key: self.client_key.clone(),
+            ca: self.ca.clone(),
+        }
+        .load()
+    }
+}
+
+/// The CA of a cluster being written, and the files written so far.
+pub struct Certs {
+    ca: CertAuthority,
+    dir: PathBuf,
+    pub files: TlsFiles,
+}
+
+impl Certs {
+    /// Makes `DIR/tls/` with a new CA and the tools' identity.
+    pub fn create(cluster_dir: &Path) -> Result<Self> {
+        let dir = cluster_dir.join("tls");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ca = CertAuthority::new("Quiver local cluster CA")?;
+        let ca_path = dir.join("ca.crt");
+        ca.write_cert(&ca_path)?;
+        let (client_cert, client_key) = ca.issue("quiver tools", &[])?.write(&dir, "client")?;
+        Ok(Self {
+            ca,
+            dir,
+            files: TlsFiles {
+                ca: ca_path,
+                client_cert,
+                client_key,
+            },
+        })
+    }
+
+    /// Issues the certificate of `role` `id` (`DIR/tls/ROLE-ID.crt`, `.key`).
+    pub fn identity(&self, role: &str, id: u64) -> Result<ClusterTlsConfig> {
+        let stem = format!("{role}-{id}");
+        let (cert, key) = self.ca.issue(&stem, &[])?.write(&self.dir, &stem)?;
+        Ok(ClusterTlsConfig {
+            cert,
+            key,
+            ca: self.files.ca.clone(),
+        })
+    }
+}
+
+/// A proxy's front door over one-way TLS with its cluster certificate.
+pub fn front_door(identity: ClusterTlsConfig) -> TlsConfig {
+    TlsConfig {
+        cert: identity.cert,
+        key: identity.key,
+        ca: None,
+    }
+}
