@@ -27,6 +27,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from conftest import fresh_name
 
 DIM = 4
+ROOT_PASSWORD = "tls-root-pass"
 START_TIMEOUT_S = 60.0
 # How long a refused client may take to give up (pymilvus waits for the channel to be ready).
 REFUSED_WITHIN_S = 3
@@ -83,7 +84,8 @@ class TlsServer:
         self.proc = subprocess.Popen(
             [binary, "standalone", "--data-dir", os.path.join(tmp, "data"),
              "--listen", f"127.0.0.1:{self.port}", *flags],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, QUIVER_ROOT_PASSWORD=ROOT_PASSWORD))
         deadline = time.monotonic() + START_TIMEOUT_S
         while "listening on" not in self.text():
             assert self.proc.poll() is None, self.text()
@@ -105,12 +107,14 @@ class TlsServer:
         self.log.close()
 
 
-def start_server(certs, mutual):
+def start_server(certs, mutual, auth=False):
     binary = os.environ.get("QUIVER_SERVER_BIN")
     if not binary:
         pytest.skip("QUIVER_SERVER_BIN is not set: run tests/pymilvus/run.sh")
     cert, key = certs["server"]
     flags = ["--tls-cert", cert, "--tls-key", key] + (["--tls-ca", certs["ca"]] if mutual else [])
+    if auth:
+        flags.append("--auth")
     tmp = tempfile.TemporaryDirectory()
     return tmp, TlsServer(binary, tmp.name, flags)
 
@@ -180,6 +184,32 @@ def test_mutual_tls_serves_pymilvus_with_a_client_certificate(mutual, certs):
 # pymilvus 3 shares one connection per address and token, whatever the TLS settings: a
 # client that must not reuse an earlier client's TLS connection asks for its own.
 OWN_CONNECTION = {"dedicated": True} if int(pymilvus.__version__.split(".")[0]) >= 3 else {}
+
+
+@pytest.fixture(scope="module")
+def mutual_with_auth(certs):
+    tmp, s = start_server(certs, mutual=True, auth=True)
+    yield s
+    s.stop()
+    tmp.cleanup()
+
+
+def test_mutual_tls_and_a_token_serve_pymilvus(mutual_with_auth, certs):
+    """Auth and mutual TLS together: the certificate gets the client in, the token says who
+    it is; a wrong token over a good certificate is still refused."""
+    cert, key = certs["client"]
+    tls = dict(uri=f"https://127.0.0.1:{mutual_with_auth.port}", client_pem_path=cert,
+               client_key_path=key, ca_pem_path=certs["ca"], server_name="localhost")
+    client = MilvusClient(token=f"root:{ROOT_PASSWORD}", **tls)
+    try:
+        exercise(client)
+    finally:
+        client.close()
+    # pymilvus 2.5 shows the server's UNAUTHENTICATED; 3.x reports the connection failed.
+    with pytest.raises(Exception, match="auth check failure|Fail connecting"):
+        MilvusClient(token="root:not-the-password", **tls, **OWN_CONNECTION).list_collections()
+
+
 
 
 def refused(**kwargs):
