@@ -60,7 +60,14 @@ pub async fn check(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) 
             }
         };
     }
-    if let Err(refusal) = same_site(req.method(), req.headers(), &gate.http) {
+    // HTTP/2 carries the host in the `:authority` pseudo-header (the URI).
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
+    if let Err(refusal) = same_site(
+        req.method(),
+        req.headers(),
+        authority.as_deref(),
+        &gate.http,
+    ) {
         return *refusal;
     }
     let open = req.uri().path() == "/metrics" && !gate.http.protect_metrics;
@@ -131,12 +138,14 @@ fn host_of(authority: &str) -> &str {
 fn same_site(
     method: &Method,
     headers: &HeaderMap,
+    authority: Option<&str>,
     policy: &HttpPolicy,
 ) -> Result<(), Box<Response>> {
     let refuse = |msg: String| Err(Box::new((StatusCode::FORBIDDEN, msg).into_response()));
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or(authority)
         .unwrap_or_default();
     if !host.is_empty() {
         let name = host_of(host);
@@ -194,11 +203,11 @@ mod tests {
             "Quiver.Internal:443",
         ] {
             let h = headers(&[(header::HOST, ok)]);
-            assert!(same_site(&Method::GET, &h, &policy).is_ok(), "{ok}");
+            assert!(same_site(&Method::GET, &h, None, &policy).is_ok(), "{ok}");
         }
         for bad in ["evil.example:19530", "rebind.attacker.net"] {
             let h = headers(&[(header::HOST, bad)]);
-            assert!(same_site(&Method::GET, &h, &policy).is_err(), "{bad}");
+            assert!(same_site(&Method::GET, &h, None, &policy).is_err(), "{bad}");
         }
     }
 
@@ -209,15 +218,20 @@ mod tests {
             (header::HOST, "127.0.0.1:19530"),
             (header::ORIGIN, "http://127.0.0.1:19530"),
         ]);
-        assert!(same_site(&Method::POST, &same, &policy).is_ok());
+        assert!(same_site(&Method::POST, &same, None, &policy).is_ok());
         let cross = headers(&[
             (header::HOST, "127.0.0.1:19530"),
             (header::ORIGIN, "http://evil.example"),
         ]);
-        assert!(same_site(&Method::POST, &cross, &policy).is_err());
+        assert!(same_site(&Method::POST, &cross, None, &policy).is_err());
         // Reads may be cross-origin (the browser keeps the answer from the page).
-        assert!(same_site(&Method::GET, &cross, &policy).is_ok());
+        assert!(same_site(&Method::GET, &cross, None, &policy).is_ok());
         let no_origin = headers(&[(header::HOST, "127.0.0.1:19530")]);
-        assert!(same_site(&Method::POST, &no_origin, &policy).is_ok());
+        assert!(same_site(&Method::POST, &no_origin, None, &policy).is_ok());
+        // HTTP/2: no Host header, the authority is the URI's.
+        let h2 = headers(&[(header::ORIGIN, "https://127.0.0.1:19530")]);
+        assert!(same_site(&Method::POST, &h2, Some("127.0.0.1:19530"), &policy).is_ok());
+        let h2_foreign = headers(&[]);
+        assert!(same_site(&Method::GET, &h2_foreign, Some("evil.example:443"), &policy).is_err());
     }
 }

@@ -31,6 +31,7 @@ mod connect;
 mod data;
 mod error;
 mod search;
+mod users;
 mod value;
 
 pub use admin::{

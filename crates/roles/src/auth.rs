@@ -141,6 +141,19 @@ pub async fn gate(cfg: &AuthConfig, catalog: Arc<dyn CatalogClient>) -> Result<A
     }))
 }
 
+/// Says loudly that a cluster role with auth on serves its internal port
+/// without cluster TLS: anyone who reaches that port bypasses the front
+/// door's credentials.
+pub fn warn_internal_open(role: &str, cfg: &AuthConfig, cluster_tls: bool) {
+    if cfg.enabled && !cluster_tls {
+        tracing::warn!(
+            role,
+            "auth is on but this {role}'s internal port has no [cluster_tls]: any process that \
+             reaches it can call it without credentials (see docs/security.md, Cluster TLS)"
+        );
+    }
+}
+
 /// Says loudly that a front door on a non-loopback address has auth off.
 pub fn warn_if_open(cfg: &AuthConfig, addr: std::net::SocketAddr) {
     if !cfg.enabled && !addr.ip().is_loopback() {

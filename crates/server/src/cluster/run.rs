@@ -34,6 +34,7 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
             .map(|m| m.addr.clone())
             .context("members: must contain this coord's id")?,
     };
+    quiver_roles::auth::warn_internal_open("coord", &cfg.auth, cfg.cluster_tls.is_some());
     let listener = bind(&listen).await?;
     let role = quiver_roles::start_coord(&cfg, None, listener, shutdown.clone()).await?;
     announce("coord", cfg.id, &role.addr);
@@ -72,6 +73,7 @@ where
 pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
     let tls = cfg.cluster_tls.clone();
+    quiver_roles::auth::warn_internal_open("datanode", &cfg.auth, tls.is_some());
     run_node(
         "datanode",
         id,
@@ -88,6 +90,7 @@ pub async fn run_datanode(cfg: DataNodeProcConfig, shutdown: CancellationToken) 
 pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
     let tls = cfg.cluster_tls.clone();
+    quiver_roles::auth::warn_internal_open("querynode", &cfg.auth, tls.is_some());
     run_node(
         "querynode",
         id,
@@ -104,6 +107,7 @@ pub async fn run_querynode(cfg: QueryNodeProcConfig, shutdown: CancellationToken
 pub async fn run_proxy(cfg: ProxyConfig, shutdown: CancellationToken) -> Result<()> {
     let (id, listen, coords) = (cfg.id, cfg.listen.clone(), cfg.coords.clone());
     let tls = cfg.cluster_tls.clone();
+    quiver_roles::auth::warn_internal_open("proxy", &cfg.auth, tls.is_some());
     run_node(
         "proxy",
         id,

@@ -2,6 +2,7 @@
 //! standalone server on 127.0.0.1:0.
 
 mod api;
+mod auth;
 mod bench_churn;
 mod cli;
 mod compat;
