@@ -152,6 +152,63 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.GetCompactionPlansRequest",
         "milvus.GetCompactionPlansResponse",
     ),
+    (
+        "CreateCredential",
+        "milvus.CreateCredentialRequest",
+        "common.Status",
+    ),
+    (
+        "UpdateCredential",
+        "milvus.UpdateCredentialRequest",
+        "common.Status",
+    ),
+    (
+        "DeleteCredential",
+        "milvus.DeleteCredentialRequest",
+        "common.Status",
+    ),
+    (
+        "ListCredUsers",
+        "milvus.ListCredUsersRequest",
+        "milvus.ListCredUsersResponse",
+    ),
+    ("CreateRole", "milvus.CreateRoleRequest", "common.Status"),
+    ("DropRole", "milvus.DropRoleRequest", "common.Status"),
+    (
+        "OperateUserRole",
+        "milvus.OperateUserRoleRequest",
+        "common.Status",
+    ),
+    (
+        "SelectRole",
+        "milvus.SelectRoleRequest",
+        "milvus.SelectRoleResponse",
+    ),
+    (
+        "SelectUser",
+        "milvus.SelectUserRequest",
+        "milvus.SelectUserResponse",
+    ),
+    (
+        "OperatePrivilege",
+        "milvus.OperatePrivilegeRequest",
+        "common.Status",
+    ),
+    (
+        "OperatePrivilegeV2",
+        "milvus.OperatePrivilegeV2Request",
+        "common.Status",
+    ),
+    (
+        "SelectGrant",
+        "milvus.SelectGrantRequest",
+        "milvus.SelectGrantResponse",
+    ),
+    (
+        "ListPrivilegeGroups",
+        "milvus.ListPrivilegeGroupsRequest",
+        "milvus.ListPrivilegeGroupsResponse",
+    ),
 ];
 
 fn descriptor_set() -> FileDescriptorSet {
