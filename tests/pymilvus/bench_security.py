@@ -1,8 +1,8 @@
 """What authentication and TLS cost a pymilvus search client (not run by CI).
 
-Two `quiver standalone` processes from the same binary, same data: one plain (auth off, no
-TLS), one secure (`--auth` with a token, one-way TLS). Rounds alternate between them (plain,
-secure, plain, ...) so both see the same machine; each round runs `--queries` searches from
+Four `quiver standalone` processes from the same binary, same data: plain (auth off, no
+TLS), auth (`--auth`, a service user's token), tls (one-way TLS) and auth+tls. Rounds
+alternate between them so all see the same machine; each round runs `--queries` searches from
 one client (and then from `--threads` clients at once) and records q/s and per-request
 latency. Prints medians over rounds and the secure/plain ratios.
 
@@ -107,21 +107,37 @@ def main():
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((args.rows, args.dim)).astype(np.float32)
     queries = [v.tolist() for v in rng.standard_normal((args.queries, args.dim)).astype(np.float32)]
-    plain_proc, plain_port = start(args.bin, tmp, "plain", [])
-    secure_proc, secure_port = start(args.bin, tmp, "secure",
-                                     ["--auth", "--tls-cert", c["cert"], "--tls-key", c["key"]])
-    targets = {
-        "plain": lambda: MilvusClient(uri=f"http://127.0.0.1:{plain_port}"),
-        "auth+tls": lambda: MilvusClient(uri=f"https://127.0.0.1:{secure_port}",
-                                         server_pem_path=c["ca"], server_name="localhost",
-                                         token=f"root:{ROOT_PASSWORD}"),
-    }
+    procs, ports = {}, {}
+    flags = {"plain": [], "auth": ["--auth"], "tls": ["--tls-cert", c["cert"], "--tls-key", c["key"]]}
+    flags["auth+tls"] = flags["auth"] + flags["tls"]
+    for name, f in flags.items():
+        procs[name], ports[name] = start(args.bin, tmp, name.replace("+", "-"), f)
+
+    def endpoint(name):
+        if "tls" in name:
+            return dict(uri=f"https://127.0.0.1:{ports[name]}", server_pem_path=c["ca"],
+                        server_name="localhost")
+        return dict(uri=f"http://127.0.0.1:{ports[name]}")
+
+    # With auth, a service account with one grant (Search on the collection), not root: the
+    # searches pay the whole check (credential cache, roles, grants).
+    def maker(name):
+        token = {"token": "svc:svc-password"} if "auth" in name else {}
+        return lambda: MilvusClient(**token, **endpoint(name))
+
+    targets = {name: maker(name) for name in flags}
     try:
-        for make in targets.values():
-            client = make()
+        for name, make in targets.items():
+            admin = {"token": f"root:{ROOT_PASSWORD}"} if "auth" in name else {}
+            client = MilvusClient(**admin, **endpoint(name))
             load(client, vectors)
-            run(make, queries[:200], 1)  # warm up
+            if "auth" in name:
+                client.create_user("svc", "svc-password")
+                client.create_role("searcher")
+                client.grant_privilege("searcher", "Collection", "Search", "bench")
+                client.grant_role("svc", "searcher")
             client.close()
+            run(make, queries[:200], 1)  # warm up
         results = {name: {"1": [], str(args.threads): []} for name in targets}
         for _ in range(args.rounds):
             for name, make in targets.items():
@@ -133,15 +149,16 @@ def main():
                 f"{t}_clients": {k: round(statistics.median(r[k] for r in rounds), 3)
                                  for k in ("qps", "p50_ms", "p99_ms")}
                 for t, rounds in by_threads.items()}
-        for t in ("1", str(args.threads)):
-            key = f"{t}_clients"
-            summary[f"ratio_{key}"] = {
-                k: round(summary["auth+tls"][key][k] / summary["plain"][key][k], 3)
-                for k in ("qps", "p50_ms", "p99_ms")}
+        for name in ("auth", "tls", "auth+tls"):
+            for t in ("1", str(args.threads)):
+                key = f"{t}_clients"
+                summary[f"ratio_{name}_{key}"] = {
+                    k: round(summary[name][key][k] / summary["plain"][key][k], 3)
+                    for k in ("qps", "p50_ms", "p99_ms")}
         summary["setup"] = vars(args)
         print(json.dumps(summary, indent=2))
     finally:
-        for proc in (plain_proc, secure_proc):
+        for proc in procs.values():
             proc.terminate()
             proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
