@@ -15,6 +15,10 @@ pub enum ErrorKind {
     /// The writer lost ownership (a newer epoch exists).
     Fenced,
     DeadlineExceeded,
+    /// Writes are refused for lack of room (a full disk or quota); nothing
+    /// was written. Reads go on, and writes resume by themselves once there
+    /// is room again.
+    NoSpace,
     /// Stored data failed a checksum or could not be decoded.
     Corrupt,
     Io,
@@ -39,6 +43,8 @@ pub enum Error {
     Fenced(String),
     #[error("deadline exceeded: {0}")]
     DeadlineExceeded(String),
+    #[error("no space: {0}")]
+    NoSpace(String),
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("i/o error: {0}")]
@@ -66,6 +72,7 @@ impl Error {
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Fenced(_) => ErrorKind::Fenced,
             Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
+            Error::NoSpace(_) => ErrorKind::NoSpace,
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Io(_) => ErrorKind::Io,
             Error::Internal(_) => ErrorKind::Internal,

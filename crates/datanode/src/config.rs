@@ -25,8 +25,10 @@ pub struct DataNodeConfig {
     /// this many times `seal_rows` or `seal_bytes`: growing rows are searched
     /// exactly, so an unbounded backlog would make every search slower.
     pub max_growing_factor: usize,
-    /// How long a failing WAL put is retried before the shard's log stops
-    /// (milliseconds); the shard then reopens itself with a new epoch.
+    /// How long a failing WAL put is retried before its writes are refused
+    /// (milliseconds). The shard stays open for reads; its WAL probes the
+    /// store and takes writes again once it can. A full or read-only disk is
+    /// not retried: its writes are refused at once.
     pub wal_retry_ms: u64,
     /// Compaction and garbage collection (`[datanode.compaction]`).
     pub compaction: crate::compact::CompactionConfig,
@@ -45,7 +47,7 @@ impl Default for DataNodeConfig {
             index_threads: 2,
             max_batch_rows: 100_000,
             max_growing_factor: 2,
-            wal_retry_ms: 10_000,
+            wal_retry_ms: 1_000,
             compaction: crate::compact::CompactionConfig::default(),
         }
     }

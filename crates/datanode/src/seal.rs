@@ -39,11 +39,19 @@ pub(crate) async fn run_sealer(
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
                 tracing::warn!(shard = %ctx.id, error = %e, "seal failed; will retry");
+                if e.kind() == quiver_common::ErrorKind::NoSpace {
+                    // A flush cannot finish before there is room: say so now
+                    // rather than at the caller's deadline.
+                    let waiters = std::mem::take(&mut ctx.state.lock().flush_waiters);
+                    for (_, w) in waiters {
+                        let _ = w.send(Err(quiver_common::Error::NoSpace(e.to_string())));
+                    }
+                }
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = ctx.cancel.cancelled() => break,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(Duration::from_secs(2));
                 ctx.seal_wakeup.notify_one();
             }
         }

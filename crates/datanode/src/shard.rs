@@ -348,9 +348,21 @@ async fn process_round(ctx: &ShardCtx, round: Vec<Request>) -> Option<bool> {
                     wrote = true;
                     replies.push((reply, Ok(ts)));
                 }
+                // The store refuses writes for now (full, read-only, down):
+                // this write is refused, the shard stays open for reads and
+                // its WAL takes writes again by itself.
+                Err(e) if e.is_refused() => replies.push((reply, Err(Error::from(e)))),
                 Err(e) => {
                     failure = Some(e.is_fenced());
-                    let e = Error::from(e);
+                    // Not written: a fenced write goes to the new owner, any
+                    // other is retried once the shard has reopened.
+                    let e = match Error::from(e) {
+                        Error::Io(m) => Error::Unavailable(format!(
+                            "shard {} reopens after a WAL failure ({m})",
+                            ctx.id
+                        )),
+                        e => e,
+                    };
                     if st.failed.is_none() {
                         tracing::error!(shard = %ctx.id, error = %e, "WAL write failed; shard stops taking writes");
                         st.failed = Some(format!("WAL of shard {} failed: {e}", ctx.id));

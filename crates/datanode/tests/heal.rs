@@ -1,7 +1,8 @@
-//! A shard whose WAL stops for good (the object store failed longer than the
-//! retry budget) reopens itself: the failed write is refused (never
-//! acknowledged), later writes work again under a new epoch, and nothing
-//! acknowledged before is lost.
+//! Shards under a failing store. A full or failing store refuses writes
+//! (never acknowledged) while the shard stays open for reads, and writes
+//! resume by themselves once the store takes them. A shard whose WAL stops
+//! for good (a refused batch landed after all) reopens itself under a new
+//! epoch and replays it; nothing acknowledged is lost either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ fn rows(first: i64, n: usize) -> RowBatch {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
+async fn a_shard_whose_refused_write_landed_reopens_itself_with_a_new_epoch() {
     let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let meta = Arc::new(MemMeta::default());
@@ -48,12 +49,14 @@ async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
         .await
         .expect("write before the fault");
 
-    fs.fail_next_puts(1);
+    // The put lands but its answer is lost: refused, though durable. The
+    // next batch finds it in its seq, so the shard must replay its WAL.
+    fs.lose_next_answer();
     let e = node
         .write(shard, WriteOp::Upsert(rows(100, 10)))
         .await
-        .expect_err("the write whose put failed is refused");
-    assert!(matches!(e, Error::Io(_) | Error::Unavailable(_)), "{e}");
+        .expect_err("the write whose answer was lost is refused");
+    assert!(matches!(e, Error::Unavailable(_)), "{e}");
 
     // Writes are refused (retryable) until the shard is back, then work.
     wait_for(
@@ -69,7 +72,8 @@ async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
     .expect("the shard comes back");
     assert!(node.shard_epoch(shard).expect("epoch") > first_epoch);
 
-    // What was acknowledged is all there; the refused write is not.
+    // What was acknowledged is all there, and the refused write that landed
+    // after all was replayed (its outcome was unknown to the client).
     let sub = node.subscribe(shard).await.expect("subscribe");
     let mut pks: Vec<i64> = sub
         .growing
@@ -84,7 +88,101 @@ async fn a_shard_whose_wal_failed_reopens_itself_with_a_new_epoch() {
         })
         .collect();
     pks.sort_unstable();
-    let expected: Vec<i64> = (0..10).chain(200..210).collect();
+    let expected: Vec<i64> = (0..10).chain(100..110).chain(200..210).collect();
     assert_eq!(pks, expected);
+    node.close().await;
+}
+
+fn pks_of(m: &Mutation) -> Vec<i64> {
+    match m {
+        Mutation::Upsert { rows, .. } => rows
+            .pks
+            .iter()
+            .filter_map(|pk| match pk {
+                PrimaryKey::Int(v) => Some(*v),
+                PrimaryKey::Str(_) => None,
+            })
+            .collect(),
+        Mutation::Delete { .. } => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_costs_writes_not_reads_and_heals_without_a_reopen() {
+    let fs = Arc::new(FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let meta = Arc::new(MemMeta::default());
+    let node = DataNode::new(
+        DataNodeConfig::default(),
+        store,
+        meta,
+        CancellationToken::new(),
+    )
+    .expect("node");
+    let info = CollectionInfo {
+        id: 2,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+    };
+    let shard = ShardId {
+        collection_id: 2,
+        shard: 0,
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let epoch = node.shard_epoch(shard).expect("epoch");
+    node.write(shard, WriteOp::Upsert(rows(0, 10)))
+        .await
+        .expect("write before the disk fills");
+    let mut sub = node.subscribe(shard).await.expect("subscribe");
+
+    fs.fill_disk(true);
+    for first in [100, 110] {
+        let e = node
+            .write(shard, WriteOp::Upsert(rows(first, 10)))
+            .await
+            .expect_err("a full disk refuses the write");
+        assert!(matches!(e, Error::NoSpace(_)), "{e}");
+    }
+    let e = node.flush(shard).await.expect_err("a flush cannot seal");
+    assert!(matches!(e, Error::NoSpace(_)), "{e}");
+    // Reads go on: the stream keeps ticking past the refusals (a querynode's
+    // service timestamp advances, so Strong searches are answered).
+    let before = node.last_ts(shard).await.expect("last ts");
+    let mut ticked = false;
+    while !ticked {
+        match tokio::time::timeout(Duration::from_secs(10), sub.events.recv()).await {
+            Ok(Some(quiver_api::ShardEvent::Tick(ts))) => ticked = ts > before,
+            Ok(Some(quiver_api::ShardEvent::Mutation(m))) => {
+                panic!("a refused write was streamed: {:?}", pks_of(&m))
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the shard's stream ended"),
+            Err(_) => panic!("no tick within 10 s while the disk is full"),
+        }
+    }
+
+    fs.fill_disk(false);
+    wait_for(
+        Duration::from_secs(20),
+        "writes to work again",
+        async || match node.write(shard, WriteOp::Upsert(rows(200, 10))).await {
+            Ok(_) => true,
+            Err(Error::NoSpace(_)) => false,
+            Err(e) => panic!("unexpected refusal: {e}"),
+        },
+    )
+    .await
+    .expect("writes resume");
+    let sub = node.subscribe(shard).await.expect("subscribe");
+    let mut pks: Vec<i64> = sub.growing.iter().flat_map(|m| pks_of(m)).collect();
+    pks.sort_unstable();
+    let expected: Vec<i64> = (0..10).chain(200..210).collect();
+    assert_eq!(pks, expected, "acknowledged rows only");
+    node.flush(shard)
+        .await
+        .expect("flush after the disk has room");
+    assert_eq!(node.shard_epoch(shard).expect("epoch"), epoch, "no reopen");
     node.close().await;
 }

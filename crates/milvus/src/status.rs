@@ -11,6 +11,7 @@ use quiver_proto::common::{ErrorCode, Status};
 pub(crate) mod merr {
     pub const SUCCESS: i32 = 0;
     pub const SERVICE_UNAVAILABLE: i32 = 2;
+    pub const SERVICE_DISK_LIMIT_EXCEEDED: i32 = 7;
     pub const COLLECTION_NOT_FOUND: i32 = 100;
     pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
@@ -41,6 +42,13 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
         ErrorKind::Unavailable => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
         ErrorKind::Fenced => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
         ErrorKind::DeadlineExceeded => (merr::UNEXPECTED, ErrorCode::UnexpectedError, true),
+        // Milvus refuses writes over its disk quota with "disk limit
+        // exceeded" (merr 7, DiskQuotaExhausted); pymilvus does not retry it.
+        ErrorKind::NoSpace => (
+            merr::SERVICE_DISK_LIMIT_EXCEEDED,
+            ErrorCode::DiskQuotaExhausted,
+            false,
+        ),
         ErrorKind::Corrupt => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
         ErrorKind::Io => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
         ErrorKind::Internal => (merr::UNEXPECTED, ErrorCode::UnexpectedError, false),

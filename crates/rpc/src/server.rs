@@ -11,7 +11,7 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
         Ok(v) => Ok(Response::new(v)),
         Err(e) => {
             match e.kind() {
-                ErrorKind::Internal | ErrorKind::Io | ErrorKind::Corrupt => {
+                ErrorKind::Internal | ErrorKind::Io | ErrorKind::Corrupt | ErrorKind::NoSpace => {
                     tracing::warn!(rpc, error = %e, "call failed");
                 }
                 ErrorKind::InvalidArgument

@@ -5,6 +5,8 @@
 //! - `segments/<collection_id>/<shard>/<segment_id:020>.idx` — its index bytes (opaque here);
 //! - `mirror/<collection_id>/<shard>/cursor` — the last WAL seq whose writes a mirror shipped
 //!   to the partner collection;
+//! - `probe/<collection_id>/<shard>` — written and deleted again while a shard's WAL waits for
+//!   a full or failing store to take writes again;
 //! - `quarantine/wal/<collection_id>/<shard>/<seq:020>.<epoch>.wal` — a torn WAL tail, kept
 //!   for inspection after recovery replaced it.
 
@@ -28,6 +30,11 @@ pub fn mirror_prefix(collection_id: u64, shard: u32) -> ObjectPath {
 /// The mirror cursor of a shard.
 pub fn mirror_cursor_path(collection_id: u64, shard: u32) -> ObjectPath {
     ObjectPath::from(format!("mirror/{collection_id}/{shard}/cursor"))
+}
+
+/// The object a stalled WAL writes to learn whether the store takes writes again.
+pub fn wal_probe_path(collection_id: u64, shard: u32) -> ObjectPath {
+    ObjectPath::from(format!("probe/{collection_id}/{shard}"))
 }
 
 /// The seq of a WAL object path, if `path` names one.

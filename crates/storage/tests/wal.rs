@@ -269,29 +269,114 @@ async fn truncate_removes_covered_objects_and_recovery_starts_after_the_checkpoi
     assert_eq!(w2.last_seq(), seqs[5] + 1);
 }
 
+fn fast_refusal() -> WalOptions {
+    WalOptions {
+        retry_for: std::time::Duration::ZERO,
+        probe_every: std::time::Duration::from_millis(10),
+        ..WalOptions::default()
+    }
+}
+
+async fn until_resumed(w: &Wal) {
+    quiver_test_util::wait_for(
+        std::time::Duration::from_secs(10),
+        "the log to take writes again",
+        async || w.stalled().is_none(),
+    )
+    .await
+    .expect("resumed");
+}
+
 #[tokio::test]
-async fn a_failed_put_fails_its_waiters_and_stops_the_log() {
+async fn a_full_disk_refuses_writes_at_once_and_the_log_resumes_by_itself() {
     let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
-    let no_retry = WalOptions {
-        retry_for: std::time::Duration::ZERO,
-        ..WalOptions::default()
-    };
-    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, no_retry)
+    // The default retry budget: a full disk is not retried at all.
+    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, WalOptions::default())
         .await
         .expect("open");
     let seq = w.submit(upsert(1, 1, 2)).await.expect("write");
+    fs.fill_disk(true);
+    let e = w.submit(upsert(2, 2, 2)).await.expect_err("disk full");
+    assert!(
+        matches!(e, StorageError::Refused { no_space: true, .. }),
+        "{e}"
+    );
+    assert_eq!(
+        quiver_common::Error::from(e).kind(),
+        quiver_common::ErrorKind::NoSpace
+    );
+    // While the disk is full, writes are refused without a put.
+    let e = w.submit(upsert(3, 3, 2)).await.expect_err("still full");
+    assert!(e.is_refused(), "{e}");
+    assert!(w.stalled().is_some());
+    fs.fill_disk(false);
+    until_resumed(&w).await;
+    // The next write takes the very next seq: nothing skipped, nothing reused.
+    let seq4 = w.submit(upsert(4, 4, 2)).await.expect("write after room");
+    assert_eq!(seq4, seq + 1);
+    w.close().await.expect("close");
+    let (_, rec) = open(&store, 2, 0).await.expect("reopen");
+    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 4]);
+}
+
+#[tokio::test]
+async fn a_failing_store_refuses_after_the_retry_budget_and_the_log_resumes() {
+    let fs = Arc::new(FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, fast_refusal())
+        .await
+        .expect("open");
+    w.submit(upsert(1, 1, 2)).await.expect("write");
     fs.fail_puts(true);
     let e = w.submit(upsert(2, 2, 2)).await.expect_err("put fails");
-    assert!(matches!(e, StorageError::Io { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            StorageError::Refused {
+                no_space: false,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        quiver_common::Error::from(e).kind(),
+        quiver_common::ErrorKind::Unavailable
+    );
     fs.fail_puts(false);
-    // No silent continuation: the next seq is ambiguous until the log is reopened.
-    let e = w.submit(upsert(3, 3, 2)).await.expect_err("log stopped");
-    assert!(matches!(e, StorageError::Io { .. }), "{e}");
-    let (w2, rec) = open(&store, 1, 0).await.expect("same epoch reopens");
-    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1]);
-    assert!(w2.last_seq() > seq);
-    w2.submit(upsert(4, 4, 2))
+    until_resumed(&w).await;
+    w.submit(upsert(3, 3, 2))
+        .await
+        .expect("write after the fault");
+    w.close().await.expect("close");
+    let (_, rec) = open(&store, 2, 0).await.expect("reopen");
+    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 3]);
+}
+
+#[tokio::test]
+async fn a_refused_batch_that_landed_after_all_stops_the_log_for_a_replay() {
+    let fs = Arc::new(FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let (w, _) = Wal::open(store.clone(), C, S, 1, 0, fast_refusal())
+        .await
+        .expect("open");
+    w.submit(upsert(1, 1, 2)).await.expect("write");
+    // The put lands but its answer is lost, and there is no retry budget:
+    // the write is refused although it is durable.
+    fs.lose_next_answer();
+    let e = w.submit(upsert(2, 2, 2)).await.expect_err("answer lost");
+    assert!(e.is_refused(), "{e}");
+    until_resumed(&w).await;
+    // The next batch finds the refused one in its seq: the log cannot go on
+    // without replaying it, so it stops (not fenced: the shard reopens).
+    let e = w.submit(upsert(3, 3, 2)).await.expect_err("stops");
+    assert!(!e.is_fenced() && !e.is_refused(), "{e}");
+    let e = w.submit(upsert(4, 4, 2)).await.expect_err("stopped");
+    assert!(!e.is_refused(), "{e}");
+    let (w2, rec) = open(&store, 2, 0).await.expect("reopen");
+    assert_eq!(rec.iter().map(ts_of).collect::<Vec<_>>(), vec![1, 2]);
+    w2.submit(upsert(5, 5, 2))
         .await
         .expect("write after reopen");
 }

@@ -15,6 +15,8 @@ use object_store::{
 pub struct FailingStore {
     inner: InMemory,
     fail: AtomicBool,
+    /// Puts fail as on a full disk (ENOSPC).
+    full: AtomicBool,
     /// Puts still to fail before they work again.
     fail_next: AtomicUsize,
     /// The next put lands but reports a failure (its answer is lost).
@@ -26,6 +28,11 @@ pub struct FailingStore {
 impl FailingStore {
     pub fn fail_puts(&self, on: bool) {
         self.fail.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes every put fail as on a full disk (ENOSPC) while `on`.
+    pub fn fill_disk(&self, on: bool) {
+        self.full.store(on, Ordering::SeqCst);
     }
 
     /// Makes the next `n` puts fail (then they work again).
@@ -57,6 +64,12 @@ impl ObjectStore for FailingStore {
             .fail_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
+        if self.full.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "FailingStore",
+                source: Box::new(std::io::Error::from_raw_os_error(28)),
+            });
+        }
         if self.fail.load(Ordering::SeqCst) || failing_next {
             return Err(object_store::Error::Generic {
                 store: "FailingStore",

@@ -6,7 +6,7 @@ use std::ops::RangeBounds;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{StorageIOError, Vote};
 
-use super::durable::blocking;
+use super::durable::until_written;
 use super::log_store::LogStore;
 use super::{Entry, LogId, StorageError, TypeConfig};
 use crate::error::CoordError;
@@ -46,9 +46,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> std::result::Result<(), StorageError> {
-        let mut inner = self.inner.lock();
-        inner.hard.vote = Some(*vote);
-        blocking(|| inner.save_hard()).map_err(|e| StorageIOError::write_vote(&e).into())
+        let vote = *vote;
+        until_written("raft vote", || {
+            let mut inner = self.inner.lock();
+            inner.hard.vote = Some(vote);
+            inner.save_hard()
+        })
+        .await
+        .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> std::result::Result<Option<Vote<u64>>, StorageError> {
@@ -59,9 +64,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId>,
     ) -> std::result::Result<(), StorageError> {
-        let mut inner = self.inner.lock();
-        inner.hard.committed = committed;
-        blocking(|| inner.save_hard()).map_err(io_err)
+        until_written("raft committed index", || {
+            let mut inner = self.inner.lock();
+            inner.hard.committed = committed;
+            inner.save_hard()
+        })
+        .await
+        .map_err(io_err)
     }
 
     async fn read_committed(&mut self) -> std::result::Result<Option<LogId>, StorageError> {
@@ -78,7 +87,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let res = blocking(|| self.inner.lock().append(entries));
+        let res = until_written("raft log", || self.inner.lock().append(entries.clone())).await;
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -92,10 +101,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        blocking(|| self.inner.lock().truncate(log_id.index)).map_err(io_err)
+        until_written("raft log truncation", || {
+            self.inner.lock().truncate(log_id.index)
+        })
+        .await
+        .map_err(io_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        blocking(|| self.inner.lock().purge(log_id)).map_err(io_err)
+        until_written("raft log purge", || self.inner.lock().purge(log_id))
+            .await
+            .map_err(io_err)
     }
 }

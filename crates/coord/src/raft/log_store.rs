@@ -171,12 +171,19 @@ impl Inner {
             placed.push((entry, offset));
         }
         let path = self.log_path();
-        self.file
+        let written = self
+            .file
             .write_all(&buf)
-            .map_err(|e| CoordError::io(&path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| CoordError::io(&path, e))?;
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Cut what part of the batch reached the file, so a retry
+            // appends the whole batch again at the same offset (after a
+            // failed fsync the kernel may have dropped those pages: they are
+            // written again from `buf`, not trusted).
+            let _ = self.file.set_len(self.len);
+            let _ = self.seek_end();
+            return Err(CoordError::io(&path, e));
+        }
         self.len += buf.len() as u64;
         for (entry, offset) in placed {
             self.entries.insert(entry.log_id.index, (entry, offset));
@@ -207,12 +214,19 @@ impl Inner {
         self.save_hard()?;
         self.entries = self.entries.split_off(&(log_id.index + 1));
         let mut buf = MAGIC.to_vec();
-        for (entry, offset) in self.entries.values_mut() {
-            *offset = buf.len() as u64;
+        let mut offsets = Vec::with_capacity(self.entries.len());
+        for (entry, _) in self.entries.values() {
+            offsets.push(buf.len() as u64);
             encode(entry, &mut buf)?;
         }
         let path = self.log_path();
+        // The old file stays valid until the rename (open skips records at or
+        // below the purge mark), so a failed rewrite leaves the offsets as
+        // they are and a retry starts over.
         write_atomic(&path, &buf)?;
+        for ((_, offset), new) in self.entries.values_mut().zip(offsets) {
+            *offset = new;
+        }
         self.file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::durable::{blocking, read_optional, write_atomic};
+use super::durable::{read_optional, until_written, write_atomic};
 use super::{Entry, LogId, StorageError, TypeConfig};
 use crate::command::{MetaReply, MetaResponse};
 use crate::error::{CoordError, Result};
@@ -153,7 +153,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             state: std::mem::take(&mut self.state),
             requests: std::mem::take(&mut self.requests),
         };
-        let bytes = blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
+        let bytes = until_written("coord snapshot", || self.store.save(&file))
+            .await
+            .map_err(snapshot_err)?;
         Ok(Snapshot {
             meta: file.meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -230,7 +232,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state: received.state,
             requests: received.requests,
         };
-        blocking(|| self.store.save(&file)).map_err(snapshot_err)?;
+        until_written("coord snapshot", || self.store.save(&file))
+            .await
+            .map_err(snapshot_err)?;
         self.state = file.state;
         self.requests = file.requests;
         self.applied = meta.last_log_id;

@@ -20,6 +20,7 @@ pub(crate) fn retryable(e: &Error) -> bool {
         | ErrorKind::CollectionNotFound
         | ErrorKind::NotLoaded
         | ErrorKind::AlreadyExists
+        | ErrorKind::NoSpace
         | ErrorKind::Corrupt
         | ErrorKind::Io
         | ErrorKind::Internal => false,

@@ -28,13 +28,13 @@ pub async fn put_segment(
         store
             .put(&p, PutPayload::from(idx))
             .await
-            .map_err(|e| StorageError::io(p.to_string(), e))?;
+            .map_err(|e| StorageError::store(p.to_string(), e))?;
     }
     let p = layout::segment_path(collection_id, shard, data.segment_id);
     store
         .put(&p, PutPayload::from(encode_segment(data)))
         .await
-        .map_err(|e| StorageError::io(p.to_string(), e))?;
+        .map_err(|e| StorageError::store(p.to_string(), e))?;
     Ok(())
 }
 

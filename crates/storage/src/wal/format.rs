@@ -113,6 +113,12 @@ fn decode_header(r: &mut Reader<'_>, raw: &[u8]) -> Result<Header> {
     })
 }
 
+/// The epoch in an object's header, if the header is intact.
+pub(crate) fn header_epoch(raw: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(raw, "wal header");
+    decode_header(&mut r, raw).ok().map(|h| h.epoch)
+}
+
 /// Decodes a whole object, checking every checksum and that it is the object for `seq`.
 pub(crate) fn decode_object(
     raw: &[u8],

@@ -45,9 +45,12 @@ pub struct WalRecord {
 pub struct WalOptions {
     pub max_batch_bytes: usize,
     pub max_batch_records: usize,
-    /// How long a failing put is retried (with backoff) before the log stops. Writers see
-    /// latency, not errors, while the object store has a transient fault.
+    /// How long a failing put is retried (with backoff) before its batch is refused. Writers
+    /// see latency, not errors, while the object store has a short fault. A full or read-only
+    /// disk is not retried: its batch is refused at once.
     pub retry_for: std::time::Duration,
+    /// While writes are refused, how often the store is probed for room again.
+    pub probe_every: std::time::Duration,
 }
 
 impl Default for WalOptions {
@@ -55,7 +58,8 @@ impl Default for WalOptions {
         Self {
             max_batch_bytes: 8 << 20,
             max_batch_records: 4096,
-            retry_for: std::time::Duration::from_secs(10),
+            retry_for: std::time::Duration::from_secs(1),
+            probe_every: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -86,8 +90,13 @@ pub(crate) struct Pending {
 #[derive(Default)]
 pub(crate) struct Queue {
     items: VecDeque<Pending>,
-    /// Set once a put failed or was fenced: every later submission gets this error.
+    /// Set once the log stopped for good (fenced, or an earlier refused batch turned out to
+    /// have landed): every later submission gets this error.
     failed: Option<StorageError>,
+    /// Set while the store refuses writes (full, read-only, failing): submissions are
+    /// refused at once with this error until a probe write succeeds. The next seq stays
+    /// the same, so nothing is skipped.
+    stalled: Option<StorageError>,
     /// The `Wal` was dropped or closed: drain what is queued, then stop.
     closing: bool,
 }
@@ -145,7 +154,7 @@ impl Wal {
         let (tx, rx) = oneshot::channel();
         let early = {
             let mut q = self.shared.queue.lock();
-            match &q.failed {
+            match q.failed.as_ref().or(q.stalled.as_ref()) {
                 Some(e) => Some(e.clone()),
                 None => {
                     q.items.push_back(Pending { record, tx });
@@ -196,6 +205,11 @@ impl Wal {
             }
         }
         Ok(())
+    }
+
+    /// Why writes are refused right now (a full or failing store), if they are.
+    pub fn stalled(&self) -> Option<StorageError> {
+        self.shared.queue.lock().stalled.clone()
     }
 
     /// The seq of the last object this writer made durable (its epoch marker at first).

@@ -10,7 +10,7 @@ use object_store::{ObjectStoreExt, PutMode, PutPayload};
 
 use super::format::{self, Header, Kind};
 use super::{Pending, Shared};
-use crate::error::{Result, StorageError};
+use crate::error::{Fault, Result, StorageError, fault_of};
 use crate::layout;
 
 pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
@@ -38,6 +38,26 @@ pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
                 }
                 next_seq += 1;
             }
+            Err(e) if e.is_refused() => {
+                tracing::warn!(collection = shared.collection_id, shard = shared.shard,
+                    seq = next_seq, error = %e, "wal refuses writes until the store takes them again");
+                let rest = {
+                    let mut q = shared.queue.lock();
+                    q.stalled = Some(e.clone());
+                    std::mem::take(&mut q.items)
+                };
+                for p in batch.into_iter().chain(rest) {
+                    let _ = p.tx.send(Err(e.clone()));
+                }
+                if !wait_for_room(&shared).await {
+                    return;
+                }
+                tracing::info!(
+                    collection = shared.collection_id,
+                    shard = shared.shard,
+                    "the store takes writes again; wal resumes"
+                );
+            }
             Err(e) => {
                 if e.is_fenced() {
                     tracing::warn!(
@@ -64,6 +84,45 @@ pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
         }
     }
 }
+
+/// While the log refuses writes: probes the store (a small object written
+/// and deleted again) until it takes a write, then clears the refusal.
+/// Returns false if the log was closed meanwhile.
+async fn wait_for_room(shared: &Shared) -> bool {
+    let path = layout::wal_probe_path(shared.collection_id, shared.shard);
+    let probe = Bytes::from(vec![0u8; 4096]);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(shared.opts.probe_every) => {}
+            () = shared.notify.notified() => {}
+        }
+        {
+            let mut q = shared.queue.lock();
+            // Submissions refused meanwhile were never queued; a close is.
+            if q.closing {
+                q.stalled = None;
+                return false;
+            }
+        }
+        let put = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            shared.store.put_opts(
+                &path,
+                PutPayload::from(probe.clone()),
+                PutMode::Overwrite.into(),
+            ),
+        )
+        .await;
+        if let Ok(Ok(_)) = put {
+            let _ = shared.store.delete(&path).await;
+            shared.queue.lock().stalled = None;
+            return true;
+        }
+    }
+}
+
+/// How long one probe of a refusing store may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn take_batch(
     items: &mut std::collections::VecDeque<Pending>,
@@ -115,16 +174,34 @@ async fn put_batch(shared: &Shared, seq: u64, batch: &[Pending]) -> Result<()> {
             // bytes (the header holds our epoch) prove that; anything else is a newer owner.
             Err(object_store::Error::AlreadyExists { .. }) => {
                 match landed(shared, &path, &parts).await {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => return Err(fenced(&path, shared.epoch)),
+                    Ok(Landed::Ours) => return Ok(()),
+                    Ok(Landed::EarlierBatch) => {
+                        return Err(StorageError::io(
+                            path.to_string(),
+                            "holds an earlier batch of this writer whose put was reported \
+                             failed (it landed after all); the log must be reopened to replay it",
+                        ));
+                    }
+                    Ok(Landed::Other) => return Err(fenced(&path, shared.epoch)),
                     Err(e) => e,
                 }
             }
             Err(e) => e,
         };
         attempt += 1;
-        if Instant::now() + backoff > deadline {
-            return Err(StorageError::io(path.to_string(), err));
+        let fault = fault_of(&err);
+        if fault != Fault::Other || Instant::now() + backoff > deadline {
+            let why = match fault {
+                Fault::NoSpace => "no space left in the store",
+                Fault::ReadOnly => "the store is read-only",
+                Fault::Other => "the store keeps failing",
+            };
+            return Err(StorageError::Refused {
+                no_space: fault == Fault::NoSpace,
+                detail: format!(
+                    "{why} (writing {path}: {err}); reads go on, writes resume by themselves once it takes writes again"
+                ),
+            });
         }
         tracing::warn!(collection = shared.collection_id, shard = shared.shard, seq,
             attempt, error = %err, "wal put failed; retrying");
@@ -139,23 +216,38 @@ fn fenced(path: &object_store::path::Path, epoch: u64) -> StorageError {
     ))
 }
 
-/// Whether the object at `path` holds exactly `parts` (an earlier attempt of ours landed).
+/// Who wrote the object a put found in its place.
+enum Landed {
+    /// Exactly these bytes: an earlier attempt of this put landed.
+    Ours,
+    /// This writer's epoch, other bytes: a batch refused earlier landed after all.
+    EarlierBatch,
+    /// Another writer (a newer owner).
+    Other,
+}
+
+/// Whose the object at `path` is, compared with `parts`.
 async fn landed(
     shared: &Shared,
     path: &object_store::path::Path,
     parts: &[Bytes],
-) -> std::result::Result<bool, object_store::Error> {
+) -> std::result::Result<Landed, object_store::Error> {
     let stored = shared.store.get(path).await?.bytes().await?;
     let len: usize = parts.iter().map(Bytes::len).sum();
-    if stored.len() != len {
-        return Ok(false);
-    }
+    let mut same = stored.len() == len;
     let mut at = 0;
     for p in parts {
-        if stored[at..at + p.len()] != p[..] {
-            return Ok(false);
+        if !same {
+            break;
         }
+        same = stored[at..at + p.len()] == p[..];
         at += p.len();
     }
-    Ok(true)
+    if same {
+        Ok(Landed::Ours)
+    } else if format::header_epoch(&stored) == Some(shared.epoch) {
+        Ok(Landed::EarlierBatch)
+    } else {
+        Ok(Landed::Other)
+    }
 }
