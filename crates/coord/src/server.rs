@@ -20,7 +20,6 @@ use quiver_proto::coord::raft_service_server::{RaftService, RaftServiceServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::command::{MetaCommand, RequestId};
@@ -64,24 +63,12 @@ pub async fn serve_tls(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let router = Server::builder().add_service(raft).add_service(meta);
-    let served = match tls {
-        None => {
-            router
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    signal,
-                )
-                .await
-        }
-        Some(tls) => {
-            router
-                .serve_with_incoming_shutdown(
-                    quiver_rpc::tls::incoming(listener, tls.server_config()),
-                    signal,
-                )
-                .await
-        }
-    };
+    let incoming = quiver_rpc::accept::incoming(
+        listener,
+        tls.map(|t| t.server_config()),
+        quiver_rpc::accept::AcceptLimits::default(),
+    );
+    let served = router.serve_with_incoming_shutdown(incoming, signal).await;
     served.map_err(|e| CoordError::Unavailable(format!("coord gRPC server failed: {e}")))
 }
 

@@ -9,7 +9,6 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 /// How long [`bind`] waits for a port that is still in use.
 pub const BIND_PATIENCE: Duration = Duration::from_secs(15);
@@ -49,7 +48,8 @@ impl Running {
     /// the status page) until `shutdown` is cancelled; in-flight calls
     /// drain before the server task ends. Over TLS when `tls` is given
     /// (mutual TLS when it verifies clients); a connection that fails the
-    /// handshake is closed.
+    /// handshake is closed. Connections are admitted by
+    /// [`quiver_rpc::accept::incoming`] (silent ones cannot pile up).
     pub(crate) fn serve_tls(
         routes: Routes,
         listener: TcpListener,
@@ -60,17 +60,15 @@ impl Running {
         let router = Server::builder().accept_http1(http1).add_routes(routes);
         let stop = shutdown.cancelled_owned();
         let server = tokio::spawn(async move {
-            match tls {
-                None => {
-                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-                    router.serve_with_incoming_shutdown(incoming, stop).await
-                }
-                Some(tls) => {
-                    let incoming = quiver_rpc::tls::incoming(listener, tls);
-                    router.serve_with_incoming_shutdown(incoming, stop).await
-                }
-            }
-            .context("gRPC server")
+            let incoming = quiver_rpc::accept::incoming(
+                listener,
+                tls,
+                quiver_rpc::accept::AcceptLimits::default(),
+            );
+            router
+                .serve_with_incoming_shutdown(incoming, stop)
+                .await
+                .context("gRPC server")
         });
         Running {
             server,

@@ -19,6 +19,7 @@
 //! the wire (see [`ERROR_HEADER`]); transport failures are
 //! `Error::Unavailable`. Calls have per-call deadlines ([`ClientConfig`]).
 
+pub mod accept;
 mod client;
 mod codec;
 mod config;

@@ -4,35 +4,25 @@
 //!   the CA every client certificate must be signed by. ALPN offers `h2` and
 //!   `http/1.1`, so the front door's status page and `/metrics` also answer
 //!   HTTP/1.1 clients over TLS (browsers, Prometheus, curl).
-//! - [`incoming`]: the TLS connections of a listener, each handshake in its
-//!   own task (a slow or silent client does not hold up the others), for
-//!   tonic's `serve_with_incoming_shutdown`.
+//! - Connections, TLS or not, are accepted by [`crate::accept::incoming`]:
+//!   each handshake in its own task, bounded in time and number.
 //! - [`ClusterTls`]: a cluster process's identity and the cluster CA. Its
 //!   servers require a client certificate signed by the CA; its clients
 //!   present the identity and verify every peer against the CA under the
 //!   fixed name [`CLUSTER_SERVER_NAME`], so addresses never matter.
 
 use std::fmt;
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::Stream;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
-use tokio_rustls::server::TlsStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 /// The TLS server name every cluster-internal certificate carries (next to
 /// `localhost` and `127.0.0.1`) and every internal client verifies.
 pub const CLUSTER_SERVER_NAME: &str = "quiver-cluster";
-
-/// How long a client may take to complete its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A TLS setting that cannot be used; the message says which part and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,49 +100,6 @@ pub fn server_config(
         .map_err(|e| TlsError(format!("certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// The TLS connections accepted on `listener`. Each handshake runs in its
-/// own task and is bounded; a failed one (plain text, no or a wrong client
-/// certificate) closes that connection only. The accept task stops when
-/// the stream is dropped (which closes the listening socket).
-pub fn incoming(
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-) -> impl Stream<Item = io::Result<TlsStream<TcpStream>>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<TlsStream<TcpStream>>(64);
-    let acceptor = TlsAcceptor::from(config);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                () = tx.closed() => return,
-                a = listener.accept() => a,
-            };
-            let (tcp, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors and the like: pause, keep serving.
-                    tracing::warn!(error = %e, "accepting a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(tls).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|tls| (Ok(tls), rx))
-    })
 }
 
 /// A cluster process's TLS identity and the cluster CA (see the module
