@@ -90,6 +90,10 @@ pub enum CoordError {
     /// A condition was not reached in time (e.g. no leader elected at start).
     #[error("coord unavailable: {0}")]
     Unavailable(String),
+    /// The leader has not heard from a quorum of coords lately: a write
+    /// could not commit, so it is refused at once.
+    #[error("no coord quorum: {0}")]
+    NoQuorum(String),
     #[error("coord is shut down")]
     Shutdown,
     /// openraft reported a fatal or storage error.
@@ -139,6 +143,7 @@ impl From<CoordError> for quiver_common::Error {
             e @ CoordError::Unavailable(_) => Error::Unavailable(e.to_string()),
             e @ CoordError::Timeout(_) => Error::DeadlineExceeded(e.to_string()),
             e @ CoordError::Shutdown => Error::Unavailable(e.to_string()),
+            e @ CoordError::NoQuorum(_) => Error::Unavailable(e.to_string()),
             e @ CoordError::Raft(_) => Error::Internal(e.to_string()),
         }
     }

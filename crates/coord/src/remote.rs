@@ -59,6 +59,10 @@ pub struct CoordClientOptions {
     /// First and largest pause between attempts.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Once this client has seen a leader, a call that finds no coord naming
+    /// a leader for this long fails with "no coord quorum" instead of
+    /// waiting out `call_timeout` (longer than an election takes).
+    pub no_quorum_after: Duration,
     /// How this process reaches coords, by id, when the addresses coords
     /// advertise (their Raft membership) are not the ones to dial from here
     /// (NAT, proxies, fault-injection links): a redirect to a leader listed
@@ -77,6 +81,7 @@ impl Default for CoordClientOptions {
             connect_timeout: Duration::from_millis(500),
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),
+            no_quorum_after: Duration::from_secs(2),
             coord_addrs: std::collections::BTreeMap::new(),
             tls: None,
         }
@@ -110,6 +115,8 @@ struct Connections {
     options: CoordClientOptions,
     addrs: Mutex<Vec<String>>,
     leader: Mutex<Option<String>>,
+    /// A leader was known once (the cluster had formed).
+    ever_led: AtomicBool,
     /// Next address to try when the leader is unknown.
     next: Mutex<usize>,
     channels: Mutex<HashMap<String, Channel>>,
@@ -159,6 +166,7 @@ impl Connections {
 
     fn set_leader(&self, addr: Option<String>) {
         if let Some(addr) = &addr {
+            self.ever_led.store(true, Ordering::Relaxed);
             let mut addrs = self.addrs.lock();
             if !addrs.contains(addr) {
                 addrs.push(addr.clone());
@@ -187,6 +195,8 @@ impl Connections {
         let mut backoff = o.backoff_min;
         let mut redirects = 0u32;
         let mut last: String;
+        // Since when no coord has named a leader (or answered).
+        let mut leaderless_since = Instant::now();
         loop {
             let addr = self.pick();
             let left = deadline.saturating_duration_since(Instant::now());
@@ -209,6 +219,9 @@ impl Connections {
                             .and_then(|id| self.options.coord_addrs.get(&id).cloned())
                             .or(to);
                         let known = to.is_some();
+                        if known {
+                            leaderless_since = Instant::now();
+                        }
                         self.set_leader(to);
                         // Follow a named leader at once, unless redirects
                         // go round in circles during an election.
@@ -229,6 +242,14 @@ impl Connections {
                     true
                 }
             };
+            if self.ever_led.load(Ordering::Relaxed)
+                && leaderless_since.elapsed() >= o.no_quorum_after
+            {
+                return Err(Error::Unavailable(format!(
+                    "{what}: no coord quorum: no coord has had a leader for {:?} (are most coords down?); last: {last}",
+                    o.no_quorum_after
+                )));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let e = Error::Unavailable(format!(
@@ -259,6 +280,7 @@ impl CoordClient {
             options,
             addrs: Mutex::new(addrs),
             leader: Mutex::new(None),
+            ever_led: AtomicBool::new(false),
             next: Mutex::new(0),
             channels: Mutex::new(HashMap::new()),
         });

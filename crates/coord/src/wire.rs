@@ -26,6 +26,7 @@ pub(crate) fn to_status(e: CoordError) -> Status {
     let message = e.to_string();
     let wire = match e {
         CoordError::NotLeader { leader, addr } => WireError::NotLeader { leader, addr },
+        CoordError::NoQuorum(m) => WireError::NoQuorum(m),
         other => WireError::from(&quiver_common::Error::from(other)),
     };
     let mut status = wire.to_status(message);
@@ -77,6 +78,9 @@ pub(crate) fn classify(status: &Status) -> Failure {
     };
     match wire {
         WireError::NotLeader { leader, addr } => Failure::Redirect { leader, addr },
+        // This leader is cut off from most coords: another may lead on the
+        // other side (the caller gives up when none does).
+        WireError::NoQuorum(m) => Failure::Retry(format!("no coord quorum: {m}")),
         // Retryable on another coord: this one is starting, stopping or cut off.
         WireError::Unavailable(s) | WireError::DeadlineExceeded(s) => Failure::Retry(s),
         final_error => Failure::Final(final_error.into()),

@@ -620,3 +620,41 @@ async fn a_retried_create_whose_answer_was_lost_succeeds() -> Result<()> {
         .context("the front server did not stop")???;
     cluster.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_quorum_writes_fail_fast_with_a_clear_status() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    let leader = cluster
+        .wait_leader(&[1, 2, 3], Duration::from_secs(10))
+        .await?;
+    let client = CoordClient::connect(cluster.addrs(), client_options()).await?;
+    create(&client, "before").await?;
+    for id in [1, 2, 3].into_iter().filter(|id| *id != leader) {
+        cluster.kill(id).await?;
+    }
+    // The leader notices it has not heard from a quorum and refuses writes
+    // with its own error (not a write timeout).
+    let coord = cluster.coord(leader).clone();
+    wait_for(
+        Duration::from_secs(15),
+        "the leader to refuse writes for lack of a quorum",
+        async || {
+            matches!(
+                coord
+                    .propose(MetaCommand::AllocateIds { count: 1 }, None)
+                    .await,
+                Err(CoordError::NoQuorum(_))
+            )
+        },
+    )
+    .await?;
+    // A client gives up once no coord has had a leader for
+    // `no_quorum_after`, saying why, instead of waiting out its deadline.
+    let e = create(&client, "during")
+        .await
+        .expect_err("no quorum, no write");
+    let msg = format!("{e:#}");
+    ensure!(msg.contains("no coord quorum"), "{msg}");
+    ensure!(coord.collection("during").is_none());
+    cluster.shutdown().await
+}

@@ -36,6 +36,8 @@ pub enum WireError {
     Corrupt(String),
     Io(String),
     Internal(String),
+    /// A coord leader that has not heard from a quorum lately.
+    NoQuorum(String),
     /// A coord that cannot take a write: the leader's id and address, if known.
     NotLeader {
         leader: Option<u64>,
@@ -78,6 +80,7 @@ impl From<WireError> for Error {
             WireError::Corrupt(m) => Error::Corrupt(m),
             WireError::Io(m) => Error::Io(m),
             WireError::Internal(m) => Error::Internal(m),
+            WireError::NoQuorum(m) => Error::Unavailable(format!("no coord quorum: {m}")),
             WireError::NotLeader { leader, addr } => Error::Unavailable(format!(
                 "this coord is not the leader (leader: {leader:?} at {addr:?})"
             )),
@@ -93,7 +96,7 @@ impl WireError {
             WireError::CollectionNotFound(_) => Code::NotFound,
             WireError::NotLoaded(_) | WireError::NotLeader { .. } => Code::FailedPrecondition,
             WireError::AlreadyExists(_) => Code::AlreadyExists,
-            WireError::Unavailable(_) => Code::Unavailable,
+            WireError::Unavailable(_) | WireError::NoQuorum(_) => Code::Unavailable,
             WireError::Fenced(_) => Code::Aborted,
             WireError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             WireError::NoSpace(_) => Code::ResourceExhausted,

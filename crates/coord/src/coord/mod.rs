@@ -31,6 +31,10 @@ use crate::raft::{
 };
 use crate::state::MetaState;
 
+/// How long a leader of several coords may go without hearing from a
+/// quorum before it refuses writes at once (see [`Coord::propose`]).
+const QUORUM_STALE: Duration = Duration::from_secs(1);
+
 /// A coordinator node. Cheap to clone; clones share the node.
 #[derive(Clone)]
 pub struct Coord {
@@ -227,6 +231,7 @@ impl Coord {
         cmd: MetaCommand,
         request: Option<RequestId>,
     ) -> Result<MetaResponse> {
+        self.check_quorum()?;
         let req = MetaRequest {
             ts: self.clock.now(),
             cmd,
@@ -247,6 +252,25 @@ impl Coord {
                 Err(CoordError::Raft(e.to_string()))
             }
             Err(RaftError::Fatal(e)) => Err(fatal(e)),
+        }
+    }
+
+    /// Refuses a write at once when this node leads a group of several
+    /// voters but has not heard from a quorum of them for
+    /// [`QUORUM_STALE`]: it could not commit (and another coord may lead).
+    fn check_quorum(&self) -> Result<()> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        if m.current_leader != Some(self.node_id) || m.membership_config.voter_ids().count() < 2 {
+            return Ok(());
+        }
+        match m.millis_since_quorum_ack {
+            Some(ms) if ms <= QUORUM_STALE.as_millis() as u64 => Ok(()),
+            since => Err(CoordError::NoQuorum(format!(
+                "coord {} leads but has not heard from a quorum of coords for {} (are most coords down?)",
+                self.node_id,
+                since.map_or("ever".to_string(), |ms| format!("{ms} ms"))
+            ))),
         }
     }
 

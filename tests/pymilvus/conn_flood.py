@@ -1,0 +1,115 @@
+"""Silent connections against a running `quiver standalone` (not in CI: 10,000 sockets).
+
+Opens N TCP connections to the server that never send a byte (no HTTP/2 preface), keeps them
+open, and meanwhile times new pymilvus clients: connect, then one search. Prints one JSON object
+with the new clients' latencies (ms) while the flood is held, and how many of the silent
+connections the server had closed by the end.
+
+    target/pymilvus-venv-2.5/bin/python tests/pymilvus/conn_flood.py --bin target/release/quiver
+"""
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from pymilvus import DataType, MilvusClient
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bin", required=True)
+    p.add_argument("--silent", type=int, default=10_000)
+    p.add_argument("--clients", type=int, default=20)
+    args = p.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    tmp = tempfile.mkdtemp(prefix="quiver-flood-")
+    port = free_port()
+    log = open(os.path.join(tmp, "server.log"), "w+")
+    proc = subprocess.Popen([args.bin, "standalone", "--data-dir", os.path.join(tmp, "data"),
+                             "--listen", f"127.0.0.1:{port}"], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            log.seek(0)
+            if "listening on" in log.read():
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        uri = f"http://127.0.0.1:{port}"
+        c = MilvusClient(uri)
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+        index = c.prepare_index_params()
+        index.add_index("vec", index_type="HNSW", metric_type="L2")
+        c.create_collection("flood", schema=schema, index_params=index)
+        c.insert("flood", [{"id": i, "vec": [float(i)] * 8} for i in range(100)])
+        c.close()
+
+        silent = []
+        t0 = time.monotonic()
+        for _ in range(args.silent):
+            s = socket.socket()
+            s.setblocking(True)
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            silent.append(s)
+        opened_s = time.monotonic() - t0
+
+        lat = []
+        for i in range(args.clients):
+            t = time.perf_counter()
+            client = MilvusClient(uri, timeout=10)
+            hits = client.search("flood", data=[[1.0] * 8], limit=3)
+            lat.append((time.perf_counter() - t) * 1000)
+            assert len(hits[0]) == 3
+            client.close()
+            # More silent ones keep arriving while clients come.
+            for _ in range(100):
+                s = socket.socket()
+                s.settimeout(5)
+                s.connect(("127.0.0.1", port))
+                silent.append(s)
+
+        closed = 0
+        for s in silent:
+            s.setblocking(False)
+            try:
+                closed += int(s.recv(1) == b"")
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        lat.sort()
+        print(json.dumps({
+            "silent_connections": len(silent),
+            "seconds_to_open_them": round(opened_s, 2),
+            "closed_by_server": closed,
+            "new_client_connect_and_search_ms": {
+                "p50": round(lat[len(lat) // 2], 2), "max": round(lat[-1], 2)},
+        }))
+        for s in silent:
+            s.close()
+        return 0 if lat[-1] < 100 else 1
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
