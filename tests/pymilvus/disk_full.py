@@ -60,8 +60,9 @@ def pct(xs, p):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bin", required=True)
-    p.add_argument("--size-mib", type=int, default=64, help="tmpfs size")
-    p.add_argument("--filler-mib", type=int, default=16, help="freed to give space back")
+    p.add_argument("--size-mib", type=int, default=128, help="tmpfs size")
+    p.add_argument("--filler-mib", type=int, default=96,
+                   help="freed to give space back (room to seal what the WAL holds)")
     args = p.parse_args()
 
     mnt = tempfile.mkdtemp(prefix="quiver-disk-full-")
@@ -161,7 +162,15 @@ def main():
                 time.sleep(0.05)
         stop.set()
         searcher.join()
-        client.flush("full")
+        # The segments of what the WAL holds need room too: flush until it can.
+        flushed = None
+        while flushed is None and time.monotonic() - freed < 120:
+            try:
+                client.flush("full", timeout=60)
+                flushed = time.monotonic() - freed
+            except MilvusException as e:
+                codes.add(e.code)
+                time.sleep(0.5)
         count = client.query("full", filter="", output_fields=["count(*)"],
                              consistency_level="Strong")[0]["count(*)"]
         present = set()
@@ -180,6 +189,7 @@ def main():
                                     "max_ms": max(during) if during else None},
             "search_errors": searches["errors"][:3],
             "seconds_to_resume": resumed,
+            "seconds_to_flush": flushed,
             "count": count,
             "missing_acknowledged": len(set(acked) - present),
             "unacknowledged_present": len(present - set(acked)),

@@ -39,12 +39,12 @@ pub(crate) async fn run_sealer(
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
                 tracing::warn!(shard = %ctx.id, error = %e, "seal failed; will retry");
-                if e.kind() == quiver_common::ErrorKind::NoSpace {
+                if let quiver_common::Error::NoSpace(why) = &e {
                     // A flush cannot finish before there is room: say so now
                     // rather than at the caller's deadline.
                     let waiters = std::mem::take(&mut ctx.state.lock().flush_waiters);
                     for (_, w) in waiters {
-                        let _ = w.send(Err(quiver_common::Error::NoSpace(e.to_string())));
+                        let _ = w.send(Err(quiver_common::Error::NoSpace(why.clone())));
                     }
                 }
                 tokio::select! {
