@@ -19,6 +19,9 @@ pub enum ErrorKind {
     /// was written. Reads go on, and writes resume by themselves once there
     /// is room again.
     NoSpace,
+    /// The node is at a configured limit (in-flight writes or searches):
+    /// nothing was done; retry with backoff.
+    Overloaded,
     /// Stored data failed a checksum or could not be decoded.
     Corrupt,
     Io,
@@ -45,6 +48,8 @@ pub enum Error {
     DeadlineExceeded(String),
     #[error("no space: {0}")]
     NoSpace(String),
+    #[error("overloaded: {0}")]
+    Overloaded(String),
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("i/o error: {0}")]
@@ -73,6 +78,7 @@ impl Error {
             Error::Fenced(_) => ErrorKind::Fenced,
             Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
             Error::NoSpace(_) => ErrorKind::NoSpace,
+            Error::Overloaded(_) => ErrorKind::Overloaded,
             Error::Corrupt(_) => ErrorKind::Corrupt,
             Error::Io(_) => ErrorKind::Io,
             Error::Internal(_) => ErrorKind::Internal,

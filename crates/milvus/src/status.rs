@@ -12,6 +12,7 @@ pub(crate) mod merr {
     pub const SUCCESS: i32 = 0;
     pub const SERVICE_UNAVAILABLE: i32 = 2;
     pub const SERVICE_DISK_LIMIT_EXCEEDED: i32 = 7;
+    pub const SERVICE_RATE_LIMIT: i32 = 8;
     pub const COLLECTION_NOT_FOUND: i32 = 100;
     pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
@@ -49,6 +50,9 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
             ErrorCode::DiskQuotaExhausted,
             false,
         ),
+        // Milvus's rate limit (merr 8, RateLimit): pymilvus retries it with
+        // backoff by itself.
+        ErrorKind::Overloaded => (merr::SERVICE_RATE_LIMIT, ErrorCode::RateLimit, true),
         ErrorKind::Corrupt => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
         ErrorKind::Io => (merr::IO_FAILED, ErrorCode::UnexpectedError, false),
         ErrorKind::Internal => (merr::UNEXPECTED, ErrorCode::UnexpectedError, false),
@@ -145,6 +149,13 @@ mod tests {
         let s = failure(&Error::CollectionNotFound("c".into()));
         assert_eq!((s.code, s.error_code), (100, 4));
         assert_eq!(success().code, 0);
+        let s = failure(&Error::NoSpace("disk".into()));
+        assert_eq!(
+            (s.code, s.error_code),
+            (7, ErrorCode::DiskQuotaExhausted as i32)
+        );
+        let s = failure(&Error::Overloaded("busy".into()));
+        assert_eq!((s.code, s.error_code), (8, ErrorCode::RateLimit as i32));
     }
 
     #[test]

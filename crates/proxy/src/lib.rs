@@ -8,6 +8,7 @@
 //! service) and `quiver-admin` (the admin API and the status page).
 //! `ClusterData`/`ClusterQuery` are the data path of a cluster front door.
 
+mod admission;
 mod cluster;
 mod routing;
 mod service;

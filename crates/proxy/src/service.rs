@@ -18,13 +18,19 @@ use quiver_index::merge_topk;
 
 use crate::routing::shard_of;
 
-/// Bounds on requests.
-#[derive(Debug, Clone)]
+/// Bounds on requests (a proxy's `[limits]` table; every key optional).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_batch_rows: usize,
     pub max_topk: usize,
     pub max_nq: usize,
     pub default_ef: usize,
+    /// Write data (vector and key bytes) in flight at once through this
+    /// front door; more is refused with `Overloaded` (Milvus rate limit).
+    pub max_inflight_write_bytes: usize,
+    /// Search results (queries x (limit + offset), summed) in flight at once.
+    pub max_inflight_search_hits: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +40,8 @@ impl Default for Limits {
             max_topk: 16_384,
             max_nq: 16_384,
             default_ef: 64,
+            max_inflight_write_bytes: 256 << 20,
+            max_inflight_search_hits: 64 << 20,
         }
     }
 }
@@ -80,6 +88,7 @@ pub struct Proxy {
     data: Arc<dyn DataClient>,
     query: Arc<dyn QueryClient>,
     limits: Limits,
+    admission: crate::admission::Admission,
     /// Ids reserved from coord for auto_id keys and not handed out yet.
     ids: tokio::sync::Mutex<std::ops::Range<u64>>,
 }
@@ -98,6 +107,10 @@ impl Proxy {
             catalog,
             data,
             query,
+            admission: crate::admission::Admission::new(
+                limits.max_inflight_write_bytes,
+                limits.max_inflight_search_hits,
+            ),
             limits,
             ids: tokio::sync::Mutex::new(0..0),
         }
@@ -201,6 +214,9 @@ impl Proxy {
 
     async fn upsert_validated(&self, info: &CollectionInfo, rows: RowBatch) -> Result<WriteResult> {
         rows.validate(&info.schema, self.limits.max_batch_rows)?;
+        let _admitted = self
+            .admission
+            .write(rows.vectors.byte_size() + rows.pks.len() * 16)?;
         let pks = rows.pks.clone();
         let parts = split_by_shard(rows, info.shards);
         let writes = parts.into_iter().map(|(shard, part)| {
@@ -392,6 +408,8 @@ impl Proxy {
                 format!("at most {} queries per search", self.limits.max_nq),
             ));
         }
+        // Held until the results are merged and returned.
+        let _admitted = self.admission.search(nq.saturating_mul(req.k))?;
         if let Some(pos) = queries.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 &info.schema.vector_field().name,

@@ -148,6 +148,9 @@ pub struct ProxyConfig {
     /// Cluster-internal mutual TLS (see docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_tls: Option<ClusterTlsConfig>,
+    /// Request bounds and admission budgets (`[limits]`, docs/faults.md).
+    #[serde(default)]
+    pub limits: quiver_proxy::Limits,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -321,6 +324,7 @@ fn set(table: &mut toml::Table, path: &[String], raw: &str, known_only: bool) {
         "auth",
         "tls",
         "cluster_tls",
+        "limits",
     ];
     let Some((last, parents)) = path.split_last() else {
         return;

@@ -11,7 +11,7 @@ use quiver_admin::NodeStatus;
 use quiver_api::RouteTable;
 use quiver_coord::{Catalog, CoordApi, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
-use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery, Limits};
+use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery};
 use quiver_querynode::QueryNode;
 use quiver_rpc::{ClusterTls, DataServiceImpl, QueryServiceImpl};
 use tokio::net::TcpListener;
@@ -224,7 +224,7 @@ pub async fn start_proxy(
         Arc::new(Catalog::new(links.api())),
         data,
         query,
-        Limits::default(),
+        cfg.limits.clone(),
         nodes,
         links.coord.subscribe(),
     )

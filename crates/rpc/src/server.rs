@@ -19,6 +19,7 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
                 | ErrorKind::NotLoaded
                 | ErrorKind::AlreadyExists
                 | ErrorKind::Unavailable
+                | ErrorKind::Overloaded
                 | ErrorKind::Fenced
                 | ErrorKind::DeadlineExceeded => tracing::debug!(rpc, error = %e, "call failed"),
             }

@@ -544,6 +544,7 @@ impl Cluster {
                     auth: Default::default(),
                     tls: None,
                     cluster_tls,
+                    limits: Default::default(),
                 };
                 quiver_roles::start_proxy(&cfg, links, listener, token.clone()).await?
             }

@@ -283,9 +283,10 @@ impl Refusal {
             Error::AlreadyExists(_) | Error::Fenced(_) | Error::NotLoaded(_) => {
                 StatusCode::CONFLICT
             }
-            Error::Unavailable(_) | Error::DeadlineExceeded(_) | Error::NoSpace(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::Unavailable(_)
+            | Error::DeadlineExceeded(_)
+            | Error::NoSpace(_)
+            | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Corrupt(_) | Error::Io(_) | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

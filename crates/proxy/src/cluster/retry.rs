@@ -21,6 +21,7 @@ pub(crate) fn retryable(e: &Error) -> bool {
         | ErrorKind::NotLoaded
         | ErrorKind::AlreadyExists
         | ErrorKind::NoSpace
+        | ErrorKind::Overloaded
         | ErrorKind::Corrupt
         | ErrorKind::Io
         | ErrorKind::Internal => false,

@@ -233,6 +233,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             auth: Default::default(),
             tls: identity.clone().map(super::tls::front_door),
             cluster_tls: identity,
+            limits: Default::default(),
         };
         config::write(&config_path(dir, "proxy", id), &cfg)?;
         planned.push(("proxy".into(), id, addr));
