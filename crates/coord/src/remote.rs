@@ -195,8 +195,10 @@ impl Connections {
         let mut backoff = o.backoff_min;
         let mut redirects = 0u32;
         let mut last: String;
-        // Since when no coord has named a leader (or answered).
+        // Since when no coord has named a leader (or answered), and which
+        // coords were asked since then.
         let mut leaderless_since = Instant::now();
+        let mut asked: std::collections::HashSet<String> = Default::default();
         loop {
             let addr = self.pick();
             let left = deadline.saturating_duration_since(Instant::now());
@@ -221,6 +223,7 @@ impl Connections {
                         let known = to.is_some();
                         if known {
                             leaderless_since = Instant::now();
+                            asked.clear();
                         }
                         self.set_leader(to);
                         // Follow a named leader at once, unless redirects
@@ -242,8 +245,13 @@ impl Connections {
                     true
                 }
             };
+            asked.insert(addr);
+            // No quorum: a leader was known once, and for `no_quorum_after`
+            // every coord was asked (a stopped one costs a whole attempt, so
+            // the others get their turn) and none named a leader.
             if self.ever_led.load(Ordering::Relaxed)
                 && leaderless_since.elapsed() >= o.no_quorum_after
+                && self.addrs.lock().iter().all(|a| asked.contains(a))
             {
                 return Err(Error::Unavailable(format!(
                     "{what}: no coord quorum: no coord has had a leader for {:?} (are most coords down?); last: {last}",
