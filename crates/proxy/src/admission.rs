@@ -4,9 +4,13 @@
 //! pymilvus retries with backoff), so a burst of writes faster than the
 //! datanodes take them, or many large searches, cannot grow the process
 //! without bound. A single request larger than the whole budget could never
-//! pass: it is refused as invalid, naming the limit.
+//! pass: it is refused as invalid, naming the limit. With a memory limit,
+//! writes are refused the same way while the process's resident memory is
+//! at or over it (searches go on: they are what the memory is for).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use quiver_common::{Error, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,6 +22,9 @@ pub struct Admission {
     write_budget: usize,
     search_hits: Arc<Semaphore>,
     search_budget: usize,
+    /// Resident memory at which writes are refused (0: no limit).
+    max_memory_bytes: u64,
+    memory: Rss,
 }
 
 /// A request's place in a budget, given back when it is dropped.
@@ -25,7 +32,11 @@ pub struct Admission {
 pub struct Admitted(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Admission {
-    pub fn new(max_inflight_write_bytes: usize, max_inflight_search_hits: usize) -> Self {
+    pub fn new(
+        max_inflight_write_bytes: usize,
+        max_inflight_search_hits: usize,
+        max_memory_bytes: u64,
+    ) -> Self {
         let write_budget = max_inflight_write_bytes.clamp(1, Semaphore::MAX_PERMITS);
         let search_budget = max_inflight_search_hits.clamp(1, Semaphore::MAX_PERMITS);
         Self {
@@ -33,11 +44,23 @@ impl Admission {
             write_budget,
             search_hits: Arc::new(Semaphore::new(search_budget)),
             search_budget,
+            max_memory_bytes,
+            memory: Rss::default(),
         }
     }
 
     /// Admits a write of `bytes` (its vectors and keys).
     pub fn write(&self, bytes: usize) -> Result<Admitted> {
+        if self.max_memory_bytes > 0 {
+            let rss = self.memory.bytes();
+            if rss >= self.max_memory_bytes {
+                return Err(Error::Overloaded(format!(
+                    "the server's memory ({} MiB resident) is at limits.max_memory_bytes ({} MiB): writes wait until sealing and compaction free memory; retry with backoff",
+                    rss >> 20,
+                    self.max_memory_bytes >> 20
+                )));
+            }
+        }
         admit(
             &self.write_bytes,
             self.write_budget,
@@ -59,6 +82,46 @@ impl Admission {
             "search results",
         )
     }
+}
+
+/// The process's resident memory, read from `/proc/self/status` at most
+/// every [`RSS_EVERY_MS`] (0 where it cannot be read: no limit applies).
+#[derive(Debug)]
+struct Rss {
+    start: Instant,
+    read_at_ms: AtomicU64,
+    bytes: AtomicU64,
+}
+
+const RSS_EVERY_MS: u64 = 50;
+
+impl Default for Rss {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            read_at_ms: AtomicU64::new(u64::MAX),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Rss {
+    fn bytes(&self) -> u64 {
+        let now = self.start.elapsed().as_millis() as u64;
+        let at = self.read_at_ms.load(Ordering::Relaxed);
+        if at == u64::MAX || now.saturating_sub(at) >= RSS_EVERY_MS {
+            self.read_at_ms.store(now, Ordering::Relaxed);
+            self.bytes.store(read_rss().unwrap_or(0), Ordering::Relaxed);
+        }
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+fn read_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn admit(
@@ -103,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_budget_in_use_refuses_with_overloaded_and_frees_on_drop() {
-        let a = Admission::new(1000, 100);
+        let a = Admission::new(1000, 100, 0);
         let first = a.write(600).expect("fits");
         let e = a
             .write(600)
@@ -123,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_request_larger_than_the_whole_budget_is_invalid() {
-        let a = Admission::new(1000, 100);
+        let a = Admission::new(1000, 100, 0);
         let e = a.write(1001).expect_err("never fits");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.to_string().contains("split it"), "{e}");
@@ -131,5 +194,22 @@ mod tests {
             a.search(101).expect_err("never fits").kind(),
             ErrorKind::InvalidArgument
         );
+    }
+
+    #[test]
+    fn writes_are_refused_while_memory_is_at_the_limit_and_searches_go_on() {
+        let rss = read_rss().expect("VmRSS on Linux");
+        assert!(rss > 0);
+        let tight = Admission::new(1000, 100, 1);
+        let e = tight
+            .write(10)
+            .expect_err("a process always holds more than 1 byte");
+        assert_eq!(e.kind(), ErrorKind::Overloaded);
+        assert!(e.to_string().contains("max_memory_bytes"), "{e}");
+        tight
+            .search(10)
+            .expect("searches are not refused for memory");
+        let roomy = Admission::new(1000, 100, rss * 1000);
+        roomy.write(10).expect("far below the limit");
     }
 }

@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_inflight_write_bytes: usize,
     /// Search results (queries x (limit + offset), summed) in flight at once.
     pub max_inflight_search_hits: usize,
+    /// Resident memory of the process at which writes are refused with
+    /// `Overloaded` until it falls again (0: no limit).
+    pub max_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             default_ef: 64,
             max_inflight_write_bytes: 256 << 20,
             max_inflight_search_hits: 64 << 20,
+            max_memory_bytes: 0,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Proxy {
             admission: crate::admission::Admission::new(
                 limits.max_inflight_write_bytes,
                 limits.max_inflight_search_hits,
+                limits.max_memory_bytes,
             ),
             limits,
             ids: tokio::sync::Mutex::new(0..0),

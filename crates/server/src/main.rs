@@ -33,6 +33,11 @@ enum Command {
         /// root user's first password comes from QUIVER_ROOT_PASSWORD.
         #[arg(long, env = "QUIVER_AUTH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
         auth: bool,
+        /// Refuse writes (Milvus rate limit, code 8: clients back off) while
+        /// the process's resident memory is at or over this many MiB (0: no
+        /// limit; docs/faults.md).
+        #[arg(long, env = "QUIVER_MAX_MEMORY_MIB", default_value_t = 0)]
+        max_memory_mib: u64,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -127,6 +132,7 @@ fn main() -> Result<()> {
             data_dir,
             listen,
             auth,
+            max_memory_mib,
             tls,
         } => {
             init_tracing();
@@ -149,6 +155,7 @@ fn main() -> Result<()> {
                     ..StandaloneConfig::new(&data_dir)
                 };
                 config.auth.enabled = auth;
+                config.limits.max_memory_bytes = max_memory_mib.saturating_mul(1 << 20);
                 let server = Standalone::open(config, shutdown).await?;
                 let stop_grpc = CancellationToken::new();
                 let (addr, grpc) = server.serve_milvus(listen, stop_grpc.clone()).await?;
