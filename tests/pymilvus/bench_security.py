@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +21,8 @@ import time
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from test_tls import free_port, issue, make_ca
+import standalone_proc
+from test_tls import issue, make_ca
 
 ROOT_PASSWORD = "bench-root-pass"
 
@@ -35,20 +35,9 @@ def certs(d):
 
 
 def start(binary, tmp, name, flags):
-    port = free_port()
-    log = open(os.path.join(tmp, f"{name}.log"), "w+")
-    proc = subprocess.Popen(
-        [binary, "standalone", "--data-dir", os.path.join(tmp, name), "--listen",
-         f"127.0.0.1:{port}", *flags],
-        stdout=log, stderr=subprocess.STDOUT,
-        env=dict(os.environ, QUIVER_ROOT_PASSWORD=ROOT_PASSWORD))
-    deadline = time.monotonic() + 60
-    while True:
-        log.seek(0)
-        if "listening on" in log.read():
-            return proc, port
-        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    return standalone_proc.start(binary, os.path.join(tmp, name),
+                                 os.path.join(tmp, f"{name}.log"), args=flags,
+                                 env=dict(os.environ, QUIVER_ROOT_PASSWORD=ROOT_PASSWORD))
 
 
 def load(client, vectors):
@@ -159,8 +148,7 @@ def main():
         print(json.dumps(summary, indent=2))
     finally:
         for proc in procs.values():
-            proc.terminate()
-            proc.wait(timeout=30)
+            standalone_proc.stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,18 +14,13 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 from pymilvus import DataType, MilvusClient
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import standalone_proc
 
 
 def main():
@@ -40,20 +35,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     tmp = tempfile.mkdtemp(prefix="quiver-flood-")
-    port = free_port()
-    log = open(os.path.join(tmp, "server.log"), "w+")
-    proc = subprocess.Popen(["prlimit", f"--nofile={args.server_nofile}:{args.server_nofile}",
-                             args.bin, "standalone", "--data-dir", os.path.join(tmp, "data"),
-                             "--listen", f"127.0.0.1:{port}"], stdout=log,
-                            stderr=subprocess.STDOUT)
+    nofile = f"--nofile={args.server_nofile}:{args.server_nofile}"
+    proc, port = standalone_proc.start(args.bin, os.path.join(tmp, "data"),
+                                       os.path.join(tmp, "server.log"), wrap=["prlimit", nofile])
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            log.seek(0)
-            if "listening on" in log.read():
-                break
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.05)
         uri = f"http://127.0.0.1:{port}"
         c = MilvusClient(uri)
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -124,8 +109,7 @@ def main():
             s.close()
         return 0 if failed == 0 and lat[-1] < 100 else 1
     finally:
-        proc.terminate()
-        proc.wait()
+        standalone_proc.stop(proc)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ insert that works, and the final exact check.
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,29 +26,10 @@ import time
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+import standalone_proc
+
 DIM = 64
 BATCH = 2000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(binary, data_dir, log_path):
-    port = free_port()
-    log = open(log_path, "w+")
-    proc = subprocess.Popen(
-        [binary, "standalone", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        log.seek(0)
-        if "listening on" in log.read():
-            return proc, port
-        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
 
 
 def pct(xs, p):
@@ -74,7 +54,7 @@ def main():
         with open(filler, "wb") as f:
             f.write(b"\0" * (args.filler_mib << 20))
         log_path = os.path.join(tempfile.gettempdir(), "quiver-disk-full.log")
-        proc, port = start(args.bin, os.path.join(mnt, "data"), log_path)
+        proc, port = standalone_proc.start(args.bin, os.path.join(mnt, "data"), log_path)
         uri = f"http://127.0.0.1:{port}"
         client = MilvusClient(uri)
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -200,8 +180,7 @@ def main():
         return 0 if ok else 1
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait()
+            standalone_proc.stop(proc)
         subprocess.run(["umount", mnt], check=False)
         os.rmdir(mnt)
 

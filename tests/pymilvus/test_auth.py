@@ -14,10 +14,7 @@ The module runs its own server (the shared one has auth off), from QUIVER_SERVER
 import base64
 import json
 import os
-import socket
-import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
@@ -26,15 +23,10 @@ import pytest
 from pymilvus import MilvusClient, MilvusException
 from pymilvus.grpc_gen import milvus_pb2
 
+import standalone_proc
+
 ROOT_PASSWORD = "Root-pass-1"
-START_TIMEOUT_S = 60.0
 DIM = 4
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +35,13 @@ def server():
     if not binary:
         pytest.skip("QUIVER_SERVER_BIN is not set: run tests/pymilvus/run.sh")
     tmp = tempfile.mkdtemp(prefix="quiver-auth-")
-    port = free_port()
-    log = open(os.path.join(tmp, "server.log"), "w+")
+    log_path = os.path.join(tmp, "server.log")
     env = dict(os.environ, QUIVER_ROOT_PASSWORD=ROOT_PASSWORD, QUIVER_AUTH="true")
-    proc = subprocess.Popen(
-        [binary, "standalone", "--data-dir", os.path.join(tmp, "data"), "--listen",
-         f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        log.seek(0)
-        text = log.read()
-        if "listening on" in text:
-            break
-        assert proc.poll() is None, text
-        assert time.monotonic() < deadline, text
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}", os.path.join(tmp, "server.log")
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.seek(0)
-    assert ROOT_PASSWORD not in log.read(), "the root password was logged"
+    proc, port = standalone_proc.start(binary, os.path.join(tmp, "data"), log_path, env=env)
+    yield f"127.0.0.1:{port}", log_path
+    standalone_proc.stop(proc)
+    with open(log_path) as log:
+        assert ROOT_PASSWORD not in log.read(), "the root password was logged"
 
 
 def vec(i):

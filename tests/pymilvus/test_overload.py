@@ -5,21 +5,15 @@ call's timeout), changes nothing, and keeps answering searches and queries.
 The module runs its own server (`--max-memory-mib 1`), from QUIVER_SERVER_BIN."""
 
 import os
-import socket
-import subprocess
 import tempfile
 import time
 
 import pytest
 from pymilvus import DataType, MilvusClient, MilvusException
 
+import standalone_proc
+
 DIM = 4
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +22,11 @@ def uri():
     if not binary:
         pytest.skip("QUIVER_SERVER_BIN is not set: run tests/pymilvus/run.sh")
     tmp = tempfile.mkdtemp(prefix="quiver-overload-")
-    port = free_port()
-    log = open(os.path.join(tmp, "server.log"), "w+")
-    proc = subprocess.Popen(
-        [binary, "standalone", "--data-dir", os.path.join(tmp, "data"), "--listen",
-         f"127.0.0.1:{port}", "--max-memory-mib", "1"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        log.seek(0)
-        text = log.read()
-        if "listening on" in text:
-            break
-        assert proc.poll() is None, text
-        assert time.monotonic() < deadline, text
-        time.sleep(0.05)
+    proc, port = standalone_proc.start(binary, os.path.join(tmp, "data"),
+                                       os.path.join(tmp, "server.log"),
+                                       args=["--max-memory-mib", "1"])
     yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
+    standalone_proc.stop(proc)
 
 
 def test_writes_over_the_memory_limit_get_the_rate_limit_code_and_reads_go_on(uri):

@@ -7,7 +7,6 @@ in QUIVER_SERVER_BIN."""
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -19,16 +18,11 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from pymilvus.client.types import LoadState
 
 from conftest import fresh_name
+from standalone_proc import free_port
 
 DIM = 8
 BATCH = 50
 START_TIMEOUT_S = 60.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -13,7 +13,6 @@ with `openssl` for the test."""
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -25,18 +24,13 @@ import pymilvus
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from conftest import fresh_name
+from standalone_proc import free_port
 
 DIM = 4
 ROOT_PASSWORD = "tls-root-pass"
 START_TIMEOUT_S = 60.0
 # How long a refused client may take to give up (pymilvus waits for the channel to be ready).
 REFUSED_WITHIN_S = 3
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def openssl(*args, cwd):

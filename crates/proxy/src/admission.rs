@@ -29,7 +29,9 @@ pub struct Admission {
 
 /// A request's place in a budget, given back when it is dropped.
 #[derive(Debug)]
-pub struct Admitted(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Admitted {
+    _place: OwnedSemaphorePermit,
+}
 
 impl Admission {
     pub fn new(
@@ -150,7 +152,7 @@ fn admit(
     budget
         .clone()
         .try_acquire_many_owned(n)
-        .map(Admitted)
+        .map(|place| Admitted { _place: place })
         .map_err(|_| {
             Error::Overloaded(format!(
                 "{} of the server's {total} {what} in flight ({setting}); retry with backoff",

@@ -12,10 +12,10 @@ pub enum StorageError {
     /// The object store or the local file system failed.
     #[error("i/o error on {what}: {detail}")]
     Io { what: String, detail: String },
-    /// Writes are refused for now: the disk or object store has no room
+    /// A write was refused for now: the disk or object store has no room
     /// (`no_space`), or does not take writes (read-only, failing,
-    /// unreachable). Nothing was written; the log probes the store and takes
-    /// writes again by itself.
+    /// unreachable). Nothing was written; a WAL probes the store and takes
+    /// writes again by itself, a seal or compaction retries later.
     #[error("writes refused: {detail}")]
     Refused { no_space: bool, detail: String },
     /// The object does not exist.

@@ -41,15 +41,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
             Err(e) if e.is_refused() => {
                 tracing::warn!(collection = shared.collection_id, shard = shared.shard,
                     seq = next_seq, error = %e, "wal refuses writes until the store takes them again");
-                let rest = {
-                    let mut q = shared.queue.lock();
-                    q.stalled = Some(e.clone());
-                    std::mem::take(&mut q.items)
-                };
-                for p in batch.into_iter().chain(rest) {
-                    let _ = p.tx.send(Err(e.clone()));
-                }
-                if !wait_for_room(&shared).await {
+                refuse_queued(&shared, batch, &e, |q| q.stalled = Some(e.clone()));
+                if !probe_until_writable(&shared).await {
                     return;
                 }
                 tracing::info!(
@@ -71,24 +64,36 @@ pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
                     tracing::error!(collection = shared.collection_id, shard = shared.shard,
                         seq = next_seq, error = %e, "wal put failed; the log stops until reopened");
                 }
-                let rest = {
-                    let mut q = shared.queue.lock();
-                    q.failed = Some(e.clone());
-                    std::mem::take(&mut q.items)
-                };
-                for p in batch.into_iter().chain(rest) {
-                    let _ = p.tx.send(Err(e.clone()));
-                }
+                refuse_queued(&shared, batch, &e, |q| q.failed = Some(e.clone()));
                 return;
             }
         }
     }
 }
 
+/// Fails `batch` and everything queued behind it with `e`, after `mark`
+/// (under the queue lock, so no submission slips in between) records why
+/// later submissions are refused.
+fn refuse_queued(
+    shared: &Shared,
+    batch: Vec<Pending>,
+    e: &StorageError,
+    mark: impl FnOnce(&mut super::Queue),
+) {
+    let rest = {
+        let mut q = shared.queue.lock();
+        mark(&mut q);
+        std::mem::take(&mut q.items)
+    };
+    for p in batch.into_iter().chain(rest) {
+        let _ = p.tx.send(Err(e.clone()));
+    }
+}
+
 /// While the log refuses writes: probes the store (a small object written
 /// and deleted again) until it takes a write, then clears the refusal.
 /// Returns false if the log was closed meanwhile.
-async fn wait_for_room(shared: &Shared) -> bool {
+async fn probe_until_writable(shared: &Shared) -> bool {
     let path = layout::wal_probe_path(shared.collection_id, shared.shard);
     let probe = Bytes::from(vec![0u8; 4096]);
     loop {
