@@ -387,7 +387,7 @@ impl CatalogClient for Catalog {
     }
 
     fn alias(&self, alias: &str) -> Option<AliasMeta> {
-        self.coord.state().alias(alias).cloned()
+        self.coord.state().alias(alias)
     }
 
     async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {

@@ -43,7 +43,7 @@ use crate::command::{MetaCommand, MetaResponse, RequestId};
 use crate::coord::{ClusterStatus, NodeHealth, Role};
 use crate::meta::{CoordApi, MirrorHealth, Proposed};
 use crate::raft::MAX_MESSAGE_BYTES;
-use crate::state::{MetaState, NodeRole};
+use crate::state::{MetaState, NodeRole, decode_state};
 use crate::wire::{Failure, classify, from_json_reply, health_from_pb, role_to_pb};
 
 /// Timeouts and backoff of a [`CoordClient`].
@@ -558,7 +558,7 @@ async fn follow(
 
 /// Puts a streamed state in the cache unless the cache is newer.
 fn apply(cache: &watch::Sender<Arc<MetaState>>, synced: &AtomicBool, snapshot: &pb::MetaSnapshot) {
-    let state: MetaState = match serde_json::from_slice(&snapshot.state_json) {
+    let state: MetaState = match decode_state(&snapshot.state_json, "") {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(node = snapshot.node_id, error = %e, "bad metadata from coord");

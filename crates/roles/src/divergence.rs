@@ -46,7 +46,7 @@ impl PairCatalog for CoordPairs {
     }
 
     fn alias(&self, alias: &str) -> Option<AliasMeta> {
-        self.0.state().alias(alias).cloned()
+        self.0.state().alias(alias)
     }
 
     fn collection(&self, name: &str) -> Option<CollectionInfo> {

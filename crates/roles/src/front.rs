@@ -120,7 +120,7 @@ pub fn time_alias_changes(
         loop {
             let state = metadata.borrow_and_update().clone();
             let now_ms = quiver_common::ts_physical_ms(quiver_common::wall_ts());
-            metrics.aliases_seen(state.aliases(), now_ms);
+            metrics.aliases_seen(&state.aliases(), now_ms);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = metadata.changed() => if changed.is_err() { return },

@@ -22,7 +22,7 @@ use crate::command::{MetaReply, MetaResponse};
 use crate::error::{CoordError, Result};
 use crate::requests::RecentRequests;
 use crate::rules;
-use crate::state::MetaState;
+use crate::state::{MetaState, decode_state};
 
 const SNAPSHOT_FILE: &str = "snapshot.json";
 
@@ -72,7 +72,7 @@ impl SnapshotStore {
 }
 
 fn decode(path: &Path, bytes: &[u8]) -> Result<SnapshotFile> {
-    serde_json::from_slice(bytes).map_err(|e| CoordError::corrupt(path, e.to_string()))
+    decode_state(bytes, "/state").map_err(|e| CoordError::corrupt(path, e))
 }
 
 pub(crate) struct StateMachine {

@@ -8,11 +8,13 @@
 //! shape (fields, dimension, metric, shard count); its target is always one
 //! of the two, and a flip points it at the other.
 
-use quiver_common::{Timestamp, ts_physical_ms, validate_name};
+use quiver_common::{CollectionId, Timestamp, ts_physical_ms, validate_name};
 
 use crate::command::{Actor, AliasChange, MetaResponse};
 use crate::error::RuleError;
-use crate::state::{ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, MetaState, MirrorMeta};
+use crate::state::{
+    ALIAS_HISTORY, AliasEvent, AliasRecord, CollectionMeta, MetaState, MirrorRecord,
+};
 use quiver_api::AliasAction;
 
 /// Who Milvus's CreateAlias / AlterAlias are recorded as.
@@ -25,17 +27,9 @@ pub(super) fn create(
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     check_new(state, alias)?;
-    check_target(state, alias, collection)?;
+    let target = check_target(state, alias, collection)?;
     let actor = Actor::new(MILVUS_API, "CreateAlias");
-    set(
-        state,
-        alias,
-        collection,
-        None,
-        AliasAction::Create,
-        &actor,
-        ts,
-    )
+    set(state, alias, target, None, AliasAction::Create, &actor, ts)
 }
 
 pub(super) fn alter(
@@ -78,16 +72,8 @@ pub(super) fn admin(
                     ));
                 }
                 check_new(state, alias)?;
-                check_target(state, alias, collection)?;
-                return set(
-                    state,
-                    alias,
-                    collection,
-                    None,
-                    AliasAction::Create,
-                    actor,
-                    ts,
-                );
+                let target = check_target(state, alias, collection)?;
+                return set(state, alias, target, None, AliasAction::Create, actor, ts);
             }
             alter_checked(state, alias, collection, expect.as_deref(), actor, ts)
         }
@@ -97,58 +83,59 @@ pub(super) fn admin(
             standby,
             auto_failover,
             max_lag_ms,
-        } => mirror(
-            state,
-            alias,
-            MirrorMeta {
-                primary: primary.clone(),
-                standby: standby.clone(),
+        } => {
+            let spec = MirrorSpec {
+                primary,
+                standby,
                 auto_failover: *auto_failover,
                 max_lag_ms: *max_lag_ms,
-                pinned: false,
-            },
-            actor,
-            ts,
-        ),
+            };
+            mirror(state, alias, spec, actor, ts)
+        }
         AliasChange::Flip { alias, expect } => {
             let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
-            let Some(mirror) = &meta.mirror else {
+            let Some(mirror) = meta.mirror else {
                 return Err(RuleError::invalid(
                     "alias",
                     format!("alias {alias:?} is not mirrored; only a mirrored alias can flip"),
                 ));
             };
-            let to = mirror.other(&meta.collection).to_string();
-            check_expect(meta, alias, expect.as_deref())?;
-            check_target(state, alias, &to)?;
-            let mirror = Some(mirror.clone());
-            set(state, alias, &to, mirror, AliasAction::Flip, actor, ts)
+            check_expect(state, meta, alias, expect.as_deref())?;
+            let to = mirror.other(meta.target);
+            set(state, alias, to, Some(mirror), AliasAction::Flip, actor, ts)
         }
         AliasChange::Pin { alias, pinned } => {
             let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
-            let Some(mirror) = &meta.mirror else {
+            let Some(mut mirror) = meta.mirror else {
                 return Err(RuleError::invalid(
                     "alias",
                     format!("alias {alias:?} is not mirrored; pinning stops automatic flips"),
                 ));
             };
-            let mut mirror = mirror.clone();
             mirror.pinned = *pinned;
-            let target = meta.collection.clone();
+            let target = meta.target;
             let action = if *pinned {
                 AliasAction::Pin
             } else {
                 AliasAction::Unpin
             };
-            set(state, alias, &target, Some(mirror), action, actor, ts)
+            set(state, alias, target, Some(mirror), action, actor, ts)
         }
     }
+}
+
+/// A mirror as the admin API asks for it (collections by name).
+struct MirrorSpec<'a> {
+    primary: &'a str,
+    standby: &'a str,
+    auto_failover: bool,
+    max_lag_ms: u64,
 }
 
 fn mirror(
     state: &mut MetaState,
     alias: &str,
-    mut spec: MirrorMeta,
+    spec: MirrorSpec<'_>,
     actor: &Actor,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
@@ -158,36 +145,43 @@ fn mirror(
             format!("must differ from the primary (both are {:?})", spec.primary),
         ));
     }
-    check_target(state, alias, &spec.primary)?;
-    check_target(state, alias, &spec.standby)?;
+    let primary = check_target(state, alias, spec.primary)?;
+    let standby = check_target(state, alias, spec.standby)?;
     let (Some(a), Some(b)) = (
-        state.collection(&spec.primary),
-        state.collection(&spec.standby),
+        state.collection_by_id(primary),
+        state.collection_by_id(standby),
     ) else {
-        return Err(RuleError::CollectionNotFound(spec.primary.clone()));
+        return Err(RuleError::CollectionNotFound(spec.primary.to_string()));
     };
     check_same_shape(a, b)?;
+    let mut pair = MirrorRecord {
+        primary,
+        standby,
+        auto_failover: spec.auto_failover,
+        max_lag_ms: spec.max_lag_ms,
+        pinned: false,
+    };
     let target = match state.aliases.get(alias) {
         None => {
             check_new(state, alias)?;
-            spec.primary.clone()
+            primary
         }
         Some(meta) => {
             if let Some(old) = &meta.mirror {
-                spec.pinned = old.pinned;
+                pair.pinned = old.pinned;
             }
-            if meta.collection == spec.primary || meta.collection == spec.standby {
-                meta.collection.clone()
+            if pair.holds(meta.target) {
+                meta.target
             } else {
-                spec.primary.clone()
+                primary
             }
         }
     };
     set(
         state,
         alias,
-        &target,
-        Some(spec),
+        target,
+        Some(pair),
         AliasAction::Mirror,
         actor,
         ts,
@@ -258,39 +252,42 @@ fn alter_checked(
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     let meta = state.aliases.get(alias).ok_or_else(|| missing(alias))?;
-    check_expect(meta, alias, expect)?;
-    if let Some(mirror) = &meta.mirror
-        && collection != mirror.primary
-        && collection != mirror.standby
+    check_expect(state, meta, alias, expect)?;
+    let mirror = meta.mirror;
+    if let Some(pair) = mirror
+        && !state
+            .names
+            .get(collection)
+            .is_some_and(|id| pair.holds(*id))
     {
         return Err(RuleError::invalid(
             "collection_name",
             format!(
                 "alias {alias:?} mirrors {:?} and {:?}; it can only target one of them (mirror it again to change the pair)",
-                mirror.primary, mirror.standby
+                state.collection_name(pair.primary),
+                state.collection_name(pair.standby)
             ),
         ));
     }
-    check_target(state, alias, collection)?;
-    let mirror = meta.mirror.clone();
-    set(
-        state,
-        alias,
-        collection,
-        mirror,
-        AliasAction::Alter,
-        actor,
-        ts,
-    )
+    let target = check_target(state, alias, collection)?;
+    set(state, alias, target, mirror, AliasAction::Alter, actor, ts)
 }
 
-fn check_expect(meta: &AliasMeta, alias: &str, expect: Option<&str>) -> Result<(), RuleError> {
+/// The compare-and-swap guard: `expect` names the collection the alias must
+/// target now.
+fn check_expect(
+    state: &MetaState,
+    meta: &AliasRecord,
+    alias: &str,
+    expect: Option<&str>,
+) -> Result<(), RuleError> {
+    let current = state.collection_name(meta.target);
     match expect {
-        Some(expected) if expected != meta.collection => Err(RuleError::invalid(
+        Some(expected) if expected != current => Err(RuleError::invalid(
             "expect",
             format!(
-                "alias {alias:?} targets {:?}, not {expected:?} (changed at epoch {}); nothing was changed",
-                meta.collection, meta.epoch
+                "alias {alias:?} targets {current:?}, not {expected:?} (changed at epoch {}); nothing was changed",
+                meta.epoch
             ),
         )),
         _ => Ok(()),
@@ -314,10 +311,15 @@ fn missing(alias: &str) -> RuleError {
     RuleError::invalid("alias", format!("alias {alias:?} does not exist"))
 }
 
-/// An alias must point to an existing collection, never to another alias.
-fn check_target(state: &MetaState, alias: &str, collection: &str) -> Result<(), RuleError> {
-    if state.names.contains_key(collection) {
-        return Ok(());
+/// An alias must point to an existing collection, never to another alias;
+/// the collection's id.
+fn check_target(
+    state: &MetaState,
+    alias: &str,
+    collection: &str,
+) -> Result<CollectionId, RuleError> {
+    if let Some(id) = state.names.get(collection) {
+        return Ok(*id);
     }
     if state.aliases.contains_key(collection) {
         return Err(RuleError::invalid(
@@ -333,15 +335,15 @@ fn check_target(state: &MetaState, alias: &str, collection: &str) -> Result<(), 
 fn set(
     state: &mut MetaState,
     alias: &str,
-    collection: &str,
-    mirror: Option<MirrorMeta>,
+    target: CollectionId,
+    mirror: Option<MirrorRecord>,
     action: AliasAction,
     actor: &Actor,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     let epoch = state.version + 1;
     let (from, mut history) = match state.aliases.remove(alias) {
-        Some(old) => (Some(old.collection), old.history),
+        Some(old) => (Some(state.collection_name(old.target)), old.history),
         None => (None, Vec::new()),
     };
     history.push(AliasEvent {
@@ -349,7 +351,7 @@ fn set(
         at_ms: ts_physical_ms(ts),
         action,
         from,
-        to: collection.to_string(),
+        to: state.collection_name(target),
         by: actor.by.clone(),
         reason: actor.reason.clone(),
     });
@@ -358,8 +360,8 @@ fn set(
     }
     state.aliases.insert(
         alias.to_string(),
-        AliasMeta {
-            collection: collection.to_string(),
+        AliasRecord {
+            target,
             epoch,
             mirror,
             history,

@@ -63,7 +63,7 @@ fn flip(alias: &str, expect: Option<&str>, reason: &str) -> MetaCommand {
     )
 }
 
-fn alias<'a>(state: &'a MetaState, name: &str) -> &'a AliasMeta {
+fn alias(state: &MetaState, name: &str) -> AliasMeta {
     state.alias(name).expect("alias exists")
 }
 
@@ -308,8 +308,30 @@ fn history_is_bounded() {
 }
 
 #[test]
-fn aliases_stored_before_mirrors_existed_still_load() {
-    let old: AliasMeta = serde_json::from_str(r#"{"collection":"a","epoch":3}"#).expect("decode");
-    assert_eq!((old.collection.as_str(), old.epoch), ("a", 3));
-    assert!(old.mirror.is_none() && old.history.is_empty());
+fn an_alias_keeps_its_collections_by_id_and_shows_them_by_name() {
+    let mut s = pair();
+    run(&mut s, mirror("feed", "feed_a", "feed_b")).expect("mirror");
+    let id = |name: &str| s.collection(name).map(|c| c.id).expect("collection");
+    let record = s.alias_record("feed").expect("record");
+    let m = record.mirror.expect("mirrored");
+    assert_eq!(
+        (record.target, m.primary, m.standby),
+        (id("feed_a"), id("feed_a"), id("feed_b"))
+    );
+    assert_eq!(s.mirror_partner(id("feed_b")), Some(id("feed_a")));
+    assert!(s.is_mirror_target(id("feed_a")) && !s.is_mirror_target(id("feed_b")));
+    run(&mut s, flip("feed", Some("feed_a"), "drill")).expect("flip");
+    let shown = alias(&s, "feed");
+    assert_eq!(shown.collection, "feed_b");
+    let pair = shown.mirror.expect("mirrored");
+    assert_eq!(
+        (pair.primary.as_str(), pair.standby.as_str()),
+        ("feed_a", "feed_b")
+    );
+    assert_eq!(s.resolve("feed"), Some("feed_b"));
+    let last = shown.history.last().expect("history");
+    assert_eq!(
+        (last.from.as_deref(), last.to.as_str()),
+        (Some("feed_a"), "feed_b")
+    );
 }

@@ -68,7 +68,7 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
                 "collection_name",
                 format!(
                     "{name:?} is an alias of {:?}; drop a collection by its own name",
-                    alias.collection
+                    state.collection_name(alias.target)
                 ),
             ));
         }
@@ -77,12 +77,7 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
     let aliases: Vec<&str> = state
         .aliases
         .iter()
-        .filter(|(_, a)| {
-            a.collection == name
-                || a.mirror
-                    .as_ref()
-                    .is_some_and(|m| m.primary == name || m.standby == name)
-        })
+        .filter(|(_, a)| a.target == id || a.mirror.is_some_and(|m| m.holds(id)))
         .map(|(alias, _)| alias.as_str())
         .collect();
     if !aliases.is_empty() {

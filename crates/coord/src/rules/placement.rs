@@ -157,12 +157,7 @@ fn mirror_groups(state: &MetaState, querynodes: &BTreeSet<u64>) -> BTreeMap<u64,
         let Some(mirror) = &alias.mirror else {
             continue;
         };
-        let (Some(&t), Some(&o)) = (
-            state.names.get(&alias.collection),
-            state.names.get(mirror.other(&alias.collection)),
-        ) else {
-            continue;
-        };
+        let (t, o) = (alias.target, mirror.other(alias.target));
         let (Some(tm), Some(om)) = (state.collections.get(&t), state.collections.get(&o)) else {
             continue;
         };

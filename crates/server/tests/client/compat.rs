@@ -1,6 +1,6 @@
-//! A data dir written by the previous release (testdata/datadir-3e44f57,
-//! see its README) opens and serves with this release, and keeps working
-//! after new writes and a restart. Users never run a migration by hand.
+//! Data dirs written by earlier releases (testdata/datadir-*, see their
+//! READMEs) open and serve with this release, and keep working after new
+//! writes and a restart. Users never run a migration by hand.
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +8,8 @@ use quiver_client::Value;
 
 use crate::Server;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/datadir-3e44f57")
+fn fixture(release: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/datadir-{release}"))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -53,7 +53,7 @@ async fn check_books(server: &Server) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_dir_of_the_previous_release_opens_and_serves() {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixture(), dir.path()).expect("copy the fixture");
+    copy_dir(&fixture("3e44f57"), dir.path()).expect("copy the fixture");
 
     let server = Server::start(dir.path()).await;
     check_books(&server).await;
@@ -75,5 +75,54 @@ async fn a_data_dir_of_the_previous_release_opens_and_serves() {
     let client = server.client().await;
     assert_eq!(client.count("shelf").await.expect("count shelf"), 299);
     assert_eq!(client.count("old").await.expect("count old"), 4);
+    server.close().await;
+}
+
+/// What the 4d844dc fixture's aliases must read as (its README).
+async fn check_aliases(server: &Server) {
+    let client = server.client().await;
+    let feed = client.show_alias("feed").await.expect("show feed");
+    assert_eq!(feed.target, "feed_b");
+    assert!(feed.mirrored && feed.auto_failover && feed.pinned);
+    assert_eq!(
+        (feed.primary.as_str(), feed.standby.as_str()),
+        ("feed_a", "feed_b")
+    );
+    assert_eq!(feed.max_lag_ms, 700);
+    let actions: Vec<&str> = feed.history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions[..3], ["mirror", "flip", "pin"]);
+    let library = client.show_alias("library").await.expect("show library");
+    assert_eq!(library.target, "books");
+    assert!(!library.mirrored);
+    assert_eq!(client.count("library").await.expect("count library"), 3);
+}
+
+/// The release before aliases were kept by collection id wrote them by name
+/// into coord's snapshot; they are read by id, and change and persist as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_a_release_kept_by_name_open_by_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixture("4d844dc"), dir.path()).expect("copy the fixture");
+
+    let server = Server::start(dir.path()).await;
+    check_aliases(&server).await;
+    let client = server.client().await;
+    let sre = quiver_client::Actor::new("test", "compat");
+    client.pin_alias("feed", false, &sre).await.expect("unpin");
+    let flipped = client
+        .flip_alias("feed", Some("feed_b"), &sre)
+        .await
+        .expect("flip");
+    assert_eq!(flipped.target, "feed_a");
+    server.close().await;
+
+    let server = Server::start(dir.path()).await;
+    let feed = server
+        .client()
+        .await
+        .show_alias("feed")
+        .await
+        .expect("show");
+    assert_eq!((feed.target.as_str(), feed.pinned), ("feed_a", false));
     server.close().await;
 }

@@ -8,6 +8,10 @@ use std::sync::Arc;
 
 pub use quiver_auth::SecurityState;
 
+mod alias;
+
+pub(crate) use alias::decode_state;
+pub use alias::{AliasRecord, MirrorRecord};
 pub use quiver_api::{ALIAS_HISTORY, AliasEvent, AliasMeta, MirrorMeta};
 use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -168,7 +172,8 @@ pub struct MetaState {
     pub(crate) collections: BTreeMap<CollectionId, CollectionMeta>,
     /// Collection name -> id.
     pub(crate) names: BTreeMap<String, CollectionId>,
-    pub(crate) aliases: BTreeMap<String, AliasMeta>,
+    /// Aliases by name; their collections by id (`alias.rs`).
+    pub(crate) aliases: BTreeMap<String, AliasRecord>,
     pub(crate) segments: BTreeMap<CollectionId, BTreeMap<ShardIndex, SegmentCatalog>>,
     pub(crate) owners: BTreeMap<CollectionId, BTreeMap<ShardIndex, ShardOwner>>,
     /// Registered datanodes and querynodes, by id.
@@ -224,9 +229,8 @@ impl MetaState {
         if self.names.contains_key(name_or_alias) {
             Some(name_or_alias)
         } else {
-            self.aliases
-                .get(name_or_alias)
-                .map(|a| a.collection.as_str())
+            let target = self.aliases.get(name_or_alias)?.target;
+            self.collections.get(&target).map(|c| c.name.as_str())
         }
     }
 
@@ -243,15 +247,6 @@ impl MetaState {
     /// All collections, by id.
     pub fn collections(&self) -> impl Iterator<Item = &CollectionMeta> {
         self.collections.values()
-    }
-
-    pub fn alias(&self, alias: &str) -> Option<&AliasMeta> {
-        self.aliases.get(alias)
-    }
-
-    /// All aliases, by alias name.
-    pub fn aliases(&self) -> &BTreeMap<String, AliasMeta> {
-        &self.aliases
     }
 
     /// The segment catalog of a shard (empty if nothing was registered).
@@ -281,33 +276,6 @@ impl MetaState {
 
     pub fn node(&self, id: u64) -> Option<&NodeMeta> {
         self.nodes.get(&id)
-    }
-
-    /// The other collection of the mirrored pair `collection_id` is in
-    /// (the first mirrored alias naming it, by alias name).
-    pub fn mirror_partner(&self, collection_id: CollectionId) -> Option<CollectionId> {
-        let name = &self.collections.get(&collection_id)?.name;
-        self.aliases.values().find_map(|a| {
-            let m = a.mirror.as_ref()?;
-            let other = if *name == m.primary {
-                &m.standby
-            } else if *name == m.standby {
-                &m.primary
-            } else {
-                return None;
-            };
-            self.names.get(other).copied()
-        })
-    }
-
-    /// Whether a mirrored alias targets this collection now.
-    pub fn is_mirror_target(&self, collection_id: CollectionId) -> bool {
-        let Some(meta) = self.collections.get(&collection_id) else {
-            return false;
-        };
-        self.aliases
-            .values()
-            .any(|a| a.mirror.is_some() && a.collection == meta.name)
     }
 
     /// A manual compaction by id.
