@@ -344,19 +344,7 @@ impl AdminService for AdminFront {
         let all = self.catalog.storage().await;
         let shards = crate::storage::of(&all, &info)
             .into_iter()
-            .map(|s| pb::ShardStorage {
-                shard: s.shard,
-                segments: s.segments,
-                rows: s.rows,
-                live_rows: s.live_rows,
-                dead: s.dead,
-                tombstones: s.tombstones,
-                bytes: s.bytes,
-                backlog: s.backlog,
-                compactions: s.compactions,
-                collected: s.collected,
-                last_run_ms: s.last_run_ms,
-            })
+            .map(crate::storage::to_pb)
             .collect();
         Ok(Response::new(pb::CollectionStorageReply {
             collection: info.schema.name,

@@ -4,7 +4,44 @@
 use std::fmt::Write as _;
 
 use quiver_api::{CollectionInfo, ShardStorage};
+use quiver_proto::admin as pb;
 use serde_json::{Value, json};
+
+/// A shard's storage as the admin API sends it.
+pub fn to_pb(s: &ShardStorage) -> pb::ShardStorage {
+    pb::ShardStorage {
+        shard: s.shard,
+        segments: s.segments,
+        rows: s.rows,
+        live_rows: s.live_rows,
+        dead: s.dead,
+        tombstones: s.tombstones,
+        bytes: s.bytes,
+        backlog: s.backlog,
+        compactions: s.compactions,
+        collected: s.collected,
+        last_run_ms: s.last_run_ms,
+    }
+}
+
+/// A shard's storage as the admin API sent it (the reply names the
+/// collection, so its id is left 0).
+pub fn from_pb(s: &pb::ShardStorage) -> ShardStorage {
+    ShardStorage {
+        collection_id: 0,
+        shard: s.shard,
+        segments: s.segments,
+        rows: s.rows,
+        live_rows: s.live_rows,
+        dead: s.dead,
+        tombstones: s.tombstones,
+        bytes: s.bytes,
+        backlog: s.backlog,
+        compactions: s.compactions,
+        collected: s.collected,
+        last_run_ms: s.last_run_ms,
+    }
+}
 
 /// One collection's storage: totals and each shard's figures.
 pub fn storage_json(shards: &[&ShardStorage]) -> Value {

@@ -295,23 +295,8 @@ async fn describe(name: &str, conn: &Conn) -> Result<()> {
 
 /// The storage figures in the shape the status page shows them.
 fn storage_json(shards: &[quiver_client::ShardStorage]) -> serde_json::Value {
-    let shards: Vec<quiver_api::ShardStorage> = shards
-        .iter()
-        .map(|s| quiver_api::ShardStorage {
-            collection_id: 0,
-            shard: s.shard,
-            segments: s.segments,
-            rows: s.rows,
-            live_rows: s.live_rows,
-            dead: s.dead,
-            tombstones: s.tombstones,
-            bytes: s.bytes,
-            backlog: s.backlog,
-            compactions: s.compactions,
-            collected: s.collected,
-            last_run_ms: s.last_run_ms,
-        })
-        .collect();
+    let shards: Vec<quiver_api::ShardStorage> =
+        shards.iter().map(quiver_admin::storage::from_pb).collect();
     quiver_admin::storage::storage_json(&shards.iter().collect::<Vec<_>>())
 }
 
