@@ -248,22 +248,7 @@ pub(crate) fn build_segment_data(
     let vectors = Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
         .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new()));
     let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
-    let mut data = SegmentData {
-        segment_id,
-        pks: Vec::new(),
-        timestamps: Vec::new(),
-        vectors,
-        columns: scalar_names
-            .iter()
-            .map(|n| Column {
-                name: n.clone(),
-                values: Vec::new(),
-            })
-            .collect(),
-        tombstones: Vec::new(),
-        max_ts: cut_ts,
-        wal_seq: cut_seq,
-    };
+    let mut data = SegmentData::empty(segment_id, schema, vectors, cut_ts, cut_seq);
     for (mi, l) in cut.iter().enumerate() {
         match &*l.mutation {
             Mutation::Upsert { ts, rows } => {

@@ -440,23 +440,15 @@ fn merge(
     let schema = &ctx.info.schema;
     let leaving: Vec<SegmentId> = inputs.iter().map(|s| s.id).collect();
     let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
-    let mut data = SegmentData {
-        segment_id: output_id,
-        pks: Vec::new(),
-        timestamps: Vec::new(),
-        vectors: Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
-            .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new())),
-        columns: scalar_names
-            .iter()
-            .map(|n| Column {
-                name: n.clone(),
-                values: Vec::new(),
-            })
-            .collect(),
-        tombstones: Vec::new(),
-        max_ts: inputs.iter().map(|s| s.max_ts).max().unwrap_or(0),
-        wal_seq: inputs.iter().map(|s| s.wal_seq).max().unwrap_or(0),
-    };
+    let vectors = Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
+        .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new()));
+    let mut data = SegmentData::empty(
+        output_id,
+        schema,
+        vectors,
+        inputs.iter().map(|s| s.max_ts).max().unwrap_or(0),
+        inputs.iter().map(|s| s.wal_seq).max().unwrap_or(0),
+    );
     for (info, seg) in inputs.iter().zip(loaded) {
         let cols: Vec<Option<&Column>> = scalar_names
             .iter()

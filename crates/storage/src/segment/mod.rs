@@ -4,7 +4,7 @@ mod format;
 mod mapped;
 mod remote;
 
-use quiver_common::{Column, PrimaryKey, Timestamp, Vectors};
+use quiver_common::{CollectionSchema, Column, PrimaryKey, Timestamp, Vectors};
 
 pub use format::{SegmentKeys, encode_segment};
 pub use mapped::MappedSegment;
@@ -27,6 +27,33 @@ pub struct SegmentData {
 }
 
 impl SegmentData {
+    /// A segment with no row yet: an empty column per scalar field of
+    /// `schema`, in schema order, and `vectors` to append to.
+    pub fn empty(
+        segment_id: u64,
+        schema: &CollectionSchema,
+        vectors: Vectors,
+        max_ts: Timestamp,
+        wal_seq: u64,
+    ) -> Self {
+        Self {
+            segment_id,
+            pks: Vec::new(),
+            timestamps: Vec::new(),
+            vectors,
+            columns: schema
+                .scalar_fields()
+                .map(|f| Column {
+                    name: f.name.clone(),
+                    values: Vec::new(),
+                })
+                .collect(),
+            tombstones: Vec::new(),
+            max_ts,
+            wal_seq,
+        }
+    }
+
     /// Dimension of the vectors.
     pub fn dim(&self) -> usize {
         self.vectors.dim()
