@@ -47,5 +47,5 @@ pub use connect::{Auth, ConnectOptions, Transport};
 pub use data::{Rows, WriteResult};
 pub use error::{Error, Result, code};
 pub use quiver_proto::schema::DataType;
-pub use search::{Hit, SearchParams};
+pub use search::{Hit, ReadLevel, SearchParams};
 pub use value::{Id, Row, Value};

@@ -20,6 +20,23 @@ pub struct SearchParams {
     pub filter: Option<String>,
     /// Fields returned with each hit.
     pub output_fields: Vec<String>,
+    /// How fresh the answer must be; `Strong` unless set.
+    pub level: ReadLevel,
+}
+
+/// The consistency a read asks for (Milvus's consistency levels).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadLevel {
+    /// Everything acknowledged before the read started.
+    #[default]
+    Strong,
+    /// Everything older than the server's staleness bound; a stalled shard
+    /// answers with what it has after a short delay.
+    Bounded,
+    /// Whatever the serving replica has applied.
+    Eventually,
+    /// The collection's own default level (Bounded unless created otherwise).
+    CollectionDefault,
 }
 
 impl SearchParams {
@@ -29,7 +46,13 @@ impl SearchParams {
             ef: None,
             filter: None,
             output_fields: Vec::new(),
+            level: ReadLevel::Strong,
         }
+    }
+
+    pub fn with_level(mut self, level: ReadLevel) -> Self {
+        self.level = level;
+        self
     }
 
     pub fn with_ef(mut self, ef: usize) -> Self {
@@ -61,7 +84,7 @@ pub struct Hit {
 
 impl Client {
     /// Searches with `queries` (row-major, `dim` floats each); returns the
-    /// hits of each query, nearest first. Reads are Strong.
+    /// hits of each query, nearest first, at `params.level` (Strong unless set).
     pub async fn search(
         &self,
         collection: &str,
@@ -104,6 +127,8 @@ impl Client {
                     output_fields: params.output_fields.clone(),
                     search_params,
                     nq: nq as i64,
+                    consistency_level: level_to_proto(params.level) as i32,
+                    use_default_consistency: params.level == ReadLevel::CollectionDefault,
                     ..Default::default()
                 })
                 .await,
@@ -142,5 +167,14 @@ impl Client {
             .into_iter()
             .map(|k| hits.by_ref().take(k).collect())
             .collect())
+    }
+}
+
+fn level_to_proto(level: ReadLevel) -> quiver_proto::common::ConsistencyLevel {
+    use quiver_proto::common::ConsistencyLevel as L;
+    match level {
+        ReadLevel::Strong => L::Strong,
+        ReadLevel::Bounded | ReadLevel::CollectionDefault => L::Bounded,
+        ReadLevel::Eventually => L::Eventually,
     }
 }

@@ -12,6 +12,7 @@ mod admission;
 mod cluster;
 mod routing;
 mod service;
+mod stale;
 
 pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
 pub use quiver_expr::TemplateValue;

@@ -34,6 +34,10 @@ pub struct Limits {
     /// Resident memory of the process at which writes are refused with
     /// `Overloaded` until it falls again (0: no limit).
     pub max_memory_bytes: u64,
+    /// A Bounded read a shard has not answered within this many ms is also
+    /// asked for what the replica has applied; the first answer wins
+    /// (`stale.rs`; 0: Bounded reads wait for their bound).
+    pub stale_read_after_ms: u64,
 }
 
 impl Default for Limits {
@@ -46,6 +50,7 @@ impl Default for Limits {
             max_inflight_write_bytes: 256 << 20,
             max_inflight_search_hits: 64 << 20,
             max_memory_bytes: 0,
+            stale_read_after_ms: 50,
         }
     }
 }
@@ -335,6 +340,24 @@ impl Proxy {
         Ok(())
     }
 
+    /// Reads one shard at the consistency `c` asks for: `read` gets the
+    /// guarantee timestamp. A Bounded read does not wait on a stalled shard
+    /// longer than `stale_read_after_ms` (`stale.rs`).
+    async fn read_shard<T, F, Fut>(&self, shard: ShardId, c: Consistency, read: F) -> Result<T>
+    where
+        F: Fn(Timestamp) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let ts = self.guarantee(shard, c).await?;
+        let after = Duration::from_millis(self.limits.stale_read_after_ms);
+        match c {
+            Consistency::Bounded(_) if !after.is_zero() => {
+                crate::stale::read_bounded(after, ts, read).await
+            }
+            _ => read(ts).await,
+        }
+    }
+
     async fn guarantee(&self, shard: ShardId, c: Consistency) -> Result<Timestamp> {
         Ok(match c {
             Consistency::Strong => self.data.last_ts(shard).await?,
@@ -438,21 +461,19 @@ impl Proxy {
             let queries = queries.clone();
             let filter = req.filter.clone();
             let output_fields = req.output_fields.clone();
-            async move {
-                let guarantee_ts = self.guarantee(shard, req.consistency).await?;
-                self.query
-                    .search(ShardSearch {
-                        shard,
-                        queries,
-                        k: req.k,
-                        ef,
-                        guarantee_ts,
-                        filter,
-                        output_fields,
-                        with_vectors: req.with_vectors,
-                    })
-                    .await
-            }
+            let read = move |guarantee_ts| {
+                self.query.search(ShardSearch {
+                    shard,
+                    queries: queries.clone(),
+                    k: req.k,
+                    ef,
+                    guarantee_ts,
+                    filter: filter.clone(),
+                    output_fields: output_fields.clone(),
+                    with_vectors: req.with_vectors,
+                })
+            };
+            self.read_shard(shard, req.consistency, read)
         });
         let mut results = try_join_all(per_shard).await?;
         if results.len() == 1 {
@@ -511,20 +532,18 @@ impl Proxy {
             });
             let filter = filter.clone();
             let output_fields = output_fields.clone();
-            async move {
-                let guarantee_ts = self.guarantee(shard, consistency).await?;
-                self.query
-                    .query(ShardQuery {
-                        shard,
-                        guarantee_ts,
-                        filter,
-                        pks,
-                        limit,
-                        output_fields,
-                        with_vectors,
-                    })
-                    .await
-            }
+            let read = move |guarantee_ts| {
+                self.query.query(ShardQuery {
+                    shard,
+                    guarantee_ts,
+                    filter: filter.clone(),
+                    pks: pks.clone(),
+                    limit,
+                    output_fields: output_fields.clone(),
+                    with_vectors,
+                })
+            };
+            self.read_shard(shard, consistency, read)
         });
         let mut rows: Vec<ShardHit> = try_join_all(per_shard)
             .await?
@@ -540,9 +559,8 @@ impl Proxy {
     pub async fn count(&self, collection: &str, consistency: Consistency) -> Result<u64> {
         let info = self.describe(collection)?;
         self.check_loaded(&info)?;
-        let counts = shards(&info).map(|shard| async move {
-            let ts = self.guarantee(shard, consistency).await?;
-            self.query.count(shard, ts).await
+        let counts = shards(&info).map(|shard| {
+            self.read_shard(shard, consistency, move |ts| self.query.count(shard, ts))
         });
         Ok(try_join_all(counts).await?.into_iter().sum())
     }

@@ -1,12 +1,14 @@
-//! The client load of a chaos scenario: sequential searches without pause,
-//! and inserts of 10 rows every 20 ms, through the proxy, counting every
-//! failure and remembering every acknowledged row.
+//! The client load of a chaos scenario: sequential Strong searches without
+//! pause, searches at the collection's default level every 5 ms with a
+//! 100 ms client deadline (a recommendation service's budget), and inserts of
+//! 10 rows every 20 ms, through the proxy, counting every failure and
+//! remembering every acknowledged row.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use quiver_client::{Rows, SearchParams};
+use quiver_client::{ReadLevel, Rows, SearchParams};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +18,9 @@ const INSERT_EVERY: Duration = Duration::from_millis(20);
 const ROWS_PER_INSERT: i64 = 10;
 /// Errors kept per load (the first ones; the counts are complete).
 const KEEP_ERRORS: usize = 10;
+/// The client deadline of the default-level searches.
+pub const DEADLINE: Duration = Duration::from_millis(100);
+const DEADLINE_SEARCH_EVERY: Duration = Duration::from_millis(5);
 
 /// A deterministic vector for a key.
 pub fn vector(id: i64) -> Vec<f32> {
@@ -39,8 +44,44 @@ pub struct LoadStats {
     /// Longest time from an insert failing until one succeeded again.
     pub longest_insert_outage_ms: u64,
     pub errors: Vec<String>,
+    /// Searches at the collection's default level with a 100 ms deadline.
+    pub deadline: DeadlineStats,
     #[serde(skip)]
     pub acked: Vec<i64>,
+}
+
+/// Searches at the collection's default level under a client deadline: a
+/// search that errs or misses the deadline failed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeadlineStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    #[serde(skip)]
+    latencies_ms: Vec<f64>,
+}
+
+impl DeadlineStats {
+    fn record(&mut self, ms: f64, ok: bool) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.latencies_ms.push(ms);
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    fn finish(&mut self) {
+        let v = &mut self.latencies_ms;
+        v.sort_by(f64::total_cmp);
+        if !v.is_empty() {
+            let i = ((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1;
+            self.p99_ms = (v[i] * 10.0).round() / 10.0;
+        }
+        self.max_ms = (self.max_ms * 10.0).round() / 10.0;
+    }
 }
 
 pub struct Load {
@@ -91,6 +132,45 @@ impl Load {
                 }
             })
         };
+        let deadline_searcher = {
+            let (client, stats, stop, name) = (
+                client.clone(),
+                stats.clone(),
+                stop.clone(),
+                collection.to_string(),
+            );
+            tokio::spawn(async move {
+                let params = SearchParams::new(10)
+                    .with_ef(32)
+                    .with_level(ReadLevel::CollectionDefault);
+                let mut tick = tokio::time::interval(DEADLINE_SEARCH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut i = 0i64;
+                while !stop.is_cancelled() {
+                    tick.tick().await;
+                    i += 1;
+                    let started = Instant::now();
+                    let r = tokio::time::timeout(
+                        DEADLINE,
+                        client.search(&name, &vector(i), DIM, &params),
+                    )
+                    .await;
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    let mut s = stats.lock();
+                    let error = match r {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some(format!("missed the {} ms deadline", DEADLINE.as_millis())),
+                    };
+                    s.deadline.record(ms, error.is_none());
+                    if let Some(e) = error
+                        && s.errors.len() < KEEP_ERRORS
+                    {
+                        s.errors.push(format!("default-level search: {e}"));
+                    }
+                }
+            })
+        };
         let inserter = {
             let (stats, stop, name) = (stats.clone(), stop.clone(), collection.to_string());
             tokio::spawn(async move {
@@ -133,7 +213,7 @@ impl Load {
         };
         Ok(Load {
             stop,
-            tasks: vec![searcher, inserter],
+            tasks: vec![searcher, deadline_searcher, inserter],
             stats,
         })
     }
@@ -144,7 +224,9 @@ impl Load {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.stats.lock().clone()
+        let mut stats = self.stats.lock().clone();
+        stats.deadline.finish();
+        stats
     }
 }
 
