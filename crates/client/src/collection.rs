@@ -90,6 +90,10 @@ pub struct CollectionSpec {
     pub auto_id: bool,
     pub pk_field: String,
     pub vector_field: String,
+    /// The collection's default read level (what a read that does not name
+    /// one gets): `Strong` here; Milvus clients default to `Bounded`.
+    /// `CollectionDefault` means `Bounded`.
+    pub consistency: crate::ReadLevel,
 }
 
 impl CollectionSpec {
@@ -104,7 +108,13 @@ impl CollectionSpec {
             auto_id: false,
             pk_field: DEFAULT_PK_FIELD.to_string(),
             vector_field: DEFAULT_VECTOR_FIELD.to_string(),
+            consistency: crate::ReadLevel::Strong,
         }
+    }
+
+    pub fn with_consistency(mut self, level: crate::ReadLevel) -> Self {
+        self.consistency = level;
+        self
     }
 
     fn schema(&self) -> pb::CollectionSchema {
@@ -253,6 +263,7 @@ impl Client {
                     collection_name: spec.name.clone(),
                     schema: spec.schema().encode_to_vec(),
                     shards_num,
+                    consistency_level: crate::search::level_to_proto(spec.consistency) as i32,
                     ..Default::default()
                 })
                 .await,

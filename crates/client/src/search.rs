@@ -170,7 +170,7 @@ impl Client {
     }
 }
 
-fn level_to_proto(level: ReadLevel) -> quiver_proto::common::ConsistencyLevel {
+pub(crate) fn level_to_proto(level: ReadLevel) -> quiver_proto::common::ConsistencyLevel {
     use quiver_proto::common::ConsistencyLevel as L;
     match level {
         ReadLevel::Strong => L::Strong,

@@ -120,6 +120,18 @@ pub enum MetaCommand {
     Security {
         op: quiver_auth::SecurityOp,
     },
+    /// A coord records the incarnation of its directory (and names the
+    /// cluster, if it has no id yet); see `crate::identity`.
+    RegisterCoord {
+        node_id: u64,
+        incarnation: String,
+        cluster_id: String,
+    },
+    /// Forgets a coord's recorded incarnation: it registers its new one and
+    /// votes again (`quiver coord add`).
+    AdmitCoord {
+        node_id: u64,
+    },
 }
 
 /// What a successfully applied command returns.
@@ -174,6 +186,8 @@ impl MetaCommand {
             MetaCommand::RequestCompaction { .. } => "request compaction",
             MetaCommand::FinishCompaction { .. } => "finish compaction",
             MetaCommand::Security { .. } => "change users or roles",
+            MetaCommand::RegisterCoord { .. } => "register coord",
+            MetaCommand::AdmitCoord { .. } => "admit coord",
         }
     }
 }

@@ -32,11 +32,14 @@
 //! - `snapshot.json` — `{"meta": SnapshotMeta, "state": MetaState,
 //!   "requests": [[RequestId, reply], ...]}` (temp file + fsync + rename;
 //!   `requests` absent in older snapshots); the log is compacted behind it.
+//! - `identity.json` — `{"node_id", "incarnation", "cluster_id"}` of a
+//!   cluster member (`identity.rs`: whether this coord may vote).
 
 mod catalog;
 mod command;
 mod coord;
 mod error;
+mod identity;
 mod meta;
 mod raft;
 mod remote;
@@ -50,6 +53,7 @@ pub use catalog::{Catalog, LocalNodes, collection_info, segment_info, segment_me
 pub use command::{Actor, AliasChange, MetaCommand, MetaResponse, RequestId};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
+pub use identity::Standing;
 pub use meta::{CoordApi, MetaOps, MirrorHealth, Proposed};
 pub use raft::{DropRule, FaultyTransport, GrpcTransport, NoPeers, RaftTransport, TypeConfig};
 pub use remote::{CoordClient, CoordClientOptions, route_of};

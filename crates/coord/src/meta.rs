@@ -227,6 +227,13 @@ pub trait MetaOps: CoordApi {
         self.done(MetaCommand::DropAlias { alias }).await
     }
 
+    /// Re-admits coord `node_id` after its directory lost its state: the
+    /// cluster forgets its old incarnation; it registers its new one and
+    /// votes again once it has applied that (`crate::identity`).
+    async fn admit_coord(&self, node_id: u64) -> Result<()> {
+        self.done(MetaCommand::AdmitCoord { node_id }).await
+    }
+
     /// An admin API alias change (mirror, flip, pin, compare-and-swap
     /// alter), recorded with `actor`; returns the alias's new epoch.
     async fn alias_admin(&self, change: AliasChange, actor: Actor) -> Result<u64> {

@@ -388,6 +388,7 @@ impl CoordClient {
             term: reply.term,
             last_applied: reply.last_applied,
             meta_version: reply.meta_version,
+            standing: reply.standing,
         })
     }
 }

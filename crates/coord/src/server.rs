@@ -25,6 +25,7 @@ use tonic::{Request, Response, Status};
 use crate::command::{MetaCommand, RequestId};
 use crate::coord::Coord;
 use crate::error::{CoordError, Result};
+use crate::identity::CLUSTER_HEADER;
 use crate::raft::{MAX_MESSAGE_BYTES, TypeConfig};
 use crate::state::MetaState;
 use crate::wire::{from_json_arg, health_to_pb, role_from_pb, to_json, to_status};
@@ -110,7 +111,22 @@ impl RaftService for RaftPeer {
         &self,
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
+        let candidate = request
+            .metadata()
+            .get(CLUSTER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let rpc: VoteRequest<u64> = decode_rpc(request)?;
+        if let Some(identity) = self.coord.identity() {
+            let applied = self.coord.state();
+            if let Err(why) = identity.may_vote(candidate.as_deref(), applied.cluster_id()) {
+                tracing::debug!(
+                    candidate = rpc.vote.leader_id().voted_for(),
+                    "vote refused: {why}"
+                );
+                return Err(Status::failed_precondition(why));
+            }
+        }
         raft_reply(&self.coord.raft.vote(rpc).await)
     }
 }
@@ -231,6 +247,7 @@ impl CoordService for MetaService {
             term: s.term,
             last_applied: s.last_applied,
             meta_version: s.meta_version,
+            standing: s.standing,
         }))
     }
 }

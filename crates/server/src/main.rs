@@ -47,7 +47,7 @@ enum Command {
         what: BenchCommand,
     },
     /// A coordinator of a cluster (one member of its Raft group).
-    Coord(cluster::RoleArgs),
+    Coord(cluster::CoordArgs),
     /// A datanode of a cluster (owns shards: WAL, growing data, sealing).
     Datanode(cluster::RoleArgs),
     /// A querynode of a cluster (serves searches of the shards placed on it).
@@ -112,7 +112,16 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Coord(args) => role(Role::Coord, args),
+        Command::Coord(cluster::CoordArgs {
+            what: Some(cmd), ..
+        }) => {
+            if let Err(e) = runtime()?.block_on(cluster::run_coord_command(cmd)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Coord(args) => role(Role::Coord, args.role),
         Command::Datanode(args) => role(Role::DataNode, args),
         Command::Querynode(args) => role(Role::QueryNode, args),
         Command::Proxy(args) => role(Role::Proxy, args),

@@ -4,6 +4,7 @@
 //! leader changes are in `status`; node leases and the placement loop in
 //! `placement`.
 
+mod identity_task;
 mod options;
 mod placement;
 mod status;
@@ -26,6 +27,7 @@ pub use status::{ClusterStatus, LeaderWatch, Role};
 
 use crate::command::{MetaCommand, MetaRequest, MetaResponse, RequestId};
 use crate::error::{CoordError, Result};
+use crate::identity::{Identity, Standing, has_raft_state};
 use crate::raft::{
     GrpcTransport, LogStore, Network, NoPeers, RaftTransport, StateMachine, TypeConfig,
 };
@@ -52,6 +54,9 @@ pub struct Coord {
     node_lease: Duration,
     /// Stops the placement loop with the last handle (None in the loop's own handle).
     placement: Option<Arc<placement::LoopGuard>>,
+    /// Whether this member of a cluster may vote (`crate::identity`); none
+    /// for a coord that runs alone.
+    identity: Option<Arc<Identity>>,
 }
 
 impl Coord {
@@ -70,7 +75,7 @@ impl Coord {
     ) -> Result<Coord> {
         let deadline = Instant::now() + options.open_timeout();
         let members = BTreeMap::from([(node_id, BasicNode::default())]);
-        let coord = Self::start(dir, node_id, members, options, transport, deadline).await?;
+        let coord = Self::start(dir, node_id, members, options, transport, deadline, false).await?;
         coord.wait_ready(deadline).await?;
         Ok(coord)
     }
@@ -122,11 +127,12 @@ impl Coord {
             .into_iter()
             .map(|(id, addr)| (id, BasicNode::new(addr)))
             .collect();
-        Self::start(dir, node_id, members, options, transport, deadline).await
+        Self::start(dir, node_id, members, options, transport, deadline, true).await
     }
 
     /// Opens the directory, starts the Raft node and initializes the cluster
-    /// with `members` if the directory is new.
+    /// with `members` if the directory is new. A member of a `cluster`
+    /// carries an identity (whether it may vote, `crate::identity`).
     async fn start(
         dir: &Path,
         node_id: u64,
@@ -134,13 +140,25 @@ impl Coord {
         options: &CoordOptions,
         transport: Arc<dyn RaftTransport>,
         deadline: Instant,
+        cluster: bool,
     ) -> Result<Coord> {
         options.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| CoordError::io(dir, e))?;
+        let has_state = has_raft_state(dir);
         let log = open_log(dir, deadline).await?;
+        let identity = match cluster {
+            true => Some(Arc::new(Identity::load(dir, node_id, has_state)?)),
+            false => None,
+        };
+        if let Some(identity) = &identity {
+            transport.set_identity(identity.clone());
+            if let Standing::Joining { reason } = identity.standing() {
+                tracing::warn!(coord = node_id, "{reason}");
+            }
+        }
         let (sm, state) = StateMachine::open(dir)?;
         let config = Arc::new(options.raft_config()?);
-        let raft = Raft::new(node_id, config, Network::new(transport), log, sm)
+        let raft = Raft::new(node_id, config, Network::new(transport.clone()), log, sm)
             .await
             .map_err(fatal)?;
         if !raft.is_initialized().await.map_err(fatal)? {
@@ -175,7 +193,11 @@ impl Coord {
             divergence: Arc::default(),
             node_lease: options.node_lease(),
             placement: None,
+            identity: identity.clone(),
         };
+        if let Some(identity) = identity {
+            identity_task::spawn(coord.clone(), identity, transport);
+        }
         let guard = placement::spawn(coord.clone(), options.placement_interval());
         coord.placement = Some(Arc::new(guard));
         Ok(coord)
@@ -217,6 +239,18 @@ impl Coord {
     /// This node's id.
     pub fn node_id(&self) -> u64 {
         self.node_id
+    }
+
+    /// Whether this coord may vote, and why not (a coord that runs alone
+    /// always may).
+    pub fn standing(&self) -> Standing {
+        self.identity
+            .as_ref()
+            .map_or(Standing::Voter, |i| i.standing())
+    }
+
+    pub(crate) fn identity(&self) -> Option<&Arc<Identity>> {
+        self.identity.as_ref()
     }
 
     /// The one entry for metadata changes: proposes a command and waits

@@ -54,6 +54,8 @@ pub struct ClusterStatus {
     pub last_applied: u64,
     /// Version of the applied metadata.
     pub meta_version: u64,
+    /// Whether this coord may vote (`voter`, `joining: …`, `not admitted: …`).
+    pub standing: String,
 }
 
 type Metrics = RaftMetrics<u64, BasicNode>;
@@ -96,6 +98,7 @@ impl Coord {
             term: m.current_term,
             last_applied: m.last_applied.map_or(0, |l| l.index),
             meta_version: self.state().version(),
+            standing: self.standing().describe(),
         }
     }
 

@@ -13,6 +13,8 @@ use openraft::raft::{
 };
 
 use super::{GrpcTransport, RaftTransport, TypeConfig};
+use crate::command::MetaCommand;
+use crate::identity::Identity;
 
 /// Whether RPCs from coord `from` to coord `to` are dropped right now.
 pub type DropRule = Arc<dyn Fn(u64, u64) -> bool + Send + Sync>;
@@ -85,5 +87,21 @@ impl RaftTransport for FaultyTransport {
             return Err(e);
         }
         self.inner.vote(target, node, rpc, option).await
+    }
+
+    fn set_identity(&self, identity: Arc<Identity>) {
+        self.inner.set_identity(identity);
+    }
+
+    async fn propose(
+        &self,
+        target: u64,
+        node: &BasicNode,
+        command: &MetaCommand,
+    ) -> Result<(), String> {
+        if (self.drop_rule)(self.me, target) {
+            return Err(Dropped(self.me, target).to_string());
+        }
+        self.inner.propose(target, node, command).await
     }
 }

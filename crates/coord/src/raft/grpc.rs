@@ -3,6 +3,7 @@
 //! channel per peer address. The server side is in `crate::server`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,14 +17,17 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use parking_lot::Mutex;
-use quiver_proto::coord::RaftPayload;
+use quiver_proto::coord::coord_service_client::CoordServiceClient;
 use quiver_proto::coord::raft_service_client::RaftServiceClient;
+use quiver_proto::coord::{ProposeRequest, RaftPayload};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::transport::Channel;
 
 use super::{RaftTransport, TypeConfig};
+use crate::command::MetaCommand;
 use crate::coord::CoordOptions;
+use crate::identity::{CLUSTER_HEADER, Identity};
 
 /// Largest gRPC message between coords (snapshot chunks are 1 MiB of data,
 /// which JSON inflates).
@@ -44,6 +48,8 @@ pub struct GrpcTransport {
     channels: Mutex<HashMap<String, Channel>>,
     /// Cluster-internal mutual TLS (this coord's identity, the cluster CA).
     tls: Option<quiver_rpc::ClusterTls>,
+    /// Which cluster this coord votes in (sent with every Raft RPC).
+    identity: OnceLock<Arc<Identity>>,
 }
 
 impl GrpcTransport {
@@ -53,6 +59,7 @@ impl GrpcTransport {
             connect_timeout: options.peer_connect_timeout(),
             channels: Mutex::new(HashMap::new()),
             tls: None,
+            identity: OnceLock::new(),
         }
     }
 
@@ -104,6 +111,11 @@ impl GrpcTransport {
         let ttl = option.hard_ttl();
         let mut request = tonic::Request::new(RaftPayload { json });
         request.set_timeout(ttl);
+        if let Some(cluster) = self.identity.get().and_then(|i| i.voter_cluster_id())
+            && let Ok(value) = cluster.parse()
+        {
+            request.metadata_mut().insert(CLUSTER_HEADER, value);
+        }
         let sent = async {
             match action {
                 RPCTypes::Vote => client.vote(request).await,
@@ -184,5 +196,31 @@ impl RaftTransport for GrpcTransport {
         option: RPCOption,
     ) -> RpcResult<VoteResponse<u64>, openraft::error::Infallible> {
         self.call(target, node, RPCTypes::Vote, &rpc, &option).await
+    }
+
+    fn set_identity(&self, identity: Arc<Identity>) {
+        let _ = self.identity.set(identity);
+    }
+
+    async fn propose(
+        &self,
+        target: u64,
+        node: &BasicNode,
+        command: &MetaCommand,
+    ) -> Result<(), String> {
+        let command_json = serde_json::to_vec(command).map_err(|e| e.to_string())?;
+        let channel = self.channel(&node.addr).map_err(|e| e.to_string())?;
+        let mut client = CoordServiceClient::new(channel);
+        let mut request = tonic::Request::new(ProposeRequest {
+            command_json,
+            client_id: 0,
+            seq: 0,
+        });
+        request.set_timeout(Duration::from_secs(5));
+        client
+            .propose(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("coord {target} at {}: {}", node.addr, s.message()))
     }
 }

@@ -1,7 +1,7 @@
 //! openraft glue: the type config, the on-disk log and state machine, and the
 //! pluggable peer transport. Everything here only carries out `crate::rules`.
 
-mod durable;
+pub(crate) mod durable;
 mod faulty;
 mod grpc;
 mod log_file;

@@ -14,6 +14,8 @@ use openraft::raft::{
 };
 
 use super::TypeConfig;
+use crate::command::MetaCommand;
+use crate::identity::Identity;
 
 type RpcResult<T, E = RaftError<u64>> = Result<T, RPCError<u64, BasicNode, E>>;
 
@@ -43,6 +45,21 @@ pub trait RaftTransport: Send + Sync + 'static {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<u64>>;
+
+    /// This coord's identity: a voter's RPCs carry its cluster id
+    /// (`crate::identity`). A transport without peers ignores it.
+    fn set_identity(&self, _identity: Arc<Identity>) {}
+
+    /// Proposes `command` on coord `target` (the leader): how a follower
+    /// registers its own identity.
+    async fn propose(
+        &self,
+        target: u64,
+        _node: &BasicNode,
+        _command: &MetaCommand,
+    ) -> Result<(), String> {
+        Err(format!("coord {target} is unreachable: no peer transport"))
+    }
 }
 
 /// The transport of a one-node cluster: every peer is unreachable.

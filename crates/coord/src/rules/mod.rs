@@ -8,6 +8,7 @@ mod alias;
 mod alias_tests;
 mod collection;
 mod compaction;
+mod coords;
 mod node;
 pub(crate) mod placement;
 #[cfg(test)]
@@ -109,6 +110,12 @@ pub(crate) fn apply(
             job,
         } => compaction::finish(state, *collection_id, *shard, *epoch, *job, log_ts),
         MetaCommand::Security { op } => security::apply(state, op),
+        MetaCommand::RegisterCoord {
+            node_id,
+            incarnation,
+            cluster_id,
+        } => coords::register(state, *node_id, incarnation, cluster_id),
+        MetaCommand::AdmitCoord { node_id } => coords::admit(state, *node_id),
     }?;
     state.version += 1;
     Ok(resp)

@@ -189,6 +189,13 @@ pub struct MetaState {
     /// security existed open with the built-in roles and no users.
     #[serde(default)]
     pub(crate) security: Arc<SecurityState>,
+    /// The cluster's id, named by the first coord that registered
+    /// (`rules/coords.rs`; none in metadata of a release before identities).
+    #[serde(default)]
+    pub(crate) cluster_id: Option<String>,
+    /// Each coord's registered incarnation (`crate::identity`).
+    #[serde(default)]
+    pub(crate) coords: BTreeMap<u64, String>,
 }
 
 impl Default for MetaState {
@@ -205,11 +212,23 @@ impl Default for MetaState {
             replicas: BTreeMap::new(),
             compactions: BTreeMap::new(),
             security: Arc::default(),
+            cluster_id: None,
+            coords: BTreeMap::new(),
         }
     }
 }
 
 impl MetaState {
+    /// The cluster's id (none until a coord of a cluster registered).
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
+    /// The incarnation coord `node_id` registered.
+    pub fn coord_incarnation(&self, node_id: u64) -> Option<&str> {
+        self.coords.get(&node_id).map(String::as_str)
+    }
+
     /// Users, roles and grants.
     pub fn security(&self) -> &Arc<SecurityState> {
         &self.security

@@ -52,6 +52,82 @@ impl RoleArgs {
     }
 }
 
+/// `quiver coord --config FILE` (a coordinator), or `quiver coord add ID`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CoordArgs {
+    #[command(subcommand)]
+    pub what: Option<CoordCommand>,
+    #[command(flatten)]
+    pub role: RoleArgs,
+}
+
+/// `quiver coord ...` administration.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CoordCommand {
+    /// Re-admits a coord whose directory lost its state (wiped or replaced):
+    /// the cluster forgets its old incarnation; the coord registers its new
+    /// one and votes again once it holds every committed entry
+    /// (docs/faults.md).
+    Add {
+        /// The coord's id.
+        id: u64,
+        /// The directory of a local cluster (`quiver cluster up`).
+        #[arg(long, conflicts_with = "coords")]
+        dir: Option<PathBuf>,
+        /// Coord addresses (`host:port`, comma-separated).
+        #[arg(long, value_delimiter = ',', env = "QUIVER_COORDS")]
+        coords: Vec<String>,
+        /// How long to wait for the coord to vote again (seconds; 0: do not wait).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+}
+
+/// Runs `quiver coord add`.
+pub async fn run_coord_command(cmd: CoordCommand) -> Result<()> {
+    use quiver_coord::MetaOps;
+    let CoordCommand::Add {
+        id,
+        dir,
+        coords,
+        wait,
+    } = cmd;
+    let (addrs, options) = match dir {
+        Some(dir) => {
+            let file = local::ClusterFile::read(&dir)?;
+            (file.coords(), file.coord_options()?)
+        }
+        None if !coords.is_empty() => (coords, quiver_coord::CoordClientOptions::default()),
+        None => {
+            anyhow::bail!("name the cluster: --dir DIR (a local cluster) or --coords HOST:PORT,...")
+        }
+    };
+    let client = quiver_coord::CoordClient::connect(addrs.clone(), options).await?;
+    client.admit_coord(id).await?;
+    println!("coord {id}: its old incarnation is forgotten; it registers its new one");
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    while wait > 0 {
+        let mut last = String::from("not reachable");
+        for addr in &addrs {
+            if let Ok(s) = client.status_of(addr).await
+                && s.node_id == id
+            {
+                if s.standing == "voter" {
+                    println!("coord {id} votes again");
+                    return Ok(());
+                }
+                last = s.standing;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("coord {id} does not vote yet after {wait} s ({last})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 /// Which role a process runs.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {

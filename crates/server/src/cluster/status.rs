@@ -27,6 +27,8 @@ pub async fn status(dir: &Path) -> Result<Value> {
     let mut collections = serde_json::Map::new();
     let mut aliases = serde_json::Map::new();
     let mut leases: BTreeMap<u64, bool> = BTreeMap::new();
+    // Each coord's own word on whether it may vote (`voter`, `not admitted: …`).
+    let mut standing: BTreeMap<u64, String> = BTreeMap::new();
 
     let coords: Vec<String> = file
         .by_role("coord")
@@ -44,9 +46,12 @@ pub async fn status(dir: &Path) -> Result<Value> {
             // or cut-off coord may still believe in an older one).
             let mut newest: Option<(u64, Option<u64>)> = None;
             for addr in &coords {
-                if let Ok(Ok(s)) = tokio::time::timeout(COORD_TIMEOUT, client.status_of(addr)).await
-                    && newest.is_none_or(|(term, _)| s.term > term)
-                {
+                let Ok(Ok(s)) = tokio::time::timeout(COORD_TIMEOUT, client.status_of(addr)).await
+                else {
+                    continue;
+                };
+                standing.insert(s.node_id, s.standing.clone());
+                if newest.is_none_or(|(term, _)| s.term > term) {
                     newest = Some((s.term, s.leader));
                 }
             }
@@ -95,8 +100,12 @@ pub async fn status(dir: &Path) -> Result<Value> {
                 Some(false) => json!("expired"),
                 None => Value::Null,
             };
-            json!({"role": p.role, "id": p.id, "pid": p.pid, "addr": p.addr,
-                   "running": running(p.pid), "lease": lease})
+            let mut v = json!({"role": p.role, "id": p.id, "pid": p.pid, "addr": p.addr,
+                               "running": running(p.pid), "lease": lease});
+            if let Some(s) = standing.get(&p.id).filter(|_| p.role == "coord") {
+                v["standing"] = json!(s);
+            }
+            v
         })
         .collect();
     Ok(json!({
@@ -117,7 +126,9 @@ pub fn render(v: &Value) -> String {
         v["proxy"].as_str().unwrap_or("-"),
         v["coord_leader"]
     ));
-    out.push_str("\nROLE       ID  PID      ADDR                   RUNNING  LEASE\n");
+    out.push_str(
+        "\nROLE       ID  PID      ADDR                   RUNNING  LEASE (coords: VOTE)\n",
+    );
     for p in v["processes"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{:<10} {:<3} {:<8} {:<22} {:<8} {}\n",
@@ -130,7 +141,10 @@ pub fn render(v: &Value) -> String {
             } else {
                 "no"
             },
-            p["lease"].as_str().unwrap_or("-"),
+            p["lease"]
+                .as_str()
+                .or(p["standing"].as_str())
+                .unwrap_or("-"),
         ));
     }
     if let Some(c) = v["collections"].as_object()

@@ -77,7 +77,8 @@ pub(super) async fn mirror_failover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport>
     use quiver_client::{Actor, MirrorSpec};
     let client = super::connect(&ctx.file.proxy).await?;
     for name in [MIRROR_A, MIRROR_B] {
-        let mut spec = CollectionSpec::new(name, DIM);
+        let mut spec =
+            CollectionSpec::new(name, DIM).with_consistency(quiver_client::ReadLevel::Bounded);
         spec.shards = Some(2);
         client.create_collection(&spec).await?;
     }

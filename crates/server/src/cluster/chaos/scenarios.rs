@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use quiver_client::{CollectionSpec, SearchParams};
+use quiver_client::{CollectionSpec, ReadLevel, SearchParams};
 use quiver_coord::{CoordClient, Role};
 
 use super::load::{self, DIM, Load, LoadStats};
@@ -210,7 +210,9 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Resu
 
 async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<ScenarioReport>> {
     let client = super::connect(&ctx.file.proxy).await?;
-    let mut spec = CollectionSpec::new(COLLECTION, DIM);
+    // Bounded by default, as a Milvus client creates it: the default-level
+    // searches of the load read at Bounded.
+    let mut spec = CollectionSpec::new(COLLECTION, DIM).with_consistency(ReadLevel::Bounded);
     spec.shards = Some(2);
     client.create_collection(&spec).await?;
     client.load_collection(COLLECTION, 2).await?;
