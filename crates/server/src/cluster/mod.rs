@@ -106,8 +106,11 @@ pub async fn run_coord_command(cmd: CoordCommand) -> Result<()> {
     let client = quiver_coord::CoordClient::connect(addrs.clone(), options).await?;
     client.admit_coord(id).await?;
     println!("coord {id}: its old incarnation is forgotten; it registers its new one");
+    if wait == 0 {
+        return Ok(());
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(wait);
-    while wait > 0 {
+    loop {
         let mut last = String::from("not reachable");
         for addr in &addrs {
             if let Ok(s) = client.status_of(addr).await
@@ -125,7 +128,6 @@ pub async fn run_coord_command(cmd: CoordCommand) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(())
 }
 
 /// Which role a process runs.
