@@ -1,5 +1,5 @@
 //! The client load of a chaos scenario: sequential Strong searches without
-//! pause, searches at the collection's default level every 5 ms with a
+//! pause, searches at the collection's default level every 20 ms with a
 //! 100 ms client deadline (a recommendation service's budget), and inserts of
 //! 10 rows every 20 ms, through the proxy, counting every failure and
 //! remembering every acknowledged row.
@@ -20,7 +20,7 @@ const ROWS_PER_INSERT: i64 = 10;
 const KEEP_ERRORS: usize = 10;
 /// The client deadline of the default-level searches.
 pub const DEADLINE: Duration = Duration::from_millis(100);
-const DEADLINE_SEARCH_EVERY: Duration = Duration::from_millis(5);
+const DEADLINE_SEARCH_EVERY: Duration = Duration::from_millis(20);
 
 /// A deterministic vector for a key.
 pub fn vector(id: i64) -> Vec<f32> {

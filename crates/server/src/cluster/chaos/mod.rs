@@ -8,6 +8,8 @@
 //! 2. kill -9 a querynode (then restart it);
 //! 3. kill -9 the datanode owning the shards (then restart it);
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
+//! 4b. coord state loss: a follower coord's directory deleted, started
+//!    again empty (not admitted, never votes), re-admitted;
 //! 5. compaction under load: the same 2,000 keys rewritten 5 times (each
 //!    round flushed), then a manual compaction to the end: no failed
 //!    request, every key at its last version;
@@ -21,6 +23,7 @@
 //! report is JSON and Markdown (see `chaos/README.md`).
 
 mod compaction;
+mod coord_state;
 mod load;
 mod mirror;
 mod report;
@@ -51,7 +54,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Runs only these scenarios (comma list of: leader, querynode,
-    /// datanode, sigstop, mirror, restart-all).
+    /// datanode, sigstop, coord-state, compaction, mirror, restart-all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leaves the cluster running at the end (default: stopped).

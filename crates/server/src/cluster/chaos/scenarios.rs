@@ -25,11 +25,12 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     "leader",
     "querynode",
     "datanode",
     "sigstop",
+    "coord-state",
     "compaction",
     "mirror",
     "restart-all",
@@ -67,7 +68,7 @@ async fn coord_views(coord: &CoordClient, file: &ClusterFile) -> Vec<(u64, Role,
 }
 
 /// The coord that says it leads in the newest term.
-async fn leader(coord: &CoordClient, file: &ClusterFile) -> Option<u64> {
+pub(super) async fn leader(coord: &CoordClient, file: &ClusterFile) -> Option<u64> {
     coord_views(coord, file)
         .await
         .into_iter()
@@ -159,6 +160,11 @@ impl Ctx<'_> {
         .await
     }
 
+    /// Where coord `id` keeps its Raft data.
+    pub(super) fn coord_dir(&self, id: u64) -> std::path::PathBuf {
+        self.dir.join(format!("coord-{id}"))
+    }
+
     pub(super) async fn restart(&mut self, id: u64) -> Result<()> {
         local::start(self.dir, id).await?;
         self.reread()
@@ -232,6 +238,9 @@ async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<Scenari
     }
     if wanted("sigstop") {
         reports.push(sigstop_leader(ctx).await?);
+    }
+    if wanted("coord-state") {
+        reports.push(super::coord_state::coord_state_loss(ctx).await?);
     }
     if wanted("compaction") {
         reports.push(super::compaction::compaction_under_load(ctx).await?);

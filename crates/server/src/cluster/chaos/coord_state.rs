@@ -1,0 +1,101 @@
+//! Coord state loss: a follower coord is killed, its directory deleted, and
+//! it is started again empty. It must say it is not admitted (it never
+//! votes with a forgotten log), metadata changes must go on, and after
+//! `quiver coord add` (here `admit_coord`) it must vote again; no request
+//! of the load may fail and nothing acknowledged may be lost.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use quiver_coord::MetaOps;
+
+use super::report::ScenarioReport;
+use super::scenarios::{COLLECTION, Ctx, leader, poll};
+use crate::cluster::local;
+
+const PROBE_ALIAS: &str = "coord_state_probe";
+
+pub(super) async fn coord_state_loss(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let load = ctx.load().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let lead = poll(Duration::from_secs(10), "a coord leader", || {
+        leader(&ctx.coord, &ctx.file)
+    })
+    .await?;
+    let victim = ctx
+        .file
+        .by_role("coord")
+        .map(|p| p.id)
+        .find(|id| *id != lead)
+        .context("a follower coord")?;
+    let addr = ctx
+        .file
+        .process(victim)
+        .map(|p| p.addr.clone())
+        .unwrap_or_default();
+    let pid = ctx.file.process(victim).map_or(0, |p| p.pid);
+    local::kill(&ctx.file, victim, libc::SIGKILL)?;
+    poll(Duration::from_secs(10), "the killed coord to exit", || async {
+        (!local::running(pid)).then_some(())
+    })
+    .await?;
+    let dir = ctx.coord_dir(victim);
+    std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
+    let t0 = Instant::now();
+    ctx.restart(victim).await?;
+    let coord = ctx.coord.clone();
+    let standing = |addr: String| {
+        let coord = coord.clone();
+        async move { coord.status_of(&addr).await.ok().map(|s| s.standing) }
+    };
+    let said = poll(
+        Duration::from_secs(30),
+        "the wiped coord to say it is not admitted",
+        || {
+            let s = standing(addr.clone());
+            async move { s.await.filter(|s| s.starts_with("not admitted")) }
+        },
+    )
+    .await;
+    let not_admitted_ms = t0.elapsed().as_millis() as u64;
+    // Metadata changes go on meanwhile (two voters of three).
+    let ddl = async {
+        ctx.coord.create_alias(PROBE_ALIAS, COLLECTION).await?;
+        ctx.coord.drop_alias(PROBE_ALIAS).await
+    }
+    .await;
+    let t1 = Instant::now();
+    let admitted = ctx.coord.admit_coord(victim).await;
+    let votes = poll(
+        Duration::from_secs(30),
+        "the wiped coord to vote again",
+        || {
+            let s = standing(addr.clone());
+            async move { s.await.filter(|s| s == "voter") }
+        },
+    )
+    .await;
+    let voter_ms = t1.elapsed().as_millis() as u64;
+    let fault = format!(
+        "kill -9 of follower coord {victim}, its directory deleted, started again empty; re-admitted with admit_coord (quiver coord add {victim})"
+    );
+    let mut r = ctx.finish("coord state loss", &fault, load).await?;
+    r.figure("not_admitted_ms_after_restart", not_admitted_ms);
+    r.figure("voter_ms_after_add", voter_ms);
+    r.check(
+        format!("the wiped coord does not vote and says why ({said:?})"),
+        said.as_ref()
+            .is_ok_and(|s| s.contains(&format!("quiver coord add {victim}"))),
+    );
+    r.check(
+        format!("metadata changes go on while it is not admitted ({ddl:?})"),
+        ddl.is_ok(),
+    );
+    r.check(
+        format!("it votes again once re-added ({admitted:?}, {votes:?})"),
+        admitted.is_ok() && votes.is_ok(),
+    );
+    r.check("0 failed searches", r.load.searches_failed == 0);
+    r.check("0 failed inserts", r.load.inserts_failed == 0);
+    Ok(r)
+}
