@@ -121,7 +121,13 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Coord(args) => role(Role::Coord, args.role),
+        Command::Coord(args) => match args.role() {
+            Ok(args) => role(Role::Coord, args),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(2);
+            }
+        },
         Command::Datanode(args) => role(Role::DataNode, args),
         Command::Querynode(args) => role(Role::QueryNode, args),
         Command::Proxy(args) => role(Role::Proxy, args),

@@ -54,12 +54,33 @@ impl RoleArgs {
 
 /// `quiver coord --config FILE` (a coordinator), or `quiver coord add ID`.
 #[derive(Debug, Clone, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CoordArgs {
     #[command(subcommand)]
     pub what: Option<CoordCommand>,
-    #[command(flatten)]
-    pub role: RoleArgs,
+    /// The coord's TOML config file (see docs/cluster.md); `QUIVER_*`
+    /// environment variables and these flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Overrides `id`.
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Overrides `listen`.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+impl CoordArgs {
+    /// The arguments of a coordinator process (`--config` is required).
+    pub fn role(self) -> Result<RoleArgs> {
+        let Some(config) = self.config else {
+            anyhow::bail!("--config FILE is required to run a coord (or: quiver coord add ID)");
+        };
+        Ok(RoleArgs {
+            config,
+            id: self.id,
+            listen: self.listen,
+        })
+    }
 }
 
 /// `quiver coord ...` administration.
