@@ -8,16 +8,16 @@
 //! 2. kill -9 a querynode (then restart it);
 //! 3. kill -9 the datanode owning the shards (then restart it);
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
-//! 4b. coord state loss: a follower coord's directory deleted, started
+//! 5. coord state loss: a follower coord's directory deleted, started
 //!    again empty (not admitted, never votes), re-admitted;
-//! 5. compaction under load: the same 2,000 keys rewritten 5 times (each
+//! 6. compaction under load: the same 2,000 keys rewritten 5 times (each
 //!    round flushed), then a manual compaction to the end: no failed
 //!    request, every key at its last version;
-//! 6. a mirrored alias with automatic failover: kill -9 every querynode of
+//! 7. a mirrored alias with automatic failover: kill -9 every querynode of
 //!    the primary (flip, outage, nothing missing from the standby,
 //!    divergence back to 0 after they return, manual failback, alias
 //!    propagation p99);
-//! 7. kill -9 every process, start them all again.
+//! 8. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
