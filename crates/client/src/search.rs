@@ -92,6 +92,23 @@ impl Client {
         dim: usize,
         params: &SearchParams,
     ) -> Result<Vec<Vec<Hit>>> {
+        Ok(self
+            .search_served(collection, queries, dim, params)
+            .await?
+            .0)
+    }
+
+    /// [`Client::search`], and the collection that answered: through a
+    /// mirrored alias, the collection of the pair that served the search
+    /// (the standby when the target did not answer in time); otherwise the
+    /// name searched.
+    pub async fn search_served(
+        &self,
+        collection: &str,
+        queries: &[f32],
+        dim: usize,
+        params: &SearchParams,
+    ) -> Result<(Vec<Vec<Hit>>, String)> {
         if dim == 0 || queries.is_empty() || !queries.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 "queries",
@@ -134,8 +151,9 @@ impl Client {
                 .await,
         )?;
         check("Search", r.status)?;
+        let served_by = r.collection_name;
         let Some(res) = r.results else {
-            return Ok(vec![Vec::new(); nq]);
+            return Ok((vec![Vec::new(); nq], served_by));
         };
         let ids = decode_ids(res.ids);
         let topks: Vec<usize> = res
@@ -163,10 +181,11 @@ impl Client {
             distance,
             fields: fields.next().unwrap_or_default(),
         });
-        Ok(topks
+        let hits = topks
             .into_iter()
             .map(|k| hits.by_ref().take(k).collect())
-            .collect())
+            .collect();
+        Ok((hits, served_by))
     }
 }
 

@@ -322,10 +322,11 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
 impl MilvusFront {
     pub(crate) async fn search(&self, req: PbSearch) -> SearchResults {
         match self.search_inner(&req).await {
-            Ok(results) => SearchResults {
+            // Through a mirrored alias: the collection of the pair that answered.
+            Ok((results, served_by)) => SearchResults {
                 status: Some(success()),
                 results: Some(results),
-                collection_name: req.collection_name,
+                collection_name: served_by.unwrap_or(req.collection_name),
                 ..Default::default()
             },
             Err(e) => SearchResults {
@@ -335,7 +336,7 @@ impl MilvusFront {
         }
     }
 
-    async fn search_inner(&self, req: &PbSearch) -> Result<SearchResultData> {
+    async fn search_inner(&self, req: &PbSearch) -> Result<(SearchResultData, Option<String>)> {
         let info = self.proxy.describe(&req.collection_name)?;
         if !req.sub_reqs.is_empty() || req.search_by_primary_keys {
             return Err(Error::invalid(
@@ -379,10 +380,10 @@ impl MilvusFront {
         // `want` hits in range, its hits pass the radius, or the collection
         // (or the top-k limit) is exhausted.
         let mut k = want;
-        let hits = loop {
-            let mut hits = self
+        let (hits, served_by) = loop {
+            let served = self
                 .proxy
-                .search(SearchRequest {
+                .search_served(SearchRequest {
                     collection: collection.clone(),
                     // Only a range search may need the queries again.
                     queries: if p.range.is_some() {
@@ -398,8 +399,10 @@ impl MilvusFront {
                     with_vectors: outputs.with_vectors,
                 })
                 .await?;
+            let mut hits = served.hits;
+            let served_by = mirrored.then_some(served.collection);
             let Some(range) = p.range else {
-                break hits;
+                break (hits, served_by);
             };
             let complete = k >= max_topk
                 || hits.iter().all(|h| {
@@ -412,7 +415,7 @@ impl MilvusFront {
                     h.retain(|x| range.contains(x.score));
                     h.truncate(want);
                 }
-                break hits;
+                break (hits, served_by);
             }
             k = (k * 4).min(max_topk);
         };
@@ -433,7 +436,7 @@ impl MilvusFront {
             })
             .collect();
         let pks: Vec<_> = flat.iter().map(|h| h.pk.clone()).collect();
-        Ok(SearchResultData {
+        let data = SearchResultData {
             num_queries: nq as i64,
             top_k: p.limit as i64,
             fields_data: outputs.encode(&info, &flat),
@@ -443,7 +446,8 @@ impl MilvusFront {
             output_fields: outputs.names.clone(),
             primary_field_name: info.schema.primary_field().name.clone(),
             ..Default::default()
-        })
+        };
+        Ok((data, served_by))
     }
 }
 

@@ -17,7 +17,7 @@ mod stale;
 pub use cluster::{ClusterClientConfig, ClusterData, ClusterQuery, StaticRoutes};
 pub use quiver_expr::TemplateValue;
 pub use routing::shard_of;
-pub use service::{Consistency, Limits, Proxy, SearchRequest, WriteResult, bounded_ts};
+pub use service::{Consistency, Limits, Proxy, SearchRequest, Served, WriteResult, bounded_ts};
 
 /// The error of a read of a released collection (Milvus code 101).
 pub fn not_loaded(collection: &str) -> quiver_common::Error {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use quiver_api::{
-    CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient, RowPredicate,
-    ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
+    AliasMeta, CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient,
+    RowPredicate, ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
 };
 use quiver_common::{
     DataType, Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
@@ -38,6 +38,11 @@ pub struct Limits {
     /// asked for what the replica has applied; the first answer wins
     /// (`stale.rs`; 0: Bounded reads wait for their bound).
     pub stale_read_after_ms: u64,
+    /// A Bounded or Eventually search through a mirrored alias that its
+    /// target has not answered within this many ms also goes to the other
+    /// collection of the pair, if it is within the alias's allowed lag
+    /// (0: never).
+    pub mirror_hedge_ms: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +56,7 @@ impl Default for Limits {
             max_inflight_search_hits: 64 << 20,
             max_memory_bytes: 0,
             stale_read_after_ms: 50,
+            mirror_hedge_ms: 50,
         }
     }
 }
@@ -66,6 +72,14 @@ pub enum Consistency {
     Bounded(Duration),
     /// Whatever has been applied.
     Eventually,
+}
+
+/// A search's hits and the collection that answered (through a mirrored
+/// alias, either side of the pair).
+#[derive(Debug)]
+pub struct Served {
+    pub hits: Vec<Vec<ShardHit>>,
+    pub collection: String,
 }
 
 pub struct SearchRequest {
@@ -367,25 +381,41 @@ impl Proxy {
         })
     }
 
-    /// Top-k per query, best first.
+    /// Top-k per query, best first (see [`Proxy::search_served`]).
+    pub async fn search(&self, req: SearchRequest) -> Result<Vec<Vec<ShardHit>>> {
+        self.search_served(req).await.map(|s| s.hits)
+    }
+
+    /// Top-k per query, best first, and the collection that answered.
     ///
     /// Through a mirrored alias the request is pinned to the collection the
     /// alias names when it starts; if the alias flips while the search is
     /// still waiting (its target is failing over), the whole search starts
-    /// again on the new target — never a mix of the two collections.
-    pub async fn search(&self, mut req: SearchRequest) -> Result<Vec<Vec<ShardHit>>> {
+    /// again on the new target — never a mix of the two collections. A
+    /// Bounded or Eventually search the target has not answered within
+    /// `mirror_hedge_ms` also goes to the other collection of the pair when
+    /// that one is within the alias's allowed lag; the first answer wins
+    /// (`mirror_hedge`).
+    pub async fn search_served(&self, mut req: SearchRequest) -> Result<Served> {
         let queries = Arc::new(std::mem::take(&mut req.queries));
         loop {
             let info = self.describe(&req.collection)?;
-            let mirrored = self
+            let target = info.schema.name.clone();
+            let alias = self
                 .catalog
                 .alias(&req.collection)
-                .is_some_and(|a| a.mirror.is_some());
+                .filter(|a| a.mirror.is_some());
             let run = self.search_on(&info, &req, queries.clone());
-            if !mirrored {
-                return run.await;
-            }
+            let served = |hits| Served {
+                hits,
+                collection: target.clone(),
+            };
+            let Some(alias) = alias else {
+                return run.await.map(served);
+            };
             tokio::pin!(run);
+            let hedge = self.mirror_hedge(&alias, &target, &req, queries.clone());
+            tokio::pin!(hedge);
             let flipped = async {
                 loop {
                     tokio::time::sleep(FLIP_CHECK).await;
@@ -395,10 +425,59 @@ impl Proxy {
                 }
             };
             tokio::select! {
-                r = &mut run => return r,
+                r = &mut run => return r.map(served),
+                Some(r) = &mut hedge => return Ok(r),
                 () = flipped => {
-                    tracing::debug!(alias = req.collection, from = info.schema.name, "alias flipped during a search: starting it again on the new target");
+                    tracing::debug!(alias = req.collection, from = target, "alias flipped during a search: starting it again on the new target");
                 }
+            }
+        }
+    }
+
+    /// The other side of a mirrored alias's search (see
+    /// [`Proxy::search_served`]); never resolves when it does not apply.
+    async fn mirror_hedge(
+        &self,
+        alias: &AliasMeta,
+        target: &str,
+        req: &SearchRequest,
+        queries: Arc<Vec<f32>>,
+    ) -> Option<Served> {
+        let after = Duration::from_millis(self.limits.mirror_hedge_ms);
+        let soft = matches!(
+            req.consistency,
+            Consistency::Bounded(_) | Consistency::Eventually
+        );
+        let mirror = alias.mirror.as_ref()?;
+        if !soft || after.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(after).await;
+        let other = mirror.other(target).to_string();
+        let lag = tokio::time::timeout(after, self.catalog.mirror_lag_ms(target))
+            .await
+            .ok()
+            .flatten()?;
+        if lag > mirror.max_lag_ms {
+            return None;
+        }
+        let info = self.describe(&other).ok()?;
+        match self.search_on(&info, req, queries).await {
+            Ok(hits) => {
+                tracing::debug!(
+                    target,
+                    served_by = other,
+                    lag,
+                    "mirrored search hedged to the other side"
+                );
+                Some(Served {
+                    hits,
+                    collection: other,
+                })
+            }
+            Err(e) => {
+                tracing::debug!(target, other, error = %e, "hedged search on the other side failed");
+                None
             }
         }
     }

@@ -197,3 +197,78 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
     cluster.shutdown().await;
     Ok(())
 }
+
+/// With automatic failover off, the primary's only querynode dies: a Bounded
+/// search through the alias is answered by the standby after the hedge
+/// delay (and says so), while the alias still names the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bounded_search_is_served_by_the_standby_when_the_target_cannot_answer() -> Result<()> {
+    use quiver_client::ReadLevel;
+    let mut cluster = Cluster::start(ClusterSpec::new(1, 2, 2)).await?;
+    let client = cluster.client().await?;
+    for name in ["feed_a", "feed_b"] {
+        let mut spec = CollectionSpec::new(name, DIM).with_consistency(ReadLevel::Bounded);
+        spec.shards = Some(1);
+        client.create_collection(&spec).await?;
+    }
+    let spec = MirrorSpec {
+        alias: "feed".into(),
+        primary: "feed_a".into(),
+        standby: "feed_b".into(),
+        auto_failover: false,
+        max_lag_ms: Some(5_000),
+    };
+    client.mirror_alias(&spec, &Actor::new("test", "")).await?;
+    let replica = |c: &str| cluster.replicas(c).first().and_then(|r| r.first().copied());
+    wait_for(
+        Duration::from_secs(30),
+        "both collections served",
+        || async { replica("feed_a").is_some() && replica("feed_b").is_some() },
+    )
+    .await?;
+    let qa = replica("feed_a").context("qa")?;
+    ensure!(replica("feed_b") != Some(qa), "the pair shares a querynode");
+    let ids: Vec<i64> = (0..100).collect();
+    let data = ids.iter().flat_map(|i| vector(*i)).collect();
+    client
+        .insert("feed", Rows::new(DIM, data).with_ids(ids.clone()))
+        .await?;
+    wait_for(
+        Duration::from_secs(30),
+        "the standby has every row",
+        || async { has_all(&client, "feed_b", &ids).await.unwrap_or(false) },
+    )
+    .await?;
+    wait_for(
+        Duration::from_secs(30),
+        "the standby's lag known",
+        || async {
+            client
+                .show_alias("feed")
+                .await
+                .is_ok_and(|s| s.standby_lag_ms.is_some_and(|l| l <= 5_000))
+        },
+    )
+    .await?;
+    let bounded = SearchParams::new(3).with_level(ReadLevel::CollectionDefault);
+    let (_, before) = client
+        .search_served("feed", &vector(1), DIM, &bounded)
+        .await?;
+    ensure!(
+        before == "feed_a",
+        "the target answers while it can ({before})"
+    );
+
+    cluster.kill(qa).await?;
+    let (hits, served_by) = client
+        .search_served("feed", &vector(1), DIM, &bounded)
+        .await?;
+    ensure!(
+        served_by == "feed_b",
+        "served by {served_by}, not the standby"
+    );
+    ensure!(hits.first().is_some_and(|h| !h.is_empty()), "no hits");
+    ensure!(target(&client).await == "feed_a", "the alias did not move");
+    cluster.shutdown().await;
+    Ok(())
+}

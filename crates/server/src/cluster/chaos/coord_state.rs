@@ -35,9 +35,11 @@ pub(super) async fn coord_state_loss(ctx: &mut Ctx<'_>) -> Result<ScenarioReport
         .unwrap_or_default();
     let pid = ctx.file.process(victim).map_or(0, |p| p.pid);
     local::kill(&ctx.file, victim, libc::SIGKILL)?;
-    poll(Duration::from_secs(10), "the killed coord to exit", || async {
-        (!local::running(pid)).then_some(())
-    })
+    poll(
+        Duration::from_secs(10),
+        "the killed coord to exit",
+        || async { (!local::running(pid)).then_some(()) },
+    )
     .await?;
     let dir = ctx.coord_dir(victim);
     std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
