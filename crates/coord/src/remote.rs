@@ -199,6 +199,10 @@ impl Connections {
         // coords were asked since then.
         let mut leaderless_since = Instant::now();
         let mut asked: std::collections::HashSet<String> = Default::default();
+        // Coords that failed to answer during this call: a leader named by
+        // another coord that is one of them is not a leader found (a
+        // follower names a dead leader until its own election timeout).
+        let mut failed: std::collections::HashSet<String> = Default::default();
         loop {
             let addr = self.pick();
             let left = deadline.saturating_duration_since(Instant::now());
@@ -220,7 +224,7 @@ impl Connections {
                         let to = leader
                             .and_then(|id| self.options.coord_addrs.get(&id).cloned())
                             .or(to);
-                        let known = to.is_some();
+                        let known = to.as_ref().is_some_and(|a| !failed.contains(a));
                         if known {
                             leaderless_since = Instant::now();
                             asked.clear();
@@ -233,6 +237,7 @@ impl Connections {
                     Failure::Retry(msg) => {
                         last = format!("coord at {addr}: {msg}");
                         self.leader_failed(&addr);
+                        failed.insert(addr.clone());
                         true
                     }
                 },
@@ -242,6 +247,7 @@ impl Connections {
                         o.attempt_timeout
                     );
                     self.leader_failed(&addr);
+                    failed.insert(addr.clone());
                     true
                 }
             };

@@ -51,15 +51,15 @@ impl Default for AcceptLimits {
 /// Descriptors kept for the process's own files (WAL, segments, caches).
 const RESERVED_FDS: u64 = 1024;
 
-/// Raises the soft descriptor limit to the hard one and leaves a quarter of
-/// it (at least [`RESERVED_FDS`]) to the process's own files.
-fn default_max_connections() -> usize {
+/// Raises this process's soft descriptor limit to the hard one; the soft
+/// limit after (4,096 if it cannot be read).
+pub fn raise_fd_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    let soft = unsafe {
+    unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 4096;
         }
@@ -73,8 +73,13 @@ fn default_max_connections() -> usize {
             }
         }
         lim.rlim_cur
-    };
-    let soft = soft.min(1 << 20);
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one and leaves a quarter of
+/// it (at least [`RESERVED_FDS`]) to the process's own files.
+fn default_max_connections() -> usize {
+    let soft = raise_fd_limit().min(1 << 20);
     let reserve = (soft / 4).max(RESERVED_FDS);
     usize::try_from(soft.saturating_sub(reserve).max(64)).unwrap_or(64)
 }

@@ -10,22 +10,28 @@
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
 //! 5. coord state loss: a follower coord's directory deleted, started
 //!    again empty (not admitted, never votes), re-admitted;
-//! 6. compaction under load: the same 2,000 keys rewritten 5 times (each
+//! 6. quorum loss: two of three coords killed (DDL refused fast with
+//!    "no coord quorum", the data path goes on), then restarted;
+//! 7. connection flood: 10,000 silent TCP connections to the proxy while
+//!    new clients connect and search;
+//! 8. compaction under load: the same 2,000 keys rewritten 5 times (each
 //!    round flushed), then a manual compaction to the end: no failed
 //!    request, every key at its last version;
-//! 7. a mirrored alias with automatic failover: kill -9 every querynode of
+//! 9. a mirrored alias with automatic failover: kill -9 every querynode of
 //!    the primary (flip, outage, nothing missing from the standby,
 //!    divergence back to 0 after they return, manual failback, alias
 //!    propagation p99);
-//! 8. kill -9 every process, start them all again.
+//! 10. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
 
 mod compaction;
 mod coord_state;
+mod flood;
 mod load;
 mod mirror;
+mod quorum;
 mod report;
 mod scenarios;
 
@@ -54,7 +60,8 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Runs only these scenarios (comma list of: leader, querynode,
-    /// datanode, sigstop, coord-state, compaction, mirror, restart-all).
+    /// datanode, sigstop, coord-state, quorum, flood, compaction, mirror,
+    /// restart-all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leaves the cluster running at the end (default: stopped).

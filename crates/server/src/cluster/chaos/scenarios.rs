@@ -25,12 +25,14 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 8] = [
+const ALL: [&str; 10] = [
     "leader",
     "querynode",
     "datanode",
     "sigstop",
     "coord-state",
+    "quorum",
+    "flood",
     "compaction",
     "mirror",
     "restart-all",
@@ -241,6 +243,12 @@ async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<Scenari
     }
     if wanted("coord-state") {
         reports.push(super::coord_state::coord_state_loss(ctx).await?);
+    }
+    if wanted("quorum") {
+        reports.push(super::quorum::quorum_loss(ctx).await?);
+    }
+    if wanted("flood") {
+        reports.push(super::flood::connection_flood(ctx).await?);
     }
     if wanted("compaction") {
         reports.push(super::compaction::compaction_under_load(ctx).await?);
