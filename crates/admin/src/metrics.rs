@@ -196,9 +196,13 @@ pub(crate) fn escape(label: &str) -> String {
 /// the upper bound of the first bucket holding it (None: no observations or
 /// beyond the last bound). For tools and tests reading `/metrics`.
 pub fn quantile_from_text(text: &str, name: &str, q: f64) -> Option<f64> {
+    quantile_of_buckets(&buckets_from_text(text, name), q)
+}
+
+/// The cumulative buckets `(le, count)` of histogram `name` in a scrape.
+pub fn buckets_from_text(text: &str, name: &str) -> Vec<(f64, u64)> {
     let prefix = format!("{name}_bucket{{le=\"");
-    let buckets: Vec<(f64, u64)> = text
-        .lines()
+    text.lines()
         .filter_map(|l| l.strip_prefix(&prefix))
         .filter_map(|rest| {
             let (le, count) = rest.split_once("\"} ")?;
@@ -209,7 +213,12 @@ pub fn quantile_from_text(text: &str, name: &str, q: f64) -> Option<f64> {
             };
             Some((le, count.trim().parse().ok()?))
         })
-        .collect();
+        .collect()
+}
+
+/// The upper bound of the bucket holding quantile `q` of cumulative
+/// buckets (None when empty or past the last finite bucket).
+pub fn quantile_of_buckets(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
     let total = buckets.last()?.1;
     if total == 0 {
         return None;
