@@ -274,7 +274,13 @@ impl Connections {
             }
             if pause {
                 tracing::debug!(what, %last, "coord call retrying");
-                tokio::time::sleep(backoff.min(left)).await;
+                // Wake up when the leaderless window ends, not a backoff later.
+                let mut nap = backoff.min(left);
+                let window_left = o.no_quorum_after.saturating_sub(leaderless_since.elapsed());
+                if self.ever_led.load(Ordering::Relaxed) && !window_left.is_zero() {
+                    nap = nap.min(window_left);
+                }
+                tokio::time::sleep(nap).await;
                 backoff = (backoff * 2).min(o.backoff_max);
             }
         }
