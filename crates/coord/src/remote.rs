@@ -551,6 +551,12 @@ async fn follow(
                         Ok(Some(snapshot)) => {
                             backoff = o.backoff_min;
                             apply(&cache, &synced, &snapshot);
+                            // Committed metadata: the cluster has had a
+                            // leader (a fresh client fails fast too when
+                            // the quorum is gone).
+                            if cache.borrow().version() > 0 {
+                                conn.ever_led.store(true, Ordering::Relaxed);
+                            }
                         }
                         Ok(None) => break,
                         Err(status) => {

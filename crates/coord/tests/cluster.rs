@@ -443,5 +443,12 @@ async fn without_a_quorum_writes_fail_fast_with_a_clear_status() -> Result<()> {
     let msg = format!("{e:#}");
     ensure!(msg.contains("no coord quorum"), "{msg}");
     ensure!(coord.collection("during").is_none());
+    // So does a client that connects only now and never saw a leader answer.
+    let fresh = CoordClient::connect(cluster.addrs(), client_options()).await?;
+    let e = create(&fresh, "late")
+        .await
+        .expect_err("no quorum, no write");
+    let msg = format!("{e:#}");
+    ensure!(msg.contains("no coord quorum"), "a fresh client: {msg}");
     cluster.shutdown().await
 }
