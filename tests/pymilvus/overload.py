@@ -1,0 +1,161 @@
+"""Overload of a `quiver standalone` with a memory limit, through pymilvus (not in CI: it runs
+for minutes and wants a release build).
+
+The server runs with `--max-memory-mib LIMIT`. Writer threads insert large batches as fast as
+they can (several times what sealing keeps up with), while 64 threads run large searches
+(limit 1,000, 16 queries each) without pause. A sampler reads the server's resident memory
+every 50 ms. Refusals are counted by Milvus code (8 = rate limit: pymilvus backs off, and a
+writer that sees one after pymilvus's own retries waits and sends the batch again — it is not
+acknowledged). At the end every acknowledged row must be there.
+
+    target/pymilvus-venv-2.5/bin/python tests/pymilvus/overload.py --bin target/release/quiver
+
+Prints one JSON object: the limit, the peak and p99 resident memory, rows acknowledged and
+refusals by code, searches (count, failures by code, p50/p99 ms), whether the server was still
+running, and the final exact check.
+"""
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from pymilvus import DataType, MilvusClient, MilvusException
+
+import standalone_proc
+
+DIM = 128
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--limit-mib", type=int, default=512)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--searchers", type=int, default=64)
+    a = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="quiver-overload-")
+    proc, port = standalone_proc.start(
+        a.bin, os.path.join(tmp, "data"), os.path.join(tmp, "server.log"),
+        args=["--max-memory-mib", str(a.limit_mib)])
+    uri = f"http://127.0.0.1:{port}"
+    c = MilvusClient(uri)
+    schema = c.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    idx = c.prepare_index_params()
+    idx.add_index("vector", index_type="HNSW", metric_type="L2",
+                  params={"M": 16, "efConstruction": 100})
+    c.create_collection("load", schema=schema, index_params=idx)
+    c.insert("load", [{"id": -i - 1, "vector": [0.0] * DIM} for i in range(1000)])
+
+    stop = threading.Event()
+    lock = threading.Lock()
+    acked = []
+    refused = collections.Counter()
+    search_ms, search_fail = [], collections.Counter()
+    rss = []
+
+    def sampler():
+        while not stop.is_set():
+            if proc.poll() is not None:
+                return
+            rss.append(rss_mib(proc.pid))
+            time.sleep(0.05)
+
+    def writer(w):
+        cl = MilvusClient(uri)
+        rng = np.random.default_rng(w)
+        next_id = w * 1_000_000_000
+        while not stop.is_set():
+            ids = list(range(next_id, next_id + a.batch))
+            vec = rng.random((a.batch, DIM), dtype=np.float32)
+            rows = [{"id": i, "vector": vec[k].tolist()} for k, i in enumerate(ids)]
+            while not stop.is_set():
+                try:
+                    cl.insert("load", rows, timeout=10)
+                    with lock:
+                        acked.extend(ids)
+                    next_id += a.batch
+                    break
+                except MilvusException as e:
+                    with lock:
+                        refused[e.code] += 1
+                    time.sleep(0.2)
+
+    def searcher(s):
+        cl = MilvusClient(uri)
+        rng = np.random.default_rng(1000 + s)
+        while not stop.is_set():
+            q = rng.random((16, DIM), dtype=np.float32).tolist()
+            t0 = time.perf_counter()
+            try:
+                cl.search("load", data=q, limit=1000, search_params={"params": {"ef": 1000}},
+                          timeout=30)
+                with lock:
+                    search_ms.append((time.perf_counter() - t0) * 1000)
+            except MilvusException as e:
+                with lock:
+                    search_fail[e.code] += 1
+
+    threads = [threading.Thread(target=sampler)]
+    threads += [threading.Thread(target=writer, args=(w,)) for w in range(a.writers)]
+    threads += [threading.Thread(target=searcher, args=(s,)) for s in range(a.searchers)]
+    for t in threads:
+        t.start()
+    time.sleep(a.seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    alive = proc.poll() is None
+    missing = None
+    if alive:
+        c.flush("load")
+        got = set()
+        for chunk in range(0, len(acked), 10_000):
+            part = acked[chunk:chunk + 10_000]
+            rows = c.query("load", filter=f"id in {part}", output_fields=["id"],
+                           limit=len(part))
+            got.update(r["id"] for r in rows)
+        missing = len(set(acked) - got)
+        standalone_proc.stop(proc)
+    print(json.dumps({
+        "limit_mib": a.limit_mib,
+        "rss_peak_mib": round(max(rss), 1) if rss else None,
+        "rss_p99_mib": round(pct(rss, 0.99), 1) if rss else None,
+        "writers": a.writers, "batch": a.batch, "seconds": a.seconds,
+        "rows_acknowledged": len(acked),
+        "rows_per_s": round(len(acked) / a.seconds),
+        "refusals_by_code": dict(refused),
+        "searches": len(search_ms), "search_failures_by_code": dict(search_fail),
+        "search_p50_ms": round(pct(search_ms, 0.5), 1) if search_ms else None,
+        "search_p99_ms": round(pct(search_ms, 0.99), 1) if search_ms else None,
+        "server_alive": alive,
+        "acknowledged_missing": missing,
+    }))
+    return 0 if alive and missing == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
