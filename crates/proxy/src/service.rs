@@ -105,6 +105,9 @@ pub struct WriteResult {
 /// How often a search through a mirrored alias checks whether the alias
 /// flipped under it.
 const FLIP_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a hedged search through a mirrored alias waits for the other
+/// side's lag before it gives up hedging.
+const MIRROR_LAG_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 pub struct Proxy {
     catalog: Arc<dyn CatalogClient>,
@@ -454,7 +457,9 @@ impl Proxy {
         }
         tokio::time::sleep(after).await;
         let other = mirror.other(target).to_string();
-        let lag = tokio::time::timeout(after, self.catalog.mirror_lag_ms(target))
+        // The lag as coord last heard it from the datanodes (one call, only
+        // for a search that is already late).
+        let lag = tokio::time::timeout(MIRROR_LAG_WAIT, self.catalog.mirror_lag_ms(target))
             .await
             .ok()
             .flatten()?;

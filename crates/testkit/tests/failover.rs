@@ -29,12 +29,17 @@ async fn target(client: &Client) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()> {
-    let mut cluster = Cluster::start(ClusterSpec::new(1, 2, 2)).await?;
+/// `feed_a` (primary) and `feed_b` (standby), one shard each, under the
+/// mirrored alias `feed` (allowed lag 5 s), each served by its own
+/// querynode; returns (cluster, client, the primary's querynode).
+async fn mirrored_feed(
+    auto_failover: bool,
+    level: quiver_client::ReadLevel,
+) -> Result<(Cluster, Client, u64)> {
+    let cluster = Cluster::start(ClusterSpec::new(1, 2, 2)).await?;
     let client = cluster.client().await?;
     for name in ["feed_a", "feed_b"] {
-        let mut spec = CollectionSpec::new(name, DIM);
+        let mut spec = CollectionSpec::new(name, DIM).with_consistency(level);
         spec.shards = Some(1);
         client.create_collection(&spec).await?;
     }
@@ -42,7 +47,7 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
         alias: "feed".into(),
         primary: "feed_a".into(),
         standby: "feed_b".into(),
-        auto_failover: true,
+        auto_failover,
         max_lag_ms: Some(5_000),
     };
     client
@@ -55,14 +60,34 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
         || async { replica("feed_a").is_some() && replica("feed_b").is_some() },
     )
     .await?;
-    let (qa, qb) = (
-        replica("feed_a").context("qa")?,
-        replica("feed_b").context("qb")?,
-    );
+    let qa = replica("feed_a").context("qa")?;
+    let qb = replica("feed_b").context("qb")?;
     ensure!(
         qa != qb,
         "the pair is served by different querynodes ({qa}, {qb})"
     );
+    Ok((cluster, client, qa))
+}
+
+/// Waits until the proxy shows the standby's lag (as the datanodes report
+/// it to coord) within the allowed 5 s.
+async fn lag_known(client: &Client) -> Result<()> {
+    wait_for(
+        Duration::from_secs(30),
+        "the lag reported through the proxy",
+        || async {
+            client
+                .show_alias("feed")
+                .await
+                .is_ok_and(|s| s.standby_lag_ms.is_some_and(|l| l <= 5_000))
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()> {
+    let (mut cluster, client, qa) = mirrored_feed(true, quiver_client::ReadLevel::Strong).await?;
 
     // Searches and inserts through the alias, all the time.
     let stop = Arc::new(AtomicBool::new(false));
@@ -119,17 +144,7 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
     .await?;
 
     // The proxy shows the standby's lag as the datanodes report it to coord.
-    wait_for(
-        Duration::from_secs(30),
-        "the lag reported through the proxy",
-        || async {
-            client
-                .show_alias("feed")
-                .await
-                .is_ok_and(|s| s.standby_lag_ms.is_some_and(|l| l <= 5_000))
-        },
-    )
-    .await?;
+    lag_known(&client).await?;
 
     let killed = std::time::Instant::now();
     cluster.kill(qa).await?;
@@ -198,36 +213,14 @@ async fn the_alias_flips_by_itself_when_the_primary_cannot_serve() -> Result<()>
     Ok(())
 }
 
-/// With automatic failover off, the primary's only querynode dies: a Bounded
-/// search through the alias is answered by the standby after the hedge
-/// delay (and says so), while the alias still names the primary.
+/// With automatic failover off, the proxy is cut off from the primary's only
+/// querynode (which stays alive, so coord does not move its replica): a
+/// Bounded search through the alias is answered by the standby after the
+/// hedge delay (and says so), while the alias still names the primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bounded_search_is_served_by_the_standby_when_the_target_cannot_answer() -> Result<()> {
     use quiver_client::ReadLevel;
-    let mut cluster = Cluster::start(ClusterSpec::new(1, 2, 2)).await?;
-    let client = cluster.client().await?;
-    for name in ["feed_a", "feed_b"] {
-        let mut spec = CollectionSpec::new(name, DIM).with_consistency(ReadLevel::Bounded);
-        spec.shards = Some(1);
-        client.create_collection(&spec).await?;
-    }
-    let spec = MirrorSpec {
-        alias: "feed".into(),
-        primary: "feed_a".into(),
-        standby: "feed_b".into(),
-        auto_failover: false,
-        max_lag_ms: Some(5_000),
-    };
-    client.mirror_alias(&spec, &Actor::new("test", "")).await?;
-    let replica = |c: &str| cluster.replicas(c).first().and_then(|r| r.first().copied());
-    wait_for(
-        Duration::from_secs(30),
-        "both collections served",
-        || async { replica("feed_a").is_some() && replica("feed_b").is_some() },
-    )
-    .await?;
-    let qa = replica("feed_a").context("qa")?;
-    ensure!(replica("feed_b") != Some(qa), "the pair shares a querynode");
+    let (cluster, client, qa) = mirrored_feed(false, ReadLevel::Bounded).await?;
     let ids: Vec<i64> = (0..100).collect();
     let data = ids.iter().flat_map(|i| vector(*i)).collect();
     client
@@ -239,17 +232,7 @@ async fn a_bounded_search_is_served_by_the_standby_when_the_target_cannot_answer
         || async { has_all(&client, "feed_b", &ids).await.unwrap_or(false) },
     )
     .await?;
-    wait_for(
-        Duration::from_secs(30),
-        "the standby's lag known",
-        || async {
-            client
-                .show_alias("feed")
-                .await
-                .is_ok_and(|s| s.standby_lag_ms.is_some_and(|l| l <= 5_000))
-        },
-    )
-    .await?;
+    lag_known(&client).await?;
     let bounded = SearchParams::new(3).with_level(ReadLevel::CollectionDefault);
     let (_, before) = client
         .search_served("feed", &vector(1), DIM, &bounded)
@@ -259,7 +242,8 @@ async fn a_bounded_search_is_served_by_the_standby_when_the_target_cannot_answer
         "the target answers while it can ({before})"
     );
 
-    cluster.kill(qa).await?;
+    let proxy = cluster.ids(quiver_testkit::Role::Proxy)[0];
+    cluster.faults().cut(proxy, qa);
     let (hits, served_by) = client
         .search_served("feed", &vector(1), DIM, &bounded)
         .await?;
