@@ -9,7 +9,8 @@ pub struct QueryNodeConfig {
     pub node_id: u64,
     /// Local directory for downloaded segment files.
     pub cache_dir: PathBuf,
-    /// Threads of the search pool.
+    /// Requests run at once, and threads of the pool that scans large
+    /// growing sets in parallel.
     pub search_threads: usize,
     /// Longest a search waits for its guarantee timestamp (milliseconds).
     pub max_wait_ms: u64,

@@ -2,8 +2,9 @@
 //! the object store into a local cache, memory-mapped, searched with HNSW)
 //! plus the growing data it follows live from the shard's datanode. A search
 //! waits until the shard has applied its guarantee timestamp, then covers
-//! sealed + growing minus deleted and superseded rows. Searches run on a
-//! dedicated thread pool, never on the network runtime.
+//! sealed + growing minus deleted and superseded rows. Searches run on
+//! blocking threads (large scans fan out over a scan pool), and the stream
+//! is applied off the runtime too, never blocking the network (node.rs).
 
 mod config;
 mod growing;

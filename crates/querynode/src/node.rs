@@ -1,5 +1,13 @@
-//! The querynode: loads and releases shard replicas and runs searches on its
-//! own thread pool.
+//! The querynode: loads and releases shard replicas and runs searches off
+//! the network runtime.
+//!
+//! A request runs on a blocking thread (at most `search_threads` at once)
+//! and holds its shard's view lock for reading; a large scan inside it fans
+//! out over the scan pool (rayon). Requests never run *on* the scan pool: a
+//! rayon thread waiting on a join runs other queued jobs, and a request
+//! taken up that way would wait for the same view lock behind a pending
+//! writer (the stream applying a mutation) while the request that holds it
+//! waits for the join — a deadlock, found by `tests/pymilvus/overload.py`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +21,7 @@ use quiver_api::{
 };
 use quiver_common::{Error, Result, Timestamp};
 use quiver_storage::ObjectStore;
-use tokio::sync::oneshot;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::QueryNodeConfig;
@@ -25,7 +33,10 @@ pub struct QueryNode {
     store: Arc<dyn ObjectStore>,
     feed: Arc<dyn ShardFeed>,
     shards: RwLock<HashMap<ShardId, Arc<ShardReplica>>>,
-    pool: rayon::ThreadPool,
+    /// Runs the chunks of large scans in parallel (never whole requests).
+    scan_pool: Arc<rayon::ThreadPool>,
+    /// Requests running at once.
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -40,15 +51,16 @@ impl QueryNode {
         std::fs::create_dir_all(&config.cache_dir)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.search_threads)
-            .thread_name(|i| format!("quiver-search-{i}"))
+            .thread_name(|i| format!("quiver-scan-{i}"))
             .build()
-            .map_err(|e| Error::Internal(format!("search pool: {e}")))?;
+            .map_err(|e| Error::Internal(format!("scan pool: {e}")))?;
         Ok(Self {
+            slots: Arc::new(Semaphore::new(config.search_threads)),
             config,
             store,
             feed,
             shards: RwLock::new(HashMap::new()),
-            pool,
+            scan_pool: Arc::new(pool),
             shutdown,
         })
     }
@@ -122,17 +134,27 @@ impl QueryNode {
         Ok(r)
     }
 
-    /// Runs `f` on the search pool.
+    /// Runs a request on a blocking thread once one of the request slots is
+    /// free; `f` gets the scan pool for its parallel parts. The slot is held
+    /// until `f` returns, even when the caller gave up meanwhile.
     async fn on_pool<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&rayon::ThreadPool) -> T + Send + 'static,
     ) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        self.pool.spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.await
-            .map_err(|_| Error::Internal("search task dropped".into()))
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("querynode is shutting down".into()))?;
+        let pool = self.scan_pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = f(&pool);
+            drop(slot);
+            out
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("search task: {e}")))
     }
 }
 
@@ -147,7 +169,7 @@ impl QueryClient for QueryNode {
                 format!("query vectors must have dim {dim}"),
             ));
         }
-        self.on_pool(move || {
+        self.on_pool(move |pool| {
             let view = r.view.read();
             let proj = Projection {
                 fields: &req.output_fields,
@@ -155,7 +177,7 @@ impl QueryClient for QueryNode {
             };
             req.queries
                 .chunks_exact(dim)
-                .map(|q| view.search_one(q, req.k, req.ef, req.filter.as_deref(), &proj))
+                .map(|q| view.search_one(pool, q, req.k, req.ef, req.filter.as_deref(), &proj))
                 .collect()
         })
         .await
@@ -163,7 +185,7 @@ impl QueryClient for QueryNode {
 
     async fn query(&self, req: ShardQuery) -> Result<QueryResult> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
-        self.on_pool(move || {
+        self.on_pool(move |_| {
             let view = r.view.read();
             let proj = Projection {
                 fields: &req.output_fields,
@@ -176,7 +198,8 @@ impl QueryClient for QueryNode {
 
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
         let r = self.ready(shard, guarantee_ts).await?;
-        Ok(r.view.read().live_rows() as u64)
+        self.on_pool(move |_| r.view.read().live_rows() as u64)
+            .await
     }
 
     async fn digest(&self, req: DigestRequest) -> Result<ShardDigest> {
@@ -187,6 +210,6 @@ impl QueryClient for QueryNode {
             ));
         }
         let r = self.ready(req.shard, req.guarantee_ts).await?;
-        self.on_pool(move || r.view.read().digest(&req)).await
+        self.on_pool(move |_| r.view.read().digest(&req)).await
     }
 }

@@ -17,6 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::view::{LoadedSegment, ShardView};
 
+/// Most stream events applied under one write lock.
+const MAX_RUN: usize = 256;
+
+fn needs_load(e: &ShardEvent) -> bool {
+    matches!(e, ShardEvent::Sealed(_) | ShardEvent::Compacted { .. })
+}
+
 /// A stream event that needs segments loaded outside the view's lock.
 enum Pending {
     Sealed(SegmentInfo),
@@ -93,7 +100,7 @@ impl ShardReplica {
     }
 
     /// Builds a complete view from a subscription and installs it.
-    pub async fn install(&self, sub: &mut Subscription) -> Result<()> {
+    pub async fn install(self: &Arc<Self>, sub: &mut Subscription) -> Result<()> {
         let mut sealed = sub.sealed.clone();
         sealed.sort_by_key(|s| s.max_ts);
         let mut loaded = Vec::with_capacity(sealed.len());
@@ -111,7 +118,7 @@ impl ShardReplica {
         let live: std::collections::HashSet<u64> =
             view.sealed.iter().map(|s| s.seg.info.id).collect();
         self.segments.lock().retain(|id, _| live.contains(id));
-        *self.view.write() = view;
+        self.write_view(move |v| *v = view).await?;
         self.service_ts.send_modify(|t| *t = (*t).max(ts));
         // Cached files of segments compacted away meanwhile.
         let (c, s) = (self.id.collection_id, self.id.shard);
@@ -121,12 +128,13 @@ impl ShardReplica {
 
     /// Swaps compacted segments: loads the output outside the lock, then
     /// replaces the inputs under it, then deletes the inputs' cached files.
-    async fn swap(&self, inputs: Vec<u64>, output: Option<SegmentInfo>) -> Result<()> {
+    async fn swap(self: &Arc<Self>, inputs: Vec<u64>, output: Option<SegmentInfo>) -> Result<()> {
         let out = match output {
             Some(info) => Some(self.load_segment(info).await?),
             None => None,
         };
-        if !self.view.write().swap(&inputs, out) {
+        let ins = inputs.clone();
+        if !self.write_view(move |v| v.swap(&ins, out)).await? {
             return Err(Error::Internal(format!(
                 "compaction of segments {inputs:?} does not match this replica's view"
             )));
@@ -138,21 +146,48 @@ impl ShardReplica {
         Ok(())
     }
 
-    fn apply(&self, event: ShardEvent) -> Option<Pending> {
-        match event {
-            ShardEvent::Mutation(m) => {
-                let ts = m.ts();
-                self.view.write().apply(&m);
-                self.service_ts.send_modify(|t| *t = (*t).max(ts));
-                None
+    /// Changes the view under its write lock, on a blocking thread: the lock
+    /// waits for the searches reading it, which must not stall the runtime.
+    async fn write_view<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut ShardView) -> T + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut me.view.write()))
+            .await
+            .map_err(|e| Error::Internal(format!("view update task: {e}")))
+    }
+
+    /// Applies a run of stream events (mutations under one write lock) and
+    /// publishes how far it got; returns the event that ends the run when
+    /// it needs segments loaded first.
+    async fn apply_run(self: &Arc<Self>, run: Vec<ShardEvent>) -> Result<Option<Pending>> {
+        let mut ts = 0;
+        let mut mutations = Vec::new();
+        let mut pending = None;
+        for event in run {
+            match event {
+                ShardEvent::Mutation(m) => {
+                    ts = ts.max(m.ts());
+                    mutations.push(m);
+                }
+                ShardEvent::Tick(t) => ts = ts.max(t),
+                ShardEvent::Sealed(info) => pending = Some(Pending::Sealed(info)),
+                ShardEvent::Compacted { inputs, output } => {
+                    pending = Some(Pending::Compacted { inputs, output })
+                }
             }
-            ShardEvent::Tick(ts) => {
-                self.service_ts.send_modify(|t| *t = (*t).max(ts));
-                None
-            }
-            ShardEvent::Sealed(info) => Some(Pending::Sealed(info)),
-            ShardEvent::Compacted { inputs, output } => Some(Pending::Compacted { inputs, output }),
         }
+        if !mutations.is_empty() {
+            self.write_view(move |view| {
+                for m in &mutations {
+                    view.apply(m);
+                }
+            })
+            .await?;
+        }
+        self.service_ts.send_modify(|t| *t = (*t).max(ts));
+        Ok(pending)
     }
 
     /// Follows the stream until cancelled; resubscribes when it ends.
@@ -165,12 +200,31 @@ impl ShardReplica {
                     () = self.cancel.cancelled() => return,
                 };
                 let Some(event) = event else { break };
-                match self.apply(event) {
+                // What has arrived meanwhile is applied in one go, up to the
+                // first event that needs segments loaded.
+                let mut run = vec![event];
+                while run.len() < MAX_RUN && !needs_load(&run[run.len() - 1]) {
+                    match sub.events.try_recv() {
+                        Ok(e) => run.push(e),
+                        Err(_) => break,
+                    }
+                }
+                let pending = match self.apply_run(run).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(shard = %self.id, error = %e, "applying the stream failed; resubscribing");
+                        break;
+                    }
+                };
+                match pending {
                     None => {}
                     // Load outside the lock; searches keep using growing data meanwhile.
                     Some(Pending::Sealed(info)) => match self.load_segment(info).await {
                         Ok(seg) => {
-                            self.view.write().hand_off(seg);
+                            if let Err(e) = self.write_view(move |v| v.hand_off(seg)).await {
+                                tracing::warn!(shard = %self.id, error = %e, "hand-off failed; resubscribing");
+                                break;
+                            }
                             // The handed-off growing rows were just freed.
                             tokio::task::spawn_blocking(quiver_common::release_free_memory);
                         }

@@ -100,6 +100,7 @@ impl ShardView {
     /// Top-k of one query over the whole shard, best first.
     pub fn search_one(
         &self,
+        pool: &rayon::ThreadPool,
         query: &[f32],
         k: usize,
         ef: usize,
@@ -138,6 +139,7 @@ impl ShardView {
                 predicate,
             };
             lists.extend(scan_growing(
+                pool,
                 self.growing.vectors.view(),
                 query,
                 k,
@@ -287,7 +289,7 @@ impl ShardView {
 }
 
 /// Growing rows at or above this many are scanned in parallel chunks (on
-/// the search pool: the scan is exact, and right after a seal starts the
+/// the scan pool: the scan is exact, and right after a seal starts the
 /// growing rows being indexed are still scanned, so a query would take
 /// milliseconds on one core).
 const PARALLEL_SCAN_ROWS: usize = 32_768;
@@ -303,6 +305,7 @@ fn hit_vector(v: VectorSlice<'_>) -> Vec<f32> {
 /// Exact top-k of the growing rows: one hit list, or one per chunk when
 /// there are many rows (ids are row numbers in `vectors` either way).
 fn scan_growing(
+    pool: &rayon::ThreadPool,
     vectors: VectorsRef<'_>,
     query: &[f32],
     k: usize,
@@ -322,18 +325,21 @@ fn scan_growing(
         )];
     }
     use rayon::prelude::*;
-    (0..rows.div_ceil(SCAN_CHUNK_ROWS))
-        .into_par_iter()
-        .map(|c| {
-            let chunk = vectors.rows(c * SCAN_CHUNK_ROWS..((c + 1) * SCAN_CHUNK_ROWS).min(rows));
-            let offset = (c * SCAN_CHUNK_ROWS) as u32;
-            let part = Offset {
-                inner: filter,
-                offset,
-            };
-            to_locs(flat_search(chunk, metric, query, k, Some(&part)), offset)
-        })
-        .collect()
+    pool.install(|| {
+        (0..rows.div_ceil(SCAN_CHUNK_ROWS))
+            .into_par_iter()
+            .map(|c| {
+                let chunk =
+                    vectors.rows(c * SCAN_CHUNK_ROWS..((c + 1) * SCAN_CHUNK_ROWS).min(rows));
+                let offset = (c * SCAN_CHUNK_ROWS) as u32;
+                let part = Offset {
+                    inner: filter,
+                    offset,
+                };
+                to_locs(flat_search(chunk, metric, query, k, Some(&part)), offset)
+            })
+            .collect()
+    })
 }
 
 /// A filter over a chunk of rows starting at `offset`.

@@ -517,14 +517,18 @@ mod tests {
             fields: &[],
             with_vectors: false,
         };
-        let hits = v.search_one(&[30_000.2, 1.0], 4, 16, None, &proj);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        let hits = v.search_one(&pool, &[30_000.2, 1.0], 4, 16, None, &proj);
         let got: Vec<PrimaryKey> = hits.into_iter().map(|h| h.pk).collect();
         let want: Vec<PrimaryKey> = [30_001, 29_999, 30_002, 29_998]
             .into_iter()
             .map(PrimaryKey::Int)
             .collect();
         assert_eq!(got, want);
-        let edge = v.search_one(&[16_384.0, 1.0], 3, 16, None, &proj);
+        let edge = v.search_one(&pool, &[16_384.0, 1.0], 3, 16, None, &proj);
         let got: Vec<PrimaryKey> = edge.into_iter().map(|h| h.pk).collect();
         assert_eq!(
             got,
