@@ -25,6 +25,11 @@ pub struct DataNodeConfig {
     /// this many times `seal_rows` or `seal_bytes`: growing rows are searched
     /// exactly, so an unbounded backlog would make every search slower.
     pub max_growing_factor: usize,
+    /// Longest a write waits for sealing to make room under that bound
+    /// (milliseconds); then the writes waiting are refused with
+    /// `Overloaded` (Milvus's rate limit: pymilvus backs off and retries)
+    /// instead of running into their deadline.
+    pub write_stall_ms: u64,
     /// How long a failing WAL put is retried before its writes are refused
     /// (milliseconds). The shard stays open for reads; its WAL probes the
     /// store and takes writes again once it can. A full or read-only disk is
@@ -47,6 +52,7 @@ impl Default for DataNodeConfig {
             index_threads: 2,
             max_batch_rows: 100_000,
             max_growing_factor: 2,
+            write_stall_ms: 1_000,
             wal_retry_ms: 1_000,
             compaction: crate::compact::CompactionConfig::default(),
         }
@@ -56,6 +62,10 @@ impl Default for DataNodeConfig {
 impl DataNodeConfig {
     pub fn tick_interval(&self) -> Duration {
         Duration::from_millis(self.tick_interval_ms.max(1))
+    }
+
+    pub fn write_stall(&self) -> Duration {
+        Duration::from_millis(self.write_stall_ms)
     }
 
     pub fn seal_age(&self) -> Duration {

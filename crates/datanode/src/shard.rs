@@ -141,17 +141,28 @@ pub(crate) async fn run_writer(
                 None => break,
             },
             () = tokio::time::sleep(tick) => {
-                let mut st = ctx.state.lock();
-                if st.failed.is_none() {
-                    let ts = ctx.clock.now();
-                    st.last_ts = ts;
-                    st.publish(ShardEvent::Tick(ts));
-                }
+                publish_tick(&ctx);
                 continue;
             }
             () = ctx.cancel.cancelled() => break,
         };
-        wait_for_room(&ctx).await;
+        if !wait_for_room(&ctx).await {
+            // Sealing has not made room within the stall bound: the writes
+            // waiting now are refused (the client backs off and retries);
+            // flushes go on, they are what makes room.
+            let mut waiting = vec![first];
+            while let Ok(r) = requests.try_recv() {
+                waiting.push(r);
+            }
+            let (flushes, writes): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|r| matches!(r, Request::Flush(_)));
+            refuse_overloaded(writes, &ctx);
+            if !flushes.is_empty() && process_round(&ctx, flushes).await.is_some() {
+                break;
+            }
+            continue;
+        }
         let mut round = vec![first];
         // A round takes what is queued, up to the batch limit, the room left
         // under the growing bound and one segment's worth (a round can share
@@ -214,22 +225,37 @@ fn room_rows(ctx: &ShardCtx) -> usize {
     bound.saturating_sub(ctx.state.lock().growing_rows)
 }
 
+/// Stamps and publishes a tick: nothing was written up to now.
+fn publish_tick(ctx: &ShardCtx) {
+    let mut st = ctx.state.lock();
+    if st.failed.is_none() {
+        let ts = ctx.clock.now();
+        st.last_ts = ts;
+        st.publish(ShardEvent::Tick(ts));
+    }
+}
+
 /// Backpressure: while the growing data is over its bound, writes wait for
-/// the sealer to catch up (searches stay fast; writers see latency, not errors).
-async fn wait_for_room(ctx: &ShardCtx) {
+/// the sealer to catch up (growing rows are scanned exactly, so searches
+/// stay fast). Returns false when there is still no room after
+/// `write_stall_ms`: the waiting writes are then refused, so writers see
+/// a back-off code within a moment, never their deadline. Ticks go on
+/// meanwhile, so replicas keep serving reads at the newest timestamp.
+async fn wait_for_room(ctx: &ShardCtx) -> bool {
     let over = || {
         let st = ctx.state.lock();
         let f = ctx.config.max_growing_factor;
         st.growing_rows >= ctx.config.seal_rows.saturating_mul(f)
             || st.growing_bytes >= ctx.config.seal_bytes.saturating_mul(f)
     };
+    let give_up = tokio::time::Instant::now() + ctx.config.write_stall();
     let mut warned = false;
     loop {
         let sealed = ctx.sealed.notified();
         tokio::pin!(sealed);
         sealed.as_mut().enable();
         if !over() {
-            return;
+            return true;
         }
         if !warned {
             tracing::warn!(shard = %ctx.id, "growing data over its bound; writes wait for sealing");
@@ -238,7 +264,30 @@ async fn wait_for_room(ctx: &ShardCtx) {
         ctx.seal_wakeup.notify_one();
         tokio::select! {
             () = sealed => {}
-            () = ctx.cancel.cancelled() => return,
+            () = tokio::time::sleep(ctx.config.tick_interval()) => publish_tick(ctx),
+            () = ctx.cancel.cancelled() => return true,
+        }
+        if tokio::time::Instant::now() >= give_up && over() {
+            return false;
+        }
+    }
+}
+
+/// Refuses writes that found no room under the growing bound.
+fn refuse_overloaded(writes: Vec<Request>, ctx: &ShardCtx) {
+    let why = {
+        let st = ctx.state.lock();
+        format!(
+            "shard {}: {} growing rows ({} MiB) wait for sealing, over datanode.max_growing_factor x seal_rows/seal_bytes for {} ms (datanode.write_stall_ms): the ingest is faster than sealing; retry with backoff",
+            ctx.id,
+            st.growing_rows,
+            st.growing_bytes >> 20,
+            ctx.config.write_stall_ms
+        )
+    };
+    for r in writes {
+        if let Request::Write(_, reply) = r {
+            let _ = reply.send(Err(Error::Overloaded(why.clone())));
         }
     }
 }

@@ -186,3 +186,83 @@ async fn a_full_disk_costs_writes_not_reads_and_heals_without_a_reopen() {
     assert_eq!(node.shard_epoch(shard).expect("epoch"), epoch, "no reopen");
     node.close().await;
 }
+
+/// Sealing that cannot keep up (here: segment puts fail, WAL puts work)
+/// makes writes wait for room under the growing bound for at most
+/// `write_stall_ms`; then they are refused with `Overloaded` (a back-off
+/// code), never left to their deadline. Ticks go on meanwhile, and writes
+/// are taken again once sealing makes room; nothing refused is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_faster_than_sealing_are_refused_with_overloaded_until_it_catches_up() {
+    let fs = Arc::new(FailingStore::default());
+    let store: Arc<dyn ObjectStore> = fs.clone();
+    let config = DataNodeConfig {
+        seal_rows: 100,
+        max_growing_factor: 1,
+        write_stall_ms: 100,
+        min_index_rows: 1_000_000,
+        ..DataNodeConfig::default()
+    };
+    let node = DataNode::new(
+        config,
+        store,
+        Arc::new(MemMeta::default()),
+        CancellationToken::new(),
+    )
+    .expect("node");
+    let info = CollectionInfo {
+        id: 3,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+    };
+    let shard = ShardId {
+        collection_id: 3,
+        shard: 0,
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    fs.fail_puts_under(Some("segments/"));
+    node.write(shard, WriteOp::Upsert(rows(0, 100)))
+        .await
+        .expect("the write that fills the growing bound");
+
+    let e = node
+        .write(shard, WriteOp::Upsert(rows(1_000, 50)))
+        .await
+        .expect_err("no room while sealing fails");
+    assert!(matches!(e, Error::Overloaded(_)), "{e}");
+    assert!(e.to_string().contains("write_stall_ms"), "{e}");
+
+    // Replicas keep being told how far the shard is (reads do not stall).
+    let refused_at = node.last_ts(shard).await.expect("last ts");
+    wait_for(Duration::from_secs(20), "a tick after the refusal", async || {
+        node.last_ts(shard).await.expect("last ts") > refused_at
+    })
+    .await
+    .expect("ticks go on while writes are refused");
+
+    fs.fail_puts_under(None);
+    wait_for(
+        Duration::from_secs(30),
+        "writes to be taken again",
+        async || match node.write(shard, WriteOp::Upsert(rows(2_000, 50))).await {
+            Ok(_) => true,
+            Err(Error::Overloaded(_)) => false,
+            Err(e) => panic!("unexpected refusal: {e}"),
+        },
+    )
+    .await
+    .expect("sealing catches up and writes resume");
+
+    let sub = node.subscribe(shard).await.expect("subscribe");
+    let sealed: u64 = sub.sealed.iter().map(|s| s.rows).sum();
+    let growing: Vec<i64> = sub.growing.iter().flat_map(|m| pks_of(m)).collect();
+    assert_eq!(
+        sealed + growing.len() as u64,
+        150,
+        "the 150 acknowledged rows and nothing refused"
+    );
+    assert!(growing.iter().all(|pk| *pk < 1_000 || *pk >= 2_000));
+    node.close().await;
+}

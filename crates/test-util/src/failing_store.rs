@@ -21,6 +21,8 @@ pub struct FailingStore {
     fail_next: AtomicUsize,
     /// The next put lands but reports a failure (its answer is lost).
     lose_answer: AtomicBool,
+    /// Puts under this path prefix fail (e.g. only segments, not the WAL).
+    fail_prefix: Mutex<Option<String>>,
     /// `(path, bytes)`: written just before the next put to `path` (a concurrent writer).
     race: Mutex<Option<(Path, PutPayload)>>,
 }
@@ -28,6 +30,11 @@ pub struct FailingStore {
 impl FailingStore {
     pub fn fail_puts(&self, on: bool) {
         self.fail.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes puts under `prefix` fail (`None`: they work again).
+    pub fn fail_puts_under(&self, prefix: Option<&str>) {
+        *self.fail_prefix.lock().expect("lock") = prefix.map(str::to_string);
     }
 
     /// Makes every put fail as on a full disk (ENOSPC) while `on`.
@@ -70,7 +77,13 @@ impl ObjectStore for FailingStore {
                 source: Box::new(std::io::Error::from_raw_os_error(28)),
             });
         }
-        if self.fail.load(Ordering::SeqCst) || failing_next {
+        let under_prefix = self
+            .fail_prefix
+            .lock()
+            .expect("lock")
+            .as_deref()
+            .is_some_and(|p| l.as_ref().starts_with(p));
+        if self.fail.load(Ordering::SeqCst) || failing_next || under_prefix {
             return Err(object_store::Error::Generic {
                 store: "FailingStore",
                 source: "injected put failure".into(),
