@@ -1,9 +1,9 @@
 """Overload of a `quiver standalone` with a memory limit, through pymilvus (not in CI: it runs
 for minutes and wants a release build).
 
-The server runs with `--max-memory-mib LIMIT`. Writer threads insert large batches as fast as
-they can (several times what sealing keeps up with), while 64 threads run large searches
-(limit 1,000, 16 queries each) without pause. A sampler reads the server's resident memory
+The server runs with `--max-memory-mib LIMIT`. Writer processes insert large batches as fast as
+they can (several times what sealing keeps up with), while 64 threads (in two processes) run
+large searches (limit 1,000, 16 queries each) without pause. A sampler reads the server's resident memory
 every 50 ms. Refusals are counted by Milvus code (8 = rate limit: pymilvus backs off, and a
 writer that sees one after pymilvus's own retries waits and sends the batch again — it is not
 acknowledged). At the end every acknowledged row must be there.
@@ -18,12 +18,14 @@ running, and the final exact check.
 import argparse
 import collections
 import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
 import threading
 import time
 
+import grpc
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
@@ -45,6 +47,64 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p * len(xs)))] if xs else None
 
 
+def writer(uri, w, batch, stop, out):
+    """Inserts `batch` rows at a time as fast as the server takes them (column data, so the
+    client is not the bottleneck). A refused batch is not acknowledged: it is sent again."""
+    cl = MilvusClient(uri)
+    rng = np.random.default_rng(w)
+    next_id = w * 1_000_000_000
+    acked, refused, write_ms = [], collections.Counter(), []
+    while not stop.is_set():
+        ids = list(range(next_id, next_id + batch))
+        vec = rng.random((batch, DIM), dtype=np.float32)
+        rows = [{"id": i, "vector": vec[k]} for k, i in enumerate(ids)]
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                cl.insert("load", rows, timeout=10)
+                write_ms.append((time.perf_counter() - t0) * 1000)
+                acked.extend(ids)
+                next_id += batch
+                break
+            except MilvusException as e:
+                refused[e.code] += 1
+                time.sleep(0.2)
+            except grpc.RpcError as e:  # the client's deadline: outcome unknown, sent again
+                refused[str(e.code())] += 1
+    out.put({"acked": acked, "refused": dict(refused), "write_ms": write_ms})
+
+
+def searchers(uri, s, threads, stop, out):
+    """`threads` threads of large searches (16 queries, limit 1,000, ef 1,000) without pause."""
+    lock = threading.Lock()
+    search_ms, search_fail = [], collections.Counter()
+
+    def one(t):
+        cl = MilvusClient(uri)
+        rng = np.random.default_rng(1000 + s * 1000 + t)
+        while not stop.is_set():
+            q = rng.random((16, DIM), dtype=np.float32).tolist()
+            t0 = time.perf_counter()
+            try:
+                cl.search("load", data=q, limit=1000, search_params={"params": {"ef": 1000}},
+                          timeout=30)
+                with lock:
+                    search_ms.append((time.perf_counter() - t0) * 1000)
+            except MilvusException as e:
+                with lock:
+                    search_fail[e.code] += 1
+            except grpc.RpcError as e:
+                with lock:
+                    search_fail[str(e.code())] += 1
+
+    ts = [threading.Thread(target=one, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out.put({"search_ms": search_ms, "search_fail": dict(search_fail)})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -53,6 +113,7 @@ def main():
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--searchers", type=int, default=64)
+    ap.add_argument("--search-procs", type=int, default=2)
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="quiver-overload-")
@@ -70,64 +131,35 @@ def main():
     c.create_collection("load", schema=schema, index_params=idx)
     c.insert("load", [{"id": -i - 1, "vector": [0.0] * DIM} for i in range(1000)])
 
-    stop = threading.Event()
-    lock = threading.Lock()
-    acked = []
-    refused = collections.Counter()
-    search_ms, search_fail = [], collections.Counter()
+    # Writers and searchers run in processes of their own: in one Python process the GIL, not
+    # the server, would set the pace.
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    out = ctx.Queue()
+    procs = [ctx.Process(target=writer, args=(uri, w, a.batch, stop, out))
+             for w in range(a.writers)]
+    per = max(1, a.searchers // a.search_procs)
+    procs += [ctx.Process(target=searchers, args=(uri, s, per, stop, out))
+              for s in range(a.search_procs)]
+    for p in procs:
+        p.start()
     rss = []
-
-    def sampler():
-        while not stop.is_set():
-            if proc.poll() is not None:
-                return
-            rss.append(rss_mib(proc.pid))
-            time.sleep(0.05)
-
-    def writer(w):
-        cl = MilvusClient(uri)
-        rng = np.random.default_rng(w)
-        next_id = w * 1_000_000_000
-        while not stop.is_set():
-            ids = list(range(next_id, next_id + a.batch))
-            vec = rng.random((a.batch, DIM), dtype=np.float32)
-            rows = [{"id": i, "vector": vec[k].tolist()} for k, i in enumerate(ids)]
-            while not stop.is_set():
-                try:
-                    cl.insert("load", rows, timeout=10)
-                    with lock:
-                        acked.extend(ids)
-                    next_id += a.batch
-                    break
-                except MilvusException as e:
-                    with lock:
-                        refused[e.code] += 1
-                    time.sleep(0.2)
-
-    def searcher(s):
-        cl = MilvusClient(uri)
-        rng = np.random.default_rng(1000 + s)
-        while not stop.is_set():
-            q = rng.random((16, DIM), dtype=np.float32).tolist()
-            t0 = time.perf_counter()
-            try:
-                cl.search("load", data=q, limit=1000, search_params={"params": {"ef": 1000}},
-                          timeout=30)
-                with lock:
-                    search_ms.append((time.perf_counter() - t0) * 1000)
-            except MilvusException as e:
-                with lock:
-                    search_fail[e.code] += 1
-
-    threads = [threading.Thread(target=sampler)]
-    threads += [threading.Thread(target=writer, args=(w,)) for w in range(a.writers)]
-    threads += [threading.Thread(target=searcher, args=(s,)) for s in range(a.searchers)]
-    for t in threads:
-        t.start()
-    time.sleep(a.seconds)
+    t_end = time.monotonic() + a.seconds
+    while time.monotonic() < t_end and proc.poll() is None:
+        rss.append(rss_mib(proc.pid))
+        time.sleep(0.05)
     stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    acked, refused, write_ms = [], collections.Counter(), []
+    search_ms, search_fail = [], collections.Counter()
+    for _ in procs:
+        r = out.get(timeout=120)
+        acked.extend(r.get("acked", []))
+        refused.update(r.get("refused", {}))
+        write_ms.extend(r.get("write_ms", []))
+        search_ms.extend(r.get("search_ms", []))
+        search_fail.update(r.get("search_fail", {}))
+    for p in procs:
+        p.join(timeout=60)
     alive = proc.poll() is None
     missing = None
     catch_up_s = None
@@ -156,6 +188,9 @@ def main():
         "writers": a.writers, "batch": a.batch, "seconds": a.seconds,
         "rows_acknowledged": len(acked),
         "rows_per_s": round(len(acked) / a.seconds),
+        "write_p50_ms": round(pct(write_ms, 0.5), 1) if write_ms else None,
+        "write_p99_ms": round(pct(write_ms, 0.99), 1) if write_ms else None,
+        "write_max_ms": round(max(write_ms), 1) if write_ms else None,
         "refusals_by_code": dict(refused),
         "searches": len(search_ms), "search_failures_by_code": dict(search_fail),
         "search_p50_ms": round(pct(search_ms, 0.5), 1) if search_ms else None,

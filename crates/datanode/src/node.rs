@@ -244,6 +244,7 @@ impl Inner {
             state: parking_lot::Mutex::new(state),
             seal_wakeup: Notify::new(),
             sealed: Notify::new(),
+            stalled: Default::default(),
             mirror: parking_lot::Mutex::new(mirror),
             mirror_routes: routes.clone(),
             store: self.store.clone(),

@@ -100,6 +100,8 @@ pub(crate) struct ShardCtx {
     pub seal_wakeup: Notify,
     /// Signalled after every seal (growing data shrank).
     pub sealed: Notify,
+    /// Writes are waiting for sealing (logged once per stall).
+    pub stalled: std::sync::atomic::AtomicBool,
     /// Own writes not yet shipped to the mirror partner (see `mirror.rs`).
     pub mirror: Mutex<MirrorQueue>,
     /// Where mirrored writes go (None: this node does not mirror).
@@ -248,18 +250,20 @@ async fn wait_for_room(ctx: &ShardCtx) -> bool {
         st.growing_rows >= ctx.config.seal_rows.saturating_mul(f)
             || st.growing_bytes >= ctx.config.seal_bytes.saturating_mul(f)
     };
+    use std::sync::atomic::Ordering;
     let give_up = tokio::time::Instant::now() + ctx.config.write_stall();
-    let mut warned = false;
     loop {
         let sealed = ctx.sealed.notified();
         tokio::pin!(sealed);
         sealed.as_mut().enable();
         if !over() {
+            if ctx.stalled.swap(false, Ordering::Relaxed) {
+                tracing::info!(shard = %ctx.id, "sealing made room; writes go on");
+            }
             return true;
         }
-        if !warned {
-            tracing::warn!(shard = %ctx.id, "growing data over its bound; writes wait for sealing");
-            warned = true;
+        if !ctx.stalled.swap(true, Ordering::Relaxed) {
+            tracing::warn!(shard = %ctx.id, "growing data over its bound; writes wait for sealing (refused with Overloaded after datanode.write_stall_ms)");
         }
         ctx.seal_wakeup.notify_one();
         tokio::select! {
