@@ -13,7 +13,7 @@ mod vectors;
 
 pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
 pub use error::{Error, ErrorKind, Result};
-pub use memory::{release_free_memory, tune_allocator};
+pub use memory::{ResidentMemory, release_free_memory, tune_allocator};
 pub use schema::{
     CollectionSchema, ConsistencyLevel, DYNAMIC_FIELD, DataType, FieldSchema, MAX_DIM,
     MAX_VARCHAR_LENGTH, Metric, validate_name,

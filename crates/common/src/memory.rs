@@ -1,4 +1,66 @@
-//! Giving freed heap memory back to the operating system.
+//! The process's memory: how much is resident (for memory limits), and
+//! giving freed heap memory back to the operating system.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// The process's resident memory, read from `/proc/self/status` at most
+/// every [`RSS_EVERY_MS`] (0 where it cannot be read: no limit applies).
+#[derive(Debug)]
+pub struct ResidentMemory {
+    start: Instant,
+    read_at_ms: AtomicU64,
+    bytes: AtomicU64,
+}
+
+const RSS_EVERY_MS: u64 = 50;
+
+impl Default for ResidentMemory {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            read_at_ms: AtomicU64::new(u64::MAX),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ResidentMemory {
+    /// Resident bytes, at most [`RSS_EVERY_MS`] old.
+    pub fn bytes(&self) -> u64 {
+        let now = self.start.elapsed().as_millis() as u64;
+        let at = self.read_at_ms.load(Ordering::Relaxed);
+        if at == u64::MAX || now.saturating_sub(at) >= RSS_EVERY_MS {
+            self.read_at_ms.store(now, Ordering::Relaxed);
+            self.bytes.store(read_rss().unwrap_or(0), Ordering::Relaxed);
+        }
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// `Overloaded` while resident memory is at or over `limit` bytes (0: no
+    /// limit); `setting` names the limit in the message.
+    pub fn admit_write(&self, limit: u64, setting: &str) -> crate::Result<()> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let rss = self.bytes();
+        if rss < limit {
+            return Ok(());
+        }
+        Err(crate::Error::Overloaded(format!(
+            "the server's memory ({} MiB resident) is at {setting} ({} MiB): writes wait until sealing and compaction free memory; retry with backoff",
+            rss >> 20,
+            limit >> 20
+        )))
+    }
+}
+
+fn read_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
 
 /// Returns free heap pages to the OS (glibc keeps freed memory in its arenas,
 /// so RSS stays at the high-water mark of a seal or a load otherwise). Call

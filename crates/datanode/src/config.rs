@@ -30,6 +30,10 @@ pub struct DataNodeConfig {
     /// `Overloaded` (Milvus's rate limit: pymilvus backs off and retries)
     /// instead of running into their deadline.
     pub write_stall_ms: u64,
+    /// Writes are refused with `Overloaded` while this process's resident
+    /// memory is at or over this many MiB (0: no limit): growing data, WAL
+    /// batches and seal buffers are what grows with the ingest.
+    pub max_memory_mib: u64,
     /// How long a failing WAL put is retried before its writes are refused
     /// (milliseconds). The shard stays open for reads; its WAL probes the
     /// store and takes writes again once it can. A full or read-only disk is
@@ -53,6 +57,7 @@ impl Default for DataNodeConfig {
             max_batch_rows: 100_000,
             max_growing_factor: 2,
             write_stall_ms: 1_000,
+            max_memory_mib: 0,
             wal_retry_ms: 1_000,
             compaction: crate::compact::CompactionConfig::default(),
         }

@@ -43,6 +43,8 @@ struct Inner {
     mirror: RwLock<Option<Arc<dyn MirrorRoutes>>>,
     /// One compaction at a time on this node (bounded CPU and memory).
     compactions: Arc<tokio::sync::Semaphore>,
+    /// Resident memory, for `max_memory_mib`.
+    memory: quiver_common::ResidentMemory,
     shutdown: CancellationToken,
 }
 
@@ -63,6 +65,7 @@ impl DataNode {
                 opening: tokio::sync::Mutex::new(()),
                 mirror: RwLock::new(None),
                 compactions: Arc::new(tokio::sync::Semaphore::new(1)),
+                memory: Default::default(),
                 shutdown,
             }),
         })
@@ -374,6 +377,10 @@ impl Inner {
 impl DataClient for DataNode {
     async fn write(&self, shard: ShardId, op: WriteOp) -> Result<Timestamp> {
         let s = self.shard(shard)?;
+        let limit = self.inner.config.max_memory_mib.saturating_mul(1 << 20);
+        self.inner
+            .memory
+            .admit_write(limit, "datanode.max_memory_mib")?;
         let (tx, rx) = oneshot::channel();
         s.requests
             .send(Request::Write(op, tx))

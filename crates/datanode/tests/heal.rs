@@ -236,9 +236,11 @@ async fn writes_faster_than_sealing_are_refused_with_overloaded_until_it_catches
 
     // Replicas keep being told how far the shard is (reads do not stall).
     let refused_at = node.last_ts(shard).await.expect("last ts");
-    wait_for(Duration::from_secs(20), "a tick after the refusal", async || {
-        node.last_ts(shard).await.expect("last ts") > refused_at
-    })
+    wait_for(
+        Duration::from_secs(20),
+        "a tick after the refusal",
+        async || node.last_ts(shard).await.expect("last ts") > refused_at,
+    )
     .await
     .expect("ticks go on while writes are refused");
 
@@ -264,5 +266,47 @@ async fn writes_faster_than_sealing_are_refused_with_overloaded_until_it_catches
         "the 150 acknowledged rows and nothing refused"
     );
     assert!(growing.iter().all(|pk| *pk < 1_000 || *pk >= 2_000));
+    node.close().await;
+}
+
+/// A datanode at its memory limit refuses writes with `Overloaded` (a
+/// back-off code) naming the setting, and applies none of them.
+#[tokio::test]
+async fn a_datanode_at_its_memory_limit_refuses_writes_and_applies_none() {
+    let config = DataNodeConfig {
+        max_memory_mib: 1, // any process is over 1 MiB resident
+        ..DataNodeConfig::default()
+    };
+    let store: Arc<dyn ObjectStore> = Arc::new(FailingStore::default());
+    let node = DataNode::new(
+        config,
+        store,
+        Arc::new(MemMeta::default()),
+        CancellationToken::new(),
+    )
+    .expect("node");
+    let info = CollectionInfo {
+        id: 4,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+    };
+    let shard = ShardId {
+        collection_id: 4,
+        shard: 0,
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let e = node
+        .write(shard, WriteOp::Upsert(rows(0, 10)))
+        .await
+        .expect_err("over the memory limit");
+    assert!(matches!(e, Error::Overloaded(_)), "{e}");
+    assert!(e.to_string().contains("datanode.max_memory_mib"), "{e}");
+    let sub = node.subscribe(shard).await.expect("subscribe");
+    assert!(
+        sub.growing.is_empty() && sub.sealed.is_empty(),
+        "nothing applied"
+    );
     node.close().await;
 }

@@ -9,8 +9,6 @@
 //! at or over it (searches go on: they are what the memory is for).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use quiver_common::{Error, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,7 +22,7 @@ pub struct Admission {
     search_budget: usize,
     /// Resident memory at which writes are refused (0: no limit).
     max_memory_bytes: u64,
-    memory: Rss,
+    memory: quiver_common::ResidentMemory,
 }
 
 /// A request's place in a budget, given back when it is dropped.
@@ -47,22 +45,14 @@ impl Admission {
             search_hits: Arc::new(Semaphore::new(search_budget)),
             search_budget,
             max_memory_bytes,
-            memory: Rss::default(),
+            memory: quiver_common::ResidentMemory::default(),
         }
     }
 
     /// Admits a write of `bytes` (its vectors and keys).
     pub fn write(&self, bytes: usize) -> Result<Admitted> {
-        if self.max_memory_bytes > 0 {
-            let rss = self.memory.bytes();
-            if rss >= self.max_memory_bytes {
-                return Err(Error::Overloaded(format!(
-                    "the server's memory ({} MiB resident) is at limits.max_memory_bytes ({} MiB): writes wait until sealing and compaction free memory; retry with backoff",
-                    rss >> 20,
-                    self.max_memory_bytes >> 20
-                )));
-            }
-        }
+        self.memory
+            .admit_write(self.max_memory_bytes, "limits.max_memory_bytes")?;
         admit(
             &self.write_bytes,
             self.write_budget,
@@ -84,46 +74,6 @@ impl Admission {
             "search results",
         )
     }
-}
-
-/// The process's resident memory, read from `/proc/self/status` at most
-/// every [`RSS_EVERY_MS`] (0 where it cannot be read: no limit applies).
-#[derive(Debug)]
-struct Rss {
-    start: Instant,
-    read_at_ms: AtomicU64,
-    bytes: AtomicU64,
-}
-
-const RSS_EVERY_MS: u64 = 50;
-
-impl Default for Rss {
-    fn default() -> Self {
-        Self {
-            start: Instant::now(),
-            read_at_ms: AtomicU64::new(u64::MAX),
-            bytes: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Rss {
-    fn bytes(&self) -> u64 {
-        let now = self.start.elapsed().as_millis() as u64;
-        let at = self.read_at_ms.load(Ordering::Relaxed);
-        if at == u64::MAX || now.saturating_sub(at) >= RSS_EVERY_MS {
-            self.read_at_ms.store(now, Ordering::Relaxed);
-            self.bytes.store(read_rss().unwrap_or(0), Ordering::Relaxed);
-        }
-        self.bytes.load(Ordering::Relaxed)
-    }
-}
-
-fn read_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 fn admit(
@@ -200,8 +150,8 @@ mod tests {
 
     #[test]
     fn writes_are_refused_while_memory_is_at_the_limit_and_searches_go_on() {
-        let rss = read_rss().expect("VmRSS on Linux");
-        assert!(rss > 0);
+        let rss = quiver_common::ResidentMemory::default().bytes();
+        assert!(rss > 0, "VmRSS on Linux");
         let tight = Admission::new(1000, 100, 1);
         let e = tight
             .write(10)
