@@ -262,6 +262,20 @@ fn fresh(node_id: u64) -> IdentityFile {
     }
 }
 
+/// Writes the identity of a coord directory rebuilt from a metadata backup
+/// (`crate::backup::restore`): the incarnation the cluster records for it
+/// (a new one if none), so it starts as a voter of that cluster.
+pub(crate) fn write_restored(dir: &Path, node_id: u64, state: &MetaState) -> Result<()> {
+    let file = IdentityFile {
+        node_id,
+        incarnation: state
+            .coord_incarnation(node_id)
+            .map_or_else(new_incarnation, str::to_string),
+        cluster_id: state.cluster_id().map(str::to_string),
+    };
+    save(&dir.join(IDENTITY_FILE), &file)
+}
+
 fn save(path: &Path, file: &IdentityFile) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(file)
         .map_err(|e| CoordError::corrupt(path, format!("cannot encode: {e}")))?;

@@ -35,6 +35,7 @@
 //! - `identity.json` — `{"node_id", "incarnation", "cluster_id"}` of a
 //!   cluster member (`identity.rs`: whether this coord may vote).
 
+pub mod backup;
 mod catalog;
 mod command;
 mod coord;

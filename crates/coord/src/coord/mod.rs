@@ -57,6 +57,8 @@ pub struct Coord {
     /// Whether this member of a cluster may vote (`crate::identity`); none
     /// for a coord that runs alone.
     identity: Option<Arc<Identity>>,
+    /// Metadata backups to the object store, once started (`crate::backup`).
+    backups: Arc<std::sync::OnceLock<crate::backup::Backups>>,
 }
 
 impl Coord {
@@ -194,6 +196,7 @@ impl Coord {
             node_lease: options.node_lease(),
             placement: None,
             identity: identity.clone(),
+            backups: Arc::default(),
         };
         if let Some(identity) = identity {
             identity_task::spawn(coord.clone(), identity, transport);
@@ -280,12 +283,38 @@ impl Coord {
                 ))
             })?;
         match written {
-            Ok(resp) => Ok(resp.data?),
+            Ok(resp) => {
+                let reply = resp.data?;
+                self.wait_backed_up(resp.log_id.index).await;
+                Ok(reply)
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(f)),
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 Err(CoordError::Raft(e.to_string()))
             }
             Err(RaftError::Fatal(e)) => Err(fatal(e)),
+        }
+    }
+
+    pub(crate) fn set_backups(&self, backups: crate::backup::Backups) {
+        let _ = self.backups.set(backups);
+    }
+
+    /// Waits until a metadata backup covers log index `index` (when backups
+    /// run), at most their `wait`: past it the change is acknowledged from
+    /// the Raft log alone, and a warning says so.
+    async fn wait_backed_up(&self, index: u64) {
+        let Some(b) = self.backups.get() else { return };
+        let mut rx = b.backed_up.clone();
+        if !matches!(
+            tokio::time::timeout(b.wait, rx.wait_for(|i| *i >= index)).await,
+            Ok(Ok(_))
+        ) {
+            tracing::warn!(
+                index,
+                "a metadata change is acknowledged before a backup covers it (the object store did not take one within {} ms); it is in the coords' Raft logs",
+                b.wait.as_millis()
+            );
         }
     }
 

@@ -32,6 +32,21 @@ pub(super) struct HardState {
     pub(super) purged: Option<LogId>,
 }
 
+/// Writes the hard state of a directory rebuilt from a snapshot at
+/// `applied` (`crate::backup::restore`): the log counts as purged up to the
+/// snapshot, and the vote is for the term that wrote its last entry, so the
+/// next election is in a later term than every entry it holds.
+pub(crate) fn write_restored_hard_state(dir: &Path, applied: LogId) -> Result<()> {
+    let hard = HardState {
+        vote: Some(Vote::new(applied.leader_id.term, applied.leader_id.node_id)),
+        committed: Some(applied),
+        purged: Some(applied),
+    };
+    let bytes = serde_json::to_vec(&hard)
+        .map_err(|e| CoordError::Raft(format!("cannot encode the hard state: {e}")))?;
+    super::durable::write_atomic(&dir.join(STATE_FILE), &bytes)
+}
+
 pub(super) struct Inner {
     dir: PathBuf,
     file: File,

@@ -17,10 +17,10 @@ use std::io::Cursor;
 pub use faulty::{DropRule, FaultyTransport};
 pub use grpc::GrpcTransport;
 pub(crate) use grpc::MAX_MESSAGE_BYTES;
-pub(crate) use log_store::LogStore;
+pub(crate) use log_store::{LogStore, write_restored_hard_state};
 pub(crate) use network::Network;
 pub use network::{NoPeers, RaftTransport};
-pub(crate) use state_machine::StateMachine;
+pub(crate) use state_machine::{StateMachine, restore_snapshot, snapshot_bytes};
 
 use crate::command::{MetaReply, MetaRequest};
 

@@ -71,6 +71,40 @@ impl SnapshotStore {
     }
 }
 
+/// A snapshot file of `state` as of `applied` with `membership`: what a
+/// metadata backup holds (`crate::backup`), and what a coord directory
+/// rebuilt from it starts from.
+pub(crate) fn snapshot_bytes(
+    applied: LogId,
+    membership: Membership,
+    state: &MetaState,
+) -> Result<Vec<u8>> {
+    let file = SnapshotFile {
+        meta: Meta {
+            last_log_id: Some(applied),
+            last_membership: membership,
+            snapshot_id: format!("backup-{}-{}", applied.leader_id.term, applied.index),
+        },
+        state: state.clone(),
+        requests: RecentRequests::default(),
+    };
+    serde_json::to_vec(&file).map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))
+}
+
+/// Checks `bytes` is a snapshot file and writes it as `dir`'s snapshot;
+/// returns its state, the log id it is at and its voters.
+pub(crate) fn restore_snapshot(
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<(MetaState, Option<LogId>, Vec<u64>)> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let file = decode(&path, bytes)?;
+    let index = file.meta.last_log_id;
+    let voters = file.meta.last_membership.membership().voter_ids().collect();
+    write_atomic(&path, bytes)?;
+    Ok((file.state, index, voters))
+}
+
 fn decode(path: &Path, bytes: &[u8]) -> Result<SnapshotFile> {
     decode_state(bytes, "/state").map_err(|e| CoordError::corrupt(path, e))
 }

@@ -55,6 +55,8 @@ pub struct Cluster {
     pub running: BTreeMap<u64, Running>,
     pub faults: Arc<Faults>,
     pub options: CoordOptions,
+    /// Where running coords back metadata up (none: no backups).
+    pub backup: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 pub fn options() -> CoordOptions {
@@ -80,6 +82,14 @@ pub fn client_options() -> CoordClientOptions {
 
 impl Cluster {
     pub async fn start(n: u64) -> Result<Cluster> {
+        Self::start_with(n, None).await
+    }
+
+    /// [`Cluster::start`] with every coord backing metadata up to `backup`.
+    pub async fn start_with(
+        n: u64,
+        backup: Option<Arc<dyn object_store::ObjectStore>>,
+    ) -> Result<Cluster> {
         let tmp = TempDir::new()?;
         let mut listeners = BTreeMap::new();
         let mut members = BTreeMap::new();
@@ -97,6 +107,7 @@ impl Cluster {
             running: BTreeMap::new(),
             faults: Arc::new(Faults::default()),
             options: options(),
+            backup,
         };
         for (id, listener) in listeners {
             cluster.run(id, listener).await?;
@@ -119,6 +130,14 @@ impl Cluster {
             transport,
         )
         .await?;
+        if let Some(store) = &self.backup {
+            quiver_coord::backup::spawn(
+                &coord,
+                store.clone(),
+                Duration::from_secs(5),
+                tokio_util::sync::CancellationToken::new(),
+            );
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(quiver_coord::serve(coord.clone(), listener, async move {
             let _ = stopped.await;
