@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -210,7 +210,9 @@ pub fn restore(dir: &Path, node_id: u64, bytes: &[u8]) -> Result<Restored> {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(CoordError::Config {
             field: "id".into(),
-            rule: format!("coord {node_id} is not a voter of the backed-up cluster (voters: {voters:?})"),
+            rule: format!(
+                "coord {node_id} is not a voter of the backed-up cluster (voters: {voters:?})"
+            ),
         });
     }
     crate::identity::write_restored(&staging, node_id, &state)?;

@@ -38,7 +38,10 @@ async fn every_coord_directory_lost_is_rebuilt_from_the_object_store() -> Result
     // Every acknowledged change is already in a backup (no wait needed).
     let (index, bytes) = backup::latest(&store).await?.context("a backup")?;
     let text = String::from_utf8_lossy(&bytes);
-    ensure!(text.contains("\"last\""), "the last acknowledged change is backed up");
+    ensure!(
+        text.contains("\"last\""),
+        "the last acknowledged change is backed up"
+    );
 
     // Every coord stops and loses its directory.
     for id in [1, 2, 3] {
@@ -47,7 +50,10 @@ async fn every_coord_directory_lost_is_rebuilt_from_the_object_store() -> Result
     }
     for id in [1, 2, 3] {
         let restored = backup::restore(&cluster.dirs[&id], id, &bytes)?;
-        ensure!(restored.index == index && restored.collections == 6, "{restored:?}");
+        ensure!(
+            restored.index == index && restored.collections == 6,
+            "{restored:?}"
+        );
         // A directory that holds state again is refused.
         ensure!(backup::restore(&cluster.dirs[&id], id, &bytes).is_err());
     }
@@ -62,19 +68,30 @@ async fn every_coord_directory_lost_is_rebuilt_from_the_object_store() -> Result
     let client = CoordClient::connect(cluster.addrs(), client_options()).await?;
     // New changes commit, and ids are not reused.
     let after = create(&client, "after").await?;
-    ensure!(after > last_id, "a new id ({after}) after the recovered ones ({last_id})");
+    ensure!(
+        after > last_id,
+        "a new id ({after}) after the recovered ones ({last_id})"
+    );
     wait_for(WAIT, "the client to see the new collection", || async {
         client.state().collection("after").is_some()
     })
     .await?;
     let state = client.state();
     for (i, id) in ids.iter().enumerate() {
-        let meta = state.collection(&format!("c{i}")).context("collection back")?;
+        let meta = state
+            .collection(&format!("c{i}"))
+            .context("collection back")?;
         ensure!(meta.id == *id, "c{i} keeps its id");
     }
-    ensure!(state.collection("live").map(|c| c.id) == Some(ids[3]), "alias back");
+    ensure!(
+        state.collection("live").map(|c| c.id) == Some(ids[3]),
+        "alias back"
+    );
     for id in [1, 2, 3] {
-        ensure!(cluster.coord(id).standing() == Standing::Voter, "coord {id} votes");
+        ensure!(
+            cluster.coord(id).standing() == Standing::Voter,
+            "coord {id} votes"
+        );
     }
     cluster.shutdown().await
 }

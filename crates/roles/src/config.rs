@@ -58,6 +58,19 @@ pub struct CoordConfig {
     /// Cluster-internal mutual TLS (see docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_tls: Option<ClusterTlsConfig>,
+    /// The object store the leader backs metadata up to (docs/faults.md;
+    /// the datanodes' store). None: no backups, and losing every coord's
+    /// directory loses the metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreConfig>,
+    /// Longest a metadata change waits for a backup to cover it
+    /// (milliseconds); past it, it is acknowledged from the Raft log alone.
+    #[serde(default = "default_backup_wait_ms")]
+    pub backup_wait_ms: u64,
+}
+
+fn default_backup_wait_ms() -> u64 {
+    2_000
 }
 
 /// Where the object store is: a shared local directory or an S3 bucket

@@ -57,11 +57,21 @@ pub async fn start_coord(
     );
     let divergence =
         crate::divergence::spawn(coord.clone(), cfg.divergence.clone(), tls, shutdown.clone())?;
+    let mut loops = vec![failover, divergence];
+    if let Some(store) = &cfg.store {
+        let store = quiver_storage::open_store(store).context("opening the object store")?;
+        loops.push(quiver_coord::backup::spawn(
+            &coord,
+            store,
+            std::time::Duration::from_millis(cfg.backup_wait_ms),
+            shutdown.clone(),
+        ));
+    }
     Ok(CoordRole {
         coord,
         addr,
         server,
-        loops: vec![failover, divergence],
+        loops,
     })
 }
 

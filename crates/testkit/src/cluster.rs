@@ -447,6 +447,8 @@ impl Cluster {
             divergence: self.spec.divergence.clone(),
             auth: Default::default(),
             cluster_tls,
+            store: Some(self.store()),
+            backup_wait_ms: 2_000,
         };
         let options = self.spec.coord.clone();
         let faults = self.faults.clone();

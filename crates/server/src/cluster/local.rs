@@ -187,6 +187,8 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             divergence: Default::default(),
             auth: Default::default(),
             cluster_tls: identity("coord", m.id)?,
+            store: Some(store.clone()),
+            backup_wait_ms: 2_000,
         };
         config::write(&config_path(dir, "coord", m.id), &cfg)?;
         planned.push(("coord".into(), m.id, m.addr.clone()));

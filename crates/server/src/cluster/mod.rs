@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod local;
+pub(crate) mod recover;
 mod run;
 pub mod status;
 pub mod tls;
@@ -103,17 +104,44 @@ pub enum CoordCommand {
         #[arg(long, default_value_t = 30)]
         wait: u64,
     },
+    /// Rebuilds coord directories from the newest metadata backup in the
+    /// object store, after every coord lost its directory (docs/faults.md).
+    /// The coords must be stopped; start them afterwards.
+    Recover {
+        /// A local cluster (`quiver cluster up`): rebuilds every coord's
+        /// directory from DIR/objects.
+        #[arg(long, conflicts_with = "coord_config")]
+        dir: Option<PathBuf>,
+        /// One coord's config file (its `id`, `dir` and `store`): rebuilds
+        /// that coord's directory. Run it for every coord, from the same backup.
+        #[arg(long = "coord-config")]
+        coord_config: Option<PathBuf>,
+        /// Moves a coord directory that still holds Raft state aside (to
+        /// DIR.before-recover-<unix time>) instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
-/// Runs `quiver coord add`.
+/// Runs `quiver coord add` or `quiver coord recover`.
 pub async fn run_coord_command(cmd: CoordCommand) -> Result<()> {
+    match cmd {
+        CoordCommand::Add {
+            id,
+            dir,
+            coords,
+            wait,
+        } => coord_add(id, dir, coords, wait).await,
+        CoordCommand::Recover {
+            dir,
+            coord_config,
+            force,
+        } => recover::run(dir, coord_config, force).await,
+    }
+}
+
+async fn coord_add(id: u64, dir: Option<PathBuf>, coords: Vec<String>, wait: u64) -> Result<()> {
     use quiver_coord::MetaOps;
-    let CoordCommand::Add {
-        id,
-        dir,
-        coords,
-        wait,
-    } = cmd;
     let (addrs, options) = match dir {
         Some(dir) => {
             let file = local::ClusterFile::read(&dir)?;

@@ -101,3 +101,67 @@ pub(super) async fn coord_state_loss(ctx: &mut Ctx<'_>) -> Result<ScenarioReport
     r.check("0 failed inserts", r.load.inserts_failed == 0);
     Ok(r)
 }
+
+const RECOVER_ALIAS: &str = "after_recover";
+
+/// Every coord killed and its directory deleted; the data path goes on
+/// without coord; `quiver coord recover` rebuilds the directories from the
+/// metadata backups in the object store, the coords start again, elect a
+/// leader, and every acknowledged change (the alias of the earlier
+/// scenarios among them) is there.
+pub(super) async fn coord_group_recover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let load = ctx.load().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let coords: Vec<(u64, u32)> = ctx.file.by_role("coord").map(|p| (p.id, p.pid)).collect();
+    for (id, _) in &coords {
+        local::kill(&ctx.file, *id, libc::SIGKILL)?;
+    }
+    poll(Duration::from_secs(10), "every coord to exit", || async {
+        (!coords.iter().any(|(_, pid)| local::running(*pid))).then_some(())
+    })
+    .await?;
+    for (id, _) in &coords {
+        let dir = ctx.coord_dir(*id);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("deleting {}", dir.display()))?;
+    }
+    // The data path without any coord.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t0 = Instant::now();
+    let recovered = crate::cluster::recover::run(Some(ctx.dir.to_path_buf()), None, false).await;
+    for (id, _) in &coords {
+        ctx.restart(*id).await?;
+    }
+    let lead = poll(Duration::from_secs(30), "a coord leader", || {
+        leader(&ctx.coord, &ctx.file)
+    })
+    .await;
+    let ddl = ctx.coord.create_alias(RECOVER_ALIAS, COLLECTION).await;
+    let serving_ms = t0.elapsed().as_millis() as u64;
+    let client = super::connect(&ctx.file.proxy).await?;
+    let alias = client
+        .describe_alias(super::scenarios::ALIAS)
+        .await
+        .unwrap_or_default();
+    let fault = "kill -9 of all three coords and their directories deleted; 3 s of load without coord; quiver coord recover --dir; the coords started again".to_string();
+    let mut r = ctx
+        .finish("every coord's directory lost", &fault, load)
+        .await?;
+    r.figure("recovered_and_ddl_ms", serving_ms);
+    r.check(
+        format!("quiver coord recover rebuilds every coord ({recovered:?})"),
+        recovered.is_ok(),
+    );
+    r.check(
+        format!("the rebuilt coords elect a leader ({lead:?}) and take DDL ({ddl:?})"),
+        lead.is_ok() && ddl.is_ok(),
+    );
+    r.check(
+        format!(
+            "the acknowledged metadata is back: alias {} names {COLLECTION} (got {alias:?})",
+            super::scenarios::ALIAS
+        ),
+        alias == COLLECTION,
+    );
+    r.check("0 failed searches", r.load.searches_failed == 0);
+    Ok(r)
+}

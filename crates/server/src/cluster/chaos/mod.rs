@@ -10,18 +10,21 @@
 //! 4. SIGSTOP the leader coord for 10 s, then SIGCONT;
 //! 5. coord state loss: a follower coord's directory deleted, started
 //!    again empty (not admitted, never votes), re-admitted;
-//! 6. quorum loss: two of three coords killed (DDL refused fast with
+//! 6. every coord's directory lost: all coords killed, their directories
+//!    deleted, rebuilt with `quiver coord recover` from the metadata
+//!    backups in the object store, started again;
+//! 7. quorum loss: two of three coords killed (DDL refused fast with
 //!    "no coord quorum", the data path goes on), then restarted;
-//! 7. connection flood: 10,000 silent TCP connections to the proxy while
+//! 8. connection flood: 10,000 silent TCP connections to the proxy while
 //!    new clients connect and search;
-//! 8. compaction under load: the same 2,000 keys rewritten 5 times (each
+//! 9. compaction under load: the same 2,000 keys rewritten 5 times (each
 //!    round flushed), then a manual compaction to the end: no failed
 //!    request, every key at its last version;
-//! 9. a mirrored alias with automatic failover: kill -9 every querynode of
-//!    the primary (flip, outage, nothing missing from the standby,
-//!    divergence back to 0 after they return, manual failback, alias
-//!    propagation p99);
-//! 10. kill -9 every process, start them all again.
+//! 10. a mirrored alias with automatic failover: kill -9 every querynode of
+//!     the primary (flip, outage, nothing missing from the standby,
+//!     divergence back to 0 after they return, manual failback, alias
+//!     propagation p99);
+//! 11. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
@@ -60,7 +63,8 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Runs only these scenarios (comma list of: leader, querynode,
-    /// datanode, sigstop, coord-state, quorum, flood, compaction, mirror,
+    /// datanode, sigstop, coord-state, coord-recover, quorum, flood,
+    /// compaction, mirror,
     /// restart-all).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,

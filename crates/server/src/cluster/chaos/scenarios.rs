@@ -17,7 +17,7 @@ use super::report::{Report, ScenarioReport};
 use crate::cluster::local::{self, ClusterFile, Shape};
 
 pub(super) const COLLECTION: &str = "chaos";
-const ALIAS: &str = "chaos_live";
+pub(super) const ALIAS: &str = "chaos_live";
 const SHAPE: Shape = Shape {
     coords: 3,
     datanodes: 2,
@@ -25,12 +25,13 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     "leader",
     "querynode",
     "datanode",
     "sigstop",
     "coord-state",
+    "coord-recover",
     "quorum",
     "flood",
     "compaction",
@@ -80,7 +81,7 @@ pub(super) async fn leader(coord: &CoordClient, file: &ClusterFile) -> Option<u6
 }
 
 pub(super) struct Ctx<'a> {
-    dir: &'a Path,
+    pub(super) dir: &'a Path,
     pub(super) file: ClusterFile,
     pub(super) coord: CoordClient,
     next_id: i64,
@@ -243,6 +244,9 @@ async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<Scenari
     }
     if wanted("coord-state") {
         reports.push(super::coord_state::coord_state_loss(ctx).await?);
+    }
+    if wanted("coord-recover") {
+        reports.push(super::coord_state::coord_group_recover(ctx).await?);
     }
     if wanted("quorum") {
         reports.push(super::quorum::quorum_loss(ctx).await?);
