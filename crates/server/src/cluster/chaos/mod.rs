@@ -15,22 +15,25 @@
 //!    backups in the object store, started again;
 //! 7. quorum loss: two of three coords killed (DDL refused fast with
 //!    "no coord quorum", the data path goes on), then restarted;
-//! 8. connection flood: 10,000 silent TCP connections to the proxy while
+//! 8. disk full: the object store's filesystem (a 256 MiB tmpfs, mounted
+//!    when run as root; skipped otherwise) filled, held full 3 s, then freed;
+//! 9. connection flood: 10,000 silent TCP connections to the proxy while
 //!    new clients connect and search;
-//! 9. compaction under load: the same 2,000 keys rewritten 5 times (each
-//!    round flushed), then a manual compaction to the end: no failed
-//!    request, every key at its last version;
-//! 10. a mirrored alias with automatic failover: kill -9 every querynode of
+//! 10. compaction under load: the same 2,000 keys rewritten 5 times (each
+//!     round flushed), then a manual compaction to the end: no failed
+//!     request, every key at its last version;
+//! 11. a mirrored alias with automatic failover: kill -9 every querynode of
 //!     the primary (flip, outage, nothing missing from the standby,
 //!     divergence back to 0 after they return, manual failback, alias
 //!     propagation p99);
-//! 11. kill -9 every process, start them all again.
+//! 12. kill -9 every process, start them all again.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
 
 mod compaction;
 mod coord_state;
+mod disk_full;
 mod flood;
 mod load;
 mod mirror;
@@ -63,7 +66,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub json: bool,
     /// Runs only these scenarios (comma list of: leader, querynode,
-    /// datanode, sigstop, coord-state, coord-recover, quorum, flood,
+    /// datanode, sigstop, coord-state, coord-recover, quorum, disk-full, flood,
     /// compaction, mirror,
     /// restart-all).
     #[arg(long, value_delimiter = ',')]

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use quiver_client::{CollectionSpec, ReadLevel, SearchParams};
 use quiver_coord::{CoordClient, Role};
 
@@ -25,7 +25,7 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "leader",
     "querynode",
     "datanode",
@@ -33,6 +33,7 @@ const ALL: [&str; 11] = [
     "coord-state",
     "coord-recover",
     "quorum",
+    "disk-full",
     "flood",
     "compaction",
     "mirror",
@@ -181,9 +182,22 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Resu
         }
     }
     let started = utc_now();
-    let file = local::up(dir, Shape { tls, ..SHAPE })
-        .await
-        .context("starting the cluster")?;
+    let wanted = |n: &str| only.is_empty() || only.iter().any(|o| o == n);
+    // The disk-full scenario needs the object store on a small filesystem
+    // from the start.
+    let small_fs = match wanted("disk-full") {
+        true => super::disk_full::mount(dir),
+        false => Err("not run".to_string()),
+    };
+    let file = match local::up(dir, Shape { tls, ..SHAPE }).await {
+        Ok(f) => f,
+        Err(e) => {
+            if let Ok(p) = &small_fs {
+                super::disk_full::unmount(p);
+            }
+            return Err(e.context("starting the cluster"));
+        }
+    };
     super::set_reach(&file)?;
     let coord = CoordClient::connect(file.coords(), file.coord_options()?).await?;
     let mut ctx = Ctx {
@@ -193,9 +207,12 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Resu
         next_id: 1,
         acked: Vec::new(),
     };
-    let result = run_scenarios(&mut ctx, only).await;
+    let result = run_scenarios(&mut ctx, only, &small_fs).await;
     if !keep {
         let _ = local::down(dir, Duration::from_secs(10)).await;
+        if let Ok(p) = &small_fs {
+            super::disk_full::unmount(p);
+        }
     }
     let scenarios = result?;
     Ok(Report {
@@ -217,7 +234,11 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Resu
     })
 }
 
-async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<ScenarioReport>> {
+async fn run_scenarios(
+    ctx: &mut Ctx<'_>,
+    only: &[String],
+    small_fs: &std::result::Result<std::path::PathBuf, String>,
+) -> Result<Vec<ScenarioReport>> {
     let client = super::connect(&ctx.file.proxy).await?;
     // Bounded by default, as a Milvus client creates it: the default-level
     // searches of the load read at Bounded.
@@ -250,6 +271,9 @@ async fn run_scenarios(ctx: &mut Ctx<'_>, only: &[String]) -> Result<Vec<Scenari
     }
     if wanted("quorum") {
         reports.push(super::quorum::quorum_loss(ctx).await?);
+    }
+    if wanted("disk-full") {
+        reports.push(super::disk_full::disk_full(ctx, small_fs).await?);
     }
     if wanted("flood") {
         reports.push(super::flood::connection_flood(ctx).await?);
