@@ -73,11 +73,16 @@ pub struct CoordClientOptions {
     pub tls: Option<quiver_rpc::ClusterTls>,
 }
 
+/// A [`CoordClientOptions::attempt_timeout`] by default: how long a call
+/// may be held by one coord that does not answer (a stopped process) before
+/// the client asks the next one.
+pub(crate) const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(4);
+
 impl Default for CoordClientOptions {
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(15),
-            attempt_timeout: Duration::from_secs(4),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             connect_timeout: Duration::from_millis(500),
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_millis(500),

@@ -35,6 +35,10 @@ pub struct NodeHealth {
     pub last_seen_ms: Option<u64>,
 }
 
+/// How much longer than a lease a new leader waits for a node's first
+/// heartbeat before counting it dead.
+const TAKEOVER_EXTRA: Duration = crate::remote::DEFAULT_ATTEMPT_TIMEOUT;
+
 /// Last heartbeats seen by this coord while it leads.
 #[derive(Default)]
 pub(crate) struct Leases {
@@ -147,9 +151,15 @@ impl Leases {
                 (ago < lease, Some(ago))
             }
             None => {
-                let grace = t
-                    .leader_since
-                    .is_some_and(|since| now.saturating_duration_since(since) < lease);
+                // A node not heard from since this coord took over: live
+                // for a lease plus the time its heartbeats may be held by the
+                // coord that led before (a stopped one answers nothing: a
+                // client moves on after an attempt timeout). A grace of one
+                // lease moved every replica away when the old leader was
+                // SIGSTOPped (chaos `sigstop`).
+                let grace = t.leader_since.is_some_and(|since| {
+                    now.saturating_duration_since(since) < lease + TAKEOVER_EXTRA
+                });
                 (grace, None)
             }
         }
