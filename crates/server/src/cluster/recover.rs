@@ -92,3 +92,64 @@ fn move_aside(dir: &Path) -> Result<()> {
     println!("moved {} aside to {}", dir.display(), aside.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use quiver_common::{CollectionSchema, Metric};
+    use quiver_coord::{Coord, MetaOps};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    /// `quiver coord recover --coord-config FILE`: a coord's directory is
+    /// rebuilt from the backups its `store` holds, opens, and holds what was
+    /// acknowledged; a directory with state is refused unless `--force`.
+    #[tokio::test]
+    async fn a_coord_directory_is_rebuilt_from_its_config_s_store() -> anyhow::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let objects = tmp.path().join("objects");
+        let store = quiver_storage::open_local_store(&objects)?;
+        let old_dir = tmp.path().join("old");
+        let coord = Coord::open(&old_dir, 1).await?;
+        let stop = CancellationToken::new();
+        backup::spawn(&coord, store.clone(), Duration::from_secs(5), stop.clone());
+        coord
+            .create_collection(CollectionSchema::simple("kept", 4), 1, Metric::L2, None)
+            .await?;
+        stop.cancel();
+        coord.shutdown().await?;
+
+        let dir = tmp.path().join("coord-1");
+        let toml = tmp.path().join("coord-1.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "id = 1\ndir = {dir:?}\nmembers = [{{ id = 1, addr = \"127.0.0.1:1\" }}]\n\
+                 store = {{ kind = \"local\", path = {objects:?} }}\n"
+            ),
+        )?;
+        run(None, Some(toml.clone()), false).await?;
+        // Rebuilt once: a second run finds state there and refuses...
+        assert!(run(None, Some(toml.clone()), false).await.is_err());
+        // ... unless told to move it aside.
+        run(None, Some(toml), true).await?;
+        let moved = std::fs::read_dir(tmp.path())?
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("coord-1.before-recover-")
+            });
+        assert!(moved, "the old directory is kept aside");
+
+        let coord = Coord::open(&dir, 1).await?;
+        assert!(
+            coord.state().collection("kept").is_some(),
+            "acknowledged metadata back"
+        );
+        coord.shutdown().await?;
+        Ok(())
+    }
+}
