@@ -232,11 +232,24 @@ async fn a_leader_cut_off_from_its_peers_cannot_commit() -> Result<()> {
     )
     .await?;
     // It no longer leads in the term it was cut off in (under load it may
-    // legitimately win a later election).
-    let now = cluster.coord(stale).status();
+    // legitimately win a later election). Its status comes from Raft's
+    // metrics, published after the state it applied: wait for them.
+    let stepped_down = wait_for(
+        Duration::from_secs(10),
+        "the stale leader's status to leave its old term",
+        || {
+            let old = old.clone();
+            async move {
+                let now = old.status();
+                now.role != Role::Leader || now.term > stale_term
+            }
+        },
+    )
+    .await;
     assert!(
-        now.role != Role::Leader || now.term > stale_term,
-        "the cut-off leader still leads in its old term {stale_term}: {now:?}"
+        stepped_down.is_ok(),
+        "the cut-off leader still leads in its old term {stale_term}: {:?}",
+        cluster.coord(stale).status()
     );
     for id in [1, 2, 3] {
         let state = cluster.coord(id).state();
