@@ -22,6 +22,29 @@ fn rows(first: i64, n: usize) -> RowBatch {
     }
 }
 
+/// A datanode over `store` with collection `id` (2-d, one shard) open on it.
+async fn open(
+    config: DataNodeConfig,
+    store: Arc<dyn ObjectStore>,
+    meta: Arc<MemMeta>,
+    id: u64,
+) -> (DataNode, ShardId) {
+    let node = DataNode::new(config, store, meta, CancellationToken::new()).expect("node");
+    let info = CollectionInfo {
+        id,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let shard = ShardId {
+        collection_id: id,
+        shard: 0,
+    };
+    (node, shard)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_whose_refused_write_landed_reopens_itself_with_a_new_epoch() {
     let fs = Arc::new(FailingStore::default());
@@ -31,19 +54,7 @@ async fn a_shard_whose_refused_write_landed_reopens_itself_with_a_new_epoch() {
         wal_retry_ms: 0,
         ..DataNodeConfig::default()
     };
-    let node = DataNode::new(config, store, meta, CancellationToken::new()).expect("node");
-    let info = CollectionInfo {
-        id: 1,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Flat,
-    };
-    let shard = ShardId {
-        collection_id: 1,
-        shard: 0,
-    };
-    node.open_shard(&info, 0).await.expect("open");
+    let (node, shard) = open(config, store, meta, 1).await;
     let first_epoch = node.shard_epoch(shard).expect("epoch");
     node.write(shard, WriteOp::Upsert(rows(0, 10)))
         .await
@@ -112,25 +123,7 @@ async fn a_full_disk_costs_writes_not_reads_and_heals_without_a_reopen() {
     let fs = Arc::new(FailingStore::default());
     let store: Arc<dyn ObjectStore> = fs.clone();
     let meta = Arc::new(MemMeta::default());
-    let node = DataNode::new(
-        DataNodeConfig::default(),
-        store,
-        meta,
-        CancellationToken::new(),
-    )
-    .expect("node");
-    let info = CollectionInfo {
-        id: 2,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Flat,
-    };
-    let shard = ShardId {
-        collection_id: 2,
-        shard: 0,
-    };
-    node.open_shard(&info, 0).await.expect("open");
+    let (node, shard) = open(DataNodeConfig::default(), store, meta, 2).await;
     let epoch = node.shard_epoch(shard).expect("epoch");
     node.write(shard, WriteOp::Upsert(rows(0, 10)))
         .await
@@ -203,25 +196,7 @@ async fn writes_faster_than_sealing_are_refused_with_overloaded_until_it_catches
         min_index_rows: 1_000_000,
         ..DataNodeConfig::default()
     };
-    let node = DataNode::new(
-        config,
-        store,
-        Arc::new(MemMeta::default()),
-        CancellationToken::new(),
-    )
-    .expect("node");
-    let info = CollectionInfo {
-        id: 3,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Flat,
-    };
-    let shard = ShardId {
-        collection_id: 3,
-        shard: 0,
-    };
-    node.open_shard(&info, 0).await.expect("open");
+    let (node, shard) = open(config, store, Arc::new(MemMeta::default()), 3).await;
     fs.fail_puts_under(Some("segments/"));
     node.write(shard, WriteOp::Upsert(rows(0, 100)))
         .await
@@ -278,25 +253,7 @@ async fn a_datanode_at_its_memory_limit_refuses_writes_and_applies_none() {
         ..DataNodeConfig::default()
     };
     let store: Arc<dyn ObjectStore> = Arc::new(FailingStore::default());
-    let node = DataNode::new(
-        config,
-        store,
-        Arc::new(MemMeta::default()),
-        CancellationToken::new(),
-    )
-    .expect("node");
-    let info = CollectionInfo {
-        id: 4,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Flat,
-    };
-    let shard = ShardId {
-        collection_id: 4,
-        shard: 0,
-    };
-    node.open_shard(&info, 0).await.expect("open");
+    let (node, shard) = open(config, store, Arc::new(MemMeta::default()), 4).await;
     let e = node
         .write(shard, WriteOp::Upsert(rows(0, 10)))
         .await

@@ -3,8 +3,9 @@
 //! plus the growing data it follows live from the shard's datanode. A search
 //! waits until the shard has applied its guarantee timestamp, then covers
 //! sealed + growing minus deleted and superseded rows. Searches run on
-//! blocking threads (large scans fan out over a scan pool), and the stream
-//! is applied off the runtime too, never blocking the network (node.rs).
+//! blocking threads (large scans fan out over a scan pool); the stream waits
+//! for searches that hold the view on a blocking thread too, never blocking
+//! the network (node.rs, replica.rs).
 
 mod config;
 mod growing;

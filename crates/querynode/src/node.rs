@@ -137,7 +137,7 @@ impl QueryNode {
     /// Runs a request on a blocking thread once one of the request slots is
     /// free; `f` gets the scan pool for its parallel parts. The slot is held
     /// until `f` returns, even when the caller gave up meanwhile.
-    async fn on_pool<T: Send + 'static>(
+    async fn run_request<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rayon::ThreadPool) -> T + Send + 'static,
     ) -> Result<T> {
@@ -169,7 +169,7 @@ impl QueryClient for QueryNode {
                 format!("query vectors must have dim {dim}"),
             ));
         }
-        self.on_pool(move |pool| {
+        self.run_request(move |pool| {
             let view = r.view.read();
             let proj = Projection {
                 fields: &req.output_fields,
@@ -185,7 +185,7 @@ impl QueryClient for QueryNode {
 
     async fn query(&self, req: ShardQuery) -> Result<QueryResult> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
-        self.on_pool(move |_| {
+        self.run_request(move |_| {
             let view = r.view.read();
             let proj = Projection {
                 fields: &req.output_fields,
@@ -198,7 +198,7 @@ impl QueryClient for QueryNode {
 
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
         let r = self.ready(shard, guarantee_ts).await?;
-        self.on_pool(move |_| r.view.read().live_rows() as u64)
+        self.run_request(move |_| r.view.read().live_rows() as u64)
             .await
     }
 
@@ -210,6 +210,6 @@ impl QueryClient for QueryNode {
             ));
         }
         let r = self.ready(req.shard, req.guarantee_ts).await?;
-        self.on_pool(move |_| r.view.read().digest(&req)).await
+        self.run_request(move |_| r.view.read().digest(&req)).await
     }
 }

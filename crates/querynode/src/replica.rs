@@ -146,12 +146,17 @@ impl ShardReplica {
         Ok(())
     }
 
-    /// Changes the view under its write lock, on a blocking thread: the lock
-    /// waits for the searches reading it, which must not stall the runtime.
+    /// Changes the view under its write lock: at once when no search holds
+    /// it (the common case: a mutation becomes visible without a thread
+    /// hop), else on a blocking thread, since the lock then waits for the
+    /// searches reading it and that must not stall the runtime.
     async fn write_view<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut ShardView) -> T + Send + 'static,
     ) -> Result<T> {
+        if let Some(mut view) = self.view.try_write() {
+            return Ok(f(&mut view));
+        }
         let me = self.clone();
         tokio::task::spawn_blocking(move || f(&mut me.view.write()))
             .await
