@@ -98,15 +98,16 @@ def test_alias_errors(client, name):
     make(client, name)
     try:
         client.create_alias(name, alias)
-        # The same alias again, an alias that is a collection's name, a missing target.
-        expect_error(lambda: client.create_alias(name, alias), 1100, alias)
-        expect_error(lambda: client.create_alias(name, name), 1100, name)
+        # The same alias again (1602, alias already exist), an alias that is a collection's
+        # name (1601, alias and collection name conflict), a missing target.
+        expect_error(lambda: client.create_alias(name, alias), 1602, "alias already exist", alias)
+        expect_error(lambda: client.create_alias(name, name), 1601, "name conflict", name)
         expect_error(lambda: client.create_alias("no_such_collection", fresh_name("a")), 100, "no_such_collection")
         expect_error(lambda: client.alter_alias("no_such_collection", alias), 100, "no_such_collection")
         expect_error(lambda: client.alter_alias(name, "no_such_alias"), 1600, "no_such_alias")
         expect_error(lambda: client.describe_alias("no_such_alias"), 1600, "no_such_alias")
         # A collection cannot take a name that is an alias.
-        expect_error(lambda: client.create_collection(alias, dimension=3), 1100, alias)
+        expect_error(lambda: client.create_collection(alias, dimension=3), 1601, alias)
         assert client.describe_alias(alias)["collection_name"] == name
     finally:
         client.drop_alias(alias)

@@ -23,7 +23,7 @@ pub use digest::{
 };
 pub use meta::{
     CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
-    CreateCollection, IndexKind, MetaClient, SegmentInfo, ShardId,
+    CreateCollection, IndexKind, IndexProgress, IndexSpec, MetaClient, SegmentInfo, ShardId,
 };
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,

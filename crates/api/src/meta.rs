@@ -30,6 +30,9 @@ pub enum IndexKind {
         m: usize,
         ef_construction: usize,
     },
+    /// No index yet (Milvus: created without one): segments are sealed
+    /// without a graph, and the collection cannot be loaded until one is set.
+    None,
 }
 
 /// What a data or query node needs to know about a collection.
@@ -40,6 +43,11 @@ pub struct CollectionInfo {
     pub shards: u32,
     pub metric: Metric,
     pub index: IndexKind,
+    /// Bumped by every index change (CreateIndex after DropIndex, or on a
+    /// collection created without one); a segment built under another
+    /// version is re-indexed by its shard's owner.
+    #[serde(default)]
+    pub index_version: u64,
 }
 
 /// A sealed segment as registered in coord's catalog.
@@ -53,6 +61,9 @@ pub struct SegmentInfo {
     /// The last WAL sequence number the segment covers.
     pub wal_seq: u64,
     pub has_index: bool,
+    /// The collection's `index_version` its index was built under.
+    #[serde(default)]
+    pub index_version: u64,
 }
 
 /// Coord as seen by the data path.
@@ -87,6 +98,13 @@ pub trait MetaClient: Send + Sync {
         output: Option<SegmentInfo>,
         job: Option<u64>,
     ) -> Result<()>;
+    /// The collection as coord's metadata has it now (its current index and
+    /// metric), where this client can tell; `None`: use what the shard was
+    /// opened with.
+    fn collection(&self, id: CollectionId) -> Option<CollectionInfo> {
+        let _ = id;
+        None
+    }
     /// The shard's current owner epoch (0: no owner), read linearizably.
     async fn shard_epoch(&self, shard: ShardId) -> Result<u64>;
     /// Manual compactions waiting for this shard's owner, oldest first.
@@ -202,6 +220,28 @@ pub trait CatalogClient: Send + Sync {
     async fn release_collection(&self, name_or_alias: &str) -> Result<()>;
     /// Whether reads of the collection are served (false once released).
     fn is_loaded(&self, name_or_alias: &str) -> bool;
+    /// Sets the vector index of a collection that has none (Milvus
+    /// CreateIndex; the same index again changes nothing): a new index
+    /// version whose segments the shards' owners build in the background.
+    async fn set_index(&self, name_or_alias: &str, index: IndexSpec) -> Result<()> {
+        let _ = (name_or_alias, index);
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change indexes".into(),
+        ))
+    }
+    /// Drops the vector index of a released collection (Milvus DropIndex).
+    async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
+        let _ = name_or_alias;
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change indexes".into(),
+        ))
+    }
+    /// The name of the collection's index, and the rows of its sealed
+    /// segments built under it and in all (DescribeIndex's indexed / total).
+    fn index_progress(&self, name_or_alias: &str) -> Option<IndexProgress> {
+        let _ = name_or_alias;
+        None
+    }
     /// Starts a manual compaction of every shard of a collection (by name or
     /// alias); returns its id.
     async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {
@@ -232,6 +272,27 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change users or roles".into(),
         ))
     }
+}
+
+/// A vector index as CreateIndex asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSpec {
+    pub kind: IndexKind,
+    pub metric: Metric,
+    /// Empty: the field's name.
+    pub index_name: String,
+}
+
+/// A collection's current index: its name and how far its build got.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexProgress {
+    pub index_name: String,
+    /// Rows of sealed segments built under the current index.
+    pub indexed_rows: u64,
+    /// Rows of all sealed segments.
+    pub total_rows: u64,
+    /// Sealed segments still to be built.
+    pub pending_segments: u64,
 }
 
 /// Creation and last-change times of a collection, as hybrid timestamps

@@ -10,6 +10,19 @@ pub enum ErrorKind {
     /// The collection exists but was released: reads wait for a load.
     NotLoaded,
     AlreadyExists,
+    /// The collection (or field) has no such index, or none at all.
+    IndexNotFound,
+    AliasNotFound,
+    /// An alias of that name exists already.
+    AliasExists,
+    /// An alias named like a collection, or a collection like an alias.
+    NameConflict,
+    /// A field name breaks a naming rule (reserved word, `$meta`, characters).
+    FieldNameInvalid,
+    /// The request cannot be done in the collection's current state (drop
+    /// the index of a loaded collection, load one without an index, a second
+    /// different index): Milvus answers these with its code 65535.
+    StateConflict,
     /// A transient condition (no owner yet, node starting); retry may help.
     Unavailable,
     /// The writer lost ownership (a newer epoch exists).
@@ -40,6 +53,20 @@ pub enum Error {
     NotLoaded(String),
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    #[error("index not found: {0}")]
+    IndexNotFound(String),
+    #[error("alias not found: {0}")]
+    AliasNotFound(String),
+    #[error("alias already exist: {0}")]
+    AliasExists(String),
+    #[error("alias and collection name conflict: {0}")]
+    NameConflict(String),
+    /// `field` names the request field; `rule` the naming rule broken.
+    #[error("field name invalid: {field}: {rule}")]
+    FieldNameInvalid { field: String, rule: String },
+    /// The message says what conflicts and what to do first.
+    #[error("{0}")]
+    StateConflict(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("fenced: {0}")]
@@ -74,6 +101,12 @@ impl Error {
             Error::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
             Error::NotLoaded(_) => ErrorKind::NotLoaded,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::IndexNotFound(_) => ErrorKind::IndexNotFound,
+            Error::AliasNotFound(_) => ErrorKind::AliasNotFound,
+            Error::AliasExists(_) => ErrorKind::AliasExists,
+            Error::NameConflict(_) => ErrorKind::NameConflict,
+            Error::FieldNameInvalid { .. } => ErrorKind::FieldNameInvalid,
+            Error::StateConflict(_) => ErrorKind::StateConflict,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Fenced(_) => ErrorKind::Fenced,
             Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,

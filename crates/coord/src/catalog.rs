@@ -27,6 +27,7 @@ pub fn segment_info(s: &SegmentMeta) -> SegmentInfo {
         max_ts: s.max_ts,
         wal_seq: s.wal_seq,
         has_index: s.has_index,
+        index_version: s.index_version,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn segment_meta(s: &SegmentInfo) -> SegmentMeta {
         max_ts: s.max_ts,
         wal_seq: s.wal_seq,
         has_index: s.has_index,
+        index_version: s.index_version,
     }
 }
 
@@ -53,8 +55,10 @@ pub fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
                 m: m as usize,
                 ef_construction: ef_construction as usize,
             },
-            IndexKind::Flat | IndexKind::None => quiver_api::IndexKind::Flat,
+            IndexKind::Flat => quiver_api::IndexKind::Flat,
+            IndexKind::None => quiver_api::IndexKind::None,
         },
+        index_version: meta.index_version,
     }
 }
 
@@ -142,6 +146,19 @@ impl Catalog {
     }
 }
 
+/// The catalog's index kind of a role-interface one.
+fn coord_index_kind(kind: quiver_api::IndexKind) -> Result<IndexKind> {
+    Ok(match kind {
+        quiver_api::IndexKind::Flat => IndexKind::Flat,
+        quiver_api::IndexKind::None => IndexKind::None,
+        quiver_api::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
+            m: u32::try_from(m).map_err(|_| Error::invalid("params.M", "too large"))?,
+            ef_construction: u32::try_from(ef_construction)
+                .map_err(|_| Error::invalid("params.efConstruction", "too large"))?,
+        },
+    })
+}
+
 fn context(e: Error, what: &str) -> Error {
     match e {
         Error::Io(m) => Error::Io(format!("{what}: {m}")),
@@ -205,6 +222,10 @@ impl MetaClient for Catalog {
             .await
     }
 
+    fn collection(&self, id: quiver_common::CollectionId) -> Option<CollectionInfo> {
+        self.coord.state().collection_by_id(id).map(collection_info)
+    }
+
     async fn shard_epoch(&self, shard: ShardId) -> Result<u64> {
         Ok(self
             .coord
@@ -232,31 +253,73 @@ impl MetaClient for Catalog {
 impl CatalogClient for Catalog {
     /// Creates the collection, loaded with one replica per shard (the front
     /// door serves a collection from its creation until it is released).
+    /// Without an index (`IndexKind::None`, Milvus's CreateCollection) it is
+    /// writable but not loaded until CreateIndex and LoadCollection.
     async fn create_collection(&self, req: CreateCollection) -> Result<CollectionInfo> {
         let field = req.schema.vector_field().name.clone();
-        let kind = match req.index {
-            quiver_api::IndexKind::Flat => IndexKind::Flat,
-            quiver_api::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
-                m: u32::try_from(m).map_err(|_| Error::invalid("index.m", "too large"))?,
-                ef_construction: u32::try_from(ef_construction)
-                    .map_err(|_| Error::invalid("index.ef_construction", "too large"))?,
-            },
-        };
         let index = IndexSpec {
-            kind,
+            kind: coord_index_kind(req.index)?,
             field_name: field.clone(),
             index_name: field,
         };
+        let indexed = index.kind != IndexKind::None;
         let meta = self
             .coord
             .create_collection(req.schema, req.shards, req.metric, Some(index))
             .await?;
-        self.coord.set_loaded(&meta.name, true, None).await?;
+        if indexed {
+            self.coord.set_loaded(&meta.name, true, None).await?;
+        }
         let info = collection_info(&meta);
         if let Some(local) = &self.local {
-            local.serve(&info, true).await?;
+            local.serve(&info, indexed).await?;
         }
         Ok(info)
+    }
+
+    async fn set_index(&self, name_or_alias: &str, index: quiver_api::IndexSpec) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        let spec = IndexSpec {
+            kind: coord_index_kind(index.kind)?,
+            field_name: meta.index.field_name.clone(),
+            index_name: index.index_name,
+        };
+        self.coord
+            .set_index(&meta.name, spec, Some(index.metric))
+            .await
+    }
+
+    async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.drop_index(&meta.name).await
+    }
+
+    fn index_progress(&self, name_or_alias: &str) -> Option<quiver_api::IndexProgress> {
+        let state = self.coord.state();
+        let meta = state.collection(name_or_alias)?;
+        let mut p = quiver_api::IndexProgress {
+            index_name: meta.index.index_name.clone(),
+            ..Default::default()
+        };
+        for catalog in state
+            .segments
+            .get(&meta.id)
+            .into_iter()
+            .flat_map(|s| s.values())
+        {
+            for seg in &catalog.segments {
+                p.total_rows += seg.rows;
+                // Only a graph index is built per segment: exact search
+                // needs no build.
+                let hnsw = matches!(meta.index.kind, IndexKind::Hnsw { .. });
+                if !hnsw || seg.index_version == meta.index_version {
+                    p.indexed_rows += seg.rows;
+                } else {
+                    p.pending_segments += 1;
+                }
+            }
+        }
+        Some(p)
     }
 
     async fn load_collection(&self, name_or_alias: &str, replicas: Option<u32>) -> Result<()> {

@@ -22,10 +22,13 @@ pub enum MetaCommand {
     DropCollection {
         name: String,
     },
-    /// By name or alias.
+    /// By name or alias. `metric`: the metric the index is built with
+    /// (None keeps the collection's).
     SetIndex {
         collection: String,
         index: IndexSpec,
+        #[serde(default)]
+        metric: Option<Metric>,
     },
     /// By name or alias; refused while the collection is loaded.
     DropIndex {

@@ -18,6 +18,15 @@ pub enum RuleError {
     },
     AlreadyExists(String),
     CollectionNotFound(String),
+    /// Loading a collection without an index; a field without one.
+    IndexNotFound(String),
+    AliasNotFound(String),
+    AliasExists(String),
+    /// An alias named like a collection, or the other way round.
+    NameConflict(String),
+    /// Not possible in the collection's current state (the message is
+    /// Milvus's for the case).
+    StateConflict(String),
     /// The caller's fencing epoch is not the shard's current one: a newer
     /// owner exists (or the caller never owned the shard).
     Fenced(String),
@@ -38,6 +47,13 @@ impl fmt::Display for RuleError {
             RuleError::InvalidArgument { field, rule } => write!(f, "invalid {field}: {rule}"),
             RuleError::AlreadyExists(what) => write!(f, "already exists: {what}"),
             RuleError::CollectionNotFound(what) => write!(f, "collection not found: {what}"),
+            RuleError::IndexNotFound(what) => write!(f, "index not found: {what}"),
+            RuleError::AliasNotFound(what) => write!(f, "alias not found: {what}"),
+            RuleError::AliasExists(what) => write!(f, "alias already exist: {what}"),
+            RuleError::NameConflict(what) => {
+                write!(f, "alias and collection name conflict: {what}")
+            }
+            RuleError::StateConflict(what) => write!(f, "{what}"),
             RuleError::Fenced(what) => write!(f, "fenced: {what}"),
         }
     }
@@ -50,7 +66,8 @@ impl From<quiver_common::Error> for RuleError {
     /// `InvalidArgument`; anything else is reported against the schema.
     fn from(e: quiver_common::Error) -> Self {
         match e {
-            quiver_common::Error::InvalidArgument { field, rule } => {
+            quiver_common::Error::InvalidArgument { field, rule }
+            | quiver_common::Error::FieldNameInvalid { field, rule } => {
                 RuleError::InvalidArgument { field, rule }
             }
             other => RuleError::invalid("schema", other.to_string()),
@@ -125,6 +142,11 @@ impl From<RuleError> for quiver_common::Error {
             }
             RuleError::AlreadyExists(what) => quiver_common::Error::AlreadyExists(what),
             RuleError::CollectionNotFound(what) => quiver_common::Error::CollectionNotFound(what),
+            RuleError::IndexNotFound(what) => quiver_common::Error::IndexNotFound(what),
+            RuleError::AliasNotFound(what) => quiver_common::Error::AliasNotFound(what),
+            RuleError::AliasExists(what) => quiver_common::Error::AliasExists(what),
+            RuleError::NameConflict(what) => quiver_common::Error::NameConflict(what),
+            RuleError::StateConflict(what) => quiver_common::Error::StateConflict(what),
             RuleError::Fenced(what) => quiver_common::Error::Fenced(what),
         }
     }

@@ -175,9 +175,21 @@ pub trait MetaOps: CoordApi {
             .await
     }
 
-    async fn set_index(&self, collection: &str, index: IndexSpec) -> Result<()> {
+    /// Sets the index of a collection that has none (or the same one
+    /// again); `metric` None keeps the collection's metric.
+    async fn set_index(
+        &self,
+        collection: &str,
+        index: IndexSpec,
+        metric: Option<Metric>,
+    ) -> Result<()> {
         let collection = collection.into();
-        self.done(MetaCommand::SetIndex { collection, index }).await
+        self.done(MetaCommand::SetIndex {
+            collection,
+            index,
+            metric,
+        })
+        .await
     }
 
     async fn drop_index(&self, collection: &str) -> Result<()> {

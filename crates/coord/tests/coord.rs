@@ -33,6 +33,7 @@ fn seg(id: u64, wal_seq: u64) -> SegmentMeta {
         max_ts: 9,
         wal_seq,
         has_index: true,
+        index_version: 0,
     }
 }
 
@@ -54,7 +55,7 @@ async fn populate(coord: &Coord) -> Result<u64> {
             Some(hnsw()),
         )
         .await?;
-    coord.set_index("feed_a", hnsw()).await?;
+    coord.set_index("feed_a", hnsw(), None).await?;
     coord.set_loaded("feed_a", true, None).await?;
     let e1 = coord.create_alias("feed", "feed_a").await?;
     let e2 = coord.alter_alias("feed", "feed_b").await?;

@@ -277,6 +277,7 @@ async fn shards_follow_live_nodes_across_node_and_leader_failures() -> Result<()
         max_ts: 1,
         wal_seq: 1,
         has_index: false,
+        index_version: 0,
     };
     let err = client
         .register_segments(c, moved, old_epoch, vec![seg.clone()], 1)

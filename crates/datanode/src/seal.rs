@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{
-    CollectionSchema, Column, Error, Mutation, PrimaryKey, Result, ScalarValue, Timestamp, Vectors,
+    CollectionSchema, Column, Error, Metric, Mutation, PrimaryKey, Result, ScalarValue, Timestamp,
+    Vectors,
 };
 use quiver_index::{HnswIndex, HnswParams};
 use quiver_storage::{ObjectStore, SegmentData, put_segment};
@@ -107,9 +108,11 @@ async fn seal_once(
     })
     .await
     .map_err(|e| Error::Internal(format!("segment build task: {e}")))?;
-    let index = match ctx.info.index {
+    let now = current_index(ctx, meta);
+    let index = match now.kind {
         IndexKind::Hnsw { m, ef_construction } if data.pks.len() >= ctx.config.min_index_rows => {
-            Some(build_index(ctx, &data, m, ef_construction, ctx.config.index_threads).await?)
+            let threads = ctx.config.index_threads;
+            Some(build_index(&data, now.metric, m, ef_construction, threads).await?)
         }
         _ => None,
     };
@@ -119,6 +122,7 @@ async fn seal_once(
         max_ts: cut_ts,
         wal_seq: cut_seq,
         has_index: index.is_some(),
+        index_version: now.version,
     };
     // In flight until registered: garbage collection must not take it.
     ctx.in_flight.lock().insert(segment_id);
@@ -177,15 +181,33 @@ async fn seal_once(
     Ok(())
 }
 
+/// A collection's index as coord has it now: the shard may have been opened
+/// before a CreateIndex or DropIndex.
+pub(crate) struct CurrentIndex {
+    pub kind: IndexKind,
+    pub metric: Metric,
+    /// What segments built with it record (`SegmentInfo::index_version`).
+    pub version: u64,
+}
+
+pub(crate) fn current_index(ctx: &ShardCtx, meta: &dyn MetaClient) -> CurrentIndex {
+    let fresh = meta.collection(ctx.id.collection_id);
+    let info = fresh.as_ref().unwrap_or(&ctx.info);
+    CurrentIndex {
+        kind: info.index,
+        metric: info.metric,
+        version: info.index_version,
+    }
+}
+
 pub(crate) async fn build_index(
-    ctx: &ShardCtx,
     data: &SegmentData,
+    metric: Metric,
     m: usize,
     ef_construction: usize,
     threads: usize,
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
-    let metric = ctx.info.metric;
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A thread of its own at a lower CPU priority (inherited by the build's
     // worker threads): searches and writes preempt index builds.

@@ -36,6 +36,7 @@ async fn open(
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {

@@ -41,6 +41,7 @@ async fn segments_are_bounded_and_writers_wait_for_sealing() {
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {
@@ -110,6 +111,7 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     };
     let shard = ShardId {
         collection_id: 1,

@@ -1,10 +1,7 @@
 //! Collection DDL: Create / Drop / Has / Describe / ShowCollections.
 //!
-//! Milvus creates a collection without a metric and indexes it later; Quiver
-//! fixes the metric and index at creation. A collection created through this
-//! door starts with [`DEFAULT_METRIC`] and [`DEFAULT_INDEX`]; CreateIndex then
-//! re-creates it with the requested metric while it is still empty (see
-//! [`super::index`]).
+//! As in Milvus, a collection is created without an index (not loaded, its
+//! writes land) and indexed later with any metric (see [`super::index`]).
 
 use quiver_api::{CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
 use quiver_common::{Error, Metric, Result, ts_physical_ms};
@@ -18,7 +15,9 @@ use super::schema::{schema_from_bytes, schema_to_proto};
 use super::search::{level_from_proto, level_to_proto};
 use super::status::{failure, status_of, success};
 
+/// The metric a collection records until CreateIndex sets its own.
 pub const DEFAULT_METRIC: Metric = Metric::L2;
+/// What AUTOINDEX (and index types Quiver serves with its graph) builds.
 pub const DEFAULT_INDEX: IndexKind = IndexKind::Hnsw {
     m: 16,
     ef_construction: 200,
@@ -57,7 +56,7 @@ impl MilvusFront {
                 schema: schema.clone(),
                 shards,
                 metric: DEFAULT_METRIC,
-                index: DEFAULT_INDEX,
+                index: IndexKind::None,
             })
             .await;
         match result {

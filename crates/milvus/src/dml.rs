@@ -11,8 +11,9 @@ use quiver_proto::schema::{FieldData, IDs};
 use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
 use super::filter;
 use super::schema::DYNAMIC_COLUMN;
-use super::status::{failure, schema_mismatch, success};
+use super::status::{failure, schema_mismatch, success_with_cost};
 use super::{MilvusFront, check_partitions};
+use prost::Message;
 use quiver_proxy::WriteResult;
 
 /// Builds the batch of an Insert / Upsert (keys left empty when absent).
@@ -128,7 +129,19 @@ pub(crate) fn decode_rows(
     Ok(rows)
 }
 
-fn mutation(info: &CollectionInfo, r: Result<WriteResult>, kind: Kind) -> MutationResult {
+/// Whether a key occurs twice (Milvus refuses such an upsert batch).
+fn has_duplicate(pks: &[quiver_common::PrimaryKey]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(pks.len());
+    !pks.iter().all(|pk| seen.insert(pk))
+}
+
+/// The answer to a write of `bytes` (its encoded request).
+fn mutation(
+    info: &CollectionInfo,
+    r: Result<WriteResult>,
+    kind: Kind,
+    bytes: usize,
+) -> MutationResult {
     match r {
         Ok(w) => {
             let n = w.pks.len() as i64;
@@ -144,7 +157,7 @@ fn mutation(info: &CollectionInfo, r: Result<WriteResult>, kind: Kind) -> Mutati
                 Kind::Insert | Kind::Upsert => (ids(&w.pks, &info.schema), (0..n as u32).collect()),
             };
             MutationResult {
-                status: Some(success()),
+                status: Some(success_with_cost(bytes + w.pks.len() * 16)),
                 i_ds: Some(i_ds),
                 succ_index,
                 insert_cnt,
@@ -192,7 +205,7 @@ impl MilvusFront {
     }
 
     pub(crate) async fn insert(&self, req: InsertRequest) -> MutationResult {
-        let _shared = self.index_ddl.read().await;
+        let bytes = req.encoded_len();
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
@@ -206,11 +219,11 @@ impl MilvusFront {
             Ok(rows) => self.proxy.insert(&info.schema.name, rows).await,
             Err(e) => Err(e),
         };
-        mutation(&info, r, Kind::Insert)
+        mutation(&info, r, Kind::Insert, bytes)
     }
 
     pub(crate) async fn upsert(&self, req: UpsertRequest) -> MutationResult {
-        let _shared = self.index_ddl.read().await;
+        let bytes = req.encoded_len();
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
@@ -225,20 +238,24 @@ impl MilvusFront {
                 &info.schema.primary_field().name,
                 "missing: an upsert needs the primary keys",
             )),
+            Ok(rows) if has_duplicate(&rows.pks) => Err(Error::invalid(
+                &info.schema.primary_field().name,
+                "duplicate primary keys are not allowed in the same batch",
+            )),
             Ok(rows) => self.proxy.upsert(&info.schema.name, rows).await,
             Err(e) => Err(e),
         };
-        mutation(&info, r, Kind::Upsert)
+        mutation(&info, r, Kind::Upsert, bytes)
     }
 
     pub(crate) async fn delete(&self, req: DeleteRequest) -> MutationResult {
-        let _shared = self.index_ddl.read().await;
+        let bytes = req.encoded_len();
         let info = match self.proxy.describe(&req.collection_name) {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
         let r = self.delete_where(&info, &req).await;
-        mutation(&info, r, Kind::Delete)
+        mutation(&info, r, Kind::Delete, bytes)
     }
 
     /// Deletes the rows `expr` selects: the keys it names (`pk in [..]`), else

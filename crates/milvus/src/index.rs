@@ -1,25 +1,16 @@
-//! CreateIndex / DescribeIndex / DropIndex.
+//! CreateIndex / DescribeIndex / DropIndex, as Milvus does them.
 //!
-//! Quiver indexes the vector field of every collection from its creation
-//! (HNSW or flat) with the collection's metric. CreateIndex therefore:
-//! - on the vector field, with the collection's metric: accepted (the index
-//!   parameters are applied when the collection is still empty);
-//! - with another metric on an empty collection: the collection is re-created
-//!   with that metric (Milvus's quick setup creates, then indexes with COSINE);
-//! - with another metric once data exists: rejected, naming `metric_type`;
-//! - on a scalar field: accepted and ignored (filters scan; no scalar indexes).
-//!
-//! DropIndex is accepted and ignored: the vector index is part of the collection.
-//!
-//! The re-creation is not atomic. Writes through this front door wait while
-//! it runs (they hold `index_ddl` shared), so none is lost between the
-//! emptiness check and the drop; a write through another proxy of a cluster
-//! at that moment could be, and a crash between drop and create loses the
-//! (empty) collection and its aliases. Clients create the index before
-//! writing, so this window is only hit by concurrent misuse; a coord-side
-//! "set metric while empty" command would close it.
+//! A collection created through this door has no index (LoadState NotLoad,
+//! load refused) until CreateIndex sets one on its vector field, with any
+//! metric and type, whether or not it holds rows: coord records the index
+//! under a new version and each shard's owner re-indexes the segments built
+//! under another one in the background (DescribeIndex reports the rows done;
+//! until a segment is rebuilt, searches read it exactly). A second, different
+//! index is refused (65535, as Milvus); DropIndex needs a released collection
+//! and really drops it. CreateIndex on a scalar field is accepted and ignored
+//! (filters scan; no scalar indexes yet).
 
-use quiver_api::{CollectionInfo, CreateCollection, IndexKind};
+use quiver_api::{IndexKind, IndexSpec};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{IndexState, KeyValuePair, Status};
 use quiver_proto::milvus::{
@@ -31,7 +22,6 @@ use super::MilvusFront;
 use super::ddl::DEFAULT_INDEX;
 use super::schema::kv;
 use super::status::{failure, status_of, success};
-use quiver_proxy::Consistency;
 
 fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
     params
@@ -102,7 +92,6 @@ impl MilvusFront {
     }
 
     async fn create_index_inner(&self, req: CreateIndexRequest) -> Result<()> {
-        let _exclusive = self.index_ddl.write().await;
         let info = self.proxy.describe(&req.collection_name)?;
         let vector = &info.schema.vector_field().name;
         if !req.field_name.is_empty() && req.field_name != *vector {
@@ -116,98 +105,72 @@ impl MilvusFront {
         }
         let metric = match param(&req.extra_params, "metric_type") {
             Some(m) if !m.is_empty() => Metric::parse(m)?,
-            _ => info.metric,
+            _ => {
+                return Err(Error::invalid(
+                    "metric_type",
+                    "metric type not set for vector index (one of L2, IP, COSINE)",
+                ));
+            }
         };
         let index = index_kind(&req.extra_params)?;
-        if metric == info.metric && index == info.index {
-            return Ok(());
-        }
-        let rows = self
-            .proxy
-            .count(&info.schema.name, Consistency::Strong)
-            .await?;
-        if rows == 0 {
-            return self.recreate(&info, metric, index).await;
-        }
-        if metric != info.metric {
-            return Err(Error::invalid(
-                "metric_type",
-                format!(
-                    "collection {:?} already holds data indexed with {}; its metric cannot change (got {}): create the index before inserting",
-                    info.schema.name,
-                    info.metric.as_str(),
-                    metric.as_str()
-                ),
-            ));
-        }
-        tracing::info!(collection = %info.schema.name, ?index, current = ?info.index,
-            "CreateIndex on a non-empty collection keeps its existing index parameters");
-        Ok(())
-    }
-
-    /// Re-creates an empty collection with another metric / index.
-    async fn recreate(
-        &self,
-        info: &CollectionInfo,
-        metric: Metric,
-        index: IndexKind,
-    ) -> Result<()> {
-        let name = &info.schema.name;
-        let aliases = self.aliases_of(name);
-        for a in &aliases {
-            self.catalog.drop_alias(a).await?;
-        }
-        self.proxy.drop_collection(name).await?;
-        self.proxy
-            .create_collection(CreateCollection {
-                schema: info.schema.clone(),
-                shards: info.shards,
-                metric,
-                index,
-            })
-            .await?;
-        for a in &aliases {
-            self.catalog.create_alias(a, name).await?;
-        }
-        Ok(())
+        self.catalog
+            .set_index(
+                &req.collection_name,
+                IndexSpec {
+                    kind: index,
+                    metric,
+                    index_name: req.index_name,
+                },
+            )
+            .await
     }
 
     pub(crate) async fn describe_index(&self, req: DescribeIndexRequest) -> DescribeIndexResponse {
-        let info = match self.proxy.describe(&req.collection_name) {
-            Ok(info) => info,
-            Err(e) => {
-                return DescribeIndexResponse {
-                    status: Some(failure(&e)),
-                    ..Default::default()
-                };
-            }
-        };
-        let vector = info.schema.vector_field().name.clone();
-        if !req.field_name.is_empty() && req.field_name != vector {
-            return DescribeIndexResponse {
-                status: Some(Status {
-                    error_code: quiver_proto::common::ErrorCode::IndexNotExist as i32,
-                    code: 700,
-                    reason: format!(
-                        "index not found: collection {:?} has one index, {vector:?} on field {vector:?}",
-                        info.schema.name
-                    ),
-                    ..Default::default()
-                }),
+        match self.describe_index_inner(&req) {
+            Ok(d) => DescribeIndexResponse {
+                status: Some(success()),
+                index_descriptions: vec![d],
+            },
+            Err(e) => DescribeIndexResponse {
+                status: Some(failure(&e)),
                 ..Default::default()
-            };
+            },
         }
-        let rows = self
-            .proxy
-            .count(&info.schema.name, Consistency::Eventually)
-            .await
-            .unwrap_or(0) as i64;
+    }
+
+    fn describe_index_inner(&self, req: &DescribeIndexRequest) -> Result<IndexDescription> {
+        let info = self.proxy.describe(&req.collection_name)?;
+        let vector = info.schema.vector_field().name.clone();
+        let not_found = || {
+            Error::IndexNotFound(format!(
+                "collection={}, field={:?}, index={:?}",
+                info.schema.name, req.field_name, req.index_name
+            ))
+        };
+        if info.index == IndexKind::None || (!req.field_name.is_empty() && req.field_name != vector)
+        {
+            return Err(not_found());
+        }
+        let progress = self
+            .catalog
+            .index_progress(&req.collection_name)
+            .unwrap_or_default();
+        // One vector index per collection; scalar indexes are accepted and
+        // not built, so any index name answers with the vector index (as
+        // pymilvus waits for a scalar index it created).
+        let index_name = if !req.index_name.is_empty() {
+            req.index_name.clone()
+        } else if progress.index_name.is_empty() {
+            vector.clone()
+        } else {
+            progress.index_name.clone()
+        };
         // Milvus lists an index's parameters as flat pairs next to its type
         // (pymilvus: `describe_index(..)["M"]`); `params` also carries them as
         // JSON, the form they were created with (read by `quiver-client`).
         let mut params = vec![kv("metric_type", info.metric.as_str())];
         match info.index {
-            IndexKind::Flat => {
+            IndexKind::Flat | IndexKind::None => {
                 params.push(kv("index_type", "FLAT"));
                 params.push(kv("params", "{}"));
             }
@@ -221,30 +184,38 @@ impl MilvusFront {
                 ));
             }
         }
-        DescribeIndexResponse {
-            status: Some(success()),
-            index_descriptions: vec![IndexDescription {
-                // One index per collection: it answers to any index name.
-                index_name: if req.index_name.is_empty() {
-                    vector.clone()
-                } else {
-                    req.index_name
-                },
-                index_id: info.id as i64,
-                params,
-                field_name: vector,
-                indexed_rows: rows,
-                total_rows: rows,
-                state: IndexState::Finished as i32,
-                ..Default::default()
-            }],
-        }
+        let done = progress.pending_segments == 0;
+        Ok(IndexDescription {
+            index_name,
+            index_id: info.id as i64,
+            params,
+            field_name: vector,
+            indexed_rows: progress.indexed_rows as i64,
+            total_rows: progress.total_rows as i64,
+            pending_index_rows: (progress.total_rows - progress.indexed_rows) as i64,
+            state: if done {
+                IndexState::Finished
+            } else {
+                IndexState::InProgress
+            } as i32,
+            ..Default::default()
+        })
     }
 
-    pub(crate) fn drop_index(&self, req: DropIndexRequest) -> Status {
-        match self.proxy.describe(&req.collection_name) {
-            Ok(_) => success(),
-            Err(e) => failure(&e),
-        }
+    /// Drops the vector index of a released collection (a collection
+    /// without one: nothing to do, as Milvus answers).
+    pub(crate) async fn drop_index(&self, req: DropIndexRequest) -> Status {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            let vector = &info.schema.vector_field().name;
+            if !req.field_name.is_empty() && req.field_name != *vector {
+                return Ok(());
+            }
+            if info.index == IndexKind::None {
+                return Ok(());
+            }
+            self.catalog.drop_index(&req.collection_name).await
+        };
+        status_of(run.await)
     }
 }

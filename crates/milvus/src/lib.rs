@@ -51,10 +51,6 @@ pub struct MilvusFront {
     /// Alias DDL goes straight to the catalog (the proxy resolves aliases).
     catalog: Arc<dyn CatalogClient>,
     next_client: AtomicI64,
-    /// CreateIndex holds it exclusively (it may drop and re-create an empty
-    /// collection); writes hold it shared, so none lands in a collection
-    /// between CreateIndex's emptiness check and the drop.
-    index_ddl: tokio::sync::RwLock<()>,
     /// AllocTimestamp: unique, increasing hybrid timestamps.
     clock: HybridClock,
     /// Checks callers' privileges (`access.rs`); auth off unless set.
@@ -67,7 +63,6 @@ impl MilvusFront {
             proxy,
             catalog,
             next_client: AtomicI64::new(1),
-            index_ddl: tokio::sync::RwLock::new(()),
             clock: HybridClock::new(),
             guard: Arc::new(Guard::off()),
         }

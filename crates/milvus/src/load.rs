@@ -155,15 +155,26 @@ impl MilvusFront {
         }
     }
 
+    /// The live rows of a loaded collection (exact, Strong); of one that
+    /// is not loaded, the rows of its sealed segments, as Milvus counts
+    /// flushed rows from its catalog (deletes not subtracted).
     pub(crate) async fn statistics(
         &self,
         req: GetCollectionStatisticsRequest,
     ) -> GetCollectionStatisticsResponse {
-        match self
-            .proxy
-            .count(&req.collection_name, Consistency::Strong)
-            .await
-        {
+        let rows = match self.proxy.describe(&req.collection_name) {
+            Ok(_) if !self.catalog.is_loaded(&req.collection_name) => Ok(self
+                .catalog
+                .index_progress(&req.collection_name)
+                .map_or(0, |p| p.total_rows)),
+            Ok(_) => {
+                self.proxy
+                    .count(&req.collection_name, Consistency::Strong)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match rows {
             Ok(n) => GetCollectionStatisticsResponse {
                 status: Some(success()),
                 stats: vec![kv("row_count", n.to_string())],

@@ -12,8 +12,9 @@ use super::fields::encode_scalar;
 use super::filter;
 use super::output::Outputs;
 use super::search::consistency;
-use super::status::{failure, success};
+use super::status::{failure, success_with_cost};
 use super::{MilvusFront, check_partitions};
+use prost::Message;
 
 fn int_param(req: &QueryRequest, key: &str) -> Result<Option<usize>> {
     req.query_params
@@ -34,7 +35,9 @@ impl MilvusFront {
     pub(crate) async fn query(&self, req: QueryRequest) -> QueryResults {
         match self.query_inner(&req).await {
             Ok((fields_data, output_fields, pk)) => QueryResults {
-                status: Some(success()),
+                status: Some(success_with_cost(
+                    fields_data.iter().map(Message::encoded_len).sum(),
+                )),
                 fields_data,
                 collection_name: req.collection_name,
                 output_fields,

@@ -211,7 +211,7 @@ impl MilvusService for MilvusFront {
         req: Request<DropIndexRequest>,
     ) -> Result<Response<common::Status>, Status> {
         let r = self.allow(req, |r| self.on("DropIndex", &r.collection_name))?;
-        Ok(Response::new(MilvusFront::drop_index(self, r)))
+        Ok(Response::new(MilvusFront::drop_index(self, r).await))
     }
 
     async fn insert(

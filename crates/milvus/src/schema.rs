@@ -8,7 +8,7 @@
 
 use prost::Message;
 use quiver_common::{
-    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, Result, validate_name,
+    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, MAX_DIM, Result, validate_name,
 };
 use quiver_proto::common::KeyValuePair;
 use quiver_proto::schema as pb;
@@ -94,10 +94,8 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         ));
     }
     let mut fields = Vec::with_capacity(proto.fields.len() + 1);
-    for f in proto.fields.iter().filter(|f| !f.is_dynamic) {
-        if f.name == DYNAMIC_COLUMN || f.name == DYNAMIC_FIELD {
-            return Err(Error::invalid(&f.name, "this field name is reserved"));
-        }
+    for (i, f) in proto.fields.iter().filter(|f| !f.is_dynamic).enumerate() {
+        check_field_name(i, &f.name)?;
         let data_type = data_type_from(f.data_type, &f.name)?;
         let mut field = FieldSchema::new(&f.name, data_type);
         field.is_primary_key = f.is_primary_key;
@@ -106,6 +104,14 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         field.description = f.description.clone();
         if data_type == DataType::FloatVector {
             field.dim = param_u32(&f.type_params, "dim", &f.name)?;
+            // Milvus's lower bound (coord's rules keep accepting 1: entries
+            // in an older Raft log must replay the same).
+            if let Some(d @ 0..=1) = field.dim {
+                return Err(Error::invalid(
+                    format!("{}.dim", f.name),
+                    format!("invalid dimension: {d}. should be in range 2 ~ {MAX_DIM}"),
+                ));
+            }
         }
         if data_type == DataType::VarChar {
             field.max_length = param_u32(&f.type_params, "max_length", &f.name)?;
@@ -124,6 +130,46 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
     };
     schema.validate()?;
     Ok(schema)
+}
+
+/// Words of the filter language a field cannot be named (Milvus's keywords).
+const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "like",
+    "in",
+    "exists",
+    "true",
+    "false",
+    "json_contains",
+    "json_contains_all",
+    "json_contains_any",
+    "array_contains",
+    "array_contains_all",
+    "array_contains_any",
+    "array_length",
+    "text_match",
+];
+
+/// Milvus's field name rules, refused as it does (merr 1701, FieldNameInvalid).
+fn check_field_name(i: usize, name: &str) -> Result<()> {
+    let invalid = |rule: String| {
+        Err(Error::FieldNameInvalid {
+            field: format!("fields[{i}].name"),
+            rule: format!("Invalid field name: {name:?}. {rule}"),
+        })
+    };
+    if name == DYNAMIC_COLUMN || name == DYNAMIC_FIELD {
+        return invalid(format!("{name} is reserved (the dynamic field)"));
+    }
+    if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+        return invalid(format!("{name} is a reserved keyword."));
+    }
+    if let Err(Error::InvalidArgument { rule, .. }) = validate_name("name", name) {
+        return invalid(rule);
+    }
+    Ok(())
 }
 
 /// The schema as Milvus describes it: without the hidden column (like Milvus,

@@ -13,7 +13,7 @@ use quiver_proto::schema::SearchResultData;
 use super::fields::ids;
 use super::filter;
 use super::output::Outputs;
-use super::status::{failure, success};
+use super::status::{failure, success_with_cost};
 use super::{MilvusFront, check_partitions};
 use quiver_proxy::bounded_ts;
 use quiver_proxy::{Consistency, SearchRequest};
@@ -324,7 +324,7 @@ impl MilvusFront {
         match self.search_inner(&req).await {
             // Through a mirrored alias: the collection of the pair that answered.
             Ok((results, served_by)) => SearchResults {
-                status: Some(success()),
+                status: Some(success_with_cost(results.encoded_len())),
                 results: Some(results),
                 collection_name: served_by.unwrap_or(req.collection_name),
                 ..Default::default()

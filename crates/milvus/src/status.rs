@@ -17,9 +17,13 @@ pub(crate) mod merr {
     pub const COLLECTION_NOT_LOADED: i32 = 101;
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
     pub const PARTITION_NOT_FOUND: i32 = 200;
+    pub const INDEX_NOT_FOUND: i32 = 700;
     pub const IO_FAILED: i32 = 1001;
     pub const PARAMETER_INVALID: i32 = 1100;
     pub const ALIAS_NOT_FOUND: i32 = 1600;
+    pub const ALIAS_NAME_CONFLICT: i32 = 1601;
+    pub const ALIAS_ALREADY_EXISTS: i32 = 1602;
+    pub const FIELD_NAME_INVALID: i32 = 1701;
     pub const UNEXPECTED: i32 = 65_535;
 }
 
@@ -40,6 +44,18 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
             false,
         ),
         ErrorKind::AlreadyExists => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
+        ErrorKind::IndexNotFound => (merr::INDEX_NOT_FOUND, ErrorCode::IndexNotExist, false),
+        ErrorKind::AliasNotFound => (merr::ALIAS_NOT_FOUND, ErrorCode::IllegalArgument, false),
+        ErrorKind::AliasExists => (
+            merr::ALIAS_ALREADY_EXISTS,
+            ErrorCode::IllegalArgument,
+            false,
+        ),
+        ErrorKind::NameConflict => (merr::ALIAS_NAME_CONFLICT, ErrorCode::IllegalArgument, false),
+        ErrorKind::StateConflict => (merr::UNEXPECTED, ErrorCode::UnexpectedError, false),
+        ErrorKind::FieldNameInvalid => {
+            (merr::FIELD_NAME_INVALID, ErrorCode::IllegalArgument, false)
+        }
         ErrorKind::Unavailable => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
         ErrorKind::Fenced => (merr::SERVICE_UNAVAILABLE, ErrorCode::NotReadyServe, true),
         ErrorKind::DeadlineExceeded => (merr::UNEXPECTED, ErrorCode::UnexpectedError, true),
@@ -126,6 +142,19 @@ pub(crate) fn schema_mismatch(collection: &str, client_ts: u64, current_ts: u64)
         ),
         ..Default::default()
     }
+}
+
+/// Success, with the request's cost where Milvus reports it: the status's
+/// `extra_info["report_value"]` (pymilvus: `result.cost`, `extra["cost"]`).
+/// Quiver's unit is the KiB the request moved — a write's encoded rows, a
+/// read's encoded results — and at least 1.
+pub(crate) fn success_with_cost(bytes: usize) -> Status {
+    let mut s = success();
+    s.extra_info.insert(
+        "report_value".into(),
+        bytes.div_ceil(1024).max(1).to_string(),
+    );
+    s
 }
 
 /// `Ok(())` as success, an error as its status.

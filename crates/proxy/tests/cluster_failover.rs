@@ -46,6 +46,7 @@ fn info() -> CollectionInfo {
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     }
 }
 

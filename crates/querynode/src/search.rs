@@ -3,8 +3,8 @@
 //! filter rejects, merged into one top-k.
 
 use quiver_api::{
-    DigestBuilder, DigestRequest, QueryResult, RowAccess, RowPredicate, ShardDigest, ShardHit,
-    row_hash,
+    DigestBuilder, DigestRequest, IndexKind, QueryResult, RowAccess, RowPredicate, ShardDigest,
+    ShardHit, row_hash,
 };
 use quiver_common::{PrimaryKey, ScalarValue, VectorSlice, VectorsRef};
 use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
@@ -115,7 +115,14 @@ impl ShardView {
             }
             let filter = SealedFilter { seg, predicate };
             let vectors = seg.seg.data.vectors();
-            let hits: Vec<Neighbor> = match &seg.seg.index {
+            // A graph built under another metric (the index was dropped and
+            // created again; its owner re-indexes the segment) or a flat
+            // index: exact search, with the collection's metric.
+            let graph = match (&seg.seg.index, self.info.index) {
+                (Some(index), IndexKind::Hnsw { .. }) if index.metric() == metric => Some(index),
+                _ => None,
+            };
+            let hits: Vec<Neighbor> = match graph {
                 Some(index) => index.search(vectors, query, k, ef.max(k), Some(&filter)),
                 None => flat_search(vectors, metric, query, k, Some(&filter)),
             };

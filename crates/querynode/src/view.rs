@@ -302,6 +302,7 @@ mod tests {
             shards: 1,
             metric: Metric::L2,
             index: IndexKind::Flat,
+            index_version: 0,
         }
     }
 
@@ -357,6 +358,7 @@ mod tests {
             max_ts,
             wal_seq: id,
             has_index: false,
+            index_version: 0,
         };
         let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
         Arc::new(LoadedSegment {

@@ -74,6 +74,7 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     };
     let shard = ShardId {
         collection_id: 1,

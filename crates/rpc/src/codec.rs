@@ -137,6 +137,7 @@ mod tests {
             max_ts: 9,
             wal_seq: 4,
             has_index: true,
+            index_version: 0,
         };
         let events = [
             ShardEvent::Mutation(Arc::new(m.clone())),

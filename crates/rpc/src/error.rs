@@ -29,6 +29,15 @@ pub enum WireError {
     CollectionNotFound(String),
     NotLoaded(String),
     AlreadyExists(String),
+    IndexNotFound(String),
+    AliasNotFound(String),
+    AliasExists(String),
+    NameConflict(String),
+    StateConflict(String),
+    FieldNameInvalid {
+        field: String,
+        rule: String,
+    },
     Unavailable(String),
     Fenced(String),
     DeadlineExceeded(String),
@@ -56,6 +65,15 @@ impl From<&Error> for WireError {
             Error::CollectionNotFound(m) => WireError::CollectionNotFound(m.clone()),
             Error::NotLoaded(m) => WireError::NotLoaded(m.clone()),
             Error::AlreadyExists(m) => WireError::AlreadyExists(m.clone()),
+            Error::IndexNotFound(m) => WireError::IndexNotFound(m.clone()),
+            Error::AliasNotFound(m) => WireError::AliasNotFound(m.clone()),
+            Error::AliasExists(m) => WireError::AliasExists(m.clone()),
+            Error::NameConflict(m) => WireError::NameConflict(m.clone()),
+            Error::StateConflict(m) => WireError::StateConflict(m.clone()),
+            Error::FieldNameInvalid { field, rule } => WireError::FieldNameInvalid {
+                field: field.clone(),
+                rule: rule.clone(),
+            },
             Error::Unavailable(m) => WireError::Unavailable(m.clone()),
             Error::Fenced(m) => WireError::Fenced(m.clone()),
             Error::DeadlineExceeded(m) => WireError::DeadlineExceeded(m.clone()),
@@ -75,6 +93,12 @@ impl From<WireError> for Error {
             WireError::CollectionNotFound(m) => Error::CollectionNotFound(m),
             WireError::NotLoaded(m) => Error::NotLoaded(m),
             WireError::AlreadyExists(m) => Error::AlreadyExists(m),
+            WireError::IndexNotFound(m) => Error::IndexNotFound(m),
+            WireError::AliasNotFound(m) => Error::AliasNotFound(m),
+            WireError::AliasExists(m) => Error::AliasExists(m),
+            WireError::NameConflict(m) => Error::NameConflict(m),
+            WireError::StateConflict(m) => Error::StateConflict(m),
+            WireError::FieldNameInvalid { field, rule } => Error::FieldNameInvalid { field, rule },
             WireError::Unavailable(m) => Error::Unavailable(m),
             WireError::Fenced(m) => Error::Fenced(m),
             WireError::DeadlineExceeded(m) => Error::DeadlineExceeded(m),
@@ -95,10 +119,18 @@ impl WireError {
     /// The one mapping from an error to a gRPC code.
     pub fn code(&self) -> Code {
         match self {
-            WireError::InvalidArgument { .. } => Code::InvalidArgument,
-            WireError::CollectionNotFound(_) => Code::NotFound,
-            WireError::NotLoaded(_) | WireError::NotLeader { .. } => Code::FailedPrecondition,
-            WireError::AlreadyExists(_) => Code::AlreadyExists,
+            WireError::InvalidArgument { .. } | WireError::FieldNameInvalid { .. } => {
+                Code::InvalidArgument
+            }
+            WireError::CollectionNotFound(_)
+            | WireError::IndexNotFound(_)
+            | WireError::AliasNotFound(_) => Code::NotFound,
+            WireError::NotLoaded(_) | WireError::NotLeader { .. } | WireError::StateConflict(_) => {
+                Code::FailedPrecondition
+            }
+            WireError::AlreadyExists(_)
+            | WireError::AliasExists(_)
+            | WireError::NameConflict(_) => Code::AlreadyExists,
             WireError::Unavailable(_) | WireError::NoQuorum(_) => Code::Unavailable,
             WireError::Fenced(_) => Code::Aborted,
             WireError::DeadlineExceeded(_) => Code::DeadlineExceeded,

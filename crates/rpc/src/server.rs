@@ -18,6 +18,12 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
                 | ErrorKind::CollectionNotFound
                 | ErrorKind::NotLoaded
                 | ErrorKind::AlreadyExists
+                | ErrorKind::IndexNotFound
+                | ErrorKind::AliasNotFound
+                | ErrorKind::AliasExists
+                | ErrorKind::NameConflict
+                | ErrorKind::FieldNameInvalid
+                | ErrorKind::StateConflict
                 | ErrorKind::Unavailable
                 | ErrorKind::Overloaded
                 | ErrorKind::Fenced

@@ -88,6 +88,7 @@ pub(super) fn aliases(catalog: &dyn CatalogClient) -> Vec<(String, AliasMeta)> {
 pub(super) fn collection_json(info: &CollectionInfo, aliases: &[(String, AliasMeta)]) -> Value {
     let index = match info.index {
         IndexKind::Flat => json!({ "kind": "FLAT" }),
+        IndexKind::None => json!({ "kind": "NONE" }),
         IndexKind::Hnsw { m, ef_construction } => {
             json!({ "kind": "HNSW", "m": m, "ef_construction": ef_construction })
         }

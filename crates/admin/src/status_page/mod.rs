@@ -279,10 +279,16 @@ impl Refusal {
                 "alias" if rule.ends_with("does not exist") => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_REQUEST,
             },
-            Error::CollectionNotFound(_) => StatusCode::NOT_FOUND,
-            Error::AlreadyExists(_) | Error::Fenced(_) | Error::NotLoaded(_) => {
-                StatusCode::CONFLICT
+            Error::CollectionNotFound(_) | Error::IndexNotFound(_) | Error::AliasNotFound(_) => {
+                StatusCode::NOT_FOUND
             }
+            Error::FieldNameInvalid { .. } => StatusCode::BAD_REQUEST,
+            Error::AlreadyExists(_)
+            | Error::AliasExists(_)
+            | Error::NameConflict(_)
+            | Error::StateConflict(_)
+            | Error::Fenced(_)
+            | Error::NotLoaded(_) => StatusCode::CONFLICT,
             Error::Unavailable(_)
             | Error::DeadlineExceeded(_)
             | Error::NoSpace(_)

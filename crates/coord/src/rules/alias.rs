@@ -297,10 +297,10 @@ fn check_expect(
 fn check_new(state: &MetaState, alias: &str) -> Result<(), RuleError> {
     validate_name("alias", alias)?;
     if state.aliases.contains_key(alias) {
-        return Err(RuleError::AlreadyExists(format!("alias {alias:?}")));
+        return Err(RuleError::AliasExists(format!("alias {alias:?}")));
     }
     if state.names.contains_key(alias) {
-        return Err(RuleError::AlreadyExists(format!(
+        return Err(RuleError::NameConflict(format!(
             "{alias:?} is a collection; an alias cannot take a collection's name"
         )));
     }
@@ -308,7 +308,7 @@ fn check_new(state: &MetaState, alias: &str) -> Result<(), RuleError> {
 }
 
 fn missing(alias: &str) -> RuleError {
-    RuleError::invalid("alias", format!("alias {alias:?} does not exist"))
+    RuleError::AliasNotFound(format!("alias {alias:?} does not exist"))
 }
 
 /// An alias must point to an existing collection, never to another alias;

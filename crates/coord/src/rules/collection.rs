@@ -25,7 +25,7 @@ pub(super) fn create(
         return Err(RuleError::AlreadyExists(format!("collection {name:?}")));
     }
     if state.aliases.contains_key(name) {
-        return Err(RuleError::AlreadyExists(format!(
+        return Err(RuleError::NameConflict(format!(
             "{name:?} is an alias; a collection cannot take an alias's name"
         )));
     }
@@ -39,6 +39,9 @@ pub(super) fn create(
         Some(spec) => checked_index(schema, spec)?,
         None => IndexSpec::none(&schema.vector_field().name),
     };
+    // Without an index there is nothing to load: reads answer "not loaded"
+    // (Milvus's NotLoad) until CreateIndex and LoadCollection.
+    let released = index.kind == IndexKind::None;
     let id = state.next_id;
     state.next_id += 1;
     state.names.insert(name.clone(), id);
@@ -51,10 +54,11 @@ pub(super) fn create(
             shards,
             metric,
             index,
+            index_version: 0,
             created_ts: ts,
             updated_ts: ts,
             loaded: false,
-            released: false,
+            released,
             replica_number: 1,
         },
     );
@@ -95,10 +99,15 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
     Ok(MetaResponse::Done)
 }
 
+/// Sets the index of a collection without one (a new `index_version`: its
+/// shards' owners re-index every segment built under another), or the same
+/// index again (no change). Another index while one exists is refused, as
+/// Milvus does: drop it first (which needs a release).
 pub(super) fn set_index(
     state: &mut MetaState,
     collection: &str,
     spec: &IndexSpec,
+    metric: Option<Metric>,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     if spec.kind == IndexKind::None {
@@ -109,13 +118,19 @@ pub(super) fn set_index(
     }
     let meta = lookup_mut(state, collection)?;
     let spec = checked_index(&meta.schema, spec)?;
-    if meta.index.kind != IndexKind::None && meta.index != spec {
-        return Err(RuleError::AlreadyExists(format!(
-            "index {:?} on field {:?} of collection {:?} with other parameters; drop it first",
+    let metric = metric.unwrap_or(meta.metric);
+    if meta.index.kind != IndexKind::None {
+        if meta.index == spec && meta.metric == metric {
+            return Ok(MetaResponse::Done);
+        }
+        return Err(RuleError::StateConflict(format!(
+            "CreateIndex failed: at most one distinct index is allowed per field: index {:?} on field {:?} of collection {:?} exists with other parameters; release the collection and drop the index first",
             meta.index.index_name, meta.index.field_name, meta.name
         )));
     }
     meta.index = spec;
+    meta.metric = metric;
+    meta.index_version += 1;
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)
 }
@@ -126,14 +141,11 @@ pub(super) fn drop_index(
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     let meta = lookup_mut(state, collection)?;
-    if meta.loaded {
-        return Err(RuleError::invalid(
-            "collection_name",
-            format!(
-                "collection {:?} is loaded; release it before dropping its index",
-                meta.name
-            ),
-        ));
+    if !meta.released {
+        return Err(RuleError::StateConflict(format!(
+            "index cannot be dropped, collection is loaded, please release it first: collection={}",
+            meta.name
+        )));
     }
     meta.index = IndexSpec::none(&meta.index.field_name);
     meta.updated_ts = ts;
@@ -155,13 +167,10 @@ pub(super) fn set_loaded(
     }
     let meta = lookup_mut(state, collection)?;
     if loaded && meta.index.kind == IndexKind::None {
-        return Err(RuleError::invalid(
-            "collection_name",
-            format!(
-                "collection {:?} has no vector index; create one before loading",
-                meta.name
-            ),
-        ));
+        return Err(RuleError::StateConflict(format!(
+            "there is no vector index on field: [{}], please create index firstly: collection={}: index not found",
+            meta.index.field_name, meta.name
+        )));
     }
     meta.loaded = loaded;
     meta.released = !loaded;

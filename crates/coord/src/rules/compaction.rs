@@ -196,6 +196,7 @@ mod tests {
             max_ts,
             wal_seq: id,
             has_index: false,
+            index_version: 0,
         }
     }
 

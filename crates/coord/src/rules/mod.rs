@@ -38,9 +38,11 @@ pub(crate) fn apply(
             index,
         } => collection::create(state, schema, *shards, *metric, index.as_ref(), log_ts),
         MetaCommand::DropCollection { name } => collection::drop(state, name),
-        MetaCommand::SetIndex { collection, index } => {
-            collection::set_index(state, collection, index, log_ts)
-        }
+        MetaCommand::SetIndex {
+            collection,
+            index,
+            metric,
+        } => collection::set_index(state, collection, index, *metric, log_ts),
         MetaCommand::DropIndex { collection } => collection::drop_index(state, collection, log_ts),
         MetaCommand::SetLoaded {
             collection,

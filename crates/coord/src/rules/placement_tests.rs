@@ -185,6 +185,7 @@ fn register_segments_is_fenced_by_the_owner_epoch() {
             max_ts: 1,
             wal_seq: id,
             has_index: false,
+            index_version: 0,
         }],
         wal_checkpoint: id,
     };

@@ -52,6 +52,7 @@ fn seg(id: u64, wal_seq: u64) -> SegmentMeta {
         max_ts: 5,
         wal_seq,
         has_index: false,
+        index_version: 0,
     }
 }
 
@@ -104,7 +105,7 @@ fn create_collection_failures() {
     ));
     let e = rejected(&mut s, create("al", 1));
     assert!(
-        matches!(&e, RuleError::AlreadyExists(m) if m.contains("alias")),
+        matches!(&e, RuleError::NameConflict(m) if m.contains("alias")),
         "{e}"
     );
     for shards in [0, 65] {
@@ -165,15 +166,28 @@ fn index_rules() {
     let set = |c: &str, index: IndexSpec| MetaCommand::SetIndex {
         collection: c.into(),
         index,
+        metric: None,
     };
+    assert_eq!(s.collection("a").expect("a").index_version, 0);
     ok(&mut s, set("al", hnsw()));
+    assert_eq!(s.collection("a").expect("a").index_version, 1);
     ok(&mut s, set("a", hnsw())); // same parameters: idempotent
+    assert_eq!(s.collection("a").expect("a").index_version, 1);
     let mut other = hnsw();
     other.kind = IndexKind::Flat;
-    assert!(matches!(
-        rejected(&mut s, set("a", other.clone())),
-        RuleError::AlreadyExists(_)
-    ));
+    let e = rejected(&mut s, set("a", other.clone()));
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e:?}");
+    assert!(e.to_string().contains("at most one distinct index"), "{e}");
+    // Another metric is another index.
+    let e = rejected(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: hnsw(),
+            metric: Some(Metric::Ip),
+        },
+    );
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e:?}");
     let mut bad_m = hnsw();
     bad_m.kind = IndexKind::Hnsw {
         m: 1,
@@ -220,8 +234,18 @@ fn index_rules() {
             collection: "a".into(),
         },
     );
-    ok(&mut s, set("a", other));
-    assert_eq!(s.collection("a").expect("a").index.kind, IndexKind::Flat);
+    // Dropped, any index with any metric can be set: a new version.
+    ok(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: other,
+            metric: Some(Metric::Cosine),
+        },
+    );
+    let a = s.collection("a").expect("a");
+    assert_eq!(a.index.kind, IndexKind::Flat);
+    assert_eq!((a.metric, a.index_version), (Metric::Cosine, 2));
     let e = rejected(
         &mut s,
         MetaCommand::DropIndex {
@@ -249,6 +273,7 @@ fn load_needs_an_index_and_blocks_drop_index() {
         MetaCommand::SetIndex {
             collection: "a".into(),
             index: hnsw(),
+            metric: None,
         },
     );
     ok(&mut s, load(true));
@@ -281,11 +306,14 @@ fn load_needs_an_index_and_blocks_drop_index() {
 #[test]
 fn a_release_is_remembered_until_the_next_load() {
     let mut s = state_with(&["a"]);
+    // Created without an index: not loaded (Milvus's NotLoad).
+    assert!(s.collection("a").expect("a").released);
     ok(
         &mut s,
         MetaCommand::SetIndex {
             collection: "a".into(),
             index: hnsw(),
+            metric: None,
         },
     );
     let load = |loaded| MetaCommand::SetLoaded {
@@ -293,9 +321,19 @@ fn a_release_is_remembered_until_the_next_load() {
         loaded,
         replica_number: None,
     };
-    // Never loaded is not released (standalone never loaded collections
-    // before releases existed, and serves them).
-    assert!(!s.collection("a").expect("a").released);
+    // Created with an index and never loaded is not released (standalone
+    // never loaded collections before releases existed, and serves them).
+    let mut indexed = state_with(&[]);
+    ok(
+        &mut indexed,
+        MetaCommand::CreateCollection {
+            schema: CollectionSchema::simple("b", 4),
+            shards: 1,
+            metric: Metric::L2,
+            index: Some(hnsw()),
+        },
+    );
+    assert!(!indexed.collection("b").expect("b").released);
     ok(&mut s, load(false));
     assert!(s.collection("a").expect("a").released);
     ok(&mut s, load(true));
@@ -318,11 +356,11 @@ fn alias_rules() {
     assert_eq!(s.collection("feed").expect("resolves").name, "a");
     assert!(matches!(
         rejected(&mut s, alias("feed", "b")),
-        RuleError::AlreadyExists(_)
+        RuleError::AliasExists(_)
     ));
     assert!(matches!(
         rejected(&mut s, alias("b", "a")),
-        RuleError::AlreadyExists(_)
+        RuleError::NameConflict(_)
     ));
     assert!(matches!(
         rejected(&mut s, alias("x", "nope")),

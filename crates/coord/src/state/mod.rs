@@ -57,6 +57,11 @@ pub struct CollectionMeta {
     pub shards: u32,
     pub metric: Metric,
     pub index: IndexSpec,
+    /// Bumped by every index change; segments built under another version
+    /// are re-indexed by their shard's owner (0 for collections older than
+    /// the field: their segments are 0 too).
+    #[serde(default)]
+    pub index_version: u64,
     pub created_ts: Timestamp,
     pub updated_ts: Timestamp,
     pub loaded: bool,
@@ -118,6 +123,9 @@ pub struct SegmentMeta {
     /// The highest WAL sequence number the segment covers.
     pub wal_seq: u64,
     pub has_index: bool,
+    /// The collection's `index_version` its index was built under.
+    #[serde(default)]
+    pub index_version: u64,
 }
 
 /// The segments of one shard, sorted by id, and the WAL checkpoint they cover.

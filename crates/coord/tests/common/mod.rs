@@ -240,6 +240,7 @@ pub fn seg(id: u64, wal_seq: u64) -> SegmentMeta {
         max_ts: 5,
         wal_seq,
         has_index: false,
+        index_version: 0,
     }
 }
 

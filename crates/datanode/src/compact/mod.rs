@@ -27,6 +27,7 @@ use quiver_storage::{
 };
 use tokio::sync::Semaphore;
 
+use crate::seal::{build_index, current_index};
 use crate::shard::ShardCtx;
 pub use plan::CompactionConfig;
 use plan::{Directory, Reason, SegStats, Version};
@@ -73,7 +74,7 @@ pub(crate) async fn run_compactor(
         let due = last_plan.elapsed() >= Duration::from_millis(cfg.interval_ms);
         let changed = c.refresh().await;
         match changed {
-            Ok(changed) if changed || due || !jobs.is_empty() => {
+            Ok(changed) if changed || due || !jobs.is_empty() || c.stale_index().is_some() => {
                 last_plan = Instant::now();
                 let _permit = tokio::select! {
                     p = limiter.clone().acquire_owned() => p,
@@ -167,9 +168,31 @@ impl Compactor {
         MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
-    /// Runs plans until none is left; then finishes the manual `jobs`.
+    /// The oldest sealed segment built under another index than the
+    /// collection's graph index (CreateIndex after DropIndex, or on a
+    /// collection created without one): rewritten with the current index.
+    fn stale_index(&self) -> Option<SegmentId> {
+        let now = current_index(&self.ctx, self.meta.as_ref());
+        if !matches!(now.kind, IndexKind::Hnsw { .. }) {
+            return None;
+        }
+        let st = self.ctx.state.lock();
+        st.sealed
+            .iter()
+            .find(|s| s.index_version != now.version)
+            .map(|s| s.id)
+    }
+
+    /// Re-indexes what [`Compactor::stale_index`] finds, then runs plans
+    /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
+        while let Some(id) = self.stale_index() {
+            if self.ctx.cancel.is_cancelled() {
+                return Ok(());
+            }
+            self.compact(&[id], Reason::Reindex, None).await?;
+        }
         loop {
             let stats = self.dir.stats();
             self.publish_stats(&stats, cfg);
@@ -213,15 +236,13 @@ impl Compactor {
         let output = if data.pks.is_empty() && data.tombstones.is_empty() {
             None
         } else {
-            let index = match self.ctx.info.index {
+            let now = current_index(&self.ctx, self.meta.as_ref());
+            let index = match now.kind {
                 IndexKind::Hnsw { m, ef_construction }
                     if data.pks.len() >= self.ctx.config.min_index_rows =>
                 {
                     let threads = self.ctx.config.compaction.index_threads;
-                    Some(
-                        crate::seal::build_index(&self.ctx, &data, m, ef_construction, threads)
-                            .await?,
-                    )
+                    Some(build_index(&data, now.metric, m, ef_construction, threads).await?)
                 }
                 _ => None,
             };
@@ -231,6 +252,7 @@ impl Compactor {
                 max_ts: data.max_ts,
                 wal_seq: data.wal_seq,
                 has_index: index.is_some(),
+                index_version: now.version,
             };
             self.ctx.in_flight.lock().insert(output_id);
             let put = put_segment(&self.store, c, s, &data, index).await;

@@ -264,6 +264,8 @@ pub(crate) enum Reason {
     Dead,
     Small,
     Manual,
+    /// Built under another index than the collection's current one.
+    Reindex,
 }
 
 /// The next compaction of a shard: a run of segments adjacent in

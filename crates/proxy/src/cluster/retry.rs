@@ -20,6 +20,12 @@ pub(crate) fn retryable(e: &Error) -> bool {
         | ErrorKind::CollectionNotFound
         | ErrorKind::NotLoaded
         | ErrorKind::AlreadyExists
+        | ErrorKind::IndexNotFound
+        | ErrorKind::AliasNotFound
+        | ErrorKind::AliasExists
+        | ErrorKind::NameConflict
+        | ErrorKind::FieldNameInvalid
+        | ErrorKind::StateConflict
         | ErrorKind::NoSpace
         | ErrorKind::Overloaded
         | ErrorKind::Corrupt

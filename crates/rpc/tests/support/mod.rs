@@ -99,6 +99,7 @@ pub fn info() -> CollectionInfo {
         shards: 1,
         metric: Metric::L2,
         index: IndexKind::Flat,
+        index_version: 0,
     }
 }
 

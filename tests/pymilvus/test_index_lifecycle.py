@@ -1,0 +1,166 @@
+"""The index lifecycle as Milvus has it: a collection created without an index is NotLoad and
+cannot be loaded; rows inserted first are indexed later with any metric (the segments are
+re-indexed in the background, DescribeIndex reports the rows done); DropIndex needs a
+released collection and really drops; release -> drop -> index with another metric -> load
+serves the new metric. Results are checked against numpy."""
+
+import numpy as np
+from pymilvus import DataType
+
+from conftest import expect_error
+from test_schema_index import brute_force
+
+DIM = 8
+N = 600
+
+
+def schema_only(client, name):
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection(name, schema=schema)
+
+
+def index(client, metric, index_type="HNSW", params=None):
+    p = client.prepare_index_params()
+    p.add_index("vec", index_type=index_type, metric_type=metric, params=params or {})
+    return p
+
+
+def insert_and_seal(client, name, base, start=0):
+    rows = [{"id": start + i, "vec": v.tolist()} for i, v in enumerate(base)]
+    for i in range(0, len(rows), 200):
+        client.insert(name, rows[i:i + 200])
+        client.flush(name)  # one sealed segment per batch
+
+
+def assert_matches_numpy(client, name, base, metric, queries):
+    for q in queries:
+        want, scores = brute_force(metric, base, q, 5)
+        hits = client.search(name, data=[q.tolist()], limit=5, anns_field="vec",
+                             search_params={"metric_type": metric, "params": {"ef": 600}})[0]
+        assert [h["id"] for h in hits] == want.tolist()
+        np.testing.assert_allclose([h["distance"] for h in hits], scores, rtol=1e-4, atol=1e-4)
+
+
+def test_insert_first_index_later_with_any_metric(client, name):
+    schema_only(client, name)
+    # Created without an index: not loaded, nothing to load, no index listed.
+    assert client.get_load_state(name)["state"].name == "NotLoad"
+    assert client.list_indexes(name) == []
+    assert client.describe_index(name, "vec") is None
+    expect_error(lambda: client.load_collection(name), 65535,
+                 "there is no vector index on field: [vec]", "please create index firstly")
+    expect_error(lambda: client.search(name, data=[[0.0] * DIM], limit=1), 101, "not loaded")
+
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((N, DIM)).astype(np.float32)
+    insert_and_seal(client, name, base)  # writes land while not loaded
+
+    # Any metric, on a collection that holds sealed rows: built in the background;
+    # create_index returns once DescribeIndex says Finished.
+    client.create_index(name, index(client, "COSINE", params={"M": 8, "efConstruction": 64}))
+    desc = client.describe_index(name, "vec")
+    assert desc["metric_type"] == "COSINE" and desc["index_type"] == "HNSW"
+    assert desc["state"] == "Finished"
+    assert desc["total_rows"] == N and desc["indexed_rows"] == N
+    assert desc["pending_index_rows"] == 0
+    assert client.get_load_state(name)["state"].name == "NotLoad"
+    client.load_collection(name)
+    assert client.get_load_state(name)["state"].name == "Loaded"
+    assert_matches_numpy(client, name, base, "COSINE", base[:5] + 0.01)
+
+    # A second, different index on the field is refused; the same one again is not.
+    expect_error(lambda: client.create_index(name, index(client, "L2")), 65535,
+                 "at most one distinct index is allowed per field")
+    client.create_index(name, index(client, "COSINE", params={"M": 8, "efConstruction": 64}))
+
+    # Dropping needs a release; then it is gone, and another metric can be indexed.
+    expect_error(lambda: client.drop_index(name, "vec"), 65535,
+                 "index cannot be dropped, collection is loaded, please release it first")
+    assert client.list_indexes(name) == ["vec"]
+    client.release_collection(name)
+    client.drop_index(name, "vec")
+    assert client.list_indexes(name) == []
+    assert client.describe_index(name, "vec") is None
+    expect_error(lambda: client.load_collection(name), 65535, "please create index firstly")
+    client.drop_index(name, "vec")  # nothing to drop: as Milvus, not an error
+
+    more = rng.standard_normal((200, DIM)).astype(np.float32)
+    insert_and_seal(client, name, more, start=N)
+    base = np.vstack([base, more])
+    client.create_index(name, index(client, "L2", params={"M": 16, "efConstruction": 100}))
+    desc = client.describe_index(name, "vec")
+    assert desc["metric_type"] == "L2" and desc["indexed_rows"] == N + 200
+    client.load_collection(name)
+    assert_matches_numpy(client, name, base, "L2", base[-5:] + 0.01)
+    # The search metric must be the index's.
+    expect_error(lambda: client.search(name, data=[[0.0] * DIM], limit=1,
+                                       search_params={"metric_type": "IP"}), 1100, "metric")
+
+
+def test_searches_before_the_rebuild_finishes_are_exact(client, name):
+    """Loaded right after an asynchronous CreateIndex, segments not yet rebuilt are searched
+    exactly with the new metric: results never mix metrics."""
+    schema_only(client, name)
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((N, DIM)).astype(np.float32)
+    insert_and_seal(client, name, base)
+    client.create_index(name, index(client, "IP"), sync=False)
+    client.load_collection(name)
+    assert_matches_numpy(client, name, base, "IP", base[:5])
+
+
+def test_quick_setup_is_indexed_and_loaded(client, name):
+    client.create_collection(name, dimension=DIM, metric_type="IP")
+    assert client.get_load_state(name)["state"].name == "Loaded"
+    desc = client.describe_index(name, client.list_indexes(name)[0])
+    assert desc["metric_type"] == "IP"
+    client.insert(name, [{"id": 1, "vector": [1.0] * DIM}])
+    hit = client.search(name, data=[[1.0] * DIM], limit=1)[0][0]
+    assert hit["id"] == 1 and abs(hit["distance"] - DIM) < 1e-4
+
+
+def test_field_names_follow_milvus_rules(client, name):
+    """Reserved words, `$meta` and bad characters are refused as Milvus does (1701)."""
+    for bad in ("$meta", "and", "LIKE", "array_contains", "1st", "with space"):
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field(bad, DataType.INT64)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+        expect_error(lambda: client.create_collection(name, schema=schema), 1701,
+                     "Invalid field name", bad)
+        assert not client.has_collection(name)
+
+
+def test_dim_below_two_is_refused(client, name):
+    for dim in (1,):
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+        expect_error(lambda: client.create_collection(name, schema=schema), 1100,
+                     "invalid dimension: 1. should be in range 2 ~ 32768")
+        assert not client.has_collection(name)
+
+
+def test_duplicate_keys_in_one_upsert_batch_are_refused(client, name):
+    client.create_collection(name, dimension=DIM)
+    rows = [{"id": 1, "vector": [0.0] * DIM}, {"id": 1, "vector": [1.0] * DIM}]
+    expect_error(lambda: client.upsert(name, rows), 1100,
+                 "duplicate primary keys are not allowed in the same batch")
+    assert client.query(name, filter="id >= 0") == []
+
+
+def test_costs_are_reported(client, name):
+    """Milvus reports a request's cost in the status's extra info (pymilvus: `cost`)."""
+    client.create_collection(name, dimension=DIM)
+    ins = client.insert(name, [{"id": i, "vector": [float(i)] * DIM} for i in range(100)])
+    assert ins["cost"] >= 1
+    big = client.insert(name, [{"id": 1000 + i, "vector": [float(i)] * DIM} for i in range(2000)])
+    assert big["cost"] > ins["cost"]  # KiB moved
+    assert client.upsert(name, [{"id": 1, "vector": [1.0] * DIM}])["cost"] >= 1
+    q = client.query(name, filter="id < 10", output_fields=["vector"])
+    assert q.extra["cost"] >= 1
+    s = client.search(name, data=[[1.0] * DIM], limit=3)
+    assert s.extra["cost"] >= 1
+    assert client.delete(name, ids=[1, 2])["cost"] >= 1
