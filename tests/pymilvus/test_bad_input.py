@@ -112,7 +112,7 @@ SEARCH_CASES = [
     ("wrong anns_field", dict(anns_field="other"), 1100, ["anns_field"]),
     ("negative ef", dict(search_params={"params": {"ef": -1}}), 1100, ["ef"]),
     ("range_filter past radius", dict(search_params={"params": {"radius": 1.0, "range_filter": 2.0}}), 1100, ["range_filter", "radius"]),
-    ("partition", dict(partition_names=["p1"]), 1100, ["partition"]),
+    ("partition", dict(partition_names=["p1"]), 200, ["partition not found", "p1"]),
 ]
 
 

@@ -1,15 +1,15 @@
-"""Partitions: every collection has the one partition `_default`, which holds all its rows.
-It is listed, checked, counted, loaded and released like the collection; another partition
-name is not found (merr 200); creating or dropping a partition is refused at once (1100)."""
+"""Partitions as Milvus has them: a collection starts with `_default`; partitions are created,
+written to, searched, queried, counted, released, loaded and dropped by name; a partition key
+spreads rows over `_default_0..N-1`; a name that does not exist is not found (merr 200).
+Results are checked against what was written to each partition."""
 
 import pytest
-from pymilvus import Collection, MilvusException, Partition, connections, utility
+from pymilvus import Collection, Partition, connections, utility
 from pymilvus.grpc_gen import common_pb2, milvus_pb2
 
 from conftest import expect_error, expect_status, fresh_name
 
 PARTITION_NOT_FOUND = 200
-UNSUPPORTED = "partitions are not supported"
 
 
 @pytest.fixture
@@ -55,21 +55,93 @@ def test_other_partition_names_are_not_found(client, coll):
         lambda: client.release_partitions(coll, ["p1"]),
         lambda: client.get_load_state(coll, partition_name="p1"),
     ):
-        expect_error(call, PARTITION_NOT_FOUND, "partition not found", "p1", "_default")
+        expect_error(call, PARTITION_NOT_FOUND, "partition not found", "p1")
     # Nothing was released or changed.
     assert client.get_load_state(coll)["state"].name == "Loaded"
     assert client.get_partition_stats(coll, "_default")["row_count"] == 7
 
 
-def test_create_and_drop_partition_are_refused(client, coll):
-    expect_error(lambda: client.create_partition(coll, "p1"), 1100, UNSUPPORTED, '"_default"', "p1")
-    expect_error(lambda: client.drop_partition(coll, "p1"), 1100, UNSUPPORTED, "p1")
-    expect_error(lambda: client.drop_partition(coll, "_default"), 1100, UNSUPPORTED, "cannot be dropped")
-    # `_default` exists already: creating it again succeeds, as in Milvus.
-    client.create_partition(coll, "_default")
-    assert client.list_partitions(coll) == ["_default"]
-    assert not client.has_partition(coll, "p1")
-    assert client.get_partition_stats(coll, "_default")["row_count"] == 7
+def ids_of(hits):
+    return sorted(h["id"] for h in hits)
+
+
+def test_partitions_hold_their_rows(client, coll):
+    client.create_partition(coll, "p1")
+    client.create_partition(coll, "p1")  # exists: nothing to do, as Milvus
+    client.create_partition(coll, "p2")
+    assert client.list_partitions(coll) == ["_default", "p1", "p2"]
+    assert client.has_partition(coll, "p1") and not client.has_partition(coll, "p3")
+    client.insert(coll, [{"id": 100 + i, "vector": [1.0, float(i), 0.0]} for i in range(5)],
+                  partition_name="p1")
+    client.insert(coll, [{"id": 200 + i, "vector": [2.0, float(i), 0.0]} for i in range(3)],
+                  partition_name="p2")
+    expect_error(lambda: client.insert(coll, [{"id": 1, "vector": [0.0] * 3}], partition_name="p9"),
+                 PARTITION_NOT_FOUND, "p9")
+
+    def q(parts):
+        return sorted(r["id"] for r in client.query(coll, filter="id >= 0", partition_names=parts))
+
+    assert q(["p1"]) == [100, 101, 102, 103, 104]
+    assert q(["p2"]) == [200, 201, 202]
+    assert q(["_default"]) == list(range(7))
+    assert q(["p1", "p2"]) == [100, 101, 102, 103, 104, 200, 201, 202]
+    assert len(q([])) == 15
+    hits = client.search(coll, data=[[1.0, 0.0, 0.0]], limit=20, partition_names=["p2"])[0]
+    assert ids_of(hits) == [200, 201, 202]
+    assert client.get_partition_stats(coll, "p1")["row_count"] == 5
+    # A delete naming a partition touches only its rows.
+    client.delete(coll, filter="id >= 0", partition_name="p2")
+    assert q(["p2"]) == [] and len(q([])) == 12
+
+    # A released partition is skipped by reads that name none and refused by those that do.
+    client.release_partitions(coll, ["p1"])
+    assert client.get_load_state(coll, partition_name="p1")["state"].name == "NotLoad"
+    assert client.get_load_state(coll, partition_name="_default")["state"].name == "Loaded"
+    assert len(q([])) == 7
+    expect_error(lambda: q(["p1"]), 101, "p1")
+    client.load_partitions(coll, ["p1"])
+    assert len(q([])) == 12
+
+    # Dropping needs the partition released; `_default` is never dropped.
+    expect_error(lambda: client.drop_partition(coll, "p1"), 65535, "release it first")
+    expect_error(lambda: client.drop_partition(coll, "_default"), 1100, "default partition")
+    client.release_partitions(coll, ["p1"])
+    client.drop_partition(coll, "p1")
+    assert client.list_partitions(coll) == ["_default", "p2"]
+    client.load_collection(coll)
+    assert sorted(r["id"] for r in client.query(coll, filter="id >= 0")) == list(range(7))
+    hits = client.search(coll, data=[[1.0, 0.0, 0.0]], limit=20)[0]
+    assert ids_of(hits) == list(range(7))
+
+
+def test_partition_key_spreads_rows(client, name):
+    from pymilvus import DataType
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=3)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="HNSW", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index, num_partitions=4)
+    try:
+        assert client.list_partitions(name) == [f"_default_{i}" for i in range(4)]
+        rows = [{"id": i, "tenant": f"t{i % 5}", "vector": [float(i), 0.0, 0.0]} for i in range(50)]
+        client.insert(name, rows)
+        for t in range(5):
+            got = client.query(name, filter=f'tenant == "t{t}"', output_fields=["tenant"])
+            assert sorted(r["id"] for r in got) == [i for i in range(50) if i % 5 == t]
+        hits = client.search(name, data=[[7.0, 0.0, 0.0]], limit=3, filter='tenant == "t2"')[0]
+        assert [h["id"] for h in hits] == [7, 2, 12]
+        # Rows are spread over more than one partition.
+        counts = [client.get_partition_stats(name, f"_default_{i}")["row_count"] for i in range(4)]
+        assert sum(counts) == 50 and sum(c > 0 for c in counts) > 1
+        expect_error(lambda: client.create_partition(name, "p1"), 1100, "partition key")
+        expect_error(lambda: client.query(name, filter="id >= 0", partition_names=["_default_0"]),
+                     1100, "partition key")
+        expect_error(lambda: client.insert(name, rows[:1], partition_name="_default_0"), 1100,
+                     "partition key")
+    finally:
+        client.drop_collection(name)
 
 
 def test_unknown_collection_is_not_found(client):
@@ -112,8 +184,8 @@ def test_raw_show_partitions(client, stub, coll):
         r = stub.ShowPartitions(req)
         assert r.status.code == 0 and r.status.error_code == common_pb2.Success, r.status
         assert list(r.partition_names) == ["_default"]
-        # The one partition's id is its collection's; it was created with the collection.
-        assert list(r.partitionIDs) == [desc.collectionID]
+        # It was created with the collection.
+        assert len(r.partitionIDs) == 1
         assert list(r.created_timestamps) == [desc.created_timestamp]
         assert list(r.created_utc_timestamps) == [desc.created_utc_timestamp]
         assert list(r.inMemory_percentages) == [100]
@@ -174,9 +246,9 @@ def test_orm_partitions(orm, coll):
     assert utility.load_state(coll, using=orm).name == "Loaded"
     assert c.partition("_default").name == "_default"
 
-    # A new partition: has_partition says no, then CreatePartition is refused.
-    err = expect_error(lambda: Partition(c, "p1"), 1100, UNSUPPORTED, "p1")
-    assert isinstance(err, MilvusException)
-    expect_error(lambda: c.create_partition("p1"), 1100, UNSUPPORTED, "p1")
-    expect_error(lambda: c.drop_partition("_default"), 1100, UNSUPPORTED)
-    assert [p.name for p in c.partitions] == ["_default"]
+    # A new partition: has_partition says no, then CreatePartition makes it.
+    p1 = Partition(c, "p1")
+    assert p1.is_empty
+    c.create_partition("p2")
+    expect_error(lambda: c.drop_partition("_default"), 1100, "default partition")
+    assert [p.name for p in c.partitions] == ["_default", "p1", "p2"]

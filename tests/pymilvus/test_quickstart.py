@@ -108,7 +108,7 @@ def test_upsert_and_limits(client, name):
     assert "metric_type" in e.value.message
     with pytest.raises(MilvusException) as e:
         client.search(name, data=[[0.0, 0, 0, 0]], limit=1, partition_names=["p1"])
-    assert e.value.code == 1100 and "partition" in e.value.message
+    assert e.value.code == 200 and "partition not found" in e.value.message
     assert client.get_collection_stats(name)["row_count"] == 5
     client.drop_collection(name)
 

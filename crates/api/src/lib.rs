@@ -23,7 +23,8 @@ pub use digest::{
 };
 pub use meta::{
     CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
-    CreateCollection, IndexKind, IndexProgress, IndexSpec, MetaClient, SegmentInfo, ShardId,
+    CreateCollection, IndexKind, IndexProgress, IndexSpec, MetaClient, PartitionInfo, PartitionOp,
+    SegmentInfo, ShardId,
 };
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,

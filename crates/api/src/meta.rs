@@ -146,6 +146,9 @@ pub struct CreateCollection {
     pub shards: u32,
     pub metric: Metric,
     pub index: IndexKind,
+    /// The partitions it starts with (None: only the implicit `_default`,
+    /// and no partitions can be created in it).
+    pub partitions: Option<Vec<String>>,
 }
 
 /// Coord's catalog as seen by the front door: DDL goes through coord; lookups
@@ -242,6 +245,21 @@ pub trait CatalogClient: Send + Sync {
         let _ = name_or_alias;
         None
     }
+    /// The collection's partitions and whether any was ever dropped; None:
+    /// it has only the implicit `_default` (created before partitions, or a
+    /// catalog without them).
+    fn partitions(&self, name_or_alias: &str) -> Option<(Vec<PartitionInfo>, bool)> {
+        let _ = name_or_alias;
+        None
+    }
+    /// Creates, drops, releases or loads partitions (rows of a dropped one
+    /// are deleted by the caller first).
+    async fn change_partitions(&self, name_or_alias: &str, op: PartitionOp) -> Result<()> {
+        let _ = (name_or_alias, op);
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change partitions".into(),
+        ))
+    }
     /// Starts a manual compaction of every shard of a collection (by name or
     /// alias); returns its id.
     async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {
@@ -272,6 +290,27 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change users or roles".into(),
         ))
     }
+}
+
+/// A change to a collection's partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionOp {
+    /// A new partition (one that exists already: nothing to do, as Milvus).
+    Create { name: String },
+    /// Drops a released partition (its rows were deleted by the caller).
+    Drop { name: String },
+    /// Marks partitions released (reads skip them) or loaded again.
+    SetReleased { names: Vec<String>, released: bool },
+}
+
+/// A partition as the front door sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub id: u64,
+    pub name: String,
+    pub created_ts: Timestamp,
+    /// Released while its collection stays loaded: reads skip it.
+    pub released: bool,
 }
 
 /// A vector index as CreateIndex asks for it.

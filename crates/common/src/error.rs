@@ -10,6 +10,8 @@ pub enum ErrorKind {
     /// The collection exists but was released: reads wait for a load.
     NotLoaded,
     AlreadyExists,
+    /// The collection has no partition of that name.
+    PartitionNotFound,
     /// The collection (or field) has no such index, or none at all.
     IndexNotFound,
     AliasNotFound,
@@ -53,6 +55,9 @@ pub enum Error {
     NotLoaded(String),
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// The message starts as Milvus's: `partition not found[partition=..]`.
+    #[error("{0}")]
+    PartitionNotFound(String),
     #[error("index not found: {0}")]
     IndexNotFound(String),
     #[error("alias not found: {0}")]
@@ -101,6 +106,7 @@ impl Error {
             Error::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
             Error::NotLoaded(_) => ErrorKind::NotLoaded,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::PartitionNotFound(_) => ErrorKind::PartitionNotFound,
             Error::IndexNotFound(_) => ErrorKind::IndexNotFound,
             Error::AliasNotFound(_) => ErrorKind::AliasNotFound,
             Error::AliasExists(_) => ErrorKind::AliasExists,

@@ -105,6 +105,10 @@ pub struct FieldSchema {
     pub nullable: bool,
     #[serde(default)]
     pub description: String,
+    /// Rows are spread over the collection's partitions by this field's
+    /// value (Milvus's partition key; Int64 or VarChar, at most one).
+    #[serde(default)]
+    pub is_partition_key: bool,
 }
 
 impl FieldSchema {
@@ -119,6 +123,7 @@ impl FieldSchema {
             max_length: None,
             nullable: false,
             description: String::new(),
+            is_partition_key: false,
         }
     }
 
@@ -209,6 +214,13 @@ impl CollectionSchema {
                         "the primary key cannot be nullable",
                     ));
                 }
+            } else if f.is_partition_key
+                && (!matches!(f.data_type, DataType::Int64 | DataType::VarChar) || f.nullable)
+            {
+                return Err(Error::invalid(
+                    &f.name,
+                    "a partition key must be a non-nullable Int64 or VarChar field",
+                ));
             } else if f.auto_id {
                 return Err(Error::invalid(
                     &f.name,
@@ -254,6 +266,12 @@ impl CollectionSchema {
                 },
                 _ => {}
             }
+        }
+        if self.fields.iter().filter(|f| f.is_partition_key).count() > 1 {
+            return Err(Error::invalid(
+                "fields",
+                "there can be only one partition key field",
+            ));
         }
         if pk != 1 {
             return Err(Error::invalid(

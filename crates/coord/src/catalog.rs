@@ -265,7 +265,13 @@ impl CatalogClient for Catalog {
         let indexed = index.kind != IndexKind::None;
         let meta = self
             .coord
-            .create_collection(req.schema, req.shards, req.metric, Some(index))
+            .create_collection_with(
+                req.schema,
+                req.shards,
+                req.metric,
+                Some(index),
+                req.partitions,
+            )
             .await?;
         if indexed {
             self.coord.set_loaded(&meta.name, true, None).await?;
@@ -287,6 +293,33 @@ impl CatalogClient for Catalog {
         self.coord
             .set_index(&meta.name, spec, Some(index.metric))
             .await
+    }
+
+    fn partitions(&self, name_or_alias: &str) -> Option<(Vec<quiver_api::PartitionInfo>, bool)> {
+        let state = self.coord.state();
+        let meta = state.collection(name_or_alias)?;
+        if meta.partitions.is_empty() {
+            return None;
+        }
+        let list = meta
+            .partitions
+            .iter()
+            .map(|p| quiver_api::PartitionInfo {
+                id: p.id,
+                name: p.name.clone(),
+                created_ts: p.created_ts,
+                released: p.released,
+            })
+            .collect();
+        Some((list, meta.partitions_dropped > 0))
+    }
+
+    async fn change_partitions(
+        &self,
+        name_or_alias: &str,
+        op: quiver_api::PartitionOp,
+    ) -> Result<()> {
+        self.coord.change_partitions(name_or_alias, op).await
     }
 
     async fn drop_index(&self, name_or_alias: &str) -> Result<()> {

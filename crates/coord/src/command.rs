@@ -1,6 +1,6 @@
 //! What goes through the Raft log: commands, and what applying one returns.
 
-pub use quiver_api::{Actor, AliasChange};
+pub use quiver_api::{Actor, AliasChange, PartitionOp};
 use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,15 @@ pub enum MetaCommand {
         metric: Metric,
         /// `None` means no index yet.
         index: Option<IndexSpec>,
+        /// The partitions it starts with (None: none listed, the collection
+        /// has the implicit `_default` of collections older than partitions).
+        #[serde(default)]
+        partitions: Option<Vec<String>>,
+    },
+    /// Partition DDL of a collection (by name or alias).
+    Partition {
+        collection: String,
+        op: PartitionOp,
     },
     /// By collection name only (not an alias); refused while aliases point to it.
     DropCollection {
@@ -173,6 +182,7 @@ impl MetaCommand {
         match self {
             MetaCommand::CreateCollection { .. } => "create collection",
             MetaCommand::DropCollection { .. } => "drop collection",
+            MetaCommand::Partition { .. } => "change partitions",
             MetaCommand::SetIndex { .. } => "set index",
             MetaCommand::DropIndex { .. } => "drop index",
             MetaCommand::SetLoaded { .. } => "set loaded",

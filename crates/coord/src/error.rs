@@ -18,6 +18,7 @@ pub enum RuleError {
     },
     AlreadyExists(String),
     CollectionNotFound(String),
+    PartitionNotFound(String),
     /// Loading a collection without an index; a field without one.
     IndexNotFound(String),
     AliasNotFound(String),
@@ -48,6 +49,7 @@ impl fmt::Display for RuleError {
             RuleError::AlreadyExists(what) => write!(f, "already exists: {what}"),
             RuleError::CollectionNotFound(what) => write!(f, "collection not found: {what}"),
             RuleError::IndexNotFound(what) => write!(f, "index not found: {what}"),
+            RuleError::PartitionNotFound(what) => write!(f, "{what}"),
             RuleError::AliasNotFound(what) => write!(f, "alias not found: {what}"),
             RuleError::AliasExists(what) => write!(f, "alias already exist: {what}"),
             RuleError::NameConflict(what) => {
@@ -143,6 +145,7 @@ impl From<RuleError> for quiver_common::Error {
             RuleError::AlreadyExists(what) => quiver_common::Error::AlreadyExists(what),
             RuleError::CollectionNotFound(what) => quiver_common::Error::CollectionNotFound(what),
             RuleError::IndexNotFound(what) => quiver_common::Error::IndexNotFound(what),
+            RuleError::PartitionNotFound(what) => quiver_common::Error::PartitionNotFound(what),
             RuleError::AliasNotFound(what) => quiver_common::Error::AliasNotFound(what),
             RuleError::AliasExists(what) => quiver_common::Error::AliasExists(what),
             RuleError::NameConflict(what) => quiver_common::Error::NameConflict(what),

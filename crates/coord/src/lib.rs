@@ -51,7 +51,7 @@ mod state;
 mod wire;
 
 pub use catalog::{Catalog, LocalNodes, collection_info, segment_info, segment_meta};
-pub use command::{Actor, AliasChange, MetaCommand, MetaResponse, RequestId};
+pub use command::{Actor, AliasChange, MetaCommand, MetaResponse, PartitionOp, RequestId};
 pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
 pub use error::{CoordError, Result, RuleError};
 pub use identity::Standing;
@@ -61,5 +61,5 @@ pub use remote::{CoordClient, CoordClientOptions, route_of};
 pub use server::{serve, serve_tls};
 pub use state::{
     ALIAS_HISTORY, AliasEvent, AliasMeta, CollectionMeta, IndexKind, IndexSpec, MetaState,
-    MirrorMeta, NodeMeta, NodeRole, SegmentCatalog, SegmentMeta, ShardOwner,
+    MirrorMeta, NodeMeta, NodeRole, PartitionMeta, SegmentCatalog, SegmentMeta, ShardOwner,
 };

@@ -14,7 +14,7 @@ use quiver_api::{NodeReport, ShardStorage};
 use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
 use tokio::sync::watch;
 
-use crate::command::{Actor, AliasChange, MetaCommand, MetaResponse};
+use crate::command::{Actor, AliasChange, MetaCommand, MetaResponse, PartitionOp};
 use crate::coord::{Coord, NodeHealth};
 use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, NodeRole, SegmentMeta};
 
@@ -153,11 +153,26 @@ pub trait MetaOps: CoordApi {
         metric: Metric,
         index: Option<IndexSpec>,
     ) -> Result<CollectionMeta> {
+        self.create_collection_with(schema, shards, metric, index, None)
+            .await
+    }
+
+    /// [`MetaOps::create_collection`] with the partitions it starts with
+    /// (None: the implicit `_default` of collections older than partitions).
+    async fn create_collection_with(
+        &self,
+        schema: CollectionSchema,
+        shards: u32,
+        metric: Metric,
+        index: Option<IndexSpec>,
+        partitions: Option<Vec<String>>,
+    ) -> Result<CollectionMeta> {
         let cmd = MetaCommand::CreateCollection {
             schema,
             shards,
             metric,
             index,
+            partitions,
         };
         match self.propose(cmd).await?.response {
             MetaResponse::CollectionCreated { id } => {
@@ -190,6 +205,12 @@ pub trait MetaOps: CoordApi {
             metric,
         })
         .await
+    }
+
+    /// Creates, drops, releases or loads partitions of a collection.
+    async fn change_partitions(&self, collection: &str, op: PartitionOp) -> Result<()> {
+        let collection = collection.into();
+        self.done(MetaCommand::Partition { collection, op }).await
     }
 
     async fn drop_index(&self, collection: &str) -> Result<()> {

@@ -193,6 +193,20 @@ async fn a_leader_cut_off_from_its_peers_cannot_commit() -> Result<()> {
     let client = CoordClient::connect(cluster.addrs(), client_options()).await?;
     create(&client, "before").await?;
     assert_eq!(client.leader_addr(), Some(cluster.addr(stale)));
+    // Every coord's identity is registered before the cut: a coord still
+    // joining does not vote, and the other two would then have no quorum.
+    for id in [1, 2, 3] {
+        let c = cluster.coord(id).clone();
+        wait_for(
+            Duration::from_secs(10),
+            &format!("coord {id} to stand as a voter"),
+            || {
+                let c = c.clone();
+                async move { c.status().standing == "voter" }
+            },
+        )
+        .await?;
+    }
 
     cluster.faults.cut.lock().insert(stale);
     // Writes on the cut-off leader fail (directly and over gRPC): it cannot

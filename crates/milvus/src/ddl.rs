@@ -11,9 +11,16 @@ use quiver_proto::milvus::{
 };
 
 use super::MilvusFront;
+use super::partitioning::DEFAULT_PARTITION;
 use super::schema::{schema_from_bytes, schema_to_proto};
 use super::search::{level_from_proto, level_to_proto};
 use super::status::{failure, status_of, success};
+
+/// Partitions of a collection with a partition key when it names no number
+/// (Milvus's default).
+const DEFAULT_KEY_PARTITIONS: i64 = 16;
+/// The most partitions a partition key spreads rows over (Milvus's limit).
+const MAX_KEY_PARTITIONS: i64 = 1024;
 
 /// The metric a collection records until CreateIndex sets its own.
 pub const DEFAULT_METRIC: Metric = Metric::L2;
@@ -34,12 +41,28 @@ impl MilvusFront {
     async fn create_collection_inner(&self, req: CreateCollectionRequest) -> Result<()> {
         let mut schema = schema_from_bytes(&req.collection_name, &req.schema)?;
         schema.consistency = level_from_proto(req.consistency_level)?;
-        if req.num_partitions > 1 {
-            return Err(Error::invalid(
-                "num_partitions",
-                "partitions are not supported (partition keys neither)",
-            ));
-        }
+        let keyed = schema.fields.iter().any(|f| f.is_partition_key);
+        let partitions = match (keyed, req.num_partitions) {
+            (false, 0 | 1) => vec![DEFAULT_PARTITION.to_string()],
+            (false, _) => {
+                return Err(Error::invalid(
+                    "num_partitions",
+                    "num_partitions should only be specified with partition key field enabled",
+                ));
+            }
+            (true, n) if !(0..=MAX_KEY_PARTITIONS).contains(&n) => {
+                return Err(Error::invalid(
+                    "num_partitions",
+                    format!(
+                        "the specified partitions should be greater than 0 and at most {MAX_KEY_PARTITIONS} if partition key is used (got {n})"
+                    ),
+                ));
+            }
+            (true, n) => {
+                let n = if n == 0 { DEFAULT_KEY_PARTITIONS } else { n };
+                (0..n).map(|i| format!("{DEFAULT_PARTITION}_{i}")).collect()
+            }
+        };
         let shards = if req.shards_num == 0 {
             1
         } else {
@@ -57,6 +80,7 @@ impl MilvusFront {
                 shards,
                 metric: DEFAULT_METRIC,
                 index: IndexKind::None,
+                partitions: Some(partitions),
             })
             .await;
         match result {
@@ -149,7 +173,7 @@ impl MilvusFront {
             consistency_level: level_to_proto(info.schema.consistency) as i32,
             collection_name: info.schema.name.clone(),
             db_name: "default".to_string(),
-            num_partitions: 1,
+            num_partitions: self.partitions_of(&info).map_or(1, |p| p.list.len() as i64),
             ..Default::default()
         }
     }

@@ -8,11 +8,11 @@ use quiver_proto::common::Status;
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
 use quiver_proto::schema::{FieldData, IDs};
 
+use super::MilvusFront;
 use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
 use super::filter;
-use super::schema::DYNAMIC_COLUMN;
+use super::schema::{DYNAMIC_COLUMN, is_hidden};
 use super::status::{failure, schema_mismatch, success_with_cost};
-use super::{MilvusFront, check_partitions};
 use prost::Message;
 use quiver_proxy::WriteResult;
 
@@ -61,7 +61,7 @@ pub(crate) fn decode_rows(
         }
         let f = schema
             .field(&fd.field_name)
-            .filter(|f| f.name != DYNAMIC_COLUMN)
+            .filter(|f| !is_hidden(&f.name))
             .ok_or_else(|| Error::invalid(&fd.field_name, "no such field in the collection"))?;
         if f.is_primary_key {
             rows.pks = pk_values(f, fd)?;
@@ -213,9 +213,10 @@ impl MilvusFront {
         if let Some(status) = self.stale_schema(&info, req.schema_timestamp) {
             return status_only(status);
         }
-        let r = match check_partitions([&req.partition_name])
-            .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
-        {
+        let r = match decode_rows(&info, &req.fields_data, req.num_rows).and_then(|mut rows| {
+            self.place_rows(&info, &mut rows, &req.partition_name)?;
+            Ok(rows)
+        }) {
             Ok(rows) => self.proxy.insert(&info.schema.name, rows).await,
             Err(e) => Err(e),
         };
@@ -231,9 +232,10 @@ impl MilvusFront {
         if let Some(status) = self.stale_schema(&info, req.schema_timestamp) {
             return status_only(status);
         }
-        let r = match check_partitions([&req.partition_name])
-            .and_then(|()| decode_rows(&info, &req.fields_data, req.num_rows))
-        {
+        let r = match decode_rows(&info, &req.fields_data, req.num_rows).and_then(|mut rows| {
+            self.place_rows(&info, &mut rows, &req.partition_name)?;
+            Ok(rows)
+        }) {
             Ok(rows) if rows.pks.is_empty() => Err(Error::invalid(
                 &info.schema.primary_field().name,
                 "missing: an upsert needs the primary keys",
@@ -265,9 +267,9 @@ impl MilvusFront {
         info: &CollectionInfo,
         req: &DeleteRequest,
     ) -> Result<WriteResult> {
-        check_partitions([&req.partition_name])?;
+        let expr = self.delete_expr(info, &req.expr, &req.partition_name)?;
         let name = &info.schema.name;
-        let filter = filter::compile(&self.proxy, name, &req.expr, &req.expr_template_values)?
+        let filter = filter::compile(&self.proxy, name, &expr, &req.expr_template_values)?
             .ok_or_else(|| Error::invalid("expr", "a delete needs a filter expression"))?;
         let keys = filter.primary_keys();
         self.proxy.delete_matching(name, keys, filter).await

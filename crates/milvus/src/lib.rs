@@ -21,6 +21,7 @@ mod index;
 mod load;
 mod output;
 mod partition;
+mod partitioning;
 mod query;
 mod rpc;
 mod schema;
@@ -34,7 +35,7 @@ use std::sync::atomic::AtomicI64;
 
 use quiver_api::CatalogClient;
 use quiver_auth::Guard;
-use quiver_common::{Error, HybridClock, Result};
+use quiver_common::HybridClock;
 
 use quiver_proxy::Proxy;
 
@@ -77,19 +78,5 @@ impl MilvusFront {
     /// The tonic service to add to a server.
     pub fn into_service(self) -> MilvusServer {
         MilvusServer::new(Arc::new(self))
-    }
-}
-
-/// Quiver has one partition per collection: only `_default` may be named.
-pub(crate) fn check_partitions<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<()> {
-    match names
-        .into_iter()
-        .find(|p| !p.is_empty() && p.as_str() != "_default")
-    {
-        None => Ok(()),
-        Some(p) => Err(Error::invalid(
-            "partition_name",
-            format!("partitions are not supported; only \"_default\" may be named (got {p:?})"),
-        )),
     }
 }

@@ -37,7 +37,19 @@ impl MilvusFront {
     /// Serves the collection's reads (again, after a release) and sets how
     /// many querynodes serve each shard (`replica_number`, 0 = keep the
     /// current number) where the catalog places replicas (cluster mode).
+    /// Loads the collection and serves every partition of it.
     pub(crate) async fn load_collection(&self, req: LoadCollectionRequest) -> Status {
+        let name = req.collection_name.clone();
+        let status = self.load_collection_only(req).await;
+        if status.code != 0 {
+            return status;
+        }
+        status_of(self.load_all_partitions(&name).await)
+    }
+
+    /// Loads the collection, leaving its partitions' released marks as
+    /// they are (LoadPartitions).
+    pub(crate) async fn load_collection_only(&self, req: LoadCollectionRequest) -> Status {
         let status = self.exists(&req.collection_name);
         if status.code != 0 {
             return status;
@@ -80,7 +92,7 @@ impl MilvusFront {
             "partition_names",
             &req.partition_names,
         );
-        if status.code == 0 && !self.catalog.is_loaded(&req.collection_name) {
+        if status.code == 0 && !self.partitions_loaded(&req.collection_name, &req.partition_names) {
             status = failure(&not_loaded(&req.collection_name));
         }
         let progress = if status.code == 0 { 100 } else { 0 };
@@ -99,7 +111,7 @@ impl MilvusFront {
         );
         let state = if status.code != 0 {
             LoadState::NotExist
-        } else if self.catalog.is_loaded(&req.collection_name) {
+        } else if self.partitions_loaded(&req.collection_name, &req.partition_names) {
             LoadState::Loaded
         } else {
             LoadState::NotLoad

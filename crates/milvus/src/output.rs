@@ -6,7 +6,7 @@ use quiver_common::{DYNAMIC_FIELD, DataType, Error, FieldSchema, Result, ScalarV
 use quiver_proto::schema::FieldData;
 
 use super::fields::{encode_pks, encode_scalar, encode_vectors};
-use super::schema::{DYNAMIC_COLUMN, user_fields};
+use super::schema::{DYNAMIC_COLUMN, is_hidden, user_fields};
 
 /// What to fetch for the requested output fields.
 pub(crate) struct Outputs {
@@ -56,7 +56,7 @@ impl Outputs {
                 }
                 continue;
             }
-            match schema.field(name).filter(|f| f.name != DYNAMIC_COLUMN) {
+            match schema.field(name).filter(|f| !is_hidden(&f.name)) {
                 Some(f) if f.is_primary_key => out.with_pk = true,
                 Some(f) if f.data_type == DataType::FloatVector => out.with_vectors = true,
                 Some(f) => add_column(&mut out, f),

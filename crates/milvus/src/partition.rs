@@ -1,14 +1,17 @@
 //! Partitions: ShowPartitions / HasPartition / GetPartitionStatistics /
 //! LoadPartitions / ReleasePartitions / CreatePartition / DropPartition.
 //!
-//! Quiver has no partitions of its own: every collection has exactly one,
-//! Milvus's `_default`, which holds all its rows. It is loaded and released
-//! with the collection, its id is the collection's id and it was created with
-//! the collection; naming any other partition is answered
-//! PartitionNotFound (merr 200), and creating or dropping one is refused with a
-//! status (never UNIMPLEMENTED, which would read as an unknown call).
+//! A partition is coord metadata (its id, name, creation time and whether it
+//! is released while its collection stays loaded); rows carry its id
+//! ([`super::partitioning`]). A collection created before partitions has the
+//! one partition `_default` (whose id is the collection's); no other can be
+//! created in it. Naming a partition that does not exist is answered
+//! PartitionNotFound (merr 200).
 
-use quiver_common::{Error, ts_physical_ms};
+use std::sync::Arc;
+
+use quiver_api::{CollectionInfo, PartitionOp, RowPredicate};
+use quiver_common::{Error, Result, ts_physical_ms};
 use quiver_proto::common::Status;
 use quiver_proto::milvus::{
     BoolResponse, CreatePartitionRequest, DropPartitionRequest, GetCollectionStatisticsRequest,
@@ -16,17 +19,37 @@ use quiver_proto::milvus::{
     LoadCollectionRequest, LoadPartitionsRequest, ReleaseCollectionRequest,
     ReleasePartitionsRequest, ShowPartitionsRequest, ShowPartitionsResponse,
 };
+use quiver_proxy::Consistency;
 
 use super::MilvusFront;
-use super::status::{failure, partition_not_found, success};
-
-/// The name of the one partition of every collection.
-pub(crate) const DEFAULT_PARTITION: &str = "_default";
+use super::filter;
+use super::partitioning::{DEFAULT_PARTITION, not_found};
+use super::schema::kv;
+use super::status::{failure, status_of, success};
 
 impl MilvusFront {
-    /// Success when `collection` (a name or an alias) exists and every one of
-    /// `names` is `_default`; else CollectionNotFound (merr 100), or
-    /// PartitionNotFound (merr 200) naming the first other name (`field` is
+    /// The collection's partitions by name with their ids, created times
+    /// and whether each is released.
+    fn partition_list(&self, info: &CollectionInfo) -> Vec<(String, u64, u64, bool)> {
+        let released = !self.catalog.is_loaded(&info.schema.name);
+        match self.partitions_of(info) {
+            Some(parts) => parts
+                .list
+                .into_iter()
+                .map(|p| (p.name, p.id, p.created_ts, released || p.released))
+                .collect(),
+            None => vec![(
+                DEFAULT_PARTITION.to_string(),
+                info.id,
+                self.times(info).created,
+                released,
+            )],
+        }
+    }
+
+    /// Success when `collection` (a name or an alias) exists and has every
+    /// one of `names`; else CollectionNotFound (merr 100), or
+    /// PartitionNotFound (merr 200) naming the first missing one (`field` is
     /// the request field that carried it).
     pub(crate) fn check_partition_names<'a>(
         &self,
@@ -34,13 +57,29 @@ impl MilvusFront {
         field: &str,
         names: impl IntoIterator<Item = &'a String>,
     ) -> Status {
-        if let Err(e) = self.proxy.describe(collection) {
-            return failure(&e);
-        }
-        match names.into_iter().find(|p| p.as_str() != DEFAULT_PARTITION) {
-            Some(p) => partition_not_found(field, collection, p),
+        let info = match self.proxy.describe(collection) {
+            Ok(info) => info,
+            Err(e) => return failure(&e),
+        };
+        let list = self.partition_list(&info);
+        match names
+            .into_iter()
+            .find(|n| !list.iter().any(|(name, ..)| name == *n))
+        {
+            Some(p) => failure(&not_found(field, &info.schema.name, p)),
             None => success(),
         }
+    }
+
+    /// Whether every one of `names` (all partitions when empty) is loaded.
+    pub(crate) fn partitions_loaded(&self, collection: &str, names: &[String]) -> bool {
+        let Ok(info) = self.proxy.describe(collection) else {
+            return false;
+        };
+        self.partition_list(&info)
+            .iter()
+            .filter(|(n, ..)| names.is_empty() || names.contains(n))
+            .all(|(.., released)| !released)
     }
 
     pub(crate) fn show_partitions(&self, req: ShowPartitionsRequest) -> ShowPartitionsResponse {
@@ -53,39 +92,39 @@ impl MilvusFront {
                 };
             }
         };
+        let mut list = self.partition_list(&info);
         // `partition_names` (with `type` InMemory) asks about those partitions only.
-        if let Some(p) = req
-            .partition_names
-            .iter()
-            .find(|p| p.as_str() != DEFAULT_PARTITION)
-        {
-            return ShowPartitionsResponse {
-                status: Some(partition_not_found("partition_names", &info.schema.name, p)),
-                ..Default::default()
-            };
+        if !req.partition_names.is_empty() {
+            if let Some(p) = req
+                .partition_names
+                .iter()
+                .find(|n| !list.iter().any(|(name, ..)| name == *n))
+            {
+                return ShowPartitionsResponse {
+                    status: Some(failure(&not_found("partition_names", &info.schema.name, p))),
+                    ..Default::default()
+                };
+            }
+            list.retain(|(n, ..)| req.partition_names.contains(n));
         }
-        let created = self.times(&info).created;
         ShowPartitionsResponse {
             status: Some(success()),
-            partition_names: vec![DEFAULT_PARTITION.to_string()],
-            // One partition per collection: the collection id names it uniquely.
-            partition_i_ds: vec![info.id as i64],
-            created_timestamps: vec![created],
-            created_utc_timestamps: vec![ts_physical_ms(created)],
-            // Loaded with the collection (see `load`): 100, or 0 once released.
-            in_memory_percentages: vec![if self.catalog.is_loaded(&info.schema.name) {
-                100
-            } else {
-                0
-            }],
+            partition_names: list.iter().map(|p| p.0.clone()).collect(),
+            partition_i_ds: list.iter().map(|p| p.1 as i64).collect(),
+            created_timestamps: list.iter().map(|p| p.2).collect(),
+            created_utc_timestamps: list.iter().map(|p| ts_physical_ms(p.2)).collect(),
+            in_memory_percentages: list.iter().map(|p| if p.3 { 0 } else { 100 }).collect(),
         }
     }
 
     pub(crate) fn has_partition(&self, req: HasPartitionRequest) -> BoolResponse {
         match self.proxy.describe(&req.collection_name) {
-            Ok(_) => BoolResponse {
+            Ok(info) => BoolResponse {
                 status: Some(success()),
-                value: req.partition_name == DEFAULT_PARTITION,
+                value: self
+                    .partition_list(&info)
+                    .iter()
+                    .any(|(n, ..)| *n == req.partition_name),
             },
             Err(e) => BoolResponse {
                 status: Some(failure(&e)),
@@ -94,110 +133,263 @@ impl MilvusFront {
         }
     }
 
-    /// `_default` holds every row: its statistics are the collection's.
+    /// A partition's live rows (a loaded one); the collection's statistics
+    /// when it is its only partition.
     pub(crate) async fn partition_statistics(
         &self,
         req: GetPartitionStatisticsRequest,
     ) -> GetPartitionStatisticsResponse {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            let list = self.partition_list(&info);
+            let Some((_, id, _, released)) = list.iter().find(|(n, ..)| *n == req.partition_name)
+            else {
+                return Err(not_found(
+                    "partition_name",
+                    &info.schema.name,
+                    &req.partition_name,
+                ));
+            };
+            if list.len() == 1 && self.partitions_of(&info).is_none_or(|p| !p.dropped) {
+                return Ok(None);
+            }
+            if *released {
+                return Err(Error::NotLoaded(format!(
+                    "partition not loaded: partition {:?} of collection {:?}",
+                    req.partition_name, info.schema.name
+                )));
+            }
+            let expr = format!("{} == {id}", super::schema::PARTITION_COLUMN);
+            let f = filter::compile(&self.proxy, &info.schema.name, &expr, &Default::default())?
+                .ok_or_else(|| Error::Internal("partition filter is empty".into()))?;
+            let f: Arc<dyn RowPredicate> = f;
+            let rows = self
+                .proxy
+                .query(
+                    &info.schema.name,
+                    None,
+                    Some(f),
+                    usize::MAX,
+                    vec![],
+                    false,
+                    Consistency::Strong,
+                )
+                .await?;
+            Ok(Some(rows.len()))
+        };
+        match run.await {
+            Ok(Some(n)) => GetPartitionStatisticsResponse {
+                status: Some(success()),
+                stats: vec![kv("row_count", n.to_string())],
+            },
+            Ok(None) => {
+                let r = self
+                    .statistics(GetCollectionStatisticsRequest {
+                        base: req.base,
+                        db_name: req.db_name,
+                        collection_name: req.collection_name,
+                    })
+                    .await;
+                GetPartitionStatisticsResponse {
+                    status: r.status,
+                    stats: r.stats,
+                }
+            }
+            Err(e) => GetPartitionStatisticsResponse {
+                status: Some(failure(&e)),
+                stats: vec![],
+            },
+        }
+    }
+
+    /// Loads the named partitions: the collection is loaded (if it was not,
+    /// only these partitions are), and they are served again.
+    pub(crate) async fn load_partitions(&self, req: LoadPartitionsRequest) -> Status {
         let status = self.check_partition_names(
             &req.collection_name,
-            "partition_name",
-            [&req.partition_name],
+            "partition_names",
+            &req.partition_names,
         );
         if status.code != 0 {
-            return GetPartitionStatisticsResponse {
-                status: Some(status),
-                stats: vec![],
-            };
+            return status;
         }
-        let r = self
-            .statistics(GetCollectionStatisticsRequest {
-                base: req.base,
-                db_name: req.db_name,
-                collection_name: req.collection_name,
-            })
-            .await;
-        GetPartitionStatisticsResponse {
-            status: r.status,
-            stats: r.stats,
+        if req.partition_names.is_empty() {
+            // No partition named: the whole collection.
+            return self
+                .load_collection(LoadCollectionRequest {
+                    base: req.base,
+                    db_name: req.db_name,
+                    collection_name: req.collection_name,
+                    replica_number: req.replica_number,
+                    resource_groups: req.resource_groups,
+                    refresh: req.refresh,
+                    load_fields: req.load_fields,
+                    skip_load_dynamic_field: req.skip_load_dynamic_field,
+                    load_params: req.load_params,
+                })
+                .await;
         }
-    }
-
-    /// Loading `_default` (or no partition named) is loading the collection.
-    pub(crate) async fn load_partitions(&self, req: LoadPartitionsRequest) -> Status {
-        if req.partition_names.iter().any(|p| p != DEFAULT_PARTITION) {
-            return self.check_partition_names(
-                &req.collection_name,
-                "partition_names",
-                &req.partition_names,
-            );
-        }
-        self.load_collection(LoadCollectionRequest {
-            base: req.base,
-            db_name: req.db_name,
-            collection_name: req.collection_name,
-            replica_number: req.replica_number,
-            resource_groups: req.resource_groups,
-            refresh: req.refresh,
-            load_fields: req.load_fields,
-            skip_load_dynamic_field: req.skip_load_dynamic_field,
-            load_params: req.load_params,
-        })
-        .await
-    }
-
-    /// Releasing `_default` (or no partition named) is releasing the collection.
-    pub(crate) async fn release_partitions(&self, req: ReleasePartitionsRequest) -> Status {
-        if req.partition_names.iter().any(|p| p != DEFAULT_PARTITION) {
-            return self.check_partition_names(
-                &req.collection_name,
-                "partition_names",
-                &req.partition_names,
-            );
-        }
-        self.release_collection(ReleaseCollectionRequest {
-            base: req.base,
-            db_name: req.db_name,
-            collection_name: req.collection_name,
-        })
-        .await
-    }
-
-    /// `_default` exists already: creating it again succeeds, as in Milvus
-    /// (a duplicate partition is not an error there); any other is refused.
-    pub(crate) fn create_partition(&self, req: CreatePartitionRequest) -> Status {
-        if let Err(e) = self.proxy.describe(&req.collection_name) {
-            return failure(&e);
-        }
-        if req.partition_name == DEFAULT_PARTITION {
-            return success();
-        }
-        failure(&Error::invalid(
-            "partition_name",
-            format!(
-                "partitions are not supported: every collection has the one partition \
-                 \"{DEFAULT_PARTITION}\" (cannot create {:?})",
-                req.partition_name
-            ),
-        ))
-    }
-
-    pub(crate) fn drop_partition(&self, req: DropPartitionRequest) -> Status {
-        if let Err(e) = self.proxy.describe(&req.collection_name) {
-            return failure(&e);
-        }
-        let what = if req.partition_name == DEFAULT_PARTITION {
-            "it cannot be dropped"
-        } else {
-            "there is no other to drop"
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            if self.partitions_of(&info).is_some() {
+                if !self.catalog.is_loaded(&req.collection_name) {
+                    let others: Vec<String> = self
+                        .partition_list(&info)
+                        .into_iter()
+                        .map(|p| p.0)
+                        .filter(|n| !req.partition_names.contains(n))
+                        .collect();
+                    self.set_released(&req.collection_name, others, true)
+                        .await?;
+                }
+                self.set_released(&req.collection_name, req.partition_names.clone(), false)
+                    .await?;
+            }
+            let s = self
+                .load_collection_only(LoadCollectionRequest {
+                    base: req.base,
+                    db_name: req.db_name,
+                    collection_name: req.collection_name,
+                    replica_number: req.replica_number,
+                    resource_groups: req.resource_groups,
+                    refresh: req.refresh,
+                    load_fields: req.load_fields,
+                    skip_load_dynamic_field: req.skip_load_dynamic_field,
+                    load_params: req.load_params,
+                })
+                .await;
+            Ok(s)
         };
-        failure(&Error::invalid(
-            "partition_name",
-            format!(
-                "partitions are not supported: every collection has the one partition \
-                 \"{DEFAULT_PARTITION}\" and {what} (got {:?})",
-                req.partition_name
-            ),
-        ))
+        match run.await {
+            Ok(s) => s,
+            Err(e) => failure(&e),
+        }
+    }
+
+    /// Releases the named partitions; releasing every one (or `_default`
+    /// of a collection without others) releases the collection.
+    pub(crate) async fn release_partitions(&self, req: ReleasePartitionsRequest) -> Status {
+        let status = self.check_partition_names(
+            &req.collection_name,
+            "partition_names",
+            &req.partition_names,
+        );
+        if status.code != 0 {
+            return status;
+        }
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            if self.partitions_of(&info).is_some() && !req.partition_names.is_empty() {
+                self.set_released(&req.collection_name, req.partition_names.clone(), true)
+                    .await?;
+                let info = self.proxy.describe(&req.collection_name)?;
+                if !self.partition_list(&info).iter().all(|p| p.3) {
+                    return Ok(success());
+                }
+            }
+            Ok(self
+                .release_collection(ReleaseCollectionRequest {
+                    base: req.base,
+                    db_name: req.db_name,
+                    collection_name: req.collection_name,
+                })
+                .await)
+        };
+        match run.await {
+            Ok(s) => s,
+            Err(e) => failure(&e),
+        }
+    }
+
+    async fn set_released(
+        &self,
+        collection: &str,
+        names: Vec<String>,
+        released: bool,
+    ) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.catalog
+            .change_partitions(collection, PartitionOp::SetReleased { names, released })
+            .await
+    }
+
+    /// Marks every partition loaded (LoadCollection serves them all).
+    pub(crate) async fn load_all_partitions(&self, collection: &str) -> Result<()> {
+        let info = self.proxy.describe(collection)?;
+        let Some(parts) = self.partitions_of(&info) else {
+            return Ok(());
+        };
+        let released: Vec<String> = parts
+            .list
+            .into_iter()
+            .filter(|p| p.released)
+            .map(|p| p.name)
+            .collect();
+        self.set_released(collection, released, false).await
+    }
+
+    /// A new partition (one that exists: success, as Milvus). Refused in a
+    /// collection with a partition key, and in one created before partitions.
+    pub(crate) async fn create_partition(&self, req: CreatePartitionRequest) -> Status {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            let Some(parts) = self.partitions_of(&info) else {
+                if req.partition_name == DEFAULT_PARTITION {
+                    return Ok(());
+                }
+                return Err(Error::invalid(
+                    "partition_name",
+                    format!(
+                        "collection {:?} was created by a Quiver release without partitions: it has the one partition \"{DEFAULT_PARTITION}\" (create a new collection to use partitions)",
+                        info.schema.name
+                    ),
+                ));
+            };
+            if parts.key.is_some() {
+                return Err(Error::invalid(
+                    "partition_name",
+                    "disable create partition if partition key mode is used",
+                ));
+            }
+            let op = PartitionOp::Create {
+                name: req.partition_name.clone(),
+            };
+            self.catalog
+                .change_partitions(&req.collection_name, op)
+                .await
+        };
+        status_of(run.await)
+    }
+
+    /// Drops a released partition (refused while it is loaded, and for
+    /// `_default`); its rows are no longer read.
+    pub(crate) async fn drop_partition(&self, req: DropPartitionRequest) -> Status {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            let Some(parts) = self.partitions_of(&info) else {
+                return Err(Error::invalid(
+                    "partition_name",
+                    format!(
+                        "collection {:?} has the one partition \"{DEFAULT_PARTITION}\", which cannot be dropped (got {:?})",
+                        info.schema.name, req.partition_name
+                    ),
+                ));
+            };
+            if parts.key.is_some() {
+                return Err(Error::invalid(
+                    "partition_name",
+                    "disable drop partition if partition key mode is used",
+                ));
+            }
+            let op = PartitionOp::Drop {
+                name: req.partition_name.clone(),
+            };
+            self.catalog
+                .change_partitions(&req.collection_name, op)
+                .await
+        };
+        status_of(run.await)
     }
 }

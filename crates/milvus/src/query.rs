@@ -8,12 +8,12 @@ use quiver_common::{Error, Result, ScalarValue};
 use quiver_proto::milvus::{QueryRequest, QueryResults};
 use quiver_proto::schema::FieldData;
 
+use super::MilvusFront;
 use super::fields::encode_scalar;
 use super::filter;
 use super::output::Outputs;
 use super::search::consistency;
 use super::status::{failure, success_with_cost};
-use super::{MilvusFront, check_partitions};
 use prost::Message;
 
 fn int_param(req: &QueryRequest, key: &str) -> Result<Option<usize>> {
@@ -56,7 +56,7 @@ impl MilvusFront {
         req: &QueryRequest,
     ) -> Result<(Vec<FieldData>, Vec<String>, String)> {
         let info = self.proxy.describe(&req.collection_name)?;
-        check_partitions(&req.partition_names)?;
+        let expr = self.read_expr(&info, &req.expr, &req.partition_names, "partition_names")?;
         let name = info.schema.name.clone();
         let pk_name = info.schema.primary_field().name.clone();
         let consistency = consistency(
@@ -65,7 +65,7 @@ impl MilvusFront {
             req.guarantee_timestamp,
             info.schema.consistency,
         );
-        let filter = filter::compile(&self.proxy, &name, &req.expr, &req.expr_template_values)?;
+        let filter = filter::compile(&self.proxy, &name, &expr, &req.expr_template_values)?;
         let limit = int_param(req, "limit")?;
         let offset = int_param(req, "offset")?.unwrap_or(0);
         let max = self.proxy.limits().max_topk;

@@ -81,7 +81,7 @@ impl MilvusService for MilvusFront {
         req: Request<CreatePartitionRequest>,
     ) -> Result<Response<common::Status>, Status> {
         let r = self.allow(req, |r| self.on("CreatePartition", &r.collection_name))?;
-        Ok(Response::new(MilvusFront::create_partition(self, r)))
+        Ok(Response::new(MilvusFront::create_partition(self, r).await))
     }
 
     async fn drop_partition(
@@ -89,7 +89,7 @@ impl MilvusService for MilvusFront {
         req: Request<DropPartitionRequest>,
     ) -> Result<Response<common::Status>, Status> {
         let r = self.allow(req, |r| self.on("DropPartition", &r.collection_name))?;
-        Ok(Response::new(MilvusFront::drop_partition(self, r)))
+        Ok(Response::new(MilvusFront::drop_partition(self, r).await))
     }
 
     async fn has_partition(

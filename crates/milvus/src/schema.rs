@@ -15,6 +15,14 @@ use quiver_proto::schema as pb;
 
 /// The hidden column that holds a row's dynamic keys as a JSON object.
 pub const DYNAMIC_COLUMN: &str = "__quiver_dynamic";
+/// The hidden column that holds the id of a row's partition (collections
+/// created before partitions have none: all their rows are in `_default`).
+pub const PARTITION_COLUMN: &str = "__quiver_partition";
+
+/// Columns of Quiver's own that clients never see as fields.
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name == DYNAMIC_COLUMN || name == PARTITION_COLUMN
+}
 
 /// First field id reported to clients (Milvus starts user fields at 100).
 const FIRST_FIELD_ID: i64 = 100;
@@ -102,6 +110,7 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         field.auto_id = f.auto_id || (f.is_primary_key && proto.auto_id);
         field.nullable = f.nullable;
         field.description = f.description.clone();
+        field.is_partition_key = f.is_partition_key;
         if data_type == DataType::FloatVector {
             field.dim = param_u32(&f.type_params, "dim", &f.name)?;
             // Milvus's lower bound (coord's rules keep accepting 1: entries
@@ -121,6 +130,7 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
     if proto.enable_dynamic_field {
         fields.push(FieldSchema::new(DYNAMIC_COLUMN, DataType::Json).nullable());
     }
+    fields.push(FieldSchema::new(PARTITION_COLUMN, DataType::Int64));
     let schema = CollectionSchema {
         name: name.to_string(),
         description: proto.description.clone(),
@@ -160,7 +170,7 @@ fn check_field_name(i: usize, name: &str) -> Result<()> {
             rule: format!("Invalid field name: {name:?}. {rule}"),
         })
     };
-    if name == DYNAMIC_COLUMN || name == DYNAMIC_FIELD {
+    if is_hidden(name) || name == DYNAMIC_FIELD {
         return invalid(format!("{name} is reserved (the dynamic field)"));
     }
     if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
@@ -194,6 +204,7 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
                 type_params,
                 auto_id: f.auto_id,
                 nullable: f.nullable,
+                is_partition_key: f.is_partition_key,
                 ..Default::default()
             }
         })
@@ -211,7 +222,7 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
 
 /// The fields a Milvus client sees (everything but the hidden column).
 pub fn user_fields(schema: &CollectionSchema) -> impl Iterator<Item = &FieldSchema> {
-    schema.fields.iter().filter(|f| f.name != DYNAMIC_COLUMN)
+    schema.fields.iter().filter(|f| !is_hidden(&f.name))
 }
 
 pub(crate) fn kv(key: &str, value: impl Into<String>) -> KeyValuePair {

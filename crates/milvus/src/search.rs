@@ -10,11 +10,11 @@ use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, Pla
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
 
+use super::MilvusFront;
 use super::fields::ids;
 use super::filter;
 use super::output::Outputs;
 use super::status::{failure, success_with_cost};
-use super::{MilvusFront, check_partitions};
 use quiver_proxy::bounded_ts;
 use quiver_proxy::{Consistency, SearchRequest};
 
@@ -344,7 +344,7 @@ impl MilvusFront {
                 "hybrid search and search by keys are not supported",
             ));
         }
-        check_partitions(&req.partition_names)?;
+        let expr = self.read_expr(&info, &req.dsl, &req.partition_names, "partition_names")?;
         let p = search_params(req, &info, self.proxy.limits().max_topk)?;
         let mut queries = decode_placeholders(&req.placeholder_group, &info)?;
         let nq = queries.len() / info.schema.dim().max(1);
@@ -352,7 +352,7 @@ impl MilvusFront {
         let filter = filter::compile(
             &self.proxy,
             &info.schema.name,
-            &req.dsl,
+            &expr,
             &req.expr_template_values,
         )?
         .map(|f| f as std::sync::Arc<dyn RowPredicate>);

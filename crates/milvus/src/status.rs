@@ -44,6 +44,7 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
             false,
         ),
         ErrorKind::AlreadyExists => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
+        ErrorKind::PartitionNotFound => (merr::PARTITION_NOT_FOUND, ErrorCode::MetaFailed, false),
         ErrorKind::IndexNotFound => (merr::INDEX_NOT_FOUND, ErrorCode::IndexNotExist, false),
         ErrorKind::AliasNotFound => (merr::ALIAS_NOT_FOUND, ErrorCode::IllegalArgument, false),
         ErrorKind::AliasExists => (
@@ -112,24 +113,6 @@ pub(crate) fn alias_not_found(alias: &str) -> Status {
     }
 }
 
-/// A partition other than `_default` (merr 200 `PartitionNotFound`; Milvus's
-/// legacy `error_code` for it is `MetaFailed`). The reason starts the way
-/// Milvus's does (`partition not found[partition=..]`); `field` is the request
-/// field that named it.
-pub(crate) fn partition_not_found(field: &str, collection: &str, partition: &str) -> Status {
-    let reason = format!(
-        "partition not found[partition={partition}]: invalid {field}: collection {collection:?} \
-         has the one partition \"_default\" (partitions are not supported; got {partition:?})"
-    );
-    Status {
-        error_code: ErrorCode::MetaFailed as i32,
-        code: merr::PARTITION_NOT_FOUND,
-        detail: reason.clone(),
-        reason,
-        ..Default::default()
-    }
-}
-
 /// The client described the collection before its last change (a schema
 /// timestamp that is not the collection's): pymilvus re-describes it and
 /// retries once (merr 109, `SchemaMismatch`).
@@ -189,16 +172,19 @@ mod tests {
 
     #[test]
     fn unknown_partition_is_200_meta_failed_naming_it() {
-        let s = partition_not_found("partition_names", "c", "p1");
+        let s = failure(&crate::partitioning::not_found(
+            "partition_names",
+            "c",
+            "p1",
+        ));
         assert_eq!(s.code, 200);
         assert_eq!(s.error_code, ErrorCode::MetaFailed as i32);
         assert!(!s.retriable);
         for w in [
-            "partition not found",
+            "partition not found[partition=p1]",
             "\"p1\"",
             "partition_names",
             "\"c\"",
-            "_default",
         ] {
             assert!(s.reason.contains(w), "{w} not in {}", s.reason);
         }

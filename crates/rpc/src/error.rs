@@ -29,6 +29,7 @@ pub enum WireError {
     CollectionNotFound(String),
     NotLoaded(String),
     AlreadyExists(String),
+    PartitionNotFound(String),
     IndexNotFound(String),
     AliasNotFound(String),
     AliasExists(String),
@@ -65,6 +66,7 @@ impl From<&Error> for WireError {
             Error::CollectionNotFound(m) => WireError::CollectionNotFound(m.clone()),
             Error::NotLoaded(m) => WireError::NotLoaded(m.clone()),
             Error::AlreadyExists(m) => WireError::AlreadyExists(m.clone()),
+            Error::PartitionNotFound(m) => WireError::PartitionNotFound(m.clone()),
             Error::IndexNotFound(m) => WireError::IndexNotFound(m.clone()),
             Error::AliasNotFound(m) => WireError::AliasNotFound(m.clone()),
             Error::AliasExists(m) => WireError::AliasExists(m.clone()),
@@ -93,6 +95,7 @@ impl From<WireError> for Error {
             WireError::CollectionNotFound(m) => Error::CollectionNotFound(m),
             WireError::NotLoaded(m) => Error::NotLoaded(m),
             WireError::AlreadyExists(m) => Error::AlreadyExists(m),
+            WireError::PartitionNotFound(m) => Error::PartitionNotFound(m),
             WireError::IndexNotFound(m) => Error::IndexNotFound(m),
             WireError::AliasNotFound(m) => Error::AliasNotFound(m),
             WireError::AliasExists(m) => Error::AliasExists(m),
@@ -124,6 +127,7 @@ impl WireError {
             }
             WireError::CollectionNotFound(_)
             | WireError::IndexNotFound(_)
+            | WireError::PartitionNotFound(_)
             | WireError::AliasNotFound(_) => Code::NotFound,
             WireError::NotLoaded(_) | WireError::NotLeader { .. } | WireError::StateConflict(_) => {
                 Code::FailedPrecondition

@@ -19,6 +19,7 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
                 | ErrorKind::NotLoaded
                 | ErrorKind::AlreadyExists
                 | ErrorKind::IndexNotFound
+                | ErrorKind::PartitionNotFound
                 | ErrorKind::AliasNotFound
                 | ErrorKind::AliasExists
                 | ErrorKind::NameConflict

@@ -43,6 +43,7 @@ fn bench(c: &mut Criterion) {
             shards: 1,
             metric: Metric::L2,
             index,
+            partitions: None,
         }))
         .expect("create")
     };

@@ -25,6 +25,7 @@ pub async fn create_collection(proxy: &Proxy, dim: usize, metric: Metric) -> Res
                 m: 16,
                 ef_construction: 200,
             },
+            partitions: None,
         })
         .await?;
     Ok(())

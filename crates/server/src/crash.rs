@@ -89,6 +89,7 @@ pub async fn ensure_collection(server: &Standalone) -> Result<()> {
                 m: 8,
                 ef_construction: 40,
             },
+            partitions: None,
         })
         .await?;
     Ok(())

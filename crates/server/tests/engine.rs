@@ -39,6 +39,7 @@ async fn create(s: &Standalone, name: &str, shards: u32) {
                 m: 8,
                 ef_construction: 64,
             },
+            partitions: None,
         })
         .await
         .expect("create collection");
@@ -301,6 +302,7 @@ async fn filtered_search_and_delete_by_expression_on_growing_and_sealed_rows() {
                 m: 8,
                 ef_construction: 64,
             },
+            partitions: None,
         })
         .await
         .expect("create");

@@ -279,9 +279,10 @@ impl Refusal {
                 "alias" if rule.ends_with("does not exist") => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_REQUEST,
             },
-            Error::CollectionNotFound(_) | Error::IndexNotFound(_) | Error::AliasNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Error::CollectionNotFound(_)
+            | Error::PartitionNotFound(_)
+            | Error::IndexNotFound(_)
+            | Error::AliasNotFound(_) => StatusCode::NOT_FOUND,
             Error::FieldNameInvalid { .. } => StatusCode::BAD_REQUEST,
             Error::AlreadyExists(_)
             | Error::AliasExists(_)

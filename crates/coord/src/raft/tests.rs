@@ -44,6 +44,7 @@ fn create(term: u64, index: u64, name: &str) -> Entry {
         shards: 1,
         metric: Metric::L2,
         index: None,
+        partitions: None,
     };
     Entry {
         log_id: log_id(term, 1, index),

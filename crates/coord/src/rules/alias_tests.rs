@@ -27,6 +27,7 @@ fn create(state: &mut MetaState, name: &str, dim: u32, shards: u32, metric: Metr
         shards,
         metric,
         index: None,
+        partitions: None,
     };
     run(state, cmd).expect("create");
 }

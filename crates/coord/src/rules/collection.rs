@@ -60,6 +60,8 @@ pub(super) fn create(
             loaded: false,
             released,
             replica_number: 1,
+            partitions: Vec::new(),
+            partitions_dropped: 0,
         },
     );
     Ok(MetaResponse::CollectionCreated { id })

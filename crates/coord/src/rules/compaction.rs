@@ -210,6 +210,7 @@ mod tests {
                 shards: 2,
                 metric: quiver_common::Metric::L2,
                 index: None,
+                partitions: None,
             },
             1,
         )

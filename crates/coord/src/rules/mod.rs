@@ -10,6 +10,7 @@ mod collection;
 mod compaction;
 mod coords;
 mod node;
+mod partition;
 pub(crate) mod placement;
 #[cfg(test)]
 mod placement_tests;
@@ -36,7 +37,20 @@ pub(crate) fn apply(
             shards,
             metric,
             index,
-        } => collection::create(state, schema, *shards, *metric, index.as_ref(), log_ts),
+            partitions,
+        } => {
+            if let Some(names) = partitions {
+                partition::check_initial(names)?;
+            }
+            let resp = collection::create(state, schema, *shards, *metric, index.as_ref(), log_ts)?;
+            if let (Some(names), MetaResponse::CollectionCreated { id }) = (partitions, &resp) {
+                partition::initial(state, *id, names, log_ts);
+            }
+            Ok(resp)
+        }
+        MetaCommand::Partition { collection, op } => {
+            partition::apply(state, collection, op, log_ts)
+        }
         MetaCommand::DropCollection { name } => collection::drop(state, name),
         MetaCommand::SetIndex {
             collection,

@@ -59,6 +59,7 @@ fn collection(s: &mut MetaState, name: &str, shards: u32) -> u64 {
         shards,
         metric: Metric::L2,
         index: Some(index),
+        partitions: None,
     };
     match ok(s, cmd) {
         MetaResponse::CollectionCreated { id } => id,

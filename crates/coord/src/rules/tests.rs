@@ -13,6 +13,7 @@ fn create(name: &str, shards: u32) -> MetaCommand {
         shards,
         metric: Metric::L2,
         index: None,
+        partitions: None,
     }
 }
 
@@ -90,6 +91,7 @@ fn create_collection_assigns_ids_and_defaults() {
         shards: 1,
         metric: Metric::Cosine,
         index: Some(hnsw()),
+        partitions: None,
     };
     ok(&mut s, with_index);
     assert_eq!(s.collection("c").expect("c").index.index_name, "vector");
@@ -121,8 +123,62 @@ fn create_collection_failures() {
         shards: 1,
         metric: Metric::L2,
         index: Some(bad),
+        partitions: None,
     };
     assert!(rejected(&mut s, cmd).to_string().contains("field_name"));
+}
+
+#[test]
+fn partition_rules() {
+    use crate::command::PartitionOp;
+    let mut s = state_with(&[]);
+    let create = |name: &str, partitions: Option<Vec<&str>>| MetaCommand::CreateCollection {
+        schema: CollectionSchema::simple(name, 4),
+        shards: 1,
+        metric: Metric::L2,
+        index: Some(hnsw()),
+        partitions: partitions.map(|p| p.iter().map(|s| s.to_string()).collect()),
+    };
+    // Bad initial partitions create nothing.
+    let e = rejected(&mut s, create("p", Some(vec!["_default", "_default"])));
+    assert!(e.to_string().contains("duplicate partition"), "{e}");
+    let e = rejected(&mut s, create("p", Some(vec![])));
+    assert!(e.to_string().contains("num_partitions"), "{e}");
+    ok(&mut s, create("p", Some(vec!["_default"])));
+    ok(&mut s, create("old", None));
+    let op = |c: &str, op: PartitionOp| MetaCommand::Partition {
+        collection: c.into(),
+        op,
+    };
+    let new = |n: &str| PartitionOp::Create { name: n.into() };
+    // A collection from before partitions has only the implicit `_default`.
+    let e = rejected(&mut s, op("old", new("a")));
+    assert!(e.to_string().contains("without partitions"), "{e}");
+    ok(&mut s, op("p", new("a")));
+    ok(&mut s, op("p", new("a"))); // exists: nothing to do
+    let p = s.collection("p").expect("p");
+    let names: Vec<&str> = p.partitions.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["_default", "a"]);
+    assert_ne!(p.partitions[0].id, p.partitions[1].id);
+    let e = rejected(&mut s, op("p", new("bad name")));
+    assert!(e.to_string().contains("partition_name"), "{e}");
+    // Dropping needs a release; `_default` is never dropped.
+    let drop = |n: &str| PartitionOp::Drop { name: n.into() };
+    let e = rejected(&mut s, op("p", drop("a")));
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e:?}");
+    let e = rejected(&mut s, op("p", drop("_default")));
+    assert!(e.to_string().contains("default partition"), "{e}");
+    let release = |names: &[&str], released| PartitionOp::SetReleased {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        released,
+    };
+    let e = rejected(&mut s, op("p", release(&["a", "zz"], true)));
+    assert!(matches!(e, RuleError::PartitionNotFound(_)), "{e:?}");
+    ok(&mut s, op("p", release(&["a"], true)));
+    assert!(s.collection("p").expect("p").partitions[1].released);
+    ok(&mut s, op("p", drop("a")));
+    ok(&mut s, op("p", drop("a"))); // gone: nothing to do
+    assert_eq!(s.collection("p").expect("p").partitions.len(), 1);
 }
 
 #[test]
@@ -331,6 +387,7 @@ fn a_release_is_remembered_until_the_next_load() {
             shards: 1,
             metric: Metric::L2,
             index: Some(hnsw()),
+            partitions: None,
         },
     );
     assert!(!indexed.collection("b").expect("b").released);

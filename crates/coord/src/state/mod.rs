@@ -75,6 +75,27 @@ pub struct CollectionMeta {
     /// `replica_number`; at least 1).
     #[serde(default = "one")]
     pub replica_number: u32,
+    /// The collection's partitions, in creation order. Empty for a
+    /// collection created before partitions existed: it has the one
+    /// partition `_default`, whose id is the collection's.
+    #[serde(default)]
+    pub partitions: Vec<PartitionMeta>,
+    /// How many partitions were dropped: their rows may remain in storage,
+    /// so reads then keep to the live partitions' ids.
+    #[serde(default)]
+    pub partitions_dropped: u64,
+}
+
+/// One partition of a collection (Milvus's partitions: rows carry the
+/// partition id in a hidden column the front door fills).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMeta {
+    pub id: u64,
+    pub name: String,
+    pub created_ts: Timestamp,
+    /// Released by ReleasePartitions while its collection stays loaded:
+    /// reads naming it are refused, reads naming none skip it.
+    pub released: bool,
 }
 
 fn one() -> u32 {

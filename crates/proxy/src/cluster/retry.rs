@@ -21,6 +21,7 @@ pub(crate) fn retryable(e: &Error) -> bool {
         | ErrorKind::NotLoaded
         | ErrorKind::AlreadyExists
         | ErrorKind::IndexNotFound
+        | ErrorKind::PartitionNotFound
         | ErrorKind::AliasNotFound
         | ErrorKind::AliasExists
         | ErrorKind::NameConflict
