@@ -245,6 +245,19 @@ pub trait CatalogClient: Send + Sync {
         let _ = name_or_alias;
         None
     }
+    /// Sets and deletes collection properties (Milvus AlterCollection /
+    /// DropCollectionProperties).
+    async fn alter_collection(
+        &self,
+        name_or_alias: &str,
+        set: std::collections::BTreeMap<String, String>,
+        delete: Vec<String>,
+    ) -> Result<()> {
+        let _ = (name_or_alias, set, delete);
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot alter collections".into(),
+        ))
+    }
     /// The collection's partitions and whether any was ever dropped; None:
     /// it has only the implicit `_default` (created before partitions, or a
     /// catalog without them).

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::ScalarValue;
 use crate::error::{Error, Result};
 use crate::vectors::ElementType;
 
@@ -109,6 +110,10 @@ pub struct FieldSchema {
     /// value (Milvus's partition key; Int64 or VarChar, at most one).
     #[serde(default)]
     pub is_partition_key: bool,
+    /// The value of rows written without one (or with null), as Milvus's
+    /// `default_value`. Scalar fields other than the key and JSON only.
+    #[serde(default)]
+    pub default_value: Option<ScalarValue>,
 }
 
 impl FieldSchema {
@@ -124,6 +129,7 @@ impl FieldSchema {
             nullable: false,
             description: String::new(),
             is_partition_key: false,
+            default_value: None,
         }
     }
 
@@ -181,14 +187,56 @@ pub struct CollectionSchema {
     /// The consistency of reads that do not name one.
     #[serde(default)]
     pub consistency: ConsistencyLevel,
+    /// Collection properties users set (Milvus's `properties`):
+    /// [`TTL_PROPERTY`] (rows older than it expire), [`MMAP_PROPERTY`], and
+    /// any other key, kept and reported as given.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
+
+/// Seconds after which a collection's rows expire (Milvus's key).
+pub const TTL_PROPERTY: &str = "collection.ttl.seconds";
+/// Whether a collection's data is memory-mapped (Milvus's key; Quiver maps
+/// sealed segments always, the setting is kept and reported).
+pub const MMAP_PROPERTY: &str = "mmap.enabled";
 
 /// Name of the hidden JSON field holding dynamic keys.
 pub const DYNAMIC_FIELD: &str = "$meta";
 
 impl CollectionSchema {
+    /// The time to live of rows, if the collection sets one (0: none).
+    pub fn ttl_ms(&self) -> Option<u64> {
+        self.properties
+            .get(TTL_PROPERTY)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .map(|s| s.saturating_mul(1000))
+    }
+
+    /// Checks the properties Quiver acts on.
+    pub fn validate_properties(&self) -> Result<()> {
+        if let Some(v) = self.properties.get(TTL_PROPERTY)
+            && v.trim().parse::<u64>().is_err()
+        {
+            return Err(Error::invalid(
+                format!("properties.{TTL_PROPERTY}"),
+                format!("must be a whole number of seconds >= 0 (got {v:?})"),
+            ));
+        }
+        if let Some(v) = self.properties.get(MMAP_PROPERTY)
+            && !matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "false")
+        {
+            return Err(Error::invalid(
+                format!("properties.{MMAP_PROPERTY}"),
+                format!("must be true or false (got {v:?})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every rule of a schema; the error names the field and the rule.
     pub fn validate(&self) -> Result<()> {
+        self.validate_properties()?;
         validate_name("collection_name", &self.name)?;
         let mut pk = 0;
         let mut vectors = 0;
@@ -267,6 +315,11 @@ impl CollectionSchema {
                 _ => {}
             }
         }
+        for f in &self.fields {
+            if let Some(v) = &f.default_value {
+                check_default(f, v)?;
+            }
+        }
         if self.fields.iter().filter(|f| f.is_partition_key).count() > 1 {
             return Err(Error::invalid(
                 "fields",
@@ -340,12 +393,51 @@ impl CollectionSchema {
             ],
             enable_dynamic_field: false,
             consistency: ConsistencyLevel::Strong,
+            properties: Default::default(),
         }
     }
 }
 
 /// Milvus's naming rule: a letter or underscore, then letters, digits and
 /// underscores, at most 255 characters.
+/// A default value must be a non-null value of the field's type, on a
+/// scalar field that is neither the primary key nor JSON.
+fn check_default(f: &FieldSchema, v: &ScalarValue) -> Result<()> {
+    let field = format!("{}.default_value", f.name);
+    if f.is_primary_key || f.data_type.element_type().is_some() || f.data_type == DataType::Json {
+        return Err(Error::invalid(
+            field,
+            "only scalar fields other than the primary key and JSON take a default value",
+        ));
+    }
+    let fits = match (f.data_type, v) {
+        (DataType::Bool, ScalarValue::Bool(_)) => true,
+        (DataType::Int8, ScalarValue::Int(i)) => i8::try_from(*i).is_ok(),
+        (DataType::Int16, ScalarValue::Int(i)) => i16::try_from(*i).is_ok(),
+        (DataType::Int32, ScalarValue::Int(i)) => i32::try_from(*i).is_ok(),
+        (DataType::Int64, ScalarValue::Int(_)) => true,
+        (DataType::Float | DataType::Double, ScalarValue::Float(_)) => true,
+        (DataType::VarChar, ScalarValue::Str(s)) => {
+            f.max_length.is_none_or(|l| s.len() <= l as usize)
+        }
+        _ => false,
+    };
+    if !fits {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} does not fit a {:?} field{}",
+                v.kind(),
+                f.data_type,
+                f.max_length
+                    .map(|l| format!(" of max_length {l}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn validate_name(field: &str, name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok_first = chars

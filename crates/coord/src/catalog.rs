@@ -322,6 +322,17 @@ impl CatalogClient for Catalog {
         self.coord.change_partitions(name_or_alias, op).await
     }
 
+    async fn alter_collection(
+        &self,
+        name_or_alias: &str,
+        set: std::collections::BTreeMap<String, String>,
+        delete: Vec<String>,
+    ) -> Result<()> {
+        self.coord
+            .alter_collection(name_or_alias, set, delete)
+            .await
+    }
+
     async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
         let meta = self.meta(name_or_alias)?;
         self.coord.drop_index(&meta.name).await

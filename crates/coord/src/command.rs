@@ -22,6 +22,12 @@ pub enum MetaCommand {
         #[serde(default)]
         partitions: Option<Vec<String>>,
     },
+    /// Sets and deletes collection properties (by name or alias).
+    AlterCollection {
+        collection: String,
+        set: std::collections::BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
     /// Partition DDL of a collection (by name or alias).
     Partition {
         collection: String,
@@ -183,6 +189,7 @@ impl MetaCommand {
             MetaCommand::CreateCollection { .. } => "create collection",
             MetaCommand::DropCollection { .. } => "drop collection",
             MetaCommand::Partition { .. } => "change partitions",
+            MetaCommand::AlterCollection { .. } => "alter collection",
             MetaCommand::SetIndex { .. } => "set index",
             MetaCommand::DropIndex { .. } => "drop index",
             MetaCommand::SetLoaded { .. } => "set loaded",

@@ -207,6 +207,22 @@ pub trait MetaOps: CoordApi {
         .await
     }
 
+    /// Sets and deletes collection properties.
+    async fn alter_collection(
+        &self,
+        collection: &str,
+        set: std::collections::BTreeMap<String, String>,
+        delete: Vec<String>,
+    ) -> Result<()> {
+        let collection = collection.into();
+        self.done(MetaCommand::AlterCollection {
+            collection,
+            set,
+            delete,
+        })
+        .await
+    }
+
     /// Creates, drops, releases or loads partitions of a collection.
     async fn change_partitions(&self, collection: &str, op: PartitionOp) -> Result<()> {
         let collection = collection.into();

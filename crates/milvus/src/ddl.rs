@@ -4,15 +4,17 @@
 //! writes land) and indexed later with any metric (see [`super::index`]).
 
 use quiver_api::{CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
+use quiver_common::TTL_PROPERTY;
 use quiver_common::{Error, Metric, Result, ts_physical_ms};
 use quiver_proto::milvus::{
-    BoolResponse, CreateCollectionRequest, DescribeCollectionRequest, DescribeCollectionResponse,
-    DropCollectionRequest, HasCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
+    AlterCollectionRequest, BoolResponse, CreateCollectionRequest, DescribeCollectionRequest,
+    DescribeCollectionResponse, DropCollectionRequest, HasCollectionRequest,
+    ShowCollectionsRequest, ShowCollectionsResponse,
 };
 
 use super::MilvusFront;
 use super::partitioning::DEFAULT_PARTITION;
-use super::schema::{schema_from_bytes, schema_to_proto};
+use super::schema::{WRITTEN_COLUMN, kv, schema_from_bytes, schema_to_proto};
 use super::search::{level_from_proto, level_to_proto};
 use super::status::{failure, status_of, success};
 
@@ -41,6 +43,11 @@ impl MilvusFront {
     async fn create_collection_inner(&self, req: CreateCollectionRequest) -> Result<()> {
         let mut schema = schema_from_bytes(&req.collection_name, &req.schema)?;
         schema.consistency = level_from_proto(req.consistency_level)?;
+        schema.properties = req
+            .properties
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect();
         let keyed = schema.fields.iter().any(|f| f.is_partition_key);
         let partitions = match (keyed, req.num_partitions) {
             (false, 0 | 1) => vec![DEFAULT_PARTITION.to_string()],
@@ -94,6 +101,37 @@ impl MilvusFront {
             },
             other => other.map(|_| ()),
         }
+    }
+
+    /// Sets (`properties`) and deletes (`delete_keys`) collection
+    /// properties: a TTL (`collection.ttl.seconds`) hides rows older than it
+    /// from reads at once, and compaction removes them; `mmap.enabled` and
+    /// other keys are kept and reported.
+    pub(crate) async fn alter_collection(
+        &self,
+        req: AlterCollectionRequest,
+    ) -> quiver_proto::common::Status {
+        let run = async {
+            let info = self.find(&req.collection_name, req.collection_id)?;
+            let set: std::collections::BTreeMap<String, String> = req
+                .properties
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect();
+            if set.contains_key(TTL_PROPERTY) && info.schema.field(WRITTEN_COLUMN).is_none() {
+                return Err(Error::invalid(
+                    format!("properties.{TTL_PROPERTY}"),
+                    format!(
+                        "collection {:?} was created by a Quiver release that does not record when rows were written; a TTL needs a collection created since",
+                        info.schema.name
+                    ),
+                ));
+            }
+            self.catalog
+                .alter_collection(&info.schema.name, set, req.delete_keys)
+                .await
+        };
+        status_of(run.await)
     }
 
     pub(crate) async fn drop_collection(
@@ -171,6 +209,12 @@ impl MilvusFront {
             shards_num: info.shards as i32,
             aliases: self.aliases_of(&info.schema.name),
             consistency_level: level_to_proto(info.schema.consistency) as i32,
+            properties: info
+                .schema
+                .properties
+                .iter()
+                .map(|(k, v)| kv(k, v.clone()))
+                .collect(),
             collection_name: info.schema.name.clone(),
             db_name: "default".to_string(),
             num_partitions: self.partitions_of(&info).map_or(1, |p| p.list.len() as i64),

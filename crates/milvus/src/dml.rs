@@ -95,6 +95,7 @@ pub(crate) fn decode_rows(
             ),
         ));
     }
+    fill_defaults(schema, &mut rows.columns, n);
     if schema.enable_dynamic_field && !rows.columns.iter().any(|c| c.name == DYNAMIC_COLUMN) {
         rows.columns.push(Column {
             name: DYNAMIC_COLUMN.to_string(),
@@ -127,6 +128,33 @@ pub(crate) fn decode_rows(
         ));
     }
     Ok(rows)
+}
+
+/// Milvus's defaults: a field with a `default_value` takes it where a row
+/// gives none (the column left out, or null); a nullable field left out is
+/// null.
+fn fill_defaults(schema: &quiver_common::CollectionSchema, columns: &mut Vec<Column>, n: usize) {
+    for f in schema.scalar_fields().filter(|f| !is_hidden(&f.name)) {
+        match (
+            columns.iter_mut().find(|c| c.name == f.name),
+            &f.default_value,
+        ) {
+            (Some(c), Some(d)) => {
+                for v in c.values.iter_mut().filter(|v| **v == ScalarValue::Null) {
+                    *v = d.clone();
+                }
+            }
+            (None, Some(d)) => columns.push(Column {
+                name: f.name.clone(),
+                values: vec![d.clone(); n],
+            }),
+            (None, None) if f.nullable => columns.push(Column {
+                name: f.name.clone(),
+                values: vec![ScalarValue::Null; n],
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// Whether a key occurs twice (Milvus refuses such an upsert batch).

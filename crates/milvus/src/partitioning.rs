@@ -10,7 +10,7 @@ use quiver_api::{CollectionInfo, PartitionInfo};
 use quiver_common::{Column, Error, Result, RowBatch, ScalarValue};
 
 use super::MilvusFront;
-use super::schema::PARTITION_COLUMN;
+use super::schema::{PARTITION_COLUMN, WRITTEN_COLUMN};
 
 /// The partition of collections without a partition key.
 pub(crate) const DEFAULT_PARTITION: &str = "_default";
@@ -88,6 +88,28 @@ impl MilvusFront {
         names: &[String],
         field: &str,
     ) -> Result<String> {
+        let expr = self.partition_expr(info, expr, names, field)?;
+        Ok(match info.schema.ttl_ms() {
+            Some(ttl) if info.schema.field(WRITTEN_COLUMN).is_some() => {
+                let now = quiver_common::ts_physical_ms(quiver_common::wall_ts());
+                let clause = format!("{WRITTEN_COLUMN} >= {}", now.saturating_sub(ttl));
+                if expr.trim().is_empty() {
+                    clause
+                } else {
+                    format!("({expr}) and {clause}")
+                }
+            }
+            _ => expr,
+        })
+    }
+
+    fn partition_expr(
+        &self,
+        info: &CollectionInfo,
+        expr: &str,
+        names: &[String],
+        field: &str,
+    ) -> Result<String> {
         let name = &info.schema.name;
         let named: Vec<&String> = names.iter().filter(|n| !n.is_empty()).collect();
         let Some(parts) = self.partitions_of(info) else {
@@ -158,6 +180,15 @@ impl MilvusFront {
         name: &str,
     ) -> Result<()> {
         let collection = &info.schema.name;
+        if info.schema.field(WRITTEN_COLUMN).is_some() {
+            let now =
+                ScalarValue::Int(quiver_common::ts_physical_ms(quiver_common::wall_ts()) as i64);
+            rows.columns.retain(|c| c.name != WRITTEN_COLUMN);
+            rows.columns.push(Column {
+                name: WRITTEN_COLUMN.to_string(),
+                values: vec![now; rows.vectors.len()],
+            });
+        }
         let Some(parts) = self.partitions_of(info) else {
             return match name {
                 "" | DEFAULT_PARTITION => Ok(()),

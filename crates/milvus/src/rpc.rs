@@ -20,6 +20,14 @@ impl MilvusService for MilvusFront {
         Ok(Response::new(self.create_collection(r).await))
     }
 
+    async fn alter_collection(
+        &self,
+        req: Request<AlterCollectionRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateCollection")])?;
+        Ok(Response::new(self.alter_collection(r).await))
+    }
+
     async fn drop_collection(
         &self,
         req: Request<DropCollectionRequest>,

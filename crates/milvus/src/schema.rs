@@ -8,7 +8,8 @@
 
 use prost::Message;
 use quiver_common::{
-    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, MAX_DIM, Result, validate_name,
+    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, MAX_DIM, Result, ScalarValue,
+    validate_name,
 };
 use quiver_proto::common::KeyValuePair;
 use quiver_proto::schema as pb;
@@ -19,9 +20,13 @@ pub const DYNAMIC_COLUMN: &str = "__quiver_dynamic";
 /// created before partitions have none: all their rows are in `_default`).
 pub const PARTITION_COLUMN: &str = "__quiver_partition";
 
+/// The hidden column that holds when the front door accepted a row (wall
+/// clock, ms): a collection TTL hides rows older than it.
+pub const WRITTEN_COLUMN: &str = "__quiver_written_ms";
+
 /// Columns of Quiver's own that clients never see as fields.
 pub(crate) fn is_hidden(name: &str) -> bool {
-    name == DYNAMIC_COLUMN || name == PARTITION_COLUMN
+    name == DYNAMIC_COLUMN || name == PARTITION_COLUMN || name == WRITTEN_COLUMN
 }
 
 /// First field id reported to clients (Milvus starts user fields at 100).
@@ -111,6 +116,11 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         field.nullable = f.nullable;
         field.description = f.description.clone();
         field.is_partition_key = f.is_partition_key;
+        field.default_value = f
+            .default_value
+            .as_ref()
+            .and_then(|v| v.data.as_ref())
+            .map(default_from);
         if data_type == DataType::FloatVector {
             field.dim = param_u32(&f.type_params, "dim", &f.name)?;
             // Milvus's lower bound (coord's rules keep accepting 1: entries
@@ -131,15 +141,44 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         fields.push(FieldSchema::new(DYNAMIC_COLUMN, DataType::Json).nullable());
     }
     fields.push(FieldSchema::new(PARTITION_COLUMN, DataType::Int64));
+    fields.push(FieldSchema::new(WRITTEN_COLUMN, DataType::Int64));
     let schema = CollectionSchema {
         name: name.to_string(),
         description: proto.description.clone(),
         fields,
         enable_dynamic_field: proto.enable_dynamic_field,
         consistency: Default::default(),
+        properties: Default::default(),
     };
     schema.validate()?;
     Ok(schema)
+}
+
+/// A Milvus default value as a cell (checked against the field's type by
+/// the schema's validation).
+fn default_from(v: &pb::value_field::Data) -> ScalarValue {
+    use pb::value_field::Data;
+    match v {
+        Data::BoolData(b) => ScalarValue::Bool(*b),
+        Data::IntData(i) => ScalarValue::Int(i64::from(*i)),
+        Data::LongData(i) => ScalarValue::Int(*i),
+        Data::FloatData(f) => ScalarValue::Float(f64::from(*f)),
+        Data::DoubleData(f) => ScalarValue::Float(*f),
+        Data::StringData(s) => ScalarValue::Str(s.clone()),
+        Data::BytesData(b) => ScalarValue::Str(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+fn default_to(v: &ScalarValue) -> Option<pb::ValueField> {
+    use pb::value_field::Data;
+    let data = match v {
+        ScalarValue::Bool(b) => Data::BoolData(*b),
+        ScalarValue::Int(i) => Data::LongData(*i),
+        ScalarValue::Float(f) => Data::DoubleData(*f),
+        ScalarValue::Str(s) => Data::StringData(s.clone()),
+        ScalarValue::Null | ScalarValue::Json(_) => return None,
+    };
+    Some(pb::ValueField { data: Some(data) })
 }
 
 /// Words of the filter language a field cannot be named (Milvus's keywords).
@@ -205,6 +244,7 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
                 auto_id: f.auto_id,
                 nullable: f.nullable,
                 is_partition_key: f.is_partition_key,
+                default_value: f.default_value.as_ref().and_then(default_to),
                 ..Default::default()
             }
         })

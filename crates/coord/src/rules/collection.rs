@@ -183,6 +183,29 @@ pub(super) fn set_loaded(
     Ok(MetaResponse::Done)
 }
 
+/// Sets and deletes collection properties (TTL, mmap, any other key);
+/// refused as a whole if one is invalid.
+pub(super) fn alter(
+    state: &mut MetaState,
+    collection: &str,
+    set: &std::collections::BTreeMap<String, String>,
+    delete: &[String],
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = lookup_mut(state, collection)?;
+    let mut schema = meta.schema.clone();
+    for k in delete {
+        schema.properties.remove(k);
+    }
+    for (k, v) in set {
+        schema.properties.insert(k.clone(), v.clone());
+    }
+    schema.validate_properties()?;
+    meta.schema = schema;
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
 /// The collection named `name_or_alias` (aliases resolved), for changing it.
 fn lookup_mut<'a>(
     state: &'a mut MetaState,

@@ -48,6 +48,11 @@ pub(crate) fn apply(
             }
             Ok(resp)
         }
+        MetaCommand::AlterCollection {
+            collection,
+            set,
+            delete,
+        } => collection::alter(state, collection, set, delete, log_ts),
         MetaCommand::Partition { collection, op } => {
             partition::apply(state, collection, op, log_ts)
         }

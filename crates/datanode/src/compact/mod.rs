@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
-use quiver_common::{Column, Error, Result, SegmentId, Vectors};
+use quiver_common::{Column, Error, Result, SegmentId, Timestamp, Vectors};
 use quiver_storage::{
     MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
 };
@@ -74,7 +74,13 @@ pub(crate) async fn run_compactor(
         let due = last_plan.elapsed() >= Duration::from_millis(cfg.interval_ms);
         let changed = c.refresh().await;
         match changed {
-            Ok(changed) if changed || due || !jobs.is_empty() || c.stale_index().is_some() => {
+            Ok(changed)
+                if changed
+                    || due
+                    || !jobs.is_empty()
+                    || c.stale_index().is_some()
+                    || !c.expired().is_empty() =>
+            {
                 last_plan = Instant::now();
                 let _permit = tokio::select! {
                     p = limiter.clone().acquire_owned() => p,
@@ -183,6 +189,37 @@ impl Compactor {
             .map(|s| s.id)
     }
 
+    /// Rows written before this timestamp expired (the collection's TTL,
+    /// less `expiry_margin_ms` for clocks that disagree); 0 without a TTL.
+    fn expiry_cutoff(&self) -> Timestamp {
+        let fresh = self.meta.collection(self.ctx.id.collection_id);
+        let info = fresh.as_ref().unwrap_or(&self.ctx.info);
+        match info.schema.ttl_ms() {
+            Some(ttl) => {
+                let now = quiver_common::ts_physical_ms(quiver_common::wall_ts());
+                let margin = self.ctx.config.compaction.expiry_margin_ms;
+                let before = now.saturating_sub(ttl + margin);
+                quiver_common::compose_ts(before, 0)
+            }
+            None => 0,
+        }
+    }
+
+    /// The oldest sealed segments whose every row expired: compacted away.
+    fn expired(&self) -> Vec<SegmentId> {
+        let cutoff = self.expiry_cutoff();
+        if cutoff == 0 {
+            return Vec::new();
+        }
+        let mut sealed = self.ctx.state.lock().sealed.clone();
+        sealed.sort_by_key(|s| s.max_ts);
+        sealed
+            .iter()
+            .take_while(|s| s.max_ts < cutoff)
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// Re-indexes what [`Compactor::stale_index`] finds, then runs plans
     /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
@@ -192,6 +229,10 @@ impl Compactor {
                 return Ok(());
             }
             self.compact(&[id], Reason::Reindex, None).await?;
+        }
+        let expired = self.expired();
+        if !expired.is_empty() && !self.ctx.cancel.is_cancelled() {
+            self.compact(&expired, Reason::Expired, None).await?;
         }
         loop {
             let stats = self.dir.stats();
@@ -230,7 +271,14 @@ impl Compactor {
             loaded.push(self.read(s.id).await?);
         }
         let output_id = self.meta.allocate_ids(1).await?;
-        let data = merge(&self.ctx, &self.dir, &inputs, &loaded, output_id);
+        let data = merge(
+            &self.ctx,
+            &self.dir,
+            &inputs,
+            &loaded,
+            output_id,
+            self.expiry_cutoff(),
+        );
         drop(loaded);
         let (c, s) = (self.ctx.id.collection_id, self.ctx.id.shard);
         let output = if data.pks.is_empty() && data.tombstones.is_empty() {
@@ -452,12 +500,15 @@ fn now_ms() -> u64 {
 /// The output of compacting `inputs` (in timestamp order, `loaded` alike):
 /// every row that is its key's newest version, and every tombstone that
 /// still hides an older row outside the inputs; original timestamps kept.
+/// Rows and tombstones written before `expired_before` (0: none) are left
+/// out: the collection's TTL passed for them (reads hide them already).
 fn merge(
     ctx: &ShardCtx,
     dir: &Directory,
     inputs: &[SegmentInfo],
     loaded: &[MappedSegment],
     output_id: SegmentId,
+    expired_before: Timestamp,
 ) -> SegmentData {
     let schema = &ctx.info.schema;
     let leaving: Vec<SegmentId> = inputs.iter().map(|s| s.id).collect();
@@ -478,6 +529,9 @@ fn merge(
             .collect();
         for row in 0..seg.len() {
             let (pk, ts) = (seg.pk(row), seg.timestamp(row));
+            if ts < expired_before {
+                continue;
+            }
             let v = Version {
                 seg: info.id,
                 ts,
@@ -497,6 +551,9 @@ fn merge(
             }
         }
         for (pk, ts) in seg.tombstones() {
+            if *ts < expired_before {
+                continue;
+            }
             let v = Version {
                 seg: info.id,
                 ts: *ts,

@@ -42,6 +42,10 @@ pub struct CompactionConfig {
     /// retired (what a crash left behind) and to count bytes (ms). Segments
     /// a compaction swaps out are deleted after the grace period without it.
     pub gc_sweep_ms: u64,
+    /// How much older than a collection's TTL a row must be before
+    /// compaction drops it (ms): the front door's clock, which hides expired
+    /// rows from reads, and the datanode's may disagree by this much.
+    pub expiry_margin_ms: u64,
 }
 
 impl Default for CompactionConfig {
@@ -56,6 +60,7 @@ impl Default for CompactionConfig {
             index_threads: 1,
             gc_grace_ms: None,
             gc_sweep_ms: 60_000,
+            expiry_margin_ms: 60_000,
         }
     }
 }
@@ -266,6 +271,8 @@ pub(crate) enum Reason {
     Manual,
     /// Built under another index than the collection's current one.
     Reindex,
+    /// Every row is older than the collection's TTL.
+    Expired,
 }
 
 /// The next compaction of a shard: a run of segments adjacent in
