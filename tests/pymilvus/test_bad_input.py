@@ -342,11 +342,11 @@ def test_bad_create_collection(mclient):
     "call,rpc",
     [
         (lambda c, n: c.create_database(n + "_db"), "CreateDatabase"),
-        (lambda c, n: c.describe_replica(n), "GetReplicas"),
+        (lambda c, n: c.list_resource_groups(), "ListResourceGroups"),
         (lambda c, n: c.rename_collection(n, n + "_renamed"), "RenameCollection"),
         (lambda c, n: c.list_databases(), "ListDatabases"),
     ],
-    ids=["create_database", "describe_replica", "rename_collection", "list_databases"],
+    ids=["create_database", "list_resource_groups", "rename_collection", "list_databases"],
 )
 def test_unserved_rpc_fails_fast_and_says_which(mclient, coll, call, rpc):
     """An RPC Quiver does not serve answers UNIMPLEMENTED (pymilvus does not retry it) with a

@@ -9,6 +9,7 @@ writes (pymilvus sends its last write timestamp with default-level reads)."""
 import pytest
 from pymilvus import Collection, connections
 from pymilvus.client.types import LoadState
+from pymilvus.grpc_gen import milvus_pb2
 
 from conftest import count, expect_error, fresh_name
 
@@ -123,3 +124,33 @@ def test_unknown_consistency_level_is_refused(stub, name):
     assert status.code == 1100 and "consistency_level" in status.reason, status
     has = stub.HasCollection(milvus_pb2.HasCollectionRequest(collection_name=name))
     assert not has.value
+
+
+def test_get_replicas_describes_what_serves_a_loaded_collection(client, stub, uri, name):
+    client.create_collection(name, dimension=3, num_shards=2)
+    client.create_partition(name, "p1")
+    desc = stub.DescribeCollection(milvus_pb2.DescribeCollectionRequest(collection_name=name))
+    r = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collectionID=desc.collectionID))
+    assert r.status.code == 0, r.status
+    assert len(r.replicas) == 1  # replica_number 1
+    rep = r.replicas[0]
+    assert rep.collectionID == desc.collectionID
+    assert rep.resource_group_name == "__default_resource_group"
+    assert len(rep.partition_ids) == 2  # _default and p1, both loaded
+    assert sorted(s.dm_channel_name for s in rep.shard_replicas) == sorted(
+        desc.virtual_channel_names)
+    for s in rep.shard_replicas:
+        assert list(s.node_ids) == [s.leaderID] and s.leaderID in rep.node_ids
+    # pymilvus's own view of it.
+    connections.connect(alias="orm_replicas", uri=uri)
+    try:
+        groups = Collection(name, using="orm_replicas").get_replicas().groups
+        assert len(groups) == 1 and len(groups[0].shards) == 2
+    finally:
+        connections.disconnect("orm_replicas")
+    # Released: nothing serves it.
+    client.release_collection(name)
+    r = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collectionID=desc.collectionID))
+    assert r.status.code == 0 and list(r.replicas) == []
+    r = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collectionID=987654321))
+    assert r.status.code == 100

@@ -1,7 +1,8 @@
-"""Collection properties as Milvus has them: a TTL (`collection.ttl.seconds`, at creation or
-through alter_collection_properties) hides rows older than it from searches, queries and
-counts (compaction then removes them: crates/server/tests/engine.rs); properties are reported
-by describe_collection and dropped with drop_collection_properties; a bad TTL is refused."""
+"""Collection, field and index properties as Milvus has them: a TTL (`collection.ttl.seconds`,
+at creation or through alter_collection_properties) hides rows older than it from searches,
+queries and counts (compaction then removes them: crates/server/tests/engine.rs); properties
+are reported by describe_collection / describe_index and dropped with drop_*_properties; a
+field's max_length grows (never shrinks); bad values are refused naming the property."""
 
 import time
 
@@ -50,3 +51,30 @@ def test_alter_and_drop_collection_properties(client, name):
     expect_error(lambda: client.alter_collection_properties(
         name, properties={"collection.ttl.seconds": "soon"}), 1100, "collection.ttl.seconds")
     assert client.describe_collection(name)["properties"]["collection.ttl.seconds"] == "3600"
+
+
+def test_alter_index_and_field_properties(client, name):
+    from pymilvus import DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("title", DataType.VARCHAR, max_length=4)
+    s.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    idx = client.prepare_index_params()
+    idx.add_index("vec", index_type="HNSW", metric_type="L2")
+    client.create_collection(name, schema=s, index_params=idx)
+    row = {"id": 1, "title": "longer", "vec": [0.0, 0.0]}
+    expect_error(lambda: client.insert(name, [row]), 1100, "title")
+    client.alter_collection_field(name, field_name="title",
+                                  field_params={"max_length": 16, "mmap.enabled": True})
+    client.insert(name, [row])
+    f = {f["name"]: f for f in client.describe_collection(name)["fields"]}["title"]
+    assert int(f["params"]["max_length"]) == 16
+    assert f["params"]["mmap_enabled"] is True  # pymilvus's name for it
+    expect_error(lambda: client.alter_collection_field(
+        name, field_name="title", field_params={"max_length": 8}), 1100, "shrink")
+    client.alter_index_properties(name, index_name="vec", properties={"mmap.enabled": True})
+    assert str(client.describe_index(name, "vec")["mmap.enabled"]).lower() == "true"
+    client.drop_index_properties(name, index_name="vec", property_keys=["mmap.enabled"])
+    assert "mmap.enabled" not in client.describe_index(name, "vec")
+    expect_error(lambda: client.alter_index_properties(
+        name, index_name="vec", properties={"M": 8}), 1100, "cannot be altered")

@@ -22,7 +22,7 @@ pub use digest::{
     ShardDigest, pk_bucket, row_hash,
 };
 pub use meta::{
-    CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
+    AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
     CreateCollection, IndexKind, IndexProgress, IndexSpec, MetaClient, PartitionInfo, PartitionOp,
     SegmentInfo, ShardId,
 };

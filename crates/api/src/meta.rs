@@ -245,15 +245,23 @@ pub trait CatalogClient: Send + Sync {
         let _ = name_or_alias;
         None
     }
-    /// Sets and deletes collection properties (Milvus AlterCollection /
-    /// DropCollectionProperties).
-    async fn alter_collection(
+    /// The querynodes serving each shard of a loaded collection (by shard;
+    /// empty where this catalog does not place replicas: one process).
+    fn replicas(&self, name_or_alias: &str) -> Vec<Vec<u64>> {
+        let _ = name_or_alias;
+        Vec::new()
+    }
+    /// Sets and deletes properties of a collection, its vector index or
+    /// one field (Milvus AlterCollection / DropCollectionProperties /
+    /// AlterIndex / AlterCollectionField).
+    async fn alter(
         &self,
         name_or_alias: &str,
+        target: AlterTarget,
         set: std::collections::BTreeMap<String, String>,
         delete: Vec<String>,
     ) -> Result<()> {
-        let _ = (name_or_alias, set, delete);
+        let _ = (name_or_alias, target, set, delete);
         Err(quiver_common::Error::Unavailable(
             "this front door cannot alter collections".into(),
         ))
@@ -316,6 +324,17 @@ pub enum PartitionOp {
     SetReleased { names: Vec<String>, released: bool },
 }
 
+/// What an alter of properties changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlterTarget {
+    /// The collection's properties (TTL, mmap, any other key).
+    Collection,
+    /// The vector index's properties (`mmap.enabled`).
+    Index,
+    /// One field (`max_length`, `mmap.enabled`).
+    Field(String),
+}
+
 /// A partition as the front door sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
@@ -339,6 +358,8 @@ pub struct IndexSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndexProgress {
     pub index_name: String,
+    /// Properties set with AlterIndex (`mmap.enabled`).
+    pub properties: std::collections::BTreeMap<String, String>,
     /// Rows of sealed segments built under the current index.
     pub indexed_rows: u64,
     /// Rows of all sealed segments.

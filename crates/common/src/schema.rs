@@ -114,6 +114,9 @@ pub struct FieldSchema {
     /// `default_value`. Scalar fields other than the key and JSON only.
     #[serde(default)]
     pub default_value: Option<ScalarValue>,
+    /// Field properties users set ([`MMAP_PROPERTY`]), kept and reported.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 impl FieldSchema {
@@ -130,6 +133,7 @@ impl FieldSchema {
             description: String::new(),
             is_partition_key: false,
             default_value: None,
+            properties: Default::default(),
         }
     }
 

@@ -322,15 +322,27 @@ impl CatalogClient for Catalog {
         self.coord.change_partitions(name_or_alias, op).await
     }
 
-    async fn alter_collection(
+    fn replicas(&self, name_or_alias: &str) -> Vec<Vec<u64>> {
+        let state = self.coord.state();
+        let Some(meta) = state.collection(name_or_alias) else {
+            return Vec::new();
+        };
+        match state.replicas.get(&meta.id) {
+            Some(shards) => (0..meta.shards)
+                .map(|s| shards.get(&s).cloned().unwrap_or_default())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    async fn alter(
         &self,
         name_or_alias: &str,
+        target: quiver_api::AlterTarget,
         set: std::collections::BTreeMap<String, String>,
         delete: Vec<String>,
     ) -> Result<()> {
-        self.coord
-            .alter_collection(name_or_alias, set, delete)
-            .await
+        self.coord.alter(name_or_alias, target, set, delete).await
     }
 
     async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
@@ -343,6 +355,7 @@ impl CatalogClient for Catalog {
         let meta = state.collection(name_or_alias)?;
         let mut p = quiver_api::IndexProgress {
             index_name: meta.index.index_name.clone(),
+            properties: meta.index_properties.clone(),
             ..Default::default()
         };
         for catalog in state

@@ -1,6 +1,6 @@
 //! What goes through the Raft log: commands, and what applying one returns.
 
-pub use quiver_api::{Actor, AliasChange, PartitionOp};
+pub use quiver_api::{Actor, AliasChange, AlterTarget, PartitionOp};
 use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +22,11 @@ pub enum MetaCommand {
         #[serde(default)]
         partitions: Option<Vec<String>>,
     },
-    /// Sets and deletes collection properties (by name or alias).
-    AlterCollection {
+    /// Sets and deletes properties of a collection, its index or a field
+    /// (by name or alias); refused as a whole if one is invalid.
+    Alter {
         collection: String,
+        target: AlterTarget,
         set: std::collections::BTreeMap<String, String>,
         delete: Vec<String>,
     },
@@ -189,7 +191,7 @@ impl MetaCommand {
             MetaCommand::CreateCollection { .. } => "create collection",
             MetaCommand::DropCollection { .. } => "drop collection",
             MetaCommand::Partition { .. } => "change partitions",
-            MetaCommand::AlterCollection { .. } => "alter collection",
+            MetaCommand::Alter { .. } => "alter properties",
             MetaCommand::SetIndex { .. } => "set index",
             MetaCommand::DropIndex { .. } => "drop index",
             MetaCommand::SetLoaded { .. } => "set loaded",

@@ -14,7 +14,7 @@ use quiver_api::{NodeReport, ShardStorage};
 use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
 use tokio::sync::watch;
 
-use crate::command::{Actor, AliasChange, MetaCommand, MetaResponse, PartitionOp};
+use crate::command::{Actor, AliasChange, AlterTarget, MetaCommand, MetaResponse, PartitionOp};
 use crate::coord::{Coord, NodeHealth};
 use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, NodeRole, SegmentMeta};
 
@@ -207,16 +207,18 @@ pub trait MetaOps: CoordApi {
         .await
     }
 
-    /// Sets and deletes collection properties.
-    async fn alter_collection(
+    /// Sets and deletes properties of a collection, its index or a field.
+    async fn alter(
         &self,
         collection: &str,
+        target: AlterTarget,
         set: std::collections::BTreeMap<String, String>,
         delete: Vec<String>,
     ) -> Result<()> {
         let collection = collection.into();
-        self.done(MetaCommand::AlterCollection {
+        self.done(MetaCommand::Alter {
             collection,
+            target,
             set,
             delete,
         })

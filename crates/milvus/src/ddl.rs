@@ -3,13 +3,13 @@
 //! As in Milvus, a collection is created without an index (not loaded, its
 //! writes land) and indexed later with any metric (see [`super::index`]).
 
-use quiver_api::{CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
+use quiver_api::{AlterTarget, CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
 use quiver_common::TTL_PROPERTY;
 use quiver_common::{Error, Metric, Result, ts_physical_ms};
 use quiver_proto::milvus::{
-    AlterCollectionRequest, BoolResponse, CreateCollectionRequest, DescribeCollectionRequest,
-    DescribeCollectionResponse, DropCollectionRequest, HasCollectionRequest,
-    ShowCollectionsRequest, ShowCollectionsResponse,
+    AlterCollectionFieldRequest, AlterCollectionRequest, BoolResponse, CreateCollectionRequest,
+    DescribeCollectionRequest, DescribeCollectionResponse, DropCollectionRequest,
+    HasCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
 };
 
 use super::MilvusFront;
@@ -128,7 +128,43 @@ impl MilvusFront {
                 ));
             }
             self.catalog
-                .alter_collection(&info.schema.name, set, req.delete_keys)
+                .alter(
+                    &info.schema.name,
+                    AlterTarget::Collection,
+                    set,
+                    req.delete_keys,
+                )
+                .await
+        };
+        status_of(run.await)
+    }
+
+    /// Alters one field: `max_length` of a VarChar field (up only) and
+    /// `mmap.enabled`, reported by DescribeCollection.
+    pub(crate) async fn alter_collection_field(
+        &self,
+        req: AlterCollectionFieldRequest,
+    ) -> quiver_proto::common::Status {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            if super::schema::is_hidden(&req.field_name) {
+                return Err(Error::invalid(
+                    "field_name",
+                    format!("no field {:?} in the collection", req.field_name),
+                ));
+            }
+            let set = req
+                .properties
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect();
+            self.catalog
+                .alter(
+                    &info.schema.name,
+                    AlterTarget::Field(req.field_name.clone()),
+                    set,
+                    req.delete_keys,
+                )
                 .await
         };
         status_of(run.await)

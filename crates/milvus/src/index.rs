@@ -10,12 +10,12 @@
 //! and really drops it. CreateIndex on a scalar field is accepted and ignored
 //! (filters scan; no scalar indexes yet).
 
-use quiver_api::{IndexKind, IndexSpec};
+use quiver_api::{AlterTarget, IndexKind, IndexSpec};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{IndexState, KeyValuePair, Status};
 use quiver_proto::milvus::{
-    CreateIndexRequest, DescribeIndexRequest, DescribeIndexResponse, DropIndexRequest,
-    IndexDescription,
+    AlterIndexRequest, CreateIndexRequest, DescribeIndexRequest, DescribeIndexResponse,
+    DropIndexRequest, IndexDescription,
 };
 
 use super::MilvusFront;
@@ -184,6 +184,9 @@ impl MilvusFront {
                 ));
             }
         }
+        for (k, v) in &progress.properties {
+            params.push(kv(k, v.clone()));
+        }
         let done = progress.pending_segments == 0;
         Ok(IndexDescription {
             index_name,
@@ -200,6 +203,23 @@ impl MilvusFront {
             } as i32,
             ..Default::default()
         })
+    }
+
+    /// Sets and deletes properties of the vector index (`mmap.enabled`),
+    /// reported by DescribeIndex.
+    pub(crate) async fn alter_index(&self, req: AlterIndexRequest) -> Status {
+        let run = async {
+            let info = self.proxy.describe(&req.collection_name)?;
+            let set = req
+                .extra_params
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect();
+            self.catalog
+                .alter(&info.schema.name, AlterTarget::Index, set, req.delete_keys)
+                .await
+        };
+        status_of(run.await)
     }
 
     /// Drops the vector index of a released collection (a collection

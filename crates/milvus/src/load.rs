@@ -15,8 +15,8 @@ use quiver_proto::milvus::{
     AllocTimestampResponse, CheckHealthResponse, ConnectResponse, FlushRequest, FlushResponse,
     GetCollectionStatisticsRequest, GetCollectionStatisticsResponse, GetFlushStateRequest,
     GetFlushStateResponse, GetLoadStateRequest, GetLoadStateResponse, GetLoadingProgressRequest,
-    GetLoadingProgressResponse, GetVersionResponse, LoadCollectionRequest,
-    ReleaseCollectionRequest,
+    GetLoadingProgressResponse, GetReplicasRequest, GetReplicasResponse, GetVersionResponse,
+    LoadCollectionRequest, ReleaseCollectionRequest, ReplicaInfo, ShardReplica,
 };
 use quiver_proto::schema::LongArray;
 
@@ -25,6 +25,11 @@ use super::status::{failure, status_of, success};
 use super::{MILVUS_API_VERSION, MilvusFront};
 use quiver_proxy::Consistency;
 use quiver_proxy::not_loaded;
+
+/// Milvus's name of the resource group every node is in (Quiver has one).
+const DEFAULT_RESOURCE_GROUP: &str = "__default_resource_group";
+/// The node id a standalone reports for its one querynode.
+const STANDALONE_NODE: u64 = 1;
 
 impl MilvusFront {
     fn exists(&self, name: &str) -> Status {
@@ -119,6 +124,79 @@ impl MilvusFront {
         GetLoadStateResponse {
             status: Some(status),
             state: state as i32,
+        }
+    }
+
+    /// The replicas of a loaded collection as Milvus describes them: replica
+    /// `i` is the `i`-th querynode of each shard (one process serves every
+    /// shard of a standalone), all in the one resource group Quiver has,
+    /// with the loaded partitions. None while the collection is not loaded.
+    pub(crate) fn get_replicas(&self, req: GetReplicasRequest) -> GetReplicasResponse {
+        let info = match self.find(&req.collection_name, req.collection_id) {
+            Ok(info) => info,
+            Err(e) => {
+                return GetReplicasResponse {
+                    status: Some(failure(&e)),
+                    replicas: vec![],
+                };
+            }
+        };
+        let name = &info.schema.name;
+        if !self.catalog.is_loaded(name) {
+            return GetReplicasResponse {
+                status: Some(success()),
+                replicas: vec![],
+            };
+        }
+        let placed = self.catalog.replicas(name);
+        // One process (standalone): its querynode serves every shard.
+        let per_shard: Vec<Vec<u64>> = if placed.is_empty() {
+            vec![vec![STANDALONE_NODE]; info.shards as usize]
+        } else {
+            placed
+        };
+        let copies = per_shard.iter().map(Vec::len).max().unwrap_or(0);
+        let partition_ids: Vec<i64> = match self.partitions_of(&info) {
+            Some(parts) => parts
+                .list
+                .iter()
+                .filter(|p| !p.released)
+                .map(|p| p.id as i64)
+                .collect(),
+            None => vec![info.id as i64],
+        };
+        let replicas = (0..copies)
+            .map(|i| {
+                let shard_replicas: Vec<ShardReplica> = per_shard
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(s, nodes)| {
+                        let node = *nodes.get(i)? as i64;
+                        Some(ShardReplica {
+                            leader_id: node,
+                            leader_addr: String::new(),
+                            dm_channel_name: format!("quiver-dml_{}_{s}v0", info.id),
+                            node_ids: vec![node],
+                        })
+                    })
+                    .collect();
+                let mut node_ids: Vec<i64> = shard_replicas.iter().map(|s| s.leader_id).collect();
+                node_ids.sort_unstable();
+                node_ids.dedup();
+                ReplicaInfo {
+                    replica_id: (info.id as i64) * 1000 + i as i64,
+                    collection_id: info.id as i64,
+                    partition_ids: partition_ids.clone(),
+                    shard_replicas,
+                    node_ids,
+                    resource_group_name: DEFAULT_RESOURCE_GROUP.to_string(),
+                    num_outbound_node: Default::default(),
+                }
+            })
+            .collect();
+        GetReplicasResponse {
+            status: Some(success()),
+            replicas,
         }
     }
 

@@ -28,6 +28,22 @@ impl MilvusService for MilvusFront {
         Ok(Response::new(self.alter_collection(r).await))
     }
 
+    async fn alter_collection_field(
+        &self,
+        req: Request<AlterCollectionFieldRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateCollection")])?;
+        Ok(Response::new(self.alter_collection_field(r).await))
+    }
+
+    async fn alter_index(
+        &self,
+        req: Request<AlterIndexRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |r| self.on("CreateIndex", &r.collection_name))?;
+        Ok(Response::new(MilvusFront::alter_index(self, r).await))
+    }
+
     async fn drop_collection(
         &self,
         req: Request<DropCollectionRequest>,
@@ -132,6 +148,14 @@ impl MilvusService for MilvusFront {
     ) -> Result<Response<GetPartitionStatisticsResponse>, Status> {
         let r = self.allow(req, |r| self.on("GetStatistics", &r.collection_name))?;
         Ok(Response::new(self.partition_statistics(r).await))
+    }
+
+    async fn get_replicas(
+        &self,
+        req: Request<GetReplicasRequest>,
+    ) -> Result<Response<GetReplicasResponse>, Status> {
+        let r = self.allow(req, |r| self.on("GetLoadState", &r.collection_name))?;
+        Ok(Response::new(MilvusFront::get_replicas(self, r)))
     }
 
     async fn show_partitions(

@@ -234,6 +234,9 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
             if let Some(len) = f.max_length {
                 type_params.push(kv("max_length", len.to_string()));
             }
+            for (k, v) in &f.properties {
+                type_params.push(kv(k, v.clone()));
+            }
             pb::FieldSchema {
                 field_id: FIRST_FIELD_ID + i as i64,
                 name: f.name.clone(),

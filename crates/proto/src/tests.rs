@@ -209,6 +209,22 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.ListPrivilegeGroupsRequest",
         "milvus.ListPrivilegeGroupsResponse",
     ),
+    (
+        "AlterCollection",
+        "milvus.AlterCollectionRequest",
+        "common.Status",
+    ),
+    (
+        "AlterCollectionField",
+        "milvus.AlterCollectionFieldRequest",
+        "common.Status",
+    ),
+    ("AlterIndex", "milvus.AlterIndexRequest", "common.Status"),
+    (
+        "GetReplicas",
+        "milvus.GetReplicasRequest",
+        "milvus.GetReplicasResponse",
+    ),
 ];
 
 fn descriptor_set() -> FileDescriptorSet {

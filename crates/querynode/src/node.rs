@@ -40,6 +40,9 @@ pub struct QueryNode {
     shutdown: CancellationToken,
 }
 
+/// Subscriptions a shard load tries past the first before it gives up.
+const LOAD_ATTEMPTS: u64 = 4;
+
 impl QueryNode {
     pub fn new(
         config: QueryNodeConfig,
@@ -82,8 +85,21 @@ impl QueryNode {
             self.config.cache_dir.clone(),
             self.shutdown.child_token(),
         ));
-        let mut sub = self.feed.subscribe(id).await?;
-        replica.install(&mut sub).await?;
+        // A compaction may swap (and collect) segments between the
+        // subscription and their fetch: subscribe again for the new list.
+        let mut attempt = 0;
+        let sub = loop {
+            let mut sub = self.feed.subscribe(id).await?;
+            match replica.install(&mut sub).await {
+                Ok(()) => break sub,
+                Err(e) if attempt < LOAD_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::info!(shard = %id, error = %e, attempt, "loading the shard failed; subscribing again");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut shards = self.shards.write();
         if shards.contains_key(&id) {
             replica.cancel.cancel();

@@ -1,6 +1,6 @@
 //! Collection rules: create, drop, index, load state.
 
-use quiver_common::{CollectionSchema, DataType, Metric, Timestamp, validate_name};
+use quiver_common::{CollectionSchema, DataType, MMAP_PROPERTY, Metric, Timestamp, validate_name};
 
 use crate::command::MetaResponse;
 use crate::error::RuleError;
@@ -62,6 +62,7 @@ pub(super) fn create(
             replica_number: 1,
             partitions: Vec::new(),
             partitions_dropped: 0,
+            index_properties: Default::default(),
         },
     );
     Ok(MetaResponse::CollectionCreated { id })
@@ -150,6 +151,7 @@ pub(super) fn drop_index(
         )));
     }
     meta.index = IndexSpec::none(&meta.index.field_name);
+    meta.index_properties.clear();
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)
 }
@@ -201,6 +203,114 @@ pub(super) fn alter(
         schema.properties.insert(k.clone(), v.clone());
     }
     schema.validate_properties()?;
+    meta.schema = schema;
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
+/// Whether `v` is a boolean as Milvus's properties write them.
+fn is_bool(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "false")
+}
+
+/// Sets and deletes properties of the vector index: `mmap.enabled` only
+/// (its build parameters are fixed until it is dropped).
+pub(super) fn alter_index(
+    state: &mut MetaState,
+    collection: &str,
+    set: &std::collections::BTreeMap<String, String>,
+    delete: &[String],
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = lookup_mut(state, collection)?;
+    if meta.index.kind == IndexKind::None {
+        return Err(RuleError::IndexNotFound(format!(
+            "collection {:?} has no index to alter",
+            meta.name
+        )));
+    }
+    for (k, v) in set {
+        if k != MMAP_PROPERTY {
+            return Err(RuleError::invalid(
+                format!("extra_params.{k}"),
+                format!("{k} cannot be altered on an index (only {MMAP_PROPERTY} can)"),
+            ));
+        }
+        if !is_bool(v) {
+            return Err(RuleError::invalid(
+                format!("extra_params.{k}"),
+                format!("must be true or false (got {v:?})"),
+            ));
+        }
+    }
+    for k in delete {
+        meta.index_properties.remove(k);
+    }
+    meta.index_properties
+        .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
+/// Sets and deletes properties of one field: `max_length` of a VarChar
+/// field (never below what it was: stored rows must still fit) and
+/// `mmap.enabled`.
+pub(super) fn alter_field(
+    state: &mut MetaState,
+    collection: &str,
+    field: &str,
+    set: &std::collections::BTreeMap<String, String>,
+    delete: &[String],
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let meta = lookup_mut(state, collection)?;
+    let mut schema = meta.schema.clone();
+    let Some(f) = schema.fields.iter_mut().find(|f| f.name == field) else {
+        return Err(RuleError::invalid(
+            "field_name",
+            format!("no field {field:?} in collection {:?}", meta.name),
+        ));
+    };
+    for k in delete {
+        f.properties.remove(k);
+    }
+    for (k, v) in set {
+        match k.as_str() {
+            "max_length" => {
+                let Some(old) = f.max_length else {
+                    return Err(RuleError::invalid(
+                        "properties.max_length",
+                        format!("field {field:?} is not a VarChar field"),
+                    ));
+                };
+                let new = v.trim().parse::<u32>().map_err(|_| {
+                    RuleError::invalid(
+                        "properties.max_length",
+                        format!("must be a whole number (got {v:?})"),
+                    )
+                })?;
+                if new < old {
+                    return Err(RuleError::invalid(
+                        "properties.max_length",
+                        format!("cannot shrink from {old} to {new}: stored values may not fit"),
+                    ));
+                }
+                f.max_length = Some(new);
+            }
+            MMAP_PROPERTY if is_bool(v) => {
+                f.properties.insert(k.clone(), v.clone());
+            }
+            other => {
+                return Err(RuleError::invalid(
+                    format!("properties.{other}"),
+                    format!(
+                        "{other}={v:?} cannot be altered on a field (max_length, {MMAP_PROPERTY}=true|false can)"
+                    ),
+                ));
+            }
+        }
+    }
+    schema.validate()?;
     meta.schema = schema;
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)

@@ -21,7 +21,7 @@ mod tests;
 
 use quiver_common::Timestamp;
 
-use crate::command::{MetaCommand, MetaResponse};
+use crate::command::{AlterTarget, MetaCommand, MetaResponse};
 use crate::error::RuleError;
 use crate::state::MetaState;
 
@@ -48,11 +48,16 @@ pub(crate) fn apply(
             }
             Ok(resp)
         }
-        MetaCommand::AlterCollection {
-            collection,
+        MetaCommand::Alter {
+            collection: c,
+            target,
             set,
             delete,
-        } => collection::alter(state, collection, set, delete, log_ts),
+        } => match target {
+            AlterTarget::Collection => collection::alter(state, c, set, delete, log_ts),
+            AlterTarget::Index => collection::alter_index(state, c, set, delete, log_ts),
+            AlterTarget::Field(f) => collection::alter_field(state, c, f, set, delete, log_ts),
+        },
         MetaCommand::Partition { collection, op } => {
             partition::apply(state, collection, op, log_ts)
         }

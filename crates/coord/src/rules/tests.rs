@@ -608,3 +608,88 @@ fn a_register_segments_entry_without_an_epoch_replays_as_accepted_then() {
     assert_eq!(s.segments(id, 0).segments.len(), 1);
     assert_eq!(s.segments(id, 0).wal_checkpoint, 3);
 }
+
+#[test]
+fn alter_rules() {
+    use crate::command::AlterTarget;
+    let mut s = state_with(&["a"]);
+    let alter = |target: AlterTarget, set: &[(&str, &str)], delete: &[&str]| MetaCommand::Alter {
+        collection: "a".into(),
+        target,
+        set: set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        delete: delete.iter().map(|k| k.to_string()).collect(),
+    };
+    ok(
+        &mut s,
+        alter(
+            AlterTarget::Collection,
+            &[("collection.ttl.seconds", "60")],
+            &[],
+        ),
+    );
+    assert_eq!(s.collection("a").expect("a").schema.ttl_ms(), Some(60_000));
+    let e = rejected(
+        &mut s,
+        alter(
+            AlterTarget::Collection,
+            &[("collection.ttl.seconds", "x")],
+            &[],
+        ),
+    );
+    assert!(e.to_string().contains("collection.ttl.seconds"), "{e}");
+    ok(
+        &mut s,
+        alter(AlterTarget::Collection, &[], &["collection.ttl.seconds"]),
+    );
+    assert_eq!(s.collection("a").expect("a").schema.ttl_ms(), None);
+    // No index yet: nothing to alter.
+    let e = rejected(
+        &mut s,
+        alter(AlterTarget::Index, &[("mmap.enabled", "true")], &[]),
+    );
+    assert!(matches!(e, RuleError::IndexNotFound(_)), "{e:?}");
+    ok(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: hnsw(),
+            metric: None,
+        },
+    );
+    ok(
+        &mut s,
+        alter(AlterTarget::Index, &[("mmap.enabled", "true")], &[]),
+    );
+    let e = rejected(&mut s, alter(AlterTarget::Index, &[("M", "8")], &[]));
+    assert!(e.to_string().contains("cannot be altered"), "{e}");
+    // Fields: a vector field has no max_length; unknown fields are named.
+    let e = rejected(
+        &mut s,
+        alter(
+            AlterTarget::Field("vector".into()),
+            &[("max_length", "9")],
+            &[],
+        ),
+    );
+    assert!(e.to_string().contains("not a VarChar"), "{e}");
+    let e = rejected(
+        &mut s,
+        alter(
+            AlterTarget::Field("nope".into()),
+            &[("mmap.enabled", "true")],
+            &[],
+        ),
+    );
+    assert!(e.to_string().contains("nope"), "{e}");
+    ok(
+        &mut s,
+        alter(
+            AlterTarget::Field("vector".into()),
+            &[("mmap.enabled", "false")],
+            &[],
+        ),
+    );
+}

@@ -84,6 +84,9 @@ pub struct CollectionMeta {
     /// so reads then keep to the live partitions' ids.
     #[serde(default)]
     pub partitions_dropped: u64,
+    /// Properties of the vector index (AlterIndex: `mmap.enabled`).
+    #[serde(default)]
+    pub index_properties: std::collections::BTreeMap<String, String>,
 }
 
 /// One partition of a collection (Milvus's partitions: rows carry the
