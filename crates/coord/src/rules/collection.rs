@@ -317,7 +317,7 @@ pub(super) fn alter_field(
 }
 
 /// The collection named `name_or_alias` (aliases resolved), for changing it.
-fn lookup_mut<'a>(
+pub(super) fn lookup_mut<'a>(
     state: &'a mut MetaState,
     name_or_alias: &str,
 ) -> Result<&'a mut CollectionMeta, RuleError> {

@@ -4,9 +4,10 @@
 
 use quiver_common::{CollectionId, Timestamp, validate_name};
 
+use super::collection::lookup_mut;
 use crate::command::{MetaResponse, PartitionOp};
 use crate::error::RuleError;
-use crate::state::{CollectionMeta, MetaState, PartitionMeta};
+use crate::state::{MetaState, PartitionMeta};
 
 /// Milvus's limit on partitions per collection.
 pub(crate) const MAX_PARTITIONS: usize = 1024;
@@ -134,16 +135,4 @@ pub(super) fn apply(
         }
     }
     Ok(MetaResponse::Done)
-}
-
-fn lookup_mut<'a>(
-    state: &'a mut MetaState,
-    name_or_alias: &str,
-) -> Result<&'a mut CollectionMeta, RuleError> {
-    let id = state
-        .resolve(name_or_alias)
-        .and_then(|name| state.names.get(name))
-        .copied();
-    id.and_then(|id| state.collections.get_mut(&id))
-        .ok_or_else(|| RuleError::CollectionNotFound(name_or_alias.to_string()))
 }
