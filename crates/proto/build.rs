@@ -15,7 +15,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = manifest_dir.join("../../proto/milvus");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
-    let files = ["common.proto", "schema.proto", "msg.proto", "milvus.proto"];
+    let files = [
+        "common.proto",
+        "schema.proto",
+        "msg.proto",
+        "rg.proto",
+        "milvus.proto",
+    ];
     let paths: Vec<PathBuf> = files.iter().map(|f| proto_dir.join(f)).collect();
     for p in &paths {
         println!("cargo:rerun-if-changed={}", p.display());

@@ -103,6 +103,11 @@ MILVUS = {
     "CreateRole": "admin", "DropRole": "admin", "OperateUserRole": "admin",
     "SelectRole": "admin", "SelectUser": "admin", "OperatePrivilege": "admin",
     "OperatePrivilegeV2": "admin", "SelectGrant": "admin", "ListPrivilegeGroups": "admin",
+    "CreateDatabase": "admin", "DropDatabase": "admin", "AlterDatabase": "admin",
+    "DescribeDatabase": "admin", "ListDatabases": "public",
+    "CreateResourceGroup": "admin", "DropResourceGroup": "admin",
+    "UpdateResourceGroups": "admin", "TransferNode": "admin", "TransferReplica": "admin",
+    "ListResourceGroups": "admin", "DescribeResourceGroup": "admin",
 }
 ADMIN = {
     "MirrorAlias": "admin", "AlterAlias": "admin", "FlipAlias": "admin", "PinAlias": "admin",
@@ -170,7 +175,7 @@ def test_every_rpc_answers_each_identity_as_expected(server, people):
 
 def test_an_unserved_rpc_still_needs_credentials(server, people):
     addr, _ = server
-    path = "/milvus.proto.milvus.MilvusService/CreateDatabase"
+    path = "/milvus.proto.milvus.MilvusService/RenameCollection"
     assert call(addr, path, None)[0] == grpc.StatusCode.UNAUTHENTICATED
     assert call(addr, path, people["reader"])[0] == grpc.StatusCode.UNIMPLEMENTED
 

@@ -341,12 +341,10 @@ def test_bad_create_collection(mclient):
 @pytest.mark.parametrize(
     "call,rpc",
     [
-        (lambda c, n: c.create_database(n + "_db"), "CreateDatabase"),
-        (lambda c, n: c.list_resource_groups(), "ListResourceGroups"),
         (lambda c, n: c.rename_collection(n, n + "_renamed"), "RenameCollection"),
-        (lambda c, n: c.list_databases(), "ListDatabases"),
+        (lambda c, n: c._get_connection().list_bulk_insert_tasks(0, n), "ListImportTasks"),
     ],
-    ids=["create_database", "list_resource_groups", "rename_collection", "list_databases"],
+    ids=["rename_collection", "list_bulk_insert_tasks"],
 )
 def test_unserved_rpc_fails_fast_and_says_which(mclient, coll, call, rpc):
     """An RPC Quiver does not serve answers UNIMPLEMENTED (pymilvus does not retry it) with a

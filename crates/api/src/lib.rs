@@ -23,8 +23,8 @@ pub use digest::{
 };
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
-    CreateCollection, IndexKind, IndexProgress, IndexSpec, MetaClient, PartitionInfo, PartitionOp,
-    SegmentInfo, ShardId,
+    CreateCollection, DatabaseInfo, DatabaseOp, IndexKind, IndexProgress, IndexSpec, MetaClient,
+    PartitionInfo, PartitionOp, SegmentInfo, ShardId,
 };
 pub use query::{
     QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,

@@ -281,6 +281,23 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change partitions".into(),
         ))
     }
+    /// The registered querynodes (id, address); empty where this catalog
+    /// does not place replicas (one process serves everything).
+    fn query_nodes(&self) -> Vec<(u64, String)> {
+        Vec::new()
+    }
+    /// Every database, the default one first; empty where this catalog
+    /// has none (then only the default one exists).
+    fn databases(&self) -> Vec<DatabaseInfo> {
+        Vec::new()
+    }
+    /// Creates, drops or alters a database.
+    async fn change_database(&self, op: DatabaseOp) -> Result<()> {
+        let _ = op;
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change databases".into(),
+        ))
+    }
     /// Starts a manual compaction of every shard of a collection (by name or
     /// alias); returns its id.
     async fn request_compaction(&self, name_or_alias: &str) -> Result<u64> {
@@ -322,6 +339,33 @@ pub enum PartitionOp {
     Drop { name: String },
     /// Marks partitions released (reads skip them) or loaded again.
     SetReleased { names: Vec<String>, released: bool },
+}
+
+/// A change to the databases (Milvus Create/Drop/AlterDatabase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatabaseOp {
+    Create {
+        name: String,
+        properties: std::collections::BTreeMap<String, String>,
+    },
+    /// Refused while the database holds collections; dropping one that
+    /// does not exist changes nothing (as Milvus).
+    Drop { name: String },
+    /// Sets and deletes properties.
+    Alter {
+        name: String,
+        set: std::collections::BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
+}
+
+/// A database as the front door sees it (the default one included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    pub id: u64,
+    pub name: String,
+    pub created_ts: Timestamp,
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// What an alter of properties changes.

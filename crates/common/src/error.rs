@@ -12,6 +12,8 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The collection has no partition of that name.
     PartitionNotFound,
+    /// No database of that name.
+    DatabaseNotFound,
     /// The collection (or field) has no such index, or none at all.
     IndexNotFound,
     AliasNotFound,
@@ -58,6 +60,9 @@ pub enum Error {
     /// The message starts as Milvus's: `partition not found[partition=..]`.
     #[error("{0}")]
     PartitionNotFound(String),
+    /// The message starts as Milvus's: `database not found[database=..]`.
+    #[error("{0}")]
+    DatabaseNotFound(String),
     #[error("index not found: {0}")]
     IndexNotFound(String),
     #[error("alias not found: {0}")]
@@ -107,6 +112,7 @@ impl Error {
             Error::NotLoaded(_) => ErrorKind::NotLoaded,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::PartitionNotFound(_) => ErrorKind::PartitionNotFound,
+            Error::DatabaseNotFound(_) => ErrorKind::DatabaseNotFound,
             Error::IndexNotFound(_) => ErrorKind::IndexNotFound,
             Error::AliasNotFound(_) => ErrorKind::AliasNotFound,
             Error::AliasExists(_) => ErrorKind::AliasExists,

@@ -5,6 +5,7 @@
 //! role crate.
 
 mod batch;
+mod database;
 mod error;
 mod memory;
 mod schema;
@@ -12,6 +13,7 @@ mod timestamp;
 mod vectors;
 
 pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
+pub use database::{DEFAULT_DATABASE, qualify, split_qualified, validate_qualified};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{ResidentMemory, release_free_memory, tune_allocator};
 pub use schema::{

@@ -241,7 +241,7 @@ impl CollectionSchema {
     /// Checks every rule of a schema; the error names the field and the rule.
     pub fn validate(&self) -> Result<()> {
         self.validate_properties()?;
-        validate_name("collection_name", &self.name)?;
+        crate::validate_qualified("collection_name", &self.name)?;
         let mut pk = 0;
         let mut vectors = 0;
         for (i, f) in self.fields.iter().enumerate() {

@@ -322,6 +322,40 @@ impl CatalogClient for Catalog {
         self.coord.change_partitions(name_or_alias, op).await
     }
 
+    fn query_nodes(&self) -> Vec<(u64, String)> {
+        (self.coord.state().nodes().values())
+            .filter(|n| n.role == crate::NodeRole::QueryNode)
+            .map(|n| (n.id, n.addr.clone()))
+            .collect()
+    }
+
+    fn databases(&self) -> Vec<quiver_api::DatabaseInfo> {
+        let state = self.coord.state();
+        let default = quiver_api::DatabaseInfo {
+            id: 0,
+            name: quiver_common::DEFAULT_DATABASE.to_string(),
+            created_ts: 0,
+            properties: Default::default(),
+        };
+        std::iter::once(default)
+            .chain(
+                state
+                    .databases()
+                    .values()
+                    .map(|d| quiver_api::DatabaseInfo {
+                        id: d.id,
+                        name: d.name.clone(),
+                        created_ts: d.created_ts,
+                        properties: d.properties.clone(),
+                    }),
+            )
+            .collect()
+    }
+
+    async fn change_database(&self, op: quiver_api::DatabaseOp) -> Result<()> {
+        self.coord.change_database(op).await
+    }
+
     fn replicas(&self, name_or_alias: &str) -> Vec<Vec<u64>> {
         let state = self.coord.state();
         let Some(meta) = state.collection(name_or_alias) else {

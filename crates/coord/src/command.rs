@@ -1,6 +1,6 @@
 //! What goes through the Raft log: commands, and what applying one returns.
 
-pub use quiver_api::{Actor, AliasChange, AlterTarget, PartitionOp};
+pub use quiver_api::{Actor, AliasChange, AlterTarget, DatabaseOp, PartitionOp};
 use quiver_common::{CollectionId, CollectionSchema, Metric, SegmentId, ShardIndex, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +29,10 @@ pub enum MetaCommand {
         target: AlterTarget,
         set: std::collections::BTreeMap<String, String>,
         delete: Vec<String>,
+    },
+    /// Database DDL.
+    Database {
+        op: DatabaseOp,
     },
     /// Partition DDL of a collection (by name or alias).
     Partition {
@@ -190,6 +194,7 @@ impl MetaCommand {
         match self {
             MetaCommand::CreateCollection { .. } => "create collection",
             MetaCommand::DropCollection { .. } => "drop collection",
+            MetaCommand::Database { .. } => "change databases",
             MetaCommand::Partition { .. } => "change partitions",
             MetaCommand::Alter { .. } => "alter properties",
             MetaCommand::SetIndex { .. } => "set index",

@@ -19,6 +19,7 @@ pub enum RuleError {
     AlreadyExists(String),
     CollectionNotFound(String),
     PartitionNotFound(String),
+    DatabaseNotFound(String),
     /// Loading a collection without an index; a field without one.
     IndexNotFound(String),
     AliasNotFound(String),
@@ -49,7 +50,9 @@ impl fmt::Display for RuleError {
             RuleError::AlreadyExists(what) => write!(f, "already exists: {what}"),
             RuleError::CollectionNotFound(what) => write!(f, "collection not found: {what}"),
             RuleError::IndexNotFound(what) => write!(f, "index not found: {what}"),
-            RuleError::PartitionNotFound(what) => write!(f, "{what}"),
+            RuleError::PartitionNotFound(what) | RuleError::DatabaseNotFound(what) => {
+                write!(f, "{what}")
+            }
             RuleError::AliasNotFound(what) => write!(f, "alias not found: {what}"),
             RuleError::AliasExists(what) => write!(f, "alias already exist: {what}"),
             RuleError::NameConflict(what) => {
@@ -146,6 +149,7 @@ impl From<RuleError> for quiver_common::Error {
             RuleError::CollectionNotFound(what) => quiver_common::Error::CollectionNotFound(what),
             RuleError::IndexNotFound(what) => quiver_common::Error::IndexNotFound(what),
             RuleError::PartitionNotFound(what) => quiver_common::Error::PartitionNotFound(what),
+            RuleError::DatabaseNotFound(what) => quiver_common::Error::DatabaseNotFound(what),
             RuleError::AliasNotFound(what) => quiver_common::Error::AliasNotFound(what),
             RuleError::AliasExists(what) => quiver_common::Error::AliasExists(what),
             RuleError::NameConflict(what) => quiver_common::Error::NameConflict(what),

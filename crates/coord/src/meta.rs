@@ -14,7 +14,9 @@ use quiver_api::{NodeReport, ShardStorage};
 use quiver_common::{CollectionId, CollectionSchema, Error, Metric, Result, ShardIndex};
 use tokio::sync::watch;
 
-use crate::command::{Actor, AliasChange, AlterTarget, MetaCommand, MetaResponse, PartitionOp};
+use crate::command::{
+    Actor, AliasChange, AlterTarget, DatabaseOp, MetaCommand, MetaResponse, PartitionOp,
+};
 use crate::coord::{Coord, NodeHealth};
 use crate::state::{AliasMeta, CollectionMeta, IndexSpec, MetaState, NodeRole, SegmentMeta};
 
@@ -223,6 +225,11 @@ pub trait MetaOps: CoordApi {
             delete,
         })
         .await
+    }
+
+    /// Creates, drops or alters a database.
+    async fn change_database(&self, op: DatabaseOp) -> Result<()> {
+        self.done(MetaCommand::Database { op }).await
     }
 
     /// Creates, drops, releases or loads partitions of a collection.

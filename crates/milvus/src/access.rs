@@ -8,6 +8,7 @@ use quiver_auth::{Caller, Need, ROOT};
 use tonic::{Request, Status};
 
 use super::MilvusFront;
+use super::database::{Scoped, header_db, scope};
 
 impl MilvusFront {
     /// The caller the gate put on the request.
@@ -18,15 +19,19 @@ impl MilvusFront {
     }
 
     /// Checks what the request needs (every need must be met) and returns
-    /// its message. Callers that may do anything (auth off, root) skip the
-    /// work of naming the needs.
-    pub(crate) fn allow<T>(
+    /// its message, its names qualified by its database
+    /// ([`super::database::scope`]: needs name collections as every layer
+    /// behind the front door does). Callers that may do anything (auth
+    /// off, root) skip the work of naming the needs.
+    pub(crate) fn allow<T: Scoped>(
         &self,
         req: Request<T>,
         needs: impl FnOnce(&T) -> Vec<Need>,
     ) -> Result<T, Status> {
         let caller = self.caller(&req)?;
-        let r = req.into_inner();
+        let header = header_db(&req);
+        let mut r = req.into_inner();
+        scope(&mut r, header.as_deref()).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if matches!(&caller, Caller::Anyone) || caller.user() == Some(ROOT) {
             return Ok(r);
         }

@@ -8,6 +8,7 @@ use quiver_proto::milvus::{
 };
 
 use super::MilvusFront;
+use super::database::{in_database, plain};
 use super::status::{alias_not_found, failure, status_of, success};
 
 impl MilvusFront {
@@ -60,9 +61,9 @@ impl MilvusFront {
         {
             Some((alias, collection)) => DescribeAliasResponse {
                 status: Some(success()),
-                db_name: "default".to_string(),
-                alias,
-                collection,
+                db_name: req.db_name,
+                alias: plain(&alias),
+                collection: plain(&collection),
             },
             None => DescribeAliasResponse {
                 status: Some(alias_not_found(&req.alias)),
@@ -73,19 +74,26 @@ impl MilvusFront {
 
     pub(crate) fn list_aliases(&self, req: ListAliasesRequest) -> ListAliasesResponse {
         let aliases: Result<Vec<String>> = if req.collection_name.is_empty() {
-            let mut all: Vec<String> = self.catalog.aliases().into_iter().map(|(a, _)| a).collect();
-            all.sort();
-            Ok(all)
+            self.check_database(&req.db_name).map(|()| {
+                let mut all: Vec<String> = (self.catalog.aliases().into_iter())
+                    .map(|(a, _)| a)
+                    .filter(|a| in_database(a, &req.db_name))
+                    .map(|a| plain(&a))
+                    .collect();
+                all.sort();
+                all
+            })
         } else {
             self.proxy
                 .describe(&req.collection_name)
                 .map(|info| self.aliases_of(&info.schema.name))
+                .map(|list| list.iter().map(|a| plain(a)).collect())
         };
         match aliases {
             Ok(aliases) => ListAliasesResponse {
                 status: Some(success()),
-                db_name: "default".to_string(),
-                collection_name: req.collection_name,
+                collection_name: plain(&req.collection_name),
+                db_name: req.db_name,
                 aliases,
             },
             Err(e) => ListAliasesResponse {

@@ -5,7 +5,7 @@
 
 use quiver_api::{AlterTarget, CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
 use quiver_common::TTL_PROPERTY;
-use quiver_common::{Error, Metric, Result, ts_physical_ms};
+use quiver_common::{Error, Metric, Result, split_qualified, ts_physical_ms};
 use quiver_proto::milvus::{
     AlterCollectionFieldRequest, AlterCollectionRequest, BoolResponse, CreateCollectionRequest,
     DescribeCollectionRequest, DescribeCollectionResponse, DropCollectionRequest,
@@ -13,6 +13,7 @@ use quiver_proto::milvus::{
 };
 
 use super::MilvusFront;
+use super::database::{in_database, plain};
 use super::partitioning::DEFAULT_PARTITION;
 use super::schema::{WRITTEN_COLUMN, kv, schema_from_bytes, schema_to_proto};
 use super::search::{level_from_proto, level_to_proto};
@@ -182,6 +183,13 @@ impl MilvusFront {
     }
 
     pub(crate) fn has_collection(&self, req: HasCollectionRequest) -> BoolResponse {
+        let (db, _) = split_qualified(&req.collection_name);
+        if let Err(e) = self.check_database(db) {
+            return BoolResponse {
+                status: Some(failure(&e)),
+                value: false,
+            };
+        }
         BoolResponse {
             status: Some(success()),
             value: self.proxy.describe(&req.collection_name).is_ok(),
@@ -243,7 +251,9 @@ impl MilvusFront {
             physical_channel_names: channels.clone(),
             virtual_channel_names: channels,
             shards_num: info.shards as i32,
-            aliases: self.aliases_of(&info.schema.name),
+            aliases: (self.aliases_of(&info.schema.name).iter())
+                .map(|a| plain(a))
+                .collect(),
             consistency_level: level_to_proto(info.schema.consistency) as i32,
             properties: info
                 .schema
@@ -251,15 +261,22 @@ impl MilvusFront {
                 .iter()
                 .map(|(k, v)| kv(k, v.clone()))
                 .collect(),
-            collection_name: info.schema.name.clone(),
-            db_name: "default".to_string(),
+            collection_name: plain(&info.schema.name),
+            db_name: split_qualified(&info.schema.name).0.to_string(),
             num_partitions: self.partitions_of(&info).map_or(1, |p| p.list.len() as i64),
             ..Default::default()
         }
     }
 
-    pub(crate) fn show_collections(&self, _req: ShowCollectionsRequest) -> ShowCollectionsResponse {
+    pub(crate) fn show_collections(&self, req: ShowCollectionsRequest) -> ShowCollectionsResponse {
+        if let Err(e) = self.check_database(&req.db_name) {
+            return ShowCollectionsResponse {
+                status: Some(failure(&e)),
+                ..Default::default()
+            };
+        }
         let mut list = self.proxy.list();
+        list.retain(|c| in_database(&c.schema.name, &req.db_name));
         list.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
         let loaded: Vec<bool> = list
             .iter()
@@ -268,7 +285,7 @@ impl MilvusFront {
         let created: Vec<u64> = list.iter().map(|c| self.times(c).created).collect();
         ShowCollectionsResponse {
             status: Some(success()),
-            collection_names: list.iter().map(|c| c.schema.name.clone()).collect(),
+            collection_names: list.iter().map(|c| plain(&c.schema.name)).collect(),
             collection_ids: list.iter().map(|c| c.id as i64).collect(),
             created_utc_timestamps: created.iter().map(|&t| ts_physical_ms(t)).collect(),
             created_timestamps: created,

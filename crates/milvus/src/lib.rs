@@ -13,6 +13,7 @@
 mod access;
 mod alias;
 mod compaction;
+mod database;
 mod ddl;
 mod dml;
 mod fields;
@@ -23,6 +24,7 @@ mod output;
 mod partition;
 mod partitioning;
 mod query;
+mod resource_group;
 mod rpc;
 mod schema;
 mod search;

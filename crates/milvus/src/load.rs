@@ -27,9 +27,9 @@ use quiver_proxy::Consistency;
 use quiver_proxy::not_loaded;
 
 /// Milvus's name of the resource group every node is in (Quiver has one).
-const DEFAULT_RESOURCE_GROUP: &str = "__default_resource_group";
+pub(crate) const DEFAULT_RESOURCE_GROUP: &str = "__default_resource_group";
 /// The node id a standalone reports for its one querynode.
-const STANDALONE_NODE: u64 = 1;
+pub(crate) const STANDALONE_NODE: u64 = 1;
 
 impl MilvusFront {
     fn exists(&self, name: &str) -> Status {
@@ -204,11 +204,11 @@ impl MilvusFront {
         match self.flush_inner(&req.collection_names).await {
             Ok(ts) => FlushResponse {
                 status: Some(success()),
-                db_name: "default".to_string(),
                 coll_seg_i_ds: names(&req.collection_names, LongArray::default()),
                 flush_coll_seg_i_ds: names(&req.collection_names, LongArray::default()),
                 coll_seal_times: names(&req.collection_names, (ts >> 18) as i64 / 1000),
                 coll_flush_ts: names(&req.collection_names, ts),
+                db_name: req.db_name,
                 ..Default::default()
             },
             Err(e) => FlushResponse {
@@ -322,5 +322,7 @@ impl MilvusFront {
 }
 
 fn names<T: Clone>(collections: &[String], v: T) -> HashMap<String, T> {
-    collections.iter().map(|c| (c.clone(), v.clone())).collect()
+    (collections.iter())
+        .map(|c| (super::database::plain(c), v.clone()))
+        .collect()
 }

@@ -39,7 +39,7 @@ impl MilvusFront {
                     fields_data.iter().map(Message::encoded_len).sum(),
                 )),
                 fields_data,
-                collection_name: req.collection_name,
+                collection_name: super::database::plain(&req.collection_name),
                 output_fields,
                 primary_field_name: pk,
                 ..Default::default()

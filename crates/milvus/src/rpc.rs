@@ -506,4 +506,101 @@ impl MilvusService for MilvusFront {
         self.allow(req, |_| vec![Need::global("ListPrivilegeGroups")])?;
         Ok(Response::new(MilvusFront::list_privilege_groups(self)))
     }
+
+    async fn create_database(
+        &self,
+        req: Request<CreateDatabaseRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateDatabase")])?;
+        Ok(Response::new(MilvusFront::create_database(self, r).await))
+    }
+
+    async fn drop_database(
+        &self,
+        req: Request<DropDatabaseRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DropDatabase")])?;
+        Ok(Response::new(MilvusFront::drop_database(self, r).await))
+    }
+
+    async fn list_databases(
+        &self,
+        req: Request<ListDatabasesRequest>,
+    ) -> Result<Response<ListDatabasesResponse>, Status> {
+        // Everyone may list databases (Milvus lists them to every user).
+        self.allow(req, |_| Vec::new())?;
+        Ok(Response::new(MilvusFront::list_databases(self)))
+    }
+
+    async fn alter_database(
+        &self,
+        req: Request<AlterDatabaseRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("AlterDatabase")])?;
+        Ok(Response::new(MilvusFront::alter_database(self, r).await))
+    }
+
+    async fn describe_database(
+        &self,
+        req: Request<DescribeDatabaseRequest>,
+    ) -> Result<Response<DescribeDatabaseResponse>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DescribeDatabase")])?;
+        Ok(Response::new(MilvusFront::describe_database(self, r)))
+    }
+
+    async fn create_resource_group(
+        &self,
+        req: Request<CreateResourceGroupRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("CreateResourceGroup")])?;
+        Ok(Response::new(MilvusFront::create_resource_group(self, r)))
+    }
+
+    async fn drop_resource_group(
+        &self,
+        req: Request<DropResourceGroupRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DropResourceGroup")])?;
+        Ok(Response::new(MilvusFront::drop_resource_group(self, r)))
+    }
+
+    async fn update_resource_groups(
+        &self,
+        req: Request<UpdateResourceGroupsRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("UpdateResourceGroups")])?;
+        Ok(Response::new(MilvusFront::update_resource_groups(self, r)))
+    }
+
+    async fn transfer_node(
+        &self,
+        req: Request<TransferNodeRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("TransferNode")])?;
+        Ok(Response::new(MilvusFront::transfer_node(self, r)))
+    }
+
+    async fn transfer_replica(
+        &self,
+        req: Request<TransferReplicaRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("TransferReplica")])?;
+        Ok(Response::new(MilvusFront::transfer_replica(self, r)))
+    }
+
+    async fn list_resource_groups(
+        &self,
+        req: Request<ListResourceGroupsRequest>,
+    ) -> Result<Response<ListResourceGroupsResponse>, Status> {
+        self.allow(req, |_| vec![Need::global("ListResourceGroups")])?;
+        Ok(Response::new(MilvusFront::list_resource_groups(self)))
+    }
+
+    async fn describe_resource_group(
+        &self,
+        req: Request<DescribeResourceGroupRequest>,
+    ) -> Result<Response<DescribeResourceGroupResponse>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("DescribeResourceGroup")])?;
+        Ok(Response::new(MilvusFront::describe_resource_group(self, r)))
+    }
 }

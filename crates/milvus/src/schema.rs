@@ -93,8 +93,9 @@ pub fn schema_from_bytes(name: &str, bytes: &[u8]) -> Result<CollectionSchema> {
 }
 
 pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<CollectionSchema> {
-    validate_name("collection_name", name)?;
-    if !proto.name.is_empty() && proto.name != name {
+    quiver_common::validate_qualified("collection_name", name)?;
+    let (_, plain) = quiver_common::split_qualified(name);
+    if !proto.name.is_empty() && proto.name != plain && proto.name != name {
         return Err(Error::invalid(
             "schema.name",
             format!("must match collection_name {name:?} (got {:?})", proto.name),
@@ -252,13 +253,14 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
             }
         })
         .collect();
+    let (db, name) = quiver_common::split_qualified(&schema.name);
     pb::CollectionSchema {
-        name: schema.name.clone(),
+        name: name.to_string(),
         description: schema.description.clone(),
         auto_id: schema.primary_field().auto_id,
         fields,
         enable_dynamic_field: schema.enable_dynamic_field,
-        db_name: "default".to_string(),
+        db_name: db.to_string(),
         ..Default::default()
     }
 }

@@ -326,7 +326,7 @@ impl MilvusFront {
             Ok((results, served_by)) => SearchResults {
                 status: Some(success_with_cost(results.encoded_len())),
                 results: Some(results),
-                collection_name: served_by.unwrap_or(req.collection_name),
+                collection_name: super::database::plain(&served_by.unwrap_or(req.collection_name)),
                 ..Default::default()
             },
             Err(e) => SearchResults {

@@ -18,6 +18,7 @@ pub(crate) mod merr {
     pub const COLLECTION_SCHEMA_MISMATCH: i32 = 109;
     pub const PARTITION_NOT_FOUND: i32 = 200;
     pub const INDEX_NOT_FOUND: i32 = 700;
+    pub const DATABASE_NOT_FOUND: i32 = 800;
     pub const IO_FAILED: i32 = 1001;
     pub const PARAMETER_INVALID: i32 = 1100;
     pub const ALIAS_NOT_FOUND: i32 = 1600;
@@ -45,6 +46,9 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
         ),
         ErrorKind::AlreadyExists => (merr::PARAMETER_INVALID, ErrorCode::IllegalArgument, false),
         ErrorKind::PartitionNotFound => (merr::PARTITION_NOT_FOUND, ErrorCode::MetaFailed, false),
+        ErrorKind::DatabaseNotFound => {
+            (merr::DATABASE_NOT_FOUND, ErrorCode::UnexpectedError, false)
+        }
         ErrorKind::IndexNotFound => (merr::INDEX_NOT_FOUND, ErrorCode::IndexNotExist, false),
         ErrorKind::AliasNotFound => (merr::ALIAS_NOT_FOUND, ErrorCode::IllegalArgument, false),
         ErrorKind::AliasExists => (

@@ -39,15 +39,20 @@ async fn hash(password: String) -> Result<String> {
         .map_err(Error::Internal)
 }
 
-fn database(db: &str) -> Result<()> {
-    if db.is_empty() || db == DEFAULT_DB {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "db_name",
-            format!("Quiver has the one database \"default\" (got {db:?})"),
-        ))
+/// A grant's object name as the checks see it: collections of a database
+/// other than the default one by their qualified name (`db.name`). A grant
+/// on every collection (`*`) is a grant in every database.
+fn object_in(db: &str, object: ObjectType, object_name: String) -> Result<String> {
+    if object != ObjectType::Collection
+        || db.is_empty()
+        || db == DEFAULT_DB
+        || object_name.is_empty()
+        || object_name == "*"
+    {
+        return Ok(object_name);
     }
+    quiver_common::validate_name("db_name", db)?;
+    Ok(quiver_common::qualify(db, &object_name))
 }
 
 impl MilvusFront {
@@ -250,7 +255,6 @@ impl MilvusFront {
                 .entity
                 .clone()
                 .ok_or_else(|| Error::invalid("entity", "must be set"))?;
-            database(&e.db_name)?;
             let role = e.role.map(|r| r.name).unwrap_or_default();
             let object_name = e.object.map(|o| o.name).unwrap_or_default();
             let object = ObjectType::parse(&object_name).ok_or_else(|| {
@@ -264,7 +268,8 @@ impl MilvusFront {
                 .and_then(|g| g.privilege)
                 .map(|p| p.name)
                 .unwrap_or_default();
-            Ok((role, self.grant(caller, object, e.object_name, &name)?))
+            let object_name = object_in(&e.db_name, object, e.object_name)?;
+            Ok((role, self.grant(caller, object, object_name, &name)?))
         };
         self.apply_grant(run(), r.r#type).await
     }
@@ -275,7 +280,6 @@ impl MilvusFront {
         r: OperatePrivilegeV2Request,
     ) -> Status {
         let run = || -> Result<(String, Grant)> {
-            database(&r.db_name)?;
             let role = r.role.clone().map(|r| r.name).unwrap_or_default();
             let name = r
                 .grantor
@@ -290,6 +294,7 @@ impl MilvusFront {
                 }
                 _ => "*".to_string(),
             };
+            let object_name = object_in(&r.db_name, object, object_name)?;
             Ok((role, self.grant(caller, object, object_name, &name)?))
         };
         self.apply_grant(run(), r.r#type).await
@@ -355,13 +360,17 @@ impl MilvusFront {
                     .as_ref()
                     .is_none_or(|o| g.object.name().eq_ignore_ascii_case(o))
             })
-            .filter(|g| e.object_name.is_empty() || g.object_name == e.object_name)
-            .map(|g| GrantEntity {
+            .filter(|g| {
+                e.object_name.is_empty()
+                    || g.object_name == quiver_common::qualify(&e.db_name, &e.object_name)
+            })
+            .map(|g| (g, quiver_common::split_qualified(&g.object_name)))
+            .map(|(g, (db, object_name))| GrantEntity {
                 role: Some(RoleEntity { name: role.clone() }),
                 object: Some(ObjectEntity {
                     name: g.object.name().to_string(),
                 }),
-                object_name: g.object_name.clone(),
+                object_name: object_name.to_string(),
                 grantor: Some(GrantorEntity {
                     user: Some(UserEntity {
                         name: g.grantor.clone(),
@@ -370,7 +379,7 @@ impl MilvusFront {
                         name: g.privilege.clone(),
                     }),
                 }),
-                db_name: DEFAULT_DB.to_string(),
+                db_name: db.to_string(),
             })
             .collect();
         SelectGrantResponse {

@@ -9,6 +9,7 @@
 //! - [`common`] — `milvus.proto.common` (Status, KeyValuePair, MsgBase, PlaceholderGroup, enums)
 //! - [`schema`] — `milvus.proto.schema` (CollectionSchema, FieldData, IDs, SearchResultData)
 //! - [`msg`] — `milvus.proto.msg` (only MsgPosition, used by FlushResponse)
+//! - [`rg`] — `milvus.proto.rg` (resource group configuration)
 //! - [`milvus`] — `milvus.proto.milvus` (requests/responses and `MilvusService`, with
 //!   [`milvus::milvus_service_server`] and [`milvus::milvus_service_client`])
 
@@ -28,6 +29,12 @@ pub mod schema {
 #[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
 pub mod msg {
     include!(concat!(env!("OUT_DIR"), "/milvus.proto.msg.rs"));
+}
+
+/// `milvus.proto.rg` (resource group configuration).
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used)]
+pub mod rg {
+    include!(concat!(env!("OUT_DIR"), "/milvus.proto.rg.rs"));
 }
 
 /// `milvus.proto.milvus`: requests, responses and the `MilvusService` server/client.

@@ -225,6 +225,66 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.GetReplicasRequest",
         "milvus.GetReplicasResponse",
     ),
+    (
+        "CreateDatabase",
+        "milvus.CreateDatabaseRequest",
+        "common.Status",
+    ),
+    (
+        "DropDatabase",
+        "milvus.DropDatabaseRequest",
+        "common.Status",
+    ),
+    (
+        "ListDatabases",
+        "milvus.ListDatabasesRequest",
+        "milvus.ListDatabasesResponse",
+    ),
+    (
+        "AlterDatabase",
+        "milvus.AlterDatabaseRequest",
+        "common.Status",
+    ),
+    (
+        "DescribeDatabase",
+        "milvus.DescribeDatabaseRequest",
+        "milvus.DescribeDatabaseResponse",
+    ),
+    (
+        "CreateResourceGroup",
+        "milvus.CreateResourceGroupRequest",
+        "common.Status",
+    ),
+    (
+        "DropResourceGroup",
+        "milvus.DropResourceGroupRequest",
+        "common.Status",
+    ),
+    (
+        "UpdateResourceGroups",
+        "milvus.UpdateResourceGroupsRequest",
+        "common.Status",
+    ),
+    (
+        "TransferNode",
+        "milvus.TransferNodeRequest",
+        "common.Status",
+    ),
+    (
+        "TransferReplica",
+        "milvus.TransferReplicaRequest",
+        "common.Status",
+    ),
+    (
+        "ListResourceGroups",
+        "milvus.ListResourceGroupsRequest",
+        "milvus.ListResourceGroupsResponse",
+    ),
+    (
+        "DescribeResourceGroup",
+        "milvus.DescribeResourceGroupRequest",
+        "milvus.DescribeResourceGroupResponse",
+    ),
 ];
 
 fn descriptor_set() -> FileDescriptorSet {

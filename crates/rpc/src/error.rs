@@ -30,6 +30,7 @@ pub enum WireError {
     NotLoaded(String),
     AlreadyExists(String),
     PartitionNotFound(String),
+    DatabaseNotFound(String),
     IndexNotFound(String),
     AliasNotFound(String),
     AliasExists(String),
@@ -67,6 +68,7 @@ impl From<&Error> for WireError {
             Error::NotLoaded(m) => WireError::NotLoaded(m.clone()),
             Error::AlreadyExists(m) => WireError::AlreadyExists(m.clone()),
             Error::PartitionNotFound(m) => WireError::PartitionNotFound(m.clone()),
+            Error::DatabaseNotFound(m) => WireError::DatabaseNotFound(m.clone()),
             Error::IndexNotFound(m) => WireError::IndexNotFound(m.clone()),
             Error::AliasNotFound(m) => WireError::AliasNotFound(m.clone()),
             Error::AliasExists(m) => WireError::AliasExists(m.clone()),
@@ -96,6 +98,7 @@ impl From<WireError> for Error {
             WireError::NotLoaded(m) => Error::NotLoaded(m),
             WireError::AlreadyExists(m) => Error::AlreadyExists(m),
             WireError::PartitionNotFound(m) => Error::PartitionNotFound(m),
+            WireError::DatabaseNotFound(m) => Error::DatabaseNotFound(m),
             WireError::IndexNotFound(m) => Error::IndexNotFound(m),
             WireError::AliasNotFound(m) => Error::AliasNotFound(m),
             WireError::AliasExists(m) => Error::AliasExists(m),
@@ -128,6 +131,7 @@ impl WireError {
             WireError::CollectionNotFound(_)
             | WireError::IndexNotFound(_)
             | WireError::PartitionNotFound(_)
+            | WireError::DatabaseNotFound(_)
             | WireError::AliasNotFound(_) => Code::NotFound,
             WireError::NotLoaded(_) | WireError::NotLeader { .. } | WireError::StateConflict(_) => {
                 Code::FailedPrecondition

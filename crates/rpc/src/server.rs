@@ -20,6 +20,7 @@ pub(crate) fn reply<T>(rpc: &'static str, result: Result<T>) -> Result<Response<
                 | ErrorKind::AlreadyExists
                 | ErrorKind::IndexNotFound
                 | ErrorKind::PartitionNotFound
+                | ErrorKind::DatabaseNotFound
                 | ErrorKind::AliasNotFound
                 | ErrorKind::AliasExists
                 | ErrorKind::NameConflict

@@ -281,6 +281,7 @@ impl Refusal {
             },
             Error::CollectionNotFound(_)
             | Error::PartitionNotFound(_)
+            | Error::DatabaseNotFound(_)
             | Error::IndexNotFound(_)
             | Error::AliasNotFound(_) => StatusCode::NOT_FOUND,
             Error::FieldNameInvalid { .. } => StatusCode::BAD_REQUEST,

@@ -8,7 +8,7 @@
 //! shape (fields, dimension, metric, shard count); its target is always one
 //! of the two, and a flip points it at the other.
 
-use quiver_common::{CollectionId, Timestamp, ts_physical_ms, validate_name};
+use quiver_common::{CollectionId, Timestamp, split_qualified, ts_physical_ms, validate_qualified};
 
 use crate::command::{Actor, AliasChange, MetaResponse};
 use crate::error::RuleError;
@@ -295,7 +295,7 @@ fn check_expect(
 }
 
 fn check_new(state: &MetaState, alias: &str) -> Result<(), RuleError> {
-    validate_name("alias", alias)?;
+    validate_qualified("alias", alias)?;
     if state.aliases.contains_key(alias) {
         return Err(RuleError::AliasExists(format!("alias {alias:?}")));
     }
@@ -319,6 +319,14 @@ fn check_target(
     collection: &str,
 ) -> Result<CollectionId, RuleError> {
     if let Some(id) = state.names.get(collection) {
+        let (alias_db, _) = split_qualified(alias);
+        let (db, _) = split_qualified(collection);
+        if alias_db != db {
+            return Err(RuleError::invalid(
+                "alias",
+                format!("alias {alias:?} must be in the database of its collection {collection:?}"),
+            ));
+        }
         return Ok(*id);
     }
     if state.aliases.contains_key(collection) {

@@ -21,6 +21,7 @@ pub(super) fn create(
 ) -> Result<MetaResponse, RuleError> {
     schema.validate()?;
     let name = &schema.name;
+    super::database::check_exists(state, name)?;
     if state.names.contains_key(name) {
         return Err(RuleError::AlreadyExists(format!("collection {name:?}")));
     }

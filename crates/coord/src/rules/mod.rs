@@ -9,6 +9,7 @@ mod alias_tests;
 mod collection;
 mod compaction;
 mod coords;
+mod database;
 mod node;
 mod partition;
 pub(crate) mod placement;
@@ -58,6 +59,7 @@ pub(crate) fn apply(
             AlterTarget::Index => collection::alter_index(state, c, set, delete, log_ts),
             AlterTarget::Field(f) => collection::alter_field(state, c, f, set, delete, log_ts),
         },
+        MetaCommand::Database { op } => database::apply(state, op, log_ts),
         MetaCommand::Partition { collection, op } => {
             partition::apply(state, collection, op, log_ts)
         }

@@ -182,6 +182,89 @@ fn partition_rules() {
 }
 
 #[test]
+fn database_rules() {
+    use crate::command::DatabaseOp;
+    let mut s = state_with(&["c"]);
+    let db = |op| MetaCommand::Database { op };
+    let create = |n: &str| DatabaseOp::Create {
+        name: n.into(),
+        properties: [("k".to_string(), "v".to_string())].into(),
+    };
+    let drop = |n: &str| DatabaseOp::Drop { name: n.into() };
+    let coll = |name: &str| MetaCommand::CreateCollection {
+        schema: CollectionSchema::simple(name, 4),
+        shards: 1,
+        metric: Metric::L2,
+        index: Some(hnsw()),
+        partitions: None,
+    };
+    // A collection of a database that does not exist is not created.
+    let e = rejected(&mut s, coll("db1.c"));
+    assert!(matches!(e, RuleError::DatabaseNotFound(_)), "{e:?}");
+    ok(&mut s, db(create("db1")));
+    let e = rejected(&mut s, db(create("db1")));
+    assert!(e.to_string().contains("database already exist"), "{e}");
+    let e = rejected(&mut s, db(create("bad name")));
+    assert!(e.to_string().contains("db_name"), "{e}");
+    // The same name in two databases is two collections.
+    ok(&mut s, coll("db1.c"));
+    assert_ne!(
+        s.collection("c").expect("c").id,
+        s.collection("db1.c").expect("db1.c").id
+    );
+    // An alias lives in its collection's database.
+    let alias = |a: &str, c: &str| MetaCommand::CreateAlias {
+        alias: a.into(),
+        collection: c.into(),
+    };
+    let e = rejected(&mut s, alias("a", "db1.c"));
+    assert!(e.to_string().contains("database of its collection"), "{e}");
+    ok(&mut s, alias("db1.a", "db1.c"));
+    // A database holding collections is not dropped; the default never is.
+    let e = rejected(&mut s, db(drop("db1")));
+    assert!(e.to_string().contains("not empty"), "{e}");
+    let e = rejected(&mut s, db(drop("default")));
+    assert!(e.to_string().contains("default database"), "{e}");
+    ok(
+        &mut s,
+        MetaCommand::DropAlias {
+            alias: "db1.a".into(),
+        },
+    );
+    ok(
+        &mut s,
+        MetaCommand::DropCollection {
+            name: "db1.c".into(),
+        },
+    );
+    let alter = DatabaseOp::Alter {
+        name: "db1".into(),
+        set: [("k2".to_string(), "v2".to_string())].into(),
+        delete: vec!["k".into()],
+    };
+    ok(&mut s, db(alter));
+    let props: Vec<&str> = s.databases()["db1"]
+        .properties
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(props, ["k2"]);
+    ok(&mut s, db(drop("db1")));
+    ok(&mut s, db(drop("db1"))); // gone: nothing to do
+    assert!(s.databases().is_empty());
+    let e = rejected(
+        &mut s,
+        db(DatabaseOp::Alter {
+            name: "db1".into(),
+            set: Default::default(),
+            delete: vec![],
+        }),
+    );
+    assert!(matches!(e, RuleError::DatabaseNotFound(_)), "{e:?}");
+    assert!(s.collection("c").is_some());
+}
+
+#[test]
 fn drop_collection_and_its_catalog() {
     let mut s = state_with(&["a", "b"]);
     let id = s.collection("a").expect("a").id;

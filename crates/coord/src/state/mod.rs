@@ -89,6 +89,17 @@ pub struct CollectionMeta {
     pub index_properties: std::collections::BTreeMap<String, String>,
 }
 
+/// A database other than the default one (which always exists and is not
+/// recorded). Its collections and aliases are named `db.name`
+/// (`quiver_common::qualify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseMeta {
+    pub id: u64,
+    pub name: String,
+    pub created_ts: Timestamp,
+    pub properties: BTreeMap<String, String>,
+}
+
 /// One partition of a collection (Milvus's partitions: rows carry the
 /// partition id in a hidden column the front door fills).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +239,10 @@ pub struct MetaState {
     /// Each coord's registered incarnation (`crate::identity`).
     #[serde(default)]
     pub(crate) coords: BTreeMap<u64, String>,
+    /// Databases other than the default one, by name (none in metadata of
+    /// a release before databases: every collection is the default's).
+    #[serde(default)]
+    pub(crate) databases: BTreeMap<String, DatabaseMeta>,
 }
 
 impl Default for MetaState {
@@ -246,11 +261,17 @@ impl Default for MetaState {
             security: Arc::default(),
             cluster_id: None,
             coords: BTreeMap::new(),
+            databases: BTreeMap::new(),
         }
     }
 }
 
 impl MetaState {
+    /// Databases other than the default one, by name.
+    pub fn databases(&self) -> &BTreeMap<String, DatabaseMeta> {
+        &self.databases
+    }
+
     /// The cluster's id (none until a coord of a cluster registered).
     pub fn cluster_id(&self) -> Option<&str> {
         self.cluster_id.as_deref()

@@ -22,6 +22,7 @@ pub(crate) fn retryable(e: &Error) -> bool {
         | ErrorKind::AlreadyExists
         | ErrorKind::IndexNotFound
         | ErrorKind::PartitionNotFound
+        | ErrorKind::DatabaseNotFound
         | ErrorKind::AliasNotFound
         | ErrorKind::AliasExists
         | ErrorKind::NameConflict
