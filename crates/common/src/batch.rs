@@ -210,7 +210,7 @@ impl RowBatch {
             let Some(f) = schema.field(&col.name) else {
                 return Err(Error::invalid(&col.name, "no such field in the schema"));
             };
-            if f.is_primary_key || f.data_type == DataType::FloatVector {
+            if f.is_primary_key || f.data_type.is_vector() {
                 return Err(Error::invalid(
                     &col.name,
                     "primary key and vector are not scalar columns",

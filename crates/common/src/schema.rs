@@ -19,6 +19,10 @@ pub enum Metric {
     L2,
     Ip,
     Cosine,
+    /// Bits that differ (binary vectors; smaller is closer).
+    Hamming,
+    /// 1 - |a and b| / |a or b| over the set bits (binary vectors; smaller is closer).
+    Jaccard,
 }
 
 impl Metric {
@@ -28,9 +32,11 @@ impl Metric {
             "L2" => Ok(Metric::L2),
             "IP" => Ok(Metric::Ip),
             "COSINE" => Ok(Metric::Cosine),
+            "HAMMING" => Ok(Metric::Hamming),
+            "JACCARD" => Ok(Metric::Jaccard),
             other => Err(Error::invalid(
                 "metric_type",
-                format!("must be one of L2, IP, COSINE (got {other:?})"),
+                format!("must be one of L2, IP, COSINE, HAMMING, JACCARD (got {other:?})"),
             )),
         }
     }
@@ -41,14 +47,23 @@ impl Metric {
             Metric::L2 => "L2",
             Metric::Ip => "IP",
             Metric::Cosine => "COSINE",
+            Metric::Hamming => "HAMMING",
+            Metric::Jaccard => "JACCARD",
         }
+    }
+
+    /// Whether vectors of `element` are compared with this metric (bits by
+    /// HAMMING / JACCARD, numbers by L2 / IP / COSINE, as Milvus).
+    pub fn fits(self, element: ElementType) -> bool {
+        let binary_metric = matches!(self, Metric::Hamming | Metric::Jaccard);
+        binary_metric == (element == ElementType::Binary)
     }
 
     /// True when a larger score is closer (IP, COSINE); false when a smaller
     /// one is (L2). Every decision about the order of scores goes through this.
     pub fn higher_is_closer(self) -> bool {
         match self {
-            Metric::L2 => false,
+            Metric::L2 | Metric::Hamming | Metric::Jaccard => false,
             Metric::Ip | Metric::Cosine => true,
         }
     }
@@ -67,6 +82,10 @@ pub enum DataType {
     VarChar,
     Json,
     FloatVector,
+    /// Bits; `dim` counts bits (a multiple of 8).
+    BinaryVector,
+    Float16Vector,
+    BFloat16Vector,
 }
 
 impl DataType {
@@ -81,8 +100,16 @@ impl DataType {
     pub fn element_type(self) -> Option<ElementType> {
         match self {
             DataType::FloatVector => Some(ElementType::F32),
+            DataType::Float16Vector => Some(ElementType::F16),
+            DataType::BFloat16Vector => Some(ElementType::BF16),
+            DataType::BinaryVector => Some(ElementType::Binary),
             _ => None,
         }
+    }
+
+    /// True for the vector types.
+    pub fn is_vector(self) -> bool {
+        self.element_type().is_some()
     }
 }
 
@@ -280,7 +307,16 @@ impl CollectionSchema {
                 ));
             }
             match f.data_type {
-                DataType::FloatVector => {
+                DataType::BinaryVector if f.dim.is_some_and(|d| !d.is_multiple_of(8)) => {
+                    return Err(Error::invalid(
+                        format!("{}.dim", f.name),
+                        format!(
+                            "a BinaryVector's dim counts bits and must be a multiple of 8 (got {})",
+                            f.dim.unwrap_or(0)
+                        ),
+                    ));
+                }
+                t if t.is_vector() => {
                     vectors += 1;
                     match f.dim {
                         Some(d) if (1..=MAX_DIM).contains(&d) => {}
@@ -293,7 +329,7 @@ impl CollectionSchema {
                         None => {
                             return Err(Error::invalid(
                                 format!("{}.dim", f.name),
-                                "a FloatVector field needs a dim",
+                                "a vector field needs a dim",
                             ));
                         }
                     }
@@ -339,7 +375,7 @@ impl CollectionSchema {
         if vectors != 1 {
             return Err(Error::invalid(
                 "fields",
-                format!("exactly one FloatVector field is required (found {vectors})"),
+                format!("exactly one vector field is required (found {vectors})"),
             ));
         }
         Ok(())
@@ -357,16 +393,25 @@ impl CollectionSchema {
     pub fn vector_field(&self) -> &FieldSchema {
         self.fields
             .iter()
-            .find(|f| f.data_type == DataType::FloatVector)
+            .find(|f| f.data_type.is_vector())
             .unwrap_or(&self.fields[0])
     }
 
-    /// Element type of the vector field.
-    pub fn element_type(&self) -> ElementType {
+    /// Element type of the vector field as declared (what clients send and
+    /// read back).
+    pub fn declared_element_type(&self) -> ElementType {
         self.vector_field()
             .data_type
             .element_type()
             .unwrap_or(ElementType::F32)
+    }
+
+    /// Element type of the vector field as stored, indexed and searched:
+    /// float32 for every vector type today (half floats, bfloat16 and bits
+    /// widen to float32 exactly at the front door, `ElementType::widen`, and
+    /// narrow back on the way out).
+    pub fn element_type(&self) -> ElementType {
+        ElementType::F32
     }
 
     /// Dimension of the vector field.
@@ -378,7 +423,7 @@ impl CollectionSchema {
     pub fn scalar_fields(&self) -> impl Iterator<Item = &FieldSchema> {
         self.fields
             .iter()
-            .filter(|f| !f.is_primary_key && f.data_type != DataType::FloatVector)
+            .filter(|f| !f.is_primary_key && !f.data_type.is_vector())
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldSchema> {
@@ -504,7 +549,11 @@ mod tests {
     #[test]
     fn metric_parse() {
         assert_eq!(Metric::parse("cosine").expect("ok"), Metric::Cosine);
-        assert!(Metric::parse("HAMMING").is_err());
+        assert_eq!(Metric::parse("HAMMING").expect("ok"), Metric::Hamming);
+        assert!(Metric::parse("MANHATTAN").is_err());
+        assert!(Metric::Jaccard.fits(ElementType::Binary));
+        assert!(!Metric::L2.fits(ElementType::Binary));
+        assert!(!Metric::Hamming.fits(ElementType::F16));
     }
 
     #[test]

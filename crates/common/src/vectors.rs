@@ -1,10 +1,11 @@
 //! Vectors as a collection of rows: `n` vectors of dimension `dim` in one
 //! contiguous buffer, typed by their element type.
 //!
-//! Only [`ElementType::F32`] is stored today; the other element types are
-//! named so that schemas, errors and formats can refer to them, and a new
-//! storage variant is added to [`VectorData`] / [`VectorSlice`] when one is
-//! supported. Every consumer matches the storage enum once per call (not per
+//! Only [`ElementType::F32`] is stored today: half floats, bfloat16 and bits
+//! are widened to float32 exactly where they enter ([`ElementType::widen`])
+//! and narrowed back where they leave ([`ElementType::narrow`]), so every
+//! distance is the one Milvus computes; a native storage variant is added to
+//! [`VectorData`] / [`VectorSlice`] when one is worth its memory. Every consumer matches the storage enum once per call (not per
 //! row or per distance) and works on plain slices inside, so adding a variant
 //! makes the compiler list every place that has to handle it.
 
@@ -15,13 +16,14 @@ use std::ops::Range;
 pub enum ElementType {
     /// 32-bit IEEE floats (Milvus FloatVector). The only one stored today.
     F32,
-    /// IEEE half precision (Milvus Float16Vector). Not supported yet.
+    /// IEEE half precision (Milvus Float16Vector), stored widened.
     F16,
-    /// bfloat16 (Milvus BFloat16Vector). Not supported yet.
+    /// bfloat16 (Milvus BFloat16Vector), stored widened.
     BF16,
-    /// Signed bytes (Milvus Int8Vector). Not supported yet.
+    /// Signed bytes (Milvus Int8Vector). Not served yet.
     I8,
-    /// Bits, `dim` a multiple of 8 (Milvus BinaryVector). Not supported yet.
+    /// Bits, `dim` a multiple of 8 (Milvus BinaryVector), stored widened to
+    /// one 0.0 / 1.0 per bit.
     Binary,
 }
 
@@ -39,7 +41,65 @@ impl ElementType {
 
     /// True for the element types Quiver stores, indexes and searches.
     pub fn is_supported(self) -> bool {
-        matches!(self, ElementType::F32)
+        !matches!(self, ElementType::I8)
+    }
+
+    /// Rows of this element type as Milvus sends them (little-endian
+    /// halves, bytes of 8 bits each, most significant bit first) as float32,
+    /// exactly: `dim` floats per row (one per bit for binary). Err says why
+    /// the bytes are not whole rows of `dim`.
+    pub fn widen(self, bytes: &[u8], dim: usize) -> Result<Vec<f32>, String> {
+        let row = self.row_bytes(dim);
+        if dim == 0 || !bytes.len().is_multiple_of(row) {
+            return Err(format!(
+                "{} bytes are not whole {self} rows of dim {dim} ({row} bytes each)",
+                bytes.len()
+            ));
+        }
+        Ok(match self {
+            ElementType::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            ElementType::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            ElementType::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            ElementType::I8 => bytes.iter().map(|&b| f32::from(b as i8)).collect(),
+            ElementType::Binary => bytes
+                .iter()
+                .flat_map(|&b| (0..8).rev().map(move |bit| f32::from((b >> bit) & 1)))
+                .collect(),
+        })
+    }
+
+    /// The inverse of [`ElementType::widen`]: float32 values back to this
+    /// element type's bytes (exact for values that were widened from it).
+    pub fn narrow(self, values: &[f32]) -> Vec<u8> {
+        match self {
+            ElementType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ElementType::F16 => values
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+            ElementType::BF16 => values
+                .iter()
+                .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+                .collect(),
+            ElementType::I8 => values.iter().map(|&v| v as i8 as u8).collect(),
+            ElementType::Binary => values
+                .chunks(8)
+                .map(|bits| {
+                    bits.iter()
+                        .enumerate()
+                        .fold(0u8, |b, (i, &v)| b | (u8::from(v != 0.0) << (7 - i)))
+                })
+                .collect(),
+        }
     }
 
     /// Bytes one row of dimension `dim` occupies.
@@ -357,5 +417,31 @@ mod tests {
         assert!(!ElementType::I8.is_supported());
         assert!(Vectors::with_capacity(ElementType::BF16, 4, 1).is_none());
         assert_eq!(ElementType::F16.to_string(), "float16");
+    }
+}
+
+#[cfg(test)]
+mod widen_tests {
+    use super::ElementType;
+
+    #[test]
+    fn widening_is_exact_and_narrowing_inverts_it() {
+        let bits = [0b1010_0000u8, 0xff];
+        let w = ElementType::Binary.widen(&bits, 16).expect("bits");
+        assert_eq!(&w[..4], &[1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(w.iter().sum::<f32>(), 10.0);
+        assert_eq!(ElementType::Binary.narrow(&w), bits);
+        for t in [ElementType::F16, ElementType::BF16] {
+            let bytes: Vec<u8> = (0u8..16).map(|b| b.wrapping_mul(37)).collect();
+            let w = t.widen(&bytes, 4).expect("halves");
+            assert_eq!(w.len(), 8);
+            let finite: Vec<u8> = t.narrow(&w);
+            // NaN payloads aside (none here), the round trip gives the bytes back.
+            assert_eq!(finite, bytes, "{t}");
+        }
+        let e = ElementType::F16
+            .widen(&[0; 6], 4)
+            .expect_err("not whole rows");
+        assert!(e.contains("dim 4"), "{e}");
     }
 }

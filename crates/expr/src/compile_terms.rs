@@ -33,7 +33,10 @@ impl Compiler<'_> {
             DataType::Float | DataType::Double => Ty::Float,
             DataType::VarChar => Ty::Str,
             DataType::Json => return Ok((self.json(name, path.to_vec()), Ty::Json)),
-            DataType::FloatVector => {
+            DataType::FloatVector
+            | DataType::BinaryVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector => {
                 return Err(err("a vector field cannot be used in a filter".into()));
             }
         };

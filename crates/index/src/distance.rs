@@ -17,6 +17,21 @@ pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
         Metric::L2 => l2sq(a, b),
         Metric::Ip => dot(a, b),
         Metric::Cosine => cos_sim(a, b),
+        Metric::Hamming => l2sq(a, b),
+        Metric::Jaccard => jaccard(a, b),
+    }
+}
+
+/// Jaccard distance of two bit vectors widened to 0.0 / 1.0 per bit
+/// (`ElementType::widen`): 1 - |a and b| / |a or b|, 0 for two empty sets.
+#[inline]
+pub(crate) fn jaccard(a: &[f32], b: &[f32]) -> f32 {
+    let both = dot(a, b);
+    let either = dot(a, a) + dot(b, b) - both;
+    if either <= 0.0 {
+        0.0
+    } else {
+        1.0 - both / either
     }
 }
 
@@ -107,6 +122,35 @@ impl Space for CosSpace {
     }
 }
 
+/// Bit vectors widened to 0.0 / 1.0: the Hamming distance is their squared
+/// L2 distance, exactly.
+#[derive(Clone, Copy)]
+pub(crate) struct HammingSpace;
+#[derive(Clone, Copy)]
+pub(crate) struct JaccardSpace;
+
+impl Space for HammingSpace {
+    #[inline]
+    fn dist(a: &[f32], b: &[f32]) -> f32 {
+        l2sq(a, b)
+    }
+    #[inline]
+    fn to_score(d: f32) -> f32 {
+        d
+    }
+}
+
+impl Space for JaccardSpace {
+    #[inline]
+    fn dist(a: &[f32], b: &[f32]) -> f32 {
+        jaccard(a, b)
+    }
+    #[inline]
+    fn to_score(d: f32) -> f32 {
+        d
+    }
+}
+
 /// Calls `$body` with `$S` bound to the space type of `$metric`.
 macro_rules! with_space {
     ($metric:expr, $S:ident => $body:expr) => {
@@ -121,6 +165,14 @@ macro_rules! with_space {
             }
             quiver_common::Metric::Cosine => {
                 type $S = $crate::distance::CosSpace;
+                $body
+            }
+            quiver_common::Metric::Hamming => {
+                type $S = $crate::distance::HammingSpace;
+                $body
+            }
+            quiver_common::Metric::Jaccard => {
+                type $S = $crate::distance::JaccardSpace;
                 $body
             }
         }

@@ -16,6 +16,9 @@ fn reference(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
         Metric::L2 => l2,
         Metric::Ip => ab,
         Metric::Cosine => ab / (aa.sqrt() * bb.sqrt()),
+        Metric::Hamming => l2,
+        Metric::Jaccard if aa + bb - ab == 0.0 => 0.0,
+        Metric::Jaccard => 1.0 - ab / (aa + bb - ab),
     }
 }
 
@@ -24,7 +27,7 @@ fn magnitude(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     match metric {
         Metric::L2 => reference(Metric::L2, a, b),
         Metric::Ip => a.iter().zip(b).map(|(&x, &y)| f64::from(x * y).abs()).sum(),
-        Metric::Cosine => 1.0,
+        Metric::Cosine | Metric::Hamming | Metric::Jaccard => 1.0,
     }
 }
 
@@ -52,6 +55,29 @@ proptest! {
             let tol = 1e-4 * magnitude(metric, &a, &b).max(1e-6);
             prop_assert!((got - want).abs() <= tol, "{metric:?} dim {}: got {got} want {want}", a.len());
         }
+    }
+}
+
+fn bits() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+    (1usize..40).prop_flat_map(|bytes| {
+        let row = prop::collection::vec(prop::bool::ANY.prop_map(f32::from), bytes * 8);
+        (row.clone(), row)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Bit vectors widened to 0.0 / 1.0: HAMMING counts the bits that
+    /// differ, JACCARD is 1 - |a and b| / |a or b|, counted on the bits.
+    #[test]
+    fn binary_metrics_count_bits((a, b) in bits()) {
+        let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count() as f64;
+        let both = a.iter().zip(&b).filter(|(x, y)| **x == 1.0 && **y == 1.0).count() as f64;
+        let either = a.iter().zip(&b).filter(|(x, y)| **x == 1.0 || **y == 1.0).count() as f64;
+        prop_assert_eq!(f64::from(score(Metric::Hamming, &a, &b)), differ);
+        let jaccard = if either == 0.0 { 0.0 } else { 1.0 - both / either };
+        prop_assert!((f64::from(score(Metric::Jaccard, &a, &b)) - jaccard).abs() < 1e-6);
+        prop_assert!((reference(Metric::Jaccard, &a, &b) - jaccard).abs() < 1e-9);
     }
 }
 

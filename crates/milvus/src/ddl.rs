@@ -25,7 +25,8 @@ const DEFAULT_KEY_PARTITIONS: i64 = 16;
 /// The most partitions a partition key spreads rows over (Milvus's limit).
 const MAX_KEY_PARTITIONS: i64 = 1024;
 
-/// The metric a collection records until CreateIndex sets its own.
+/// The metric a collection records until CreateIndex sets its own (HAMMING
+/// for binary vectors).
 pub const DEFAULT_METRIC: Metric = Metric::L2;
 /// What AUTOINDEX (and index types Quiver serves with its graph) builds.
 pub const DEFAULT_INDEX: IndexKind = IndexKind::Hnsw {
@@ -86,7 +87,11 @@ impl MilvusFront {
             .create_collection(CreateCollection {
                 schema: schema.clone(),
                 shards,
-                metric: DEFAULT_METRIC,
+                metric: if schema.declared_element_type() == quiver_common::ElementType::Binary {
+                    Metric::Hamming
+                } else {
+                    DEFAULT_METRIC
+                },
                 index: IndexKind::None,
                 partitions: Some(partitions),
             })

@@ -1,9 +1,7 @@
 //! Insert / Upsert / Delete: FieldData columns -> `RowBatch` -> Proxy.
 
 use quiver_api::CollectionInfo;
-use quiver_common::{
-    Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue, Vectors,
-};
+use quiver_common::{Column, DYNAMIC_FIELD, Error, Result, RowBatch, ScalarValue, Vectors};
 use quiver_proto::common::Status;
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
 use quiver_proto::schema::{FieldData, IDs};
@@ -65,7 +63,7 @@ pub(crate) fn decode_rows(
             .ok_or_else(|| Error::invalid(&fd.field_name, "no such field in the collection"))?;
         if f.is_primary_key {
             rows.pks = pk_values(f, fd)?;
-        } else if f.data_type == DataType::FloatVector {
+        } else if f.data_type.is_vector() {
             let (dim, data) = vector_values(f, fd)?;
             let dim = if dim != 0 { dim } else { rows.dim() };
             rows.vectors = Vectors::f32(dim, data);

@@ -1,10 +1,11 @@
 //! `schema.FieldData` columns <-> Quiver rows and values.
 
 use quiver_common::{
-    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, PrimaryKey, Result, ScalarValue,
+    CollectionSchema, DYNAMIC_FIELD, DataType, ElementType, Error, FieldSchema, PrimaryKey, Result,
+    ScalarValue,
 };
 use quiver_proto::schema::{
-    self as pb, BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
+    BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
     ScalarField, StringArray, VectorField, field_data, i_ds, scalar_field, vector_field,
 };
 
@@ -109,15 +110,38 @@ pub(crate) fn pk_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<PrimaryKe
         .collect()
 }
 
-/// The floats of a FloatVector FieldData and the dim it declares.
+/// The vectors of a vector FieldData as float32 (half floats, bfloat16 and
+/// bits widened exactly: `ElementType::widen`) and the dim it declares.
 pub(crate) fn vector_values(f: &FieldSchema, fd: &FieldData) -> Result<(usize, Vec<f32>)> {
-    match &fd.field {
-        Some(field_data::Field::Vectors(VectorField {
-            dim,
-            data: Some(vector_field::Data::FloatVector(a)),
-        })) => Ok((usize::try_from(*dim).unwrap_or(0), a.data.clone())),
-        _ => Err(Error::invalid(&f.name, "expected FloatVector data")),
-    }
+    use vector_field::Data;
+    let Some(field_data::Field::Vectors(VectorField { dim, data })) = &fd.field else {
+        return Err(Error::invalid(&f.name, "expected vector data"));
+    };
+    let declared = usize::try_from(*dim).unwrap_or(0);
+    let element = f.data_type.element_type().unwrap_or(ElementType::F32);
+    let bytes = match (data, f.data_type) {
+        (Some(Data::FloatVector(a)), DataType::FloatVector) => {
+            return Ok((declared, a.data.clone()));
+        }
+        (Some(Data::BinaryVector(b)), DataType::BinaryVector)
+        | (Some(Data::Float16Vector(b)), DataType::Float16Vector)
+        | (Some(Data::Bfloat16Vector(b)), DataType::BFloat16Vector) => b,
+        _ => {
+            return Err(Error::invalid(
+                &f.name,
+                format!("expected {:?} data", f.data_type),
+            ));
+        }
+    };
+    let dim = if declared != 0 {
+        declared
+    } else {
+        f.dim.unwrap_or(0) as usize
+    };
+    let values = element
+        .widen(bytes, dim)
+        .map_err(|rule| Error::invalid(&f.name, rule))?;
+    Ok((dim, values))
 }
 
 pub(crate) fn ids(pks: &[PrimaryKey], schema: &CollectionSchema) -> IDs {
@@ -180,7 +204,11 @@ pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldDa
                 })
                 .collect(),
         }),
-        DataType::Json | DataType::FloatVector => Data::JsonData(JsonArray {
+        DataType::Json
+        | DataType::FloatVector
+        | DataType::BinaryVector
+        | DataType::Float16Vector
+        | DataType::BFloat16Vector => Data::JsonData(JsonArray {
             data: values
                 .iter()
                 .map(|v| match v {
@@ -210,13 +238,23 @@ pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldDa
     }
 }
 
-pub(crate) fn encode_vectors(name: &str, dim: usize, data: Vec<f32>) -> FieldData {
+/// A vector column for the client, in its field's declared type (stored
+/// float32 narrowed back: `ElementType::narrow`).
+pub(crate) fn encode_vectors(f: &FieldSchema, dim: usize, data: Vec<f32>) -> FieldData {
+    use vector_field::Data;
+    let element = f.data_type.element_type().unwrap_or(ElementType::F32);
+    let data = match f.data_type {
+        DataType::BinaryVector => Data::BinaryVector(element.narrow(&data)),
+        DataType::Float16Vector => Data::Float16Vector(element.narrow(&data)),
+        DataType::BFloat16Vector => Data::Bfloat16Vector(element.narrow(&data)),
+        _ => Data::FloatVector(FloatArray { data }),
+    };
     FieldData {
-        r#type: pb::DataType::FloatVector as i32,
-        field_name: name.to_string(),
+        r#type: data_type_to(f.data_type) as i32,
+        field_name: f.name.clone(),
         field: Some(field_data::Field::Vectors(VectorField {
             dim: dim as i64,
-            data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+            data: Some(data),
         })),
         ..Default::default()
     }

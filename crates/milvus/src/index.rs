@@ -60,7 +60,7 @@ fn index_kind(params: &[KeyValuePair]) -> Result<IndexKind> {
     };
     let index_type = param(params, "index_type").unwrap_or("AUTOINDEX");
     match index_type.to_ascii_uppercase().as_str() {
-        "FLAT" => Ok(IndexKind::Flat),
+        "FLAT" | "BIN_FLAT" => Ok(IndexKind::Flat),
         "HNSW" => {
             let m = index_param(params, &json, "M")?.unwrap_or(16);
             let ef = index_param(params, &json, "efConstruction")?.unwrap_or(200);
@@ -76,11 +76,13 @@ fn index_kind(params: &[KeyValuePair]) -> Result<IndexKind> {
             })
         }
         // Served by HNSW with default parameters.
-        "AUTOINDEX" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "DISKANN" => Ok(DEFAULT_INDEX),
+        "AUTOINDEX" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "DISKANN" | "BIN_IVF_FLAT" => {
+            Ok(DEFAULT_INDEX)
+        }
         other => Err(Error::invalid(
             "index_type",
             format!(
-                "{other:?} is not supported for float vectors (FLAT, HNSW, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN are)"
+                "{other:?} is not supported (FLAT, HNSW, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN, BIN_FLAT, BIN_IVF_FLAT are)"
             ),
         )),
     }
@@ -108,7 +110,7 @@ impl MilvusFront {
             _ => {
                 return Err(Error::invalid(
                     "metric_type",
-                    "metric type not set for vector index (one of L2, IP, COSINE)",
+                    "metric type not set for vector index (one of L2, IP, COSINE; HAMMING, JACCARD for binary vectors)",
                 ));
             }
         };

@@ -2,7 +2,7 @@
 //! them back (schema fields, the vector, `*`, `$meta` and dynamic keys).
 
 use quiver_api::{CollectionInfo, ShardHit};
-use quiver_common::{DYNAMIC_FIELD, DataType, Error, FieldSchema, Result, ScalarValue};
+use quiver_common::{DYNAMIC_FIELD, Error, FieldSchema, Result, ScalarValue};
 use quiver_proto::schema::FieldData;
 
 use super::fields::{encode_pks, encode_scalar, encode_vectors};
@@ -43,7 +43,7 @@ impl Outputs {
                 for f in user_fields(schema) {
                     if f.is_primary_key {
                         out.with_pk = true;
-                    } else if f.data_type == DataType::FloatVector {
+                    } else if f.data_type.is_vector() {
                         out.with_vectors = true;
                     } else {
                         add_column(&mut out, f);
@@ -58,7 +58,7 @@ impl Outputs {
             }
             match schema.field(name).filter(|f| !is_hidden(&f.name)) {
                 Some(f) if f.is_primary_key => out.with_pk = true,
-                Some(f) if f.data_type == DataType::FloatVector => out.with_vectors = true,
+                Some(f) if f.data_type.is_vector() => out.with_vectors = true,
                 Some(f) => add_column(&mut out, f),
                 None => match &dynamic {
                     Some(d) => add_column(&mut out, d),
@@ -104,7 +104,7 @@ impl Outputs {
                     _ => data.extend(std::iter::repeat_n(0.0, dim)),
                 }
             }
-            out.push(encode_vectors(&vf.name, dim, data));
+            out.push(encode_vectors(vf, dim, data));
         }
         out
     }

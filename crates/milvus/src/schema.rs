@@ -46,11 +46,14 @@ fn data_type_from(t: i32, field: &str) -> Result<DataType> {
         pb::DataType::VarChar | pb::DataType::String => DataType::VarChar,
         pb::DataType::Json => DataType::Json,
         pb::DataType::FloatVector => DataType::FloatVector,
+        pb::DataType::BinaryVector => DataType::BinaryVector,
+        pb::DataType::Float16Vector => DataType::Float16Vector,
+        pb::DataType::BFloat16Vector => DataType::BFloat16Vector,
         other => {
             return Err(Error::invalid(
                 field,
                 format!(
-                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, FloatVector are)",
+                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, FloatVector, Float16Vector, BFloat16Vector, BinaryVector are)",
                     other.as_str_name()
                 ),
             ));
@@ -70,6 +73,9 @@ pub(crate) fn data_type_to(t: DataType) -> pb::DataType {
         DataType::VarChar => pb::DataType::VarChar,
         DataType::Json => pb::DataType::Json,
         DataType::FloatVector => pb::DataType::FloatVector,
+        DataType::BinaryVector => pb::DataType::BinaryVector,
+        DataType::Float16Vector => pb::DataType::Float16Vector,
+        DataType::BFloat16Vector => pb::DataType::BFloat16Vector,
     }
 }
 
@@ -122,7 +128,7 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
             .as_ref()
             .and_then(|v| v.data.as_ref())
             .map(default_from);
-        if data_type == DataType::FloatVector {
+        if data_type.is_vector() {
             field.dim = param_u32(&f.type_params, "dim", &f.name)?;
             // Milvus's lower bound (coord's rules keep accepting 1: entries
             // in an older Raft log must replay the same).
@@ -326,8 +332,8 @@ mod tests {
         let mut p = proto("4");
         p.fields
             .push(field("b", pb::DataType::BinaryVector, &[("dim", "8")]));
-        let e = schema_from_proto("c", &p).expect_err("binary");
-        assert!(e.to_string().contains("invalid b"), "{e}");
+        let e = schema_from_proto("c", &p).expect_err("two vector fields");
+        assert!(e.to_string().contains("exactly one vector field"), "{e}");
         let e = schema_from_proto("other", &proto("4")).expect_err("name");
         assert!(e.to_string().contains("schema.name"), "{e}");
     }

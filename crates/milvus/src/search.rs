@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use prost::Message;
 use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
+use quiver_common::ElementType;
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
@@ -133,33 +134,49 @@ pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result
             ),
         ));
     };
-    if ph.r#type != PlaceholderType::FloatVector as i32 {
-        return Err(Error::invalid(
-            vf,
-            format!(
-                "query vectors must be FloatVector (placeholder type {})",
-                ph.r#type
-            ),
-        ));
-    }
+    let declared = info.schema.declared_element_type();
+    let element = match PlaceholderType::try_from(ph.r#type) {
+        Ok(PlaceholderType::FloatVector) if declared != ElementType::Binary => ElementType::F32,
+        Ok(PlaceholderType::Float16Vector) if declared == ElementType::F16 => ElementType::F16,
+        Ok(PlaceholderType::BFloat16Vector) if declared == ElementType::BF16 => ElementType::BF16,
+        Ok(PlaceholderType::BinaryVector) if declared == ElementType::Binary => ElementType::Binary,
+        // pymilvus sends raw bytes as a BinaryVector placeholder: for a half
+        // float field they are its own encoding (checked by length below).
+        Ok(PlaceholderType::BinaryVector)
+            if matches!(declared, ElementType::F16 | ElementType::BF16) =>
+        {
+            declared
+        }
+        _ => {
+            return Err(Error::invalid(
+                vf,
+                format!(
+                    "query vectors must be {:?} for this field (placeholder type {})",
+                    info.schema.vector_field().data_type,
+                    ph.r#type
+                ),
+            ));
+        }
+    };
     if ph.values.is_empty() {
         return Err(Error::invalid(vf, "no query vectors"));
     }
     let mut out = Vec::with_capacity(ph.values.len() * dim);
     for (q, v) in ph.values.iter().enumerate() {
-        if v.len() != dim * 4 {
+        let row = element.row_bytes(dim);
+        if v.len() != row {
             return Err(Error::invalid(
                 vf,
                 format!(
-                    "query {q} must have dim {dim} (got {} bytes = {} floats)",
-                    v.len(),
-                    v.len() / 4
+                    "query {q} must have dim {dim} ({row} bytes of {element}, got {} bytes)",
+                    v.len()
                 ),
             ));
         }
         out.extend(
-            v.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            element
+                .widen(v, dim)
+                .map_err(|rule| Error::invalid(vf, rule))?,
         );
     }
     Ok(out)

@@ -1,6 +1,6 @@
 //! Collection rules: create, drop, index, load state.
 
-use quiver_common::{CollectionSchema, DataType, MMAP_PROPERTY, Metric, Timestamp, validate_name};
+use quiver_common::{CollectionSchema, MMAP_PROPERTY, Metric, Timestamp, validate_name};
 
 use crate::command::MetaResponse;
 use crate::error::RuleError;
@@ -37,7 +37,12 @@ pub(super) fn create(
         ));
     }
     let index = match index {
-        Some(spec) => checked_index(schema, spec)?,
+        Some(spec) => {
+            if spec.kind != IndexKind::None {
+                check_metric(schema, metric)?;
+            }
+            checked_index(schema, spec)?
+        }
         None => IndexSpec::none(&schema.vector_field().name),
     };
     // Without an index there is nothing to load: reads answer "not loaded"
@@ -123,6 +128,7 @@ pub(super) fn set_index(
     let meta = lookup_mut(state, collection)?;
     let spec = checked_index(&meta.schema, spec)?;
     let metric = metric.unwrap_or(meta.metric);
+    check_metric(&meta.schema, metric)?;
     if meta.index.kind != IndexKind::None {
         if meta.index == spec && meta.metric == metric {
             return Ok(MetaResponse::Done);
@@ -137,6 +143,27 @@ pub(super) fn set_index(
     meta.index_version += 1;
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)
+}
+
+/// Bits are compared by HAMMING / JACCARD, numbers by L2 / IP / COSINE
+/// (Milvus's message).
+pub(super) fn check_metric(schema: &CollectionSchema, metric: Metric) -> Result<(), RuleError> {
+    let element = schema.declared_element_type();
+    if metric.fits(element) {
+        return Ok(());
+    }
+    let kind = if element == quiver_common::ElementType::Binary {
+        "binary"
+    } else {
+        "float"
+    };
+    Err(RuleError::invalid(
+        "metric_type",
+        format!(
+            "{kind} vector index does not support metric type: {}",
+            metric.as_str()
+        ),
+    ))
 }
 
 pub(super) fn drop_index(
@@ -341,10 +368,10 @@ fn checked_index(schema: &CollectionSchema, spec: &IndexSpec) -> Result<IndexSpe
             ),
         ));
     };
-    if field.data_type != DataType::FloatVector {
+    if !field.data_type.is_vector() {
         return Err(RuleError::invalid(
             "field_name",
-            format!("field {:?} is not a FloatVector field", spec.field_name),
+            format!("field {:?} is not a vector field", spec.field_name),
         ));
     }
     if let IndexKind::Hnsw { m, ef_construction } = spec.kind {

@@ -98,6 +98,8 @@ impl HnswIndex {
             Metric::L2 => 0u32,
             Metric::Ip => 1,
             Metric::Cosine => 2,
+            Metric::Hamming => 3,
+            Metric::Jaccard => 4,
         };
         let header = [
             VERSION,
@@ -143,6 +145,8 @@ impl HnswIndex {
             0 => Metric::L2,
             1 => Metric::Ip,
             2 => Metric::Cosine,
+            3 => Metric::Hamming,
+            4 => Metric::Jaccard,
             x => return Err(corrupt(format!("unknown metric {x}"))),
         };
         let [dim, n, m, efc, entry, max_level] = [(); 6].map(|_| r.u32());
