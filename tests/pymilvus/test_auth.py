@@ -104,7 +104,7 @@ MILVUS = {
     "SelectRole": "admin", "SelectUser": "admin", "OperatePrivilege": "admin",
     "OperatePrivilegeV2": "admin", "SelectGrant": "admin", "ListPrivilegeGroups": "admin",
     "CreateDatabase": "admin", "DropDatabase": "admin", "AlterDatabase": "admin",
-    "DescribeDatabase": "admin", "ListDatabases": "public",
+    "DescribeDatabase": "admin", "ListDatabases": "public", "RenameCollection": "admin",
     "CreateResourceGroup": "admin", "DropResourceGroup": "admin",
     "UpdateResourceGroups": "admin", "TransferNode": "admin", "TransferReplica": "admin",
     "ListResourceGroups": "admin", "DescribeResourceGroup": "admin",
@@ -175,7 +175,7 @@ def test_every_rpc_answers_each_identity_as_expected(server, people):
 
 def test_an_unserved_rpc_still_needs_credentials(server, people):
     addr, _ = server
-    path = "/milvus.proto.milvus.MilvusService/RenameCollection"
+    path = "/milvus.proto.milvus.MilvusService/Import"
     assert call(addr, path, None)[0] == grpc.StatusCode.UNAUTHENTICATED
     assert call(addr, path, people["reader"])[0] == grpc.StatusCode.UNIMPLEMENTED
 

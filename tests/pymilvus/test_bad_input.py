@@ -341,10 +341,10 @@ def test_bad_create_collection(mclient):
 @pytest.mark.parametrize(
     "call,rpc",
     [
-        (lambda c, n: c.rename_collection(n, n + "_renamed"), "RenameCollection"),
         (lambda c, n: c._get_connection().list_bulk_insert_tasks(0, n), "ListImportTasks"),
+        (lambda c, n: c._get_connection().get_bulk_insert_state(1), "GetImportState"),
     ],
-    ids=["rename_collection", "list_bulk_insert_tasks"],
+    ids=["list_bulk_insert_tasks", "get_bulk_insert_state"],
 )
 def test_unserved_rpc_fails_fast_and_says_which(mclient, coll, call, rpc):
     """An RPC Quiver does not serve answers UNIMPLEMENTED (pymilvus does not retry it) with a

@@ -159,3 +159,30 @@ def test_unknown_database(client, stub):
         c.use_database("default")
     resp = stub.ListDatabases(milvus_pb2.ListDatabasesRequest())
     assert missing not in resp.db_names
+
+
+def test_rename_keeps_rows_and_aliases_and_moves_between_databases(client, in_db, db, name):
+    fill(client, name, range(4), 1.0)
+    new = name + "_r"
+    alias = fresh_name("a")
+    client.create_alias(name, alias)
+    try:
+        client.rename_collection(name, new)
+        assert not client.has_collection(name)
+        assert count(client, new) == 4 and count(client, alias) == 4
+        assert client.describe_alias(alias)["collection_name"] == new
+        other = fresh_name("c")
+        fill(client, other, range(1), 1.0)
+        expect_error(lambda: client.rename_collection(new, other), PARAMETER_INVALID, other)
+        client.drop_collection(other)
+        # Into another database: only without aliases (as Milvus).
+        expect_error(lambda: client.rename_collection(new, new, target_db=db), UNEXPECTED,
+                     "aliases")
+        client.drop_alias(alias)
+        client.rename_collection(new, name, target_db=db)
+        assert not client.has_collection(new) and count(in_db, name) == 4
+    finally:
+        client.drop_alias(alias)
+        for c in (name, new):
+            if client.has_collection(c):
+                client.drop_collection(c)

@@ -281,6 +281,14 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change partitions".into(),
         ))
     }
+    /// Renames a collection (by its own name) to `new`, a name no
+    /// collection or alias has.
+    async fn rename_collection(&self, old: &str, new: &str) -> Result<()> {
+        let _ = (old, new);
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot rename collections".into(),
+        ))
+    }
     /// The registered querynodes (id, address); empty where this catalog
     /// does not place replicas (one process serves everything).
     fn query_nodes(&self) -> Vec<(u64, String)> {

@@ -322,6 +322,10 @@ impl CatalogClient for Catalog {
         self.coord.change_partitions(name_or_alias, op).await
     }
 
+    async fn rename_collection(&self, old: &str, new: &str) -> Result<()> {
+        self.coord.rename_collection(old, new).await
+    }
+
     fn query_nodes(&self) -> Vec<(u64, String)> {
         (self.coord.state().nodes().values())
             .filter(|n| n.role == crate::NodeRole::QueryNode)

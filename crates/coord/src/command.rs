@@ -39,6 +39,12 @@ pub enum MetaCommand {
         collection: String,
         op: PartitionOp,
     },
+    /// By collection name only (not an alias), to a name no collection or
+    /// alias has.
+    RenameCollection {
+        old: String,
+        new: String,
+    },
     /// By collection name only (not an alias); refused while aliases point to it.
     DropCollection {
         name: String,
@@ -194,6 +200,7 @@ impl MetaCommand {
         match self {
             MetaCommand::CreateCollection { .. } => "create collection",
             MetaCommand::DropCollection { .. } => "drop collection",
+            MetaCommand::RenameCollection { .. } => "rename collection",
             MetaCommand::Database { .. } => "change databases",
             MetaCommand::Partition { .. } => "change partitions",
             MetaCommand::Alter { .. } => "alter properties",

@@ -227,6 +227,12 @@ pub trait MetaOps: CoordApi {
         .await
     }
 
+    /// Renames a collection (qualified names).
+    async fn rename_collection(&self, old: &str, new: &str) -> Result<()> {
+        let (old, new) = (old.to_string(), new.to_string());
+        self.done(MetaCommand::RenameCollection { old, new }).await
+    }
+
     /// Creates, drops or alters a database.
     async fn change_database(&self, op: DatabaseOp) -> Result<()> {
         self.done(MetaCommand::Database { op }).await

@@ -92,6 +92,7 @@ scoped! {
     GetFlushStateRequest => [collection_name];
     ManualCompactionRequest => [collection_name];
     TransferReplicaRequest => [collection_name];
+    RenameCollectionRequest => [old_name];
 }
 
 // Requests whose `db_name` (if any) is their subject, or that name no

@@ -6,10 +6,11 @@
 use quiver_api::{AlterTarget, CollectionInfo, CollectionTimes, CreateCollection, IndexKind};
 use quiver_common::TTL_PROPERTY;
 use quiver_common::{Error, Metric, Result, split_qualified, ts_physical_ms};
+use quiver_proto::common::Status;
 use quiver_proto::milvus::{
     AlterCollectionFieldRequest, AlterCollectionRequest, BoolResponse, CreateCollectionRequest,
     DescribeCollectionRequest, DescribeCollectionResponse, DropCollectionRequest,
-    HasCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
+    HasCollectionRequest, RenameCollectionRequest, ShowCollectionsRequest, ShowCollectionsResponse,
 };
 
 use super::MilvusFront;
@@ -271,6 +272,31 @@ impl MilvusFront {
             num_partitions: self.partitions_of(&info).map_or(1, |p| p.list.len() as i64),
             ..Default::default()
         }
+    }
+
+    /// RenameCollection: `old_name` arrives qualified (`database::scope`);
+    /// the new name is of `new_db_name`, else of the request's database.
+    pub(crate) async fn rename_collection(&self, r: RenameCollectionRequest) -> Status {
+        let run = async {
+            if r.new_name.contains('.') || r.new_db_name.contains('.') {
+                return Err(Error::invalid(
+                    "newName",
+                    format!(
+                        "must hold only letters, digits and '_' (got {:?})",
+                        r.new_name
+                    ),
+                ));
+            }
+            let db = if r.new_db_name.is_empty() {
+                &r.db_name
+            } else {
+                &r.new_db_name
+            };
+            self.check_database(db)?;
+            let new = quiver_common::qualify(db, &r.new_name);
+            self.catalog.rename_collection(&r.old_name, &new).await
+        };
+        status_of(run.await)
     }
 
     pub(crate) fn show_collections(&self, req: ShowCollectionsRequest) -> ShowCollectionsResponse {

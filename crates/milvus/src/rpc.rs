@@ -603,4 +603,12 @@ impl MilvusService for MilvusFront {
         let r = self.allow(req, |_| vec![Need::global("DescribeResourceGroup")])?;
         Ok(Response::new(MilvusFront::describe_resource_group(self, r)))
     }
+
+    async fn rename_collection(
+        &self,
+        req: Request<RenameCollectionRequest>,
+    ) -> Result<Response<common::Status>, Status> {
+        let r = self.allow(req, |_| vec![Need::global("RenameCollection")])?;
+        Ok(Response::new(MilvusFront::rename_collection(self, r).await))
+    }
 }

@@ -49,7 +49,7 @@ fn unimplemented_message(path: &str) -> String {
         .take(64)
         .collect();
     format!(
-        "Quiver does not serve the Milvus RPC {method:?} (no bulk import, rename, custom \
+        "Quiver does not serve the Milvus RPC {method:?} (no bulk import, custom \
          privilege groups or hybrid search; see the README's Milvus compatibility notes)"
     )
 }
@@ -93,8 +93,8 @@ mod tests {
 
     #[test]
     fn the_message_names_the_rpc_and_is_a_valid_header() {
-        let m = unimplemented_message("/milvus.proto.milvus.MilvusService/RenameCollection");
-        assert!(m.contains("\"RenameCollection\""), "{m}");
+        let m = unimplemented_message("/milvus.proto.milvus.MilvusService/Import");
+        assert!(m.contains("\"Import\""), "{m}");
         assert!(!m.contains('%'));
         assert!(http::HeaderValue::from_str(&m).is_ok());
         let m = unimplemented_message("/x/Bad%20Name\u{e9}");

@@ -226,6 +226,11 @@ const RPCS: &[(&str, &str, &str)] = &[
         "milvus.GetReplicasResponse",
     ),
     (
+        "RenameCollection",
+        "milvus.RenameCollectionRequest",
+        "common.Status",
+    ),
+    (
         "CreateDatabase",
         "milvus.CreateDatabaseRequest",
         "common.Status",

@@ -74,6 +74,48 @@ pub(super) fn create(
     Ok(MetaResponse::CollectionCreated { id })
 }
 
+/// Renames a collection (by its own name), possibly into another database
+/// (names are qualified: `quiver_common::qualify`). Aliases point by id and
+/// follow it; one moving to another database must have none (as Milvus).
+pub(super) fn rename(
+    state: &mut MetaState,
+    old: &str,
+    new: &str,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    quiver_common::validate_qualified("newName", new)?;
+    super::database::check_exists(state, new)?;
+    let Some(&id) = state.names.get(old) else {
+        return Err(RuleError::CollectionNotFound(format!("{old:?}")));
+    };
+    if state.names.contains_key(new) {
+        return Err(RuleError::invalid(
+            "newName",
+            format!("duplicated new collection name {new:?}: a collection of that name exists"),
+        ));
+    }
+    if state.aliases.contains_key(new) {
+        return Err(RuleError::NameConflict(format!(
+            "{new:?} is an alias; a collection cannot take an alias's name"
+        )));
+    }
+    let (old_db, _) = quiver_common::split_qualified(old);
+    let (new_db, _) = quiver_common::split_qualified(new);
+    if old_db != new_db && state.aliases.values().any(|a| a.target == id) {
+        return Err(RuleError::StateConflict(format!(
+            "fail to rename collection {old:?} to a different database: it has aliases, drop them first"
+        )));
+    }
+    state.names.remove(old);
+    state.names.insert(new.to_string(), id);
+    if let Some(meta) = state.collections.get_mut(&id) {
+        meta.name = new.to_string();
+        meta.schema.name = new.to_string();
+        meta.updated_ts = ts;
+    }
+    Ok(MetaResponse::Done)
+}
+
 pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, RuleError> {
     let Some(&id) = state.names.get(name) else {
         if let Some(alias) = state.aliases.get(name) {

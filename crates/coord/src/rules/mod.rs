@@ -64,6 +64,7 @@ pub(crate) fn apply(
             partition::apply(state, collection, op, log_ts)
         }
         MetaCommand::DropCollection { name } => collection::drop(state, name),
+        MetaCommand::RenameCollection { old, new } => collection::rename(state, old, new, log_ts),
         MetaCommand::SetIndex {
             collection,
             index,

@@ -225,18 +225,29 @@ fn database_rules() {
     assert!(e.to_string().contains("not empty"), "{e}");
     let e = rejected(&mut s, db(drop("default")));
     assert!(e.to_string().contains("default database"), "{e}");
-    ok(
-        &mut s,
-        MetaCommand::DropAlias {
-            alias: "db1.a".into(),
-        },
-    );
-    ok(
-        &mut s,
-        MetaCommand::DropCollection {
-            name: "db1.c".into(),
-        },
-    );
+    // A rename keeps the id; into another database only without aliases.
+    let rename = |old: &str, new: &str| MetaCommand::RenameCollection {
+        old: old.into(),
+        new: new.into(),
+    };
+    let id = s.collection("db1.c").expect("db1.c").id;
+    let e = rejected(&mut s, rename("db1.c", "c2"));
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e:?}");
+    let e = rejected(&mut s, rename("db1.c", "db1.a"));
+    assert!(matches!(e, RuleError::NameConflict(_)), "{e:?}");
+    ok(&mut s, rename("db1.c", "db1.d"));
+    assert_eq!(s.collection("db1.a").expect("alias follows").id, id);
+    let drop_alias = MetaCommand::DropAlias {
+        alias: "db1.a".into(),
+    };
+    ok(&mut s, drop_alias);
+    let e = rejected(&mut s, rename("db1.d", "c"));
+    assert!(e.to_string().contains("duplicated"), "{e}");
+    ok(&mut s, rename("db1.d", "db1.c"));
+    let drop_c = MetaCommand::DropCollection {
+        name: "db1.c".into(),
+    };
+    ok(&mut s, drop_c);
     let alter = DatabaseOp::Alter {
         name: "db1".into(),
         set: [("k2".to_string(), "v2".to_string())].into(),
