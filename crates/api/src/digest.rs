@@ -139,6 +139,12 @@ impl RowHasher {
             }
             ScalarValue::Str(s) => text(self, 4, s),
             ScalarValue::Json(s) => text(self, 5, s),
+            ScalarValue::Array(items) => {
+                self.bytes(&[6]).bytes(&(items.len() as u64).to_le_bytes());
+                for item in items {
+                    self.value(item);
+                }
+            }
         }
         self
     }

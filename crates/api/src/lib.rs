@@ -27,7 +27,8 @@ pub use meta::{
     PartitionInfo, PartitionOp, SegmentInfo, ShardId,
 };
 pub use query::{
-    QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery, ShardSearch,
+    ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery,
+    ShardSearch,
 };
 pub use route::{NodeAddr, RouteTable, ShardRoute};
 pub use storage::{NodeReport, ShardStorage};

@@ -27,6 +27,22 @@ pub trait RowPredicate: Send + Sync {
     fn encode(&self) -> Option<Vec<u8>> {
         None
     }
+
+    /// Equality terms every accepted row meets (conjuncts of the shape
+    /// `column == v` / `column in [..]` at the top of the predicate), so an
+    /// index of the column's values can name the only rows worth
+    /// evaluating. Empty when there are none (the default).
+    fn column_terms(&self) -> &[ColumnTerms] {
+        &[]
+    }
+}
+
+/// Rows a predicate accepts have `column` equal to one of `values` (ints
+/// and strings only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnTerms {
+    pub column: String,
+    pub values: Vec<quiver_common::ScalarValue>,
 }
 
 /// A top-k search of one shard for `nq` queries.

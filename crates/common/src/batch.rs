@@ -34,6 +34,8 @@ pub enum ScalarValue {
     Float(f64),
     Str(String),
     Json(String),
+    /// An Array field's value: elements of the field's element type.
+    Array(Vec<ScalarValue>),
 }
 
 impl ScalarValue {
@@ -46,6 +48,7 @@ impl ScalarValue {
             ScalarValue::Float(_) => "a float",
             ScalarValue::Str(_) => "a string",
             ScalarValue::Json(_) => "JSON",
+            ScalarValue::Array(_) => "an array",
         }
     }
 }
@@ -263,6 +266,25 @@ impl RowBatch {
 }
 
 fn check_value(f: &crate::schema::FieldSchema, row: usize, v: &ScalarValue) -> Result<()> {
+    if let (DataType::Array, ScalarValue::Array(items)) = (f.data_type, v) {
+        let cap = f.max_capacity.unwrap_or(0) as usize;
+        if items.len() > cap {
+            return Err(Error::invalid(
+                &f.name,
+                format!(
+                    "row {row}: {} elements, more than max_capacity {cap}",
+                    items.len()
+                ),
+            ));
+        }
+        let mut element = f.clone();
+        element.data_type = f.element_type.unwrap_or(DataType::Int64);
+        element.nullable = false;
+        for item in items {
+            check_value(&element, row, item)?;
+        }
+        return Ok(());
+    }
     let range = |lo: i64, hi: i64, x: i64| {
         (lo..=hi)
             .contains(&x)

@@ -10,6 +10,8 @@ use crate::vectors::ElementType;
 pub const MAX_DIM: u32 = 32_768;
 /// Largest `max_length` of a VarChar field (Milvus's limit).
 pub const MAX_VARCHAR_LENGTH: u32 = 65_535;
+/// Largest `max_capacity` of an Array field (Milvus's limit).
+pub const MAX_ARRAY_CAPACITY: u32 = 4096;
 
 /// Distance metric of a vector field, with Milvus's conventions: L2 is the
 /// squared Euclidean distance (smaller is closer); IP and COSINE are
@@ -81,6 +83,8 @@ pub enum DataType {
     Double,
     VarChar,
     Json,
+    /// A list of up to `max_capacity` values of the field's `element_type`.
+    Array,
     FloatVector,
     /// Bits; `dim` counts bits (a multiple of 8).
     BinaryVector,
@@ -144,6 +148,12 @@ pub struct FieldSchema {
     /// Field properties users set ([`MMAP_PROPERTY`]), kept and reported.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
+    /// The type of an Array field's elements (a scalar type, not JSON).
+    #[serde(default)]
+    pub element_type: Option<DataType>,
+    /// The most elements an Array field's value holds.
+    #[serde(default)]
+    pub max_capacity: Option<u32>,
 }
 
 impl FieldSchema {
@@ -161,7 +171,17 @@ impl FieldSchema {
             is_partition_key: false,
             default_value: None,
             properties: Default::default(),
+            element_type: None,
+            max_capacity: None,
         }
+    }
+
+    /// An Array field of `element` values, at most `capacity` of them.
+    pub fn array(name: impl Into<String>, element: DataType, capacity: u32) -> Self {
+        let mut f = Self::new(name, DataType::Array);
+        f.element_type = Some(element);
+        f.max_capacity = Some(capacity);
+        f
     }
 
     pub fn primary(mut self, auto_id: bool) -> Self {
@@ -337,6 +357,47 @@ impl CollectionSchema {
                         return Err(Error::invalid(&f.name, "a vector field cannot be nullable"));
                     }
                 }
+                DataType::Array => {
+                    let ok_element = f.element_type.is_some_and(|t| {
+                        !t.is_vector() && !matches!(t, DataType::Json | DataType::Array)
+                    });
+                    if !ok_element {
+                        return Err(Error::invalid(
+                            format!("{}.element_type", f.name),
+                            format!(
+                                "an Array holds Bool, Int8-64, Float, Double or VarChar elements (got {:?})",
+                                f.element_type
+                            ),
+                        ));
+                    }
+                    match f.max_capacity {
+                        Some(c) if (1..=MAX_ARRAY_CAPACITY).contains(&c) => {}
+                        c => {
+                            return Err(Error::invalid(
+                                format!("{}.max_capacity", f.name),
+                                format!("must be between 1 and {MAX_ARRAY_CAPACITY} (got {c:?})"),
+                            ));
+                        }
+                    }
+                    if f.element_type == Some(DataType::VarChar)
+                        && !f
+                            .max_length
+                            .is_some_and(|l| (1..=MAX_VARCHAR_LENGTH).contains(&l))
+                    {
+                        return Err(Error::invalid(
+                            format!("{}.max_length", f.name),
+                            format!(
+                                "an Array of VarChar needs a max_length between 1 and {MAX_VARCHAR_LENGTH}"
+                            ),
+                        ));
+                    }
+                    if f.is_partition_key {
+                        return Err(Error::invalid(
+                            &f.name,
+                            "an Array cannot be a partition key",
+                        ));
+                    }
+                }
                 DataType::VarChar => match f.max_length {
                     Some(l) if (1..=MAX_VARCHAR_LENGTH).contains(&l) => {}
                     Some(l) => {
@@ -453,10 +514,13 @@ impl CollectionSchema {
 /// scalar field that is neither the primary key nor JSON.
 fn check_default(f: &FieldSchema, v: &ScalarValue) -> Result<()> {
     let field = format!("{}.default_value", f.name);
-    if f.is_primary_key || f.data_type.element_type().is_some() || f.data_type == DataType::Json {
+    if f.is_primary_key
+        || f.data_type.element_type().is_some()
+        || matches!(f.data_type, DataType::Json | DataType::Array)
+    {
         return Err(Error::invalid(
             field,
-            "only scalar fields other than the primary key and JSON take a default value",
+            "only scalar fields other than the primary key, JSON and Array take a default value",
         ));
     }
     let fits = match (f.data_type, v) {

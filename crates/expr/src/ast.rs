@@ -58,6 +58,11 @@ pub enum Expr {
     },
     And(Vec<Expr>),
     Or(Vec<Expr>),
+    /// `name(args)`: one of the array / JSON functions (`functions.rs`).
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
 }
 
 /// One step of a JSON path.
@@ -124,7 +129,9 @@ impl Expr {
             Expr::Bool(_) | Expr::Int(_) | Expr::Float(_) | Expr::Str(_) | Expr::Template(_) => {
                 None
             }
-            Expr::Array(v) | Expr::And(v) | Expr::Or(v) => v.iter().find_map(Expr::first_field),
+            Expr::Array(v) | Expr::And(v) | Expr::Or(v) | Expr::Call { args: v, .. } => {
+                v.iter().find_map(Expr::first_field)
+            }
             Expr::Neg(e) | Expr::Not(e) => e.first_field(),
             Expr::Arith { lhs, rhs, .. } | Expr::Cmp { lhs, rhs, .. } => {
                 lhs.first_field().or_else(|| rhs.first_field())

@@ -99,6 +99,7 @@ impl Compiler<'_> {
                 negated,
             } => self.in_list(expr, list, *negated)?,
             Expr::Like { expr, pattern } => self.like(expr, pattern)?,
+            Expr::Call { name, args } => self.call_pred(e, name, args)?,
             Expr::IsNull { expr, negated } => match &**expr {
                 Expr::Field { name, path } => Pred::IsNull {
                     val: self.field(name, path)?.0,
@@ -140,6 +141,7 @@ impl Compiler<'_> {
             )),
             Expr::Template(name) => c(self.template(name)?.to_const(name)?),
             Expr::Field { name, path } => self.field(name, path),
+            Expr::Call { name, args } => self.call_val(e, name, args),
             Expr::Neg(x) => {
                 let (v, ty) = self.val(x)?;
                 self.numeric(x, ty, "'-'")?;

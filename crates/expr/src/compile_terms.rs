@@ -32,7 +32,11 @@ impl Compiler<'_> {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Ty::Int,
             DataType::Float | DataType::Double => Ty::Float,
             DataType::VarChar => Ty::Str,
-            DataType::Json => return Ok((self.json(name, path.to_vec()), Ty::Json)),
+            // An Array reads as a JSON array: `tags[0]`, and the array
+            // functions, work on both alike.
+            DataType::Json | DataType::Array => {
+                return Ok((self.json(name, path.to_vec()), Ty::Json));
+            }
             DataType::FloatVector
             | DataType::BinaryVector
             | DataType::Float16Vector

@@ -82,6 +82,11 @@ impl Display for Expr {
             }
             Expr::And(items) => join(f, items, " and "),
             Expr::Or(items) => join(f, items, " or "),
+            Expr::Call { name, args } => {
+                write!(f, "{name}(")?;
+                join(f, args, ", ")?;
+                f.write_str(")")
+            }
         }
     }
 }

@@ -63,7 +63,9 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
             Some(ScalarValue::Int(i)) => V::Int(*i),
             Some(ScalarValue::Float(x)) => V::Float(*x),
             Some(ScalarValue::Str(s)) => V::Str(s),
-            Some(ScalarValue::Null | ScalarValue::Json(_)) | None => V::Null,
+            Some(ScalarValue::Null | ScalarValue::Json(_) | ScalarValue::Array(_)) | None => {
+                V::Null
+            }
         },
         Val::Json { name, slot, path } => {
             let Some(cell) = cx.json.get(*slot) else {
@@ -96,6 +98,10 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
         },
         Val::Arith { op, lhs, rhs } => arith(*op, value(lhs, cx), value(rhs, cx)),
         Val::Pred(p) => eval(p, cx).map_or(V::Null, V::Bool),
+        Val::Len(x) => match value(x, cx) {
+            V::Json(Json::Array(items)) => V::Int(items.len() as i64),
+            _ => V::Null,
+        },
     }
 }
 
@@ -106,6 +112,16 @@ fn parse_json(v: Option<&ScalarValue>) -> Option<Json> {
         ScalarValue::Bool(b) => Some(Json::Bool(*b)),
         ScalarValue::Int(i) => Some(Json::from(*i)),
         ScalarValue::Float(x) => Some(Json::from(*x)),
+        // An Array field's elements are values, not JSON text.
+        ScalarValue::Array(items) => Some(Json::Array(
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    ScalarValue::Str(s) => Some(Json::String(s.clone())),
+                    other => parse_json(Some(other)),
+                })
+                .collect(),
+        )),
     }
 }
 
@@ -157,6 +173,20 @@ pub(crate) fn eval<'a>(p: &'a Pred, cx: &'a Ctx<'a>) -> Option<bool> {
             _ => None,
         },
         Pred::IsNull { val, negated } => Some(matches!(value(val, cx), V::Null) != *negated),
+        Pred::Contains { val, set, all } => match value(val, cx) {
+            V::Json(Json::Array(items)) if *all => Some(set.items.iter().all(|c| {
+                items
+                    .iter()
+                    .any(|j| compare(CmpOp::Eq, json_v(j), c.as_v()) == Some(true))
+            })),
+            V::Json(Json::Array(items)) => Some(
+                items
+                    .iter()
+                    .any(|j| crate::eval_ops::contains(set, json_v(j)) == Some(true)),
+            ),
+            V::Null => None,
+            _ => Some(false),
+        },
         Pred::Truth(v) => match value(v, cx) {
             V::Bool(b) => Some(b),
             _ => None,

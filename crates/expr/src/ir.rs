@@ -42,6 +42,8 @@ pub(crate) enum Val {
     },
     /// A boolean sub-expression used as a value (`(a > 1) == true`).
     Pred(Box<Pred>),
+    /// The number of elements of an array value (`array_length(f)`).
+    Len(Box<Val>),
 }
 
 /// A boolean expression; evaluates to true, false or unknown (NULL).
@@ -73,6 +75,13 @@ pub(crate) enum Pred {
     },
     /// A boolean-valued field or JSON value used as a condition.
     Truth(Val),
+    /// An array value holds one of `set`'s values (`all`: every one of
+    /// them): `array_contains`, `_any`, `_all` and their `json_` twins.
+    Contains {
+        val: Val,
+        set: ValueSet,
+        all: bool,
+    },
 }
 
 /// The constants after `in`, indexed for lookup. Serialized as `items`
@@ -126,6 +135,7 @@ impl Pred {
             Pred::In { val, .. }
             | Pred::Like { val, .. }
             | Pred::IsNull { val, .. }
+            | Pred::Contains { val, .. }
             | Pred::Truth(val) => val.rename_field(from, to),
         }
     }
@@ -140,7 +150,7 @@ impl Val {
                     *name = to.to_string();
                 }
             }
-            Val::Neg(v) => v.rename_field(from, to),
+            Val::Neg(v) | Val::Len(v) => v.rename_field(from, to),
             Val::Arith { lhs, rhs, .. } => {
                 lhs.rename_field(from, to);
                 rhs.rename_field(from, to);

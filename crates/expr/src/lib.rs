@@ -19,6 +19,7 @@ mod display;
 mod error;
 mod eval;
 mod eval_ops;
+mod functions;
 mod ir;
 mod lexer;
 mod lexer_lit;
@@ -27,6 +28,7 @@ mod parser;
 mod parser_terms;
 mod pk;
 mod template;
+mod terms;
 mod wire;
 
 use std::collections::HashMap;
@@ -59,6 +61,7 @@ pub fn compile(
     let root = c.pred(expr)?;
     Ok(CompiledFilter {
         pks: pk::primary_keys(&root),
+        terms: terms::column_terms(&root),
         json_slots: c.json_slots.len(),
         root,
     })
@@ -70,6 +73,8 @@ pub struct CompiledFilter {
     root: ir::Pred,
     json_slots: usize,
     pks: Option<Vec<PrimaryKey>>,
+    /// The equality terms of the top-level conjunction (`terms.rs`).
+    terms: Vec<quiver_api::ColumnTerms>,
 }
 
 impl CompiledFilter {
@@ -87,6 +92,7 @@ impl CompiledFilter {
     /// [`RowPredicate::encode`].
     pub fn rename_field(mut self, from: &str, to: &str) -> Self {
         self.root.rename_field(from, to);
+        self.terms = terms::column_terms(&self.root);
         self
     }
 
@@ -99,6 +105,7 @@ impl CompiledFilter {
         let root = wire::decode(bytes)?;
         Ok(CompiledFilter {
             pks: pk::primary_keys(&root),
+            terms: terms::column_terms(&root),
             json_slots: wire::json_slots(&root)?,
             root,
         })
@@ -114,5 +121,9 @@ impl RowPredicate for CompiledFilter {
     /// The filter as bytes for a remote querynode ([`CompiledFilter::decode`]).
     fn encode(&self) -> Option<Vec<u8>> {
         wire::encode(&self.root)
+    }
+
+    fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
+        &self.terms
     }
 }

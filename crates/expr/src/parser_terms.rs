@@ -34,7 +34,7 @@ impl Parser {
             Tok::Str(s) => atom(Expr::Str(s)),
             Tok::True => atom(Expr::Bool(true)),
             Tok::False => atom(Expr::Bool(false)),
-            Tok::Ident(name) => self.field(name)?,
+            Tok::Ident(name) => self.field(name, col)?,
             Tok::LBrace => {
                 let name = match self.next() {
                     (Tok::Ident(name), _) => name,
@@ -85,10 +85,27 @@ impl Parser {
         })
     }
 
-    /// A field name and its JSON path, if any.
-    fn field(&mut self, name: String) -> Result<Node, ExprError> {
+    /// A field name and its JSON path, if any, or a function call.
+    fn field(&mut self, name: String, col: usize) -> Result<Node, ExprError> {
         if *self.peek() == Tok::LParen {
-            return Err(self.err(format!("function calls are not supported ({name}(...))")));
+            self.next();
+            let mut args = Vec::new();
+            let mut depths = Vec::new();
+            while *self.peek() != Tok::RParen {
+                let n = self.expr(0)?;
+                args.push(n.e);
+                depths.push(n.d);
+                if *self.peek() == Tok::Comma {
+                    self.next();
+                } else {
+                    break;
+                }
+            }
+            self.expect(
+                &Tok::RParen,
+                &format!("',' or ')' to close {name}( at column {col}"),
+            )?;
+            return self.node(Expr::Call { name, args }, &depths, col);
         }
         let mut path = Vec::new();
         while *self.peek() == Tok::LBracket {

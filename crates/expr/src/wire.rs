@@ -160,6 +160,7 @@ impl Slots {
             Pred::In { val, .. }
             | Pred::Like { val, .. }
             | Pred::IsNull { val, .. }
+            | Pred::Contains { val, .. }
             | Pred::Truth(val) => self.val(val),
         }
     }
@@ -171,7 +172,7 @@ impl Slots {
                 self.nodes += 1;
                 self.needed = self.needed.max(slot.saturating_add(1));
             }
-            Val::Neg(v) => self.val(v),
+            Val::Neg(v) | Val::Len(v) => self.val(v),
             Val::Arith { lhs, rhs, .. } => {
                 self.val(lhs);
                 self.val(rhs);

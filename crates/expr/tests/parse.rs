@@ -224,7 +224,14 @@ fn errors_give_the_column() {
     assert!(err("a > 1e").contains("exponent"));
     assert!(err("a[x]").contains("at column 3: expected a string key or an index"));
     assert!(err("a[1").contains("expected ']'"));
-    assert!(err("json_contains(a, 1)").contains("function calls are not supported"));
+    assert!(err("json_contains(a, 1").contains("',' or ')' to close json_contains( at column 1"));
+    assert_eq!(
+        p("array_contains(tags, 1)"),
+        Expr::Call {
+            name: "array_contains".into(),
+            args: vec![field("tags"), Expr::Int(1)],
+        }
+    );
     assert!(err("a # 1").starts_with("at column 3: unexpected character '#'"));
     assert!(err("a & b").starts_with("at column 3: unexpected character '&'"));
     assert!(err("$foo > 1").contains("only $meta"));

@@ -9,6 +9,11 @@ pub trait RowFilter: Sync {
     fn estimated_allowed(&self) -> Option<usize> {
         None
     }
+    /// The allowed ids as a set, when the filter is one: an exact scan
+    /// then visits those rows only instead of asking about every row.
+    fn as_bitset(&self) -> Option<&Bitset> {
+        None
+    }
 }
 
 /// Adapts a closure `|id| -> bool` into a [`RowFilter`].
@@ -144,5 +149,8 @@ impl RowFilter for Bitset {
     }
     fn estimated_allowed(&self) -> Option<usize> {
         Some(self.ones)
+    }
+    fn as_bitset(&self) -> Option<&Bitset> {
+        Some(self)
     }
 }

@@ -34,6 +34,26 @@ pub(crate) fn flat_impl<S: Space>(
     filter: Option<&dyn RowFilter>,
 ) -> Vec<Neighbor> {
     let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k.min(vectors.len() / dim) + 1);
+    // A sparse set of allowed rows: visit those only.
+    if let Some(set) = filter.and_then(|f| f.as_bitset())
+        && set.count_ones() < set.len() / 8
+    {
+        for id in set.iter() {
+            let s = id as usize * dim;
+            let Some(row) = vectors.get(s..s + dim) else {
+                break;
+            };
+            offer(
+                &mut heap,
+                k,
+                Cand {
+                    d: S::dist(query, row),
+                    id,
+                },
+            );
+        }
+        return into_neighbors(heap, k, S::to_score);
+    }
     for (i, row) in vectors.chunks_exact(dim).enumerate() {
         let id = i as u32;
         if let Some(f) = filter
@@ -41,13 +61,25 @@ pub(crate) fn flat_impl<S: Space>(
         {
             continue;
         }
-        let d = S::dist(query, row);
-        if heap.len() < k {
-            heap.push(Cand { d, id });
-        } else if heap.peek().is_some_and(|top| Cand { d, id } < *top) {
-            heap.pop();
-            heap.push(Cand { d, id });
-        }
+        offer(
+            &mut heap,
+            k,
+            Cand {
+                d: S::dist(query, row),
+                id,
+            },
+        );
     }
     into_neighbors(heap, k, S::to_score)
+}
+
+/// Keeps the `k` closest candidates seen.
+#[inline]
+fn offer(heap: &mut BinaryHeap<Cand>, k: usize, c: Cand) {
+    if heap.len() < k {
+        heap.push(c);
+    } else if heap.peek().is_some_and(|top| c < *top) {
+        heap.pop();
+        heap.push(c);
+    }
 }

@@ -130,3 +130,22 @@ proptest! {
         prop_assert_eq!(got, all);
     }
 }
+
+#[test]
+fn a_sparse_bitset_gives_the_same_hits_as_testing_every_row() {
+    let dim = 4;
+    let n = 1000u32;
+    let vectors: Vec<f32> = (0..n * dim as u32)
+        .map(|i| ((i * 37) % 101) as f32)
+        .collect();
+    let query = [5.0, 50.0, 20.0, 80.0];
+    let set = Bitset::from_ids(n as usize, (0..n).filter(|i| i % 17 == 3));
+    let by_closure = FnFilter(|id: u32| id % 17 == 3);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let v = VectorsRef::f32(dim, &vectors);
+        let a = flat_search(v, metric, &query, 10, Some(&set));
+        let b = flat_search(v, metric, &query, 10, Some(&by_closure));
+        assert_eq!(a, b, "{metric:?}");
+        assert!(a.iter().all(|h| h.id % 17 == 3));
+    }
+}

@@ -5,7 +5,7 @@ use quiver_common::{
     ScalarValue,
 };
 use quiver_proto::schema::{
-    BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
+    ArrayArray, BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
     ScalarField, StringArray, VectorField, field_data, i_ds, scalar_field, vector_field,
 };
 
@@ -14,11 +14,42 @@ use super::schema::{DYNAMIC_COLUMN, data_type_to};
 /// Values of a scalar FieldData, one per row (`Null` where `valid_data` says
 /// so; the data holds either one entry per row or one per valid row).
 pub(crate) fn scalar_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<ScalarValue>> {
-    use scalar_field::Data;
     let Some(field_data::Field::Scalars(ScalarField { data: Some(data) })) = &fd.field else {
         return Err(Error::invalid(&f.name, "expected scalar data"));
     };
-    let values: Vec<ScalarValue> = match (f.data_type, data) {
+    let values = plain_values(f, f.data_type, data)?;
+    if fd.valid_data.is_empty() {
+        return Ok(values);
+    }
+    if values.len() == fd.valid_data.len() {
+        return Ok(fd
+            .valid_data
+            .iter()
+            .zip(values)
+            .map(|(ok, v)| if *ok { v } else { ScalarValue::Null })
+            .collect());
+    }
+    let mut compact = values.into_iter();
+    fd.valid_data
+        .iter()
+        .map(|ok| match ok {
+            false => Ok(ScalarValue::Null),
+            true => compact.next().ok_or_else(|| {
+                Error::invalid(&f.name, "fewer values than valid_data marks as valid")
+            }),
+        })
+        .collect()
+}
+
+/// The values of one column's data as `t` (a field's type, or an Array
+/// field's element type for each row's array).
+fn plain_values(
+    f: &FieldSchema,
+    t: DataType,
+    data: &scalar_field::Data,
+) -> Result<Vec<ScalarValue>> {
+    use scalar_field::Data;
+    Ok(match (t, data) {
         (DataType::Bool, Data::BoolData(a)) => {
             a.data.iter().map(|v| ScalarValue::Bool(*v)).collect()
         }
@@ -47,34 +78,23 @@ pub(crate) fn scalar_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<Scala
             .enumerate()
             .map(|(i, b)| json_value(&f.name, i, b, false))
             .collect::<Result<_>>()?,
+        (DataType::Array, Data::ArrayData(a)) => {
+            let element = f.element_type.unwrap_or(DataType::Int64);
+            a.data
+                .iter()
+                .map(|row| match &row.data {
+                    Some(d) => plain_values(f, element, d).map(ScalarValue::Array),
+                    None => Ok(ScalarValue::Array(Vec::new())),
+                })
+                .collect::<Result<_>>()?
+        }
         (t, _) => {
             return Err(Error::invalid(
                 &f.name,
                 format!("the data does not match the field type {t:?}"),
             ));
         }
-    };
-    if fd.valid_data.is_empty() {
-        return Ok(values);
-    }
-    if values.len() == fd.valid_data.len() {
-        return Ok(fd
-            .valid_data
-            .iter()
-            .zip(values)
-            .map(|(ok, v)| if *ok { v } else { ScalarValue::Null })
-            .collect());
-    }
-    let mut compact = values.into_iter();
-    fd.valid_data
-        .iter()
-        .map(|ok| match ok {
-            false => Ok(ScalarValue::Null),
-            true => compact.next().ok_or_else(|| {
-                Error::invalid(&f.name, "fewer values than valid_data marks as valid")
-            }),
-        })
-        .collect()
+    })
 }
 
 /// A JSON cell: valid UTF-8 JSON (an object when `object`).
@@ -174,9 +194,36 @@ pub(crate) fn ids(pks: &[PrimaryKey], schema: &CollectionSchema) -> IDs {
 /// A scalar column for the client. The hidden dynamic column goes out as
 /// `$meta` with `is_dynamic`.
 pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldData {
-    use scalar_field::Data;
     let dynamic = f.name == DYNAMIC_COLUMN;
-    let data = match f.data_type {
+    let data = scalar_data(f, f.data_type, values, dynamic);
+    let valid_data = if f.nullable && !dynamic && values.iter().any(|v| **v == ScalarValue::Null) {
+        values.iter().map(|v| **v != ScalarValue::Null).collect()
+    } else {
+        Vec::new()
+    };
+    FieldData {
+        r#type: data_type_to(f.data_type) as i32,
+        field_name: if dynamic {
+            DYNAMIC_FIELD.to_string()
+        } else {
+            f.name.clone()
+        },
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+        is_dynamic: dynamic,
+        valid_data,
+        ..Default::default()
+    }
+}
+
+/// `values` as the client's column data of type `t`.
+fn scalar_data(
+    f: &FieldSchema,
+    t: DataType,
+    values: &[&ScalarValue],
+    dynamic: bool,
+) -> scalar_field::Data {
+    use scalar_field::Data;
+    match t {
         DataType::Bool => Data::BoolData(BoolArray {
             data: values
                 .iter()
@@ -204,6 +251,24 @@ pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldDa
                 })
                 .collect(),
         }),
+        DataType::Array => {
+            let element = f.element_type.unwrap_or(DataType::Int64);
+            Data::ArrayData(ArrayArray {
+                data: values
+                    .iter()
+                    .map(|v| {
+                        let items: Vec<&ScalarValue> = match v {
+                            ScalarValue::Array(items) => items.iter().collect(),
+                            _ => Vec::new(),
+                        };
+                        ScalarField {
+                            data: Some(scalar_data(f, element, &items, false)),
+                        }
+                    })
+                    .collect(),
+                element_type: data_type_to(element) as i32,
+            })
+        }
         DataType::Json
         | DataType::FloatVector
         | DataType::BinaryVector
@@ -218,23 +283,6 @@ pub(crate) fn encode_scalar(f: &FieldSchema, values: &[&ScalarValue]) -> FieldDa
                 })
                 .collect(),
         }),
-    };
-    let valid_data = if f.nullable && !dynamic && values.iter().any(|v| **v == ScalarValue::Null) {
-        values.iter().map(|v| **v != ScalarValue::Null).collect()
-    } else {
-        Vec::new()
-    };
-    FieldData {
-        r#type: data_type_to(f.data_type) as i32,
-        field_name: if dynamic {
-            DYNAMIC_FIELD.to_string()
-        } else {
-            f.name.clone()
-        },
-        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
-        is_dynamic: dynamic,
-        valid_data,
-        ..Default::default()
     }
 }
 

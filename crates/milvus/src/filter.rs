@@ -35,6 +35,10 @@ impl RowPredicate for MilvusFilter {
     fn encode(&self) -> Option<Vec<u8>> {
         self.inner.encode()
     }
+
+    fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
+        self.inner.column_terms()
+    }
 }
 
 /// Compiles `expr` (None when it is blank).

@@ -45,6 +45,7 @@ fn data_type_from(t: i32, field: &str) -> Result<DataType> {
         pb::DataType::Double => DataType::Double,
         pb::DataType::VarChar | pb::DataType::String => DataType::VarChar,
         pb::DataType::Json => DataType::Json,
+        pb::DataType::Array => DataType::Array,
         pb::DataType::FloatVector => DataType::FloatVector,
         pb::DataType::BinaryVector => DataType::BinaryVector,
         pb::DataType::Float16Vector => DataType::Float16Vector,
@@ -53,7 +54,7 @@ fn data_type_from(t: i32, field: &str) -> Result<DataType> {
             return Err(Error::invalid(
                 field,
                 format!(
-                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, FloatVector, Float16Vector, BFloat16Vector, BinaryVector are)",
+                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, Array, FloatVector, Float16Vector, BFloat16Vector, BinaryVector are)",
                     other.as_str_name()
                 ),
             ));
@@ -72,6 +73,7 @@ pub(crate) fn data_type_to(t: DataType) -> pb::DataType {
         DataType::Double => pb::DataType::Double,
         DataType::VarChar => pb::DataType::VarChar,
         DataType::Json => pb::DataType::Json,
+        DataType::Array => pb::DataType::Array,
         DataType::FloatVector => pb::DataType::FloatVector,
         DataType::BinaryVector => pb::DataType::BinaryVector,
         DataType::Float16Vector => pb::DataType::Float16Vector,
@@ -139,7 +141,14 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
                 ));
             }
         }
-        if data_type == DataType::VarChar {
+        if data_type == DataType::Array {
+            field.element_type = Some(data_type_from(
+                f.element_type,
+                &format!("{}.element_type", f.name),
+            )?);
+            field.max_capacity = param_u32(&f.type_params, "max_capacity", &f.name)?;
+        }
+        if data_type == DataType::VarChar || field.element_type == Some(DataType::VarChar) {
             field.max_length = param_u32(&f.type_params, "max_length", &f.name)?;
         }
         fields.push(field);
@@ -183,7 +192,7 @@ fn default_to(v: &ScalarValue) -> Option<pb::ValueField> {
         ScalarValue::Int(i) => Data::LongData(*i),
         ScalarValue::Float(f) => Data::DoubleData(*f),
         ScalarValue::Str(s) => Data::StringData(s.clone()),
-        ScalarValue::Null | ScalarValue::Json(_) => return None,
+        ScalarValue::Null | ScalarValue::Json(_) | ScalarValue::Array(_) => return None,
     };
     Some(pb::ValueField { data: Some(data) })
 }
@@ -241,6 +250,9 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
             if let Some(len) = f.max_length {
                 type_params.push(kv("max_length", len.to_string()));
             }
+            if let Some(cap) = f.max_capacity {
+                type_params.push(kv("max_capacity", cap.to_string()));
+            }
             for (k, v) in &f.properties {
                 type_params.push(kv(k, v.clone()));
             }
@@ -255,6 +267,7 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
                 nullable: f.nullable,
                 is_partition_key: f.is_partition_key,
                 default_value: f.default_value.as_ref().and_then(default_to),
+                element_type: f.element_type.map_or(0, |t| data_type_to(t) as i32),
                 ..Default::default()
             }
         })

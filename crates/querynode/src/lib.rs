@@ -12,6 +12,7 @@ mod growing;
 mod node;
 mod replica;
 mod search;
+mod terms;
 mod view;
 
 pub use config::QueryNodeConfig;

@@ -94,6 +94,7 @@ impl ShardReplica {
             data,
             index,
             row_hashes: Default::default(),
+            terms: Default::default(),
         });
         self.segments.lock().insert(info.id, seg.clone());
         Ok(seg)

@@ -114,6 +114,21 @@ impl ShardView {
                 continue;
             }
             let filter = SealedFilter { seg, predicate };
+            // Equality terms an index of their column can answer: the
+            // filter is tested on those rows only, and the index sees an
+            // exact candidate set (few candidates: an exact scan of them).
+            let candidates = predicate.and_then(|p| {
+                seg.seg
+                    .terms
+                    .candidates(seg.seg.data.columns(), &seg.alive, p, |row| {
+                        filter.allows(row)
+                    })
+            });
+            let filter: &dyn RowFilter = match &candidates {
+                Some(c) if c.count_ones() == 0 => continue,
+                Some(c) => c,
+                None => &filter,
+            };
             let vectors = seg.seg.data.vectors();
             // A graph built under another metric (the index was dropped and
             // created again; its owner re-indexes the segment) or a flat
@@ -123,8 +138,8 @@ impl ShardView {
                 _ => None,
             };
             let hits: Vec<Neighbor> = match graph {
-                Some(index) => index.search(vectors, query, k, ef.max(k), Some(&filter)),
-                None => flat_search(vectors, metric, query, k, Some(&filter)),
+                Some(index) => index.search(vectors, query, k, ef.max(k), Some(filter)),
+                None => flat_search(vectors, metric, query, k, Some(filter)),
             };
             lists.push(
                 hits.into_iter()

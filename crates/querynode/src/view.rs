@@ -18,6 +18,8 @@ pub(crate) struct LoadedSegment {
     pub index: Option<HnswIndex>,
     /// Digest hashes of every row, computed by the first digest.
     pub row_hashes: std::sync::OnceLock<Vec<u64>>,
+    /// Rows by value of the columns filters have named (`terms.rs`).
+    pub terms: crate::terms::TermIndexes,
 }
 
 /// A loaded segment plus which of its rows are dead in this view.
@@ -363,6 +365,7 @@ mod tests {
         let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
         Arc::new(LoadedSegment {
             row_hashes: Default::default(),
+            terms: Default::default(),
             info,
             data,
             index: None,

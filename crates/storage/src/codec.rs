@@ -84,6 +84,13 @@ pub(crate) fn put_scalar(b: &mut Vec<u8>, v: &ScalarValue) {
             put_u8(b, 5);
             put_str(b, s);
         }
+        ScalarValue::Array(items) => {
+            put_u8(b, 6);
+            put_len(b, items.len());
+            for item in items {
+                put_scalar(b, item);
+            }
+        }
     }
 }
 
@@ -215,6 +222,11 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn scalar(&mut self) -> Result<ScalarValue> {
+        self.scalar_in(false)
+    }
+
+    /// A value; an array's elements are never arrays themselves.
+    fn scalar_in(&mut self, in_array: bool) -> Result<ScalarValue> {
         Ok(match self.u8()? {
             0 => ScalarValue::Null,
             1 => match self.u8()? {
@@ -226,6 +238,13 @@ impl<'a> Reader<'a> {
             3 => ScalarValue::Float(f64::from_bits(self.u64()?)),
             4 => ScalarValue::Str(self.string()?),
             5 => ScalarValue::Json(self.string()?),
+            6 if !in_array => {
+                let n = self.len(1)?;
+                let items = (0..n)
+                    .map(|_| self.scalar_in(true))
+                    .collect::<Result<Vec<_>>>()?;
+                ScalarValue::Array(items)
+            }
             t => return Err(self.err(format!("bad scalar tag {t}"))),
         })
     }

@@ -1,0 +1,108 @@
+//! Recognizing the equality terms of a filter's top-level conjunction
+//! (`field == v`, `field in [..]`, each alone or `and`-ed with anything), so
+//! a querynode can ask an index of the field's values for the only rows
+//! worth evaluating (`RowPredicate::column_terms`).
+
+use quiver_api::ColumnTerms;
+use quiver_common::ScalarValue;
+
+use crate::ast::CmpOp;
+use crate::eval_ops::float_as_int;
+use crate::ir::{Const, Pred, Val};
+
+/// The terms every row `p` accepts meets, in conjunct order.
+pub(crate) fn column_terms(p: &Pred) -> Vec<ColumnTerms> {
+    let mut out = Vec::new();
+    collect(p, &mut out);
+    out
+}
+
+fn collect(p: &Pred, out: &mut Vec<ColumnTerms>) {
+    match p {
+        // A nested conjunction is part of the conjunction.
+        Pred::And(items) => items.iter().for_each(|i| collect(i, out)),
+        other => out.extend(term(other)),
+    }
+}
+
+fn term(p: &Pred) -> Option<ColumnTerms> {
+    let (column, consts): (&str, Vec<&Const>) = match p {
+        Pred::In {
+            val: Val::Field(name),
+            set,
+            negated: false,
+        } => (name, set.items.iter().collect()),
+        Pred::Cmp {
+            op: CmpOp::Eq,
+            lhs: Val::Field(name),
+            rhs: Val::Const(c),
+        }
+        | Pred::Cmp {
+            op: CmpOp::Eq,
+            lhs: Val::Const(c),
+            rhs: Val::Field(name),
+        } => (name, vec![c]),
+        _ => return None,
+    };
+    let mut values = Vec::with_capacity(consts.len());
+    for c in consts {
+        match c {
+            Const::Int(i) => values.push(ScalarValue::Int(*i)),
+            Const::Str(s) => values.push(ScalarValue::Str(s.clone())),
+            // An integral float matches an int column (3.0 == 3); any
+            // other float matches no int or string value.
+            Const::Float(x) => {
+                if let Some(i) = float_as_int(*x) {
+                    values.push(ScalarValue::Int(i));
+                } else {
+                    return None;
+                }
+            }
+            Const::Bool(_) => return None,
+        }
+    }
+    Some(ColumnTerms {
+        column: column.to_string(),
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use quiver_api::{ColumnTerms, RowPredicate};
+    use quiver_common::{CollectionSchema, DataType, FieldSchema, ScalarValue};
+
+    fn terms(expr: &str) -> Vec<ColumnTerms> {
+        let mut schema = CollectionSchema::simple("c", 2);
+        schema
+            .fields
+            .push(FieldSchema::new("tenant", DataType::Int64));
+        schema
+            .fields
+            .push(FieldSchema::new("tag", DataType::VarChar).with_max_length(8));
+        schema
+            .fields
+            .push(FieldSchema::new("price", DataType::Double));
+        let parsed = crate::parse(expr).expect("parses");
+        let f = crate::compile(&parsed, &schema, &Default::default()).expect("compiles");
+        f.column_terms().to_vec()
+    }
+
+    #[test]
+    fn equality_terms_of_the_top_conjunction_are_found() {
+        let t = terms("(tenant == 7 and price > 1) and tag in [\"a\", \"b\"]");
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].column.as_str(), &t[0].values[..]),
+            ("tenant", &[ScalarValue::Int(7)][..])
+        );
+        assert_eq!(t[1].column, "tag");
+        assert_eq!(t[1].values.len(), 2);
+        assert_eq!(terms("tenant == 3.0")[0].values, [ScalarValue::Int(3)]);
+        // Not every accepted row meets these: no terms.
+        assert!(terms("tenant == 7 or price > 1").is_empty());
+        assert!(terms("not (tenant == 7)").is_empty());
+        assert!(terms("tenant not in [1, 2]").is_empty());
+        assert!(terms("tenant == 2.5").is_empty());
+    }
+}
