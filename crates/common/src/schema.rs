@@ -83,13 +83,14 @@ pub enum DataType {
     Double,
     VarChar,
     Json,
-    /// A list of up to `max_capacity` values of the field's `element_type`.
-    Array,
     FloatVector,
     /// Bits; `dim` counts bits (a multiple of 8).
     BinaryVector,
     Float16Vector,
     BFloat16Vector,
+    /// A list of up to `max_capacity` values of the field's `element_type`.
+    /// (New variants go last: the internal wire encodes the variant's index.)
+    Array,
 }
 
 impl DataType {
