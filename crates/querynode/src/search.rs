@@ -183,14 +183,18 @@ impl ShardView {
         limit: usize,
         proj: &Projection<'_>,
     ) -> QueryResult {
-        let mut locs: Vec<(&PrimaryKey, Loc)> = match pks {
-            Some(pks) => pks
+        let mut locs: Vec<(&PrimaryKey, Loc)> = match (pks, predicate) {
+            (Some(pks), _) => pks
                 .iter()
                 .filter_map(|pk| self.pk_index.get_key_value(pk).map(|(k, l)| (k, *l)))
                 .collect(),
-            None => self.pk_index.iter().map(|(k, l)| (k, *l)).collect(),
+            // Equality terms: the term indexes name the rows worth testing.
+            (None, Some(p)) if !p.column_terms().is_empty() => self.matching(p),
+            (None, _) => self.pk_index.iter().map(|(k, l)| (k, *l)).collect(),
         };
-        if let Some(p) = predicate {
+        if let Some(p) = predicate
+            && (pks.is_some() || p.column_terms().is_empty())
+        {
             locs.retain(|(_, loc)| self.eval(*loc, p));
         }
         locs.sort_by(|a, b| a.0.cmp(b.0));
@@ -202,6 +206,40 @@ impl ShardView {
                 .map(|(_, loc)| self.materialize(loc, 0.0, proj))
                 .collect(),
         }
+    }
+
+    /// The live rows `p` accepts: sealed rows through their segment's term
+    /// index where it has one (else every live row tested), growing rows
+    /// tested.
+    fn matching(&self, p: &dyn RowPredicate) -> Vec<(&PrimaryKey, Loc)> {
+        let mut out = Vec::new();
+        for (si, seg) in self.sealed.iter().enumerate() {
+            let at = |row: u32| Loc::Sealed {
+                seg: si as u32,
+                row,
+            };
+            let columns = seg.seg.data.columns();
+            let rows: Vec<u32> = match seg
+                .seg
+                .terms
+                .candidates(columns, &seg.alive, p, |row| self.eval(at(row), p))
+            {
+                Some(set) => set.iter().collect(),
+                None => (seg.alive.iter())
+                    .filter(|&row| self.eval(at(row), p))
+                    .collect(),
+            };
+            out.extend(
+                rows.into_iter()
+                    .map(|row| (seg.seg.data.pk(row as usize), at(row))),
+            );
+        }
+        out.extend(
+            (self.pk_index.iter())
+                .filter(|(_, l)| matches!(l, Loc::Growing { .. }) && self.eval(**l, p))
+                .map(|(k, l)| (k, *l)),
+        );
+        out
     }
 
     /// The digest of the live rows (see [`quiver_api::ShardDigest`]): each
