@@ -89,22 +89,8 @@ impl Parser {
     fn field(&mut self, name: String, col: usize) -> Result<Node, ExprError> {
         if *self.peek() == Tok::LParen {
             self.next();
-            let mut args = Vec::new();
-            let mut depths = Vec::new();
-            while *self.peek() != Tok::RParen {
-                let n = self.expr(0)?;
-                args.push(n.e);
-                depths.push(n.d);
-                if *self.peek() == Tok::Comma {
-                    self.next();
-                } else {
-                    break;
-                }
-            }
-            self.expect(
-                &Tok::RParen,
-                &format!("',' or ')' to close {name}( at column {col}"),
-            )?;
+            let closing = format!("',' or ')' to close {name}( at column {col}");
+            let (args, depths) = self.list(&Tok::RParen, &closing)?;
             return self.node(Expr::Call { name, args }, &depths, col);
         }
         let mut path = Vec::new();
@@ -127,9 +113,18 @@ impl Parser {
 
     /// `[a, b, ...]` after its '[' (a trailing comma is allowed).
     fn array(&mut self, col: usize) -> Result<Node, ExprError> {
+        let closing = format!("',' or ']' to close '[' at column {col}");
+        let (items, depths) = self.list(&Tok::RBracket, &closing)?;
+        self.node(Expr::Array(items), &depths, col)
+    }
+
+    /// Comma-separated expressions up to and including `close` (a trailing
+    /// comma is allowed), with their depths; `closing` says what was
+    /// expected when `close` is missing.
+    fn list(&mut self, close: &Tok, closing: &str) -> Result<(Vec<Expr>, Vec<usize>), ExprError> {
         let mut items = Vec::new();
         let mut depths = Vec::new();
-        while *self.peek() != Tok::RBracket {
+        while self.peek() != close {
             let n = self.expr(0)?;
             items.push(n.e);
             depths.push(n.d);
@@ -139,11 +134,8 @@ impl Parser {
                 break;
             }
         }
-        self.expect(
-            &Tok::RBracket,
-            &format!("',' or ']' to close '[' at column {col}"),
-        )?;
-        self.node(Expr::Array(items), &depths, col)
+        self.expect(close, closing)?;
+        Ok((items, depths))
     }
 
     /// A comparison after its left side; `a < b < c` (same direction) is a range.

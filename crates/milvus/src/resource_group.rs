@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 
+use quiver_common::Error;
 use quiver_proto::common::{ErrorCode, NodeInfo, Status};
 use quiver_proto::milvus::*;
 use quiver_proto::rg::{ResourceGroupConfig, ResourceGroupLimit};
 
 use super::MilvusFront;
 use super::load::{DEFAULT_RESOURCE_GROUP, STANDALONE_NODE};
-use super::status::{merr, success};
+use super::status::{failure, success};
 
 /// Milvus's ResourceGroupNotFound.
 const RESOURCE_GROUP_NOT_FOUND: i32 = 300;
@@ -30,14 +31,12 @@ fn not_found(name: &str) -> Status {
 }
 
 fn refused(field: &str, what: &str) -> Status {
-    Status {
-        error_code: ErrorCode::IllegalArgument as i32,
-        code: merr::PARAMETER_INVALID,
-        reason: format!(
-            "invalid {field}: {what}: Quiver has the one resource group {DEFAULT_RESOURCE_GROUP:?}, holding every querynode, and coord places replicas over them by itself; nothing was changed"
+    failure(&Error::invalid(
+        field,
+        format!(
+            "{what}: Quiver has the one resource group {DEFAULT_RESOURCE_GROUP:?}, holding every querynode, and coord places replicas over them by itself; nothing was changed"
         ),
-        ..Default::default()
-    }
+    ))
 }
 
 /// Checks that a request names the default group (empty means it too).
@@ -136,12 +135,10 @@ impl MilvusFront {
 
     pub(crate) fn drop_resource_group(&self, r: DropResourceGroupRequest) -> Status {
         if r.resource_group == DEFAULT_RESOURCE_GROUP {
-            return Status {
-                error_code: ErrorCode::IllegalArgument as i32,
-                code: merr::PARAMETER_INVALID,
-                reason: "invalid resource_group: delete default rg is not permitted".into(),
-                ..Default::default()
-            };
+            return failure(&Error::invalid(
+                "resource_group",
+                "delete default rg is not permitted",
+            ));
         }
         // Milvus answers success for a group that does not exist.
         success()
@@ -172,7 +169,7 @@ impl MilvusFront {
 
     pub(crate) fn transfer_replica(&self, r: TransferReplicaRequest) -> Status {
         if let Err(e) = self.proxy.describe(&r.collection_name) {
-            return super::status::failure(&e);
+            return failure(&e);
         }
         self.transfer(
             &r.source_resource_group,

@@ -114,15 +114,15 @@ impl ShardView {
                 continue;
             }
             let filter = SealedFilter { seg, predicate };
-            // Equality terms an index of their column can answer: the
-            // filter is tested on those rows only, and the index sees an
-            // exact candidate set (few candidates: an exact scan of them).
+            // Selective equality terms an index of their column can answer
+            // (at most a tenth of the segment): the filter is tested on those
+            // rows only, and the index sees an exact candidate set (few
+            // candidates: an exact scan of them).
+            let max_rows = seg.alive.len() / 10;
+            let columns = seg.seg.data.columns();
             let candidates = predicate.and_then(|p| {
-                seg.seg
-                    .terms
-                    .candidates(seg.seg.data.columns(), &seg.alive, p, |row| {
-                        filter.allows(row)
-                    })
+                (seg.seg.terms)
+                    .candidates(columns, &seg.alive, p, max_rows, |row| filter.allows(row))
             });
             let filter: &dyn RowFilter = match &candidates {
                 Some(c) if c.count_ones() == 0 => continue,
@@ -219,16 +219,18 @@ impl ShardView {
                 row,
             };
             let columns = seg.seg.data.columns();
-            let rows: Vec<u32> = match seg
-                .seg
-                .terms
-                .candidates(columns, &seg.alive, p, |row| self.eval(at(row), p))
-            {
-                Some(set) => set.iter().collect(),
-                None => (seg.alive.iter())
-                    .filter(|&row| self.eval(at(row), p))
-                    .collect(),
-            };
+            let rows: Vec<u32> =
+                match seg
+                    .seg
+                    .terms
+                    .candidates(columns, &seg.alive, p, usize::MAX, |row| {
+                        self.eval(at(row), p)
+                    }) {
+                    Some(set) => set.iter().collect(),
+                    None => (seg.alive.iter())
+                        .filter(|&row| self.eval(at(row), p))
+                        .collect(),
+                };
             out.extend(
                 rows.into_iter()
                     .map(|row| (seg.seg.data.pk(row as usize), at(row))),

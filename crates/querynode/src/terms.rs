@@ -50,6 +50,14 @@ impl TermIndex {
         Some(TermIndex { rows })
     }
 
+    /// How many rows hold one of `values`.
+    fn count(&self, values: &[ScalarValue]) -> usize {
+        (values.iter().filter_map(Key::of))
+            .filter_map(|k| self.rows.get(&k))
+            .map(Vec::len)
+            .sum()
+    }
+
     fn rows<'a>(&'a self, values: &'a [ScalarValue]) -> impl Iterator<Item = u32> + 'a {
         values
             .iter()
@@ -79,19 +87,22 @@ impl TermIndexes {
     }
 
     /// The rows among `alive` that `predicate` accepts, found through the
-    /// first of its equality terms whose column can be indexed; None when
-    /// none can (then every row must be tested).
+    /// first of its equality terms whose column can be indexed and names at
+    /// most `max_rows` rows; None when there is none (then the caller tests
+    /// rows itself — a search lazily, on the rows its graph visits, which is
+    /// cheaper than testing most of a segment up front).
     pub fn candidates(
         &self,
         columns: &[Column],
         alive: &Bitset,
         predicate: &dyn RowPredicate,
+        max_rows: usize,
         accepts: impl Fn(u32) -> bool,
     ) -> Option<Bitset> {
-        let (index, terms) = predicate
-            .column_terms()
-            .iter()
-            .find_map(|t| Some((self.get(columns, &t.column)?, t)))?;
+        let (index, terms) = predicate.column_terms().iter().find_map(|t| {
+            let index = self.get(columns, &t.column)?;
+            (index.count(&t.values) <= max_rows).then_some((index, t))
+        })?;
         let mut out = Bitset::new_empty(alive.len());
         for row in index.rows(&terms.values) {
             if alive.contains(row) && accepts(row) {
@@ -145,13 +156,18 @@ mod tests {
         let t = TermIndexes::default();
         // price holds floats: not indexed; tenant is.
         let got = t
-            .candidates(&columns, &alive, &p, |row| row != 13)
+            .candidates(&columns, &alive, &p, 20, |row| row != 13)
             .expect("tenant");
         assert_eq!(got.iter().collect::<Vec<_>>(), [1, 9, 17]);
         let none = Terms(vec![ColumnTerms {
             column: "price".into(),
             values: vec![],
         }]);
-        assert!(t.candidates(&columns, &alive, &none, |_| true).is_none());
+        assert!(
+            t.candidates(&columns, &alive, &none, 20, |_| true)
+                .is_none()
+        );
+        // Terms naming more rows than allowed are not used.
+        assert!(t.candidates(&columns, &alive, &p, 4, |_| true).is_none());
     }
 }
