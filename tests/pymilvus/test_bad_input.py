@@ -303,16 +303,16 @@ def test_limit_16384_is_accepted(mclient, coll, unchanged):
 
 def test_bad_create_collection(mclient):
     name = fresh_name("bad_create")
-    # No vector field, dim 0, two vector fields, a bad index type: refused, nothing created.
+    # No vector field, five vector fields, a bad index type: refused, nothing created.
     s = mclient.create_schema(auto_id=False)
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("x", DataType.INT64)
     expect_error(lambda: mclient.create_collection(name, schema=s), 1100, "vector field")
     s = mclient.create_schema(auto_id=False)
     s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
-    s.add_field("w", DataType.FLOAT_VECTOR, dim=2)
-    expect_error(lambda: mclient.create_collection(name, schema=s), 1100, "vector field")
+    for v in range(5):
+        s.add_field(f"v{v}", DataType.FLOAT_VECTOR, dim=2)
+    expect_error(lambda: mclient.create_collection(name, schema=s), 1100, "vector fields")
     s = mclient.create_schema(auto_id=False)
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("v", DataType.FLOAT_VECTOR, dim=2)

@@ -366,7 +366,7 @@ pub async fn repair(
     let fields: Vec<String> = sides
         .target
         .schema
-        .scalar_fields()
+        .column_fields()
         .map(|f| f.name.clone())
         .collect();
     let dim = sides.target.schema.dim();

@@ -145,6 +145,10 @@ impl RowHasher {
                     self.value(item);
                 }
             }
+            ScalarValue::Vector(v) => {
+                self.bytes(&[7]).bytes(&(v.len() as u64).to_le_bytes());
+                self.vector(v);
+            }
         }
         self
     }

@@ -23,12 +23,12 @@ pub use digest::{
 };
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
-    CreateCollection, DatabaseInfo, DatabaseOp, IndexKind, IndexProgress, IndexSpec, MetaClient,
-    PartitionInfo, PartitionOp, SegmentInfo, ShardId,
+    CreateCollection, DatabaseInfo, DatabaseOp, FieldIndex, IndexKind, IndexProgress, IndexSpec,
+    MetaClient, PartitionInfo, PartitionOp, SegmentInfo, ShardId,
 };
 pub use query::{
-    ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit, ShardQuery,
-    ShardSearch,
+    AnnsField, ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit,
+    ShardQuery, ShardSearch,
 };
 pub use route::{NodeAddr, RouteTable, ShardRoute};
 pub use storage::{NodeReport, ShardStorage};

@@ -48,6 +48,37 @@ pub struct CollectionInfo {
     /// version is re-indexed by its shard's owner.
     #[serde(default)]
     pub index_version: u64,
+    /// The indexes of vector fields other than the first, by field name.
+    #[serde(default)]
+    pub field_indexes: std::collections::BTreeMap<String, FieldIndex>,
+}
+
+impl CollectionInfo {
+    /// The metric a search of vector field `field` (None: the first) uses,
+    /// or why it cannot be searched.
+    pub fn metric_of(&self, field: Option<&str>) -> quiver_common::Result<Metric> {
+        match field {
+            None => Ok(self.metric),
+            Some(f) if f == self.schema.vector_field().name => Ok(self.metric),
+            Some(f) => match self.field_indexes.get(f) {
+                Some(i) => Ok(i.metric),
+                None if self
+                    .schema
+                    .field(f)
+                    .is_some_and(|x| x.data_type.is_vector()) =>
+                {
+                    Err(quiver_common::Error::IndexNotFound(format!(
+                        "there is no vector index on field {f:?} of collection {:?}",
+                        self.schema.name
+                    )))
+                }
+                None => Err(quiver_common::Error::invalid(
+                    "anns_field",
+                    format!("no vector field {f:?} in collection {:?}", self.schema.name),
+                )),
+            },
+        }
+    }
 }
 
 /// A sealed segment as registered in coord's catalog.
@@ -232,9 +263,10 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change indexes".into(),
         ))
     }
-    /// Drops the vector index of a released collection (Milvus DropIndex).
-    async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
-        let _ = name_or_alias;
+    /// Drops the index of vector field `field` (None: the first) of a
+    /// released collection (Milvus DropIndex).
+    async fn drop_index(&self, name_or_alias: &str, field: Option<&str>) -> Result<()> {
+        let _ = (name_or_alias, field);
         Err(quiver_common::Error::Unavailable(
             "this front door cannot change indexes".into(),
         ))
@@ -403,6 +435,17 @@ pub struct IndexSpec {
     pub kind: IndexKind,
     pub metric: Metric,
     /// Empty: the field's name.
+    pub index_name: String,
+    /// The vector field it is built on (empty: the first one).
+    pub field: String,
+}
+
+/// The index of a vector field other than the first (searched exactly per
+/// segment with its metric; see `docs/data-model.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldIndex {
+    pub kind: IndexKind,
+    pub metric: Metric,
     pub index_name: String,
 }
 

@@ -59,6 +59,16 @@ pub struct ShardSearch {
     /// Scalar fields to return with each hit.
     pub output_fields: Vec<String>,
     pub with_vectors: bool,
+    /// The vector field searched when it is not the first one.
+    pub anns: Option<AnnsField>,
+}
+
+/// A vector field other than a collection's first, as a search names it:
+/// its vectors are a column, searched exactly with the metric of its index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnsField {
+    pub name: String,
+    pub metric: quiver_common::Metric,
 }
 
 /// One search hit.

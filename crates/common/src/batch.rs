@@ -36,6 +36,9 @@ pub enum ScalarValue {
     Json(String),
     /// An Array field's value: elements of the field's element type.
     Array(Vec<ScalarValue>),
+    /// A vector of a collection's second (third, ...) vector field, as
+    /// float32 (widened at the front door like the first field's vectors).
+    Vector(Vec<f32>),
 }
 
 impl ScalarValue {
@@ -49,6 +52,7 @@ impl ScalarValue {
             ScalarValue::Str(_) => "a string",
             ScalarValue::Json(_) => "JSON",
             ScalarValue::Array(_) => "an array",
+            ScalarValue::Vector(_) => "a vector",
         }
     }
 }
@@ -213,10 +217,10 @@ impl RowBatch {
             let Some(f) = schema.field(&col.name) else {
                 return Err(Error::invalid(&col.name, "no such field in the schema"));
             };
-            if f.is_primary_key || f.data_type.is_vector() {
+            if f.is_primary_key || f.name == schema.vector_field().name {
                 return Err(Error::invalid(
                     &col.name,
-                    "primary key and vector are not scalar columns",
+                    "the primary key and the first vector field are not columns",
                 ));
             }
             if col.values.len() != n {
@@ -229,7 +233,7 @@ impl RowBatch {
                 check_value(f, i, v)?;
             }
         }
-        for f in schema.scalar_fields() {
+        for f in schema.column_fields() {
             if !f.nullable && !self.columns.iter().any(|c| c.name == f.name) {
                 return Err(Error::invalid(
                     &f.name,
@@ -292,6 +296,16 @@ fn check_value(f: &crate::schema::FieldSchema, row: usize, v: &ScalarValue) -> R
             .ok_or_else(|| format!("{x} is out of range for {:?} ({lo}..={hi})", f.data_type))
     };
     let checked = match (f.data_type, v) {
+        (t, ScalarValue::Vector(x)) if t.is_vector() => {
+            let dim = f.dim.unwrap_or(0) as usize;
+            if x.len() != dim {
+                Err(format!("expected a vector of dim {dim} (got {})", x.len()))
+            } else if x.iter().any(|e| !e.is_finite()) {
+                Err("the vector holds a value that is not a finite number".to_string())
+            } else {
+                Ok(())
+            }
+        }
         (_, ScalarValue::Null) if f.nullable => Ok(()),
         (_, ScalarValue::Null) => {
             Err("null is not allowed (the field is not nullable)".to_string())
@@ -350,6 +364,41 @@ mod tests {
             ),
             columns: vec![],
         }
+    }
+
+    #[test]
+    fn further_vector_fields_are_columns_of_their_dim() {
+        let mut s = CollectionSchema::simple("c", 2);
+        s.fields
+            .push(crate::FieldSchema::new("image", DataType::Float16Vector).with_dim(3));
+        s.validate().expect("two vector fields");
+        assert_eq!(s.vector_field().name, "vector");
+        let columns: Vec<_> = s.column_fields().map(|f| f.name.as_str()).collect();
+        assert_eq!(columns, ["image"]);
+        let mut b = batch(&[1, 2], 2);
+        let e = b.validate(&s, 10).expect_err("missing");
+        assert!(e.to_string().contains("image"), "{e}");
+        let v = |x: Vec<f32>| ScalarValue::Vector(x);
+        b.columns = vec![Column {
+            name: "image".into(),
+            values: vec![v(vec![1.0, 2.0, 3.0]), v(vec![0.0; 3])],
+        }];
+        b.validate(&s, 10).expect("valid");
+        for bad in [
+            v(vec![1.0, 2.0]),
+            v(vec![1.0, f32::NAN, 0.0]),
+            ScalarValue::Null,
+        ] {
+            b.columns[0].values[1] = bad;
+            let e = b.validate(&s, 10).expect_err("bad vector");
+            assert!(e.to_string().contains("image"), "{e}");
+        }
+        for n in 3..=5 {
+            s.fields
+                .push(crate::FieldSchema::new(format!("v{n}"), DataType::FloatVector).with_dim(2));
+        }
+        let e = s.validate().expect_err("five vector fields");
+        assert!(e.to_string().contains("between 1 and 4"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::vectors::ElementType;
 
 /// Largest vector dimension accepted (Milvus's limit).
 pub const MAX_DIM: u32 = 32_768;
+/// Vector fields a collection may have (Milvus's `proxy.maxVectorFieldNum`).
+pub const MAX_VECTOR_FIELDS: usize = 4;
 /// Largest `max_length` of a VarChar field (Milvus's limit).
 pub const MAX_VARCHAR_LENGTH: u32 = 65_535;
 /// Largest `max_capacity` of an Array field (Milvus's limit).
@@ -434,10 +436,12 @@ impl CollectionSchema {
                 format!("exactly one primary key field is required (found {pk})"),
             ));
         }
-        if vectors != 1 {
+        if !(1..=MAX_VECTOR_FIELDS).contains(&vectors) {
             return Err(Error::invalid(
                 "fields",
-                format!("exactly one vector field is required (found {vectors})"),
+                format!(
+                    "a collection needs between 1 and {MAX_VECTOR_FIELDS} vector fields (found {vectors})"
+                ),
             ));
         }
         Ok(())
@@ -451,7 +455,9 @@ impl CollectionSchema {
             .unwrap_or(&self.fields[0])
     }
 
-    /// The vector field. Valid schemas always have one.
+    /// The first vector field: its vectors are a batch's `vectors`, a
+    /// segment's vector block and its HNSW. Valid schemas always have one;
+    /// any further vector field is a column (see [`Self::column_fields`]).
     pub fn vector_field(&self) -> &FieldSchema {
         self.fields
             .iter()
@@ -481,11 +487,19 @@ impl CollectionSchema {
         self.vector_field().dim.unwrap_or(0) as usize
     }
 
-    /// Scalar fields (neither primary key nor vector), in schema order.
-    pub fn scalar_fields(&self) -> impl Iterator<Item = &FieldSchema> {
+    /// The fields stored as columns, in schema order: every field but the
+    /// primary key and the first vector field (scalars, and the vectors of
+    /// further vector fields as [`crate::ScalarValue::Vector`]).
+    pub fn column_fields(&self) -> impl Iterator<Item = &FieldSchema> {
+        let first = self.vector_field().name.as_str();
         self.fields
             .iter()
-            .filter(|f| !f.is_primary_key && !f.data_type.is_vector())
+            .filter(move |f| !f.is_primary_key && f.name != first)
+    }
+
+    /// Every vector field, the first one first.
+    pub fn vector_fields(&self) -> impl Iterator<Item = &FieldSchema> {
+        self.fields.iter().filter(|f| f.data_type.is_vector())
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldSchema> {

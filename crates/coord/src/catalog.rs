@@ -50,15 +50,32 @@ pub fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
         schema: meta.schema.clone(),
         shards: meta.shards,
         metric: meta.metric,
-        index: match meta.index.kind {
-            IndexKind::Hnsw { m, ef_construction } => quiver_api::IndexKind::Hnsw {
-                m: m as usize,
-                ef_construction: ef_construction as usize,
-            },
-            IndexKind::Flat => quiver_api::IndexKind::Flat,
-            IndexKind::None => quiver_api::IndexKind::None,
-        },
+        index: api_index_kind(meta.index.kind),
         index_version: meta.index_version,
+        field_indexes: meta
+            .field_indexes
+            .iter()
+            .map(|(field, f)| {
+                let kind = api_index_kind(f.index.kind);
+                let index = quiver_api::FieldIndex {
+                    kind,
+                    metric: f.metric,
+                    index_name: f.index.index_name.clone(),
+                };
+                (field.clone(), index)
+            })
+            .collect(),
+    }
+}
+
+fn api_index_kind(kind: IndexKind) -> quiver_api::IndexKind {
+    match kind {
+        IndexKind::Hnsw { m, ef_construction } => quiver_api::IndexKind::Hnsw {
+            m: m as usize,
+            ef_construction: ef_construction as usize,
+        },
+        IndexKind::Flat => quiver_api::IndexKind::Flat,
+        IndexKind::None => quiver_api::IndexKind::None,
     }
 }
 
@@ -262,7 +279,8 @@ impl CatalogClient for Catalog {
             field_name: field.clone(),
             index_name: field,
         };
-        let indexed = index.kind != IndexKind::None;
+        // Loaded at once only when its one vector field has its index.
+        let indexed = index.kind != IndexKind::None && req.schema.vector_fields().count() == 1;
         let meta = self
             .coord
             .create_collection_with(
@@ -285,9 +303,14 @@ impl CatalogClient for Catalog {
 
     async fn set_index(&self, name_or_alias: &str, index: quiver_api::IndexSpec) -> Result<()> {
         let meta = self.meta(name_or_alias)?;
+        let field_name = if index.field.is_empty() {
+            meta.index.field_name.clone()
+        } else {
+            index.field
+        };
         let spec = IndexSpec {
             kind: coord_index_kind(index.kind)?,
-            field_name: meta.index.field_name.clone(),
+            field_name,
             index_name: index.index_name,
         };
         self.coord
@@ -383,9 +406,9 @@ impl CatalogClient for Catalog {
         self.coord.alter(name_or_alias, target, set, delete).await
     }
 
-    async fn drop_index(&self, name_or_alias: &str) -> Result<()> {
+    async fn drop_index(&self, name_or_alias: &str, field: Option<&str>) -> Result<()> {
         let meta = self.meta(name_or_alias)?;
-        self.coord.drop_index(&meta.name).await
+        self.coord.drop_index(&meta.name, field).await
     }
 
     fn index_progress(&self, name_or_alias: &str) -> Option<quiver_api::IndexProgress> {

@@ -58,8 +58,11 @@ pub enum MetaCommand {
         metric: Option<Metric>,
     },
     /// By name or alias; refused while the collection is loaded.
+    /// `field`: a vector field other than the first (None: the first).
     DropIndex {
         collection: String,
+        #[serde(default)]
+        field: Option<String>,
     },
     /// By name or alias; loading needs an index. `replica_number`: how
     /// many querynodes serve each shard (None keeps the current value).

@@ -244,9 +244,11 @@ pub trait MetaOps: CoordApi {
         self.done(MetaCommand::Partition { collection, op }).await
     }
 
-    async fn drop_index(&self, collection: &str) -> Result<()> {
+    async fn drop_index(&self, collection: &str, field: Option<&str>) -> Result<()> {
         let collection = collection.into();
-        self.done(MetaCommand::DropIndex { collection }).await
+        let field = field.map(str::to_string);
+        self.done(MetaCommand::DropIndex { collection, field })
+            .await
     }
 
     /// Loads or releases a collection; `replica_number` (None keeps the

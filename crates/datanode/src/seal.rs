@@ -269,7 +269,7 @@ pub(crate) fn build_segment_data(
     }
     let vectors = Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
         .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new()));
-    let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
+    let scalar_names: Vec<String> = schema.column_fields().map(|f| f.name.clone()).collect();
     let mut data = SegmentData::empty(segment_id, schema, vectors, cut_ts, cut_seq);
     for (mi, l) in cut.iter().enumerate() {
         match &*l.mutation {

@@ -37,6 +37,7 @@ async fn open(
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {

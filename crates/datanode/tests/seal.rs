@@ -42,6 +42,7 @@ async fn segments_are_bounded_and_writers_wait_for_sealing() {
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {
@@ -112,6 +113,7 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     };
     let shard = ShardId {
         collection_id: 1,

@@ -63,9 +63,13 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
             Some(ScalarValue::Int(i)) => V::Int(*i),
             Some(ScalarValue::Float(x)) => V::Float(*x),
             Some(ScalarValue::Str(s)) => V::Str(s),
-            Some(ScalarValue::Null | ScalarValue::Json(_) | ScalarValue::Array(_)) | None => {
-                V::Null
-            }
+            Some(
+                ScalarValue::Null
+                | ScalarValue::Json(_)
+                | ScalarValue::Array(_)
+                | ScalarValue::Vector(_),
+            )
+            | None => V::Null,
         },
         Val::Json { name, slot, path } => {
             let Some(cell) = cx.json.get(*slot) else {
@@ -108,7 +112,7 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
 fn parse_json(v: Option<&ScalarValue>) -> Option<Json> {
     match v? {
         ScalarValue::Json(text) | ScalarValue::Str(text) => serde_json::from_str(text).ok(),
-        ScalarValue::Null => None,
+        ScalarValue::Null | ScalarValue::Vector(_) => None,
         ScalarValue::Bool(b) => Some(Json::Bool(*b)),
         ScalarValue::Int(i) => Some(Json::from(*i)),
         ScalarValue::Float(x) => Some(Json::from(*x)),

@@ -26,6 +26,27 @@ pub fn flat_search(
     with_space!(metric, S => flat_impl::<S>(vectors, dim, query, k, filter))
 }
 
+/// Exact top-k over rows given one by one as `(id, vector)` (vectors kept
+/// apart, such as a collection's further vector fields, which are columns).
+/// A row whose length is not the query's is skipped.
+pub fn flat_search_rows<'a>(
+    rows: impl Iterator<Item = (u32, &'a [f32])>,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+) -> Vec<Neighbor> {
+    if k == 0 || query.is_empty() {
+        return Vec::new();
+    }
+    with_space!(metric, S => {
+        let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k + 1);
+        for (id, row) in rows.filter(|(_, r)| r.len() == query.len()) {
+            offer(&mut heap, k, Cand { d: S::dist(query, row), id });
+        }
+        into_neighbors(heap, k, S::to_score)
+    })
+}
+
 pub(crate) fn flat_impl<S: Space>(
     vectors: &[f32],
     dim: usize,

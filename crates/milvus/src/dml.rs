@@ -63,6 +63,27 @@ pub(crate) fn decode_rows(
             .ok_or_else(|| Error::invalid(&fd.field_name, "no such field in the collection"))?;
         if f.is_primary_key {
             rows.pks = pk_values(f, fd)?;
+        } else if f.data_type.is_vector() && f.name != schema.vector_field().name {
+            // A further vector field: a column of vectors.
+            let (dim, data) = vector_values(f, fd)?;
+            let want = f.dim.unwrap_or(1) as usize;
+            if (dim != 0 && dim != want) || !data.len().is_multiple_of(want) {
+                return Err(Error::invalid(
+                    &f.name,
+                    format!(
+                        "the field's dim is {want} (got dim {dim}, {} values)",
+                        data.len()
+                    ),
+                ));
+            }
+            let dim = want;
+            rows.columns.push(Column {
+                name: f.name.clone(),
+                values: data
+                    .chunks(dim.max(1))
+                    .map(|v| ScalarValue::Vector(v.to_vec()))
+                    .collect(),
+            });
         } else if f.data_type.is_vector() {
             let (dim, data) = vector_values(f, fd)?;
             let dim = if dim != 0 { dim } else { rows.dim() };
@@ -132,7 +153,7 @@ pub(crate) fn decode_rows(
 /// gives none (the column left out, or null); a nullable field left out is
 /// null.
 fn fill_defaults(schema: &quiver_common::CollectionSchema, columns: &mut Vec<Column>, n: usize) {
-    for f in schema.scalar_fields().filter(|f| !is_hidden(&f.name)) {
+    for f in schema.column_fields().filter(|f| !is_hidden(&f.name)) {
         match (
             columns.iter_mut().find(|c| c.name == f.name),
             &f.default_value,

@@ -95,15 +95,18 @@ impl MilvusFront {
 
     async fn create_index_inner(&self, req: CreateIndexRequest) -> Result<()> {
         let info = self.proxy.describe(&req.collection_name)?;
-        let vector = &info.schema.vector_field().name;
-        if !req.field_name.is_empty() && req.field_name != *vector {
-            return match info.schema.field(&req.field_name) {
-                Some(_) => Ok(()),
-                None => Err(Error::invalid(
+        let field = if req.field_name.is_empty() {
+            info.schema.vector_field()
+        } else {
+            info.schema.field(&req.field_name).ok_or_else(|| {
+                Error::invalid(
                     "field_name",
                     format!("no field {:?} in the collection", req.field_name),
-                )),
-            };
+                )
+            })?
+        };
+        if !field.data_type.is_vector() {
+            return Ok(());
         }
         let metric = match param(&req.extra_params, "metric_type") {
             Some(m) if !m.is_empty() => Metric::parse(m)?,
@@ -122,16 +125,17 @@ impl MilvusFront {
                     kind: index,
                     metric,
                     index_name: req.index_name,
+                    field: field.name.clone(),
                 },
             )
             .await
     }
 
     pub(crate) async fn describe_index(&self, req: DescribeIndexRequest) -> DescribeIndexResponse {
-        match self.describe_index_inner(&req) {
-            Ok(d) => DescribeIndexResponse {
+        match self.describe_indexes(&req) {
+            Ok(index_descriptions) => DescribeIndexResponse {
                 status: Some(success()),
-                index_descriptions: vec![d],
+                index_descriptions,
             },
             Err(e) => DescribeIndexResponse {
                 status: Some(failure(&e)),
@@ -140,6 +144,33 @@ impl MilvusFront {
         }
     }
 
+    /// The indexes a DescribeIndex names: a further vector field's by its
+    /// field or index name; otherwise the first vector field's (any index
+    /// name answers with it: scalar indexes are not built), and every
+    /// vector index when the request names nothing.
+    fn describe_indexes(&self, req: &DescribeIndexRequest) -> Result<Vec<IndexDescription>> {
+        let info = self.proxy.describe(&req.collection_name)?;
+        let extra: Vec<IndexDescription> = (info.field_indexes.iter())
+            .map(|(field, index)| extra_description(&info, field, index))
+            .collect();
+        let named: Vec<IndexDescription> = (extra.iter())
+            .filter(|d| {
+                (!req.field_name.is_empty() && req.field_name == d.field_name)
+                    || (!req.index_name.is_empty() && req.index_name == d.index_name)
+            })
+            .cloned()
+            .collect();
+        if !named.is_empty() {
+            return Ok(named);
+        }
+        let everything = req.field_name.is_empty() && req.index_name.is_empty();
+        match self.describe_index_inner(req) {
+            Ok(first) if everything => Ok(std::iter::once(first).chain(extra).collect()),
+            Ok(first) => Ok(vec![first]),
+            Err(_) if everything && !extra.is_empty() => Ok(extra),
+            Err(e) => Err(e),
+        }
+    }
     fn describe_index_inner(&self, req: &DescribeIndexRequest) -> Result<IndexDescription> {
         let info = self.proxy.describe(&req.collection_name)?;
         let vector = info.schema.vector_field().name.clone();
@@ -167,25 +198,7 @@ impl MilvusFront {
         } else {
             progress.index_name.clone()
         };
-        // Milvus lists an index's parameters as flat pairs next to its type
-        // (pymilvus: `describe_index(..)["M"]`); `params` also carries them as
-        // JSON, the form they were created with (read by `quiver-client`).
-        let mut params = vec![kv("metric_type", info.metric.as_str())];
-        match info.index {
-            IndexKind::Flat | IndexKind::None => {
-                params.push(kv("index_type", "FLAT"));
-                params.push(kv("params", "{}"));
-            }
-            IndexKind::Hnsw { m, ef_construction } => {
-                params.push(kv("index_type", "HNSW"));
-                params.push(kv("M", m.to_string()));
-                params.push(kv("efConstruction", ef_construction.to_string()));
-                params.push(kv(
-                    "params",
-                    format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
-                ));
-            }
-        }
+        let mut params = index_params(info.metric, info.index);
         for (k, v) in &progress.properties {
             params.push(kv(k, v.clone()));
         }
@@ -224,11 +237,21 @@ impl MilvusFront {
         status_of(run.await)
     }
 
-    /// Drops the vector index of a released collection (a collection
-    /// without one: nothing to do, as Milvus answers).
+    /// Drops a vector index of a released collection, named by field or
+    /// index name (neither: the first vector field's); an index that does
+    /// not exist: nothing to do, as Milvus answers.
     pub(crate) async fn drop_index(&self, req: DropIndexRequest) -> Status {
         let run = async {
             let info = self.proxy.describe(&req.collection_name)?;
+            let extra = info.field_indexes.iter().find(|(field, index)| {
+                req.field_name == **field
+                    || (!req.index_name.is_empty() && req.index_name == index.index_name)
+            });
+            if let Some((field, _)) = extra {
+                return (self.catalog)
+                    .drop_index(&req.collection_name, Some(field))
+                    .await;
+            }
             let vector = &info.schema.vector_field().name;
             if !req.field_name.is_empty() && req.field_name != *vector {
                 return Ok(());
@@ -236,8 +259,53 @@ impl MilvusFront {
             if info.index == IndexKind::None {
                 return Ok(());
             }
-            self.catalog.drop_index(&req.collection_name).await
+            self.catalog.drop_index(&req.collection_name, None).await
         };
         status_of(run.await)
     }
+}
+
+/// DescribeIndex's answer for the index of a vector field other than the
+/// first: searched exactly, nothing to build, so always finished.
+fn extra_description(
+    info: &quiver_api::CollectionInfo,
+    field: &str,
+    index: &quiver_api::FieldIndex,
+) -> IndexDescription {
+    let index_name = if index.index_name.is_empty() {
+        field.to_string()
+    } else {
+        index.index_name.clone()
+    };
+    IndexDescription {
+        index_name,
+        index_id: info.id as i64,
+        params: index_params(index.metric, index.kind),
+        field_name: field.to_string(),
+        state: IndexState::Finished as i32,
+        ..Default::default()
+    }
+}
+
+/// An index's parameters as Milvus lists them: flat pairs next to its type
+/// (pymilvus: `describe_index(..)["M"]`), and `params` carrying them as
+/// JSON, the form they were created with (read by `quiver-client`).
+fn index_params(metric: Metric, kind: IndexKind) -> Vec<KeyValuePair> {
+    let mut params = vec![kv("metric_type", metric.as_str())];
+    match kind {
+        IndexKind::Flat | IndexKind::None => {
+            params.push(kv("index_type", "FLAT"));
+            params.push(kv("params", "{}"));
+        }
+        IndexKind::Hnsw { m, ef_construction } => {
+            params.push(kv("index_type", "HNSW"));
+            params.push(kv("M", m.to_string()));
+            params.push(kv("efConstruction", ef_construction.to_string()));
+            params.push(kv(
+                "params",
+                format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
+            ));
+        }
+    }
+    params
 }

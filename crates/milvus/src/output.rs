@@ -28,6 +28,9 @@ impl Outputs {
             names: Vec::new(),
         };
         let dynamic = schema.field(DYNAMIC_COLUMN).cloned();
+        // The first vector field travels as each hit's vector; further
+        // vector fields are columns.
+        let first_vector = schema.vector_field().name.clone();
         let add_column = |out: &mut Outputs, f: &FieldSchema| {
             if !out.columns.iter().any(|c| c.name == f.name) {
                 out.columns.push(f.clone());
@@ -43,7 +46,7 @@ impl Outputs {
                 for f in user_fields(schema) {
                     if f.is_primary_key {
                         out.with_pk = true;
-                    } else if f.data_type.is_vector() {
+                    } else if f.name == first_vector {
                         out.with_vectors = true;
                     } else {
                         add_column(&mut out, f);
@@ -58,7 +61,7 @@ impl Outputs {
             }
             match schema.field(name).filter(|f| !is_hidden(&f.name)) {
                 Some(f) if f.is_primary_key => out.with_pk = true,
-                Some(f) if f.data_type.is_vector() => out.with_vectors = true,
+                Some(f) if f.name == first_vector => out.with_vectors = true,
                 Some(f) => add_column(&mut out, f),
                 None => match &dynamic {
                     Some(d) => add_column(&mut out, d),
@@ -88,6 +91,18 @@ impl Outputs {
             out.push(encode_pks(info.schema.primary_field(), &pks));
         }
         for (i, f) in self.columns.iter().enumerate() {
+            if f.data_type.is_vector() {
+                let dim = f.dim.unwrap_or(0) as usize;
+                let mut data = Vec::with_capacity(hits.len() * dim);
+                for h in hits {
+                    match h.fields.get(i) {
+                        Some(ScalarValue::Vector(v)) if v.len() == dim => data.extend_from_slice(v),
+                        _ => data.extend(std::iter::repeat_n(0.0, dim)),
+                    }
+                }
+                out.push(encode_vectors(f, dim, data));
+                continue;
+            }
             let values: Vec<&ScalarValue> = hits
                 .iter()
                 .map(|h| h.fields.get(i).unwrap_or(&ScalarValue::Null))

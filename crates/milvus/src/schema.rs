@@ -192,7 +192,12 @@ fn default_to(v: &ScalarValue) -> Option<pb::ValueField> {
         ScalarValue::Int(i) => Data::LongData(*i),
         ScalarValue::Float(f) => Data::DoubleData(*f),
         ScalarValue::Str(s) => Data::StringData(s.clone()),
-        ScalarValue::Null | ScalarValue::Json(_) | ScalarValue::Array(_) => return None,
+        ScalarValue::Null
+        | ScalarValue::Json(_)
+        | ScalarValue::Array(_)
+        | ScalarValue::Vector(_) => {
+            return None;
+        }
     };
     Some(pb::ValueField { data: Some(data) })
 }
@@ -345,8 +350,12 @@ mod tests {
         let mut p = proto("4");
         p.fields
             .push(field("b", pb::DataType::BinaryVector, &[("dim", "8")]));
-        let e = schema_from_proto("c", &p).expect_err("two vector fields");
-        assert!(e.to_string().contains("exactly one vector field"), "{e}");
+        let two = schema_from_proto("c", &p).expect("two vector fields");
+        assert_eq!(two.vector_field().name, "v");
+        p.fields
+            .push(field("b2", pb::DataType::BinaryVector, &[("dim", "12")]));
+        let e = schema_from_proto("c", &p).expect_err("bits not in bytes");
+        assert!(e.to_string().contains("b2.dim"), "{e}");
         let e = schema_from_proto("other", &proto("4")).expect_err("name");
         assert!(e.to_string().contains("schema.name"), "{e}");
     }

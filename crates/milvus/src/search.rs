@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prost::Message;
 use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
-use quiver_common::ElementType;
+use quiver_common::{ElementType, FieldSchema};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
@@ -119,10 +119,11 @@ fn int_param(params: &[KeyValuePair], key: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
-/// The query vectors of a placeholder group, `nq * dim` floats.
-pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result<Vec<f32>> {
-    let vf = &info.schema.vector_field().name;
-    let dim = info.schema.dim();
+/// The query vectors of a placeholder group for vector field `field`,
+/// `nq * dim` floats.
+pub(crate) fn decode_placeholders(bytes: &[u8], field: &FieldSchema) -> Result<Vec<f32>> {
+    let vf = &field.name;
+    let dim = field.dim.unwrap_or(0) as usize;
     let group = PlaceholderGroup::decode(bytes)
         .map_err(|e| Error::invalid("placeholder_group", format!("cannot be decoded: {e}")))?;
     let [ph] = group.placeholders.as_slice() else {
@@ -134,7 +135,7 @@ pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result
             ),
         ));
     };
-    let declared = info.schema.declared_element_type();
+    let declared = field.data_type.element_type().unwrap_or(ElementType::F32);
     let element = match PlaceholderType::try_from(ph.r#type) {
         Ok(PlaceholderType::FloatVector) if declared != ElementType::Binary => ElementType::F32,
         Ok(PlaceholderType::Float16Vector) if declared == ElementType::F16 => ElementType::F16,
@@ -152,8 +153,7 @@ pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result
                 vf,
                 format!(
                     "query vectors must be {:?} for this field (placeholder type {})",
-                    info.schema.vector_field().data_type,
-                    ph.r#type
+                    field.data_type, ph.r#type
                 ),
             ));
         }
@@ -183,6 +183,8 @@ pub(crate) fn decode_placeholders(bytes: &[u8], info: &CollectionInfo) -> Result
 }
 
 struct Params {
+    /// The vector field searched.
+    field: FieldSchema,
     limit: usize,
     offset: usize,
     ef: Option<usize>,
@@ -284,22 +286,45 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             ),
         ));
     }
+    // The field searched: `anns_field`, which may be left out only when
+    // there is one vector field (as Milvus).
+    let schema = &info.schema;
+    let field = match param(p, "anns_field").filter(|a| !a.is_empty()) {
+        Some(a) => schema
+            .field(a)
+            .filter(|f| f.data_type.is_vector())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "anns_field",
+                    format!("no vector field {a:?} in collection {:?}", schema.name),
+                )
+            })?,
+        None if schema.vector_fields().count() > 1 => {
+            return Err(Error::invalid(
+                "anns_field",
+                format!(
+                    "the collection has several vector fields ({}): name the one to search",
+                    schema
+                        .vector_fields()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        None => schema.vector_field(),
+    };
+    let metric = info.metric_of(Some(&field.name))?;
     if let Some(m) = param(p, "metric_type").filter(|m| !m.is_empty())
-        && Metric::parse(m)? != info.metric
+        && Metric::parse(m)? != metric
     {
         return Err(Error::invalid(
             "metric_type",
             format!(
-                "the collection is indexed with {} (got {m})",
-                info.metric.as_str()
+                "field {:?} is indexed with {} (got {m})",
+                field.name,
+                metric.as_str()
             ),
-        ));
-    }
-    let vf = &info.schema.vector_field().name;
-    if let Some(a) = param(p, "anns_field").filter(|a| !a.is_empty() && a != vf) {
-        return Err(Error::invalid(
-            "anns_field",
-            format!("the vector field is {vf:?} (got {a:?})"),
         ));
     }
     if param(p, "group_by_field").is_some_and(|g| !g.is_empty()) {
@@ -313,7 +338,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
         _ => serde_json::Value::Null,
     };
-    let range = Range::parse(&json, info.metric)?;
+    let range = Range::parse(&json, metric)?;
     let ef = match json.get("ef") {
         None => None,
         Some(v) => Some(v.as_u64().filter(|e| *e >= 1).ok_or_else(|| {
@@ -328,6 +353,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
         ));
     }
     Ok(Params {
+        field: field.clone(),
         limit: limit as usize,
         offset: offset as usize,
         ef,
@@ -363,8 +389,8 @@ impl MilvusFront {
         }
         let expr = self.read_expr(&info, &req.dsl, &req.partition_names, "partition_names")?;
         let p = search_params(req, &info, self.proxy.limits().max_topk)?;
-        let mut queries = decode_placeholders(&req.placeholder_group, &info)?;
-        let nq = queries.len() / info.schema.dim().max(1);
+        let mut queries = decode_placeholders(&req.placeholder_group, &p.field)?;
+        let nq = queries.len() / (p.field.dim.unwrap_or(1) as usize).max(1);
         let outputs = Outputs::resolve(&info, &req.output_fields)?;
         let filter = filter::compile(
             &self.proxy,
@@ -414,6 +440,7 @@ impl MilvusFront {
                     consistency,
                     output_fields: outputs.engine_names(),
                     with_vectors: outputs.with_vectors,
+                    anns_field: Some(p.field.name.clone()),
                 })
                 .await?;
             let mut hits = served.hits;

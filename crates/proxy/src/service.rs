@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use quiver_api::{
-    AliasMeta, CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient,
+    AliasMeta, AnnsField, CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient,
     RowPredicate, ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
 };
 use quiver_common::{
@@ -92,6 +92,8 @@ pub struct SearchRequest {
     pub consistency: Consistency,
     pub output_fields: Vec<String>,
     pub with_vectors: bool,
+    /// The vector field to search (None: the first).
+    pub anns_field: Option<String>,
 }
 
 /// The outcome of an insert, upsert or delete.
@@ -494,7 +496,23 @@ impl Proxy {
         queries: Arc<Vec<f32>>,
     ) -> Result<Vec<Vec<ShardHit>>> {
         self.check_loaded(info)?;
-        let dim = info.schema.dim();
+        // The field searched: the first vector field, or another one named
+        // (its vectors are a column, searched with its own index's metric).
+        let first = &info.schema.vector_field().name;
+        let anns = match req.anns_field.as_deref().filter(|f| *f != first) {
+            None => None,
+            Some(name) => Some(AnnsField {
+                name: name.to_string(),
+                metric: info.metric_of(Some(name))?,
+            }),
+        };
+        let (field_name, metric) = match &anns {
+            Some(a) => (a.name.as_str(), a.metric),
+            None => (first.as_str(), info.metric),
+        };
+        let dim = (info.schema.field(field_name))
+            .and_then(|f| f.dim)
+            .unwrap_or(0) as usize;
         if req.k == 0 || req.k > self.limits.max_topk {
             return Err(Error::invalid(
                 "limit",
@@ -504,16 +522,16 @@ impl Proxy {
                 ),
             ));
         }
-        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
+        if queries.is_empty() || !queries.len().is_multiple_of(dim.max(1)) {
             return Err(Error::invalid(
-                &info.schema.vector_field().name,
+                field_name,
                 format!(
                     "query vectors must have dim {dim} (got {} floats)",
                     queries.len()
                 ),
             ));
         }
-        let nq = queries.len() / dim;
+        let nq = queries.len() / dim.max(1);
         if nq > self.limits.max_nq {
             return Err(Error::invalid(
                 "nq",
@@ -524,7 +542,7 @@ impl Proxy {
         let _admitted = self.admission.search(nq.saturating_mul(req.k))?;
         if let Some(pos) = queries.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
-                &info.schema.vector_field().name,
+                field_name,
                 format!(
                     "query values must be finite (query {} has {})",
                     pos / dim,
@@ -545,6 +563,7 @@ impl Proxy {
             let queries = queries.clone();
             let filter = req.filter.clone();
             let output_fields = req.output_fields.clone();
+            let anns = anns.clone();
             let read = move |guarantee_ts| {
                 self.query.search(ShardSearch {
                     shard,
@@ -555,6 +574,7 @@ impl Proxy {
                     filter: filter.clone(),
                     output_fields: output_fields.clone(),
                     with_vectors: req.with_vectors,
+                    anns: anns.clone(),
                 })
             };
             self.read_shard(shard, req.consistency, read)
@@ -577,7 +597,7 @@ impl Proxy {
                             .collect()
                     })
                     .collect();
-                merge_topk(lists, req.k, info.metric)
+                merge_topk(lists, req.k, metric)
                     .into_iter()
                     .map(|(h, _)| h)
                     .collect()

@@ -47,6 +47,7 @@ fn info() -> CollectionInfo {
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     }
 }
 
@@ -75,6 +76,7 @@ fn search(shard: ShardId, q: Vec<f32>, k: usize, guarantee_ts: Timestamp) -> Sha
         filter: None,
         output_fields: vec!["age".into()],
         with_vectors: false,
+        anns: None,
     }
 }
 
@@ -656,6 +658,7 @@ async fn the_proxy_serves_through_a_querynode_stop_and_a_datanode_restart() {
                     consistency: quiver_proxy::Consistency::Strong,
                     output_fields: vec![],
                     with_vectors: false,
+                    anns_field: None,
                 };
                 match proxy.search(req).await {
                     Ok(hits) if hits[0].first().map(pk_of) == Some(pk) => {

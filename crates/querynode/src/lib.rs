@@ -7,6 +7,7 @@
 //! for searches that hold the view on a blocking thread too, never blocking
 //! the network (node.rs, replica.rs).
 
+mod anns;
 mod config;
 mod growing;
 mod node;

@@ -178,7 +178,18 @@ impl QueryNode {
 impl QueryClient for QueryNode {
     async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
-        let dim = r.info.schema.dim();
+        let dim = match &req.anns {
+            None => r.info.schema.dim(),
+            Some(a) => match r.info.schema.field(&a.name) {
+                Some(f) if f.data_type.is_vector() => f.dim.unwrap_or(0) as usize,
+                _ => {
+                    return Err(Error::invalid(
+                        "anns_field",
+                        format!("no vector field {:?} in the collection", a.name),
+                    ));
+                }
+            },
+        };
         if dim == 0 || !req.queries.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 "data",
@@ -191,9 +202,13 @@ impl QueryClient for QueryNode {
                 fields: &req.output_fields,
                 with_vectors: req.with_vectors,
             };
+            let filter = req.filter.as_deref();
             req.queries
                 .chunks_exact(dim)
-                .map(|q| view.search_one(pool, q, req.k, req.ef, req.filter.as_deref(), &proj))
+                .map(|q| match &req.anns {
+                    None => view.search_one(pool, q, req.k, req.ef, filter, &proj),
+                    Some(a) => view.search_column(pool, &a.name, a.metric, q, req.k, filter, &proj),
+                })
                 .collect()
         })
         .await

@@ -48,9 +48,9 @@ impl RowAccess for GrowingRow<'_> {
     }
 }
 
-struct SealedFilter<'a> {
-    seg: &'a SealedSeg,
-    predicate: Option<&'a dyn RowPredicate>,
+pub(crate) struct SealedFilter<'a> {
+    pub seg: &'a SealedSeg,
+    pub predicate: Option<&'a dyn RowPredicate>,
 }
 
 impl RowFilter for SealedFilter<'_> {
@@ -69,9 +69,9 @@ impl RowFilter for SealedFilter<'_> {
     }
 }
 
-struct GrowingFilter<'a> {
-    view: &'a ShardView,
-    predicate: Option<&'a dyn RowPredicate>,
+pub(crate) struct GrowingFilter<'a> {
+    pub view: &'a ShardView,
+    pub predicate: Option<&'a dyn RowPredicate>,
 }
 
 impl RowFilter for GrowingFilter<'_> {
@@ -315,7 +315,7 @@ impl ShardView {
         }
     }
 
-    fn materialize(&self, loc: Loc, score: f32, proj: &Projection<'_>) -> ShardHit {
+    pub(crate) fn materialize(&self, loc: Loc, score: f32, proj: &Projection<'_>) -> ShardHit {
         match loc {
             Loc::Sealed { seg, row } => {
                 let s = &self.sealed[seg as usize];

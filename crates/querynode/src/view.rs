@@ -65,7 +65,7 @@ impl ShardView {
     pub fn new(info: CollectionInfo) -> Self {
         let scalar_names: Vec<String> = info
             .schema
-            .scalar_fields()
+            .column_fields()
             .map(|f| f.name.clone())
             .collect();
         let growing = Growing::new(
@@ -305,6 +305,7 @@ mod tests {
             metric: Metric::L2,
             index: IndexKind::Flat,
             index_version: 0,
+            field_indexes: Default::default(),
         }
     }
 

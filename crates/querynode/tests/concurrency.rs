@@ -61,6 +61,7 @@ fn search(shard: ShardId, guarantee_ts: Timestamp) -> ShardSearch {
         filter: None,
         output_fields: vec![],
         with_vectors: false,
+        anns: None,
     }
 }
 
@@ -75,6 +76,7 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     };
     let shard = ShardId {
         collection_id: 1,

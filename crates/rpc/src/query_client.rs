@@ -57,6 +57,14 @@ impl QueryClient for RemoteQuery {
             filter: encode_filter(req.filter.as_ref())?,
             output_fields: req.output_fields,
             with_vectors: req.with_vectors,
+            anns_field: req
+                .anns
+                .as_ref()
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
+            metric: (req.anns.as_ref())
+                .map(|a| a.metric.as_str().to_string())
+                .unwrap_or_default(),
         };
         let c = &self.conn;
         let r = c

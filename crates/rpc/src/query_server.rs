@@ -42,6 +42,13 @@ impl QueryServiceImpl {
             filter: decode_filter(r.filter.as_deref())?,
             output_fields: r.output_fields,
             with_vectors: r.with_vectors,
+            anns: match r.anns_field.is_empty() {
+                true => None,
+                false => Some(quiver_api::AnnsField {
+                    name: r.anns_field,
+                    metric: quiver_common::Metric::parse(&r.metric)?,
+                }),
+            },
         };
         let hits = self.query.search(req).await?;
         Ok(SearchReply {

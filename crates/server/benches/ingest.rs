@@ -94,6 +94,7 @@ fn bench(c: &mut Criterion) {
                         consistency: Consistency::Session(w.ts),
                         output_fields: vec![],
                         with_vectors: false,
+                        anns_field: None,
                     })
                     .await
                     .expect("search");

@@ -88,6 +88,7 @@ pub fn search_request(query: Vec<f32>, consistency: Consistency) -> SearchReques
         consistency,
         output_fields: vec![],
         with_vectors: false,
+        anns_field: None,
     }
 }
 

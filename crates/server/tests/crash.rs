@@ -117,6 +117,7 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
                         consistency: Consistency::Strong,
                         output_fields: vec![],
                         with_vectors: false,
+                        anns_field: None,
                     })
                     .await
                     .expect("search");

@@ -67,6 +67,7 @@ fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
         consistency: c,
         output_fields: vec![],
         with_vectors: true,
+        anns_field: None,
     }
 }
 

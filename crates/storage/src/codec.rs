@@ -91,6 +91,13 @@ pub(crate) fn put_scalar(b: &mut Vec<u8>, v: &ScalarValue) {
                 put_scalar(b, item);
             }
         }
+        ScalarValue::Vector(v) => {
+            put_u8(b, 7);
+            put_len(b, v.len());
+            for x in v {
+                b.extend_from_slice(&x.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -245,6 +252,13 @@ impl<'a> Reader<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 ScalarValue::Array(items)
             }
+            7 if !in_array => {
+                let n = self.len(4)?;
+                let v = (0..n)
+                    .map(|_| self.u32().map(f32::from_bits))
+                    .collect::<Result<Vec<_>>>()?;
+                ScalarValue::Vector(v)
+            }
             t => return Err(self.err(format!("bad scalar tag {t}"))),
         })
     }
@@ -323,10 +337,19 @@ mod tests {
             rows: RowBatch {
                 pks: vec![PrimaryKey::Int(-1), PrimaryKey::Str("héllo".into())],
                 vectors: Vectors::f32(2, vec![1.0, -2.5, f32::MIN_POSITIVE, 3.25]),
-                columns: vec![Column {
-                    name: "c".into(),
-                    values: vec![ScalarValue::Json("{}".into()), ScalarValue::Float(0.5)],
-                }],
+                columns: vec![
+                    Column {
+                        name: "c".into(),
+                        values: vec![ScalarValue::Json("{}".into()), ScalarValue::Float(0.5)],
+                    },
+                    Column {
+                        name: "image".into(),
+                        values: vec![
+                            ScalarValue::Vector(vec![0.5, -1.0, f32::MAX]),
+                            ScalarValue::Vector(vec![]),
+                        ],
+                    },
+                ],
             },
         };
         let d = Mutation::Delete {

@@ -4,7 +4,7 @@ use quiver_common::{CollectionSchema, MMAP_PROPERTY, Metric, Timestamp, validate
 
 use crate::command::MetaResponse;
 use crate::error::RuleError;
-use crate::state::{CollectionMeta, IndexKind, IndexSpec, MetaState};
+use crate::state::{CollectionMeta, FieldIndexMeta, IndexKind, IndexSpec, MetaState};
 
 /// Milvus's limits on the number of shards of a collection.
 const MAX_SHARDS: u32 = 64;
@@ -39,7 +39,7 @@ pub(super) fn create(
     let index = match index {
         Some(spec) => {
             if spec.kind != IndexKind::None {
-                check_metric(schema, metric)?;
+                check_metric(schema, &schema.vector_field().name, metric)?;
             }
             checked_index(schema, spec)?
         }
@@ -47,7 +47,8 @@ pub(super) fn create(
     };
     // Without an index there is nothing to load: reads answer "not loaded"
     // (Milvus's NotLoad) until CreateIndex and LoadCollection.
-    let released = index.kind == IndexKind::None;
+    // Not loaded until every vector field has an index.
+    let released = index.kind == IndexKind::None || schema.vector_fields().count() > 1;
     let id = state.next_id;
     state.next_id += 1;
     state.names.insert(name.clone(), id);
@@ -69,6 +70,7 @@ pub(super) fn create(
             partitions: Vec::new(),
             partitions_dropped: 0,
             index_properties: Default::default(),
+            field_indexes: Default::default(),
         },
     );
     Ok(MetaResponse::CollectionCreated { id })
@@ -169,8 +171,11 @@ pub(super) fn set_index(
     }
     let meta = lookup_mut(state, collection)?;
     let spec = checked_index(&meta.schema, spec)?;
+    if spec.field_name != meta.schema.vector_field().name {
+        return set_field_index(meta, spec, metric, ts);
+    }
     let metric = metric.unwrap_or(meta.metric);
-    check_metric(&meta.schema, metric)?;
+    check_metric(&meta.schema, &spec.field_name, metric)?;
     if meta.index.kind != IndexKind::None {
         if meta.index == spec && meta.metric == metric {
             return Ok(MetaResponse::Done);
@@ -187,10 +192,50 @@ pub(super) fn set_index(
     Ok(MetaResponse::Done)
 }
 
+/// The index of a vector field other than the first (one per field, as
+/// Milvus: the same again changes nothing, another one is refused).
+fn set_field_index(
+    meta: &mut CollectionMeta,
+    spec: IndexSpec,
+    metric: Option<Metric>,
+    ts: Timestamp,
+) -> Result<MetaResponse, RuleError> {
+    let Some(metric) = metric else {
+        return Err(RuleError::invalid(
+            "metric_type",
+            format!("an index on field {:?} needs a metric", spec.field_name),
+        ));
+    };
+    check_metric(&meta.schema, &spec.field_name, metric)?;
+    let new = FieldIndexMeta {
+        index: spec,
+        metric,
+    };
+    if let Some(old) = meta.field_indexes.get(&new.index.field_name) {
+        if *old == new {
+            return Ok(MetaResponse::Done);
+        }
+        return Err(RuleError::StateConflict(format!(
+            "CreateIndex failed: at most one distinct index is allowed per field: index {:?} on field {:?} of collection {:?} exists with other parameters; release the collection and drop the index first",
+            old.index.index_name, old.index.field_name, meta.name
+        )));
+    }
+    meta.field_indexes.insert(new.index.field_name.clone(), new);
+    meta.updated_ts = ts;
+    Ok(MetaResponse::Done)
+}
+
 /// Bits are compared by HAMMING / JACCARD, numbers by L2 / IP / COSINE
 /// (Milvus's message).
-pub(super) fn check_metric(schema: &CollectionSchema, metric: Metric) -> Result<(), RuleError> {
-    let element = schema.declared_element_type();
+pub(super) fn check_metric(
+    schema: &CollectionSchema,
+    field: &str,
+    metric: Metric,
+) -> Result<(), RuleError> {
+    let element = schema
+        .field(field)
+        .and_then(|f| f.data_type.element_type())
+        .unwrap_or(quiver_common::ElementType::F32);
     if metric.fits(element) {
         return Ok(());
     }
@@ -211,6 +256,7 @@ pub(super) fn check_metric(schema: &CollectionSchema, metric: Metric) -> Result<
 pub(super) fn drop_index(
     state: &mut MetaState,
     collection: &str,
+    field: Option<&str>,
     ts: Timestamp,
 ) -> Result<MetaResponse, RuleError> {
     let meta = lookup_mut(state, collection)?;
@@ -219,6 +265,11 @@ pub(super) fn drop_index(
             "index cannot be dropped, collection is loaded, please release it first: collection={}",
             meta.name
         )));
+    }
+    if let Some(f) = field.filter(|f| *f != meta.index.field_name) {
+        meta.field_indexes.remove(f);
+        meta.updated_ts = ts;
+        return Ok(MetaResponse::Done);
     }
     meta.index = IndexSpec::none(&meta.index.field_name);
     meta.index_properties.clear();
@@ -240,10 +291,19 @@ pub(super) fn set_loaded(
         ));
     }
     let meta = lookup_mut(state, collection)?;
-    if loaded && meta.index.kind == IndexKind::None {
+    let unindexed = (meta.schema.vector_fields())
+        .map(|f| f.name.as_str())
+        .find(|f| {
+            if *f == meta.index.field_name {
+                meta.index.kind == IndexKind::None
+            } else {
+                !meta.field_indexes.contains_key(*f)
+            }
+        });
+    if let Some(field) = unindexed.filter(|_| loaded) {
         return Err(RuleError::StateConflict(format!(
-            "there is no vector index on field: [{}], please create index firstly: collection={}: index not found",
-            meta.index.field_name, meta.name
+            "there is no vector index on field: [{field}], please create index firstly: collection={}: index not found",
+            meta.name
         )));
     }
     meta.loaded = loaded;

@@ -10,6 +10,8 @@ mod collection;
 mod compaction;
 mod coords;
 mod database;
+#[cfg(test)]
+mod index_tests;
 mod node;
 mod partition;
 pub(crate) mod placement;
@@ -70,7 +72,9 @@ pub(crate) fn apply(
             index,
             metric,
         } => collection::set_index(state, collection, index, *metric, log_ts),
-        MetaCommand::DropIndex { collection } => collection::drop_index(state, collection, log_ts),
+        MetaCommand::DropIndex { collection, field } => {
+            collection::drop_index(state, collection, field.as_deref(), log_ts)
+        }
         MetaCommand::SetLoaded {
             collection,
             loaded,

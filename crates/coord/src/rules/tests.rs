@@ -17,7 +17,7 @@ fn create(name: &str, shards: u32) -> MetaCommand {
     }
 }
 
-fn hnsw() -> IndexSpec {
+pub(super) fn hnsw() -> IndexSpec {
     IndexSpec {
         kind: IndexKind::Hnsw {
             m: 16,
@@ -28,7 +28,7 @@ fn hnsw() -> IndexSpec {
     }
 }
 
-fn ok(state: &mut MetaState, cmd: MetaCommand) -> MetaResponse {
+pub(super) fn ok(state: &mut MetaState, cmd: MetaCommand) -> MetaResponse {
     let before = state.version;
     let resp = apply(state, &cmd, 7).expect("command should succeed");
     assert_eq!(state.version, before + 1, "version bumps on success");
@@ -36,7 +36,7 @@ fn ok(state: &mut MetaState, cmd: MetaCommand) -> MetaResponse {
 }
 
 /// Applies a command that must fail, checks the state did not change, returns the error.
-fn rejected(state: &mut MetaState, cmd: MetaCommand) -> RuleError {
+pub(super) fn rejected(state: &mut MetaState, cmd: MetaCommand) -> RuleError {
     let before = state.clone();
     let err = apply(state, &cmd, 7).expect_err("command should be rejected");
     assert_eq!(
@@ -382,6 +382,7 @@ fn index_rules() {
         &mut s,
         MetaCommand::DropIndex {
             collection: "a".into(),
+            field: None,
         },
     );
     // Dropped, any index with any metric can be set: a new version.
@@ -400,6 +401,7 @@ fn index_rules() {
         &mut s,
         MetaCommand::DropIndex {
             collection: "zz".into(),
+            field: None,
         },
     );
     assert!(matches!(e, RuleError::CollectionNotFound(_)));
@@ -432,6 +434,7 @@ fn load_needs_an_index_and_blocks_drop_index() {
         &mut s,
         MetaCommand::DropIndex {
             collection: "a".into(),
+            field: None,
         },
     );
     assert!(e.to_string().contains("release it"), "{e}");
@@ -440,6 +443,7 @@ fn load_needs_an_index_and_blocks_drop_index() {
         &mut s,
         MetaCommand::DropIndex {
             collection: "a".into(),
+            field: None,
         },
     );
     let e = rejected(

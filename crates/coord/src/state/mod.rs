@@ -87,6 +87,18 @@ pub struct CollectionMeta {
     /// Properties of the vector index (AlterIndex: `mmap.enabled`).
     #[serde(default)]
     pub index_properties: std::collections::BTreeMap<String, String>,
+    /// The indexes of vector fields other than the first, by field name
+    /// (`index` is the first's); loading needs one on every vector field.
+    #[serde(default)]
+    pub field_indexes: std::collections::BTreeMap<String, FieldIndexMeta>,
+}
+
+/// The index of a vector field other than the first: searched exactly per
+/// segment with its metric (no graph is built for it yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldIndexMeta {
+    pub index: IndexSpec,
+    pub metric: Metric,
 }
 
 /// A database other than the default one (which always exists and is not

@@ -512,7 +512,7 @@ fn merge(
 ) -> SegmentData {
     let schema = &ctx.info.schema;
     let leaving: Vec<SegmentId> = inputs.iter().map(|s| s.id).collect();
-    let scalar_names: Vec<String> = schema.scalar_fields().map(|f| f.name.clone()).collect();
+    let scalar_names: Vec<String> = schema.column_fields().map(|f| f.name.clone()).collect();
     let vectors = Vectors::with_capacity(schema.element_type(), schema.dim(), 0)
         .unwrap_or_else(|| Vectors::f32(schema.dim(), Vec::new()));
     let mut data = SegmentData::empty(

@@ -100,6 +100,7 @@ pub fn info() -> CollectionInfo {
         metric: Metric::L2,
         index: IndexKind::Flat,
         index_version: 0,
+        field_indexes: Default::default(),
     }
 }
 
@@ -134,6 +135,7 @@ pub fn search(
         filter,
         output_fields: vec!["age".into()],
         with_vectors: true,
+        anns: None,
     }
 }
 

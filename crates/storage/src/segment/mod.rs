@@ -42,7 +42,7 @@ impl SegmentData {
             timestamps: Vec::new(),
             vectors,
             columns: schema
-                .scalar_fields()
+                .column_fields()
                 .map(|f| Column {
                     name: f.name.clone(),
                     values: Vec::new(),

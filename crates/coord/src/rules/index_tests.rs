@@ -1,0 +1,132 @@
+//! The indexes of a collection with several vector fields: one per field,
+//! each with its own metric, and loading only once every field has one.
+
+use quiver_common::{CollectionSchema, DataType, FieldSchema, Metric};
+
+use super::tests::{hnsw, ok, rejected};
+use crate::command::MetaCommand;
+use crate::error::RuleError;
+use crate::state::{IndexKind, IndexSpec, MetaState};
+
+fn two_vectors() -> MetaState {
+    let mut schema = CollectionSchema::simple("a", 4);
+    schema
+        .fields
+        .push(FieldSchema::new("image", DataType::FloatVector).with_dim(3));
+    schema
+        .fields
+        .push(FieldSchema::new("bits", DataType::BinaryVector).with_dim(16));
+    let mut s = MetaState::default();
+    ok(
+        &mut s,
+        MetaCommand::CreateCollection {
+            schema,
+            shards: 1,
+            metric: Metric::L2,
+            index: None,
+            partitions: None,
+        },
+    );
+    s
+}
+
+fn flat(field: &str) -> IndexSpec {
+    IndexSpec {
+        kind: IndexKind::Flat,
+        field_name: field.into(),
+        index_name: String::new(),
+    }
+}
+
+fn set(field: &str, metric: Metric) -> MetaCommand {
+    MetaCommand::SetIndex {
+        collection: "a".into(),
+        index: flat(field),
+        metric: Some(metric),
+    }
+}
+
+fn load(loaded: bool) -> MetaCommand {
+    MetaCommand::SetLoaded {
+        collection: "a".into(),
+        loaded,
+        replica_number: None,
+    }
+}
+
+#[test]
+fn every_vector_field_needs_its_index_before_load() {
+    let mut s = two_vectors();
+    ok(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: hnsw(),
+            metric: Some(Metric::L2),
+        },
+    );
+    let e = rejected(&mut s, load(true));
+    assert!(e.to_string().contains("[image]"), "{e}");
+    ok(&mut s, set("image", Metric::Ip));
+    // Bits are compared by HAMMING / JACCARD only.
+    let e = rejected(&mut s, set("bits", Metric::L2));
+    assert!(e.to_string().contains("binary vector"), "{e}");
+    ok(&mut s, set("bits", Metric::Hamming));
+    ok(&mut s, load(true));
+    let meta = s.collection("a").expect("a");
+    assert!(meta.loaded);
+    assert_eq!(meta.metric, Metric::L2);
+    assert_eq!(meta.field_indexes["image"].metric, Metric::Ip);
+    assert_eq!(meta.field_indexes["bits"].metric, Metric::Hamming);
+    // The first field's index version is untouched by the others.
+    assert_eq!(meta.index_version, 1);
+}
+
+#[test]
+fn one_index_per_field_and_drop_needs_a_release() {
+    let mut s = two_vectors();
+    ok(&mut s, set("image", Metric::Ip));
+    // The same again changes nothing; another one is refused.
+    let before = s.clone();
+    ok(&mut s, set("image", Metric::Ip));
+    assert_eq!(
+        s.collection("a").map(|c| &c.field_indexes),
+        before.collection("a").map(|c| &c.field_indexes)
+    );
+    let e = rejected(&mut s, set("image", Metric::Cosine));
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e}");
+    // A field index needs a metric; a scalar or unknown field none at all.
+    let e = rejected(
+        &mut s,
+        MetaCommand::SetIndex {
+            collection: "a".into(),
+            index: flat("bits"),
+            metric: None,
+        },
+    );
+    assert!(e.to_string().contains("metric"), "{e}");
+    let e = rejected(&mut s, set("nope", Metric::L2));
+    assert!(e.to_string().contains("nope"), "{e}");
+    ok(&mut s, set("bits", Metric::Jaccard));
+    ok(&mut s, set("vector", Metric::L2));
+    ok(&mut s, load(true));
+    let drop = MetaCommand::DropIndex {
+        collection: "a".into(),
+        field: Some("image".into()),
+    };
+    let e = rejected(&mut s, drop.clone());
+    assert!(e.to_string().contains("release it"), "{e}");
+    ok(&mut s, load(false));
+    ok(&mut s, drop);
+    let meta = s.collection("a").expect("a");
+    assert!(!meta.field_indexes.contains_key("image"));
+    assert_eq!(
+        meta.index.kind,
+        IndexKind::Flat,
+        "the first field keeps its index"
+    );
+    let e = rejected(&mut s, load(true));
+    assert!(e.to_string().contains("[image]"), "{e}");
+    ok(&mut s, set("image", Metric::Cosine));
+    ok(&mut s, load(true));
+}
