@@ -117,6 +117,15 @@ def describe(m: D.DescriptorProto, f: D.FieldDescriptorProto) -> str:
     return f"{f.number}:{f.name} {LABEL_NAMES.get(f.label, f.label)} {t} [{oneof_of(m, f)}]"
 
 
+# What we define ahead of the pymilvus release the protos follow, because a newer one has it
+# (checked there like everything else: same number, name and type): Int8 vectors (pymilvus 3.0).
+NEWER_ADDITIONS = {
+    ("message", "milvus.proto.schema.VectorField", "int8_vector"),
+    ("enum", "milvus.proto.schema.DataType", "Int8Vector"),
+    ("enum", "milvus.proto.common.PlaceholderType", "Int8Vector"),
+}
+
+
 def compare(ours_fds: D.FileDescriptorSet, theirs_files, additions_ok: bool = False) -> tuple[list[str], list[str], dict]:
     our_files = [f for f in ours_fds.file if not f.name.startswith("google/")]
     om, oe, os_ = index(our_files)
@@ -137,6 +146,8 @@ def compare(ours_fds: D.FileDescriptorSet, theirs_files, additions_ok: bool = Fa
             if a is None:
                 msg = f"message {name}: missing field {describe(theirs, b)}"
                 (notes if additions_ok else diffs).append(msg)
+            elif b is None and ("message", name, a.name) in NEWER_ADDITIONS:
+                notes.append(f"message {name}: field {a.name} is a newer pymilvus's")
             elif b is None:
                 diffs.append(f"message {name}: extra field {describe(ours, a)} (not in pymilvus)")
             else:
@@ -159,7 +170,9 @@ def compare(ours_fds: D.FileDescriptorSet, theirs_files, additions_ok: bool = Fa
             continue
         tv = {v.name: v.number for v in theirs.value}
         for v in ours.value:
-            if v.name not in tv:
+            if v.name not in tv and ("enum", name, v.name) in NEWER_ADDITIONS:
+                notes.append(f"enum {name}: value {v.name} is a newer pymilvus's")
+            elif v.name not in tv:
                 diffs.append(f"enum {name}: value {v.name} = {v.number} not in pymilvus")
             elif tv[v.name] != v.number:
                 diffs.append(f"enum {name}: value {v.name} = {v.number}, pymilvus has {tv[v.name]}")

@@ -129,3 +129,40 @@ def test_bfloat16_vectors(client, coll):
     back = client.query(coll, filter="id == 42", output_fields=["v"])
     got_bytes = back[0]["v"][0] if isinstance(back[0]["v"], list) else back[0]["v"]
     assert bytes(got_bytes) == raw[42].tobytes()
+
+
+@pytest.mark.skipif(not hasattr(DataType, "INT8_VECTOR"), reason="pymilvus < 3.0 has no int8 vectors")
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_int8_vectors(client, coll, metric):
+    dim = 16
+    rng = np.random.default_rng(17)
+    data = rng.integers(-128, 128, size=(N, dim), dtype=np.int8)
+    make(client, coll, DataType.INT8_VECTOR, dim)
+    client.insert(coll, [{"id": i, "v": data[i]} for i in range(N)])
+    index(client, coll, "HNSW", metric)
+    q = rng.integers(-128, 128, size=(2, dim), dtype=np.int8)
+    got = search(client, coll, list(q), metric)
+    x = data.astype(np.float64)
+    for qi, row in enumerate(got):
+        y = q[qi].astype(np.float64)
+        if metric == "L2":
+            dist, smaller = ((x - y) ** 2).sum(axis=1), True
+        elif metric == "IP":
+            dist, smaller = x @ y, False
+        else:
+            dist = (x @ y) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y))
+            smaller = False
+        # Scores are float32: allow their rounding on large inner products.
+        scale = max(1.0, float(np.abs(dist).max()))
+        order = np.argsort(dist if smaller else -dist, kind="stable")
+        kth = dist[order[K - 1]]
+        assert len(row) == K
+        for id_, d in row:
+            assert abs(d - dist[id_]) <= 1e-5 * scale, (id_, d, dist[id_])
+            assert (d <= kth + 1e-5 * scale) if smaller else (d >= kth - 1e-5 * scale)
+    back = client.query(coll, filter="id in [5, 6]", output_fields=["v"])
+    for r in back:
+        v = r["v"][0] if isinstance(r["v"], list) else r["v"]
+        assert np.array_equal(np.frombuffer(bytes(v), dtype=np.int8)
+                              if isinstance(v, (bytes, bytearray)) else np.asarray(v, dtype=np.int8),
+                              data[r["id"]])

@@ -93,6 +93,8 @@ pub enum DataType {
     /// A list of up to `max_capacity` values of the field's `element_type`.
     /// (New variants go last: the internal wire encodes the variant's index.)
     Array,
+    /// Signed bytes (Milvus 2.6 / pymilvus 3.0), stored widened to float32.
+    Int8Vector,
 }
 
 impl DataType {
@@ -110,6 +112,7 @@ impl DataType {
             DataType::Float16Vector => Some(ElementType::F16),
             DataType::BFloat16Vector => Some(ElementType::BF16),
             DataType::BinaryVector => Some(ElementType::Binary),
+            DataType::Int8Vector => Some(ElementType::I8),
             _ => None,
         }
     }

@@ -20,7 +20,7 @@ pub enum ElementType {
     F16,
     /// bfloat16 (Milvus BFloat16Vector), stored widened.
     BF16,
-    /// Signed bytes (Milvus Int8Vector). Not served yet.
+    /// Signed bytes (Milvus Int8Vector), stored widened.
     I8,
     /// Bits, `dim` a multiple of 8 (Milvus BinaryVector), stored widened to
     /// one 0.0 / 1.0 per bit.
@@ -37,11 +37,6 @@ impl ElementType {
             ElementType::I8 => "int8",
             ElementType::Binary => "binary",
         }
-    }
-
-    /// True for the element types Quiver stores, indexes and searches.
-    pub fn is_supported(self) -> bool {
-        !matches!(self, ElementType::I8)
     }
 
     /// Rows of this element type as Milvus sends them (little-endian
@@ -413,8 +408,6 @@ mod tests {
     fn element_types() {
         assert_eq!(ElementType::Binary.row_bytes(9), 2);
         assert_eq!(ElementType::F16.row_bytes(3), 6);
-        assert!(ElementType::F32.is_supported());
-        assert!(!ElementType::I8.is_supported());
         assert!(Vectors::with_capacity(ElementType::BF16, 4, 1).is_none());
         assert_eq!(ElementType::F16.to_string(), "float16");
     }

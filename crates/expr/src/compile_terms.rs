@@ -40,7 +40,8 @@ impl Compiler<'_> {
             DataType::FloatVector
             | DataType::BinaryVector
             | DataType::Float16Vector
-            | DataType::BFloat16Vector => {
+            | DataType::BFloat16Vector
+            | DataType::Int8Vector => {
                 return Err(err("a vector field cannot be used in a filter".into()));
             }
         };

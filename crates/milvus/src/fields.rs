@@ -145,7 +145,8 @@ pub(crate) fn vector_values(f: &FieldSchema, fd: &FieldData) -> Result<(usize, V
         }
         (Some(Data::BinaryVector(b)), DataType::BinaryVector)
         | (Some(Data::Float16Vector(b)), DataType::Float16Vector)
-        | (Some(Data::Bfloat16Vector(b)), DataType::BFloat16Vector) => b,
+        | (Some(Data::Bfloat16Vector(b)), DataType::BFloat16Vector)
+        | (Some(Data::Int8Vector(b)), DataType::Int8Vector) => b,
         _ => {
             return Err(Error::invalid(
                 &f.name,
@@ -273,7 +274,8 @@ fn scalar_data(
         | DataType::FloatVector
         | DataType::BinaryVector
         | DataType::Float16Vector
-        | DataType::BFloat16Vector => Data::JsonData(JsonArray {
+        | DataType::BFloat16Vector
+        | DataType::Int8Vector => Data::JsonData(JsonArray {
             data: values
                 .iter()
                 .map(|v| match v {
@@ -295,6 +297,7 @@ pub(crate) fn encode_vectors(f: &FieldSchema, dim: usize, data: Vec<f32>) -> Fie
         DataType::BinaryVector => Data::BinaryVector(element.narrow(&data)),
         DataType::Float16Vector => Data::Float16Vector(element.narrow(&data)),
         DataType::BFloat16Vector => Data::Bfloat16Vector(element.narrow(&data)),
+        DataType::Int8Vector => Data::Int8Vector(element.narrow(&data)),
         _ => Data::FloatVector(FloatArray { data }),
     };
     FieldData {

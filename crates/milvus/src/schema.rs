@@ -50,11 +50,12 @@ fn data_type_from(t: i32, field: &str) -> Result<DataType> {
         pb::DataType::BinaryVector => DataType::BinaryVector,
         pb::DataType::Float16Vector => DataType::Float16Vector,
         pb::DataType::BFloat16Vector => DataType::BFloat16Vector,
+        pb::DataType::Int8Vector => DataType::Int8Vector,
         other => {
             return Err(Error::invalid(
                 field,
                 format!(
-                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, Array, FloatVector, Float16Vector, BFloat16Vector, BinaryVector are)",
+                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, Array, FloatVector, Float16Vector, BFloat16Vector, BinaryVector, Int8Vector are)",
                     other.as_str_name()
                 ),
             ));
@@ -78,6 +79,7 @@ pub(crate) fn data_type_to(t: DataType) -> pb::DataType {
         DataType::BinaryVector => pb::DataType::BinaryVector,
         DataType::Float16Vector => pb::DataType::Float16Vector,
         DataType::BFloat16Vector => pb::DataType::BFloat16Vector,
+        DataType::Int8Vector => pb::DataType::Int8Vector,
     }
 }
 

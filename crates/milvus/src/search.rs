@@ -141,6 +141,7 @@ pub(crate) fn decode_placeholders(bytes: &[u8], field: &FieldSchema) -> Result<V
         Ok(PlaceholderType::Float16Vector) if declared == ElementType::F16 => ElementType::F16,
         Ok(PlaceholderType::BFloat16Vector) if declared == ElementType::BF16 => ElementType::BF16,
         Ok(PlaceholderType::BinaryVector) if declared == ElementType::Binary => ElementType::Binary,
+        Ok(PlaceholderType::Int8Vector) if declared == ElementType::I8 => ElementType::I8,
         // pymilvus sends raw bytes as a BinaryVector placeholder: for a half
         // float field they are its own encoding (checked by length below).
         Ok(PlaceholderType::BinaryVector)
