@@ -51,12 +51,12 @@ struct Builder<'a, S> {
 pub(crate) fn build_graph<S: Space>(
     vectors: &[f32],
     dim: usize,
-    m: usize,
+    params: &super::HnswParams,
     efc: usize,
-    seed: u64,
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Graph {
+    let (m, seed) = (params.m, params.seed);
     let n = vectors.len() / dim;
     let levels: Vec<u8> = (0..n).map(|i| random_level(seed, i, m)).collect();
     let upper = levels
@@ -91,7 +91,14 @@ pub(crate) fn build_graph<S: Space>(
             for _ in 0..threads.clamp(1, n) {
                 s.spawn(|| {
                     let mut vis = pool.get();
+                    let mut worked = std::time::Instant::now();
                     loop {
+                        if let Some(every) = params.yield_every
+                            && worked.elapsed() >= every
+                        {
+                            std::thread::yield_now();
+                            worked = std::time::Instant::now();
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= n {
                             break;

@@ -43,6 +43,11 @@ pub struct HnswParams {
     pub ef_construction: usize,
     /// Seeds the level assignment (the graph also depends on thread timing).
     pub seed: u64,
+    /// A background build: each build thread offers its CPU to any thread
+    /// waiting for it (`sched_yield`) after this much work, so that a build
+    /// running next to searches delays them by at most about this long
+    /// (instead of a scheduler slice, several milliseconds). None: never.
+    pub yield_every: Option<std::time::Duration>,
 }
 
 impl Default for HnswParams {
@@ -51,6 +56,7 @@ impl Default for HnswParams {
             m: 16,
             ef_construction: 200,
             seed: 0x5157_4956_4552,
+            yield_every: None,
         }
     }
 }
@@ -123,7 +129,7 @@ impl HnswIndex {
         let efc = params.ef_construction.max(params.m);
         let VectorSlice::F32(vectors) = vectors.data();
         let graph = with_space!(metric, S => build::build_graph::<S>(
-            vectors, dim, params.m, efc, params.seed, threads, progress
+            vectors, dim, params, efc, threads, progress
         ));
         Ok(HnswIndex::from_parts(metric, dim, n, params.m, efc, graph))
     }
