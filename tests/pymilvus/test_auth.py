@@ -87,7 +87,7 @@ MILVUS = {
     "GetCompactionState": "any", "GetCompactionStateWithPlans": "any",
     "ShowCollections": "public", "DescribeCollection": "public", "HasCollection": "public",
     "DescribeIndex": "public",
-    "Search": "reader", "Query": "reader", "GetCollectionStatistics": "reader",
+    "Search": "reader", "HybridSearch": "reader", "Query": "reader", "GetCollectionStatistics": "reader",
     "HasPartition": "reader", "ShowPartitions": "reader", "GetLoadingProgress": "reader",
     "GetLoadState": "reader", "GetReplicas": "reader", "DescribeAlias": "reader", "ListAliases": "reader",
     "GetFlushState": "reader", "GetPartitionStatistics": "reader",

@@ -87,6 +87,7 @@ scoped! {
     DeleteRequest => [collection_name];
     UpsertRequest => [collection_name];
     SearchRequest => [collection_name];
+    HybridSearchRequest => [collection_name];
     QueryRequest => [collection_name];
     FlushRequest => [] [collection_names];
     GetFlushStateRequest => [collection_name];

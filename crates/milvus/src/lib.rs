@@ -18,6 +18,7 @@ mod ddl;
 mod dml;
 mod fields;
 mod filter;
+mod hybrid;
 mod index;
 mod load;
 mod output;

@@ -275,6 +275,14 @@ impl MilvusService for MilvusFront {
         Ok(Response::new(MilvusFront::search(self, r).await))
     }
 
+    async fn hybrid_search(
+        &self,
+        req: Request<HybridSearchRequest>,
+    ) -> Result<Response<SearchResults>, Status> {
+        let r = self.allow(req, |r| self.on("Search", &r.collection_name))?;
+        Ok(Response::new(MilvusFront::hybrid_search(self, r).await))
+    }
+
     async fn manual_compaction(
         &self,
         req: Request<ManualCompactionRequest>,

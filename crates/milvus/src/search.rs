@@ -381,11 +381,18 @@ impl MilvusFront {
     }
 
     async fn search_inner(&self, req: &PbSearch) -> Result<(SearchResultData, Option<String>)> {
+        let s = self.search_hits(req).await?;
+        Ok((s.encode(s.offset), s.served_by.clone()))
+    }
+
+    /// Runs one search request: each query's hits, best first, `offset`
+    /// included (see [`Searched::encode`]).
+    pub(crate) async fn search_hits(&self, req: &PbSearch) -> Result<Searched> {
         let info = self.proxy.describe(&req.collection_name)?;
         if !req.sub_reqs.is_empty() || req.search_by_primary_keys {
             return Err(Error::invalid(
                 "sub_reqs",
-                "hybrid search and search by keys are not supported",
+                "sub-searches and search by keys are not supported (use HybridSearch)",
             ));
         }
         let expr = self.read_expr(&info, &req.dsl, &req.partition_names, "partition_names")?;
@@ -464,16 +471,50 @@ impl MilvusFront {
             }
             k = (k * 4).min(max_topk);
         };
-        let per_query: Vec<&[ShardHit]> = hits
-            .iter()
-            .map(|h| h.get(p.offset.min(h.len())..).unwrap_or(&[]))
+        let metric = info.metric_of(Some(&p.field.name))?;
+        Ok(Searched {
+            info,
+            outputs,
+            nq,
+            hits,
+            limit: p.limit,
+            offset: p.offset,
+            round_decimal: p.round_decimal,
+            metric,
+            served_by,
+        })
+    }
+}
+
+/// The hits of a search, before they are encoded for the client.
+pub(crate) struct Searched {
+    pub info: CollectionInfo,
+    pub outputs: Outputs,
+    pub nq: usize,
+    /// Per query, best first.
+    pub hits: Vec<Vec<ShardHit>>,
+    pub limit: usize,
+    pub offset: usize,
+    pub round_decimal: i64,
+    /// The metric of the field searched.
+    pub metric: Metric,
+    /// Through a mirrored alias: the collection that answered.
+    pub served_by: Option<String>,
+}
+
+impl Searched {
+    /// The client's answer: each query's hits after the first `offset`,
+    /// scores rounded to `round_decimal` places (-1: as they are).
+    pub fn encode(&self, offset: usize) -> SearchResultData {
+        let per_query: Vec<&[ShardHit]> = (self.hits.iter())
+            .map(|h| h.get(offset.min(h.len())..).unwrap_or(&[]))
             .collect();
         let flat: Vec<&ShardHit> = per_query.iter().flat_map(|h| h.iter()).collect();
-        let scale = 10f32.powi(p.round_decimal.max(0) as i32);
+        let scale = 10f32.powi(self.round_decimal.max(0) as i32);
         let scores = flat
             .iter()
             .map(|h| {
-                if p.round_decimal >= 0 {
+                if self.round_decimal >= 0 {
                     (h.score * scale).round() / scale
                 } else {
                     h.score
@@ -481,18 +522,18 @@ impl MilvusFront {
             })
             .collect();
         let pks: Vec<_> = flat.iter().map(|h| h.pk.clone()).collect();
-        let data = SearchResultData {
-            num_queries: nq as i64,
-            top_k: p.limit as i64,
-            fields_data: outputs.encode(&info, &flat),
+        let schema = &self.info.schema;
+        SearchResultData {
+            num_queries: self.nq as i64,
+            top_k: self.limit as i64,
+            fields_data: self.outputs.encode(&self.info, &flat),
             scores,
-            ids: Some(ids(&pks, &info.schema)),
+            ids: Some(ids(&pks, schema)),
             topks: per_query.iter().map(|h| h.len() as i64).collect(),
-            output_fields: outputs.names.clone(),
-            primary_field_name: info.schema.primary_field().name.clone(),
+            output_fields: self.outputs.names.clone(),
+            primary_field_name: schema.primary_field().name.clone(),
             ..Default::default()
-        };
-        Ok((data, served_by))
+        }
     }
 }
 

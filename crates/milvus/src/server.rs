@@ -50,7 +50,7 @@ fn unimplemented_message(path: &str) -> String {
         .collect();
     format!(
         "Quiver does not serve the Milvus RPC {method:?} (no bulk import, custom \
-         privilege groups or hybrid search; see the README's Milvus compatibility notes)"
+         privilege groups, grouping or sparse search; see the README's Milvus compatibility notes)"
     )
 }
 
