@@ -18,6 +18,7 @@ mod ddl;
 mod dml;
 mod fields;
 mod filter;
+mod group_by;
 mod hybrid;
 mod index;
 mod load;

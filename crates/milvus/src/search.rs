@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use prost::Message;
 use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
-use quiver_common::{ElementType, FieldSchema};
+use quiver_common::{ElementType, FieldSchema, ScalarValue};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
 
 use super::MilvusFront;
-use super::fields::ids;
+use super::fields::{encode_scalar, ids};
 use super::filter;
+use super::group_by::GroupBy;
 use super::output::Outputs;
 use super::status::{failure, success_with_cost};
 use quiver_proxy::bounded_ts;
@@ -328,12 +329,6 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             ),
         ));
     }
-    if param(p, "group_by_field").is_some_and(|g| !g.is_empty()) {
-        return Err(Error::invalid(
-            "group_by_field",
-            "grouping search is not supported",
-        ));
-    }
     let json: serde_json::Value = match param(p, "params") {
         Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
             .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
@@ -427,17 +422,39 @@ impl MilvusFront {
         );
         let want = p.limit + p.offset;
         let max_topk = self.proxy.limits().max_topk;
+        let group = GroupBy::parse(&req.search_params, &info)?;
+        if group.is_some() && p.range.is_some() {
+            return Err(Error::invalid(
+                "group_by_field",
+                "a grouping search cannot be a range search",
+            ));
+        }
+        // A grouping search has the engine return its group field too.
+        let mut columns = outputs.engine_names();
+        let group_col = group.as_ref().map(|g| {
+            let col = columns.iter().position(|c| *c == g.field.name);
+            let col = col.unwrap_or_else(|| {
+                columns.push(g.field.name.clone());
+                columns.len() - 1
+            });
+            (g.field.clone(), col)
+        });
         // A range search asks for more neighbours until each query has
         // `want` hits in range, its hits pass the radius, or the collection
-        // (or the top-k limit) is exhausted.
-        let mut k = want;
+        // (or the top-k limit) is exhausted; a grouping search until its
+        // groups are filled or the rows run out.
+        let mut k = match &group {
+            Some(g) => g.first_k(want, max_topk),
+            None => want,
+        };
+        let mut offset = p.offset;
         let (hits, served_by) = loop {
             let served = self
                 .proxy
                 .search_served(SearchRequest {
                     collection: collection.clone(),
-                    // Only a range search may need the queries again.
-                    queries: if p.range.is_some() {
+                    // Only a widening search may need the queries again.
+                    queries: if p.range.is_some() || group.is_some() {
                         queries.clone()
                     } else {
                         std::mem::take(&mut queries)
@@ -446,13 +463,25 @@ impl MilvusFront {
                     ef: p.ef.map(|ef| ef.max(k)),
                     filter: filter.clone(),
                     consistency,
-                    output_fields: outputs.engine_names(),
+                    output_fields: columns.clone(),
                     with_vectors: outputs.with_vectors,
                     anns_field: Some(p.field.name.clone()),
                 })
                 .await?;
             let mut hits = served.hits;
             let served_by = mirrored.then_some(served.collection);
+            if let (Some(g), Some((_, col))) = (&group, &group_col) {
+                let grouped: Vec<(Vec<ShardHit>, bool)> = (hits.iter())
+                    .map(|h| g.group(h, *col, p.offset, p.limit, k))
+                    .collect();
+                if k >= max_topk || grouped.iter().all(|(_, done)| *done) {
+                    // The groups skipped for `offset` are gone already.
+                    offset = 0;
+                    break (grouped.into_iter().map(|(h, _)| h).collect(), served_by);
+                }
+                k = (k * 4).min(max_topk);
+                continue;
+            }
             let Some(range) = p.range else {
                 break (hits, served_by);
             };
@@ -478,10 +507,11 @@ impl MilvusFront {
             nq,
             hits,
             limit: p.limit,
-            offset: p.offset,
+            offset,
             round_decimal: p.round_decimal,
             metric,
             served_by,
+            group_col,
         })
     }
 }
@@ -500,6 +530,8 @@ pub(crate) struct Searched {
     pub metric: Metric,
     /// Through a mirrored alias: the collection that answered.
     pub served_by: Option<String>,
+    /// A grouping search: its field and where hits carry its value.
+    pub group_col: Option<(FieldSchema, usize)>,
 }
 
 impl Searched {
@@ -532,6 +564,12 @@ impl Searched {
             topks: per_query.iter().map(|h| h.len() as i64).collect(),
             output_fields: self.outputs.names.clone(),
             primary_field_name: schema.primary_field().name.clone(),
+            group_by_field_value: self.group_col.as_ref().map(|(f, col)| {
+                let values: Vec<&ScalarValue> = (flat.iter())
+                    .map(|h| h.fields.get(*col).unwrap_or(&ScalarValue::Null))
+                    .collect();
+                encode_scalar(f, &values)
+            }),
             ..Default::default()
         }
     }
