@@ -118,11 +118,8 @@ impl GroupBy {
         for h in hits {
             let key = format!("{:?}", h.fields.get(col).unwrap_or(&ScalarValue::Null));
             match at.get(&key) {
-                Some(&i) => {
-                    if order[i].len() < self.size {
-                        order[i].push(h);
-                    }
-                }
+                Some(&i) if order[i].len() < self.size => order[i].push(h),
+                Some(_) => {}
                 None if order.len() < want => {
                     at.insert(key, order.len());
                     order.push(vec![h]);
