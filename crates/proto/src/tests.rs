@@ -107,7 +107,11 @@ const RPCS: &[(&str, &str, &str)] = &[
     ("Upsert", "milvus.UpsertRequest", "milvus.MutationResult"),
     ("Delete", "milvus.DeleteRequest", "milvus.MutationResult"),
     ("Search", "milvus.SearchRequest", "milvus.SearchResults"),
-    ("HybridSearch", "milvus.HybridSearchRequest", "milvus.SearchResults"),
+    (
+        "HybridSearch",
+        "milvus.HybridSearchRequest",
+        "milvus.SearchResults",
+    ),
     ("Query", "milvus.QueryRequest", "milvus.QueryResults"),
     ("CreateAlias", "milvus.CreateAliasRequest", "common.Status"),
     ("AlterAlias", "milvus.AlterAliasRequest", "common.Status"),
