@@ -441,7 +441,7 @@ pub struct IndexSpec {
 }
 
 /// The index of a vector field other than the first (searched exactly per
-/// segment with its metric; see `docs/data-model.md`).
+/// segment with its metric; see the README's "Several vector fields").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldIndex {
     pub kind: IndexKind,

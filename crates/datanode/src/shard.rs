@@ -84,7 +84,18 @@ impl ShardState {
 
 pub(crate) fn mutation_size(m: &Mutation) -> (usize, usize) {
     match m {
-        Mutation::Upsert { rows, .. } => (rows.len(), rows.vectors.byte_size() + rows.len() * 16),
+        Mutation::Upsert { rows, .. } => {
+            // Further vector fields are columns: their vectors count too.
+            let column_vectors: usize = (rows.columns.iter())
+                .flat_map(|c| &c.values)
+                .map(|v| match v {
+                    quiver_common::ScalarValue::Vector(x) => x.len() * 4,
+                    _ => 0,
+                })
+                .sum();
+            let bytes = rows.vectors.byte_size() + column_vectors + rows.len() * 16;
+            (rows.len(), bytes)
+        }
         Mutation::Delete { pks, .. } => (pks.len(), pks.len() * 16),
     }
 }
