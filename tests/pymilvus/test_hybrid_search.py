@@ -19,14 +19,15 @@ def coll(client, name):
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("tag", DataType.INT64)
+    schema.add_field("cat", DataType.INT64)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=DENSE)
     schema.add_field("image", DataType.FLOAT_VECTOR, dim=IMAGE)
     client.create_collection(name, schema=schema, consistency_level="Strong")
     rng = np.random.default_rng(21)
     dense = rng.random((N, DENSE), dtype=np.float32)
     image = rng.random((N, IMAGE), dtype=np.float32) - 0.5
-    rows = [{"id": i, "tag": i % 3, "dense": dense[i].tolist(), "image": image[i].tolist()}
-            for i in range(N)]
+    rows = [{"id": i, "tag": i % 3, "cat": i % 25, "dense": dense[i].tolist(),
+             "image": image[i].tolist()} for i in range(N)]
     client.insert(name, rows[:200])
     client.flush(name)
     client.insert(name, rows[200:])
@@ -125,3 +126,38 @@ def test_bad_hybrid_searches_are_refused(client, coll):
                            param={"metric_type": "L2"}, limit=5)
     expect_error(lambda: client.hybrid_search(name, [two, reqs(qd, qi)[1]], RRFRanker(),
                                               limit=5), PARAMETER_INVALID, "queries")
+
+
+def grouped(order, keys, groups, size):
+    """`order` (ids, best first) as its first `groups` groups of `size`, flattened."""
+    out, seen = {}, []
+    for i in order:
+        k = keys[i]
+        if k not in out:
+            if len(seen) == groups:
+                continue
+            out[k] = []
+            seen.append(k)
+        if len(out[k]) < size:
+            out[k].append(i)
+    return [i for k in seen for i in out[k]]
+
+
+def test_grouped_hybrid_search(client, coll):
+    name, dense, image = coll
+    cats = np.arange(N) % 25
+    rng = np.random.default_rng(7)
+    qd, qi = rng.random((1, DENSE), dtype=np.float32), rng.random((1, IMAGE), dtype=np.float32)
+    res = client.hybrid_search(name, reqs(qd, qi, k=6), WeightedRanker(0.4, 0.6), limit=4,
+                               group_by_field="cat", group_size=2, output_fields=["cat"])
+    d = ((dense - qd[0]) ** 2).sum(axis=1)
+    ip = image @ qi[0]
+    a = grouped([int(i) for i in np.argsort(d, kind="stable")], cats, 6, 2)
+    mask = np.arange(N) % 3 == 1
+    b_order = [int(i) for i in np.argsort(-ip, kind="stable") if mask[i]]
+    b = grouped(b_order, cats, 6, 2)
+    fused = fuse([[(i, 0.4 * (1 - 2 * math.atan(d[i]) / math.pi)) for i in a],
+                  [(i, 0.6 * (0.5 + math.atan(ip[i]) / math.pi)) for i in b]], 10 ** 6)
+    want = grouped([i for i, _ in fused], cats, 4, 2)
+    assert [h["id"] for h in res[0]] == want
+    assert len({h["entity"]["cat"] for h in res[0]}) == 4

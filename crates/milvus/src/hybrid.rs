@@ -10,7 +10,9 @@
 //!   (COSINE (1 + s) / 2, IP 1/2 + atan(s) / π, L2 / HAMMING / JACCARD
 //!   1 − 2·atan(s) / π); without it, distances count negatively.
 //!
-//! Then `limit` hits after `offset`, scores rounded to `round_decimal`. The
+//! Then `limit` hits after `offset`, scores rounded to `round_decimal`. With
+//! `group_by_field` every search is a grouping search (`group_by.rs`) and
+//! the fused hits are grouped again: `limit` groups after `offset` groups. The
 //! searches run with the hybrid request's collection, output fields and
 //! consistency (a sub-request naming another collection searches this one:
 //! the caller was authorized for it).
@@ -23,7 +25,11 @@ use quiver_proto::common::KeyValuePair;
 use quiver_proto::milvus::{HybridSearchRequest, SearchResults};
 
 use super::MilvusFront;
+use super::group_by::GroupBy;
 use super::search::Searched;
+
+/// The grouping parameters a hybrid search passes on to its searches.
+const GROUP_KEYS: [&str; 3] = ["group_by_field", "group_size", "strict_group_size"];
 use super::status::{failure, success_with_cost};
 
 /// Milvus's bound on the searches of one hybrid search.
@@ -209,12 +215,13 @@ impl MilvusFront {
             ));
         }
         let ranker = ranker(&req.rank_params, n)?;
-        if param(&req.rank_params, "group_by_field").is_some_and(|g| !g.trim().is_empty()) {
-            return Err(Error::invalid(
-                "group_by_field",
-                "grouping search is not supported",
-            ));
-        }
+        let info = self.proxy.describe(&req.collection_name)?;
+        // Grouped: every search groups alike, then the fused hits are grouped.
+        let group = GroupBy::parse(&req.rank_params, &info)?;
+        let group_params: Vec<KeyValuePair> = (req.rank_params.iter())
+            .filter(|kv| GROUP_KEYS.contains(&kv.key.as_str()))
+            .cloned()
+            .collect();
         let limit = int(&req.rank_params, "limit")?
             .ok_or_else(|| Error::invalid("rank_params.limit", "limit is required"))?;
         let offset = int(&req.rank_params, "offset")?.unwrap_or(0);
@@ -244,7 +251,9 @@ impl MilvusFront {
             r.consistency_level = req.consistency_level;
             r.use_default_consistency = req.use_default_consistency;
             r.guarantee_timestamp = req.guarantee_timestamp;
-            r.search_params.retain(|kv| kv.key != "offset");
+            r.search_params
+                .retain(|kv| kv.key != "offset" && !GROUP_KEYS.contains(&kv.key.as_str()));
+            r.search_params.extend(group_params.iter().cloned());
             async move { self.search_hits(&r).await }
         });
         let mut searches = futures::future::try_join_all(subs).await?;
@@ -259,11 +268,21 @@ impl MilvusFront {
             ));
         }
         let keep = (limit + offset) as usize;
-        let hits = (0..nq).map(|q| fuse(&ranker, &searches, q, keep)).collect();
+        let group_col = searches[0].group_col.clone();
+        let hits = (0..nq).map(|q| match (&group, &group_col) {
+            (Some(g), Some((_, col))) => {
+                let fused = fuse(&ranker, &searches, q, usize::MAX);
+                let skip = offset as usize;
+                g.group(&fused, *col, skip, limit as usize, usize::MAX).0
+            }
+            _ => fuse(&ranker, &searches, q, keep),
+        });
+        let hits = hits.collect();
         let mut out = searches.swap_remove(0);
         out.hits = hits;
         out.limit = limit as usize;
-        out.offset = offset as usize;
+        // Grouped, the groups skipped for `offset` are gone already.
+        out.offset = if group.is_some() { 0 } else { offset as usize };
         out.round_decimal = round_decimal;
         Ok(out)
     }
