@@ -6,6 +6,8 @@ collection again with everything written meanwhile. A collection keeps the consi
 it was created with; reads that name no level use it, and a client always reads its own
 writes (pymilvus sends its last write timestamp with default-level reads)."""
 
+import time
+
 import pytest
 from pymilvus import Collection, connections
 from pymilvus.client.types import LoadState
@@ -142,10 +144,17 @@ def test_get_replicas_describes_what_serves_a_loaded_collection(client, stub, ur
     for s in rep.shard_replicas:
         assert list(s.node_ids) == [s.leaderID] and s.leaderID in rep.node_ids
     # pymilvus's own view of it.
+    # In a cluster a replica can be re-placed between two calls (a querynode's lease lapsing
+    # under load): wait until both shards are served again.
     connections.connect(alias="orm_replicas", uri=uri)
     try:
-        groups = Collection(name, using="orm_replicas").get_replicas().groups
-        assert len(groups) == 1 and len(groups[0].shards) == 2
+        deadline = time.monotonic() + 30
+        while True:
+            groups = Collection(name, using="orm_replicas").get_replicas().groups
+            if len(groups) == 1 and len(groups[0].shards) == 2:
+                break
+            assert time.monotonic() < deadline, groups
+            time.sleep(0.2)
     finally:
         connections.disconnect("orm_replicas")
     # Released: nothing serves it.
