@@ -42,6 +42,15 @@ def check_top(got, dist_row, smaller_is_closer=True):
     assert len(got) == K
 
 
+def distances(x, y, metric):
+    """numpy's score of every row of `x` against `y`, and whether smaller is closer."""
+    if metric == "L2":
+        return ((x - y) ** 2).sum(axis=1), True
+    if metric == "IP":
+        return x @ y, False
+    return (x @ y) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y)), False
+
+
 @pytest.fixture
 def coll(client, name):
     yield name
@@ -97,13 +106,7 @@ def test_float16_vectors(client, coll, metric):
     x = data.astype(np.float64)
     for qi, row in enumerate(got):
         y = q[qi].astype(np.float64)
-        if metric == "L2":
-            dist, smaller = ((x - y) ** 2).sum(axis=1), True
-        elif metric == "IP":
-            dist, smaller = x @ y, False
-        else:
-            dist = (x @ y) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y))
-            smaller = False
+        dist, smaller = distances(x, y, metric)
         check_top(row, dist, smaller)
     back = client.query(coll, filter="id in [5, 6]", output_fields=["v"])
     for r in back:
@@ -145,13 +148,7 @@ def test_int8_vectors(client, coll, metric):
     x = data.astype(np.float64)
     for qi, row in enumerate(got):
         y = q[qi].astype(np.float64)
-        if metric == "L2":
-            dist, smaller = ((x - y) ** 2).sum(axis=1), True
-        elif metric == "IP":
-            dist, smaller = x @ y, False
-        else:
-            dist = (x @ y) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y))
-            smaller = False
+        dist, smaller = distances(x, y, metric)
         # Scores are float32: allow their rounding on large inner products.
         scale = max(1.0, float(np.abs(dist).max()))
         order = np.argsort(dist if smaller else -dist, kind="stable")

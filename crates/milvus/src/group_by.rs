@@ -12,6 +12,8 @@ use quiver_api::{CollectionInfo, ShardHit};
 use quiver_common::{DataType, Error, FieldSchema, Result, ScalarValue};
 use quiver_proto::common::KeyValuePair;
 
+use super::search::param;
+
 /// A grouping search's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupBy {
@@ -22,13 +24,6 @@ pub(crate) struct GroupBy {
 
 /// Milvus's bound on `group_size`.
 const MAX_GROUP_SIZE: usize = 1024;
-
-fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|kv| kv.key == key)
-        .map(|kv| kv.value.as_str())
-}
 
 impl GroupBy {
     /// The grouping a search's parameters ask for (None: a plain search).

@@ -26,7 +26,7 @@ use quiver_proto::milvus::{HybridSearchRequest, SearchResults};
 
 use super::MilvusFront;
 use super::group_by::GroupBy;
-use super::search::Searched;
+use super::search::{Searched, param};
 
 /// The grouping parameters a hybrid search passes on to its searches.
 const GROUP_KEYS: [&str; 3] = ["group_by_field", "group_size", "strict_group_size"];
@@ -42,13 +42,6 @@ const RRF_MAX_K: f64 = 16384.0;
 enum Ranker {
     Rrf { k: f64 },
     Weighted { weights: Vec<f64>, norm: bool },
-}
-
-fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|kv| kv.key == key)
-        .map(|kv| kv.value.as_str())
 }
 
 fn int(params: &[KeyValuePair], key: &str) -> Result<Option<i64>> {

@@ -164,15 +164,18 @@ impl MilvusFront {
             return Ok(named);
         }
         let everything = req.field_name.is_empty() && req.index_name.is_empty();
-        match self.describe_index_inner(req) {
+        match self.describe_index_inner(req, &info) {
             Ok(first) if everything => Ok(std::iter::once(first).chain(extra).collect()),
             Ok(first) => Ok(vec![first]),
             Err(_) if everything && !extra.is_empty() => Ok(extra),
             Err(e) => Err(e),
         }
     }
-    fn describe_index_inner(&self, req: &DescribeIndexRequest) -> Result<IndexDescription> {
-        let info = self.proxy.describe(&req.collection_name)?;
+    fn describe_index_inner(
+        &self,
+        req: &DescribeIndexRequest,
+        info: &quiver_api::CollectionInfo,
+    ) -> Result<IndexDescription> {
         let vector = info.schema.vector_field().name.clone();
         let not_found = || {
             Error::IndexNotFound(format!(

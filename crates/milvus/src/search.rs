@@ -103,7 +103,8 @@ pub(crate) fn level_from_proto(level: i32) -> Result<quiver_common::ConsistencyL
     })
 }
 
-fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
+/// The value of search parameter `key` (exact key).
+pub(crate) fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|kv| kv.key == key)
