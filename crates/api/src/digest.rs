@@ -149,6 +149,12 @@ impl RowHasher {
                 self.bytes(&[7]).bytes(&(v.len() as u64).to_le_bytes());
                 self.vector(v);
             }
+            ScalarValue::Sparse(pairs) => {
+                self.bytes(&[8]).bytes(&(pairs.len() as u64).to_le_bytes());
+                for (i, x) in pairs {
+                    self.word(u64::from(*i) | (u64::from(x.to_bits()) << 32));
+                }
+            }
         }
         self
     }

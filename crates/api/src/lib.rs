@@ -28,7 +28,7 @@ pub use meta::{
 };
 pub use query::{
     AnnsField, ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit,
-    ShardQuery, ShardSearch,
+    ShardQuery, ShardSearch, SparseQueries,
 };
 pub use route::{NodeAddr, RouteTable, ShardRoute};
 pub use storage::{NodeReport, ShardStorage};

@@ -33,6 +33,31 @@ pub enum IndexKind {
     /// No index yet (Milvus: created without one): segments are sealed
     /// without a graph, and the collection cannot be loaded until one is set.
     None,
+    /// A sparse vector field's inverted index (SPARSE_INVERTED_INDEX, or
+    /// SPARSE_WAND when `wand`; searched exactly either way), with the BM25
+    /// parameters of a BM25 function's output in thousandths.
+    Sparse {
+        wand: bool,
+        bm25_k1_milli: u32,
+        bm25_b_milli: u32,
+    },
+}
+
+impl IndexKind {
+    /// The BM25 parameters of a sparse index (defaults otherwise).
+    pub fn bm25(&self) -> quiver_text::Bm25 {
+        match self {
+            IndexKind::Sparse {
+                bm25_k1_milli,
+                bm25_b_milli,
+                ..
+            } => quiver_text::Bm25 {
+                k1: *bm25_k1_milli as f32 / 1000.0,
+                b: *bm25_b_milli as f32 / 1000.0,
+            },
+            _ => quiver_text::Bm25::default(),
+        }
+    }
 }
 
 /// What a data or query node needs to know about a collection.
@@ -54,6 +79,16 @@ pub struct CollectionInfo {
 }
 
 impl CollectionInfo {
+    /// The index of vector field `field` (the collection's own for its main
+    /// vector field), if it has one.
+    pub fn index_of(&self, field: &str) -> Option<IndexKind> {
+        if field == self.schema.vector_field().name {
+            Some(self.index).filter(|k| *k != IndexKind::None)
+        } else {
+            self.field_indexes.get(field).map(|i| i.kind)
+        }
+    }
+
     /// The metric a search of vector field `field` (None: the first) uses,
     /// or why it cannot be searched.
     pub fn metric_of(&self, field: Option<&str>) -> quiver_common::Result<Metric> {

@@ -63,12 +63,50 @@ pub struct ShardSearch {
     pub anns: Option<AnnsField>,
 }
 
-/// A vector field other than a collection's first, as a search names it:
-/// its vectors are a column, searched exactly with the metric of its index.
+/// A vector field other than a collection's first dense one, as a search
+/// names it: its vectors are a column, searched exactly with the metric of
+/// its index (a sparse field with the queries in `sparse`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnnsField {
     pub name: String,
     pub metric: quiver_common::Metric,
+    pub sparse: Option<Arc<SparseQueries>>,
+}
+
+/// The queries of a search of a sparse vector field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SparseQueries {
+    /// One sparse vector per query, indices increasing (a BM25 search:
+    /// the text's term ids and counts).
+    pub queries: Vec<Vec<(u32, f32)>>,
+    /// The fraction of each query's smallest values left out (Milvus's
+    /// `drop_ratio_search`, 0 <= r < 1).
+    pub drop_ratio: f32,
+    /// BM25 (`k1`, `b`) when the field is a BM25 function's output: scores
+    /// use the shard's corpus statistics; otherwise inner products.
+    pub bm25: Option<(f32, f32)>,
+}
+
+impl SparseQueries {
+    /// Query `q` without the `drop_ratio` fraction of its smallest values
+    /// (by absolute value, as Milvus).
+    pub fn effective(&self, q: usize) -> Vec<(u32, f32)> {
+        let Some(query) = self.queries.get(q) else {
+            return Vec::new();
+        };
+        let drop = (query.len() as f32 * self.drop_ratio) as usize;
+        if drop == 0 {
+            return query.clone();
+        }
+        let mut by_size: Vec<f32> = query.iter().map(|(_, v)| v.abs()).collect();
+        by_size.sort_by(f32::total_cmp);
+        let threshold = by_size[drop.min(by_size.len() - 1)];
+        query
+            .iter()
+            .filter(|(_, v)| v.abs() >= threshold)
+            .copied()
+            .collect()
+    }
 }
 
 /// One search hit.

@@ -39,6 +39,8 @@ pub enum ScalarValue {
     /// A vector of a collection's second (third, ...) vector field, as
     /// float32 (widened at the front door like the first field's vectors).
     Vector(Vec<f32>),
+    /// A sparse vector: (index, value) pairs, indices strictly increasing.
+    Sparse(Vec<(u32, f32)>),
 }
 
 impl ScalarValue {
@@ -53,6 +55,7 @@ impl ScalarValue {
             ScalarValue::Json(_) => "JSON",
             ScalarValue::Array(_) => "an array",
             ScalarValue::Vector(_) => "a vector",
+            ScalarValue::Sparse(_) => "a sparse vector",
         }
     }
 }
@@ -121,6 +124,19 @@ impl RowBatch {
 
     pub fn is_empty(&self) -> bool {
         self.pks.is_empty()
+    }
+
+    /// How many rows the batch holds: its keys, or before auto ids are
+    /// assigned, its vectors (in a collection without dense vectors, its
+    /// first column).
+    pub fn rows(&self) -> usize {
+        if !self.pks.is_empty() {
+            self.pks.len()
+        } else if self.vectors.dim() > 0 {
+            self.vectors.len()
+        } else {
+            self.columns.first().map_or(0, |c| c.values.len())
+        }
     }
 
     /// Dimension of the vectors.
@@ -217,10 +233,10 @@ impl RowBatch {
             let Some(f) = schema.field(&col.name) else {
                 return Err(Error::invalid(&col.name, "no such field in the schema"));
             };
-            if f.is_primary_key || f.name == schema.vector_field().name {
+            if f.is_primary_key || Some(f) == schema.dense_field() {
                 return Err(Error::invalid(
                     &col.name,
-                    "the primary key and the first vector field are not columns",
+                    "the primary key and the first dense vector field are not columns",
                 ));
             }
             if col.values.len() != n {
@@ -269,6 +285,23 @@ impl RowBatch {
     }
 }
 
+/// A sparse vector's rules (Milvus's): indices strictly increasing and below
+/// 2^32 - 1, values finite.
+pub fn check_sparse(x: &[(u32, f32)]) -> std::result::Result<(), String> {
+    if let Some(w) = x.windows(2).find(|w| w[0].0 >= w[1].0) {
+        return Err(format!(
+            "sparse vector indices must be unique and increasing (found {} before {})",
+            w[0].0, w[1].0
+        ));
+    }
+    if let Some((i, v)) = x.iter().find(|(i, v)| *i == u32::MAX || !v.is_finite()) {
+        return Err(format!(
+            "sparse vector entry {i}: {v} (indices below 4294967295, finite values)"
+        ));
+    }
+    Ok(())
+}
+
 fn check_value(f: &crate::schema::FieldSchema, row: usize, v: &ScalarValue) -> Result<()> {
     if let (DataType::Array, ScalarValue::Array(items)) = (f.data_type, v) {
         let cap = f.max_capacity.unwrap_or(0) as usize;
@@ -296,7 +329,8 @@ fn check_value(f: &crate::schema::FieldSchema, row: usize, v: &ScalarValue) -> R
             .ok_or_else(|| format!("{x} is out of range for {:?} ({lo}..={hi})", f.data_type))
     };
     let checked = match (f.data_type, v) {
-        (t, ScalarValue::Vector(x)) if t.is_vector() => {
+        (DataType::SparseFloatVector, ScalarValue::Sparse(x)) => check_sparse(x),
+        (t, ScalarValue::Vector(x)) if t.is_dense_vector() => {
             let dim = f.dim.unwrap_or(0) as usize;
             if x.len() != dim {
                 Err(format!("expected a vector of dim {dim} (got {})", x.len()))

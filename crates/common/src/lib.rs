@@ -7,18 +7,20 @@
 mod batch;
 mod database;
 mod error;
+mod functions;
 mod memory;
 mod schema;
 mod timestamp;
 mod vectors;
 
-pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue};
+pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue, check_sparse};
 pub use database::{DEFAULT_DATABASE, qualify, split_qualified, validate_qualified};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{ResidentMemory, release_free_memory, tune_allocator};
 pub use schema::{
-    CollectionSchema, ConsistencyLevel, DYNAMIC_FIELD, DataType, FieldSchema, MAX_ARRAY_CAPACITY,
-    MAX_DIM, MAX_VARCHAR_LENGTH, MMAP_PROPERTY, Metric, TTL_PROPERTY, validate_name,
+    CollectionSchema, ConsistencyLevel, DYNAMIC_FIELD, DataType, FieldSchema, FunctionKind,
+    FunctionSchema, MAX_ARRAY_CAPACITY, MAX_DIM, MAX_VARCHAR_LENGTH, MMAP_PROPERTY, Metric,
+    TTL_PROPERTY, validate_name,
 };
 pub use timestamp::{HybridClock, Timestamp, compose_ts, ts_logical, ts_physical_ms, wall_ts};
 pub use vectors::{ElementType, VectorData, VectorSlice, Vectors, VectorsRef};

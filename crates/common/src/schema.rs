@@ -27,6 +27,9 @@ pub enum Metric {
     Hamming,
     /// 1 - |a and b| / |a or b| over the set bits (binary vectors; smaller is closer).
     Jaccard,
+    /// BM25 relevance of a text query to a BM25 function's output (sparse
+    /// term counts; larger is closer).
+    Bm25,
 }
 
 impl Metric {
@@ -38,9 +41,10 @@ impl Metric {
             "COSINE" => Ok(Metric::Cosine),
             "HAMMING" => Ok(Metric::Hamming),
             "JACCARD" => Ok(Metric::Jaccard),
+            "BM25" => Ok(Metric::Bm25),
             other => Err(Error::invalid(
                 "metric_type",
-                format!("must be one of L2, IP, COSINE, HAMMING, JACCARD (got {other:?})"),
+                format!("must be one of L2, IP, COSINE, HAMMING, JACCARD, BM25 (got {other:?})"),
             )),
         }
     }
@@ -53,6 +57,7 @@ impl Metric {
             Metric::Cosine => "COSINE",
             Metric::Hamming => "HAMMING",
             Metric::Jaccard => "JACCARD",
+            Metric::Bm25 => "BM25",
         }
     }
 
@@ -60,7 +65,7 @@ impl Metric {
     /// HAMMING / JACCARD, numbers by L2 / IP / COSINE, as Milvus).
     pub fn fits(self, element: ElementType) -> bool {
         let binary_metric = matches!(self, Metric::Hamming | Metric::Jaccard);
-        binary_metric == (element == ElementType::Binary)
+        self != Metric::Bm25 && binary_metric == (element == ElementType::Binary)
     }
 
     /// True when a larger score is closer (IP, COSINE); false when a smaller
@@ -68,7 +73,7 @@ impl Metric {
     pub fn higher_is_closer(self) -> bool {
         match self {
             Metric::L2 | Metric::Hamming | Metric::Jaccard => false,
-            Metric::Ip | Metric::Cosine => true,
+            Metric::Ip | Metric::Cosine | Metric::Bm25 => true,
         }
     }
 }
@@ -95,6 +100,9 @@ pub enum DataType {
     Array,
     /// Signed bytes (Milvus 2.6 / pymilvus 3.0), stored widened to float32.
     Int8Vector,
+    /// (index, value) pairs of any dimension ([`crate::ScalarValue::Sparse`]),
+    /// always a column, searched by inner product or BM25.
+    SparseFloatVector,
 }
 
 impl DataType {
@@ -117,8 +125,13 @@ impl DataType {
         }
     }
 
-    /// True for the vector types.
+    /// True for the vector types, dense and sparse.
     pub fn is_vector(self) -> bool {
+        self.is_dense_vector() || self == DataType::SparseFloatVector
+    }
+
+    /// True for the vector types with a dimension and an element type.
+    pub fn is_dense_vector(self) -> bool {
         self.element_type().is_some()
     }
 }
@@ -160,6 +173,17 @@ pub struct FieldSchema {
     /// The most elements an Array field's value holds.
     #[serde(default)]
     pub max_capacity: Option<u32>,
+    /// A VarChar field whose text is analysed (Milvus's `enable_analyzer`):
+    /// the input of a BM25 function, or matched by `TEXT_MATCH`.
+    #[serde(default)]
+    pub enable_analyzer: bool,
+    /// The analyzer's parameters as given (JSON; None: the standard one).
+    #[serde(default)]
+    pub analyzer_params: Option<String>,
+    /// `TEXT_MATCH` / `PHRASE_MATCH` may name the field (Milvus's
+    /// `enable_match`; needs `enable_analyzer`).
+    #[serde(default)]
+    pub enable_match: bool,
 }
 
 impl FieldSchema {
@@ -179,7 +203,17 @@ impl FieldSchema {
             properties: Default::default(),
             element_type: None,
             max_capacity: None,
+            enable_analyzer: false,
+            analyzer_params: None,
+            enable_match: false,
         }
+    }
+
+    /// The analyzer of a field with `enable_analyzer` (Err: its parameters
+    /// are not an analyzer, naming the field).
+    pub fn analyzer(&self) -> Result<quiver_text::Analyzer> {
+        quiver_text::Analyzer::from_params(self.analyzer_params.as_deref().unwrap_or(""))
+            .map_err(|e| Error::invalid(format!("{}.analyzer_params", self.name), e))
     }
 
     /// An Array field of `element` values, at most `capacity` of them.
@@ -249,6 +283,32 @@ pub struct CollectionSchema {
     /// any other key, kept and reported as given.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
+    /// Fields computed from others (Milvus's functions: BM25).
+    #[serde(default)]
+    pub functions: Vec<FunctionSchema>,
+}
+
+/// What a function computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FunctionKind {
+    /// A VarChar field's analysed terms and their counts, as a sparse vector
+    /// searched by BM25 relevance.
+    Bm25,
+}
+
+/// A field computed from another one at insert time (Milvus's
+/// `FunctionSchema`): rows never carry the output, the door computes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSchema {
+    pub name: String,
+    pub kind: FunctionKind,
+    pub input: String,
+    pub output: String,
+    #[serde(default)]
+    pub description: String,
+    /// Parameters as given (kept and reported).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// Seconds after which a collection's rows expire (Milvus's key).
@@ -342,6 +402,15 @@ impl CollectionSchema {
                         ),
                     ));
                 }
+                DataType::SparseFloatVector => {
+                    vectors += 1;
+                    if f.nullable || f.is_partition_key {
+                        return Err(Error::invalid(
+                            &f.name,
+                            "a sparse vector field cannot be nullable or a partition key",
+                        ));
+                    }
+                }
                 t if t.is_vector() => {
                     vectors += 1;
                     match f.dim {
@@ -426,7 +495,9 @@ impl CollectionSchema {
             if let Some(v) = &f.default_value {
                 check_default(f, v)?;
             }
+            check_analysis(f)?;
         }
+        self.validate_functions()?;
         if self.fields.iter().filter(|f| f.is_partition_key).count() > 1 {
             return Err(Error::invalid(
                 "fields",
@@ -450,6 +521,63 @@ impl CollectionSchema {
         Ok(())
     }
 
+    /// Every function's rules: a BM25 function reads one VarChar field with
+    /// an analyzer and writes one sparse vector field no other writes.
+    fn validate_functions(&self) -> Result<()> {
+        for (i, func) in self.functions.iter().enumerate() {
+            let at = format!("functions[{i}]");
+            validate_name(&format!("{at}.name"), &func.name)?;
+            if self.functions[..i].iter().any(|g| g.name == func.name) {
+                return Err(Error::invalid(
+                    format!("{at}.name"),
+                    format!("duplicate function name {:?}", func.name),
+                ));
+            }
+            let input = self.field(&func.input).ok_or_else(|| {
+                Error::invalid(
+                    format!("{at}.input_field_names"),
+                    format!("no field {:?} in the collection", func.input),
+                )
+            })?;
+            if input.data_type != DataType::VarChar || !input.enable_analyzer {
+                return Err(Error::invalid(
+                    format!("{at}.input_field_names"),
+                    format!(
+                        "BM25 function input field must be a VARCHAR field with enable_analyzer=True ({:?} is not)",
+                        input.name
+                    ),
+                ));
+            }
+            let output = self.field(&func.output).ok_or_else(|| {
+                Error::invalid(
+                    format!("{at}.output_field_names"),
+                    format!("no field {:?} in the collection", func.output),
+                )
+            })?;
+            if output.data_type != DataType::SparseFloatVector {
+                return Err(Error::invalid(
+                    format!("{at}.output_field_names"),
+                    format!(
+                        "BM25 function output field must be a SPARSE_FLOAT_VECTOR field ({:?} is {:?})",
+                        output.name, output.data_type
+                    ),
+                ));
+            }
+            if self.functions[..i].iter().any(|g| g.output == func.output) {
+                return Err(Error::invalid(
+                    format!("{at}.output_field_names"),
+                    format!("field {:?} is the output of two functions", func.output),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The function computing field `name`, if one does.
+    pub fn function_output(&self, name: &str) -> Option<&FunctionSchema> {
+        self.functions.iter().find(|f| f.output == name)
+    }
+
     /// The primary key field. Valid schemas always have one.
     pub fn primary_field(&self) -> &FieldSchema {
         self.fields
@@ -458,14 +586,23 @@ impl CollectionSchema {
             .unwrap_or(&self.fields[0])
     }
 
-    /// The first vector field: its vectors are a batch's `vectors`, a
-    /// segment's vector block and its HNSW. Valid schemas always have one;
-    /// any further vector field is a column (see [`Self::column_fields`]).
+    /// The collection's main vector field: the first dense one (its
+    /// vectors are a batch's `vectors`, a segment's vector block and its
+    /// HNSW; see [`Self::dense_field`]), or, in a collection of sparse
+    /// vectors only, the first sparse one. Its index and metric are the
+    /// collection's; every other vector field is a column (see
+    /// [`Self::column_fields`]). Valid schemas always have one.
     pub fn vector_field(&self) -> &FieldSchema {
-        self.fields
-            .iter()
-            .find(|f| f.data_type.is_vector())
+        self.dense_field()
+            .or_else(|| self.fields.iter().find(|f| f.data_type.is_vector()))
             .unwrap_or(&self.fields[0])
+    }
+
+    /// The first dense vector field, whose vectors are a batch's `vectors`
+    /// (None in a collection of sparse vectors only: batches carry vectors
+    /// of dimension 0).
+    pub fn dense_field(&self) -> Option<&FieldSchema> {
+        self.fields.iter().find(|f| f.data_type.is_dense_vector())
     }
 
     /// Element type of the vector field as declared (what clients send and
@@ -485,19 +622,20 @@ impl CollectionSchema {
         ElementType::F32
     }
 
-    /// Dimension of the vector field.
+    /// Dimension of the first dense vector field (0: none).
     pub fn dim(&self) -> usize {
-        self.vector_field().dim.unwrap_or(0) as usize
+        self.dense_field().and_then(|f| f.dim).unwrap_or(0) as usize
     }
 
     /// The fields stored as columns, in schema order: every field but the
-    /// primary key and the first vector field (scalars, and the vectors of
-    /// further vector fields as [`crate::ScalarValue::Vector`]).
+    /// primary key and the first dense vector field (scalars, the vectors
+    /// of further dense vector fields as [`crate::ScalarValue::Vector`],
+    /// sparse vectors as [`crate::ScalarValue::Sparse`]).
     pub fn column_fields(&self) -> impl Iterator<Item = &FieldSchema> {
-        let first = self.vector_field().name.as_str();
+        let first = self.dense_field().map(|f| f.name.as_str());
         self.fields
             .iter()
-            .filter(move |f| !f.is_primary_key && f.name != first)
+            .filter(move |f| !f.is_primary_key && Some(f.name.as_str()) != first)
     }
 
     /// Every vector field, the first one first.
@@ -522,18 +660,38 @@ impl CollectionSchema {
             enable_dynamic_field: false,
             consistency: ConsistencyLevel::Strong,
             properties: Default::default(),
+            functions: Vec::new(),
         }
     }
 }
 
-/// Milvus's naming rule: a letter or underscore, then letters, digits and
-/// underscores, at most 255 characters.
+/// An analyzer only on VarChar fields, with parameters that make one;
+/// matching only with an analyzer.
+fn check_analysis(f: &FieldSchema) -> Result<()> {
+    if f.enable_analyzer || f.enable_match || f.analyzer_params.is_some() {
+        if f.data_type != DataType::VarChar {
+            return Err(Error::invalid(
+                format!("{}.enable_analyzer", f.name),
+                "only VARCHAR fields are analysed",
+            ));
+        }
+        if !f.enable_analyzer {
+            return Err(Error::invalid(
+                format!("{}.enable_analyzer", f.name),
+                "enable_match and analyzer_params need enable_analyzer=True",
+            ));
+        }
+        f.analyzer()?;
+    }
+    Ok(())
+}
+
 /// A default value must be a non-null value of the field's type, on a
 /// scalar field that is neither the primary key nor JSON.
 fn check_default(f: &FieldSchema, v: &ScalarValue) -> Result<()> {
     let field = format!("{}.default_value", f.name);
     if f.is_primary_key
-        || f.data_type.element_type().is_some()
+        || f.data_type.is_vector()
         || matches!(f.data_type, DataType::Json | DataType::Array)
     {
         return Err(Error::invalid(
@@ -569,6 +727,8 @@ fn check_default(f: &FieldSchema, v: &ScalarValue) -> Result<()> {
     Ok(())
 }
 
+/// Milvus's naming rule: a letter or underscore, then letters, digits and
+/// underscores, at most 255 characters.
 pub fn validate_name(field: &str, name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok_first = chars

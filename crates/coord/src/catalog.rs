@@ -76,6 +76,15 @@ fn api_index_kind(kind: IndexKind) -> quiver_api::IndexKind {
         },
         IndexKind::Flat => quiver_api::IndexKind::Flat,
         IndexKind::None => quiver_api::IndexKind::None,
+        IndexKind::Sparse {
+            wand,
+            bm25_k1_milli,
+            bm25_b_milli,
+        } => quiver_api::IndexKind::Sparse {
+            wand,
+            bm25_k1_milli,
+            bm25_b_milli,
+        },
     }
 }
 
@@ -168,6 +177,15 @@ fn coord_index_kind(kind: quiver_api::IndexKind) -> Result<IndexKind> {
     Ok(match kind {
         quiver_api::IndexKind::Flat => IndexKind::Flat,
         quiver_api::IndexKind::None => IndexKind::None,
+        quiver_api::IndexKind::Sparse {
+            wand,
+            bm25_k1_milli,
+            bm25_b_milli,
+        } => IndexKind::Sparse {
+            wand,
+            bm25_k1_milli,
+            bm25_b_milli,
+        },
         quiver_api::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
             m: u32::try_from(m).map_err(|_| Error::invalid("params.M", "too large"))?,
             ef_construction: u32::try_from(ef_construction)

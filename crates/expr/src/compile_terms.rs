@@ -41,7 +41,8 @@ impl Compiler<'_> {
             | DataType::BinaryVector
             | DataType::Float16Vector
             | DataType::BFloat16Vector
-            | DataType::Int8Vector => {
+            | DataType::Int8Vector
+            | DataType::SparseFloatVector => {
                 return Err(err("a vector field cannot be used in a filter".into()));
             }
         };

@@ -67,7 +67,8 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
                 ScalarValue::Null
                 | ScalarValue::Json(_)
                 | ScalarValue::Array(_)
-                | ScalarValue::Vector(_),
+                | ScalarValue::Vector(_)
+                | ScalarValue::Sparse(_),
             )
             | None => V::Null,
         },
@@ -112,7 +113,7 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
 fn parse_json(v: Option<&ScalarValue>) -> Option<Json> {
     match v? {
         ScalarValue::Json(text) | ScalarValue::Str(text) => serde_json::from_str(text).ok(),
-        ScalarValue::Null | ScalarValue::Vector(_) => None,
+        ScalarValue::Null | ScalarValue::Vector(_) | ScalarValue::Sparse(_) => None,
         ScalarValue::Bool(b) => Some(Json::Bool(*b)),
         ScalarValue::Int(i) => Some(Json::from(*i)),
         ScalarValue::Float(x) => Some(Json::from(*x)),

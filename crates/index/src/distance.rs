@@ -15,7 +15,8 @@ use simsimd::SpatialSimilarity;
 pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
         Metric::L2 => l2sq(a, b),
-        Metric::Ip => dot(a, b),
+        // BM25 never meets dense vectors (coord refuses it there).
+        Metric::Ip | Metric::Bm25 => dot(a, b),
         Metric::Cosine => cos_sim(a, b),
         Metric::Hamming => l2sq(a, b),
         Metric::Jaccard => jaccard(a, b),
@@ -159,7 +160,7 @@ macro_rules! with_space {
                 type $S = $crate::distance::L2Space;
                 $body
             }
-            quiver_common::Metric::Ip => {
+            quiver_common::Metric::Ip | quiver_common::Metric::Bm25 => {
                 type $S = $crate::distance::IpSpace;
                 $body
             }

@@ -14,7 +14,7 @@ fn reference(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     }
     match metric {
         Metric::L2 => l2,
-        Metric::Ip => ab,
+        Metric::Ip | Metric::Bm25 => ab,
         Metric::Cosine => ab / (aa.sqrt() * bb.sqrt()),
         Metric::Hamming => l2,
         Metric::Jaccard if aa + bb - ab == 0.0 => 0.0,
@@ -26,7 +26,7 @@ fn reference(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
 fn magnitude(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     match metric {
         Metric::L2 => reference(Metric::L2, a, b),
-        Metric::Ip => a.iter().zip(b).map(|(&x, &y)| f64::from(x * y).abs()).sum(),
+        Metric::Ip | Metric::Bm25 => a.iter().zip(b).map(|(&x, &y)| f64::from(x * y).abs()).sum(),
         Metric::Cosine | Metric::Hamming | Metric::Jaccard => 1.0,
     }
 }

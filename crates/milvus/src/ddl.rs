@@ -35,6 +35,23 @@ pub const DEFAULT_INDEX: IndexKind = IndexKind::Hnsw {
     ef_construction: 200,
 };
 
+/// The metric a collection records until CreateIndex sets one: HAMMING for
+/// binary vectors, IP for sparse ones, BM25 for a BM25 function's output.
+fn default_metric(schema: &quiver_common::CollectionSchema) -> Metric {
+    let main = schema.vector_field();
+    if main.data_type == quiver_common::DataType::SparseFloatVector {
+        if schema.function_output(&main.name).is_some() {
+            Metric::Bm25
+        } else {
+            Metric::Ip
+        }
+    } else if schema.declared_element_type() == quiver_common::ElementType::Binary {
+        Metric::Hamming
+    } else {
+        DEFAULT_METRIC
+    }
+}
+
 impl MilvusFront {
     pub(crate) async fn create_collection(
         &self,
@@ -88,11 +105,7 @@ impl MilvusFront {
             .create_collection(CreateCollection {
                 schema: schema.clone(),
                 shards,
-                metric: if schema.declared_element_type() == quiver_common::ElementType::Binary {
-                    Metric::Hamming
-                } else {
-                    DEFAULT_METRIC
-                },
+                metric: default_metric(&schema),
                 index: IndexKind::None,
                 partitions: Some(partitions),
             })

@@ -1,13 +1,15 @@
 //! Insert / Upsert / Delete: FieldData columns -> `RowBatch` -> Proxy.
 
 use quiver_api::CollectionInfo;
-use quiver_common::{Column, DYNAMIC_FIELD, Error, Result, RowBatch, ScalarValue, Vectors};
+use quiver_common::{
+    Column, DYNAMIC_FIELD, DataType, Error, Result, RowBatch, ScalarValue, Vectors,
+};
 use quiver_proto::common::Status;
 use quiver_proto::milvus::{DeleteRequest, InsertRequest, MutationResult, UpsertRequest};
 use quiver_proto::schema::{FieldData, IDs};
 
 use super::MilvusFront;
-use super::fields::{ids, json_value, pk_values, scalar_values, vector_values};
+use super::fields::{ids, json_value, pk_values, scalar_values, sparse_values, vector_values};
 use super::filter;
 use super::schema::{DYNAMIC_COLUMN, is_hidden};
 use super::status::{failure, schema_mismatch, success_with_cost};
@@ -63,7 +65,12 @@ pub(crate) fn decode_rows(
             .ok_or_else(|| Error::invalid(&fd.field_name, "no such field in the collection"))?;
         if f.is_primary_key {
             rows.pks = pk_values(f, fd)?;
-        } else if f.data_type.is_vector() && f.name != schema.vector_field().name {
+        } else if f.data_type == DataType::SparseFloatVector {
+            rows.columns.push(Column {
+                name: f.name.clone(),
+                values: sparse_values(f, fd)?,
+            });
+        } else if f.data_type.is_vector() && Some(f) != schema.dense_field() {
             // A further vector field: a column of vectors.
             let (dim, data) = vector_values(f, fd)?;
             let want = f.dim.unwrap_or(1) as usize;
@@ -97,13 +104,19 @@ pub(crate) fn decode_rows(
         }
     }
     let pk = schema.primary_field();
-    if !has_vectors {
+    if schema.dense_field().is_some() && !has_vectors {
         return Err(Error::invalid(
             &schema.vector_field().name,
             "missing: vectors are required",
         ));
     }
-    let n = rows.vectors.len();
+    let n = if has_vectors {
+        rows.vectors.len()
+    } else if num_rows != 0 {
+        num_rows as usize
+    } else {
+        rows.rows().max(rows.pks.len())
+    };
     if num_rows != 0 && n != num_rows as usize {
         return Err(Error::invalid(
             &schema.vector_field().name,

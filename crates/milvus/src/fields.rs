@@ -6,7 +6,8 @@ use quiver_common::{
 };
 use quiver_proto::schema::{
     ArrayArray, BoolArray, DoubleArray, FieldData, FloatArray, IDs, IntArray, JsonArray, LongArray,
-    ScalarField, StringArray, VectorField, field_data, i_ds, scalar_field, vector_field,
+    ScalarField, SparseFloatArray, StringArray, VectorField, field_data, i_ds, scalar_field,
+    vector_field,
 };
 
 use super::schema::{DYNAMIC_COLUMN, data_type_to};
@@ -165,6 +166,81 @@ pub(crate) fn vector_values(f: &FieldSchema, fd: &FieldData) -> Result<(usize, V
     Ok((dim, values))
 }
 
+/// One sparse row as pymilvus sends it: (u32 index, f32 value) pairs, little
+/// endian, in any order; returned sorted by index.
+pub(crate) fn sparse_row(bytes: &[u8]) -> std::result::Result<Vec<(u32, f32)>, String> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(format!(
+            "a sparse row is (uint32 index, float32 value) pairs: {} bytes is not a whole number of them",
+            bytes.len()
+        ));
+    }
+    let mut row: Vec<(u32, f32)> = bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let i = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let v = f32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            (i, v)
+        })
+        .collect();
+    row.sort_by_key(|(i, _)| *i);
+    quiver_common::check_sparse(&row)?;
+    Ok(row)
+}
+
+/// The rows of a sparse vector FieldData.
+pub(crate) fn sparse_values(f: &FieldSchema, fd: &FieldData) -> Result<Vec<ScalarValue>> {
+    let Some(field_data::Field::Vectors(VectorField {
+        data: Some(vector_field::Data::SparseFloatVector(a)),
+        ..
+    })) = &fd.field
+    else {
+        return Err(Error::invalid(
+            &f.name,
+            "expected sparse float vector data (a sparse vector field)",
+        ));
+    };
+    (a.contents.iter().enumerate())
+        .map(|(row, b)| {
+            sparse_row(b)
+                .map(ScalarValue::Sparse)
+                .map_err(|rule| Error::invalid(&f.name, format!("row {row}: {rule}")))
+        })
+        .collect()
+}
+
+/// A sparse vector column for the client.
+pub(crate) fn encode_sparse(f: &FieldSchema, values: &[&ScalarValue]) -> FieldData {
+    let mut dim = 0i64;
+    let contents = values
+        .iter()
+        .map(|v| {
+            let mut b = Vec::new();
+            if let ScalarValue::Sparse(pairs) = v {
+                b.reserve(pairs.len() * 8);
+                for (i, x) in pairs {
+                    b.extend_from_slice(&i.to_le_bytes());
+                    b.extend_from_slice(&x.to_le_bytes());
+                    dim = dim.max(i64::from(*i) + 1);
+                }
+            }
+            b
+        })
+        .collect();
+    FieldData {
+        r#type: data_type_to(f.data_type) as i32,
+        field_name: f.name.clone(),
+        field: Some(field_data::Field::Vectors(VectorField {
+            dim,
+            data: Some(vector_field::Data::SparseFloatVector(SparseFloatArray {
+                contents,
+                dim,
+            })),
+        })),
+        ..Default::default()
+    }
+}
+
 pub(crate) fn ids(pks: &[PrimaryKey], schema: &CollectionSchema) -> IDs {
     let field = if schema.primary_field().data_type == DataType::VarChar {
         i_ds::IdField::StrId(StringArray {
@@ -275,7 +351,8 @@ fn scalar_data(
         | DataType::BinaryVector
         | DataType::Float16Vector
         | DataType::BFloat16Vector
-        | DataType::Int8Vector => Data::JsonData(JsonArray {
+        | DataType::Int8Vector
+        | DataType::SparseFloatVector => Data::JsonData(JsonArray {
             data: values
                 .iter()
                 .map(|v| match v {

@@ -139,6 +139,7 @@ fn normalized(metric: Metric, score: f32, norm: bool) -> f64 {
     match (norm, metric) {
         (true, Metric::Cosine) => (1.0 + s) / 2.0,
         (true, Metric::Ip) => 0.5 + s.atan() / pi,
+        (true, Metric::Bm25) => 2.0 * s.atan() / pi,
         (true, Metric::L2 | Metric::Hamming | Metric::Jaccard) => 1.0 - 2.0 * s.atan() / pi,
         (false, m) if m.higher_is_closer() => s,
         (false, _) => -s,

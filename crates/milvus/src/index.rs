@@ -51,15 +51,82 @@ fn index_param(
     .transpose()
 }
 
-/// The index kind a CreateIndex request asks for.
-fn index_kind(params: &[KeyValuePair]) -> Result<IndexKind> {
+/// A float index parameter from the `params` JSON or a top-level pair,
+/// within `range`.
+fn float_param(
+    params: &[KeyValuePair],
+    json: &serde_json::Value,
+    key: &str,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Option<f64>> {
+    let v = match json.get(key) {
+        Some(v) => Some(v.to_string()),
+        None => param(params, key).map(str::to_string),
+    };
+    v.map(|v| {
+        v.trim_matches('"')
+            .parse::<f64>()
+            .ok()
+            .filter(|x| range.contains(x))
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("params.{key}"),
+                    format!(
+                        "must be a number between {} and {} (got {v})",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    })
+    .transpose()
+}
+
+/// A sparse field's index: SPARSE_INVERTED_INDEX or SPARSE_WAND (AUTOINDEX
+/// is the first), BM25's `bm25_k1` / `bm25_b`, and `drop_ratio_build`
+/// (accepted; every value is kept, so searches stay exact).
+fn sparse_index_kind(
+    index_type: &str,
+    params: &[KeyValuePair],
+    json: &serde_json::Value,
+) -> Result<IndexKind> {
+    let wand = match index_type {
+        "SPARSE_INVERTED_INDEX" | "AUTOINDEX" => false,
+        "SPARSE_WAND" => true,
+        other => {
+            return Err(Error::invalid(
+                "index_type",
+                format!(
+                    "{other:?} is not an index of sparse vectors (SPARSE_INVERTED_INDEX, SPARSE_WAND, AUTOINDEX are)"
+                ),
+            ));
+        }
+    };
+    float_param(params, json, "drop_ratio_build", 0.0..=0.99)?;
+    let milli = |x: f64| (x * 1000.0).round() as u32;
+    let k1 = float_param(params, json, "bm25_k1", 1.2..=2.0)?.unwrap_or(1.2);
+    let b = float_param(params, json, "bm25_b", 0.0..=1.0)?.unwrap_or(0.75);
+    Ok(IndexKind::Sparse {
+        wand,
+        bm25_k1_milli: milli(k1),
+        bm25_b_milli: milli(b),
+    })
+}
+
+/// The index kind a CreateIndex request asks for (on a sparse field when
+/// `sparse`).
+fn index_kind(params: &[KeyValuePair], sparse: bool) -> Result<IndexKind> {
     let json = match param(params, "params") {
         Some(p) if !p.trim().is_empty() => serde_json::from_str(p)
             .map_err(|e| Error::invalid("params", format!("must be a JSON object: {e}")))?,
         _ => serde_json::Value::Null,
     };
     let index_type = param(params, "index_type").unwrap_or("AUTOINDEX");
-    match index_type.to_ascii_uppercase().as_str() {
+    let index_type = index_type.to_ascii_uppercase();
+    if sparse {
+        return sparse_index_kind(&index_type, params, &json);
+    }
+    match index_type.as_str() {
         "FLAT" | "BIN_FLAT" => Ok(IndexKind::Flat),
         "HNSW" => {
             let m = index_param(params, &json, "M")?.unwrap_or(16);
@@ -79,10 +146,14 @@ fn index_kind(params: &[KeyValuePair]) -> Result<IndexKind> {
         "AUTOINDEX" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "DISKANN" | "BIN_IVF_FLAT" => {
             Ok(DEFAULT_INDEX)
         }
+        "SPARSE_INVERTED_INDEX" | "SPARSE_WAND" => Err(Error::invalid(
+            "index_type",
+            format!("{index_type} is an index of sparse vector fields only"),
+        )),
         other => Err(Error::invalid(
             "index_type",
             format!(
-                "{other:?} is not supported (FLAT, HNSW, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN, BIN_FLAT, BIN_IVF_FLAT are)"
+                "{other:?} is not supported (FLAT, HNSW, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN, BIN_FLAT, BIN_IVF_FLAT; SPARSE_INVERTED_INDEX, SPARSE_WAND for sparse vectors are)"
             ),
         )),
     }
@@ -117,7 +188,8 @@ impl MilvusFront {
                 ));
             }
         };
-        let index = index_kind(&req.extra_params)?;
+        let sparse = field.data_type == quiver_common::DataType::SparseFloatVector;
+        let index = index_kind(&req.extra_params, sparse)?;
         self.catalog
             .set_index(
                 &req.collection_name,
@@ -308,6 +380,26 @@ fn index_params(metric: Metric, kind: IndexKind) -> Vec<KeyValuePair> {
                 "params",
                 format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
             ));
+        }
+        IndexKind::Sparse {
+            wand,
+            bm25_k1_milli,
+            bm25_b_milli,
+        } => {
+            let kind = if wand {
+                "SPARSE_WAND"
+            } else {
+                "SPARSE_INVERTED_INDEX"
+            };
+            params.push(kv("index_type", kind));
+            if metric == Metric::Bm25 {
+                let (k1, b) = (bm25_k1_milli as f64 / 1000.0, bm25_b_milli as f64 / 1000.0);
+                params.push(kv("bm25_k1", k1.to_string()));
+                params.push(kv("bm25_b", b.to_string()));
+                params.push(kv("params", format!("{{\"bm25_k1\":{k1},\"bm25_b\":{b}}}")));
+            } else {
+                params.push(kv("params", "{}"));
+            }
         }
     }
     params

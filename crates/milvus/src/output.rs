@@ -2,10 +2,10 @@
 //! them back (schema fields, the vector, `*`, `$meta` and dynamic keys).
 
 use quiver_api::{CollectionInfo, ShardHit};
-use quiver_common::{DYNAMIC_FIELD, Error, FieldSchema, Result, ScalarValue};
+use quiver_common::{DYNAMIC_FIELD, DataType, Error, FieldSchema, Result, ScalarValue};
 use quiver_proto::schema::FieldData;
 
-use super::fields::{encode_pks, encode_scalar, encode_vectors};
+use super::fields::{encode_pks, encode_scalar, encode_sparse, encode_vectors};
 use super::schema::{DYNAMIC_COLUMN, is_hidden, user_fields};
 
 /// What to fetch for the requested output fields.
@@ -28,9 +28,12 @@ impl Outputs {
             names: Vec::new(),
         };
         let dynamic = schema.field(DYNAMIC_COLUMN).cloned();
-        // The first vector field travels as each hit's vector; further
-        // vector fields are columns.
-        let first_vector = schema.vector_field().name.clone();
+        // The first dense vector field travels as each hit's vector;
+        // further vector fields are columns.
+        let first_vector = schema
+            .dense_field()
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
         let add_column = |out: &mut Outputs, f: &FieldSchema| {
             if !out.columns.iter().any(|c| c.name == f.name) {
                 out.columns.push(f.clone());
@@ -43,7 +46,8 @@ impl Outputs {
                 }
             };
             if name == "*" {
-                for f in user_fields(schema) {
+                // A function's output is never returned (as Milvus).
+                for f in user_fields(schema).filter(|f| schema.function_output(&f.name).is_none()) {
                     if f.is_primary_key {
                         out.with_pk = true;
                     } else if f.name == first_vector {
@@ -58,6 +62,15 @@ impl Outputs {
                     push_name(&mut out, DYNAMIC_FIELD);
                 }
                 continue;
+            }
+            if let Some(func) = schema.function_output(name) {
+                return Err(Error::invalid(
+                    "output_fields",
+                    format!(
+                        "not allowed to retrieve raw data of field {name:?}: it is the output of function {:?}",
+                        func.name
+                    ),
+                ));
             }
             match schema.field(name).filter(|f| !is_hidden(&f.name)) {
                 Some(f) if f.is_primary_key => out.with_pk = true,
@@ -91,6 +104,14 @@ impl Outputs {
             out.push(encode_pks(info.schema.primary_field(), &pks));
         }
         for (i, f) in self.columns.iter().enumerate() {
+            if f.data_type == DataType::SparseFloatVector {
+                let values: Vec<&ScalarValue> = hits
+                    .iter()
+                    .map(|h| h.fields.get(i).unwrap_or(&ScalarValue::Null))
+                    .collect();
+                out.push(encode_sparse(f, &values));
+                continue;
+            }
             if f.data_type.is_vector() {
                 let dim = f.dim.unwrap_or(0) as usize;
                 let mut data = Vec::with_capacity(hits.len() * dim);

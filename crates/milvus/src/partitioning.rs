@@ -180,13 +180,15 @@ impl MilvusFront {
         name: &str,
     ) -> Result<()> {
         let collection = &info.schema.name;
+        // Keys may be generated later (auto_id): count the vectors.
+        let n = rows.rows();
         if info.schema.field(WRITTEN_COLUMN).is_some() {
             let now =
                 ScalarValue::Int(quiver_common::ts_physical_ms(quiver_common::wall_ts()) as i64);
             rows.columns.retain(|c| c.name != WRITTEN_COLUMN);
             rows.columns.push(Column {
                 name: WRITTEN_COLUMN.to_string(),
-                values: vec![now; rows.vectors.len()],
+                values: vec![now; n],
             });
         }
         let Some(parts) = self.partitions_of(info) else {
@@ -195,8 +197,6 @@ impl MilvusFront {
                 other => Err(not_found("partition_name", collection, other)),
             };
         };
-        // Keys may be generated later (auto_id): count the vectors.
-        let n = rows.vectors.len();
         let values = match &parts.key {
             Some(_) if !name.is_empty() => {
                 return Err(Error::invalid(

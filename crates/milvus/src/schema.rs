@@ -8,8 +8,8 @@
 
 use prost::Message;
 use quiver_common::{
-    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, MAX_DIM, Result, ScalarValue,
-    validate_name,
+    CollectionSchema, DYNAMIC_FIELD, DataType, Error, FieldSchema, FunctionKind, FunctionSchema,
+    MAX_DIM, Result, ScalarValue, validate_name,
 };
 use quiver_proto::common::KeyValuePair;
 use quiver_proto::schema as pb;
@@ -31,6 +31,8 @@ pub(crate) fn is_hidden(name: &str) -> bool {
 
 /// First field id reported to clients (Milvus starts user fields at 100).
 const FIRST_FIELD_ID: i64 = 100;
+/// First function id reported to clients.
+const FIRST_FUNCTION_ID: i64 = 1000;
 
 fn data_type_from(t: i32, field: &str) -> Result<DataType> {
     let t = pb::DataType::try_from(t)
@@ -51,11 +53,12 @@ fn data_type_from(t: i32, field: &str) -> Result<DataType> {
         pb::DataType::Float16Vector => DataType::Float16Vector,
         pb::DataType::BFloat16Vector => DataType::BFloat16Vector,
         pb::DataType::Int8Vector => DataType::Int8Vector,
+        pb::DataType::SparseFloatVector => DataType::SparseFloatVector,
         other => {
             return Err(Error::invalid(
                 field,
                 format!(
-                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, Array, FloatVector, Float16Vector, BFloat16Vector, BinaryVector, Int8Vector are)",
+                    "data type {} is not supported (Bool, Int8-64, Float, Double, VarChar, JSON, Array, FloatVector, Float16Vector, BFloat16Vector, BinaryVector, Int8Vector, SparseFloatVector are)",
                     other.as_str_name()
                 ),
             ));
@@ -80,6 +83,7 @@ pub(crate) fn data_type_to(t: DataType) -> pb::DataType {
         DataType::Float16Vector => pb::DataType::Float16Vector,
         DataType::BFloat16Vector => pb::DataType::BFloat16Vector,
         DataType::Int8Vector => pb::DataType::Int8Vector,
+        DataType::SparseFloatVector => pb::DataType::SparseFloatVector,
     }
 }
 
@@ -111,12 +115,6 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
             format!("must match collection_name {name:?} (got {:?})", proto.name),
         ));
     }
-    if !proto.functions.is_empty() {
-        return Err(Error::invalid(
-            "schema.functions",
-            "functions are not supported",
-        ));
-    }
     let mut fields = Vec::with_capacity(proto.fields.len() + 1);
     for (i, f) in proto.fields.iter().filter(|f| !f.is_dynamic).enumerate() {
         check_field_name(i, &f.name)?;
@@ -132,7 +130,7 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
             .as_ref()
             .and_then(|v| v.data.as_ref())
             .map(default_from);
-        if data_type.is_vector() {
+        if data_type.is_dense_vector() {
             field.dim = param_u32(&f.type_params, "dim", &f.name)?;
             // Milvus's lower bound (coord's rules keep accepting 1: entries
             // in an older Raft log must replay the same).
@@ -153,6 +151,11 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         if data_type == DataType::VarChar || field.element_type == Some(DataType::VarChar) {
             field.max_length = param_u32(&f.type_params, "max_length", &f.name)?;
         }
+        field.enable_analyzer = param_bool(&f.type_params, "enable_analyzer", &f.name)?;
+        field.enable_match = param_bool(&f.type_params, "enable_match", &f.name)?;
+        field.analyzer_params = (f.type_params.iter())
+            .find(|kv| kv.key == "analyzer_params")
+            .map(|kv| kv.value.clone());
         fields.push(field);
     }
     if proto.enable_dynamic_field {
@@ -167,9 +170,75 @@ pub fn schema_from_proto(name: &str, proto: &pb::CollectionSchema) -> Result<Col
         enable_dynamic_field: proto.enable_dynamic_field,
         consistency: Default::default(),
         properties: Default::default(),
+        functions: proto
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| function_from(i, f))
+            .collect::<Result<_>>()?,
     };
     schema.validate()?;
     Ok(schema)
+}
+
+fn param_bool(params: &[KeyValuePair], key: &str, field: &str) -> Result<bool> {
+    match params.iter().find(|kv| kv.key == key) {
+        None => Ok(false),
+        Some(kv) => match kv.value.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Error::invalid(
+                format!("{field}.{key}"),
+                format!("must be true or false (got {:?})", kv.value),
+            )),
+        },
+    }
+}
+
+/// A Milvus function: BM25, from one VarChar field to one sparse field.
+fn function_from(i: usize, f: &pb::FunctionSchema) -> Result<FunctionSchema> {
+    let at = format!("functions[{i}]");
+    if f.r#type != pb::FunctionType::Bm25 as i32 {
+        return Err(Error::invalid(
+            format!("{at}.type"),
+            format!(
+                "function type {} is not supported (BM25 is)",
+                pb::FunctionType::try_from(f.r#type)
+                    .map(|t| t.as_str_name().to_string())
+                    .unwrap_or_else(|_| f.r#type.to_string())
+            ),
+        ));
+    }
+    let [input] = f.input_field_names.as_slice() else {
+        return Err(Error::invalid(
+            format!("{at}.input_field_names"),
+            format!(
+                "BM25 function needs exactly one input field (got {})",
+                f.input_field_names.len()
+            ),
+        ));
+    };
+    let [output] = f.output_field_names.as_slice() else {
+        return Err(Error::invalid(
+            format!("{at}.output_field_names"),
+            format!(
+                "BM25 function needs exactly one output field (got {})",
+                f.output_field_names.len()
+            ),
+        ));
+    };
+    Ok(FunctionSchema {
+        name: f.name.clone(),
+        kind: FunctionKind::Bm25,
+        input: input.clone(),
+        output: output.clone(),
+        description: f.description.clone(),
+        params: f
+            .params
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.clone()))
+            .collect(),
+    })
 }
 
 /// A Milvus default value as a cell (checked against the field's type by
@@ -197,7 +266,8 @@ fn default_to(v: &ScalarValue) -> Option<pb::ValueField> {
         ScalarValue::Null
         | ScalarValue::Json(_)
         | ScalarValue::Array(_)
-        | ScalarValue::Vector(_) => {
+        | ScalarValue::Vector(_)
+        | ScalarValue::Sparse(_) => {
             return None;
         }
     };
@@ -263,6 +333,15 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
             for (k, v) in &f.properties {
                 type_params.push(kv(k, v.clone()));
             }
+            if f.enable_analyzer {
+                type_params.push(kv("enable_analyzer", "true"));
+            }
+            if f.enable_match {
+                type_params.push(kv("enable_match", "true"));
+            }
+            if let Some(p) = &f.analyzer_params {
+                type_params.push(kv("analyzer_params", p.clone()));
+            }
             pb::FieldSchema {
                 field_id: FIRST_FIELD_ID + i as i64,
                 name: f.name.clone(),
@@ -275,8 +354,27 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
                 is_partition_key: f.is_partition_key,
                 default_value: f.default_value.as_ref().and_then(default_to),
                 element_type: f.element_type.map_or(0, |t| data_type_to(t) as i32),
+                is_function_output: schema.function_output(&f.name).is_some(),
                 ..Default::default()
             }
+        })
+        .collect();
+    let field_id = |name: &str| {
+        user_fields(schema)
+            .position(|f| f.name == name)
+            .map_or(0, |i| FIRST_FIELD_ID + i as i64)
+    };
+    let functions = (schema.functions.iter().enumerate())
+        .map(|(i, f)| pb::FunctionSchema {
+            name: f.name.clone(),
+            id: FIRST_FUNCTION_ID + i as i64,
+            description: f.description.clone(),
+            r#type: pb::FunctionType::Bm25 as i32,
+            input_field_names: vec![f.input.clone()],
+            input_field_ids: vec![field_id(&f.input)],
+            output_field_names: vec![f.output.clone()],
+            output_field_ids: vec![field_id(&f.output)],
+            params: f.params.iter().map(|(k, v)| kv(k, v.clone())).collect(),
         })
         .collect();
     let (db, name) = quiver_common::split_qualified(&schema.name);
@@ -287,6 +385,7 @@ pub fn schema_to_proto(schema: &CollectionSchema) -> pb::CollectionSchema {
         fields,
         enable_dynamic_field: schema.enable_dynamic_field,
         db_name: db.to_string(),
+        functions,
         ..Default::default()
     }
 }

@@ -4,15 +4,17 @@
 use std::time::Duration;
 
 use prost::Message;
-use quiver_api::{CollectionInfo, RowPredicate, ShardHit};
-use quiver_common::{ElementType, FieldSchema, ScalarValue};
+use quiver_api::{CollectionInfo, RowPredicate, ShardHit, SparseQueries};
+use quiver_common::{CollectionSchema, DataType, ElementType, FieldSchema, ScalarValue};
 use quiver_common::{Error, Metric, Result};
-use quiver_proto::common::{ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType};
+use quiver_proto::common::{
+    ConsistencyLevel, KeyValuePair, PlaceholderGroup, PlaceholderType, PlaceholderValue,
+};
 use quiver_proto::milvus::{SearchRequest as PbSearch, SearchResults};
 use quiver_proto::schema::SearchResultData;
 
 use super::MilvusFront;
-use super::fields::{encode_scalar, ids};
+use super::fields::{encode_scalar, ids, sparse_row};
 use super::filter;
 use super::group_by::GroupBy;
 use super::output::Outputs;
@@ -121,11 +123,30 @@ fn int_param(params: &[KeyValuePair], key: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
-/// The query vectors of a placeholder group for vector field `field`,
-/// `nq * dim` floats.
-pub(crate) fn decode_placeholders(bytes: &[u8], field: &FieldSchema) -> Result<Vec<f32>> {
-    let vf = &field.name;
-    let dim = field.dim.unwrap_or(0) as usize;
+/// The queries of a search.
+pub(crate) enum Queries {
+    /// `nq * dim` floats.
+    Dense(Vec<f32>),
+    /// One sparse vector per query (texts searching a BM25 function's
+    /// output: their analysed terms and counts).
+    Sparse(Vec<Vec<(u32, f32)>>),
+}
+
+impl Queries {
+    pub(crate) fn len(&self, dim: usize) -> usize {
+        match self {
+            Queries::Dense(q) => q.len() / dim.max(1),
+            Queries::Sparse(q) => q.len(),
+        }
+    }
+}
+
+/// The queries of a placeholder group for vector field `field`.
+pub(crate) fn decode_queries(
+    bytes: &[u8],
+    field: &FieldSchema,
+    schema: &CollectionSchema,
+) -> Result<Queries> {
     let group = PlaceholderGroup::decode(bytes)
         .map_err(|e| Error::invalid("placeholder_group", format!("cannot be decoded: {e}")))?;
     let [ph] = group.placeholders.as_slice() else {
@@ -137,6 +158,43 @@ pub(crate) fn decode_placeholders(bytes: &[u8], field: &FieldSchema) -> Result<V
             ),
         ));
     };
+    if field.data_type != DataType::SparseFloatVector {
+        return decode_dense(ph, field).map(Queries::Dense);
+    }
+    let vf = &field.name;
+    if ph.values.is_empty() {
+        return Err(Error::invalid(vf, "no query vectors"));
+    }
+    let queries = match PlaceholderType::try_from(ph.r#type) {
+        Ok(PlaceholderType::SparseFloatVector) => (ph.values.iter().enumerate())
+            .map(|(q, b)| {
+                sparse_row(b).map_err(|rule| Error::invalid(vf, format!("query {q}: {rule}")))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Ok(PlaceholderType::VarChar) => (ph.values.iter().enumerate())
+            .map(|(q, b)| {
+                let text = std::str::from_utf8(b)
+                    .map_err(|_| Error::invalid(vf, format!("query {q}: text must be UTF-8")))?;
+                schema.bm25_query(vf, text)
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => {
+            return Err(Error::invalid(
+                vf,
+                format!(
+                    "a sparse vector field is searched with sparse vectors (or text, for a BM25 function's output), not placeholder type {}",
+                    ph.r#type
+                ),
+            ));
+        }
+    };
+    Ok(Queries::Sparse(queries))
+}
+
+/// A dense field's query vectors, `nq * dim` floats.
+fn decode_dense(ph: &PlaceholderValue, field: &FieldSchema) -> Result<Vec<f32>> {
+    let vf = &field.name;
+    let dim = field.dim.unwrap_or(0) as usize;
     let declared = field.data_type.element_type().unwrap_or(ElementType::F32);
     let element = match PlaceholderType::try_from(ph.r#type) {
         Ok(PlaceholderType::FloatVector) if declared != ElementType::Binary => ElementType::F32,
@@ -188,6 +246,8 @@ pub(crate) fn decode_placeholders(bytes: &[u8], field: &FieldSchema) -> Result<V
 struct Params {
     /// The vector field searched.
     field: FieldSchema,
+    /// A sparse search's `drop_ratio_search`.
+    drop_ratio: f32,
     limit: usize,
     offset: usize,
     ef: Option<usize>,
@@ -342,6 +402,21 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             Error::invalid("params.ef", format!("must be a positive integer (got {v})"))
         })? as usize),
     };
+    let drop_ratio = match json.get("drop_ratio_search") {
+        None | Some(serde_json::Value::Null) => 0.0,
+        Some(v) => {
+            let x = match v {
+                serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+                v => v.as_f64(),
+            };
+            x.filter(|x| (0.0..1.0).contains(x)).ok_or_else(|| {
+                Error::invalid(
+                    "params.drop_ratio_search",
+                    format!("must be a number in [0, 1) (got {v})"),
+                )
+            })? as f32
+        }
+    };
     let round_decimal = int_param(p, "round_decimal")?.unwrap_or(-1);
     if !(-1..=6).contains(&round_decimal) {
         return Err(Error::invalid(
@@ -351,6 +426,7 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
     }
     Ok(Params {
         field: field.clone(),
+        drop_ratio,
         limit: limit as usize,
         offset: offset as usize,
         ef,
@@ -393,8 +469,19 @@ impl MilvusFront {
         }
         let expr = self.read_expr(&info, &req.dsl, &req.partition_names, "partition_names")?;
         let p = search_params(req, &info, self.proxy.limits().max_topk)?;
-        let mut queries = decode_placeholders(&req.placeholder_group, &p.field)?;
-        let nq = queries.len() / (p.field.dim.unwrap_or(1) as usize).max(1);
+        let decoded = decode_queries(&req.placeholder_group, &p.field, &info.schema)?;
+        let nq = decoded.len(p.field.dim.unwrap_or(1) as usize);
+        let (mut queries, sparse) = match decoded {
+            Queries::Dense(q) => (q, None),
+            Queries::Sparse(queries) => (
+                Vec::new(),
+                Some(SparseQueries {
+                    queries,
+                    drop_ratio: p.drop_ratio,
+                    bm25: None,
+                }),
+            ),
+        };
         let outputs = Outputs::resolve(&info, &req.output_fields)?;
         let filter = filter::compile(
             &self.proxy,
@@ -467,6 +554,7 @@ impl MilvusFront {
                     output_fields: columns.clone(),
                     with_vectors: outputs.with_vectors,
                     anns_field: Some(p.field.name.clone()),
+                    sparse: sparse.clone(),
                 })
                 .await?;
             let mut hits = served.hits;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use quiver_api::{
-    AliasMeta, AnnsField, CatalogClient, CollectionInfo, CreateCollection, DataClient, QueryClient,
-    RowPredicate, ShardHit, ShardId, ShardQuery, ShardSearch, WriteOp,
+    AliasMeta, AnnsField, CatalogClient, CollectionInfo, CreateCollection, DataClient, IndexKind,
+    QueryClient, RowPredicate, ShardHit, ShardId, ShardQuery, ShardSearch, SparseQueries, WriteOp,
 };
 use quiver_common::{
     DataType, Error, PrimaryKey, Result, RowBatch, Timestamp, compose_ts, ts_physical_ms, wall_ts,
@@ -92,8 +92,11 @@ pub struct SearchRequest {
     pub consistency: Consistency,
     pub output_fields: Vec<String>,
     pub with_vectors: bool,
-    /// The vector field to search (None: the first).
+    /// The vector field to search (None: the collection's main one).
     pub anns_field: Option<String>,
+    /// The queries of a search of a sparse field (`queries` is empty then;
+    /// the proxy sets `bm25` from the field's index).
+    pub sparse: Option<SparseQueries>,
 }
 
 /// The outcome of an insert, upsert or delete.
@@ -209,7 +212,7 @@ impl Proxy {
                     "the collection generates its keys (auto_id); do not pass them",
                 ));
             }
-            let n = rows.vectors.len();
+            let n = rows.rows();
             if n == 0 || n > self.limits.max_batch_rows {
                 return Err(Error::invalid(
                     "num_rows",
@@ -241,7 +244,12 @@ impl Proxy {
         self.upsert_validated(&info, rows).await
     }
 
-    async fn upsert_validated(&self, info: &CollectionInfo, rows: RowBatch) -> Result<WriteResult> {
+    async fn upsert_validated(
+        &self,
+        info: &CollectionInfo,
+        mut rows: RowBatch,
+    ) -> Result<WriteResult> {
+        info.schema.compute_functions(&mut rows)?;
         rows.validate(&info.schema, self.limits.max_batch_rows)?;
         let _admitted = self
             .admission
@@ -496,23 +504,46 @@ impl Proxy {
         queries: Arc<Vec<f32>>,
     ) -> Result<Vec<Vec<ShardHit>>> {
         self.check_loaded(info)?;
-        // The field searched: the first vector field, or another one named
-        // (its vectors are a column, searched with its own index's metric).
-        let first = &info.schema.vector_field().name;
-        let anns = match req.anns_field.as_deref().filter(|f| *f != first) {
-            None => None,
-            Some(name) => Some(AnnsField {
-                name: name.to_string(),
-                metric: info.metric_of(Some(name))?,
-            }),
+        // The field searched: the collection's main vector field, or another
+        // one named. Every field but the first dense one is a column,
+        // searched exactly with its own index's metric; sparse fields with
+        // sparse queries.
+        let main = info.schema.vector_field().name.as_str();
+        let field_name = req.anns_field.as_deref().unwrap_or(main);
+        let metric = info.metric_of(Some(field_name))?;
+        let field = info.schema.field(field_name);
+        let sparse_field = field.is_some_and(|f| f.data_type == DataType::SparseFloatVector);
+        let sparse = match (&req.sparse, sparse_field) {
+            (Some(s), true) => {
+                let bm25 = (metric == quiver_common::Metric::Bm25).then(|| {
+                    let p = info.index_of(field_name).unwrap_or(IndexKind::None).bm25();
+                    (p.k1, p.b)
+                });
+                Some(Arc::new(SparseQueries { bm25, ..s.clone() }))
+            }
+            (None, false) => None,
+            (None, true) => {
+                return Err(Error::invalid(
+                    field_name,
+                    "a sparse vector field is searched with sparse vectors (or, for a BM25 function's output, with text)",
+                ));
+            }
+            (Some(_), false) => {
+                return Err(Error::invalid(
+                    field_name,
+                    "sparse vectors search sparse vector fields only (the field is dense)",
+                ));
+            }
         };
-        let (field_name, metric) = match &anns {
-            Some(a) => (a.name.as_str(), a.metric),
-            None => (first.as_str(), info.metric),
-        };
-        let dim = (info.schema.field(field_name))
-            .and_then(|f| f.dim)
-            .unwrap_or(0) as usize;
+        let anns =
+            (info.schema.dense_field().map(|f| f.name.as_str()) != Some(field_name)).then(|| {
+                AnnsField {
+                    name: field_name.to_string(),
+                    metric,
+                    sparse: sparse.clone(),
+                }
+            });
+        let dim = field.and_then(|f| f.dim).unwrap_or(0) as usize;
         if req.k == 0 || req.k > self.limits.max_topk {
             return Err(Error::invalid(
                 "limit",
@@ -522,16 +553,24 @@ impl Proxy {
                 ),
             ));
         }
-        if queries.is_empty() || !queries.len().is_multiple_of(dim.max(1)) {
-            return Err(Error::invalid(
-                field_name,
-                format!(
-                    "query vectors must have dim {dim} (got {} floats)",
-                    queries.len()
-                ),
-            ));
-        }
-        let nq = queries.len() / dim.max(1);
+        let nq = match &sparse {
+            Some(s) if s.queries.is_empty() => {
+                return Err(Error::invalid(field_name, "no query vectors"));
+            }
+            Some(s) => s.queries.len(),
+            None => {
+                if queries.is_empty() || !queries.len().is_multiple_of(dim.max(1)) {
+                    return Err(Error::invalid(
+                        field_name,
+                        format!(
+                            "query vectors must have dim {dim} (got {} floats)",
+                            queries.len()
+                        ),
+                    ));
+                }
+                queries.len() / dim.max(1)
+            }
+        };
         if nq > self.limits.max_nq {
             return Err(Error::invalid(
                 "nq",

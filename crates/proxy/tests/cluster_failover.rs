@@ -659,6 +659,7 @@ async fn the_proxy_serves_through_a_querynode_stop_and_a_datanode_restart() {
                     output_fields: vec![],
                     with_vectors: false,
                     anns_field: None,
+                    sparse: None,
                 };
                 match proxy.search(req).await {
                     Ok(hits) if hits[0].first().map(pk_of) == Some(pk) => {

@@ -13,6 +13,7 @@ mod growing;
 mod node;
 mod replica;
 mod search;
+mod sparse;
 mod terms;
 mod view;
 

@@ -178,6 +178,39 @@ impl QueryNode {
 impl QueryClient for QueryNode {
     async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
+        if let Some(a) = &req.anns {
+            let sparse_field = (r.info.schema.field(&a.name))
+                .is_some_and(|f| f.data_type == quiver_common::DataType::SparseFloatVector);
+            if sparse_field != a.sparse.is_some() {
+                return Err(Error::invalid(
+                    "anns_field",
+                    format!(
+                        "field {:?} is searched with {} queries",
+                        a.name,
+                        if sparse_field { "sparse" } else { "dense" }
+                    ),
+                ));
+            }
+        }
+        if let Some(a) = req.anns.clone()
+            && let Some(queries) = a.sparse.clone()
+        {
+            return self
+                .run_request(move |pool| {
+                    let view = r.view.read();
+                    let proj = Projection {
+                        fields: &req.output_fields,
+                        with_vectors: req.with_vectors,
+                    };
+                    let filter = req.filter.as_deref();
+                    (0..queries.queries.len())
+                        .map(|q| {
+                            view.search_sparse(pool, &a.name, &queries, q, req.k, filter, &proj)
+                        })
+                        .collect()
+                })
+                .await;
+        }
         let dim = match &req.anns {
             None => r.info.schema.dim(),
             Some(a) => match r.info.schema.field(&a.name) {

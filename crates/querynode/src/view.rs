@@ -20,6 +20,9 @@ pub(crate) struct LoadedSegment {
     pub row_hashes: std::sync::OnceLock<Vec<u64>>,
     /// Rows by value of the columns filters have named (`terms.rs`).
     pub terms: crate::terms::TermIndexes,
+    /// Inverted indexes of the sparse columns searches have named
+    /// (`sparse.rs`).
+    pub sparse: crate::sparse::SparseIndexes,
 }
 
 /// A loaded segment plus which of its rows are dead in this view.
@@ -367,6 +370,7 @@ mod tests {
         Arc::new(LoadedSegment {
             row_hashes: Default::default(),
             terms: Default::default(),
+            sparse: Default::default(),
             info,
             data,
             index: None,

@@ -65,6 +65,10 @@ impl QueryClient for RemoteQuery {
             metric: (req.anns.as_ref())
                 .map(|a| a.metric.as_str().to_string())
                 .unwrap_or_default(),
+            sparse: match req.anns.as_ref().and_then(|a| a.sparse.as_deref()) {
+                Some(s) => Some(encode("sparse queries", s)?),
+                None => None,
+            },
         };
         let c = &self.conn;
         let r = c

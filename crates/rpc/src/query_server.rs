@@ -47,6 +47,10 @@ impl QueryServiceImpl {
                 false => Some(quiver_api::AnnsField {
                     name: r.anns_field,
                     metric: quiver_common::Metric::parse(&r.metric)?,
+                    sparse: match r.sparse.as_deref() {
+                        Some(b) => Some(Arc::new(decode_arg("sparse", b)?)),
+                        None => None,
+                    },
                 }),
             },
         };

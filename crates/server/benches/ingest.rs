@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
                         output_fields: vec![],
                         with_vectors: false,
                         anns_field: None,
+                        sparse: None,
                     })
                     .await
                     .expect("search");

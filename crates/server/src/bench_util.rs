@@ -89,6 +89,7 @@ pub fn search_request(query: Vec<f32>, consistency: Consistency) -> SearchReques
         output_fields: vec![],
         with_vectors: false,
         anns_field: None,
+        sparse: None,
     }
 }
 

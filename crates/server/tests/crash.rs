@@ -118,6 +118,7 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
                         output_fields: vec![],
                         with_vectors: false,
                         anns_field: None,
+                        sparse: None,
                     })
                     .await
                     .expect("search");

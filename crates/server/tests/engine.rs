@@ -68,6 +68,7 @@ fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
         output_fields: vec![],
         with_vectors: true,
         anns_field: None,
+        sparse: None,
     }
 }
 

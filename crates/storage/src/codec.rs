@@ -98,6 +98,14 @@ pub(crate) fn put_scalar(b: &mut Vec<u8>, v: &ScalarValue) {
                 b.extend_from_slice(&x.to_le_bytes());
             }
         }
+        ScalarValue::Sparse(v) => {
+            put_u8(b, 8);
+            put_len(b, v.len());
+            for (i, x) in v {
+                b.extend_from_slice(&i.to_le_bytes());
+                b.extend_from_slice(&x.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -259,6 +267,13 @@ impl<'a> Reader<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 ScalarValue::Vector(v)
             }
+            8 if !in_array => {
+                let n = self.len(8)?;
+                let v = (0..n)
+                    .map(|_| Ok((self.u32()?, f32::from_bits(self.u32()?))))
+                    .collect::<Result<Vec<_>>>()?;
+                ScalarValue::Sparse(v)
+            }
             t => return Err(self.err(format!("bad scalar tag {t}"))),
         })
     }
@@ -347,6 +362,13 @@ mod tests {
                         values: vec![
                             ScalarValue::Vector(vec![0.5, -1.0, f32::MAX]),
                             ScalarValue::Vector(vec![]),
+                        ],
+                    },
+                    Column {
+                        name: "terms".into(),
+                        values: vec![
+                            ScalarValue::Sparse(vec![(0, 0.5), (u32::MAX - 1, -2.0)]),
+                            ScalarValue::Sparse(vec![]),
                         ],
                     },
                 ],

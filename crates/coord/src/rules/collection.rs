@@ -1,6 +1,6 @@
 //! Collection rules: create, drop, index, load state.
 
-use quiver_common::{CollectionSchema, MMAP_PROPERTY, Metric, Timestamp, validate_name};
+use quiver_common::{CollectionSchema, DataType, MMAP_PROPERTY, Metric, Timestamp, validate_name};
 
 use crate::command::MetaResponse;
 use crate::error::RuleError;
@@ -232,6 +232,30 @@ pub(super) fn check_metric(
     field: &str,
     metric: Metric,
 ) -> Result<(), RuleError> {
+    if schema
+        .field(field)
+        .is_some_and(|f| f.data_type == DataType::SparseFloatVector)
+    {
+        // A BM25 function's output is searched by BM25 only, any other
+        // sparse field by inner product (Milvus's rules and messages).
+        return match (schema.function_output(field).is_some(), metric) {
+            (true, Metric::Bm25) | (false, Metric::Ip) => Ok(()),
+            (true, m) => Err(RuleError::invalid(
+                "metric_type",
+                format!(
+                    "BM25 function output field only supports BM25 metric type (got {})",
+                    m.as_str()
+                ),
+            )),
+            (false, m) => Err(RuleError::invalid(
+                "metric_type",
+                format!(
+                    "only IP is the supported metric type for sparse index (got {})",
+                    m.as_str()
+                ),
+            )),
+        };
+    }
     let element = schema
         .field(field)
         .and_then(|f| f.data_type.element_type())
@@ -475,6 +499,49 @@ fn checked_index(schema: &CollectionSchema, spec: &IndexSpec) -> Result<IndexSpe
             "field_name",
             format!("field {:?} is not a vector field", spec.field_name),
         ));
+    }
+    let sparse_field = field.data_type == DataType::SparseFloatVector;
+    let sparse_index = matches!(spec.kind, IndexKind::Sparse { .. });
+    if sparse_field != sparse_index && spec.kind != IndexKind::None {
+        return Err(RuleError::invalid(
+            "index_type",
+            if sparse_field {
+                format!(
+                    "sparse vector field {:?} takes SPARSE_INVERTED_INDEX or SPARSE_WAND",
+                    field.name
+                )
+            } else {
+                format!(
+                    "SPARSE_INVERTED_INDEX and SPARSE_WAND are for sparse vector fields ({:?} is {:?})",
+                    field.name, field.data_type
+                )
+            },
+        ));
+    }
+    if let IndexKind::Sparse {
+        bm25_k1_milli,
+        bm25_b_milli,
+        ..
+    } = spec.kind
+    {
+        if !(1200..=2000).contains(&bm25_k1_milli) {
+            return Err(RuleError::invalid(
+                "bm25_k1",
+                format!(
+                    "must be between 1.2 and 2.0 (got {})",
+                    bm25_k1_milli as f32 / 1000.0
+                ),
+            ));
+        }
+        if bm25_b_milli > 1000 {
+            return Err(RuleError::invalid(
+                "bm25_b",
+                format!(
+                    "must be between 0 and 1 (got {})",
+                    bm25_b_milli as f32 / 1000.0
+                ),
+            ));
+        }
     }
     if let IndexKind::Hnsw { m, ef_construction } = spec.kind {
         if !HNSW_M.contains(&m) {

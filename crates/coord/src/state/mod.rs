@@ -26,6 +26,14 @@ pub enum IndexKind {
     Flat,
     /// No index: the collection cannot be loaded until one is set.
     None,
+    /// A sparse vector field's inverted index (SPARSE_INVERTED_INDEX, or
+    /// SPARSE_WAND when `wand`), with the BM25 parameters of a BM25
+    /// function's output in thousandths.
+    Sparse {
+        wand: bool,
+        bm25_k1_milli: u32,
+        bm25_b_milli: u32,
+    },
 }
 
 /// The index of a collection's vector field.

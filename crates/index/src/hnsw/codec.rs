@@ -96,7 +96,7 @@ impl HnswIndex {
         out.extend_from_slice(MAGIC);
         let metric = match self.metric {
             Metric::L2 => 0u32,
-            Metric::Ip => 1,
+            Metric::Ip | Metric::Bm25 => 1,
             Metric::Cosine => 2,
             Metric::Hamming => 3,
             Metric::Jaccard => 4,
