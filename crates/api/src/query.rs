@@ -38,11 +38,13 @@ pub trait RowPredicate: Send + Sync {
 }
 
 /// Rows a predicate accepts have `column` equal to one of `values` (ints
-/// and strings only).
+/// and strings only); with `analyzer`, the column's text analysed with
+/// those parameters holds one of the tokens `values` (`TEXT_MATCH`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnTerms {
     pub column: String,
     pub values: Vec<quiver_common::ScalarValue>,
+    pub analyzer: Option<String>,
 }
 
 /// A top-k search of one shard for `nq` queries.

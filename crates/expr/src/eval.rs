@@ -196,6 +196,10 @@ pub(crate) fn eval<'a>(p: &'a Pred, cx: &'a Ctx<'a>) -> Option<bool> {
             V::Bool(b) => Some(b),
             _ => None,
         },
+        Pred::Text(m) => match cx.row.field(&m.field) {
+            Some(ScalarValue::Str(text)) => Some(m.matches(text)),
+            _ => None,
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use crate::ir::{Const, Pred, Val, ValueSet};
 use crate::template::TemplateValue;
 
 /// The functions a filter may call, for messages.
-const FUNCTIONS: &str = "array_contains, array_contains_all, array_contains_any, array_length, json_contains, json_contains_all, json_contains_any";
+const FUNCTIONS: &str = "array_contains, array_contains_all, array_contains_any, array_length, json_contains, json_contains_all, json_contains_any, text_match, phrase_match";
 
 impl Compiler<'_> {
     /// A call used as a condition.
@@ -28,6 +28,7 @@ impl Compiler<'_> {
             "array_length" => {
                 return Err(self.type_err(e, format!("{e} is a number, not a condition")));
             }
+            "text_match" | "phrase_match" => return self.text_pred(e, name, args),
             _ => return Err(self.unknown(e, name)),
         };
         let [target, values] = args else {
@@ -201,7 +202,8 @@ mod tests {
                 .expect_err("refused")
                 .to_string()
         };
-        assert!(err("text_match(names, \"a\")").contains("not supported"));
+        assert!(err("text_match(names, \"a\")").contains("must be a VarChar field"));
+        assert!(err("bm25(names)").contains("not supported"));
         assert!(err("array_contains(tags)").contains("2 arguments"));
         assert!(err("array_contains(id, 1)").contains("must be an Array field"));
         assert!(err("array_contains_all(tags, 3)").contains("list of values"));

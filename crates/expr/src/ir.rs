@@ -82,6 +82,8 @@ pub(crate) enum Pred {
         set: ValueSet,
         all: bool,
     },
+    /// `TEXT_MATCH` / `PHRASE_MATCH` on an analysed field (`text.rs`).
+    Text(crate::text::TextMatch),
 }
 
 /// The constants after `in`, indexed for lookup. Serialized as `items`
@@ -126,6 +128,11 @@ impl Pred {
     pub(crate) fn rename_field(&mut self, from: &str, to: &str) {
         match self {
             Pred::Const(_) => {}
+            Pred::Text(m) => {
+                if m.field == from {
+                    m.field = to.to_string();
+                }
+            }
             Pred::And(v) | Pred::Or(v) => v.iter_mut().for_each(|p| p.rename_field(from, to)),
             Pred::Not(p) => p.rename_field(from, to),
             Pred::Cmp { lhs, rhs, .. } => {

@@ -29,6 +29,7 @@ mod parser_terms;
 mod pk;
 mod template;
 mod terms;
+mod text;
 mod wire;
 
 use std::collections::HashMap;

@@ -26,6 +26,14 @@ fn collect(p: &Pred, out: &mut Vec<ColumnTerms>) {
 }
 
 fn term(p: &Pred) -> Option<ColumnTerms> {
+    if let Pred::Text(m) = p {
+        // Any row a text or phrase match accepts holds one of its tokens.
+        return Some(ColumnTerms {
+            column: m.field.clone(),
+            values: m.tokens.iter().cloned().map(ScalarValue::Str).collect(),
+            analyzer: Some(m.analyzer.clone()),
+        });
+    }
     let (column, consts): (&str, Vec<&Const>) = match p {
         Pred::In {
             val: Val::Field(name),
@@ -64,6 +72,7 @@ fn term(p: &Pred) -> Option<ColumnTerms> {
     Some(ColumnTerms {
         column: column.to_string(),
         values,
+        analyzer: None,
     })
 }
 

@@ -150,7 +150,7 @@ struct Slots {
 impl Slots {
     fn pred(&mut self, p: &Pred) {
         match p {
-            Pred::Const(_) => {}
+            Pred::Const(_) | Pred::Text(_) => {}
             Pred::And(v) | Pred::Or(v) => v.iter().for_each(|p| self.pred(p)),
             Pred::Not(p) => self.pred(p),
             Pred::Cmp { lhs, rhs, .. } => {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use quiver_api::RowPredicate;
+use quiver_api::{ColumnTerms, RowPredicate};
 use quiver_common::{Column, ScalarValue};
 use quiver_index::Bitset;
 
@@ -38,6 +38,25 @@ pub(crate) struct TermIndex {
 }
 
 impl TermIndex {
+    /// The rows holding each token of a text column analysed by `analyzer`
+    /// (a `TEXT_MATCH`'s index). None when the parameters make no analyzer.
+    fn build_text(column: &Column, analyzer: &str) -> Option<TermIndex> {
+        let analyzer = quiver_text::Analyzer::from_params(analyzer).ok()?;
+        let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
+        for (i, v) in column.values.iter().enumerate() {
+            let ScalarValue::Str(text) = v else { continue };
+            let mut tokens: Vec<String> = (analyzer.tokens(text).into_iter())
+                .map(|t| t.text)
+                .collect();
+            tokens.sort_unstable();
+            tokens.dedup();
+            for t in tokens {
+                rows.entry(Key::Str(t)).or_default().push(i as u32);
+            }
+        }
+        Some(TermIndex { rows })
+    }
+
     /// None when the column holds values other than ints, strings and nulls.
     fn build(column: &Column) -> Option<TermIndex> {
         let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
@@ -75,14 +94,24 @@ pub(crate) struct TermIndexes {
 }
 
 impl TermIndexes {
-    fn get(&self, columns: &[Column], name: &str) -> Option<Arc<TermIndex>> {
+    fn get(&self, columns: &[Column], terms: &ColumnTerms) -> Option<Arc<TermIndex>> {
+        let name = &terms.column;
+        // A text index is keyed by its column and analyzer.
+        let key = match &terms.analyzer {
+            None => name.clone(),
+            Some(a) => format!("{name}\u{0}text\u{0}{a}"),
+        };
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = built.get(name) {
+        if let Some(found) = built.get(&key) {
             return found.clone();
         }
-        let column = columns.iter().find(|c| c.name == name)?;
-        let index = TermIndex::build(column).map(Arc::new);
-        built.insert(name.to_string(), index.clone());
+        let column = columns.iter().find(|c| &c.name == name)?;
+        let index = match &terms.analyzer {
+            None => TermIndex::build(column),
+            Some(a) => TermIndex::build_text(column, a),
+        };
+        let index = index.map(Arc::new);
+        built.insert(key, index.clone());
         index
     }
 
@@ -100,7 +129,7 @@ impl TermIndexes {
         accepts: impl Fn(u32) -> bool,
     ) -> Option<Bitset> {
         let (index, terms) = predicate.column_terms().iter().find_map(|t| {
-            let index = self.get(columns, &t.column)?;
+            let index = self.get(columns, t)?;
             (index.count(&t.values) <= max_rows).then_some((index, t))
         })?;
         let mut out = Bitset::new_empty(alive.len());
@@ -116,7 +145,7 @@ impl TermIndexes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quiver_api::{ColumnTerms, RowAccess};
+    use quiver_api::RowAccess;
 
     struct Terms(Vec<ColumnTerms>);
 
@@ -147,10 +176,12 @@ mod tests {
             ColumnTerms {
                 column: "price".into(),
                 values: vec![ScalarValue::Int(3)],
+                analyzer: None,
             },
             ColumnTerms {
                 column: "tenant".into(),
                 values: vec![ScalarValue::Int(1), ScalarValue::Int(9)],
+                analyzer: None,
             },
         ]);
         let t = TermIndexes::default();
@@ -162,6 +193,7 @@ mod tests {
         let none = Terms(vec![ColumnTerms {
             column: "price".into(),
             values: vec![],
+            analyzer: None,
         }]);
         assert!(
             t.candidates(&columns, &alive, &none, 20, |_| true)
