@@ -27,6 +27,10 @@ use crate::view::{Loc, ShardView};
 pub(crate) struct SparseIndex {
     postings: HashMap<u32, Vec<(u32, f32)>>,
     lengths: Vec<f32>,
+    /// The summed length of the live rows, for the live-row count it was
+    /// computed at: a segment's rows only ever die, so the count names the
+    /// set (BM25's statistics need it per query).
+    live_length: Mutex<Option<(usize, f64)>>,
 }
 
 impl SparseIndex {
@@ -40,7 +44,27 @@ impl SparseIndex {
                 postings.entry(*term).or_default().push((row as u32, *x));
             }
         }
-        SparseIndex { postings, lengths }
+        SparseIndex {
+            postings,
+            lengths,
+            live_length: Mutex::new(None),
+        }
+    }
+
+    /// The summed length of the rows of `alive` (`live` of them).
+    fn live_length(&self, alive: &quiver_index::Bitset, live: usize) -> f64 {
+        let mut cached = self.live_length.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, sum)) = *cached
+            && n == live
+        {
+            return sum;
+        }
+        let sum = alive
+            .iter()
+            .map(|r| f64::from(self.lengths[r as usize]))
+            .sum();
+        *cached = Some((live, sum));
+        sum
     }
 }
 
@@ -181,17 +205,25 @@ impl ShardView {
                         return Vec::new();
                     };
                     let filter = SealedFilter { seg, predicate };
-                    let mut scores: HashMap<u32, f32> = HashMap::new();
+                    // Scores in a dense array, with the rows touched.
+                    let mut scores = vec![0f32; index.lengths.len()];
+                    let mut touched: Vec<u32> = Vec::new();
+                    let mut seen = quiver_index::Bitset::new_empty(index.lengths.len());
                     for (i, (term, _)) in scorer.query.iter().enumerate() {
                         for (row, x) in index.postings.get(term).into_iter().flatten() {
                             if seg.alive.contains(*row) {
                                 let length = index.lengths[*row as usize];
-                                *scores.entry(*row).or_default() += scorer.term(i, *x, length);
+                                scores[*row as usize] += scorer.term(i, *x, length);
+                                if !seen.contains(*row) {
+                                    seen.insert(*row);
+                                    touched.push(*row);
+                                }
                             }
                         }
                     }
-                    let allowed = (scores.into_iter())
-                        .filter(|(row, _)| predicate.is_none() || filter.allows(*row))
+                    let allowed = (touched.into_iter())
+                        .filter(|row| predicate.is_none() || filter.allows(*row))
+                        .map(|row| (row, scores[row as usize]))
                         .collect();
                     top_k(allowed, k)
                         .into_iter()
@@ -246,10 +278,9 @@ impl ShardView {
         };
         for (seg, index) in self.sealed.iter().zip(indexes) {
             let Some(index) = index else { continue };
-            for row in seg.alive.iter() {
-                c.docs += 1;
-                c.length += f64::from(index.lengths[row as usize]);
-            }
+            let live = seg.live();
+            c.docs += live as u64;
+            c.length += index.live_length(&seg.alive, live);
             for (i, (term, _)) in query.iter().enumerate() {
                 let postings = index.postings.get(term).into_iter().flatten();
                 c.df[i] += postings.filter(|(row, _)| seg.alive.contains(*row)).count() as u64;
