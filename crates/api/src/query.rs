@@ -151,3 +151,21 @@ pub trait QueryClient: Send + Sync {
     /// The shard's digest (see [`crate::ShardDigest`]).
     async fn digest(&self, req: DigestRequest) -> Result<ShardDigest>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SparseQueries;
+
+    #[test]
+    fn drop_ratio_leaves_out_the_smallest_values_by_magnitude() {
+        let q = |drop_ratio| SparseQueries {
+            queries: vec![vec![(1, 0.5), (2, -3.0), (3, 0.1), (4, 2.0)]],
+            drop_ratio,
+            bm25: None,
+        };
+        assert_eq!(q(0.0).effective(0).len(), 4);
+        assert_eq!(q(0.5).effective(0), vec![(2, -3.0), (4, 2.0)]);
+        assert_eq!(q(0.3).effective(0), vec![(1, 0.5), (2, -3.0), (4, 2.0)]);
+        assert!(q(0.5).effective(1).is_empty());
+    }
+}

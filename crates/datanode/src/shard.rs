@@ -85,11 +85,13 @@ impl ShardState {
 pub(crate) fn mutation_size(m: &Mutation) -> (usize, usize) {
     match m {
         Mutation::Upsert { rows, .. } => {
-            // Further vector fields are columns: their vectors count too.
+            // Further vector fields are columns: their vectors count too
+            // (sparse ones 8 bytes an entry).
             let column_vectors: usize = (rows.columns.iter())
                 .flat_map(|c| &c.values)
                 .map(|v| match v {
                     quiver_common::ScalarValue::Vector(x) => x.len() * 4,
+                    quiver_common::ScalarValue::Sparse(x) => x.len() * 8,
                     _ => 0,
                 })
                 .sum();
