@@ -9,6 +9,7 @@ mod database;
 mod error;
 mod functions;
 mod memory;
+mod metric;
 mod schema;
 mod timestamp;
 mod vectors;

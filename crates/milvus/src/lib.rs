@@ -26,6 +26,7 @@ mod output;
 mod partition;
 mod partitioning;
 mod query;
+mod range;
 mod resource_group;
 mod rpc;
 mod schema;
