@@ -63,7 +63,15 @@ pub async fn serve_tls(
     let meta = CoordServiceServer::new(MetaService { coord, closing })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let router = Server::builder().add_service(raft).add_service(meta);
+    // `GET /metrics` beside the services, every call counted and timed.
+    let routes = tonic::service::Routes::new(raft)
+        .add_service(meta)
+        .into_axum_router()
+        .merge(quiver_metrics::route())
+        .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
+    let router = Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(routes));
     let incoming = quiver_rpc::accept::incoming(
         listener,
         tls.map(|t| t.server_config()),

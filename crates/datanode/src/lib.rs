@@ -10,6 +10,7 @@
 
 mod compact;
 mod config;
+mod metrics;
 mod mirror;
 mod node;
 mod seal;

@@ -20,8 +20,8 @@ use crate::mirror::{MirrorQueue, MirrorRoutes, run_shipper};
 use crate::seal::run_sealer;
 use crate::shard::{Logged, Request, ShardCtx, ShardState, WriterExit, run_writer};
 
-struct OpenShard {
-    ctx: Arc<ShardCtx>,
+pub(crate) struct OpenShard {
+    pub(crate) ctx: Arc<ShardCtx>,
     requests: mpsc::UnboundedSender<Request>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -32,11 +32,11 @@ pub struct DataNode {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: DataNodeConfig,
+pub(crate) struct Inner {
+    pub(crate) config: DataNodeConfig,
     store: Arc<dyn ObjectStore>,
     meta: Arc<dyn MetaClient>,
-    shards: RwLock<HashMap<ShardId, Arc<OpenShard>>>,
+    pub(crate) shards: RwLock<HashMap<ShardId, Arc<OpenShard>>>,
     /// Serialises shard opening: two concurrent opens would fence each other.
     opening: tokio::sync::Mutex<()>,
     /// Where mirrored collections' writes are copied (none: no mirroring).
@@ -56,7 +56,7 @@ impl DataNode {
         shutdown: CancellationToken,
     ) -> Result<Self> {
         config.validate()?;
-        Ok(Self {
+        let node = Self {
             inner: Arc::new(Inner {
                 config,
                 store,
@@ -68,7 +68,11 @@ impl DataNode {
                 memory: Default::default(),
                 shutdown,
             }),
-        })
+        };
+        // Sampled at each metrics scrape while the node lives (`metrics.rs`).
+        let source: std::sync::Arc<dyn quiver_metrics::Sampled> = node.inner.clone();
+        quiver_metrics::add_source(Arc::downgrade(&source));
+        Ok(node)
     }
 
     /// Enables mirroring: shards opened from now on ship their own writes

@@ -100,6 +100,9 @@ async fn seal_once(
         return Ok(());
     };
     let (cut_seq, cut_ts, cut_len) = (last.seq, last.mutation.ts(), cut.len());
+    let _timer = crate::metrics::DURATION
+        .with_label_values(&["seal"])
+        .start_timer();
     tracing::debug!(shard = %ctx.id, from = first.seq, to = cut_seq, "sealing");
     let segment_id = meta.allocate_ids(1).await?;
     let schema = ctx.info.schema.clone();
@@ -216,6 +219,9 @@ pub(crate) async fn build_index(
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let _timer = crate::metrics::DURATION
+        .with_label_values(&["index_build"])
+        .start_timer();
     // A thread of its own at a lower CPU priority (inherited by the build's
     // worker threads): searches and writes preempt index builds.
     std::thread::Builder::new()

@@ -81,6 +81,7 @@ pub(crate) fn codes(kind: ErrorKind) -> (i32, ErrorCode, bool) {
 }
 
 pub(crate) fn success() -> Status {
+    quiver_metrics::rpc::set_code(merr::SUCCESS);
     Status {
         error_code: ErrorCode::Success as i32,
         code: merr::SUCCESS,
@@ -91,6 +92,7 @@ pub(crate) fn success() -> Status {
 /// The status of a failed request; `reason` names the field and the rule.
 pub(crate) fn failure(e: &Error) -> Status {
     let (code, error_code, retriable) = codes(e.kind());
+    quiver_metrics::rpc::set_code(code);
     if matches!(
         e.kind(),
         ErrorKind::Internal | ErrorKind::Io | ErrorKind::Corrupt
@@ -109,6 +111,7 @@ pub(crate) fn failure(e: &Error) -> Status {
 
 /// An alias that does not exist (merr 1600).
 pub(crate) fn alias_not_found(alias: &str) -> Status {
+    quiver_metrics::rpc::set_code(merr::ALIAS_NOT_FOUND);
     Status {
         error_code: ErrorCode::IllegalArgument as i32,
         code: merr::ALIAS_NOT_FOUND,
@@ -121,6 +124,7 @@ pub(crate) fn alias_not_found(alias: &str) -> Status {
 /// timestamp that is not the collection's): pymilvus re-describes it and
 /// retries once (merr 109, `SchemaMismatch`).
 pub(crate) fn schema_mismatch(collection: &str, client_ts: u64, current_ts: u64) -> Status {
+    quiver_metrics::rpc::set_code(merr::COLLECTION_SCHEMA_MISMATCH);
     Status {
         error_code: ErrorCode::SchemaMismatch as i32,
         code: merr::COLLECTION_SCHEMA_MISMATCH,

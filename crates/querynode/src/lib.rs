@@ -10,6 +10,7 @@
 mod anns;
 mod config;
 mod growing;
+mod metrics;
 mod node;
 mod replica;
 mod search;

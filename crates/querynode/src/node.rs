@@ -32,7 +32,9 @@ pub struct QueryNode {
     config: QueryNodeConfig,
     store: Arc<dyn ObjectStore>,
     feed: Arc<dyn ShardFeed>,
-    shards: RwLock<HashMap<ShardId, Arc<ShardReplica>>>,
+    shards: Arc<RwLock<HashMap<ShardId, Arc<ShardReplica>>>>,
+    /// Samples the replicas at each metrics scrape (`metrics.rs`).
+    _metrics: Arc<dyn quiver_metrics::Sampled>,
     /// Runs the chunks of large scans in parallel (never whole requests).
     scan_pool: Arc<rayon::ThreadPool>,
     /// Requests running at once.
@@ -57,12 +59,19 @@ impl QueryNode {
             .thread_name(|i| format!("quiver-scan-{i}"))
             .build()
             .map_err(|e| Error::Internal(format!("scan pool: {e}")))?;
+        let shards = Arc::new(RwLock::new(HashMap::new()));
+        let metrics: Arc<dyn quiver_metrics::Sampled> = Arc::new(crate::metrics::Replicas {
+            node: config.node_id.to_string(),
+            shards: Arc::downgrade(&shards),
+        });
+        quiver_metrics::add_source(Arc::downgrade(&metrics));
         Ok(Self {
             slots: Arc::new(Semaphore::new(config.search_threads)),
             config,
             store,
             feed,
-            shards: RwLock::new(HashMap::new()),
+            shards,
+            _metrics: metrics,
             scan_pool: Arc::new(pool),
             shutdown,
         })

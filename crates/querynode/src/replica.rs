@@ -186,12 +186,16 @@ impl ShardReplica {
             }
         }
         if !mutations.is_empty() {
+            let applied: Vec<_> = mutations.iter().map(|m| m.ts()).collect();
             self.write_view(move |view| {
                 for m in &mutations {
                     view.apply(m);
                 }
             })
             .await?;
+            for ts in applied {
+                crate::metrics::VISIBLE.observe(crate::metrics::age_seconds(ts));
+            }
         }
         self.service_ts.send_modify(|t| *t = (*t).max(ts));
         Ok(pending)

@@ -105,7 +105,9 @@ pub async fn front_door(
         .layer(axum::middleware::from_fn_with_state(
             gate,
             quiver_auth::layer::check,
-        ));
+        ))
+        // Outermost: refusals of the gate are counted too.
+        .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
     Ok((Routes::from(router), timing))
 }
 

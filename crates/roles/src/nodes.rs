@@ -135,9 +135,9 @@ pub async fn start_datanode(
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
     let running = Running::serve_tls(
-        Routes::new(svc.into_service()),
+        crate::serve::with_metrics(Routes::new(svc.into_service())),
         listener,
-        false,
+        true,
         links.server_tls(),
         shutdown.clone(),
     );
@@ -179,9 +179,9 @@ pub async fn start_querynode(
     )?);
     let svc = QueryServiceImpl::new(querynode.clone());
     let running = Running::serve_tls(
-        Routes::new(svc.into_service()),
+        crate::serve::with_metrics(Routes::new(svc.into_service())),
         listener,
-        false,
+        true,
         links.server_tls(),
         shutdown.clone(),
     );

@@ -64,6 +64,17 @@ async fn listen<A: ToSocketAddrs>(addr: A) -> std::io::Result<TcpListener> {
     }))
 }
 
+/// A role's gRPC services with `GET /metrics` beside them and every call
+/// counted and timed (`quiver_metrics`); served with HTTP/1.1 accepted so
+/// a scraper or `curl` can read the metrics.
+pub(crate) fn with_metrics(routes: Routes) -> Routes {
+    let router = routes
+        .into_axum_router()
+        .merge(quiver_metrics::route())
+        .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
+    Routes::from(router)
+}
+
 /// A role's server and background tasks.
 pub struct Running {
     server: JoinHandle<Result<()>>,

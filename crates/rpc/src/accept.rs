@@ -88,7 +88,34 @@ fn default_max_connections() -> usize {
 /// [`AcceptLimits::max_connections`] until it is dropped.
 pub struct Accepted {
     io: Conn,
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
+}
+
+/// `quiver_open_connections`: connections the process's servers admitted
+/// and have not closed (docs/metrics.md).
+static OPEN: std::sync::LazyLock<quiver_metrics::IntGauge> = std::sync::LazyLock::new(|| {
+    quiver_metrics::int_gauge(
+        "quiver_open_connections",
+        "Connections admitted to this process's servers and still open",
+    )
+});
+
+/// A connection's place under the limit, counted while it is held.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        OPEN.inc();
+        Slot { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        OPEN.dec();
+    }
 }
 
 enum Conn {
@@ -234,7 +261,12 @@ pub fn incoming(
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&id);
                 if let Some(io) = spoke {
-                    let _ = tx.send(Accepted { io, _slot: slot }).await;
+                    let _ = tx
+                        .send(Accepted {
+                            io,
+                            _slot: Slot::new(slot),
+                        })
+                        .await;
                 }
             });
         }

@@ -61,6 +61,99 @@ fn dump_logs(dir: &Path) {
     }
 }
 
+/// `GET /metrics` of a process (plain HTTP/1.1 on its port).
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    assert!(out.starts_with("HTTP/1.1 200"), "{addr}: {out}");
+    out
+}
+
+/// The sum of the samples of `name` whose labels include every one of
+/// `labels` (`key="value"` strings).
+fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Every role serves its own metrics on its port (docs/metrics.md), and
+/// they show what the test did: the insert through the proxy, the WAL
+/// commit on a datanode, the rows on the querynodes, one leader coord.
+fn check_metrics(procs: &[Value]) {
+    let of = |role: &str| -> Vec<String> {
+        procs
+            .iter()
+            .filter(|p| p["role"] == role)
+            .map(|p| scrape(p["addr"].as_str().expect("addr")))
+            .collect()
+    };
+    let proxy = of("proxy");
+    let insert = [
+        r#"service="MilvusService""#,
+        r#"method="Insert""#,
+        r#"code="0""#,
+    ];
+    assert!(
+        sum(&proxy[0], "quiver_rpc_requests_total", &insert) >= 1.0,
+        "{}",
+        proxy[0]
+    );
+    assert!(sum(&proxy[0], "quiver_open_connections", &[]) >= 1.0);
+    assert!(sum(&proxy[0], "quiver_process_resident_memory_bytes", &[]) > 0.0);
+    let coords = of("coord");
+    let leaders: f64 = (coords.iter())
+        .map(|t| sum(t, "quiver_coord_raft", &[r#"value="is_leader""#]))
+        .sum();
+    assert_eq!(leaders, 1.0, "one leader among {coords:?}");
+    assert!(
+        coords
+            .iter()
+            .all(|t| sum(t, "quiver_coord_raft", &[r#"value="term""#]) >= 1.0)
+    );
+    let datanodes = of("datanode");
+    let commits: f64 = (datanodes.iter())
+        .map(|t| sum(t, "quiver_wal_commit_seconds_count", &[]))
+        .sum();
+    assert!(commits >= 1.0, "{datanodes:?}");
+    let writes: f64 = (datanodes.iter())
+        .map(|t| {
+            sum(
+                t,
+                "quiver_rpc_requests_total",
+                &[r#"method="Write""#, r#"code="0""#],
+            )
+        })
+        .sum();
+    assert!(writes >= 1.0, "{datanodes:?}");
+    // Two rows, each shard on both querynodes (2 replicas).
+    wait_for_blocking(
+        Duration::from_secs(15),
+        "the rows in querynode metrics",
+        || {
+            let querynodes = of("querynode");
+            let rows: f64 = (querynodes.iter())
+                .map(|t| sum(t, "quiver_querynode_rows", &[r#"collection="items""#]))
+                .sum();
+            rows == 4.0
+                && (querynodes.iter()).all(|t| t.contains("quiver_querynode_service_lag_seconds{"))
+        },
+    )
+    .expect("waited");
+}
+
 #[test]
 fn cluster_up_status_start_down() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -129,6 +222,8 @@ fn cluster_up_status_start_down() {
             && c["datanodes"].as_array().is_some_and(|d| !d.is_empty())
     })
     .expect("waited");
+
+    check_metrics(procs);
 
     // kill -9 one datanode: status shows it stopped; start brings it back.
     let victim = procs

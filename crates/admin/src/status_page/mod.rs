@@ -343,7 +343,9 @@ async fn status(State(page): State<Arc<StatusPage>>) -> Response {
 }
 
 async fn metrics(State(page): State<Arc<StatusPage>>) -> Response {
-    let text = page.metrics.render(page.catalog.as_ref()).await;
+    let mut text = page.metrics.render(page.catalog.as_ref()).await;
+    // Every role's metrics in this process (`quiver_metrics`).
+    text.push_str(&quiver_metrics::render());
     let mut r = Response::new(Body::from(text));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -5,6 +5,7 @@
 //! `placement`.
 
 mod identity_task;
+mod metrics;
 mod options;
 mod placement;
 mod status;
@@ -59,6 +60,8 @@ pub struct Coord {
     identity: Option<Arc<Identity>>,
     /// Metadata backups to the object store, once started (`crate::backup`).
     backups: Arc<std::sync::OnceLock<crate::backup::Backups>>,
+    /// Sampled at each metrics scrape while the coord lives (`metrics.rs`).
+    _metrics: Arc<dyn quiver_metrics::Sampled>,
 }
 
 impl Coord {
@@ -185,7 +188,13 @@ impl Coord {
             }
         }
         check_membership(&raft, node_id)?;
+        let sampled: Arc<dyn quiver_metrics::Sampled> = Arc::new(metrics::Member {
+            node_id,
+            raft: raft.clone(),
+        });
+        quiver_metrics::add_source(Arc::downgrade(&sampled));
         let mut coord = Coord {
+            _metrics: sampled,
             raft,
             node_id,
             state,
@@ -269,6 +278,7 @@ impl Coord {
         request: Option<RequestId>,
     ) -> Result<MetaResponse> {
         self.check_quorum()?;
+        let started = Instant::now();
         let req = MetaRequest {
             ts: self.clock.now(),
             cmd,
@@ -286,6 +296,7 @@ impl Coord {
             Ok(resp) => {
                 let reply = resp.data?;
                 self.wait_backed_up(resp.log_id.index).await;
+                metrics::PROPOSAL.observe(started.elapsed().as_secs_f64());
                 Ok(reply)
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(f)),

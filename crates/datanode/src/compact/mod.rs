@@ -257,6 +257,9 @@ impl Compactor {
 
     async fn compact(&mut self, ids: &[SegmentId], reason: Reason, job: Option<u64>) -> Result<()> {
         let started = Instant::now();
+        let _timer = crate::metrics::DURATION
+            .with_label_values(&["compaction"])
+            .start_timer();
         let inputs: Vec<SegmentInfo> = {
             let st = self.ctx.state.lock();
             ids.iter()

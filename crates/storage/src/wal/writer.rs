@@ -13,6 +13,37 @@ use super::{Pending, Shared};
 use crate::error::{Fault, Result, StorageError, fault_of};
 use crate::layout;
 
+/// The WAL's metrics (docs/metrics.md).
+mod metrics {
+    use std::sync::LazyLock;
+
+    use quiver_metrics::{Histogram, IntCounterVec};
+
+    pub(super) static COMMIT: LazyLock<Histogram> = LazyLock::new(|| {
+        quiver_metrics::histogram(
+            "quiver_wal_commit_seconds",
+            "Group commit: putting one WAL object (fsynced) that acknowledges a round of writes",
+            quiver_metrics::LATENCY_BUCKETS,
+        )
+    });
+
+    pub(super) static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+        quiver_metrics::counter_vec(
+            "quiver_wal_written_bytes_total",
+            "Bytes of records written to a shard's WAL",
+            &["collection_id", "shard"],
+        )
+    });
+
+    pub(super) static RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+        quiver_metrics::counter_vec(
+            "quiver_wal_records_total",
+            "Mutations written to a shard's WAL",
+            &["collection_id", "shard"],
+        )
+    });
+}
+
 pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
     loop {
         let batch = {
@@ -30,8 +61,18 @@ pub(crate) async fn run(shared: Arc<Shared>, mut next_seq: u64) {
             shared.notify.notified().await;
             continue;
         };
+        let started = Instant::now();
         match put_batch(&shared, next_seq, &batch).await {
             Ok(()) => {
+                metrics::COMMIT.observe(started.elapsed().as_secs_f64());
+                let bytes: usize = batch.iter().map(|p| p.record.len()).sum();
+                let (c, s) = (shared.collection_id.to_string(), shared.shard.to_string());
+                metrics::BYTES
+                    .with_label_values(&[&c, &s])
+                    .inc_by(bytes as u64);
+                metrics::RECORDS
+                    .with_label_values(&[&c, &s])
+                    .inc_by(batch.len() as u64);
                 shared.last_seq.store(next_seq, Ordering::Release);
                 for p in batch {
                     let _ = p.tx.send(Ok(next_seq));

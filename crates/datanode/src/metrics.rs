@@ -1,0 +1,67 @@
+//! A datanode's metrics (docs/metrics.md): per owned shard, sampled at each
+//! scrape — growing rows and bytes, sealed segments, the last timestamp's
+//! age — and, as they happen, seal and index-build durations.
+
+use std::sync::LazyLock;
+
+use quiver_metrics::{GaugeVec, HistogramVec, Sampled};
+
+use crate::node::Inner;
+
+static GROWING: LazyLock<GaugeVec> = LazyLock::new(|| {
+    quiver_metrics::sampled_gauge_vec(
+        "quiver_datanode_growing_rows",
+        "Rows of an owned shard written and not sealed yet",
+        &["node", "collection", "shard"],
+    )
+});
+
+static GROWING_BYTES: LazyLock<GaugeVec> = LazyLock::new(|| {
+    quiver_metrics::sampled_gauge_vec(
+        "quiver_datanode_growing_bytes",
+        "Bytes of an owned shard's growing data (it seals at seal_bytes)",
+        &["node", "collection", "shard"],
+    )
+});
+
+static SEGMENTS: LazyLock<GaugeVec> = LazyLock::new(|| {
+    quiver_metrics::sampled_gauge_vec(
+        "quiver_datanode_segments",
+        "Sealed segments of an owned shard",
+        &["node", "collection", "shard"],
+    )
+});
+
+/// Seal and index-build durations (`step`: seal, index_build).
+pub(crate) static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    quiver_metrics::histogram_vec(
+        "quiver_datanode_step_seconds",
+        "Background steps of a datanode: seal (growing data to a registered segment, index build included), index_build (one HNSW build, for a seal, a re-index or a compaction), compaction (one merge and swap)",
+        &["step"],
+        quiver_metrics::LONG_BUCKETS,
+    )
+});
+
+impl Sampled for Inner {
+    fn sample(&self) {
+        let node = self.config.node_id.to_string();
+        for shard in self.shards.read().values() {
+            let ctx = &shard.ctx;
+            let labels = [
+                node.as_str(),
+                ctx.info.schema.name.as_str(),
+                &ctx.id.shard.to_string(),
+            ];
+            let st = ctx.state.lock();
+            GROWING
+                .with_label_values(&labels)
+                .set(st.growing_rows as f64);
+            GROWING_BYTES
+                .with_label_values(&labels)
+                .set(st.growing_bytes as f64);
+            SEGMENTS
+                .with_label_values(&labels)
+                .set(st.sealed.len() as f64);
+        }
+    }
+}
