@@ -8,70 +8,21 @@
 //!   difference.
 //! - `quiver_alias_epoch{alias}`, `quiver_alias_standby_lag_ms{alias}` and
 //!   `quiver_alias_divergent_rows{alias}` (gauges; lag and divergence only
-//!   while known).
+//!   while known), and the shard storage series (`crate::storage`).
+//!
+//! Built per scrape in a registry of their own (the `prometheus` crate),
+//! next to the process's registry (`quiver_metrics`).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use quiver_api::{AliasMeta, CatalogClient};
+use quiver_metrics::{Histogram, HistogramOpts, IntGaugeVec, Opts, Registry, prometheus_core};
 
 /// Upper bounds of the propagation histogram's buckets, in seconds.
 pub const PROPAGATION_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// A fixed-bucket histogram of durations (lock-free observations).
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// Per bucket (not cumulative), plus one for +Inf.
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe_ms(&self, ms: u64) {
-        let secs = ms as f64 / 1000.0;
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(ms * 1000, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// Prometheus text lines for the histogram `name`.
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            cumulative += c.load(Ordering::Relaxed);
-            let le = self
-                .bounds
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
-    }
-}
 
 /// A front door's metrics.
 pub struct Metrics {
@@ -81,10 +32,18 @@ pub struct Metrics {
     seen: Mutex<Option<HashMap<String, u64>>>,
 }
 
+const PROPAGATION: &str = "quiver_alias_propagation_seconds";
+
 impl Default for Metrics {
     fn default() -> Self {
+        let opts = HistogramOpts::new(
+            PROPAGATION,
+            "Time from coord stamping an alias change to this front door routing by it.",
+        )
+        .buckets(PROPAGATION_BUCKETS.to_vec());
         Self {
-            alias_propagation: Histogram::new(&PROPAGATION_BUCKETS),
+            alias_propagation: Histogram::with_opts(opts)
+                .unwrap_or_else(|e| panic!("metric {PROPAGATION}: {e}")),
             seen: Mutex::new(None),
         }
     }
@@ -109,87 +68,77 @@ impl Metrics {
                 && let Some(event) = meta.history.last()
                 && event.epoch == meta.epoch
             {
-                self.alias_propagation
-                    .observe_ms(now_ms.saturating_sub(event.at_ms));
+                let ms = now_ms.saturating_sub(event.at_ms);
+                self.alias_propagation.observe(ms as f64 / 1000.0);
             }
             next.insert(alias.clone(), meta.epoch);
         }
         *seen = Some(next);
     }
 
-    /// The metrics as Prometheus text.
+    /// Alias changes timed so far.
+    pub fn propagation_count(&self) -> u64 {
+        self.alias_propagation.get_sample_count()
+    }
+
+    /// The metrics as Prometheus text: this front door's, from a registry
+    /// built per scrape out of the catalog (`prometheus` crate).
     pub async fn render(&self, catalog: &dyn CatalogClient) -> String {
-        let mut out = String::new();
-        self.alias_propagation.render(
-            &mut out,
-            "quiver_alias_propagation_seconds",
-            "Time from coord stamping an alias change to this front door routing by it.",
+        let registry = Registry::new();
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["alias"])
+                .unwrap_or_else(|e| panic!("metric {name}: {e}"))
+        };
+        let epochs = gauge(
+            "quiver_alias_epoch",
+            "The alias's epoch (grows with every change).",
+        );
+        let lags = gauge(
+            "quiver_alias_standby_lag_ms",
+            "How far the collection a mirrored alias does not target is behind the one it does.",
+        );
+        let divergent = gauge(
+            "quiver_alias_divergent_rows",
+            "Rows that differ between the two collections of a mirrored alias.",
         );
         let mut aliases = catalog.aliases();
         aliases.sort();
-        let mut epochs = String::new();
-        let mut lags = String::new();
-        let mut divergent = String::new();
         for (alias, target) in &aliases {
             let Some(meta) = catalog.alias(alias) else {
                 continue;
             };
-            let label = escape(alias);
-            let _ = writeln!(
-                epochs,
-                "quiver_alias_epoch{{alias=\"{label}\"}} {}",
-                meta.epoch
-            );
+            epochs
+                .with_label_values(&[alias.as_str()])
+                .set(meta.epoch as i64);
             if meta.mirror.is_none() {
                 continue;
             }
             let (lag, rows) = catalog.mirror_status(alias, target).await;
             if let Some(lag) = lag {
-                let _ = writeln!(
-                    lags,
-                    "quiver_alias_standby_lag_ms{{alias=\"{label}\"}} {lag}"
-                );
+                lags.with_label_values(&[alias.as_str()]).set(lag as i64);
             }
             if let Some(rows) = rows {
-                let _ = writeln!(
-                    divergent,
-                    "quiver_alias_divergent_rows{{alias=\"{label}\"}} {rows}"
-                );
+                divergent
+                    .with_label_values(&[alias.as_str()])
+                    .set(rows as i64);
             }
         }
-        for (name, help, body) in [
-            (
-                "quiver_alias_epoch",
-                "The alias's epoch (grows with every change).",
-                epochs,
-            ),
-            (
-                "quiver_alias_standby_lag_ms",
-                "How far the collection a mirrored alias does not target is behind the one it does.",
-                lags,
-            ),
-            (
-                "quiver_alias_divergent_rows",
-                "Rows that differ between the two collections of a mirrored alias.",
-                divergent,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            out.push_str(&body);
+        let families: [Box<dyn prometheus_core::Collector>; 4] = [
+            Box::new(self.alias_propagation.clone()),
+            Box::new(epochs),
+            Box::new(lags),
+            Box::new(divergent),
+        ];
+        for f in families {
+            if let Err(e) = registry.register(f) {
+                tracing::warn!(error = %e, "alias metric not exported");
+            }
         }
         let mut collections = catalog.collections();
         collections.sort_by(|a, b| a.schema.name.cmp(&b.schema.name));
-        crate::storage::render_metrics(&mut out, &collections, &catalog.storage().await);
-        out
+        crate::storage::register_metrics(&registry, &collections, &catalog.storage().await);
+        quiver_metrics::encode(&registry)
     }
-}
-
-pub(crate) fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The `q` quantile (0..=1) of a histogram as Prometheus text renders it:
@@ -258,21 +207,24 @@ mod tests {
         let m = Metrics::default();
         let name = "feed".to_string();
         m.aliases_seen([(&name, &meta(3, 1_000))], 50_000);
-        assert_eq!(m.alias_propagation.count(), 0, "predates this process");
+        assert_eq!(m.propagation_count(), 0, "predates this process");
         m.aliases_seen([(&name, &meta(3, 1_000))], 51_000);
-        assert_eq!(m.alias_propagation.count(), 0, "no change");
+        assert_eq!(m.propagation_count(), 0, "no change");
         m.aliases_seen([(&name, &meta(5, 60_000))], 60_040);
         m.aliases_seen([(&name, &meta(6, 61_000))], 61_700);
-        assert_eq!(m.alias_propagation.count(), 2);
+        assert_eq!(m.propagation_count(), 2);
         let other = "other".to_string();
         m.aliases_seen(
             [(&name, &meta(6, 61_000)), (&other, &meta(7, 62_000))],
             62_003,
         );
-        assert_eq!(m.alias_propagation.count(), 3, "a new alias counts");
+        assert_eq!(m.propagation_count(), 3, "a new alias counts");
 
-        let mut text = String::new();
-        m.alias_propagation.render(&mut text, "p", "help");
+        let registry = Registry::new();
+        registry
+            .register(Box::new(m.alias_propagation.clone()))
+            .expect("registers");
+        let text = quiver_metrics::encode(&registry).replace(PROPAGATION, "p");
         assert!(text.contains("p_bucket{le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("p_bucket{le=\"0.05\"} 2"), "{text}");
         assert!(text.contains("p_bucket{le=\"1\"} 3"), "{text}");

@@ -1,8 +1,6 @@
 //! Shard storage (segments, live and dead rows, bytes, compaction backlog and
 //! last run) as the status page, `/metrics` and the admin API show it.
 
-use std::fmt::Write as _;
-
 use quiver_api::{CollectionInfo, ShardStorage};
 use quiver_proto::admin as pb;
 use serde_json::{Value, json};
@@ -79,83 +77,103 @@ pub fn of<'a>(all: &'a [ShardStorage], collection: &CollectionInfo) -> Vec<&'a S
         .collect()
 }
 
-/// Per-shard gauges and counters in Prometheus text.
-pub fn render_metrics(out: &mut String, collections: &[CollectionInfo], all: &[ShardStorage]) {
+/// Per-shard gauges and counters, registered in `registry` (built per
+/// scrape from what the datanodes last reported).
+pub fn register_metrics(
+    registry: &quiver_metrics::Registry,
+    collections: &[CollectionInfo],
+    all: &[ShardStorage],
+) {
     type Field = fn(&ShardStorage) -> u64;
-    let families: [(&str, &str, &str, Field); 10] = [
+    let families: [(&str, bool, &str, Field); 10] = [
         (
             "quiver_shard_segments",
-            "gauge",
+            false,
             "Sealed segments of the shard.",
             |s| s.segments,
         ),
         (
             "quiver_shard_rows",
-            "gauge",
+            false,
             "Rows in the shard's sealed segments, live or not.",
             |s| s.rows,
         ),
         (
             "quiver_shard_live_rows",
-            "gauge",
+            false,
             "Rows that are their key's live version.",
             |s| s.live_rows,
         ),
         (
             "quiver_shard_dead_rows",
-            "gauge",
+            false,
             "Superseded or deleted rows and unneeded tombstones not compacted away yet.",
             |s| s.dead,
         ),
         (
             "quiver_shard_tombstones",
-            "gauge",
+            false,
             "Tombstones in the shard's sealed segments.",
             |s| s.tombstones,
         ),
         (
             "quiver_shard_bytes",
-            "gauge",
+            false,
             "Bytes of the shard's segment and index objects.",
             |s| s.bytes,
         ),
         (
             "quiver_compaction_backlog",
-            "gauge",
+            false,
             "Compactions the shard's planner would run now.",
             |s| s.backlog,
         ),
         (
             "quiver_compactions_total",
-            "counter",
+            true,
             "Compactions run by the shard's current owner.",
             |s| s.compactions,
         ),
         (
             "quiver_gc_deleted_objects_total",
-            "counter",
+            true,
             "Unreferenced objects the shard's current owner deleted.",
             |s| s.collected,
         ),
         (
             "quiver_compaction_last_run_timestamp_ms",
-            "gauge",
+            false,
             "When the shard was last compacted (ms since the Unix epoch; 0: never).",
             |s| s.last_run_ms,
         ),
     ];
-    for (name, kind, help, field) in families {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for c in collections {
-            for s in of(all, c) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{collection=\"{}\",shard=\"{}\"}} {}",
-                    crate::metrics::escape(&c.schema.name),
-                    s.shard,
-                    field(s)
-                );
+    let labels = ["collection", "shard"];
+    for (name, counter, help, field) in families {
+        let opts = quiver_metrics::Opts::new(name, help);
+        let shards = collections.iter().flat_map(|c| {
+            of(all, c)
+                .into_iter()
+                .map(move |s| ([c.schema.name.clone(), s.shard.to_string()], field(s)))
+        });
+        let registered = if counter {
+            quiver_metrics::IntCounterVec::new(opts, &labels).map(|m| {
+                for (l, v) in shards {
+                    m.with_label_values(&[&l[0], &l[1]]).inc_by(v);
+                }
+                registry.register(Box::new(m))
+            })
+        } else {
+            quiver_metrics::IntGaugeVec::new(opts, &labels).map(|m| {
+                for (l, v) in shards {
+                    m.with_label_values(&[&l[0], &l[1]]).set(v as i64);
+                }
+                registry.register(Box::new(m))
+            })
+        };
+        match registered {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => {
+                tracing::warn!(metric = name, error = %e, "storage metric not exported");
             }
         }
     }

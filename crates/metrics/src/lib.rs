@@ -21,6 +21,7 @@ pub mod rpc;
 use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::Mutex;
+pub use prometheus::core as prometheus_core;
 use prometheus::{Encoder, TextEncoder};
 pub use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -136,6 +137,14 @@ pub fn render() -> String {
     }
     let mut out = Vec::new();
     let _ = TextEncoder::new().encode(&REGISTRY.gather(), &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The metrics of `registry` in Prometheus's text format (for metrics a
+/// caller builds per scrape, e.g. from the catalog).
+pub fn encode(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    let _ = TextEncoder::new().encode(&registry.gather(), &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
