@@ -44,7 +44,7 @@ fn alias_target(coord: &CoordClient, alias: &str) -> Option<String> {
 }
 
 /// The body of `GET path` on `addr` (HTTP/1.1, the proxy's status port).
-async fn http_get(addr: &str, path: &str) -> Result<String> {
+pub(super) async fn http_get(addr: &str, path: &str) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let call = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;

@@ -40,6 +40,7 @@ mod mirror;
 mod quorum;
 mod report;
 mod scenarios;
+mod scrape;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

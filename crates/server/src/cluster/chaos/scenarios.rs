@@ -335,6 +335,10 @@ async fn kill_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
 }
 
 async fn kill_querynode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let proxy = ctx.file.proxy.clone();
+    let before = super::mirror::http_get(&proxy, "/metrics")
+        .await
+        .unwrap_or_default();
     let load = ctx.load().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, replicas) = ctx.placement();
@@ -352,6 +356,26 @@ async fn kill_querynode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     );
     let mut r = ctx.finish("kill -9 querynode", &fault, load).await?;
     r.figure("two_replicas_again_ms_after_restart", replaced_ms);
+    // What the proxy's request series show of it (docs/metrics.md).
+    let after = super::mirror::http_get(&proxy, "/metrics")
+        .await
+        .unwrap_or_default();
+    let search = [r#"service="MilvusService""#, r#"method="Search""#];
+    let calls = super::scrape::sum(&after, "quiver_rpc_requests_total", &search)
+        - super::scrape::sum(&before, "quiver_rpc_requests_total", &search);
+    r.figure("metrics_searches", calls);
+    for (key, q) in [
+        ("metrics_search_p50_s", 0.5),
+        ("metrics_search_p99_s", 0.99),
+    ] {
+        let name = "quiver_rpc_request_duration_seconds";
+        let v = super::scrape::quantile_between(&before, &after, name, &search, q);
+        r.figure(key, v);
+    }
+    r.figure(
+        "metrics_failed_calls",
+        super::scrape::failures(&after) - super::scrape::failures(&before),
+    );
     r.check("0 failed searches", r.load.searches_failed == 0);
     r.check("0 failed inserts", r.load.inserts_failed == 0);
     Ok(r)
