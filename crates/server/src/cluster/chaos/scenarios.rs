@@ -291,6 +291,7 @@ async fn run_scenarios(
 }
 
 async fn kill_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let (proxy, before) = super::scrape::before(ctx).await;
     let load = ctx.load().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let old = poll(Duration::from_secs(10), "a coord leader", || {
@@ -324,6 +325,7 @@ async fn kill_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
         "kill -9 of the leader coord (id {old}); coord {new} took over; the old one restarted as a follower"
     );
     let mut r = ctx.finish("kill -9 leader coord", &fault, load).await?;
+    super::scrape::report(&mut r, &proxy, &before).await;
     r.figure("new_leader_ms", new_leader_ms);
     r.check("0 failed searches", r.load.searches_failed == 0);
     r.check("0 failed inserts", r.load.inserts_failed == 0);
@@ -335,10 +337,7 @@ async fn kill_leader(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
 }
 
 async fn kill_querynode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
-    let proxy = ctx.file.proxy.clone();
-    let before = super::mirror::http_get(&proxy, "/metrics")
-        .await
-        .unwrap_or_default();
+    let (proxy, before) = super::scrape::before(ctx).await;
     let load = ctx.load().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, replicas) = ctx.placement();
@@ -356,32 +355,14 @@ async fn kill_querynode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     );
     let mut r = ctx.finish("kill -9 querynode", &fault, load).await?;
     r.figure("two_replicas_again_ms_after_restart", replaced_ms);
-    // What the proxy's request series show of it (docs/metrics.md).
-    let after = super::mirror::http_get(&proxy, "/metrics")
-        .await
-        .unwrap_or_default();
-    let search = [r#"service="MilvusService""#, r#"method="Search""#];
-    let calls = super::scrape::sum(&after, "quiver_rpc_requests_total", &search)
-        - super::scrape::sum(&before, "quiver_rpc_requests_total", &search);
-    r.figure("metrics_searches", calls);
-    for (key, q) in [
-        ("metrics_search_p50_s", 0.5),
-        ("metrics_search_p99_s", 0.99),
-    ] {
-        let name = "quiver_rpc_request_duration_seconds";
-        let v = super::scrape::quantile_between(&before, &after, name, &search, q);
-        r.figure(key, v);
-    }
-    r.figure(
-        "metrics_failed_calls",
-        super::scrape::failures(&after) - super::scrape::failures(&before),
-    );
+    super::scrape::report(&mut r, &proxy, &before).await;
     r.check("0 failed searches", r.load.searches_failed == 0);
     r.check("0 failed inserts", r.load.inserts_failed == 0);
     Ok(r)
 }
 
 async fn kill_datanode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let (proxy, before) = super::scrape::before(ctx).await;
     let load = ctx.load().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (owners, _) = ctx.placement();
@@ -413,6 +394,7 @@ async fn kill_datanode(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
         "kill -9 of datanode {victim} (owner of shards); coord moved them to the other datanode, which replayed the WAL; then restarted"
     );
     let mut r = ctx.finish("kill -9 datanode", &fault, load).await?;
+    super::scrape::report(&mut r, &proxy, &before).await;
     r.figure("shards_moved_ms", moved_ms);
     r.check_time(
         format!(

@@ -3,6 +3,43 @@
 
 use quiver_admin::metrics::quantile_of_buckets;
 
+use super::report::ScenarioReport;
+use super::scenarios::Ctx;
+
+/// The proxy's address and its `/metrics` now (empty if it cannot be read).
+pub(super) async fn before(ctx: &Ctx<'_>) -> (String, String) {
+    let proxy = ctx.file.proxy.clone();
+    let text = super::mirror::http_get(&proxy, "/metrics")
+        .await
+        .unwrap_or_default();
+    (proxy, text)
+}
+
+/// Adds to the report what the proxy's request series showed since
+/// `before` (docs/metrics.md): searches and inserts, their p50 / p99 from
+/// the latency histogram's delta, and calls that failed.
+pub(super) async fn report(r: &mut ScenarioReport, proxy: &str, before: &str) {
+    let after = super::mirror::http_get(proxy, "/metrics")
+        .await
+        .unwrap_or_default();
+    let calls = "quiver_rpc_requests_total";
+    let latency = "quiver_rpc_request_duration_seconds";
+    let kinds = [
+        ("searches", "search", r#"method="Search""#),
+        ("inserts", "insert", r#"method="Insert""#),
+    ];
+    for (count, kind, method) in kinds {
+        let labels = [r#"service="MilvusService""#, method];
+        let n = sum(&after, calls, &labels) - sum(before, calls, &labels);
+        r.figure(&format!("metrics_{count}"), n);
+        for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+            let v = quantile_between(before, &after, latency, &labels, q);
+            r.figure(&format!("metrics_{kind}_{name}_s"), v);
+        }
+    }
+    r.figure("metrics_failed_calls", failures(&after) - failures(before));
+}
+
 /// The samples of `name` whose labels include every one of `labels`
 /// (`key="value"` strings): (the labels text, the value).
 fn samples<'a>(text: &'a str, name: &str, labels: &[&str]) -> Vec<(&'a str, f64)> {
