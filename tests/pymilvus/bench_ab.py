@@ -19,7 +19,7 @@ import time
 
 from pymilvus import DataType, MilvusClient
 
-from bench_churn import pct, read_fvecs
+from bench_churn import read_fvecs, timed
 
 NAME = "bench_ab"
 
@@ -45,17 +45,9 @@ def load(client, base):
 
 
 def run(client, queries, seconds):
-    lat, i = [], 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        t = time.perf_counter()
-        client.search(NAME, [queries[i % len(queries)].tolist()], limit=10,
-                      search_params={"params": {"ef": 80}}, consistency_level="Bounded")
-        lat.append(time.perf_counter() - t)
-        i += 1
-    lat.sort()
-    return {"qps": round(len(lat) / seconds, 1), "p50_ms": pct(lat, 0.5),
-            "p99_ms": pct(lat, 0.99)}
+    return timed(seconds, lambda i: client.search(
+        NAME, [queries[i % len(queries)].tolist()], limit=10,
+        search_params={"params": {"ef": 80}}, consistency_level="Bounded"))
 
 
 def main():

@@ -28,7 +28,7 @@ import time
 
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
-from bench_churn import pct, read_fvecs
+from bench_churn import read_fvecs, timed
 
 NAME = "bench_bm25"
 
@@ -56,19 +56,6 @@ def debian_docs(limit):
     n = len(docs)
     docs += [f"{docs[i % n]} {docs[(i * 7919 + 1) % n]}" for i in range(max(0, limit - n))]
     return docs[:limit]
-
-
-def run(client, seconds, search):
-    lat, i = [], 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        t = time.perf_counter()
-        search(i)
-        lat.append(time.perf_counter() - t)
-        i += 1
-    lat.sort()
-    return {"qps": round(len(lat) / seconds, 1), "p50_ms": pct(lat, 0.5),
-            "p99_ms": pct(lat, 0.99)}
 
 
 def main():
@@ -135,7 +122,7 @@ def main():
     rounds = {k: [] for k in kinds}
     for _ in range(3):
         for k, f in kinds.items():
-            rounds[k].append(run(client, a.seconds, f))
+            rounds[k].append(timed(a.seconds, f))
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in rounds.items()}
     print(json.dumps({
         "docs": n, "avg_words": round(sum(len(d.split()) for d in docs[:n]) / n, 1),

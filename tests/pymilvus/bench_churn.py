@@ -57,6 +57,20 @@ def pct(sorted_secs, p):
     return sorted_secs[i] * 1e3
 
 
+def timed(seconds, call):
+    """Calls `call(i)` for i = 0, 1, ... one at a time for `seconds`: q/s and p50 / p99 (ms)."""
+    lat, i = [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        call(i)
+        lat.append(time.perf_counter() - t)
+        i += 1
+    lat.sort()
+    return {"qps": round(len(lat) / seconds, 1), "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99)}
+
+
 def rss_bytes(pid):
     if pid is None:
         return None

@@ -81,6 +81,16 @@ def expect_status(status, code, *words):
         assert w in status.reason, f"{w!r} not in {status.reason!r}"
 
 
+def compact_and_wait(client, collection, timeout_s=60):
+    """Runs a manual compaction of `collection` and waits until it completed."""
+    job = client.compact(collection)
+    deadline = time.monotonic() + timeout_s
+    while str(client.get_compaction_state(job)) != "Completed":
+        assert time.monotonic() < deadline, "compaction did not complete"
+        time.sleep(0.1)
+    return job
+
+
 def count(client, collection):
     """Rows in a collection, read with Strong consistency."""
     res = client.query(

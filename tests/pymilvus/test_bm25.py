@@ -7,14 +7,13 @@ stemming and stop words; hybrid BM25 + dense search; bad input refused."""
 import math
 import random
 import re
-import time
 
 import numpy as np
 import pytest
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, RRFRanker
 from rank_bm25 import BM25Okapi
 
-from conftest import expect_error
+from conftest import compact_and_wait, expect_error
 
 PARAMETER_INVALID = 1100
 K = 10
@@ -102,11 +101,7 @@ def test_bm25_scores_match_rank_bm25_through_writes_and_compaction(client, name,
     check(client, name, live, queries, k1, b)
     # And a compaction changes nothing.
     client.flush(name)
-    job = client.compact(name)
-    deadline = time.monotonic() + 60
-    while str(client.get_compaction_state(job)) != "Completed":
-        assert time.monotonic() < deadline, "compaction did not complete"
-        time.sleep(0.1)
+    compact_and_wait(client, name)
     check(client, name, live, queries, k1, b)
     # The function's output is computed, never returned.
     assert "sparse" not in client.query(name, filter="id == 2", output_fields=["*"])[0]

@@ -1,12 +1,10 @@
 """compact() / get_compaction_state() / get_compaction_plans(): a manual compaction rewrites
 segments holding superseded or deleted rows, and every key keeps its last version."""
 
-import time
-
 import numpy as np
 from pymilvus import DataType
 
-from conftest import count, expect_error
+from conftest import compact_and_wait, count, expect_error
 
 
 def test_manual_compaction_keeps_last_versions(client, name):
@@ -32,11 +30,7 @@ def test_manual_compaction_keeps_last_versions(client, name):
         versions.pop(i)
     client.flush(name)
 
-    job = client.compact(name)
-    deadline = time.monotonic() + 60
-    while str(client.get_compaction_state(job)) != "Completed":
-        assert time.monotonic() < deadline, "compaction did not complete"
-        time.sleep(0.1)
+    compact_and_wait(client, name)
     assert count(client, name) == 190
     rows = client.query(name, filter="pk >= 0", output_fields=["pk", "v"], limit=1000)
     assert len(rows) == 190

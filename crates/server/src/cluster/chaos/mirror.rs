@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use quiver_admin::metrics::{buckets_from_text, quantile_of_buckets};
+use quiver_admin::metrics::quantile_of_buckets;
 use quiver_client::CollectionSpec;
 use quiver_coord::CoordClient;
 
@@ -211,17 +211,7 @@ pub(super) async fn mirror_failover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport>
     let (p50, p99, count) = match &timed {
         Ok(text) => {
             const NAME: &str = "quiver_alias_propagation_seconds";
-            let earlier = buckets_from_text(&before_text, NAME);
-            let delta: Vec<(f64, u64)> = buckets_from_text(text, NAME)
-                .into_iter()
-                .map(|(le, c)| {
-                    let was = earlier
-                        .iter()
-                        .find(|(l, _)| *l == le)
-                        .map_or(0, |(_, c)| *c);
-                    (le, c.saturating_sub(was))
-                })
-                .collect();
+            let delta = super::scrape::buckets_between(&before_text, text, NAME, &[]);
             let count = delta.last().map_or(0, |(_, c)| *c);
             (
                 quantile_of_buckets(&delta, 0.5),

@@ -93,6 +93,27 @@ fn buckets(text: &str, name: &str, labels: &[&str]) -> Vec<(f64, u64)> {
     by_le
 }
 
+/// Cumulative buckets of histogram `name` (series with `labels`) over what
+/// was observed between two scrapes.
+pub(super) fn buckets_between(
+    before: &str,
+    after: &str,
+    name: &str,
+    labels: &[&str],
+) -> Vec<(f64, u64)> {
+    let earlier = buckets(before, name, labels);
+    buckets(after, name, labels)
+        .into_iter()
+        .map(|(le, c)| {
+            let was = earlier
+                .iter()
+                .find(|(x, _)| *x == le)
+                .map_or(0, |(_, c)| *c);
+            (le, c.saturating_sub(was))
+        })
+        .collect()
+}
+
 /// The `q` quantile (a bucket's upper bound) of histogram `name` over what
 /// was observed between two scrapes.
 pub(super) fn quantile_between(
@@ -102,18 +123,7 @@ pub(super) fn quantile_between(
     labels: &[&str],
     q: f64,
 ) -> Option<f64> {
-    let earlier = buckets(before, name, labels);
-    let delta: Vec<(f64, u64)> = buckets(after, name, labels)
-        .into_iter()
-        .map(|(le, c)| {
-            let was = earlier
-                .iter()
-                .find(|(x, _)| *x == le)
-                .map_or(0, |(_, c)| *c);
-            (le, c.saturating_sub(was))
-        })
-        .collect();
-    quantile_of_buckets(&delta, q)
+    quantile_of_buckets(&buckets_between(before, after, name, labels), q)
 }
 
 #[cfg(test)]
@@ -144,5 +154,12 @@ quiver_rpc_requests_total{code=\"65535\",method=\"Insert\",service=\"MilvusServi
         );
         assert_eq!(sum(AFTER, "quiver_rpc_requests_total", &search), 19.0);
         assert_eq!(failures(AFTER) - failures(BEFORE), 1.0);
+        // An unlabelled histogram (the alias propagation's) reads alike.
+        let before = "p_bucket{le=\"0.1\"} 2\np_bucket{le=\"+Inf\"} 3\n";
+        let after = "p_bucket{le=\"0.1\"} 4\np_bucket{le=\"+Inf\"} 6\n";
+        assert_eq!(
+            buckets_between(before, after, "p", &[]),
+            [(0.1, 2), (f64::INFINITY, 3)]
+        );
     }
 }
