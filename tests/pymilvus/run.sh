@@ -12,7 +12,10 @@
 #      (`quiver cluster up`: 3 coords, 2 datanodes, 2 querynodes, each its own process),
 #      which is then stopped (`quiver cluster down`). PYMILVUS_CLUSTER=0 skips this;
 #   7. tests/status_page/run.sh with the same binary: the status page in headless Chromium
-#      (STATUS_PAGE_TEST=0 skips it).
+#      (STATUS_PAGE_TEST=0 skips it);
+#   8. tests/deploy/run.sh with the same binary: the Helm chart rendered, validated against the
+#      Kubernetes schemas, and its cluster run in network namespaces (DEPLOY_TEST=0 skips it,
+#      DEPLOY_NETNS=0 only the namespaces).
 # Env: PYMILVUS_RELEASES picks releases (default "2.5 3.0"); PYTHON picks the interpreter
 # (default python3); QUIVER_BIN uses a prebuilt binary instead of step 2. Extra args go to pytest.
 set -euo pipefail
@@ -91,4 +94,9 @@ fi
 
 echo "== status page (tests/status_page/run.sh)"
 QUIVER_BIN="$bin" PYTHON="$python" tests/status_page/run.sh || status=1
+
+if [[ ${DEPLOY_TEST:-1} != 0 ]]; then
+    echo "== chart and image (tests/deploy/run.sh)"
+    QUIVER_BIN="$bin" PYTHON="$python" tests/deploy/run.sh || status=1
+fi
 exit $status

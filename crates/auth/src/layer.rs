@@ -70,7 +70,10 @@ pub async fn check(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) 
     ) {
         return *refusal;
     }
-    let open = req.uri().path() == "/metrics" && !gate.http.protect_metrics;
+    let path = req.uri().path();
+    // Probes say nothing about the data: open like an unprotected /metrics.
+    let open = (path == "/metrics" && !gate.http.protect_metrics)
+        || quiver_metrics::health::is_probe(path);
     let caller = if open || !gate.guard.enabled() {
         Ok(Caller::Anyone)
     } else {

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use quiver_common::{Error, Result};
+use quiver_metrics::trace::{Propagate, Traced};
 use quiver_proto::coord as pb;
 use quiver_proto::coord::coord_service_client::CoordServiceClient;
 use tokio::sync::watch;
@@ -122,13 +123,15 @@ struct Connections {
     leader: Mutex<Option<String>>,
     /// A leader was known once (the cluster had formed).
     ever_led: AtomicBool,
+    /// A coord's watch stream is open (the cache follows the metadata).
+    watching: AtomicBool,
     /// Next address to try when the leader is unknown.
     next: Mutex<usize>,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl Connections {
-    fn client(&self, addr: &str) -> Result<CoordServiceClient<Channel>> {
+    fn client(&self, addr: &str) -> Result<CoordServiceClient<Traced<Channel>>> {
         let channel = {
             let mut channels = self.channels.lock();
             match channels.get(addr) {
@@ -147,7 +150,7 @@ impl Connections {
                 }
             }
         };
-        Ok(CoordServiceClient::new(channel)
+        Ok(CoordServiceClient::with_interceptor(channel, Propagate)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
@@ -192,7 +195,7 @@ impl Connections {
     /// other coords with backoff until it answers or the deadline passes.
     async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
     where
-        F: FnMut(CoordServiceClient<Channel>) -> Fut,
+        F: FnMut(CoordServiceClient<Traced<Channel>>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let o = &self.options;
@@ -306,6 +309,7 @@ impl CoordClient {
             addrs: Mutex::new(addrs),
             leader: Mutex::new(None),
             ever_led: AtomicBool::new(false),
+            watching: AtomicBool::new(false),
             next: Mutex::new(0),
             channels: Mutex::new(HashMap::new()),
         });
@@ -341,6 +345,12 @@ impl CoordClient {
         self.inner.cache.clone()
     }
 
+    /// Whether the cache follows a coord's watch stream now (false while
+    /// no coord answers: the cache is then what was last seen).
+    pub fn watching(&self) -> bool {
+        self.inner.conn.watching.load(Ordering::Relaxed)
+    }
+
     /// The coord this client currently takes for the leader.
     pub fn leader_addr(&self) -> Option<String> {
         self.inner.conn.leader.lock().clone()
@@ -362,7 +372,7 @@ impl CoordClient {
 
     async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
     where
-        F: FnMut(CoordServiceClient<Channel>) -> Fut,
+        F: FnMut(CoordServiceClient<Traced<Channel>>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         self.inner.conn.call(what, call).await
@@ -551,6 +561,7 @@ async fn follow(
         match opened {
             Ok(reply) => {
                 let mut stream = reply.into_inner();
+                conn.watching.store(true, Ordering::Relaxed);
                 loop {
                     match stream.message().await {
                         Ok(Some(snapshot)) => {
@@ -573,6 +584,7 @@ async fn follow(
             }
             Err(e) => tracing::debug!(%addr, error = %e, "coord watch failed"),
         }
+        conn.watching.store(false, Ordering::Relaxed);
         // Go round the coords (the leader guess first if it changed).
         conn.leader_failed(&addr);
         tokio::time::sleep(backoff).await;

@@ -55,6 +55,15 @@ pub async fn serve_tls(
         shutdown.await;
         let _ = closing_tx.send(true);
     };
+    // `GET /metrics` and the probes beside the services, every call
+    // counted and timed. Ready: this coord knows a Raft leader.
+    let ready = {
+        let coord = coord.clone();
+        Arc::new(move || match coord.status().leader {
+            Some(_) => Ok(()),
+            None => Err("no Raft leader known to this coord".to_string()),
+        })
+    };
     let raft = RaftServiceServer::new(RaftPeer {
         coord: coord.clone(),
     })
@@ -63,11 +72,10 @@ pub async fn serve_tls(
     let meta = CoordServiceServer::new(MetaService { coord, closing })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    // `GET /metrics` beside the services, every call counted and timed.
     let routes = tonic::service::Routes::new(raft)
         .add_service(meta)
         .into_axum_router()
-        .merge(quiver_metrics::route())
+        .merge(quiver_metrics::routes_with_probes(ready))
         .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
     let router = Server::builder()
         .accept_http1(true)

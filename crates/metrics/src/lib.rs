@@ -15,8 +15,11 @@
 //!   (a dropped shard) vanish with the next scrape.
 //! - Per-RPC counts, latencies and outcomes of every gRPC service come from
 //!   one middleware ([`rpc::track`]); docs/metrics.md lists every series.
+//! - Every port also answers the probes `/livez` and `/readyz` ([`health`]).
 
+pub mod health;
 pub mod rpc;
+pub mod trace;
 
 use std::sync::{Arc, LazyLock, Weak};
 
@@ -151,6 +154,12 @@ pub fn encode(registry: &Registry) -> String {
 /// `GET /metrics` for a role's port.
 pub fn route() -> axum::Router {
     axum::Router::new().route("/metrics", axum::routing::get(|| async { text(render()) }))
+}
+
+/// `GET /metrics`, `/livez` and `/readyz` (answered by `ready`) for a
+/// role's port.
+pub fn routes_with_probes(ready: health::Readiness) -> axum::Router {
+    route().merge(health::probes(ready))
 }
 
 /// A metrics response (Prometheus's text content type).

@@ -102,7 +102,8 @@ pub(crate) fn failure(e: &Error) -> Status {
     Status {
         error_code: error_code as i32,
         code,
-        reason: e.to_string(),
+        // The request id lets a user's error report name the logs and trace.
+        reason: quiver_metrics::rpc::with_request_id(e.to_string()),
         retriable,
         detail: e.to_string(),
         ..Default::default()
@@ -115,7 +116,7 @@ pub(crate) fn alias_not_found(alias: &str) -> Status {
     Status {
         error_code: ErrorCode::IllegalArgument as i32,
         code: merr::ALIAS_NOT_FOUND,
-        reason: format!("alias not found: {alias}"),
+        reason: quiver_metrics::rpc::with_request_id(format!("alias not found: {alias}")),
         ..Default::default()
     }
 }

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use quiver_api::ShardId;
 use quiver_coord::{CoordApi, MetaState, NodeRole, collection_info};
 use quiver_datanode::DataNode;
+use quiver_metrics::health::Pulse;
 use quiver_querynode::QueryNode;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,26 +44,30 @@ impl quiver_datanode::MirrorRoutes for ClusterMirror {
     }
 }
 
-/// Heartbeats every `every` until `shutdown`.
+/// Heartbeats every `pulse.every()` until `shutdown`; each outcome goes
+/// to `pulse` (the node's `/readyz`).
 fn spawn_heartbeat(
     coord: Arc<dyn CoordApi>,
     id: u64,
     role: NodeRole,
     addr: String,
-    every: Duration,
+    pulse: Arc<Pulse>,
     shutdown: CancellationToken,
     report: impl Fn() -> quiver_api::NodeReport + Send + 'static,
 ) -> JoinHandle<()> {
+    let every = pulse.every();
     tokio::spawn(async move {
         let mut failing = false;
         loop {
             match coord.heartbeat(id, role, &addr, &report()).await {
                 Ok(()) if failing => {
                     tracing::info!("heartbeats reach coord again");
+                    pulse.ok();
                     failing = false;
                 }
-                Ok(()) => {}
+                Ok(()) => pulse.ok(),
                 Err(e) => {
+                    pulse.failed(&e);
                     if !failing {
                         tracing::warn!(error = %e, "heartbeat to coord failed");
                     }
@@ -118,7 +123,7 @@ pub fn spawn_datanode(
     datanode: DataNode,
     id: u64,
     addr: String,
-    heartbeat: Duration,
+    pulse: Arc<Pulse>,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let node = datanode.clone();
@@ -127,7 +132,7 @@ pub fn spawn_datanode(
         id,
         NodeRole::DataNode,
         addr,
-        heartbeat,
+        pulse,
         shutdown.clone(),
         move || quiver_api::NodeReport {
             mirror_lag_ms: node.mirror_lags(),
@@ -207,7 +212,7 @@ pub fn spawn_querynode(
     querynode: Arc<QueryNode>,
     id: u64,
     addr: String,
-    heartbeat: Duration,
+    pulse: Arc<Pulse>,
     shutdown: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let beat = spawn_heartbeat(
@@ -215,7 +220,7 @@ pub fn spawn_querynode(
         id,
         NodeRole::QueryNode,
         addr,
-        heartbeat,
+        pulse,
         shutdown.clone(),
         quiver_api::NodeReport::default,
     );

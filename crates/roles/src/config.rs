@@ -86,6 +86,11 @@ pub struct DataNodeProcConfig {
     /// `host:port` of this node's internal gRPC service (`quiver.node.v1`).
     pub listen: String,
     /// Addresses of the coords (any one is enough; all is better).
+    /// `host:port` other processes reach this node at, when it is not
+    /// `listen` (e.g. `listen = "0.0.0.0:7200"` in a container, advertised
+    /// as the pod's DNS name). Default: `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
     pub coords: Vec<String>,
     pub store: StoreConfig,
     /// How often the node tells coord it is alive (milliseconds).
@@ -113,6 +118,11 @@ pub struct DataNodeProcConfig {
 pub struct QueryNodeProcConfig {
     pub id: u64,
     pub listen: String,
+    /// `host:port` other processes reach this node at, when it is not
+    /// `listen` (e.g. `listen = "0.0.0.0:7200"` in a container, advertised
+    /// as the pod's DNS name). Default: `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
     pub coords: Vec<String>,
     pub store: StoreConfig,
     /// Local directory for segment files downloaded from the store.
@@ -227,10 +237,11 @@ impl Validate for CoordConfig {
     }
 }
 
-/// What datanodes and querynodes share: id, address, coords, heartbeat, store.
+/// What datanodes and querynodes share: id, addresses, coords, heartbeat, store.
 fn check_node(
     id: u64,
     listen: &str,
+    advertise: Option<&str>,
     coords: &[String],
     heartbeat_ms: u64,
     store: &StoreConfig,
@@ -239,6 +250,12 @@ fn check_node(
         bail!("id: must be > 0");
     }
     check_addr("listen", listen)?;
+    if let Some(a) = advertise {
+        check_addr("advertise", a)?;
+        if a.ends_with(":0") {
+            bail!("advertise: must name the port others connect to, not 0 (got {a:?})");
+        }
+    }
     check_coords(coords)?;
     check_heartbeat(heartbeat_ms)?;
     store.validate().map_err(|e| anyhow::anyhow!("store: {e}"))
@@ -249,6 +266,7 @@ impl Validate for DataNodeProcConfig {
         check_node(
             self.id,
             &self.listen,
+            self.advertise.as_deref(),
             &self.coords,
             self.heartbeat_ms,
             &self.store,
@@ -262,6 +280,7 @@ impl Validate for QueryNodeProcConfig {
         check_node(
             self.id,
             &self.listen,
+            self.advertise.as_deref(),
             &self.coords,
             self.heartbeat_ms,
             &self.store,
@@ -325,6 +344,7 @@ fn set(table: &mut toml::Table, path: &[String], raw: &str, known_only: bool) {
         "id",
         "dir",
         "listen",
+        "advertise",
         "members",
         "raft",
         "coords",
@@ -423,6 +443,35 @@ path = "/tmp/objects"
             StoreConfig::Local { path } => assert_eq!(path, Path::new("/data/o")),
             other => panic!("expected a local store, got {other:?}"),
         }
+    }
+
+    /// What a Kubernetes pod gives a node: the file without an id, the id
+    /// and the advertised DNS name from the environment.
+    #[test]
+    fn id_and_advertised_address_from_the_environment() {
+        let f = file(
+            &DATANODE
+                .replace("id = 4\n", "")
+                .replace("127.0.0.1:7201", "0.0.0.0:7200"),
+        );
+        let env = vec![
+            ("QUIVER_ID".to_string(), "101".to_string()),
+            (
+                "QUIVER_ADVERTISE".to_string(),
+                "quiver-datanode-101.quiver-datanode.default.svc.cluster.local:7200".to_string(),
+            ),
+        ];
+        let c: DataNodeProcConfig = load(f.path(), env, &[]).expect("loads");
+        assert_eq!(c.id, 101);
+        assert_eq!(c.listen, "0.0.0.0:7200");
+        assert_eq!(
+            c.advertise.as_deref(),
+            Some("quiver-datanode-101.quiver-datanode.default.svc.cluster.local:7200")
+        );
+        let env = vec![("QUIVER_ADVERTISE".to_string(), "node:0".to_string())];
+        let e = load::<DataNodeProcConfig>(f.path(), env, &[("id", "3".into())])
+            .expect_err("port 0 advertised");
+        assert!(format!("{e:#}").contains("advertise"), "{e:#}");
     }
 
     #[test]

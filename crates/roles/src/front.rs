@@ -1,6 +1,6 @@
 //! The front door as every deployment serves it on one port: the Milvus
 //! gRPC API, the admin API, the status page (HTTP/1.1, `/`) and its
-//! `/metrics`.
+//! `/metrics`, and the probes `/livez` and `/readyz`.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use quiver_admin::metrics::Metrics;
 use quiver_admin::{AdminFront, NodeHealth, StatusPage};
 use quiver_api::{CatalogClient, DataClient, QueryClient};
 use quiver_coord::MetaState;
+use quiver_metrics::health::Readiness;
 use quiver_milvus::MilvusFront;
 use quiver_proxy::Proxy;
 use tokio::sync::watch;
@@ -31,6 +32,8 @@ pub struct FrontDoor {
     pub metadata: watch::Receiver<Arc<MetaState>>,
     /// Who may call (auth off by default).
     pub auth: AuthConfig,
+    /// What `/readyz` answers (ready by default).
+    pub ready: Readiness,
 }
 
 /// A front door over `catalog`, `data` and `query`.
@@ -57,7 +60,14 @@ impl FrontDoor {
             nodes,
             metadata,
             auth: AuthConfig::default(),
+            ready: quiver_metrics::health::always_ready(),
         }
+    }
+
+    /// `/readyz` answers with `ready`.
+    pub fn with_readiness(mut self, ready: Readiness) -> Self {
+        self.ready = ready;
+        self
     }
 
     /// Requires credentials as `auth` says.
@@ -83,6 +93,7 @@ pub async fn front_door(
         nodes,
         metadata,
         auth,
+        ready,
     } = parts;
     let gate = crate::auth::gate(&auth, catalog.clone()).await?;
     let guard = gate.guard.clone();
@@ -102,6 +113,7 @@ pub async fn front_door(
         .add_service(milvus)
         .add_service(admin)
         .into_axum_router()
+        .merge(quiver_metrics::health::probes(ready))
         .layer(axum::middleware::from_fn_with_state(
             gate,
             quiver_auth::layer::check,

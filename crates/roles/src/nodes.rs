@@ -11,6 +11,7 @@ use quiver_admin::NodeStatus;
 use quiver_api::RouteTable;
 use quiver_coord::{Catalog, CoordApi, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
+use quiver_metrics::health::Pulse;
 use quiver_proxy::{ClusterClientConfig, ClusterData, ClusterQuery};
 use quiver_querynode::QueryNode;
 use quiver_rpc::{ClusterTls, DataServiceImpl, QueryServiceImpl};
@@ -110,6 +111,9 @@ pub fn advertise(listen: &str, bound: &std::net::SocketAddr) -> String {
     }
 }
 
+/// What a node's `/readyz` checks: that coord acknowledges its heartbeats.
+const HEARTBEATS: &str = "heartbeats to coord";
+
 /// `quiver datanode`: owns the shards coord gives it.
 pub async fn start_datanode(
     cfg: &DataNodeProcConfig,
@@ -117,7 +121,10 @@ pub async fn start_datanode(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<NodeRole> {
-    let addr = advertise(&cfg.listen, &listener.local_addr()?);
+    let addr = advertise(
+        cfg.advertise.as_deref().unwrap_or(&cfg.listen),
+        &listener.local_addr()?,
+    );
     let store = quiver_storage::open_store(&cfg.store).context("opening the object store")?;
     let mut node_cfg = cfg.datanode.clone();
     node_cfg.node_id = cfg.id;
@@ -134,21 +141,16 @@ pub async fn start_datanode(
     }));
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
+    let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
     let running = Running::serve_tls(
-        crate::serve::with_metrics(Routes::new(svc.into_service())),
+        crate::serve::with_metrics(Routes::new(svc.into_service()), pulse.readiness(HEARTBEATS)),
         listener,
         true,
         links.server_tls(),
         shutdown.clone(),
     );
-    let agents = agent::spawn_datanode(
-        links.api(),
-        datanode.clone(),
-        cfg.id,
-        addr,
-        Duration::from_millis(cfg.heartbeat_ms),
-        shutdown,
-    );
+    let agents =
+        agent::spawn_datanode(links.api(), datanode.clone(), cfg.id, addr, pulse, shutdown);
     Ok(NodeRole {
         running: running.with_tasks(agents),
         datanode: Some(datanode),
@@ -162,7 +164,10 @@ pub async fn start_querynode(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<NodeRole> {
-    let addr = advertise(&cfg.listen, &listener.local_addr()?);
+    let addr = advertise(
+        cfg.advertise.as_deref().unwrap_or(&cfg.listen),
+        &listener.local_addr()?,
+    );
     let store = quiver_storage::open_store(&cfg.store).context("opening the object store")?;
     let feed = Arc::new(ClusterData::new(
         links.routes.clone(),
@@ -178,21 +183,15 @@ pub async fn start_querynode(
         shutdown.child_token(),
     )?);
     let svc = QueryServiceImpl::new(querynode.clone());
+    let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
     let running = Running::serve_tls(
-        crate::serve::with_metrics(Routes::new(svc.into_service())),
+        crate::serve::with_metrics(Routes::new(svc.into_service()), pulse.readiness(HEARTBEATS)),
         listener,
         true,
         links.server_tls(),
         shutdown.clone(),
     );
-    let agents = agent::spawn_querynode(
-        links.api(),
-        querynode,
-        cfg.id,
-        addr,
-        Duration::from_millis(cfg.heartbeat_ms),
-        shutdown,
-    );
+    let agents = agent::spawn_querynode(links.api(), querynode, cfg.id, addr, pulse, shutdown);
     Ok(NodeRole {
         running: running.with_tasks(agents),
         datanode: None,
@@ -228,7 +227,8 @@ pub async fn start_proxy(
         nodes,
         links.coord.subscribe(),
     )
-    .with_auth(cfg.auth.clone());
+    .with_auth(cfg.auth.clone())
+    .with_readiness(proxy_readiness(links.coord.clone()));
     let (routes, timing) = front_door(door, shutdown.clone()).await?;
     crate::auth::warn_if_open(&cfg.auth, addr);
     let running =
@@ -236,6 +236,18 @@ pub async fn start_proxy(
     Ok(NodeRole {
         running,
         datanode: None,
+    })
+}
+
+/// A proxy is ready while its metadata cache follows a coord's watch stream
+/// (it routes requests by that cache; DDL finds the leader on demand).
+fn proxy_readiness(coord: CoordClient) -> quiver_metrics::health::Readiness {
+    Arc::new(move || {
+        if coord.watching() {
+            Ok(())
+        } else {
+            Err("not following coord's metadata: no coord answers this proxy".to_string())
+        }
     })
 }
 

@@ -178,6 +178,7 @@ impl Standalone {
                 nodes: self.health(bound),
                 metadata: self.coord.watch(),
                 auth: self.auth.clone(),
+                ready: quiver_metrics::health::always_ready(),
             },
             stopped.clone(),
         )

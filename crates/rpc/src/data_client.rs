@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use quiver_api::{DataClient, SegmentInfo, ShardEvent, ShardFeed, ShardId, Subscription, WriteOp};
 use quiver_common::{Error, Mutation, Result, Timestamp};
+use quiver_metrics::trace::{Propagate, Traced};
 use quiver_proto::node::data_service_client::DataServiceClient;
 use quiver_proto::node::{FeedMessage, ShardRequest, WriteRequest, feed_message};
 use tokio::sync::mpsc;
@@ -37,8 +38,8 @@ impl RemoteData {
         &self.conn.addr
     }
 
-    fn client(&self) -> DataServiceClient<Channel> {
-        DataServiceClient::new(self.conn.channel.clone())
+    fn client(&self) -> DataServiceClient<Traced<Channel>> {
+        DataServiceClient::with_interceptor(self.conn.channel.clone(), Propagate)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }

@@ -8,6 +8,7 @@ use quiver_api::{
     ShardQuery, ShardSearch,
 };
 use quiver_common::{Result, Timestamp};
+use quiver_metrics::trace::{Propagate, Traced};
 use quiver_proto::node::query_service_client::QueryServiceClient;
 use quiver_proto::node::{CountRequest, DigestRequest, QueryRequest, SearchRequest};
 use tonic::transport::Channel;
@@ -38,8 +39,8 @@ impl RemoteQuery {
         &self.conn.addr
     }
 
-    fn client(&self) -> QueryServiceClient<Channel> {
-        QueryServiceClient::new(self.conn.channel.clone())
+    fn client(&self) -> QueryServiceClient<Traced<Channel>> {
+        QueryServiceClient::with_interceptor(self.conn.channel.clone(), Propagate)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }

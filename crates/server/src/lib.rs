@@ -12,13 +12,8 @@ pub mod crash;
 pub use quiver_roles::{Standalone, StandaloneConfig};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+pub fn init_tracing(service: &str) {
+    quiver_metrics::trace::init(service);
 }
 
 /// Resolves on SIGINT or SIGTERM.

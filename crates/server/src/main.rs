@@ -132,7 +132,7 @@ fn main() -> Result<()> {
         Command::Querynode(args) => role(Role::QueryNode, args),
         Command::Proxy(args) => role(Role::Proxy, args),
         Command::Cluster { what } => {
-            init_tracing();
+            init_tracing("quiver-cluster");
             if let Err(e) = runtime()?.block_on(cluster::run_cluster(what)) {
                 eprintln!("error: {e:#}");
                 std::process::exit(1);
@@ -140,7 +140,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::CrashWriter(args) => {
-            init_tracing();
+            init_tracing("quiver-crash-writer");
             runtime()?.block_on(crash::run_writer(args))
         }
         Command::Standalone {
@@ -150,7 +150,7 @@ fn main() -> Result<()> {
             max_memory_mib,
             tls,
         } => {
-            init_tracing();
+            init_tracing("quiver-standalone");
             let tls = match quiver_roles::tls::TlsConfig::from_flags(
                 tls.tls_cert,
                 tls.tls_key,
@@ -189,6 +189,7 @@ fn main() -> Result<()> {
                 server.close().await;
                 Ok::<_, anyhow::Error>(())
             });
+            quiver_metrics::trace::shutdown();
             // A start-up error (a bad TLS file, a port in use) is one line.
             if let Err(e) = served {
                 eprintln!("error: {e:#}");
@@ -200,8 +201,10 @@ fn main() -> Result<()> {
 }
 
 fn role(role: Role, args: cluster::RoleArgs) -> Result<()> {
-    init_tracing();
-    if let Err(e) = runtime()?.block_on(cluster::run_role(role, args)) {
+    init_tracing(&format!("quiver-{}", role.name()));
+    let served = runtime()?.block_on(cluster::run_role(role, args));
+    quiver_metrics::trace::shutdown();
+    if let Err(e) = served {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -3,6 +3,8 @@
 //! SIGSTOP of the leader; a restart of everything) under load, each checked
 //! against the cluster-mode bounds.
 
+mod otlp_collector;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -15,6 +17,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_quiver");
 
 fn quiver(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN).args(args).output().expect("runs quiver");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `quiver ARGS` with extra environment variables.
+fn quiver_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("runs quiver");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -61,21 +77,42 @@ fn dump_logs(dir: &Path) {
     }
 }
 
-/// `GET /metrics` of a process (plain HTTP/1.1 on its port).
-fn scrape(addr: &str) -> String {
+/// `GET path` of a process (plain HTTP/1.1 on its port): the whole response.
+fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .expect("request");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("response");
+    out
+}
+
+/// `GET /metrics` of a process.
+fn scrape(addr: &str) -> String {
+    let out = http_get(addr, "/metrics");
     assert!(out.starts_with("HTTP/1.1 200"), "{addr}: {out}");
     out
+}
+
+/// Every process answers the probes on its port: live, and ready once the
+/// cluster is up (a coord knows the leader, nodes' heartbeats are
+/// acknowledged, the proxy follows coord's metadata).
+fn check_probes(procs: &[Value]) {
+    for p in procs {
+        let addr = p["addr"].as_str().expect("addr");
+        let live = http_get(addr, "/livez");
+        assert!(live.starts_with("HTTP/1.1 200"), "{p}: {live}");
+        wait_for_blocking(Duration::from_secs(15), "every process ready", || {
+            http_get(addr, "/readyz").starts_with("HTTP/1.1 200")
+        })
+        .expect("ready");
+    }
 }
 
 /// The sum of the samples of `name` whose labels include every one of
@@ -87,6 +124,41 @@ fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
         .filter(|l| labels.iter().all(|x| l.contains(x)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// One request, one trace across processes: the proxy's span of an insert
+/// and the datanode's span of the write it made share a trace id; a refused
+/// call's message names its request id, which is its trace's id.
+fn check_traces(collector: &otlp_collector::Collector, refused: &str) {
+    let id = refused
+        .split("[request_id=")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no request id in {refused:?}"))
+        .to_string();
+    assert_eq!(id.len(), 32, "a trace id: {refused}");
+    wait_for_blocking(
+        Duration::from_secs(30),
+        "an insert's trace across roles",
+        || {
+            let spans = collector.spans();
+            let of = |service: &str, method: &str| -> Vec<String> {
+                (spans.iter())
+                    .filter(|s| {
+                        s.name == "rpc" && s.service == service && s.attr("method") == Some(method)
+                    })
+                    .map(|s| s.trace_id.clone())
+                    .collect()
+            };
+            let inserts = of("quiver-proxy", "Insert");
+            let writes = of("quiver-datanode", "Write");
+            let refused_traced = (spans.iter()).any(|s| {
+                s.service == "quiver-proxy" && s.trace_id == id && s.attr("request_id") == Some(&id)
+            });
+            inserts.iter().any(|t| writes.contains(t)) && refused_traced
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", collector.spans()));
 }
 
 /// Every role serves its own metrics on its port (docs/metrics.md), and
@@ -159,18 +231,27 @@ fn cluster_up_status_start_down() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("c");
     let d = dir.to_str().expect("utf8");
-    let (ok, out, err) = quiver(&[
-        "cluster",
-        "up",
-        "--dir",
-        d,
-        "--coords",
-        "3",
-        "--datanodes",
-        "2",
-        "--querynodes",
-        "2",
-    ]);
+    // Every process exports its spans to this collector (docs/tracing.md).
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (collector, endpoint) = rt.block_on(otlp_collector::Collector::start());
+    let (ok, out, err) = quiver_env(
+        &[
+            "cluster",
+            "up",
+            "--dir",
+            d,
+            "--coords",
+            "3",
+            "--datanodes",
+            "2",
+            "--querynodes",
+            "2",
+        ],
+        &[
+            ("QUIVER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
     let _down = Down(&dir);
     if !ok {
         dump_logs(&dir);
@@ -196,8 +277,7 @@ fn cluster_up_status_start_down() {
         assert!(p["id"].as_u64().is_some() && p["pid"].as_u64().is_some() && p["addr"].is_string());
     }
 
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
+    let refused = rt.block_on(async {
         let c = Client::connect(&proxy).await.expect("connect");
         let mut spec = CollectionSpec::new("items", 4);
         spec.shards = Some(2);
@@ -207,7 +287,12 @@ fn cluster_up_status_start_down() {
             .await
             .expect("insert");
         assert_eq!(c.count("items").await.expect("count"), 2);
+        c.count("no_such_collection")
+            .await
+            .expect_err("no such collection")
+            .to_string()
     });
+    check_traces(&collector, &refused);
 
     let dn_ids: Vec<u64> = procs
         .iter()
@@ -224,6 +309,7 @@ fn cluster_up_status_start_down() {
     .expect("waited");
 
     check_metrics(procs);
+    check_probes(procs);
 
     // kill -9 one datanode: status shows it stopped; start brings it back.
     let victim = procs

@@ -512,6 +512,7 @@ impl Cluster {
             Role::DataNode => {
                 let cfg = DataNodeProcConfig {
                     id,
+                    advertise: None,
                     listen: addr,
                     coords,
                     store: self.store(),
@@ -525,6 +526,7 @@ impl Cluster {
             Role::QueryNode => {
                 let cfg = QueryNodeProcConfig {
                     id,
+                    advertise: None,
                     listen: addr,
                     coords,
                     store: self.store(),

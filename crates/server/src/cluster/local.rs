@@ -197,6 +197,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
         let addr = format!("127.0.0.1:{}", free_port()?);
         let cfg = DataNodeProcConfig {
             id,
+            advertise: None,
             listen: addr.clone(),
             coords: coords.clone(),
             store: store.clone(),
@@ -212,6 +213,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
         let addr = format!("127.0.0.1:{}", free_port()?);
         let cfg = QueryNodeProcConfig {
             id,
+            advertise: None,
             listen: addr.clone(),
             coords: coords.clone(),
             store: store.clone(),

@@ -188,6 +188,18 @@ pub enum Role {
     Proxy,
 }
 
+impl Role {
+    /// The role's name (its subcommand).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Coord => "coord",
+            Role::DataNode => "datanode",
+            Role::QueryNode => "querynode",
+            Role::Proxy => "proxy",
+        }
+    }
+}
+
 /// Runs one role until SIGINT/SIGTERM.
 pub async fn run_role(role: Role, args: RoleArgs) -> Result<()> {
     let shutdown = CancellationToken::new();

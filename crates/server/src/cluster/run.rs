@@ -43,7 +43,7 @@ pub async fn run_coord(cfg: CoordConfig, shutdown: CancellationToken) -> Result<
 }
 
 /// Runs a node role until `shutdown`: binds `listen`, connects to
-/// `coords`, starts the role with `start`, announces it, waits, stops it.
+/// `coords` (retrying until one answers), starts the role with `start`, announces it, waits, stops it.
 async fn run_node<F, Fut>(
     role: &str,
     id: u64,
@@ -61,7 +61,17 @@ where
     let tls = quiver_roles::tls::load_cluster_tls(tls)?;
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let links = Links::connect_tls(coords, tls).await?;
+    // Coords may start after this node (pods of every role start together):
+    // wait for them, however long, rather than exit and be restarted.
+    let links = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            connected = Links::connect_tls(coords, tls.clone()) => match connected {
+                Ok(links) => break links,
+                Err(e) => tracing::warn!(error = %format!("{e:#}"), "no coord reachable yet; retrying"),
+            },
+        }
+    };
     let node = start(links, listener, shutdown.clone()).await?;
     announce(role, id, &addr);
     shutdown.cancelled().await;
