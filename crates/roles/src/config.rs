@@ -164,6 +164,10 @@ pub struct ProxyConfig {
     /// Request bounds and admission budgets (`[limits]`, docs/faults.md).
     #[serde(default)]
     pub limits: quiver_proxy::Limits,
+    /// The status page's charts: how often this front door samples its
+    /// metrics and how much it keeps (`[status_history]`, docs/status-page.md).
+    #[serde(default)]
+    pub status_history: quiver_admin::HistoryOptions,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -280,6 +284,7 @@ impl Validate for ProxyConfig {
                 self.request_deadline_ms
             );
         }
+        self.status_history.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

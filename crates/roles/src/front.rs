@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use quiver_admin::metrics::Metrics;
-use quiver_admin::{AdminFront, NodeHealth, StatusPage};
+use quiver_admin::{AdminFront, History, HistoryOptions, NodeHealth, StatusPage};
 use quiver_api::{CatalogClient, DataClient, QueryClient};
 use quiver_coord::MetaState;
 use quiver_milvus::MilvusFront;
@@ -31,6 +31,8 @@ pub struct FrontDoor {
     pub metadata: watch::Receiver<Arc<MetaState>>,
     /// Who may call (auth off by default).
     pub auth: AuthConfig,
+    /// How the status page's charts sample this process's metrics.
+    pub history: HistoryOptions,
 }
 
 /// A front door over `catalog`, `data` and `query`.
@@ -57,6 +59,7 @@ impl FrontDoor {
             nodes,
             metadata,
             auth: AuthConfig::default(),
+            history: HistoryOptions::default(),
         }
     }
 
@@ -65,12 +68,18 @@ impl FrontDoor {
         self.auth = auth;
         self
     }
+
+    /// Samples the status page's charts as `history` says.
+    pub fn with_history(mut self, history: HistoryOptions) -> Self {
+        self.history = history;
+        self
+    }
 }
 
 /// Builds the front door's routes (Milvus, admin, status page, metrics),
 /// every one behind the gate (`quiver_auth::layer`: credentials, Host and
-/// Origin checks), and starts timing alias changes; the task ends with
-/// `shutdown`. With auth on, the root user is created at the first start.
+/// Origin checks), and starts timing alias changes and sampling the status
+/// page's charts; the task ends with `shutdown`. With auth on, the root user is created at the first start.
 pub async fn front_door(
     parts: FrontDoor,
     shutdown: CancellationToken,
@@ -83,11 +92,17 @@ pub async fn front_door(
         nodes,
         metadata,
         auth,
+        history,
     } = parts;
     let gate = crate::auth::gate(&auth, catalog.clone()).await?;
     let guard = gate.guard.clone();
     let metrics = Arc::new(Metrics::default());
-    let timing = time_alias_changes(metadata, metrics.clone(), shutdown);
+    let timing = time_alias_changes(metadata, metrics.clone(), shutdown.clone());
+    let history = Arc::new(History::new(history));
+    let sampling = history.clone().spawn(catalog.clone(), shutdown);
+    let timing = tokio::spawn(async move {
+        let _ = tokio::join!(timing, sampling);
+    });
     let milvus = MilvusFront::new(proxy, catalog.clone())
         .with_guard(guard.clone())
         .into_service();
@@ -97,6 +112,7 @@ pub async fn front_door(
         .into_service();
     let router = StatusPage::new(catalog, nodes)
         .with_metrics(metrics)
+        .with_history(history)
         .with_guard(guard)
         .routes()
         .add_service(milvus)
