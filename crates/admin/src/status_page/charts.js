@@ -13,11 +13,12 @@ function fmt(digits) {
 }
 
 // Each chart: which series it draws from a history document. `series`
-// gives [{label, stroke, scale, values}]; `axes` the y axes by scale.
+// gives [{label, stroke, scale, values}]; `axes` the y axes by scale, each
+// from 0 to at least `floor` (an idle chart is a flat line at 0).
 const CHART_DEFS = [
   {
     id: "chart-search",
-    axes: [{ scale: "qps", label: "q/s" }, { scale: "ms", label: "p99 ms", side: 1 }],
+    axes: [{ scale: "qps", label: "q/s", floor: 1 }, { scale: "ms", label: "p99 ms", side: 1, floor: 0.1 }],
     series: (h) => [
       { label: "search q/s", stroke: PALETTE[0], scale: "qps", values: h.search_qps, digits: 1 },
       { label: "search p99 (ms)", stroke: PALETTE[1], scale: "ms", values: h.search_p99_ms, digits: 2 },
@@ -25,14 +26,14 @@ const CHART_DEFS = [
   },
   {
     id: "chart-insert",
-    axes: [{ scale: "qps", label: "calls/s" }],
+    axes: [{ scale: "qps", label: "calls/s", floor: 1 }],
     series: (h) => [
       { label: "insert calls/s", stroke: PALETTE[2], scale: "qps", values: h.insert_qps, digits: 1 },
     ],
   },
   {
     id: "chart-freshness",
-    axes: [{ scale: "ms", label: "ms" }],
+    axes: [{ scale: "ms", label: "ms", floor: 1 }],
     series: (h) => [
       { label: "insert→visible p99 (ms)", stroke: PALETTE[4], scale: "ms", values: h.visible_p99_ms, digits: 1 },
     ],
@@ -41,21 +42,21 @@ const CHART_DEFS = [
   },
   {
     id: "chart-lag",
-    axes: [{ scale: "ms", label: "ms" }],
+    axes: [{ scale: "ms", label: "ms", floor: 10 }],
     series: (h) => h.aliases.map((a, i) => (
       { label: a.alias + " lag (ms)", stroke: PALETTE[(3 + i) % PALETTE.length], scale: "ms", values: a.standby_lag_ms, digits: 0 })),
     note: (h) => h.aliases.length ? "" : "no mirrored aliases",
   },
   {
     id: "chart-divergence",
-    axes: [{ scale: "rows", label: "rows" }],
+    axes: [{ scale: "rows", label: "rows", floor: 1 }],
     series: (h) => h.aliases.map((a, i) => (
       { label: a.alias + " divergent rows", stroke: PALETTE[(3 + i) % PALETTE.length], scale: "rows", values: a.divergent_rows, digits: 0 })),
     note: (h) => h.aliases.length ? "" : "no mirrored aliases",
   },
   {
     id: "chart-failed",
-    axes: [{ scale: "qps", label: "calls/s" }],
+    axes: [{ scale: "qps", label: "calls/s", floor: 1 }],
     series: (h) => h.failed.length
       ? h.failed.map((f, i) => (
         { label: f.service + " code " + f.code + " /s", stroke: PALETTE[(1 + i) % PALETTE.length], scale: "qps", values: f.per_s, digits: 2 }))
@@ -65,7 +66,9 @@ const CHART_DEFS = [
 
 function makeChart(def, series, plot) {
   const scales = { x: { time: true } };
-  for (const a of def.axes) scales[a.scale] = { auto: true, range: (u, min, max) => [0, Math.max(max || 0, 1e-9) * 1.1] };
+  for (const a of def.axes) {
+    scales[a.scale] = { auto: true, range: (u, min, max) => [0, Math.max((max || 0) * 1.1, a.floor)] };
+  }
   const axes = [{}];
   for (const a of def.axes) axes.push({ scale: a.scale, label: a.label, side: a.side === 1 ? 1 : 3, size: 50 });
   const opts = {
