@@ -2,7 +2,7 @@
 //! gRPC APIs (tonic serves an axum router and its gRPC services together;
 //! the server accepts HTTP/1.1 for browsers).
 //!
-//! - `GET /`: the page (`page.html`, no build step, no external assets); it
+//! - `GET /`: the page (`page.html`, no build step, nothing fetched from elsewhere); it
 //!   polls `/api/status` and `/api/history` every second.
 //! - `GET /static/...`: the page's script (`charts.js`) and the vendored
 //!   charting library (uPlot, `vendor/`), compiled in: no CDN.
