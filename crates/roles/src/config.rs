@@ -448,6 +448,24 @@ path = "/tmp/objects"
     }
 
     #[test]
+    fn a_proxy_takes_the_status_pages_history_options() {
+        const PROXY: &str = "id = 1\nlisten = \"127.0.0.1:19530\"\ncoords = [\"127.0.0.1:7101\"]\n";
+        let f = file(PROXY);
+        let c: ProxyConfig = load(f.path(), vec![], &[]).expect("loads");
+        assert_eq!(c.status_history, quiver_admin::HistoryOptions::default());
+        let f = file(&format!("{PROXY}[status_history]\ninterval_ms = 1000\n"));
+        let c: ProxyConfig = load(f.path(), vec![], &[]).expect("loads");
+        assert_eq!(c.status_history.interval_ms, 1000);
+        assert_eq!(c.status_history.window_ms, 900_000);
+        let f = file(&format!("{PROXY}[status_history]\ninterval_ms = 10\n"));
+        let e = load::<ProxyConfig>(f.path(), vec![], &[]).expect_err("too fast");
+        assert!(
+            format!("{e:#}").contains("status_history.interval_ms"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
     fn coord_members_must_include_itself() {
         let f = file(
             r#"
