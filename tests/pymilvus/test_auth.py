@@ -272,6 +272,10 @@ def test_status_page_needs_credentials_and_the_admin_privilege_to_flip(server, p
     assert status == 401
     status, body = http(addr, "/api/status", people["reader"])
     assert status == 200 and "books" in body.decode()
+    # The charts' data and the page's assets pass the same gate as the page.
+    for path in ("/api/history", "/static/uplot.min.js", "/static/charts.js", "/"):
+        assert http(addr, path)[0] == 401, path
+        assert http(addr, path, people["reader"])[0] == 200, path
     # /metrics is open by default (Prometheus scrapes it without credentials).
     assert http(addr, "/metrics")[0] == 200
     flip = dict(method="POST", body=json.dumps({"expect": "books"}).encode(),

@@ -6,10 +6,13 @@
 #   2. a venv with Selenium and pytest under target/status-page-venv (from requirements.txt,
 #      created once, reused while the file is unchanged);
 #   3. cargo build of the `quiver` binary (QUIVER_BIN uses a prebuilt one instead);
-#   4. `quiver standalone` on a free port with a temporary data dir;
+#   4. `quiver standalone` on a free port with a temporary data dir, the charts' history
+#      sampled every second (QUIVER_STATUS_SAMPLE_MS=1000);
 #   5. pytest tests/status_page: collections and a mirrored alias made with the CLI, the
 #      page opened in Chromium, a dismissed confirm that changes nothing, an accepted one
-#      that flips the alias (checked on the page and with `quiver alias show --json`);
+#      that flips the alias (checked on the page and with `quiver alias show --json`), then
+#      CLI traffic until the charts have data, a screenshot (target/status-page-charts.png)
+#      and a check of the charts' pixels (Pillow);
 #   6. the server is stopped (SIGINT) and the data dir removed.
 # Env: STATUS_PAGE_TEST=0 skips all of it; PYTHON picks the interpreter (default python3);
 # CHROMIUM / CHROMEDRIVER pick other binaries. Extra args go to pytest.
@@ -58,7 +61,7 @@ fi
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 data=$(mktemp -d)
 log="$data.log"
-"$bin" standalone --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+QUIVER_STATUS_SAMPLE_MS=1000 "$bin" standalone --data-dir "$data" --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 cleanup() {
     kill -INT "$server" 2>/dev/null || true

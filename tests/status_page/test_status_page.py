@@ -3,16 +3,22 @@
 run.sh starts `quiver standalone` and sets QUIVER_ADDR (host:port), QUIVER_SERVER_BIN (the
 `quiver` binary for the CLI), CHROMIUM and CHROMEDRIVER. The tests share the server and
 run in file order: the page lists what the CLI made, a dismissed confirm changes nothing,
-an accepted one flips the alias.
+an accepted one flips the alias, and the charts draw the traffic the CLI then makes (run.sh
+samples the history every second: QUIVER_STATUS_SAMPLE_MS).
 """
 
+import io
 import json
 import os
+import pathlib
 import shutil
+import struct
 import subprocess
 import tempfile
+import time
 
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
@@ -25,6 +31,9 @@ ADDR = os.environ["QUIVER_ADDR"]
 BIN = os.environ["QUIVER_SERVER_BIN"]
 WAIT_S = 20
 ROW = '#aliases tr[data-alias="feed"]'
+TARGET = pathlib.Path(__file__).resolve().parents[2] / "target"
+# Series colours of charts.js (PALETTE): search q/s, search p99, inserts, failed.
+BLUE, RED, GREEN = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)
 
 
 def quiver(*args):
@@ -63,6 +72,8 @@ def browser():
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--window-size=1500,1300",
+        "--force-device-scale-factor=1",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
@@ -170,3 +181,78 @@ def test_flip_through_the_page(browser, feed):
     last = shown["history"][-1]
     assert (last["action"], last["from"], last["to"], last["by"]) == ("flip", "feed_a", "feed_b", "status-page")
     assert last["reason"] == "flipped from the status page"
+
+
+def write_fvecs(path, rows, dim):
+    with open(path, "wb") as f:
+        for i in range(rows):
+            f.write(struct.pack("<i", dim))
+            f.write(struct.pack(f"<{dim}f", *[((i * 7 + j * 3) % 17) / 17.0 for j in range(dim)]))
+
+
+def colour_pixels(png, colour, tolerance=40):
+    """Pixels of `colour` (within `tolerance` per channel) in the upper half of an image:
+    a series whose values are all 0 is drawn along the bottom and never gets there."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = image.size
+    upper = image.crop((0, 0, w, h // 2))
+    return sum(
+        1
+        for px in getattr(upper, "get_flattened_data", upper.getdata)()
+        if all(abs(a - b) <= tolerance for a, b in zip(px, colour))
+    )
+
+
+def chart_nonzero(driver, chart):
+    return int(driver.find_element(By.CSS_SELECTOR, f"#{chart}").get_attribute("data-nonzero") or 0)
+
+
+def test_charts_draw_the_traffic(browser, feed):
+    with tempfile.TemporaryDirectory() as tmp:
+        vectors = os.path.join(tmp, "v.fvecs")
+        write_fvecs(vectors, 200, 8)
+        # 20 Insert calls through the mirrored alias, then searches, and one failed search.
+        quiver("insert", feed, "--fvecs", vectors, "--batch", "10")
+        open_page(browser)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for _ in range(5):
+                quiver("search", feed, "--fvecs", vectors, "--limit-queries", "1")
+            failed = subprocess.run(
+                [BIN, "search", "no_such_collection", "--fvecs", vectors, "--addr", ADDR],
+                capture_output=True, text=True, timeout=60,
+            )
+            assert failed.returncode != 0, "a search of a missing collection must fail"
+            if all(chart_nonzero(browser, c) > 0 for c in ("chart-search", "chart-insert", "chart-failed")):
+                break
+        for chart in ("chart-search", "chart-insert", "chart-failed"):
+            assert chart_nonzero(browser, chart) > 0, f"{chart}: no data after 60 s of traffic"
+
+    # Standalone: the querynode's freshness histogram is in this process.
+    wait(browser, lambda d: chart_nonzero(d, "chart-freshness") > 0, "insert→visible figures")
+    assert text(browser, "#chart-freshness .note") == ""
+    # The mirrored alias is charted (its lag is known: a point with a value).
+    legend = text(browser, "#chart-lag")
+    assert "feed lag (ms)" in legend, legend
+    # Load state and memory in the collections table.
+    assert text(browser, '#collections tr[data-collection="feed_a"] td.load') == "loaded"
+    assert text(browser, '#collections tr[data-collection="feed_a"] td.memory').endswith(" MiB")
+
+    # Let a poll draw the last data, then look at the pixels.
+    polled_twice(browser)
+    TARGET.mkdir(exist_ok=True)
+    shot = browser.get_screenshot_as_png()
+    (TARGET / "status-page-charts.png").write_bytes(shot)
+    canvas = lambda chart: browser.find_element(By.CSS_SELECTOR, f"#{chart} canvas").screenshot_as_png
+    for chart, colour, what in (
+        ("chart-search", BLUE, "search q/s"),
+        ("chart-search", RED, "search p99"),
+        ("chart-insert", GREEN, "insert calls/s"),
+        ("chart-failed", RED, "failed calls/s"),
+    ):
+        png = canvas(chart)
+        (TARGET / f"status-page-{chart}.png").write_bytes(png)
+        n = colour_pixels(png, colour)
+        assert n >= 10, f"{what}: {n} pixels of its colour above the chart's middle (see target/status-page-{chart}.png)"
+    # The screenshot of the whole page has them too.
+    assert colour_pixels(shot, BLUE) >= 10

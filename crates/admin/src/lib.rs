@@ -14,5 +14,6 @@ pub mod storage;
 
 pub use admin::{AdminFront, DEFAULT_MAX_LAG_MS, alias_status};
 pub use status_page::{
-    NodeHealth, NodeStatus, RECENT_FLIPS, STATUS_PAGE_ACTOR, StatusPage, alias_json, utc,
+    History, HistoryOptions, NodeHealth, NodeStatus, RECENT_FLIPS, STATUS_PAGE_ACTOR, StatusPage,
+    alias_json, utc,
 };

@@ -180,10 +180,46 @@ pub fn quantile_of_buckets(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
         .filter(|le| le.is_finite())
 }
 
+/// The `q` quantile (0..=1) of cumulative buckets (`+Inf` last) as
+/// Prometheus's `histogram_quantile` estimates it: linear within the bucket
+/// that holds it (from 0 for the first); in the `+Inf` bucket, the last
+/// finite bound. None when empty.
+pub fn histogram_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let i = buckets.iter().position(|(_, c)| *c as f64 >= rank)?;
+    let (le, count) = buckets[i];
+    let (lower, below) = if i == 0 { (0.0, 0) } else { buckets[i - 1] };
+    if !le.is_finite() {
+        return Some(lower);
+    }
+    if count == below {
+        return Some(le);
+    }
+    Some(lower + (le - lower) * (rank - below as f64) / (count - below) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use quiver_api::AliasEvent;
+
+    #[test]
+    fn histogram_quantile_interpolates_like_prometheus() {
+        let inf = f64::INFINITY;
+        assert_eq!(histogram_quantile(&[], 0.99), None);
+        assert_eq!(histogram_quantile(&[(1.0, 0), (inf, 0)], 0.99), None);
+        // 100 observations: 50 at or below 1, 100 at or below 2.
+        let b = [(1.0, 50), (2.0, 100), (inf, 100)];
+        assert_eq!(histogram_quantile(&b, 0.5), Some(1.0));
+        assert_eq!(histogram_quantile(&b, 0.99), Some(1.98));
+        assert_eq!(histogram_quantile(&[(1.0, 10), (inf, 10)], 0.5), Some(0.5));
+        // Beyond the last finite bound: that bound.
+        assert_eq!(histogram_quantile(&[(1.0, 1), (inf, 10)], 0.99), Some(1.0));
+    }
 
     fn meta(epoch: u64, at_ms: u64) -> AliasMeta {
         AliasMeta {

@@ -174,6 +174,10 @@ pub struct ProxyConfig {
     /// Request bounds and admission budgets (`[limits]`, docs/faults.md).
     #[serde(default)]
     pub limits: quiver_proxy::Limits,
+    /// The status page's charts: how often this front door samples its
+    /// metrics and how much it keeps (`[status_history]`, docs/status-page.md).
+    #[serde(default)]
+    pub status_history: quiver_admin::HistoryOptions,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -299,6 +303,7 @@ impl Validate for ProxyConfig {
                 self.request_deadline_ms
             );
         }
+        self.status_history.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -489,6 +494,24 @@ path = "/tmp/objects"
         let e = load::<DataNodeProcConfig>(f.path(), vec![], &[("heartbeat_ms", "0".into())])
             .expect_err("bad heartbeat");
         assert!(format!("{e:#}").contains("heartbeat_ms"), "{e:#}");
+    }
+
+    #[test]
+    fn a_proxy_takes_the_status_pages_history_options() {
+        const PROXY: &str = "id = 1\nlisten = \"127.0.0.1:19530\"\ncoords = [\"127.0.0.1:7101\"]\n";
+        let f = file(PROXY);
+        let c: ProxyConfig = load(f.path(), vec![], &[]).expect("loads");
+        assert_eq!(c.status_history, quiver_admin::HistoryOptions::default());
+        let f = file(&format!("{PROXY}[status_history]\ninterval_ms = 1000\n"));
+        let c: ProxyConfig = load(f.path(), vec![], &[]).expect("loads");
+        assert_eq!(c.status_history.interval_ms, 1000);
+        assert_eq!(c.status_history.window_ms, 900_000);
+        let f = file(&format!("{PROXY}[status_history]\ninterval_ms = 10\n"));
+        let e = load::<ProxyConfig>(f.path(), vec![], &[]).expect_err("too fast");
+        assert!(
+            format!("{e:#}").contains("status_history.interval_ms"),
+            "{e:#}"
+        );
     }
 
     #[test]

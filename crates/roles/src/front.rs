@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use quiver_admin::metrics::Metrics;
-use quiver_admin::{AdminFront, NodeHealth, StatusPage};
+use quiver_admin::{AdminFront, History, HistoryOptions, NodeHealth, StatusPage};
 use quiver_api::{CatalogClient, DataClient, QueryClient};
 use quiver_coord::MetaState;
 use quiver_metrics::health::Readiness;
@@ -34,6 +34,8 @@ pub struct FrontDoor {
     pub auth: AuthConfig,
     /// What `/readyz` answers (ready by default).
     pub ready: Readiness,
+    /// How the status page's charts sample this process's metrics.
+    pub history: HistoryOptions,
 }
 
 /// A front door over `catalog`, `data` and `query`.
@@ -61,6 +63,7 @@ impl FrontDoor {
             metadata,
             auth: AuthConfig::default(),
             ready: quiver_metrics::health::always_ready(),
+            history: HistoryOptions::default(),
         }
     }
 
@@ -75,12 +78,18 @@ impl FrontDoor {
         self.auth = auth;
         self
     }
+
+    /// Samples the status page's charts as `history` says.
+    pub fn with_history(mut self, history: HistoryOptions) -> Self {
+        self.history = history;
+        self
+    }
 }
 
 /// Builds the front door's routes (Milvus, admin, status page, metrics),
 /// every one behind the gate (`quiver_auth::layer`: credentials, Host and
-/// Origin checks), and starts timing alias changes; the task ends with
-/// `shutdown`. With auth on, the root user is created at the first start.
+/// Origin checks), and starts timing alias changes and sampling the status
+/// page's charts; the task ends with `shutdown`. With auth on, the root user is created at the first start.
 pub async fn front_door(
     parts: FrontDoor,
     shutdown: CancellationToken,
@@ -94,11 +103,17 @@ pub async fn front_door(
         metadata,
         auth,
         ready,
+        history,
     } = parts;
     let gate = crate::auth::gate(&auth, catalog.clone()).await?;
     let guard = gate.guard.clone();
     let metrics = Arc::new(Metrics::default());
-    let timing = time_alias_changes(metadata, metrics.clone(), shutdown);
+    let timing = time_alias_changes(metadata, metrics.clone(), shutdown.clone());
+    let history = Arc::new(History::new(history));
+    let sampling = history.clone().spawn(catalog.clone(), shutdown);
+    let timing = tokio::spawn(async move {
+        let _ = tokio::join!(timing, sampling);
+    });
     let milvus = MilvusFront::new(proxy, catalog.clone())
         .with_guard(guard.clone())
         .into_service();
@@ -108,6 +123,7 @@ pub async fn front_door(
         .into_service();
     let router = StatusPage::new(catalog, nodes)
         .with_metrics(metrics)
+        .with_history(history)
         .with_guard(guard)
         .routes()
         .add_service(milvus)

@@ -228,7 +228,8 @@ pub async fn start_proxy(
         links.coord.subscribe(),
     )
     .with_auth(cfg.auth.clone())
-    .with_readiness(proxy_readiness(links.coord.clone()));
+    .with_readiness(proxy_readiness(links.coord.clone()))
+    .with_history(cfg.status_history);
     let (routes, timing) = front_door(door, shutdown.clone()).await?;
     crate::auth::warn_if_open(&cfg.auth, addr);
     let running =

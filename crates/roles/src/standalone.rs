@@ -39,6 +39,8 @@ pub struct StandaloneConfig {
     pub auth: crate::auth::AuthConfig,
     /// The front door over TLS (`--tls-cert`, `--tls-key`, `--tls-ca`).
     pub tls: Option<TlsConfig>,
+    /// The status page's charts (`--status-sample-ms`).
+    pub status_history: quiver_admin::HistoryOptions,
 }
 
 impl StandaloneConfig {
@@ -52,6 +54,7 @@ impl StandaloneConfig {
             failover: FailoverOptions::default(),
             auth: crate::auth::AuthConfig::default(),
             tls: None,
+            status_history: quiver_admin::HistoryOptions::default(),
         }
     }
 }
@@ -66,6 +69,7 @@ pub struct Standalone {
     shutdown: CancellationToken,
     auth: crate::auth::AuthConfig,
     tls: Option<Arc<ServerConfig>>,
+    status_history: quiver_admin::HistoryOptions,
 }
 
 impl Standalone {
@@ -75,6 +79,10 @@ impl Standalone {
     /// of mirrored aliases (divergence check, automatic failover).
     pub async fn open(mut config: StandaloneConfig, shutdown: CancellationToken) -> Result<Self> {
         config.divergence.validate()?;
+        config
+            .status_history
+            .validate()
+            .map_err(anyhow::Error::msg)?;
         // Bad TLS files fail the start, before anything is opened.
         let tls = match &config.tls {
             Some(t) => Some(t.server_config(crate::tls::FLAGS)?),
@@ -143,6 +151,7 @@ impl Standalone {
             shutdown,
             auth: config.auth.clone(),
             tls,
+            status_history: config.status_history,
         })
     }
 
@@ -179,6 +188,7 @@ impl Standalone {
                 metadata: self.coord.watch(),
                 auth: self.auth.clone(),
                 ready: quiver_metrics::health::always_ready(),
+                history: self.status_history,
             },
             stopped.clone(),
         )

@@ -38,6 +38,10 @@ enum Command {
         /// limit; docs/faults.md).
         #[arg(long, env = "QUIVER_MAX_MEMORY_MIB", default_value_t = 0)]
         max_memory_mib: u64,
+        /// Milliseconds between the samples of the status page's charts
+        /// (at least 100; 15 minutes of them are kept).
+        #[arg(long, env = "QUIVER_STATUS_SAMPLE_MS", default_value_t = 5_000)]
+        status_sample_ms: u64,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -148,6 +152,7 @@ fn main() -> Result<()> {
             listen,
             auth,
             max_memory_mib,
+            status_sample_ms,
             tls,
         } => {
             init_tracing("quiver-standalone");
@@ -171,6 +176,7 @@ fn main() -> Result<()> {
                 };
                 config.auth.enabled = auth;
                 config.limits.max_memory_bytes = max_memory_mib.saturating_mul(1 << 20);
+                config.status_history.interval_ms = status_sample_ms;
                 let server = Standalone::open(config, shutdown).await?;
                 let stop_grpc = CancellationToken::new();
                 let (addr, grpc) = server.serve_milvus(listen, stop_grpc.clone()).await?;

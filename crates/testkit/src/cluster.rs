@@ -549,6 +549,7 @@ impl Cluster {
                     tls: None,
                     cluster_tls,
                     limits: Default::default(),
+                    status_history: Default::default(),
                 };
                 quiver_roles::start_proxy(&cfg, links, listener, token.clone()).await?
             }

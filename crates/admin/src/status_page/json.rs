@@ -1,7 +1,7 @@
 //! The JSON shapes of the status page, shared with `quiver alias show --json`
 //! (one shape for an alias wherever it is shown).
 
-use quiver_api::{AliasMeta, CatalogClient, CollectionInfo, IndexKind};
+use quiver_api::{AliasMeta, CatalogClient, CollectionInfo, IndexKind, ShardStorage};
 use quiver_proto::admin as pb;
 use serde_json::{Value, json};
 
@@ -113,6 +113,30 @@ pub(super) fn collection_json(info: &CollectionInfo, aliases: &[(String, AliasMe
     })
 }
 
+/// A collection's load state: `{state, replicas, memory_bytes}`. `state` is
+/// `loaded` (reads served) or `released`; `replicas` the querynodes serving
+/// each shard where coord places replicas (a cluster; empty in standalone);
+/// `memory_bytes` what querynodes map to serve it: each shard's segment and
+/// index bytes once per replica (at least one while loaded), 0 released.
+pub(super) fn load_json(loaded: bool, replicas: &[Vec<u64>], shards: &[&ShardStorage]) -> Value {
+    let memory: u64 = if loaded {
+        shards
+            .iter()
+            .map(|s| {
+                let copies = replicas.get(s.shard as usize).map_or(0, Vec::len).max(1);
+                s.bytes.saturating_mul(copies as u64)
+            })
+            .sum()
+    } else {
+        0
+    };
+    json!({
+        "state": if loaded { "loaded" } else { "released" },
+        "replicas": replicas,
+        "memory_bytes": memory,
+    })
+}
+
 /// The last `limit` flips and alters of any alias, newest first, each with
 /// the alias it changed.
 pub(super) fn recent_flips(aliases: &[(String, AliasMeta)], limit: usize) -> Vec<Value> {
@@ -178,6 +202,26 @@ mod tests {
             by: "t".into(),
             reason: String::new(),
         }
+    }
+
+    #[test]
+    fn memory_counts_each_replica_of_a_loaded_collection() {
+        let shard = |shard, bytes| ShardStorage {
+            shard,
+            bytes,
+            ..ShardStorage::default()
+        };
+        let (a, b) = (shard(0, 100), shard(1, 10));
+        let shards = [&a, &b];
+        let one = load_json(true, &[], &shards);
+        assert_eq!(one["state"], "loaded");
+        assert_eq!(one["memory_bytes"], 110, "standalone: one copy");
+        let two = load_json(true, &[vec![1, 2], vec![3]], &shards);
+        assert_eq!(two["memory_bytes"], 210);
+        assert_eq!(two["replicas"], json!([[1, 2], [3]]));
+        let released = load_json(false, &[], &shards);
+        assert_eq!(released["state"], "released");
+        assert_eq!(released["memory_bytes"], 0);
     }
 
     #[test]

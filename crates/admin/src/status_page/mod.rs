@@ -2,10 +2,14 @@
 //! gRPC APIs (tonic serves an axum router and its gRPC services together;
 //! the server accepts HTTP/1.1 for browsers).
 //!
-//! - `GET /`: the page (`page.html`, no build step, no external assets); it
-//!   polls `/api/status` every second.
+//! - `GET /`: the page (`page.html`, no build step, nothing fetched from elsewhere); it
+//!   polls `/api/status` and `/api/history` every second.
+//! - `GET /static/...`: the page's script (`charts.js`) and the vendored
+//!   charting library (uPlot, `vendor/`), compiled in: no CDN.
 //! - `GET /api/status`: collections, aliases (the shape of
 //!   `quiver alias show --json`), node health, recent flips.
+//! - `GET /api/history`: the last minutes of this front door's own metrics
+//!   (`history.rs`), drawn as the page's charts.
 //! - `GET /metrics`: Prometheus text (`crate::metrics`).
 //! - `POST /api/aliases/{alias}/flip` with `{"expect": "<current target>",
 //!   "reason": "..."}`: flips a mirrored alias if it still targets `expect`
@@ -15,6 +19,7 @@
 //! API's. Node health comes from a [`NodeHealth`] source: standalone reports
 //! its own roles, a cluster proxy asks coord.
 
+mod history;
 mod json;
 
 use std::sync::Arc;
@@ -35,6 +40,7 @@ use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
 
+pub use history::{History, HistoryOptions};
 pub use json::{RECENT_FLIPS, alias_json, utc};
 
 /// Who a flip from the page is recorded as.
@@ -43,6 +49,24 @@ pub const STATUS_PAGE_ACTOR: &str = "status-page";
 const NODE_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// The page.
 const PAGE: &str = include_str!("page.html");
+/// Static assets of the page: path, content type, body.
+const ASSETS: [(&str, &str, &str); 3] = [
+    (
+        "/static/charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("charts.js"),
+    ),
+    (
+        "/static/uplot.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("vendor/uPlot.iife.min.js"),
+    ),
+    (
+        "/static/uplot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("vendor/uPlot.min.css"),
+    ),
+];
 
 /// One process (or role) as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +106,8 @@ pub struct StatusPage {
     catalog: Arc<dyn CatalogClient>,
     nodes: NodeHealth,
     metrics: Arc<Metrics>,
+    /// The charts' data (sampled by a task the server runs).
+    history: Arc<History>,
     /// Flips need `ManageAliases` (the gate authenticated the caller).
     guard: Arc<Guard>,
 }
@@ -92,6 +118,7 @@ impl StatusPage {
             catalog,
             nodes,
             metrics: Arc::default(),
+            history: Arc::new(History::new(HistoryOptions::default())),
             guard: Arc::new(Guard::off()),
         }
     }
@@ -109,6 +136,13 @@ impl StatusPage {
         self
     }
 
+    /// Serves this history at `/api/history` (by default: one nobody
+    /// samples, so empty; [`History::spawn`] samples it).
+    pub fn with_history(mut self, history: Arc<History>) -> Self {
+        self.history = history;
+        self
+    }
+
     /// A node health source that always reports `nodes` (a process whose
     /// roles all live in it: if it answers, they are up).
     pub fn fixed_nodes(nodes: Vec<NodeStatus>) -> NodeHealth {
@@ -120,9 +154,14 @@ impl StatusPage {
 
     /// The page's routes alone (tests can serve them on their own).
     pub fn router(self) -> Router {
-        Router::new()
+        let mut router = Router::new()
             .route("/", get(index))
             .route("/api/status", get(status))
+            .route("/api/history", get(history));
+        for (path, content_type, body) in ASSETS {
+            router = router.route(path, get(move || asset(content_type, body)));
+        }
+        router
             .route("/metrics", get(metrics))
             .route("/api/aliases/{alias}/flip", post(flip))
             .fallback(fallback)
@@ -146,7 +185,11 @@ impl StatusPage {
             .iter()
             .map(|c| {
                 let mut v = json::collection_json(c, &aliases);
-                v["storage"] = crate::storage::storage_json(&crate::storage::of(&storage, c));
+                let shards = crate::storage::of(&storage, c);
+                v["storage"] = crate::storage::storage_json(&shards);
+                let loaded = self.catalog.is_loaded(&c.schema.name);
+                let replicas = self.catalog.replicas(&c.schema.name);
+                v["load"] = json::load_json(loaded, &replicas, &shards);
                 v
             })
             .collect();
@@ -340,6 +383,19 @@ async fn index() -> Response {
 
 async fn status(State(page): State<Arc<StatusPage>>) -> Response {
     json_response(StatusCode::OK, &page.snapshot().await)
+}
+
+async fn history(State(page): State<Arc<StatusPage>>) -> Response {
+    json_response(StatusCode::OK, &page.history.to_json())
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Compiled into the binary: a new binary may serve other bytes.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn metrics(State(page): State<Arc<StatusPage>>) -> Response {

@@ -238,6 +238,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             tls: identity.clone().map(super::tls::front_door),
             cluster_tls: identity,
             limits: Default::default(),
+            status_history: Default::default(),
         };
         config::write(&config_path(dir, "proxy", id), &cfg)?;
         planned.push(("proxy".into(), id, addr));

@@ -1,7 +1,8 @@
 //! The status page on the Milvus port: plain HTTP/1.1 next to gRPC, the
 //! status JSON, and flips with a compare-and-swap guard.
 
-use quiver_client::{Actor, CollectionSpec, MirrorSpec};
+use quiver_client::{Actor, CollectionSpec, MirrorSpec, Rows, SearchParams};
+use quiver_server::StandaloneConfig;
 use quiver_test_util::wait_for;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,7 +110,10 @@ fn alias<'a>(status: &'a Value, name: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path()).await;
+    let mut config = StandaloneConfig::new(dir.path());
+    // The charts' history samples every 200 ms here (5 s by default).
+    config.status_history.interval_ms = 200;
+    let server = Server::start_with(config).await;
     let addr = server.addr.to_string();
     let client = server.client().await;
     for name in ["feed_a", "feed_b"] {
@@ -146,6 +150,9 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
     assert_eq!(s["collections"][0]["shards"], 1);
     assert_eq!(s["collections"][0]["dim"], 8);
     assert_eq!(s["collections"][0]["aliases"], json!(["feed"]));
+    let load = &s["collections"][0]["load"];
+    assert_eq!(load["state"], "loaded", "{s}");
+    assert_eq!(load["memory_bytes"], 0, "nothing sealed yet: {s}");
     let feed = alias(&s, "feed");
     assert_eq!(feed["target"], "feed_a");
     assert_eq!(feed["primary"], "feed_a");
@@ -312,5 +319,112 @@ async fn status_page_shows_aliases_and_flips_with_compare_and_swap() {
         "{text}"
     );
 
+    history_charts_follow_the_traffic(&addr, &client).await;
+
     server.close().await;
+}
+
+/// Series of the history document `h` are as long as its `t_ms`.
+fn columns_line_up(h: &Value) {
+    let n = h["t_ms"].as_array().expect("t_ms").len();
+    for key in [
+        "search_qps",
+        "search_p99_ms",
+        "insert_qps",
+        "visible_p99_ms",
+    ] {
+        assert_eq!(h[key].as_array().map(Vec::len), Some(n), "{key}: {h}");
+    }
+    for f in h["failed"].as_array().expect("failed") {
+        assert_eq!(f["per_s"].as_array().map(Vec::len), Some(n), "{h}");
+    }
+    for a in h["aliases"].as_array().expect("aliases") {
+        for key in ["standby_lag_ms", "divergent_rows"] {
+            assert_eq!(a[key].as_array().map(Vec::len), Some(n), "{h}");
+        }
+    }
+}
+
+fn any_above_zero(column: &Value) -> bool {
+    column
+        .as_array()
+        .is_some_and(|v| v.iter().any(|x| x.as_f64().is_some_and(|x| x > 0.0)))
+}
+
+/// `/api/history`: the shape, and searches, inserts, a failed call and
+/// freshness showing up in the next points (sampled every 200 ms).
+async fn history_charts_follow_the_traffic(addr: &str, client: &quiver_client::Client) {
+    let h = get_json(addr, "/api/history").await;
+    assert_eq!(h["interval_ms"], 200, "{h}");
+    assert_eq!(h["window_ms"], 900_000, "{h}");
+    columns_line_up(&h);
+    assert!(!any_above_zero(&h["search_qps"]), "no searches yet: {h}");
+    // The page's assets are served from the binary.
+    for (path, needle) in [
+        ("/static/uplot.min.js", "uPlot"),
+        ("/static/uplot.min.css", ".uplot"),
+        ("/static/charts.js", "renderCharts"),
+    ] {
+        let (code, body) = http(addr, "GET", path, None).await;
+        assert_eq!(code, 200, "{path}");
+        assert!(body.contains(needle), "{path}");
+    }
+
+    let dim = 8;
+    let data = super::vectors(50, dim, 7);
+    client
+        .insert(
+            "feed",
+            Rows::new(dim, data.clone()).with_ids((0..50).collect()),
+        )
+        .await
+        .expect("insert");
+    for i in 0..20 {
+        client
+            .search(
+                "feed",
+                &data[i * dim..(i + 1) * dim],
+                dim,
+                &SearchParams::new(3),
+            )
+            .await
+            .expect("search");
+    }
+    // A failed call: Milvus code 100 (collection not found).
+    assert!(
+        client
+            .search("nope", &data[..dim], dim, &SearchParams::new(1))
+            .await
+            .is_err()
+    );
+    let mut last = Value::Null;
+    let seen = wait_for(
+        std::time::Duration::from_secs(20),
+        "searches, inserts, a failure and freshness in /api/history",
+        async || {
+            last = get_json(addr, "/api/history").await;
+            columns_line_up(&last);
+            any_above_zero(&last["search_qps"])
+                && any_above_zero(&last["search_p99_ms"])
+                && any_above_zero(&last["insert_qps"])
+                && any_above_zero(&last["visible_p99_ms"])
+                && last["freshness_here"] == true
+                && last["failed"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| any_above_zero(&f["per_s"])))
+        },
+    )
+    .await;
+    assert!(seen.is_ok(), "{seen:?}: {last}");
+    // The mirrored alias is charted with its lag (caught up: 0 or a few ms).
+    let feed = last["aliases"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["alias"] == "feed"))
+        .unwrap_or_else(|| panic!("feed in {last}"));
+    assert!(
+        feed["standby_lag_ms"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(Value::is_u64)),
+        "{last}"
+    );
 }
