@@ -352,6 +352,41 @@ impl AdminService for AdminFront {
         }))
     }
 
+    async fn list_nodes(
+        &self,
+        request: Request<pb::ListNodesRequest>,
+    ) -> Reply<pb::ListNodesReply> {
+        self.allow(request, |_| Need::global("DescribeResourceGroup"))?;
+        let nodes = self.catalog.nodes().await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ListNodesReply {
+            nodes: nodes.iter().map(crate::nodes::to_pb).collect(),
+        }))
+    }
+
+    async fn drain_node(&self, request: Request<pb::DrainNodeRequest>) -> Reply<pb::NodeStatus> {
+        let (_, r) = self.allow(request, |_| Need::global("UpdateResourceGroups"))?;
+        crate::nodes::check_id(r.id)?;
+        (self.catalog.drain_node(r.id, !r.undo).await).map_err(|e| to_status(&e))?;
+        let nodes = self.catalog.nodes().await.map_err(|e| to_status(&e))?;
+        match nodes.iter().find(|n| n.id == r.id) {
+            Some(n) => Ok(Response::new(crate::nodes::to_pb(n))),
+            None => Err(Status::not_found(format!(
+                "node {} is not registered",
+                r.id
+            ))),
+        }
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<pb::RemoveNodeRequest>,
+    ) -> Reply<pb::RemoveNodeReply> {
+        let (_, r) = self.allow(request, |_| Need::global("UpdateResourceGroups"))?;
+        crate::nodes::check_id(r.id)?;
+        (self.catalog.forget_node(r.id).await).map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::RemoveNodeReply {}))
+    }
+
     async fn list_aliases(
         &self,
         request: Request<pb::ListAliasesRequest>,

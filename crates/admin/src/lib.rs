@@ -9,6 +9,7 @@
 mod admin;
 pub mod divergence;
 pub mod metrics;
+pub mod nodes;
 mod status_page;
 pub mod storage;
 

@@ -31,4 +31,4 @@ pub use query::{
     ShardQuery, ShardSearch, SparseQueries,
 };
 pub use route::{NodeAddr, RouteTable, ShardRoute};
-pub use storage::{NodeReport, ShardStorage};
+pub use storage::{NodeInfo, NodeReport, NodeState, ShardStorage};

@@ -249,6 +249,30 @@ pub trait CatalogClient: Send + Sync {
         let _ = alias;
         None
     }
+    /// Every datanode and querynode of the cluster, as coord's leader sees
+    /// them (a standalone front door has none to show).
+    async fn nodes(&self) -> Result<Vec<crate::NodeInfo>> {
+        Err(quiver_common::Error::Unavailable(
+            "this front door has no cluster nodes (standalone runs every role in one process)"
+                .into(),
+        ))
+    }
+    /// Starts (`draining`) or stops draining node `id`: placement puts
+    /// nothing new on it and moves what it has to other nodes.
+    async fn drain_node(&self, id: u64, draining: bool) -> Result<()> {
+        let _ = (id, draining);
+        Err(quiver_common::Error::Unavailable(
+            "this front door has no cluster nodes to drain".into(),
+        ))
+    }
+    /// Forgets node `id`, which must be gone (lease expired) and hold
+    /// nothing.
+    async fn forget_node(&self, id: u64) -> Result<()> {
+        let _ = id;
+        Err(quiver_common::Error::Unavailable(
+            "this front door has no cluster nodes to remove".into(),
+        ))
+    }
     /// How far the mirror partner of `collection` is behind it (ms), where
     /// this front door can tell (None: unknown or not mirrored).
     async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {

@@ -8,7 +8,7 @@ use quiver_proto::admin as pb;
 use crate::Client;
 use crate::error::{Result, grpc};
 
-pub use pb::{AliasEvent, AliasStatus, DivergentRow, ShardStorage, VerifyReport};
+pub use pb::{AliasEvent, AliasStatus, DivergentRow, NodeStatus, ShardStorage, VerifyReport};
 
 /// Who makes a change and why (kept in the alias's history).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,5 +149,28 @@ impl Client {
                 .await,
         )?;
         Ok(r.aliases)
+    }
+
+    /// Every datanode and querynode with its state and load (a cluster
+    /// proxy; a standalone server answers UNAVAILABLE).
+    pub async fn list_nodes(&self) -> Result<Vec<NodeStatus>> {
+        let r = grpc(
+            "ListNodes",
+            self.admin_stub().list_nodes(pb::ListNodesRequest {}).await,
+        )?;
+        Ok(r.nodes)
+    }
+
+    /// Starts draining node `id` (`undo`: stops); returns the node.
+    pub async fn drain_node(&self, id: u64, undo: bool) -> Result<NodeStatus> {
+        let req = pb::DrainNodeRequest { id, undo };
+        grpc("DrainNode", self.admin_stub().drain_node(req).await)
+    }
+
+    /// Forgets node `id` (gone, holding nothing).
+    pub async fn remove_node(&self, id: u64) -> Result<()> {
+        let req = pb::RemoveNodeRequest { id };
+        grpc("RemoveNode", self.admin_stub().remove_node(req).await)?;
+        Ok(())
     }
 }

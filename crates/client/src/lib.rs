@@ -35,7 +35,8 @@ mod users;
 mod value;
 
 pub use admin::{
-    Actor, AliasEvent, AliasStatus, DivergentRow, MirrorSpec, ShardStorage, VerifyReport,
+    Actor, AliasEvent, AliasStatus, DivergentRow, MirrorSpec, NodeStatus, ShardStorage,
+    VerifyReport,
 };
 pub use client::{Client, DEFAULT_ADDR, endpoint_uri};
 pub use collection::{

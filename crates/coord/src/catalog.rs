@@ -589,6 +589,18 @@ impl CatalogClient for Catalog {
         self.coord.state().alias(alias)
     }
 
+    async fn nodes(&self) -> Result<Vec<quiver_api::NodeInfo>> {
+        crate::node_admin::nodes(self.coord.as_ref()).await
+    }
+
+    async fn drain_node(&self, id: u64, draining: bool) -> Result<()> {
+        crate::node_admin::drain(self.coord.as_ref(), id, draining).await
+    }
+
+    async fn forget_node(&self, id: u64) -> Result<()> {
+        crate::node_admin::forget(self.coord.as_ref(), id).await
+    }
+
     async fn mirror_lag_ms(&self, collection: &str) -> Option<u64> {
         let health = match self.local {
             Some(_) => None,

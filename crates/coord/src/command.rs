@@ -111,6 +111,17 @@ pub enum MetaCommand {
         role: NodeRole,
         addr: String,
     },
+    /// Starts (or stops) draining a datanode or querynode: nothing new is
+    /// placed on it and placement moves what it has to other nodes.
+    SetNodeDraining {
+        id: u64,
+        draining: bool,
+    },
+    /// Forgets a datanode or querynode that owns no shard and serves no
+    /// replica (a node that is gone for good, or drained).
+    ForgetNode {
+        id: u64,
+    },
     /// An alias change of the admin API (mirrors, flips, pins,
     /// compare-and-swap), recorded with who made it and why.
     AliasAdmin {
@@ -217,6 +228,8 @@ impl MetaCommand {
             MetaCommand::AcquireShard { .. } => "acquire shard",
             MetaCommand::AllocateIds { .. } => "allocate ids",
             MetaCommand::RegisterNode { .. } => "register node",
+            MetaCommand::SetNodeDraining { .. } => "drain node",
+            MetaCommand::ForgetNode { .. } => "forget node",
             MetaCommand::AliasAdmin { .. } => "alias admin",
             MetaCommand::SetReplicas { .. } => "set replicas",
             MetaCommand::CompactSegments { .. } => "compact segments",

@@ -42,6 +42,7 @@ mod coord;
 mod error;
 mod identity;
 mod meta;
+pub mod node_admin;
 mod raft;
 mod remote;
 mod requests;

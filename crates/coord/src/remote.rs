@@ -494,6 +494,13 @@ impl CoordApi for CoordClient {
             } else {
                 json(&report.storage, "storage")?
             },
+            serving: (report.serving.iter())
+                .map(|(c, s)| pb::ServingShard {
+                    collection_id: *c,
+                    shard: *s,
+                })
+                .collect(),
+            resident_bytes: report.resident_bytes,
         };
         self.call("heartbeat", |mut c| {
             let req = req.clone();

@@ -229,6 +229,10 @@ impl CoordService for MetaService {
         let report = quiver_api::NodeReport {
             mirror_lag_ms: req.mirror_lag_ms.into_iter().collect(),
             storage,
+            serving: (req.serving.iter())
+                .map(|s| (s.collection_id, s.shard))
+                .collect(),
+            resident_bytes: req.resident_bytes,
         };
         self.coord
             .heartbeat_with(req.id, role, &req.addr, &report)

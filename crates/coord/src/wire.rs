@@ -136,6 +136,7 @@ pub(crate) fn health_to_pb(h: &NodeHealth) -> pb::NodeHealth {
         addr: h.addr.clone(),
         alive: h.alive,
         last_seen_ms: h.last_seen_ms,
+        resident_bytes: h.resident_bytes,
     }
 }
 
@@ -148,6 +149,7 @@ pub(crate) fn health_from_pb(h: &pb::NodeHealth) -> quiver_common::Result<NodeHe
         addr: h.addr.clone(),
         alive: h.alive,
         last_seen_ms: h.last_seen_ms,
+        resident_bytes: h.resident_bytes,
     })
 }
 

@@ -134,9 +134,14 @@ pub fn spawn_datanode(
         addr,
         pulse,
         shutdown.clone(),
-        move || quiver_api::NodeReport {
-            mirror_lag_ms: node.mirror_lags(),
-            storage: node.storage(),
+        {
+            let memory = quiver_common::ResidentMemory::default();
+            move || quiver_api::NodeReport {
+                mirror_lag_ms: node.mirror_lags(),
+                storage: node.storage(),
+                resident_bytes: memory.bytes(),
+                ..quiver_api::NodeReport::default()
+            }
         },
     );
     let opening = InFlight::default();
@@ -222,7 +227,17 @@ pub fn spawn_querynode(
         addr,
         pulse,
         shutdown.clone(),
-        quiver_api::NodeReport::default,
+        {
+            let node = querynode.clone();
+            let memory = quiver_common::ResidentMemory::default();
+            move || quiver_api::NodeReport {
+                serving: (node.loaded_shards().into_iter())
+                    .map(|s| (s.collection_id, s.shard))
+                    .collect(),
+                resident_bytes: memory.bytes(),
+                ..quiver_api::NodeReport::default()
+            }
+        },
     );
     let loading = InFlight::default();
     let pass = move |state: &MetaState| {

@@ -53,6 +53,10 @@ pub struct Coord {
     /// last counted (it runs on the leader only).
     divergence: Arc<parking_lot::Mutex<BTreeMap<String, u64>>>,
     node_lease: Duration,
+    /// Shards that may move at once (`CoordOptions::max_moves`).
+    max_moves: usize,
+    /// Forget nodes silent this long (`CoordOptions::forget_node_after_ms`).
+    forget_after: Option<Duration>,
     /// Stops the placement loop with the last handle (None in the loop's own handle).
     placement: Option<Arc<placement::LoopGuard>>,
     /// Whether this member of a cluster may vote (`crate::identity`); none
@@ -203,6 +207,9 @@ impl Coord {
             leases: Arc::new(placement::Leases::default()),
             divergence: Arc::default(),
             node_lease: options.node_lease(),
+            max_moves: options.max_moves,
+            forget_after: (options.forget_node_after_ms > 0)
+                .then(|| Duration::from_millis(options.forget_node_after_ms)),
             placement: None,
             identity: identity.clone(),
             backups: Arc::default(),

@@ -29,6 +29,12 @@ pub struct CoordOptions {
     pub node_lease_ms: u64,
     /// How often the leader checks leases and repairs the placement.
     pub placement_interval_ms: u64,
+    /// How many shards may be moving between nodes at once (rebalancing
+    /// after a node joins, draining; `rules::balance`).
+    pub max_moves: usize,
+    /// A datanode or querynode not heard from for this long, holding
+    /// nothing, is forgotten (as `quiver node remove`); 0: never.
+    pub forget_node_after_ms: u64,
 }
 
 impl Default for CoordOptions {
@@ -44,6 +50,8 @@ impl Default for CoordOptions {
             peer_connect_timeout_ms: 1_000,
             node_lease_ms: 2_000,
             placement_interval_ms: 200,
+            max_moves: 2,
+            forget_node_after_ms: 3_600_000,
         }
     }
 }
@@ -81,6 +89,9 @@ impl CoordOptions {
         }
         if self.placement_interval_ms == 0 {
             return bad("placement_interval_ms", "must be at least 1");
+        }
+        if self.max_moves == 0 {
+            return bad("max_moves", "must be at least 1");
         }
         if self.node_lease_ms <= self.placement_interval_ms {
             return bad("node_lease_ms", "must be above placement_interval_ms");

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use super::Coord;
 use crate::command::MetaCommand;
 use crate::error::{CoordError, Result};
+use crate::rules::balance::{NodeView, balance};
 use crate::rules::placement::plan;
 use crate::state::{MetaState, NodeRole};
 
@@ -33,6 +34,8 @@ pub struct NodeHealth {
     /// Milliseconds since its last heartbeat to this leader (None: not
     /// heard from since this coord became leader).
     pub last_seen_ms: Option<u64>,
+    /// Its resident memory as it last reported (None: unknown).
+    pub resident_bytes: Option<u64>,
 }
 
 /// How much longer than a lease a new leader waits for a node's first
@@ -52,6 +55,10 @@ struct LeaseTable {
     lags: HashMap<u64, HashMap<u64, (u64, Instant)>>,
     /// Shard storage reported by datanodes: node -> (its shards, when).
     storage: HashMap<u64, (Vec<ShardStorage>, Instant)>,
+    /// What each node last reported of itself: the shards a querynode
+    /// serves, and resident memory.
+    serving: HashMap<u64, BTreeSet<(u64, u32)>>,
+    resident: HashMap<u64, u64>,
     /// When this coord became leader (None while it does not lead).
     leader_since: Option<Instant>,
 }
@@ -59,6 +66,25 @@ struct LeaseTable {
 impl Leases {
     fn record(&self, id: u64, at: Instant) {
         self.inner.lock().seen.insert(id, at);
+    }
+
+    fn record_report(&self, id: u64, report: &NodeReport) {
+        let mut t = self.inner.lock();
+        t.serving
+            .insert(id, report.serving.iter().copied().collect());
+        if report.resident_bytes > 0 {
+            t.resident.insert(id, report.resident_bytes);
+        }
+    }
+
+    fn resident(&self, id: u64) -> Option<u64> {
+        self.inner.lock().resident.get(&id).copied()
+    }
+
+    fn serving(&self) -> BTreeMap<u64, BTreeSet<(u64, u32)>> {
+        (self.inner.lock().serving.iter())
+            .map(|(id, s)| (*id, s.clone()))
+            .collect()
     }
 
     fn record_lags(&self, id: u64, lags: &BTreeMap<u64, u64>, at: Instant) {
@@ -131,12 +157,16 @@ impl Leases {
                 t.seen.clear();
                 t.lags.clear();
                 t.storage.clear();
+                t.serving.clear();
+                t.resident.clear();
             }
             (false, Some(_)) => {
                 t.leader_since = None;
                 t.seen.clear();
                 t.lags.clear();
                 t.storage.clear();
+                t.serving.clear();
+                t.resident.clear();
             }
             _ => {}
         }
@@ -163,6 +193,23 @@ impl Leases {
                 (grace, None)
             }
         }
+    }
+
+    /// How long `id` has been silent to this leader (since the leadership
+    /// began when it was never heard from).
+    fn silent_for(&self, id: u64, now: Instant) -> Option<Duration> {
+        let t = self.inner.lock();
+        let since = t.seen.get(&id).copied().or(t.leader_since)?;
+        Some(now.saturating_duration_since(since))
+    }
+
+    /// Nodes this leader has heard from within a lease (not those live only
+    /// by the takeover grace): balancing moves work only between these.
+    fn heard(&self, state: &MetaState, lease: Duration, now: Instant) -> BTreeSet<u64> {
+        (state.nodes().keys())
+            .copied()
+            .filter(|id| matches!(self.check(*id, lease, now), (true, Some(_))))
+            .collect()
     }
 
     fn live(&self, state: &MetaState, lease: Duration, now: Instant) -> BTreeSet<u64> {
@@ -302,6 +349,7 @@ impl Coord {
         self.leases.record(id, now);
         self.leases.record_lags(id, &report.mirror_lag_ms, now);
         self.leases.record_storage(id, &report.storage, now);
+        self.leases.record_report(id, report);
         Ok(())
     }
 
@@ -322,6 +370,7 @@ impl Coord {
                     addr: n.addr.clone(),
                     alive,
                     last_seen_ms: ago.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    resident_bytes: self.leases.resident(n.id),
                 }
             })
             .collect())
@@ -346,7 +395,38 @@ impl Coord {
             return;
         }
         let live = self.leases.live(&state, self.node_lease, Instant::now());
-        for cmd in plan(&state, &live) {
+        // Repairs first; balancing only once nothing needs repair.
+        let mut cmds = plan(&state, &live);
+        // Balancing waits until every live node has been heard from: a node
+        // live only by a new leader's grace may be dead (nothing should
+        // move onto it), and its replicas must not look spare.
+        let heard = self.leases.heard(&state, self.node_lease, Instant::now());
+        if cmds.is_empty() && heard == live {
+            let view = NodeView {
+                live: heard,
+                serving: self.leases.serving(),
+            };
+            cmds = balance(&state, &view, self.max_moves);
+        }
+        if cmds.is_empty()
+            && let Some(after) = self.forget_after
+        {
+            // Nodes gone for longer than `forget_node_after_ms`, holding nothing.
+            let now = Instant::now();
+            for id in state.nodes().keys() {
+                let (owned, served) = state.holdings(*id);
+                let gone = !live.contains(id)
+                    && self.leases.silent_for(*id, now).is_some_and(|d| d >= after);
+                if gone && owned.is_empty() && served.is_empty() {
+                    tracing::info!(
+                        node = id,
+                        "forgetting a node gone longer than forget_node_after_ms"
+                    );
+                    cmds.push(MetaCommand::ForgetNode { id: *id });
+                }
+            }
+        }
+        for cmd in cmds {
             if let Err(e) = self.propose(cmd.clone(), None).await {
                 tracing::warn!(?cmd, error = %e, "placement command failed");
                 if matches!(e, CoordError::NotLeader { .. } | CoordError::Shutdown) {

@@ -6,6 +6,9 @@
 mod alias;
 #[cfg(test)]
 mod alias_tests;
+pub(crate) mod balance;
+#[cfg(test)]
+mod balance_tests;
 mod collection;
 mod compaction;
 mod coords;
@@ -109,6 +112,8 @@ pub(crate) fn apply(
         } => shard::acquire(state, *collection_id, *shard, *node_id),
         MetaCommand::AllocateIds { count } => shard::allocate_ids(state, *count),
         MetaCommand::RegisterNode { id, role, addr } => node::register(state, *id, *role, addr),
+        MetaCommand::SetNodeDraining { id, draining } => node::set_draining(state, *id, *draining),
+        MetaCommand::ForgetNode { id } => node::forget(state, *id),
         MetaCommand::SetReplicas {
             collection_id,
             shard,

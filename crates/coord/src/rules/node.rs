@@ -36,14 +36,62 @@ pub(super) fn register(
             ),
         ));
     }
+    // A new address keeps the node's standing (a draining node re-registers
+    // still draining).
+    let draining = state.nodes.get(&id).is_some_and(|n| n.draining);
     state.nodes.insert(
         id,
         NodeMeta {
             id,
             role,
             addr: addr.to_string(),
+            draining,
         },
     );
+    Ok(MetaResponse::Done)
+}
+
+fn known(state: &MetaState, id: u64) -> Result<&NodeMeta, RuleError> {
+    state.nodes.get(&id).ok_or_else(|| {
+        RuleError::invalid(
+            "id",
+            format!("node {id} is not a registered datanode or querynode"),
+        )
+    })
+}
+
+pub(super) fn set_draining(
+    state: &mut MetaState,
+    id: u64,
+    draining: bool,
+) -> Result<MetaResponse, RuleError> {
+    known(state, id)?;
+    if let Some(n) = state.nodes.get_mut(&id) {
+        n.draining = draining;
+    }
+    Ok(MetaResponse::Done)
+}
+
+pub(super) fn forget(state: &mut MetaState, id: u64) -> Result<MetaResponse, RuleError> {
+    known(state, id)?;
+    let (owned, served) = state.holdings(id);
+    if !owned.is_empty() || !served.is_empty() {
+        let list = |v: &[(CollectionId, ShardIndex)]| -> String {
+            v.iter()
+                .map(|(c, s)| format!("{c}/{s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(RuleError::invalid(
+            "id",
+            format!(
+                "node {id} still owns shards [{}] and serves replicas of [{}]: drain it, or wait until its lease expires and placement moves them",
+                list(&owned),
+                list(&served)
+            ),
+        ));
+    }
+    state.nodes.remove(&id);
     Ok(MetaResponse::Done)
 }
 

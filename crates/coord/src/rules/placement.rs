@@ -4,12 +4,16 @@
 //! (`coord::placement`) proposes them. Stable input gives no commands.
 //!
 //! - Every shard of every collection has an owner. A shard without one, or
-//!   whose owner is not live, goes to the least-loaded live datanode (fewest
-//!   owned shards, ties to the lowest id), if any datanode is live.
-//! - Each shard of a loaded collection is served by
-//!   `min(replica_number, live querynodes)` querynodes: the live ones it has
-//!   (in their order), then the least-loaded live querynodes (fewest
-//!   replicas held, ties to the lowest id). Never two on one node.
+//!   whose owner is not live, goes to the least-loaded live datanode that is
+//!   not draining (fewest owned shards, ties to the lowest id), if any.
+//! - Each shard of a loaded collection is served by at least
+//!   `min(replica_number, live querynodes not draining)` querynodes not
+//!   draining: the live ones it has (in their order) stay, then the
+//!   least-loaded of those not draining are added (fewest replicas held,
+//!   ties to the lowest id). Never two on one node. Replicas beyond that
+//!   (a draining node's, a move's old copy, a lowered replica number) are
+//!   not dropped here: [`super::balance`] releases them once the others
+//!   serve, so a shard never loses its last serving replica to a move.
 //! - An unloaded collection has no replicas.
 //! - The two collections of a mirrored alias keep apart. Owners: a new
 //!   owner of one is picked among the datanodes that own nothing of the
@@ -34,16 +38,19 @@ use crate::state::{MetaState, NodeRole};
 /// The commands that bring the placement in line with `live` (ids of the
 /// nodes whose lease holds). Ids in `live` that are not registered are ignored.
 pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
-    let live_of = |role: NodeRole| -> BTreeSet<u64> {
+    // Live nodes keep what they have; only those not draining get more.
+    let live_of = |role: NodeRole, draining_too: bool| -> BTreeSet<u64> {
         state
             .nodes
             .values()
-            .filter(|n| n.role == role && live.contains(&n.id))
+            .filter(|n| n.role == role && live.contains(&n.id) && (draining_too || !n.draining))
             .map(|n| n.id)
             .collect()
     };
-    let datanodes = live_of(NodeRole::DataNode);
-    let querynodes = live_of(NodeRole::QueryNode);
+    let datanodes_live = live_of(NodeRole::DataNode, true);
+    let datanodes = live_of(NodeRole::DataNode, false);
+    let querynodes_live = live_of(NodeRole::QueryNode, true);
+    let querynodes = live_of(NodeRole::QueryNode, false);
     let mut out = Vec::new();
 
     // Shards owned / replicas held, per live node.
@@ -89,7 +96,7 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
 
         for shard in 0..meta.shards {
             let owner = state.shard_owner(meta.id, shard);
-            if !owner.is_some_and(|o| datanodes.contains(&o.node_id))
+            if !owner.is_some_and(|o| datanodes_live.contains(&o.node_id))
                 && let Some(node_id) = least_loaded(&owned, &apart(&owners_of))
                     .or_else(|| least_loaded(&owned, &BTreeSet::new()))
             {
@@ -105,18 +112,24 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
             let current = state.shard_replicas(meta.id, shard);
             let target = if meta.loaded {
                 let want = (meta.replica_number as usize).min(querynodes.len());
+                // Every live replica in its group stays: one beyond `want`
+                // (a move in flight, a draining node's, a lowered replica
+                // number) is released by `balance` once the others serve.
                 let mut target: Vec<u64> = current
                     .iter()
                     .copied()
-                    .filter(|id| querynodes.contains(id) && group.is_none_or(|g| g.contains(id)))
-                    .take(want)
+                    .filter(|id| {
+                        let draining = !querynodes.contains(id);
+                        querynodes_live.contains(id)
+                            && (draining || group.is_none_or(|g| g.contains(id)))
+                    })
                     .collect();
                 // Outside the group: every live querynode not in it.
                 let outside: BTreeSet<u64> = match group {
                     Some(g) => querynodes.difference(g).copied().collect(),
                     None => BTreeSet::new(),
                 };
-                while target.len() < want {
+                while target.iter().filter(|id| querynodes.contains(id)).count() < want {
                     let mut avoid: BTreeSet<u64> = target.iter().copied().collect();
                     avoid.extend(&outside);
                     let Some(id) = least_loaded(&held, &avoid) else {
@@ -150,7 +163,10 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
 
 /// The querynode group of each side of every mirrored pair that can be
 /// kept apart (see the module docs).
-fn mirror_groups(state: &MetaState, querynodes: &BTreeSet<u64>) -> BTreeMap<u64, BTreeSet<u64>> {
+pub(super) fn mirror_groups(
+    state: &MetaState,
+    querynodes: &BTreeSet<u64>,
+) -> BTreeMap<u64, BTreeSet<u64>> {
     let mut groups = BTreeMap::new();
     let n = querynodes.len();
     for alias in state.aliases.values() {

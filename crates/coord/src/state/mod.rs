@@ -167,6 +167,10 @@ pub struct NodeMeta {
     pub role: NodeRole,
     /// `host:port` of the node's internal gRPC endpoint.
     pub addr: String,
+    /// Being drained (`quiver node drain`): placement puts nothing new on it
+    /// and moves what it has elsewhere, each move made before it breaks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
 }
 
 /// A sealed segment registered by a shard's datanode.
@@ -368,6 +372,29 @@ impl MetaState {
 
     pub fn node(&self, id: u64) -> Option<&NodeMeta> {
         self.nodes.get(&id)
+    }
+
+    /// What node `id` still has: the shards it owns and the shards whose
+    /// replicas it serves, as (collection, shard).
+    #[allow(clippy::type_complexity)]
+    pub fn holdings(
+        &self,
+        id: u64,
+    ) -> (
+        Vec<(CollectionId, ShardIndex)>,
+        Vec<(CollectionId, ShardIndex)>,
+    ) {
+        let owned = (self.owners.iter())
+            .flat_map(|(c, shards)| shards.iter().map(move |(s, o)| (*c, *s, o.node_id)))
+            .filter(|(_, _, n)| *n == id)
+            .map(|(c, s, _)| (c, s))
+            .collect();
+        let served = (self.replicas.iter())
+            .flat_map(|(c, shards)| shards.iter().map(move |(s, nodes)| (*c, *s, nodes)))
+            .filter(|(_, _, nodes)| nodes.contains(&id))
+            .map(|(c, s, _)| (c, s))
+            .collect();
+        (owned, served)
     }
 
     /// A manual compaction by id.

@@ -1,5 +1,5 @@
 //! The client commands of `quiver` (`collection`, `insert`, `search`,
-//! `alias`), built on `quiver-client`. Every command takes `--addr`,
+//! `alias`, `node`), built on `quiver-client`. Every command takes `--addr`,
 //! `--json`, `--token` and the TLS flags (`--tls-ca`, `--tls-cert`,
 //! `--tls-key`); with `--json` it prints JSON objects on stdout, one per line.
 //! Errors (including a server's refusal, with its Milvus code) go to stderr
@@ -9,6 +9,7 @@ mod alias;
 mod collection;
 mod compact;
 mod insert;
+mod node;
 mod search;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ use quiver_client::Client;
 pub use alias::AliasCommand;
 pub use collection::CollectionCommand;
 pub use insert::InsertArgs;
+pub use node::NodeCommand;
 pub use search::SearchArgs;
 
 /// Where the server is, how to reach it, and how to print.
@@ -88,6 +90,11 @@ pub enum ClientCommand {
         #[command(subcommand)]
         what: AliasCommand,
     },
+    /// A cluster's datanodes and querynodes: list, drain, remove.
+    Node {
+        #[command(subcommand)]
+        what: NodeCommand,
+    },
 }
 
 /// Runs a client command.
@@ -97,6 +104,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         ClientCommand::Insert(args) => insert::run(args).await,
         ClientCommand::Search(args) => search::run(args).await,
         ClientCommand::Alias { what } => alias::run(what).await,
+        ClientCommand::Node { what } => node::run(what).await,
     }
 }
 

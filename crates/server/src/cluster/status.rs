@@ -19,7 +19,9 @@ const COORD_TIMEOUT: Duration = Duration::from_secs(5);
 /// The status as JSON:
 /// `{"coord_leader": ID|null, "collections": {NAME: {"querynodes": [IDs],
 /// "datanodes": [IDs]}}, "aliases": {ALIAS: NAME}, "processes": [{"role", "id",
-/// "pid", "addr", "running", "lease": "alive"|"expired"|null}], "errors": [...]}`.
+/// "pid", "addr", "running", "lease": "alive"|"expired"|null}], "nodes": [{"id",
+/// "role", "state": "active"|"draining"|"drained"|"gone", "rows", "memory_bytes",
+/// "shards_owned", "replicas", "addr"}], "errors": [...]}`.
 pub async fn status(dir: &Path) -> Result<Value> {
     let file = ClusterFile::read(dir)?;
     let mut errors = Vec::new();
@@ -29,6 +31,7 @@ pub async fn status(dir: &Path) -> Result<Value> {
     let mut leases: BTreeMap<u64, bool> = BTreeMap::new();
     // Each coord's own word on whether it may vote (`voter`, `not admitted: …`).
     let mut standing: BTreeMap<u64, String> = BTreeMap::new();
+    let mut nodes: Vec<Value> = Vec::new();
 
     let coords: Vec<String> = file
         .by_role("coord")
@@ -86,6 +89,22 @@ pub async fn status(dir: &Path) -> Result<Value> {
                 Ok(Err(e)) => errors.push(format!("node health: {e}")),
                 Err(_) => errors.push("node health: coord did not answer in 5 s".to_string()),
             }
+            match tokio::time::timeout(COORD_TIMEOUT, quiver_coord::node_admin::nodes(&client))
+                .await
+            {
+                Ok(Ok(list)) => {
+                    nodes = (list.iter())
+                        .map(|n| {
+                            json!({"id": n.id, "role": n.role, "state": n.state.as_str(),
+                                   "rows": n.rows, "memory_bytes": n.memory_bytes,
+                                   "shards_owned": n.shards_owned, "replicas": n.replicas,
+                                   "addr": n.addr})
+                        })
+                        .collect();
+                }
+                Ok(Err(e)) => errors.push(format!("nodes: {e}")),
+                Err(_) => errors.push("nodes: coord did not answer in 5 s".to_string()),
+            }
         }
         Ok(Err(e)) => errors.push(format!("coord: {e}")),
         Err(_) => errors.push("coord: no answer in 5 s".to_string()),
@@ -114,6 +133,7 @@ pub async fn status(dir: &Path) -> Result<Value> {
         "collections": collections,
         "aliases": aliases,
         "processes": processes,
+        "nodes": nodes,
         "errors": errors,
     }))
 }

@@ -1,0 +1,254 @@
+//! Balancing: moving replicas and shard ownership between live nodes so
+//! that a node that joins takes its share, a node being drained ends up
+//! with nothing, and a move never leaves a shard without a serving replica.
+//! Pure, like [`super::placement::plan`]: the leader runs it when `plan`
+//! has nothing to repair and proposes what it returns.
+//!
+//! - **Releasing** (a move's second half): a shard with more replicas than
+//!   `min(replica_number, querynodes not draining)` releases one — a
+//!   replica on a node that is not live, else on a draining node, else on
+//!   the most loaded node (ties: highest id) — only when every replica it
+//!   keeps is *serving* the shard (its querynode reported it loaded). The
+//!   extra replica was added by `plan` (for a draining node) or by a spread
+//!   move below, so the new copy serves before the old one goes.
+//! - **Spreading replicas**: while the most loaded querynode not draining
+//!   holds two or more replicas more than the least loaded one, one of its
+//!   replicas (of a shard not already moving, whose mirror group admits the
+//!   target) gains a copy on the least loaded node; it is released above
+//!   once that copy serves. At most `max_moves` shards move at once.
+//! - **Ownership**: a shard owned by a draining datanode, else (while the
+//!   spread of owned shards is two or more) one of the most loaded
+//!   datanode's shards, goes to the least loaded datanode not draining
+//!   (`AcquireShard`: the new owner's epoch fences the old one, that
+//!   shard's writes pause for a moment and the proxy retries them). A
+//!   mirrored collection's shard avoids datanodes owning its partner's. At
+//!   most `max_moves` per round.
+//!
+//! Load is counted in shards (replicas held, shards owned), not in rows or
+//! bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use quiver_common::{CollectionId, ShardIndex};
+
+use super::placement::mirror_groups;
+use crate::command::MetaCommand;
+use crate::state::{MetaState, NodeRole};
+
+/// What the leader knows beyond the metadata.
+#[derive(Debug, Default, Clone)]
+pub struct NodeView {
+    /// Nodes whose lease holds.
+    pub live: BTreeSet<u64>,
+    /// The shards each querynode reported it has loaded (serves).
+    pub serving: BTreeMap<u64, BTreeSet<(CollectionId, ShardIndex)>>,
+}
+
+impl NodeView {
+    fn serves(&self, node: u64, shard: (CollectionId, ShardIndex)) -> bool {
+        self.serving.get(&node).is_some_and(|s| s.contains(&shard))
+    }
+}
+
+/// The balancing commands for this round (see the module docs).
+pub fn balance(state: &MetaState, view: &NodeView, max_moves: usize) -> Vec<MetaCommand> {
+    let pick_of = |role: NodeRole| -> BTreeSet<u64> {
+        (state.nodes.values())
+            .filter(|n| n.role == role && view.live.contains(&n.id) && !n.draining)
+            .map(|n| n.id)
+            .collect()
+    };
+    let querynodes = pick_of(NodeRole::QueryNode);
+    let datanodes = pick_of(NodeRole::DataNode);
+    let mut out = Vec::new();
+    replicas(state, view, &querynodes, max_moves, &mut out);
+    owners(state, view, &datanodes, max_moves, &mut out);
+    out
+}
+
+/// Releases finished moves and starts new replica moves (at most
+/// `max_moves` shards moving at once).
+fn replicas(
+    state: &MetaState,
+    view: &NodeView,
+    querynodes: &BTreeSet<u64>,
+    max_moves: usize,
+    out: &mut Vec<MetaCommand>,
+) {
+    let mut held: BTreeMap<u64, usize> = querynodes.iter().map(|q| (*q, 0)).collect();
+    for shards in state.replicas.values() {
+        for nodes in shards.values() {
+            for id in nodes {
+                if let Some(n) = held.get_mut(id) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    let draining = |id: &u64| state.nodes.get(id).is_some_and(|n| n.draining);
+    let mut moving = 0;
+    // Shards that can take a new copy: (collection, shard, replicas).
+    let mut settled: Vec<(CollectionId, ShardIndex, Vec<u64>)> = Vec::new();
+    for meta in state.collections.values().filter(|m| m.loaded) {
+        let want = (meta.replica_number as usize).min(querynodes.len());
+        for shard in 0..meta.shards {
+            let current = state.shard_replicas(meta.id, shard);
+            if current.len() <= want {
+                settled.push((meta.id, shard, current));
+                continue;
+            }
+            // Leavers in order of preference: gone, draining, most loaded.
+            let mut leavers: Vec<u64> = current.clone();
+            leavers.sort_by_key(|id| {
+                let gone = !view.live.contains(id);
+                let load = held.get(id).copied().unwrap_or(usize::MAX);
+                std::cmp::Reverse((gone, draining(id), load, *id))
+            });
+            // Only the first leaver: releasing another (the new copy of a
+            // move) would undo the move.
+            let released = leavers.first().and_then(|leaver| {
+                let keep: Vec<u64> = current.iter().copied().filter(|id| id != leaver).collect();
+                let serving = keep.iter().all(|k| view.serves(*k, (meta.id, shard)));
+                (keep.len() >= want && serving).then_some((*leaver, keep))
+            });
+            match released {
+                Some((leaver, keep)) => {
+                    if let Some(n) = held.get_mut(&leaver) {
+                        *n = n.saturating_sub(1);
+                    }
+                    if keep.len() > want {
+                        moving += 1;
+                    }
+                    out.push(MetaCommand::SetReplicas {
+                        collection_id: meta.id,
+                        shard,
+                        nodes: keep,
+                    });
+                }
+                None => moving += 1,
+            }
+        }
+    }
+    // Spread: one new copy on the least loaded node per move.
+    let groups = mirror_groups(state, querynodes);
+    while moving < max_moves {
+        let Some((&max_node, &max)) = held
+            .iter()
+            .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))
+        else {
+            break;
+        };
+        let Some((&min_node, &min)) = held.iter().min_by_key(|(id, n)| (**n, **id)) else {
+            break;
+        };
+        if max < min + 2 {
+            break;
+        }
+        let pick = settled.iter().position(|(c, _, nodes)| {
+            nodes.contains(&max_node)
+                && !nodes.contains(&min_node)
+                && groups.get(c).is_none_or(|g| g.contains(&min_node))
+        });
+        let Some(i) = pick else {
+            break;
+        };
+        let (collection_id, shard, mut nodes) = settled.swap_remove(i);
+        nodes.push(min_node);
+        *held.entry(max_node).or_default() -= 1;
+        *held.entry(min_node).or_default() += 1;
+        moving += 1;
+        out.push(MetaCommand::SetReplicas {
+            collection_id,
+            shard,
+            nodes,
+        });
+    }
+}
+
+/// Moves shard ownership off draining datanodes, then evens it out.
+fn owners(
+    state: &MetaState,
+    view: &NodeView,
+    datanodes: &BTreeSet<u64>,
+    max_moves: usize,
+    out: &mut Vec<MetaCommand>,
+) {
+    if datanodes.is_empty() {
+        return;
+    }
+    let mut owned: BTreeMap<u64, usize> = datanodes.iter().map(|d| (*d, 0)).collect();
+    let mut shards: Vec<(CollectionId, ShardIndex, u64)> = Vec::new();
+    for (c, per_shard) in &state.owners {
+        for (s, o) in per_shard {
+            shards.push((*c, *s, o.node_id));
+            if let Some(n) = owned.get_mut(&o.node_id) {
+                *n += 1;
+            }
+        }
+    }
+    let partner_owners = |c: CollectionId| -> BTreeSet<u64> {
+        state
+            .mirror_partner(c)
+            .and_then(|p| state.owners.get(&p))
+            .map(|o| o.values().map(|x| x.node_id).collect())
+            .unwrap_or_default()
+    };
+    let target_for = |c: CollectionId, owned: &BTreeMap<u64, usize>| -> Option<u64> {
+        let avoid = partner_owners(c);
+        let least = |skip: &BTreeSet<u64>| {
+            (owned.iter())
+                .filter(|(id, _)| !skip.contains(id))
+                .min_by_key(|(id, n)| (**n, **id))
+                .map(|(id, _)| *id)
+        };
+        least(&avoid).or_else(|| least(&BTreeSet::new()))
+    };
+    let mut moves = 0;
+    let draining = |id: u64| state.nodes.get(&id).is_some_and(|n| n.draining);
+    for (c, s, from) in &shards {
+        if moves >= max_moves {
+            return;
+        }
+        if draining(*from) && view.live.contains(from) {
+            let Some(to) = target_for(*c, &owned) else {
+                return;
+            };
+            *owned.entry(to).or_default() += 1;
+            moves += 1;
+            out.push(MetaCommand::AcquireShard {
+                collection_id: *c,
+                shard: *s,
+                node_id: to,
+            });
+        }
+    }
+    while moves < max_moves {
+        let Some((&max_node, &max)) = owned
+            .iter()
+            .max_by_key(|(id, n)| (**n, std::cmp::Reverse(**id)))
+        else {
+            return;
+        };
+        let Some((&min_node, &min)) = owned.iter().min_by_key(|(id, n)| (**n, **id)) else {
+            return;
+        };
+        if max < min + 2 {
+            return;
+        }
+        let pick = shards
+            .iter()
+            .position(|(c, _, from)| *from == max_node && !partner_owners(*c).contains(&min_node));
+        let Some(i) = pick else {
+            return;
+        };
+        let (c, s, _) = shards.swap_remove(i);
+        *owned.entry(max_node).or_default() -= 1;
+        *owned.entry(min_node).or_default() += 1;
+        moves += 1;
+        out.push(MetaCommand::AcquireShard {
+            collection_id: c,
+            shard: s,
+            node_id: min_node,
+        });
+    }
+}

@@ -1,0 +1,263 @@
+//! Balancing: a querynode or datanode that joins takes its share, a
+//! drained node ends up with nothing, and no move ever leaves a shard with
+//! fewer serving replicas than it had (make before break).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::balance::{NodeView, balance};
+use super::placement::plan;
+use super::placement_tests::{collection, live, load, node, ok, rejected};
+use crate::command::MetaCommand;
+use crate::error::RuleError;
+use crate::state::{MetaState, NodeRole};
+
+const MOVES: usize = 2;
+
+/// A cluster with datanodes `dn`, querynodes `qn`, and one collection of
+/// `shards` shards loaded with `replicas` replicas, placed.
+fn cluster(dn: &[u64], qn: &[u64], shards: u32, replicas: u32) -> (MetaState, u64) {
+    let mut s = MetaState::default();
+    for id in dn {
+        ok(&mut s, node(*id, NodeRole::DataNode));
+    }
+    for id in qn {
+        ok(&mut s, node(*id, NodeRole::QueryNode));
+    }
+    let c = collection(&mut s, "items", shards);
+    load(&mut s, "items", true, Some(replicas));
+    let all: Vec<u64> = dn.iter().chain(qn).copied().collect();
+    for cmd in plan(&s, &live(&all)) {
+        ok(&mut s, cmd);
+    }
+    (s, c)
+}
+
+/// What every querynode serves: what it was placed on as of the round
+/// before (a load takes one round).
+fn served(s: &MetaState) -> BTreeMap<u64, BTreeSet<(u64, u32)>> {
+    let mut out: BTreeMap<u64, BTreeSet<(u64, u32)>> = BTreeMap::new();
+    for (c, shards) in &s.replicas {
+        for (shard, nodes) in shards {
+            for n in nodes {
+                out.entry(*n).or_default().insert((*c, *shard));
+            }
+        }
+    }
+    out
+}
+
+/// Serving replicas of each shard.
+fn serving_counts(s: &MetaState, view: &NodeView) -> BTreeMap<(u64, u32), usize> {
+    let mut out = BTreeMap::new();
+    for (c, shards) in &s.replicas {
+        for (shard, nodes) in shards {
+            let n = (nodes.iter())
+                .filter(|q| {
+                    view.serving
+                        .get(q)
+                        .is_some_and(|x| x.contains(&(*c, *shard)))
+                })
+                .count();
+            out.insert((*c, *shard), n);
+        }
+    }
+    out
+}
+
+/// Runs placement rounds (plan, else balance) until nothing changes; the
+/// querynodes load what they are given one round later. Asserts at every
+/// step that no shard loses a serving replica it needs. Returns the rounds.
+fn run(s: &mut MetaState, alive: &[u64]) -> usize {
+    let mut view = NodeView {
+        live: live(alive),
+        serving: served(s),
+    };
+    for round in 0..100 {
+        let mut cmds = plan(s, &view.live);
+        if cmds.is_empty() {
+            cmds = balance(s, &view, MOVES);
+        }
+        if cmds.is_empty() {
+            return round;
+        }
+        let before = serving_counts(s, &view);
+        for cmd in cmds {
+            ok(s, cmd);
+        }
+        let after = serving_counts(s, &view);
+        for (shard, n) in &before {
+            let want = (s.collections.get(&shard.0))
+                .map_or(0, |m| m.replica_number as usize)
+                .min(*n);
+            assert!(
+                after.get(shard).copied().unwrap_or(0) >= want,
+                "round {round}: shard {shard:?} went from {n} serving replicas to {:?}",
+                after.get(shard)
+            );
+        }
+        view.serving = served(s);
+    }
+    panic!("placement did not settle in 100 rounds");
+}
+
+fn held(s: &MetaState) -> BTreeMap<u64, usize> {
+    let mut out: BTreeMap<u64, usize> = BTreeMap::new();
+    for shards in s.replicas.values() {
+        for nodes in shards.values() {
+            for n in nodes {
+                *out.entry(*n).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+fn owned(s: &MetaState) -> BTreeMap<u64, usize> {
+    let mut out: BTreeMap<u64, usize> = BTreeMap::new();
+    for shards in s.owners.values() {
+        for o in shards.values() {
+            *out.entry(o.node_id).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_querynode_that_joins_takes_its_share_and_no_shard_loses_a_serving_replica() {
+    let (mut s, c) = cluster(&[1], &[11, 12], 6, 2);
+    assert_eq!(held(&s), BTreeMap::from([(11, 6), (12, 6)]));
+    ok(&mut s, node(13, NodeRole::QueryNode));
+    let rounds = run(&mut s, &[1, 11, 12, 13]);
+    assert!(rounds > 1, "moves happen over several rounds");
+    assert_eq!(held(&s), BTreeMap::from([(11, 4), (12, 4), (13, 4)]));
+    for shard in 0..6 {
+        assert_eq!(s.shard_replicas(c, shard).len(), 2, "shard {shard}");
+    }
+}
+
+#[test]
+fn a_move_waits_for_the_new_copy_to_serve() {
+    let (mut s, c) = cluster(&[1], &[11, 12], 2, 1);
+    ok(&mut s, node(13, NodeRole::QueryNode));
+    ok(&mut s, node(14, NodeRole::QueryNode));
+    let everyone = live(&[1, 11, 12, 13, 14]);
+    // 11 and 12 hold one shard each: nothing to spread.
+    let view = NodeView {
+        live: everyone.clone(),
+        serving: served(&s),
+    };
+    assert!(balance(&s, &view, MOVES).is_empty());
+    // Drain 11: plan adds a copy elsewhere; the old one stays ...
+    ok(
+        &mut s,
+        MetaCommand::SetNodeDraining {
+            id: 11,
+            draining: true,
+        },
+    );
+    let shard = if s.shard_replicas(c, 0) == vec![11] {
+        0
+    } else {
+        1
+    };
+    for cmd in plan(&s, &everyone) {
+        ok(&mut s, cmd);
+    }
+    let both = s.shard_replicas(c, shard);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_eq!(both[0], 11);
+    // ... while the new copy has not loaded: nothing is released.
+    let loading = NodeView {
+        live: everyone.clone(),
+        serving: view.serving.clone(),
+    };
+    assert!(balance(&s, &loading, MOVES).is_empty());
+    // Once it serves, the draining node's copy goes.
+    let loaded = NodeView {
+        live: everyone,
+        serving: served(&s),
+    };
+    let cmds = balance(&s, &loaded, MOVES);
+    assert_eq!(
+        cmds,
+        vec![MetaCommand::SetReplicas {
+            collection_id: c,
+            shard,
+            nodes: vec![both[1]],
+        }]
+    );
+}
+
+#[test]
+fn a_drained_querynode_and_datanode_end_with_nothing_then_can_be_forgotten() {
+    let (mut s, _) = cluster(&[1, 2], &[11, 12, 13], 4, 2);
+    ok(
+        &mut s,
+        MetaCommand::SetNodeDraining {
+            id: 12,
+            draining: true,
+        },
+    );
+    ok(
+        &mut s,
+        MetaCommand::SetNodeDraining {
+            id: 2,
+            draining: true,
+        },
+    );
+    let e = rejected(&mut s, MetaCommand::ForgetNode { id: 12 });
+    assert!(
+        matches!(&e, RuleError::InvalidArgument { field, rule } if field == "id" && rule.contains("still")),
+        "{e}"
+    );
+    run(&mut s, &[1, 2, 11, 12, 13]);
+    assert_eq!(held(&s).get(&12), None);
+    assert_eq!(owned(&s).get(&2), None);
+    assert_eq!(held(&s), BTreeMap::from([(11, 4), (13, 4)]));
+    assert_eq!(owned(&s), BTreeMap::from([(1, 4)]));
+    ok(&mut s, MetaCommand::ForgetNode { id: 12 });
+    ok(&mut s, MetaCommand::ForgetNode { id: 2 });
+    assert!(s.node(12).is_none() && s.node(2).is_none());
+    // Draining survives a re-registration (a new address).
+    ok(
+        &mut s,
+        MetaCommand::SetNodeDraining {
+            id: 13,
+            draining: true,
+        },
+    );
+    ok(&mut s, node(13, NodeRole::QueryNode));
+    assert!(s.node(13).is_some_and(|n| n.draining));
+}
+
+#[test]
+fn a_datanode_that_joins_gets_shards_a_bounded_number_per_round() {
+    let (mut s, _) = cluster(&[1], &[11], 6, 1);
+    assert_eq!(owned(&s), BTreeMap::from([(1, 6)]));
+    ok(&mut s, node(2, NodeRole::DataNode));
+    ok(&mut s, node(3, NodeRole::DataNode));
+    let view = NodeView {
+        live: live(&[1, 2, 3, 11]),
+        serving: served(&s),
+    };
+    let first = balance(&s, &view, MOVES);
+    let acquires = first
+        .iter()
+        .filter(|c| matches!(c, MetaCommand::AcquireShard { .. }))
+        .count();
+    assert_eq!(acquires, MOVES, "{first:?}");
+    run(&mut s, &[1, 2, 3, 11]);
+    assert_eq!(owned(&s), BTreeMap::from([(1, 2), (2, 2), (3, 2)]));
+}
+
+#[test]
+fn a_lowered_replica_number_releases_copies_that_are_not_needed() {
+    let (mut s, c) = cluster(&[1], &[11, 12, 13], 2, 3);
+    load(&mut s, "items", true, Some(1));
+    run(&mut s, &[1, 11, 12, 13]);
+    for shard in 0..2 {
+        assert_eq!(s.shard_replicas(c, shard).len(), 1);
+    }
+    let h = held(&s);
+    assert!(h.values().all(|n| *n <= 1), "{h:?}");
+}
