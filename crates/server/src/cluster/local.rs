@@ -194,36 +194,11 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
         planned.push(("coord".into(), m.id, m.addr.clone()));
     }
     for id in data_ids {
-        let addr = format!("127.0.0.1:{}", free_port()?);
-        let cfg = DataNodeProcConfig {
-            id,
-            advertise: None,
-            listen: addr.clone(),
-            coords: coords.clone(),
-            store: store.clone(),
-            heartbeat_ms: 500,
-            datanode: Default::default(),
-            auth: Default::default(),
-            cluster_tls: identity("datanode", id)?,
-        };
-        config::write(&config_path(dir, "datanode", id), &cfg)?;
+        let addr = write_node_config(dir, "datanode", id, &coords, identity("datanode", id)?)?;
         planned.push(("datanode".into(), id, addr));
     }
     for id in query_ids {
-        let addr = format!("127.0.0.1:{}", free_port()?);
-        let cfg = QueryNodeProcConfig {
-            id,
-            advertise: None,
-            listen: addr.clone(),
-            coords: coords.clone(),
-            store: store.clone(),
-            cache_dir: dir.join(format!("cache-{id}")),
-            heartbeat_ms: 500,
-            querynode: Default::default(),
-            auth: Default::default(),
-            cluster_tls: identity("querynode", id)?,
-        };
-        config::write(&config_path(dir, "querynode", id), &cfg)?;
+        let addr = write_node_config(dir, "querynode", id, &coords, identity("querynode", id)?)?;
         planned.push(("querynode".into(), id, addr));
     }
     for id in proxy_ids {
@@ -272,6 +247,90 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
     }
     wait_serving(&file, deadline).await?;
     Ok(file)
+}
+
+/// Writes `DIR/ROLE-ID.toml` for datanode or querynode `id` on a free
+/// loopback port; returns its address.
+fn write_node_config(
+    dir: &Path,
+    role: &str,
+    id: u64,
+    coords: &[String],
+    tls: Option<quiver_roles::config::ClusterTlsConfig>,
+) -> Result<String> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let store = StoreConfig::Local {
+        path: dir.join("objects"),
+    };
+    let path = config_path(dir, role, id);
+    match role {
+        "datanode" => config::write(
+            &path,
+            &DataNodeProcConfig {
+                id,
+                advertise: None,
+                listen: addr.clone(),
+                coords: coords.to_vec(),
+                store,
+                heartbeat_ms: 500,
+                datanode: Default::default(),
+                auth: Default::default(),
+                cluster_tls: tls,
+            },
+        )?,
+        "querynode" => config::write(
+            &path,
+            &QueryNodeProcConfig {
+                id,
+                advertise: None,
+                listen: addr.clone(),
+                coords: coords.to_vec(),
+                store,
+                cache_dir: dir.join(format!("cache-{id}")),
+                heartbeat_ms: 500,
+                querynode: Default::default(),
+                auth: Default::default(),
+                cluster_tls: tls,
+            },
+        )?,
+        other => bail!("no node config for role {other}"),
+    }
+    Ok(addr)
+}
+
+/// `quiver cluster add --dir D --role R`: one more datanode or querynode
+/// (the next free id), started, added to `cluster.json`; returns once it
+/// listens and coord's leader sees it alive. Placement then gives it its
+/// share (balancing).
+pub async fn add(dir: &Path, role: &str) -> Result<Process> {
+    match role {
+        "datanode" | "querynode" => {}
+        "coord" => bail!(
+            "--role coord: adding a coord needs a Raft membership change, which Quiver does not make yet (a cluster keeps the coords it started with)"
+        ),
+        other => bail!("--role: must be querynode, datanode or coord (got {other:?})"),
+    }
+    let mut file = ClusterFile::read(dir)?;
+    if file.tls.is_some() {
+        bail!(
+            "--dir: this cluster runs TLS and `cluster up --tls` does not keep its CA's key, so a new process cannot get a certificate"
+        );
+    }
+    let id = file.processes.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+    let addr = write_node_config(dir, role, id, &file.coords(), None)?;
+    let (pid, offset) = spawn(dir, role, id)?;
+    let process = Process {
+        role: role.to_string(),
+        id,
+        pid,
+        addr,
+    };
+    file.processes.push(process.clone());
+    file.write(dir)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    wait_listening(dir, role, id, offset, deadline).await?;
+    wait_alive(&file, &[id], deadline).await?;
+    Ok(process)
 }
 
 /// Starts `quiver ROLE --config DIR/ROLE-ID.toml` in its own process group,
@@ -342,16 +401,21 @@ async fn wait_listening(
 /// Waits until coord has a leader that sees every datanode and querynode of
 /// the file alive.
 async fn wait_serving(file: &ClusterFile, deadline: Instant) -> Result<()> {
-    use quiver_coord::CoordApi as _;
-    let coord = quiver_coord::CoordClient::connect(file.coords(), file.coord_options()?)
-        .await
-        .context("connecting to coord")?;
     let nodes: Vec<u64> = file
         .processes
         .iter()
         .filter(|p| p.role == "datanode" || p.role == "querynode")
         .map(|p| p.id)
         .collect();
+    wait_alive(file, &nodes, deadline).await
+}
+
+/// Waits until coord's leader sees every node of `nodes` alive.
+async fn wait_alive(file: &ClusterFile, nodes: &[u64], deadline: Instant) -> Result<()> {
+    use quiver_coord::CoordApi as _;
+    let coord = quiver_coord::CoordClient::connect(file.coords(), file.coord_options()?)
+        .await
+        .context("connecting to coord")?;
     loop {
         let last = match coord.node_health().await {
             Ok(health) => {

@@ -245,6 +245,18 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Starts one more datanode or querynode (the next free id), adds it to
+    /// DIR/cluster.json and returns once coord sees it alive; placement then
+    /// moves its share of replicas or shards onto it.
+    Add {
+        #[arg(long)]
+        dir: PathBuf,
+        /// querynode, datanode (coord: not supported yet).
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Restarts one stopped or killed process of the cluster.
     Start {
         #[arg(long)]
@@ -301,6 +313,17 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                 println!("{v}");
             } else {
                 print!("{}", status::render(&v));
+            }
+        }
+        ClusterCommand::Add { dir, role, json } => {
+            let p = local::add(&dir, &role).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"role": p.role, "id": p.id, "pid": p.pid, "addr": p.addr})
+                );
+            } else {
+                println!("added {} {} (pid {}) at {}", p.role, p.id, p.pid, p.addr);
             }
         }
         ClusterCommand::Start { dir, id } => {

@@ -26,7 +26,9 @@
 //!     the primary (flip, outage, nothing missing from the standby,
 //!     divergence back to 0 after they return, manual failback, alias
 //!     propagation p99);
-//! 12. kill -9 every process, start them all again.
+//! 12. kill -9 every process, start them all again;
+//! 13. elastic: two querynodes and a datanode join (`cluster add`), then a
+//!     querynode and a datanode are drained, stopped and removed.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
 //! report is JSON and Markdown (see `chaos/README.md`).
@@ -34,6 +36,7 @@
 mod compaction;
 mod coord_state;
 mod disk_full;
+mod elastic;
 mod flood;
 mod load;
 mod mirror;
@@ -69,7 +72,7 @@ pub struct ChaosArgs {
     /// Runs only these scenarios (comma list of: leader, querynode,
     /// datanode, sigstop, coord-state, coord-recover, quorum, disk-full, flood,
     /// compaction, mirror,
-    /// restart-all).
+    /// restart-all, elastic).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leaves the cluster running at the end (default: stopped).

@@ -25,7 +25,7 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 12] = [
+const ALL: [&str; 13] = [
     "leader",
     "querynode",
     "datanode",
@@ -38,6 +38,7 @@ const ALL: [&str; 12] = [
     "compaction",
     "mirror",
     "restart-all",
+    "elastic",
 ];
 
 /// Polls `cond` every 50 ms until it yields a value or `timeout` passes.
@@ -120,13 +121,13 @@ impl Ctx<'_> {
         Ok(r)
     }
 
-    fn reread(&mut self) -> Result<()> {
+    pub(super) fn reread(&mut self) -> Result<()> {
         self.file = ClusterFile::read(self.dir)?;
         Ok(())
     }
 
     /// The nodes serving the collection: (owners, replicas) over its shards.
-    fn placement(&self) -> (Vec<u64>, Vec<u64>) {
+    pub(super) fn placement(&self) -> (Vec<u64>, Vec<u64>) {
         let state = self.coord.state();
         let Some(meta) = state.collection(COLLECTION) else {
             return (Vec::new(), Vec::new());
@@ -286,6 +287,9 @@ async fn run_scenarios(
     }
     if wanted("restart-all") {
         reports.push(restart_all(ctx).await?);
+    }
+    if wanted("elastic") {
+        reports.push(super::elastic::grow_and_drain(ctx).await?);
     }
     Ok(reports)
 }
