@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use quiver_admin::NodeStatus;
-use quiver_api::RouteTable;
+use quiver_api::{RouteTable, ShardId};
 use quiver_coord::{Catalog, CoordApi, CoordClient, CoordClientOptions};
 use quiver_datanode::DataNode;
 use quiver_metrics::health::Pulse;
@@ -111,7 +111,9 @@ pub fn advertise(listen: &str, bound: &std::net::SocketAddr) -> String {
     }
 }
 
-/// What a node's `/readyz` checks: that coord acknowledges its heartbeats.
+/// What a node's `/readyz` checks first: that coord acknowledges its
+/// heartbeats; then that every shard placed on it is open (datanode) or
+/// loaded (querynode).
 const HEARTBEATS: &str = "heartbeats to coord";
 
 /// `quiver datanode`: owns the shards coord gives it.
@@ -142,8 +144,30 @@ pub async fn start_datanode(
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
     let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
+    let ready: quiver_metrics::health::Readiness = {
+        let (pulse, coord, dn, id) = (pulse.clone(), links.coord.clone(), datanode.clone(), cfg.id);
+        Arc::new(move || {
+            pulse.check(HEARTBEATS)?;
+            let open: std::collections::HashSet<ShardId> =
+                dn.open_shards().into_iter().map(|(s, _)| s).collect();
+            let state = coord.state();
+            let (owned, _) = state.holdings(id);
+            let missing = (owned.iter())
+                .filter(|(c, s)| {
+                    !open.contains(&ShardId {
+                        collection_id: *c,
+                        shard: *s,
+                    })
+                })
+                .count();
+            match missing {
+                0 => Ok(()),
+                n => Err(format!("opening {n} of the {} shards it owns", owned.len())),
+            }
+        })
+    };
     let running = Running::serve_tls(
-        crate::serve::with_metrics(Routes::new(svc.into_service()), pulse.readiness(HEARTBEATS)),
+        crate::serve::with_metrics(Routes::new(svc.into_service()), ready),
         listener,
         true,
         links.server_tls(),
@@ -184,8 +208,38 @@ pub async fn start_querynode(
     )?);
     let svc = QueryServiceImpl::new(querynode.clone());
     let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
+    let ready: quiver_metrics::health::Readiness = {
+        let (pulse, coord, qn, id) = (
+            pulse.clone(),
+            links.coord.clone(),
+            querynode.clone(),
+            cfg.id,
+        );
+        Arc::new(move || {
+            pulse.check(HEARTBEATS)?;
+            let loaded: std::collections::HashSet<ShardId> =
+                qn.loaded_shards().into_iter().collect();
+            let state = coord.state();
+            let (_, served) = state.holdings(id);
+            let missing = (served.iter())
+                .filter(|(c, s)| {
+                    !loaded.contains(&ShardId {
+                        collection_id: *c,
+                        shard: *s,
+                    })
+                })
+                .count();
+            match missing {
+                0 => Ok(()),
+                n => Err(format!(
+                    "loading {n} of the {} shard replicas placed here",
+                    served.len()
+                )),
+            }
+        })
+    };
     let running = Running::serve_tls(
-        crate::serve::with_metrics(Routes::new(svc.into_service()), pulse.readiness(HEARTBEATS)),
+        crate::serve::with_metrics(Routes::new(svc.into_service()), ready),
         listener,
         true,
         links.server_tls(),

@@ -446,7 +446,7 @@ pub fn running(pid: u32) -> bool {
     }
 }
 
-fn signal(pid: u32, sig: i32) {
+pub(crate) fn signal(pid: u32, sig: i32) {
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe {
@@ -507,4 +507,28 @@ pub fn kill(file: &ClusterFile, id: u64, sig: i32) -> Result<()> {
     };
     signal(p.pid, sig);
     Ok(())
+}
+
+/// The body of `GET path` on `addr` (HTTP/1.1 on a process's port); an error
+/// unless it answers 200.
+pub(crate) async fn http_get(addr: &str, path: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let call = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let text = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .context("GET timed out")??;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("no HTTP header in the answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
+    }
+    Ok(body.to_string())
 }

@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod local;
 pub(crate) mod recover;
+pub mod roll;
 mod run;
 pub mod status;
 pub mod tls;
@@ -257,6 +258,15 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Restarts every running process one at a time (coords, followers
+    /// first, then datanodes, querynodes, proxies), each once the cluster is
+    /// whole again (every process ready); returns when all were restarted.
+    Roll {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Restarts one stopped or killed process of the cluster.
     Start {
         #[arg(long)]
@@ -324,6 +334,19 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                 );
             } else {
                 println!("added {} {} (pid {}) at {}", p.role, p.id, p.pid, p.addr);
+            }
+        }
+        ClusterCommand::Roll { dir, json } => {
+            let started = std::time::Instant::now();
+            let rolled = roll::roll(&dir).await?;
+            let ms = started.elapsed().as_millis() as u64;
+            if json {
+                println!("{}", serde_json::json!({"restarted": rolled, "ms": ms}));
+            } else {
+                println!(
+                    "restarted {} processes one at a time ({ms} ms): {rolled:?}",
+                    rolled.len()
+                );
             }
         }
         ClusterCommand::Start { dir, id } => {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use quiver_admin::metrics::quantile_of_buckets;
 use quiver_client::CollectionSpec;
 use quiver_coord::CoordClient;
@@ -41,29 +41,6 @@ fn served_by(coord: &CoordClient, collection: &str) -> Option<Vec<u64>> {
 
 fn alias_target(coord: &CoordClient, alias: &str) -> Option<String> {
     coord.state().alias(alias).map(|a| a.collection.clone())
-}
-
-/// The body of `GET path` on `addr` (HTTP/1.1, the proxy's status port).
-pub(super) async fn http_get(addr: &str, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let call = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
-    };
-    let text = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .context("GET timed out")??;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("no HTTP header in the answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
-    }
-    Ok(body.to_string())
 }
 
 /// The mirrored-alias contract: a pair on disjoint querynodes under
@@ -183,7 +160,7 @@ pub(super) async fn mirror_failover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport>
     // Alias propagation: changes of a plain alias, timed by the proxy.
     // Only these changes count: earlier scenarios' alias changes (a probe
     // that committed late while coord had no quorum) are in the histogram.
-    let before_text = http_get(&ctx.file.proxy, "/metrics")
+    let before_text = crate::cluster::local::http_get(&ctx.file.proxy, "/metrics")
         .await
         .unwrap_or_default();
     let before =
@@ -201,7 +178,9 @@ pub(super) async fn mirror_failover(ctx: &mut Ctx<'_>) -> Result<ScenarioReport>
         || {
             let proxy = proxy.clone();
             async move {
-                let text = http_get(&proxy, "/metrics").await.ok()?;
+                let text = crate::cluster::local::http_get(&proxy, "/metrics")
+                    .await
+                    .ok()?;
                 let count = metric(&text, "quiver_alias_propagation_seconds_count")? as u64;
                 (count >= wanted).then_some(text)
             }

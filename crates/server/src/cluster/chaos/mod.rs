@@ -27,7 +27,8 @@
 //!     divergence back to 0 after they return, manual failback, alias
 //!     propagation p99);
 //! 12. kill -9 every process, start them all again;
-//! 13. elastic: two querynodes and a datanode join (`cluster add`), then a
+//! 13. roll: `cluster roll` of every coord, datanode and querynode;
+//! 14. elastic: two querynodes and a datanode join (`cluster add`), then a
 //!     querynode and a datanode are drained, stopped and removed.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the
@@ -72,7 +73,7 @@ pub struct ChaosArgs {
     /// Runs only these scenarios (comma list of: leader, querynode,
     /// datanode, sigstop, coord-state, coord-recover, quorum, disk-full, flood,
     /// compaction, mirror,
-    /// restart-all, elastic).
+    /// restart-all, roll, elastic).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Leaves the cluster running at the end (default: stopped).

@@ -25,7 +25,7 @@ const SHAPE: Shape = Shape {
     proxies: 1,
     tls: false,
 };
-const ALL: [&str; 13] = [
+const ALL: [&str; 14] = [
     "leader",
     "querynode",
     "datanode",
@@ -38,6 +38,7 @@ const ALL: [&str; 13] = [
     "compaction",
     "mirror",
     "restart-all",
+    "roll",
     "elastic",
 ];
 
@@ -287,6 +288,9 @@ async fn run_scenarios(
     }
     if wanted("restart-all") {
         reports.push(restart_all(ctx).await?);
+    }
+    if wanted("roll") {
+        reports.push(super::elastic::roll(ctx).await?);
     }
     if wanted("elastic") {
         reports.push(super::elastic::grow_and_drain(ctx).await?);

@@ -9,7 +9,7 @@ use super::scenarios::Ctx;
 /// The proxy's address and its `/metrics` now (empty if it cannot be read).
 pub(super) async fn before(ctx: &Ctx<'_>) -> (String, String) {
     let proxy = ctx.file.proxy.clone();
-    let text = super::mirror::http_get(&proxy, "/metrics")
+    let text = crate::cluster::local::http_get(&proxy, "/metrics")
         .await
         .unwrap_or_default();
     (proxy, text)
@@ -19,7 +19,7 @@ pub(super) async fn before(ctx: &Ctx<'_>) -> (String, String) {
 /// `before` (docs/metrics.md): searches and inserts, their p50 / p99 from
 /// the latency histogram's delta, and calls that failed.
 pub(super) async fn report(r: &mut ScenarioReport, proxy: &str, before: &str) {
-    let after = super::mirror::http_get(proxy, "/metrics")
+    let after = crate::cluster::local::http_get(proxy, "/metrics")
         .await
         .unwrap_or_default();
     let calls = "quiver_rpc_requests_total";
