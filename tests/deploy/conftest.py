@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "quiver"
-BIN = Path(os.environ.get("DEPLOY_VENV_BIN", Path(os.sys.executable).parent))
+BIN = Path(os.environ.get("DEPLOY_VENV_BIN", Path(sys.executable).parent))
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -18,12 +18,8 @@ here=tests/deploy
 python=${PYTHON:-python3}
 
 venv=target/deploy-venv
-stamp="$venv/.requirements.$(sha256sum "$here/requirements.txt" | cut -c1-16)"
-if [[ ! -f $stamp ]]; then
-    [[ -x $venv/bin/python ]] || "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-    rm -f "$venv"/.requirements.* && touch "$stamp"
-fi
+source tests/venv.sh
+make_venv "$venv" "$here/requirements.txt"
 
 if [[ -n ${QUIVER_BIN:-} ]]; then
     bin=$QUIVER_BIN

@@ -105,7 +105,7 @@ def test_cluster_roles_read_the_toml_the_binary_reads():
     env = {e["name"]: e for e in dn["env"]}
     assert env["QUIVER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "quiver-object-store"
-    assert env["QUIVER_ADVERTISE"]["value"] == "$(POD_NAME).q-quiver-coord".replace("coord", "datanode") + ".$(POD_NAMESPACE).svc.cluster.local:7200"
+    assert env["QUIVER_ADVERTISE"]["value"] == "$(POD_NAME).q-quiver-datanode.$(POD_NAMESPACE).svc.cluster.local:7200"
     pdb = by_kind(m, "PodDisruptionBudget")
     assert pdb["q-quiver-coord"]["spec"]["minAvailable"] == 2  # a quorum of 3
     assert all(p["spec"].get("maxUnavailable") == 1 for n, p in pdb.items() if n != "q-quiver-coord")

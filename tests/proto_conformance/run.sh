@@ -13,22 +13,14 @@ cd "$(dirname "$0")/../.."
 here=tests/proto_conformance
 python=${PYTHON:-python3}
 
-venv() { # venv DIR REQUIREMENTS
-    local dir=$1 req=$2 stamp
-    stamp="$dir/.requirements.$(sha256sum "$req" | cut -c1-16)"
-    if [[ ! -f $stamp ]]; then
-        [[ -x $dir/bin/python ]] || "$python" -m venv "$dir"
-        "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-        rm -f "$dir"/.requirements.* && touch "$stamp"
-    fi
-}
+source tests/venv.sh
 
 status=0
-venv target/proto-venv "$here/requirements.txt"
+make_venv target/proto-venv "$here/requirements.txt"
 target/proto-venv/bin/python "$here/check_descriptors.py" || status=1
 
 if [[ ${PROTO_CHECK_PYMILVUS3:-1} != 0 ]]; then
-    venv target/proto-venv-3 "$here/requirements-pymilvus3.txt"
+    make_venv target/proto-venv-3 "$here/requirements-pymilvus3.txt"
     target/proto-venv-3/bin/python "$here/check_descriptors.py" --additions-ok || status=1
 fi
 exit $status

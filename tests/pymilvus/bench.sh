@@ -18,12 +18,8 @@ venv=target/pymilvus-bench-venv
 data=${DATA:-/work/shared/datasets/glove50-100k}
 out=${OUT:-target/bench-pymilvus.json}
 
-stamp="$venv/.requirements.$(sha256sum "$here/requirements-bench.txt" | cut -c1-16)"
-if [[ ! -f $stamp ]]; then
-    [[ -x $venv/bin/python ]] || "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-bench.txt"
-    rm -f "$venv"/.requirements.* && touch "$stamp"
-fi
+source tests/venv.sh
+make_venv "$venv" "$here/requirements-bench.txt"
 
 if [[ -n ${QUIVER_BIN:-} ]]; then
     bin=$QUIVER_BIN

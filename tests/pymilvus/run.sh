@@ -24,18 +24,9 @@ here=tests/pymilvus
 python=${PYTHON:-python3}
 releases=${PYMILVUS_RELEASES:-2.5 3.0}
 
-venv() { # venv DIR REQUIREMENTS
-    local dir=$1 req=$2 stamp
-    stamp="$dir/.requirements.$(sha256sum "$req" | cut -c1-16)"
-    if [[ ! -f $stamp ]]; then
-        [[ -x $dir/bin/python ]] || "$python" -m venv "$dir"
-        "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-        rm -f "$dir"/.requirements.* && touch "$stamp"
-    fi
-}
-
+source tests/venv.sh
 for r in $releases; do
-    venv "target/pymilvus-venv-$r" "$here/requirements-$r.txt"
+    make_venv "target/pymilvus-venv-$r" "$here/requirements-$r.txt"
 done
 
 if [[ -n ${QUIVER_BIN:-} ]]; then

@@ -109,12 +109,6 @@ impl Pulse {
             )),
         }
     }
-
-    /// This pulse as a readiness check.
-    pub fn readiness(self: &Arc<Self>, what: &'static str) -> Readiness {
-        let pulse = self.clone();
-        Arc::new(move || pulse.check(what))
-    }
 }
 
 #[cfg(test)]
@@ -137,7 +131,8 @@ mod tests {
     #[tokio::test]
     async fn readyz_follows_the_pulse_and_livez_always_answers() {
         let pulse = Pulse::new(Duration::from_millis(500));
-        let router = probes(pulse.readiness("heartbeats to coord"));
+        let check = pulse.clone();
+        let router = probes(Arc::new(move || check.check("heartbeats to coord")));
         let (status, body) = get(router.clone(), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("heartbeats to coord: none yet"), "{body}");

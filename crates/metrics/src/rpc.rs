@@ -245,6 +245,18 @@ mod tests {
                 "/test.v1.Ids/Echo",
                 axum::routing::post(|| async { with_request_id("refused".into()) }),
             )
+            .route(
+                // What an internal client calling on from this call sends.
+                "/test.v1.Ids/CallOn",
+                axum::routing::post(|| async {
+                    let mut md = tonic::metadata::MetadataMap::new();
+                    crate::trace::inject(&mut md);
+                    md.get(crate::trace::REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string()
+                }),
+            )
             .layer(axum::middleware::from_fn(track));
         // A caller's id is kept (the hop from another role, or a client's).
         let req = Request::post("/test.v1.Ids/Echo")
@@ -257,6 +269,16 @@ mod tests {
             .await
             .expect("body");
         assert_eq!(&body[..], b"refused[request_id=upstream-42]");
+        // Internal calls made while serving it carry the id on.
+        let req = Request::post("/test.v1.Ids/CallOn")
+            .header("x-request-id", "upstream-43")
+            .body(Body::empty())
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("response");
+        let body = axum::body::to_bytes(resp.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&body[..], b"upstream-43");
         // None given (or an unsafe one): a fresh id, in the header and in
         // the gRPC error's message.
         let req = Request::post("/test.v1.Ids/Refuse")

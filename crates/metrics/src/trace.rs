@@ -248,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn a_client_carries_the_request_id_of_the_call_it_serves() {
+    fn outside_a_call_a_client_adds_no_request_id() {
         let mut md = tonic::metadata::MetadataMap::new();
         inject(&mut md);
         assert!(md.get(REQUEST_ID_HEADER).is_none(), "outside a call: none");

@@ -116,6 +116,43 @@ pub fn advertise(listen: &str, bound: &std::net::SocketAddr) -> String {
 /// loaded (querynode).
 const HEARTBEATS: &str = "heartbeats to coord";
 
+/// A node's readiness: its heartbeats acknowledged (`pulse`), then every
+/// shard placed on it — owned by a datanode, served by a querynode — among
+/// `have` (open, loaded); `doing` names what it still does ("opening").
+fn placed_ready(
+    pulse: Arc<Pulse>,
+    coord: CoordClient,
+    id: u64,
+    doing: &'static str,
+    have: impl Fn() -> std::collections::HashSet<ShardId> + Send + Sync + 'static,
+) -> quiver_metrics::health::Readiness {
+    Arc::new(move || {
+        pulse.check(HEARTBEATS)?;
+        let state = coord.state();
+        let placed = match state.node(id).map(|n| n.role) {
+            Some(quiver_coord::NodeRole::DataNode) => state.holdings(id).0,
+            Some(quiver_coord::NodeRole::QueryNode) => state.holdings(id).1,
+            None => Vec::new(),
+        };
+        let have = have();
+        let missing = (placed.iter())
+            .filter(|(c, s)| {
+                !have.contains(&ShardId {
+                    collection_id: *c,
+                    shard: *s,
+                })
+            })
+            .count();
+        match missing {
+            0 => Ok(()),
+            n => Err(format!(
+                "{doing} {n} of the {} shards placed on it",
+                placed.len()
+            )),
+        }
+    })
+}
+
 /// `quiver datanode`: owns the shards coord gives it.
 pub async fn start_datanode(
     cfg: &DataNodeProcConfig,
@@ -144,27 +181,15 @@ pub async fn start_datanode(
     let node = Arc::new(datanode.clone());
     let svc = DataServiceImpl::new(node.clone(), node).with_shutdown(shutdown.clone());
     let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
-    let ready: quiver_metrics::health::Readiness = {
-        let (pulse, coord, dn, id) = (pulse.clone(), links.coord.clone(), datanode.clone(), cfg.id);
-        Arc::new(move || {
-            pulse.check(HEARTBEATS)?;
-            let open: std::collections::HashSet<ShardId> =
-                dn.open_shards().into_iter().map(|(s, _)| s).collect();
-            let state = coord.state();
-            let (owned, _) = state.holdings(id);
-            let missing = (owned.iter())
-                .filter(|(c, s)| {
-                    !open.contains(&ShardId {
-                        collection_id: *c,
-                        shard: *s,
-                    })
-                })
-                .count();
-            match missing {
-                0 => Ok(()),
-                n => Err(format!("opening {n} of the {} shards it owns", owned.len())),
-            }
-        })
+    let ready = {
+        let dn = datanode.clone();
+        placed_ready(
+            pulse.clone(),
+            links.coord.clone(),
+            cfg.id,
+            "opening",
+            move || dn.open_shards().into_iter().map(|(s, _)| s).collect(),
+        )
     };
     let running = Running::serve_tls(
         crate::serve::with_metrics(Routes::new(svc.into_service()), ready),
@@ -208,35 +233,15 @@ pub async fn start_querynode(
     )?);
     let svc = QueryServiceImpl::new(querynode.clone());
     let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
-    let ready: quiver_metrics::health::Readiness = {
-        let (pulse, coord, qn, id) = (
+    let ready = {
+        let qn = querynode.clone();
+        placed_ready(
             pulse.clone(),
             links.coord.clone(),
-            querynode.clone(),
             cfg.id,
-        );
-        Arc::new(move || {
-            pulse.check(HEARTBEATS)?;
-            let loaded: std::collections::HashSet<ShardId> =
-                qn.loaded_shards().into_iter().collect();
-            let state = coord.state();
-            let (_, served) = state.holdings(id);
-            let missing = (served.iter())
-                .filter(|(c, s)| {
-                    !loaded.contains(&ShardId {
-                        collection_id: *c,
-                        shard: *s,
-                    })
-                })
-                .count();
-            match missing {
-                0 => Ok(()),
-                n => Err(format!(
-                    "loading {n} of the {} shard replicas placed here",
-                    served.len()
-                )),
-            }
-        })
+            "loading",
+            move || qn.loaded_shards().into_iter().collect(),
+        )
     };
     let running = Running::serve_tls(
         crate::serve::with_metrics(Routes::new(svc.into_service()), ready),
