@@ -53,7 +53,9 @@ mod wire;
 
 pub use catalog::{Catalog, LocalNodes, collection_info, segment_info, segment_meta};
 pub use command::{Actor, AliasChange, MetaCommand, MetaResponse, PartitionOp, RequestId};
-pub use coord::{ClusterStatus, Coord, CoordOptions, LeaderWatch, NodeHealth, Role};
+pub use coord::{
+    ClusterStatus, Coord, CoordOptions, DEFAULT_CATCH_UP, LeaderWatch, Members, NodeHealth, Role,
+};
 pub use error::{CoordError, Result, RuleError};
 pub use identity::Standing;
 pub use meta::{CoordApi, MetaOps, MirrorHealth, Proposed};

@@ -193,13 +193,29 @@ impl Connections {
 
     /// Runs `call` against the leader, following redirects and retrying
     /// other coords with backoff until it answers or the deadline passes.
-    async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
+    async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: FnMut(CoordServiceClient<Traced<Channel>>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call_with(what, self.options.attempt_timeout, call)
+            .await
+    }
+
+    /// [`Connections::call`] with attempts of up to `attempt_timeout` (the
+    /// call's deadline grows to cover at least one such attempt).
+    async fn call_with<T, F, Fut>(
+        &self,
+        what: &str,
+        attempt_timeout: Duration,
+        mut call: F,
+    ) -> Result<T>
     where
         F: FnMut(CoordServiceClient<Traced<Channel>>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let o = &self.options;
-        let deadline = Instant::now() + o.call_timeout;
+        let deadline = Instant::now() + o.call_timeout.max(attempt_timeout);
         let mut backoff = o.backoff_min;
         let mut redirects = 0u32;
         let mut last: String;
@@ -218,7 +234,7 @@ impl Connections {
                 Ok(c) => c,
                 Err(e) => return Err(e),
             };
-            let attempt = tokio::time::timeout(left.min(o.attempt_timeout), call(client)).await;
+            let attempt = tokio::time::timeout(left.min(attempt_timeout), call(client)).await;
             let pause = match attempt {
                 Ok(Ok(reply)) => {
                     self.set_leader(Some(addr));
@@ -250,10 +266,7 @@ impl Connections {
                     }
                 },
                 Err(_) => {
-                    last = format!(
-                        "coord at {addr} did not answer within {:?}",
-                        o.attempt_timeout
-                    );
+                    last = format!("coord at {addr} did not answer within {attempt_timeout:?}");
                     self.leader_failed(&addr);
                     failed.insert(addr.clone());
                     true
@@ -384,6 +397,39 @@ impl CoordClient {
             client: self.inner.client_id,
             seq: self.inner.seq.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Adds coord `id` at `addr` to the Raft group (`quiver coord add ID
+    /// ADDR`; [`crate::Coord::add_member`]); or, with `remove`, removes it.
+    /// The call's deadline covers the catch-up.
+    pub async fn change_membership(
+        &self,
+        id: u64,
+        addr: &str,
+        remove: bool,
+        catch_up: Duration,
+    ) -> Result<crate::Members> {
+        let req = pb::MembershipChange {
+            id,
+            addr: addr.to_string(),
+            remove,
+            catch_up_ms: catch_up.as_millis() as u64,
+        };
+        let conn = &self.inner.conn;
+        let what = if remove { "remove coord" } else { "add coord" };
+        // One attempt may take the whole catch-up: give it that long.
+        let attempt = catch_up + conn.options.attempt_timeout;
+        let reply = conn
+            .call_with(what, attempt, |mut c| {
+                let req = req.clone();
+                async move { c.change_membership(req).await }
+            })
+            .await?;
+        let map = |m: Vec<pb::Member>| m.into_iter().map(|m| (m.id, m.addr)).collect();
+        Ok(crate::Members {
+            voters: map(reply.voters),
+            learners: map(reply.learners),
+        })
     }
 
     /// The cluster as the coord at `addr` sees it (one attempt, no retry).

@@ -252,6 +252,33 @@ impl CoordService for MetaService {
         }))
     }
 
+    async fn change_membership(
+        &self,
+        request: Request<pb::MembershipChange>,
+    ) -> Reply<pb::MembersReply> {
+        let req = request.into_inner();
+        let members = match req.remove {
+            true => self.coord.remove_member(req.id).await,
+            false => {
+                let catch_up = match req.catch_up_ms {
+                    0 => crate::coord::DEFAULT_CATCH_UP,
+                    ms => std::time::Duration::from_millis(ms),
+                };
+                self.coord.add_member(req.id, &req.addr, catch_up).await
+            }
+        }
+        .map_err(to_status)?;
+        let list = |m: std::collections::BTreeMap<u64, String>| {
+            m.into_iter()
+                .map(|(id, addr)| pb::Member { id, addr })
+                .collect()
+        };
+        Ok(Response::new(pb::MembersReply {
+            voters: list(members.voters),
+            learners: list(members.learners),
+        }))
+    }
+
     async fn cluster_status(&self, _request: Request<pb::Empty>) -> Reply<pb::ClusterStatusReply> {
         let s = self.coord.status();
         Ok(Response::new(pb::ClusterStatusReply {

@@ -332,6 +332,13 @@ impl pb::coord_service_server::CoordService for LossyFront {
         self.client().node_health(request.into_inner()).await
     }
 
+    async fn change_membership(
+        &self,
+        request: tonic::Request<pb::MembershipChange>,
+    ) -> Reply<pb::MembersReply> {
+        self.client().change_membership(request.into_inner()).await
+    }
+
     type WatchStream = std::pin::Pin<
         Box<
             dyn futures::Stream<Item = std::result::Result<pb::MetaSnapshot, tonic::Status>> + Send,

@@ -121,3 +121,74 @@ async fn a_wiped_coord_does_not_vote_until_it_is_re_admitted() -> Result<()> {
     }
     cluster.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_coord_added_at_runtime_catches_up_votes_and_replaces_an_original() -> Result<()> {
+    let mut cluster = Cluster::start(3).await?;
+    cluster.wait_leader(&[1, 2, 3], WAIT).await?;
+    let client = CoordClient::connect(cluster.addrs(), client_options()).await?;
+    // More entries than `snapshot_every` (50): the log the new coord needs
+    // was compacted, so it catches up by snapshot.
+    for i in 0..60 {
+        create(&client, &format!("c{i}")).await?;
+    }
+
+    let addr = cluster.join(4).await?;
+    // A joining coord does not form a cluster of its own.
+    ensure!(cluster.coord(4).status().leader.is_none());
+    let members = client
+        .change_membership(4, &addr, false, Duration::from_secs(20))
+        .await?;
+    ensure!(members.voters.keys().eq([1, 2, 3, 4].iter()), "{members:?}");
+    wait_for(WAIT, "coord 4 votes and holds the metadata", || async {
+        let c = cluster.coord(4);
+        c.standing() == Standing::Voter && c.collection("c0").is_some()
+    })
+    .await?;
+    // Adding it again is a no-op; at another address it is refused.
+    let again = client
+        .change_membership(4, &addr, false, Duration::from_secs(5))
+        .await?;
+    ensure!(again == members);
+    let moved = client
+        .change_membership(4, "127.0.0.1:1", false, Duration::from_secs(5))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    ensure!(
+        moved
+            .as_deref()
+            .is_some_and(|e| e.contains("already a voter")),
+        "{moved:?}"
+    );
+
+    // Remove an original; the cluster goes on with {2, 3, 4}.
+    let members = client
+        .change_membership(1, "", true, Duration::from_secs(5))
+        .await?;
+    ensure!(members.voters.keys().eq([2, 3, 4].iter()), "{members:?}");
+    cluster.kill(1).await?;
+    create(&client, "after").await?;
+
+    // Without the leader, the two left elect one: coord 4's vote counts.
+    let leader = cluster.wait_leader(&[2, 3, 4], WAIT).await?;
+    cluster.kill(leader).await?;
+    let rest: Vec<u64> = [2, 3, 4].into_iter().filter(|id| *id != leader).collect();
+    let new_leader = cluster.wait_leader(&rest, WAIT).await?;
+    ensure!(cluster.coord(new_leader).collection("after").is_some());
+    // With one of the two left down, removing the other is refused: the
+    // voters that would stay cannot form a quorum.
+    let other = rest
+        .iter()
+        .copied()
+        .find(|id| *id != new_leader)
+        .context("other")?;
+    let refused = cluster.coord(new_leader).remove_member(other).await.err();
+    ensure!(
+        refused
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("quorum")),
+        "{refused:?}"
+    );
+    cluster.shutdown().await
+}

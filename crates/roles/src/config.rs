@@ -36,8 +36,14 @@ pub struct CoordConfig {
     /// this coord's address in `members`.
     #[serde(default)]
     pub listen: Option<String>,
-    /// Every coord of the cluster (the same list on each).
+    /// Every coord of the cluster (the same list on each). Read on the
+    /// first start only: later the membership stored in `dir` is in force.
     pub members: Vec<Member>,
+    /// This coord joins a running cluster: a new directory waits until the
+    /// leader adds it (`quiver coord add ID ADDR`, docs/cluster.md) instead
+    /// of forming a cluster of `members` (which then needs only this coord).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join: bool,
     #[serde(default)]
     pub raft: CoordOptions,
     /// Automatic failover of mirrored aliases (see docs/aliases.md).

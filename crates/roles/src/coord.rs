@@ -39,9 +39,11 @@ pub async fn start_coord(
     let tls = crate::tls::load_cluster_tls(cfg.cluster_tls.as_ref())?;
     let transport = transport
         .unwrap_or_else(|| Arc::new(GrpcTransport::new(cfg.id, &cfg.raft).with_tls(tls.clone())));
-    let coord = Coord::open_cluster_with(&cfg.dir, cfg.id, members, &cfg.raft, transport)
-        .await
-        .context("opening coord")?;
+    let coord = match cfg.join {
+        true => Coord::join_cluster_with(&cfg.dir, cfg.id, &cfg.raft, transport).await,
+        false => Coord::open_cluster_with(&cfg.dir, cfg.id, members, &cfg.raft, transport).await,
+    }
+    .context("opening coord")?;
     let stop = shutdown.clone();
     let server = tokio::spawn(quiver_coord::serve_tls(
         coord.clone(),

@@ -397,7 +397,7 @@ fn chaos_scenarios_hold_their_bounds() {
     // The command exits non-zero when a time bound failed too; that alone is not a
     // failure here.
     let _ = (ok, err);
-    assert_eq!(report["scenarios"].as_array().map(Vec::len), Some(14));
+    assert_eq!(report["scenarios"].as_array().map(Vec::len), Some(15));
 }
 
 /// `cluster up --tls`: the proxy serves TLS (clients verify it with

@@ -442,6 +442,7 @@ impl Cluster {
                     addr: addr.clone(),
                 })
                 .collect(),
+            join: false,
             raft: self.spec.coord.clone(),
             failover: self.spec.failover.clone(),
             divergence: self.spec.divergence.clone(),

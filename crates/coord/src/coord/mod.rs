@@ -5,6 +5,7 @@
 //! `placement`.
 
 mod identity_task;
+mod membership;
 mod metrics;
 mod options;
 mod placement;
@@ -22,6 +23,7 @@ use openraft::{BasicNode, Raft};
 use quiver_common::HybridClock;
 use tokio::sync::watch;
 
+pub use membership::{DEFAULT_CATCH_UP, Members};
 pub use options::CoordOptions;
 pub use placement::NodeHealth;
 pub use status::{ClusterStatus, LeaderWatch, Role};
@@ -62,6 +64,8 @@ pub struct Coord {
     /// Whether this member of a cluster may vote (`crate::identity`); none
     /// for a coord that runs alone.
     identity: Option<Arc<Identity>>,
+    /// How this coord reaches its peers (membership checks ask them).
+    transport: Arc<dyn RaftTransport>,
     /// Metadata backups to the object store, once started (`crate::backup`).
     backups: Arc<std::sync::OnceLock<crate::backup::Backups>>,
     /// Sampled at each metrics scrape while the coord lives (`metrics.rs`).
@@ -84,7 +88,16 @@ impl Coord {
     ) -> Result<Coord> {
         let deadline = Instant::now() + options.open_timeout();
         let members = BTreeMap::from([(node_id, BasicNode::default())]);
-        let coord = Self::start(dir, node_id, members, options, transport, deadline, false).await?;
+        let coord = Self::start(
+            dir,
+            node_id,
+            members,
+            options,
+            transport,
+            deadline,
+            Start::Alone,
+        )
+        .await?;
         coord.wait_ready(deadline).await?;
         Ok(coord)
     }
@@ -136,7 +149,41 @@ impl Coord {
             .into_iter()
             .map(|(id, addr)| (id, BasicNode::new(addr)))
             .collect();
-        Self::start(dir, node_id, members, options, transport, deadline, true).await
+        Self::start(
+            dir,
+            node_id,
+            members,
+            options,
+            transport,
+            deadline,
+            Start::Form,
+        )
+        .await
+    }
+
+    /// Opens `dir` as coord `node_id` joining a running cluster: a new
+    /// directory does not initialize a cluster; it waits until the leader
+    /// adds it (`quiver coord add ID ADDR`, [`Coord::add_member`]) and
+    /// catches up from it. A directory that already holds state rejoins
+    /// with its stored membership, as [`Coord::open_cluster_with`].
+    pub async fn join_cluster_with(
+        dir: &Path,
+        node_id: u64,
+        options: &CoordOptions,
+        transport: Arc<dyn RaftTransport>,
+    ) -> Result<Coord> {
+        let deadline = Instant::now() + options.open_timeout();
+        let members = BTreeMap::new();
+        Self::start(
+            dir,
+            node_id,
+            members,
+            options,
+            transport,
+            deadline,
+            Start::Join,
+        )
+        .await
     }
 
     /// Opens the directory, starts the Raft node and initializes the cluster
@@ -149,15 +196,15 @@ impl Coord {
         options: &CoordOptions,
         transport: Arc<dyn RaftTransport>,
         deadline: Instant,
-        cluster: bool,
+        how: Start,
     ) -> Result<Coord> {
         options.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| CoordError::io(dir, e))?;
         let has_state = has_raft_state(dir);
         let log = open_log(dir, deadline).await?;
-        let identity = match cluster {
-            true => Some(Arc::new(Identity::load(dir, node_id, has_state)?)),
-            false => None,
+        let identity = match how {
+            Start::Form | Start::Join => Some(Arc::new(Identity::load(dir, node_id, has_state)?)),
+            Start::Alone => None,
         };
         if let Some(identity) = &identity {
             transport.set_identity(identity.clone());
@@ -170,14 +217,20 @@ impl Coord {
         let raft = Raft::new(node_id, config, Network::new(transport.clone()), log, sm)
             .await
             .map_err(fatal)?;
-        if !raft.is_initialized().await.map_err(fatal)? {
+        let initialized = raft.is_initialized().await.map_err(fatal)?;
+        if !initialized && how == Start::Join {
+            tracing::info!(
+                coord = node_id,
+                "a new coord joining a cluster: waiting for the leader to add it (quiver coord add {node_id} ADDR)"
+            );
+        } else if !initialized {
             match raft.initialize(members).await {
                 Ok(()) => {}
                 // A peer initialized the cluster and reached us first.
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(CoordError::Raft(e.to_string())),
             }
-        } else {
+        } else if how == Start::Form {
             let stored = raft.metrics().borrow().membership_config.clone();
             let stored: BTreeMap<u64, BasicNode> = stored
                 .nodes()
@@ -212,6 +265,7 @@ impl Coord {
                 .then(|| Duration::from_millis(options.forget_node_after_ms)),
             placement: None,
             identity: identity.clone(),
+            transport: transport.clone(),
             backups: Arc::default(),
         };
         if let Some(identity) = identity {
@@ -397,14 +451,29 @@ fn fatal(e: Fatal<u64>) -> CoordError {
 /// this node can never win.
 fn check_membership(raft: &Raft<TypeConfig>, node_id: u64) -> Result<()> {
     let metrics = raft.metrics();
-    let voters: Vec<u64> = metrics.borrow().membership_config.voter_ids().collect();
-    if voters.is_empty() || voters.contains(&node_id) {
+    let config = metrics.borrow().membership_config.clone();
+    let voters: Vec<u64> = config.voter_ids().collect();
+    let member = config.nodes().any(|(id, _)| *id == node_id);
+    if voters.is_empty() || member {
         return Ok(());
     }
     Err(CoordError::Config {
         field: "node_id".into(),
-        rule: format!("{node_id} is not a voter of this directory's cluster (voters: {voters:?})"),
+        rule: format!(
+            "{node_id} is not a member of this directory's cluster (voters: {voters:?}): it was removed (quiver coord remove), or the directory belongs to another coord"
+        ),
     })
+}
+
+/// How [`Coord::start`] treats a directory without Raft state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A coord that runs alone: initialize a one-member cluster.
+    Alone,
+    /// A member of a forming cluster: initialize with the configured members.
+    Form,
+    /// A coord added to a running cluster: wait to be added.
+    Join,
 }
 
 /// Opens the log, waiting while a previous coord in this directory (e.g. one

@@ -223,4 +223,16 @@ impl RaftTransport for GrpcTransport {
             .map(|_| ())
             .map_err(|s| format!("coord {target} at {}: {}", node.addr, s.message()))
     }
+
+    async fn leader_of(&self, target: u64, node: &BasicNode) -> Result<Option<u64>, String> {
+        let channel = self.channel(&node.addr).map_err(|e| e.to_string())?;
+        let mut client = CoordServiceClient::new(channel);
+        let mut request = tonic::Request::new(quiver_proto::coord::Empty {});
+        request.set_timeout(Duration::from_secs(2));
+        let reply = client
+            .cluster_status(request)
+            .await
+            .map_err(|s| format!("coord {target} at {}: {}", node.addr, s.message()))?;
+        Ok(reply.into_inner().leader_id)
+    }
 }

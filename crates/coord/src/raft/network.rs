@@ -60,6 +60,12 @@ pub trait RaftTransport: Send + Sync + 'static {
     ) -> Result<(), String> {
         Err(format!("coord {target} is unreachable: no peer transport"))
     }
+
+    /// Whom coord `target` follows (its `ClusterStatus`): how a leader
+    /// checks that the voters staying after a removal answer it.
+    async fn leader_of(&self, target: u64, _node: &BasicNode) -> Result<Option<u64>, String> {
+        Err(format!("coord {target} is unreachable: no peer transport"))
+    }
 }
 
 /// The transport of a one-node cluster: every peer is unreachable.

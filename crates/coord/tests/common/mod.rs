@@ -57,6 +57,8 @@ pub struct Cluster {
     pub options: CoordOptions,
     /// Where running coords back metadata up (none: no backups).
     pub backup: Option<Arc<dyn object_store::ObjectStore>>,
+    /// Coords started to join the running cluster (`Coord::join_cluster_with`).
+    pub joined: HashSet<u64>,
 }
 
 pub fn options() -> CoordOptions {
@@ -108,6 +110,7 @@ impl Cluster {
             faults: Arc::new(Faults::default()),
             options: options(),
             backup,
+            joined: HashSet::new(),
         };
         for (id, listener) in listeners {
             cluster.run(id, listener).await?;
@@ -122,14 +125,19 @@ impl Cluster {
             GrpcTransport::new(id, &self.options),
             Arc::new(move |a, b| faults.blocks(a, b)),
         ));
-        let coord = Coord::open_cluster_with(
-            &self.dirs[&id],
-            id,
-            self.members.clone(),
-            &self.options,
-            transport,
-        )
-        .await?;
+        let coord = match self.joined.contains(&id) {
+            true => Coord::join_cluster_with(&self.dirs[&id], id, &self.options, transport).await?,
+            false => {
+                Coord::open_cluster_with(
+                    &self.dirs[&id],
+                    id,
+                    self.members.clone(),
+                    &self.options,
+                    transport,
+                )
+                .await?
+            }
+        };
         if let Some(store) = &self.backup {
             quiver_coord::backup::spawn(
                 &coord,
@@ -151,6 +159,19 @@ impl Cluster {
             },
         );
         Ok(())
+    }
+
+    /// Starts coord `id` (a new directory, a new address) to join the
+    /// running cluster; it is a member once the leader adds it.
+    pub async fn join(&mut self, id: u64) -> Result<String> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let dir = self._tmp.path().join(format!("coord-{id}"));
+        self.dirs.insert(id, dir);
+        self.members.insert(id, addr.clone());
+        self.joined.insert(id);
+        self.run(id, listener).await?;
+        Ok(addr)
     }
 
     /// Stops a node's server and Raft node (its directory stays).

@@ -54,7 +54,7 @@ impl ClusterFile {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    fn write(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join("cluster.json");
         let tmp = dir.join("cluster.json.tmp");
         let text = serde_json::to_string_pretty(self)?;
@@ -109,7 +109,7 @@ pub struct Shape {
 /// ephemeral range (32768-60999), where outgoing connections take their
 /// local ports: a port from `bind(:0)` could be taken by some connection
 /// before the process binds it (seen as "Address already in use").
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     for _ in 0..200 {
         let port: u16 = rand::random_range(20_000..32_000);
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -182,6 +182,7 @@ pub async fn up(dir: &Path, shape: Shape) -> Result<ClusterFile> {
             dir: dir.join(format!("coord-{}", m.id)),
             listen: None,
             members: members.clone(),
+            join: false,
             raft: Default::default(),
             failover: Default::default(),
             divergence: Default::default(),
@@ -301,20 +302,19 @@ fn write_node_config(
 /// `quiver cluster add --dir D --role R`: one more datanode or querynode
 /// (the next free id), started, added to `cluster.json`; returns once it
 /// listens and coord's leader sees it alive. Placement then gives it its
-/// share (balancing).
+/// share (balancing). A coord: `super::coords::add_local`.
 pub async fn add(dir: &Path, role: &str) -> Result<Process> {
-    match role {
-        "datanode" | "querynode" => {}
-        "coord" => bail!(
-            "--role coord: adding a coord needs a Raft membership change, which Quiver does not make yet (a cluster keeps the coords it started with)"
-        ),
-        other => bail!("--role: must be querynode, datanode or coord (got {other:?})"),
+    if !matches!(role, "datanode" | "querynode" | "coord") {
+        bail!("--role: must be querynode, datanode or coord (got {role:?})");
     }
     let mut file = ClusterFile::read(dir)?;
     if file.tls.is_some() {
         bail!(
             "--dir: this cluster runs TLS and `cluster up --tls` does not keep its CA's key, so a new process cannot get a certificate"
         );
+    }
+    if role == "coord" {
+        return super::coords::add_local(dir).await;
     }
     let id = file.processes.iter().map(|p| p.id).max().unwrap_or(0) + 1;
     let addr = write_node_config(dir, role, id, &file.coords(), None)?;
@@ -335,7 +335,7 @@ pub async fn add(dir: &Path, role: &str) -> Result<Process> {
 
 /// Starts `quiver ROLE --config DIR/ROLE-ID.toml` in its own process group,
 /// its output appended to its log. Returns the pid and the log's length before.
-fn spawn(dir: &Path, role: &str, id: u64) -> Result<(u32, u64)> {
+pub(crate) fn spawn(dir: &Path, role: &str, id: u64) -> Result<(u32, u64)> {
     use std::os::unix::process::CommandExt;
     // QUIVER_BIN runs another build (e.g. a release binary from a debug CLI).
     let exe = match std::env::var_os("QUIVER_BIN") {
@@ -366,7 +366,7 @@ fn spawn(dir: &Path, role: &str, id: u64) -> Result<(u32, u64)> {
 }
 
 /// Waits for the process's "listening on" line after `offset` in its log.
-async fn wait_listening(
+pub(crate) async fn wait_listening(
     dir: &Path,
     role: &str,
     id: u64,

@@ -3,6 +3,7 @@
 //! cluster up|status|start|down|chaos` for a local cluster.
 
 pub mod chaos;
+pub(crate) mod coords;
 pub mod local;
 pub(crate) mod recover;
 pub mod roll;
@@ -88,11 +89,32 @@ impl CoordArgs {
 /// `quiver coord ...` administration.
 #[derive(Debug, Clone, Subcommand)]
 pub enum CoordCommand {
-    /// Re-admits a coord whose directory lost its state (wiped or replaced):
-    /// the cluster forgets its old incarnation; the coord registers its new
-    /// one and votes again once it holds every committed entry
-    /// (docs/faults.md).
+    /// With ADDR: adds a new coord to the Raft group (started with
+    /// `join = true` and listening at ADDR): a learner until it holds the
+    /// log, then a voter. Without ADDR: re-admits coord ID after its
+    /// directory lost its state (wiped or replaced): the cluster forgets its
+    /// old incarnation; the coord registers its new one and votes again once
+    /// it holds every committed entry (docs/faults.md).
     Add {
+        /// The coord's id.
+        id: u64,
+        /// `host:port` where the other coords reach the new coord.
+        addr: Option<String>,
+        /// The directory of a local cluster (`quiver cluster up`).
+        #[arg(long, conflicts_with = "coords")]
+        dir: Option<PathBuf>,
+        /// Coord addresses (`host:port`, comma-separated).
+        #[arg(long, value_delimiter = ',', env = "QUIVER_COORDS")]
+        coords: Vec<String>,
+        /// How long to wait for the coord to vote (seconds; 0: do not wait).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Removes coord ID from the Raft group, refused when the coords that
+    /// stay could not form a quorum. Removing the leader makes it step
+    /// down. With --dir (a local cluster) it also stops the coord's process
+    /// and takes it out of DIR/cluster.json and the configs.
+    Remove {
         /// The coord's id.
         id: u64,
         /// The directory of a local cluster (`quiver cluster up`).
@@ -101,9 +123,6 @@ pub enum CoordCommand {
         /// Coord addresses (`host:port`, comma-separated).
         #[arg(long, value_delimiter = ',', env = "QUIVER_COORDS")]
         coords: Vec<String>,
-        /// How long to wait for the coord to vote again (seconds; 0: do not wait).
-        #[arg(long, default_value_t = 30)]
-        wait: u64,
     },
     /// Rebuilds coord directories from the newest metadata backup in the
     /// object store, after every coord lost its directory (docs/faults.md).
@@ -124,59 +143,22 @@ pub enum CoordCommand {
     },
 }
 
-/// Runs `quiver coord add` or `quiver coord recover`.
+/// Runs `quiver coord add|remove|recover`.
 pub async fn run_coord_command(cmd: CoordCommand) -> Result<()> {
     match cmd {
         CoordCommand::Add {
             id,
+            addr,
             dir,
             coords,
             wait,
-        } => coord_add(id, dir, coords, wait).await,
+        } => coords::add(id, addr, dir, coords, wait).await,
+        CoordCommand::Remove { id, dir, coords } => coords::remove(id, dir, coords).await,
         CoordCommand::Recover {
             dir,
             coord_config,
             force,
         } => recover::run(dir, coord_config, force).await,
-    }
-}
-
-async fn coord_add(id: u64, dir: Option<PathBuf>, coords: Vec<String>, wait: u64) -> Result<()> {
-    use quiver_coord::MetaOps;
-    let (addrs, options) = match dir {
-        Some(dir) => {
-            let file = local::ClusterFile::read(&dir)?;
-            (file.coords(), file.coord_options()?)
-        }
-        None if !coords.is_empty() => (coords, quiver_coord::CoordClientOptions::default()),
-        None => {
-            anyhow::bail!("name the cluster: --dir DIR (a local cluster) or --coords HOST:PORT,...")
-        }
-    };
-    let client = quiver_coord::CoordClient::connect(addrs.clone(), options).await?;
-    client.admit_coord(id).await?;
-    println!("coord {id}: its old incarnation is forgotten; it registers its new one");
-    if wait == 0 {
-        return Ok(());
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
-    loop {
-        let mut last = String::from("not reachable");
-        for addr in &addrs {
-            if let Ok(s) = client.status_of(addr).await
-                && s.node_id == id
-            {
-                if s.standing == "voter" {
-                    println!("coord {id} votes again");
-                    return Ok(());
-                }
-                last = s.standing;
-            }
-        }
-        if std::time::Instant::now() >= deadline {
-            anyhow::bail!("coord {id} does not vote yet after {wait} s ({last})");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -246,13 +228,14 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Starts one more datanode or querynode (the next free id), adds it to
-    /// DIR/cluster.json and returns once coord sees it alive; placement then
-    /// moves its share of replicas or shards onto it.
+    /// Starts one more datanode, querynode or coord (the next free id), adds
+    /// it to DIR/cluster.json and returns once it is registered: a node once
+    /// coord sees it alive (placement then moves its share onto it), a coord
+    /// once it is a voter of the Raft group.
     Add {
         #[arg(long)]
         dir: PathBuf,
-        /// querynode, datanode (coord: not supported yet).
+        /// querynode, datanode or coord.
         #[arg(long)]
         role: String,
         #[arg(long)]

@@ -165,3 +165,63 @@ pub(super) async fn coord_group_recover(ctx: &mut Ctx<'_>) -> Result<ScenarioRep
     r.check("0 failed searches", r.load.searches_failed == 0);
     Ok(r)
 }
+
+/// Replaces a coord under load: a fourth coord joins (`quiver cluster add
+/// --role coord`: a learner until it holds the log, then a voter), then the
+/// leader, one of the original three, is removed (`quiver coord remove`: it
+/// steps down, the others elect). The data path must not notice.
+pub(super) async fn coord_replace(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
+    let load = ctx.load().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let t0 = Instant::now();
+    let added = local::add(ctx.dir, "coord").await?;
+    let added_ms = t0.elapsed().as_millis() as u64;
+    ctx.reread()?;
+    let lead = poll(Duration::from_secs(10), "a coord leader", || {
+        leader(&ctx.coord, &ctx.file)
+    })
+    .await?;
+    let t1 = Instant::now();
+    let members = crate::cluster::coords::remove_local(ctx.dir, lead).await?;
+    ctx.reread()?;
+    let new_leader = poll(Duration::from_secs(30), "a new coord leader", || {
+        leader(&ctx.coord, &ctx.file)
+    })
+    .await?;
+    let removed_ms = t1.elapsed().as_millis() as u64;
+    // Metadata changes go on with the new group.
+    let ddl = ctx.coord.create_alias(PROBE_ALIAS, COLLECTION).await;
+    let _ = ctx.coord.drop_alias(PROBE_ALIAS).await;
+    let mut views = Vec::new();
+    for p in ctx.file.by_role("coord") {
+        if let Ok(s) = ctx.coord.status_of(&p.addr).await {
+            views.push((p.id, s.standing));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fault = format!(
+        "coord {} joins (`quiver cluster add --role coord`), then the leader coord {lead} is removed (`quiver coord remove {lead}`)",
+        added.id
+    );
+    let mut r = ctx.finish("replace a coord", &fault, load).await?;
+    r.figure("added_ms", added_ms);
+    r.figure("removed_until_new_leader_ms", removed_ms);
+    r.figure("slowest_search_ms", r.load.max_search_ms);
+    let voters: Vec<u64> = members.voters.keys().copied().collect();
+    r.check(
+        format!("the voters are the two originals left and the new coord ({voters:?})"),
+        voters.len() == 3 && voters.contains(&added.id) && !voters.contains(&lead),
+    );
+    r.check(
+        format!("a new leader among them (coord {new_leader})"),
+        voters.contains(&new_leader),
+    );
+    r.check(
+        format!("every coord left votes ({views:?})"),
+        views.len() == 3 && views.iter().all(|(_, s)| s == "voter"),
+    );
+    r.check(format!("metadata changes go on ({ddl:?})"), ddl.is_ok());
+    r.check("0 failed searches", r.load.searches_failed == 0);
+    r.check("0 failed inserts", r.load.inserts_failed == 0);
+    Ok(r)
+}

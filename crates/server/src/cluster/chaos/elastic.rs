@@ -195,25 +195,25 @@ pub(super) async fn grow_and_drain(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> 
     Ok(r)
 }
 
-/// Rolls every coord, datanode and querynode (`quiver cluster roll`) under
-/// the load: each restarted once the cluster is whole again.
+/// Rolls every process (`quiver cluster roll`) under the load of a client
+/// that knows both proxies: each restarted once the cluster is whole again.
 pub(super) async fn roll(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
-    let load = ctx.load().await?;
+    let load = ctx.load_via_all().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let t0 = Instant::now();
-    let rolled =
-        crate::cluster::roll::roll_roles(ctx.dir, &["coord", "datanode", "querynode"]).await?;
+    let rolled = crate::cluster::roll::roll(ctx.dir).await?;
     let rolled_ms = t0.elapsed().as_millis() as u64;
     ctx.reread()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let fault = format!(
-        "`quiver cluster roll` of every coord, datanode and querynode ({} processes, one at a time, each once every process is ready again; the proxy is not rolled: the load's client knows one proxy)",
+        "`quiver cluster roll` of every process ({} processes: coords, datanodes, querynodes and both proxies, one at a time, each once every process is ready again; the load's client knows both proxies)",
         rolled.len()
     );
     let mut r = ctx.finish("rolling restart", &fault, load).await?;
     r.figure("rolled", rolled.len());
     r.figure("roll_ms", rolled_ms);
     r.figure("slowest_search_ms", r.load.max_search_ms);
+    r.figure("proxy_failovers", r.load.proxy_failovers);
     r.check("0 failed searches", r.load.searches_failed == 0);
     r.check("0 failed inserts", r.load.inserts_failed == 0);
     Ok(r)

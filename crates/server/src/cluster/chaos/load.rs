@@ -44,6 +44,8 @@ pub struct LoadStats {
     /// Longest time from an insert failing until one succeeded again.
     pub longest_insert_outage_ms: u64,
     pub errors: Vec<String>,
+    /// Calls sent again to the next proxy because theirs was gone.
+    pub proxy_failovers: u64,
     /// Searches at the collection's default level with a 100 ms deadline.
     pub deadline: DeadlineStats,
     #[serde(skip)]
@@ -84,17 +86,75 @@ impl DeadlineStats {
     }
 }
 
+/// The proxies a load's client knows: calls go to one; a call that fails
+/// below the Milvus protocol because the proxy is gone — connection refused
+/// (UNAVAILABLE), or the connection closed by the proxy's graceful shutdown
+/// before the request was sent (hyper's "operation was canceled",
+/// CANCELLED) — goes again to the next one. A proxy's answer, even a failed
+/// one, is never retried.
+#[derive(Clone)]
+struct Proxies {
+    clients: Arc<Vec<quiver_client::Client>>,
+    current: Arc<std::sync::atomic::AtomicUsize>,
+    failovers: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxies {
+    async fn connect(proxies: &[String]) -> anyhow::Result<Proxies> {
+        let mut clients = Vec::new();
+        for p in proxies {
+            clients.push(super::connect(p).await?);
+        }
+        anyhow::ensure!(!clients.is_empty(), "no proxy to load");
+        Ok(Proxies {
+            clients: Arc::new(clients),
+            current: Arc::default(),
+            failovers: Arc::default(),
+        })
+    }
+
+    async fn call<T, F, Fut>(&self, f: F) -> quiver_client::Result<T>
+    where
+        F: Fn(quiver_client::Client) -> Fut,
+        Fut: std::future::Future<Output = quiver_client::Result<T>>,
+    {
+        use std::sync::atomic::Ordering;
+        let n = self.clients.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut i = first;
+        loop {
+            let r = f(self.clients[i].clone()).await;
+            let gone = matches!(&r, Err(quiver_client::Error::Connect { .. }))
+                || matches!(&r, Err(quiver_client::Error::Grpc { status, .. })
+                    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled));
+            let next = (i + 1) % n;
+            if !gone || next == first {
+                return r;
+            }
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+            self.current.store(next, Ordering::Relaxed);
+            i = next;
+        }
+    }
+}
+
 pub struct Load {
+    proxies: Proxies,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     stats: Arc<Mutex<LoadStats>>,
 }
 
 impl Load {
-    /// Starts searching and inserting into `collection` through `proxy`;
-    /// new keys start at `first_id`.
-    pub async fn start(proxy: &str, collection: &str, first_id: i64) -> anyhow::Result<Load> {
-        let client = super::connect(proxy).await?;
+    /// Starts searching and inserting into `collection` through `proxies`
+    /// (the next one when one is gone, see `Proxies`); new keys start at
+    /// `first_id`.
+    pub async fn start(
+        proxies: &[String],
+        collection: &str,
+        first_id: i64,
+    ) -> anyhow::Result<Load> {
+        let client = Proxies::connect(proxies).await?;
         let stats = Arc::new(Mutex::new(LoadStats::default()));
         let stop = CancellationToken::new();
         let searcher = {
@@ -111,7 +171,13 @@ impl Load {
                 while !stop.is_cancelled() {
                     i += 1;
                     let started = Instant::now();
-                    let r = client.search(&name, &vector(i), DIM, &params).await;
+                    let v = vector(i);
+                    let r = client
+                        .call(|c| {
+                            let (name, v, params) = (&name, &v, &params);
+                            async move { c.search(name, v, DIM, params).await }
+                        })
+                        .await;
                     let ms = started.elapsed().as_millis() as u64;
                     let mut s = stats.lock();
                     match r {
@@ -150,11 +216,12 @@ impl Load {
                     tick.tick().await;
                     i += 1;
                     let started = Instant::now();
-                    let r = tokio::time::timeout(
-                        DEADLINE,
-                        client.search(&name, &vector(i), DIM, &params),
-                    )
-                    .await;
+                    let v = vector(i);
+                    let search = client.call(|c| {
+                        let (name, v, params) = (&name, &v, &params);
+                        async move { c.search(name, v, DIM, params).await }
+                    });
+                    let r = tokio::time::timeout(DEADLINE, search).await;
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     let mut s = stats.lock();
                     let error = match r {
@@ -172,7 +239,12 @@ impl Load {
             })
         };
         let inserter = {
-            let (stats, stop, name) = (stats.clone(), stop.clone(), collection.to_string());
+            let (client, stats, stop, name) = (
+                client.clone(),
+                stats.clone(),
+                stop.clone(),
+                collection.to_string(),
+            );
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(INSERT_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -184,7 +256,12 @@ impl Load {
                     next += ROWS_PER_INSERT;
                     let vectors = ids.iter().flat_map(|&id| vector(id)).collect();
                     let rows = Rows::new(DIM, vectors).with_ids(ids.clone());
-                    let r = client.insert(&name, rows).await;
+                    let r = client
+                        .call(|c| {
+                            let (name, rows) = (&name, rows.clone());
+                            async move { c.insert(name, rows).await }
+                        })
+                        .await;
                     let mut s = stats.lock();
                     match r {
                         Ok(_) => {
@@ -212,6 +289,7 @@ impl Load {
             })
         };
         Ok(Load {
+            proxies: client,
             stop,
             tasks: vec![searcher, deadline_searcher, inserter],
             stats,
@@ -226,6 +304,10 @@ impl Load {
         }
         let mut stats = self.stats.lock().clone();
         stats.deadline.finish();
+        stats.proxy_failovers = self
+            .proxies
+            .failovers
+            .load(std::sync::atomic::Ordering::Relaxed);
         stats
     }
 }

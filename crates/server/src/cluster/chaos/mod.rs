@@ -27,8 +27,10 @@
 //!     divergence back to 0 after they return, manual failback, alias
 //!     propagation p99);
 //! 12. kill -9 every process, start them all again;
-//! 13. roll: `cluster roll` of every coord, datanode and querynode;
-//! 14. elastic: two querynodes and a datanode join (`cluster add`), then a
+//! 13. coord-replace: a fourth coord joins (`cluster add --role coord`),
+//!     the leader coord is removed (`coord remove`);
+//! 14. roll: `cluster roll` of every process;
+//! 15. elastic: two querynodes and a datanode join (`cluster add`), then a
 //!     querynode and a datanode are drained, stopped and removed.
 //!
 //! Each scenario reports pass/fail against the contract's bounds; the

@@ -22,10 +22,10 @@ const SHAPE: Shape = Shape {
     coords: 3,
     datanodes: 2,
     querynodes: 2,
-    proxies: 1,
+    proxies: 2,
     tls: false,
 };
-const ALL: [&str; 14] = [
+const ALL: [&str; 15] = [
     "leader",
     "querynode",
     "datanode",
@@ -38,6 +38,7 @@ const ALL: [&str; 14] = [
     "compaction",
     "mirror",
     "restart-all",
+    "coord-replace",
     "roll",
     "elastic",
 ];
@@ -98,7 +99,20 @@ impl Ctx<'_> {
 
     /// Starts the load on `collection` (or alias) with keys of its own.
     pub(super) async fn load_on(&mut self, collection: &str) -> Result<Load> {
-        let l = Load::start(&self.file.proxy, collection, self.next_id).await?;
+        let l = Load::start(
+            std::slice::from_ref(&self.file.proxy),
+            collection,
+            self.next_id,
+        )
+        .await?;
+        self.next_id += 10_000_000;
+        Ok(l)
+    }
+
+    /// Starts the load through every proxy (a client that knows them all).
+    pub(super) async fn load_via_all(&mut self) -> Result<Load> {
+        let proxies: Vec<String> = self.file.by_role("proxy").map(|p| p.addr.clone()).collect();
+        let l = Load::start(&proxies, COLLECTION, self.next_id).await?;
         self.next_id += 10_000_000;
         Ok(l)
     }
@@ -288,6 +302,9 @@ async fn run_scenarios(
     }
     if wanted("restart-all") {
         reports.push(restart_all(ctx).await?);
+    }
+    if wanted("coord-replace") {
+        reports.push(super::coord_state::coord_replace(ctx).await?);
     }
     if wanted("roll") {
         reports.push(super::elastic::roll(ctx).await?);
