@@ -313,6 +313,13 @@ pub trait CatalogClient: Send + Sync {
     async fn release_collection(&self, name_or_alias: &str) -> Result<()>;
     /// Whether reads of the collection are served (false once released).
     fn is_loaded(&self, name_or_alias: &str) -> bool;
+    /// Why a loaded collection's shards lack the replicas it asked for
+    /// (cluster placement found no querynode with memory room); None when
+    /// placement has nothing to report.
+    fn load_problem(&self, name_or_alias: &str) -> Option<String> {
+        let _ = name_or_alias;
+        None
+    }
     /// Sets the vector index of a collection that has none (Milvus
     /// CreateIndex; the same index again changes nothing): a new index
     /// version whose segments the shards' owners build in the background.

@@ -49,6 +49,10 @@ pub struct NodeReport {
     /// The node's resident memory (bytes; 0: unknown).
     #[serde(default)]
     pub resident_bytes: u64,
+    /// A querynode's memory limit (`querynode.max_memory_mib`, bytes; 0:
+    /// none): placement gives it no replica beyond it.
+    #[serde(default)]
+    pub memory_limit_bytes: u64,
 }
 
 /// Where a datanode or querynode stands (`quiver node list`, `quiver

@@ -8,8 +8,8 @@ use prost::Message;
 use quiver_proto::common::KeyValuePair;
 use quiver_proto::milvus::{
     CreateCollectionRequest, CreateIndexRequest, DescribeCollectionRequest, DescribeIndexRequest,
-    DropCollectionRequest, FlushRequest, GetLoadStateRequest, HasCollectionRequest,
-    LoadCollectionRequest, ReleaseCollectionRequest, ShowCollectionsRequest,
+    DropCollectionRequest, FlushRequest, GetLoadStateRequest, GetLoadingProgressRequest,
+    HasCollectionRequest, LoadCollectionRequest, ReleaseCollectionRequest, ShowCollectionsRequest,
 };
 use quiver_proto::schema::{self as pb, DataType};
 
@@ -447,6 +447,22 @@ impl Client {
         )?;
         check("GetLoadState", r.status)?;
         Ok(r.state == quiver_proto::common::LoadState::Loaded as i32)
+    }
+
+    /// The collection's loading progress (0-100); an error says why it
+    /// cannot load (as pymilvus's `load()` sees it).
+    pub async fn loading_progress(&self, name: &str) -> Result<i64> {
+        let r = grpc(
+            "GetLoadingProgress",
+            self.stub()
+                .get_loading_progress(GetLoadingProgressRequest {
+                    collection_name: name.to_string(),
+                    ..Default::default()
+                })
+                .await,
+        )?;
+        check("GetLoadingProgress", r.status)?;
+        Ok(r.progress)
     }
 
     /// Seals the collections' fresh data into indexed segments; returns when done.

@@ -487,6 +487,11 @@ impl CatalogClient for Catalog {
             .is_some_and(|m| !m.released)
     }
 
+    fn load_problem(&self, name_or_alias: &str) -> Option<String> {
+        let state = self.coord.state();
+        state.collection(name_or_alias)?.unplaced.clone()
+    }
+
     fn security(&self) -> Arc<quiver_auth::SecurityState> {
         self.coord.state().security().clone()
     }

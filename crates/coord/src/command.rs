@@ -135,6 +135,12 @@ pub enum MetaCommand {
         shard: ShardIndex,
         nodes: Vec<u64>,
     },
+    /// Records why placement cannot give a loaded collection's shards their
+    /// replicas (None: it can again). Proposed by the leader when it changes.
+    SetUnplaced {
+        collection_id: CollectionId,
+        reason: Option<String>,
+    },
     /// Replaces sealed segments of a shard by their compacted output (`None`
     /// when none of their rows is live) in one step. Refused unless `epoch`
     /// is the shard's current owner epoch and every input is still
@@ -232,6 +238,7 @@ impl MetaCommand {
             MetaCommand::ForgetNode { .. } => "forget node",
             MetaCommand::AliasAdmin { .. } => "alias admin",
             MetaCommand::SetReplicas { .. } => "set replicas",
+            MetaCommand::SetUnplaced { .. } => "set unplaced",
             MetaCommand::CompactSegments { .. } => "compact segments",
             MetaCommand::RequestCompaction { .. } => "request compaction",
             MetaCommand::FinishCompaction { .. } => "finish compaction",

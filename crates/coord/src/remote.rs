@@ -547,6 +547,7 @@ impl CoordApi for CoordClient {
                 })
                 .collect(),
             resident_bytes: report.resident_bytes,
+            memory_limit_bytes: report.memory_limit_bytes,
         };
         self.call("heartbeat", |mut c| {
             let req = req.clone();

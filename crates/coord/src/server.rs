@@ -233,6 +233,7 @@ impl CoordService for MetaService {
                 .map(|s| (s.collection_id, s.shard))
                 .collect(),
             resident_bytes: req.resident_bytes,
+            memory_limit_bytes: req.memory_limit_bytes,
         };
         self.coord
             .heartbeat_with(req.id, role, &req.addr, &report)

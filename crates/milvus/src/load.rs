@@ -100,6 +100,14 @@ impl MilvusFront {
         if status.code == 0 && !self.partitions_loaded(&req.collection_name, &req.partition_names) {
             status = failure(&not_loaded(&req.collection_name));
         }
+        if status.code == 0
+            && let Some(why) = self.catalog.load_problem(&req.collection_name)
+        {
+            status = failure(&quiver_common::Error::StateConflict(format!(
+                "collection {} cannot be loaded in full: {why}",
+                req.collection_name
+            )));
+        }
         let progress = if status.code == 0 { 100 } else { 0 };
         GetLoadingProgressResponse {
             status: Some(status),
@@ -116,6 +124,8 @@ impl MilvusFront {
         );
         let state = if status.code != 0 {
             LoadState::NotExist
+        } else if self.catalog.load_problem(&req.collection_name).is_some() {
+            LoadState::Loading
         } else if self.partitions_loaded(&req.collection_name, &req.partition_names) {
             LoadState::Loaded
         } else {

@@ -14,6 +14,10 @@ pub struct QueryNodeConfig {
     pub search_threads: usize,
     /// Longest a search waits for its guarantee timestamp (milliseconds).
     pub max_wait_ms: u64,
+    /// Cluster placement gives this querynode no replica that would take
+    /// its memory past this (MiB: resident memory plus the estimate of the
+    /// replicas it is loading); 0: no limit.
+    pub max_memory_mib: u64,
 }
 
 impl Default for QueryNodeConfig {
@@ -25,6 +29,7 @@ impl Default for QueryNodeConfig {
                 .map(|n| n.get())
                 .unwrap_or(2),
             max_wait_ms: 10_000,
+            max_memory_mib: 0,
         }
     }
 }

@@ -119,6 +119,11 @@ impl QueryNode {
         Ok(())
     }
 
+    /// Its memory limit for placement (`max_memory_mib`, bytes; 0: none).
+    pub fn memory_limit_bytes(&self) -> u64 {
+        self.config.max_memory_mib.saturating_mul(1 << 20)
+    }
+
     /// The shards this node serves.
     pub fn loaded_shards(&self) -> Vec<ShardId> {
         self.shards.read().keys().copied().collect()

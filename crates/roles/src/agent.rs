@@ -235,6 +235,7 @@ pub fn spawn_querynode(
                     .map(|s| (s.collection_id, s.shard))
                     .collect(),
                 resident_bytes: memory.bytes(),
+                memory_limit_bytes: node.memory_limit_bytes(),
                 ..quiver_api::NodeReport::default()
             }
         },

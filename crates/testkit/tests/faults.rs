@@ -399,3 +399,36 @@ async fn nodes_join_and_drain_without_a_failed_request() -> Result<()> {
     cluster.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_no_querynode_has_memory_for_says_why() -> Result<()> {
+    let mut spec = ClusterSpec::new(1, 1, 2);
+    // Every process is over 1 MiB resident: no querynode has room.
+    spec.querynode.max_memory_mib = 1;
+    let cluster = Cluster::start(spec).await?;
+    let client = cluster.client().await?;
+    create(&client, "big", 1, 1).await?;
+    wait_for(
+        Duration::from_secs(30),
+        "load progress to say why",
+        || async {
+            let why = client.loading_progress("big").await.err();
+            why.is_some_and(|e| e.to_string().contains("max_memory_mib"))
+        },
+    )
+    .await?;
+    let why = client
+        .loading_progress("big")
+        .await
+        .err()
+        .map(|e| e.to_string());
+    ensure!(
+        why.as_deref()
+            .is_some_and(|e| e.contains("cannot be loaded in full")),
+        "{why:?}"
+    );
+    ensure!(cluster.replicas("big").iter().all(Vec::is_empty));
+    ensure!(!client.is_loaded("big").await?, "load state is Loading");
+    cluster.shutdown().await;
+    Ok(())
+}

@@ -20,7 +20,7 @@ use super::Coord;
 use crate::command::MetaCommand;
 use crate::error::{CoordError, Result};
 use crate::rules::balance::{NodeView, balance};
-use crate::rules::placement::plan;
+use crate::rules::placement::plan_in;
 use crate::state::{MetaState, NodeRole};
 
 /// A registered node as the leader sees it now.
@@ -59,6 +59,8 @@ struct LeaseTable {
     /// serves, and resident memory.
     serving: HashMap<u64, BTreeSet<(u64, u32)>>,
     resident: HashMap<u64, u64>,
+    /// Memory limits querynodes reported (bytes; absent: none).
+    limits: HashMap<u64, u64>,
     /// When this coord became leader (None while it does not lead).
     leader_since: Option<Instant>,
 }
@@ -75,6 +77,24 @@ impl Leases {
         if report.resident_bytes > 0 {
             t.resident.insert(id, report.resident_bytes);
         }
+        match report.memory_limit_bytes {
+            0 => t.limits.remove(&id),
+            limit => t.limits.insert(id, limit),
+        };
+    }
+
+    /// Every node's reported memory, for placement ([`crate::rules::room`]).
+    fn memory(&self) -> BTreeMap<u64, crate::rules::room::Memory> {
+        let t = self.inner.lock();
+        (t.resident.keys().chain(t.limits.keys()))
+            .map(|id| {
+                let memory = crate::rules::room::Memory {
+                    resident: t.resident.get(id).copied().unwrap_or(0),
+                    limit: t.limits.get(id).copied().unwrap_or(0),
+                };
+                (*id, memory)
+            })
+            .collect()
     }
 
     fn resident(&self, id: u64) -> Option<u64> {
@@ -394,20 +414,32 @@ impl Coord {
         if state.nodes().is_empty() {
             return;
         }
-        let live = self.leases.live(&state, self.node_lease, Instant::now());
+        let now = Instant::now();
+        let live = self.leases.live(&state, self.node_lease, now);
+        let storage = self.leases.storage(self.node_lease, now);
+        let mut view = NodeView {
+            live: live.clone(),
+            serving: self.leases.serving(),
+            rows: (storage.iter())
+                .map(|s| ((s.collection_id, s.shard), s.live_rows))
+                .collect(),
+            memory: self.leases.memory(),
+            shard_bytes: (storage.iter())
+                .map(|s| ((s.collection_id, s.shard), s.bytes))
+                .collect(),
+        };
         // Repairs first; balancing only once nothing needs repair.
-        let mut cmds = plan(&state, &live);
+        let planned = plan_in(&state, &view);
+        let mut cmds = planned.cmds;
         // Balancing waits until every live node has been heard from: a node
         // live only by a new leader's grace may be dead (nothing should
         // move onto it), and its replicas must not look spare.
-        let heard = self.leases.heard(&state, self.node_lease, Instant::now());
+        let heard = self.leases.heard(&state, self.node_lease, now);
         if cmds.is_empty() && heard == live {
-            let view = NodeView {
-                live: heard,
-                serving: self.leases.serving(),
-            };
+            view.live = heard;
             cmds = balance(&state, &view, self.max_moves);
         }
+        cmds.extend(planned.unplaced);
         if cmds.is_empty()
             && let Some(after) = self.forget_after
         {

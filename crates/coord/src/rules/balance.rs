@@ -11,11 +11,17 @@
 //!   keeps is *serving* the shard (its querynode reported it loaded). The
 //!   extra replica was added by `plan` (for a draining node) or by a spread
 //!   move below, so the new copy serves before the old one goes.
-//! - **Spreading replicas**: while the most loaded querynode not draining
-//!   holds two or more replicas more than the least loaded one, one of its
-//!   replicas (of a shard not already moving, whose mirror group admits the
-//!   target) gains a copy on the least loaded node; it is released above
-//!   once that copy serves. At most `max_moves` shards move at once.
+//! - **Spreading replicas**: a querynode's load is the rows of the shards
+//!   it holds replicas of (each shard weighs its rows + 1, so empty shards
+//!   count one each: [`NodeView::rows`], else the sealed rows in the
+//!   metadata). While the most loaded querynode not draining carries more
+//!   than the least loaded one by over a tenth of its load, one of its
+//!   replicas whose weight is below the difference (the move narrows it;
+//!   the one closest to half of it), of a shard not already moving whose
+//!   mirror group admits the target, gains a copy on the least loaded node;
+//!   it is released above once that copy serves. At most `max_moves` shards
+//!   move at once. Every move lowers the sum of squared loads, so
+//!   balancing settles.
 //! - **Ownership**: a shard owned by a draining datanode, else (while the
 //!   spread of owned shards is two or more) one of the most loaded
 //!   datanode's shards, goes to the least loaded datanode not draining
@@ -24,8 +30,8 @@
 //!   mirrored collection's shard avoids datanodes owning its partner's. At
 //!   most `max_moves` per round.
 //!
-//! Load is counted in shards (replicas held, shards owned), not in rows or
-//! bytes.
+//! Datanode load is counted in shards owned (ingest, not rows, is a
+//! datanode's work).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,11 +48,29 @@ pub struct NodeView {
     pub live: BTreeSet<u64>,
     /// The shards each querynode reported it has loaded (serves).
     pub serving: BTreeMap<u64, BTreeSet<(CollectionId, ShardIndex)>>,
+    /// Live rows per shard as its owner last reported them (a shard
+    /// missing here weighs its sealed rows in the metadata).
+    pub rows: BTreeMap<(CollectionId, ShardIndex), u64>,
+    /// Querynodes' memory as they reported it ([`super::room`]).
+    pub memory: BTreeMap<u64, super::room::Memory>,
+    /// Bytes of each shard's segment and index objects, as its owner
+    /// reported them: what one replica is estimated to take in memory.
+    pub shard_bytes: BTreeMap<(CollectionId, ShardIndex), u64>,
 }
 
 impl NodeView {
     fn serves(&self, node: u64, shard: (CollectionId, ShardIndex)) -> bool {
         self.serving.get(&node).is_some_and(|s| s.contains(&shard))
+    }
+
+    /// What a replica of `shard` weighs in a querynode's load.
+    fn weight(&self, state: &MetaState, shard: (CollectionId, ShardIndex)) -> u64 {
+        let rows = self.rows.get(&shard).copied().unwrap_or_else(|| {
+            (state.segments(shard.0, shard.1).segments.iter())
+                .map(|s| s.rows)
+                .sum()
+        });
+        rows + 1
     }
 }
 
@@ -75,12 +99,13 @@ fn replicas(
     max_moves: usize,
     out: &mut Vec<MetaCommand>,
 ) {
-    let mut held: BTreeMap<u64, usize> = querynodes.iter().map(|q| (*q, 0)).collect();
-    for shards in state.replicas.values() {
-        for nodes in shards.values() {
+    let mut held: BTreeMap<u64, u64> = querynodes.iter().map(|q| (*q, 0)).collect();
+    for (c, shards) in &state.replicas {
+        for (shard, nodes) in shards {
+            let w = view.weight(state, (*c, *shard));
             for id in nodes {
                 if let Some(n) = held.get_mut(id) {
-                    *n += 1;
+                    *n += w;
                 }
             }
         }
@@ -101,7 +126,7 @@ fn replicas(
             let mut leavers: Vec<u64> = current.clone();
             leavers.sort_by_key(|id| {
                 let gone = !view.live.contains(id);
-                let load = held.get(id).copied().unwrap_or(usize::MAX);
+                let load = held.get(id).copied().unwrap_or(u64::MAX);
                 std::cmp::Reverse((gone, draining(id), load, *id))
             });
             // Only the first leaver: releasing another (the new copy of a
@@ -114,7 +139,7 @@ fn replicas(
             match released {
                 Some((leaver, keep)) => {
                     if let Some(n) = held.get_mut(&leaver) {
-                        *n = n.saturating_sub(1);
+                        *n = n.saturating_sub(view.weight(state, (meta.id, shard)));
                     }
                     if keep.len() > want {
                         moving += 1;
@@ -129,8 +154,10 @@ fn replicas(
             }
         }
     }
-    // Spread: one new copy on the least loaded node per move.
+    // Spread: one new copy on the least loaded node per move (one with
+    // memory room for it).
     let groups = mirror_groups(state, querynodes);
+    let mut room = super::room::Room::new(state, view);
     while moving < max_moves {
         let Some((&max_node, &max)) = held
             .iter()
@@ -141,21 +168,32 @@ fn replicas(
         let Some((&min_node, &min)) = held.iter().min_by_key(|(id, n)| (**n, **id)) else {
             break;
         };
-        if max < min + 2 {
+        let diff = max - min;
+        // Within a tenth of the heaviest: balanced enough (growth jitter
+        // must not move replicas back and forth).
+        if diff * 10 <= max {
             break;
         }
-        let pick = settled.iter().position(|(c, _, nodes)| {
-            nodes.contains(&max_node)
-                && !nodes.contains(&min_node)
-                && groups.get(c).is_none_or(|g| g.contains(&min_node))
-        });
-        let Some(i) = pick else {
+        // A replica lighter than the difference narrows it; the one
+        // closest to half of it narrows it most.
+        let pick = (settled.iter().enumerate())
+            .filter(|(_, (c, _, nodes))| {
+                nodes.contains(&max_node)
+                    && !nodes.contains(&min_node)
+                    && groups.get(c).is_none_or(|g| g.contains(&min_node))
+            })
+            .filter(|(_, (c, s, _))| room.fits(min_node, view.replica_bytes((*c, *s))))
+            .map(|(i, (c, s, _))| (i, view.weight(state, (*c, *s))))
+            .filter(|(_, w)| *w < diff)
+            .min_by_key(|(i, w)| ((2 * w).abs_diff(diff), *i));
+        let Some((i, w)) = pick else {
             break;
         };
         let (collection_id, shard, mut nodes) = settled.swap_remove(i);
+        room.take(min_node, view.replica_bytes((collection_id, shard)));
         nodes.push(min_node);
-        *held.entry(max_node).or_default() -= 1;
-        *held.entry(min_node).or_default() += 1;
+        *held.entry(max_node).or_default() -= w;
+        *held.entry(min_node).or_default() += w;
         moving += 1;
         out.push(MetaCommand::SetReplicas {
             collection_id,

@@ -68,9 +68,16 @@ fn serving_counts(s: &MetaState, view: &NodeView) -> BTreeMap<(u64, u32), usize>
 /// querynodes load what they are given one round later. Asserts at every
 /// step that no shard loses a serving replica it needs. Returns the rounds.
 fn run(s: &mut MetaState, alive: &[u64]) -> usize {
+    run_with_rows(s, alive, BTreeMap::new())
+}
+
+/// [`run`] with the rows each shard's owner reports.
+fn run_with_rows(s: &mut MetaState, alive: &[u64], rows: BTreeMap<(u64, u32), u64>) -> usize {
     let mut view = NodeView {
         live: live(alive),
         serving: served(s),
+        rows,
+        ..NodeView::default()
     };
     for round in 0..100 {
         let mut cmds = plan(s, &view.live);
@@ -145,6 +152,7 @@ fn a_move_waits_for_the_new_copy_to_serve() {
     let view = NodeView {
         live: everyone.clone(),
         serving: served(&s),
+        ..NodeView::default()
     };
     assert!(balance(&s, &view, MOVES).is_empty());
     // Drain 11: plan adds a copy elsewhere; the old one stays ...
@@ -170,12 +178,14 @@ fn a_move_waits_for_the_new_copy_to_serve() {
     let loading = NodeView {
         live: everyone.clone(),
         serving: view.serving.clone(),
+        ..NodeView::default()
     };
     assert!(balance(&s, &loading, MOVES).is_empty());
     // Once it serves, the draining node's copy goes.
     let loaded = NodeView {
         live: everyone,
         serving: served(&s),
+        ..NodeView::default()
     };
     let cmds = balance(&s, &loaded, MOVES);
     assert_eq!(
@@ -239,6 +249,7 @@ fn a_datanode_that_joins_gets_shards_a_bounded_number_per_round() {
     let view = NodeView {
         live: live(&[1, 2, 3, 11]),
         serving: served(&s),
+        ..NodeView::default()
     };
     let first = balance(&s, &view, MOVES);
     let acquires = first
@@ -260,4 +271,54 @@ fn a_lowered_replica_number_releases_copies_that_are_not_needed() {
     }
     let h = held(&s);
     assert!(h.values().all(|n| *n <= 1), "{h:?}");
+}
+
+#[test]
+fn replicas_spread_by_rows_not_by_count() {
+    // Two collections: a big one (2 shards of 10,000 rows) and a small one
+    // (6 shards of 100 rows), one replica each, on two querynodes; two
+    // querynodes join. Counting replicas would even out the number of
+    // shards and leave both big shards' rows on the old nodes.
+    let mut s = MetaState::default();
+    ok(&mut s, node(1, NodeRole::DataNode));
+    for q in [11, 12] {
+        ok(&mut s, node(q, NodeRole::QueryNode));
+    }
+    let big = collection(&mut s, "big", 2);
+    let small = collection(&mut s, "small", 6);
+    load(&mut s, "big", true, Some(1));
+    load(&mut s, "small", true, Some(1));
+    let mut rows = BTreeMap::new();
+    for shard in 0..2 {
+        rows.insert((big, shard), 10_000);
+    }
+    for shard in 0..6 {
+        rows.insert((small, shard), 100);
+    }
+    run_with_rows(&mut s, &[1, 11, 12], rows.clone());
+    for q in [13, 14] {
+        ok(&mut s, node(q, NodeRole::QueryNode));
+    }
+    run_with_rows(&mut s, &[1, 11, 12, 13, 14], rows.clone());
+    let mut load_of: BTreeMap<u64, u64> = BTreeMap::new();
+    for (c, shards) in &s.replicas {
+        for (shard, nodes) in shards {
+            for n in nodes {
+                *load_of.entry(*n).or_default() += rows[&(*c, *shard)] + 1;
+            }
+        }
+    }
+    // The best split: each big shard alone, the small ones on the other two.
+    let heaviest = load_of.values().max().copied().unwrap_or(0);
+    let busy: Vec<u64> = load_of.values().copied().filter(|l| *l > 0).collect();
+    assert_eq!(busy.len(), 4, "every querynode serves: {load_of:?}");
+    assert!(heaviest <= 10_001, "a big shard shares a node: {load_of:?}");
+    // Settled: another round moves nothing.
+    let view = NodeView {
+        live: live(&[1, 11, 12, 13, 14]),
+        serving: served(&s),
+        rows,
+        ..NodeView::default()
+    };
+    assert!(balance(&s, &view, MOVES).is_empty());
 }

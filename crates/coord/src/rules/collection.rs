@@ -71,6 +71,7 @@ pub(super) fn create(
             partitions_dropped: 0,
             index_properties: Default::default(),
             field_indexes: Default::default(),
+            unplaced: None,
         },
     );
     Ok(MetaResponse::CollectionCreated { id })

@@ -20,6 +20,7 @@ mod partition;
 pub(crate) mod placement;
 #[cfg(test)]
 mod placement_tests;
+pub(crate) mod room;
 mod security;
 mod shard;
 #[cfg(test)]
@@ -119,6 +120,10 @@ pub(crate) fn apply(
             shard,
             nodes,
         } => node::set_replicas(state, *collection_id, *shard, nodes),
+        MetaCommand::SetUnplaced {
+            collection_id,
+            reason,
+        } => node::set_unplaced(state, *collection_id, reason.clone()),
         MetaCommand::CompactSegments {
             collection_id,
             shard,

@@ -137,3 +137,17 @@ pub(super) fn set_replicas(
     }
     Ok(MetaResponse::Done)
 }
+
+pub(super) fn set_unplaced(
+    state: &mut MetaState,
+    collection_id: CollectionId,
+    reason: Option<String>,
+) -> Result<MetaResponse, RuleError> {
+    let Some(meta) = state.collections.get_mut(&collection_id) else {
+        return Err(RuleError::CollectionNotFound(format!(
+            "collection id {collection_id}"
+        )));
+    };
+    meta.unplaced = reason;
+    Ok(MetaResponse::Done)
+}

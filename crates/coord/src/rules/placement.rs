@@ -29,15 +29,44 @@
 //!   the alias does not target when a node comes back). Otherwise (too few
 //!   querynodes) both sides are placed as any collection: served beats
 //!   separated.
+//! - A querynode is never given a replica beyond its memory limit
+//!   ([`super::room`]); a shard that finds no querynode with room is left
+//!   short, and the collection says why (`SetUnplaced`, shown by load
+//!   progress and `cluster status`) until it can be placed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::balance::NodeView;
+use super::room::Room;
 use crate::command::MetaCommand;
 use crate::state::{MetaState, NodeRole};
 
+/// A placement round's commands (the unplaced reasons included).
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// Ownership and replica changes.
+    pub cmds: Vec<MetaCommand>,
+    /// `SetUnplaced` where a loaded collection's reason changed.
+    pub unplaced: Vec<MetaCommand>,
+}
+
 /// The commands that bring the placement in line with `live` (ids of the
 /// nodes whose lease holds). Ids in `live` that are not registered are ignored.
+#[cfg(test)]
 pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
+    let view = NodeView {
+        live: live.clone(),
+        ..NodeView::default()
+    };
+    plan_in(state, &view).cmds
+}
+
+/// [`plan`] with what the leader knows of the nodes beyond liveness: their
+/// memory limits and what they serve.
+pub fn plan_in(state: &MetaState, view: &NodeView) -> Planned {
+    let live = &view.live;
+    let mut room = Room::new(state, view);
+    let mut reasons: BTreeMap<u64, String> = BTreeMap::new();
     // Live nodes keep what they have; only those not draining get more.
     let live_of = |role: NodeRole, draining_too: bool| -> BTreeSet<u64> {
         state
@@ -129,12 +158,25 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
                     Some(g) => querynodes.difference(g).copied().collect(),
                     None => BTreeSet::new(),
                 };
+                let bytes = view.replica_bytes((meta.id, shard));
                 while target.iter().filter(|id| querynodes.contains(id)).count() < want {
                     let mut avoid: BTreeSet<u64> = target.iter().copied().collect();
                     avoid.extend(&outside);
-                    let Some(id) = least_loaded(&held, &avoid) else {
+                    let full: BTreeSet<u64> = (querynodes.iter())
+                        .filter(|q| !avoid.contains(q) && !room.fits(**q, bytes))
+                        .copied()
+                        .collect();
+                    let Some(id) = least_loaded(&held, &avoid.union(&full).copied().collect())
+                    else {
+                        if !full.is_empty() {
+                            let why = room.why_not(full, bytes);
+                            reasons
+                                .entry(meta.id)
+                                .or_insert(format!("shard {shard}: {why}"));
+                        }
                         break;
                     };
+                    room.take(id, bytes);
                     target.push(id);
                 }
                 target
@@ -158,7 +200,19 @@ pub fn plan(state: &MetaState, live: &BTreeSet<u64>) -> Vec<MetaCommand> {
             }
         }
     }
-    out
+    let unplaced = (state.collections.values())
+        .filter_map(|meta| {
+            let reason = reasons.remove(&meta.id);
+            (meta.unplaced != reason).then_some(MetaCommand::SetUnplaced {
+                collection_id: meta.id,
+                reason,
+            })
+        })
+        .collect();
+    Planned {
+        cmds: out,
+        unplaced,
+    }
 }
 
 /// The querynode group of each side of every mirrored pair that can be

@@ -99,6 +99,11 @@ pub struct CollectionMeta {
     /// (`index` is the first's); loading needs one on every vector field.
     #[serde(default)]
     pub field_indexes: std::collections::BTreeMap<String, FieldIndexMeta>,
+    /// Why a loaded collection's shards lack querynodes to serve them
+    /// (placement found none with room: `querynode.max_memory_mib`); None
+    /// while every shard has its replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unplaced: Option<String>,
 }
 
 /// The index of a vector field other than the first: searched exactly per

@@ -74,7 +74,8 @@ pub async fn status(dir: &Path) -> Result<Value> {
                 collections.insert(
                     meta.name.clone(),
                     json!({"querynodes": qn, "datanodes": dn, "shards": meta.shards,
-                           "replica_number": meta.replica_number}),
+                           "replica_number": meta.replica_number,
+                           "unplaced": meta.unplaced}),
                 );
             }
             for (alias, a) in state.aliases() {
@@ -176,6 +177,9 @@ pub fn render(v: &Value) -> String {
                 "{:<26} {:<11} {}\n",
                 name, c["datanodes"], c["querynodes"]
             ));
+            if let Some(why) = c["unplaced"].as_str() {
+                out.push_str(&format!("  not fully placed: {why}\n"));
+            }
         }
     }
     for e in v["errors"].as_array().into_iter().flatten() {
