@@ -24,6 +24,7 @@ const MAX_MESSAGE_BYTES: usize = 512 << 20;
 pub struct Client {
     stub: MilvusServiceClient<Transport>,
     admin: AdminServiceClient<Transport>,
+    transport: Transport,
     addr: String,
 }
 
@@ -106,7 +107,8 @@ impl Client {
             stub: MilvusServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            admin: AdminServiceClient::with_interceptor(channel, auth),
+            admin: AdminServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            transport: Transport::new(channel, auth),
             addr: addr.into(),
         }
     }
@@ -119,6 +121,12 @@ impl Client {
     /// The generated stub, for RPCs this client does not wrap.
     pub fn stub(&self) -> MilvusServiceClient<Transport> {
         self.stub.clone()
+    }
+
+    /// The connection with its token interceptor, for callers that drive
+    /// `tonic::client::Grpc` themselves (e.g. with pre-encoded requests).
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
     }
 
     /// The generated stub of Quiver's admin API (`quiver.admin.v1`).

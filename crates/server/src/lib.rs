@@ -5,6 +5,7 @@
 pub mod bench_churn;
 pub mod bench_index;
 pub mod bench_ingest;
+pub mod bench_search;
 pub mod bench_util;
 pub mod cluster;
 pub mod crash;

@@ -7,7 +7,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use quiver_server::cluster::{self, Role};
 use quiver_server::{
-    Standalone, StandaloneConfig, bench_churn, bench_index, bench_ingest, crash, init_tracing,
+    Standalone, StandaloneConfig, bench_churn, bench_index, bench_ingest, bench_search, crash,
+    init_tracing,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -93,6 +94,10 @@ enum BenchCommand {
     /// Rewrites and deletes the same keys round after round: memory, disk,
     /// segments and latencies per round, then an exact check of every key.
     Churn(bench_churn::ChurnBenchArgs),
+    /// Search load over the Milvus protocol against a running server (Quiver
+    /// or Milvus): N clients for S seconds; q/s, latency percentiles, errors
+    /// and recall@k with --truth.
+    Search(bench_search::SearchBenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -108,6 +113,16 @@ fn main() -> Result<()> {
         Command::Bench {
             what: BenchCommand::Churn(args),
         } => runtime()?.block_on(bench_churn::run_cli(args)),
+        Command::Bench {
+            what: BenchCommand::Search(args),
+        } => {
+            // A bad flag or a missing collection is one line, not a backtrace.
+            if let Err(e) = runtime()?.block_on(bench_search::run_cli(args)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Client(cmd) => {
             // A client command's error is one line for the user, not a backtrace.
             if let Err(e) = runtime()?.block_on(cli::run(cmd)) {

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod bench_churn;
+mod bench_search;
 mod cli;
 mod compat;
 mod status_page;
