@@ -308,7 +308,7 @@ async fn a_directory_of_another_node_is_refused() -> Result<()> {
         .await
         .err()
         .context("node 2 must be refused")?;
-    assert!(err.to_string().contains("not a voter"), "{err}");
+    assert!(err.to_string().contains("not a member"), "{err}");
     Ok(())
 }
 
