@@ -76,6 +76,7 @@ pub async fn serve_tls(
         .add_service(meta)
         .into_axum_router()
         .merge(quiver_metrics::routes_with_probes(ready))
+        .layer(axum::middleware::from_fn(quiver_metrics::protocol::check))
         .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
     let router = Server::builder()
         .accept_http1(true)
@@ -296,6 +297,7 @@ impl CoordService for MetaService {
             last_applied: s.last_applied,
             meta_version: s.meta_version,
             standing: s.standing,
+            protocol: quiver_metrics::protocol::PROTOCOL,
         }))
     }
 }

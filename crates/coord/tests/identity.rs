@@ -192,3 +192,32 @@ async fn a_coord_added_at_runtime_catches_up_votes_and_replaces_an_original() ->
     );
     cluster.shutdown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn internal_calls_of_an_unserved_protocol_are_refused_and_the_previous_one_served()
+-> Result<()> {
+    use quiver_metrics::protocol::{PROTOCOL, PROTOCOL_HEADER};
+    use quiver_proto::coord::coord_service_client::CoordServiceClient;
+    let cluster = Cluster::start(1).await?;
+    cluster.wait_leader(&[1], WAIT).await?;
+    let mut client = CoordServiceClient::connect(format!("http://{}", cluster.addr(1))).await?;
+    // No header: a release before versioning (protocol 1), served.
+    let status = client.cluster_status(pb::Empty {}).await?.into_inner();
+    ensure!(status.protocol == PROTOCOL, "{status:?}");
+    // This build's protocol: served.
+    let mut req = tonic::Request::new(pb::Empty {});
+    req.metadata_mut()
+        .insert(PROTOCOL_HEADER, PROTOCOL.to_string().parse()?);
+    client.cluster_status(req).await?;
+    // A newer protocol than this build speaks: refused, saying what to do.
+    let mut req = tonic::Request::new(pb::Empty {});
+    req.metadata_mut()
+        .insert(PROTOCOL_HEADER, (PROTOCOL + 1).to_string().parse()?);
+    let refused = client.cluster_status(req).await.err().context("refused")?;
+    ensure!(
+        refused.code() == tonic::Code::FailedPrecondition
+            && refused.message().contains("upgrade this process"),
+        "{refused:?}"
+    );
+    cluster.shutdown().await
+}

@@ -18,6 +18,7 @@
 //! - Every port also answers the probes `/livez` and `/readyz` ([`health`]).
 
 pub mod health;
+pub mod protocol;
 pub mod rpc;
 pub mod trace;
 

@@ -202,8 +202,13 @@ impl tonic::service::Interceptor for Propagate {
     }
 }
 
-/// Adds the current request id and trace context to `metadata`.
+/// Adds the current request id, trace context and this build's internal
+/// protocol version (`crate::protocol`) to `metadata`.
 pub fn inject(metadata: &mut tonic::metadata::MetadataMap) {
+    metadata.insert(
+        crate::protocol::PROTOCOL_HEADER,
+        tonic::metadata::MetadataValue::from(crate::protocol::PROTOCOL),
+    );
     if let Some(id) = crate::rpc::request_id()
         && let Ok(v) = id.parse()
     {

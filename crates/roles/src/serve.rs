@@ -64,14 +64,16 @@ async fn listen<A: ToSocketAddrs>(addr: A) -> std::io::Result<TcpListener> {
     }))
 }
 
-/// A role's gRPC services with `GET /metrics` and the probes (`/livez`,
-/// `/readyz` answered by `ready`) beside them and every call counted and
-/// timed (`quiver_metrics`); served with HTTP/1.1 accepted so a scraper, a
+/// A role's internal gRPC services with `GET /metrics` and the probes
+/// (`/livez`, `/readyz` answered by `ready`) beside them, every call
+/// counted and timed (`quiver_metrics`) and its internal protocol checked
+/// (`quiver_metrics::protocol`); served with HTTP/1.1 accepted so a scraper, a
 /// kubelet or `curl` can read them.
 pub(crate) fn with_metrics(routes: Routes, ready: quiver_metrics::health::Readiness) -> Routes {
     let router = routes
         .into_axum_router()
         .merge(quiver_metrics::routes_with_probes(ready))
+        .layer(axum::middleware::from_fn(quiver_metrics::protocol::check))
         .layer(axum::middleware::from_fn(quiver_metrics::rpc::track));
     Routes::from(router)
 }

@@ -22,6 +22,8 @@ use crate::error::{CoordError, Result, RuleError};
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(30);
 /// How long the leader waits for each other voter to say whom it follows.
 const ASK_PEER: Duration = Duration::from_secs(2);
+/// How long a peer's protocol is taken as known before it is asked again.
+const PROTOCOL_FRESH: Duration = Duration::from_secs(10);
 
 /// The members after a change: voters and learners, id -> address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +214,38 @@ impl Coord {
         }
     }
 
+    /// The lowest internal protocol among the coords (voters and learners):
+    /// what every one of them can decode, so a metadata command new in
+    /// protocol N is proposed only once this is N or more (a mixed-version
+    /// group during a rolling upgrade keeps serving). Each peer is asked at
+    /// most every 10 s; one that never answered counts as protocol 1.
+    pub(crate) async fn cluster_protocol(&self) -> u32 {
+        let members = self.members();
+        let mut lowest = quiver_metrics::protocol::PROTOCOL;
+        for (id, addr) in members.voters.iter().chain(&members.learners) {
+            if *id == self.node_id {
+                continue;
+            }
+            let known = self.protocols.lock().get(id).copied();
+            let protocol = match known {
+                Some((p, at)) if at.elapsed() < PROTOCOL_FRESH => p,
+                _ => {
+                    let node = BasicNode::new(addr.clone());
+                    let asked =
+                        tokio::time::timeout(ASK_PEER, self.transport.peer_status(*id, &node));
+                    let p = match asked.await {
+                        Ok(Ok(status)) => status.protocol,
+                        _ => known.map_or(1, |(p, _)| p),
+                    };
+                    self.protocols.lock().insert(*id, (p, Instant::now()));
+                    p
+                }
+            };
+            lowest = lowest.min(protocol);
+        }
+        lowest
+    }
+
     /// Removes voter (or learner) `id` (leader only), when the voters that
     /// stay can still form a quorum. Removing the leader makes it step down
     /// once the change commits; the others elect a new one.
@@ -236,12 +270,12 @@ impl Coord {
                 let node = BasicNode::new(addr.clone());
                 async move {
                     let answer =
-                        tokio::time::timeout(ASK_PEER, self.transport.leader_of(*v, &node));
+                        tokio::time::timeout(ASK_PEER, self.transport.peer_status(*v, &node));
                     (*v, answer.await)
                 }
             });
         for (v, answer) in futures::future::join_all(asks).await {
-            if matches!(answer, Ok(Ok(Some(l))) if l == self.node_id) {
+            if matches!(answer, Ok(Ok(p)) if p.leader == Some(self.node_id)) {
                 following.insert(v);
             }
         }

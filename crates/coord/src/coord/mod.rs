@@ -66,6 +66,9 @@ pub struct Coord {
     identity: Option<Arc<Identity>>,
     /// How this coord reaches its peers (membership checks ask them).
     transport: Arc<dyn RaftTransport>,
+    /// The internal protocol each peer coord last said it speaks, and when
+    /// (`membership.rs`, `cluster_protocol`).
+    protocols: Arc<parking_lot::Mutex<BTreeMap<u64, (u32, Instant)>>>,
     /// Metadata backups to the object store, once started (`crate::backup`).
     backups: Arc<std::sync::OnceLock<crate::backup::Backups>>,
     /// Sampled at each metrics scrape while the coord lives (`metrics.rs`).
@@ -266,6 +269,7 @@ impl Coord {
             placement: None,
             identity: identity.clone(),
             transport: transport.clone(),
+            protocols: Arc::default(),
             backups: Arc::default(),
         };
         if let Some(identity) = identity {

@@ -439,7 +439,10 @@ impl Coord {
             view.live = heard;
             cmds = balance(&state, &view, self.max_moves);
         }
-        cmds.extend(planned.unplaced);
+        // `SetUnplaced` is new in protocol 2: only when every coord knows it.
+        if !planned.unplaced.is_empty() && self.cluster_protocol().await >= 2 {
+            cmds.extend(planned.unplaced);
+        }
         if cmds.is_empty()
             && let Some(after) = self.forget_after
         {

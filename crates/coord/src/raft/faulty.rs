@@ -105,10 +105,14 @@ impl RaftTransport for FaultyTransport {
         self.inner.propose(target, node, command).await
     }
 
-    async fn leader_of(&self, target: u64, node: &BasicNode) -> Result<Option<u64>, String> {
+    async fn peer_status(
+        &self,
+        target: u64,
+        node: &BasicNode,
+    ) -> Result<super::network::PeerStatus, String> {
         if (self.drop_rule)(self.me, target) {
             return Err(Dropped(self.me, target).to_string());
         }
-        self.inner.leader_of(target, node).await
+        self.inner.peer_status(target, node).await
     }
 }

@@ -224,7 +224,11 @@ impl RaftTransport for GrpcTransport {
             .map_err(|s| format!("coord {target} at {}: {}", node.addr, s.message()))
     }
 
-    async fn leader_of(&self, target: u64, node: &BasicNode) -> Result<Option<u64>, String> {
+    async fn peer_status(
+        &self,
+        target: u64,
+        node: &BasicNode,
+    ) -> Result<super::network::PeerStatus, String> {
         let channel = self.channel(&node.addr).map_err(|e| e.to_string())?;
         let mut client = CoordServiceClient::new(channel);
         let mut request = tonic::Request::new(quiver_proto::coord::Empty {});
@@ -233,6 +237,10 @@ impl RaftTransport for GrpcTransport {
             .cluster_status(request)
             .await
             .map_err(|s| format!("coord {target} at {}: {}", node.addr, s.message()))?;
-        Ok(reply.into_inner().leader_id)
+        let reply = reply.into_inner();
+        Ok(super::network::PeerStatus {
+            leader: reply.leader_id,
+            protocol: reply.protocol.max(1),
+        })
     }
 }

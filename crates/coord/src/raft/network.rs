@@ -61,11 +61,21 @@ pub trait RaftTransport: Send + Sync + 'static {
         Err(format!("coord {target} is unreachable: no peer transport"))
     }
 
-    /// Whom coord `target` follows (its `ClusterStatus`): how a leader
-    /// checks that the voters staying after a removal answer it.
-    async fn leader_of(&self, target: u64, _node: &BasicNode) -> Result<Option<u64>, String> {
+    /// Whom coord `target` follows and the protocol it speaks (its
+    /// `ClusterStatus`): how a leader checks that the voters staying after
+    /// a removal answer it, and which metadata commands every coord knows.
+    async fn peer_status(&self, target: u64, _node: &BasicNode) -> Result<PeerStatus, String> {
         Err(format!("coord {target} is unreachable: no peer transport"))
     }
+}
+
+/// What a peer coord says of itself ([`RaftTransport::peer_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub leader: Option<u64>,
+    /// Its internal protocol (`quiver_metrics::protocol`; 1 for a release
+    /// before versioning).
+    pub protocol: u32,
 }
 
 /// The transport of a one-node cluster: every peer is unreachable.
