@@ -16,12 +16,19 @@ use std::path::Path;
 use quiver_server::{Standalone, StandaloneConfig};
 use tokio_util::sync::CancellationToken;
 
+/// The front door's metrics are process-wide: the status page's history
+/// test (which must see its own calls appear from zero) takes this for
+/// writing before its server starts; every other [`Server`] holds it for
+/// reading while it runs (tests run one server at a time).
+pub static FRONT_DOOR_METRICS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A standalone server with its data in `dir`, serving Milvus gRPC.
 pub struct Server {
     pub standalone: Standalone,
     pub addr: SocketAddr,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _metrics: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
 }
 
 impl Server {
@@ -30,7 +37,16 @@ impl Server {
     }
 
     /// [`Server::start`] with `config` (TLS, ...).
-    pub async fn start_with(mut config: StandaloneConfig) -> Self {
+    pub async fn start_with(config: StandaloneConfig) -> Self {
+        let guard = FRONT_DOOR_METRICS.read().await;
+        let mut server = Self::start_alone(config).await;
+        server._metrics = Some(guard);
+        server
+    }
+
+    /// [`Server::start_with`] for a test that holds [`FRONT_DOOR_METRICS`]
+    /// for writing (no other server's calls in the metrics meanwhile).
+    pub async fn start_alone(mut config: StandaloneConfig) -> Self {
         config.querynode.search_threads = 2;
         config.divergence.every_ms = 200;
         let standalone = Standalone::open(config, CancellationToken::new())
@@ -46,6 +62,7 @@ impl Server {
             addr,
             stop,
             task,
+            _metrics: None,
         }
     }
 
