@@ -27,22 +27,31 @@ pub struct CertPair {
 }
 
 impl CertAuthority {
-    /// A new CA named `name` (its key lives only in memory).
+    /// A new CA named `name` (its key lives only in memory until
+    /// [`CertAuthority::write_key`]).
     pub fn new(name: &str) -> Result<Self> {
         let key = KeyPair::generate().context("generating the CA key")?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let params = ca_params(name)?;
         let cert = params.self_signed(&key).context("signing the CA")?;
         Ok(Self {
             issuer: Issuer::new(params, key),
             cert_pem: cert.pem(),
         })
+    }
+
+    /// The CA `name` of `cert_pem` again, from its key (`write_key`): it
+    /// issues certificates that chain to the same CA certificate.
+    pub fn load(name: &str, cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let key = KeyPair::from_pem(key_pem).context("reading the CA key")?;
+        Ok(Self {
+            issuer: Issuer::new(ca_params(name)?, key),
+            cert_pem: cert_pem.to_string(),
+        })
+    }
+
+    /// Writes the CA's private key to `path` (readable by its owner only).
+    pub fn write_key(&self, path: &Path) -> Result<()> {
+        write_private(path, &self.issuer.key().serialize_pem())
     }
 
     /// The CA certificate (what clients and servers verify peers against).
@@ -85,6 +94,19 @@ impl CertAuthority {
     pub fn write_cert(&self, path: &Path) -> Result<()> {
         std::fs::write(path, &self.cert_pem).with_context(|| format!("writing {}", path.display()))
     }
+}
+
+/// The CA certificate's fields (the same for a CA made and one loaded).
+fn ca_params(name: &str) -> Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(params)
 }
 
 impl CertPair {

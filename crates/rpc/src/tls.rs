@@ -72,6 +72,22 @@ fn roots(ca_pem: &[u8]) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// A plain rustls client (for HTTP/1.1 on an internal port: probes,
+/// `/metrics`) that presents `cert_pem`/`key_pem` and trusts `ca_pem`.
+pub fn client_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    ca_pem: &[u8],
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError(format!("TLS versions: {e}")))?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_client_auth_cert(parse_certs(cert_pem)?, parse_key(key_pem)?)
+        .map_err(|e| TlsError(format!("client certificate: {e}")))?;
+    Ok(Arc::new(config))
+}
+
 /// A server's TLS settings: its certificate chain and key; with
 /// `client_ca_pem`, mutual TLS (a client without a certificate signed by
 /// that CA is refused during the handshake).

@@ -497,4 +497,27 @@ fn cluster_up_tls() {
     });
     let s = status(&dir);
     assert!(s["coord_leader"].as_u64().is_some(), "status over TLS: {s}");
+
+    // A querynode and a coord join with certificates of the cluster's CA,
+    // and the roll reaches every process's /readyz with the tools' identity.
+    for role in ["querynode", "coord"] {
+        let (ok, out, err) = quiver(&["cluster", "add", "--dir", d, "--role", role, "--json"]);
+        assert!(ok, "cluster add --role {role} on a TLS cluster: {out}{err}");
+    }
+    let (ok, out, err) = quiver(&["cluster", "roll", "--dir", d, "--json"]);
+    assert!(ok, "cluster roll on a TLS cluster: {out}{err}");
+    let rolled: Value = serde_json::from_str(out.trim()).expect("roll JSON");
+    assert_eq!(
+        rolled["restarted"].as_array().map(Vec::len),
+        Some(6),
+        "{rolled}"
+    );
+    let s = status(&dir);
+    let voters = s["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["role"] == "coord" && p["standing"] == "voter")
+        .count();
+    assert_eq!(voters, 2, "the added coord votes: {s}");
 }

@@ -170,6 +170,7 @@ pub async fn add_local(dir: &Path) -> Result<Process> {
     cfg.listen = None;
     cfg.members = members;
     cfg.join = true;
+    cfg.cluster_tls = local::new_identity(dir, &file, "coord", id)?;
     config::write(&config_path(dir, "coord", id), &cfg)?;
     let (pid, offset) = local::spawn(dir, "coord", id)?;
     let process = Process {

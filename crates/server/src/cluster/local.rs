@@ -308,16 +308,12 @@ pub async fn add(dir: &Path, role: &str) -> Result<Process> {
         bail!("--role: must be querynode, datanode or coord (got {role:?})");
     }
     let mut file = ClusterFile::read(dir)?;
-    if file.tls.is_some() {
-        bail!(
-            "--dir: this cluster runs TLS and `cluster up --tls` does not keep its CA's key, so a new process cannot get a certificate"
-        );
-    }
     if role == "coord" {
         return super::coords::add_local(dir).await;
     }
     let id = file.processes.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-    let addr = write_node_config(dir, role, id, &file.coords(), None)?;
+    let identity = new_identity(dir, &file, role, id)?;
+    let addr = write_node_config(dir, role, id, &file.coords(), identity)?;
     let (pid, offset) = spawn(dir, role, id)?;
     let process = Process {
         role: role.to_string(),
@@ -331,6 +327,19 @@ pub async fn add(dir: &Path, role: &str) -> Result<Process> {
     wait_listening(dir, role, id, offset, deadline).await?;
     wait_alive(&file, &[id], deadline).await?;
     Ok(process)
+}
+
+/// The cluster identity of a process added to a TLS cluster (None without TLS).
+pub(crate) fn new_identity(
+    dir: &Path,
+    file: &ClusterFile,
+    role: &str,
+    id: u64,
+) -> Result<Option<quiver_roles::config::ClusterTlsConfig>> {
+    file.tls
+        .as_ref()
+        .map(|t| super::tls::Certs::open(dir, t)?.identity(role, id))
+        .transpose()
 }
 
 /// Starts `quiver ROLE --config DIR/ROLE-ID.toml` in its own process group,
@@ -512,14 +521,44 @@ pub fn kill(file: &ClusterFile, id: u64, sig: i32) -> Result<()> {
 /// The body of `GET path` on `addr` (HTTP/1.1 on a process's port); an error
 /// unless it answers 200.
 pub(crate) async fn http_get(addr: &str, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let call = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    http_get_with(addr, path, None).await
+}
+
+/// [`http_get`] over TLS with the cluster's tools identity when `tls` is
+/// given (a TLS cluster's internal ports require a client certificate).
+pub(crate) async fn http_get_with(
+    addr: &str,
+    path: &str,
+    tls: Option<&super::tls::TlsFiles>,
+) -> Result<String> {
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    async fn exchange(mut s: impl AsyncRead + AsyncWrite + Unpin, req: &str) -> Result<String> {
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
-        anyhow::Ok(String::from_utf8_lossy(&buf).into_owned())
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let call = async {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        match tls {
+            None => exchange(s, &req).await,
+            Some(t) => {
+                let read =
+                    |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+                let config = quiver_rpc::tls::client_config(
+                    &read(&t.client_cert)?,
+                    &read(&t.client_key)?,
+                    &read(&t.ca)?,
+                )?;
+                let name = rustls::pki_types::ServerName::try_from(quiver_rpc::CLUSTER_SERVER_NAME)
+                    .context("the cluster's server name")?;
+                let s = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, s)
+                    .await?;
+                exchange(s, &req).await
+            }
+        }
     };
     let text = tokio::time::timeout(Duration::from_secs(10), call)
         .await

@@ -20,9 +20,10 @@ const WHOLE_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the cluster is not whole now (None: every running process is ready).
+/// A TLS cluster's ports are asked with the tools' identity.
 async fn not_whole(file: &ClusterFile) -> Option<String> {
     for p in file.processes.iter().filter(|p| local::running(p.pid)) {
-        if let Err(e) = local::http_get(&p.addr, "/readyz").await {
+        if let Err(e) = local::http_get_with(&p.addr, "/readyz", file.tls.as_ref()).await {
             return Some(format!("{} {}: {e:#}", p.role, p.id));
         }
     }
@@ -94,11 +95,6 @@ pub async fn roll(dir: &Path) -> Result<Vec<u64>> {
 /// Rolls the processes of `roles` only (in the usual order).
 pub async fn roll_roles(dir: &Path, roles: &[&str]) -> Result<Vec<u64>> {
     let file = ClusterFile::read(dir)?;
-    if file.tls.is_some() {
-        bail!(
-            "--dir: this cluster runs TLS: its internal ports answer /readyz only to a client certificate, which roll does not present yet"
-        );
-    }
     wait_whole(dir, WHOLE_TIMEOUT)
         .await
         .context("before rolling")?;

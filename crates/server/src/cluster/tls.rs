@@ -3,8 +3,10 @@
 //! internal port) and into the proxies' `[tls]` (the front door, one-way).
 //! Clients verify the proxies with `DIR/tls/ca.crt` (`quiver --tls-ca`);
 //! `DIR/tls/client.crt`/`.key` is the cluster identity of the local tools
-//! (`cluster status`, `cluster chaos`). Running `up` again makes new files
-//! (a new CA): every process restarts with them.
+//! (`cluster status`, `cluster chaos`, `cluster roll`). The CA's key stays in
+//! `DIR/tls/ca.key` (owner-only) so `cluster add` can issue the identity of
+//! a process added later. Running `up` again makes new files (a new CA):
+//! every process restarts with them.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,10 @@ pub struct TlsFiles {
     /// A client identity for the local tools, signed by the CA.
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    /// The CA's key (absent in a cluster made before it was kept: nothing
+    /// can be added to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<PathBuf>,
 }
 
 impl TlsFiles {
@@ -37,6 +43,8 @@ impl TlsFiles {
     }
 }
 
+const CA_NAME: &str = "Quiver local cluster CA";
+
 /// The CA of a cluster being written, and the files written so far.
 pub struct Certs {
     ca: CertAuthority,
@@ -49,9 +57,11 @@ impl Certs {
     pub fn create(cluster_dir: &Path) -> Result<Self> {
         let dir = cluster_dir.join("tls");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let ca = CertAuthority::new("Quiver local cluster CA")?;
+        let ca = CertAuthority::new(CA_NAME)?;
         let ca_path = dir.join("ca.crt");
         ca.write_cert(&ca_path)?;
+        let ca_key = dir.join("ca.key");
+        ca.write_key(&ca_key)?;
         let (client_cert, client_key) = ca.issue("quiver tools", &[])?.write(&dir, "client")?;
         Ok(Self {
             ca,
@@ -60,7 +70,26 @@ impl Certs {
                 ca: ca_path,
                 client_cert,
                 client_key,
+                ca_key: Some(ca_key),
             },
+        })
+    }
+
+    /// The CA of a running TLS cluster (to issue a new process's identity).
+    pub fn open(cluster_dir: &Path, files: &TlsFiles) -> Result<Self> {
+        let Some(key_path) = &files.ca_key else {
+            anyhow::bail!(
+                "--dir: this TLS cluster was made before `cluster up --tls` kept its CA's key, so a new process cannot get a certificate (bring it up again)"
+            );
+        };
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let ca = CertAuthority::load(CA_NAME, &read(&files.ca)?, &read(key_path)?)?;
+        Ok(Self {
+            ca,
+            dir: cluster_dir.join("tls"),
+            files: files.clone(),
         })
     }
 
