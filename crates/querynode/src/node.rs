@@ -129,6 +129,11 @@ impl QueryNode {
         self.shards.read().keys().copied().collect()
     }
 
+    /// Requests waiting for their guarantee timestamp on shard `id`.
+    pub fn waiting(&self, id: ShardId) -> usize {
+        (self.shards.read().get(&id)).map_or(0, |r| r.service_ts.receiver_count())
+    }
+
     pub fn release_shard(&self, id: ShardId) {
         if let Some(r) = self.shards.write().remove(&id) {
             r.cancel.cancel();

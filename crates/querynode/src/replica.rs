@@ -278,15 +278,26 @@ impl ShardReplica {
         }
     }
 
-    /// Waits until the replica has applied everything up to `ts`.
+    /// Waits until the replica has applied everything up to `ts`. A replica
+    /// released meanwhile (moved to another querynode, its collection
+    /// released) stops following the stream: the wait ends at once with
+    /// UNAVAILABLE, so the caller asks another replica instead of waiting
+    /// out its deadline.
     pub async fn wait_for(&self, ts: Timestamp, max_wait: Duration) -> Result<()> {
         let mut rx = self.service_ts.subscribe();
-        let reached = tokio::time::timeout(max_wait, rx.wait_for(|t| *t >= ts))
-            .await
-            .map(|r| r.is_ok());
+        let reached = tokio::time::timeout(max_wait, async {
+            tokio::select! {
+                r = rx.wait_for(|t| *t >= ts) => r.is_ok(),
+                () = self.cancel.cancelled() => false,
+            }
+        })
+        .await;
         match reached {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Unavailable(format!("shard {} is closing", self.id))),
+            Ok(false) => Err(Error::Unavailable(format!(
+                "shard {} was released on this querynode (moved or released); ask another replica",
+                self.id
+            ))),
             Err(_) => Err(Error::DeadlineExceeded(format!(
                 "shard {} did not reach guarantee timestamp {ts} within {} ms (at {})",
                 self.id,

@@ -147,3 +147,65 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
     );
     Ok(())
 }
+
+/// A search waiting for its guarantee timestamp on a replica that is
+/// released meanwhile (moved to another querynode) ends at once with
+/// UNAVAILABLE, so the proxy asks another replica: it once waited out the
+/// whole request deadline (the released replica stops following the
+/// stream, so its timestamp never comes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_waiting_on_a_released_replica_ends_at_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = quiver_storage::open_local_store(&dir.path().join("objects"))?;
+    let info = CollectionInfo {
+        id: 1,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+        index_version: 0,
+        field_indexes: Default::default(),
+    };
+    let shard = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+    let (_tx, events) = mpsc::unbounded_channel();
+    let feed = OneFeed(Mutex::new(Some(Subscription {
+        sealed: vec![],
+        growing: vec![upsert(1, 0..10)],
+        events,
+    })));
+    let node = Arc::new(QueryNode::new(
+        QueryNodeConfig {
+            cache_dir: dir.path().join("cache"),
+            search_threads: 1,
+            max_wait_ms: 60_000,
+            ..QueryNodeConfig::default()
+        },
+        store,
+        Arc::new(feed),
+        CancellationToken::new(),
+    )?);
+    node.load_shard(&info, 0).await?;
+    // A guarantee timestamp the stream has not reached.
+    let waiting = {
+        let node = node.clone();
+        tokio::spawn(async move { node.search(search(shard, 1_000)).await })
+    };
+    quiver_test_util::wait_for(Duration::from_secs(10), "the search to wait", async || {
+        node.waiting(shard) == 1
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    node.release_shard(shard);
+    let out = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .map_err(|_| Error::DeadlineExceeded("the search outlived its replica".into()))?
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    match out {
+        Err(e) => assert!(e.to_string().contains("released"), "{e}"),
+        Ok(_) => panic!("a search of a released replica answered"),
+    }
+    Ok(())
+}
