@@ -262,7 +262,7 @@ pub enum ClusterCommand {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Brings a 3/2/2/1 cluster up in --dir, runs the fault scenarios under
+    /// Brings a 3/2/2/2 cluster up in --dir, runs the fault scenarios under
     /// load and writes the chaos report (see chaos/README.md).
     Chaos(chaos::ChaosArgs),
 }

@@ -88,10 +88,12 @@ impl DeadlineStats {
 
 /// The proxies a load's client knows: calls go to one; a call that fails
 /// below the Milvus protocol because the proxy is gone — connection refused
-/// (UNAVAILABLE), or the connection closed by the proxy's graceful shutdown
+/// (UNAVAILABLE), the connection closed by the proxy's graceful shutdown
 /// before the request was sent (hyper's "operation was canceled",
-/// CANCELLED) — goes again to the next one. A proxy's answer, even a failed
-/// one, is never retried.
+/// CANCELLED), or the connection cut under a request the proxy did not
+/// answer ("h2 protocol error") — goes again to the next one. The load's
+/// inserts carry their primary keys, so one sent twice lands as the same
+/// rows. A proxy's answer, even a failed one, is never retried.
 #[derive(Clone)]
 struct Proxies {
     clients: Arc<Vec<quiver_client::Client>>,
@@ -126,7 +128,8 @@ impl Proxies {
             let r = f(self.clients[i].clone()).await;
             let gone = matches!(&r, Err(quiver_client::Error::Connect { .. }))
                 || matches!(&r, Err(quiver_client::Error::Grpc { status, .. })
-                    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled));
+                    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled)
+                        || status.message().contains("h2 protocol error"));
             let next = (i + 1) % n;
             if !gone || next == first {
                 return r;

@@ -1,5 +1,5 @@
 //! `quiver cluster chaos --dir D [--out FILE] [--json]`: brings up a 3-coord /
-//! 2-datanode / 2-querynode / 1-proxy cluster on loopback, creates a
+//! 2-datanode / 2-querynode / 2-proxy cluster on loopback, creates a
 //! collection with `replica_number = 2`, and under continuous searches and
 //! inserts (10 rows every 20 ms) runs the faults of the cluster-mode
 //! contract one after the other, measuring what the clients saw:

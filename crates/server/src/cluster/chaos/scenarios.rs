@@ -233,9 +233,11 @@ pub async fn run_all(dir: &Path, only: &[String], keep: bool, tls: bool) -> Resu
     let scenarios = result?;
     Ok(Report {
         started,
-        cluster: "3 coords, 2 datanodes, 2 querynodes, 1 proxy on loopback; collection with \
-                  2 shards, replica_number=2"
-            .to_string(),
+        cluster: format!(
+            "{} coords, {} datanodes, {} querynodes, {} proxies on loopback (the load uses the \
+             first; the roll's client knows both); collection with 2 shards, replica_number=2",
+            SHAPE.coords, SHAPE.datanodes, SHAPE.querynodes, SHAPE.proxies
+        ),
         machine: format!(
             "{} CPUs, {}, {} build",
             std::thread::available_parallelism().map_or(0, |n| n.get()),
