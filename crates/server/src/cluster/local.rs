@@ -109,10 +109,15 @@ pub struct Shape {
 /// ephemeral range (32768-60999), where outgoing connections take their
 /// local ports: a port from `bind(:0)` could be taken by some connection
 /// before the process binds it (seen as "Address already in use").
+/// A port is never handed out twice by one process (its first holder may
+/// not have bound it yet: `up` picks every port before starting anyone).
 pub(crate) fn free_port() -> Result<u16> {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..200 {
         let port: u16 = rand::random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let mut taken = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !taken.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.push(port);
             return Ok(port);
         }
     }
