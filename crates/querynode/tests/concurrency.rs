@@ -65,10 +65,16 @@ fn search(shard: ShardId, guarantee_ts: Timestamp) -> ShardSearch {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = quiver_storage::open_local_store(&dir.path().join("objects"))?;
+/// A querynode serving shard 0 of a 2-d collection fed by one
+/// subscription that starts with `growing`; returns it, the stream's
+/// sender, and the shard.
+async fn serve(
+    dir: &std::path::Path,
+    growing: Arc<Mutation>,
+    search_threads: usize,
+    max_wait_ms: u64,
+) -> Result<(Arc<QueryNode>, mpsc::UnboundedSender<ShardEvent>, ShardId)> {
+    let store = quiver_storage::open_local_store(&dir.join("objects"))?;
     let info = CollectionInfo {
         id: 1,
         schema: CollectionSchema::simple("c", 2),
@@ -85,14 +91,14 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
     let (tx, events) = mpsc::unbounded_channel();
     let feed = OneFeed(Mutex::new(Some(Subscription {
         sealed: vec![],
-        growing: vec![upsert(1, 0..GROWING_ROWS)],
+        growing: vec![growing],
         events,
     })));
     let node = Arc::new(QueryNode::new(
         QueryNodeConfig {
-            cache_dir: dir.path().join("cache"),
-            search_threads: 2,
-            max_wait_ms: 30_000,
+            cache_dir: dir.join("cache"),
+            search_threads,
+            max_wait_ms,
             ..QueryNodeConfig::default()
         },
         store,
@@ -100,6 +106,13 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
         CancellationToken::new(),
     )?);
     node.load_shard(&info, 0).await?;
+    Ok((node, tx, shard))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (node, tx, shard) = serve(dir.path(), upsert(1, 0..GROWING_ROWS), 2, 30_000).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -156,38 +169,8 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_waiting_on_a_released_replica_ends_at_once() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = quiver_storage::open_local_store(&dir.path().join("objects"))?;
-    let info = CollectionInfo {
-        id: 1,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Flat,
-        index_version: 0,
-        field_indexes: Default::default(),
-    };
-    let shard = ShardId {
-        collection_id: 1,
-        shard: 0,
-    };
-    let (_tx, events) = mpsc::unbounded_channel();
-    let feed = OneFeed(Mutex::new(Some(Subscription {
-        sealed: vec![],
-        growing: vec![upsert(1, 0..10)],
-        events,
-    })));
-    let node = Arc::new(QueryNode::new(
-        QueryNodeConfig {
-            cache_dir: dir.path().join("cache"),
-            search_threads: 1,
-            max_wait_ms: 60_000,
-            ..QueryNodeConfig::default()
-        },
-        store,
-        Arc::new(feed),
-        CancellationToken::new(),
-    )?);
-    node.load_shard(&info, 0).await?;
+    // The stream's sender stays alive: no event comes, none ends it.
+    let (node, _tx, shard) = serve(dir.path(), upsert(1, 0..10), 1, 60_000).await?;
     // A guarantee timestamp the stream has not reached.
     let waiting = {
         let node = node.clone();

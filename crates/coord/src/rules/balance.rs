@@ -63,14 +63,21 @@ impl NodeView {
         self.serving.get(&node).is_some_and(|s| s.contains(&shard))
     }
 
-    /// What a replica of `shard` weighs in a querynode's load.
-    fn weight(&self, state: &MetaState, shard: (CollectionId, ShardIndex)) -> u64 {
-        let rows = self.rows.get(&shard).copied().unwrap_or_else(|| {
-            (state.segments(shard.0, shard.1).segments.iter())
-                .map(|s| s.rows)
-                .sum()
-        });
-        rows + 1
+    /// What a replica of each placed shard weighs in a querynode's load
+    /// (computed once per round).
+    fn weights(&self, state: &MetaState) -> BTreeMap<(CollectionId, ShardIndex), u64> {
+        let sealed = |c: &CollectionId, s: &ShardIndex| -> u64 {
+            (state.segments.get(c).and_then(|shards| shards.get(s)))
+                .map_or(0, |cat| cat.segments.iter().map(|seg| seg.rows).sum())
+        };
+        let mut out = BTreeMap::new();
+        for (c, shards) in &state.replicas {
+            for s in shards.keys() {
+                let rows = self.rows.get(&(*c, *s)).copied();
+                out.insert((*c, *s), rows.unwrap_or_else(|| sealed(c, s)) + 1);
+            }
+        }
+        out
     }
 }
 
@@ -99,10 +106,12 @@ fn replicas(
     max_moves: usize,
     out: &mut Vec<MetaCommand>,
 ) {
+    let weights = view.weights(state);
+    let weight = |shard: (CollectionId, ShardIndex)| weights.get(&shard).copied().unwrap_or(1);
     let mut held: BTreeMap<u64, u64> = querynodes.iter().map(|q| (*q, 0)).collect();
     for (c, shards) in &state.replicas {
         for (shard, nodes) in shards {
-            let w = view.weight(state, (*c, *shard));
+            let w = weight((*c, *shard));
             for id in nodes {
                 if let Some(n) = held.get_mut(id) {
                     *n += w;
@@ -139,7 +148,7 @@ fn replicas(
             match released {
                 Some((leaver, keep)) => {
                     if let Some(n) = held.get_mut(&leaver) {
-                        *n = n.saturating_sub(view.weight(state, (meta.id, shard)));
+                        *n = n.saturating_sub(weight((meta.id, shard)));
                     }
                     if keep.len() > want {
                         moving += 1;
@@ -183,7 +192,7 @@ fn replicas(
                     && groups.get(c).is_none_or(|g| g.contains(&min_node))
             })
             .filter(|(_, (c, s, _))| room.fits(min_node, view.replica_bytes((*c, *s))))
-            .map(|(i, (c, s, _))| (i, view.weight(state, (*c, *s))))
+            .map(|(i, (c, s, _))| (i, weight((*c, *s))))
             .filter(|(_, w)| *w < diff)
             .min_by_key(|(i, w)| ((2 * w).abs_diff(diff), *i));
         let Some((i, w)) = pick else {

@@ -14,7 +14,7 @@ use quiver_coord::{CoordClient, CoordClientOptions, DEFAULT_CATCH_UP, Members};
 use super::config::{
     self, CoordConfig, DataNodeProcConfig, Member, ProxyConfig, QueryNodeProcConfig,
 };
-use super::local::{self, ClusterFile, Process};
+use super::local::{self, ClusterFile, Process, config_path};
 
 /// The coords of `--dir` or `--coords`.
 fn connect_args(
@@ -102,23 +102,13 @@ async fn wait_voting(
 /// when the coords that stay could not form a quorum). With `--dir`, also
 /// stops its process and takes it out of the local cluster's files.
 pub async fn remove(id: u64, dir: Option<PathBuf>, coords: Vec<String>) -> Result<()> {
-    match dir {
-        Some(dir) => {
-            let members = remove_local(&dir, id).await?;
-            println!("coord {id} removed: {}", describe(&members));
-            println!(
-                "coord {id}'s process stopped; {} updated",
-                dir.join("cluster.json").display()
-            );
-        }
-        None => {
-            let (addrs, options) = connect_args(None, coords)?;
-            let client = CoordClient::connect(addrs, options).await?;
-            let members = client
-                .change_membership(id, "", true, DEFAULT_CATCH_UP)
-                .await?;
-            println!("coord {id} removed: {}", describe(&members));
-        }
+    let members = remove_member(id, dir.as_deref(), coords).await?;
+    println!("coord {id} removed: {}", describe(&members));
+    if let Some(dir) = dir {
+        println!(
+            "coord {id}'s process stopped; {} updated",
+            dir.join("cluster.json").display()
+        );
     }
     Ok(())
 }
@@ -126,12 +116,20 @@ pub async fn remove(id: u64, dir: Option<PathBuf>, coords: Vec<String>) -> Resul
 /// Removes coord `id` of the local cluster in `dir` from the Raft group,
 /// stops its process and takes it out of the cluster's files.
 pub async fn remove_local(dir: &Path, id: u64) -> Result<Members> {
-    let (addrs, options) = connect_args(Some(dir), Vec::new())?;
+    remove_member(id, Some(dir), Vec::new()).await
+}
+
+/// Removes coord `id` from the Raft group of `dir` or `coords`; for a local
+/// cluster (`dir`) also retires its process and files.
+async fn remove_member(id: u64, dir: Option<&Path>, coords: Vec<String>) -> Result<Members> {
+    let (addrs, options) = connect_args(dir, coords)?;
     let client = CoordClient::connect(addrs, options).await?;
     let members = client
         .change_membership(id, "", true, DEFAULT_CATCH_UP)
         .await?;
-    retire_local(dir, id, &members).await?;
+    if let Some(dir) = dir {
+        retire_local(dir, id, &members).await?;
+    }
     Ok(members)
 }
 
@@ -211,14 +209,7 @@ async fn retire_local(dir: &Path, id: u64, members: &Members) -> Result<()> {
     if members.voters.contains_key(&id) {
         bail!("coord {id} is still a voter");
     }
-    local::signal(p.pid, libc::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while local::running(p.pid) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if local::running(p.pid) {
-        local::signal(p.pid, libc::SIGKILL);
-    }
+    local::stop_process(p.pid, Duration::from_secs(10)).await;
     let data = dir.join(format!("coord-{id}"));
     if data.exists() {
         let stamp = std::time::SystemTime::now()
@@ -231,10 +222,6 @@ async fn retire_local(dir: &Path, id: u64, members: &Members) -> Result<()> {
     file.processes.retain(|q| q.id != id);
     file.write(dir)?;
     rewrite_coord_lists(dir, &file)
-}
-
-fn config_path(dir: &Path, role: &str, id: u64) -> PathBuf {
-    dir.join(format!("{role}-{id}.toml"))
 }
 
 fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

@@ -125,7 +125,7 @@ pub(crate) fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-fn config_path(dir: &Path, role: &str, id: u64) -> PathBuf {
+pub(crate) fn config_path(dir: &Path, role: &str, id: u64) -> PathBuf {
     dir.join(format!("{role}-{id}.toml"))
 }
 
@@ -469,6 +469,20 @@ pub(crate) fn signal(pid: u32, sig: i32) {
     }
 }
 
+/// Stops process `pid`: SIGTERM, then SIGKILL if it still runs after
+/// `grace`. Returns once it is gone.
+pub(crate) async fn stop_process(pid: u32, grace: Duration) {
+    signal(pid, libc::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while running(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if running(pid) {
+        tracing::warn!(pid, "did not stop in time; killing it");
+        signal(pid, libc::SIGKILL);
+    }
+}
+
 /// Restarts the stopped or killed process `id`; returns its new pid.
 pub async fn start(dir: &Path, id: u64) -> Result<u32> {
     let mut file = ClusterFile::read(dir)?;
@@ -529,12 +543,12 @@ pub(crate) async fn http_get(addr: &str, path: &str) -> Result<String> {
     http_get_with(addr, path, None).await
 }
 
-/// [`http_get`] over TLS with the cluster's tools identity when `tls` is
-/// given (a TLS cluster's internal ports require a client certificate).
+/// [`http_get`] over TLS when `tls` is given (a TLS cluster's internal
+/// ports require a client certificate: `TlsFiles::connector`).
 pub(crate) async fn http_get_with(
     addr: &str,
     path: &str,
-    tls: Option<&super::tls::TlsFiles>,
+    tls: Option<&tokio_rustls::TlsConnector>,
 ) -> Result<String> {
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     async fn exchange(mut s: impl AsyncRead + AsyncWrite + Unpin, req: &str) -> Result<String> {
@@ -548,20 +562,10 @@ pub(crate) async fn http_get_with(
         let s = tokio::net::TcpStream::connect(addr).await?;
         match tls {
             None => exchange(s, &req).await,
-            Some(t) => {
-                let read =
-                    |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-                let config = quiver_rpc::tls::client_config(
-                    &read(&t.client_cert)?,
-                    &read(&t.client_key)?,
-                    &read(&t.ca)?,
-                )?;
+            Some(connector) => {
                 let name = rustls::pki_types::ServerName::try_from(quiver_rpc::CLUSTER_SERVER_NAME)
                     .context("the cluster's server name")?;
-                let s = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, s)
-                    .await?;
-                exchange(s, &req).await
+                exchange(connector.connect(name, s).await?, &req).await
             }
         }
     };

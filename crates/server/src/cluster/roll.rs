@@ -20,10 +20,10 @@ const WHOLE_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the cluster is not whole now (None: every running process is ready).
-/// A TLS cluster's ports are asked with the tools' identity.
-async fn not_whole(file: &ClusterFile) -> Option<String> {
+/// A TLS cluster's ports are asked with the tools' identity (`tls`).
+async fn not_whole(file: &ClusterFile, tls: Option<&tokio_rustls::TlsConnector>) -> Option<String> {
     for p in file.processes.iter().filter(|p| local::running(p.pid)) {
-        if let Err(e) = local::http_get_with(&p.addr, "/readyz", file.tls.as_ref()).await {
+        if let Err(e) = local::http_get_with(&p.addr, "/readyz", tls).await {
             return Some(format!("{} {}: {e:#}", p.role, p.id));
         }
     }
@@ -33,9 +33,13 @@ async fn not_whole(file: &ClusterFile) -> Option<String> {
 /// Waits until the cluster of `dir` is whole.
 pub async fn wait_whole(dir: &Path, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let tls = ClusterFile::read(dir)?
+        .tls
+        .map(|t| t.connector())
+        .transpose()?;
     loop {
         let file = ClusterFile::read(dir)?;
-        match not_whole(&file).await {
+        match not_whole(&file, tls.as_ref()).await {
             None => return Ok(()),
             Some(why) if Instant::now() > deadline => {
                 bail!("the cluster is not whole after {timeout:?}: {why}")
@@ -104,15 +108,7 @@ pub async fn roll_roles(dir: &Path, roles: &[&str]) -> Result<Vec<u64>> {
         .into_iter()
         .filter(|p| roles.contains(&p.role.as_str()))
     {
-        local::signal(p.pid, libc::SIGTERM);
-        let deadline = Instant::now() + STOP_GRACE;
-        while local::running(p.pid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if local::running(p.pid) {
-            tracing::warn!(role = %p.role, id = p.id, "did not stop in time; killing it");
-            local::signal(p.pid, libc::SIGKILL);
-        }
+        local::stop_process(p.pid, STOP_GRACE).await;
         local::start(dir, p.id).await?;
         wait_whole(dir, WHOLE_TIMEOUT)
             .await

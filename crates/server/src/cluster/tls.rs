@@ -32,6 +32,18 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// A TLS connector presenting the tools' identity (plain HTTP on an
+    /// internal port: `/readyz`, `/metrics`).
+    pub fn connector(&self) -> Result<tokio_rustls::TlsConnector> {
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let config = quiver_rpc::tls::client_config(
+            &read(&self.client_cert)?,
+            &read(&self.client_key)?,
+            &read(&self.ca)?,
+        )?;
+        Ok(tokio_rustls::TlsConnector::from(config))
+    }
+
     /// The tools' cluster identity.
     pub fn cluster_tls(&self) -> Result<ClusterTls> {
         ClusterTlsConfig {
