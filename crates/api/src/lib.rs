@@ -6,6 +6,7 @@
 //! network clients into the same traits.
 
 mod alias;
+mod column_plan;
 mod data;
 mod digest;
 mod meta;
@@ -15,6 +16,9 @@ mod storage;
 
 pub use alias::{
     ALIAS_HISTORY, Actor, AliasAction, AliasChange, AliasEvent, AliasMeta, MirrorMeta,
+};
+pub use column_plan::{
+    ColumnLeaf, ColumnPlan, LeafTest, Num, PlanNode, above, below, cmp_int_float, float_as_int,
 };
 pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use digest::{

@@ -35,6 +35,13 @@ pub trait RowPredicate: Send + Sync {
     fn column_terms(&self) -> &[ColumnTerms] {
         &[]
     }
+
+    /// The predicate's conditions on single scalar columns, as a plan a
+    /// querynode answers from its scalar indexes and typed scans
+    /// ([`crate::ColumnPlan`]). None when no part of it is one (the default).
+    fn column_plan(&self) -> Option<&crate::ColumnPlan> {
+        None
+    }
 }
 
 /// Rows a predicate accepts have `column` equal to one of `values` (ints

@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::cmp::Ordering;
 
 use quiver_api::RowAccess;
+pub(crate) use quiver_api::cmp_int_float;
 use quiver_common::{PrimaryKey, ScalarValue};
 use serde_json::Value as Json;
 
@@ -225,30 +226,6 @@ pub(crate) fn compare(op: CmpOp, a: V<'_>, b: V<'_>) -> Option<bool> {
         CmpOp::Gt => ord == Ordering::Greater,
         CmpOp::Ge => ord != Ordering::Less,
     })
-}
-
-/// Exact ordering of an integer and a float (no rounding of large integers).
-pub(crate) fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() {
-        return None;
-    }
-    if f >= TWO_63 {
-        return Some(Ordering::Less);
-    }
-    if f < -TWO_63 {
-        return Some(Ordering::Greater);
-    }
-    let t = f.trunc();
-    // In range, so the cast is exact.
-    let ti = t as i64;
-    Some(i.cmp(&ti).then(if f > t {
-        Ordering::Less
-    } else if f < t {
-        Ordering::Greater
-    } else {
-        Ordering::Equal
-    }))
 }
 
 /// Arithmetic: integer when both sides are integers (overflow and division

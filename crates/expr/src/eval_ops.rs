@@ -2,6 +2,8 @@
 
 use std::cmp::Ordering;
 
+pub(crate) use quiver_api::float_as_int;
+
 use crate::eval::{V, cmp_int_float};
 use crate::ir::ValueSet;
 
@@ -26,11 +28,4 @@ pub(crate) fn contains(set: &ValueSet, v: V<'_>) -> Option<bool> {
         V::Bool(b) if set.bools.iter().any(|x| *x) => Some(set.bools[usize::from(b)]),
         _ => None,
     }
-}
-
-/// `x` as an integer when it is one exactly.
-pub(crate) fn float_as_int(x: f64) -> Option<i64> {
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    // Integral and in range, so the cast is exact.
-    (x.fract() == 0.0 && (-TWO_63..TWO_63).contains(&x)).then_some(x as i64)
 }

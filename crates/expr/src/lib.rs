@@ -13,6 +13,7 @@
 //! is unknown, and a row passes only when the filter is true.
 
 mod ast;
+mod column_plan;
 mod compile;
 mod compile_terms;
 mod display;
@@ -63,6 +64,7 @@ pub fn compile(
     Ok(CompiledFilter {
         pks: pk::primary_keys(&root),
         terms: terms::column_terms(&root),
+        plan: column_plan::column_plan(&root),
         json_slots: c.json_slots.len(),
         root,
     })
@@ -76,6 +78,8 @@ pub struct CompiledFilter {
     pks: Option<Vec<PrimaryKey>>,
     /// The equality terms of the top-level conjunction (`terms.rs`).
     terms: Vec<quiver_api::ColumnTerms>,
+    /// Its conditions on single columns (`column_plan.rs`).
+    plan: Option<quiver_api::ColumnPlan>,
 }
 
 impl CompiledFilter {
@@ -94,6 +98,7 @@ impl CompiledFilter {
     pub fn rename_field(mut self, from: &str, to: &str) -> Self {
         self.root.rename_field(from, to);
         self.terms = terms::column_terms(&self.root);
+        self.plan = column_plan::column_plan(&self.root);
         self
     }
 
@@ -107,6 +112,7 @@ impl CompiledFilter {
         Ok(CompiledFilter {
             pks: pk::primary_keys(&root),
             terms: terms::column_terms(&root),
+            plan: column_plan::column_plan(&root),
             json_slots: wire::json_slots(&root)?,
             root,
         })
@@ -126,5 +132,9 @@ impl RowPredicate for CompiledFilter {
 
     fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
         &self.terms
+    }
+
+    fn column_plan(&self) -> Option<&quiver_api::ColumnPlan> {
+        self.plan.as_ref()
     }
 }

@@ -1,5 +1,7 @@
 //! Property tests: the parser never panics, printing an AST and reparsing
-//! gives the same AST, and compile + eval never panic.
+//! gives the same AST, compile + eval never panic, and a filter's column
+//! plan accepts exactly the rows its evaluator accepts (a superset when the
+//! plan is inexact).
 
 mod support;
 
@@ -196,12 +198,134 @@ proptest! {
     }
 
     #[test]
+    fn column_plans_agree_with_the_evaluator(e in expr(), rows in prop::collection::vec(typed_row(), 1..6)) {
+        if let Ok(f) = compile(&e, &support::schema(), &templates()) {
+            agree(&f, &rows)?;
+            agree(&f, &support::rows())?;
+        }
+    }
+
+    #[test]
+    fn column_plans_of_comparisons_agree_with_the_evaluator(
+        conds in prop::collection::vec(cond(), 1..4),
+        joins in prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), 3),
+        rows in prop::collection::vec(typed_row(), 1..8),
+    ) {
+        let mut text = conds[0].clone();
+        for (c, j) in conds[1..].iter().zip(&joins) {
+            text = format!("({text}){j}({c})");
+        }
+        let f = support::filter(&text);
+        prop_assert!(f.column_plan().is_some_and(|p| p.exact), "{text} has an exact plan");
+        agree(&f, &rows)?;
+    }
+
+    #[test]
     fn display_then_parse_is_identity(e in expr()) {
         let shown = e.to_string();
         let again = parse(&shown).map_err(|err| TestCaseError::fail(format!("{shown:?}: {err}")))?;
         prop_assert_eq!(&again, &e, "printed as {:?}", shown);
         exercise(&e);
     }
+}
+
+/// A row with values chosen to sit on the edges of comparisons.
+fn typed_row() -> impl Strategy<Value = support::Row> {
+    let age = prop_oneof![
+        (-3i64..4),
+        Just(i64::MAX),
+        Just(i64::MIN),
+        Just((1i64 << 53) + 1)
+    ];
+    let score = prop_oneof![
+        Just(None),
+        Just(Some(f64::NAN)),
+        (-8i32..8).prop_map(|i| Some(f64::from(i) / 2.0)),
+        Just(Some(9_007_199_254_740_992.0)),
+    ];
+    let tag = prop_oneof![
+        Just(None),
+        Just(Some("red")),
+        Just(Some("a_b")),
+        Just(Some(""))
+    ];
+    (age, score, any::<bool>(), tag).prop_map(|(age, score, flag, tag)| {
+        let mut r = support::rows().remove(0);
+        r.fields
+            .insert("age".into(), quiver_common::ScalarValue::Int(age));
+        r.fields.insert(
+            "score".into(),
+            score.map_or(
+                quiver_common::ScalarValue::Null,
+                quiver_common::ScalarValue::Float,
+            ),
+        );
+        r.fields
+            .insert("flag".into(), quiver_common::ScalarValue::Bool(flag));
+        r.fields.insert(
+            "tag".into(),
+            tag.map_or(quiver_common::ScalarValue::Null, |t| {
+                quiver_common::ScalarValue::Str(t.into())
+            }),
+        );
+        r
+    })
+}
+
+/// A condition on one typed field.
+fn cond() -> impl Strategy<Value = String> {
+    let num = prop_oneof![
+        (-4i64..5).prop_map(|i| i.to_string()),
+        (-8i32..8).prop_map(|i| format!("{:?}", f64::from(i) / 2.0)),
+        Just("9007199254740993".to_string()),
+        Just("9007199254740992.0".to_string()),
+        Just(i64::MAX.to_string()),
+    ];
+    let nums = prop::collection::vec(num.clone(), 0..4).prop_map(|v| v.join(", "));
+    let op = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="]);
+    let field = prop::sample::select(vec!["age", "score"]);
+    prop_oneof![
+        (field.clone(), op.clone(), num.clone()).prop_map(|(f, o, n)| format!("{f} {o} {n}")),
+        (num.clone(), op, field.clone()).prop_map(|(n, o, f)| format!("{n} {o} {f}")),
+        (field.clone(), any::<bool>(), nums)
+            .prop_map(|(f, neg, l)| { format!("{f} {}in [{l}]", if neg { "not " } else { "" }) }),
+        (
+            prop::sample::select(vec!["tag", "score", "age", "name"]),
+            any::<bool>()
+        )
+            .prop_map(|(f, neg)| format!("{f} is {}null", if neg { "not " } else { "" })),
+        (
+            prop::sample::select(vec!["==", "!="]),
+            prop::sample::select(vec!["'red'", "'a_b'", "''"])
+        )
+            .prop_map(|(o, s)| format!("tag {o} {s}")),
+        (prop::sample::select(vec!["flag", "not flag", "flag == false", "flag != true"]))
+            .prop_map(String::from),
+        (num.clone(), num).prop_map(|(a, b)| format!("{a} < age <= {b}")),
+    ]
+}
+
+/// The plan of `f` accepts what `f` accepts: exactly when the plan is exact,
+/// at least when it is not.
+fn agree(f: &quiver_expr::CompiledFilter, rows: &[support::Row]) -> Result<(), TestCaseError> {
+    let Some(plan) = f.column_plan() else {
+        return Ok(());
+    };
+    for r in rows {
+        let want = f.eval(r);
+        let got = plan.root.accepts(&|c| r.fields.get(c));
+        if plan.exact {
+            prop_assert_eq!(got, want, "{:?} on {:?}", plan, r.fields);
+        } else if want {
+            prop_assert!(
+                got,
+                "inexact {:?} rejects an accepted row {:?}",
+                plan,
+                r.fields
+            );
+        }
+    }
+    Ok(())
 }
 
 #[test]

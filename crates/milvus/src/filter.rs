@@ -39,6 +39,10 @@ impl RowPredicate for MilvusFilter {
     fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
         self.inner.column_terms()
     }
+
+    fn column_plan(&self) -> Option<&quiver_api::ColumnPlan> {
+        self.inner.column_plan()
+    }
 }
 
 /// Compiles `expr` (None when it is blank).

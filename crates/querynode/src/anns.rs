@@ -8,7 +8,7 @@ use quiver_api::{RowPredicate, ShardHit};
 use quiver_common::{Metric, ScalarValue};
 use quiver_index::{RowFilter, flat_search_rows, merge_topk};
 
-use crate::search::{GrowingFilter, Projection, SealedFilter};
+use crate::search::{GrowingFilter, Projection};
 use crate::view::{Loc, ShardView};
 
 /// The vector of a column cell (None for anything else).
@@ -41,22 +41,10 @@ impl ShardView {
                     else {
                         return Vec::new();
                     };
-                    let filter = SealedFilter { seg, predicate };
-                    let max_rows = seg.alive.len() / 10;
-                    let candidates = predicate.and_then(|p| {
-                        (seg.seg.terms).candidates(
-                            seg.seg.data.columns(),
-                            &seg.alive,
-                            p,
-                            max_rows,
-                            |row| filter.allows(row),
-                        )
-                    });
-                    let rows: Box<dyn Iterator<Item = u32> + '_> = match &candidates {
-                        Some(set) => Box::new(set.iter()),
-                        None => Box::new(seg.alive.iter().filter(|r| filter.allows(*r))),
-                    };
-                    let rows = rows.filter_map(|r| {
+                    // Every row the filter accepts is scored: the indexes name
+                    // them when they can.
+                    let selection = seg.select(predicate, usize::MAX);
+                    let rows = selection.rows(seg).filter_map(|r| {
                         let v = vector(column.values.get(r as usize)?)?;
                         Some((r, v))
                     });

@@ -14,6 +14,8 @@ mod metrics;
 mod node;
 mod replica;
 mod search;
+mod select;
+mod sorted;
 mod sparse;
 mod terms;
 mod view;

@@ -95,6 +95,7 @@ impl ShardReplica {
             index,
             row_hashes: Default::default(),
             terms: Default::default(),
+            sorted: Default::default(),
             sparse: Default::default(),
         });
         self.segments.lock().insert(info.id, seg.clone());

@@ -9,28 +9,8 @@ use quiver_api::{
 use quiver_common::{PrimaryKey, ScalarValue, VectorSlice, VectorsRef};
 use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
 
+use crate::select::SealedRow;
 use crate::view::{Loc, SealedSeg, ShardView};
-
-struct SealedRow<'a> {
-    seg: &'a SealedSeg,
-    row: usize,
-}
-
-impl RowAccess for SealedRow<'_> {
-    fn pk(&self) -> &PrimaryKey {
-        self.seg.seg.data.pk(self.row)
-    }
-
-    fn field(&self, name: &str) -> Option<&ScalarValue> {
-        self.seg
-            .seg
-            .data
-            .columns()
-            .iter()
-            .find(|c| c.name == name)
-            .and_then(|c| c.values.get(self.row))
-    }
-}
 
 struct GrowingRow<'a> {
     view: &'a ShardView,
@@ -45,27 +25,6 @@ impl RowAccess for GrowingRow<'_> {
     fn field(&self, name: &str) -> Option<&ScalarValue> {
         let i = self.view.scalar_names.iter().position(|n| n == name)?;
         self.view.growing.columns[i].get(self.row)
-    }
-}
-
-pub(crate) struct SealedFilter<'a> {
-    pub seg: &'a SealedSeg,
-    pub predicate: Option<&'a dyn RowPredicate>,
-}
-
-impl RowFilter for SealedFilter<'_> {
-    fn allows(&self, id: u32) -> bool {
-        self.seg.alive.contains(id)
-            && self.predicate.is_none_or(|p| {
-                p.eval(&SealedRow {
-                    seg: self.seg,
-                    row: id as usize,
-                })
-            })
-    }
-
-    fn estimated_allowed(&self) -> Option<usize> {
-        self.predicate.is_none().then_some(self.seg.live())
     }
 }
 
@@ -113,22 +72,6 @@ impl ShardView {
             if seg.live() == 0 {
                 continue;
             }
-            let filter = SealedFilter { seg, predicate };
-            // Selective equality terms an index of their column can answer
-            // (at most a tenth of the segment): the filter is tested on those
-            // rows only, and the index sees an exact candidate set (few
-            // candidates: an exact scan of them).
-            let max_rows = seg.alive.len() / 10;
-            let columns = seg.seg.data.columns();
-            let candidates = predicate.and_then(|p| {
-                (seg.seg.terms)
-                    .candidates(columns, &seg.alive, p, max_rows, |row| filter.allows(row))
-            });
-            let filter: &dyn RowFilter = match &candidates {
-                Some(c) if c.count_ones() == 0 => continue,
-                Some(c) => c,
-                None => &filter,
-            };
             let vectors = seg.seg.data.vectors();
             // A graph built under another metric (the index was dropped and
             // created again; its owner re-indexes the segment) or a flat
@@ -137,6 +80,16 @@ impl ShardView {
                 (Some(index), IndexKind::Hnsw { .. }) if index.metric() == metric => Some(index),
                 _ => None,
             };
+            // A filter its indexes say accepts at most a tenth of the
+            // segment, or few enough rows that the index scans them exactly:
+            // the index gets exactly those rows. Else rows are tested as the
+            // graph visits them.
+            let exact_below = graph.map_or(usize::MAX, |g| g.exact_below(ef.max(k)));
+            let selection = seg.select(predicate, (seg.alive.len() / 10).max(exact_below));
+            if selection.is_empty() {
+                continue;
+            }
+            let filter = selection.filter();
             let hits: Vec<Neighbor> = match graph {
                 Some(index) => index.search(vectors, query, k, ef.max(k), Some(filter)),
                 None => flat_search(vectors, metric, query, k, Some(filter)),
@@ -188,12 +141,12 @@ impl ShardView {
                 .iter()
                 .filter_map(|pk| self.pk_index.get_key_value(pk).map(|(k, l)| (k, *l)))
                 .collect(),
-            // Equality terms: the term indexes name the rows worth testing.
-            (None, Some(p)) if !p.column_terms().is_empty() => self.matching(p),
-            (None, _) => self.pk_index.iter().map(|(k, l)| (k, *l)).collect(),
+            // Each segment's scalar indexes name the rows worth testing.
+            (None, Some(p)) => self.matching(p),
+            (None, None) => self.pk_index.iter().map(|(k, l)| (k, *l)).collect(),
         };
         if let Some(p) = predicate
-            && (pks.is_some() || p.column_terms().is_empty())
+            && pks.is_some()
         {
             locs.retain(|(_, loc)| self.eval(*loc, p));
         }
@@ -208,9 +161,9 @@ impl ShardView {
         }
     }
 
-    /// The live rows `p` accepts: sealed rows through their segment's term
-    /// index where it has one (else every live row tested), growing rows
-    /// tested.
+    /// The live rows `p` accepts: sealed rows as their segment selects them
+    /// (`select.rs`: named by its indexes, else each live row tested),
+    /// growing rows tested.
     fn matching(&self, p: &dyn RowPredicate) -> Vec<(&PrimaryKey, Loc)> {
         let mut out = Vec::new();
         for (si, seg) in self.sealed.iter().enumerate() {
@@ -218,19 +171,8 @@ impl ShardView {
                 seg: si as u32,
                 row,
             };
-            let columns = seg.seg.data.columns();
-            let rows: Vec<u32> =
-                match seg
-                    .seg
-                    .terms
-                    .candidates(columns, &seg.alive, p, usize::MAX, |row| {
-                        self.eval(at(row), p)
-                    }) {
-                    Some(set) => set.iter().collect(),
-                    None => (seg.alive.iter())
-                        .filter(|&row| self.eval(at(row), p))
-                        .collect(),
-                };
+            let selection = seg.select(Some(p), usize::MAX);
+            let rows: Vec<u32> = selection.rows(seg).collect();
             out.extend(
                 rows.into_iter()
                     .map(|row| (seg.seg.data.pk(row as usize), at(row))),

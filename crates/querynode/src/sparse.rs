@@ -20,7 +20,7 @@ use quiver_common::{Column, Metric, ScalarValue};
 use quiver_index::{RowFilter, merge_topk};
 use quiver_text::Bm25;
 
-use crate::search::{GrowingFilter, Projection, SealedFilter};
+use crate::search::{GrowingFilter, Projection};
 use crate::view::{Loc, ShardView};
 
 /// One segment's inverted index of a sparse column.
@@ -204,7 +204,7 @@ impl ShardView {
                     let Some(index) = index else {
                         return Vec::new();
                     };
-                    let filter = SealedFilter { seg, predicate };
+                    let filter = seg.filter(predicate);
                     // Scores in a dense array, with the rows touched.
                     let mut scores = vec![0f32; index.lengths.len()];
                     let mut touched: Vec<u32> = Vec::new();

@@ -70,14 +70,14 @@ impl TermIndex {
     }
 
     /// How many rows hold one of `values`.
-    fn count(&self, values: &[ScalarValue]) -> usize {
+    pub(crate) fn count(&self, values: &[ScalarValue]) -> usize {
         (values.iter().filter_map(Key::of))
             .filter_map(|k| self.rows.get(&k))
             .map(Vec::len)
             .sum()
     }
 
-    fn rows<'a>(&'a self, values: &'a [ScalarValue]) -> impl Iterator<Item = u32> + 'a {
+    pub(crate) fn rows<'a>(&'a self, values: &'a [ScalarValue]) -> impl Iterator<Item = u32> + 'a {
         values
             .iter()
             .filter_map(Key::of)
@@ -94,6 +94,18 @@ pub(crate) struct TermIndexes {
 }
 
 impl TermIndexes {
+    /// The term index of plain column `name` (not a text analysis of it).
+    pub(crate) fn column(&self, columns: &[Column], name: &str) -> Option<Arc<TermIndex>> {
+        self.get(
+            columns,
+            &ColumnTerms {
+                column: name.to_string(),
+                values: Vec::new(),
+                analyzer: None,
+            },
+        )
+    }
+
     fn get(&self, columns: &[Column], terms: &ColumnTerms) -> Option<Arc<TermIndex>> {
         let name = &terms.column;
         // A text index is keyed by its column and analyzer.

@@ -20,6 +20,9 @@ pub(crate) struct LoadedSegment {
     pub row_hashes: std::sync::OnceLock<Vec<u64>>,
     /// Rows by value of the columns filters have named (`terms.rs`).
     pub terms: crate::terms::TermIndexes,
+    /// Rows in value order of the number columns ranges have named
+    /// (`sorted.rs`).
+    pub sorted: crate::sorted::SortedIndexes,
     /// Inverted indexes of the sparse columns searches have named
     /// (`sparse.rs`).
     pub sparse: crate::sparse::SparseIndexes,
@@ -370,6 +373,7 @@ mod tests {
         Arc::new(LoadedSegment {
             row_hashes: Default::default(),
             terms: Default::default(),
+            sorted: Default::default(),
             sparse: Default::default(),
             info,
             data,

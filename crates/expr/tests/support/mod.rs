@@ -8,6 +8,7 @@ use quiver_api::{RowAccess, RowPredicate};
 use quiver_common::{CollectionSchema, DataType, FieldSchema, PrimaryKey, ScalarValue};
 use quiver_expr::{CompiledFilter, TemplateValue, compile, parse};
 
+#[derive(Debug, Clone)]
 pub struct Row {
     pub pk: PrimaryKey,
     pub fields: HashMap<String, ScalarValue>,

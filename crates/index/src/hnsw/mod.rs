@@ -180,6 +180,13 @@ impl HnswIndex {
         with_space!(self.metric, S => self.search_impl::<S>(vectors, query, k, ef, filter))
     }
 
+    /// Under a filter allowing fewer rows than this (its
+    /// `estimated_allowed`), a search with beam width `ef` scans the
+    /// allowed rows exactly instead of walking the graph.
+    pub fn exact_below(&self, ef: usize) -> usize {
+        search::flat_threshold(self.n, ef, self.m)
+    }
+
     /// Number of rows in the graph.
     pub fn len(&self) -> usize {
         self.n

@@ -10,9 +10,15 @@ use crate::filter::RowFilter;
 use crate::flat::flat_impl;
 use crate::topk::{Cand, Neighbor, into_neighbors};
 
-/// Below this many allowed rows the filtered search is done exactly.
-pub(crate) fn flat_threshold(n: usize, ef: usize) -> usize {
-    (n / 50).max(ef.saturating_mul(10))
+/// Below this many allowed rows a filtered search is done exactly. An
+/// exact scan costs a distance per allowed row; a graph search under a
+/// filter that allows a fraction `s` of the `n` rows expands about `ef / s`
+/// nodes of up to `2m` neighbours each. Scanning wins while
+/// `allowed² < ef · 2m · n`, times a factor of 3/4 measured with
+/// `quiver bench search` (glove50-100k, README "Filtered search").
+pub(crate) fn flat_threshold(n: usize, ef: usize, m: usize) -> usize {
+    let graph = (0.75 * ef as f64 * (2 * m) as f64 * n as f64).sqrt() as usize;
+    graph.max(ef.saturating_mul(10))
 }
 
 impl HnswIndex {
@@ -31,7 +37,7 @@ impl HnswIndex {
             return flat_impl::<S>(vectors, self.dim, query, k, filter);
         }
         if let Some(est) = filter.and_then(|f| f.estimated_allowed())
-            && est < flat_threshold(self.n, ef)
+            && est < flat_threshold(self.n, ef, self.m)
         {
             return flat_impl::<S>(vectors, self.dim, query, k, filter);
         }

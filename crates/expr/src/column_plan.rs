@@ -1,0 +1,142 @@
+//! The column plan of a compiled filter ([`quiver_api::ColumnPlan`]): its
+//! conditions on one scalar field each, negations pushed down to them
+//! (De Morgan holds in three-valued logic), so a querynode answers them from
+//! scalar indexes and typed scans. A top-level conjunct that is not such a
+//! condition (a JSON path, `like`, arithmetic) leaves the plan inexact: the
+//! querynode then tests the rows the plan accepts with the whole filter.
+
+use std::ops::Bound;
+
+use quiver_api::{ColumnLeaf, ColumnPlan, LeafTest, Num, PlanNode};
+
+use crate::ast::CmpOp;
+use crate::ir::{Const, Pred, Val};
+
+/// The plan of `p`; None when no part of it is a column condition.
+pub(crate) fn column_plan(p: &Pred) -> Option<ColumnPlan> {
+    let mut conjuncts = Vec::new();
+    flatten(p, &mut conjuncts);
+    let total = conjuncts.len();
+    let mut nodes: Vec<PlanNode> = conjuncts
+        .into_iter()
+        .filter_map(|c| node(c, false))
+        .collect();
+    let exact = nodes.len() == total;
+    let root = match nodes.len() {
+        0 => return None,
+        1 => nodes.pop()?,
+        _ => PlanNode::And(nodes),
+    };
+    Some(ColumnPlan { root, exact })
+}
+
+fn flatten<'a>(p: &'a Pred, out: &mut Vec<&'a Pred>) {
+    match p {
+        Pred::And(items) => items.iter().for_each(|i| flatten(i, out)),
+        other => out.push(other),
+    }
+}
+
+/// `p` (negated when `neg`) as a plan node; None when any part of it is
+/// not a column condition.
+fn node(p: &Pred, neg: bool) -> Option<PlanNode> {
+    Some(match p {
+        Pred::Const(b) => PlanNode::Const(*b != neg),
+        Pred::Not(x) => return node(x, !neg),
+        Pred::And(items) | Pred::Or(items) => {
+            let nodes = items
+                .iter()
+                .map(|i| node(i, neg))
+                .collect::<Option<Vec<_>>>()?;
+            if matches!(p, Pred::And(_)) != neg {
+                PlanNode::And(nodes)
+            } else {
+                PlanNode::Or(nodes)
+            }
+        }
+        Pred::Cmp { op, lhs, rhs } => {
+            let (column, op, c) = match (lhs, rhs) {
+                (Val::Field(f), Val::Const(c)) => (f, *op, c),
+                (Val::Const(c), Val::Field(f)) => (f, flip(*op), c),
+                _ => return None,
+            };
+            let (test, negated) = cmp_test(op, c)?;
+            leaf(column, test, negated != neg)
+        }
+        Pred::In {
+            val: Val::Field(f),
+            set,
+            negated,
+        } => {
+            let mut ints: Vec<i64> = set.ints.iter().copied().collect();
+            ints.sort_unstable();
+            let mut nums: Vec<Num> = ints.into_iter().map(Num::Int).collect();
+            nums.extend(set.floats.iter().map(|x| Num::Float(*x)));
+            let mut strs: Vec<String> = set.strs.iter().cloned().collect();
+            strs.sort_unstable();
+            let test = LeafTest::In {
+                nums,
+                strs,
+                bools: set.bools,
+            };
+            leaf(f, test, *negated != neg)
+        }
+        Pred::IsNull {
+            val: Val::Field(f),
+            negated,
+        } => leaf(f, LeafTest::IsNull, *negated != neg),
+        Pred::Truth(Val::Field(f)) => leaf(f, LeafTest::Bool(true), neg),
+        _ => return None,
+    })
+}
+
+fn leaf(column: &str, test: LeafTest, negated: bool) -> PlanNode {
+    PlanNode::Leaf(ColumnLeaf {
+        column: column.to_string(),
+        test,
+        negated,
+    })
+}
+
+/// `c op x` is `x flip(op) c`.
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    }
+}
+
+/// `x op c` as a test and whether it is negated; None for comparisons the
+/// evaluator never answers (ordering of booleans) or that the plan does not
+/// cover (ordering of strings).
+fn cmp_test(op: CmpOp, c: &Const) -> Option<(LeafTest, bool)> {
+    let n = match c {
+        Const::Int(i) => Num::Int(*i),
+        Const::Float(x) => Num::Float(*x),
+        Const::Str(s) => {
+            return match op {
+                CmpOp::Eq => Some((LeafTest::Str(s.clone()), false)),
+                CmpOp::Ne => Some((LeafTest::Str(s.clone()), true)),
+                _ => None,
+            };
+        }
+        Const::Bool(b) => {
+            return match op {
+                CmpOp::Eq => Some((LeafTest::Bool(*b), false)),
+                CmpOp::Ne => Some((LeafTest::Bool(*b), true)),
+                _ => None,
+            };
+        }
+    };
+    let (lo, hi) = match op {
+        CmpOp::Eq | CmpOp::Ne => (Bound::Included(n), Bound::Included(n)),
+        CmpOp::Lt => (Bound::Unbounded, Bound::Excluded(n)),
+        CmpOp::Le => (Bound::Unbounded, Bound::Included(n)),
+        CmpOp::Gt => (Bound::Excluded(n), Bound::Unbounded),
+        CmpOp::Ge => (Bound::Included(n), Bound::Unbounded),
+    };
+    Some((LeafTest::Range { lo, hi }, op == CmpOp::Ne))
+}

@@ -1,0 +1,302 @@
+//! How a filter meets a sealed segment — the planner of filtered reads.
+//!
+//! A filter's column plan (`quiver_api::ColumnPlan`) is bound to the
+//! segment's columns once per request, so a row is tested without a lookup
+//! by field name; the rest of the filter (when the plan is not all of it)
+//! is evaluated row by row after the plan accepts the row.
+//!
+//! [`SealedSeg::select`] then chooses, per segment, from how many rows the
+//! filter can accept, estimated from the segment's scalar indexes (term
+//! indexes for equality and `in`, sorted indexes for ranges — `terms.rs`,
+//! `sorted.rs`):
+//! - few (at most `max_rows`): the indexes name the candidate rows, each is
+//!   tested, and the caller gets exactly the accepted rows as a bitset (a
+//!   vector search then scans those rows exactly, or walks its graph testing
+//!   a bit per row, depending on how many there are);
+//! - many: the caller tests rows as it visits them (a graph search visits a
+//!   few thousand of a segment's rows; testing them all up front would cost
+//!   more than the search).
+
+use std::sync::Arc;
+
+use quiver_api::{ColumnLeaf, LeafTest, Num, PlanNode, RowAccess, RowPredicate, float_as_int};
+use quiver_common::{Column, PrimaryKey, ScalarValue};
+use quiver_index::{Bitset, RowFilter};
+
+use crate::sorted::SortedIndex;
+use crate::terms::TermIndex;
+use crate::view::SealedSeg;
+
+/// One row of a sealed segment, for predicates.
+pub(crate) struct SealedRow<'a> {
+    pub seg: &'a SealedSeg,
+    pub row: usize,
+}
+
+impl RowAccess for SealedRow<'_> {
+    fn pk(&self) -> &PrimaryKey {
+        self.seg.seg.data.pk(self.row)
+    }
+
+    fn field(&self, name: &str) -> Option<&ScalarValue> {
+        self.seg
+            .seg
+            .data
+            .columns()
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.values.get(self.row))
+    }
+}
+
+/// A plan node with its columns found in one segment.
+enum Node<'a> {
+    Const(bool),
+    And(Vec<Node<'a>>),
+    Or(Vec<Node<'a>>),
+    /// `column` None: the segment predates the field (every value null).
+    Leaf {
+        leaf: &'a ColumnLeaf,
+        column: Option<&'a Column>,
+    },
+}
+
+impl<'a> Node<'a> {
+    fn bind(p: &'a PlanNode, columns: &'a [Column]) -> Self {
+        match p {
+            PlanNode::Const(b) => Node::Const(*b),
+            PlanNode::And(items) => {
+                Node::And(items.iter().map(|i| Node::bind(i, columns)).collect())
+            }
+            PlanNode::Or(items) => Node::Or(items.iter().map(|i| Node::bind(i, columns)).collect()),
+            PlanNode::Leaf(leaf) => Node::Leaf {
+                leaf,
+                column: columns.iter().find(|c| c.name == leaf.column),
+            },
+        }
+    }
+
+    #[inline]
+    fn accepts(&self, row: usize) -> bool {
+        match self {
+            Node::Const(b) => *b,
+            Node::And(items) => items.iter().all(|i| i.accepts(row)),
+            Node::Or(items) => items.iter().any(|i| i.accepts(row)),
+            Node::Leaf { leaf, column } => leaf.accepts(
+                column
+                    .and_then(|c| c.values.get(row))
+                    .unwrap_or(&ScalarValue::Null),
+            ),
+        }
+    }
+
+    /// An upper bound of the rows accepted, from the indexes (`n` when they
+    /// cannot tell).
+    fn estimate(&self, seg: &SealedSeg, n: usize) -> usize {
+        match self {
+            Node::Const(b) => usize::from(*b) * n,
+            Node::And(items) => (items.iter().map(|i| i.estimate(seg, n)).min()).unwrap_or(n),
+            Node::Or(items) => (items.iter().map(|i| i.estimate(seg, n)))
+                .fold(0, usize::saturating_add)
+                .min(n),
+            Node::Leaf { leaf, column } => match (column, leaf.negated) {
+                (None, _) => n,
+                (Some(c), false) => leaf_count(seg, c, leaf).map_or(n, |r| r.min(n)),
+                (Some(c), true) => n - leaf_count(seg, c, leaf).map_or(0, |r| r.min(n)),
+            },
+        }
+    }
+
+    /// Rows that include every row accepted, from the indexes; None when
+    /// they cannot name them.
+    fn candidates(&self, seg: &SealedSeg, n: usize) -> Option<Vec<u32>> {
+        match self {
+            Node::Const(false) => Some(Vec::new()),
+            Node::Const(true) => None,
+            Node::And(items) => {
+                let mut by_size: Vec<(usize, &Node)> =
+                    items.iter().map(|i| (i.estimate(seg, n), i)).collect();
+                by_size.sort_by_key(|(e, _)| *e);
+                by_size.iter().find_map(|(_, i)| i.candidates(seg, n))
+            }
+            Node::Or(items) => {
+                let mut out = Vec::new();
+                for i in items {
+                    out.extend(i.candidates(seg, n)?);
+                }
+                Some(out)
+            }
+            Node::Leaf { leaf, column } => match column {
+                Some(c) if !leaf.negated => leaf_rows(seg, c, leaf),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// How an index of a leaf's column names the rows meeting its test.
+enum Lookup {
+    /// A range of a sorted index.
+    Sorted(Arc<SortedIndex>),
+    /// Values of a term index.
+    Terms(Arc<TermIndex>, Vec<ScalarValue>),
+}
+
+fn lookup(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Lookup> {
+    let columns = seg.seg.data.columns();
+    let terms = |values: Vec<ScalarValue>| {
+        let index = seg.seg.terms.column(columns, &column.name)?;
+        Some(Lookup::Terms(index, values))
+    };
+    match &leaf.test {
+        LeafTest::Range { .. } => seg
+            .seg
+            .sorted
+            .get(columns, &column.name)
+            .map(Lookup::Sorted),
+        LeafTest::In { nums, strs, .. } => {
+            // A term index holds ints and strings: an int row matches an
+            // int member or an integral float one.
+            let ints = nums.iter().filter_map(|n| match *n {
+                Num::Int(i) => Some(i),
+                Num::Float(x) => float_as_int(x),
+            });
+            let values = (ints.map(ScalarValue::Int))
+                .chain(strs.iter().cloned().map(ScalarValue::Str))
+                .collect();
+            terms(values)
+        }
+        LeafTest::Str(s) => terms(vec![ScalarValue::Str(s.clone())]),
+        LeafTest::Bool(_) | LeafTest::IsNull => None,
+    }
+}
+
+/// How many rows of a segment meet `leaf`'s test, from an index of its
+/// column (None: no index can tell).
+fn leaf_count(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<usize> {
+    Some(match (lookup(seg, column, leaf)?, &leaf.test) {
+        (Lookup::Sorted(index), LeafTest::Range { lo, hi }) => index.range(lo, hi).len(),
+        (Lookup::Terms(index, values), _) => index.count(&values),
+        (Lookup::Sorted(_), _) => return None,
+    })
+}
+
+/// The rows of a segment meeting `leaf`'s test, from an index of its column.
+fn leaf_rows(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Vec<u32>> {
+    Some(match (lookup(seg, column, leaf)?, &leaf.test) {
+        (Lookup::Sorted(index), LeafTest::Range { lo, hi }) => index.range(lo, hi).to_vec(),
+        (Lookup::Terms(index, values), _) => index.rows(&values).collect(),
+        (Lookup::Sorted(_), _) => return None,
+    })
+}
+
+/// The live rows of a sealed segment a predicate accepts, tested one at a
+/// time.
+pub(crate) struct SegmentFilter<'a> {
+    seg: &'a SealedSeg,
+    plan: Option<Node<'a>>,
+    /// The predicate, when the plan is not all of it.
+    residual: Option<&'a dyn RowPredicate>,
+    estimate: Option<usize>,
+}
+
+impl RowFilter for SegmentFilter<'_> {
+    #[inline]
+    fn allows(&self, id: u32) -> bool {
+        self.seg.alive.contains(id)
+            && self.plan.as_ref().is_none_or(|p| p.accepts(id as usize))
+            && self.residual.is_none_or(|p| {
+                p.eval(&SealedRow {
+                    seg: self.seg,
+                    row: id as usize,
+                })
+            })
+    }
+
+    fn estimated_allowed(&self) -> Option<usize> {
+        self.estimate
+    }
+}
+
+/// Which rows of a segment a read covers (see the module docs).
+pub(crate) enum Selection<'a> {
+    /// Exactly the live rows the predicate accepts.
+    Rows(Bitset),
+    /// Rows to test as they are visited.
+    Test(SegmentFilter<'a>),
+}
+
+impl Selection<'_> {
+    pub fn filter(&self) -> &dyn RowFilter {
+        match self {
+            Selection::Rows(rows) => rows,
+            Selection::Test(f) => f,
+        }
+    }
+
+    /// Nothing to read.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Selection::Rows(rows) if rows.count_ones() == 0)
+    }
+
+    /// The rows covered, ascending (tested one by one for `Test`).
+    pub fn rows<'s>(&'s self, seg: &'s SealedSeg) -> Box<dyn Iterator<Item = u32> + 's> {
+        match self {
+            Selection::Rows(rows) => Box::new(rows.iter()),
+            Selection::Test(f) => Box::new(seg.alive.iter().filter(|r| f.allows(*r))),
+        }
+    }
+}
+
+impl SealedSeg {
+    /// The segment's live rows that `predicate` accepts, as a filter that
+    /// tests each row (no index used).
+    pub fn filter<'a>(&'a self, predicate: Option<&'a dyn RowPredicate>) -> SegmentFilter<'a> {
+        let plan = predicate.and_then(|p| p.column_plan());
+        SegmentFilter {
+            seg: self,
+            plan: plan.map(|p| Node::bind(&p.root, self.seg.data.columns())),
+            residual: predicate.filter(|_| !plan.is_some_and(|p| p.exact)),
+            estimate: predicate.is_none().then(|| self.live()),
+        }
+    }
+
+    /// The segment's live rows that `predicate` accepts: exactly, when its
+    /// indexes say at most `max_rows` rows can be; else as a filter to test
+    /// rows with (see the module docs).
+    pub fn select<'a>(
+        &'a self,
+        predicate: Option<&'a dyn RowPredicate>,
+        max_rows: usize,
+    ) -> Selection<'a> {
+        let mut filter = self.filter(predicate);
+        let Some(p) = predicate else {
+            return Selection::Test(filter);
+        };
+        let columns = self.seg.data.columns();
+        // Equality terms of the top conjunction (a partition, a partition
+        // key, a TEXT_MATCH): the term indexes name their rows.
+        if let Some(rows) =
+            (self.seg.terms).candidates(columns, &self.alive, p, max_rows, |r| filter.allows(r))
+        {
+            return Selection::Rows(rows);
+        }
+        if let Some(plan) = &filter.plan {
+            let n = self.alive.len();
+            let estimate = plan.estimate(self, n);
+            filter.estimate = Some(estimate);
+            if estimate <= max_rows
+                && let Some(candidates) = plan.candidates(self, n)
+            {
+                let mut rows = Bitset::new_empty(n);
+                for r in candidates {
+                    if filter.allows(r) {
+                        rows.insert(r);
+                    }
+                }
+                return Selection::Rows(rows);
+            }
+        }
+        Selection::Test(filter)
+    }
+}
