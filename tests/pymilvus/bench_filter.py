@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--recall-queries", type=int, default=200)
     ap.add_argument("--scalar-index", default="", help="e.g. STL_SORT or INVERTED")
     ap.add_argument("--only", default="", help="comma-separated filter names")
+    ap.add_argument("--keep", action="store_true", help="leave the collections loaded")
     a = ap.parse_args()
     base = read_fvecs(a.base)
     queries = read_fvecs(a.queries)[:1000]
@@ -137,7 +138,8 @@ def main():
         print(json.dumps({name: out[name]}), flush=True)
     print(json.dumps(out, indent=1))
     for c in clients.values():
-        c.drop_collection(NAME)
+        if not a.keep:
+            c.drop_collection(NAME)
 
 
 if __name__ == "__main__":
