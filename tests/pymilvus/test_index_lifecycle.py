@@ -164,3 +164,50 @@ def test_costs_are_reported(client, name):
     s = client.search(name, data=[[1.0] * DIM], limit=3)
     assert s.extra["cost"] >= 1
     assert client.delete(name, ids=[1, 2])["cost"] >= 1
+
+
+def test_scalar_indexes_are_recorded_checked_listed_used_and_dropped(client, name):
+    """CreateIndex on scalar fields as a Milvus user writes it: the index is listed and described,
+    a kind that does not fit the field is refused naming both, filters answer the same with it,
+    and drop_index needs a release like any index."""
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("cat", DataType.INT64)
+    schema.add_field("price", DataType.DOUBLE)
+    schema.add_field("tag", DataType.VARCHAR, max_length=16)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    p = index(client, "L2")
+    p.add_index("cat", index_type="INVERTED", index_name="cat_idx")
+    p.add_index("price", index_type="STL_SORT")
+    client.create_collection(name, schema=schema, index_params=p)
+    rng = np.random.default_rng(5)
+    base = rng.random((N, DIM), dtype=np.float32)
+    rows = [{"id": i, "cat": i % 10, "price": float(i % 97) / 97, "tag": f"t{i % 3}",
+             "vec": v.tolist()} for i, v in enumerate(base)]
+    client.insert(name, rows)
+    client.flush(name)
+    assert set(client.list_indexes(name)) >= {"cat_idx", "price", "vec"}
+    d = client.describe_index(name, "cat_idx")
+    assert (d["index_type"], d["field_name"]) == ("INVERTED", "cat")
+    assert client.describe_index(name, "price")["index_type"] == "STL_SORT"
+    # A kind that does not fit the field is refused, naming the kind and the field.
+    bad = client.prepare_index_params()
+    bad.add_index("tag", index_type="STL_SORT")
+    expect_error(lambda: client.create_index(name, bad), 1100, "STL_SORT", "tag")
+    bad = client.prepare_index_params()
+    bad.add_index("price", index_type="NOPE")
+    expect_error(lambda: client.create_index(name, bad), 1100, "NOPE")
+    assert "tag" not in client.list_indexes(name)
+    # Filters through the indexes answer what numpy says.
+    client.load_collection(name)
+    for expr, want in [("cat == 3", [i for i in range(N) if i % 10 == 3]),
+                       ("price < 0.05", [i for i in range(N) if (i % 97) / 97 < 0.05]),
+                       ("cat in [1, 2] and price >= 0.5",
+                        [i for i in range(N) if i % 10 in (1, 2) and (i % 97) / 97 >= 0.5])]:
+        got = client.query(name, filter=expr, output_fields=["id"], limit=N)
+        assert sorted(r["id"] for r in got) == want, expr
+    expect_error(lambda: client.drop_index(name, "cat_idx"), 65535, "release")
+    client.release_collection(name)
+    client.drop_index(name, "cat_idx")
+    assert "cat_idx" not in client.list_indexes(name)
+    assert "price" in client.list_indexes(name)

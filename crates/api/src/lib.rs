@@ -28,7 +28,7 @@ pub use digest::{
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
     CreateCollection, DatabaseInfo, DatabaseOp, FieldIndex, IndexKind, IndexProgress, IndexSpec,
-    MetaClient, PartitionInfo, PartitionOp, SegmentInfo, ShardId,
+    MetaClient, PartitionInfo, PartitionOp, ScalarIndex, ScalarIndexKind, SegmentInfo, ShardId,
 };
 pub use query::{
     AnnsField, ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit,

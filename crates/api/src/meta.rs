@@ -329,8 +329,29 @@ pub trait CatalogClient: Send + Sync {
             "this front door cannot change indexes".into(),
         ))
     }
-    /// Drops the index of vector field `field` (None: the first) of a
-    /// released collection (Milvus DropIndex).
+    /// Sets the index of scalar field `field` (the same again changes
+    /// nothing; another kind is refused).
+    async fn set_scalar_index(
+        &self,
+        name_or_alias: &str,
+        field: &str,
+        index: ScalarIndex,
+    ) -> Result<()> {
+        let _ = (name_or_alias, field, index);
+        Err(quiver_common::Error::Unavailable(
+            "this front door cannot change indexes".into(),
+        ))
+    }
+    /// The indexes of a collection's scalar fields, by field name.
+    fn scalar_indexes(
+        &self,
+        name_or_alias: &str,
+    ) -> std::collections::BTreeMap<String, ScalarIndex> {
+        let _ = name_or_alias;
+        Default::default()
+    }
+    /// Drops the index of vector or scalar field `field` (None: the first
+    /// vector field) of a released collection (Milvus DropIndex).
     async fn drop_index(&self, name_or_alias: &str, field: Option<&str>) -> Result<()> {
         let _ = (name_or_alias, field);
         Err(quiver_common::Error::Unavailable(
@@ -513,6 +534,53 @@ pub struct FieldIndex {
     pub kind: IndexKind,
     pub metric: Metric,
     pub index_name: String,
+}
+
+/// A scalar field's index, as Milvus names its kinds (CreateIndex on a
+/// scalar field). Recorded, checked against the field's type and reported;
+/// whatever the kind, a querynode builds per segment what filters on the
+/// field need, on their first use (a term index for `==` / `in`, a sorted
+/// index for ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalarIndexKind {
+    Inverted,
+    StlSort,
+    Bitmap,
+    Trie,
+    Auto,
+}
+
+impl ScalarIndexKind {
+    /// Milvus's `index_type` (case-insensitive); None for others.
+    pub fn parse(index_type: &str) -> Option<Self> {
+        Some(match index_type.to_ascii_uppercase().as_str() {
+            "INVERTED" => ScalarIndexKind::Inverted,
+            "STL_SORT" => ScalarIndexKind::StlSort,
+            "BITMAP" => ScalarIndexKind::Bitmap,
+            "TRIE" | "MARISA-TRIE" => ScalarIndexKind::Trie,
+            "AUTOINDEX" | "" => ScalarIndexKind::Auto,
+            _ => return None,
+        })
+    }
+
+    /// Milvus's name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScalarIndexKind::Inverted => "INVERTED",
+            ScalarIndexKind::StlSort => "STL_SORT",
+            ScalarIndexKind::Bitmap => "BITMAP",
+            ScalarIndexKind::Trie => "Trie",
+            ScalarIndexKind::Auto => "AUTOINDEX",
+        }
+    }
+}
+
+/// A scalar field's index: its name and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalarIndex {
+    pub index_name: String,
+    pub kind: ScalarIndexKind,
 }
 
 /// A collection's current index: its name and how far its build got.

@@ -424,6 +424,26 @@ impl CatalogClient for Catalog {
         self.coord.alter(name_or_alias, target, set, delete).await
     }
 
+    async fn set_scalar_index(
+        &self,
+        name_or_alias: &str,
+        field: &str,
+        index: quiver_api::ScalarIndex,
+    ) -> Result<()> {
+        let meta = self.meta(name_or_alias)?;
+        self.coord.set_scalar_index(&meta.name, field, index).await
+    }
+
+    fn scalar_indexes(
+        &self,
+        name_or_alias: &str,
+    ) -> std::collections::BTreeMap<String, quiver_api::ScalarIndex> {
+        let state = self.coord.state();
+        (state.collection(name_or_alias))
+            .map(|m| m.scalar_indexes.clone())
+            .unwrap_or_default()
+    }
+
     async fn drop_index(&self, name_or_alias: &str, field: Option<&str>) -> Result<()> {
         let meta = self.meta(name_or_alias)?;
         self.coord.drop_index(&meta.name, field).await

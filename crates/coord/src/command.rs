@@ -57,8 +57,15 @@ pub enum MetaCommand {
         #[serde(default)]
         metric: Option<Metric>,
     },
+    /// By name or alias: the index of a scalar field (new in protocol 3).
+    SetScalarIndex {
+        collection: String,
+        field: String,
+        index: quiver_api::ScalarIndex,
+    },
     /// By name or alias; refused while the collection is loaded.
-    /// `field`: a vector field other than the first (None: the first).
+    /// `field`: a vector field other than the first, or a scalar field
+    /// (None: the first vector field).
     DropIndex {
         collection: String,
         #[serde(default)]
@@ -225,6 +232,7 @@ impl MetaCommand {
             MetaCommand::Partition { .. } => "change partitions",
             MetaCommand::Alter { .. } => "alter properties",
             MetaCommand::SetIndex { .. } => "set index",
+            MetaCommand::SetScalarIndex { .. } => "set scalar index",
             MetaCommand::DropIndex { .. } => "drop index",
             MetaCommand::SetLoaded { .. } => "set loaded",
             MetaCommand::CreateAlias { .. } => "create alias",
@@ -245,6 +253,17 @@ impl MetaCommand {
             MetaCommand::Security { .. } => "change users or roles",
             MetaCommand::RegisterCoord { .. } => "register coord",
             MetaCommand::AdmitCoord { .. } => "admit coord",
+        }
+    }
+
+    /// The internal protocol that introduced the command: a coord proposes
+    /// it only once every coord speaks that protocol (an older one could
+    /// not apply it; `quiver_metrics::protocol`).
+    pub fn protocol(&self) -> u32 {
+        match self {
+            MetaCommand::SetUnplaced { .. } => 2,
+            MetaCommand::SetScalarIndex { .. } => 3,
+            _ => 1,
         }
     }
 }

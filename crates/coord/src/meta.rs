@@ -209,6 +209,21 @@ pub trait MetaOps: CoordApi {
         .await
     }
 
+    /// Sets the index of a scalar field (`rules/scalar_index.rs`).
+    async fn set_scalar_index(
+        &self,
+        collection: &str,
+        field: &str,
+        index: quiver_api::ScalarIndex,
+    ) -> Result<()> {
+        self.done(MetaCommand::SetScalarIndex {
+            collection: collection.into(),
+            field: field.into(),
+            index,
+        })
+        .await
+    }
+
     /// Sets and deletes properties of a collection, its index or a field.
     async fn alter(
         &self,

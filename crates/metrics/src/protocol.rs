@@ -17,13 +17,14 @@
 //! |---|---|---|
 //! | 1 | before session 18 | (no header) |
 //! | 2 | session 18 | `ChangeMembership`, `SetUnplaced`, memory limits in heartbeats, this header |
+//! | 3 | session 19 | `SetScalarIndex` |
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
 /// The protocol this build speaks.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 /// The oldest protocol this build still serves (the previous release's).
 pub const MIN_PROTOCOL: u32 = 1;
 /// The metadata key every internal call carries its protocol in.

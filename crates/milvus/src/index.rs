@@ -7,10 +7,12 @@
 //! under another one in the background (DescribeIndex reports the rows done;
 //! until a segment is rebuilt, searches read it exactly). A second, different
 //! index is refused (65535, as Milvus); DropIndex needs a released collection
-//! and really drops it. CreateIndex on a scalar field is accepted and ignored
-//! (filters scan; no scalar indexes yet).
+//! and really drops it. CreateIndex on a scalar field records a scalar index
+//! (INVERTED, STL_SORT, BITMAP, Trie, AUTOINDEX; its kind checked against
+//! the field's type by coord), reported by DescribeIndex and dropped by
+//! DropIndex; querynodes build what filters need per segment on first use.
 
-use quiver_api::{AlterTarget, IndexKind, IndexSpec};
+use quiver_api::{AlterTarget, IndexKind, IndexSpec, ScalarIndex, ScalarIndexKind};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{IndexState, KeyValuePair, Status};
 use quiver_proto::milvus::{
@@ -177,7 +179,24 @@ impl MilvusFront {
             })?
         };
         if !field.data_type.is_vector() {
-            return Ok(());
+            let index_type = param(&req.extra_params, "index_type").unwrap_or("AUTOINDEX");
+            let kind = ScalarIndexKind::parse(index_type).ok_or_else(|| {
+                Error::invalid(
+                    "index_type",
+                    format!(
+                        "{index_type:?} is not an index of scalar fields (INVERTED, STL_SORT, BITMAP, Trie, AUTOINDEX are)"
+                    ),
+                )
+            })?;
+            let index_name = if req.index_name.is_empty() {
+                field.name.clone()
+            } else {
+                req.index_name
+            };
+            let index = ScalarIndex { index_name, kind };
+            return (self.catalog)
+                .set_scalar_index(&req.collection_name, &field.name, index)
+                .await;
         }
         let metric = match param(&req.extra_params, "metric_type") {
             Some(m) if !m.is_empty() => Metric::parse(m)?,
@@ -222,8 +241,14 @@ impl MilvusFront {
     /// vector index when the request names nothing.
     fn describe_indexes(&self, req: &DescribeIndexRequest) -> Result<Vec<IndexDescription>> {
         let info = self.proxy.describe(&req.collection_name)?;
+        let rows =
+            (self.catalog.index_progress(&req.collection_name)).map_or(0, |p| p.total_rows as i64);
+        let scalar = self.catalog.scalar_indexes(&req.collection_name);
         let extra: Vec<IndexDescription> = (info.field_indexes.iter())
             .map(|(field, index)| extra_description(&info, field, index))
+            .chain(
+                (scalar.iter()).map(|(field, index)| scalar_description(&info, field, index, rows)),
+            )
             .collect();
         let named: Vec<IndexDescription> = (extra.iter())
             .filter(|d| {
@@ -263,9 +288,9 @@ impl MilvusFront {
             .catalog
             .index_progress(&req.collection_name)
             .unwrap_or_default();
-        // One vector index per collection; scalar indexes are accepted and
-        // not built, so any index name answers with the vector index (as
-        // pymilvus waits for a scalar index it created).
+        // One vector index per collection; a name no index has answers
+        // with it too (scalar indexes created before they were recorded:
+        // pymilvus waits for the one it created).
         let index_name = if !req.index_name.is_empty() {
             req.index_name.clone()
         } else if progress.index_name.is_empty() {
@@ -318,13 +343,22 @@ impl MilvusFront {
     pub(crate) async fn drop_index(&self, req: DropIndexRequest) -> Status {
         let run = async {
             let info = self.proxy.describe(&req.collection_name)?;
-            let extra = info.field_indexes.iter().find(|(field, index)| {
-                req.field_name == **field
-                    || (!req.index_name.is_empty() && req.index_name == index.index_name)
-            });
-            if let Some((field, _)) = extra {
+            let named = |field: &str, index_name: &str| {
+                req.field_name == field
+                    || (!req.index_name.is_empty() && req.index_name == index_name)
+            };
+            let extra = (info.field_indexes.iter())
+                .find(|(field, index)| named(field, &index.index_name))
+                .map(|(field, _)| field.clone());
+            let scalar = (self
+                .catalog
+                .scalar_indexes(&req.collection_name)
+                .into_iter())
+            .find(|(field, index)| named(field, &index.index_name))
+            .map(|(field, _)| field);
+            if let Some(field) = extra.or(scalar) {
                 return (self.catalog)
-                    .drop_index(&req.collection_name, Some(field))
+                    .drop_index(&req.collection_name, Some(&field))
                     .await;
             }
             let vector = &info.schema.vector_field().name;
@@ -358,6 +392,27 @@ fn extra_description(
         params: index_params(index.metric, index.kind),
         field_name: field.to_string(),
         state: IndexState::Finished as i32,
+        ..Default::default()
+    }
+}
+
+/// DescribeIndex's answer for a scalar field's index: what a filter needs
+/// is built per segment on first use, so nothing waits: finished, every
+/// row indexed.
+fn scalar_description(
+    info: &quiver_api::CollectionInfo,
+    field: &str,
+    index: &ScalarIndex,
+    rows: i64,
+) -> IndexDescription {
+    IndexDescription {
+        index_name: index.index_name.clone(),
+        index_id: info.id as i64,
+        params: vec![kv("index_type", index.kind.as_str()), kv("params", "{}")],
+        field_name: field.to_string(),
+        state: IndexState::Finished as i32,
+        indexed_rows: rows,
+        total_rows: rows,
         ..Default::default()
     }
 }

@@ -29,7 +29,7 @@ pub use placement::NodeHealth;
 pub use status::{ClusterStatus, LeaderWatch, Role};
 
 use crate::command::{MetaCommand, MetaRequest, MetaResponse, RequestId};
-use crate::error::{CoordError, Result};
+use crate::error::{CoordError, Result, RuleError};
 use crate::identity::{Identity, Standing, has_raft_state};
 use crate::raft::{
     GrpcTransport, LogStore, Network, NoPeers, RaftTransport, StateMachine, TypeConfig,
@@ -343,6 +343,18 @@ impl Coord {
         request: Option<RequestId>,
     ) -> Result<MetaResponse> {
         self.check_quorum()?;
+        // A command newer than some coord would stop that coord applying
+        // the log: refused until every coord runs a release that knows it.
+        let needs = cmd.protocol();
+        if needs > 1 {
+            let speaks = self.cluster_protocol().await;
+            if speaks < needs {
+                return Err(CoordError::Rule(RuleError::StateConflict(format!(
+                    "{} needs every coord on internal protocol {needs} or later, and one speaks {speaks}: finish upgrading the coords first (docs/deploy.md, \"Mixed versions during a roll\")",
+                    cmd.name()
+                ))));
+            }
+        }
         let started = Instant::now();
         let req = MetaRequest {
             ts: self.clock.now(),

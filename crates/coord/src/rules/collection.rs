@@ -71,6 +71,7 @@ pub(super) fn create(
             partitions_dropped: 0,
             index_properties: Default::default(),
             field_indexes: Default::default(),
+            scalar_indexes: Default::default(),
             unplaced: None,
         },
     );
@@ -293,6 +294,7 @@ pub(super) fn drop_index(
     }
     if let Some(f) = field.filter(|f| *f != meta.index.field_name) {
         meta.field_indexes.remove(f);
+        meta.scalar_indexes.remove(f);
         meta.updated_ts = ts;
         return Ok(MetaResponse::Done);
     }

@@ -130,3 +130,76 @@ fn one_index_per_field_and_drop_needs_a_release() {
     ok(&mut s, set("image", Metric::Cosine));
     ok(&mut s, load(true));
 }
+
+fn scalar(field: &str, name: &str, kind: quiver_api::ScalarIndexKind) -> MetaCommand {
+    MetaCommand::SetScalarIndex {
+        collection: "a".into(),
+        field: field.into(),
+        index: quiver_api::ScalarIndex {
+            index_name: name.into(),
+            kind,
+        },
+    }
+}
+
+#[test]
+fn scalar_indexes_fit_their_field_one_per_field_and_drop_with_a_release() {
+    use quiver_api::ScalarIndexKind::{Bitmap, Inverted, StlSort, Trie};
+    let mut schema = CollectionSchema::simple("a", 4);
+    schema.fields.extend([
+        FieldSchema::new("price", DataType::Double),
+        FieldSchema::new("tag", DataType::VarChar).with_max_length(8),
+        FieldSchema::new("meta", DataType::Json),
+    ]);
+    let mut s = MetaState::default();
+    ok(
+        &mut s,
+        MetaCommand::CreateCollection {
+            schema,
+            shards: 1,
+            metric: Metric::L2,
+            index: Some(hnsw()),
+            partitions: None,
+        },
+    );
+    let before = s.clone();
+    for (cmd, says) in [
+        (scalar("tag", "t", StlSort), "numeric"),
+        (scalar("price", "p", Trie), "varchar"),
+        (scalar("price", "p", Bitmap), "bitmap"),
+        (scalar("meta", "m", Inverted), "JSON"),
+        (scalar("vector", "v", Inverted), "vector field"),
+        (scalar("nope", "n", Inverted), "nope"),
+    ] {
+        let e = rejected(&mut s, cmd);
+        assert!(matches!(e, RuleError::InvalidArgument { .. }), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    assert_eq!(s, before, "a refused index changes nothing");
+    ok(&mut s, scalar("price", "p", StlSort));
+    ok(&mut s, scalar("price", "p", StlSort));
+    ok(&mut s, scalar("tag", "t", Trie));
+    let e = rejected(&mut s, scalar("price", "p", Inverted));
+    assert!(e.to_string().contains("at most one distinct index"), "{e}");
+    let e = rejected(&mut s, scalar("tag", "p", Inverted));
+    assert!(matches!(e, RuleError::StateConflict(_)), "{e}");
+    let meta = s.collection("a").expect("a");
+    assert_eq!(meta.scalar_indexes.len(), 2);
+    assert_eq!(meta.scalar_indexes["price"].kind, StlSort);
+    ok(&mut s, load(true));
+    let drop = MetaCommand::DropIndex {
+        collection: "a".into(),
+        field: Some("price".into()),
+    };
+    let e = rejected(&mut s, drop.clone());
+    assert!(e.to_string().contains("release it"), "{e}");
+    ok(&mut s, load(false));
+    ok(&mut s, drop);
+    let meta = s.collection("a").expect("a");
+    assert!(!meta.scalar_indexes.contains_key("price"));
+    assert!(meta.scalar_indexes.contains_key("tag"));
+    assert!(
+        matches!(meta.index.kind, IndexKind::Hnsw { .. }),
+        "the vector index stays"
+    );
+}

@@ -21,6 +21,7 @@ pub(crate) mod placement;
 #[cfg(test)]
 mod placement_tests;
 pub(crate) mod room;
+mod scalar_index;
 mod security;
 mod shard;
 #[cfg(test)]
@@ -76,6 +77,11 @@ pub(crate) fn apply(
             index,
             metric,
         } => collection::set_index(state, collection, index, *metric, log_ts),
+        MetaCommand::SetScalarIndex {
+            collection,
+            field,
+            index,
+        } => scalar_index::set(state, collection, field, index, log_ts),
         MetaCommand::DropIndex { collection, field } => {
             collection::drop_index(state, collection, field.as_deref(), log_ts)
         }

@@ -99,6 +99,9 @@ pub struct CollectionMeta {
     /// (`index` is the first's); loading needs one on every vector field.
     #[serde(default)]
     pub field_indexes: std::collections::BTreeMap<String, FieldIndexMeta>,
+    /// The indexes of scalar fields, by field name (`rules/scalar_index.rs`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scalar_indexes: std::collections::BTreeMap<String, quiver_api::ScalarIndex>,
     /// Why a loaded collection's shards lack querynodes to serve them
     /// (placement found none with room: `querynode.max_memory_mib`); None
     /// while every shard has its replicas.
