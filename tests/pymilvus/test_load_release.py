@@ -132,8 +132,16 @@ def test_get_replicas_describes_what_serves_a_loaded_collection(client, stub, ur
     client.create_collection(name, dimension=3, num_shards=2)
     client.create_partition(name, "p1")
     desc = stub.DescribeCollection(milvus_pb2.DescribeCollectionRequest(collection_name=name))
-    r = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collectionID=desc.collectionID))
-    assert r.status.code == 0, r.status
+    # In a cluster a replica can be re-placed between two calls (a querynode's lease lapsing
+    # under load leaves its shard unserved for a moment): wait until both shards are listed.
+    deadline = time.monotonic() + 30
+    while True:
+        r = stub.GetReplicas(milvus_pb2.GetReplicasRequest(collectionID=desc.collectionID))
+        assert r.status.code == 0, r.status
+        served = sum(len(rep.shard_replicas) for rep in r.replicas)
+        if served == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(r.replicas) == 1  # replica_number 1
     rep = r.replicas[0]
     assert rep.collectionID == desc.collectionID
