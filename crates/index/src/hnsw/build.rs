@@ -222,7 +222,8 @@ impl<P: Points> Builder<'_, P> {
             }
             self.read_links(c.id, lev, buf);
             buf.retain(|&nb| vis.insert(nb));
-            for &nb in buf.iter() {
+            let ahead = q.prefetch_ahead();
+            for &nb in buf.iter().take(ahead) {
                 q.prefetch(nb);
             }
             if lev == 0
@@ -234,7 +235,10 @@ impl<P: Points> Builder<'_, P> {
                     2 * self.m + 1,
                 );
             }
-            for &nb in buf.iter() {
+            for (j, &nb) in buf.iter().enumerate() {
+                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
+                    q.prefetch(later);
+                }
                 let d = q.dist(nb);
                 if res.len() < self.efc || res.peek().is_some_and(|w| d < w.d) {
                     cands.push(Reverse(Cand { d, id: nb }));

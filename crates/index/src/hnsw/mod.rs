@@ -19,9 +19,16 @@ use visited::VisitedPool;
 /// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
 #[inline(always)]
 pub(crate) fn prefetch<T>(s: &[T], idx: usize, len: usize) {
+    prefetch_up_to::<T, 256>(s, idx, len);
+}
+
+/// Hints the CPU to load the cache lines holding `s[idx..idx + len]`, at
+/// most `MAX` bytes of them.
+#[inline(always)]
+pub(crate) fn prefetch_up_to<T, const MAX: usize>(s: &[T], idx: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let bytes = (len * std::mem::size_of::<T>()).min(256);
+        let bytes = (len * std::mem::size_of::<T>()).min(MAX);
         let Some(p) = s.get(idx) else { return };
         let p = (p as *const T).cast::<i8>();
         for off in (0..bytes).step_by(64) {

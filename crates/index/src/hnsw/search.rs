@@ -150,6 +150,7 @@ impl HnswIndex {
         let level0 = &self.graph.level0;
         let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
         let mut buf = std::mem::take(&mut vis.buf);
+        let ahead = q.prefetch_ahead();
         vis.insert(ep.id);
         let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef.min(self.n) * 4);
         cands.push(Reverse(ep));
@@ -166,14 +167,19 @@ impl HnswIndex {
             buf.clear();
             for &nb in &level0[base + 1..base + 1 + cnt] {
                 if vis.insert(nb) {
-                    q.prefetch(nb);
+                    if buf.len() < ahead {
+                        q.prefetch(nb);
+                    }
                     buf.push(nb);
                 }
             }
             if let Some(Reverse(next)) = cands.peek() {
                 prefetch(level0, next.id as usize * stride, stride);
             }
-            for &nb in &buf {
+            for (j, &nb) in buf.iter().enumerate() {
+                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
+                    q.prefetch(later);
+                }
                 let d = q.dist(nb);
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
                     cands.push(Reverse(Cand { d, id: nb }));

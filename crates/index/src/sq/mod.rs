@@ -16,7 +16,7 @@ use quiver_common::Metric;
 
 use crate::error::{IndexError, Result};
 pub use kernels::kernel_isa;
-use kernels::{LANES, dot_asym, dot_sym, l2_asym, l2_sym};
+use kernels::{LANES, dot_asym, dot_sym};
 
 /// How distances are computed over the codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,14 +73,17 @@ pub(crate) struct SqCodes {
     /// `step^2`.
     step2: Vec<f32>,
     codes: Vec<u8>,
+    /// L2 only: per row, the squared length of its decoded offset from
+    /// `lo`, `sum step^2 * code^2`, so that a distance is one product.
+    norms: Vec<f32>,
 }
 
 /// A query prepared against [`SqCodes`].
 pub(crate) struct SqQuery<'a> {
     sq: &'a SqCodes,
-    /// L2: `q - lo`; inner product: `q * step`.
+    /// L2: `-2 * (q - lo) * step`; inner product: `q * step`.
     pre: Vec<f32>,
-    /// Inner product: `sum q * lo`.
+    /// L2: `sum (q - lo)^2`; inner product: `sum q * lo`.
     konst: f32,
 }
 
@@ -126,6 +129,7 @@ impl SqCodes {
             sq.encode(&kind.prepared(r), out);
         }
         sq.codes = codes;
+        sq.norms = sq.norms();
         Ok(sq)
     }
 
@@ -165,7 +169,7 @@ impl SqCodes {
                 padded.resize(padded.len() + stride - dim, 0);
             }
         }
-        Ok(SqCodes {
+        let mut sq = SqCodes {
             kind,
             dim,
             stride,
@@ -173,7 +177,20 @@ impl SqCodes {
             step,
             step2,
             codes: padded,
-        })
+            norms: Vec::new(),
+        };
+        sq.norms = sq.norms();
+        Ok(sq)
+    }
+
+    /// [`SqCodes::norms`] of every row (none unless L2).
+    fn norms(&self) -> Vec<f32> {
+        if self.kind != Kind::L2 {
+            return Vec::new();
+        }
+        (self.codes.chunks_exact(self.stride))
+            .map(|c| dot_sym(&self.step2, c, c))
+            .collect()
     }
 
     /// Writes the code of `row` (already normalised for COSINE) into `out`.
@@ -209,9 +226,9 @@ impl SqCodes {
         out
     }
 
-    /// Bytes held (codes and ranges).
+    /// Bytes held (codes, row norms and ranges).
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.codes.len() + 4 * 3 * self.stride
+        std::mem::size_of::<Self>() + self.codes.len() + 4 * (self.norms.len() + 3 * self.stride)
     }
 
     #[inline]
@@ -226,9 +243,13 @@ impl SqCodes {
         let mut konst = 0.0;
         match self.kind {
             Kind::L2 => {
-                for ((p, q), lo) in pre.iter_mut().zip(query).zip(&self.lo) {
-                    *p = q - lo;
+                let mut sum = 0f64;
+                for (j, (p, q)) in pre.iter_mut().zip(query).enumerate() {
+                    let a = q - self.lo[j];
+                    *p = -2.0 * a * self.step[j];
+                    sum += f64::from(a) * f64::from(a);
                 }
+                konst = sum as f32;
             }
             Kind::Dot { .. } => {
                 let q = self.kind.prepared(query);
@@ -268,7 +289,10 @@ impl SqCodes {
     pub fn dist_codes(&self, a: u32, b: u32, terms: &(f32, Vec<f32>)) -> f32 {
         let (x, y) = (self.code(a), self.code(b));
         match self.kind {
-            Kind::L2 => l2_sym(&self.step2, x, y),
+            Kind::L2 => {
+                let norm = |r: u32| self.norms.get(r as usize).copied().unwrap_or(0.0);
+                norm(a) + norm(b) - 2.0 * dot_sym(&self.step2, x, y)
+            }
             Kind::Dot { .. } => {
                 let (c, rows) = terms;
                 let ra = rows.get(a as usize).copied().unwrap_or(0.0);
@@ -281,7 +305,12 @@ impl SqCodes {
     /// Hints the CPU to load the code of `id`.
     #[inline]
     pub fn prefetch(&self, id: u32) {
-        crate::hnsw::prefetch(&self.codes, id as usize * self.stride, self.stride);
+        // A whole code row (768 dimensions are 12 lines): it is read at once.
+        crate::hnsw::prefetch_up_to::<u8, 1024>(
+            &self.codes,
+            id as usize * self.stride,
+            self.stride,
+        );
     }
 }
 
@@ -292,7 +321,10 @@ impl SqQuery<'_> {
         let sq = self.sq;
         let code = sq.code(id);
         match sq.kind {
-            Kind::L2 => l2_asym(&self.pre, &sq.step, code),
+            Kind::L2 => {
+                let norm = sq.norms.get(id as usize).copied().unwrap_or(0.0);
+                self.konst + norm + dot_asym(&self.pre, code)
+            }
             Kind::Dot { .. } => -(self.konst + dot_asym(&self.pre, code)),
         }
     }
