@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use super::prefetch;
 use crate::distance::Space;
-use crate::sq::{SqCodes, SqQuery};
+use crate::sq::{DotTerms, SqCodes, SqQuery};
 
 /// A query's distance to the stored rows (smaller is closer).
 pub(crate) trait QueryDist {
@@ -114,7 +114,7 @@ pub(crate) struct CodePoints<'a> {
     pub rows: &'a [f32],
     pub dim: usize,
     /// [`SqCodes::dot_terms`].
-    pub terms: (f32, Vec<f32>),
+    pub terms: DotTerms,
 }
 
 impl Points for CodePoints<'_> {

@@ -78,6 +78,15 @@ pub(crate) struct SqCodes {
     norms: Vec<f32>,
 }
 
+/// The parts of the inner product of two decoded rows `lo + step * code`
+/// that are not their codes' product: `sum lo^2`, and per row
+/// `sum lo * step * code` (kept only while building).
+#[derive(Default)]
+pub(crate) struct DotTerms {
+    lo2: f32,
+    rows: Vec<f32>,
+}
+
 /// A query prepared against [`SqCodes`].
 pub(crate) struct SqQuery<'a> {
     sq: &'a SqCodes,
@@ -266,27 +275,28 @@ impl SqCodes {
         }
     }
 
-    /// The terms the inner product of two codes needs besides their
-    /// product: `sum lo^2` and, per row, `sum lo * step * code`.
-    /// Empty for L2, which needs neither.
-    pub fn dot_terms(&self) -> (f32, Vec<f32>) {
+    /// What the inner product of two codes needs besides their product
+    /// (empty for L2, which needs none of it).
+    pub fn dot_terms(&self) -> DotTerms {
         if self.kind == Kind::L2 {
-            return (0.0, Vec::new());
+            return DotTerms::default();
         }
         let lo_step: Vec<f32> = self.lo.iter().zip(&self.step).map(|(l, s)| l * s).collect();
-        let c = self.lo.iter().map(|l| l * l).sum();
         let rows = self
             .codes
             .chunks_exact(self.stride)
             .map(|code| dot_asym(&lo_step, code))
             .collect();
-        (c, rows)
+        DotTerms {
+            lo2: self.lo.iter().map(|l| l * l).sum(),
+            rows,
+        }
     }
 
     /// Distance between the codes of rows `a` and `b`; `terms` from
     /// [`SqCodes::dot_terms`] (unused for L2).
     #[inline]
-    pub fn dist_codes(&self, a: u32, b: u32, terms: &(f32, Vec<f32>)) -> f32 {
+    pub fn dist_codes(&self, a: u32, b: u32, terms: &DotTerms) -> f32 {
         let (x, y) = (self.code(a), self.code(b));
         match self.kind {
             Kind::L2 => {
@@ -294,10 +304,8 @@ impl SqCodes {
                 norm(a) + norm(b) - 2.0 * dot_sym(&self.step2, x, y)
             }
             Kind::Dot { .. } => {
-                let (c, rows) = terms;
-                let ra = rows.get(a as usize).copied().unwrap_or(0.0);
-                let rb = rows.get(b as usize).copied().unwrap_or(0.0);
-                -(c + ra + rb + dot_sym(&self.step2, x, y))
+                let row = |r: u32| terms.rows.get(r as usize).copied().unwrap_or(0.0);
+                -(terms.lo2 + row(a) + row(b) + dot_sym(&self.step2, x, y))
             }
         }
     }
