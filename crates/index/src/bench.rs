@@ -52,9 +52,42 @@ pub fn read_ivecs(path: impl AsRef<Path>) -> Result<(usize, Vec<i32>)> {
     read_vecs(path.as_ref(), i32::from_le_bytes)
 }
 
+/// Which index `run` builds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchIndex {
+    /// HNSW over the f32 vectors (they must stay resident).
+    #[default]
+    Hnsw,
+    /// HNSW over 8-bit codes, re-ranked with the f32 vectors
+    /// ([`HnswIndex::build_sq`]).
+    HnswSq,
+}
+
+impl BenchIndex {
+    /// `hnsw` or `hnsw_sq`.
+    pub fn parse(s: &str) -> Result<BenchIndex> {
+        match s.to_ascii_lowercase().as_str() {
+            "hnsw" => Ok(BenchIndex::Hnsw),
+            "hnsw_sq" => Ok(BenchIndex::HnswSq),
+            other => Err(IndexError::InvalidArgument(format!(
+                "unknown index {other:?} (hnsw or hnsw_sq)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchIndex::Hnsw => "hnsw",
+            BenchIndex::HnswSq => "hnsw_sq",
+        }
+    }
+}
+
 /// What to benchmark. Build and queries both use `threads` threads.
 #[derive(Clone, Debug)]
 pub struct IndexBenchConfig {
+    pub index: BenchIndex,
     pub base: PathBuf,
     pub query: PathBuf,
     pub gt: PathBuf,
@@ -71,7 +104,19 @@ pub struct BuildReport {
     pub build_s: f64,
     pub n: usize,
     pub dim: usize,
+    /// The index's own memory (`HnswIndex::memory_bytes`: graph, and codes
+    /// for `hnsw_sq`; vectors excluded).
     pub index_bytes: usize,
+    pub index: BenchIndex,
+    /// `index_bytes / n`.
+    pub index_bytes_per_vector: f64,
+    /// What must stay in memory per vector to search at full speed: the
+    /// index, plus the f32 vectors for `hnsw` (every visited row is read).
+    /// `hnsw_sq` reads the vectors only to re-rank `max(ef, k)` rows a
+    /// query, so they can stay on disk (memory-mapped).
+    pub resident_bytes_per_vector: f64,
+    /// Size of one f32 vector (`4 * dim`), resident for `hnsw` only.
+    pub raw_bytes_per_vector: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,7 +128,7 @@ pub struct EfReport {
     pub p99_us: f64,
 }
 
-/// Builds an HNSW index over `cfg.base`, then for every ef runs all queries
+/// Builds the index `cfg.index` over `cfg.base`, then for every ef runs all queries
 /// (batch size 1, on `cfg.threads` threads) and reports recall@k against the
 /// first k ground-truth ids, queries/s (queries / wall time) and latency
 /// percentiles. `progress(done, total)` reports build progress.
@@ -115,16 +160,15 @@ pub fn run(
     };
     let t = Instant::now();
     let base = VectorsRef::f32(dim, &base);
-    let index = HnswIndex::build(base, cfg.metric, &params, cfg.threads, &|done| {
+    let build = match cfg.index {
+        BenchIndex::Hnsw => HnswIndex::build,
+        BenchIndex::HnswSq => HnswIndex::build_sq,
+    };
+    let index = build(base, cfg.metric, &params, cfg.threads, &|done| {
         progress(done, n)
     })?;
     let build_s = t.elapsed().as_secs_f64();
-    on_build(&BuildReport {
-        build_s,
-        n,
-        dim,
-        index_bytes: index.memory_bytes(),
-    });
+    on_build(&build_report(cfg.index, &index, build_s));
     for &ef in &cfg.efs {
         on_ef(&measure_ef(
             &index,
@@ -138,6 +182,28 @@ pub fn run(
         ));
     }
     Ok(())
+}
+
+/// The build figures of `index`, built as `kind` in `build_s` seconds.
+pub fn build_report(kind: BenchIndex, index: &HnswIndex, build_s: f64) -> BuildReport {
+    let (n, dim) = (index.len(), index.dim());
+    let per = |bytes: usize| bytes as f64 / n.max(1) as f64;
+    let index_bytes = index.memory_bytes();
+    let raw = 4.0 * dim as f64;
+    let resident = match kind {
+        BenchIndex::Hnsw => per(index_bytes) + raw,
+        BenchIndex::HnswSq => per(index_bytes),
+    };
+    BuildReport {
+        build_s,
+        n,
+        dim,
+        index_bytes,
+        index: kind,
+        index_bytes_per_vector: per(index_bytes),
+        resident_bytes_per_vector: resident,
+        raw_bytes_per_vector: raw,
+    }
 }
 
 /// Runs every query of `queries` (row-major, `index.dim()` floats a row) once

@@ -1,6 +1,8 @@
 //! Vector index of Quiver: distance kernels (simsimd), exact search, an HNSW
 //! graph (parallel build, compact frozen layout, filtered search, byte
-//! format), the cross-segment top-k merge and helpers for `quiver bench index`.
+//! format; over f32 rows or over 8-bit scalar-quantized codes with exact
+//! re-ranking), the cross-segment top-k merge and helpers for `quiver bench
+//! index`.
 //!
 //! Scores follow Milvus: L2 is the squared Euclidean distance (ascending is
 //! closer); IP is the inner product and COSINE the cosine similarity
@@ -12,6 +14,7 @@ mod error;
 mod filter;
 mod flat;
 mod hnsw;
+mod sq;
 mod topk;
 
 pub use distance::score;
@@ -20,6 +23,7 @@ pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
 pub use flat::{flat_search, flat_search_rows};
 pub use hnsw::{HnswIndex, HnswParams};
 pub use quiver_common::Metric;
+pub use sq::kernel_isa;
 pub use topk::{Neighbor, merge_topk};
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use quiver_index::Metric;
-use quiver_index::bench::{IndexBenchConfig, read_fvecs, read_ivecs, run};
+use quiver_index::bench::{BenchIndex, IndexBenchConfig, read_fvecs, read_ivecs, run};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
 
@@ -44,6 +44,7 @@ fn readers_reject_bad_files() {
 #[test]
 fn run_reports_build_and_recall() {
     let cfg = IndexBenchConfig {
+        index: BenchIndex::Hnsw,
         base: PathBuf::from(format!("{DATA}/base.fvecs")),
         query: PathBuf::from(format!("{DATA}/query.fvecs")),
         gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
@@ -70,6 +71,14 @@ fn run_reports_build_and_recall() {
     assert_eq!(builds.len(), 1);
     assert_eq!((builds[0].n, builds[0].dim), (10_000, 50));
     assert!(builds[0].build_s > 0.0 && builds[0].index_bytes > 10_000 * 33 * 4);
+    // An f32 graph needs its vectors resident.
+    let b = &builds[0];
+    assert_eq!(b.raw_bytes_per_vector, 200.0);
+    assert_eq!(b.index_bytes_per_vector, b.index_bytes as f64 / 10_000.0);
+    assert_eq!(
+        b.resident_bytes_per_vector,
+        b.index_bytes_per_vector + b.raw_bytes_per_vector
+    );
     assert_eq!(efs.iter().map(|e| e.ef).collect::<Vec<_>>(), vec![16, 64]);
     assert!(efs[1].recall >= 0.95, "recall {}", efs[1].recall);
     assert!(efs[0].recall <= efs[1].recall);
@@ -77,4 +86,39 @@ fn run_reports_build_and_recall() {
         efs.iter()
             .all(|e| e.qps > 0.0 && e.p50_us > 0.0 && e.p99_us >= e.p50_us)
     );
+}
+
+#[test]
+fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
+    let cfg = IndexBenchConfig {
+        index: BenchIndex::parse("HNSW_SQ").expect("parse"),
+        base: PathBuf::from(format!("{DATA}/base.fvecs")),
+        query: PathBuf::from(format!("{DATA}/query.fvecs")),
+        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
+        metric: Metric::L2,
+        k: 10,
+        m: 16,
+        ef_construction: 100,
+        efs: vec![64],
+        threads: 2,
+    };
+    let (mut builds, mut efs) = (Vec::new(), Vec::new());
+    run(
+        &cfg,
+        &|_, _| {},
+        &mut |b| builds.push(b.clone()),
+        &mut |e| efs.push(e.clone()),
+    )
+    .expect("run");
+    let b = &builds[0];
+    assert_eq!(b.index, BenchIndex::HnswSq);
+    assert_eq!(b.raw_bytes_per_vector, 200.0);
+    assert_eq!(b.resident_bytes_per_vector, b.index_bytes_per_vector);
+    // Graph (about 33 words a row) plus 64 bytes of padded codes.
+    assert!(b.index_bytes_per_vector > 33.0 * 4.0 + 64.0);
+    assert!(b.index_bytes_per_vector < 33.0 * 4.0 + 64.0 + 40.0);
+    let json = serde_json::to_string(b).expect("json");
+    assert!(json.contains("\"index\":\"hnsw_sq\""), "{json}");
+    assert!(efs[0].recall >= 0.95, "recall {}", efs[0].recall);
+    assert!(BenchIndex::parse("ivf").is_err());
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use quiver_common::Metric;
-use quiver_index::bench::{BuildReport, EfReport, IndexBenchConfig, run};
+use quiver_index::bench::{BenchIndex, BuildReport, EfReport, IndexBenchConfig, run};
 
 #[derive(Debug, Args)]
 pub struct IndexBenchArgs {
@@ -20,6 +20,10 @@ pub struct IndexBenchArgs {
     /// Ground-truth neighbour ids (.ivecs, nearest first).
     #[arg(long)]
     gt: PathBuf,
+    /// hnsw (over the f32 vectors) or hnsw_sq (over 8-bit codes, re-ranked
+    /// with the f32 vectors).
+    #[arg(long, default_value = "hnsw")]
+    index: String,
     /// l2, ip or cosine.
     #[arg(long, default_value = "l2")]
     metric: String,
@@ -42,6 +46,7 @@ pub struct IndexBenchArgs {
 
 pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     let metric = Metric::parse(&args.metric).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+    let index = BenchIndex::parse(&args.index).map_err(|e| anyhow::anyhow!("--index: {e}"))?;
     if args.k == 0 || args.m < 2 || args.ef_construction == 0 || args.threads == 0 {
         anyhow::bail!("--k, --ef-construction and --threads must be > 0 and --m >= 2");
     }
@@ -49,6 +54,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         anyhow::bail!("--ef needs one or more positive values");
     }
     let cfg = IndexBenchConfig {
+        index,
         base: args.base,
         query: args.query,
         gt: args.gt,
@@ -64,9 +70,10 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     } else {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template(
-                "building HNSW {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
-            )
+            ProgressStyle::with_template(&format!(
+                "building {} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})",
+                index.name()
+            ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
@@ -79,13 +86,23 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         if json {
             let _ = writeln!(o, "{}", serde_json::to_string(b).unwrap_or_default());
         } else {
+            let raw = match b.index {
+                BenchIndex::Hnsw => "resident",
+                BenchIndex::HnswSq => "read only to re-rank",
+            };
             let _ = writeln!(
                 o,
-                "built {} x {} in {:.2} s (index {:.1} MiB)\n\n{:>6} {:>8} {:>10} {:>9} {:>9}",
+                "built {} {} x {} in {:.2} s (index {:.1} MiB)\n\
+                 bytes per vector: {:.1} resident (index {:.1}; f32 vector {:.0}, {raw})\n\n\
+                 {:>6} {:>8} {:>10} {:>9} {:>9}",
+                b.index.name(),
                 b.n,
                 b.dim,
                 b.build_s,
                 b.index_bytes as f64 / (1 << 20) as f64,
+                b.resident_bytes_per_vector,
+                b.index_bytes_per_vector,
+                b.raw_bytes_per_vector,
                 "ef",
                 "recall",
                 "qps",

@@ -5,14 +5,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use super::points::{Points, QueryDist};
 use super::visited::{Visited, VisitedPool};
 use super::{Graph, prefetch};
-use crate::distance::Space;
 use crate::topk::Cand;
 
 /// Highest level a node may get (keeps `u8` levels and bounds the work).
@@ -29,9 +28,8 @@ pub(crate) fn random_level(seed: u64, i: usize, m: usize) -> u8 {
     level.min(MAX_LEVEL as f64) as u8
 }
 
-struct Builder<'a, S> {
-    vectors: &'a [f32],
-    dim: usize,
+struct Builder<'a, P> {
+    points: &'a P,
     m: usize,
     efc: usize,
     levels: Vec<u8>,
@@ -44,20 +42,18 @@ struct Builder<'a, S> {
     upper: Vec<Box<[Mutex<Vec<u32>>]>>,
     /// (entry point, its level)
     entry: Mutex<(u32, usize)>,
-    _space: PhantomData<S>,
 }
 
-/// Builds the graph over rows `0..n` on `threads` threads.
-pub(crate) fn build_graph<S: Space>(
-    vectors: &[f32],
-    dim: usize,
+/// Builds the graph over rows `0..n` of `points` on `threads` threads.
+pub(crate) fn build_graph<P: Points>(
+    points: &P,
+    n: usize,
     params: &super::HnswParams,
     efc: usize,
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Graph {
     let (m, seed) = (params.m, params.seed);
-    let n = vectors.len() / dim;
     let levels: Vec<u8> = (0..n).map(|i| random_level(seed, i, m)).collect();
     let upper = levels
         .iter()
@@ -70,9 +66,8 @@ pub(crate) fn build_graph<S: Space>(
     let level0 = (0..n * (2 * m + 1)).map(|_| AtomicU32::new(0)).collect();
     let locks0 = (0..n).map(|_| Mutex::new(())).collect();
     let entry = Mutex::new((0, levels.first().map_or(0, |&l| l as usize)));
-    let b = Builder::<S> {
-        vectors,
-        dim,
+    let b = Builder {
+        points,
         m,
         efc,
         levels,
@@ -80,7 +75,6 @@ pub(crate) fn build_graph<S: Space>(
         locks0,
         upper,
         entry,
-        _space: PhantomData,
     };
     if n > 1 {
         let pool = VisitedPool::new(n);
@@ -118,13 +112,7 @@ pub(crate) fn build_graph<S: Space>(
     b.freeze()
 }
 
-impl<S: Space> Builder<'_, S> {
-    #[inline]
-    fn vec(&self, id: u32) -> &[f32] {
-        let s = id as usize * self.dim;
-        &self.vectors[s..s + self.dim]
-    }
-
+impl<P: Points> Builder<'_, P> {
     /// Copies the adjacency list of `id` at `lev` into `buf`.
     fn read_links(&self, id: u32, lev: usize, buf: &mut Vec<u32>) {
         buf.clear();
@@ -153,7 +141,7 @@ impl<S: Space> Builder<'_, S> {
 
     fn insert(&self, q: u32, vis: &mut Visited) {
         let level = self.levels[q as usize] as usize;
-        let qv = self.vec(q);
+        let qv = self.points.query(q);
         let guard = self.entry.lock();
         let (ep, max_level) = *guard;
         // A node that raises the top level keeps the entry lock while inserting.
@@ -165,14 +153,14 @@ impl<S: Space> Builder<'_, S> {
         };
         let mut buf = std::mem::take(&mut vis.buf);
         let mut cur = Cand {
-            d: S::dist(qv, self.vec(ep)),
+            d: qv.dist(ep),
             id: ep,
         };
         for lev in (level + 1..=max_level).rev() {
-            cur = self.greedy(qv, cur, lev, &mut buf);
+            cur = self.greedy(&qv, cur, lev, &mut buf);
         }
         for lev in (0..=level.min(max_level)).rev() {
-            let mut w = self.search_layer(qv, cur, lev, vis, &mut buf);
+            let mut w = self.search_layer(&qv, cur, lev, vis, &mut buf);
             w.retain(|c| c.id != q);
             let sel = self.select(&w, self.m);
             if lev == 0 {
@@ -195,12 +183,12 @@ impl<S: Space> Builder<'_, S> {
         }
     }
 
-    fn greedy(&self, q: &[f32], mut cur: Cand, lev: usize, buf: &mut Vec<u32>) -> Cand {
+    fn greedy(&self, q: &P::Query<'_>, mut cur: Cand, lev: usize, buf: &mut Vec<u32>) -> Cand {
         loop {
             let mut changed = false;
             self.read_links(cur.id, lev, buf);
             for &nb in buf.iter() {
-                let d = S::dist(q, self.vec(nb));
+                let d = q.dist(nb);
                 if d < cur.d {
                     cur = Cand { d, id: nb };
                     changed = true;
@@ -215,7 +203,7 @@ impl<S: Space> Builder<'_, S> {
     /// Beam search at one level with width `efc`; result sorted closest first.
     fn search_layer(
         &self,
-        q: &[f32],
+        q: &P::Query<'_>,
         ep: Cand,
         lev: usize,
         vis: &mut Visited,
@@ -234,8 +222,9 @@ impl<S: Space> Builder<'_, S> {
             }
             self.read_links(c.id, lev, buf);
             buf.retain(|&nb| vis.insert(nb));
-            for &nb in buf.iter() {
-                prefetch(self.vectors, nb as usize * self.dim, self.dim);
+            let ahead = q.prefetch_ahead();
+            for &nb in buf.iter().take(ahead) {
+                q.prefetch(nb);
             }
             if lev == 0
                 && let Some(Reverse(next)) = cands.peek()
@@ -246,8 +235,11 @@ impl<S: Space> Builder<'_, S> {
                     2 * self.m + 1,
                 );
             }
-            for &nb in buf.iter() {
-                let d = S::dist(q, self.vec(nb));
+            for (j, &nb) in buf.iter().enumerate() {
+                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
+                    q.prefetch(later);
+                }
+                let d = q.dist(nb);
                 if res.len() < self.efc || res.peek().is_some_and(|w| d < w.d) {
                     cands.push(Reverse(Cand { d, id: nb }));
                     res.push(Cand { d, id: nb });
@@ -272,8 +264,10 @@ impl<S: Space> Builder<'_, S> {
             if out.len() >= max {
                 break;
             }
-            let cv = self.vec(c.id);
-            if out.iter().all(|s| S::dist(cv, self.vec(s.id)) >= c.d) {
+            if out
+                .iter()
+                .all(|s| self.points.dist_between(c.id, s.id) >= c.d)
+            {
                 out.push(c);
             }
         }
@@ -306,11 +300,10 @@ impl<S: Space> Builder<'_, S> {
             cur.push(q);
             return Some(cur);
         }
-        let sv = self.vec(s);
         let mut c: Vec<Cand> = cur
             .iter()
             .map(|&x| Cand {
-                d: S::dist(sv, self.vec(x)),
+                d: self.points.dist_between(s, x),
                 id: x,
             })
             .collect();

@@ -6,14 +6,23 @@
 //! prefixed by its u64 length, and finally a u64 checksum of all prior bytes.
 //! Version 1 graphs are over F32 rows; a graph over another element type
 //! needs a version of its own that records it.
+//!
+//! Version 2 (`HNSW_SQ`) is version 1 plus, before the checksum, the 8-bit
+//! quantizer and codes: `lo` (f32), `step` (f32), `dim` values each, and
+//! `codes` (u8, `n * dim`, row-major), each prefixed by its u64 length.
+//! Version 1 is still written for graphs without codes, and read as before.
 
 use quiver_common::Metric;
 
 use super::{Graph, HnswIndex};
 use crate::error::{IndexError, Result};
+use crate::sq::SqCodes;
 
 const MAGIC: &[u8; 8] = b"QVHNSW\0\0";
+/// A graph over F32 rows.
 const VERSION: u32 = 1;
+/// A graph over 8-bit codes of F32 rows, with the quantizer and the codes.
+const VERSION_SQ8: u32 = 2;
 
 /// 64-bit checksum: every step is a bijection of the state, so any change
 /// confined to one 8-byte word is always detected.
@@ -75,6 +84,14 @@ impl<'a> Reader<'a> {
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
     }
+    fn f32s(&mut self) -> Result<Vec<f32>> {
+        let n = self.len(4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
     fn bytes(&mut self) -> Result<Vec<u8>> {
         let n = self.len(1)?;
         Ok(self.take(n)?.to_vec())
@@ -101,8 +118,13 @@ impl HnswIndex {
             Metric::Hamming => 3,
             Metric::Jaccard => 4,
         };
+        let version = if self.sq.is_some() {
+            VERSION_SQ8
+        } else {
+            VERSION
+        };
         let header = [
-            VERSION,
+            version,
             metric,
             self.dim as u32,
             self.n as u32,
@@ -117,6 +139,17 @@ impl HnswIndex {
         out.extend_from_slice(&g.levels);
         put_u32s(&mut out, &g.upper_start);
         put_u32s(&mut out, &g.upper);
+        if let Some(sq) = &self.sq {
+            for v in [sq.lo(), sq.step()] {
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                for x in v {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            let codes = sq.unpadded_codes();
+            out.extend_from_slice(&(codes.len() as u64).to_le_bytes());
+            out.extend_from_slice(&codes);
+        }
         let sum = checksum(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
@@ -138,7 +171,7 @@ impl HnswIndex {
             b: &body[MAGIC.len()..],
         };
         let version = r.u32()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_SQ8 {
             return Err(corrupt(format!("unsupported version {version}")));
         }
         let metric = match r.u32()? {
@@ -160,11 +193,22 @@ impl HnswIndex {
             upper_start: r.u32s()?,
             upper: r.u32s()?,
         };
+        let sq = if version == VERSION_SQ8 {
+            let (lo, step, codes) = (r.f32s()?, r.f32s()?, r.bytes()?);
+            if lo.len() != dim || codes.len() != n.saturating_mul(dim) {
+                return Err(corrupt("quantizer does not match dim and n"));
+            }
+            let sq = SqCodes::from_ranges(metric, lo, step, codes)
+                .map_err(|e| corrupt(format!("quantizer: {e}")))?;
+            Some(sq)
+        } else {
+            None
+        };
         if !r.b.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
         validate(&graph, dim, n, m)?;
-        Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph))
+        Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph, sq))
     }
 }
 
@@ -263,7 +307,7 @@ mod tests {
         b[40..48].copy_from_slice(&u64::MAX.to_le_bytes()); // absurd array length
         assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
         let mut b = body;
-        b[8..12].copy_from_slice(&2u32.to_le_bytes()); // future version
+        b[8..12].copy_from_slice(&3u32.to_le_bytes()); // future version
         assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
     }
 

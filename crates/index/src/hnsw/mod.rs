@@ -2,6 +2,7 @@
 
 mod build;
 mod codec;
+mod points;
 mod search;
 mod visited;
 
@@ -10,15 +11,24 @@ use quiver_common::{Metric, VectorSlice, VectorsRef};
 use crate::distance::with_space;
 use crate::error::{IndexError, Result};
 use crate::filter::RowFilter;
+use crate::sq::SqCodes;
 use crate::topk::Neighbor;
+use points::{CodePoints, ExactPoints};
 use visited::VisitedPool;
 
 /// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
 #[inline(always)]
 pub(crate) fn prefetch<T>(s: &[T], idx: usize, len: usize) {
+    prefetch_up_to::<T, 256>(s, idx, len);
+}
+
+/// Hints the CPU to load the cache lines holding `s[idx..idx + len]`, at
+/// most `MAX` bytes of them.
+#[inline(always)]
+pub(crate) fn prefetch_up_to<T, const MAX: usize>(s: &[T], idx: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        let bytes = (len * std::mem::size_of::<T>()).min(256);
+        let bytes = (len * std::mem::size_of::<T>()).min(MAX);
         let Some(p) = s.get(idx) else { return };
         let p = (p as *const T).cast::<i8>();
         for off in (0..bytes).step_by(64) {
@@ -77,6 +87,12 @@ pub(crate) struct Graph {
 
 /// A frozen HNSW graph over row offsets `0..n`. It does not own the vectors:
 /// pass the same vectors to [`HnswIndex::search`] that were used to build it.
+///
+/// Built with [`HnswIndex::build_sq`] (Milvus `HNSW_SQ`), it also holds an
+/// 8-bit code of every row: the graph is built and searched over the codes,
+/// and only the best `max(ef, k)` rows a search finds are read from the
+/// vectors, to re-rank them exactly. Only the codes and the graph need to
+/// stay in memory then; the vectors may be a memory map.
 pub struct HnswIndex {
     metric: Metric,
     dim: usize,
@@ -85,6 +101,7 @@ pub struct HnswIndex {
     ef_construction: usize,
     graph: Graph,
     visited: VisitedPool,
+    sq: Option<SqCodes>,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -96,6 +113,7 @@ impl std::fmt::Debug for HnswIndex {
             .field("m", &self.m)
             .field("ef_construction", &self.ef_construction)
             .field("max_level", &self.graph.max_level)
+            .field("quantized", &self.sq.is_some())
             .finish()
     }
 }
@@ -110,28 +128,46 @@ impl HnswIndex {
         threads: usize,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
-        let dim = vectors.dim();
-        if dim == 0 || !vectors.is_whole_rows() {
-            return Err(IndexError::InvalidArgument(format!(
-                "{} floats are not a whole number of rows of dimension {dim}",
-                vectors.raw_len()
-            )));
-        }
-        let n = vectors.len();
-        if n >= u32::MAX as usize {
-            return Err(IndexError::InvalidArgument(format!("{n} rows is too many")));
-        }
-        if params.m < 2 || params.m > 2048 || params.ef_construction == 0 {
-            return Err(IndexError::InvalidArgument(format!(
-                "m must be in 2..=2048 and ef_construction > 0 (got {params:?})"
-            )));
-        }
-        let efc = params.ef_construction.max(params.m);
-        let VectorSlice::F32(vectors) = vectors.data();
-        let graph = with_space!(metric, S => build::build_graph::<S>(
-            vectors, dim, params, efc, threads, progress
+        let (dim, n, efc, rows) = check_build(vectors, params)?;
+        let graph = with_space!(metric, S => build::build_graph(
+            &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
+            n, params, efc, threads, progress
         ));
-        Ok(HnswIndex::from_parts(metric, dim, n, params.m, efc, graph))
+        Ok(HnswIndex::from_parts(
+            metric, dim, n, params.m, efc, graph, None,
+        ))
+    }
+
+    /// Like [`HnswIndex::build`], over 8-bit scalar-quantized codes of
+    /// `vectors` (per-dimension ranges learnt from them): the graph is built
+    /// with distances between codes, searches traverse it with distances
+    /// between the query and codes and re-rank with exact distances. L2, IP
+    /// and COSINE only.
+    pub fn build_sq(
+        vectors: VectorsRef<'_>,
+        metric: Metric,
+        params: &HnswParams,
+        threads: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<HnswIndex> {
+        let (dim, n, efc, rows) = check_build(vectors, params)?;
+        let sq = SqCodes::train(rows, dim, metric)?;
+        let points = CodePoints {
+            sq: &sq,
+            rows,
+            dim,
+            terms: sq.dot_terms(),
+        };
+        let graph = build::build_graph(&points, n, params, efc, threads, progress);
+        Ok(HnswIndex::from_parts(
+            metric,
+            dim,
+            n,
+            params.m,
+            efc,
+            graph,
+            Some(sq),
+        ))
     }
 
     fn from_parts(
@@ -141,6 +177,7 @@ impl HnswIndex {
         m: usize,
         efc: usize,
         graph: Graph,
+        sq: Option<SqCodes>,
     ) -> Self {
         HnswIndex {
             metric,
@@ -150,6 +187,7 @@ impl HnswIndex {
             ef_construction: efc,
             graph,
             visited: VisitedPool::new(n),
+            sq,
         }
     }
 
@@ -204,11 +242,44 @@ impl HnswIndex {
         self.metric
     }
 
-    /// Bytes held by the graph (vectors excluded).
+    /// Whether the graph is over 8-bit codes ([`HnswIndex::build_sq`]).
+    pub fn is_quantized(&self) -> bool {
+        self.sq.is_some()
+    }
+
+    /// Bytes held by the graph and, if quantized, the codes and their ranges
+    /// (the vectors are not held: pass them to [`HnswIndex::search`]).
     pub fn memory_bytes(&self) -> usize {
         let g = &self.graph;
         std::mem::size_of::<Self>()
             + 4 * (g.level0.len() + g.upper_start.len() + g.upper.len())
             + g.levels.len()
+            + self.sq.as_ref().map_or(0, SqCodes::memory_bytes)
     }
+}
+
+/// Checks a build's input: (dim, n, effective ef_construction, the floats).
+fn check_build<'v>(
+    vectors: VectorsRef<'v>,
+    params: &HnswParams,
+) -> Result<(usize, usize, usize, &'v [f32])> {
+    let dim = vectors.dim();
+    if dim == 0 || !vectors.is_whole_rows() {
+        return Err(IndexError::InvalidArgument(format!(
+            "{} floats are not a whole number of rows of dimension {dim}",
+            vectors.raw_len()
+        )));
+    }
+    let n = vectors.len();
+    if n >= u32::MAX as usize {
+        return Err(IndexError::InvalidArgument(format!("{n} rows is too many")));
+    }
+    if params.m < 2 || params.m > 2048 || params.ef_construction == 0 {
+        return Err(IndexError::InvalidArgument(format!(
+            "m must be in 2..=2048 and ef_construction > 0 (got {params:?})"
+        )));
+    }
+    let efc = params.ef_construction.max(params.m);
+    let VectorSlice::F32(rows) = vectors.data();
+    Ok((dim, n, efc, rows))
 }

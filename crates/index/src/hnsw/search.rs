@@ -2,7 +2,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::marker::PhantomData;
 
+use super::points::{Exact, QueryDist};
 use super::visited::Visited;
 use super::{HnswIndex, prefetch};
 use crate::distance::Space;
@@ -41,18 +43,21 @@ impl HnswIndex {
         {
             return flat_impl::<S>(vectors, self.dim, query, k, filter);
         }
-        let g = &self.graph;
-        let mut cur = Cand {
-            d: S::dist(query, self.row(vectors, g.entry)),
-            id: g.entry,
+        let hits = match &self.sq {
+            None => {
+                let q = Exact::<S> {
+                    rows: vectors,
+                    dim: self.dim,
+                    q: query,
+                    _space: PhantomData,
+                };
+                into_neighbors(self.traverse(&q, ef, filter), k, S::to_score)
+            }
+            Some(sq) => {
+                let found = self.traverse(&sq.query(query), ef, filter);
+                self.rerank::<S>(vectors, query, found, k)
+            }
         };
-        for lev in (1..=g.max_level as usize).rev() {
-            cur = self.greedy::<S>(vectors, query, cur, lev);
-        }
-        let mut vis = self.visited.get();
-        let res = self.search_level0::<S>(vectors, query, cur, ef, filter, &mut vis);
-        self.visited.put(vis);
-        let hits = into_neighbors(res, k, S::to_score);
         // Fewer than k hits under a filter means the filter is selective
         // (and may have cut the graph's paths): exact search finds them all.
         if filter.is_some() && hits.len() < k {
@@ -61,10 +66,53 @@ impl HnswIndex {
         hits
     }
 
-    #[inline]
-    fn row<'v>(&self, vectors: &'v [f32], id: u32) -> &'v [f32] {
-        let s = id as usize * self.dim;
-        &vectors[s..s + self.dim]
+    /// The best `ef` allowed rows the graph leads `q` to (a max-heap).
+    fn traverse<Q: QueryDist>(
+        &self,
+        q: &Q,
+        ef: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> BinaryHeap<Cand> {
+        let g = &self.graph;
+        let mut cur = Cand {
+            d: q.dist(g.entry),
+            id: g.entry,
+        };
+        for lev in (1..=g.max_level as usize).rev() {
+            cur = self.greedy(q, cur, lev);
+        }
+        let mut vis = self.visited.get();
+        let res = self.search_level0(q, cur, ef, filter, &mut vis);
+        self.visited.put(vis);
+        res
+    }
+
+    /// The top `k` of `found` by exact distance to `query` over `vectors`.
+    fn rerank<S: Space>(
+        &self,
+        vectors: &[f32],
+        query: &[f32],
+        found: BinaryHeap<Cand>,
+        k: usize,
+    ) -> Vec<Neighbor> {
+        let dim = self.dim;
+        let mut found = found.into_vec();
+        for c in &found {
+            prefetch(vectors, c.id as usize * dim, dim);
+        }
+        for c in &mut found {
+            let s = c.id as usize * dim;
+            c.d = S::dist(query, &vectors[s..s + dim]);
+        }
+        found.sort_unstable();
+        found.truncate(k);
+        found
+            .into_iter()
+            .map(|c| Neighbor {
+                id: c.id,
+                score: S::to_score(c.d),
+            })
+            .collect()
     }
 
     /// Neighbours of `id` at upper level `lev >= 1` (empty if it has none).
@@ -79,11 +127,11 @@ impl HnswIndex {
         g.upper.get(base + 1..base + 1 + cnt).unwrap_or(&[])
     }
 
-    fn greedy<S: Space>(&self, vectors: &[f32], q: &[f32], mut cur: Cand, lev: usize) -> Cand {
+    fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize) -> Cand {
         loop {
             let mut changed = false;
             for &nb in self.upper_links(cur.id, lev) {
-                let d = S::dist(q, self.row(vectors, nb));
+                let d = q.dist(nb);
                 if d < cur.d {
                     cur = Cand { d, id: nb };
                     changed = true;
@@ -96,20 +144,19 @@ impl HnswIndex {
     }
 
     /// Beam search on level 0; returns a max-heap of at most `ef` allowed hits.
-    fn search_level0<S: Space>(
+    fn search_level0<Q: QueryDist>(
         &self,
-        vectors: &[f32],
-        q: &[f32],
+        q: &Q,
         ep: Cand,
         ef: usize,
         filter: Option<&dyn RowFilter>,
         vis: &mut Visited,
     ) -> BinaryHeap<Cand> {
         let stride = 2 * self.m + 1;
-        let dim = self.dim;
         let level0 = &self.graph.level0;
         let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
         let mut buf = std::mem::take(&mut vis.buf);
+        let ahead = q.prefetch_ahead();
         vis.insert(ep.id);
         let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef.min(self.n) * 4);
         cands.push(Reverse(ep));
@@ -126,15 +173,20 @@ impl HnswIndex {
             buf.clear();
             for &nb in &level0[base + 1..base + 1 + cnt] {
                 if vis.insert(nb) {
-                    prefetch(vectors, nb as usize * dim, dim);
+                    if buf.len() < ahead {
+                        q.prefetch(nb);
+                    }
                     buf.push(nb);
                 }
             }
             if let Some(Reverse(next)) = cands.peek() {
                 prefetch(level0, next.id as usize * stride, stride);
             }
-            for &nb in &buf {
-                let d = S::dist(q, self.row(vectors, nb));
+            for (j, &nb) in buf.iter().enumerate() {
+                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
+                    q.prefetch(later);
+                }
+                let d = q.dist(nb);
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
                     cands.push(Reverse(Cand { d, id: nb }));
                     if allowed(nb) {

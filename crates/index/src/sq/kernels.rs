@@ -1,0 +1,205 @@
+//! Distance kernels between f32 vectors and 8-bit codes.
+//!
+//! Every slice has the same length, a multiple of [`LANES`] (code rows are
+//! padded), so the loops have no remainder. Each body is written once with
+//! one accumulator per lane, which LLVM vectorises, and compiled three times:
+//! for AVX-512, for AVX2 + FMA and for the baseline target; the best one the
+//! CPU has is chosen once per process (`is_x86_feature_detected!`).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Code rows and prepared queries are padded to a multiple of this.
+pub(crate) const LANES: usize = 16;
+
+#[inline(always)]
+fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    // `mul_add` is one instruction with FMA, a libm call without it.
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// Elements per block of the main loop: four accumulators per lane, so that
+/// the additions of one block do not wait on each other.
+const BLOCK: usize = 4 * LANES;
+
+/// Runs `$step` (a fn over `N`-arrays: `(acc, x1, x2, ..)`) over the
+/// slices `$s..` (truncated to their common length, a multiple of `LANES`)
+/// in blocks of `BLOCK`, then of `LANES`, and sums the accumulators.
+macro_rules! drive {
+    ($step:ident::<$fma:ident>, $($s:ident),+) => {{
+        let len = [$($s.len()),+].into_iter().min().unwrap_or(0) / LANES * LANES;
+        $(let $s = &$s[..len];)+
+        let mut acc = [0f32; BLOCK];
+        let whole = len / BLOCK * BLOCK;
+        {
+            $(let $s = $s[..whole].as_chunks::<BLOCK>().0.iter();)+
+            for_each_zip!(|$($s),+| $step::<$fma, BLOCK>(&mut acc, $($s),+));
+        }
+        let mut tail = [0f32; LANES];
+        {
+            $(let $s = $s[whole..].as_chunks::<LANES>().0.iter();)+
+            for_each_zip!(|$($s),+| $step::<$fma, LANES>(&mut tail, $($s),+));
+        }
+        let mut lanes = tail;
+        for (i, l) in lanes.iter_mut().enumerate() {
+            *l += (acc[i] + acc[i + LANES]) + (acc[i + 2 * LANES] + acc[i + 3 * LANES]);
+        }
+        lanes.iter().sum::<f32>()
+    }};
+}
+
+/// Zips two or three iterators and runs the body on each tuple.
+macro_rules! for_each_zip {
+    (|$a:ident, $b:ident| $body:expr) => {
+        for ($a, $b) in $a.zip($b) {
+            $body;
+        }
+    };
+    (|$a:ident, $b:ident, $c:ident| $body:expr) => {
+        for (($a, $b), $c) in $a.zip($b).zip($c) {
+            $body;
+        }
+    };
+}
+
+#[inline(always)]
+fn dot_asym_step<const FMA: bool, const N: usize>(acc: &mut [f32; N], b: &[f32; N], c: &[u8; N]) {
+    for i in 0..N {
+        acc[i] = fmadd::<FMA>(b[i], f32::from(c[i]), acc[i]);
+    }
+}
+
+#[inline(always)]
+fn dot_sym_step<const FMA: bool, const N: usize>(
+    acc: &mut [f32; N],
+    w: &[f32; N],
+    x: &[u8; N],
+    y: &[u8; N],
+) {
+    for i in 0..N {
+        acc[i] = fmadd::<FMA>(w[i], f32::from(x[i]) * f32::from(y[i]), acc[i]);
+    }
+}
+
+/// `sum b * c`: the code-dependent part of a query's inner product.
+#[inline(always)]
+fn dot_asym_body<const FMA: bool>(b: &[f32], c: &[u8]) -> f32 {
+    drive!(dot_asym_step::<FMA>, b, c)
+}
+
+/// `sum w * x * y`: the product part of the inner product of two codes.
+#[inline(always)]
+fn dot_sym_body<const FMA: bool>(w: &[f32], x: &[u8], y: &[u8]) -> f32 {
+    drive!(dot_sym_step::<FMA>, w, x, y)
+}
+
+const ISA_UNKNOWN: u8 = 0;
+const ISA_BASE: u8 = 1;
+const ISA_AVX2: u8 = 2;
+const ISA_AVX512: u8 = 3;
+
+static ISA: AtomicU8 = AtomicU8::new(ISA_UNKNOWN);
+
+#[inline]
+fn isa() -> u8 {
+    match ISA.load(Ordering::Relaxed) {
+        ISA_UNKNOWN => {
+            let found = detect();
+            ISA.store(found, Ordering::Relaxed);
+            found
+        }
+        x => x,
+    }
+}
+
+fn detect() -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            return ISA_AVX512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return ISA_AVX2;
+        }
+    }
+    ISA_BASE
+}
+
+/// The instruction set the kernels use on this CPU (for reports).
+pub fn kernel_isa() -> &'static str {
+    match isa() {
+        ISA_AVX512 => "avx512",
+        ISA_AVX2 => "avx2+fma",
+        _ => "baseline",
+    }
+}
+
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        #[inline]
+        pub(crate) fn $name($($arg: $ty),*) -> f32 {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+                fn avx512($($arg: $ty),*) -> f32 {
+                    $body::<true>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) -> f32 {
+                    $body::<true>($($arg),*)
+                }
+                match isa() {
+                    // SAFETY: `isa` found these features on this CPU.
+                    ISA_AVX512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    ISA_AVX2 => return unsafe { avx2($($arg),*) },
+                    _ => {}
+                }
+            }
+            $body::<false>($($arg),*)
+        }
+    };
+}
+
+dispatch!(
+    /// `sum b * c` over equal-length slices.
+    dot_asym, dot_asym_body, (b: &[f32], c: &[u8])
+);
+dispatch!(
+    /// `sum w * x * y` over equal-length slices.
+    dot_sym, dot_sym_body, (w: &[f32], x: &[u8], y: &[u8])
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize) -> (Vec<f32>, Vec<f32>, Vec<u8>, Vec<u8>) {
+        let a = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let s = (0..n).map(|i| 0.01 + (i % 7) as f32 * 0.003).collect();
+        let x = (0..n).map(|i| ((i * 31 + 7) % 256) as u8).collect();
+        let y = (0..n).map(|i| ((i * 17 + 100) % 256) as u8).collect();
+        (a, s, x, y)
+    }
+
+    fn close(a: f32, b: f64) -> bool {
+        (f64::from(a) - b).abs() <= 1e-4 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn every_kernel_matches_a_plain_f64_sum() {
+        for n in [16, 48, 64, 80, 768] {
+            let (a, s, x, y) = data(n);
+            let f = |v: f32| f64::from(v);
+            let dota: f64 = (0..n).map(|i| f(a[i]) * f64::from(x[i])).sum();
+            let dots: f64 = (0..n)
+                .map(|i| f(s[i]) * f64::from(x[i]) * f64::from(y[i]))
+                .sum();
+            assert!(close(dot_asym(&a, &x), dota), "dot_asym n={n}");
+            assert!(close(dot_sym(&s, &x, &y), dots), "dot_sym n={n}");
+            // The baseline bodies agree with the dispatched ones.
+            assert!(close(dot_asym_body::<false>(&a, &x), dota));
+            assert!(close(dot_sym_body::<false>(&s, &x, &y), dots));
+        }
+    }
+}

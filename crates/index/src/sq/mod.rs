@@ -1,0 +1,459 @@
+//! 8-bit scalar quantization: a per-dimension range learnt from the rows
+//! being indexed, one `u8` code per dimension, and distances between an f32
+//! query and a code (asymmetric) or between two codes (symmetric).
+//!
+//! Dimension `j` of a row decodes to `lo[j] + step[j] * code[j]`, where
+//! `[lo, lo + 255 * step]` is the dimension's range over the training rows.
+//! COSINE rows and queries are normalised first, so that COSINE is the inner
+//! product of the codes. Internal distances follow `distance.rs` (smaller is
+//! closer): squared L2 for L2, the negated inner product for IP and COSINE.
+
+mod kernels;
+
+use std::borrow::Cow;
+
+use quiver_common::Metric;
+
+use crate::error::{IndexError, Result};
+pub use kernels::kernel_isa;
+use kernels::{LANES, dot_asym, dot_sym};
+
+/// How distances are computed over the codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    L2,
+    /// Inner product; `normalize` for COSINE.
+    Dot {
+        normalize: bool,
+    },
+}
+
+impl Kind {
+    fn of(metric: Metric) -> Result<Kind> {
+        match metric {
+            Metric::L2 => Ok(Kind::L2),
+            Metric::Ip => Ok(Kind::Dot { normalize: false }),
+            Metric::Cosine => Ok(Kind::Dot { normalize: true }),
+            other => Err(IndexError::InvalidArgument(format!(
+                "8-bit quantization supports L2, IP and COSINE, not {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Kind {
+    /// `v` as the codes represent it: normalised for COSINE.
+    fn prepared(self, v: &[f32]) -> Cow<'_, [f32]> {
+        match self {
+            Kind::Dot { normalize: true } => Cow::Owned(normalized(v)),
+            _ => Cow::Borrowed(v),
+        }
+    }
+}
+
+/// `v` scaled to unit length (unchanged if it is all zeros).
+fn normalized(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
+/// The quantizer and the codes of rows `0..n`.
+pub(crate) struct SqCodes {
+    kind: Kind,
+    dim: usize,
+    /// `dim` rounded up to a multiple of `LANES`: the length of a code row
+    /// and of every per-dimension array (padding is zero).
+    stride: usize,
+    lo: Vec<f32>,
+    step: Vec<f32>,
+    /// `step^2`.
+    step2: Vec<f32>,
+    codes: Vec<u8>,
+    /// L2 only: per row, the squared length of its decoded offset from
+    /// `lo`, `sum step^2 * code^2`, so that a distance is one product.
+    norms: Vec<f32>,
+}
+
+/// The parts of the inner product of two decoded rows `lo + step * code`
+/// that are not their codes' product: `sum lo^2`, and per row
+/// `sum lo * step * code` (kept only while building).
+#[derive(Default)]
+pub(crate) struct DotTerms {
+    lo2: f32,
+    rows: Vec<f32>,
+}
+
+/// A query prepared against [`SqCodes`].
+pub(crate) struct SqQuery<'a> {
+    sq: &'a SqCodes,
+    /// L2: `-2 * (q - lo) * step`; inner product: `q * step`.
+    pre: Vec<f32>,
+    /// L2: `sum (q - lo)^2`; inner product: `sum q * lo`.
+    konst: f32,
+}
+
+impl SqCodes {
+    /// Learns the per-dimension ranges of `rows` (row-major, `dim` floats a
+    /// row) and encodes them.
+    pub fn train(rows: &[f32], dim: usize, metric: Metric) -> Result<SqCodes> {
+        let kind = Kind::of(metric)?;
+        if dim == 0 || !rows.len().is_multiple_of(dim) {
+            return Err(IndexError::InvalidArgument(format!(
+                "{} floats are not a whole number of rows of dimension {dim}",
+                rows.len()
+            )));
+        }
+        let mut min = vec![f32::INFINITY; dim];
+        let mut max = vec![f32::NEG_INFINITY; dim];
+        for r in rows.chunks_exact(dim) {
+            for ((x, lo), hi) in kind.prepared(r).iter().zip(&mut min).zip(&mut max) {
+                // NaN and infinities do not widen the range (they clamp).
+                if x.is_finite() {
+                    *lo = lo.min(*x);
+                    *hi = hi.max(*x);
+                }
+            }
+        }
+        let (lo, step): (Vec<f32>, Vec<f32>) = min
+            .iter()
+            .zip(&max)
+            .map(|(&lo, &hi)| {
+                if lo <= hi {
+                    (lo, ((hi - lo) / 255.0).max(0.0))
+                } else {
+                    (0.0, 0.0) // no finite value in this dimension
+                }
+            })
+            .unzip();
+        let mut sq = SqCodes::from_ranges(metric, lo, step, Vec::new())?;
+        let mut codes = vec![0u8; rows.len() / dim * sq.stride];
+        for (r, out) in rows
+            .chunks_exact(dim)
+            .zip(codes.chunks_exact_mut(sq.stride))
+        {
+            sq.encode(&kind.prepared(r), out);
+        }
+        sq.codes = codes;
+        sq.norms = sq.norms();
+        Ok(sq)
+    }
+
+    /// Rebuilds from the stored ranges and codes (`n * dim` bytes, unpadded).
+    pub fn from_ranges(
+        metric: Metric,
+        lo: Vec<f32>,
+        step: Vec<f32>,
+        codes: Vec<u8>,
+    ) -> Result<SqCodes> {
+        let kind = Kind::of(metric)?;
+        let dim = lo.len();
+        if dim == 0 || step.len() != dim || !codes.len().is_multiple_of(dim) {
+            return Err(IndexError::InvalidArgument(
+                "quantizer ranges and codes do not match".into(),
+            ));
+        }
+        if !lo.iter().chain(&step).all(|x| x.is_finite()) || step.iter().any(|s| *s < 0.0) {
+            return Err(IndexError::InvalidArgument(
+                "quantizer ranges are not finite".into(),
+            ));
+        }
+        let stride = dim.next_multiple_of(LANES);
+        let pad = |mut v: Vec<f32>| {
+            v.resize(stride, 0.0);
+            v
+        };
+        let (lo, step) = (pad(lo), pad(step));
+        let step2 = step.iter().map(|s| s * s).collect();
+        let mut padded = Vec::new();
+        if stride == dim {
+            padded = codes;
+        } else {
+            padded.reserve_exact(codes.len() / dim * stride);
+            for r in codes.chunks_exact(dim) {
+                padded.extend_from_slice(r);
+                padded.resize(padded.len() + stride - dim, 0);
+            }
+        }
+        let mut sq = SqCodes {
+            kind,
+            dim,
+            stride,
+            lo,
+            step,
+            step2,
+            codes: padded,
+            norms: Vec::new(),
+        };
+        sq.norms = sq.norms();
+        Ok(sq)
+    }
+
+    /// [`SqCodes::norms`] of every row (none unless L2).
+    fn norms(&self) -> Vec<f32> {
+        if self.kind != Kind::L2 {
+            return Vec::new();
+        }
+        (self.codes.chunks_exact(self.stride))
+            .map(|c| dot_sym(&self.step2, c, c))
+            .collect()
+    }
+
+    /// Writes the code of `row` (already normalised for COSINE) into `out`.
+    fn encode(&self, row: &[f32], out: &mut [u8]) {
+        for (j, (o, x)) in out.iter_mut().zip(row).enumerate() {
+            let s = self.step[j];
+            let c = if s > 0.0 { (x - self.lo[j]) / s } else { 0.0 };
+            // `as` saturates (NaN becomes 0).
+            *o = c.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.codes.len() / self.stride
+    }
+
+    /// The per-dimension lower bounds (unpadded).
+    pub fn lo(&self) -> &[f32] {
+        &self.lo[..self.dim]
+    }
+
+    /// The per-dimension steps (unpadded).
+    pub fn step(&self) -> &[f32] {
+        &self.step[..self.dim]
+    }
+
+    /// The codes of every row, `dim` bytes a row (unpadded).
+    pub fn unpadded_codes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() * self.dim);
+        for r in self.codes.chunks_exact(self.stride) {
+            out.extend_from_slice(&r[..self.dim]);
+        }
+        out
+    }
+
+    /// Bytes held (codes, row norms and ranges).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.codes.len() + 4 * (self.norms.len() + 3 * self.stride)
+    }
+
+    #[inline]
+    fn code(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.stride;
+        &self.codes[s..s + self.stride]
+    }
+
+    /// Prepares `query` (`dim` floats) for distances to codes.
+    pub fn query(&self, query: &[f32]) -> SqQuery<'_> {
+        let mut pre = vec![0f32; self.stride];
+        let mut konst = 0.0;
+        match self.kind {
+            Kind::L2 => {
+                let mut sum = 0f64;
+                for (j, (p, q)) in pre.iter_mut().zip(query).enumerate() {
+                    let a = q - self.lo[j];
+                    *p = -2.0 * a * self.step[j];
+                    sum += f64::from(a) * f64::from(a);
+                }
+                konst = sum as f32;
+            }
+            Kind::Dot { .. } => {
+                let q = self.kind.prepared(query);
+                for (j, (p, q)) in pre.iter_mut().zip(q.iter()).enumerate() {
+                    *p = q * self.step[j];
+                    konst += q * self.lo[j];
+                }
+            }
+        }
+        SqQuery {
+            sq: self,
+            pre,
+            konst,
+        }
+    }
+
+    /// What the inner product of two codes needs besides their product
+    /// (empty for L2, which needs none of it).
+    pub fn dot_terms(&self) -> DotTerms {
+        if self.kind == Kind::L2 {
+            return DotTerms::default();
+        }
+        let lo_step: Vec<f32> = self.lo.iter().zip(&self.step).map(|(l, s)| l * s).collect();
+        let rows = self
+            .codes
+            .chunks_exact(self.stride)
+            .map(|code| dot_asym(&lo_step, code))
+            .collect();
+        DotTerms {
+            lo2: self.lo.iter().map(|l| l * l).sum(),
+            rows,
+        }
+    }
+
+    /// Distance between the codes of rows `a` and `b`; `terms` from
+    /// [`SqCodes::dot_terms`] (unused for L2).
+    #[inline]
+    pub fn dist_codes(&self, a: u32, b: u32, terms: &DotTerms) -> f32 {
+        let (x, y) = (self.code(a), self.code(b));
+        match self.kind {
+            Kind::L2 => {
+                let norm = |r: u32| self.norms.get(r as usize).copied().unwrap_or(0.0);
+                norm(a) + norm(b) - 2.0 * dot_sym(&self.step2, x, y)
+            }
+            Kind::Dot { .. } => {
+                let row = |r: u32| terms.rows.get(r as usize).copied().unwrap_or(0.0);
+                -(terms.lo2 + row(a) + row(b) + dot_sym(&self.step2, x, y))
+            }
+        }
+    }
+
+    /// Hints the CPU to load the code of `id`.
+    #[inline]
+    pub fn prefetch(&self, id: u32) {
+        // A whole code row (768 dimensions are 12 lines): it is read at once.
+        crate::hnsw::prefetch_up_to::<u8, 1024>(
+            &self.codes,
+            id as usize * self.stride,
+            self.stride,
+        );
+    }
+}
+
+impl SqQuery<'_> {
+    /// Approximate internal distance of the query to the code of `id`.
+    #[inline]
+    pub fn dist(&self, id: u32) -> f32 {
+        let sq = self.sq;
+        let code = sq.code(id);
+        match sq.kind {
+            Kind::L2 => {
+                let norm = sq.norms.get(id as usize).copied().unwrap_or(0.0);
+                self.konst + norm + dot_asym(&self.pre, code)
+            }
+            Kind::Dot { .. } => -(self.konst + dot_asym(&self.pre, code)),
+        }
+    }
+
+    #[inline]
+    pub fn prefetch(&self, id: u32) {
+        self.sq.prefetch(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::{dot, l2sq};
+
+    fn rows(n: usize, dim: usize) -> Vec<f32> {
+        let mut s: u64 = 99;
+        (0..n * dim)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // Dimensions with different ranges and offsets.
+                let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                u * (1.0 + (i % dim) as f32) + (i % 3) as f32
+            })
+            .collect()
+    }
+
+    fn decode(sq: &SqCodes, id: u32) -> Vec<f32> {
+        (0..sq.dim)
+            .map(|j| sq.lo[j] + sq.step[j] * f32::from(sq.code(id)[j]))
+            .collect()
+    }
+
+    #[test]
+    fn codes_decode_within_half_a_step() {
+        let dim = 37;
+        let v = rows(200, dim);
+        let sq = SqCodes::train(&v, dim, Metric::L2).expect("train");
+        assert_eq!((sq.len(), sq.stride), (200, 48));
+        for (i, r) in v.chunks_exact(dim).enumerate() {
+            let back = decode(&sq, i as u32);
+            for j in 0..dim {
+                assert!(
+                    (back[j] - r[j]).abs() <= sq.step[j] * 0.5 + 1e-5,
+                    "row {i} dim {j}: {} vs {}",
+                    back[j],
+                    r[j]
+                );
+            }
+        }
+        // The range is the data's: some row hits each end of every dimension.
+        for j in 0..dim {
+            let col = || (0..200u32).map(|i| sq.code(i)[j]);
+            assert_eq!((col().min(), col().max()), (Some(0), Some(255)), "dim {j}");
+        }
+    }
+
+    #[test]
+    fn distances_match_the_decoded_vectors() {
+        let dim = 40;
+        let v = rows(50, dim);
+        let q: Vec<f32> = v[..dim].iter().map(|x| x * 0.9 + 0.1).collect();
+        for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+            let sq = SqCodes::train(&v, dim, metric).expect("train");
+            let terms = sq.dot_terms();
+            let prepared = sq.query(&q);
+            let qn = if metric == Metric::Cosine {
+                normalized(&q)
+            } else {
+                q.clone()
+            };
+            let want = |x: &[f32], y: &[f32]| match metric {
+                Metric::L2 => l2sq(x, y),
+                _ => -dot(x, y),
+            };
+            for id in 0..50u32 {
+                let d = decode(&sq, id);
+                let tol = |w: f32| 1e-3 * w.abs().max(1.0);
+                let w = want(&qn, &d);
+                assert!((prepared.dist(id) - w).abs() <= tol(w), "{metric:?} {id}");
+                let other = decode(&sq, 7);
+                let w = want(&d, &other);
+                let got = sq.dist_codes(id, 7, &terms);
+                assert!((got - w).abs() <= tol(w), "{metric:?} pair {id}");
+            }
+        }
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_bad_ranges_are_refused() {
+        let dim = 20;
+        let v = rows(30, dim);
+        let sq = SqCodes::train(&v, dim, Metric::Ip).expect("train");
+        let back = SqCodes::from_ranges(
+            Metric::Ip,
+            sq.lo().to_vec(),
+            sq.step().to_vec(),
+            sq.unpadded_codes(),
+        )
+        .expect("back");
+        assert_eq!(back.codes, sq.codes);
+        assert_eq!(back.lo, sq.lo);
+        let bad = |lo: Vec<f32>, step: Vec<f32>, codes: Vec<u8>| {
+            SqCodes::from_ranges(Metric::L2, lo, step, codes).is_err()
+        };
+        assert!(bad(vec![0.0; 4], vec![1.0; 3], vec![0; 8]));
+        assert!(bad(vec![0.0; 4], vec![1.0; 4], vec![0; 7]));
+        assert!(bad(vec![f32::NAN; 4], vec![1.0; 4], vec![0; 8]));
+        assert!(bad(vec![0.0; 4], vec![-1.0; 4], vec![0; 8]));
+        assert!(bad(vec![], vec![], vec![]));
+        assert!(SqCodes::train(&v, dim, Metric::Hamming).is_err());
+    }
+
+    #[test]
+    fn constant_and_non_finite_dimensions_do_not_break_encoding() {
+        let v = vec![1.0, f32::NAN, 1.0, 2.0, 1.0, f32::INFINITY];
+        let sq = SqCodes::train(&v, 2, Metric::L2).expect("train");
+        assert_eq!(sq.step(), &[0.0, 0.0]);
+        assert_eq!(decode(&sq, 0), vec![1.0, 2.0]);
+        assert!(sq.query(&[1.0, 2.0]).dist(1).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,361 @@
+//! HNSW over 8-bit codes (`HnswIndex::build_sq`) on the checked-in
+//! glove50-10k data, and the byte format of both index kinds.
+
+use std::sync::OnceLock;
+
+use quiver_common::VectorsRef;
+use quiver_index::bench::{read_fvecs, read_ivecs};
+use quiver_index::{
+    Bitset, FnFilter, HnswIndex, HnswParams, Metric, Neighbor, RowFilter, flat_search, score,
+};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
+/// Written by the release before `HNSW_SQ` (format version 1): 300 rows of
+/// `fixture_rows()`, L2, m 6, ef_construction 40, seed 11, one thread.
+const V1_BLOB: &[u8] = include_bytes!("data/hnsw_v1_l2_300x8.bin");
+
+struct Data {
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+    gt: Vec<i32>,
+    gdim: usize,
+    index: HnswIndex,
+}
+
+fn params() -> HnswParams {
+    HnswParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 7,
+        ..Default::default()
+    }
+}
+
+/// Built once per test binary.
+fn data() -> &'static Data {
+    static D: OnceLock<Data> = OnceLock::new();
+    D.get_or_init(|| {
+        let (dim, base) = read_fvecs(format!("{DATA}/base.fvecs")).expect("base");
+        let (_, queries) = read_fvecs(format!("{DATA}/query.fvecs")).expect("queries");
+        let (gdim, gt) = read_ivecs(format!("{DATA}/groundtruth.ivecs")).expect("gt");
+        let index = HnswIndex::build_sq(
+            VectorsRef::f32(dim, &base),
+            Metric::L2,
+            &params(),
+            2,
+            &|_| {},
+        )
+        .expect("build");
+        Data {
+            dim,
+            base,
+            queries,
+            gt,
+            gdim,
+            index,
+        }
+    })
+}
+
+impl Data {
+    fn vectors(&self) -> VectorsRef<'_> {
+        VectorsRef::f32(self.dim, &self.base)
+    }
+    fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+    fn nq(&self) -> usize {
+        self.queries.len() / self.dim
+    }
+    fn row<'a>(&self, base: &'a [f32], id: u32) -> &'a [f32] {
+        &base[id as usize * self.dim..(id as usize + 1) * self.dim]
+    }
+}
+
+fn ids(v: &[Neighbor]) -> Vec<u32> {
+    v.iter().map(|n| n.id).collect()
+}
+
+fn overlap(a: &[u32], b: &[u32]) -> usize {
+    a.iter().filter(|x| b.contains(x)).count()
+}
+
+#[test]
+fn recall_at_10_ef64_against_ground_truth() {
+    let d = data();
+    assert!(d.index.is_quantized());
+    assert_eq!(d.index.len(), 10_000);
+    let mut hits = 0;
+    for i in 0..d.nq() {
+        let res = d.index.search(d.vectors(), d.query(i), 10, 64, None);
+        assert_eq!(res.len(), 10);
+        assert!(res.windows(2).all(|w| w[0].score <= w[1].score), "sorted");
+        let truth: Vec<u32> = d.gt[i * d.gdim..i * d.gdim + 10]
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        hits += overlap(&ids(&res), &truth);
+    }
+    let recall = hits as f64 / (d.nq() * 10) as f64;
+    eprintln!("hnsw_sq recall@10 ef=64: {recall}");
+    assert!(recall >= 0.9, "recall {recall}");
+}
+
+#[test]
+fn hits_carry_exact_scores_of_the_vectors_passed() {
+    let d = data();
+    for i in 0..d.nq() {
+        for hit in d.index.search(d.vectors(), d.query(i), 10, 40, None) {
+            let want = score(Metric::L2, d.query(i), d.row(&d.base, hit.id));
+            assert_eq!(hit.score, want, "query {i} row {}", hit.id);
+        }
+    }
+    // The scores are computed from the vectors passed, not from the codes:
+    // other vectors of the same shape give their own exact scores.
+    let shifted: Vec<f32> = d.base.iter().map(|x| x + 0.25).collect();
+    let q = d.query(0);
+    for hit in d
+        .index
+        .search(VectorsRef::f32(d.dim, &shifted), q, 10, 40, None)
+    {
+        assert_eq!(hit.score, score(Metric::L2, q, d.row(&shifted, hit.id)));
+    }
+}
+
+#[test]
+fn filters_are_respected() {
+    let d = data();
+    let half = FnFilter(|id: u32| id.is_multiple_of(2));
+    let third = Bitset::from_ids(10_000, (0..10_000).filter(|i| i % 10 < 3));
+    for (filter, name) in [(&half as &dyn RowFilter, "half"), (&third, "30%")] {
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let got = d
+                .index
+                .search(d.vectors(), d.query(i), 10, 64, Some(filter));
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|n| filter.allows(n.id)), "{name}");
+            let exact = flat_search(d.vectors(), Metric::L2, d.query(i), 10, Some(filter));
+            hits += overlap(&ids(&got), &ids(&exact));
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        assert!(recall >= 0.9, "{name}: filtered recall {recall}");
+    }
+    // Selective filters fall back to exact search, as for f32 graphs.
+    let few = Bitset::from_ids(10_000, (0..10_000).step_by(100));
+    let alive = FnFilter(|id: u32| id % 250 == 7);
+    for i in 0..d.nq() {
+        let exact = flat_search(d.vectors(), Metric::L2, d.query(i), 10, Some(&few));
+        assert_eq!(
+            d.index.search(d.vectors(), d.query(i), 10, 64, Some(&few)),
+            exact
+        );
+        let got = d
+            .index
+            .search(d.vectors(), d.query(i), 100, 64, Some(&alive));
+        assert_eq!(
+            got,
+            flat_search(d.vectors(), Metric::L2, d.query(i), 100, Some(&alive))
+        );
+    }
+}
+
+#[test]
+fn resident_memory_is_far_below_an_f32_graph_with_its_vectors() {
+    // 768-d rows: what the quantized index keeps against what an f32 graph
+    // needs resident (graph + vectors).
+    let (n, dim) = (600, 768);
+    let mut s: u64 = 5;
+    let base: Vec<f32> = (0..n * dim)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let p = HnswParams {
+        m: 16,
+        ef_construction: 20,
+        ..Default::default()
+    };
+    let v = VectorsRef::f32(dim, &base);
+    let sq = HnswIndex::build_sq(v, Metric::L2, &p, 2, &|_| {}).expect("sq");
+    let f32_graph = HnswIndex::build(v, Metric::L2, &p, 2, &|_| {}).expect("f32");
+    let fp32_resident = f32_graph.memory_bytes() + n * dim * 4;
+    let ratio = sq.memory_bytes() as f64 / fp32_resident as f64;
+    eprintln!("768-d resident ratio {ratio:.3}");
+    assert!(ratio <= 0.35, "ratio {ratio}");
+    // The codes are one byte a dimension, on top of a graph of the same size.
+    assert!(sq.memory_bytes() >= f32_graph.memory_bytes() + n * dim);
+    assert!(sq.memory_bytes() <= f32_graph.memory_bytes() + n * dim + 16 * dim + 4096);
+}
+
+#[test]
+fn every_metric_has_good_recall_and_exact_scores() {
+    let d = data();
+    let n = 3_000;
+    // Rows of different lengths, so that IP, COSINE and L2 rank differently.
+    let base: Vec<f32> = d.base[..n * d.dim]
+        .chunks_exact(d.dim)
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let f = 0.5 + (i % 7) as f32 * 0.25;
+            r.iter().map(move |x| x * f)
+        })
+        .collect();
+    let v = VectorsRef::f32(d.dim, &base);
+    let p = HnswParams {
+        m: 12,
+        ef_construction: 60,
+        seed: 1,
+        ..Default::default()
+    };
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let idx = HnswIndex::build_sq(v, metric, &p, 2, &|_| {}).expect("build");
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let q = d.query(i);
+            let got = idx.search(v, q, 10, 64, None);
+            let exact = flat_search(v, metric, q, 10, None);
+            for h in &got {
+                assert_eq!(h.score, score(metric, q, d.row(&base, h.id)), "{metric:?}");
+            }
+            let higher = metric.higher_is_closer();
+            assert!(
+                got.windows(2)
+                    .all(|w| (w[0].score >= w[1].score) == higher || w[0].score == w[1].score),
+                "{metric:?} order"
+            );
+            hits += overlap(&ids(&got), &ids(&exact));
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        eprintln!("{metric:?} hnsw_sq recall {recall}");
+        assert!(recall >= 0.9, "{metric:?} recall {recall}");
+    }
+    for metric in [Metric::Hamming, Metric::Jaccard, Metric::Bm25] {
+        assert!(HnswIndex::build_sq(v, metric, &p, 1, &|_| {}).is_err());
+    }
+}
+
+#[test]
+fn bytes_round_trip_gives_identical_results() {
+    let d = data();
+    let bytes = d.index.to_bytes();
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes(), "format version 2");
+    let back = HnswIndex::from_bytes(&bytes).expect("round trip");
+    assert!(back.is_quantized());
+    assert_eq!(back.memory_bytes(), d.index.memory_bytes());
+    assert_eq!(back.to_bytes(), bytes);
+    for i in 0..d.nq() {
+        assert_eq!(
+            back.search(d.vectors(), d.query(i), 10, 40, None),
+            d.index.search(d.vectors(), d.query(i), 10, 40, None)
+        );
+    }
+    // Truncations and bit flips anywhere are refused.
+    for len in [0, 40, bytes.len() / 2, bytes.len() - 300, bytes.len() - 1] {
+        assert!(HnswIndex::from_bytes(&bytes[..len]).is_err(), "len {len}");
+    }
+    for pos in [9, 12, bytes.len() / 3, bytes.len() - 200, bytes.len() - 9] {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x10;
+        assert!(HnswIndex::from_bytes(&b).is_err(), "flip at {pos}");
+    }
+}
+
+fn fixture_rows() -> Vec<f32> {
+    let mut s: u64 = 0x1234_5678;
+    (0..300 * 8)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+#[test]
+fn an_index_written_by_the_previous_release_opens_unchanged() {
+    assert_eq!(&V1_BLOB[8..12], &1u32.to_le_bytes());
+    let old = HnswIndex::from_bytes(V1_BLOB).expect("version 1 decodes");
+    assert!(!old.is_quantized());
+    assert_eq!((old.len(), old.dim(), old.metric()), (300, 8, Metric::L2));
+    // Re-encoding gives the same bytes: nothing was added to version 1.
+    assert_eq!(old.to_bytes(), V1_BLOB);
+    // The f32 build is unchanged: one thread builds the very same graph.
+    let rows = fixture_rows();
+    let v = VectorsRef::f32(8, &rows);
+    let p = HnswParams {
+        m: 6,
+        ef_construction: 40,
+        seed: 11,
+        yield_every: None,
+    };
+    let fresh = HnswIndex::build(v, Metric::L2, &p, 1, &|_| {}).expect("build");
+    assert_eq!(fresh.to_bytes(), V1_BLOB);
+    let mut hits = 0;
+    for q in rows.chunks_exact(8).take(50) {
+        let got = old.search(v, q, 5, 20, None);
+        hits += overlap(&ids(&got), &ids(&flat_search(v, Metric::L2, q, 5, None)));
+    }
+    assert!(hits >= 240, "old graph recall {hits}/250");
+}
+
+#[test]
+fn tiny_empty_and_bad_inputs() {
+    let empty = HnswIndex::build_sq(
+        VectorsRef::f32(4, &[]),
+        Metric::Cosine,
+        &HnswParams::default(),
+        2,
+        &|_| {},
+    )
+    .expect("empty");
+    assert!(empty.is_empty() && empty.is_quantized());
+    assert!(
+        empty
+            .search(VectorsRef::f32(4, &[]), &[0.0; 4], 5, 10, None)
+            .is_empty()
+    );
+    let back = HnswIndex::from_bytes(&empty.to_bytes()).expect("empty round trip");
+    assert!(back.is_empty() && back.is_quantized());
+    let v = [1.0f32, 0.0, 0.0, 1.0, 0.7, 0.7, 0.0, 0.0];
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let idx = HnswIndex::build_sq(
+            VectorsRef::f32(2, &v),
+            metric,
+            &HnswParams::default(),
+            3,
+            &|_| {},
+        )
+        .expect("tiny");
+        let got = idx.search(VectorsRef::f32(2, &v), &[1.0, 0.1], 4, 10, None);
+        let exact = flat_search(VectorsRef::f32(2, &v), metric, &[1.0, 0.1], 4, None);
+        assert_eq!(got, exact, "{metric:?}");
+    }
+    let d = data();
+    assert!(
+        d.index
+            .search(d.vectors(), &[0.0; 3], 10, 64, None)
+            .is_empty()
+    );
+    let few = VectorsRef::f32(d.dim, &d.base[..100]);
+    assert!(d.index.search(few, d.query(0), 10, 64, None).is_empty());
+    assert_eq!(
+        d.index.search(d.vectors(), d.query(0), 200, 10, None).len(),
+        200
+    );
+    assert!(
+        HnswIndex::build_sq(
+            VectorsRef::f32(2, &[1.0; 7]),
+            Metric::L2,
+            &HnswParams::default(),
+            1,
+            &|_| {}
+        )
+        .is_err()
+    );
+}
