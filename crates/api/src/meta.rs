@@ -41,9 +41,26 @@ pub enum IndexKind {
         bm25_k1_milli: u32,
         bm25_b_milli: u32,
     },
+    /// HNSW over 8-bit scalar-quantized codes, re-ranked with the vectors
+    /// (Milvus HNSW_SQ, and IVF_SQ8 served by it): the segment's graph
+    /// holds the codes, so the vectors need not stay in memory.
+    HnswSq {
+        m: usize,
+        ef_construction: usize,
+    },
 }
 
 impl IndexKind {
+    /// The graph build parameters `(m, ef_construction, quantized)` of a
+    /// kind whose sealed segments get an HNSW graph.
+    pub fn graph(&self) -> Option<(usize, usize, bool)> {
+        match *self {
+            IndexKind::Hnsw { m, ef_construction } => Some((m, ef_construction, false)),
+            IndexKind::HnswSq { m, ef_construction } => Some((m, ef_construction, true)),
+            _ => None,
+        }
+    }
+
     /// The BM25 parameters of a sparse index (defaults otherwise).
     pub fn bm25(&self) -> quiver_text::Bm25 {
         match self {

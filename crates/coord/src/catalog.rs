@@ -74,6 +74,10 @@ fn api_index_kind(kind: IndexKind) -> quiver_api::IndexKind {
             m: m as usize,
             ef_construction: ef_construction as usize,
         },
+        IndexKind::HnswSq { m, ef_construction } => quiver_api::IndexKind::HnswSq {
+            m: m as usize,
+            ef_construction: ef_construction as usize,
+        },
         IndexKind::Flat => quiver_api::IndexKind::Flat,
         IndexKind::None => quiver_api::IndexKind::None,
         IndexKind::Sparse {
@@ -187,6 +191,11 @@ fn coord_index_kind(kind: quiver_api::IndexKind) -> Result<IndexKind> {
             bm25_b_milli,
         },
         quiver_api::IndexKind::Hnsw { m, ef_construction } => IndexKind::Hnsw {
+            m: u32::try_from(m).map_err(|_| Error::invalid("params.M", "too large"))?,
+            ef_construction: u32::try_from(ef_construction)
+                .map_err(|_| Error::invalid("params.efConstruction", "too large"))?,
+        },
+        quiver_api::IndexKind::HnswSq { m, ef_construction } => IndexKind::HnswSq {
             m: u32::try_from(m).map_err(|_| Error::invalid("params.M", "too large"))?,
             ef_construction: u32::try_from(ef_construction)
                 .map_err(|_| Error::invalid("params.efConstruction", "too large"))?,
@@ -467,7 +476,10 @@ impl CatalogClient for Catalog {
                 p.total_rows += seg.rows;
                 // Only a graph index is built per segment: exact search
                 // needs no build.
-                let hnsw = matches!(meta.index.kind, IndexKind::Hnsw { .. });
+                let hnsw = matches!(
+                    meta.index.kind,
+                    IndexKind::Hnsw { .. } | IndexKind::HnswSq { .. }
+                );
                 if !hnsw || seg.index_version == meta.index_version {
                     p.indexed_rows += seg.rows;
                 } else {

@@ -263,6 +263,11 @@ impl MetaCommand {
         match self {
             MetaCommand::SetUnplaced { .. } => 2,
             MetaCommand::SetScalarIndex { .. } => 3,
+            MetaCommand::SetIndex { index, .. }
+                if matches!(index.kind, crate::state::IndexKind::HnswSq { .. }) =>
+            {
+                3
+            }
             _ => 1,
         }
     }

@@ -112,10 +112,10 @@ async fn seal_once(
     .await
     .map_err(|e| Error::Internal(format!("segment build task: {e}")))?;
     let now = current_index(ctx, meta);
-    let index = match now.kind {
-        IndexKind::Hnsw { m, ef_construction } if data.pks.len() >= ctx.config.min_index_rows => {
+    let index = match now.kind.graph() {
+        Some(graph) if data.pks.len() >= ctx.config.min_index_rows => {
             let threads = ctx.config.index_threads;
-            Some(build_index(&data, now.metric, m, ef_construction, threads).await?)
+            Some(build_index(&data, now.metric, graph, threads).await?)
         }
         _ => None,
     };
@@ -210,11 +210,12 @@ pub(crate) fn current_index(ctx: &ShardCtx, meta: &dyn MetaClient) -> CurrentInd
 /// `tests/pymilvus/bench_reindex.py`).
 const BUILD_YIELD_EVERY: std::time::Duration = std::time::Duration::from_micros(500);
 
+/// Builds the graph of a segment; `(m, ef_construction, quantized)` from
+/// [`IndexKind::graph`] (quantized: over 8-bit codes, HNSW_SQ).
 pub(crate) async fn build_index(
     data: &SegmentData,
     metric: Metric,
-    m: usize,
-    ef_construction: usize,
+    (m, ef_construction, quantized): (usize, usize, bool),
     threads: usize,
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
@@ -234,7 +235,12 @@ pub(crate) async fn build_index(
                 yield_every: Some(BUILD_YIELD_EVERY),
                 ..HnswParams::default()
             };
-            let built = HnswIndex::build(vectors.view(), metric, &params, threads, &|_| {})
+            let build = if quantized {
+                HnswIndex::build_sq
+            } else {
+                HnswIndex::build
+            };
+            let built = build(vectors.view(), metric, &params, threads, &|_| {})
                 .map(|index| index.to_bytes())
                 .map_err(|e| Error::Internal(format!("HNSW build: {e}")));
             let _ = tx.send(built);

@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | 1 | before session 18 | (no header) |
 //! | 2 | session 18 | `ChangeMembership`, `SetUnplaced`, memory limits in heartbeats, this header |
-//! | 3 | session 19 | `SetScalarIndex` |
+//! | 3 | session 19 | `SetScalarIndex`, `SetIndex` of an `HnswSq` index |
 
 use axum::extract::Request;
 use axum::middleware::Next;

@@ -130,7 +130,7 @@ fn index_kind(params: &[KeyValuePair], sparse: bool) -> Result<IndexKind> {
     }
     match index_type.as_str() {
         "FLAT" | "BIN_FLAT" => Ok(IndexKind::Flat),
-        "HNSW" => {
+        "HNSW" | "HNSW_SQ" => {
             let m = index_param(params, &json, "M")?.unwrap_or(16);
             let ef = index_param(params, &json, "efConstruction")?.unwrap_or(200);
             if !(2..=2048).contains(&m) || ef == 0 {
@@ -139,13 +139,35 @@ fn index_kind(params: &[KeyValuePair], sparse: bool) -> Result<IndexKind> {
                     format!("M must be in 2..=2048 and efConstruction >= 1 (got {m}, {ef})"),
                 ));
             }
-            Ok(IndexKind::Hnsw {
+            if index_type == "HNSW" {
+                return Ok(IndexKind::Hnsw {
+                    m,
+                    ef_construction: ef,
+                });
+            }
+            // 8-bit codes, always re-ranked exactly (`refine*` accepted).
+            let sq_type = json.get("sq_type").and_then(|v| v.as_str());
+            let sq_type = sq_type
+                .or_else(|| param(params, "sq_type"))
+                .unwrap_or("SQ8");
+            if !sq_type.eq_ignore_ascii_case("SQ8") {
+                return Err(Error::invalid(
+                    "params.sq_type",
+                    format!("only SQ8 is supported (got {sq_type:?})"),
+                ));
+            }
+            Ok(IndexKind::HnswSq {
                 m,
                 ef_construction: ef,
             })
         }
+        // 8-bit codes: HNSW_SQ with default parameters.
+        "IVF_SQ8" => Ok(IndexKind::HnswSq {
+            m: 16,
+            ef_construction: 200,
+        }),
         // Served by HNSW with default parameters.
-        "AUTOINDEX" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "DISKANN" | "BIN_IVF_FLAT" => {
+        "AUTOINDEX" | "IVF_FLAT" | "IVF_PQ" | "SCANN" | "DISKANN" | "BIN_IVF_FLAT" => {
             Ok(DEFAULT_INDEX)
         }
         "SPARSE_INVERTED_INDEX" | "SPARSE_WAND" => Err(Error::invalid(
@@ -155,7 +177,7 @@ fn index_kind(params: &[KeyValuePair], sparse: bool) -> Result<IndexKind> {
         other => Err(Error::invalid(
             "index_type",
             format!(
-                "{other:?} is not supported (FLAT, HNSW, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN, BIN_FLAT, BIN_IVF_FLAT; SPARSE_INVERTED_INDEX, SPARSE_WAND for sparse vectors are)"
+                "{other:?} is not supported (FLAT, HNSW, HNSW_SQ, AUTOINDEX, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, DISKANN, BIN_FLAT, BIN_IVF_FLAT; SPARSE_INVERTED_INDEX, SPARSE_WAND for sparse vectors are)"
             ),
         )),
     }
@@ -427,13 +449,18 @@ fn index_params(metric: Metric, kind: IndexKind) -> Vec<KeyValuePair> {
             params.push(kv("index_type", "FLAT"));
             params.push(kv("params", "{}"));
         }
-        IndexKind::Hnsw { m, ef_construction } => {
-            params.push(kv("index_type", "HNSW"));
+        IndexKind::Hnsw { m, ef_construction } | IndexKind::HnswSq { m, ef_construction } => {
+            let sq = matches!(kind, IndexKind::HnswSq { .. });
+            params.push(kv("index_type", if sq { "HNSW_SQ" } else { "HNSW" }));
+            if sq {
+                params.push(kv("sq_type", "SQ8"));
+            }
             params.push(kv("M", m.to_string()));
             params.push(kv("efConstruction", ef_construction.to_string()));
+            let sq_type = if sq { ",\"sq_type\":\"SQ8\"" } else { "" };
             params.push(kv(
                 "params",
-                format!("{{\"M\":{m},\"efConstruction\":{ef_construction}}}"),
+                format!("{{\"M\":{m},\"efConstruction\":{ef_construction}{sq_type}}}"),
             ));
         }
         IndexKind::Sparse {
@@ -458,4 +485,59 @@ fn index_params(metric: Metric, kind: IndexKind) -> Vec<KeyValuePair> {
         }
     }
     params
+}
+
+#[cfg(test)]
+mod sq_tests {
+    use super::*;
+
+    #[test]
+    fn hnsw_sq_and_ivf_sq8_are_the_quantized_graph() {
+        let kind = |pairs: &[(&str, &str)]| {
+            let params: Vec<KeyValuePair> = pairs.iter().map(|(k, v)| kv(k, *v)).collect();
+            index_kind(&params, false)
+        };
+        let sq = kind(&[
+            ("index_type", "HNSW_SQ"),
+            (
+                "params",
+                r#"{"M":8,"efConstruction":50,"sq_type":"SQ8","refine":true}"#,
+            ),
+        ]);
+        assert_eq!(
+            sq.expect("HNSW_SQ"),
+            IndexKind::HnswSq {
+                m: 8,
+                ef_construction: 50
+            }
+        );
+        assert_eq!(
+            kind(&[("index_type", "ivf_sq8")]).expect("IVF_SQ8"),
+            IndexKind::HnswSq {
+                m: 16,
+                ef_construction: 200
+            }
+        );
+        assert!(kind(&[("index_type", "HNSW_SQ"), ("sq_type", "SQ4U")]).is_err());
+        assert!(kind(&[("index_type", "HNSW_SQ"), ("M", "1")]).is_err());
+        let described = index_params(
+            Metric::Cosine,
+            IndexKind::HnswSq {
+                m: 8,
+                ef_construction: 50,
+            },
+        );
+        let get = |k: &str| {
+            described
+                .iter()
+                .find(|p| p.key == k)
+                .map(|p| p.value.as_str())
+        };
+        assert_eq!(get("index_type"), Some("HNSW_SQ"));
+        assert_eq!(get("sq_type"), Some("SQ8"));
+        assert_eq!(get("M"), Some("8"));
+        let json: serde_json::Value =
+            serde_json::from_str(get("params").expect("params")).expect("json");
+        assert_eq!(json["sq_type"], "SQ8");
+    }
 }

@@ -77,7 +77,11 @@ impl ShardView {
             // created again; its owner re-indexes the segment) or a flat
             // index: exact search, with the collection's metric.
             let graph = match (&seg.seg.index, self.info.index) {
-                (Some(index), IndexKind::Hnsw { .. }) if index.metric() == metric => Some(index),
+                (Some(index), IndexKind::Hnsw { .. } | IndexKind::HnswSq { .. })
+                    if index.metric() == metric =>
+                {
+                    Some(index)
+                }
                 _ => None,
             };
             // A filter its indexes say accepts at most a tenth of the

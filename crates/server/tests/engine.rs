@@ -763,3 +763,50 @@ async fn filters_select_the_same_rows_whichever_way_a_segment_serves_them() {
     }
     s.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hnsw_sq_segments_get_a_graph_over_codes_and_exact_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = open(dir.path()).await;
+    s.proxy
+        .create_collection(CreateCollection {
+            schema: CollectionSchema::simple("q", DIM as u32),
+            shards: 1,
+            metric: Metric::L2,
+            index: IndexKind::HnswSq {
+                m: 8,
+                ef_construction: 64,
+            },
+            partitions: None,
+        })
+        .await
+        .expect("create collection");
+    let pks: Vec<i64> = (0..300).collect();
+    s.proxy.insert("q", batch(&pks, 0)).await.expect("insert");
+    s.proxy.flush("q").await.expect("flush");
+    // The sealed segment's index is the quantized format (version 2).
+    let quantized = files_under(dir.path())
+        .iter()
+        .any(|f| std::fs::read(f).is_ok_and(|b| b.starts_with(b"QVHNSW\0\0\x02\0\0\0")));
+    assert!(quantized, "no HNSW_SQ index object written");
+    for pk in [0i64, 17, 150, 299] {
+        let q = vec_for(pk, 0);
+        let hits = s
+            .proxy
+            .search(search("q", q.clone(), 5, Consistency::Strong))
+            .await
+            .expect("search");
+        assert_eq!(hits[0].len(), 5);
+        assert_eq!(hits[0][0].pk, PrimaryKey::Int(pk));
+        for h in &hits[0] {
+            let PrimaryKey::Int(p) = h.pk else {
+                panic!("int keys")
+            };
+            let want: f32 = (q.iter().zip(vec_for(p, 0)))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            assert_eq!(h.score, want, "re-ranked with the exact vector of {p}");
+        }
+    }
+    s.close().await;
+}

@@ -92,6 +92,9 @@ pub(super) fn collection_json(info: &CollectionInfo, aliases: &[(String, AliasMe
         IndexKind::Hnsw { m, ef_construction } => {
             json!({ "kind": "HNSW", "m": m, "ef_construction": ef_construction })
         }
+        IndexKind::HnswSq { m, ef_construction } => {
+            json!({ "kind": "HNSW_SQ", "m": m, "ef_construction": ef_construction })
+        }
         IndexKind::Sparse { wand, .. } => json!({
             "kind": if wand { "SPARSE_WAND" } else { "SPARSE_INVERTED_INDEX" }
         }),

@@ -546,7 +546,20 @@ fn checked_index(schema: &CollectionSchema, spec: &IndexSpec) -> Result<IndexSpe
             ));
         }
     }
-    if let IndexKind::Hnsw { m, ef_construction } = spec.kind {
+    if let IndexKind::HnswSq { .. } = spec.kind
+        && field.data_type == DataType::BinaryVector
+    {
+        return Err(RuleError::invalid(
+            "index_type",
+            format!(
+                "HNSW_SQ quantizes float vectors; binary vector field {:?} takes HNSW or BIN_FLAT",
+                field.name
+            ),
+        ));
+    }
+    if let IndexKind::Hnsw { m, ef_construction } | IndexKind::HnswSq { m, ef_construction } =
+        spec.kind
+    {
         if !HNSW_M.contains(&m) {
             return Err(RuleError::invalid(
                 "M",

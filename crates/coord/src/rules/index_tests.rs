@@ -203,3 +203,46 @@ fn scalar_indexes_fit_their_field_one_per_field_and_drop_with_a_release() {
         "the vector index stays"
     );
 }
+
+#[test]
+fn hnsw_sq_quantizes_float_vectors_only_with_hnsw_bounds() {
+    let mut s = two_vectors();
+    let sq = |field: &str, m: u32, metric: Metric| MetaCommand::SetIndex {
+        collection: "a".into(),
+        index: IndexSpec {
+            kind: IndexKind::HnswSq {
+                m,
+                ef_construction: 100,
+            },
+            field_name: field.into(),
+            index_name: String::new(),
+        },
+        metric: Some(metric),
+    };
+    let e = rejected(&mut s, sq("bits", 16, Metric::Hamming));
+    assert!(e.to_string().contains("HNSW_SQ"), "{e}");
+    let e = rejected(&mut s, sq("vector", 1, Metric::L2));
+    assert!(e.to_string().contains("M"), "{e}");
+    ok(&mut s, sq("vector", 16, Metric::Ip));
+    let a = s.collection("a").expect("a");
+    assert_eq!(
+        a.index.kind,
+        IndexKind::HnswSq {
+            m: 16,
+            ef_construction: 100
+        }
+    );
+    // Metadata round trips through JSON (the Raft log and snapshots).
+    let json = serde_json::to_string(&a.index.kind).expect("json");
+    let back: IndexKind = serde_json::from_str(&json).expect("back");
+    assert_eq!(back, a.index.kind);
+    let old: IndexKind =
+        serde_json::from_str(r#"{"Hnsw":{"m":16,"ef_construction":200}}"#).expect("old");
+    assert_eq!(
+        old,
+        IndexKind::Hnsw {
+            m: 16,
+            ef_construction: 200
+        }
+    );
+}

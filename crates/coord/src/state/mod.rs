@@ -34,6 +34,11 @@ pub enum IndexKind {
         bm25_k1_milli: u32,
         bm25_b_milli: u32,
     },
+    /// HNSW over 8-bit scalar-quantized codes (HNSW_SQ).
+    HnswSq {
+        m: u32,
+        ef_construction: u32,
+    },
 }
 
 /// The index of a collection's vector field.

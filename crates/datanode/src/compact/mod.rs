@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
+use quiver_api::{MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{Column, Error, Result, SegmentId, Timestamp, Vectors};
 use quiver_storage::{
     MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
@@ -179,9 +179,8 @@ impl Compactor {
     /// collection created without one): rewritten with the current index.
     fn stale_index(&self) -> Option<SegmentId> {
         let now = current_index(&self.ctx, self.meta.as_ref());
-        if !matches!(now.kind, IndexKind::Hnsw { .. }) {
-            return None;
-        }
+        // Only graph indexes are built per segment.
+        now.kind.graph()?;
         let st = self.ctx.state.lock();
         st.sealed
             .iter()
@@ -288,12 +287,10 @@ impl Compactor {
             None
         } else {
             let now = current_index(&self.ctx, self.meta.as_ref());
-            let index = match now.kind {
-                IndexKind::Hnsw { m, ef_construction }
-                    if data.pks.len() >= self.ctx.config.min_index_rows =>
-                {
+            let index = match now.kind.graph() {
+                Some(graph) if data.pks.len() >= self.ctx.config.min_index_rows => {
                     let threads = self.ctx.config.compaction.index_threads;
-                    Some(build_index(&data, now.metric, m, ef_construction, threads).await?)
+                    Some(build_index(&data, now.metric, graph, threads).await?)
                 }
                 _ => None,
             };
