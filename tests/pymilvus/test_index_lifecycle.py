@@ -211,3 +211,24 @@ def test_scalar_indexes_are_recorded_checked_listed_used_and_dropped(client, nam
     client.drop_index(name, "cat_idx")
     assert "cat_idx" not in client.list_indexes(name)
     assert "price" in client.list_indexes(name)
+
+
+def test_hnsw_sq_searches_codes_and_answers_exact_distances(client, name):
+    """HNSW_SQ (and IVF_SQ8, served by it) as a Milvus user creates it: the graph is built over
+    8-bit codes, and the hits carry exact distances of the stored vectors (re-ranked), so at a
+    wide beam the answer is numpy's."""
+    schema_only(client, name)
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((N, DIM)).astype(np.float32)
+    insert_and_seal(client, name, base)
+    client.create_index(name, index(client, "L2", "HNSW_SQ", {"M": 8, "efConstruction": 64,
+                                                               "sq_type": "SQ8"}))
+    desc = client.describe_index(name, "vec")
+    assert (desc["index_type"], desc["state"]) == ("HNSW_SQ", "Finished")
+    assert desc["indexed_rows"] == N
+    client.load_collection(name)
+    assert_matches_numpy(client, name, base, "L2", base[:5] + 0.01)
+    bad = index(client, "L2", "HNSW_SQ", {"sq_type": "PQ"})
+    client.release_collection(name)
+    client.drop_index(name, "vec")
+    expect_error(lambda: client.create_index(name, bad), 1100, "sq_type")
