@@ -482,9 +482,14 @@ async fn churn_is_compacted_and_collected_and_every_key_keeps_its_last_version()
             let indexed = segs.iter().filter(|m| m.has_index).count();
             // The compactor has nothing left to do (a wholly dead segment
             // can still be queued when the counts above already match).
-            let idle = s.datanode().storage().iter().all(|st| st.backlog == 0);
+            // Idle and under the dead-row threshold: a compaction can be
+            // queued just after an idle moment.
+            let stats = s.datanode().storage();
+            let idle = stats.iter().all(|st| st.backlog == 0);
+            let settled = (stats.iter()).all(|st| st.dead * 5 < st.rows + st.tombstones);
             segs.len() <= 2
                 && idle
+                && settled
                 && objects("objects/segments") == segs.len() + indexed
                 && objects("cache") <= segs.len() + indexed
         },
