@@ -27,8 +27,9 @@ pub use digest::{
 };
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,
-    CreateCollection, DatabaseInfo, DatabaseOp, FieldIndex, IndexKind, IndexProgress, IndexSpec,
-    MetaClient, PartitionInfo, PartitionOp, ScalarIndex, ScalarIndexKind, SegmentInfo, ShardId,
+    CreateCollection, DatabaseInfo, DatabaseOp, FieldIndex, INDEX_PENDING, IndexKind,
+    IndexProgress, IndexSpec, MetaClient, PartitionInfo, PartitionOp, ScalarIndex, ScalarIndexKind,
+    SegmentInfo, ShardId,
 };
 pub use query::{
     AnnsField, ColumnTerms, QueryClient, QueryResult, RowAccess, RowPredicate, ShardHit,

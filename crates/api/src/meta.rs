@@ -144,10 +144,19 @@ pub struct SegmentInfo {
     /// The last WAL sequence number the segment covers.
     pub wal_seq: u64,
     pub has_index: bool,
-    /// The collection's `index_version` its index was built under.
+    /// The collection's `index_version` its index was built under, or
+    /// [`INDEX_PENDING`] for a segment sealed before its graph was built.
     #[serde(default)]
     pub index_version: u64,
 }
+
+/// The `index_version` of a segment sealed without the graph its collection's
+/// index calls for: a seal hands rows off without waiting for a build, and
+/// the shard's owner builds the graph next, as a re-index. Never a
+/// collection's version (those count up from 0), so every rule that compares
+/// versions (re-indexing, DescribeIndex's pending rows) sees it as due; a
+/// release that predates it re-indexes such a segment the same way.
+pub const INDEX_PENDING: u64 = u64::MAX;
 
 /// Coord as seen by the data path.
 #[async_trait]

@@ -36,7 +36,7 @@ static SEGMENTS: LazyLock<GaugeVec> = LazyLock::new(|| {
 pub(crate) static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     quiver_metrics::histogram_vec(
         "quiver_datanode_step_seconds",
-        "Background steps of a datanode: seal (growing data to a registered segment, index build included), index_build (one HNSW build, for a seal, a re-index or a compaction), compaction (one merge and swap)",
+        "Background steps of a datanode: seal (growing data to a registered segment; its graph is built after), index_build (one HNSW build: a sealed segment's, a re-index's or a compaction's), compaction (one rewrite and swap, a graph build for a sealed segment included)",
         &["step"],
         quiver_metrics::LONG_BUCKETS,
     )

@@ -1,15 +1,20 @@
 //! Sealing: the growing data of a shard, cut at a WAL sequence number, becomes
 //! an immutable segment (rows in their final version, plus tombstones for keys
-//! whose last operation was a delete), with an HNSW index, written to the
-//! object store and registered with coord. Only then is it handed off to
-//! subscribers and dropped from the growing data, so there is no gap and no
-//! duplicate.
+//! whose last operation was a delete), written to the object store and
+//! registered with coord. Only then is it handed off to subscribers and
+//! dropped from the growing data, so there is no gap and no duplicate.
+//!
+//! A seal never waits on an index build: a segment that needs a graph is
+//! registered as [`INDEX_PENDING`] (searched exactly, as its growing rows
+//! were) and the shard's compactor builds the graph next, as a re-index. So
+//! an ingest faster than builds fills the backlog of builds, not the growing
+//! data, and the writer never stalls behind a build.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quiver_api::{IndexKind, MetaClient, SegmentInfo, ShardEvent};
+use quiver_api::{INDEX_PENDING, IndexKind, MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{
     CollectionSchema, Column, Error, Metric, Mutation, PrimaryKey, Result, ScalarValue, Timestamp,
     Vectors,
@@ -111,26 +116,25 @@ async fn seal_once(
     })
     .await
     .map_err(|e| Error::Internal(format!("segment build task: {e}")))?;
+    // The graph, if the collection's index needs one, is built after the
+    // hand-off (the module doc).
     let now = current_index(ctx, meta);
-    let index = match now.kind.graph() {
-        Some(graph) if data.pks.len() >= ctx.config.min_index_rows => {
-            let threads = ctx.config.index_threads;
-            Some(build_index(&data, now.metric, graph, threads).await?)
-        }
-        _ => None,
+    let index_version = match now.kind.graph() {
+        Some(_) if data.pks.len() >= ctx.config.min_index_rows => INDEX_PENDING,
+        _ => now.version,
     };
     let info = SegmentInfo {
         id: segment_id,
         rows: data.pks.len() as u64,
         max_ts: cut_ts,
         wal_seq: cut_seq,
-        has_index: index.is_some(),
-        index_version: now.version,
+        has_index: false,
+        index_version,
     };
     // In flight until registered: garbage collection must not take it.
     ctx.in_flight.lock().insert(segment_id);
     let registered = async {
-        put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, index).await?;
+        put_segment(store, ctx.id.collection_id, ctx.id.shard, &data, None).await?;
         meta.register_segments(ctx.id, ctx.wal.epoch(), vec![info], cut_seq)
             .await
     }
@@ -178,8 +182,7 @@ async fn seal_once(
         tracing::warn!(shard = %ctx.id, error = %e, "WAL truncation failed");
     }
     tracing::info!(shard = %ctx.id, segment = segment_id, rows = info.rows, "sealed");
-    // The sealed rows, the segment's buffers and the index build's memory
-    // were just freed: give the pages back.
+    // The sealed rows and the segment's buffers were just freed: give the pages back.
     tokio::task::spawn_blocking(quiver_common::release_free_memory);
     Ok(())
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use quiver_api::{CollectionInfo, DataClient, IndexKind, MetaClient, ShardFeed, ShardId, WriteOp};
+use quiver_api::{
+    CollectionInfo, DataClient, IndexKind, MetaClient, ShardEvent, ShardFeed, ShardId, WriteOp,
+};
 use quiver_common::{CollectionSchema, Metric, PrimaryKey, RowBatch};
 use quiver_datanode::{DataNode, DataNodeConfig};
 use quiver_test_util::MemMeta;
@@ -188,4 +190,73 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
     for s in spinners {
         s.join().expect("spinner");
     }
+}
+
+/// A seal never waits on a graph build: the segment is registered and
+/// handed off as `INDEX_PENDING` (searched exactly meanwhile), and the
+/// shard's compactor then swaps in the same rows with their graph.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = quiver_storage::open_local_store(dir.path()).expect("store");
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        ..DataNodeConfig::default()
+    };
+    let node = DataNode::new(config, store, meta.clone(), CancellationToken::new()).expect("node");
+    let info = CollectionInfo {
+        id: 1,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Hnsw {
+            m: 8,
+            ef_construction: 32,
+        },
+        index_version: 0,
+        field_indexes: Default::default(),
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let shard = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+    let mut sub = node.subscribe(shard).await.expect("subscribe");
+    let rows = RowBatch {
+        pks: (0..200).map(PrimaryKey::Int).collect(),
+        vectors: quiver_common::Vectors::f32(2, (0..400).map(|x| x as f32).collect()),
+        columns: vec![],
+    };
+    node.write(shard, WriteOp::Upsert(rows))
+        .await
+        .expect("write");
+    node.flush(shard).await.expect("flush");
+
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(60), sub.events.recv())
+            .await
+            .expect("an event within a minute")
+            .expect("the stream goes on")
+    };
+    let sealed = loop {
+        if let ShardEvent::Sealed(s) = next().await {
+            break s;
+        }
+    };
+    assert!(!sealed.has_index, "{sealed:?}");
+    assert_eq!(sealed.index_version, quiver_api::INDEX_PENDING);
+    assert_eq!(sealed.rows, 200);
+    let (inputs, output) = loop {
+        if let ShardEvent::Compacted { inputs, output } = next().await {
+            break (inputs, output.expect("an output"));
+        }
+    };
+    assert_eq!(inputs, vec![sealed.id]);
+    assert!(output.has_index, "{output:?}");
+    assert_eq!(output.index_version, info.index_version);
+    assert_eq!((output.rows, output.max_ts), (200, sealed.max_ts));
+    let (segments, _) = meta.segments(shard).await.expect("segments");
+    assert_eq!(segments, vec![output]);
+    node.close().await;
 }

@@ -129,6 +129,14 @@ impl QueryNode {
         self.shards.read().keys().copied().collect()
     }
 
+    /// The live rows of shard `id` here: `(growing, in sealed segments)`.
+    pub fn live_rows(&self, id: ShardId) -> Option<(usize, usize)> {
+        let replica = self.shards.read().get(&id).cloned()?;
+        let view = replica.view.read();
+        let sealed = view.sealed.iter().map(|s| s.live()).sum();
+        Some((view.growing.live, sealed))
+    }
+
     /// Requests waiting for their guarantee timestamp on shard `id`.
     pub fn waiting(&self, id: ShardId) -> usize {
         (self.shards.read().get(&id)).map_or(0, |r| r.service_ts.receiver_count())

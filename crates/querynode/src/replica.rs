@@ -33,6 +33,17 @@ enum Pending {
     },
 }
 
+/// A [`Pending`] event with its segments loaded, ready for the view.
+enum Loaded {
+    Sealed(Arc<LoadedSegment>),
+    Compacted {
+        inputs: Vec<u64>,
+        output: Option<Arc<LoadedSegment>>,
+    },
+}
+
+type Loading = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Loaded>> + Send>>;
+
 pub(crate) struct ShardReplica {
     pub id: ShardId,
     pub info: CollectionInfo,
@@ -129,22 +140,42 @@ impl ShardReplica {
         Ok(())
     }
 
-    /// Swaps compacted segments: loads the output outside the lock, then
-    /// replaces the inputs under it, then deletes the inputs' cached files.
-    async fn swap(self: &Arc<Self>, inputs: Vec<u64>, output: Option<SegmentInfo>) -> Result<()> {
-        let out = match output {
-            Some(info) => Some(self.load_segment(info).await?),
-            None => None,
-        };
-        let ins = inputs.clone();
-        if !self.write_view(move |v| v.swap(&ins, out)).await? {
-            return Err(Error::Internal(format!(
-                "compaction of segments {inputs:?} does not match this replica's view"
-            )));
+    /// Loads what a stream event needs, outside the view's lock (searches
+    /// and later mutations go on meanwhile).
+    async fn load(self: Arc<Self>, pending: Pending) -> Result<Loaded> {
+        Ok(match pending {
+            Pending::Sealed(info) => Loaded::Sealed(self.load_segment(info).await?),
+            Pending::Compacted { inputs, output } => Loaded::Compacted {
+                inputs,
+                output: match output {
+                    Some(info) => Some(self.load_segment(info).await?),
+                    None => None,
+                },
+            },
+        })
+    }
+
+    /// Puts a loaded event into the view under its write lock: a sealed
+    /// segment takes over its growing rows; a compaction's output replaces
+    /// its inputs, whose cached files are then deleted. Both keep the
+    /// versions applied after the event (see [`ShardView::hand_off`] and
+    /// [`ShardView::swap`]), so mutations may run ahead of a load.
+    async fn finish(self: &Arc<Self>, loaded: Loaded) -> Result<()> {
+        match loaded {
+            Loaded::Sealed(seg) => self.write_view(move |v| v.hand_off(seg)).await?,
+            Loaded::Compacted { inputs, output } => {
+                let ins = inputs.clone();
+                if !self.write_view(move |v| v.swap(&ins, output)).await? {
+                    return Err(Error::Internal(format!(
+                        "compaction of segments {inputs:?} does not match this replica's view"
+                    )));
+                }
+                self.segments.lock().retain(|id, _| !inputs.contains(id));
+                let (c, s) = (self.id.collection_id, self.id.shard);
+                prune_segment_cache(&self.cache_dir, c, s, |id| !inputs.contains(&id)).await;
+            }
         }
-        self.segments.lock().retain(|id, _| !inputs.contains(id));
-        let (c, s) = (self.id.collection_id, self.id.shard);
-        prune_segment_cache(&self.cache_dir, c, s, |id| !inputs.contains(&id)).await;
+        // The handed-off growing rows or the inputs were just freed.
         tokio::task::spawn_blocking(quiver_common::release_free_memory);
         Ok(())
     }
@@ -203,12 +234,35 @@ impl ShardReplica {
     }
 
     /// Follows the stream until cancelled; resubscribes when it ends.
+    ///
+    /// An event that needs segments loaded (a seal, a compaction) is loaded
+    /// while later mutations keep being applied, so a write is visible
+    /// without waiting for a segment load; loaded events go into the view
+    /// one at a time, in stream order.
     pub async fn follow(self: Arc<Self>, feed: Arc<dyn ShardFeed>, mut sub: Subscription) {
         let mut backoff = Duration::from_millis(20);
         loop {
+            let mut loading: Option<Loading> = None;
             loop {
+                let loaded = async {
+                    match loading.as_mut() {
+                        Some(l) => l.await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let event = tokio::select! {
                     e = sub.events.recv() => e,
+                    done = loaded => {
+                        loading = None;
+                        match done {
+                            Ok(l) => match self.finish(l).await {
+                                Ok(()) => continue,
+                                Err(e) => tracing::warn!(shard = %self.id, error = %e, "hand-off failed; resubscribing"),
+                            },
+                            Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load failed; resubscribing"),
+                        }
+                        break;
+                    }
                     () = self.cancel.cancelled() => return,
                 };
                 let Some(event) = event else { break };
@@ -228,30 +282,19 @@ impl ShardReplica {
                         break;
                     }
                 };
-                match pending {
-                    None => {}
-                    // Load outside the lock; searches keep using growing data meanwhile.
-                    Some(Pending::Sealed(info)) => match self.load_segment(info).await {
-                        Ok(seg) => {
-                            if let Err(e) = self.write_view(move |v| v.hand_off(seg)).await {
-                                tracing::warn!(shard = %self.id, error = %e, "hand-off failed; resubscribing");
-                                break;
-                            }
-                            // The handed-off growing rows were just freed.
-                            tokio::task::spawn_blocking(quiver_common::release_free_memory);
-                        }
-                        Err(e) => {
-                            tracing::warn!(shard = %self.id, segment = info.id, error = %e, "segment load failed; resubscribing");
-                            break;
-                        }
-                    },
-                    Some(Pending::Compacted { inputs, output }) => {
-                        if let Err(e) = self.swap(inputs, output).await {
-                            tracing::warn!(shard = %self.id, error = %e, "compaction swap failed; resubscribing");
-                            break;
-                        }
+                let Some(pending) = pending else { continue };
+                // One load in flight: the one before goes into the view first.
+                if let Some(before) = loading.take() {
+                    let done = match before.await {
+                        Ok(l) => self.finish(l).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = done {
+                        tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing");
+                        break;
                     }
                 }
+                loading = Some(Box::pin(self.clone().load(pending)));
             }
             // The stream ended: start again from a fresh subscription.
             loop {

@@ -1,7 +1,9 @@
 //! `quiver bench ingest`: durable ingest through the whole engine (front door
-//! -> datanode WAL with fsync -> querynode), the latency from an insert's
-//! acknowledgement to a search that returns it, and the memory of a fresh
-//! process serving the indexed data.
+//! -> datanode WAL with fsync -> querynode), at full speed or at a set rate,
+//! the latency from an insert's acknowledgement to a search that returns it
+//! (during the ingest, while graphs are built, and after), how long the
+//! graphs take to catch up, and the memory of a fresh process serving the
+//! indexed data.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +34,13 @@ pub struct IngestBenchArgs {
     /// Insert -> search probes after the ingest.
     #[arg(long, default_value_t = 500)]
     probes: usize,
+    /// Rows per second to ingest at (0: as fast as inserts are acknowledged).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// During the ingest, one insert -> search probe every this many ms
+    /// (0: none).
+    #[arg(long, default_value_t = 20)]
+    probe_every_ms: u64,
     /// Data directory (default: a fresh temporary one).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -64,11 +73,26 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     let proxy = server.proxy.clone();
     create_collection(&proxy, dim, metric).await?;
     let n = base.len() / dim;
+    // Probes during the ingest write keys of their own, after every other.
+    let stop = CancellationToken::new();
+    let during = tokio::spawn(probe_during(
+        proxy.clone(),
+        base.clone(),
+        dim,
+        (n + 2 * args.probes) as i64,
+        args.probe_every_ms,
+        stop.clone(),
+    ));
     let mut lat = Vec::new();
     let start = Instant::now();
     for (b, chunk) in base.chunks(args.batch * dim).enumerate() {
         let rows = chunk.len() / dim;
         let first = (b * args.batch) as i64;
+        if args.rate > 0 {
+            // Paced: batch b starts when the rows before it are due.
+            let due = Duration::from_secs_f64((b * args.batch) as f64 / args.rate as f64);
+            tokio::time::sleep_until((start + due).into()).await;
+        }
         let batch = RowBatch {
             pks: (0..rows as i64)
                 .map(|i| PrimaryKey::Int(first + i))
@@ -81,19 +105,25 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         lat.push(t.elapsed());
     }
     let secs = start.elapsed().as_secs_f64();
+    stop.cancel();
+    let fresh = during.await??;
     lat.sort_unstable();
     report(
         args.json,
-        json!({"phase": "ingest", "rows": n, "batch": args.batch, "secs": secs, "rows_per_s": n as f64 / secs,
-               "batch_p50_ms": percentile(&lat, 0.5), "batch_p99_ms": percentile(&lat, 0.99)}),
+        json!({"phase": "ingest", "rows": n, "batch": args.batch, "rate": args.rate, "secs": secs, "rows_per_s": n as f64 / secs,
+               "batch_p50_ms": percentile(&lat, 0.5), "batch_p99_ms": percentile(&lat, 0.99), "batch_max_ms": percentile(&lat, 1.0)}),
         format!(
-            "ingest: {n} rows in batches of {} in {secs:.2} s = {:.0} rows/s (durable; batch p50 {:.2} ms, p99 {:.2} ms)",
+            "ingest: {n} rows in batches of {} in {secs:.2} s = {:.0} rows/s (durable; batch p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms)",
             args.batch,
             n as f64 / secs,
             percentile(&lat, 0.5),
-            percentile(&lat, 0.99)
+            percentile(&lat, 0.99),
+            percentile(&lat, 1.0)
         ),
     );
+    if !fresh.is_empty() {
+        report_freshness(args.json, "during_ingest", &fresh);
+    }
 
     // Right after the ingest the first segment is being sealed and indexed.
     let fresh = probe_freshness(&proxy, &base, dim, n, args.probes).await?;
@@ -104,8 +134,17 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         args.json,
         json!({"phase": "flush", "secs": t.elapsed().as_secs_f64()}),
         format!(
-            "flush (seal + HNSW build + hand-off): {:.2} s",
+            "flush (seal + hand-off): {:.2} s",
             t.elapsed().as_secs_f64()
+        ),
+    );
+    let backlog = wait_for_graphs(&server).await?;
+    report(
+        args.json,
+        json!({"phase": "graphs", "secs_after_flush": backlog.as_secs_f64()}),
+        format!(
+            "every sealed segment's graph built {:.2} s after the flush",
+            backlog.as_secs_f64()
         ),
     );
     let fresh = probe_freshness(&proxy, &base, dim, n + args.probes, args.probes).await?;
@@ -130,6 +169,38 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
     Ok(())
+}
+
+/// One probe every `every_ms` until `stop`, keys from `first_pk`, vectors
+/// spread over `base` (so at most a few rows share one).
+async fn probe_during(
+    proxy: std::sync::Arc<Proxy>,
+    base: Vec<f32>,
+    dim: usize,
+    first_pk: i64,
+    every_ms: u64,
+    stop: CancellationToken,
+) -> Result<Vec<Duration>> {
+    let mut fresh = Vec::new();
+    if every_ms == 0 {
+        return Ok(fresh);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for p in 0.. {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        let src = (p as usize * 7919) % (base.len() / dim).max(1);
+        let vector = base[src * dim..(src + 1) * dim].to_vec();
+        let took = probe(&proxy, ProbeWrite::Insert, first_pk + p, vector)
+            .await
+            .with_context(|| format!("probe {p} during the ingest"))?;
+        fresh.push(took);
+    }
+    fresh.sort_unstable();
+    Ok(fresh)
 }
 
 /// Inserts one row at a time and measures acknowledgement -> returned by a
@@ -169,6 +240,29 @@ fn report_freshness(json: bool, phase: &str, fresh: &[Duration]) {
             fresh.len()
         ),
     );
+}
+
+/// Waits until every sealed segment has the graph its index calls for (seals
+/// hand rows off first; graphs follow); how long that took.
+async fn wait_for_graphs(server: &Standalone) -> Result<Duration> {
+    let t = Instant::now();
+    loop {
+        let state = server.coord().state();
+        let meta = state
+            .collection(COLLECTION)
+            .context("the collection is gone")?;
+        let pending = (0..meta.shards)
+            .flat_map(|s| state.segments(meta.id, s).segments)
+            .filter(|seg| seg.index_version != meta.index_version)
+            .count();
+        if pending == 0 {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!("{pending} segments still wait for their graph after an hour");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn serve_only(

@@ -1,4 +1,5 @@
-//! An in-memory object store whose puts can be made to fail (fault injection for tests).
+//! An in-memory object store whose puts can be made to fail and whose gets
+//! can be held (fault injection for tests).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +26,12 @@ pub struct FailingStore {
     fail_prefix: Mutex<Option<String>>,
     /// `(path, bytes)`: written just before the next put to `path` (a concurrent writer).
     race: Mutex<Option<(Path, PutPayload)>>,
+    /// Gets under this path prefix wait until it is lifted (a store as slow
+    /// as a test needs).
+    hold_prefix: Mutex<Option<String>>,
+    released: tokio::sync::Notify,
+    /// Gets waiting on `hold_prefix` now.
+    held: AtomicUsize,
 }
 
 impl FailingStore {
@@ -50,6 +57,17 @@ impl FailingStore {
     /// Makes the next put land but report a failure, as when its answer is lost.
     pub fn lose_next_answer(&self) {
         self.lose_answer.store(true, Ordering::SeqCst);
+    }
+
+    /// Holds gets under `prefix` until called again with `None`.
+    pub fn hold_gets_under(&self, prefix: Option<&str>) {
+        *self.hold_prefix.lock().expect("lock") = prefix.map(str::to_string);
+        self.released.notify_waiters();
+    }
+
+    /// Gets held by [`FailingStore::hold_gets_under`] now.
+    pub fn held_gets(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 
     /// Makes the next put to `path` lose a race against a put of `bytes` to the same path.
@@ -119,6 +137,18 @@ impl ObjectStore for FailingStore {
         self.inner.put_multipart_opts(l, o).await
     }
     async fn get_opts(&self, l: &Path, o: GetOptions) -> Result<GetResult> {
+        loop {
+            // Registered before the check: a release in between still wakes it.
+            let released = self.released.notified();
+            let held = (self.hold_prefix.lock().expect("lock").as_deref())
+                .is_some_and(|p| l.as_ref().starts_with(p));
+            if !held {
+                break;
+            }
+            self.held.fetch_add(1, Ordering::SeqCst);
+            released.await;
+            self.held.fetch_sub(1, Ordering::SeqCst);
+        }
         self.inner.get_opts(l, o).await
     }
     fn delete_stream(

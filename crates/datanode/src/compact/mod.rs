@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use quiver_api::{MetaClient, SegmentInfo, ShardEvent};
+use quiver_api::{INDEX_PENDING, MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{Column, Error, Result, SegmentId, Timestamp, Vectors};
 use quiver_storage::{
     MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
@@ -174,10 +174,12 @@ impl Compactor {
         MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
-    /// The oldest sealed segment built under another index than the
-    /// collection's graph index (CreateIndex after DropIndex, or on a
-    /// collection created without one): rewritten with the current index.
-    fn stale_index(&self) -> Option<SegmentId> {
+    /// The oldest sealed segment whose graph is due: sealed before it was
+    /// built ([`INDEX_PENDING`], [`Reason::Index`]), or built under another
+    /// index than the collection's (CreateIndex after DropIndex, or on a
+    /// collection created without one, [`Reason::Reindex`]). Rewritten with
+    /// the current index.
+    fn stale_index(&self) -> Option<(SegmentId, Reason)> {
         let now = current_index(&self.ctx, self.meta.as_ref());
         // Only graph indexes are built per segment.
         now.kind.graph()?;
@@ -185,7 +187,10 @@ impl Compactor {
         st.sealed
             .iter()
             .find(|s| s.index_version != now.version)
-            .map(|s| s.id)
+            .map(|s| match s.index_version {
+                INDEX_PENDING => (s.id, Reason::Index),
+                _ => (s.id, Reason::Reindex),
+            })
     }
 
     /// Rows written before this timestamp expired (the collection's TTL,
@@ -223,11 +228,11 @@ impl Compactor {
     /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
-        while let Some(id) = self.stale_index() {
+        while let Some((id, reason)) = self.stale_index() {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
             }
-            self.compact(&[id], Reason::Reindex, None).await?;
+            self.compact(&[id], reason, None).await?;
         }
         let expired = self.expired();
         if !expired.is_empty() && !self.ctx.cancel.is_cancelled() {
@@ -289,7 +294,12 @@ impl Compactor {
             let now = current_index(&self.ctx, self.meta.as_ref());
             let index = match now.kind.graph() {
                 Some(graph) if data.pks.len() >= self.ctx.config.min_index_rows => {
-                    let threads = self.ctx.config.compaction.index_threads;
+                    // A seal's deferred build gets the seal's threads: the
+                    // ingest's pace depends on it. Rewrites stay gentle.
+                    let threads = match reason {
+                        Reason::Index => self.ctx.config.index_threads,
+                        _ => self.ctx.config.compaction.index_threads,
+                    };
                     Some(build_index(&data, now.metric, graph, threads).await?)
                 }
                 _ => None,

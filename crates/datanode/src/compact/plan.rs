@@ -271,6 +271,8 @@ pub(crate) enum Reason {
     Manual,
     /// Built under another index than the collection's current one.
     Reindex,
+    /// Sealed before its graph was built (`INDEX_PENDING`).
+    Index,
     /// Every row is older than the collection's TTL.
     Expired,
 }

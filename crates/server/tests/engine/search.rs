@@ -212,6 +212,18 @@ async fn hnsw_sq_segments_get_a_graph_over_codes_and_exact_scores() {
     let pks: Vec<i64> = (0..300).collect();
     s.proxy.insert("q", batch(&pks, 0)).await.expect("insert");
     s.proxy.flush("q").await.expect("flush");
+    // The seal hands the rows off; its graph follows.
+    let id = s.coord().state().collection("q").expect("meta").id;
+    wait_for(
+        std::time::Duration::from_secs(60),
+        "the segment's graph",
+        async || {
+            let segs = s.coord().state().segments(id, 0).segments;
+            !segs.is_empty() && segs.iter().all(|m| m.has_index)
+        },
+    )
+    .await
+    .expect("indexed");
     // The sealed segment's index is the quantized format (version 2).
     let quantized = files_under(dir.path())
         .iter()

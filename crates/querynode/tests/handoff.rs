@@ -1,0 +1,174 @@
+//! A segment load never holds up the stream: while a sealed segment (or a
+//! compaction's output) is fetched, later writes keep becoming visible, and
+//! the hand-off that follows keeps them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use quiver_api::{
+    CollectionInfo, IndexKind, QueryClient, SegmentInfo, ShardEvent, ShardFeed, ShardId,
+    ShardSearch, Subscription,
+};
+use quiver_common::{
+    CollectionSchema, Error, Metric, Mutation, PrimaryKey, Result, RowBatch, Timestamp, Vectors,
+};
+use quiver_querynode::{QueryNode, QueryNodeConfig};
+use quiver_storage::{ObjectStore, SegmentData, put_segment};
+use quiver_test_util::{FailingStore, wait_for};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+struct OneFeed(Mutex<Option<Subscription>>);
+
+#[async_trait]
+impl ShardFeed for OneFeed {
+    async fn subscribe(&self, _shard: ShardId) -> Result<Subscription> {
+        self.0
+            .lock()
+            .take()
+            .ok_or_else(|| Error::Unavailable("subscribed already".into()))
+    }
+}
+
+fn vector(pk: i64) -> [f32; 2] {
+    [pk as f32, 1.0]
+}
+
+fn upsert(ts: Timestamp, pks: std::ops::Range<i64>) -> Mutation {
+    Mutation::Upsert {
+        ts,
+        rows: RowBatch {
+            vectors: Vectors::f32(2, pks.clone().flat_map(vector).collect()),
+            pks: pks.map(PrimaryKey::Int).collect(),
+            columns: vec![],
+        },
+    }
+}
+
+fn search(shard: ShardId, pk: i64, guarantee_ts: Timestamp) -> ShardSearch {
+    ShardSearch {
+        shard,
+        queries: Arc::new(vector(pk).to_vec()),
+        k: 1,
+        ef: 16,
+        guarantee_ts,
+        filter: None,
+        output_fields: vec![],
+        with_vectors: false,
+        anns: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(FailingStore::default());
+    let info = CollectionInfo {
+        id: 1,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Flat,
+        index_version: 0,
+        field_indexes: Default::default(),
+    };
+    let shard = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+    // Rows 0..100 are written at ts 1, then sealed into segment 7.
+    let first = upsert(1, 0..100);
+    let Mutation::Upsert { rows, .. } = &first else {
+        unreachable!()
+    };
+    let data = SegmentData {
+        segment_id: 7,
+        pks: rows.pks.clone(),
+        timestamps: vec![1; 100],
+        vectors: rows.vectors.clone(),
+        columns: vec![],
+        tombstones: vec![],
+        max_ts: 1,
+        wal_seq: 1,
+    };
+    let dyn_store: Arc<dyn ObjectStore> = store.clone();
+    put_segment(&dyn_store, 1, 0, &data, None).await?;
+    let (tx, events) = mpsc::unbounded_channel();
+    let feed = OneFeed(Mutex::new(Some(Subscription {
+        sealed: vec![],
+        growing: vec![Arc::new(first)],
+        events,
+    })));
+    let node = Arc::new(QueryNode::new(
+        QueryNodeConfig {
+            cache_dir: dir.path().join("cache"),
+            ..QueryNodeConfig::default()
+        },
+        dyn_store,
+        Arc::new(feed),
+        CancellationToken::new(),
+    )?);
+    node.load_shard(&info, 0).await?;
+
+    // The segment's fetch hangs; the seal and later writes arrive.
+    store.hold_gets_under(Some("segments/"));
+    let sealed = SegmentInfo {
+        id: 7,
+        rows: 100,
+        max_ts: 1,
+        wal_seq: 1,
+        has_index: false,
+        index_version: 0,
+    };
+    let send = |e: ShardEvent| {
+        tx.send(e)
+            .map_err(|_| Error::Internal("stream gone".into()))
+    };
+    send(ShardEvent::Sealed(sealed))?;
+    send(ShardEvent::Mutation(Arc::new(upsert(2, 100..101))))?;
+    send(ShardEvent::Mutation(Arc::new(Mutation::Delete {
+        ts: 3,
+        pks: vec![PrimaryKey::Int(5)],
+    })))?;
+    let held = wait_for(
+        Duration::from_secs(30),
+        "the segment fetch to hang",
+        async || store.held_gets() > 0,
+    )
+    .await;
+    held.map_err(|e| Error::Internal(e.to_string()))?;
+
+    // Read-your-writes reads of ts 3 answer while the load still hangs.
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        let hits = node.search(search(shard, 100, 3)).await?;
+        let rows = node.count(shard, 3).await?;
+        Ok::<_, Error>((hits, rows))
+    })
+    .await
+    .map_err(|_| Error::DeadlineExceeded("writes waited on a segment load".into()))??;
+    let (hits, rows) = answer;
+    assert_eq!(hits[0][0].pk, PrimaryKey::Int(100));
+    assert_eq!(rows, 100);
+    assert!(store.held_gets() > 0, "the load was still held");
+    assert_eq!(
+        node.live_rows(shard),
+        Some((100, 0)),
+        "nothing handed off yet"
+    );
+
+    // Once it loads, the segment takes over its rows and keeps the delete.
+    store.hold_gets_under(None);
+    let handed = wait_for(Duration::from_secs(30), "the hand-off", async || {
+        node.live_rows(shard) == Some((1, 99))
+    })
+    .await;
+    handed.map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard))))?;
+    assert_eq!(node.count(shard, 3).await?, 100);
+    let hits = node.search(search(shard, 5, 3)).await?;
+    assert_ne!(hits[0][0].pk, PrimaryKey::Int(5), "a deleted row came back");
+    let hits = node.search(search(shard, 42, 3)).await?;
+    assert_eq!(hits[0][0].pk, PrimaryKey::Int(42));
+    Ok(())
+}
