@@ -94,37 +94,36 @@ impl ShardView {
                 continue;
             }
             let filter = selection.filter();
-            let hits: Vec<Neighbor> = match graph {
-                Some(index) => index.search(vectors, query, k, ef.max(k), Some(filter)),
-                None => flat_search(vectors, metric, query, k, Some(filter)),
+            let at = |row: u32| Loc::Sealed {
+                seg: si as u32,
+                row,
             };
-            lists.push(
-                hits.into_iter()
-                    .map(|n| {
-                        (
-                            Loc::Sealed {
-                                seg: si as u32,
-                                row: n.id,
-                            },
-                            n.score,
-                        )
-                    })
-                    .collect(),
-            );
+            match graph {
+                Some(index) => {
+                    let hits = index.search(vectors, query, k, ef.max(k), Some(filter));
+                    lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
+                }
+                // A few named rows are visited one by one on one thread.
+                None if filter
+                    .as_bitset()
+                    .is_some_and(|b| b.count_ones() < PARALLEL_SCAN_ROWS) =>
+                {
+                    let hits = flat_search(vectors, metric, query, k, Some(filter));
+                    lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
+                }
+                // No graph yet (sealed while builds were behind): scanned
+                // like growing rows.
+                None => lists.extend(scan_exact(pool, vectors, query, k, filter, metric, at)),
+            }
         }
         if self.growing.live > 0 {
             let filter = GrowingFilter {
                 view: self,
                 predicate,
             };
-            lists.extend(scan_growing(
-                pool,
-                self.growing.vectors.view(),
-                query,
-                k,
-                &filter,
-                metric,
-            ));
+            let at = |row: u32| Loc::Growing { row };
+            let vectors = self.growing.vectors.view();
+            lists.extend(scan_exact(pool, vectors, query, k, &filter, metric, at));
         }
         merge_topk(lists, k, metric)
             .into_iter()
@@ -296,10 +295,10 @@ impl ShardView {
     }
 }
 
-/// Growing rows at or above this many are scanned in parallel chunks (on
-/// the scan pool: the scan is exact, and right after a seal starts the
-/// growing rows being indexed are still scanned, so a query would take
-/// milliseconds on one core).
+/// Rows scanned exactly (growing rows; a sealed segment without its graph
+/// yet) at or above this many are scanned in parallel chunks on the scan
+/// pool: over a freshly written shard a query would otherwise take
+/// milliseconds on one core.
 const PARALLEL_SCAN_ROWS: usize = 32_768;
 /// Rows per chunk of a parallel scan.
 const SCAN_CHUNK_ROWS: usize = 16_384;
@@ -310,25 +309,30 @@ fn hit_vector(v: VectorSlice<'_>) -> Vec<f32> {
     v.to_vec()
 }
 
-/// Exact top-k of the growing rows: one hit list, or one per chunk when
-/// there are many rows (ids are row numbers in `vectors` either way).
-fn scan_growing(
+/// Exact top-k of `vectors`: one hit list, or one per chunk when there are
+/// many rows; `at` names row `i` of `vectors`.
+fn scan_exact<F: RowFilter + ?Sized>(
     pool: &rayon::ThreadPool,
     vectors: VectorsRef<'_>,
     query: &[f32],
     k: usize,
-    filter: &GrowingFilter<'_>,
+    filter: &F,
     metric: quiver_common::Metric,
+    at: impl Fn(u32) -> Loc + Sync,
 ) -> Vec<Vec<(Loc, f32)>> {
     let to_locs = |hits: Vec<Neighbor>, offset: u32| -> Vec<(Loc, f32)> {
         hits.into_iter()
-            .map(|n| (Loc::Growing { row: n.id + offset }, n.score))
+            .map(|n| (at(n.id + offset), n.score))
             .collect()
     };
     let rows = vectors.len();
     if rows < PARALLEL_SCAN_ROWS {
+        let whole = Offset {
+            inner: filter,
+            offset: 0,
+        };
         return vec![to_locs(
-            flat_search(vectors, metric, query, k, Some(filter)),
+            flat_search(vectors, metric, query, k, Some(&whole)),
             0,
         )];
     }
@@ -351,12 +355,12 @@ fn scan_growing(
 }
 
 /// A filter over a chunk of rows starting at `offset`.
-struct Offset<'a, F> {
+struct Offset<'a, F: ?Sized> {
     inner: &'a F,
     offset: u32,
 }
 
-impl<F: RowFilter> RowFilter for Offset<'_, F> {
+impl<F: RowFilter + ?Sized> RowFilter for Offset<'_, F> {
     fn allows(&self, id: u32) -> bool {
         self.inner.allows(id + self.offset)
     }

@@ -518,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_growing_set_is_scanned_in_chunks_with_the_same_answer() {
+    fn large_growing_and_unindexed_sealed_sets_are_scanned_in_chunks_with_the_same_answer() {
         use crate::search::Projection;
         let mut v = ShardView::new(info());
         // 40,000 rows (over the parallel threshold), vector (pk, ts): the
@@ -548,6 +548,20 @@ mod tests {
             got,
             [16_383, 16_385, 16_382].map(PrimaryKey::Int).to_vec(),
             "across the chunk edge"
+        );
+        // The same rows handed off to a sealed segment without a graph (as
+        // sealed while builds are behind): the same answers.
+        let rows: Vec<(i64, Timestamp)> = pks.iter().map(|p| (*p, 1)).collect();
+        v.hand_off(segment(9, &rows, &[], 1));
+        assert_eq!((v.growing.live, v.sealed[0].live()), (0, 39_998));
+        let hits = v.search_one(&pool, &[30_000.2, 1.0], 4, 16, None, &proj);
+        let sealed: Vec<PrimaryKey> = hits.into_iter().map(|h| h.pk).collect();
+        assert_eq!(sealed, want);
+        let edge = v.search_one(&pool, &[16_384.0, 1.0], 3, 16, None, &proj);
+        let sealed: Vec<PrimaryKey> = edge.into_iter().map(|h| h.pk).collect();
+        assert_eq!(
+            sealed,
+            [16_383, 16_385, 16_382].map(PrimaryKey::Int).to_vec()
         );
     }
 
