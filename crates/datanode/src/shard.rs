@@ -71,6 +71,13 @@ impl ShardState {
         }
     }
 
+    /// Sealed segments still waiting for their graph.
+    pub fn unindexed_segments(&self) -> usize {
+        (self.sealed.iter())
+            .filter(|s| s.index_version == quiver_api::INDEX_PENDING)
+            .count()
+    }
+
     pub fn subscribe(&mut self) -> Subscription {
         let (tx, rx) = mpsc::unbounded_channel();
         self.subscribers.push(tx);
@@ -250,19 +257,15 @@ fn publish_tick(ctx: &ShardCtx) {
     }
 }
 
-/// Backpressure: while the growing data is over its bound, writes wait for
-/// the sealer to catch up (growing rows are scanned exactly, so searches
-/// stay fast). Returns false when there is still no room after
+/// Backpressure: while the growing data is over its bound, or too many
+/// sealed segments wait for their graph, writes wait for the sealer or the
+/// builds to catch up (those rows are scanned exactly, so searches stay
+/// fast). Returns false when there is still no room after
 /// `write_stall_ms`: the waiting writes are then refused, so writers see
 /// a back-off code within a moment, never their deadline. Ticks go on
 /// meanwhile, so replicas keep serving reads at the newest timestamp.
 async fn wait_for_room(ctx: &ShardCtx) -> bool {
-    let over = || {
-        let st = ctx.state.lock();
-        let f = ctx.config.max_growing_factor;
-        st.growing_rows >= ctx.config.seal_rows.saturating_mul(f)
-            || st.growing_bytes >= ctx.config.seal_bytes.saturating_mul(f)
-    };
+    let over = || over_bound(ctx).is_some();
     use std::sync::atomic::Ordering;
     let give_up = tokio::time::Instant::now() + ctx.config.write_stall();
     loop {
@@ -276,7 +279,8 @@ async fn wait_for_room(ctx: &ShardCtx) -> bool {
             return true;
         }
         if !ctx.stalled.swap(true, Ordering::Relaxed) {
-            tracing::warn!(shard = %ctx.id, "growing data over its bound; writes wait for sealing (refused with Overloaded after datanode.write_stall_ms)");
+            let why = over_bound(ctx).unwrap_or_default();
+            tracing::warn!(shard = %ctx.id, why, "writes wait for sealing or index builds (refused with Overloaded after datanode.write_stall_ms)");
         }
         ctx.seal_wakeup.notify_one();
         tokio::select! {
@@ -290,18 +294,36 @@ async fn wait_for_room(ctx: &ShardCtx) -> bool {
     }
 }
 
+/// Why the shard takes no more rows now: its growing data is over its
+/// bound, or too many sealed segments wait for their graph.
+fn over_bound(ctx: &ShardCtx) -> Option<String> {
+    let st = ctx.state.lock();
+    let f = ctx.config.max_growing_factor;
+    if st.growing_rows >= ctx.config.seal_rows.saturating_mul(f)
+        || st.growing_bytes >= ctx.config.seal_bytes.saturating_mul(f)
+    {
+        return Some(format!(
+            "{} growing rows ({} MiB) wait for sealing, over datanode.max_growing_factor x seal_rows/seal_bytes",
+            st.growing_rows,
+            st.growing_bytes >> 20
+        ));
+    }
+    let unindexed = st.unindexed_segments();
+    (unindexed >= ctx.config.max_unindexed_segments).then(|| {
+        format!(
+            "{unindexed} sealed segments wait for their graph, at datanode.max_unindexed_segments"
+        )
+    })
+}
+
 /// Refuses writes that found no room under the growing bound.
 fn refuse_overloaded(writes: Vec<Request>, ctx: &ShardCtx) {
-    let why = {
-        let st = ctx.state.lock();
-        format!(
-            "shard {}: {} growing rows ({} MiB) wait for sealing, over datanode.max_growing_factor x seal_rows/seal_bytes for {} ms (datanode.write_stall_ms): the ingest is faster than sealing; retry with backoff",
-            ctx.id,
-            st.growing_rows,
-            st.growing_bytes >> 20,
-            ctx.config.write_stall_ms
-        )
-    };
+    let why = format!(
+        "shard {}: {} for {} ms (datanode.write_stall_ms): the ingest is faster than sealing and index builds; retry with backoff",
+        ctx.id,
+        over_bound(ctx).unwrap_or_else(|| "no room".into()),
+        ctx.config.write_stall_ms
+    );
     for r in writes {
         if let Request::Write(_, reply) = r {
             let _ = reply.send(Err(Error::Overloaded(why.clone())));

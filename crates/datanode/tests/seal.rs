@@ -260,3 +260,80 @@ async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
     assert_eq!(segments, vec![output]);
     node.close().await;
 }
+
+/// Writes wait while `max_unindexed_segments` sealed segments wait for their
+/// graph, and are refused with Overloaded (naming the bound) once that lasts
+/// `write_stall_ms`; once the graphs are built they go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
+    let store = Arc::new(quiver_test_util::FailingStore::default());
+    // Builds cannot read their segments.
+    store.hold_gets_under(Some("segments/"));
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        max_unindexed_segments: 2,
+        write_stall_ms: 300,
+        ..DataNodeConfig::default()
+    };
+    let node = DataNode::new(
+        config,
+        store.clone(),
+        meta.clone(),
+        CancellationToken::new(),
+    )
+    .expect("node");
+    let info = CollectionInfo {
+        id: 1,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Hnsw {
+            m: 8,
+            ef_construction: 32,
+        },
+        index_version: 0,
+        field_indexes: Default::default(),
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let shard = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+    let rows = |first: i64| RowBatch {
+        pks: (first..first + 100).map(PrimaryKey::Int).collect(),
+        vectors: quiver_common::Vectors::f32(2, (0..200).map(|x| x as f32).collect()),
+        columns: vec![],
+    };
+    for first in [0, 100] {
+        node.write(shard, WriteOp::Upsert(rows(first)))
+            .await
+            .expect("write");
+        node.flush(shard).await.expect("flush");
+    }
+    let refused = node.write(shard, WriteOp::Upsert(rows(200))).await;
+    match refused {
+        Err(quiver_common::Error::Overloaded(why)) => {
+            assert!(why.contains("max_unindexed_segments"), "{why}")
+        }
+        other => panic!("a write over the bound of graphs: {other:?}"),
+    }
+    assert_eq!(
+        node.growing_rows(shard).expect("growing"),
+        0,
+        "nothing kept"
+    );
+
+    store.hold_gets_under(None);
+    let meta2 = meta.clone();
+    quiver_test_util::wait_for(std::time::Duration::from_secs(60), "graphs", async || {
+        let (segments, _) = meta2.segments(shard).await.expect("segments");
+        segments.len() == 2 && segments.iter().all(|s| s.has_index)
+    })
+    .await
+    .expect("built");
+    node.write(shard, WriteOp::Upsert(rows(200)))
+        .await
+        .expect("a write once the graphs are built");
+    node.close().await;
+}

@@ -336,6 +336,8 @@ impl Compactor {
                 output,
             });
         }
+        // Writers waiting for graphs to catch up check again.
+        self.ctx.sealed.notify_waiters();
         self.retired.push((Instant::now(), ids.to_vec()));
         self.sweep_soon = true;
         self.dir.remove(ids);
