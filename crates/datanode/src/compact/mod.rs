@@ -225,13 +225,16 @@ impl Compactor {
     }
 
     /// Re-indexes what [`Compactor::stale_index`] finds, then runs plans
-    /// until none is left; then finishes the manual `jobs`.
+    /// until none is left (graphs that fall due meanwhile first); then
+    /// finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
         while let Some((id, reason)) = self.stale_index() {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
             }
+            // The directory knows what was sealed during the last build.
+            self.refresh().await?;
             self.compact(&[id], reason, None).await?;
         }
         let expired = self.expired();
@@ -239,6 +242,17 @@ impl Compactor {
             self.compact(&expired, Reason::Expired, None).await?;
         }
         loop {
+            // Graphs of segments sealed meanwhile come before any merge:
+            // until built they are scanned exactly, and writers wait on them
+            // at `max_unindexed_segments`.
+            if let Some((id, reason)) = self.stale_index() {
+                if self.ctx.cancel.is_cancelled() {
+                    return Ok(());
+                }
+                self.refresh().await?;
+                self.compact(&[id], reason, None).await?;
+                continue;
+            }
             let stats = self.dir.stats();
             self.publish_stats(&stats, cfg);
             if !cfg.enabled && !manual {
