@@ -14,7 +14,7 @@ use quiver_storage::{ObjectStore, Wal, WalOptions, read_mirror_cursor};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::compact::run_compactor;
+use crate::compact::{run_compactor, run_graph_builder};
 use crate::config::DataNodeConfig;
 use crate::mirror::{MirrorQueue, MirrorRoutes, run_shipper};
 use crate::seal::run_sealer;
@@ -257,6 +257,7 @@ impl Inner {
             store: self.store.clone(),
             mirror_wakeup: Notify::new(),
             compact_wakeup: Notify::new(),
+            graph_wakeup: Notify::new(),
             in_flight: parking_lot::Mutex::new(Default::default()),
             compaction: parking_lot::Mutex::new(Default::default()),
             cancel: self.shutdown.child_token(),
@@ -285,6 +286,11 @@ impl Inner {
                 self.store.clone(),
             )));
         }
+        tasks.push(tokio::spawn(run_graph_builder(
+            ctx.clone(),
+            self.store.clone(),
+            self.meta.clone(),
+        )));
         tasks.push(tokio::spawn(run_compactor(
             ctx.clone(),
             self.store.clone(),

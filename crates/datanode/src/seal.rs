@@ -6,7 +6,7 @@
 //!
 //! A seal never waits on an index build: a segment that needs a graph is
 //! registered as [`INDEX_PENDING`] (searched exactly, as its growing rows
-//! were) and the shard's compactor builds the graph next, as a re-index. So
+//! were) and the shard's graph builder (`compact/graphs.rs`) builds it. So
 //! an ingest faster than builds fills the backlog of builds, not the growing
 //! data, and the writer never stalls behind a build.
 
@@ -174,6 +174,7 @@ async fn seal_once(
     };
     ctx.sealed.notify_waiters();
     ctx.compact_wakeup.notify_one();
+    ctx.graph_wakeup.notify_one();
     if should_seal(ctx) {
         ctx.seal_wakeup.notify_one();
     }

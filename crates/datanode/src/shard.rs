@@ -131,6 +131,8 @@ pub(crate) struct ShardCtx {
     pub mirror_wakeup: Notify,
     /// Signalled after every seal (the compactor looks for work).
     pub compact_wakeup: Notify,
+    /// Signalled after every seal (the graph builder looks for work).
+    pub graph_wakeup: Notify,
     /// Segment ids being written and not yet registered (a seal or a
     /// compaction in flight): garbage collection never takes them.
     pub in_flight: Mutex<std::collections::HashSet<u64>>,

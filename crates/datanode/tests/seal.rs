@@ -337,3 +337,81 @@ async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
         .expect("a write once the graphs are built");
     node.close().await;
 }
+
+/// Graphs are built beside the compactor, not behind it: while the
+/// compactor is stuck (here: reading a segment's keys hangs, as a long
+/// merge would hold it), a newly sealed segment still gets its graph.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphs_are_built_while_the_compactor_is_busy() {
+    let store = Arc::new(quiver_test_util::FailingStore::default());
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        ..DataNodeConfig::default()
+    };
+    let node = DataNode::new(
+        config,
+        store.clone(),
+        meta.clone(),
+        CancellationToken::new(),
+    )
+    .expect("node");
+    let info = CollectionInfo {
+        id: 1,
+        schema: CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: Metric::L2,
+        index: IndexKind::Hnsw {
+            m: 8,
+            ef_construction: 32,
+        },
+        index_version: 0,
+        field_indexes: Default::default(),
+    };
+    node.open_shard(&info, 0).await.expect("open");
+    let shard = ShardId {
+        collection_id: 1,
+        shard: 0,
+    };
+    let mut sub = node.subscribe(shard).await.expect("subscribe");
+    let mut graph_of = async |first: i64| {
+        let rows = RowBatch {
+            pks: (first..first + 100).map(PrimaryKey::Int).collect(),
+            vectors: quiver_common::Vectors::f32(2, (0..200).map(|x| x as f32).collect()),
+            columns: vec![],
+        };
+        node.write(shard, WriteOp::Upsert(rows))
+            .await
+            .expect("write");
+        node.flush(shard).await.expect("flush");
+        loop {
+            let event = tokio::time::timeout(std::time::Duration::from_secs(60), sub.events.recv())
+                .await
+                .expect("a graph within a minute")
+                .expect("the stream goes on");
+            if let ShardEvent::Compacted { output, .. } = event {
+                let output = output.expect("an output");
+                assert!(output.has_index, "{output:?}");
+                break output;
+            }
+        }
+    };
+    // Ids come in order: the first seal is segment 1, its graph's segment 2.
+    // The compactor reads segment 2's keys once it is swapped in: that read
+    // hangs.
+    let path = quiver_storage::layout::segment_path(1, 0, 2);
+    store.hold_gets_under(Some(path.as_ref()));
+    let first = graph_of(0).await;
+    assert_eq!(first.id, 2, "ids are allocated in order");
+    quiver_test_util::wait_for(
+        std::time::Duration::from_secs(30),
+        "the compactor stuck",
+        async || store.held_gets() > 0,
+    )
+    .await
+    .expect("held");
+    let second = graph_of(100).await;
+    assert_ne!(second.id, first.id);
+    store.hold_gets_under(None);
+    node.close().await;
+}

@@ -12,7 +12,10 @@
 //! grace period. A crash at any point leaves the old or the new catalog and,
 //! at worst, an unreferenced object the next pass removes.
 
+mod graphs;
 pub(crate) mod plan;
+
+pub(crate) use graphs::run_graph_builder;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -174,23 +177,25 @@ impl Compactor {
         MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
-    /// The oldest sealed segment whose graph is due: sealed before it was
-    /// built ([`INDEX_PENDING`], [`Reason::Index`]), or built under another
-    /// index than the collection's (CreateIndex after DropIndex, or on a
-    /// collection created without one, [`Reason::Reindex`]). Rewritten with
-    /// the current index.
+    /// The oldest sealed segment built under another index than the
+    /// collection's graph index (CreateIndex after DropIndex, or on a
+    /// collection created without one): rewritten with the current index.
+    /// Segments sealed before their graph ([`INDEX_PENDING`]) are the graph
+    /// builder's (`graphs.rs`).
     fn stale_index(&self) -> Option<(SegmentId, Reason)> {
         let now = current_index(&self.ctx, self.meta.as_ref());
         // Only graph indexes are built per segment.
         now.kind.graph()?;
         let st = self.ctx.state.lock();
-        st.sealed
-            .iter()
-            .find(|s| s.index_version != now.version)
-            .map(|s| match s.index_version {
-                INDEX_PENDING => (s.id, Reason::Index),
-                _ => (s.id, Reason::Reindex),
-            })
+        (st.sealed.iter())
+            .find(|s| s.index_version != now.version && s.index_version != INDEX_PENDING)
+            .map(|s| (s.id, Reason::Reindex))
+    }
+
+    /// Whether any of `ids` still waits for its graph.
+    fn pending_graph(&self, ids: &[SegmentId]) -> bool {
+        let st = self.ctx.state.lock();
+        (st.sealed.iter()).any(|s| ids.contains(&s.id) && s.index_version == INDEX_PENDING)
     }
 
     /// Rows written before this timestamp expired (the collection's TTL,
@@ -225,8 +230,7 @@ impl Compactor {
     }
 
     /// Re-indexes what [`Compactor::stale_index`] finds, then runs plans
-    /// until none is left (graphs that fall due meanwhile first); then
-    /// finishes the manual `jobs`.
+    /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
         while let Some((id, reason)) = self.stale_index() {
@@ -242,17 +246,6 @@ impl Compactor {
             self.compact(&expired, Reason::Expired, None).await?;
         }
         loop {
-            // Graphs of segments sealed meanwhile come before any merge:
-            // until built they are scanned exactly, and writers wait on them
-            // at `max_unindexed_segments`.
-            if let Some((id, reason)) = self.stale_index() {
-                if self.ctx.cancel.is_cancelled() {
-                    return Ok(());
-                }
-                self.refresh().await?;
-                self.compact(&[id], reason, None).await?;
-                continue;
-            }
             let stats = self.dir.stats();
             self.publish_stats(&stats, cfg);
             if !cfg.enabled && !manual {
@@ -261,6 +254,11 @@ impl Compactor {
             let Some((inputs, reason)) = plan::plan(&stats, cfg, manual) else {
                 break;
             };
+            // A segment waiting for its graph is not merged until it has it
+            // (the builder's swap wakes the compactor again).
+            if self.pending_graph(&inputs) {
+                break;
+            }
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
             }
@@ -292,14 +290,15 @@ impl Compactor {
             loaded.push(self.read(s.id).await?);
         }
         let output_id = self.meta.allocate_ids(1).await?;
-        let data = merge(
-            &self.ctx,
-            &self.dir,
-            &inputs,
-            &loaded,
-            output_id,
-            self.expiry_cutoff(),
-        );
+        let data = if reason == Reason::Index {
+            // Only the graph is new: every row and tombstone stays.
+            merge(&self.ctx, |_, _, _| true, &inputs, &loaded, output_id, 0)
+        } else {
+            let dir = &self.dir;
+            let keep = |pk: &_, v, leaving: &_| dir.keep(pk, v, leaving);
+            let expired_before = self.expiry_cutoff();
+            merge(&self.ctx, keep, &inputs, &loaded, output_id, expired_before)
+        };
         drop(loaded);
         let (c, s) = (self.ctx.id.collection_id, self.ctx.id.shard);
         let output = if data.pks.is_empty() && data.tombstones.is_empty() {
@@ -354,15 +353,21 @@ impl Compactor {
         self.ctx.sealed.notify_waiters();
         self.retired.push((Instant::now(), ids.to_vec()));
         self.sweep_soon = true;
-        self.dir.remove(ids);
-        if let Some(info) = &output {
-            self.dir.add(
-                info.id,
-                info.max_ts,
-                data.pks.iter().zip(data.timestamps.iter().copied()),
-                data.tombstones.iter().map(|(p, t)| (p, *t)),
-                row_bytes(&data.vectors),
-            );
+        if reason == Reason::Index {
+            // The graph builder keeps no directory: the compactor's refresh
+            // picks the output up.
+            self.ctx.compact_wakeup.notify_one();
+        } else {
+            self.dir.remove(ids);
+            if let Some(info) = &output {
+                self.dir.add(
+                    info.id,
+                    info.max_ts,
+                    data.pks.iter().zip(data.timestamps.iter().copied()),
+                    data.tombstones.iter().map(|(p, t)| (p, *t)),
+                    row_bytes(&data.vectors),
+                );
+            }
         }
         let mut stats = self.ctx.compaction.lock();
         stats.compactions += 1;
@@ -530,7 +535,7 @@ fn now_ms() -> u64 {
 /// out: the collection's TTL passed for them (reads hide them already).
 fn merge(
     ctx: &ShardCtx,
-    dir: &Directory,
+    keep: impl Fn(&quiver_common::PrimaryKey, Version, &[SegmentId]) -> bool,
     inputs: &[SegmentInfo],
     loaded: &[MappedSegment],
     output_id: SegmentId,
@@ -563,7 +568,7 @@ fn merge(
                 ts,
                 tombstone: false,
             };
-            if !dir.keep(pk, v, &leaving) {
+            if !keep(pk, v, &leaving) {
                 continue;
             }
             data.pks.push(pk.clone());
@@ -585,7 +590,7 @@ fn merge(
                 ts: *ts,
                 tombstone: true,
             };
-            if dir.keep(pk, v, &leaving) {
+            if keep(pk, v, &leaving) {
                 data.tombstones.push((pk.clone(), *ts));
             }
         }
