@@ -1,5 +1,6 @@
 //! A datanode's metrics (docs/metrics.md): per owned shard, sampled at each
-//! scrape — growing rows and bytes, sealed segments, the last timestamp's
+//! scrape — growing rows and bytes, sealed segments (and those waiting for
+//! their graph), the last timestamp's
 //! age — and, as they happen, seal and index-build durations.
 
 use std::sync::LazyLock;
@@ -28,6 +29,14 @@ static SEGMENTS: LazyLock<GaugeVec> = LazyLock::new(|| {
     quiver_metrics::sampled_gauge_vec(
         "quiver_datanode_segments",
         "Sealed segments of an owned shard",
+        &["node", "collection", "shard"],
+    )
+});
+
+static UNINDEXED: LazyLock<GaugeVec> = LazyLock::new(|| {
+    quiver_metrics::sampled_gauge_vec(
+        "quiver_datanode_unindexed_segments",
+        "Sealed segments of an owned shard still waiting for their graph (searched exactly; writes wait at datanode.max_unindexed_segments)",
         &["node", "collection", "shard"],
     )
 });
@@ -62,6 +71,9 @@ impl Sampled for Inner {
             SEGMENTS
                 .with_label_values(&labels)
                 .set(st.sealed.len() as f64);
+            UNINDEXED
+                .with_label_values(&labels)
+                .set(st.unindexed_segments() as f64);
         }
     }
 }
