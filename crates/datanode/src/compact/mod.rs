@@ -246,6 +246,12 @@ impl Compactor {
             self.compact(&expired, Reason::Expired, None).await?;
         }
         loop {
+            // The graph builder swaps segments meanwhile (and seals add
+            // some): plan on the shard's segments as they are now. A plan
+            // whose inputs changed under it is planned again from here
+            // (after a yield: this loop never spins a runtime thread).
+            tokio::task::yield_now().await;
+            self.refresh().await?;
             let stats = self.dir.stats();
             self.publish_stats(&stats, cfg);
             if !cfg.enabled && !manual {
