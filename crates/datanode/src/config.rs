@@ -25,11 +25,12 @@ pub struct DataNodeConfig {
     /// this many times `seal_rows` or `seal_bytes`: growing rows are searched
     /// exactly, so an unbounded backlog would make every search slower.
     pub max_growing_factor: usize,
-    /// Writes to a shard also wait while this many of its sealed segments
-    /// still wait for their graph (a seal hands rows off before the build;
-    /// until then they are searched exactly): the backlog of builds is
-    /// bounded like the growing data, at this many seal thresholds.
-    pub max_unindexed_segments: usize,
+    /// Writes to a shard also wait while the rows of its sealed segments
+    /// still waiting for their graph (a seal hands rows off before the
+    /// build; until then they are searched exactly) reach this many times
+    /// `seal_rows` or `seal_bytes`: the backlog of builds is bounded like the
+    /// growing data.
+    pub max_unindexed_factor: usize,
     /// Longest a write waits for sealing to make room under that bound
     /// (milliseconds); then the writes waiting are refused with
     /// `Overloaded` (Milvus's rate limit: pymilvus backs off and retries)
@@ -61,7 +62,7 @@ impl Default for DataNodeConfig {
             index_threads: 2,
             max_batch_rows: 100_000,
             max_growing_factor: 2,
-            max_unindexed_segments: 4,
+            max_unindexed_factor: 4,
             write_stall_ms: 1_000,
             max_memory_mib: 0,
             wal_retry_ms: 1_000,
@@ -94,9 +95,9 @@ impl DataNodeConfig {
         if self.max_growing_factor == 0 {
             return Err(Error::invalid("datanode.max_growing_factor", "must be > 0"));
         }
-        if self.max_unindexed_segments == 0 {
+        if self.max_unindexed_factor == 0 {
             return Err(Error::invalid(
-                "datanode.max_unindexed_segments",
+                "datanode.max_unindexed_factor",
                 "must be > 0",
             ));
         }

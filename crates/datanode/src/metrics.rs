@@ -36,7 +36,7 @@ static SEGMENTS: LazyLock<GaugeVec> = LazyLock::new(|| {
 static UNINDEXED: LazyLock<GaugeVec> = LazyLock::new(|| {
     quiver_metrics::sampled_gauge_vec(
         "quiver_datanode_unindexed_segments",
-        "Sealed segments of an owned shard still waiting for their graph (searched exactly; writes wait at datanode.max_unindexed_segments)",
+        "Sealed segments of an owned shard still waiting for their graph (searched exactly; writes wait at datanode.max_unindexed_factor)",
         &["node", "collection", "shard"],
     )
 });
@@ -73,7 +73,7 @@ impl Sampled for Inner {
                 .set(st.sealed.len() as f64);
             UNINDEXED
                 .with_label_values(&labels)
-                .set(st.unindexed_segments() as f64);
+                .set(st.unindexed().0 as f64);
         }
     }
 }

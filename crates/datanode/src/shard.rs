@@ -71,11 +71,11 @@ impl ShardState {
         }
     }
 
-    /// Sealed segments still waiting for their graph.
-    pub fn unindexed_segments(&self) -> usize {
+    /// Sealed segments still waiting for their graph, and their rows.
+    pub fn unindexed(&self) -> (usize, usize) {
         (self.sealed.iter())
             .filter(|s| s.index_version == quiver_api::INDEX_PENDING)
-            .count()
+            .fold((0, 0), |(n, rows), s| (n + 1, rows + s.rows as usize))
     }
 
     pub fn subscribe(&mut self) -> Subscription {
@@ -310,10 +310,16 @@ fn over_bound(ctx: &ShardCtx) -> Option<String> {
             st.growing_bytes >> 20
         ));
     }
-    let unindexed = st.unindexed_segments();
-    (unindexed >= ctx.config.max_unindexed_segments).then(|| {
+    let (segments, rows) = st.unindexed();
+    let schema = &ctx.info.schema;
+    let bytes = rows.saturating_mul(schema.element_type().row_bytes(schema.dim()));
+    let u = ctx.config.max_unindexed_factor;
+    (rows >= ctx.config.seal_rows.saturating_mul(u)
+        || bytes >= ctx.config.seal_bytes.saturating_mul(u))
+    .then(|| {
         format!(
-            "{unindexed} sealed segments wait for their graph, at datanode.max_unindexed_segments"
+            "{rows} rows ({} MiB) of {segments} sealed segments wait for their graph, over datanode.max_unindexed_factor x seal_rows/seal_bytes",
+            bytes >> 20
         )
     })
 }

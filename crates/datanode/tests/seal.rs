@@ -261,9 +261,10 @@ async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
     node.close().await;
 }
 
-/// Writes wait while `max_unindexed_segments` sealed segments wait for their
-/// graph, and are refused with Overloaded (naming the bound) once that lasts
-/// `write_stall_ms`; once the graphs are built they go on.
+/// Writes wait while the segments waiting for their graph hold
+/// `max_unindexed_factor` x `seal_rows` rows, and are refused with Overloaded
+/// (naming the bound) once that lasts `write_stall_ms`; once the graphs are
+/// built they go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
     let store = Arc::new(quiver_test_util::FailingStore::default());
@@ -272,7 +273,8 @@ async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
     let meta = Arc::new(MemMeta::default());
     let config = DataNodeConfig {
         min_index_rows: 10,
-        max_unindexed_segments: 2,
+        seal_rows: 100,
+        max_unindexed_factor: 2,
         write_stall_ms: 300,
         ..DataNodeConfig::default()
     };
@@ -314,7 +316,7 @@ async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
     let refused = node.write(shard, WriteOp::Upsert(rows(200))).await;
     match refused {
         Err(quiver_common::Error::Overloaded(why)) => {
-            assert!(why.contains("max_unindexed_segments"), "{why}")
+            assert!(why.contains("max_unindexed_factor"), "{why}")
         }
         other => panic!("a write over the bound of graphs: {other:?}"),
     }

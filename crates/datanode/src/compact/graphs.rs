@@ -4,7 +4,7 @@
 //! swaps the segment for the same rows and tombstones with their graph
 //! ([`Reason::Index`]), through coord like any compaction. It runs beside
 //! the compactor and outside its one-at-a-time limit, so a long merge never
-//! holds graphs back (nor, at `datanode.max_unindexed_segments`, writers).
+//! holds graphs back (nor, at `datanode.max_unindexed_factor`, writers).
 //! The compactor does not merge a segment until it has its graph.
 
 use std::collections::HashMap;
