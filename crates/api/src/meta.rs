@@ -150,6 +150,14 @@ pub struct SegmentInfo {
     pub index_version: u64,
 }
 
+impl SegmentInfo {
+    /// Sealed before the graph its collection's index calls for was built
+    /// ([`INDEX_PENDING`]).
+    pub fn graph_pending(&self) -> bool {
+        self.index_version == INDEX_PENDING
+    }
+}
+
 /// The `index_version` of a segment sealed without the graph its collection's
 /// index calls for: a seal hands rows off without waiting for a build, and
 /// the shard's owner builds the graph next, as a re-index. Never a

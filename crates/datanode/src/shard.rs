@@ -74,7 +74,7 @@ impl ShardState {
     /// Sealed segments still waiting for their graph, and their rows.
     pub fn unindexed(&self) -> (usize, usize) {
         (self.sealed.iter())
-            .filter(|s| s.index_version == quiver_api::INDEX_PENDING)
+            .filter(|s| s.graph_pending())
             .fold((0, 0), |(n, rows), s| (n + 1, rows + s.rows as usize))
     }
 

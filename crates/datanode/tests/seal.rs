@@ -192,19 +192,13 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
     }
 }
 
-/// A seal never waits on a graph build: the segment is registered and
-/// handed off as `INDEX_PENDING` (searched exactly meanwhile), and the
-/// shard's compactor then swaps in the same rows with their graph.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = quiver_storage::open_local_store(dir.path()).expect("store");
-    let meta = Arc::new(MemMeta::default());
-    let config = DataNodeConfig {
-        min_index_rows: 10,
-        ..DataNodeConfig::default()
-    };
-    let node = DataNode::new(config, store, meta.clone(), CancellationToken::new()).expect("node");
+/// A datanode over `store` with shard 0 of a 2-d HNSW collection open.
+async fn hnsw_shard(
+    store: Arc<dyn quiver_storage::ObjectStore>,
+    meta: Arc<MemMeta>,
+    config: DataNodeConfig,
+) -> (DataNode, CollectionInfo, ShardId) {
+    let node = DataNode::new(config, store, meta, CancellationToken::new()).expect("node");
     let info = CollectionInfo {
         id: 1,
         schema: CollectionSchema::simple("c", 2),
@@ -222,6 +216,22 @@ async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
         collection_id: 1,
         shard: 0,
     };
+    (node, info, shard)
+}
+
+/// A seal never waits on a graph build: the segment is registered and
+/// handed off as `INDEX_PENDING` (searched exactly meanwhile), and the
+/// shard's graph builder then swaps in the same rows with their graph.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seal_hands_rows_off_first_and_their_graph_follows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = quiver_storage::open_local_store(dir.path()).expect("store");
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        ..DataNodeConfig::default()
+    };
+    let (node, info, shard) = hnsw_shard(store, meta.clone(), config).await;
     let mut sub = node.subscribe(shard).await.expect("subscribe");
     let rows = RowBatch {
         pks: (0..200).map(PrimaryKey::Int).collect(),
@@ -278,30 +288,7 @@ async fn writes_wait_while_too_many_segments_wait_for_their_graph() {
         write_stall_ms: 300,
         ..DataNodeConfig::default()
     };
-    let node = DataNode::new(
-        config,
-        store.clone(),
-        meta.clone(),
-        CancellationToken::new(),
-    )
-    .expect("node");
-    let info = CollectionInfo {
-        id: 1,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Hnsw {
-            m: 8,
-            ef_construction: 32,
-        },
-        index_version: 0,
-        field_indexes: Default::default(),
-    };
-    node.open_shard(&info, 0).await.expect("open");
-    let shard = ShardId {
-        collection_id: 1,
-        shard: 0,
-    };
+    let (node, _, shard) = hnsw_shard(store.clone(), meta.clone(), config).await;
     let rows = |first: i64| RowBatch {
         pks: (first..first + 100).map(PrimaryKey::Int).collect(),
         vectors: quiver_common::Vectors::f32(2, (0..200).map(|x| x as f32).collect()),
@@ -351,30 +338,7 @@ async fn graphs_are_built_while_the_compactor_is_busy() {
         min_index_rows: 10,
         ..DataNodeConfig::default()
     };
-    let node = DataNode::new(
-        config,
-        store.clone(),
-        meta.clone(),
-        CancellationToken::new(),
-    )
-    .expect("node");
-    let info = CollectionInfo {
-        id: 1,
-        schema: CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: Metric::L2,
-        index: IndexKind::Hnsw {
-            m: 8,
-            ef_construction: 32,
-        },
-        index_version: 0,
-        field_indexes: Default::default(),
-    };
-    node.open_shard(&info, 0).await.expect("open");
-    let shard = ShardId {
-        collection_id: 1,
-        shard: 0,
-    };
+    let (node, _, shard) = hnsw_shard(store.clone(), meta.clone(), config).await;
     let mut sub = node.subscribe(shard).await.expect("subscribe");
     let mut graph_of = async |first: i64| {
         let rows = RowBatch {

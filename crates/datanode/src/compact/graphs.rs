@@ -7,16 +7,15 @@
 //! holds graphs back (nor, at `datanode.max_unindexed_factor`, writers).
 //! The compactor does not merge a segment until it has its graph.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quiver_api::{INDEX_PENDING, MetaClient};
+use quiver_api::MetaClient;
 use quiver_common::SegmentId;
 use quiver_storage::ObjectStore;
 
 use super::Compactor;
-use super::plan::{Directory, Reason};
+use super::plan::Reason;
 use crate::shard::ShardCtx;
 
 /// The graph builder task of one shard.
@@ -26,17 +25,8 @@ pub(crate) async fn run_graph_builder(
     meta: Arc<dyn MetaClient>,
 ) {
     let grace = ctx.config.compaction.gc_grace();
-    let mut c = Compactor {
-        ctx,
-        store,
-        meta,
-        // Graph builds keep every row: no directory needed.
-        dir: Directory::default(),
-        unreferenced: HashMap::new(),
-        last_sweep: None,
-        sweep_soon: false,
-        retired: Vec::new(),
-    };
+    // Graph builds keep every row: its directory stays empty.
+    let mut c = Compactor::new(ctx, store, meta);
     loop {
         while let Some(id) = pending(&c.ctx) {
             if c.ctx.cancel.is_cancelled() {
@@ -70,7 +60,7 @@ pub(crate) async fn run_graph_builder(
 fn pending(ctx: &ShardCtx) -> Option<SegmentId> {
     let st = ctx.state.lock();
     (st.sealed.iter())
-        .filter(|s| s.index_version == INDEX_PENDING)
+        .filter(|s| s.graph_pending())
         .min_by_key(|s| s.max_ts)
         .map(|s| s.id)
 }

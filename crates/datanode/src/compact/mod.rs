@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
-use quiver_api::{INDEX_PENDING, MetaClient, SegmentInfo, ShardEvent};
+use quiver_api::{MetaClient, SegmentInfo, ShardEvent};
 use quiver_common::{Column, Error, Result, SegmentId, Timestamp, Vectors};
 use quiver_storage::{
     MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
@@ -43,16 +43,7 @@ pub(crate) async fn run_compactor(
     limiter: Arc<Semaphore>,
 ) {
     let cfg = ctx.config.compaction.clone();
-    let mut c = Compactor {
-        ctx,
-        store,
-        meta,
-        dir: Directory::default(),
-        unreferenced: HashMap::new(),
-        last_sweep: None,
-        sweep_soon: false,
-        retired: Vec::new(),
-    };
+    let mut c = Compactor::new(ctx, store, meta);
     let grace = cfg.gc_grace();
     let mut last_plan = Instant::now() - Duration::from_millis(cfg.interval_ms);
     loop {
@@ -135,6 +126,19 @@ struct Compactor {
 }
 
 impl Compactor {
+    fn new(ctx: Arc<ShardCtx>, store: Arc<dyn ObjectStore>, meta: Arc<dyn MetaClient>) -> Self {
+        Compactor {
+            ctx,
+            store,
+            meta,
+            dir: Directory::default(),
+            unreferenced: HashMap::new(),
+            last_sweep: None,
+            sweep_soon: false,
+            retired: Vec::new(),
+        }
+    }
+
     /// Brings the directory up to the shard's sealed list; true if it changed.
     async fn refresh(&mut self) -> Result<bool> {
         let sealed = self.ctx.state.lock().sealed.clone();
@@ -182,20 +186,20 @@ impl Compactor {
     /// collection created without one): rewritten with the current index.
     /// Segments sealed before their graph ([`INDEX_PENDING`]) are the graph
     /// builder's (`graphs.rs`).
-    fn stale_index(&self) -> Option<(SegmentId, Reason)> {
+    fn stale_index(&self) -> Option<SegmentId> {
         let now = current_index(&self.ctx, self.meta.as_ref());
         // Only graph indexes are built per segment.
         now.kind.graph()?;
         let st = self.ctx.state.lock();
         (st.sealed.iter())
-            .find(|s| s.index_version != now.version && s.index_version != INDEX_PENDING)
-            .map(|s| (s.id, Reason::Reindex))
+            .find(|s| s.index_version != now.version && !s.graph_pending())
+            .map(|s| s.id)
     }
 
     /// Whether any of `ids` still waits for its graph.
     fn pending_graph(&self, ids: &[SegmentId]) -> bool {
         let st = self.ctx.state.lock();
-        (st.sealed.iter()).any(|s| ids.contains(&s.id) && s.index_version == INDEX_PENDING)
+        (st.sealed.iter()).any(|s| ids.contains(&s.id) && s.graph_pending())
     }
 
     /// Rows written before this timestamp expired (the collection's TTL,
@@ -233,13 +237,13 @@ impl Compactor {
     /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
-        while let Some((id, reason)) = self.stale_index() {
+        while let Some(id) = self.stale_index() {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
             }
             // The directory knows what was sealed during the last build.
             self.refresh().await?;
-            self.compact(&[id], reason, None).await?;
+            self.compact(&[id], Reason::Reindex, None).await?;
         }
         let expired = self.expired();
         if !expired.is_empty() && !self.ctx.cancel.is_cancelled() {
