@@ -141,6 +141,12 @@ pub enum MetaCommand {
         collection_id: CollectionId,
         shard: ShardIndex,
         nodes: Vec<u64>,
+        /// A move under way: the node of `nodes` whose copy goes once the
+        /// others serve (balancing's record of which copy is the old one;
+        /// None clears it). Absent in the logs of earlier releases, and
+        /// ignored by them: they release the most loaded copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leaving: Option<u64>,
     },
     /// Records why placement cannot give a loaded collection's shards their
     /// replicas (None: it can again). Proposed by the leader when it changes.

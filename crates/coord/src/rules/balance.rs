@@ -6,8 +6,9 @@
 //!
 //! - **Releasing** (a move's second half): a shard with more replicas than
 //!   `min(replica_number, querynodes not draining)` releases one — a
-//!   replica on a node that is not live, else on a draining node, else on
-//!   the most loaded node (ties: highest id) — only when every replica it
+//!   replica on a node that is not live, else on a draining node, else the
+//!   one a move recorded as leaving (`SetReplicas::leaving`), else on the
+//!   most loaded node (ties: highest id) — only when every replica it
 //!   keeps is *serving* the shard (its querynode reported it loaded). The
 //!   extra replica was added by `plan` (for a draining node) or by a spread
 //!   move below, so the new copy serves before the old one goes.
@@ -19,9 +20,14 @@
 //!   replicas whose weight is below the difference (the move narrows it;
 //!   the one closest to half of it), of a shard not already moving whose
 //!   mirror group admits the target, gains a copy on the least loaded node;
-//!   it is released above once that copy serves. At most `max_moves` shards
-//!   move at once. Every move lowers the sum of squared loads, so
-//!   balancing settles.
+//!   it is released above once that copy serves. When every replica of the
+//!   heaviest node outweighs the gap, one of them is *swapped* with a
+//!   lighter replica of the least loaded node (two moves, each recording
+//!   its leaving copy: a stateless "release the most loaded" would undo one
+//!   half while the other's copy still counts twice). At most `max_moves`
+//!   shards move at once (a swap may start alone when `max_moves` is 1).
+//!   Every move or swap lowers the sum of squared loads, so balancing
+//!   settles.
 //! - **Ownership**: a shard owned by a draining datanode, else (while the
 //!   spread of owned shards is two or more) one of the most loaded
 //!   datanode's shards, goes to the least loaded datanode not draining
@@ -131,12 +137,15 @@ fn replicas(
                 settled.push((meta.id, shard, current));
                 continue;
             }
-            // Leavers in order of preference: gone, draining, most loaded.
+            // Leavers in order of preference: gone, draining, the copy a
+            // move recorded as leaving, most loaded.
+            let moving_off = state.leaving_replica(meta.id, shard);
             let mut leavers: Vec<u64> = current.clone();
             leavers.sort_by_key(|id| {
                 let gone = !view.live.contains(id);
                 let load = held.get(id).copied().unwrap_or(u64::MAX);
-                std::cmp::Reverse((gone, draining(id), load, *id))
+                let recorded = moving_off == Some(*id);
+                std::cmp::Reverse((gone, draining(id), recorded, load, *id))
             });
             // Only the first leaver: releasing another (the new copy of a
             // move) would undo the move.
@@ -157,6 +166,7 @@ fn replicas(
                         collection_id: meta.id,
                         shard,
                         nodes: keep,
+                        leaving: None,
                     });
                 }
                 None => moving += 1,
@@ -185,30 +195,63 @@ fn replicas(
         }
         // A replica lighter than the difference narrows it; the one
         // closest to half of it narrows it most.
-        let pick = (settled.iter().enumerate())
-            .filter(|(_, (c, _, nodes))| {
-                nodes.contains(&max_node)
-                    && !nodes.contains(&min_node)
-                    && groups.get(c).is_none_or(|g| g.contains(&min_node))
-            })
-            .filter(|(_, (c, s, _))| room.fits(min_node, view.replica_bytes((*c, *s))))
-            .map(|(i, (c, s, _))| (i, weight((*c, *s))))
+        let movable = |i: usize, from: u64, to: u64, room: &super::room::Room| {
+            let (c, s, nodes) = &settled[i];
+            nodes.contains(&from)
+                && !nodes.contains(&to)
+                && groups.get(c).is_none_or(|g| g.contains(&to))
+                && room.fits(to, view.replica_bytes((*c, *s)))
+        };
+        let w_of = |i: usize| weight((settled[i].0, settled[i].1));
+        let single = (0..settled.len())
+            .filter(|i| movable(*i, max_node, min_node, &room))
+            .map(|i| (i, w_of(i)))
             .filter(|(_, w)| *w < diff)
             .min_by_key(|(i, w)| ((2 * w).abs_diff(diff), *i));
-        let Some((i, w)) = pick else {
-            break;
+        let picks = match single {
+            Some((i, _)) => vec![(i, max_node, min_node)],
+            // Every replica of the heaviest node outweighs the gap: swap
+            // one of them with a lighter one of the least loaded node (a
+            // move each way; the gap narrows by twice their difference).
+            None if moving == 0 || moving + 2 <= max_moves => {
+                let down: Vec<usize> = (0..settled.len())
+                    .filter(|i| movable(*i, max_node, min_node, &room))
+                    .collect();
+                let up: Vec<usize> = (0..settled.len())
+                    .filter(|i| movable(*i, min_node, max_node, &room))
+                    .collect();
+                let pair = (down.iter())
+                    .flat_map(|a| up.iter().map(move |b| (*a, *b)))
+                    .filter(|(a, b)| w_of(*a) > w_of(*b) && w_of(*a) - w_of(*b) < diff)
+                    .min_by_key(|(a, b)| ((2 * (w_of(*a) - w_of(*b))).abs_diff(diff), *a, *b));
+                match pair {
+                    Some((a, b)) => vec![(a, max_node, min_node), (b, min_node, max_node)],
+                    None => break,
+                }
+            }
+            None => break,
         };
-        let (collection_id, shard, mut nodes) = settled.swap_remove(i);
-        room.take(min_node, view.replica_bytes((collection_id, shard)));
-        nodes.push(min_node);
-        *held.entry(max_node).or_default() -= w;
-        *held.entry(min_node).or_default() += w;
-        moving += 1;
-        out.push(MetaCommand::SetReplicas {
-            collection_id,
-            shard,
-            nodes,
-        });
+        for (i, from, to) in &picks {
+            let (c, s, _) = &settled[*i];
+            room.take(*to, view.replica_bytes((*c, *s)));
+            let w = w_of(*i);
+            *held.entry(*from).or_default() -= w;
+            *held.entry(*to).or_default() += w;
+        }
+        // Taken out highest index first so the lower one stays valid.
+        let mut picks = picks;
+        picks.sort_by_key(|(i, _, _)| std::cmp::Reverse(*i));
+        for (i, from, to) in picks {
+            let (collection_id, shard, mut nodes) = settled.swap_remove(i);
+            nodes.push(to);
+            moving += 1;
+            out.push(MetaCommand::SetReplicas {
+                collection_id,
+                shard,
+                nodes,
+                leaving: Some(from),
+            });
+        }
     }
 }
 

@@ -194,6 +194,7 @@ fn a_move_waits_for_the_new_copy_to_serve() {
             collection_id: c,
             shard,
             nodes: vec![both[1]],
+            leaving: None,
         }]
     );
 }
@@ -321,4 +322,122 @@ fn replicas_spread_by_rows_not_by_count() {
         ..NodeView::default()
     };
     assert!(balance(&s, &view, MOVES).is_empty());
+}
+
+/// One collection of four shards, one replica each, placed by hand on
+/// querynodes 11 and 12 with the rows given per shard.
+fn placed_by_hand(placement: &[(u64, u64)]) -> (MetaState, u64, BTreeMap<(u64, u32), u64>) {
+    let mut s = MetaState::default();
+    ok(&mut s, node(1, NodeRole::DataNode));
+    for q in [11, 12] {
+        ok(&mut s, node(q, NodeRole::QueryNode));
+    }
+    let c = collection(&mut s, "items", placement.len() as u32);
+    load(&mut s, "items", true, Some(1));
+    let mut rows = BTreeMap::new();
+    for (shard, (q, n)) in placement.iter().enumerate() {
+        let shard = shard as u32;
+        ok(
+            &mut s,
+            MetaCommand::SetReplicas {
+                collection_id: c,
+                shard,
+                nodes: vec![*q],
+                leaving: None,
+            },
+        );
+        rows.insert((c, shard), *n);
+    }
+    (s, c, rows)
+}
+
+fn loads(s: &MetaState, rows: &BTreeMap<(u64, u32), u64>) -> BTreeMap<u64, u64> {
+    let mut out: BTreeMap<u64, u64> = BTreeMap::new();
+    for (c, shards) in &s.replicas {
+        for (shard, nodes) in shards {
+            for n in nodes {
+                *out.entry(*n).or_default() += rows[&(*c, *shard)] + 1;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_swap_narrows_a_gap_that_no_single_move_can() {
+    // 11 carries 7,000 + 5,000 rows, 12 carries 4,000 + 4,000: a 33% gap,
+    // and every replica of 11 outweighs it. Swapping the 5,000 with a
+    // 4,000 leaves 11,000 / 9,000. The light shards come first, so their
+    // release is decided while the heavy shard's new copy still counts
+    // twice on 12: only the recorded leaving copy keeps the swap.
+    let (mut s, _, rows) = placed_by_hand(&[(12, 4_000), (12, 4_000), (11, 7_000), (11, 5_000)]);
+    let before = loads(&s, &rows);
+    assert_eq!(
+        before.values().copied().collect::<Vec<_>>(),
+        [12_002, 8_002]
+    );
+    run_with_rows(&mut s, &[1, 11, 12], rows.clone());
+    let after = loads(&s, &rows);
+    let (max, min) = (after[&11].max(after[&12]), after[&11].min(after[&12]));
+    assert_eq!((max, min), (11_002, 9_002), "{after:?}");
+    assert!(s.leaving.is_empty(), "every move finished: {:?}", s.leaving);
+    let view = NodeView {
+        live: live(&[1, 11, 12]),
+        serving: served(&s),
+        rows,
+        ..NodeView::default()
+    };
+    assert!(balance(&s, &view, MOVES).is_empty(), "settled");
+}
+
+#[test]
+fn a_move_releases_the_copy_it_recorded_once_the_new_one_serves() {
+    let (mut s, c, rows) = placed_by_hand(&[(11, 10), (12, 10)]);
+    // A move of shard 0 from 11 to 12 under way: 12 is the more loaded
+    // node now, yet the recorded copy on 11 is the one that goes.
+    ok(
+        &mut s,
+        MetaCommand::SetReplicas {
+            collection_id: c,
+            shard: 0,
+            nodes: vec![11, 12],
+            leaving: Some(11),
+        },
+    );
+    assert_eq!(s.leaving_replica(c, 0), Some(11));
+    let view = NodeView {
+        live: live(&[1, 11, 12]),
+        serving: served(&s),
+        rows,
+        ..NodeView::default()
+    };
+    let cmds = balance(&s, &view, MOVES);
+    assert_eq!(
+        cmds.first(),
+        Some(&MetaCommand::SetReplicas {
+            collection_id: c,
+            shard: 0,
+            nodes: vec![12],
+            leaving: None,
+        })
+    );
+    ok(&mut s, cmds[0].clone());
+    assert_eq!(s.leaving_replica(c, 0), None);
+    assert!(s.leaving.is_empty());
+    // A leaving copy must be one of the replicas.
+    let e = rejected(
+        &mut s,
+        MetaCommand::SetReplicas {
+            collection_id: c,
+            shard: 1,
+            nodes: vec![12],
+            leaving: Some(11),
+        },
+    );
+    assert!(matches!(e, RuleError::InvalidArgument { field, .. } if field == "leaving"));
+    assert_eq!(
+        s.shard_replicas(c, 1),
+        vec![12],
+        "a refused command changes nothing"
+    );
 }

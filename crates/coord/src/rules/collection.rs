@@ -150,6 +150,7 @@ pub(super) fn drop(state: &mut MetaState, name: &str) -> Result<MetaResponse, Ru
     state.segments.remove(&id);
     state.owners.remove(&id);
     state.replicas.remove(&id);
+    state.leaving.remove(&id);
     state.compactions.retain(|_, j| j.collection_id != id);
     Ok(MetaResponse::Done)
 }

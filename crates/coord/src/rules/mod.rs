@@ -125,7 +125,8 @@ pub(crate) fn apply(
             collection_id,
             shard,
             nodes,
-        } => node::set_replicas(state, *collection_id, *shard, nodes),
+            leaving,
+        } => node::set_replicas(state, *collection_id, *shard, nodes, *leaving),
         MetaCommand::SetUnplaced {
             collection_id,
             reason,

@@ -100,8 +100,15 @@ pub(super) fn set_replicas(
     collection_id: CollectionId,
     shard: ShardIndex,
     nodes: &[u64],
+    leaving: Option<u64>,
 ) -> Result<MetaResponse, RuleError> {
     check_shard(state, collection_id, shard)?;
+    if let Some(id) = leaving.filter(|id| !nodes.contains(id)) {
+        return Err(RuleError::invalid(
+            "leaving",
+            format!("node {id} is not one of the shard's replicas {nodes:?}"),
+        ));
+    }
     let mut seen = BTreeSet::new();
     for id in nodes {
         match state.nodes.get(id) {
@@ -125,6 +132,14 @@ pub(super) fn set_replicas(
                 format!("node {id} appears twice: one replica per node"),
             ));
         }
+    }
+    let moves = state.leaving.entry(collection_id).or_default();
+    match leaving {
+        Some(id) => moves.insert(shard, id),
+        None => moves.remove(&shard),
+    };
+    if moves.is_empty() {
+        state.leaving.remove(&collection_id);
     }
     let shards = state.replicas.entry(collection_id).or_default();
     if nodes.is_empty() {

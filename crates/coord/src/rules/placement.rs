@@ -196,6 +196,7 @@ pub fn plan_in(state: &MetaState, view: &NodeView) -> Planned {
                     collection_id: meta.id,
                     shard,
                     nodes: target,
+                    leaving: None,
                 });
             }
         }

@@ -41,6 +41,7 @@ fn replicas(collection_id: u64, shard: u32, nodes: Vec<u64>) -> MetaCommand {
         collection_id,
         shard,
         nodes,
+        leaving: None,
     }
 }
 

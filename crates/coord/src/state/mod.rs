@@ -262,6 +262,10 @@ pub struct MetaState {
     /// The querynodes serving each shard of a loaded collection, in order.
     #[serde(default)]
     pub(crate) replicas: BTreeMap<CollectionId, BTreeMap<ShardIndex, Vec<u64>>>,
+    /// Replica moves under way: the node of a shard's replicas whose copy
+    /// goes once the others serve (`rules/balance.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) leaving: BTreeMap<CollectionId, BTreeMap<ShardIndex, u64>>,
     /// Manual compactions, by id (the newest few finished ones are kept).
     #[serde(default)]
     pub(crate) compactions: BTreeMap<u64, CompactionJob>,
@@ -294,6 +298,7 @@ impl Default for MetaState {
             owners: BTreeMap::new(),
             nodes: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            leaving: BTreeMap::new(),
             compactions: BTreeMap::new(),
             security: Arc::default(),
             cluster_id: None,
@@ -422,6 +427,16 @@ impl MetaState {
             .filter(|j| j.collection_id == collection_id && j.pending.contains(&shard))
             .map(|j| j.id)
             .collect()
+    }
+
+    /// The replica of a shard that a move under way releases once the
+    /// others serve (a record naming a node no longer among the replicas
+    /// does not count).
+    pub fn leaving_replica(&self, collection_id: CollectionId, shard: ShardIndex) -> Option<u64> {
+        let node = *self.leaving.get(&collection_id)?.get(&shard)?;
+        self.shard_replicas(collection_id, shard)
+            .contains(&node)
+            .then_some(node)
     }
 
     /// The querynodes serving a shard (empty when none or not loaded).
