@@ -93,6 +93,10 @@ pub struct CollectionInfo {
     /// The indexes of vector fields other than the first, by field name.
     #[serde(default)]
     pub field_indexes: std::collections::BTreeMap<String, FieldIndex>,
+    /// The scalar fields' declared indexes, by field name: a querynode
+    /// builds them as each segment loads.
+    #[serde(default)]
+    pub scalar_indexes: std::collections::BTreeMap<String, ScalarIndexKind>,
 }
 
 impl CollectionInfo {
@@ -571,10 +575,11 @@ pub struct FieldIndex {
 }
 
 /// A scalar field's index, as Milvus names its kinds (CreateIndex on a
-/// scalar field). Recorded, checked against the field's type and reported;
-/// whatever the kind, a querynode builds per segment what filters on the
-/// field need, on their first use (a term index for `==` / `in`, a sorted
-/// index for ranges).
+/// scalar field). Recorded, checked against the field's type and reported.
+/// A querynode builds what the kind names (a term index for `==` / `in`, a
+/// sorted index for ranges) as each segment loads; whatever the kinds, it
+/// builds per segment what filters on any field need on their first use,
+/// and a segment that loads later gets those too before it serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScalarIndexKind {

@@ -65,6 +65,9 @@ pub fn collection_info(meta: &CollectionMeta) -> CollectionInfo {
                 (field.clone(), index)
             })
             .collect(),
+        scalar_indexes: (meta.scalar_indexes.iter())
+            .map(|(field, i)| (field.clone(), i.kind))
+            .collect(),
     }
 }
 

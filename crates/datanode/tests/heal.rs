@@ -38,6 +38,7 @@ async fn open(
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {

@@ -45,6 +45,7 @@ async fn segments_are_bounded_and_writers_wait_for_sealing() {
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {
@@ -116,6 +117,7 @@ async fn acknowledged_rows_are_sealed_or_replayed_exactly_once() {
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     let shard = ShardId {
         collection_id: 1,
@@ -210,6 +212,7 @@ async fn hnsw_shard(
         },
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     node.open_shard(&info, 0).await.expect("open");
     let shard = ShardId {

@@ -48,6 +48,7 @@ fn info() -> CollectionInfo {
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     }
 }
 

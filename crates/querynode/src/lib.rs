@@ -8,6 +8,7 @@
 //! the network (node.rs, replica.rs).
 
 mod anns;
+mod built;
 mod config;
 mod growing;
 mod metrics;
@@ -22,3 +23,5 @@ mod view;
 
 pub use config::QueryNodeConfig;
 pub use node::QueryNode;
+#[cfg(test)]
+mod warm_tests;

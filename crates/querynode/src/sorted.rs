@@ -3,12 +3,13 @@
 //! searches instead of a scan. Built the first time a filter asks a range
 //! of the column, kept with the loaded segment.
 
-use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use quiver_api::{Num, above, below};
 use quiver_common::{Column, ScalarValue};
+
+use crate::built::{Built, When};
 
 enum Keys {
     Ints(Vec<i64>),
@@ -85,22 +86,45 @@ impl SortedIndex {
 
 /// A segment's sorted indexes, by column (None: the column cannot be
 /// sorted).
-#[derive(Default)]
 pub(crate) struct SortedIndexes {
-    built: Mutex<HashMap<String, Option<Arc<SortedIndex>>>>,
+    built: Built<String, SortedIndex>,
+}
+
+impl Default for SortedIndexes {
+    fn default() -> Self {
+        Self {
+            built: Built::new("sorted"),
+        }
+    }
 }
 
 impl SortedIndexes {
     /// The sorted index of column `name`, built on first use.
     pub fn get(&self, columns: &[Column], name: &str) -> Option<Arc<SortedIndex>> {
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = built.get(name) {
-            return found.clone();
-        }
-        let column = columns.iter().find(|c| c.name == name)?;
-        let index = SortedIndex::build(column).map(Arc::new);
-        built.insert(name.to_string(), index.clone());
-        index
+        self.build(columns, name, When::Search)
+    }
+
+    /// The sorted index of column `name`, built now if it was not.
+    pub(crate) fn build(
+        &self,
+        columns: &[Column],
+        name: &str,
+        when: When,
+    ) -> Option<Arc<SortedIndex>> {
+        self.built.get(&name.to_string(), when, || {
+            SortedIndex::build(columns.iter().find(|c| c.name == name)?)
+        })
+    }
+
+    /// The columns whose sorted index was built.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.built.keys()
+    }
+
+    /// Whether column `name` was tried (built, or found not to sort).
+    #[cfg(test)]
+    pub(crate) fn tried(&self, name: &str) -> bool {
+        self.built.tried(&name.to_string())
     }
 }
 

@@ -20,6 +20,7 @@ use quiver_common::{Column, Metric, ScalarValue};
 use quiver_index::{RowFilter, merge_topk};
 use quiver_text::Bm25;
 
+use crate::built::{Built, When};
 use crate::search::{GrowingFilter, Projection};
 use crate::view::{Loc, ShardView};
 
@@ -69,21 +70,38 @@ impl SparseIndex {
 }
 
 /// A segment's sparse indexes, by column.
-#[derive(Default)]
 pub(crate) struct SparseIndexes {
-    built: Mutex<HashMap<String, Arc<SparseIndex>>>,
+    built: Built<String, SparseIndex>,
+}
+
+impl Default for SparseIndexes {
+    fn default() -> Self {
+        Self {
+            built: Built::new("sparse"),
+        }
+    }
 }
 
 impl SparseIndexes {
     fn get(&self, columns: &[Column], name: &str) -> Option<Arc<SparseIndex>> {
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = built.get(name) {
-            return Some(found.clone());
-        }
-        let column = columns.iter().find(|c| c.name == name)?;
-        let index = Arc::new(SparseIndex::build(column));
-        built.insert(name.to_string(), index.clone());
-        Some(index)
+        self.build(columns, name, When::Search)
+    }
+
+    /// The sparse index of column `name`, built now if it was not.
+    pub(crate) fn build(
+        &self,
+        columns: &[Column],
+        name: &str,
+        when: When,
+    ) -> Option<Arc<SparseIndex>> {
+        self.built.get(&name.to_string(), when, || {
+            Some(SparseIndex::build(columns.iter().find(|c| c.name == name)?))
+        })
+    }
+
+    /// The columns whose sparse index was built.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.built.keys()
     }
 }
 

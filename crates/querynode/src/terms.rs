@@ -9,11 +9,13 @@
 //! (`tenant == 7`) prunes a collection's other rows.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use quiver_api::{ColumnTerms, RowPredicate};
+use quiver_api::RowPredicate;
 use quiver_common::{Column, ScalarValue};
 use quiver_index::Bitset;
+
+use crate::built::{Built, When};
 
 /// A value a term index is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,44 +89,47 @@ impl TermIndex {
     }
 }
 
+/// A term index's key: its column and, for a text match, the analyzer.
+pub(crate) type TermKey = (String, Option<String>);
+
 /// A segment's term indexes, by column (None: the column cannot be indexed).
-#[derive(Default)]
 pub(crate) struct TermIndexes {
-    built: Mutex<HashMap<String, Option<Arc<TermIndex>>>>,
+    built: Built<TermKey, TermIndex>,
+}
+
+impl Default for TermIndexes {
+    fn default() -> Self {
+        Self {
+            built: Built::new("terms"),
+        }
+    }
 }
 
 impl TermIndexes {
     /// The term index of plain column `name` (not a text analysis of it).
     pub(crate) fn column(&self, columns: &[Column], name: &str) -> Option<Arc<TermIndex>> {
-        self.get(
-            columns,
-            &ColumnTerms {
-                column: name.to_string(),
-                values: Vec::new(),
-                analyzer: None,
-            },
-        )
+        self.get(columns, &(name.to_string(), None), When::Search)
     }
 
-    fn get(&self, columns: &[Column], terms: &ColumnTerms) -> Option<Arc<TermIndex>> {
-        let name = &terms.column;
-        // A text index is keyed by its column and analyzer.
-        let key = match &terms.analyzer {
-            None => name.clone(),
-            Some(a) => format!("{name}\u{0}text\u{0}{a}"),
-        };
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = built.get(&key) {
-            return found.clone();
-        }
-        let column = columns.iter().find(|c| &c.name == name)?;
-        let index = match &terms.analyzer {
-            None => TermIndex::build(column),
-            Some(a) => TermIndex::build_text(column, a),
-        };
-        let index = index.map(Arc::new);
-        built.insert(key, index.clone());
-        index
+    /// The index of `key`, built now if it was not.
+    pub(crate) fn get(
+        &self,
+        columns: &[Column],
+        key: &TermKey,
+        when: When,
+    ) -> Option<Arc<TermIndex>> {
+        self.built.get(key, when, || {
+            let column = columns.iter().find(|c| c.name == key.0)?;
+            match &key.1 {
+                None => TermIndex::build(column),
+                Some(a) => TermIndex::build_text(column, a),
+            }
+        })
+    }
+
+    /// The keys of the indexes built.
+    pub(crate) fn keys(&self) -> Vec<TermKey> {
+        self.built.keys()
     }
 
     /// The rows among `alive` that `predicate` accepts, found through the
@@ -141,7 +146,11 @@ impl TermIndexes {
         accepts: impl Fn(u32) -> bool,
     ) -> Option<Bitset> {
         let (index, terms) = predicate.column_terms().iter().find_map(|t| {
-            let index = self.get(columns, t)?;
+            let index = self.get(
+                columns,
+                &(t.column.clone(), t.analyzer.clone()),
+                When::Search,
+            )?;
             (index.count(&t.values) <= max_rows).then_some((index, t))
         })?;
         let mut out = Bitset::new_empty(alive.len());
@@ -157,7 +166,7 @@ impl TermIndexes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quiver_api::RowAccess;
+    use quiver_api::{ColumnTerms, RowAccess};
 
     struct Terms(Vec<ColumnTerms>);
 

@@ -1,15 +1,17 @@
 //! The queryable state of one shard: sealed segments, growing rows, and a
 //! primary-key index that makes the last write of each key the only live row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use quiver_api::{CollectionInfo, SegmentInfo};
+use quiver_api::{CollectionInfo, ScalarIndexKind, SegmentInfo};
 use quiver_common::{Mutation, PrimaryKey, Timestamp};
 use quiver_index::{Bitset, HnswIndex};
 use quiver_storage::MappedSegment;
 
+use crate::built::When;
 use crate::growing::Growing;
+use crate::terms::TermKey;
 
 /// A sealed segment as loaded (shared by every view that holds it).
 pub(crate) struct LoadedSegment {
@@ -26,6 +28,45 @@ pub(crate) struct LoadedSegment {
     /// Inverted indexes of the sparse columns searches have named
     /// (`sparse.rs`).
     pub sparse: crate::sparse::SparseIndexes,
+}
+
+impl LoadedSegment {
+    /// Builds, before the segment serves, the indexes its searches will
+    /// want: those the shard's other loaded segments (`like`) have built —
+    /// what its filters and sparse searches use, so a hand-off or a
+    /// compaction's output does not make the next search wait for a build —
+    /// and those of the collection's declared scalar indexes (a term index
+    /// for INVERTED, BITMAP, Trie and AUTOINDEX, a sorted one for INVERTED,
+    /// STL_SORT and AUTOINDEX, where the column's values allow).
+    pub fn warm(&self, like: &[Arc<LoadedSegment>], declared: &BTreeMap<String, ScalarIndexKind>) {
+        use ScalarIndexKind::*;
+        let mut terms: BTreeSet<TermKey> = BTreeSet::new();
+        let mut sorted: BTreeSet<String> = BTreeSet::new();
+        let mut sparse: BTreeSet<String> = BTreeSet::new();
+        for seg in like {
+            terms.extend(seg.terms.keys());
+            sorted.extend(seg.sorted.keys());
+            sparse.extend(seg.sparse.keys());
+        }
+        for (field, kind) in declared {
+            if matches!(kind, Inverted | Bitmap | Trie | Auto) {
+                terms.insert((field.clone(), None));
+            }
+            if matches!(kind, Inverted | StlSort | Auto) {
+                sorted.insert(field.clone());
+            }
+        }
+        let columns = self.data.columns();
+        for key in &terms {
+            self.terms.get(columns, key, When::Load);
+        }
+        for name in &sorted {
+            self.sorted.build(columns, name, When::Load);
+        }
+        for name in &sparse {
+            self.sparse.build(columns, name, When::Load);
+        }
+    }
 }
 
 /// A loaded segment plus which of its rows are dead in this view.
@@ -327,6 +368,7 @@ mod tests {
             index: IndexKind::Flat,
             index_version: 0,
             field_indexes: Default::default(),
+            scalar_indexes: Default::default(),
         }
     }
 

@@ -83,6 +83,7 @@ async fn serve(
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     let shard = ShardId {
         collection_id: 1,

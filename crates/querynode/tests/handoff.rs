@@ -73,6 +73,7 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
         index: IndexKind::Flat,
         index_version: 0,
         field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
     };
     let shard = ShardId {
         collection_id: 1,

@@ -1,0 +1,114 @@
+//! [`LoadedSegment::warm`]: a segment that loads gets, before it serves, the
+//! indexes the shard's other segments have built and its collection's
+//! declared scalar indexes, so the next search builds nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use quiver_api::ScalarIndexKind;
+use quiver_common::{Column, PrimaryKey, ScalarValue};
+use quiver_storage::{MappedSegment, SegmentData, encode_segment};
+
+use crate::view::LoadedSegment;
+
+/// A segment of `n` rows: `tenant` = row % 10, `price` = row, `name` =
+/// "n{row % 3}", `note` = text.
+fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
+    let col = |name: &str, f: &dyn Fn(usize) -> ScalarValue| Column {
+        name: name.into(),
+        values: (0..n).map(f).collect(),
+    };
+    let data = SegmentData {
+        segment_id: id,
+        pks: (0..n)
+            .map(|i| PrimaryKey::Int((id * 1000) as i64 + i as i64))
+            .collect(),
+        timestamps: vec![id; n],
+        vectors: quiver_common::Vectors::f32(2, (0..n).flat_map(|i| [i as f32, 0.0]).collect()),
+        columns: vec![
+            col("tenant", &|i| ScalarValue::Int((i % 10) as i64)),
+            col("price", &|i| ScalarValue::Float(i as f64)),
+            col("name", &|i| ScalarValue::Str(format!("n{}", i % 3))),
+            col("note", &|i| {
+                ScalarValue::Str(format!("word{} other", i % 2))
+            }),
+        ],
+        tombstones: Vec::new(),
+        max_ts: id,
+        wal_seq: id,
+    };
+    let info = quiver_api::SegmentInfo {
+        id,
+        rows: n as u64,
+        max_ts: id,
+        wal_seq: id,
+        has_index: false,
+        index_version: 0,
+    };
+    Arc::new(LoadedSegment {
+        data: MappedSegment::from_bytes(encode_segment(&data)).expect("segment"),
+        info,
+        index: None,
+        row_hashes: Default::default(),
+        terms: Default::default(),
+        sorted: Default::default(),
+        sparse: Default::default(),
+    })
+}
+
+#[test]
+fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
+    let first = segment(1, 50);
+    // Searches on the first segment built a term index of tenant, a text
+    // index of note and a sorted index of price.
+    let columns = first.data.columns();
+    assert!(first.terms.column(columns, "tenant").is_some());
+    let text = ("note".to_string(), Some(String::new()));
+    assert!(
+        first
+            .terms
+            .get(columns, &text, crate::built::When::Search)
+            .is_some()
+    );
+    assert!(first.sorted.get(columns, "price").is_some());
+
+    let second = segment(2, 40);
+    let declared = BTreeMap::from([
+        ("name".to_string(), ScalarIndexKind::Inverted),
+        ("tenant".to_string(), ScalarIndexKind::StlSort),
+    ]);
+    second.warm(std::slice::from_ref(&first), &declared);
+    let mut terms = second.terms.keys();
+    terms.sort();
+    assert_eq!(
+        terms,
+        [
+            ("name".to_string(), None),
+            text.clone(),
+            ("tenant".to_string(), None)
+        ]
+    );
+    let mut sorted = second.sorted.keys();
+    sorted.sort();
+    // INVERTED on a string column tries a sorted index too: none applies.
+    assert_eq!(sorted, ["price", "tenant"]);
+    assert!(second.sorted.tried("name"));
+    assert!(!second.sorted.tried("note"));
+    // The warmed indexes answer for this segment's own rows.
+    let columns = second.data.columns();
+    let tenant = second.terms.column(columns, "tenant").expect("warmed");
+    let mut rows: Vec<u32> = tenant.rows(&[ScalarValue::Int(3)]).collect();
+    rows.sort_unstable();
+    assert_eq!(rows, [3, 13, 23, 33]);
+    let price = second.sorted.get(columns, "price").expect("warmed");
+    use std::ops::Bound;
+    let above = price.range(
+        &Bound::Excluded(quiver_api::Num::Int(36)),
+        &Bound::Unbounded,
+    );
+    assert_eq!(above, [37, 38, 39]);
+    // A segment with nothing to learn from and nothing declared builds nothing.
+    let third = segment(3, 10);
+    third.warm(&[], &BTreeMap::new());
+    assert!(third.terms.keys().is_empty() && third.sorted.keys().is_empty());
+}
