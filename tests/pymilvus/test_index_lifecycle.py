@@ -232,3 +232,83 @@ def test_hnsw_sq_searches_codes_and_answers_exact_distances(client, name):
     client.release_collection(name)
     client.drop_index(name, "vec")
     expect_error(lambda: client.create_index(name, bad), 1100, "sq_type")
+
+
+def test_json_path_indexes_are_created_described_used_and_dropped(client, name):
+    """A JSON field indexed by path as a Milvus 2.5 user writes it (json_path, json_cast_type):
+    two paths of one field, each described with its path and cast; a bad cast, path or kind is
+    refused naming the parameter; filters on the paths answer what Python says over sealed and
+    growing rows; drop_index by name after a release keeps the other path's index."""
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("meta", DataType.JSON)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    p = index(client, "L2")
+    p.add_index("meta", index_type="INVERTED", index_name="by_color",
+                params={"json_path": 'meta["color"]', "json_cast_type": "varchar"})
+    p.add_index("meta", index_type="AUTOINDEX", index_name="by_size",
+                params={"json_path": "meta['dims']['size']", "json_cast_type": "double"})
+    client.create_collection(name, schema=schema, index_params=p)
+    colors = ["red", "green", "blue", "black"]
+
+    def meta(i):
+        # Sizes as ints, integral floats and strings; some rows lack a key.
+        size = [i % 7, float(i % 7), str(i % 7), None][i % 4]
+        doc = {"color": colors[i % 4] if i % 9 else None, "dims": {"size": size}}
+        if i % 11 == 0:
+            doc = {"other": i}
+        return doc
+
+    rng = np.random.default_rng(3)
+    base = rng.random((N + 50, DIM), dtype=np.float32)
+    rows = [{"id": i, "meta": meta(i), "vec": v.tolist()} for i, v in enumerate(base)]
+    client.insert(name, rows[:N])
+    client.flush(name)
+    d = client.describe_index(name, "by_color")
+    assert (d["field_name"], d["index_type"]) == ("meta", "INVERTED")
+    assert (d["json_path"], d["json_cast_type"]) == ('meta["color"]', "VARCHAR")
+    d = client.describe_index(name, "by_size")
+    assert (d["json_path"], d["json_cast_type"]) == ('meta["dims"]["size"]', "DOUBLE")
+    assert {"by_color", "by_size"} <= set(client.list_indexes(name))
+    for params, index_type, word in [
+        ({"json_path": 'meta["x"]', "json_cast_type": "INT"}, "INVERTED", "json_cast_type"),
+        ({"json_path": 'other["x"]', "json_cast_type": "VARCHAR"}, "INVERTED", "json_path"),
+        ({"json_path": "meta[x]", "json_cast_type": "VARCHAR"}, "INVERTED", "json_path"),
+        ({"json_path": 'meta["x"]', "json_cast_type": "VARCHAR"}, "STL_SORT", "INVERTED or AUTOINDEX"),
+        ({}, "INVERTED", "json_path"),
+    ]:
+        bad = client.prepare_index_params()
+        bad.add_index("meta", index_type=index_type, index_name="bad", params=params)
+        expect_error(lambda: client.create_index(name, bad), 1100, word)
+    assert "bad" not in client.list_indexes(name)
+    client.load_collection(name)
+    client.insert(name, rows[N:])  # growing rows, tested row by row
+
+    def color(i):
+        return meta(i).get("color")
+
+    def size(i):
+        return meta(i).get("dims", {}).get("size")
+
+    for expr, want in [
+        ('meta["color"] == "red"', [i for i in range(N + 50) if color(i) == "red"]),
+        ('meta["color"] in ["blue", "black"] and id < 300',
+         [i for i in range(300) if color(i) in ("blue", "black")]),
+        ('meta["dims"]["size"] in [3, 5]',
+         [i for i in range(N + 50) if type(size(i)) in (int, float) and size(i) in (3, 5)]),
+        ('meta["dims"]["size"] == "3"', [i for i in range(N + 50) if size(i) == "3"]),
+        ('meta["color"] == "red" or meta["dims"]["size"] == 2',
+         [i for i in range(N + 50)
+          if color(i) == "red" or (type(size(i)) in (int, float) and size(i) == 2)]),
+    ]:
+        got = client.query(name, filter=expr, output_fields=["id"], limit=N + 50,
+                           consistency_level="Strong")
+        assert sorted(r["id"] for r in got) == want, expr
+        hits = client.search(name, [base[7].tolist()], limit=10, filter=expr,
+                             consistency_level="Strong")[0]
+        assert {h["id"] for h in hits} <= set(want), expr
+        assert len(hits) == min(10, len(want)), expr
+    client.release_collection(name)
+    client.drop_index(name, "by_color")
+    assert "by_color" not in client.list_indexes(name)
+    assert "by_size" in client.list_indexes(name)

@@ -9,6 +9,7 @@ mod alias;
 mod column_plan;
 mod data;
 mod digest;
+mod json_index;
 mod meta;
 mod query;
 mod route;
@@ -24,6 +25,9 @@ pub use data::{DataClient, ShardEvent, ShardFeed, Subscription, WriteOp};
 pub use digest::{
     BucketDigest, DIGEST_BUCKETS, DigestBuilder, DigestRequest, MAX_DIGEST_BUCKETS, RowHasher,
     ShardDigest, pk_bucket, row_hash,
+};
+pub use json_index::{
+    JSON_CAST_TYPES, JsonPathIndex, JsonStep, is_json_path_key, json_path_key, parse_json_path,
 };
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,

@@ -615,11 +615,22 @@ impl ScalarIndexKind {
     }
 }
 
-/// A scalar field's index: its name and kind.
+/// A scalar field's index: its name and kind; on a JSON field, the path
+/// and cast it indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScalarIndex {
     pub index_name: String,
     pub kind: ScalarIndexKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<crate::JsonPathIndex>,
+}
+
+impl ScalarIndex {
+    /// What the collection's scalar indexes are keyed by: the field's name,
+    /// or for a JSON path index its canonical path.
+    pub fn key<'a>(&'a self, field: &'a str) -> &'a str {
+        self.json.as_ref().map_or(field, |j| j.path.as_str())
+    }
 }
 
 /// A collection's current index: its name and how far its build got.

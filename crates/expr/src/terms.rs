@@ -3,10 +3,10 @@
 //! a querynode can ask an index of the field's values for the only rows
 //! worth evaluating (`RowPredicate::column_terms`).
 
-use quiver_api::ColumnTerms;
+use quiver_api::{ColumnTerms, JsonStep, json_path_key};
 use quiver_common::ScalarValue;
 
-use crate::ast::CmpOp;
+use crate::ast::{CmpOp, PathElem};
 use crate::eval_ops::float_as_int;
 use crate::ir::{Const, Pred, Val};
 
@@ -34,22 +34,37 @@ fn term(p: &Pred) -> Option<ColumnTerms> {
             analyzer: Some(m.analyzer.clone()),
         });
     }
-    let (column, consts): (&str, Vec<&Const>) = match p {
+    let (val, consts): (&Val, Vec<&Const>) = match p {
         Pred::In {
-            val: Val::Field(name),
+            val,
             set,
             negated: false,
-        } => (name, set.items.iter().collect()),
+        } => (val, set.items.iter().collect()),
         Pred::Cmp {
             op: CmpOp::Eq,
-            lhs: Val::Field(name),
+            lhs: val,
             rhs: Val::Const(c),
         }
         | Pred::Cmp {
             op: CmpOp::Eq,
             lhs: Val::Const(c),
-            rhs: Val::Field(name),
-        } => (name, vec![c]),
+            rhs: val,
+        } => (val, vec![c]),
+        _ => return None,
+    };
+    // A plain field, or a path in a JSON field (keyed as a JSON path
+    // index is: `quiver_api::json_path_key`).
+    let column = match val {
+        Val::Field(name) => name.clone(),
+        Val::Json { name, path, .. } => {
+            let steps: Vec<JsonStep> = (path.iter())
+                .map(|p| match p {
+                    PathElem::Key(k) => JsonStep::Key(k.clone()),
+                    PathElem::Index(i) => JsonStep::Index(*i),
+                })
+                .collect();
+            json_path_key(name, &steps)
+        }
         _ => return None,
     };
     let mut values = Vec::with_capacity(consts.len());
@@ -70,7 +85,7 @@ fn term(p: &Pred) -> Option<ColumnTerms> {
         }
     }
     Some(ColumnTerms {
-        column: column.to_string(),
+        column,
         values,
         analyzer: None,
     })
@@ -92,6 +107,7 @@ mod tests {
         schema
             .fields
             .push(FieldSchema::new("price", DataType::Double));
+        schema.fields.push(FieldSchema::new("meta", DataType::Json));
         let parsed = crate::parse(expr).expect("parses");
         let f = crate::compile(&parsed, &schema, &Default::default()).expect("compiles");
         f.column_terms().to_vec()
@@ -113,5 +129,17 @@ mod tests {
         assert!(terms("not (tenant == 7)").is_empty());
         assert!(terms("tenant not in [1, 2]").is_empty());
         assert!(terms("tenant == 2.5").is_empty());
+    }
+
+    #[test]
+    fn a_json_path_equality_is_keyed_as_its_path_index() {
+        let t = terms(r#"meta['a']["b"] == "x" and meta["n"] in [1, 2.0] and price > 1"#);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].column, r#"meta["a"]["b"]"#);
+        assert_eq!(t[0].values, [ScalarValue::Str("x".into())]);
+        assert_eq!(t[1].column, r#"meta["n"]"#);
+        assert_eq!(t[1].values, [ScalarValue::Int(1), ScalarValue::Int(2)]);
+        assert!(terms(r#"meta["a"] == true"#).is_empty());
+        assert!(terms(r#"meta["a"] != "x""#).is_empty());
     }
 }

@@ -12,7 +12,10 @@
 //! the field's type by coord), reported by DescribeIndex and dropped by
 //! DropIndex; querynodes build what filters need per segment on first use.
 
-use quiver_api::{AlterTarget, IndexKind, IndexSpec, ScalarIndex, ScalarIndexKind};
+use quiver_api::{
+    AlterTarget, IndexKind, IndexSpec, JSON_CAST_TYPES, JsonPathIndex, ScalarIndex,
+    ScalarIndexKind, json_path_key, parse_json_path,
+};
 use quiver_common::{Error, Metric, Result};
 use quiver_proto::common::{IndexState, KeyValuePair, Status};
 use quiver_proto::milvus::{
@@ -215,7 +218,12 @@ impl MilvusFront {
             } else {
                 req.index_name
             };
-            let index = ScalarIndex { index_name, kind };
+            let json = json_path_index(&req.extra_params, &field.name)?;
+            let index = ScalarIndex {
+                index_name,
+                kind,
+                json,
+            };
             return (self.catalog)
                 .set_scalar_index(&req.collection_name, &field.name, index)
                 .await;
@@ -418,6 +426,42 @@ fn extra_description(
     }
 }
 
+/// A JSON path index's `json_path`, `json_cast_type` and
+/// `json_cast_function` (top-level pairs or inside `params`), the path in
+/// its canonical spelling; None when the request names no path or cast.
+fn json_path_index(params: &[KeyValuePair], field: &str) -> Result<Option<JsonPathIndex>> {
+    let json: serde_json::Value = param(params, "params")
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let get = |key: &str| -> Option<String> {
+        match json.get(key) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+            None => param(params, key).map(str::to_string),
+        }
+    };
+    let (path, cast) = (get("json_path"), get("json_cast_type"));
+    if path.is_none() && cast.is_none() {
+        return Ok(None);
+    }
+    let path = path.unwrap_or_else(|| field.to_string());
+    let Some(cast) = cast else {
+        return Err(Error::invalid(
+            "json_cast_type",
+            format!(
+                "a JSON path index needs json_cast_type (one of {})",
+                JSON_CAST_TYPES.join(", ")
+            ),
+        ));
+    };
+    let (name, steps) = parse_json_path(&path).map_err(|e| Error::invalid("json_path", e))?;
+    Ok(Some(JsonPathIndex {
+        path: json_path_key(&name, &steps),
+        cast: cast.to_ascii_uppercase(),
+        cast_function: get("json_cast_function").map(|f| f.to_ascii_uppercase()),
+    }))
+}
+
 /// DescribeIndex's answer for a scalar field's index: what a filter needs
 /// is built per segment on first use, so nothing waits: finished, every
 /// row indexed.
@@ -427,11 +471,24 @@ fn scalar_description(
     index: &ScalarIndex,
     rows: i64,
 ) -> IndexDescription {
+    let mut params = vec![kv("index_type", index.kind.as_str())];
+    let field = match &index.json {
+        Some(j) => {
+            params.push(kv("json_path", j.path.clone()));
+            params.push(kv("json_cast_type", j.cast.clone()));
+            if let Some(f) = &j.cast_function {
+                params.push(kv("json_cast_function", f.clone()));
+            }
+            parse_json_path(&j.path).map_or_else(|_| field.to_string(), |(name, _)| name)
+        }
+        None => field.to_string(),
+    };
+    params.push(kv("params", "{}"));
     IndexDescription {
         index_name: index.index_name.clone(),
         index_id: info.id as i64,
-        params: vec![kv("index_type", index.kind.as_str()), kv("params", "{}")],
-        field_name: field.to_string(),
+        params,
+        field_name: field,
         state: IndexState::Finished as i32,
         indexed_rows: rows,
         total_rows: rows,

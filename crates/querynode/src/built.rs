@@ -70,6 +70,12 @@ impl<K: Eq + Hash + Clone, V> Built<K, V> {
         index
     }
 
+    /// The index of `key` if it was built (never builds).
+    pub(crate) fn find(&self, key: &K) -> Option<Arc<V>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned().flatten()
+    }
+
     /// The keys whose index exists.
     pub(crate) fn keys(&self) -> Vec<K> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());

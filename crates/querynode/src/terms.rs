@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use quiver_api::RowPredicate;
+use quiver_api::{JsonStep, RowPredicate, float_as_int, is_json_path_key, parse_json_path};
 use quiver_common::{Column, ScalarValue};
 use quiver_index::Bitset;
 
@@ -54,6 +54,49 @@ impl TermIndex {
             tokens.dedup();
             for t in tokens {
                 rows.entry(Key::Str(t)).or_default().push(i as u32);
+            }
+        }
+        Some(TermIndex { rows })
+    }
+
+    /// The rows of each value at JSON path `key` (`meta["a"]`) of a JSON
+    /// column: strings, and numbers that are integers (as a filter compares
+    /// them: 3.0 is 3). Other values (other numbers, bools, objects,
+    /// arrays, nulls, missing keys) are left out: no equality term names
+    /// them (`quiver_expr`'s terms), so a filter's candidates still hold
+    /// every row it accepts.
+    fn build_json(columns: &[Column], key: &str) -> Option<TermIndex> {
+        use serde_json::Value as Json;
+        let (field, steps) = parse_json_path(key).ok()?;
+        let column = columns.iter().find(|c| c.name == field)?;
+        let at = |doc: &Json| -> Option<Key> {
+            let mut cur = doc;
+            for s in &steps {
+                cur = match (s, cur) {
+                    (JsonStep::Key(k), Json::Object(m)) => m.get(k)?,
+                    (JsonStep::Index(i), Json::Array(a)) => a.get(usize::try_from(*i).ok()?)?,
+                    _ => return None,
+                };
+            }
+            match cur {
+                Json::String(s) => Some(Key::Str(s.clone())),
+                Json::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().and_then(float_as_int))
+                    .map(Key::Int),
+                _ => None,
+            }
+        };
+        let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
+        for (i, v) in column.values.iter().enumerate() {
+            let (ScalarValue::Json(text) | ScalarValue::Str(text)) = v else {
+                continue;
+            };
+            let Ok(doc) = serde_json::from_str::<Json>(text) else {
+                continue;
+            };
+            if let Some(k) = at(&doc) {
+                rows.entry(k).or_default().push(i as u32);
             }
         }
         Some(TermIndex { rows })
@@ -111,13 +154,23 @@ impl TermIndexes {
         self.get(columns, &(name.to_string(), None), When::Search)
     }
 
-    /// The index of `key`, built now if it was not.
+    /// The index of `key`, built now if it was not. A JSON path's index
+    /// (a declared JSON path index) is built only as the segment loads: a
+    /// search never waits to parse every row's JSON.
     pub(crate) fn get(
         &self,
         columns: &[Column],
         key: &TermKey,
         when: When,
     ) -> Option<Arc<TermIndex>> {
+        if is_json_path_key(&key.0) {
+            return match when {
+                When::Search => self.built.find(key),
+                When::Load => self
+                    .built
+                    .get(key, when, || TermIndex::build_json(columns, &key.0)),
+            };
+        }
         self.built.get(key, when, || {
             let column = columns.iter().find(|c| c.name == key.0)?;
             match &key.1 {

@@ -52,7 +52,7 @@ impl LoadedSegment {
             if matches!(kind, Inverted | Bitmap | Trie | Auto) {
                 terms.insert((field.clone(), None));
             }
-            if matches!(kind, Inverted | StlSort | Auto) {
+            if matches!(kind, Inverted | StlSort | Auto) && !quiver_api::is_json_path_key(field) {
                 sorted.insert(field.clone());
             }
         }

@@ -32,6 +32,15 @@ fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
             col("note", &|i| {
                 ScalarValue::Str(format!("word{} other", i % 2))
             }),
+            col("meta", &|i| match i % 5 {
+                // Numbers as ints and as integral floats, strings, a
+                // number in a string, a missing key, and a null row.
+                0 => ScalarValue::Json(format!(r#"{{"a": "x{}", "n": {}}}"#, i % 3, i % 4)),
+                1 => ScalarValue::Json(format!(r#"{{"a": "x{}", "n": {}.0}}"#, i % 3, i % 4)),
+                2 => ScalarValue::Json(format!(r#"{{"n": "{}", "deep": {{"k": [{i}]}}}}"#, i % 4)),
+                3 => ScalarValue::Json(r#"{"n": 2.5}"#.into()),
+                _ => ScalarValue::Null,
+            }),
         ],
         tombstones: Vec::new(),
         max_ts: id,
@@ -111,4 +120,51 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
     let third = segment(3, 10);
     third.warm(&[], &BTreeMap::new());
     assert!(third.terms.keys().is_empty() && third.sorted.keys().is_empty());
+}
+
+#[test]
+fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
+    use crate::built::When;
+    let seg = segment(1, 40);
+    let key = |k: &str| (k.to_string(), None);
+    let declared = BTreeMap::from([
+        (r#"meta["n"]"#.to_string(), ScalarIndexKind::Inverted),
+        (r#"meta["deep"]["k"][0]"#.to_string(), ScalarIndexKind::Auto),
+    ]);
+    let columns = seg.data.columns();
+    // Not declared yet: a search does not build it.
+    assert!(
+        seg.terms
+            .get(columns, &key(r#"meta["n"]"#), When::Search)
+            .is_none()
+    );
+    seg.warm(&[], &declared);
+    let n = seg
+        .terms
+        .get(columns, &key(r#"meta["n"]"#), When::Search)
+        .expect("warmed");
+    // n == 2: the rows holding 2 or 2.0, not "2" (a string) nor 2.5.
+    let mut rows: Vec<u32> = n.rows(&[ScalarValue::Int(2)]).collect();
+    rows.sort_unstable();
+    let want: Vec<u32> = (0..40u32).filter(|i| i % 5 <= 1 && i % 4 == 2).collect();
+    assert_eq!(rows, want);
+    let mut strings: Vec<u32> = n.rows(&[ScalarValue::Str("2".into())]).collect();
+    strings.sort_unstable();
+    assert_eq!(strings, [2, 22]);
+    let deep = (seg.terms)
+        .get(columns, &key(r#"meta["deep"]["k"][0]"#), When::Search)
+        .expect("warmed");
+    assert_eq!(deep.rows(&[ScalarValue::Int(7)]).collect::<Vec<_>>(), [7]);
+    // No sorted index is tried for a JSON path.
+    assert!(!seg.sorted.tried(r#"meta["n"]"#));
+    // Undeclared paths stay unbuilt, whatever a search asks.
+    assert!(
+        seg.terms
+            .get(columns, &key(r#"meta["a"]"#), When::Search)
+            .is_none()
+    );
+    // A later segment of the shard gets it from its sibling too.
+    let next = segment(2, 10);
+    next.warm(std::slice::from_ref(&seg), &BTreeMap::new());
+    assert!(next.terms.keys().contains(&key(r#"meta["n"]"#)));
 }

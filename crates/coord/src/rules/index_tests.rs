@@ -138,6 +138,28 @@ fn scalar(field: &str, name: &str, kind: quiver_api::ScalarIndexKind) -> MetaCom
         index: quiver_api::ScalarIndex {
             index_name: name.into(),
             kind,
+            json: None,
+        },
+    }
+}
+
+fn json_index(
+    name: &str,
+    path: &str,
+    cast: &str,
+    kind: quiver_api::ScalarIndexKind,
+) -> MetaCommand {
+    MetaCommand::SetScalarIndex {
+        collection: "a".into(),
+        field: "meta".into(),
+        index: quiver_api::ScalarIndex {
+            index_name: name.into(),
+            kind,
+            json: Some(quiver_api::JsonPathIndex {
+                path: path.into(),
+                cast: cast.into(),
+                cast_function: None,
+            }),
         },
     }
 }
@@ -202,6 +224,73 @@ fn scalar_indexes_fit_their_field_one_per_field_and_drop_with_a_release() {
         matches!(meta.index.kind, IndexKind::Hnsw { .. }),
         "the vector index stays"
     );
+
+    // A JSON field takes indexes by path, several of them, each INVERTED
+    // or AUTOINDEX with a cast Milvus knows.
+    use quiver_api::ScalarIndexKind::Auto;
+    let before = s.clone();
+    for (cmd, says) in [
+        (
+            json_index("j", r#"meta["a"]"#, "VARCHAR", StlSort),
+            "INVERTED or AUTOINDEX",
+        ),
+        (
+            json_index("j", r#"meta["a"]"#, "INT", Inverted),
+            "json_cast_type",
+        ),
+        (
+            json_index("j", r#"other["a"]"#, "VARCHAR", Inverted),
+            "not a path of field",
+        ),
+        (
+            json_index("j", r#"meta['a']"#, "VARCHAR", Inverted),
+            "not a path of field",
+        ),
+        (
+            json_index("j", r#"meta[a]"#, "VARCHAR", Inverted),
+            "json_path",
+        ),
+    ] {
+        let e = rejected(&mut s, cmd);
+        assert!(matches!(e, RuleError::InvalidArgument { .. }), "{e}");
+        assert!(e.to_string().contains(says), "{says}: {e}");
+    }
+    let mut on_tag = json_index("j", r#"tag["a"]"#, "VARCHAR", Inverted);
+    if let MetaCommand::SetScalarIndex { field, .. } = &mut on_tag {
+        *field = "tag".into();
+    }
+    assert!(
+        rejected(&mut s, on_tag)
+            .to_string()
+            .contains("not a JSON field")
+    );
+    assert_eq!(s, before, "a refused index changes nothing");
+    ok(
+        &mut s,
+        json_index("by_a", r#"meta["a"]"#, "VARCHAR", Inverted),
+    );
+    ok(
+        &mut s,
+        json_index("by_b", r#"meta["b"][0]"#, "DOUBLE", Auto),
+    );
+    let e = rejected(
+        &mut s,
+        json_index("by_a2", r#"meta["a"]"#, "DOUBLE", Inverted),
+    );
+    assert!(e.to_string().contains("per JSON path"), "{e}");
+    let meta = s.collection("a").expect("a");
+    assert_eq!(meta.scalar_indexes[r#"meta["a"]"#].index_name, "by_a");
+    assert_eq!(meta.scalar_indexes[r#"meta["b"][0]"#].kind, Auto);
+    ok(
+        &mut s,
+        MetaCommand::DropIndex {
+            collection: "a".into(),
+            field: Some(r#"meta["a"]"#.into()),
+        },
+    );
+    let meta = s.collection("a").expect("a");
+    assert!(!meta.scalar_indexes.contains_key(r#"meta["a"]"#));
+    assert!(meta.scalar_indexes.contains_key(r#"meta["b"][0]"#));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! only, like every index). What a querynode builds does not depend on the
 //! kind: see `quiver_api::ScalarIndexKind`.
 
-use quiver_api::{ScalarIndex, ScalarIndexKind};
+use quiver_api::{JSON_CAST_TYPES, ScalarIndex, ScalarIndexKind, json_path_key, parse_json_path};
 use quiver_common::{DataType, FieldSchema, Timestamp};
 
 use super::collection::lookup_mut;
@@ -26,18 +26,24 @@ pub(super) fn set(
             format!("no field {field:?} in collection {:?}", meta.name),
         )
     })?;
-    check(schema_field, index.kind)?;
-    if let Some(old) = meta.scalar_indexes.get(field) {
+    check(schema_field, index)?;
+    let key = index.key(field).to_string();
+    if let Some(old) = meta.scalar_indexes.get(&key) {
         if old == index {
             return Ok(MetaResponse::Done);
         }
+        let what = if index.json.is_some() {
+            "JSON path"
+        } else {
+            "field"
+        };
         return Err(RuleError::StateConflict(format!(
-            "CreateIndex failed: at most one distinct index is allowed per field: index {:?} on field {field:?} of collection {:?} exists with other parameters; release the collection and drop the index first",
+            "CreateIndex failed: at most one distinct index is allowed per {what}: index {:?} on {what} {key:?} of collection {:?} exists with other parameters; release the collection and drop the index first",
             old.index_name, meta.name
         )));
     }
     let taken = (meta.scalar_indexes.iter())
-        .any(|(f, i)| f != field && i.index_name == index.index_name)
+        .any(|(f, i)| *f != key && i.index_name == index.index_name)
         || meta.index.index_name == index.index_name
         || (meta.field_indexes.values()).any(|i| i.index.index_name == index.index_name);
     if taken {
@@ -46,22 +52,32 @@ pub(super) fn set(
             index.index_name, meta.name
         )));
     }
-    meta.scalar_indexes.insert(field.to_string(), index.clone());
+    meta.scalar_indexes.insert(key, index.clone());
     meta.updated_ts = ts;
     Ok(MetaResponse::Done)
 }
 
-/// Whether `kind` can index `field` (Milvus 2.5's rules).
-pub(crate) fn check(field: &FieldSchema, kind: ScalarIndexKind) -> Result<(), RuleError> {
+/// Whether `index` can index `field` (Milvus 2.5's rules).
+pub(crate) fn check(field: &FieldSchema, index: &ScalarIndex) -> Result<(), RuleError> {
+    let kind = index.kind;
+    if field.data_type == DataType::Json {
+        return check_json(field, index);
+    }
+    if index.json.is_some() {
+        return Err(RuleError::invalid(
+            "json_path",
+            format!(
+                "field {:?} is not a JSON field: json_path and json_cast_type index JSON fields only",
+                field.name
+            ),
+        ));
+    }
     let t = field.data_type;
     let element = field.element_type.unwrap_or(DataType::Bool);
     let bitmap_type = |t: DataType| t == DataType::Bool || t.is_integer() || t == DataType::VarChar;
     let numeric = t.is_integer() || matches!(t, DataType::Float | DataType::Double);
     let rule = match kind {
         _ if t.is_vector() => Some("a vector field takes a vector index (HNSW, FLAT, ...)"),
-        _ if t == DataType::Json => Some(
-            "a JSON field takes no index here (JSON path indexes are not supported); its filters are evaluated row by row",
-        ),
         ScalarIndexKind::StlSort if !numeric => {
             Some("STL_SORT are only supported on numeric field")
         }
@@ -84,5 +100,67 @@ pub(crate) fn check(field: &FieldSchema, kind: ScalarIndexKind) -> Result<(), Ru
             format!("{} on field {:?}: {rule}", kind.as_str(), field.name),
         )),
         None => Ok(()),
+    }
+}
+
+/// A JSON field's index: INVERTED or AUTOINDEX over one path of the field,
+/// with a cast Milvus knows.
+fn check_json(field: &FieldSchema, index: &ScalarIndex) -> Result<(), RuleError> {
+    let Some(json) = &index.json else {
+        return Err(RuleError::invalid(
+            "json_cast_type",
+            format!(
+                "{} on JSON field {:?}: a JSON field is indexed by path: set params json_path (such as {:?}) and json_cast_type (one of {})",
+                index.kind.as_str(),
+                field.name,
+                format!("{}[\"key\"]", field.name),
+                JSON_CAST_TYPES.join(", ")
+            ),
+        ));
+    };
+    if !matches!(
+        index.kind,
+        ScalarIndexKind::Inverted | ScalarIndexKind::Auto
+    ) {
+        return Err(RuleError::invalid(
+            "index_type",
+            format!(
+                "{} on JSON field {:?}: a JSON path index is INVERTED or AUTOINDEX",
+                index.kind.as_str(),
+                field.name
+            ),
+        ));
+    }
+    let parsed = parse_json_path(&json.path).map_err(|e| RuleError::invalid("json_path", e))?;
+    if parsed.0 != field.name || json_path_key(&parsed.0, &parsed.1) != json.path {
+        return Err(RuleError::invalid(
+            "json_path",
+            format!(
+                "{:?} is not a path of field {:?} (such as {:?})",
+                json.path,
+                field.name,
+                format!("{}[\"key\"]", field.name)
+            ),
+        ));
+    }
+    if !JSON_CAST_TYPES.contains(&json.cast.as_str()) {
+        return Err(RuleError::invalid(
+            "json_cast_type",
+            format!(
+                "{:?} is not a JSON cast type (one of {})",
+                json.cast,
+                JSON_CAST_TYPES.join(", ")
+            ),
+        ));
+    }
+    match json.cast_function.as_deref() {
+        None => Ok(()),
+        Some("STRING_TO_DOUBLE") if json.cast == "DOUBLE" => Ok(()),
+        Some(other) => Err(RuleError::invalid(
+            "json_cast_function",
+            format!(
+                "{other:?} is not a cast function here (STRING_TO_DOUBLE, with json_cast_type DOUBLE, is)"
+            ),
+        )),
     }
 }
