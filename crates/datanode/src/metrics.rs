@@ -41,6 +41,16 @@ static UNINDEXED: LazyLock<GaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// Rows of the graphs built (`how`: inserted, or reused from the graph of
+/// a merge's largest input).
+pub(crate) static GRAPH_ROWS: LazyLock<quiver_metrics::IntCounterVec> = LazyLock::new(|| {
+    quiver_metrics::counter_vec(
+        "quiver_datanode_graph_rows_total",
+        "Rows of the HNSW graphs a datanode built: inserted (each an HNSW insert), or reused (a merge's graph starts from its largest input's, whose rows keep their links)",
+        &["how"],
+    )
+});
+
 /// Seal and index-build durations (`step`: seal, index_build).
 pub(crate) static DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     quiver_metrics::histogram_vec(

@@ -221,6 +221,7 @@ pub(crate) async fn build_index(
     metric: Metric,
     (m, ef_construction, quantized): (usize, usize, bool),
     threads: usize,
+    base: Option<Vec<u8>>,
 ) -> Result<Vec<u8>> {
     let vectors = data.vectors.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -239,14 +240,31 @@ pub(crate) async fn build_index(
                 yield_every: Some(BUILD_YIELD_EVERY),
                 ..HnswParams::default()
             };
-            let build = if quantized {
-                HnswIndex::build_sq
-            } else {
-                HnswIndex::build
-            };
-            let built = build(vectors.view(), metric, &params, threads, &|_| {})
-                .map(|index| index.to_bytes())
-                .map_err(|e| Error::Internal(format!("HNSW build: {e}")));
+            // A merge's graph extends its largest input's, when that one
+            // was built alike (the rows it covers come first in `vectors`).
+            let base = base
+                .and_then(|bytes| HnswIndex::from_bytes(&bytes).ok())
+                .filter(|b| {
+                    !quantized
+                        && !b.is_quantized()
+                        && b.metric() == metric
+                        && b.params() == (m, ef_construction)
+                        && b.len() <= vectors.len()
+                });
+            let reused = base.as_ref().map_or(0, |b| b.len());
+            let rows = crate::metrics::GRAPH_ROWS.with_label_values(&["reused"]);
+            rows.inc_by(reused as u64);
+            let rows = crate::metrics::GRAPH_ROWS.with_label_values(&["inserted"]);
+            rows.inc_by(vectors.len().saturating_sub(reused) as u64);
+            let built = match &base {
+                Some(b) => HnswIndex::extend(b, vectors.view(), &params, threads, &|_| {}),
+                None if quantized => {
+                    HnswIndex::build_sq(vectors.view(), metric, &params, threads, &|_| {})
+                }
+                None => HnswIndex::build(vectors.view(), metric, &params, threads, &|_| {}),
+            }
+            .map(|index| index.to_bytes())
+            .map_err(|e| Error::Internal(format!("HNSW build: {e}")));
             let _ = tx.send(built);
         })
         .map_err(|e| Error::Internal(format!("index build thread: {e}")))?;

@@ -384,3 +384,90 @@ async fn graphs_are_built_while_the_compactor_is_busy() {
     store.hold_gets_under(None);
     node.close().await;
 }
+
+/// Rows of graphs reused by merges so far (this process).
+fn graph_rows_reused() -> f64 {
+    let text = quiver_metrics::render();
+    (text.lines())
+        .find(|l| l.starts_with(r#"quiver_datanode_graph_rows_total{how="reused"}"#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A merge of two segments with graphs starts from the larger one's graph
+/// (its rows first, keeping their links) and inserts only the other's rows;
+/// the output graph finds every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_extends_the_graph_of_its_largest_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = quiver_storage::open_local_store(dir.path()).expect("store");
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        compaction: quiver_datanode::CompactionConfig {
+            merge_small: 2,
+            target_rows: 2_000,
+            interval_ms: 50,
+            ..Default::default()
+        },
+        ..DataNodeConfig::default()
+    };
+    let (node, _, shard) = hnsw_shard(store.clone(), meta.clone(), config).await;
+    let mut sub = node.subscribe(shard).await.expect("subscribe");
+    // Scattered points (a grid's ties would blur "finds itself").
+    let point = |pk: i64| {
+        let h = (pk as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        [
+            (h >> 40) as f32 / 65_536.0,
+            ((h >> 16) & 0xFF_FFFF) as f32 / 65_536.0,
+        ]
+    };
+    let reused_before = graph_rows_reused();
+    // The smaller segment first: the larger (newer) one is the donor.
+    for (first, n) in [(0i64, 100i64), (100, 300)] {
+        let rows = RowBatch {
+            pks: (first..first + n).map(PrimaryKey::Int).collect(),
+            vectors: quiver_common::Vectors::f32(2, (first..first + n).flat_map(point).collect()),
+            columns: vec![],
+        };
+        node.write(shard, WriteOp::Upsert(rows))
+            .await
+            .expect("write");
+        node.flush(shard).await.expect("flush");
+    }
+    let merged = loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(60), sub.events.recv())
+            .await
+            .expect("a merge within a minute")
+            .expect("the stream goes on");
+        if let ShardEvent::Compacted { inputs, output } = event
+            && inputs.len() == 2
+        {
+            break output.expect("an output");
+        }
+    };
+    assert_eq!(merged.rows, 400);
+    assert!(merged.has_index, "{merged:?}");
+    assert!(
+        graph_rows_reused() - reused_before >= 300.0,
+        "the 300-row graph was reused"
+    );
+    let cache = tempfile::tempdir().expect("cache");
+    let (seg, index) = quiver_storage::fetch_segment(&store, 1, 0, merged.id, cache.path())
+        .await
+        .expect("fetch");
+    let index = quiver_index::HnswIndex::from_bytes(&index.expect("a graph")).expect("graph");
+    assert_eq!(index.len(), 400);
+    let mut found = std::collections::BTreeSet::new();
+    let mut itself = 0;
+    for row in 0..seg.len() {
+        let quiver_common::VectorSlice::F32(v) = seg.vector(row);
+        let hit = index.search(seg.vectors(), v, 1, 32, None);
+        itself += usize::from(hit.first().is_some_and(|h| h.id as usize == row));
+        found.insert(seg.pk(row).clone());
+    }
+    assert_eq!(found.len(), 400, "every row once");
+    assert!(itself >= 396, "{itself} of 400 rows find themselves");
+    node.close().await;
+}

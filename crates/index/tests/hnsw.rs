@@ -341,3 +341,70 @@ fn other_metrics_have_good_recall() {
         assert!(recall >= 0.95, "{metric:?} recall {recall}");
     }
 }
+
+#[test]
+fn a_graph_extended_with_more_rows_keeps_its_recall() {
+    // A graph over the first 6,000 rows, extended with the other 4,000 (a
+    // merge reusing its largest input's graph), answers the whole set's
+    // ground truth as well as a graph built over all of it.
+    let d = data();
+    let first = 6_000 * d.dim;
+    let params = HnswParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 7,
+        ..Default::default()
+    };
+    let base = HnswIndex::build(
+        VectorsRef::f32(d.dim, &d.base[..first]),
+        Metric::L2,
+        &params,
+        2,
+        &|_| {},
+    )
+    .expect("base");
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let extended = HnswIndex::extend(&base, d.vectors(), &params, 2, &|n| {
+        done.store(n, std::sync::atomic::Ordering::Relaxed)
+    })
+    .expect("extend");
+    assert_eq!(extended.len(), 10_000);
+    assert_eq!(done.into_inner(), 10_000, "progress counts every row");
+    let mut hits = 0;
+    for i in 0..d.nq() {
+        let res = extended.search(d.vectors(), d.query(i), 10, 64, None);
+        let truth: Vec<u32> = d.gt[i * d.gdim..i * d.gdim + 10]
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        hits += overlap(&res.iter().map(|n| n.id).collect::<Vec<_>>(), &truth);
+    }
+    let recall = hits as f64 / (d.nq() * 10) as f64;
+    eprintln!("extended recall@10 ef64 = {recall}");
+    assert!(recall >= 0.95, "recall@10 {recall} < 0.95");
+    // Every row is reachable as its own nearest neighbour.
+    for id in [0u32, 5_999, 6_000, 9_999] {
+        let q = &d.base[id as usize * d.dim..(id as usize + 1) * d.dim];
+        assert_eq!(extended.search(d.vectors(), q, 1, 64, None)[0].id, id);
+    }
+    // Fewer rows than the base, or another dimension, is refused.
+    assert!(
+        HnswIndex::extend(
+            &base,
+            VectorsRef::f32(d.dim, &d.base[..first / 2]),
+            &params,
+            1,
+            &|_| {}
+        )
+        .is_err()
+    );
+    let sq = HnswIndex::build_sq(
+        VectorsRef::f32(d.dim, &d.base[..first]),
+        Metric::L2,
+        &params,
+        2,
+        &|_| {},
+    )
+    .expect("sq");
+    assert!(HnswIndex::extend(&sq, d.vectors(), &params, 1, &|_| {}).is_err());
+}

@@ -181,6 +181,20 @@ impl Compactor {
         MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
+    /// The graph object of segment `id`; None (a full build then) when it
+    /// cannot be read.
+    async fn read_index(&self, id: SegmentId) -> Option<Vec<u8>> {
+        let p = layout::index_path(self.ctx.id.collection_id, self.ctx.id.shard, id);
+        let read = async { self.store.get(&p).await?.bytes().await };
+        match read.await {
+            Ok(bytes) => Some(bytes.to_vec()),
+            Err(e) => {
+                tracing::warn!(segment = id, error = %e, "cannot read a graph to extend; building anew");
+                None
+            }
+        }
+    }
+
     /// The oldest sealed segment built under another index than the
     /// collection's graph index (CreateIndex after DropIndex, or on a
     /// collection created without one): rewritten with the current index.
@@ -295,12 +309,24 @@ impl Compactor {
         if inputs.len() != ids.len() {
             return Ok(()); // changed meanwhile; plan again
         }
+        let now = current_index(&self.ctx, self.meta.as_ref());
+        // A merge starts from the graph of its largest input that has one
+        // under the current index: that input's rows go first, and if all
+        // of them stay, only the other inputs' rows are inserted.
+        let mut inputs = inputs;
+        let donor = (reason != Reason::Index)
+            .then(|| graph_donor(&inputs, &now))
+            .flatten();
+        if let Some(i) = donor {
+            let first = inputs.remove(i);
+            inputs.insert(0, first);
+        }
         let mut loaded = Vec::with_capacity(inputs.len());
         for s in &inputs {
             loaded.push(self.read(s.id).await?);
         }
         let output_id = self.meta.allocate_ids(1).await?;
-        let data = if reason == Reason::Index {
+        let (data, kept_first) = if reason == Reason::Index {
             // Only the graph is new: every row and tombstone stays.
             merge(&self.ctx, |_, _, _| true, &inputs, &loaded, output_id, 0)
         } else {
@@ -314,7 +340,6 @@ impl Compactor {
         let output = if data.pks.is_empty() && data.tombstones.is_empty() {
             None
         } else {
-            let now = current_index(&self.ctx, self.meta.as_ref());
             let index = match now.kind.graph() {
                 Some(graph) if data.pks.len() >= self.ctx.config.min_index_rows => {
                     // A seal's deferred build gets the seal's threads: the
@@ -323,7 +348,13 @@ impl Compactor {
                         Reason::Index => self.ctx.config.index_threads,
                         _ => self.ctx.config.compaction.index_threads,
                     };
-                    Some(build_index(&data, now.metric, graph, threads).await?)
+                    let base = match donor {
+                        Some(_) if kept_first as u64 == inputs[0].rows => {
+                            self.read_index(inputs[0].id).await
+                        }
+                        _ => None,
+                    };
+                    Some(build_index(&data, now.metric, graph, threads, base).await?)
                 }
                 _ => None,
             };
@@ -538,11 +569,26 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The output of compacting `inputs` (in timestamp order, `loaded` alike):
-/// every row that is its key's newest version, and every tombstone that
-/// still hides an older row outside the inputs; original timestamps kept.
-/// Rows and tombstones written before `expired_before` (0: none) are left
-/// out: the collection's TTL passed for them (reads hide them already).
+/// Which of `inputs` a merge's graph can start from: the one with the most
+/// rows whose graph was built under the current index (not a quantized
+/// one: its codes' ranges were learnt from its own rows).
+fn graph_donor(inputs: &[SegmentInfo], now: &crate::seal::CurrentIndex) -> Option<usize> {
+    let (_, _, quantized) = now.kind.graph()?;
+    if quantized || inputs.len() < 2 {
+        return None;
+    }
+    (inputs.iter().enumerate())
+        .filter(|(_, s)| s.has_index && !s.graph_pending() && s.index_version == now.version)
+        .max_by_key(|(i, s)| (s.rows, std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+}
+
+/// The output of compacting `inputs` (`loaded` alike; rows in input
+/// order): every row that is its key's newest version, and every tombstone
+/// that still hides an older row outside the inputs; original timestamps
+/// kept. Rows and tombstones written before `expired_before` (0: none) are
+/// left out: the collection's TTL passed for them (reads hide them
+/// already). Also returns how many rows of the first input stayed.
 fn merge(
     ctx: &ShardCtx,
     keep: impl Fn(&quiver_common::PrimaryKey, Version, &[SegmentId]) -> bool,
@@ -550,7 +596,7 @@ fn merge(
     loaded: &[MappedSegment],
     output_id: SegmentId,
     expired_before: Timestamp,
-) -> SegmentData {
+) -> (SegmentData, usize) {
     let schema = &ctx.info.schema;
     let leaving: Vec<SegmentId> = inputs.iter().map(|s| s.id).collect();
     let scalar_names: Vec<String> = schema.column_fields().map(|f| f.name.clone()).collect();
@@ -563,7 +609,8 @@ fn merge(
         inputs.iter().map(|s| s.max_ts).max().unwrap_or(0),
         inputs.iter().map(|s| s.wal_seq).max().unwrap_or(0),
     );
-    for (info, seg) in inputs.iter().zip(loaded) {
+    let mut kept_first = 0;
+    for (n, (info, seg)) in inputs.iter().zip(loaded).enumerate() {
         let cols: Vec<Option<&Column>> = scalar_names
             .iter()
             .map(|n| seg.columns().iter().find(|c| &c.name == n))
@@ -580,6 +627,9 @@ fn merge(
             };
             if !keep(pk, v, &leaving) {
                 continue;
+            }
+            if n == 0 {
+                kept_first += 1;
             }
             data.pks.push(pk.clone());
             data.timestamps.push(ts);
@@ -605,5 +655,5 @@ fn merge(
             }
         }
     }
-    data
+    (data, kept_first)
 }

@@ -53,19 +53,58 @@ pub(crate) fn build_graph<P: Points>(
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Graph {
+    build_graph_from(points, n, params, efc, threads, progress, None)
+}
+
+/// Like [`build_graph`], starting from `base`, a graph (built with the
+/// same `m`) over rows `0..base.levels.len()` of `points`: those rows keep
+/// their levels and links, and only the rows after them are inserted (each
+/// as an incremental HNSW insert, as every row of a fresh build is).
+pub(crate) fn build_graph_from<P: Points>(
+    points: &P,
+    n: usize,
+    params: &super::HnswParams,
+    efc: usize,
+    threads: usize,
+    progress: &(dyn Fn(usize) + Sync),
+    base: Option<&Graph>,
+) -> Graph {
     let (m, seed) = (params.m, params.seed);
-    let levels: Vec<u8> = (0..n).map(|i| random_level(seed, i, m)).collect();
+    let n0 = base.map_or(0, |g| g.levels.len().min(n));
+    let levels: Vec<u8> = (0..n)
+        .map(|i| match base {
+            Some(g) if i < n0 => g.levels[i],
+            _ => random_level(seed, i, m),
+        })
+        .collect();
     let upper = levels
         .iter()
-        .map(|&l| {
+        .enumerate()
+        .map(|(i, &l)| {
             (0..l as usize)
-                .map(|_| Mutex::new(Vec::with_capacity(m + 1)))
+                .map(|lev| {
+                    let mut list = Vec::with_capacity(m + 1);
+                    if let Some(g) = base.filter(|_| i < n0) {
+                        list.extend_from_slice(g.upper_links(i, lev + 1, m));
+                    }
+                    Mutex::new(list)
+                })
                 .collect()
         })
         .collect();
-    let level0 = (0..n * (2 * m + 1)).map(|_| AtomicU32::new(0)).collect();
+    let words0 = 2 * m + 1;
+    let level0 = (0..n * words0)
+        .map(|w| {
+            let copied = base.filter(|_| w < n0 * words0).map(|g| g.level0[w]);
+            AtomicU32::new(copied.unwrap_or(0))
+        })
+        .collect();
     let locks0 = (0..n).map(|_| Mutex::new(())).collect();
-    let entry = Mutex::new((0, levels.first().map_or(0, |&l| l as usize)));
+    let entry = match base.filter(|_| n0 > 0) {
+        Some(g) => Mutex::new((g.entry, g.max_level as usize)),
+        None => Mutex::new((0, levels.first().map_or(0, |&l| l as usize))),
+    };
+    let first = n0.max(1);
     let b = Builder {
         points,
         m,
@@ -76,13 +115,13 @@ pub(crate) fn build_graph<P: Points>(
         upper,
         entry,
     };
-    if n > 1 {
+    if n > first {
         let pool = VisitedPool::new(n);
-        let next = AtomicUsize::new(1);
-        let done = AtomicUsize::new(1);
+        let next = AtomicUsize::new(first);
+        let done = AtomicUsize::new(first);
         let step = (n / 100).max(1);
         std::thread::scope(|s| {
-            for _ in 0..threads.clamp(1, n) {
+            for _ in 0..threads.clamp(1, n - first) {
                 s.spawn(|| {
                     let mut vis = pool.get();
                     let mut worked = std::time::Instant::now();
@@ -106,8 +145,8 @@ pub(crate) fn build_graph<P: Points>(
                 });
             }
         });
-    } else if n == 1 {
-        progress(1);
+    } else if n > 0 {
+        progress(n);
     }
     b.freeze()
 }

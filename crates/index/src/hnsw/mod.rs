@@ -85,6 +85,20 @@ pub(crate) struct Graph {
     pub upper: Vec<u32>,
 }
 
+impl Graph {
+    /// The links of node `i` at upper level `lev` (1..=its level) in a
+    /// graph built with `m`.
+    pub(crate) fn upper_links(&self, i: usize, lev: usize, m: usize) -> &[u32] {
+        let start = self.upper_start[i];
+        if start == u32::MAX || lev == 0 || lev > self.levels[i] as usize {
+            return &[];
+        }
+        let at = start as usize + (lev - 1) * (m + 1);
+        let cnt = (self.upper[at] as usize).min(m);
+        &self.upper[at + 1..at + 1 + cnt]
+    }
+}
+
 /// A frozen HNSW graph over row offsets `0..n`. It does not own the vectors:
 /// pass the same vectors to [`HnswIndex::search`] that were used to build it.
 ///
@@ -132,6 +146,42 @@ impl HnswIndex {
         let graph = with_space!(metric, S => build::build_graph(
             &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
             n, params, efc, threads, progress
+        ));
+        Ok(HnswIndex::from_parts(
+            metric, dim, n, params.m, efc, graph, None,
+        ))
+    }
+
+    /// Like [`HnswIndex::build`] over `vectors`, whose first `base.len()`
+    /// rows are the rows `base` was built over (in the same order): the
+    /// graph starts as `base`'s and only the rows after them are inserted,
+    /// with `base`'s `m` and `ef_construction`. Not for quantized graphs
+    /// (their codes' ranges were learnt from the base rows alone).
+    pub fn extend(
+        base: &HnswIndex,
+        vectors: VectorsRef<'_>,
+        params: &HnswParams,
+        threads: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<HnswIndex> {
+        let params = HnswParams {
+            m: base.m,
+            ef_construction: base.ef_construction,
+            ..*params
+        };
+        let (dim, n, efc, rows) = check_build(vectors, &params)?;
+        if base.sq.is_some() || dim != base.dim || n < base.n {
+            return Err(IndexError::InvalidArgument(format!(
+                "cannot extend a graph of {} rows × {} (quantized: {}) over {n} rows × {dim}",
+                base.n,
+                base.dim,
+                base.sq.is_some()
+            )));
+        }
+        let metric = base.metric;
+        let graph = with_space!(metric, S => build::build_graph_from(
+            &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
+            n, &params, efc, threads, progress, Some(&base.graph)
         ));
         Ok(HnswIndex::from_parts(
             metric, dim, n, params.m, efc, graph, None,
@@ -240,6 +290,11 @@ impl HnswIndex {
 
     pub fn metric(&self) -> Metric {
         self.metric
+    }
+
+    /// `(m, ef_construction)` the graph was built with.
+    pub fn params(&self) -> (usize, usize) {
+        (self.m, self.ef_construction)
     }
 
     /// Whether the graph is over 8-bit codes ([`HnswIndex::build_sq`]).
