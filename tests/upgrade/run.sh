@@ -32,13 +32,18 @@ trap cleanup EXIT
 
 echo "building the previous release ${prev:0:12}"
 mkdir "$work/src"
-git archive "$prev" | tar -x -C "$work/src"
+# Both trees' workspace crates get the same artifact names in the shared target dir (cargo
+# hashes a path package by its path within the workspace), and cargo tells a stale artifact
+# by file times: the previous tree's files are extracted with the time of now (-m), so its
+# crates are rebuilt rather than taken from this tree's artifacts, ...
+git archive "$prev" | tar -x -m -C "$work/src"
 CARGO_TARGET_DIR=$PWD/target cargo build --quiet --locked \
     --manifest-path "$work/src/Cargo.toml" -p quiver-server --bin quiver
 cp target/debug/quiver "$work/quiver-prev"
 rm -rf "$work/src"
+# ... and this tree's crates are touched after it, so they are rebuilt in turn:
 # target/debug/quiver is this tree's binary again.
-touch crates/server/src/main.rs
+git ls-files -z crates proto | xargs -0 touch
 cargo build --quiet --locked -p quiver-server --bin quiver
 new=$PWD/target/debug/quiver
 if cmp -s "$new" "$work/quiver-prev"; then
