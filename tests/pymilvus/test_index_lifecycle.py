@@ -248,13 +248,16 @@ def test_json_path_indexes_are_created_described_used_and_dropped(client, name):
                 params={"json_path": 'meta["color"]', "json_cast_type": "varchar"})
     p.add_index("meta", index_type="AUTOINDEX", index_name="by_size",
                 params={"json_path": "meta['dims']['size']", "json_cast_type": "double"})
+    p.add_index("meta", index_type="INVERTED", index_name="by_price",
+                params={"json_path": 'meta["price"]', "json_cast_type": "double"})
     client.create_collection(name, schema=schema, index_params=p)
     colors = ["red", "green", "blue", "black"]
 
     def meta(i):
         # Sizes as ints, integral floats and strings; some rows lack a key.
         size = [i % 7, float(i % 7), str(i % 7), None][i % 4]
-        doc = {"color": colors[i % 4] if i % 9 else None, "dims": {"size": size}}
+        doc = {"color": colors[i % 4] if i % 9 else None, "dims": {"size": size},
+               "price": i // 2 if i % 2 else i / 2}
         if i % 11 == 0:
             doc = {"other": i}
         return doc
@@ -290,6 +293,9 @@ def test_json_path_indexes_are_created_described_used_and_dropped(client, name):
     def size(i):
         return meta(i).get("dims", {}).get("size")
 
+    def price(i):
+        return meta(i).get("price")
+
     for expr, want in [
         ('meta["color"] == "red"', [i for i in range(N + 50) if color(i) == "red"]),
         ('meta["color"] in ["blue", "black"] and id < 300',
@@ -297,6 +303,17 @@ def test_json_path_indexes_are_created_described_used_and_dropped(client, name):
         ('meta["dims"]["size"] in [3, 5]',
          [i for i in range(N + 50) if type(size(i)) in (int, float) and size(i) in (3, 5)]),
         ('meta["dims"]["size"] == "3"', [i for i in range(N + 50) if size(i) == "3"]),
+        # Ranges: the price path holds numbers only (a sorted index), the size path mixes
+        # numbers with strings and nulls (tested row by row).
+        ('meta["price"] > 100.5', [i for i in range(N + 50) if price(i) is not None
+                                   and price(i) > 100.5]),
+        ('meta["price"] >= 10 and meta["price"] < 20 or meta["color"] == "blue"',
+         [i for i in range(N + 50) if (price(i) is not None and 10 <= price(i) < 20)
+          or color(i) == "blue"]),
+        ('not (meta["price"] < 250) and id > 100',
+         [i for i in range(101, N + 50) if price(i) is not None and price(i) >= 250]),
+        ('meta["dims"]["size"] > 4 and meta["dims"]["size"] <= 6',
+         [i for i in range(N + 50) if type(size(i)) in (int, float) and 4 < size(i) <= 6]),
         ('meta["color"] == "red" or meta["dims"]["size"] == 2',
          [i for i in range(N + 50)
           if color(i) == "red" or (type(size(i)) in (int, float) and size(i) == 2)]),

@@ -209,13 +209,20 @@ impl ColumnLeaf {
 
 impl PlanNode {
     /// Whether a row is accepted; `value(column)` reads the row's value of
-    /// a column (None: the column does not exist, a null).
+    /// a column (None: the column does not exist, a null). A leaf on a JSON
+    /// path (`crate::is_json_path_key`) whose value is None accepts: the
+    /// path's values were not extracted (a plan with such a leaf is never
+    /// exact, so the whole filter decides).
     pub fn accepts<'a>(&self, value: &impl Fn(&str) -> Option<&'a ScalarValue>) -> bool {
         match self {
             PlanNode::Const(b) => *b,
             PlanNode::And(items) => items.iter().all(|p| p.accepts(value)),
             PlanNode::Or(items) => items.iter().any(|p| p.accepts(value)),
-            PlanNode::Leaf(l) => l.accepts(value(&l.column).unwrap_or(&ScalarValue::Null)),
+            PlanNode::Leaf(l) => match value(&l.column) {
+                Some(v) => l.accepts(v),
+                None if crate::is_json_path_key(&l.column) => true,
+                None => l.accepts(&ScalarValue::Null),
+            },
         }
     }
 

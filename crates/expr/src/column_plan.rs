@@ -2,14 +2,18 @@
 //! conditions on one scalar field each, negations pushed down to them
 //! (De Morgan holds in three-valued logic), so a querynode answers them from
 //! scalar indexes and typed scans. A top-level conjunct that is not such a
-//! condition (a JSON path, `like`, arithmetic) leaves the plan inexact: the
-//! querynode then tests the rows the plan accepts with the whole filter.
+//! condition (`like`, arithmetic) leaves the plan inexact: the querynode
+//! then tests the rows the plan accepts with the whole filter. A condition
+//! on a JSON path is a leaf keyed by the path (`quiver_api::json_path_key`)
+//! and leaves the plan inexact too (see [`quiver_api::PlanNode::accepts`]).
 
 use std::ops::Bound;
 
-use quiver_api::{ColumnLeaf, ColumnPlan, LeafTest, Num, PlanNode};
+use quiver_api::{
+    ColumnLeaf, ColumnPlan, JsonStep, LeafTest, Num, PlanNode, is_json_path_key, json_path_key,
+};
 
-use crate::ast::CmpOp;
+use crate::ast::{CmpOp, PathElem};
 use crate::ir::{Const, Pred, Val};
 
 /// The plan of `p`; None when no part of it is a column condition.
@@ -21,13 +25,38 @@ pub(crate) fn column_plan(p: &Pred) -> Option<ColumnPlan> {
         .into_iter()
         .filter_map(|c| node(c, false))
         .collect();
-    let exact = nodes.len() == total;
+    // A path in a JSON field is answered from a segment's column of the
+    // path's values where a JSON path index made one, and accepts every
+    // row elsewhere: the rows such a plan accepts are always tested.
+    let exact = nodes.len() == total && !nodes.iter().any(has_json_leaf);
     let root = match nodes.len() {
         0 => return None,
         1 => nodes.pop()?,
         _ => PlanNode::And(nodes),
     };
     Some(ColumnPlan { root, exact })
+}
+
+fn has_json_leaf(n: &PlanNode) -> bool {
+    n.leaves().iter().any(|l| is_json_path_key(&l.column))
+}
+
+/// The column a leaf tests: a field, or a path in a JSON field (keyed as a
+/// JSON path index is).
+fn column_of(v: &Val) -> Option<String> {
+    match v {
+        Val::Field(f) => Some(f.clone()),
+        Val::Json { name, path, .. } => {
+            let steps: Vec<JsonStep> = (path.iter())
+                .map(|p| match p {
+                    PathElem::Key(k) => JsonStep::Key(k.clone()),
+                    PathElem::Index(i) => JsonStep::Index(*i),
+                })
+                .collect();
+            Some(json_path_key(name, &steps))
+        }
+        _ => None,
+    }
 }
 
 fn flatten<'a>(p: &'a Pred, out: &mut Vec<&'a Pred>) {
@@ -56,18 +85,15 @@ fn node(p: &Pred, neg: bool) -> Option<PlanNode> {
         }
         Pred::Cmp { op, lhs, rhs } => {
             let (column, op, c) = match (lhs, rhs) {
-                (Val::Field(f), Val::Const(c)) => (f, *op, c),
-                (Val::Const(c), Val::Field(f)) => (f, flip(*op), c),
+                (v, Val::Const(c)) => (column_of(v)?, *op, c),
+                (Val::Const(c), v) => (column_of(v)?, flip(*op), c),
                 _ => return None,
             };
             let (test, negated) = cmp_test(op, c)?;
-            leaf(column, test, negated != neg)
+            leaf(&column, test, negated != neg)
         }
-        Pred::In {
-            val: Val::Field(f),
-            set,
-            negated,
-        } => {
+        Pred::In { val, set, negated } => {
+            let f = column_of(val)?;
             let mut ints: Vec<i64> = set.ints.iter().copied().collect();
             ints.sort_unstable();
             let mut nums: Vec<Num> = ints.into_iter().map(Num::Int).collect();
@@ -79,13 +105,10 @@ fn node(p: &Pred, neg: bool) -> Option<PlanNode> {
                 strs,
                 bools: set.bools,
             };
-            leaf(f, test, *negated != neg)
+            leaf(&f, test, *negated != neg)
         }
-        Pred::IsNull {
-            val: Val::Field(f),
-            negated,
-        } => leaf(f, LeafTest::IsNull, *negated != neg),
-        Pred::Truth(Val::Field(f)) => leaf(f, LeafTest::Bool(true), neg),
+        Pred::IsNull { val, negated } => leaf(&column_of(val)?, LeafTest::IsNull, *negated != neg),
+        Pred::Truth(val) => leaf(&column_of(val)?, LeafTest::Bool(true), neg),
         _ => return None,
     })
 }

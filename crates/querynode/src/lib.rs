@@ -13,6 +13,7 @@ mod config;
 mod growing;
 mod metrics;
 mod node;
+mod paths;
 mod replica;
 mod search;
 mod select;

@@ -108,6 +108,7 @@ impl ShardReplica {
             terms: Default::default(),
             sorted: Default::default(),
             sparse: Default::default(),
+            paths: Default::default(),
         });
         // The indexes searches will want, built before the segment serves.
         let like: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();

@@ -19,7 +19,9 @@
 
 use std::sync::Arc;
 
-use quiver_api::{ColumnLeaf, LeafTest, Num, PlanNode, RowAccess, RowPredicate, float_as_int};
+use quiver_api::{
+    ColumnLeaf, LeafTest, Num, PlanNode, RowAccess, RowPredicate, float_as_int, is_json_path_key,
+};
 use quiver_common::{Column, PrimaryKey, ScalarValue};
 use quiver_index::{Bitset, RowFilter};
 
@@ -62,13 +64,24 @@ enum Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    fn bind(p: &'a PlanNode, columns: &'a [Column]) -> Self {
+    /// `paths`: the segment's extracted JSON path columns; a leaf on a
+    /// path without one accepts every row (the plan is inexact then: the
+    /// whole filter tests them).
+    fn bind(p: &'a PlanNode, columns: &'a [Column], paths: &'a [Column]) -> Self {
+        let all = |items: &'a [PlanNode]| items.iter().map(|i| Node::bind(i, columns, paths));
         match p {
             PlanNode::Const(b) => Node::Const(*b),
-            PlanNode::And(items) => {
-                Node::And(items.iter().map(|i| Node::bind(i, columns)).collect())
+            PlanNode::And(items) => Node::And(all(items).collect()),
+            PlanNode::Or(items) => Node::Or(all(items).collect()),
+            PlanNode::Leaf(leaf) if is_json_path_key(&leaf.column) => {
+                match paths.iter().find(|c| c.name == leaf.column) {
+                    Some(c) => Node::Leaf {
+                        leaf,
+                        column: Some(c),
+                    },
+                    None => Node::Const(true),
+                }
             }
-            PlanNode::Or(items) => Node::Or(items.iter().map(|i| Node::bind(i, columns)).collect()),
             PlanNode::Leaf(leaf) => Node::Leaf {
                 leaf,
                 column: columns.iter().find(|c| c.name == leaf.column),
@@ -148,12 +161,20 @@ fn lookup(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Lookup>
         let index = seg.seg.terms.column(columns, &column.name)?;
         Some(Lookup::Terms(index, values))
     };
+    let path = is_json_path_key(&column.name);
     match &leaf.test {
-        LeafTest::Range { .. } => seg
-            .seg
-            .sorted
-            .get(columns, &column.name)
-            .map(Lookup::Sorted),
+        LeafTest::Range { .. } => seg.seg.sorted.of(column).map(Lookup::Sorted),
+        // A path's term index holds strings and integral numbers only: a
+        // bool or another number may be among its values.
+        LeafTest::In { nums, bools, .. }
+            if path
+                && (bools.iter().any(|b| *b)
+                    || nums
+                        .iter()
+                        .any(|n| matches!(n, Num::Float(x) if float_as_int(*x).is_none()))) =>
+        {
+            None
+        }
         LeafTest::In { nums, strs, .. } => {
             // A term index holds ints and strings: an int row matches an
             // int member or an integral float one.
@@ -255,7 +276,8 @@ impl SealedSeg {
         let plan = predicate.and_then(|p| p.column_plan());
         SegmentFilter {
             seg: self,
-            plan: plan.map(|p| Node::bind(&p.root, self.seg.data.columns())),
+            plan: plan
+                .map(|p| Node::bind(&p.root, self.seg.data.columns(), self.seg.path_columns())),
             residual: predicate.filter(|_| !plan.is_some_and(|p| p.exact)),
             estimate: predicate.is_none().then(|| self.live()),
         }

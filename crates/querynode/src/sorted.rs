@@ -99,9 +99,15 @@ impl Default for SortedIndexes {
 }
 
 impl SortedIndexes {
-    /// The sorted index of column `name`, built on first use.
-    pub fn get(&self, columns: &[Column], name: &str) -> Option<Arc<SortedIndex>> {
-        self.build(columns, name, When::Search)
+    /// The sorted index of `column` (a segment's column, or a JSON path's
+    /// extracted one): built now if it was not, except a path's, which is
+    /// built only as the segment loads.
+    pub(crate) fn of(&self, column: &Column) -> Option<Arc<SortedIndex>> {
+        if quiver_api::is_json_path_key(&column.name) {
+            return self.built.find(&column.name);
+        }
+        self.built
+            .get(&column.name, When::Search, || SortedIndex::build(column))
     }
 
     /// The sorted index of column `name`, built now if it was not.

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use quiver_api::{JsonStep, RowPredicate, float_as_int, is_json_path_key, parse_json_path};
+use quiver_api::{RowPredicate, float_as_int, is_json_path_key};
 use quiver_common::{Column, ScalarValue};
 use quiver_index::Bitset;
 
@@ -59,47 +59,27 @@ impl TermIndex {
         Some(TermIndex { rows })
     }
 
-    /// The rows of each value at JSON path `key` (`meta["a"]`) of a JSON
-    /// column: strings, and numbers that are integers (as a filter compares
-    /// them: 3.0 is 3). Other values (other numbers, bools, objects,
-    /// arrays, nulls, missing keys) are left out: no equality term names
-    /// them (`quiver_expr`'s terms), so a filter's candidates still hold
-    /// every row it accepts.
-    fn build_json(columns: &[Column], key: &str) -> Option<TermIndex> {
-        use serde_json::Value as Json;
-        let (field, steps) = parse_json_path(key).ok()?;
-        let column = columns.iter().find(|c| c.name == field)?;
-        let at = |doc: &Json| -> Option<Key> {
-            let mut cur = doc;
-            for s in &steps {
-                cur = match (s, cur) {
-                    (JsonStep::Key(k), Json::Object(m)) => m.get(k)?,
-                    (JsonStep::Index(i), Json::Array(a)) => a.get(usize::try_from(*i).ok()?)?,
-                    _ => return None,
-                };
-            }
-            match cur {
-                Json::String(s) => Some(Key::Str(s.clone())),
-                Json::Number(n) => n
-                    .as_i64()
-                    .or_else(|| n.as_f64().and_then(float_as_int))
-                    .map(Key::Int),
-                _ => None,
-            }
-        };
+    /// The rows of each value of a JSON path's column (`paths.rs`):
+    /// strings, and numbers that are integers (as a filter compares them:
+    /// 3.0 is 3). Other values (other numbers, bools, arrays, objects,
+    /// nulls) are left out: no equality term names them (`quiver_expr`'s
+    /// terms; `select.rs` asks no term index for them), so candidates still
+    /// hold every row a filter accepts.
+    fn build_path(column: &Column) -> TermIndex {
         let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
         for (i, v) in column.values.iter().enumerate() {
-            let (ScalarValue::Json(text) | ScalarValue::Str(text)) = v else {
-                continue;
+            let key = match v {
+                ScalarValue::Str(s) => Key::Str(s.clone()),
+                ScalarValue::Int(x) => Key::Int(*x),
+                ScalarValue::Float(x) => match float_as_int(*x) {
+                    Some(x) => Key::Int(x),
+                    None => continue,
+                },
+                _ => continue,
             };
-            let Ok(doc) = serde_json::from_str::<Json>(text) else {
-                continue;
-            };
-            if let Some(k) = at(&doc) {
-                rows.entry(k).or_default().push(i as u32);
-            }
+            rows.entry(key).or_default().push(i as u32);
         }
-        Some(TermIndex { rows })
+        TermIndex { rows }
     }
 
     /// None when the column holds values other than ints, strings and nulls.
@@ -155,8 +135,9 @@ impl TermIndexes {
     }
 
     /// The index of `key`, built now if it was not. A JSON path's index
-    /// (a declared JSON path index) is built only as the segment loads: a
-    /// search never waits to parse every row's JSON.
+    /// (a declared JSON path index) is built only as the segment loads,
+    /// from the path's column (`columns` then holds it): a search never
+    /// waits to parse every row's JSON.
     pub(crate) fn get(
         &self,
         columns: &[Column],
@@ -166,9 +147,10 @@ impl TermIndexes {
         if is_json_path_key(&key.0) {
             return match when {
                 When::Search => self.built.find(key),
-                When::Load => self
-                    .built
-                    .get(key, when, || TermIndex::build_json(columns, &key.0)),
+                When::Load => self.built.get(key, when, || {
+                    let column = columns.iter().find(|c| c.name == key.0)?;
+                    Some(TermIndex::build_path(column))
+                }),
             };
         }
         self.built.get(key, when, || {

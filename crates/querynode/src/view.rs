@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use quiver_api::{CollectionInfo, ScalarIndexKind, SegmentInfo};
+use quiver_api::{CollectionInfo, ScalarIndexKind, SegmentInfo, is_json_path_key};
 use quiver_common::{Mutation, PrimaryKey, Timestamp};
 use quiver_index::{Bitset, HnswIndex};
 use quiver_storage::MappedSegment;
@@ -28,6 +28,16 @@ pub(crate) struct LoadedSegment {
     /// Inverted indexes of the sparse columns searches have named
     /// (`sparse.rs`).
     pub sparse: crate::sparse::SparseIndexes,
+    /// The values of each declared JSON path index's path, one column per
+    /// path keyed by it (`paths.rs`), set as the segment loads.
+    pub paths: std::sync::OnceLock<Vec<quiver_common::Column>>,
+}
+
+impl LoadedSegment {
+    /// The extracted columns of JSON paths (none before [`Self::warm`]).
+    pub fn path_columns(&self) -> &[quiver_common::Column] {
+        self.paths.get().map_or(&[], |p| &p[..])
+    }
 }
 
 impl LoadedSegment {
@@ -52,16 +62,34 @@ impl LoadedSegment {
             if matches!(kind, Inverted | Bitmap | Trie | Auto) {
                 terms.insert((field.clone(), None));
             }
-            if matches!(kind, Inverted | StlSort | Auto) && !quiver_api::is_json_path_key(field) {
+            if matches!(kind, Inverted | StlSort | Auto) || is_json_path_key(field) {
                 sorted.insert(field.clone());
             }
         }
         let columns = self.data.columns();
+        // The values of each JSON path to index (declared, or indexed by
+        // the shard's other segments), extracted once (`paths.rs`): its
+        // indexes are built from them and filters bind to them.
+        let path_keys: BTreeSet<&String> = (terms.iter().map(|(k, _)| k))
+            .chain(&sorted)
+            .filter(|k| is_json_path_key(k))
+            .collect();
+        let paths: Vec<quiver_common::Column> = (path_keys.into_iter())
+            .filter_map(|k| crate::paths::extract(columns, k))
+            .collect();
+        let paths = self.paths.get_or_init(|| paths);
+        let of = |key: &str| {
+            if is_json_path_key(key) {
+                &paths[..]
+            } else {
+                columns
+            }
+        };
         for key in &terms {
-            self.terms.get(columns, key, When::Load);
+            self.terms.get(of(&key.0), key, When::Load);
         }
         for name in &sorted {
-            self.sorted.build(columns, name, When::Load);
+            self.sorted.build(of(name), name, When::Load);
         }
         for name in &sparse {
             self.sparse.build(columns, name, When::Load);
@@ -432,6 +460,7 @@ mod tests {
             terms: Default::default(),
             sorted: Default::default(),
             sparse: Default::default(),
+            paths: Default::default(),
             info,
             data,
             index: None,

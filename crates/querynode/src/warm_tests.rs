@@ -62,6 +62,7 @@ fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
         terms: Default::default(),
         sorted: Default::default(),
         sparse: Default::default(),
+        paths: Default::default(),
     })
 }
 
@@ -79,7 +80,12 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
             .get(columns, &text, crate::built::When::Search)
             .is_some()
     );
-    assert!(first.sorted.get(columns, "price").is_some());
+    assert!(
+        first
+            .sorted
+            .build(columns, "price", crate::built::When::Search)
+            .is_some()
+    );
 
     let second = segment(2, 40);
     let declared = BTreeMap::from([
@@ -109,7 +115,10 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
     let mut rows: Vec<u32> = tenant.rows(&[ScalarValue::Int(3)]).collect();
     rows.sort_unstable();
     assert_eq!(rows, [3, 13, 23, 33]);
-    let price = second.sorted.get(columns, "price").expect("warmed");
+    let price = second
+        .sorted
+        .build(columns, "price", crate::built::When::Search)
+        .expect("warmed");
     use std::ops::Bound;
     let above = price.range(
         &Bound::Excluded(quiver_api::Num::Int(36)),
@@ -155,8 +164,21 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
         .get(columns, &key(r#"meta["deep"]["k"][0]"#), When::Search)
         .expect("warmed");
     assert_eq!(deep.rows(&[ScalarValue::Int(7)]).collect::<Vec<_>>(), [7]);
-    // No sorted index is tried for a JSON path.
-    assert!(!seg.sorted.tried(r#"meta["n"]"#));
+    // Each declared path has its column of values; a sorted index where
+    // they are all numbers (`n` also holds strings: none).
+    let names: Vec<&str> = seg.path_columns().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, [r#"meta["deep"]["k"][0]"#, r#"meta["n"]"#]);
+    assert!(seg.sorted.tried(r#"meta["n"]"#));
+    let deep_column = &seg.path_columns()[0];
+    let sorted = seg.sorted.of(deep_column).expect("numbers sort");
+    let mut above: Vec<u32> = sorted
+        .range(
+            &std::ops::Bound::Excluded(quiver_api::Num::Int(30)),
+            &std::ops::Bound::Unbounded,
+        )
+        .to_vec();
+    above.sort_unstable();
+    assert_eq!(above, [32, 37]);
     // Undeclared paths stay unbuilt, whatever a search asks.
     assert!(
         seg.terms
