@@ -43,7 +43,7 @@ fn has_json_leaf(n: &PlanNode) -> bool {
 
 /// The column a leaf tests: a field, or a path in a JSON field (keyed as a
 /// JSON path index is).
-fn column_of(v: &Val) -> Option<String> {
+pub(crate) fn column_of(v: &Val) -> Option<String> {
     match v {
         Val::Field(f) => Some(f.clone()),
         Val::Json { name, path, .. } => {

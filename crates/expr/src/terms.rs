@@ -3,10 +3,10 @@
 //! a querynode can ask an index of the field's values for the only rows
 //! worth evaluating (`RowPredicate::column_terms`).
 
-use quiver_api::{ColumnTerms, JsonStep, json_path_key};
+use quiver_api::ColumnTerms;
 use quiver_common::ScalarValue;
 
-use crate::ast::{CmpOp, PathElem};
+use crate::ast::CmpOp;
 use crate::eval_ops::float_as_int;
 use crate::ir::{Const, Pred, Val};
 
@@ -54,19 +54,7 @@ fn term(p: &Pred) -> Option<ColumnTerms> {
     };
     // A plain field, or a path in a JSON field (keyed as a JSON path
     // index is: `quiver_api::json_path_key`).
-    let column = match val {
-        Val::Field(name) => name.clone(),
-        Val::Json { name, path, .. } => {
-            let steps: Vec<JsonStep> = (path.iter())
-                .map(|p| match p {
-                    PathElem::Key(k) => JsonStep::Key(k.clone()),
-                    PathElem::Index(i) => JsonStep::Index(*i),
-                })
-                .collect();
-            json_path_key(name, &steps)
-        }
-        _ => return None,
-    };
+    let column = crate::column_plan::column_of(val)?;
     let mut values = Vec::with_capacity(consts.len());
     for c in consts {
         match c {
