@@ -109,6 +109,52 @@ pub fn parse_json_path(path: &str) -> Result<(String, Vec<JsonStep>), String> {
     Ok((field.to_string(), steps))
 }
 
+/// Integers a float holds exactly.
+const EXACT: i64 = 1 << 53;
+
+/// The value at `steps` in `v`, a JSON field's value, as the filter
+/// evaluator reads it: JSON null, a missing key or anything but JSON text
+/// is a null, a bool a bool, a string a string, an array or an object stays
+/// JSON (no condition compares with it). Numbers are floats when they are
+/// exactly one (every integer up to 2^53): a column of them then holds one
+/// kind, and conditions compare ints and floats exactly, so 3.0 is 3.
+pub fn json_path_value(
+    v: &quiver_common::ScalarValue,
+    steps: &[JsonStep],
+) -> quiver_common::ScalarValue {
+    use quiver_common::ScalarValue;
+    use serde_json::Value as Json;
+    let (ScalarValue::Json(text) | ScalarValue::Str(text)) = v else {
+        return ScalarValue::Null;
+    };
+    let Ok(doc) = serde_json::from_str::<Json>(text) else {
+        return ScalarValue::Null;
+    };
+    let mut cur = &doc;
+    for s in steps {
+        let next = match (s, cur) {
+            (JsonStep::Key(k), Json::Object(m)) => m.get(k),
+            (JsonStep::Index(i), Json::Array(a)) => usize::try_from(*i).ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return ScalarValue::Null,
+        }
+    }
+    match cur {
+        Json::Null => ScalarValue::Null,
+        Json::Bool(b) => ScalarValue::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) if (-EXACT..=EXACT).contains(&i) => ScalarValue::Float(i as f64),
+            Some(i) => ScalarValue::Int(i),
+            None => n.as_f64().map_or(ScalarValue::Null, ScalarValue::Float),
+        },
+        Json::String(s) => ScalarValue::Str(s.clone()),
+        Json::Array(_) | Json::Object(_) => ScalarValue::Json(cur.to_string()),
+    }
+}
+
 /// A JSON path index's definition beside its [`crate::ScalarIndex`]: the
 /// canonical path and the cast Milvus names (`BOOL`, `DOUBLE`, `VARCHAR`,
 /// `ARRAY_BOOL`, `ARRAY_DOUBLE`, `ARRAY_VARCHAR`; upper case), with the

@@ -27,7 +27,8 @@ pub use digest::{
     ShardDigest, pk_bucket, row_hash,
 };
 pub use json_index::{
-    JSON_CAST_TYPES, JsonPathIndex, JsonStep, is_json_path_key, json_path_key, parse_json_path,
+    JSON_CAST_TYPES, JsonPathIndex, JsonStep, is_json_path_key, json_path_key, json_path_value,
+    parse_json_path,
 };
 pub use meta::{
     AlterTarget, CatalogClient, CollectionInfo, CollectionTimes, CompactionPlan, CompactionStatus,

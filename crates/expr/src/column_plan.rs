@@ -46,7 +46,9 @@ fn has_json_leaf(n: &PlanNode) -> bool {
 pub(crate) fn column_of(v: &Val) -> Option<String> {
     match v {
         Val::Field(f) => Some(f.clone()),
-        Val::Json { name, path, .. } => {
+        // A whole JSON field (no path) is no column of values: its
+        // conditions stay with the evaluator.
+        Val::Json { name, path, .. } if !path.is_empty() => {
             let steps: Vec<JsonStep> = (path.iter())
                 .map(|p| match p {
                     PathElem::Key(k) => JsonStep::Key(k.clone()),
@@ -94,6 +96,11 @@ fn node(p: &Pred, neg: bool) -> Option<PlanNode> {
         }
         Pred::In { val, set, negated } => {
             let f = column_of(val)?;
+            // A path may hold an array or an object, which an empty list
+            // finds absent (not unknown, as it would a null).
+            if set.items.is_empty() && is_json_path_key(&f) {
+                return None;
+            }
             let mut ints: Vec<i64> = set.ints.iter().copied().collect();
             ints.sort_unstable();
             let mut nums: Vec<Num> = ints.into_iter().map(Num::Int).collect();
@@ -107,7 +114,15 @@ fn node(p: &Pred, neg: bool) -> Option<PlanNode> {
             };
             leaf(&f, test, *negated != neg)
         }
-        Pred::IsNull { val, negated } => leaf(&column_of(val)?, LeafTest::IsNull, *negated != neg),
+        // An array or object at a path is no null: `is null` on a path
+        // stays with the evaluator.
+        Pred::IsNull { val, negated } => {
+            let c = column_of(val)?;
+            if is_json_path_key(&c) {
+                return None;
+            }
+            leaf(&c, LeafTest::IsNull, *negated != neg)
+        }
         Pred::Truth(val) => leaf(&column_of(val)?, LeafTest::Bool(true), neg),
         _ => return None,
     })
