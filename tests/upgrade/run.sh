@@ -37,6 +37,8 @@ mkdir "$work/src"
 # by file times: the previous tree's files are extracted with the time of now (-m), so its
 # crates are rebuilt rather than taken from this tree's artifacts, ...
 git archive "$prev" | tar -x -m -C "$work/src"
+# No incremental caches for these two builds: each would add gigabytes to the target dir.
+export CARGO_INCREMENTAL=0
 CARGO_TARGET_DIR=$PWD/target cargo build --quiet --locked \
     --manifest-path "$work/src/Cargo.toml" -p quiver-server --bin quiver
 cp target/debug/quiver "$work/quiver-prev"
