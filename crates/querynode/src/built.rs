@@ -36,13 +36,31 @@ impl When {
     }
 }
 
+/// What an index is keyed by: its column (or a JSON path), and for a text
+/// index its analyzer.
+pub(crate) trait IndexKey: Eq + Hash + Clone {
+    fn column(&self) -> &str;
+}
+
+impl IndexKey for String {
+    fn column(&self) -> &str {
+        self
+    }
+}
+
+impl IndexKey for (String, Option<String>) {
+    fn column(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Built indexes by key (None: the column cannot take this kind).
 pub(crate) struct Built<K, V> {
     kind: &'static str,
     map: Mutex<HashMap<K, Option<Arc<V>>>>,
 }
 
-impl<K: Eq + Hash + Clone, V> Built<K, V> {
+impl<K: IndexKey, V> Built<K, V> {
     pub(crate) fn new(kind: &'static str) -> Self {
         Self {
             kind,
@@ -51,7 +69,9 @@ impl<K: Eq + Hash + Clone, V> Built<K, V> {
     }
 
     /// The index of `key`, built by `build` the first time (concurrent
-    /// callers wait for that build).
+    /// callers wait for that build). A JSON path's index (a declared JSON
+    /// path index) is built only as the segment loads: a search never waits
+    /// for every row's JSON to be parsed.
     pub(crate) fn get(
         &self,
         key: &K,
@@ -62,18 +82,15 @@ impl<K: Eq + Hash + Clone, V> Built<K, V> {
         if let Some(found) = map.get(key) {
             return found.clone();
         }
+        if when == When::Search && quiver_api::is_json_path_key(key.column()) {
+            return None;
+        }
         let index = build().map(Arc::new);
         if index.is_some() {
             BUILDS.with_label_values(&[self.kind, when.label()]).inc();
         }
         map.insert(key.clone(), index.clone());
         index
-    }
-
-    /// The index of `key` if it was built (never builds).
-    pub(crate) fn find(&self, key: &K) -> Option<Arc<V>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).cloned().flatten()
     }
 
     /// The keys whose index exists.

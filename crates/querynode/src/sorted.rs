@@ -103,9 +103,6 @@ impl SortedIndexes {
     /// extracted one): built now if it was not, except a path's, which is
     /// built only as the segment loads.
     pub(crate) fn of(&self, column: &Column) -> Option<Arc<SortedIndex>> {
-        if quiver_api::is_json_path_key(&column.name) {
-            return self.built.find(&column.name);
-        }
         self.built
             .get(&column.name, When::Search, || SortedIndex::build(column))
     }

@@ -134,28 +134,18 @@ impl TermIndexes {
         self.get(columns, &(name.to_string(), None), When::Search)
     }
 
-    /// The index of `key`, built now if it was not. A JSON path's index
-    /// (a declared JSON path index) is built only as the segment loads,
-    /// from the path's column (`columns` then holds it): a search never
-    /// waits to parse every row's JSON.
+    /// The index of `key`, built now if it was not (a JSON path's only as
+    /// the segment loads, from the path's column: `columns` then holds it).
     pub(crate) fn get(
         &self,
         columns: &[Column],
         key: &TermKey,
         when: When,
     ) -> Option<Arc<TermIndex>> {
-        if is_json_path_key(&key.0) {
-            return match when {
-                When::Search => self.built.find(key),
-                When::Load => self.built.get(key, when, || {
-                    let column = columns.iter().find(|c| c.name == key.0)?;
-                    Some(TermIndex::build_path(column))
-                }),
-            };
-        }
         self.built.get(key, when, || {
             let column = columns.iter().find(|c| c.name == key.0)?;
             match &key.1 {
+                None if is_json_path_key(&key.0) => Some(TermIndex::build_path(column)),
                 None => TermIndex::build(column),
                 Some(a) => TermIndex::build_text(column, a),
             }

@@ -38,9 +38,7 @@ impl LoadedSegment {
     pub fn path_columns(&self) -> &[quiver_common::Column] {
         self.paths.get().map_or(&[], |p| &p[..])
     }
-}
 
-impl LoadedSegment {
     /// Builds, before the segment serves, the indexes its searches will
     /// want: those the shard's other loaded segments (`like`) have built —
     /// what its filters and sparse searches use, so a hand-off or a

@@ -106,6 +106,7 @@ pub(crate) fn check(field: &FieldSchema, index: &ScalarIndex) -> Result<(), Rule
 /// A JSON field's index: INVERTED or AUTOINDEX over one path of the field,
 /// with a cast Milvus knows.
 fn check_json(field: &FieldSchema, index: &ScalarIndex) -> Result<(), RuleError> {
+    let example = json_path_key(&field.name, &[quiver_api::JsonStep::Key("key".into())]);
     let Some(json) = &index.json else {
         return Err(RuleError::invalid(
             "json_cast_type",
@@ -113,7 +114,7 @@ fn check_json(field: &FieldSchema, index: &ScalarIndex) -> Result<(), RuleError>
                 "{} on JSON field {:?}: a JSON field is indexed by path: set params json_path (such as {:?}) and json_cast_type (one of {})",
                 index.kind.as_str(),
                 field.name,
-                format!("{}[\"key\"]", field.name),
+                example,
                 JSON_CAST_TYPES.join(", ")
             ),
         ));
@@ -137,9 +138,7 @@ fn check_json(field: &FieldSchema, index: &ScalarIndex) -> Result<(), RuleError>
             "json_path",
             format!(
                 "{:?} is not a path of field {:?} (such as {:?})",
-                json.path,
-                field.name,
-                format!("{}[\"key\"]", field.name)
+                json.path, field.name, example
             ),
         ));
     }

@@ -170,29 +170,24 @@ impl Compactor {
 
     async fn read(&self, id: SegmentId) -> Result<MappedSegment> {
         let p = layout::segment_path(self.ctx.id.collection_id, self.ctx.id.shard, id);
-        let bytes = self
-            .store
-            .get(&p)
-            .await
-            .map_err(|e| Error::Unavailable(format!("reading {p}: {e}")))?
-            .bytes()
-            .await
-            .map_err(|e| Error::Unavailable(format!("reading {p}: {e}")))?;
-        MappedSegment::from_bytes(bytes.to_vec()).map_err(|e| Error::Corrupt(e.to_string()))
+        let bytes = self.get(&p).await?;
+        MappedSegment::from_bytes(bytes).map_err(|e| Error::Corrupt(e.to_string()))
     }
 
     /// The graph object of segment `id`; None (a full build then) when it
     /// cannot be read.
     async fn read_index(&self, id: SegmentId) -> Option<Vec<u8>> {
         let p = layout::index_path(self.ctx.id.collection_id, self.ctx.id.shard, id);
-        let read = async { self.store.get(&p).await?.bytes().await };
-        match read.await {
-            Ok(bytes) => Some(bytes.to_vec()),
-            Err(e) => {
-                tracing::warn!(segment = id, error = %e, "cannot read a graph to extend; building anew");
-                None
-            }
-        }
+        self.get(&p)
+            .await
+            .inspect_err(|e| tracing::warn!(segment = id, error = %e, "cannot read a graph to extend; building anew"))
+            .ok()
+    }
+
+    async fn get(&self, p: &ObjectPath) -> Result<Vec<u8>> {
+        let unavailable = |e: object_store::Error| Error::Unavailable(format!("reading {p}: {e}"));
+        let object = self.store.get(p).await.map_err(unavailable)?;
+        Ok(object.bytes().await.map_err(unavailable)?.to_vec())
     }
 
     /// The oldest sealed segment built under another index than the
@@ -300,7 +295,7 @@ impl Compactor {
         let _timer = crate::metrics::DURATION
             .with_label_values(&["compaction"])
             .start_timer();
-        let inputs: Vec<SegmentInfo> = {
+        let mut inputs: Vec<SegmentInfo> = {
             let st = self.ctx.state.lock();
             ids.iter()
                 .filter_map(|id| st.sealed.iter().find(|s| s.id == *id).copied())
@@ -313,7 +308,6 @@ impl Compactor {
         // A merge starts from the graph of its largest input that has one
         // under the current index: that input's rows go first, and if all
         // of them stay, only the other inputs' rows are inserted.
-        let mut inputs = inputs;
         let donor = (reason != Reason::Index)
             .then(|| graph_donor(&inputs, &now))
             .flatten();

@@ -45,22 +45,11 @@ struct Builder<'a, P> {
 }
 
 /// Builds the graph over rows `0..n` of `points` on `threads` threads.
+/// With `base`, a graph (built with the same `m`) over rows
+/// `0..base.levels.len()` of `points`, those rows keep their levels and
+/// links, and only the rows after them are inserted (each as an incremental
+/// HNSW insert, as every row of a fresh build is).
 pub(crate) fn build_graph<P: Points>(
-    points: &P,
-    n: usize,
-    params: &super::HnswParams,
-    efc: usize,
-    threads: usize,
-    progress: &(dyn Fn(usize) + Sync),
-) -> Graph {
-    build_graph_from(points, n, params, efc, threads, progress, None)
-}
-
-/// Like [`build_graph`], starting from `base`, a graph (built with the
-/// same `m`) over rows `0..base.levels.len()` of `points`: those rows keep
-/// their levels and links, and only the rows after them are inserted (each
-/// as an incremental HNSW insert, as every row of a fresh build is).
-pub(crate) fn build_graph_from<P: Points>(
     points: &P,
     n: usize,
     params: &super::HnswParams,

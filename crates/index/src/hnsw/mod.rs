@@ -89,13 +89,14 @@ impl Graph {
     /// The links of node `i` at upper level `lev` (1..=its level) in a
     /// graph built with `m`.
     pub(crate) fn upper_links(&self, i: usize, lev: usize, m: usize) -> &[u32] {
-        let start = self.upper_start[i];
-        if start == u32::MAX || lev == 0 || lev > self.levels[i] as usize {
+        let start = self.upper_start.get(i).copied().unwrap_or(u32::MAX);
+        let level = self.levels.get(i).copied().unwrap_or(0) as usize;
+        if start == u32::MAX || lev == 0 || lev > level {
             return &[];
         }
         let at = start as usize + (lev - 1) * (m + 1);
-        let cnt = (self.upper[at] as usize).min(m);
-        &self.upper[at + 1..at + 1 + cnt]
+        let cnt = (self.upper.get(at).copied().unwrap_or(0) as usize).min(m);
+        self.upper.get(at + 1..at + 1 + cnt).unwrap_or(&[])
     }
 }
 
@@ -145,7 +146,7 @@ impl HnswIndex {
         let (dim, n, efc, rows) = check_build(vectors, params)?;
         let graph = with_space!(metric, S => build::build_graph(
             &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
-            n, params, efc, threads, progress
+            n, params, efc, threads, progress, None
         ));
         Ok(HnswIndex::from_parts(
             metric, dim, n, params.m, efc, graph, None,
@@ -179,7 +180,7 @@ impl HnswIndex {
             )));
         }
         let metric = base.metric;
-        let graph = with_space!(metric, S => build::build_graph_from(
+        let graph = with_space!(metric, S => build::build_graph(
             &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
             n, &params, efc, threads, progress, Some(&base.graph)
         ));
@@ -208,7 +209,7 @@ impl HnswIndex {
             dim,
             terms: sq.dot_terms(),
         };
-        let graph = build::build_graph(&points, n, params, efc, threads, progress);
+        let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
         Ok(HnswIndex::from_parts(
             metric,
             dim,

@@ -115,22 +115,10 @@ impl HnswIndex {
             .collect()
     }
 
-    /// Neighbours of `id` at upper level `lev >= 1` (empty if it has none).
-    fn upper_links(&self, id: u32, lev: usize) -> &[u32] {
-        let g = &self.graph;
-        let start = g.upper_start.get(id as usize).copied().unwrap_or(u32::MAX);
-        if start == u32::MAX || lev == 0 || lev > g.levels[id as usize] as usize {
-            return &[];
-        }
-        let base = start as usize + (lev - 1) * (self.m + 1);
-        let cnt = g.upper.get(base).copied().unwrap_or(0) as usize;
-        g.upper.get(base + 1..base + 1 + cnt).unwrap_or(&[])
-    }
-
     fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize) -> Cand {
         loop {
             let mut changed = false;
-            for &nb in self.upper_links(cur.id, lev) {
+            for &nb in self.graph.upper_links(cur.id as usize, lev, self.m) {
                 let d = q.dist(nb);
                 if d < cur.d {
                     cur = Cand { d, id: nb };
