@@ -14,6 +14,7 @@ mod error;
 mod filter;
 mod flat;
 mod hnsw;
+mod huge;
 mod sq;
 mod topk;
 

@@ -227,9 +227,10 @@ impl HnswIndex {
         n: usize,
         m: usize,
         efc: usize,
-        graph: Graph,
+        mut graph: Graph,
         sq: Option<SqCodes>,
     ) -> Self {
+        graph.level0 = crate::huge::copied(std::mem::take(&mut graph.level0));
         HnswIndex {
             metric,
             dim,

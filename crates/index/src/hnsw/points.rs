@@ -96,13 +96,9 @@ impl QueryDist for SqQuery<'_> {
     fn prefetch(&self, id: u32) {
         SqQuery::prefetch(self, id);
     }
-    /// A code row is read right after it is prefetched: prefetching two
-    /// rows ahead (instead of a whole list at once) keeps the loads in
-    /// flight without stalling on them (about 10% of an HNSW_SQ build at
-    /// 768 dimensions).
     #[inline]
     fn prefetch_ahead(&self) -> usize {
-        2
+        SqQuery::prefetch_ahead(self)
     }
 }
 

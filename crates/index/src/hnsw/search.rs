@@ -167,15 +167,23 @@ impl HnswIndex {
                     buf.push(nb);
                 }
             }
-            if let Some(Reverse(next)) = cands.peek() {
-                prefetch(level0, next.id as usize * stride, stride);
-            }
+            // The next candidate's links: the current best, unless a
+            // neighbour below beats it (then its links are fetched as soon
+            // as its distance is known, while the others are computed).
+            let mut next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
+                prefetch(level0, c.id as usize * stride, stride);
+                c.d
+            });
             for (j, &nb) in buf.iter().enumerate() {
                 if let Some(&later) = buf.get(j.saturating_add(ahead)) {
                     q.prefetch(later);
                 }
                 let d = q.dist(nb);
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
+                    if d < next {
+                        next = d;
+                        prefetch(level0, nb as usize * stride, stride);
+                    }
                     cands.push(Reverse(Cand { d, id: nb }));
                     if allowed(nb) {
                         res.push(Cand { d, id: nb });
