@@ -96,11 +96,42 @@ pub(crate) fn flat_impl<S: Space>(
 
 /// Keeps the `k` closest candidates seen.
 #[inline]
-fn offer(heap: &mut BinaryHeap<Cand>, k: usize, c: Cand) {
+pub(crate) fn offer(heap: &mut BinaryHeap<Cand>, k: usize, c: Cand) {
     if heap.len() < k {
         heap.push(c);
     } else if heap.peek().is_some_and(|top| c < *top) {
         heap.pop();
         heap.push(c);
     }
+}
+
+/// The top `k` of `found` by exact distance to `query` over `vectors`
+/// (`dim` floats a row; ids past the end are dropped).
+pub(crate) fn rerank<S: Space>(
+    vectors: &[f32],
+    dim: usize,
+    query: &[f32],
+    found: BinaryHeap<Cand>,
+    k: usize,
+) -> Vec<Neighbor> {
+    let mut found = found.into_vec();
+    for c in &found {
+        crate::hnsw::prefetch(vectors, c.id as usize * dim, dim);
+    }
+    found.retain_mut(|c| {
+        let s = c.id as usize * dim;
+        vectors.get(s..s + dim).is_some_and(|row| {
+            c.d = S::dist(query, row);
+            true
+        })
+    });
+    found.sort_unstable();
+    found.truncate(k);
+    found
+        .into_iter()
+        .map(|c| Neighbor {
+            id: c.id,
+            score: S::to_score(c.d),
+        })
+        .collect()
 }

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use quiver_common::VectorsRef;
 use quiver_index::bench::{read_fvecs, read_ivecs};
 use quiver_index::{
-    Bitset, FnFilter, HnswIndex, HnswParams, Metric, Neighbor, RowFilter, flat_search, score,
+    Bitset, FnFilter, HnswIndex, HnswParams, Metric, Neighbor, QuantizedRows, RowFilter,
+    flat_search, score,
 };
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
@@ -359,4 +360,66 @@ fn tiny_empty_and_bad_inputs() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn a_quantized_scan_finds_the_exact_top_k_with_exact_scores() {
+    let d = data();
+    let v = d.vectors();
+    let n = v.len();
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let codes = QuantizedRows::train(v, metric).expect("train");
+        assert_eq!((codes.len(), codes.metric()), (n, metric));
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let q = d.query(i);
+            let got = codes.search(v, q, 10, None, 0..n);
+            let exact = flat_search(v, metric, q, 10, None);
+            assert_eq!(got.len(), 10);
+            for h in &got {
+                assert_eq!(
+                    h.score,
+                    score(metric, q, d.row(&d.base, h.id)),
+                    "{metric:?}"
+                );
+            }
+            let higher = metric.higher_is_closer();
+            assert!(
+                got.windows(2)
+                    .all(|w| (w[0].score >= w[1].score) == higher || w[0].score == w[1].score),
+                "{metric:?} order"
+            );
+            hits += overlap(&ids(&got), &ids(&exact));
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        eprintln!("{metric:?} quantized scan recall {recall}");
+        assert!(recall >= 0.99, "{metric:?} recall {recall}");
+    }
+    // A filter and a range of rows are honoured: the answer is the exact
+    // top-10 of the allowed rows of the range.
+    let codes = QuantizedRows::train(v, Metric::L2).expect("train");
+    let even = FnFilter(|id: u32| id.is_multiple_of(2));
+    let mut hits = 0;
+    for i in 0..d.nq() {
+        let q = d.query(i);
+        let got = codes.search(v, q, 10, Some(&even), 1_000..5_000);
+        assert!(
+            got.iter()
+                .all(|h| h.id % 2 == 0 && (1_000..5_000).contains(&h.id))
+        );
+        let inside = FnFilter(|id: u32| id.is_multiple_of(2) && (1_000..5_000).contains(&id));
+        hits += overlap(
+            &ids(&got),
+            &ids(&flat_search(v, Metric::L2, q, 10, Some(&inside))),
+        );
+    }
+    assert!(
+        hits as f64 >= 0.99 * (d.nq() * 10) as f64,
+        "filtered hits {hits}"
+    );
+    // Vectors or a query that do not match the codes give nothing.
+    assert!(codes.search(v, &d.query(0)[1..], 10, None, 0..n).is_empty());
+    let short = VectorsRef::f32(d.dim, &d.base[..d.dim * 100]);
+    assert!(codes.search(short, d.query(0), 10, None, 0..n).is_empty());
+    assert!(QuantizedRows::train(v, Metric::Hamming).is_err());
 }

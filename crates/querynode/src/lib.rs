@@ -25,4 +25,6 @@ mod view;
 pub use config::QueryNodeConfig;
 pub use node::QueryNode;
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod warm_tests;

@@ -109,14 +109,18 @@ impl ShardReplica {
             sorted: Default::default(),
             sparse: Default::default(),
             paths: Default::default(),
+            codes: Default::default(),
         });
         // The indexes searches will want, built before the segment serves.
         let like: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();
-        let declared = self.info.scalar_indexes.clone();
+        let collection = self.info.clone();
         let warming = seg.clone();
-        tokio::task::spawn_blocking(move || warming.warm(&like, &declared))
-            .await
-            .map_err(|e| Error::Internal(format!("index warm-up task: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            warming.warm(&like, &collection.scalar_indexes);
+            warming.quantize(&collection);
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("index warm-up task: {e}")))?;
         self.segments.lock().insert(info.id, seg.clone());
         Ok(seg)
     }

@@ -111,9 +111,18 @@ impl ShardView {
                     let hits = flat_search(vectors, metric, query, k, Some(filter));
                     lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
                 }
-                // No graph yet (sealed while builds were behind): scanned
-                // like growing rows.
-                None => lists.extend(scan_exact(pool, vectors, query, k, filter, metric, at)),
+                // No graph yet (sealed while builds were behind): its
+                // 8-bit codes scanned and the best re-ranked exactly
+                // (`LoadedSegment::quantize`), or scanned like growing rows.
+                None => match seg.seg.quantized(metric) {
+                    Some(codes) => {
+                        SCANNED.with_label_values(&["codes"]).inc_by(vectors.len() as u64);
+                        lists.extend(scan(pool, vectors.len(), at, |rows| {
+                            codes.search(vectors, query, k, Some(filter), rows)
+                        }))
+                    }
+                    None => lists.extend(scan_exact(pool, vectors, query, k, filter, metric, at)),
+                },
             }
         }
         if self.growing.live > 0 {
@@ -295,6 +304,16 @@ impl ShardView {
     }
 }
 
+/// Rows searched without a graph, by how.
+pub(crate) static SCANNED: std::sync::LazyLock<quiver_metrics::IntCounterVec> =
+    std::sync::LazyLock::new(|| {
+        quiver_metrics::counter_vec(
+            "quiver_querynode_scanned_rows_total",
+            "Rows searches read one by one instead of through a graph (growing rows, and sealed segments whose graph is not built yet), by how: exact (f32 vectors) or codes (8-bit codes, the best re-ranked exactly)",
+            &["how"],
+        )
+    });
+
 /// Rows scanned exactly (growing rows; a sealed segment without its graph
 /// yet) at or above this many are scanned in parallel chunks on the scan
 /// pool: over a freshly written shard a query would otherwise take
@@ -320,35 +339,44 @@ fn scan_exact<F: RowFilter + ?Sized>(
     metric: quiver_common::Metric,
     at: impl Fn(u32) -> Loc + Sync,
 ) -> Vec<Vec<(Loc, f32)>> {
-    let to_locs = |hits: Vec<Neighbor>, offset: u32| -> Vec<(Loc, f32)> {
-        hits.into_iter()
-            .map(|n| (at(n.id + offset), n.score))
-            .collect()
-    };
-    let rows = vectors.len();
-    if rows < PARALLEL_SCAN_ROWS {
-        let whole = Offset {
+    SCANNED.with_label_values(&["exact"]).inc_by(vectors.len() as u64);
+    scan(pool, vectors.len(), at, |rows| {
+        let offset = rows.start as u32;
+        let part = Offset {
             inner: filter,
-            offset: 0,
+            offset,
         };
-        return vec![to_locs(
-            flat_search(vectors, metric, query, k, Some(&whole)),
-            0,
-        )];
+        let mut hits = flat_search(vectors.rows(rows), metric, query, k, Some(&part));
+        for h in &mut hits {
+            h.id += offset;
+        }
+        hits
+    })
+}
+
+/// `search(range)` (hits named by row of the whole) over `0..rows`: at once,
+/// or in chunks on the scan pool when there are many rows; one hit list per
+/// call, rows named by `at`.
+fn scan(
+    pool: &rayon::ThreadPool,
+    rows: usize,
+    at: impl Fn(u32) -> Loc + Sync,
+    search: impl Fn(std::ops::Range<usize>) -> Vec<Neighbor> + Sync,
+) -> Vec<Vec<(Loc, f32)>> {
+    let to_locs = |hits: Vec<Neighbor>| -> Vec<(Loc, f32)> {
+        hits.into_iter().map(|n| (at(n.id), n.score)).collect()
+    };
+    if rows < PARALLEL_SCAN_ROWS {
+        return vec![to_locs(search(0..rows))];
     }
     use rayon::prelude::*;
     pool.install(|| {
         (0..rows.div_ceil(SCAN_CHUNK_ROWS))
             .into_par_iter()
             .map(|c| {
-                let chunk =
-                    vectors.rows(c * SCAN_CHUNK_ROWS..((c + 1) * SCAN_CHUNK_ROWS).min(rows));
-                let offset = (c * SCAN_CHUNK_ROWS) as u32;
-                let part = Offset {
-                    inner: filter,
-                    offset,
-                };
-                to_locs(flat_search(chunk, metric, query, k, Some(&part)), offset)
+                to_locs(search(
+                    c * SCAN_CHUNK_ROWS..((c + 1) * SCAN_CHUNK_ROWS).min(rows),
+                ))
             })
             .collect()
     })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quiver_api::{CollectionInfo, ScalarIndexKind, SegmentInfo, is_json_path_key};
 use quiver_common::{Mutation, PrimaryKey, Timestamp};
-use quiver_index::{Bitset, HnswIndex};
+use quiver_index::{Bitset, HnswIndex, QuantizedRows};
 use quiver_storage::MappedSegment;
 
 use crate::built::When;
@@ -31,9 +31,42 @@ pub(crate) struct LoadedSegment {
     /// The values of each declared JSON path index's path, one column per
     /// path keyed by it (`paths.rs`), set as the segment loads.
     pub paths: std::sync::OnceLock<Vec<quiver_common::Column>>,
+    /// 8-bit codes of the rows of a segment loaded without its graph, set
+    /// as it loads ([`Self::quantize`]); dropped with the segment when its
+    /// graph takes its place.
+    pub codes: std::sync::OnceLock<QuantizedRows>,
 }
 
+/// A sealed segment without its graph is scanned over 8-bit codes from
+/// this many rows (smaller ones are scanned exactly, in well under a
+/// millisecond).
+pub(crate) const QUANTIZED_SCAN_ROWS: usize = 32_768;
+
 impl LoadedSegment {
+    /// Makes the 8-bit codes a search scans while the segment has no graph
+    /// (sealed while builds were behind): a quarter of the bytes of its
+    /// f32 vectors, the best `refine(k)` rows re-ranked with them. Only for
+    /// a collection searched through a graph index (a FLAT index promises
+    /// an exact answer) and a metric the codes support.
+    pub fn quantize(&self, info: &CollectionInfo) {
+        let graph_kind = matches!(
+            info.index,
+            quiver_api::IndexKind::Hnsw { .. } | quiver_api::IndexKind::HnswSq { .. }
+        );
+        let vectors = self.data.vectors();
+        if self.index.is_some() || !graph_kind || vectors.len() < QUANTIZED_SCAN_ROWS {
+            return;
+        }
+        if let Ok(codes) = QuantizedRows::train(vectors, info.metric) {
+            let _ = self.codes.set(codes);
+        }
+    }
+
+    /// The codes of [`Self::quantize`], when made for `metric`.
+    pub fn quantized(&self, metric: quiver_common::Metric) -> Option<&QuantizedRows> {
+        self.codes.get().filter(|c| c.metric() == metric)
+    }
+
     /// The extracted columns of JSON paths (none before [`Self::warm`]).
     pub fn path_columns(&self) -> &[quiver_common::Column] {
         self.paths.get().map_or(&[], |p| &p[..])
@@ -459,6 +492,7 @@ mod tests {
             sorted: Default::default(),
             sparse: Default::default(),
             paths: Default::default(),
+            codes: Default::default(),
             info,
             data,
             index: None,

@@ -63,6 +63,7 @@ fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
         sorted: Default::default(),
         sparse: Default::default(),
         paths: Default::default(),
+        codes: Default::default(),
     })
 }
 

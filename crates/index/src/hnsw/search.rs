@@ -9,7 +9,7 @@ use super::visited::Visited;
 use super::{HnswIndex, prefetch};
 use crate::distance::Space;
 use crate::filter::RowFilter;
-use crate::flat::flat_impl;
+use crate::flat::{flat_impl, rerank};
 use crate::topk::{Cand, Neighbor, into_neighbors};
 
 /// Below this many allowed rows a filtered search is done exactly. An
@@ -55,7 +55,7 @@ impl HnswIndex {
             }
             Some(sq) => {
                 let found = self.traverse(&sq.query(query), ef, filter);
-                self.rerank::<S>(vectors, query, found, k)
+                rerank::<S>(vectors, self.dim, query, found, k)
             }
         };
         // Fewer than k hits under a filter means the filter is selective
@@ -85,34 +85,6 @@ impl HnswIndex {
         let res = self.search_level0(q, cur, ef, filter, &mut vis);
         self.visited.put(vis);
         res
-    }
-
-    /// The top `k` of `found` by exact distance to `query` over `vectors`.
-    fn rerank<S: Space>(
-        &self,
-        vectors: &[f32],
-        query: &[f32],
-        found: BinaryHeap<Cand>,
-        k: usize,
-    ) -> Vec<Neighbor> {
-        let dim = self.dim;
-        let mut found = found.into_vec();
-        for c in &found {
-            prefetch(vectors, c.id as usize * dim, dim);
-        }
-        for c in &mut found {
-            let s = c.id as usize * dim;
-            c.d = S::dist(query, &vectors[s..s + dim]);
-        }
-        found.sort_unstable();
-        found.truncate(k);
-        found
-            .into_iter()
-            .map(|c| Neighbor {
-                id: c.id,
-                score: S::to_score(c.d),
-            })
-            .collect()
     }
 
     fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize) -> Cand {

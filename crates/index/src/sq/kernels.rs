@@ -43,7 +43,17 @@ macro_rules! drive {
         for (i, l) in lanes.iter_mut().enumerate() {
             *l += (acc[i] + acc[i + LANES]) + (acc[i + 2 * LANES] + acc[i + 3 * LANES]);
         }
-        lanes.iter().sum::<f32>()
+        // Halves added pairwise (a few shuffles), not one lane after
+        // another (sixteen dependent additions, which cost a 64-d row as
+        // much as its products).
+        let mut width = LANES / 2;
+        while width > 0 {
+            for i in 0..width {
+                lanes[i] += lanes[i + width];
+            }
+            width /= 2;
+        }
+        lanes[0]
     }};
 }
 
@@ -170,6 +180,71 @@ dispatch!(
     dot_sym, dot_sym_body, (w: &[f32], x: &[u8], y: &[u8])
 );
 
+/// Rows a [`dot_asym_blocked`] block holds.
+pub(crate) const BLOCK_ROWS: usize = 16;
+
+/// `out[r] = sum_j b[j] * block[j * BLOCK_ROWS + r]` for every block (the
+/// codes of 16 rows stored dimension by dimension, `b.len()` dimensions):
+/// the 16 rows are the 16 lanes, so a row's sum needs no horizontal
+/// addition, and four accumulators keep the multiply-adds independent.
+#[inline(always)]
+fn dot_asym_blocked_body<const FMA: bool>(b: &[f32], blocks: &[u8], out: &mut [f32]) {
+    let dim = b.len();
+    if dim == 0 {
+        return;
+    }
+    for (block, o) in blocks
+        .chunks_exact(dim * BLOCK_ROWS)
+        .zip(out.chunks_mut(BLOCK_ROWS))
+    {
+        let mut acc = [[0f32; BLOCK_ROWS]; 4];
+        let cols = block.as_chunks::<BLOCK_ROWS>().0;
+        let (quads, rest) = cols.as_chunks::<4>();
+        let (bq, br) = b.as_chunks::<4>();
+        for (q, w) in quads.iter().zip(bq) {
+            for a in 0..4 {
+                for r in 0..BLOCK_ROWS {
+                    acc[a][r] = fmadd::<FMA>(w[a], f32::from(q[a][r]), acc[a][r]);
+                }
+            }
+        }
+        for (c, &w) in rest.iter().zip(br) {
+            for r in 0..BLOCK_ROWS {
+                acc[0][r] = fmadd::<FMA>(w, f32::from(c[r]), acc[0][r]);
+            }
+        }
+        let mut sum = [0f32; BLOCK_ROWS];
+        for (r, x) in sum.iter_mut().enumerate() {
+            *x = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
+        }
+        let len = o.len();
+        o.copy_from_slice(&sum[..len]);
+    }
+}
+
+/// [`dot_asym_blocked_body`] with the best instruction set of this CPU.
+pub(crate) fn dot_asym_blocked(b: &[f32], blocks: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+        fn avx512(b: &[f32], blocks: &[u8], out: &mut [f32]) {
+            dot_asym_blocked_body::<true>(b, blocks, out)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(b: &[f32], blocks: &[u8], out: &mut [f32]) {
+            dot_asym_blocked_body::<true>(b, blocks, out)
+        }
+        match isa() {
+            // SAFETY: `isa` found these features on this CPU.
+            ISA_AVX512 => return unsafe { avx512(b, blocks, out) },
+            // SAFETY: as above.
+            ISA_AVX2 => return unsafe { avx2(b, blocks, out) },
+            _ => {}
+        }
+    }
+    dot_asym_blocked_body::<false>(b, blocks, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +275,30 @@ mod tests {
             // The baseline bodies agree with the dispatched ones.
             assert!(close(dot_asym_body::<false>(&a, &x), dota));
             assert!(close(dot_sym_body::<false>(&s, &x, &y), dots));
+            // Two blocks of 16 rows stored dimension by dimension; row r
+            // is `x` with dimension r % n zeroed.
+            let row = |r: usize| {
+                let mut v = x.clone();
+                v[r % n] = 0;
+                v
+            };
+            let mut blocks = vec![0u8; 2 * BLOCK_ROWS * n];
+            for r in 0..2 * BLOCK_ROWS {
+                let (b, lane) = (r / BLOCK_ROWS, r % BLOCK_ROWS);
+                for (j, c) in row(r).into_iter().enumerate() {
+                    blocks[b * BLOCK_ROWS * n + j * BLOCK_ROWS + lane] = c;
+                }
+            }
+            let mut out = [0f32; 2 * BLOCK_ROWS];
+            dot_asym_blocked(&a, &blocks, &mut out);
+            for (r, o) in out.iter().enumerate() {
+                let want: f64 = row(r)
+                    .iter()
+                    .zip(&a)
+                    .map(|(c, w)| f(*w) * f64::from(*c))
+                    .sum();
+                assert!(close(*o, want), "blocked n={n} row {r}");
+            }
         }
     }
 }

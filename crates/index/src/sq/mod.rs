@@ -10,6 +10,7 @@
 
 mod kernels;
 mod rows;
+mod scan;
 
 use std::borrow::Cow;
 
@@ -19,6 +20,7 @@ use crate::error::{IndexError, Result};
 pub use kernels::kernel_isa;
 use kernels::{LANES, dot_asym, dot_sym};
 use rows::CodeRows;
+pub use scan::QuantizedRows;
 
 /// How distances are computed over the codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
