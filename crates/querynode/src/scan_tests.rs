@@ -106,11 +106,7 @@ fn an_unindexed_segment_is_scanned_over_codes_and_answers_with_exact_scores() {
     };
     let all = quiver_common::VectorsRef::f32(DIM, &vectors);
     let queries = values(40, 99);
-    let scanned = || {
-        crate::search::SCANNED
-            .with_label_values(&["codes"])
-            .get()
-    };
+    let scanned = || crate::search::SCANNED.with_label_values(&["codes"]).get();
     let before = scanned();
     let mut hits = 0;
     for q in queries.chunks_exact(DIM) {

@@ -116,7 +116,9 @@ impl ShardView {
                 // (`LoadedSegment::quantize`), or scanned like growing rows.
                 None => match seg.seg.quantized(metric) {
                     Some(codes) => {
-                        SCANNED.with_label_values(&["codes"]).inc_by(vectors.len() as u64);
+                        SCANNED
+                            .with_label_values(&["codes"])
+                            .inc_by(vectors.len() as u64);
                         lists.extend(scan(pool, vectors.len(), at, |rows| {
                             codes.search(vectors, query, k, Some(filter), rows)
                         }))
@@ -339,7 +341,9 @@ fn scan_exact<F: RowFilter + ?Sized>(
     metric: quiver_common::Metric,
     at: impl Fn(u32) -> Loc + Sync,
 ) -> Vec<Vec<(Loc, f32)>> {
-    SCANNED.with_label_values(&["exact"]).inc_by(vectors.len() as u64);
+    SCANNED
+        .with_label_values(&["exact"])
+        .inc_by(vectors.len() as u64);
     scan(pool, vectors.len(), at, |rows| {
         let offset = rows.start as u32;
         let part = Offset {
