@@ -82,6 +82,24 @@ fn overlap(a: &[u32], b: &[u32]) -> usize {
     a.iter().filter(|x| b.contains(x)).count()
 }
 
+/// Every hit's score is the exact one of its row (`row(id)`), best first.
+fn assert_exact_and_ordered<'a>(
+    metric: Metric,
+    q: &[f32],
+    got: &[Neighbor],
+    row: impl Fn(u32) -> &'a [f32],
+) {
+    for h in got {
+        assert_eq!(h.score, score(metric, q, row(h.id)), "{metric:?}");
+    }
+    let higher = metric.higher_is_closer();
+    assert!(
+        got.windows(2)
+            .all(|w| (w[0].score >= w[1].score) == higher || w[0].score == w[1].score),
+        "{metric:?} order"
+    );
+}
+
 #[test]
 fn recall_at_10_ef64_against_ground_truth() {
     let d = data();
@@ -221,15 +239,7 @@ fn every_metric_has_good_recall_and_exact_scores() {
             let q = d.query(i);
             let got = idx.search(v, q, 10, 64, None);
             let exact = flat_search(v, metric, q, 10, None);
-            for h in &got {
-                assert_eq!(h.score, score(metric, q, d.row(&base, h.id)), "{metric:?}");
-            }
-            let higher = metric.higher_is_closer();
-            assert!(
-                got.windows(2)
-                    .all(|w| (w[0].score >= w[1].score) == higher || w[0].score == w[1].score),
-                "{metric:?} order"
-            );
+            assert_exact_and_ordered(metric, q, &got, |id| d.row(&base, id));
             hits += overlap(&ids(&got), &ids(&exact));
         }
         let recall = hits as f64 / (d.nq() * 10) as f64;
@@ -376,19 +386,7 @@ fn a_quantized_scan_finds_the_exact_top_k_with_exact_scores() {
             let got = codes.search(v, q, 10, None, 0..n);
             let exact = flat_search(v, metric, q, 10, None);
             assert_eq!(got.len(), 10);
-            for h in &got {
-                assert_eq!(
-                    h.score,
-                    score(metric, q, d.row(&d.base, h.id)),
-                    "{metric:?}"
-                );
-            }
-            let higher = metric.higher_is_closer();
-            assert!(
-                got.windows(2)
-                    .all(|w| (w[0].score >= w[1].score) == higher || w[0].score == w[1].score),
-                "{metric:?} order"
-            );
+            assert_exact_and_ordered(metric, q, &got, |id| d.row(&d.base, id));
             hits += overlap(&ids(&got), &ids(&exact));
         }
         let recall = hits as f64 / (d.nq() * 10) as f64;

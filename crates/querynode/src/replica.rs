@@ -100,17 +100,7 @@ impl ShardReplica {
             ),
             None => None,
         };
-        let seg = Arc::new(LoadedSegment {
-            info,
-            data,
-            index,
-            row_hashes: Default::default(),
-            terms: Default::default(),
-            sorted: Default::default(),
-            sparse: Default::default(),
-            paths: Default::default(),
-            codes: Default::default(),
-        });
+        let seg = Arc::new(LoadedSegment::new(info, data, index));
         // The indexes searches will want, built before the segment serves.
         let like: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();
         let collection = self.info.clone();

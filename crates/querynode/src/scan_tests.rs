@@ -59,17 +59,8 @@ fn segment(n: usize, vectors: &[f32]) -> Arc<LoadedSegment> {
         has_index: false,
         index_version: 0,
     };
-    Arc::new(LoadedSegment {
-        data: MappedSegment::from_bytes(encode_segment(&data)).expect("segment"),
-        info,
-        index: None,
-        row_hashes: Default::default(),
-        terms: Default::default(),
-        sorted: Default::default(),
-        sparse: Default::default(),
-        paths: Default::default(),
-        codes: Default::default(),
-    })
+    let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
+    Arc::new(LoadedSegment::new(info, data, None))
 }
 
 #[test]
@@ -106,7 +97,7 @@ fn an_unindexed_segment_is_scanned_over_codes_and_answers_with_exact_scores() {
     };
     let all = quiver_common::VectorsRef::f32(DIM, &vectors);
     let queries = values(40, 99);
-    let scanned = || crate::search::SCANNED.with_label_values(&["codes"]).get();
+    let scanned = || crate::search::SCANNED_CODES.get();
     let before = scanned();
     let mut hits = 0;
     for q in queries.chunks_exact(DIM) {

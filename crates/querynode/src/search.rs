@@ -116,9 +116,7 @@ impl ShardView {
                 // (`LoadedSegment::quantize`), or scanned like growing rows.
                 None => match seg.seg.quantized(metric) {
                     Some(codes) => {
-                        SCANNED
-                            .with_label_values(&["codes"])
-                            .inc_by(vectors.len() as u64);
+                        SCANNED_CODES.inc_by(vectors.len() as u64);
                         lists.extend(scan(pool, vectors.len(), at, |rows| {
                             codes.search(vectors, query, k, Some(filter), rows)
                         }))
@@ -307,14 +305,20 @@ impl ShardView {
 }
 
 /// Rows searched without a graph, by how.
-pub(crate) static SCANNED: std::sync::LazyLock<quiver_metrics::IntCounterVec> =
-    std::sync::LazyLock::new(|| {
+static SCANNED: std::sync::LazyLock<quiver_metrics::IntCounterVec> = std::sync::LazyLock::new(
+    || {
         quiver_metrics::counter_vec(
             "quiver_querynode_scanned_rows_total",
             "Rows searches read one by one instead of through a graph (growing rows, and sealed segments whose graph is not built yet), by how: exact (f32 vectors) or codes (8-bit codes, the best re-ranked exactly)",
             &["how"],
         )
-    });
+    },
+);
+/// [`SCANNED`]'s two series, resolved once (searches count on every call).
+pub(crate) static SCANNED_EXACT: std::sync::LazyLock<quiver_metrics::IntCounter> =
+    std::sync::LazyLock::new(|| SCANNED.with_label_values(&["exact"]));
+pub(crate) static SCANNED_CODES: std::sync::LazyLock<quiver_metrics::IntCounter> =
+    std::sync::LazyLock::new(|| SCANNED.with_label_values(&["codes"]));
 
 /// Rows scanned exactly (growing rows; a sealed segment without its graph
 /// yet) at or above this many are scanned in parallel chunks on the scan
@@ -341,9 +345,7 @@ fn scan_exact<F: RowFilter + ?Sized>(
     metric: quiver_common::Metric,
     at: impl Fn(u32) -> Loc + Sync,
 ) -> Vec<Vec<(Loc, f32)>> {
-    SCANNED
-        .with_label_values(&["exact"])
-        .inc_by(vectors.len() as u64);
+    SCANNED_EXACT.inc_by(vectors.len() as u64);
     scan(pool, vectors.len(), at, |rows| {
         let offset = rows.start as u32;
         let part = Offset {

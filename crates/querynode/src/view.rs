@@ -43,6 +43,21 @@ pub(crate) struct LoadedSegment {
 pub(crate) const QUANTIZED_SCAN_ROWS: usize = 32_768;
 
 impl LoadedSegment {
+    /// A segment as read, its graph (if built) loaded; nothing else built yet.
+    pub fn new(info: SegmentInfo, data: MappedSegment, index: Option<HnswIndex>) -> Self {
+        LoadedSegment {
+            info,
+            data,
+            index,
+            row_hashes: Default::default(),
+            terms: Default::default(),
+            sorted: Default::default(),
+            sparse: Default::default(),
+            paths: Default::default(),
+            codes: Default::default(),
+        }
+    }
+
     /// Makes the 8-bit codes a search scans while the segment has no graph
     /// (sealed while builds were behind): a quarter of the bytes of its
     /// f32 vectors, the best `refine(k)` rows re-ranked with them. Only for
@@ -486,17 +501,7 @@ mod tests {
             index_version: 0,
         };
         let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
-        Arc::new(LoadedSegment {
-            row_hashes: Default::default(),
-            terms: Default::default(),
-            sorted: Default::default(),
-            sparse: Default::default(),
-            paths: Default::default(),
-            codes: Default::default(),
-            info,
-            data,
-            index: None,
-        })
+        Arc::new(LoadedSegment::new(info, data, None))
     }
 
     /// Live rows as (pk, ts), sorted.

@@ -54,17 +54,8 @@ fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
         has_index: false,
         index_version: 0,
     };
-    Arc::new(LoadedSegment {
-        data: MappedSegment::from_bytes(encode_segment(&data)).expect("segment"),
-        info,
-        index: None,
-        row_hashes: Default::default(),
-        terms: Default::default(),
-        sorted: Default::default(),
-        sparse: Default::default(),
-        paths: Default::default(),
-        codes: Default::default(),
-    })
+    let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
+    Arc::new(LoadedSegment::new(info, data, None))
 }
 
 #[test]
