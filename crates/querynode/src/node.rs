@@ -115,7 +115,8 @@ impl QueryNode {
             return Ok(());
         }
         shards.insert(id, replica.clone());
-        tokio::spawn(replica.follow(self.feed.clone(), sub));
+        let task = tokio::spawn(replica.clone().follow(self.feed.clone(), sub));
+        *replica.follower.lock() = Some(task);
         Ok(())
     }
 
@@ -149,9 +150,17 @@ impl QueryNode {
     }
 
     /// Releases a shard whose collection was dropped and deletes its cached
-    /// segment files.
-    pub fn drop_shard(&self, id: ShardId) -> Result<()> {
-        self.release_shard(id);
+    /// segment files, once its replica has stopped (a segment load in
+    /// flight would otherwise write files after the deletion).
+    pub async fn drop_shard(&self, id: ShardId) -> Result<()> {
+        let replica = self.shards.write().remove(&id);
+        if let Some(r) = replica {
+            r.cancel.cancel();
+            let task = r.follower.lock().take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+        }
         let dir = self
             .config
             .cache_dir

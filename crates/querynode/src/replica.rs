@@ -42,6 +42,9 @@ enum Loaded {
     },
 }
 
+/// How long a cancelled replica lets a segment load in flight finish.
+const CANCELLED_LOAD_WAIT: Duration = Duration::from_secs(10);
+
 type Loading = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Loaded>> + Send>>;
 
 pub(crate) struct ShardReplica {
@@ -54,6 +57,9 @@ pub(crate) struct ShardReplica {
     cache_dir: PathBuf,
     segments: Mutex<HashMap<u64, Arc<LoadedSegment>>>,
     pub cancel: CancellationToken,
+    /// The task running [`Self::follow`], awaited by a drop before it
+    /// deletes the shard's cached files.
+    pub follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ShardReplica {
@@ -76,6 +82,7 @@ impl ShardReplica {
             cache_dir,
             segments: Mutex::new(HashMap::new()),
             cancel,
+            follower: Mutex::new(None),
         }
     }
 
@@ -265,7 +272,15 @@ impl ShardReplica {
                         }
                         break;
                     }
-                    () = self.cancel.cancelled() => return,
+                    () = self.cancel.cancelled() => {
+                        // A load in flight finishes writing its cached files
+                        // (a drop deletes them after this task ends), within
+                        // a bound: a store that hangs does not hold the drop.
+                        if let Some(l) = loading.take() {
+                            let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, l).await;
+                        }
+                        return;
+                    }
                 };
                 let Some(event) = event else { break };
                 // What has arrived meanwhile is applied in one go, up to the

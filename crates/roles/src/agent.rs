@@ -270,9 +270,12 @@ pub fn spawn_querynode(
         for sid in loaded {
             if !wanted.contains(&sid) {
                 if state.collection_by_id(sid.collection_id).is_none() {
-                    if let Err(e) = querynode.drop_shard(sid) {
-                        tracing::warn!(shard = %sid, error = %e, "could not delete cached segments");
-                    }
+                    let querynode = querynode.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = querynode.drop_shard(sid).await {
+                            tracing::warn!(shard = %sid, error = %e, "could not delete cached segments");
+                        }
+                    });
                 } else {
                     tracing::info!(shard = %sid, "replica moved to another querynode; releasing it here");
                     querynode.release_shard(sid);

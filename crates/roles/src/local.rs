@@ -49,7 +49,7 @@ impl LocalNodes for LocalRoles {
         for id in shards(info) {
             // The collection is gone from the catalog; its files are only
             // garbage now, so failing to delete them must not fail the drop.
-            if let Err(e) = self.querynode.drop_shard(id) {
+            if let Err(e) = self.querynode.drop_shard(id).await {
                 tracing::warn!(shard = %id, error = %e, "could not delete cached segments");
             }
             if let Err(e) = self.datanode.drop_shard(id).await {
