@@ -111,10 +111,9 @@ pub(crate) fn rerank<S: Space>(
     vectors: &[f32],
     dim: usize,
     query: &[f32],
-    found: BinaryHeap<Cand>,
+    mut found: Vec<Cand>,
     k: usize,
 ) -> Vec<Neighbor> {
-    let mut found = found.into_vec();
     for c in &found {
         crate::hnsw::prefetch(vectors, c.id as usize * dim, dim);
     }

@@ -3,13 +3,12 @@
 //! counter, and neighbours are chosen with the heuristic of the HNSW paper
 //! (Malkov & Yashunin, alg. 4, without extension or kept pruned links).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
 use super::points::{Points, QueryDist};
+use super::search::for_each_dist;
 use super::visited::{Visited, VisitedPool};
 use super::{Graph, prefetch};
 use crate::topk::Cand;
@@ -239,23 +238,17 @@ impl<P: Points> Builder<'_, P> {
     ) -> Vec<Cand> {
         vis.clear();
         vis.insert(ep.id);
-        let mut cands = BinaryHeap::with_capacity(self.efc.min(self.levels.len()) * 2);
-        cands.push(Reverse(ep));
-        let mut res: BinaryHeap<Cand> =
-            BinaryHeap::with_capacity(self.efc.min(self.levels.len()) + 1);
-        res.push(ep);
-        while let Some(Reverse(c)) = cands.pop() {
-            if res.len() >= self.efc && res.peek().is_some_and(|w| c.d > w.d) {
-                break;
-            }
+        let mut beam = std::mem::take(&mut vis.beam);
+        beam.reset(self.efc);
+        beam.insert(ep);
+        while let Some(c) = beam.next() {
             self.read_links(c.id, lev, buf);
             buf.retain(|&nb| vis.insert(nb));
-            let ahead = q.prefetch_ahead();
-            for &nb in buf.iter().take(ahead) {
+            for &nb in buf.iter().take(q.prefetch_ahead()) {
                 q.prefetch(nb);
             }
             if lev == 0
-                && let Some(Reverse(next)) = cands.peek()
+                && let Some(next) = beam.peek()
             {
                 prefetch(
                     &self.level0,
@@ -263,21 +256,11 @@ impl<P: Points> Builder<'_, P> {
                     2 * self.m + 1,
                 );
             }
-            for (j, &nb) in buf.iter().enumerate() {
-                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
-                    q.prefetch(later);
-                }
-                let d = q.dist(nb);
-                if res.len() < self.efc || res.peek().is_some_and(|w| d < w.d) {
-                    cands.push(Reverse(Cand { d, id: nb }));
-                    res.push(Cand { d, id: nb });
-                    if res.len() > self.efc {
-                        res.pop();
-                    }
-                }
-            }
+            for_each_dist(q, buf, |nb, d| beam.insert(Cand { d, id: nb }));
         }
-        res.into_sorted_vec()
+        let res = beam.sorted().collect();
+        vis.beam = beam;
+        res
     }
 
     /// Heuristic selection of at most `max` neighbours from `cands` (sorted

@@ -217,6 +217,9 @@ fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
     if dim == 0 || !(2..=2048).contains(&m) {
         return Err(corrupt("bad dim or m"));
     }
+    if n >= super::beam::MAX_NODES {
+        return Err(corrupt("too many nodes"));
+    }
     let stride0 = 2 * m + 1;
     if g.level0.len() != n * stride0 || g.levels.len() != n || g.upper_start.len() != n {
         return Err(corrupt("array sizes do not match n"));

@@ -1,5 +1,6 @@
 //! HNSW graph index: parallel build, compact frozen layout, search.
 
+mod beam;
 mod build;
 mod codec;
 mod points;
@@ -328,7 +329,7 @@ fn check_build<'v>(
         )));
     }
     let n = vectors.len();
-    if n >= u32::MAX as usize {
+    if n >= beam::MAX_NODES {
         return Err(IndexError::InvalidArgument(format!("{n} rows is too many")));
     }
     if params.m < 2 || params.m > 2048 || params.ef_construction == 0 {

@@ -10,7 +10,7 @@ use super::{HnswIndex, prefetch};
 use crate::distance::Space;
 use crate::filter::RowFilter;
 use crate::flat::{flat_impl, rerank};
-use crate::topk::{Cand, Neighbor, into_neighbors};
+use crate::topk::{Cand, Neighbor};
 
 /// Below this many allowed rows a filtered search is done exactly. An
 /// exact scan costs a distance per allowed row; a graph search under a
@@ -51,7 +51,15 @@ impl HnswIndex {
                     q: query,
                     _space: PhantomData,
                 };
-                into_neighbors(self.traverse(&q, ef, filter), k, S::to_score)
+                let mut found = self.traverse(&q, ef, filter);
+                found.truncate(k);
+                found
+                    .into_iter()
+                    .map(|c| Neighbor {
+                        id: c.id,
+                        score: S::to_score(c.d),
+                    })
+                    .collect()
             }
             Some(sq) => {
                 let found = self.traverse(&sq.query(query), ef, filter);
@@ -66,13 +74,13 @@ impl HnswIndex {
         hits
     }
 
-    /// The best `ef` allowed rows the graph leads `q` to (a max-heap).
+    /// The best `ef` allowed rows the graph leads `q` to, closest first.
     fn traverse<Q: QueryDist>(
         &self,
         q: &Q,
         ef: usize,
         filter: Option<&dyn RowFilter>,
-    ) -> BinaryHeap<Cand> {
+    ) -> Vec<Cand> {
         let g = &self.graph;
         let mut cur = Cand {
             d: q.dist(g.entry),
@@ -82,7 +90,10 @@ impl HnswIndex {
             cur = self.greedy(q, cur, lev);
         }
         let mut vis = self.visited.get();
-        let res = self.search_level0(q, cur, ef, filter, &mut vis);
+        let res = match filter {
+            None => self.search_level0(q, cur, ef, &mut vis),
+            Some(f) => self.search_level0_filtered(q, cur, ef, f, &mut vis),
+        };
         self.visited.put(vis);
         res
     }
@@ -103,70 +114,124 @@ impl HnswIndex {
         }
     }
 
-    /// Beam search on level 0; returns a max-heap of at most `ef` allowed hits.
+    /// Beam search on level 0: the best `ef` rows, closest first.
     fn search_level0<Q: QueryDist>(
         &self,
         q: &Q,
         ep: Cand,
         ef: usize,
-        filter: Option<&dyn RowFilter>,
         vis: &mut Visited,
-    ) -> BinaryHeap<Cand> {
+    ) -> Vec<Cand> {
         let stride = 2 * self.m + 1;
         let level0 = &self.graph.level0;
-        let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
         let mut buf = std::mem::take(&mut vis.buf);
-        let ahead = q.prefetch_ahead();
+        let mut beam = std::mem::take(&mut vis.beam);
+        vis.insert(ep.id);
+        beam.reset(ef);
+        beam.insert(ep);
+        while let Some(c) = beam.next() {
+            self.fresh_links(q, c.id, vis, &mut buf);
+            // The next candidate's links: the current best, unless a
+            // neighbour below beats it (then its links are fetched as soon
+            // as its distance is known, while the others are computed).
+            let mut next = beam.peek().map_or(f32::INFINITY, |c| {
+                prefetch(level0, c.id as usize * stride, stride);
+                c.d
+            });
+            for_each_dist(q, &buf, |nb, d| {
+                if beam.admits(d) {
+                    if d < next {
+                        next = d;
+                        prefetch(level0, nb as usize * stride, stride);
+                    }
+                    beam.insert(Cand { d, id: nb });
+                }
+            });
+        }
+        let res = beam.sorted().collect();
+        vis.buf = buf;
+        vis.beam = beam;
+        res
+    }
+
+    /// [`Self::search_level0`] returning only rows `filter` allows: the
+    /// others are still expanded, so the candidates (a heap) and the
+    /// results are kept apart, as hnswlib does.
+    fn search_level0_filtered<Q: QueryDist>(
+        &self,
+        q: &Q,
+        ep: Cand,
+        ef: usize,
+        filter: &dyn RowFilter,
+        vis: &mut Visited,
+    ) -> Vec<Cand> {
+        let stride = 2 * self.m + 1;
+        let level0 = &self.graph.level0;
+        let mut buf = std::mem::take(&mut vis.buf);
         vis.insert(ep.id);
         let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef.min(self.n) * 4);
         cands.push(Reverse(ep));
         let mut res: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef.min(self.n) + 1);
-        if allowed(ep.id) {
+        if filter.allows(ep.id) {
             res.push(ep);
         }
         while let Some(Reverse(c)) = cands.pop() {
             if res.len() >= ef && res.peek().is_some_and(|w| c.d > w.d) {
                 break;
             }
-            let base = c.id as usize * stride;
-            let cnt = level0[base] as usize;
-            buf.clear();
-            for &nb in &level0[base + 1..base + 1 + cnt] {
-                if vis.insert(nb) {
-                    if buf.len() < ahead {
-                        q.prefetch(nb);
-                    }
-                    buf.push(nb);
-                }
-            }
-            // The next candidate's links: the current best, unless a
-            // neighbour below beats it (then its links are fetched as soon
-            // as its distance is known, while the others are computed).
+            self.fresh_links(q, c.id, vis, &mut buf);
             let mut next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
                 prefetch(level0, c.id as usize * stride, stride);
                 c.d
             });
-            for (j, &nb) in buf.iter().enumerate() {
-                if let Some(&later) = buf.get(j.saturating_add(ahead)) {
-                    q.prefetch(later);
-                }
-                let d = q.dist(nb);
+            for_each_dist(q, &buf, |nb, d| {
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
                     if d < next {
                         next = d;
                         prefetch(level0, nb as usize * stride, stride);
                     }
                     cands.push(Reverse(Cand { d, id: nb }));
-                    if allowed(nb) {
+                    if filter.allows(nb) {
                         res.push(Cand { d, id: nb });
                         if res.len() > ef {
                             res.pop();
                         }
                     }
                 }
-            }
+            });
         }
         vis.buf = buf;
-        res
+        res.into_sorted_vec()
+    }
+
+    /// The level-0 neighbours of `id` not visited yet, into `buf` (now
+    /// marked), the first [`QueryDist::prefetch_ahead`] of them prefetched.
+    #[inline]
+    fn fresh_links<Q: QueryDist>(&self, q: &Q, id: u32, vis: &mut Visited, buf: &mut Vec<u32>) {
+        let ahead = q.prefetch_ahead();
+        let base = id as usize * (2 * self.m + 1);
+        let cnt = self.graph.level0[base] as usize;
+        buf.clear();
+        for &nb in &self.graph.level0[base + 1..base + 1 + cnt] {
+            if vis.insert(nb) {
+                if buf.len() < ahead {
+                    q.prefetch(nb);
+                }
+                buf.push(nb);
+            }
+        }
+    }
+}
+
+/// Calls `f(id, distance)` for each of `ids` in order, prefetching the rows
+/// [`QueryDist::prefetch_ahead`] ahead.
+#[inline(always)]
+pub(crate) fn for_each_dist<Q: QueryDist>(q: &Q, ids: &[u32], mut f: impl FnMut(u32, f32)) {
+    let ahead = q.prefetch_ahead();
+    for (j, &nb) in ids.iter().enumerate() {
+        if let Some(&later) = ids.get(j.saturating_add(ahead)) {
+            q.prefetch(later);
+        }
+        f(nb, q.dist(nb));
     }
 }

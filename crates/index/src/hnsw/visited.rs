@@ -2,6 +2,8 @@
 
 use parking_lot::Mutex;
 
+use super::beam::Beam;
+
 /// Visited marks for ids `0..n`; clearing is O(1) by bumping the epoch.
 pub(crate) struct Visited {
     /// u16 marks, as hnswlib's: a 400,000-node graph's marks take 800 KB,
@@ -12,6 +14,8 @@ pub(crate) struct Visited {
     epoch: u16,
     /// Scratch buffer for neighbour ids, reused across searches.
     pub buf: Vec<u32>,
+    /// The search's beam, reused across searches.
+    pub beam: Beam,
 }
 
 impl Visited {
@@ -20,6 +24,7 @@ impl Visited {
             marks: vec![0; n],
             epoch: 0,
             buf: Vec::new(),
+            beam: Beam::default(),
         }
     }
 

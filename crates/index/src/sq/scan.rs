@@ -160,6 +160,6 @@ impl QuantizedRows {
             first += count;
         }
         let VectorSlice::F32(all) = vectors.data();
-        with_space!(self.metric, S => rerank::<S>(all, dim, query, short, k))
+        with_space!(self.metric, S => rerank::<S>(all, dim, query, short.into_vec(), k))
     }
 }
