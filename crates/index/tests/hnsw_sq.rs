@@ -122,6 +122,33 @@ fn recall_at_10_ef64_against_ground_truth() {
 }
 
 #[test]
+fn re_ranking_the_best_of_the_beam_finds_what_re_ranking_all_of_it_finds() {
+    // A top-10 re-ranks the best 42 of the 200 rows the beam holds; a
+    // top-200 re-ranks them all. Their first ten must agree.
+    let d = data();
+    let (mut same, mut truth_hits, mut all_hits) = (0, 0, 0);
+    for i in 0..d.nq() {
+        let few = d.index.search(d.vectors(), d.query(i), 10, 200, None);
+        let all = d.index.search(d.vectors(), d.query(i), 200, 200, None);
+        let all10 = ids(&all[..10]);
+        same += overlap(&ids(&few), &all10);
+        let truth: Vec<u32> = d.gt[i * d.gdim..i * d.gdim + 10]
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        truth_hits += overlap(&ids(&few), &truth);
+        all_hits += overlap(&all10, &truth);
+    }
+    let n = d.nq() * 10;
+    eprintln!("same {same}/{n}, recall {truth_hits} against {all_hits}");
+    assert!(
+        same as f64 >= 0.995 * n as f64,
+        "{same}/{n} of the top 10 agree"
+    );
+    assert!(truth_hits as f64 >= 0.995 * all_hits as f64);
+}
+
+#[test]
 fn hits_carry_exact_scores_of_the_vectors_passed() {
     let d = data();
     for i in 0..d.nq() {

@@ -10,6 +10,7 @@ use super::{HnswIndex, prefetch};
 use crate::distance::Space;
 use crate::filter::RowFilter;
 use crate::flat::{flat_impl, rerank};
+use crate::sq::refine;
 use crate::topk::{Cand, Neighbor};
 
 /// Below this many allowed rows a filtered search is done exactly. An
@@ -62,7 +63,14 @@ impl HnswIndex {
                     .collect()
             }
             Some(sq) => {
-                let found = self.traverse(&sq.query(query), ef, filter);
+                // Only the best `refine(k)` by code distance are re-ranked:
+                // the true top k is among them unless quantization moved a
+                // row past dozens of others, and each re-ranked row is a
+                // random read of its f32 vector (re-ranking all `ef` took
+                // 12% of a search at 50 dimensions, 18% at 768, for the
+                // same recall on glove50-400k and wide768-100k).
+                let mut found = self.traverse(&sq.query(query), ef, filter);
+                found.truncate(refine(k));
                 rerank::<S>(vectors, self.dim, query, found, k)
             }
         };

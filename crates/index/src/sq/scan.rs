@@ -15,19 +15,13 @@ use std::ops::Range;
 use quiver_common::{Metric, VectorSlice, VectorsRef};
 
 use super::kernels::{BLOCK_ROWS, dot_asym_blocked};
+use super::refine;
 use super::{CodeRows, Kind, SqCodes};
 use crate::distance::with_space;
 use crate::error::Result;
 use crate::filter::RowFilter;
 use crate::flat::{offer, rerank};
 use crate::topk::{Cand, Neighbor};
-
-/// How many rows by code distance are re-ranked exactly for a top-`k`: the
-/// true top-k sits within them unless quantization moved a row past many
-/// others (recall@10 against an exact scan: see the tests).
-pub(crate) fn refine(k: usize) -> usize {
-    k.saturating_mul(4).max(k.saturating_add(32))
-}
 
 /// Blocks scored per kernel call.
 const CALL_BLOCKS: usize = 16;
