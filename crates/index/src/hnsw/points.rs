@@ -88,7 +88,7 @@ impl<S: Space> Points for ExactPoints<'_, S> {
 }
 
 impl QueryDist for SqQuery<'_> {
-    #[inline]
+    #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
         SqQuery::dist(self, id)
     }

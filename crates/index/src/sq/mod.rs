@@ -361,7 +361,7 @@ impl SqCodes {
 
 impl SqQuery<'_> {
     /// Approximate internal distance of the query to the code of `id`.
-    #[inline]
+    #[inline(always)]
     pub fn dist(&self, id: u32) -> f32 {
         let sq = self.sq;
         let code = sq.code(id);
