@@ -109,13 +109,16 @@ impl HnswIndex {
     fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize) -> Cand {
         loop {
             let mut changed = false;
-            for &nb in self.graph.upper_links(cur.id as usize, lev, self.m) {
-                let d = q.dist(nb);
+            let links = self.graph.upper_links(cur.id as usize, lev, self.m);
+            for &nb in links.iter().take(q.prefetch_ahead()) {
+                q.prefetch(nb);
+            }
+            for_each_dist(q, links, |nb, d| {
                 if d < cur.d {
                     cur = Cand { d, id: nb };
                     changed = true;
                 }
-            }
+            });
             if !changed {
                 return cur;
             }
