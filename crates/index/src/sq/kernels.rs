@@ -236,6 +236,44 @@ mod x86 {
         _mm512_reduce_add_epi32(acc) + tail
     }
 
+    /// [`super::dot_i16_blocked`]: two accumulators, each a pair of
+    /// dimensions of the 16 rows a step.
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    pub(super) fn dot_i16_blocked_avx512(w: &[i32], blocks: &[u8], out: &mut [i32]) {
+        if w.is_empty() {
+            return;
+        }
+        let (wt, wr) = w.as_chunks::<2>();
+        for (block, o) in blocks.chunks_exact(w.len() * 32).zip(out.chunks_mut(16)) {
+            let (two, rest) = block.as_chunks::<64>();
+            let (mut a0, mut a1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for (c, ww) in two.iter().zip(wt) {
+                // SAFETY: `c` is 64 bytes: two loads of 32.
+                let (x0, x1) = unsafe {
+                    (
+                        _mm256_loadu_si256(c.as_ptr().cast()),
+                        _mm256_loadu_si256(c.as_ptr().add(32).cast()),
+                    )
+                };
+                let p0 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(x0), _mm512_set1_epi32(ww[0]));
+                let p1 = _mm512_madd_epi16(_mm512_cvtepu8_epi16(x1), _mm512_set1_epi32(ww[1]));
+                a0 = _mm512_add_epi32(a0, p0);
+                a1 = _mm512_add_epi32(a1, p1);
+            }
+            if let (Some(&ww), true) = (wr.first(), rest.len() >= 32) {
+                // SAFETY: `rest` holds the last pair's 32 bytes.
+                let x = unsafe { _mm256_loadu_si256(rest.as_ptr().cast()) };
+                let p = _mm512_madd_epi16(_mm512_cvtepu8_epi16(x), _mm512_set1_epi32(ww));
+                a0 = _mm512_add_epi32(a0, p);
+            }
+            let mut sum = [0i32; 16];
+            // SAFETY: `sum` is 16 i32s, 512 bits.
+            unsafe { _mm512_storeu_si512(sum.as_mut_ptr().cast(), _mm512_add_epi32(a0, a1)) };
+            let len = o.len();
+            o.copy_from_slice(&sum[..len]);
+        }
+    }
+
     /// `p.len() == c.len()`, a multiple of 16.
     #[target_feature(enable = "avx2")]
     pub(super) fn dot_i16_avx2(p: &[i16], c: &[u8]) -> i32 {
@@ -266,69 +304,76 @@ mod x86 {
     }
 }
 
-/// Rows a [`dot_asym_blocked`] block holds.
+/// Rows a [`dot_i16_blocked`] block holds.
 pub(crate) const BLOCK_ROWS: usize = 16;
 
-/// `out[r] = sum_j b[j] * block[j * BLOCK_ROWS + r]` for every block (the
-/// codes of 16 rows stored dimension by dimension, `b.len()` dimensions):
-/// the 16 rows are the 16 lanes, so a row's sum needs no horizontal
-/// addition, and four accumulators keep the multiply-adds independent.
+/// Bytes of a block of 16 rows of `dim` codes: the dimensions in pairs
+/// (the last padded with a zero code when `dim` is odd).
+pub(crate) fn block_bytes(dim: usize) -> usize {
+    dim.div_ceil(2) * 2 * BLOCK_ROWS
+}
+
+/// Where dimension `j` of row `r` (of 16) sits in its block: pair `j / 2`
+/// holds, row after row, the two codes of each row.
+pub(crate) fn block_at(r: usize, j: usize) -> usize {
+    j / 2 * 2 * BLOCK_ROWS + 2 * r + j % 2
+}
+
+/// Two `i16` weights packed in one `i32` (the first in the low half), the
+/// form [`dot_i16_blocked`] takes them in.
+pub(crate) fn pack_pairs(w: &[i16], dim: usize) -> Vec<i32> {
+    (0..dim.div_ceil(2))
+        .map(|t| {
+            let lo = w.get(2 * t).copied().unwrap_or(0);
+            let hi = w.get(2 * t + 1).copied().unwrap_or(0);
+            (u32::from(lo as u16) | (u32::from(hi as u16) << 16)) as i32
+        })
+        .collect()
+}
+
+/// `out[r] = sum_j w[j] * code(r, j)` for every block of 16 rows
+/// ([`block_at`]; `w` packed by [`pack_pairs`]), exact in integers for
+/// weights no larger than [`i16_weight_max`]: the 16 rows are the lanes of
+/// a register, so a row's sum needs no horizontal addition, and each pair
+/// of dimensions is one multiply-add of 16-bit products (`pmaddwd`).
 #[inline(always)]
-fn dot_asym_blocked_body<const FMA: bool>(b: &[f32], blocks: &[u8], out: &mut [f32]) {
-    let dim = b.len();
-    if dim == 0 {
+fn dot_i16_blocked_body(w: &[i32], blocks: &[u8], out: &mut [i32]) {
+    if w.is_empty() {
         return;
     }
     for (block, o) in blocks
-        .chunks_exact(dim * BLOCK_ROWS)
+        .chunks_exact(w.len() * 2 * BLOCK_ROWS)
         .zip(out.chunks_mut(BLOCK_ROWS))
     {
-        let mut acc = [[0f32; BLOCK_ROWS]; 4];
-        let cols = block.as_chunks::<BLOCK_ROWS>().0;
-        let (quads, rest) = cols.as_chunks::<4>();
-        let (bq, br) = b.as_chunks::<4>();
-        for (q, w) in quads.iter().zip(bq) {
-            for a in 0..4 {
-                for r in 0..BLOCK_ROWS {
-                    acc[a][r] = fmadd::<FMA>(w[a], f32::from(q[a][r]), acc[a][r]);
-                }
+        let mut acc = [0i32; BLOCK_ROWS];
+        for (cols, &pw) in block.as_chunks::<{ 2 * BLOCK_ROWS }>().0.iter().zip(w) {
+            let (w0, w1) = (i32::from(pw as i16), pw >> 16);
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a += w0 * i32::from(cols[2 * r]) + w1 * i32::from(cols[2 * r + 1]);
             }
-        }
-        for (c, &w) in rest.iter().zip(br) {
-            for r in 0..BLOCK_ROWS {
-                acc[0][r] = fmadd::<FMA>(w, f32::from(c[r]), acc[0][r]);
-            }
-        }
-        let mut sum = [0f32; BLOCK_ROWS];
-        for (r, x) in sum.iter_mut().enumerate() {
-            *x = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
         }
         let len = o.len();
-        o.copy_from_slice(&sum[..len]);
+        o.copy_from_slice(&acc[..len]);
     }
 }
 
-/// [`dot_asym_blocked_body`] with the best instruction set of this CPU.
-pub(crate) fn dot_asym_blocked(b: &[f32], blocks: &[u8], out: &mut [f32]) {
+/// [`dot_i16_blocked_body`] with the best instruction set of this CPU.
+pub(crate) fn dot_i16_blocked(w: &[i32], blocks: &[u8], out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-        fn avx512(b: &[f32], blocks: &[u8], out: &mut [f32]) {
-            dot_asym_blocked_body::<true>(b, blocks, out)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(b: &[f32], blocks: &[u8], out: &mut [f32]) {
-            dot_asym_blocked_body::<true>(b, blocks, out)
+        #[target_feature(enable = "avx2")]
+        fn avx2(w: &[i32], blocks: &[u8], out: &mut [i32]) {
+            dot_i16_blocked_body(w, blocks, out)
         }
         match isa() {
             // SAFETY: `isa` found these features on this CPU.
-            ISA_AVX512 => return unsafe { avx512(b, blocks, out) },
+            ISA_AVX512 => return unsafe { x86::dot_i16_blocked_avx512(w, blocks, out) },
             // SAFETY: as above.
-            ISA_AVX2 => return unsafe { avx2(b, blocks, out) },
+            ISA_AVX2 => return unsafe { avx2(w, blocks, out) },
             _ => {}
         }
     }
-    dot_asym_blocked_body::<false>(b, blocks, out)
+    dot_i16_blocked_body(w, blocks, out)
 }
 
 #[cfg(test)]
@@ -386,29 +431,39 @@ mod tests {
             // The baseline bodies agree with the dispatched ones.
             assert!(close(dot_asym_body::<false>(&a, &x), dota));
             assert!(close(dot_sym_body::<false>(&s, &x, &y), dots));
-            // Two blocks of 16 rows stored dimension by dimension; row r
-            // is `x` with dimension r % n zeroed.
-            let row = |r: usize| {
-                let mut v = x.clone();
-                v[r % n] = 0;
-                v
-            };
-            let mut blocks = vec![0u8; 2 * BLOCK_ROWS * n];
-            for r in 0..2 * BLOCK_ROWS {
-                let (b, lane) = (r / BLOCK_ROWS, r % BLOCK_ROWS);
-                for (j, c) in row(r).into_iter().enumerate() {
-                    blocks[b * BLOCK_ROWS * n + j * BLOCK_ROWS + lane] = c;
+            // Two blocks of 16 rows, dimensions in pairs; row r is `x` with
+            // dimension r % n zeroed, over n and n - 1 dimensions (odd).
+            for dim in [n, n - 1] {
+                let row = |r: usize| {
+                    let mut v = x[..dim].to_vec();
+                    v[r % dim] = 0;
+                    v
+                };
+                let per = block_bytes(dim);
+                let mut blocks = vec![0u8; 2 * per];
+                for r in 0..2 * BLOCK_ROWS {
+                    let (b, lane) = (r / BLOCK_ROWS, r % BLOCK_ROWS);
+                    for (j, c) in row(r).into_iter().enumerate() {
+                        blocks[b * per + block_at(lane, j)] = c;
+                    }
                 }
-            }
-            let mut out = [0f32; 2 * BLOCK_ROWS];
-            dot_asym_blocked(&a, &blocks, &mut out);
-            for (r, o) in out.iter().enumerate() {
-                let want: f64 = row(r)
-                    .iter()
-                    .zip(&a)
-                    .map(|(c, w)| f(*w) * f64::from(*c))
-                    .sum();
-                assert!(close(*o, want), "blocked n={n} row {r}");
+                let packed = pack_pairs(&w, dim);
+                let mut out = [0i32; 2 * BLOCK_ROWS];
+                dot_i16_blocked(&packed, &blocks, &mut out);
+                let mut plain = [0i32; 2 * BLOCK_ROWS];
+                dot_i16_blocked_body(&packed, &blocks, &mut plain);
+                for (r, (o, p)) in out.iter().zip(&plain).enumerate() {
+                    let want: i64 = row(r)
+                        .iter()
+                        .zip(&w)
+                        .map(|(c, w)| i64::from(*w) * i64::from(*c))
+                        .sum();
+                    assert_eq!(
+                        (i64::from(*o), i64::from(*p)),
+                        (want, want),
+                        "blocked {dim} row {r}"
+                    );
+                }
             }
         }
     }

@@ -114,7 +114,9 @@ pub(crate) struct DotTerms {
 /// A query prepared against [`SqCodes`].
 pub(crate) struct SqQuery<'a> {
     sq: &'a SqCodes,
-    /// L2: `-2 * (q - lo) * step`; inner product: `q * step`.
+    /// L2: `-2 * (q - lo) * step`; inner product: `q * step` (the exact
+    /// weights `wide` rounds; kept to test the rounding).
+    #[cfg(test)]
     pre: Vec<f32>,
     /// L2: `sum (q - lo)^2`; inner product: `sum q * lo`.
     konst: f32,
@@ -313,6 +315,7 @@ impl SqCodes {
         let wide = pre.iter().map(|p| (p * scale).round() as i16).collect();
         SqQuery {
             sq: self,
+            #[cfg(test)]
             pre,
             konst,
             wide,

@@ -5,7 +5,8 @@
 //! build while ingest runs ahead of the builders). The codes are a quarter
 //! of the bytes of the f32 rows, stored in blocks of 16 rows dimension by
 //! dimension, so that one pass of multiply-adds scores 16 rows in the 16
-//! lanes of a vector register (`kernels::dot_asym_blocked`). The best
+//! lanes of a vector register (`kernels::dot_i16_blocked`, integer weights
+//! as the graph search's). The best
 //! `refine(k)` rows by code distance are re-ranked with the f32 vectors,
 //! so the scores returned are exact.
 
@@ -14,7 +15,7 @@ use std::ops::Range;
 
 use quiver_common::{Metric, VectorSlice, VectorsRef};
 
-use super::kernels::{BLOCK_ROWS, dot_asym_blocked};
+use super::kernels::{BLOCK_ROWS, block_at, block_bytes, dot_i16_blocked, pack_pairs};
 use super::refine;
 use super::{CodeRows, Kind, SqCodes};
 use crate::distance::with_space;
@@ -32,8 +33,8 @@ pub struct QuantizedRows {
     sq: SqCodes,
     metric: Metric,
     n: usize,
-    /// `ceil(n / 16)` blocks of `16 * dim` bytes: dimension j of row
-    /// `16 b + r` at `b * 16 * dim + j * 16 + r`.
+    /// `ceil(n / 16)` blocks of `block_bytes(dim)`: dimension j of row
+    /// `16 b + r` at `b * block_bytes(dim) + block_at(r, j)`.
     blocks: Vec<u8>,
     /// L2: each row's decoded squared offset from `lo` (see `SqCodes`).
     norms: Vec<f32>,
@@ -57,12 +58,13 @@ impl QuantizedRows {
         let whole = rows.get(..vectors.len() * dim).unwrap_or(&[]);
         let mut sq = SqCodes::train(whole, dim, metric)?;
         let n = sq.len();
-        let mut blocks = vec![0u8; n.div_ceil(BLOCK_ROWS) * BLOCK_ROWS * dim];
+        let per = block_bytes(dim);
+        let mut blocks = vec![0u8; n.div_ceil(BLOCK_ROWS) * per];
         for id in 0..n {
             let (b, lane) = (id / BLOCK_ROWS, id % BLOCK_ROWS);
-            let block = &mut blocks[b * BLOCK_ROWS * dim..(b + 1) * BLOCK_ROWS * dim];
+            let block = &mut blocks[b * per..(b + 1) * per];
             for (j, &c) in sq.rows.row(id).iter().take(dim).enumerate() {
-                block[j * BLOCK_ROWS + lane] = c;
+                block[block_at(lane, j)] = c;
             }
         }
         let norms = match sq.kind {
@@ -116,8 +118,10 @@ impl QuantizedRows {
         }
         let keep = refine(k);
         let q = self.sq.query(query);
-        let pre = &q.pre[..dim];
+        let packed = pack_pairs(&q.wide, dim);
+        let per = block_bytes(dim);
         let mut short: BinaryHeap<Cand> = BinaryHeap::with_capacity(keep + 1);
+        let mut ints = [0i32; CALL_BLOCKS * BLOCK_ROWS];
         let mut dots = [0f32; CALL_BLOCKS * BLOCK_ROWS];
         let (start, end) = (rows.start.min(self.n), rows.end.min(self.n));
         let span = CALL_BLOCKS * BLOCK_ROWS;
@@ -125,9 +129,12 @@ impl QuantizedRows {
         let mut bound = f32::INFINITY;
         while first < end {
             let count = span.min(end.next_multiple_of(BLOCK_ROWS) - first);
-            let bytes = first * dim..(first + count) * dim;
+            let bytes = first / BLOCK_ROWS * per..(first + count) / BLOCK_ROWS * per;
+            dot_i16_blocked(&packed, &self.blocks[bytes], &mut ints[..count]);
             let ds = &mut dots[..count];
-            dot_asym_blocked(pre, &self.blocks[bytes], ds);
+            for (d, i) in ds.iter_mut().zip(&ints) {
+                *d = q.unscale * *i as f32;
+            }
             match self.sq.kind {
                 Kind::L2 => {
                     let norms = &self.norms[first..(first + count).min(self.n)];
