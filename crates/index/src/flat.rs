@@ -6,7 +6,7 @@ use quiver_common::{Metric, VectorSlice, VectorsRef};
 
 use crate::distance::{Space, with_space};
 use crate::filter::RowFilter;
-use crate::topk::{Cand, Neighbor, into_neighbors};
+use crate::topk::{Cand, Neighbor, into_neighbors, sorted_into_neighbors};
 
 /// Exact top-`k` of `query` among `vectors`, honouring `filter`; sorted best
 /// first. Returns nothing when the dimension is 0 or `query.len()` differs
@@ -125,12 +125,5 @@ pub(crate) fn rerank<S: Space>(
         })
     });
     found.sort_unstable();
-    found.truncate(k);
-    found
-        .into_iter()
-        .map(|c| Neighbor {
-            id: c.id,
-            score: S::to_score(c.d),
-        })
-        .collect()
+    sorted_into_neighbors(found, k, S::to_score)
 }

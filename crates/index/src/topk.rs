@@ -101,9 +101,18 @@ pub(crate) fn into_neighbors(
     k: usize,
     to_score: fn(f32) -> f32,
 ) -> Vec<Neighbor> {
-    let mut v = heap.into_sorted_vec();
-    v.truncate(k);
-    v.into_iter()
+    sorted_into_neighbors(heap.into_sorted_vec(), k, to_score)
+}
+
+/// The first `k` of `sorted` (closest first) as hits.
+pub(crate) fn sorted_into_neighbors(
+    mut sorted: Vec<Cand>,
+    k: usize,
+    to_score: fn(f32) -> f32,
+) -> Vec<Neighbor> {
+    sorted.truncate(k);
+    sorted
+        .into_iter()
         .map(|c| Neighbor {
             id: c.id,
             score: to_score(c.d),

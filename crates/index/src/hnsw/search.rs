@@ -11,7 +11,7 @@ use crate::distance::Space;
 use crate::filter::RowFilter;
 use crate::flat::{flat_impl, rerank};
 use crate::sq::refine;
-use crate::topk::{Cand, Neighbor};
+use crate::topk::{Cand, Neighbor, sorted_into_neighbors};
 
 /// Below this many allowed rows a filtered search is done exactly. An
 /// exact scan costs a distance per allowed row; a graph search under a
@@ -52,15 +52,7 @@ impl HnswIndex {
                     q: query,
                     _space: PhantomData,
                 };
-                let mut found = self.traverse(&q, ef, filter);
-                found.truncate(k);
-                found
-                    .into_iter()
-                    .map(|c| Neighbor {
-                        id: c.id,
-                        score: S::to_score(c.d),
-                    })
-                    .collect()
+                sorted_into_neighbors(self.traverse(&q, ef, filter), k, S::to_score)
             }
             Some(sq) => {
                 // Only the best `refine(k)` by code distance are re-ranked:
