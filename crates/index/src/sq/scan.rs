@@ -3,12 +3,12 @@
 //!
 //! For rows a graph does not cover yet (a sealed segment waiting for its
 //! build while ingest runs ahead of the builders). The codes are a quarter
-//! of the bytes of the f32 rows, stored in blocks of 16 rows dimension by
-//! dimension, so that one pass of multiply-adds scores 16 rows in the 16
-//! lanes of a vector register (`kernels::dot_i16_blocked`, integer weights
-//! as the graph search's). The best
-//! `refine(k)` rows by code distance are re-ranked with the f32 vectors,
-//! so the scores returned are exact.
+//! of the bytes of the f32 rows, stored in blocks of 16 rows, dimensions in
+//! pairs, so that one pass of 16-bit multiply-adds with the query's integer
+//! weights (as the graph search's) scores 16 rows in the 16 lanes of a
+//! vector register (`kernels::dot_i16_blocked`). The best `refine(k)` rows
+//! by code distance are re-ranked with the f32 vectors, so the scores
+//! returned are exact.
 
 use std::collections::BinaryHeap;
 use std::ops::Range;
