@@ -1,11 +1,13 @@
-//! A sealed segment loaded without its graph is scanned over 8-bit codes
-//! ([`LoadedSegment::quantize`]) and still answers with exact scores.
+//! Searching sealed segments: one loaded without its graph is scanned over
+//! 8-bit codes ([`LoadedSegment::quantize`]) and still answers with exact
+//! scores; one with a graph is walked unfiltered while all its rows live,
+//! and what a search costs is estimated from how it will read each segment.
 
 use std::sync::Arc;
 
 use quiver_api::{CollectionInfo, IndexKind, SegmentInfo};
-use quiver_common::{CollectionSchema, Metric, PrimaryKey};
-use quiver_index::{flat_search, score};
+use quiver_common::{CollectionSchema, Metric, Mutation, PrimaryKey, VectorsRef};
+use quiver_index::{HnswIndex, HnswParams, flat_search, score};
 use quiver_storage::{MappedSegment, SegmentData, encode_segment};
 
 use crate::search::Projection;
@@ -41,6 +43,10 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 
 /// A segment of `n` rows with keys `0..n`, not indexed.
 fn segment(n: usize, vectors: &[f32]) -> Arc<LoadedSegment> {
+    segment_with(n, vectors, None)
+}
+
+fn segment_with(n: usize, vectors: &[f32], index: Option<HnswIndex>) -> Arc<LoadedSegment> {
     let data = SegmentData {
         segment_id: 7,
         pks: (0..n as i64).map(PrimaryKey::Int).collect(),
@@ -56,11 +62,98 @@ fn segment(n: usize, vectors: &[f32]) -> Arc<LoadedSegment> {
         rows: n as u64,
         max_ts: 1,
         wal_seq: 1,
-        has_index: false,
+        has_index: index.is_some(),
         index_version: 0,
     };
     let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
-    Arc::new(LoadedSegment::new(info, data, None))
+    Arc::new(LoadedSegment::new(info, data, index))
+}
+
+fn pool() -> rayon::ThreadPool {
+    (rayon::ThreadPoolBuilder::new().num_threads(2).build()).expect("pool")
+}
+
+const NO_FIELDS: Projection<'static> = Projection {
+    fields: &[],
+    with_vectors: false,
+};
+
+#[test]
+fn a_graph_is_walked_unfiltered_while_every_row_lives_and_never_returns_a_deleted_row() {
+    let n = 3_000;
+    let vectors = values(n, 11);
+    let params = HnswParams {
+        m: 8,
+        ef_construction: 64,
+        ..Default::default()
+    };
+    let all = VectorsRef::f32(DIM, &vectors);
+    let graph = HnswIndex::build(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
+    let expected: Vec<Vec<u32>> = (values(20, 3).chunks_exact(DIM))
+        .map(|q| {
+            graph
+                .search(all, q, 10, 40, None)
+                .iter()
+                .map(|h| h.id)
+                .collect()
+        })
+        .collect();
+    let mut view = ShardView::new(info(IndexKind::Hnsw {
+        m: 8,
+        ef_construction: 64,
+    }));
+    view.add_initial_segment(segment_with(n, &vectors, Some(graph)));
+    assert!(view.sealed[0].select(None, 0).graph_filter().is_none());
+    let keys = |view: &ShardView, q: &[f32]| -> Vec<u32> {
+        (view.search_one(&pool(), q, 10, 40, None, &NO_FIELDS).iter())
+            .map(|h| match h.pk {
+                PrimaryKey::Int(k) => k as u32,
+                _ => panic!("int keys"),
+            })
+            .collect()
+    };
+    let queries = values(20, 3);
+    for (q, want) in queries.chunks_exact(DIM).zip(&expected) {
+        assert_eq!(&keys(&view, q), want, "the same walk as the graph's own");
+    }
+    // Deleting each query's best row: the segment is filtered from then on.
+    let dead: Vec<PrimaryKey> = (expected.iter())
+        .map(|w| PrimaryKey::Int(i64::from(w[0])))
+        .collect();
+    view.apply(&Mutation::Delete { ts: 2, pks: dead });
+    assert!(view.sealed[0].select(None, 0).graph_filter().is_some());
+    for (q, want) in queries.chunks_exact(DIM).zip(&expected) {
+        let got = keys(&view, q);
+        assert_eq!(got.len(), 10);
+        assert!(!got.contains(&want[0]), "a deleted row came back");
+    }
+}
+
+#[test]
+fn search_work_counts_a_walk_per_graph_and_every_row_of_a_scan() {
+    let n = 3_000;
+    let vectors = values(n, 13);
+    let params = HnswParams {
+        m: 8,
+        ef_construction: 32,
+        ..Default::default()
+    };
+    let all = VectorsRef::f32(DIM, &vectors);
+    let graph = HnswIndex::build(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
+    let mut view = ShardView::new(info(IndexKind::Hnsw {
+        m: 8,
+        ef_construction: 32,
+    }));
+    view.add_initial_segment(segment_with(n, &vectors, Some(graph)));
+    // ef (at least k) × 2m rows, twice under a filter, per query.
+    assert_eq!(view.search_work(1, 10, 50, false), 50 * 16 * DIM);
+    assert_eq!(view.search_work(1, 60, 50, false), 60 * 16 * DIM);
+    assert_eq!(view.search_work(3, 10, 50, true), 3 * 2 * 50 * 16 * DIM);
+    // Never more than the segment's rows; a segment without a graph is
+    // scanned whole.
+    assert_eq!(view.search_work(1, 10, 1_000, false), n * DIM);
+    view.add_initial_segment(segment(500, &vectors[..500 * DIM]));
+    assert_eq!(view.search_work(1, 10, 50, false), (50 * 16 + 500) * DIM);
 }
 
 #[test]
@@ -87,15 +180,9 @@ fn an_unindexed_segment_is_scanned_over_codes_and_answers_with_exact_scores() {
 
     let mut view = ShardView::new(hnsw);
     view.add_initial_segment(seg);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("pool");
-    let proj = Projection {
-        fields: &[],
-        with_vectors: false,
-    };
-    let all = quiver_common::VectorsRef::f32(DIM, &vectors);
+    let pool = pool();
+    let proj = NO_FIELDS;
+    let all = VectorsRef::f32(DIM, &vectors);
     let queries = values(40, 99);
     let scanned = || crate::search::SCANNED_CODES.get();
     let before = scanned();

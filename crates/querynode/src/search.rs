@@ -7,7 +7,7 @@ use quiver_api::{
     ShardHit, row_hash,
 };
 use quiver_common::{PrimaryKey, ScalarValue, VectorSlice, VectorsRef};
-use quiver_index::{Neighbor, RowFilter, flat_search, merge_topk};
+use quiver_index::{HnswIndex, Neighbor, RowFilter, flat_search, merge_topk};
 
 use crate::select::SealedRow;
 use crate::view::{Loc, SealedSeg, ShardView};
@@ -56,6 +56,39 @@ pub(crate) struct Projection<'a> {
 }
 
 impl ShardView {
+    /// The graph a search of `seg` walks. None for a graph built under
+    /// another metric (the index was dropped and created again; its owner
+    /// re-indexes the segment) or a flat index: exact search then, with the
+    /// collection's metric.
+    fn graph<'s>(&self, seg: &'s SealedSeg) -> Option<&'s HnswIndex> {
+        match (&seg.seg.index, self.info.index) {
+            (Some(index), IndexKind::Hnsw { .. } | IndexKind::HnswSq { .. })
+                if index.metric() == self.info.metric =>
+            {
+                Some(index)
+            }
+            _ => None,
+        }
+    }
+
+    /// Roughly how many vector components [`ShardView::search_one`] reads
+    /// for `nq` queries: a graph walk about `ef · 2m` rows a segment (twice
+    /// that under a filter, which expands rows it rejects), an exact scan
+    /// every row. The querynode runs cheap searches without a thread
+    /// hand-off (`node.rs`, `INLINE_WORK`).
+    pub fn search_work(&self, nq: usize, k: usize, ef: usize, filtered: bool) -> usize {
+        let walk = ef.max(k).saturating_mul(1 + usize::from(filtered));
+        let rows = (self.sealed.iter())
+            .map(|seg| match self.graph(seg) {
+                Some(g) => walk
+                    .saturating_mul(2 * g.params().0)
+                    .min(seg.seg.data.len()),
+                None => seg.seg.data.len(),
+            })
+            .fold(self.growing.live, usize::saturating_add);
+        (rows.saturating_mul(self.info.schema.dim())).saturating_mul(nq)
+    }
+
     /// Top-k of one query over the whole shard, best first.
     pub fn search_one(
         &self,
@@ -73,17 +106,7 @@ impl ShardView {
                 continue;
             }
             let vectors = seg.seg.data.vectors();
-            // A graph built under another metric (the index was dropped and
-            // created again; its owner re-indexes the segment) or a flat
-            // index: exact search, with the collection's metric.
-            let graph = match (&seg.seg.index, self.info.index) {
-                (Some(index), IndexKind::Hnsw { .. } | IndexKind::HnswSq { .. })
-                    if index.metric() == metric =>
-                {
-                    Some(index)
-                }
-                _ => None,
-            };
+            let graph = self.graph(seg);
             // A filter its indexes say accepts at most a tenth of the
             // segment, or few enough rows that the index scans them exactly:
             // the index gets exactly those rows. Else rows are tested as the
@@ -100,7 +123,7 @@ impl ShardView {
             };
             match graph {
                 Some(index) => {
-                    let hits = index.search(vectors, query, k, ef.max(k), Some(filter));
+                    let hits = index.search(vectors, query, k, ef.max(k), selection.graph_filter());
                     lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
                 }
                 // A few named rows are visited one by one on one thread.

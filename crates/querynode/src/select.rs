@@ -219,6 +219,8 @@ pub(crate) struct SegmentFilter<'a> {
     /// The predicate, when the plan is not all of it.
     residual: Option<&'a dyn RowPredicate>,
     estimate: Option<usize>,
+    /// No predicate and no deleted row: every row is allowed.
+    everything: bool,
 }
 
 impl RowFilter for SegmentFilter<'_> {
@@ -255,6 +257,15 @@ impl Selection<'_> {
         }
     }
 
+    /// The filter a graph search needs: none when every row of the
+    /// segment is allowed (the unfiltered beam is faster than testing rows).
+    pub fn graph_filter(&self) -> Option<&dyn RowFilter> {
+        match self {
+            Selection::Test(f) if f.everything => None,
+            _ => Some(self.filter()),
+        }
+    }
+
     /// Nothing to read.
     pub fn is_empty(&self) -> bool {
         matches!(self, Selection::Rows(rows) if rows.count_ones() == 0)
@@ -274,12 +285,14 @@ impl SealedSeg {
     /// tests each row (no index used).
     pub fn filter<'a>(&'a self, predicate: Option<&'a dyn RowPredicate>) -> SegmentFilter<'a> {
         let plan = predicate.and_then(|p| p.column_plan());
+        let live = predicate.is_none().then(|| self.live());
         SegmentFilter {
             seg: self,
             plan: plan
                 .map(|p| Node::bind(&p.root, self.seg.data.columns(), self.seg.path_columns())),
             residual: predicate.filter(|_| !plan.is_some_and(|p| p.exact)),
-            estimate: predicate.is_none().then(|| self.live()),
+            estimate: live,
+            everything: live == Some(self.alive.len()),
         }
     }
 
