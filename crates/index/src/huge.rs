@@ -20,17 +20,6 @@ pub(crate) fn with_capacity<T>(cap: usize) -> Vec<T> {
     v
 }
 
-/// `v`'s elements in a vector from [`with_capacity`] (`v` itself when it is
-/// too small to be worth it).
-pub(crate) fn copied<T: Copy>(v: Vec<T>) -> Vec<T> {
-    if std::mem::size_of_val(v.as_slice()) < MIN_BYTES {
-        return v;
-    }
-    let mut out = with_capacity(v.len());
-    out.extend_from_slice(&v);
-    out
-}
-
 fn advise<T>(v: &Vec<T>) {
     let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
     if bytes < MIN_BYTES {

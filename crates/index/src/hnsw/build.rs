@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use super::links0::Links0;
 use super::points::{Points, QueryDist};
 use super::search::for_each_dist;
 use super::visited::{Visited, VisitedPool};
@@ -81,11 +82,9 @@ pub(crate) fn build_graph<P: Points>(
         })
         .collect();
     let words0 = 2 * m + 1;
+    let copied = base.map_or_else(Vec::new, |g| g.level0.to_counted());
     let level0 = (0..n * words0)
-        .map(|w| {
-            let copied = base.filter(|_| w < n0 * words0).map(|g| g.level0[w]);
-            AtomicU32::new(copied.unwrap_or(0))
-        })
+        .map(|w| AtomicU32::new(copied.get(w).copied().unwrap_or(0)))
         .collect();
     let locks0 = (0..n).map(|_| Mutex::new(())).collect();
     let entry = match base.filter(|_| n0 > 0) {
@@ -328,7 +327,8 @@ impl<P: Points> Builder<'_, P> {
         let n = self.levels.len();
         let stride_up = self.m + 1;
         let (entry, max_level) = self.entry.into_inner();
-        let level0 = self.level0.into_iter().map(AtomicU32::into_inner).collect();
+        let counted: Vec<u32> = self.level0.into_iter().map(AtomicU32::into_inner).collect();
+        let level0 = Links0::from_counted(&counted, self.m);
         let mut upper_start = vec![u32::MAX; n];
         let mut upper = Vec::new();
         for (i, node) in self.upper.into_iter().enumerate() {

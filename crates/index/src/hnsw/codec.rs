@@ -14,6 +14,7 @@
 
 use quiver_common::Metric;
 
+use super::links0::Links0;
 use super::{Graph, HnswIndex};
 use crate::error::{IndexError, Result};
 use crate::sq::SqCodes;
@@ -134,7 +135,7 @@ impl HnswIndex {
         for x in header.iter().chain(&header2) {
             out.extend_from_slice(&x.to_le_bytes());
         }
-        put_u32s(&mut out, &g.level0);
+        put_u32s(&mut out, &g.level0.to_counted());
         out.extend_from_slice(&(g.levels.len() as u64).to_le_bytes());
         out.extend_from_slice(&g.levels);
         put_u32s(&mut out, &g.upper_start);
@@ -185,10 +186,11 @@ impl HnswIndex {
         let [dim, n, m, efc, entry, max_level] = [(); 6].map(|_| r.u32());
         let (dim, n, m, efc) = (dim? as usize, n? as usize, m? as usize, efc? as usize);
         let (entry, max_level) = (entry?, max_level?);
-        let graph = Graph {
+        let level0 = r.u32s()?;
+        let mut graph = Graph {
             entry,
             max_level,
-            level0: r.u32s()?,
+            level0: Links0::default(),
             levels: r.bytes()?,
             upper_start: r.u32s()?,
             upper: r.u32s()?,
@@ -207,13 +209,15 @@ impl HnswIndex {
         if !r.b.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
-        validate(&graph, dim, n, m)?;
+        validate(&graph, &level0, dim, n, m)?;
+        graph.level0 = Links0::from_counted(&level0, m);
         Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph, sq))
     }
 }
 
-/// Checks every invariant search relies on, so that search never panics.
-fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
+/// Checks every invariant search relies on, so that search never panics
+/// (`level0` in the file's layout, count first).
+fn validate(g: &Graph, level0: &[u32], dim: usize, n: usize, m: usize) -> Result<()> {
     if dim == 0 || !(2..=2048).contains(&m) {
         return Err(corrupt("bad dim or m"));
     }
@@ -221,7 +225,7 @@ fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
         return Err(corrupt("too many nodes"));
     }
     let stride0 = 2 * m + 1;
-    if g.level0.len() != n * stride0 || g.levels.len() != n || g.upper_start.len() != n {
+    if level0.len() != n * stride0 || g.levels.len() != n || g.upper_start.len() != n {
         return Err(corrupt("array sizes do not match n"));
     }
     if n > 0 && (g.entry as usize >= n || g.levels[g.entry as usize] as u32 != g.max_level) {
@@ -231,7 +235,7 @@ fn validate(g: &Graph, dim: usize, n: usize, m: usize) -> Result<()> {
         let cnt = row[0] as usize;
         cnt <= cap && row[1..=cnt].iter().all(|&x| (x as usize) < n)
     };
-    if !g.level0.chunks_exact(stride0).all(|row| ids_ok(row, 2 * m)) {
+    if !level0.chunks_exact(stride0).all(|row| ids_ok(row, 2 * m)) {
         return Err(corrupt("bad level-0 adjacency"));
     }
     let mut next = 0usize;

@@ -3,6 +3,7 @@
 mod beam;
 mod build;
 mod codec;
+mod links0;
 mod points;
 mod search;
 mod visited;
@@ -14,6 +15,7 @@ use crate::error::{IndexError, Result};
 use crate::filter::RowFilter;
 use crate::sq::SqCodes;
 use crate::topk::Neighbor;
+use links0::Links0;
 use points::{CodePoints, ExactPoints};
 use visited::VisitedPool;
 
@@ -76,8 +78,9 @@ impl Default for HnswParams {
 pub(crate) struct Graph {
     pub entry: u32,
     pub max_level: u32,
-    /// `n` rows of `1 + 2m` words: count, then neighbour ids.
-    pub level0: Vec<u32>,
+    /// Level-0 links, `2m` a node (`links0.rs`; the file keeps a count
+    /// first, `1 + 2m` words a node).
+    pub level0: Links0,
     /// Top level of every node.
     pub levels: Vec<u8>,
     /// Offset into `upper` of node i's level-1 row, `u32::MAX` if level 0 only.
@@ -228,10 +231,9 @@ impl HnswIndex {
         n: usize,
         m: usize,
         efc: usize,
-        mut graph: Graph,
+        graph: Graph,
         sq: Option<SqCodes>,
     ) -> Self {
-        graph.level0 = crate::huge::copied(std::mem::take(&mut graph.level0));
         HnswIndex {
             metric,
             dim,
@@ -310,7 +312,8 @@ impl HnswIndex {
     pub fn memory_bytes(&self) -> usize {
         let g = &self.graph;
         std::mem::size_of::<Self>()
-            + 4 * (g.level0.len() + g.upper_start.len() + g.upper.len())
+            + g.level0.memory_bytes()
+            + 4 * (g.upper_start.len() + g.upper.len())
             + g.levels.len()
             + self.sq.as_ref().map_or(0, SqCodes::memory_bytes)
     }

@@ -4,9 +4,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 
+use super::HnswIndex;
+use super::links0::NO_LINK;
 use super::points::{Exact, QueryDist};
 use super::visited::Visited;
-use super::{HnswIndex, prefetch};
 use crate::distance::Space;
 use crate::filter::RowFilter;
 use crate::flat::{flat_impl, rerank};
@@ -125,7 +126,6 @@ impl HnswIndex {
         ef: usize,
         vis: &mut Visited,
     ) -> Vec<Cand> {
-        let stride = 2 * self.m + 1;
         let level0 = &self.graph.level0;
         let mut buf = std::mem::take(&mut vis.buf);
         let mut beam = std::mem::take(&mut vis.beam);
@@ -138,14 +138,14 @@ impl HnswIndex {
             // neighbour below beats it (then its links are fetched as soon
             // as its distance is known, while the others are computed).
             let mut next = beam.peek().map_or(f32::INFINITY, |c| {
-                prefetch(level0, c.id as usize * stride, stride);
+                level0.prefetch(c.id as usize);
                 c.d
             });
             for_each_dist(q, &buf, |nb, d| {
                 if beam.admits(d) {
                     if d < next {
                         next = d;
-                        prefetch(level0, nb as usize * stride, stride);
+                        level0.prefetch(nb as usize);
                     }
                     beam.insert(Cand { d, id: nb });
                 }
@@ -168,7 +168,6 @@ impl HnswIndex {
         filter: &dyn RowFilter,
         vis: &mut Visited,
     ) -> Vec<Cand> {
-        let stride = 2 * self.m + 1;
         let level0 = &self.graph.level0;
         let mut buf = std::mem::take(&mut vis.buf);
         vis.insert(ep.id);
@@ -184,14 +183,14 @@ impl HnswIndex {
             }
             self.fresh_links(q, c.id, vis, &mut buf);
             let mut next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
-                prefetch(level0, c.id as usize * stride, stride);
+                level0.prefetch(c.id as usize);
                 c.d
             });
             for_each_dist(q, &buf, |nb, d| {
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
                     if d < next {
                         next = d;
-                        prefetch(level0, nb as usize * stride, stride);
+                        level0.prefetch(nb as usize);
                     }
                     cands.push(Reverse(Cand { d, id: nb }));
                     if filter.allows(nb) {
@@ -212,10 +211,11 @@ impl HnswIndex {
     #[inline]
     fn fresh_links<Q: QueryDist>(&self, q: &Q, id: u32, vis: &mut Visited, buf: &mut Vec<u32>) {
         let ahead = q.prefetch_ahead();
-        let base = id as usize * (2 * self.m + 1);
-        let cnt = self.graph.level0[base] as usize;
         buf.clear();
-        for &nb in &self.graph.level0[base + 1..base + 1 + cnt] {
+        for &nb in self.graph.level0.row(id as usize) {
+            if nb == NO_LINK {
+                break;
+            }
             if vis.insert(nb) {
                 if buf.len() < ahead {
                     q.prefetch(nb);
