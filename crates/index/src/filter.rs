@@ -14,6 +14,26 @@ pub trait RowFilter: Sync {
     fn as_bitset(&self) -> Option<&Bitset> {
         None
     }
+    /// Hints the CPU to load what [`RowFilter::allows`] will read for
+    /// `id`: a graph search calls it for a node's neighbours before it
+    /// computes their distances, so that testing them later does not wait
+    /// on memory.
+    #[inline]
+    fn prefetch(&self, _id: u32) {}
+}
+
+/// Hints the CPU to load the cache line holding `v`.
+#[inline(always)]
+pub fn prefetch_value<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is only a hint; it never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (v as *const T).cast::<i8>(),
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 /// Adapts a closure `|id| -> bool` into a [`RowFilter`].

@@ -20,7 +20,7 @@ mod topk;
 
 pub use distance::score;
 pub use error::{IndexError, Result};
-pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
+pub use filter::{AndFilter, Bitset, FnFilter, RowFilter, prefetch_value};
 pub use flat::{flat_search, flat_search_rows};
 pub use hnsw::{HnswIndex, HnswParams};
 pub use quiver_common::Metric;

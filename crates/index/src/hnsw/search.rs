@@ -182,6 +182,9 @@ impl HnswIndex {
                 break;
             }
             self.fresh_links(q, c.id, vis, &mut buf);
+            for &nb in &buf {
+                filter.prefetch(nb);
+            }
             let mut next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
                 level0.prefetch(c.id as usize);
                 c.d
