@@ -46,9 +46,13 @@ pub struct QueryNode {
 const LOAD_ATTEMPTS: u64 = 4;
 
 /// The most [`ShardView::search_work`] (vector components read) a search
-/// may cost to run without a thread hand-off: ~0.5 ms on one core, which
-/// covers a graph search of one segment at 768 dimensions, ef 80, M 16.
-const INLINE_WORK: usize = 1 << 21;
+/// may cost to run without a thread hand-off: ~0.1–0.3 ms on one core. It
+/// covers graph searches at ef 80, M 16 of up to four segments at 50
+/// dimensions or one at 128, and exact scans of ~10,000 growing rows at 50.
+/// Past that the hand-off (~0.1 ms) is a small part of the search, and an
+/// async worker held longer delays the writes and searches queued on it
+/// (`quiver bench ingest` at 25k rows/s: batch p50 +1 ms with 4× this).
+const INLINE_WORK: usize = 1 << 19;
 
 impl QueryNode {
     pub fn new(
