@@ -15,7 +15,12 @@
 //!   a bit per row, depending on how many there are);
 //! - many: the caller tests rows as it visits them (a graph search visits a
 //!   few thousand of a segment's rows; testing them all up front would cost
-//!   more than the search).
+//!   more than the search). A range leaf compares values of its own type
+//!   directly (`Fast`), and the values a node's neighbours will be tested
+//!   on are prefetched with their vectors (`RowFilter::prefetch`).
+//!
+//! With no predicate and no deleted row, a graph is walked unfiltered
+//! ([`Selection::graph_filter`]).
 
 use std::sync::Arc;
 
