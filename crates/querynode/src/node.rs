@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::QueryNodeConfig;
 use crate::replica::ShardReplica;
 use crate::search::Projection;
+use crate::view::ShardView;
 
 pub struct QueryNode {
     config: QueryNodeConfig,
@@ -230,6 +231,13 @@ impl QueryNode {
     }
 }
 
+/// Whether a request `cheap` judges small may run on the async task: not
+/// while a write holds the shard's view or waits for it (the lock lets no
+/// new reader in then), which would hold the async worker for as long.
+fn inline_ok(view: &RwLock<ShardView>, cheap: impl FnOnce(&ShardView) -> bool) -> bool {
+    view.try_read().is_some_and(|v| cheap(&v))
+}
+
 #[async_trait]
 impl QueryClient for QueryNode {
     async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
@@ -285,11 +293,11 @@ impl QueryClient for QueryNode {
                 format!("query vectors must have dim {dim}"),
             ));
         }
-        let cheap = req.anns.is_none() && {
-            let nq = req.queries.len() / dim;
-            let work = (r.view.read()).search_work(nq, req.k, req.ef, req.filter.is_some());
-            work <= INLINE_WORK
-        };
+        let nq = req.queries.len() / dim;
+        let cheap = req.anns.is_none()
+            && inline_ok(&r.view, |v| {
+                v.search_work(nq, req.k, req.ef, req.filter.is_some()) <= INLINE_WORK
+            });
         self.run_request(cheap, move |pool| {
             let view = r.view.read();
             let proj = Projection {
@@ -311,7 +319,8 @@ impl QueryClient for QueryNode {
     async fn query(&self, req: ShardQuery) -> Result<QueryResult> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
         // By key: a hash lookup (and the filter tested) a key.
-        let cheap = req.pks.as_ref().is_some_and(|p| p.len() <= 1024);
+        let cheap =
+            req.pks.as_ref().is_some_and(|p| p.len() <= 1024) && inline_ok(&r.view, |_| true);
         self.run_request(cheap, move |_| {
             let view = r.view.read();
             let proj = Projection {
@@ -325,7 +334,8 @@ impl QueryClient for QueryNode {
 
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
         let r = self.ready(shard, guarantee_ts).await?;
-        self.run_request(true, move |_| r.view.read().live_rows() as u64)
+        let cheap = inline_ok(&r.view, |_| true);
+        self.run_request(cheap, move |_| r.view.read().live_rows() as u64)
             .await
     }
 
@@ -339,5 +349,53 @@ impl QueryClient for QueryNode {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
         self.run_request(false, move |_| r.view.read().digest(&req))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use quiver_api::{CollectionInfo, IndexKind};
+    use quiver_common::{CollectionSchema, Metric};
+
+    use super::*;
+
+    #[test]
+    fn a_request_runs_inline_only_while_no_write_holds_or_awaits_the_view() {
+        let view = Arc::new(RwLock::new(ShardView::new(CollectionInfo {
+            id: 1,
+            schema: CollectionSchema::simple("c", 2),
+            shards: 1,
+            metric: Metric::L2,
+            index: IndexKind::Flat,
+            index_version: 0,
+            field_indexes: Default::default(),
+            scalar_indexes: Default::default(),
+        })));
+        assert!(inline_ok(&view, |v| v.live_rows() == 0));
+        assert!(!inline_ok(&view, |_| false), "too costly");
+        // A write holds the view.
+        let held = view.write();
+        assert!(!inline_ok(&view, |_| true));
+        drop(held);
+        // A write waits behind a reader: no new reader gets in.
+        let reader = view.read();
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::spawn({
+            let view = view.clone();
+            move || {
+                tx.send(()).ok();
+                drop(view.write());
+            }
+        });
+        rx.recv().ok();
+        while !view.is_locked_exclusive() {
+            std::thread::yield_now();
+        }
+        assert!(!inline_ok(&view, |_| true));
+        drop(reader);
+        writer.join().ok();
+        assert!(inline_ok(&view, |_| true));
     }
 }
