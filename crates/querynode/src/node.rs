@@ -52,7 +52,8 @@ const LOAD_ATTEMPTS: u64 = 4;
 /// dimensions or one at 128, and exact scans of ~10,000 growing rows at 50.
 /// Past that the hand-off (~0.1 ms) is a small part of the search, and an
 /// async worker held longer delays the writes and searches queued on it
-/// (`quiver bench ingest` at 25k rows/s: batch p50 +1 ms with 4× this).
+/// (`quiver bench ingest` at 25k rows/s with 4× this: batch p50 ~1 ms
+/// higher, within the spread of runs on a 2-core VM).
 const INLINE_WORK: usize = 1 << 19;
 
 impl QueryNode {
