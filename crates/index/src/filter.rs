@@ -22,20 +22,6 @@ pub trait RowFilter: Sync {
     fn prefetch(&self, _id: u32) {}
 }
 
-/// Hints the CPU to load the cache line holding `v`.
-#[inline(always)]
-pub fn prefetch_value<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is only a hint; it never faults.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-            (v as *const T).cast::<i8>(),
-        )
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
-}
-
 /// Adapts a closure `|id| -> bool` into a [`RowFilter`].
 pub struct FnFilter<F>(pub F);
 

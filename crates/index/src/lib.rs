@@ -20,9 +20,9 @@ mod topk;
 
 pub use distance::score;
 pub use error::{IndexError, Result};
-pub use filter::{AndFilter, Bitset, FnFilter, RowFilter, prefetch_value};
+pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
 pub use flat::{flat_search, flat_search_rows};
-pub use hnsw::{HnswIndex, HnswParams};
+pub use hnsw::{HnswIndex, HnswParams, prefetch};
 pub use quiver_common::Metric;
 pub use sq::{QuantizedRows, kernel_isa};
 pub use topk::{Neighbor, merge_topk};

@@ -357,23 +357,14 @@ impl QueryClient for QueryNode {
 mod tests {
     use std::sync::mpsc;
 
-    use quiver_api::{CollectionInfo, IndexKind};
-    use quiver_common::{CollectionSchema, Metric};
+    use quiver_api::IndexKind;
 
     use super::*;
+    use crate::scan_tests::info;
 
     #[test]
     fn a_request_runs_inline_only_while_no_write_holds_or_awaits_the_view() {
-        let view = Arc::new(RwLock::new(ShardView::new(CollectionInfo {
-            id: 1,
-            schema: CollectionSchema::simple("c", 2),
-            shards: 1,
-            metric: Metric::L2,
-            index: IndexKind::Flat,
-            index_version: 0,
-            field_indexes: Default::default(),
-            scalar_indexes: Default::default(),
-        })));
+        let view = Arc::new(RwLock::new(ShardView::new(info(IndexKind::Flat))));
         assert!(inline_ok(&view, |v| v.live_rows() == 0));
         assert!(!inline_ok(&view, |_| false), "too costly");
         // A write holds the view.

@@ -15,7 +15,7 @@ use crate::view::{LoadedSegment, QUANTIZED_SCAN_ROWS, ShardView};
 
 const DIM: usize = 16;
 
-fn info(index: IndexKind) -> CollectionInfo {
+pub(crate) fn info(index: IndexKind) -> CollectionInfo {
     CollectionInfo {
         id: 1,
         schema: CollectionSchema::simple("c", DIM as u32),
@@ -69,6 +69,20 @@ fn segment_with(n: usize, vectors: &[f32], index: Option<HnswIndex>) -> Arc<Load
     Arc::new(LoadedSegment::new(info, data, index))
 }
 
+/// A view of one segment holding `vectors`, with a graph of `m` links.
+fn indexed_view(vectors: &[f32], m: usize, ef_construction: usize) -> ShardView {
+    let params = HnswParams {
+        m,
+        ef_construction,
+        ..Default::default()
+    };
+    let all = VectorsRef::f32(DIM, vectors);
+    let graph = HnswIndex::build(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
+    let mut view = ShardView::new(info(IndexKind::Hnsw { m, ef_construction }));
+    view.add_initial_segment(segment_with(vectors.len() / DIM, vectors, Some(graph)));
+    view
+}
+
 fn pool() -> rayon::ThreadPool {
     (rayon::ThreadPoolBuilder::new().num_threads(2).build()).expect("pool")
 }
@@ -80,15 +94,10 @@ const NO_FIELDS: Projection<'static> = Projection {
 
 #[test]
 fn a_graph_is_walked_unfiltered_while_every_row_lives_and_never_returns_a_deleted_row() {
-    let n = 3_000;
-    let vectors = values(n, 11);
-    let params = HnswParams {
-        m: 8,
-        ef_construction: 64,
-        ..Default::default()
-    };
+    let vectors = values(3_000, 11);
+    let mut view = indexed_view(&vectors, 8, 64);
+    let graph = view.sealed[0].seg.index.as_ref().expect("graph");
     let all = VectorsRef::f32(DIM, &vectors);
-    let graph = HnswIndex::build(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
     let expected: Vec<Vec<u32>> = (values(20, 3).chunks_exact(DIM))
         .map(|q| {
             graph
@@ -98,11 +107,6 @@ fn a_graph_is_walked_unfiltered_while_every_row_lives_and_never_returns_a_delete
                 .collect()
         })
         .collect();
-    let mut view = ShardView::new(info(IndexKind::Hnsw {
-        m: 8,
-        ef_construction: 64,
-    }));
-    view.add_initial_segment(segment_with(n, &vectors, Some(graph)));
     assert!(view.sealed[0].select(None, 0).graph_filter().is_none());
     let keys = |view: &ShardView, q: &[f32]| -> Vec<u32> {
         (view.search_one(&pool(), q, 10, 40, None, &NO_FIELDS).iter())
@@ -133,18 +137,7 @@ fn a_graph_is_walked_unfiltered_while_every_row_lives_and_never_returns_a_delete
 fn search_work_counts_a_walk_per_graph_and_every_row_of_a_scan() {
     let n = 3_000;
     let vectors = values(n, 13);
-    let params = HnswParams {
-        m: 8,
-        ef_construction: 32,
-        ..Default::default()
-    };
-    let all = VectorsRef::f32(DIM, &vectors);
-    let graph = HnswIndex::build(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
-    let mut view = ShardView::new(info(IndexKind::Hnsw {
-        m: 8,
-        ef_construction: 32,
-    }));
-    view.add_initial_segment(segment_with(n, &vectors, Some(graph)));
+    let mut view = indexed_view(&vectors, 8, 32);
     // ef (at least k) × 2m rows, twice under a filter, per query.
     assert_eq!(view.search_work(1, 10, 50, false), 50 * 16 * DIM);
     assert_eq!(view.search_work(1, 60, 50, false), 60 * 16 * DIM);

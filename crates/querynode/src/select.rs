@@ -15,9 +15,9 @@
 //!   a bit per row, depending on how many there are);
 //! - many: the caller tests rows as it visits them (a graph search visits a
 //!   few thousand of a segment's rows; testing them all up front would cost
-//!   more than the search). A range leaf compares values of its own type
-//!   directly (`Fast`), and the values a node's neighbours will be tested
-//!   on are prefetched with their vectors (`RowFilter::prefetch`).
+//!   more than the search). The values a node's neighbours will be tested
+//!   on are prefetched with their vectors (`RowFilter::prefetch`): a test
+//!   was mostly the cache miss on its row's value.
 //!
 //! With no predicate and no deleted row, a graph is walked unfiltered
 //! ([`Selection::graph_filter`]).
@@ -28,7 +28,7 @@ use quiver_api::{
     ColumnLeaf, LeafTest, Num, PlanNode, RowAccess, RowPredicate, float_as_int, is_json_path_key,
 };
 use quiver_common::{Column, PrimaryKey, ScalarValue};
-use quiver_index::{Bitset, RowFilter, prefetch_value};
+use quiver_index::{Bitset, RowFilter, prefetch};
 
 use crate::sorted::SortedIndex;
 use crate::terms::TermIndex;
@@ -65,69 +65,7 @@ enum Node<'a> {
     Leaf {
         leaf: &'a ColumnLeaf,
         column: Option<&'a Column>,
-        fast: Fast,
     },
-}
-
-/// A range leaf as plain comparisons for the values of one type (a graph
-/// search under a broad filter tests a row for most rows it meets, and the
-/// general test converts both sides to `Num` and an `Option` each time).
-/// Values of another type take the general test.
-#[derive(Clone, Copy)]
-enum Fast {
-    None,
-    /// Integer values within `lo..=hi`.
-    Ints(i64, i64),
-    /// Float values within the bounds (`true`: included).
-    Floats(f64, bool, f64, bool),
-}
-
-impl Fast {
-    fn of(leaf: &ColumnLeaf) -> Self {
-        use std::ops::Bound::*;
-        let LeafTest::Range { lo, hi } = &leaf.test else {
-            return Fast::None;
-        };
-        let int_lo = match lo {
-            Unbounded => Some(i64::MIN),
-            Included(Num::Int(a)) => Some(*a),
-            Excluded(Num::Int(a)) => a.checked_add(1),
-            _ => None,
-        };
-        let int_hi = match hi {
-            Unbounded => Some(i64::MAX),
-            Included(Num::Int(b)) => Some(*b),
-            Excluded(Num::Int(b)) => b.checked_sub(1),
-            _ => None,
-        };
-        if let (Some(a), Some(b)) = (int_lo, int_hi) {
-            return Fast::Ints(a, b);
-        }
-        let float = |b: &std::ops::Bound<Num>, open: f64| match b {
-            Unbounded => Some((open, true)),
-            Included(Num::Float(x)) if !x.is_nan() => Some((*x, true)),
-            Excluded(Num::Float(x)) if !x.is_nan() => Some((*x, false)),
-            _ => None,
-        };
-        match (float(lo, f64::NEG_INFINITY), float(hi, f64::INFINITY)) {
-            (Some((a, ai)), Some((b, bi))) => Fast::Floats(a, ai, b, bi),
-            _ => Fast::None,
-        }
-    }
-
-    /// The leaf's test of `v` (before negation); None: take the general test.
-    #[inline(always)]
-    fn test(self, v: &ScalarValue) -> Option<bool> {
-        match (self, v) {
-            (Fast::Ints(lo, hi), ScalarValue::Int(x)) => Some(lo <= *x && *x <= hi),
-            (Fast::Floats(lo, lo_in, hi, hi_in), ScalarValue::Float(x)) if !x.is_nan() => {
-                let above = if lo_in { *x >= lo } else { *x > lo };
-                let below = if hi_in { *x <= hi } else { *x < hi };
-                Some(above && below)
-            }
-            _ => None,
-        }
-    }
 }
 
 impl<'a> Node<'a> {
@@ -145,7 +83,6 @@ impl<'a> Node<'a> {
                     Some(c) => Node::Leaf {
                         leaf,
                         column: Some(c),
-                        fast: Fast::of(leaf),
                     },
                     None => Node::Const(true),
                 }
@@ -153,7 +90,6 @@ impl<'a> Node<'a> {
             PlanNode::Leaf(leaf) => Node::Leaf {
                 leaf,
                 column: columns.iter().find(|c| c.name == leaf.column),
-                fast: Fast::of(leaf),
             },
         }
     }
@@ -164,13 +100,11 @@ impl<'a> Node<'a> {
             Node::Const(b) => *b,
             Node::And(items) => items.iter().all(|i| i.accepts(row)),
             Node::Or(items) => items.iter().any(|i| i.accepts(row)),
-            Node::Leaf { leaf, column, fast } => {
-                let v = (column.and_then(|c| c.values.get(row))).unwrap_or(&ScalarValue::Null);
-                match fast.test(v) {
-                    Some(t) => t != leaf.negated,
-                    None => leaf.accepts(v),
-                }
-            }
+            Node::Leaf { leaf, column } => leaf.accepts(
+                column
+                    .and_then(|c| c.values.get(row))
+                    .unwrap_or(&ScalarValue::Null),
+            ),
         }
     }
 
@@ -180,8 +114,8 @@ impl<'a> Node<'a> {
             Node::Const(_) => {}
             Node::And(items) | Node::Or(items) => items.iter().for_each(|i| i.prefetch(row)),
             Node::Leaf { column, .. } => {
-                if let Some(v) = column.and_then(|c| c.values.get(row)) {
-                    prefetch_value(v);
+                if let Some(c) = column {
+                    prefetch(&c.values, row, 1);
                 }
             }
         }
@@ -196,7 +130,7 @@ impl<'a> Node<'a> {
             Node::Or(items) => (items.iter().map(|i| i.estimate(seg, n)))
                 .fold(0, usize::saturating_add)
                 .min(n),
-            Node::Leaf { leaf, column, .. } => match (column, leaf.negated) {
+            Node::Leaf { leaf, column } => match (column, leaf.negated) {
                 (None, _) => n,
                 (Some(c), false) => leaf_count(seg, c, leaf).map_or(n, |r| r.min(n)),
                 (Some(c), true) => n - leaf_count(seg, c, leaf).map_or(0, |r| r.min(n)),
@@ -223,7 +157,7 @@ impl<'a> Node<'a> {
                 }
                 Some(out)
             }
-            Node::Leaf { leaf, column, .. } => match column {
+            Node::Leaf { leaf, column } => match column {
                 Some(c) if !leaf.negated => leaf_rows(seg, c, leaf),
                 _ => None,
             },
@@ -303,8 +237,6 @@ pub(crate) struct SegmentFilter<'a> {
     /// The predicate, when the plan is not all of it.
     residual: Option<&'a dyn RowPredicate>,
     estimate: Option<usize>,
-    /// No predicate and no deleted row: every row is allowed.
-    everything: bool,
 }
 
 impl RowFilter for SegmentFilter<'_> {
@@ -352,7 +284,14 @@ impl Selection<'_> {
     /// segment is allowed (the unfiltered beam is faster than testing rows).
     pub fn graph_filter(&self) -> Option<&dyn RowFilter> {
         match self {
-            Selection::Test(f) if f.everything => None,
+            // No predicate (no plan, no residual) and no deleted row.
+            Selection::Test(f)
+                if f.plan.is_none()
+                    && f.residual.is_none()
+                    && f.estimate == Some(f.seg.alive.len()) =>
+            {
+                None
+            }
             _ => Some(self.filter()),
         }
     }
@@ -376,14 +315,12 @@ impl SealedSeg {
     /// tests each row (no index used).
     pub fn filter<'a>(&'a self, predicate: Option<&'a dyn RowPredicate>) -> SegmentFilter<'a> {
         let plan = predicate.and_then(|p| p.column_plan());
-        let live = predicate.is_none().then(|| self.live());
         SegmentFilter {
             seg: self,
             plan: plan
                 .map(|p| Node::bind(&p.root, self.seg.data.columns(), self.seg.path_columns())),
             residual: predicate.filter(|_| !plan.is_some_and(|p| p.exact)),
-            estimate: live,
-            everything: live == Some(self.alive.len()),
+            estimate: predicate.is_none().then(|| self.live()),
         }
     }
 
@@ -424,67 +361,5 @@ impl SealedSeg {
             }
         }
         Selection::Test(filter)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::ops::Bound::{self, *};
-
-    use super::*;
-
-    #[test]
-    fn the_fast_range_test_agrees_with_the_general_one() {
-        let values = [
-            ScalarValue::Int(i64::MIN),
-            ScalarValue::Int(-3),
-            ScalarValue::Int(0),
-            ScalarValue::Int(7),
-            ScalarValue::Int(i64::MAX),
-            ScalarValue::Float(f64::NEG_INFINITY),
-            ScalarValue::Float(-0.5),
-            ScalarValue::Float(0.0),
-            ScalarValue::Float(7.0),
-            ScalarValue::Float(f64::NAN),
-            ScalarValue::Null,
-            ScalarValue::Str("7".into()),
-        ];
-        let nums = [
-            Num::Int(i64::MIN),
-            Num::Int(-3),
-            Num::Int(7),
-            Num::Int(i64::MAX),
-            Num::Float(-0.5),
-            Num::Float(7.0),
-            Num::Float(f64::NAN),
-            Num::Float(f64::INFINITY),
-        ];
-        let mut bounds: Vec<Bound<Num>> = vec![Unbounded];
-        for n in nums {
-            bounds.extend([Included(n), Excluded(n)]);
-        }
-        let (mut fast, mut checked) = (0, 0);
-        for lo in &bounds {
-            for hi in &bounds {
-                for negated in [false, true] {
-                    let leaf = ColumnLeaf {
-                        column: "x".into(),
-                        test: LeafTest::Range { lo: *lo, hi: *hi },
-                        negated,
-                    };
-                    let f = Fast::of(&leaf);
-                    for v in &values {
-                        checked += 1;
-                        if let Some(t) = f.test(v) {
-                            fast += 1;
-                            assert_eq!(t != negated, leaf.accepts(v), "{lo:?}..{hi:?} {v:?}");
-                        }
-                    }
-                }
-            }
-        }
-        // Integer values under integer bounds, float values under float
-        // bounds (or none): 1,024 of the 6,936.
-        assert_eq!((fast, checked), (1_024, 6_936));
     }
 }

@@ -21,7 +21,7 @@ use visited::VisitedPool;
 
 /// Hints the CPU to load the cache lines holding `s[idx..idx + len]` (up to 4 lines).
 #[inline(always)]
-pub(crate) fn prefetch<T>(s: &[T], idx: usize, len: usize) {
+pub fn prefetch<T>(s: &[T], idx: usize, len: usize) {
     prefetch_up_to::<T, 256>(s, idx, len);
 }
 
