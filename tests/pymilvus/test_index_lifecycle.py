@@ -216,7 +216,7 @@ def test_scalar_indexes_are_recorded_checked_listed_used_and_dropped(client, nam
 def test_hnsw_sq_searches_codes_and_answers_exact_distances(client, name):
     """HNSW_SQ (and IVF_SQ8, served by it) as a Milvus user creates it: the graph is built over
     8-bit codes, and the hits carry exact distances of the stored vectors (re-ranked), so at a
-    wide beam the answer is numpy's."""
+    wide beam, or re-ranking every row (refine_k), the answer is numpy's."""
     schema_only(client, name)
     rng = np.random.default_rng(13)
     base = rng.standard_normal((N, DIM)).astype(np.float32)
@@ -228,6 +228,17 @@ def test_hnsw_sq_searches_codes_and_answers_exact_distances(client, name):
     assert desc["indexed_rows"] == N
     client.load_collection(name)
     assert_matches_numpy(client, name, base, "L2", base[:5] + 0.01)
+    # refine_k (Milvus 2.5): at least refine_k × limit rows re-ranked, the beam widened to
+    # hold them; 120 × 5 is every row here, so a beam of 5 answers exactly.
+    for q in base[5:10] - 0.02:
+        want, scores = brute_force("L2", base, q, 5)
+        hits = client.search(name, data=[q.tolist()], limit=5, anns_field="vec",
+                             search_params={"params": {"ef": 5, "refine_k": 120}})[0]
+        assert [h["id"] for h in hits] == want.tolist()
+    for bad_k in [0.5, "many"]:
+        expect_error(lambda: client.search(name, data=[base[0].tolist()], limit=5,
+                                           search_params={"params": {"refine_k": bad_k}}),
+                     1100, "refine_k")
     bad = index(client, "L2", "HNSW_SQ", {"sq_type": "PQ"})
     client.release_collection(name)
     client.drop_index(name, "vec")

@@ -62,6 +62,10 @@ pub struct ShardSearch {
     pub queries: Arc<Vec<f32>>,
     pub k: usize,
     pub ef: usize,
+    /// At least this many of an 8-bit index's best rows by code distance
+    /// are re-ranked exactly, the beam widened to hold them (Milvus's
+    /// `refine_k × k`); 0: the index's default, `max(4k, k + 32)`.
+    pub rerank: usize,
     /// Wait until the shard has applied everything up to this timestamp.
     pub guarantee_ts: Timestamp,
     pub filter: Option<Arc<dyn RowPredicate>>,

@@ -82,7 +82,7 @@ fn scan(c: &mut Criterion) {
         let mut qs = queries.chunks_exact(dim).cycle();
         b.iter(|| {
             let q = qs.next().unwrap_or(&queries[..dim]);
-            codes.search(black_box(v), black_box(q), 10, None, 0..v.len())
+            codes.search(black_box(v), black_box(q), 10, 0, None, 0..v.len())
         })
     });
     g.finish();

@@ -149,6 +149,41 @@ fn re_ranking_the_best_of_the_beam_finds_what_re_ranking_all_of_it_finds() {
 }
 
 #[test]
+fn a_search_asking_to_re_rank_more_re_ranks_them_and_widens_a_narrower_beam() {
+    let d = data();
+    let truth = |i: usize| -> Vec<u32> {
+        let g = &d.gt[i * d.gdim..i * d.gdim + 10];
+        g.iter().map(|&x| x as u32).collect()
+    };
+    let (mut narrow_hits, mut widened_hits) = (0, 0);
+    for i in 0..d.nq() {
+        let (v, q) = (d.vectors(), d.query(i));
+        // Re-ranking all 200 of the beam: the first ten of a top-200.
+        let deep = d.index.search_refined(v, q, 10, 200, 200, None);
+        let all = d.index.search(v, q, 200, 200, None);
+        assert_eq!(ids(&deep), ids(&all[..10]), "query {i}");
+        // A beam of 10 asked to re-rank 100 is a beam of 100.
+        let widened = d.index.search_refined(v, q, 10, 10, 100, None);
+        let wide = d.index.search_refined(v, q, 10, 100, 100, None);
+        assert_eq!(ids(&widened), ids(&wide), "query {i}");
+        narrow_hits += overlap(&ids(&d.index.search(v, q, 10, 10, None)), &truth(i));
+        widened_hits += overlap(&ids(&widened), &truth(i));
+    }
+    eprintln!("recall hits: ef 10 {narrow_hits}, re-ranking 100 {widened_hits}");
+    assert!(widened_hits > narrow_hits);
+    // The codes' scan re-ranks as deep: the best 500 by code distance, as
+    // a top-125 does (4 × 125).
+    let codes = QuantizedRows::train(d.vectors(), Metric::L2).expect("codes");
+    let n = d.base.len() / d.dim;
+    for i in 0..d.nq() {
+        let (v, q) = (d.vectors(), d.query(i));
+        let deep = codes.search(v, q, 10, 500, None, 0..n);
+        let all = codes.search(v, q, 125, 0, None, 0..n);
+        assert_eq!(ids(&deep), ids(&all[..10]), "query {i}");
+    }
+}
+
+#[test]
 fn hits_carry_exact_scores_of_the_vectors_passed() {
     let d = data();
     for i in 0..d.nq() {
@@ -442,7 +477,7 @@ fn a_quantized_scan_finds_the_exact_top_k_with_exact_scores() {
         let mut hits = 0;
         for i in 0..d.nq() {
             let q = d.query(i);
-            let got = codes.search(v, q, 10, None, 0..n);
+            let got = codes.search(v, q, 10, 0, None, 0..n);
             let exact = flat_search(v, metric, q, 10, None);
             assert_eq!(got.len(), 10);
             assert_exact_and_ordered(metric, q, &got, |id| d.row(&d.base, id));
@@ -459,7 +494,7 @@ fn a_quantized_scan_finds_the_exact_top_k_with_exact_scores() {
     let mut hits = 0;
     for i in 0..d.nq() {
         let q = d.query(i);
-        let got = codes.search(v, q, 10, Some(&even), 1_000..5_000);
+        let got = codes.search(v, q, 10, 0, Some(&even), 1_000..5_000);
         assert!(
             got.iter()
                 .all(|h| h.id % 2 == 0 && (1_000..5_000).contains(&h.id))
@@ -475,8 +510,16 @@ fn a_quantized_scan_finds_the_exact_top_k_with_exact_scores() {
         "filtered hits {hits}"
     );
     // Vectors or a query that do not match the codes give nothing.
-    assert!(codes.search(v, &d.query(0)[1..], 10, None, 0..n).is_empty());
+    assert!(
+        codes
+            .search(v, &d.query(0)[1..], 10, 0, None, 0..n)
+            .is_empty()
+    );
     let short = VectorsRef::f32(d.dim, &d.base[..d.dim * 100]);
-    assert!(codes.search(short, d.query(0), 10, None, 0..n).is_empty());
+    assert!(
+        codes
+            .search(short, d.query(0), 10, 0, None, 0..n)
+            .is_empty()
+    );
     assert!(QuantizedRows::train(v, Metric::Hamming).is_err());
 }

@@ -26,6 +26,7 @@ use quiver_proto::milvus::{
 use super::MilvusFront;
 use super::ddl::DEFAULT_INDEX;
 use super::schema::kv;
+use super::search::number;
 use super::status::{failure, status_of, success};
 
 fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
@@ -64,27 +65,11 @@ fn float_param(
     key: &str,
     range: std::ops::RangeInclusive<f64>,
 ) -> Result<Option<f64>> {
-    let v = match json.get(key) {
-        Some(v) => Some(v.to_string()),
-        None => param(params, key).map(str::to_string),
-    };
-    v.map(|v| {
-        v.trim_matches('"')
-            .parse::<f64>()
-            .ok()
-            .filter(|x| range.contains(x))
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("params.{key}"),
-                    format!(
-                        "must be a number between {} and {} (got {v})",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            })
+    let top = param(params, key).map(|s| serde_json::Value::String(s.to_string()));
+    let rule = format!("between {} and {}", range.start(), range.end());
+    number(json.get(key).or(top.as_ref()), key, &rule, |x| {
+        range.contains(&x)
     })
-    .transpose()
 }
 
 /// A sparse field's index: SPARSE_INVERTED_INDEX or SPARSE_WAND (AUTOINDEX

@@ -252,6 +252,8 @@ struct Params {
     limit: usize,
     offset: usize,
     ef: Option<usize>,
+    /// An 8-bit index re-ranks `refine_k × k` rows at least.
+    refine_k: Option<f32>,
     round_decimal: i64,
     range: Option<Range>,
 }
@@ -321,21 +323,18 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
             Error::invalid("params.ef", format!("must be a positive integer (got {v})"))
         })? as usize),
     };
-    let drop_ratio = match json.get("drop_ratio_search") {
-        None | Some(serde_json::Value::Null) => 0.0,
-        Some(v) => {
-            let x = match v {
-                serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
-                v => v.as_f64(),
-            };
-            x.filter(|x| (0.0..1.0).contains(x)).ok_or_else(|| {
-                Error::invalid(
-                    "params.drop_ratio_search",
-                    format!("must be a number in [0, 1) (got {v})"),
-                )
-            })? as f32
-        }
-    };
+    let drop_ratio = number(
+        json.get("drop_ratio_search"),
+        "drop_ratio_search",
+        "in [0, 1)",
+        |x| (0.0..1.0).contains(&x),
+    )?
+    .unwrap_or(0.0) as f32;
+    // Milvus 2.5's HNSW_SQ / HNSW_PQ refine depth; other indexes ignore it.
+    let refine_k = number(json.get("refine_k"), "refine_k", ">= 1", |x| {
+        x >= 1.0 && x.is_finite()
+    })?
+    .map(|r| r as f32);
     let round_decimal = int_param(p, "round_decimal")?.unwrap_or(-1);
     if !(-1..=6).contains(&round_decimal) {
         return Err(Error::invalid(
@@ -349,9 +348,36 @@ fn search_params(req: &PbSearch, info: &CollectionInfo, max_topk: usize) -> Resu
         limit: limit as usize,
         offset: offset as usize,
         ef,
+        refine_k,
         round_decimal,
         range,
     })
+}
+
+/// Parameter `params.<key>`'s value `v` as a number (a JSON number or a
+/// numeric string: pymilvus may send either) that `ok` accepts; `rule`
+/// says what it must be.
+pub(crate) fn number(
+    v: Option<&serde_json::Value>,
+    key: &str,
+    rule: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<Option<f64>> {
+    let v = match v {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let x = match v {
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        v => v.as_f64(),
+    };
+    match x.filter(|x| ok(*x)) {
+        Some(x) => Ok(Some(x)),
+        None => Err(Error::invalid(
+            format!("params.{key}"),
+            format!("must be a number {rule} (got {v})"),
+        )),
+    }
 }
 
 impl MilvusFront {
@@ -468,6 +494,7 @@ impl MilvusFront {
                     },
                     k,
                     ef: p.ef.map(|ef| ef.max(k)),
+                    refine_k: p.refine_k,
                     filter: filter.clone(),
                     consistency,
                     output_fields: columns.clone(),

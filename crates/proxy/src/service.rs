@@ -88,6 +88,10 @@ pub struct SearchRequest {
     pub queries: Vec<f32>,
     pub k: usize,
     pub ef: Option<usize>,
+    /// An 8-bit index re-ranks at least `refine_k × k` of its best rows by
+    /// code distance exactly (Milvus's `refine_k`, >= 1); None: the
+    /// index's default depth, `max(4k, k + 32)`.
+    pub refine_k: Option<f32>,
     pub filter: Option<Arc<dyn RowPredicate>>,
     pub consistency: Consistency,
     pub output_fields: Vec<String>,
@@ -598,6 +602,18 @@ impl Proxy {
             }
         }
         let ef = req.ef.unwrap_or(self.limits.default_ef).max(req.k);
+        let rerank = match req.refine_k {
+            None => 0,
+            Some(r) if r.is_finite() && r >= 1.0 => {
+                ((r as f64 * req.k as f64).ceil() as usize).min(self.limits.max_topk)
+            }
+            Some(r) => {
+                return Err(Error::invalid(
+                    "refine_k",
+                    format!("must be a number >= 1 (got {r})"),
+                ));
+            }
+        };
         let per_shard = shards(info).map(|shard| {
             let queries = queries.clone();
             let filter = req.filter.clone();
@@ -609,6 +625,7 @@ impl Proxy {
                     queries: queries.clone(),
                     k: req.k,
                     ef,
+                    rerank,
                     guarantee_ts,
                     filter: filter.clone(),
                     output_fields: output_fields.clone(),

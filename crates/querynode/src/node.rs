@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::QueryNodeConfig;
 use crate::replica::ShardReplica;
-use crate::search::Projection;
+use crate::search::{Depth, Projection};
 use crate::view::ShardView;
 
 pub struct QueryNode {
@@ -295,9 +295,14 @@ impl QueryClient for QueryNode {
             ));
         }
         let nq = req.queries.len() / dim;
+        let depth = Depth {
+            k: req.k,
+            ef: req.ef,
+            rerank: req.rerank,
+        };
         let cheap = req.anns.is_none()
             && inline_ok(&r.view, |v| {
-                v.search_work(nq, req.k, req.ef, req.filter.is_some()) <= INLINE_WORK
+                v.search_work(nq, depth, req.filter.is_some()) <= INLINE_WORK
             });
         self.run_request(cheap, move |pool| {
             let view = r.view.read();
@@ -309,7 +314,7 @@ impl QueryClient for QueryNode {
             req.queries
                 .chunks_exact(dim)
                 .map(|q| match &req.anns {
-                    None => view.search_one(pool, q, req.k, req.ef, filter, &proj),
+                    None => view.search_one(pool, q, depth, filter, &proj),
                     Some(a) => view.search_column(pool, &a.name, a.metric, q, req.k, filter, &proj),
                 })
                 .collect()

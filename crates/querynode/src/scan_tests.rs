@@ -10,7 +10,7 @@ use quiver_common::{CollectionSchema, Metric, Mutation, PrimaryKey, VectorsRef};
 use quiver_index::{HnswIndex, HnswParams, flat_search, score};
 use quiver_storage::{MappedSegment, SegmentData, encode_segment};
 
-use crate::search::Projection;
+use crate::search::{Depth, Projection};
 use crate::view::{LoadedSegment, QUANTIZED_SCAN_ROWS, ShardView};
 
 const DIM: usize = 16;
@@ -109,12 +109,14 @@ fn a_graph_is_walked_unfiltered_while_every_row_lives_and_never_returns_a_delete
         .collect();
     assert!(view.sealed[0].select(None, 0).graph_filter().is_none());
     let keys = |view: &ShardView, q: &[f32]| -> Vec<u32> {
-        (view.search_one(&pool(), q, 10, 40, None, &NO_FIELDS).iter())
-            .map(|h| match h.pk {
-                PrimaryKey::Int(k) => k as u32,
-                _ => panic!("int keys"),
-            })
-            .collect()
+        (view
+            .search_one(&pool(), q, Depth::new(10, 40), None, &NO_FIELDS)
+            .iter())
+        .map(|h| match h.pk {
+            PrimaryKey::Int(k) => k as u32,
+            _ => panic!("int keys"),
+        })
+        .collect()
     };
     let queries = values(20, 3);
     for (q, want) in queries.chunks_exact(DIM).zip(&expected) {
@@ -139,14 +141,26 @@ fn search_work_counts_a_walk_per_graph_and_every_row_of_a_scan() {
     let vectors = values(n, 13);
     let mut view = indexed_view(&vectors, 8, 32);
     // ef (at least k) × 2m rows, twice under a filter, per query.
-    assert_eq!(view.search_work(1, 10, 50, false), 50 * 16 * DIM);
-    assert_eq!(view.search_work(1, 60, 50, false), 60 * 16 * DIM);
-    assert_eq!(view.search_work(3, 10, 50, true), 3 * 2 * 50 * 16 * DIM);
+    assert_eq!(
+        view.search_work(1, Depth::new(10, 50), false),
+        50 * 16 * DIM
+    );
+    assert_eq!(
+        view.search_work(1, Depth::new(60, 50), false),
+        60 * 16 * DIM
+    );
+    assert_eq!(
+        view.search_work(3, Depth::new(10, 50), true),
+        3 * 2 * 50 * 16 * DIM
+    );
     // Never more than the segment's rows; a segment without a graph is
     // scanned whole.
-    assert_eq!(view.search_work(1, 10, 1_000, false), n * DIM);
+    assert_eq!(view.search_work(1, Depth::new(10, 1_000), false), n * DIM);
     view.add_initial_segment(segment(500, &vectors[..500 * DIM]));
-    assert_eq!(view.search_work(1, 10, 50, false), (50 * 16 + 500) * DIM);
+    assert_eq!(
+        view.search_work(1, Depth::new(10, 50), false),
+        (50 * 16 + 500) * DIM
+    );
 }
 
 #[test]
@@ -181,7 +195,7 @@ fn an_unindexed_segment_is_scanned_over_codes_and_answers_with_exact_scores() {
     let before = scanned();
     let mut hits = 0;
     for q in queries.chunks_exact(DIM) {
-        let got = view.search_one(&pool, q, 10, 64, None, &proj);
+        let got = view.search_one(&pool, q, Depth::new(10, 64), None, &proj);
         assert_eq!(got.len(), 10);
         let exact = flat_search(all, Metric::L2, q, 10, None);
         for h in &got {
@@ -200,4 +214,42 @@ fn an_unindexed_segment_is_scanned_over_codes_and_answers_with_exact_scores() {
     assert!(hits >= 396, "recall@10 {hits} of 400 against an exact scan");
     // Every search read the segment's codes (no other test makes codes).
     assert_eq!(scanned() - before, 40 * n as u64);
+}
+
+#[test]
+fn an_8_bit_graph_re_ranks_as_deep_as_a_search_asks() {
+    let vectors = values(4_000, 13);
+    let (m, ef_construction) = (8, 64);
+    let params = HnswParams {
+        m,
+        ef_construction,
+        ..Default::default()
+    };
+    let all = VectorsRef::f32(DIM, &vectors);
+    let graph = HnswIndex::build_sq(all, Metric::L2, &params, 1, &|_| {}).expect("graph");
+    let mut view = ShardView::new(info(IndexKind::HnswSq { m, ef_construction }));
+    view.add_initial_segment(segment_with(4_000, &vectors, Some(graph)));
+    let graph = view.sealed[0].seg.index.as_ref().expect("graph");
+    let pool = pool();
+    let keys = |depth: Depth, q: &[f32]| -> Vec<PrimaryKey> {
+        let hits = view.search_one(&pool, q, depth, None, &NO_FIELDS);
+        hits.into_iter().map(|h| h.pk).collect()
+    };
+    let (mut deeper, queries) = (0, values(30, 21));
+    for q in queries.chunks_exact(DIM) {
+        let want: Vec<PrimaryKey> = (graph.search_refined(all, q, 10, 10, 200, None).iter())
+            .map(|h| PrimaryKey::Int(i64::from(h.id)))
+            .collect();
+        let deep = keys(
+            Depth {
+                k: 10,
+                ef: 10,
+                rerank: 200,
+            },
+            q,
+        );
+        assert_eq!(deep, want);
+        deeper += usize::from(deep != keys(Depth::new(10, 10), q));
+    }
+    assert!(deeper > 0, "re-ranking 200 rows changed no answer");
 }

@@ -55,6 +55,28 @@ pub(crate) struct Projection<'a> {
     pub with_vectors: bool,
 }
 
+/// How deep a search goes: the top `k`, a graph beam `ef` wide (at least
+/// `k`), and at least `rerank` rows of an 8-bit index re-ranked exactly
+/// (0: the index's default; see `ShardSearch::rerank`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    pub k: usize,
+    pub ef: usize,
+    pub rerank: usize,
+}
+
+impl Depth {
+    #[cfg(test)]
+    pub fn new(k: usize, ef: usize) -> Depth {
+        Depth { k, ef, rerank: 0 }
+    }
+
+    /// The widest beam a graph walks for it.
+    fn beam(&self) -> usize {
+        self.ef.max(self.k).max(self.rerank)
+    }
+}
+
 impl ShardView {
     /// The graph a search of `seg` walks. None for a graph built under
     /// another metric (the index was dropped and created again; its owner
@@ -76,8 +98,8 @@ impl ShardView {
     /// that under a filter, which expands rows it rejects), an exact scan
     /// every row. The querynode runs cheap searches without a thread
     /// hand-off (`node.rs`, `INLINE_WORK`).
-    pub fn search_work(&self, nq: usize, k: usize, ef: usize, filtered: bool) -> usize {
-        let walk = ef.max(k).saturating_mul(1 + usize::from(filtered));
+    pub fn search_work(&self, nq: usize, depth: Depth, filtered: bool) -> usize {
+        let walk = depth.beam().saturating_mul(1 + usize::from(filtered));
         let rows = (self.sealed.iter())
             .map(|seg| match self.graph(seg) {
                 Some(g) => walk
@@ -94,12 +116,12 @@ impl ShardView {
         &self,
         pool: &rayon::ThreadPool,
         query: &[f32],
-        k: usize,
-        ef: usize,
+        depth: Depth,
         predicate: Option<&dyn RowPredicate>,
         proj: &Projection<'_>,
     ) -> Vec<ShardHit> {
         let metric = self.info.metric;
+        let Depth { k, ef, rerank } = depth;
         let mut lists: Vec<Vec<(Loc, f32)>> = Vec::with_capacity(self.sealed.len() + 1);
         for (si, seg) in self.sealed.iter().enumerate() {
             if seg.live() == 0 {
@@ -123,7 +145,8 @@ impl ShardView {
             };
             match graph {
                 Some(index) => {
-                    let hits = index.search(vectors, query, k, ef.max(k), selection.graph_filter());
+                    let filter = selection.graph_filter();
+                    let hits = index.search_refined(vectors, query, k, ef, rerank, filter);
                     lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
                 }
                 // A few named rows are visited one by one on one thread.
@@ -141,7 +164,7 @@ impl ShardView {
                     Some(codes) => {
                         SCANNED_CODES.inc_by(vectors.len() as u64);
                         lists.extend(scan(pool, vectors.len(), at, |rows| {
-                            codes.search(vectors, query, k, Some(filter), rows)
+                            codes.search(vectors, query, k, rerank, Some(filter), rows)
                         }))
                     }
                     None => lists.extend(scan_exact(pool, vectors, query, k, filter, metric, at)),

@@ -429,6 +429,7 @@ impl ShardView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::Depth;
     use quiver_api::IndexKind;
     use quiver_common::{CollectionSchema, Metric, RowBatch};
     use quiver_storage::{SegmentData, encode_segment};
@@ -683,14 +684,14 @@ mod tests {
             .num_threads(2)
             .build()
             .expect("pool");
-        let hits = v.search_one(&pool, &[30_000.2, 1.0], 4, 16, None, &proj);
+        let hits = v.search_one(&pool, &[30_000.2, 1.0], Depth::new(4, 16), None, &proj);
         let got: Vec<PrimaryKey> = hits.into_iter().map(|h| h.pk).collect();
         let want: Vec<PrimaryKey> = [30_001, 29_999, 30_002, 29_998]
             .into_iter()
             .map(PrimaryKey::Int)
             .collect();
         assert_eq!(got, want);
-        let edge = v.search_one(&pool, &[16_384.0, 1.0], 3, 16, None, &proj);
+        let edge = v.search_one(&pool, &[16_384.0, 1.0], Depth::new(3, 16), None, &proj);
         let got: Vec<PrimaryKey> = edge.into_iter().map(|h| h.pk).collect();
         assert_eq!(
             got,
@@ -702,10 +703,10 @@ mod tests {
         let rows: Vec<(i64, Timestamp)> = pks.iter().map(|p| (*p, 1)).collect();
         v.hand_off(segment(9, &rows, &[], 1));
         assert_eq!((v.growing.live, v.sealed[0].live()), (0, 39_998));
-        let hits = v.search_one(&pool, &[30_000.2, 1.0], 4, 16, None, &proj);
+        let hits = v.search_one(&pool, &[30_000.2, 1.0], Depth::new(4, 16), None, &proj);
         let sealed: Vec<PrimaryKey> = hits.into_iter().map(|h| h.pk).collect();
         assert_eq!(sealed, want);
-        let edge = v.search_one(&pool, &[16_384.0, 1.0], 3, 16, None, &proj);
+        let edge = v.search_one(&pool, &[16_384.0, 1.0], Depth::new(3, 16), None, &proj);
         let sealed: Vec<PrimaryKey> = edge.into_iter().map(|h| h.pk).collect();
         assert_eq!(
             sealed,

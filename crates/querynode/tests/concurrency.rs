@@ -57,6 +57,7 @@ fn search(shard: ShardId, guarantee_ts: Timestamp) -> ShardSearch {
         queries: Arc::new(vec![100.0, 0.0, 20_000.0, 0.0]),
         k: 10,
         ef: 16,
+        rerank: 0,
         guarantee_ts,
         filter: None,
         output_fields: vec![],

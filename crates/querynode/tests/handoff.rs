@@ -53,6 +53,7 @@ fn search(shard: ShardId, pk: i64, guarantee_ts: Timestamp) -> ShardSearch {
         queries: Arc::new(vector(pk).to_vec()),
         k: 1,
         ef: 16,
+        rerank: 0,
         guarantee_ts,
         filter: None,
         output_fields: vec![],

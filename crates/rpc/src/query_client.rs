@@ -54,6 +54,7 @@ impl QueryClient for RemoteQuery {
             queries: req.queries.as_ref().clone(),
             k: req.k as u64,
             ef: req.ef as u64,
+            rerank: req.rerank as u64,
             guarantee_ts: req.guarantee_ts,
             filter: encode_filter(req.filter.as_ref())?,
             output_fields: req.output_fields,

@@ -38,6 +38,7 @@ impl QueryServiceImpl {
             queries: Arc::new(r.queries),
             k: to_usize("k", r.k)?,
             ef: to_usize("ef", r.ef)?,
+            rerank: to_usize("rerank", r.rerank)?,
             guarantee_ts: r.guarantee_ts,
             filter: decode_filter(r.filter.as_deref())?,
             output_fields: r.output_fields,

@@ -90,6 +90,7 @@ fn bench(c: &mut Criterion) {
                         queries: v,
                         k: 1,
                         ef: None,
+                        refine_k: None,
                         filter: None,
                         consistency: Consistency::Session(w.ts),
                         output_fields: vec![],

@@ -84,6 +84,7 @@ pub fn search_request(query: Vec<f32>, consistency: Consistency) -> SearchReques
         queries: query,
         k: 10,
         ef: None,
+        refine_k: None,
         filter: None,
         consistency,
         output_fields: vec![],

@@ -113,6 +113,7 @@ fn acknowledged_writes_survive_kill_9_at_random_points() {
                         queries: v.clone(),
                         k: 50,
                         ef: Some(200),
+                        refine_k: None,
                         filter: None,
                         consistency: Consistency::Strong,
                         output_fields: vec![],

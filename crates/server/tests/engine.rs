@@ -66,6 +66,7 @@ fn search(name: &str, q: Vec<f32>, k: usize, c: Consistency) -> SearchRequest {
         queries: q,
         k,
         ef: Some(128),
+        refine_k: None,
         filter: None,
         consistency: c,
         output_fields: vec![],

@@ -260,6 +260,22 @@ impl HnswIndex {
         ef: usize,
         filter: Option<&dyn RowFilter>,
     ) -> Vec<Neighbor> {
+        self.search_refined(vectors, query, k, ef, 0, filter)
+    }
+
+    /// [`search`](Self::search) re-ranking at least `rerank_rows` rows of an
+    /// 8-bit graph's beam exactly (Milvus's `refine_k × k`; the default is
+    /// `max(4k, k + 32)`), the beam widened to hold them. A graph over f32
+    /// vectors ranks exactly already and ignores `rerank_rows`.
+    pub fn search_refined(
+        &self,
+        vectors: VectorsRef<'_>,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        rerank_rows: usize,
+        filter: Option<&dyn RowFilter>,
+    ) -> Vec<Neighbor> {
         if self.n == 0
             || k == 0
             || query.len() != self.dim
@@ -270,7 +286,7 @@ impl HnswIndex {
         }
         let VectorSlice::F32(vectors) = vectors.data();
         let vectors = &vectors[..self.n * self.dim];
-        with_space!(self.metric, S => self.search_impl::<S>(vectors, query, k, ef, filter))
+        with_space!(self.metric, S => self.search_impl::<S>(vectors, query, k, ef, rerank_rows, filter))
     }
 
     /// Under a filter allowing fewer rows than this (its

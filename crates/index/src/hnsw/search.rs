@@ -33,9 +33,14 @@ impl HnswIndex {
         query: &[f32],
         k: usize,
         ef: usize,
+        rerank_rows: usize,
         filter: Option<&dyn RowFilter>,
     ) -> Vec<Neighbor> {
-        let ef = ef.max(k);
+        // The beam holds at least the rows a search asks to re-rank.
+        let ef = match self.sq {
+            Some(_) => ef.max(k).max(rerank_rows),
+            None => ef.max(k),
+        };
         // A beam as wide as the graph visits everything anyway: be exact.
         if ef >= self.n {
             return flat_impl::<S>(vectors, self.dim, query, k, filter);
@@ -56,14 +61,14 @@ impl HnswIndex {
                 sorted_into_neighbors(self.traverse(&q, ef, filter), k, S::to_score)
             }
             Some(sq) => {
-                // Only the best `refine(k)` by code distance are re-ranked:
+                // Only the best `refine(k, rerank_rows)` by code distance are re-ranked:
                 // the true top k is among them unless quantization moved a
                 // row past dozens of others, and each re-ranked row is a
                 // random read of its f32 vector (re-ranking all `ef` took
                 // 12% of a search at 50 dimensions, 18% at 768, for the
                 // same recall on glove50-400k and wide768-100k).
                 let mut found = self.traverse(&sq.query(query), ef, filter);
-                found.truncate(refine(k));
+                found.truncate(refine(k, rerank_rows));
                 rerank::<S>(vectors, self.dim, query, found, k)
             }
         };

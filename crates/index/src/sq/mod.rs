@@ -23,10 +23,13 @@ use rows::CodeRows;
 pub use scan::QuantizedRows;
 
 /// How many rows by code distance are re-ranked exactly for a top-`k`: the
-/// true top-k sits within them unless quantization moved a row past many
-/// others (recall@10 against an exact scan: see the tests).
-pub(crate) fn refine(k: usize) -> usize {
-    k.saturating_mul(4).max(k.saturating_add(32))
+/// true top-k sits within `max(4k, k + 32)` unless quantization moved a row
+/// past many others (recall@10 against an exact scan: see the tests), or
+/// within `rerank_rows` when a search asks for more (Milvus's `refine_k`).
+pub(crate) fn refine(k: usize, rerank_rows: usize) -> usize {
+    k.saturating_mul(4)
+        .max(k.saturating_add(32))
+        .max(rerank_rows)
 }
 
 /// How distances are computed over the codes.

@@ -102,13 +102,15 @@ impl QuantizedRows {
 
     /// Top-`k` of `query` among rows `rows` (ids are row offsets into
     /// `vectors`, the rows the codes were made from) that `filter` allows,
-    /// sorted best first, with exact scores. Nothing when `vectors` or
+    /// sorted best first, with exact scores: the best `max(4k, k + 32,
+    /// rerank_rows)` by code distance are re-ranked. Nothing when `vectors` or
     /// `query` do not match the codes.
     pub fn search(
         &self,
         vectors: VectorsRef<'_>,
         query: &[f32],
         k: usize,
+        rerank_rows: usize,
         filter: Option<&dyn RowFilter>,
         rows: Range<usize>,
     ) -> Vec<Neighbor> {
@@ -116,7 +118,7 @@ impl QuantizedRows {
         if k == 0 || dim != self.sq.dim || query.len() != dim || vectors.len() < self.n {
             return Vec::new();
         }
-        let keep = refine(k);
+        let keep = refine(k, rerank_rows);
         let q = self.sq.query(query);
         let packed = pack_pairs(&q.wide, dim);
         let per = block_bytes(dim);

@@ -132,6 +132,7 @@ pub fn search(
         queries: Arc::new(q),
         k,
         ef: 64,
+        rerank: 0,
         guarantee_ts,
         filter,
         output_fields: vec!["age".into()],

@@ -248,5 +248,12 @@ async fn hnsw_sq_segments_get_a_graph_over_codes_and_exact_scores() {
             assert_eq!(h.score, want, "re-ranked with the exact vector of {p}");
         }
     }
+    // A re-ranking depth below k is refused, naming the parameter; NaN too.
+    for bad in [0.5, f32::NAN] {
+        let mut req = search("q", vec_for(3, 0), 5, Consistency::Strong);
+        req.refine_k = Some(bad);
+        let e = s.proxy.search(req).await.expect_err("refused");
+        assert!(e.to_string().contains("refine_k"), "{e}");
+    }
     s.close().await;
 }
