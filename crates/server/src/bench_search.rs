@@ -59,6 +59,10 @@ pub struct SearchBenchArgs {
     /// The HNSW search beam width (search param `ef`).
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(1..))]
     ef: u32,
+    /// Search param `refine_k` (Milvus 2.5, HNSW_SQ: at least `refine_k × k`
+    /// rows re-ranked exactly); not sent when absent.
+    #[arg(long)]
+    refine_k: Option<f64>,
     /// l2, ip or cosine, sent as `metric_type` (default: none sent; the
     /// server uses the index's).
     #[arg(long, value_parser = |s: &str| s.parse::<Metric>())]
@@ -300,6 +304,15 @@ async fn vector_field(
     Ok(field)
 }
 
+/// The search's `params` JSON: `ef`, and `refine_k` when given.
+fn search_json(args: &SearchBenchArgs) -> serde_json::Value {
+    let mut params = json!({ "ef": args.ef });
+    if let Some(r) = args.refine_k {
+        params["refine_k"] = json!(r);
+    }
+    params
+}
+
 /// One encoded one-vector `SearchRequest` per query.
 fn encode_requests(
     args: &SearchBenchArgs,
@@ -314,7 +327,7 @@ fn encode_requests(
     let mut params = vec![
         kv("anns_field", field.name.clone()),
         kv("topk", args.k.to_string()),
-        kv("params", format!("{{\"ef\": {}}}", args.ef)),
+        kv("params", search_json(args).to_string()),
         kv("round_decimal", "-1".into()),
     ];
     if let Some(m) = args.metric {
@@ -395,7 +408,8 @@ fn print_report(
             "duration_s": wall, "warmup_s": args.warmup.as_secs_f64(), "qps": qps,
             "p50_ms": p50, "p99_ms": p99, "p999_ms": p999, "mean_ms": mean_ms,
             "requests": requests, "ok": ok, "errors": all.errors, "first_error": first_error,
-            "recall": recall, "k": k, "ef": args.ef, "filter": args.filter,
+            "recall": recall, "k": k, "ef": args.ef, "refine_k": args.refine_k,
+            "filter": args.filter,
             "level": format!("{:?}", args.level).to_lowercase(), "anns_field": field.name,
             "queries": nq, "dim": dim,
         }),

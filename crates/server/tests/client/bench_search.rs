@@ -140,17 +140,27 @@ async fn bench_search_reports_qps_latency_and_recall() {
     assert!(0.0 < p50 && p50 <= p99 && p99 <= p999, "{run}");
     assert!(number(&run, "recall") >= 0.9, "{run}");
 
-    // A filter travels with every search; without --truth recall is null.
+    // A filter and refine_k travel with every search; without --truth
+    // recall is null.
     let filtered = bench_json(
         &[
             &common[..],
-            &["--duration", "0.3", "--filter", "id < 1000", "--json"],
+            &[
+                "--duration",
+                "0.3",
+                "--filter",
+                "id < 1000",
+                "--refine-k",
+                "3",
+                "--json",
+            ],
         ]
         .concat(),
     )
     .await;
     assert_eq!(filtered["errors"], 0, "{filtered}");
     assert_eq!(filtered["filter"], "id < 1000");
+    assert_eq!(filtered["refine_k"], 3.0);
     assert_eq!(filtered["recall"], Value::Null);
     assert!(number(&filtered, "requests") > 0.0, "{filtered}");
 
@@ -170,6 +180,8 @@ async fn bench_search_reports_qps_latency_and_recall() {
     assert!(err.contains("nowhere"), "names the collection: {err}");
     let err = bench_fails(&[&common[..], &["--filter", "no_such_field > 1"]].concat()).await;
     assert!(err.contains("first search failed"), "{err}");
+    let err = bench_fails(&[&common[..], &["--refine-k", "0.5"]].concat()).await;
+    assert!(err.contains("refine_k"), "{err}");
     let other = dir.path().join("q8.fvecs");
     write_fvecs(&other, 8, &vectors(4, 8, 13));
     let other = other.to_str().expect("utf-8");
