@@ -21,6 +21,7 @@ mod sorted;
 mod sparse;
 mod terms;
 mod view;
+mod warm;
 
 pub use config::QueryNodeConfig;
 pub use node::QueryNode;

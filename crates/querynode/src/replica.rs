@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::view::{LoadedSegment, ShardView};
+use crate::warm::{WarmKeys, warm_file};
 
 /// Most stream events applied under one write lock.
 const MAX_RUN: usize = 256;
@@ -56,6 +57,9 @@ pub(crate) struct ShardReplica {
     store: Arc<dyn ObjectStore>,
     cache_dir: PathBuf,
     segments: Mutex<HashMap<u64, Arc<LoadedSegment>>>,
+    /// The indexes the shard's segments use, as last kept in its
+    /// `warm.json` (`warm.rs`): a loading segment builds them too.
+    used: Mutex<WarmKeys>,
     pub cancel: CancellationToken,
     /// The task running [`Self::follow`], awaited by a drop before it
     /// deletes the shard's cached files.
@@ -76,6 +80,7 @@ impl ShardReplica {
                 shard,
             },
             view: RwLock::new(ShardView::new(info.clone())),
+            used: Mutex::new(WarmKeys::read(&warm_file(&cache_dir, info.id, shard))),
             info,
             service_ts: watch::Sender::new(0),
             store,
@@ -110,16 +115,41 @@ impl ShardReplica {
         let seg = Arc::new(LoadedSegment::new(info, data, index));
         // The indexes searches will want, built before the segment serves.
         let like: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();
+        let mut used = WarmKeys::of(&like);
+        used.extend(&self.used.lock());
         let collection = self.info.clone();
         let warming = seg.clone();
         tokio::task::spawn_blocking(move || {
-            warming.warm(&like, &collection.scalar_indexes);
+            warming.warm(&used, &collection.scalar_indexes);
             warming.quantize(&collection);
         })
         .await
         .map_err(|e| Error::Internal(format!("index warm-up task: {e}")))?;
         self.segments.lock().insert(info.id, seg.clone());
         Ok(seg)
+    }
+
+    /// Keeps the indexes the loaded segments have built (by searches
+    /// since, too) in the shard's `warm.json`, when they changed. Called
+    /// as segments come and go and when the replica stops; a shard with no
+    /// segment loaded keeps what it had.
+    pub(crate) fn remember(&self) {
+        let segs: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();
+        if segs.is_empty() {
+            return;
+        }
+        let now = WarmKeys::of(&segs);
+        let mut used = self.used.lock();
+        if *used == now {
+            return;
+        }
+        let path = warm_file(&self.cache_dir, self.id.collection_id, self.id.shard);
+        match now.write(&path) {
+            Ok(()) => *used = now,
+            Err(e) => {
+                tracing::warn!(shard = %self.id, path = %path.display(), error = %e, "could not keep the shard's index keys")
+            }
+        }
     }
 
     /// Builds a complete view from a subscription and installs it.
@@ -146,6 +176,7 @@ impl ShardReplica {
         // Cached files of segments compacted away meanwhile.
         let (c, s) = (self.id.collection_id, self.id.shard);
         prune_segment_cache(&self.cache_dir, c, s, |id| live.contains(&id)).await;
+        self.remember();
         Ok(())
     }
 
@@ -186,6 +217,7 @@ impl ShardReplica {
         }
         // The handed-off growing rows or the inputs were just freed.
         tokio::task::spawn_blocking(quiver_common::release_free_memory);
+        self.remember();
         Ok(())
     }
 
@@ -279,6 +311,7 @@ impl ShardReplica {
                         if let Some(l) = loading.take() {
                             let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, l).await;
                         }
+                        self.remember();
                         return;
                     }
                 };
@@ -317,7 +350,10 @@ impl ShardReplica {
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
-                    () = self.cancel.cancelled() => return,
+                    () = self.cancel.cancelled() => {
+                        self.remember();
+                        return;
+                    }
                 }
                 let attempt = match feed.subscribe(self.id).await {
                     Ok(mut s) => self.install(&mut s).await.map(|()| s),

@@ -11,7 +11,7 @@ use quiver_storage::MappedSegment;
 
 use crate::built::When;
 use crate::growing::Growing;
-use crate::terms::TermKey;
+use crate::warm::WarmKeys;
 
 /// A sealed segment as loaded (shared by every view that holds it).
 pub(crate) struct LoadedSegment {
@@ -88,22 +88,20 @@ impl LoadedSegment {
     }
 
     /// Builds, before the segment serves, the indexes its searches will
-    /// want: those the shard's other loaded segments (`like`) have built —
-    /// what its filters and sparse searches use, so a hand-off or a
-    /// compaction's output does not make the next search wait for a build —
+    /// want: those the shard's segments have built (`used`, `warm.rs`) —
+    /// what its filters and sparse searches use, so a hand-off, a
+    /// compaction's output or a restart does not make the next search wait
+    /// for a build —
     /// and those of the collection's declared scalar indexes (a term index
     /// for INVERTED, BITMAP, Trie and AUTOINDEX, a sorted one for INVERTED,
     /// STL_SORT and AUTOINDEX, where the column's values allow).
-    pub fn warm(&self, like: &[Arc<LoadedSegment>], declared: &BTreeMap<String, ScalarIndexKind>) {
+    pub fn warm(&self, used: &WarmKeys, declared: &BTreeMap<String, ScalarIndexKind>) {
         use ScalarIndexKind::*;
-        let mut terms: BTreeSet<TermKey> = BTreeSet::new();
-        let mut sorted: BTreeSet<String> = BTreeSet::new();
-        let mut sparse: BTreeSet<String> = BTreeSet::new();
-        for seg in like {
-            terms.extend(seg.terms.keys());
-            sorted.extend(seg.sorted.keys());
-            sparse.extend(seg.sparse.keys());
-        }
+        let WarmKeys {
+            mut terms,
+            mut sorted,
+            sparse,
+        } = used.clone();
         for (field, kind) in declared {
             if matches!(kind, Inverted | Bitmap | Trie | Auto) {
                 terms.insert((field.clone(), None));

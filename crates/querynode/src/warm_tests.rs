@@ -10,15 +10,34 @@ use quiver_common::{Column, PrimaryKey, ScalarValue};
 use quiver_storage::{MappedSegment, SegmentData, encode_segment};
 
 use crate::view::LoadedSegment;
+use crate::warm::{WarmKeys, warm_file};
 
 /// A segment of `n` rows: `tenant` = row % 10, `price` = row, `name` =
 /// "n{row % 3}", `note` = text.
 fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
+    let data = segment_data(id, n);
+    let info = segment_info(id, n);
+    let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
+    Arc::new(LoadedSegment::new(info, data, None))
+}
+
+fn segment_info(id: u64, n: usize) -> quiver_api::SegmentInfo {
+    quiver_api::SegmentInfo {
+        id,
+        rows: n as u64,
+        max_ts: id,
+        wal_seq: id,
+        has_index: false,
+        index_version: 0,
+    }
+}
+
+fn segment_data(id: u64, n: usize) -> SegmentData {
     let col = |name: &str, f: &dyn Fn(usize) -> ScalarValue| Column {
         name: name.into(),
         values: (0..n).map(f).collect(),
     };
-    let data = SegmentData {
+    SegmentData {
         segment_id: id,
         pks: (0..n)
             .map(|i| PrimaryKey::Int((id * 1000) as i64 + i as i64))
@@ -45,17 +64,7 @@ fn segment(id: u64, n: usize) -> Arc<LoadedSegment> {
         tombstones: Vec::new(),
         max_ts: id,
         wal_seq: id,
-    };
-    let info = quiver_api::SegmentInfo {
-        id,
-        rows: n as u64,
-        max_ts: id,
-        wal_seq: id,
-        has_index: false,
-        index_version: 0,
-    };
-    let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
-    Arc::new(LoadedSegment::new(info, data, None))
+    }
 }
 
 #[test]
@@ -84,7 +93,7 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
         ("name".to_string(), ScalarIndexKind::Inverted),
         ("tenant".to_string(), ScalarIndexKind::StlSort),
     ]);
-    second.warm(std::slice::from_ref(&first), &declared);
+    second.warm(&WarmKeys::of(std::slice::from_ref(&first)), &declared);
     let mut terms = second.terms.keys();
     terms.sort();
     assert_eq!(
@@ -119,7 +128,7 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
     assert_eq!(above, [37, 38, 39]);
     // A segment with nothing to learn from and nothing declared builds nothing.
     let third = segment(3, 10);
-    third.warm(&[], &BTreeMap::new());
+    third.warm(&WarmKeys::default(), &BTreeMap::new());
     assert!(third.terms.keys().is_empty() && third.sorted.keys().is_empty());
 }
 
@@ -139,7 +148,7 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
             .get(columns, &key(r#"meta["n"]"#), When::Search)
             .is_none()
     );
-    seg.warm(&[], &declared);
+    seg.warm(&WarmKeys::default(), &declared);
     let n = seg
         .terms
         .get(columns, &key(r#"meta["n"]"#), When::Search)
@@ -179,6 +188,95 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
     );
     // A later segment of the shard gets it from its sibling too.
     let next = segment(2, 10);
-    next.warm(std::slice::from_ref(&seg), &BTreeMap::new());
+    next.warm(&WarmKeys::of(std::slice::from_ref(&seg)), &BTreeMap::new());
     assert!(next.terms.keys().contains(&key(r#"meta["n"]"#)));
+}
+
+#[test]
+fn the_indexes_searches_built_warm_a_segment_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = warm_file(dir.path(), 7, 1);
+    std::fs::create_dir_all(path.parent().expect("shard dir")).expect("mkdir");
+    // Before the restart: searches built a term index of tenant and a
+    // sorted one of price; the replica kept their keys.
+    let before = segment(1, 50);
+    let columns = before.data.columns();
+    assert!(before.terms.column(columns, "tenant").is_some());
+    assert!(
+        (before.sorted)
+            .build(columns, "price", crate::built::When::Search)
+            .is_some()
+    );
+    let used = WarmKeys::of(std::slice::from_ref(&before));
+    used.write(&path).expect("write");
+    // After it: nothing is loaded yet, only the file says what was used.
+    let read = WarmKeys::read(&path);
+    assert_eq!(read, used);
+    let after = segment(2, 40);
+    after.warm(&read, &BTreeMap::new());
+    assert_eq!(after.terms.keys(), [("tenant".to_string(), None)]);
+    assert_eq!(after.sorted.keys(), ["price"]);
+    // A missing or unreadable file is no hint: nothing extra is built.
+    assert_eq!(
+        WarmKeys::read(&dir.path().join("none.json")),
+        WarmKeys::default()
+    );
+    std::fs::write(&path, b"{not json").expect("write");
+    assert_eq!(WarmKeys::read(&path), WarmKeys::default());
+}
+
+#[tokio::test]
+async fn a_restarted_replica_warms_what_searches_built_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = quiver_storage::open_local_store(&dir.path().join("store")).expect("store");
+    let cache = dir.path().join("cache");
+    let info = quiver_api::CollectionInfo {
+        id: 9,
+        schema: quiver_common::CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: quiver_common::Metric::L2,
+        index: quiver_api::IndexKind::Flat,
+        index_version: 0,
+        field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
+    };
+    quiver_storage::put_segment(&store, 9, 0, &segment_data(1, 30), None)
+        .await
+        .expect("put");
+    let replica = || {
+        Arc::new(crate::replica::ShardReplica::new(
+            info.clone(),
+            0,
+            store.clone(),
+            cache.clone(),
+            tokio_util::sync::CancellationToken::new(),
+        ))
+    };
+    let subscription = || {
+        let (_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        quiver_api::Subscription {
+            sealed: vec![segment_info(1, 30)],
+            growing: Vec::new(),
+            events,
+        }
+    };
+    let loaded = |r: &crate::replica::ShardReplica| r.view.read().sealed[0].seg.clone();
+
+    let first = replica();
+    first.install(&mut subscription()).await.expect("install");
+    let seg = loaded(&first);
+    assert!(
+        seg.terms.keys().is_empty(),
+        "nothing declared, nothing used yet"
+    );
+    // A search builds a term index of tenant; the replica keeps the key as
+    // it stops.
+    assert!(seg.terms.column(seg.data.columns(), "tenant").is_some());
+    first.remember();
+    assert!(warm_file(&cache, 9, 0).exists());
+
+    // A new replica over the same cache: the segment loads with it built.
+    let second = replica();
+    second.install(&mut subscription()).await.expect("install");
+    assert_eq!(loaded(&second).terms.keys(), [("tenant".to_string(), None)]);
 }
