@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use quiver_metrics::IntCounterVec;
@@ -19,6 +20,16 @@ static BUILDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["kind", "when"],
     )
 });
+
+/// Indexes searches have built in this process, of any shard.
+static SEARCH_BUILT: AtomicU64 = AtomicU64::new(0);
+
+/// How many indexes searches have built in this process: a replica whose
+/// kept keys (`warm.rs`) are older keeps them again
+/// (`ShardReplica::remember_search_builds`).
+pub(crate) fn search_builds() -> u64 {
+    SEARCH_BUILT.load(Ordering::Acquire)
+}
 
 /// When an index is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +101,9 @@ impl<K: IndexKey, V> Built<K, V> {
             BUILDS.with_label_values(&[self.kind, when.label()]).inc();
         }
         map.insert(key.clone(), index.clone());
+        if index.is_some() && when == When::Search {
+            SEARCH_BUILT.fetch_add(1, Ordering::Release);
+        }
         index
     }
 

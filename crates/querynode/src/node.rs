@@ -194,6 +194,8 @@ impl QueryNode {
         let r = self.replica(id)?;
         r.wait_for(ts, Duration::from_millis(self.config.max_wait_ms))
             .await?;
+        // What earlier searches built, kept for a restart (`warm.rs`).
+        r.remember_search_builds();
         Ok(r)
     }
 

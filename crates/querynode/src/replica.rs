@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -60,6 +61,8 @@ pub(crate) struct ShardReplica {
     /// The indexes the shard's segments use, as last kept in its
     /// `warm.json` (`warm.rs`): a loading segment builds them too.
     used: Mutex<WarmKeys>,
+    /// [`crate::built::search_builds`] when `used` was last kept.
+    kept_at: AtomicU64,
     pub cancel: CancellationToken,
     /// The task running [`Self::follow`], awaited by a drop before it
     /// deletes the shard's cached files.
@@ -86,6 +89,7 @@ impl ShardReplica {
             store,
             cache_dir,
             segments: Mutex::new(HashMap::new()),
+            kept_at: AtomicU64::new(0),
             cancel,
             follower: Mutex::new(None),
         }
@@ -129,11 +133,24 @@ impl ShardReplica {
         Ok(seg)
     }
 
+    /// [`Self::remember`] when searches (of any shard) have built an index
+    /// since it last ran, so that what a search built survives even a
+    /// querynode killed before its next seal. Called as requests arrive: a
+    /// counter read when nothing was built.
+    pub(crate) fn remember_search_builds(&self) {
+        if self.kept_at.load(Ordering::Acquire) != crate::built::search_builds() {
+            self.remember();
+        }
+    }
+
     /// Keeps the indexes the loaded segments have built (by searches
     /// since, too) in the shard's `warm.json`, when they changed. Called
     /// as segments come and go and when the replica stops; a shard with no
     /// segment loaded keeps what it had.
     pub(crate) fn remember(&self) {
+        // Builds from here on are kept by the next call.
+        self.kept_at
+            .store(crate::built::search_builds(), Ordering::Release);
         let segs: Vec<Arc<LoadedSegment>> = self.segments.lock().values().cloned().collect();
         if segs.is_empty() {
             return;

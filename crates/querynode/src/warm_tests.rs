@@ -269,10 +269,12 @@ async fn a_restarted_replica_warms_what_searches_built_before() {
         seg.terms.keys().is_empty(),
         "nothing declared, nothing used yet"
     );
+    first.remember_search_builds();
+    assert!(!warm_file(&cache, 9, 0).exists(), "nothing to keep");
     // A search builds a term index of tenant; the replica keeps the key as
-    // it stops.
+    // the next request arrives (before any seal or stop).
     assert!(seg.terms.column(seg.data.columns(), "tenant").is_some());
-    first.remember();
+    first.remember_search_builds();
     assert!(warm_file(&cache, 9, 0).exists());
 
     // A new replica over the same cache: the segment loads with it built.
