@@ -140,12 +140,21 @@ pub(crate) fn build_graph<P: Points>(
 }
 
 impl<P: Points> Builder<'_, P> {
+    /// Where the level-0 row of `id` (its count, then `2m` ids) starts.
+    fn row0(&self, id: u32) -> usize {
+        id as usize * (2 * self.m + 1)
+    }
+
+    /// How many level-0 links `id` has.
+    fn count0(&self, id: u32) -> usize {
+        (self.level0[self.row0(id)].load(Ordering::Relaxed) as usize).min(2 * self.m)
+    }
+
     /// Copies the adjacency list of `id` at `lev` into `buf`.
     fn read_links(&self, id: u32, lev: usize, buf: &mut Vec<u32>) {
         buf.clear();
         if lev == 0 {
-            let base = id as usize * (2 * self.m + 1);
-            let cnt = (self.level0[base].load(Ordering::Relaxed) as usize).min(2 * self.m);
+            let (base, cnt) = (self.row0(id), self.count0(id));
             buf.extend(
                 self.level0[base + 1..=base + cnt]
                     .iter()
@@ -158,7 +167,7 @@ impl<P: Points> Builder<'_, P> {
 
     /// Replaces the level-0 list of `id`; the caller holds `locks0[id]`.
     fn write_level0(&self, id: u32, ids: impl ExactSizeIterator<Item = u32>) {
-        let base = id as usize * (2 * self.m + 1);
+        let base = self.row0(id);
         let cnt = ids.len().min(2 * self.m);
         for (slot, x) in self.level0[base + 1..=base + cnt].iter().zip(ids) {
             slot.store(x, Ordering::Relaxed);
@@ -250,11 +259,7 @@ impl<P: Points> Builder<'_, P> {
             if lev == 0
                 && let Some(next) = beam.peek()
             {
-                prefetch(
-                    &self.level0,
-                    next.id as usize * (2 * self.m + 1),
-                    2 * self.m + 1,
-                );
+                prefetch(&self.level0, self.row0(next.id), 2 * self.m + 1);
             }
             for_each_dist(q, buf, |nb, d| beam.insert(Cand { d, id: nb }));
         }
@@ -349,10 +354,7 @@ impl<P: Points> Builder<'_, P> {
                 id: entry,
             };
             let found = self.search_layer(&q, ep, 0, vis, &mut buf);
-            let full = |id: u32| {
-                let base = id as usize * (2 * self.m + 1);
-                self.level0[base].load(Ordering::Relaxed) as usize >= 2 * self.m
-            };
+            let full = |id: u32| self.count0(id) >= 2 * self.m;
             let from = (found.iter().find(|c| c.id != u && !full(c.id)))
                 .or_else(|| found.iter().find(|c| c.id != u));
             if let Some(r) = from {
