@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use quiver_common::VectorsRef;
-use quiver_index::bench::{measure_ef, read_fvecs, read_ivecs};
+use quiver_index::bench::{QuerySet, measure_ef, read_fvecs, read_ivecs};
 use quiver_index::{HnswIndex, HnswParams, Metric};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,16 +45,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for _round in 0..2 {
         for &ef in &efs {
-            let e = measure_ef(
-                &index,
-                VectorsRef::f32(dim, &base),
-                &queries,
-                &gt,
+            let set = QuerySet {
+                queries: &queries,
+                gt: &gt,
                 gdim,
-                10,
-                ef,
-                query_threads,
-            );
+                k: 10,
+                threads: query_threads,
+            };
+            let e = measure_ef(&index, VectorsRef::f32(dim, &base), &set, ef, None);
             println!(
                 "ef {:4} recall {:.4} qps {:8.0} p50_us {:7.1} p99_us {:7.1}",
                 e.ef, e.recall, e.qps, e.p50_us, e.p99_us

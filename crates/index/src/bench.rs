@@ -97,6 +97,10 @@ pub struct IndexBenchConfig {
     pub ef_construction: usize,
     pub efs: Vec<usize>,
     pub threads: usize,
+    /// Milvus's `refine_k`: an 8-bit graph re-ranks `ceil(refine_k × k)`
+    /// rows of its beam exactly (at least `max(4k, k + 32)`); `None` keeps
+    /// that default. An f32 graph ignores it.
+    pub refine_k: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,6 +126,9 @@ pub struct BuildReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct EfReport {
     pub ef: usize,
+    /// The `refine_k` the queries asked for (absent when none was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refine_k: Option<f32>,
     pub recall: f64,
     pub qps: f64,
     pub p50_us: f64,
@@ -169,19 +176,36 @@ pub fn run(
     })?;
     let build_s = t.elapsed().as_secs_f64();
     on_build(&build_report(cfg.index, &index, build_s));
+    let set = QuerySet {
+        queries: &queries,
+        gt: &gt,
+        gdim,
+        k: cfg.k,
+        threads: cfg.threads,
+    };
     for &ef in &cfg.efs {
-        on_ef(&measure_ef(
-            &index,
-            base,
-            &queries,
-            &gt,
-            gdim,
-            cfg.k,
-            ef,
-            cfg.threads,
-        ));
+        on_ef(&measure_ef(&index, base, &set, ef, cfg.refine_k));
     }
     Ok(())
+}
+
+/// Queries with their ground truth, run at batch size 1 on `threads` threads.
+#[derive(Clone, Copy, Debug)]
+pub struct QuerySet<'a> {
+    /// Row-major, `dim` floats a query.
+    pub queries: &'a [f32],
+    /// `gdim` ids per query, nearest first.
+    pub gt: &'a [i32],
+    pub gdim: usize,
+    /// Recall is recall@k.
+    pub k: usize,
+    pub threads: usize,
+}
+
+/// The rows an 8-bit graph re-ranks for `refine_k` at top-`k` (Milvus's
+/// `refine_k × k`, rounded up); 0 (the index's default) for `None`.
+pub fn rerank_rows(refine_k: Option<f32>, k: usize) -> usize {
+    refine_k.map_or(0, |r| (f64::from(r) * k as f64).ceil() as usize)
 }
 
 /// The build figures of `index`, built as `kind` in `build_s` seconds.
@@ -206,32 +230,30 @@ pub fn build_report(kind: BenchIndex, index: &HnswIndex, build_s: f64) -> BuildR
     }
 }
 
-/// Runs every query of `queries` (row-major, `index.dim()` floats a row) once
-/// at beam width `ef` on `threads` threads, after a short warm-up, and scores
-/// recall@k against `gt` (`gdim` ids per query, nearest first).
-#[allow(clippy::too_many_arguments)]
+/// Runs every query of `set` once at beam width `ef` (re-ranking as deep as
+/// `refine_k` asks, see [`rerank_rows`]), after a short warm-up, and scores
+/// recall@k against its ground truth.
 pub fn measure_ef(
     index: &HnswIndex,
     base: VectorsRef<'_>,
-    queries: &[f32],
-    gt: &[i32],
-    gdim: usize,
-    k: usize,
+    set: &QuerySet<'_>,
     ef: usize,
-    threads: usize,
+    refine_k: Option<f32>,
 ) -> EfReport {
     let dim = index.dim();
-    let nq = queries.len() / dim;
-    for q in queries.chunks_exact(dim).take(100) {
-        std::hint::black_box(index.search(base, q, k, ef, None));
+    let nq = set.queries.len() / dim;
+    let rerank = rerank_rows(refine_k, set.k);
+    for q in set.queries.chunks_exact(dim).take(100) {
+        std::hint::black_box(index.search_refined(base, q, set.k, ef, rerank, None));
     }
-    let (hits, mut lat, wall) = run_queries(index, base, queries, dim, k, ef, threads, gt, gdim);
+    let (hits, mut lat, wall) = run_queries(index, base, set, ef, rerank);
     lat.sort_unstable();
     let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)));
     let us = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
     EfReport {
         ef,
-        recall: hits as f64 / (nq * k).max(1) as f64,
+        refine_k,
+        recall: hits as f64 / (nq * set.k).max(1) as f64,
         qps: nq as f64 / wall.as_secs_f64(),
         p50_us: us(pct(0.50)),
         p99_us: us(pct(0.99)),
@@ -239,23 +261,19 @@ pub fn measure_ef(
 }
 
 /// Runs every query once; returns (ground-truth hits, latencies, wall time).
-#[allow(clippy::too_many_arguments)]
 fn run_queries(
     index: &HnswIndex,
     base: VectorsRef<'_>,
-    queries: &[f32],
-    dim: usize,
-    k: usize,
+    set: &QuerySet<'_>,
     ef: usize,
-    threads: usize,
-    gt: &[i32],
-    gdim: usize,
+    rerank: usize,
 ) -> (usize, Vec<Duration>, Duration) {
-    let nq = queries.len() / dim;
+    let (dim, k, gdim) = (index.dim(), set.k, set.gdim);
+    let nq = set.queries.len() / dim;
     let next = AtomicUsize::new(0);
     let start = Instant::now();
     let per_thread: Vec<(usize, Vec<Duration>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.max(1))
+        let workers: Vec<_> = (0..set.threads.max(1))
             .map(|_| {
                 s.spawn(|| {
                     let (mut hits, mut lat) = (0usize, Vec::new());
@@ -265,9 +283,10 @@ fn run_queries(
                             break;
                         }
                         let t = Instant::now();
-                        let res = index.search(base, &queries[i * dim..(i + 1) * dim], k, ef, None);
+                        let q = &set.queries[i * dim..(i + 1) * dim];
+                        let res = index.search_refined(base, q, k, ef, rerank, None);
                         lat.push(t.elapsed());
-                        let truth = &gt[i * gdim..i * gdim + k];
+                        let truth = &set.gt[i * gdim..i * gdim + k];
                         hits += res
                             .iter()
                             .filter(|r| truth.contains(&(r.id as i32)))

@@ -54,6 +54,7 @@ fn run_reports_build_and_recall() {
         ef_construction: 100,
         efs: vec![16, 64],
         threads: 2,
+        refine_k: None,
     };
     let last_progress = AtomicUsize::new(0);
     let (mut builds, mut efs) = (Vec::new(), Vec::new());
@@ -101,6 +102,7 @@ fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
         ef_construction: 100,
         efs: vec![64],
         threads: 2,
+        refine_k: None,
     };
     let (mut builds, mut efs) = (Vec::new(), Vec::new());
     run(
@@ -121,4 +123,45 @@ fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
     assert!(json.contains("\"index\":\"hnsw_sq\""), "{json}");
     assert!(efs[0].recall >= 0.95, "recall {}", efs[0].recall);
     assert!(BenchIndex::parse("ivf").is_err());
+    let json = serde_json::to_string(&efs[0]).expect("json");
+    assert!(
+        !json.contains("refine_k"),
+        "no refine_k asked, none echoed: {json}"
+    );
+}
+
+/// `refine_k` reaches the index: at a beam of 10 an 8-bit graph re-ranks
+/// `max(4k, k + 32)` = 42 rows by default; refine_k 20 re-ranks 200, its
+/// beam widened to hold them, so it finds more of the true top 10. The
+/// report echoes what was asked.
+#[test]
+fn run_hnsw_sq_re_ranks_as_deep_as_refine_k_asks() {
+    let mut cfg = IndexBenchConfig {
+        index: BenchIndex::HnswSq,
+        base: PathBuf::from(format!("{DATA}/base.fvecs")),
+        query: PathBuf::from(format!("{DATA}/query.fvecs")),
+        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
+        metric: Metric::L2,
+        k: 10,
+        m: 8,
+        ef_construction: 40,
+        efs: vec![10],
+        threads: 2,
+        refine_k: None,
+    };
+    let mut recall = |refine_k: Option<f32>| {
+        cfg.refine_k = refine_k;
+        let mut efs = Vec::new();
+        run(&cfg, &|_, _| {}, &mut |_| {}, &mut |e| efs.push(e.clone())).expect("run");
+        assert_eq!(efs.len(), 1);
+        assert_eq!(efs[0].refine_k, refine_k);
+        efs[0].recall
+    };
+    let (default, deep) = (recall(None), recall(Some(20.0)));
+    assert!(
+        deep > default + 0.02 && deep >= 0.97,
+        "refine_k 20 recall {deep}, default {default}"
+    );
+    assert_eq!(quiver_index::bench::rerank_rows(Some(2.5), 10), 25);
+    assert_eq!(quiver_index::bench::rerank_rows(None, 10), 0);
 }

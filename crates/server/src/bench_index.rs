@@ -39,6 +39,10 @@ pub struct IndexBenchArgs {
     /// Threads for the build and for the queries (batch size 1 each).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Milvus's refine_k (>= 1): hnsw_sq re-ranks ceil(refine_k x k) rows of
+    /// its beam exactly instead of max(4k, k+32); hnsw ignores it.
+    #[arg(long)]
+    refine_k: Option<f32>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -53,6 +57,9 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     if args.ef.is_empty() || args.ef.contains(&0) {
         anyhow::bail!("--ef needs one or more positive values");
     }
+    if let Some(r) = args.refine_k.filter(|r| !(r.is_finite() && *r >= 1.0)) {
+        anyhow::bail!("--refine-k must be a number >= 1, got {r}");
+    }
     let cfg = IndexBenchConfig {
         index,
         base: args.base,
@@ -64,6 +71,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         ef_construction: args.ef_construction,
         efs: args.ef,
         threads: args.threads,
+        refine_k: args.refine_k,
     };
     let bar = if args.json {
         ProgressBar::hidden()
@@ -80,6 +88,13 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     };
     let out = std::io::stdout();
     let json = args.json;
+    let refine = match args.refine_k {
+        Some(r) => format!(
+            "refine_k {r}: at least {} rows re-ranked a query (hnsw_sq)\n",
+            quiver_index::bench::rerank_rows(Some(r), args.k)
+        ),
+        None => String::new(),
+    };
     let mut on_build = |b: &BuildReport| {
         bar.finish_and_clear();
         let mut o = out.lock();
@@ -93,7 +108,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
             let _ = writeln!(
                 o,
                 "built {} {} x {} in {:.2} s (index {:.1} MiB)\n\
-                 bytes per vector: {:.1} resident (index {:.1}; f32 vector {:.0}, {raw})\n\n\
+                 bytes per vector: {:.1} resident (index {:.1}; f32 vector {:.0}, {raw})\n{refine}\n\
                  {:>6} {:>8} {:>10} {:>9} {:>9}",
                 b.index.name(),
                 b.n,
