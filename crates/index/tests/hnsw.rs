@@ -410,8 +410,11 @@ fn a_graph_extended_with_more_rows_keeps_its_recall() {
 fn a_parallel_build_leaves_no_row_that_searches_cannot_find() {
     // Rows on a line with many equal distances: rows inserted at the same
     // time do not see each other, and 7% of them used to end up in no
-    // neighbour's list, so no search found them. Each row must now be its
-    // own nearest hit (allowing a few of 6,000 for the walk itself).
+    // neighbour's list, so no search found them; and nodes a level-0 walk
+    // starts at could reach only a corner of the graph (the build's unit
+    // test checks that directly). Each row must now be its own nearest hit,
+    // allowing a few of 6,000 for the walk itself (1-10 of 30,000 over 100
+    // seeds; 314 of 6,000 without either repair).
     let n = 300usize;
     let v: Vec<f32> = (0..n)
         .flat_map(|pk| [pk as f32, 0.0, (pk % 7) as f32, 1.0])
@@ -431,5 +434,5 @@ fn a_parallel_build_leaves_no_row_that_searches_cannot_find() {
             missed += usize::from(hits.first().map(|h| h.id as usize) != Some(row));
         }
     }
-    assert!(missed <= 30, "{missed} of 6,000 rows not found");
+    assert!(missed <= 10, "{missed} of 6,000 rows not found");
 }
