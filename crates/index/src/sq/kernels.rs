@@ -274,6 +274,13 @@ mod x86 {
         }
     }
 
+    /// [`super::dot_i16_blocked_body`] compiled for AVX2 (the compiler
+    /// vectorises the portable body; tested directly on any AVX2 CPU).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dot_i16_blocked_avx2(w: &[i32], blocks: &[u8], out: &mut [i32]) {
+        super::dot_i16_blocked_body(w, blocks, out)
+    }
+
     /// `p.len() == c.len()`, a multiple of 16.
     #[target_feature(enable = "avx2")]
     pub(super) fn dot_i16_avx2(p: &[i16], c: &[u8]) -> i32 {
@@ -361,15 +368,11 @@ fn dot_i16_blocked_body(w: &[i32], blocks: &[u8], out: &mut [i32]) {
 pub(crate) fn dot_i16_blocked(w: &[i32], blocks: &[u8], out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx2")]
-        fn avx2(w: &[i32], blocks: &[u8], out: &mut [i32]) {
-            dot_i16_blocked_body(w, blocks, out)
-        }
         match isa() {
             // SAFETY: `isa` found these features on this CPU.
             ISA_AVX512 => return unsafe { x86::dot_i16_blocked_avx512(w, blocks, out) },
             // SAFETY: as above.
-            ISA_AVX2 => return unsafe { avx2(w, blocks, out) },
+            ISA_AVX2 => return unsafe { x86::dot_i16_blocked_avx2(w, blocks, out) },
             _ => {}
         }
     }
@@ -452,6 +455,15 @@ mod tests {
                 dot_i16_blocked(&packed, &blocks, &mut out);
                 let mut plain = [0i32; 2 * BLOCK_ROWS];
                 dot_i16_blocked_body(&packed, &blocks, &mut plain);
+                // The AVX2 build, which an AVX-512 CPU never dispatches to.
+                #[cfg(target_arch = "x86_64")]
+                if std::is_x86_feature_detected!("avx2") {
+                    let mut avx2 = [0i32; 2 * BLOCK_ROWS];
+                    // SAFETY: the CPU has AVX2; `packed` and `blocks` are
+                    // laid out for `dim` dimensions, two blocks.
+                    unsafe { x86::dot_i16_blocked_avx2(&packed, &blocks, &mut avx2) };
+                    assert_eq!(avx2, plain, "blocked avx2 {dim}");
+                }
                 for (r, (o, p)) in out.iter().zip(&plain).enumerate() {
                     let want: i64 = row(r)
                         .iter()
