@@ -232,19 +232,13 @@ impl QueryNode {
         .await
         .map_err(|e| Error::Internal(format!("search task: {e}")))
     }
-}
 
-/// Whether a request `cheap` judges small may run on the async task: not
-/// while a write holds the shard's view or waits for it (the lock lets no
-/// new reader in then), which would hold the async worker for as long.
-fn inline_ok(view: &RwLock<ShardView>, cheap: impl FnOnce(&ShardView) -> bool) -> bool {
-    view.try_read().is_some_and(|v| cheap(&v))
-}
-
-#[async_trait]
-impl QueryClient for QueryNode {
-    async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
-        let r = self.ready(req.shard, req.guarantee_ts).await?;
+    /// A search of a ready replica (the body of [`QueryClient::search`]).
+    async fn search_on(
+        &self,
+        r: Arc<ShardReplica>,
+        req: ShardSearch,
+    ) -> Result<Vec<Vec<ShardHit>>> {
         if let Some(a) = &req.anns {
             let sparse_field = (r.info.schema.field(&a.name))
                 .is_some_and(|f| f.data_type == quiver_common::DataType::SparseFloatVector);
@@ -323,21 +317,51 @@ impl QueryClient for QueryNode {
         })
         .await
     }
+}
+
+/// Whether a request `cheap` judges small may run on the async task: not
+/// while a write holds the shard's view or waits for it (the lock lets no
+/// new reader in then), which would hold the async worker for as long.
+/// What a filtered request built is kept for a restart as soon as it has
+/// answered (`warm.rs`), so a querynode killed before its next request
+/// still warms it; [`QueryNode::ready`] catches builds of other shards.
+fn keep_builds<T>(replica: Option<Arc<ShardReplica>>, out: T) -> T {
+    if let Some(r) = replica {
+        r.remember_search_builds();
+    }
+    out
+}
+
+fn inline_ok(view: &RwLock<ShardView>, cheap: impl FnOnce(&ShardView) -> bool) -> bool {
+    view.try_read().is_some_and(|v| cheap(&v))
+}
+
+#[async_trait]
+impl QueryClient for QueryNode {
+    async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>> {
+        let r = self.ready(req.shard, req.guarantee_ts).await?;
+        let builds = req.filter.is_some().then(|| r.clone());
+        let out = self.search_on(r, req).await;
+        keep_builds(builds, out)
+    }
 
     async fn query(&self, req: ShardQuery) -> Result<QueryResult> {
         let r = self.ready(req.shard, req.guarantee_ts).await?;
+        let builds = req.filter.is_some().then(|| r.clone());
         // By key: a hash lookup (and the filter tested) a key.
         let cheap =
             req.pks.as_ref().is_some_and(|p| p.len() <= 1024) && inline_ok(&r.view, |_| true);
-        self.run_request(cheap, move |_| {
-            let view = r.view.read();
-            let proj = Projection {
-                fields: &req.output_fields,
-                with_vectors: req.with_vectors,
-            };
-            view.query(req.pks.as_deref(), req.filter.as_deref(), req.limit, &proj)
-        })
-        .await
+        let out = self
+            .run_request(cheap, move |_| {
+                let view = r.view.read();
+                let proj = Projection {
+                    fields: &req.output_fields,
+                    with_vectors: req.with_vectors,
+                };
+                view.query(req.pks.as_deref(), req.filter.as_deref(), req.limit, &proj)
+            })
+            .await;
+        keep_builds(builds, out)
     }
 
     async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {

@@ -135,8 +135,8 @@ impl ShardReplica {
 
     /// [`Self::remember`] when searches (of any shard) have built an index
     /// since it last ran, so that what a search built survives even a
-    /// querynode killed before its next seal. Called as requests arrive: a
-    /// counter read when nothing was built.
+    /// querynode killed before its next seal. Called as requests arrive and
+    /// as filtered ones answer: a counter read when nothing was built.
     pub(crate) fn remember_search_builds(&self) {
         if self.kept_at.load(Ordering::Acquire) != crate::built::search_builds() {
             self.remember();

@@ -3,8 +3,8 @@
 //! They are the keys the shard's loaded segments have built — at load, or
 //! by the first search that needed one — and they are kept next to the
 //! shard's cached segment files (`warm.json`: written as segments come and
-//! go, when the replica stops, and on the first request after a search
-//! built an index), so that a restarted querynode — even one killed — warms
+//! go, when the replica stops, and as a filtered request that built an
+//! index answers), so that a restarted querynode — even one killed — warms
 //! what searches used before, not only the declared indexes. The file is a hint: a missing or unreadable one warms nothing
 //! extra, and a key that no longer applies (a dropped column) builds
 //! nothing.

@@ -282,3 +282,106 @@ async fn a_restarted_replica_warms_what_searches_built_before() {
     second.install(&mut subscription()).await.expect("install");
     assert_eq!(loaded(&second).terms.keys(), [("tenant".to_string(), None)]);
 }
+
+/// `tenant == 1`, by its column terms (which make a search build a term
+/// index of `tenant`).
+struct TenantIs1(Vec<quiver_api::ColumnTerms>);
+
+impl quiver_api::RowPredicate for TenantIs1 {
+    fn eval(&self, row: &dyn quiver_api::RowAccess) -> bool {
+        row.field("tenant") == Some(&ScalarValue::Int(1))
+    }
+    fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
+        &self.0
+    }
+}
+
+struct OneFeed(parking_lot::Mutex<Option<quiver_api::Subscription>>);
+
+#[async_trait::async_trait]
+impl quiver_api::ShardFeed for OneFeed {
+    async fn subscribe(
+        &self,
+        _: quiver_api::ShardId,
+    ) -> quiver_common::Result<quiver_api::Subscription> {
+        (self.0.lock().take())
+            .ok_or_else(|| quiver_common::Error::Unavailable("subscribed already".into()))
+    }
+}
+
+/// The first filtered request that builds an index keeps its key in
+/// `warm.json` as it answers: a querynode killed before any other request
+/// still warms it after a restart.
+#[tokio::test]
+async fn a_filtered_request_keeps_what_it_built_before_the_next_request() {
+    use quiver_api::QueryClient;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = quiver_storage::open_local_store(&dir.path().join("store")).expect("store");
+    let cache = dir.path().join("cache");
+    let info = quiver_api::CollectionInfo {
+        id: 11,
+        schema: quiver_common::CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: quiver_common::Metric::L2,
+        index: quiver_api::IndexKind::Flat,
+        index_version: 0,
+        field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
+    };
+    quiver_storage::put_segment(&store, 11, 0, &segment_data(1, 30), None)
+        .await
+        .expect("put");
+    let (_tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let feed = OneFeed(parking_lot::Mutex::new(Some(quiver_api::Subscription {
+        sealed: vec![segment_info(1, 30)],
+        growing: Vec::new(),
+        events,
+    })));
+    let node = crate::QueryNode::new(
+        crate::QueryNodeConfig {
+            cache_dir: cache.clone(),
+            ..Default::default()
+        },
+        store,
+        Arc::new(feed),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .expect("node");
+    node.load_shard(&info, 0).await.expect("load");
+    assert!(!warm_file(&cache, 11, 0).exists(), "nothing built yet");
+    let filter = TenantIs1(vec![quiver_api::ColumnTerms {
+        column: "tenant".into(),
+        values: vec![ScalarValue::Int(1)],
+        analyzer: None,
+    }]);
+    let shard = quiver_api::ShardId {
+        collection_id: 11,
+        shard: 0,
+    };
+    let found = node
+        .query(quiver_api::ShardQuery {
+            shard,
+            guarantee_ts: 0,
+            filter: Some(Arc::new(filter)),
+            pks: None,
+            limit: 100,
+            output_fields: vec![],
+            with_vectors: false,
+        })
+        .await
+        .expect("query");
+    let pks: Vec<_> = found.rows.iter().map(|h| h.pk.clone()).collect();
+    assert_eq!(
+        pks,
+        [
+            PrimaryKey::Int(1001),
+            PrimaryKey::Int(1011),
+            PrimaryKey::Int(1021)
+        ]
+    );
+    // No other request came; the key is kept already.
+    let kept = WarmKeys::read(&warm_file(&cache, 11, 0));
+    let fresh = segment(2, 10);
+    fresh.warm(&kept, &BTreeMap::new());
+    assert_eq!(fresh.terms.keys(), [("tenant".to_string(), None)]);
+}
