@@ -83,9 +83,10 @@ pub(crate) fn build_graph<P: Points>(
         .collect();
     let words0 = 2 * m + 1;
     let copied = base.map_or_else(Vec::new, |g| g.level0.to_counted());
-    let level0 = (0..n * words0)
-        .map(|w| AtomicU32::new(copied.get(w).copied().unwrap_or(0)))
-        .collect();
+    // Read at random by every insert, like a search reads the frozen rows:
+    // on huge pages, or nearly every row read is a TLB miss.
+    let mut level0 = crate::huge::with_capacity(n * words0);
+    level0.extend((0..n * words0).map(|w| AtomicU32::new(copied.get(w).copied().unwrap_or(0))));
     let locks0 = (0..n).map(|_| Mutex::new(())).collect();
     let entry = match base.filter(|_| n0 > 0) {
         Some(g) => Mutex::new((g.entry, g.max_level as usize)),
