@@ -319,9 +319,6 @@ impl QueryNode {
     }
 }
 
-/// Whether a request `cheap` judges small may run on the async task: not
-/// while a write holds the shard's view or waits for it (the lock lets no
-/// new reader in then), which would hold the async worker for as long.
 /// What a filtered request built is kept for a restart as soon as it has
 /// answered (`warm.rs`), so a querynode killed before its next request
 /// still warms it; [`QueryNode::ready`] catches builds of other shards.
@@ -332,6 +329,9 @@ fn keep_builds<T>(replica: Option<Arc<ShardReplica>>, out: T) -> T {
     out
 }
 
+/// Whether a request `cheap` judges small may run on the async task: not
+/// while a write holds the shard's view or waits for it (the lock lets no
+/// new reader in then), which would hold the async worker for as long.
 fn inline_ok(view: &RwLock<ShardView>, cheap: impl FnOnce(&ShardView) -> bool) -> bool {
     view.try_read().is_some_and(|v| cheap(&v))
 }
