@@ -8,6 +8,23 @@ use quiver_index::bench::{BenchIndex, IndexBenchConfig, read_fvecs, read_ivecs, 
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
 
+/// `index` over glove50-10k: k 10, m 16, efC 100, ef 64, 2 threads.
+fn config(index: BenchIndex) -> IndexBenchConfig {
+    IndexBenchConfig {
+        index,
+        base: PathBuf::from(format!("{DATA}/base.fvecs")),
+        query: PathBuf::from(format!("{DATA}/query.fvecs")),
+        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
+        metric: Metric::L2,
+        k: 10,
+        m: 16,
+        ef_construction: 100,
+        efs: vec![64],
+        threads: 2,
+        refine_k: None,
+    }
+}
+
 #[test]
 fn readers_parse_the_test_data() {
     let (dim, base) = read_fvecs(format!("{DATA}/base.fvecs")).expect("base");
@@ -44,17 +61,8 @@ fn readers_reject_bad_files() {
 #[test]
 fn run_reports_build_and_recall() {
     let cfg = IndexBenchConfig {
-        index: BenchIndex::Hnsw,
-        base: PathBuf::from(format!("{DATA}/base.fvecs")),
-        query: PathBuf::from(format!("{DATA}/query.fvecs")),
-        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
-        metric: Metric::L2,
-        k: 10,
-        m: 16,
-        ef_construction: 100,
         efs: vec![16, 64],
-        threads: 2,
-        refine_k: None,
+        ..config(BenchIndex::Hnsw)
     };
     let last_progress = AtomicUsize::new(0);
     let (mut builds, mut efs) = (Vec::new(), Vec::new());
@@ -91,19 +99,7 @@ fn run_reports_build_and_recall() {
 
 #[test]
 fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
-    let cfg = IndexBenchConfig {
-        index: BenchIndex::parse("HNSW_SQ").expect("parse"),
-        base: PathBuf::from(format!("{DATA}/base.fvecs")),
-        query: PathBuf::from(format!("{DATA}/query.fvecs")),
-        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
-        metric: Metric::L2,
-        k: 10,
-        m: 16,
-        ef_construction: 100,
-        efs: vec![64],
-        threads: 2,
-        refine_k: None,
-    };
+    let cfg = config(BenchIndex::parse("HNSW_SQ").expect("parse"));
     let (mut builds, mut efs) = (Vec::new(), Vec::new());
     run(
         &cfg,
@@ -137,17 +133,10 @@ fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
 #[test]
 fn run_hnsw_sq_re_ranks_as_deep_as_refine_k_asks() {
     let mut cfg = IndexBenchConfig {
-        index: BenchIndex::HnswSq,
-        base: PathBuf::from(format!("{DATA}/base.fvecs")),
-        query: PathBuf::from(format!("{DATA}/query.fvecs")),
-        gt: PathBuf::from(format!("{DATA}/groundtruth.ivecs")),
-        metric: Metric::L2,
-        k: 10,
         m: 8,
         ef_construction: 40,
         efs: vec![10],
-        threads: 2,
-        refine_k: None,
+        ..config(BenchIndex::HnswSq)
     };
     let mut recall = |refine_k: Option<f32>| {
         cfg.refine_k = refine_k;

@@ -32,6 +32,20 @@ fn segment_info(id: u64, n: usize) -> quiver_api::SegmentInfo {
     }
 }
 
+/// A one-shard collection `id` of 2-d vectors, with no declared index.
+fn collection(id: u64) -> quiver_api::CollectionInfo {
+    quiver_api::CollectionInfo {
+        id,
+        schema: quiver_common::CollectionSchema::simple("c", 2),
+        shards: 1,
+        metric: quiver_common::Metric::L2,
+        index: quiver_api::IndexKind::Flat,
+        index_version: 0,
+        field_indexes: Default::default(),
+        scalar_indexes: Default::default(),
+    }
+}
+
 fn segment_data(id: u64, n: usize) -> SegmentData {
     let col = |name: &str, f: &dyn Fn(usize) -> ScalarValue| Column {
         name: name.into(),
@@ -230,16 +244,7 @@ async fn a_restarted_replica_warms_what_searches_built_before() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = quiver_storage::open_local_store(&dir.path().join("store")).expect("store");
     let cache = dir.path().join("cache");
-    let info = quiver_api::CollectionInfo {
-        id: 9,
-        schema: quiver_common::CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: quiver_common::Metric::L2,
-        index: quiver_api::IndexKind::Flat,
-        index_version: 0,
-        field_indexes: Default::default(),
-        scalar_indexes: Default::default(),
-    };
+    let info = collection(9);
     quiver_storage::put_segment(&store, 9, 0, &segment_data(1, 30), None)
         .await
         .expect("put");
@@ -318,16 +323,7 @@ async fn a_filtered_request_keeps_what_it_built_before_the_next_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = quiver_storage::open_local_store(&dir.path().join("store")).expect("store");
     let cache = dir.path().join("cache");
-    let info = quiver_api::CollectionInfo {
-        id: 11,
-        schema: quiver_common::CollectionSchema::simple("c", 2),
-        shards: 1,
-        metric: quiver_common::Metric::L2,
-        index: quiver_api::IndexKind::Flat,
-        index_version: 0,
-        field_indexes: Default::default(),
-        scalar_indexes: Default::default(),
-    };
+    let info = collection(11);
     quiver_storage::put_segment(&store, 11, 0, &segment_data(1, 30), None)
         .await
         .expect("put");

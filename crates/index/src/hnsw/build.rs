@@ -367,31 +367,13 @@ impl<P: Points> Builder<'_, P> {
             if reached[u as usize] {
                 continue;
             }
-            let q = self.points.query(u);
-            let ep = Cand {
-                d: q.dist(entry),
-                id: entry,
-            };
-            let found = self.search_layer(&q, ep, 0, vis, &mut buf);
+            let found = self.search_for(u, entry, vis, &mut buf);
             let full = |id: u32| self.count0(id) >= 2 * self.m;
             let from = (found.iter().find(|c| c.id != u && !full(c.id)))
                 .or_else(|| found.iter().find(|c| c.id != u));
             if let Some(r) = from {
-                let _g = self.locks0[r.id as usize].lock();
-                let mut links = Vec::with_capacity(2 * self.m);
-                self.read_links(r.id, 0, &mut links);
-                if links.len() >= 2 * self.m {
-                    // Drop the farthest link for the row nothing reaches.
-                    let far = (0..links.len()).max_by(|&a, &b| {
-                        let d = |i: usize| self.points.dist_between(r.id, links[i]);
-                        d(a).total_cmp(&d(b))
-                    });
-                    if let Some(far) = far {
-                        links.swap_remove(far);
-                    }
-                }
-                links.push(u);
-                self.write_level0(r.id, links.into_iter());
+                // A full list drops its farthest link for the row nothing reaches.
+                self.link0(r.id, u, |_| true);
             }
             self.reach_from(u, &mut reached, &mut buf);
         }
@@ -419,37 +401,56 @@ impl<P: Points> Builder<'_, P> {
             if self.levels[u as usize] == 0 || reaches[u as usize] {
                 continue;
             }
-            let q = self.points.query(u);
-            let ep = Cand {
-                d: q.dist(entry),
-                id: entry,
-            };
-            let found = self.search_layer(&q, ep, 0, vis, &mut buf);
+            let found = self.search_for(u, entry, vis, &mut buf);
             let to = (found.iter())
                 .find(|c| c.id != u && reaches[c.id as usize])
                 .map_or(entry, |c| c.id);
-            let _g = self.locks0[u as usize].lock();
-            let mut links = Vec::with_capacity(2 * self.m);
-            self.read_links(u, 0, &mut links);
-            if links.len() >= 2 * self.m {
-                let far = (0..links.len())
-                    .filter(|&i| rev.in_degree[links[i] as usize] > 1)
-                    .max_by(|&a, &b| {
-                        let d = |i: usize| self.points.dist_between(u, links[i]);
-                        d(a).total_cmp(&d(b))
-                    });
-                let Some(far) = far else { continue };
-                rev.in_degree[links[far] as usize] -= 1;
-                links.swap_remove(far);
+            let may_drop = |x: u32| rev.in_degree[x as usize] > 1;
+            let Some(dropped) = self.link0(u, to, may_drop) else {
+                continue;
+            };
+            if let Some(x) = dropped {
+                rev.in_degree[x as usize] -= 1;
             }
-            links.push(to);
             rev.in_degree[to as usize] += 1;
-            self.write_level0(u, links.into_iter());
             added += 1;
             // u reaches the entry now, and so does every node reaching u.
             rev.mark_reaching(u, &mut reaches);
         }
         added
+    }
+
+    /// The build's beam search at level 0 for row `u`, from `entry`.
+    fn search_for(&self, u: u32, entry: u32, vis: &mut Visited, buf: &mut Vec<u32>) -> Vec<Cand> {
+        let q = self.points.query(u);
+        let ep = Cand {
+            d: q.dist(entry),
+            id: entry,
+        };
+        self.search_layer(&q, ep, 0, vis, buf)
+    }
+
+    /// Adds the level-0 link `from -> to`. A full list first gives up its
+    /// farthest link whose target `may_drop` allows. Returns None if the
+    /// list was full and none may go (nothing changed), else the target
+    /// given up, if any.
+    fn link0(&self, from: u32, to: u32, may_drop: impl Fn(u32) -> bool) -> Option<Option<u32>> {
+        let _g = self.locks0[from as usize].lock();
+        let mut links = Vec::with_capacity(2 * self.m);
+        self.read_links(from, 0, &mut links);
+        let mut dropped = None;
+        if links.len() >= 2 * self.m {
+            let far = (0..links.len())
+                .filter(|&i| may_drop(links[i]))
+                .max_by(|&a, &b| {
+                    let d = |i: usize| self.points.dist_between(from, links[i]);
+                    d(a).total_cmp(&d(b))
+                })?;
+            dropped = Some(links.swap_remove(far));
+        }
+        links.push(to);
+        self.write_level0(from, links.into_iter());
+        Some(dropped)
     }
 
     /// Marks in `reached` every row level-0 links lead to from `start`.
