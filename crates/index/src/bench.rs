@@ -202,10 +202,10 @@ pub struct QuerySet<'a> {
     pub threads: usize,
 }
 
-/// The rows an 8-bit graph re-ranks for `refine_k` at top-`k` (Milvus's
-/// `refine_k × k`, rounded up); 0 (the index's default) for `None`.
+/// The rows an 8-bit graph re-ranks for `refine_k` at top-`k`
+/// ([`crate::refine_k_rows`]); 0 (the index's default) for `None`.
 pub fn rerank_rows(refine_k: Option<f32>, k: usize) -> usize {
-    refine_k.map_or(0, |r| (f64::from(r) * k as f64).ceil() as usize)
+    refine_k.map_or(0, |r| crate::refine_k_rows(r, k))
 }
 
 /// The build figures of `index`, built as `kind` in `build_s` seconds.

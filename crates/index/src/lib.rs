@@ -24,7 +24,7 @@ pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
 pub use flat::{flat_search, flat_search_rows};
 pub use hnsw::{HnswIndex, HnswParams, prefetch};
 pub use quiver_common::Metric;
-pub use sq::{QuantizedRows, kernel_isa};
+pub use sq::{QuantizedRows, kernel_isa, refine_k_rows};
 pub use topk::{Neighbor, merge_topk};
 
 #[cfg(test)]

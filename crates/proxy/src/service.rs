@@ -605,7 +605,7 @@ impl Proxy {
         let rerank = match req.refine_k {
             None => 0,
             Some(r) if r.is_finite() && r >= 1.0 => {
-                ((r as f64 * req.k as f64).ceil() as usize).min(self.limits.max_topk)
+                quiver_index::refine_k_rows(r, req.k).min(self.limits.max_topk)
             }
             Some(r) => {
                 return Err(Error::invalid(

@@ -32,6 +32,13 @@ pub(crate) fn refine(k: usize, rerank_rows: usize) -> usize {
         .max(rerank_rows)
 }
 
+/// The rows Milvus's `refine_k` asks an 8-bit index to re-rank at top-`k`:
+/// `refine_k × k`, rounded up (the one place this rounding is done; the
+/// proxy caps it at its largest top-k).
+pub fn refine_k_rows(refine_k: f32, k: usize) -> usize {
+    (f64::from(refine_k) * k as f64).ceil() as usize
+}
+
 /// How distances are computed over the codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -423,6 +430,14 @@ mod tests {
         (0..sq.dim)
             .map(|j| sq.lo[j] + sq.step[j] * f32::from(sq.code(id)[j]))
             .collect()
+    }
+
+    #[test]
+    fn refine_k_rows_rounds_refine_k_times_k_up() {
+        assert_eq!(refine_k_rows(1.0, 10), 10);
+        assert_eq!(refine_k_rows(1.01, 10), 11);
+        assert_eq!(refine_k_rows(2.5, 3), 8);
+        assert_eq!(refine_k_rows(4.0, 0), 0);
     }
 
     #[test]
