@@ -144,40 +144,45 @@ pub fn kernel_isa() -> &'static str {
 }
 
 macro_rules! dispatch {
-    ($(#[$doc:meta])* $name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$doc:meta])* $name:ident, $body:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
         $(#[$doc])*
         #[inline]
         pub(crate) fn $name($($arg: $ty),*) -> f32 {
             #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-                fn avx512($($arg: $ty),*) -> f32 {
-                    $body::<true>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) -> f32 {
-                    $body::<true>($($arg),*)
-                }
-                match isa() {
-                    // SAFETY: `isa` found these features on this CPU.
-                    ISA_AVX512 => return unsafe { avx512($($arg),*) },
-                    // SAFETY: as above.
-                    ISA_AVX2 => return unsafe { avx2($($arg),*) },
-                    _ => {}
-                }
+            match isa() {
+                // SAFETY: `isa` found these features on this CPU.
+                ISA_AVX512 => return unsafe { $avx512($($arg),*) },
+                // SAFETY: as above.
+                ISA_AVX2 => return unsafe { $avx2($($arg),*) },
+                _ => {}
             }
             $body::<false>($($arg),*)
+        }
+
+        /// The AVX-512 build of the body (named, so that tests call it).
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+        fn $avx512($($arg: $ty),*) -> f32 {
+            $body::<true>($($arg),*)
+        }
+
+        /// The AVX2 build, which an AVX-512 CPU never dispatches to: named
+        /// so that a test runs it there too.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn $avx2($($arg: $ty),*) -> f32 {
+            $body::<true>($($arg),*)
         }
     };
 }
 
 dispatch!(
     /// `sum b * c` over equal-length slices.
-    dot_asym, dot_asym_body, (b: &[f32], c: &[u8])
+    dot_asym, dot_asym_body, dot_asym_avx512, dot_asym_avx2, (b: &[f32], c: &[u8])
 );
 dispatch!(
     /// `sum w * x * y` over equal-length slices.
-    dot_sym, dot_sym_body, (w: &[f32], x: &[u8], y: &[u8])
+    dot_sym, dot_sym_body, dot_sym_avx512, dot_sym_avx2, (w: &[f32], x: &[u8], y: &[u8])
 );
 
 /// Largest magnitude of a weight for [`dot_i16`] over `len` codes: the
@@ -434,6 +439,14 @@ mod tests {
             // The baseline bodies agree with the dispatched ones.
             assert!(close(dot_asym_body::<false>(&a, &x), dota));
             assert!(close(dot_sym_body::<false>(&s, &x, &y), dots));
+            // And the AVX2 builds, which an AVX-512 CPU never dispatches to.
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA.
+                let (asym, sym) = unsafe { (dot_asym_avx2(&a, &x), dot_sym_avx2(&s, &x, &y)) };
+                assert!(close(asym, dota), "dot_asym avx2 n={n}");
+                assert!(close(sym, dots), "dot_sym avx2 n={n}");
+            }
             // Two blocks of 16 rows, dimensions in pairs; row r is `x` with
             // dimension r % n zeroed, over n and n - 1 dimensions (odd).
             for dim in [n, n - 1] {
