@@ -282,6 +282,12 @@ pub trait CatalogClient: Send + Sync {
         let _ = name_or_alias;
         None
     }
+    /// Waits (a bounded time) until the local cache holds every metadata
+    /// change coord acknowledged before the call, such as the segments a
+    /// datanode registered for a flush: a front door that answers from its
+    /// cache right after a flush then counts them. A cache that is coord's
+    /// own applied state has nothing to wait for.
+    async fn catch_up(&self) {}
     /// An alias with its mirror and history, from the local cache.
     fn alias(&self, alias: &str) -> Option<AliasMeta> {
         let _ = alias;

@@ -206,6 +206,32 @@ fn coord_index_kind(kind: quiver_api::IndexKind) -> Result<IndexKind> {
     })
 }
 
+/// How long [`CatalogClient::catch_up`] waits for the cache.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads coord's metadata version with a quorum, then waits up to `wait`
+/// for `coord`'s local copy to reach it (a warning, not an error, when it
+/// does not: what was asked for is done; only the cache lags).
+async fn catch_up(coord: &dyn CoordApi, wait: std::time::Duration) -> bool {
+    let want = match coord.read().await {
+        Ok(state) => state.version(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no linearizable metadata read: the cache may lag");
+            return false;
+        }
+    };
+    let mut cache = coord.subscribe();
+    let reached = tokio::time::timeout(wait, cache.wait_for(|s| s.version() >= want)).await;
+    let ok = matches!(reached, Ok(Ok(_)));
+    if !ok {
+        tracing::warn!(
+            version = want,
+            "the metadata cache did not catch up with coord"
+        );
+    }
+    ok
+}
+
 fn context(e: Error, what: &str) -> Error {
     match e {
         Error::Io(m) => Error::Io(format!("{what}: {m}")),
@@ -298,6 +324,10 @@ impl MetaClient for Catalog {
 
 #[async_trait]
 impl CatalogClient for Catalog {
+    async fn catch_up(&self) {
+        catch_up(self.coord.as_ref(), CATCH_UP_WAIT).await;
+    }
+
     /// Creates the collection, loaded with one replica per shard (the front
     /// door serves a collection from its creation until it is released).
     /// Without an index (`IndexKind::None`, Milvus's CreateCollection) it is
@@ -678,5 +708,78 @@ impl CatalogClient for Catalog {
                 created: m.created_ts,
                 updated: m.updated_ts,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MetaCommand;
+    use crate::coord::NodeHealth;
+    use crate::meta::{MirrorHealth, Proposed};
+    use crate::state::{MetaState, NodeRole};
+    use quiver_api::{NodeReport, ShardStorage};
+    use tokio::sync::watch;
+
+    /// A coord whose quorum read is at `leader` while the local copy
+    /// follows `cache` (a front door's cache behind a datanode's write).
+    struct Lagging {
+        leader: u64,
+        cache: watch::Receiver<Arc<MetaState>>,
+    }
+
+    fn at(version: u64) -> Arc<MetaState> {
+        Arc::new(MetaState {
+            version,
+            ..Default::default()
+        })
+    }
+
+    #[async_trait]
+    impl CoordApi for Lagging {
+        async fn propose(&self, _: MetaCommand) -> Result<Proposed> {
+            Err(Error::Unavailable("read-only".into()))
+        }
+        async fn read(&self) -> Result<Arc<MetaState>> {
+            Ok(at(self.leader))
+        }
+        fn state(&self) -> Arc<MetaState> {
+            self.cache.borrow().clone()
+        }
+        fn subscribe(&self) -> watch::Receiver<Arc<MetaState>> {
+            self.cache.clone()
+        }
+        async fn heartbeat(&self, _: u64, _: NodeRole, _: &str, _: &NodeReport) -> Result<()> {
+            Ok(())
+        }
+        async fn node_health(&self) -> Result<Vec<NodeHealth>> {
+            Ok(vec![])
+        }
+        async fn mirror_health(&self) -> Result<MirrorHealth> {
+            Ok(MirrorHealth::default())
+        }
+        async fn storage(&self) -> Result<Vec<ShardStorage>> {
+            Ok(vec![])
+        }
+    }
+
+    #[tokio::test]
+    async fn catch_up_returns_once_the_cache_holds_what_coord_acknowledged() {
+        let (tx, cache) = watch::channel(at(3));
+        let coord = Arc::new(Lagging { leader: 5, cache });
+        let waiting = tokio::spawn({
+            let coord = coord.clone();
+            async move { catch_up(coord.as_ref(), std::time::Duration::from_secs(60)).await }
+        });
+        tx.send_replace(at(4));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "version 4 is behind coord's 5");
+        tx.send_replace(at(5));
+        assert!(waiting.await.expect("joins"), "reached 5");
+        assert_eq!(coord.state().version(), 5);
+        // A cache that never catches up is a bounded wait, reported.
+        let (_tx, cache) = watch::channel(at(1));
+        let stuck = Lagging { leader: 2, cache };
+        assert!(!catch_up(&stuck, std::time::Duration::from_millis(1)).await);
     }
 }

@@ -364,10 +364,13 @@ impl Proxy {
         self.delete(collection, pks).await
     }
 
-    /// Seals the growing data of every shard of the collection.
+    /// Seals the growing data of every shard of the collection; on return
+    /// this front door's metadata cache holds the sealed segments (so
+    /// statistics read from it count them).
     pub async fn flush(&self, collection: &str) -> Result<()> {
         let info = self.describe(collection)?;
         try_join_all(shards(&info).map(|s| self.data.flush(s))).await?;
+        self.catalog.catch_up().await;
         Ok(())
     }
 
