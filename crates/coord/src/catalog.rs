@@ -206,32 +206,6 @@ fn coord_index_kind(kind: quiver_api::IndexKind) -> Result<IndexKind> {
     })
 }
 
-/// How long [`CatalogClient::catch_up`] waits for the cache.
-const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Reads coord's metadata version with a quorum, then waits up to `wait`
-/// for `coord`'s local copy to reach it (a warning, not an error, when it
-/// does not: what was asked for is done; only the cache lags).
-async fn catch_up(coord: &dyn CoordApi, wait: std::time::Duration) -> bool {
-    let want = match coord.read().await {
-        Ok(state) => state.version(),
-        Err(e) => {
-            tracing::warn!(error = %e, "no linearizable metadata read: the cache may lag");
-            return false;
-        }
-    };
-    let mut cache = coord.subscribe();
-    let reached = tokio::time::timeout(wait, cache.wait_for(|s| s.version() >= want)).await;
-    let ok = matches!(reached, Ok(Ok(_)));
-    if !ok {
-        tracing::warn!(
-            version = want,
-            "the metadata cache did not catch up with coord"
-        );
-    }
-    ok
-}
-
 fn context(e: Error, what: &str) -> Error {
     match e {
         Error::Io(m) => Error::Io(format!("{what}: {m}")),
@@ -325,7 +299,7 @@ impl MetaClient for Catalog {
 #[async_trait]
 impl CatalogClient for Catalog {
     async fn catch_up(&self) {
-        catch_up(self.coord.as_ref(), CATCH_UP_WAIT).await;
+        self.coord.catch_up().await;
     }
 
     /// Creates the collection, loaded with one replica per shard (the front
@@ -767,19 +741,19 @@ mod tests {
     async fn catch_up_returns_once_the_cache_holds_what_coord_acknowledged() {
         let (tx, cache) = watch::channel(at(3));
         let coord = Arc::new(Lagging { leader: 5, cache });
-        let waiting = tokio::spawn({
-            let coord = coord.clone();
-            async move { catch_up(coord.as_ref(), std::time::Duration::from_secs(60)).await }
-        });
+        // Through the catalog, as a flush calls it.
+        let catalog = Catalog::new(coord.clone());
+        let waiting = tokio::spawn(async move { catalog.catch_up().await });
         tx.send_replace(at(4));
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "version 4 is behind coord's 5");
         tx.send_replace(at(5));
-        assert!(waiting.await.expect("joins"), "reached 5");
+        waiting.await.expect("joins");
         assert_eq!(coord.state().version(), 5);
         // A cache that never catches up is a bounded wait, reported.
         let (_tx, cache) = watch::channel(at(1));
-        let stuck = Lagging { leader: 2, cache };
-        assert!(!catch_up(&stuck, std::time::Duration::from_millis(1)).await);
+        let wait = std::time::Duration::from_millis(1);
+        assert!(!crate::meta::cache_reaches(cache.clone(), 2, wait).await);
+        assert!(crate::meta::cache_reaches(cache, 1, wait).await);
     }
 }

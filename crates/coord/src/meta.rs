@@ -54,6 +54,21 @@ pub trait CoordApi: Send + Sync + 'static {
     fn state(&self) -> Arc<MetaState>;
     /// Follows [`CoordApi::state`]; a new value arrives per newer version.
     fn subscribe(&self) -> watch::Receiver<Arc<MetaState>>;
+    /// Waits (at most [`CATCH_UP_WAIT`]) until [`CoordApi::state`] holds
+    /// every change coord acknowledged before the call, such as segments a
+    /// datanode registered through its own client: a linearizable read of
+    /// coord's version, then the local copy reaching it. Logged, not an
+    /// error, when it does not: only the copy lags.
+    async fn catch_up(&self) {
+        match self.read().await {
+            Ok(state) => {
+                cache_reaches(self.subscribe(), state.version(), CATCH_UP_WAIT).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no linearizable metadata read: the cache may lag")
+            }
+        }
+    }
     /// A datanode's or querynode's heartbeat (its lease); registers the
     /// node or its new address on first contact. `report`: a datanode's
     /// mirror lags and the storage of the shards it owns.
@@ -71,6 +86,24 @@ pub trait CoordApi: Send + Sync + 'static {
     /// The storage of every shard, as the owners last reported it to the
     /// leader within a lease.
     async fn storage(&self) -> Result<Vec<ShardStorage>>;
+}
+
+/// How long [`CoordApi::catch_up`] waits for the local copy.
+pub const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits up to `wait` until `cache` holds metadata `version`; false (and a
+/// warning) if it does not.
+pub(crate) async fn cache_reaches(
+    mut cache: watch::Receiver<Arc<MetaState>>,
+    version: u64,
+    wait: std::time::Duration,
+) -> bool {
+    let reached = tokio::time::timeout(wait, cache.wait_for(|s| s.version() >= version)).await;
+    let ok = matches!(reached, Ok(Ok(_)));
+    if !ok {
+        tracing::warn!(version, "the coord metadata cache did not catch up");
+    }
+    ok
 }
 
 #[async_trait]

@@ -373,14 +373,8 @@ impl CoordClient {
     /// that lookups after a write see it. A cache that does not catch up in
     /// time is logged, not an error: the write itself succeeded.
     async fn seen(&self, version: u64) {
-        let mut cache = self.inner.cache.clone();
-        let wait = cache.wait_for(|s| s.version() >= version);
-        if tokio::time::timeout(self.inner.conn.options.call_timeout, wait)
-            .await
-            .is_err()
-        {
-            tracing::warn!(version, "coord cache did not catch up with a write");
-        }
+        let wait = self.inner.conn.options.call_timeout;
+        crate::meta::cache_reaches(self.inner.cache.clone(), version, wait).await;
     }
 
     async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
