@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::ops::Bound;
 
-use quiver_common::ScalarValue;
+use quiver_common::{ScalarValue, ValueRef};
 
 /// A number in a plan, compared as the evaluator compares numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -145,45 +145,58 @@ pub fn below(x: Num, hi: &Bound<Num>) -> Option<bool> {
 
 /// Whether a value is a null to a filter: a missing value, and the values
 /// a scalar comparison cannot read (JSON text, arrays, vectors).
-pub fn is_null(v: &ScalarValue) -> bool {
+pub fn is_null(v: ValueRef<'_>) -> bool {
     matches!(
         v,
-        ScalarValue::Null
-            | ScalarValue::Json(_)
-            | ScalarValue::Array(_)
-            | ScalarValue::Vector(_)
-            | ScalarValue::Sparse(_)
+        ValueRef::Null
+            | ValueRef::Ref(
+                ScalarValue::Null
+                    | ScalarValue::Json(_)
+                    | ScalarValue::Array(_)
+                    | ScalarValue::Vector(_)
+                    | ScalarValue::Sparse(_)
+            )
     )
 }
 
 impl LeafTest {
     /// The test on one value: None when unknown.
     pub fn test(&self, v: &ScalarValue) -> Option<bool> {
-        if let LeafTest::IsNull = self {
-            return Some(is_null(v));
-        }
-        match (self, v) {
-            (LeafTest::Range { lo, hi }, v) => {
-                let x = Num::of(v)?;
+        self.test_ref(ValueRef::of(v))
+    }
+
+    /// [`LeafTest::test`] on a value read from a column.
+    #[inline]
+    pub fn test_ref(&self, v: ValueRef<'_>) -> Option<bool> {
+        let num = match v {
+            ValueRef::Int(i) => Some(Num::Int(i)),
+            ValueRef::Float(x) => Some(Num::Float(x)),
+            _ => None,
+        };
+        match self {
+            LeafTest::IsNull => Some(is_null(v)),
+            LeafTest::Range { lo, hi } => {
+                let x = num?;
                 Some(above(x, lo)? && below(x, hi)?)
             }
-            (LeafTest::In { nums, strs, bools }, v) => {
+            LeafTest::In { nums, strs, bools } => {
                 if nums.is_empty() && strs.is_empty() && !bools[0] && !bools[1] {
                     return (!is_null(v)).then_some(false);
                 }
-                match v {
-                    ScalarValue::Int(_) | ScalarValue::Float(_) if !nums.is_empty() => {
-                        let x = Num::of(v)?;
-                        Some(nums.iter().any(|n| in_eq(x, *n)))
+                match (num, v) {
+                    (Some(x), _) if !nums.is_empty() => Some(nums.iter().any(|n| in_eq(x, *n))),
+                    (_, ValueRef::Ref(ScalarValue::Str(s))) if !strs.is_empty() => {
+                        Some(strs.iter().any(|t| t == s))
                     }
-                    ScalarValue::Str(s) if !strs.is_empty() => Some(strs.iter().any(|t| t == s)),
-                    ScalarValue::Bool(b) if bools[0] || bools[1] => Some(bools[usize::from(*b)]),
+                    (_, ValueRef::Bool(b)) if bools[0] || bools[1] => Some(bools[usize::from(b)]),
                     _ => None,
                 }
             }
-            (LeafTest::Str(want), ScalarValue::Str(s)) => Some(s == want),
-            (LeafTest::Bool(want), ScalarValue::Bool(b)) => Some(b == want),
-            _ => None,
+            LeafTest::Str(want) => v.as_str().map(|s| s == want),
+            LeafTest::Bool(want) => match v {
+                ValueRef::Bool(b) => Some(b == *want),
+                _ => None,
+            },
         }
     }
 }
@@ -202,8 +215,8 @@ fn in_eq(x: Num, member: Num) -> bool {
 impl ColumnLeaf {
     /// Whether a row whose column holds `v` is accepted.
     #[inline]
-    pub fn accepts(&self, v: &ScalarValue) -> bool {
-        self.test.test(v).is_some_and(|b| b != self.negated)
+    pub fn accepts(&self, v: ValueRef<'_>) -> bool {
+        self.test.test_ref(v).is_some_and(|b| b != self.negated)
     }
 }
 
@@ -213,7 +226,7 @@ impl PlanNode {
     /// path (`crate::is_json_path_key`) whose value is None accepts: the
     /// path's values were not extracted (a plan with such a leaf is never
     /// exact, so the whole filter decides).
-    pub fn accepts<'a>(&self, value: &impl Fn(&str) -> Option<&'a ScalarValue>) -> bool {
+    pub fn accepts<'a>(&self, value: &impl Fn(&str) -> Option<ValueRef<'a>>) -> bool {
         match self {
             PlanNode::Const(b) => *b,
             PlanNode::And(items) => items.iter().all(|p| p.accepts(value)),
@@ -221,7 +234,7 @@ impl PlanNode {
             PlanNode::Leaf(l) => match value(&l.column) {
                 Some(v) => l.accepts(v),
                 None if crate::is_json_path_key(&l.column) => true,
-                None => l.accepts(&ScalarValue::Null),
+                None => l.accepts(ValueRef::Null),
             },
         }
     }
@@ -277,9 +290,9 @@ mod tests {
             test: range(Bound::Included(Num::Int(1)), Bound::Included(Num::Int(1))),
             negated: true,
         };
-        assert!(leaf.accepts(&ScalarValue::Int(2)));
-        assert!(!leaf.accepts(&ScalarValue::Int(1)));
-        assert!(!leaf.accepts(&ScalarValue::Null), "not unknown is unknown");
+        assert!(leaf.accepts(ValueRef::Int(2)));
+        assert!(!leaf.accepts(ValueRef::Int(1)));
+        assert!(!leaf.accepts(ValueRef::Null), "not unknown is unknown");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! processes, machines and Rust versions (a cluster may run mixed builds
 //! during an upgrade), and not meant to resist an adversary.
 
-use quiver_common::{PrimaryKey, ScalarValue, Timestamp, VectorSlice};
+use quiver_common::{PrimaryKey, ScalarValue, Timestamp, ValueRef, VectorSlice};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::ShardId;
@@ -178,13 +178,15 @@ pub fn pk_bucket(pk: &PrimaryKey, buckets: u32) -> u32 {
 pub fn row_hash<'a>(
     pk: &PrimaryKey,
     vector: VectorSlice<'_>,
-    values: impl IntoIterator<Item = Option<&'a ScalarValue>>,
+    values: impl IntoIterator<Item = Option<ValueRef<'a>>>,
 ) -> u64 {
     let mut h = RowHasher::default();
     let VectorSlice::F32(v) = vector;
     h.pk(pk).vector(v);
     for v in values {
-        h.value(v.unwrap_or(&ScalarValue::Null));
+        v.unwrap_or(ValueRef::Null).with(|v| {
+            h.value(v);
+        });
     }
     h.finish()
 }
@@ -277,7 +279,7 @@ mod tests {
                 let h = row_hash(
                     &pk,
                     VectorSlice::F32(&[i as f32, 1.0]),
-                    [Some(&ScalarValue::Int(i))],
+                    [Some(ValueRef::of(&ScalarValue::Int(i)))],
                 );
                 (pk, h)
             })
@@ -306,14 +308,14 @@ mod tests {
         let base = row_hash(
             &pk,
             VectorSlice::F32(&[1.0, 2.0]),
-            [Some(&ScalarValue::Str("a".into()))],
+            [Some(ValueRef::of(&ScalarValue::Str("a".into())))],
         );
         assert_ne!(
             base,
             row_hash(
                 &PrimaryKey::Int(2),
                 VectorSlice::F32(&[1.0, 2.0]),
-                [Some(&ScalarValue::Str("a".into()))]
+                [Some(ValueRef::of(&ScalarValue::Str("a".into())))]
             )
         );
         assert_ne!(
@@ -321,7 +323,7 @@ mod tests {
             row_hash(
                 &pk,
                 VectorSlice::F32(&[1.0, 2.5]),
-                [Some(&ScalarValue::Str("a".into()))]
+                [Some(ValueRef::of(&ScalarValue::Str("a".into())))]
             )
         );
         assert_ne!(
@@ -329,7 +331,7 @@ mod tests {
             row_hash(
                 &pk,
                 VectorSlice::F32(&[1.0, 2.0]),
-                [Some(&ScalarValue::Json("a".into()))]
+                [Some(ValueRef::of(&ScalarValue::Json("a".into())))]
             )
         );
         assert_ne!(base, row_hash(&pk, VectorSlice::F32(&[1.0, 2.0]), [None]));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use quiver_common::{PrimaryKey, Result, ScalarValue, Timestamp};
+use quiver_common::{PrimaryKey, Result, ScalarValue, Timestamp, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{DigestRequest, ShardDigest};
@@ -13,7 +13,7 @@ use crate::meta::ShardId;
 pub trait RowAccess {
     fn pk(&self) -> &PrimaryKey;
     /// The value of a scalar field (None when the field does not exist).
-    fn field(&self, name: &str) -> Option<&ScalarValue>;
+    fn field(&self, name: &str) -> Option<ValueRef<'_>>;
 }
 
 /// A compiled filter expression.

@@ -5,6 +5,7 @@
 //! role crate.
 
 mod batch;
+mod column;
 mod database;
 mod error;
 mod functions;
@@ -15,6 +16,7 @@ mod timestamp;
 mod vectors;
 
 pub use batch::{Column, ColumnData, Mutation, PrimaryKey, RowBatch, ScalarValue, check_sparse};
+pub use column::{ColumnSlice, StoredColumn, ValueRef};
 pub use database::{DEFAULT_DATABASE, qualify, split_qualified, validate_qualified};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{ResidentMemory, release_free_memory, tune_allocator};

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use quiver_api::RowAccess;
 pub(crate) use quiver_api::cmp_int_float;
-use quiver_common::{PrimaryKey, ScalarValue};
+use quiver_common::{PrimaryKey, ScalarValue, ValueRef};
 use serde_json::Value as Json;
 
 use crate::ast::{ArithOp, CmpOp, PathElem};
@@ -60,24 +60,17 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
             PrimaryKey::Str(s) => V::Str(s),
         },
         Val::Field(name) => match cx.row.field(name) {
-            Some(ScalarValue::Bool(b)) => V::Bool(*b),
-            Some(ScalarValue::Int(i)) => V::Int(*i),
-            Some(ScalarValue::Float(x)) => V::Float(*x),
-            Some(ScalarValue::Str(s)) => V::Str(s),
-            Some(
-                ScalarValue::Null
-                | ScalarValue::Json(_)
-                | ScalarValue::Array(_)
-                | ScalarValue::Vector(_)
-                | ScalarValue::Sparse(_),
-            )
-            | None => V::Null,
+            Some(ValueRef::Bool(b)) => V::Bool(b),
+            Some(ValueRef::Int(i)) => V::Int(i),
+            Some(ValueRef::Float(x)) => V::Float(x),
+            Some(ValueRef::Ref(ScalarValue::Str(s))) => V::Str(s),
+            Some(ValueRef::Null | ValueRef::Ref(_)) | None => V::Null,
         },
         Val::Json { name, slot, path } => {
             let Some(cell) = cx.json.get(*slot) else {
                 return V::Null;
             };
-            let doc = cell.get_or_init(|| parse_json(cx.row.field(name)));
+            let doc = cell.get_or_init(|| (cx.row.field(name)).and_then(|v| v.with(json_of)));
             let mut cur = match doc {
                 Some(d) => d,
                 None => return V::Null,
@@ -111,8 +104,8 @@ pub(crate) fn value<'a>(v: &'a Val, cx: &'a Ctx<'a>) -> V<'a> {
     }
 }
 
-fn parse_json(v: Option<&ScalarValue>) -> Option<Json> {
-    match v? {
+fn json_of(v: &ScalarValue) -> Option<Json> {
+    match v {
         ScalarValue::Json(text) | ScalarValue::Str(text) => serde_json::from_str(text).ok(),
         ScalarValue::Null | ScalarValue::Vector(_) | ScalarValue::Sparse(_) => None,
         ScalarValue::Bool(b) => Some(Json::Bool(*b)),
@@ -124,7 +117,7 @@ fn parse_json(v: Option<&ScalarValue>) -> Option<Json> {
                 .iter()
                 .filter_map(|i| match i {
                     ScalarValue::Str(s) => Some(Json::String(s.clone())),
-                    other => parse_json(Some(other)),
+                    other => json_of(other),
                 })
                 .collect(),
         )),
@@ -197,10 +190,9 @@ pub(crate) fn eval<'a>(p: &'a Pred, cx: &'a Ctx<'a>) -> Option<bool> {
             V::Bool(b) => Some(b),
             _ => None,
         },
-        Pred::Text(m) => match cx.row.field(&m.field) {
-            Some(ScalarValue::Str(text)) => Some(m.matches(text)),
-            _ => None,
-        },
+        Pred::Text(m) => (cx.row.field(&m.field))
+            .and_then(ValueRef::as_str)
+            .map(|text| m.matches(text)),
     }
 }
 

@@ -120,8 +120,8 @@ mod tests {
         fn pk(&self) -> &PrimaryKey {
             &self.0
         }
-        fn field(&self, name: &str) -> Option<&ScalarValue> {
-            self.1.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        fn field(&self, name: &str) -> Option<quiver_common::ValueRef<'_>> {
+            (self.1.iter().find(|(n, _)| *n == name)).map(|(_, v)| quiver_common::ValueRef::of(v))
         }
     }
 

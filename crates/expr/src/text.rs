@@ -201,8 +201,8 @@ mod tests {
         fn pk(&self) -> &PrimaryKey {
             &self.0
         }
-        fn field(&self, name: &str) -> Option<&ScalarValue> {
-            (name == "doc").then_some(&self.1)
+        fn field(&self, name: &str) -> Option<quiver_common::ValueRef<'_>> {
+            (name == "doc").then_some(quiver_common::ValueRef::of(&self.1))
         }
     }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use quiver_api::RowPredicate;
+use quiver_common::ValueRef;
 use quiver_expr::{ArithOp, CmpOp, Expr, PathElem, TemplateValue, compile, parse};
 
 const KEYWORDS: [&str; 9] = [
@@ -331,7 +332,7 @@ fn agree(f: &quiver_expr::CompiledFilter, rows: &[support::Row]) -> Result<(), T
                 .collect();
         let got = plan
             .root
-            .accepts(&|c| paths.get(c).or_else(|| r.fields.get(c)));
+            .accepts(&|c| (paths.get(c).or_else(|| r.fields.get(c))).map(ValueRef::of));
         if plan.exact {
             prop_assert_eq!(got, want, "{:?} on {:?}", plan, r.fields);
         } else if want {
@@ -443,7 +444,7 @@ proptest! {
             let meta = r.fields.get("meta").cloned().unwrap_or(quiver_common::ScalarValue::Null);
             let value = quiver_api::json_path_value(&meta, &steps);
             let got = plan.root.accepts(&|c| {
-                if c == r#"meta["n"]"# { Some(&value) } else { r.fields.get(c) }
+                if c == r#"meta["n"]"# { Some(ValueRef::of(&value)) } else { r.fields.get(c).map(ValueRef::of) }
             });
             prop_assert_eq!(got, want, "{} on {:?}", text, meta);
         }

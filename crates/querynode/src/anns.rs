@@ -45,7 +45,10 @@ impl ShardView {
                     // them when they can.
                     let selection = seg.select(predicate, usize::MAX);
                     let rows = selection.rows(seg).filter_map(|r| {
-                        let v = vector(column.values.get(r as usize)?)?;
+                        let quiver_common::ValueRef::Ref(v) = column.get(r as usize)? else {
+                            return None;
+                        };
+                        let v = vector(v)?;
                         Some((r, v))
                     });
                     flat_search_rows(rows, metric, query, k)

@@ -9,19 +9,19 @@
 //! holding both 3 and 2.5 still has one sorted index).
 
 use quiver_api::{json_path_value, parse_json_path};
-use quiver_common::Column;
+use quiver_common::{Column, StoredColumn};
 
 /// The values at JSON path `key` of each row of `columns`' JSON field
 /// (None when the key is no path of a column there).
-pub(crate) fn extract(columns: &[Column], key: &str) -> Option<Column> {
+pub(crate) fn extract(columns: &[StoredColumn], key: &str) -> Option<StoredColumn> {
     let (field, steps) = parse_json_path(key).ok()?;
     let column = columns.iter().find(|c| c.name == field)?;
-    Some(Column {
+    Some(StoredColumn::new(Column {
         name: key.to_string(),
-        values: (column.values.iter())
-            .map(|v| json_path_value(v, &steps))
+        values: (column.iter())
+            .map(|v| v.with(|v| json_path_value(v, &steps)))
             .collect(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -46,14 +46,14 @@ mod tests {
             .map(|t| ScalarValue::Json(t.to_string()))
             .collect();
         values.push(ScalarValue::Null);
-        let columns = [Column {
+        let columns = [StoredColumn::new(Column {
             name: "meta".into(),
             values,
-        }];
+        })];
         let got = extract(&columns, r#"meta["a"]["b"]"#).expect("a path of meta");
         assert_eq!(got.name, r#"meta["a"]["b"]"#);
         assert_eq!(
-            got.values,
+            got.to_column().values,
             [
                 ScalarValue::Float(3.0),
                 ScalarValue::Float(2.5),

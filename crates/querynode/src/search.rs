@@ -6,7 +6,7 @@ use quiver_api::{
     DigestBuilder, DigestRequest, IndexKind, QueryResult, RowAccess, RowPredicate, ShardDigest,
     ShardHit, row_hash,
 };
-use quiver_common::{PrimaryKey, ScalarValue, VectorSlice, VectorsRef};
+use quiver_common::{PrimaryKey, ScalarValue, ValueRef, VectorSlice, VectorsRef};
 use quiver_index::{HnswIndex, Neighbor, RowFilter, flat_search, merge_topk};
 
 use crate::select::SealedRow;
@@ -22,9 +22,9 @@ impl RowAccess for GrowingRow<'_> {
         &self.view.growing.pks[self.row]
     }
 
-    fn field(&self, name: &str) -> Option<&ScalarValue> {
+    fn field(&self, name: &str) -> Option<ValueRef<'_>> {
         let i = self.view.scalar_names.iter().position(|n| n == name)?;
-        self.view.growing.columns[i].get(self.row)
+        self.view.growing.columns[i].get(self.row).map(ValueRef::of)
     }
 }
 
@@ -264,7 +264,10 @@ impl ShardView {
             growing.push(row_hash(
                 &self.growing.pks[r],
                 self.growing.vector(r),
-                self.growing.columns.iter().map(|c| c.get(r)),
+                self.growing
+                    .columns
+                    .iter()
+                    .map(|c| c.get(r).map(ValueRef::of)),
             ));
         }
         let mut out = DigestBuilder::new(req);
@@ -449,6 +452,6 @@ impl<F: RowFilter + ?Sized> RowFilter for Offset<'_, F> {
 fn project(row: &dyn RowAccess, fields: &[String]) -> Vec<ScalarValue> {
     fields
         .iter()
-        .map(|f| row.field(f).cloned().unwrap_or(ScalarValue::Null))
+        .map(|f| row.field(f).map_or(ScalarValue::Null, ValueRef::to_scalar))
         .collect()
 }

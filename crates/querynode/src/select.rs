@@ -27,7 +27,7 @@ use std::sync::Arc;
 use quiver_api::{
     ColumnLeaf, LeafTest, Num, PlanNode, RowAccess, RowPredicate, float_as_int, is_json_path_key,
 };
-use quiver_common::{Column, PrimaryKey, ScalarValue};
+use quiver_common::{ColumnSlice, PrimaryKey, ScalarValue, StoredColumn, ValueRef};
 use quiver_index::{Bitset, RowFilter, prefetch};
 
 use crate::sorted::SortedIndex;
@@ -45,14 +45,10 @@ impl RowAccess for SealedRow<'_> {
         self.seg.seg.data.pk(self.row)
     }
 
-    fn field(&self, name: &str) -> Option<&ScalarValue> {
-        self.seg
-            .seg
-            .data
-            .columns()
-            .iter()
+    fn field(&self, name: &str) -> Option<ValueRef<'_>> {
+        (self.seg.seg.data.columns().iter())
             .find(|c| c.name == name)
-            .and_then(|c| c.values.get(self.row))
+            .and_then(|c| c.get(self.row))
     }
 }
 
@@ -64,7 +60,7 @@ enum Node<'a> {
     /// `column` None: the segment predates the field (every value null).
     Leaf {
         leaf: &'a ColumnLeaf,
-        column: Option<&'a Column>,
+        column: Option<&'a StoredColumn>,
     },
 }
 
@@ -72,7 +68,7 @@ impl<'a> Node<'a> {
     /// `paths`: the segment's extracted JSON path columns; a leaf on a
     /// path without one accepts every row (the plan is inexact then: the
     /// whole filter tests them).
-    fn bind(p: &'a PlanNode, columns: &'a [Column], paths: &'a [Column]) -> Self {
+    fn bind(p: &'a PlanNode, columns: &'a [StoredColumn], paths: &'a [StoredColumn]) -> Self {
         let all = |items: &'a [PlanNode]| items.iter().map(|i| Node::bind(i, columns, paths));
         match p {
             PlanNode::Const(b) => Node::Const(*b),
@@ -100,11 +96,9 @@ impl<'a> Node<'a> {
             Node::Const(b) => *b,
             Node::And(items) => items.iter().all(|i| i.accepts(row)),
             Node::Or(items) => items.iter().any(|i| i.accepts(row)),
-            Node::Leaf { leaf, column } => leaf.accepts(
-                column
-                    .and_then(|c| c.values.get(row))
-                    .unwrap_or(&ScalarValue::Null),
-            ),
+            Node::Leaf { leaf, column } => {
+                leaf.accepts(column.and_then(|c| c.get(row)).unwrap_or(ValueRef::Null))
+            }
         }
     }
 
@@ -113,11 +107,13 @@ impl<'a> Node<'a> {
         match self {
             Node::Const(_) => {}
             Node::And(items) | Node::Or(items) => items.iter().for_each(|i| i.prefetch(row)),
-            Node::Leaf { column, .. } => {
-                if let Some(c) = column {
-                    prefetch(&c.values, row, 1);
-                }
-            }
+            Node::Leaf { column, .. } => match column.map(|c| c.slice()) {
+                Some(ColumnSlice::Int(v)) => prefetch(v, row, 1),
+                Some(ColumnSlice::Float(v)) => prefetch(v, row, 1),
+                Some(ColumnSlice::Bool(v)) => prefetch(v, row, 1),
+                Some(ColumnSlice::Any(v)) => prefetch(v, row, 1),
+                None => {}
+            },
         }
     }
 
@@ -173,7 +169,7 @@ enum Lookup {
     Terms(Arc<TermIndex>, Vec<ScalarValue>),
 }
 
-fn lookup(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Lookup> {
+fn lookup(seg: &SealedSeg, column: &StoredColumn, leaf: &ColumnLeaf) -> Option<Lookup> {
     let columns = seg.seg.data.columns();
     let terms = |values: Vec<ScalarValue>| {
         let index = seg.seg.terms.column(columns, &column.name)?;
@@ -212,7 +208,7 @@ fn lookup(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Lookup>
 
 /// How many rows of a segment meet `leaf`'s test, from an index of its
 /// column (None: no index can tell).
-fn leaf_count(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<usize> {
+fn leaf_count(seg: &SealedSeg, column: &StoredColumn, leaf: &ColumnLeaf) -> Option<usize> {
     Some(match (lookup(seg, column, leaf)?, &leaf.test) {
         (Lookup::Sorted(index), LeafTest::Range { lo, hi }) => index.range(lo, hi).len(),
         (Lookup::Terms(index, values), _) => index.count(&values),
@@ -221,7 +217,7 @@ fn leaf_count(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<usi
 }
 
 /// The rows of a segment meeting `leaf`'s test, from an index of its column.
-fn leaf_rows(seg: &SealedSeg, column: &Column, leaf: &ColumnLeaf) -> Option<Vec<u32>> {
+fn leaf_rows(seg: &SealedSeg, column: &StoredColumn, leaf: &ColumnLeaf) -> Option<Vec<u32>> {
     Some(match (lookup(seg, column, leaf)?, &leaf.test) {
         (Lookup::Sorted(index), LeafTest::Range { lo, hi }) => index.range(lo, hi).to_vec(),
         (Lookup::Terms(index, values), _) => index.rows(&values).collect(),

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use quiver_api::{Num, above, below};
-use quiver_common::{Column, ScalarValue};
+use quiver_common::{StoredColumn, ValueRef};
 
 use crate::built::{Built, When};
 
@@ -26,15 +26,15 @@ pub(crate) struct SortedIndex {
 impl SortedIndex {
     /// None when the column holds anything but numbers of one kind and
     /// nulls.
-    fn build(column: &Column) -> Option<SortedIndex> {
-        let first = column.values.iter().find(|v| **v != ScalarValue::Null)?;
+    fn build(column: &StoredColumn) -> Option<SortedIndex> {
+        let first = column.iter().find(|v| *v != ValueRef::Null)?;
         Some(match first {
-            ScalarValue::Int(_) => {
-                let mut pairs = Vec::with_capacity(column.values.len());
-                for (i, v) in column.values.iter().enumerate() {
+            ValueRef::Int(_) => {
+                let mut pairs = Vec::with_capacity(column.len());
+                for (i, v) in column.iter().enumerate() {
                     match v {
-                        ScalarValue::Int(x) => pairs.push((*x, i as u32)),
-                        ScalarValue::Null => {}
+                        ValueRef::Int(x) => pairs.push((x, i as u32)),
+                        ValueRef::Null => {}
                         _ => return None,
                     }
                 }
@@ -45,12 +45,12 @@ impl SortedIndex {
                     rows,
                 }
             }
-            ScalarValue::Float(_) => {
-                let mut pairs = Vec::with_capacity(column.values.len());
-                for (i, v) in column.values.iter().enumerate() {
+            ValueRef::Float(_) => {
+                let mut pairs = Vec::with_capacity(column.len());
+                for (i, v) in column.iter().enumerate() {
                     match v {
-                        ScalarValue::Float(x) if !x.is_nan() => pairs.push((*x, i as u32)),
-                        ScalarValue::Float(_) | ScalarValue::Null => {}
+                        ValueRef::Float(x) if !x.is_nan() => pairs.push((x, i as u32)),
+                        ValueRef::Float(_) | ValueRef::Null => {}
                         _ => return None,
                     }
                 }
@@ -102,7 +102,7 @@ impl SortedIndexes {
     /// The sorted index of `column` (a segment's column, or a JSON path's
     /// extracted one): built now if it was not, except a path's, which is
     /// built only as the segment loads.
-    pub(crate) fn of(&self, column: &Column) -> Option<Arc<SortedIndex>> {
+    pub(crate) fn of(&self, column: &StoredColumn) -> Option<Arc<SortedIndex>> {
         self.built
             .get(&column.name, When::Search, || SortedIndex::build(column))
     }
@@ -110,7 +110,7 @@ impl SortedIndexes {
     /// The sorted index of column `name`, built now if it was not.
     pub(crate) fn build(
         &self,
-        columns: &[Column],
+        columns: &[StoredColumn],
         name: &str,
         when: When,
     ) -> Option<Arc<SortedIndex>> {
@@ -134,12 +134,13 @@ impl SortedIndexes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quiver_common::{Column, ScalarValue};
 
-    fn column(values: Vec<ScalarValue>) -> Column {
-        Column {
+    fn column(values: Vec<ScalarValue>) -> StoredColumn {
+        StoredColumn::new(Column {
             name: "x".into(),
             values,
-        }
+        })
     }
 
     #[test]

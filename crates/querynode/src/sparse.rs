@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use quiver_api::{RowPredicate, ShardHit, SparseQueries};
-use quiver_common::{Column, Metric, ScalarValue};
+use quiver_common::{Metric, ScalarValue, StoredColumn, ValueRef};
 use quiver_index::{RowFilter, merge_topk};
 use quiver_text::Bm25;
 
@@ -35,11 +35,14 @@ pub(crate) struct SparseIndex {
 }
 
 impl SparseIndex {
-    fn build(column: &Column) -> SparseIndex {
+    fn build(column: &StoredColumn) -> SparseIndex {
         let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
-        let mut lengths = Vec::with_capacity(column.values.len());
-        for (row, v) in column.values.iter().enumerate() {
-            let pairs = sparse(v);
+        let mut lengths = Vec::with_capacity(column.len());
+        for (row, v) in column.iter().enumerate() {
+            let pairs = match v {
+                ValueRef::Ref(v) => sparse(v),
+                _ => &[],
+            };
             lengths.push(pairs.iter().map(|(_, x)| x).sum());
             for (term, x) in pairs {
                 postings.entry(*term).or_default().push((row as u32, *x));
@@ -83,14 +86,14 @@ impl Default for SparseIndexes {
 }
 
 impl SparseIndexes {
-    fn get(&self, columns: &[Column], name: &str) -> Option<Arc<SparseIndex>> {
+    fn get(&self, columns: &[StoredColumn], name: &str) -> Option<Arc<SparseIndex>> {
         self.build(columns, name, When::Search)
     }
 
     /// The sparse index of column `name`, built now if it was not.
     pub(crate) fn build(
         &self,
-        columns: &[Column],
+        columns: &[StoredColumn],
         name: &str,
         when: When,
     ) -> Option<Arc<SparseIndex>> {

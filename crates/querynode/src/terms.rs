@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use quiver_api::{RowPredicate, float_as_int, is_json_path_key};
-use quiver_common::{Column, ScalarValue};
+use quiver_common::{ScalarValue, StoredColumn, ValueRef};
 use quiver_index::Bitset;
 
 use crate::built::{Built, When};
@@ -42,11 +42,11 @@ pub(crate) struct TermIndex {
 impl TermIndex {
     /// The rows holding each token of a text column analysed by `analyzer`
     /// (a `TEXT_MATCH`'s index). None when the parameters make no analyzer.
-    fn build_text(column: &Column, analyzer: &str) -> Option<TermIndex> {
+    fn build_text(column: &StoredColumn, analyzer: &str) -> Option<TermIndex> {
         let analyzer = quiver_text::Analyzer::from_params(analyzer).ok()?;
         let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
-        for (i, v) in column.values.iter().enumerate() {
-            let ScalarValue::Str(text) = v else { continue };
+        for (i, v) in column.iter().enumerate() {
+            let Some(text) = v.as_str() else { continue };
             let mut tokens: Vec<String> = (analyzer.tokens(text).into_iter())
                 .map(|t| t.text)
                 .collect();
@@ -65,13 +65,13 @@ impl TermIndex {
     /// nulls) are left out: no equality term names them (`quiver_expr`'s
     /// terms; `select.rs` asks no term index for them), so candidates still
     /// hold every row a filter accepts.
-    fn build_path(column: &Column) -> TermIndex {
+    fn build_path(column: &StoredColumn) -> TermIndex {
         let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
-        for (i, v) in column.values.iter().enumerate() {
+        for (i, v) in column.iter().enumerate() {
             let key = match v {
-                ScalarValue::Str(s) => Key::Str(s.clone()),
-                ScalarValue::Int(x) => Key::Int(*x),
-                ScalarValue::Float(x) => match float_as_int(*x) {
+                ValueRef::Ref(ScalarValue::Str(s)) => Key::Str(s.clone()),
+                ValueRef::Int(x) => Key::Int(x),
+                ValueRef::Float(x) => match float_as_int(x) {
                     Some(x) => Key::Int(x),
                     None => continue,
                 },
@@ -83,13 +83,13 @@ impl TermIndex {
     }
 
     /// None when the column holds values other than ints, strings and nulls.
-    fn build(column: &Column) -> Option<TermIndex> {
+    fn build(column: &StoredColumn) -> Option<TermIndex> {
         let mut rows: HashMap<Key, Vec<u32>> = HashMap::new();
-        for (i, v) in column.values.iter().enumerate() {
-            if *v == ScalarValue::Null {
+        for (i, v) in column.iter().enumerate() {
+            if v == ValueRef::Null {
                 continue;
             }
-            rows.entry(Key::of(v)?).or_default().push(i as u32);
+            rows.entry(v.with(Key::of)?).or_default().push(i as u32);
         }
         Some(TermIndex { rows })
     }
@@ -130,7 +130,7 @@ impl Default for TermIndexes {
 
 impl TermIndexes {
     /// The term index of plain column `name` (not a text analysis of it).
-    pub(crate) fn column(&self, columns: &[Column], name: &str) -> Option<Arc<TermIndex>> {
+    pub(crate) fn column(&self, columns: &[StoredColumn], name: &str) -> Option<Arc<TermIndex>> {
         self.get(columns, &(name.to_string(), None), When::Search)
     }
 
@@ -138,7 +138,7 @@ impl TermIndexes {
     /// the segment loads, from the path's column: `columns` then holds it).
     pub(crate) fn get(
         &self,
-        columns: &[Column],
+        columns: &[StoredColumn],
         key: &TermKey,
         when: When,
     ) -> Option<Arc<TermIndex>> {
@@ -164,7 +164,7 @@ impl TermIndexes {
     /// cheaper than testing most of a segment up front).
     pub fn candidates(
         &self,
-        columns: &[Column],
+        columns: &[StoredColumn],
         alive: &Bitset,
         predicate: &dyn RowPredicate,
         max_rows: usize,
@@ -204,11 +204,11 @@ mod tests {
         }
     }
 
-    fn col(name: &str, values: Vec<ScalarValue>) -> Column {
-        Column {
+    fn col(name: &str, values: Vec<ScalarValue>) -> StoredColumn {
+        StoredColumn::new(quiver_common::Column {
             name: name.into(),
             values,
-        }
+        })
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(crate) struct LoadedSegment {
     pub sparse: crate::sparse::SparseIndexes,
     /// The values of each declared JSON path index's path, one column per
     /// path keyed by it (`paths.rs`), set as the segment loads.
-    pub paths: std::sync::OnceLock<Vec<quiver_common::Column>>,
+    pub paths: std::sync::OnceLock<Vec<quiver_common::StoredColumn>>,
     /// 8-bit codes of the rows of a segment loaded without its graph, set
     /// as it loads ([`Self::quantize`]); dropped with the segment when its
     /// graph takes its place.
@@ -83,7 +83,7 @@ impl LoadedSegment {
     }
 
     /// The extracted columns of JSON paths (none before [`Self::warm`]).
-    pub fn path_columns(&self) -> &[quiver_common::Column] {
+    pub fn path_columns(&self) -> &[quiver_common::StoredColumn] {
         self.paths.get().map_or(&[], |p| &p[..])
     }
 
@@ -118,7 +118,7 @@ impl LoadedSegment {
             .chain(&sorted)
             .filter(|k| is_json_path_key(k))
             .collect();
-        let paths: Vec<quiver_common::Column> = (path_keys.into_iter())
+        let paths: Vec<quiver_common::StoredColumn> = (path_keys.into_iter())
             .filter_map(|k| crate::paths::extract(columns, k))
             .collect();
         let paths = self.paths.get_or_init(|| paths);

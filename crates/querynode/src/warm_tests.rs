@@ -294,7 +294,7 @@ struct TenantIs1(Vec<quiver_api::ColumnTerms>);
 
 impl quiver_api::RowPredicate for TenantIs1 {
     fn eval(&self, row: &dyn quiver_api::RowAccess) -> bool {
-        row.field("tenant") == Some(&ScalarValue::Int(1))
+        row.field("tenant") == Some(quiver_common::ValueRef::Int(1))
     }
     fn column_terms(&self) -> &[quiver_api::ColumnTerms] {
         &self.0

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use quiver_api::{MetaClient, SegmentInfo, ShardEvent};
-use quiver_common::{Column, Error, Result, SegmentId, Timestamp, Vectors};
+use quiver_common::{
+    Error, Result, ScalarValue, SegmentId, StoredColumn, Timestamp, ValueRef, Vectors,
+};
 use quiver_storage::{
     MappedSegment, ObjectPath, ObjectStore, SegmentData, layout, put_segment, read_segment_keys,
 };
@@ -605,7 +607,7 @@ fn merge(
     );
     let mut kept_first = 0;
     for (n, (info, seg)) in inputs.iter().zip(loaded).enumerate() {
-        let cols: Vec<Option<&Column>> = scalar_names
+        let cols: Vec<Option<&StoredColumn>> = scalar_names
             .iter()
             .map(|n| seg.columns().iter().find(|c| &c.name == n))
             .collect();
@@ -629,9 +631,8 @@ fn merge(
             data.timestamps.push(ts);
             data.vectors.push_row(seg.vector(row));
             for (out, col) in data.columns.iter_mut().zip(&cols) {
-                let value = col
-                    .and_then(|c| c.values.get(row).cloned())
-                    .unwrap_or(quiver_common::ScalarValue::Null);
+                let value =
+                    (col.and_then(|c| c.get(row))).map_or(ScalarValue::Null, ValueRef::to_scalar);
                 out.values.push(value);
             }
         }

@@ -19,8 +19,8 @@ impl RowAccess for Row {
         &self.pk
     }
 
-    fn field(&self, name: &str) -> Option<&ScalarValue> {
-        self.fields.get(name)
+    fn field(&self, name: &str) -> Option<quiver_common::ValueRef<'_>> {
+        self.fields.get(name).map(quiver_common::ValueRef::of)
     }
 }
 

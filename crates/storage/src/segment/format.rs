@@ -362,7 +362,7 @@ mod tests {
             pks: seg.pks().to_vec(),
             timestamps: seg.timestamps().to_vec(),
             vectors: seg.vectors().to_vectors(),
-            columns: seg.columns().to_vec(),
+            columns: seg.columns().iter().map(|c| c.to_column()).collect(),
             tombstones: seg.tombstones().to_vec(),
             max_ts: seg.max_ts(),
             wal_seq: seg.wal_seq(),

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use memmap2::Mmap;
-use quiver_common::{Column, PrimaryKey, Timestamp, VectorSlice, VectorsRef};
+use quiver_common::{PrimaryKey, StoredColumn, Timestamp, VectorSlice, VectorsRef};
 
 use super::format::{self, Decoded};
 use crate::error::{Result, StorageError};
@@ -23,6 +23,9 @@ enum Storage {
 /// truncated while it is open (cache files are only ever created by rename).
 pub struct MappedSegment {
     vectors: Storage,
+    /// The scalar columns, by type where they allow it (`meta.columns` is
+    /// left empty).
+    columns: Vec<StoredColumn>,
     meta: Decoded,
 }
 
@@ -34,7 +37,8 @@ impl MappedSegment {
         // SAFETY: segment files are immutable once renamed into place (see the type's docs);
         // nothing writes to or truncates a file while it is mapped.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| StorageError::io(&what, e))?;
-        let meta = format::decode(&map, &what)?;
+        let mut meta = format::decode(&map, &what)?;
+        let columns = stored(&mut meta);
         let range = meta.vectors.clone();
         let aligned =
             (map.as_ptr() as usize + range.start).is_multiple_of(std::mem::align_of::<f32>());
@@ -43,14 +47,23 @@ impl MappedSegment {
         } else {
             Storage::Owned(decode_f32s(&map[range]))
         };
-        Ok(MappedSegment { vectors, meta })
+        Ok(MappedSegment {
+            vectors,
+            columns,
+            meta,
+        })
     }
 
     /// Validates and reads a segment held in memory (vectors are copied out).
     pub fn from_bytes(b: Vec<u8>) -> Result<MappedSegment> {
-        let meta = format::decode(&b, "segment bytes")?;
+        let mut meta = format::decode(&b, "segment bytes")?;
+        let columns = stored(&mut meta);
         let vectors = Storage::Owned(decode_f32s(&b[meta.vectors.clone()]));
-        Ok(MappedSegment { vectors, meta })
+        Ok(MappedSegment {
+            vectors,
+            columns,
+            meta,
+        })
     }
 
     pub fn segment_id(&self) -> u64 {
@@ -112,8 +125,8 @@ impl MappedSegment {
         &self.meta.timestamps
     }
 
-    pub fn columns(&self) -> &[Column] {
-        &self.meta.columns
+    pub fn columns(&self) -> &[StoredColumn] {
+        &self.columns
     }
 
     pub fn tombstones(&self) -> &[(PrimaryKey, Timestamp)] {
@@ -143,6 +156,14 @@ impl std::fmt::Debug for MappedSegment {
             .field("mapped", &self.is_mapped())
             .finish()
     }
+}
+
+/// Moves the decoded columns out of `meta`, stored by type.
+fn stored(meta: &mut Decoded) -> Vec<StoredColumn> {
+    std::mem::take(&mut meta.columns)
+        .into_iter()
+        .map(StoredColumn::new)
+        .collect()
 }
 
 fn decode_f32s(b: &[u8]) -> Vec<f32> {
