@@ -84,7 +84,8 @@ impl BenchIndex {
     }
 }
 
-/// What to benchmark. Build and queries both use `threads` threads.
+/// What to benchmark. The build uses `threads` threads, the queries
+/// `search_threads` (`threads` when None).
 #[derive(Clone, Debug)]
 pub struct IndexBenchConfig {
     pub index: BenchIndex,
@@ -97,6 +98,7 @@ pub struct IndexBenchConfig {
     pub ef_construction: usize,
     pub efs: Vec<usize>,
     pub threads: usize,
+    pub search_threads: Option<usize>,
     /// Milvus's `refine_k`: an 8-bit graph re-ranks `ceil(refine_k × k)`
     /// rows of its beam exactly (at least `max(4k, k + 32)`); `None` keeps
     /// that default. An f32 graph ignores it.
@@ -126,6 +128,9 @@ pub struct BuildReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct EfReport {
     pub ef: usize,
+    /// The threads the queries ran on, when asked apart from the build's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_threads: Option<usize>,
     /// The `refine_k` the queries asked for (absent when none was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refine_k: Option<f32>,
@@ -136,7 +141,7 @@ pub struct EfReport {
 }
 
 /// Builds the index `cfg.index` over `cfg.base`, then for every ef runs all queries
-/// (batch size 1, on `cfg.threads` threads) and reports recall@k against the
+/// (batch size 1, on `cfg.search_threads` threads) and reports recall@k against the
 /// first k ground-truth ids, queries/s (queries / wall time) and latency
 /// percentiles. `progress(done, total)` reports build progress.
 pub fn run(
@@ -181,10 +186,13 @@ pub fn run(
         gt: &gt,
         gdim,
         k: cfg.k,
-        threads: cfg.threads,
+        threads: cfg.search_threads.unwrap_or(cfg.threads),
     };
     for &ef in &cfg.efs {
-        on_ef(&measure_ef(&index, base, &set, ef, cfg.refine_k));
+        on_ef(&EfReport {
+            search_threads: cfg.search_threads,
+            ..measure_ef(&index, base, &set, ef, cfg.refine_k)
+        });
     }
     Ok(())
 }
@@ -252,6 +260,7 @@ pub fn measure_ef(
     let us = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
     EfReport {
         ef,
+        search_threads: None,
         refine_k,
         recall: hits as f64 / (nq * set.k).max(1) as f64,
         qps: nq as f64 / wall.as_secs_f64(),

@@ -21,6 +21,7 @@ fn config(index: BenchIndex) -> IndexBenchConfig {
         ef_construction: 100,
         efs: vec![64],
         threads: 2,
+        search_threads: None,
         refine_k: None,
     }
 }
@@ -60,8 +61,10 @@ fn readers_reject_bad_files() {
 
 #[test]
 fn run_reports_build_and_recall() {
+    // Built on 2 threads, queried on 1 (and the report says so).
     let cfg = IndexBenchConfig {
         efs: vec![16, 64],
+        search_threads: Some(1),
         ..config(BenchIndex::Hnsw)
     };
     let last_progress = AtomicUsize::new(0);
@@ -95,6 +98,9 @@ fn run_reports_build_and_recall() {
         efs.iter()
             .all(|e| e.qps > 0.0 && e.p50_us > 0.0 && e.p99_us >= e.p50_us)
     );
+    assert!(efs.iter().all(|e| e.search_threads == Some(1)));
+    let json = serde_json::to_string(&efs[0]).expect("json");
+    assert!(json.contains("\"search_threads\":1"), "{json}");
 }
 
 #[test]
@@ -121,8 +127,8 @@ fn run_hnsw_sq_reports_codes_resident_and_vectors_apart() {
     assert!(BenchIndex::parse("ivf").is_err());
     let json = serde_json::to_string(&efs[0]).expect("json");
     assert!(
-        !json.contains("refine_k"),
-        "no refine_k asked, none echoed: {json}"
+        !json.contains("refine_k") && !json.contains("search_threads"),
+        "no refine_k or search threads asked, none echoed: {json}"
     );
 }
 

@@ -39,6 +39,10 @@ pub struct IndexBenchArgs {
     /// Threads for the build and for the queries (batch size 1 each).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Threads for the queries only (default: --threads), e.g. a build on
+    /// 2 threads measured on 1.
+    #[arg(long)]
+    search_threads: Option<usize>,
     /// Milvus's refine_k (>= 1): hnsw_sq re-ranks ceil(refine_k x k) rows of
     /// its beam exactly instead of max(4k, k+32); hnsw ignores it.
     #[arg(long)]
@@ -51,8 +55,15 @@ pub struct IndexBenchArgs {
 pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
     let metric = Metric::parse(&args.metric).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
     let index = BenchIndex::parse(&args.index).map_err(|e| anyhow::anyhow!("--index: {e}"))?;
-    if args.k == 0 || args.m < 2 || args.ef_construction == 0 || args.threads == 0 {
-        anyhow::bail!("--k, --ef-construction and --threads must be > 0 and --m >= 2");
+    if args.k == 0
+        || args.m < 2
+        || args.ef_construction == 0
+        || args.threads == 0
+        || args.search_threads == Some(0)
+    {
+        anyhow::bail!(
+            "--k, --ef-construction, --threads and --search-threads must be > 0 and --m >= 2"
+        );
     }
     if args.ef.is_empty() || args.ef.contains(&0) {
         anyhow::bail!("--ef needs one or more positive values");
@@ -71,6 +82,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         ef_construction: args.ef_construction,
         efs: args.ef,
         threads: args.threads,
+        search_threads: args.search_threads,
         refine_k: args.refine_k,
     };
     let bar = if args.json {

@@ -70,7 +70,11 @@ fn assert_same(seg: &MappedSegment, d: &SegmentData) {
     let columns: Vec<_> = seg.columns().iter().map(|c| c.to_column()).collect();
     assert_eq!(columns, d.columns);
     // An integer column is held as integers (8 bytes a value, not 32).
-    if let Some(n) = seg.columns().iter().find(|c| c.name == "n" && !c.is_empty()) {
+    if let Some(n) = seg
+        .columns()
+        .iter()
+        .find(|c| c.name == "n" && !c.is_empty())
+    {
         assert!(matches!(n.slice(), quiver_common::ColumnSlice::Int(_)));
     }
     assert_eq!(seg.tombstones(), &d.tombstones[..]);
