@@ -14,6 +14,10 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-
 /// Written by the release before `HNSW_SQ` (format version 1): 300 rows of
 /// `fixture_rows()`, L2, m 6, ef_construction 40, seed 11, one thread.
 const V1_BLOB: &[u8] = include_bytes!("data/hnsw_v1_l2_300x8.bin");
+/// Written by the release before quantized graphs were searched in a node
+/// order of their own (b0755b4, format version 2): `build_sq` over the same
+/// rows with the same parameters.
+const V2_SQ_BLOB: &[u8] = include_bytes!("data/hnsw_v2_sq_l2_300x8.bin");
 
 struct Data {
     dim: usize,
@@ -406,6 +410,36 @@ fn an_index_written_by_the_previous_release_opens_unchanged() {
     for q in rows.chunks_exact(8).take(50) {
         let got = old.search(v, q, 5, 20, None);
         hits += overlap(&ids(&got), &ids(&flat_search(v, Metric::L2, q, 5, None)));
+    }
+    assert!(hits >= 240, "old graph recall {hits}/250");
+}
+
+#[test]
+fn an_hnsw_sq_index_written_by_the_previous_release_opens_unchanged() {
+    assert_eq!(&V2_SQ_BLOB[8..12], &2u32.to_le_bytes());
+    let old = HnswIndex::from_bytes(V2_SQ_BLOB).expect("version 2 decodes");
+    assert!(old.is_quantized());
+    assert_eq!((old.len(), old.dim(), old.metric()), (300, 8, Metric::L2));
+    // Written back byte for byte, and one thread still builds the same graph.
+    assert_eq!(old.to_bytes(), V2_SQ_BLOB);
+    let rows = fixture_rows();
+    let v = VectorsRef::f32(8, &rows);
+    let p = HnswParams {
+        m: 6,
+        ef_construction: 40,
+        seed: 11,
+        yield_every: None,
+    };
+    let fresh = HnswIndex::build_sq(v, Metric::L2, &p, 1, &|_| {}).expect("build");
+    assert_eq!(fresh.to_bytes(), V2_SQ_BLOB);
+    let even = FnFilter(|id: u32| id.is_multiple_of(2));
+    let mut hits = 0;
+    for q in rows.chunks_exact(8).take(50) {
+        let got = old.search(v, q, 5, 20, None);
+        assert_eq!(got, fresh.search(v, q, 5, 20, None));
+        hits += overlap(&ids(&got), &ids(&flat_search(v, Metric::L2, q, 5, None)));
+        let filtered = old.search(v, q, 5, 20, Some(&even));
+        assert!(filtered.iter().all(|h| h.id % 2 == 0));
     }
     assert!(hits >= 240, "old graph recall {hits}/250");
 }
