@@ -14,9 +14,8 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-
 /// Written by the release before `HNSW_SQ` (format version 1): 300 rows of
 /// `fixture_rows()`, L2, m 6, ef_construction 40, seed 11, one thread.
 const V1_BLOB: &[u8] = include_bytes!("data/hnsw_v1_l2_300x8.bin");
-/// Written by the release before quantized graphs were searched in a node
-/// order of their own (b0755b4, format version 2): `build_sq` over the same
-/// rows with the same parameters.
+/// Written by release b0755b4 (format version 2, `HNSW_SQ`): `build_sq`
+/// over the same rows with the same parameters, one thread.
 const V2_SQ_BLOB: &[u8] = include_bytes!("data/hnsw_v2_sq_l2_300x8.bin");
 
 struct Data {

@@ -109,10 +109,6 @@ fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
 impl HnswIndex {
     /// Serialises the graph (not the vectors).
     pub fn to_bytes(&self) -> Vec<u8> {
-        // The file numbers nodes as rows (`order.rs`).
-        if let Some(rows) = self.in_row_order() {
-            return rows.to_bytes();
-        }
         let g = &self.graph;
         let mut out = Vec::with_capacity(self.memory_bytes() + 128);
         out.extend_from_slice(MAGIC);
@@ -215,7 +211,7 @@ impl HnswIndex {
         }
         validate(&graph, &level0, dim, n, m)?;
         graph.level0 = Links0::from_counted(&level0, m);
-        Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph, sq).in_search_order())
+        Ok(HnswIndex::from_parts(metric, dim, n, m, efc, graph, sq))
     }
 }
 

@@ -4,7 +4,6 @@ mod beam;
 mod build;
 mod codec;
 mod links0;
-mod order;
 mod points;
 mod search;
 mod visited;
@@ -112,9 +111,7 @@ impl Graph {
 /// 8-bit code of every row: the graph is built and searched over the codes,
 /// and only the best `max(ef, k)` rows a search finds are read from the
 /// vectors, to re-rank them exactly. Only the codes and the graph need to
-/// stay in memory then; the vectors may be a memory map. Its nodes are
-/// then numbered in a breadth-first order of the graph (`order.rs`), which
-/// is not the rows' order: `ids` maps them back.
+/// stay in memory then; the vectors may be a memory map.
 pub struct HnswIndex {
     metric: Metric,
     dim: usize,
@@ -124,8 +121,6 @@ pub struct HnswIndex {
     graph: Graph,
     visited: VisitedPool,
     sq: Option<SqCodes>,
-    /// Node `i` is row `ids[i]`; None: node `i` is row `i`.
-    ids: Option<Vec<u32>>,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -219,7 +214,15 @@ impl HnswIndex {
             terms: sq.dot_terms(),
         };
         let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
-        Ok(HnswIndex::from_parts(metric, dim, n, params.m, efc, graph, Some(sq)).in_search_order())
+        Ok(HnswIndex::from_parts(
+            metric,
+            dim,
+            n,
+            params.m,
+            efc,
+            graph,
+            Some(sq),
+        ))
     }
 
     fn from_parts(
@@ -240,7 +243,6 @@ impl HnswIndex {
             graph,
             visited: VisitedPool::new(n),
             sq,
-            ids: None,
         }
     }
 
@@ -330,7 +332,6 @@ impl HnswIndex {
             + 4 * (g.upper_start.len() + g.upper.len())
             + g.levels.len()
             + self.sq.as_ref().map_or(0, SqCodes::memory_bytes)
-            + self.ids.as_ref().map_or(0, |ids| 4 * ids.len())
     }
 }
 

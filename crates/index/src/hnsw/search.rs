@@ -6,7 +6,6 @@ use std::marker::PhantomData;
 
 use super::HnswIndex;
 use super::links0::NO_LINK;
-use super::order::NodeFilter;
 use super::points::{Exact, QueryDist};
 use super::visited::Visited;
 use crate::distance::Space;
@@ -68,21 +67,8 @@ impl HnswIndex {
                 // random read of its f32 vector (re-ranking all `ef` took
                 // 12% of a search at 50 dimensions, 18% at 768, for the
                 // same recall on glove50-400k and wide768-100k).
-                // The graph's nodes are not its rows (`order.rs`): the
-                // filter is asked about rows, and rows are re-ranked.
-                let nodes = match (self.ids.as_deref(), filter) {
-                    (Some(ids), Some(rows)) => Some(NodeFilter { rows, ids }),
-                    _ => None,
-                };
-                let node_filter = match &nodes {
-                    Some(f) => Some(f as &dyn RowFilter),
-                    None => filter,
-                };
-                let mut found = self.traverse(&sq.query(query), ef, node_filter);
+                let mut found = self.traverse(&sq.query(query), ef, filter);
                 found.truncate(refine(k, rerank_rows));
-                for c in &mut found {
-                    c.id = self.row_of(c.id);
-                }
                 rerank::<S>(vectors, self.dim, query, found, k)
             }
         };

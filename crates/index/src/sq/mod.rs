@@ -407,25 +407,6 @@ impl SqQuery<'_> {
     }
 }
 
-impl SqCodes {
-    /// The same quantizer with row `i` holding this one's row `order[i]`.
-    pub(crate) fn permuted(&self, order: &[u32]) -> SqCodes {
-        let mut rows = CodeRows::zeroed(order.len(), self.rows.pitch());
-        for (out, &old) in rows.rows_mut().zip(order) {
-            out.copy_from_slice(self.rows.row(old as usize));
-        }
-        SqCodes {
-            kind: self.kind,
-            dim: self.dim,
-            stride: self.stride,
-            lo: self.lo.clone(),
-            step: self.step.clone(),
-            step2: self.step2.clone(),
-            rows,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
