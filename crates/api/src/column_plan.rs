@@ -116,10 +116,10 @@ impl Num {
     }
 
     /// The number a value holds (None for other values).
-    pub fn of(v: &ScalarValue) -> Option<Num> {
+    pub fn of(v: ValueRef<'_>) -> Option<Num> {
         match v {
-            ScalarValue::Int(i) => Some(Num::Int(*i)),
-            ScalarValue::Float(x) => Some(Num::Float(*x)),
+            ValueRef::Int(i) => Some(Num::Int(i)),
+            ValueRef::Float(x) => Some(Num::Float(x)),
             _ => None,
         }
     }
@@ -168,11 +168,7 @@ impl LeafTest {
     /// [`LeafTest::test`] on a value read from a column.
     #[inline]
     pub fn test_ref(&self, v: ValueRef<'_>) -> Option<bool> {
-        let num = match v {
-            ValueRef::Int(i) => Some(Num::Int(i)),
-            ValueRef::Float(x) => Some(Num::Float(x)),
-            _ => None,
-        };
+        let num = Num::of(v);
         match self {
             LeafTest::IsNull => Some(is_null(v)),
             LeafTest::Range { lo, hi } => {

@@ -354,6 +354,16 @@ fn fixture_rows() -> Vec<f32> {
         .collect()
 }
 
+/// The parameters the fixture files were built with (one thread).
+fn fixture_params() -> HnswParams {
+    HnswParams {
+        m: 6,
+        ef_construction: 40,
+        seed: 11,
+        yield_every: None,
+    }
+}
+
 /// `new` and `old` encode the same graph of `n` nodes built with `m`: equal
 /// bytes but for the checksum and the words after each level-0 count, which
 /// are 0 in `new`.
@@ -397,12 +407,7 @@ fn an_index_written_by_the_previous_release_opens_unchanged() {
     // The f32 build is unchanged: one thread builds the very same graph.
     let rows = fixture_rows();
     let v = VectorsRef::f32(8, &rows);
-    let p = HnswParams {
-        m: 6,
-        ef_construction: 40,
-        seed: 11,
-        yield_every: None,
-    };
+    let p = fixture_params();
     let fresh = HnswIndex::build(v, Metric::L2, &p, 1, &|_| {}).expect("build");
     assert_eq!(fresh.to_bytes(), again);
     let mut hits = 0;
@@ -423,12 +428,7 @@ fn an_hnsw_sq_index_written_by_the_previous_release_opens_unchanged() {
     assert_eq!(old.to_bytes(), V2_SQ_BLOB);
     let rows = fixture_rows();
     let v = VectorsRef::f32(8, &rows);
-    let p = HnswParams {
-        m: 6,
-        ef_construction: 40,
-        seed: 11,
-        yield_every: None,
-    };
+    let p = fixture_params();
     let fresh = HnswIndex::build_sq(v, Metric::L2, &p, 1, &|_| {}).expect("build");
     assert_eq!(fresh.to_bytes(), V2_SQ_BLOB);
     let even = FnFilter(|id: u32| id.is_multiple_of(2));
