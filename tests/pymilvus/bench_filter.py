@@ -4,13 +4,16 @@ rounds alternating, in one run (not part of CI).
 
 Loads --base into each: `id` INT64 primary key, `cat` INT64 (every row gets one of 100 values,
 shuffled so a category has nothing to do with where its vectors lie), `price` DOUBLE (uniform in
-[0, 1)), `v` FLOAT_VECTOR, HNSW M=16 efConstruction=200 L2, and with --scalar-index TYPE a scalar
+[0, 1)), `flag` BOOL (true for 1 % of rows, at random), `meta` JSON (`{"lang": "l0"}` to
+`"l99"`, at random), `v` FLOAT_VECTOR, HNSW M=16 efConstruction=200 L2, and with --scalar-index TYPE a scalar
 index of that type on `cat` and `price` (STL_SORT: the one both Milvus 2.3 and Quiver take for
 numbers; INVERTED from Milvus 2.4 on). Then for each filter:
 --rounds rounds of --seconds per server, alternating: one client, top-10, ef 80, Bounded, queries
 from --queries; recall@10 against the exact top-10 of the rows the filter accepts (numpy).
 
-Filters: `cat == 7` (1 %), `price < 0.01` (1 %, a range), `cat < 50` (50 %).
+Filters: `cat == 7` (1 %), `price < 0.01` (1 %, a range), `cat < 50` (50 %), `flag == true`
+(1 %, a boolean), `meta['lang'] == 'l7'` (1 %, a JSON path). No scalar index (which neither server
+builds for booleans or JSON paths unless asked) bounds the last two.
 
   target/pymilvus-venv-2.5/bin/python tests/pymilvus/bench_filter.py \\
       --a http://127.0.0.1:19541 --b http://127.0.0.1:19600 \\
@@ -33,9 +36,11 @@ from bench_churn import read_fvecs, timed
 
 NAME = "bench_filter"
 FILTERS = {
-    "eq_1pct": ("cat == 7", lambda cat, price: cat == 7),
-    "range_1pct": ("price < 0.01", lambda cat, price: price < 0.01),
-    "range_50pct": ("cat < 50", lambda cat, price: cat < 50),
+    "eq_1pct": ("cat == 7", lambda c: c["cat"] == 7),
+    "range_1pct": ("price < 0.01", lambda c: c["price"] < 0.01),
+    "range_50pct": ("cat < 50", lambda c: c["cat"] < 50),
+    "bool_1pct": ("flag == true", lambda c: c["flag"]),
+    "json_1pct": ("meta['lang'] == 'l7'", lambda c: c["lang"] == 7),
 }
 
 
@@ -43,16 +48,21 @@ def columns(n):
     rng = np.random.default_rng(7)
     cat = rng.permutation(np.arange(n) % 100)
     price = rng.random(n)
-    return cat, price
+    # Drawn after the first two, so those are what they always were.
+    flag = rng.random(n) < 0.01
+    lang = rng.integers(0, 100, n)
+    return {"cat": cat, "price": price, "flag": flag, "lang": lang}
 
 
-def load(client, base, cat, price, scalar_index):
+def load(client, base, cols, scalar_index):
     if client.has_collection(NAME):
         client.drop_collection(NAME)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("cat", DataType.INT64)
     schema.add_field("price", DataType.DOUBLE)
+    schema.add_field("flag", DataType.BOOL)
+    schema.add_field("meta", DataType.JSON)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=base.shape[1])
     params = client.prepare_index_params()
     params.add_index(field_name="v", index_type="HNSW", metric_type="L2",
@@ -62,7 +72,10 @@ def load(client, base, cat, price, scalar_index):
         params.add_index(field_name="price", index_type=scalar_index)
     client.create_collection(NAME, schema=schema, index_params=params)
     for s in range(0, len(base), 5000):
-        client.insert(NAME, [{"id": s + i, "cat": int(cat[s + i]), "price": float(price[s + i]),
+        client.insert(NAME, [{"id": s + i, "cat": int(cols["cat"][s + i]),
+                              "price": float(cols["price"][s + i]),
+                              "flag": bool(cols["flag"][s + i]),
+                              "meta": {"lang": f"l{cols['lang'][s + i]}"},
                               "v": v.tolist()} for i, v in enumerate(base[s:s + 5000])])
     client.flush(NAME)
     while True:
@@ -113,16 +126,16 @@ def main():
     a = ap.parse_args()
     base = read_fvecs(a.base)
     queries = read_fvecs(a.queries)[:1000]
-    cat, price = columns(len(base))
+    cols = columns(len(base))
     clients = {"a": MilvusClient(uri=a.a), "b": MilvusClient(uri=a.b)}
     for c in clients.values():
-        load(c, base, cat, price, a.scalar_index)
+        load(c, base, cols, a.scalar_index)
     out = {"rows": len(base), "scalar_index": a.scalar_index}
     only = [f for f in a.only.split(",") if f]
     for name, (expr, accept) in FILTERS.items():
         if only and name not in only:
             continue
-        mask = accept(cat, price)
+        mask = accept(cols)
         exact = truth(base, queries[:a.recall_queries], mask)
         rec = {k: recall(c, queries[:a.recall_queries], expr, exact) for k, c in clients.items()}
         rounds = {k: [] for k in clients}

@@ -33,7 +33,7 @@ cd "$here"
 "$py" bench_filter.py --a http://127.0.0.1:19541 --b http://127.0.0.1:19600 \
   --base "$data/base.fvecs" --queries "$data/query.fvecs" --keep $*
 for c in ${RUST_CLIENTS:-}; do
-  for f in "" "cat == 7" "price < 0.01" "cat < 50"; do
+  for f in "" "cat == 7" "price < 0.01" "cat < 50" "flag == true" "meta['lang'] == 'l7'"; do
     for r in \$(seq 1 ${ROUNDS:-3}); do
       for s in quiver:19541 milvus:19600; do
         args=()

@@ -207,6 +207,19 @@ impl StoredColumn {
         }
     }
 
+    /// The null mask of a typed column (see [`StoredColumn::slice`]): row
+    /// `r` is null when bit `r % 64` of word `r / 64` is set; empty when no
+    /// row is. Empty for a column of scalar values too, whose nulls are
+    /// values.
+    pub fn null_words(&self) -> &[u64] {
+        match &self.values {
+            Values::Int(t) => &t.nulls,
+            Values::Float(t) => &t.nulls,
+            Values::Bool(t) => &t.nulls,
+            Values::Any(_) => &[],
+        }
+    }
+
     /// Bytes the values take in memory, not counting what a stored scalar
     /// value owns on the heap (a string's text, ...).
     pub fn bytes(&self) -> usize {

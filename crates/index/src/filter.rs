@@ -91,6 +91,35 @@ impl Bitset {
         b
     }
 
+    /// A bitset of `len` ids from its words (id `i` is bit `i % 64` of
+    /// word `i / 64`); missing words are zero, bits at or past `len` are
+    /// cleared.
+    pub fn from_words(mut words: Vec<u64>, len: usize) -> Self {
+        words.resize(len.div_ceil(64), 0);
+        if !len.is_multiple_of(64)
+            && let Some(last) = words.last_mut()
+        {
+            *last &= (1u64 << (len % 64)) - 1;
+        }
+        let ones = words.iter().map(|w| w.count_ones() as usize).sum();
+        Bitset { words, len, ones }
+    }
+
+    /// The words, as [`Bitset::from_words`] takes them.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Keeps only the ids `other` allows too.
+    pub fn intersect(&mut self, other: &Bitset) {
+        let mut ones = 0;
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= other.words.get(i).copied().unwrap_or(0);
+            ones += w.count_ones() as usize;
+        }
+        self.ones = ones;
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

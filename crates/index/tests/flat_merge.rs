@@ -92,6 +92,24 @@ fn bitset_behaves() {
 }
 
 #[test]
+fn a_bitset_from_words_drops_bits_past_its_length_and_intersects_by_word() {
+    // Bits 0, 5, 64 and 70 set; 70 is past a length of 66.
+    let b = Bitset::from_words(vec![1 | 1 << 5, 1 | 1 << 6], 66);
+    assert_eq!(b.iter().collect::<Vec<_>>(), vec![0, 5, 64]);
+    assert_eq!(b.count_ones(), 3);
+    assert_eq!(b.words().len(), 2);
+    // Missing words are zero.
+    let short = Bitset::from_words(vec![u64::MAX], 130);
+    assert_eq!(short.count_ones(), 64);
+    assert!(!short.contains(64));
+    let mut c = Bitset::new_full(66);
+    c.remove(5);
+    c.intersect(&b);
+    assert_eq!(c.iter().collect::<Vec<_>>(), vec![0, 64]);
+    assert_eq!(c.count_ones(), 2);
+}
+
+#[test]
 fn merge_topk_l2_ascending() {
     let lists = vec![
         vec![("a", 0.1), ("b", 0.5), ("c", 0.9)],

@@ -44,7 +44,7 @@ impl ShardView {
                     // Every row the filter accepts is scored: the indexes name
                     // them when they can.
                     let selection = seg.select(predicate, usize::MAX);
-                    let rows = selection.rows(seg).filter_map(|r| {
+                    let rows = selection.rows().filter_map(|r| {
                         let quiver_common::ValueRef::Ref(v) = column.get(r as usize)? else {
                             return None;
                         };

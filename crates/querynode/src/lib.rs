@@ -9,6 +9,7 @@
 
 mod anns;
 mod built;
+mod columnwise;
 mod config;
 mod growing;
 mod metrics;
@@ -27,5 +28,7 @@ pub use config::QueryNodeConfig;
 pub use node::QueryNode;
 #[cfg(test)]
 mod scan_tests;
+#[cfg(test)]
+mod select_tests;
 #[cfg(test)]
 mod warm_tests;

@@ -230,7 +230,7 @@ impl ShardView {
                 row,
             };
             let selection = seg.select(Some(p), usize::MAX);
-            let rows: Vec<u32> = selection.rows(seg).collect();
+            let rows: Vec<u32> = selection.rows().collect();
             out.extend(
                 rows.into_iter()
                     .map(|row| (seg.seg.data.pk(row as usize), at(row))),

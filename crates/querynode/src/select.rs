@@ -8,16 +8,24 @@
 //! [`SealedSeg::select`] then chooses, per segment, from how many rows the
 //! filter can accept, estimated from the segment's scalar indexes (term
 //! indexes for equality and `in`, sorted indexes for ranges — `terms.rs`,
-//! `sorted.rs`):
-//! - few (at most `max_rows`): the indexes name the candidate rows, each is
-//!   tested, and the caller gets exactly the accepted rows as a bitset (a
-//!   vector search then scans those rows exactly, or walks its graph testing
-//!   a bit per row, depending on how many there are);
+//! `sorted.rs`), and where they cannot bound it (a boolean, `is null`, a
+//! negation, an `or` across columns) from the plan tested on a sample of
+//! the segment's rows:
+//! - few (at most `max_rows`): the caller gets exactly the accepted rows as
+//!   a bitset (a vector search then scans those rows exactly, or walks its
+//!   graph testing a bit per row, depending on how many there are). The
+//!   indexes name the candidate rows when they can, each then tested;
+//!   else the plan is evaluated a column at a time (`columnwise.rs`) and
+//!   the rest of the filter tested on the rows it accepts;
 //! - many: the caller tests rows as it visits them (a graph search visits a
 //!   few thousand of a segment's rows; testing them all up front would cost
 //!   more than the search). The values a node's neighbours will be tested
 //!   on are prefetched with their vectors (`RowFilter::prefetch`): a test
 //!   was mostly the cache miss on its row's value.
+//!
+//! A read of every accepted row (`query`, `count`, a delete by filter)
+//! selects with no limit: the plan is evaluated column-wise over the whole
+//! segment.
 //!
 //! With no predicate and no deleted row, a graph is walked unfiltered
 //! ([`Selection::graph_filter`]).
@@ -30,6 +38,7 @@ use quiver_api::{
 use quiver_common::{ColumnSlice, PrimaryKey, ScalarValue, StoredColumn, ValueRef};
 use quiver_index::{Bitset, RowFilter, prefetch};
 
+use crate::columnwise::{filled, leaf_words};
 use crate::sorted::SortedIndex;
 use crate::terms::TermIndex;
 use crate::view::SealedSeg;
@@ -102,6 +111,26 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The rows `0..n` accepted, a column at a time (bits past `n` may be
+    /// set: `Bitset::from_words` clears them).
+    fn words(&self, n: usize) -> Vec<u64> {
+        let combine = |items: &[Node], and: bool| {
+            let mut out = filled(n, and);
+            for i in items {
+                for (o, w) in out.iter_mut().zip(i.words(n)) {
+                    *o = if and { *o & w } else { *o | w };
+                }
+            }
+            out
+        };
+        match self {
+            Node::Const(b) => filled(n, *b),
+            Node::And(items) => combine(items, true),
+            Node::Or(items) => combine(items, false),
+            Node::Leaf { leaf, column } => leaf_words(*column, leaf, n),
+        }
+    }
+
     /// Hints the CPU to load the values of `row` the leaves test.
     fn prefetch(&self, row: usize) {
         match self {
@@ -131,6 +160,20 @@ impl<'a> Node<'a> {
                 (Some(c), false) => leaf_count(seg, c, leaf).map_or(n, |r| r.min(n)),
                 (Some(c), true) => n - leaf_count(seg, c, leaf).map_or(0, |r| r.min(n)),
             },
+        }
+    }
+
+    /// Whether [`Node::estimate`] is the exact count (a constant, or one
+    /// leaf an index counts).
+    fn counted(&self, seg: &SealedSeg) -> bool {
+        match self {
+            Node::Const(_) => true,
+            // A negated leaf's estimate counts its nulls too.
+            Node::Leaf {
+                leaf,
+                column: Some(c),
+            } => !leaf.negated && leaf_count(seg, c, leaf).is_some(),
+            _ => false,
         }
     }
 
@@ -235,6 +278,75 @@ pub(crate) struct SegmentFilter<'a> {
     estimate: Option<usize>,
 }
 
+/// Rows of a segment a sample tests to estimate how many a filter accepts.
+const SAMPLE: usize = 256;
+
+impl SegmentFilter<'_> {
+    /// Exactly the live rows accepted: the plan evaluated a column at a
+    /// time, then the rest of the predicate tested on the rows it accepts.
+    fn exact(&self) -> Bitset {
+        let n = self.seg.alive.len();
+        let mut rows = match &self.plan {
+            Some(plan) => {
+                let mut rows = Bitset::from_words(plan.words(n), n);
+                rows.intersect(&self.seg.alive);
+                rows
+            }
+            None => self.seg.alive.clone(),
+        };
+        if let Some(p) = self.residual {
+            let rejected: Vec<u32> = (rows.iter())
+                .filter(|r| {
+                    !p.eval(&SealedRow {
+                        seg: self.seg,
+                        row: *r as usize,
+                    })
+                })
+                .collect();
+            for r in rejected {
+                rows.remove(r);
+            }
+        }
+        rows
+    }
+
+    /// Whether a sample of evenly spaced rows says the column plan accepts
+    /// at most `max_rows` of the segment's live rows: then the rows the
+    /// filter accepts are found column-wise, the rest of the filter tested
+    /// on few rows. (Where the plan is not selective, the rest of the
+    /// filter — a JSON path without an extracted column, a `like` — would
+    /// have to be tested on most rows, which costs more than testing the
+    /// rows a graph visits.) It stops as soon as the rows accepted rule
+    /// that out, so a plan that accepts many costs a hundred tests or so.
+    fn sample_says_few(&self, max_rows: usize) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        let live = self.seg.live();
+        if live <= max_rows {
+            return true;
+        }
+        let n = self.seg.alive.len();
+        let share = max_rows as f64 / live as f64;
+        let enough = share * SAMPLE as f64 * 1.5 + 8.0;
+        let (mut seen, mut accepted) = (0usize, 0usize);
+        let step = (n / SAMPLE).max(1);
+        for row in (step / 2..n).step_by(step).map(|r| r as u32) {
+            if !self.seg.alive.contains(row) {
+                continue;
+            }
+            seen += 1;
+            if plan.accepts(row as usize) {
+                accepted += 1;
+                if accepted as f64 > enough {
+                    return false;
+                }
+            }
+        }
+        accepted as f64 <= share * seen as f64
+    }
+}
+
 impl RowFilter for SegmentFilter<'_> {
     #[inline]
     fn allows(&self, id: u32) -> bool {
@@ -297,11 +409,11 @@ impl Selection<'_> {
         matches!(self, Selection::Rows(rows) if rows.count_ones() == 0)
     }
 
-    /// The rows covered, ascending (tested one by one for `Test`).
-    pub fn rows<'s>(&'s self, seg: &'s SealedSeg) -> Box<dyn Iterator<Item = u32> + 's> {
+    /// The rows covered, ascending (for `Test`, found column-wise first).
+    pub fn rows(&self) -> Box<dyn Iterator<Item = u32> + '_> {
         match self {
             Selection::Rows(rows) => Box::new(rows.iter()),
-            Selection::Test(f) => Box::new(seg.alive.iter().filter(|r| f.allows(*r))),
+            Selection::Test(f) => Box::new(f.exact().iter().collect::<Vec<_>>().into_iter()),
         }
     }
 }
@@ -344,9 +456,10 @@ impl SealedSeg {
             let n = self.alive.len();
             let estimate = plan.estimate(self, n);
             filter.estimate = Some(estimate);
-            if estimate <= max_rows
-                && let Some(candidates) = plan.candidates(self, n)
-            {
+            if estimate <= max_rows {
+                let Some(candidates) = plan.candidates(self, n) else {
+                    return Selection::Rows(filter.exact());
+                };
                 let mut rows = Bitset::new_empty(n);
                 for r in candidates {
                     if filter.allows(r) {
@@ -355,6 +468,12 @@ impl SealedSeg {
                 }
                 return Selection::Rows(rows);
             }
+        }
+        // No index counts the rows accepted: a sample tells whether few are.
+        let counted =
+            filter.residual.is_none() && (filter.plan.as_ref()).is_some_and(|p| p.counted(self));
+        if !counted && filter.sample_says_few(max_rows) {
+            return Selection::Rows(filter.exact());
         }
         Selection::Test(filter)
     }

@@ -1,0 +1,196 @@
+//! How a filter meets a sealed segment with no index that can bound it: a
+//! sample decides between exact rows and rows tested as visited, and a
+//! read of every accepted row evaluates the plan a column at a time.
+
+use std::sync::Arc;
+
+use quiver_api::{ColumnLeaf, ColumnPlan, IndexKind, LeafTest, PlanNode, RowAccess, RowPredicate};
+use quiver_api::{Num, SegmentInfo};
+use quiver_common::{Column, Mutation, PrimaryKey, ScalarValue};
+use quiver_storage::{MappedSegment, SegmentData, encode_segment};
+
+use crate::scan_tests::info;
+use crate::select::Selection;
+use crate::view::{LoadedSegment, ShardView};
+
+const N: usize = 5_000;
+
+/// Row `r`: `flag` true for one row in a hundred, `half` for every other
+/// row, `x` = r % 10 (null for r % 13 == 0), `name` = "n{r % 100}".
+fn view() -> ShardView {
+    let col = |name: &str, f: &dyn Fn(usize) -> ScalarValue| Column {
+        name: name.into(),
+        values: (0..N).map(f).collect(),
+    };
+    let data = SegmentData {
+        segment_id: 7,
+        pks: (0..N as i64).map(PrimaryKey::Int).collect(),
+        timestamps: vec![1; N],
+        vectors: quiver_common::Vectors::f32(16, vec![0.5; N * 16]),
+        columns: vec![
+            col("flag", &|r| ScalarValue::Bool(r % 100 == 7)),
+            col("half", &|r| ScalarValue::Bool(r % 2 == 0)),
+            col("x", &|r| match r % 13 {
+                0 => ScalarValue::Null,
+                _ => ScalarValue::Int((r % 10) as i64),
+            }),
+            col("name", &|r| ScalarValue::Str(format!("n{}", r % 100))),
+        ],
+        tombstones: vec![],
+        max_ts: 1,
+        wal_seq: 1,
+    };
+    let seg_info = SegmentInfo {
+        id: 7,
+        rows: N as u64,
+        max_ts: 1,
+        wal_seq: 1,
+        has_index: false,
+        index_version: 0,
+    };
+    let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
+    let mut view = ShardView::new(info(IndexKind::Flat));
+    view.add_initial_segment(Arc::new(LoadedSegment::new(seg_info, data, None)));
+    view
+}
+
+/// A filter with a column plan (`exact`: the plan is all of it) and the
+/// same test row by row.
+struct Filter {
+    plan: Option<ColumnPlan>,
+    row: fn(usize) -> bool,
+}
+
+impl RowPredicate for Filter {
+    fn eval(&self, row: &dyn RowAccess) -> bool {
+        match row.pk() {
+            PrimaryKey::Int(k) => (self.row)(*k as usize),
+            PrimaryKey::Str(_) => false,
+        }
+    }
+    fn column_plan(&self) -> Option<&ColumnPlan> {
+        self.plan.as_ref()
+    }
+}
+
+fn leaf(column: &str, test: LeafTest, negated: bool) -> PlanNode {
+    PlanNode::Leaf(ColumnLeaf {
+        column: column.into(),
+        test,
+        negated,
+    })
+}
+
+fn exact(root: PlanNode, row: fn(usize) -> bool) -> Filter {
+    Filter {
+        plan: Some(ColumnPlan { root, exact: true }),
+        row,
+    }
+}
+
+fn rows(s: &Selection<'_>) -> Vec<u32> {
+    s.rows().collect()
+}
+
+#[test]
+fn a_selective_filter_no_index_can_bound_gets_exactly_its_rows() {
+    let view = view();
+    let seg = &view.sealed[0];
+    let want: Vec<u32> = (0..N as u32).filter(|r| r % 100 == 7).collect();
+    // A boolean leaf (no term or sorted index holds booleans), alone and
+    // with a rest of the filter to test on the rows it accepts: both 1 %.
+    let flag = exact(leaf("flag", LeafTest::Bool(true), false), |r| r % 100 == 7);
+    let flag_and_more = Filter {
+        plan: Some(ColumnPlan {
+            root: leaf("flag", LeafTest::Bool(true), false),
+            exact: false,
+        }),
+        row: |r| r % 200 == 7,
+    };
+    for (p, want) in [
+        (&flag, want.clone()),
+        (
+            &flag_and_more,
+            want.iter().copied().filter(|r| r % 200 == 7).collect(),
+        ),
+    ] {
+        let s = seg.select(Some(p), N / 10);
+        assert!(matches!(s, Selection::Rows(_)), "few rows: named exactly");
+        assert_eq!(rows(&s), want);
+    }
+    // With no column plan (a `like`, arithmetic) the rows could only be
+    // found by testing every one: a search tests those it visits.
+    let opaque = Filter {
+        plan: None,
+        row: |r| r % 100 == 7,
+    };
+    let s = seg.select(Some(&opaque), N / 10);
+    assert!(matches!(s, Selection::Test(_)));
+    assert_eq!(rows(&s), want);
+    // Half the rows: tested as a search visits them.
+    let half = exact(leaf("half", LeafTest::Bool(true), false), |r| r % 2 == 0);
+    let s = seg.select(Some(&half), N / 10);
+    assert!(matches!(s, Selection::Test(_)), "many rows: tested");
+    let all: Vec<u32> = (0..N as u32).filter(|r| r % 2 == 0).collect();
+    assert_eq!(rows(&s), all, "and all of them read when asked");
+}
+
+#[test]
+fn reading_every_accepted_row_evaluates_and_or_and_nulls_column_wise_minus_deleted_rows() {
+    let mut view = view();
+    // (x in [3, 4] or not half) and not (x < 2), over rows some of which
+    // are deleted; x is null for every 13th row (never accepted).
+    let root = PlanNode::And(vec![
+        PlanNode::Or(vec![
+            leaf(
+                "x",
+                LeafTest::In {
+                    nums: vec![Num::Int(3), Num::Float(4.0)],
+                    strs: vec![],
+                    bools: [false, false],
+                },
+                false,
+            ),
+            leaf("half", LeafTest::Bool(true), true),
+        ]),
+        leaf(
+            "x",
+            LeafTest::Range {
+                lo: std::ops::Bound::Unbounded,
+                hi: std::ops::Bound::Excluded(Num::Int(2)),
+            },
+            true,
+        ),
+    ]);
+    let accepts = |r: usize| {
+        let x = (!r.is_multiple_of(13)).then_some(r % 10);
+        x.is_some_and(|x| (x == 3 || x == 4 || r % 2 == 1) && x >= 2)
+    };
+    let p = exact(root, |_| {
+        unreachable!("an exact plan is not tested row by row")
+    });
+    view.apply(&Mutation::Delete {
+        ts: 2,
+        pks: (0..N as i64).step_by(7).map(PrimaryKey::Int).collect(),
+    });
+    let seg = &view.sealed[0];
+    let want: Vec<u32> = (0..N)
+        .filter(|r| accepts(*r) && r % 7 != 0)
+        .map(|r| r as u32)
+        .collect();
+    assert!(want.len() > 1_000);
+    assert_eq!(rows(&seg.select(Some(&p), usize::MAX)), want);
+    // An inexact plan: its rows are then tested with the whole filter.
+    let inexact = Filter {
+        plan: Some(ColumnPlan {
+            root: leaf("name", LeafTest::Str("n7".into()), false),
+            exact: false,
+        }),
+        row: |r| r % 200 == 7,
+    };
+    let want: Vec<u32> = (0..N as u32)
+        .filter(|r| r % 200 == 7 && r % 7 != 0)
+        .collect();
+    assert_eq!(rows(&seg.select(Some(&inexact), usize::MAX)), want);
+    assert_eq!(rows(&seg.select(Some(&inexact), N / 10)), want);
+}
