@@ -6,8 +6,9 @@ Collection "json_paths" holds --rows rows of a 4-d random vector and a JSON fiel
 the same values under two keys each: `color` and `tone` (1,000 strings), `price` and `x`
 (row / 10). `color` and `price` get JSON path indexes (INVERTED, VARCHAR and DOUBLE); `tone`
 and `x` do not. The same searches (top-10, Bounded) filtered by an equality and by a range
-run --searches times per round, three rounds; the median milliseconds per search of each
-filter are printed, with the rounds.
+run --searches times per round, three rounds, after a first search; the first search's
+milliseconds and the median milliseconds per search of each filter are printed, with the
+rounds.
 
   target/pymilvus-venv-2.5/bin/python tests/pymilvus/bench_json_index.py \\
       --uri http://127.0.0.1:19530
@@ -55,6 +56,10 @@ def main():
               'meta["x"] > 1000 and meta["x"] < 1100')]
     for pair in cases:
         for expr in pair:
+            # The first search of a path no index covers extracts its values.
+            t = time.time()
+            c.search(name, [[0.5] * 4], limit=10, filter=expr, consistency_level="Bounded")
+            first = (time.time() - t) * 1000
             rounds = []
             for _ in range(3):
                 t = time.time()
@@ -63,8 +68,8 @@ def main():
                                     consistency_level="Bounded")[0]
                 rounds.append((time.time() - t) / args.searches * 1000)
             shown = ", ".join(f"{x:.2f}" for x in rounds)
-            print(f"{expr:48s} hits {len(hits)} median {statistics.median(rounds):.2f} "
-                  f"ms/search (rounds {shown})")
+            print(f"{expr:48s} hits {len(hits)} first {first:.1f} ms, then median "
+                  f"{statistics.median(rounds):.2f} ms/search (rounds {shown})")
     c.drop_collection(name)
 
 

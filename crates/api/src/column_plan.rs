@@ -62,7 +62,10 @@ pub enum PlanNode {
     Leaf(ColumnLeaf),
 }
 
-/// A filter's column plan. `exact`: the plan is the whole filter. Otherwise
+/// A filter's column plan. `exact`: the plan is the whole filter (its leaves
+/// on JSON paths reading the paths' values as `crate::json_path_value`
+/// extracts them; where a reader has no such values, it must test the
+/// rows the plan accepts with the filter, as for an inexact plan). Otherwise
 /// it is some of the filter's top-level conjuncts: every row the filter
 /// accepts, the plan accepts, and the rows the plan accepts must still be
 /// tested with the filter.
@@ -220,8 +223,8 @@ impl PlanNode {
     /// Whether a row is accepted; `value(column)` reads the row's value of
     /// a column (None: the column does not exist, a null). A leaf on a JSON
     /// path (`crate::is_json_path_key`) whose value is None accepts: the
-    /// path's values were not extracted (a plan with such a leaf is never
-    /// exact, so the whole filter decides).
+    /// path's values were not extracted (the whole filter then decides,
+    /// see [`ColumnPlan`]).
     pub fn accepts<'a>(&self, value: &impl Fn(&str) -> Option<ValueRef<'a>>) -> bool {
         match self {
             PlanNode::Const(b) => *b,

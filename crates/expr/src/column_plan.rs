@@ -5,7 +5,12 @@
 //! condition (`like`, arithmetic) leaves the plan inexact: the querynode
 //! then tests the rows the plan accepts with the whole filter. A condition
 //! on a JSON path is a leaf keyed by the path (`quiver_api::json_path_key`)
-//! and leaves the plan inexact too (see [`quiver_api::PlanNode::accepts`]).
+//! that reads the path's values as a querynode extracts them
+//! (`quiver_api::json_path_value`, the evaluator's reading); where a
+//! querynode has no such values (the path's field is not in the segment)
+//! the leaf accepts every row and the querynode tests the rows with the
+//! whole filter even when the plan is exact (see
+//! [`quiver_api::PlanNode::accepts`]).
 
 use std::ops::Bound;
 
@@ -25,20 +30,13 @@ pub(crate) fn column_plan(p: &Pred) -> Option<ColumnPlan> {
         .into_iter()
         .filter_map(|c| node(c, false))
         .collect();
-    // A path in a JSON field is answered from a segment's column of the
-    // path's values where a JSON path index made one, and accepts every
-    // row elsewhere: the rows such a plan accepts are always tested.
-    let exact = nodes.len() == total && !nodes.iter().any(has_json_leaf);
+    let exact = nodes.len() == total;
     let root = match nodes.len() {
         0 => return None,
         1 => nodes.pop()?,
         _ => PlanNode::And(nodes),
     };
     Some(ColumnPlan { root, exact })
-}
-
-fn has_json_leaf(n: &PlanNode) -> bool {
-    n.leaves().iter().any(|l| is_json_path_key(&l.column))
 }
 
 /// The column a leaf tests: a field, or a path in a JSON field (keyed as a

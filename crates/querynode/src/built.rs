@@ -16,7 +16,7 @@ use quiver_metrics::IntCounterVec;
 static BUILDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     quiver_metrics::counter_vec(
         "quiver_querynode_segment_index_builds_total",
-        "Indexes of sealed segments built by a querynode (kind: terms, sorted, sparse), when the segment loads or by the first search that needs one (a search waits for it)",
+        "Indexes of sealed segments built by a querynode (kind: terms, sorted, sparse, path: the extracted values of a JSON path), when the segment loads or by the first search that needs one (a search waits for it)",
         &["kind", "when"],
     )
 });
@@ -69,6 +69,8 @@ impl IndexKey for (String, Option<String>) {
 pub(crate) struct Built<K, V> {
     kind: &'static str,
     map: Mutex<HashMap<K, Option<Arc<V>>>>,
+    /// Whether a search may build a JSON path's (see [`Built::get`]).
+    paths_at_search: bool,
 }
 
 impl<K: IndexKey, V> Built<K, V> {
@@ -76,13 +78,22 @@ impl<K: IndexKey, V> Built<K, V> {
         Self {
             kind,
             map: Mutex::new(HashMap::new()),
+            paths_at_search: false,
         }
     }
 
+    /// Lets a search build the index of a JSON path: for the extracted
+    /// path columns themselves (`paths.rs`), which a filter on the path
+    /// would otherwise read by parsing every row it tests.
+    pub(crate) fn paths_at_search(mut self) -> Self {
+        self.paths_at_search = true;
+        self
+    }
+
     /// The index of `key`, built by `build` the first time (concurrent
-    /// callers wait for that build). A JSON path's index (a declared JSON
-    /// path index) is built only as the segment loads: a search never waits
-    /// for every row's JSON to be parsed.
+    /// callers wait for that build). A JSON path's term or sorted index is
+    /// built only as the segment loads (from the path's extracted column,
+    /// which a search's `columns` do not hold).
     pub(crate) fn get(
         &self,
         key: &K,
@@ -93,7 +104,10 @@ impl<K: IndexKey, V> Built<K, V> {
         if let Some(found) = map.get(key) {
             return found.clone();
         }
-        if when == When::Search && quiver_api::is_json_path_key(key.column()) {
+        if when == When::Search
+            && !self.paths_at_search
+            && quiver_api::is_json_path_key(key.column())
+        {
             return None;
         }
         let index = build().map(Arc::new);

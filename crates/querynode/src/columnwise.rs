@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::ops::Bound;
 
 use quiver_api::{ColumnLeaf, LeafTest, Num, float_as_int};
-use quiver_common::{ColumnSlice, StoredColumn, ValueRef};
+use quiver_common::{ColumnSlice, ScalarValue, StoredColumn, ValueRef};
 
 /// The rows `0..n` whose value of `column` the leaf accepts (`column`
 /// None: the segment predates the field, every value is null).
@@ -45,11 +45,11 @@ pub(crate) fn filled(n: usize, set: bool) -> Vec<u64> {
 
 /// The rows of `values` meeting `test`, 64 to a word.
 #[inline]
-fn bits<T: Copy>(values: &[T], test: impl Fn(T) -> bool) -> Vec<u64> {
+fn bits<T>(values: &[T], test: impl Fn(&T) -> bool) -> Vec<u64> {
     values
         .chunks(64)
         .map(|chunk| {
-            (chunk.iter().enumerate()).fold(0u64, |w, (j, &v)| w | (u64::from(test(v)) << j))
+            (chunk.iter().enumerate()).fold(0u64, |w, (j, v)| w | (u64::from(test(v)) << j))
         })
         .collect()
 }
@@ -71,11 +71,21 @@ fn not_null(nulls: &[u64], n: usize) -> Vec<u64> {
         .collect()
 }
 
-/// The leaf over a typed column in a typed loop; None when the column is
-/// not typed or the test needs the row-by-row path.
+/// The leaf over a typed column in a typed loop (and a string equality over
+/// any column); None when the test needs the row-by-row path.
 fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
     let slice = c.slice();
-    if c.len() != n || matches!(slice, ColumnSlice::Any(_)) {
+    if c.len() != n {
+        return None;
+    }
+    if let (ColumnSlice::Any(v), LeafTest::Str(want)) = (slice, &leaf.test) {
+        // Known for strings only (a string field, or a JSON path's values).
+        return Some(bits(v, |x| match x {
+            ScalarValue::Str(s) => (s == want) != leaf.negated,
+            _ => false,
+        }));
+    }
+    if matches!(slice, ColumnSlice::Any(_)) {
         return None;
     }
     let nulls = c.null_words();
@@ -94,7 +104,7 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
             Span::Within(a, b) => {
                 // One unsigned comparison for both bounds.
                 let width = b.wrapping_sub(a) as u64;
-                bits(v, |x| (x.wrapping_sub(a) as u64) <= width)
+                bits(v, |&x| (x.wrapping_sub(a) as u64) <= width)
             }
         },
         (ColumnSlice::Int(v), LeafTest::In { nums, .. }) if !nums.is_empty() => {
@@ -106,10 +116,10 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
                 })
                 .collect();
             if members.len() <= 8 {
-                bits(v, |x| members.contains(&x))
+                bits(v, |x| members.contains(x))
             } else {
                 let set: HashSet<i64> = members.into_iter().collect();
-                bits(v, |x| set.contains(&x))
+                bits(v, |x| set.contains(x))
             }
         }
         (ColumnSlice::Float(v), LeafTest::Range { lo, hi }) => {
@@ -119,13 +129,13 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
             if lo.is_nan() || hi.is_nan() {
                 return None;
             }
-            let test = bits(v, |x| lo.below(x) && hi.above(x));
+            let test = bits(v, |&x| lo.below(x) && hi.above(x));
             // A NaN value is unknown: accepted negated or not by neither.
             let numbers = bits(v, |x| !x.is_nan());
             let known: Vec<u64> = known.iter().zip(&numbers).map(|(k, m)| k & m).collect();
             return Some(accepted(test, &known, leaf.negated));
         }
-        (ColumnSlice::Bool(v), LeafTest::Bool(want)) => bits(v, |x| x == *want),
+        (ColumnSlice::Bool(v), LeafTest::Bool(want)) => bits(v, |&x| x == *want),
         _ => return None,
     };
     Some(accepted(test, &known, leaf.negated))

@@ -1,15 +1,54 @@
 //! The values of a JSON path in every row of a sealed segment, extracted
-//! once as the segment loads for each declared JSON path index: a column
+//! once per path ([`PathColumns`]): as the segment loads for each declared
+//! JSON path index and each path the shard's segments extracted before
+//! (`warm.rs`), else by the first filter that tests the path. A column
 //! keyed by the path (`quiver_api::json_path_key`) that a filter's column
-//! plan binds its path conditions to, and that the path's term and sorted
-//! indexes are built from.
+//! plan binds its path conditions to (so they are tested on values, a
+//! column at a time, not by parsing each row's JSON), and that the path's
+//! term and sorted indexes are built from.
 //!
 //! Each value is what the filter evaluator reads at the path
 //! (`quiver_api::json_path_value`; numbers as exact floats, so a path
 //! holding both 3 and 2.5 still has one sorted index).
 
+use std::sync::Arc;
+
 use quiver_api::{json_path_value, parse_json_path};
 use quiver_common::{Column, StoredColumn};
+
+use crate::built::{Built, When};
+
+/// A segment's extracted JSON path columns, by path.
+pub(crate) struct PathColumns {
+    built: Built<String, StoredColumn>,
+}
+
+impl Default for PathColumns {
+    fn default() -> Self {
+        PathColumns {
+            built: Built::new("path").paths_at_search(),
+        }
+    }
+}
+
+impl PathColumns {
+    /// The values at JSON path `key` of each row of `columns`, extracted
+    /// now if they were not (None: `key` is no path of a column there).
+    pub(crate) fn get(
+        &self,
+        columns: &[StoredColumn],
+        key: &str,
+        when: When,
+    ) -> Option<Arc<StoredColumn>> {
+        self.built
+            .get(&key.to_string(), when, || extract(columns, key))
+    }
+
+    /// The paths extracted.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.built.keys()
+    }
+}
 
 /// The values at JSON path `key` of each row of `columns`' JSON field
 /// (None when the key is no path of a column there).

@@ -61,6 +61,24 @@ impl RowAccess for SealedRow<'_> {
     }
 }
 
+/// A column a leaf tests: one of the segment's, or a JSON path's values
+/// (`paths.rs`).
+enum Col<'a> {
+    Field(&'a StoredColumn),
+    Path(Arc<StoredColumn>),
+}
+
+impl std::ops::Deref for Col<'_> {
+    type Target = StoredColumn;
+
+    fn deref(&self) -> &StoredColumn {
+        match self {
+            Col::Field(c) => c,
+            Col::Path(c) => c,
+        }
+    }
+}
+
 /// A plan node with its columns found in one segment.
 enum Node<'a> {
     Const(bool),
@@ -69,32 +87,34 @@ enum Node<'a> {
     /// `column` None: the segment predates the field (every value null).
     Leaf {
         leaf: &'a ColumnLeaf,
-        column: Option<&'a StoredColumn>,
+        column: Option<Col<'a>>,
     },
 }
 
 impl<'a> Node<'a> {
-    /// `paths`: the segment's extracted JSON path columns; a leaf on a
-    /// path without one accepts every row (the plan is inexact then: the
-    /// whole filter tests them).
-    fn bind(p: &'a PlanNode, columns: &'a [StoredColumn], paths: &'a [StoredColumn]) -> Self {
-        let all = |items: &'a [PlanNode]| items.iter().map(|i| Node::bind(i, columns, paths));
+    /// A leaf on a JSON path binds to the path's values in `seg`, extracted
+    /// by the first filter that tests the path; a path of no column of the
+    /// segment accepts every row (see [`unbound_paths`]).
+    fn bind(p: &'a PlanNode, seg: &'a SealedSeg) -> Self {
+        let all = |items: &'a [PlanNode]| items.iter().map(|i| Node::bind(i, seg));
         match p {
             PlanNode::Const(b) => Node::Const(*b),
             PlanNode::And(items) => Node::And(all(items).collect()),
             PlanNode::Or(items) => Node::Or(all(items).collect()),
             PlanNode::Leaf(leaf) if is_json_path_key(&leaf.column) => {
-                match paths.iter().find(|c| c.name == leaf.column) {
+                match seg.seg.path_column(&leaf.column) {
                     Some(c) => Node::Leaf {
                         leaf,
-                        column: Some(c),
+                        column: Some(Col::Path(c)),
                     },
                     None => Node::Const(true),
                 }
             }
             PlanNode::Leaf(leaf) => Node::Leaf {
                 leaf,
-                column: columns.iter().find(|c| c.name == leaf.column),
+                column: (seg.seg.data.columns().iter())
+                    .find(|c| c.name == leaf.column)
+                    .map(Col::Field),
             },
         }
     }
@@ -105,9 +125,12 @@ impl<'a> Node<'a> {
             Node::Const(b) => *b,
             Node::And(items) => items.iter().all(|i| i.accepts(row)),
             Node::Or(items) => items.iter().any(|i| i.accepts(row)),
-            Node::Leaf { leaf, column } => {
-                leaf.accepts(column.and_then(|c| c.get(row)).unwrap_or(ValueRef::Null))
-            }
+            Node::Leaf { leaf, column } => leaf.accepts(
+                column
+                    .as_ref()
+                    .and_then(|c| c.get(row))
+                    .unwrap_or(ValueRef::Null),
+            ),
         }
     }
 
@@ -127,7 +150,7 @@ impl<'a> Node<'a> {
             Node::Const(b) => filled(n, *b),
             Node::And(items) => combine(items, true),
             Node::Or(items) => combine(items, false),
-            Node::Leaf { leaf, column } => leaf_words(*column, leaf, n),
+            Node::Leaf { leaf, column } => leaf_words(column.as_deref(), leaf, n),
         }
     }
 
@@ -136,7 +159,7 @@ impl<'a> Node<'a> {
         match self {
             Node::Const(_) => {}
             Node::And(items) | Node::Or(items) => items.iter().for_each(|i| i.prefetch(row)),
-            Node::Leaf { column, .. } => match column.map(|c| c.slice()) {
+            Node::Leaf { column, .. } => match column.as_ref().map(|c| c.slice()) {
                 Some(ColumnSlice::Int(v)) => prefetch(v, row, 1),
                 Some(ColumnSlice::Float(v)) => prefetch(v, row, 1),
                 Some(ColumnSlice::Bool(v)) => prefetch(v, row, 1),
@@ -155,7 +178,7 @@ impl<'a> Node<'a> {
             Node::Or(items) => (items.iter().map(|i| i.estimate(seg, n)))
                 .fold(0, usize::saturating_add)
                 .min(n),
-            Node::Leaf { leaf, column } => match (column, leaf.negated) {
+            Node::Leaf { leaf, column } => match (column.as_deref(), leaf.negated) {
                 (None, _) => n,
                 (Some(c), false) => leaf_count(seg, c, leaf).map_or(n, |r| r.min(n)),
                 (Some(c), true) => n - leaf_count(seg, c, leaf).map_or(0, |r| r.min(n)),
@@ -196,12 +219,19 @@ impl<'a> Node<'a> {
                 }
                 Some(out)
             }
-            Node::Leaf { leaf, column } => match column {
+            Node::Leaf { leaf, column } => match column.as_deref() {
                 Some(c) if !leaf.negated => leaf_rows(seg, c, leaf),
                 _ => None,
             },
         }
     }
+}
+
+/// Whether a leaf of `p` tests a JSON path `seg` has no values of (its
+/// field is not in the segment): bound, it accepts every row.
+fn unbound_paths(p: &PlanNode, seg: &SealedSeg) -> bool {
+    (p.leaves().iter())
+        .any(|l| is_json_path_key(&l.column) && seg.seg.path_column(&l.column).is_none())
 }
 
 /// How an index of a leaf's column names the rows meeting its test.
@@ -423,11 +453,13 @@ impl SealedSeg {
     /// tests each row (no index used).
     pub fn filter<'a>(&'a self, predicate: Option<&'a dyn RowPredicate>) -> SegmentFilter<'a> {
         let plan = predicate.and_then(|p| p.column_plan());
+        // The plan decides alone when it is the whole filter and the
+        // segment has the values of each JSON path it tests.
+        let whole = plan.is_some_and(|p| p.exact && !unbound_paths(&p.root, self));
         SegmentFilter {
             seg: self,
-            plan: plan
-                .map(|p| Node::bind(&p.root, self.seg.data.columns(), self.seg.path_columns())),
-            residual: predicate.filter(|_| !plan.is_some_and(|p| p.exact)),
+            plan: plan.map(|p| Node::bind(&p.root, self)),
+            residual: predicate.filter(|_| !whole),
             estimate: predicate.is_none().then(|| self.live()),
         }
     }

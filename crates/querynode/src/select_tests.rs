@@ -16,7 +16,8 @@ use crate::view::{LoadedSegment, ShardView};
 const N: usize = 5_000;
 
 /// Row `r`: `flag` true for one row in a hundred, `half` for every other
-/// row, `x` = r % 10 (null for r % 13 == 0), `name` = "n{r % 100}".
+/// row, `x` = r % 10 (null for r % 13 == 0), `name` = "n{r % 100}",
+/// `meta` = `{"lang": "l{r % 100}", "n": r}`.
 fn view() -> ShardView {
     let col = |name: &str, f: &dyn Fn(usize) -> ScalarValue| Column {
         name: name.into(),
@@ -35,6 +36,9 @@ fn view() -> ShardView {
                 _ => ScalarValue::Int((r % 10) as i64),
             }),
             col("name", &|r| ScalarValue::Str(format!("n{}", r % 100))),
+            col("meta", &|r| {
+                ScalarValue::Json(format!(r#"{{"lang": "l{}", "n": {}}}"#, r % 100, r))
+            }),
         ],
         tombstones: vec![],
         max_ts: 1,
@@ -193,4 +197,33 @@ fn reading_every_accepted_row_evaluates_and_or_and_nulls_column_wise_minus_delet
         .collect();
     assert_eq!(rows(&seg.select(Some(&inexact), usize::MAX)), want);
     assert_eq!(rows(&seg.select(Some(&inexact), N / 10)), want);
+}
+
+#[test]
+fn a_json_path_a_filter_tests_is_extracted_once_and_its_conditions_need_no_json_parsing() {
+    use quiver_api::{JsonStep, json_path_key};
+    let view = view();
+    let seg = &view.sealed[0];
+    let lang = json_path_key("meta", &[JsonStep::Key("lang".into())]);
+    let p = exact(leaf(&lang, LeafTest::Str("l7".into()), false), |_| {
+        unreachable!("the path's values decide: no row's JSON is parsed")
+    });
+    let want: Vec<u32> = (0..N as u32).filter(|r| r % 100 == 7).collect();
+    let s = seg.select(Some(&p), N / 10);
+    assert!(matches!(s, Selection::Rows(_)), "1 %: named exactly");
+    assert_eq!(rows(&s), want);
+    assert_eq!(seg.seg.paths.keys(), std::slice::from_ref(&lang));
+    // A range on a number at a path, read column-wise for a query.
+    let n = json_path_key("meta", &[JsonStep::Key("n".into())]);
+    let range = LeafTest::Range {
+        lo: std::ops::Bound::Included(Num::Float(10.5)),
+        hi: std::ops::Bound::Excluded(Num::Int(14)),
+    };
+    let p = exact(leaf(&n, range, false), |_| unreachable!("no JSON parsed"));
+    assert_eq!(rows(&seg.select(Some(&p), usize::MAX)), [11, 12, 13]);
+    // A path of a field the segment does not have: the whole filter
+    // decides (none of its rows has the field).
+    let other = json_path_key("other", &[JsonStep::Key("lang".into())]);
+    let p = exact(leaf(&other, LeafTest::Str("l7".into()), false), |_| false);
+    assert!(rows(&seg.select(Some(&p), usize::MAX)).is_empty());
 }

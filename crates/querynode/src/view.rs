@@ -28,9 +28,10 @@ pub(crate) struct LoadedSegment {
     /// Inverted indexes of the sparse columns searches have named
     /// (`sparse.rs`).
     pub sparse: crate::sparse::SparseIndexes,
-    /// The values of each declared JSON path index's path, one column per
-    /// path keyed by it (`paths.rs`), set as the segment loads.
-    pub paths: std::sync::OnceLock<Vec<quiver_common::StoredColumn>>,
+    /// The values of JSON paths, one column per path keyed by it
+    /// (`paths.rs`): declared JSON path indexes' as the segment loads, and
+    /// those filters have tested.
+    pub paths: crate::paths::PathColumns,
     /// 8-bit codes of the rows of a segment loaded without its graph, set
     /// as it loads ([`Self::quantize`]); dropped with the segment when its
     /// graph takes its place.
@@ -82,9 +83,10 @@ impl LoadedSegment {
         self.codes.get().filter(|c| c.metric() == metric)
     }
 
-    /// The extracted columns of JSON paths (none before [`Self::warm`]).
-    pub fn path_columns(&self) -> &[quiver_common::StoredColumn] {
-        self.paths.get().map_or(&[], |p| &p[..])
+    /// The values of JSON path `key` (a filter tests it), extracted now if
+    /// they were not; None when `key` is no path of a JSON column.
+    pub fn path_column(&self, key: &str) -> Option<Arc<quiver_common::StoredColumn>> {
+        self.paths.get(self.data.columns(), key, When::Search)
     }
 
     /// Builds, before the segment serves, the indexes its searches will
@@ -101,6 +103,7 @@ impl LoadedSegment {
             mut terms,
             mut sorted,
             sparse,
+            paths,
         } = used.clone();
         for (field, kind) in declared {
             if matches!(kind, Inverted | Bitmap | Trie | Auto) {
@@ -116,15 +119,16 @@ impl LoadedSegment {
         // indexes are built from them and filters bind to them.
         let path_keys: BTreeSet<&String> = (terms.iter().map(|(k, _)| k))
             .chain(&sorted)
+            .chain(&paths)
             .filter(|k| is_json_path_key(k))
             .collect();
-        let paths: Vec<quiver_common::StoredColumn> = (path_keys.into_iter())
-            .filter_map(|k| crate::paths::extract(columns, k))
+        let paths: Vec<Arc<quiver_common::StoredColumn>> = (path_keys.into_iter())
+            .filter_map(|k| self.paths.get(columns, k, When::Load))
             .collect();
-        let paths = self.paths.get_or_init(|| paths);
         let of = |key: &str| {
             if is_json_path_key(key) {
-                &paths[..]
+                (paths.iter().find(|c| c.name == key))
+                    .map_or(&[][..], |c| std::slice::from_ref(&**c))
             } else {
                 columns
             }

@@ -25,6 +25,10 @@ pub(crate) struct WarmKeys {
     pub terms: BTreeSet<TermKey>,
     pub sorted: BTreeSet<String>,
     pub sparse: BTreeSet<String>,
+    /// JSON paths whose values were extracted (`paths.rs`); absent from
+    /// files written before session 29.
+    #[serde(default)]
+    pub paths: BTreeSet<String>,
 }
 
 /// The file of a shard's keys, in its segment cache directory.
@@ -43,6 +47,7 @@ impl WarmKeys {
             keys.terms.extend(seg.terms.keys());
             keys.sorted.extend(seg.sorted.keys());
             keys.sparse.extend(seg.sparse.keys());
+            keys.paths.extend(seg.paths.keys());
         }
         keys
     }
@@ -51,6 +56,7 @@ impl WarmKeys {
         self.terms.extend(other.terms.iter().cloned());
         self.sorted.extend(other.sorted.iter().cloned());
         self.sparse.extend(other.sparse.iter().cloned());
+        self.paths.extend(other.paths.iter().cloned());
     }
 
     /// The keys `path` holds; none when it is missing or unreadable.

@@ -181,11 +181,14 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
     assert_eq!(deep.rows(&[ScalarValue::Int(7)]).collect::<Vec<_>>(), [7]);
     // Each declared path has its column of values; a sorted index where
     // they are all numbers (`n` also holds strings: none).
-    let names: Vec<&str> = seg.path_columns().iter().map(|c| c.name.as_str()).collect();
+    let mut names = seg.paths.keys();
+    names.sort();
     assert_eq!(names, [r#"meta["deep"]["k"][0]"#, r#"meta["n"]"#]);
     assert!(seg.sorted.tried(r#"meta["n"]"#));
-    let deep_column = &seg.path_columns()[0];
-    let sorted = seg.sorted.of(deep_column).expect("numbers sort");
+    let deep_column = seg
+        .path_column(r#"meta["deep"]["k"][0]"#)
+        .expect("extracted");
+    let sorted = seg.sorted.of(&deep_column).expect("numbers sort");
     let mut above: Vec<u32> = sorted
         .range(
             &std::ops::Bound::Excluded(quiver_api::Num::Int(30)),
@@ -200,10 +203,21 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
             .get(columns, &key(r#"meta["a"]"#), When::Search)
             .is_none()
     );
-    // A later segment of the shard gets it from its sibling too.
+    // A filter on an undeclared path gets the path's values extracted
+    // (once), not a term or sorted index.
+    let a = seg.path_column(r#"meta["a"]"#).expect("a path of meta");
+    assert_eq!(a.len(), 40);
+    assert!(Arc::ptr_eq(
+        &a,
+        &seg.path_column(r#"meta["a"]"#).expect("kept")
+    ));
+    assert!(seg.path_column(r#"nothing["a"]"#).is_none());
+    assert!(!seg.sorted.tried(r#"meta["a"]"#));
+    // A later segment of the shard gets them from its sibling too.
     let next = segment(2, 10);
     next.warm(&WarmKeys::of(std::slice::from_ref(&seg)), &BTreeMap::new());
     assert!(next.terms.keys().contains(&key(r#"meta["n"]"#)));
+    assert!(next.paths.keys().contains(&r#"meta["a"]"#.to_string()));
 }
 
 #[test]
@@ -237,6 +251,22 @@ fn the_indexes_searches_built_warm_a_segment_after_a_restart() {
     );
     std::fs::write(&path, b"{not json").expect("write");
     assert_eq!(WarmKeys::read(&path), WarmKeys::default());
+    // A file written before JSON paths were kept (session 28) still reads.
+    std::fs::write(
+        &path,
+        br#"{"terms":[["tenant",null]],"sorted":["price"],"sparse":[]}"#,
+    )
+    .expect("write");
+    let old = WarmKeys::read(&path);
+    assert_eq!(old.sorted.len(), 1);
+    assert!(old.paths.is_empty());
+    // A path a filter extracted is kept and extracted again after it.
+    assert!(before.path_column(r#"meta["n"]"#).is_some());
+    let used = WarmKeys::of(std::slice::from_ref(&before));
+    used.write(&path).expect("write");
+    let again = segment(3, 20);
+    again.warm(&WarmKeys::read(&path), &BTreeMap::new());
+    assert_eq!(again.paths.keys(), [r#"meta["n"]"#]);
 }
 
 #[tokio::test]
