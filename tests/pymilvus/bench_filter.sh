@@ -10,14 +10,15 @@
 # BENCH_SECONDS (10) alternating; one JSON line per run.
 #
 # Needs: target/release/quiver (cargo build --release), target/pymilvus-venv-2.5 (made by
-# tests/pymilvus/run.sh), /tmp/mv-venv with milvus==2.3.5 (see ../shared/peers/README.md).
+# tests/pymilvus/run.sh; PYMILVUS_PY names another python with pymilvus), /tmp/mv-venv with
+# milvus==2.3.5 (see ../shared/peers/README.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 data=${DATASET:-$root/../shared/datasets/glove50-100k}
 work=$(mktemp -d /tmp/bench-filter.XXXX)
 quiver=$root/target/release/quiver
-py=$root/target/pymilvus-venv-2.5/bin/python
+py=${PYMILVUS_PY:-$root/target/pymilvus-venv-2.5/bin/python}
 cat > "$work/inner.sh" <<INNER
 set -u
 ip link set lo up
