@@ -69,8 +69,6 @@ impl IndexKey for (String, Option<String>) {
 pub(crate) struct Built<K, V> {
     kind: &'static str,
     map: Mutex<HashMap<K, Option<Arc<V>>>>,
-    /// Whether a search may build a JSON path's (see [`Built::get`]).
-    paths_at_search: bool,
 }
 
 impl<K: IndexKey, V> Built<K, V> {
@@ -78,22 +76,14 @@ impl<K: IndexKey, V> Built<K, V> {
         Self {
             kind,
             map: Mutex::new(HashMap::new()),
-            paths_at_search: false,
         }
     }
 
-    /// Lets a search build the index of a JSON path: for the extracted
-    /// path columns themselves (`paths.rs`), which a filter on the path
-    /// would otherwise read by parsing every row it tests.
-    pub(crate) fn paths_at_search(mut self) -> Self {
-        self.paths_at_search = true;
-        self
-    }
-
     /// The index of `key`, built by `build` the first time (concurrent
-    /// callers wait for that build). A JSON path's term or sorted index is
-    /// built only as the segment loads (from the path's extracted column,
-    /// which a search's `columns` do not hold).
+    /// callers wait for that build). A JSON path's index is built from the
+    /// path's extracted values (`paths.rs`); a search that asks for it
+    /// without them (from the segment's own columns) builds nothing and
+    /// leaves it to be built once they are there.
     pub(crate) fn get(
         &self,
         key: &K,
@@ -104,13 +94,10 @@ impl<K: IndexKey, V> Built<K, V> {
         if let Some(found) = map.get(key) {
             return found.clone();
         }
-        if when == When::Search
-            && !self.paths_at_search
-            && quiver_api::is_json_path_key(key.column())
-        {
+        let index = build().map(Arc::new);
+        if index.is_none() && when == When::Search && quiver_api::is_json_path_key(key.column()) {
             return None;
         }
-        let index = build().map(Arc::new);
         if index.is_some() {
             BUILDS.with_label_values(&[self.kind, when.label()]).inc();
         }

@@ -26,7 +26,7 @@ pub(crate) struct PathColumns {
 impl Default for PathColumns {
     fn default() -> Self {
         PathColumns {
-            built: Built::new("path").paths_at_search(),
+            built: Built::new("path"),
         }
     }
 }

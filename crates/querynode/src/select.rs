@@ -243,12 +243,16 @@ enum Lookup {
 }
 
 fn lookup(seg: &SealedSeg, column: &StoredColumn, leaf: &ColumnLeaf) -> Option<Lookup> {
-    let columns = seg.seg.data.columns();
+    let path = is_json_path_key(&column.name);
+    // A path's index is built from its extracted values, the column here.
+    let columns = match path {
+        true => std::slice::from_ref(column),
+        false => seg.seg.data.columns(),
+    };
     let terms = |values: Vec<ScalarValue>| {
         let index = seg.seg.terms.column(columns, &column.name)?;
         Some(Lookup::Terms(index, values))
     };
-    let path = is_json_path_key(&column.name);
     match &leaf.test {
         LeafTest::Range { .. } => seg.seg.sorted.of(column).map(Lookup::Sorted),
         // A path's term index holds strings and integral numbers only: a

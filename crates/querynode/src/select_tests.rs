@@ -213,6 +213,8 @@ fn a_json_path_a_filter_tests_is_extracted_once_and_its_conditions_need_no_json_
     assert!(matches!(s, Selection::Rows(_)), "1 %: named exactly");
     assert_eq!(rows(&s), want);
     assert_eq!(seg.seg.paths.keys(), std::slice::from_ref(&lang));
+    // Its term index, built from those values, named the rows.
+    assert_eq!(seg.seg.terms.keys(), [(lang.clone(), None)]);
     // A range on a number at a path, read column-wise for a query.
     let n = json_path_key("meta", &[JsonStep::Key("n".into())]);
     let range = LeafTest::Range {

@@ -147,7 +147,7 @@ fn a_loading_segment_gets_the_indexes_its_shard_uses_and_the_declared_ones() {
 }
 
 #[test]
-fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
+fn a_declared_json_path_index_is_built_at_load_and_others_from_extracted_values() {
     use crate::built::When;
     let seg = segment(1, 40);
     let key = |k: &str| (k.to_string(), None);
@@ -156,7 +156,7 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
         (r#"meta["deep"]["k"][0]"#.to_string(), ScalarIndexKind::Auto),
     ]);
     let columns = seg.data.columns();
-    // Not declared yet: a search does not build it.
+    // Not declared yet: a search without the path's values builds nothing.
     assert!(
         seg.terms
             .get(columns, &key(r#"meta["n"]"#), When::Search)
@@ -197,14 +197,14 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
         .to_vec();
     above.sort_unstable();
     assert_eq!(above, [32, 37]);
-    // Undeclared paths stay unbuilt, whatever a search asks.
+    // An undeclared path without its values: nothing is built.
     assert!(
         seg.terms
             .get(columns, &key(r#"meta["a"]"#), When::Search)
             .is_none()
     );
     // A filter on an undeclared path gets the path's values extracted
-    // (once), not a term or sorted index.
+    // (once), and its indexes are built from them.
     let a = seg.path_column(r#"meta["a"]"#).expect("a path of meta");
     assert_eq!(a.len(), 40);
     assert!(Arc::ptr_eq(
@@ -213,6 +213,8 @@ fn a_declared_json_path_index_is_built_at_load_and_never_by_a_search() {
     ));
     assert!(seg.path_column(r#"nothing["a"]"#).is_none());
     assert!(!seg.sorted.tried(r#"meta["a"]"#));
+    let values = std::slice::from_ref(&*a);
+    assert!((seg.terms.get(values, &key(r#"meta["a"]"#), When::Search)).is_some());
     // A later segment of the shard gets them from its sibling too.
     let next = segment(2, 10);
     next.warm(&WarmKeys::of(std::slice::from_ref(&seg)), &BTreeMap::new());
