@@ -47,31 +47,13 @@ impl When {
     }
 }
 
-/// What an index is keyed by: its column (or a JSON path), and for a text
-/// index its analyzer.
-pub(crate) trait IndexKey: Eq + Hash + Clone {
-    fn column(&self) -> &str;
-}
-
-impl IndexKey for String {
-    fn column(&self) -> &str {
-        self
-    }
-}
-
-impl IndexKey for (String, Option<String>) {
-    fn column(&self) -> &str {
-        &self.0
-    }
-}
-
 /// Built indexes by key (None: the column cannot take this kind).
 pub(crate) struct Built<K, V> {
     kind: &'static str,
     map: Mutex<HashMap<K, Option<Arc<V>>>>,
 }
 
-impl<K: IndexKey, V> Built<K, V> {
+impl<K: Eq + Hash + Clone, V> Built<K, V> {
     pub(crate) fn new(kind: &'static str) -> Self {
         Self {
             kind,
@@ -80,10 +62,7 @@ impl<K: IndexKey, V> Built<K, V> {
     }
 
     /// The index of `key`, built by `build` the first time (concurrent
-    /// callers wait for that build). A JSON path's index is built from the
-    /// path's extracted values (`paths.rs`); a search that asks for it
-    /// without them (from the segment's own columns) builds nothing and
-    /// leaves it to be built once they are there.
+    /// callers wait for that build).
     pub(crate) fn get(
         &self,
         key: &K,
@@ -95,9 +74,6 @@ impl<K: IndexKey, V> Built<K, V> {
             return found.clone();
         }
         let index = build().map(Arc::new);
-        if index.is_none() && when == When::Search && quiver_api::is_json_path_key(key.column()) {
-            return None;
-        }
         if index.is_some() {
             BUILDS.with_label_values(&[self.kind, when.label()]).inc();
         }
@@ -106,6 +82,12 @@ impl<K: IndexKey, V> Built<K, V> {
             SEARCH_BUILT.fetch_add(1, Ordering::Release);
         }
         index
+    }
+
+    /// The index of `key` if it was built; builds nothing.
+    pub(crate) fn built(&self, key: &K) -> Option<Arc<V>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned().flatten()
     }
 
     /// The keys whose index exists.

@@ -93,8 +93,10 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
     let test = match (slice, &leaf.test) {
         // Known for every row: whether it is null.
         (_, LeafTest::IsNull) => {
-            let null: Vec<u64> = known.iter().map(|w| !w).collect();
-            return Some(accepted(null, &filled(n, true), leaf.negated));
+            return Some(match leaf.negated {
+                true => known,
+                false => known.iter().map(|w| !w).collect(),
+            });
         }
         (ColumnSlice::Int(v), LeafTest::Range { lo, hi }) => match int_span(lo, hi) {
             // A NaN bound: unknown, or false where the other bound fails

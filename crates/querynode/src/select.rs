@@ -94,20 +94,28 @@ enum Node<'a> {
 impl<'a> Node<'a> {
     /// A leaf on a JSON path binds to the path's values in `seg`, extracted
     /// by the first filter that tests the path; a path of no column of the
-    /// segment accepts every row (see [`unbound_paths`]).
-    fn bind(p: &'a PlanNode, seg: &'a SealedSeg) -> Self {
-        let all = |items: &'a [PlanNode]| items.iter().map(|i| Node::bind(i, seg));
+    /// segment accepts every row, and sets `unbound` (the whole filter must
+    /// then test the rows).
+    fn bind(p: &'a PlanNode, seg: &'a SealedSeg, unbound: &mut bool) -> Self {
+        let mut all = |items: &'a [PlanNode]| {
+            (items.iter())
+                .map(|i| Node::bind(i, seg, unbound))
+                .collect()
+        };
         match p {
             PlanNode::Const(b) => Node::Const(*b),
-            PlanNode::And(items) => Node::And(all(items).collect()),
-            PlanNode::Or(items) => Node::Or(all(items).collect()),
+            PlanNode::And(items) => Node::And(all(items)),
+            PlanNode::Or(items) => Node::Or(all(items)),
             PlanNode::Leaf(leaf) if is_json_path_key(&leaf.column) => {
                 match seg.seg.path_column(&leaf.column) {
                     Some(c) => Node::Leaf {
                         leaf,
                         column: Some(Col::Path(c)),
                     },
-                    None => Node::Const(true),
+                    None => {
+                        *unbound = true;
+                        Node::Const(true)
+                    }
                 }
             }
             PlanNode::Leaf(leaf) => Node::Leaf {
@@ -225,13 +233,6 @@ impl<'a> Node<'a> {
             },
         }
     }
-}
-
-/// Whether a leaf of `p` tests a JSON path `seg` has no values of (its
-/// field is not in the segment): bound, it accepts every row.
-fn unbound_paths(p: &PlanNode, seg: &SealedSeg) -> bool {
-    (p.leaves().iter())
-        .any(|l| is_json_path_key(&l.column) && seg.seg.path_column(&l.column).is_none())
 }
 
 /// How an index of a leaf's column names the rows meeting its test.
@@ -457,12 +458,14 @@ impl SealedSeg {
     /// tests each row (no index used).
     pub fn filter<'a>(&'a self, predicate: Option<&'a dyn RowPredicate>) -> SegmentFilter<'a> {
         let plan = predicate.and_then(|p| p.column_plan());
+        let mut unbound = false;
+        let bound = plan.map(|p| Node::bind(&p.root, self, &mut unbound));
         // The plan decides alone when it is the whole filter and the
         // segment has the values of each JSON path it tests.
-        let whole = plan.is_some_and(|p| p.exact && !unbound_paths(&p.root, self));
+        let whole = plan.is_some_and(|p| p.exact) && !unbound;
         SegmentFilter {
             seg: self,
-            plan: plan.map(|p| Node::bind(&p.root, self)),
+            plan: bound,
             residual: predicate.filter(|_| !whole),
             estimate: predicate.is_none().then(|| self.live()),
         }

@@ -107,16 +107,21 @@ impl SortedIndexes {
             .get(&column.name, When::Search, || SortedIndex::build(column))
     }
 
-    /// The sorted index of column `name`, built now if it was not.
+    /// The sorted index of column `name`, built now if it was not (a JSON
+    /// path's only from its extracted values in `columns`, as a term
+    /// index's: `TermIndexes::get`).
     pub(crate) fn build(
         &self,
         columns: &[StoredColumn],
         name: &str,
         when: When,
     ) -> Option<Arc<SortedIndex>> {
-        self.built.get(&name.to_string(), when, || {
-            SortedIndex::build(columns.iter().find(|c| c.name == name)?)
-        })
+        let key = name.to_string();
+        let column = columns.iter().find(|c| c.name == name);
+        if column.is_none() && quiver_api::is_json_path_key(name) {
+            return self.built.built(&key);
+        }
+        self.built.get(&key, when, || SortedIndex::build(column?))
     }
 
     /// The columns whose sorted index was built.

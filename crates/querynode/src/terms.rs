@@ -134,16 +134,21 @@ impl TermIndexes {
         self.get(columns, &(name.to_string(), None), When::Search)
     }
 
-    /// The index of `key`, built now if it was not (a JSON path's only as
-    /// the segment loads, from the path's column: `columns` then holds it).
+    /// The index of `key`, built now if it was not. A JSON path's is built
+    /// from the path's extracted values (`paths.rs`); asked without them in
+    /// `columns`, it is only looked up (built later, once they are).
     pub(crate) fn get(
         &self,
         columns: &[StoredColumn],
         key: &TermKey,
         when: When,
     ) -> Option<Arc<TermIndex>> {
+        let column = columns.iter().find(|c| c.name == key.0);
+        if column.is_none() && is_json_path_key(&key.0) {
+            return self.built.built(key);
+        }
         self.built.get(key, when, || {
-            let column = columns.iter().find(|c| c.name == key.0)?;
+            let column = column?;
             match &key.1 {
                 None if is_json_path_key(&key.0) => Some(TermIndex::build_path(column)),
                 None => TermIndex::build(column),
