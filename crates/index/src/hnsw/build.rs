@@ -9,7 +9,6 @@ use parking_lot::Mutex;
 
 use super::links0::Links0;
 use super::points::{Points, QueryDist};
-use super::search::for_each_dist;
 use super::visited::{Visited, VisitedPool};
 use super::{Graph, prefetch};
 use crate::topk::Cand;
@@ -249,6 +248,7 @@ impl<P: Points> Builder<'_, P> {
         vis.clear();
         vis.insert(ep.id);
         let mut beam = std::mem::take(&mut vis.beam);
+        let mut dists = std::mem::take(&mut vis.dists);
         beam.reset(self.efc);
         beam.insert(ep);
         while let Some(c) = beam.next() {
@@ -262,10 +262,14 @@ impl<P: Points> Builder<'_, P> {
             {
                 prefetch(&self.level0, self.row0(next.id), 2 * self.m + 1);
             }
-            for_each_dist(q, buf, |nb, d| beam.insert(Cand { d, id: nb }));
+            q.dists(buf, &mut dists);
+            for (&nb, &d) in buf.iter().zip(&dists) {
+                beam.insert(Cand { d, id: nb });
+            }
         }
         let res = beam.sorted().collect();
         vis.beam = beam;
+        vis.dists = dists;
         res
     }
 

@@ -17,6 +17,15 @@ pub(crate) trait QueryDist {
     fn prefetch_ahead(&self) -> usize {
         usize::MAX
     }
+    /// The distances to `ids`, in order, into `out` (replacing what it held).
+    #[inline]
+    fn dists(&self, ids: &[u32], out: &mut Vec<f32>)
+    where
+        Self: Sized,
+    {
+        out.clear();
+        super::search::for_each_dist(self, ids, |_, d| out.push(d));
+    }
 }
 
 /// The rows a graph is built over.
@@ -99,6 +108,10 @@ impl QueryDist for SqQuery<'_> {
     #[inline]
     fn prefetch_ahead(&self) -> usize {
         SqQuery::prefetch_ahead(self)
+    }
+    #[inline]
+    fn dists(&self, ids: &[u32], out: &mut Vec<f32>) {
+        SqQuery::dists(self, ids, out);
     }
 }
 

@@ -133,31 +133,31 @@ impl HnswIndex {
     ) -> Vec<Cand> {
         let level0 = &self.graph.level0;
         let mut buf = std::mem::take(&mut vis.buf);
+        let mut dists = std::mem::take(&mut vis.dists);
         let mut beam = std::mem::take(&mut vis.beam);
         vis.insert(ep.id);
         beam.reset(ef);
         beam.insert(ep);
         while let Some(c) = beam.next() {
             self.fresh_links(q, c.id, vis, &mut buf);
-            // The next candidate's links: the current best, unless a
-            // neighbour below beats it (then its links are fetched as soon
-            // as its distance is known, while the others are computed).
-            let mut next = beam.peek().map_or(f32::INFINITY, |c| {
+            // The next candidate's links: the current best, prefetched
+            // while the distances are computed, unless a neighbour beats it
+            // (then its links are fetched as soon as the distances are in).
+            let next = beam.peek().map_or(f32::INFINITY, |c| {
                 level0.prefetch(c.id as usize);
                 c.d
             });
-            for_each_dist(q, &buf, |nb, d| {
-                if beam.admits(d) {
-                    if d < next {
-                        next = d;
-                        level0.prefetch(nb as usize);
-                    }
-                    beam.insert(Cand { d, id: nb });
-                }
-            });
+            q.dists(&buf, &mut dists);
+            if let (_, Some(nb)) = closest_below(&buf, &dists, next) {
+                level0.prefetch(nb as usize);
+            }
+            for (&nb, &d) in buf.iter().zip(&dists) {
+                beam.insert(Cand { d, id: nb });
+            }
         }
         let res = beam.sorted().collect();
         vis.buf = buf;
+        vis.dists = dists;
         vis.beam = beam;
         res
     }
@@ -175,6 +175,7 @@ impl HnswIndex {
     ) -> Vec<Cand> {
         let level0 = &self.graph.level0;
         let mut buf = std::mem::take(&mut vis.buf);
+        let mut dists = std::mem::take(&mut vis.dists);
         vis.insert(ep.id);
         let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef.min(self.n) * 4);
         cands.push(Reverse(ep));
@@ -190,16 +191,16 @@ impl HnswIndex {
             for &nb in &buf {
                 filter.prefetch(nb);
             }
-            let mut next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
+            let next = cands.peek().map_or(f32::INFINITY, |Reverse(c)| {
                 level0.prefetch(c.id as usize);
                 c.d
             });
-            for_each_dist(q, &buf, |nb, d| {
+            q.dists(&buf, &mut dists);
+            if let (_, Some(nb)) = closest_below(&buf, &dists, next) {
+                level0.prefetch(nb as usize);
+            }
+            for (&nb, &d) in buf.iter().zip(&dists) {
                 if res.len() < ef || res.peek().is_some_and(|w| d < w.d) {
-                    if d < next {
-                        next = d;
-                        level0.prefetch(nb as usize);
-                    }
                     cands.push(Reverse(Cand { d, id: nb }));
                     if filter.allows(nb) {
                         res.push(Cand { d, id: nb });
@@ -208,9 +209,10 @@ impl HnswIndex {
                         }
                     }
                 }
-            });
+            }
         }
         vis.buf = buf;
+        vis.dists = dists;
         res.into_sorted_vec()
     }
 
@@ -232,6 +234,15 @@ impl HnswIndex {
             }
         }
     }
+}
+
+/// The closest of `ids` (at `dists`) if closer than `bound`.
+#[inline]
+fn closest_below(ids: &[u32], dists: &[f32], bound: f32) -> (f32, Option<u32>) {
+    dists.iter().zip(ids).fold(
+        (bound, None),
+        |b, (&d, &nb)| if d < b.0 { (d, Some(nb)) } else { b },
+    )
 }
 
 /// Calls `f(id, distance)` for each of `ids` in order, prefetching the rows

@@ -16,6 +16,8 @@ pub(crate) struct Visited {
     epoch: u8,
     /// Scratch buffer for neighbour ids, reused across searches.
     pub buf: Vec<u32>,
+    /// Scratch buffer for their distances.
+    pub dists: Vec<f32>,
     /// The search's beam, reused across searches.
     pub beam: Beam,
 }
@@ -26,6 +28,7 @@ impl Visited {
             marks: vec![0; n],
             epoch: 0,
             buf: Vec::new(),
+            dists: Vec::new(),
             beam: Beam::default(),
         }
     }

@@ -217,6 +217,57 @@ pub(crate) fn dot_i16(p: &[i16], c: &[u8]) -> i32 {
         .sum()
 }
 
+/// `finish(row, dot)` for each of the rows `ids` of `rows` (rows of
+/// `pitch` bytes, the first `p.len()` of each the codes), where `dot` is
+/// [`dot_i16`] of `p` with the row's codes, into `out`: one dispatch for
+/// a neighbour list, the weights kept in registers (in a search at 50
+/// dimensions a call a distance cost more than the products). An id past
+/// the rows gets `finish(&[], 0)`.
+#[inline]
+pub(crate) fn dot_i16_rows<F: Fn(&[u8], i32) -> f32>(
+    p: &[i16],
+    rows: &[u8],
+    pitch: usize,
+    ids: &[u32],
+    out: &mut [f32],
+    finish: F,
+) {
+    let len = (p.len() / LANES * LANES).min(pitch);
+    let p = &p[..len];
+    #[cfg(target_arch = "x86_64")]
+    {
+        match isa() {
+            // SAFETY: `isa` found these features on this CPU.
+            ISA_AVX512 => {
+                return unsafe { x86::dot_i16_rows_avx512(p, rows, pitch, ids, out, finish) };
+            }
+            // SAFETY: as above.
+            ISA_AVX2 => return unsafe { x86::dot_i16_rows_avx2(p, rows, pitch, ids, out, finish) },
+            _ => {}
+        }
+    }
+    rows_each(rows, pitch, ids, out, |c| dot_i16(p, c), finish);
+}
+
+/// `out[i] = finish(row, dot(row))` for row `ids[i]`.
+#[inline(always)]
+fn rows_each(
+    rows: &[u8],
+    pitch: usize,
+    ids: &[u32],
+    out: &mut [f32],
+    dot: impl Fn(&[u8]) -> i32,
+    finish: impl Fn(&[u8], i32) -> f32,
+) {
+    for (&id, o) in ids.iter().zip(out.iter_mut()) {
+        let s = id as usize * pitch;
+        *o = match rows.get(s..s + pitch) {
+            Some(row) => finish(row, dot(row)),
+            None => finish(&[], 0),
+        };
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -237,7 +288,11 @@ mod x86 {
             acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi16(x), w));
         }
         let done = pw.len() * 32;
-        let tail = dot16_avx2(&p[done..], &c[done..]);
+        let tail = if done < p.len() {
+            dot16_avx2(&p[done..], &c[done..])
+        } else {
+            0
+        };
         _mm512_reduce_add_epi32(acc) + tail
     }
 
@@ -290,6 +345,39 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     pub(super) fn dot_i16_avx2(p: &[i16], c: &[u8]) -> i32 {
         dot16_avx2(p, c)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    pub(super) fn dot_i16_rows_avx512<F: Fn(&[u8], i32) -> f32>(
+        p: &[i16],
+        rows: &[u8],
+        pitch: usize,
+        ids: &[u32],
+        out: &mut [f32],
+        finish: F,
+    ) {
+        let len = p.len();
+        super::rows_each(
+            rows,
+            pitch,
+            ids,
+            out,
+            |c| dot_i16_avx512(p, &c[..len]),
+            finish,
+        );
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dot_i16_rows_avx2<F: Fn(&[u8], i32) -> f32>(
+        p: &[i16],
+        rows: &[u8],
+        pitch: usize,
+        ids: &[u32],
+        out: &mut [f32],
+        finish: F,
+    ) {
+        let len = p.len();
+        super::rows_each(rows, pitch, ids, out, |c| dot16_avx2(p, &c[..len]), finish);
     }
 
     #[target_feature(enable = "avx2")]
@@ -428,6 +516,37 @@ mod tests {
                 // SAFETY: the CPU has AVX2; equal lengths, a multiple of 16.
                 let avx2 = unsafe { x86::dot_i16_avx2(&w, &x) };
                 assert_eq!(i64::from(avx2), want, "dot_i16 avx2 n={n}");
+            }
+            // A list of rows (pitch: the codes and 16 bytes more) in one
+            // call: each row's dot, by every build; an id past the rows gets
+            // `finish(&[], 0)`.
+            let pitch = n + 16;
+            let rows: Vec<u8> = (0..3)
+                .flat_map(|r| x.iter().map(move |&c| c.wrapping_add(r)).chain([r; 16]))
+                .collect();
+            let ids = [2u32, 0, 3, 1, 2];
+            let want_rows: Vec<f32> = ids
+                .iter()
+                .map(
+                    |&id| match rows.get(id as usize * pitch..(id as usize + 1) * pitch) {
+                        Some(r) => dot_i16(&w, &r[..n]) as f32 + f32::from(r[pitch - 1]),
+                        None => -1.0,
+                    },
+                )
+                .collect();
+            let finish = |r: &[u8], d: i32| r.last().map_or(-1.0, |&t| d as f32 + f32::from(t));
+            let mut out = vec![0f32; ids.len()];
+            dot_i16_rows(&w, &rows, pitch, &ids, &mut out, finish);
+            assert_eq!(out, want_rows, "dot_i16_rows n={n}");
+            out.fill(0.0);
+            rows_each(&rows, pitch, &ids, &mut out, |c| dot_i16(&w, c), finish);
+            assert_eq!(out, want_rows, "baseline rows n={n}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                out.fill(0.0);
+                // SAFETY: the CPU has AVX2; the weights are a multiple of 16.
+                unsafe { x86::dot_i16_rows_avx2(&w, &rows, pitch, &ids, &mut out, finish) };
+                assert_eq!(out, want_rows, "dot_i16_rows avx2 n={n}");
             }
             let most = vec![top as i16; n];
             let full = vec![255u8; n];

@@ -18,7 +18,7 @@ use quiver_common::Metric;
 
 use crate::error::{IndexError, Result};
 pub use kernels::kernel_isa;
-use kernels::{LANES, dot_asym, dot_i16, dot_sym, i16_weight_max};
+use kernels::{LANES, dot_asym, dot_i16, dot_i16_rows, dot_sym, i16_weight_max};
 use rows::CodeRows;
 pub use scan::QuantizedRows;
 
@@ -385,6 +385,34 @@ impl SqQuery<'_> {
         }
     }
 
+    /// [`SqQuery::dist`] to each of `ids`, into `out` (resized to match).
+    #[inline]
+    pub fn dists(&self, ids: &[u32], out: &mut Vec<f32>) {
+        out.resize(ids.len(), 0.0);
+        let sq = self.sq;
+        let (unscale, konst, l2) = (self.unscale, self.konst, sq.kind == Kind::L2);
+        let norm_at = sq.rows.pitch().saturating_sub(4);
+        dot_i16_rows(
+            &self.wide,
+            sq.rows.bytes(),
+            sq.rows.pitch(),
+            ids,
+            out,
+            |row, dot| {
+                let dot = unscale * dot as f32;
+                if l2 {
+                    let norm = match row.get(norm_at..) {
+                        Some(&[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+                        _ => 0.0,
+                    };
+                    konst + norm + dot
+                } else {
+                    -(konst + dot)
+                }
+            },
+        );
+    }
+
     #[inline]
     pub fn prefetch(&self, id: u32) {
         self.sq.prefetch(id);
@@ -508,6 +536,11 @@ mod tests {
                     (prepared.dist(id) - w).abs() <= tol(w) + rounding,
                     "{metric:?} {dim} {id}"
                 );
+                // A neighbour list's distances in one call are these.
+                let mut batch = Vec::new();
+                prepared.dists(&[id, 7, id], &mut batch);
+                let one = [prepared.dist(id), prepared.dist(7), prepared.dist(id)];
+                assert_eq!(batch, one, "{metric:?} {dim} {id} batch");
                 let other = decode(&sq, 7);
                 let w = want(&d, &other);
                 let got = sq.dist_codes(id, 7, &terms);
