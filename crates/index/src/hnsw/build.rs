@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use super::links0::Links0;
 use super::points::{Points, QueryDist};
+use super::search::closest_below;
 use super::visited::{Visited, VisitedPool};
 use super::{Graph, prefetch};
 use crate::topk::Cand;
@@ -193,7 +194,7 @@ impl<P: Points> Builder<'_, P> {
             id: ep,
         };
         for lev in (level + 1..=max_level).rev() {
-            cur = self.greedy(&qv, cur, lev, &mut buf);
+            cur = self.greedy(&qv, cur, lev, &mut buf, &mut vis.dists);
         }
         for lev in (0..=level.min(max_level)).rev() {
             let mut w = self.search_layer(&qv, cur, lev, vis, &mut buf);
@@ -219,19 +220,20 @@ impl<P: Points> Builder<'_, P> {
         }
     }
 
-    fn greedy(&self, q: &P::Query<'_>, mut cur: Cand, lev: usize, buf: &mut Vec<u32>) -> Cand {
+    fn greedy(
+        &self,
+        q: &P::Query<'_>,
+        mut cur: Cand,
+        lev: usize,
+        buf: &mut Vec<u32>,
+        dists: &mut Vec<f32>,
+    ) -> Cand {
         loop {
-            let mut changed = false;
             self.read_links(cur.id, lev, buf);
-            for &nb in buf.iter() {
-                let d = q.dist(nb);
-                if d < cur.d {
-                    cur = Cand { d, id: nb };
-                    changed = true;
-                }
-            }
-            if !changed {
-                return cur;
+            q.dists(buf, dists);
+            match closest_below(buf, dists, cur.d) {
+                (d, Some(id)) => cur = Cand { d, id },
+                (_, None) => return cur,
             }
         }
     }

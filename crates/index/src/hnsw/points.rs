@@ -24,7 +24,7 @@ pub(crate) trait QueryDist {
         Self: Sized,
     {
         out.clear();
-        super::search::for_each_dist(self, ids, |_, d| out.push(d));
+        for_each_dist(self, ids, |_, d| out.push(d));
     }
 }
 
@@ -141,5 +141,18 @@ impl Points for CodePoints<'_> {
     #[inline]
     fn dist_between(&self, a: u32, b: u32) -> f32 {
         self.sq.dist_codes(a, b, &self.terms)
+    }
+}
+
+/// Calls `f(id, distance)` for each of `ids` in order, prefetching the rows
+/// [`QueryDist::prefetch_ahead`] ahead.
+#[inline(always)]
+fn for_each_dist<Q: QueryDist>(q: &Q, ids: &[u32], mut f: impl FnMut(u32, f32)) {
+    let ahead = q.prefetch_ahead();
+    for (j, &nb) in ids.iter().enumerate() {
+        if let Some(&later) = ids.get(j.saturating_add(ahead)) {
+            q.prefetch(later);
+        }
+        f(nb, q.dist(nb));
     }
 }

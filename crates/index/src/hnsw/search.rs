@@ -92,10 +92,10 @@ impl HnswIndex {
             d: q.dist(g.entry),
             id: g.entry,
         };
-        for lev in (1..=g.max_level as usize).rev() {
-            cur = self.greedy(q, cur, lev);
-        }
         let mut vis = self.visited.get();
+        for lev in (1..=g.max_level as usize).rev() {
+            cur = self.greedy(q, cur, lev, &mut vis.dists);
+        }
         let res = match filter {
             None => self.search_level0(q, cur, ef, &mut vis),
             Some(f) => self.search_level0_filtered(q, cur, ef, f, &mut vis),
@@ -104,21 +104,16 @@ impl HnswIndex {
         res
     }
 
-    fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize) -> Cand {
+    fn greedy<Q: QueryDist>(&self, q: &Q, mut cur: Cand, lev: usize, dists: &mut Vec<f32>) -> Cand {
         loop {
-            let mut changed = false;
             let links = self.graph.upper_links(cur.id as usize, lev, self.m);
             for &nb in links.iter().take(q.prefetch_ahead()) {
                 q.prefetch(nb);
             }
-            for_each_dist(q, links, |nb, d| {
-                if d < cur.d {
-                    cur = Cand { d, id: nb };
-                    changed = true;
-                }
-            });
-            if !changed {
-                return cur;
+            q.dists(links, dists);
+            match closest_below(links, dists, cur.d) {
+                (d, Some(id)) => cur = Cand { d, id },
+                (_, None) => return cur,
             }
         }
     }
@@ -238,22 +233,9 @@ impl HnswIndex {
 
 /// The closest of `ids` (at `dists`) if closer than `bound`.
 #[inline]
-fn closest_below(ids: &[u32], dists: &[f32], bound: f32) -> (f32, Option<u32>) {
+pub(crate) fn closest_below(ids: &[u32], dists: &[f32], bound: f32) -> (f32, Option<u32>) {
     dists.iter().zip(ids).fold(
         (bound, None),
         |b, (&d, &nb)| if d < b.0 { (d, Some(nb)) } else { b },
     )
-}
-
-/// Calls `f(id, distance)` for each of `ids` in order, prefetching the rows
-/// [`QueryDist::prefetch_ahead`] ahead.
-#[inline(always)]
-pub(crate) fn for_each_dist<Q: QueryDist>(q: &Q, ids: &[u32], mut f: impl FnMut(u32, f32)) {
-    let ahead = q.prefetch_ahead();
-    for (j, &nb) in ids.iter().enumerate() {
-        if let Some(&later) = ids.get(j.saturating_add(ahead)) {
-            q.prefetch(later);
-        }
-        f(nb, q.dist(nb));
-    }
 }
