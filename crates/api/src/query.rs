@@ -157,8 +157,14 @@ pub trait QueryClient: Send + Sync {
     /// One hit list per query, best first.
     async fn search(&self, req: ShardSearch) -> Result<Vec<Vec<ShardHit>>>;
     async fn query(&self, req: ShardQuery) -> Result<QueryResult>;
-    /// Number of live rows of the shard.
-    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64>;
+    /// Number of live rows of the shard that `filter` accepts (all of them
+    /// without one), counted where they are found: no row is materialized.
+    async fn count(
+        &self,
+        shard: ShardId,
+        guarantee_ts: Timestamp,
+        filter: Option<Arc<dyn RowPredicate>>,
+    ) -> Result<u64>;
     /// The shard's digest (see [`crate::ShardDigest`]).
     async fn digest(&self, req: DigestRequest) -> Result<ShardDigest>;
 }

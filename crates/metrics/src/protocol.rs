@@ -11,7 +11,11 @@
 //! (protobuf numbers and serde names are never reused; new fields default),
 //! and a new metadata command is proposed only once every coord speaks the
 //! protocol that knows it (`quiver_coord`, `Coord::cluster_protocol`). A
-//! release that cannot keep that raises [`MIN_PROTOCOL`].
+//! request field that changes the answer, which an older server would drop
+//! unseen, is acknowledged in the reply (`CountRequest.filter` and
+//! `CountReply.filtered`): without the acknowledgement the caller answers
+//! the older way (counts the rows a `Query` returns). A release that cannot
+//! keep that raises [`MIN_PROTOCOL`].
 //!
 //! | protocol | release | what it added |
 //! |---|---|---|

@@ -90,16 +90,8 @@ impl MilvusFront {
                     "count(*) cannot be combined with other fields",
                 ));
             }
-            let n = match filter {
-                None => self.proxy.count(&name, consistency).await?,
-                Some(f) => {
-                    let f: Arc<dyn RowPredicate> = f;
-                    self.proxy
-                        .query(&name, None, Some(f), usize::MAX, vec![], false, consistency)
-                        .await?
-                        .len() as u64
-                }
-            };
+            let filter = filter.map(|f| f as Arc<dyn RowPredicate>);
+            let n = self.proxy.count_where(&name, filter, consistency).await?;
             let field = quiver_common::FieldSchema::new("count(*)", quiver_common::DataType::Int64);
             let v = ScalarValue::Int(n as i64);
             return Ok((

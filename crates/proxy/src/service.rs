@@ -720,10 +720,24 @@ impl Proxy {
 
     /// Live rows of the collection.
     pub async fn count(&self, collection: &str, consistency: Consistency) -> Result<u64> {
+        self.count_where(collection, None, consistency).await
+    }
+
+    /// Live rows of the collection that `filter` accepts (all without one),
+    /// counted by each querynode without sending a row.
+    pub async fn count_where(
+        &self,
+        collection: &str,
+        filter: Option<Arc<dyn RowPredicate>>,
+        consistency: Consistency,
+    ) -> Result<u64> {
         let info = self.describe(collection)?;
         self.check_loaded(&info)?;
+        let filter = &filter;
         let counts = shards(&info).map(|shard| {
-            self.read_shard(shard, consistency, move |ts| self.query.count(shard, ts))
+            self.read_shard(shard, consistency, move |ts| {
+                self.query.count(shard, ts, filter.clone())
+            })
         });
         Ok(try_join_all(counts).await?.into_iter().sum())
     }

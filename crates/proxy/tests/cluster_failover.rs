@@ -355,7 +355,7 @@ async fn searches_survive_a_querynode_stopping() {
     let direct =
         RemoteQuery::new(&c.querynodes[0].addr.addr, ClientConfig::default()).expect("client");
     let e = direct
-        .count(SHARD, ts)
+        .count(SHARD, ts, None)
         .await
         .expect_err("querynode 0 is down");
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
@@ -372,7 +372,7 @@ async fn searches_survive_a_querynode_stopping() {
     assert!(failed.is_empty(), "failed searches: {failed:?}");
 
     // Counts and queries go to the remaining replica too.
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 50);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 50);
     c.stop().await;
 }
 
@@ -460,7 +460,7 @@ async fn writes_ride_out_a_datanode_restart_and_a_move() {
     let pks: Vec<PrimaryKey> = acked.iter().map(|(pk, _)| PrimaryKey::Int(*pk)).collect();
     for _ in 0..2 {
         assert_eq!(
-            c.query.count(SHARD, last).await.expect("count"),
+            c.query.count(SHARD, last, None).await.expect("count"),
             acked.len() as u64
         );
         let got = c
@@ -536,7 +536,7 @@ async fn bad_requests_fail_at_once_and_unserved_shards_at_the_deadline() {
         assert!(took >= Duration::from_millis(400), "{what}: {took:?}");
         assert!(took < Duration::from_secs(5), "{what}: {took:?}");
         let started = Instant::now();
-        let e = query.count(unknown, 0).await.expect_err(what);
+        let e = query.count(unknown, 0, None).await.expect_err(what);
         let took = started.elapsed();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{what}: {e}");
         assert!(e.to_string().contains("shard 99/0"), "{what}: {e}");
@@ -569,7 +569,7 @@ async fn bad_requests_fail_at_once_and_unserved_shards_at_the_deadline() {
     );
     let ts4 = pending.await.expect("task").expect("write once routed");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(c.query.count(SHARD, ts4).await.expect("count"), 4);
+    assert_eq!(c.query.count(SHARD, ts4, None).await.expect("count"), 4);
     c.stop().await;
 }
 

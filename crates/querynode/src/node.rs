@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use quiver_api::{
-    CollectionInfo, DigestRequest, MAX_DIGEST_BUCKETS, QueryClient, QueryResult, ShardDigest,
-    ShardFeed, ShardHit, ShardId, ShardQuery, ShardSearch,
+    CollectionInfo, DigestRequest, MAX_DIGEST_BUCKETS, QueryClient, QueryResult, RowPredicate,
+    ShardDigest, ShardFeed, ShardHit, ShardId, ShardQuery, ShardSearch,
 };
 use quiver_common::{Error, Result, Timestamp};
 use quiver_storage::ObjectStore;
@@ -364,11 +364,26 @@ impl QueryClient for QueryNode {
         keep_builds(builds, out)
     }
 
-    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
+    async fn count(
+        &self,
+        shard: ShardId,
+        guarantee_ts: Timestamp,
+        filter: Option<Arc<dyn RowPredicate>>,
+    ) -> Result<u64> {
         let r = self.ready(shard, guarantee_ts).await?;
-        let cheap = inline_ok(&r.view, |_| true);
-        self.run_request(cheap, move |_| r.view.read().live_rows() as u64)
-            .await
+        let Some(filter) = filter else {
+            let cheap = inline_ok(&r.view, |_| true);
+            return self
+                .run_request(cheap, move |_| r.view.read().live_rows() as u64)
+                .await;
+        };
+        let builds = Some(r.clone());
+        let out = self
+            .run_request(false, move |_| {
+                r.view.read().count_matching(filter.as_ref()) as u64
+            })
+            .await;
+        keep_builds(builds, out)
     }
 
     async fn digest(&self, req: DigestRequest) -> Result<ShardDigest> {

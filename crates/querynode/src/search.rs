@@ -237,11 +237,28 @@ impl ShardView {
             );
         }
         out.extend(
-            (self.pk_index.iter())
-                .filter(|(_, l)| matches!(l, Loc::Growing { .. }) && self.eval(**l, p))
-                .map(|(k, l)| (k, *l)),
+            self.growing_matching(p)
+                .map(|row| (&self.growing.pks[row as usize], Loc::Growing { row })),
         );
         out
+    }
+
+    /// How many live rows `p` accepts: [`Self::matching`] counted where
+    /// each segment's selection holds them, no row materialized.
+    pub fn count_matching(&self, p: &dyn RowPredicate) -> usize {
+        let sealed: usize = (self.sealed.iter())
+            .map(|seg| seg.select(Some(p), usize::MAX).count())
+            .sum();
+        sealed + self.growing_matching(p).count()
+    }
+
+    /// The live growing rows `p` accepts (the live version of their key).
+    fn growing_matching<'a>(&'a self, p: &'a dyn RowPredicate) -> impl Iterator<Item = u32> + 'a {
+        let filter = GrowingFilter {
+            view: self,
+            predicate: Some(p),
+        };
+        (0..self.growing.len() as u32).filter(move |&row| filter.allows(row))
     }
 
     /// The digest of the live rows (see [`quiver_api::ShardDigest`]): each

@@ -444,6 +444,14 @@ impl Selection<'_> {
         matches!(self, Selection::Rows(rows) if rows.count_ones() == 0)
     }
 
+    /// How many rows are covered (for `Test`, found column-wise first).
+    pub fn count(&self) -> usize {
+        match self {
+            Selection::Rows(rows) => rows.count_ones(),
+            Selection::Test(f) => f.exact().count_ones(),
+        }
+    }
+
     /// The rows covered, ascending (for `Test`, found column-wise first).
     pub fn rows(&self) -> Box<dyn Iterator<Item = u32> + '_> {
         match self {

@@ -229,3 +229,57 @@ fn a_json_path_a_filter_tests_is_extracted_once_and_its_conditions_need_no_json_
     let p = exact(leaf(&other, LeafTest::Str("l7".into()), false), |_| false);
     assert!(rows(&seg.select(Some(&p), usize::MAX)).is_empty());
 }
+
+#[test]
+fn a_filtered_count_is_the_number_of_rows_a_filtered_query_returns() {
+    let mut view = view();
+    view.apply(&Mutation::Delete {
+        ts: 2,
+        pks: (0..N as i64).step_by(7).map(PrimaryKey::Int).collect(),
+    });
+    // Keys written again as growing rows (their sealed rows die) and new
+    // keys, a few of them deleted again.
+    let keys: Vec<i64> = (0..300).chain(N as i64..N as i64 + 200).collect();
+    view.apply(&Mutation::Upsert {
+        ts: 3,
+        rows: quiver_common::RowBatch {
+            pks: keys.iter().map(|&k| PrimaryKey::Int(k)).collect(),
+            vectors: quiver_common::Vectors::f32(16, vec![0.25; keys.len() * 16]),
+            columns: vec![],
+        },
+    });
+    view.apply(&Mutation::Delete {
+        ts: 4,
+        pks: [7, 107, N as i64 + 7].map(PrimaryKey::Int).to_vec(),
+    });
+    let proj = crate::search::Projection {
+        fields: &[],
+        with_vectors: false,
+    };
+    let flag = exact(leaf("flag", LeafTest::Bool(true), false), |r| r % 100 == 7);
+    let inexact = Filter {
+        plan: Some(ColumnPlan {
+            root: leaf("name", LeafTest::Str("n7".into()), false),
+            exact: false,
+        }),
+        row: |r| r % 200 == 7,
+    };
+    let planless = Filter {
+        plan: None,
+        row: |r| r % 3 == 0,
+    };
+    for (what, p) in [
+        ("flag", &flag),
+        ("inexact", &inexact),
+        ("no plan", &planless),
+    ] {
+        let rows = view.query(None, Some(p), usize::MAX, &proj).rows;
+        let want = (0..N + 200)
+            .filter(|&r| (p.row)(r) && (r % 7 != 0 || !(300..N).contains(&r)))
+            .filter(|r| ![7, 107, N + 7].contains(r))
+            .count();
+        assert!(want > 10, "{what}");
+        assert_eq!(rows.len(), want, "{what}: the query");
+        assert_eq!(view.count_matching(p), want, "{what}: the count");
+    }
+}

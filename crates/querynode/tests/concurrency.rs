@@ -146,7 +146,7 @@ async fn searches_over_a_large_growing_set_never_block_the_stream() -> Result<()
         .await
         .map_err(|_| Error::DeadlineExceeded("the stream was never applied".into()))??;
     assert_eq!(hits.len(), 2);
-    let rows = node.count(shard, last).await?;
+    let rows = node.count(shard, last, None).await?;
     assert_eq!(rows, GROWING_ROWS as u64 + STREAMED);
 
     stop.store(true, Ordering::Relaxed);

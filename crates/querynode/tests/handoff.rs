@@ -145,7 +145,7 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     // Read-your-writes reads of ts 3 answer while the load still hangs.
     let answer = tokio::time::timeout(Duration::from_secs(30), async {
         let hits = node.search(search(shard, 100, 3)).await?;
-        let rows = node.count(shard, 3).await?;
+        let rows = node.count(shard, 3, None).await?;
         Ok::<_, Error>((hits, rows))
     })
     .await
@@ -167,7 +167,7 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     })
     .await;
     handed.map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard))))?;
-    assert_eq!(node.count(shard, 3).await?, 100);
+    assert_eq!(node.count(shard, 3, None).await?, 100);
     let hits = node.search(search(shard, 5, 3)).await?;
     assert_ne!(hits[0][0].pk, PrimaryKey::Int(5), "a deleted row came back");
     let hits = node.search(search(shard, 42, 3)).await?;

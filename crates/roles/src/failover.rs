@@ -275,7 +275,8 @@ impl Prober {
                 let Some(client) = self.client(&addr, opts.probe_timeout()) else {
                     continue;
                 };
-                let probe = tokio::time::timeout(opts.probe_timeout(), client.count(id, 0)).await;
+                let probe =
+                    tokio::time::timeout(opts.probe_timeout(), client.count(id, 0, None)).await;
                 if matches!(probe, Ok(Ok(_))) {
                     answered = true;
                     break;

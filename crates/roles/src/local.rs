@@ -82,7 +82,7 @@ impl Canary for LocalRoles {
         for id in shards(&info) {
             let probe = tokio::time::timeout(
                 std::time::Duration::from_millis(opts.probe_timeout_ms.max(1)),
-                self.querynode.count(id, 0),
+                self.querynode.count(id, 0, None),
             )
             .await;
             if !matches!(probe, Ok(Ok(_))) {

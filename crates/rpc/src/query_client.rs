@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quiver_api::{
-    DigestRequest as ShardDigestRequest, QueryClient, QueryResult, ShardDigest, ShardHit, ShardId,
-    ShardQuery, ShardSearch,
+    DigestRequest as ShardDigestRequest, QueryClient, QueryResult, RowPredicate, ShardDigest,
+    ShardHit, ShardId, ShardQuery, ShardSearch,
 };
 use quiver_common::{Result, Timestamp};
 use quiver_metrics::trace::{Propagate, Traced};
@@ -106,16 +106,40 @@ impl QueryClient for RemoteQuery {
         })
     }
 
-    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
+    async fn count(
+        &self,
+        shard: ShardId,
+        guarantee_ts: Timestamp,
+        filter: Option<Arc<dyn RowPredicate>>,
+    ) -> Result<u64> {
         let wire = CountRequest {
             shard: Some(shard_ref(shard)),
             guarantee_ts,
+            filter: encode_filter(filter.as_ref())?,
         };
         let c = &self.conn;
         let r = c
             .call("Count", c.config.call_timeout(), self.client().count(wire))
             .await?;
-        Ok(r.count)
+        match filter {
+            // A querynode of an older release counted every row: count the
+            // rows its Query returns instead.
+            Some(filter) if !r.filtered => {
+                let rows = self
+                    .query(ShardQuery {
+                        shard,
+                        guarantee_ts,
+                        filter: Some(filter),
+                        pks: None,
+                        limit: usize::MAX,
+                        output_fields: Vec::new(),
+                        with_vectors: false,
+                    })
+                    .await?;
+                Ok(rows.rows.len() as u64)
+            }
+            _ => Ok(r.count),
+        }
     }
 
     async fn digest(&self, req: ShardDigestRequest) -> Result<ShardDigest> {

@@ -95,8 +95,12 @@ impl QueryService for QueryServiceImpl {
     async fn count(&self, req: Request<CountRequest>) -> Result<Response<CountReply>, Status> {
         let r = req.into_inner();
         let result = async {
-            let count = self.query.count(shard_id(r.shard)?, r.guarantee_ts).await?;
-            Ok(CountReply { count })
+            let filter = decode_filter(r.filter.as_deref())?;
+            let filtered = filter.is_some();
+            let count = (self.query)
+                .count(shard_id(r.shard)?, r.guarantee_ts, filter)
+                .await?;
+            Ok(CountReply { count, filtered })
         }
         .await;
         reply("Count", result)

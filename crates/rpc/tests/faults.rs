@@ -34,7 +34,7 @@ async fn a_cut_connection_ends_the_stream_and_the_querynode_resubscribes() {
         .write(SHARD, WriteOp::Upsert(batch(&[3])))
         .await
         .expect("write");
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 3);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 3);
     c.stop().await;
 }
 
@@ -73,6 +73,6 @@ async fn a_frozen_datanode_is_dropped_by_keepalive_and_followed_again() {
     })
     .await
     .expect("resubscribed");
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 3);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 3);
     c.stop().await;
 }

@@ -11,9 +11,15 @@ use quiver_api::{
     DataClient, QueryClient, RowAccess, RowPredicate, ShardFeed, ShardId, ShardQuery, WriteOp,
 };
 use quiver_common::{ErrorKind, PrimaryKey, ScalarValue};
-use quiver_rpc::{ClientConfig, RemoteData, RemoteQuery};
+use quiver_proto::node::query_service_server::{QueryService, QueryServiceServer};
+use quiver_proto::node::{
+    CountReply, CountRequest, DigestReply, DigestRequest, QueryReply, QueryRequest, SearchReply,
+    SearchRequest,
+};
+use quiver_rpc::{ClientConfig, QueryServiceImpl, RemoteData, RemoteQuery};
 use quiver_test_util::wait_for;
 use support::{Cluster, DIM, SHARD, WAIT, batch, search, vector};
+use tonic::{Request, Response, Status};
 
 fn pks(hits: &[quiver_api::ShardHit]) -> Vec<i64> {
     let mut v: Vec<i64> = hits
@@ -55,7 +61,7 @@ async fn every_acknowledged_write_is_visible_to_the_next_remote_read() {
         .write(SHARD, WriteOp::Delete(vec![PrimaryKey::Int(3)]))
         .await
         .expect("delete");
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 29);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 29);
     let last = c.data.last_ts(SHARD).await.expect("last_ts");
     assert!(last >= ts);
     let got = c
@@ -99,7 +105,7 @@ async fn filters_cross_the_wire_and_filter() {
         .query(ShardQuery {
             shard: SHARD,
             guarantee_ts: ts,
-            filter: Some(filter),
+            filter: Some(filter.clone()),
             pks: None,
             limit: 100,
             output_fields: vec![],
@@ -108,6 +114,9 @@ async fn filters_cross_the_wire_and_filter() {
         .await
         .expect("filtered query");
     assert_eq!(pks(&rows.rows), [15, 16, 18, 19]);
+    let counted = c.query.count(SHARD, ts, Some(filter.clone())).await;
+    assert_eq!(counted.expect("filtered count"), 4);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 20);
 
     // A predicate that cannot be encoded is refused, not dropped.
     struct Opaque;
@@ -138,7 +147,7 @@ async fn the_stream_survives_a_seal() {
         .write(SHARD, WriteOp::Upsert(batch(&(50..60).collect::<Vec<_>>())))
         .await
         .expect("write after the seal");
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 60);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 60);
     for i in [0, 49, 55] {
         let hits = c
             .query
@@ -180,7 +189,7 @@ async fn a_restarted_datanode_is_resubscribed() {
         .write(SHARD, WriteOp::Upsert(batch(&[4, 5])))
         .await
         .expect("write after the restart");
-    assert_eq!(c.query.count(SHARD, ts).await.expect("count"), 5);
+    assert_eq!(c.query.count(SHARD, ts, None).await.expect("count"), 5);
     let hits = c
         .query
         .search(search(vector(5), 1, ts, None))
@@ -236,8 +245,11 @@ async fn remote_errors_are_the_local_errors() {
     );
     same(
         "count",
-        c.querynode.count(unknown, 0).await.expect_err("local"),
-        c.query.count(unknown, 0).await.expect_err("remote"),
+        c.querynode
+            .count(unknown, 0, None)
+            .await
+            .expect_err("local"),
+        c.query.count(unknown, 0, None).await.expect_err("remote"),
     );
     // Bad input: a query vector of the wrong dimension.
     let mut bad = search(vector(0), 1, 0, None);
@@ -256,11 +268,70 @@ async fn remote_errors_are_the_local_errors() {
     let e = nobody.last_ts(SHARD).await.expect_err("nobody there");
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     let nobody = RemoteQuery::new(&addr, ClientConfig::default()).expect("client");
-    let e = nobody.count(SHARD, 0).await.expect_err("nobody there");
+    let e = nobody
+        .count(SHARD, 0, None)
+        .await
+        .expect_err("nobody there");
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(
         RemoteData::new("not a uri \u{0}", ClientConfig::default()).is_err(),
         "a bad address is refused"
     );
+    c.stop().await;
+}
+
+/// A querynode of the previous release: its `CountRequest` has no filter
+/// (it drops the field it does not know) and its reply says nothing of one.
+struct PreviousRelease(QueryServiceImpl);
+
+#[tonic::async_trait]
+impl QueryService for PreviousRelease {
+    async fn search(&self, r: Request<SearchRequest>) -> Result<Response<SearchReply>, Status> {
+        self.0.search(r).await
+    }
+    async fn query(&self, r: Request<QueryRequest>) -> Result<Response<QueryReply>, Status> {
+        self.0.query(r).await
+    }
+    async fn count(&self, r: Request<CountRequest>) -> Result<Response<CountReply>, Status> {
+        let mut r = r.into_inner();
+        r.filter = None;
+        let mut reply = self.0.count(Request::new(r)).await?;
+        reply.get_mut().filtered = false;
+        Ok(reply)
+    }
+    async fn digest(&self, r: Request<DigestRequest>) -> Result<Response<DigestReply>, Status> {
+        self.0.digest(r).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_count_through_a_querynode_of_the_previous_release_counts_the_rows_it_returns() {
+    let c = Cluster::start().await;
+    let ts = c
+        .data
+        .write(SHARD, WriteOp::Upsert(batch(&(0..20).collect::<Vec<_>>())))
+        .await
+        .expect("write");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let old = PreviousRelease(QueryServiceImpl::new(c.querynode.clone()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(QueryServiceServer::new(old))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                stop.clone().cancelled_owned(),
+            ),
+    );
+    let query = RemoteQuery::new(&addr.to_string(), ClientConfig::default()).expect("client");
+    let filter = support::filter("age >= 15 and age != 17");
+    assert_eq!(query.count(SHARD, ts, None).await.expect("count"), 20);
+    let counted = query.count(SHARD, ts, Some(filter)).await;
+    assert_eq!(counted.expect("filtered count"), 4, "not the unfiltered 20");
+    stop.cancel();
+    server.await.expect("server task").expect("server");
     c.stop().await;
 }

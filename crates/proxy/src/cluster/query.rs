@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 use quiver_api::{
-    DigestRequest, NodeAddr, QueryClient, QueryResult, RouteTable, ShardDigest, ShardHit, ShardId,
-    ShardQuery, ShardSearch,
+    DigestRequest, NodeAddr, QueryClient, QueryResult, RouteTable, RowPredicate, ShardDigest,
+    ShardHit, ShardId, ShardQuery, ShardSearch,
 };
 use quiver_common::{Error, Result, Timestamp};
 use quiver_rpc::RemoteQuery;
@@ -180,9 +180,15 @@ impl QueryClient for ClusterQuery {
         .await
     }
 
-    async fn count(&self, shard: ShardId, guarantee_ts: Timestamp) -> Result<u64> {
+    async fn count(
+        &self,
+        shard: ShardId,
+        guarantee_ts: Timestamp,
+        filter: Option<Arc<dyn RowPredicate>>,
+    ) -> Result<u64> {
+        let filter = &filter;
         self.call(shard, "Count", |c| async move {
-            c.count(shard, guarantee_ts).await
+            c.count(shard, guarantee_ts, filter.clone()).await
         })
         .await
     }
