@@ -221,13 +221,15 @@ pub(crate) fn dot_i16(p: &[i16], c: &[u8]) -> i32 {
 /// `pitch` bytes, the first `p.len()` of each the codes), where `dot` is
 /// [`dot_i16`] of `p` with the row's codes, into `out`: one dispatch for
 /// a neighbour list, the weights kept in registers (in a search at 50
-/// dimensions a call a distance cost more than the products). An id past
-/// the rows gets `finish(&[], 0)`.
+/// dimensions a call a distance cost more than the products). The row
+/// `ahead` places further down the list is prefetched before each (rows of
+/// many lines, whose loads a list's worth of prefetches would not keep in
+/// flight). An id past the rows gets `finish(&[], 0)`.
 #[inline]
 pub(crate) fn dot_i16_rows<F: Fn(&[u8], i32) -> f32>(
     p: &[i16],
     rows: &[u8],
-    pitch: usize,
+    (pitch, ahead): (usize, usize),
     ids: &[u32],
     out: &mut [f32],
     finish: F,
@@ -239,27 +241,37 @@ pub(crate) fn dot_i16_rows<F: Fn(&[u8], i32) -> f32>(
         match isa() {
             // SAFETY: `isa` found these features on this CPU.
             ISA_AVX512 => {
-                return unsafe { x86::dot_i16_rows_avx512(p, rows, pitch, ids, out, finish) };
+                return unsafe {
+                    x86::dot_i16_rows_avx512(p, rows, (pitch, ahead), ids, out, finish)
+                };
             }
             // SAFETY: as above.
-            ISA_AVX2 => return unsafe { x86::dot_i16_rows_avx2(p, rows, pitch, ids, out, finish) },
+            ISA_AVX2 => {
+                return unsafe {
+                    x86::dot_i16_rows_avx2(p, rows, (pitch, ahead), ids, out, finish)
+                };
+            }
             _ => {}
         }
     }
-    rows_each(rows, pitch, ids, out, |c| dot_i16(p, c), finish);
+    rows_each(rows, (pitch, ahead), ids, out, |c| dot_i16(p, c), finish);
 }
 
-/// `out[i] = finish(row, dot(row))` for row `ids[i]`.
+/// `out[i] = finish(row, dot(row))` for row `ids[i]`, row `ids[i + ahead]`
+/// prefetched first.
 #[inline(always)]
 fn rows_each(
     rows: &[u8],
-    pitch: usize,
+    (pitch, ahead): (usize, usize),
     ids: &[u32],
     out: &mut [f32],
     dot: impl Fn(&[u8]) -> i32,
     finish: impl Fn(&[u8], i32) -> f32,
 ) {
-    for (&id, o) in ids.iter().zip(out.iter_mut()) {
+    for (i, (&id, o)) in ids.iter().zip(out.iter_mut()).enumerate() {
+        if let Some(&later) = ids.get(i.saturating_add(ahead)) {
+            crate::hnsw::prefetch_up_to::<u8, 1024>(rows, later as usize * pitch, pitch);
+        }
         let s = id as usize * pitch;
         *o = match rows.get(s..s + pitch) {
             Some(row) => finish(row, dot(row)),
@@ -351,7 +363,7 @@ mod x86 {
     pub(super) fn dot_i16_rows_avx512<F: Fn(&[u8], i32) -> f32>(
         p: &[i16],
         rows: &[u8],
-        pitch: usize,
+        layout: (usize, usize),
         ids: &[u32],
         out: &mut [f32],
         finish: F,
@@ -359,7 +371,7 @@ mod x86 {
         let len = p.len();
         super::rows_each(
             rows,
-            pitch,
+            layout,
             ids,
             out,
             |c| dot_i16_avx512(p, &c[..len]),
@@ -371,13 +383,13 @@ mod x86 {
     pub(super) fn dot_i16_rows_avx2<F: Fn(&[u8], i32) -> f32>(
         p: &[i16],
         rows: &[u8],
-        pitch: usize,
+        layout: (usize, usize),
         ids: &[u32],
         out: &mut [f32],
         finish: F,
     ) {
         let len = p.len();
-        super::rows_each(rows, pitch, ids, out, |c| dot16_avx2(p, &c[..len]), finish);
+        super::rows_each(rows, layout, ids, out, |c| dot16_avx2(p, &c[..len]), finish);
     }
 
     #[target_feature(enable = "avx2")]
@@ -536,16 +548,23 @@ mod tests {
                 .collect();
             let finish = |r: &[u8], d: i32| r.last().map_or(-1.0, |&t| d as f32 + f32::from(t));
             let mut out = vec![0f32; ids.len()];
-            dot_i16_rows(&w, &rows, pitch, &ids, &mut out, finish);
+            dot_i16_rows(&w, &rows, (pitch, 1), &ids, &mut out, finish);
             assert_eq!(out, want_rows, "dot_i16_rows n={n}");
             out.fill(0.0);
-            rows_each(&rows, pitch, &ids, &mut out, |c| dot_i16(&w, c), finish);
+            rows_each(
+                &rows,
+                (pitch, 2),
+                &ids,
+                &mut out,
+                |c| dot_i16(&w, c),
+                finish,
+            );
             assert_eq!(out, want_rows, "baseline rows n={n}");
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") {
                 out.fill(0.0);
                 // SAFETY: the CPU has AVX2; the weights are a multiple of 16.
-                unsafe { x86::dot_i16_rows_avx2(&w, &rows, pitch, &ids, &mut out, finish) };
+                unsafe { x86::dot_i16_rows_avx2(&w, &rows, (pitch, 1), &ids, &mut out, finish) };
                 assert_eq!(out, want_rows, "dot_i16_rows avx2 n={n}");
             }
             let most = vec![top as i16; n];

@@ -395,7 +395,7 @@ impl SqQuery<'_> {
         dot_i16_rows(
             &self.wide,
             sq.rows.bytes(),
-            sq.rows.pitch(),
+            (sq.rows.pitch(), self.prefetch_ahead()),
             ids,
             out,
             |row, dot| {
