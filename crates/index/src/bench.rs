@@ -103,11 +103,20 @@ pub struct IndexBenchConfig {
     /// rows of its beam exactly (at least `max(4k, k + 32)`); `None` keeps
     /// that default. An f32 graph ignores it.
     pub refine_k: Option<f32>,
+    /// Keep the graph in this file: when it exists it is loaded instead of
+    /// built (it must be the same kind of index over the same rows, dim and
+    /// metric), otherwise the graph built is written there. Lets search
+    /// passes of two indexes alternate without rebuilding either.
+    pub graph: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BuildReport {
+    /// Seconds the build took (the load, when `loaded`).
     pub build_s: f64,
+    /// The graph was read from [`IndexBenchConfig::graph`], not built.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub loaded: bool,
     pub n: usize,
     pub dim: usize,
     /// The index's own memory (`HnswIndex::memory_bytes`: graph, and codes
@@ -172,15 +181,27 @@ pub fn run(
     };
     let t = Instant::now();
     let base = VectorsRef::f32(dim, &base);
-    let build = match cfg.index {
-        BenchIndex::Hnsw => HnswIndex::build,
-        BenchIndex::HnswSq => HnswIndex::build_sq,
+    let (index, loaded) = match cfg.graph.as_deref().filter(|p| p.exists()) {
+        Some(path) => (load_graph(path, cfg, n, dim)?, true),
+        None => {
+            let build = match cfg.index {
+                BenchIndex::Hnsw => HnswIndex::build,
+                BenchIndex::HnswSq => HnswIndex::build_sq,
+            };
+            let index = build(base, cfg.metric, &params, cfg.threads, &|done| {
+                progress(done, n)
+            })?;
+            (index, false)
+        }
     };
-    let index = build(base, cfg.metric, &params, cfg.threads, &|done| {
-        progress(done, n)
-    })?;
     let build_s = t.elapsed().as_secs_f64();
-    on_build(&build_report(cfg.index, &index, build_s));
+    if let Some(path) = cfg.graph.as_deref().filter(|_| !loaded) {
+        save_graph(path, &index)?;
+    }
+    on_build(&BuildReport {
+        loaded,
+        ..build_report(cfg.index, &index, build_s)
+    });
     let set = QuerySet {
         queries: &queries,
         gt: &gt,
@@ -195,6 +216,53 @@ pub fn run(
         });
     }
     Ok(())
+}
+
+/// A graph [`run`] wrote earlier, checked against what `cfg` asks for.
+fn load_graph(path: &Path, cfg: &IndexBenchConfig, n: usize, dim: usize) -> Result<HnswIndex> {
+    let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let index = HnswIndex::from_bytes(&bytes)?;
+    let want_sq = cfg.index == BenchIndex::HnswSq;
+    if index.len() != n
+        || index.dim() != dim
+        || index.metric() != cfg.metric
+        || index.is_quantized() != want_sq
+        || index.params().0 != cfg.m
+    {
+        return Err(IndexError::Format(format!(
+            "{}: a graph of {} rows x {} ({:?}, {}, m {}) is not the {} x {dim} {:?} {} graph of m {} asked for; \
+             delete it to build again",
+            path.display(),
+            index.len(),
+            index.dim(),
+            index.metric(),
+            if index.is_quantized() {
+                "hnsw_sq"
+            } else {
+                "hnsw"
+            },
+            index.params().0,
+            n,
+            cfg.metric,
+            cfg.index.name(),
+            cfg.m,
+        )));
+    }
+    Ok(index)
+}
+
+/// Writes `index` to `path` whole or not at all (a temporary file renamed).
+fn save_graph(path: &Path, index: &HnswIndex) -> Result<()> {
+    let io = |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, index.to_bytes()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// Queries with their ground truth, run at batch size 1 on `threads` threads.
@@ -228,6 +296,7 @@ pub fn build_report(kind: BenchIndex, index: &HnswIndex, build_s: f64) -> BuildR
     };
     BuildReport {
         build_s,
+        loaded: false,
         n,
         dim,
         index_bytes,

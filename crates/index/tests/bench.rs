@@ -23,6 +23,7 @@ fn config(index: BenchIndex) -> IndexBenchConfig {
         threads: 2,
         search_threads: None,
         refine_k: None,
+        graph: None,
     }
 }
 
@@ -159,4 +160,61 @@ fn run_hnsw_sq_re_ranks_as_deep_as_refine_k_asks() {
     );
     assert_eq!(quiver_index::bench::rerank_rows(Some(2.5), 10), 25);
     assert_eq!(quiver_index::bench::rerank_rows(None, 10), 0);
+}
+
+/// A graph kept in a file is written by the first run and loaded by the
+/// next, which then searches exactly as the first did (same recall at
+/// every ef); a file that is not the graph asked for is refused, naming
+/// what it holds.
+#[test]
+fn a_kept_graph_is_loaded_and_searches_as_the_one_built() {
+    let dir = std::env::temp_dir().join(format!("quiver-index-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("g.bin");
+    let cfg = IndexBenchConfig {
+        efs: vec![16, 64],
+        graph: Some(path.clone()),
+        ..config(BenchIndex::HnswSq)
+    };
+    let pass = |cfg: &IndexBenchConfig| {
+        let (mut builds, mut efs) = (Vec::new(), Vec::new());
+        run(cfg, &|_, _| {}, &mut |b| builds.push(b.clone()), &mut |e| {
+            efs.push(e.clone())
+        })
+        .map(|()| (builds, efs))
+    };
+    let (built, first) = pass(&cfg).expect("build");
+    assert!(!built[0].loaded && path.exists());
+    let (loaded, second) = pass(&cfg).expect("load");
+    assert!(loaded[0].loaded);
+    assert_eq!(loaded[0].index_bytes, built[0].index_bytes);
+    let recalls =
+        |e: &[quiver_index::bench::EfReport]| e.iter().map(|e| e.recall).collect::<Vec<_>>();
+    assert_eq!(recalls(&second), recalls(&first));
+    let json = serde_json::to_string(&loaded[0]).expect("json");
+    assert!(json.contains("\"loaded\":true"), "{json}");
+    assert!(
+        !serde_json::to_string(&built[0])
+            .expect("json")
+            .contains("loaded")
+    );
+    // The f32 kind, or another m, over the same file: refused.
+    let err = pass(&IndexBenchConfig {
+        index: BenchIndex::Hnsw,
+        ..cfg.clone()
+    })
+    .expect_err("an hnsw_sq graph is not an hnsw one")
+    .to_string();
+    assert!(
+        err.contains("hnsw_sq") && err.contains("delete it"),
+        "{err}"
+    );
+    assert!(
+        pass(&IndexBenchConfig {
+            m: 8,
+            ..cfg.clone()
+        })
+        .is_err()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

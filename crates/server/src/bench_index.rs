@@ -47,6 +47,11 @@ pub struct IndexBenchArgs {
     /// its beam exactly instead of max(4k, k+32); hnsw ignores it.
     #[arg(long)]
     refine_k: Option<f32>,
+    /// Keep the graph in this file: loaded when it exists (instead of a
+    /// build; the report then says `loaded`), written after the build when
+    /// it does not. For search passes that alternate with another index's.
+    #[arg(long)]
+    graph: Option<PathBuf>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -84,6 +89,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         threads: args.threads,
         search_threads: args.search_threads,
         refine_k: args.refine_k,
+        graph: args.graph,
     };
     let bar = if args.json {
         ProgressBar::hidden()
@@ -119,9 +125,10 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
             };
             let _ = writeln!(
                 o,
-                "built {} {} x {} in {:.2} s (index {:.1} MiB)\n\
+                "{} {} {} x {} in {:.2} s (index {:.1} MiB)\n\
                  bytes per vector: {:.1} resident (index {:.1}; f32 vector {:.0}, {raw})\n{refine}\n\
                  {:>6} {:>8} {:>10} {:>9} {:>9}",
+                if b.loaded { "loaded" } else { "built" },
                 b.index.name(),
                 b.n,
                 b.dim,
