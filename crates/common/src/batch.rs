@@ -44,6 +44,23 @@ pub enum ScalarValue {
 }
 
 impl ScalarValue {
+    /// Bytes the value holds on the heap (its size aside).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ScalarValue::Null
+            | ScalarValue::Bool(_)
+            | ScalarValue::Int(_)
+            | ScalarValue::Float(_) => 0,
+            ScalarValue::Str(s) | ScalarValue::Json(s) => s.capacity(),
+            ScalarValue::Array(items) => {
+                items.capacity() * std::mem::size_of::<ScalarValue>()
+                    + items.iter().map(ScalarValue::heap_bytes).sum::<usize>()
+            }
+            ScalarValue::Vector(v) => v.capacity() * 4,
+            ScalarValue::Sparse(v) => v.capacity() * 8,
+        }
+    }
+
     /// What kind of value this is, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {

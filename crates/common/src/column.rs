@@ -167,6 +167,23 @@ impl StoredColumn {
         }
     }
 
+    /// Bytes the column holds on the heap (its values, their strings and
+    /// its null bits; the name aside): what keeping it costs.
+    pub fn heap_bytes(&self) -> usize {
+        fn typed<T>(t: &Typed<T>) -> usize {
+            t.values.capacity() * std::mem::size_of::<T>() + t.nulls.capacity() * 8
+        }
+        match &self.values {
+            Values::Int(t) => typed(t),
+            Values::Float(t) => typed(t),
+            Values::Bool(t) => typed(t),
+            Values::Any(v) => {
+                v.capacity() * std::mem::size_of::<ScalarValue>()
+                    + v.iter().map(ScalarValue::heap_bytes).sum::<usize>()
+            }
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         match &self.values {

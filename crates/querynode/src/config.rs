@@ -18,6 +18,12 @@ pub struct QueryNodeConfig {
     /// its memory past this (MiB: resident memory plus the estimate of the
     /// replicas it is loading); 0: no limit.
     pub max_memory_mib: u64,
+    /// The values of JSON paths that filters tested, extracted from each
+    /// sealed segment, and the indexes built from them take at most this
+    /// much memory (MiB; the least recently used are dropped past it, and
+    /// extracted again when a filter needs them); declared JSON path
+    /// indexes are not counted. 0: no limit.
+    pub json_path_cache_mib: u64,
 }
 
 impl Default for QueryNodeConfig {
@@ -30,6 +36,7 @@ impl Default for QueryNodeConfig {
                 .unwrap_or(2),
             max_wait_ms: 10_000,
             max_memory_mib: 0,
+            json_path_cache_mib: crate::path_cache::DEFAULT_MIB,
         }
     }
 }

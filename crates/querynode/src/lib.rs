@@ -14,6 +14,7 @@ mod config;
 mod growing;
 mod metrics;
 mod node;
+mod path_cache;
 mod paths;
 mod replica;
 mod search;
@@ -26,6 +27,7 @@ mod warm;
 
 pub use config::QueryNodeConfig;
 pub use node::QueryNode;
+pub use path_cache::DEFAULT_MIB as JSON_PATH_CACHE_MIB;
 #[cfg(test)]
 mod scan_tests;
 #[cfg(test)]

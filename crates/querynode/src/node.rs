@@ -65,6 +65,7 @@ impl QueryNode {
     ) -> Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.cache_dir)?;
+        crate::path_cache::PATHS.set_budget(config.json_path_cache_mib.saturating_mul(1 << 20));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.search_threads)
             .thread_name(|i| format!("quiver-scan-{i}"))

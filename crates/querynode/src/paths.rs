@@ -25,8 +25,15 @@ pub(crate) struct PathColumns {
 
 impl Default for PathColumns {
     fn default() -> Self {
-        PathColumns {
-            built: Built::new("path"),
+        Self::charging(&crate::path_cache::PATHS)
+    }
+}
+
+impl PathColumns {
+    /// Entries of JSON paths charged to `ledger` (the process's by default).
+    pub(crate) fn charging(ledger: &'static crate::path_cache::Ledger) -> Self {
+        Self {
+            built: Built::with_ledger("path", |_| true, ledger),
         }
     }
 }

@@ -23,6 +23,16 @@ pub(crate) struct SortedIndex {
     rows: Vec<u32>,
 }
 
+impl crate::built::HeapBytes for SortedIndex {
+    fn heap_bytes(&self) -> usize {
+        let keys = match &self.keys {
+            Keys::Ints(k) => k.capacity() * 8,
+            Keys::Floats(k) => k.capacity() * 8,
+        };
+        keys + self.rows.capacity() * 4
+    }
+}
+
 impl SortedIndex {
     /// None when the column holds anything but numbers of one kind and
     /// nulls.
@@ -92,8 +102,15 @@ pub(crate) struct SortedIndexes {
 
 impl Default for SortedIndexes {
     fn default() -> Self {
+        Self::charging(&crate::path_cache::PATHS)
+    }
+}
+
+impl SortedIndexes {
+    /// Entries of JSON paths charged to `ledger` (the process's by default).
+    pub(crate) fn charging(ledger: &'static crate::path_cache::Ledger) -> Self {
         Self {
-            built: Built::new("sorted"),
+            built: Built::with_ledger("sorted", |k| quiver_api::is_json_path_key(k), ledger),
         }
     }
 }

@@ -34,6 +34,14 @@ pub(crate) struct SparseIndex {
     live_length: Mutex<Option<(usize, f64)>>,
 }
 
+impl crate::built::HeapBytes for SparseIndex {
+    fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u32, Vec<(u32, f32)>)>() + 1;
+        let postings = self.postings.values().map(|p| p.capacity() * 8);
+        self.postings.capacity() * slot + postings.sum::<usize>() + self.lengths.capacity() * 4
+    }
+}
+
 impl SparseIndex {
     fn build(column: &StoredColumn) -> SparseIndex {
         let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
@@ -80,7 +88,7 @@ pub(crate) struct SparseIndexes {
 impl Default for SparseIndexes {
     fn default() -> Self {
         Self {
-            built: Built::new("sparse"),
+            built: Built::new("sparse", |_| false),
         }
     }
 }

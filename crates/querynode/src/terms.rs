@@ -39,6 +39,21 @@ pub(crate) struct TermIndex {
     rows: HashMap<Key, Vec<u32>>,
 }
 
+impl crate::built::HeapBytes for TermIndex {
+    fn heap_bytes(&self) -> usize {
+        // A table slot holds a key and a Vec (and a control byte).
+        let slot = std::mem::size_of::<(Key, Vec<u32>)>() + 1;
+        let owned = (self.rows.iter()).map(|(k, rows)| {
+            let key = match k {
+                Key::Str(s) => s.capacity(),
+                Key::Int(_) => 0,
+            };
+            key + rows.capacity() * 4
+        });
+        self.rows.capacity() * slot + owned.sum::<usize>()
+    }
+}
+
 impl TermIndex {
     /// The rows holding each token of a text column analysed by `analyzer`
     /// (a `TEXT_MATCH`'s index). None when the parameters make no analyzer.
@@ -122,8 +137,15 @@ pub(crate) struct TermIndexes {
 
 impl Default for TermIndexes {
     fn default() -> Self {
+        Self::charging(&crate::path_cache::PATHS)
+    }
+}
+
+impl TermIndexes {
+    /// Entries of JSON paths charged to `ledger` (the process's by default).
+    pub(crate) fn charging(ledger: &'static crate::path_cache::Ledger) -> Self {
         Self {
-            built: Built::new("terms"),
+            built: Built::with_ledger("terms", |k| is_json_path_key(&k.0), ledger),
         }
     }
 }

@@ -59,6 +59,21 @@ impl LoadedSegment {
         }
     }
 
+    /// [`Self::new`] charging the entries of JSON paths to `ledger`.
+    #[cfg(test)]
+    pub(crate) fn charging(
+        info: SegmentInfo,
+        data: MappedSegment,
+        ledger: &'static crate::path_cache::Ledger,
+    ) -> Self {
+        LoadedSegment {
+            terms: crate::terms::TermIndexes::charging(ledger),
+            sorted: crate::sorted::SortedIndexes::charging(ledger),
+            paths: crate::paths::PathColumns::charging(ledger),
+            ..Self::new(info, data, None)
+        }
+    }
+
     /// Makes the 8-bit codes a search scans while the segment has no graph
     /// (sealed while builds were behind): a quarter of the bytes of its
     /// f32 vectors, the best `refine(k)` rows re-ranked with them. Only for
@@ -122,8 +137,14 @@ impl LoadedSegment {
             .chain(&paths)
             .filter(|k| is_json_path_key(k))
             .collect();
+        // A declared index's are kept as long as the segment; those of keys
+        // the shard used, within the JSON path budget (`path_cache.rs`).
+        let when = |key: &str| match declared.contains_key(key) {
+            true => When::Declared,
+            false => When::Load,
+        };
         let paths: Vec<Arc<quiver_common::StoredColumn>> = (path_keys.into_iter())
-            .filter_map(|k| self.paths.get(columns, k, When::Load))
+            .filter_map(|k| self.paths.get(columns, k, when(k)))
             .collect();
         let of = |key: &str| {
             if is_json_path_key(key) {
@@ -134,10 +155,10 @@ impl LoadedSegment {
             }
         };
         for key in &terms {
-            self.terms.get(of(&key.0), key, When::Load);
+            self.terms.get(of(&key.0), key, when(&key.0));
         }
         for name in &sorted {
-            self.sorted.build(of(name), name, When::Load);
+            self.sorted.build(of(name), name, when(name));
         }
         for name in &sparse {
             self.sparse.build(columns, name, When::Load);

@@ -413,3 +413,89 @@ async fn a_filtered_request_keeps_what_it_built_before_the_next_request() {
     fresh.warm(&kept, &BTreeMap::new());
     assert_eq!(fresh.terms.keys(), [("tenant".to_string(), None)]);
 }
+
+/// The JSON paths filters test are kept within their budget
+/// (`path_cache.rs`): past it the least recently used go, of any segment
+/// (the next filter on one extracts the same values again, and the shard's
+/// warm keys no longer name it); a declared path's values are never
+/// charged nor dropped; one larger than the whole budget serves the search
+/// that asked and is not kept; a segment dropped is charged no more.
+#[test]
+fn json_paths_filters_test_are_kept_within_their_budget() {
+    use crate::built::When;
+    use crate::path_cache::Ledger;
+    let ledger: &'static Ledger = Box::leak(Box::new(Ledger::new(0, false)));
+    let seg = |id: u64| {
+        let data =
+            MappedSegment::from_bytes(encode_segment(&segment_data(id, 200))).expect("segment");
+        Arc::new(LoadedSegment::charging(segment_info(id, 200), data, ledger))
+    };
+    let (s1, s2) = (seg(1), seg(2));
+    let declared = BTreeMap::from([(r#"meta["n"]"#.to_string(), ScalarIndexKind::Inverted)]);
+    s1.warm(&WarmKeys::default(), &declared);
+    assert!(s1.paths.keys().contains(&r#"meta["n"]"#.to_string()));
+    assert_eq!(ledger.bytes(), 0, "a declared path is not charged");
+    // Paths no row holds: columns of 200 nulls, all the same size.
+    let path = |i: u32| format!(r#"meta["p{i}"]"#);
+    let p0 = s1.path_column(&path(0)).expect("a path of meta");
+    let one = ledger.bytes();
+    assert!(one as usize > p0.heap_bytes() && p0.heap_bytes() >= 200 * 8);
+    ledger.set_budget(one * 5 / 2);
+    let p1 = s2.path_column(&path(1)).expect("a path of meta");
+    assert_eq!(ledger.bytes(), 2 * one);
+    // p0 used again (the column kept), so p1 is the least recently used
+    // when p2 comes.
+    assert!(Arc::ptr_eq(&p0, &s1.path_column(&path(0)).expect("kept")));
+    let _p2 = s1.path_column(&path(2)).expect("a path of meta");
+    assert_eq!(ledger.bytes(), 2 * one);
+    assert!(!s2.paths.keys().contains(&path(1)), "p1 dropped");
+    let warm = WarmKeys::of(&[s1.clone(), s2.clone()]).paths;
+    let want = [r#"meta["n"]"#.to_string(), path(0), path(2)];
+    assert_eq!(
+        warm,
+        want.into_iter().collect(),
+        "the shard's warm keys follow"
+    );
+    // A filter on p1 extracts it again: the same values, a new column.
+    let again = s2.path_column(&path(1)).expect("extracted again");
+    assert!(!Arc::ptr_eq(&p1, &again) && p1.to_column() == again.to_column());
+    // That dropped p0 (now the least recently used); the declared path
+    // stays through it all.
+    let keys = s1.paths.keys();
+    assert!(!keys.contains(&path(0)) && keys.contains(&path(2)));
+    assert!(keys.contains(&r#"meta["n"]"#.to_string()));
+    assert!(
+        s1.terms
+            .get(&[], &(r#"meta["n"]"#.to_string(), None), When::Search)
+            .is_some()
+    );
+    // A path's term index is charged as its values are.
+    let a = s1.path_column(r#"meta["a"]"#).expect("a path of meta");
+    let before = ledger.bytes();
+    let key = (r#"meta["a"]"#.to_string(), None);
+    assert!(
+        s1.terms
+            .get(std::slice::from_ref(&*a), &key, When::Search)
+            .is_some()
+    );
+    assert!(
+        ledger.bytes() > before,
+        "{} then {}",
+        before,
+        ledger.bytes()
+    );
+    // Past the whole budget: served, not kept.
+    ledger.set_budget(1);
+    assert_eq!(ledger.bytes(), 0);
+    let big = s1.path_column(&path(3)).expect("served");
+    assert_eq!(big.len(), 200);
+    assert!(!s1.paths.keys().contains(&path(3)));
+    assert_eq!(ledger.bytes(), 0);
+    // Dropped segments are charged no more.
+    ledger.set_budget(0);
+    s1.path_column(&path(4)).expect("a path of meta");
+    s2.path_column(&path(5)).expect("a path of meta");
+    assert!(ledger.bytes() > 0);
+    drop((s1, s2));
+    assert_eq!(ledger.bytes(), 0);
+}

@@ -39,6 +39,12 @@ enum Command {
         /// limit; docs/faults.md).
         #[arg(long, env = "QUIVER_MAX_MEMORY_MIB", default_value_t = 0)]
         max_memory_mib: u64,
+        /// The values of JSON paths that filters tested and the indexes
+        /// built from them take at most this many MiB (the least recently
+        /// used are dropped past it; declared JSON path indexes are not
+        /// counted; 0: no limit).
+        #[arg(long, env = "QUIVER_JSON_PATH_CACHE_MIB", default_value_t = quiver_querynode::JSON_PATH_CACHE_MIB)]
+        json_path_cache_mib: u64,
         /// Milliseconds between the samples of the status page's charts
         /// (at least 100; 15 minutes of them are kept).
         #[arg(long, env = "QUIVER_STATUS_SAMPLE_MS", default_value_t = 5_000)]
@@ -167,6 +173,7 @@ fn main() -> Result<()> {
             listen,
             auth,
             max_memory_mib,
+            json_path_cache_mib,
             status_sample_ms,
             tls,
         } => {
@@ -191,6 +198,7 @@ fn main() -> Result<()> {
                 };
                 config.auth.enabled = auth;
                 config.limits.max_memory_bytes = max_memory_mib.saturating_mul(1 << 20);
+                config.querynode.json_path_cache_mib = json_path_cache_mib;
                 config.status_history.interval_ms = status_sample_ms;
                 let server = Standalone::open(config, shutdown).await?;
                 let stop_grpc = CancellationToken::new();
