@@ -36,16 +36,31 @@ pub(crate) fn jaccard(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Squared L2 distance over the common length (`crate::dense`: the same
+/// sums, bit for bit, as a graph's neighbour lists and the flat scans).
 #[inline]
 pub(crate) fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    crate::dense::one(crate::dense::Sum::L2, a, b)
+}
+
+/// Inner product over the common length (as [`l2sq`]).
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    -crate::dense::one(crate::dense::Sum::NegDot, a, b)
+}
+
+/// simsimd's squared L2 distance (CPUs without AVX2 and FMA).
+#[inline]
+pub(crate) fn simsimd_l2sq(a: &[f32], b: &[f32]) -> f32 {
     match <f32 as SpatialSimilarity>::l2sq(a, b) {
         Some(d) => d as f32,
         None => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
     }
 }
 
+/// simsimd's inner product (CPUs without AVX2 and FMA).
 #[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn simsimd_dot(a: &[f32], b: &[f32]) -> f32 {
     match <f32 as SpatialSimilarity>::dot(a, b) {
         Some(d) => d as f32,
         None => a.iter().zip(b).map(|(x, y)| x * y).sum(),
@@ -79,6 +94,17 @@ fn scalar_cos_sim(a: &[f32], b: &[f32]) -> f32 {
 pub(crate) trait Space: Copy + Send + Sync + 'static {
     /// Internal distance, smaller is closer.
     fn dist(a: &[f32], b: &[f32]) -> f32;
+    /// [`Self::dist`] of `q` to each of the rows `ids` of `rows` (rows of
+    /// `q.len()` floats; an id past them is infinitely far), into `out`.
+    #[inline]
+    fn dists(q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
+        let dim = q.len();
+        out.clear();
+        out.extend(ids.iter().map(|&id| {
+            let s = id as usize * dim;
+            (rows.get(s..s + dim)).map_or(f32::INFINITY, |r| Self::dist(q, r))
+        }));
+    }
     /// Converts an internal distance back to the Milvus score.
     fn to_score(d: f32) -> f32;
 }
@@ -96,6 +122,10 @@ impl Space for L2Space {
         l2sq(a, b)
     }
     #[inline]
+    fn dists(q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
+        crate::dense::rows(crate::dense::Sum::L2, q, rows, ids, out);
+    }
+    #[inline]
     fn to_score(d: f32) -> f32 {
         d
     }
@@ -105,6 +135,10 @@ impl Space for IpSpace {
     #[inline]
     fn dist(a: &[f32], b: &[f32]) -> f32 {
         -dot(a, b)
+    }
+    #[inline]
+    fn dists(q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
+        crate::dense::rows(crate::dense::Sum::NegDot, q, rows, ids, out);
     }
     #[inline]
     fn to_score(d: f32) -> f32 {

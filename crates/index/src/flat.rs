@@ -55,43 +55,49 @@ pub(crate) fn flat_impl<S: Space>(
     filter: Option<&dyn RowFilter>,
 ) -> Vec<Neighbor> {
     let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k.min(vectors.len() / dim) + 1);
+    let rows = (vectors.len() / dim) as u32;
     // A sparse set of allowed rows: visit those only.
     if let Some(set) = filter.and_then(|f| f.as_bitset())
         && set.count_ones() < set.len() / 8
     {
-        for id in set.iter() {
-            let s = id as usize * dim;
-            let Some(row) = vectors.get(s..s + dim) else {
-                break;
-            };
-            offer(
-                &mut heap,
-                k,
-                Cand {
-                    d: S::dist(query, row),
-                    id,
-                },
-            );
-        }
-        return into_neighbors(heap, k, S::to_score);
-    }
-    for (i, row) in vectors.chunks_exact(dim).enumerate() {
-        let id = i as u32;
-        if let Some(f) = filter
-            && !f.allows(id)
-        {
-            continue;
-        }
-        offer(
+        offer_rows::<S>(
             &mut heap,
             k,
-            Cand {
-                d: S::dist(query, row),
-                id,
-            },
+            vectors,
+            query,
+            set.iter().take_while(|&id| id < rows),
         );
+        return into_neighbors(heap, k, S::to_score);
     }
+    let allowed = (0..rows).filter(|&id| filter.is_none_or(|f| f.allows(id)));
+    offer_rows::<S>(&mut heap, k, vectors, query, allowed);
     into_neighbors(heap, k, S::to_score)
+}
+
+/// Rows whose distances [`offer_rows`] computes in one call.
+const CHUNK: usize = 64;
+
+/// [`offer`]s each row of `ids` (all within `vectors`), their distances
+/// computed [`CHUNK`] rows a call ([`Space::dists`]).
+fn offer_rows<S: Space>(
+    heap: &mut BinaryHeap<Cand>,
+    k: usize,
+    vectors: &[f32],
+    query: &[f32],
+    mut ids: impl Iterator<Item = u32>,
+) {
+    let (mut chunk, mut dists) = (Vec::with_capacity(CHUNK), Vec::with_capacity(CHUNK));
+    loop {
+        chunk.clear();
+        chunk.extend(ids.by_ref().take(CHUNK));
+        if chunk.is_empty() {
+            return;
+        }
+        S::dists(query, vectors, &chunk, &mut dists);
+        for (&id, &d) in chunk.iter().zip(&dists) {
+            offer(heap, k, Cand { d, id });
+        }
+    }
 }
 
 /// Keeps the `k` closest candidates seen.
@@ -114,16 +120,16 @@ pub(crate) fn rerank<S: Space>(
     mut found: Vec<Cand>,
     k: usize,
 ) -> Vec<Neighbor> {
+    found.retain(|c| (c.id as usize + 1) * dim <= vectors.len());
     for c in &found {
         crate::hnsw::prefetch(vectors, c.id as usize * dim, dim);
     }
-    found.retain_mut(|c| {
-        let s = c.id as usize * dim;
-        vectors.get(s..s + dim).is_some_and(|row| {
-            c.d = S::dist(query, row);
-            true
-        })
-    });
+    let ids: Vec<u32> = found.iter().map(|c| c.id).collect();
+    let mut dists = Vec::with_capacity(ids.len());
+    S::dists(query, vectors, &ids, &mut dists);
+    for (c, d) in found.iter_mut().zip(dists) {
+        c.d = d;
+    }
     found.sort_unstable();
     sorted_into_neighbors(found, k, S::to_score)
 }

@@ -9,6 +9,7 @@
 //! (descending is closer). Synchronous code only.
 
 pub mod bench;
+mod dense;
 mod distance;
 mod error;
 mod filter;

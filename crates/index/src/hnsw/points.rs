@@ -57,6 +57,11 @@ impl<S: Space> QueryDist for Exact<'_, S> {
     fn prefetch(&self, id: u32) {
         prefetch(self.rows, id as usize * self.dim, self.dim);
     }
+    /// One call for the list (`crate::dense` for L2 and IP).
+    #[inline]
+    fn dists(&self, ids: &[u32], out: &mut Vec<f32>) {
+        S::dists(self.q, self.rows, ids, out);
+    }
 }
 
 /// f32 rows under metric space `S`.

@@ -104,13 +104,15 @@ fn dot_sym_body<const FMA: bool>(w: &[f32], x: &[u8], y: &[u8]) -> f32 {
 
 const ISA_UNKNOWN: u8 = 0;
 const ISA_BASE: u8 = 1;
-const ISA_AVX2: u8 = 2;
-const ISA_AVX512: u8 = 3;
+pub(crate) const ISA_AVX2: u8 = 2;
+pub(crate) const ISA_AVX512: u8 = 3;
 
 static ISA: AtomicU8 = AtomicU8::new(ISA_UNKNOWN);
 
+/// The best of the instruction sets the kernels are built for that this
+/// CPU has (detected once).
 #[inline]
-fn isa() -> u8 {
+pub(crate) fn isa() -> u8 {
     match ISA.load(Ordering::Relaxed) {
         ISA_UNKNOWN => {
             let found = detect();

@@ -8,7 +8,7 @@
 //! product of the codes. Internal distances follow `distance.rs` (smaller is
 //! closer): squared L2 for L2, the negated inner product for IP and COSINE.
 
-mod kernels;
+pub(crate) mod kernels;
 mod rows;
 mod scan;
 
