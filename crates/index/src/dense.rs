@@ -1,6 +1,6 @@
-//! A query's f32 distances to a list of rows in one call (L2 and inner
-//! product): what the graph over f32 vectors computes for each neighbour
-//! list it reads.
+//! A query's f32 distances to a list of rows in one call (L2, inner
+//! product, cosine): what the graph over f32 vectors computes for each
+//! neighbour list it reads.
 //!
 //! A distance at a time went through simsimd's C entry point (a function
 //! pointer picked at run time, the result returned through memory as f64)
@@ -16,7 +16,7 @@
 //! scores the same, bit for bit, whichever path found it (a graph, a flat
 //! scan, a re-rank, a growing row).
 
-use crate::distance::{simsimd_dot as dot, simsimd_l2sq as l2sq};
+use crate::distance::{simsimd_cos as cos, simsimd_dot as dot, simsimd_l2sq as l2sq};
 use crate::sq::kernels::{ISA_AVX2, ISA_AVX512, isa};
 
 /// Which sum a kernel takes.
@@ -26,6 +26,18 @@ pub(crate) enum Sum {
     L2,
     /// Inner product, negated (smaller is closer).
     NegDot,
+    /// Cosine similarity, negated (0 when either vector is all zeros).
+    NegCos,
+}
+
+/// `-cos` from a dot product and the two squared norms (f32 sums; the
+/// division in f64, as the scalar reference does).
+#[inline(always)]
+fn neg_cos(dot: f32, qq: f32, rr: f32) -> f32 {
+    if qq <= 0.0 || rr <= 0.0 {
+        return -0.0;
+    }
+    -((f64::from(dot) / (f64::from(qq).sqrt() * f64::from(rr).sqrt())) as f32)
 }
 
 /// `out[i]` = the `sum` of `q` with row `ids[i]` of `rows` (rows of
@@ -50,12 +62,15 @@ pub(crate) fn rows(sum: Sum, q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec
     each_row(q, rows, ids, out, |r| match sum {
         Sum::L2 => l2sq(q, r),
         Sum::NegDot => -dot(q, r),
+        Sum::NegCos => -cos(q, r),
     });
 }
 
 /// The `sum` of `q` and `r` over their common length.
 #[inline]
 pub(crate) fn one(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
+    let n = q.len().min(r.len());
+    let (q, r) = (&q[..n], &r[..n]);
     #[cfg(target_arch = "x86_64")]
     {
         match isa() {
@@ -69,6 +84,7 @@ pub(crate) fn one(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
     match sum {
         Sum::L2 => l2sq(q, r),
         Sum::NegDot => -dot(q, r),
+        Sum::NegCos => -cos(q, r),
     }
 }
 
@@ -88,7 +104,7 @@ fn each_row(q: &[f32], rows: &[f32], ids: &[u32], out: &mut [f32], f: impl Fn(&[
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Sum, each_row};
+    use super::{Sum, each_row, neg_cos};
 
     /// `sum` of `q` and `r` (same length), 16 lanes at a time, the tail
     /// one masked load.
@@ -146,6 +162,11 @@ mod x86 {
         match sum {
             Sum::L2 => sum_avx512::<true>(q, r),
             Sum::NegDot => -sum_avx512::<false>(q, r),
+            Sum::NegCos => neg_cos(
+                sum_avx512::<false>(q, r),
+                sum_avx512::<false>(q, q),
+                sum_avx512::<false>(r, r),
+            ),
         }
     }
 
@@ -154,6 +175,12 @@ mod x86 {
         match sum {
             Sum::L2 => each_row(q, rows, ids, out, |r| sum_avx512::<true>(q, r)),
             Sum::NegDot => each_row(q, rows, ids, out, |r| -sum_avx512::<false>(q, r)),
+            Sum::NegCos => {
+                let qq = sum_avx512::<false>(q, q);
+                each_row(q, rows, ids, out, |r| {
+                    neg_cos(sum_avx512::<false>(q, r), qq, sum_avx512::<false>(r, r))
+                })
+            }
         }
     }
 
@@ -219,6 +246,11 @@ mod x86 {
         match sum {
             Sum::L2 => sum_avx2::<true>(q, r),
             Sum::NegDot => -sum_avx2::<false>(q, r),
+            Sum::NegCos => neg_cos(
+                sum_avx2::<false>(q, r),
+                sum_avx2::<false>(q, q),
+                sum_avx2::<false>(r, r),
+            ),
         }
     }
 
@@ -227,6 +259,12 @@ mod x86 {
         match sum {
             Sum::L2 => each_row(q, rows, ids, out, |r| sum_avx2::<true>(q, r)),
             Sum::NegDot => each_row(q, rows, ids, out, |r| -sum_avx2::<false>(q, r)),
+            Sum::NegCos => {
+                let qq = sum_avx2::<false>(q, q);
+                each_row(q, rows, ids, out, |r| {
+                    neg_cos(sum_avx2::<false>(q, r), qq, sum_avx2::<false>(r, r))
+                })
+            }
         }
     }
 
@@ -280,6 +318,13 @@ mod tests {
                 match sum {
                     Sum::L2 => pairs.map(|(a, b)| (a - b) * (a - b)).sum(),
                     Sum::NegDot => -pairs.map(|(a, b)| a * b).sum::<f64>(),
+                    Sum::NegCos => {
+                        let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
+                        for (a, b) in pairs {
+                            (ab, aa, bb) = (ab + a * b, aa + a * a, bb + b * b);
+                        }
+                        -ab / (aa.sqrt() * bb.sqrt())
+                    }
                 }
             };
             let mut builds: Vec<(&str, Kernel)> = vec![
@@ -292,13 +337,14 @@ mod tests {
                     each_row(q, r, i, o, |row| match s {
                         Sum::L2 => l2sq(q, row),
                         Sum::NegDot => -dot(q, row),
+                        Sum::NegCos => -cos(q, row),
                     })
                 }),
             ];
             #[cfg(target_arch = "x86_64")]
             builds.extend(x86::builds());
             // One row's distance is a list's, bit for bit.
-            for sum in [Sum::L2, Sum::NegDot] {
+            for sum in [Sum::L2, Sum::NegDot, Sum::NegCos] {
                 let mut listed = Vec::new();
                 rows(sum, &q, &rows_, &ids, &mut listed);
                 for (&id, &d) in ids.iter().zip(&listed) {
@@ -308,7 +354,7 @@ mod tests {
                 }
             }
             for (name, kernel) in builds {
-                for sum in [Sum::L2, Sum::NegDot] {
+                for sum in [Sum::L2, Sum::NegDot, Sum::NegCos] {
                     let mut out = vec![0f32; ids.len()];
                     kernel(sum, &q, &rows_, &ids, &mut out);
                     for (&id, &got) in ids.iter().zip(&out) {

@@ -67,8 +67,19 @@ pub(crate) fn simsimd_dot(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Cosine similarity over the common length, 0 when either vector is all
+/// zeros (as [`l2sq`]).
 #[inline]
 pub(crate) fn cos_sim(a: &[f32], b: &[f32]) -> f32 {
+    -crate::dense::one(crate::dense::Sum::NegCos, a, b)
+}
+
+/// simsimd's cosine similarity (CPUs without AVX2 and FMA).
+#[inline]
+pub(crate) fn simsimd_cos(a: &[f32], b: &[f32]) -> f32 {
+    if a.iter().all(|&x| x == 0.0) || b.iter().all(|&x| x == 0.0) {
+        return 0.0;
+    }
     match <f32 as SpatialSimilarity>::cos(a, b) {
         // simsimd returns the cosine *distance* 1 - cos.
         Some(d) => (1.0 - d) as f32,
@@ -150,6 +161,10 @@ impl Space for CosSpace {
     #[inline]
     fn dist(a: &[f32], b: &[f32]) -> f32 {
         -cos_sim(a, b)
+    }
+    #[inline]
+    fn dists(q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
+        crate::dense::rows(crate::dense::Sum::NegCos, q, rows, ids, out);
     }
     #[inline]
     fn to_score(d: f32) -> f32 {
