@@ -45,9 +45,22 @@ fn neg_cos(dot: f32, qq: f32, rr: f32) -> f32 {
 pub(crate) fn rows(sum: Sum, q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
     out.clear();
     out.resize(ids.len(), 0.0);
-    if q.is_empty() {
-        return;
-    }
+    into(sum, q, rows, ids, out);
+}
+
+/// The `sum` of `q` and `r` over their common length: [`rows`] of one row,
+/// so one row's distance is a list's, bit for bit.
+#[inline]
+pub(crate) fn one(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
+    let n = q.len().min(r.len());
+    let mut out = [0f32];
+    into(sum, &q[..n], &r[..n], &[0], &mut out);
+    out[0]
+}
+
+/// [`rows`] into `out` (as long as `ids`), on the best instruction set.
+#[inline]
+fn into(sum: Sum, q: &[f32], rows: &[f32], ids: &[u32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         match isa() {
@@ -66,30 +79,15 @@ pub(crate) fn rows(sum: Sum, q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec
     });
 }
 
-/// The `sum` of `q` and `r` over their common length.
-#[inline]
-pub(crate) fn one(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
-    let n = q.len().min(r.len());
-    let (q, r) = (&q[..n], &r[..n]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        match isa() {
-            // SAFETY: `isa` found these features on this CPU.
-            ISA_AVX512 => return unsafe { x86::one_avx512(sum, q, r) },
-            // SAFETY: as above.
-            ISA_AVX2 => return unsafe { x86::one_avx2(sum, q, r) },
-            _ => {}
-        }
-    }
-    match sum {
-        Sum::L2 => l2sq(q, r),
-        Sum::NegDot => -dot(q, r),
-        Sum::NegCos => -cos(q, r),
-    }
-}
-
+/// `out[i] = f(row ids[i])`, infinity for an id past the rows.
 #[inline(always)]
-fn each_row(q: &[f32], rows: &[f32], ids: &[u32], out: &mut [f32], f: impl Fn(&[f32]) -> f32) {
+pub(crate) fn each_row(
+    q: &[f32],
+    rows: &[f32],
+    ids: &[u32],
+    out: &mut [f32],
+    f: impl Fn(&[f32]) -> f32,
+) {
     let dim = q.len();
     for (&id, o) in ids.iter().zip(out.iter_mut()) {
         let s = id as usize * dim;
@@ -155,19 +153,6 @@ mod x86 {
             a1 = step(a1, x, y);
         }
         _mm512_reduce_add_ps(_mm512_add_ps(a0, a1))
-    }
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) fn one_avx512(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
-        match sum {
-            Sum::L2 => sum_avx512::<true>(q, r),
-            Sum::NegDot => -sum_avx512::<false>(q, r),
-            Sum::NegCos => neg_cos(
-                sum_avx512::<false>(q, r),
-                sum_avx512::<false>(q, q),
-                sum_avx512::<false>(r, r),
-            ),
-        }
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
@@ -239,19 +224,6 @@ mod x86 {
         let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 0b01));
         _mm_cvtss_f32(h)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn one_avx2(sum: Sum, q: &[f32], r: &[f32]) -> f32 {
-        match sum {
-            Sum::L2 => sum_avx2::<true>(q, r),
-            Sum::NegDot => -sum_avx2::<false>(q, r),
-            Sum::NegCos => neg_cos(
-                sum_avx2::<false>(q, r),
-                sum_avx2::<false>(q, q),
-                sum_avx2::<false>(r, r),
-            ),
-        }
     }
 
     #[target_feature(enable = "avx2,fma")]

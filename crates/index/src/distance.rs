@@ -109,12 +109,9 @@ pub(crate) trait Space: Copy + Send + Sync + 'static {
     /// `q.len()` floats; an id past them is infinitely far), into `out`.
     #[inline]
     fn dists(q: &[f32], rows: &[f32], ids: &[u32], out: &mut Vec<f32>) {
-        let dim = q.len();
         out.clear();
-        out.extend(ids.iter().map(|&id| {
-            let s = id as usize * dim;
-            (rows.get(s..s + dim)).map_or(f32::INFINITY, |r| Self::dist(q, r))
-        }));
+        out.resize(ids.len(), 0.0);
+        crate::dense::each_row(q, rows, ids, out, |r| Self::dist(q, r));
     }
     /// Converts an internal distance back to the Milvus score.
     fn to_score(d: f32) -> f32;

@@ -17,15 +17,9 @@ pub(crate) trait QueryDist {
     fn prefetch_ahead(&self) -> usize {
         usize::MAX
     }
-    /// The distances to `ids`, in order, into `out` (replacing what it held).
-    #[inline]
-    fn dists(&self, ids: &[u32], out: &mut Vec<f32>)
-    where
-        Self: Sized,
-    {
-        out.clear();
-        for_each_dist(self, ids, |_, d| out.push(d));
-    }
+    /// The distances to `ids`, in order, into `out` (replacing what it
+    /// held): one call for a neighbour list.
+    fn dists(&self, ids: &[u32], out: &mut Vec<f32>);
 }
 
 /// The rows a graph is built over.
@@ -146,18 +140,5 @@ impl Points for CodePoints<'_> {
     #[inline]
     fn dist_between(&self, a: u32, b: u32) -> f32 {
         self.sq.dist_codes(a, b, &self.terms)
-    }
-}
-
-/// Calls `f(id, distance)` for each of `ids` in order, prefetching the rows
-/// [`QueryDist::prefetch_ahead`] ahead.
-#[inline(always)]
-fn for_each_dist<Q: QueryDist>(q: &Q, ids: &[u32], mut f: impl FnMut(u32, f32)) {
-    let ahead = q.prefetch_ahead();
-    for (j, &nb) in ids.iter().enumerate() {
-        if let Some(&later) = ids.get(j.saturating_add(ahead)) {
-            q.prefetch(later);
-        }
-        f(nb, q.dist(nb));
     }
 }
