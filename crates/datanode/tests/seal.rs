@@ -471,3 +471,74 @@ async fn a_merge_extends_the_graph_of_its_largest_input() {
     assert!(itself >= 396, "{itself} of 400 rows find themselves");
     node.close().await;
 }
+
+/// A manual compaction does not finish while a segment it covers waits for
+/// its graph (the compactor never plans such a segment): once the graph is
+/// built, the segment gets its turn, and only then is the job done. Here the
+/// first round of rows is wholly superseded by the second before either has
+/// its graph, so the finished job must have dropped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_compaction_waits_for_the_graphs_of_what_it_covers() {
+    let store = Arc::new(quiver_test_util::FailingStore::default());
+    let meta = Arc::new(MemMeta::default());
+    let config = DataNodeConfig {
+        min_index_rows: 10,
+        // Only the manual compaction plans.
+        compaction: quiver_datanode::CompactionConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        ..DataNodeConfig::default()
+    };
+    // Graph builds read whole segments: held. The compactor reads only
+    // their keys (ranged reads): not held.
+    store.hold_whole_gets_under("segments/1/0/");
+    let (node, _, shard) = hnsw_shard(store.clone(), meta.clone(), config).await;
+    for round in 0..2 {
+        let rows = RowBatch {
+            pks: (0..100).map(PrimaryKey::Int).collect(),
+            vectors: quiver_common::Vectors::f32(2, (0..200).map(|x| (x + round) as f32).collect()),
+            columns: vec![],
+        };
+        node.write(shard, WriteOp::Upsert(rows))
+            .await
+            .expect("write");
+        node.flush(shard).await.expect("flush");
+    }
+    let secs = std::time::Duration::from_secs;
+    quiver_test_util::wait_for(secs(30), "a graph build held", async || {
+        store.held_gets() > 0
+    })
+    .await
+    .expect("held");
+    let job = meta.request_compaction(&[shard]);
+    // Handed over twice (the owner went through the job at least once), or
+    // finished.
+    quiver_test_util::wait_for(secs(30), "the job handed over twice", async || {
+        meta.compaction_handed(job) >= 2 || meta.compaction_finished(job)
+    })
+    .await
+    .expect("handed");
+    assert!(
+        !meta.compaction_finished(job),
+        "finished while both segments wait for their graphs"
+    );
+    let (segments, _) = meta.segments(shard).await.expect("segments");
+    assert_eq!(segments.len(), 2, "{segments:?}");
+
+    store.hold_gets_under(None);
+    let meta2 = meta.clone();
+    quiver_test_util::wait_for(secs(60), "the job finished", async || {
+        meta2.compaction_finished(job)
+    })
+    .await
+    .expect("finished");
+    let (segments, _) = meta.segments(shard).await.expect("segments");
+    assert!(segments.iter().all(|s| s.has_index), "{segments:?}");
+    assert_eq!(
+        segments.iter().map(|s| s.rows).sum::<u64>(),
+        100,
+        "the superseded round was dropped: {segments:?}"
+    );
+    node.close().await;
+}

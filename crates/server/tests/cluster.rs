@@ -384,8 +384,8 @@ fn chaos_scenarios_hold_their_bounds() {
                 );
             } else if c["passed"] != true {
                 failed.push(format!(
-                    "{}: {} (errors: {})",
-                    s["name"], c["what"], s["load"]["errors"]
+                    "{}: {} (errors: {}; figures: {})",
+                    s["name"], c["what"], s["load"]["errors"], s["figures"]
                 ));
             }
         }

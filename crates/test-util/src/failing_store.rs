@@ -29,6 +29,9 @@ pub struct FailingStore {
     /// Gets under this path prefix wait until it is lifted (a store as slow
     /// as a test needs).
     hold_prefix: Mutex<Option<String>>,
+    /// Only whole-object gets are held (a ranged read, as of a segment's
+    /// keys, goes through).
+    hold_whole_only: AtomicBool,
     released: tokio::sync::Notify,
     /// Gets waiting on `hold_prefix` now.
     held: AtomicUsize,
@@ -61,7 +64,16 @@ impl FailingStore {
 
     /// Holds gets under `prefix` until called again with `None`.
     pub fn hold_gets_under(&self, prefix: Option<&str>) {
+        self.hold_whole_only.store(false, Ordering::SeqCst);
         *self.hold_prefix.lock().expect("lock") = prefix.map(str::to_string);
+        self.released.notify_waiters();
+    }
+
+    /// Holds whole-object gets under `prefix` (ranged reads go through)
+    /// until [`FailingStore::hold_gets_under`] is called with `None`.
+    pub fn hold_whole_gets_under(&self, prefix: &str) {
+        self.hold_whole_only.store(true, Ordering::SeqCst);
+        *self.hold_prefix.lock().expect("lock") = Some(prefix.to_string());
         self.released.notify_waiters();
     }
 
@@ -140,8 +152,10 @@ impl ObjectStore for FailingStore {
         loop {
             // Registered before the check: a release in between still wakes it.
             let released = self.released.notified();
+            let whole_only = self.hold_whole_only.load(Ordering::SeqCst);
             let held = (self.hold_prefix.lock().expect("lock").as_deref())
-                .is_some_and(|p| l.as_ref().starts_with(p));
+                .is_some_and(|p| l.as_ref().starts_with(p))
+                && !(whole_only && o.range.is_some());
             if !held {
                 break;
             }

@@ -1,6 +1,6 @@
 //! Coord's catalog in memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -15,6 +15,32 @@ pub struct MemMeta {
     segments: Mutex<HashMap<ShardId, (Vec<SegmentInfo>, u64)>>,
     next_id: Mutex<u64>,
     epochs: Mutex<HashMap<ShardId, u64>>,
+    /// Manual compactions: the shards each still waits for.
+    jobs: Mutex<BTreeMap<u64, BTreeSet<ShardId>>>,
+    /// How often each job was handed to an owner (`pending_compactions`).
+    handed: Mutex<HashMap<u64, u64>>,
+}
+
+impl MemMeta {
+    /// A manual compaction of `shards` (as coord's RequestCompaction).
+    pub fn request_compaction(&self, shards: &[ShardId]) -> u64 {
+        let mut n = self.next_id.lock();
+        *n += 1;
+        self.jobs
+            .lock()
+            .insert(*n, shards.iter().copied().collect());
+        *n
+    }
+
+    /// Whether every shard of manual compaction `job` finished it.
+    pub fn compaction_finished(&self, job: u64) -> bool {
+        self.jobs.lock().get(&job).is_none_or(BTreeSet::is_empty)
+    }
+
+    /// How many times an owner was handed manual compaction `job`.
+    pub fn compaction_handed(&self, job: u64) -> u64 {
+        self.handed.lock().get(&job).copied().unwrap_or(0)
+    }
 }
 
 #[async_trait]
@@ -79,6 +105,31 @@ impl MetaClient for MemMeta {
         }
         e.0.retain(|s| !inputs.contains(&s.id));
         e.0.extend(output);
+        Ok(())
+    }
+
+    async fn pending_compactions(&self, shard: ShardId) -> Result<Vec<u64>> {
+        let jobs: Vec<u64> = (self.jobs.lock().iter())
+            .filter(|(_, shards)| shards.contains(&shard))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut handed = self.handed.lock();
+        for id in &jobs {
+            *handed.entry(*id).or_default() += 1;
+        }
+        Ok(jobs)
+    }
+
+    async fn finish_compaction(&self, shard: ShardId, epoch: u64, job: u64) -> Result<()> {
+        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
+        if epoch != current {
+            return Err(Error::Fenced(format!(
+                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
+            )));
+        }
+        if let Some(shards) = self.jobs.lock().get_mut(&job) {
+            shards.remove(&shard);
+        }
         Ok(())
     }
 

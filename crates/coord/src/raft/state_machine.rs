@@ -91,17 +91,22 @@ pub(crate) fn snapshot_bytes(
     serde_json::to_vec(&file).map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))
 }
 
-/// Checks `bytes` is a snapshot file and writes it as `dir`'s snapshot;
-/// returns its state, the log id it is at and its voters.
+/// Checks `bytes` is a snapshot file and writes it as `dir`'s snapshot,
+/// its state's version moved past any the lost coords can have published
+/// ([`MetaState::recovered`]); returns its state, the log id it is at and
+/// its voters.
 pub(crate) fn restore_snapshot(
     dir: &Path,
     bytes: &[u8],
 ) -> Result<(MetaState, Option<LogId>, Vec<u64>)> {
     let path = dir.join(SNAPSHOT_FILE);
-    let file = decode(&path, bytes)?;
+    let mut file = decode(&path, bytes)?;
     let index = file.meta.last_log_id;
     let voters = file.meta.last_membership.membership().voter_ids().collect();
-    write_atomic(&path, bytes)?;
+    file.state.recovered();
+    let bytes = serde_json::to_vec(&file)
+        .map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))?;
+    write_atomic(&path, &bytes)?;
     Ok((file.state, index, voters))
 }
 

@@ -333,6 +333,17 @@ impl MetaState {
         self.version
     }
 
+    /// Moves the version of a state rebuilt from a backup to the next
+    /// multiple of 2^32. Clients keep only a newer version than they hold,
+    /// and the lost coords may have published versions past the backup
+    /// (applied, not yet backed up, never acknowledged): without the step
+    /// the recovered coords' next changes would reuse those numbers and
+    /// every watching cache would pass them over. Every coord is rebuilt
+    /// from the same backup, so they agree on it.
+    pub(crate) fn recovered(&mut self) {
+        self.version = ((self.version >> 32) + 1) << 32;
+    }
+
     /// The next id the allocator will hand out.
     pub fn next_id(&self) -> u64 {
         self.next_id

@@ -17,7 +17,7 @@ pub(crate) mod plan;
 
 pub(crate) use graphs::run_graph_builder;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,9 @@ struct Compactor {
     /// Segments this owner swapped out, with when: deleted once `gc_grace_ms`
     /// passed (no listing needed).
     retired: Vec<(Instant, Vec<SegmentId>)>,
+    /// Manual compactions under way, with the sealed segments there were
+    /// when this owner first saw each.
+    jobs: HashMap<u64, Vec<SegmentId>>,
 }
 
 impl Compactor {
@@ -138,6 +141,7 @@ impl Compactor {
             last_sweep: None,
             sweep_soon: false,
             retired: Vec::new(),
+            jobs: HashMap::new(),
         }
     }
 
@@ -207,10 +211,13 @@ impl Compactor {
             .map(|s| s.id)
     }
 
-    /// Whether any of `ids` still waits for its graph.
-    fn pending_graph(&self, ids: &[SegmentId]) -> bool {
+    /// The sealed segments still waiting for their graphs.
+    fn graph_pending(&self) -> HashSet<SegmentId> {
         let st = self.ctx.state.lock();
-        (st.sealed.iter()).any(|s| ids.contains(&s.id) && s.graph_pending())
+        (st.sealed.iter())
+            .filter(|s| s.graph_pending())
+            .map(|s| s.id)
+            .collect()
     }
 
     /// Rows written before this timestamp expired (the collection's TTL,
@@ -248,6 +255,12 @@ impl Compactor {
     /// until none is left; then finishes the manual `jobs`.
     async fn compact_all(&mut self, cfg: &CompactionConfig, jobs: &[u64]) -> Result<()> {
         let manual = !jobs.is_empty();
+        self.jobs.retain(|job, _| jobs.contains(job));
+        for &job in jobs {
+            if !self.jobs.contains_key(&job) {
+                self.jobs.insert(job, self.dir.segment_ids());
+            }
+        }
         while let Some(id) = self.stale_index() {
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
@@ -260,6 +273,7 @@ impl Compactor {
         if !expired.is_empty() && !self.ctx.cancel.is_cancelled() {
             self.compact(&expired, Reason::Expired, None).await?;
         }
+        let mut pending: HashSet<SegmentId>;
         loop {
             // The graph builder swaps segments meanwhile (and seals add
             // some): plan on the shard's segments as they are now. A plan
@@ -267,27 +281,38 @@ impl Compactor {
             // (after a yield: this loop never spins a runtime thread).
             tokio::task::yield_now().await;
             self.refresh().await?;
-            let stats = self.dir.stats();
+            let mut stats = self.dir.stats();
             self.publish_stats(&stats, cfg);
             if !cfg.enabled && !manual {
                 return Ok(());
             }
+            // A segment waiting for its graph is not planned until it has
+            // it (the builder's swap wakes the compactor again).
+            pending = self.graph_pending();
+            for s in &mut stats {
+                s.graph_pending = pending.contains(&s.id);
+            }
             let Some((inputs, reason)) = plan::plan(&stats, cfg, manual) else {
                 break;
             };
-            // A segment waiting for its graph is not merged until it has it
-            // (the builder's swap wakes the compactor again).
-            if self.pending_graph(&inputs) {
-                break;
-            }
             if self.ctx.cancel.is_cancelled() {
                 return Ok(());
             }
             self.compact(&inputs, reason, jobs.first().copied()).await?;
         }
+        // A manual compaction covers the segments there were when this
+        // owner first saw it: it finishes once none of them waited for its
+        // graph when the last plan was made (so each had its turn). Later
+        // seals do not hold it up.
+        let finished: Vec<u64> = (jobs.iter().copied())
+            .filter(|job| {
+                (self.jobs.get(job)).is_none_or(|c| !c.iter().any(|id| pending.contains(id)))
+            })
+            .collect();
         let epoch = self.ctx.wal.epoch();
-        for &job in jobs {
+        for job in finished {
             self.meta.finish_compaction(self.ctx.id, epoch, job).await?;
+            self.jobs.remove(&job);
         }
         Ok(())
     }

@@ -132,6 +132,11 @@ pub(crate) struct SegStats {
     pub needed_tombstones: u64,
     /// Bytes of vectors per row.
     pub row_bytes: u64,
+    /// Sealed before its graph was built, which the shard's builder does
+    /// next: never planned (merging it would build that graph anyway, and
+    /// the builder's swap would race the compaction's), and a boundary no
+    /// plan reaches across.
+    pub graph_pending: bool,
 }
 
 impl SegStats {
@@ -290,9 +295,11 @@ pub(crate) fn plan(
     let fits = |live: u64, row_bytes: u64| {
         live <= target_rows && live.saturating_mul(row_bytes) <= cfg.target_bytes as u64
     };
-    let small = |s: &SegStats| s.live_rows * 2 < target_rows;
+    let small = |s: &SegStats| !s.graph_pending && s.live_rows * 2 < target_rows;
     let dirty = |s: &SegStats| {
-        if manual {
+        if s.graph_pending {
+            false
+        } else if manual {
             s.dead() > 0
         } else {
             s.dead_share() >= cfg.dead_ratio
@@ -487,5 +494,32 @@ mod tests {
         assert_eq!(plan(&segs, &cfg(), true), Some((vec![1], Reason::Manual)));
         let clean = [stat(1, 80, 80), stat(2, 80, 80)];
         assert_eq!(plan(&clean, &cfg(), true), None);
+    }
+
+    #[test]
+    fn a_segment_waiting_for_its_graph_is_never_planned_nor_reached_across() {
+        let pending = |mut s: SegStats| {
+            s.graph_pending = true;
+            s
+        };
+        // The dirtiest segment waits for its graph: the next dirtiest goes.
+        let segs = [stat(1, 50, 10), pending(stat(2, 50, 0)), stat(3, 10, 10)];
+        assert_eq!(plan(&segs, &cfg(), false), Some((vec![1], Reason::Dead)));
+        assert_eq!(plan(&segs, &cfg(), true), Some((vec![1], Reason::Manual)));
+        // Only a waiting segment is dirty: nothing to do yet.
+        let segs = [stat(1, 80, 80), pending(stat(2, 50, 0))];
+        assert_eq!(plan(&segs, &cfg(), true), None);
+        // A run of small neighbours ends at a waiting one.
+        let segs = [
+            stat(1, 10, 10),
+            stat(2, 10, 10),
+            pending(stat(3, 10, 10)),
+            stat(4, 10, 10),
+        ];
+        assert_eq!(plan(&segs, &cfg(), false), None);
+        assert_eq!(
+            plan(&segs, &cfg(), true),
+            Some((vec![1, 2], Reason::Manual))
+        );
     }
 }
