@@ -8,7 +8,8 @@ use quiver_api::{RowPredicate, ShardHit};
 use quiver_common::{Metric, ScalarValue};
 use quiver_index::{RowFilter, flat_search_rows, merge_topk};
 
-use crate::search::{GrowingFilter, Projection};
+use crate::growing::GrowingFilter;
+use crate::search::Projection;
 use crate::view::{Loc, ShardView};
 
 /// The vector of a column cell (None for anything else).
@@ -71,10 +72,7 @@ impl ShardView {
         if let Some(column) = column
             && self.growing.live > 0
         {
-            let filter = GrowingFilter {
-                view: self,
-                predicate,
-            };
+            let filter = GrowingFilter::new(&self.growing, &self.scalar_names, predicate);
             let rows = (column.iter().enumerate())
                 .filter(|(r, _)| filter.allows(*r as u32))
                 .filter_map(|(r, v)| Some((r as u32, vector(v)?)));

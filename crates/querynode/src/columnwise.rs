@@ -143,6 +143,66 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
     Some(accepted(test, &known, leaf.negated))
 }
 
+/// The rows `0..n` of a column of values as they came (the growing rows')
+/// whose value `leaf` accepts. The leaf's test is prepared once (an int
+/// range as one unsigned comparison, an int list, float bounds, a bool, a
+/// string) and each value of the type it expects is tested in a loop of 64
+/// to a word; any other value (a null, another type) goes through
+/// `ColumnLeaf::accepts`, the row-by-row test, so the words are exactly the
+/// rows it accepts.
+pub(crate) fn value_words(values: &[ScalarValue], leaf: &ColumnLeaf, n: usize) -> Vec<u64> {
+    let values = &values[..n.min(values.len())];
+    let general = |v: &ScalarValue| leaf.accepts(ValueRef::of(v));
+    let neg = leaf.negated;
+    let mut words = match &leaf.test {
+        LeafTest::Range { lo, hi } => {
+            let ints = int_span(lo, hi);
+            let floats = (float_bound(lo).zip(float_bound(hi)))
+                .filter(|(lo, hi)| !lo.is_nan() && !hi.is_nan());
+            bits(values, |v| match (v, &ints, floats) {
+                (ScalarValue::Int(x), Span::Within(a, b), _) => {
+                    ((x.wrapping_sub(*a) as u64) <= (b.wrapping_sub(*a) as u64)) != neg
+                }
+                (ScalarValue::Int(_), Span::Empty, _) => neg,
+                (ScalarValue::Float(x), _, Some((lo, hi))) => {
+                    !x.is_nan() && ((lo.below(*x) && hi.above(*x)) != neg)
+                }
+                _ => general(v),
+            })
+        }
+        LeafTest::In { nums, .. } if !nums.is_empty() => {
+            let members: HashSet<i64> = (nums.iter())
+                .filter_map(|m| match *m {
+                    Num::Int(i) => Some(i),
+                    Num::Float(f) => float_as_int(f),
+                })
+                .collect();
+            bits(values, |v| match v {
+                ScalarValue::Int(x) => members.contains(x) != neg,
+                _ => general(v),
+            })
+        }
+        LeafTest::Bool(want) => bits(values, |v| match v {
+            ScalarValue::Bool(x) => (x == want) != neg,
+            _ => general(v),
+        }),
+        LeafTest::Str(want) => bits(values, |v| match v {
+            ScalarValue::Str(s) => (s == want) != neg,
+            _ => general(v),
+        }),
+        _ => bits(values, general),
+    };
+    // Rows past the values (none: every row has a value of every column)
+    // are null.
+    words.resize(n.div_ceil(64), 0);
+    if values.len() < n && leaf.accepts(ValueRef::Null) {
+        for r in values.len()..n {
+            words[r / 64] |= 1 << (r % 64);
+        }
+    }
+    words
+}
+
 /// The integers a range of numbers holds.
 #[derive(Debug, PartialEq)]
 enum Span {

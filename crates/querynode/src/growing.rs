@@ -1,9 +1,13 @@
 //! Growing rows of a shard: appended in timestamp order as mutations arrive,
-//! searched exactly.
+//! searched exactly; and how a filter meets them ([`GrowingFilter`]).
 
+use quiver_api::{PlanNode, RowAccess, RowPredicate, is_json_path_key};
 use quiver_common::{
-    ElementType, PrimaryKey, RowBatch, ScalarValue, Timestamp, VectorSlice, Vectors,
+    ElementType, PrimaryKey, RowBatch, ScalarValue, Timestamp, ValueRef, VectorSlice, Vectors,
 };
+use quiver_index::{Bitset, RowFilter};
+
+use crate::columnwise::{filled, value_words};
 
 /// Row-aligned columns of the rows not yet sealed.
 #[derive(Debug, Default)]
@@ -85,5 +89,149 @@ impl Growing {
         let cached = n.min(hashes.len());
         hashes.drain(..cached);
         self.live -= dropped_live;
+    }
+}
+
+/// One growing row, for predicates.
+pub(crate) struct GrowingRow<'a> {
+    pub growing: &'a Growing,
+    /// The schema's scalar fields, in the order of `growing.columns`.
+    pub names: &'a [String],
+    pub row: usize,
+}
+
+impl RowAccess for GrowingRow<'_> {
+    fn pk(&self) -> &PrimaryKey {
+        &self.growing.pks[self.row]
+    }
+
+    fn field(&self, name: &str) -> Option<ValueRef<'_>> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.growing.columns[i].get(self.row).map(ValueRef::of)
+    }
+}
+
+/// The live growing rows a predicate accepts, found once per request: the
+/// filter's column plan bound to the growing columns and evaluated a column
+/// at a time into bitset words (the growing rows' counterpart of
+/// `select.rs`), then the rest of the filter, when the plan is not all of
+/// it, tested only on the rows the plan accepts. Testing every growing row
+/// with the whole predicate, each field found by name, cost far more than
+/// the distances of the rows it let through.
+pub(crate) struct GrowingFilter<'a> {
+    growing: &'a Growing,
+    /// None: no predicate (only deleted rows are left out).
+    rows: Option<Bitset>,
+}
+
+impl<'a> GrowingFilter<'a> {
+    pub fn new(
+        growing: &'a Growing,
+        names: &'a [String],
+        predicate: Option<&dyn RowPredicate>,
+    ) -> Self {
+        let rows = predicate.map(|p| accepted(growing, names, p));
+        GrowingFilter { growing, rows }
+    }
+
+    /// The rows allowed, ascending.
+    pub fn rows(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        match &self.rows {
+            Some(rows) => Box::new(rows.iter()),
+            None => Box::new((0..self.growing.len() as u32).filter(|&r| self.allows(r))),
+        }
+    }
+
+    /// How many rows are allowed.
+    pub fn count(&self) -> usize {
+        self.rows
+            .as_ref()
+            .map_or(self.growing.live, Bitset::count_ones)
+    }
+}
+
+impl RowFilter for GrowingFilter<'_> {
+    #[inline]
+    fn allows(&self, id: u32) -> bool {
+        match &self.rows {
+            Some(rows) => rows.contains(id),
+            None => self.growing.deleted.get(id as usize) == Some(&false),
+        }
+    }
+
+    fn estimated_allowed(&self) -> Option<usize> {
+        Some(self.count())
+    }
+
+    fn as_bitset(&self) -> Option<&Bitset> {
+        self.rows.as_ref()
+    }
+}
+
+fn accepted(growing: &Growing, names: &[String], predicate: &dyn RowPredicate) -> Bitset {
+    let n = growing.len();
+    let mut words: Vec<u64> = (growing.deleted.chunks(64))
+        .map(|c| (c.iter().enumerate()).fold(0u64, |w, (j, d)| w | (u64::from(!*d) << j)))
+        .collect();
+    let plan = predicate.column_plan();
+    let mut unbound = false;
+    if let Some(plan) = plan {
+        let accepted = plan_words(&plan.root, growing, names, n, &mut unbound);
+        for (w, a) in words.iter_mut().zip(accepted) {
+            *w &= a;
+        }
+    }
+    let mut rows = Bitset::from_words(words, n);
+    // The plan decides alone when it is the whole filter and binds every
+    // leaf (a JSON path's values are not extracted from growing rows).
+    let whole = plan.is_some_and(|p| p.exact) && !unbound;
+    if !whole {
+        let rejected: Vec<u32> = (rows.iter())
+            .filter(|&row| {
+                !predicate.eval(&GrowingRow {
+                    growing,
+                    names,
+                    row: row as usize,
+                })
+            })
+            .collect();
+        for r in rejected {
+            rows.remove(r);
+        }
+    }
+    rows
+}
+
+/// The rows `0..n` a plan node accepts, 64 to a word. A leaf on a JSON path
+/// accepts every row and sets `unbound` (the predicate then tests the rows
+/// the plan accepts: `and` and `or` only ever widen with it).
+fn plan_words(
+    p: &PlanNode,
+    growing: &Growing,
+    names: &[String],
+    n: usize,
+    unbound: &mut bool,
+) -> Vec<u64> {
+    match p {
+        PlanNode::Const(b) => filled(n, *b),
+        PlanNode::And(items) | PlanNode::Or(items) => {
+            let and = matches!(p, PlanNode::And(_));
+            let mut out = filled(n, and);
+            for item in items {
+                let words = plan_words(item, growing, names, n, unbound);
+                for (o, w) in out.iter_mut().zip(words) {
+                    *o = if and { *o & w } else { *o | w };
+                }
+            }
+            out
+        }
+        PlanNode::Leaf(leaf) if is_json_path_key(&leaf.column) => {
+            *unbound = true;
+            filled(n, true)
+        }
+        PlanNode::Leaf(leaf) => match names.iter().position(|x| *x == leaf.column) {
+            Some(i) => value_words(&growing.columns[i], leaf, n),
+            None => filled(n, leaf.accepts(ValueRef::Null)),
+        },
     }
 }

@@ -29,6 +29,8 @@ pub use config::QueryNodeConfig;
 pub use node::QueryNode;
 pub use path_cache::DEFAULT_MIB as JSON_PATH_CACHE_MIB;
 #[cfg(test)]
+mod growing_tests;
+#[cfg(test)]
 mod scan_tests;
 #[cfg(test)]
 mod select_tests;

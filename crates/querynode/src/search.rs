@@ -9,45 +9,9 @@ use quiver_api::{
 use quiver_common::{PrimaryKey, ScalarValue, ValueRef, VectorSlice, VectorsRef};
 use quiver_index::{HnswIndex, Neighbor, RowFilter, flat_search, merge_topk};
 
+use crate::growing::{GrowingFilter, GrowingRow};
 use crate::select::SealedRow;
 use crate::view::{Loc, SealedSeg, ShardView};
-
-struct GrowingRow<'a> {
-    view: &'a ShardView,
-    row: usize,
-}
-
-impl RowAccess for GrowingRow<'_> {
-    fn pk(&self) -> &PrimaryKey {
-        &self.view.growing.pks[self.row]
-    }
-
-    fn field(&self, name: &str) -> Option<ValueRef<'_>> {
-        let i = self.view.scalar_names.iter().position(|n| n == name)?;
-        self.view.growing.columns[i].get(self.row).map(ValueRef::of)
-    }
-}
-
-pub(crate) struct GrowingFilter<'a> {
-    pub view: &'a ShardView,
-    pub predicate: Option<&'a dyn RowPredicate>,
-}
-
-impl RowFilter for GrowingFilter<'_> {
-    fn allows(&self, id: u32) -> bool {
-        !self.view.growing.deleted[id as usize]
-            && self.predicate.is_none_or(|p| {
-                p.eval(&GrowingRow {
-                    view: self.view,
-                    row: id as usize,
-                })
-            })
-    }
-
-    fn estimated_allowed(&self) -> Option<usize> {
-        self.predicate.is_none().then_some(self.view.growing.live)
-    }
-}
 
 /// What a search or query returns per row besides its key.
 pub(crate) struct Projection<'a> {
@@ -172,13 +136,18 @@ impl ShardView {
             }
         }
         if self.growing.live > 0 {
-            let filter = GrowingFilter {
-                view: self,
-                predicate,
-            };
+            let filter = GrowingFilter::new(&self.growing, &self.scalar_names, predicate);
             let at = |row: u32| Loc::Growing { row };
             let vectors = self.growing.vectors.view();
-            lists.extend(scan_exact(pool, vectors, query, k, &filter, metric, at));
+            match filter.count() {
+                0 => {}
+                // A few rows the filter named are visited one by one on one thread.
+                n if predicate.is_some() && n < PARALLEL_SCAN_ROWS => {
+                    let hits = flat_search(vectors, metric, query, k, Some(&filter));
+                    lists.push(hits.into_iter().map(|n| (at(n.id), n.score)).collect());
+                }
+                _ => lists.extend(scan_exact(pool, vectors, query, k, &filter, metric, at)),
+            }
         }
         merge_topk(lists, k, metric)
             .into_iter()
@@ -237,7 +206,7 @@ impl ShardView {
             );
         }
         out.extend(
-            self.growing_matching(p)
+            (self.growing_matching(p).rows())
                 .map(|row| (&self.growing.pks[row as usize], Loc::Growing { row })),
         );
         out
@@ -253,12 +222,8 @@ impl ShardView {
     }
 
     /// The live growing rows `p` accepts (the live version of their key).
-    fn growing_matching<'a>(&'a self, p: &'a dyn RowPredicate) -> impl Iterator<Item = u32> + 'a {
-        let filter = GrowingFilter {
-            view: self,
-            predicate: Some(p),
-        };
-        (0..self.growing.len() as u32).filter(move |&row| filter.allows(row))
+    fn growing_matching(&self, p: &dyn RowPredicate) -> GrowingFilter<'_> {
+        GrowingFilter::new(&self.growing, &self.scalar_names, Some(p))
     }
 
     /// The digest of the live rows (see [`quiver_api::ShardDigest`]): each
@@ -329,7 +294,8 @@ impl ShardView {
                 row: row as usize,
             }),
             Loc::Growing { row } => p.eval(&GrowingRow {
-                view: self,
+                growing: &self.growing,
+                names: &self.scalar_names,
                 row: row as usize,
             }),
         }
@@ -354,7 +320,8 @@ impl ShardView {
             }
             Loc::Growing { row } => {
                 let access = GrowingRow {
-                    view: self,
+                    growing: &self.growing,
+                    names: &self.scalar_names,
                     row: row as usize,
                 };
                 ShardHit {

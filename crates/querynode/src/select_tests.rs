@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quiver_api::{ColumnLeaf, ColumnPlan, IndexKind, LeafTest, PlanNode, RowAccess, RowPredicate};
 use quiver_api::{Num, SegmentInfo};
-use quiver_common::{Column, Mutation, PrimaryKey, ScalarValue};
+use quiver_common::{Column, DataType, FieldSchema, Mutation, PrimaryKey, ScalarValue};
 use quiver_storage::{MappedSegment, SegmentData, encode_segment};
 
 use crate::scan_tests::info;
@@ -53,7 +53,16 @@ fn view() -> ShardView {
         index_version: 0,
     };
     let data = MappedSegment::from_bytes(encode_segment(&data)).expect("segment");
-    let mut view = ShardView::new(info(IndexKind::Flat));
+    // The schema names the segment's columns (growing rows hold its fields).
+    let mut info = info(IndexKind::Flat);
+    info.schema.fields.extend([
+        FieldSchema::new("flag", DataType::Bool),
+        FieldSchema::new("half", DataType::Bool),
+        FieldSchema::new("x", DataType::Int64).nullable(),
+        FieldSchema::new("name", DataType::VarChar).with_max_length(8),
+        FieldSchema::new("meta", DataType::Json),
+    ]);
+    let mut view = ShardView::new(info);
     view.add_initial_segment(Arc::new(LoadedSegment::new(seg_info, data, None)));
     view
 }
@@ -238,14 +247,22 @@ fn a_filtered_count_is_the_number_of_rows_a_filtered_query_returns() {
         pks: (0..N as i64).step_by(7).map(PrimaryKey::Int).collect(),
     });
     // Keys written again as growing rows (their sealed rows die) and new
-    // keys, a few of them deleted again.
+    // keys, a few of them deleted again; `flag` and `name` as a sealed row
+    // of that key would hold them (the growing rows' column plan reads them).
     let keys: Vec<i64> = (0..300).chain(N as i64..N as i64 + 200).collect();
+    let col = |name: &str, f: &dyn Fn(i64) -> ScalarValue| Column {
+        name: name.into(),
+        values: keys.iter().map(|&k| f(k)).collect(),
+    };
     view.apply(&Mutation::Upsert {
         ts: 3,
         rows: quiver_common::RowBatch {
             pks: keys.iter().map(|&k| PrimaryKey::Int(k)).collect(),
             vectors: quiver_common::Vectors::f32(16, vec![0.25; keys.len() * 16]),
-            columns: vec![],
+            columns: vec![
+                col("flag", &|k| ScalarValue::Bool(k % 100 == 7)),
+                col("name", &|k| ScalarValue::Str(format!("n{}", k % 100))),
+            ],
         },
     });
     view.apply(&Mutation::Delete {

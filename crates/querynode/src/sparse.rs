@@ -21,7 +21,8 @@ use quiver_index::{RowFilter, merge_topk};
 use quiver_text::Bm25;
 
 use crate::built::{Built, When};
-use crate::search::{GrowingFilter, Projection};
+use crate::growing::GrowingFilter;
+use crate::search::Projection;
 use crate::view::{Loc, ShardView};
 
 /// One segment's inverted index of a sparse column.
@@ -271,10 +272,7 @@ impl ShardView {
         if let Some(column) = growing
             && self.growing.live > 0
         {
-            let filter = GrowingFilter {
-                view: self,
-                predicate,
-            };
+            let filter = GrowingFilter::new(&self.growing, &self.scalar_names, predicate);
             let scored = (column.iter().enumerate())
                 .filter(|(r, _)| !self.growing.deleted[*r])
                 .filter_map(|(r, v)| Some((r as u32, row_score(&scorer, sparse(v))?)))
