@@ -114,39 +114,89 @@ impl RowAccess for GrowingRow<'_> {
 /// The live growing rows a predicate accepts, found once per request: the
 /// filter's column plan bound to the growing columns and evaluated a column
 /// at a time into bitset words (the growing rows' counterpart of
-/// `select.rs`), then the rest of the filter, when the plan is not all of
-/// it, tested only on the rows the plan accepts. Testing every growing row
-/// with the whole predicate, each field found by name, cost far more than
-/// the distances of the rows it let through.
+/// `select.rs`). When the plan is not all of the filter (a `like`,
+/// arithmetic, a JSON path: its values are not extracted from growing rows),
+/// the rest is tested on the rows the plan passes: up front when they are
+/// few, else as a scan visits them (on the scan's threads). Testing every
+/// growing row with the whole predicate, each field found by name, cost far
+/// more than the distances of the rows it let through.
 pub(crate) struct GrowingFilter<'a> {
     growing: &'a Growing,
-    /// None: no predicate (only deleted rows are left out).
+    names: &'a [String],
+    /// The live rows the column plan passes (every live row when the filter
+    /// has none); None: no predicate.
     rows: Option<Bitset>,
+    /// The rest of the filter, when `rows` does not decide alone.
+    residual: Option<&'a dyn RowPredicate>,
 }
+
+/// At most this many rows that the column plan passes are tested with the
+/// rest of the filter up front (one thread); more are tested as visited.
+const TEST_UP_FRONT: usize = 4_096;
 
 impl<'a> GrowingFilter<'a> {
     pub fn new(
         growing: &'a Growing,
         names: &'a [String],
-        predicate: Option<&dyn RowPredicate>,
+        predicate: Option<&'a dyn RowPredicate>,
     ) -> Self {
-        let rows = predicate.map(|p| accepted(growing, names, p));
-        GrowingFilter { growing, rows }
+        let mut filter = GrowingFilter {
+            growing,
+            names,
+            rows: None,
+            residual: None,
+        };
+        let Some(p) = predicate else {
+            return filter;
+        };
+        let (mut rows, whole) = plan_rows(growing, names, p);
+        if !whole && rows.count_ones() > TEST_UP_FRONT {
+            filter.residual = Some(p);
+        } else if !whole {
+            let rejected: Vec<u32> = (rows.iter()).filter(|&r| !p.eval(&filter.row(r))).collect();
+            for r in rejected {
+                rows.remove(r);
+            }
+        }
+        filter.rows = Some(rows);
+        filter
+    }
+
+    fn row(&self, row: u32) -> GrowingRow<'a> {
+        GrowingRow {
+            growing: self.growing,
+            names: self.names,
+            row: row as usize,
+        }
     }
 
     /// The rows allowed, ascending.
     pub fn rows(&self) -> Box<dyn Iterator<Item = u32> + '_> {
         match &self.rows {
-            Some(rows) => Box::new(rows.iter()),
+            Some(rows) => Box::new(rows.iter().filter(|&r| self.passes_rest(r))),
             None => Box::new((0..self.growing.len() as u32).filter(|&r| self.allows(r))),
         }
     }
 
     /// How many rows are allowed.
     pub fn count(&self) -> usize {
+        match (&self.rows, self.residual) {
+            (None, _) => self.growing.live,
+            (Some(rows), None) => rows.count_ones(),
+            (Some(_), Some(_)) => self.rows().count(),
+        }
+    }
+
+    /// At least as many rows as are allowed (no row tested).
+    pub fn at_most(&self) -> usize {
         self.rows
             .as_ref()
             .map_or(self.growing.live, Bitset::count_ones)
+    }
+
+    #[inline]
+    fn passes_rest(&self, row: u32) -> bool {
+        self.residual.is_none_or(|p| p.eval(&self.row(row)))
     }
 }
 
@@ -154,21 +204,24 @@ impl RowFilter for GrowingFilter<'_> {
     #[inline]
     fn allows(&self, id: u32) -> bool {
         match &self.rows {
-            Some(rows) => rows.contains(id),
+            Some(rows) => rows.contains(id) && self.passes_rest(id),
             None => self.growing.deleted.get(id as usize) == Some(&false),
         }
     }
 
     fn estimated_allowed(&self) -> Option<usize> {
-        Some(self.count())
+        Some(self.at_most())
     }
 
     fn as_bitset(&self) -> Option<&Bitset> {
-        self.rows.as_ref()
+        self.rows.as_ref().filter(|_| self.residual.is_none())
     }
 }
 
-fn accepted(growing: &Growing, names: &[String], predicate: &dyn RowPredicate) -> Bitset {
+/// The live rows the column plan of `predicate` passes, and whether that
+/// is the whole filter (the plan is exact and binds every leaf: a JSON
+/// path's values are not extracted from growing rows).
+fn plan_rows(growing: &Growing, names: &[String], predicate: &dyn RowPredicate) -> (Bitset, bool) {
     let n = growing.len();
     let mut words: Vec<u64> = (growing.deleted.chunks(64))
         .map(|c| (c.iter().enumerate()).fold(0u64, |w, (j, d)| w | (u64::from(!*d) << j)))
@@ -181,25 +234,8 @@ fn accepted(growing: &Growing, names: &[String], predicate: &dyn RowPredicate) -
             *w &= a;
         }
     }
-    let mut rows = Bitset::from_words(words, n);
-    // The plan decides alone when it is the whole filter and binds every
-    // leaf (a JSON path's values are not extracted from growing rows).
     let whole = plan.is_some_and(|p| p.exact) && !unbound;
-    if !whole {
-        let rejected: Vec<u32> = (rows.iter())
-            .filter(|&row| {
-                !predicate.eval(&GrowingRow {
-                    growing,
-                    names,
-                    row: row as usize,
-                })
-            })
-            .collect();
-        for r in rejected {
-            rows.remove(r);
-        }
-    }
-    rows
+    (Bitset::from_words(words, n), whole)
 }
 
 /// The rows `0..n` a plan node accepts, 64 to a word. A leaf on a JSON path

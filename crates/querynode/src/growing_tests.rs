@@ -1,7 +1,8 @@
 //! The growing rows a filter accepts, found a column at a time
 //! (`GrowingFilter`), against the whole predicate tested row by row: real
 //! filters compiled by `quiver_expr`, nulls, JSON paths (tested by the
-//! predicate on the rows the plan accepts), deleted rows.
+//! predicate on the rows the plan accepts: up front when few, as visited
+//! when many), deleted rows.
 
 use quiver_api::RowPredicate;
 use quiver_common::{
@@ -11,7 +12,7 @@ use quiver_index::RowFilter;
 
 use crate::growing::{Growing, GrowingFilter, GrowingRow};
 
-const N: usize = 1_000;
+const N: usize = 10_000;
 
 fn schema() -> CollectionSchema {
     let mut s = CollectionSchema::simple("c", 2);
@@ -85,6 +86,7 @@ fn the_growing_rows_a_filter_accepts_are_the_rows_its_predicate_accepts() {
         "name != 'n3'",
         "cat not in [1, 2, 3.0]",
         "flag != true",
+        "price < 0.9 and name like 'n1%'",
     ] {
         let parsed = quiver_expr::parse(expr).expect("parses");
         let p = quiver_expr::compile(&parsed, &schema, &Default::default()).expect("compiles");
@@ -101,8 +103,18 @@ fn the_growing_rows_a_filter_accepts_are_the_rows_its_predicate_accepts() {
             })
             .collect();
         assert!(!want.is_empty(), "{expr}: a filter that accepts nothing");
-        assert_eq!(got, want, "{expr}");
+        assert!(
+            got == want,
+            "{expr}: {} rows, want {}",
+            got.len(),
+            want.len()
+        );
         assert_eq!(filter.count(), want.len(), "{expr}");
+        assert!(filter.at_most() >= want.len(), "{expr}");
+        // A set of rows exactly when it is the answer.
+        if let Some(set) = filter.as_bitset() {
+            assert!(set.iter().eq(want.iter().copied()), "{expr}: the set");
+        }
         assert!((0..N as u32).all(|r| filter.allows(r) == want.contains(&r)));
         assert!(
             p.column_plan().is_some() || expr.contains('+'),

@@ -139,7 +139,7 @@ impl ShardView {
             let filter = GrowingFilter::new(&self.growing, &self.scalar_names, predicate);
             let at = |row: u32| Loc::Growing { row };
             let vectors = self.growing.vectors.view();
-            match filter.count() {
+            match filter.at_most() {
                 0 => {}
                 // A few rows the filter named are visited one by one on one thread.
                 n if predicate.is_some() && n < PARALLEL_SCAN_ROWS => {
@@ -222,7 +222,7 @@ impl ShardView {
     }
 
     /// The live growing rows `p` accepts (the live version of their key).
-    fn growing_matching(&self, p: &dyn RowPredicate) -> GrowingFilter<'_> {
+    fn growing_matching<'a>(&'a self, p: &'a dyn RowPredicate) -> GrowingFilter<'a> {
         GrowingFilter::new(&self.growing, &self.scalar_names, Some(p))
     }
 
