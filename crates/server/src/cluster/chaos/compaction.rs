@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use quiver_client::{Client, Rows, Value};
+use quiver_coord::CoordApi;
 
 use super::load::DIM;
 use super::report::ScenarioReport;
@@ -27,7 +28,7 @@ fn version(k: i64, v: u32) -> Vec<f32> {
 
 pub(super) async fn compaction_under_load(ctx: &mut Ctx<'_>) -> Result<ScenarioReport> {
     let client = super::connect(&ctx.file.proxy).await?;
-    let compactions_before = compactions(ctx);
+    let compactions_before = compactions(ctx).await?;
     let load = ctx.load().await?;
     let t0 = Instant::now();
     let keys: Vec<i64> = (FIRST_KEY..FIRST_KEY + KEYS).collect();
@@ -52,7 +53,7 @@ pub(super) async fn compaction_under_load(ctx: &mut Ctx<'_>) -> Result<ScenarioR
     let compact_ms = t0.elapsed().as_millis() as u64;
     // A little more load over the compacted segments.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let ran = compactions(ctx) - compactions_before;
+    let ran = compactions(ctx).await?.saturating_sub(compactions_before);
     let wrong = wrong_versions(&client, &keys, ROUNDS - 1).await?;
     let fault = format!(
         "{KEYS} keys rewritten {ROUNDS} times (each round flushed) under the load, then a manual compaction to the end"
@@ -71,15 +72,16 @@ pub(super) async fn compaction_under_load(ctx: &mut Ctx<'_>) -> Result<ScenarioR
     Ok(r)
 }
 
-/// Compactions applied to the collection's shards, as coord counts them.
-fn compactions(ctx: &Ctx<'_>) -> u64 {
-    let state = ctx.coord.state();
+/// Compactions applied to the collection's shards, as coord counts them
+/// (a linearizable read: the client's cache may lag).
+async fn compactions(ctx: &Ctx<'_>) -> Result<u64> {
+    let state = ctx.coord.read().await?;
     let Some(meta) = state.collection(COLLECTION) else {
-        return 0;
+        return Ok(0);
     };
-    (0..meta.shards)
+    Ok((0..meta.shards)
         .map(|s| state.segments(meta.id, s).compactions)
-        .sum()
+        .sum())
 }
 
 /// Keys of `keys` that are missing or do not hold version `v`.
