@@ -161,6 +161,24 @@ impl Bitset {
         true
     }
 
+    /// Keeps only the allowed ids `keep` says yes to (each asked once, in
+    /// ascending order).
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        let mut ones = 0;
+        for (w, word) in self.words.iter_mut().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let t = bits.trailing_zeros();
+                bits &= bits - 1;
+                if !keep((w * 64) as u32 + t) {
+                    *word &= !(1u64 << t);
+                }
+            }
+            ones += word.count_ones() as usize;
+        }
+        self.ones = ones;
+    }
+
     /// Iterates allowed ids in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(w, &bits)| {

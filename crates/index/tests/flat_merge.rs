@@ -113,6 +113,19 @@ fn a_bitset_from_words_drops_bits_past_its_length_and_intersects_by_word() {
 }
 
 #[test]
+fn retain_asks_about_each_allowed_id_once_in_order() {
+    let mut b = Bitset::from_ids(200, [3, 64, 65, 130, 199]);
+    let mut asked = Vec::new();
+    b.retain(|id| {
+        asked.push(id);
+        id % 2 == 1
+    });
+    assert_eq!(asked, vec![3, 64, 65, 130, 199]);
+    assert_eq!(b.iter().collect::<Vec<_>>(), vec![3, 65, 199]);
+    assert_eq!(b.count_ones(), 3);
+}
+
+#[test]
 fn merge_topk_l2_ascending() {
     let lists = vec![
         vec![("a", 0.1), ("b", 0.5), ("c", 0.9)],

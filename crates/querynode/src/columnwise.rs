@@ -43,6 +43,18 @@ pub(crate) fn filled(n: usize, set: bool) -> Vec<u64> {
     vec![if set { u64::MAX } else { 0 }; n.div_ceil(64)]
 }
 
+/// The words of `and` (or `or`) over `parts`, each the words of rows
+/// `0..n`.
+pub(crate) fn combine(n: usize, and: bool, parts: impl Iterator<Item = Vec<u64>>) -> Vec<u64> {
+    let mut out = filled(n, and);
+    for part in parts {
+        for (o, w) in out.iter_mut().zip(part) {
+            *o = if and { *o & w } else { *o | w };
+        }
+    }
+    out
+}
+
 /// The rows of `values` meeting `test`, 64 to a word.
 #[inline]
 fn bits<T>(values: &[T], test: impl Fn(&T) -> bool) -> Vec<u64> {
@@ -143,18 +155,17 @@ fn typed(c: &StoredColumn, leaf: &ColumnLeaf, n: usize) -> Option<Vec<u64>> {
     Some(accepted(test, &known, leaf.negated))
 }
 
-/// The rows `0..n` of a column of values as they came (the growing rows')
-/// whose value `leaf` accepts. The leaf's test is prepared once (an int
+/// The rows of a column of values as they came (the growing rows') whose
+/// value `leaf` accepts. The leaf's test is prepared once (an int
 /// range as one unsigned comparison, an int list, float bounds, a bool, a
 /// string) and each value of the type it expects is tested in a loop of 64
 /// to a word; any other value (a null, another type) goes through
 /// `ColumnLeaf::accepts`, the row-by-row test, so the words are exactly the
 /// rows it accepts.
-pub(crate) fn value_words(values: &[ScalarValue], leaf: &ColumnLeaf, n: usize) -> Vec<u64> {
-    let values = &values[..n.min(values.len())];
+pub(crate) fn value_words(values: &[ScalarValue], leaf: &ColumnLeaf) -> Vec<u64> {
     let general = |v: &ScalarValue| leaf.accepts(ValueRef::of(v));
     let neg = leaf.negated;
-    let mut words = match &leaf.test {
+    match &leaf.test {
         LeafTest::Range { lo, hi } => {
             let ints = int_span(lo, hi);
             let floats = (float_bound(lo).zip(float_bound(hi)))
@@ -191,16 +202,7 @@ pub(crate) fn value_words(values: &[ScalarValue], leaf: &ColumnLeaf, n: usize) -
             _ => general(v),
         }),
         _ => bits(values, general),
-    };
-    // Rows past the values (none: every row has a value of every column)
-    // are null.
-    words.resize(n.div_ceil(64), 0);
-    if values.len() < n && leaf.accepts(ValueRef::Null) {
-        for r in values.len()..n {
-            words[r / 64] |= 1 << (r % 64);
-        }
     }
-    words
 }
 
 /// The integers a range of numbers holds.

@@ -7,7 +7,7 @@ use quiver_common::{
 };
 use quiver_index::{Bitset, RowFilter};
 
-use crate::columnwise::{filled, value_words};
+use crate::columnwise::{combine, filled, value_words};
 
 /// Row-aligned columns of the rows not yet sealed.
 #[derive(Debug, Default)]
@@ -153,10 +153,7 @@ impl<'a> GrowingFilter<'a> {
         if !whole && rows.count_ones() > TEST_UP_FRONT {
             filter.residual = Some(p);
         } else if !whole {
-            let rejected: Vec<u32> = (rows.iter()).filter(|&r| !p.eval(&filter.row(r))).collect();
-            for r in rejected {
-                rows.remove(r);
-            }
+            rows.retain(|r| p.eval(&filter.row(r)));
         }
         filter.rows = Some(rows);
         filter
@@ -252,21 +249,18 @@ fn plan_words(
         PlanNode::Const(b) => filled(n, *b),
         PlanNode::And(items) | PlanNode::Or(items) => {
             let and = matches!(p, PlanNode::And(_));
-            let mut out = filled(n, and);
-            for item in items {
-                let words = plan_words(item, growing, names, n, unbound);
-                for (o, w) in out.iter_mut().zip(words) {
-                    *o = if and { *o & w } else { *o | w };
-                }
-            }
-            out
+            let parts: Vec<Vec<u64>> = (items.iter())
+                .map(|i| plan_words(i, growing, names, n, unbound))
+                .collect();
+            combine(n, and, parts.into_iter())
         }
         PlanNode::Leaf(leaf) if is_json_path_key(&leaf.column) => {
             *unbound = true;
             filled(n, true)
         }
         PlanNode::Leaf(leaf) => match names.iter().position(|x| *x == leaf.column) {
-            Some(i) => value_words(&growing.columns[i], leaf, n),
+            // Every push fills every column: `n` values.
+            Some(i) => value_words(&growing.columns[i], leaf),
             None => filled(n, leaf.accepts(ValueRef::Null)),
         },
     }

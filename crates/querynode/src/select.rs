@@ -38,7 +38,7 @@ use quiver_api::{
 use quiver_common::{ColumnSlice, PrimaryKey, ScalarValue, StoredColumn, ValueRef};
 use quiver_index::{Bitset, RowFilter, prefetch};
 
-use crate::columnwise::{filled, leaf_words};
+use crate::columnwise::{combine, filled, leaf_words};
 use crate::sorted::SortedIndex;
 use crate::terms::TermIndex;
 use crate::view::SealedSeg;
@@ -145,19 +145,10 @@ impl<'a> Node<'a> {
     /// The rows `0..n` accepted, a column at a time (bits past `n` may be
     /// set: `Bitset::from_words` clears them).
     fn words(&self, n: usize) -> Vec<u64> {
-        let combine = |items: &[Node], and: bool| {
-            let mut out = filled(n, and);
-            for i in items {
-                for (o, w) in out.iter_mut().zip(i.words(n)) {
-                    *o = if and { *o & w } else { *o | w };
-                }
-            }
-            out
-        };
         match self {
             Node::Const(b) => filled(n, *b),
-            Node::And(items) => combine(items, true),
-            Node::Or(items) => combine(items, false),
+            Node::And(items) => combine(n, true, items.iter().map(|i| i.words(n))),
+            Node::Or(items) => combine(n, false, items.iter().map(|i| i.words(n))),
             Node::Leaf { leaf, column } => leaf_words(column.as_deref(), leaf, n),
         }
     }
@@ -330,17 +321,12 @@ impl SegmentFilter<'_> {
             None => self.seg.alive.clone(),
         };
         if let Some(p) = self.residual {
-            let rejected: Vec<u32> = (rows.iter())
-                .filter(|r| {
-                    !p.eval(&SealedRow {
-                        seg: self.seg,
-                        row: *r as usize,
-                    })
+            rows.retain(|r| {
+                p.eval(&SealedRow {
+                    seg: self.seg,
+                    row: r as usize,
                 })
-                .collect();
-            for r in rejected {
-                rows.remove(r);
-            }
+            });
         }
         rows
     }

@@ -64,16 +64,18 @@ impl FailingStore {
 
     /// Holds gets under `prefix` until called again with `None`.
     pub fn hold_gets_under(&self, prefix: Option<&str>) {
-        self.hold_whole_only.store(false, Ordering::SeqCst);
-        *self.hold_prefix.lock().expect("lock") = prefix.map(str::to_string);
-        self.released.notify_waiters();
+        self.hold(prefix, false);
     }
 
     /// Holds whole-object gets under `prefix` (ranged reads go through)
     /// until [`FailingStore::hold_gets_under`] is called with `None`.
     pub fn hold_whole_gets_under(&self, prefix: &str) {
-        self.hold_whole_only.store(true, Ordering::SeqCst);
-        *self.hold_prefix.lock().expect("lock") = Some(prefix.to_string());
+        self.hold(Some(prefix), true);
+    }
+
+    fn hold(&self, prefix: Option<&str>, whole_only: bool) {
+        self.hold_whole_only.store(whole_only, Ordering::SeqCst);
+        *self.hold_prefix.lock().expect("lock") = prefix.map(str::to_string);
         self.released.notify_waiters();
     }
 

@@ -37,6 +37,17 @@ impl MemMeta {
         self.jobs.lock().get(&job).is_none_or(BTreeSet::is_empty)
     }
 
+    /// Fenced like coord: only the shard's current owner changes it.
+    fn fence(&self, shard: ShardId, epoch: u64) -> Result<()> {
+        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
+        if epoch != current {
+            return Err(Error::Fenced(format!(
+                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
+            )));
+        }
+        Ok(())
+    }
+
     /// How many times an owner was handed manual compaction `job`.
     pub fn compaction_handed(&self, job: u64) -> u64 {
         self.handed.lock().get(&job).copied().unwrap_or(0)
@@ -52,13 +63,7 @@ impl MetaClient for MemMeta {
         segs: Vec<SegmentInfo>,
         checkpoint: u64,
     ) -> Result<()> {
-        // Fenced like coord: only the shard's current owner registers.
-        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
-        if epoch != current {
-            return Err(Error::Fenced(format!(
-                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
-            )));
-        }
+        self.fence(shard, epoch)?;
         let mut all = self.segments.lock();
         let e = all.entry(shard).or_default();
         e.0.extend(segs);
@@ -89,12 +94,7 @@ impl MetaClient for MemMeta {
         output: Option<SegmentInfo>,
         _job: Option<u64>,
     ) -> Result<()> {
-        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
-        if epoch != current {
-            return Err(Error::Fenced(format!(
-                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
-            )));
-        }
+        self.fence(shard, epoch)?;
         let mut all = self.segments.lock();
         let e = all.entry(shard).or_default();
         if let Some(id) = inputs.iter().find(|id| !e.0.iter().any(|s| s.id == **id)) {
@@ -121,12 +121,7 @@ impl MetaClient for MemMeta {
     }
 
     async fn finish_compaction(&self, shard: ShardId, epoch: u64, job: u64) -> Result<()> {
-        let current = self.epochs.lock().get(&shard).copied().unwrap_or(0);
-        if epoch != current {
-            return Err(Error::Fenced(format!(
-                "shard {shard}: epoch {epoch} is not the current owner epoch {current}"
-            )));
-        }
+        self.fence(shard, epoch)?;
         if let Some(shards) = self.jobs.lock().get_mut(&job) {
             shards.remove(&shard);
         }

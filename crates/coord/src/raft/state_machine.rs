@@ -58,8 +58,7 @@ impl SnapshotStore {
 
     /// Writes `file` unless the stored snapshot is at least as new; returns its bytes.
     fn save(&self, file: &SnapshotFile) -> Result<Vec<u8>> {
-        let bytes = serde_json::to_vec(file)
-            .map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))?;
+        let bytes = encode(file)?;
         let _guard = self.lock.lock();
         if let Some(old) = read_optional(&self.path)?
             && decode(&self.path, &old)?.meta.last_log_id >= file.meta.last_log_id
@@ -88,7 +87,7 @@ pub(crate) fn snapshot_bytes(
         state: state.clone(),
         requests: RecentRequests::default(),
     };
-    serde_json::to_vec(&file).map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))
+    encode(&file)
 }
 
 /// Checks `bytes` is a snapshot file and writes it as `dir`'s snapshot,
@@ -104,10 +103,12 @@ pub(crate) fn restore_snapshot(
     let index = file.meta.last_log_id;
     let voters = file.meta.last_membership.membership().voter_ids().collect();
     file.state.recovered();
-    let bytes = serde_json::to_vec(&file)
-        .map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))?;
-    write_atomic(&path, &bytes)?;
+    write_atomic(&path, &encode(&file)?)?;
     Ok((file.state, index, voters))
+}
+
+fn encode(file: &SnapshotFile) -> Result<Vec<u8>> {
+    serde_json::to_vec(file).map_err(|e| CoordError::Raft(format!("cannot encode snapshot: {e}")))
 }
 
 fn decode(path: &Path, bytes: &[u8]) -> Result<SnapshotFile> {
