@@ -2,6 +2,7 @@
 # `quiver bench index` (hnsw, hnsw_sq) against hnswlib 0.8.0 on one TEXMEX dir, single-thread
 # builds and queries (README "Measured"):
 #   crates/index/scripts/bench_scale.sh DIR [EFS] [ROUNDS] [QUIVER_BIN] [PYTHON with hnswlib] [PASSES] [INDEXES]
+# INDEXES: any of hnsw, hnsw_sq, hnsw:exact (an f32 graph linked by exact distances).
 # then: python3 crates/index/scripts/bench_summary.py LOG
 #
 # First ROUNDS build rounds, each building every index once (and searching it); the last
@@ -21,10 +22,12 @@ INDEXES=${7:-hnsw hnsw_sq}
 HERE=$(dirname "$0")
 KEEP=$(mktemp -d)
 trap 'rm -rf "$KEEP"' EXIT
-quiver() { # INDEX [ROUND]: one quiver run over the graph kept for INDEX
+quiver() { # INDEX: one quiver run over the graph kept for INDEX (hnsw:exact: --exact-links)
+  local extra=()
+  [ "${1#*:}" = exact ] && extra=(--exact-links)
   "$Q" bench index --base "$D/base.fvecs" --query "$D/query.fvecs" --gt "$D/groundtruth.ivecs" \
-    --metric l2 --k 10 --m 16 --ef-construction 200 --ef "$EFS" --threads 1 --index "$1" \
-    --graph "$KEEP/$1.bin" --json
+    --metric l2 --k 10 --m 16 --ef-construction 200 --ef "$EFS" --threads 1 --index "${1%%:*}" \
+    --graph "$KEEP/$1.bin" --json "${extra[@]}"
 }
 for r in $(seq "$ROUNDS"); do
   rm -f "$KEEP"/*.bin

@@ -9,7 +9,7 @@ use quiver_common::{Metric, VectorsRef};
 use serde::Serialize;
 
 use crate::error::{IndexError, Result};
-use crate::hnsw::{HnswIndex, HnswParams};
+use crate::hnsw::{Construction, HnswIndex, HnswParams};
 
 fn read_vecs<T>(path: &Path, conv: fn([u8; 4]) -> T) -> Result<(usize, Vec<T>)> {
     let bytes = std::fs::read(path).map_err(|source| IndexError::Io {
@@ -108,6 +108,9 @@ pub struct IndexBenchConfig {
     /// metric), otherwise the graph built is written there. Lets search
     /// passes of two indexes alternate without rebuilding either.
     pub graph: Option<PathBuf>,
+    /// How an `hnsw` graph's links are chosen (`hnsw_sq` always uses its
+    /// codes).
+    pub construction: Construction,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -117,6 +120,10 @@ pub struct BuildReport {
     /// The graph was read from [`IndexBenchConfig::graph`], not built.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub loaded: bool,
+    /// What the links were chosen by, `codes` or `exact` (absent when
+    /// `loaded`: a graph file does not record it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<&'static str>,
     pub n: usize,
     pub dim: usize,
     /// The index's own memory (`HnswIndex::memory_bytes`: graph, and codes
@@ -177,6 +184,7 @@ pub fn run(
     let params = HnswParams {
         m: cfg.m,
         ef_construction: cfg.ef_construction,
+        construction: cfg.construction,
         ..HnswParams::default()
     };
     let t = Instant::now();
@@ -198,9 +206,11 @@ pub fn run(
     if let Some(path) = cfg.graph.as_deref().filter(|_| !loaded) {
         save_graph(path, &index)?;
     }
+    let report = build_report(cfg.index, &index, build_s);
     on_build(&BuildReport {
         loaded,
-        ..build_report(cfg.index, &index, build_s)
+        links: report.links.filter(|_| !loaded),
+        ..report
     });
     let set = QuerySet {
         queries: &queries,
@@ -297,6 +307,11 @@ pub fn build_report(kind: BenchIndex, index: &HnswIndex, build_s: f64) -> BuildR
     BuildReport {
         build_s,
         loaded: false,
+        links: Some(if index.built_over_codes() {
+            "codes"
+        } else {
+            "exact"
+        }),
         n,
         dim,
         index_bytes,

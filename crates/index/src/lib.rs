@@ -23,7 +23,7 @@ pub use distance::score;
 pub use error::{IndexError, Result};
 pub use filter::{AndFilter, Bitset, FnFilter, RowFilter};
 pub use flat::{flat_search, flat_search_rows};
-pub use hnsw::{HnswIndex, HnswParams, prefetch};
+pub use hnsw::{CODES_MAX_BLUR, CODES_MIN_ROWS, Construction, HnswIndex, HnswParams, prefetch};
 pub use quiver_common::Metric;
 pub use sq::{QuantizedRows, kernel_isa, refine_k_rows};
 pub use topk::{Neighbor, merge_topk};

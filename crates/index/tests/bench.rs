@@ -24,6 +24,7 @@ fn config(index: BenchIndex) -> IndexBenchConfig {
         search_threads: None,
         refine_k: None,
         graph: None,
+        construction: quiver_index::Construction::Auto,
     }
 }
 

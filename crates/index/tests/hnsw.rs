@@ -4,7 +4,10 @@ use std::sync::OnceLock;
 
 use quiver_common::VectorsRef;
 use quiver_index::bench::{read_fvecs, read_ivecs};
-use quiver_index::{Bitset, FnFilter, HnswIndex, HnswParams, Metric, RowFilter, flat_search};
+use quiver_index::{
+    Bitset, CODES_MIN_ROWS, Construction, FnFilter, HnswIndex, HnswParams, Metric, RowFilter,
+    flat_search,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/glove50-10k");
 
@@ -327,6 +330,7 @@ fn other_metrics_have_good_recall() {
             ef_construction: 60,
             seed: 1,
             yield_every: (metric == Metric::Cosine).then_some(std::time::Duration::ZERO),
+            construction: Construction::Auto,
         };
         let idx =
             HnswIndex::build(VectorsRef::f32(d.dim, base), metric, &p, 2, &|_| {}).expect("build");
@@ -435,4 +439,70 @@ fn a_parallel_build_leaves_no_row_that_searches_cannot_find() {
         }
     }
     assert!(missed <= 10, "{missed} of 6,000 rows not found");
+}
+
+#[test]
+fn links_chosen_over_codes_search_as_well_as_exact_ones() {
+    // The shared index (10,000 rows, `Construction::Auto`) was linked over
+    // codes; a graph linked exactly answers no better. Each metric the codes
+    // support is built both ways on the same rows.
+    let d = data();
+    assert_eq!(d.base.len() / d.dim, CODES_MIN_ROWS);
+    assert!(d.index.built_over_codes());
+    let exact_params = HnswParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 7,
+        construction: Construction::Exact,
+        ..Default::default()
+    };
+    let exact =
+        HnswIndex::build(d.vectors(), Metric::L2, &exact_params, 2, &|_| {}).expect("build");
+    assert!(!exact.built_over_codes());
+    let (over_codes, exactly) = (recall_at_10(d, &d.index), recall_at_10(d, &exact));
+    eprintln!("recall@10 ef64: links over codes {over_codes}, exact links {exactly}");
+    assert!(over_codes >= exactly - 0.01, "{over_codes} vs {exactly}");
+    for metric in [Metric::Ip, Metric::Cosine] {
+        let p = HnswParams {
+            construction: Construction::Auto,
+            ..exact_params
+        };
+        let idx = HnswIndex::build(d.vectors(), metric, &p, 2, &|_| {}).expect("build");
+        assert!(idx.built_over_codes(), "{metric:?}");
+        let mut hits = 0;
+        for i in 0..d.nq() {
+            let got = idx.search(d.vectors(), d.query(i), 10, 64, None);
+            let truth = flat_search(d.vectors(), metric, d.query(i), 10, None);
+            hits += overlap(
+                &got.iter().map(|n| n.id).collect::<Vec<_>>(),
+                &truth.iter().map(|n| n.id).collect::<Vec<_>>(),
+            );
+        }
+        let recall = hits as f64 / (d.nq() * 10) as f64;
+        assert!(recall >= 0.95, "{metric:?} recall {recall}");
+    }
+}
+
+#[test]
+fn rows_that_codes_would_blur_are_linked_exactly() {
+    // One far outlier in one dimension stretches that dimension's code step
+    // 5,000-fold: every other row's value there would round to one code, so
+    // the build keeps exact distances. Fewer than CODES_MIN_ROWS rows are
+    // linked exactly too.
+    let d = data();
+    let mut rows = d.base.clone();
+    rows[0] = 1_000.0;
+    let p = HnswParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 7,
+        ..Default::default()
+    };
+    let idx =
+        HnswIndex::build(VectorsRef::f32(d.dim, &rows), Metric::L2, &p, 2, &|_| {}).expect("build");
+    assert!(!idx.built_over_codes());
+    let small = &d.base[..(CODES_MIN_ROWS - 1) * d.dim];
+    let idx =
+        HnswIndex::build(VectorsRef::f32(d.dim, small), Metric::L2, &p, 2, &|_| {}).expect("build");
+    assert!(!idx.built_over_codes());
 }

@@ -361,6 +361,7 @@ fn fixture_params() -> HnswParams {
         ef_construction: 40,
         seed: 11,
         yield_every: None,
+        construction: quiver_index::Construction::Exact,
     }
 }
 

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use quiver_common::Metric;
+use quiver_index::Construction;
 use quiver_index::bench::{BenchIndex, BuildReport, EfReport, IndexBenchConfig, run};
 
 #[derive(Debug, Args)]
@@ -52,6 +53,11 @@ pub struct IndexBenchArgs {
     /// it does not. For search passes that alternate with another index's.
     #[arg(long)]
     graph: Option<PathBuf>,
+    /// Choose an hnsw graph's links by exact f32 distances, not by
+    /// temporary 8-bit codes (the default when the codes keep the rows
+    /// apart; see crates/index/README.md).
+    #[arg(long)]
+    exact_links: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -90,6 +96,11 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
         search_threads: args.search_threads,
         refine_k: args.refine_k,
         graph: args.graph,
+        construction: if args.exact_links {
+            Construction::Exact
+        } else {
+            Construction::Auto
+        },
     };
     let bar = if args.json {
         ProgressBar::hidden()
@@ -125,7 +136,7 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
             };
             let _ = writeln!(
                 o,
-                "{} {} {} x {} in {:.2} s (index {:.1} MiB)\n\
+                "{} {} {} x {} in {:.2} s{} (index {:.1} MiB)\n\
                  bytes per vector: {:.1} resident (index {:.1}; f32 vector {:.0}, {raw})\n{refine}\n\
                  {:>6} {:>8} {:>10} {:>9} {:>9}",
                 if b.loaded { "loaded" } else { "built" },
@@ -133,6 +144,9 @@ pub fn run_cli(args: IndexBenchArgs) -> Result<()> {
                 b.n,
                 b.dim,
                 b.build_s,
+                b.links
+                    .map(|l| format!(", links by {l} distances"))
+                    .unwrap_or_default(),
                 b.index_bytes as f64 / (1 << 20) as f64,
                 b.resident_bytes_per_vector,
                 b.index_bytes_per_vector,

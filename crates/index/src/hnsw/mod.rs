@@ -61,7 +61,33 @@ pub struct HnswParams {
     /// running next to searches delays them by at most about this long
     /// (instead of a scheduler slice, several milliseconds). None: never.
     pub yield_every: Option<std::time::Duration>,
+    /// What an f32 graph's links are chosen by ([`HnswIndex::build`] and
+    /// [`HnswIndex::extend`]; an 8-bit graph always uses its codes).
+    pub construction: Construction,
 }
+
+/// How the links of an f32 graph are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Construction {
+    /// By distances to temporary 8-bit codes of the rows (as
+    /// [`HnswIndex::build_sq`] does, about twice as fast), when there are at
+    /// least [`CODES_MIN_ROWS`] rows and the codes keep them apart (they
+    /// blur them at most [`CODES_MAX_BLUR`]); else exactly. The
+    /// codes are dropped once the graph is built; searches use the f32 rows.
+    #[default]
+    Auto,
+    /// By exact f32 distances.
+    Exact,
+}
+
+/// Fewer rows than this are linked exactly: their build is short anyway.
+pub const CODES_MIN_ROWS: usize = 10_000;
+
+/// The most temporary codes may blur the rows ([`SqCodes::blur`]) and
+/// still choose an f32 graph's links: 40 times what embeddings give (GloVe
+/// 50-d 4.7e-5, a 768-d projection of it 4.2e-5). One dimension of 50 whose
+/// range an outlier stretches 100-fold gives about 100 times their blur.
+pub const CODES_MAX_BLUR: f64 = 2e-3;
 
 impl Default for HnswParams {
     fn default() -> Self {
@@ -70,6 +96,7 @@ impl Default for HnswParams {
             ef_construction: 200,
             seed: 0x5157_4956_4552,
             yield_every: None,
+            construction: Construction::Auto,
         }
     }
 }
@@ -121,6 +148,9 @@ pub struct HnswIndex {
     graph: Graph,
     visited: VisitedPool,
     sq: Option<SqCodes>,
+    /// The links were chosen by distances between codes (not recorded in a
+    /// graph file: false once loaded).
+    over_codes: bool,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -148,13 +178,11 @@ impl HnswIndex {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
         let (dim, n, efc, rows) = check_build(vectors, params)?;
-        let graph = with_space!(metric, S => build::build_graph(
-            &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
-            n, params, efc, threads, progress, None
-        ));
-        Ok(HnswIndex::from_parts(
-            metric, dim, n, params.m, efc, graph, None,
-        ))
+        let (graph, over_codes) =
+            build_f32(metric, rows, dim, n, params, efc, threads, progress, None);
+        let mut index = HnswIndex::from_parts(metric, dim, n, params.m, efc, graph, None);
+        index.over_codes = over_codes;
+        Ok(index)
     }
 
     /// Like [`HnswIndex::build`] over `vectors`, whose first `base.len()`
@@ -184,13 +212,20 @@ impl HnswIndex {
             )));
         }
         let metric = base.metric;
-        let graph = with_space!(metric, S => build::build_graph(
-            &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
-            n, &params, efc, threads, progress, Some(&base.graph)
-        ));
-        Ok(HnswIndex::from_parts(
-            metric, dim, n, params.m, efc, graph, None,
-        ))
+        let (graph, over_codes) = build_f32(
+            metric,
+            rows,
+            dim,
+            n,
+            &params,
+            efc,
+            threads,
+            progress,
+            Some(&base.graph),
+        );
+        let mut index = HnswIndex::from_parts(metric, dim, n, params.m, efc, graph, None);
+        index.over_codes = over_codes;
+        Ok(index)
     }
 
     /// Like [`HnswIndex::build`], over 8-bit scalar-quantized codes of
@@ -214,15 +249,9 @@ impl HnswIndex {
             terms: sq.dot_terms(),
         };
         let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
-        Ok(HnswIndex::from_parts(
-            metric,
-            dim,
-            n,
-            params.m,
-            efc,
-            graph,
-            Some(sq),
-        ))
+        let mut index = HnswIndex::from_parts(metric, dim, n, params.m, efc, graph, Some(sq));
+        index.over_codes = true;
+        Ok(index)
     }
 
     fn from_parts(
@@ -243,6 +272,7 @@ impl HnswIndex {
             graph,
             visited: VisitedPool::new(n),
             sq,
+            over_codes: false,
         }
     }
 
@@ -318,6 +348,13 @@ impl HnswIndex {
         (self.m, self.ef_construction)
     }
 
+    /// Whether this build chose the links by distances between 8-bit codes
+    /// (always for [`HnswIndex::build_sq`]; see [`Construction`]). False for
+    /// a graph read from a file, which does not record it.
+    pub fn built_over_codes(&self) -> bool {
+        self.over_codes
+    }
+
     /// Whether the graph is over 8-bit codes ([`HnswIndex::build_sq`]).
     pub fn is_quantized(&self) -> bool {
         self.sq.is_some()
@@ -336,6 +373,45 @@ impl HnswIndex {
 }
 
 /// Checks a build's input: (dim, n, effective ef_construction, the floats).
+/// The graph of f32 `rows` (those after `base`'s when given), its links
+/// chosen as `params.construction` says; true when by codes.
+#[allow(clippy::too_many_arguments)]
+fn build_f32(
+    metric: Metric,
+    rows: &[f32],
+    dim: usize,
+    n: usize,
+    params: &HnswParams,
+    efc: usize,
+    threads: usize,
+    progress: &(dyn Fn(usize) + Sync),
+    base: Option<&Graph>,
+) -> (Graph, bool) {
+    let codes = (params.construction == Construction::Auto && n >= CODES_MIN_ROWS)
+        .then(|| SqCodes::train(rows, dim, metric).ok())
+        .flatten()
+        .filter(|sq| sq.blur(rows, 4096) <= CODES_MAX_BLUR);
+    match codes {
+        Some(sq) => {
+            let points = CodePoints {
+                sq: &sq,
+                rows,
+                dim,
+                terms: sq.dot_terms(),
+            };
+            let graph = build::build_graph(&points, n, params, efc, threads, progress, base);
+            (graph, true)
+        }
+        None => {
+            let graph = with_space!(metric, S => build::build_graph(
+                &ExactPoints::<S> { rows, dim, _space: std::marker::PhantomData },
+                n, params, efc, threads, progress, base
+            ));
+            (graph, false)
+        }
+    }
+}
+
 fn check_build<'v>(
     vectors: VectorsRef<'v>,
     params: &HnswParams,
