@@ -486,7 +486,7 @@ fn links_chosen_over_codes_search_as_well_as_exact_ones() {
 #[test]
 fn rows_that_codes_would_blur_are_linked_exactly() {
     // One far outlier in one dimension stretches that dimension's code step
-    // 5,000-fold: every other row's value there would round to one code, so
+    // a thousandfold: every other row's value there would round to one code, so
     // the build keeps exact distances. Fewer than CODES_MIN_ROWS rows are
     // linked exactly too.
     let d = data();
