@@ -260,20 +260,23 @@ impl SqCodes {
         self.rows.len()
     }
 
-    /// How much the codes blur the rows: over up to `sample` evenly spaced
-    /// rows of `rows` (the rows trained on), the median squared distance of
-    /// a row from its decoded code, over the median squared distance
-    /// between two of those rows next to each other. About 1e-4 for
-    /// embeddings whose dimensions are spread alike; a dimension that one
-    /// far outlier stretches (its step too coarse for the other values)
-    /// raises it by orders of magnitude. Medians, so the outlier itself
-    /// counts for one row. 0 when the rows do not differ.
+    /// How much the codes blur the rows: over the distinct rows among up to
+    /// `sample` evenly spaced rows of `rows` (the rows trained on), the
+    /// median squared distance of a row from its decoded code, over the
+    /// median squared distance between two of those rows next to each
+    /// other. About 1e-4 for embeddings whose dimensions are spread alike;
+    /// a dimension that one far outlier stretches (its step too coarse for
+    /// the other values) raises it by orders of magnitude. Medians, so the
+    /// outlier itself counts for one row; distinct rows, so copies of one
+    /// row (however many) count for one too. 0 when the rows do not differ.
     pub fn blur(&self, rows: &[f32], sample: usize) -> f64 {
         let n = rows.len() / self.dim.max(1);
         let every = n.div_ceil(sample.max(1)).max(1);
+        let mut seen = std::collections::HashSet::new();
         let picked: Vec<Cow<'_, [f32]>> = rows
             .chunks_exact(self.dim)
             .step_by(every)
+            .filter(|r| seen.insert(r.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()))
             .map(|r| self.kind.prepared(r))
             .collect();
         let mut code = vec![0u8; self.dim];
@@ -508,6 +511,32 @@ mod tests {
         (0..sq.dim)
             .map(|j| sq.lo[j] + sq.step[j] * f32::from(sq.code(id)[j]))
             .collect()
+    }
+
+    #[test]
+    fn blur_is_judged_over_distinct_rows() {
+        // 300 rows in [0, 1)^4, and one outlier of 1,000 in dimension 0:
+        // there every other row rounds to code 0 of 255.
+        let dim = 4;
+        let spread = rows(300, dim);
+        let mut v: Vec<f32> = spread.iter().map(|x| x.rem_euclid(1.0)).collect();
+        let fine = SqCodes::train(&v, dim, Metric::L2).expect("train");
+        assert!(fine.blur(&v, 4096) < 1e-4, "{}", fine.blur(&v, 4096));
+        v.extend([1_000.0, 0.5, 0.5, 0.5]);
+        let coarse = SqCodes::train(&v, dim, Metric::L2).expect("train");
+        let blurred = coarse.blur(&v, 4096);
+        assert!(blurred > 0.05, "{blurred}");
+        // 2,000 copies of a row the codes hold exactly (all zeros, the
+        // ranges' lower ends) among them: still judged by the 300.
+        let mut copies = vec![0f32; 2_000 * dim];
+        copies.extend_from_slice(&v);
+        let with_copies = SqCodes::train(&copies, dim, Metric::L2).expect("train");
+        let b = with_copies.blur(&copies, 4096);
+        assert!(b > blurred / 2.0, "{b} against {blurred}");
+        // Rows that are all alike: nothing to blur.
+        let same = vec![0.25f32; 50 * dim];
+        let sq = SqCodes::train(&same, dim, Metric::L2).expect("train");
+        assert_eq!(sq.blur(&same, 4096), 0.0);
     }
 
     #[test]
