@@ -103,6 +103,23 @@ fn run_reports_build_and_recall() {
     assert!(efs.iter().all(|e| e.search_threads == Some(1)));
     let json = serde_json::to_string(&efs[0]).expect("json");
     assert!(json.contains("\"search_threads\":1"), "{json}");
+    // 10,000 rows the codes keep apart: linked over codes, unless asked not to.
+    let json = serde_json::to_string(b).expect("json");
+    assert!(json.contains("\"links\":\"codes\""), "{json}");
+    let mut exact = Vec::new();
+    let cfg = IndexBenchConfig {
+        construction: quiver_index::Construction::Exact,
+        efs: vec![64],
+        ..cfg
+    };
+    run(
+        &cfg,
+        &|_, _| {},
+        &mut |b| exact.push(b.clone()),
+        &mut |_| {},
+    )
+    .expect("run");
+    assert_eq!(exact[0].links, Some("exact"));
 }
 
 #[test]
@@ -194,6 +211,9 @@ fn a_kept_graph_is_loaded_and_searches_as_the_one_built() {
     assert_eq!(recalls(&second), recalls(&first));
     let json = serde_json::to_string(&loaded[0]).expect("json");
     assert!(json.contains("\"loaded\":true"), "{json}");
+    // A graph file does not record what its links were chosen by.
+    assert_eq!((built[0].links, loaded[0].links), (Some("codes"), None));
+    assert!(!json.contains("links"), "{json}");
     assert!(
         !serde_json::to_string(&built[0])
             .expect("json")

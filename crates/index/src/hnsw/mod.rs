@@ -372,7 +372,6 @@ impl HnswIndex {
     }
 }
 
-/// Checks a build's input: (dim, n, effective ef_construction, the floats).
 /// The graph of f32 `rows` (those after `base`'s when given), its links
 /// chosen as `params.construction` says; true when by codes.
 #[allow(clippy::too_many_arguments)]
@@ -412,6 +411,7 @@ fn build_f32(
     }
 }
 
+/// Checks a build's input: (dim, n, effective ef_construction, the floats).
 fn check_build<'v>(
     vectors: VectorsRef<'v>,
     params: &HnswParams,
