@@ -82,6 +82,25 @@ fn recall_at_10(d: &Data, index: &HnswIndex) -> f64 {
     hits as f64 / (d.nq() * 10) as f64
 }
 
+/// Recall@10 at ef 64 of `index` over `rows` against flat search under
+/// `metric` (IP and COSINE scores: asserting each answer is descending).
+fn recall_against_flat(d: &Data, index: &HnswIndex, rows: VectorsRef<'_>, metric: Metric) -> f64 {
+    let mut hits = 0;
+    for i in 0..d.nq() {
+        let got = index.search(rows, d.query(i), 10, 64, None);
+        let exact = flat_search(rows, metric, d.query(i), 10, None);
+        assert!(
+            got.windows(2).all(|w| w[0].score >= w[1].score),
+            "descending"
+        );
+        hits += overlap(
+            &got.iter().map(|n| n.id).collect::<Vec<_>>(),
+            &exact.iter().map(|n| n.id).collect::<Vec<_>>(),
+        );
+    }
+    hits as f64 / (d.nq() * 10) as f64
+}
+
 #[test]
 fn recall_at_10_ef64() {
     let d = data();
@@ -334,20 +353,7 @@ fn other_metrics_have_good_recall() {
         };
         let idx =
             HnswIndex::build(VectorsRef::f32(d.dim, base), metric, &p, 2, &|_| {}).expect("build");
-        let mut hits = 0;
-        for i in 0..d.nq() {
-            let got = idx.search(VectorsRef::f32(d.dim, base), d.query(i), 10, 64, None);
-            let exact = flat_search(VectorsRef::f32(d.dim, base), metric, d.query(i), 10, None);
-            assert!(
-                got.windows(2).all(|w| w[0].score >= w[1].score),
-                "descending"
-            );
-            hits += overlap(
-                &got.iter().map(|n| n.id).collect::<Vec<_>>(),
-                &exact.iter().map(|n| n.id).collect::<Vec<_>>(),
-            );
-        }
-        let recall = hits as f64 / (d.nq() * 10) as f64;
+        let recall = recall_against_flat(d, &idx, VectorsRef::f32(d.dim, base), metric);
         assert!(recall >= 0.95, "{metric:?} recall {recall}");
     }
 }
@@ -469,16 +475,7 @@ fn links_chosen_over_codes_search_as_well_as_exact_ones() {
         };
         let idx = HnswIndex::build(d.vectors(), metric, &p, 2, &|_| {}).expect("build");
         assert!(idx.built_over_codes(), "{metric:?}");
-        let mut hits = 0;
-        for i in 0..d.nq() {
-            let got = idx.search(d.vectors(), d.query(i), 10, 64, None);
-            let truth = flat_search(d.vectors(), metric, d.query(i), 10, None);
-            hits += overlap(
-                &got.iter().map(|n| n.id).collect::<Vec<_>>(),
-                &truth.iter().map(|n| n.id).collect::<Vec<_>>(),
-            );
-        }
-        let recall = hits as f64 / (d.nq() * 10) as f64;
+        let recall = recall_against_flat(d, &idx, d.vectors(), metric);
         assert!(recall >= 0.95, "{metric:?} recall {recall}");
     }
 }

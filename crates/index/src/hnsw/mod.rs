@@ -148,8 +148,9 @@ pub struct HnswIndex {
     graph: Graph,
     visited: VisitedPool,
     sq: Option<SqCodes>,
-    /// The links were chosen by distances between codes (not recorded in a
-    /// graph file: false once loaded).
+    /// An f32 graph's links were chosen by distances between codes (not
+    /// recorded in a graph file: false once loaded). An 8-bit graph's
+    /// always are.
     over_codes: bool,
 }
 
@@ -242,16 +243,17 @@ impl HnswIndex {
     ) -> Result<HnswIndex> {
         let (dim, n, efc, rows) = check_build(vectors, params)?;
         let sq = SqCodes::train(rows, dim, metric)?;
-        let points = CodePoints {
-            sq: &sq,
-            rows,
-            dim,
-            terms: sq.dot_terms(),
-        };
+        let points = CodePoints::new(&sq, rows, dim);
         let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
-        let mut index = HnswIndex::from_parts(metric, dim, n, params.m, efc, graph, Some(sq));
-        index.over_codes = true;
-        Ok(index)
+        Ok(HnswIndex::from_parts(
+            metric,
+            dim,
+            n,
+            params.m,
+            efc,
+            graph,
+            Some(sq),
+        ))
     }
 
     fn from_parts(
@@ -348,11 +350,11 @@ impl HnswIndex {
         (self.m, self.ef_construction)
     }
 
-    /// Whether this build chose the links by distances between 8-bit codes
+    /// Whether the links were chosen by distances between 8-bit codes
     /// (always for [`HnswIndex::build_sq`]; see [`Construction`]). False for
-    /// a graph read from a file, which does not record it.
+    /// an f32 graph read from a file, which does not record it.
     pub fn built_over_codes(&self) -> bool {
-        self.over_codes
+        self.over_codes || self.sq.is_some()
     }
 
     /// Whether the graph is over 8-bit codes ([`HnswIndex::build_sq`]).
@@ -392,12 +394,7 @@ fn build_f32(
         .filter(|sq| sq.blur(rows, 4096) <= CODES_MAX_BLUR);
     match codes {
         Some(sq) => {
-            let points = CodePoints {
-                sq: &sq,
-                rows,
-                dim,
-                terms: sq.dot_terms(),
-            };
+            let points = CodePoints::new(&sq, rows, dim);
             let graph = build::build_graph(&points, n, params, efc, threads, progress, base);
             (graph, true)
         }

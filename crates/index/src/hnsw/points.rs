@@ -125,6 +125,18 @@ pub(crate) struct CodePoints<'a> {
     pub terms: DotTerms,
 }
 
+impl<'a> CodePoints<'a> {
+    /// The codes `sq` of `rows` (`dim` floats a row), ready to build over.
+    pub fn new(sq: &'a SqCodes, rows: &'a [f32], dim: usize) -> Self {
+        CodePoints {
+            sq,
+            rows,
+            dim,
+            terms: sq.dot_terms(),
+        }
+    }
+}
+
 impl Points for CodePoints<'_> {
     type Query<'a>
         = SqQuery<'a>
