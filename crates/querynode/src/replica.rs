@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use parking_lot::{Mutex, RwLock};
 use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardFeed, ShardId, Subscription};
 use quiver_common::{Error, Result, Timestamp};
@@ -44,7 +46,12 @@ enum Loaded {
     },
 }
 
-/// How long a cancelled replica lets a segment load in flight finish.
+/// Most segment loads in flight for one shard (each holds its segment,
+/// and the growing rows it takes over stay in memory until it is in the
+/// view).
+const MAX_LOADS: usize = 4;
+
+/// How long a cancelled replica lets the segment loads in flight finish.
 const CANCELLED_LOAD_WAIT: Duration = Duration::from_secs(10);
 
 type Loading = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Loaded>> + Send>>;
@@ -212,6 +219,11 @@ impl ShardReplica {
         })
     }
 
+    /// [`Self::finish`] for a load that succeeded.
+    async fn finish_loaded(self: &Arc<Self>, loaded: Result<Loaded>) -> Result<()> {
+        self.finish(loaded?).await
+    }
+
     /// Puts a loaded event into the view under its write lock: a sealed
     /// segment takes over its growing rows; a compaction's output replaces
     /// its inputs, whose cached files are then deleted. Both keep the
@@ -296,38 +308,32 @@ impl ShardReplica {
     /// An event that needs segments loaded (a seal, a compaction) is loaded
     /// while later mutations keep being applied, so a write is visible
     /// without waiting for a segment load; loaded events go into the view
-    /// one at a time, in stream order.
+    /// one at a time, in stream order. Up to [`MAX_LOADS`] loads are in
+    /// flight at once (a graph's hand-off often arrives while the seal
+    /// before it still loads): only past that does the stream wait for the
+    /// oldest.
     pub async fn follow(self: Arc<Self>, feed: Arc<dyn ShardFeed>, mut sub: Subscription) {
         let mut backoff = Duration::from_millis(20);
         loop {
-            let mut loading: Option<Loading> = None;
+            let mut loading: FuturesOrdered<Loading> = FuturesOrdered::new();
             loop {
-                let loaded = async {
-                    match loading.as_mut() {
-                        Some(l) => l.await,
-                        None => std::future::pending().await,
-                    }
-                };
                 let event = tokio::select! {
                     e = sub.events.recv() => e,
-                    done = loaded => {
-                        loading = None;
-                        match done {
-                            Ok(l) => match self.finish(l).await {
-                                Ok(()) => continue,
-                                Err(e) => tracing::warn!(shard = %self.id, error = %e, "hand-off failed; resubscribing"),
-                            },
-                            Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load failed; resubscribing"),
+                    Some(done) = loading.next(), if !loading.is_empty() => {
+                        match self.finish_loaded(done).await {
+                            Ok(()) => continue,
+                            Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing"),
                         }
                         break;
                     }
                     () = self.cancel.cancelled() => {
-                        // A load in flight finishes writing its cached files
+                        // Loads in flight finish writing their cached files
                         // (a drop deletes them after this task ends), within
                         // a bound: a store that hangs does not hold the drop.
-                        if let Some(l) = loading.take() {
-                            let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, l).await;
-                        }
+                        let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, async {
+                            while loading.next().await.is_some() {}
+                        })
+                        .await;
                         self.remember();
                         return;
                     }
@@ -350,18 +356,14 @@ impl ShardReplica {
                     }
                 };
                 let Some(pending) = pending else { continue };
-                // One load in flight: the one before goes into the view first.
-                if let Some(before) = loading.take() {
-                    let done = match before.await {
-                        Ok(l) => self.finish(l).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = done {
-                        tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing");
-                        break;
-                    }
+                if loading.len() >= MAX_LOADS
+                    && let Some(oldest) = loading.next().await
+                    && let Err(e) = self.finish_loaded(oldest).await
+                {
+                    tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing");
+                    break;
                 }
-                loading = Some(Box::pin(self.clone().load(pending)));
+                loading.push_back(Box::pin(self.clone().load(pending)));
             }
             // The stream ended: start again from a fresh subscription.
             loop {

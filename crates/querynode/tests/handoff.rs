@@ -62,10 +62,47 @@ fn search(shard: ShardId, pk: i64, guarantee_ts: Timestamp) -> ShardSearch {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(FailingStore::default());
+fn shard() -> ShardId {
+    ShardId {
+        collection_id: 1,
+        shard: 0,
+    }
+}
+
+/// Segment `id` holding rows `pks`, written at `ts`.
+fn segment(id: u64, ts: Timestamp, pks: std::ops::Range<i64>) -> (SegmentData, SegmentInfo) {
+    let Mutation::Upsert { rows, .. } = upsert(ts, pks) else {
+        unreachable!()
+    };
+    let n = rows.pks.len();
+    let data = SegmentData {
+        segment_id: id,
+        pks: rows.pks,
+        timestamps: vec![ts; n],
+        vectors: rows.vectors,
+        columns: vec![],
+        tombstones: vec![],
+        max_ts: ts,
+        wal_seq: ts,
+    };
+    let info = SegmentInfo {
+        id,
+        rows: n as u64,
+        max_ts: ts,
+        wal_seq: ts,
+        has_index: false,
+        index_version: 0,
+    };
+    (data, info)
+}
+
+/// A querynode serving shard 0 of a flat collection over `store`, its
+/// stream starting with `first` (growing); events go in through the sender.
+async fn serve(
+    store: Arc<dyn ObjectStore>,
+    cache: std::path::PathBuf,
+    first: Mutation,
+) -> Result<(Arc<QueryNode>, mpsc::UnboundedSender<ShardEvent>)> {
     let info = CollectionInfo {
         id: 1,
         schema: CollectionSchema::simple("c", 2),
@@ -76,27 +113,6 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
         field_indexes: Default::default(),
         scalar_indexes: Default::default(),
     };
-    let shard = ShardId {
-        collection_id: 1,
-        shard: 0,
-    };
-    // Rows 0..100 are written at ts 1, then sealed into segment 7.
-    let first = upsert(1, 0..100);
-    let Mutation::Upsert { rows, .. } = &first else {
-        unreachable!()
-    };
-    let data = SegmentData {
-        segment_id: 7,
-        pks: rows.pks.clone(),
-        timestamps: vec![1; 100],
-        vectors: rows.vectors.clone(),
-        columns: vec![],
-        tombstones: vec![],
-        max_ts: 1,
-        wal_seq: 1,
-    };
-    let dyn_store: Arc<dyn ObjectStore> = store.clone();
-    put_segment(&dyn_store, 1, 0, &data, None).await?;
     let (tx, events) = mpsc::unbounded_channel();
     let feed = OneFeed(Mutex::new(Some(Subscription {
         sealed: vec![],
@@ -105,42 +121,55 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     })));
     let node = Arc::new(QueryNode::new(
         QueryNodeConfig {
-            cache_dir: dir.path().join("cache"),
+            cache_dir: cache,
             ..QueryNodeConfig::default()
         },
-        dyn_store,
+        store,
         Arc::new(feed),
         CancellationToken::new(),
     )?);
     node.load_shard(&info, 0).await?;
+    Ok((node, tx))
+}
 
-    // The segment's fetch hangs; the seal and later writes arrive.
-    store.hold_gets_under(Some("segments/"));
-    let sealed = SegmentInfo {
-        id: 7,
-        rows: 100,
-        max_ts: 1,
-        wal_seq: 1,
-        has_index: false,
-        index_version: 0,
-    };
-    let send = |e: ShardEvent| {
-        tx.send(e)
-            .map_err(|_| Error::Internal("stream gone".into()))
-    };
-    send(ShardEvent::Sealed(sealed))?;
-    send(ShardEvent::Mutation(Arc::new(upsert(2, 100..101))))?;
-    send(ShardEvent::Mutation(Arc::new(Mutation::Delete {
-        ts: 3,
-        pks: vec![PrimaryKey::Int(5)],
-    })))?;
-    let held = wait_for(
+fn send(tx: &mpsc::UnboundedSender<ShardEvent>, e: ShardEvent) -> Result<()> {
+    tx.send(e)
+        .map_err(|_| Error::Internal("stream gone".into()))
+}
+
+async fn until_held(store: &FailingStore) -> Result<()> {
+    wait_for(
         Duration::from_secs(30),
         "the segment fetch to hang",
         async || store.held_gets() > 0,
     )
-    .await;
-    held.map_err(|e| Error::Internal(e.to_string()))?;
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(FailingStore::default());
+    let shard = shard();
+    // Rows 0..100 are written at ts 1, then sealed into segment 7.
+    let (data, sealed) = segment(7, 1, 0..100);
+    let dyn_store: Arc<dyn ObjectStore> = store.clone();
+    put_segment(&dyn_store, 1, 0, &data, None).await?;
+    let (node, tx) = serve(dyn_store, dir.path().join("cache"), upsert(1, 0..100)).await?;
+
+    // The segment's fetch hangs; the seal and later writes arrive.
+    store.hold_gets_under(Some("segments/"));
+    send(&tx, ShardEvent::Sealed(sealed))?;
+    send(&tx, ShardEvent::Mutation(Arc::new(upsert(2, 100..101))))?;
+    send(
+        &tx,
+        ShardEvent::Mutation(Arc::new(Mutation::Delete {
+            ts: 3,
+            pks: vec![PrimaryKey::Int(5)],
+        })),
+    )?;
+    until_held(&store).await?;
 
     // Read-your-writes reads of ts 3 answer while the load still hangs.
     let answer = tokio::time::timeout(Duration::from_secs(30), async {
@@ -172,5 +201,57 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     assert_ne!(hits[0][0].pk, PrimaryKey::Int(5), "a deleted row came back");
     let hits = node.search(search(shard, 42, 3)).await?;
     assert_eq!(hits[0][0].pk, PrimaryKey::Int(42));
+    Ok(())
+}
+
+/// A second seal while the first still loads (at 25k rows/s a graph's
+/// hand-off often follows a seal that closely) does not stop the stream
+/// either: both load while writes keep becoming visible, and they go into
+/// the view in stream order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stay_visible_while_two_sealed_segments_load() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(FailingStore::default());
+    let shard = shard();
+    let (first, first_info) = segment(7, 1, 0..100);
+    let (second, second_info) = segment(8, 2, 100..150);
+    let dyn_store: Arc<dyn ObjectStore> = store.clone();
+    put_segment(&dyn_store, 1, 0, &first, None).await?;
+    put_segment(&dyn_store, 1, 0, &second, None).await?;
+    let (node, tx) = serve(dyn_store, dir.path().join("cache"), upsert(1, 0..100)).await?;
+
+    // Segment 7's fetch hangs; segment 8's does not.
+    store.hold_gets_under(Some("segments/1/0/00000000000000000007"));
+    send(&tx, ShardEvent::Sealed(first_info))?;
+    send(&tx, ShardEvent::Mutation(Arc::new(upsert(2, 100..150))))?;
+    send(&tx, ShardEvent::Sealed(second_info))?;
+    send(&tx, ShardEvent::Mutation(Arc::new(upsert(3, 150..151))))?;
+    until_held(&store).await?;
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        let hits = node.search(search(shard, 150, 3)).await?;
+        let rows = node.count(shard, 3, None).await?;
+        Ok::<_, Error>((hits, rows))
+    })
+    .await
+    .map_err(|_| Error::DeadlineExceeded("writes waited on the loads".into()))??;
+    assert_eq!(answer.0[0][0].pk, PrimaryKey::Int(150));
+    assert_eq!(answer.1, 151);
+    assert_eq!(
+        node.live_rows(shard),
+        Some((151, 0)),
+        "segment 8 waits for segment 7 to go into the view first"
+    );
+
+    store.hold_gets_under(None);
+    let handed = wait_for(Duration::from_secs(30), "both hand-offs", async || {
+        node.live_rows(shard) == Some((1, 150))
+    })
+    .await;
+    handed.map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard))))?;
+    assert_eq!(node.count(shard, 3, None).await?, 151);
+    for pk in [0, 99, 100, 149, 150] {
+        let hits = node.search(search(shard, pk, 3)).await?;
+        assert_eq!(hits[0][0].pk, PrimaryKey::Int(pk));
+    }
     Ok(())
 }
