@@ -9,7 +9,7 @@ Round r (1-based) upserts every key 0..N in batches, key k taking base row
 then flushes (not with --no-flush). Then it measures and prints one JSON object per line:
   round, upserts_total (probes and their restores included),
   rss_bytes        VmRSS of --pid (null without it),
-  data_dir_bytes   file sizes under --data-dir, recursively (null without it),
+  data_dir_bytes   file sizes under --data-dir, recursively, each file once (null without it),
   segments         segment files (*.seg) under --data-dir/objects/segments, every collection
                    of the server (a standalone data dir; null without --data-dir),
   search_p50_ms / search_p99_ms    --searches top-10 searches, Eventually, the first base
@@ -84,12 +84,16 @@ def dir_bytes(root):
     if root is None:
         return None
     total = 0
+    seen = set()  # a cached segment is a hard link to its object's file: counted once
     for d, _, files in os.walk(root):
         for f in files:
             try:
-                total += os.lstat(os.path.join(d, f)).st_size
+                st = os.lstat(os.path.join(d, f))
             except FileNotFoundError:  # a WAL object truncated while we walk
-                pass
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
     return total
 
 

@@ -454,7 +454,7 @@ async fn a_merge_extends_the_graph_of_its_largest_input() {
         "the 300-row graph was reused"
     );
     let cache = tempfile::tempdir().expect("cache");
-    let (seg, index) = quiver_storage::fetch_segment(&store, 1, 0, merged.id, cache.path())
+    let (seg, index) = quiver_storage::fetch_segment(&store, None, 1, 0, merged.id, cache.path())
         .await
         .expect("fetch");
     let index = quiver_index::HnswIndex::from_bytes(&index.expect("a graph")).expect("graph");

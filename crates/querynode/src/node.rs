@@ -10,6 +10,7 @@
 //! waits for the join — a deadlock, found by `tests/pymilvus/overload.py`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ use crate::view::ShardView;
 pub struct QueryNode {
     config: QueryNodeConfig,
     store: Arc<dyn ObjectStore>,
+    /// [`QueryNode::with_store_dir`].
+    store_dir: Option<PathBuf>,
     feed: Arc<dyn ShardFeed>,
     shards: Arc<RwLock<HashMap<ShardId, Arc<ShardReplica>>>>,
     /// Samples the replicas at each metrics scrape (`metrics.rs`).
@@ -81,12 +84,21 @@ impl QueryNode {
             slots: Arc::new(Semaphore::new(config.search_threads)),
             config,
             store,
+            store_dir: None,
             feed,
             shards,
             _metrics: metrics,
             scan_pool: Arc::new(pool),
             shutdown,
         })
+    }
+
+    /// Tells the node that its store keeps objects as files under `dir`
+    /// (`StoreConfig::local_dir`): cached segment files are then hard links
+    /// to them, not copies (`quiver_storage::fetch_segment`).
+    pub fn with_store_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.store_dir = dir;
+        self
     }
 
     /// Loads a shard: its sealed segments, then its growing data, then follows
@@ -103,6 +115,7 @@ impl QueryNode {
             info.clone(),
             shard,
             self.store.clone(),
+            self.store_dir.clone(),
             self.config.cache_dir.clone(),
             self.shutdown.child_token(),
         ));

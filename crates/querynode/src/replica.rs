@@ -63,6 +63,9 @@ pub(crate) struct ShardReplica {
     /// The timestamp up to which this replica has applied the stream.
     pub service_ts: watch::Sender<Timestamp>,
     store: Arc<dyn ObjectStore>,
+    /// Where `store` keeps its objects, when on this machine: cached
+    /// segment files are links to them (`fetch_segment`).
+    store_dir: Option<PathBuf>,
     cache_dir: PathBuf,
     segments: Mutex<HashMap<u64, Arc<LoadedSegment>>>,
     /// The indexes the shard's segments use, as last kept in its
@@ -81,6 +84,7 @@ impl ShardReplica {
         info: CollectionInfo,
         shard: u32,
         store: Arc<dyn ObjectStore>,
+        store_dir: Option<PathBuf>,
         cache_dir: PathBuf,
         cancel: CancellationToken,
     ) -> Self {
@@ -94,6 +98,7 @@ impl ShardReplica {
             info,
             service_ts: watch::Sender::new(0),
             store,
+            store_dir,
             cache_dir,
             segments: Mutex::new(HashMap::new()),
             kept_at: AtomicU64::new(0),
@@ -108,6 +113,7 @@ impl ShardReplica {
         }
         let (data, index_bytes) = fetch_segment(
             &self.store,
+            self.store_dir.as_deref(),
             self.id.collection_id,
             self.id.shard,
             info.id,

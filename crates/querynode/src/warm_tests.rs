@@ -285,6 +285,7 @@ async fn a_restarted_replica_warms_what_searches_built_before() {
             info.clone(),
             0,
             store.clone(),
+            None,
             cache.clone(),
             tokio_util::sync::CancellationToken::new(),
         ))

@@ -225,12 +225,10 @@ pub async fn start_querynode(
     let mut node_cfg = cfg.querynode.clone();
     node_cfg.node_id = cfg.id;
     node_cfg.cache_dir = cfg.cache_dir.clone();
-    let querynode = Arc::new(QueryNode::new(
-        node_cfg,
-        store,
-        feed,
-        shutdown.child_token(),
-    )?);
+    let querynode = Arc::new(
+        QueryNode::new(node_cfg, store, feed, shutdown.child_token())?
+            .with_store_dir(cfg.store.local_dir().map(Into::into)),
+    );
     let svc = QueryServiceImpl::new(querynode.clone());
     let pulse = Pulse::new(Duration::from_millis(cfg.heartbeat_ms));
     let ready = {

@@ -90,7 +90,8 @@ impl Standalone {
         };
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let store = open_local_store(&dir.join("objects")).context("opening the object store")?;
+        let objects = dir.join("objects");
+        let store = open_local_store(&objects).context("opening the object store")?;
         let coord = Coord::open(&dir.join("coord"), 1)
             .await
             .context("opening coord")?;
@@ -108,12 +109,15 @@ impl Standalone {
             data: datanode.clone(),
         }));
         config.querynode.cache_dir = dir.join("cache");
-        let querynode = Arc::new(QueryNode::new(
-            config.querynode.clone(),
-            store,
-            datanode.clone(),
-            shutdown.child_token(),
-        )?);
+        let querynode = Arc::new(
+            QueryNode::new(
+                config.querynode.clone(),
+                store,
+                datanode.clone(),
+                shutdown.child_token(),
+            )?
+            .with_store_dir(Some(objects)),
+        );
         let local = Arc::new(LocalRoles {
             datanode: datanode.clone(),
             querynode: querynode.clone(),

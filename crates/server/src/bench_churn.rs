@@ -378,15 +378,28 @@ fn sealed_segments(server: &Standalone) -> Result<usize> {
 /// Bytes of the files under `dir`, recursively (files that vanish while it
 /// walks, e.g. truncated WAL objects, count as 0).
 fn dir_bytes(dir: &Path) -> u64 {
+    files_bytes(dir, &mut std::collections::HashSet::new())
+}
+
+/// The sizes of the files under `dir` not in `seen` (by device and inode:
+/// a querynode's cached segment is a hard link to the object's file on a
+/// local store, one file on disk).
+fn files_bytes(dir: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+    let mut bytes = 0;
+    for e in entries.flatten() {
+        bytes += match e.file_type() {
+            Ok(t) if t.is_dir() => files_bytes(&e.path(), seen),
+            Ok(t) if t.is_file() => e
+                .metadata()
+                .ok()
+                .filter(|m| seen.insert((m.dev(), m.ino())))
+                .map_or(0, |m| m.len()),
             _ => 0,
-        })
-        .sum()
+        };
+    }
+    bytes
 }

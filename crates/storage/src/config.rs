@@ -13,7 +13,7 @@
 //! # access_key_id / secret_access_key: optional, else the AWS_* environment variables
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,14 @@ fn invalid(field: &str, rule: impl Into<String>) -> StorageError {
 }
 
 impl StoreConfig {
+    /// The directory objects are kept in, for a store on this machine's file system.
+    pub fn local_dir(&self) -> Option<&Path> {
+        match self {
+            StoreConfig::Local { path } => Some(path),
+            StoreConfig::S3 { .. } => None,
+        }
+    }
+
     /// Checks the settings without contacting the store; errors name the field and the rule.
     pub fn validate(&self) -> Result<()> {
         match self {

@@ -164,11 +164,15 @@ async fn put_then_fetch_through_the_cache() {
     let plain = sample(6, 3, 16, true);
     put_segment(&store, 1, 2, &plain, None).await.expect("put");
 
-    let (seg, idx) = fetch_segment(&store, 1, 2, 5, &cache).await.expect("fetch");
+    let (seg, idx) = fetch_segment(&store, None, 1, 2, 5, &cache)
+        .await
+        .expect("fetch");
     assert_same(&seg, &d);
     assert!(seg.is_mapped());
     assert_eq!(idx.as_deref(), Some(&b"index!"[..]));
-    let (seg, idx) = fetch_segment(&store, 1, 2, 6, &cache).await.expect("fetch");
+    let (seg, idx) = fetch_segment(&store, None, 1, 2, 6, &cache)
+        .await
+        .expect("fetch");
     assert_same(&seg, &plain);
     assert_eq!(idx, None);
 
@@ -177,7 +181,7 @@ async fn put_then_fetch_through_the_cache() {
         .delete(&layout::segment_path(1, 2, 5))
         .await
         .expect("delete");
-    let (seg, _) = fetch_segment(&store, 1, 2, 5, &cache)
+    let (seg, _) = fetch_segment(&store, None, 1, 2, 5, &cache)
         .await
         .expect("cached");
     assert_same(&seg, &d);
@@ -187,12 +191,12 @@ async fn put_then_fetch_through_the_cache() {
     let mut b = std::fs::read(&cached).expect("cached file");
     b[150] ^= 0xff;
     std::fs::write(&cached, b).expect("damage");
-    let (seg, _) = fetch_segment(&store, 1, 2, 6, &cache)
+    let (seg, _) = fetch_segment(&store, None, 1, 2, 6, &cache)
         .await
         .expect("refetch");
     assert_same(&seg, &plain);
 
-    let e = fetch_segment(&store, 1, 2, 77, &cache)
+    let e = fetch_segment(&store, None, 1, 2, 77, &cache)
         .await
         .expect_err("missing");
     assert!(
@@ -202,4 +206,66 @@ async fn put_then_fetch_through_the_cache() {
     let mut bad = sample(8, 2, 4, false);
     bad.vectors = quiver_common::Vectors::f32(3, vec![0.5; 8]);
     assert!(put_segment(&store, 1, 2, &bad, None).await.is_err());
+}
+
+/// Over a store on this file system the cache links the object's files:
+/// the same inode, nothing copied. Where no link can be made (here: a
+/// directory that is not the store's), the object is downloaded; what the
+/// store lacks is still NotFound, and a segment without an index has none.
+#[tokio::test]
+async fn the_cache_links_the_files_of_a_store_on_this_file_system() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("store");
+    let store: Arc<dyn ObjectStore> = open_local_store(&root).expect("store");
+    let d = sample(5, 40, 16, false);
+    put_segment(&store, 1, 2, &d, Some(b"index!".to_vec()))
+        .await
+        .expect("put");
+    let plain = sample(6, 3, 16, true);
+    put_segment(&store, 1, 2, &plain, None).await.expect("put");
+    let inode = |p: std::path::PathBuf| std::fs::metadata(&p).map(|m| m.ino()).expect("stat");
+    let object = |p: quiver_storage::ObjectPath| root.join(p.as_ref());
+
+    let linked = dir.path().join("linked");
+    let (seg, idx) = fetch_segment(&store, Some(&root), 1, 2, 5, &linked)
+        .await
+        .expect("fetch");
+    assert_same(&seg, &d);
+    assert_eq!(idx.as_deref(), Some(&b"index!"[..]));
+    for (cached, obj) in [
+        ("seg", layout::segment_path(1, 2, 5)),
+        ("idx", layout::index_path(1, 2, 5)),
+    ] {
+        let file = linked.join("1/2").join(format!("{:020}.{cached}", 5));
+        assert_eq!(inode(file), inode(object(obj)), "{cached} is a link");
+    }
+    let (seg, idx) = fetch_segment(&store, Some(&root), 1, 2, 6, &linked)
+        .await
+        .expect("fetch");
+    assert_same(&seg, &plain);
+    assert_eq!(idx, None);
+    let e = fetch_segment(&store, Some(&root), 1, 2, 77, &linked)
+        .await
+        .expect_err("missing");
+    assert!(
+        matches!(e, quiver_storage::StorageError::NotFound(_)),
+        "{e}"
+    );
+    // No temp file is left behind.
+    let names: Vec<String> = std::fs::read_dir(linked.join("1/2"))
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    let copied = dir.path().join("copied");
+    let elsewhere = dir.path().join("not-the-store");
+    let (seg, idx) = fetch_segment(&store, Some(&elsewhere), 1, 2, 5, &copied)
+        .await
+        .expect("downloaded");
+    assert_same(&seg, &d);
+    assert_eq!(idx.as_deref(), Some(&b"index!"[..]));
+    let file = copied.join("1/2").join(format!("{:020}.seg", 5));
+    assert_ne!(inode(file), inode(object(layout::segment_path(1, 2, 5))));
 }

@@ -20,7 +20,7 @@ fn futures_are_send(store: Arc<dyn ObjectStore>, wal: Arc<Wal>) {
     assert_send(async move { w.truncate(1).await });
     let d = SegmentData::default();
     assert_send_ref(put_segment(&store, 1, 0, &d, None));
-    assert_send_ref(fetch_segment(&store, 1, 0, 1, Path::new("/tmp")));
+    assert_send_ref(fetch_segment(&store, None, 1, 0, 1, Path::new("/tmp")));
     assert_send(async move {
         let (w, _) = Wal::open(store, 1, 0, 1, 0, WalOptions::default()).await?;
         w.close().await

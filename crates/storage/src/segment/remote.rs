@@ -39,10 +39,17 @@ pub async fn put_segment(
 }
 
 /// Returns a segment mapped from `cache_dir/<collection>/<shard>/<id>.seg` and its index bytes
-/// (`None` when it has no index), downloading what the cache lacks. Downloads go to a temp
-/// file that is renamed into place; a cached segment that fails validation is fetched again.
+/// (`None` when it has no index), fetching what the cache lacks. Fetches go to a temp file
+/// that is renamed into place; a cached segment that fails validation is fetched again.
+///
+/// `store_dir`: the directory the store keeps its objects in, when it is one on this machine
+/// ([`crate::StoreConfig::local_dir`]). The cache then hard-links the object's file instead of
+/// copying it (nothing written, one copy on disk and in the page cache); objects are never
+/// changed in place, and a link keeps the file when the object is deleted. Where a link
+/// cannot be made (another file system), the object is downloaded.
 pub async fn fetch_segment(
     store: &Arc<dyn ObjectStore>,
+    store_dir: Option<&Path>,
     collection_id: u64,
     shard: u32,
     segment_id: u64,
@@ -61,7 +68,7 @@ pub async fn fetch_segment(
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let p = layout::index_path(collection_id, shard, segment_id);
-            match download(store, &p, &idx_file).await {
+            match cache_object(store, store_dir, &p, &idx_file).await {
                 Ok(()) => Some(read(&idx_file).await?),
                 Err(StorageError::NotFound(_)) => None,
                 Err(e) => return Err(e),
@@ -80,7 +87,7 @@ pub async fn fetch_segment(
         }
     }
     let p = layout::segment_path(collection_id, shard, segment_id);
-    download(store, &p, &seg_file).await?;
+    cache_object(store, store_dir, &p, &seg_file).await?;
     let seg = open_blocking(seg_file, segment_id).await?;
     Ok((seg, index))
 }
@@ -165,26 +172,57 @@ async fn open_blocking(path: PathBuf, segment_id: u64) -> Result<MappedSegment> 
     Ok(seg)
 }
 
+/// Puts object `p` at `dest`: a hard link to its file under `store_dir` (see
+/// [`fetch_segment`]) when one can be made, else a download. Any failure to link — no such
+/// file included — falls back to the download, which has the store's own answer.
+async fn cache_object(
+    store: &Arc<dyn ObjectStore>,
+    store_dir: Option<&Path>,
+    p: &object_store::path::Path,
+    dest: &Path,
+) -> Result<()> {
+    if let Some(dir) = store_dir {
+        let tmp = temp_path(dest);
+        match tokio::fs::hard_link(dir.join(p.as_ref()), &tmp).await {
+            Ok(()) => match tokio::fs::rename(&tmp, dest).await {
+                Ok(()) => return Ok(()),
+                Err(_) => {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                }
+            },
+            Err(e) => {
+                tracing::debug!(object = %p, error = %e, "cannot link the object into the cache; downloading it")
+            }
+        }
+    }
+    download(store, p, dest).await
+}
+
+/// A unique temp file next to `dest`.
+fn temp_path(dest: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// Streams object `p` into `dest` through a unique temp file in the same directory.
 async fn download(
     store: &Arc<dyn ObjectStore>,
     p: &object_store::path::Path,
     dest: &Path,
 ) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let got = store
         .get(p)
         .await
         .map_err(|e| StorageError::store(p.to_string(), e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dest.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = temp_path(dest);
     let res = async {
         let io = |e: std::io::Error| StorageError::io(tmp.display().to_string(), e);
         let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;

@@ -252,14 +252,14 @@ async fn segments_round_trip_and_list(store: &Arc<dyn ObjectStore>) {
         .await
         .expect("put");
 
-    let (seg, idx) = fetch_segment(store, C, S, 1, cache.path())
+    let (seg, idx) = fetch_segment(store, None, C, S, 1, cache.path())
         .await
         .expect("fetch");
     assert_eq!((seg.segment_id(), seg.len(), seg.dim()), (1, 300, 4));
     assert_eq!(seg.vectors(), with_index.vectors.view());
     assert_eq!(seg.tombstones(), &with_index.tombstones[..]);
     assert_eq!(idx.as_deref(), Some(&[7u8; 5000][..]));
-    let (seg, idx) = fetch_segment(store, C, S, 2, cache.path())
+    let (seg, idx) = fetch_segment(store, None, C, S, 2, cache.path())
         .await
         .expect("fetch");
     assert_eq!((seg.len(), idx), (3, None));
@@ -278,7 +278,7 @@ async fn segments_round_trip_and_list(store: &Arc<dyn ObjectStore>) {
         matches!(e, quiver_storage::StorageError::NotFound(_)),
         "{e}"
     );
-    let e = fetch_segment(store, C, S, 99, cache.path())
+    let e = fetch_segment(store, None, C, S, 99, cache.path())
         .await
         .expect_err("missing");
     assert!(
