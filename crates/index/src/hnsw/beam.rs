@@ -14,26 +14,61 @@ use crate::topk::Cand;
 pub(crate) const MAX_NODES: usize = 1 << 31;
 const EXPANDED: u32 = 1 << 31;
 
-/// A candidate and, in the id's top bit, whether it was expanded: eight
-/// bytes, so that an insertion moves as few as it can.
+/// A candidate in one word: the distance's bits in an order that sorts as
+/// the distance does ([`f32::total_cmp`]'s), then the id, whose top bit
+/// marks an expanded candidate. Eight bytes, so that an insertion moves as
+/// few as it can, and a slot sorts as its [`Cand`] does by one integer
+/// comparison (a beam's insertion is a binary search: a chain of loads and
+/// comparisons, each waiting on the one before).
 #[derive(Clone, Copy)]
-struct Slot {
-    d: f32,
-    id: u32,
+struct Slot(u64);
+
+/// The bits of `d` as an integer that sorts as `d` does under `total_cmp`.
+#[inline(always)]
+fn ordered(d: f32) -> u32 {
+    let b = d.to_bits();
+    if b >> 31 == 1 { !b } else { b | 1 << 31 }
+}
+
+#[inline(always)]
+fn unordered(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
 impl Slot {
+    #[inline(always)]
+    fn of(c: Cand) -> Slot {
+        Slot(u64::from(ordered(c.d)) << 32 | u64::from(c.id))
+    }
+
+    /// The distance part, as [`ordered`] gives it.
+    #[inline(always)]
+    fn key(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The slot without its mark, to compare with [`Slot::of`].
+    #[inline(always)]
+    fn unmarked(self) -> u64 {
+        self.0 & !u64::from(EXPANDED)
+    }
+
     #[inline]
     fn cand(self) -> Cand {
         Cand {
-            d: self.d,
-            id: self.id & !EXPANDED,
+            d: unordered(self.key()),
+            id: self.0 as u32 & !EXPANDED,
         }
     }
 
     #[inline]
     fn expanded(self) -> bool {
-        self.id & EXPANDED != 0
+        self.0 as u32 & EXPANDED != 0
+    }
+
+    #[inline]
+    fn mark(&mut self) {
+        self.0 |= u64::from(EXPANDED);
     }
 }
 
@@ -72,7 +107,7 @@ impl Beam {
     /// Whether a candidate at distance `d` would enter the beam.
     #[inline]
     pub fn admits(&self, d: f32) -> bool {
-        self.slots.len() < self.width || self.slots.last().is_some_and(|w| d < w.d)
+        self.slots.len() < self.width || self.slots.last().is_some_and(|w| ordered(d) < w.key())
     }
 
     /// Adds `c` if the beam admits it, dropping the farthest slot when full.
@@ -82,11 +117,12 @@ impl Beam {
             return;
         }
         debug_assert!((c.id as usize) < MAX_NODES);
-        let at = self.slots.partition_point(|s| s.cand() < c);
+        let slot = Slot::of(c);
+        let at = self.slots.partition_point(|s| s.unmarked() < slot.0);
         if self.slots.len() >= self.width {
             self.slots.pop();
         }
-        self.slots.insert(at, Slot { d: c.d, id: c.id });
+        self.slots.insert(at, slot);
         self.cursor = self.cursor.min(at);
     }
 
@@ -96,7 +132,7 @@ impl Beam {
         let at = self.skip_expanded();
         let slot = self.slots.get_mut(at)?;
         let c = slot.cand();
-        slot.id |= EXPANDED;
+        slot.mark();
         self.cursor = at + 1;
         Some(c)
     }
@@ -210,6 +246,43 @@ mod tests {
             );
             assert_eq!(beam_res, heap_res, "n {n} width {width}: results");
             assert!(beam_res.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn slots_sort_as_their_candidates_and_give_them_back() {
+        let ds = [
+            f32::NEG_INFINITY,
+            -3.5e30,
+            -2.0,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            0.5,
+            7.25,
+            3.4e38,
+            f32::INFINITY,
+        ];
+        let cands: Vec<Cand> = ds
+            .iter()
+            .flat_map(|&d| [3u32, 0, (MAX_NODES - 1) as u32].map(|id| Cand { d, id }))
+            .collect();
+        for a in &cands {
+            let s = Slot::of(*a);
+            let back = s.cand();
+            assert!(
+                back.d.to_bits() == a.d.to_bits() && back.id == a.id,
+                "{a:?}"
+            );
+            let mut marked = s;
+            marked.mark();
+            assert!(marked.expanded() && !s.expanded());
+            assert_eq!(marked.unmarked(), s.0);
+            assert_eq!(marked.cand(), *a);
+            for b in &cands {
+                assert_eq!(s.0.cmp(&Slot::of(*b).0), a.cmp(b), "{a:?} against {b:?}");
+            }
         }
     }
 
