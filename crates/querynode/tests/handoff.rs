@@ -147,6 +147,33 @@ async fn until_held(store: &FailingStore) -> Result<()> {
     .map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// A read-your-writes search for row `pk` and a count, both at `ts`, that
+/// must answer while a load is held (`what` names the wait in the error).
+async fn read_while_held(
+    node: &QueryNode,
+    pk: i64,
+    ts: Timestamp,
+    what: &str,
+) -> Result<(PrimaryKey, u64)> {
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        let hits = node.search(search(shard(), pk, ts)).await?;
+        let rows = node.count(shard(), ts, None).await?;
+        Ok::<_, Error>((hits[0][0].pk.clone(), rows))
+    })
+    .await
+    .map_err(|_| Error::DeadlineExceeded(format!("writes waited on {what}")))??;
+    Ok(answer)
+}
+
+/// Waits until the shard holds `live` rows (growing, sealed).
+async fn until_live(node: &QueryNode, live: (usize, usize), what: &str) -> Result<()> {
+    wait_for(Duration::from_secs(30), what, async || {
+        node.live_rows(shard()) == Some(live)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard()))))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -172,15 +199,8 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
     until_held(&store).await?;
 
     // Read-your-writes reads of ts 3 answer while the load still hangs.
-    let answer = tokio::time::timeout(Duration::from_secs(30), async {
-        let hits = node.search(search(shard, 100, 3)).await?;
-        let rows = node.count(shard, 3, None).await?;
-        Ok::<_, Error>((hits, rows))
-    })
-    .await
-    .map_err(|_| Error::DeadlineExceeded("writes waited on a segment load".into()))??;
-    let (hits, rows) = answer;
-    assert_eq!(hits[0][0].pk, PrimaryKey::Int(100));
+    let (nearest, rows) = read_while_held(&node, 100, 3, "a segment load").await?;
+    assert_eq!(nearest, PrimaryKey::Int(100));
     assert_eq!(rows, 100);
     assert!(store.held_gets() > 0, "the load was still held");
     assert_eq!(
@@ -191,11 +211,7 @@ async fn writes_stay_visible_while_a_sealed_segment_loads() -> Result<()> {
 
     // Once it loads, the segment takes over its rows and keeps the delete.
     store.hold_gets_under(None);
-    let handed = wait_for(Duration::from_secs(30), "the hand-off", async || {
-        node.live_rows(shard) == Some((1, 99))
-    })
-    .await;
-    handed.map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard))))?;
+    until_live(&node, (1, 99), "the hand-off").await?;
     assert_eq!(node.count(shard, 3, None).await?, 100);
     let hits = node.search(search(shard, 5, 3)).await?;
     assert_ne!(hits[0][0].pk, PrimaryKey::Int(5), "a deleted row came back");
@@ -221,21 +237,15 @@ async fn writes_stay_visible_while_two_sealed_segments_load() -> Result<()> {
     let (node, tx) = serve(dyn_store, dir.path().join("cache"), upsert(1, 0..100)).await?;
 
     // Segment 7's fetch hangs; segment 8's does not.
-    store.hold_gets_under(Some("segments/1/0/00000000000000000007"));
+    store.hold_gets_under(Some(quiver_storage::layout::segment_path(1, 0, 7).as_ref()));
     send(&tx, ShardEvent::Sealed(first_info))?;
     send(&tx, ShardEvent::Mutation(Arc::new(upsert(2, 100..150))))?;
     send(&tx, ShardEvent::Sealed(second_info))?;
     send(&tx, ShardEvent::Mutation(Arc::new(upsert(3, 150..151))))?;
     until_held(&store).await?;
-    let answer = tokio::time::timeout(Duration::from_secs(30), async {
-        let hits = node.search(search(shard, 150, 3)).await?;
-        let rows = node.count(shard, 3, None).await?;
-        Ok::<_, Error>((hits, rows))
-    })
-    .await
-    .map_err(|_| Error::DeadlineExceeded("writes waited on the loads".into()))??;
-    assert_eq!(answer.0[0][0].pk, PrimaryKey::Int(150));
-    assert_eq!(answer.1, 151);
+    let (nearest, rows) = read_while_held(&node, 150, 3, "the loads").await?;
+    assert_eq!(nearest, PrimaryKey::Int(150));
+    assert_eq!(rows, 151);
     assert_eq!(
         node.live_rows(shard),
         Some((151, 0)),
@@ -243,11 +253,7 @@ async fn writes_stay_visible_while_two_sealed_segments_load() -> Result<()> {
     );
 
     store.hold_gets_under(None);
-    let handed = wait_for(Duration::from_secs(30), "both hand-offs", async || {
-        node.live_rows(shard) == Some((1, 150))
-    })
-    .await;
-    handed.map_err(|e| Error::Internal(format!("{e}: {:?}", node.live_rows(shard))))?;
+    until_live(&node, (1, 150), "both hand-offs").await?;
     assert_eq!(node.count(shard, 3, None).await?, 151);
     for pk in [0, 99, 100, 149, 150] {
         let hits = node.search(search(shard, pk, 3)).await?;

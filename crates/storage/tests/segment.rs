@@ -152,17 +152,24 @@ proptest! {
     }
 }
 
-#[tokio::test]
-async fn put_then_fetch_through_the_cache() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn ObjectStore> = open_local_store(&dir.path().join("store")).expect("store");
-    let cache = dir.path().join("cache");
+/// A local store at `root` holding segment 5 (with an index) and segment
+/// 6 (without) of collection 1, shard 2.
+async fn two_segments(root: &std::path::Path) -> (Arc<dyn ObjectStore>, SegmentData, SegmentData) {
+    let store: Arc<dyn ObjectStore> = open_local_store(root).expect("store");
     let d = sample(5, 40, 16, false);
     put_segment(&store, 1, 2, &d, Some(b"index!".to_vec()))
         .await
         .expect("put");
     let plain = sample(6, 3, 16, true);
     put_segment(&store, 1, 2, &plain, None).await.expect("put");
+    (store, d, plain)
+}
+
+#[tokio::test]
+async fn put_then_fetch_through_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, d, plain) = two_segments(&dir.path().join("store")).await;
+    let cache = dir.path().join("cache");
 
     let (seg, idx) = fetch_segment(&store, None, 1, 2, 5, &cache)
         .await
@@ -217,13 +224,7 @@ async fn the_cache_links_the_files_of_a_store_on_this_file_system() {
     use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("store");
-    let store: Arc<dyn ObjectStore> = open_local_store(&root).expect("store");
-    let d = sample(5, 40, 16, false);
-    put_segment(&store, 1, 2, &d, Some(b"index!".to_vec()))
-        .await
-        .expect("put");
-    let plain = sample(6, 3, 16, true);
-    put_segment(&store, 1, 2, &plain, None).await.expect("put");
+    let (store, d, plain) = two_segments(&root).await;
     let inode = |p: std::path::PathBuf| std::fs::metadata(&p).map(|m| m.ino()).expect("stat");
     let object = |p: quiver_storage::ObjectPath| root.join(p.as_ref());
 
