@@ -270,3 +270,91 @@ async fn the_cache_links_the_files_of_a_store_on_this_file_system() {
     let file = copied.join("1/2").join(format!("{:020}.seg", 5));
     assert_ne!(inode(file), inode(object(layout::segment_path(1, 2, 5))));
 }
+
+/// The names in the cache directory of collection 1, shard 2.
+fn cached_names(cache: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache.join("1/2"))
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fetch cancelled mid-download (its replica released) deletes its temp
+/// file; the temp file a crashed process left is pruned, and a fetch in
+/// flight in this process and the cached segments are not.
+#[tokio::test]
+async fn cut_off_fetches_leave_no_temp_files() {
+    use quiver_test_util::FailingStore;
+    let failing = Arc::new(FailingStore::default());
+    let store: Arc<dyn ObjectStore> = failing.clone();
+    put_segment(&store, 1, 2, &sample(5, 400, 16, false), None)
+        .await
+        .expect("put");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().to_path_buf();
+    let temps = |c: &std::path::Path| {
+        let dir = c.join("1/2");
+        std::fs::read_dir(dir).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
+            .count()
+        })
+    };
+
+    failing.stall_bodies_under(Some(""));
+    let fetch = |store: Arc<dyn ObjectStore>, cache: std::path::PathBuf| async move {
+        fetch_segment(&store, None, 1, 2, 5, &cache)
+            .await
+            .map(|_| ())
+    };
+    let task = tokio::spawn(fetch(store.clone(), cache.clone()));
+    quiver_test_util::wait_for(
+        std::time::Duration::from_secs(30),
+        "the download to start",
+        async || temps(&cache) == 1,
+    )
+    .await
+    .expect("a temp file");
+    task.abort();
+    assert!(task.await.expect_err("cancelled").is_cancelled());
+    assert_eq!(cached_names(&cache), Vec::<String>::new());
+
+    // A download in flight here, one a crashed process left, and a cached segment.
+    let in_flight = tokio::spawn(fetch(store.clone(), cache.clone()));
+    quiver_test_util::wait_for(
+        std::time::Duration::from_secs(30),
+        "the second download to start",
+        async || temps(&cache) == 1,
+    )
+    .await
+    .expect("a temp file");
+    let crashed = ".00000000000000000005.seg.0123456789abcdef.7.tmp";
+    std::fs::write(cache.join("1/2").join(crashed), b"half a segm").expect("write");
+    let mine = cached_names(&cache);
+    failing.stall_bodies_under(None);
+    let other = dir.path().join("other");
+    fetch_segment(&store, None, 1, 2, 5, &other)
+        .await
+        .expect("fetch");
+    std::fs::copy(
+        other.join("1/2/00000000000000000005.seg"),
+        cache.join("1/2/00000000000000000005.seg"),
+    )
+    .expect("copy");
+    assert_eq!(
+        quiver_storage::prune_segment_cache(&cache, 1, 2, |_| true).await,
+        1
+    );
+    let mut left = mine.clone();
+    left.retain(|n| n != crashed);
+    left.push("00000000000000000005.seg".into());
+    left.sort();
+    assert_eq!(cached_names(&cache), left);
+    in_flight.abort();
+    let _ = in_flight.await;
+    assert_eq!(temps(&cache), 0);
+}

@@ -5,11 +5,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
 #[derive(Debug, Default)]
@@ -35,6 +36,9 @@ pub struct FailingStore {
     released: tokio::sync::Notify,
     /// Gets waiting on `hold_prefix` now.
     held: AtomicUsize,
+    /// Whole-object gets under this prefix send half their bytes, then stall
+    /// (a download cut off mid-way).
+    stall_prefix: Mutex<Option<String>>,
 }
 
 impl FailingStore {
@@ -82,6 +86,12 @@ impl FailingStore {
     /// Gets held by [`FailingStore::hold_gets_under`] now.
     pub fn held_gets(&self) -> usize {
         self.held.load(Ordering::SeqCst)
+    }
+
+    /// Makes whole-object gets under `prefix` send the first half of their
+    /// bytes and then never finish (`None`: they work again).
+    pub fn stall_bodies_under(&self, prefix: Option<&str>) {
+        *self.stall_prefix.lock().expect("lock") = prefix.map(str::to_string);
     }
 
     /// Makes the next put to `path` lose a race against a put of `bytes` to the same path.
@@ -165,7 +175,28 @@ impl ObjectStore for FailingStore {
             released.await;
             self.held.fetch_sub(1, Ordering::SeqCst);
         }
-        self.inner.get_opts(l, o).await
+        let stalled = o.range.is_none()
+            && (self.stall_prefix.lock().expect("lock").as_deref())
+                .is_some_and(|p| l.as_ref().starts_with(p));
+        let mut got = self.inner.get_opts(l, o).await?;
+        if stalled {
+            let bytes = std::mem::replace(
+                &mut got.payload,
+                GetResultPayload::Stream(futures::stream::empty().boxed()),
+            );
+            let GetResultPayload::Stream(body) = bytes else {
+                return Ok(got);
+            };
+            let all: Vec<bytes::Bytes> = body.try_collect().await?;
+            let all: Vec<u8> = all.concat();
+            let half = bytes::Bytes::copy_from_slice(&all[..all.len() / 2]);
+            got.payload = GetResultPayload::Stream(
+                futures::stream::once(async move { Ok(half) })
+                    .chain(futures::stream::pending())
+                    .boxed(),
+            );
+        }
+        Ok(got)
     }
     fn delete_stream(
         &self,

@@ -120,7 +120,8 @@ pub async fn read_segment_keys(
 }
 
 /// Deletes the cached files (segment and index) of a shard's segments for
-/// which `keep` says no; returns how many files went. Readers that mapped a
+/// which `keep` says no, and the temp files of fetches a crashed process
+/// left; returns how many files went. Readers that mapped a
 /// file keep their mapping (Linux frees it when the last one is gone).
 pub async fn prune_segment_cache(
     cache_dir: &Path,
@@ -142,10 +143,8 @@ pub async fn prune_segment_cache(
             .or_else(|| name.strip_suffix(".idx"))
             .filter(|d| d.len() == 20)
             .and_then(|d| d.parse::<u64>().ok());
-        if let Some(id) = id
-            && !keep(id)
-            && tokio::fs::remove_file(e.path()).await.is_ok()
-        {
+        let stale = id.is_some_and(|id| !keep(id)) || is_leftover_temp(&name);
+        if stale && tokio::fs::remove_file(e.path()).await.is_ok() {
             removed += 1;
         }
     }
@@ -182,14 +181,14 @@ async fn cache_object(
     dest: &Path,
 ) -> Result<()> {
     if let Some(dir) = store_dir {
-        let tmp = temp_path(dest);
-        match tokio::fs::hard_link(dir.join(p.as_ref()), &tmp).await {
-            Ok(()) => match tokio::fs::rename(&tmp, dest).await {
-                Ok(()) => return Ok(()),
-                Err(_) => {
-                    let _ = tokio::fs::remove_file(&tmp).await;
+        let tmp = TempFile::next_to(dest);
+        match tokio::fs::hard_link(dir.join(p.as_ref()), tmp.path()).await {
+            Ok(()) => {
+                if tokio::fs::rename(tmp.path(), dest).await.is_ok() {
+                    tmp.keep();
+                    return Ok(());
                 }
-            },
+            }
             Err(e) => {
                 tracing::debug!(object = %p, error = %e, "cannot link the object into the cache; downloading it")
             }
@@ -198,18 +197,72 @@ async fn cache_object(
     download(store, p, dest).await
 }
 
-/// A unique temp file next to `dest`.
-fn temp_path(dest: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dest.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
+/// A unique temp file next to a cache file, deleted when dropped unless it
+/// was renamed into place ([`TempFile::keep`]): a fetch that fails, or is
+/// cancelled mid-way (its replica released, its stream ended), leaves
+/// nothing behind. What a crash leaves, [`prune_segment_cache`] deletes: the
+/// name carries a token of the process that wrote it.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn next_to(dest: &Path) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        TempFile(Some(dest.with_file_name(format!(
+            ".{name}.{:016x}.{}{TEMP_SUFFIX}",
+            process_token(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ))))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// The file was renamed into place: nothing to delete.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// This process's mark on its temp files. Not the pid alone: in a container
+/// every start may get the same one.
+fn process_token() -> u64 {
+    static TOKEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // splitmix64 of the start time and the pid.
+        let mut z = nanos ^ (u64::from(std::process::id()) << 32);
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// A temp file another process (one that crashed or was killed) left in the cache.
+fn is_leftover_temp(name: &str) -> bool {
+    name.starts_with('.')
+        && name.strip_suffix(TEMP_SUFFIX).is_some_and(|rest| {
+            let mut parts = rest.rsplitn(3, '.');
+            let (_counter, token) = (parts.next(), parts.next());
+            token != Some(format!("{:016x}", process_token()).as_str())
+        })
 }
 
 /// Streams object `p` into `dest` through a unique temp file in the same directory.
@@ -222,22 +275,17 @@ async fn download(
         .get(p)
         .await
         .map_err(|e| StorageError::store(p.to_string(), e))?;
-    let tmp = temp_path(dest);
-    let res = async {
-        let io = |e: std::io::Error| StorageError::io(tmp.display().to_string(), e);
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let mut stream = got.into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| StorageError::io(p.to_string(), e))?;
-            f.write_all(&chunk).await.map_err(io)?;
-        }
-        f.sync_all().await.map_err(io)?;
-        drop(f);
-        tokio::fs::rename(&tmp, dest).await.map_err(io)
+    let tmp = TempFile::next_to(dest);
+    let io = |e: std::io::Error| StorageError::io(tmp.path().display().to_string(), e);
+    let mut f = tokio::fs::File::create(tmp.path()).await.map_err(io)?;
+    let mut stream = got.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| StorageError::io(p.to_string(), e))?;
+        f.write_all(&chunk).await.map_err(io)?;
     }
-    .await;
-    if res.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-    }
-    res
+    f.sync_all().await.map_err(io)?;
+    drop(f);
+    tokio::fs::rename(tmp.path(), dest).await.map_err(io)?;
+    tmp.keep();
+    Ok(())
 }
