@@ -124,6 +124,11 @@ pub struct BuildReport {
     /// `loaded`: a graph file does not record it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<&'static str>,
+    /// Seconds coding the rows along their principal axes took after the
+    /// build or load ([`HnswIndex::project`], as a querynode loading the
+    /// graph does); absent when the codes were not projected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_s: Option<f64>,
     pub n: usize,
     pub dim: usize,
     /// The index's own memory (`HnswIndex::memory_bytes`: graph, and codes
@@ -206,10 +211,16 @@ pub fn run(
     if let Some(path) = cfg.graph.as_deref().filter(|_| !loaded) {
         save_graph(path, &index)?;
     }
+    // What a querynode does when it loads the graph.
+    let mut index = index;
+    let t = Instant::now();
+    let projected = index.project(base)?;
+    let project_s = projected.then(|| t.elapsed().as_secs_f64());
     let report = build_report(cfg.index, &index, build_s);
     on_build(&BuildReport {
         loaded,
         links: report.links.filter(|_| !loaded),
+        project_s,
         ..report
     });
     let set = QuerySet {
@@ -307,6 +318,7 @@ pub fn build_report(kind: BenchIndex, index: &HnswIndex, build_s: f64) -> BuildR
     BuildReport {
         build_s,
         loaded: false,
+        project_s: None,
         links: Some(if index.built_over_codes() {
             "codes"
         } else {

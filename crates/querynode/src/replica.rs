@@ -120,14 +120,26 @@ impl ShardReplica {
             &self.cache_dir,
         )
         .await?;
-        let index = match index_bytes {
-            Some(bytes) => Some(
-                tokio::task::spawn_blocking(move || HnswIndex::from_bytes(&bytes))
-                    .await
-                    .map_err(|e| Error::Internal(format!("index load task: {e}")))?
-                    .map_err(|e| Error::Corrupt(format!("index of segment {}: {e}", info.id)))?,
-            ),
-            None => None,
+        let (index, data) = match index_bytes {
+            Some(bytes) => {
+                let (index, data) = tokio::task::spawn_blocking(move || {
+                    let index = HnswIndex::from_bytes(&bytes).map(|mut index| {
+                        // Wide L2 codes along their rows' principal axes:
+                        // most distances then read one line of codes.
+                        if let Err(e) = index.project(data.vectors()) {
+                            tracing::warn!(error = %e, "graph codes not projected; searched as stored");
+                        }
+                        index
+                    });
+                    (index, data)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("index load task: {e}")))?;
+                let index = index
+                    .map_err(|e| Error::Corrupt(format!("index of segment {}: {e}", info.id)))?;
+                (Some(index), data)
+            }
+            None => (None, data),
         };
         let seg = Arc::new(LoadedSegment::new(info, data, index));
         // The indexes searches will want, built before the segment serves.

@@ -110,6 +110,16 @@ impl Beam {
         self.slots.len() < self.width || self.slots.last().is_some_and(|w| ordered(d) < w.key())
     }
 
+    /// A distance above which no candidate is admitted: the farthest slot's
+    /// when the beam is full, else infinity.
+    #[inline]
+    pub fn bound(&self) -> f32 {
+        match self.slots.last() {
+            Some(w) if self.slots.len() >= self.width => w.cand().d,
+            _ => f32::INFINITY,
+        }
+    }
+
     /// Adds `c` if the beam admits it, dropping the farthest slot when full.
     #[inline]
     pub fn insert(&mut self, c: Cand) {

@@ -230,7 +230,7 @@ impl<P: Points> Builder<'_, P> {
     ) -> Cand {
         loop {
             self.read_links(cur.id, lev, buf);
-            q.dists(buf, dists);
+            q.dists_below(buf, cur.d, dists);
             match closest_below(buf, dists, cur.d) {
                 (d, Some(id)) => cur = Cand { d, id },
                 (_, None) => return cur,
@@ -264,7 +264,7 @@ impl<P: Points> Builder<'_, P> {
             {
                 prefetch(&self.level0, self.row0(next.id), 2 * self.m + 1);
             }
-            q.dists(buf, &mut dists);
+            q.dists_below(buf, beam.bound(), &mut dists);
             for (&nb, &d) in buf.iter().zip(&dists) {
                 beam.insert(Cand { d, id: nb });
             }

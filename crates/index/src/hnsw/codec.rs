@@ -11,19 +11,27 @@
 //! quantizer and codes: `lo` (f32), `step` (f32), `dim` values each, and
 //! `codes` (u8, `n * dim`, row-major), each prefixed by its u64 length.
 //! Version 1 is still written for graphs without codes, and read as before.
+//!
+//! Version 3 (`HNSW_SQ` coded along principal axes, `sq/pca.rs`) is version
+//! 2 with `HEAD + dim` values in `lo` and `step` and as many codes a row,
+//! plus, after the codes, the projection: `mean` (f32, `dim`) and `axes`
+//! (f32, `AXES * dim`, one axis a row), each prefixed by its u64 length.
+//! Version 2 is still written for codes without a projection.
 
 use quiver_common::Metric;
 
 use super::links0::Links0;
 use super::{Graph, HnswIndex};
 use crate::error::{IndexError, Result};
-use crate::sq::SqCodes;
+use crate::sq::{Projection, SqCodes};
 
 const MAGIC: &[u8; 8] = b"QVHNSW\0\0";
 /// A graph over F32 rows.
 const VERSION: u32 = 1;
 /// A graph over 8-bit codes of F32 rows, with the quantizer and the codes.
 const VERSION_SQ8: u32 = 2;
+/// [`VERSION_SQ8`] with codes along the rows' principal axes.
+const VERSION_SQ8_ROTATED: u32 = 3;
 
 /// 64-bit checksum: every step is a bijection of the state, so any change
 /// confined to one 8-byte word is always detected.
@@ -119,10 +127,10 @@ impl HnswIndex {
             Metric::Hamming => 3,
             Metric::Jaccard => 4,
         };
-        let version = if self.sq.is_some() {
-            VERSION_SQ8
-        } else {
-            VERSION
+        let version = match &self.sq {
+            Some(sq) if sq.projection().is_some() => VERSION_SQ8_ROTATED,
+            Some(_) => VERSION_SQ8,
+            None => VERSION,
         };
         let header = [
             version,
@@ -150,6 +158,14 @@ impl HnswIndex {
             let codes = sq.unpadded_codes();
             out.extend_from_slice(&(codes.len() as u64).to_le_bytes());
             out.extend_from_slice(&codes);
+            if let Some(proj) = sq.projection() {
+                for v in [proj.mean(), proj.axes()] {
+                    out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                    for x in v {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
         }
         let sum = checksum(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -172,7 +188,7 @@ impl HnswIndex {
             b: &body[MAGIC.len()..],
         };
         let version = r.u32()?;
-        if version != VERSION && version != VERSION_SQ8 {
+        if !(VERSION..=VERSION_SQ8_ROTATED).contains(&version) {
             return Err(corrupt(format!("unsupported version {version}")));
         }
         let metric = match r.u32()? {
@@ -195,12 +211,23 @@ impl HnswIndex {
             upper_start: r.u32s()?,
             upper: r.u32s()?,
         };
-        let sq = if version == VERSION_SQ8 {
+        let sq = if version >= VERSION_SQ8 {
             let (lo, step, codes) = (r.f32s()?, r.f32s()?, r.bytes()?);
-            if lo.len() != dim || codes.len() != n.saturating_mul(dim) {
+            let proj = if version == VERSION_SQ8_ROTATED {
+                let (mean, axes) = (r.f32s()?, r.f32s()?);
+                Some(
+                    Projection::from_parts(mean, axes)
+                        .filter(|p| p.dim() == dim)
+                        .ok_or_else(|| corrupt("projection does not match dim"))?,
+                )
+            } else {
+                None
+            };
+            let coded = proj.as_ref().map_or(dim, Projection::coded_dim);
+            if lo.len() != coded || codes.len() != n.saturating_mul(coded) {
                 return Err(corrupt("quantizer does not match dim and n"));
             }
-            let sq = SqCodes::from_ranges(metric, lo, step, codes)
+            let sq = SqCodes::from_ranges(metric, lo, step, codes, proj)
                 .map_err(|e| corrupt(format!("quantizer: {e}")))?;
             Some(sq)
         } else {
@@ -314,7 +341,7 @@ mod tests {
         b[40..48].copy_from_slice(&u64::MAX.to_le_bytes()); // absurd array length
         assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
         let mut b = body;
-        b[8..12].copy_from_slice(&3u32.to_le_bytes()); // future version
+        b[8..12].copy_from_slice(&4u32.to_le_bytes()); // future version
         assert!(HnswIndex::from_bytes(&reseal(b)).is_err());
     }
 

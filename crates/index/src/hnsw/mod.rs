@@ -242,9 +242,19 @@ impl HnswIndex {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
         let (dim, n, efc, rows) = check_build(vectors, params)?;
-        let sq = SqCodes::train(rows, dim, metric)?;
-        let points = CodePoints::new(&sq, rows, dim);
+        // Linked over codes along the rows' principal axes when they are
+        // wide enough (`sq/pca.rs`: most distances of an insert's search
+        // read one line of codes), kept as plain codes: the graph's file
+        // stays the format the previous release reads (see
+        // [`HnswIndex::project`]).
+        let linking = SqCodes::train_projected(rows, dim, metric)?;
+        let points = CodePoints::new(&linking, rows, dim);
         let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
+        drop(points);
+        let sq = match linking.projection() {
+            Some(_) => SqCodes::train(rows, dim, metric)?,
+            None => linking,
+        };
         Ok(HnswIndex::from_parts(
             metric,
             dim,
@@ -362,6 +372,34 @@ impl HnswIndex {
         self.sq.is_some()
     }
 
+    /// Codes an 8-bit L2 graph's rows again, along their principal axes,
+    /// when they are wide and many enough (128 dimensions, 10,000 rows;
+    /// `SqCodes::train_projected`): a search then reads the first line of
+    /// most rows' codes only. `vectors` are the rows the graph was built
+    /// over. The graph and its results are unchanged (the codes' distances
+    /// are the same up to rounding). Returns whether the codes changed.
+    ///
+    /// A graph is stored with plain codes (format version 2) and projected
+    /// when loaded (a querynode does it for each segment it loads), so
+    /// that a cluster half-rolled to this release never hands a querynode
+    /// of the previous one a file it cannot read; this release also reads
+    /// a projected graph (version 3, what [`HnswIndex::to_bytes`] writes
+    /// after this), so the next can store it and skip the work at load.
+    pub fn project(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
+        let Some(sq) = &self.sq else { return Ok(false) };
+        if sq.projection().is_some() || vectors.dim() != self.dim || vectors.len() != self.n {
+            return Ok(false);
+        }
+        let VectorSlice::F32(rows) = vectors.data();
+        let projected =
+            SqCodes::train_projected(&rows[..self.n * self.dim], self.dim, self.metric)?;
+        if projected.projection().is_none() {
+            return Ok(false);
+        }
+        self.sq = Some(projected);
+        Ok(true)
+    }
+
     /// Bytes held by the graph and, if quantized, the codes and their ranges
     /// (the vectors are not held: pass them to [`HnswIndex::search`]).
     pub fn memory_bytes(&self) -> usize {
@@ -389,7 +427,7 @@ fn build_f32(
     base: Option<&Graph>,
 ) -> (Graph, bool) {
     let codes = (params.construction == Construction::Auto && n >= CODES_MIN_ROWS)
-        .then(|| SqCodes::train(rows, dim, metric).ok())
+        .then(|| SqCodes::train_projected(rows, dim, metric).ok())
         .flatten()
         .filter(|sq| sq.blur(rows, 4096) <= CODES_MAX_BLUR);
     match codes {

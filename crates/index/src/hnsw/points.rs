@@ -20,6 +20,13 @@ pub(crate) trait QueryDist {
     /// The distances to `ids`, in order, into `out` (replacing what it
     /// held): one call for a neighbour list.
     fn dists(&self, ids: &[u32], out: &mut Vec<f32>);
+    /// [`QueryDist::dists`], except that a distance above `bound` may be
+    /// any value above `bound` (a lower bound, computed for less).
+    #[inline]
+    fn dists_below(&self, ids: &[u32], bound: f32, out: &mut Vec<f32>) {
+        let _ = bound;
+        self.dists(ids, out);
+    }
 }
 
 /// The rows a graph is built over.
@@ -111,6 +118,10 @@ impl QueryDist for SqQuery<'_> {
     #[inline]
     fn dists(&self, ids: &[u32], out: &mut Vec<f32>) {
         SqQuery::dists(self, ids, out);
+    }
+    #[inline]
+    fn dists_below(&self, ids: &[u32], bound: f32, out: &mut Vec<f32>) {
+        SqQuery::dists_below(self, ids, bound, out);
     }
 }
 

@@ -110,7 +110,7 @@ impl HnswIndex {
             for &nb in links.iter().take(q.prefetch_ahead()) {
                 q.prefetch(nb);
             }
-            q.dists(links, dists);
+            q.dists_below(links, cur.d, dists);
             match closest_below(links, dists, cur.d) {
                 (d, Some(id)) => cur = Cand { d, id },
                 (_, None) => return cur,
@@ -142,7 +142,7 @@ impl HnswIndex {
                 level0.prefetch(c.id as usize);
                 c.d
             });
-            q.dists(&buf, &mut dists);
+            q.dists_below(&buf, beam.bound(), &mut dists);
             if let (_, Some(nb)) = closest_below(&buf, &dists, next) {
                 level0.prefetch(nb as usize);
             }
@@ -190,7 +190,11 @@ impl HnswIndex {
                 level0.prefetch(c.id as usize);
                 c.d
             });
-            q.dists(&buf, &mut dists);
+            let bound = match res.peek() {
+                Some(w) if res.len() >= ef => w.d,
+                _ => f32::INFINITY,
+            };
+            q.dists_below(&buf, bound, &mut dists);
             if let (_, Some(nb)) = closest_below(&buf, &dists, next) {
                 level0.prefetch(nb as usize);
             }

@@ -282,6 +282,116 @@ fn rows_each(
     }
 }
 
+/// Codes between two checkpoints of [`dot_i16_rows_below`]: one cache line.
+pub(crate) const CHUNK: usize = 64;
+
+/// [`dot_i16_rows`] for rows whose first dimensions hold most of a
+/// distance: after every [`CHUNK`] codes, `partial(row, c, dots so far)`
+/// (checkpoint `c`, from 0) is a lower bound of the row's distance, and a
+/// row whose bound exceeds `bound` gets that bound and is read no further;
+/// the others get `finish(row, dots)`. The dots are two: over the first
+/// chunk and over the rest (their weights are scaled apart). The first line
+/// of every row is prefetched at once, the rest of a row when it passes
+/// its first checkpoint. An id past the rows gets `finish(&[], (0, 0))`.
+#[inline]
+pub(crate) fn dot_i16_rows_below<P, F>(
+    p: &[i16],
+    rows: &[u8],
+    pitch: usize,
+    (ids, bound): (&[u32], f32),
+    out: &mut [f32],
+    (partial, finish): (P, F),
+) where
+    P: Fn(&[u8], usize, (i32, i32)) -> f32,
+    F: Fn(&[u8], (i32, i32)) -> f32,
+{
+    let len = (p.len() / LANES * LANES).min(pitch);
+    let p = &p[..len];
+    #[cfg(target_arch = "x86_64")]
+    {
+        match isa() {
+            // SAFETY: `isa` found these features on this CPU.
+            ISA_AVX512 => {
+                return unsafe {
+                    x86::dot_i16_rows_below_avx512(
+                        p,
+                        rows,
+                        pitch,
+                        (ids, bound),
+                        out,
+                        (partial, finish),
+                    )
+                };
+            }
+            // SAFETY: as above.
+            ISA_AVX2 => {
+                return unsafe {
+                    x86::dot_i16_rows_below_avx2(
+                        p,
+                        rows,
+                        pitch,
+                        (ids, bound),
+                        out,
+                        (partial, finish),
+                    )
+                };
+            }
+            _ => {}
+        }
+    }
+    rows_below(
+        rows,
+        (pitch, len),
+        (ids, bound),
+        out,
+        |c, r| dot_i16(&p[r.clone()], &c[r]),
+        (partial, finish),
+    );
+}
+
+/// The loop of [`dot_i16_rows_below`]; `dot(row, range)` is the product of
+/// the weights and codes in `range`.
+#[inline(always)]
+fn rows_below(
+    rows: &[u8],
+    (pitch, len): (usize, usize),
+    (ids, bound): (&[u32], f32),
+    out: &mut [f32],
+    dot: impl Fn(&[u8], std::ops::Range<usize>) -> i32,
+    (partial, finish): (
+        impl Fn(&[u8], usize, (i32, i32)) -> f32,
+        impl Fn(&[u8], (i32, i32)) -> f32,
+    ),
+) {
+    for &id in ids {
+        crate::hnsw::prefetch_up_to::<u8, 64>(rows, id as usize * pitch, 1);
+    }
+    for (&id, o) in ids.iter().zip(out.iter_mut()) {
+        let s = id as usize * pitch;
+        let Some(row) = rows.get(s..s + pitch) else {
+            *o = finish(&[], (0, 0));
+            continue;
+        };
+        let head = dot(row, 0..CHUNK.min(len));
+        let (mut rest, mut at, mut c) = (0i32, CHUNK, 0usize);
+        *o = loop {
+            if at >= len {
+                break finish(row, (head, rest));
+            }
+            let low = partial(row, c, (head, rest));
+            if low > bound {
+                break low;
+            }
+            if c == 0 {
+                crate::hnsw::prefetch_up_to::<u8, 1024>(rows, s + CHUNK, pitch - CHUNK);
+            }
+            let end = (at + CHUNK).min(len);
+            rest = rest.wrapping_add(dot(row, at..end));
+            (at, c) = (end, c + 1);
+        };
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -378,6 +488,50 @@ mod x86 {
             out,
             |c| dot_i16_avx512(p, &c[..len]),
             finish,
+        );
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    pub(super) fn dot_i16_rows_below_avx512<P, F>(
+        p: &[i16],
+        rows: &[u8],
+        pitch: usize,
+        bounded: (&[u32], f32),
+        out: &mut [f32],
+        scores: (P, F),
+    ) where
+        P: Fn(&[u8], usize, (i32, i32)) -> f32,
+        F: Fn(&[u8], (i32, i32)) -> f32,
+    {
+        super::rows_below(
+            rows,
+            (pitch, p.len()),
+            bounded,
+            out,
+            |c, r| dot_i16_avx512(&p[r.clone()], &c[r]),
+            scores,
+        );
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dot_i16_rows_below_avx2<P, F>(
+        p: &[i16],
+        rows: &[u8],
+        pitch: usize,
+        bounded: (&[u32], f32),
+        out: &mut [f32],
+        scores: (P, F),
+    ) where
+        P: Fn(&[u8], usize, (i32, i32)) -> f32,
+        F: Fn(&[u8], (i32, i32)) -> f32,
+    {
+        super::rows_below(
+            rows,
+            (pitch, p.len()),
+            bounded,
+            out,
+            |c, r| dot16_avx2(&p[r.clone()], &c[r]),
+            scores,
         );
     }
 

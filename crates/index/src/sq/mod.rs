@@ -9,6 +9,7 @@
 //! closer): squared L2 for L2, the negated inner product for IP and COSINE.
 
 pub(crate) mod kernels;
+mod pca;
 mod rows;
 mod scan;
 
@@ -18,7 +19,9 @@ use quiver_common::Metric;
 
 use crate::error::{IndexError, Result};
 pub use kernels::kernel_isa;
-use kernels::{LANES, dot_asym, dot_i16, dot_i16_rows, dot_sym, i16_weight_max};
+use kernels::{CHUNK, LANES, dot_asym, dot_i16, dot_i16_rows, dot_sym, i16_weight_max};
+pub(crate) use pca::Projection;
+use pca::check_at;
 use rows::CodeRows;
 pub use scan::QuantizedRows;
 
@@ -82,9 +85,25 @@ fn normalized(v: &[f32]) -> Vec<f32> {
     }
 }
 
+/// `row` as codes represent it: normalised for COSINE, projected when the
+/// codes are.
+fn coded<'a>(kind: Kind, proj: Option<&Projection>, row: &'a [f32]) -> Cow<'a, [f32]> {
+    match proj {
+        Some(proj) => {
+            let mut out = vec![0f32; proj.coded_dim()];
+            proj.apply(row, &mut out);
+            Cow::Owned(out)
+        }
+        None => kind.prepared(row),
+    }
+}
+
 /// The quantizer and the codes of rows `0..n`.
 pub(crate) struct SqCodes {
     kind: Kind,
+    /// Dimensions of the rows coded.
+    in_dim: usize,
+    /// Dimensions of a code: `in_dim`, or [`Projection::coded_dim`].
     dim: usize,
     /// `dim` rounded up to a multiple of `LANES`: the length of the codes a
     /// kernel reads and of every per-dimension array (padding is zero).
@@ -98,14 +117,34 @@ pub(crate) struct SqCodes {
     /// `lo` (`sum step^2 * code^2`), so that a distance is one product read
     /// from one place. The norm sits in the padding when there is room
     /// (the kernels multiply it by a zero weight); a row is one cache line
-    /// up to 60 dimensions.
+    /// up to 60 dimensions. Projected codes also hold the norm of their
+    /// first `CHUNK * (c + 1)` dimensions for each checkpoint `c < checks`:
+    /// the first in the head's last 4 bytes (see `pca::HEAD`), the others
+    /// after the codes.
     rows: CodeRows,
+    /// The principal axes the rows are coded along (L2 only; see
+    /// [`SqCodes::train_projected`]).
+    proj: Option<Projection>,
+    /// Checkpoints whose partial norms a row holds (0 without `proj`).
+    checks: usize,
 }
+
+/// Projected codes need this many dimensions: below, a row is two cache
+/// lines or less, and stopping early saves little.
+const PROJECT_MIN_DIM: usize = 128;
+
+/// ...and this many rows: finding the axes takes about a second at 768
+/// dimensions, whatever the rows.
+const PROJECT_MIN_ROWS: usize = 10_000;
 
 /// Bytes of a code row of `stride` kernel bytes: room for a 4-byte norm
 /// after `dim` codes.
-fn pitch(dim: usize, stride: usize) -> usize {
-    if stride - dim >= 4 {
+fn pitch(dim: usize, stride: usize, checks: usize) -> usize {
+    if checks > 0 {
+        // The partial norms past the head's, then the norm; the row a
+        // whole number of lines.
+        (check_at(stride, checks) + 4).next_multiple_of(64)
+    } else if stride - dim >= 4 {
         stride
     } else {
         stride + LANES
@@ -132,14 +171,33 @@ pub(crate) struct SqQuery<'a> {
     konst: f32,
     /// `pre` in integers, `pre * scale` rounded, for [`dot_i16`].
     wide: Vec<i16>,
-    /// `1 / scale`.
+    /// Rotated L2 codes: `konst` over the first `CHUNK * (c + 1)`
+    /// dimensions, for each checkpoint `c`.
+    kpref: Vec<f32>,
+    /// `1 / scale` (of the weights past the head, for projected codes).
     unscale: f32,
+    /// Projected codes: `1 / scale` of the head's weights.
+    unscale_head: f32,
 }
 
 impl SqCodes {
     /// Learns the per-dimension ranges of `rows` (row-major, `dim` floats a
     /// row) and encodes them.
     pub fn train(rows: &[f32], dim: usize, metric: Metric) -> Result<SqCodes> {
+        Self::train_with(rows, dim, metric, false)
+    }
+
+    /// [`SqCodes::train`], coding L2 rows of at least 128 dimensions (and
+    /// 10,000 rows) with their coordinates along their widest principal
+    /// axes first (`pca.rs`): a search then reads a row's first line of
+    /// codes, and the rest only when that line does not already put the
+    /// row past what its beam admits ([`SqQuery::dists_below`]). The
+    /// projection keeps distances, so the codes mean what plain codes mean.
+    pub fn train_projected(rows: &[f32], dim: usize, metric: Metric) -> Result<SqCodes> {
+        Self::train_with(rows, dim, metric, true)
+    }
+
+    fn train_with(rows: &[f32], dim: usize, metric: Metric, project: bool) -> Result<SqCodes> {
         let kind = Kind::of(metric)?;
         if dim == 0 || !rows.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!(
@@ -147,10 +205,19 @@ impl SqCodes {
                 rows.len()
             )));
         }
-        let mut min = vec![f32::INFINITY; dim];
-        let mut max = vec![f32::NEG_INFINITY; dim];
+        let n = rows.len() / dim;
+        let proj = (project && kind == Kind::L2 && dim >= PROJECT_MIN_DIM && n >= PROJECT_MIN_ROWS)
+            .then(|| Projection::train(rows, dim))
+            .flatten();
+        let coded_dim = proj.as_ref().map_or(dim, Projection::coded_dim);
+        let mut min = vec![f32::INFINITY; coded_dim];
+        let mut max = vec![f32::NEG_INFINITY; coded_dim];
         for r in rows.chunks_exact(dim) {
-            for ((x, lo), hi) in kind.prepared(r).iter().zip(&mut min).zip(&mut max) {
+            for ((x, lo), hi) in coded(kind, proj.as_ref(), r)
+                .iter()
+                .zip(&mut min)
+                .zip(&mut max)
+            {
                 // NaN and infinities do not widen the range (they clamp).
                 if x.is_finite() {
                     *lo = lo.min(*x);
@@ -169,22 +236,24 @@ impl SqCodes {
                 }
             })
             .unzip();
-        let mut sq = SqCodes::from_ranges(metric, lo, step, Vec::new())?;
-        let mut codes = CodeRows::zeroed(rows.len() / dim, pitch(dim, sq.stride));
+        let mut sq = SqCodes::from_ranges(metric, lo, step, Vec::new(), proj)?;
+        let mut codes = CodeRows::zeroed(n, sq.pitch());
         for (r, out) in rows.chunks_exact(dim).zip(codes.rows_mut()) {
-            sq.encode(&kind.prepared(r), out);
+            sq.encode(&coded(kind, sq.proj.as_ref(), r), out);
         }
         sq.rows = codes;
         sq.fill_norms();
         Ok(sq)
     }
 
-    /// Rebuilds from the stored ranges and codes (`n * dim` bytes, unpadded).
+    /// Rebuilds from the stored ranges and codes (`n * dim` bytes, unpadded)
+    /// and the projection they were coded in, if any.
     pub fn from_ranges(
         metric: Metric,
         lo: Vec<f32>,
         step: Vec<f32>,
         codes: Vec<u8>,
+        proj: Option<Projection>,
     ) -> Result<SqCodes> {
         let kind = Kind::of(metric)?;
         let dim = lo.len();
@@ -198,28 +267,54 @@ impl SqCodes {
                 "quantizer ranges are not finite".into(),
             ));
         }
+        if proj
+            .as_ref()
+            .is_some_and(|p| kind != Kind::L2 || p.coded_dim() != dim)
+        {
+            return Err(IndexError::InvalidArgument(
+                "a quantizer's projection needs L2 and its dimension".into(),
+            ));
+        }
+        let in_dim = proj.as_ref().map_or(dim, Projection::dim);
         let stride = dim.next_multiple_of(LANES);
+        let checks = if proj.is_some() { (dim - 1) / CHUNK } else { 0 };
         let pad = |mut v: Vec<f32>| {
             v.resize(stride, 0.0);
             v
         };
-        let (lo, step) = (pad(lo), pad(step));
+        let (lo, mut step) = (pad(lo), pad(step));
+        if proj.is_some() {
+            // The head's last codes are always 0; their bytes hold its norm.
+            step[pca::AXES..pca::HEAD].fill(0.0);
+        }
         let step2 = step.iter().map(|s| s * s).collect();
-        let mut rows = CodeRows::zeroed(codes.len() / dim, pitch(dim, stride));
+        let mut rows = CodeRows::zeroed(codes.len() / dim, pitch(dim, stride, checks));
         for (r, out) in codes.chunks_exact(dim).zip(rows.rows_mut()) {
             out[..dim].copy_from_slice(r);
         }
         let mut sq = SqCodes {
             kind,
+            in_dim,
             dim,
             stride,
             lo,
             step,
             step2,
             rows,
+            proj,
+            checks,
         };
         sq.fill_norms();
         Ok(sq)
+    }
+
+    fn pitch(&self) -> usize {
+        pitch(self.dim, self.stride, self.checks)
+    }
+
+    /// The projection the codes are in, if any.
+    pub fn projection(&self) -> Option<&Projection> {
+        self.proj.as_ref()
     }
 
     /// Writes the norm of every row into its last 4 bytes (L2 only).
@@ -227,12 +322,17 @@ impl SqCodes {
         if self.kind != Kind::L2 {
             return;
         }
-        let (stride, step2) = (self.stride, &self.step2);
+        let (stride, step2, checks) = (self.stride, &self.step2, self.checks);
         for row in self.rows.rows_mut() {
             // The norm's own bytes are still zero here, or weighed by zero.
             let norm = dot_sym(step2, &row[..stride], &row[..stride]);
             let at = row.len() - 4;
             row[at..].copy_from_slice(&norm.to_le_bytes());
+            for c in 0..checks {
+                let e = CHUNK * (c + 1);
+                let part = dot_sym(&step2[..e], &row[..e], &row[..e]);
+                row[check_at(stride, c)..][..4].copy_from_slice(&part.to_le_bytes());
+            }
         }
     }
 
@@ -270,14 +370,14 @@ impl SqCodes {
     /// outlier itself counts for one row; distinct rows, so copies of one
     /// row (however many) count for one too. 0 when the rows do not differ.
     pub fn blur(&self, rows: &[f32], sample: usize) -> f64 {
-        let n = rows.len() / self.dim.max(1);
+        let n = rows.len() / self.in_dim.max(1);
         let every = n.div_ceil(sample.max(1)).max(1);
         let mut seen = std::collections::HashSet::new();
         let picked: Vec<Cow<'_, [f32]>> = rows
-            .chunks_exact(self.dim)
+            .chunks_exact(self.in_dim)
             .step_by(every)
             .filter(|r| seen.insert(r.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()))
-            .map(|r| self.kind.prepared(r))
+            .map(|r| coded(self.kind, self.proj.as_ref(), r))
             .collect();
         let mut code = vec![0u8; self.dim];
         let mut lost: Vec<f64> = picked
@@ -334,7 +434,10 @@ impl SqCodes {
 
     /// Bytes held (codes, row norms and ranges).
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.rows.memory_bytes() + 4 * 3 * self.stride
+        std::mem::size_of::<Self>()
+            + self.rows.memory_bytes()
+            + 4 * 3 * self.stride
+            + self.proj.as_ref().map_or(0, Projection::memory_bytes)
     }
 
     #[inline]
@@ -347,13 +450,18 @@ impl SqCodes {
     pub fn query(&self, query: &[f32]) -> SqQuery<'_> {
         let mut pre = vec![0f32; self.stride];
         let mut konst = 0.0;
+        let mut kpref = Vec::with_capacity(self.checks);
         match self.kind {
             Kind::L2 => {
+                let query = coded(self.kind, self.proj.as_ref(), query);
                 let mut sum = 0f64;
-                for (j, (p, q)) in pre.iter_mut().zip(query).enumerate() {
+                for (j, (p, q)) in pre.iter_mut().zip(query.iter()).enumerate() {
                     let a = q - self.lo[j];
                     *p = -2.0 * a * self.step[j];
                     sum += f64::from(a) * f64::from(a);
+                    if (j + 1) % CHUNK == 0 && kpref.len() < self.checks {
+                        kpref.push(sum as f32);
+                    }
                 }
                 konst = sum as f32;
             }
@@ -369,20 +477,33 @@ impl SqCodes {
         // (32,767 up to 257 dimensions, 10,965 at 768): each weight is off
         // by at most 1/21,930 of the largest, far below a code's own error
         // (half a step in 255).
-        let top = pre.iter().fold(0f32, |m, p| m.max(p.abs()));
-        let scale = if top > 0.0 && top.is_finite() {
-            i16_weight_max(self.stride) as f32 / top
-        } else {
-            0.0
+        // Projected codes: the head's weights and the rest's are scaled
+        // apart (a head axis spans far more than a residual dimension,
+        // whose weights one scale would round to a few steps).
+        let head = if self.checks > 0 { pca::HEAD } else { 0 };
+        let (head_pre, rest_pre) = pre.split_at(head);
+        let scale = |part: &[f32]| {
+            let top = part.iter().fold(0f32, |m, p| m.max(p.abs()));
+            if top > 0.0 && top.is_finite() {
+                i16_weight_max(part.len()) as f32 / top
+            } else {
+                0.0
+            }
         };
-        let wide = pre.iter().map(|p| (p * scale).round() as i16).collect();
+        let (head_scale, rest_scale) = (scale(head_pre), scale(rest_pre));
+        let wide = (head_pre.iter().map(|p| (p * head_scale).round() as i16))
+            .chain(rest_pre.iter().map(|p| (p * rest_scale).round() as i16))
+            .collect();
+        let un = |s: f32| if s > 0.0 { 1.0 / s } else { 0.0 };
         SqQuery {
             sq: self,
             #[cfg(test)]
             pre,
             konst,
             wide,
-            unscale: if scale > 0.0 { 1.0 / scale } else { 0.0 },
+            kpref,
+            unscale: un(rest_scale),
+            unscale_head: un(head_scale),
         }
     }
 
@@ -419,8 +540,14 @@ impl SqCodes {
     /// Hints the CPU to load the code of `id`.
     #[inline]
     pub fn prefetch(&self, id: u32) {
-        // A whole code row (768 dimensions are 13 lines): it is read at once.
-        let pitch = self.rows.pitch();
+        // A whole code row (768 dimensions are 13 lines): it is read at
+        // once. A projected row's head (one line) is read first, and often
+        // alone.
+        let pitch = if self.checks > 0 {
+            64
+        } else {
+            self.rows.pitch()
+        };
         crate::hnsw::prefetch_up_to::<u8, 1024>(self.rows.bytes(), id as usize * pitch, pitch);
     }
 }
@@ -430,6 +557,11 @@ impl SqQuery<'_> {
     #[inline(always)]
     pub fn dist(&self, id: u32) -> f32 {
         let sq = self.sq;
+        if sq.checks > 0 {
+            let mut out = [0f32];
+            self.projected_dists(&[id], f32::INFINITY, &mut out);
+            return out[0];
+        }
         let code = sq.code(id);
         let dot = self.unscale * dot_i16(&self.wide, code) as f32;
         match sq.kind {
@@ -443,6 +575,9 @@ impl SqQuery<'_> {
     pub fn dists(&self, ids: &[u32], out: &mut Vec<f32>) {
         out.resize(ids.len(), 0.0);
         let sq = self.sq;
+        if sq.checks > 0 {
+            return self.projected_dists(ids, f32::INFINITY, out);
+        }
         let (unscale, konst, l2) = (self.unscale, self.konst, sq.kind == Kind::L2);
         let norm_at = sq.rows.pitch().saturating_sub(4);
         dot_i16_rows(
@@ -477,10 +612,11 @@ impl SqQuery<'_> {
     /// the loads in flight without stalling on them (about 10% of an
     /// HNSW_SQ build at 768 dimensions). Rows of a few lines are all
     /// prefetched at once, like f32 rows (12% more searches a second on
-    /// 390,000 × 50).
+    /// 390,000 × 50). So are projected rows' heads, a line each: the rest
+    /// of such a row is prefetched when its head does not rule it out.
     #[inline]
     pub fn prefetch_ahead(&self) -> usize {
-        if self.sq.rows.pitch() <= 256 {
+        if self.sq.rows.pitch() <= 256 || self.sq.checks > 0 {
             usize::MAX
         } else {
             2
@@ -638,12 +774,13 @@ mod tests {
             sq.lo().to_vec(),
             sq.step().to_vec(),
             sq.unpadded_codes(),
+            None,
         )
         .expect("back");
         assert_eq!(back.rows.bytes(), sq.rows.bytes());
         assert_eq!(back.lo, sq.lo);
         let bad = |lo: Vec<f32>, step: Vec<f32>, codes: Vec<u8>| {
-            SqCodes::from_ranges(Metric::L2, lo, step, codes).is_err()
+            SqCodes::from_ranges(Metric::L2, lo, step, codes, None).is_err()
         };
         assert!(bad(vec![0.0; 4], vec![1.0; 3], vec![0; 8]));
         assert!(bad(vec![0.0; 4], vec![1.0; 4], vec![0; 7]));

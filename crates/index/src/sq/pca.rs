@@ -1,0 +1,587 @@
+//! Principal axes for code rows. A row `x` is coded as `[y, 0, r]`: `y`
+//! its coordinates along the `AXES` widest principal axes of the rows (then
+//! four zeros, so the head is one cache line of codes), and `r = x - mean -
+//! axesᵀ y` what those axes leave, in the row's own coordinates. `r` lies
+//! in the axes' orthogonal complement, so `|x - z|² = |y_x - y_z|² + |r_x -
+//! r_z|²`: distances are those of the rows, and the head alone is a lower
+//! bound of a distance that, on real embeddings, holds most of it. A search
+//! then reads a code row's head, and the rest only when the head does not
+//! already rule the row out (`SqQuery::dists_below`). Projecting costs
+//! `2 · AXES · dim` multiply-adds a row, where a full rotation would cost
+//! `dim²` (a 2.4 MB matrix at 768 dimensions, read for every query).
+
+use super::kernels::dot_i16_rows_below;
+
+/// Rows trained on for the covariance (evenly spaced).
+const SAMPLE: usize = 4096;
+
+/// Principal axes in a coded row's head.
+pub(crate) const AXES: usize = 60;
+
+/// Coded dimensions before the residual: the axes and four zeros, whose
+/// bytes in a code row hold the head's norm.
+pub(crate) const HEAD: usize = 64;
+
+/// `x -> [axes · (x - mean), 0, 0, 0, 0, residual]`.
+pub(crate) struct Projection {
+    dim: usize,
+    mean: Vec<f32>,
+    /// `AXES` rows of `dim`: the covariance's eigenvectors, widest first.
+    axes: Vec<f32>,
+}
+
+impl Projection {
+    /// The widest principal axes of `rows` (`dim > AXES` floats a row,
+    /// non-finite values read as 0), or `None` when the rows are too
+    /// narrow or the eigen-decomposition does not converge.
+    pub fn train(rows: &[f32], dim: usize) -> Option<Projection> {
+        let n = rows.len() / dim.max(1);
+        if n == 0 || dim <= AXES {
+            return None;
+        }
+        let every = n.div_ceil(SAMPLE).max(1);
+        let picked: Vec<&[f32]> = rows.chunks_exact(dim).step_by(every).collect();
+        let finite = |x: f32| if x.is_finite() { f64::from(x) } else { 0.0 };
+        let mut mean = vec![0f64; dim];
+        for r in &picked {
+            for (m, &x) in mean.iter_mut().zip(r.iter()) {
+                *m += finite(x);
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= picked.len() as f64);
+        // Upper triangle of the covariance, row by row, then mirrored.
+        let mut cov = vec![0f64; dim * dim];
+        let mut c = vec![0f64; dim];
+        for r in &picked {
+            for ((c, &x), m) in c.iter_mut().zip(r.iter()).zip(&mean) {
+                *c = finite(x) - m;
+            }
+            for i in 0..dim {
+                axpy(c[i], &c[i..], &mut cov[i * dim + i..(i + 1) * dim]);
+            }
+        }
+        for i in 0..dim {
+            for j in 0..i {
+                cov[i * dim + j] = cov[j * dim + i];
+            }
+        }
+        let (_, vectors) = sym_eigen(cov, dim)?;
+        Some(Projection {
+            dim,
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            axes: vectors[..AXES * dim].iter().map(|&v| v as f32).collect(),
+        })
+    }
+
+    /// Rebuilds a stored projection; `None` when the sizes do not match or a
+    /// value is not finite.
+    pub fn from_parts(mean: Vec<f32>, axes: Vec<f32>) -> Option<Projection> {
+        let dim = mean.len();
+        (dim > AXES && axes.len() == AXES * dim && mean.iter().chain(&axes).all(|x| x.is_finite()))
+            .then_some(Projection { dim, mean, axes })
+    }
+
+    /// Dimensions of the rows projected.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Dimensions of a projected row.
+    pub fn coded_dim(&self) -> usize {
+        HEAD + self.dim
+    }
+
+    pub fn mean(&self) -> &[f32] {
+        &self.mean
+    }
+
+    pub fn axes(&self) -> &[f32] {
+        &self.axes
+    }
+
+    /// `row` (`dim` floats; non-finite values read as 0) projected into
+    /// `out` (`coded_dim` floats).
+    pub fn apply(&self, row: &[f32], out: &mut [f32]) {
+        let (head, rest) = out.split_at_mut(HEAD);
+        for ((r, &x), m) in rest.iter_mut().zip(row).zip(&self.mean) {
+            *r = if x.is_finite() { x - m } else { 0.0 };
+        }
+        head.fill(0.0);
+        for (y, axis) in head.iter_mut().zip(self.axes.chunks_exact(self.dim)) {
+            *y = crate::distance::dot(axis, rest);
+        }
+        for (&y, axis) in head.iter().zip(self.axes.chunks_exact(self.dim)) {
+            axpy(-y, axis, rest);
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        4 * (self.mean.len() + self.axes.len())
+    }
+}
+
+/// Where checkpoint `c`'s partial norm sits in a projected code row.
+#[inline(always)]
+pub(super) fn check_at(stride: usize, c: usize) -> usize {
+    if c == 0 { AXES } else { stride + 4 * (c - 1) }
+}
+
+impl super::SqQuery<'_> {
+    /// [`SqQuery::dists`], except that a row of projected codes whose
+    /// distance over its first dimensions already exceeds `bound` gets that
+    /// partial distance (a lower bound of its distance: the other
+    /// dimensions add squares), its other codes unread. Every distance not
+    /// above `bound` is the one [`SqQuery::dists`] gives.
+    #[inline]
+    pub fn dists_below(&self, ids: &[u32], bound: f32, out: &mut Vec<f32>) {
+        if self.sq.checks == 0 {
+            return self.dists(ids, out);
+        }
+        out.resize(ids.len(), 0.0);
+        self.projected_dists(ids, bound, out);
+    }
+
+    /// [`SqQuery::dists_below`] over projected codes.
+    #[inline]
+    pub(super) fn projected_dists(&self, ids: &[u32], bound: f32, out: &mut [f32]) {
+        let sq = self.sq;
+        let (unscale, head, konst, kpref) =
+            (self.unscale, self.unscale_head, self.konst, &self.kpref);
+        let (stride, norm_at) = (sq.stride, sq.rows.pitch() - 4);
+        let read = |row: &[u8], at: usize| match row.get(at..at + 4) {
+            Some(&[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+            _ => 0.0,
+        };
+        dot_i16_rows_below(
+            &self.wide,
+            sq.rows.bytes(),
+            sq.rows.pitch(),
+            (ids, bound),
+            out,
+            (
+                |row: &[u8], c: usize, (h, rest): (i32, i32)| {
+                    kpref.get(c).copied().unwrap_or(0.0)
+                        + read(row, check_at(stride, c))
+                        + (head * h as f32 + unscale * rest as f32)
+                },
+                |row: &[u8], (h, rest): (i32, i32)| {
+                    konst + read(row, norm_at) + (head * h as f32 + unscale * rest as f32)
+                },
+            ),
+        );
+    }
+}
+
+/// `y += a * x`, compiled for the widest vectors this CPU has (a
+/// training's covariance and every projected row are mostly this).
+#[inline]
+fn axpy<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(a: T, x: &[T], y: &mut [T]) {
+    #[inline(always)]
+    fn body<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(a: T, x: &[T], y: &mut [T]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += a * x;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn wide<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(
+            a: T,
+            x: &[T],
+            y: &mut [T],
+        ) {
+            body(a, x, y)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(
+            a: T,
+            x: &[T],
+            y: &mut [T],
+        ) {
+            body(a, x, y)
+        }
+        use super::kernels::{ISA_AVX2, ISA_AVX512, isa};
+        match isa() {
+            // SAFETY: `isa` found these features on this CPU.
+            ISA_AVX512 => return unsafe { wide(a, x, y) },
+            // SAFETY: as above.
+            ISA_AVX2 => return unsafe { avx2(a, x, y) },
+            _ => {}
+        }
+    }
+    body(a, x, y)
+}
+
+/// Eigenvalues (decreasing) and eigenvectors (one a row, in the same
+/// order) of the symmetric `n × n` matrix `a` (row-major): Householder
+/// reduction to a tridiagonal matrix, then the implicit QL method (JAMA's
+/// `tred2` and `tql2`, public domain). `None` if QL does not converge.
+pub(crate) fn sym_eigen(a: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    // `v[j * n + i]` is V[i][j]: column j of V is row j, so QL's rotations
+    // of two columns touch two contiguous rows.
+    let mut v = a; // symmetric: its transpose is itself
+    let mut d = vec![0f64; n];
+    let mut e = vec![0f64; n];
+    tred2(&mut v, &mut d, &mut e, n);
+    tql2(&mut v, &mut d, &mut e, n)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
+    let values = order.iter().map(|&i| d[i]).collect();
+    let mut vectors = Vec::with_capacity(n * n);
+    for &i in &order {
+        vectors.extend_from_slice(&v[i * n..(i + 1) * n]);
+    }
+    Some((values, vectors))
+}
+
+/// Householder tridiagonalisation; `vt` holds Vᵀ (see [`sym_eigen`]).
+#[allow(clippy::many_single_char_names)]
+fn tred2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
+    // V[i][j] is vt[j * n + i].
+    macro_rules! v {
+        ($i:expr, $j:expr) => {
+            vt[($j) * n + ($i)]
+        };
+    }
+    for j in 0..n {
+        d[j] = v!(n - 1, j);
+    }
+    for i in (1..n).rev() {
+        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v!(i - 1, j);
+                v!(i, j) = 0.0;
+                v!(j, i) = 0.0;
+            }
+        } else {
+            for x in &mut d[..i] {
+                *x /= scale;
+                h += *x * *x;
+            }
+            let mut f = d[i - 1];
+            let mut g = if f > 0.0 { -h.sqrt() } else { h.sqrt() };
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].fill(0.0);
+            for j in 0..i {
+                f = d[j];
+                v!(j, i) = f;
+                g = e[j] + v!(j, j) * f;
+                for k in j + 1..i {
+                    g += v!(k, j) * d[k];
+                    e[k] += v!(k, j) * f;
+                }
+                e[j] = g;
+            }
+            f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                f = d[j];
+                g = e[j];
+                for k in j..i {
+                    v!(k, j) -= f * e[k] + g * d[k];
+                }
+                d[j] = v!(i - 1, j);
+                v!(i, j) = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    for i in 0..n - 1 {
+        v!(n - 1, i) = v!(i, i);
+        v!(i, i) = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v!(k, i + 1) / h;
+            }
+            for j in 0..=i {
+                let mut g = 0.0;
+                for k in 0..=i {
+                    g += v!(k, i + 1) * v!(k, j);
+                }
+                for k in 0..=i {
+                    v!(k, j) -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v!(k, i + 1) = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v!(n - 1, j);
+        v!(n - 1, j) = 0.0;
+    }
+    v!(n - 1, n - 1) = 1.0;
+    e[0] = 0.0;
+}
+
+/// Implicit QL on the tridiagonal (`d`, `e`), accumulating into `vt`.
+fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) -> Option<()> {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let (mut f, mut tst1) = (0f64, 0f64);
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > eps * tst1 {
+            m += 1;
+        }
+        if m > l {
+            let mut iterations = 0;
+            loop {
+                iterations += 1;
+                if iterations > 60 {
+                    return None;
+                }
+                let mut g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = p.hypot(1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let mut h = g - d[l];
+                for x in &mut d[l + 2..n] {
+                    *x -= h;
+                }
+                f += h;
+                p = d[m];
+                let (mut c, mut c2, mut c3) = (1f64, 1f64, 1f64);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0f64, 0f64);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    g = c * e[i];
+                    h = c * p;
+                    r = p.hypot(e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    let (lo, hi) = vt.split_at_mut((i + 1) * n);
+                    let (col_i, col_i1) = (&mut lo[i * n..], &mut hi[..n]);
+                    for (a, b) in col_i.iter_mut().zip(col_i1.iter_mut()) {
+                        let hh = *b;
+                        *b = s * *a + c * hh;
+                        *a = c * *a - s * hh;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if e[l].abs() <= eps * tst1 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // matrix indices read as the maths does
+    fn eigenvectors_are_orthonormal_and_diagonalise_the_matrix() {
+        let mut seed = 3;
+        for n in [1, 2, 3, 7, 40, 97] {
+            let mut a = vec![0f64; n * n];
+            for i in 0..n {
+                for j in 0..=i {
+                    let x = rng(&mut seed);
+                    a[i * n + j] = x;
+                    a[j * n + i] = x;
+                }
+            }
+            let (values, vectors) = sym_eigen(a.clone(), n).expect("converges");
+            assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
+            let row = |i: usize| &vectors[i * n..(i + 1) * n];
+            for i in 0..n {
+                for j in 0..n {
+                    let dot: f64 = row(i).iter().zip(row(j)).map(|(x, y)| x * y).sum();
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-9, "n {n}: v{i}·v{j} = {dot}");
+                }
+                // A v = λ v
+                for r in 0..n {
+                    let av: f64 = (0..n).map(|k| a[r * n + k] * row(i)[k]).sum();
+                    assert!(
+                        (av - values[i] * row(i)[r]).abs() < 1e-9,
+                        "n {n}, vector {i}"
+                    );
+                }
+            }
+        }
+        // Repeated eigenvalues (the identity, a zero matrix) are fine too.
+        let eye: Vec<f64> = (0..16)
+            .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let (values, _) = sym_eigen(eye, 4).expect("converges");
+        assert_eq!(values, vec![1.0; 4]);
+        assert!(sym_eigen(vec![0.0; 9], 3).is_some());
+    }
+
+    #[test]
+    fn projections_keep_distances_and_put_the_spread_in_the_head() {
+        let (n, dim) = (3000, 96);
+        let mut seed = 9;
+        // Rows near a plane tilted through all dimensions, plus a little noise.
+        let rows: Vec<f32> = (0..n)
+            .flat_map(|_| {
+                let (s, t) = (rng(&mut seed) * 10.0, rng(&mut seed) * 4.0);
+                (0..dim)
+                    .map(|j| {
+                        let j = j as f64 + 1.0;
+                        (s * j / 96.0 + t * (j * 0.37).sin() + 0.01 * rng(&mut seed)) as f32
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let p = Projection::train(&rows, dim).expect("trained");
+        let (mut a, mut b) = (vec![0f32; p.coded_dim()], vec![0f32; p.coded_dim()]);
+        for (x, y) in [(0, 1), (5, 900), (17, 2999)] {
+            let (rx, ry) = (&rows[x * dim..][..dim], &rows[y * dim..][..dim]);
+            p.apply(rx, &mut a);
+            p.apply(ry, &mut b);
+            assert!(a[AXES..HEAD].iter().all(|&z| z == 0.0));
+            let before = crate::distance::l2sq(rx, ry);
+            let after = crate::distance::l2sq(&a, &b);
+            assert!(
+                (before - after).abs() <= 1e-3 * before.max(1e-3),
+                "{before} {after}"
+            );
+            let head = crate::distance::l2sq(&a[..HEAD], &b[..HEAD]);
+            assert!(head <= after * (1.0 + 1e-4), "the head is a lower bound");
+            assert!(
+                head >= 0.99 * after,
+                "the head holds the distance: {head} of {after}"
+            );
+        }
+        assert!(Projection::from_parts(p.mean().to_vec(), p.axes().to_vec()).is_some());
+        assert!(Projection::from_parts(vec![0.0; 61], vec![0.0; 8]).is_none());
+        assert!(Projection::from_parts(vec![f32::NAN; 61], vec![1.0; 61 * 60]).is_none());
+        assert!(
+            Projection::train(&rows[..60 * 100], 60).is_none(),
+            "too narrow"
+        );
+    }
+
+    /// `n` rows of `dim` near a `rank`-dimensional subspace (the spectrum
+    /// of embeddings falls off like this), plus a little noise.
+    fn low_rank(n: usize, dim: usize, rank: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        let basis: Vec<f64> = (0..rank * dim).map(|_| rng(&mut s)).collect();
+        (0..n)
+            .flat_map(|_| {
+                let w: Vec<f64> = (0..rank).map(|r| rng(&mut s) / (1.0 + r as f64)).collect();
+                let mut row = vec![0f32; dim];
+                for (j, x) in row.iter_mut().enumerate() {
+                    let v: f64 = (0..rank).map(|r| w[r] * basis[r * dim + j]).sum();
+                    *x = (v + 0.02 * rng(&mut s)) as f32;
+                }
+                row
+            })
+            .collect()
+    }
+
+    #[test]
+    fn distances_within_a_bound_are_whole_and_the_others_lower_bounds_past_it() {
+        use crate::sq::SqCodes;
+        use quiver_common::Metric;
+        let (n, dim) = (10_000, 128);
+        let rows = low_rank(n + 3, dim, 12, 5);
+        let (base, queries) = rows.split_at(n * dim);
+        let sq = SqCodes::train_projected(base, dim, Metric::L2).expect("train");
+        assert!(sq.projection().is_some(), "wide and many enough to project");
+        let narrow =
+            SqCodes::train_projected(&base[..9_000 * dim], dim, Metric::L2).expect("train");
+        assert!(narrow.projection().is_none(), "too few rows");
+        let plain = SqCodes::train(base, dim, Metric::L2).expect("train");
+        let ids: Vec<u32> = (0..400u32).map(|i| (i * 23) % n as u32).collect();
+        for q in queries.chunks_exact(dim) {
+            let prepared = sq.query(q);
+            let mut whole = Vec::new();
+            prepared.dists(&ids, &mut whole);
+            // The codes' distances are the rows' as nearly as plain codes'.
+            let (mut plain_err, mut err) = (0f64, 0f64);
+            let mut plain_d = Vec::new();
+            plain.query(q).dists(&ids, &mut plain_d);
+            for ((&id, &d), &p) in ids.iter().zip(&whole).zip(&plain_d) {
+                let exact = crate::distance::l2sq(q, &base[id as usize * dim..][..dim]);
+                assert!(
+                    (d - exact).abs() <= 0.1 * exact,
+                    "row {id}: {d} against {exact}"
+                );
+                err += f64::from((d - exact).abs() / exact);
+                plain_err += f64::from((p - exact).abs() / exact);
+            }
+            // The head's axes carry most of the spread, so their 8-bit steps
+            // are wide and their errors line up with the distance: here about
+            // 4x plain codes' error. The re-rank makes scores exact, and
+            // recall is unchanged (tests/projection.rs).
+            assert!(
+                err <= 6.0 * plain_err + 1e-3,
+                "error {err} against plain codes' {plain_err}"
+            );
+            let mut sorted = whole.clone();
+            sorted.sort_by(f32::total_cmp);
+            for (rank, bound) in [(10, sorted[10]), (200, sorted[200])] {
+                let mut got = Vec::new();
+                prepared.dists_below(&ids, bound, &mut got);
+                let mut cut = 0;
+                for (&g, &w) in got.iter().zip(&whole) {
+                    let tol = 1e-5 * w.abs() + 1e-6;
+                    assert!(g <= w + tol, "{g} is no lower bound of {w}");
+                    if g != w {
+                        assert!(g > bound, "{g} was cut short within the bound {bound}");
+                        cut += 1;
+                    }
+                    if w < bound - tol {
+                        assert_eq!(g, w, "within the bound: whole");
+                    }
+                }
+                if rank == 10 {
+                    assert!(
+                        cut >= 300,
+                        "most rows are ruled out by their head: {cut} of 400"
+                    );
+                }
+            }
+            let mut got = Vec::new();
+            prepared.dists_below(&ids, f32::INFINITY, &mut got);
+            assert_eq!(got, whole, "no bound: every distance whole");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `HnswIndex::project`: an 8-bit L2 graph's codes along the rows'
+//! principal axes (`sq/pca.rs`) find what its plain codes find.
+
+use quiver_common::VectorsRef;
+use quiver_index::{HnswIndex, HnswParams, Metric, flat_search};
+
+fn rng(s: &mut u64) -> f64 {
+    *s = s
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*s >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+}
+
+/// `n` rows of `dim` near a `rank`-dimensional subspace whose spread falls
+/// off (as embeddings' does), plus noise.
+fn low_rank(n: usize, dim: usize, rank: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    let basis: Vec<f64> = (0..rank * dim).map(|_| rng(&mut s)).collect();
+    (0..n)
+        .flat_map(|_| {
+            let w: Vec<f64> = (0..rank)
+                .map(|r| rng(&mut s) / (1.0 + r as f64).sqrt())
+                .collect();
+            (0..dim)
+                .map(|j| {
+                    ((0..rank).map(|r| w[r] * basis[r * dim + j]).sum::<f64>() + 0.05 * rng(&mut s))
+                        as f32
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn projected_codes_find_what_plain_codes_find() {
+    let (n, dim, nq, k) = (12_000, 160, 100, 10);
+    let rows = low_rank(n + nq, dim, 24, 3);
+    let (base, queries) = rows.split_at(n * dim);
+    let vectors = VectorsRef::f32(dim, base);
+    let params = HnswParams {
+        m: 12,
+        ef_construction: 80,
+        ..Default::default()
+    };
+    let mut index = HnswIndex::build_sq(vectors, Metric::L2, &params, 2, &|_| {}).expect("build");
+    let plain_bytes = index.to_bytes();
+    let truth: Vec<Vec<u32>> = queries
+        .chunks_exact(dim)
+        .map(|q| {
+            flat_search(vectors, Metric::L2, q, k, None)
+                .iter()
+                .map(|h| h.id)
+                .collect()
+        })
+        .collect();
+    let recall = |index: &HnswIndex, ef: usize| {
+        let mut found = 0;
+        for (q, want) in queries.chunks_exact(dim).zip(&truth) {
+            let got = index.search(vectors, q, k, ef, None);
+            found += got.iter().filter(|h| want.contains(&h.id)).count();
+        }
+        found as f64 / (nq * k) as f64
+    };
+    let before: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
+    let plain_memory = index.memory_bytes();
+    assert!(
+        index.project(vectors).expect("project"),
+        "wide and many enough to project"
+    );
+    assert!(!index.project(vectors).expect("again"), "projected once");
+    let after: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(*a >= b - 0.01, "recall {a} after projecting, {b} before");
+    }
+    assert!(after[1] >= 0.95, "{after:?}");
+    // A head line a row and the axes: a little more memory.
+    assert!(index.memory_bytes() > plain_memory);
+    assert!(index.memory_bytes() < plain_memory * 13 / 10);
+
+    // Projected graphs round-trip (format version 3) and search alike.
+    let back = HnswIndex::from_bytes(&index.to_bytes()).expect("projected bytes");
+    for q in queries.chunks_exact(dim).take(20) {
+        assert_eq!(
+            back.search(vectors, q, k, 40, None),
+            index.search(vectors, q, k, 40, None)
+        );
+    }
+    // What a build stores is plain codes (format version 2, which the
+    // previous release reads): the same bytes as before projecting.
+    assert_eq!(
+        u32::from_le_bytes(plain_bytes[8..12].try_into().expect("4 bytes")),
+        2
+    );
+    assert_eq!(
+        u32::from_le_bytes(index.to_bytes()[8..12].try_into().expect("4 bytes")),
+        3
+    );
+}
+
+#[test]
+fn narrow_few_or_mismatched_rows_are_not_projected() {
+    let params = HnswParams {
+        m: 8,
+        ef_construction: 40,
+        ..Default::default()
+    };
+    let narrow = low_rank(12_000, 64, 8, 4);
+    let mut index = HnswIndex::build_sq(
+        VectorsRef::f32(64, &narrow),
+        Metric::L2,
+        &params,
+        2,
+        &|_| {},
+    )
+    .expect("build");
+    assert!(!index.project(VectorsRef::f32(64, &narrow)).expect("narrow"));
+    let few = low_rank(2_000, 160, 8, 5);
+    let mut index =
+        HnswIndex::build_sq(VectorsRef::f32(160, &few), Metric::L2, &params, 2, &|_| {})
+            .expect("build");
+    assert!(!index.project(VectorsRef::f32(160, &few)).expect("few"));
+    assert!(
+        !index
+            .project(VectorsRef::f32(160, &few[..1_000 * 160]))
+            .expect("other rows")
+    );
+    let wide = low_rank(10_000, 160, 8, 6);
+    for metric in [Metric::Ip, Metric::Cosine] {
+        let mut index =
+            HnswIndex::build_sq(VectorsRef::f32(160, &wide), metric, &params, 2, &|_| {})
+                .expect("build");
+        assert!(
+            !index.project(VectorsRef::f32(160, &wide)).expect("not L2"),
+            "{metric:?}"
+        );
+    }
+    let mut f32_graph =
+        HnswIndex::build(VectorsRef::f32(160, &wide), Metric::L2, &params, 2, &|_| {})
+            .expect("build");
+    assert!(
+        !f32_graph
+            .project(VectorsRef::f32(160, &wide))
+            .expect("no codes")
+    );
+}
