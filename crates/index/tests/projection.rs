@@ -85,6 +85,15 @@ fn projected_codes_find_what_plain_codes_find() {
             index.search(vectors, q, k, 40, None)
         );
     }
+    // What a querynode serves from the stored graph: projected at load.
+    let opened = HnswIndex::open(&plain_bytes, vectors).expect("open");
+    assert!(opened.memory_bytes() > plain_memory, "projected");
+    for q in queries.chunks_exact(dim).take(20) {
+        assert_eq!(
+            opened.search(vectors, q, k, 40, None),
+            index.search(vectors, q, k, 40, None)
+        );
+    }
     // What a build stores is plain codes (format version 2, which the
     // previous release reads): the same bytes as before projecting.
     assert_eq!(

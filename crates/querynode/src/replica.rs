@@ -123,15 +123,7 @@ impl ShardReplica {
         let (index, data) = match index_bytes {
             Some(bytes) => {
                 let (index, data) = tokio::task::spawn_blocking(move || {
-                    let index = HnswIndex::from_bytes(&bytes).map(|mut index| {
-                        // Wide L2 codes along their rows' principal axes:
-                        // most distances then read one line of codes.
-                        if let Err(e) = index.project(data.vectors()) {
-                            tracing::warn!(error = %e, "graph codes not projected; searched as stored");
-                        }
-                        index
-                    });
-                    (index, data)
+                    (HnswIndex::open(&bytes, data.vectors()), data)
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("index load task: {e}")))?;

@@ -386,6 +386,21 @@ impl HnswIndex {
     /// a projected graph (version 3, what [`HnswIndex::to_bytes`] writes
     /// after this), so the next can store it and skip the work at load.
     pub fn project(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
+        self.project_with(vectors)
+    }
+
+    /// What a querynode serves from a stored graph: the graph in `bytes`
+    /// (see [`HnswIndex::from_bytes`]), its codes projected when they
+    /// qualify ([`HnswIndex::project`]).
+    pub fn open(bytes: &[u8], vectors: VectorsRef<'_>) -> Result<HnswIndex> {
+        let mut index = HnswIndex::from_bytes(bytes)?;
+        // Projecting fails only on rows `project` already refuses (not L2,
+        // another width): then the codes are searched as stored.
+        let _ = index.project_with(vectors);
+        Ok(index)
+    }
+
+    fn project_with(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
         let Some(sq) = &self.sq else { return Ok(false) };
         if sq.projection().is_some() || vectors.dim() != self.dim || vectors.len() != self.n {
             return Ok(false);

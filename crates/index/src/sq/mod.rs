@@ -171,8 +171,9 @@ pub(crate) struct SqQuery<'a> {
     konst: f32,
     /// `pre` in integers, `pre * scale` rounded, for [`dot_i16`].
     wide: Vec<i16>,
-    /// Rotated L2 codes: `konst` over the first `CHUNK * (c + 1)`
-    /// dimensions, for each checkpoint `c`.
+    /// Projected codes: `konst` over the head (checkpoint 0), and over the
+    /// row's first `CHUNK * c` dimensions (checkpoint `c`); `konst` itself
+    /// is over the row, past the head.
     kpref: Vec<f32>,
     /// `1 / scale` (of the weights past the head, for projected codes).
     unscale: f32,
@@ -312,6 +313,12 @@ impl SqCodes {
         pitch(self.dim, self.stride, self.checks)
     }
 
+    /// Where a code's own row starts: after the head of projected codes.
+    #[inline]
+    fn head(&self) -> usize {
+        if self.checks > 0 { pca::HEAD } else { 0 }
+    }
+
     /// The projection the codes are in, if any.
     pub fn projection(&self) -> Option<&Projection> {
         self.proj.as_ref()
@@ -322,15 +329,24 @@ impl SqCodes {
         if self.kind != Kind::L2 {
             return;
         }
-        let (stride, step2, checks) = (self.stride, &self.step2, self.checks);
+        let (stride, step2, checks, h) = (self.stride, &self.step2, self.checks, self.head());
+        let norm_of = |row: &[u8], r: std::ops::Range<usize>| {
+            dot_sym(&step2[r.clone()], &row[r.clone()], &row[r])
+        };
         for row in self.rows.rows_mut() {
             // The norm's own bytes are still zero here, or weighed by zero.
-            let norm = dot_sym(step2, &row[..stride], &row[..stride]);
+            // A projected row's distance is its row's, past the head.
+            let norm = norm_of(row, h..stride);
             let at = row.len() - 4;
             row[at..].copy_from_slice(&norm.to_le_bytes());
             for c in 0..checks {
-                let e = CHUNK * (c + 1);
-                let part = dot_sym(&step2[..e], &row[..e], &row[..e]);
+                // Checkpoint 0 is the head; the others, the row's first
+                // `CHUNK * c` dimensions.
+                let part = if c == 0 {
+                    norm_of(row, 0..h)
+                } else {
+                    norm_of(row, h..h + CHUNK * c)
+                };
                 row[check_at(stride, c)..][..4].copy_from_slice(&part.to_le_bytes());
             }
         }
@@ -380,6 +396,8 @@ impl SqCodes {
             .map(|r| coded(self.kind, self.proj.as_ref(), r))
             .collect();
         let mut code = vec![0u8; self.dim];
+        // Projected codes: the row's own, past the head.
+        let h = self.head();
         let mut lost: Vec<f64> = picked
             .iter()
             .map(|r| {
@@ -387,6 +405,7 @@ impl SqCodes {
                 r.iter()
                     .zip(&code)
                     .enumerate()
+                    .skip(h)
                     .filter(|(_, (x, _))| x.is_finite())
                     .map(|(j, (x, c))| {
                         let decoded = self.lo[j] + self.step[j] * f32::from(*c);
@@ -400,6 +419,7 @@ impl SqCodes {
             .map(|w| {
                 w[0].iter()
                     .zip(w[1].iter())
+                    .skip(h)
                     .filter(|(x, y)| x.is_finite() && y.is_finite())
                     .map(|(x, y)| f64::from(x - y).powi(2))
                     .sum()
@@ -454,6 +474,9 @@ impl SqCodes {
         match self.kind {
             Kind::L2 => {
                 let query = coded(self.kind, self.proj.as_ref(), query);
+                // Projected codes: the head's sum, then the row's past the
+                // head, restarted at the head's end (see `fill_norms`).
+                let h = self.head();
                 let mut sum = 0f64;
                 for (j, (p, q)) in pre.iter_mut().zip(query.iter()).enumerate() {
                     let a = q - self.lo[j];
@@ -461,6 +484,9 @@ impl SqCodes {
                     sum += f64::from(a) * f64::from(a);
                     if (j + 1) % CHUNK == 0 && kpref.len() < self.checks {
                         kpref.push(sum as f32);
+                    }
+                    if j + 1 == h {
+                        sum = 0.0;
                     }
                 }
                 konst = sum as f32;
@@ -529,7 +555,10 @@ impl SqCodes {
     pub fn dist_codes(&self, a: u32, b: u32, terms: &DotTerms) -> f32 {
         let (x, y) = (self.code(a), self.code(b));
         match self.kind {
-            Kind::L2 => self.norm(a) + self.norm(b) - 2.0 * dot_sym(&self.step2, x, y),
+            Kind::L2 => {
+                let h = self.head().min(x.len()).min(y.len());
+                self.norm(a) + self.norm(b) - 2.0 * dot_sym(&self.step2[h..], &x[h..], &y[h..])
+            }
             Kind::Dot { .. } => {
                 let row = |r: u32| terms.rows.get(r as usize).copied().unwrap_or(0.0);
                 -(terms.lo2 + row(a) + row(b) + dot_sym(&self.step2, x, y))

@@ -1,14 +1,20 @@
-//! Principal axes for code rows. A row `x` is coded as `[y, 0, r]`: `y`
-//! its coordinates along the `AXES` widest principal axes of the rows (then
-//! four zeros, so the head is one cache line of codes), and `r = x - mean -
-//! axesᵀ y` what those axes leave, in the row's own coordinates. `r` lies
-//! in the axes' orthogonal complement, so `|x - z|² = |y_x - y_z|² + |r_x -
-//! r_z|²`: distances are those of the rows, and the head alone is a lower
-//! bound of a distance that, on real embeddings, holds most of it. A search
-//! then reads a code row's head, and the rest only when the head does not
-//! already rule the row out (`SqQuery::dists_below`). Projecting costs
-//! `2 · AXES · dim` multiply-adds a row, where a full rotation would cost
-//! `dim²` (a 2.4 MB matrix at 768 dimensions, read for every query).
+//! Principal axes for code rows. A row `x` is coded as `[y, 0, x]`: `y`
+//! its coordinates along the `AXES` widest principal axes of the rows
+//! (then four zeros, so this head is one cache line of codes, its norm in
+//! the zeros' bytes), then the row itself, coded as plain codes code it.
+//! `|y_x - y_z|²` is the squared distance of the rows' projections on
+//! those axes, a lower bound of `|x - z|²` that, on real embeddings, holds
+//! most of it. A search reads a code row's head, and the row only when the
+//! head does not already put it past what the beam admits
+//! (`SqQuery::dists_below`); a distance read whole is the plain codes'.
+//! Projecting costs `AXES · dim` multiply-adds a row, where a rotation of
+//! the whole row would cost `dim²` (a 2.4 MB matrix at 768 dimensions,
+//! read for every query).
+//!
+//! The bound is the codes' estimate of the head's distance: 8-bit steps
+//! along the widest axes are wide, so a row whose whole distance is within
+//! a step of the bound may be cut (recall is unchanged in tests/projection.rs
+//! and on wide768-100k).
 
 use super::kernels::dot_i16_rows_below;
 
@@ -22,7 +28,7 @@ pub(crate) const AXES: usize = 60;
 /// bytes in a code row hold the head's norm.
 pub(crate) const HEAD: usize = 64;
 
-/// `x -> [axes · (x - mean), 0, 0, 0, 0, residual]`.
+/// `x -> [axes · (x - mean), 0, 0, 0, 0, x]`.
 pub(crate) struct Projection {
     dim: usize,
     mean: Vec<f32>,
@@ -99,8 +105,8 @@ impl Projection {
         &self.axes
     }
 
-    /// `row` (`dim` floats; non-finite values read as 0) projected into
-    /// `out` (`coded_dim` floats).
+    /// `row` (`dim` floats; non-finite values read as 0 in the head)
+    /// projected into `out` (`coded_dim` floats).
     pub fn apply(&self, row: &[f32], out: &mut [f32]) {
         let (head, rest) = out.split_at_mut(HEAD);
         for ((r, &x), m) in rest.iter_mut().zip(row).zip(&self.mean) {
@@ -110,9 +116,7 @@ impl Projection {
         for (y, axis) in head.iter_mut().zip(self.axes.chunks_exact(self.dim)) {
             *y = crate::distance::dot(axis, rest);
         }
-        for (&y, axis) in head.iter().zip(self.axes.chunks_exact(self.dim)) {
-            axpy(-y, axis, rest);
-        }
+        rest.copy_from_slice(&row[..self.dim]);
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -127,11 +131,11 @@ pub(super) fn check_at(stride: usize, c: usize) -> usize {
 }
 
 impl super::SqQuery<'_> {
-    /// [`SqQuery::dists`], except that a row of projected codes whose
-    /// distance over its first dimensions already exceeds `bound` gets that
-    /// partial distance (a lower bound of its distance: the other
-    /// dimensions add squares), its other codes unread. Every distance not
-    /// above `bound` is the one [`SqQuery::dists`] gives.
+    /// [`SqQuery::dists`], except that a row of projected codes whose head
+    /// (or first dimensions) already puts it past `bound` gets that
+    /// partial distance, above `bound`, its other codes unread: the head's
+    /// distance is a lower bound of the row's (as the codes estimate it),
+    /// and so is a distance over some of the row's dimensions.
     #[inline]
     pub fn dists_below(&self, ids: &[u32], bound: f32, out: &mut Vec<f32>) {
         if self.sq.checks == 0 {
@@ -160,12 +164,15 @@ impl super::SqQuery<'_> {
             out,
             (
                 |row: &[u8], c: usize, (h, rest): (i32, i32)| {
-                    kpref.get(c).copied().unwrap_or(0.0)
-                        + read(row, check_at(stride, c))
-                        + (head * h as f32 + unscale * rest as f32)
+                    let dot = if c == 0 {
+                        head * h as f32
+                    } else {
+                        unscale * rest as f32
+                    };
+                    kpref.get(c).copied().unwrap_or(0.0) + read(row, check_at(stride, c)) + dot
                 },
-                |row: &[u8], (h, rest): (i32, i32)| {
-                    konst + read(row, norm_at) + (head * h as f32 + unscale * rest as f32)
+                |row: &[u8], (_, rest): (i32, i32)| {
+                    konst + read(row, norm_at) + unscale * rest as f32
                 },
             ),
         );
@@ -476,12 +483,8 @@ mod tests {
             p.apply(rx, &mut a);
             p.apply(ry, &mut b);
             assert!(a[AXES..HEAD].iter().all(|&z| z == 0.0));
-            let before = crate::distance::l2sq(rx, ry);
-            let after = crate::distance::l2sq(&a, &b);
-            assert!(
-                (before - after).abs() <= 1e-3 * before.max(1e-3),
-                "{before} {after}"
-            );
+            assert_eq!(&a[HEAD..], rx, "the row itself follows the head");
+            let after = crate::distance::l2sq(rx, ry);
             let head = crate::distance::l2sq(&a[..HEAD], &b[..HEAD]);
             assert!(head <= after * (1.0 + 1e-4), "the head is a lower bound");
             assert!(
@@ -547,12 +550,10 @@ mod tests {
                 err += f64::from((d - exact).abs() / exact);
                 plain_err += f64::from((p - exact).abs() / exact);
             }
-            // The head's axes carry most of the spread, so their 8-bit steps
-            // are wide and their errors line up with the distance: here about
-            // 4x plain codes' error. The re-rank makes scores exact, and
-            // recall is unchanged (tests/projection.rs).
+            // A whole distance is the plain codes' (its weights scaled apart
+            // from the head's: the same up to their rounding).
             assert!(
-                err <= 6.0 * plain_err + 1e-3,
+                (err - plain_err).abs() <= 0.01 * plain_err + 1e-6,
                 "error {err} against plain codes' {plain_err}"
             );
             let mut sorted = whole.clone();
@@ -560,18 +561,21 @@ mod tests {
             for (rank, bound) in [(10, sorted[10]), (200, sorted[200])] {
                 let mut got = Vec::new();
                 prepared.dists_below(&ids, bound, &mut got);
-                let mut cut = 0;
+                let (mut cut, mut cut_within) = (0, 0);
                 for (&g, &w) in got.iter().zip(&whole) {
-                    let tol = 1e-5 * w.abs() + 1e-6;
-                    assert!(g <= w + tol, "{g} is no lower bound of {w}");
                     if g != w {
                         assert!(g > bound, "{g} was cut short within the bound {bound}");
                         cut += 1;
-                    }
-                    if w < bound - tol {
-                        assert_eq!(g, w, "within the bound: whole");
+                        // The head's estimate: within a few of its steps of
+                        // the whole distance, or below it.
+                        assert!(g <= w * 1.05 + 1e-4, "{g} is no lower bound of {w}");
+                        cut_within += usize::from(w <= bound);
                     }
                 }
+                assert!(
+                    cut_within <= 4,
+                    "{cut_within} rows within the bound were cut"
+                );
                 if rank == 10 {
                     assert!(
                         cut >= 300,
