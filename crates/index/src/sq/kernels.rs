@@ -383,7 +383,11 @@ fn rows_below(
                 break low;
             }
             if c == 0 {
-                crate::hnsw::prefetch_up_to::<u8, 1024>(rows, s + CHUNK, pitch - CHUNK);
+                crate::hnsw::prefetch_up_to::<u8, 1024>(
+                    rows,
+                    s + CHUNK,
+                    pitch.saturating_sub(CHUNK),
+                );
             }
             let end = (at + CHUNK).min(len);
             rest = rest.wrapping_add(dot(row, at..end));

@@ -504,7 +504,7 @@ impl SqCodes {
         // by at most 1/21,930 of the largest, far below a code's own error
         // (half a step in 255).
         // Projected codes: the head's weights and the rest's are scaled
-        // apart (a head axis spans far more than a residual dimension,
+        // apart (a head axis spans far more than one of the row's dimensions,
         // whose weights one scale would round to a few steps).
         let head = if self.checks > 0 { pca::HEAD } else { 0 };
         let (head_pre, rest_pre) = pre.split_at(head);

@@ -24,7 +24,7 @@ const SAMPLE: usize = 4096;
 /// Principal axes in a coded row's head.
 pub(crate) const AXES: usize = 60;
 
-/// Coded dimensions before the residual: the axes and four zeros, whose
+/// Coded dimensions before the row: the axes and four zeros, whose
 /// bytes in a code row hold the head's norm.
 pub(crate) const HEAD: usize = 64;
 
@@ -116,7 +116,9 @@ impl Projection {
         for (y, axis) in head.iter_mut().zip(self.axes.chunks_exact(self.dim)) {
             *y = crate::distance::dot(axis, rest);
         }
-        rest.copy_from_slice(&row[..self.dim]);
+        for (r, &x) in rest.iter_mut().zip(row) {
+            *r = x;
+        }
     }
 
     pub fn memory_bytes(&self) -> usize {
