@@ -402,7 +402,11 @@ impl HnswIndex {
 
     fn project_with(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
         let Some(sq) = &self.sq else { return Ok(false) };
-        if sq.projection().is_some() || vectors.dim() != self.dim || vectors.len() != self.n {
+        if sq.projection().is_some()
+            || vectors.dim() != self.dim
+            || vectors.len() != self.n
+            || !SqCodes::projects(self.metric, self.dim, self.n)
+        {
             return Ok(false);
         }
         let VectorSlice::F32(rows) = vectors.data();

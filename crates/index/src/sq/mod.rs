@@ -198,6 +198,11 @@ impl SqCodes {
         Self::train_with(rows, dim, metric, true)
     }
 
+    /// Whether [`SqCodes::train_projected`] projects `n` rows of `dim` under `metric`.
+    pub fn projects(metric: Metric, dim: usize, n: usize) -> bool {
+        metric == Metric::L2 && dim >= PROJECT_MIN_DIM && n >= PROJECT_MIN_ROWS
+    }
+
     fn train_with(rows: &[f32], dim: usize, metric: Metric, project: bool) -> Result<SqCodes> {
         let kind = Kind::of(metric)?;
         if dim == 0 || !rows.len().is_multiple_of(dim) {
@@ -207,7 +212,7 @@ impl SqCodes {
             )));
         }
         let n = rows.len() / dim;
-        let proj = (project && kind == Kind::L2 && dim >= PROJECT_MIN_DIM && n >= PROJECT_MIN_ROWS)
+        let proj = (project && Self::projects(metric, dim, n))
             .then(|| Projection::train(rows, dim))
             .flatten();
         let coded_dim = proj.as_ref().map_or(dim, Projection::coded_dim);
