@@ -306,32 +306,31 @@ async fn cut_off_fetches_leave_no_temp_files() {
     };
 
     failing.stall_bodies_under(Some(""));
-    let fetch = |store: Arc<dyn ObjectStore>, cache: std::path::PathBuf| async move {
-        fetch_segment(&store, None, 1, 2, 5, &cache)
-            .await
-            .map(|_| ())
+    // A fetch of segment 5, once its download has written a temp file.
+    #[allow(clippy::async_yields_async)] // the fetch's handle, to abort or await later
+    let stalled = async || {
+        let (store, into) = (store.clone(), cache.clone());
+        let task = tokio::spawn(async move {
+            fetch_segment(&store, None, 1, 2, 5, &into)
+                .await
+                .map(|_| ())
+        });
+        quiver_test_util::wait_for(
+            std::time::Duration::from_secs(30),
+            "the download to start",
+            async || temps(&cache) == 1,
+        )
+        .await
+        .expect("a temp file");
+        task
     };
-    let task = tokio::spawn(fetch(store.clone(), cache.clone()));
-    quiver_test_util::wait_for(
-        std::time::Duration::from_secs(30),
-        "the download to start",
-        async || temps(&cache) == 1,
-    )
-    .await
-    .expect("a temp file");
+    let task = stalled().await;
     task.abort();
     assert!(task.await.expect_err("cancelled").is_cancelled());
     assert_eq!(cached_names(&cache), Vec::<String>::new());
 
     // A download in flight here, one a crashed process left, and a cached segment.
-    let in_flight = tokio::spawn(fetch(store.clone(), cache.clone()));
-    quiver_test_util::wait_for(
-        std::time::Duration::from_secs(30),
-        "the second download to start",
-        async || temps(&cache) == 1,
-    )
-    .await
-    .expect("a temp file");
+    let in_flight = stalled().await;
     let crashed = ".00000000000000000005.seg.0123456789abcdef.7.tmp";
     std::fs::write(cache.join("1/2").join(crashed), b"half a segm").expect("write");
     let mine = cached_names(&cache);

@@ -31,7 +31,7 @@ const VERSION: u32 = 1;
 /// A graph over 8-bit codes of F32 rows, with the quantizer and the codes.
 const VERSION_SQ8: u32 = 2;
 /// [`VERSION_SQ8`] with codes along the rows' principal axes.
-const VERSION_SQ8_ROTATED: u32 = 3;
+const VERSION_SQ8_PROJECTED: u32 = 3;
 
 /// 64-bit checksum: every step is a bijection of the state, so any change
 /// confined to one 8-byte word is always detected.
@@ -128,7 +128,7 @@ impl HnswIndex {
             Metric::Jaccard => 4,
         };
         let version = match &self.sq {
-            Some(sq) if sq.projection().is_some() => VERSION_SQ8_ROTATED,
+            Some(sq) if sq.projection().is_some() => VERSION_SQ8_PROJECTED,
             Some(_) => VERSION_SQ8,
             None => VERSION,
         };
@@ -188,7 +188,7 @@ impl HnswIndex {
             b: &body[MAGIC.len()..],
         };
         let version = r.u32()?;
-        if !(VERSION..=VERSION_SQ8_ROTATED).contains(&version) {
+        if !(VERSION..=VERSION_SQ8_PROJECTED).contains(&version) {
             return Err(corrupt(format!("unsupported version {version}")));
         }
         let metric = match r.u32()? {
@@ -213,7 +213,7 @@ impl HnswIndex {
         };
         let sq = if version >= VERSION_SQ8 {
             let (lo, step, codes) = (r.f32s()?, r.f32s()?, r.bytes()?);
-            let proj = if version == VERSION_SQ8_ROTATED {
+            let proj = if version == VERSION_SQ8_PROJECTED {
                 let (mean, axes) = (r.f32s()?, r.f32s()?);
                 Some(
                     Projection::from_parts(mean, axes)
