@@ -3,6 +3,8 @@
 # builds and queries (README "Measured"):
 #   crates/index/scripts/bench_scale.sh DIR [EFS] [ROUNDS] [QUIVER_BIN] [PYTHON with hnswlib] [PASSES] [INDEXES]
 # INDEXES: any of hnsw, hnsw_sq, hnsw:exact (an f32 graph linked by exact distances).
+# METRIC (environment, default l2): l2, ip or cosine, for both (DIR's ground truth must be
+# under it: wide768-100k's rows and queries are unit vectors, so its truth serves all three).
 # then: python3 crates/index/scripts/bench_summary.py LOG
 #
 # First ROUNDS build rounds, each building every index once (and searching it); the last
@@ -19,6 +21,7 @@ Q=${4:-target/release/quiver}
 PY=${5:-python3}
 PASSES=${6:-7}
 INDEXES=${7:-hnsw hnsw_sq}
+export METRIC=${METRIC:-l2}
 HERE=$(dirname "$0")
 KEEP=$(mktemp -d)
 trap 'rm -rf "$KEEP"' EXIT
@@ -26,7 +29,7 @@ quiver() { # INDEX: one quiver run over the graph kept for INDEX (hnsw:exact: --
   local extra=()
   [ "${1#*:}" = exact ] && extra=(--exact-links)
   "$Q" bench index --base "$D/base.fvecs" --query "$D/query.fvecs" --gt "$D/groundtruth.ivecs" \
-    --metric l2 --k 10 --m 16 --ef-construction 200 --ef "$EFS" --threads 1 --index "${1%%:*}" \
+    --metric "$METRIC" --k 10 --m 16 --ef-construction 200 --ef "$EFS" --threads 1 --index "${1%%:*}" \
     --graph "$KEEP/$1.bin" --json "${extra[@]}"
 }
 for r in $(seq "$ROUNDS"); do

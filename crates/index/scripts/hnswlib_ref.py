@@ -4,7 +4,8 @@ python3 hnswlib_ref.py DIR [build_threads] [efs] [INDEX_FILE] [passes]
 
 With INDEX_FILE the index is loaded from it when it exists ("hnswlib loaded_s"
 instead of "hnswlib build_s"), and saved there after a build when it does not.
-Each ef is measured `passes` times (default 2).
+Each ef is measured `passes` times (default 2). The space is $METRIC (l2, ip or cosine;
+default l2).
 """
 import os, sys, time
 import numpy as np
@@ -22,7 +23,7 @@ efs = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "40,80,160").split
 keep = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
 passes = int(sys.argv[5]) if len(sys.argv) > 5 else 2
 base, q, gt = vecs(f"{d}/base.fvecs", np.float32), vecs(f"{d}/query.fvecs", np.float32), vecs(f"{d}/groundtruth.ivecs", np.int32)
-p = hnswlib.Index(space="l2", dim=base.shape[1])
+p = hnswlib.Index(space=os.environ.get("METRIC", "l2"), dim=base.shape[1])
 t = time.perf_counter()
 if keep and os.path.exists(keep):
     p.load_index(keep, max_elements=len(base))

@@ -1,5 +1,6 @@
-//! `HnswIndex::project`: an 8-bit L2 graph's codes along the rows'
-//! principal axes (`sq/pca.rs`) find what its plain codes find.
+//! An 8-bit L2 or COSINE graph's codes along the rows' principal axes
+//! (`sq/pca.rs`) find what its plain codes find; how they are stored and
+//! projected at load (`HnswIndex::open`, `HnswIndex::project`).
 
 use quiver_common::VectorsRef;
 use quiver_index::{HnswIndex, HnswParams, Metric, flat_search};
@@ -31,6 +32,12 @@ fn low_rank(n: usize, dim: usize, rank: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+fn version(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"))
+}
+
+/// A build codes rows along their principal axes (L2 and COSINE) and finds
+/// what plain codes find; how each is stored and opened.
 #[test]
 fn projected_codes_find_what_plain_codes_find() {
     let (n, dim, nq, k) = (12_000, 160, 100, 10);
@@ -42,68 +49,67 @@ fn projected_codes_find_what_plain_codes_find() {
         ef_construction: 80,
         ..Default::default()
     };
-    let mut index = HnswIndex::build_sq(vectors, Metric::L2, &params, 2, &|_| {}).expect("build");
-    let plain_bytes = index.to_bytes();
-    let truth: Vec<Vec<u32>> = queries
-        .chunks_exact(dim)
-        .map(|q| {
-            flat_search(vectors, Metric::L2, q, k, None)
-                .iter()
-                .map(|h| h.id)
-                .collect()
-        })
-        .collect();
-    let recall = |index: &HnswIndex, ef: usize| {
-        let mut found = 0;
-        for (q, want) in queries.chunks_exact(dim).zip(&truth) {
-            let got = index.search(vectors, q, k, ef, None);
-            found += got.iter().filter(|h| want.contains(&h.id)).count();
+    for metric in [Metric::L2, Metric::Cosine] {
+        let index = HnswIndex::build_sq(vectors, metric, &params, 2, &|_| {}).expect("build");
+        let truth: Vec<Vec<u32>> = queries
+            .chunks_exact(dim)
+            .map(|q| {
+                flat_search(vectors, metric, q, k, None)
+                    .iter()
+                    .map(|h| h.id)
+                    .collect()
+            })
+            .collect();
+        let recall = |index: &HnswIndex, ef: usize| {
+            let mut found = 0;
+            for (q, want) in queries.chunks_exact(dim).zip(&truth) {
+                let got = index.search(vectors, q, k, ef, None);
+                found += got.iter().filter(|h| want.contains(&h.id)).count();
+            }
+            found as f64 / (nq * k) as f64
+        };
+        // The same graph over plain codes: what the release before stored.
+        let plain_bytes = index.to_bytes_with(false);
+        assert_eq!(version(&plain_bytes), 2, "{metric:?}");
+        let mut plain = HnswIndex::from_bytes(&plain_bytes).expect("plain bytes");
+        let before: Vec<f64> = [20, 40].iter().map(|&ef| recall(&plain, ef)).collect();
+        let after: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
+        for (b, a) in before.iter().zip(&after) {
+            assert!(*a >= b - 0.01, "{metric:?}: recall {a} projected, {b} plain");
         }
-        found as f64 / (nq * k) as f64
-    };
-    let before: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
-    let plain_memory = index.memory_bytes();
-    assert!(
-        index.project(vectors).expect("project"),
-        "wide and many enough to project"
-    );
-    assert!(!index.project(vectors).expect("again"), "projected once");
-    let after: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
-    for (b, a) in before.iter().zip(&after) {
-        assert!(*a >= b - 0.01, "recall {a} after projecting, {b} before");
+        assert!(after[1] >= 0.95, "{metric:?}: {after:?}");
+        // A head line a row and the axes: a little more memory.
+        let plain_memory = plain.memory_bytes();
+        assert!(index.memory_bytes() > plain_memory, "{metric:?}");
+        assert!(index.memory_bytes() < plain_memory * 13 / 10, "{metric:?}");
+        let alike = |other: &HnswIndex| {
+            for q in queries.chunks_exact(dim).take(20) {
+                assert_eq!(
+                    other.search(vectors, q, k, 40, None),
+                    index.search(vectors, q, k, 40, None),
+                    "{metric:?}"
+                );
+            }
+        };
+        // Projected codes round-trip (format version 3) and search alike.
+        let back = HnswIndex::from_bytes(&index.to_bytes_with(true)).expect("projected bytes");
+        assert!(back.memory_bytes() > plain_memory, "{metric:?}");
+        alike(&back);
+        // What a build stores: L2 as it is; COSINE as plain codes (the
+        // previous release reads version 3 for L2 only).
+        let stored = index.to_bytes();
+        let want = if metric == Metric::L2 { 3 } else { 2 };
+        assert_eq!(version(&stored), want, "{metric:?}");
+        // What a querynode serves from either: projected, the same results.
+        for bytes in [&stored, &plain_bytes] {
+            let opened = HnswIndex::open(bytes, vectors).expect("open");
+            assert!(opened.memory_bytes() > plain_memory, "{metric:?} projected");
+            alike(&opened);
+        }
+        assert!(plain.project(vectors).expect("project"), "{metric:?}");
+        assert!(!plain.project(vectors).expect("again"), "projected once");
+        alike(&plain);
     }
-    assert!(after[1] >= 0.95, "{after:?}");
-    // A head line a row and the axes: a little more memory.
-    assert!(index.memory_bytes() > plain_memory);
-    assert!(index.memory_bytes() < plain_memory * 13 / 10);
-
-    // Projected graphs round-trip (format version 3) and search alike.
-    let back = HnswIndex::from_bytes(&index.to_bytes()).expect("projected bytes");
-    for q in queries.chunks_exact(dim).take(20) {
-        assert_eq!(
-            back.search(vectors, q, k, 40, None),
-            index.search(vectors, q, k, 40, None)
-        );
-    }
-    // What a querynode serves from the stored graph: projected at load.
-    let opened = HnswIndex::open(&plain_bytes, vectors).expect("open");
-    assert!(opened.memory_bytes() > plain_memory, "projected");
-    for q in queries.chunks_exact(dim).take(20) {
-        assert_eq!(
-            opened.search(vectors, q, k, 40, None),
-            index.search(vectors, q, k, 40, None)
-        );
-    }
-    // What a build stores is plain codes (format version 2, which the
-    // previous release reads): the same bytes as before projecting.
-    assert_eq!(
-        u32::from_le_bytes(plain_bytes[8..12].try_into().expect("4 bytes")),
-        2
-    );
-    assert_eq!(
-        u32::from_le_bytes(index.to_bytes()[8..12].try_into().expect("4 bytes")),
-        3
-    );
 }
 
 #[test]
@@ -134,15 +140,16 @@ fn narrow_few_or_mismatched_rows_are_not_projected() {
             .expect("other rows")
     );
     let wide = low_rank(10_000, 160, 8, 6);
-    for metric in [Metric::Ip, Metric::Cosine] {
-        let mut index =
-            HnswIndex::build_sq(VectorsRef::f32(160, &wide), metric, &params, 2, &|_| {})
-                .expect("build");
-        assert!(
-            !index.project(VectorsRef::f32(160, &wide)).expect("not L2"),
-            "{metric:?}"
-        );
-    }
+    let mut index = HnswIndex::build_sq(
+        VectorsRef::f32(160, &wide),
+        Metric::Ip,
+        &params,
+        2,
+        &|_| {},
+    )
+    .expect("build");
+    assert!(!index.project(VectorsRef::f32(160, &wide)).expect("IP"));
+    assert_eq!(version(&index.to_bytes()), 2);
     let mut f32_graph =
         HnswIndex::build(VectorsRef::f32(160, &wide), Metric::L2, &params, 2, &|_| {})
             .expect("build");

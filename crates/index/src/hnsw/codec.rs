@@ -16,7 +16,9 @@
 //! 2 with `HEAD + dim` values in `lo` and `step` and as many codes a row,
 //! plus, after the codes, the projection: `mean` (f32, `dim`) and `axes`
 //! (f32, `AXES * dim`, one axis a row), each prefixed by its u64 length.
-//! Version 2 is still written for codes without a projection.
+//! Version 2 is still written for codes without a projection, and for
+//! COSINE codes with one (their plain codes: the previous release reads
+//! version 3 for L2 only); this release reads version 3 for COSINE too.
 
 use quiver_common::Metric;
 
@@ -115,8 +117,18 @@ fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
 }
 
 impl HnswIndex {
-    /// Serialises the graph (not the vectors).
+    /// Serialises the graph (not the vectors). Codes along principal axes
+    /// are stored as they are (version 3) for L2; COSINE ones as their
+    /// plain codes (version 2, projected again when loaded), the only
+    /// format the previous release reads for COSINE.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with(self.metric == Metric::L2)
+    }
+
+    /// [`HnswIndex::to_bytes`], storing projected codes as they are
+    /// (`keep_projection`) or as their plain codes (format version 2, as
+    /// the release before projected codes stored every graph).
+    pub fn to_bytes_with(&self, keep_projection: bool) -> Vec<u8> {
         let g = &self.graph;
         let mut out = Vec::with_capacity(self.memory_bytes() + 128);
         out.extend_from_slice(MAGIC);
@@ -127,8 +139,13 @@ impl HnswIndex {
             Metric::Hamming => 3,
             Metric::Jaccard => 4,
         };
+        let proj = self
+            .sq
+            .as_ref()
+            .and_then(SqCodes::projection)
+            .filter(|_| keep_projection);
         let version = match &self.sq {
-            Some(sq) if sq.projection().is_some() => VERSION_SQ8_PROJECTED,
+            Some(_) if proj.is_some() => VERSION_SQ8_PROJECTED,
             Some(_) => VERSION_SQ8,
             None => VERSION,
         };
@@ -149,16 +166,16 @@ impl HnswIndex {
         put_u32s(&mut out, &g.upper_start);
         put_u32s(&mut out, &g.upper);
         if let Some(sq) = &self.sq {
-            for v in [sq.lo(), sq.step()] {
+            let (lo, step, codes) = sq.stored_parts(proj.is_some());
+            for v in [lo, step] {
                 out.extend_from_slice(&(v.len() as u64).to_le_bytes());
                 for x in v {
                     out.extend_from_slice(&x.to_le_bytes());
                 }
             }
-            let codes = sq.unpadded_codes();
             out.extend_from_slice(&(codes.len() as u64).to_le_bytes());
             out.extend_from_slice(&codes);
-            if let Some(proj) = sq.projection() {
+            if let Some(proj) = proj {
                 for v in [proj.mean(), proj.axes()] {
                     out.extend_from_slice(&(v.len() as u64).to_le_bytes());
                     for x in v {

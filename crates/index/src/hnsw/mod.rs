@@ -242,19 +242,12 @@ impl HnswIndex {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<HnswIndex> {
         let (dim, n, efc, rows) = check_build(vectors, params)?;
-        // Linked over codes along the rows' principal axes when they are
-        // wide enough (`sq/pca.rs`: most distances of an insert's search
-        // read one line of codes), kept as plain codes: the graph's file
-        // stays the format the previous release reads (see
-        // [`HnswIndex::project`]).
-        let linking = SqCodes::train_projected(rows, dim, metric)?;
-        let points = CodePoints::new(&linking, rows, dim);
+        // Codes along the rows' principal axes when they are wide enough
+        // (`sq/pca.rs`: most distances of a search read one line of codes).
+        let sq = SqCodes::train_projected(rows, dim, metric)?;
+        let points = CodePoints::new(&sq, rows, dim);
         let graph = build::build_graph(&points, n, params, efc, threads, progress, None);
         drop(points);
-        let sq = match linking.projection() {
-            Some(_) => SqCodes::train(rows, dim, metric)?,
-            None => linking,
-        };
         Ok(HnswIndex::from_parts(
             metric,
             dim,
@@ -372,19 +365,19 @@ impl HnswIndex {
         self.sq.is_some()
     }
 
-    /// Codes an 8-bit L2 graph's rows again, along their principal axes,
-    /// when they are wide and many enough (128 dimensions, 10,000 rows;
-    /// `SqCodes::train_projected`): a search then reads the first line of
-    /// most rows' codes only. `vectors` are the rows the graph was built
-    /// over. The graph and its results are unchanged (the codes' distances
-    /// are the same up to rounding). Returns whether the codes changed.
+    /// Codes an 8-bit L2 or COSINE graph's rows again, along their
+    /// principal axes, when they are wide and many enough (128 dimensions,
+    /// 10,000 rows; `SqCodes::train_projected`): a search then reads the
+    /// first line of most rows' codes only. `vectors` are the rows the
+    /// graph was built over. The graph and its results are unchanged (the
+    /// codes order rows as plain codes do, up to rounding). Returns whether
+    /// the codes changed.
     ///
-    /// A graph is stored with plain codes (format version 2) and projected
-    /// when loaded (a querynode does it for each segment it loads), so
-    /// that a cluster half-rolled to this release never hands a querynode
-    /// of the previous one a file it cannot read; this release also reads
-    /// a projected graph (version 3, what [`HnswIndex::to_bytes`] writes
-    /// after this), so the next can store it and skip the work at load.
+    /// For graphs stored with plain codes (format version 2): COSINE
+    /// graphs (the previous release reads projected codes for L2 only, see
+    /// [`HnswIndex::to_bytes`]), and L2 graphs written before projected
+    /// codes were stored (release 9a5326e). A querynode does it for each
+    /// such segment it loads.
     pub fn project(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
         self.project_with(vectors)
     }
@@ -394,7 +387,7 @@ impl HnswIndex {
     /// qualify ([`HnswIndex::project`]).
     pub fn open(bytes: &[u8], vectors: VectorsRef<'_>) -> Result<HnswIndex> {
         let mut index = HnswIndex::from_bytes(bytes)?;
-        // Projecting fails only on rows `project` already refuses (not L2,
+        // Projecting fails only on rows `project` already refuses (IP,
         // another width): then the codes are searched as stored.
         let _ = index.project_with(vectors);
         Ok(index)

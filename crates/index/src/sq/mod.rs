@@ -6,7 +6,9 @@
 //! `[lo, lo + 255 * step]` is the dimension's range over the training rows.
 //! COSINE rows and queries are normalised first, so that COSINE is the inner
 //! product of the codes. Internal distances follow `distance.rs` (smaller is
-//! closer): squared L2 for L2, the negated inner product for IP and COSINE.
+//! closer): squared L2 for L2, the negated inner product for IP and COSINE,
+//! except that COSINE codes along principal axes (`pca.rs`) are compared by
+//! squared L2 between the unit rows (`2 - 2 q·x`: the same order).
 
 pub(crate) mod kernels;
 mod pca;
@@ -45,7 +47,13 @@ pub fn refine_k_rows(refine_k: f32, k: usize) -> usize {
 /// How distances are computed over the codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    L2,
+    /// Squared L2; `normalize` for COSINE coded along principal axes
+    /// (`pca.rs`): between unit rows `|q - x|² = 2 - 2 q·x` orders rows as
+    /// COSINE does, and the codes' distances are only ever compared with
+    /// each other (results are re-ranked exactly).
+    L2 {
+        normalize: bool,
+    },
     /// Inner product; `normalize` for COSINE.
     Dot {
         normalize: bool,
@@ -53,23 +61,33 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(metric: Metric) -> Result<Kind> {
-        match metric {
-            Metric::L2 => Ok(Kind::L2),
-            Metric::Ip => Ok(Kind::Dot { normalize: false }),
-            Metric::Cosine => Ok(Kind::Dot { normalize: true }),
-            other => Err(IndexError::InvalidArgument(format!(
+    /// How codes of `metric` are compared: `projected` (along principal
+    /// axes) needs squared L2, so COSINE is then L2 between unit rows.
+    fn of(metric: Metric, projected: bool) -> Result<Kind> {
+        match (metric, projected) {
+            (Metric::L2, _) => Ok(Kind::L2 { normalize: false }),
+            (Metric::Cosine, true) => Ok(Kind::L2 { normalize: true }),
+            (Metric::Ip, false) => Ok(Kind::Dot { normalize: false }),
+            (Metric::Cosine, false) => Ok(Kind::Dot { normalize: true }),
+            (Metric::Ip, true) => Err(IndexError::InvalidArgument(
+                "IP codes are not projected (only L2 and COSINE are)".into(),
+            )),
+            (other, _) => Err(IndexError::InvalidArgument(format!(
                 "8-bit quantization supports L2, IP and COSINE, not {other:?}"
             ))),
         }
     }
-}
 
-impl Kind {
+    fn is_l2(self) -> bool {
+        matches!(self, Kind::L2 { .. })
+    }
+
     /// `v` as the codes represent it: normalised for COSINE.
     fn prepared(self, v: &[f32]) -> Cow<'_, [f32]> {
         match self {
-            Kind::Dot { normalize: true } => Cow::Owned(normalized(v)),
+            Kind::Dot { normalize: true } | Kind::L2 { normalize: true } => {
+                Cow::Owned(normalized(v))
+            }
             _ => Cow::Borrowed(v),
         }
     }
@@ -88,13 +106,14 @@ fn normalized(v: &[f32]) -> Vec<f32> {
 /// `row` as codes represent it: normalised for COSINE, projected when the
 /// codes are.
 fn coded<'a>(kind: Kind, proj: Option<&Projection>, row: &'a [f32]) -> Cow<'a, [f32]> {
+    let row = kind.prepared(row);
     match proj {
         Some(proj) => {
             let mut out = vec![0f32; proj.coded_dim()];
-            proj.apply(row, &mut out);
+            proj.apply(&row, &mut out);
             Cow::Owned(out)
         }
-        None => kind.prepared(row),
+        None => row,
     }
 }
 
@@ -122,7 +141,7 @@ pub(crate) struct SqCodes {
     /// last 4 bytes (see `pca::HEAD`), then, after the codes, that of the
     /// row's first `CHUNK * c` dimensions.
     rows: CodeRows,
-    /// The principal axes the rows are coded along (L2 only; see
+    /// The principal axes the rows are coded along (L2 and COSINE; see
     /// [`SqCodes::train_projected`]).
     proj: Option<Projection>,
     /// Checkpoints whose partial norms a row holds (0 without `proj`).
@@ -188,23 +207,27 @@ impl SqCodes {
         Self::train_with(rows, dim, metric, false)
     }
 
-    /// [`SqCodes::train`], coding L2 rows of at least 128 dimensions (and
-    /// 10,000 rows) with their coordinates along their widest principal
-    /// axes first (`pca.rs`): a search then reads a row's first line of
-    /// codes, and the rest only when that line does not already put the
-    /// row past what its beam admits ([`SqQuery::dists_below`]). The
-    /// projection keeps distances, so the codes mean what plain codes mean.
+    /// [`SqCodes::train`], coding L2 and COSINE rows of at least 128
+    /// dimensions (and 10,000 rows) with their coordinates along their
+    /// widest principal axes first (`pca.rs`): a search then reads a row's
+    /// first line of codes, and the rest only when that line does not
+    /// already put the row past what its beam admits
+    /// ([`SqQuery::dists_below`]). The projection keeps distances, so the
+    /// codes mean what plain codes mean (COSINE rows are compared by L2
+    /// between unit rows, which orders them alike).
     pub fn train_projected(rows: &[f32], dim: usize, metric: Metric) -> Result<SqCodes> {
         Self::train_with(rows, dim, metric, true)
     }
 
     /// Whether [`SqCodes::train_projected`] projects `n` rows of `dim` under `metric`.
     pub fn projects(metric: Metric, dim: usize, n: usize) -> bool {
-        metric == Metric::L2 && dim >= PROJECT_MIN_DIM && n >= PROJECT_MIN_ROWS
+        matches!(metric, Metric::L2 | Metric::Cosine)
+            && dim >= PROJECT_MIN_DIM
+            && n >= PROJECT_MIN_ROWS
     }
 
     fn train_with(rows: &[f32], dim: usize, metric: Metric, project: bool) -> Result<SqCodes> {
-        let kind = Kind::of(metric)?;
+        Kind::of(metric, false)?;
         if dim == 0 || !rows.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(format!(
                 "{} floats are not a whole number of rows of dimension {dim}",
@@ -212,9 +235,14 @@ impl SqCodes {
             )));
         }
         let n = rows.len() / dim;
-        let proj = (project && Self::projects(metric, dim, n))
-            .then(|| Projection::train(rows, dim))
-            .flatten();
+        let projected_kind = Kind::of(metric, true);
+        let proj = match projected_kind {
+            Ok(k) if project && Self::projects(metric, dim, n) => {
+                Projection::train(rows, dim, |r| k.prepared(r))
+            }
+            _ => None,
+        };
+        let kind = Kind::of(metric, proj.is_some())?;
         let coded_dim = proj.as_ref().map_or(dim, Projection::coded_dim);
         let mut min = vec![f32::INFINITY; coded_dim];
         let mut max = vec![f32::NEG_INFINITY; coded_dim];
@@ -261,7 +289,6 @@ impl SqCodes {
         codes: Vec<u8>,
         proj: Option<Projection>,
     ) -> Result<SqCodes> {
-        let kind = Kind::of(metric)?;
         let dim = lo.len();
         if dim == 0 || step.len() != dim || !codes.len().is_multiple_of(dim) {
             return Err(IndexError::InvalidArgument(
@@ -273,12 +300,10 @@ impl SqCodes {
                 "quantizer ranges are not finite".into(),
             ));
         }
-        if proj
-            .as_ref()
-            .is_some_and(|p| kind != Kind::L2 || p.coded_dim() != dim)
-        {
+        let kind = Kind::of(metric, proj.is_some())?;
+        if proj.as_ref().is_some_and(|p| p.coded_dim() != dim) {
             return Err(IndexError::InvalidArgument(
-                "a quantizer's projection needs L2 and its dimension".into(),
+                "a quantizer's projection does not match its dimension".into(),
             ));
         }
         let in_dim = proj.as_ref().map_or(dim, Projection::dim);
@@ -331,7 +356,7 @@ impl SqCodes {
 
     /// Writes the norm of every row into its last 4 bytes (L2 only).
     fn fill_norms(&mut self) {
-        if self.kind != Kind::L2 {
+        if !self.kind.is_l2() {
             return;
         }
         let (stride, step2, checks, h) = (self.stride, &self.step2, self.checks, self.head());
@@ -362,7 +387,7 @@ impl SqCodes {
     fn norm(&self, id: u32) -> f32 {
         let row = self.rows.row(id as usize);
         match row.len().checked_sub(4).and_then(|at| row.get(at..)) {
-            Some(&[a, b, c, d]) if self.kind == Kind::L2 => f32::from_le_bytes([a, b, c, d]),
+            Some(&[a, b, c, d]) if self.kind.is_l2() => f32::from_le_bytes([a, b, c, d]),
             _ => 0.0,
         }
     }
@@ -438,23 +463,18 @@ impl SqCodes {
         if apart > 0.0 { lost / apart } else { 0.0 }
     }
 
-    /// The per-dimension lower bounds (unpadded).
-    pub fn lo(&self) -> &[f32] {
-        &self.lo[..self.dim]
-    }
-
-    /// The per-dimension steps (unpadded).
-    pub fn step(&self) -> &[f32] {
-        &self.step[..self.dim]
-    }
-
-    /// The codes of every row, `dim` bytes a row (unpadded).
-    pub fn unpadded_codes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len() * self.dim);
+    /// What a graph file stores: the per-dimension lower bounds and steps
+    /// and the codes of every row (unpadded, row-major), either as they are
+    /// (`keep_projection`) or, for projected codes, only the rows' plain
+    /// codes past the head: what [`SqCodes::train`] gives for the same rows.
+    pub fn stored_parts(&self, keep_projection: bool) -> (&[f32], &[f32], Vec<u8>) {
+        let from = if keep_projection { 0 } else { self.head() };
+        let width = self.dim - from;
+        let mut codes = Vec::with_capacity(self.len() * width);
         for id in 0..self.len() {
-            out.extend_from_slice(self.rows.row(id).get(..self.dim).unwrap_or(&[]));
+            codes.extend_from_slice(self.rows.row(id).get(from..self.dim).unwrap_or(&[]));
         }
-        out
+        (&self.lo[from..self.dim], &self.step[from..self.dim], codes)
     }
 
     /// Bytes held (codes, row norms and ranges).
@@ -477,7 +497,7 @@ impl SqCodes {
         let mut konst = 0.0;
         let mut kpref = Vec::with_capacity(self.checks);
         match self.kind {
-            Kind::L2 => {
+            Kind::L2 { .. } => {
                 let query = coded(self.kind, self.proj.as_ref(), query);
                 // Projected codes: the head's sum, then the row's past the
                 // head, restarted at the head's end (see `fill_norms`).
@@ -541,7 +561,7 @@ impl SqCodes {
     /// What the inner product of two codes needs besides their product
     /// (empty for L2, which needs none of it).
     pub fn dot_terms(&self) -> DotTerms {
-        if self.kind == Kind::L2 {
+        if self.kind.is_l2() {
             return DotTerms::default();
         }
         let lo_step: Vec<f32> = self.lo.iter().zip(&self.step).map(|(l, s)| l * s).collect();
@@ -560,7 +580,7 @@ impl SqCodes {
     pub fn dist_codes(&self, a: u32, b: u32, terms: &DotTerms) -> f32 {
         let (x, y) = (self.code(a), self.code(b));
         match self.kind {
-            Kind::L2 => {
+            Kind::L2 { .. } => {
                 let h = self.head().min(x.len()).min(y.len());
                 self.norm(a) + self.norm(b) - 2.0 * dot_sym(&self.step2[h..], &x[h..], &y[h..])
             }
@@ -599,7 +619,7 @@ impl SqQuery<'_> {
         let code = sq.code(id);
         let dot = self.unscale * dot_i16(&self.wide, code) as f32;
         match sq.kind {
-            Kind::L2 => self.konst + sq.norm(id) + dot,
+            Kind::L2 { .. } => self.konst + sq.norm(id) + dot,
             Kind::Dot { .. } => -(self.konst + dot),
         }
     }
@@ -612,7 +632,7 @@ impl SqQuery<'_> {
         if sq.checks > 0 {
             return self.projected_dists(ids, f32::INFINITY, out);
         }
-        let (unscale, konst, l2) = (self.unscale, self.konst, sq.kind == Kind::L2);
+        let (unscale, konst, l2) = (self.unscale, self.konst, sq.kind.is_l2());
         let norm_at = sq.rows.pitch().saturating_sub(4);
         dot_i16_rows(
             &self.wide,

@@ -7,6 +7,8 @@
 //! most of it. A search reads a code row's head, and the row only when the
 //! head does not already put it past what the beam admits
 //! (`SqQuery::dists_below`); a distance read whole is the plain codes'.
+//! COSINE rows (and queries) are projected as unit rows and compared by
+//! squared L2, which orders unit rows as COSINE does.
 //! Projecting costs `AXES · dim` multiply-adds a row, where a rotation of
 //! the whole row would cost `dim²` (a 2.4 MB matrix at 768 dimensions,
 //! read for every query).
@@ -15,6 +17,8 @@
 //! along the widest axes are wide, so a row whose whole distance is within
 //! a step of the bound may be cut (recall is unchanged in tests/projection.rs
 //! and on wide768-100k).
+
+use std::borrow::Cow;
 
 use super::kernels::dot_i16_rows_below;
 
@@ -38,15 +42,21 @@ pub(crate) struct Projection {
 
 impl Projection {
     /// The widest principal axes of `rows` (`dim > AXES` floats a row,
-    /// non-finite values read as 0), or `None` when the rows are too
-    /// narrow or the eigen-decomposition does not converge.
-    pub fn train(rows: &[f32], dim: usize) -> Option<Projection> {
+    /// each as `prepared` gives it, e.g. normalised; non-finite values read
+    /// as 0), or `None` when the rows are too narrow or the
+    /// eigen-decomposition does not converge.
+    pub fn train<'r>(
+        rows: &'r [f32],
+        dim: usize,
+        prepared: impl Fn(&'r [f32]) -> Cow<'r, [f32]>,
+    ) -> Option<Projection> {
         let n = rows.len() / dim.max(1);
         if n == 0 || dim <= AXES {
             return None;
         }
         let every = n.div_ceil(SAMPLE).max(1);
-        let picked: Vec<&[f32]> = rows.chunks_exact(dim).step_by(every).collect();
+        let picked: Vec<Cow<'r, [f32]>> =
+            rows.chunks_exact(dim).step_by(every).map(prepared).collect();
         let finite = |x: f32| if x.is_finite() { f64::from(x) } else { 0.0 };
         let mut mean = vec![0f64; dim];
         for r in &picked {
@@ -478,7 +488,7 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let p = Projection::train(&rows, dim).expect("trained");
+        let p = Projection::train(&rows, dim, Cow::Borrowed).expect("trained");
         let (mut a, mut b) = (vec![0f32; p.coded_dim()], vec![0f32; p.coded_dim()]);
         for (x, y) in [(0, 1), (5, 900), (17, 2999)] {
             let (rx, ry) = (&rows[x * dim..][..dim], &rows[y * dim..][..dim]);
@@ -498,7 +508,7 @@ mod tests {
         assert!(Projection::from_parts(vec![0.0; 61], vec![0.0; 8]).is_none());
         assert!(Projection::from_parts(vec![f32::NAN; 61], vec![1.0; 61 * 60]).is_none());
         assert!(
-            Projection::train(&rows[..60 * 100], 60).is_none(),
+            Projection::train(&rows[..60 * 100], 60, Cow::Borrowed).is_none(),
             "too narrow"
         );
     }
@@ -588,6 +598,57 @@ mod tests {
             let mut got = Vec::new();
             prepared.dists_below(&ids, f32::INFINITY, &mut got);
             assert_eq!(got, whole, "no bound: every distance whole");
+        }
+    }
+    /// COSINE codes along principal axes are L2 codes of the unit rows:
+    /// `|q - x|² / 2 - 1` is `-q·x`, as nearly as plain COSINE codes give it.
+    #[test]
+    fn cosine_rows_are_coded_as_unit_rows() {
+        use crate::sq::SqCodes;
+        use quiver_common::Metric;
+        let (n, dim) = (10_000, 128);
+        let rows = low_rank(n + 3, dim, 12, 7);
+        let (base, queries) = rows.split_at(n * dim);
+        let sq = SqCodes::train_projected(base, dim, Metric::Cosine).expect("train");
+        assert!(sq.projection().is_some(), "COSINE is projected");
+        assert!(
+            SqCodes::train_projected(base, dim, Metric::Ip)
+                .expect("train")
+                .projection()
+                .is_none(),
+            "IP is not"
+        );
+        let plain = SqCodes::train(base, dim, Metric::Cosine).expect("train");
+        let unit = |v: &[f32]| {
+            let norm = crate::distance::dot(v, v).sqrt();
+            v.iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let ids: Vec<u32> = (0..400u32).map(|i| (i * 23) % n as u32).collect();
+        for q in queries.chunks_exact(dim) {
+            let (mut d, mut p) = (Vec::new(), Vec::new());
+            sq.query(q).dists(&ids, &mut d);
+            plain.query(q).dists(&ids, &mut p);
+            let (mut err, mut plain_err) = (0f64, 0f64);
+            for ((&id, &d), &p) in ids.iter().zip(&d).zip(&p) {
+                let x = unit(&base[id as usize * dim..][..dim]);
+                let exact = -crate::distance::dot(&unit(q), &x);
+                err += f64::from((d / 2.0 - 1.0 - exact).abs());
+                plain_err += f64::from((p - exact).abs());
+            }
+            // Plus `(|x̂|² - 1) / 2 ≈ x·e` for the code's error `e = x̂ - x`:
+            // about √2 times plain codes' error over far rows; near `q` it
+            // cancels their `-q·e`.
+            assert!(
+                err <= 1.6 * plain_err,
+                "error {err} against plain codes' {plain_err}"
+            );
+            // A bound rules rows out by their heads, as for L2.
+            let mut sorted = d.clone();
+            sorted.sort_by(f32::total_cmp);
+            let mut got = Vec::new();
+            sq.query(q).dists_below(&ids, sorted[10], &mut got);
+            let cut = got.iter().zip(&d).filter(|(g, w)| g != w).count();
+            assert!(cut >= 200, "{cut} of 400 rows ruled out");
         }
     }
 }

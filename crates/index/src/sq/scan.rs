@@ -68,7 +68,7 @@ impl QuantizedRows {
             }
         }
         let norms = match sq.kind {
-            Kind::L2 => (0..n as u32).map(|id| sq.norm(id)).collect(),
+            Kind::L2 { .. } => (0..n as u32).map(|id| sq.norm(id)).collect(),
             Kind::Dot { .. } => Vec::new(),
         };
         sq.rows = CodeRows::zeroed(0, sq.rows.pitch());
@@ -138,7 +138,7 @@ impl QuantizedRows {
                 *d = q.unscale * *i as f32;
             }
             match self.sq.kind {
-                Kind::L2 => {
+                Kind::L2 { .. } => {
                     let norms = &self.norms[first..(first + count).min(self.n)];
                     for (d, norm) in ds.iter_mut().zip(norms) {
                         *d += q.konst + norm;

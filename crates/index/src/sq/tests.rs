@@ -141,14 +141,9 @@ fn stored_form_round_trips_and_bad_ranges_are_refused() {
     let dim = 20;
     let v = rows(30, dim);
     let sq = SqCodes::train(&v, dim, Metric::Ip).expect("train");
-    let back = SqCodes::from_ranges(
-        Metric::Ip,
-        sq.lo().to_vec(),
-        sq.step().to_vec(),
-        sq.unpadded_codes(),
-        None,
-    )
-    .expect("back");
+    let (lo, step, codes) = sq.stored_parts(true);
+    let back =
+        SqCodes::from_ranges(Metric::Ip, lo.to_vec(), step.to_vec(), codes, None).expect("back");
     assert_eq!(back.rows.bytes(), sq.rows.bytes());
     assert_eq!(back.lo, sq.lo);
     let bad = |lo: Vec<f32>, step: Vec<f32>, codes: Vec<u8>| {
@@ -166,7 +161,7 @@ fn stored_form_round_trips_and_bad_ranges_are_refused() {
 fn constant_and_non_finite_dimensions_do_not_break_encoding() {
     let v = vec![1.0, f32::NAN, 1.0, 2.0, 1.0, f32::INFINITY];
     let sq = SqCodes::train(&v, 2, Metric::L2).expect("train");
-    assert_eq!(sq.step(), &[0.0, 0.0]);
+    assert_eq!(sq.stored_parts(true).1, &[0.0, 0.0]);
     assert_eq!(decode(&sq, 0), vec![1.0, 2.0]);
     assert!(sq.query(&[1.0, 2.0]).dist(1).abs() < 1e-6);
 }
