@@ -75,7 +75,10 @@ fn projected_codes_find_what_plain_codes_find() {
         let before: Vec<f64> = [20, 40].iter().map(|&ef| recall(&plain, ef)).collect();
         let after: Vec<f64> = [20, 40].iter().map(|&ef| recall(&index, ef)).collect();
         for (b, a) in before.iter().zip(&after) {
-            assert!(*a >= b - 0.01, "{metric:?}: recall {a} projected, {b} plain");
+            assert!(
+                *a >= b - 0.01,
+                "{metric:?}: recall {a} projected, {b} plain"
+            );
         }
         assert!(after[1] >= 0.95, "{metric:?}: {after:?}");
         // A head line a row and the axes: a little more memory.
@@ -140,14 +143,9 @@ fn narrow_few_or_mismatched_rows_are_not_projected() {
             .expect("other rows")
     );
     let wide = low_rank(10_000, 160, 8, 6);
-    let mut index = HnswIndex::build_sq(
-        VectorsRef::f32(160, &wide),
-        Metric::Ip,
-        &params,
-        2,
-        &|_| {},
-    )
-    .expect("build");
+    let mut index =
+        HnswIndex::build_sq(VectorsRef::f32(160, &wide), Metric::Ip, &params, 2, &|_| {})
+            .expect("build");
     assert!(!index.project(VectorsRef::f32(160, &wide)).expect("IP"));
     assert_eq!(version(&index.to_bytes()), 2);
     let mut f32_graph =

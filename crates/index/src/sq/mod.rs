@@ -10,6 +10,7 @@
 //! except that COSINE codes along principal axes (`pca.rs`) are compared by
 //! squared L2 between the unit rows (`2 - 2 q·x`: the same order).
 
+mod axes;
 pub(crate) mod kernels;
 mod pca;
 mod rows;
@@ -51,13 +52,9 @@ enum Kind {
     /// (`pca.rs`): between unit rows `|q - x|² = 2 - 2 q·x` orders rows as
     /// COSINE does, and the codes' distances are only ever compared with
     /// each other (results are re-ranked exactly).
-    L2 {
-        normalize: bool,
-    },
+    L2 { normalize: bool },
     /// Inner product; `normalize` for COSINE.
-    Dot {
-        normalize: bool,
-    },
+    Dot { normalize: bool },
 }
 
 impl Kind {
@@ -82,24 +79,37 @@ impl Kind {
         matches!(self, Kind::L2 { .. })
     }
 
+    /// Whether rows and queries are normalised first (COSINE).
+    fn normalizes(self) -> bool {
+        matches!(
+            self,
+            Kind::L2 { normalize: true } | Kind::Dot { normalize: true }
+        )
+    }
+
     /// `v` as the codes represent it: normalised for COSINE.
     fn prepared(self, v: &[f32]) -> Cow<'_, [f32]> {
-        match self {
-            Kind::Dot { normalize: true } | Kind::L2 { normalize: true } => {
-                Cow::Owned(normalized(v))
-            }
-            _ => Cow::Borrowed(v),
+        if self.normalizes() {
+            Cow::Owned(normalized(v))
+        } else {
+            Cow::Borrowed(v)
         }
     }
 }
 
 /// `v` scaled to unit length (unchanged if it is all zeros).
 fn normalized(v: &[f32]) -> Vec<f32> {
+    let mut out = v.to_vec();
+    normalize(&mut out);
+    out
+}
+
+/// Scales `v` to unit length (leaves it if it is all zeros).
+fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     if norm > 0.0 {
-        v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
-    } else {
-        v.to_vec()
+        let inv = 1.0 / norm;
+        v.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
     }
 }
 
@@ -246,12 +256,29 @@ impl SqCodes {
         let coded_dim = proj.as_ref().map_or(dim, Projection::coded_dim);
         let mut min = vec![f32::INFINITY; coded_dim];
         let mut max = vec![f32::NEG_INFINITY; coded_dim];
+        // Each row as coded, into one buffer: the row (normalised for
+        // COSINE) after the head of projected codes. The heads are kept
+        // for the encoding pass (a head is `AXES` dot products of the row).
+        let h = if proj.is_some() { pca::HEAD } else { 0 };
+        let mut buf = vec![0f32; coded_dim];
+        let mut heads = Vec::with_capacity(n * h);
+        let prepare = |r: &[f32], rest: &mut [f32]| {
+            rest.copy_from_slice(r);
+            if kind.normalizes() {
+                normalize(rest);
+            }
+        };
+        let mut prepared = vec![0f32; dim];
         for r in rows.chunks_exact(dim) {
-            for ((x, lo), hi) in coded(kind, proj.as_ref(), r)
-                .iter()
-                .zip(&mut min)
-                .zip(&mut max)
-            {
+            match &proj {
+                Some(p) => {
+                    prepare(r, &mut prepared);
+                    p.apply(&prepared, &mut buf);
+                    heads.extend_from_slice(&buf[..h]);
+                }
+                None => prepare(r, &mut buf),
+            }
+            for ((x, lo), hi) in buf.iter().zip(&mut min).zip(&mut max) {
                 // NaN and infinities do not widen the range (they clamp).
                 if x.is_finite() {
                     *lo = lo.min(*x);
@@ -272,8 +299,12 @@ impl SqCodes {
             .unzip();
         let mut sq = SqCodes::from_ranges(metric, lo, step, Vec::new(), proj)?;
         let mut codes = CodeRows::zeroed(n, sq.pitch());
-        for (r, out) in rows.chunks_exact(dim).zip(codes.rows_mut()) {
-            sq.encode(&coded(kind, sq.proj.as_ref(), r), out);
+        let inv = sq.inverse_steps();
+        for (i, (r, out)) in rows.chunks_exact(dim).zip(codes.rows_mut()).enumerate() {
+            let (head, rest) = buf.split_at_mut(h);
+            head.copy_from_slice(heads.get(i * h..(i + 1) * h).unwrap_or(&[]));
+            prepare(r, rest);
+            sq.encode(&inv, &buf, out);
         }
         sq.rows = codes;
         sq.fill_norms();
@@ -393,13 +424,23 @@ impl SqCodes {
     }
 
     /// Writes the code of `row` (already normalised for COSINE) into `out`.
-    fn encode(&self, row: &[f32], out: &mut [u8]) {
-        for (j, (o, x)) in out.iter_mut().zip(row).enumerate() {
-            let s = self.step[j];
-            let c = if s > 0.0 { (x - self.lo[j]) / s } else { 0.0 };
-            // `as` saturates (NaN becomes 0).
-            *o = c.round().clamp(0.0, 255.0) as u8;
+    /// `inv` is [`SqCodes::inverse_steps`].
+    fn encode(&self, inv: &[f32], row: &[f32], out: &mut [u8]) {
+        for ((o, x), (lo, inv)) in out.iter_mut().zip(row).zip(self.lo.iter().zip(inv)) {
+            // Rounded half away from zero, as `round` does for the clamped
+            // (non-negative) value, without a call to `roundf`; `as`
+            // truncates, and NaN becomes 0.
+            *o = (((x - lo) * inv).clamp(0.0, 255.0) + 0.5) as u8;
         }
+    }
+
+    /// `1 / step`, 0 where a step is 0: multiplied by in [`SqCodes::encode`]
+    /// (a division a code was most of a training's time at 768 dimensions).
+    fn inverse_steps(&self) -> Vec<f32> {
+        self.step
+            .iter()
+            .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -426,12 +467,13 @@ impl SqCodes {
             .map(|r| coded(self.kind, self.proj.as_ref(), r))
             .collect();
         let mut code = vec![0u8; self.dim];
+        let inv = self.inverse_steps();
         // Projected codes: the row's own, past the head.
         let h = self.head();
         let mut lost: Vec<f64> = picked
             .iter()
             .map(|r| {
-                self.encode(r, &mut code);
+                self.encode(&inv, r, &mut code);
                 r.iter()
                     .zip(&code)
                     .enumerate()

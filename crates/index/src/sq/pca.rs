@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 
+use super::axes::widest_axes;
 use super::kernels::dot_i16_rows_below;
 
 /// Rows trained on for the covariance (evenly spaced).
@@ -36,15 +37,16 @@ pub(crate) const HEAD: usize = 64;
 pub(crate) struct Projection {
     dim: usize,
     mean: Vec<f32>,
-    /// `AXES` rows of `dim`: the covariance's eigenvectors, widest first.
+    /// `AXES` rows of `dim`, orthonormal: the rows' widest principal axes
+    /// (`axes.rs`), widest first.
     axes: Vec<f32>,
 }
 
 impl Projection {
     /// The widest principal axes of `rows` (`dim > AXES` floats a row,
     /// each as `prepared` gives it, e.g. normalised; non-finite values read
-    /// as 0), or `None` when the rows are too narrow or the
-    /// eigen-decomposition does not converge.
+    /// as 0), found in 4,096 evenly spaced rows, or `None` when the rows
+    /// are too narrow or the axes cannot be found (`axes.rs`).
     pub fn train<'r>(
         rows: &'r [f32],
         dim: usize,
@@ -55,8 +57,11 @@ impl Projection {
             return None;
         }
         let every = n.div_ceil(SAMPLE).max(1);
-        let picked: Vec<Cow<'r, [f32]>> =
-            rows.chunks_exact(dim).step_by(every).map(prepared).collect();
+        let picked: Vec<Cow<'r, [f32]>> = rows
+            .chunks_exact(dim)
+            .step_by(every)
+            .map(prepared)
+            .collect();
         let finite = |x: f32| if x.is_finite() { f64::from(x) } else { 0.0 };
         let mut mean = vec![0f64; dim];
         for r in &picked {
@@ -65,27 +70,15 @@ impl Projection {
             }
         }
         mean.iter_mut().for_each(|m| *m /= picked.len() as f64);
-        // Upper triangle of the covariance, row by row, then mirrored.
-        let mut cov = vec![0f64; dim * dim];
-        let mut c = vec![0f64; dim];
-        for r in &picked {
-            for ((c, &x), m) in c.iter_mut().zip(r.iter()).zip(&mean) {
-                *c = finite(x) - m;
-            }
-            for i in 0..dim {
-                axpy(c[i], &c[i..], &mut cov[i * dim + i..(i + 1) * dim]);
-            }
-        }
-        for i in 0..dim {
-            for j in 0..i {
-                cov[i * dim + j] = cov[j * dim + i];
-            }
-        }
-        let (_, vectors) = sym_eigen(cov, dim)?;
+        let centred: Vec<f32> = picked
+            .iter()
+            .flat_map(|r| r.iter().zip(&mean).map(|(&x, m)| (finite(x) - m) as f32))
+            .collect();
+        let axes = widest_axes(&centred, dim, AXES)?;
         Some(Projection {
             dim,
             mean: mean.iter().map(|&m| m as f32).collect(),
-            axes: vectors[..AXES * dim].iter().map(|&v| v as f32).collect(),
+            axes,
         })
     }
 
@@ -191,235 +184,6 @@ impl super::SqQuery<'_> {
     }
 }
 
-/// `y += a * x`, compiled for the widest vectors this CPU has (a
-/// training's covariance and every projected row are mostly this).
-#[inline]
-fn axpy<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(a: T, x: &[T], y: &mut [T]) {
-    #[inline(always)]
-    fn body<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(a: T, x: &[T], y: &mut [T]) {
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y += a * x;
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        fn wide<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(
-            a: T,
-            x: &[T],
-            y: &mut [T],
-        ) {
-            body(a, x, y)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<T: Copy + std::ops::Mul<Output = T> + std::ops::AddAssign>(
-            a: T,
-            x: &[T],
-            y: &mut [T],
-        ) {
-            body(a, x, y)
-        }
-        use super::kernels::{ISA_AVX2, ISA_AVX512, isa};
-        match isa() {
-            // SAFETY: `isa` found these features on this CPU.
-            ISA_AVX512 => return unsafe { wide(a, x, y) },
-            // SAFETY: as above.
-            ISA_AVX2 => return unsafe { avx2(a, x, y) },
-            _ => {}
-        }
-    }
-    body(a, x, y)
-}
-
-/// Eigenvalues (decreasing) and eigenvectors (one a row, in the same
-/// order) of the symmetric `n × n` matrix `a` (row-major): Householder
-/// reduction to a tridiagonal matrix, then the implicit QL method (JAMA's
-/// `tred2` and `tql2`, public domain). `None` if QL does not converge.
-pub(crate) fn sym_eigen(a: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
-    // `v[j * n + i]` is V[i][j]: column j of V is row j, so QL's rotations
-    // of two columns touch two contiguous rows.
-    let mut v = a; // symmetric: its transpose is itself
-    let mut d = vec![0f64; n];
-    let mut e = vec![0f64; n];
-    tred2(&mut v, &mut d, &mut e, n);
-    tql2(&mut v, &mut d, &mut e, n)?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
-    let values = order.iter().map(|&i| d[i]).collect();
-    let mut vectors = Vec::with_capacity(n * n);
-    for &i in &order {
-        vectors.extend_from_slice(&v[i * n..(i + 1) * n]);
-    }
-    Some((values, vectors))
-}
-
-/// Householder tridiagonalisation; `vt` holds Vᵀ (see [`sym_eigen`]).
-#[allow(clippy::many_single_char_names)]
-fn tred2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
-    // V[i][j] is vt[j * n + i].
-    macro_rules! v {
-        ($i:expr, $j:expr) => {
-            vt[($j) * n + ($i)]
-        };
-    }
-    for j in 0..n {
-        d[j] = v!(n - 1, j);
-    }
-    for i in (1..n).rev() {
-        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
-        let mut h = 0.0;
-        if scale == 0.0 {
-            e[i] = d[i - 1];
-            for j in 0..i {
-                d[j] = v!(i - 1, j);
-                v!(i, j) = 0.0;
-                v!(j, i) = 0.0;
-            }
-        } else {
-            for x in &mut d[..i] {
-                *x /= scale;
-                h += *x * *x;
-            }
-            let mut f = d[i - 1];
-            let mut g = if f > 0.0 { -h.sqrt() } else { h.sqrt() };
-            e[i] = scale * g;
-            h -= f * g;
-            d[i - 1] = f - g;
-            e[..i].fill(0.0);
-            for j in 0..i {
-                f = d[j];
-                v!(j, i) = f;
-                g = e[j] + v!(j, j) * f;
-                for k in j + 1..i {
-                    g += v!(k, j) * d[k];
-                    e[k] += v!(k, j) * f;
-                }
-                e[j] = g;
-            }
-            f = 0.0;
-            for j in 0..i {
-                e[j] /= h;
-                f += e[j] * d[j];
-            }
-            let hh = f / (h + h);
-            for j in 0..i {
-                e[j] -= hh * d[j];
-            }
-            for j in 0..i {
-                f = d[j];
-                g = e[j];
-                for k in j..i {
-                    v!(k, j) -= f * e[k] + g * d[k];
-                }
-                d[j] = v!(i - 1, j);
-                v!(i, j) = 0.0;
-            }
-        }
-        d[i] = h;
-    }
-    for i in 0..n - 1 {
-        v!(n - 1, i) = v!(i, i);
-        v!(i, i) = 1.0;
-        let h = d[i + 1];
-        if h != 0.0 {
-            for k in 0..=i {
-                d[k] = v!(k, i + 1) / h;
-            }
-            for j in 0..=i {
-                let mut g = 0.0;
-                for k in 0..=i {
-                    g += v!(k, i + 1) * v!(k, j);
-                }
-                for k in 0..=i {
-                    v!(k, j) -= g * d[k];
-                }
-            }
-        }
-        for k in 0..=i {
-            v!(k, i + 1) = 0.0;
-        }
-    }
-    for j in 0..n {
-        d[j] = v!(n - 1, j);
-        v!(n - 1, j) = 0.0;
-    }
-    v!(n - 1, n - 1) = 1.0;
-    e[0] = 0.0;
-}
-
-/// Implicit QL on the tridiagonal (`d`, `e`), accumulating into `vt`.
-fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) -> Option<()> {
-    for i in 1..n {
-        e[i - 1] = e[i];
-    }
-    e[n - 1] = 0.0;
-    let (mut f, mut tst1) = (0f64, 0f64);
-    let eps = f64::EPSILON;
-    for l in 0..n {
-        tst1 = tst1.max(d[l].abs() + e[l].abs());
-        let mut m = l;
-        while m < n - 1 && e[m].abs() > eps * tst1 {
-            m += 1;
-        }
-        if m > l {
-            let mut iterations = 0;
-            loop {
-                iterations += 1;
-                if iterations > 60 {
-                    return None;
-                }
-                let mut g = d[l];
-                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
-                let mut r = p.hypot(1.0);
-                if p < 0.0 {
-                    r = -r;
-                }
-                d[l] = e[l] / (p + r);
-                d[l + 1] = e[l] * (p + r);
-                let dl1 = d[l + 1];
-                let mut h = g - d[l];
-                for x in &mut d[l + 2..n] {
-                    *x -= h;
-                }
-                f += h;
-                p = d[m];
-                let (mut c, mut c2, mut c3) = (1f64, 1f64, 1f64);
-                let el1 = e[l + 1];
-                let (mut s, mut s2) = (0f64, 0f64);
-                for i in (l..m).rev() {
-                    c3 = c2;
-                    c2 = c;
-                    s2 = s;
-                    g = c * e[i];
-                    h = c * p;
-                    r = p.hypot(e[i]);
-                    e[i + 1] = s * r;
-                    s = e[i] / r;
-                    c = p / r;
-                    p = c * d[i] - s * g;
-                    d[i + 1] = h + s * (c * g + s * d[i]);
-                    let (lo, hi) = vt.split_at_mut((i + 1) * n);
-                    let (col_i, col_i1) = (&mut lo[i * n..], &mut hi[..n]);
-                    for (a, b) in col_i.iter_mut().zip(col_i1.iter_mut()) {
-                        let hh = *b;
-                        *b = s * *a + c * hh;
-                        *a = c * *a - s * hh;
-                    }
-                }
-                p = -s * s2 * c3 * el1 * e[l] / dl1;
-                e[l] = s * p;
-                d[l] = c * p;
-                if e[l].abs() <= eps * tst1 {
-                    break;
-                }
-            }
-        }
-        d[l] += f;
-        e[l] = 0.0;
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,47 +193,6 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
-
-    #[test]
-    #[allow(clippy::needless_range_loop)] // matrix indices read as the maths does
-    fn eigenvectors_are_orthonormal_and_diagonalise_the_matrix() {
-        let mut seed = 3;
-        for n in [1, 2, 3, 7, 40, 97] {
-            let mut a = vec![0f64; n * n];
-            for i in 0..n {
-                for j in 0..=i {
-                    let x = rng(&mut seed);
-                    a[i * n + j] = x;
-                    a[j * n + i] = x;
-                }
-            }
-            let (values, vectors) = sym_eigen(a.clone(), n).expect("converges");
-            assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
-            let row = |i: usize| &vectors[i * n..(i + 1) * n];
-            for i in 0..n {
-                for j in 0..n {
-                    let dot: f64 = row(i).iter().zip(row(j)).map(|(x, y)| x * y).sum();
-                    let want = if i == j { 1.0 } else { 0.0 };
-                    assert!((dot - want).abs() < 1e-9, "n {n}: v{i}·v{j} = {dot}");
-                }
-                // A v = λ v
-                for r in 0..n {
-                    let av: f64 = (0..n).map(|k| a[r * n + k] * row(i)[k]).sum();
-                    assert!(
-                        (av - values[i] * row(i)[r]).abs() < 1e-9,
-                        "n {n}, vector {i}"
-                    );
-                }
-            }
-        }
-        // Repeated eigenvalues (the identity, a zero matrix) are fine too.
-        let eye: Vec<f64> = (0..16)
-            .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
-            .collect();
-        let (values, _) = sym_eigen(eye, 4).expect("converges");
-        assert_eq!(values, vec![1.0; 4]);
-        assert!(sym_eigen(vec![0.0; 9], 3).is_some());
     }
 
     #[test]
