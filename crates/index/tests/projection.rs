@@ -112,6 +112,14 @@ fn projected_codes_find_what_plain_codes_find() {
         assert!(plain.project(vectors).expect("project"), "{metric:?}");
         assert!(!plain.project(vectors).expect("again"), "projected once");
         alike(&plain);
+        // An f32 graph of these rows is linked over projected codes too.
+        let f32_graph = HnswIndex::build(vectors, metric, &params, 2, &|_| {}).expect("build");
+        assert!(f32_graph.built_over_codes(), "{metric:?}");
+        let f32_recall = recall(&f32_graph, 40);
+        assert!(
+            f32_recall >= 0.95,
+            "{metric:?}: f32 graph recall {f32_recall}"
+        );
     }
 }
 
