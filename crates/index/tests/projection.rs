@@ -36,20 +36,29 @@ fn version(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"))
 }
 
-/// A build codes rows along their principal axes (L2 and COSINE) and finds
-/// what plain codes find; how each is stored and opened.
+/// A build codes rows along their principal axes (L2, COSINE, and IP when
+/// every row is a unit vector) and finds what plain codes find; how each is
+/// stored and opened.
 #[test]
 fn projected_codes_find_what_plain_codes_find() {
     let (n, dim, nq, k) = (12_000, 160, 100, 10);
     let rows = low_rank(n + nq, dim, 24, 3);
-    let (base, queries) = rows.split_at(n * dim);
-    let vectors = VectorsRef::f32(dim, base);
+    // Unit rows (and queries three times as long) for IP.
+    let mut unit = rows.clone();
+    for (i, r) in unit.chunks_exact_mut(dim).enumerate() {
+        let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let scale = if i < n { 1.0 } else { 3.0 };
+        r.iter_mut().for_each(|x| *x *= scale / norm);
+    }
     let params = HnswParams {
         m: 12,
         ef_construction: 80,
         ..Default::default()
     };
-    for metric in [Metric::L2, Metric::Cosine] {
+    for metric in [Metric::L2, Metric::Cosine, Metric::Ip] {
+        let rows = if metric == Metric::Ip { &unit } else { &rows };
+        let (base, queries) = rows.split_at(n * dim);
+        let vectors = VectorsRef::f32(dim, base);
         let index = HnswIndex::build_sq(vectors, metric, &params, 2, &|_| {}).expect("build");
         let truth: Vec<Vec<u32>> = queries
             .chunks_exact(dim)
@@ -98,8 +107,8 @@ fn projected_codes_find_what_plain_codes_find() {
         let back = HnswIndex::from_bytes(&index.to_bytes_with(true)).expect("projected bytes");
         assert!(back.memory_bytes() > plain_memory, "{metric:?}");
         alike(&back);
-        // What a build stores: L2 as it is; COSINE as plain codes (the
-        // previous release reads version 3 for L2 only).
+        // What a build stores: L2 as it is; COSINE and IP as plain codes
+        // (the previous release reads version 3 for L2 only).
         let stored = index.to_bytes();
         let want = if metric == Metric::L2 { 3 } else { 2 };
         assert_eq!(version(&stored), want, "{metric:?}");
@@ -154,7 +163,10 @@ fn narrow_few_or_mismatched_rows_are_not_projected() {
     let mut index =
         HnswIndex::build_sq(VectorsRef::f32(160, &wide), Metric::Ip, &params, 2, &|_| {})
             .expect("build");
-    assert!(!index.project(VectorsRef::f32(160, &wide)).expect("IP"));
+    assert!(
+        !index.project(VectorsRef::f32(160, &wide)).expect("IP"),
+        "IP rows that are not unit vectors"
+    );
     assert_eq!(version(&index.to_bytes()), 2);
     let mut f32_graph =
         HnswIndex::build(VectorsRef::f32(160, &wide), Metric::L2, &params, 2, &|_| {})

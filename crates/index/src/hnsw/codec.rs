@@ -17,8 +17,9 @@
 //! plus, after the codes, the projection: `mean` (f32, `dim`) and `axes`
 //! (f32, `AXES * dim`, one axis a row), each prefixed by its u64 length.
 //! Version 2 is still written for codes without a projection, and for
-//! COSINE codes with one (their plain codes: the previous release reads
-//! version 3 for L2 only); this release reads version 3 for COSINE too.
+//! COSINE and IP codes with one (their plain codes: the previous release
+//! reads version 3 for L2 only); this release reads version 3 for COSINE
+//! and IP too.
 
 use quiver_common::Metric;
 
@@ -118,9 +119,9 @@ fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
 
 impl HnswIndex {
     /// Serialises the graph (not the vectors). Codes along principal axes
-    /// are stored as they are (version 3) for L2; COSINE ones as their
-    /// plain codes (version 2, projected again when loaded), the only
-    /// format the previous release reads for COSINE.
+    /// are stored as they are (version 3) for L2; COSINE and IP ones as
+    /// their plain codes (version 2, projected again when loaded), the only
+    /// format the previous release reads for them.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_bytes_with(self.metric == Metric::L2)
     }

@@ -365,16 +365,17 @@ impl HnswIndex {
         self.sq.is_some()
     }
 
-    /// Codes an 8-bit L2 or COSINE graph's rows again, along their
-    /// principal axes, when they are wide and many enough (128 dimensions,
-    /// 10,000 rows; `SqCodes::train_projected`): a search then reads the
+    /// Codes an 8-bit L2 or COSINE graph's rows again (IP: if every row is
+    /// a unit vector), along their principal axes, when they are wide and
+    /// many enough (128 dimensions, 10,000 rows;
+    /// `SqCodes::train_projected`): a search then reads the
     /// first line of most rows' codes only. `vectors` are the rows the
     /// graph was built over. The graph and its results are unchanged (the
     /// codes order rows as plain codes do, up to rounding). Returns whether
     /// the codes changed.
     ///
-    /// For graphs stored with plain codes (format version 2): COSINE
-    /// graphs (the previous release reads projected codes for L2 only, see
+    /// For graphs stored with plain codes (format version 2): COSINE and
+    /// IP graphs (the previous release reads projected codes for L2 only, see
     /// [`HnswIndex::to_bytes`]), and L2 graphs written before projected
     /// codes were stored (release 9a5326e). A querynode does it for each
     /// such segment it loads.
@@ -387,8 +388,8 @@ impl HnswIndex {
     /// qualify ([`HnswIndex::project`]).
     pub fn open(bytes: &[u8], vectors: VectorsRef<'_>) -> Result<HnswIndex> {
         let mut index = HnswIndex::from_bytes(bytes)?;
-        // Projecting fails only on rows `project` already refuses (IP,
-        // another width): then the codes are searched as stored.
+        // Projecting fails only where training codes would: then the codes
+        // are searched as stored.
         let _ = index.project_with(vectors);
         Ok(index)
     }

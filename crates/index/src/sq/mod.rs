@@ -8,7 +8,8 @@
 //! product of the codes. Internal distances follow `distance.rs` (smaller is
 //! closer): squared L2 for L2, the negated inner product for IP and COSINE,
 //! except that COSINE codes along principal axes (`pca.rs`) are compared by
-//! squared L2 between the unit rows (`2 - 2 q·x`: the same order).
+//! squared L2 between the unit rows (`2 - 2 q·x`: the same order), and so
+//! are IP codes along them (only of unit rows: `|q|² + 1 - 2 q·x`).
 
 mod axes;
 pub(crate) mod kernels;
@@ -51,7 +52,9 @@ enum Kind {
     /// Squared L2; `normalize` for COSINE coded along principal axes
     /// (`pca.rs`): between unit rows `|q - x|² = 2 - 2 q·x` orders rows as
     /// COSINE does, and the codes' distances are only ever compared with
-    /// each other (results are re-ranked exactly).
+    /// each other (results are re-ranked exactly). IP rows that are all
+    /// unit vectors are coded so too, not normalised: for one query
+    /// `|q - x|² = |q|² + 1 - 2 q·x` orders them as IP does.
     L2 { normalize: bool },
     /// Inner product; `normalize` for COSINE.
     Dot { normalize: bool },
@@ -64,11 +67,9 @@ impl Kind {
         match (metric, projected) {
             (Metric::L2, _) => Ok(Kind::L2 { normalize: false }),
             (Metric::Cosine, true) => Ok(Kind::L2 { normalize: true }),
+            (Metric::Ip, true) => Ok(Kind::L2 { normalize: false }),
             (Metric::Ip, false) => Ok(Kind::Dot { normalize: false }),
             (Metric::Cosine, false) => Ok(Kind::Dot { normalize: true }),
-            (Metric::Ip, true) => Err(IndexError::InvalidArgument(
-                "IP codes are not projected (only L2 and COSINE are)".into(),
-            )),
             (other, _) => Err(IndexError::InvalidArgument(format!(
                 "8-bit quantization supports L2, IP and COSINE, not {other:?}"
             ))),
@@ -111,6 +112,15 @@ fn normalize(v: &mut [f32]) {
         let inv = 1.0 / norm;
         v.iter_mut().for_each(|x| *x = (f64::from(*x) * inv) as f32);
     }
+}
+
+/// Whether every row of `rows` is a unit vector (squared length within
+/// 1e-3 of 1): then IP orders them as L2 does, for any one query.
+fn unit_rows(rows: &[f32], dim: usize) -> bool {
+    rows.chunks_exact(dim).all(|r| {
+        let n2 = crate::distance::dot(r, r);
+        (n2 - 1.0).abs() <= 1e-3
+    })
 }
 
 /// `row` as codes represent it: normalised for COSINE, projected when the
@@ -224,14 +234,16 @@ impl SqCodes {
     /// already put the row past what its beam admits
     /// ([`SqQuery::dists_below`]). The projection keeps distances, so the
     /// codes mean what plain codes mean (COSINE rows are compared by L2
-    /// between unit rows, which orders them alike).
+    /// between unit rows, which orders them alike; IP rows too, when every
+    /// one is a unit vector).
     pub fn train_projected(rows: &[f32], dim: usize, metric: Metric) -> Result<SqCodes> {
         Self::train_with(rows, dim, metric, true)
     }
 
-    /// Whether [`SqCodes::train_projected`] projects `n` rows of `dim` under `metric`.
+    /// Whether [`SqCodes::train_projected`] projects `n` rows of `dim` under
+    /// `metric` (IP: only if every row is a unit vector, see [`unit_rows`]).
     pub fn projects(metric: Metric, dim: usize, n: usize) -> bool {
-        matches!(metric, Metric::L2 | Metric::Cosine)
+        matches!(metric, Metric::L2 | Metric::Cosine | Metric::Ip)
             && dim >= PROJECT_MIN_DIM
             && n >= PROJECT_MIN_ROWS
     }
@@ -247,7 +259,11 @@ impl SqCodes {
         let n = rows.len() / dim;
         let projected_kind = Kind::of(metric, true);
         let proj = match projected_kind {
-            Ok(k) if project && Self::projects(metric, dim, n) => {
+            Ok(k)
+                if project
+                    && Self::projects(metric, dim, n)
+                    && (metric != Metric::Ip || unit_rows(rows, dim)) =>
+            {
                 Projection::train(rows, dim, |r| k.prepared(r))
             }
             _ => None,

@@ -339,7 +339,7 @@ mod tests {
                 .expect("train")
                 .projection()
                 .is_none(),
-            "IP is not"
+            "IP is not, unless every row is a unit vector"
         );
         let plain = SqCodes::train(base, dim, Metric::Cosine).expect("train");
         let unit = |v: &[f32]| {
@@ -373,5 +373,48 @@ mod tests {
             let cut = got.iter().zip(&d).filter(|(g, w)| g != w).count();
             assert!(cut >= 200, "{cut} of 400 rows ruled out");
         }
+    }
+
+    /// IP codes of unit rows along principal axes are L2 codes of the rows
+    /// themselves: for one query `(|q - x|² - |q|² - 1) / 2` is `-q·x`, as
+    /// nearly as plain IP codes give it; one row off the unit sphere keeps
+    /// them plain.
+    #[test]
+    fn ip_rows_that_are_all_unit_vectors_are_coded_by_l2() {
+        use crate::sq::SqCodes;
+        use quiver_common::Metric;
+        let (n, dim) = (10_000, 128);
+        let mut rows = low_rank(n + 3, dim, 12, 9);
+        for r in rows.chunks_exact_mut(dim) {
+            let norm = crate::distance::dot(r, r).sqrt();
+            r.iter_mut().for_each(|x| *x /= norm);
+        }
+        let (base, queries) = rows.split_at(n * dim);
+        let sq = SqCodes::train_projected(base, dim, Metric::Ip).expect("train");
+        assert!(sq.projection().is_some(), "unit rows are projected");
+        let plain = SqCodes::train(base, dim, Metric::Ip).expect("train");
+        let ids: Vec<u32> = (0..400u32).map(|i| (i * 23) % n as u32).collect();
+        for q in queries.chunks_exact(dim) {
+            // Not a unit query: IP does not normalise it.
+            let q: Vec<f32> = q.iter().map(|x| x * 3.0).collect();
+            let q2 = crate::distance::dot(&q, &q);
+            let (mut d, mut p) = (Vec::new(), Vec::new());
+            sq.query(&q).dists(&ids, &mut d);
+            plain.query(&q).dists(&ids, &mut p);
+            let (mut err, mut plain_err) = (0f64, 0f64);
+            for ((&id, &d), &p) in ids.iter().zip(&d).zip(&p) {
+                let exact = -crate::distance::dot(&q, &base[id as usize * dim..][..dim]);
+                err += f64::from(((d - q2 - 1.0) / 2.0 - exact).abs());
+                plain_err += f64::from((p - exact).abs());
+            }
+            assert!(
+                err <= 1.6 * plain_err,
+                "error {err} against plain codes' {plain_err}"
+            );
+        }
+        let mut off = base.to_vec();
+        off[..dim].iter_mut().for_each(|x| *x *= 1.01);
+        let sq = SqCodes::train_projected(&off, dim, Metric::Ip).expect("train");
+        assert!(sq.projection().is_none(), "one row is not a unit vector");
     }
 }
