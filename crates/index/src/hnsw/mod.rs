@@ -396,16 +396,15 @@ impl HnswIndex {
 
     fn project_with(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
         let Some(sq) = &self.sq else { return Ok(false) };
-        if sq.projection().is_some()
-            || vectors.dim() != self.dim
-            || vectors.len() != self.n
-            || !SqCodes::projects(self.metric, self.dim, self.n)
-        {
+        if sq.projection().is_some() || vectors.dim() != self.dim || vectors.len() != self.n {
             return Ok(false);
         }
         let VectorSlice::F32(rows) = vectors.data();
-        let projected =
-            SqCodes::train_projected(&rows[..self.n * self.dim], self.dim, self.metric)?;
+        let rows = rows.get(..self.n * self.dim).unwrap_or(&[]);
+        if !SqCodes::projects(self.metric, rows, self.dim) {
+            return Ok(false);
+        }
+        let projected = SqCodes::train_projected(rows, self.dim, self.metric)?;
         if projected.projection().is_none() {
             return Ok(false);
         }

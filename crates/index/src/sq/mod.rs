@@ -240,12 +240,14 @@ impl SqCodes {
         Self::train_with(rows, dim, metric, true)
     }
 
-    /// Whether [`SqCodes::train_projected`] projects `n` rows of `dim` under
-    /// `metric` (IP: only if every row is a unit vector, see [`unit_rows`]).
-    pub fn projects(metric: Metric, dim: usize, n: usize) -> bool {
+    /// Whether [`SqCodes::train_projected`] projects `rows` (`dim` floats a
+    /// row) under `metric` (IP: only if every row is a unit vector, see
+    /// [`unit_rows`]), so that a caller need not train codes to find out.
+    pub fn projects(metric: Metric, rows: &[f32], dim: usize) -> bool {
         matches!(metric, Metric::L2 | Metric::Cosine | Metric::Ip)
             && dim >= PROJECT_MIN_DIM
-            && n >= PROJECT_MIN_ROWS
+            && rows.len() / dim >= PROJECT_MIN_ROWS
+            && (metric != Metric::Ip || unit_rows(rows, dim))
     }
 
     fn train_with(rows: &[f32], dim: usize, metric: Metric, project: bool) -> Result<SqCodes> {
@@ -259,11 +261,7 @@ impl SqCodes {
         let n = rows.len() / dim;
         let projected_kind = Kind::of(metric, true);
         let proj = match projected_kind {
-            Ok(k)
-                if project
-                    && Self::projects(metric, dim, n)
-                    && (metric != Metric::Ip || unit_rows(rows, dim)) =>
-            {
+            Ok(k) if project && Self::projects(metric, rows, dim) => {
                 Projection::train(rows, dim, |r| k.prepared(r))
             }
             _ => None,
