@@ -388,10 +388,11 @@ fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) -> Option<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn rng(seed: &mut u64) -> f64 {
+    /// Uniform in [-0.5, 0.5), for the tests of `sq` (a linear congruential step).
+    pub(in crate::sq) fn rng(seed: &mut u64) -> f64 {
         *seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);

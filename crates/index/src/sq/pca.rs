@@ -187,13 +187,7 @@ impl super::SqQuery<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rng(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-    }
+    use crate::sq::axes::tests::rng;
 
     #[test]
     fn projections_keep_distances_and_put_the_spread_in_the_head() {
@@ -323,6 +317,7 @@ mod tests {
             assert_eq!(got, whole, "no bound: every distance whole");
         }
     }
+
     /// COSINE codes along principal axes are L2 codes of the unit rows:
     /// `|q - x|² / 2 - 1` is `-q·x`, as nearly as plain COSINE codes give it.
     #[test]
