@@ -107,11 +107,10 @@ fn projected_codes_find_what_plain_codes_find() {
         let back = HnswIndex::from_bytes(&index.to_bytes_with(true)).expect("projected bytes");
         assert!(back.memory_bytes() > plain_memory, "{metric:?}");
         alike(&back);
-        // What a build stores: L2 as it is; COSINE and IP as plain codes
-        // (the previous release reads version 3 for L2 only).
+        // What a build stores: the projected codes as they are, for every
+        // metric (the previous release reads version 3 for all three).
         let stored = index.to_bytes();
-        let want = if metric == Metric::L2 { 3 } else { 2 };
-        assert_eq!(version(&stored), want, "{metric:?}");
+        assert_eq!(version(&stored), 3, "{metric:?}");
         // What a querynode serves from either: projected, the same results.
         for bytes in [&stored, &plain_bytes] {
             let opened = HnswIndex::open(bytes, vectors).expect("open");

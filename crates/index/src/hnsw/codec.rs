@@ -119,11 +119,10 @@ fn put_u32s(out: &mut Vec<u8>, v: &[u32]) {
 
 impl HnswIndex {
     /// Serialises the graph (not the vectors). Codes along principal axes
-    /// are stored as they are (version 3) for L2; COSINE and IP ones as
-    /// their plain codes (version 2, projected again when loaded), the only
-    /// format the previous release reads for them.
+    /// are stored as they are (version 3), for every metric: the previous
+    /// release (a2fe35c) reads version 3 for L2, COSINE and IP.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_bytes_with(self.metric == Metric::L2)
+        self.to_bytes_with(true)
     }
 
     /// [`HnswIndex::to_bytes`], storing projected codes as they are

@@ -374,11 +374,9 @@ impl HnswIndex {
     /// codes order rows as plain codes do, up to rounding). Returns whether
     /// the codes changed.
     ///
-    /// For graphs stored with plain codes (format version 2): COSINE and
-    /// IP graphs (the previous release reads projected codes for L2 only, see
-    /// [`HnswIndex::to_bytes`]), and L2 graphs written before projected
-    /// codes were stored (release 9a5326e). A querynode does it for each
-    /// such segment it loads.
+    /// For graphs stored with plain codes (format version 2) by older
+    /// releases: COSINE and IP graphs up to a2fe35c, L2 graphs up to
+    /// 9a5326e. A querynode does it for each such segment it loads.
     pub fn project(&mut self, vectors: VectorsRef<'_>) -> Result<bool> {
         self.project_with(vectors)
     }
