@@ -2,7 +2,7 @@
 //! the shard stream, and resubscribes from scratch when the stream ends
 //! (the datanode restarted or the shard moved).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock};
 use quiver_api::{CollectionInfo, SegmentInfo, ShardEvent, ShardFeed, ShardId, Subscription};
 use quiver_common::{Error, Result, Timestamp};
 use quiver_index::HnswIndex;
 use quiver_storage::{ObjectStore, fetch_segment, prune_segment_cache};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::view::{LoadedSegment, ShardView};
@@ -50,6 +50,38 @@ enum Loaded {
 /// and the growing rows it takes over stay in memory until it is in the
 /// view).
 const MAX_LOADS: usize = 4;
+
+/// The stream's events as [`ShardReplica::follow`] takes them: those a
+/// hand-off set aside first, then the subscription's.
+struct Stream<'a> {
+    events: &'a mut mpsc::UnboundedReceiver<ShardEvent>,
+    /// Events a hand-off took off the subscription but did not apply: the
+    /// first that needs a load, and all after it.
+    held: &'a mut VecDeque<ShardEvent>,
+}
+
+impl Stream<'_> {
+    /// The next event that has arrived, if any.
+    fn next_ready(&mut self) -> Option<ShardEvent> {
+        self.held
+            .pop_front()
+            .or_else(|| self.events.try_recv().ok())
+    }
+
+    /// The next event that has arrived if it is a mutation or a tick (and
+    /// none is held): what a hand-off applies between its runs.
+    fn next_mutation(&mut self) -> Option<ShardEvent> {
+        if !self.held.is_empty() {
+            return None;
+        }
+        let e = self.events.try_recv().ok()?;
+        if needs_load(&e) {
+            self.held.push_back(e);
+            return None;
+        }
+        Some(e)
+    }
+}
 
 /// Segment rows a hand-off moves under the view's write lock before it
 /// lets waiting searches through (about 1 ms of work).
@@ -234,8 +266,12 @@ impl ShardReplica {
     }
 
     /// [`Self::finish`] for a load that succeeded.
-    async fn finish_loaded(self: &Arc<Self>, loaded: Result<Loaded>) -> Result<()> {
-        self.finish(loaded?).await
+    async fn finish_loaded(
+        self: &Arc<Self>,
+        loaded: Result<Loaded>,
+        stream: &mut Stream<'_>,
+    ) -> Result<()> {
+        self.finish(loaded?, stream).await
     }
 
     /// Puts a loaded event into the view under its write lock: a sealed
@@ -243,9 +279,9 @@ impl ShardReplica {
     /// its inputs, whose cached files are then deleted. Both keep the
     /// versions applied after the event (see [`ShardView::hand_off`] and
     /// [`ShardView::swap`]), so mutations may run ahead of a load.
-    async fn finish(self: &Arc<Self>, loaded: Loaded) -> Result<()> {
+    async fn finish(self: &Arc<Self>, loaded: Loaded, stream: &mut Stream<'_>) -> Result<()> {
         match loaded {
-            Loaded::Sealed(seg) => self.hand_off(seg).await?,
+            Loaded::Sealed(seg) => self.hand_off(seg, stream).await?,
             Loaded::Compacted { inputs, output } => {
                 let ins = inputs.clone();
                 if !self.write_view(move |v| v.swap(&ins, output)).await? {
@@ -265,21 +301,51 @@ impl ShardReplica {
     }
 
     /// Hands the growing rows over to a sealed segment (see
-    /// [`ShardView::begin_hand_off`]) on a blocking thread, under the view's
-    /// write lock let go to waiting searches every [`HAND_OFF_ROWS`] rows:
-    /// a search waits for one run of rows (about 1 ms), not for the whole
-    /// segment (7-16 ms for 100k rows, ten times that for a million).
-    async fn hand_off(self: &Arc<Self>, seg: Arc<LoadedSegment>) -> Result<()> {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut view = me.view.write();
-            let mut h = view.begin_hand_off(seg);
-            while !view.hand_off_step(&mut h, HAND_OFF_ROWS) {
-                RwLockWriteGuard::bump(&mut view);
+    /// [`ShardView::begin_hand_off`]) in runs of [`HAND_OFF_ROWS`] rows, each
+    /// under the view's write lock on a blocking thread (about 1 ms), so a
+    /// search waits for one run, not for the whole segment (8-11 ms for
+    /// 100k rows, ten times that for a million). Between runs the mutations
+    /// the stream has delivered meanwhile are applied, so a write is not
+    /// held up by a seal's hand-off either; the first event that needs a
+    /// load is kept for the stream loop, with everything after it.
+    async fn hand_off(
+        self: &Arc<Self>,
+        seg: Arc<LoadedSegment>,
+        stream: &mut Stream<'_>,
+    ) -> Result<()> {
+        let mut h = self.write_blocking(move |v| v.begin_hand_off(seg)).await?;
+        loop {
+            let (back, done) = self
+                .write_blocking(move |v| {
+                    let done = v.hand_off_step(&mut h, HAND_OFF_ROWS);
+                    (h, done)
+                })
+                .await?;
+            if done {
+                return Ok(());
             }
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hand-off task: {e}")))
+            h = back;
+            let mut run = Vec::new();
+            while run.len() < MAX_RUN
+                && let Some(e) = stream.next_mutation()
+            {
+                run.push(e);
+            }
+            if !run.is_empty() {
+                self.apply_run(run).await?;
+            }
+        }
+    }
+
+    /// `f` under the view's write lock, on a blocking thread.
+    async fn write_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut ShardView) -> T + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut me.view.write()))
+            .await
+            .map_err(|e| Error::Internal(format!("view update task: {e}")))
     }
 
     /// Changes the view under its write lock: at once when no search holds
@@ -293,10 +359,7 @@ impl ShardReplica {
         if let Some(mut view) = self.view.try_write() {
             return Ok(f(&mut view));
         }
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&mut me.view.write()))
-            .await
-            .map_err(|e| Error::Internal(format!("view update task: {e}")))
+        self.write_blocking(f).await
     }
 
     /// Applies a run of stream events (mutations under one write lock) and
@@ -348,11 +411,16 @@ impl ShardReplica {
         let mut backoff = Duration::from_millis(20);
         loop {
             let mut loading: FuturesOrdered<Loading> = FuturesOrdered::new();
+            let mut held = VecDeque::new();
             loop {
-                let event = tokio::select! {
+                let event = if let Some(e) = held.pop_front() {
+                    Some(e)
+                } else {
+                    tokio::select! {
                     e = sub.events.recv() => e,
                     Some(done) = loading.next(), if !loading.is_empty() => {
-                        match self.finish_loaded(done).await {
+                        let mut stream = Stream { events: &mut sub.events, held: &mut held };
+                        match self.finish_loaded(done, &mut stream).await {
                             Ok(()) => continue,
                             Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing"),
                         }
@@ -369,16 +437,21 @@ impl ShardReplica {
                         self.remember();
                         return;
                     }
+                    }
                 };
                 let Some(event) = event else { break };
+                let mut stream = Stream {
+                    events: &mut sub.events,
+                    held: &mut held,
+                };
                 // What has arrived meanwhile is applied in one go, up to the
                 // first event that needs segments loaded.
                 let mut run = vec![event];
-                while run.len() < MAX_RUN && !needs_load(&run[run.len() - 1]) {
-                    match sub.events.try_recv() {
-                        Ok(e) => run.push(e),
-                        Err(_) => break,
-                    }
+                while run.len() < MAX_RUN
+                    && !needs_load(&run[run.len() - 1])
+                    && let Some(e) = stream.next_ready()
+                {
+                    run.push(e);
                 }
                 let pending = match self.apply_run(run).await {
                     Ok(p) => p,
@@ -390,7 +463,7 @@ impl ShardReplica {
                 let Some(pending) = pending else { continue };
                 if loading.len() >= MAX_LOADS
                     && let Some(oldest) = loading.next().await
-                    && let Err(e) = self.finish_loaded(oldest).await
+                    && let Err(e) = self.finish_loaded(oldest, &mut stream).await
                 {
                     tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing");
                     break;

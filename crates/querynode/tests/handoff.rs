@@ -261,3 +261,63 @@ async fn writes_stay_visible_while_two_sealed_segments_load() -> Result<()> {
     }
     Ok(())
 }
+
+/// A hand-off of more rows than one run of the view's write lock (8,192)
+/// applies the writes that arrive meanwhile between its runs and keeps a
+/// seal that arrives meanwhile, with everything after it, for after it:
+/// whichever of the two takes each event, the view ends the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_arriving_during_a_long_hand_off_keep_their_order() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(FailingStore::default());
+    let shard = shard();
+    let (first, first_info) = segment(7, 1, 0..100_000);
+    let (mut second, mut second_info) = segment(8, 2, 100_000..100_010);
+    second.tombstones = vec![(PrimaryKey::Int(5), 3)];
+    second.max_ts = 3;
+    second_info.max_ts = 3;
+    let dyn_store: Arc<dyn ObjectStore> = store.clone();
+    put_segment(&dyn_store, 1, 0, &first, None).await?;
+    put_segment(&dyn_store, 1, 0, &second, None).await?;
+    let (node, tx) = serve(dyn_store, dir.path().join("cache"), upsert(1, 0..100_000)).await?;
+
+    store.hold_gets_under(Some(quiver_storage::layout::segment_path(1, 0, 7).as_ref()));
+    send(&tx, ShardEvent::Sealed(first_info))?;
+    until_held(&store).await?;
+    store.hold_gets_under(None);
+    // The writes go in once the hand-off has moved its first run (or is
+    // done, if it was quicker than this test).
+    wait_for(
+        Duration::from_secs(30),
+        "the hand-off to start",
+        async || node.live_rows(shard).is_some_and(|(_, sealed)| sealed > 0),
+    )
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    send(
+        &tx,
+        ShardEvent::Mutation(Arc::new(upsert(2, 100_000..100_010))),
+    )?;
+    send(
+        &tx,
+        ShardEvent::Mutation(Arc::new(Mutation::Delete {
+            ts: 3,
+            pks: vec![PrimaryKey::Int(5)],
+        })),
+    )?;
+    send(&tx, ShardEvent::Sealed(second_info))?;
+    send(
+        &tx,
+        ShardEvent::Mutation(Arc::new(upsert(4, 200_000..200_001))),
+    )?;
+
+    until_live(&node, (1, 100_009), "both hand-offs").await?;
+    assert_eq!(node.count(shard, 4, None).await?, 100_010);
+    for pk in [0, 8_191, 8_192, 99_999, 100_000, 100_009, 200_000] {
+        let hits = node.search(search(shard, pk, 4)).await?;
+        assert_eq!(hits[0][0].pk, PrimaryKey::Int(pk));
+    }
+    let hits = node.search(search(shard, 5, 4)).await?;
+    assert_ne!(hits[0][0].pk, PrimaryKey::Int(5), "a deleted row came back");
+    Ok(())
+}
