@@ -1,7 +1,8 @@
 //! `quiver bench ingest`: durable ingest through the whole engine (front door
 //! -> datanode WAL with fsync -> querynode), at full speed or at a set rate,
 //! the latency from an insert's acknowledgement to a search that returns it
-//! (during the ingest, while graphs are built, and after), how long the
+//! (during the ingest, while graphs are built, and after), the latency of
+//! searches during the ingest (seals and hand-offs included), how long the
 //! graphs take to catch up, and the memory of a fresh process serving the
 //! indexed data.
 
@@ -20,7 +21,7 @@ use quiver_roles::{Standalone, StandaloneConfig};
 
 use crate::bench_util::{
     COLLECTION, ProbeWrite, create_collection, percentile, probe, proc_status_bytes, report,
-    rss_bytes, search_latencies,
+    rss_bytes, search_latencies, search_request,
 };
 
 #[derive(Debug, Args)]
@@ -41,6 +42,11 @@ pub struct IngestBenchArgs {
     /// (0: none).
     #[arg(long, default_value_t = 20)]
     probe_every_ms: u64,
+    /// During the ingest, one eventually consistent top-10 search every
+    /// this many ms, its latency reported (0: none): what a reader waits
+    /// while segments are sealed and handed off.
+    #[arg(long, default_value_t = 10)]
+    search_every_ms: u64,
     /// Data directory (default: a fresh temporary one).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -83,6 +89,13 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
         args.probe_every_ms,
         stop.clone(),
     ));
+    let reads = tokio::spawn(search_during(
+        proxy.clone(),
+        base[..base.len().min(1000 * dim)].to_vec(),
+        dim,
+        args.search_every_ms,
+        stop.clone(),
+    ));
     let mut lat = Vec::new();
     let start = Instant::now();
     for (b, chunk) in base.chunks(args.batch * dim).enumerate() {
@@ -107,6 +120,7 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     let secs = start.elapsed().as_secs_f64();
     stop.cancel();
     let fresh = during.await??;
+    let reads = reads.await??;
     lat.sort_unstable();
     report(
         args.json,
@@ -123,6 +137,20 @@ pub async fn run_cli(args: IngestBenchArgs) -> Result<()> {
     );
     if !fresh.is_empty() {
         report_freshness(args.json, "during_ingest", &fresh);
+    }
+    if !reads.is_empty() {
+        report(
+            args.json,
+            json!({"phase": "search_during_ingest", "searches": reads.len(),
+                   "p50_ms": percentile(&reads, 0.5), "p99_ms": percentile(&reads, 0.99), "max_ms": percentile(&reads, 1.0)}),
+            format!(
+                "searches during the ingest (eventually consistent, top-10): {} searches, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                reads.len(),
+                percentile(&reads, 0.5),
+                percentile(&reads, 0.99),
+                percentile(&reads, 1.0)
+            ),
+        );
     }
 
     // Right after the ingest the first segment is being sealed and indexed.
@@ -201,6 +229,39 @@ async fn probe_during(
     }
     fresh.sort_unstable();
     Ok(fresh)
+}
+
+/// One eventually consistent search every `every_ms` until `stop`, queries
+/// taken in turn from `queries`; sorted latencies.
+async fn search_during(
+    proxy: std::sync::Arc<Proxy>,
+    queries: Vec<f32>,
+    dim: usize,
+    every_ms: u64,
+    stop: CancellationToken,
+) -> Result<Vec<Duration>> {
+    let mut lat = Vec::new();
+    let n = queries.len() / dim.max(1);
+    if every_ms == 0 || n == 0 {
+        return Ok(lat);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for i in 0.. {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        let q = &queries[(i % n) * dim..(i % n + 1) * dim];
+        let t = Instant::now();
+        proxy
+            .search(search_request(q.to_vec(), Consistency::Eventually))
+            .await
+            .with_context(|| format!("search {i} during the ingest"))?;
+        lat.push(t.elapsed());
+    }
+    lat.sort_unstable();
+    Ok(lat)
 }
 
 /// Inserts one row at a time and measures acknowledgement -> returned by a
