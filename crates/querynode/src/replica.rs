@@ -275,10 +275,11 @@ impl ShardReplica {
     }
 
     /// Puts a loaded event into the view under its write lock: a sealed
-    /// segment takes over its growing rows; a compaction's output replaces
-    /// its inputs, whose cached files are then deleted. Both keep the
-    /// versions applied after the event (see [`ShardView::hand_off`] and
-    /// [`ShardView::swap`]), so mutations may run ahead of a load.
+    /// segment takes over its growing rows (in runs, [`Self::hand_off`]); a
+    /// compaction's output replaces its inputs, whose cached files are then
+    /// deleted. Both keep the versions applied after the event (see
+    /// [`ShardView::begin_hand_off`] and [`ShardView::swap`]), so mutations
+    /// may run ahead of a load.
     async fn finish(self: &Arc<Self>, loaded: Loaded, stream: &mut Stream<'_>) -> Result<()> {
         match loaded {
             Loaded::Sealed(seg) => self.hand_off(seg, stream).await?,
@@ -417,26 +418,26 @@ impl ShardReplica {
                     Some(e)
                 } else {
                     tokio::select! {
-                    e = sub.events.recv() => e,
-                    Some(done) = loading.next(), if !loading.is_empty() => {
-                        let mut stream = Stream { events: &mut sub.events, held: &mut held };
-                        match self.finish_loaded(done, &mut stream).await {
-                            Ok(()) => continue,
-                            Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing"),
+                        e = sub.events.recv() => e,
+                        Some(done) = loading.next(), if !loading.is_empty() => {
+                            let mut stream = Stream { events: &mut sub.events, held: &mut held };
+                            match self.finish_loaded(done, &mut stream).await {
+                                Ok(()) => continue,
+                                Err(e) => tracing::warn!(shard = %self.id, error = %e, "segment load or hand-off failed; resubscribing"),
+                            }
+                            break;
                         }
-                        break;
-                    }
-                    () = self.cancel.cancelled() => {
-                        // Loads in flight finish writing their cached files
-                        // (a drop deletes them after this task ends), within
-                        // a bound: a store that hangs does not hold the drop.
-                        let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, async {
-                            while loading.next().await.is_some() {}
-                        })
-                        .await;
-                        self.remember();
-                        return;
-                    }
+                        () = self.cancel.cancelled() => {
+                            // Loads in flight finish writing their cached files
+                            // (a drop deletes them after this task ends), within
+                            // a bound: a store that hangs does not hold the drop.
+                            let _ = tokio::time::timeout(CANCELLED_LOAD_WAIT, async {
+                                while loading.next().await.is_some() {}
+                            })
+                            .await;
+                            self.remember();
+                            return;
+                        }
                     }
                 };
                 let Some(event) = event else { break };
